@@ -1,0 +1,151 @@
+//! The catalog manifest: the Worker's only view of the catalog.
+//!
+//! site-gen writes it as JSON outside the public web root; the Worker embeds it
+//! and resolves a clip slug from a URL to an object key only through it, so
+//! nothing in a URL can name an arbitrary object in the bucket.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the manifest layout; bumped on any incompatible change.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Everything the Worker knows about the shop's catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogManifest {
+    pub version: u32,
+    /// The shop, for pages the Worker renders itself (order page, errors).
+    pub shop: ShopInfo,
+    /// Every published clip, keyed by slug (sorted, so output is stable).
+    pub clips: BTreeMap<String, ManifestClip>,
+}
+
+/// The shop facts the Worker shows on pages it renders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopInfo {
+    pub title: String,
+    pub base_url: String,
+    pub contact_email: String,
+    pub currency: String,
+    /// Public path of the stylesheet the site uses, e.g. `/css/site.css`.
+    pub stylesheet: String,
+}
+
+/// One downloadable clip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestClip {
+    pub title: String,
+    /// Key of the object in the R2 bucket.
+    pub object_key: String,
+    /// File name the customer's browser saves the download as.
+    pub file_name: String,
+    /// Size of the object in bytes.
+    pub size: u64,
+    /// MIME type sent with the download.
+    pub content_type: String,
+    /// Lower-case hex SHA-256 of the object, when the owner recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("catalog manifest is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("catalog manifest version {found} is not supported (expected {MANIFEST_VERSION}); rebuild the site with a matching site-gen")]
+    Version { found: u32 },
+}
+
+impl CatalogManifest {
+    pub fn new(shop: ShopInfo) -> Self {
+        CatalogManifest {
+            version: MANIFEST_VERSION,
+            shop,
+            clips: BTreeMap::new(),
+        }
+    }
+
+    /// Parses a manifest and checks its version.
+    pub fn from_json(json: &str) -> Result<Self, ManifestError> {
+        let manifest: CatalogManifest = serde_json::from_str(json)?;
+        if manifest.version != MANIFEST_VERSION {
+            return Err(ManifestError::Version {
+                found: manifest.version,
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Pretty JSON with a trailing newline (stable: clips are sorted by slug).
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("manifest serializes");
+        s.push('\n');
+        s
+    }
+
+    /// The clip a URL slug names, if it is in the catalog.
+    pub fn clip(&self, slug: &str) -> Option<&ManifestClip> {
+        self.clips.get(slug)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> CatalogManifest {
+        let mut m = CatalogManifest::new(ShopInfo {
+            title: "Shop".into(),
+            base_url: "https://example.com".into(),
+            contact_email: "a@example.com".into(),
+            currency: "EUR".into(),
+            stylesheet: "/css/site.css".into(),
+        });
+        m.clips.insert(
+            "harbor-dawn".into(),
+            ManifestClip {
+                title: "Harbor at dawn".into(),
+                object_key: "clips/harbor-dawn.mp4".into(),
+                file_name: "Harbor at Dawn.mp4".into(),
+                size: 1234,
+                content_type: "video/mp4".into(),
+                sha256: None,
+            },
+        );
+        m
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let m = sample();
+        assert_eq!(CatalogManifest::from_json(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn rejects_other_versions_and_unknown_fields() {
+        let json = sample()
+            .to_json()
+            .replace("\"version\": 1", "\"version\": 2");
+        assert!(matches!(
+            CatalogManifest::from_json(&json),
+            Err(ManifestError::Version { found: 2 })
+        ));
+        let json = sample()
+            .to_json()
+            .replace("\"size\"", "\"bogus\": 1, \"size\"");
+        assert!(matches!(
+            CatalogManifest::from_json(&json),
+            Err(ManifestError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn unknown_slug_is_none() {
+        assert!(sample().clip("../secret").is_none());
+        assert!(sample().clip("harbor-dawn").is_some());
+    }
+}
