@@ -1,0 +1,229 @@
+//! Typed values of clip front matter: price, duration and resolution.
+
+use std::fmt;
+
+/// A price in the shop's currency, held in cents so sums are exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Price {
+    pub cents: u64,
+}
+
+impl Price {
+    /// Reads `24`, `24.5`, `24.50` (numbers) or `"24.50"` (text).
+    pub fn parse(value: &toml::Value) -> Result<Price, String> {
+        let text = match value {
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => format!("{f}"),
+            toml::Value::String(s) => s.trim().to_string(),
+            other => return Err(format!("must be a number, found {}", other.type_str())),
+        };
+        Price::parse_text(&text)
+    }
+
+    fn parse_text(text: &str) -> Result<Price, String> {
+        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+        if text.starts_with('-') {
+            return Err(format!("must not be negative, found {text}"));
+        }
+        if !digits(whole) || !(frac.is_empty() || digits(frac)) {
+            return Err(format!("must be a number like 24.00, found \"{text}\""));
+        }
+        if frac.len() > 2 {
+            return Err(format!(
+                "can have at most two decimals (cents), found {text}"
+            ));
+        }
+        let whole: u64 = whole.parse().map_err(|_| format!("is too large: {text}"))?;
+        let frac: u64 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<2}").parse().unwrap()
+        };
+        whole
+            .checked_mul(100)
+            .and_then(|c| c.checked_add(frac))
+            .map(|cents| Price { cents })
+            .ok_or_else(|| format!("is too large: {text}"))
+    }
+
+    /// `24.00`
+    pub fn amount(&self) -> String {
+        format!("{}.{:02}", self.cents / 100, self.cents % 100)
+    }
+
+    /// `€24.00`, `$24.00`, or `24.00 CHF` for currencies without a common sign.
+    pub fn display(&self, currency: &str) -> String {
+        match currency {
+            "EUR" => format!("€{}", self.amount()),
+            "USD" => format!("${}", self.amount()),
+            "GBP" => format!("£{}", self.amount()),
+            "JPY" => format!("¥{}", self.amount()),
+            other => format!("{} {other}", self.amount()),
+        }
+    }
+}
+
+/// A clip's running time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration {
+    pub seconds: u64,
+}
+
+impl Duration {
+    /// Reads `"0:12"`, `"1:02:03"` or a number of seconds.
+    pub fn parse(value: &toml::Value) -> Result<Duration, String> {
+        match value {
+            toml::Value::Integer(i) if *i > 0 => Ok(Duration { seconds: *i as u64 }),
+            toml::Value::String(s) => {
+                let parts: Vec<&str> = s.trim().split(':').collect();
+                let nums: Option<Vec<u64>> = parts.iter().map(|p| p.parse().ok()).collect();
+                match (parts.len(), nums) {
+                    (2 | 3, Some(n))
+                        if n[1..].iter().all(|&x| x < 60) && n.iter().any(|&x| x > 0) =>
+                    {
+                        Ok(Duration {
+                            seconds: n.iter().fold(0, |acc, x| acc * 60 + x),
+                        })
+                    }
+                    _ => Err(format!(
+                        "must be minutes:seconds like \"0:12\" or \"1:02:03\", found \"{s}\""
+                    )),
+                }
+            }
+            other => Err(format!(
+                "must be minutes:seconds like \"0:12\", found {other}"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (h, m, s) = (
+            self.seconds / 3600,
+            self.seconds / 60 % 60,
+            self.seconds % 60,
+        );
+        if h > 0 {
+            write!(f, "{h}:{m:02}:{s:02}")
+        } else {
+            write!(f, "{m}:{s:02}")
+        }
+    }
+}
+
+/// A clip's frame size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolution {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Resolution {
+    /// Reads `"1920x1080"`.
+    pub fn parse(text: &str) -> Result<Resolution, String> {
+        let err =
+            || format!("must be width x height in pixels, like \"1920x1080\", found \"{text}\"");
+        let (w, h) = text.trim().split_once(['x', '×']).ok_or_else(err)?;
+        let width: u32 = w.trim().parse().map_err(|_| err())?;
+        let height: u32 = h.trim().parse().map_err(|_| err())?;
+        if width == 0 || height == 0 {
+            return Err(err());
+        }
+        Ok(Resolution { width, height })
+    }
+
+    /// A familiar name: `4K`, `1080p`, `720p`, or the pixel size.
+    pub fn label(&self) -> String {
+        match self.height.min(self.width) {
+            2160.. => "4K".into(),
+            1440..=2159 => "1440p".into(),
+            1080..=1439 => "1080p".into(),
+            720..=1079 => "720p".into(),
+            _ => self.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}×{}", self.width, self.height)
+    }
+}
+
+/// A byte count for people: `1.4 MB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use toml::Value;
+
+    #[test]
+    fn prices_in_cents() {
+        assert_eq!(Price::parse(&Value::Float(24.5)).unwrap().cents, 2450);
+        assert_eq!(Price::parse(&Value::Integer(24)).unwrap().cents, 2400);
+        assert_eq!(
+            Price::parse(&Value::String("0.99".into())).unwrap().cents,
+            99
+        );
+        assert_eq!(Price::parse(&Value::Float(19.99)).unwrap().cents, 1999);
+        assert!(Price::parse(&Value::Float(1.999))
+            .unwrap_err()
+            .contains("two decimals"));
+        assert!(Price::parse(&Value::Integer(-1))
+            .unwrap_err()
+            .contains("negative"));
+        assert!(Price::parse(&Value::String("ten".into())).is_err());
+        assert_eq!(Price { cents: 2450 }.display("EUR"), "€24.50");
+        assert_eq!(Price { cents: 5 }.display("CHF"), "0.05 CHF");
+    }
+
+    #[test]
+    fn durations() {
+        let d = |s: &str| Duration::parse(&Value::String(s.into()));
+        assert_eq!(d("0:12").unwrap().seconds, 12);
+        assert_eq!(d("1:02:03").unwrap().seconds, 3723);
+        assert_eq!(d("1:02:03").unwrap().to_string(), "1:02:03");
+        assert_eq!(
+            Duration::parse(&Value::Integer(75)).unwrap().to_string(),
+            "1:15"
+        );
+        assert!(d("0:75").is_err());
+        assert!(d("12").is_err());
+        assert!(d("0:00").is_err());
+    }
+
+    #[test]
+    fn resolutions() {
+        let r = Resolution::parse("3840x2160").unwrap();
+        assert_eq!(
+            (r.width, r.height, r.label()),
+            (3840, 2160, "4K".to_string())
+        );
+        assert_eq!(Resolution::parse("1280 × 720").unwrap().label(), "720p");
+        assert!(Resolution::parse("HD").is_err());
+        assert!(Resolution::parse("0x10").is_err());
+    }
+
+    #[test]
+    fn sizes_for_people() {
+        assert_eq!(human_size(999), "999 bytes");
+        assert_eq!(human_size(1_400_000), "1.4 MB");
+        assert_eq!(human_size(2_500_000_000), "2.5 GB");
+    }
+}

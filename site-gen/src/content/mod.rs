@@ -1,0 +1,122 @@
+//! The shop as one validated value: settings, clips, news posts, pages and
+//! static files. `load` builds it from `content/` and collects every error;
+//! rendering only ever sees a valid [`Shop`].
+
+mod fields;
+pub use fields::human_size;
+pub mod load;
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+pub use fields::{Duration, Price, Resolution};
+pub use load::{load, LoadOptions};
+
+use crate::config::SiteConfig;
+use crate::markdown::SourceLink;
+
+/// A tag as written by the owner, and its URL-safe slug.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tag {
+    pub slug: String,
+    pub name: String,
+}
+
+impl Tag {
+    pub fn url(&self) -> String {
+        format!("/tags/{}/", self.slug)
+    }
+}
+
+/// One clip of the catalog (`content/clips/<slug>.md`).
+#[derive(Debug, Clone)]
+pub struct Clip {
+    pub slug: String,
+    pub source: PathBuf,
+    pub title: String,
+    pub date: DateTime<Utc>,
+    pub price: Price,
+    pub duration: Duration,
+    pub resolution: Resolution,
+    /// Object key in the bucket.
+    pub file: String,
+    /// File name the customer's download is saved as.
+    pub file_name: String,
+    pub size: u64,
+    pub sha256: Option<String>,
+    pub content_type: String,
+    pub poster: String,
+    pub preview: Option<String>,
+    pub tags: Vec<Tag>,
+    pub draft: bool,
+    pub description_html: String,
+    pub links: Vec<SourceLink>,
+}
+
+impl Clip {
+    pub fn url(&self) -> String {
+        format!("/clips/{}/", self.slug)
+    }
+}
+
+/// One news post (`content/news/<slug>.md`).
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub slug: String,
+    pub source: PathBuf,
+    pub title: String,
+    pub date: DateTime<Utc>,
+    pub updated: Option<DateTime<Utc>>,
+    pub draft: bool,
+    pub tags: Vec<Tag>,
+    /// The front matter `summary`, else the part before `<!-- more -->`, else
+    /// the first paragraph.
+    pub summary_html: String,
+    /// True when the post has more to read than its summary.
+    pub has_more: bool,
+    pub content_html: String,
+    pub links: Vec<SourceLink>,
+}
+
+impl Post {
+    pub fn url(&self) -> String {
+        format!("/news/{}/", self.slug)
+    }
+}
+
+/// A stand-alone page (`content/pages/<slug>.md`), served at `/<slug>/`.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub slug: String,
+    pub source: PathBuf,
+    pub title: String,
+    pub description: Option<String>,
+    /// Order in the navigation (lower first, then by title).
+    pub weight: i64,
+    pub content_html: String,
+    pub links: Vec<SourceLink>,
+}
+
+impl Page {
+    pub fn url(&self) -> String {
+        format!("/{}/", self.slug)
+    }
+}
+
+/// The whole shop, ready to render. Lists are sorted newest first.
+#[derive(Debug, Clone)]
+pub struct Shop {
+    pub root: PathBuf,
+    pub config: SiteConfig,
+    pub clips: Vec<Clip>,
+    pub posts: Vec<Post>,
+    pub pages: Vec<Page>,
+    /// Files under `static/`, relative to it, copied verbatim.
+    pub static_files: Vec<PathBuf>,
+    /// Addresses of drafts and future items left out of this build, with why,
+    /// so a link to one can say so.
+    pub hidden: Vec<(String, &'static str)>,
+    /// When the build happens (drafts and future posts are judged against it).
+    pub now: DateTime<Utc>,
+}

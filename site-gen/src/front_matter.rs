@@ -1,0 +1,425 @@
+//! Splitting a Markdown file into its TOML front matter and body, and reading
+//! typed fields from the front matter with owner-friendly errors.
+//!
+//! Parsing is separate from the content model: [`FrontMatter`] knows TOML and
+//! positions, `content::load` knows which fields a clip or a post has.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use toml::Value;
+
+use crate::diagnostics::{nearest, Diagnostic, Location};
+
+/// A Markdown source file, read and decoded.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path for messages, relative to the shop root.
+    pub display: PathBuf,
+    pub text: String,
+}
+
+const FENCE: &str = "+++";
+
+/// The front matter of one file, with the fields not yet read.
+pub struct FrontMatter<'a> {
+    file: &'a SourceFile,
+    table: toml::Table,
+    /// Byte offset of the TOML text in the file.
+    toml_start: usize,
+    toml_text: &'a str,
+    /// The Markdown after the closing fence.
+    pub body: &'a str,
+    /// Byte offset of the body in the file (to report body lines).
+    pub body_start: usize,
+    pub errors: Vec<Diagnostic>,
+}
+
+impl<'a> FrontMatter<'a> {
+    /// Splits `file` at its `+++` fences and parses the TOML between them.
+    /// `known_keys` are the keys this kind of file may use; any other key is
+    /// reported with the nearest known one as a suggestion.
+    pub fn parse(file: &'a SourceFile, known_keys: &[&str]) -> Result<Self, Vec<Diagnostic>> {
+        let text = file.text.as_str();
+        let (toml_start, toml_end, body_start) =
+            split(text).map_err(|d| vec![d.clone_for(file)])?;
+        Self::from_toml(file, toml_start, toml_end, body_start, known_keys)
+    }
+
+    fn from_toml(
+        file: &'a SourceFile,
+        toml_start: usize,
+        toml_end: usize,
+        body_start: usize,
+        known_keys: &[&str],
+    ) -> Result<Self, Vec<Diagnostic>> {
+        let text = file.text.as_str();
+        let toml_text = &text[toml_start..toml_end];
+        let table: toml::Table = toml::from_str(toml_text).map_err(|e| {
+            let offset = toml_start + e.span().map_or(0, |s| s.start);
+            vec![Diagnostic::new(
+                &file.display,
+                format!("invalid front matter: {}", e.message().trim()),
+            )
+            .at(Location::from_offset(text, offset))
+            .with_help(
+                "this is TOML: `key = value`, strings in double quotes, dates like 2026-03-14",
+            )]
+        })?;
+        let mut fm = FrontMatter {
+            file,
+            table,
+            toml_start,
+            toml_text,
+            body: &text[body_start..],
+            body_start,
+            errors: Vec::new(),
+        };
+        let unknown: Vec<String> = fm
+            .table
+            .keys()
+            .filter(|k| !known_keys.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for key in unknown {
+            let help = match nearest(&key, known_keys) {
+                Some(k) => format!("did you mean `{k}`? Known keys: {}", known_keys.join(", ")),
+                None => format!("known keys: {}", known_keys.join(", ")),
+            };
+            let d = fm
+                .error_at_key(&key, format!("unknown front matter key `{key}`"))
+                .with_help(help);
+            fm.errors.push(d);
+            fm.table.remove(&key);
+        }
+        Ok(fm)
+    }
+
+    /// Reads a whole TOML file (such as `site.toml`) with the same field
+    /// reader and messages as front matter.
+    pub fn whole_file(file: &'a SourceFile, known_keys: &[&str]) -> Result<Self, Vec<Diagnostic>> {
+        Self::from_toml(file, 0, file.text.len(), file.text.len(), known_keys)
+    }
+
+    /// Where `key` is set, or the opening fence if it is not.
+    fn key_location(&self, key: &str) -> Location {
+        let mut offset = self.toml_start;
+        for line in self.toml_text.split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            if let Some(rest) = trimmed.strip_prefix(key) {
+                let rest = rest.trim_start();
+                if rest.starts_with('=') {
+                    let indent = line.len() - trimmed.len();
+                    return Location::from_offset(&self.file.text, offset + indent);
+                }
+            }
+            offset += line.len();
+        }
+        Location::from_line(&self.file.text, 1)
+    }
+
+    pub fn error_at_key(&self, key: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(&self.file.display, message).at(self.key_location(key))
+    }
+
+    fn wrong_type(&mut self, key: &str, expected: &str, example: &str, found: &Value) {
+        let d = self
+            .error_at_key(
+                key,
+                format!("`{key}` must be {expected}, found {}", found.type_str()),
+            )
+            .with_help(format!("write it like `{example}`"));
+        self.errors.push(d);
+    }
+
+    fn missing(&mut self, key: &str, example: &str) {
+        let d = Diagnostic::new(
+            &self.file.display,
+            format!("missing required field `{key}`"),
+        )
+        .at(Location::from_line(&self.file.text, 1))
+        .with_help(if self.toml_start == 0 {
+            format!("add a line like `{example}`")
+        } else {
+            format!("add a line like `{example}` between the `+++` lines")
+        });
+        self.errors.push(d);
+    }
+
+    fn take(&mut self, key: &str, required: Option<&str>) -> Option<Value> {
+        let v = self.table.remove(key);
+        if v.is_none() {
+            if let Some(example) = required {
+                self.missing(key, example);
+            }
+        }
+        v
+    }
+
+    /// A string field; `required` holds an example line to show when it is missing.
+    pub fn string(&mut self, key: &str, required: Option<&str>) -> Option<String> {
+        let example = required.unwrap_or("key = \"text\"");
+        match self.take(key, required)? {
+            Value::String(s) if s.trim().is_empty() && required.is_some() => {
+                let d = self
+                    .error_at_key(key, format!("`{key}` is empty"))
+                    .with_help(format!("write it like `{example}`"));
+                self.errors.push(d);
+                None
+            }
+            Value::String(s) => Some(s),
+            other => {
+                self.wrong_type(key, "text in double quotes", example, &other);
+                None
+            }
+        }
+    }
+
+    pub fn bool(&mut self, key: &str) -> bool {
+        match self.take(key, None) {
+            None => false,
+            Some(Value::Boolean(b)) => b,
+            Some(other) => {
+                self.wrong_type(key, "true or false", &format!("{key} = true"), &other);
+                false
+            }
+        }
+    }
+
+    pub fn u64(&mut self, key: &str, required: Option<&str>) -> Option<u64> {
+        let example = required.unwrap_or("key = 1");
+        match self.take(key, required)? {
+            Value::Integer(i) if i >= 0 => Some(i as u64),
+            Value::Integer(_) => {
+                let d = self.error_at_key(key, format!("`{key}` must not be negative"));
+                self.errors.push(d);
+                None
+            }
+            other => {
+                self.wrong_type(key, "a whole number", example, &other);
+                None
+            }
+        }
+    }
+
+    /// A list of strings (an absent list is empty).
+    pub fn string_list(&mut self, key: &str) -> Vec<String> {
+        let example = format!("{key} = [\"one\", \"two\"]");
+        match self.take(key, None) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::new();
+                for item in items {
+                    match item {
+                        Value::String(s) => out.push(s),
+                        other => {
+                            self.wrong_type(
+                                key,
+                                "a list of texts in double quotes",
+                                &example,
+                                &other,
+                            );
+                            return Vec::new();
+                        }
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                self.wrong_type(key, "a list of texts in double quotes", &example, &other);
+                Vec::new()
+            }
+        }
+    }
+
+    /// A date or date-time: a TOML date (`2026-03-14`), a TOML date-time
+    /// (`2026-03-14T09:30:00Z`), or the same in a string. Dates without a
+    /// time are midnight UTC; date-times without an offset are UTC.
+    pub fn date(&mut self, key: &str, required: Option<&str>) -> Option<DateTime<Utc>> {
+        let example = required.unwrap_or("date = 2026-03-14");
+        let value = self.take(key, required)?;
+        let parsed = match &value {
+            Value::Datetime(dt) => parse_date(&dt.to_string()),
+            Value::String(s) => parse_date(s),
+            other => {
+                let other = other.clone();
+                self.wrong_type(key, "a date", example, &other);
+                return None;
+            }
+        };
+        match parsed {
+            Some(d) => Some(d),
+            None => {
+                let d = self
+                    .error_at_key(key, format!("`{key}` is not a valid date: {value}"))
+                    .with_help(format!("use year-month-day, like `{example}`, or add a time: `{key} = 2026-03-14T09:30:00Z`"));
+                self.errors.push(d);
+                None
+            }
+        }
+    }
+
+    /// The raw value of an optional field, for kinds with their own rules (price).
+    pub fn value(&mut self, key: &str, required: Option<&str>) -> Option<Value> {
+        self.take(key, required)
+    }
+
+    pub fn push_error(&mut self, d: Diagnostic) {
+        self.errors.push(d);
+    }
+
+    /// The 1-based line in the file where the body starts.
+    pub fn body_first_line(&self) -> usize {
+        self.file.text[..self.body_start].matches('\n').count() + 1
+    }
+}
+
+/// Parses the date forms front matter accepts.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0)?));
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Some(dt.with_timezone(&Utc));
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(Utc.from_utc_datetime(&dt));
+        }
+    }
+    None
+}
+
+/// Byte ranges (toml start, toml end, body start) of a file with `+++` fences.
+fn split(text: &str) -> Result<(usize, usize, usize), SplitError> {
+    let text_start = if text.starts_with('\u{feff}') { 3 } else { 0 };
+    let first_line_end = text[text_start..]
+        .find('\n')
+        .map_or(text.len(), |i| text_start + i + 1);
+    if text[text_start..first_line_end].trim_end() != FENCE {
+        return Err(SplitError::NoOpening);
+    }
+    let mut offset = first_line_end;
+    for line in text[first_line_end..].split_inclusive('\n') {
+        if line.trim_end() == FENCE {
+            return Ok((first_line_end, offset, offset + line.len()));
+        }
+        offset += line.len();
+    }
+    Err(SplitError::NoClosing)
+}
+
+enum SplitError {
+    NoOpening,
+    NoClosing,
+}
+
+impl SplitError {
+    fn clone_for(&self, file: &SourceFile) -> Diagnostic {
+        let at = Location::from_line(&file.text, 1);
+        match self {
+            SplitError::NoOpening => Diagnostic::new(&file.display, "the file does not start with front matter")
+                .at(at)
+                .with_help("start the file with a line `+++`, then the fields (`title = \"...\"`), then another `+++` line"),
+            SplitError::NoClosing => Diagnostic::new(&file.display, "the front matter is never closed")
+                .at(at)
+                .with_help("add a line with just `+++` after the last field, before the text"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile {
+            display: "content/news/x.md".into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn splits_front_matter_and_body() {
+        let f = file("+++\ntitle = \"Hi\"\n+++\nBody\n");
+        let mut fm = FrontMatter::parse(&f, &["title"]).map_err(|_| ()).unwrap();
+        assert_eq!(
+            fm.string("title", Some("title = \"x\"")).as_deref(),
+            Some("Hi")
+        );
+        assert_eq!(fm.body, "Body\n");
+        assert_eq!(fm.body_first_line(), 4);
+        assert!(fm.errors.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_points_at_its_line_and_suggests() {
+        let f = file("+++\ntitle = \"Hi\"\n  dat = 2026-01-01\n+++\n");
+        let fm = FrontMatter::parse(&f, &["title", "date"])
+            .map_err(|_| ())
+            .unwrap();
+        let d = &fm.errors[0];
+        assert_eq!(d.location.as_ref().unwrap().line, 3);
+        assert_eq!(d.location.as_ref().unwrap().column, 3);
+        assert!(d.help.as_ref().unwrap().contains("did you mean `date`?"));
+    }
+
+    #[test]
+    fn toml_syntax_error_has_file_position() {
+        let f = file("+++\ntitle = \"Hi\ndate = 2026-01-01\n+++\n");
+        let errs = FrontMatter::parse(&f, &["title", "date"]).err().unwrap();
+        assert_eq!(errs[0].location.as_ref().unwrap().line, 2, "{}", errs[0]);
+    }
+
+    #[test]
+    fn missing_fences_are_explained() {
+        let errs = FrontMatter::parse(&file("title = 1\n"), &[]).err().unwrap();
+        assert!(errs[0].message.contains("does not start with front matter"));
+        let errs = FrontMatter::parse(&file("+++\ntitle = 1\n"), &[])
+            .err()
+            .unwrap();
+        assert!(errs[0].message.contains("never closed"));
+    }
+
+    #[test]
+    fn dates_in_every_accepted_form() {
+        for s in [
+            "2026-03-14",
+            "2026-03-14T00:00:00Z",
+            "2026-03-14 00:00:00",
+            "2026-03-14T01:00:00+01:00",
+        ] {
+            assert_eq!(
+                parse_date(s).unwrap().to_rfc3339(),
+                "2026-03-14T00:00:00+00:00",
+                "{s}"
+            );
+        }
+        assert!(parse_date("14 March 2026").is_none());
+        assert!(parse_date("2026-02-30").is_none());
+    }
+
+    #[test]
+    fn wrong_types_and_missing_fields_are_collected() {
+        let f = file("+++\ntitle = 3\ndate = \"March\"\ntags = \"a\"\n+++\n");
+        let mut fm = FrontMatter::parse(&f, &["title", "date", "tags", "price"])
+            .map_err(|_| ())
+            .unwrap();
+        assert!(fm.string("title", Some("title = \"x\"")).is_none());
+        assert!(fm.date("date", Some("date = 2026-01-01")).is_none());
+        assert!(fm.string_list("tags").is_empty());
+        assert!(fm.value("price", Some("price = 9.50")).is_none());
+        let msgs: Vec<_> = fm.errors.iter().map(|d| d.message.clone()).collect();
+        assert_eq!(msgs.len(), 4, "{msgs:?}");
+        assert!(msgs[0].contains("`title` must be text"));
+        assert!(msgs[1].contains("not a valid date"));
+        assert!(msgs[2].contains("`tags` must be a list"));
+        assert!(msgs[3].contains("missing required field `price`"));
+    }
+}

@@ -1,0 +1,116 @@
+//! Markdown to HTML, the `<!-- more -->` summary split, and the links a body
+//! contains (with their position, for link checking).
+
+use pulldown_cmark::{html, Event, Options, Parser, Tag};
+
+use crate::diagnostics::Location;
+
+/// The line that ends a post's summary.
+pub const MORE_MARKER: &str = "<!-- more -->";
+
+/// A link or image reference found in Markdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLink {
+    pub target: String,
+    pub location: Location,
+}
+
+/// A rendered Markdown body.
+#[derive(Debug, Clone, Default)]
+pub struct RenderedMarkdown {
+    pub html: String,
+    /// The HTML of the part before `<!-- more -->`, if the body has one.
+    pub summary_html: Option<String>,
+    pub links: Vec<SourceLink>,
+}
+
+fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_SMART_PUNCTUATION
+}
+
+/// Renders `body`, which starts at byte `body_start` of `file_text` (used to
+/// give links their line in the file).
+pub fn render(file_text: &str, body_start: usize) -> RenderedMarkdown {
+    let body = &file_text[body_start..];
+    let mut links = Vec::new();
+    let parser = Parser::new_ext(body, options())
+        .into_offset_iter()
+        .map(|(event, range)| {
+            if let Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) = &event {
+                links.push(SourceLink {
+                    target: dest_url.to_string(),
+                    location: Location::from_offset(file_text, body_start + range.start),
+                });
+            }
+            event
+        });
+    let mut out = String::with_capacity(body.len() * 3 / 2);
+    html::push_html(&mut out, parser);
+
+    let summary_html = find_more_marker(body).map(|end| {
+        let mut s = String::new();
+        html::push_html(&mut s, Parser::new_ext(&body[..end], options()));
+        s
+    });
+    RenderedMarkdown {
+        html: out,
+        summary_html,
+        links,
+    }
+}
+
+/// Byte offset of a `<!-- more -->` line in `body`, if there is one.
+fn find_more_marker(body: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in body.split_inclusive('\n') {
+        if line.trim() == MORE_MARKER {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The first paragraph of rendered HTML, for cards in lists.
+pub fn first_paragraph(html: &str) -> &str {
+    match (html.find("<p>"), html.find("</p>")) {
+        (Some(start), Some(end)) if start < end => &html[start..end + "</p>".len()],
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_and_collects_links_with_lines() {
+        let text = "+++\n+++\nIntro [a](/clips/x/).\n\n![p](/posters/x.jpg)\n";
+        let r = render(text, 8);
+        assert!(r.html.contains("<a href=\"/clips/x/\">a</a>"));
+        assert_eq!(r.links.len(), 2);
+        assert_eq!(r.links[0].target, "/clips/x/");
+        assert_eq!(r.links[0].location.line, 3);
+        assert_eq!(r.links[1].location.line, 5);
+        assert!(r.summary_html.is_none());
+    }
+
+    #[test]
+    fn more_marker_splits_the_summary() {
+        let r = render("First *para*.\n\n<!-- more -->\n\nSecond.\n", 0);
+        assert_eq!(
+            r.summary_html.as_deref(),
+            Some("<p>First <em>para</em>.</p>\n")
+        );
+        assert!(r.html.contains("Second."));
+    }
+
+    #[test]
+    fn first_paragraph_of_html() {
+        assert_eq!(first_paragraph("<h2>x</h2><p>a</p><p>b</p>"), "<p>a</p>");
+        assert_eq!(first_paragraph("<ul></ul>"), "");
+    }
+}

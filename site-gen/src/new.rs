@@ -1,0 +1,116 @@
+//! `site-gen new`: starts a post, clip or page with its front matter filled in.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::content::load::{CLIPS_DIR, NEWS_DIR, PAGES_DIR};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    Post,
+    Clip,
+    Page,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NewError {
+    #[error("the title \"{0}\" has no letters or digits to make a file name from")]
+    EmptySlug(String),
+    #[error("{0} already exists; pick another title or edit that file")]
+    Exists(PathBuf),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// Writes the new file and returns its path.
+pub fn create(
+    root: &Path,
+    kind: Kind,
+    title: &str,
+    now: DateTime<Utc>,
+) -> Result<PathBuf, NewError> {
+    let slug = slug::slugify(title);
+    if slug.is_empty() {
+        return Err(NewError::EmptySlug(title.to_string()));
+    }
+    let slug: String = slug
+        .chars()
+        .take(64)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string();
+    let dir = root.join(match kind {
+        Kind::Post => NEWS_DIR,
+        Kind::Clip => CLIPS_DIR,
+        Kind::Page => PAGES_DIR,
+    });
+    let path = dir.join(format!("{slug}.md"));
+    if path.exists() {
+        return Err(NewError::Exists(path));
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| NewError::Io { path, source }
+    };
+    fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let text = template(kind, title, &slug, now);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut f| io::Write::write_all(&mut f, text.as_bytes()))
+        .map_err(io(&path))?;
+    Ok(path)
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn template(kind: Kind, title: &str, slug: &str, now: DateTime<Utc>) -> String {
+    let date = now.format("%Y-%m-%d");
+    let file_name = toml_string(&format!("{title}.mp4"));
+    let title = toml_string(title);
+    match kind {
+        Kind::Post => format!(
+            "+++\ntitle = {title}\ndate = {date}\ntags = []\n# A draft is left out of the site until you delete this line.\ndraft = true\n+++\n\nThe first paragraph is the summary shown in lists.\n\n<!-- more -->\n\nThe rest of the post.\n"
+        ),
+        Kind::Clip => format!(
+            "+++\ntitle = {title}\ndate = {date}\nprice = 0.00\nduration = \"0:00\"       # minutes:seconds\nresolution = \"1920x1080\"\nfile = \"clips/{slug}.mp4\"   # its name in the storage bucket\nfile_name = {file_name}   # what the customer's download is called\nsize = 0                 # bytes; `site-gen` needs the exact size\n# sha256 = \"\"            # optional: output of `sha256sum`\nposter = \"/posters/{slug}.jpg\"\ntags = []\n# A draft is left out of the site until you delete this line.\ndraft = true\n+++\n\nDescribe the clip: what is in the shot, and what it suits.\n"
+        ),
+        Kind::Page => format!("+++\ntitle = {title}\n+++\n\nWrite the page here.\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_each_kind_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let p = create(tmp.path(), Kind::Post, "Spring \"Sale\" — 20% off", now).unwrap();
+        assert!(p.ends_with("content/news/spring-sale-20-off.md"), "{p:?}");
+        let text = fs::read_to_string(&p).unwrap();
+        let fm: toml::Table = toml::from_str(text.split("+++").nth(1).unwrap()).unwrap();
+        assert_eq!(fm["title"].as_str(), Some("Spring \"Sale\" — 20% off"));
+        assert!(matches!(
+            create(tmp.path(), Kind::Post, "Spring Sale 20% off", now),
+            Err(NewError::Exists(_))
+        ));
+        assert!(create(tmp.path(), Kind::Clip, "Harbor at Dawn", now)
+            .unwrap()
+            .ends_with("content/clips/harbor-at-dawn.md"));
+        assert!(create(tmp.path(), Kind::Page, "About", now)
+            .unwrap()
+            .ends_with("content/pages/about.md"));
+        assert!(matches!(
+            create(tmp.path(), Kind::Page, "!!!", now),
+            Err(NewError::EmptySlug(_))
+        ));
+    }
+}

@@ -1,0 +1,627 @@
+//! Rendering a [`Shop`] into the files of `public/` and the catalog manifest.
+//!
+//! Every output page is an independent job rendered in parallel. List and tag
+//! pages receive only their own slice of items and a constant-size
+//! paginator, so the total work is linear in the number of items.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clipstore_core::{CatalogManifest, ManifestClip, ShopInfo};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tera::{Context, Tera};
+
+use crate::content::{Clip, Post, Shop, Tag};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::templates::{self, cause_chain, BUILTIN_STYLESHEET};
+
+/// Number of clips and posts on the home page.
+const HOME_CLIPS: usize = 6;
+const HOME_POSTS: usize = 3;
+/// Number of posts in the Atom feed.
+const FEED_POSTS: usize = 20;
+/// Public path of the news feed.
+pub const FEED_PATH: &str = "/news/atom.xml";
+
+/// One file of the built site.
+#[derive(Debug, Clone)]
+pub struct OutputFile {
+    /// Path inside `public/`, with `/` separators, e.g. `clips/index.html`.
+    pub path: String,
+    pub contents: OutputContents,
+}
+
+#[derive(Debug, Clone)]
+pub enum OutputContents {
+    Rendered(Vec<u8>),
+    /// A static file copied verbatim from this absolute path.
+    Copy(PathBuf),
+}
+
+/// The whole result of rendering, still in memory.
+#[derive(Debug)]
+pub struct RenderedSite {
+    pub files: Vec<OutputFile>,
+    pub manifest: CatalogManifest,
+    pub pages: usize,
+    pub tags: usize,
+}
+
+/// What one output page is.
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Home,
+    ClipList { page: usize },
+    Clip(usize),
+    NewsList { page: usize },
+    Post(usize),
+    TagIndex,
+    Tag { tag: usize, page: usize },
+    Page(usize),
+    NotFound,
+    Feed,
+}
+
+/// An item on a tag page.
+#[derive(Debug, Clone, Copy)]
+enum Tagged {
+    Clip(usize),
+    Post(usize),
+}
+
+struct TagEntry<'a> {
+    tag: &'a Tag,
+    items: Vec<Tagged>,
+    clip_count: usize,
+    post_count: usize,
+}
+
+/// Everything jobs share, computed once.
+struct Prepared<'a> {
+    shop: &'a Shop,
+    tera: &'a Tera,
+    base: Value,
+    clip_cards: Vec<Value>,
+    post_cards: Vec<Value>,
+    tags: Vec<TagEntry<'a>>,
+    per_page: usize,
+}
+
+/// Renders every page of `shop` with `tera`.
+pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
+    let prepared = prepare(shop, tera);
+    let jobs = plan(&prepared);
+    let results: Vec<Result<(String, Vec<u8>), (String, String)>> = jobs
+        .par_iter()
+        .map(|job| prepared.render_job(*job))
+        .collect();
+
+    let mut files = Vec::with_capacity(results.len() + shop.static_files.len() + 3);
+    let mut failures: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for r in results {
+        match r {
+            Ok((path, bytes)) => files.push(OutputFile {
+                path,
+                contents: OutputContents::Rendered(bytes),
+            }),
+            Err(key) => *failures.entry(key).or_default() += 1,
+        }
+    }
+    if !failures.is_empty() {
+        let mut errors = Diagnostics::default();
+        for ((template, message), count) in failures {
+            let more = if count > 1 {
+                format!(" (on {count} pages)")
+            } else {
+                String::new()
+            };
+            errors.push(
+                Diagnostic::new(
+                    templates::shown_name(&shop.root, &template),
+                    format!("cannot render template{more}: {message}"),
+                )
+                .with_help("check the variable names against docs/templates.md"),
+            );
+        }
+        return Err(errors);
+    }
+    let pages = files.len();
+    files.push(prepared.sitemap(&files));
+    files.push(OutputFile {
+        path: "robots.txt".into(),
+        contents: OutputContents::Rendered(robots(shop).into_bytes()),
+    });
+    add_static_files(shop, &mut files)?;
+    Ok(RenderedSite {
+        files,
+        manifest: manifest(shop),
+        pages,
+        tags: prepared.tags.len(),
+    })
+}
+
+fn prepare<'a>(shop: &'a Shop, tera: &'a Tera) -> Prepared<'a> {
+    let c = &shop.config;
+    let nav: Vec<Value> = shop
+        .pages
+        .iter()
+        .map(|p| json!({"title": p.title, "url": p.url()}))
+        .collect();
+    let base = json!({
+        "site": {
+            "title": c.title, "description": c.description, "base_url": c.base_url, "language": c.language,
+            "currency": c.currency, "contact_email": c.contact_email, "download_base_url": c.download_base_url,
+            "feed_url": FEED_PATH, "stylesheet": format!("/{}", BUILTIN_STYLESHEET.0),
+            "favicon": shop.static_files.iter().any(|f| f == std::path::Path::new("favicon.svg")).then_some("/favicon.svg"),
+        },
+        "nav": nav,
+        "build_year": shop.now.format("%Y").to_string(),
+    });
+    let clip_cards = shop
+        .clips
+        .par_iter()
+        .map(|clip| clip_value(shop, clip))
+        .collect();
+    let post_cards = shop.posts.par_iter().map(post_card).collect();
+    Prepared {
+        shop,
+        tera,
+        base,
+        clip_cards,
+        post_cards,
+        tags: tag_index(shop),
+        per_page: c.items_per_page,
+    }
+}
+
+/// Tags with their items, newest first, built in one pass over each list.
+fn tag_index(shop: &Shop) -> Vec<TagEntry<'_>> {
+    let mut by_slug: BTreeMap<&str, TagEntry> = BTreeMap::new();
+    // Clips and posts are each sorted newest first; merge them by date.
+    let (mut ci, mut pi) = (0, 0);
+    while ci < shop.clips.len() || pi < shop.posts.len() {
+        let take_clip = match (shop.clips.get(ci), shop.posts.get(pi)) {
+            (Some(c), Some(p)) => c.date >= p.date,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let (tags, item) = if take_clip {
+            ci += 1;
+            (&shop.clips[ci - 1].tags, Tagged::Clip(ci - 1))
+        } else {
+            pi += 1;
+            (&shop.posts[pi - 1].tags, Tagged::Post(pi - 1))
+        };
+        for tag in tags {
+            let entry = by_slug.entry(&tag.slug).or_insert_with(|| TagEntry {
+                tag,
+                items: Vec::new(),
+                clip_count: 0,
+                post_count: 0,
+            });
+            match item {
+                Tagged::Clip(_) => entry.clip_count += 1,
+                Tagged::Post(_) => entry.post_count += 1,
+            }
+            entry.items.push(item);
+        }
+    }
+    by_slug.into_values().collect()
+}
+
+fn pages_for(items: usize, per_page: usize) -> usize {
+    items.div_ceil(per_page).max(1)
+}
+
+fn plan(p: &Prepared) -> Vec<Job> {
+    let shop = p.shop;
+    let mut jobs = vec![Job::Home, Job::TagIndex, Job::NotFound, Job::Feed];
+    jobs.extend((1..=pages_for(shop.clips.len(), p.per_page)).map(|page| Job::ClipList { page }));
+    jobs.extend((1..=pages_for(shop.posts.len(), p.per_page)).map(|page| Job::NewsList { page }));
+    jobs.extend((0..shop.clips.len()).map(Job::Clip));
+    jobs.extend((0..shop.posts.len()).map(Job::Post));
+    jobs.extend((0..shop.pages.len()).map(Job::Page));
+    for (tag, entry) in p.tags.iter().enumerate() {
+        jobs.extend(
+            (1..=pages_for(entry.items.len(), p.per_page)).map(|page| Job::Tag { tag, page }),
+        );
+    }
+    jobs
+}
+
+/// URL of page `page` (1-based) of a list at `base` (`/clips/`).
+pub fn pager_url(base: &str, page: usize) -> String {
+    if page <= 1 {
+        base.to_string()
+    } else {
+        format!("{base}page/{page}/")
+    }
+}
+
+/// The output file of a site path: `/clips/` -> `clips/index.html`.
+pub fn file_for_url(url: &str) -> String {
+    let trimmed = url.trim_start_matches('/');
+    if trimmed.is_empty() || trimmed.ends_with('/') {
+        format!("{trimmed}index.html")
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[derive(Serialize)]
+struct Paginator {
+    current: usize,
+    total_pages: usize,
+    total_items: usize,
+    first_url: String,
+    last_url: String,
+    previous_url: Option<String>,
+    next_url: Option<String>,
+    /// A window of page links around the current one (constant size, so
+    /// paginators stay cheap however long the list is).
+    pages: Vec<PagerLink>,
+}
+
+#[derive(Serialize)]
+struct PagerLink {
+    number: usize,
+    url: String,
+    current: bool,
+}
+
+fn paginator(base: &str, current: usize, total_items: usize, per_page: usize) -> Paginator {
+    let total_pages = pages_for(total_items, per_page);
+    let window = current.saturating_sub(2).max(1)..=(current + 2).min(total_pages);
+    Paginator {
+        current,
+        total_pages,
+        total_items,
+        first_url: pager_url(base, 1),
+        last_url: pager_url(base, total_pages),
+        previous_url: (current > 1).then(|| pager_url(base, current - 1)),
+        next_url: (current < total_pages).then(|| pager_url(base, current + 1)),
+        pages: window
+            .map(|n| PagerLink {
+                number: n,
+                url: pager_url(base, n),
+                current: n == current,
+            })
+            .collect(),
+    }
+}
+
+fn page_slice<T: Clone>(items: &[T], page: usize, per_page: usize) -> &[T] {
+    let start = ((page - 1) * per_page).min(items.len());
+    &items[start..(start + per_page).min(items.len())]
+}
+
+impl<'a> Prepared<'a> {
+    fn context(&self, url: &str, title: Option<&str>) -> Context {
+        let mut ctx = Context::from_value(self.base.clone()).expect("base context is an object");
+        ctx.insert("current_url", url);
+        ctx.insert("permalink", &self.shop.config.absolute(url));
+        ctx.insert("page_title", &title);
+        ctx
+    }
+
+    /// Renders one job into (output path, bytes), or (template, error message).
+    fn render_job(&self, job: Job) -> Result<(String, Vec<u8>), (String, String)> {
+        let shop = self.shop;
+        let per_page = self.per_page;
+        let (template, url, ctx) = match job {
+            Job::Home => {
+                let mut ctx = self.context("/", None);
+                ctx.insert(
+                    "clips",
+                    &self.clip_cards[..HOME_CLIPS.min(self.clip_cards.len())],
+                );
+                ctx.insert(
+                    "posts",
+                    &self.post_cards[..HOME_POSTS.min(self.post_cards.len())],
+                );
+                ("index.html", "/".to_string(), ctx)
+            }
+            Job::ClipList { page } => {
+                let url = pager_url("/clips/", page);
+                let mut ctx = self.context(&url, Some("Clips"));
+                ctx.insert("clips", page_slice(&self.clip_cards, page, per_page));
+                ctx.insert(
+                    "paginator",
+                    &paginator("/clips/", page, shop.clips.len(), per_page),
+                );
+                ("clips.html", url, ctx)
+            }
+            Job::Clip(i) => {
+                let clip = &shop.clips[i];
+                let mut ctx = self.context(&clip.url(), Some(&clip.title));
+                ctx.insert("clip", &self.clip_cards[i]);
+                ("clip.html", clip.url(), ctx)
+            }
+            Job::NewsList { page } => {
+                let url = pager_url("/news/", page);
+                let mut ctx = self.context(&url, Some("News"));
+                ctx.insert("posts", page_slice(&self.post_cards, page, per_page));
+                ctx.insert(
+                    "paginator",
+                    &paginator("/news/", page, shop.posts.len(), per_page),
+                );
+                ("news.html", url, ctx)
+            }
+            Job::Post(i) => {
+                let post = &shop.posts[i];
+                let mut ctx = self.context(&post.url(), Some(&post.title));
+                let mut value = self.post_cards[i].clone();
+                value["content"] = Value::String(post.content_html.clone());
+                ctx.insert("post", &value);
+                ctx.insert("newer", &i.checked_sub(1).map(|j| &self.post_cards[j]));
+                ctx.insert("older", &self.post_cards.get(i + 1));
+                ("post.html", post.url(), ctx)
+            }
+            Job::TagIndex => {
+                let mut ctx = self.context("/tags/", Some("Tags"));
+                let tags: Vec<Value> = self
+                    .tags
+                    .iter()
+                    .map(|e| json!({"name": e.tag.name, "slug": e.tag.slug, "url": e.tag.url(), "clip_count": e.clip_count, "post_count": e.post_count}))
+                    .collect();
+                ctx.insert("tags", &tags);
+                ("tags.html", "/tags/".to_string(), ctx)
+            }
+            Job::Tag { tag, page } => {
+                let entry = &self.tags[tag];
+                let base = entry.tag.url();
+                let url = pager_url(&base, page);
+                let mut ctx = self.context(&url, Some(&entry.tag.name));
+                let items: Vec<Value> = page_slice(&entry.items, page, per_page)
+                    .iter()
+                    .map(|item| match *item {
+                        Tagged::Clip(i) => json!({"kind": "clip", "clip": self.clip_cards[i]}),
+                        Tagged::Post(i) => json!({"kind": "post", "post": self.post_cards[i]}),
+                    })
+                    .collect();
+                ctx.insert("tag", &json!({"name": entry.tag.name, "slug": entry.tag.slug, "url": base, "clip_count": entry.clip_count, "post_count": entry.post_count}));
+                ctx.insert("items", &items);
+                ctx.insert(
+                    "paginator",
+                    &paginator(&base, page, entry.items.len(), per_page),
+                );
+                ("tag.html", url, ctx)
+            }
+            Job::Page(i) => {
+                let page = &shop.pages[i];
+                let mut ctx = self.context(&page.url(), Some(&page.title));
+                ctx.insert(
+                    "page",
+                    &json!({"slug": page.slug, "title": page.title, "description": page.description, "url": page.url(), "content": page.content_html}),
+                );
+                ("page.html", page.url(), ctx)
+            }
+            Job::NotFound => (
+                "404.html",
+                "/404.html".to_string(),
+                self.context("/404.html", Some("Page not found")),
+            ),
+            Job::Feed => {
+                let mut ctx = self.context(FEED_PATH, None);
+                let posts: Vec<Value> = shop
+                    .posts
+                    .iter()
+                    .zip(&self.post_cards)
+                    .take(FEED_POSTS)
+                    .map(|(post, card)| {
+                        let mut v = card.clone();
+                        v["content"] = Value::String(post.content_html.clone());
+                        v["permalink"] = Value::String(shop.config.absolute(&post.url()));
+                        v
+                    })
+                    .collect();
+                let updated = shop
+                    .posts
+                    .iter()
+                    .map(|p| p.updated.unwrap_or(p.date))
+                    .max()
+                    .unwrap_or(shop.now);
+                ctx.insert("posts", &posts);
+                ctx.insert("updated", &rfc3339(updated));
+                ctx.insert("feed_url", &shop.config.absolute(FEED_PATH));
+                ("atom.xml", FEED_PATH.to_string(), ctx)
+            }
+        };
+        match self.tera.render(template, &ctx) {
+            Ok(html) => Ok((file_for_url(&url), html.into_bytes())),
+            Err(e) => Err((template.to_string(), cause_chain(&e))),
+        }
+    }
+
+    fn sitemap(&self, files: &[OutputFile]) -> OutputFile {
+        let shop = self.shop;
+        let mut lastmod: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+        for clip in &shop.clips {
+            lastmod.insert(clip.url(), clip.date);
+        }
+        for post in &shop.posts {
+            lastmod.insert(post.url(), post.updated.unwrap_or(post.date));
+        }
+        let mut entries: Vec<Value> = files
+            .iter()
+            .filter(|f| f.path.ends_with("index.html"))
+            .map(|f| {
+                let url = format!("/{}", f.path.trim_end_matches("index.html"));
+                json!({"loc": shop.config.absolute(&url), "lastmod": lastmod.get(&url).map(|d| d.format("%Y-%m-%d").to_string())})
+            })
+            .collect();
+        entries.sort_by(|a, b| a["loc"].as_str().cmp(&b["loc"].as_str()));
+        let mut ctx = self.context("/sitemap.xml", None);
+        ctx.insert("entries", &entries);
+        let xml = self
+            .tera
+            .render("sitemap.xml", &ctx)
+            .unwrap_or_else(|e| panic!("sitemap: {}", cause_chain(&e)));
+        OutputFile {
+            path: "sitemap.xml".into(),
+            contents: OutputContents::Rendered(xml.into_bytes()),
+        }
+    }
+}
+
+fn rfc3339(d: DateTime<Utc>) -> String {
+    d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn tag_values(tags: &[Tag]) -> Vec<Value> {
+    tags.iter()
+        .map(|t| json!({"name": t.name, "slug": t.slug, "url": t.url()}))
+        .collect()
+}
+
+fn date_fields(d: DateTime<Utc>) -> (String, String) {
+    (rfc3339(d), d.format("%-d %B %Y").to_string())
+}
+
+/// Everything a template gets about a clip (see docs/templates.md).
+fn clip_value(shop: &Shop, clip: &Clip) -> Value {
+    let (date, date_display) = date_fields(clip.date);
+    let currency = &shop.config.currency;
+    let subject = format!("Order: {} ({})", clip.title, clip.slug);
+    json!({
+        "slug": clip.slug, "url": clip.url(), "title": clip.title,
+        "date": date, "date_display": date_display,
+        "price": clip.price.amount(), "price_display": clip.price.display(currency), "currency": currency,
+        "duration": clip.duration.to_string(), "duration_seconds": clip.duration.seconds,
+        "resolution": clip.resolution.to_string(), "resolution_label": clip.resolution.label(),
+        "file_name": clip.file_name, "size": clip.size, "size_display": crate::content::human_size(clip.size),
+        "content_type": clip.content_type, "poster": clip.poster, "preview": clip.preview,
+        "tags": tag_values(&clip.tags), "draft": clip.draft,
+        "summary": crate::markdown::first_paragraph(&clip.description_html),
+        "description": clip.description_html,
+        "buy_url": format!("mailto:{}?subject={}", shop.config.contact_email, percent_encode(&subject)),
+    })
+}
+
+/// Everything a template gets about a post in a list (see docs/templates.md).
+fn post_card(post: &Post) -> Value {
+    let (date, date_display) = date_fields(post.date);
+    let updated = post.updated.map(date_fields);
+    json!({
+        "slug": post.slug, "url": post.url(), "title": post.title,
+        "date": date, "date_display": date_display,
+        "updated": updated.as_ref().map(|u| &u.0), "updated_display": updated.as_ref().map(|u| &u.1),
+        "tags": tag_values(&post.tags), "draft": post.draft,
+        "summary": post.summary_html, "has_more": post.has_more,
+    })
+}
+
+fn percent_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn robots(shop: &Shop) -> String {
+    format!(
+        "User-agent: *\nDisallow: /download/\nSitemap: {}\n",
+        shop.config.absolute("/sitemap.xml")
+    )
+}
+
+fn add_static_files(shop: &Shop, files: &mut Vec<OutputFile>) -> Result<(), Diagnostics> {
+    let generated: std::collections::HashSet<String> =
+        files.iter().map(|f| f.path.clone()).collect();
+    let mut errors = Diagnostics::default();
+    let mut has_stylesheet = false;
+    for rel in &shop.static_files {
+        let path = rel.to_string_lossy().replace('\\', "/");
+        if generated.contains(&path) {
+            errors.push(
+                Diagnostic::new(
+                    format!("static/{path}"),
+                    format!("this static file would overwrite the generated page /{path}"),
+                )
+                .with_help("rename or remove the static file"),
+            );
+        }
+        has_stylesheet |= path == BUILTIN_STYLESHEET.0;
+        files.push(OutputFile {
+            path,
+            contents: OutputContents::Copy(shop.root.join("static").join(rel)),
+        });
+    }
+    if !has_stylesheet {
+        files.push(OutputFile {
+            path: BUILTIN_STYLESHEET.0.into(),
+            contents: OutputContents::Rendered(BUILTIN_STYLESHEET.1.as_bytes().to_vec()),
+        });
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// The Worker's view of the catalog: every published clip by slug.
+pub fn manifest(shop: &Shop) -> CatalogManifest {
+    let c = &shop.config;
+    let mut m = CatalogManifest::new(ShopInfo {
+        title: c.title.clone(),
+        base_url: c.base_url.clone(),
+        contact_email: c.contact_email.clone(),
+        currency: c.currency.clone(),
+        stylesheet: format!("/{}", BUILTIN_STYLESHEET.0),
+    });
+    for clip in &shop.clips {
+        m.clips.insert(
+            clip.slug.clone(),
+            ManifestClip {
+                title: clip.title.clone(),
+                object_key: clip.file.clone(),
+                file_name: clip.file_name.clone(),
+                size: clip.size,
+                content_type: clip.content_type.clone(),
+                sha256: clip.sha256.clone(),
+            },
+        );
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_files() {
+        assert_eq!(pager_url("/clips/", 1), "/clips/");
+        assert_eq!(pager_url("/clips/", 3), "/clips/page/3/");
+        assert_eq!(file_for_url("/"), "index.html");
+        assert_eq!(file_for_url("/tags/a/page/2/"), "tags/a/page/2/index.html");
+        assert_eq!(file_for_url("/news/atom.xml"), "news/atom.xml");
+    }
+
+    #[test]
+    fn paginator_window_is_bounded() {
+        let p = paginator("/news/", 50, 1000, 10);
+        assert_eq!(p.total_pages, 100);
+        assert_eq!(
+            p.pages.iter().map(|l| l.number).collect::<Vec<_>>(),
+            vec![48, 49, 50, 51, 52]
+        );
+        assert_eq!(p.previous_url.as_deref(), Some("/news/page/49/"));
+        assert_eq!(p.next_url.as_deref(), Some("/news/page/51/"));
+        let first = paginator("/news/", 1, 5, 10);
+        assert_eq!(
+            (first.total_pages, first.previous_url, first.next_url),
+            (1, None, None)
+        );
+        assert_eq!(pages_for(0, 10), 1);
+        assert_eq!(pages_for(21, 10), 3);
+    }
+
+    #[test]
+    fn slices_of_pages() {
+        let items: Vec<u32> = (0..25).collect();
+        assert_eq!(page_slice(&items, 3, 10), &[20, 21, 22, 23, 24]);
+        assert!(page_slice(&items, 4, 10).is_empty());
+    }
+}

@@ -1,0 +1,155 @@
+//! The Tera templates: the shop's own `templates/` folder over the built-in
+//! defaults, so a shop that lacks a template (or has none) still builds.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tera::Tera;
+
+use crate::diagnostics::{Diagnostic, Diagnostics};
+
+/// Folder of the shop's templates, relative to its root.
+pub const TEMPLATES_DIR: &str = "templates";
+
+macro_rules! builtin {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../templates/", $name)))),*]
+    };
+}
+
+/// The default templates, compiled into the binary from the repository's `templates/`.
+pub const BUILTIN_TEMPLATES: &[(&str, &str)] = builtin!(
+    "base.html",
+    "partials/header.html",
+    "partials/footer.html",
+    "partials/clip_card.html",
+    "partials/post_card.html",
+    "partials/pagination.html",
+    "partials/tag_links.html",
+    "index.html",
+    "clips.html",
+    "clip.html",
+    "news.html",
+    "post.html",
+    "tags.html",
+    "tag.html",
+    "page.html",
+    "404.html",
+    "atom.xml",
+    "sitemap.xml",
+);
+
+/// The default stylesheet, written when the shop's `static/` has none.
+pub const BUILTIN_STYLESHEET: (&str, &str) =
+    ("css/site.css", include_str!("../../static/css/site.css"));
+
+/// Loads the built-in templates, then the shop's own on top of them.
+pub fn load(root: &Path) -> Result<Tera, Diagnostics> {
+    let mut sources: BTreeMap<String, (String, String)> = BUILTIN_TEMPLATES
+        .iter()
+        .map(|(name, text)| {
+            (
+                name.to_string(),
+                (format!("built-in template {name}"), text.to_string()),
+            )
+        })
+        .collect();
+    let mut errors = Diagnostics::default();
+    let dir = root.join(TEMPLATES_DIR);
+    if dir.is_dir() {
+        for entry in walkdir::WalkDir::new(&dir).sort_by_file_name() {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    errors.push(Diagnostic::new(
+                        TEMPLATES_DIR,
+                        format!("cannot read templates: {e}"),
+                    ));
+                    continue;
+                }
+            };
+            let path = entry.path();
+            let is_template = path.extension().is_some_and(|e| e == "html" || e == "xml");
+            if !entry.file_type().is_file() || !is_template {
+                continue;
+            }
+            let name = path
+                .strip_prefix(&dir)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let shown = format!("{TEMPLATES_DIR}/{name}");
+            match std::fs::read(path).map(String::from_utf8) {
+                Ok(Ok(text)) => {
+                    sources.insert(name, (shown, text));
+                }
+                Ok(Err(_)) => errors.push(
+                    Diagnostic::new(&shown, "the template is not UTF-8 text")
+                        .with_help("save it as UTF-8 in your editor"),
+                ),
+                Err(e) => errors.push(Diagnostic::new(
+                    &shown,
+                    format!("cannot read the template: {e}"),
+                )),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![".html", ".xml"]);
+    tera.set_escape_fn(escape);
+    let raw: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(n, (_, t))| (n.as_str(), t.as_str()))
+        .collect();
+    if let Err(e) = tera.add_raw_templates(raw) {
+        let file =
+            template_file_in_error(&e, &sources).unwrap_or_else(|| TEMPLATES_DIR.to_string());
+        errors.push(Diagnostic::new(file, format!("template error: {}", cause_chain(&e))).with_help(
+            "fix the template syntax; the Tera documentation lists what templates can use: https://keats.github.io/tera/docs/",
+        ));
+        return Err(errors);
+    }
+    Ok(tera)
+}
+
+/// Escapes `& < > " '` (valid in HTML text, attributes and XML), leaving
+/// `/` alone so URLs stay readable (Tera's default writes `&#x2F;`).
+fn escape(text: &str) -> String {
+    html_escape::encode_quoted_attribute(text).into_owned()
+}
+
+/// Which template file an error is about, if its message names one.
+fn template_file_in_error(
+    e: &tera::Error,
+    sources: &BTreeMap<String, (String, String)>,
+) -> Option<String> {
+    let text = cause_chain(e);
+    sources
+        .iter()
+        .find(|(name, _)| text.contains(&format!("'{name}'")))
+        .map(|(_, (shown, _))| shown.clone())
+}
+
+/// An error and all its causes, one per line, as Tera nests them.
+pub fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str("\n  caused by: ");
+        out.push_str(&s.to_string().replace('\n', "\n  "));
+        source = s.source();
+    }
+    out
+}
+
+/// The file to blame for an error in template `name`.
+pub fn shown_name(root: &Path, name: &str) -> String {
+    if root.join(TEMPLATES_DIR).join(name).is_file() {
+        format!("{TEMPLATES_DIR}/{name}")
+    } else {
+        format!("built-in template {name}")
+    }
+}
