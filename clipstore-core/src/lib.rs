@@ -6,5 +6,9 @@
 //! and for `wasm32-unknown-unknown`.
 
 pub mod manifest;
+pub mod token;
 
 pub use manifest::{CatalogManifest, ManifestClip, ShopInfo};
+pub use token::{
+    decode_unverified, sign_token, verify_token, Claims, KeyError, Keyring, SigningKey, TokenError, CLOCK_SKEW_SECS,
+};

@@ -62,20 +62,14 @@ pub enum ManifestError {
 
 impl CatalogManifest {
     pub fn new(shop: ShopInfo) -> Self {
-        CatalogManifest {
-            version: MANIFEST_VERSION,
-            shop,
-            clips: BTreeMap::new(),
-        }
+        CatalogManifest { version: MANIFEST_VERSION, shop, clips: BTreeMap::new() }
     }
 
     /// Parses a manifest and checks its version.
     pub fn from_json(json: &str) -> Result<Self, ManifestError> {
         let manifest: CatalogManifest = serde_json::from_str(json)?;
         if manifest.version != MANIFEST_VERSION {
-            return Err(ManifestError::Version {
-                found: manifest.version,
-            });
+            return Err(ManifestError::Version { found: manifest.version });
         }
         Ok(manifest)
     }
@@ -127,20 +121,10 @@ mod tests {
 
     #[test]
     fn rejects_other_versions_and_unknown_fields() {
-        let json = sample()
-            .to_json()
-            .replace("\"version\": 1", "\"version\": 2");
-        assert!(matches!(
-            CatalogManifest::from_json(&json),
-            Err(ManifestError::Version { found: 2 })
-        ));
-        let json = sample()
-            .to_json()
-            .replace("\"size\"", "\"bogus\": 1, \"size\"");
-        assert!(matches!(
-            CatalogManifest::from_json(&json),
-            Err(ManifestError::Json(_))
-        ));
+        let json = sample().to_json().replace("\"version\": 1", "\"version\": 2");
+        assert!(matches!(CatalogManifest::from_json(&json), Err(ManifestError::Version { found: 2 })));
+        let json = sample().to_json().replace("\"size\"", "\"bogus\": 1, \"size\"");
+        assert!(matches!(CatalogManifest::from_json(&json), Err(ManifestError::Json(_))));
     }
 
     #[test]

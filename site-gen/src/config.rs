@@ -42,15 +42,10 @@ impl SiteConfig {
         let description = f.string("description", None).unwrap_or_default();
         let language = f.string("language", None).unwrap_or_else(|| "en".into());
         let currency = f.string("currency", Some("currency = \"EUR\""));
-        let contact_email = f.string(
-            "contact_email",
-            Some("contact_email = \"hello@shop.example.com\""),
-        );
+        let contact_email = f.string("contact_email", Some("contact_email = \"hello@shop.example.com\""));
         let items_per_page = f.u64("items_per_page", None).unwrap_or(10);
-        let download_base_url = f.string(
-            "download_base_url",
-            Some("download_base_url = \"https://shop.example.com/download\""),
-        );
+        let download_base_url =
+            f.string("download_base_url", Some("download_base_url = \"https://shop.example.com/download\""));
 
         if let Some(url) = &base_url {
             if !is_http_url(url) {
@@ -58,16 +53,16 @@ impl SiteConfig {
                     "base_url",
                     format!("`base_url` must start with https:// or http://, found \"{url}\""),
                 );
-                f.push_error(d.with_help("write the shop's public address, like `base_url = \"https://shop.example.com\"`"));
+                f.push_error(
+                    d.with_help("write the shop's public address, like `base_url = \"https://shop.example.com\"`"),
+                );
             }
         }
         if let Some(url) = &download_base_url {
             if !is_http_url(url) {
                 let d = f.error_at_key(
                     "download_base_url",
-                    format!(
-                        "`download_base_url` must start with https:// or http://, found \"{url}\""
-                    ),
+                    format!("`download_base_url` must start with https:// or http://, found \"{url}\""),
                 );
                 f.push_error(d.with_help("usually the shop address followed by /download"));
             }
@@ -76,19 +71,15 @@ impl SiteConfig {
             if code.len() != 3 || !code.chars().all(|c| c.is_ascii_uppercase()) {
                 let d = f.error_at_key(
                     "currency",
-                    format!(
-                        "`currency` must be a three-letter code like EUR or USD, found \"{code}\""
-                    ),
+                    format!("`currency` must be a three-letter code like EUR or USD, found \"{code}\""),
                 );
                 f.push_error(d);
             }
         }
         if let Some(email) = &contact_email {
             if !email.contains('@') || email.contains(char::is_whitespace) {
-                let d = f.error_at_key(
-                    "contact_email",
-                    format!("`contact_email` is not an e-mail address: \"{email}\""),
-                );
+                let d =
+                    f.error_at_key("contact_email", format!("`contact_email` is not an e-mail address: \"{email}\""));
                 f.push_error(d);
             }
         }
@@ -128,10 +119,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<SiteConfig, Vec<Diagnostic>> {
-        SiteConfig::parse(&SourceFile {
-            display: SITE_CONFIG.into(),
-            text: text.into(),
-        })
+        SiteConfig::parse(&SourceFile { display: SITE_CONFIG.into(), text: text.into() })
     }
 
     const GOOD: &str = "title = \"Shop\"\nbase_url = \"https://a.example/\"\ncurrency = \"EUR\"\ncontact_email = \"a@a.example\"\ndownload_base_url = \"https://a.example/download\"\n";
@@ -147,17 +135,16 @@ mod tests {
 
     #[test]
     fn reports_every_problem_with_its_line() {
-        let text = GOOD
-            .replace("\"EUR\"", "\"euro\"")
-            .replace("https://a.example/\"", "a.example\"")
-            + "items_per_pgae = 5\n";
+        let text =
+            GOOD.replace("\"EUR\"", "\"euro\"").replace("https://a.example/\"", "a.example\"") + "items_per_pgae = 5\n";
         let errs = parse(&text).unwrap_err();
         let msgs: Vec<String> = errs.iter().map(|d| d.to_string()).collect();
         assert_eq!(errs.len(), 3, "{msgs:#?}");
-        assert!(msgs.iter().any(|m| m.contains("did you mean `items_per_page`") && m.contains("site.toml:6:1")), "{msgs:#?}");
-        assert!(msgs
-            .iter()
-            .any(|m| m.contains("`base_url` must start with") && m.contains(":2:1")));
+        assert!(
+            msgs.iter().any(|m| m.contains("did you mean `items_per_page`") && m.contains("site.toml:6:1")),
+            "{msgs:#?}"
+        );
+        assert!(msgs.iter().any(|m| m.contains("`base_url` must start with") && m.contains(":2:1")));
         assert!(msgs.iter().any(|m| m.contains("three-letter code")));
     }
 }

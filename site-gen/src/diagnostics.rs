@@ -25,25 +25,13 @@ impl Location {
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before[line_start..].chars().count() + 1;
         let source_line = text[line_start..].lines().next().unwrap_or("").to_string();
-        Location {
-            line,
-            column,
-            source_line,
-        }
+        Location { line, column, source_line }
     }
 
     /// The location of line `line` (1-based), column 1.
     pub fn from_line(text: &str, line: usize) -> Location {
-        let source_line = text
-            .lines()
-            .nth(line.saturating_sub(1))
-            .unwrap_or("")
-            .to_string();
-        Location {
-            line,
-            column: 1,
-            source_line,
-        }
+        let source_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("").to_string();
+        Location { line, column: 1, source_line }
     }
 }
 
@@ -67,12 +55,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Diagnostic {
-            file: file.into(),
-            location: None,
-            message: message.into(),
-            help: None,
-        }
+        Diagnostic { file: file.into(), location: None, message: message.into(), help: None }
     }
 
     pub fn at(mut self, location: Location) -> Self {
@@ -91,13 +74,7 @@ impl fmt::Display for Diagnostic {
         writeln!(f, "error: {}", self.message)?;
         match &self.location {
             Some(loc) => {
-                writeln!(
-                    f,
-                    "  --> {}:{}:{}",
-                    self.file.display(),
-                    loc.line,
-                    loc.column
-                )?;
+                writeln!(f, "  --> {}:{}:{}", self.file.display(), loc.line, loc.column)?;
                 let gutter = loc.line.to_string().len();
                 writeln!(f, "{:gutter$} |", "")?;
                 writeln!(f, "{} | {}", loc.line, loc.source_line)?;
@@ -158,11 +135,7 @@ impl fmt::Display for Diagnostics {
             writeln!(f, "{d}")?;
         }
         let n = self.0.len();
-        write!(
-            f,
-            "{n} error{} found; nothing was written.",
-            if n == 1 { "" } else { "s" }
-        )
+        write!(f, "{n} error{} found; nothing was written.", if n == 1 { "" } else { "s" })
     }
 }
 
@@ -170,9 +143,7 @@ impl std::error::Error for Diagnostics {}
 
 /// `path` relative to `root` when it lies inside it, for shorter messages.
 pub fn display_path(root: &Path, path: &Path) -> PathBuf {
-    path.strip_prefix(root)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|_| path.to_path_buf())
+    path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The known name closest to `unknown`, if one is close enough to be a typo.

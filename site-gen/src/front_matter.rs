@@ -41,8 +41,7 @@ impl<'a> FrontMatter<'a> {
     /// reported with the nearest known one as a suggestion.
     pub fn parse(file: &'a SourceFile, known_keys: &[&str]) -> Result<Self, Vec<Diagnostic>> {
         let text = file.text.as_str();
-        let (toml_start, toml_end, body_start) =
-            split(text).map_err(|d| vec![d.clone_for(file)])?;
+        let (toml_start, toml_end, body_start) = split(text).map_err(|d| vec![d.clone_for(file)])?;
         Self::from_toml(file, toml_start, toml_end, body_start, known_keys)
     }
 
@@ -57,14 +56,9 @@ impl<'a> FrontMatter<'a> {
         let toml_text = &text[toml_start..toml_end];
         let table: toml::Table = toml::from_str(toml_text).map_err(|e| {
             let offset = toml_start + e.span().map_or(0, |s| s.start);
-            vec![Diagnostic::new(
-                &file.display,
-                format!("invalid front matter: {}", e.message().trim()),
-            )
-            .at(Location::from_offset(text, offset))
-            .with_help(
-                "this is TOML: `key = value`, strings in double quotes, dates like 2026-03-14",
-            )]
+            vec![Diagnostic::new(&file.display, format!("invalid front matter: {}", e.message().trim()))
+                .at(Location::from_offset(text, offset))
+                .with_help("this is TOML: `key = value`, strings in double quotes, dates like 2026-03-14")]
         })?;
         let mut fm = FrontMatter {
             file,
@@ -75,20 +69,13 @@ impl<'a> FrontMatter<'a> {
             body_start,
             errors: Vec::new(),
         };
-        let unknown: Vec<String> = fm
-            .table
-            .keys()
-            .filter(|k| !known_keys.contains(&k.as_str()))
-            .cloned()
-            .collect();
+        let unknown: Vec<String> = fm.table.keys().filter(|k| !known_keys.contains(&k.as_str())).cloned().collect();
         for key in unknown {
             let help = match nearest(&key, known_keys) {
                 Some(k) => format!("did you mean `{k}`? Known keys: {}", known_keys.join(", ")),
                 None => format!("known keys: {}", known_keys.join(", ")),
             };
-            let d = fm
-                .error_at_key(&key, format!("unknown front matter key `{key}`"))
-                .with_help(help);
+            let d = fm.error_at_key(&key, format!("unknown front matter key `{key}`")).with_help(help);
             fm.errors.push(d);
             fm.table.remove(&key);
         }
@@ -124,25 +111,19 @@ impl<'a> FrontMatter<'a> {
 
     fn wrong_type(&mut self, key: &str, expected: &str, example: &str, found: &Value) {
         let d = self
-            .error_at_key(
-                key,
-                format!("`{key}` must be {expected}, found {}", found.type_str()),
-            )
+            .error_at_key(key, format!("`{key}` must be {expected}, found {}", found.type_str()))
             .with_help(format!("write it like `{example}`"));
         self.errors.push(d);
     }
 
     fn missing(&mut self, key: &str, example: &str) {
-        let d = Diagnostic::new(
-            &self.file.display,
-            format!("missing required field `{key}`"),
-        )
-        .at(Location::from_line(&self.file.text, 1))
-        .with_help(if self.toml_start == 0 {
-            format!("add a line like `{example}`")
-        } else {
-            format!("add a line like `{example}` between the `+++` lines")
-        });
+        let d = Diagnostic::new(&self.file.display, format!("missing required field `{key}`"))
+            .at(Location::from_line(&self.file.text, 1))
+            .with_help(if self.toml_start == 0 {
+                format!("add a line like `{example}`")
+            } else {
+                format!("add a line like `{example}` between the `+++` lines")
+            });
         self.errors.push(d);
     }
 
@@ -161,9 +142,8 @@ impl<'a> FrontMatter<'a> {
         let example = required.unwrap_or("key = \"text\"");
         match self.take(key, required)? {
             Value::String(s) if s.trim().is_empty() && required.is_some() => {
-                let d = self
-                    .error_at_key(key, format!("`{key}` is empty"))
-                    .with_help(format!("write it like `{example}`"));
+                let d =
+                    self.error_at_key(key, format!("`{key}` is empty")).with_help(format!("write it like `{example}`"));
                 self.errors.push(d);
                 None
             }
@@ -213,12 +193,7 @@ impl<'a> FrontMatter<'a> {
                     match item {
                         Value::String(s) => out.push(s),
                         other => {
-                            self.wrong_type(
-                                key,
-                                "a list of texts in double quotes",
-                                &example,
-                                &other,
-                            );
+                            self.wrong_type(key, "a list of texts in double quotes", &example, &other);
                             return Vec::new();
                         }
                     }
@@ -250,9 +225,9 @@ impl<'a> FrontMatter<'a> {
         match parsed {
             Some(d) => Some(d),
             None => {
-                let d = self
-                    .error_at_key(key, format!("`{key}` is not a valid date: {value}"))
-                    .with_help(format!("use year-month-day, like `{example}`, or add a time: `{key} = 2026-03-14T09:30:00Z`"));
+                let d = self.error_at_key(key, format!("`{key}` is not a valid date: {value}")).with_help(format!(
+                    "use year-month-day, like `{example}`, or add a time: `{key} = 2026-03-14T09:30:00Z`"
+                ));
                 self.errors.push(d);
                 None
             }
@@ -283,12 +258,7 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.with_timezone(&Utc));
     }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ] {
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
         if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
             return Some(Utc.from_utc_datetime(&dt));
         }
@@ -299,9 +269,7 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
 /// Byte ranges (toml start, toml end, body start) of a file with `+++` fences.
 fn split(text: &str) -> Result<(usize, usize, usize), SplitError> {
     let text_start = if text.starts_with('\u{feff}') { 3 } else { 0 };
-    let first_line_end = text[text_start..]
-        .find('\n')
-        .map_or(text.len(), |i| text_start + i + 1);
+    let first_line_end = text[text_start..].find('\n').map_or(text.len(), |i| text_start + i + 1);
     if text[text_start..first_line_end].trim_end() != FENCE {
         return Err(SplitError::NoOpening);
     }
@@ -324,9 +292,11 @@ impl SplitError {
     fn clone_for(&self, file: &SourceFile) -> Diagnostic {
         let at = Location::from_line(&file.text, 1);
         match self {
-            SplitError::NoOpening => Diagnostic::new(&file.display, "the file does not start with front matter")
-                .at(at)
-                .with_help("start the file with a line `+++`, then the fields (`title = \"...\"`), then another `+++` line"),
+            SplitError::NoOpening => {
+                Diagnostic::new(&file.display, "the file does not start with front matter").at(at).with_help(
+                    "start the file with a line `+++`, then the fields (`title = \"...\"`), then another `+++` line",
+                )
+            }
             SplitError::NoClosing => Diagnostic::new(&file.display, "the front matter is never closed")
                 .at(at)
                 .with_help("add a line with just `+++` after the last field, before the text"),
@@ -339,20 +309,14 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> SourceFile {
-        SourceFile {
-            display: "content/news/x.md".into(),
-            text: text.into(),
-        }
+        SourceFile { display: "content/news/x.md".into(), text: text.into() }
     }
 
     #[test]
     fn splits_front_matter_and_body() {
         let f = file("+++\ntitle = \"Hi\"\n+++\nBody\n");
         let mut fm = FrontMatter::parse(&f, &["title"]).map_err(|_| ()).unwrap();
-        assert_eq!(
-            fm.string("title", Some("title = \"x\"")).as_deref(),
-            Some("Hi")
-        );
+        assert_eq!(fm.string("title", Some("title = \"x\"")).as_deref(), Some("Hi"));
         assert_eq!(fm.body, "Body\n");
         assert_eq!(fm.body_first_line(), 4);
         assert!(fm.errors.is_empty());
@@ -361,9 +325,7 @@ mod tests {
     #[test]
     fn unknown_key_points_at_its_line_and_suggests() {
         let f = file("+++\ntitle = \"Hi\"\n  dat = 2026-01-01\n+++\n");
-        let fm = FrontMatter::parse(&f, &["title", "date"])
-            .map_err(|_| ())
-            .unwrap();
+        let fm = FrontMatter::parse(&f, &["title", "date"]).map_err(|_| ()).unwrap();
         let d = &fm.errors[0];
         assert_eq!(d.location.as_ref().unwrap().line, 3);
         assert_eq!(d.location.as_ref().unwrap().column, 3);
@@ -381,25 +343,14 @@ mod tests {
     fn missing_fences_are_explained() {
         let errs = FrontMatter::parse(&file("title = 1\n"), &[]).err().unwrap();
         assert!(errs[0].message.contains("does not start with front matter"));
-        let errs = FrontMatter::parse(&file("+++\ntitle = 1\n"), &[])
-            .err()
-            .unwrap();
+        let errs = FrontMatter::parse(&file("+++\ntitle = 1\n"), &[]).err().unwrap();
         assert!(errs[0].message.contains("never closed"));
     }
 
     #[test]
     fn dates_in_every_accepted_form() {
-        for s in [
-            "2026-03-14",
-            "2026-03-14T00:00:00Z",
-            "2026-03-14 00:00:00",
-            "2026-03-14T01:00:00+01:00",
-        ] {
-            assert_eq!(
-                parse_date(s).unwrap().to_rfc3339(),
-                "2026-03-14T00:00:00+00:00",
-                "{s}"
-            );
+        for s in ["2026-03-14", "2026-03-14T00:00:00Z", "2026-03-14 00:00:00", "2026-03-14T01:00:00+01:00"] {
+            assert_eq!(parse_date(s).unwrap().to_rfc3339(), "2026-03-14T00:00:00+00:00", "{s}");
         }
         assert!(parse_date("14 March 2026").is_none());
         assert!(parse_date("2026-02-30").is_none());
@@ -408,9 +359,7 @@ mod tests {
     #[test]
     fn wrong_types_and_missing_fields_are_collected() {
         let f = file("+++\ntitle = 3\ndate = \"March\"\ntags = \"a\"\n+++\n");
-        let mut fm = FrontMatter::parse(&f, &["title", "date", "tags", "price"])
-            .map_err(|_| ())
-            .unwrap();
+        let mut fm = FrontMatter::parse(&f, &["title", "date", "tags", "price"]).map_err(|_| ()).unwrap();
         assert!(fm.string("title", Some("title = \"x\"")).is_none());
         assert!(fm.date("date", Some("date = 2026-01-01")).is_none());
         assert!(fm.string_list("tags").is_empty());

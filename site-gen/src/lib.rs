@@ -14,6 +14,7 @@ pub mod links;
 pub mod markdown;
 pub mod new;
 pub mod output;
+pub mod purchase_token;
 pub mod render;
 pub mod templates;
 
@@ -75,11 +76,7 @@ pub enum BuildError {
 }
 
 /// Loads, renders and link-checks the shop without writing anything.
-fn load_and_render(
-    root: &Path,
-    drafts: bool,
-    now: DateTime<Utc>,
-) -> Result<(Shop, RenderedSite), Diagnostics> {
+fn load_and_render(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<(Shop, RenderedSite), Diagnostics> {
     let options = LoadOptions { drafts, now };
     let (shop, tera) = rayon::join(|| content::load(root, &options), || templates::load(root));
     let (shop, tera) = match (shop, tera) {
@@ -103,17 +100,14 @@ fn load_and_render(
 /// Builds the shop into `options.out` and writes the manifest.
 pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
-    let (shop, site) =
-        load_and_render(&options.root, options.drafts, options.now).map_err(BuildError::Content)?;
+    let (shop, site) = load_and_render(&options.root, options.drafts, options.now).map_err(BuildError::Content)?;
     let out = &options.out;
     if options.root.join("content").starts_with(out) || out == &options.root {
-        return Err(BuildError::Content(Diagnostics(vec![
-            diagnostics::Diagnostic::new(
-                out,
-                "the output folder would contain the shop's own content",
-            )
-            .with_help("choose an output folder of its own, like `public`"),
-        ])));
+        return Err(BuildError::Content(Diagnostics(vec![diagnostics::Diagnostic::new(
+            out,
+            "the output folder would contain the shop's own content",
+        )
+        .with_help("choose an output folder of its own, like `public`")])));
     }
     output::write_site(out, &site.files)?;
     output::write_file_atomic(&options.manifest, site.manifest.to_json().as_bytes())?;
@@ -132,11 +126,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
 pub fn check(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<BuildSummary, Diagnostics> {
     let started = Instant::now();
     let (shop, site) = load_and_render(root, drafts, now)?;
-    let errors = links::check_rendered_links(
-        &site.files,
-        &SiteFiles::new(&site.files),
-        &shop.config.base_url,
-    );
+    let errors = links::check_rendered_links(&site.files, &SiteFiles::new(&site.files), &shop.config.base_url);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -152,11 +142,5 @@ pub fn check(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<BuildSumma
 
 /// Loads the shop (published items only), for commands that need the catalog.
 pub fn load_shop(root: &Path) -> Result<Shop, Diagnostics> {
-    content::load(
-        root,
-        &LoadOptions {
-            drafts: false,
-            now: Utc::now(),
-        },
-    )
+    content::load(root, &LoadOptions { drafts: false, now: Utc::now() })
 }

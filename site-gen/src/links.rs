@@ -41,11 +41,7 @@ pub fn internal_target(target: &str, page_url: &str, base_url: &str) -> Option<S
         }
         _ => target,
     };
-    if target.is_empty()
-        || target.starts_with('#')
-        || target.starts_with("//")
-        || has_scheme(target)
-    {
+    if target.is_empty() || target.starts_with('#') || target.starts_with("//") || has_scheme(target) {
         return None;
     }
     let path = target.split(['#', '?']).next().unwrap_or("");
@@ -61,12 +57,7 @@ pub fn internal_target(target: &str, page_url: &str, base_url: &str) -> Option<S
 
 fn has_scheme(s: &str) -> bool {
     match s.find(':') {
-        Some(i) => {
-            s[..i]
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                && i > 0
-        }
+        Some(i) => s[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) && i > 0,
         None => false,
     }
 }
@@ -91,11 +82,7 @@ fn normalize(path: &str) -> String {
 }
 
 /// Every Markdown link of the shop that points at nothing, at its line.
-pub fn check_content_links(
-    shop: &Shop,
-    site: &SiteFiles,
-    hidden: &[(String, &'static str)],
-) -> Diagnostics {
+pub fn check_content_links(shop: &Shop, site: &SiteFiles, hidden: &[(String, &'static str)]) -> Diagnostics {
     let mut errors = Diagnostics::default();
     let mut check = |source: &std::path::Path, page_url: &str, links: &[SourceLink]| {
         for link in links {
@@ -110,12 +97,9 @@ pub fn check_content_links(
                 None => "check the address: pages are /clips/<name>/, /news/<name>/, /<page>/ and /tags/<tag>/; files come from static/".into(),
             };
             errors.push(
-                Diagnostic::new(
-                    source,
-                    format!("link to a page that does not exist: {}", link.target),
-                )
-                .at(link.location.clone())
-                .with_help(help),
+                Diagnostic::new(source, format!("link to a page that does not exist: {}", link.target))
+                    .at(link.location.clone())
+                    .with_help(help),
             );
         }
     };
@@ -151,8 +135,11 @@ pub fn check_rendered_links(files: &[OutputFile], site: &SiteFiles, base_url: &s
             };
             if !site.serves(&path) {
                 errors.push(
-                    Diagnostic::new(format!("public/{}", f.path), format!("the page {page_url} links to {target}, which does not exist"))
-                        .with_help("the link comes from a template (or a Markdown link already reported above)"),
+                    Diagnostic::new(
+                        format!("public/{}", f.path),
+                        format!("the page {page_url} links to {target}, which does not exist"),
+                    )
+                    .with_help("the link comes from a template (or a Markdown link already reported above)"),
                 );
             }
         }
@@ -178,33 +165,12 @@ mod tests {
     #[test]
     fn targets() {
         let base = "https://shop.example";
-        assert_eq!(
-            internal_target("/clips/a/#x", "/", base).as_deref(),
-            Some("/clips/a/")
-        );
-        assert_eq!(
-            internal_target("../about/", "/news/post/", base).as_deref(),
-            Some("/news/about/")
-        );
-        assert_eq!(
-            internal_target("../../about/", "/news/post/", base).as_deref(),
-            Some("/about/")
-        );
-        assert_eq!(
-            internal_target("https://shop.example/faq/", "/", base).as_deref(),
-            Some("/faq/")
-        );
-        assert_eq!(
-            internal_target("https://shop.example", "/", base).as_deref(),
-            Some("/")
-        );
-        for external in [
-            "https://other.example/",
-            "mailto:a@b",
-            "#top",
-            "//cdn.example/x",
-            "tel:123",
-        ] {
+        assert_eq!(internal_target("/clips/a/#x", "/", base).as_deref(), Some("/clips/a/"));
+        assert_eq!(internal_target("../about/", "/news/post/", base).as_deref(), Some("/news/about/"));
+        assert_eq!(internal_target("../../about/", "/news/post/", base).as_deref(), Some("/about/"));
+        assert_eq!(internal_target("https://shop.example/faq/", "/", base).as_deref(), Some("/faq/"));
+        assert_eq!(internal_target("https://shop.example", "/", base).as_deref(), Some("/"));
+        for external in ["https://other.example/", "mailto:a@b", "#top", "//cdn.example/x", "tel:123"] {
             assert_eq!(internal_target(external, "/", base), None, "{external}");
         }
     }
@@ -213,10 +179,7 @@ mod tests {
     fn served_paths() {
         let files: Vec<OutputFile> = ["index.html", "clips/a/index.html", "posters/a b.jpg"]
             .iter()
-            .map(|p| OutputFile {
-                path: p.to_string(),
-                contents: OutputContents::Rendered(vec![]),
-            })
+            .map(|p| OutputFile { path: p.to_string(), contents: OutputContents::Rendered(vec![]) })
             .collect();
         let site = SiteFiles::new(&files);
         assert!(site.serves("/"));

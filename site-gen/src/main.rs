@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
+use site_gen::purchase_token::{self as pt, MintRequest};
 use site_gen::{new, BuildError, BuildOptions, DEFAULT_MANIFEST, DEFAULT_OUT};
 
 /// Builds your clip shop into a static website, and helps you run it.
@@ -62,6 +63,131 @@ enum Command {
         /// Its title (the file name is made from it).
         title: String,
     },
+    /// Purchase tokens: make signing keys, mint customers' download links, inspect tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new random signing key, in the form the Worker's TOKEN_KEYS secret expects.
+    Keygen {
+        /// The key's id (letters, digits, `.`, `_`, `-`); pick a new one for each key.
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+    /// Print a customer's download link for an order.
+    Mint {
+        #[command(flatten)]
+        root: RootArg,
+        /// The order's id, as the shop knows it (e.g. the payment reference).
+        #[arg(long)]
+        order: String,
+        /// A clip the order covers, by its slug; repeat for several clips.
+        #[arg(long = "clip", value_name = "SLUG", required = true)]
+        clips: Vec<String>,
+        /// How long the link works: 30d, 12h, 2weeks, ...
+        #[arg(long, default_value = "30d")]
+        expires: String,
+        /// How many times each clip may be downloaded.
+        #[arg(long, default_value_t = 5)]
+        downloads: u32,
+        /// An optional reference of yours (e.g. a customer number), carried in the token.
+        #[arg(long, value_name = "REF")]
+        customer: Option<String>,
+        /// Link base to use instead of download_base_url from site.toml
+        /// (e.g. http://127.0.0.1:8787/download for a local Worker).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// Mint as if it were this time (unix seconds); for tests.
+        #[arg(long, hide = true)]
+        now: Option<u64>,
+    },
+    /// Show what a token (or a whole download link) says and whether it verifies.
+    Inspect {
+        #[command(flatten)]
+        root: RootArg,
+        /// The token, or the customer's download link.
+        token: String,
+        /// Check validity at this time (unix seconds); for tests.
+        #[arg(long, hide = true)]
+        now: Option<u64>,
+    },
+}
+
+fn unix_now() -> u64 {
+    Utc::now().timestamp().max(0) as u64
+}
+
+fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
+    match command {
+        TokenCommand::Keygen { id } => {
+            let key = pt::generate_key(&id).map_err(|e| e.to_string())?;
+            println!("{}", key.to_env_string());
+            eprintln!(
+                "Keep this secret out of the repository. Give it to the Worker as (part of) its {secret} secret:\n  npx wrangler secret put {secret}    (comma-separate several keys: new,old)\nand to `site-gen token mint` as {env}. Keep an old key in {secret} until the links it signed have expired.",
+                secret = pt::WORKER_SECRET,
+                env = pt::SIGNING_KEY_ENV
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Mint { root, order, clips, expires, downloads, customer, base_url, now } => {
+            let valid_for = pt::parse_duration(&expires).map_err(|e| e.to_string())?;
+            let shop = site_gen::load_shop(&root.root).map_err(|d| d.to_string())?;
+            let key = pt::signing_key(&root.root).map_err(|e| e.to_string())?;
+            let request = MintRequest {
+                order_id: order,
+                clips,
+                valid_for,
+                downloads,
+                customer_ref: customer,
+                now_unix: now.unwrap_or_else(unix_now),
+            };
+            let (token, claims) = pt::mint(&shop, &key, &request).map_err(|e| e.to_string())?;
+            let base = base_url.unwrap_or_else(|| shop.config.download_base_url.clone());
+            println!("{}", pt::download_url(&base, &token));
+            eprintln!(
+                "Order {}: {} ({} download{} each), valid until {}, signed with key {}",
+                claims.order_id,
+                claims.clips.join(", "),
+                claims.downloads,
+                if claims.downloads == 1 { "" } else { "s" },
+                pt::show_time(claims.expires_at),
+                claims.key_id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Inspect { root, token, now } => {
+            let token = pt::token_from_input(&token);
+            let claims = clipstore_core::token::decode_unverified(token).map_err(|e| e.to_string())?;
+            println!("order:        {}", claims.order_id);
+            println!("clips:        {}", claims.clips.join(", "));
+            println!("downloads:    {} per clip", claims.downloads);
+            println!("issued:       {}", pt::show_time(claims.issued_at));
+            println!("expires:      {}", pt::show_time(claims.expires_at));
+            println!("key id:       {}", claims.key_id);
+            if let Some(r) = &claims.customer_ref {
+                println!("customer ref: {r}");
+            }
+            let (ring, source) = match pt::keyring(&root.root) {
+                Ok(r) => r,
+                Err(e) => {
+                    println!("verifies:     unknown ({e})");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            match pt::check(token, &ring, now.unwrap_or_else(unix_now)) {
+                Ok(_) => {
+                    println!("verifies:     yes (keys from {source})");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("verifies:     no [{}]: {e}", e.code());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -80,13 +206,7 @@ fn under(root: &std::path::Path, p: PathBuf) -> PathBuf {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Build {
-            root,
-            out,
-            manifest,
-            drafts,
-            now,
-        } => {
+        Command::Build { root, out, manifest, drafts, now } => {
             let root = root.root;
             let options = BuildOptions {
                 out: under(&root, out),
@@ -134,29 +254,25 @@ fn main() -> ExitCode {
                 Err(d) => {
                     eprintln!(
                         "{}",
-                        d.to_string().replace(
-                            "nothing was written.",
-                            "nothing was written (check only checks)."
-                        )
+                        d.to_string().replace("nothing was written.", "nothing was written (check only checks).")
                     );
                     ExitCode::FAILURE
                 }
             }
         }
-        Command::New { root, kind, title } => {
-            match new::create(&root.root, kind, &title, Utc::now()) {
-                Ok(path) => {
-                    println!(
-                        "Created {}; edit it, then run `site-gen build`.",
-                        path.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+        Command::New { root, kind, title } => match new::create(&root.root, kind, &title, Utc::now()) {
+            Ok(path) => {
+                println!("Created {}; edit it, then run `site-gen build`.", path.display());
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Token(command) => token_command(command).unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }),
     }
 }

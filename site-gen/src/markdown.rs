@@ -36,17 +36,15 @@ fn options() -> Options {
 pub fn render(file_text: &str, body_start: usize) -> RenderedMarkdown {
     let body = &file_text[body_start..];
     let mut links = Vec::new();
-    let parser = Parser::new_ext(body, options())
-        .into_offset_iter()
-        .map(|(event, range)| {
-            if let Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) = &event {
-                links.push(SourceLink {
-                    target: dest_url.to_string(),
-                    location: Location::from_offset(file_text, body_start + range.start),
-                });
-            }
-            event
-        });
+    let parser = Parser::new_ext(body, options()).into_offset_iter().map(|(event, range)| {
+        if let Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) = &event {
+            links.push(SourceLink {
+                target: dest_url.to_string(),
+                location: Location::from_offset(file_text, body_start + range.start),
+            });
+        }
+        event
+    });
     let mut out = String::with_capacity(body.len() * 3 / 2);
     html::push_html(&mut out, parser);
 
@@ -55,11 +53,7 @@ pub fn render(file_text: &str, body_start: usize) -> RenderedMarkdown {
         html::push_html(&mut s, Parser::new_ext(&body[..end], options()));
         s
     });
-    RenderedMarkdown {
-        html: out,
-        summary_html,
-        links,
-    }
+    RenderedMarkdown { html: out, summary_html, links }
 }
 
 /// Byte offset of a `<!-- more -->` line in `body`, if there is one.
@@ -101,10 +95,7 @@ mod tests {
     #[test]
     fn more_marker_splits_the_summary() {
         let r = render("First *para*.\n\n<!-- more -->\n\nSecond.\n", 0);
-        assert_eq!(
-            r.summary_html.as_deref(),
-            Some("<p>First <em>para</em>.</p>\n")
-        );
+        assert_eq!(r.summary_html.as_deref(), Some("<p>First <em>para</em>.</p>\n"));
         assert!(r.html.contains("Second."));
     }
 

@@ -26,22 +26,12 @@ pub enum NewError {
 }
 
 /// Writes the new file and returns its path.
-pub fn create(
-    root: &Path,
-    kind: Kind,
-    title: &str,
-    now: DateTime<Utc>,
-) -> Result<PathBuf, NewError> {
+pub fn create(root: &Path, kind: Kind, title: &str, now: DateTime<Utc>) -> Result<PathBuf, NewError> {
     let slug = slug::slugify(title);
     if slug.is_empty() {
         return Err(NewError::EmptySlug(title.to_string()));
     }
-    let slug: String = slug
-        .chars()
-        .take(64)
-        .collect::<String>()
-        .trim_end_matches('-')
-        .to_string();
+    let slug: String = slug.chars().take(64).collect::<String>().trim_end_matches('-').to_string();
     let dir = root.join(match kind {
         Kind::Post => NEWS_DIR,
         Kind::Clip => CLIPS_DIR,
@@ -98,19 +88,11 @@ mod tests {
         let text = fs::read_to_string(&p).unwrap();
         let fm: toml::Table = toml::from_str(text.split("+++").nth(1).unwrap()).unwrap();
         assert_eq!(fm["title"].as_str(), Some("Spring \"Sale\" — 20% off"));
-        assert!(matches!(
-            create(tmp.path(), Kind::Post, "Spring Sale 20% off", now),
-            Err(NewError::Exists(_))
-        ));
+        assert!(matches!(create(tmp.path(), Kind::Post, "Spring Sale 20% off", now), Err(NewError::Exists(_))));
         assert!(create(tmp.path(), Kind::Clip, "Harbor at Dawn", now)
             .unwrap()
             .ends_with("content/clips/harbor-at-dawn.md"));
-        assert!(create(tmp.path(), Kind::Page, "About", now)
-            .unwrap()
-            .ends_with("content/pages/about.md"));
-        assert!(matches!(
-            create(tmp.path(), Kind::Page, "!!!", now),
-            Err(NewError::EmptySlug(_))
-        ));
+        assert!(create(tmp.path(), Kind::Page, "About", now).unwrap().ends_with("content/pages/about.md"));
+        assert!(matches!(create(tmp.path(), Kind::Page, "!!!", now), Err(NewError::EmptySlug(_))));
     }
 }

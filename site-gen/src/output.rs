@@ -22,10 +22,7 @@ pub enum OutputError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| OutputError::Io { path: path.to_path_buf(), source }
 }
 
 /// Writes `files` into `out`, replacing what was there only on success.
@@ -41,10 +38,7 @@ pub fn write_site(out: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "public".into());
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
     let staging = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = write_all(&staging, files).and_then(|()| swap_in(&staging, out, &parent, &name));
     if result.is_err() {
@@ -58,10 +52,8 @@ fn write_all(dir: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
         fs::remove_dir_all(dir).map_err(io_err(dir))?;
     }
     fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut dirs: Vec<PathBuf> = files
-        .iter()
-        .filter_map(|f| Path::new(&f.path).parent().map(Path::to_path_buf))
-        .collect();
+    let mut dirs: Vec<PathBuf> =
+        files.iter().filter_map(|f| Path::new(&f.path).parent().map(Path::to_path_buf)).collect();
     dirs.sort();
     dirs.dedup();
     for d in dirs {
@@ -79,11 +71,8 @@ fn write_all(dir: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
     let ignore = dir.join(".assetsignore");
     fs::write(&ignore, format!("{BUILD_MARKER}\n.assetsignore\n")).map_err(io_err(&ignore))?;
     let marker = dir.join(BUILD_MARKER);
-    fs::write(
-        &marker,
-        "This folder is written by site-gen build and replaced on every build.\n",
-    )
-    .map_err(io_err(&marker))
+    fs::write(&marker, "This folder is written by site-gen build and replaced on every build.\n")
+        .map_err(io_err(&marker))
 }
 
 fn swap_in(staging: &Path, out: &Path, parent: &Path, name: &str) -> Result<(), OutputError> {
@@ -92,10 +81,7 @@ fn swap_in(staging: &Path, out: &Path, parent: &Path, name: &str) -> Result<(), 
         fs::rename(out, &old).map_err(io_err(out))?;
         if let Err(source) = fs::rename(staging, out) {
             let _ = fs::rename(&old, out);
-            return Err(OutputError::Io {
-                path: out.to_path_buf(),
-                source,
-            });
+            return Err(OutputError::Io { path: out.to_path_buf(), source });
         }
         fs::remove_dir_all(&old).map_err(io_err(&old))
     } else {
@@ -118,44 +104,25 @@ mod tests {
     use super::*;
 
     fn file(path: &str, text: &str) -> OutputFile {
-        OutputFile {
-            path: path.into(),
-            contents: OutputContents::Rendered(text.as_bytes().to_vec()),
-        }
+        OutputFile { path: path.into(), contents: OutputContents::Rendered(text.as_bytes().to_vec()) }
     }
 
     #[test]
     fn replaces_previous_build_and_refuses_foreign_folders() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("public");
-        write_site(
-            &out,
-            &[file("index.html", "one"), file("a/b/index.html", "b")],
-        )
-        .unwrap();
+        write_site(&out, &[file("index.html", "one"), file("a/b/index.html", "b")]).unwrap();
         write_site(&out, &[file("index.html", "two")]).unwrap();
         assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "two");
-        assert!(
-            !out.join("a").exists(),
-            "stale files of the old build are gone"
-        );
-        let leftovers: Vec<_> = fs::read_dir(tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        assert!(!out.join("a").exists(), "stale files of the old build are gone");
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("public")]);
 
         let foreign = tmp.path().join("mine");
         fs::create_dir(&foreign).unwrap();
         fs::write(foreign.join("notes.txt"), "keep").unwrap();
-        assert!(matches!(
-            write_site(&foreign, &[file("index.html", "x")]),
-            Err(OutputError::NotOurs(_))
-        ));
-        assert_eq!(
-            fs::read_to_string(foreign.join("notes.txt")).unwrap(),
-            "keep"
-        );
+        assert!(matches!(write_site(&foreign, &[file("index.html", "x")]), Err(OutputError::NotOurs(_))));
+        assert_eq!(fs::read_to_string(foreign.join("notes.txt")).unwrap(), "keep");
     }
 
     #[test]
@@ -163,16 +130,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("public");
         write_site(&out, &[file("index.html", "good")]).unwrap();
-        let missing = OutputFile {
-            path: "x.css".into(),
-            contents: OutputContents::Copy(tmp.path().join("nope")),
-        };
+        let missing = OutputFile { path: "x.css".into(), contents: OutputContents::Copy(tmp.path().join("nope")) };
         assert!(write_site(&out, &[file("index.html", "bad"), missing]).is_err());
         assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "good");
-        assert_eq!(
-            fs::read_dir(tmp.path()).unwrap().count(),
-            1,
-            "staging folder removed"
-        );
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1, "staging folder removed");
     }
 }

@@ -94,30 +94,21 @@ struct Prepared<'a> {
 pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
     let prepared = prepare(shop, tera);
     let jobs = plan(&prepared);
-    let results: Vec<Result<(String, Vec<u8>), (String, String)>> = jobs
-        .par_iter()
-        .map(|job| prepared.render_job(*job))
-        .collect();
+    let results: Vec<Result<(String, Vec<u8>), (String, String)>> =
+        jobs.par_iter().map(|job| prepared.render_job(*job)).collect();
 
     let mut files = Vec::with_capacity(results.len() + shop.static_files.len() + 3);
     let mut failures: BTreeMap<(String, String), usize> = BTreeMap::new();
     for r in results {
         match r {
-            Ok((path, bytes)) => files.push(OutputFile {
-                path,
-                contents: OutputContents::Rendered(bytes),
-            }),
+            Ok((path, bytes)) => files.push(OutputFile { path, contents: OutputContents::Rendered(bytes) }),
             Err(key) => *failures.entry(key).or_default() += 1,
         }
     }
     if !failures.is_empty() {
         let mut errors = Diagnostics::default();
         for ((template, message), count) in failures {
-            let more = if count > 1 {
-                format!(" (on {count} pages)")
-            } else {
-                String::new()
-            };
+            let more = if count > 1 { format!(" (on {count} pages)") } else { String::new() };
             errors.push(
                 Diagnostic::new(
                     templates::shown_name(&shop.root, &template),
@@ -130,26 +121,14 @@ pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
     }
     let pages = files.len();
     files.push(prepared.sitemap(&files));
-    files.push(OutputFile {
-        path: "robots.txt".into(),
-        contents: OutputContents::Rendered(robots(shop).into_bytes()),
-    });
+    files.push(OutputFile { path: "robots.txt".into(), contents: OutputContents::Rendered(robots(shop).into_bytes()) });
     add_static_files(shop, &mut files)?;
-    Ok(RenderedSite {
-        files,
-        manifest: manifest(shop),
-        pages,
-        tags: prepared.tags.len(),
-    })
+    Ok(RenderedSite { files, manifest: manifest(shop), pages, tags: prepared.tags.len() })
 }
 
 fn prepare<'a>(shop: &'a Shop, tera: &'a Tera) -> Prepared<'a> {
     let c = &shop.config;
-    let nav: Vec<Value> = shop
-        .pages
-        .iter()
-        .map(|p| json!({"title": p.title, "url": p.url()}))
-        .collect();
+    let nav: Vec<Value> = shop.pages.iter().map(|p| json!({"title": p.title, "url": p.url()})).collect();
     let base = json!({
         "site": {
             "title": c.title, "description": c.description, "base_url": c.base_url, "language": c.language,
@@ -160,21 +139,9 @@ fn prepare<'a>(shop: &'a Shop, tera: &'a Tera) -> Prepared<'a> {
         "nav": nav,
         "build_year": shop.now.format("%Y").to_string(),
     });
-    let clip_cards = shop
-        .clips
-        .par_iter()
-        .map(|clip| clip_value(shop, clip))
-        .collect();
+    let clip_cards = shop.clips.par_iter().map(|clip| clip_value(shop, clip)).collect();
     let post_cards = shop.posts.par_iter().map(post_card).collect();
-    Prepared {
-        shop,
-        tera,
-        base,
-        clip_cards,
-        post_cards,
-        tags: tag_index(shop),
-        per_page: c.items_per_page,
-    }
+    Prepared { shop, tera, base, clip_cards, post_cards, tags: tag_index(shop), per_page: c.items_per_page }
 }
 
 /// Tags with their items, newest first, built in one pass over each list.
@@ -225,9 +192,7 @@ fn plan(p: &Prepared) -> Vec<Job> {
     jobs.extend((0..shop.posts.len()).map(Job::Post));
     jobs.extend((0..shop.pages.len()).map(Job::Page));
     for (tag, entry) in p.tags.iter().enumerate() {
-        jobs.extend(
-            (1..=pages_for(entry.items.len(), p.per_page)).map(|page| Job::Tag { tag, page }),
-        );
+        jobs.extend((1..=pages_for(entry.items.len(), p.per_page)).map(|page| Job::Tag { tag, page }));
     }
     jobs
 }
@@ -283,13 +248,7 @@ fn paginator(base: &str, current: usize, total_items: usize, per_page: usize) ->
         last_url: pager_url(base, total_pages),
         previous_url: (current > 1).then(|| pager_url(base, current - 1)),
         next_url: (current < total_pages).then(|| pager_url(base, current + 1)),
-        pages: window
-            .map(|n| PagerLink {
-                number: n,
-                url: pager_url(base, n),
-                current: n == current,
-            })
-            .collect(),
+        pages: window.map(|n| PagerLink { number: n, url: pager_url(base, n), current: n == current }).collect(),
     }
 }
 
@@ -314,24 +273,15 @@ impl<'a> Prepared<'a> {
         let (template, url, ctx) = match job {
             Job::Home => {
                 let mut ctx = self.context("/", None);
-                ctx.insert(
-                    "clips",
-                    &self.clip_cards[..HOME_CLIPS.min(self.clip_cards.len())],
-                );
-                ctx.insert(
-                    "posts",
-                    &self.post_cards[..HOME_POSTS.min(self.post_cards.len())],
-                );
+                ctx.insert("clips", &self.clip_cards[..HOME_CLIPS.min(self.clip_cards.len())]);
+                ctx.insert("posts", &self.post_cards[..HOME_POSTS.min(self.post_cards.len())]);
                 ("index.html", "/".to_string(), ctx)
             }
             Job::ClipList { page } => {
                 let url = pager_url("/clips/", page);
                 let mut ctx = self.context(&url, Some("Clips"));
                 ctx.insert("clips", page_slice(&self.clip_cards, page, per_page));
-                ctx.insert(
-                    "paginator",
-                    &paginator("/clips/", page, shop.clips.len(), per_page),
-                );
+                ctx.insert("paginator", &paginator("/clips/", page, shop.clips.len(), per_page));
                 ("clips.html", url, ctx)
             }
             Job::Clip(i) => {
@@ -344,10 +294,7 @@ impl<'a> Prepared<'a> {
                 let url = pager_url("/news/", page);
                 let mut ctx = self.context(&url, Some("News"));
                 ctx.insert("posts", page_slice(&self.post_cards, page, per_page));
-                ctx.insert(
-                    "paginator",
-                    &paginator("/news/", page, shop.posts.len(), per_page),
-                );
+                ctx.insert("paginator", &paginator("/news/", page, shop.posts.len(), per_page));
                 ("news.html", url, ctx)
             }
             Job::Post(i) => {
@@ -384,10 +331,7 @@ impl<'a> Prepared<'a> {
                     .collect();
                 ctx.insert("tag", &json!({"name": entry.tag.name, "slug": entry.tag.slug, "url": base, "clip_count": entry.clip_count, "post_count": entry.post_count}));
                 ctx.insert("items", &items);
-                ctx.insert(
-                    "paginator",
-                    &paginator(&base, page, entry.items.len(), per_page),
-                );
+                ctx.insert("paginator", &paginator(&base, page, entry.items.len(), per_page));
                 ("tag.html", url, ctx)
             }
             Job::Page(i) => {
@@ -399,11 +343,7 @@ impl<'a> Prepared<'a> {
                 );
                 ("page.html", page.url(), ctx)
             }
-            Job::NotFound => (
-                "404.html",
-                "/404.html".to_string(),
-                self.context("/404.html", Some("Page not found")),
-            ),
+            Job::NotFound => ("404.html", "/404.html".to_string(), self.context("/404.html", Some("Page not found"))),
             Job::Feed => {
                 let mut ctx = self.context(FEED_PATH, None);
                 let posts: Vec<Value> = shop
@@ -418,12 +358,7 @@ impl<'a> Prepared<'a> {
                         v
                     })
                     .collect();
-                let updated = shop
-                    .posts
-                    .iter()
-                    .map(|p| p.updated.unwrap_or(p.date))
-                    .max()
-                    .unwrap_or(shop.now);
+                let updated = shop.posts.iter().map(|p| p.updated.unwrap_or(p.date)).max().unwrap_or(shop.now);
                 ctx.insert("posts", &posts);
                 ctx.insert("updated", &rfc3339(updated));
                 ctx.insert("feed_url", &shop.config.absolute(FEED_PATH));
@@ -456,14 +391,8 @@ impl<'a> Prepared<'a> {
         entries.sort_by(|a, b| a["loc"].as_str().cmp(&b["loc"].as_str()));
         let mut ctx = self.context("/sitemap.xml", None);
         ctx.insert("entries", &entries);
-        let xml = self
-            .tera
-            .render("sitemap.xml", &ctx)
-            .unwrap_or_else(|e| panic!("sitemap: {}", cause_chain(&e)));
-        OutputFile {
-            path: "sitemap.xml".into(),
-            contents: OutputContents::Rendered(xml.into_bytes()),
-        }
+        let xml = self.tera.render("sitemap.xml", &ctx).unwrap_or_else(|e| panic!("sitemap: {}", cause_chain(&e)));
+        OutputFile { path: "sitemap.xml".into(), contents: OutputContents::Rendered(xml.into_bytes()) }
     }
 }
 
@@ -472,9 +401,7 @@ fn rfc3339(d: DateTime<Utc>) -> String {
 }
 
 fn tag_values(tags: &[Tag]) -> Vec<Value> {
-    tags.iter()
-        .map(|t| json!({"name": t.name, "slug": t.slug, "url": t.url()}))
-        .collect()
+    tags.iter().map(|t| json!({"name": t.name, "slug": t.slug, "url": t.url()})).collect()
 }
 
 fn date_fields(d: DateTime<Utc>) -> (String, String) {
@@ -519,15 +446,11 @@ fn percent_encode(s: &str) -> String {
 }
 
 fn robots(shop: &Shop) -> String {
-    format!(
-        "User-agent: *\nDisallow: /download/\nSitemap: {}\n",
-        shop.config.absolute("/sitemap.xml")
-    )
+    format!("User-agent: *\nDisallow: /download/\nSitemap: {}\n", shop.config.absolute("/sitemap.xml"))
 }
 
 fn add_static_files(shop: &Shop, files: &mut Vec<OutputFile>) -> Result<(), Diagnostics> {
-    let generated: std::collections::HashSet<String> =
-        files.iter().map(|f| f.path.clone()).collect();
+    let generated: std::collections::HashSet<String> = files.iter().map(|f| f.path.clone()).collect();
     let mut errors = Diagnostics::default();
     let mut has_stylesheet = false;
     for rel in &shop.static_files {
@@ -542,10 +465,7 @@ fn add_static_files(shop: &Shop, files: &mut Vec<OutputFile>) -> Result<(), Diag
             );
         }
         has_stylesheet |= path == BUILTIN_STYLESHEET.0;
-        files.push(OutputFile {
-            path,
-            contents: OutputContents::Copy(shop.root.join("static").join(rel)),
-        });
+        files.push(OutputFile { path, contents: OutputContents::Copy(shop.root.join("static").join(rel)) });
     }
     if !has_stylesheet {
         files.push(OutputFile {
@@ -603,17 +523,11 @@ mod tests {
     fn paginator_window_is_bounded() {
         let p = paginator("/news/", 50, 1000, 10);
         assert_eq!(p.total_pages, 100);
-        assert_eq!(
-            p.pages.iter().map(|l| l.number).collect::<Vec<_>>(),
-            vec![48, 49, 50, 51, 52]
-        );
+        assert_eq!(p.pages.iter().map(|l| l.number).collect::<Vec<_>>(), vec![48, 49, 50, 51, 52]);
         assert_eq!(p.previous_url.as_deref(), Some("/news/page/49/"));
         assert_eq!(p.next_url.as_deref(), Some("/news/page/51/"));
         let first = paginator("/news/", 1, 5, 10);
-        assert_eq!(
-            (first.total_pages, first.previous_url, first.next_url),
-            (1, None, None)
-        );
+        assert_eq!((first.total_pages, first.previous_url, first.next_url), (1, None, None));
         assert_eq!(pages_for(0, 10), 1);
         assert_eq!(pages_for(21, 10), 3);
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tera::Tera;
 
-use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::diagnostics::{Diagnostic, Diagnostics, Location};
 
 /// Folder of the shop's templates, relative to its root.
 pub const TEMPLATES_DIR: &str = "templates";
@@ -40,19 +40,13 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = builtin!(
 );
 
 /// The default stylesheet, written when the shop's `static/` has none.
-pub const BUILTIN_STYLESHEET: (&str, &str) =
-    ("css/site.css", include_str!("../../static/css/site.css"));
+pub const BUILTIN_STYLESHEET: (&str, &str) = ("css/site.css", include_str!("../../static/css/site.css"));
 
 /// Loads the built-in templates, then the shop's own on top of them.
 pub fn load(root: &Path) -> Result<Tera, Diagnostics> {
     let mut sources: BTreeMap<String, (String, String)> = BUILTIN_TEMPLATES
         .iter()
-        .map(|(name, text)| {
-            (
-                name.to_string(),
-                (format!("built-in template {name}"), text.to_string()),
-            )
-        })
+        .map(|(name, text)| (name.to_string(), (format!("built-in template {name}"), text.to_string())))
         .collect();
     let mut errors = Diagnostics::default();
     let dir = root.join(TEMPLATES_DIR);
@@ -61,10 +55,7 @@ pub fn load(root: &Path) -> Result<Tera, Diagnostics> {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    errors.push(Diagnostic::new(
-                        TEMPLATES_DIR,
-                        format!("cannot read templates: {e}"),
-                    ));
+                    errors.push(Diagnostic::new(TEMPLATES_DIR, format!("cannot read templates: {e}")));
                     continue;
                 }
             };
@@ -73,11 +64,7 @@ pub fn load(root: &Path) -> Result<Tera, Diagnostics> {
             if !entry.file_type().is_file() || !is_template {
                 continue;
             }
-            let name = path
-                .strip_prefix(&dir)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
+            let name = path.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/");
             let shown = format!("{TEMPLATES_DIR}/{name}");
             match std::fs::read(path).map(String::from_utf8) {
                 Ok(Ok(text)) => {
@@ -87,10 +74,7 @@ pub fn load(root: &Path) -> Result<Tera, Diagnostics> {
                     Diagnostic::new(&shown, "the template is not UTF-8 text")
                         .with_help("save it as UTF-8 in your editor"),
                 ),
-                Err(e) => errors.push(Diagnostic::new(
-                    &shown,
-                    format!("cannot read the template: {e}"),
-                )),
+                Err(e) => errors.push(Diagnostic::new(&shown, format!("cannot read the template: {e}"))),
             }
         }
     }
@@ -100,16 +84,27 @@ pub fn load(root: &Path) -> Result<Tera, Diagnostics> {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![".html", ".xml"]);
     tera.set_escape_fn(escape);
-    let raw: Vec<(&str, &str)> = sources
-        .iter()
-        .map(|(n, (_, t))| (n.as_str(), t.as_str()))
-        .collect();
+    let raw: Vec<(&str, &str)> = sources.iter().map(|(n, (_, t))| (n.as_str(), t.as_str())).collect();
     if let Err(e) = tera.add_raw_templates(raw) {
-        let file =
-            template_file_in_error(&e, &sources).unwrap_or_else(|| TEMPLATES_DIR.to_string());
-        errors.push(Diagnostic::new(file, format!("template error: {}", cause_chain(&e))).with_help(
+        let chain = cause_chain(&e);
+        let mut d = match template_in_error(&chain, &sources) {
+            Some((shown, text)) => {
+                let d = Diagnostic::new(shown, format!("template error: {chain}"));
+                match error_position(&chain) {
+                    Some((line, column)) => {
+                        let mut loc = Location::from_line(text, line);
+                        loc.column = column;
+                        d.at(loc)
+                    }
+                    None => d,
+                }
+            }
+            None => Diagnostic::new(TEMPLATES_DIR, format!("template error: {chain}")),
+        };
+        d = d.with_help(
             "fix the template syntax; the Tera documentation lists what templates can use: https://keats.github.io/tera/docs/",
-        ));
+        );
+        errors.push(d);
         return Err(errors);
     }
     Ok(tera)
@@ -121,16 +116,20 @@ fn escape(text: &str) -> String {
     html_escape::encode_quoted_attribute(text).into_owned()
 }
 
-/// Which template file an error is about, if its message names one.
-fn template_file_in_error(
-    e: &tera::Error,
-    sources: &BTreeMap<String, (String, String)>,
-) -> Option<String> {
-    let text = cause_chain(e);
+/// The template an error message names: (file to show, its text).
+fn template_in_error<'s>(chain: &str, sources: &'s BTreeMap<String, (String, String)>) -> Option<(&'s str, &'s str)> {
     sources
         .iter()
-        .find(|(name, _)| text.contains(&format!("'{name}'")))
-        .map(|(_, (shown, _))| shown.clone())
+        .find(|(name, _)| chain.contains(&format!("'{name}'")))
+        .map(|(_, (shown, text))| (shown.as_str(), text.as_str()))
+}
+
+/// The `--> line:column` that Tera's parse errors carry.
+fn error_position(chain: &str) -> Option<(usize, usize)> {
+    let rest = &chain[chain.find("--> ")? + 4..];
+    let end = rest.find(|c: char| !c.is_ascii_digit() && c != ':').unwrap_or(rest.len());
+    let (line, column) = rest[..end].split_once(':')?;
+    Some((line.parse().ok()?, column.parse().ok()?))
 }
 
 /// An error and all its causes, one per line, as Tera nests them.

@@ -30,16 +30,10 @@ impl Price {
             return Err(format!("must be a number like 24.00, found \"{text}\""));
         }
         if frac.len() > 2 {
-            return Err(format!(
-                "can have at most two decimals (cents), found {text}"
-            ));
+            return Err(format!("can have at most two decimals (cents), found {text}"));
         }
         let whole: u64 = whole.parse().map_err(|_| format!("is too large: {text}"))?;
-        let frac: u64 = if frac.is_empty() {
-            0
-        } else {
-            format!("{frac:0<2}").parse().unwrap()
-        };
+        let frac: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().unwrap() };
         whole
             .checked_mul(100)
             .and_then(|c| c.checked_add(frac))
@@ -79,32 +73,20 @@ impl Duration {
                 let parts: Vec<&str> = s.trim().split(':').collect();
                 let nums: Option<Vec<u64>> = parts.iter().map(|p| p.parse().ok()).collect();
                 match (parts.len(), nums) {
-                    (2 | 3, Some(n))
-                        if n[1..].iter().all(|&x| x < 60) && n.iter().any(|&x| x > 0) =>
-                    {
-                        Ok(Duration {
-                            seconds: n.iter().fold(0, |acc, x| acc * 60 + x),
-                        })
+                    (2 | 3, Some(n)) if n[1..].iter().all(|&x| x < 60) && n.iter().any(|&x| x > 0) => {
+                        Ok(Duration { seconds: n.iter().fold(0, |acc, x| acc * 60 + x) })
                     }
-                    _ => Err(format!(
-                        "must be minutes:seconds like \"0:12\" or \"1:02:03\", found \"{s}\""
-                    )),
+                    _ => Err(format!("must be minutes:seconds like \"0:12\" or \"1:02:03\", found \"{s}\"")),
                 }
             }
-            other => Err(format!(
-                "must be minutes:seconds like \"0:12\", found {other}"
-            )),
+            other => Err(format!("must be minutes:seconds like \"0:12\", found {other}")),
         }
     }
 }
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (h, m, s) = (
-            self.seconds / 3600,
-            self.seconds / 60 % 60,
-            self.seconds % 60,
-        );
+        let (h, m, s) = (self.seconds / 3600, self.seconds / 60 % 60, self.seconds % 60);
         if h > 0 {
             write!(f, "{h}:{m:02}:{s:02}")
         } else {
@@ -123,8 +105,7 @@ pub struct Resolution {
 impl Resolution {
     /// Reads `"1920x1080"`.
     pub fn parse(text: &str) -> Result<Resolution, String> {
-        let err =
-            || format!("must be width x height in pixels, like \"1920x1080\", found \"{text}\"");
+        let err = || format!("must be width x height in pixels, like \"1920x1080\", found \"{text}\"");
         let (w, h) = text.trim().split_once(['x', '×']).ok_or_else(err)?;
         let width: u32 = w.trim().parse().map_err(|_| err())?;
         let height: u32 = h.trim().parse().map_err(|_| err())?;
@@ -177,17 +158,10 @@ mod tests {
     fn prices_in_cents() {
         assert_eq!(Price::parse(&Value::Float(24.5)).unwrap().cents, 2450);
         assert_eq!(Price::parse(&Value::Integer(24)).unwrap().cents, 2400);
-        assert_eq!(
-            Price::parse(&Value::String("0.99".into())).unwrap().cents,
-            99
-        );
+        assert_eq!(Price::parse(&Value::String("0.99".into())).unwrap().cents, 99);
         assert_eq!(Price::parse(&Value::Float(19.99)).unwrap().cents, 1999);
-        assert!(Price::parse(&Value::Float(1.999))
-            .unwrap_err()
-            .contains("two decimals"));
-        assert!(Price::parse(&Value::Integer(-1))
-            .unwrap_err()
-            .contains("negative"));
+        assert!(Price::parse(&Value::Float(1.999)).unwrap_err().contains("two decimals"));
+        assert!(Price::parse(&Value::Integer(-1)).unwrap_err().contains("negative"));
         assert!(Price::parse(&Value::String("ten".into())).is_err());
         assert_eq!(Price { cents: 2450 }.display("EUR"), "€24.50");
         assert_eq!(Price { cents: 5 }.display("CHF"), "0.05 CHF");
@@ -199,10 +173,7 @@ mod tests {
         assert_eq!(d("0:12").unwrap().seconds, 12);
         assert_eq!(d("1:02:03").unwrap().seconds, 3723);
         assert_eq!(d("1:02:03").unwrap().to_string(), "1:02:03");
-        assert_eq!(
-            Duration::parse(&Value::Integer(75)).unwrap().to_string(),
-            "1:15"
-        );
+        assert_eq!(Duration::parse(&Value::Integer(75)).unwrap().to_string(), "1:15");
         assert!(d("0:75").is_err());
         assert!(d("12").is_err());
         assert!(d("0:00").is_err());
@@ -211,10 +182,7 @@ mod tests {
     #[test]
     fn resolutions() {
         let r = Resolution::parse("3840x2160").unwrap();
-        assert_eq!(
-            (r.width, r.height, r.label()),
-            (3840, 2160, "4K".to_string())
-        );
+        assert_eq!((r.width, r.height, r.label()), (3840, 2160, "4K".to_string()));
         assert_eq!(Resolution::parse("1280 × 720").unwrap().label(), "720p");
         assert!(Resolution::parse("HD").is_err());
         assert!(Resolution::parse("0x10").is_err());

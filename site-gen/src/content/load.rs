@@ -33,14 +33,13 @@ const CLIP_KEYS: &[&str] = &[
     "preview",
     "tags",
     "draft",
+    "slug",
 ];
-const POST_KEYS: &[&str] = &["title", "date", "updated", "draft", "tags", "summary"];
-const PAGE_KEYS: &[&str] = &["title", "description", "weight"];
+const POST_KEYS: &[&str] = &["title", "date", "updated", "draft", "tags", "summary", "slug"];
+const PAGE_KEYS: &[&str] = &["title", "description", "weight", "slug"];
 
 /// Top-level addresses that belong to generated sections, so no page may take them.
-const RESERVED_PAGE_SLUGS: &[&str] = &[
-    "clips", "news", "tags", "download", "health", "admin", "page",
-];
+const RESERVED_PAGE_SLUGS: &[&str] = &["clips", "news", "tags", "download", "health", "admin", "page"];
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -56,7 +55,9 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<Shop, Diagnostics> {
     let config = match read_source(root, &root.join(SITE_CONFIG)) {
         Ok(file) => SiteConfig::parse(&file).map_err(|e| errors.extend(e)).ok(),
         Err(e) => {
-            errors.push(e.with_help("every shop needs content/site.toml with its title, address and currency; see docs/content.md"));
+            errors.push(e.with_help(
+                "every shop needs content/site.toml with its title, address and currency; see docs/content.md",
+            ));
             None
         }
     };
@@ -73,10 +74,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<Shop, Diagnostics> {
             errors.push(
                 Diagnostic::new(
                     &page.source,
-                    format!(
-                        "a page cannot be called `{}`: /{}/ is used by the shop itself",
-                        page.slug, page.slug
-                    ),
+                    format!("a page cannot be called `{}`: /{}/ is used by the shop itself", page.slug, page.slug),
                 )
                 .with_help("rename the file, for example to `about-the-shop.md`"),
             );
@@ -93,8 +91,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<Shop, Diagnostics> {
         }
     };
 
-    let visible =
-        |draft: bool, date: &DateTime<Utc>| options.drafts || (!draft && *date <= options.now);
+    let visible = |draft: bool, date: &DateTime<Utc>| options.drafts || (!draft && *date <= options.now);
     let why = |draft: bool| {
         if draft {
             "a draft"
@@ -103,41 +100,16 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<Shop, Diagnostics> {
         }
     };
     let mut hidden: Vec<(String, &'static str)> = Vec::new();
-    hidden.extend(
-        clips
-            .iter()
-            .filter(|c| !visible(c.draft, &c.date))
-            .map(|c| (c.url(), why(c.draft))),
-    );
-    hidden.extend(
-        posts
-            .iter()
-            .filter(|p| !visible(p.draft, &p.date))
-            .map(|p| (p.url(), why(p.draft))),
-    );
-    let mut clips: Vec<Clip> = clips
-        .into_iter()
-        .filter(|c| visible(c.draft, &c.date))
-        .collect();
-    let mut posts: Vec<Post> = posts
-        .into_iter()
-        .filter(|p| visible(p.draft, &p.date))
-        .collect();
+    hidden.extend(clips.iter().filter(|c| !visible(c.draft, &c.date)).map(|c| (c.url(), why(c.draft))));
+    hidden.extend(posts.iter().filter(|p| !visible(p.draft, &p.date)).map(|p| (p.url(), why(p.draft))));
+    let mut clips: Vec<Clip> = clips.into_iter().filter(|c| visible(c.draft, &c.date)).collect();
+    let mut posts: Vec<Post> = posts.into_iter().filter(|p| visible(p.draft, &p.date)).collect();
     let mut pages = pages;
     clips.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
     posts.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
     pages.sort_by(|a, b| a.weight.cmp(&b.weight).then_with(|| a.title.cmp(&b.title)));
 
-    Ok(Shop {
-        root: root.to_path_buf(),
-        config,
-        clips,
-        posts,
-        pages,
-        static_files,
-        hidden,
-        now: options.now,
-    })
+    Ok(Shop { root: root.to_path_buf(), config, clips, posts, pages, static_files, hidden, now: options.now })
 }
 
 /// Every `.md` file of one content folder, parsed in parallel.
@@ -180,62 +152,57 @@ fn load_kind<T: Send>(
 }
 
 fn is_hidden(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.') || n.ends_with('~'))
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.ends_with('~'))
 }
 
 /// Reads a file as UTF-8, naming the first bad byte's line when it is not.
 pub fn read_source(root: &Path, path: &Path) -> Result<SourceFile, Diagnostic> {
     let display = display_path(root, path);
-    let bytes = fs::read(path)
-        .map_err(|e| Diagnostic::new(&display, format!("cannot read the file: {e}")))?;
+    let bytes = fs::read(path).map_err(|e| Diagnostic::new(&display, format!("cannot read the file: {e}")))?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(SourceFile { display, text }),
         Err(e) => {
             let valid = e.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
             let good_prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
-            Err(Diagnostic::new(
-                &display,
-                format!("the file is not UTF-8 text (bad byte at offset {valid})"),
-            )
-            .at(Location::from_offset(&text, good_prefix.len()))
-            .with_help("save the file as UTF-8 in your editor (\"Save with encoding\" → UTF-8)"))
+            Err(Diagnostic::new(&display, format!("the file is not UTF-8 text (bad byte at offset {valid})"))
+                .at(Location::from_offset(&text, good_prefix.len()))
+                .with_help("save the file as UTF-8 in your editor (\"Save with encoding\" → UTF-8)"))
         }
     }
 }
 
 /// The slug is the file name without `.md`; it must already be URL-safe.
 fn slug_from_path(file: &SourceFile) -> Result<String, Vec<Diagnostic>> {
-    let stem = file
-        .display
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default()
-        .to_string();
+    let stem = file.display.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
     if is_valid_slug(&stem) {
         return Ok(stem);
     }
     let suggestion = slug::slugify(&stem);
-    Err(vec![Diagnostic::new(
-        &file.display,
-        format!("the file name `{stem}.md` cannot be used in a web address"),
-    )
-    .with_help(format!(
-        "rename it to `{suggestion}.md` (lower-case letters, digits and dashes only)"
-    ))])
+    Err(vec![Diagnostic::new(&file.display, format!("the file name `{stem}.md` cannot be used in a web address"))
+        .with_help(format!("rename it to `{suggestion}.md` (lower-case letters, digits and dashes only)"))])
 }
 
 /// Lower-case ASCII letters and digits in dash-separated words, at most 64 bytes.
 pub fn is_valid_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.split('-').all(|w| {
-            !w.is_empty()
-                && w.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
+        && s.split('-').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+}
+
+/// The `slug` front matter field, which overrides the file name's slug.
+fn slug_field(fm: &mut FrontMatter, from_file_name: String) -> String {
+    match fm.string("slug", None) {
+        Some(s) if is_valid_slug(&s) => s,
+        Some(s) => {
+            let d = fm.error_at_key("slug", format!("`slug` \"{s}\" cannot be used in a web address")).with_help(
+                format!("use lower-case letters, digits and dashes, like `slug = \"{}\"`", slug::slugify(&s)),
+            );
+            fm.push_error(d);
+            from_file_name
+        }
+        None => from_file_name,
+    }
 }
 
 fn tags(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<Tag> {
@@ -243,15 +210,9 @@ fn tags(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<Tag> {
     for name in fm.string_list("tags") {
         let slug = slug::slugify(&name);
         if slug.is_empty() {
-            errors.push(fm.error_at_key(
-                "tags",
-                format!("the tag \"{name}\" has no letters or digits"),
-            ));
+            errors.push(fm.error_at_key("tags", format!("the tag \"{name}\" has no letters or digits")));
         } else if !tags.iter().any(|t| t.slug == slug) {
-            tags.push(Tag {
-                slug,
-                name: name.trim().to_string(),
-            });
+            tags.push(Tag { slug, name: name.trim().to_string() });
         }
     }
     tags
@@ -259,52 +220,41 @@ fn tags(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<Tag> {
 
 fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> {
     let mut fm = FrontMatter::parse(file, CLIP_KEYS)?;
+    let slug = slug_field(&mut fm, slug);
     let mut errors = Vec::new();
     let title = fm.string("title", Some("title = \"Harbor at Dawn\""));
     let date = fm.date("date", Some("date = 2026-03-14"));
-    let price = fm.value("price", Some("price = 24.00")).and_then(|v| {
-        Price::parse(&v)
-            .map_err(|e| errors.push(fm.error_at_key("price", format!("`price` {e}"))))
-            .ok()
+    let price = fm
+        .value("price", Some("price = 24.00"))
+        .and_then(|v| Price::parse(&v).map_err(|e| errors.push(fm.error_at_key("price", format!("`price` {e}")))).ok());
+    let duration = fm.value("duration", Some("duration = \"0:12\"")).and_then(|v| {
+        Duration::parse(&v).map_err(|e| errors.push(fm.error_at_key("duration", format!("`duration` {e}")))).ok()
     });
-    let duration = fm
-        .value("duration", Some("duration = \"0:12\""))
-        .and_then(|v| {
-            Duration::parse(&v)
-                .map_err(|e| errors.push(fm.error_at_key("duration", format!("`duration` {e}"))))
-                .ok()
-        });
-    let resolution = fm
-        .string("resolution", Some("resolution = \"1920x1080\""))
-        .and_then(|s| {
-            Resolution::parse(&s)
-                .map_err(|e| {
-                    errors.push(fm.error_at_key("resolution", format!("`resolution` {e}")))
-                })
-                .ok()
-        });
-    let object_key = fm.string("file", Some("file = \"clips/harbor-at-dawn.mp4\"")).and_then(|key| match check_object_key(&key) {
-        Ok(()) => Some(key),
-        Err(why) => {
-            errors.push(fm.error_at_key("file", format!("`file` {why}")).with_help(
-                "`file` is the clip's name in the storage bucket, like \"clips/harbor-at-dawn.mp4\"",
-            ));
-            None
-        }
+    let resolution = fm.string("resolution", Some("resolution = \"1920x1080\"")).and_then(|s| {
+        Resolution::parse(&s).map_err(|e| errors.push(fm.error_at_key("resolution", format!("`resolution` {e}")))).ok()
     });
-    let file_name = fm
-        .string("file_name", Some("file_name = \"Harbor at Dawn (4K).mp4\""))
-        .and_then(|name| {
-            if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
-                errors.push(fm.error_at_key(
-                    "file_name",
-                    "`file_name` must be a plain file name without folders (no / or \\)",
-                ));
+    let object_key =
+        fm.string("file", Some("file = \"clips/harbor-at-dawn.mp4\"")).and_then(|key| match check_object_key(&key) {
+            Ok(()) => Some(key),
+            Err(why) => {
+                errors.push(
+                    fm.error_at_key("file", format!("`file` {why}")).with_help(
+                        "`file` is the clip's name in the storage bucket, like \"clips/harbor-at-dawn.mp4\"",
+                    ),
+                );
                 None
-            } else {
-                Some(name)
             }
         });
+    let file_name = fm.string("file_name", Some("file_name = \"Harbor at Dawn (4K).mp4\"")).and_then(|name| {
+        if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+            errors.push(
+                fm.error_at_key("file_name", "`file_name` must be a plain file name without folders (no / or \\)"),
+            );
+            None
+        } else {
+            Some(name)
+        }
+    });
     let size = fm.u64("size", Some("size = 48213571"));
     if size == Some(0) {
         errors.push(fm.error_at_key("size", "`size` must be the clip's size in bytes, not 0"));
@@ -314,10 +264,9 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
         if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
             Some(h)
         } else {
-            errors.push(fm.error_at_key(
-                "sha256",
-                "`sha256` must be 64 hexadecimal characters (the output of `sha256sum`)",
-            ));
+            errors.push(
+                fm.error_at_key("sha256", "`sha256` must be 64 hexadecimal characters (the output of `sha256sum`)"),
+            );
             None
         }
     });
@@ -329,10 +278,8 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
     let mut links = rendered.links;
     for (key, target) in [("poster", &poster), ("preview", &preview)] {
         if let Some(t) = target {
-            links.push(markdown::SourceLink {
-                target: t.clone(),
-                location: fm.error_at_key(key, "").location.unwrap(),
-            });
+            links
+                .push(markdown::SourceLink { target: t.clone(), location: fm.error_at_key(key, "").location.unwrap() });
         }
     }
     errors.append(&mut fm.errors);
@@ -340,10 +287,7 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
         return Err(errors);
     }
     let file_name = file_name.unwrap();
-    let content_type = mime_guess::from_path(&file_name)
-        .first_or_octet_stream()
-        .essence_str()
-        .to_string();
+    let content_type = mime_guess::from_path(&file_name).first_or_octet_stream().essence_str().to_string();
     Ok(Clip {
         slug,
         source: file.display.clone(),
@@ -371,11 +315,7 @@ fn check_object_key(key: &str) -> Result<(), &'static str> {
     if key.is_empty() || key.len() > 512 {
         return Err("must be between 1 and 512 characters");
     }
-    if key.starts_with('/')
-        || key
-            .split('/')
-            .any(|part| part.is_empty() || part == "." || part == "..")
-    {
+    if key.starts_with('/') || key.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
         return Err("must be a relative path without empty parts, `.` or `..`");
     }
     if key.chars().any(|c| c.is_control() || c == '\\') {
@@ -386,6 +326,7 @@ fn check_object_key(key: &str) -> Result<(), &'static str> {
 
 fn parse_post(file: &SourceFile, slug: String) -> Result<Post, Vec<Diagnostic>> {
     let mut fm = FrontMatter::parse(file, POST_KEYS)?;
+    let slug = slug_field(&mut fm, slug);
     let mut errors = Vec::new();
     let title = fm.string("title", Some("title = \"Spring clips are here\""));
     let date = fm.date("date", Some("date = 2026-03-14"));
@@ -424,16 +365,14 @@ fn parse_post(file: &SourceFile, slug: String) -> Result<Post, Vec<Diagnostic>> 
 
 fn parse_page(file: &SourceFile, slug: String) -> Result<Page, Vec<Diagnostic>> {
     let mut fm = FrontMatter::parse(file, PAGE_KEYS)?;
+    let slug = slug_field(&mut fm, slug);
     let title = fm.string("title", Some("title = \"About us\""));
     let description = fm.string("description", None);
     let weight = match fm.value("weight", None) {
         None => 0,
         Some(toml::Value::Integer(w)) => w,
         Some(_) => {
-            let d = fm.error_at_key(
-                "weight",
-                "`weight` must be a whole number (lower comes first in the menu)",
-            );
+            let d = fm.error_at_key("weight", "`weight` must be a whole number (lower comes first in the menu)");
             fm.push_error(d);
             0
         }
@@ -466,10 +405,7 @@ fn check_unique<'a, T>(
             errors.push(
                 Diagnostic::new(
                     source,
-                    format!(
-                        "duplicate {kind} slug `{slug}`: {} has the same address",
-                        first.display()
-                    ),
+                    format!("duplicate {kind} slug `{slug}`: {} has the same address", first.display()),
                 )
                 .with_help("give one of the files another name"),
             );
@@ -485,17 +421,11 @@ fn list_static(root: &Path, errors: &mut Diagnostics) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(&dir).sort_by_file_name() {
         match entry {
-            Ok(e) if e.file_type().is_file() => files.push(
-                e.path()
-                    .strip_prefix(&dir)
-                    .expect("walkdir stays inside")
-                    .to_path_buf(),
-            ),
+            Ok(e) if e.file_type().is_file() => {
+                files.push(e.path().strip_prefix(&dir).expect("walkdir stays inside").to_path_buf())
+            }
             Ok(_) => {}
-            Err(e) => errors.push(Diagnostic::new(
-                STATIC_DIR,
-                format!("cannot read static files: {e}"),
-            )),
+            Err(e) => errors.push(Diagnostic::new(STATIC_DIR, format!("cannot read static files: {e}"))),
         }
     }
     files
@@ -516,14 +446,7 @@ mod tests {
     #[test]
     fn object_keys() {
         assert!(check_object_key("clips/a.mp4").is_ok());
-        for bad in [
-            "",
-            "/clips/a.mp4",
-            "clips/../secret",
-            "clips//a",
-            "a\\b",
-            "./a",
-        ] {
+        for bad in ["", "/clips/a.mp4", "clips/../secret", "clips//a", "a\\b", "./a"] {
             assert!(check_object_key(bad).is_err(), "{bad}");
         }
     }
@@ -535,10 +458,7 @@ mod tests {
             text: "+++\ntitle = \"X\"\ndate = 2026-01-01\nprice = \"cheap\"\nduration = \"0:12\"\nresolution = \"HD\"\nfile = \"../x.mp4\"\nfile_name = \"x.mp4\"\nsize = 10\nposter = \"/p.jpg\"\n+++\n".into(),
         };
         let errs = parse_clip(&file, "x".into()).unwrap_err();
-        let lines: Vec<usize> = errs
-            .iter()
-            .map(|d| d.location.as_ref().unwrap().line)
-            .collect();
+        let lines: Vec<usize> = errs.iter().map(|d| d.location.as_ref().unwrap().line).collect();
         assert_eq!(lines, vec![4, 6, 7], "{errs:#?}");
     }
 }

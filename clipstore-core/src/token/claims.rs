@@ -1,0 +1,174 @@
+//! What a purchase token says, and the rules a set of claims must follow.
+//!
+//! The same rules are applied when signing (a violation is
+//! [`TokenError::InvalidClaims`](super::TokenError::InvalidClaims)) and when
+//! parsing (a violation is [`TokenError::Malformed`](super::TokenError::Malformed)),
+//! so every token that parses could have been signed and vice versa.
+
+use serde::{Deserialize, Serialize};
+
+/// Longest key id, in bytes.
+pub const MAX_KEY_ID_LEN: usize = 32;
+/// Longest order id, in bytes.
+pub const MAX_ORDER_ID_LEN: usize = 64;
+/// Longest clip slug, in bytes.
+pub const MAX_SLUG_LEN: usize = 64;
+/// Most clips one token may cover.
+pub const MAX_CLIPS: usize = 64;
+/// Longest customer reference, in bytes.
+pub const MAX_CUSTOMER_REF_LEN: usize = 64;
+
+/// The claims a purchase token carries.
+///
+/// The format version is not a field: it is implied by the encoding, and
+/// [`verify_token`](super::verify_token) only returns claims of a version it
+/// understands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claims {
+    /// Id of the key that signs the token: 1–32 bytes of `[A-Za-z0-9._-]`.
+    pub key_id: String,
+    /// The order the token was issued for: 1–64 bytes of printable ASCII
+    /// without space (`0x21..=0x7E`).
+    pub order_id: String,
+    /// Slugs of the clips the order covers: 1–64 of them, each 1–64 bytes of
+    /// `[a-z0-9-]`, sorted by byte value with no duplicates (the canonical
+    /// order; [`Claims::normalize_clips`] puts them in it).
+    pub clips: Vec<String>,
+    /// When the token was issued, in unix seconds.
+    pub issued_at: u64,
+    /// When the token stops being valid, in unix seconds; after `issued_at`.
+    pub expires_at: u64,
+    /// How many times each clip may be downloaded with this token; at least 1.
+    /// The token only carries the allowance: counting downloads is the
+    /// Worker's ledger's job.
+    pub downloads: u32,
+    /// An opaque reference the shop owner may attach (e.g. a customer number):
+    /// 1–64 bytes of printable ASCII without space when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_ref: Option<String>,
+}
+
+impl Claims {
+    /// Sorts the clip slugs and removes duplicates, giving the canonical order
+    /// that [`sign_token`](super::sign_token) requires.
+    pub fn normalize_clips(&mut self) {
+        self.clips.sort_unstable();
+        self.clips.dedup();
+    }
+
+    /// Whether the token covers the clip with this slug.
+    pub fn covers(&self, slug: &str) -> bool {
+        self.clips.binary_search_by(|c| c.as_str().cmp(slug)).is_ok()
+    }
+
+    /// Checks every rule of the format; the error says which one failed.
+    pub fn validate(&self) -> Result<(), String> {
+        if !is_valid_key_id(&self.key_id) {
+            return Err(format!("key id must be 1-{MAX_KEY_ID_LEN} characters of [A-Za-z0-9._-]"));
+        }
+        if !is_printable_id(&self.order_id, MAX_ORDER_ID_LEN) {
+            return Err(format!("order id must be 1-{MAX_ORDER_ID_LEN} printable ASCII characters without spaces"));
+        }
+        if self.clips.is_empty() || self.clips.len() > MAX_CLIPS {
+            return Err(format!("a token covers 1-{MAX_CLIPS} clips, not {}", self.clips.len()));
+        }
+        for (i, slug) in self.clips.iter().enumerate() {
+            if !is_valid_slug(slug) {
+                return Err(format!("clip {} is not a slug of 1-{MAX_SLUG_LEN} characters of [a-z0-9-]", i + 1));
+            }
+            if i > 0 && self.clips[i - 1].as_bytes() >= slug.as_bytes() {
+                return Err(format!("clips must be sorted and unique (clip {} is out of order or repeated)", i + 1));
+            }
+        }
+        if self.expires_at <= self.issued_at {
+            return Err("expires_at must be after issued_at".to_owned());
+        }
+        if self.downloads == 0 {
+            return Err("the download allowance must be at least 1".to_owned());
+        }
+        if let Some(customer_ref) = &self.customer_ref {
+            if !is_printable_id(customer_ref, MAX_CUSTOMER_REF_LEN) {
+                return Err(format!(
+                    "customer reference must be 1-{MAX_CUSTOMER_REF_LEN} printable ASCII characters without spaces"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Key ids appear in the `KEYID:SECRET` env format, so `:` and `,` are excluded.
+pub(crate) fn is_valid_key_id(s: &str) -> bool {
+    (1..=MAX_KEY_ID_LEN).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn is_valid_slug(s: &str) -> bool {
+    (1..=MAX_SLUG_LEN).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn is_printable_id(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims() -> Claims {
+        Claims {
+            key_id: "2025-01".into(),
+            order_id: "ORD-1".into(),
+            clips: vec!["a".into(), "b-2".into()],
+            issued_at: 10,
+            expires_at: 11,
+            downloads: 1,
+            customer_ref: None,
+        }
+    }
+
+    #[test]
+    fn accepts_valid_claims() {
+        claims().validate().unwrap();
+    }
+
+    #[test]
+    fn rejects_each_broken_rule() {
+        type BreakIt = fn(&mut Claims);
+        let cases: Vec<(&str, BreakIt)> = vec![
+            ("key id", |c| c.key_id = "a:b".into()),
+            ("key id", |c| c.key_id = "k".repeat(33)),
+            ("order id", |c| c.order_id = "with space".into()),
+            ("order id", |c| c.order_id = String::new()),
+            ("order id", |c| c.order_id = "é".into()),
+            ("covers 1-64", |c| c.clips.clear()),
+            ("covers 1-64", |c| c.clips = (0..65).map(|i| format!("c{i:03}")).collect()),
+            ("clip 1", |c| c.clips[0] = "Upper".into()),
+            ("clip 2", |c| c.clips[1] = "x".repeat(65)),
+            ("sorted", |c| c.clips.reverse()),
+            ("sorted", |c| c.clips[1] = "a".into()),
+            ("expires_at", |c| c.expires_at = c.issued_at),
+            ("allowance", |c| c.downloads = 0),
+            ("customer", |c| c.customer_ref = Some(String::new())),
+            ("customer", |c| c.customer_ref = Some("x".repeat(65))),
+        ];
+        for (expected, break_it) in cases {
+            let mut c = claims();
+            break_it(&mut c);
+            let err = c.validate().unwrap_err();
+            assert!(err.contains(expected), "{err:?} should mention {expected:?}");
+        }
+    }
+
+    #[test]
+    fn normalize_sorts_and_dedups_and_covers_finds() {
+        let mut c = claims();
+        c.clips = vec!["b".into(), "a".into(), "b".into()];
+        c.normalize_clips();
+        assert_eq!(c.clips, ["a", "b"]);
+        c.validate().unwrap();
+        assert!(c.covers("a") && c.covers("b") && !c.covers("c"));
+    }
+}

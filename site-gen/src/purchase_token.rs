@@ -1,0 +1,193 @@
+//! `site-gen token`: making signing keys, minting customers' download links
+//! and inspecting tokens. The token format itself lives in `clipstore_core::token`,
+//! shared with the Worker; this module only adds the owner's side: keys from
+//! the environment, slugs checked against the catalog, durations in words.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clipstore_core::token::{sign_token, verify_token, Claims, KeyError, Keyring, SigningKey, TokenError};
+
+use crate::content::Shop;
+use crate::diagnostics::nearest;
+
+/// Environment variable holding the key that mints tokens (`KEYID:SECRET`).
+pub const SIGNING_KEY_ENV: &str = "CLIPSTORE_SIGNING_KEY";
+/// Environment variable holding the keyring that verifies (`KEYID:SECRET,...`),
+/// the same value as the Worker's `TOKEN_KEYS` secret.
+pub const KEYRING_ENV: &str = "CLIPSTORE_TOKEN_KEYS";
+/// The Worker's local secrets file, read as a fallback for local use.
+pub const DEV_VARS: &str = "edge-worker/.dev.vars";
+/// Name of the Worker secret (and `.dev.vars` line) with the keyring.
+pub const WORKER_SECRET: &str = "TOKEN_KEYS";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenCommandError {
+    #[error(
+        "no signing key found: set {SIGNING_KEY_ENV}=KEYID:SECRET (a key from `site-gen token keygen` that is also in the Worker's {WORKER_SECRET}), or run scripts/run-local.sh once to create {DEV_VARS} for local use"
+    )]
+    NoKey,
+    #[error("{source_name} holds no valid key: {error}")]
+    BadKey { source_name: String, error: KeyError },
+    #[error("unknown clip `{slug}`{suggestion}; the catalog has: {known}")]
+    UnknownClip { slug: String, suggestion: String, known: String },
+    #[error("`{0}` is not a duration: use a number and a unit, like 30d, 12h or 2weeks")]
+    BadDuration(String),
+    #[error("the allowance must be at least 1 download")]
+    ZeroDownloads,
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+/// A fresh random key with id `key_id`.
+pub fn generate_key(key_id: &str) -> Result<SigningKey, KeyError> {
+    let mut secret = vec![0u8; 32];
+    getrandom::fill(&mut secret).expect("the operating system provides random bytes");
+    SigningKey::new(key_id, secret)
+}
+
+/// Reads `NAME=value` from a dotenv-style file such as `.dev.vars`.
+fn dev_var(path: &Path, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let (k, v) = line.trim().split_once('=')?;
+        (k.trim() == name).then(|| v.trim().trim_matches('"').trim_matches('\'').to_string())
+    })
+}
+
+/// The minting key: `CLIPSTORE_SIGNING_KEY`, else the first key of
+/// `TOKEN_KEYS` in `edge-worker/.dev.vars` under `root`.
+pub fn signing_key(root: &Path) -> Result<SigningKey, TokenCommandError> {
+    if let Ok(value) = std::env::var(SIGNING_KEY_ENV) {
+        return SigningKey::from_env_string(value.trim())
+            .map_err(|error| TokenCommandError::BadKey { source_name: SIGNING_KEY_ENV.into(), error });
+    }
+    let path = root.join(DEV_VARS);
+    let value = dev_var(&path, WORKER_SECRET).ok_or(TokenCommandError::NoKey)?;
+    let bad = |error| TokenCommandError::BadKey { source_name: path.display().to_string(), error };
+    let ring = Keyring::from_env_string(&value).map_err(bad)?;
+    ring.keys().first().cloned().ok_or(TokenCommandError::NoKey)
+}
+
+/// The verifying keyring: `CLIPSTORE_TOKEN_KEYS`, else `.dev.vars`, else the
+/// signing key alone. Also says where it came from.
+pub fn keyring(root: &Path) -> Result<(Keyring, String), TokenCommandError> {
+    let dev_vars: PathBuf = root.join(DEV_VARS);
+    let (value, source_name) = if let Ok(v) = std::env::var(KEYRING_ENV) {
+        (v, KEYRING_ENV.to_string())
+    } else if let Some(v) = dev_var(&dev_vars, WORKER_SECRET) {
+        (v, dev_vars.display().to_string())
+    } else {
+        let key = signing_key(root)?;
+        return Ok((Keyring::new(vec![key]), SIGNING_KEY_ENV.to_string()));
+    };
+    let ring = Keyring::from_env_string(value.trim())
+        .map_err(|error| TokenCommandError::BadKey { source_name: source_name.clone(), error })?;
+    Ok((ring, source_name))
+}
+
+/// Parses `30d`, `12h`, `2weeks`, ... (humantime syntax).
+pub fn parse_duration(s: &str) -> Result<Duration, TokenCommandError> {
+    humantime::parse_duration(s.trim()).map_err(|_| TokenCommandError::BadDuration(s.to_string()))
+}
+
+/// What the owner asks for when minting a link.
+#[derive(Debug, Clone)]
+pub struct MintRequest {
+    pub order_id: String,
+    pub clips: Vec<String>,
+    pub valid_for: Duration,
+    pub downloads: u32,
+    pub customer_ref: Option<String>,
+    pub now_unix: u64,
+}
+
+/// Checks the clips against the published catalog and signs the claims.
+pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String, Claims), TokenCommandError> {
+    let known: Vec<&str> = shop.clips.iter().map(|c| c.slug.as_str()).collect();
+    for slug in &req.clips {
+        if !known.contains(&slug.as_str()) {
+            let suggestion = nearest(slug, &known).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
+            return Err(TokenCommandError::UnknownClip { slug: slug.clone(), suggestion, known: known.join(", ") });
+        }
+    }
+    if req.downloads == 0 {
+        return Err(TokenCommandError::ZeroDownloads);
+    }
+    let mut claims = Claims {
+        key_id: key.key_id().to_string(),
+        order_id: req.order_id.clone(),
+        clips: req.clips.clone(),
+        issued_at: req.now_unix,
+        expires_at: req.now_unix.saturating_add(req.valid_for.as_secs()),
+        downloads: req.downloads,
+        customer_ref: req.customer_ref.clone(),
+    };
+    claims.normalize_clips();
+    let token = sign_token(&claims, key)?;
+    Ok((token, claims))
+}
+
+/// The customer's link: `<download base URL>/<token>`.
+pub fn download_url(download_base_url: &str, token: &str) -> String {
+    format!("{}/{token}", download_base_url.trim_end_matches('/'))
+}
+
+/// The token in what the owner pasted: a bare token or a whole download link
+/// (`.../download/<token>` or `.../download/<token>/<clip>`).
+pub fn token_from_input(input: &str) -> &str {
+    let input = input.trim();
+    match input.find("/download/") {
+        Some(i) => input[i + "/download/".len()..].split(['/', '?', '#']).next().unwrap_or(""),
+        None => input,
+    }
+}
+
+/// A unix time as a readable UTC date-time.
+pub fn show_time(unix: u64) -> String {
+    chrono::DateTime::from_timestamp(unix as i64, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// Verifies `token` with `ring` at `now`, for `inspect`.
+pub fn check(token: &str, ring: &Keyring, now: u64) -> Result<Claims, TokenError> {
+    verify_token(token, ring, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_words() {
+        assert_eq!(parse_duration("30d").unwrap().as_secs(), 30 * 86400);
+        assert_eq!(parse_duration("12h").unwrap().as_secs(), 12 * 3600);
+        assert_eq!(parse_duration("2weeks").unwrap().as_secs(), 14 * 86400);
+        assert!(matches!(parse_duration("soon"), Err(TokenCommandError::BadDuration(_))));
+    }
+
+    #[test]
+    fn tokens_from_pasted_links() {
+        assert_eq!(token_from_input("abc"), "abc");
+        assert_eq!(token_from_input(" https://shop.example/download/abc.def "), "abc.def");
+        assert_eq!(token_from_input("http://127.0.0.1:8787/download/abc/harbor-at-dawn"), "abc");
+    }
+
+    #[test]
+    fn generated_keys_are_random_and_round_trip() {
+        let a = generate_key("k1").unwrap();
+        let b = generate_key("k1").unwrap();
+        assert_ne!(a.to_env_string(), b.to_env_string());
+        assert_eq!(SigningKey::from_env_string(&a.to_env_string()).unwrap().to_env_string(), a.to_env_string());
+    }
+
+    #[test]
+    fn dev_vars_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(".dev.vars");
+        std::fs::write(&path, "# local secrets\nADMIN_TOKEN=x\nTOKEN_KEYS = \"k1:abc\"\n").unwrap();
+        assert_eq!(dev_var(&path, "TOKEN_KEYS").as_deref(), Some("k1:abc"));
+        assert_eq!(dev_var(&path, "NOPE"), None);
+    }
+}

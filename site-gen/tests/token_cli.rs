@@ -1,0 +1,148 @@
+//! `site-gen token` end to end: keys from the environment, links minted for
+//! the catalog, and inspection of good and bad tokens.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use clipstore_core::token::{verify_token, Keyring};
+
+fn shop() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop")
+}
+
+fn site_gen(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_site-gen"));
+    cmd.args(args).env_remove("CLIPSTORE_SIGNING_KEY").env_remove("CLIPSTORE_TOKEN_KEYS");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).trim().to_string()
+}
+
+fn keygen(id: &str) -> String {
+    let o = site_gen(&["token", "keygen", "--id", id], &[]);
+    assert!(o.status.success());
+    assert!(text(&o.stderr).contains("TOKEN_KEYS"), "tells where the key goes");
+    text(&o.stdout)
+}
+
+const NOW: &str = "1780000000";
+
+fn mint(key: &str, extra: &[&str]) -> Output {
+    let root = shop();
+    let mut args = vec!["token", "mint", "--root", root.to_str().unwrap(), "--order", "ORD-77", "--now", NOW];
+    args.extend_from_slice(extra);
+    site_gen(&args, &[("CLIPSTORE_SIGNING_KEY", key)])
+}
+
+#[test]
+fn minted_link_verifies_with_the_shared_crate_and_inspects() {
+    let key = keygen("k1");
+    let o = mint(&key, &["--clip", "beta", "--clip", "alpha", "--downloads", "3", "--expires", "7d"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let url = text(&o.stdout);
+    let token = url.strip_prefix("https://small.example/download/").expect("download base URL from site.toml");
+    assert!(token.len() < 200, "{token}");
+
+    let claims = verify_token(token, &Keyring::from_env_string(&key).unwrap(), 1780000001).unwrap();
+    assert_eq!(claims.order_id, "ORD-77");
+    assert_eq!(claims.clips, ["alpha", "beta"]);
+    assert_eq!((claims.downloads, claims.expires_at - claims.issued_at), (3, 7 * 86400));
+
+    let root = shop();
+    let inspect = site_gen(
+        &["token", "inspect", "--root", root.to_str().unwrap(), &url, "--now", "1780000001"],
+        &[("CLIPSTORE_TOKEN_KEYS", &format!("{},{key}", keygen("old")))],
+    );
+    let out = text(&inspect.stdout);
+    assert!(inspect.status.success(), "{out}");
+    assert!(out.contains("order:        ORD-77") && out.contains("verifies:     yes"), "{out}");
+
+    // Expired, tampered, and signed by a key the keyring does not have.
+    let later = site_gen(
+        &["token", "inspect", "--root", root.to_str().unwrap(), token, "--now", "1790000000"],
+        &[("CLIPSTORE_TOKEN_KEYS", &key)],
+    );
+    assert!(!later.status.success() && text(&later.stdout).contains("verifies:     no [expired]"));
+    let mut tampered = token.to_string();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let bad =
+        site_gen(&["token", "inspect", "--root", root.to_str().unwrap(), &tampered], &[("CLIPSTORE_TOKEN_KEYS", &key)]);
+    let bad_out = text(&bad.stdout) + &text(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(bad_out.contains("bad_signature") || bad_out.contains("malformed"), "{bad_out}");
+    let other = site_gen(
+        &["token", "inspect", "--root", root.to_str().unwrap(), token],
+        &[("CLIPSTORE_TOKEN_KEYS", &keygen("k2"))],
+    );
+    assert!(text(&other.stdout).contains("[unknown_key]"));
+}
+
+#[test]
+fn mint_refuses_bad_input_with_clear_messages() {
+    let key = keygen("k1");
+    let unknown = mint(&key, &["--clip", "alhpa"]);
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains("unknown clip `alhpa` (did you mean `alpha`?)"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    let draft = mint(&key, &["--clip", "gamma"]);
+    assert!(text(&draft.stderr).contains("unknown clip `gamma`"), "drafts cannot be sold");
+    let duration = mint(&key, &["--clip", "alpha", "--expires", "forever"]);
+    assert!(text(&duration.stderr).contains("`forever` is not a duration"));
+    let zero = mint(&key, &["--clip", "alpha", "--downloads", "0"]);
+    assert!(text(&zero.stderr).contains("at least 1 download"));
+    let broken_key = mint("k1:short", &["--clip", "alpha"]);
+    assert!(
+        !broken_key.status.success() && text(&broken_key.stderr).contains("CLIPSTORE_SIGNING_KEY holds no valid key")
+    );
+    let root = shop();
+    let no_key = site_gen(&["token", "mint", "--root", root.to_str().unwrap(), "--order", "A", "--clip", "alpha"], &[]);
+    assert!(!no_key.status.success() && text(&no_key.stderr).contains("no signing key found"));
+}
+
+#[test]
+fn local_dev_vars_provide_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    for e in walkdir::WalkDir::new(shop()) {
+        let e = e.unwrap();
+        let dest = tmp.path().join(e.path().strip_prefix(shop()).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+    let key = keygen("dev");
+    std::fs::create_dir_all(tmp.path().join("edge-worker")).unwrap();
+    std::fs::write(tmp.path().join("edge-worker/.dev.vars"), format!("TOKEN_KEYS={key},{}\n", keygen("older")))
+        .unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let o = site_gen(
+        &[
+            "token",
+            "mint",
+            "--root",
+            root,
+            "--order",
+            "A",
+            "--clip",
+            "alpha",
+            "--base-url",
+            "http://127.0.0.1:8787/download/",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let url = text(&o.stdout);
+    assert!(url.starts_with("http://127.0.0.1:8787/download/"), "{url}");
+    let inspect = site_gen(&["token", "inspect", "--root", root, &url], &[]);
+    assert!(text(&inspect.stdout).contains("key id:       dev") && inspect.status.success());
+}
