@@ -74,8 +74,8 @@ impl fmt::Display for Diagnostic {
         writeln!(f, "error: {}", self.message)?;
         match &self.location {
             Some(loc) => {
-                writeln!(f, "  --> {}:{}:{}", self.file.display(), loc.line, loc.column)?;
                 let gutter = loc.line.to_string().len();
+                writeln!(f, "{:gutter$}--> {}:{}:{}", "", self.file.display(), loc.line, loc.column)?;
                 writeln!(f, "{:gutter$} |", "")?;
                 writeln!(f, "{} | {}", loc.line, loc.source_line)?;
                 let pad: String = loc
@@ -86,7 +86,7 @@ impl fmt::Display for Diagnostic {
                     .collect();
                 writeln!(f, "{:gutter$} | {pad}^", "")?;
             }
-            None => writeln!(f, "  --> {}", self.file.display())?,
+            None => writeln!(f, " --> {}", self.file.display())?,
         }
         if let Some(help) = &self.help {
             writeln!(f, "  = help: {help}")?;

@@ -1,0 +1,285 @@
+//! End-to-end tests of the `site-gen` binary on whole fixture shops: the
+//! sample shop of the repository, a small shop with known content, and
+//! broken shops that must fail with the errors in their `expected.txt`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const NOW: &str = "2026-06-01";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn site_gen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_site-gen")).args(args).output().expect("site-gen runs")
+}
+
+fn build(root: &Path, out: &Path, extra: &[&str]) -> Output {
+    let manifest = out.with_extension("manifest.json");
+    let mut args = vec![
+        "build",
+        "--root",
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    site_gen(&args)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn read(out: &Path, path: &str) -> String {
+    fs::read_to_string(out.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().strip_prefix(dir).unwrap().to_path_buf(), fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let dest = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+        } else {
+            fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn small_shop_builds_every_page_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("public");
+    let o = build(&fixtures().join("small-shop"), &out, &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = String::from_utf8_lossy(&o.stdout);
+    assert!(summary.starts_with("Built 15 pages (2 clips, 2 news posts, 3 tags)"), "{summary}");
+
+    // Home: newest clips and latest news.
+    let home = read(&out, "index.html");
+    assert!(home.contains("href=\"/clips/beta/\"") && home.contains("href=\"/clips/alpha/\""));
+    assert!(home.find("/clips/beta/").unwrap() < home.find("/clips/alpha/").unwrap(), "newest first");
+    assert!(home.contains("First post") && home.contains("Second &amp; final"));
+
+    // Clip page: price, duration, tags, buy link; title escaped.
+    let alpha = read(&out, "clips/alpha/index.html");
+    for needle in
+        ["€12.50", "0:12", "href=\"/tags/sea/\"", "href=\"/tags/dawn/\"", "Buy this clip", "Alpha &lt;Sunrise&gt;"]
+    {
+        assert!(alpha.contains(needle), "clip page lacks {needle}");
+    }
+    assert!(read(&out, "clips/beta/index.html").contains("<video"), "preview shown");
+
+    // Drafts and future posts are left out.
+    assert!(!out.join("clips/gamma").exists());
+    assert!(!out.join("news/later").exists());
+    assert!(!read(&out, "tags/dawn/index.html").contains("Gamma"));
+
+    // Tag pages mix clips and posts, newest first, paginated by items_per_page = 2.
+    let sea = read(&out, "tags/sea/index.html");
+    assert!(sea.contains("/clips/beta/") && sea.contains("/clips/alpha/") && !sea.contains("/news/first/"));
+    assert!(sea.contains("href=\"/tags/sea/page/2/\""));
+    assert!(read(&out, "tags/sea/page/2/index.html").contains("/news/first/"));
+    assert!(read(&out, "tags/index.html").contains("2 clips, 1 post"));
+
+    // Summary split at <!-- more --> and the summary field.
+    let news = read(&out, "news/index.html");
+    assert!(news.contains("Hello from the <strong>first</strong> post.") && !news.contains("More text with"));
+    assert!(news.contains("A short <em>summary</em>."));
+
+    // Feed, sitemap, robots, 404, pages, static files, stylesheet.
+    let feed = read(&out, "news/atom.xml");
+    assert_eq!(feed.matches("<entry>").count(), 2);
+    assert!(feed.contains("<id>https://small.example/news/first/</id>"));
+    let sitemap = read(&out, "sitemap.xml");
+    assert!(sitemap.contains("<loc>https://small.example/clips/alpha/</loc>"));
+    assert!(sitemap.contains("<lastmod>2026-02-06</lastmod>"), "updated date used");
+    assert!(!sitemap.contains("404"));
+    assert!(read(&out, "robots.txt").contains("Sitemap: https://small.example/sitemap.xml"));
+    assert!(read(&out, "404.html").contains("Page not found"));
+    assert!(read(&out, "about/index.html").contains("We are small."));
+    assert_eq!(fs::read(out.join("posters/alpha.jpg")).unwrap(), b"P");
+    assert!(read(&out, "css/site.css").contains("--accent"), "built-in stylesheet written");
+
+    // The manifest lies outside public/ and lists published clips only.
+    let manifest = clipstore_core::CatalogManifest::from_json(&read(tmp.path(), "public.manifest.json")).unwrap();
+    assert_eq!(manifest.clips.keys().collect::<Vec<_>>(), ["alpha", "beta"]);
+    let beta = manifest.clip("beta").unwrap();
+    assert_eq!(
+        (beta.object_key.as_str(), beta.size, beta.content_type.as_str()),
+        ("clips/beta.mov", 2000, "video/quicktime")
+    );
+    assert_eq!(beta.file_name, "Bëta – Night.mov");
+    assert!(manifest.clip("alpha").unwrap().sha256.as_deref().unwrap().starts_with("ab00"), "sha256 lower-cased");
+}
+
+#[test]
+fn drafts_flag_publishes_drafts_and_future_posts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("public");
+    let o = build(&fixtures().join("small-shop"), &out, &["--now", NOW, "--drafts"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(read(&out, "clips/gamma/index.html").contains("Draft"));
+    assert!(out.join("news/later/index.html").exists());
+}
+
+#[test]
+fn broken_shops_fail_with_every_expected_error_and_write_nothing() {
+    let dirs: Vec<PathBuf> = fs::read_dir(fixtures().join("broken")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(dirs.len() >= 6);
+    for dir in dirs {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        let o = build(&dir, &out, &["--now", NOW]);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{} built", dir.display());
+        for line in fs::read_to_string(dir.join("expected.txt")).unwrap().lines().filter(|l| !l.is_empty()) {
+            assert!(err.contains(line), "{}: missing `{line}` in:\n{err}", dir.display());
+        }
+        assert!(!out.exists(), "{}: no output on failure", dir.display());
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "no staging folder or manifest left behind");
+    }
+}
+
+#[test]
+fn failed_build_leaves_previous_public_exactly_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &shop);
+    let out = shop.join("public");
+    assert!(build(&shop, &out, &["--now", NOW]).status.success());
+    let before = snapshot(&out);
+    let manifest_before = fs::read(out.with_extension("manifest.json")).unwrap();
+
+    fs::write(shop.join("content/news/first.md"), "+++\ntitle = \"Broken\"\n+++\n").unwrap();
+    let o = build(&shop, &out, &["--now", NOW]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("missing required field `date`"));
+    assert_eq!(snapshot(&out), before);
+    assert_eq!(fs::read(out.with_extension("manifest.json")).unwrap(), manifest_before);
+}
+
+#[test]
+fn refuses_to_replace_a_folder_it_did_not_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("precious");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("thesis.txt"), "keep me").unwrap();
+    let o = build(&fixtures().join("small-shop"), &out, &["--now", NOW]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("was not written by site-gen"), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(out.join("thesis.txt")).unwrap(), "keep me");
+}
+
+#[test]
+fn shop_templates_override_builtins_one_file_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &shop);
+    fs::create_dir_all(shop.join("templates")).unwrap();
+    fs::write(
+        shop.join("templates/page.html"),
+        "{% extends \"base.html\" %}{% block content %}<p class=\"custom\">{{ page.title }}</p>{% endblock content %}",
+    )
+    .unwrap();
+    let out = tmp.path().join("public");
+    assert!(build(&shop, &out, &["--now", NOW]).status.success());
+    assert!(read(&out, "about/index.html").contains("<p class=\"custom\">About</p>"));
+    assert!(read(&out, "clips/alpha/index.html").contains("Buy this clip"), "other templates stay built-in");
+}
+
+#[test]
+fn render_errors_name_the_template() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &shop);
+    fs::create_dir_all(shop.join("templates")).unwrap();
+    fs::write(shop.join("templates/clip.html"), "{{ clip.no_such_field.deeper }}").unwrap();
+    let o = build(&shop, &tmp.path().join("public"), &["--now", NOW]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("--> templates/clip.html") && err.contains("(on 2 pages)"), "{err}");
+}
+
+#[test]
+fn new_files_build_and_are_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &shop);
+    let root = shop.to_str().unwrap();
+    let o = site_gen(&["new", "--root", root, "post", "Summer Sale: 20% off!"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(site_gen(&["new", "--root", root, "page", "Licensing"]).status.success());
+    let again = site_gen(&["new", "--root", root, "post", "Summer sale 20% off"]);
+    assert!(!again.status.success() && stderr(&again).contains("already exists"));
+
+    let out = tmp.path().join("public");
+    let o = build(&shop, &out, &["--drafts"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(read(&out, "news/summer-sale-20-off/index.html").contains("Summer Sale: 20% off!"));
+    assert!(read(&out, "licensing/index.html").contains("Licensing"));
+
+    // A new clip is a draft whose placeholders the check asks to fill in.
+    assert!(site_gen(&["new", "--root", root, "clip", "Foggy Pier"]).status.success());
+    let o = site_gen(&["check", "--root", root]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("content/clips/foggy-pier.md"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_validates_links_that_templates_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &shop);
+    let root = shop.to_str().unwrap();
+    let ok = site_gen(&["check", "--root", root, "--now", NOW]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(!shop.join("public").exists(), "check writes nothing");
+
+    fs::create_dir_all(shop.join("templates/partials")).unwrap();
+    fs::write(shop.join("templates/partials/footer.html"), "<a href=\"/contact/\">Contact</a>").unwrap();
+    let o = site_gen(&["check", "--root", root, "--now", NOW]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("links to /contact/, which does not exist"), "{}", stderr(&o));
+}
+
+#[test]
+fn sample_shop_of_the_repository_checks_and_builds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("public");
+    let check = site_gen(&["check", "--root", root.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    let o = build(root, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let clips = fs::read_dir(root.join("content/clips")).unwrap().count();
+    let manifest = clipstore_core::CatalogManifest::from_json(&read(tmp.path(), "public.manifest.json")).unwrap();
+    assert!(manifest.clips.len() >= 8 && manifest.clips.len() < clips, "drafts are not in the manifest");
+    for (slug, clip) in &manifest.clips {
+        assert!(out.join(format!("clips/{slug}/index.html")).is_file());
+        let media = root.join("sample-media").join(&clip.object_key);
+        let bytes = fs::read(&media).unwrap_or_else(|e| panic!("{}: {e}", media.display()));
+        assert_eq!(bytes.len() as u64, clip.size, "{slug}: size in front matter matches the sample file");
+        if let Some(expected) = &clip.sha256 {
+            use sha2::Digest;
+            let actual: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(&actual, expected, "{slug}: sha256 in front matter matches the sample file");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+"""Validates the built sample shop with independent tools, not site-gen's own code.
+
+- every HTML page parses with html5lib in strict mode (an HTML5 parser),
+- sitemap.xml, the Atom feed and every page are well-formed for xmllint,
+- the Atom feed parses cleanly with feedparser,
+- every internal href/src, found by the HTML5 parser, resolves to a file.
+
+The shop is built once per session with the real `site-gen` binary into a
+temporary folder; SITE_GEN may point at a prebuilt binary.
+"""
+
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+
+import feedparser
+import html5lib
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def site_gen_command():
+    binary = os.environ.get("SITE_GEN")
+    if binary:
+        return [binary]
+    return ["cargo", "run", "--quiet", "-p", "site-gen", "--"]
+
+
+@pytest.fixture(scope="session")
+def site():
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="clipstore-site-"))
+    out = tmp / "public"
+    subprocess.run(
+        site_gen_command()
+        + ["build", "--root", str(ROOT), "--out", str(out), "--manifest", str(tmp / "catalog.json")],
+        check=True,
+        cwd=ROOT,
+    )
+    yield out
+    shutil.rmtree(tmp)
+
+
+def published(kind):
+    """Slugs of the sample shop's published items of `kind` (clips or news),
+    read with a TOML parser, independently of site-gen."""
+    import datetime
+    import tomllib
+    slugs = set()
+    for source in (ROOT / "content" / kind).glob("*.md"):
+        front = tomllib.loads(source.read_text().split("+++")[1])
+        date = front["date"]
+        if isinstance(date, datetime.datetime):
+            date = date.date()
+        if not front.get("draft", False) and date <= datetime.date.today():
+            slugs.add(front.get("slug", source.stem))
+    return slugs
+
+
+def html_pages(site):
+    return sorted(site.rglob("*.html"))
+
+
+def test_site_has_the_expected_page_kinds(site):
+    for path in ["index.html", "clips/index.html", "news/index.html", "tags/index.html", "404.html",
+                 "about/index.html", "faq/index.html", "terms/index.html", "news/atom.xml",
+                 "sitemap.xml", "robots.txt", "css/site.css"]:
+        assert (site / path).is_file(), path
+    assert len(list((site / "clips").glob("*/index.html"))) >= 8
+
+
+def test_every_page_is_valid_html5(site):
+    failures = []
+    for page in html_pages(site):
+        parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False)
+        try:
+            parser.parse(page.read_bytes())
+        except html5lib.html5parser.ParseError as e:
+            failures.append(f"{page.relative_to(site)}: {e}")
+    assert not failures, "\n".join(failures)
+
+
+def test_xml_files_are_well_formed_for_xmllint(site):
+    files = [site / "sitemap.xml", site / "news" / "atom.xml"]
+    result = subprocess.run(["xmllint", "--noout", *map(str, files)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_pages_are_well_formed_for_xmllint_html_parser(site):
+    pages = [str(p) for p in html_pages(site)]
+    result = subprocess.run(["xmllint", "--html", "--noout", *pages], capture_output=True, text=True)
+    # libxml2's HTML parser predates HTML5 and warns about new elements (nav, main, ...);
+    # anything else is an error in our markup.
+    errors = [l for l in result.stderr.splitlines()
+              if "error" in l and "Tag " not in l and "invalid" not in l.lower()]
+    assert not errors, "\n".join(errors)
+
+
+def test_sitemap_lists_every_page_with_absolute_urls(site):
+    import xml.etree.ElementTree as ET
+    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    tree = ET.parse(site / "sitemap.xml")
+    locs = [e.text for e in tree.findall("s:url/s:loc", ns)]
+    assert len(locs) == len(set(locs))
+    base = locs[0].split("/", 3)[:3]
+    pages = {p for p in html_pages(site) if p.name == "index.html"}
+    assert len(locs) == len(pages)
+    for loc in locs:
+        assert loc.startswith("https://"), loc
+        path = urllib.parse.urlparse(loc).path
+        assert (site / path.lstrip("/") / "index.html").is_file(), loc
+
+
+def test_atom_feed_parses_cleanly(site):
+    feed = feedparser.parse(str(site / "news" / "atom.xml"))
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    assert feed.feed.title
+    news = published("news")
+    assert len(feed.entries) == min(20, len(news)) > 0
+    assert {urllib.parse.urlparse(e.link).path for e in feed.entries} == {f"/news/{s}/" for s in news}
+    dates = [e.published_parsed for e in feed.entries]
+    assert dates == sorted(dates, reverse=True), "newest first"
+    for entry in feed.entries:
+        assert entry.link.startswith("https://") and entry.id and entry.title
+        assert entry.content[0].value.strip()
+        path = urllib.parse.urlparse(entry.link).path
+        assert (site / path.lstrip("/") / "index.html").is_file(), entry.link
+
+
+def links_of(page):
+    doc = html5lib.parse(page.read_bytes(), namespaceHTMLElements=False)
+    for el in doc.iter():
+        for attr in ("href", "src", "poster"):
+            value = el.get(attr)
+            if value:
+                yield value
+
+
+def test_every_internal_link_resolves(site):
+    broken = []
+    checked = 0
+    for page in html_pages(site):
+        page_url = "/" + str(page.relative_to(site)).removesuffix("index.html")
+        for link in links_of(page):
+            url = urllib.parse.urljoin("https://shop.invalid" + page_url, link)
+            parsed = urllib.parse.urlparse(url)
+            if parsed.netloc != "shop.invalid" or parsed.scheme not in ("http", "https"):
+                continue
+            path = urllib.parse.unquote(parsed.path).lstrip("/")
+            target = site / path
+            checked += 1
+            if not (target.is_file() or (target / "index.html").is_file()):
+                broken.append(f"{page.relative_to(site)} -> {link}")
+    assert checked > 100
+    assert not broken, "\n".join(broken)
+
+
+def test_drafts_and_future_posts_are_not_published(site):
+    for kind in ("clips", "news"):
+        built = {p.parent.name for p in (site / kind).glob("*/index.html")} - {"page"}
+        assert built == published(kind), kind
+        every = {p.stem for p in (ROOT / "content" / kind).glob("*.md")}
+        assert built < every, f"the sample shop has unpublished {kind}"
