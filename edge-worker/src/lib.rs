@@ -1,1 +1,24 @@
-//! Placeholder: the Worker arrives with issue 4.
+//! The clipstore edge Worker.
+//!
+//! Serves the static shop through Workers Static Assets, verifies purchase
+//! tokens and streams purchased clips from R2 (routes in [`routes`]).
+//!
+//! Everything but the runtime glue is plain Rust that builds and tests on the
+//! host (`cargo test -p edge-worker`): the route table, range and conditional
+//! request decisions, `Content-Disposition`, the order and error pages and the
+//! error-to-status mapping. The glue in `runtime` (wasm32 only) reads the
+//! bindings, calls R2/D1 and hands R2 streams to the runtime untouched.
+//!
+//! The catalog manifest is embedded at compile time (see `build.rs`).
+
+pub mod content_disposition;
+pub mod delivery;
+pub mod error;
+pub mod order;
+pub mod pages;
+pub mod preconditions;
+pub mod range;
+pub mod routes;
+
+#[cfg(target_arch = "wasm32")]
+mod runtime;

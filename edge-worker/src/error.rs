@@ -1,0 +1,94 @@
+//! Every way a download can fail, mapped to HTTP once, here.
+//!
+//! Handlers return a [`DownloadError`]; the glue turns it into a response with
+//! [`DownloadError::status`] and [`crate::pages::error_page`], and logs it
+//! with [`DownloadError::log_code`]. Customers see a page in the shop's style
+//! that never reveals why a token was refused beyond "expired" or "invalid".
+
+/// Why the Worker could not serve a download request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadError {
+    /// The link's token expired: the customer needs a new link (410).
+    Expired,
+    /// The token is malformed, tampered with, signed by an unknown key or not
+    /// yet valid (403). `code` is the token error code, for the logs only.
+    InvalidToken { code: &'static str },
+    /// The clip exists but the token does not cover it (403).
+    NotInOrder,
+    /// No clip with this slug in the catalog (404).
+    UnknownClip,
+    /// A `/download/…` path of the wrong shape (404).
+    NotFound,
+    /// Only GET and HEAD are served (405).
+    MethodNotAllowed,
+    /// R2 or D1 failed, the object is missing, or the Worker is
+    /// misconfigured (503). `detail` is for the owner's logs, never shown.
+    Unavailable { detail: String },
+}
+
+impl DownloadError {
+    /// Maps a token verification failure by its stable code
+    /// (`clipstore_core::TokenError::code`).
+    pub fn from_token_code(code: &str) -> DownloadError {
+        const CODES: [&str; 6] =
+            ["malformed", "unsupported_version", "unsupported_claim", "unknown_key", "bad_signature", "not_yet_valid"];
+        match code {
+            "expired" => DownloadError::Expired,
+            other => {
+                DownloadError::InvalidToken { code: CODES.iter().find(|c| **c == other).copied().unwrap_or("invalid") }
+            }
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            DownloadError::Expired => 410,
+            DownloadError::InvalidToken { .. } | DownloadError::NotInOrder => 403,
+            DownloadError::UnknownClip | DownloadError::NotFound => 404,
+            DownloadError::MethodNotAllowed => 405,
+            DownloadError::Unavailable { .. } => 503,
+        }
+    }
+
+    /// A short stable name for logs and (later) the ledger.
+    pub fn log_code(&self) -> &'static str {
+        match self {
+            DownloadError::Expired => "expired",
+            DownloadError::InvalidToken { code } => code,
+            DownloadError::NotInOrder => "clip_not_in_order",
+            DownloadError::UnknownClip => "unknown_clip",
+            DownloadError::NotFound => "not_found",
+            DownloadError::MethodNotAllowed => "method_not_allowed",
+            DownloadError::Unavailable { .. } => "storage_unavailable",
+        }
+    }
+
+    /// Whether the owner must hear about it (logged as an error, not info).
+    pub fn is_owner_facing(&self) -> bool {
+        matches!(self, DownloadError::Unavailable { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DownloadError::{self, *};
+
+    #[test]
+    fn statuses() {
+        assert_eq!(DownloadError::from_token_code("expired").status(), 410);
+        for code in ["malformed", "bad_signature", "unknown_key", "not_yet_valid", "???"] {
+            assert_eq!(DownloadError::from_token_code(code).status(), 403, "{code}");
+        }
+        assert_eq!(NotInOrder.status(), 403);
+        assert_eq!(UnknownClip.status(), 404);
+        assert_eq!(NotFound.status(), 404);
+        assert_eq!(MethodNotAllowed.status(), 405);
+        assert_eq!(Unavailable { detail: "r2 down".into() }.status(), 503);
+    }
+
+    #[test]
+    fn token_codes_are_kept_for_logs() {
+        assert_eq!(DownloadError::from_token_code("bad_signature").log_code(), "bad_signature");
+        assert_eq!(DownloadError::from_token_code("weird").log_code(), "invalid");
+    }
+}

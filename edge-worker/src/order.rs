@@ -1,0 +1,147 @@
+//! What the customer's order page shows, assembled from the verified token
+//! claims, the catalog manifest and the download counts.
+
+use std::collections::BTreeMap;
+
+use clipstore_core::CatalogManifest;
+
+/// One clip on the order page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLine {
+    pub slug: String,
+    pub title: String,
+    pub file_name: String,
+    pub size: u64,
+    /// Downloads left for this clip under the token's allowance.
+    pub remaining: u32,
+    /// Relative link to the clip: `<token>/<slug>` from `/download/<token>/`,
+    /// written absolute here so it works with and without the trailing slash.
+    pub href: String,
+}
+
+/// The order page's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderView {
+    pub order_id: String,
+    pub expires_at: u64,
+    /// Downloads allowed per clip.
+    pub allowance: u32,
+    pub lines: Vec<OrderLine>,
+    /// Slugs the token names that are no longer in the catalog.
+    pub withdrawn: Vec<String>,
+}
+
+/// The token facts the order page needs (a subset of the token claims).
+#[derive(Debug, Clone, Copy)]
+pub struct OrderClaims<'a> {
+    pub order_id: &'a str,
+    pub clips: &'a [String],
+    pub expires_at: u64,
+    pub downloads: u32,
+}
+
+impl OrderView {
+    /// `used` maps a slug to the downloads already counted for this order.
+    pub fn new(
+        claims: OrderClaims<'_>,
+        manifest: &CatalogManifest,
+        used: &BTreeMap<String, u32>,
+        token: &str,
+    ) -> OrderView {
+        let mut lines = Vec::new();
+        let mut withdrawn = Vec::new();
+        for slug in claims.clips {
+            match manifest.clip(slug) {
+                Some(clip) => lines.push(OrderLine {
+                    slug: slug.clone(),
+                    title: clip.title.clone(),
+                    file_name: clip.file_name.clone(),
+                    size: clip.size,
+                    remaining: claims.downloads.saturating_sub(used.get(slug).copied().unwrap_or(0)),
+                    href: format!("/download/{token}/{slug}"),
+                }),
+                None => withdrawn.push(slug.clone()),
+            }
+        }
+        OrderView {
+            order_id: claims.order_id.to_string(),
+            expires_at: claims.expires_at,
+            allowance: claims.downloads,
+            lines,
+            withdrawn,
+        }
+    }
+}
+
+/// A size for people: `1.5 MB`, `732 KB`, `12 bytes` (SI units, as file
+/// managers on most systems show them).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clipstore_core::{ManifestClip, ShopInfo};
+
+    fn manifest() -> CatalogManifest {
+        let mut m = CatalogManifest::new(ShopInfo {
+            title: "Shop".into(),
+            base_url: "https://example.com".into(),
+            contact_email: "a@example.com".into(),
+            currency: "EUR".into(),
+            stylesheet: "/css/site.css".into(),
+        });
+        m.clips.insert(
+            "harbor".into(),
+            ManifestClip {
+                title: "Harbor".into(),
+                object_key: "clips/harbor.mp4".into(),
+                file_name: "Harbor.mp4".into(),
+                size: 2_500_000,
+                content_type: "video/mp4".into(),
+                sha256: None,
+            },
+        );
+        m
+    }
+
+    #[test]
+    fn lines_follow_the_token_and_count_remaining() {
+        let clips = vec!["gone".to_string(), "harbor".to_string()];
+        let used = BTreeMap::from([("harbor".to_string(), 2)]);
+        let view = OrderView::new(
+            OrderClaims { order_id: "o-1", clips: &clips, expires_at: 10, downloads: 5 },
+            &manifest(),
+            &used,
+            "TOK",
+        );
+        assert_eq!(view.lines.len(), 1);
+        assert_eq!(view.lines[0].remaining, 3);
+        assert_eq!(view.lines[0].href, "/download/TOK/harbor");
+        assert_eq!(view.withdrawn, vec!["gone".to_string()]);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(12), "12 bytes");
+        assert_eq!(human_size(1_500), "1.5 KB");
+        assert_eq!(human_size(2_500_000), "2.5 MB");
+        assert_eq!(human_size(734_003_200), "734 MB");
+        assert_eq!(human_size(1_073_741_824), "1.1 GB");
+    }
+}

@@ -1,0 +1,237 @@
+//! The HTML pages the Worker renders itself: the order page and the error
+//! pages. They link the shop's stylesheet and repeat its header and footer so
+//! they look like the rest of the static site.
+//!
+//! Every value from a token or the manifest is escaped (`html-escape`) before
+//! it reaches the markup.
+
+use clipstore_core::ShopInfo;
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+
+use crate::error::DownloadError;
+use crate::order::{human_size, OrderView};
+use crate::preconditions::http_date;
+
+/// A complete page in the shop's frame: the markup of `templates/base.html`
+/// and its header and footer partials, so `static/css/site.css` styles it.
+fn layout(shop: &ShopInfo, title: &str, body: &str) -> String {
+    format!(
+        r##"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="robots" content="noindex, nofollow">
+  <meta name="referrer" content="no-referrer">
+  <title>{title} · {shop_title}</title>
+  <link rel="stylesheet" href="{stylesheet}">
+</head>
+<body>
+  <a class="skip-link" href="#main">Skip to content</a>
+  <header class="site-header">
+    <div class="container header-inner">
+      <a class="brand" href="/">{shop_title}</a>
+      <nav class="main-nav" aria-label="Main">
+        <ul>
+          <li><a href="/clips/">Clips</a></li>
+          <li><a href="/news/">News</a></li>
+          <li><a href="/tags/">Tags</a></li>
+        </ul>
+      </nav>
+    </div>
+  </header>
+  <main id="main" class="container">
+{body}  </main>
+  <footer class="site-footer">
+    <div class="container footer-inner">
+      <div>
+        <p class="footer-title">{shop_title}</p>
+      </div>
+      <div>
+        <p>Questions about an order? <a href="mailto:{email_attr}">{email}</a></p>
+      </div>
+    </div>
+  </footer>
+</body>
+</html>
+"##,
+        title = text(title),
+        shop_title = text(&shop.title),
+        stylesheet = attr(&shop.stylesheet),
+        email_attr = attr(&shop.contact_email),
+        email = text(&shop.contact_email),
+    )
+}
+
+/// The customer's order page: every clip with its size, downloads left,
+/// expiry and a download link.
+pub fn order_page(shop: &ShopInfo, view: &OrderView) -> String {
+    let expires = http_date(view.expires_at);
+    let mut body = format!(
+        r#"    <section class="order">
+      <h1>Your downloads</h1>
+      <p class="meta">Order <strong>{order}</strong> · link valid until <time>{expires}</time> · up to {allowance} downloads per clip</p>
+      <ul class="download-list">
+"#,
+        order = text(&view.order_id),
+        expires = text(&expires),
+        allowance = view.allowance,
+    );
+    for line in &view.lines {
+        let action = if line.remaining > 0 {
+            format!(r#"<a class="button" href="{href}">Download</a>"#, href = attr(&line.href),)
+        } else {
+            r#"<span class="muted">No downloads left</span>"#.to_string()
+        };
+        body.push_str(&format!(
+            r#"        <li>
+          <div>
+            <h2 class="clip-card-title">{title}</h2>
+            <p class="clip-card-meta"><span class="file-name">{file}</span> · {size} · {remaining} of {allowance} downloads left · expires <time>{expires}</time></p>
+          </div>
+          {action}
+        </li>
+"#,
+            title = text(&line.title),
+            file = text(&line.file_name),
+            size = human_size(line.size),
+            remaining = line.remaining,
+            allowance = view.allowance,
+            expires = text(&expires),
+        ));
+    }
+    body.push_str("      </ul>\n");
+    if !view.withdrawn.is_empty() {
+        body.push_str(&format!(
+            "      <p class=\"meta\">{} clip(s) of this order are no longer in the catalog. Please write to us and we will sort it out.</p>\n",
+            view.withdrawn.len()
+        ));
+    }
+    body.push_str("      <p class=\"meta\">Keep this link private: anyone who has it can download these clips.</p>\n    </section>\n");
+    layout(shop, "Your downloads", &body)
+}
+
+/// The page shown with an error status. Says what the customer can do, never
+/// why a token was refused in detail.
+pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
+    let contact =
+        format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
+    let (title, message) = match error {
+        DownloadError::Expired => (
+            "This download link has expired",
+            format!(
+                "<p>Download links are only valid for a limited time. To get a new one, write to {contact} with your order number (it is in your receipt) and we will send you a fresh link.</p>"
+            ),
+        ),
+        DownloadError::InvalidToken { .. } => (
+            "This download link is not valid",
+            format!(
+                "<p>The link may be incomplete: check that you copied all of it from your receipt. If it still does not work, write to {contact} with your order number.</p>"
+            ),
+        ),
+        DownloadError::NotInOrder => (
+            "This clip is not part of your order",
+            format!(
+                "<p>Your download link does not include this clip. Open your order page from the link in your receipt, or write to {contact}.</p>"
+            ),
+        ),
+        DownloadError::UnknownClip | DownloadError::NotFound => (
+            "Not found",
+            format!(
+                "<p>There is no such clip. Open your order page from the link in your receipt, or write to {contact}.</p>"
+            ),
+        ),
+        DownloadError::MethodNotAllowed => (
+            "Method not allowed",
+            "<p>Downloads are fetched with GET.</p>".to_string(),
+        ),
+        DownloadError::Unavailable { .. } => (
+            "Sorry, downloads are unavailable right now",
+            format!(
+                "<p>Something went wrong on our side and we have been told about it. Your link is fine: please try again in a few minutes. If it keeps failing, write to {contact}.</p>"
+            ),
+        ),
+    };
+    let body = format!(
+        "    <section class=\"notice\">\n      <h1>{}</h1>\n      {message}\n      <p><a href=\"/\">Back to the shop</a></p>\n    </section>\n",
+        text(title)
+    );
+    layout(shop, title, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::order::OrderLine;
+
+    fn shop() -> ShopInfo {
+        ShopInfo {
+            title: "Clips & <Co>".into(),
+            base_url: "https://example.com".into(),
+            contact_email: "help@example.com".into(),
+            currency: "EUR".into(),
+            stylesheet: "/css/site.css".into(),
+        }
+    }
+
+    fn view() -> OrderView {
+        OrderView {
+            order_id: "o-<1>".into(),
+            expires_at: 784_111_777,
+            allowance: 5,
+            lines: vec![
+                OrderLine {
+                    slug: "harbor".into(),
+                    title: "Harbor <script>alert(1)</script>".into(),
+                    file_name: "Harbor \"dawn\".mp4".into(),
+                    size: 2_500_000,
+                    remaining: 4,
+                    href: "/download/TOK/harbor".into(),
+                },
+                OrderLine {
+                    slug: "city".into(),
+                    title: "City".into(),
+                    file_name: "City.mp4".into(),
+                    size: 10,
+                    remaining: 0,
+                    href: "/download/TOK/city".into(),
+                },
+            ],
+            withdrawn: vec![],
+        }
+    }
+
+    #[test]
+    fn order_page_lists_every_clip_escaped() {
+        let html = order_page(&shop(), &view());
+        assert!(html.contains("<link rel=\"stylesheet\" href=\"/css/site.css\">"));
+        assert!(html.contains("Clips &amp; &lt;Co&gt;"));
+        assert!(html.contains("o-&lt;1&gt;"));
+        assert!(html.contains("Harbor &lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("href=\"/download/TOK/harbor\""));
+        assert!(html.contains("Harbor &quot;dawn&quot;.mp4") || html.contains("Harbor \"dawn\".mp4"));
+        assert!(html.contains("2.5 MB"));
+        assert!(html.contains("4 of 5 downloads left"));
+        assert!(html.contains("Sun, 06 Nov 1994 08:49:37 GMT"));
+        assert!(html.contains("No downloads left"));
+        assert!(!html.contains("href=\"/download/TOK/city\""));
+    }
+
+    #[test]
+    fn expired_page_says_how_to_get_a_new_link() {
+        let html = error_page(&shop(), &DownloadError::Expired);
+        assert!(html.contains("expired"));
+        assert!(html.contains("mailto:help@example.com"));
+        assert!(html.contains("new one"));
+    }
+
+    #[test]
+    fn error_pages_never_show_details() {
+        let html =
+            error_page(&shop(), &DownloadError::Unavailable { detail: "R2 key clips/secret.mp4 missing".into() });
+        assert!(!html.contains("secret"));
+        let html = error_page(&shop(), &DownloadError::InvalidToken { code: "bad_signature" });
+        assert!(!html.contains("signature"));
+    }
+}

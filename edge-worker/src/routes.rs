@@ -1,0 +1,73 @@
+//! The route table: which URLs the Worker answers itself.
+//!
+//! | Path                            | Route              |
+//! |---------------------------------|--------------------|
+//! | `/download/<token>`             | [`Route::Order`]   |
+//! | `/download/<token>/`            | [`Route::Order`]   |
+//! | `/download/<token>/<clip-slug>` | [`Route::Clip`]    |
+//! | any other `/download/…`         | [`Route::NotFound`]|
+//! | everything else                 | [`Route::Asset`]   |
+//!
+//! `wrangler.toml` runs the Worker first only for `/download/*`; every other
+//! path is answered by Workers Static Assets from `public/` without invoking
+//! the Worker, and [`Route::Asset`] exists so the Worker behaves the same if
+//! it is ever invoked for one. A slug is only a key into the catalog manifest,
+//! never an object key.
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// The customer's order page.
+    Order { token: &'a str },
+    /// One clip of the order.
+    Clip { token: &'a str, slug: &'a str },
+    /// Under `/download/` but not a valid shape.
+    NotFound,
+    /// A static file of the shop.
+    Asset,
+}
+
+const PREFIX: &str = "/download/";
+
+/// Maps a URL path (as sent, not percent-decoded) to its route.
+pub fn route(path: &str) -> Route<'_> {
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return if path == "/download" { Route::NotFound } else { Route::Asset };
+    };
+    let mut parts = rest.split('/');
+    let token = parts.next().unwrap_or_default();
+    let slug = parts.next();
+    if token.is_empty() || parts.next().is_some() {
+        return Route::NotFound;
+    }
+    match slug {
+        None | Some("") => Route::Order { token },
+        Some(slug) => Route::Clip { token, slug },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{route, Route};
+
+    #[test]
+    fn download_routes() {
+        assert_eq!(route("/download/tok"), Route::Order { token: "tok" });
+        assert_eq!(route("/download/tok/"), Route::Order { token: "tok" });
+        assert_eq!(route("/download/tok/harbor"), Route::Clip { token: "tok", slug: "harbor" });
+    }
+
+    #[test]
+    fn malformed_download_paths_are_not_found() {
+        for p in ["/download", "/download/", "/download//x", "/download/tok/a/b", "/download/tok/harbor/"] {
+            assert_eq!(route(p), Route::NotFound, "{p}");
+        }
+    }
+
+    #[test]
+    fn everything_else_is_an_asset() {
+        for p in ["/", "/clips/harbor/", "/css/site.css", "/downloads", "/downloadx/y"] {
+            assert_eq!(route(p), Route::Asset, "{p}");
+        }
+    }
+}

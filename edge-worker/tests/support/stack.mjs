@@ -1,0 +1,283 @@
+// A throwaway local stack for one test file: workerd (via `wrangler dev`) on
+// a free loopback port, with its own persistence directory holding a local R2
+// bucket seeded with sample clips and a migrated local D1 database.
+//
+// Inputs (all built by scripts/test-worker.sh):
+//   edge-worker/build/            the Worker (worker-build output)
+//   catalog-manifest.json         the manifest embedded in that Worker ($CLIPSTORE_MANIFEST)
+//   public/                       the static site ($CLIPSTORE_PUBLIC)
+//   sample-media/<object key>     the clip files ($CLIPSTORE_MEDIA)
+//   testdata/token-vectors.json   keys for TOKEN_KEYS and tokens that must fail
+//   site-gen                      mints links ($SITE_GEN_BIN, else `cargo run -p site-gen`)
+//                                 for the shop in the repo ($CLIPSTORE_SHOP_ROOT)
+
+import { execFile, spawn } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const execFileP = promisify(execFile);
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO = path.resolve(here, "../../..");
+const WORKER_DIR = path.join(REPO, "edge-worker");
+const WRANGLER = path.join(WORKER_DIR, "node_modules", ".bin", "wrangler");
+
+export const paths = {
+  /** The shop (content/) that `site-gen token mint` signs links for. */
+  shopRoot: process.env.CLIPSTORE_SHOP_ROOT ?? REPO,
+  manifest: process.env.CLIPSTORE_MANIFEST ?? path.join(REPO, "catalog-manifest.json"),
+  public: process.env.CLIPSTORE_PUBLIC ?? path.join(REPO, "public"),
+  media: process.env.CLIPSTORE_MEDIA ?? path.join(REPO, "sample-media"),
+  build: path.join(WORKER_DIR, "build"),
+};
+
+export const vectors = JSON.parse(
+  fs.readFileSync(path.join(REPO, "testdata", "token-vectors.json"), "utf8"),
+);
+/** The test key that signs fresh links; TOKEN_KEYS is the vectors' keyring. */
+export const SIGNING_KEY = vectors.keys.find((k) => k.in_keyring).env;
+
+export const toolEnv = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_SEND_ERROR_REPORTS: "false",
+  NO_UPDATE_NOTIFIER: "1",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  FORCE_COLOR: "0",
+};
+
+export function run(cmd, args, options = {}) {
+  return execFileP(cmd, args, {
+    env: toolEnv,
+    maxBuffer: 64 * 1024 * 1024,
+    ...options,
+  });
+}
+
+export function sha256File(file) {
+  return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+/**
+ * The catalog as the Worker sees it, and the clips the tests use:
+ * `main` (largest clip with a media file), `other` (another clip with a
+ * media file, preferably with a non-ASCII file name; not in the tokens the
+ * tests mint unless a test says so) and `withheld` (in the
+ * manifest but never uploaded: R2 reports it missing).
+ */
+export function catalog() {
+  const manifest = JSON.parse(fs.readFileSync(paths.manifest, "utf8"));
+  const clips = Object.entries(manifest.clips).map(([slug, c]) => ({
+    slug,
+    ...c,
+    file: path.join(paths.media, c.object_key),
+  }));
+  const present = clips.filter((c) => fs.existsSync(c.file)).sort((a, b) => b.size - a.size);
+  if (present.length < 2 || clips.length < 3) {
+    throw new Error(
+      `the e2e tests need >= 3 clips in ${paths.manifest} and >= 2 media files under ${paths.media}`,
+    );
+  }
+  const main = present[0];
+  // Prefer a clip whose file name needs `filename*` (non-ASCII), to check it.
+  const other = present.find((c) => c !== main && /[^\x20-\x7e]/.test(c.file_name)) ?? present[1];
+  const withheld = clips.find((c) => c !== main && c !== other);
+  return { manifest, main, other, withheld };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** wrangler.toml with paths made absolute, so the config can live in a temp dir. */
+function testConfig(dir) {
+  const toml = fs.readFileSync(path.join(WORKER_DIR, "wrangler.toml"), "utf8");
+  const abs = (p) => JSON.stringify(p);
+  return toml
+    .replace(/^main = .*$/m, `main = ${abs(path.join(paths.build, "index.js"))}`)
+    .replace(/^directory = .*$/m, `directory = ${abs(paths.public)}`)
+    .replace(/^migrations_dir = .*$/m, `migrations_dir = ${abs(path.join(WORKER_DIR, "migrations"))}`);
+}
+
+const live = new Set();
+process.on("exit", () => {
+  for (const pid of live) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {}
+  }
+});
+
+/**
+ * Starts the stack. `seed` lists the clips to upload to the local bucket.
+ * Returns { base, port, dir, logFile, log(), stop() }.
+ */
+export async function startStack({ seed }) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-e2e-"));
+  const config = path.join(dir, "wrangler.toml");
+  const state = path.join(dir, "state");
+  fs.writeFileSync(config, testConfig(dir));
+  fs.writeFileSync(path.join(dir, ".dev.vars"), `TOKEN_KEYS=${vectors.keyring}\n`);
+  const bucket = /^bucket_name = "(.*)"$/m.exec(fs.readFileSync(config, "utf8"))[1];
+  const common = ["--local", "--persist-to", state, "--config", config];
+
+  for (const clip of seed) {
+    await run(WRANGLER, ["r2", "object", "put", `${bucket}/${clip.object_key}`, "--file", clip.file, "--content-type", clip.content_type, ...common], { cwd: dir });
+  }
+  await run(WRANGLER, ["d1", "migrations", "apply", "DB", ...common], { cwd: dir });
+
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const logFile = path.join(dir, "wrangler-dev.log");
+  const out = fs.openSync(logFile, "a");
+  const child = spawn(
+    WRANGLER,
+    ["dev", "--config", config, "--ip", "127.0.0.1", "--port", String(port),
+      "--inspector-port", String(inspectorPort), "--persist-to", state,
+      "--show-interactive-dev-session=false", "--log-level", "info"],
+    { cwd: dir, env: toolEnv, detached: true, stdio: ["ignore", out, out] },
+  );
+  fs.closeSync(out);
+  live.add(child.pid);
+  let exited = false;
+  const exitedP = new Promise((resolve) => child.on("exit", () => { exited = true; resolve(); }));
+
+  const base = `http://127.0.0.1:${port}`;
+  const stack = {
+    base,
+    port,
+    dir,
+    logFile,
+    log: () => fs.readFileSync(logFile, "utf8"),
+    /** Stops wrangler and workerd (the whole process group) by process id. */
+    async stop() {
+      if (!exited) {
+        try {
+          process.kill(-child.pid, "SIGTERM");
+        } catch {}
+        const timer = setTimeout(() => {
+          try {
+            process.kill(-child.pid, "SIGKILL");
+          } catch {}
+        }, 5000);
+        await exitedP;
+        clearTimeout(timer);
+      }
+      // workerd may outlive wrangler briefly: kill the rest of the group and
+      // wait until none of it is left.
+      const gone = Date.now() + 5000;
+      for (;;) {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          break; // ESRCH: no process left in the group
+        }
+        if (Date.now() > gone) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      live.delete(child.pid);
+      if (!process.env.CLIPSTORE_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (exited) {
+      const log = stack.log();
+      await stack.stop();
+      throw new Error(`wrangler dev exited before it was ready:\n${log}`);
+    }
+    try {
+      const res = await fetch(`${base}/`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.status < 500) break;
+    } catch {}
+    if (Date.now() > deadline) {
+      const log = stack.log();
+      await stack.stop();
+      throw new Error(`wrangler dev was not ready within 90 s:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return stack;
+}
+
+/**
+ * Mints a download link with the site-gen CLI, signed with the test key.
+ * `now` (unix seconds) mints as if at that time, for expired links.
+ */
+export async function mint(stack, { order, clips, expires = "1d", now, downloads }) {
+  const args = ["token", "mint", "--root", paths.shopRoot, "--order", order,
+    ...clips.flatMap((c) => ["--clip", c]), "--expires", expires,
+    "--base-url", `${stack.base}/download`];
+  if (now !== undefined) args.push("--now", String(now));
+  if (downloads !== undefined) args.push("--downloads", String(downloads));
+  const [cmd, pre] = process.env.SITE_GEN_BIN
+    ? [process.env.SITE_GEN_BIN, []]
+    : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+  const { stdout } = await run(cmd, [...pre, ...args], {
+    cwd: REPO,
+    env: { ...toolEnv, CLIPSTORE_SIGNING_KEY: SIGNING_KEY },
+  });
+  const url = stdout.trim();
+  if (!url.startsWith(`${stack.base}/download/`)) throw new Error(`unexpected mint output: ${stdout}`);
+  return { url, token: url.slice(`${stack.base}/download/`.length) };
+}
+
+/**
+ * Runs curl and returns { status, headers (lower-case names; arrays for
+ * repeated names), body (Buffer, unless `output` names a file), downloaded
+ * (body bytes received; with -I the "body" file holds the headers) }.
+ */
+export async function curl(url, { args = [], output } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-curl-"));
+  const headerFile = path.join(dir, "headers");
+  const bodyFile = output ?? path.join(dir, "body");
+  try {
+    const { stdout } = await run("curl", ["-sS", "--max-time", "120", "-D", headerFile, "-o", bodyFile,
+      "-w", "%{size_download}", ...args, url]);
+    // With -L there is one header block per hop: keep the last.
+    const blocks = fs.readFileSync(headerFile, "latin1").split("\r\n\r\n").filter((b) => b.startsWith("HTTP/"));
+    const lines = blocks[blocks.length - 1].split("\r\n");
+    const status = Number(lines[0].split(" ")[1]);
+    const headers = {};
+    for (const line of lines.slice(1)) {
+      const i = line.indexOf(":");
+      if (i <= 0) continue;
+      const name = line.slice(0, i).toLowerCase();
+      const value = line.slice(i + 1).trim();
+      headers[name] = name in headers ? [].concat(headers[name], value) : value;
+    }
+    const body = output ? undefined : fs.existsSync(bodyFile) ? fs.readFileSync(bodyFile) : Buffer.alloc(0);
+    return { status, headers, body, downloaded: Number(stdout) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Sends one raw HTTP/1.1 request and returns everything the server wrote. */
+export function rawRequest(base, method, target, headers = {}) {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname);
+    const chunks = [];
+    socket.setTimeout(10_000, () => socket.destroy(new Error("raw request timed out")));
+    socket.on("data", (c) => chunks.push(c));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(Buffer.concat(chunks)));
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+    socket.write(`${method} ${target} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\n${extra}\r\n`);
+  });
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs the whole shop locally: installs the tools, builds the site and the
+# Worker, seeds the local R2 bucket with the sample clips and the local D1
+# database, starts `wrangler dev` (workerd) on 127.0.0.1 and prints the shop
+# URL and a freshly minted sample download link. Stays in the foreground;
+# Ctrl-C stops it.
+#
+# Env: PORT (default 8787). Local secrets live in edge-worker/.dev.vars
+# (git-ignored), generated with a random TOKEN_KEYS key on the first run.
+# Local R2/D1 data persist in edge-worker/.wrangler/state.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# shellcheck source=scripts/worker-env.sh
+. scripts/worker-env.sh
+port="${PORT:-8787}"
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Tools"
+bash scripts/setup-tools.sh
+
+step "Building the site (public/, catalog-manifest.json)"
+cargo run -q -p site-gen -- build --root . --out public
+
+step "Building the Worker"
+bash scripts/build-worker.sh
+
+cd edge-worker
+if ! grep -qs '^TOKEN_KEYS=' .dev.vars; then
+    step "Writing edge-worker/.dev.vars with a new random signing key (git-ignored)"
+    secret="$(openssl rand 32 | openssl base64 -A | tr '+/' '-_' | tr -d '=')"
+    umask 077
+    printf 'TOKEN_KEYS=k1:%s\n' "$secret" >>.dev.vars
+fi
+
+wrangler=node_modules/.bin/wrangler
+bucket="$(sed -n 's/^bucket_name = "\(.*\)"$/\1/p' wrangler.toml)"
+step "Seeding the local R2 bucket '$bucket' with the sample clips"
+node -e '
+  const m = require(process.argv[1]);
+  for (const c of Object.values(m.clips)) console.log(c.object_key + "\t" + c.content_type);
+' "$root/catalog-manifest.json" | while IFS=$'\t' read -r key type; do
+    file="$root/sample-media/$key"
+    if [ -f "$file" ]; then
+        echo "  $key"
+        "$wrangler" r2 object put "$bucket/$key" --file "$file" --content-type "$type" --local >/dev/null
+    else
+        echo "  $key: no file at sample-media/$key, skipped (downloads of it will fail with 503)"
+    fi
+done
+
+step "Migrating the local D1 database"
+"$wrangler" d1 migrations apply DB --local >/dev/null
+echo "  done"
+
+step "Starting wrangler dev on http://127.0.0.1:$port"
+"$wrangler" dev --ip 127.0.0.1 --port "$port" --show-interactive-dev-session=false &
+dev_pid=$!
+stop() { kill "$dev_pid" 2>/dev/null || true; wait "$dev_pid" 2>/dev/null || true; }
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+for _ in $(seq 1 120); do
+    if curl -fs -o /dev/null "http://127.0.0.1:$port/"; then break; fi
+    if ! kill -0 "$dev_pid" 2>/dev/null; then echo "wrangler dev exited" >&2; exit 1; fi
+    sleep 0.5
+done
+
+slugs="$(node -e 'console.log(Object.keys(require(process.argv[1]).clips).slice(0, 2).map(s => "--clip " + s).join(" "))' "$root/catalog-manifest.json")"
+# shellcheck disable=SC2086 # word splitting of $slugs is intended
+link="$(cd "$root" && env -u CLIPSTORE_SIGNING_KEY cargo run -q -p site-gen -- token mint --root . --order LOCAL-SAMPLE-1 $slugs --expires 7d \
+    --base-url "http://127.0.0.1:$port/download")"
+
+cat <<MSG
+
+  Shop:                 http://127.0.0.1:$port/
+  Sample download link: $link
+
+  (new links: cargo run -p site-gen -- token mint --order ID --clip SLUG --base-url http://127.0.0.1:$port/download)
+  Ctrl-C stops the server.
+
+MSG
+wait "$dev_pid"

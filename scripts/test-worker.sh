@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The edge Worker's end-to-end tests: builds the site and the Worker, then runs
+# edge-worker/tests/*.test.mjs with node's test runner. Each test file starts
+# its own `wrangler dev` (workerd, local R2 and D1 in a temp dir) on a free
+# loopback port and stops it by process id when it ends, pass or fail.
+#
+# Usage: scripts/test-worker.sh [extra node --test args, e.g. --test-name-pattern=range]
+# Env:   CLIPSTORE_SKIP_SETUP=1  skip scripts/setup-tools.sh
+#        CLIPSTORE_SKIP_BUILD=1  reuse public/, catalog-manifest.json and edge-worker/build/
+#        CLIPSTORE_E2E_KEEP=1    keep each test's temp dir (wrangler log, local state)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# shellcheck source=scripts/worker-env.sh
+. scripts/worker-env.sh
+step() { printf '\n==> %s\n' "$*"; }
+
+if [ -z "${CLIPSTORE_SKIP_SETUP:-}" ]; then
+    step "Worker toolchain"
+    bash scripts/setup-tools.sh
+fi
+
+step "Building site-gen"
+cargo build -q -p site-gen
+target_dir="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
+SITE_GEN_BIN="$target_dir/debug/site-gen"
+export SITE_GEN_BIN
+
+if [ -z "${CLIPSTORE_SKIP_BUILD:-}" ]; then
+    step "Building the site (public/, catalog-manifest.json)"
+    "$SITE_GEN_BIN" build --root . --out public
+    step "Building the Worker"
+    bash scripts/build-worker.sh
+fi
+
+step "End-to-end tests (node --test edge-worker/tests/)"
+cd edge-worker
+start=$(date +%s)
+node --test --test-reporter=spec "$@" tests/*.test.mjs
+echo "end-to-end tests took $(($(date +%s) - start)) s"
