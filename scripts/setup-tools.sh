@@ -35,7 +35,10 @@ if [ "$(worker-build --version 2>/dev/null || true)" = "$WORKER_BUILD_VERSION" ]
     say "ok: worker-build $WORKER_BUILD_VERSION"
 else
     say "installing worker-build $WORKER_BUILD_VERSION (cargo install, a few minutes)"
-    cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --force
+    cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --force || {
+        say "--locked install failed (the registry mirror may lack a pinned dependency); retrying without --locked"
+        cargo install worker-build --version "$WORKER_BUILD_VERSION" --force
+    }
 fi
 
 bindgen_version="$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
