@@ -36,12 +36,10 @@ fn options() -> Options {
 pub fn render(file_text: &str, body_start: usize) -> RenderedMarkdown {
     let body = &file_text[body_start..];
     let mut links = Vec::new();
+    let mut lines = LineCounter::new(file_text);
     let parser = Parser::new_ext(body, options()).into_offset_iter().map(|(event, range)| {
         if let Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) = &event {
-            links.push(SourceLink {
-                target: dest_url.to_string(),
-                location: Location::from_offset(file_text, body_start + range.start),
-            });
+            links.push(SourceLink { target: dest_url.to_string(), location: lines.location(body_start + range.start) });
         }
         event
     });
@@ -56,8 +54,49 @@ pub fn render(file_text: &str, body_start: usize) -> RenderedMarkdown {
     RenderedMarkdown { html: out, summary_html, links }
 }
 
+/// [`Location::from_offset`] for offsets that mostly come in increasing
+/// order (links in document order): it counts lines from the previous offset
+/// instead of from the start, so a body with many links stays linear.
+struct LineCounter<'t> {
+    text: &'t str,
+    /// The last offset asked for, and the 1-based line it is on.
+    offset: usize,
+    line: usize,
+}
+
+impl<'t> LineCounter<'t> {
+    fn new(text: &'t str) -> Self {
+        LineCounter { text, offset: 0, line: 1 }
+    }
+
+    fn location(&mut self, offset: usize) -> Location {
+        let offset = floor_char_boundary(self.text, offset.min(self.text.len()));
+        if offset < self.offset {
+            (self.offset, self.line) = (0, 1);
+        }
+        self.line += self.text.as_bytes()[self.offset..offset].iter().filter(|&&b| b == b'\n').count();
+        self.offset = offset;
+        let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        Location {
+            line: self.line,
+            column: self.text[line_start..offset].chars().count() + 1,
+            source_line: self.text[line_start..].lines().next().unwrap_or("").to_string(),
+        }
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 /// Byte offset of a `<!-- more -->` line in `body`, if there is one.
 fn find_more_marker(body: &str) -> Option<usize> {
+    if !body.contains(MORE_MARKER) {
+        return None;
+    }
     let mut offset = 0;
     for line in body.split_inclusive('\n') {
         if line.trim() == MORE_MARKER {
@@ -90,6 +129,16 @@ mod tests {
         assert_eq!(r.links[0].location.line, 3);
         assert_eq!(r.links[1].location.line, 5);
         assert!(r.summary_html.is_none());
+    }
+
+    #[test]
+    fn line_counter_matches_from_offset() {
+        let text = "+++\nx = 1\n+++\nä [a](/a/) b\n\n  ![p](/p.jpg)\nlast";
+        let mut lines = LineCounter::new(text);
+        // Increasing offsets, then one going back, as nested links can.
+        for offset in [0, 5, 14, 15, 18, 20, 33, 36, 3, 44, 200] {
+            assert_eq!(lines.location(offset), Location::from_offset(text, offset), "offset {offset}");
+        }
     }
 
     #[test]

@@ -23,6 +23,9 @@ const HOME_CLIPS: usize = 6;
 const HOME_POSTS: usize = 3;
 /// Number of posts in the Atom feed.
 const FEED_POSTS: usize = 20;
+/// Bytes to reserve for a rendered page besides its body (the built-in
+/// templates' list and tag pages come to about 8 KB).
+const PAGE_SIZE_HINT: usize = 12 * 1024;
 /// Public path of the news feed.
 pub const FEED_PATH: &str = "/news/atom.xml";
 
@@ -90,12 +93,19 @@ struct Prepared<'a> {
     per_page: usize,
 }
 
+/// A rendered page (output path, bytes), or why it failed (template, error message).
+type JobResult = Result<(String, Vec<u8>), (String, String)>;
+
 /// Renders every page of `shop` with `tera`.
 pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
     let prepared = prepare(shop, tera);
     let jobs = plan(&prepared);
-    let results: Vec<Result<(String, Vec<u8>), (String, String)>> =
-        jobs.par_iter().map(|job| prepared.render_job(*job)).collect();
+    // The sitemap needs only the pages' addresses, known from the plan, so it
+    // is made beside the pages instead of after them.
+    let (results, sitemap): (Vec<JobResult>, _) = rayon::join(
+        || jobs.par_iter().map(|job| prepared.render_job(*job)).collect(),
+        || prepared.sitemap(jobs.iter().map(|job| file_for_url(&prepared.job_url(*job)))),
+    );
 
     let mut files = Vec::with_capacity(results.len() + shop.static_files.len() + 3);
     let mut failures: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -120,10 +130,14 @@ pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
         return Err(errors);
     }
     let pages = files.len();
-    files.push(prepared.sitemap(&files));
+    let tags = prepared.tags.len();
+    files.push(sitemap.unwrap_or_else(|e| panic!("sitemap: {e}")));
     files.push(OutputFile { path: "robots.txt".into(), contents: OutputContents::Rendered(robots(shop).into_bytes()) });
-    add_static_files(shop, &mut files)?;
-    Ok(RenderedSite { files, manifest: manifest(shop), pages, tags: prepared.tags.len() })
+    // Freeing the cards (a copy of every clip's description) takes a while
+    // on a big shop: do it beside the remaining steps.
+    let (added, ()) = rayon::join(|| add_static_files(shop, &mut files), move || drop(prepared));
+    added?;
+    Ok(RenderedSite { files, manifest: manifest(shop), pages, tags })
 }
 
 fn prepare<'a>(shop: &'a Shop, tera: &'a Tera) -> Prepared<'a> {
@@ -266,34 +280,56 @@ impl<'a> Prepared<'a> {
         ctx
     }
 
+    /// Puts the card values of `items` into `ctx` under `key`, each cloned once.
+    fn insert_cards(ctx: &mut Context, key: &str, items: &[Value]) {
+        put(ctx, key, Value::Array(items.to_vec()));
+    }
+
+    /// The address of the page `job` renders.
+    fn job_url(&self, job: Job) -> String {
+        let shop = self.shop;
+        match job {
+            Job::Home => "/".to_string(),
+            Job::ClipList { page } => pager_url("/clips/", page),
+            Job::Clip(i) => shop.clips[i].url(),
+            Job::NewsList { page } => pager_url("/news/", page),
+            Job::Post(i) => shop.posts[i].url(),
+            Job::TagIndex => "/tags/".to_string(),
+            Job::Tag { tag, page } => pager_url(&self.tags[tag].tag.url(), page),
+            Job::Page(i) => shop.pages[i].url(),
+            Job::NotFound => "/404.html".to_string(),
+            Job::Feed => FEED_PATH.to_string(),
+        }
+    }
+
     /// Renders one job into (output path, bytes), or (template, error message).
-    fn render_job(&self, job: Job) -> Result<(String, Vec<u8>), (String, String)> {
+    fn render_job(&self, job: Job) -> JobResult {
         let shop = self.shop;
         let per_page = self.per_page;
         let (template, url, ctx) = match job {
             Job::Home => {
                 let mut ctx = self.context("/", None);
-                ctx.insert("clips", &self.clip_cards[..HOME_CLIPS.min(self.clip_cards.len())]);
-                ctx.insert("posts", &self.post_cards[..HOME_POSTS.min(self.post_cards.len())]);
+                Self::insert_cards(&mut ctx, "clips", &self.clip_cards[..HOME_CLIPS.min(self.clip_cards.len())]);
+                Self::insert_cards(&mut ctx, "posts", &self.post_cards[..HOME_POSTS.min(self.post_cards.len())]);
                 ("index.html", "/".to_string(), ctx)
             }
             Job::ClipList { page } => {
                 let url = pager_url("/clips/", page);
                 let mut ctx = self.context(&url, Some("Clips"));
-                ctx.insert("clips", page_slice(&self.clip_cards, page, per_page));
+                Self::insert_cards(&mut ctx, "clips", page_slice(&self.clip_cards, page, per_page));
                 ctx.insert("paginator", &paginator("/clips/", page, shop.clips.len(), per_page));
                 ("clips.html", url, ctx)
             }
             Job::Clip(i) => {
                 let clip = &shop.clips[i];
                 let mut ctx = self.context(&clip.url(), Some(&clip.title));
-                ctx.insert("clip", &self.clip_cards[i]);
+                put(&mut ctx, "clip", self.clip_cards[i].clone());
                 ("clip.html", clip.url(), ctx)
             }
             Job::NewsList { page } => {
                 let url = pager_url("/news/", page);
                 let mut ctx = self.context(&url, Some("News"));
-                ctx.insert("posts", page_slice(&self.post_cards, page, per_page));
+                Self::insert_cards(&mut ctx, "posts", page_slice(&self.post_cards, page, per_page));
                 ctx.insert("paginator", &paginator("/news/", page, shop.posts.len(), per_page));
                 ("news.html", url, ctx)
             }
@@ -302,9 +338,10 @@ impl<'a> Prepared<'a> {
                 let mut ctx = self.context(&post.url(), Some(&post.title));
                 let mut value = self.post_cards[i].clone();
                 value["content"] = Value::String(post.content_html.clone());
-                ctx.insert("post", &value);
-                ctx.insert("newer", &i.checked_sub(1).map(|j| &self.post_cards[j]));
-                ctx.insert("older", &self.post_cards.get(i + 1));
+                put(&mut ctx, "post", value);
+                let card = |j: Option<usize>| j.and_then(|j| self.post_cards.get(j)).cloned().unwrap_or(Value::Null);
+                put(&mut ctx, "newer", card(i.checked_sub(1)));
+                put(&mut ctx, "older", card(Some(i + 1)));
                 ("post.html", post.url(), ctx)
             }
             Job::TagIndex => {
@@ -314,7 +351,7 @@ impl<'a> Prepared<'a> {
                     .iter()
                     .map(|e| json!({"name": e.tag.name, "slug": e.tag.slug, "url": e.tag.url(), "clip_count": e.clip_count, "post_count": e.post_count}))
                     .collect();
-                ctx.insert("tags", &tags);
+                put(&mut ctx, "tags", Value::Array(tags));
                 ("tags.html", "/tags/".to_string(), ctx)
             }
             Job::Tag { tag, page } => {
@@ -325,12 +362,12 @@ impl<'a> Prepared<'a> {
                 let items: Vec<Value> = page_slice(&entry.items, page, per_page)
                     .iter()
                     .map(|item| match *item {
-                        Tagged::Clip(i) => json!({"kind": "clip", "clip": self.clip_cards[i]}),
-                        Tagged::Post(i) => json!({"kind": "post", "post": self.post_cards[i]}),
+                        Tagged::Clip(i) => tagged_item("clip", &self.clip_cards[i]),
+                        Tagged::Post(i) => tagged_item("post", &self.post_cards[i]),
                     })
                     .collect();
                 ctx.insert("tag", &json!({"name": entry.tag.name, "slug": entry.tag.slug, "url": base, "clip_count": entry.clip_count, "post_count": entry.post_count}));
-                ctx.insert("items", &items);
+                put(&mut ctx, "items", Value::Array(items));
                 ctx.insert("paginator", &paginator(&base, page, entry.items.len(), per_page));
                 ("tag.html", url, ctx)
             }
@@ -359,19 +396,37 @@ impl<'a> Prepared<'a> {
                     })
                     .collect();
                 let updated = shop.posts.iter().map(|p| p.updated.unwrap_or(p.date)).max().unwrap_or(shop.now);
-                ctx.insert("posts", &posts);
+                put(&mut ctx, "posts", Value::Array(posts));
                 ctx.insert("updated", &rfc3339(updated));
                 ctx.insert("feed_url", &shop.config.absolute(FEED_PATH));
                 ("atom.xml", FEED_PATH.to_string(), ctx)
             }
         };
-        match self.tera.render(template, &ctx) {
-            Ok(html) => Ok((file_for_url(&url), html.into_bytes())),
+        debug_assert_eq!(url, self.job_url(job), "job_url must agree with the page rendered");
+        let size_hint = PAGE_SIZE_HINT
+            + match job {
+                Job::Post(i) => shop.posts[i].content_html.len(),
+                Job::Clip(i) => shop.clips[i].description_html.len(),
+                Job::Page(i) => shop.pages[i].content_html.len(),
+                // Escaped bodies: about twice their size.
+                Job::Feed => shop.posts.iter().take(FEED_POSTS).map(|p| 2 * p.content_html.len()).sum(),
+                _ => 0,
+            };
+        // Rendering into a buffer of about the page's final size saves the
+        // repeated growing (and copying) that `Tera::render` does from 2 KB.
+        let mut out = Vec::with_capacity(size_hint);
+        match self.tera.render_to(template, &ctx, &mut out) {
+            Ok(()) => {
+                out.shrink_to_fit();
+                Ok((file_for_url(&url), out))
+            }
             Err(e) => Err((template.to_string(), cause_chain(&e))),
         }
     }
 
-    fn sitemap(&self, files: &[OutputFile]) -> OutputFile {
+    /// The sitemap of the pages at `paths` (output files, like `clips/index.html`).
+    /// An error is reported (as a panic) only if all other pages rendered.
+    fn sitemap(&self, paths: impl Iterator<Item = String>) -> Result<OutputFile, String> {
         let shop = self.shop;
         let mut lastmod: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
         for clip in &shop.clips {
@@ -380,20 +435,36 @@ impl<'a> Prepared<'a> {
         for post in &shop.posts {
             lastmod.insert(post.url(), post.updated.unwrap_or(post.date));
         }
-        let mut entries: Vec<Value> = files
-            .iter()
-            .filter(|f| f.path.ends_with("index.html"))
-            .map(|f| {
-                let url = format!("/{}", f.path.trim_end_matches("index.html"));
+        let mut entries: Vec<Value> = paths
+            .filter(|path| path.ends_with("index.html"))
+            .map(|path| {
+                let url = format!("/{}", path.trim_end_matches("index.html"));
                 json!({"loc": shop.config.absolute(&url), "lastmod": lastmod.get(&url).map(|d| d.format("%Y-%m-%d").to_string())})
             })
             .collect();
         entries.sort_by(|a, b| a["loc"].as_str().cmp(&b["loc"].as_str()));
         let mut ctx = self.context("/sitemap.xml", None);
-        ctx.insert("entries", &entries);
-        let xml = self.tera.render("sitemap.xml", &ctx).unwrap_or_else(|e| panic!("sitemap: {}", cause_chain(&e)));
-        OutputFile { path: "sitemap.xml".into(), contents: OutputContents::Rendered(xml.into_bytes()) }
+        put(&mut ctx, "entries", Value::Array(entries));
+        let xml = self.tera.render("sitemap.xml", &ctx).map_err(|e| cause_chain(&e))?;
+        Ok(OutputFile { path: "sitemap.xml".into(), contents: OutputContents::Rendered(xml.into_bytes()) })
     }
+}
+
+/// Moves `value` into `ctx` under `key`. (`Context::insert` would serialize
+/// it into a second deep copy; for the cards and bodies on every page that
+/// copy was a fifth of the build's CPU time.)
+fn put(ctx: &mut Context, key: &str, value: Value) {
+    let mut map = serde_json::Map::with_capacity(1);
+    map.insert(key.to_string(), value);
+    ctx.extend(Context::from_value(Value::Object(map)).expect("an object"));
+}
+
+/// `{"kind": kind, kind: card}`: an item on a tag page.
+fn tagged_item(kind: &str, card: &Value) -> Value {
+    let mut map = serde_json::Map::with_capacity(2);
+    map.insert("kind".to_string(), Value::String(kind.to_string()));
+    map.insert(kind.to_string(), card.clone());
+    Value::Object(map)
 }
 
 fn rfc3339(d: DateTime<Utc>) -> String {

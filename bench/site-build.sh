@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Times a full, clean `site-gen build` next to Hugo on the same synthetic shop, in
+# the same run, and prints a Markdown table (medians, site-gen/Hugo ratio, peak RSS).
+#
+# Usage: bench/site-build.sh [--runs N] [--sizes "1000:500 10000:5000"] [--seed S]
+#                            [--work DIR] [--keep]
+#
+#   --runs N     timed runs per tool and size (default 3; site-gen and Hugo alternate)
+#   --sizes      space-separated POSTS:CLIPS pairs (default "1000:500 10000:5000")
+#   --seed S     corpus seed (default 42)
+#   --work DIR   where the corpora and the built sites go (default /dev/shm/clipstore-bench,
+#                a tmpfs: this machine's disk doubles and scatters build times)
+#   --keep       keep the corpora, built sites and logs in DIR (default: removed)
+#
+# Needs: python3 (3.11+), cargo, hugo (Debian package `hugo`, installed with apt-get
+# when missing), GNU time (package `time`, likewise). site-gen is built with
+# `cargo build --release -p site-gen` into $CARGO_TARGET_DIR (default: target/).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUNS=3
+SIZES="1000:500 10000:5000"
+SEED=42
+WORK=/dev/shm/clipstore-bench
+KEEP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS="$2"; shift 2 ;;
+    --sizes) SIZES="$2"; shift 2 ;;
+    --seed) SEED="$2"; shift 2 ;;
+    --work) WORK="$2"; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "[site-build] $*" >&2; }
+
+apt_install() {
+  local pkg="$1"
+  say "installing the Debian package '$pkg' with apt-get (it is missing)"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { say "not root and no sudo: install '$pkg' yourself"; exit 1; }
+    sudo=sudo
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "$pkg" >&2 \
+    || { $sudo apt-get update >&2 && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "$pkg" >&2; }
+}
+
+command -v hugo >/dev/null || apt_install hugo
+GNU_TIME=/usr/bin/time
+"$GNU_TIME" --version >/dev/null 2>&1 || apt_install time
+"$GNU_TIME" --version >/dev/null 2>&1 || { say "GNU time not found at $GNU_TIME"; exit 1; }
+
+TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
+say "building site-gen (release) into $TARGET"
+(cd "$REPO" && cargo build --release -p site-gen --quiet)
+SITE_GEN="$TARGET/release/site-gen"
+
+mkdir -p "$WORK"
+# Removes only what this script writes into $WORK.
+cleanup() {
+  rm -rf "$WORK"/corpus-* "$WORK"/out-site-gen "$WORK"/out-hugo "$WORK"/sg-*.log "$WORK"/hugo-*.log \
+    "$WORK"/time.txt "$WORK"/site-gen.std* "$WORK"/hugo.std* "$WORK"/manifest.json
+  rmdir "$WORK" 2>/dev/null || true
+}
+[ "$KEEP" = 1 ] || trap cleanup EXIT
+
+HUGO_VERSION="$(hugo version | sed 's/ BuildDate.*//')"
+say "site-gen: $SITE_GEN; $HUGO_VERSION; $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+# run TOOL OUTDIR LOG -- command...: one clean build, timed; appends "wall_s rss_kib cpu_s" to LOG.
+run() {
+  local tool="$1" out="$2" log="$3"; shift 4
+  rm -rf "$out"
+  local t="$WORK/time.txt"
+  if ! "$GNU_TIME" -f '%e %M %U %S' -o "$t" "$@" >"$WORK/$tool.stdout" 2>"$WORK/$tool.stderr"; then
+    say "$tool failed:"; tail -n 30 "$WORK/$tool.stderr" >&2; exit 1
+  fi
+  awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' "$t" >>"$log"
+}
+
+ROWS=()
+RAW=()
+for size in $SIZES; do
+  posts="${size%%:*}" clips="${size##*:}"
+  corpus="$WORK/corpus-$posts-$clips"
+  say "generating $posts posts + $clips clips (seed $SEED) in $corpus"
+  python3 "$REPO/bench/gen_clipstore_corpus.py" "$posts" "$clips" "$SEED" "$corpus" --tag-paginate 10
+  sg_log="$WORK/sg-$size.log" hu_log="$WORK/hugo-$size.log"
+  : >"$sg_log"; : >"$hu_log"
+  # One untimed warm-up each (page cache, dynamic loader), then alternate the timed runs.
+  for i in 0 $(seq 1 "$RUNS"); do
+    log_sg="$sg_log" log_hu="$hu_log"
+    [ "$i" = 0 ] && log_sg=/dev/null log_hu=/dev/null
+    run site-gen "$WORK/out-site-gen" "$log_sg" -- \
+      "$SITE_GEN" build --root "$corpus/clipstore" --out "$WORK/out-site-gen" --manifest "$WORK/manifest.json"
+    run hugo "$WORK/out-hugo" "$log_hu" -- \
+      hugo --quiet --source "$corpus/hugo" --destination "$WORK/out-hugo"
+    [ "$i" = 0 ] || say "$posts+$clips run $i: site-gen $(tail -n1 "$sg_log" | cut -d' ' -f1) s, hugo $(tail -n1 "$hu_log" | cut -d' ' -f1) s"
+  done
+  sg_files=$(find "$WORK/out-site-gen" -type f | wc -l) hu_files=$(find "$WORK/out-hugo" -type f | wc -l)
+  sg_mb=$(du -sm "$WORK/out-site-gen" | cut -f1) hu_mb=$(du -sm "$WORK/out-hugo" | cut -f1)
+  sg_t=$(cut -d' ' -f1 "$sg_log" | median) hu_t=$(cut -d' ' -f1 "$hu_log" | median)
+  sg_m=$(cut -d' ' -f2 "$sg_log" | median) hu_m=$(cut -d' ' -f2 "$hu_log" | median)
+  sg_c=$(cut -d' ' -f3 "$sg_log" | median) hu_c=$(cut -d' ' -f3 "$hu_log" | median)
+  ratio=$(awk -v a="$sg_t" -v b="$hu_t" 'BEGIN {printf "%.3f", a / b}')
+  fmt() { printf "%'d" "$1"; }
+  ROWS+=("| $(fmt "$posts") + $(fmt "$clips") | $sg_t s | $hu_t s | **$ratio** | $sg_c / $hu_c s | $((sg_m / 1024)) / $((hu_m / 1024)) MiB | $(fmt "$sg_files") / $(fmt "$hu_files") ($sg_mb / $hu_mb MB) |")
+  RAW+=("$posts+$clips site-gen: $(cut -d' ' -f1 "$sg_log" | tr '\n' ' ')s; hugo: $(cut -d' ' -f1 "$hu_log" | tr '\n' ' ')s")
+  [ "$KEEP" = 1 ] || rm -rf "$corpus" "$WORK/out-site-gen" "$WORK/out-hugo"
+done
+
+echo
+echo "Full clean build into tmpfs ($WORK), median of $RUNS runs each, alternating; $(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "site-gen $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree); $HUGO_VERSION."
+echo
+echo "| posts + clips | site-gen | Hugo | site-gen / Hugo | CPU (user+sys) site-gen / Hugo | peak RSS site-gen / Hugo | output files site-gen / Hugo |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "Raw wall times:"
+printf -- '- %s\n' "${RAW[@]}"
