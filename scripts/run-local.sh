@@ -6,7 +6,7 @@
 # Ctrl-C stops it.
 #
 # Env: PORT (default 8787). Local secrets live in edge-worker/.dev.vars
-# (git-ignored), generated with a random TOKEN_KEYS key on the first run.
+# (git-ignored), generated with a random TOKEN_KEYS key and ADMIN_TOKEN on the first run.
 # Local R2/D1 data persist in edge-worker/.wrangler/state.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +31,11 @@ if ! grep -qs '^TOKEN_KEYS=' .dev.vars; then
     secret="$(openssl rand 32 | openssl base64 -A | tr '+/' '-_' | tr -d '=')"
     umask 077
     printf 'TOKEN_KEYS=k1:%s\n' "$secret" >>.dev.vars
+fi
+if ! grep -qs '^ADMIN_TOKEN=' .dev.vars; then
+    step "Adding a random ADMIN_TOKEN (admin API, site-gen orders) to edge-worker/.dev.vars"
+    umask 077
+    printf 'ADMIN_TOKEN=%s\n' "$(openssl rand -hex 24)" >>.dev.vars
 fi
 
 wrangler=node_modules/.bin/wrangler
@@ -77,6 +82,7 @@ cat <<MSG
   Sample download link: $link
 
   (new links: cargo run -p site-gen -- token mint --order ID --clip SLUG --base-url http://127.0.0.1:$port/download)
+  (the ledger: cargo run -p site-gen -- orders --worker-url http://127.0.0.1:$port list)
   Ctrl-C stops the server.
 
 MSG

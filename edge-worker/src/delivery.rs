@@ -16,6 +16,9 @@ pub struct DownloadRequest<'a> {
     pub head: bool,
     pub range: Option<&'a str>,
     pub conditions: Conditions<'a>,
+    /// Longest body a 206 may carry (media elements get bounded chunks,
+    /// see [`crate::allowance::media_chunk`]); `None` for no bound.
+    pub max_partial: Option<u64>,
 }
 
 /// The stored object, as R2 and the catalog manifest describe it.
@@ -84,6 +87,12 @@ pub fn plan(request: &DownloadRequest<'_>, clip: &StoredClip<'_>) -> Plan {
         }
         RangeSelection::Full => (200, ByteSpan { offset: 0, length: clip.size }),
         RangeSelection::Partial { start, end } => {
+            // RFC 9110 §15.3.7: a server may send less than was asked for;
+            // the 206 says exactly what it carries.
+            let end = match request.max_partial {
+                Some(max) if max > 0 => end.min(start.saturating_add(max - 1)),
+                _ => end,
+            };
             headers.push(("content-range", format!("bytes {start}-{end}/{}", clip.size)));
             (206, ByteSpan { offset: start, length: end - start + 1 })
         }
@@ -110,7 +119,7 @@ mod tests {
     }
 
     fn get(range: Option<&'static str>) -> DownloadRequest<'static> {
-        DownloadRequest { head: false, range, conditions: Conditions::default() }
+        DownloadRequest { head: false, range, conditions: Conditions::default(), max_partial: None }
     }
 
     #[test]
@@ -137,6 +146,19 @@ mod tests {
         assert_eq!(header(&p, "content-length"), Some("100"));
         let p = plan(&get(Some("bytes=-10")), &clip());
         assert_eq!(header(&p, "content-range"), Some("bytes 990-999/1000"));
+    }
+
+    #[test]
+    fn a_bounded_partial_answers_the_first_chunk_of_an_open_range() {
+        let mut r = get(Some("bytes=100-"));
+        r.max_partial = Some(64);
+        let p = plan(&r, &clip());
+        assert_eq!(p.status, 206);
+        assert_eq!(p.body, Some(ByteSpan { offset: 100, length: 64 }));
+        assert_eq!(header(&p, "content-range"), Some("bytes 100-163/1000"));
+        assert_eq!(header(&p, "content-length"), Some("64"));
+        r.range = Some("bytes=990-");
+        assert_eq!(header(&plan(&r, &clip()), "content-range"), Some("bytes 990-999/1000"));
     }
 
     #[test]

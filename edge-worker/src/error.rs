@@ -15,6 +15,10 @@ pub enum DownloadError {
     InvalidToken { code: &'static str },
     /// The clip exists but the token does not cover it (403).
     NotInOrder,
+    /// The order's allowance for this clip is used up (403).
+    AllowanceUsedUp,
+    /// The order was revoked, or this link replaced by a reissued one (403).
+    Revoked,
     /// No clip with this slug in the catalog (404).
     UnknownClip,
     /// A `/download/…` path of the wrong shape (404).
@@ -43,19 +47,24 @@ impl DownloadError {
     pub fn status(&self) -> u16 {
         match self {
             DownloadError::Expired => 410,
-            DownloadError::InvalidToken { .. } | DownloadError::NotInOrder => 403,
+            DownloadError::InvalidToken { .. }
+            | DownloadError::NotInOrder
+            | DownloadError::AllowanceUsedUp
+            | DownloadError::Revoked => 403,
             DownloadError::UnknownClip | DownloadError::NotFound => 404,
             DownloadError::MethodNotAllowed => 405,
             DownloadError::Unavailable { .. } => 503,
         }
     }
 
-    /// A short stable name for logs and (later) the ledger.
+    /// A short stable name for logs and the ledger's `outcome`.
     pub fn log_code(&self) -> &'static str {
         match self {
             DownloadError::Expired => "expired",
             DownloadError::InvalidToken { code } => code,
             DownloadError::NotInOrder => "clip_not_in_order",
+            DownloadError::AllowanceUsedUp => "allowance_used_up",
+            DownloadError::Revoked => "revoked",
             DownloadError::UnknownClip => "unknown_clip",
             DownloadError::NotFound => "not_found",
             DownloadError::MethodNotAllowed => "method_not_allowed",
@@ -80,6 +89,8 @@ mod tests {
             assert_eq!(DownloadError::from_token_code(code).status(), 403, "{code}");
         }
         assert_eq!(NotInOrder.status(), 403);
+        assert_eq!(AllowanceUsedUp.status(), 403);
+        assert_eq!(Revoked.status(), 403);
         assert_eq!(UnknownClip.status(), 404);
         assert_eq!(NotFound.status(), 404);
         assert_eq!(MethodNotAllowed.status(), 405);

@@ -5,15 +5,20 @@
 //!
 //! Everything but the runtime glue is plain Rust that builds and tests on the
 //! host (`cargo test -p edge-worker`): the route table, range and conditional
-//! request decisions, `Content-Disposition`, the order and error pages and the
-//! error-to-status mapping. The glue in `runtime` (wasm32 only) reads the
+//! request decisions, `Content-Disposition`, the order and error pages, the
+//! error-to-status mapping, the download allowance rule ([`allowance`]), the
+//! ledger's records and SQL ([`ledger`]) and the admin API's routes and
+//! authentication ([`admin`]). The glue in `runtime` (wasm32 only) reads the
 //! bindings, calls R2/D1 and hands R2 streams to the runtime untouched.
 //!
 //! The catalog manifest is embedded at compile time (see `build.rs`).
 
+pub mod admin;
+pub mod allowance;
 pub mod content_disposition;
 pub mod delivery;
 pub mod error;
+pub mod ledger;
 pub mod order;
 pub mod pages;
 pub mod preconditions;

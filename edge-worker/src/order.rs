@@ -1,9 +1,11 @@
 //! What the customer's order page shows, assembled from the verified token
-//! claims, the catalog manifest and the download counts.
+//! claims, the catalog manifest and the bytes granted per clip in the ledger.
 
 use std::collections::BTreeMap;
 
 use clipstore_core::CatalogManifest;
+
+use crate::allowance::DownloadAllowance;
 
 /// One clip on the order page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,8 +14,9 @@ pub struct OrderLine {
     pub title: String,
     pub file_name: String,
     pub size: u64,
-    /// Downloads left for this clip under the token's allowance.
-    pub remaining: u32,
+    /// Whole downloads left for this clip (see [`crate::allowance`]); `None`
+    /// when the ledger could not be read.
+    pub remaining: Option<u32>,
     /// Relative link to the clip: `<token>/<slug>` from `/download/<token>/`,
     /// written absolute here so it works with and without the trailing slash.
     pub href: String,
@@ -41,11 +44,12 @@ pub struct OrderClaims<'a> {
 }
 
 impl OrderView {
-    /// `used` maps a slug to the downloads already counted for this order.
+    /// `granted` maps a slug to the bytes the ledger granted this order;
+    /// `None` when the ledger is unavailable.
     pub fn new(
         claims: OrderClaims<'_>,
         manifest: &CatalogManifest,
-        used: &BTreeMap<String, u32>,
+        granted: Option<&BTreeMap<String, u64>>,
         token: &str,
     ) -> OrderView {
         let mut lines = Vec::new();
@@ -57,7 +61,9 @@ impl OrderView {
                     title: clip.title.clone(),
                     file_name: clip.file_name.clone(),
                     size: clip.size,
-                    remaining: claims.downloads.saturating_sub(used.get(slug).copied().unwrap_or(0)),
+                    remaining: granted.map(|g| {
+                        DownloadAllowance::new(claims.downloads, clip.size).remaining(g.get(slug).copied().unwrap_or(0))
+                    }),
                     href: format!("/download/{token}/{slug}"),
                 }),
                 None => withdrawn.push(slug.clone()),
@@ -123,15 +129,15 @@ mod tests {
     #[test]
     fn lines_follow_the_token_and_count_remaining() {
         let clips = vec!["gone".to_string(), "harbor".to_string()];
-        let used = BTreeMap::from([("harbor".to_string(), 2)]);
+        let granted = BTreeMap::from([("harbor".to_string(), 2 * 2_500_000)]);
         let view = OrderView::new(
             OrderClaims { order_id: "o-1", clips: &clips, expires_at: 10, downloads: 5 },
             &manifest(),
-            &used,
+            Some(&granted),
             "TOK",
         );
         assert_eq!(view.lines.len(), 1);
-        assert_eq!(view.lines[0].remaining, 3);
+        assert_eq!(view.lines[0].remaining, Some(3));
         assert_eq!(view.lines[0].href, "/download/TOK/harbor");
         assert_eq!(view.withdrawn, vec!["gone".to_string()]);
     }

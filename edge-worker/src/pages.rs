@@ -78,7 +78,11 @@ pub fn order_page(shop: &ShopInfo, view: &OrderView) -> String {
         allowance = view.allowance,
     );
     for line in &view.lines {
-        let action = if line.remaining > 0 {
+        let left = match line.remaining {
+            Some(n) => format!("{n} of {} downloads left", view.allowance),
+            None => format!("up to {} downloads", view.allowance),
+        };
+        let action = if line.remaining != Some(0) {
             format!(r#"<a class="button" href="{href}">Download</a>"#, href = attr(&line.href),)
         } else {
             r#"<span class="muted">No downloads left</span>"#.to_string()
@@ -87,7 +91,7 @@ pub fn order_page(shop: &ShopInfo, view: &OrderView) -> String {
             r#"        <li>
           <div>
             <h2 class="clip-card-title">{title}</h2>
-            <p class="clip-card-meta"><span class="file-name">{file}</span> · {size} · {remaining} of {allowance} downloads left · expires <time>{expires}</time></p>
+            <p class="clip-card-meta"><span class="file-name">{file}</span> · {size} · {left} · expires <time>{expires}</time></p>
           </div>
           {action}
         </li>
@@ -95,8 +99,7 @@ pub fn order_page(shop: &ShopInfo, view: &OrderView) -> String {
             title = text(&line.title),
             file = text(&line.file_name),
             size = human_size(line.size),
-            remaining = line.remaining,
-            allowance = view.allowance,
+            left = text(&left),
             expires = text(&expires),
         ));
     }
@@ -133,6 +136,18 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
             "This clip is not part of your order",
             format!(
                 "<p>Your download link does not include this clip. Open your order page from the link in your receipt, or write to {contact}.</p>"
+            ),
+        ),
+        DownloadError::AllowanceUsedUp => (
+            "You have used all downloads of this clip",
+            format!(
+                "<p>Your link allows each clip to be downloaded a set number of times, and this clip has reached it. If a download failed or you need the clip again, write to {contact} with your order number (it is in your receipt) and we will help.</p>"
+            ),
+        ),
+        DownloadError::Revoked => (
+            "This download link is no longer valid",
+            format!(
+                "<p>This link has been withdrawn or replaced by a newer one. If you think this is a mistake, write to {contact} with your order number.</p>"
             ),
         ),
         DownloadError::UnknownClip | DownloadError::NotFound => (
@@ -185,7 +200,7 @@ mod tests {
                     title: "Harbor <script>alert(1)</script>".into(),
                     file_name: "Harbor \"dawn\".mp4".into(),
                     size: 2_500_000,
-                    remaining: 4,
+                    remaining: Some(4),
                     href: "/download/TOK/harbor".into(),
                 },
                 OrderLine {
@@ -193,7 +208,7 @@ mod tests {
                     title: "City".into(),
                     file_name: "City.mp4".into(),
                     size: 10,
-                    remaining: 0,
+                    remaining: Some(0),
                     href: "/download/TOK/city".into(),
                 },
             ],
@@ -216,6 +231,13 @@ mod tests {
         assert!(html.contains("Sun, 06 Nov 1994 08:49:37 GMT"));
         assert!(html.contains("No downloads left"));
         assert!(!html.contains("href=\"/download/TOK/city\""));
+    }
+
+    #[test]
+    fn used_up_page_says_so_and_how_to_get_help() {
+        let html = error_page(&shop(), &DownloadError::AllowanceUsedUp);
+        assert!(html.contains("used all downloads"));
+        assert!(html.contains("mailto:help@example.com"));
     }
 
     #[test]

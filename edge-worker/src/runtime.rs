@@ -1,8 +1,9 @@
 //! Runtime glue (wasm32 only): bindings, R2, D1 and the fetch handler.
 //!
 //! Bindings (see `wrangler.toml`): `ASSETS` (the static shop), `CLIPS` (R2
-//! bucket with the clip objects), `DB` (D1, download counts) and the secret
-//! `TOKEN_KEYS` (`KEYID:SECRET[,…]`, see `clipstore_core::Keyring`).
+//! bucket with the clip objects and the ledger's fallback records), `DB` (D1,
+//! the download ledger) and the secrets `TOKEN_KEYS` (`KEYID:SECRET[,…]`, see
+//! `clipstore_core::Keyring`) and `ADMIN_TOKEN` (the admin API).
 //!
 //! Clip bytes never enter wasm: the R2 body stream is piped, inside the
 //! runtime, into a `FixedLengthStream` whose readable side becomes the
@@ -20,8 +21,14 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::FixedLengthStream;
 use worker::*;
 
+use crate::admin::{self, AdminRoute, AuthError, ClipUsage};
+use crate::allowance::{self, DownloadAllowance};
 use crate::delivery::{self, ByteSpan, DownloadRequest, StoredClip};
 use crate::error::DownloadError;
+use crate::ledger::{
+    self, sql, AttemptRecord, Charge, EventRow, FallbackRecord, LinkRow, OrderClipRow, OrderFacts, OrderRow,
+    OrderSummaryRow, Outcome,
+};
 use crate::order::{OrderClaims, OrderView};
 use crate::pages;
 use crate::preconditions::{Conditions, Validators};
@@ -37,6 +44,9 @@ fn manifest() -> &'static CatalogManifest {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
+    if path.starts_with(admin::PREFIX) || path == "/admin" {
+        return admin_request(req, &env).await;
+    }
     let route = route(&path);
     if route == Route::Asset {
         return env.assets("ASSETS")?.fetch_request(req).await;
@@ -47,7 +57,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     } else {
         match route {
             Route::Order { token } => order_page(&env, token, head).await,
-            Route::Clip { token, slug } => clip(&req, &env, &ctx, token, slug, head).await,
+            Route::Clip { token, slug } => return clip_request(&req, &env, &ctx, token, slug, head).await,
             Route::NotFound | Route::Asset => Err(DownloadError::NotFound),
         }
     };
@@ -108,30 +118,368 @@ fn verify(env: &Env, token: &str) -> std::result::Result<Claims, DownloadError> 
     verify_token(token, &keyring, now_unix()).map_err(|e| DownloadError::from_token_code(e.code()))
 }
 
-#[derive(Deserialize)]
-struct DownloadCount {
-    clip_slug: String,
-    n: u32,
+fn d1_error(what: &str, e: impl std::fmt::Display) -> DownloadError {
+    unavailable(format!("D1 {what}: {e}"))
 }
 
-/// Downloads already counted per clip for this order.
-async fn download_counts(env: &Env, order_id: &str) -> std::result::Result<BTreeMap<String, u32>, DownloadError> {
-    let db = env.d1("DB").map_err(|e| unavailable(format!("D1 binding DB: {e}")))?;
-    let rows = db
-        .prepare("SELECT clip_slug, COUNT(*) AS n FROM downloads WHERE order_id = ?1 GROUP BY clip_slug")
-        .bind(&[JsValue::from_str(order_id)])
-        .map_err(|e| unavailable(format!("D1 bind: {e}")))?
-        .all()
-        .await
-        .map_err(|e| unavailable(format!("D1 query: {e}")))?
-        .results::<DownloadCount>()
-        .map_err(|e| unavailable(format!("D1 rows: {e}")))?;
-    Ok(rows.into_iter().map(|r| (r.clip_slug, r.n)).collect())
+fn bind(db: &D1Database, sql: &str, values: &[JsValue]) -> std::result::Result<D1PreparedStatement, DownloadError> {
+    db.prepare(sql).bind(values).map_err(|e| d1_error("bind", e))
+}
+
+fn num(n: u64) -> JsValue {
+    JsValue::from_f64(n.min(crate::allowance::MAX_SAFE) as f64)
+}
+
+fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+fn opt_text(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+fn opt_num(n: Option<u64>) -> JsValue {
+    n.map_or(JsValue::NULL, num)
+}
+
+/// Runs a batch (one transaction) and checks every statement succeeded.
+async fn batch(
+    db: &D1Database,
+    statements: Vec<D1PreparedStatement>,
+) -> std::result::Result<Vec<D1Result>, DownloadError> {
+    let results = db.batch(statements).await.map_err(|e| d1_error("batch", e))?;
+    if let Some(error) = results.iter().find_map(|r| r.error()) {
+        return Err(d1_error("batch", error));
+    }
+    Ok(results)
+}
+
+fn rows<T: for<'a> Deserialize<'a>>(result: &D1Result) -> std::result::Result<Vec<T>, DownloadError> {
+    result.results::<T>().map_err(|e| d1_error("rows", e))
+}
+
+fn order_facts(claims: &Claims) -> OrderFacts {
+    OrderFacts {
+        order_id: claims.order_id.clone(),
+        clips: claims.clips.clone(),
+        allowance: claims.downloads,
+        customer_ref: claims.customer_ref.clone(),
+        expires_at: claims.expires_at,
+        issued_at: claims.issued_at,
+    }
+}
+
+fn clips_json(clips: &[String]) -> String {
+    serde_json::to_string(clips).unwrap_or_else(|_| "[]".into())
+}
+
+/// `ORDER_SEEN` and `LINK_SEEN` for a verified token.
+fn order_seen(
+    db: &D1Database,
+    facts: &OrderFacts,
+    key_id: &str,
+) -> std::result::Result<Vec<D1PreparedStatement>, DownloadError> {
+    let now = now_unix();
+    Ok(vec![
+        bind(
+            db,
+            sql::ORDER_SEEN,
+            &[
+                text(&facts.order_id),
+                text(&clips_json(&facts.clips)),
+                num(facts.allowance.into()),
+                opt_text(facts.customer_ref.as_deref()),
+                num(facts.expires_at),
+                num(facts.issued_at),
+                num(now),
+            ],
+        )?,
+        bind(
+            db,
+            sql::LINK_SEEN,
+            &[text(&facts.order_id), text(key_id), num(facts.issued_at), num(facts.expires_at), num(now)],
+        )?,
+    ])
+}
+
+#[derive(Deserialize)]
+struct GrantRow {
+    #[allow(dead_code)]
+    granted_bytes: u64,
+}
+
+#[derive(Deserialize)]
+struct RefusalRow {
+    revoked_at: Option<u64>,
+    not_before: Option<u64>,
+}
+
+/// The atomic grant (`ledger::sql::GRANT`): `Ok(true)` granted, `Ok(false)`
+/// refused, `Err` when D1 failed.
+async fn grant(
+    db: &D1Database,
+    claims: &Claims,
+    slug: &str,
+    length: u64,
+    allowance: DownloadAllowance,
+) -> std::result::Result<bool, DownloadError> {
+    let mut statements = order_seen(db, &order_facts(claims), &claims.key_id)?;
+    statements.push(bind(
+        db,
+        sql::GRANT,
+        &[
+            text(&claims.order_id),
+            text(slug),
+            num(length),
+            num(allowance.size),
+            num(allowance.unit()),
+            num(allowance.budget()),
+            num(now_unix()),
+            num(claims.issued_at),
+        ],
+    )?);
+    let results = batch(db, statements).await?;
+    let granted = results.last().map(rows::<GrantRow>).transpose()?.unwrap_or_default();
+    Ok(!granted.is_empty())
+}
+
+/// Why `GRANT` refused: the order is revoked or reissued, or used up.
+async fn refusal(db: &D1Database, claims: &Claims, slug: &str) -> DownloadError {
+    let state = match bind(db, sql::REFUSAL_STATE, &[text(&claims.order_id), text(slug)]) {
+        Ok(statement) => statement.first::<RefusalRow>(None).await.ok().flatten(),
+        Err(_) => None,
+    };
+    match state {
+        Some(s) if s.revoked_at.is_some() || s.not_before.unwrap_or(0) > claims.issued_at => DownloadError::Revoked,
+        _ => DownloadError::AllowanceUsedUp,
+    }
+}
+
+/// One request for a clip, as it will be recorded.
+struct Attempt {
+    record: AttemptRecord,
+    order: Option<OrderFacts>,
+    /// Set when D1 failed to grant: the charge goes to the R2 fallback.
+    charge: Option<Charge>,
+    /// Bytes granted in D1 for this request (refunded if it then fails).
+    granted: u64,
+}
+
+impl Attempt {
+    fn start(req: &Request, slug: &str, head: bool) -> Attempt {
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let random = || (js_sys::Math::random() * 4_294_967_296.0) as u32;
+        let mut id = [0u8; 16];
+        for chunk in id.chunks_mut(4) {
+            chunk.copy_from_slice(&random().to_le_bytes());
+        }
+        Attempt {
+            record: AttemptRecord {
+                id: None,
+                attempt_id: ledger::attempt_id(id),
+                at: Date::now().as_millis(),
+                order_id: None,
+                clip_slug: Some(slug.to_string()),
+                key_id: None,
+                method: if head { "HEAD" } else { "GET" }.to_string(),
+                range_header: ledger::clip_text(header("range").as_deref(), 200),
+                status: 0,
+                outcome: String::new(),
+                span_offset: None,
+                span_length: None,
+                charged_bytes: 0,
+                client_ip: ledger::clip_text(header("cf-connecting-ip").as_deref(), 64),
+                country: req.cf().and_then(|cf| cf.country()),
+                user_agent: ledger::clip_text(header("user-agent").as_deref(), 300),
+                recorded_via: "d1".to_string(),
+                completed: None,
+            },
+            order: None,
+            charge: None,
+            granted: 0,
+        }
+    }
+
+    fn insert(&self, db: &D1Database) -> std::result::Result<D1PreparedStatement, DownloadError> {
+        let r = &self.record;
+        bind(
+            db,
+            sql::RECORD_ATTEMPT,
+            &[
+                text(&r.attempt_id),
+                num(r.at),
+                opt_text(r.order_id.as_deref()),
+                opt_text(r.clip_slug.as_deref()),
+                opt_text(r.key_id.as_deref()),
+                text(&r.method),
+                opt_text(r.range_header.as_deref()),
+                num(r.status.into()),
+                text(&r.outcome),
+                opt_num(r.span_offset),
+                opt_num(r.span_length),
+                num(r.charged_bytes),
+                opt_text(r.client_ip.as_deref()),
+                opt_text(r.country.as_deref()),
+                opt_text(r.user_agent.as_deref()),
+                text(&r.recorded_via),
+            ],
+        )
+    }
+}
+
+thread_local! {
+    /// Set when this isolate wrote a fallback record: the next successful
+    /// grant merges the fallback in the background.
+    static FALLBACK_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Writes the attempt to D1, or to the R2 fallback when D1 fails (or
+/// already failed to grant). Refusals of tokens that do not verify are
+/// counted per minute and only the first few get a row.
+async fn record(env: &Env, attempt: &mut Attempt, bad_token: bool) {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
+    if attempt.charge.is_none() {
+        if let Ok(db) = &db {
+            let written = async {
+                if bad_token {
+                    let minute = attempt.record.at / 60_000;
+                    let n = bind(db, sql::COUNT_BAD_TOKEN, &[num(minute), text(&attempt.record.outcome)])?
+                        .first::<u64>(Some("n"))
+                        .await
+                        .map_err(|e| d1_error("count", e))?
+                        .unwrap_or(0);
+                    if n > ledger::BAD_TOKEN_ROWS_PER_MINUTE {
+                        return Ok(());
+                    }
+                }
+                batch(db, vec![attempt.insert(db)?]).await.map(|_| ())
+            }
+            .await;
+            match written {
+                Ok(()) => return,
+                Err(e) => console_error!(r#"{{"event":"ledger_write_failed","error":{:?}}}"#, format!("{e:?}")),
+            }
+        }
+    }
+    if bad_token {
+        // Never let a flood of bad links fill the bucket: logs only.
+        return;
+    }
+    attempt.record.recorded_via = "fallback".to_string();
+    let fallback =
+        FallbackRecord { attempt: attempt.record.clone(), order: attempt.order.clone(), charge: attempt.charge };
+    let key = fallback.object_key();
+    let written = match env.bucket("CLIPS") {
+        Ok(bucket) => bucket.put(&key, fallback.to_json()).execute().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match written {
+        Ok(()) => {
+            FALLBACK_PENDING.with(|p| p.set(true));
+            console_warn!(r#"{{"event":"ledger_fallback","key":{key:?}}}"#);
+        }
+        // The log line is the last copy of the record.
+        Err(e) => console_error!(
+            r#"{{"event":"ledger_record_lost","error":{:?},"record":{}}}"#,
+            format!("{e}"),
+            fallback.to_json()
+        ),
+    }
+}
+
+/// Merges the R2 fallback records into D1; deletes each object only after
+/// its batch committed. Returns how many were merged.
+pub async fn merge_fallback(env: &Env) -> std::result::Result<u32, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let bucket = env.bucket("CLIPS").map_err(|e| unavailable(format!("R2 binding CLIPS: {e}")))?;
+    let mut merged = 0;
+    loop {
+        let listing = bucket
+            .list()
+            .prefix(ledger::FALLBACK_PREFIX)
+            .limit(100)
+            .execute()
+            .await
+            .map_err(|e| unavailable(format!("R2 list: {e}")))?;
+        let objects = listing.objects();
+        if objects.is_empty() {
+            break;
+        }
+        for object in objects {
+            let key = object.key();
+            let object = bucket.get(&key).execute().await.map_err(|e| unavailable(format!("R2 get {key}: {e}")))?;
+            let Some(body) = object.as_ref().and_then(|o| o.body()) else { continue };
+            let json = body.text().await.map_err(|e| unavailable(format!("R2 read {key}: {e}")))?;
+            let record = FallbackRecord::from_json(&json).map_err(|e| unavailable(format!("fallback {key}: {e}")))?;
+            let mut statements = Vec::new();
+            if let Some(order) = &record.order {
+                statements.extend(order_seen(&db, order, record.attempt.key_id.as_deref().unwrap_or(""))?);
+            }
+            if let (Some(charge), Some(order_id), Some(slug)) =
+                (record.charge, record.attempt.order_id.as_deref(), record.attempt.clip_slug.as_deref())
+            {
+                statements.push(bind(
+                    &db,
+                    sql::MERGE_GRANT,
+                    &[
+                        text(order_id),
+                        text(slug),
+                        num(charge.bytes),
+                        num(charge.clip_size),
+                        num(charge.unit),
+                        num(charge.budget),
+                        num(now_unix()),
+                        text(&record.attempt.attempt_id),
+                    ],
+                )?);
+            }
+            let attempt = Attempt { record: record.attempt.clone(), order: None, charge: None, granted: 0 };
+            statements.push(attempt.insert(&db)?);
+            batch(&db, statements).await?;
+            bucket.delete(&key).await.map_err(|e| unavailable(format!("R2 delete {key}: {e}")))?;
+            merged += 1;
+        }
+        if !listing.truncated() {
+            break;
+        }
+    }
+    if merged > 0 {
+        console_log!(r#"{{"event":"ledger_fallback_merged","records":{merged}}}"#);
+    }
+    Ok(merged)
+}
+
+#[derive(Deserialize)]
+struct GrantedRow {
+    clip_slug: String,
+    granted_bytes: u64,
 }
 
 async fn order_page(env: &Env, token: &str, head: bool) -> std::result::Result<Response, DownloadError> {
     let claims = verify(env, token)?;
-    let used = download_counts(env, &claims.order_id).await?;
+    let ledger = async {
+        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+        let mut statements = order_seen(&db, &order_facts(&claims), &claims.key_id)?;
+        statements.push(bind(&db, sql::ORDER, &[text(&claims.order_id)])?);
+        statements.push(bind(&db, sql::ORDER_CLIPS, &[text(&claims.order_id)])?);
+        let results = batch(&db, statements).await?;
+        let order = rows::<OrderRow>(&results[2])?.into_iter().next();
+        let granted: BTreeMap<String, u64> =
+            rows::<GrantedRow>(&results[3])?.into_iter().map(|r| (r.clip_slug, r.granted_bytes)).collect();
+        Ok::<_, DownloadError>((order, granted))
+    }
+    .await;
+    let granted = match ledger {
+        Ok((Some(order), _)) if order.revoked_at.is_some() || order.not_before > claims.issued_at => {
+            return Err(DownloadError::Revoked)
+        }
+        Ok((_, granted)) => Some(granted),
+        Err(e) => {
+            // The page still works without the ledger; it just cannot count.
+            console_error!(r#"{{"event":"ledger_read_failed","error":{:?}}}"#, format!("{e:?}"));
+            None
+        }
+    };
     let view = OrderView::new(
         OrderClaims {
             order_id: &claims.order_id,
@@ -140,7 +488,7 @@ async fn order_page(env: &Env, token: &str, head: bool) -> std::result::Result<R
             downloads: claims.downloads,
         },
         manifest(),
-        &used,
+        granted.as_ref(),
         token,
     );
     let html = pages::order_page(&manifest().shop, &view);
@@ -156,6 +504,57 @@ async fn order_page(env: &Env, token: &str, head: bool) -> std::result::Result<R
     build().map_err(|e| unavailable(format!("building the order page: {e}")))
 }
 
+/// A clip request: serves it (or refuses) and records the attempt.
+async fn clip_request(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    token: &str,
+    slug: &str,
+    head: bool,
+) -> Result<Response> {
+    let mut attempt = Attempt::start(req, slug, head);
+    let result = clip(req, env, ctx, token, slug, head, &mut attempt).await;
+    let bad_token = matches!(result, Err(DownloadError::InvalidToken { .. } | DownloadError::Expired));
+    match &result {
+        Ok(response) => attempt.record.status = response.status_code(),
+        Err(error) => {
+            attempt.record.status = error.status();
+            attempt.record.outcome = error.log_code().to_string();
+            attempt.record.charged_bytes = 0;
+            // Granted, then failed before the first byte: give it back.
+            attempt.charge = None;
+            if attempt.granted > 0 {
+                if let (Ok(db), Some(order_id)) = (env.d1("DB"), attempt.record.order_id.clone()) {
+                    let refund =
+                        bind(&db, sql::REFUND, &[text(&order_id), text(slug), num(attempt.granted), num(now_unix())]);
+                    if let Err(e) = match refund {
+                        Ok(statement) => batch(&db, vec![statement]).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    } {
+                        console_error!("{}", json!({ "event": "refund_failed", "error": format!("{e:?}") }));
+                    }
+                }
+            }
+        }
+    }
+    record(env, &mut attempt, bad_token).await;
+    if attempt.record.outcome == Outcome::Granted.code() && FALLBACK_PENDING.with(|p| p.replace(false)) {
+        let env = env.clone();
+        ctx.wait_until(async move {
+            if let Err(e) = merge_fallback(&env).await {
+                FALLBACK_PENDING.with(|p| p.set(true));
+                console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}"));
+            }
+        });
+    }
+    match result {
+        Ok(response) => Ok(response),
+        Err(error) => error_response(&error),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn clip(
     req: &Request,
     env: &Env,
@@ -163,8 +562,12 @@ async fn clip(
     token: &str,
     slug: &str,
     head: bool,
+    attempt: &mut Attempt,
 ) -> std::result::Result<Response, DownloadError> {
     let claims = verify(env, token)?;
+    attempt.record.order_id = Some(claims.order_id.clone());
+    attempt.record.key_id = Some(claims.key_id.clone());
+    attempt.order = Some(order_facts(&claims));
     let entry = manifest().clip(slug).ok_or(DownloadError::UnknownClip)?;
     if !claims.covers(slug) {
         return Err(DownloadError::NotInOrder);
@@ -189,6 +592,7 @@ async fn clip(
     }
 
     let header = |name: &str| req.headers().get(name).ok().flatten();
+    let media = allowance::is_media_element(header("sec-fetch-dest").as_deref());
     let (range, if_match, if_none_match, if_modified_since, if_unmodified_since, if_range) = (
         header("range"),
         header("if-match"),
@@ -207,6 +611,7 @@ async fn clip(
             if_unmodified_since: if_unmodified_since.as_deref(),
             if_range: if_range.as_deref(),
         },
+        max_partial: media.then(|| allowance::media_chunk(object.size())),
     };
     let stored = StoredClip {
         size: object.size(),
@@ -216,14 +621,56 @@ async fn clip(
     };
     let plan = delivery::plan(&request, &stored);
 
+    // The allowance: charge the span before the first byte (docs/downloads.md).
+    match plan.body.filter(|span| span.length > 0) {
+        Some(span) => {
+            attempt.record.span_offset = Some(span.offset);
+            attempt.record.span_length = Some(span.length);
+            let allowance = DownloadAllowance::new(claims.downloads, object.size());
+            let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
+            let granted = match &db {
+                Ok(db) => grant(db, &claims, slug, span.length, allowance).await,
+                Err(e) => Err(e.clone()),
+            };
+            match granted {
+                Ok(true) => {
+                    attempt.record.outcome = Outcome::Granted.code().to_string();
+                    attempt.granted = span.length;
+                }
+                Ok(false) => return Err(refusal(db.as_ref().expect("granted through it"), &claims, slug).await),
+                Err(e) => {
+                    // Serve anyway: the customer paid and the token is valid.
+                    console_error!(r#"{{"event":"ledger_grant_failed","error":{:?}}}"#, format!("{e:?}"));
+                    attempt.record.outcome = Outcome::GrantedOffline.code().to_string();
+                    attempt.charge = Some(Charge {
+                        bytes: span.length,
+                        clip_size: allowance.size,
+                        unit: allowance.unit(),
+                        budget: allowance.budget(),
+                    });
+                }
+            }
+            attempt.record.charged_bytes = span.length;
+        }
+        None => {
+            // No bytes, no charge; but a revoked order's links answer nothing.
+            if let Ok(db) = env.d1("DB") {
+                if let DownloadError::Revoked = refusal(&db, &claims, slug).await {
+                    return Err(DownloadError::Revoked);
+                }
+            }
+            attempt.record.outcome = Outcome::NoBody.code().to_string();
+        }
+    }
+
     let headers = Headers::new();
     for (name, value) in &plan.headers {
         headers.set(name, value).map_err(|e| unavailable(format!("header {name}: {e}")))?;
     }
     let body = match plan.body {
-        Some(span) if span.length > 0 => {
-            ResponseBody::Stream(stream_span(&bucket, key, &object.etag(), span, ctx).await?)
-        }
+        Some(span) if span.length > 0 => ResponseBody::Stream(
+            stream_span(&bucket, key, &object.etag(), span, ctx, env, &attempt.record.attempt_id).await?,
+        ),
         _ => ResponseBody::Empty,
     };
     if plan.body.is_some() {
@@ -252,6 +699,8 @@ async fn stream_span(
     etag: &str,
     span: ByteSpan,
     ctx: &Context,
+    env: &Env,
+    attempt_id: &str,
 ) -> std::result::Result<web_sys::ReadableStream, DownloadError> {
     let object = bucket
         .get(key)
@@ -276,11 +725,250 @@ async fn stream_span(
     .map_err(|e| unavailable(format!("FixedLengthStream: {e:?}")))?;
     let piping = source.pipe_to(&fixed.writable());
     let key = key.to_string();
+    let (env, attempt_id) = (env.clone(), attempt_id.to_string());
     ctx.wait_until(async move {
-        if let Err(e) = JsFuture::from(piping).await {
-            // Also reached when the client disconnects mid-download.
-            console_warn!("{}", json!({ "event": "stream_interrupted", "key": key, "error": format!("{e:?}") }));
+        let completed = match JsFuture::from(piping).await {
+            Ok(_) => true,
+            Err(e) => {
+                // Also reached when the client disconnects mid-download.
+                console_warn!("{}", json!({ "event": "stream_interrupted", "key": key, "error": format!("{e:?}") }));
+                false
+            }
+        };
+        // For the "never fully downloaded" report; best effort.
+        let done = async {
+            let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+            let at = Date::now().as_millis();
+            batch(&db, vec![bind(&db, sql::COMPLETION, &[text(&attempt_id), num(completed.into()), num(at)])?]).await
+        };
+        if let Err(e) = done.await {
+            console_warn!("{}", json!({ "event": "completion_not_recorded", "error": format!("{e:?}") }));
         }
     });
     Ok(fixed.readable())
+}
+
+/// Merges the ledger fallback on the cron trigger (`wrangler.toml`).
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    if let Err(e) = merge_fallback(&env).await {
+        console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}"));
+    }
+}
+
+fn json_response(status: u16, value: &serde_json::Value) -> Result<Response> {
+    let mut response = Response::from_json(value)?.with_status(status);
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(response)
+}
+
+fn json_error(status: u16, message: &str) -> Result<Response> {
+    json_response(status, &json!({ "error": message }))
+}
+
+/// The admin API (`admin.rs`): authenticate, then run the route.
+async fn admin_request(mut req: Request, env: &Env) -> Result<Response> {
+    let configured = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
+    let authorization = req.headers().get("authorization").ok().flatten();
+    match admin::authorize(configured.as_deref(), authorization.as_deref()) {
+        Ok(()) => {}
+        Err(AuthError::NotConfigured) => {
+            return json_error(503, "the admin API is disabled: set the ADMIN_TOKEN secret")
+        }
+        Err(AuthError::Unauthorized) => {
+            let mut r = json_error(401, "unauthorized")?;
+            r.headers_mut().set("www-authenticate", "Bearer")?;
+            return Ok(r);
+        }
+    }
+    let url = req.inner().url();
+    let (path, query) = admin::path_and_query(&url);
+    let method = req.method().to_string();
+    let route = admin::route(&method, path, query);
+    let body = if method == "POST" { req.text().await.unwrap_or_default() } else { String::new() };
+    match admin_route(env, route, &body).await {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            console_error!(r#"{{"event":"admin_failed","error":{:?}}}"#, format!("{e:?}"));
+            json_error(503, "the ledger is unavailable right now")
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateOrder {
+    order_id: String,
+    clips: Vec<String>,
+    downloads: u32,
+    expires_at: Option<u64>,
+    customer_ref: Option<String>,
+}
+
+async fn admin_route(env: &Env, route: AdminRoute, body: &str) -> std::result::Result<Response, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let now = now_unix();
+    let respond = |status: u16, value: serde_json::Value| json_response(status, &value).map_err(unavailable);
+    match route {
+        AdminRoute::NotFound => respond(404, json!({ "error": "no such admin route" })),
+        AdminRoute::MethodNotAllowed => respond(405, json!({ "error": "method not allowed" })),
+        AdminRoute::ListOrders { limit } => {
+            let r = batch(&db, vec![bind(&db, sql::LIST_ORDERS, &[num(limit.into())])?]).await?;
+            respond(200, json!({ "orders": rows::<OrderSummaryRow>(&r[0])? }))
+        }
+        AdminRoute::NeverFullyDownloaded { since, until, limit } => {
+            let r =
+                batch(&db, vec![bind(&db, sql::NEVER_FULLY_DOWNLOADED, &[num(since), num(until), num(limit.into())])?])
+                    .await?;
+            respond(200, json!({ "orders": rows::<OrderSummaryRow>(&r[0])? }))
+        }
+        AdminRoute::ShowOrder { order_id } => {
+            let id = text(&order_id);
+            let r = batch(
+                &db,
+                vec![
+                    bind(&db, sql::ORDER, std::slice::from_ref(&id))?,
+                    bind(&db, sql::ORDER_CLIPS, std::slice::from_ref(&id))?,
+                    bind(&db, sql::ATTEMPTS, &[id.clone(), num(0), num(admin::MAX_LIMIT.into())])?,
+                    bind(&db, sql::ORDER_LINKS, std::slice::from_ref(&id))?,
+                    bind(&db, sql::ORDER_EVENTS, &[id])?,
+                ],
+            )
+            .await?;
+            let Some(order) = rows::<OrderRow>(&r[0])?.into_iter().next() else {
+                return respond(404, json!({ "error": format!("no order {order_id} in the ledger") }));
+            };
+            let granted: BTreeMap<String, OrderClipRow> =
+                rows::<OrderClipRow>(&r[1])?.into_iter().map(|c| (c.clip_slug.clone(), c)).collect();
+            let slugs: Vec<String> = serde_json::from_str(&order.clips).unwrap_or_default();
+            let clips: Vec<ClipUsage> = slugs
+                .iter()
+                .map(|slug| {
+                    let size = granted
+                        .get(slug)
+                        .map(|c| c.clip_size)
+                        .or_else(|| manifest().clip(slug).map(|c| c.size))
+                        .unwrap_or(0);
+                    ClipUsage::new(
+                        slug.clone(),
+                        order.allowance,
+                        size,
+                        granted.get(slug).map_or(0, |c| c.granted_bytes),
+                    )
+                })
+                .collect();
+            respond(
+                200,
+                json!({
+                    "order": order,
+                    "clips": clips,
+                    "attempts": rows::<AttemptRecord>(&r[2])?,
+                    "links": rows::<LinkRow>(&r[3])?,
+                    "events": rows::<EventRow>(&r[4])?,
+                }),
+            )
+        }
+        AdminRoute::CreateOrder => {
+            let Ok(o) = serde_json::from_str::<CreateOrder>(body) else {
+                return respond(
+                    400,
+                    json!({ "error": "expected {order_id, clips, downloads, expires_at?, customer_ref?}" }),
+                );
+            };
+            let r = batch(
+                &db,
+                vec![
+                    bind(
+                        &db,
+                        sql::CREATE_ORDER,
+                        &[
+                            text(&o.order_id),
+                            text(&clips_json(&o.clips)),
+                            num(o.downloads.into()),
+                            opt_text(o.customer_ref.as_deref()),
+                            opt_num(o.expires_at),
+                            num(now),
+                        ],
+                    )?,
+                    bind(
+                        &db,
+                        sql::EVENT,
+                        &[text(&o.order_id), num(now), text("create"), JsValue::NULL, JsValue::NULL],
+                    )?,
+                ],
+            )
+            .await?;
+            if rows::<serde_json::Value>(&r[0])?.is_empty() {
+                return respond(409, json!({ "error": format!("order {} already exists", o.order_id) }));
+            }
+            respond(201, json!({ "created": o.order_id }))
+        }
+        AdminRoute::Reset { order_id, clip } => {
+            let r = batch(
+                &db,
+                vec![
+                    bind(
+                        &db,
+                        sql::EVENT,
+                        &[text(&order_id), num(now), text("reset"), opt_text(clip.as_deref()), JsValue::NULL],
+                    )?,
+                    bind(&db, sql::RESET, &[text(&order_id), opt_text(clip.as_deref()), num(now)])?,
+                ],
+            )
+            .await?;
+            respond(200, json!({ "order_id": order_id, "clips_reset": rows::<serde_json::Value>(&r[1])?.len() }))
+        }
+        AdminRoute::ResetWindow { since, until } => {
+            let detail = format!("window {since}..{until}");
+            let (from, to) = (since * 1000, until * 1000);
+            let r = batch(
+                &db,
+                vec![
+                    bind(&db, sql::RESET_WINDOW_EVENTS, &[num(from), num(to), num(now), text(&detail)])?,
+                    bind(&db, sql::RESET_WINDOW, &[num(from), num(to), num(now)])?,
+                ],
+            )
+            .await?;
+            #[derive(Deserialize)]
+            struct Id {
+                order_id: String,
+            }
+            let mut orders: Vec<String> = rows::<Id>(&r[1])?.into_iter().map(|r| r.order_id).collect();
+            orders.dedup();
+            respond(200, json!({ "orders_reset": orders }))
+        }
+        AdminRoute::Revoke { order_id } => {
+            batch(
+                &db,
+                vec![
+                    bind(&db, sql::REVOKE, &[text(&order_id), num(now)])?,
+                    bind(&db, sql::EVENT, &[text(&order_id), num(now), text("revoke"), JsValue::NULL, JsValue::NULL])?,
+                ],
+            )
+            .await?;
+            respond(200, json!({ "order_id": order_id, "revoked_at": now }))
+        }
+        AdminRoute::Reissue { order_id } => {
+            let r = batch(
+                &db,
+                vec![
+                    bind(&db, sql::REISSUE, &[text(&order_id), num(now)])?,
+                    bind(&db, sql::EVENT, &[text(&order_id), num(now), text("reissue"), JsValue::NULL, JsValue::NULL])?,
+                ],
+            )
+            .await?;
+            match rows::<serde_json::Value>(&r[0])?.into_iter().next() {
+                Some(order) => respond(200, json!({ "order": order })),
+                None => respond(404, json!({ "error": format!("no order {order_id} in the ledger") })),
+            }
+        }
+        AdminRoute::Attempts { order_id, after, limit } => {
+            let r = batch(
+                &db,
+                vec![bind(&db, sql::ATTEMPTS, &[opt_text(order_id.as_deref()), num(after), num(limit.into())])?],
+            )
+            .await?;
+            respond(200, json!({ "attempts": rows::<AttemptRecord>(&r[0])? }))
+        }
+        AdminRoute::Merge => respond(200, json!({ "merged": merge_fallback(env).await? })),
+    }
 }

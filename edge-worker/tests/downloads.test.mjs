@@ -20,7 +20,9 @@ let work;
 before(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-dl-"));
   stack = await startStack({ seed: [main, other] });
-  const { url } = await mint(stack, { order: "E2E-DL-1", clips: [main.slug] });
+  // A generous allowance: this file checks HTTP behaviour, not counting
+  // (ledger.test.mjs does), and downloads the clip many times over.
+  const { url } = await mint(stack, { order: "E2E-DL-1", clips: [main.slug], downloads: 1000 });
   clipUrl = `${url}/${main.slug}`;
 });
 

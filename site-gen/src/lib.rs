@@ -13,6 +13,7 @@ pub mod front_matter;
 pub mod links;
 pub mod markdown;
 pub mod new;
+pub mod orders;
 pub mod output;
 pub mod purchase_token;
 pub mod render;

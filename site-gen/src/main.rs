@@ -66,6 +66,8 @@ enum Command {
     /// Purchase tokens: make signing keys, mint customers' download links, inspect tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Orders and downloads: the Worker's ledger (list, show, reset, revoke, reissue, export).
+    Orders(site_gen::orders::OrdersArgs),
 }
 
 #[derive(Subcommand)]
@@ -271,6 +273,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Token(command) => token_command(command).unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }),
+        Command::Orders(args) => site_gen::orders::run(args).unwrap_or_else(|e| {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }),

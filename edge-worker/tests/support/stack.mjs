@@ -40,6 +40,8 @@ export const vectors = JSON.parse(
 );
 /** The test key that signs fresh links; TOKEN_KEYS is the vectors' keyring. */
 export const SIGNING_KEY = vectors.keys.find((k) => k.in_keyring).env;
+/** The admin API's bearer token in every test stack. */
+export const ADMIN_TOKEN = "e2e-admin-token-0123456789";
 
 export const toolEnv = {
   ...process.env,
@@ -121,22 +123,25 @@ process.on("exit", () => {
 });
 
 /**
- * Starts the stack. `seed` lists the clips to upload to the local bucket.
- * Returns { base, port, dir, logFile, log(), stop() }.
+ * Starts the stack. `seed` lists the clips to upload to the local bucket;
+ * `migrate: false` leaves the D1 database without its schema (D1 failing);
+ * `reuse` (a stopped stack's `dir`, stopped with `keep`) restarts on its state.
+ * Returns { base, port, dir, logFile, log(), stop({ keep }), wrangler(args) }.
  */
-export async function startStack({ seed }) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-e2e-"));
+export async function startStack({ seed = [], migrate = true, reuse } = {}) {
+  const dir = reuse ?? fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-e2e-"));
   const config = path.join(dir, "wrangler.toml");
   const state = path.join(dir, "state");
   fs.writeFileSync(config, testConfig(dir));
-  fs.writeFileSync(path.join(dir, ".dev.vars"), `TOKEN_KEYS=${vectors.keyring}\n`);
+  fs.writeFileSync(path.join(dir, ".dev.vars"), `TOKEN_KEYS=${vectors.keyring}\nADMIN_TOKEN=${ADMIN_TOKEN}\n`);
   const bucket = /^bucket_name = "(.*)"$/m.exec(fs.readFileSync(config, "utf8"))[1];
   const common = ["--local", "--persist-to", state, "--config", config];
+  const wrangler = (args) => run(WRANGLER, [...args, ...common], { cwd: dir });
 
   for (const clip of seed) {
-    await run(WRANGLER, ["r2", "object", "put", `${bucket}/${clip.object_key}`, "--file", clip.file, "--content-type", clip.content_type, ...common], { cwd: dir });
+    await wrangler(["r2", "object", "put", `${bucket}/${clip.object_key}`, "--file", clip.file, "--content-type", clip.content_type]);
   }
-  await run(WRANGLER, ["d1", "migrations", "apply", "DB", ...common], { cwd: dir });
+  if (migrate) await wrangler(["d1", "migrations", "apply", "DB"]);
 
   const port = await freePort();
   const inspectorPort = await freePort();
@@ -161,8 +166,10 @@ export async function startStack({ seed }) {
     dir,
     logFile,
     log: () => fs.readFileSync(logFile, "utf8"),
+    /** Runs a wrangler command (`d1 execute`, ...) against this stack's local state. */
+    wrangler,
     /** Stops wrangler and workerd (the whole process group) by process id. */
-    async stop() {
+    async stop({ keep = false } = {}) {
       if (!exited) {
         try {
           process.kill(-child.pid, "SIGTERM");
@@ -188,7 +195,7 @@ export async function startStack({ seed }) {
         await new Promise((r) => setTimeout(r, 50));
       }
       live.delete(child.pid);
-      if (!process.env.CLIPSTORE_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+      if (!keep && !process.env.CLIPSTORE_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 
@@ -280,4 +287,26 @@ export function rawRequest(base, method, target, headers = {}) {
     const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
     socket.write(`${method} ${target} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\n${extra}\r\n`);
   });
+}
+
+/**
+ * Calls the admin API. Returns { status, body (parsed JSON or text) }.
+ * `token: null` sends no Authorization header.
+ */
+export async function admin(stack, method, p, { token = ADMIN_TOKEN, body } = {}) {
+  const headers = {};
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(`${stack.base}${p}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  let parsed = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  return { status: res.status, body: parsed };
 }

@@ -1,0 +1,261 @@
+//! The owner's admin API (`/admin/…`): its route table and its
+//! authentication. The handlers in the runtime glue run the statements of
+//! [`crate::ledger::sql`] and answer JSON.
+//!
+//! | Request | Answer |
+//! |---|---|
+//! | `GET /admin/orders[?limit=N]` | orders with totals, newest first |
+//! | `GET /admin/orders?filter=never-fully-downloaded[&since=S][&until=S]` | orders (created in the window, unix seconds) with a clip never granted a whole clip's bytes |
+//! | `POST /admin/orders` (JSON `{order_id, clips, downloads, expires_at?, customer_ref?}`) | 201, or 409 if it exists |
+//! | `GET /admin/orders/<id>` | the order, its clips (downloads used/left) and attempts |
+//! | `POST /admin/orders/<id>/reset[?clip=slug]` | gives back all downloads |
+//! | `POST /admin/reset?since=S&until=S` | gives back all downloads of every order with an attempt in the window |
+//! | `POST /admin/orders/<id>/revoke` | every link of the order stops working |
+//! | `POST /admin/orders/<id>/reissue` | links issued before now stop working; answers `not_before` to mint from |
+//! | `GET /admin/attempts[?order=<id>][&after=<id>][&limit=N]` | attempts, oldest first (export) |
+//! | `POST /admin/ledger/merge` | merges the R2 fallback records into D1 |
+//!
+//! Every request needs `Authorization: Bearer <ADMIN_TOKEN>`; without the
+//! secret configured the API answers 503, with a missing or wrong token 401.
+
+use percent_encoding::percent_decode_str;
+use subtle::ConstantTimeEq;
+
+use crate::allowance::DownloadAllowance;
+
+/// An admin request, parsed from method, path and query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRoute {
+    ListOrders {
+        limit: u32,
+    },
+    /// `since..until` in unix seconds.
+    NeverFullyDownloaded {
+        since: u64,
+        until: u64,
+        limit: u32,
+    },
+    ResetWindow {
+        since: u64,
+        until: u64,
+    },
+    CreateOrder,
+    ShowOrder {
+        order_id: String,
+    },
+    Reset {
+        order_id: String,
+        clip: Option<String>,
+    },
+    Revoke {
+        order_id: String,
+    },
+    Reissue {
+        order_id: String,
+    },
+    Attempts {
+        order_id: Option<String>,
+        after: u64,
+        limit: u32,
+    },
+    Merge,
+    /// Right path, wrong method (405).
+    MethodNotAllowed,
+    NotFound,
+}
+
+pub const PREFIX: &str = "/admin/";
+pub const DEFAULT_LIMIT: u32 = 1000;
+pub const MAX_LIMIT: u32 = 10_000;
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned())
+    })
+}
+
+/// Upper end of an open time window (unix seconds; ms of it fits in 2^53).
+pub const MAX_TIME: u64 = 1 << 40;
+
+fn number(query: &str, name: &str) -> Option<u64> {
+    query_param(query, name).and_then(|v| v.parse().ok()).map(|n: u64| n.min(MAX_TIME))
+}
+
+fn limit(query: &str) -> u32 {
+    query_param(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}
+
+/// Maps an admin request to its route. `path` is as sent (percent-encoded).
+pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return AdminRoute::NotFound;
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    let decode = |s: &str| percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned()).filter(|s| !s.is_empty());
+    let (get, post) = (method == "GET", method == "POST");
+    let expect = |ok: bool, r: AdminRoute| if ok { r } else { AdminRoute::MethodNotAllowed };
+    match parts.as_slice() {
+        ["orders"] if get => match query_param(query, "filter").as_deref() {
+            Some("never-fully-downloaded") => AdminRoute::NeverFullyDownloaded {
+                since: number(query, "since").unwrap_or(0),
+                until: number(query, "until").unwrap_or(MAX_TIME),
+                limit: limit(query),
+            },
+            _ => AdminRoute::ListOrders { limit: limit(query) },
+        },
+        ["reset"] => match (number(query, "since"), number(query, "until")) {
+            (Some(since), Some(until)) if since < until => expect(post, AdminRoute::ResetWindow { since, until }),
+            _ => AdminRoute::NotFound,
+        },
+        ["orders"] => expect(post, AdminRoute::CreateOrder),
+        ["orders", id] => match decode(id) {
+            Some(order_id) => expect(get, AdminRoute::ShowOrder { order_id }),
+            None => AdminRoute::NotFound,
+        },
+        ["orders", id, action] => {
+            let Some(order_id) = decode(id) else {
+                return AdminRoute::NotFound;
+            };
+            let r = match *action {
+                "reset" => AdminRoute::Reset { order_id, clip: query_param(query, "clip").filter(|c| !c.is_empty()) },
+                "revoke" => AdminRoute::Revoke { order_id },
+                "reissue" => AdminRoute::Reissue { order_id },
+                _ => return AdminRoute::NotFound,
+            };
+            expect(post, r)
+        }
+        ["attempts"] => expect(
+            get,
+            AdminRoute::Attempts {
+                order_id: query_param(query, "order").filter(|o| !o.is_empty()),
+                after: number(query, "after").unwrap_or(0),
+                limit: limit(query),
+            },
+        ),
+        ["ledger", "merge"] => expect(post, AdminRoute::Merge),
+        _ => AdminRoute::NotFound,
+    }
+}
+
+/// The path and query of an absolute request URL, as sent (the glue avoids
+/// the `url` crate: its IDNA tables would double the Worker's size).
+pub fn path_and_query(url: &str) -> (&str, &str) {
+    let url = url.split('#').next().unwrap_or_default();
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let target = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    target.split_once('?').unwrap_or((target, ""))
+}
+
+/// Why an admin request is not authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    /// `ADMIN_TOKEN` is not configured (or too short to be safe): 503.
+    NotConfigured,
+    /// Missing or wrong credentials: 401.
+    Unauthorized,
+}
+
+/// Shortest `ADMIN_TOKEN` the Worker accepts.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// Checks `Authorization: Bearer <token>` against the `ADMIN_TOKEN` secret,
+/// comparing in constant time (`subtle`).
+pub fn authorize(configured: Option<&str>, authorization: Option<&str>) -> Result<(), AuthError> {
+    let expected =
+        configured.map(str::trim).filter(|t| t.len() >= MIN_ADMIN_TOKEN_LEN).ok_or(AuthError::NotConfigured)?;
+    let given = authorization
+        .and_then(|h| h.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or(AuthError::Unauthorized)?;
+    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(AuthError::Unauthorized)
+    }
+}
+
+/// One clip of an order, as the admin API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClipUsage {
+    pub clip_slug: String,
+    pub granted_bytes: u64,
+    pub clip_size: u64,
+    pub downloads_used: u32,
+    pub downloads_left: u32,
+}
+
+impl ClipUsage {
+    pub fn new(clip_slug: String, allowance: u32, clip_size: u64, granted_bytes: u64) -> ClipUsage {
+        let a = DownloadAllowance::new(allowance, clip_size);
+        ClipUsage {
+            clip_slug,
+            granted_bytes,
+            clip_size,
+            downloads_used: a.used(granted_bytes),
+            downloads_left: a.remaining(granted_bytes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AdminRoute::*;
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("GET", "/admin/orders", ""), ListOrders { limit: DEFAULT_LIMIT });
+        assert_eq!(
+            route("GET", "/admin/orders", "filter=never-fully-downloaded&since=10&limit=5"),
+            NeverFullyDownloaded { since: 10, until: MAX_TIME, limit: 5 }
+        );
+        assert_eq!(route("POST", "/admin/reset", "since=10&until=20"), ResetWindow { since: 10, until: 20 });
+        assert_eq!(route("POST", "/admin/reset", "since=20&until=10"), NotFound);
+        assert_eq!(route("POST", "/admin/orders", ""), CreateOrder);
+        assert_eq!(route("GET", "/admin/orders/ORD%2F1", ""), ShowOrder { order_id: "ORD/1".into() });
+        assert_eq!(
+            route("POST", "/admin/orders/O1/reset", "clip=harbor"),
+            Reset { order_id: "O1".into(), clip: Some("harbor".into()) }
+        );
+        assert_eq!(route("POST", "/admin/orders/O1/reset", ""), Reset { order_id: "O1".into(), clip: None });
+        assert_eq!(route("POST", "/admin/orders/O1/revoke", ""), Revoke { order_id: "O1".into() });
+        assert_eq!(route("POST", "/admin/orders/O1/reissue", ""), Reissue { order_id: "O1".into() });
+        assert_eq!(route("GET", "/admin/orders/O1/revoke", ""), MethodNotAllowed);
+        assert_eq!(
+            route("GET", "/admin/attempts", "order=O1&after=7"),
+            Attempts { order_id: Some("O1".into()), after: 7, limit: DEFAULT_LIMIT }
+        );
+        assert_eq!(route("POST", "/admin/ledger/merge", ""), Merge);
+        assert_eq!(route("GET", "/admin/nope", ""), NotFound);
+        assert_eq!(route("GET", "/admin/orders//reset", ""), NotFound);
+        assert_eq!(route("GET", "/admin/orders", "limit=999999"), ListOrders { limit: MAX_LIMIT });
+    }
+
+    #[test]
+    fn url_parts() {
+        assert_eq!(path_and_query("http://127.0.0.1:8787/admin/orders?limit=5#x"), ("/admin/orders", "limit=5"));
+        assert_eq!(path_and_query("https://shop.example/admin/orders/A%2FB/reset"), ("/admin/orders/A%2FB/reset", ""));
+        assert_eq!(path_and_query("https://shop.example"), ("/", ""));
+    }
+
+    #[test]
+    fn auth() {
+        let secret = Some("0123456789abcdef-secret");
+        assert_eq!(authorize(secret, Some("Bearer 0123456789abcdef-secret")), Ok(()));
+        assert_eq!(authorize(secret, Some("bearer  0123456789abcdef-secret ")), Ok(()));
+        assert_eq!(authorize(secret, Some("Bearer 0123456789abcdef-secreT")), Err(AuthError::Unauthorized));
+        assert_eq!(authorize(secret, Some("Bearer ")), Err(AuthError::Unauthorized));
+        assert_eq!(authorize(secret, Some("Basic 0123456789abcdef-secret")), Err(AuthError::Unauthorized));
+        assert_eq!(authorize(secret, None), Err(AuthError::Unauthorized));
+        assert_eq!(authorize(None, Some("Bearer x")), Err(AuthError::NotConfigured));
+        assert_eq!(authorize(Some("short"), Some("Bearer short")), Err(AuthError::NotConfigured));
+    }
+
+    #[test]
+    fn clip_usage_counts_downloads() {
+        let u = ClipUsage::new("harbor".into(), 3, 100, 100);
+        assert_eq!((u.downloads_used, u.downloads_left), (1, 2));
+    }
+}

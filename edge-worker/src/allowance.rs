@@ -1,0 +1,196 @@
+//! The download allowance rule: how many bytes of a clip an order may still
+//! be sent, and how that reads as "downloads left".
+//!
+//! The Worker hands R2 bodies to the runtime untouched, so it never learns
+//! how many bytes a client actually received. It does know, before sending
+//! anything, the exact span it commits to (from `Range` and the object size).
+//! The rule is therefore about **bytes granted**, per (order, clip):
+//!
+//! * `unit = size + slack`, `slack = min(4 × media chunk, ⌊(size − 1) / N⌋)`,
+//!   and the budget is `N × unit` bytes (`N` = the token's `downloads`).
+//! * A GET that sends a body is charged its span length *before* the first
+//!   byte, and only if `granted + span ≤ budget` (one atomic D1 statement,
+//!   see [`crate::ledger::sql::GRANT`]); otherwise it gets no byte.
+//! * HEAD, 304, 412, 416 and refusals cost nothing.
+//! * A media element (`Sec-Fetch-Dest: video|audio`) gets at most one
+//!   [`media_chunk`] per 206 (RFC 9110 §15.3.7 lets a server send less than
+//!   an open-ended range asked for), so a seek wastes at most one chunk.
+//! * Downloads left = `⌊(budget − granted) / unit⌋`.
+//!
+//! Because `N × slack < size`, the budget is always less than `N + 1` whole
+//! copies: no combination of ranges yields more than `N` complete clips.
+//! The reasoning for owners is in `docs/downloads.md`.
+
+/// Smallest bounded chunk a media element is given per request.
+pub const MEDIA_CHUNK_MIN: u64 = 64 * 1024;
+/// Largest bounded chunk a media element is given per request.
+pub const MEDIA_CHUNK_MAX: u64 = 4 * 1024 * 1024;
+/// Seeks covered by each download's slack (each wastes at most one chunk).
+pub const SEEKS_PER_DOWNLOAD: u64 = 4;
+/// D1 numbers are JavaScript doubles: keep every byte count exact.
+pub const MAX_SAFE: u64 = (1 << 53) - 1;
+
+/// Bytes a media element gets per 206 for a clip of `size` bytes:
+/// `size / 16`, kept between 64 KiB and 4 MiB.
+pub fn media_chunk(size: u64) -> u64 {
+    (size / 16).clamp(MEDIA_CHUNK_MIN, MEDIA_CHUNK_MAX)
+}
+
+/// Whether the request comes from a `<video>`/`<audio>` element (browsers
+/// send `Sec-Fetch-Dest`; download tools do not). Forging it only makes the
+/// client's own charges finer-grained, never smaller.
+pub fn is_media_element(sec_fetch_dest: Option<&str>) -> bool {
+    matches!(sec_fetch_dest.map(str::trim), Some(d) if d.eq_ignore_ascii_case("video") || d.eq_ignore_ascii_case("audio"))
+}
+
+/// One order's allowance for one clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadAllowance {
+    /// Downloads allowed (the token's `downloads` claim).
+    pub downloads: u32,
+    /// The clip's size in bytes (R2's, or the manifest's for the order page).
+    pub size: u64,
+}
+
+impl DownloadAllowance {
+    pub fn new(downloads: u32, size: u64) -> DownloadAllowance {
+        DownloadAllowance { downloads, size }
+    }
+
+    /// Extra bytes per download for wasted media chunks. Never so large that
+    /// `downloads` slacks add up to a whole clip.
+    pub fn slack(&self) -> u64 {
+        if self.downloads == 0 || self.size == 0 {
+            return 0;
+        }
+        (SEEKS_PER_DOWNLOAD * media_chunk(self.size)).min((self.size - 1) / u64::from(self.downloads))
+    }
+
+    /// Bytes one download may cost.
+    pub fn unit(&self) -> u64 {
+        self.size.saturating_add(self.slack()).min(MAX_SAFE)
+    }
+
+    /// Bytes the order may be granted for this clip in total.
+    pub fn budget(&self) -> u64 {
+        self.unit().saturating_mul(u64::from(self.downloads)).min(MAX_SAFE)
+    }
+
+    /// Whether `span` more bytes fit after `granted` (what the atomic D1
+    /// statement checks; here for the order page and tests).
+    pub fn fits(&self, granted: u64, span: u64) -> bool {
+        granted.checked_add(span).is_some_and(|total| total <= self.budget())
+    }
+
+    /// Whole downloads still possible: `⌊(budget − granted) / unit⌋`.
+    pub fn remaining(&self, granted: u64) -> u32 {
+        if self.size == 0 {
+            return self.downloads;
+        }
+        let left = self.budget().saturating_sub(granted) / self.unit();
+        left.min(u64::from(self.downloads)) as u32
+    }
+
+    /// Downloads used, as the order page and reports count them.
+    pub fn used(&self, granted: u64) -> u32 {
+        self.downloads - self.remaining(granted)
+    }
+}
+
+/// The span a request is served, after bounding media-element requests.
+/// `offset..offset+length` is the span [`crate::delivery::plan`] chose.
+pub fn bounded_length(length: u64, size: u64, media: bool) -> u64 {
+    if media {
+        length.min(media_chunk(size))
+    } else {
+        length
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 281_694;
+
+    #[test]
+    fn budget_is_less_than_one_more_whole_copy() {
+        for downloads in [1u32, 2, 3, 5, 100, 10_000] {
+            for size in [1u64, 2, 10, S, 700_000_000, 5_000_000_000_000] {
+                if u64::from(downloads + 1) * size > MAX_SAFE {
+                    continue;
+                }
+                let a = DownloadAllowance::new(downloads, size);
+                assert!(a.budget() >= u64::from(downloads) * size, "{downloads} {size}");
+                assert!(a.budget() < (u64::from(downloads) + 1) * size, "{downloads} {size}");
+                assert_eq!(a.remaining(0), downloads);
+            }
+        }
+    }
+
+    #[test]
+    fn full_downloads_count_one_each() {
+        let a = DownloadAllowance::new(3, S);
+        assert_eq!(a.remaining(0), 3);
+        assert_eq!(a.remaining(S), 2);
+        assert_eq!(a.remaining(2 * S), 1);
+        assert_eq!(a.remaining(3 * S), 0);
+        assert!(a.fits(2 * S, S));
+        assert!(!a.fits(3 * S, S));
+        assert_eq!(a.used(3 * S), 3);
+    }
+
+    #[test]
+    fn open_ended_tricks_never_reach_one_more_copy() {
+        // bytes=1-, bytes=0-, bytes=-n, ... in any order: whatever fits is
+        // granted, and the total stays below N + 1 whole clips, so some byte
+        // was sent at most N times.
+        let a = DownloadAllowance::new(3, S);
+        let mut granted = 0;
+        for span in [S - 1, S - 1, S - 1, S, S - 1, 1000, 1000, 1, 1, 1] {
+            if a.fits(granted, span) {
+                granted += span;
+            }
+        }
+        assert!(granted < 4 * S);
+        assert!(!a.fits(3 * S, S));
+    }
+
+    #[test]
+    fn sixteen_ranges_are_one_download() {
+        let a = DownloadAllowance::new(3, S);
+        let part = S.div_ceil(16);
+        let granted: u64 = (0..16).map(|i| (S - (i * part).min(S)).min(part)).sum();
+        assert_eq!(granted, S);
+        assert_eq!(a.remaining(granted), 2);
+    }
+
+    #[test]
+    fn a_viewing_with_a_few_wasted_chunks_is_one_download() {
+        let big = 700_000_000;
+        let a = DownloadAllowance::new(3, big);
+        let chunk = media_chunk(big);
+        assert_eq!(chunk, MEDIA_CHUNK_MAX);
+        assert_eq!(a.remaining(big + SEEKS_PER_DOWNLOAD * chunk), 2);
+        assert_eq!(a.remaining(big + SEEKS_PER_DOWNLOAD * chunk + 1), 1);
+    }
+
+    #[test]
+    fn media_requests_are_bounded() {
+        assert!(is_media_element(Some("video")));
+        assert!(is_media_element(Some("Audio")));
+        assert!(!is_media_element(Some("document")));
+        assert!(!is_media_element(None));
+        assert_eq!(media_chunk(S), MEDIA_CHUNK_MIN);
+        assert_eq!(bounded_length(S, S, true), MEDIA_CHUNK_MIN);
+        assert_eq!(bounded_length(S, S, false), S);
+        assert_eq!(bounded_length(10, S, true), 10);
+    }
+
+    #[test]
+    fn huge_values_stay_exact_in_javascript() {
+        let a = DownloadAllowance::new(u32::MAX, 5_000_000_000_000);
+        assert!(a.budget() <= MAX_SAFE);
+        assert!(!a.fits(MAX_SAFE, 1));
+    }
+}

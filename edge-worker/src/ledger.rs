@@ -1,0 +1,414 @@
+//! The download ledger: what is recorded about every download attempt and
+//! order, and every SQL statement that touches it (schema in
+//! `migrations/0002_ledger.sql`).
+//!
+//! The runtime glue only binds parameters and runs these statements; the
+//! decisions (what to charge, what a refusal is called, how a fallback record
+//! is replayed) are here and in [`crate::allowance`].
+
+use serde::{Deserialize, Serialize};
+
+/// Every SQL statement the Worker runs, in one place. Parameters are numbered
+/// (`?1` …) and documented per statement.
+pub mod sql {
+    /// Remembers an order the first time one of its tokens is seen, and keeps
+    /// clips, allowance and expiry of the newest token.
+    /// `?1 order_id, ?2 clips (JSON), ?3 allowance, ?4 customer_ref, ?5 expires_at,
+    ///  ?6 token issued_at, ?7 now (s)`.
+    pub const ORDER_SEEN: &str = "INSERT INTO orders (order_id, clips, allowance, customer_ref, expires_at, token_issued_at, source, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'token', ?7) \
+         ON CONFLICT (order_id) DO UPDATE SET clips = excluded.clips, allowance = excluded.allowance, \
+         customer_ref = excluded.customer_ref, expires_at = excluded.expires_at, token_issued_at = excluded.token_issued_at \
+         WHERE excluded.token_issued_at > orders.token_issued_at";
+
+    /// **The only statement that grants bytes**, atomically: adds `?3` bytes
+    /// to the (order, clip) row only if the total stays within the budget
+    /// `?6` and the order is neither revoked nor reissued after the token's
+    /// `issued_at` `?8`. Returns the new total, or no row when refused.
+    /// `?1 order_id, ?2 clip_slug, ?3 span bytes, ?4 clip size, ?5 unit, ?6 budget, ?7 now (s), ?8 token issued_at`.
+    pub const GRANT: &str = "INSERT INTO order_clips (order_id, clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+         WHERE ?3 <= ?6 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = ?1 AND (o.revoked_at IS NOT NULL OR o.not_before > ?8)) \
+         ON CONFLICT (order_id, clip_slug) DO UPDATE SET granted_bytes = order_clips.granted_bytes + excluded.granted_bytes, \
+         clip_size = excluded.clip_size, unit_bytes = excluded.unit_bytes, budget_bytes = excluded.budget_bytes, updated_at = excluded.updated_at \
+         WHERE order_clips.granted_bytes + excluded.granted_bytes <= excluded.budget_bytes \
+         AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = ?1 AND (o.revoked_at IS NOT NULL OR o.not_before > ?8)) \
+         RETURNING granted_bytes";
+
+    /// Replays a grant written to the R2 fallback while D1 was down: no
+    /// budget check (the bytes were already sent), and only if the attempt
+    /// is not in the ledger yet, so merging twice never charges twice. Runs
+    /// in one batch (transaction) before [`RECORD_ATTEMPT`].
+    /// `?1 order_id, ?2 clip_slug, ?3 bytes, ?4 clip size, ?5 unit, ?6 budget, ?7 now (s), ?8 attempt_id`.
+    pub const MERGE_GRANT: &str = "INSERT INTO order_clips (order_id, clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+         WHERE NOT EXISTS (SELECT 1 FROM download_attempts WHERE attempt_id = ?8) \
+         ON CONFLICT (order_id, clip_slug) DO UPDATE SET granted_bytes = order_clips.granted_bytes + excluded.granted_bytes, updated_at = excluded.updated_at \
+         WHERE NOT EXISTS (SELECT 1 FROM download_attempts WHERE attempt_id = ?8)";
+
+    /// Gives back a grant whose response then failed (R2 error before the
+    /// first byte), so storage failures never cost the customer a download.
+    /// `?1 order_id, ?2 clip_slug, ?3 bytes, ?4 now (s)`.
+    pub const REFUND: &str = "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - ?3), updated_at = ?4 \
+         WHERE order_id = ?1 AND clip_slug = ?2";
+
+    /// Why a grant was refused. `?1 order_id, ?2 clip_slug`.
+    pub const REFUSAL_STATE: &str =
+        "SELECT o.revoked_at AS revoked_at, o.not_before AS not_before, c.granted_bytes AS granted_bytes \
+         FROM orders o LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = ?2 WHERE o.order_id = ?1";
+
+    /// Appends one attempt (ignored if its `attempt_id` is already there).
+    /// `?1 attempt_id, ?2 at (ms), ?3 order_id, ?4 clip_slug, ?5 key_id, ?6 method, ?7 range_header, ?8 status,
+    ///  ?9 outcome, ?10 span_offset, ?11 span_length, ?12 charged_bytes, ?13 client_ip, ?14 country, ?15 user_agent,
+    ///  ?16 recorded_via`.
+    pub const RECORD_ATTEMPT: &str = "INSERT OR IGNORE INTO download_attempts (attempt_id, at, order_id, clip_slug, key_id, method, range_header, status, outcome, \
+         span_offset, span_length, charged_bytes, client_ip, country, user_agent, recorded_via) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+
+    /// Counts a refused token of the current minute. `?1 minute, ?2 code`.
+    pub const COUNT_BAD_TOKEN: &str = "INSERT INTO bad_token_minutes (minute, code, n) VALUES (?1, ?2, 1) \
+         ON CONFLICT (minute, code) DO UPDATE SET n = n + 1 RETURNING n";
+
+    /// Whether an attempt's body was streamed to the end (written from
+    /// `waitUntil` when the pipe settles). `?1 attempt_id, ?2 completed (0/1), ?3 at (ms)`.
+    pub const COMPLETION: &str =
+        "INSERT OR REPLACE INTO attempt_completions (attempt_id, completed, at) VALUES (?1, ?2, ?3)";
+
+    /// Remembers a link of an order. `?1 order_id, ?2 key_id, ?3 issued_at, ?4 expires_at, ?5 now (s)`.
+    pub const LINK_SEEN: &str = "INSERT OR IGNORE INTO order_links (order_id, key_id, issued_at, expires_at, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+    /// Records an owner operation. `?1 order_id, ?2 now (s), ?3 kind, ?4 clip or NULL, ?5 detail or NULL`.
+    pub const EVENT: &str =
+        "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+    /// An order's links and events, oldest first. `?1 order_id`.
+    pub const ORDER_LINKS: &str =
+        "SELECT key_id, issued_at, expires_at, first_seen_at FROM order_links WHERE order_id = ?1 ORDER BY issued_at";
+    pub const ORDER_EVENTS: &str =
+        "SELECT at, kind, clip_slug, detail FROM order_events WHERE order_id = ?1 ORDER BY id";
+
+    /// Reset of every order with an attempt in `[?1, ?2)` (ms): the event
+    /// rows first, then the reset, in one batch (transaction).
+    /// Events: `?1 from, ?2 to, ?3 now (s), ?4 detail`; reset: `?1 from, ?2 to, ?3 now (s)`.
+    pub const RESET_WINDOW_EVENTS: &str = "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) \
+         SELECT DISTINCT order_id, ?3, 'reset', NULL, ?4 FROM download_attempts WHERE order_id IS NOT NULL AND at >= ?1 AND at < ?2";
+    pub const RESET_WINDOW: &str = "UPDATE order_clips SET granted_bytes = 0, updated_at = ?3 WHERE order_id IN \
+         (SELECT DISTINCT order_id FROM download_attempts WHERE order_id IS NOT NULL AND at >= ?1 AND at < ?2) RETURNING order_id";
+
+    /// "Paid but never fully downloaded": orders created in `[?1, ?2)` (s),
+    /// not revoked, with a clip that was never granted a whole clip's bytes,
+    /// or whose last byte never went out in a body that streamed to the end.
+    /// `?3 limit`.
+    pub const NEVER_FULLY_DOWNLOADED: &str = "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
+         o.expires_at AS expires_at, o.revoked_at AS revoked_at, o.source AS source, o.created_at AS created_at, \
+         COALESCE((SELECT SUM(c.granted_bytes) FROM order_clips c WHERE c.order_id = o.order_id), 0) AS granted_bytes, \
+         (SELECT COUNT(*) FROM download_attempts a WHERE a.order_id = o.order_id) AS attempts, \
+         (SELECT MAX(a.at) FROM download_attempts a WHERE a.order_id = o.order_id) AS last_attempt_at \
+         FROM orders o WHERE o.revoked_at IS NULL AND o.created_at >= ?1 AND o.created_at < ?2 \
+         AND EXISTS (SELECT 1 FROM json_each(o.clips) j LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = j.value \
+                     WHERE c.granted_bytes IS NULL OR c.granted_bytes < c.clip_size \
+                     OR NOT EXISTS (SELECT 1 FROM download_attempts a JOIN attempt_completions d ON d.attempt_id = a.attempt_id \
+                                    WHERE a.order_id = o.order_id AND a.clip_slug = j.value AND d.completed = 1 \
+                                    AND a.span_offset + a.span_length = c.clip_size)) \
+         ORDER BY o.created_at DESC, o.order_id LIMIT ?3";
+
+    /// The order row. `?1 order_id`.
+    pub const ORDER: &str = "SELECT order_id, clips, allowance, customer_ref, expires_at, token_issued_at, not_before, revoked_at, source, created_at \
+         FROM orders WHERE order_id = ?1";
+
+    /// Bytes granted per clip of an order. `?1 order_id`.
+    pub const ORDER_CLIPS: &str = "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at \
+         FROM order_clips WHERE order_id = ?1 ORDER BY clip_slug";
+
+    /// Orders with totals, newest first. `?1 limit`.
+    pub const LIST_ORDERS: &str =
+        "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
+         o.expires_at AS expires_at, o.revoked_at AS revoked_at, o.source AS source, o.created_at AS created_at, \
+         COALESCE((SELECT SUM(c.granted_bytes) FROM order_clips c WHERE c.order_id = o.order_id), 0) AS granted_bytes, \
+         (SELECT COUNT(*) FROM download_attempts a WHERE a.order_id = o.order_id) AS attempts, \
+         (SELECT MAX(a.at) FROM download_attempts a WHERE a.order_id = o.order_id) AS last_attempt_at \
+         FROM orders o ORDER BY o.created_at DESC, o.order_id LIMIT ?1";
+
+    /// Attempts, oldest first, for export and `orders show`.
+    /// `?1 order_id or NULL for all, ?2 after id, ?3 limit`.
+    pub const ATTEMPTS: &str = "SELECT a.id AS id, a.attempt_id AS attempt_id, a.at AS at, a.order_id AS order_id, a.clip_slug AS clip_slug, \
+         a.key_id AS key_id, a.method AS method, a.range_header AS range_header, a.status AS status, a.outcome AS outcome, \
+         a.span_offset AS span_offset, a.span_length AS span_length, a.charged_bytes AS charged_bytes, a.client_ip AS client_ip, \
+         a.country AS country, a.user_agent AS user_agent, a.recorded_via AS recorded_via, d.completed AS completed \
+         FROM download_attempts a LEFT JOIN attempt_completions d ON d.attempt_id = a.attempt_id \
+         WHERE (?1 IS NULL OR a.order_id = ?1) AND a.id > ?2 ORDER BY a.id LIMIT ?3";
+
+    /// Creates an order from the admin API. `?1 order_id, ?2 clips (JSON), ?3 allowance, ?4 customer_ref,
+    /// ?5 expires_at, ?6 now (s)`. Returns the row, or none if it exists.
+    pub const CREATE_ORDER: &str =
+        "INSERT INTO orders (order_id, clips, allowance, customer_ref, expires_at, source, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'admin', ?6) ON CONFLICT (order_id) DO NOTHING RETURNING order_id";
+
+    /// Gives back every download of an order (or of one clip `?2`). `?1 order_id, ?2 clip or NULL, ?3 now (s)`.
+    pub const RESET: &str = "UPDATE order_clips SET granted_bytes = 0, updated_at = ?3 WHERE order_id = ?1 AND (?2 IS NULL OR clip_slug = ?2) RETURNING clip_slug";
+
+    /// Revokes an order (also one never seen yet). `?1 order_id, ?2 now (s)`.
+    pub const REVOKE: &str = "INSERT INTO orders (order_id, clips, allowance, source, created_at, revoked_at) VALUES (?1, '[]', 0, 'admin', ?2, ?2) \
+         ON CONFLICT (order_id) DO UPDATE SET revoked_at = excluded.revoked_at";
+
+    /// Reissue: tokens issued before `?2` stop working and the order is no
+    /// longer revoked. Returns the row. `?1 order_id, ?2 now (s)`.
+    pub const REISSUE: &str = "UPDATE orders SET not_before = ?2, revoked_at = NULL WHERE order_id = ?1 \
+         RETURNING order_id, clips, allowance, customer_ref, expires_at, not_before";
+}
+
+/// What happened to one request for a clip, as the ledger stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Bytes granted and recorded in D1.
+    Granted,
+    /// Bytes sent while D1 was failing; recorded in the R2 fallback first.
+    GrantedOffline,
+    /// No body: HEAD, 304, 412, 416.
+    NoBody,
+    /// The allowance for this clip is used up.
+    AllowanceUsedUp,
+    /// The order was revoked, or the link replaced by a reissued one.
+    Revoked,
+    /// Any other refusal; the code is [`crate::error::DownloadError::log_code`].
+    Refused(&'static str),
+}
+
+impl Outcome {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Outcome::Granted => "granted",
+            Outcome::GrantedOffline => "granted_offline",
+            Outcome::NoBody => "no_body",
+            Outcome::AllowanceUsedUp => "allowance_used_up",
+            Outcome::Revoked => "revoked",
+            Outcome::Refused(code) => code,
+        }
+    }
+}
+
+/// One row of `download_attempts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// The row id (set when read back from D1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    pub attempt_id: String,
+    /// Unix milliseconds.
+    pub at: u64,
+    pub order_id: Option<String>,
+    pub clip_slug: Option<String>,
+    pub key_id: Option<String>,
+    pub method: String,
+    pub range_header: Option<String>,
+    pub status: u16,
+    pub outcome: String,
+    pub span_offset: Option<u64>,
+    pub span_length: Option<u64>,
+    pub charged_bytes: u64,
+    pub client_ip: Option<String>,
+    pub country: Option<String>,
+    pub user_agent: Option<String>,
+    pub recorded_via: String,
+    /// Read back from `attempt_completions`: whether the body was streamed
+    /// to the end (`None`: no body, not known yet, or recorded offline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<u8>,
+}
+
+/// A row of `orders`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRow {
+    pub order_id: String,
+    /// JSON array of slugs, as stored.
+    pub clips: String,
+    pub allowance: u32,
+    pub customer_ref: Option<String>,
+    pub expires_at: Option<u64>,
+    #[serde(default)]
+    pub token_issued_at: u64,
+    #[serde(default)]
+    pub not_before: u64,
+    #[serde(default)]
+    pub revoked_at: Option<u64>,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub created_at: u64,
+}
+
+/// A row of `order_clips`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderClipRow {
+    pub clip_slug: String,
+    pub granted_bytes: u64,
+    pub clip_size: u64,
+    pub unit_bytes: u64,
+    pub budget_bytes: u64,
+    pub updated_at: u64,
+}
+
+/// A line of the order lists (`LIST_ORDERS`, `NEVER_FULLY_DOWNLOADED`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSummaryRow {
+    pub order_id: String,
+    pub clips: String,
+    pub allowance: u32,
+    pub customer_ref: Option<String>,
+    pub expires_at: Option<u64>,
+    pub revoked_at: Option<u64>,
+    pub source: String,
+    pub created_at: u64,
+    pub granted_bytes: u64,
+    pub attempts: u64,
+    pub last_attempt_at: Option<u64>,
+}
+
+/// A row of `order_links`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRow {
+    pub key_id: String,
+    pub issued_at: u64,
+    pub expires_at: u64,
+    pub first_seen_at: u64,
+}
+
+/// A row of `order_events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub at: u64,
+    pub kind: String,
+    pub clip_slug: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Full detail rows for refused tokens per minute and refusal code; the
+/// rest are only counted in `bad_token_minutes`, so a flood of bad links
+/// cannot fill the database.
+pub const BAD_TOKEN_ROWS_PER_MINUTE: u64 = 20;
+
+/// The order facts a fallback record needs to recreate the order row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderFacts {
+    pub order_id: String,
+    pub clips: Vec<String>,
+    pub allowance: u32,
+    pub customer_ref: Option<String>,
+    pub expires_at: u64,
+    pub issued_at: u64,
+}
+
+/// A charge to replay: bytes granted for (order, clip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    pub bytes: u64,
+    pub clip_size: u64,
+    pub unit: u64,
+    pub budget: u64,
+}
+
+/// What the Worker writes to R2 when D1 fails: one object per attempt under
+/// [`FALLBACK_PREFIX`] (R2 has no append; a new object per record is the
+/// append-only log). Merged into D1 by `POST /admin/ledger/merge` and after
+/// the next successful grant; deleted only once D1 has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FallbackRecord {
+    pub attempt: AttemptRecord,
+    pub order: Option<OrderFacts>,
+    pub charge: Option<Charge>,
+}
+
+/// Key prefix of fallback records in the `CLIPS` bucket (never a clip key:
+/// clip keys come from the manifest and the merge only lists this prefix).
+pub const FALLBACK_PREFIX: &str = "ledger-fallback/";
+
+impl FallbackRecord {
+    /// `ledger-fallback/<at, 15 digits>-<attempt_id>.json`: listing order is
+    /// time order.
+    pub fn object_key(&self) -> String {
+        format!("{FALLBACK_PREFIX}{:015}-{}.json", self.attempt.at, self.attempt.attempt_id)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("plain data serializes")
+    }
+
+    pub fn from_json(json: &str) -> Result<FallbackRecord, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+}
+
+/// Truncates a header value for storage (user agents can be long).
+pub fn clip_text(value: Option<&str>, max: usize) -> Option<String> {
+    value.map(|v| {
+        let mut end = v.len().min(max);
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        v[..end].to_string()
+    })
+}
+
+/// An attempt id: the hex of 16 random bytes (the glue uses `Math.random`;
+/// ids only need to be unique, they guard nothing).
+pub fn attempt_id(random: [u8; 16]) -> String {
+    random.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> FallbackRecord {
+        FallbackRecord {
+            attempt: AttemptRecord {
+                id: None,
+                attempt_id: attempt_id([0xab; 16]),
+                at: 1_750_000_000_123,
+                order_id: Some("ORD-1".into()),
+                clip_slug: Some("harbor".into()),
+                key_id: Some("2025-01".into()),
+                method: "GET".into(),
+                range_header: Some("bytes=0-".into()),
+                status: 200,
+                outcome: Outcome::GrantedOffline.code().into(),
+                span_offset: Some(0),
+                span_length: Some(10),
+                charged_bytes: 10,
+                client_ip: None,
+                country: None,
+                user_agent: clip_text(Some("curl/8"), 200),
+                recorded_via: "fallback".into(),
+                completed: None,
+            },
+            order: None,
+            charge: Some(Charge { bytes: 10, clip_size: 10, unit: 12, budget: 36 }),
+        }
+    }
+
+    #[test]
+    fn fallback_records_round_trip_and_sort_by_time() {
+        let r = record();
+        assert_eq!(FallbackRecord::from_json(&r.to_json()).unwrap(), r);
+        assert_eq!(r.object_key(), format!("ledger-fallback/001750000000123-{}.json", "ab".repeat(16)));
+    }
+
+    #[test]
+    fn outcome_codes_are_stable() {
+        assert_eq!(Outcome::AllowanceUsedUp.code(), "allowance_used_up");
+        assert_eq!(Outcome::Refused("expired").code(), "expired");
+    }
+
+    #[test]
+    fn text_is_cut_on_a_char_boundary() {
+        assert_eq!(clip_text(Some("ééé"), 3).unwrap(), "é");
+        assert_eq!(clip_text(None, 3), None);
+    }
+
+    #[test]
+    fn grant_is_one_statement_with_the_budget_check() {
+        assert!(!sql::GRANT.contains(';'));
+        assert!(sql::GRANT.contains("granted_bytes + excluded.granted_bytes <= excluded.budget_bytes"));
+        assert!(sql::GRANT.contains("RETURNING"));
+    }
+}

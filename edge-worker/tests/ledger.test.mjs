@@ -1,0 +1,327 @@
+// The download ledger and allowance in workerd with a real local D1
+// (docs/downloads.md): exact enforcement under concurrency, ranges and seeks
+// counted as one download, the open-ended-range tricks, HEAD, revoke, reset,
+// reissue, the never-fully-downloaded report, CSV export, admin auth, and a
+// D1 failure mid-download whose records are recovered from R2.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import {
+  ADMIN_TOKEN, REPO, SIGNING_KEY, admin, catalog, curl, mint, run, sha256File, startStack, toolEnv,
+} from "./support/stack.mjs";
+
+const { main, other, withheld } = catalog();
+const S = main.size;
+const mainBytes = fs.readFileSync(main.file);
+let stack;
+let work;
+
+before(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-ledger-"));
+  stack = await startStack({ seed: [main, other] });
+});
+
+after(async () => {
+  await stack?.stop();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+const clipUrl = (link, clip = main) => `${link.url}/${clip.slug}`;
+const get = (url, headers = [], extra = []) =>
+  curl(url, { args: [...headers.flatMap((h) => ["-H", h]), ...extra] });
+const page = async (link) => (await curl(link.url)).body.toString("utf8");
+const show = async (order) => {
+  const res = await admin(stack, "GET", `/admin/orders/${encodeURIComponent(order)}`);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return res.body;
+};
+const granted = (detail, clip = main) => detail.clips.find((c) => c.clip_slug === clip.slug)?.granted_bytes ?? 0;
+
+function siteGen(args, env = {}) {
+  const [cmd, pre] = process.env.SITE_GEN_BIN
+    ? [process.env.SITE_GEN_BIN, []]
+    : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+  return run(cmd, [...pre, ...args], {
+    cwd: REPO,
+    env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN, CLIPSTORE_SIGNING_KEY: SIGNING_KEY, ...env },
+  });
+}
+
+describe("allowance", () => {
+  it("64 concurrent full requests against allowance 3 -> exactly 3 served", async () => {
+    const link = await mint(stack, { order: "L-CONC", clips: [main.slug], downloads: 3 });
+    const results = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => curl(clipUrl(link), { output: path.join(work, `conc-${i}`) })),
+    );
+    const served = results.map((r, i) => ({ ...r, i })).filter((r) => r.status === 200);
+    assert.equal(served.length, 3, results.map((r) => r.status).join(" "));
+    assert.equal(results.filter((r) => r.status === 403).length, 61);
+    for (const r of served) assert.equal(sha256File(path.join(work, `conc-${r.i}`)), sha256File(main.file));
+    const refused = fs.readFileSync(path.join(work, `conc-${results.findIndex((r) => r.status === 403)}`), "utf8");
+    assert.match(refused, /used all downloads/);
+    assert.match(refused, /mailto:/);
+
+    const detail = await show("L-CONC");
+    assert.equal(granted(detail), 3 * S);
+    assert.equal(detail.attempts.length, 64, "every attempt recorded");
+    assert.equal(detail.attempts.filter((a) => a.outcome === "granted").length, 3);
+    assert.equal(detail.attempts.filter((a) => a.outcome === "allowance_used_up").length, 61);
+    assert.match(await page(link), /No downloads left/);
+    assert.match(await page(link), /0 of 3 downloads left/);
+  });
+
+  it("a download manager's 16 ranges consume one download", async () => {
+    const link = await mint(stack, { order: "L-16", clips: [main.slug], downloads: 3 });
+    const part = Math.ceil(S / 16);
+    const parts = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => {
+        const end = Math.min(S, (i + 1) * part) - 1;
+        return get(clipUrl(link), [`Range: bytes=${i * part}-${end}`]);
+      }),
+    );
+    for (const p of parts) assert.equal(p.status, 206);
+    assert.ok(Buffer.concat(parts.map((p) => p.body)).equals(mainBytes));
+    assert.equal(granted(await show("L-16")), S);
+    assert.match(await page(link), /2 of 3 downloads left/);
+  });
+
+  it("a video player's seeks (Sec-Fetch-Dest: video) consume one download", async () => {
+    const link = await mint(stack, { order: "L-SEEK", clips: [main.slug], downloads: 3 });
+    const video = ["Sec-Fetch-Dest: video", "Accept-Encoding: identity;q=1, *;q=0"];
+    // Play from the start, seek forward, play to the end, seek back, stop.
+    let sent = 0;
+    for (const start of [0, 65536, 200000, 265536, 131072, 196608]) {
+      if (start >= S) continue;
+      const res = await get(clipUrl(link), [...video, `Range: bytes=${start}-`]);
+      assert.equal(res.status, 206);
+      const [, a, b, total] = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers["content-range"]).map(Number);
+      assert.equal(a, start);
+      assert.equal(total, S);
+      assert.ok(b - a + 1 <= Math.max(65536, Math.floor(S / 16)), "a bounded chunk");
+      assert.ok(res.body.equals(mainBytes.subarray(a, b + 1)));
+      sent += res.body.length;
+    }
+    assert.equal(granted(await show("L-SEEK")), sent);
+    assert.match(await page(link), /2 of 3 downloads left/);
+
+    // The same requests from a download tool would be charged in full.
+    const tool = await mint(stack, { order: "L-SEEK-TOOL", clips: [main.slug], downloads: 3 });
+    for (const start of [0, 65536, 200000]) await get(clipUrl(tool), [`Range: bytes=${start}-`]);
+    assert.equal(granted(await show("L-SEEK-TOOL")), 3 * S - 265536);
+  });
+
+  it("bytes=1- and repeated bytes=0- never give more than N downloads' worth", async () => {
+    const link = await mint(stack, { order: "L-TRICK", clips: [main.slug], downloads: 3 });
+    let received = 0;
+    const statuses = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await get(clipUrl(link), [`Range: bytes=${i % 2}-`]);
+      statuses.push(res.status);
+      if (res.status === 206) received += res.body.length;
+    }
+    assert.ok(received < 4 * S, `received ${received} bytes, less than 4 copies of ${S}`);
+    assert.ok(received >= 3 * S - 3, "three copies' worth was allowed");
+    assert.deepEqual(statuses.slice(-6), [403, 403, 403, 403, 403, 403], statuses.join(" "));
+    for (const h of ["Range: bytes=0-", "Range: bytes=1-", "Range: bytes=0-0,1-"]) {
+      assert.equal((await get(clipUrl(link), [h])).status, 403, h);
+    }
+    // What is left of the slack can still be fetched in small pieces, but
+    // never a whole clip more: the total stays below 4 clips.
+    for (let i = 0; i < 1000; i++) {
+      const res = await get(clipUrl(link), [`Range: bytes=-50000`]);
+      if (res.status !== 206) break;
+      received += res.body.length;
+    }
+    assert.ok(received < 4 * S, `received ${received} bytes, less than 4 copies of ${S}`);
+    assert.equal(granted(await show("L-TRICK")), received);
+  });
+
+  it("HEAD, 304 and 416 are not counted", async () => {
+    const link = await mint(stack, { order: "L-HEAD", clips: [main.slug], downloads: 1 });
+    for (let i = 0; i < 5; i++) assert.equal((await get(clipUrl(link), [], ["-I"])).status, 200);
+    const etag = (await get(clipUrl(link), [], ["-I"])).headers.etag;
+    assert.equal((await get(clipUrl(link), [`If-None-Match: ${etag}`])).status, 304);
+    assert.equal((await get(clipUrl(link), [`Range: bytes=${S}-`])).status, 416);
+    assert.equal((await get(clipUrl(link))).status, 200);
+    assert.equal((await get(clipUrl(link))).status, 403);
+    const detail = await show("L-HEAD");
+    assert.equal(granted(detail), S);
+    const heads = detail.attempts.filter((a) => a.method === "HEAD");
+    assert.equal(heads.length, 6);
+    for (const a of heads) assert.deepEqual([a.outcome, a.charged_bytes], ["no_body", 0]);
+  });
+});
+
+describe("owner operations", () => {
+  it("reset gives downloads back, revoke stops the links at once, reissue prints a working link", async () => {
+    const old = await mint(stack, { order: "L-OPS", clips: [main.slug], downloads: 1, now: Math.floor(Date.now() / 1000) - 120 });
+    assert.equal((await get(clipUrl(old))).status, 200);
+    assert.equal((await get(clipUrl(old))).status, 403);
+
+    await siteGen(["orders", "--worker-url", stack.base, "reset", "L-OPS"]);
+    assert.equal((await get(clipUrl(old))).status, 200);
+
+    await siteGen(["orders", "--worker-url", stack.base, "revoke", "L-OPS"]);
+    const revoked = await get(clipUrl(old));
+    assert.equal(revoked.status, 403);
+    assert.match(revoked.body.toString("utf8"), /no longer valid/);
+    assert.equal((await curl(old.url)).status, 403, "the order page too");
+    assert.equal((await get(clipUrl(old), [], ["-I"])).status, 403, "and HEAD");
+
+    await siteGen(["orders", "--worker-url", stack.base, "reset", "L-OPS"]);
+    const { stdout } = await siteGen(["orders", "--worker-url", stack.base, "--root", REPO, "reissue", "L-OPS",
+      "--expires", "2d", "--base-url", `${stack.base}/download`]);
+    const fresh = stdout.trim();
+    assert.ok(fresh.startsWith(`${stack.base}/download/`), stdout);
+    assert.equal((await get(`${fresh}/${main.slug}`)).status, 200, "the reissued link works");
+    assert.equal((await get(clipUrl(old))).status, 403, "the old link stays dead");
+
+    const detail = await show("L-OPS");
+    assert.deepEqual(detail.events.map((e) => e.kind), ["reset", "revoke", "reset", "reissue"]);
+    assert.ok(detail.links.length >= 2, "both links recorded");
+  });
+
+  it("the never-fully-downloaded report is right on a seeded history; window reset", async () => {
+    await new Promise((r) => setTimeout(r, 1100));
+    const since = Math.floor(Date.now() / 1000);
+    const full = await mint(stack, { order: "R-FULL", clips: [main.slug], downloads: 2 });
+    assert.equal((await get(clipUrl(full))).status, 200);
+    const part = await mint(stack, { order: "R-PART", clips: [main.slug, other.slug], downloads: 2 });
+    assert.equal((await get(clipUrl(part))).status, 200);
+    assert.equal((await get(clipUrl(part, other), ["Range: bytes=0-999"])).status, 206);
+    const seen = await mint(stack, { order: "R-SEEN", clips: [main.slug], downloads: 2 });
+    assert.equal((await curl(seen.url)).status, 200, "order page viewed, nothing downloaded");
+    const created = await admin(stack, "POST", "/admin/orders", {
+      body: { order_id: "R-NONE", clips: [main.slug], downloads: 2 },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal((await admin(stack, "POST", "/admin/orders", { body: { order_id: "R-NONE", clips: [], downloads: 1 } })).status, 409);
+    // Granted in full, but the customer's connection broke off midway. The
+    // clip must be larger than what socket buffers hold (the sample clips
+    // are not), so the runtime cannot finish writing it: 40 MB under the
+    // object key of the clip this stack did not seed.
+    const big = path.join(work, "big.bin");
+    fs.writeFileSync(big, Buffer.alloc(40 * 1024 * 1024, 7));
+    await stack.wrangler(["r2", "object", "put", `clipstore-clips/${withheld.object_key}`, "--file", big,
+      "--content-type", withheld.content_type]);
+    const broken = await mint(stack, { order: "R-BROKEN", clips: [withheld.slug], downloads: 2 });
+    const slow = spawn("curl", ["-sS", "--limit-rate", "1M", "-o", path.join(work, "broken.bin"), clipUrl(broken, withheld)],
+      { stdio: "ignore" });
+    const slowDone = new Promise((resolve) => slow.on("exit", resolve));
+    await new Promise((r) => setTimeout(r, 1000));
+    slow.kill("SIGKILL");
+    await slowDone;
+    const rev = await mint(stack, { order: "R-REVOKED", clips: [main.slug], downloads: 2 });
+    assert.equal((await curl(rev.url)).status, 200);
+    assert.equal((await admin(stack, "POST", "/admin/orders/R-REVOKED/revoke")).status, 200);
+
+    // Completions are written when the streams settle (waitUntil): poll.
+    const expected = ["R-BROKEN", "R-NONE", "R-PART", "R-SEEN"];
+    let ids;
+    for (let i = 0; i < 50; i++) {
+      const report = await admin(stack, "GET", `/admin/orders?filter=never-fully-downloaded&since=${since}`);
+      assert.equal(report.status, 200);
+      ids = report.body.orders.map((o) => o.order_id).sort();
+      if (JSON.stringify(ids) === JSON.stringify(expected)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(ids, expected);
+    assert.equal(granted(await show("R-BROKEN"), withheld), 40 * 1024 * 1024, "charged in full, yet reported");
+    assert.equal((await show("R-BROKEN")).attempts[0].completed, 0);
+    const { stdout } = await siteGen(["orders", "--worker-url", stack.base, "never-downloaded", "--since", String(since)]);
+    for (const id of expected) assert.ok(stdout.includes(id), stdout);
+    assert.ok(!stdout.includes("R-FULL"));
+    const empty = await admin(stack, "GET", `/admin/orders?filter=never-fully-downloaded&since=0&until=${since - 3600}`);
+    assert.ok(!empty.body.orders.some((o) => o.order_id.startsWith("R-")));
+
+    // Every order with an attempt in the window gets its downloads back.
+    const reset = await siteGen(["orders", "--worker-url", stack.base, "reset",
+      "--since", String(since), "--until", String(Math.floor(Date.now() / 1000) + 1)]);
+    assert.match(reset.stdout, /Downloads given back to 3 order\(s\): R-BROKEN R-FULL R-PART/);
+    assert.equal(granted(await show("R-FULL")), 0);
+  });
+
+  it("exports every attempt as CSV", async () => {
+    const out = path.join(work, "attempts.csv");
+    await siteGen(["orders", "--worker-url", stack.base, "export", "--out", out]);
+    const lines = fs.readFileSync(out, "utf8").trimEnd().split("\r\n");
+    assert.match(lines[0], /^id,attempt_id,at,at_utc,order_id,clip_slug,key_id,method,range_header,status,outcome,/);
+    const all = await admin(stack, "GET", "/admin/attempts?limit=10000");
+    assert.equal(lines.length - 1, all.body.attempts.length);
+    assert.ok(lines.some((l) => l.includes(",L-CONC,") && l.includes(",allowance_used_up,")));
+  });
+
+  it("bad tokens are recorded without claims, at most 20 a minute", async () => {
+    for (let i = 0; i < 25; i++) await get(`${stack.base}/download/not-a-token-${i}/${main.slug}`);
+    const all = (await admin(stack, "GET", "/admin/attempts?limit=10000")).body.attempts;
+    const bad = all.filter((a) => a.outcome === "malformed");
+    assert.ok(bad.length >= 1 && bad.length <= 40, `${bad.length} rows`);
+    for (const a of bad) assert.equal(a.order_id, null);
+  });
+
+  it("admin endpoints refuse missing and wrong credentials", async () => {
+    for (const [method, p] of [["GET", "/admin/orders"], ["GET", "/admin/orders/L-CONC"], ["POST", "/admin/orders/L-CONC/reset"],
+      ["POST", "/admin/orders/L-CONC/revoke"], ["GET", "/admin/attempts"], ["POST", "/admin/ledger/merge"], ["GET", "/admin/nope"]]) {
+      for (const token of [null, "wrong-token-0123456789", `${ADMIN_TOKEN}x`, ""]) {
+        const res = await admin(stack, method, p, { token });
+        assert.equal(res.status, 401, `${method} ${p} with ${token}`);
+      }
+    }
+    const basic = await fetch(`${stack.base}/admin/orders`, { headers: { authorization: `Basic ${ADMIN_TOKEN}` } });
+    assert.equal(basic.status, 401);
+    assert.equal((await show("L-CONC")).order.order_id, "L-CONC", "the revoke above was refused");
+    await assert.rejects(siteGen(["orders", "--worker-url", stack.base, "list"], { CLIPSTORE_ADMIN_TOKEN: "wrong-token-0123456789" }), /401/);
+  });
+});
+
+describe("when D1 fails", () => {
+  it("serves a paying customer mid-download and recovers every record from R2", async () => {
+    const link = await mint(stack, { order: "L-D1", clips: [main.slug], downloads: 5 });
+    const out = path.join(work, "slow.bin");
+    const slow = spawn("curl", ["-sS", "--limit-rate", "100K", "-o", out, "-w", "%{http_code}", clipUrl(link)]);
+    let code = "";
+    slow.stdout.on("data", (d) => (code += d));
+    const slowDone = new Promise((resolve) => slow.on("exit", resolve));
+    await new Promise((r) => setTimeout(r, 700));
+
+    const tables = ["order_clips", "download_attempts", "orders"];
+    await stack.wrangler(["d1", "execute", "DB", "--command",
+      tables.map((t) => `ALTER TABLE ${t} RENAME TO ${t}_offline;`).join(" ")]);
+    try {
+      const full = await curl(clipUrl(link), { output: path.join(work, "during.bin") });
+      assert.equal(full.status, 200);
+      assert.equal(sha256File(path.join(work, "during.bin")), sha256File(main.file));
+      const range = await get(clipUrl(link), ["Range: bytes=100-1099"]);
+      assert.equal(range.status, 206);
+      assert.ok(range.body.equals(mainBytes.subarray(100, 1100)));
+      assert.equal((await get(clipUrl(link), [], ["-I"])).status, 200);
+      const orderPage = await curl(link.url);
+      assert.equal(orderPage.status, 200, "the order page still works");
+      assert.match(orderPage.body.toString("utf8"), /up to 5 downloads/);
+      assert.equal((await admin(stack, "GET", "/admin/orders")).status, 503);
+    } finally {
+      await stack.wrangler(["d1", "execute", "DB", "--command",
+        tables.map((t) => `ALTER TABLE ${t}_offline RENAME TO ${t};`).join(" ")]);
+    }
+    await slowDone;
+    assert.equal(code, "200");
+    assert.equal(sha256File(out), sha256File(main.file), "the download in flight completed");
+
+    const { stdout } = await siteGen(["orders", "--worker-url", stack.base, "merge"]);
+    assert.match(stdout, /Merged 3 record/);
+    const again = await admin(stack, "POST", "/admin/ledger/merge");
+    assert.equal(again.body.merged, 0);
+
+    const detail = await show("L-D1");
+    assert.equal(detail.attempts.length, 4, "none lost");
+    assert.deepEqual(detail.attempts.map((a) => a.recorded_via).sort(), ["d1", "fallback", "fallback", "fallback"]);
+    assert.equal(granted(detail), 2 * S + 1000, "charges merged once");
+    // Two whole downloads and 1,000 bytes: 3 of 5 whole downloads left.
+    assert.match(await page(link), /3 of 5 downloads left/);
+  });
+});

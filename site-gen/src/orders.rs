@@ -1,0 +1,503 @@
+//! `site-gen orders`: the owner's view of the download ledger, through the
+//! Worker's admin API (`/admin/…`, see `edge-worker/src/admin.rs` and
+//! `docs/downloads.md`).
+//!
+//! A thin blocking HTTP client (`ureq`) plus the pure parts that are tested
+//! natively: where the admin token comes from, the table the `list` commands
+//! print, and the CSV `export` writes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::purchase_token::{self as pt, MintRequest};
+
+/// Environment variable holding the Worker's `ADMIN_TOKEN`.
+pub const ADMIN_TOKEN_ENV: &str = "CLIPSTORE_ADMIN_TOKEN";
+/// Environment variable that can stand in for `--worker-url`.
+pub const WORKER_URL_ENV: &str = "CLIPSTORE_WORKER_URL";
+/// Name of the Worker secret (and `.dev.vars` line).
+pub const ADMIN_SECRET: &str = "ADMIN_TOKEN";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrdersError {
+    #[error("no admin token: set {ADMIN_TOKEN_ENV} (the Worker's {ADMIN_SECRET} secret), or run scripts/run-local.sh once to create {} for local use", pt::DEV_VARS)]
+    NoToken,
+    #[error("no Worker address: pass --worker-url https://your-shop.example (or set {WORKER_URL_ENV})")]
+    NoWorkerUrl,
+    #[error(
+        "the Worker refused the admin token (401): check {ADMIN_TOKEN_ENV} against the Worker's {ADMIN_SECRET} secret"
+    )]
+    Unauthorized,
+    #[error("the Worker answered {status}: {body}")]
+    Http { status: u16, body: String },
+    #[error("could not reach the Worker at {url}: {error}")]
+    Transport { url: String, error: String },
+    #[error("unexpected answer from the Worker: {0}")]
+    BadAnswer(String),
+    #[error(transparent)]
+    Token(#[from] pt::TokenCommandError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// `site-gen orders …`
+#[derive(clap::Args, Debug)]
+pub struct OrdersArgs {
+    /// The Worker's address, e.g. https://shop.example or http://127.0.0.1:8787
+    /// (default: $CLIPSTORE_WORKER_URL).
+    #[arg(long, value_name = "URL", global = true)]
+    pub worker_url: Option<String>,
+    /// The shop's folder (for edge-worker/.dev.vars and, on reissue, the catalog).
+    #[arg(long, default_value = ".", value_name = "DIR", global = true)]
+    pub root: PathBuf,
+    #[command(subcommand)]
+    pub command: OrdersCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum OrdersCommand {
+    /// List orders, newest first, with downloads and attempts.
+    List {
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// "Paid but never fully downloaded": orders (created in the window) with a
+    /// clip the Worker never sent completely.
+    NeverDownloaded {
+        /// Only orders created at or after this time (YYYY-MM-DD, RFC 3339 or unix seconds).
+        #[arg(long, value_parser = parse_time)]
+        since: Option<u64>,
+        /// Only orders created before this time.
+        #[arg(long, value_parser = parse_time)]
+        until: Option<u64>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// Show one order: its clips, downloads used and left, and every attempt.
+    Show { order: String },
+    /// Give back all downloads of an order (or of one clip), or, with
+    /// --since and --until instead of an order, of every order with a download
+    /// attempt in that window.
+    Reset {
+        #[arg(required_unless_present = "since")]
+        order: Option<String>,
+        #[arg(long, value_name = "SLUG", requires = "order")]
+        clip: Option<String>,
+        #[arg(long, value_parser = parse_time, requires = "until", conflicts_with = "order")]
+        since: Option<u64>,
+        #[arg(long, value_parser = parse_time, requires = "since")]
+        until: Option<u64>,
+    },
+    /// Revoke an order: every link of it stops working.
+    Revoke { order: String },
+    /// Make the order's old links stop working and print a new one.
+    Reissue {
+        order: String,
+        /// How long the new link works.
+        #[arg(long, default_value = "30d")]
+        expires: String,
+        /// Link base instead of download_base_url from site.toml.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+    },
+    /// Write every download attempt as CSV (to stdout or --out).
+    Export {
+        /// Only this order's attempts.
+        #[arg(long)]
+        order: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Merge ledger records the Worker wrote to R2 while D1 was failing.
+    Merge,
+}
+
+/// The admin token: `$CLIPSTORE_ADMIN_TOKEN`, else `ADMIN_TOKEN` in
+/// `edge-worker/.dev.vars` under `root`.
+pub fn admin_token(root: &Path) -> Result<String, OrdersError> {
+    if let Ok(v) = std::env::var(ADMIN_TOKEN_ENV) {
+        if !v.trim().is_empty() {
+            return Ok(v.trim().to_string());
+        }
+    }
+    let text = std::fs::read_to_string(root.join(pt::DEV_VARS)).map_err(|_| OrdersError::NoToken)?;
+    dotenv_value(&text, ADMIN_SECRET).ok_or(OrdersError::NoToken)
+}
+
+/// `NAME=value` from a dotenv-style text (quotes stripped).
+pub fn dotenv_value(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.trim().split_once('=')?;
+        (k.trim() == name).then(|| v.trim().trim_matches('"').trim_matches('\'').to_string())
+    })
+}
+
+/// Percent-encodes an order id for a path segment.
+fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// A blocking client for the Worker's admin API.
+pub struct AdminClient {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl AdminClient {
+    pub fn new(worker_url: &str, token: &str) -> AdminClient {
+        AdminClient {
+            base: worker_url.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build(),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, OrdersError> {
+        let url = format!("{}{path}", self.base);
+        let request = self.agent.request(method, &url).set("authorization", &format!("Bearer {}", self.token));
+        let result = match body {
+            Some(b) => request.send_json(b),
+            None => request.call(),
+        };
+        match result {
+            Ok(response) => response.into_json().map_err(|e| OrdersError::BadAnswer(e.to_string())),
+            Err(ureq::Error::Status(401, _)) => Err(OrdersError::Unauthorized),
+            Err(ureq::Error::Status(status, response)) => {
+                let body = response.into_string().unwrap_or_default();
+                let message = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or(body);
+                Err(OrdersError::Http { status, body: message })
+            }
+            Err(e) => Err(OrdersError::Transport { url, error: e.to_string() }),
+        }
+    }
+
+    pub fn list(&self, limit: u32) -> Result<Vec<Value>, OrdersError> {
+        array(&self.call("GET", &format!("/admin/orders?limit={limit}"), None)?, "orders")
+    }
+
+    /// Orders created in `[since, until)` (unix seconds) with a clip never
+    /// granted a whole clip's bytes.
+    pub fn never_fully_downloaded(
+        &self,
+        since: Option<u64>,
+        until: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Value>, OrdersError> {
+        let mut q = format!("filter=never-fully-downloaded&limit={limit}");
+        if let Some(s) = since {
+            q.push_str(&format!("&since={s}"));
+        }
+        if let Some(u) = until {
+            q.push_str(&format!("&until={u}"));
+        }
+        array(&self.call("GET", &format!("/admin/orders?{q}"), None)?, "orders")
+    }
+
+    /// Resets every order with an attempt in `[since, until)` (unix seconds).
+    pub fn reset_window(&self, since: u64, until: u64) -> Result<Value, OrdersError> {
+        self.call("POST", &format!("/admin/reset?since={since}&until={until}"), Some(json!({})))
+    }
+
+    pub fn show(&self, order: &str) -> Result<Value, OrdersError> {
+        self.call("GET", &format!("/admin/orders/{}", segment(order)), None)
+    }
+
+    pub fn reset(&self, order: &str, clip: Option<&str>) -> Result<Value, OrdersError> {
+        let q = clip.map(|c| format!("?clip={}", segment(c))).unwrap_or_default();
+        self.call("POST", &format!("/admin/orders/{}/reset{q}", segment(order)), Some(json!({})))
+    }
+
+    pub fn revoke(&self, order: &str) -> Result<Value, OrdersError> {
+        self.call("POST", &format!("/admin/orders/{}/revoke", segment(order)), Some(json!({})))
+    }
+
+    pub fn reissue(&self, order: &str) -> Result<Value, OrdersError> {
+        self.call("POST", &format!("/admin/orders/{}/reissue", segment(order)), Some(json!({})))
+    }
+
+    pub fn merge(&self) -> Result<Value, OrdersError> {
+        self.call("POST", "/admin/ledger/merge", Some(json!({})))
+    }
+
+    /// Every attempt (of one order), oldest first, fetched page by page.
+    pub fn attempts(&self, order: Option<&str>) -> Result<Vec<Value>, OrdersError> {
+        let mut all = Vec::new();
+        let mut after = 0u64;
+        loop {
+            let q = order.map(|o| format!("&order={}", segment(o))).unwrap_or_default();
+            let v = self.call("GET", &format!("/admin/attempts?after={after}&limit=1000{q}"), None)?;
+            let page = array(&v, "attempts")?;
+            let Some(last) = page.last().and_then(|a| a.get("id")).and_then(Value::as_u64) else {
+                break;
+            };
+            after = last;
+            let done = page.len() < 1000;
+            all.extend(page);
+            if done {
+                break;
+            }
+        }
+        Ok(all)
+    }
+}
+
+fn array(v: &Value, key: &str) -> Result<Vec<Value>, OrdersError> {
+    v.get(key).and_then(Value::as_array).cloned().ok_or_else(|| OrdersError::BadAnswer(format!("no `{key}` array")))
+}
+
+/// The columns `export` writes, in order (the ledger's `download_attempts`).
+pub const CSV_COLUMNS: [&str; 18] = [
+    "id",
+    "attempt_id",
+    "at",
+    "order_id",
+    "clip_slug",
+    "key_id",
+    "method",
+    "range_header",
+    "status",
+    "outcome",
+    "span_offset",
+    "span_length",
+    "charged_bytes",
+    "client_ip",
+    "country",
+    "user_agent",
+    "recorded_via",
+    "completed",
+];
+
+/// One CSV field (RFC 4180): quoted when it holds `,`, `"`, CR or LF, with
+/// `"` doubled. A text starting with `=`, `+`, `-`, `@` (a formula to a
+/// spreadsheet) gets a leading `'`, since user agents come from strangers.
+pub fn csv_field(value: &Value) -> String {
+    let text = match value {
+        Value::Null => return String::new(),
+        Value::String(s) => {
+            if s.starts_with(['=', '+', '-', '@']) {
+                format!("'{s}")
+            } else {
+                s.clone()
+            }
+        }
+        other => other.to_string(),
+    };
+    if text.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// Writes attempts as CSV with a header line, CRLF line ends (RFC 4180).
+/// The `at` column is also written as `at_utc` (RFC 3339) for people.
+pub fn write_csv(attempts: &[Value], mut out: impl Write) -> std::io::Result<()> {
+    let mut header: Vec<&str> = CSV_COLUMNS.to_vec();
+    header.insert(3, "at_utc");
+    write!(out, "{}\r\n", header.join(","))?;
+    for a in attempts {
+        let mut fields: Vec<String> =
+            CSV_COLUMNS.iter().map(|c| csv_field(a.get(*c).unwrap_or(&Value::Null))).collect();
+        let at_utc = a
+            .get("at")
+            .and_then(Value::as_i64)
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default();
+        fields.insert(3, at_utc);
+        write!(out, "{}\r\n", fields.join(","))?;
+    }
+    Ok(())
+}
+
+fn text(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn time_ms(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_i64)
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The table `list` and `never-downloaded` print.
+pub fn orders_table(orders: &[Value]) -> String {
+    let mut out = format!(
+        "{:<24} {:>9} {:>8} {:>14} {:<16} {:<8} {}\n",
+        "ORDER", "DOWNLOADS", "ATTEMPTS", "BYTES SENT", "LAST ATTEMPT", "STATE", "CLIPS"
+    );
+    for o in orders {
+        let clips: Vec<String> =
+            o.get("clips").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+        let state = if o.get("revoked_at").is_some_and(|r| !r.is_null()) { "revoked" } else { "active" };
+        out.push_str(&format!(
+            "{:<24} {:>9} {:>8} {:>14} {:<16} {:<8} {}\n",
+            text(o, "order_id"),
+            format!("{}/clip", text(o, "allowance")),
+            text(o, "attempts"),
+            text(o, "granted_bytes"),
+            time_ms(o, "last_attempt_at"),
+            state,
+            clips.join(" ")
+        ));
+    }
+    out
+}
+
+/// What `show` prints.
+pub fn order_details(v: &Value) -> String {
+    let order = v.get("order").cloned().unwrap_or(Value::Null);
+    let mut out = format!(
+        "order:      {}\nallowance:  {} downloads per clip\ncustomer:   {}\nsource:     {}\nrevoked:    {}\n\nclips:\n",
+        text(&order, "order_id"),
+        text(&order, "allowance"),
+        text(&order, "customer_ref"),
+        text(&order, "source"),
+        if order.get("revoked_at").is_some_and(|r| !r.is_null()) { "yes" } else { "no" },
+    );
+    for c in v.get("clips").and_then(Value::as_array).into_iter().flatten() {
+        out.push_str(&format!(
+            "  {:<32} {} used, {} left ({} of {} bytes granted)\n",
+            text(c, "clip_slug"),
+            text(c, "downloads_used"),
+            text(c, "downloads_left"),
+            text(c, "granted_bytes"),
+            text(c, "clip_size")
+        ));
+    }
+    out.push_str("\nattempts:\n");
+    for a in v.get("attempts").and_then(Value::as_array).into_iter().flatten() {
+        out.push_str(&format!(
+            "  {} {:<4} {:<28} {} {:<18} {:>10} bytes  {}\n",
+            time_ms(a, "at"),
+            text(a, "method"),
+            text(a, "clip_slug"),
+            text(a, "status"),
+            text(a, "outcome"),
+            text(a, "charged_bytes"),
+            text(a, "range_header")
+        ));
+    }
+    out
+}
+
+fn worker_url(args: &OrdersArgs) -> Result<String, OrdersError> {
+    args.worker_url
+        .clone()
+        .or_else(|| std::env::var(WORKER_URL_ENV).ok())
+        .filter(|u| !u.trim().is_empty())
+        .ok_or(OrdersError::NoWorkerUrl)
+}
+
+/// Runs `site-gen orders …`.
+pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
+    let client = AdminClient::new(&worker_url(&args)?, &admin_token(&args.root)?);
+    match args.command {
+        OrdersCommand::List { limit } => print!("{}", orders_table(&client.list(limit)?)),
+        OrdersCommand::NeverDownloaded { since, until, limit } => {
+            print!("{}", orders_table(&client.never_fully_downloaded(since, until, limit)?))
+        }
+        OrdersCommand::Show { order } => print!("{}", order_details(&client.show(&order)?)),
+        OrdersCommand::Reset { order: Some(order), clip, .. } => {
+            let v = client.reset(&order, clip.as_deref())?;
+            println!("Order {order}: downloads given back for {} clip(s).", text(&v, "clips_reset"));
+        }
+        OrdersCommand::Reset { order: None, since, until, .. } => {
+            let (Some(since), Some(until)) = (since, until) else {
+                return Err(OrdersError::Other("give an order, or --since and --until".into()));
+            };
+            let v = client.reset_window(since, until)?;
+            let mut orders: Vec<String> =
+                array(&v, "orders_reset")?.iter().filter_map(|o| o.as_str().map(str::to_string)).collect();
+            orders.sort();
+            orders.dedup();
+            println!("Downloads given back to {} order(s): {}", orders.len(), orders.join(" "));
+        }
+        OrdersCommand::Revoke { order } => {
+            client.revoke(&order)?;
+            println!("Order {order} revoked: its download links no longer work.");
+        }
+        OrdersCommand::Reissue { order, expires, base_url } => {
+            let valid_for = pt::parse_duration(&expires)?;
+            let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
+            let key = pt::signing_key(&args.root)?;
+            let v = client.reissue(&order)?;
+            let o = v.get("order").ok_or_else(|| OrdersError::BadAnswer("no `order`".into()))?;
+            let clips: Vec<String> = o
+                .get("clips")
+                .and_then(Value::as_str)
+                .and_then(|c| serde_json::from_str(c).ok())
+                .ok_or_else(|| OrdersError::BadAnswer("no `clips`".into()))?;
+            if clips.is_empty() {
+                return Err(OrdersError::Other(format!(
+                    "order {order} has no clips in the ledger (revoked before its link was ever used?): mint a new link with `site-gen token mint`"
+                )));
+            }
+            let not_before = o.get("not_before").and_then(Value::as_u64).unwrap_or(0);
+            let now = unix_now().max(not_before);
+            let request = MintRequest {
+                order_id: order.clone(),
+                clips,
+                valid_for,
+                downloads: o.get("allowance").and_then(Value::as_u64).unwrap_or(0) as u32,
+                customer_ref: o.get("customer_ref").and_then(Value::as_str).map(str::to_string),
+                now_unix: now,
+            };
+            let (token, claims) = pt::mint(&shop, &key, &request)?;
+            let base = base_url.unwrap_or_else(|| shop.config.download_base_url.clone());
+            println!("{}", pt::download_url(&base, &token));
+            eprintln!(
+                "Order {}: new link for {} ({} downloads each, downloads already used stay used), valid until {}; links issued before it no longer work.",
+                claims.order_id,
+                claims.clips.join(", "),
+                claims.downloads,
+                pt::show_time(claims.expires_at)
+            );
+        }
+        OrdersCommand::Export { order, out } => {
+            let attempts = client.attempts(order.as_deref())?;
+            let io = |e: std::io::Error| OrdersError::Other(e.to_string());
+            match out {
+                Some(path) => {
+                    let file = std::fs::File::create(&path).map_err(io)?;
+                    write_csv(&attempts, std::io::BufWriter::new(file)).map_err(io)?;
+                    eprintln!("{} attempts written to {}", attempts.len(), path.display());
+                }
+                None => write_csv(&attempts, std::io::stdout().lock()).map_err(io)?,
+            }
+        }
+        OrdersCommand::Merge => {
+            let v = client.merge()?;
+            println!("Merged {} record(s) from the R2 fallback into the ledger.", text(&v, "merged"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A time for `--since`/`--until`: unix seconds, `YYYY-MM-DD` or RFC 3339.
+pub fn parse_time(s: &str) -> Result<u64, String> {
+    if let Ok(n) = s.trim().parse::<u64>() {
+        return Ok(n);
+    }
+    crate::front_matter::parse_date(s.trim())
+        .map(|t| t.timestamp().max(0) as u64)
+        .ok_or_else(|| format!("`{s}` is not a time: use YYYY-MM-DD, RFC 3339 or unix seconds"))
+}
+
+fn unix_now() -> u64 {
+    chrono::Utc::now().timestamp().max(0) as u64
+}

@@ -1,0 +1,138 @@
+//! `site-gen orders`: CSV export and tables (pure), and the CLI against a
+//! small fake admin API on loopback (the real one is tested in workerd by
+//! `edge-worker/tests/ledger.test.mjs`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use site_gen::orders::{csv_field, dotenv_value, orders_table, write_csv};
+
+#[test]
+fn csv_quotes_per_rfc_4180_and_defuses_formulas() {
+    assert_eq!(csv_field(&json!("plain")), "plain");
+    assert_eq!(csv_field(&json!("a,b")), "\"a,b\"");
+    assert_eq!(csv_field(&json!("say \"hi\"")), "\"say \"\"hi\"\"\"");
+    assert_eq!(csv_field(&json!("line\nbreak")), "\"line\nbreak\"");
+    assert_eq!(csv_field(&json!("=HYPERLINK(1)")), "'=HYPERLINK(1)");
+    assert_eq!(csv_field(&json!(null)), "");
+    assert_eq!(csv_field(&json!(206)), "206");
+}
+
+#[test]
+fn csv_has_a_header_and_one_line_per_attempt() {
+    let attempts = vec![
+        json!({"id": 1, "attempt_id": "a1", "at": 1_750_000_000_123u64, "order_id": "ORD-1", "clip_slug": "harbor", "key_id": "k1", "country": "NL",
+               "method": "GET", "range_header": "bytes=0-", "status": 206, "outcome": "granted", "span_offset": 0,
+               "span_length": 10, "charged_bytes": 10, "client_ip": "127.0.0.1", "user_agent": "curl/8, x", "recorded_via": "d1", "completed": 1}),
+        json!({"id": 2, "attempt_id": "a2", "at": 1_750_000_001_000u64, "order_id": null, "status": 403, "outcome": "bad_signature",
+               "method": "GET", "charged_bytes": 0, "recorded_via": "d1"}),
+    ];
+    let mut out = Vec::new();
+    write_csv(&attempts, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("id,attempt_id,at,at_utc,order_id,clip_slug,"));
+    assert_eq!(lines[1], "1,a1,1750000000123,2025-06-15T15:06:40.123Z,ORD-1,harbor,k1,GET,bytes=0-,206,granted,0,10,10,127.0.0.1,NL,\"curl/8, x\",d1,1");
+    assert!(lines[2].starts_with("2,a2,1750000001000,2025-06-15T15:06:41.000Z,,,,GET,,403,bad_signature,,,0,,,,d1,"));
+    assert_eq!(lines[3], "");
+}
+
+#[test]
+fn tables_and_dev_vars() {
+    let table = orders_table(&[json!({"order_id": "ORD-1", "clips": "[\"a\",\"b\"]", "allowance": 3, "attempts": 2,
+        "granted_bytes": 100, "last_attempt_at": null, "revoked_at": 5})]);
+    assert!(table.contains("ORD-1"));
+    assert!(table.contains("revoked"));
+    assert!(table.contains("a b"));
+    assert_eq!(dotenv_value("TOKEN_KEYS=x\nADMIN_TOKEN=\"s3cret\"\n", "ADMIN_TOKEN").as_deref(), Some("s3cret"));
+}
+
+/// A one-thread fake of the Worker's admin API: answers 401 unless the
+/// bearer token is right, records request lines.
+fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let (mut auth, mut length) = (String::new(), 0usize);
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                let (k, v) = line.split_once(':').unwrap();
+                match k.to_ascii_lowercase().as_str() {
+                    "authorization" => auth = v.trim().to_string(),
+                    "content-length" => length = v.trim().parse().unwrap(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            log.lock().unwrap().push(request_line.trim().to_string());
+            let (status, json) = if auth != format!("Bearer {token}") {
+                ("401 Unauthorized", json!({"error": "unauthorized"}))
+            } else if request_line.starts_with("GET /admin/orders?") {
+                (
+                    "200 OK",
+                    json!({"orders": [{"order_id": "ORD-9", "clips": "[\"harbor\"]", "allowance": 3, "attempts": 4, "granted_bytes": 7}]}),
+                )
+            } else if request_line.starts_with("POST /admin/orders/ORD%2D9/revoke") {
+                ("200 OK", json!({"revoked": true}))
+            } else {
+                ("404 Not Found", json!({"error": "no such order"}))
+            };
+            let body = json.to_string();
+            write!(stream, "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).unwrap();
+        }
+    });
+    (base, seen)
+}
+
+fn orders(base: &str, token: Option<&str>, args: &[&str]) -> Output {
+    let root = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_site-gen"));
+    cmd.arg("orders").arg("--worker-url").arg(base).arg("--root").arg(root.path()).args(args);
+    cmd.env_remove("CLIPSTORE_ADMIN_TOKEN").env_remove("CLIPSTORE_WORKER_URL");
+    if let Some(t) = token {
+        cmd.env("CLIPSTORE_ADMIN_TOKEN", t);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn cli_sends_the_bearer_token_and_reports_refusals() {
+    let (base, seen) = fake_admin("right-token-0123456789");
+    let ok = orders(&base, Some("right-token-0123456789"), &["list"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ORD-9"));
+
+    let revoke = orders(&base, Some("right-token-0123456789"), &["revoke", "ORD-9"]);
+    assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
+
+    let wrong = orders(&base, Some("wrong-token-0123456789"), &["list"]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("401"));
+
+    let missing = orders(&base, None, &["list"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("CLIPSTORE_ADMIN_TOKEN"));
+
+    let unknown = orders(&base, Some("right-token-0123456789"), &["show", "NOPE"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such order"));
+
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().any(|l| l.starts_with("POST /admin/orders/ORD%2D9/revoke")), "{seen:?}");
+}
