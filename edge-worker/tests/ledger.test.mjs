@@ -213,7 +213,13 @@ describe("owner operations", () => {
     const slow = spawn("curl", ["-sS", "--limit-rate", "1M", "-o", path.join(work, "broken.bin"), clipUrl(broken, withheld)],
       { stdio: "ignore" });
     const slowDone = new Promise((resolve) => slow.on("exit", resolve));
-    await new Promise((r) => setTimeout(r, 1000));
+    // Break the download off only once bytes are flowing (a fixed delay is
+    // too short when the machine is loaded), and well before its end.
+    const partial = path.join(work, "broken.bin");
+    for (let i = 0; i < 300 && !(fs.existsSync(partial) && fs.statSync(partial).size > 0); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(fs.statSync(partial).size > 0, "the slow download started");
     slow.kill("SIGKILL");
     await slowDone;
     const rev = await mint(stack, { order: "R-REVOKED", clips: [main.slug], downloads: 2 });
@@ -223,7 +229,7 @@ describe("owner operations", () => {
     // Completions are written when the streams settle (waitUntil): poll.
     const expected = ["R-BROKEN", "R-NONE", "R-PART", "R-SEEN"];
     let ids;
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 300; i++) {
       const report = await admin(stack, "GET", `/admin/orders?filter=never-fully-downloaded&since=${since}`);
       assert.equal(report.status, 200);
       ids = report.body.orders.map((o) => o.order_id).sort();
