@@ -3,7 +3,8 @@
 #   1. Rust unit and integration tests (site-gen, the shared token/manifest crate,
 #      the Worker's runtime-independent logic), with cargo-nextest;
 #   2. independent validation of the built sample shop (html5lib, feedparser, xmllint);
-#   3. the Worker's end-to-end tests in workerd with local R2 and D1 (curl, wget -c, aria2c).
+#   3. a headless-Chromium test of `site-gen serve` (live reload);
+#   4. the Worker's end-to-end tests in workerd with local R2 and D1 (curl, wget -c, aria2c).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false
@@ -43,6 +44,9 @@ if [ ! -x "$venv/bin/pytest" ] || ! cmp -s tests/requirements.txt "$venv/require
 fi
 cargo build --quiet -p site-gen
 SITE_GEN="$PWD/target/debug/site-gen" "$venv/bin/pytest" -q tests/site
+
+step "Browser test of site-gen serve's live reload (headless Chromium)"
+bash scripts/test-browser.sh
 
 step "Edge Worker end-to-end tests in workerd (local R2 and D1)"
 CLIPSTORE_SKIP_SETUP=1 bash scripts/test-worker.sh

@@ -10,6 +10,7 @@ pub mod config;
 pub mod content;
 pub mod diagnostics;
 pub mod front_matter;
+pub mod incremental;
 pub mod links;
 pub mod markdown;
 pub mod new;
@@ -17,6 +18,7 @@ pub mod orders;
 pub mod output;
 pub mod purchase_token;
 pub mod render;
+pub mod serve;
 pub mod templates;
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,11 @@ impl SiteFiles {
         SiteFiles(files.iter().map(|f| f.path.clone()).collect())
     }
 
+    /// The site of these output paths.
+    pub fn from_paths(paths: HashSet<String>) -> Self {
+        SiteFiles(paths)
+    }
+
     /// Whether the site path `path` (like `/clips/a/` or `/css/site.css`) is served.
     pub fn serves(&self, path: &str) -> bool {
         let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
@@ -83,8 +88,22 @@ fn normalize(path: &str) -> String {
 
 /// Every Markdown link of the shop that points at nothing, at its line.
 pub fn check_content_links(shop: &Shop, site: &SiteFiles, hidden: &[(String, &'static str)]) -> Diagnostics {
+    check_links_of(shop, site, hidden, |_| true)
+}
+
+/// Like [`check_content_links`], for the items whose source file `only`
+/// accepts (`serve` re-checks just the changed files when no address changed).
+pub fn check_links_of(
+    shop: &Shop,
+    site: &SiteFiles,
+    hidden: &[(String, &'static str)],
+    only: impl Fn(&std::path::Path) -> bool,
+) -> Diagnostics {
     let mut errors = Diagnostics::default();
     let mut check = |source: &std::path::Path, page_url: &str, links: &[SourceLink]| {
+        if !only(source) {
+            return;
+        }
         for link in links {
             let Some(path) = internal_target(&link.target, page_url, &shop.config.base_url) else {
                 continue;

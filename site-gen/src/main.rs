@@ -53,6 +53,20 @@ enum Command {
         #[arg(long, hide = true, value_parser = parse_now)]
         now: Option<DateTime<Utc>>,
     },
+    /// Preview the site: build, serve it on 127.0.0.1, rebuild on every change and reload open pages.
+    Serve {
+        #[command(flatten)]
+        root: RootArg,
+        /// The port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = 1111)]
+        port: u16,
+        /// Also show drafts and items dated in the future.
+        #[arg(long)]
+        drafts: bool,
+        /// Where to write the preview site (default: a folder under the system's temporary folder).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Start a new news post, clip or page with its front matter filled in.
     New {
         #[command(flatten)]
@@ -258,6 +272,15 @@ fn main() -> ExitCode {
                         "{}",
                         d.to_string().replace("nothing was written.", "nothing was written (check only checks).")
                     );
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve { root, port, drafts, out } => {
+            match site_gen::serve::run(site_gen::serve::ServeOptions { root: root.root, port, drafts, out }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -27,12 +27,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
 
 /// Writes `files` into `out`, replacing what was there only on success.
 pub fn write_site(out: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
-    if out.exists() {
-        let is_empty_dir = out.is_dir() && fs::read_dir(out).map_err(io_err(out))?.next().is_none();
-        if !is_empty_dir && !out.join(BUILD_MARKER).is_file() {
-            return Err(OutputError::NotOurs(out.to_path_buf()));
-        }
-    }
+    check_ours(out)?;
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -73,12 +68,32 @@ fn write_all(dir: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
             OutputContents::Copy(src) => fs::copy(src, &dest).map(drop).map_err(io_err(src)),
         }
     })?;
-    // Wrangler's asset upload skips what `.assetsignore` lists.
-    let ignore = dir.join(".assetsignore");
-    fs::write(&ignore, format!("{BUILD_MARKER}\n.assetsignore\n")).map_err(io_err(&ignore))?;
-    let marker = dir.join(BUILD_MARKER);
-    fs::write(&marker, "This folder is written by site-gen build and replaced on every build.\n")
-        .map_err(io_err(&marker))
+    for (name, contents) in marker_files() {
+        let path = dir.join(name);
+        fs::write(&path, contents).map_err(io_err(&path))?;
+    }
+    Ok(())
+}
+
+/// The files besides the site that every build folder holds: the build
+/// marker, and `.assetsignore` (Wrangler's asset upload skips what it lists).
+pub fn marker_files() -> [(&'static str, String); 2] {
+    [
+        (".assetsignore", format!("{BUILD_MARKER}\n.assetsignore\n")),
+        (BUILD_MARKER, "This folder is written by site-gen build and replaced on every build.\n".to_string()),
+    ]
+}
+
+/// Whether `out` may be written by site-gen: missing, empty, or holding
+/// the build marker.
+pub fn check_ours(out: &Path) -> Result<(), OutputError> {
+    if out.exists() {
+        let is_empty_dir = out.is_dir() && fs::read_dir(out).map_err(io_err(out))?.next().is_none();
+        if !is_empty_dir && !out.join(BUILD_MARKER).is_file() {
+            return Err(OutputError::NotOurs(out.to_path_buf()));
+        }
+    }
+    Ok(())
 }
 
 fn swap_in(staging: &Path, out: &Path, parent: &Path, name: &str) -> Result<(), OutputError> {

@@ -54,8 +54,8 @@ pub struct RenderedSite {
 }
 
 /// What one output page is.
-#[derive(Debug, Clone, Copy)]
-enum Job {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Job {
     Home,
     ClipList { page: usize },
     Clip(usize),
@@ -83,10 +83,10 @@ struct TagEntry<'a> {
 }
 
 /// Everything jobs share, computed once.
-struct Prepared<'a> {
+pub(crate) struct Prepared<'a> {
     shop: &'a Shop,
     tera: &'a Tera,
-    base: Value,
+    pub(crate) base: Value,
     clip_cards: Vec<Value>,
     post_cards: Vec<Value>,
     tags: Vec<TagEntry<'a>>,
@@ -94,7 +94,17 @@ struct Prepared<'a> {
 }
 
 /// A rendered page (output path, bytes), or why it failed (template, error message).
-type JobResult = Result<(String, Vec<u8>), (String, String)>;
+pub(crate) type JobResult = Result<(String, Vec<u8>), (String, String)>;
+
+/// Identifies each item's current content, so a page's inputs can be
+/// fingerprinted without comparing the items themselves: whoever changes an
+/// item gives it a version never used before (see `crate::incremental`).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ItemVersions {
+    pub clips: Vec<u64>,
+    pub posts: Vec<u64>,
+    pub pages: Vec<u64>,
+}
 
 /// Renders every page of `shop` with `tera`.
 pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
@@ -108,27 +118,7 @@ pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
     );
 
     let mut files = Vec::with_capacity(results.len() + shop.static_files.len() + 3);
-    let mut failures: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for r in results {
-        match r {
-            Ok((path, bytes)) => files.push(OutputFile { path, contents: OutputContents::Rendered(bytes) }),
-            Err(key) => *failures.entry(key).or_default() += 1,
-        }
-    }
-    if !failures.is_empty() {
-        let mut errors = Diagnostics::default();
-        for ((template, message), count) in failures {
-            let more = if count > 1 { format!(" (on {count} pages)") } else { String::new() };
-            errors.push(
-                Diagnostic::new(
-                    templates::shown_name(&shop.root, &template),
-                    format!("cannot render template{more}: {message}"),
-                )
-                .with_help("check the variable names against docs/templates.md"),
-            );
-        }
-        return Err(errors);
-    }
+    files.extend(collect_pages(shop, results)?);
     let pages = files.len();
     let tags = prepared.tags.len();
     files.push(sitemap.unwrap_or_else(|e| panic!("sitemap: {e}")));
@@ -140,7 +130,65 @@ pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
     Ok(RenderedSite { files, manifest: manifest(shop), pages, tags })
 }
 
+/// The rendered pages of `results`, or one error per failing template.
+pub(crate) fn collect_pages(
+    shop: &Shop,
+    results: Vec<JobResult>,
+) -> Result<impl Iterator<Item = OutputFile>, Diagnostics> {
+    let mut failures: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut pages = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok((path, bytes)) => pages.push(OutputFile { path, contents: OutputContents::Rendered(bytes) }),
+            Err(key) => *failures.entry(key).or_default() += 1,
+        }
+    }
+    if failures.is_empty() {
+        return Ok(pages.into_iter());
+    }
+    let mut errors = Diagnostics::default();
+    for ((template, message), count) in failures {
+        let more = if count > 1 { format!(" (on {count} pages)") } else { String::new() };
+        errors.push(
+            Diagnostic::new(
+                templates::shown_name(&shop.root, &template),
+                format!("cannot render template{more}: {message}"),
+            )
+            .with_help("check the variable names against docs/templates.md"),
+        );
+    }
+    Err(errors)
+}
+
 fn prepare<'a>(shop: &'a Shop, tera: &'a Tera) -> Prepared<'a> {
+    let clip_cards = shop.clips.par_iter().map(|clip| clip_value(shop, clip)).collect();
+    let post_cards = shop.posts.par_iter().map(post_card).collect();
+    Prepared::new(shop, tera, clip_cards, post_cards)
+}
+
+impl<'a> Prepared<'a> {
+    /// Shared data for rendering `shop`, given every clip's [`clip_value`]
+    /// and every post's [`post_card`] (in the shop's order).
+    pub(crate) fn new(shop: &'a Shop, tera: &'a Tera, clip_cards: Vec<Value>, post_cards: Vec<Value>) -> Self {
+        Prepared {
+            base: base_value(shop),
+            shop,
+            tera,
+            clip_cards,
+            post_cards,
+            tags: tag_index(shop),
+            per_page: shop.config.items_per_page,
+        }
+    }
+
+    /// Gives back the cards passed to [`Prepared::new`].
+    pub(crate) fn into_cards(self) -> (Vec<Value>, Vec<Value>) {
+        (self.clip_cards, self.post_cards)
+    }
+}
+
+/// What every template receives (site, nav, build year).
+fn base_value(shop: &Shop) -> Value {
     let c = &shop.config;
     let nav: Vec<Value> = shop.pages.iter().map(|p| json!({"title": p.title, "url": p.url()})).collect();
     let base = json!({
@@ -153,15 +201,13 @@ fn prepare<'a>(shop: &'a Shop, tera: &'a Tera) -> Prepared<'a> {
         "nav": nav,
         "build_year": shop.now.format("%Y").to_string(),
     });
-    let clip_cards = shop.clips.par_iter().map(|clip| clip_value(shop, clip)).collect();
-    let post_cards = shop.posts.par_iter().map(post_card).collect();
-    Prepared { shop, tera, base, clip_cards, post_cards, tags: tag_index(shop), per_page: c.items_per_page }
+    base
 }
 
 /// Tags with their items, newest first, built in one pass over each list.
 fn tag_index(shop: &Shop) -> Vec<TagEntry<'_>> {
-    let mut by_slug: BTreeMap<&str, TagEntry> = BTreeMap::new();
     // Clips and posts are each sorted newest first; merge them by date.
+    let mut order = Vec::with_capacity(shop.clips.len() + shop.posts.len());
     let (mut ci, mut pi) = (0, 0);
     while ci < shop.clips.len() || pi < shop.posts.len() {
         let take_clip = match (shop.clips.get(ci), shop.posts.get(pi)) {
@@ -169,25 +215,58 @@ fn tag_index(shop: &Shop) -> Vec<TagEntry<'_>> {
             (Some(_), None) => true,
             _ => false,
         };
-        let (tags, item) = if take_clip {
+        if take_clip {
+            order.push(Tagged::Clip(ci));
             ci += 1;
-            (&shop.clips[ci - 1].tags, Tagged::Clip(ci - 1))
         } else {
+            order.push(Tagged::Post(pi));
             pi += 1;
-            (&shop.posts[pi - 1].tags, Tagged::Post(pi - 1))
-        };
-        for tag in tags {
-            let entry = by_slug.entry(&tag.slug).or_insert_with(|| TagEntry {
-                tag,
-                items: Vec::new(),
-                clip_count: 0,
-                post_count: 0,
-            });
-            match item {
-                Tagged::Clip(_) => entry.clip_count += 1,
-                Tagged::Post(_) => entry.post_count += 1,
+        }
+    }
+    // Reading every item's tags is mostly waiting for memory: do it in
+    // parallel chunks, then join the chunks' lists in order.
+    let chunk = order.len().div_ceil(rayon::current_num_threads().max(1)).max(1024);
+    let parts: Vec<BTreeMap<&str, TagEntry>> = order
+        .par_chunks(chunk)
+        .map(|items| {
+            let mut by_slug: BTreeMap<&str, TagEntry> = BTreeMap::new();
+            for &item in items {
+                let tags = match item {
+                    Tagged::Clip(i) => &shop.clips[i].tags,
+                    Tagged::Post(i) => &shop.posts[i].tags,
+                };
+                for tag in tags {
+                    let entry = by_slug.entry(&tag.slug).or_insert_with(|| TagEntry {
+                        tag,
+                        items: Vec::new(),
+                        clip_count: 0,
+                        post_count: 0,
+                    });
+                    match item {
+                        Tagged::Clip(_) => entry.clip_count += 1,
+                        Tagged::Post(_) => entry.post_count += 1,
+                    }
+                    entry.items.push(item);
+                }
             }
-            entry.items.push(item);
+            by_slug
+        })
+        .collect();
+    let mut parts = parts.into_iter();
+    let mut by_slug = parts.next().unwrap_or_default();
+    for part in parts {
+        for (slug, e) in part {
+            match by_slug.entry(slug) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(e);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    let first = o.get_mut();
+                    first.items.extend(e.items);
+                    first.clip_count += e.clip_count;
+                    first.post_count += e.post_count;
+                }
+            }
         }
     }
     by_slug.into_values().collect()
@@ -197,7 +276,8 @@ fn pages_for(items: usize, per_page: usize) -> usize {
     items.div_ceil(per_page).max(1)
 }
 
-fn plan(p: &Prepared) -> Vec<Job> {
+/// Every page of the site, as jobs.
+pub(crate) fn plan(p: &Prepared) -> Vec<Job> {
     let shop = p.shop;
     let mut jobs = vec![Job::Home, Job::TagIndex, Job::NotFound, Job::Feed];
     jobs.extend((1..=pages_for(shop.clips.len(), p.per_page)).map(|page| Job::ClipList { page }));
@@ -266,7 +346,7 @@ fn paginator(base: &str, current: usize, total_items: usize, per_page: usize) ->
     }
 }
 
-fn page_slice<T: Clone>(items: &[T], page: usize, per_page: usize) -> &[T] {
+fn page_slice<T>(items: &[T], page: usize, per_page: usize) -> &[T] {
     let start = ((page - 1) * per_page).min(items.len());
     &items[start..(start + per_page).min(items.len())]
 }
@@ -286,7 +366,7 @@ impl<'a> Prepared<'a> {
     }
 
     /// The address of the page `job` renders.
-    fn job_url(&self, job: Job) -> String {
+    pub(crate) fn job_url(&self, job: Job) -> String {
         let shop = self.shop;
         match job {
             Job::Home => "/".to_string(),
@@ -303,7 +383,7 @@ impl<'a> Prepared<'a> {
     }
 
     /// Renders one job into (output path, bytes), or (template, error message).
-    fn render_job(&self, job: Job) -> JobResult {
+    pub(crate) fn render_job(&self, job: Job) -> JobResult {
         let shop = self.shop;
         let per_page = self.per_page;
         let (template, url, ctx) = match job {
@@ -424,9 +504,95 @@ impl<'a> Prepared<'a> {
         }
     }
 
+    /// A fingerprint of everything [`Prepared::render_job`] reads for `job`,
+    /// apart from what `global` stands for (the templates, the site settings,
+    /// the menu). Items enter by their version, so when an item changes,
+    /// exactly the pages that show it get a new fingerprint: its own page,
+    /// its neighbours' (newer/older), the list and tag pages whose slice or
+    /// paginator changed, the home page and the feed. Keep this beside
+    /// `render_job` and in step with it: the incremental differential test
+    /// (tests/incremental.rs) fails when a page reads something not hashed here.
+    pub(crate) fn fingerprint(&self, job: Job, global: u64, v: &ItemVersions) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        // The kind of page, but not the item's index: an item keeps its
+        // version when others are added before it, and its page need not change.
+        let kind: (u8, usize) = match job {
+            Job::Home => (0, 0),
+            Job::ClipList { page } => (1, page),
+            Job::Clip(_) => (2, 0),
+            Job::NewsList { page } => (3, page),
+            Job::Post(_) => (4, 0),
+            Job::TagIndex => (5, 0),
+            Job::Tag { page, .. } => (6, page),
+            Job::Page(_) => (7, 0),
+            Job::NotFound => (8, 0),
+            Job::Feed => (9, 0),
+        };
+        (global, kind).hash(&mut h);
+        let per_page = self.per_page;
+        let slice = |h: &mut std::hash::DefaultHasher, versions: &[u64], page: usize| {
+            (versions.len(), page_slice(versions, page, per_page)).hash(h);
+        };
+        match job {
+            Job::Home => {
+                v.clips[..HOME_CLIPS.min(v.clips.len())].hash(&mut h);
+                v.posts[..HOME_POSTS.min(v.posts.len())].hash(&mut h);
+            }
+            Job::ClipList { page } => slice(&mut h, &v.clips, page),
+            Job::NewsList { page } => slice(&mut h, &v.posts, page),
+            Job::Clip(i) => v.clips[i].hash(&mut h),
+            Job::Post(i) => (i.checked_sub(1).map(|j| v.posts[j]), v.posts[i], v.posts.get(i + 1)).hash(&mut h),
+            Job::Page(i) => v.pages[i].hash(&mut h),
+            Job::TagIndex => {
+                for e in &self.tags {
+                    (&e.tag, e.clip_count, e.post_count).hash(&mut h);
+                }
+            }
+            Job::Tag { tag, page } => {
+                let e = &self.tags[tag];
+                (&e.tag, e.clip_count, e.post_count, e.items.len()).hash(&mut h);
+                for item in page_slice(&e.items, page, per_page) {
+                    match *item {
+                        Tagged::Clip(i) => (0u8, v.clips[i]).hash(&mut h),
+                        Tagged::Post(i) => (1u8, v.posts[i]).hash(&mut h),
+                    }
+                }
+            }
+            Job::NotFound => {}
+            Job::Feed => {
+                v.posts[..FEED_POSTS.min(v.posts.len())].hash(&mut h);
+                self.shop.posts.iter().map(|p| p.updated.unwrap_or(p.date)).max().unwrap_or(self.shop.now).hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
+    /// A fingerprint of what the sitemap shows: every page's address (the
+    /// plan: the items' slugs, the number of list and tag pages) and the
+    /// clips' and posts' dates.
+    pub(crate) fn sitemap_fingerprint(&self, global: u64) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        global.hash(&mut h);
+        for c in &self.shop.clips {
+            (&c.slug, c.date).hash(&mut h);
+        }
+        for p in &self.shop.posts {
+            (&p.slug, p.updated.unwrap_or(p.date)).hash(&mut h);
+        }
+        for p in &self.shop.pages {
+            p.slug.hash(&mut h);
+        }
+        for e in &self.tags {
+            (&e.tag.slug, e.items.len()).hash(&mut h);
+        }
+        h.finish()
+    }
+
     /// The sitemap of the pages at `paths` (output files, like `clips/index.html`).
     /// An error is reported (as a panic) only if all other pages rendered.
-    fn sitemap(&self, paths: impl Iterator<Item = String>) -> Result<OutputFile, String> {
+    pub(crate) fn sitemap(&self, paths: impl Iterator<Item = String>) -> Result<OutputFile, String> {
         let shop = self.shop;
         let mut lastmod: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
         for clip in &shop.clips {
@@ -480,7 +646,7 @@ fn date_fields(d: DateTime<Utc>) -> (String, String) {
 }
 
 /// Everything a template gets about a clip (see docs/templates.md).
-fn clip_value(shop: &Shop, clip: &Clip) -> Value {
+pub(crate) fn clip_value(shop: &Shop, clip: &Clip) -> Value {
     let (date, date_display) = date_fields(clip.date);
     let currency = &shop.config.currency;
     let subject = format!("Order: {} ({})", clip.title, clip.slug);
@@ -500,7 +666,7 @@ fn clip_value(shop: &Shop, clip: &Clip) -> Value {
 }
 
 /// Everything a template gets about a post in a list (see docs/templates.md).
-fn post_card(post: &Post) -> Value {
+pub(crate) fn post_card(post: &Post) -> Value {
     let (date, date_display) = date_fields(post.date);
     let updated = post.updated.map(date_fields);
     json!({
@@ -516,7 +682,7 @@ fn percent_encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-fn robots(shop: &Shop) -> String {
+pub(crate) fn robots(shop: &Shop) -> String {
     format!("User-agent: *\nDisallow: /download/\nSitemap: {}\n", shop.config.absolute("/sitemap.xml"))
 }
 

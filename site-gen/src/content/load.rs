@@ -50,6 +50,12 @@ pub struct LoadOptions {
 
 /// Loads and validates the shop at `root`. On error, returns every problem found.
 pub fn load(root: &Path, options: &LoadOptions) -> Result<Shop, Diagnostics> {
+    load_tracked(root, options).map(|(shop, _)| shop)
+}
+
+/// Like [`load`], and also the source file of each entry of `shop.hidden`
+/// (same order), so `serve` can update that list when one file changes.
+pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<PathBuf>), Diagnostics> {
     let mut errors = Diagnostics::default();
 
     let config = match read_source(root, &root.join(SITE_CONFIG)) {
@@ -69,17 +75,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<Shop, Diagnostics> {
     check_unique(&clips, |c| (&c.slug, &c.source), "clip", &mut errors);
     check_unique(&posts, |p| (&p.slug, &p.source), "news post", &mut errors);
     check_unique(&pages, |p| (&p.slug, &p.source), "page", &mut errors);
-    for page in &pages {
-        if RESERVED_PAGE_SLUGS.contains(&page.slug.as_str()) {
-            errors.push(
-                Diagnostic::new(
-                    &page.source,
-                    format!("a page cannot be called `{}`: /{}/ is used by the shop itself", page.slug, page.slug),
-                )
-                .with_help("rename the file, for example to `about-the-shop.md`"),
-            );
-        }
-    }
+    errors.extend(pages.iter().filter_map(reserved_page_slug));
 
     let static_files = list_static(root, &mut errors);
 
@@ -91,25 +87,115 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<Shop, Diagnostics> {
         }
     };
 
-    let visible = |draft: bool, date: &DateTime<Utc>| options.drafts || (!draft && *date <= options.now);
-    let why = |draft: bool| {
-        if draft {
-            "a draft"
-        } else {
-            "dated in the future"
-        }
-    };
+    let visible = |draft: bool, date: &DateTime<Utc>| is_visible(options, draft, *date);
+    let why = hidden_reason;
     let mut hidden: Vec<(String, &'static str)> = Vec::new();
-    hidden.extend(clips.iter().filter(|c| !visible(c.draft, &c.date)).map(|c| (c.url(), why(c.draft))));
-    hidden.extend(posts.iter().filter(|p| !visible(p.draft, &p.date)).map(|p| (p.url(), why(p.draft))));
+    let mut hidden_sources: Vec<PathBuf> = Vec::new();
+    for c in clips.iter().filter(|c| !visible(c.draft, &c.date)) {
+        hidden.push((c.url(), why(c.draft)));
+        hidden_sources.push(c.source.clone());
+    }
+    for p in posts.iter().filter(|p| !visible(p.draft, &p.date)) {
+        hidden.push((p.url(), why(p.draft)));
+        hidden_sources.push(p.source.clone());
+    }
     let mut clips: Vec<Clip> = clips.into_iter().filter(|c| visible(c.draft, &c.date)).collect();
     let mut posts: Vec<Post> = posts.into_iter().filter(|p| visible(p.draft, &p.date)).collect();
     let mut pages = pages;
-    clips.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
-    posts.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
-    pages.sort_by(|a, b| a.weight.cmp(&b.weight).then_with(|| a.title.cmp(&b.title)));
+    clips.sort_by(clip_order);
+    posts.sort_by(post_order);
+    pages.sort_by(page_order);
 
-    Ok(Shop { root: root.to_path_buf(), config, clips, posts, pages, static_files, hidden, now: options.now })
+    let shop = Shop { root: root.to_path_buf(), config, clips, posts, pages, static_files, hidden, now: options.now };
+    Ok((shop, hidden_sources))
+}
+
+/// Whether an item is published in a build with `options`.
+pub fn is_visible(options: &LoadOptions, draft: bool, date: DateTime<Utc>) -> bool {
+    options.drafts || (!draft && date <= options.now)
+}
+
+/// Why an unpublished item is left out (for link errors).
+pub fn hidden_reason(draft: bool) -> &'static str {
+    if draft {
+        "a draft"
+    } else {
+        "dated in the future"
+    }
+}
+
+/// The catalog's order: newest first, then by slug.
+pub fn clip_order(a: &Clip, b: &Clip) -> std::cmp::Ordering {
+    b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug))
+}
+
+/// The news order: newest first, then by slug.
+pub fn post_order(a: &Post, b: &Post) -> std::cmp::Ordering {
+    b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug))
+}
+
+/// The menu order: by weight, then by title.
+pub fn page_order(a: &Page, b: &Page) -> std::cmp::Ordering {
+    a.weight.cmp(&b.weight).then_with(|| a.title.cmp(&b.title))
+}
+
+/// The kinds of content file, by folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentKind {
+    Clip,
+    Post,
+    Page,
+}
+
+/// One content file, parsed on its own.
+#[derive(Debug)]
+pub enum ContentItem {
+    Clip(Clip),
+    Post(Post),
+    Page(Page),
+}
+
+/// What kind of content file `rel` (relative to the shop's root) is, if
+/// [`load`] reads it: a visible `.md` file directly in a content folder.
+pub fn content_kind(rel: &Path) -> Option<ContentKind> {
+    if rel.extension().is_none_or(|ext| ext != "md") || is_hidden(rel) {
+        return None;
+    }
+    let dir = rel.parent()?;
+    [(CLIPS_DIR, ContentKind::Clip), (NEWS_DIR, ContentKind::Post), (PAGES_DIR, ContentKind::Page)]
+        .into_iter()
+        .find(|(d, _)| dir == Path::new(d))
+        .map(|(_, kind)| kind)
+}
+
+/// Reads and parses one content file (`path` absolute or relative to the
+/// current folder) exactly as [`load`] does; checks that span several files
+/// (unique slugs, reserved page names) are the caller's.
+pub fn load_file(root: &Path, path: &Path, kind: ContentKind) -> Result<ContentItem, Vec<Diagnostic>> {
+    let file = read_source(root, path).map_err(|d| vec![d])?;
+    let slug = slug_from_path(&file)?;
+    match kind {
+        ContentKind::Clip => parse_clip(&file, slug).map(ContentItem::Clip),
+        ContentKind::Post => parse_post(&file, slug).map(ContentItem::Post),
+        ContentKind::Page => parse_page(&file, slug).map(ContentItem::Page),
+    }
+}
+
+/// The error for a second item at an address already taken.
+pub fn duplicate_slug(kind: &str, slug: &str, source: &Path, first: &Path) -> Diagnostic {
+    Diagnostic::new(source, format!("duplicate {kind} slug `{slug}`: {} has the same address", first.display()))
+        .with_help("give one of the files another name")
+}
+
+/// The error for a page named like one of the shop's own sections, if it is.
+pub fn reserved_page_slug(page: &Page) -> Option<Diagnostic> {
+    RESERVED_PAGE_SLUGS.contains(&page.slug.as_str()).then(|| {
+        Diagnostic::new(
+            &page.source,
+            format!("a page cannot be called `{}`: /{}/ is used by the shop itself", page.slug, page.slug),
+        )
+        .with_help("rename the file, for example to `about-the-shop.md`")
+    })
 }
 
 /// Every `.md` file of one content folder, parsed in parallel.
@@ -402,13 +488,7 @@ fn check_unique<'a, T>(
     for item in items {
         let (slug, source) = key(item);
         if let Some(first) = seen.insert(slug, source) {
-            errors.push(
-                Diagnostic::new(
-                    source,
-                    format!("duplicate {kind} slug `{slug}`: {} has the same address", first.display()),
-                )
-                .with_help("give one of the files another name"),
-            );
+            errors.push(duplicate_slug(kind, slug, source, first));
         }
     }
 }

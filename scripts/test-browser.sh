@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Browser test of `site-gen serve`: headless Chromium (Debian packages chromium
+# and chromium-driver) driven by playwright-core opens a page from the preview
+# server, the test edits the Markdown, and the page shows the new text without
+# a manual reload; a broken edit shows the error overlay. Installs what it
+# needs (apt-get as root or with sudo; `npm ci` from the committed lockfile;
+# never downloads a browser of its own). Runs without a display or stdin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+dpkg -s chromium-driver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "Installing with apt-get: ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "not root and no sudo: install ${missing[*]} yourself" >&2; exit 1; }
+    sudo="sudo -n"
+  fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+step "Building site-gen"
+cargo build -p site-gen --quiet
+SITE_GEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/site-gen"
+
+step "Installing playwright-core from tests/browser/package-lock.json"
+# playwright-core alone never downloads browsers; the test uses /usr/bin/chromium.
+(cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+
+step "Browser test (headless Chromium)"
+cd tests/browser
+SITE_GEN="$SITE_GEN" CHROMIUM=/usr/bin/chromium timeout 300 node --test --test-concurrency=1 serve.test.mjs </dev/null

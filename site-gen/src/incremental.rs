@@ -1,0 +1,619 @@
+//! Incremental rebuilds, for `site-gen serve`: after some files change,
+//! reload only those into the [`Shop`], re-render only the pages whose
+//! inputs changed, and write only the files whose bytes changed.
+//!
+//! How it decides: every item (clip, post, page) carries a version, a number
+//! never reused, that changes whenever its file is reloaded. Every output
+//! page has a fingerprint of its inputs (`Prepared::fingerprint` in
+//! `render.rs`: the versions of the items it shows, its slice of a list, the
+//! list's length, the tag's counts, plus one "global" value standing for the
+//! templates, the site settings and the menu). A page is re-rendered when its
+//! fingerprint differs from the one it was last written with, so the
+//! dependencies are not a separate graph that could drift from what a page
+//! really reads. Changes to `content/site.toml`, `static/` or a folder
+//! appearing reload everything (still writing only what changed); a template
+//! change re-renders every page.
+//!
+//! The result must equal a clean [`crate::build`] of the same content byte for
+//! byte, deletions included; `tests/incremental.rs` checks that over a
+//! sequence of edits. What this is not: a second pipeline. Loading, rendering,
+//! link checking and writing are the same functions the full build uses, and
+//! nothing is written unless all of them succeeded (the previous output
+//! stays as it was).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde_json::Value;
+use tera::Tera;
+
+use crate::content::load::{self, ContentItem, ContentKind, LoadOptions};
+use crate::content::Shop;
+use crate::diagnostics::{display_path, Diagnostic, Diagnostics};
+use crate::links::{self, SiteFiles};
+use crate::output::{self, OutputError};
+use crate::render::{self, file_for_url, ItemVersions, JobResult, OutputContents, Prepared};
+use crate::templates::{self, BUILTIN_STYLESHEET};
+
+/// What one rebuild did.
+#[derive(Debug, Clone, Default)]
+pub struct RebuildReport {
+    /// Pages rendered (the others were known to be unchanged).
+    pub rendered: usize,
+    /// Files written because their bytes changed (pages and static files).
+    pub written: usize,
+    /// Files deleted because the site no longer has them.
+    pub deleted: usize,
+    /// Whether the whole shop was reloaded.
+    pub full: bool,
+    pub elapsed: Duration,
+}
+
+/// The loaded shop with what rendering it needs, kept between rebuilds.
+struct Loaded {
+    shop: Shop,
+    /// The source file of each entry of `shop.hidden`.
+    hidden_sources: Vec<PathBuf>,
+    tera: Tera,
+    /// `render::clip_value` / `render::post_card` of each item, in the shop's order.
+    clip_cards: Vec<Value>,
+    post_cards: Vec<Value>,
+    versions: ItemVersions,
+}
+
+/// A site kept up to date in an output folder.
+pub struct Incremental {
+    root: PathBuf,
+    out: PathBuf,
+    options: LoadOptions,
+    loaded: Option<Loaded>,
+    /// Reload the shop and templates in full on the next rebuild.
+    reload_all: bool,
+    /// Reload the templates on the next rebuild.
+    reload_templates: bool,
+    /// Content files (relative to the root) changed since the last
+    /// successful rebuild and not yet applied to the shop.
+    pending: BTreeSet<PathBuf>,
+    /// The shop was reloaded in full and `out` not yet fully brought in line with it.
+    resync: bool,
+    /// Bumped whenever the templates or the whole shop are reloaded.
+    generation: u64,
+    next_version: u64,
+    /// The pages in `out` (in the plan's order), and the fingerprints they
+    /// were rendered from.
+    paths: Vec<String>,
+    fps: Vec<u64>,
+    sitemap: Option<u64>,
+    /// Every address of the last good build, for link checks.
+    site_files: Option<SiteFiles>,
+    /// The last link check failed: check every link next time.
+    recheck_links: bool,
+    /// Content files (display paths) reloaded since the last good build.
+    applied: Vec<PathBuf>,
+    /// The other files in `out` (static files, stylesheet, robots.txt, sitemap, markers).
+    others: HashSet<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("{0}")]
+    Content(Diagnostics),
+    #[error("could not write the site: {0}")]
+    Output(#[from] OutputError),
+}
+
+impl From<Diagnostics> for RebuildError {
+    fn from(d: Diagnostics) -> Self {
+        RebuildError::Content(d)
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io { path: path.to_path_buf(), source }
+}
+
+/// How a changed path affects the site.
+#[derive(Debug, PartialEq, Eq)]
+enum Change {
+    Content(PathBuf),
+    Templates,
+    Everything,
+    Nothing,
+}
+
+fn classify(rel: &Path) -> Change {
+    let first = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned());
+    match first.as_deref() {
+        Some(templates::TEMPLATES_DIR) => Change::Templates,
+        Some("static") => Change::Everything,
+        Some("content") if rel == Path::new(crate::config::SITE_CONFIG) || rel == Path::new("content") => {
+            Change::Everything
+        }
+        Some("content") => match load::content_kind(rel) {
+            Some(_) => Change::Content(rel.to_path_buf()),
+            // A content folder itself (created, removed or renamed).
+            None if rel.extension().is_none() && rel.components().count() == 2 => Change::Everything,
+            None => Change::Nothing,
+        },
+        _ => Change::Nothing,
+    }
+}
+
+impl Incremental {
+    /// A site for the shop at `root`, kept in `out` (which must be empty,
+    /// missing, or an earlier build). Nothing happens until [`Self::rebuild`].
+    pub fn new(root: &Path, out: &Path, options: LoadOptions) -> Self {
+        Incremental {
+            root: root.to_path_buf(),
+            out: out.to_path_buf(),
+            options,
+            loaded: None,
+            reload_all: true,
+            reload_templates: false,
+            pending: BTreeSet::new(),
+            resync: true,
+            generation: 0,
+            next_version: 0,
+            paths: Vec::new(),
+            fps: Vec::new(),
+            sitemap: None,
+            site_files: None,
+            recheck_links: true,
+            applied: Vec::new(),
+            others: HashSet::new(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// Records that the files at `paths` (absolute, or relative to the
+    /// shop's root) changed, were created, deleted or renamed. Returns
+    /// whether any of them matters to the site.
+    pub fn note_changes<'p>(&mut self, paths: impl IntoIterator<Item = &'p Path>) -> bool {
+        let mut relevant = false;
+        for path in paths {
+            let rel = path.strip_prefix(&self.root).unwrap_or(path);
+            if rel.is_absolute() {
+                continue;
+            }
+            match classify(rel) {
+                Change::Content(rel) => {
+                    self.pending.insert(rel);
+                }
+                Change::Templates => self.reload_templates = true,
+                Change::Everything => self.reload_all = true,
+                Change::Nothing => continue,
+            }
+            relevant = true;
+        }
+        relevant
+    }
+
+    /// Brings `out` up to date with everything noted so far. On error nothing
+    /// is written: `out` keeps the last good build, and the changes stay
+    /// noted, to be retried with the next ones.
+    pub fn rebuild(&mut self) -> Result<RebuildReport, RebuildError> {
+        let started = Instant::now();
+        output::check_ours(&self.out)?;
+        let full = self.reload_all || self.loaded.is_none();
+        if full {
+            self.load_all()?;
+            self.resync = true;
+        } else {
+            if self.reload_templates {
+                let tera = templates::load(&self.root)?;
+                self.loaded.as_mut().expect("loaded").tera = tera;
+                self.reload_templates = false;
+                self.generation += 1;
+            }
+            self.apply_pending()?;
+        }
+        let mut report = self.render_and_write(self.resync)?;
+        report.full = std::mem::replace(&mut self.resync, false);
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Loads the whole shop and the templates.
+    fn load_all(&mut self) -> Result<(), Diagnostics> {
+        let root = &self.root;
+        let (shop, tera) = rayon::join(|| load::load_tracked(root, &self.options), || templates::load(root));
+        let ((shop, hidden_sources), tera) = match (shop, tera) {
+            (Ok(shop), Ok(tera)) => (shop, tera),
+            (shop, tera) => {
+                let mut errors = Diagnostics::default();
+                errors.extend(shop.err().into_iter().flat_map(|d| d.0));
+                errors.extend(tera.err().into_iter().flat_map(|d| d.0));
+                self.loaded = None;
+                return Err(errors);
+            }
+        };
+        let clip_cards = shop.clips.par_iter().map(|c| render::clip_value(&shop, c)).collect();
+        let post_cards = shop.posts.par_iter().map(render::post_card).collect();
+        let mut versions = ItemVersions::default();
+        for (list, n) in [
+            (&mut versions.clips, shop.clips.len()),
+            (&mut versions.posts, shop.posts.len()),
+            (&mut versions.pages, shop.pages.len()),
+        ] {
+            list.extend((0..n).map(|i| self.next_version + 1 + i as u64));
+            self.next_version += n as u64;
+        }
+        self.loaded = Some(Loaded { shop, hidden_sources, tera, clip_cards, post_cards, versions });
+        self.generation += 1;
+        self.reload_all = false;
+        self.reload_templates = false;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Reloads every pending content file into the shop. Files that fail stay pending.
+    fn apply_pending(&mut self) -> Result<(), Diagnostics> {
+        let pending = std::mem::take(&mut self.pending);
+        let root = self.root.clone();
+        let l = self.loaded.as_mut().expect("loaded");
+        // Everything the changed files held goes first, so a file may take
+        // an address another changed file gave up (a rename, a slug change).
+        for rel in &pending {
+            let kind = load::content_kind(rel).expect("only content files are pending");
+            let source = display_path(&root, &root.join(rel));
+            l.remove(kind, &source);
+            self.applied.push(source);
+        }
+        let mut errors = Diagnostics::default();
+        for rel in pending {
+            let kind = load::content_kind(&rel).expect("only content files are pending");
+            let abs = root.join(&rel);
+            if !abs.exists() {
+                continue;
+            }
+            self.next_version += 1;
+            let result =
+                load::load_file(&root, &abs, kind).and_then(|item| l.insert(item, self.next_version, &self.options));
+            if let Err(e) = result {
+                errors.extend(e);
+                self.pending.insert(rel);
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            errors.sort();
+            Err(errors)
+        }
+    }
+
+    /// Renders the pages whose fingerprint changed, checks links, and writes.
+    /// `full`: also bring the static files and the rest in line, and delete
+    /// whatever else `out` holds.
+    fn render_and_write(&mut self, full: bool) -> Result<RebuildReport, RebuildError> {
+        let l = self.loaded.as_mut().expect("loaded");
+        let shop = &l.shop;
+        let prepared =
+            Prepared::new(shop, &l.tera, std::mem::take(&mut l.clip_cards), std::mem::take(&mut l.post_cards));
+        let global = {
+            let mut h = std::hash::DefaultHasher::new();
+            (self.generation, prepared.base.to_string(), shop.config.items_per_page).hash(&mut h);
+            h.finish()
+        };
+        let jobs = render::plan(&prepared);
+        let (paths, fps): (Vec<String>, Vec<u64>) = jobs
+            .par_iter()
+            .map(|&job| (file_for_url(&prepared.job_url(job)), prepared.fingerprint(job, global, &l.versions)))
+            .unzip();
+        // Usually no address changed and pages compare by position; otherwise by path.
+        let same_paths = !full && paths == self.paths;
+        let todo: Vec<usize> = if same_paths {
+            (0..jobs.len()).filter(|&i| fps[i] != self.fps[i]).collect()
+        } else {
+            let old: HashMap<&str, u64> = self.paths.iter().map(String::as_str).zip(self.fps.iter().copied()).collect();
+            (0..jobs.len()).filter(|&i| old.get(paths[i].as_str()) != Some(&fps[i])).collect()
+        };
+        let results: Vec<JobResult> = todo.par_iter().map(|&i| prepared.render_job(jobs[i])).collect();
+        let sitemap_fp = prepared.sitemap_fingerprint(global);
+        let sitemap = (full || self.sitemap != Some(sitemap_fp)).then(|| prepared.sitemap(paths.iter().cloned()));
+        let (clip_cards, post_cards) = prepared.into_cards();
+        l.clip_cards = clip_cards;
+        l.post_cards = post_cards;
+        let shop = &l.shop;
+
+        let mut rendered: Vec<(String, Vec<u8>)> = render::collect_pages(shop, results)?
+            .map(|f| match f.contents {
+                OutputContents::Rendered(bytes) => (f.path, bytes),
+                OutputContents::Copy(_) => unreachable!("pages are rendered"),
+            })
+            .collect();
+        if let Some(sitemap) = sitemap {
+            match sitemap {
+                Ok(f) => match f.contents {
+                    OutputContents::Rendered(bytes) => rendered.push((f.path, bytes)),
+                    OutputContents::Copy(_) => unreachable!("the sitemap is rendered"),
+                },
+                Err(message) => {
+                    return Err(Diagnostics(vec![Diagnostic::new(
+                        templates::shown_name(&shop.root, "sitemap.xml"),
+                        format!("cannot render template: {message}"),
+                    )])
+                    .into())
+                }
+            }
+        }
+
+        // The other files, as the full build makes them (render::render); they
+        // change only with a full reload, and can clash with pages only when
+        // an address changed.
+        let others = if full || !same_paths { Some(other_files(shop, &paths)?) } else { None };
+        // Kept only once this build succeeds: it must match `self.paths`.
+        let new_site_files = others.as_ref().map(|others| {
+            SiteFiles::from_paths(paths.iter().cloned().chain(others.iter().map(|(p, _)| p.clone())).collect())
+        });
+        let site_files =
+            new_site_files.as_ref().or(self.site_files.as_ref()).expect("site files known after a full rebuild");
+        // Links can only break where files changed, unless an address changed
+        // (or the last check failed): then every link is checked again.
+        let mut errors = if same_paths && !self.recheck_links {
+            let applied: HashSet<&Path> = self.applied.iter().map(PathBuf::as_path).collect();
+            links::check_links_of(shop, site_files, &shop.hidden, |source| applied.contains(source))
+        } else {
+            links::check_content_links(shop, site_files, &shop.hidden)
+        };
+        if !errors.is_empty() {
+            self.recheck_links = true;
+            errors.sort();
+            return Err(errors.into());
+        }
+
+        // Everything succeeded: write.
+        let mut report = RebuildReport { rendered: todo.len(), ..Default::default() };
+        fs::create_dir_all(&self.out).map_err(io_error(&self.out))?;
+        let written: Vec<bool> = rendered
+            .par_iter()
+            .map(|(path, bytes)| write_if_changed(&self.out, path, bytes))
+            .collect::<Result<_, _>>()?;
+        report.written += written.iter().filter(|w| **w).count();
+        if full {
+            let others = others.expect("computed on a full rebuild");
+            let markers = output::marker_files();
+            let marker_files =
+                markers.iter().map(|(p, c)| (p.to_string(), OutputContents::Rendered(c.as_bytes().to_vec())));
+            let all: Vec<(String, OutputContents)> =
+                others.into_iter().filter(|(p, _)| p != "sitemap.xml").chain(marker_files).collect();
+            let written: Vec<bool> = all
+                .par_iter()
+                .map(|(path, contents)| match contents {
+                    OutputContents::Rendered(bytes) => write_if_changed(&self.out, path, bytes),
+                    OutputContents::Copy(src) => {
+                        let bytes = fs::read(src).map_err(io_error(src))?;
+                        write_if_changed(&self.out, path, &bytes)
+                    }
+                })
+                .collect::<Result<_, _>>()?;
+            report.written += written.iter().filter(|w| **w).count();
+            self.others = all.into_iter().map(|(p, _)| p).chain(["sitemap.xml".to_string()]).collect();
+            // Whatever else the folder holds (an earlier run's pages) goes.
+            let pages: HashSet<&str> = paths.iter().map(String::as_str).collect();
+            let gone: Vec<String> = walkdir::WalkDir::new(&self.out)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .filter_map(|e| e.path().strip_prefix(&self.out).ok().map(|p| p.to_string_lossy().replace('\\', "/")))
+                .filter(|p| !pages.contains(p.as_str()) && !self.others.contains(p))
+                .collect();
+            for path in &gone {
+                remove_file_and_empty_parents(&self.out, path)?;
+            }
+            report.deleted = gone.len();
+        } else if !same_paths {
+            let pages: HashSet<&str> = paths.iter().map(String::as_str).collect();
+            let gone: Vec<&String> =
+                self.paths.iter().filter(|p| !pages.contains(p.as_str()) && !self.others.contains(*p)).collect();
+            for path in &gone {
+                remove_file_and_empty_parents(&self.out, path)?;
+            }
+            report.deleted = gone.len();
+        }
+        if new_site_files.is_some() {
+            self.site_files = new_site_files;
+        }
+        self.paths = paths;
+        self.fps = fps;
+        self.sitemap = Some(sitemap_fp);
+        self.recheck_links = false;
+        self.applied.clear();
+        Ok(report)
+    }
+}
+
+/// The files of the site besides its pages, as the full build makes them
+/// (`render::render`): sitemap, robots.txt, static files, the built-in
+/// stylesheet unless `static/` has one. A static file must not take a page's place.
+fn other_files(shop: &Shop, pages: &[String]) -> Result<Vec<(String, OutputContents)>, Diagnostics> {
+    let mut others: Vec<(String, OutputContents)> = vec![
+        ("sitemap.xml".into(), OutputContents::Rendered(Vec::new())),
+        ("robots.txt".into(), OutputContents::Rendered(render::robots(shop).into_bytes())),
+    ];
+    let mut errors = Diagnostics::default();
+    let page_paths: HashSet<&str> = pages.iter().map(String::as_str).collect();
+    let mut has_stylesheet = false;
+    for rel in &shop.static_files {
+        let path = rel.to_string_lossy().replace('\\', "/");
+        if page_paths.contains(path.as_str()) || path == "sitemap.xml" || path == "robots.txt" {
+            errors.push(
+                Diagnostic::new(
+                    format!("static/{path}"),
+                    format!("this static file would overwrite the generated page /{path}"),
+                )
+                .with_help("rename or remove the static file"),
+            );
+        }
+        has_stylesheet |= path == BUILTIN_STYLESHEET.0;
+        others.push((path, OutputContents::Copy(shop.root.join("static").join(rel))));
+    }
+    if !has_stylesheet {
+        others.push((BUILTIN_STYLESHEET.0.into(), OutputContents::Rendered(BUILTIN_STYLESHEET.1.as_bytes().to_vec())));
+    }
+    if errors.is_empty() {
+        Ok(others)
+    } else {
+        Err(errors)
+    }
+}
+
+impl Loaded {
+    /// Removes what the shop holds from `source` (a content file of `kind`).
+    fn remove(&mut self, kind: ContentKind, source: &Path) {
+        let shop = &mut self.shop;
+        match kind {
+            ContentKind::Clip => {
+                if let Some(i) = shop.clips.iter().position(|c| c.source == source) {
+                    shop.clips.remove(i);
+                    self.clip_cards.remove(i);
+                    self.versions.clips.remove(i);
+                }
+            }
+            ContentKind::Post => {
+                if let Some(i) = shop.posts.iter().position(|p| p.source == source) {
+                    shop.posts.remove(i);
+                    self.post_cards.remove(i);
+                    self.versions.posts.remove(i);
+                }
+            }
+            ContentKind::Page => {
+                if let Some(i) = shop.pages.iter().position(|p| p.source == source) {
+                    shop.pages.remove(i);
+                    self.versions.pages.remove(i);
+                }
+            }
+        }
+        if let Some(i) = self.hidden_sources.iter().position(|s| s == source) {
+            self.hidden_sources.remove(i);
+            shop.hidden.remove(i);
+        }
+    }
+
+    /// The source of a hidden item at `url`, if any.
+    fn hidden_at(&self, url: &str) -> Option<&Path> {
+        self.shop.hidden.iter().position(|(u, _)| u == url).map(|i| self.hidden_sources[i].as_path())
+    }
+
+    /// Adds a freshly loaded item, checking what [`load::load`] checks across files.
+    fn insert(&mut self, item: ContentItem, version: u64, options: &LoadOptions) -> Result<(), Vec<Diagnostic>> {
+        // The duplicate is reported on the later file name, as a full load does.
+        let duplicate = |kind: &str, slug: &str, a: &Path, b: &Path| {
+            let (first, second) = if a <= b { (a, b) } else { (b, a) };
+            vec![load::duplicate_slug(kind, slug, second, first)]
+        };
+        match item {
+            ContentItem::Clip(clip) => {
+                let other = self.shop.clips.iter().find(|c| c.slug == clip.slug).map(|c| c.source.as_path());
+                if let Some(other) = other.or_else(|| self.hidden_at(&clip.url())) {
+                    return Err(duplicate("clip", &clip.slug, &clip.source, other));
+                }
+                if !load::is_visible(options, clip.draft, clip.date) {
+                    self.shop.hidden.push((clip.url(), load::hidden_reason(clip.draft)));
+                    self.hidden_sources.push(clip.source);
+                    return Ok(());
+                }
+                let card = render::clip_value(&self.shop, &clip);
+                let i = self.shop.clips.partition_point(|c| load::clip_order(c, &clip).is_lt());
+                self.shop.clips.insert(i, clip);
+                self.clip_cards.insert(i, card);
+                self.versions.clips.insert(i, version);
+            }
+            ContentItem::Post(post) => {
+                let other = self.shop.posts.iter().find(|p| p.slug == post.slug).map(|p| p.source.as_path());
+                if let Some(other) = other.or_else(|| self.hidden_at(&post.url())) {
+                    return Err(duplicate("news post", &post.slug, &post.source, other));
+                }
+                if !load::is_visible(options, post.draft, post.date) {
+                    self.shop.hidden.push((post.url(), load::hidden_reason(post.draft)));
+                    self.hidden_sources.push(post.source);
+                    return Ok(());
+                }
+                let card = render::post_card(&post);
+                let i = self.shop.posts.partition_point(|p| load::post_order(p, &post).is_lt());
+                self.shop.posts.insert(i, post);
+                self.post_cards.insert(i, card);
+                self.versions.posts.insert(i, version);
+            }
+            ContentItem::Page(page) => {
+                if let Some(other) = self.shop.pages.iter().find(|p| p.slug == page.slug) {
+                    return Err(duplicate("page", &page.slug, &page.source, &other.source));
+                }
+                if let Some(e) = load::reserved_page_slug(&page) {
+                    return Err(vec![e]);
+                }
+                let i = self.shop.pages.partition_point(|p| load::page_order(p, &page).is_lt());
+                self.shop.pages.insert(i, page);
+                self.versions.pages.insert(i, version);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `out/path` unless the file already holds exactly them
+/// (through a temporary file, so the server never sends half a page).
+/// Returns whether it wrote.
+fn write_if_changed(out: &Path, path: &str, bytes: &[u8]) -> Result<bool, OutputError> {
+    let dest = out.join(path);
+    if fs::read(&dest).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    fs::write(&tmp, bytes).map_err(io_error(&tmp))?;
+    fs::rename(&tmp, &dest).map_err(io_error(&dest))?;
+    Ok(true)
+}
+
+/// Deletes `out/path`, and the folders it leaves empty (a clean build has none).
+fn remove_file_and_empty_parents(out: &Path, path: &str) -> Result<(), OutputError> {
+    let file = out.join(path);
+    match fs::remove_file(&file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(&file)(e)),
+    }
+    let mut dir = file.parent();
+    while let Some(d) = dir.filter(|d| *d != out && d.starts_with(out)) {
+        if fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_changes() {
+        assert_eq!(classify(Path::new("content/news/a.md")), Change::Content("content/news/a.md".into()));
+        assert_eq!(classify(Path::new("content/clips/b.md")), Change::Content("content/clips/b.md".into()));
+        assert_eq!(classify(Path::new("content/news/.a.md.swp")), Change::Nothing);
+        assert_eq!(classify(Path::new("content/news/a.md~")), Change::Nothing);
+        assert_eq!(classify(Path::new("content/news/sub/a.md")), Change::Nothing);
+        assert_eq!(classify(Path::new("content/news")), Change::Everything);
+        assert_eq!(classify(Path::new("content/site.toml")), Change::Everything);
+        assert_eq!(classify(Path::new("static/posters/a.jpg")), Change::Everything);
+        assert_eq!(classify(Path::new("templates/post.html")), Change::Templates);
+        assert_eq!(classify(Path::new("public/index.html")), Change::Nothing);
+    }
+}

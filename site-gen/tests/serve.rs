@@ -1,0 +1,198 @@
+//! End-to-end test of `site-gen serve`: starts it on a free port on a copy of
+//! the `small-shop` fixture, edits the Markdown, and sees the reload event on
+//! the event stream and the new text over HTTP; breaks a file and sees the
+//! errors (file, line, message) while the last good build is still served;
+//! and checks the HTTP basics (content types, 404 page, folder redirects, no
+//! way out of the served folder).
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let dest = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+        } else {
+            fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// The server process, stopped when the test ends (also on failure).
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(root: &Path, out: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .args(["serve", "--port", "0", "--root", root.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("site-gen serve starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut server = Server { child, port: 0 };
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
+        if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
+            server.port = rest.split('/').next().unwrap().parse().unwrap();
+            return server;
+        }
+    }
+    panic!("serve did not print its address");
+}
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+/// One raw HTTP/1.1 request (the path is sent exactly as given).
+fn get(port: u16, path: &str) -> Reply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    Reply { status, headers: head.to_ascii_lowercase(), body: body.to_string() }
+}
+
+/// The `status` events of the live-reload stream, as they arrive.
+fn events(port: u16) -> mpsc::Receiver<Value> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET /__site-gen/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut event = String::new();
+        for line in BufReader::new(s).lines().map_while(Result::ok) {
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_string();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                if event == "status" && tx.send(serde_json::from_str(data).unwrap()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn next_status(rx: &mpsc::Receiver<Value>) -> Value {
+    rx.recv_timeout(WAIT).expect("a status event")
+}
+
+/// Saves the way most editors do: a new file renamed over the old one.
+fn edit(path: &PathBuf, from: &str, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(text.contains(from));
+    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_str().unwrap()));
+    fs::write(&tmp, text.replacen(from, to, 1)).unwrap();
+    fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn serve_rebuilds_reloads_and_shows_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    fs::write(tmp.path().join("secret.txt"), "secret").unwrap();
+    let out = tmp.path().join("site");
+    let server = start(&root, &out);
+    let port = server.port;
+
+    // The built page, with the live-reload script added as it is sent (not on disk).
+    let page = get(port, "/news/first/");
+    assert_eq!(page.status, 200);
+    assert!(page.headers.contains("content-type: text/html; charset=utf-8"), "{}", page.headers);
+    assert!(page.body.contains("Hello from the <strong>first</strong> post."));
+    assert!(page.body.contains("<script src=\"/__site-gen/live-reload.js\" data-build=\"1\"></script></body>"));
+    assert!(!fs::read_to_string(out.join("news/first/index.html")).unwrap().contains("live-reload"));
+    let script = get(port, "/__site-gen/live-reload.js");
+    assert!(script.headers.contains("content-type: text/javascript") && script.body.contains("EventSource"));
+
+    let stream = events(port);
+    let first = next_status(&stream);
+    assert_eq!(first["build"], 1);
+    assert_eq!(first["errors"], serde_json::json!([]));
+
+    // An edit: a reload event, then the new text.
+    let post = root.join("content/news/first.md");
+    edit(&post, "Hello from the **first** post.", "Hello from the **edited** post.");
+    let status = next_status(&stream);
+    assert_eq!(status["build"], 2, "{status}");
+    assert_eq!(status["errors"], serde_json::json!([]));
+    let page = get(port, "/news/first/");
+    assert!(page.body.contains("Hello from the <strong>edited</strong> post."), "{}", page.body);
+    assert!(page.body.contains("data-build=\"2\""));
+    assert!(get(port, "/news/").body.contains("Hello from the <strong>edited</strong> post."), "lists follow");
+
+    // A broken edit: the errors go to the tabs, the last good build stays.
+    edit(&post, "date = 2026-01-05", "date = 2026-01-05\ntitel = \"typo\"");
+    let status = next_status(&stream);
+    assert_eq!(status["build"], 2, "no new build: {status}");
+    let error = &status["errors"][0];
+    assert_eq!(error["file"], "content/news/first.md", "{status}");
+    assert_eq!(error["line"], 4, "{status}");
+    assert!(error["message"].as_str().unwrap().contains("titel"), "{status}");
+    assert!(error["help"].as_str().unwrap().contains("title"), "{status}");
+    assert!(get(port, "/news/first/").body.contains("Hello from the <strong>edited</strong> post."));
+    // A tab opened now learns of the errors at once.
+    let late = events(port);
+    assert_eq!(next_status(&late)["errors"][0]["line"], 4);
+
+    // Fixed: a new build, no errors.
+    edit(&post, "\ntitel = \"typo\"", "");
+    let status = next_status(&stream);
+    assert_eq!((status["build"].as_u64(), status["errors"].as_array().map(Vec::len)), (Some(3), Some(0)), "{status}");
+
+    // HTTP basics.
+    let css = get(port, "/css/site.css");
+    assert!(css.status == 200 && css.headers.contains("content-type: text/css"), "{}", css.headers);
+    let feed = get(port, "/news/atom.xml");
+    assert!(feed.status == 200 && feed.headers.contains("xml"), "{}", feed.headers);
+    let jpg = get(port, "/posters/alpha.jpg");
+    assert!(jpg.status == 200 && jpg.headers.contains("content-type: image/jpeg"), "{}", jpg.headers);
+    let redirect = get(port, "/news/first");
+    assert_eq!(redirect.status, 301);
+    assert!(redirect.headers.contains("location: /news/first/"), "{}", redirect.headers);
+    let missing = get(port, "/no/such/page/");
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("live-reload.js"), "the shop's 404 page, with the script");
+    for escape in ["/../secret.txt", "/%2e%2e/secret.txt", "/news/..%2f..%2f../secret.txt", "/.clipstore-build"] {
+        let r = get(port, escape);
+        assert_eq!(r.status, 404, "{escape}");
+        assert!(!r.body.contains("secret"), "{escape}");
+    }
+    drop(server);
+}

@@ -1,0 +1,113 @@
+// `site-gen serve` in a real browser (headless Chromium, the Debian package,
+// driven by playwright-core): a page opened from the server shows an edit to
+// the Markdown without a manual reload, shows a broken edit's errors as an
+// overlay over the last good build, and drops the overlay once fixed.
+//
+// Run by scripts/test-browser.sh, which builds site-gen and sets SITE_GEN.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const siteGen = process.env.SITE_GEN ?? join(repo, "target/debug/site-gen");
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const WAIT = 20_000;
+
+let work, shop, server, browser, base;
+
+function startServer() {
+  const child = spawn(siteGen, ["serve", "--port", "0", "--root", shop, "--out", join(work, "site")], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  return new Promise((resolveStart, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), WAIT);
+    child.on("exit", (code) => reject(new Error(`serve exited (${code}):\n${stderr}`)));
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const m = line.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
+      if (m) {
+        clearTimeout(timer);
+        resolveStart({ child, url: `http://127.0.0.1:${m[1]}` });
+      }
+    });
+  });
+}
+
+// Saves the way most editors do: a new file renamed over the old one, so the
+// server never sees a half-written file.
+function edit(rel, from, to) {
+  const path = join(shop, rel);
+  const text = readFileSync(path, "utf8");
+  assert.ok(text.includes(from), `${rel} contains ${from}`);
+  const tmp = join(dirname(path), `.${basename(path)}.tmp`);
+  writeFileSync(tmp, text.replace(from, to));
+  renameSync(tmp, path);
+}
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), "site-gen-browser-"));
+  shop = join(work, "shop");
+  cpSync(join(repo, "site-gen/tests/fixtures/small-shop"), shop, { recursive: true });
+  const started = await startServer();
+  server = started.child;
+  base = started.url;
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test("an edit shows up without a manual reload; errors show as an overlay", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${base}/news/first/`);
+  assert.match(await page.innerText("main"), /Hello from the first post\./);
+  // The page has opened its event stream once the script ran.
+  await page.waitForFunction(() => performance.getEntriesByType("resource").some((r) => r.name.includes("/__site-gen/")));
+
+  await page.evaluate(() => (window.oldDocument = true));
+  edit("content/news/first.md", "Hello from the **first** post.", "Hello from the **browser** test.");
+  await page.waitForFunction(() => document.body.innerText.includes("Hello from the browser test."), null, {
+    timeout: WAIT,
+  });
+  assert.equal(await page.evaluate(() => window.oldDocument), undefined, "the page reloaded itself");
+
+  // A broken edit: the overlay names file, line and problem; the last good page stays underneath.
+  edit("content/news/first.md", "date = 2026-01-05", 'date = 2026-01-05\ntitel = "typo"');
+  await page.waitForFunction(() => document.getElementById("site-gen-errors")?.innerText.includes("titel"), null, {
+    timeout: WAIT,
+  });
+  const text = await page.innerText("#site-gen-errors");
+  assert.match(text, /content\/news\/first\.md:4:1/);
+  assert.match(text, /titel/);
+  assert.match(await page.innerText("main"), /Hello from the browser test\./);
+
+  // Fixed: the overlay goes and the page is current.
+  edit("content/news/first.md", '\ntitel = "typo"', "");
+  await page.waitForSelector("#site-gen-errors", { state: "detached", timeout: WAIT });
+  assert.match(await page.innerText("main"), /Hello from the browser test\./);
+  await page.close();
+});
