@@ -174,6 +174,19 @@ pub struct MonitorState {
     /// The open incident, if any.
     #[serde(default)]
     pub incident: Option<Incident>,
+    /// When the run that produced this state ran (unix seconds).
+    #[serde(default)]
+    pub run_at: u64,
+}
+
+/// The state to continue from: the one in D1, unless this Worker instance
+/// remembers a newer one (written while D1 could not store it). Without
+/// that, an incident opened while D1 was down would never be closed.
+pub fn latest_state(stored: MonitorState, remembered: Option<&MonitorState>) -> MonitorState {
+    match remembered {
+        Some(m) if m.run_at > stored.run_at => m.clone(),
+        _ => stored,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +275,7 @@ impl Notice {
 pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (MonitorState, Option<Notice>) {
     let mut state = previous.clone();
     state.cursor = findings.next_cursor;
+    state.run_at = now;
     state.clip_problems.retain(|slug, _| findings.catalog.contains(slug));
     for (slug, problem) in &findings.clips {
         match problem {
@@ -406,6 +420,19 @@ mod tests {
         assert_eq!(recovered.expect("recovered").kind, NoticeKind::Recovered);
         assert_eq!(state.incident, None);
         assert_eq!(conclude(&state, &fixed, 1300).1, None);
+    }
+
+    #[test]
+    fn an_incident_opened_while_d1_was_down_is_closed() {
+        let (in_memory, alert) = conclude(&MonitorState::default(), &run(&[], &[("ledger", "D1 down")]), 100);
+        assert!(alert.is_some());
+        let stored = MonitorState { run_at: 50, ..MonitorState::default() };
+        let previous = latest_state(stored.clone(), Some(&in_memory));
+        let (_, notice) = conclude(&previous, &run(&[], &[]), 400);
+        assert_eq!(notice.map(|n| n.kind), Some(NoticeKind::Recovered));
+        let newer = MonitorState { run_at: 500, ..MonitorState::default() };
+        assert_eq!(latest_state(newer.clone(), Some(&in_memory)), newer);
+        assert_eq!(latest_state(stored.clone(), None), stored);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 // seeded bucket where one clip is missing and another has the wrong size
 // sends exactly one alert to a webhook receiver on loopback, nothing on the
 // next run, and one "recovered" message once the objects are fixed;
-// `GET /health` and the deep check `GET /admin/health`, which fails cleanly
-// when a binding is missing.
+// a D1 outage alerts once and recovers; `site-gen doctor` and `push`
+// against the same stack; `GET /health` and the deep check
+// `GET /admin/health`, which fails cleanly when a binding is missing.
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -200,6 +201,30 @@ describe("scheduled self-test and alerts", () => {
     await scheduled();
     await settle();
     assert.equal(received.length, 2, "nothing more once healthy");
+  });
+});
+
+describe("a ledger outage", () => {
+  it("one alert while D1 fails, one recovered message after", async () => {
+    const before = received.length;
+    await stack.wrangler(["d1", "execute", "DB", "--command", "ALTER TABLE monitor_state RENAME TO monitor_state_offline;"]);
+    try {
+      await scheduled();
+      await scheduled();
+      await settle();
+      assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+      assert.equal(received[before].body.clipstore.kind, "alert");
+      assert.deepEqual(received[before].body.clipstore.new, ["ledger"]);
+      assert.match(received[before].body.text, /ledger \(new\): .*monitor state/);
+      const health = await admin(stack, "GET", "/admin/health");
+      assert.equal(health.status, 503);
+    } finally {
+      await stack.wrangler(["d1", "execute", "DB", "--command", "ALTER TABLE monitor_state_offline RENAME TO monitor_state;"]);
+    }
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 2);
+    assert.equal(received[before + 1].body.clipstore.kind, "recovered");
   });
 });
 

@@ -148,7 +148,9 @@ pub async fn catalog_report(env: &Env, offset: u32, limit: u32) -> Result<Respon
 }
 
 thread_local! {
-    /// The state when D1 cannot hold it: at least one alert per isolate, not one per run.
+    /// The last state this isolate produced: used when D1 cannot give one
+    /// (one alert per isolate, not one per run) and when it is newer than
+    /// D1's (D1 was down), so that incident still gets its recovered message.
     static LAST_STATE: RefCell<Option<MonitorState>> = const { RefCell::new(None) };
 }
 
@@ -169,11 +171,12 @@ pub async fn self_test(env: &Env) {
         Ok(db) => load_state(db).await.map_err(|e| format!("{e:?}")),
         Err(e) => Err(e.clone()),
     };
+    let remembered = LAST_STATE.with(|s| s.borrow().clone());
     let previous = match previous {
-        Ok(state) => state,
+        Ok(state) => monitor::latest_state(state, remembered.as_ref()),
         Err(e) => {
             findings.system.push(("ledger".into(), e));
-            LAST_STATE.with(|s| s.borrow().clone()).unwrap_or_default()
+            remembered.unwrap_or_default()
         }
     };
 

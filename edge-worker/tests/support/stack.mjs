@@ -128,7 +128,7 @@ process.on("exit", () => {
  * `reuse` (a stopped stack's `dir`, stopped with `keep`) restarts on its state;
  * `vars` adds lines to .dev.vars; `editConfig(toml)` changes wrangler.toml
  * (e.g. drops a binding); `devArgs` go to `wrangler dev` (`--test-scheduled`).
- * Returns { base, port, dir, logFile, log(), stop({ keep }), wrangler(args) }.
+ * Returns { base, port, dir, bucket, logFile, log(), stop({ keep }), wrangler(args) }.
  */
 export async function startStack({ seed = [], migrate = true, reuse, vars = {}, editConfig = (t) => t, devArgs = [] } = {}) {
   const dir = reuse ?? fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-e2e-"));
