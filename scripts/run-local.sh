@@ -83,6 +83,7 @@ cat <<MSG
 
   (new links: cargo run -p site-gen -- token mint --order ID --clip SLUG --base-url http://127.0.0.1:$port/download)
   (the ledger: cargo run -p site-gen -- orders --worker-url http://127.0.0.1:$port list)
+  (health and bucket check: cargo run -p site-gen -- doctor --worker-url http://127.0.0.1:$port)
   Ctrl-C stops the server.
 
 MSG

@@ -14,6 +14,10 @@
 //! | `POST /admin/orders/<id>/reissue` | links issued before now stop working; answers `not_before` to mint from |
 //! | `GET /admin/attempts[?order=<id>][&after=<id>][&limit=N]` | attempts, oldest first (export) |
 //! | `POST /admin/ledger/merge` | merges the R2 fallback records into D1 |
+//! | `GET /admin/health` | deep health check: storage, ledger, catalog, keys (200 or 503) |
+//! | `GET /admin/catalog[?offset=N][&limit=N]` | each catalog clip's object in R2 against the catalog |
+//! | `GET /admin/objects/<key>` | size, sha256 and ETag of a bucket object, or 404 |
+//! | `PUT /admin/objects/<key>` (body: the file; `x-content-sha256: <hex>` optional) | uploads a clip (`site-gen push`) |
 //!
 //! Every request needs `Authorization: Bearer <ADMIN_TOKEN>`; without the
 //! secret configured the API answers 503, with a missing or wrong token 401.
@@ -59,6 +63,21 @@ pub enum AdminRoute {
         limit: u32,
     },
     Merge,
+    /// The deep health check (`crate::monitor`).
+    Health,
+    /// Catalog clips `offset..offset+limit` (slug order) checked against R2.
+    Catalog {
+        offset: u32,
+        limit: u32,
+    },
+    /// Object `key` (percent-decoded) in the bucket: read its facts (GET)
+    /// or upload it (PUT). Never a ledger fallback record.
+    ObjectInfo {
+        key: String,
+    },
+    PutObject {
+        key: String,
+    },
     /// Right path, wrong method (405).
     MethodNotAllowed,
     NotFound,
@@ -67,6 +86,9 @@ pub enum AdminRoute {
 pub const PREFIX: &str = "/admin/";
 pub const DEFAULT_LIMIT: u32 = 1000;
 pub const MAX_LIMIT: u32 = 10_000;
+/// Clips per `GET /admin/catalog` page: each is one R2 call (a subrequest).
+pub const CATALOG_DEFAULT_LIMIT: u32 = 40;
+pub const CATALOG_MAX_LIMIT: u32 = 500;
 
 fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
@@ -91,6 +113,19 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return AdminRoute::NotFound;
     };
+    if let Some(key) = rest.strip_prefix("objects/") {
+        let Some(key) = percent_decode_str(key).decode_utf8().ok().map(|k| k.into_owned()) else {
+            return AdminRoute::NotFound;
+        };
+        if !valid_object_key(&key) {
+            return AdminRoute::NotFound;
+        }
+        return match method {
+            "GET" | "HEAD" => AdminRoute::ObjectInfo { key },
+            "PUT" => AdminRoute::PutObject { key },
+            _ => AdminRoute::MethodNotAllowed,
+        };
+    }
     let parts: Vec<&str> = rest.split('/').collect();
     let decode = |s: &str| percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned()).filter(|s| !s.is_empty());
     let (get, post) = (method == "GET", method == "POST");
@@ -134,8 +169,28 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
             },
         ),
         ["ledger", "merge"] => expect(post, AdminRoute::Merge),
+        ["health"] => expect(get, AdminRoute::Health),
+        ["catalog"] => expect(
+            get,
+            AdminRoute::Catalog {
+                offset: number(query, "offset").unwrap_or(0).min(u32::MAX.into()) as u32,
+                limit: query_param(query, "limit")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(CATALOG_DEFAULT_LIMIT)
+                    .clamp(1, CATALOG_MAX_LIMIT),
+            },
+        ),
         _ => AdminRoute::NotFound,
     }
+}
+
+/// Whether the admin API may read or write `key`: not empty, not too long,
+/// no `.`/`..` segments, and never the ledger's fallback records.
+pub fn valid_object_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 1024
+        && !key.starts_with(crate::ledger::FALLBACK_PREFIX)
+        && key.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
 /// The path and query of an absolute request URL, as sent (the glue avoids
@@ -228,6 +283,20 @@ mod tests {
             Attempts { order_id: Some("O1".into()), after: 7, limit: DEFAULT_LIMIT }
         );
         assert_eq!(route("POST", "/admin/ledger/merge", ""), Merge);
+        assert_eq!(route("GET", "/admin/health", ""), Health);
+        assert_eq!(route("POST", "/admin/health", ""), MethodNotAllowed);
+        assert_eq!(route("GET", "/admin/catalog", ""), Catalog { offset: 0, limit: CATALOG_DEFAULT_LIMIT });
+        assert_eq!(
+            route("GET", "/admin/catalog", "offset=80&limit=9999"),
+            Catalog { offset: 80, limit: CATALOG_MAX_LIMIT }
+        );
+        assert_eq!(route("GET", "/admin/objects/clips/a%20b.mp4", ""), ObjectInfo { key: "clips/a b.mp4".into() });
+        assert_eq!(route("PUT", "/admin/objects/clips/a.mp4", ""), PutObject { key: "clips/a.mp4".into() });
+        assert_eq!(route("POST", "/admin/objects/clips/a.mp4", ""), MethodNotAllowed);
+        for bad in ["/admin/objects/", "/admin/objects/ledger-fallback/x", "/admin/objects/a/../b", "/admin/objects//a"]
+        {
+            assert_eq!(route("PUT", bad, ""), NotFound, "{bad}");
+        }
         assert_eq!(route("GET", "/admin/nope", ""), NotFound);
         assert_eq!(route("GET", "/admin/orders//reset", ""), NotFound);
         assert_eq!(route("GET", "/admin/orders", "limit=999999"), ListOrders { limit: MAX_LIMIT });

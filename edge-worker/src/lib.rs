@@ -19,6 +19,7 @@ pub mod content_disposition;
 pub mod delivery;
 pub mod error;
 pub mod ledger;
+pub mod monitor;
 pub mod order;
 pub mod pages;
 pub mod preconditions;

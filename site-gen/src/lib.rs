@@ -9,6 +9,7 @@
 pub mod config;
 pub mod content;
 pub mod diagnostics;
+pub mod doctor;
 pub mod front_matter;
 pub mod incremental;
 pub mod links;
@@ -17,6 +18,7 @@ pub mod new;
 pub mod orders;
 pub mod output;
 pub mod purchase_token;
+pub mod push;
 pub mod render;
 pub mod serve;
 pub mod templates;

@@ -82,6 +82,13 @@ enum Command {
     Token(TokenCommand),
     /// Orders and downloads: the Worker's ledger (list, show, reset, revoke, reissue, export).
     Orders(site_gen::orders::OrdersArgs),
+    /// Checks the deployed shop through the admin API: the Worker's health,
+    /// every catalog clip in the bucket (size and sha256), the deployed
+    /// catalog against content/. Exit status 1 when something fails.
+    Doctor(site_gen::doctor::DoctorArgs),
+    /// Uploads the clips the bucket lacks (or holds with other bytes) through
+    /// the admin API, and records size and sha256 in their front matter.
+    Push(site_gen::push::PushArgs),
 }
 
 #[derive(Subcommand)]
@@ -300,6 +307,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }),
         Command::Orders(args) => site_gen::orders::run(args).unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }),
+        Command::Push(args) => site_gen::push::run(args).unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }),
+        Command::Doctor(args) => site_gen::doctor::run(args).unwrap_or_else(|e| {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }),

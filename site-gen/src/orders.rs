@@ -179,6 +179,38 @@ impl AdminClient {
         }
     }
 
+    /// GET `path`; answers the status with the JSON body even when it is not
+    /// 2xx (the deep health check answers 503 with its report).
+    pub fn get_report(&self, path: &str) -> Result<(u16, Value), OrdersError> {
+        let url = format!("{}{path}", self.base);
+        let request = self.agent.get(&url).set("authorization", &format!("Bearer {}", self.token));
+        let (status, response) = match request.call() {
+            Ok(r) => (r.status(), r),
+            Err(ureq::Error::Status(401, _)) => return Err(OrdersError::Unauthorized),
+            Err(ureq::Error::Status(status, r)) => (status, r),
+            Err(e) => return Err(OrdersError::Transport { url, error: e.to_string() }),
+        };
+        let body = response.into_string().map_err(|e| OrdersError::BadAnswer(e.to_string()))?;
+        match serde_json::from_str(&body) {
+            Ok(v) => Ok((status, v)),
+            Err(_) => Err(OrdersError::Http { status, body }),
+        }
+    }
+
+    /// The Worker's address (for messages).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The bearer token, for requests this client does not wrap (uploads).
+    pub(crate) fn authorization(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    pub(crate) fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
     pub fn list(&self, limit: u32) -> Result<Vec<Value>, OrdersError> {
         array(&self.call("GET", &format!("/admin/orders?limit={limit}"), None)?, "orders")
     }
@@ -396,8 +428,13 @@ pub fn order_details(v: &Value) -> String {
 }
 
 fn worker_url(args: &OrdersArgs) -> Result<String, OrdersError> {
-    args.worker_url
-        .clone()
+    resolve_worker_url(args.worker_url.as_deref())
+}
+
+/// `--worker-url`, else `$CLIPSTORE_WORKER_URL`.
+pub fn resolve_worker_url(given: Option<&str>) -> Result<String, OrdersError> {
+    given
+        .map(str::to_string)
         .or_else(|| std::env::var(WORKER_URL_ENV).ok())
         .filter(|u| !u.trim().is_empty())
         .ok_or(OrdersError::NoWorkerUrl)

@@ -125,16 +125,19 @@ process.on("exit", () => {
 /**
  * Starts the stack. `seed` lists the clips to upload to the local bucket;
  * `migrate: false` leaves the D1 database without its schema (D1 failing);
- * `reuse` (a stopped stack's `dir`, stopped with `keep`) restarts on its state.
- * Returns { base, port, dir, logFile, log(), stop({ keep }), wrangler(args) }.
+ * `reuse` (a stopped stack's `dir`, stopped with `keep`) restarts on its state;
+ * `vars` adds lines to .dev.vars; `editConfig(toml)` changes wrangler.toml
+ * (e.g. drops a binding); `devArgs` go to `wrangler dev` (`--test-scheduled`).
+ * Returns { base, port, dir, bucket, logFile, log(), stop({ keep }), wrangler(args) }.
  */
-export async function startStack({ seed = [], migrate = true, reuse } = {}) {
+export async function startStack({ seed = [], migrate = true, reuse, vars = {}, editConfig = (t) => t, devArgs = [] } = {}) {
   const dir = reuse ?? fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-e2e-"));
   const config = path.join(dir, "wrangler.toml");
   const state = path.join(dir, "state");
-  fs.writeFileSync(config, testConfig(dir));
-  fs.writeFileSync(path.join(dir, ".dev.vars"), `TOKEN_KEYS=${vectors.keyring}\nADMIN_TOKEN=${ADMIN_TOKEN}\n`);
-  const bucket = /^bucket_name = "(.*)"$/m.exec(fs.readFileSync(config, "utf8"))[1];
+  fs.writeFileSync(config, editConfig(testConfig(dir)));
+  const extra = Object.entries(vars).map(([k, v]) => `${k}=${v}\n`).join("");
+  fs.writeFileSync(path.join(dir, ".dev.vars"), `TOKEN_KEYS=${vectors.keyring}\nADMIN_TOKEN=${ADMIN_TOKEN}\n${extra}`);
+  const bucket = /^bucket_name = "(.*)"$/m.exec(testConfig(dir))[1];
   const common = ["--local", "--persist-to", state, "--config", config];
   const wrangler = (args) => run(WRANGLER, [...args, ...common], { cwd: dir });
 
@@ -151,7 +154,7 @@ export async function startStack({ seed = [], migrate = true, reuse } = {}) {
     WRANGLER,
     ["dev", "--config", config, "--ip", "127.0.0.1", "--port", String(port),
       "--inspector-port", String(inspectorPort), "--persist-to", state,
-      "--show-interactive-dev-session=false", "--log-level", "info"],
+      "--show-interactive-dev-session=false", "--log-level", "info", ...devArgs],
     { cwd: dir, env: toolEnv, detached: true, stdio: ["ignore", out, out] },
   );
   fs.closeSync(out);
@@ -164,6 +167,7 @@ export async function startStack({ seed = [], migrate = true, reuse } = {}) {
     base,
     port,
     dir,
+    bucket,
     logFile,
     log: () => fs.readFileSync(logFile, "utf8"),
     /** Runs a wrangler command (`d1 execute`, ...) against this stack's local state. */

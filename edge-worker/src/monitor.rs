@@ -1,0 +1,465 @@
+//! Monitoring decisions: the deep health report, the scheduled self-test's
+//! catalog check and rotation, the failure-rate rule, and when to alert.
+//!
+//! Plain Rust, tested natively. The glue (`runtime/monitor.rs`, wasm32 only)
+//! reads R2, D1 and the secrets, feeds the facts in here, stores the
+//! returned [`MonitorState`] in D1 (`migrations/0003_monitor.sql`) and posts
+//! the returned [`Notice`] to the webhook. See `docs/monitoring.md`.
+//!
+//! One alert per incident: a notice goes out when the first problem appears,
+//! again only when a problem that was not announced yet appears while the
+//! incident is open, and a "recovered" notice when no problem is left.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+use clipstore_core::ManifestClip;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// One line of the deep health check (`GET /admin/health`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Check {
+    pub fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+        Check { name, ok: true, detail: detail.into() }
+    }
+
+    pub fn fail(name: &'static str, detail: impl Into<String>) -> Check {
+        Check { name, ok: false, detail: detail.into() }
+    }
+}
+
+/// The deep health answer: 200 when every check passed, else 503.
+pub fn health_report(checks: &[Check]) -> (u16, serde_json::Value) {
+    let ok = checks.iter().all(|c| c.ok);
+    (if ok { 200 } else { 503 }, json!({ "ok": ok, "checks": checks }))
+}
+
+/// The liveness answer (`GET /health`): no secrets, no storage calls.
+pub fn liveness() -> serde_json::Value {
+    json!({ "ok": true, "service": "clipstore" })
+}
+
+/// What R2 reports for a clip's object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredObject {
+    pub size: u64,
+    /// Lower-case hex SHA-256, when R2 has one (checksum or `sha256` custom metadata).
+    pub sha256: Option<String>,
+    pub etag: String,
+}
+
+/// What is wrong with one catalog clip in the bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum ClipProblem {
+    Missing,
+    WrongSize { expected: u64, found: u64 },
+    WrongHash { expected: String, found: String },
+}
+
+impl ClipProblem {
+    pub fn describe(&self) -> String {
+        match self {
+            ClipProblem::Missing => "missing from the bucket".to_string(),
+            ClipProblem::WrongSize { expected, found } => {
+                format!("wrong size: {found} bytes in the bucket, the catalog says {expected}")
+            }
+            ClipProblem::WrongHash { expected, found } => {
+                format!("wrong sha256: {found} in the bucket, the catalog says {expected}")
+            }
+        }
+    }
+}
+
+/// Compares an object (None: not in the bucket) with its catalog entry. A
+/// hash is compared only when both sides know it.
+pub fn clip_problem(expected: &ManifestClip, stored: Option<&StoredObject>) -> Option<ClipProblem> {
+    let Some(stored) = stored else {
+        return Some(ClipProblem::Missing);
+    };
+    if stored.size != expected.size {
+        return Some(ClipProblem::WrongSize { expected: expected.size, found: stored.size });
+    }
+    match (&expected.sha256, &stored.sha256) {
+        (Some(e), Some(f)) if !e.eq_ignore_ascii_case(f) => {
+            Some(ClipProblem::WrongHash { expected: e.to_ascii_lowercase(), found: f.to_ascii_lowercase() })
+        }
+        _ => None,
+    }
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Default number of clips the scheduled check heads per run. Every R2 call
+/// is a subrequest; the Free plan allows 50 per invocation.
+pub const DEFAULT_CLIPS_PER_RUN: usize = 40;
+
+/// The catalog indexes (in slug order) to check this run, and the cursor for
+/// the next one. A catalog no larger than `per_run` is checked whole every run.
+pub fn rotation(total: usize, per_run: usize, cursor: usize) -> (Range<usize>, usize) {
+    let per_run = per_run.max(1);
+    if total <= per_run {
+        return (0..total, 0);
+    }
+    let start = if cursor >= total { 0 } else { cursor };
+    let end = (start + per_run).min(total);
+    (start..end, if end >= total { 0 } else { end })
+}
+
+/// When the share of failed downloads (5xx) counts as a problem.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailureThreshold {
+    /// Fraction of attempts, 0..=1.
+    pub rate: f64,
+    /// Fewer attempts than this in the window never alert.
+    pub min_attempts: u64,
+    /// The window, in minutes.
+    pub window_minutes: u64,
+}
+
+impl Default for FailureThreshold {
+    fn default() -> Self {
+        FailureThreshold { rate: 0.2, min_attempts: 5, window_minutes: 15 }
+    }
+}
+
+impl FailureThreshold {
+    /// Reads `ALERT_FAILURE_RATE` (e.g. `0.2`), `ALERT_MIN_ATTEMPTS` and
+    /// `ALERT_WINDOW_MINUTES`; anything unparsable keeps the default.
+    pub fn from_vars(rate: Option<&str>, min_attempts: Option<&str>, window: Option<&str>) -> FailureThreshold {
+        let d = FailureThreshold::default();
+        FailureThreshold {
+            rate: rate.and_then(|r| r.trim().parse().ok()).filter(|r: &f64| (0.0..=1.0).contains(r)).unwrap_or(d.rate),
+            min_attempts: min_attempts.and_then(|m| m.trim().parse().ok()).unwrap_or(d.min_attempts),
+            window_minutes: window.and_then(|w| w.trim().parse().ok()).filter(|w| *w > 0).unwrap_or(d.window_minutes),
+        }
+    }
+
+    /// A problem description when `failed` of `total` attempts pass the threshold.
+    pub fn judge(&self, failed: u64, total: u64) -> Option<String> {
+        if total == 0 || total < self.min_attempts || (failed as f64) < self.rate * total as f64 || failed == 0 {
+            return None;
+        }
+        Some(format!(
+            "{failed} of {total} download attempts failed in the last {} minutes (threshold {:.0}%)",
+            self.window_minutes,
+            self.rate * 100.0
+        ))
+    }
+}
+
+/// Problem keys: `clip:<slug>` for catalog clips, else a check name
+/// (`storage`, `ledger`, `signing_keys`, `failure_rate`).
+pub const CLIP_PREFIX: &str = "clip:";
+
+/// What the monitor remembers between runs (one JSON row in D1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorState {
+    /// Next catalog index to check (see [`rotation`]).
+    #[serde(default)]
+    pub cursor: usize,
+    /// Clip problems found so far (kept until that clip is checked again).
+    #[serde(default)]
+    pub clip_problems: BTreeMap<String, String>,
+    /// The open incident, if any.
+    #[serde(default)]
+    pub incident: Option<Incident>,
+    /// When the run that produced this state ran (unix seconds).
+    #[serde(default)]
+    pub run_at: u64,
+}
+
+/// The state to continue from: the one in D1, unless this Worker instance
+/// remembers a newer one (written while D1 could not store it). Without
+/// that, an incident opened while D1 was down would never be closed.
+pub fn latest_state(stored: MonitorState, remembered: Option<&MonitorState>) -> MonitorState {
+    match remembered {
+        Some(m) if m.run_at > stored.run_at => m.clone(),
+        _ => stored,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Unix seconds.
+    pub opened_at: u64,
+    /// Problem keys already announced.
+    pub announced: BTreeSet<String>,
+}
+
+/// What one scheduled run found.
+#[derive(Debug, Clone, Default)]
+pub struct RunFindings {
+    /// Clips checked this run, with their problem (None: fine).
+    pub clips: Vec<(String, Option<ClipProblem>)>,
+    /// Problems of the whole system this run: (key, description).
+    pub system: Vec<(String, String)>,
+    /// The cursor for the next run.
+    pub next_cursor: usize,
+    /// Every slug in the catalog (to forget problems of removed clips).
+    pub catalog: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Alert,
+    Recovered,
+}
+
+/// A message for the owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    /// Every current problem: (key, description).
+    pub problems: Vec<(String, String)>,
+    /// Problem keys not announced before.
+    pub new: Vec<String>,
+}
+
+impl Notice {
+    /// Human-readable text (the chat message and the e-mail body).
+    pub fn text(&self, shop: &str) -> String {
+        match self.kind {
+            NoticeKind::Recovered => {
+                format!("✅ {shop}: recovered. Every check passes again; downloads should work.")
+            }
+            NoticeKind::Alert => {
+                let mut s = format!(
+                    "🚨 {shop}: {} problem{} found by the scheduled self-test; customers' downloads may be failing.",
+                    self.problems.len(),
+                    if self.problems.len() == 1 { "" } else { "s" }
+                );
+                for (key, detail) in &self.problems {
+                    let what = match key.strip_prefix(CLIP_PREFIX) {
+                        Some(slug) => format!("clip {slug}"),
+                        None => key.clone(),
+                    };
+                    let mark = if self.new.contains(key) { " (new)" } else { "" };
+                    s.push_str(&format!("\n- {what}{mark}: {detail}"));
+                }
+                s.push_str("\nNo further alert until something else breaks; a \"recovered\" message follows the fix.");
+                s
+            }
+        }
+    }
+
+    /// The webhook body: `text` (Slack, Mattermost, Google Chat, Rocket.Chat),
+    /// `content` (Discord, at most 2000 characters) and the same facts as data.
+    pub fn webhook_json(&self, shop: &str) -> serde_json::Value {
+        let text = self.text(shop);
+        let content: String = text.chars().take(2000).collect();
+        let problems: Vec<_> =
+            self.problems.iter().map(|(key, detail)| json!({ "key": key, "detail": detail })).collect();
+        json!({
+            "text": text,
+            "content": content,
+            "clipstore": { "kind": self.kind, "problems": problems, "new": self.new },
+        })
+    }
+}
+
+/// Folds one run's findings into the state and decides what to tell the
+/// owner. Store the returned state only once the notice (if any) was
+/// delivered, so a failed delivery is retried on the next run.
+pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (MonitorState, Option<Notice>) {
+    let mut state = previous.clone();
+    state.cursor = findings.next_cursor;
+    state.run_at = now;
+    state.clip_problems.retain(|slug, _| findings.catalog.contains(slug));
+    for (slug, problem) in &findings.clips {
+        match problem {
+            Some(p) => state.clip_problems.insert(slug.clone(), p.describe()),
+            None => state.clip_problems.remove(slug),
+        };
+    }
+    let mut problems: Vec<(String, String)> =
+        state.clip_problems.iter().map(|(slug, d)| (format!("{CLIP_PREFIX}{slug}"), d.clone())).collect();
+    problems.extend(findings.system.iter().cloned());
+    problems.sort();
+
+    if problems.is_empty() {
+        let notice = state.incident.take().map(|_| Notice { kind: NoticeKind::Recovered, problems, new: Vec::new() });
+        return (state, notice);
+    }
+    let incident = state.incident.get_or_insert_with(|| Incident { opened_at: now, announced: BTreeSet::new() });
+    let new: Vec<String> =
+        problems.iter().map(|(k, _)| k.clone()).filter(|k| !incident.announced.contains(k)).collect();
+    if new.is_empty() {
+        return (state, None);
+    }
+    incident.announced.extend(new.iter().cloned());
+    (state, Some(Notice { kind: NoticeKind::Alert, problems, new }))
+}
+
+/// The monitor's statements (`migrations/0003_monitor.sql`).
+pub mod sql {
+    /// The saved [`super::MonitorState`] (column `state`), if any.
+    pub const LOAD_STATE: &str = "SELECT state FROM monitor_state WHERE id = 1";
+    /// ?1 state JSON, ?2 unix seconds.
+    pub const SAVE_STATE: &str = "INSERT INTO monitor_state (id, state, updated_at) VALUES (1, ?1, ?2) \
+        ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at";
+    /// Attempts since ?1 (unix ms): `total`, and `failed` (5xx: storage or ledger failures).
+    pub const FAILURE_COUNTS: &str = "SELECT COUNT(*) AS total, COALESCE(SUM(status >= 500), 0) AS failed \
+        FROM download_attempts WHERE at >= ?1";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clip(size: u64, sha256: Option<&str>) -> ManifestClip {
+        ManifestClip {
+            title: "T".into(),
+            object_key: "clips/t.mp4".into(),
+            file_name: "t.mp4".into(),
+            size,
+            content_type: "video/mp4".into(),
+            sha256: sha256.map(str::to_string),
+        }
+    }
+
+    fn object(size: u64, sha256: Option<&str>) -> StoredObject {
+        StoredObject { size, sha256: sha256.map(str::to_string), etag: "e".into() }
+    }
+
+    #[test]
+    fn clip_checks() {
+        assert_eq!(clip_problem(&clip(10, None), None), Some(ClipProblem::Missing));
+        assert_eq!(clip_problem(&clip(10, None), Some(&object(10, Some("ab")))), None);
+        assert_eq!(
+            clip_problem(&clip(10, None), Some(&object(9, None))),
+            Some(ClipProblem::WrongSize { expected: 10, found: 9 })
+        );
+        assert_eq!(clip_problem(&clip(10, Some("AB")), Some(&object(10, Some("ab")))), None);
+        assert_eq!(clip_problem(&clip(10, Some("ab")), Some(&object(10, None))), None, "unknown hash is not wrong");
+        assert_eq!(
+            clip_problem(&clip(10, Some("ab")), Some(&object(10, Some("cd")))),
+            Some(ClipProblem::WrongHash { expected: "ab".into(), found: "cd".into() })
+        );
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+
+    #[test]
+    fn rotation_covers_a_large_catalog() {
+        assert_eq!(rotation(10, 40, 7), (0..10, 0));
+        assert_eq!(rotation(100, 40, 0), (0..40, 40));
+        assert_eq!(rotation(100, 40, 40), (40..80, 80));
+        assert_eq!(rotation(100, 40, 80), (80..100, 0));
+        assert_eq!(rotation(100, 40, 500), (0..40, 40), "catalog shrank");
+        let (mut seen, mut cursor) = (BTreeSet::new(), 0);
+        for _ in 0..3 {
+            let (r, next) = rotation(101, 40, cursor);
+            seen.extend(r);
+            cursor = next;
+        }
+        assert_eq!(seen.len(), 101);
+    }
+
+    #[test]
+    fn failure_threshold() {
+        let t = FailureThreshold::default();
+        assert_eq!(t.judge(0, 0), None);
+        assert_eq!(t.judge(4, 4), None, "too few attempts");
+        assert_eq!(t.judge(1, 10), None);
+        assert!(t.judge(2, 10).unwrap().contains("2 of 10"));
+        let t = FailureThreshold::from_vars(Some("0.5"), Some("1"), Some("nope"));
+        assert_eq!(t, FailureThreshold { rate: 0.5, min_attempts: 1, window_minutes: 15 });
+        assert_eq!(FailureThreshold::from_vars(Some("7"), None, None).rate, 0.2);
+    }
+
+    fn run(clips: &[(&str, Option<ClipProblem>)], system: &[(&str, &str)]) -> RunFindings {
+        RunFindings {
+            clips: clips.iter().map(|(s, p)| (s.to_string(), p.clone())).collect(),
+            system: system.iter().map(|(k, d)| (k.to_string(), d.to_string())).collect(),
+            next_cursor: 0,
+            catalog: ["a", "b", "c"].into_iter().map(String::from).collect(),
+        }
+    }
+
+    #[test]
+    fn one_alert_per_incident_then_recovered() {
+        let broken = run(
+            &[
+                ("a", Some(ClipProblem::Missing)),
+                ("b", Some(ClipProblem::WrongSize { expected: 2, found: 1 })),
+                ("c", None),
+            ],
+            &[],
+        );
+        let (state, notice) = conclude(&MonitorState::default(), &broken, 100);
+        let notice = notice.expect("first alert");
+        assert_eq!(notice.kind, NoticeKind::Alert);
+        assert_eq!(notice.new, vec!["clip:a", "clip:b"]);
+        let text = notice.text("Shop");
+        assert!(text.contains("clip a (new): missing") && text.contains("clip b (new): wrong size"), "{text}");
+        let body = notice.webhook_json("Shop");
+        assert_eq!(body["text"], text);
+        assert_eq!(body["clipstore"]["kind"], "alert");
+
+        let (state, again) = conclude(&state, &broken, 400);
+        assert_eq!(again, None, "same problems: nothing new");
+
+        let worse = run(&[("c", None)], &[("ledger", "D1 down")]);
+        let (state, more) = conclude(&state, &worse, 700);
+        assert_eq!(more.expect("a new problem is announced").new, vec!["ledger"]);
+        assert_eq!(state.clip_problems.len(), 2, "unchecked clips keep their problem");
+
+        let fixed = run(&[("a", None), ("b", None), ("c", None)], &[]);
+        let (state, recovered) = conclude(&state, &fixed, 1000);
+        assert_eq!(recovered.expect("recovered").kind, NoticeKind::Recovered);
+        assert_eq!(state.incident, None);
+        assert_eq!(conclude(&state, &fixed, 1300).1, None);
+    }
+
+    #[test]
+    fn an_incident_opened_while_d1_was_down_is_closed() {
+        let (in_memory, alert) = conclude(&MonitorState::default(), &run(&[], &[("ledger", "D1 down")]), 100);
+        assert!(alert.is_some());
+        let stored = MonitorState { run_at: 50, ..MonitorState::default() };
+        let previous = latest_state(stored.clone(), Some(&in_memory));
+        let (_, notice) = conclude(&previous, &run(&[], &[]), 400);
+        assert_eq!(notice.map(|n| n.kind), Some(NoticeKind::Recovered));
+        let newer = MonitorState { run_at: 500, ..MonitorState::default() };
+        assert_eq!(latest_state(newer.clone(), Some(&in_memory)), newer);
+        assert_eq!(latest_state(stored.clone(), None), stored);
+    }
+
+    #[test]
+    fn removed_clips_are_forgotten() {
+        let (state, _) = conclude(&MonitorState::default(), &run(&[("gone", Some(ClipProblem::Missing))], &[]), 1);
+        let mut findings = run(&[], &[]);
+        findings.catalog.remove("gone");
+        let (state, notice) = conclude(&state, &findings, 2);
+        assert!(state.clip_problems.is_empty());
+        assert_eq!(notice.map(|n| n.kind), Some(NoticeKind::Recovered));
+    }
+
+    #[test]
+    fn state_round_trips_and_tolerates_empty() {
+        let (state, _) = conclude(&MonitorState::default(), &run(&[("a", Some(ClipProblem::Missing))], &[]), 5);
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<MonitorState>(&json).unwrap(), state);
+        assert_eq!(serde_json::from_str::<MonitorState>("{}").unwrap(), MonitorState::default());
+    }
+
+    #[test]
+    fn health() {
+        let (status, body) = health_report(&[Check::pass("storage", "ok"), Check::fail("ledger", "no DB binding")]);
+        assert_eq!(status, 503);
+        assert_eq!(body["ok"], false);
+        assert_eq!(body["checks"][1]["name"], "ledger");
+        assert_eq!(health_report(&[Check::pass("storage", "ok")]).0, 200);
+        assert_eq!(liveness()["ok"], true);
+    }
+}

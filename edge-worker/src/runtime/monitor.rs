@@ -1,0 +1,268 @@
+//! Monitoring glue: `GET /health`, the deep check `GET /admin/health`, the
+//! catalog report `GET /admin/catalog` and the scheduled self-test with its
+//! webhook alerts. The decisions are in [`crate::monitor`]; this file only
+//! gathers facts from R2, D1 and the secrets, and delivers notices.
+
+use std::cell::RefCell;
+
+use clipstore_core::{Keyring, ManifestClip};
+use serde::Deserialize;
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use worker::*;
+
+use super::{bind, d1_error, json_response, manifest, now_unix, num, text, unavailable};
+use crate::error::DownloadError;
+use crate::monitor::{
+    self, clip_problem, health_report, hex, rotation, sql, Check, FailureThreshold, MonitorState, RunFindings,
+    StoredObject,
+};
+
+/// A string binding (secret or plain var), trimmed; None when unset or empty.
+fn setting(env: &Env, name: &str) -> Option<String> {
+    let value = env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()?;
+    let value = value.trim().to_string();
+    (!value.is_empty()).then_some(value)
+}
+
+pub(super) fn bucket(env: &Env) -> std::result::Result<Bucket, String> {
+    env.bucket("CLIPS").map_err(|e| format!("the R2 binding CLIPS is missing or wrong: {e}"))
+}
+
+fn database(env: &Env) -> std::result::Result<D1Database, String> {
+    env.d1("DB").map_err(|e| format!("the D1 binding DB is missing or wrong: {e}"))
+}
+
+/// Size, hash and ETag of an object; `Ok(None)` when it is missing.
+pub(super) async fn stored_object(bucket: &Bucket, key: &str) -> std::result::Result<Option<StoredObject>, String> {
+    let object = bucket.head(key).await.map_err(|e| format!("R2 head {key}: {e}"))?;
+    Ok(object.map(|o| {
+        let sha256 = o
+            .checksum()
+            .sha256
+            .map(|d| hex(&d))
+            .or_else(|| o.custom_metadata().ok().and_then(|m| m.get("sha256").map(|s| s.to_ascii_lowercase())));
+        StoredObject { size: o.size(), sha256, etag: o.etag() }
+    }))
+}
+
+async fn stored(bucket: &Bucket, clip: &ManifestClip) -> std::result::Result<Option<StoredObject>, String> {
+    stored_object(bucket, &clip.object_key).await
+}
+
+fn signing_keys(env: &Env) -> Check {
+    match env.secret("TOKEN_KEYS").map(|s| s.to_string()) {
+        Err(_) => Check::fail("signing_keys", "the TOKEN_KEYS secret is not set: no download link can be verified"),
+        Ok(keys) => match Keyring::from_env_string(&keys) {
+            Ok(_) => Check::pass("signing_keys", "TOKEN_KEYS is set and valid"),
+            Err(e) => Check::fail("signing_keys", format!("TOKEN_KEYS is invalid: {e}")),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct StateRow {
+    state: String,
+}
+
+async fn load_state(db: &D1Database) -> std::result::Result<MonitorState, DownloadError> {
+    let row =
+        bind(db, sql::LOAD_STATE, &[])?.first::<StateRow>(None).await.map_err(|e| d1_error("monitor state", e))?;
+    Ok(row.and_then(|r| serde_json::from_str(&r.state).ok()).unwrap_or_default())
+}
+
+async fn save_state(db: &D1Database, state: &MonitorState) -> std::result::Result<(), DownloadError> {
+    let json = serde_json::to_string(state).map_err(unavailable)?;
+    super::batch(db, vec![bind(db, sql::SAVE_STATE, &[text(&json), num(now_unix())])?]).await.map(|_| ())
+}
+
+/// `GET /admin/health`: one entry per check, 200 or 503.
+pub async fn deep_health(env: &Env) -> Result<Response> {
+    let clips = manifest().clips.len();
+    let mut checks = vec![if clips > 0 {
+        Check::pass("catalog_manifest", format!("{clips} clips"))
+    } else {
+        Check::fail("catalog_manifest", "the embedded catalog has no clips")
+    }];
+    checks.push(signing_keys(env));
+    checks.push(match bucket(env) {
+        Err(e) => Check::fail("storage", e),
+        Ok(b) => match b.list().limit(1).execute().await {
+            Ok(_) => Check::pass("storage", "R2 bucket reachable"),
+            Err(e) => Check::fail("storage", format!("R2 list failed: {e}")),
+        },
+    });
+    checks.push(match database(env) {
+        Err(e) => Check::fail("ledger", e),
+        Ok(db) => match load_state(&db).await {
+            Ok(state) => Check::pass(
+                "ledger",
+                match &state.incident {
+                    Some(i) => {
+                        format!("D1 reachable; the self-test has an open incident ({} problems)", i.announced.len())
+                    }
+                    None => "D1 reachable".to_string(),
+                },
+            ),
+            Err(e) => Check::fail("ledger", format!("{e:?} (are the migrations applied?)")),
+        },
+    });
+    checks.push(Check::pass(
+        "alerts",
+        if setting(env, "ALERT_WEBHOOK_URL").is_some() {
+            "ALERT_WEBHOOK_URL is set"
+        } else {
+            "ALERT_WEBHOOK_URL is not set: alerts only go to the logs"
+        },
+    ));
+    let (status, body) = health_report(&checks);
+    json_response(status, &body)
+}
+
+/// `GET /admin/catalog?offset=&limit=`: each clip's object against the catalog.
+pub async fn catalog_report(env: &Env, offset: u32, limit: u32) -> Result<Response> {
+    let bucket = match bucket(env) {
+        Ok(b) => b,
+        Err(e) => return json_response(503, &json!({ "error": e })),
+    };
+    let all: Vec<(&String, &ManifestClip)> = manifest().clips.iter().collect();
+    let start = (offset as usize).min(all.len());
+    let end = (start + limit as usize).min(all.len());
+    let mut clips = Vec::new();
+    for (slug, clip) in &all[start..end] {
+        let found = match stored(&bucket, clip).await {
+            Ok(found) => found,
+            Err(e) => return json_response(503, &json!({ "error": e })),
+        };
+        let problem = clip_problem(clip, found.as_ref());
+        clips.push(json!({
+            "slug": slug,
+            "object_key": clip.object_key,
+            "size": clip.size,
+            "sha256": clip.sha256,
+            "found": found,
+            "problem": problem,
+        }));
+    }
+    json_response(200, &json!({ "total": all.len(), "offset": start, "clips": clips }))
+}
+
+thread_local! {
+    /// The last state this isolate produced: used when D1 cannot give one
+    /// (one alert per isolate, not one per run) and when it is newer than
+    /// D1's (D1 was down), so that incident still gets its recovered message.
+    static LAST_STATE: RefCell<Option<MonitorState>> = const { RefCell::new(None) };
+}
+
+#[derive(Deserialize)]
+struct FailureRow {
+    total: u64,
+    failed: u64,
+}
+
+/// The scheduled self-test: check a slice of the catalog, the storage, the
+/// ledger, the keys and the failure rate; alert or report recovery.
+pub async fn self_test(env: &Env) {
+    let catalog: Vec<(&String, &ManifestClip)> = manifest().clips.iter().collect();
+    let mut findings =
+        RunFindings { catalog: catalog.iter().map(|(s, _)| (*s).clone()).collect(), ..RunFindings::default() };
+    let db = database(env);
+    let previous = match &db {
+        Ok(db) => load_state(db).await.map_err(|e| format!("{e:?}")),
+        Err(e) => Err(e.clone()),
+    };
+    let remembered = LAST_STATE.with(|s| s.borrow().clone());
+    let previous = match previous {
+        Ok(state) => monitor::latest_state(state, remembered.as_ref()),
+        Err(e) => {
+            findings.system.push(("ledger".into(), e));
+            remembered.unwrap_or_default()
+        }
+    };
+
+    let per_run = setting(env, "MONITOR_CLIPS_PER_RUN")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(monitor::DEFAULT_CLIPS_PER_RUN);
+    let (range, next) = rotation(catalog.len(), per_run, previous.cursor);
+    findings.next_cursor = next;
+    match bucket(env) {
+        Err(e) => {
+            findings.system.push(("storage".into(), e));
+            findings.next_cursor = previous.cursor;
+        }
+        Ok(bucket) => {
+            for (slug, clip) in &catalog[range] {
+                match stored(&bucket, clip).await {
+                    Ok(found) => findings.clips.push(((*slug).clone(), clip_problem(clip, found.as_ref()))),
+                    Err(e) => {
+                        findings.system.push(("storage".into(), e));
+                        findings.next_cursor = previous.cursor;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let keys = signing_keys(env);
+    if !keys.ok {
+        findings.system.push(("signing_keys".into(), keys.detail));
+    }
+    if let Ok(db) = &db {
+        let threshold = FailureThreshold::from_vars(
+            setting(env, "ALERT_FAILURE_RATE").as_deref(),
+            setting(env, "ALERT_MIN_ATTEMPTS").as_deref(),
+            setting(env, "ALERT_WINDOW_MINUTES").as_deref(),
+        );
+        let since_ms = Date::now().as_millis().saturating_sub(threshold.window_minutes * 60_000);
+        let counted = match bind(db, sql::FAILURE_COUNTS, &[num(since_ms)]) {
+            Ok(statement) => statement.first::<FailureRow>(None).await.map_err(|e| format!("{e}")),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        match counted {
+            Ok(Some(row)) => {
+                if let Some(problem) = threshold.judge(row.failed, row.total) {
+                    findings.system.push(("failure_rate".into(), problem));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                if !findings.system.iter().any(|(k, _)| k == "ledger") {
+                    findings.system.push(("ledger".into(), format!("D1 failure count: {e}")));
+                }
+            }
+        }
+    }
+
+    let (state, notice) = monitor::conclude(&previous, &findings, now_unix());
+    if let Some(notice) = &notice {
+        let body = notice.webhook_json(&manifest().shop.title);
+        console_error!("{}", json!({ "event": "monitor_notice", "notice": body["clipstore"] }));
+        if let Some(url) = setting(env, "ALERT_WEBHOOK_URL") {
+            if let Err(e) = post_json(&url, &body).await {
+                // Keep the previous state: the notice is sent again next run.
+                console_error!("{}", json!({ "event": "alert_not_delivered", "error": e }));
+                return;
+            }
+        }
+    }
+    LAST_STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
+    if let Ok(db) = &db {
+        if let Err(e) = save_state(db, &state).await {
+            console_error!("{}", json!({ "event": "monitor_state_not_saved", "error": format!("{e:?}") }));
+        }
+    }
+}
+
+async fn post_json(url: &str, body: &serde_json::Value) -> std::result::Result<(), String> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json").map_err(|e| e.to_string())?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&body.to_string())));
+    let request = Request::new_with_init(url, &init).map_err(|e| format!("webhook request: {e}"))?;
+    let response = Fetch::Request(request).send().await.map_err(|e| format!("webhook POST: {e}"))?;
+    match response.status_code() {
+        200..=299 => Ok(()),
+        status => Err(format!("webhook answered {status}")),
+    }
+}

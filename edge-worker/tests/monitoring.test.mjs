@@ -1,0 +1,265 @@
+// Monitoring in workerd (docs/monitoring.md): the scheduled self-test with a
+// seeded bucket where one clip is missing and another has the wrong size
+// sends exactly one alert to a webhook receiver on loopback, nothing on the
+// next run, and one "recovered" message once the objects are fixed;
+// a D1 outage alerts once and recovers; `site-gen doctor` and `push`
+// against the same stack; `GET /health` and the deep check
+// `GET /admin/health`, which fails cleanly when a binding is missing.
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import os from "node:os";
+
+import { ADMIN_TOKEN, REPO, admin, catalog, paths, run, sha256File, startStack, toolEnv } from "./support/stack.mjs";
+
+const { manifest } = catalog();
+const clips = Object.entries(manifest.clips)
+  .map(([slug, c]) => ({ slug, ...c }))
+  .sort((a, b) => a.size - b.size);
+// The content does not matter to the self-test, only sizes (no hashes sent).
+const [missing, wrong] = clips;
+
+let work;
+let stack;
+let broken;
+let receiver;
+const received = [];
+
+function startReceiver() {
+  return new Promise((resolve) => {
+    const server = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        received.push({ path: req.url, type: req.headers["content-type"], body: JSON.parse(body) });
+        res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+      });
+    });
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  });
+}
+
+/** Uploads through the admin API (`site-gen push` does the same). */
+async function put(clip, size = clip.size, { body = Buffer.alloc(size, 7), sha256 } = {}) {
+  const res = await fetch(`${stack.base}/admin/objects/${clip.object_key.split("/").map(encodeURIComponent).join("/")}`, {
+    method: "PUT",
+    headers: {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+      "content-type": clip.content_type,
+      ...(sha256 ? { "x-content-sha256": sha256 } : {}),
+    },
+    body,
+    signal: AbortSignal.timeout(30_000),
+  });
+  assert.equal(res.status, 201, await res.text());
+}
+
+/** Runs site-gen; resolves to { code, stdout, stderr } whatever the exit status. */
+async function siteGen(args) {
+  const [cmd, pre] = process.env.SITE_GEN_BIN
+    ? [process.env.SITE_GEN_BIN, []]
+    : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+  try {
+    const { stdout, stderr } = await run(cmd, [...pre, ...args], {
+      cwd: REPO,
+      env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function scheduled(s = stack) {
+  const res = await fetch(`${s.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`, {
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+}
+
+/** Waits a moment for anything the run may still be sending. */
+const settle = () => new Promise((r) => setTimeout(r, 300));
+
+before(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-monitor-"));
+  receiver = await startReceiver();
+  [stack, broken] = await Promise.all([
+    startStack({
+      vars: { ALERT_WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/hook` },
+      devArgs: ["--test-scheduled"],
+      // The scheduled-test route must reach the Worker, not the static assets.
+      editConfig: (toml) => toml.replace(/^run_worker_first = \[/m, 'run_worker_first = ["/__scheduled", '),
+    }),
+    // No R2 binding at all.
+    startStack({ editConfig: (toml) => toml.replace(/\[\[r2_buckets\]\][^[]*/, "") }),
+  ]);
+  // Seeding through the admin API: one wrangler process per object is slow.
+  await Promise.all(clips.filter((c) => c !== missing).map((c) => put(c, c === wrong ? c.size - 1000 : c.size)));
+});
+
+after(async () => {
+  await Promise.all([stack?.stop(), broken?.stop()]);
+  receiver?.close();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe("scheduled self-test and alerts", () => {
+  it("a missing and a wrong-size clip: exactly one alert naming both", async () => {
+    await scheduled();
+    await settle();
+    assert.equal(received.length, 1, JSON.stringify(received));
+    const [alert] = received;
+    assert.equal(alert.path, "/hook");
+    assert.match(alert.type, /application\/json/);
+    assert.equal(alert.body.clipstore.kind, "alert");
+    assert.deepEqual(alert.body.clipstore.new.sort(), [`clip:${missing.slug}`, `clip:${wrong.slug}`].sort());
+    assert.match(alert.body.text, new RegExp(`clip ${missing.slug} \\(new\\): missing`));
+    assert.match(alert.body.text, new RegExp(`clip ${wrong.slug} \\(new\\): wrong size: ${wrong.size - 1000} bytes`));
+    assert.equal(alert.body.content, alert.body.text, "Discord-style field too");
+  });
+
+  it("a second run sends nothing new", async () => {
+    await scheduled();
+    await settle();
+    assert.equal(received.length, 1);
+  });
+
+  it("the object endpoint reports size and sha256; an upload with a wrong sha256 is refused", async () => {
+    const res = await admin(stack, "GET", `/admin/objects/${wrong.object_key}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.found.size, wrong.size - 1000);
+    assert.equal((await admin(stack, "GET", `/admin/objects/${missing.object_key}`)).status, 404);
+    const bad = await fetch(`${stack.base}/admin/objects/scratch/x.bin`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "x-content-sha256": "00".repeat(32) },
+      body: "not those bytes",
+    });
+    assert.equal(bad.status, 502, await bad.text());
+    assert.equal((await admin(stack, "GET", "/admin/objects/scratch/x.bin")).status, 404);
+    assert.equal((await admin(stack, "PUT", "/admin/objects/ledger-fallback/x", { token: null })).status, 401);
+  });
+
+  it("the catalog report names the same clips", async () => {
+    const res = await admin(stack, "GET", "/admin/catalog?limit=500");
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.total, clips.length);
+    const problems = Object.fromEntries(res.body.clips.filter((c) => c.problem).map((c) => [c.slug, c.problem]));
+    assert.deepEqual(problems, {
+      [missing.slug]: { problem: "missing" },
+      [wrong.slug]: { problem: "wrong_size", expected: wrong.size, found: wrong.size - 1000 },
+    });
+  });
+
+  it("site-gen doctor reports both clips and fails", async () => {
+    const { code, stdout } = await siteGen(["doctor", "--worker-url", stack.base]);
+    assert.equal(code, 1, stdout);
+    assert.match(stdout, new RegExp(`FAIL  clip ${missing.slug} \\(${missing.object_key}\\): missing from the bucket`));
+    assert.match(stdout, new RegExp(`FAIL  clip ${wrong.slug} .*wrong size: ${wrong.size - 1000} bytes`));
+    assert.match(stdout, /ok    signing_keys/);
+    assert.match(stdout, /2 problem\(s\)/);
+  });
+
+  it("site-gen push uploads the two clips from a media folder, then recovered", async () => {
+    // A copy of the shop (push writes size/sha256 into front matter) and a
+    // media folder with just the two clips' real files.
+    const shop = path.join(work, "shop");
+    fs.cpSync(path.join(paths.shopRoot, "content"), path.join(shop, "content"), { recursive: true });
+    const media = path.join(work, "media");
+    for (const clip of [missing, wrong]) {
+      fs.mkdirSync(path.dirname(path.join(media, clip.object_key)), { recursive: true });
+      fs.copyFileSync(path.join(paths.media, clip.object_key), path.join(media, clip.object_key));
+    }
+    const dry = await siteGen(["push", "--worker-url", stack.base, "--root", shop, "--media", media, "--dry-run"]);
+    assert.match(dry.stdout, new RegExp(`clip ${missing.slug}: would upload`), dry.stdout);
+    const pushed = await siteGen(["push", "--worker-url", stack.base, "--root", shop, "--media", media]);
+    assert.equal(pushed.code, 0, pushed.stdout + pushed.stderr);
+    assert.match(pushed.stdout, new RegExp(`clip ${missing.slug}: uploading ${missing.object_key} \\(missing from the bucket\\)`));
+    assert.match(pushed.stdout, new RegExp(`clip ${wrong.slug}: uploading .*the bucket has ${wrong.size - 1000} bytes`));
+    assert.match(pushed.stdout, /2 uploaded, 7 already in the bucket, 0 failed/);
+    assert.match(pushed.stderr, /100\.0% \(/, "progress");
+    for (const clip of [missing, wrong]) {
+      const text = fs.readFileSync(path.join(shop, "content", "clips", `${clip.slug}.md`), "utf8");
+      assert.match(text, new RegExp(`^sha256 = "${sha256File(path.join(media, clip.object_key))}"$`, "m"));
+    }
+    const file = path.join(paths.media, missing.object_key);
+    const info = await admin(stack, "GET", `/admin/objects/${missing.object_key}`);
+    assert.equal(info.body.found.sha256, sha256File(file));
+    if (missing.sha256) assert.equal(info.body.found.sha256, missing.sha256, "the hash the self-test compares");
+    await scheduled();
+    await settle();
+    assert.equal(received.length, 2, JSON.stringify(received));
+    const doctor = await siteGen(["doctor", "--worker-url", stack.base]);
+    assert.equal(doctor.code, 0, doctor.stdout);
+    assert.doesNotMatch(doctor.stdout, /FAIL/);
+    assert.equal(received[1].body.clipstore.kind, "recovered");
+    assert.match(received[1].body.text, /recovered/);
+    await scheduled();
+    await settle();
+    assert.equal(received.length, 2, "nothing more once healthy");
+  });
+});
+
+describe("a ledger outage", () => {
+  it("one alert while D1 fails, one recovered message after", async () => {
+    const before = received.length;
+    await stack.wrangler(["d1", "execute", "DB", "--command", "ALTER TABLE monitor_state RENAME TO monitor_state_offline;"]);
+    try {
+      await scheduled();
+      await scheduled();
+      await settle();
+      assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+      assert.equal(received[before].body.clipstore.kind, "alert");
+      assert.deepEqual(received[before].body.clipstore.new, ["ledger"]);
+      assert.match(received[before].body.text, /ledger \(new\): .*monitor state/);
+      const health = await admin(stack, "GET", "/admin/health");
+      assert.equal(health.status, 503);
+    } finally {
+      await stack.wrangler(["d1", "execute", "DB", "--command", "ALTER TABLE monitor_state_offline RENAME TO monitor_state;"]);
+    }
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 2);
+    assert.equal(received[before + 1].body.clipstore.kind, "recovered");
+  });
+});
+
+describe("health checks", () => {
+  it("GET /health is a cheap liveness answer without authentication", async () => {
+    const res = await fetch(`${stack.base}/health`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { ok: true, service: "clipstore" });
+    assert.equal(res.headers.get("cache-control"), "no-store");
+  });
+
+  it("the deep check needs the admin token", async () => {
+    assert.equal((await admin(stack, "GET", "/admin/health", { token: null })).status, 401);
+    assert.equal((await admin(stack, "GET", "/admin/health", { token: "wrong-token-0123456789" })).status, 401);
+  });
+
+  it("the deep check passes on a healthy stack, one entry per check", async () => {
+    const res = await admin(stack, "GET", "/admin/health");
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.ok, true);
+    const names = res.body.checks.map((c) => c.name);
+    assert.deepEqual(names, ["catalog_manifest", "signing_keys", "storage", "ledger", "alerts"]);
+    assert.ok(res.body.checks.every((c) => c.ok));
+    assert.ok(!JSON.stringify(res.body).includes(ADMIN_TOKEN), "no secrets in the answer");
+  });
+
+  it("a missing R2 binding fails the deep check cleanly (503, JSON, the other checks still run)", async () => {
+    const res = await admin(broken, "GET", "/admin/health");
+    assert.equal(res.status, 503, JSON.stringify(res.body));
+    assert.equal(res.body.ok, false);
+    const byName = Object.fromEntries(res.body.checks.map((c) => [c.name, c]));
+    assert.equal(byName.storage.ok, false);
+    assert.match(byName.storage.detail, /CLIPS/);
+    assert.equal(byName.ledger.ok, true);
+    assert.equal(byName.signing_keys.ok, true);
+    assert.equal((await fetch(`${broken.base}/health`)).status, 200, "liveness does not touch storage");
+  });
+});

@@ -1,0 +1,295 @@
+//! `site-gen push`: uploads the clips the bucket lacks (or holds with other
+//! bytes) through the Worker's admin API (`PUT /admin/objects/<key>`), and
+//! records each clip's size and sha256 in its front matter when they are
+//! missing or differ, so the catalog and the bucket cannot drift apart
+//! silently (docs/monitoring.md).
+//!
+//! Why the admin API and not `wrangler r2 object put`: it needs only the
+//! admin token the owner already uses for `site-gen orders` (no Cloudflare
+//! login or API token on the owner's machine), and R2 verifies the upload
+//! against the sha256 sent with it. Its limit is the plan's request body
+//! size (100 MB on Free and Pro); larger files go with wrangler or an S3
+//! client, as the error message says.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::orders::{admin_token, resolve_worker_url, AdminClient, OrdersError};
+
+/// `site-gen push`
+#[derive(clap::Args, Debug)]
+pub struct PushArgs {
+    /// The Worker's address (default: $CLIPSTORE_WORKER_URL).
+    #[arg(long, value_name = "URL")]
+    pub worker_url: Option<String>,
+    /// The shop's folder (content/ and edge-worker/.dev.vars).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Where the clip files are: a clip's `file` (its object key) is read
+    /// from DIR/<file>. Relative to --root.
+    #[arg(long, default_value = "sample-media", value_name = "DIR")]
+    pub media: PathBuf,
+    /// Show what would be uploaded and changed; upload and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The request body limit of the Free and Pro plans.
+pub const BODY_LIMIT: u64 = 100 * 1000 * 1000;
+
+/// What the bucket holds for a key (from `GET /admin/objects/<key>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    pub size: u64,
+    pub sha256: Option<String>,
+}
+
+/// Why a file is uploaded, or None when the bucket already has it.
+pub fn upload_reason(size: u64, sha256: &str, remote: Option<&Remote>) -> Option<String> {
+    match remote {
+        None => Some("missing from the bucket".into()),
+        Some(r) if r.size != size => Some(format!("the bucket has {} bytes, the file {size}", r.size)),
+        Some(Remote { sha256: Some(h), .. }) if !h.eq_ignore_ascii_case(sha256) => {
+            Some("the bucket has other bytes (sha256 differs)".into())
+        }
+        Some(_) => None,
+    }
+}
+
+/// Sets `size` and `sha256` in a clip file's front matter (between the
+/// first two `+++` lines), keeping everything else as it is. None when
+/// both are already right (or there is no front matter).
+pub fn record_size_and_hash(text: &str, size: u64, sha256: &str) -> Option<String> {
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
+    let open = lines.iter().position(|l| l.trim_end() == "+++")?;
+    let close = open + 1 + lines[open + 1..].iter().position(|l| l.trim_end() == "+++")?;
+    let key_of = |l: &str| l.split_once('=').map(|(k, _)| k.trim().to_string());
+    let find = |lines: &[String], key: &str| (open + 1..close).find(|&i| key_of(&lines[i]).as_deref() == Some(key));
+    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let size_line = format!("size = {size}{eol}");
+    let sha_line = format!("sha256 = \"{sha256}\"{eol}");
+    let mut close = close;
+    let size_at = match find(&lines, "size") {
+        Some(i) => {
+            lines[i] = size_line;
+            i
+        }
+        None => {
+            lines.insert(close, size_line);
+            close += 1;
+            close - 1
+        }
+    };
+    match find(&lines, "sha256") {
+        Some(i) => lines[i] = sha_line,
+        None => lines.insert(size_at + 1, sha_line),
+    }
+    let new = lines.concat();
+    (new != text).then_some(new)
+}
+
+/// Size and lower-case hex sha256 of a file.
+pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()))
+}
+
+/// A reader that prints upload progress to stderr (at most twice a second).
+struct Progress<R> {
+    inner: R,
+    label: String,
+    done: u64,
+    total: u64,
+    last: Instant,
+}
+
+impl<R: Read> Read for Progress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.last.elapsed() >= Duration::from_millis(500) || (n == 0 || self.done == self.total) {
+            self.last = Instant::now();
+            let mb = |b: u64| b as f64 / 1e6;
+            let pct = if self.total == 0 { 100.0 } else { self.done as f64 * 100.0 / self.total as f64 };
+            eprint!("\r  {}: {pct:5.1}% ({:.1} of {:.1} MB)", self.label, mb(self.done), mb(self.total));
+            let _ = std::io::stderr().flush();
+        }
+        Ok(n)
+    }
+}
+
+fn key_path(key: &str) -> String {
+    key.split('/')
+        .map(|s| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn remote(client: &AdminClient, key: &str) -> Result<Option<Remote>, OrdersError> {
+    let (status, v) = client.get_report(&format!("/admin/objects/{}", key_path(key)))?;
+    match status {
+        404 => Ok(None),
+        200 => Ok(Some(Remote {
+            size: v.pointer("/found/size").and_then(Value::as_u64).unwrap_or(0),
+            sha256: v.pointer("/found/sha256").and_then(Value::as_str).map(str::to_string),
+        })),
+        _ => Err(OrdersError::Http {
+            status,
+            body: v.get("error").and_then(Value::as_str).unwrap_or("unknown error").to_string(),
+        }),
+    }
+}
+
+fn upload(
+    client: &AdminClient,
+    key: &str,
+    path: &Path,
+    size: u64,
+    sha256: &str,
+    content_type: &str,
+) -> Result<(), String> {
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let body = Progress { inner: file, label: key.to_string(), done: 0, total: size, last: Instant::now() };
+    let url = format!("{}/admin/objects/{}", client.base(), key_path(key));
+    let result = client
+        .agent()
+        .put(&url)
+        .timeout(Duration::from_secs(3600))
+        .set("authorization", &client.authorization())
+        .set("content-type", content_type)
+        .set("content-length", &size.to_string())
+        .set("x-content-sha256", sha256)
+        .send(body);
+    eprintln!();
+    match result {
+        Ok(_) => Ok(()),
+        Err(ureq::Error::Status(413, _)) => Err(format!(
+            "the Worker refused {size} bytes (over the plan's request body limit): upload it with `npx wrangler r2 object put <bucket>/{key} --file {} --remote`",
+            path.display()
+        )),
+        Err(ureq::Error::Status(status, r)) => Err(format!("the Worker answered {status}: {}", r.into_string().unwrap_or_default())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Runs `site-gen push`: 0 when every clip is in the bucket afterwards.
+pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
+    let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
+    let client = AdminClient::new(&resolve_worker_url(args.worker_url.as_deref())?, &admin_token(&args.root)?);
+    let media = args.root.join(&args.media);
+    let (mut uploaded, mut present, mut recorded, mut failed) = (0, 0, 0, 0);
+    for clip in &shop.clips {
+        let path = media.join(&clip.file);
+        if !path.is_file() {
+            match remote(&client, &clip.file)? {
+                Some(_) => present += 1,
+                None => {
+                    failed += 1;
+                    println!("clip {}: missing from the bucket and no file at {}", clip.slug, path.display());
+                }
+            }
+            continue;
+        }
+        let (size, sha256) = hash_file(&path).map_err(|e| OrdersError::Other(format!("{}: {e}", path.display())))?;
+        if clip.size != size || clip.sha256.as_deref() != Some(sha256.as_str()) {
+            let source = args.root.join(&clip.source);
+            let text = std::fs::read_to_string(&source)
+                .map_err(|e| OrdersError::Other(format!("{}: {e}", source.display())))?;
+            if let Some(new) = record_size_and_hash(&text, size, &sha256) {
+                println!(
+                    "clip {}: {} now records size = {size} and sha256 = {sha256} (it said {} bytes{}){}",
+                    clip.slug,
+                    clip.source.display(),
+                    clip.size,
+                    clip.sha256.as_deref().map(|s| format!(", sha256 {s}")).unwrap_or_else(|| ", no sha256".into()),
+                    if args.dry_run { " [dry run: not written]" } else { "" }
+                );
+                if !args.dry_run {
+                    std::fs::write(&source, new)
+                        .map_err(|e| OrdersError::Other(format!("{}: {e}", source.display())))?;
+                }
+                recorded += 1;
+            }
+        }
+        match upload_reason(size, &sha256, remote(&client, &clip.file)?.as_ref()) {
+            None => present += 1,
+            Some(reason) if args.dry_run => println!("clip {}: would upload {} ({reason})", clip.slug, clip.file),
+            Some(reason) => {
+                if size > BODY_LIMIT {
+                    eprintln!("clip {}: {size} bytes: over 100 MB, the Worker may refuse it (plan limit)", clip.slug);
+                }
+                println!("clip {}: uploading {} ({reason})", clip.slug, clip.file);
+                match upload(&client, &clip.file, &path, size, &sha256, &clip.content_type) {
+                    Ok(()) => uploaded += 1,
+                    Err(e) => {
+                        failed += 1;
+                        println!("clip {}: upload failed: {e}", clip.slug);
+                    }
+                }
+            }
+        }
+    }
+    println!("{uploaded} uploaded, {present} already in the bucket, {failed} failed; {recorded} clip file(s) with new size/sha256.");
+    if recorded > 0 && !args.dry_run {
+        println!("Front matter changed: run `site-gen build` and deploy, so the Worker's catalog has the new sizes and hashes.");
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons() {
+        assert_eq!(upload_reason(5, "aa", None).as_deref(), Some("missing from the bucket"));
+        assert!(upload_reason(5, "aa", Some(&Remote { size: 4, sha256: None })).unwrap().contains("4 bytes"));
+        assert!(upload_reason(5, "aa", Some(&Remote { size: 5, sha256: Some("bb".into()) })).is_some());
+        assert_eq!(upload_reason(5, "aa", Some(&Remote { size: 5, sha256: Some("AA".into()) })), None);
+        assert_eq!(upload_reason(5, "aa", Some(&Remote { size: 5, sha256: None })), None);
+    }
+
+    #[test]
+    fn front_matter_records_size_and_hash() {
+        let text = "+++\ntitle = \"A\"\nsize = 10\nposter = \"/p.jpg\"\n+++\nsize = 99 in the body\n";
+        let new = record_size_and_hash(text, 12, "ab").unwrap();
+        assert_eq!(
+            new,
+            "+++\ntitle = \"A\"\nsize = 12\nsha256 = \"ab\"\nposter = \"/p.jpg\"\n+++\nsize = 99 in the body\n"
+        );
+        assert_eq!(record_size_and_hash(&new, 12, "ab"), None, "already right");
+        let changed = record_size_and_hash(&new, 12, "cd").unwrap();
+        assert!(changed.contains("sha256 = \"cd\"\n") && !changed.contains("\"ab\""));
+        let bare = record_size_and_hash("+++\r\ntitle = \"A\"\r\n+++\r\n", 3, "ff").unwrap();
+        assert_eq!(bare, "+++\r\ntitle = \"A\"\r\nsize = 3\r\nsha256 = \"ff\"\r\n+++\r\n");
+        assert_eq!(record_size_and_hash("no front matter", 1, "a"), None);
+    }
+
+    #[test]
+    fn hashes_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(
+            hash_file(&p).unwrap(),
+            (3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_string())
+        );
+    }
+}
