@@ -21,6 +21,7 @@ pub mod error;
 pub mod ledger;
 pub mod order;
 pub mod pages;
+pub mod payments;
 pub mod preconditions;
 pub mod range;
 pub mod routes;

@@ -42,6 +42,8 @@ export const vectors = JSON.parse(
 export const SIGNING_KEY = vectors.keys.find((k) => k.in_keyring).env;
 /** The admin API's bearer token in every test stack. */
 export const ADMIN_TOKEN = "e2e-admin-token-0123456789";
+/** The Stripe webhook endpoint's signing secret in every test stack. */
+export const STRIPE_WEBHOOK_SECRET = "whsec_e2e_test_secret_0123456789abcdef";
 
 export const toolEnv = {
   ...process.env,
@@ -133,7 +135,7 @@ export async function startStack({ seed = [], migrate = true, reuse } = {}) {
   const config = path.join(dir, "wrangler.toml");
   const state = path.join(dir, "state");
   fs.writeFileSync(config, testConfig(dir));
-  fs.writeFileSync(path.join(dir, ".dev.vars"), `TOKEN_KEYS=${vectors.keyring}\nADMIN_TOKEN=${ADMIN_TOKEN}\n`);
+  fs.writeFileSync(path.join(dir, ".dev.vars"), `TOKEN_KEYS=${vectors.keyring}\nADMIN_TOKEN=${ADMIN_TOKEN}\nSTRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET}\n`);
   const bucket = /^bucket_name = "(.*)"$/m.exec(fs.readFileSync(config, "utf8"))[1];
   const common = ["--local", "--persist-to", state, "--config", config];
   const wrangler = (args) => run(WRANGLER, [...args, ...common], { cwd: dir });
