@@ -14,6 +14,7 @@
 //! | `POST /admin/orders/<id>/reissue` | links issued before now stop working; answers `not_before` to mint from |
 //! | `GET /admin/attempts[?order=<id>][&after=<id>][&limit=N]` | attempts, oldest first (export) |
 //! | `POST /admin/ledger/merge` | merges the R2 fallback records into D1 |
+//! | `GET /admin/payments[?limit=N]` | payment webhook deliveries (`payment_events`), newest first |
 //!
 //! Every request needs `Authorization: Bearer <ADMIN_TOKEN>`; without the
 //! secret configured the API answers 503, with a missing or wrong token 401.
@@ -59,6 +60,10 @@ pub enum AdminRoute {
         limit: u32,
     },
     Merge,
+    /// Payment webhook deliveries, newest first (docs/payments.md).
+    Payments {
+        limit: u32,
+    },
     /// Right path, wrong method (405).
     MethodNotAllowed,
     NotFound,
@@ -134,6 +139,7 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
             },
         ),
         ["ledger", "merge"] => expect(post, AdminRoute::Merge),
+        ["payments"] => expect(get, AdminRoute::Payments { limit: limit(query) }),
         _ => AdminRoute::NotFound,
     }
 }
@@ -228,6 +234,8 @@ mod tests {
             Attempts { order_id: Some("O1".into()), after: 7, limit: DEFAULT_LIMIT }
         );
         assert_eq!(route("POST", "/admin/ledger/merge", ""), Merge);
+        assert_eq!(route("GET", "/admin/payments", "limit=5"), Payments { limit: 5 });
+        assert_eq!(route("POST", "/admin/payments", ""), MethodNotAllowed);
         assert_eq!(route("GET", "/admin/nope", ""), NotFound);
         assert_eq!(route("GET", "/admin/orders//reset", ""), NotFound);
         assert_eq!(route("GET", "/admin/orders", "limit=999999"), ListOrders { limit: MAX_LIMIT });

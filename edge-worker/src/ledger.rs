@@ -189,6 +189,15 @@ pub mod sql {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
     /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.
+    /// Webhook deliveries for the owner, newest first, with the checkout's
+    /// customer and amount on processed ones. `?1 limit`.
+    pub const PAYMENT_EVENTS: &str = "SELECT e.id AS id, e.at AS at, e.provider AS provider, e.event_id AS event_id, \
+         e.event_type AS event_type, e.session_id AS session_id, e.order_id AS order_id, e.status AS status, \
+         e.outcome AS outcome, e.detail AS detail, c.customer_email AS customer_email, c.amount_total AS amount_total, \
+         c.currency AS currency FROM payment_events e \
+         LEFT JOIN checkouts c ON c.provider = e.provider AND c.session_id = e.session_id AND e.outcome = 'processed' \
+         ORDER BY e.id DESC LIMIT ?1";
+
     pub const CHECKOUT_LINK: &str = "SELECT order_id, token FROM checkouts WHERE provider = ?1 AND session_id = ?2";
 }
 
@@ -306,6 +315,25 @@ pub struct LinkRow {
     pub issued_at: u64,
     pub expires_at: u64,
     pub first_seen_at: u64,
+}
+
+/// A row of `payment_events` for the admin API (`sql::PAYMENT_EVENTS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentEventRow {
+    pub id: u64,
+    /// Unix milliseconds.
+    pub at: u64,
+    pub provider: String,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub session_id: Option<String>,
+    pub order_id: Option<String>,
+    pub status: u16,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub customer_email: Option<String>,
+    pub amount_total: Option<u64>,
+    pub currency: Option<String>,
 }
 
 /// A row of `order_events`.

@@ -27,7 +27,7 @@ use crate::delivery::{self, ByteSpan, DownloadRequest, StoredClip};
 use crate::error::DownloadError;
 use crate::ledger::{
     self, sql, AttemptRecord, Charge, EventRow, FallbackRecord, LinkRow, OrderClipRow, OrderFacts, OrderRow,
-    OrderSummaryRow, Outcome,
+    OrderSummaryRow, Outcome, PaymentEventRow,
 };
 use crate::order::{OrderClaims, OrderView};
 use crate::pages;
@@ -994,6 +994,10 @@ async fn admin_route(env: &Env, route: AdminRoute, body: &str) -> std::result::R
             respond(200, json!({ "attempts": rows::<AttemptRecord>(&r[0])? }))
         }
         AdminRoute::Merge => respond(200, json!({ "merged": merge_fallback(env).await? })),
+        AdminRoute::Payments { limit } => {
+            let r = batch(&db, vec![bind(&db, sql::PAYMENT_EVENTS, &[num(limit.into())])?]).await?;
+            respond(200, json!({ "payments": rows::<PaymentEventRow>(&r[0])? }))
+        }
     }
 }
 

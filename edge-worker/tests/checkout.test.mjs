@@ -8,7 +8,9 @@ import { after, before, describe, it } from "node:test";
 
 import Stripe from "stripe";
 
-import { admin, catalog, curl, startStack, STRIPE_WEBHOOK_SECRET } from "./support/stack.mjs";
+import {
+  ADMIN_TOKEN, admin, catalog, curl, REPO, run, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
+} from "./support/stack.mjs";
 
 const { main, other } = catalog();
 const stripe = new Stripe("sk_test_not_used_offline");
@@ -226,16 +228,35 @@ describe("refused deliveries: 4xx, nothing written, visible to the owner", () =>
     assert.equal((await curl(`${stack.base}/thanks?session_id=${encodeURIComponent("x' OR 1=1")}`)).status, 400);
   });
 
-  it("every delivery is in the ledger (payment_events) and in the log", async () => {
-    const { stdout } = await stack.wrangler(["d1", "execute", "DB", "--json", "--command",
-      "SELECT outcome, status, COUNT(*) AS n FROM payment_events GROUP BY outcome, status"]);
-    const rows = JSON.parse(stdout)[0].results;
-    const seen = Object.fromEntries(rows.map((r) => [r.outcome, r.status]));
+  it("every delivery is in the ledger (admin API, site-gen orders payments) and in the log", async () => {
+    const res = await admin(stack, "GET", "/admin/payments?limit=1000");
+    assert.equal(res.status, 200);
+    const seen = {};
+    for (const p of res.body.payments) seen[p.outcome] = p.status;
     assert.deepEqual(seen, {
       awaiting_payment: 200, bad_signature: 400, duplicate: 200, malformed_event: 400, malformed_signature: 400,
       missing_signature: 400, no_clips: 422, processed: 200, stale_timestamp: 400, unknown_clip: 422,
       unsupported_event: 400,
     });
+    const paid = res.body.payments.find((p) => p.outcome === "processed");
+    assert.equal(paid.customer_email, "buyer@example.com");
+    assert.equal(paid.amount_total, 1800);
+    assert.match(paid.order_id, /^PAY-/);
+    const unknown = res.body.payments.find((p) => p.outcome === "unknown_clip");
+    assert.match(unknown.detail, /no-such-clip/);
+    assert.match(unknown.session_id, /^cs_test_/);
+
+    const [cmd, pre] = process.env.SITE_GEN_BIN
+      ? [process.env.SITE_GEN_BIN, []]
+      : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const { stdout } = await run(cmd, [...pre, "orders", "--worker-url", stack.base, "payments"], {
+      cwd: REPO,
+      env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN },
+    });
+    assert.match(stdout, /^TIME\s+STATUS\s+OUTCOME/);
+    assert.match(stdout, /422 unknown_clip/);
+    assert.match(stdout, /200 processed\s+PAY-/);
+
     // Refusals are warnings (errors when a signed, paid checkout was refused).
     const log = stack.log();
     assert.match(log, /"code":"bad_signature".*"event":"payment_webhook_refused"/);
