@@ -146,6 +146,23 @@ describe("paid checkout", () => {
     assert.equal(html(await thanks(event.data.object.id)), page1, "the same link is shown");
   });
 
+  it("the same event delivered several times at once: one order; the rest 200 duplicate or 503 (retry)", async () => {
+    const event = sessionEvent({ clips: main.slug });
+    const answers = await Promise.all(Array.from({ length: 6 }, () => deliver(event)));
+    for (const a of answers) assert.ok([200, 503].includes(a.status), JSON.stringify(a));
+    const created = answers.filter((a) => a.status === 200 && !a.body.duplicate);
+    assert.equal(created.length, 1, JSON.stringify(answers));
+    // Stripe retries what got a 503: now it is a duplicate.
+    for (const a of answers.filter((x) => x.status === 503)) {
+      const retry = await deliver(event);
+      assert.equal(retry.status, 200);
+      assert.equal(retry.body.duplicate, true);
+    }
+    const order = await admin(stack, "GET", `/admin/orders/${created[0].body.order_id}`);
+    assert.equal(order.body.links.length, 1);
+    assert.equal(order.body.events.filter((e) => e.kind === "create").length, 1);
+  });
+
   it("multi-clip order: one order, one link, every clip on the success page", async () => {
     const event = sessionEvent({ clips: `${other.slug}, ${main.slug}` });
     const res = await deliver(event);
