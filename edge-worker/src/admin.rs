@@ -18,6 +18,7 @@
 //! | `GET /admin/catalog[?offset=N][&limit=N]` | each catalog clip's object in R2 against the catalog |
 //! | `GET /admin/objects/<key>` | size, sha256 and ETag of a bucket object, or 404 |
 //! | `PUT /admin/objects/<key>` (body: the file; `x-content-sha256: <hex>` optional) | uploads a clip (`site-gen push`) |
+//! | `GET /admin/payments[?limit=N]` | payment webhook deliveries (`payment_events`), newest first |
 //!
 //! Every request needs `Authorization: Bearer <ADMIN_TOKEN>`; without the
 //! secret configured the API answers 503, with a missing or wrong token 401.
@@ -77,6 +78,10 @@ pub enum AdminRoute {
     },
     PutObject {
         key: String,
+    },
+    /// Payment webhook deliveries, newest first (docs/payments.md).
+    Payments {
+        limit: u32,
     },
     /// Right path, wrong method (405).
     MethodNotAllowed,
@@ -180,6 +185,7 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
                     .clamp(1, CATALOG_MAX_LIMIT),
             },
         ),
+        ["payments"] => expect(get, AdminRoute::Payments { limit: limit(query) }),
         _ => AdminRoute::NotFound,
     }
 }
@@ -297,6 +303,8 @@ mod tests {
         {
             assert_eq!(route("PUT", bad, ""), NotFound, "{bad}");
         }
+        assert_eq!(route("GET", "/admin/payments", "limit=5"), Payments { limit: 5 });
+        assert_eq!(route("POST", "/admin/payments", ""), MethodNotAllowed);
         assert_eq!(route("GET", "/admin/nope", ""), NotFound);
         assert_eq!(route("GET", "/admin/orders//reset", ""), NotFound);
         assert_eq!(route("GET", "/admin/orders", "limit=999999"), ListOrders { limit: MAX_LIMIT });

@@ -1,6 +1,6 @@
 //! The download ledger: what is recorded about every download attempt and
 //! order, and every SQL statement that touches it (schema in
-//! `migrations/0002_ledger.sql`).
+//! `migrations/0002_ledger.sql`; payments in `0004_checkout.sql`).
 //!
 //! The runtime glue only binds parameters and runs these statements; the
 //! decisions (what to charge, what a refusal is called, how a fallback record
@@ -155,6 +155,50 @@ pub mod sql {
     /// longer revoked. Returns the row. `?1 order_id, ?2 now (s)`.
     pub const REISSUE: &str = "UPDATE orders SET not_before = ?2, revoked_at = NULL WHERE order_id = ?1 \
          RETURNING order_id, clips, allowance, customer_ref, expires_at, not_before";
+
+    /// Whether a webhook event was already processed, and whether its
+    /// checkout already has an order. `?1 provider, ?2 event_id, ?3 session_id`.
+    pub const PAYMENT_SEEN: &str = "SELECT \
+         (SELECT COUNT(*) FROM payment_events WHERE provider = ?1 AND event_id = ?2 AND outcome IN ('processed', 'awaiting_payment')) AS event_done, \
+         (SELECT order_id FROM checkouts WHERE provider = ?1 AND session_id = ?3) AS order_id";
+
+    /// Records a webhook delivery (`migrations/0004_checkout.sql`). The
+    /// unique index on processed event ids makes a concurrent second
+    /// processing of one event fail its whole batch.
+    /// `?1 at (ms), ?2 provider, ?3 event_id, ?4 event_type, ?5 session_id, ?6 order_id, ?7 status, ?8 outcome, ?9 detail`.
+    pub const PAYMENT_EVENT: &str = "INSERT INTO payment_events (at, provider, event_id, event_type, session_id, order_id, status, outcome, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+    /// Records an unauthenticated refusal, at most
+    /// [`super::UNAUTHENTICATED_PAYMENT_EVENTS_PER_MINUTE`] per minute and
+    /// outcome, so forged deliveries cannot fill the database.
+    /// Parameters as [`PAYMENT_EVENT`], plus `?10 start of the minute (ms)`, `?11 cap`.
+    pub const PAYMENT_REFUSAL_CAPPED: &str = "INSERT INTO payment_events (at, provider, event_id, event_type, session_id, order_id, status, outcome, detail) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
+         WHERE (SELECT COUNT(*) FROM payment_events WHERE outcome = ?8 AND at >= ?10) < ?11";
+
+    /// Creates the order of a paid checkout (nothing if it exists).
+    /// `?1 order_id, ?2 clips (JSON), ?3 allowance, ?4 expires_at, ?5 token issued_at, ?6 now (s), ?7 source`.
+    pub const CHECKOUT_ORDER: &str =
+        "INSERT INTO orders (order_id, clips, allowance, expires_at, token_issued_at, source, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?6) ON CONFLICT (order_id) DO NOTHING";
+
+    /// Remembers a paid checkout and its link. `?1 provider, ?2 session_id, ?3 order_id, ?4 token,
+    /// ?5 customer_email, ?6 amount_total, ?7 currency, ?8 now (s)`.
+    pub const CHECKOUT: &str = "INSERT OR IGNORE INTO checkouts (provider, session_id, order_id, token, customer_email, amount_total, currency, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+    /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.
+    /// Webhook deliveries for the owner, newest first, with the checkout's
+    /// customer and amount on processed ones. `?1 limit`.
+    pub const PAYMENT_EVENTS: &str = "SELECT e.id AS id, e.at AS at, e.provider AS provider, e.event_id AS event_id, \
+         e.event_type AS event_type, e.session_id AS session_id, e.order_id AS order_id, e.status AS status, \
+         e.outcome AS outcome, e.detail AS detail, c.customer_email AS customer_email, c.amount_total AS amount_total, \
+         c.currency AS currency FROM payment_events e \
+         LEFT JOIN checkouts c ON c.provider = e.provider AND c.session_id = e.session_id AND e.outcome = 'processed' \
+         ORDER BY e.id DESC LIMIT ?1";
+
+    pub const CHECKOUT_LINK: &str = "SELECT order_id, token FROM checkouts WHERE provider = ?1 AND session_id = ?2";
 }
 
 /// What happened to one request for a clip, as the ledger stores it.
@@ -273,6 +317,25 @@ pub struct LinkRow {
     pub first_seen_at: u64,
 }
 
+/// A row of `payment_events` for the admin API (`sql::PAYMENT_EVENTS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentEventRow {
+    pub id: u64,
+    /// Unix milliseconds.
+    pub at: u64,
+    pub provider: String,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub session_id: Option<String>,
+    pub order_id: Option<String>,
+    pub status: u16,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub customer_email: Option<String>,
+    pub amount_total: Option<u64>,
+    pub currency: Option<String>,
+}
+
 /// A row of `order_events`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRow {
@@ -286,6 +349,10 @@ pub struct EventRow {
 /// rest are only counted in `bad_token_minutes`, so a flood of bad links
 /// cannot fill the database.
 pub const BAD_TOKEN_ROWS_PER_MINUTE: u64 = 20;
+
+/// Rows per minute and outcome for webhook deliveries that were not
+/// authenticated (bad or missing signature); the rest are only logged.
+pub const UNAUTHENTICATED_PAYMENT_EVENTS_PER_MINUTE: u64 = 20;
 
 /// The order facts a fallback record needs to recreate the order row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

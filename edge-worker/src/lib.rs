@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod monitor;
 pub mod order;
 pub mod pages;
+pub mod payments;
 pub mod preconditions;
 pub mod range;
 pub mod routes;

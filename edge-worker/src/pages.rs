@@ -66,16 +66,22 @@ fn layout(shop: &ShopInfo, title: &str, body: &str) -> String {
 /// The customer's order page: every clip with its size, downloads left,
 /// expiry and a download link.
 pub fn order_page(shop: &ShopInfo, view: &OrderView) -> String {
+    layout(shop, "Your downloads", &order_section(view, ""))
+}
+
+/// The order's section; `intro` (markup) goes under the heading.
+fn order_section(view: &OrderView, intro: &str) -> String {
     let expires = http_date(view.expires_at);
     let mut body = format!(
         r#"    <section class="order">
       <h1>Your downloads</h1>
-      <p class="meta">Order <strong>{order}</strong> · link valid until <time>{expires}</time> · up to {allowance} downloads per clip</p>
+{intro}      <p class="meta">Order <strong>{order}</strong> · link valid until <time>{expires}</time> · up to {allowance} downloads per clip</p>
       <ul class="download-list">
 "#,
         order = text(&view.order_id),
         expires = text(&expires),
         allowance = view.allowance,
+        intro = intro,
     );
     for line in &view.lines {
         let left = match line.remaining {
@@ -111,7 +117,48 @@ pub fn order_page(shop: &ShopInfo, view: &OrderView) -> String {
         ));
     }
     body.push_str("      <p class=\"meta\">Keep this link private: anyone who has it can download these clips.</p>\n    </section>\n");
-    layout(shop, "Your downloads", &body)
+    body
+}
+
+/// The checkout success page once the order exists: thanks, the download
+/// link to keep (`link`, the order page's path), then the order page itself.
+pub fn thanks_page(shop: &ShopInfo, view: &OrderView, link: &str) -> String {
+    let intro = format!(
+        "      <p>Thank you for your order. Your download link is <a class=\"order-link\" href=\"{href}\">{shown}</a>: bookmark it, it is how you come back to your clips.</p>\n",
+        href = attr(link),
+        shown = text(link),
+    );
+    layout(shop, "Thank you", &order_section(view, &intro))
+}
+
+/// Seconds between reloads of the "payment is being confirmed" page.
+pub const PENDING_REFRESH_SECS: u32 = 3;
+
+/// The checkout success page while the payment provider has not confirmed
+/// the payment yet: it reloads itself every few seconds.
+pub fn payment_pending_page(shop: &ShopInfo) -> String {
+    let contact =
+        format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
+    let body = format!(
+        "    <section class=\"notice payment-pending\">\n      <h1>Thank you: your payment is being confirmed</h1>\n      <p>This usually takes a few seconds. This page reloads by itself and shows your download links as soon as the payment is confirmed.</p>\n      <p>If nothing happens within a few minutes, write to {contact}; your receipt from the payment provider is your proof of purchase.</p>\n    </section>\n"
+    );
+    layout(shop, "Confirming your payment", &body).replacen(
+        "  <meta name=\"referrer\" content=\"no-referrer\">\n",
+        &format!(
+            "  <meta name=\"referrer\" content=\"no-referrer\">\n  <meta http-equiv=\"refresh\" content=\"{PENDING_REFRESH_SECS}\">\n"
+        ),
+        1,
+    )
+}
+
+/// The success page without a usable `session_id`.
+pub fn bad_thanks_page(shop: &ShopInfo) -> String {
+    let contact =
+        format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
+    let body = format!(
+        "    <section class=\"notice\">\n      <h1>This page needs a checkout reference</h1>\n      <p>The link you followed is incomplete. If you have paid, write to {contact} with your receipt and we will send your download link.</p>\n      <p><a href=\"/\">Back to the shop</a></p>\n    </section>\n"
+    );
+    layout(shop, "Checkout reference missing", &body)
 }
 
 /// The page shown with an error status. Says what the customer can do, never
@@ -231,6 +278,23 @@ mod tests {
         assert!(html.contains("Sun, 06 Nov 1994 08:49:37 GMT"));
         assert!(html.contains("No downloads left"));
         assert!(!html.contains("href=\"/download/TOK/city\""));
+    }
+
+    #[test]
+    fn thanks_page_is_the_order_page_with_the_link_to_keep() {
+        let html = thanks_page(&shop(), &view(), "/download/TOK");
+        assert!(html.contains("Thank you for your order"));
+        assert!(html.contains("href=\"/download/TOK\""));
+        assert!(html.contains("4 of 5 downloads left"));
+        assert!(html.contains("href=\"/download/TOK/harbor\""));
+    }
+
+    #[test]
+    fn pending_page_refreshes_itself() {
+        let html = payment_pending_page(&shop());
+        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"3\">"));
+        assert!(html.contains("being confirmed"));
+        assert!(html.contains("mailto:help@example.com"));
     }
 
     #[test]

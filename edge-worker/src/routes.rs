@@ -6,9 +6,11 @@
 //! | `/download/<token>/`            | [`Route::Order`]   |
 //! | `/download/<token>/<clip-slug>` | [`Route::Clip`]    |
 //! | any other `/download/…`         | [`Route::NotFound`]|
+//! | `/payments/stripe/webhook`      | [`Route::PaymentWebhook`] |
+//! | `/thanks`                       | [`Route::Thanks`]  |
 //! | everything else                 | [`Route::Asset`]   |
 //!
-//! `wrangler.toml` runs the Worker first only for `/download/*`; every other
+//! `wrangler.toml` runs the Worker first only for these paths; every other
 //! path is answered by Workers Static Assets from `public/` without invoking
 //! the Worker, and [`Route::Asset`] exists so the Worker behaves the same if
 //! it is ever invoked for one. A slug is only a key into the catalog manifest,
@@ -21,7 +23,11 @@ pub enum Route<'a> {
     Order { token: &'a str },
     /// One clip of the order.
     Clip { token: &'a str, slug: &'a str },
-    /// Under `/download/` but not a valid shape.
+    /// A payment provider's webhook (docs/payments.md); only Stripe so far.
+    PaymentWebhook { provider: &'a str },
+    /// The checkout success page (`/thanks?session_id=…`).
+    Thanks,
+    /// Under `/download/` or `/payments/` but not a valid shape.
     NotFound,
     /// A static file of the shop.
     Asset,
@@ -31,6 +37,12 @@ const PREFIX: &str = "/download/";
 
 /// Maps a URL path (as sent, not percent-decoded) to its route.
 pub fn route(path: &str) -> Route<'_> {
+    match path {
+        "/thanks" | "/thanks/" => return Route::Thanks,
+        "/payments/stripe/webhook" => return Route::PaymentWebhook { provider: "stripe" },
+        _ if path.starts_with("/payments/") => return Route::NotFound,
+        _ => {}
+    }
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return if path == "/download" { Route::NotFound } else { Route::Asset };
     };
@@ -62,6 +74,14 @@ mod tests {
         for p in ["/download", "/download/", "/download//x", "/download/tok/a/b", "/download/tok/harbor/"] {
             assert_eq!(route(p), Route::NotFound, "{p}");
         }
+    }
+
+    #[test]
+    fn payment_routes() {
+        assert_eq!(route("/payments/stripe/webhook"), Route::PaymentWebhook { provider: "stripe" });
+        assert_eq!(route("/payments/other/webhook"), Route::NotFound);
+        assert_eq!(route("/thanks"), Route::Thanks);
+        assert_eq!(route("/thanks/"), Route::Thanks);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use clipstore_core::{verify_token, CatalogManifest, Claims, Keyring};
+use clipstore_core::{sign_token, verify_token, CatalogManifest, Claims, Keyring};
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
@@ -27,10 +27,11 @@ use crate::delivery::{self, ByteSpan, DownloadRequest, StoredClip};
 use crate::error::DownloadError;
 use crate::ledger::{
     self, sql, AttemptRecord, Charge, EventRow, FallbackRecord, LinkRow, OrderClipRow, OrderFacts, OrderRow,
-    OrderSummaryRow, Outcome,
+    OrderSummaryRow, Outcome, PaymentEventRow,
 };
 use crate::order::{OrderClaims, OrderView};
 use crate::pages;
+use crate::payments::{self, stripe::Stripe, EventKind, LinkTerms, PaymentProvider, WebhookError, WebhookEvent};
 use crate::preconditions::{Conditions, Validators};
 use crate::routes::{route, Route};
 
@@ -54,8 +55,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         return admin_request(req, &env).await;
     }
     let route = route(&path);
-    if route == Route::Asset {
-        return env.assets("ASSETS")?.fetch_request(req).await;
+    match route {
+        Route::Asset => return env.assets("ASSETS")?.fetch_request(req).await,
+        Route::PaymentWebhook { .. } => return payment_webhook(req, &env).await,
+        Route::Thanks => return thanks(&req, &env).await,
+        _ => {}
     }
     let head = req.method() == Method::Head;
     let result = if !(head || req.method() == Method::Get) {
@@ -64,7 +68,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         match route {
             Route::Order { token } => order_page(&env, token, head).await,
             Route::Clip { token, slug } => return clip_request(&req, &env, &ctx, token, slug, head).await,
-            Route::NotFound | Route::Asset => Err(DownloadError::NotFound),
+            Route::NotFound | Route::Asset | Route::PaymentWebhook { .. } | Route::Thanks => {
+                Err(DownloadError::NotFound)
+            }
         }
     };
     match result {
@@ -462,6 +468,13 @@ struct GrantedRow {
 }
 
 async fn order_page(env: &Env, token: &str, head: bool) -> std::result::Result<Response, DownloadError> {
+    let view = order_view(env, token).await?;
+    html_page(&pages::order_page(&manifest().shop, &view), head, 200, &[])
+}
+
+/// What the order page of a link shows: verifies the token, records the
+/// order and link in the ledger and reads the bytes granted per clip.
+async fn order_view(env: &Env, token: &str) -> std::result::Result<OrderView, DownloadError> {
     let claims = verify(env, token)?;
     let ledger = async {
         let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
@@ -486,7 +499,7 @@ async fn order_page(env: &Env, token: &str, head: bool) -> std::result::Result<R
             None
         }
     };
-    let view = OrderView::new(
+    Ok(OrderView::new(
         OrderClaims {
             order_id: &claims.order_id,
             clips: &claims.clips,
@@ -496,18 +509,29 @@ async fn order_page(env: &Env, token: &str, head: bool) -> std::result::Result<R
         manifest(),
         granted.as_ref(),
         token,
-    );
-    let html = pages::order_page(&manifest().shop, &view);
+    ))
+}
+
+/// A private HTML page of the Worker (order, success pages).
+fn html_page(
+    html: &str,
+    head: bool,
+    status: u16,
+    extra: &[(&str, &str)],
+) -> std::result::Result<Response, DownloadError> {
     let build = || -> Result<Response> {
-        let mut response = if head { Response::empty()? } else { Response::from_html(&html)? };
+        let mut response = if head { Response::empty()? } else { Response::from_html(html)? }.with_status(status);
         let headers = response.headers_mut();
         headers.set("content-type", "text/html; charset=utf-8")?;
         headers.set("cache-control", delivery::CACHE_CONTROL)?;
         headers.set("referrer-policy", "no-referrer")?;
         headers.set("x-robots-tag", "noindex")?;
+        for (name, value) in extra {
+            headers.set(name, value)?;
+        }
         Ok(response)
     };
-    build().map_err(|e| unavailable(format!("building the order page: {e}")))
+    build().map_err(|e| unavailable(format!("building a page: {e}")))
 }
 
 /// A clip request: serves it (or refuses) and records the attempt.
@@ -992,5 +1016,264 @@ async fn admin_route(env: &Env, route: AdminRoute, body: &str) -> std::result::R
             respond(200, json!({ "attempts": rows::<AttemptRecord>(&r[0])? }))
         }
         AdminRoute::Merge => respond(200, json!({ "merged": merge_fallback(env).await? })),
+        AdminRoute::Payments { limit } => {
+            let r = batch(&db, vec![bind(&db, sql::PAYMENT_EVENTS, &[num(limit.into())])?]).await?;
+            respond(200, json!({ "payments": rows::<PaymentEventRow>(&r[0])? }))
+        }
+    }
+}
+
+// --- Checkout (docs/payments.md) ---------------------------------------------
+
+/// What the Worker answers a webhook delivery it authenticated.
+enum WebhookAnswer {
+    /// Processed, awaiting payment, or a duplicate: 200 with this JSON.
+    Done(serde_json::Value),
+    /// Authenticated but refused (unknown clip, no clips): 4xx.
+    Refused(WebhookError),
+}
+
+/// `POST /payments/stripe/webhook`: authenticate, then create the order
+/// once per event. 2xx once processed (or already processed), 4xx for a
+/// delivery that no retry can fix, 5xx only when D1 or a secret is missing
+/// (a retry can then succeed).
+async fn payment_webhook(mut req: Request, env: &Env) -> Result<Response> {
+    if req.method() != Method::Post {
+        let mut r = json_error(405, "POST only")?;
+        r.headers_mut().set("allow", "POST")?;
+        return Ok(r);
+    }
+    let Some(secret) = env.secret("STRIPE_WEBHOOK_SECRET").ok().map(|s| s.to_string()) else {
+        console_error!("{}", json!({ "event": "payment_webhook_unconfigured", "missing": "STRIPE_WEBHOOK_SECRET" }));
+        return json_error(503, "the webhook is not configured");
+    };
+    let provider = Stripe::new(secret);
+    let signature = req.headers().get("stripe-signature").ok().flatten();
+    let body = req.bytes().await.unwrap_or_default();
+    let at = Date::now().as_millis();
+    let event = match provider.webhook(signature.as_deref(), &body, now_unix()) {
+        Ok(event) => event,
+        Err(error) => return webhook_refused(env, provider.name(), None, &error, at).await,
+    };
+    match checkout(env, &provider, &event, at).await {
+        Ok(WebhookAnswer::Done(value)) => json_response(200, &value),
+        Ok(WebhookAnswer::Refused(error)) => webhook_refused(env, provider.name(), Some(&event), &error, at).await,
+        Err(e) => {
+            console_error!(
+                "{}",
+                json!({ "event": "payment_webhook_failed", "event_id": event.event_id, "error": format!("{e:?}") })
+            );
+            json_error(503, "the order could not be recorded; retry later")
+        }
+    }
+}
+
+fn session_of(event: &WebhookEvent) -> &str {
+    match &event.kind {
+        EventKind::Paid(paid) => &paid.session_id,
+        EventKind::AwaitingPayment { session_id } => session_id,
+    }
+}
+
+/// Logs and records a refused delivery, and answers it.
+async fn webhook_refused(
+    env: &Env,
+    provider: &str,
+    event: Option<&WebhookEvent>,
+    error: &WebhookError,
+    at: u64,
+) -> Result<Response> {
+    let line = json!({
+        "event": "payment_webhook_refused",
+        "provider": provider,
+        "code": error.code(),
+        "status": error.status(),
+        "event_id": event.map(|e| &e.event_id),
+        "session_id": event.map(session_of),
+        "detail": error.detail(),
+    });
+    // A paid checkout naming an unknown clip needs the owner now.
+    if error.is_authenticated() {
+        console_error!("{line}");
+    } else {
+        console_warn!("{line}");
+    }
+    let recorded = async {
+        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+        let mut values = vec![
+            num(at),
+            text(provider),
+            opt_text(event.map(|e| e.event_id.as_str())),
+            opt_text(event.map(|e| e.event_type.as_str())),
+            opt_text(event.map(session_of)),
+            JsValue::NULL,
+            num(error.status().into()),
+            text(error.code()),
+            text(&ledger::clip_text(Some(&error.detail()), 500).unwrap_or_default()),
+        ];
+        let statement = if event.is_some() {
+            sql::PAYMENT_EVENT
+        } else {
+            values.push(num(at - at % 60_000));
+            values.push(num(ledger::UNAUTHENTICATED_PAYMENT_EVENTS_PER_MINUTE));
+            sql::PAYMENT_REFUSAL_CAPPED
+        };
+        batch(&db, vec![bind(&db, statement, &values)?]).await.map(|_| ())
+    };
+    if let Err(e) = recorded.await {
+        console_error!("{}", json!({ "event": "payment_event_not_recorded", "error": format!("{e:?}") }));
+    }
+    json_response(error.status(), &json!({ "error": error.code(), "detail": error.detail() }))
+}
+
+#[derive(Deserialize)]
+struct PaymentSeen {
+    event_done: u64,
+    order_id: Option<String>,
+}
+
+/// Processes an authenticated event once: the order, its link, the
+/// checkout and the event row are written in one batch (transaction).
+async fn checkout(
+    env: &Env,
+    provider: &dyn PaymentProvider,
+    event: &WebhookEvent,
+    at: u64,
+) -> std::result::Result<WebhookAnswer, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let name = provider.name();
+    let session_id = session_of(event);
+    let now = now_unix();
+    let event_row = |order_id: Option<&str>, outcome: &str, detail: &str| {
+        bind(
+            &db,
+            sql::PAYMENT_EVENT,
+            &[
+                num(at),
+                text(name),
+                text(&event.event_id),
+                text(&event.event_type),
+                text(session_id),
+                opt_text(order_id),
+                num(200),
+                text(outcome),
+                text(detail),
+            ],
+        )
+    };
+    let seen = bind(&db, sql::PAYMENT_SEEN, &[text(name), text(&event.event_id), text(session_id)])?
+        .first::<PaymentSeen>(None)
+        .await
+        .map_err(|e| d1_error("payment seen", e))?;
+    if let Some(seen) = seen.filter(|s| s.event_done > 0 || s.order_id.is_some()) {
+        batch(&db, vec![event_row(seen.order_id.as_deref(), "duplicate", "already processed")?]).await?;
+        console_log!("{}", json!({ "event": "payment_duplicate", "event_id": event.event_id, "order": seen.order_id }));
+        return Ok(WebhookAnswer::Done(json!({ "received": true, "duplicate": true, "order_id": seen.order_id })));
+    }
+    let paid = match &event.kind {
+        EventKind::AwaitingPayment { .. } => {
+            batch(&db, vec![event_row(None, "awaiting_payment", "payment not yet confirmed")?]).await?;
+            return Ok(WebhookAnswer::Done(json!({ "received": true, "awaiting_payment": true })));
+        }
+        EventKind::Paid(paid) => paid,
+    };
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    let terms = LinkTerms::from_vars(var("CHECKOUT_DOWNLOADS").as_deref(), var("CHECKOUT_LINK_DAYS").as_deref());
+    let mut claims = match payments::new_order(name, paid, manifest(), terms, now) {
+        Ok(claims) => claims,
+        Err(error) => return Ok(WebhookAnswer::Refused(error)),
+    };
+    let keys = env.secret("TOKEN_KEYS").map_err(|_| unavailable("the TOKEN_KEYS secret is not set"))?.to_string();
+    let keyring = Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))?;
+    let key = keyring.primary().ok_or_else(|| unavailable("TOKEN_KEYS has no key"))?;
+    claims.key_id = key.key_id().to_string();
+    let token = sign_token(&claims, key).map_err(|e| unavailable(format!("signing the link: {e}")))?;
+    let order_id = claims.order_id.as_str();
+    let detail = format!("{name} checkout {session_id}");
+    batch(
+        &db,
+        vec![
+            bind(
+                &db,
+                sql::CHECKOUT_ORDER,
+                &[
+                    text(order_id),
+                    text(&clips_json(&claims.clips)),
+                    num(claims.downloads.into()),
+                    num(claims.expires_at),
+                    num(claims.issued_at),
+                    num(now),
+                    text(name),
+                ],
+            )?,
+            bind(
+                &db,
+                sql::LINK_SEEN,
+                &[text(order_id), text(&claims.key_id), num(claims.issued_at), num(claims.expires_at), num(now)],
+            )?,
+            bind(&db, sql::EVENT, &[text(order_id), num(now), text("create"), JsValue::NULL, text(&detail)])?,
+            bind(
+                &db,
+                sql::CHECKOUT,
+                &[
+                    text(name),
+                    text(session_id),
+                    text(order_id),
+                    text(&token),
+                    opt_text(paid.customer_email.as_deref()),
+                    opt_num(paid.amount_total),
+                    opt_text(paid.currency.as_deref()),
+                    num(now),
+                ],
+            )?,
+            event_row(Some(order_id), "processed", &claims.clips.join(","))?,
+        ],
+    )
+    .await?;
+    console_log!(
+        "{}",
+        json!({ "event": "order_paid", "provider": name, "order": order_id, "clips": claims.clips, "event_id": event.event_id })
+    );
+    Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id })))
+}
+
+#[derive(Deserialize)]
+struct CheckoutLink {
+    token: String,
+}
+
+/// `GET /thanks?session_id=…`: the order page of a paid checkout, or a page
+/// that reloads itself until the webhook has created the order.
+async fn thanks(req: &Request, env: &Env) -> Result<Response> {
+    let head = req.method() == Method::Head;
+    if !(head || req.method() == Method::Get) {
+        return error_response(&DownloadError::MethodNotAllowed);
+    }
+    let shop = &manifest().shop;
+    let session = req.url()?.query_pairs().find(|(k, _)| k == "session_id").map(|(_, v)| v.into_owned());
+    let Some(session) = session.filter(|s| payments::valid_session_id(s)) else {
+        return html_page(&pages::bad_thanks_page(shop), head, 400, &[]).or_else(|e| error_response(&e));
+    };
+    let result = async {
+        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+        let link = bind(&db, sql::CHECKOUT_LINK, &[text("stripe"), text(&session)])?
+            .first::<CheckoutLink>(None)
+            .await
+            .map_err(|e| d1_error("checkout link", e))?;
+        match link {
+            None => {
+                let refresh = pages::PENDING_REFRESH_SECS.to_string();
+                html_page(&pages::payment_pending_page(shop), head, 200, &[("refresh", &refresh)])
+            }
+            Some(link) => {
+                let view = order_view(env, &link.token).await?;
+                html_page(&pages::thanks_page(shop, &view, &format!("/download/{}", link.token)), head, 200, &[])
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(response) => Ok(response),
+        Err(error) => error_response(&error),
     }
 }

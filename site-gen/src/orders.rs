@@ -114,6 +114,12 @@ pub enum OrdersCommand {
     },
     /// Merge ledger records the Worker wrote to R2 while D1 was failing.
     Merge,
+    /// Payment webhook deliveries, newest first: paid orders, duplicates and
+    /// refusals (bad signature, unknown clip, ...); see docs/payments.md.
+    Payments {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 /// The admin token: `$CLIPSTORE_ADMIN_TOKEN`, else `ADMIN_TOKEN` in
@@ -259,6 +265,10 @@ impl AdminClient {
         self.call("POST", "/admin/ledger/merge", Some(json!({})))
     }
 
+    pub fn payments(&self, limit: u32) -> Result<Vec<Value>, OrdersError> {
+        array(&self.call("GET", &format!("/admin/payments?limit={limit}"), None)?, "payments")
+    }
+
     /// Every attempt (of one order), oldest first, fetched page by page.
     pub fn attempts(&self, order: Option<&str>) -> Result<Vec<Value>, OrdersError> {
         let mut all = Vec::new();
@@ -385,6 +395,28 @@ pub fn orders_table(orders: &[Value]) -> String {
             time_ms(o, "last_attempt_at"),
             state,
             clips.join(" ")
+        ));
+    }
+    out
+}
+
+/// The table `payments` prints.
+pub fn payments_table(payments: &[Value]) -> String {
+    let mut out =
+        format!("{:<16} {:>6} {:<20} {:<24} {:<28} {}\n", "TIME", "STATUS", "OUTCOME", "ORDER", "EVENT", "DETAIL");
+    for p in payments {
+        let detail = match p.get("customer_email").and_then(Value::as_str) {
+            Some(email) => format!("{} {} {}", text(p, "detail"), email, text(p, "amount_total")),
+            None => text(p, "detail"),
+        };
+        out.push_str(&format!(
+            "{:<16} {:>6} {:<20} {:<24} {:<28} {}\n",
+            time_ms(p, "at"),
+            text(p, "status"),
+            text(p, "outcome"),
+            text(p, "order_id"),
+            text(p, "event_id"),
+            detail
         ));
     }
     out
@@ -517,6 +549,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 None => write_csv(&attempts, std::io::stdout().lock()).map_err(io)?,
             }
         }
+        OrdersCommand::Payments { limit } => print!("{}", payments_table(&client.payments(limit)?)),
         OrdersCommand::Merge => {
             let v = client.merge()?;
             println!("Merged {} record(s) from the R2 fallback into the ledger.", text(&v, "merged"));

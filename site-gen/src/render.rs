@@ -661,7 +661,10 @@ pub(crate) fn clip_value(shop: &Shop, clip: &Clip) -> Value {
         "tags": tag_values(&clip.tags), "draft": clip.draft,
         "summary": crate::markdown::first_paragraph(&clip.description_html),
         "description": clip.description_html,
-        "buy_url": format!("mailto:{}?subject={}", shop.config.contact_email, percent_encode(&subject)),
+        "buy_url": clip.stripe_payment_link.clone().unwrap_or_else(|| {
+            format!("mailto:{}?subject={}", shop.config.contact_email, percent_encode(&subject))
+        }),
+        "stripe_payment_link": clip.stripe_payment_link,
     })
 }
 

@@ -85,6 +85,9 @@ fn small_shop_builds_every_page_kind() {
         assert!(alpha.contains(needle), "clip page lacks {needle}");
     }
     assert!(read(&out, "clips/beta/index.html").contains("<video"), "preview shown");
+    // Buy button: the clip's Stripe Payment Link, else an e-mail to the shop.
+    assert!(read(&out, "clips/beta/index.html").contains("href=\"https://buy.stripe.com/test_beta\""));
+    assert!(alpha.contains("href=\"mailto:"), "no payment link: e-mail");
 
     // Drafts and future posts are left out.
     assert!(!out.join("clips/gamma").exists());

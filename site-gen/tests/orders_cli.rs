@@ -8,7 +8,22 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use site_gen::orders::{csv_field, dotenv_value, orders_table, write_csv};
+use site_gen::orders::{csv_field, dotenv_value, orders_table, payments_table, write_csv};
+
+#[test]
+fn payments_table_shows_refusals_and_paid_orders() {
+    let table = payments_table(&[
+        json!({"id": 2, "at": 1_750_000_000_000u64, "provider": "stripe", "event_id": null, "status": 400,
+               "outcome": "bad_signature", "order_id": null, "detail": "bad_signature"}),
+        json!({"id": 1, "at": 1_750_000_000_000u64, "provider": "stripe", "event_id": "evt_1", "status": 200,
+               "outcome": "processed", "order_id": "PAY-1", "detail": "harbor", "customer_email": "b@example.com",
+               "amount_total": 1800}),
+    ]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("TIME"));
+    assert!(lines[1].contains("400 bad_signature"), "{table}");
+    assert!(lines[2].contains("200 processed") && lines[2].contains("PAY-1") && lines[2].contains("b@example.com"));
+}
 
 #[test]
 fn csv_quotes_per_rfc_4180_and_defuses_formulas() {

@@ -42,6 +42,8 @@ export const vectors = JSON.parse(
 export const SIGNING_KEY = vectors.keys.find((k) => k.in_keyring).env;
 /** The admin API's bearer token in every test stack. */
 export const ADMIN_TOKEN = "e2e-admin-token-0123456789";
+/** The Stripe webhook endpoint's signing secret in every test stack. */
+export const STRIPE_WEBHOOK_SECRET = "whsec_e2e_test_secret_0123456789abcdef";
 
 export const toolEnv = {
   ...process.env,
@@ -136,8 +138,9 @@ export async function startStack({ seed = [], migrate = true, reuse, vars = {}, 
   const state = path.join(dir, "state");
   fs.writeFileSync(config, editConfig(testConfig(dir)));
   const extra = Object.entries(vars).map(([k, v]) => `${k}=${v}\n`).join("");
-  fs.writeFileSync(path.join(dir, ".dev.vars"), `TOKEN_KEYS=${vectors.keyring}\nADMIN_TOKEN=${ADMIN_TOKEN}\n${extra}`);
-  const bucket = /^bucket_name = "(.*)"$/m.exec(testConfig(dir))[1];
+  fs.writeFileSync(path.join(dir, ".dev.vars"),
+    `TOKEN_KEYS=${vectors.keyring}\nADMIN_TOKEN=${ADMIN_TOKEN}\nSTRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET}\n${extra}`);
+  const bucket = /^bucket_name = "(.*)"$/m.exec(fs.readFileSync(config, "utf8"))[1];
   const common = ["--local", "--persist-to", state, "--config", config];
   const wrangler = (args) => run(WRANGLER, [...args, ...common], { cwd: dir });
 

@@ -34,12 +34,14 @@ const CLIP_KEYS: &[&str] = &[
     "tags",
     "draft",
     "slug",
+    "stripe_payment_link",
 ];
 const POST_KEYS: &[&str] = &["title", "date", "updated", "draft", "tags", "summary", "slug"];
 const PAGE_KEYS: &[&str] = &["title", "description", "weight", "slug"];
 
 /// Top-level addresses that belong to generated sections, so no page may take them.
-const RESERVED_PAGE_SLUGS: &[&str] = &["clips", "news", "tags", "download", "health", "admin", "page"];
+const RESERVED_PAGE_SLUGS: &[&str] =
+    &["clips", "news", "tags", "download", "health", "admin", "page", "payments", "thanks"];
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -358,6 +360,20 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
     });
     let poster = fm.string("poster", Some("poster = \"/posters/harbor-at-dawn.jpg\""));
     let preview = fm.string("preview", None);
+    let stripe_payment_link = fm.string("stripe_payment_link", None).and_then(|url| {
+        let url = url.trim().to_string();
+        let rest = url.strip_prefix("https://").unwrap_or_default();
+        if rest.is_empty() || rest.contains(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>') {
+            errors.push(
+                fm.error_at_key("stripe_payment_link", "`stripe_payment_link` must be an https:// address").with_help(
+                    "copy the Payment Link's address from Stripe, like \"https://buy.stripe.com/test_abc123\"",
+                ),
+            );
+            None
+        } else {
+            Some(url)
+        }
+    });
     let tags = tags(&mut fm, &mut errors);
     let draft = fm.bool("draft");
     let rendered = markdown::render(&file.text, fm.body_start);
@@ -389,6 +405,7 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
         content_type,
         poster: poster.unwrap(),
         preview,
+        stripe_payment_link,
         tags,
         draft,
         description_html: rendered.html,
@@ -540,5 +557,25 @@ mod tests {
         let errs = parse_clip(&file, "x".into()).unwrap_err();
         let lines: Vec<usize> = errs.iter().map(|d| d.location.as_ref().unwrap().line).collect();
         assert_eq!(lines, vec![4, 6, 7], "{errs:#?}");
+    }
+
+    fn clip_with(extra: &str) -> Result<Clip, Vec<Diagnostic>> {
+        let file = SourceFile {
+            display: "content/clips/x.md".into(),
+            text: format!("+++\ntitle = \"X\"\ndate = 2026-01-01\nprice = 12\nduration = \"0:12\"\nresolution = \"1920x1080\"\nfile = \"clips/x.mp4\"\nfile_name = \"x.mp4\"\nsize = 10\nposter = \"/p.jpg\"\n{extra}+++\n"),
+        };
+        parse_clip(&file, "x".into())
+    }
+
+    #[test]
+    fn stripe_payment_link_is_optional_and_must_be_https() {
+        assert_eq!(clip_with("").unwrap().stripe_payment_link, None);
+        let clip = clip_with("stripe_payment_link = \"https://buy.stripe.com/test_abc\"\n").unwrap();
+        assert_eq!(clip.stripe_payment_link.as_deref(), Some("https://buy.stripe.com/test_abc"));
+        for bad in ["http://buy.stripe.com/x", "https://", "https://a b", "javascript:alert(1)"] {
+            let errs = clip_with(&format!("stripe_payment_link = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(errs.len(), 1, "{bad}");
+            assert!(errs[0].message.contains("stripe_payment_link"), "{bad}");
+        }
     }
 }

@@ -48,6 +48,9 @@ pub struct Clip {
     pub content_type: String,
     pub poster: String,
     pub preview: Option<String>,
+    /// The clip's Stripe Payment Link (docs/payments.md): the buy button goes
+    /// there; without it, to an e-mail to the shop.
+    pub stripe_payment_link: Option<String>,
     pub tags: Vec<Tag>,
     pub draft: bool,
     pub description_html: String,

@@ -1,0 +1,273 @@
+//! Payments: a paid checkout at a payment provider becomes an order in the
+//! ledger and a signed download link, with no server of the shop's own.
+//!
+//! The provider is behind [`PaymentProvider`]: it authenticates a webhook
+//! delivery and turns it into a [`WebhookEvent`]. What the shop does with a
+//! paid checkout (which clips, the order id, the token's claims) is
+//! provider-independent and lives here ([`new_order`]). Stripe is the only
+//! provider so far ([`stripe`]); see docs/payments.md.
+//!
+//! Plain Rust: the runtime glue reads the request and the secrets, calls
+//! these functions and runs the ledger statements (`ledger::sql`).
+
+pub mod stripe;
+
+use clipstore_core::{CatalogManifest, Claims};
+use sha2::{Digest, Sha256};
+
+/// A payment provider's webhook, as the Worker needs it.
+pub trait PaymentProvider {
+    /// Stable name stored in the ledger (`payment_events.provider`).
+    fn name(&self) -> &'static str;
+
+    /// Authenticates one webhook delivery (`signature`: the provider's
+    /// signature header, `body`: the raw request body) at `now_unix` and
+    /// parses it. Nothing is trusted before this returns `Ok`.
+    fn webhook(&self, signature: Option<&str>, body: &[u8], now_unix: u64) -> Result<WebhookEvent, WebhookError>;
+}
+
+/// An authenticated webhook delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// The provider's event id: retries of one event carry the same id.
+    pub event_id: String,
+    /// The provider's event type, for the ledger.
+    pub event_type: String,
+    pub kind: EventKind,
+}
+
+/// What an authenticated event means for the shop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// The checkout is paid: create the order.
+    Paid(PaidCheckout),
+    /// The checkout completed but the money has not arrived yet (delayed
+    /// payment methods); a later event says it has.
+    AwaitingPayment { session_id: String },
+}
+
+/// A paid checkout, as told by the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaidCheckout {
+    /// The provider's checkout id (Stripe: `cs_…`); the success page finds
+    /// the order by it.
+    pub session_id: String,
+    /// Clip slugs as the checkout carried them (not yet checked).
+    pub clips: Vec<String>,
+    pub customer_email: Option<String>,
+    /// Amount paid in the currency's smallest unit, for the owner's records.
+    pub amount_total: Option<u64>,
+    pub currency: Option<String>,
+}
+
+/// Why a webhook delivery was refused. Each maps to a status once, here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookError {
+    /// No signature header.
+    MissingSignature,
+    /// The signature header is not `t=…,v1=…`.
+    MalformedSignature,
+    /// No `v1` signature matches: wrong secret or altered body.
+    BadSignature,
+    /// Correctly signed, but the timestamp is outside the tolerance.
+    StaleTimestamp { timestamp: u64, now: u64 },
+    /// The body is not the JSON event expected.
+    MalformedEvent(String),
+    /// An event type the shop does not handle.
+    UnsupportedEvent(String),
+    /// The checkout names no clips (the payment link or session has no
+    /// `clips` metadata).
+    NoClips,
+    /// The checkout names a clip that is not in the catalog.
+    UnknownClip(String),
+}
+
+impl WebhookError {
+    /// Every refusal is a 4xx: retrying the same delivery cannot help.
+    pub fn status(&self) -> u16 {
+        match self {
+            WebhookError::NoClips | WebhookError::UnknownClip(_) => 422,
+            _ => 400,
+        }
+    }
+
+    /// A short stable name for logs and `payment_events.outcome`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WebhookError::MissingSignature => "missing_signature",
+            WebhookError::MalformedSignature => "malformed_signature",
+            WebhookError::BadSignature => "bad_signature",
+            WebhookError::StaleTimestamp { .. } => "stale_timestamp",
+            WebhookError::MalformedEvent(_) => "malformed_event",
+            WebhookError::UnsupportedEvent(_) => "unsupported_event",
+            WebhookError::NoClips => "no_clips",
+            WebhookError::UnknownClip(_) => "unknown_clip",
+        }
+    }
+
+    /// Whether the delivery was authenticated (then it is recorded in full;
+    /// unauthenticated ones are capped per minute, see `ledger`).
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self, WebhookError::UnsupportedEvent(_) | WebhookError::NoClips | WebhookError::UnknownClip(_))
+    }
+
+    /// Detail for the owner (logs, ledger); never secret material.
+    pub fn detail(&self) -> String {
+        match self {
+            WebhookError::StaleTimestamp { timestamp, now } => format!("timestamp {timestamp}, now {now}"),
+            WebhookError::MalformedEvent(e) => e.clone(),
+            WebhookError::UnsupportedEvent(t) => format!("event type {t}"),
+            WebhookError::UnknownClip(slug) => format!("clip {slug} is not in the catalog"),
+            other => other.code().to_string(),
+        }
+    }
+}
+
+/// The terms of a link minted for a paid order (Worker vars
+/// `CHECKOUT_DOWNLOADS` and `CHECKOUT_LINK_DAYS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkTerms {
+    pub downloads: u32,
+    pub days: u64,
+}
+
+impl LinkTerms {
+    pub const DEFAULT: LinkTerms = LinkTerms { downloads: 5, days: 30 };
+
+    /// Reads the vars; a missing or invalid value takes the default.
+    pub fn from_vars(downloads: Option<&str>, days: Option<&str>) -> LinkTerms {
+        let downloads =
+            downloads.and_then(|d| d.trim().parse().ok()).filter(|d| *d >= 1).unwrap_or(Self::DEFAULT.downloads);
+        let days =
+            days.and_then(|d| d.trim().parse().ok()).filter(|d| (1..=3650).contains(d)).unwrap_or(Self::DEFAULT.days);
+        LinkTerms { downloads, days }
+    }
+}
+
+/// The order id of a checkout: `PAY-` and 20 hex digits of the SHA-256 of
+/// provider and checkout id. Deterministic, so a redelivered event names the
+/// same order; short, because checkout ids can exceed the token's 64 bytes.
+pub fn order_id(provider: &str, session_id: &str) -> String {
+    let digest = Sha256::digest(format!("{provider}:{session_id}").as_bytes());
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("PAY-{hex}")
+}
+
+/// A paid checkout checked against the catalog: the claims of its link
+/// (without a key id: the glue signs with the primary key).
+pub fn new_order(
+    provider: &str,
+    paid: &PaidCheckout,
+    manifest: &CatalogManifest,
+    terms: LinkTerms,
+    now_unix: u64,
+) -> Result<Claims, WebhookError> {
+    if paid.clips.is_empty() {
+        return Err(WebhookError::NoClips);
+    }
+    if let Some(unknown) = paid.clips.iter().find(|slug| manifest.clip(slug).is_none()) {
+        return Err(WebhookError::UnknownClip(unknown.clone()));
+    }
+    let mut claims = Claims {
+        key_id: String::new(),
+        order_id: order_id(provider, &paid.session_id),
+        clips: paid.clips.clone(),
+        issued_at: now_unix,
+        expires_at: now_unix + terms.days * 86_400,
+        downloads: terms.downloads,
+        customer_ref: None,
+    };
+    claims.normalize_clips();
+    Ok(claims)
+}
+
+/// Whether a success-page `session_id` has the shape of a checkout id, so
+/// nothing else reaches the ledger query: 1–255 of `[A-Za-z0-9_]`.
+pub fn valid_session_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clipstore_core::{ManifestClip, ShopInfo};
+
+    fn manifest() -> CatalogManifest {
+        let mut m = CatalogManifest::new(ShopInfo {
+            title: "Shop".into(),
+            base_url: "https://example.com".into(),
+            contact_email: "a@example.com".into(),
+            currency: "EUR".into(),
+            stylesheet: "/css/site.css".into(),
+        });
+        for slug in ["harbor", "dunes"] {
+            m.clips.insert(
+                slug.into(),
+                ManifestClip {
+                    title: slug.into(),
+                    object_key: format!("clips/{slug}.mp4"),
+                    file_name: format!("{slug}.mp4"),
+                    size: 10,
+                    content_type: "video/mp4".into(),
+                    sha256: None,
+                },
+            );
+        }
+        m
+    }
+
+    fn paid(clips: &[&str]) -> PaidCheckout {
+        PaidCheckout {
+            session_id: "cs_test_abc".into(),
+            clips: clips.iter().map(|c| c.to_string()).collect(),
+            customer_email: None,
+            amount_total: Some(1800),
+            currency: Some("eur".into()),
+        }
+    }
+
+    #[test]
+    fn a_paid_checkout_becomes_sorted_claims() {
+        let claims =
+            new_order("stripe", &paid(&["harbor", "dunes", "harbor"]), &manifest(), LinkTerms::DEFAULT, 100).unwrap();
+        assert_eq!(claims.clips, vec!["dunes", "harbor"]);
+        assert_eq!(claims.downloads, 5);
+        assert_eq!(claims.expires_at, 100 + 30 * 86_400);
+        assert_eq!(claims.order_id, order_id("stripe", "cs_test_abc"));
+    }
+
+    #[test]
+    fn unknown_or_missing_clips_are_refused() {
+        assert_eq!(
+            new_order("stripe", &paid(&["harbor", "nope"]), &manifest(), LinkTerms::DEFAULT, 1),
+            Err(WebhookError::UnknownClip("nope".into()))
+        );
+        assert_eq!(new_order("stripe", &paid(&[]), &manifest(), LinkTerms::DEFAULT, 1), Err(WebhookError::NoClips));
+        assert_eq!(WebhookError::UnknownClip("x".into()).status(), 422);
+        assert_eq!(WebhookError::BadSignature.status(), 400);
+    }
+
+    #[test]
+    fn order_ids_are_short_stable_and_valid_token_order_ids() {
+        let long = format!("cs_live_{}", "a".repeat(200));
+        let id = order_id("stripe", &long);
+        assert_eq!(id.len(), 24);
+        assert_eq!(id, order_id("stripe", &long));
+        assert_ne!(id, order_id("stripe", "cs_live_b"));
+    }
+
+    #[test]
+    fn terms_fall_back_to_defaults() {
+        assert_eq!(LinkTerms::from_vars(Some("3"), Some("7")), LinkTerms { downloads: 3, days: 7 });
+        assert_eq!(LinkTerms::from_vars(Some("0"), Some("x")), LinkTerms::DEFAULT);
+        assert_eq!(LinkTerms::from_vars(None, None), LinkTerms::DEFAULT);
+    }
+
+    #[test]
+    fn session_ids() {
+        assert!(valid_session_id("cs_test_a1B2"));
+        assert!(!valid_session_id(""));
+        assert!(!valid_session_id("cs' OR 1=1"));
+        assert!(!valid_session_id(&"a".repeat(256)));
+    }
+}

@@ -1,0 +1,256 @@
+//! Stripe: the `Stripe-Signature` check and the Checkout Session events.
+//!
+//! Signature (Stripe's "verify manually" procedure): the header is
+//! `t=<unix seconds>,v1=<hex>[,v1=<hex>…]` (other schemes such as `v0` are
+//! ignored); the expected signature is HMAC-SHA256 under the endpoint secret
+//! (`whsec_…`, used as is) of `"{t}.{raw body}"`; any one `v1` may match
+//! (Stripe sends several while a secret is being rolled); each is compared in
+//! constant time (`hmac`'s `verify_slice`); the timestamp must be within
+//! [`TOLERANCE_SECS`] of the Worker's clock, so a captured delivery cannot be
+//! replayed later. The body is parsed only after the check.
+//!
+//! Events: `checkout.session.completed` and
+//! `checkout.session.async_payment_succeeded`. The clips come from the
+//! session's `metadata.clips` (comma-separated slugs), which the shop sets
+//! on the Payment Link or Checkout Session (Stripe copies a Payment Link's
+//! metadata to its sessions); never from `client_reference_id`, which a
+//! buyer can put in a Payment Link's URL.
+
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use super::{EventKind, PaidCheckout, PaymentProvider, WebhookError, WebhookEvent};
+
+/// Stripe's default tolerance: five minutes.
+pub const TOLERANCE_SECS: u64 = 300;
+
+/// The Stripe provider with one endpoint's signing secret.
+pub struct Stripe {
+    webhook_secret: String,
+}
+
+impl Stripe {
+    pub fn new(webhook_secret: impl Into<String>) -> Stripe {
+        Stripe { webhook_secret: webhook_secret.into() }
+    }
+}
+
+impl PaymentProvider for Stripe {
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn webhook(&self, signature: Option<&str>, body: &[u8], now_unix: u64) -> Result<WebhookEvent, WebhookError> {
+        let header = signature.ok_or(WebhookError::MissingSignature)?;
+        verify_signature(header, body, &self.webhook_secret, now_unix)?;
+        parse_event(body)
+    }
+}
+
+/// The parts of a `Stripe-Signature` header that matter.
+#[derive(Debug, PartialEq, Eq)]
+struct SignatureHeader {
+    timestamp: u64,
+    v1: Vec<Vec<u8>>,
+}
+
+fn parse_header(header: &str) -> Result<SignatureHeader, WebhookError> {
+    let mut timestamp = None;
+    let mut v1 = Vec::new();
+    for item in header.split(',') {
+        let Some((key, value)) = item.trim().split_once('=') else { continue };
+        match key {
+            "t" => timestamp = Some(value.parse::<u64>().map_err(|_| WebhookError::MalformedSignature)?),
+            // A v1 that is not 64 hex digits can never match: skip it like
+            // an unknown scheme (another v1 may still match).
+            "v1" => v1.extend(decode_hex(value)),
+            _ => {}
+        }
+    }
+    match timestamp {
+        Some(timestamp) if !v1.is_empty() => Ok(SignatureHeader { timestamp, v1 }),
+        _ => Err(WebhookError::MalformedSignature),
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
+/// Checks a `Stripe-Signature` header for `body` at `now_unix`: the
+/// signature first, then the timestamp (a stale but genuine delivery is
+/// `StaleTimestamp`, a forged one `BadSignature`).
+pub fn verify_signature(header: &str, body: &[u8], secret: &str, now_unix: u64) -> Result<(), WebhookError> {
+    let parsed = parse_header(header)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(parsed.timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    if !parsed.v1.iter().any(|sig| mac.clone().verify_slice(sig).is_ok()) {
+        return Err(WebhookError::BadSignature);
+    }
+    if parsed.timestamp.abs_diff(now_unix) > TOLERANCE_SECS {
+        return Err(WebhookError::StaleTimestamp { timestamp: parsed.timestamp, now: now_unix });
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Event {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    data: EventData,
+}
+
+#[derive(Deserialize)]
+struct EventData {
+    object: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Session {
+    id: String,
+    #[serde(default)]
+    payment_status: Option<String>,
+    #[serde(default)]
+    metadata: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    customer_details: Option<CustomerDetails>,
+    #[serde(default)]
+    amount_total: Option<u64>,
+    #[serde(default)]
+    currency: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CustomerDetails {
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// Parses an authenticated event body.
+pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+    let event: Event = serde_json::from_slice(body).map_err(|e| WebhookError::MalformedEvent(e.to_string()))?;
+    let supported =
+        matches!(event.event_type.as_str(), "checkout.session.completed" | "checkout.session.async_payment_succeeded");
+    if !supported {
+        return Err(WebhookError::UnsupportedEvent(event.event_type));
+    }
+    let session: Session = serde_json::from_value(event.data.object)
+        .map_err(|e| WebhookError::MalformedEvent(format!("data.object: {e}")))?;
+    let kind = match session.payment_status.as_deref() {
+        Some("paid") | Some("no_payment_required") => EventKind::Paid(PaidCheckout {
+            clips: session
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("clips"))
+                .map(|c| c.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+                .unwrap_or_default(),
+            session_id: session.id,
+            customer_email: session.customer_details.and_then(|c| c.email),
+            amount_total: session.amount_total,
+            currency: session.currency,
+        }),
+        _ => EventKind::AwaitingPayment { session_id: session.id },
+    };
+    Ok(WebhookEvent { event_id: event.id, event_type: event.event_type, kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_unit_test_secret";
+    const BODY: &str = r#"{"id":"evt_1","type":"checkout.session.completed"}"#;
+    /// Made by Stripe's Node library (`stripe.webhooks.generateTestHeaderString`
+    /// with this secret, body and timestamp 1750000000), not by this code.
+    const SIG: &str = "bc36802c926ff1a0abbb14976e9447019c177f8380c82c655a81ae8397425f08";
+    const T: u64 = 1_750_000_000;
+
+    fn header(sigs: &[&str]) -> String {
+        let mut h = format!("t={T}");
+        for s in sigs {
+            h.push_str(&format!(",v1={s}"));
+        }
+        h
+    }
+
+    #[test]
+    fn accepts_stripes_own_signature() {
+        assert_eq!(verify_signature(&header(&[SIG]), BODY.as_bytes(), SECRET, T), Ok(()));
+        assert_eq!(verify_signature(&header(&[SIG]), BODY.as_bytes(), SECRET, T + 300), Ok(()));
+    }
+
+    #[test]
+    fn any_of_several_v1_may_match_and_other_schemes_are_ignored() {
+        let other = "00".repeat(32);
+        let h = format!("t={T},v0={other},v1={other},v1=zz,v1={SIG}");
+        assert_eq!(verify_signature(&h, BODY.as_bytes(), SECRET, T), Ok(()));
+    }
+
+    #[test]
+    fn refuses_tampering_wrong_secret_and_missing_parts() {
+        let tampered = BODY.replace("evt_1", "evt_2");
+        assert_eq!(verify_signature(&header(&[SIG]), tampered.as_bytes(), SECRET, T), Err(WebhookError::BadSignature));
+        assert_eq!(verify_signature(&header(&[SIG]), BODY.as_bytes(), "whsec_x", T), Err(WebhookError::BadSignature));
+        let moved = format!("t={},v1={SIG}", T + 1);
+        assert_eq!(verify_signature(&moved, BODY.as_bytes(), SECRET, T), Err(WebhookError::BadSignature));
+        for h in ["", "t=1", &format!("v1={SIG}"), &format!("t=x,v1={SIG}"), "garbage"] {
+            assert_eq!(verify_signature(h, BODY.as_bytes(), SECRET, T), Err(WebhookError::MalformedSignature), "{h}");
+        }
+    }
+
+    #[test]
+    fn refuses_stale_and_future_timestamps_after_the_signature() {
+        assert_eq!(
+            verify_signature(&header(&[SIG]), BODY.as_bytes(), SECRET, T + 301),
+            Err(WebhookError::StaleTimestamp { timestamp: T, now: T + 301 })
+        );
+        assert!(matches!(
+            verify_signature(&header(&[SIG]), BODY.as_bytes(), SECRET, T - 301),
+            Err(WebhookError::StaleTimestamp { .. })
+        ));
+    }
+
+    fn event(kind: &str, status: &str, metadata: &str) -> String {
+        format!(
+            r#"{{"id":"evt_9","object":"event","type":"{kind}","data":{{"object":{{"id":"cs_test_1","object":"checkout.session",
+            "payment_status":"{status}","metadata":{metadata},"amount_total":3600,"currency":"eur",
+            "customer_details":{{"email":"buyer@example.com"}}}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn parses_a_paid_session_with_clips_in_metadata() {
+        let e = parse_event(event("checkout.session.completed", "paid", r#"{"clips":"harbor, dunes"}"#).as_bytes())
+            .unwrap();
+        assert_eq!(e.event_id, "evt_9");
+        let EventKind::Paid(p) = e.kind else { panic!("not paid") };
+        assert_eq!(p.session_id, "cs_test_1");
+        assert_eq!(p.clips, vec!["harbor", "dunes"]);
+        assert_eq!(p.customer_email.as_deref(), Some("buyer@example.com"));
+        assert_eq!(p.amount_total, Some(3600));
+    }
+
+    #[test]
+    fn unpaid_sessions_wait_and_other_events_are_refused() {
+        let e = parse_event(event("checkout.session.completed", "unpaid", "{}").as_bytes()).unwrap();
+        assert_eq!(e.kind, EventKind::AwaitingPayment { session_id: "cs_test_1".into() });
+        let e = parse_event(event("checkout.session.async_payment_succeeded", "paid", "{}").as_bytes()).unwrap();
+        assert!(matches!(e.kind, EventKind::Paid(PaidCheckout { ref clips, .. }) if clips.is_empty()));
+        assert_eq!(
+            parse_event(event("charge.refunded", "paid", "{}").as_bytes()),
+            Err(WebhookError::UnsupportedEvent("charge.refunded".into()))
+        );
+        assert!(matches!(parse_event(b"{not json"), Err(WebhookError::MalformedEvent(_))));
+        assert!(matches!(
+            parse_event(br#"{"id":"e","type":"checkout.session.completed","data":{"object":{}}}"#),
+            Err(WebhookError::MalformedEvent(_))
+        ));
+    }
+}

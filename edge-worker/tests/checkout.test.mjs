@@ -1,0 +1,282 @@
+// Checkout through Stripe: webhook deliveries shaped like Stripe's real
+// `checkout.session.completed` events, signed with Stripe's own Node library
+// (`stripe.webhooks.generateTestHeaderString`), so the Worker's signature
+// check is tested against a real peer. Nothing here talks to Stripe.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+
+import Stripe from "stripe";
+
+import {
+  ADMIN_TOKEN, admin, catalog, curl, REPO, run, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
+} from "./support/stack.mjs";
+
+const { main, other } = catalog();
+const stripe = new Stripe("sk_test_not_used_offline");
+let stack;
+
+before(async () => {
+  stack = await startStack({ seed: [main, other] });
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+const WEBHOOK = "/payments/stripe/webhook";
+let counter = 0;
+const unique = (prefix) => `${prefix}_test_${Date.now().toString(36)}${(counter++).toString(36)}E2e`;
+
+/** A `checkout.session.completed` event as Stripe sends it (trimmed to the usual fields). */
+function sessionEvent({ sessionId = unique("cs"), eventId = unique("evt"), clips, paymentStatus = "paid",
+  type = "checkout.session.completed" } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    id: eventId,
+    object: "event",
+    api_version: "2025-09-30.clover",
+    created: now,
+    data: {
+      object: {
+        id: sessionId,
+        object: "checkout.session",
+        amount_subtotal: 1800,
+        amount_total: 1800,
+        client_reference_id: null,
+        created: now - 60,
+        currency: "eur",
+        customer_details: { email: "buyer@example.com", name: "A Buyer" },
+        livemode: false,
+        metadata: clips === undefined ? {} : { clips },
+        mode: "payment",
+        payment_intent: unique("pi"),
+        payment_link: "plink_test_e2e",
+        payment_status: paymentStatus,
+        status: "complete",
+        success_url: `${stack.base}/thanks?session_id={CHECKOUT_SESSION_ID}`,
+      },
+    },
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    type,
+  };
+}
+
+/** Posts `payload` (object or raw string) signed by Stripe's library, unless `signature` is given. */
+async function deliver(payload, { secret = STRIPE_WEBHOOK_SECRET, timestamp, signature } = {}) {
+  const body = typeof payload === "string" ? payload : JSON.stringify(payload, null, 2);
+  const header = signature === undefined
+    ? stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp })
+    : signature;
+  const headers = { "content-type": "application/json; charset=utf-8", "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)" };
+  if (header !== null) headers["stripe-signature"] = header;
+  const res = await fetch(`${stack.base}${WEBHOOK}`, { method: "POST", headers, body, signal: AbortSignal.timeout(30_000) });
+  const text = await res.text();
+  let json = text;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, body: json };
+}
+
+const thanks = (sessionId) => curl(`${stack.base}/thanks?session_id=${encodeURIComponent(sessionId)}`);
+const html = (res) => res.body.toString("utf8");
+
+async function assertNothingWritten(event) {
+  const page = await thanks(event.data.object.id);
+  assert.equal(page.status, 200);
+  assert.match(html(page), /being confirmed/, "no order behind the session");
+}
+
+describe("paid checkout", () => {
+  it("success page before the webhook: says the payment is being confirmed and refreshes itself", async () => {
+    const res = await thanks(unique("cs"));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.refresh, "3");
+    assert.equal(res.headers["cache-control"], "private, no-store");
+    assert.match(html(res), /<meta http-equiv="refresh" content="3">/);
+    assert.match(html(res), /being confirmed/);
+  });
+
+  it("accepted: the order is created and the success page shows working download links", async () => {
+    const event = sessionEvent({ clips: main.slug });
+    const res = await deliver(event);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.match(res.body.order_id, /^PAY-[0-9a-f]{20}$/);
+
+    const page = await thanks(event.data.object.id);
+    assert.equal(page.status, 200);
+    const text = html(page);
+    assert.match(text, /Thank you for your order/);
+    assert.ok(text.includes(res.body.order_id));
+    const link = new RegExp(`href="(/download/[^"/]+/${main.slug})"`).exec(text);
+    assert.ok(link, "a download link for the clip");
+    assert.match(text, /5 of 5 downloads left/);
+    const clip = await curl(`${stack.base}${link[1]}`, { args: ["-I"] });
+    assert.equal(clip.status, 200);
+    assert.equal(clip.headers["content-length"], String(main.size));
+
+    const order = await admin(stack, "GET", `/admin/orders/${res.body.order_id}`);
+    assert.equal(order.status, 200);
+    assert.equal(order.body.order.source, "stripe");
+    assert.deepEqual(JSON.parse(order.body.order.clips), [main.slug]);
+    assert.equal(order.body.links.length, 1);
+    assert.ok(order.body.events.some((e) => e.kind === "create" && e.detail.includes(event.data.object.id)));
+  });
+
+  it("replayed or retried: answered 200 once more, nothing created twice", async () => {
+    const event = sessionEvent({ clips: main.slug });
+    const first = await deliver(event);
+    assert.equal(first.status, 200);
+    const page1 = html(await thanks(event.data.object.id));
+    for (let i = 0; i < 2; i++) {
+      const again = await deliver(event); // a retry: same event, freshly signed
+      assert.equal(again.status, 200);
+      assert.equal(again.body.duplicate, true);
+      assert.equal(again.body.order_id, first.body.order_id);
+    }
+    // Another event id for the same checkout (e.g. async_payment_succeeded) is a duplicate too.
+    const later = await deliver({ ...event, id: unique("evt"), type: "checkout.session.async_payment_succeeded" });
+    assert.equal(later.body.duplicate, true);
+    const order = await admin(stack, "GET", `/admin/orders/${first.body.order_id}`);
+    assert.equal(order.body.links.length, 1, "one link only");
+    assert.equal(order.body.events.filter((e) => e.kind === "create").length, 1);
+    assert.equal(html(await thanks(event.data.object.id)), page1, "the same link is shown");
+  });
+
+  it("the same event delivered several times at once: one order; the rest 200 duplicate or 503 (retry)", async () => {
+    const event = sessionEvent({ clips: main.slug });
+    const answers = await Promise.all(Array.from({ length: 6 }, () => deliver(event)));
+    for (const a of answers) assert.ok([200, 503].includes(a.status), JSON.stringify(a));
+    const created = answers.filter((a) => a.status === 200 && !a.body.duplicate);
+    assert.equal(created.length, 1, JSON.stringify(answers));
+    // Stripe retries what got a 503: now it is a duplicate.
+    for (const a of answers.filter((x) => x.status === 503)) {
+      const retry = await deliver(event);
+      assert.equal(retry.status, 200);
+      assert.equal(retry.body.duplicate, true);
+    }
+    const order = await admin(stack, "GET", `/admin/orders/${created[0].body.order_id}`);
+    assert.equal(order.body.links.length, 1);
+    assert.equal(order.body.events.filter((e) => e.kind === "create").length, 1);
+  });
+
+  it("multi-clip order: one order, one link, every clip on the success page", async () => {
+    const event = sessionEvent({ clips: `${other.slug}, ${main.slug}` });
+    const res = await deliver(event);
+    assert.equal(res.status, 200);
+    const text = html(await thanks(event.data.object.id));
+    for (const clip of [main, other]) {
+      assert.match(text, new RegExp(`href="/download/[^"/]+/${clip.slug}"`), clip.slug);
+    }
+    const order = await admin(stack, "GET", `/admin/orders/${res.body.order_id}`);
+    assert.deepEqual(JSON.parse(order.body.order.clips), [main.slug, other.slug].sort());
+  });
+
+  it("unpaid (delayed payment method): 200, no order yet; the later success event creates it", async () => {
+    const event = sessionEvent({ clips: main.slug, paymentStatus: "unpaid" });
+    const res = await deliver(event);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.awaiting_payment, true);
+    await assertNothingWritten(event);
+    const paid = sessionEvent({ sessionId: event.data.object.id, clips: main.slug,
+      type: "checkout.session.async_payment_succeeded" });
+    assert.equal((await deliver(paid)).status, 200);
+    assert.match(html(await thanks(event.data.object.id)), /Thank you for your order/);
+  });
+});
+
+describe("refused deliveries: 4xx, nothing written, visible to the owner", () => {
+  it("bad signature (wrong secret, or body changed after signing) -> 400", async () => {
+    const event = sessionEvent({ clips: main.slug });
+    const wrong = await deliver(event, { secret: "whsec_someone_else" });
+    assert.equal(wrong.status, 400);
+    assert.equal(wrong.body.error, "bad_signature");
+    const body = JSON.stringify(event);
+    const header = stripe.webhooks.generateTestHeaderString({ payload: body, secret: STRIPE_WEBHOOK_SECRET });
+    const tampered = await deliver(body.replace(main.slug, other.slug), { signature: header });
+    assert.equal(tampered.status, 400);
+    assert.equal(tampered.body.error, "bad_signature");
+    await assertNothingWritten(event);
+  });
+
+  it("missing or malformed Stripe-Signature -> 400", async () => {
+    const event = sessionEvent({ clips: main.slug });
+    assert.equal((await deliver(event, { signature: null })).body.error, "missing_signature");
+    assert.equal((await deliver(event, { signature: "sha256=abc" })).body.error, "malformed_signature");
+    await assertNothingWritten(event);
+  });
+
+  it("stale timestamp (a captured delivery replayed 10 minutes later) -> 400", async () => {
+    const event = sessionEvent({ clips: main.slug });
+    const res = await deliver(event, { timestamp: Math.floor(Date.now() / 1000) - 600 });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error, "stale_timestamp");
+    await assertNothingWritten(event);
+  });
+
+  it("unknown event type -> 400; malformed JSON -> 400", async () => {
+    const event = sessionEvent({ clips: main.slug, type: "charge.refunded" });
+    const res = await deliver(event);
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error, "unsupported_event");
+    const junk = await deliver('{"id": "evt_x", "type": ');
+    assert.equal(junk.status, 400);
+    assert.equal(junk.body.error, "malformed_event");
+  });
+
+  it("unknown clip -> 422 and no order (the owner must sort it out)", async () => {
+    const event = sessionEvent({ clips: `${main.slug},no-such-clip` });
+    const res = await deliver(event);
+    assert.equal(res.status, 422);
+    assert.equal(res.body.error, "unknown_clip");
+    await assertNothingWritten(event);
+    const none = sessionEvent({});
+    assert.equal((await deliver(none)).body.error, "no_clips");
+  });
+
+  it("wrong method on the webhook -> 405; /thanks without a session id -> 400", async () => {
+    const get = await curl(`${stack.base}${WEBHOOK}`);
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.allow, "POST");
+    assert.equal((await curl(`${stack.base}/thanks`)).status, 400);
+    assert.equal((await curl(`${stack.base}/thanks?session_id=${encodeURIComponent("x' OR 1=1")}`)).status, 400);
+  });
+
+  it("every delivery is in the ledger (admin API, site-gen orders payments) and in the log", async () => {
+    const res = await admin(stack, "GET", "/admin/payments?limit=1000");
+    assert.equal(res.status, 200);
+    const seen = {};
+    for (const p of res.body.payments) seen[p.outcome] = p.status;
+    assert.deepEqual(seen, {
+      awaiting_payment: 200, bad_signature: 400, duplicate: 200, malformed_event: 400, malformed_signature: 400,
+      missing_signature: 400, no_clips: 422, processed: 200, stale_timestamp: 400, unknown_clip: 422,
+      unsupported_event: 400,
+    });
+    const paid = res.body.payments.find((p) => p.outcome === "processed");
+    assert.equal(paid.customer_email, "buyer@example.com");
+    assert.equal(paid.amount_total, 1800);
+    assert.match(paid.order_id, /^PAY-/);
+    const unknown = res.body.payments.find((p) => p.outcome === "unknown_clip");
+    assert.match(unknown.detail, /no-such-clip/);
+    assert.match(unknown.session_id, /^cs_test_/);
+
+    const [cmd, pre] = process.env.SITE_GEN_BIN
+      ? [process.env.SITE_GEN_BIN, []]
+      : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const { stdout } = await run(cmd, [...pre, "orders", "--worker-url", stack.base, "payments"], {
+      cwd: REPO,
+      env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN },
+    });
+    assert.match(stdout, /^TIME\s+STATUS\s+OUTCOME/);
+    assert.match(stdout, /422 unknown_clip/);
+    assert.match(stdout, /200 processed\s+PAY-/);
+
+    // Refusals are warnings (errors when a signed, paid checkout was refused).
+    const log = stack.log();
+    assert.match(log, /"code":"bad_signature".*"event":"payment_webhook_refused"/);
+    assert.match(log, /ERROR.*"code":"unknown_clip".*"session_id":"cs_test_/);
+  });
+});
