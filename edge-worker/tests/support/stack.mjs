@@ -140,7 +140,7 @@ export async function startStack({ seed = [], migrate = true, reuse, vars = {}, 
   const extra = Object.entries(vars).map(([k, v]) => `${k}=${v}\n`).join("");
   fs.writeFileSync(path.join(dir, ".dev.vars"),
     `TOKEN_KEYS=${vectors.keyring}\nADMIN_TOKEN=${ADMIN_TOKEN}\nSTRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET}\n${extra}`);
-  const bucket = /^bucket_name = "(.*)"$/m.exec(fs.readFileSync(config, "utf8"))[1];
+  const bucket = /^bucket_name = "(.*)"$/m.exec(testConfig(dir))[1];
   const common = ["--local", "--persist-to", state, "--config", config];
   const wrangler = (args) => run(WRANGLER, [...args, ...common], { cwd: dir });
 
