@@ -110,7 +110,9 @@ for size in $SIZES; do
   sg_c=$(cut -d' ' -f3 "$sg_log" | median) hu_c=$(cut -d' ' -f3 "$hu_log" | median)
   ratio=$(awk -v a="$sg_t" -v b="$hu_t" 'BEGIN {printf "%.3f", a / b}')
   fmt() { printf "%'d" "$1"; }
-  ROWS+=("| $(fmt "$posts") + $(fmt "$clips") | $sg_t s | $hu_t s | **$ratio** | $sg_c / $hu_c s | $((sg_m / 1024)) / $((hu_m / 1024)) MiB | $(fmt "$sg_files") / $(fmt "$hu_files") ($sg_mb / $hu_mb MB) |")
+  # Peak RSS in KiB -> MiB; a median of an even number of runs can be fractional.
+  mib() { awk -v k="$1" 'BEGIN {printf "%d", k / 1024}'; }
+  ROWS+=("| $(fmt "$posts") + $(fmt "$clips") | $sg_t s | $hu_t s | **$ratio** | $sg_c / $hu_c s | $(mib "$sg_m") / $(mib "$hu_m") MiB | $(fmt "$sg_files") / $(fmt "$hu_files") ($sg_mb / $hu_mb MB) |")
   RAW+=("$posts+$clips site-gen: $(cut -d' ' -f1 "$sg_log" | tr '\n' ' ')s; hugo: $(cut -d' ' -f1 "$hu_log" | tr '\n' ' ')s")
   [ "$KEEP" = 1 ] || rm -rf "$corpus" "$WORK/out-site-gen" "$WORK/out-hugo"
 done
