@@ -5,6 +5,8 @@
 //! and checks the HTTP basics (content types, 404 page, folder redirects, no
 //! way out of the served folder).
 
+mod common;
+use common::copy_dir;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -16,18 +18,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn copy_dir(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let dest = to.join(e.path().strip_prefix(from).unwrap());
-        if e.file_type().is_dir() {
-            fs::create_dir_all(&dest).unwrap();
-        } else {
-            fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
 
 /// The server process, stopped when the test ends (also on failure).
 struct Server {

@@ -1,6 +1,7 @@
 //! `site-gen token` end to end: keys from the environment, links minted for
 //! the catalog, and inspection of good and bad tokens.
 
+mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -111,15 +112,7 @@ fn mint_refuses_bad_input_with_clear_messages() {
 #[test]
 fn local_dev_vars_provide_the_key() {
     let tmp = tempfile::tempdir().unwrap();
-    for e in walkdir::WalkDir::new(shop()) {
-        let e = e.unwrap();
-        let dest = tmp.path().join(e.path().strip_prefix(shop()).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
+    common::copy_dir(&shop(), tmp.path());
     let key = keygen("dev");
     std::fs::create_dir_all(tmp.path().join("edge-worker")).unwrap();
     std::fs::write(tmp.path().join("edge-worker/.dev.vars"), format!("TOKEN_KEYS={key},{}\n", keygen("older")))
