@@ -162,6 +162,10 @@ export async function startStack({ seed = [], migrate = true, reuse, vars = {}, 
   );
   fs.closeSync(out);
   live.add(child.pid);
+  // Never let a leaked server keep this test file's process alive: if a test
+  // fails before it stops its stack, node still exits and the exit handler
+  // above kills the server's whole process group.
+  child.unref();
   let exited = false;
   const exitedP = new Promise((resolve) => child.on("exit", () => { exited = true; resolve(); }));
 
