@@ -72,6 +72,19 @@ pub struct BuildSummary {
     pub elapsed: Duration,
 }
 
+impl BuildSummary {
+    fn of(shop: &Shop, site: &RenderedSite, started: Instant) -> Self {
+        BuildSummary {
+            pages: site.pages,
+            static_files: shop.static_files.len(),
+            clips: shop.clips.len(),
+            posts: shop.posts.len(),
+            tags: site.tags,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("{0}")]
@@ -116,14 +129,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     }
     output::write_site(out, &site.files)?;
     output::write_file_atomic(&options.manifest, site.manifest.to_json().as_bytes())?;
-    Ok(BuildSummary {
-        pages: site.pages,
-        static_files: shop.static_files.len(),
-        clips: shop.clips.len(),
-        posts: shop.posts.len(),
-        tags: site.tags,
-        elapsed: started.elapsed(),
-    })
+    Ok(BuildSummary::of(&shop, &site, started))
 }
 
 /// Validates all content, templates and every internal link (also those that
@@ -135,14 +141,7 @@ pub fn check(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<BuildSumma
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(BuildSummary {
-        pages: site.pages,
-        static_files: shop.static_files.len(),
-        clips: shop.clips.len(),
-        posts: shop.posts.len(),
-        tags: site.tags,
-        elapsed: started.elapsed(),
-    })
+    Ok(BuildSummary::of(&shop, &site, started))
 }
 
 /// Loads the shop (published items only), for commands that need the catalog.
