@@ -97,6 +97,32 @@ impl DownloadAllowance {
     }
 }
 
+/// How long a request that does not fit waits for the order's in-flight
+/// reservations to settle before it is refused (docs/downloads.md, "The
+/// race"): a download manager closes its first `GET` and opens its ranged
+/// connections in the same instant, before the Worker has noticed the close.
+pub const SETTLEMENT_WAIT_MS: u64 = 8_000;
+
+/// Pauses between the grant attempts of a waiting request, in milliseconds:
+/// short at first (a closed connection settles within tens of milliseconds),
+/// then longer, [`SETTLEMENT_WAIT_MS`] in all. Each step is one D1 read and
+/// at most one D1 write.
+pub fn settlement_polls() -> impl Iterator<Item = u64> {
+    let mut waited = 0;
+    [50u64, 100, 150, 200, 250].into_iter().chain(std::iter::repeat(500)).map_while(move |pause| {
+        let pause = pause.min(SETTLEMENT_WAIT_MS - waited);
+        waited += pause;
+        (pause > 0).then_some(pause)
+    })
+}
+
+/// Whether a refused request of `span` bytes could still fit once the
+/// reservations in flight (`reserved` of the `granted` bytes) settle: if
+/// even giving all of them back would not make room, it is refused at once.
+pub fn settlement_could_make_room(granted: u64, reserved: u64, span: u64, budget: u64) -> bool {
+    reserved > 0 && granted.saturating_sub(reserved).saturating_add(span) <= budget
+}
+
 /// The span a request is served, after bounding media-element requests.
 /// `offset..offset+length` is the span [`crate::delivery::plan`] chose.
 pub fn bounded_length(length: u64, size: u64, media: bool) -> u64 {
@@ -185,6 +211,27 @@ mod tests {
         assert_eq!(bounded_length(S, S, true), MEDIA_CHUNK_MIN);
         assert_eq!(bounded_length(S, S, false), S);
         assert_eq!(bounded_length(10, S, true), 10);
+    }
+
+    #[test]
+    fn a_refused_request_waits_only_if_settlements_could_make_room() {
+        let a = DownloadAllowance::new(1, S);
+        // A download manager's first GET holds the whole clip; its ranges wait.
+        assert!(settlement_could_make_room(a.budget(), S, S / 8, a.budget()));
+        // Three complete downloads settled: nothing in flight, refuse at once.
+        let b = DownloadAllowance::new(3, S);
+        assert!(!settlement_could_make_room(3 * S, 0, S, b.budget()));
+        // In flight, but even giving all of it back would not make room.
+        assert!(!settlement_could_make_room(b.budget(), 1000, S, b.budget()));
+        assert!(settlement_could_make_room(3 * S, S, S, b.budget()));
+    }
+
+    #[test]
+    fn the_wait_is_bounded() {
+        let polls: Vec<u64> = settlement_polls().collect();
+        assert_eq!(polls.iter().sum::<u64>(), SETTLEMENT_WAIT_MS);
+        assert_eq!(&polls[..3], &[50, 100, 150]);
+        assert!(polls.len() < 25, "{} D1 reads at most", polls.len());
     }
 
     #[test]

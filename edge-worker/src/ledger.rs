@@ -21,19 +21,40 @@ pub mod sql {
          customer_ref = excluded.customer_ref, expires_at = excluded.expires_at, token_issued_at = excluded.token_issued_at \
          WHERE excluded.token_issued_at > orders.token_issued_at";
 
-    /// **The only statement that grants bytes**, atomically: adds `?3` bytes
-    /// to the (order, clip) row only if the total stays within the budget
-    /// `?6` and the order is neither revoked nor reissued after the token's
-    /// `issued_at` `?8`. Returns the new total, or no row when refused.
+    /// **The only statement that reserves bytes**, atomically: adds `?3`
+    /// bytes to the (order, clip) row, as charged and as in flight, only if
+    /// the total stays within the budget `?6` and the order is neither
+    /// revoked nor reissued after the token's `issued_at` `?8`. Returns the
+    /// new total, or no row when refused. [`SETTLE_CLIP`] later gives back
+    /// what was not sent.
     /// `?1 order_id, ?2 clip_slug, ?3 span bytes, ?4 clip size, ?5 unit, ?6 budget, ?7 now (s), ?8 token issued_at`.
-    pub const GRANT: &str = "INSERT INTO order_clips (order_id, clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+    pub const GRANT: &str = "INSERT INTO order_clips (order_id, clip_slug, granted_bytes, reserved_bytes, clip_size, unit_bytes, budget_bytes, updated_at) \
+         SELECT ?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7 \
          WHERE ?3 <= ?6 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = ?1 AND (o.revoked_at IS NOT NULL OR o.not_before > ?8)) \
          ON CONFLICT (order_id, clip_slug) DO UPDATE SET granted_bytes = order_clips.granted_bytes + excluded.granted_bytes, \
+         reserved_bytes = order_clips.reserved_bytes + excluded.reserved_bytes, \
          clip_size = excluded.clip_size, unit_bytes = excluded.unit_bytes, budget_bytes = excluded.budget_bytes, updated_at = excluded.updated_at \
          WHERE order_clips.granted_bytes + excluded.granted_bytes <= excluded.budget_bytes \
          AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = ?1 AND (o.revoked_at IS NOT NULL OR o.not_before > ?8)) \
          RETURNING granted_bytes";
+
+    /// Settles a reservation once its response has ended (streamed to the
+    /// end, or the client went away): of the `?3` bytes reserved, only the
+    /// `?4` sent stay charged. Runs only while the attempt `?5` is not
+    /// settled yet, in one batch (transaction) before [`SETTLE_ATTEMPT`],
+    /// so settling twice gives back nothing twice.
+    /// `?1 order_id, ?2 clip_slug, ?3 reserved, ?4 sent, ?5 attempt_id, ?6 now (s)`.
+    pub const SETTLE_CLIP: &str = "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - (?3 - ?4)), \
+         reserved_bytes = MAX(0, reserved_bytes - ?3), updated_at = ?6 \
+         WHERE order_id = ?1 AND clip_slug = ?2 \
+         AND EXISTS (SELECT 1 FROM download_attempts WHERE attempt_id = ?5 AND settled_at IS NULL)";
+
+    /// Marks the attempt settled with what it sent (its charge from now on)
+    /// and all it reserved (more than its first reservation when reserved
+    /// in steps). `?1 attempt_id, ?2 sent, ?3 completed (0/1), ?4 now (ms), ?5 reserved`.
+    pub const SETTLE_ATTEMPT: &str =
+        "UPDATE download_attempts SET sent_bytes = ?2, charged_bytes = ?2, completed = ?3, \
+         settled_at = ?4, reserved_bytes = ?5 WHERE attempt_id = ?1 AND settled_at IS NULL";
 
     /// Replays a grant written to the R2 fallback while D1 was down: no
     /// budget check (the bytes were already sent), and only if the attempt
@@ -46,33 +67,31 @@ pub mod sql {
          ON CONFLICT (order_id, clip_slug) DO UPDATE SET granted_bytes = order_clips.granted_bytes + excluded.granted_bytes, updated_at = excluded.updated_at \
          WHERE NOT EXISTS (SELECT 1 FROM download_attempts WHERE attempt_id = ?8)";
 
-    /// Gives back a grant whose response then failed (R2 error before the
-    /// first byte), so storage failures never cost the customer a download.
+    /// Gives back a reservation whose response then failed (R2 error before
+    /// the first byte), so storage failures never cost the customer a download.
     /// `?1 order_id, ?2 clip_slug, ?3 bytes, ?4 now (s)`.
-    pub const REFUND: &str = "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - ?3), updated_at = ?4 \
-         WHERE order_id = ?1 AND clip_slug = ?2";
+    pub const REFUND: &str = "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - ?3), \
+         reserved_bytes = MAX(0, reserved_bytes - ?3), updated_at = ?4 WHERE order_id = ?1 AND clip_slug = ?2";
 
-    /// Why a grant was refused. `?1 order_id, ?2 clip_slug`.
+    /// Why a grant was refused, and how much of the charge is still in
+    /// flight (a refused request waits for that to settle, see
+    /// [`crate::allowance::settlement_could_make_room`]). `?1 order_id, ?2 clip_slug`.
     pub const REFUSAL_STATE: &str =
-        "SELECT o.revoked_at AS revoked_at, o.not_before AS not_before, c.granted_bytes AS granted_bytes \
+        "SELECT o.revoked_at AS revoked_at, o.not_before AS not_before, c.granted_bytes AS granted_bytes, \
+         c.reserved_bytes AS reserved_bytes \
          FROM orders o LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = ?2 WHERE o.order_id = ?1";
 
     /// Appends one attempt (ignored if its `attempt_id` is already there).
     /// `?1 attempt_id, ?2 at (ms), ?3 order_id, ?4 clip_slug, ?5 key_id, ?6 method, ?7 range_header, ?8 status,
     ///  ?9 outcome, ?10 span_offset, ?11 span_length, ?12 charged_bytes, ?13 client_ip, ?14 country, ?15 user_agent,
-    ///  ?16 recorded_via`.
+    ///  ?16 recorded_via, ?17 reserved_bytes, ?18 sent_bytes, ?19 completed, ?20 settled_at`.
     pub const RECORD_ATTEMPT: &str = "INSERT OR IGNORE INTO download_attempts (attempt_id, at, order_id, clip_slug, key_id, method, range_header, status, outcome, \
-         span_offset, span_length, charged_bytes, client_ip, country, user_agent, recorded_via) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+         span_offset, span_length, charged_bytes, client_ip, country, user_agent, recorded_via, reserved_bytes, sent_bytes, completed, settled_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 
     /// Counts a refused token of the current minute. `?1 minute, ?2 code`.
     pub const COUNT_BAD_TOKEN: &str = "INSERT INTO bad_token_minutes (minute, code, n) VALUES (?1, ?2, 1) \
          ON CONFLICT (minute, code) DO UPDATE SET n = n + 1 RETURNING n";
-
-    /// Whether an attempt's body was streamed to the end (written from
-    /// `waitUntil` when the pipe settles). `?1 attempt_id, ?2 completed (0/1), ?3 at (ms)`.
-    pub const COMPLETION: &str =
-        "INSERT OR REPLACE INTO attempt_completions (attempt_id, completed, at) VALUES (?1, ?2, ?3)";
 
     /// Remembers a link of an order. `?1 order_id, ?2 key_id, ?3 issued_at, ?4 expires_at, ?5 now (s)`.
     pub const LINK_SEEN: &str = "INSERT OR IGNORE INTO order_links (order_id, key_id, issued_at, expires_at, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -107,8 +126,8 @@ pub mod sql {
          FROM orders o WHERE o.revoked_at IS NULL AND o.created_at >= ?1 AND o.created_at < ?2 \
          AND EXISTS (SELECT 1 FROM json_each(o.clips) j LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = j.value \
                      WHERE c.granted_bytes IS NULL OR c.granted_bytes < c.clip_size \
-                     OR NOT EXISTS (SELECT 1 FROM download_attempts a JOIN attempt_completions d ON d.attempt_id = a.attempt_id \
-                                    WHERE a.order_id = o.order_id AND a.clip_slug = j.value AND d.completed = 1 \
+                     OR NOT EXISTS (SELECT 1 FROM download_attempts a \
+                                    WHERE a.order_id = o.order_id AND a.clip_slug = j.value AND a.completed = 1 \
                                     AND a.span_offset + a.span_length = c.clip_size)) \
          ORDER BY o.created_at DESC, o.order_id LIMIT ?3";
 
@@ -134,9 +153,9 @@ pub mod sql {
     pub const ATTEMPTS: &str = "SELECT a.id AS id, a.attempt_id AS attempt_id, a.at AS at, a.order_id AS order_id, a.clip_slug AS clip_slug, \
          a.key_id AS key_id, a.method AS method, a.range_header AS range_header, a.status AS status, a.outcome AS outcome, \
          a.span_offset AS span_offset, a.span_length AS span_length, a.charged_bytes AS charged_bytes, a.client_ip AS client_ip, \
-         a.country AS country, a.user_agent AS user_agent, a.recorded_via AS recorded_via, d.completed AS completed \
-         FROM download_attempts a LEFT JOIN attempt_completions d ON d.attempt_id = a.attempt_id \
-         WHERE (?1 IS NULL OR a.order_id = ?1) AND a.id > ?2 ORDER BY a.id LIMIT ?3";
+         a.country AS country, a.user_agent AS user_agent, a.recorded_via AS recorded_via, a.completed AS completed, \
+         a.reserved_bytes AS reserved_bytes, a.sent_bytes AS sent_bytes, a.settled_at AS settled_at \
+         FROM download_attempts a WHERE (?1 IS NULL OR a.order_id = ?1) AND a.id > ?2 ORDER BY a.id LIMIT ?3";
 
     /// Creates an order from the admin API. `?1 order_id, ?2 clips (JSON), ?3 allowance, ?4 customer_ref,
     /// ?5 expires_at, ?6 now (s)`. Returns the row, or none if it exists.
@@ -254,10 +273,22 @@ pub struct AttemptRecord {
     pub country: Option<String>,
     pub user_agent: Option<String>,
     pub recorded_via: String,
-    /// Read back from `attempt_completions`: whether the body was streamed
-    /// to the end (`None`: no body, not known yet, or recorded offline).
+    /// Whether the body was streamed to the end (`None`: no body, or not
+    /// settled yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed: Option<u8>,
+    /// Bytes reserved before the first byte (the span; `None` without a body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_bytes: Option<u64>,
+    /// Bytes handed to the network, an upper bound within one segment
+    /// (`crate::segments`); `None` until settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_bytes: Option<u64>,
+    /// When the reservation was settled to `sent_bytes` (unix ms); `None`:
+    /// not yet, or never (the isolate went away: the reservation stays
+    /// charged in full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<u64>,
 }
 
 /// A row of `orders`.
@@ -447,6 +478,9 @@ mod tests {
                 user_agent: clip_text(Some("curl/8"), 200),
                 recorded_via: "fallback".into(),
                 completed: None,
+                reserved_bytes: Some(10),
+                sent_bytes: None,
+                settled_at: None,
             },
             order: None,
             charge: Some(Charge { bytes: 10, clip_size: 10, unit: 12, budget: 36 }),
@@ -477,5 +511,14 @@ mod tests {
         assert!(!sql::GRANT.contains(';'));
         assert!(sql::GRANT.contains("granted_bytes + excluded.granted_bytes <= excluded.budget_bytes"));
         assert!(sql::GRANT.contains("RETURNING"));
+    }
+
+    #[test]
+    fn settlement_runs_once_per_attempt() {
+        // The clip's give-back is guarded by the attempt not being settled,
+        // and the attempt is marked settled in the same batch after it.
+        assert!(sql::SETTLE_CLIP.contains("settled_at IS NULL"));
+        assert!(sql::SETTLE_ATTEMPT.contains("settled_at IS NULL"));
+        assert!(sql::SETTLE_CLIP.contains("MAX(0, granted_bytes - (?3 - ?4))"));
     }
 }

@@ -26,6 +26,7 @@ pub mod payments;
 pub mod preconditions;
 pub mod range;
 pub mod routes;
+pub mod segments;
 
 #[cfg(target_arch = "wasm32")]
 mod runtime;

@@ -17,13 +17,11 @@ use clipstore_core::{sign_token, verify_token, CatalogManifest, Claims, Keyring}
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::worker_sys::FixedLengthStream;
 use worker::*;
 
 use crate::admin::{self, AdminRoute, AuthError, ClipUsage};
 use crate::allowance::{self, DownloadAllowance};
-use crate::delivery::{self, ByteSpan, DownloadRequest, StoredClip};
+use crate::delivery::{self, DownloadRequest, StoredClip};
 use crate::error::DownloadError;
 use crate::ledger::{
     self, sql, AttemptRecord, Charge, EventRow, FallbackRecord, LinkRow, OrderClipRow, OrderFacts, OrderRow,
@@ -34,9 +32,11 @@ use crate::pages;
 use crate::payments::{self, stripe::Stripe, EventKind, LinkTerms, PaymentProvider, WebhookError, WebhookEvent};
 use crate::preconditions::{Conditions, Validators};
 use crate::routes::{route, Route};
+use crate::segments::Segments;
 
 mod monitor;
 mod objects;
+mod stream;
 
 const MANIFEST_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog-manifest.json"));
 
@@ -115,7 +115,7 @@ fn error_response(error: &DownloadError) -> Result<Response> {
     Ok(response)
 }
 
-fn unavailable(what: impl std::fmt::Display) -> DownloadError {
+pub(crate) fn unavailable(what: impl std::fmt::Display) -> DownloadError {
     DownloadError::Unavailable { detail: what.to_string() }
 }
 
@@ -224,19 +224,18 @@ struct GrantRow {
 struct RefusalRow {
     revoked_at: Option<u64>,
     not_before: Option<u64>,
+    granted_bytes: Option<u64>,
+    reserved_bytes: Option<u64>,
 }
 
-/// The atomic grant (`ledger::sql::GRANT`): `Ok(true)` granted, `Ok(false)`
-/// refused, `Err` when D1 failed.
-async fn grant(
+fn grant_statement(
     db: &D1Database,
     claims: &Claims,
     slug: &str,
     length: u64,
     allowance: DownloadAllowance,
-) -> std::result::Result<bool, DownloadError> {
-    let mut statements = order_seen(db, &order_facts(claims), &claims.key_id)?;
-    statements.push(bind(
+) -> std::result::Result<D1PreparedStatement, DownloadError> {
+    bind(
         db,
         sql::GRANT,
         &[
@@ -249,22 +248,149 @@ async fn grant(
             num(now_unix()),
             num(claims.issued_at),
         ],
-    )?);
-    let results = batch(db, statements).await?;
-    let granted = results.last().map(rows::<GrantRow>).transpose()?.unwrap_or_default();
-    Ok(!granted.is_empty())
+    )
 }
 
-/// Why `GRANT` refused: the order is revoked or reissued, or used up.
-async fn refusal(db: &D1Database, claims: &Claims, slug: &str) -> DownloadError {
+/// Runs statements ending with `GRANT`: whether it reserved the bytes.
+async fn granted(db: &D1Database, statements: Vec<D1PreparedStatement>) -> std::result::Result<bool, DownloadError> {
+    let results = batch(db, statements).await?;
+    let rows = results.last().map(rows::<GrantRow>).transpose()?.unwrap_or_default();
+    Ok(!rows.is_empty())
+}
+
+/// How a request's bytes were reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reserved {
+    /// The whole span, before the first byte.
+    Whole,
+    /// Only the first segment (`u64` bytes): the span did not fit while
+    /// other responses of the order held reservations. The rest is reserved
+    /// segment by segment ([`Steps`]) as their settlements make room.
+    InSteps(u64),
+}
+
+/// The order's state after a refused grant.
+async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::result::Result<RefusalRow, DownloadError> {
+    let state = bind(db, sql::REFUSAL_STATE, &[text(&claims.order_id), text(slug)])?
+        .first::<RefusalRow>(None)
+        .await
+        .map_err(|e| d1_error("refusal state", e))?
+        .ok_or(DownloadError::AllowanceUsedUp)?;
+    if state.revoked_at.is_some() || state.not_before.unwrap_or(0) > claims.issued_at {
+        return Err(DownloadError::Revoked);
+    }
+    Ok(state)
+}
+
+/// Reserves bytes for the request before its first byte
+/// (docs/downloads.md, "The race"): the whole span when it fits
+/// (`ledger::sql::GRANT`, with the order and link seen in the same batch).
+/// When it does not fit but the order has reservations in flight whose
+/// settlement could make room (a download manager's first `GET`, still
+/// open), only the first segment of `first` bytes, as soon as it fits,
+/// waiting a bounded time ([`allowance::settlement_polls`]). Otherwise, or
+/// after the wait, refused. `Err(Unavailable)` when D1 fails at once.
+async fn reserve(
+    db: &D1Database,
+    claims: &Claims,
+    slug: &str,
+    length: u64,
+    first: u64,
+    allowance: DownloadAllowance,
+) -> std::result::Result<Reserved, DownloadError> {
+    let mut statements = order_seen(db, &order_facts(claims), &claims.key_id)?;
+    statements.push(grant_statement(db, claims, slug, length, allowance)?);
+    if granted(db, statements).await? {
+        return Ok(Reserved::Whole);
+    }
+    let mut polls = allowance::settlement_polls();
+    loop {
+        let state = refusal_state(db, claims, slug).await.map_err(|e| match e {
+            DownloadError::Unavailable { .. } => DownloadError::AllowanceUsedUp,
+            refused => refused,
+        })?;
+        let (held, in_flight) = (state.granted_bytes.unwrap_or(0), state.reserved_bytes.unwrap_or(0));
+        if !allowance::settlement_could_make_room(held, in_flight, length, allowance.budget()) {
+            if allowance.fits(held, length)
+                && granted(db, vec![grant_statement(db, claims, slug, length, allowance)?]).await?
+            {
+                return Ok(Reserved::Whole);
+            }
+            return Err(DownloadError::AllowanceUsedUp);
+        }
+        if allowance.fits(held, first)
+            && granted(db, vec![grant_statement(db, claims, slug, first, allowance)?]).await?
+        {
+            return Ok(Reserved::InSteps(first));
+        }
+        match polls.next() {
+            Some(pause) => Delay::from(std::time::Duration::from_millis(pause)).await,
+            None => return Err(DownloadError::AllowanceUsedUp),
+        }
+    }
+}
+
+/// The reservations of a response granted [`Reserved::InSteps`]: one per
+/// segment, made while the segment before it is piped.
+struct Steps {
+    db: D1Database,
+    claims: Claims,
+    slug: String,
+    allowance: DownloadAllowance,
+    /// Bytes this response has reserved so far.
+    reserved: u64,
+}
+
+impl stream::MoreBytes for Steps {
+    /// Reserves the next segment, waiting (bounded) while the order's other
+    /// in-flight reservations could still make room; `false` cuts the
+    /// response off: the allowance is used up.
+    async fn reserve(&mut self, bytes: u64) -> bool {
+        let mut polls = allowance::settlement_polls();
+        loop {
+            let grant = grant_statement(&self.db, &self.claims, &self.slug, bytes, self.allowance);
+            let ok = match grant {
+                Ok(statement) => granted(&self.db, vec![statement]).await,
+                Err(e) => Err(e),
+            };
+            match ok {
+                Ok(true) => {
+                    self.reserved += bytes;
+                    return true;
+                }
+                Ok(false) => {}
+                Err(_) => return false,
+            }
+            let Ok(state) = refusal_state(&self.db, &self.claims, &self.slug).await else { return false };
+            let held = state.granted_bytes.unwrap_or(0);
+            let others = state.reserved_bytes.unwrap_or(0).saturating_sub(self.reserved);
+            if !allowance::settlement_could_make_room(held, others, bytes, self.allowance.budget()) {
+                console_log!(
+                    "{}",
+                    json!({ "event": "download_cut_off", "order": self.claims.order_id, "granted": held, "in_flight": others, "reserved": self.reserved })
+                );
+                return false;
+            }
+            match polls.next() {
+                Some(pause) => Delay::from(std::time::Duration::from_millis(pause)).await,
+                None => return false,
+            }
+        }
+    }
+
+    fn reserved(&self) -> u64 {
+        self.reserved
+    }
+}
+
+/// Whether the order is revoked (or its links replaced by a reissue), for
+/// answers without a body, which reserve nothing.
+async fn revoked(db: &D1Database, claims: &Claims, slug: &str) -> bool {
     let state = match bind(db, sql::REFUSAL_STATE, &[text(&claims.order_id), text(slug)]) {
         Ok(statement) => statement.first::<RefusalRow>(None).await.ok().flatten(),
         Err(_) => None,
     };
-    match state {
-        Some(s) if s.revoked_at.is_some() || s.not_before.unwrap_or(0) > claims.issued_at => DownloadError::Revoked,
-        _ => DownloadError::AllowanceUsedUp,
-    }
+    matches!(state, Some(s) if s.revoked_at.is_some() || s.not_before.unwrap_or(0) > claims.issued_at)
 }
 
 /// One request for a clip, as it will be recorded.
@@ -305,6 +431,9 @@ impl Attempt {
                 user_agent: ledger::clip_text(header("user-agent").as_deref(), 300),
                 recorded_via: "d1".to_string(),
                 completed: None,
+                reserved_bytes: None,
+                sent_bytes: None,
+                settled_at: None,
             },
             order: None,
             charge: None,
@@ -334,6 +463,10 @@ impl Attempt {
                 opt_text(r.country.as_deref()),
                 opt_text(r.user_agent.as_deref()),
                 text(&r.recorded_via),
+                opt_num(r.reserved_bytes),
+                opt_num(r.sent_bytes),
+                opt_num(r.completed.map(u64::from)),
+                opt_num(r.settled_at),
             ],
         )
     }
@@ -378,6 +511,11 @@ async fn record(env: &Env, attempt: &mut Attempt, bad_token: bool) {
         return;
     }
     attempt.record.recorded_via = "fallback".to_string();
+    write_fallback(env, attempt).await;
+}
+
+/// Writes (or rewrites, once settled) the attempt's R2 fallback record.
+async fn write_fallback(env: &Env, attempt: &Attempt) {
     let fallback =
         FallbackRecord { attempt: attempt.record.clone(), order: attempt.order.clone(), charge: attempt.charge };
     let key = fallback.object_key();
@@ -396,6 +534,53 @@ async fn record(env: &Env, attempt: &mut Attempt, bad_token: bool) {
             format!("{e}"),
             fallback.to_json()
         ),
+    }
+}
+
+/// Settles the attempt's reservation to the bytes its response sent
+/// (docs/downloads.md, "Settlement"): in D1 when it was recorded there, else
+/// in its R2 fallback record, which the merge then charges. A settlement
+/// that fails leaves the reservation charged in full.
+async fn settle(env: &Env, attempt: &mut Attempt, end: stream::StreamEnd) {
+    let at = Date::now().as_millis();
+    let r = &mut attempt.record;
+    let reserved = end.reserved.or(r.reserved_bytes).unwrap_or(0);
+    let sent = end.sent.min(reserved);
+    (r.reserved_bytes, r.sent_bytes, r.charged_bytes, r.completed, r.settled_at) =
+        (Some(reserved), Some(sent), sent, Some(end.completed.into()), Some(at));
+    console_log!(
+        "{}",
+        json!({ "event": "download_settled", "attempt": r.attempt_id, "reserved": reserved, "sent": sent, "completed": end.completed })
+    );
+    if r.recorded_via == "fallback" {
+        if let Some(charge) = attempt.charge.as_mut() {
+            charge.bytes = sent;
+        }
+        write_fallback(env, attempt).await;
+        return;
+    }
+    let (Some(order_id), Some(slug)) = (r.order_id.as_deref(), r.clip_slug.as_deref()) else { return };
+    let settled = async {
+        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+        let statements = vec![
+            bind(
+                &db,
+                sql::SETTLE_CLIP,
+                &[text(order_id), text(slug), num(reserved), num(sent), text(&r.attempt_id), num(at / 1000)],
+            )?,
+            bind(
+                &db,
+                sql::SETTLE_ATTEMPT,
+                &[text(&r.attempt_id), num(sent), num(end.completed.into()), num(at), num(reserved)],
+            )?,
+        ];
+        batch(&db, statements).await
+    };
+    if let Err(e) = settled.await {
+        console_error!(
+            "{}",
+            json!({ "event": "settlement_failed", "attempt": r.attempt_id, "error": format!("{e:?}") })
+        );
     }
 }
 
@@ -534,7 +719,8 @@ fn html_page(
     build().map_err(|e| unavailable(format!("building a page: {e}")))
 }
 
-/// A clip request: serves it (or refuses) and records the attempt.
+/// A clip request: serves it (or refuses) and records the attempt; once its
+/// body has been streamed (`waitUntil`), settles what it was charged.
 async fn clip_request(
     req: &Request,
     env: &Env,
@@ -544,14 +730,18 @@ async fn clip_request(
     head: bool,
 ) -> Result<Response> {
     let mut attempt = Attempt::start(req, slug, head);
-    let result = clip(req, env, ctx, token, slug, head, &mut attempt).await;
+    let result = clip(req, env, token, slug, head, &mut attempt).await;
     let bad_token = matches!(result, Err(DownloadError::InvalidToken { .. } | DownloadError::Expired));
-    match &result {
-        Ok(response) => attempt.record.status = response.status_code(),
+    let (result, body) = match result {
+        Ok((response, body)) => {
+            attempt.record.status = response.status_code();
+            (Ok(response), body)
+        }
         Err(error) => {
             attempt.record.status = error.status();
             attempt.record.outcome = error.log_code().to_string();
             attempt.record.charged_bytes = 0;
+            attempt.record.reserved_bytes = None;
             // Granted, then failed before the first byte: give it back.
             attempt.charge = None;
             if attempt.granted > 0 {
@@ -566,15 +756,25 @@ async fn clip_request(
                     }
                 }
             }
+            (Err(error), None)
         }
-    }
+    };
+    // Recorded before the response goes out, so the settlement below always
+    // finds the attempt it settles.
     record(env, &mut attempt, bad_token).await;
-    if attempt.record.outcome == Outcome::Granted.code() && FALLBACK_PENDING.with(|p| p.replace(false)) {
+    let merge = attempt.record.outcome == Outcome::Granted.code() && FALLBACK_PENDING.with(|p| p.replace(false));
+    if body.is_some() || merge {
         let env = env.clone();
         ctx.wait_until(async move {
-            if let Err(e) = merge_fallback(&env).await {
-                FALLBACK_PENDING.with(|p| p.set(true));
-                console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}"));
+            if let Some(body) = body {
+                let end = body.run().await;
+                settle(&env, &mut attempt, end).await;
+            }
+            if merge {
+                if let Err(e) = merge_fallback(&env).await {
+                    FALLBACK_PENDING.with(|p| p.set(true));
+                    console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}"));
+                }
             }
         });
     }
@@ -584,16 +784,17 @@ async fn clip_request(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Decides and opens the answer to a clip request: the response (its body
+/// the readable side of the stream) and, when it has a body, the
+/// [`stream::SegmentedBody`] that feeds it.
 async fn clip(
     req: &Request,
     env: &Env,
-    ctx: &Context,
     token: &str,
     slug: &str,
     head: bool,
     attempt: &mut Attempt,
-) -> std::result::Result<Response, DownloadError> {
+) -> std::result::Result<(Response, Option<stream::SegmentedBody<Steps>>), DownloadError> {
     let claims = verify(env, token)?;
     attempt.record.order_id = Some(claims.order_id.clone());
     attempt.record.key_id = Some(claims.key_id.clone());
@@ -651,24 +852,39 @@ async fn clip(
     };
     let plan = delivery::plan(&request, &stored);
 
-    // The allowance: charge the span before the first byte (docs/downloads.md).
-    match plan.body.filter(|span| span.length > 0) {
+    // The allowance: reserve the span before the first byte, settle it to
+    // what was sent afterwards (docs/downloads.md).
+    let span = plan.body.filter(|span| span.length > 0);
+    let mut steps = None;
+    match span {
         Some(span) => {
             attempt.record.span_offset = Some(span.offset);
             attempt.record.span_length = Some(span.length);
             let allowance = DownloadAllowance::new(claims.downloads, object.size());
+            let first = Segments::new(span, object.size()).next().map_or(span.length, |s| s.length);
             let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
-            let granted = match &db {
-                Ok(db) => grant(db, &claims, slug, span.length, allowance).await,
+            let reserved = match &db {
+                Ok(db) => reserve(db, &claims, slug, span.length, first, allowance).await,
                 Err(e) => Err(e.clone()),
             };
-            match granted {
-                Ok(true) => {
+            match reserved {
+                Ok(how) => {
                     attempt.record.outcome = Outcome::Granted.code().to_string();
-                    attempt.granted = span.length;
+                    attempt.granted = match how {
+                        Reserved::Whole => span.length,
+                        Reserved::InSteps(first) => first,
+                    };
+                    if let (Reserved::InSteps(first), Ok(db)) = (how, db) {
+                        steps = Some(Steps {
+                            db,
+                            claims: claims.clone(),
+                            slug: slug.to_string(),
+                            allowance,
+                            reserved: first,
+                        });
+                    }
                 }
-                Ok(false) => return Err(refusal(db.as_ref().expect("granted through it"), &claims, slug).await),
-                Err(e) => {
+                Err(e @ DownloadError::Unavailable { .. }) => {
                     // Serve anyway: the customer paid and the token is valid.
                     console_error!(r#"{{"event":"ledger_grant_failed","error":{:?}}}"#, format!("{e:?}"));
                     attempt.record.outcome = Outcome::GrantedOffline.code().to_string();
@@ -679,13 +895,16 @@ async fn clip(
                         budget: allowance.budget(),
                     });
                 }
+                Err(refused) => return Err(refused),
             }
-            attempt.record.charged_bytes = span.length;
+            let reserved = if attempt.granted > 0 { attempt.granted } else { span.length };
+            attempt.record.charged_bytes = reserved;
+            attempt.record.reserved_bytes = Some(reserved);
         }
         None => {
             // No bytes, no charge; but a revoked order's links answer nothing.
             if let Ok(db) = env.d1("DB") {
-                if let DownloadError::Revoked = refusal(&db, &claims, slug).await {
+                if revoked(&db, &claims, slug).await {
                     return Err(DownloadError::Revoked);
                 }
             }
@@ -697,11 +916,13 @@ async fn clip(
     for (name, value) in &plan.headers {
         headers.set(name, value).map_err(|e| unavailable(format!("header {name}: {e}")))?;
     }
-    let body = match plan.body {
-        Some(span) if span.length > 0 => ResponseBody::Stream(
-            stream_span(&bucket, key, &object.etag(), span, ctx, env, &attempt.record.attempt_id).await?,
-        ),
-        _ => ResponseBody::Empty,
+    let (body, streamer) = match span {
+        Some(span) => {
+            let (readable, streamer) =
+                stream::SegmentedBody::open(bucket, key, object.etag(), span, object.size(), steps).await?;
+            (ResponseBody::Stream(readable), Some(streamer))
+        }
+        None => (ResponseBody::Empty, None),
     };
     if plan.body.is_some() {
         console_log!(
@@ -715,67 +936,10 @@ async fn clip(
             })
         );
     }
-    Response::from_body(body)
+    let response = Response::from_body(body)
         .map(|r| r.with_status(plan.status).with_headers(headers))
-        .map_err(|e| unavailable(format!("building the response: {e}")))
-}
-
-/// Opens the R2 object at `span` and returns a stream the runtime pipes to
-/// the client with a fixed length. The `etag` condition makes R2 refuse the
-/// body if the object was replaced since the `head` that sized the answer.
-async fn stream_span(
-    bucket: &Bucket,
-    key: &str,
-    etag: &str,
-    span: ByteSpan,
-    ctx: &Context,
-    env: &Env,
-    attempt_id: &str,
-) -> std::result::Result<web_sys::ReadableStream, DownloadError> {
-    let object = bucket
-        .get(key)
-        .range(Range::OffsetWithLength { offset: span.offset, length: span.length })
-        .only_if(Conditional { etag_matches: Some(etag.to_string()), ..Default::default() })
-        .execute()
-        .await
-        .map_err(|e| unavailable(format!("R2 get {key}: {e}")))?
-        .ok_or_else(|| unavailable(format!("R2 object {key} vanished")))?;
-    let source = match object.body() {
-        Some(body) => match body.response_body() {
-            Ok(ResponseBody::Stream(stream)) => stream,
-            _ => return Err(unavailable(format!("R2 body of {key} is not a stream"))),
-        },
-        None => return Err(unavailable(format!("R2 object {key} changed between head and get"))),
-    };
-    let fixed = if span.length <= u32::MAX as u64 {
-        FixedLengthStream::new(span.length as u32)
-    } else {
-        FixedLengthStream::new_big_int(js_sys::BigInt::from(span.length))
-    }
-    .map_err(|e| unavailable(format!("FixedLengthStream: {e:?}")))?;
-    let piping = source.pipe_to(&fixed.writable());
-    let key = key.to_string();
-    let (env, attempt_id) = (env.clone(), attempt_id.to_string());
-    ctx.wait_until(async move {
-        let completed = match JsFuture::from(piping).await {
-            Ok(_) => true,
-            Err(e) => {
-                // Also reached when the client disconnects mid-download.
-                console_warn!("{}", json!({ "event": "stream_interrupted", "key": key, "error": format!("{e:?}") }));
-                false
-            }
-        };
-        // For the "never fully downloaded" report; best effort.
-        let done = async {
-            let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
-            let at = Date::now().as_millis();
-            batch(&db, vec![bind(&db, sql::COMPLETION, &[text(&attempt_id), num(completed.into()), num(at)])?]).await
-        };
-        if let Err(e) = done.await {
-            console_warn!("{}", json!({ "event": "completion_not_recorded", "error": format!("{e:?}") }));
-        }
-    });
-    Ok(fixed.readable())
+        .map_err(|e| unavailable(format!("building the response: {e}")))?;
+    Ok((response, streamer))
 }
 
 /// The cron trigger (`wrangler.toml`), every run: merges the ledger

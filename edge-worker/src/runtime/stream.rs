@@ -1,0 +1,175 @@
+//! Streams a granted span from R2 to the client as a sequence of ranged R2
+//! reads ([`crate::segments`]) piped one after another into one
+//! `FixedLengthStream`, and reports how many bytes were handed to the network.
+//!
+//! The bytes never enter wasm: each segment's R2 body is piped inside the
+//! runtime (`pipeTo` with `preventClose`), and wasm only awaits each pipe.
+//! The next segment's R2 read is opened while the current one is piped, so
+//! the reads cost no time between segments. When the client goes away, the
+//! pipe of the segment in flight fails ("Network connection lost" in
+//! workerd); the stream then counts as sent every segment it started, the
+//! upper bound the settlement charges (docs/downloads.md, "Settlement").
+//! The fixed length is what makes workerd send `Content-Length` instead of
+//! chunked encoding (workers-rs #1051).
+
+use futures_util::future::{join, Either};
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use web_sys::{ReadableStream, StreamPipeOptions, WritableStream};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::FixedLengthStream;
+use worker::*;
+
+use super::unavailable;
+use crate::delivery::ByteSpan;
+use crate::error::DownloadError;
+use crate::segments::Segments;
+
+/// How a response body ended.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamEnd {
+    /// Bytes of every segment whose pipe started: what was sent, rounded up
+    /// to the segment in flight.
+    pub sent: u64,
+    /// The whole span was handed to the network.
+    pub completed: bool,
+    /// For a response reserved in steps: all it reserved.
+    pub reserved: Option<u64>,
+}
+
+/// Reserves the bytes of each next segment, for a response whose span was
+/// not reserved whole (`runtime::Steps`).
+pub trait MoreBytes {
+    /// `false`: the allowance is used up, the response is cut off.
+    async fn reserve(&mut self, bytes: u64) -> bool;
+    /// Bytes reserved so far.
+    fn reserved(&self) -> u64;
+}
+
+/// A response body being fed from R2, one segment at a time.
+pub struct SegmentedBody<M> {
+    bucket: Bucket,
+    key: String,
+    etag: String,
+    writable: WritableStream,
+    first: (ReadableStream, u64),
+    rest: Segments,
+    more: Option<M>,
+}
+
+/// Opens one segment's R2 body. The `etag` condition makes R2 refuse it if
+/// the object was replaced since the `head` that sized the answer, so one
+/// response never mixes two objects.
+async fn open_segment(
+    bucket: &Bucket,
+    key: &str,
+    etag: &str,
+    segment: ByteSpan,
+) -> std::result::Result<ReadableStream, String> {
+    let object = bucket
+        .get(key)
+        .range(Range::OffsetWithLength { offset: segment.offset, length: segment.length })
+        .only_if(Conditional { etag_matches: Some(etag.to_string()), ..Default::default() })
+        .execute()
+        .await
+        .map_err(|e| format!("R2 get {key}: {e}"))?
+        .ok_or_else(|| format!("R2 object {key} vanished"))?;
+    match object.body().map(|body| body.response_body()) {
+        Some(Ok(ResponseBody::Stream(stream))) => Ok(stream),
+        Some(_) => Err(format!("R2 body of {key} is not a stream")),
+        None => Err(format!("R2 object {key} changed during the download")),
+    }
+}
+
+impl<M: MoreBytes> SegmentedBody<M> {
+    /// Opens the first segment (so that R2 failing is known before any byte
+    /// is promised) and the fixed-length stream whose readable side is the
+    /// response body. `span` is not empty; `more` reserves each segment
+    /// after the first when the span was not reserved whole.
+    pub async fn open(
+        bucket: Bucket,
+        key: &str,
+        etag: String,
+        span: ByteSpan,
+        size: u64,
+        more: Option<M>,
+    ) -> std::result::Result<(ReadableStream, SegmentedBody<M>), DownloadError> {
+        let mut rest = Segments::new(span, size);
+        let first = rest.next().ok_or_else(|| unavailable("empty span"))?;
+        let body = open_segment(&bucket, key, &etag, first).await.map_err(unavailable)?;
+        let fixed = if span.length <= u64::from(u32::MAX) {
+            FixedLengthStream::new(span.length as u32)
+        } else {
+            FixedLengthStream::new_big_int(js_sys::BigInt::from(span.length))
+        }
+        .map_err(|e| unavailable(format!("FixedLengthStream: {e:?}")))?;
+        let streamer = SegmentedBody {
+            bucket,
+            key: key.to_string(),
+            etag,
+            writable: fixed.writable(),
+            first: (body, first.length),
+            rest,
+            more,
+        };
+        Ok((fixed.readable(), streamer))
+    }
+
+    /// Pipes every segment into the response, reserving (if need be) and
+    /// opening each next one while the current one is piped. Never fails: a
+    /// broken or cut-off stream is reported in the [`StreamEnd`].
+    pub async fn run(self) -> StreamEnd {
+        let SegmentedBody { bucket, key, etag, writable, first, mut rest, mut more } = self;
+        let options = StreamPipeOptions::new();
+        options.set_prevent_close(true);
+        let mut sent = 0;
+        let mut current = first;
+        let end = loop {
+            let (body, length) = current;
+            sent += length;
+            let piping = JsFuture::from(body.pipe_to_with_options(&writable, &options));
+            let (piped, next) = match rest.next() {
+                Some(segment) => {
+                    let next = async {
+                        if let Some(more) = more.as_mut() {
+                            if !more.reserve(segment.length).await {
+                                return Err("the allowance is used up".to_string());
+                            }
+                        }
+                        open_segment(&bucket, &key, &etag, segment).await.map(|body| (body, segment.length))
+                    };
+                    let (piped, next) = join(piping, next).await;
+                    (piped, Either::Left(next))
+                }
+                None => (piping.await, Either::Right(())),
+            };
+            if let Err(e) = piped {
+                // Also how a client that went away shows.
+                if let Either::Left(Ok((next, _))) = &next {
+                    let _ = JsFuture::from(next.cancel()).await;
+                }
+                break interrupted(&writable, &key, sent, &e).await;
+            }
+            match next {
+                Either::Right(()) => {
+                    let completed = JsFuture::from(writable.close()).await.is_ok();
+                    break StreamEnd { sent, completed, reserved: None };
+                }
+                Either::Left(Ok(next)) => current = next,
+                Either::Left(Err(e)) => break interrupted(&writable, &key, sent, &JsValue::from_str(&e)).await,
+            }
+        };
+        StreamEnd { reserved: more.map(|m| m.reserved()), ..end }
+    }
+}
+
+async fn interrupted(writable: &WritableStream, key: &str, sent: u64, error: &JsValue) -> StreamEnd {
+    // Ends the response short (the client sees fewer bytes than
+    // Content-Length), never hanging. Rejects when the client already left.
+    let _ = JsFuture::from(writable.abort()).await;
+    console_warn!(
+        "{}",
+        json!({ "event": "stream_interrupted", "key": key, "sent": sent, "error": format!("{error:?}") })
+    );
+    StreamEnd { sent, completed: false, reserved: None }
+}
