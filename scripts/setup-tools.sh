@@ -7,7 +7,8 @@
 #     would otherwise download it from GitHub)
 #   - Node.js >= 20.3 for wrangler                (system node, else from PyPI)
 #   - npm packages of edge-worker/ (wrangler)     (npm ci, from package-lock.json)
-#   - curl, wget, aria2c for the end-to-end tests (apt-get)
+#   - curl, wget, aria2c for the end-to-end tests, and ffmpeg, which makes
+#     their clips of realistic size at test time (apt-get)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -92,8 +93,9 @@ command -v curl >/dev/null || missing+=(curl)
 command -v wget >/dev/null || missing+=(wget)
 command -v aria2c >/dev/null || missing+=(aria2)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 if [ ${#missing[@]} -eq 0 ]; then
-    say "ok: curl, wget, aria2c, openssl"
+    say "ok: curl, wget, aria2c, openssl, ffmpeg"
 else
     say "installing with apt-get: ${missing[*]}"
     as_root apt-get update -qq
