@@ -3,10 +3,18 @@
 #   1. throughput of a 200 MB download through the Rust Worker vs a minimal
 #      JavaScript Worker that returns the R2 body unchanged
 #      (bench/passthrough-worker), same workerd, same local R2, same run;
-#   2. workerd memory (RSS) while the Rust Worker streams a 1 GB object;
-#   3. the Worker's wasm size, raw and gzip.
+#   2. time to first byte of the same 200 MB object, Rust Worker vs pass-through
+#      (median of 20 full GETs each), and how much of the Rust Worker's TTFB
+#      the download ledger holds the first byte back (its Server-Timing
+#      header: `ledger;dur=X, total;dur=Y`, from the same 20 responses);
+#   3. workerd memory (RSS) while the Rust Worker streams a 1 GB object;
+#   4. the Worker's wasm size, raw and gzip.
 # Both Workers run in turn (never at once, so they do not share the CPU) on
 # one persistence directory, i.e. the same local R2 objects.
+#
+# Every full GET through the Rust Worker is charged against the bench token's
+# allowance (1000 downloads per clip, edge-worker/examples/mint_token.rs); a
+# run makes 25 + runs of them for the 200 MB clip and one for the 1 GB clip.
 #
 # Usage: bench/worker-throughput.sh [runs per Worker, default 5]
 # Needs scripts/setup-tools.sh; builds its own Worker under edge-worker/build/bench
@@ -17,6 +25,18 @@ cd "$root"
 # shellcheck source=scripts/worker-env.sh
 . scripts/worker-env.sh
 runs="${1:-5}"
+ttfb_runs=20
+# Full GETs of the 200 MB clip through the Rust Worker: the SHA-256 check, the
+# headers, 1 + runs for throughput, 1 + ttfb_runs for TTFB, 1 RSS warm-up.
+allowance=1000 # downloads per clip that mint_token grants
+[ $((4 + runs + ttfb_runs)) -le "$allowance" ] ||
+    { echo "bench: $runs runs need more than the token's $allowance downloads" >&2; exit 2; }
+commit="$(git -C "$root" rev-parse --short HEAD)"
+# What the bench Worker is built from: the commit, and whether the Rust that
+# goes into it had uncommitted edits at the time.
+[ -z "$(git -C "$root" status --porcelain -- edge-worker/src edge-worker/build.rs edge-worker/Cargo.toml \
+    edge-worker/migrations edge-worker/wrangler.toml clipstore-core Cargo.toml Cargo.lock scripts/build-worker.sh)" ] ||
+    commit="$commit + uncommitted changes"
 wrangler="$root/edge-worker/node_modules/.bin/wrangler"
 work="$(mktemp -d "${TMPDIR:-/tmp}/clipstore-bench-XXXXXX")"
 dev_pid=""
@@ -117,6 +137,23 @@ measure() { # url -> bytes/s of each run (one warm-up first)
     curl -fsS -o /dev/null "$1"
     for _ in $(seq 1 "$runs"); do curl -fsS -o /dev/null -w '%{speed_download}\n' "$1"; done
 }
+# Time to first byte: plain full GETs, the path a download really takes (no
+# Range, no early abort, which would change what the Worker reserves and
+# settles). Each transfer runs to the end into /dev/null; then a short pause,
+# so that the previous response's settlement (a D1 batch in waitUntil after
+# the last byte) is not racing the next request's reservation.
+ttfb() { # url -> per request: "ttfb_ms ledger_ms total_ms" (server-timing; "- -" without it)
+    local t st
+    curl -fsS -o /dev/null "$1"
+    for _ in $(seq 1 "$ttfb_runs"); do
+        sleep 0.2
+        t="$(curl -fsS -D "$work/ttfb-headers" -o /dev/null -w '%{time_starttransfer}' "$1")"
+        st="$(tr -d '\r' <"$work/ttfb-headers" | sed -n 's/^[Ss]erver-[Tt]iming: *//p')"
+        node -e 'const [t, st] = process.argv.slice(1);
+            const dur = (n) => { const m = new RegExp("(?:^|,)\\s*" + n + ";dur=([0-9.]+)").exec(st || ""); return m ? m[1] : "-"; };
+            console.log((Number(t) * 1000).toFixed(1), dur("ledger"), dur("total"))' "$t" "$st"
+    done
+}
 
 rust_url="http://127.0.0.1:$port/download/$token/bench-200mb"
 js_url="http://127.0.0.1:$port/bench/200mb.bin"
@@ -126,13 +163,32 @@ got="$(curl -fsS "$rust_url" | sha256sum | cut -d' ' -f1)"
 [ "$got" = "$sha_small" ] || { say "Rust Worker returned different bytes ($got != $sha_small)"; exit 1; }
 headers="$(curl -fsS -D - -o /dev/null "$rust_url")"
 mapfile -t rust_speeds < <(measure "$rust_url")
+say "time to first byte, 200 MB x $ttfb_runs full GETs per Worker (after one warm-up)"
+mapfile -t rust_ttfb < <(ttfb "$rust_url")
 stop_worker
 start_worker "$work/js.toml"
 mapfile -t js_speeds < <(measure "$js_url")
+mapfile -t js_ttfb < <(ttfb "$js_url")
 stop_worker
 rust_med="$(median "${rust_speeds[@]}")"
 js_med="$(median "${js_speeds[@]}")"
 ratio="$(node -e 'console.log((process.argv[1]/process.argv[2]).toFixed(3))' "$rust_med" "$js_med")"
+field() { local n="$1" line; shift; for line in "$@"; do echo "$line" | cut -d' ' -f"$n"; done; }
+mapfile -t r_t < <(field 1 "${rust_ttfb[@]}")
+mapfile -t r_ledger < <(field 2 "${rust_ttfb[@]}")
+mapfile -t r_total < <(field 3 "${rust_ttfb[@]}")
+mapfile -t j_t < <(field 1 "${js_ttfb[@]}")
+[[ " ${r_ledger[*]} ${r_total[*]} " != *" - "* ]] ||
+    { say "a Rust Worker response had no server-timing ledger/total: ${rust_ttfb[*]}"; exit 1; }
+fixed1() { node -e 'console.log(Number(process.argv[1]).toFixed(1))' "$1"; }
+r_ttfb_med="$(fixed1 "$(median "${r_t[@]}")")"
+j_ttfb_med="$(fixed1 "$(median "${j_t[@]}")")"
+ledger_med="$(median "${r_ledger[@]}")"
+total_med="$(median "${r_total[@]}")"
+ttfb_ratio="$(node -e 'console.log((process.argv[1]/process.argv[2]).toFixed(2))' "$r_ttfb_med" "$j_ttfb_med")"
+pct() { node -e 'console.log((100*process.argv[1]/process.argv[2]).toFixed(0))' "$1" "$2"; }
+ledger_share="$(pct "$ledger_med" "$r_ttfb_med")"
+ledger_of_total="$(pct "$ledger_med" "$total_med")"
 
 sample_rss() { # url limit -> "start max end" RSS in MB of workerd while streaming
     local wpid rss start max=0 end curl_pid
@@ -162,12 +218,16 @@ read -r j_start j_max j_end j_n < <(sample_rss "http://127.0.0.1:$port/bench/1gb
 stop_worker
 
 cat <<MD
-### Run of $(date -u +%Y-%m-%dT%H:%MZ) ($(nproc) cores, wrangler $(cd edge-worker && node -p 'require("wrangler/package.json").version'), $(node --version))
+### Run of $(date -u +%Y-%m-%dT%H:%MZ) ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), wrangler $(cd edge-worker && node -p 'require("wrangler/package.json").version'), $(node --version), Worker from $commit)
 
 | Measure | Rust Worker | JS pass-through | Note |
 |---|---|---|---|
 | 200 MB download, median of $runs (MB/s) | $(mbps "$rust_med") | $(mbps "$js_med") | ratio **$ratio** (target >= 0.95) |
 | 200 MB runs (MB/s) | $(for s in "${rust_speeds[@]}"; do printf '%s ' "$(mbps "$s")"; done)| $(for s in "${js_speeds[@]}"; do printf '%s ' "$(mbps "$s")"; done)| |
+| TTFB, 200 MB full GET, median of $ttfb_runs (ms) | $r_ttfb_med | $j_ttfb_med | ratio **$ttfb_ratio** (curl time_starttransfer) |
+| Rust Worker Server-Timing, median of the same $ttfb_runs (ms) | ledger $ledger_med, total $total_med | | ledger = **$ledger_share %** of the Worker's TTFB ($ledger_of_total % of total) |
+| TTFB runs (ms) | $(printf '%s ' "${r_t[@]}")| $(printf '%s ' "${j_t[@]}")| |
+| ledger / total dur runs (ms) | $(for i in "${!r_ledger[@]}"; do printf '%s/%s ' "${r_ledger[$i]}" "${r_total[$i]}"; done)| | |
 | workerd RSS streaming 1 GB: start / max / end (MB) | $r_start / $r_max / $r_end | $j_start / $j_max / $j_end | $r_n / $j_n samples at 0.2 s |
 | wasm size | $wasm_raw bytes raw, $wasm_gz bytes gzip -9 | | target <= 250 KB gzip |
 

@@ -13,7 +13,17 @@
 -- download_attempts.completed   1 streamed to the end, 0 broke off; NULL
 --                               until settled (was attempt_completions)
 -- download_attempts.settled_at  unix ms; NULL: not (yet) settled
+--
+-- A resume gives back what an interrupted attempt was charged for the bytes
+-- it asks for again (`CREDIT_ATTEMPT`, `CREDIT_CLIP`), from a pool of N x
+-- slack bytes per (order, clip):
+-- order_clips.credited_bytes        credits given so far (reset with the allowance)
+-- download_attempts.credited_bytes  bytes of sent_bytes given back
+-- download_attempts.credited_by     the attempt whose request gave them back
 ALTER TABLE order_clips ADD COLUMN reserved_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE order_clips ADD COLUMN credited_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE download_attempts ADD COLUMN credited_bytes INTEGER;
+ALTER TABLE download_attempts ADD COLUMN credited_by TEXT;
 ALTER TABLE download_attempts ADD COLUMN reserved_bytes INTEGER;
 ALTER TABLE download_attempts ADD COLUMN sent_bytes INTEGER;
 ALTER TABLE download_attempts ADD COLUMN completed INTEGER;
@@ -27,3 +37,4 @@ UPDATE download_attempts SET completed = (SELECT d.completed FROM attempt_comple
                       THEN charged_bytes END
     WHERE attempt_id IN (SELECT attempt_id FROM attempt_completions);
 DROP TABLE attempt_completions;
+CREATE INDEX download_attempts_by_credit ON download_attempts (credited_by) WHERE credited_by IS NOT NULL;

@@ -1,25 +1,29 @@
 //! The download allowance rule: how many bytes of a clip an order may still
-//! be sent, and how that reads as "downloads left".
+//! be charged, and how that reads as "downloads left".
 //!
-//! The Worker hands R2 bodies to the runtime untouched, so it never learns
-//! how many bytes a client actually received. It does know, before sending
-//! anything, the exact span it commits to (from `Range` and the object size).
-//! The rule is therefore about **bytes granted**, per (order, clip):
+//! A download is charged for the bytes the Worker handed to the network
+//! (docs/downloads.md). Per (order, clip), with `N` the token's `downloads`:
 //!
-//! * `unit = size + slack`, `slack = min(4 × media chunk, ⌊(size − 1) / N⌋)`,
-//!   and the budget is `N × unit` bytes (`N` = the token's `downloads`).
-//! * A GET that sends a body is charged its span length *before* the first
-//!   byte, and only if `granted + span ≤ budget` (one atomic D1 statement,
-//!   see [`crate::ledger::sql::GRANT`]); otherwise it gets no byte.
+//! * `slack = min(4 × media chunk, ⌊(size − 1) / 2N⌋)`, `unit = size + slack`,
+//!   and the budget is `N × unit` bytes.
+//! * A GET that sends a body reserves its span *before* the first byte, only
+//!   if `granted + span ≤ budget` (one atomic D1 statement, see
+//!   [`crate::ledger::sql::GRANT`]); when the response ends, the reservation
+//!   is settled to the bytes sent ([`crate::segments`]).
+//! * A request that asks again for bytes an interrupted attempt was charged
+//!   for (a resume: those bytes never arrived) gives that attempt's overlap
+//!   back, from a credit pool of `N × slack` bytes per (order, clip)
+//!   ([`crate::ledger::sql::CREDIT_ATTEMPT`]).
 //! * HEAD, 304, 412, 416 and refusals cost nothing.
 //! * A media element (`Sec-Fetch-Dest: video|audio`) gets at most one
 //!   [`media_chunk`] per 206 (RFC 9110 §15.3.7 lets a server send less than
 //!   an open-ended range asked for), so a seek wastes at most one chunk.
-//! * Downloads left = `⌊(budget − granted) / unit⌋`.
+//! * Downloads left = whole clips that still fit: `⌊(budget − granted) / size⌋`.
 //!
-//! Because `N × slack < size`, the budget is always less than `N + 1` whole
-//! copies: no combination of ranges yields more than `N` complete clips.
-//! The reasoning for owners is in `docs/downloads.md`.
+//! Bytes sent ≤ charged + credited ≤ `N × unit + N × slack` = `N × size +
+//! 2N × slack` < `(N + 1) × size`: no combination of ranges, aborts and
+//! resumes yields more than `N` complete clips. The reasoning for owners is
+//! in `docs/downloads.md`.
 
 /// Smallest bounded chunk a media element is given per request.
 pub const MEDIA_CHUNK_MIN: u64 = 64 * 1024;
@@ -57,13 +61,20 @@ impl DownloadAllowance {
         DownloadAllowance { downloads, size }
     }
 
-    /// Extra bytes per download for wasted media chunks. Never so large that
-    /// `downloads` slacks add up to a whole clip.
+    /// Extra bytes per download for what a download wastes (a segment in
+    /// flight, a player's abandoned chunks). Never so large that `downloads`
+    /// slacks and the credit pool add up to a whole clip.
     pub fn slack(&self) -> u64 {
         if self.downloads == 0 || self.size == 0 {
             return 0;
         }
-        (SEEKS_PER_DOWNLOAD * media_chunk(self.size)).min((self.size - 1) / u64::from(self.downloads))
+        (SEEKS_PER_DOWNLOAD * media_chunk(self.size)).min((self.size - 1) / (2 * u64::from(self.downloads)))
+    }
+
+    /// Bytes that resumes may give back over the order's life for this clip
+    /// (bytes charged to interrupted attempts and asked for again).
+    pub fn credit_pool(&self) -> u64 {
+        self.slack().saturating_mul(u64::from(self.downloads)).min(MAX_SAFE)
     }
 
     /// Bytes one download may cost.
@@ -82,12 +93,13 @@ impl DownloadAllowance {
         granted.checked_add(span).is_some_and(|total| total <= self.budget())
     }
 
-    /// Whole downloads still possible: `⌊(budget − granted) / unit⌋`.
+    /// Whole downloads still possible: whole clips that still fit,
+    /// `⌊(budget − granted) / size⌋` (at most `downloads`).
     pub fn remaining(&self, granted: u64) -> u32 {
         if self.size == 0 {
             return self.downloads;
         }
-        let left = self.budget().saturating_sub(granted) / self.unit();
+        let left = self.budget().saturating_sub(granted) / self.size;
         left.min(u64::from(self.downloads)) as u32
     }
 
@@ -148,7 +160,8 @@ mod tests {
                 }
                 let a = DownloadAllowance::new(downloads, size);
                 assert!(a.budget() >= u64::from(downloads) * size, "{downloads} {size}");
-                assert!(a.budget() < (u64::from(downloads) + 1) * size, "{downloads} {size}");
+                // Everything that can be sent: the budget and the credits.
+                assert!(a.budget() + a.credit_pool() < (u64::from(downloads) + 1) * size, "{downloads} {size}");
                 assert_eq!(a.remaining(0), downloads);
             }
         }
@@ -192,13 +205,20 @@ mod tests {
     }
 
     #[test]
-    fn a_viewing_with_a_few_wasted_chunks_is_one_download() {
+    fn a_download_with_some_waste_is_one_download() {
         let big = 700_000_000;
         let a = DownloadAllowance::new(3, big);
         let chunk = media_chunk(big);
         assert_eq!(chunk, MEDIA_CHUNK_MAX);
+        assert_eq!(a.slack(), SEEKS_PER_DOWNLOAD * chunk);
+        // After one download and its waste, two whole clips still fit.
         assert_eq!(a.remaining(big + SEEKS_PER_DOWNLOAD * chunk), 2);
-        assert_eq!(a.remaining(big + SEEKS_PER_DOWNLOAD * chunk + 1), 1);
+        assert_eq!(a.remaining(big + 3 * SEEKS_PER_DOWNLOAD * chunk), 2);
+        assert_eq!(a.remaining(big + 3 * SEEKS_PER_DOWNLOAD * chunk + 1), 1);
+        // A 1-download link: an abandoned start leaves the one download.
+        let one = DownloadAllowance::new(1, big);
+        assert_eq!(one.remaining(one.slack()), 1);
+        assert_eq!(one.remaining(one.slack() + 1), 0);
     }
 
     #[test]

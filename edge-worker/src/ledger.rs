@@ -38,6 +38,31 @@ pub mod sql {
          AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = ?1 AND (o.revoked_at IS NOT NULL OR o.not_before > ?8)) \
          RETURNING granted_bytes";
 
+    /// Gives back what an interrupted attempt was charged for bytes that a
+    /// new request asks for again (a resume: they were counted as sent, but
+    /// sat in the network's buffers when the client went away). Credits the
+    /// latest settled, interrupted, not yet credited attempt of the (order,
+    /// clip) that overlaps the new span, by the overlap, at most what is left
+    /// of the credit pool `?6`; marks it credited by `?5`. Runs in the
+    /// reservation batch, before [`CREDIT_CLIP`] and [`GRANT`].
+    /// `?1 order_id, ?2 clip_slug, ?3 span offset, ?4 span length, ?5 the new attempt_id, ?6 credit pool`.
+    pub const CREDIT_ATTEMPT: &str = "UPDATE download_attempts SET \
+         credited_bytes = MIN(MAX(0, MIN(span_offset + sent_bytes, ?3 + ?4) - MAX(span_offset, ?3)), \
+             MAX(0, ?6 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0))), \
+         charged_bytes = charged_bytes - MIN(MAX(0, MIN(span_offset + sent_bytes, ?3 + ?4) - MAX(span_offset, ?3)), \
+             MAX(0, ?6 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0))), \
+         credited_by = ?5 \
+         WHERE attempt_id = (SELECT attempt_id FROM download_attempts WHERE order_id = ?1 AND clip_slug = ?2 \
+             AND completed = 0 AND settled_at IS NOT NULL AND credited_by IS NULL AND recorded_via = 'd1' \
+             AND sent_bytes > 0 AND span_offset < ?3 + ?4 AND span_offset + sent_bytes > ?3 ORDER BY id DESC LIMIT 1)";
+
+    /// Applies the credit of [`CREDIT_ATTEMPT`] to the (order, clip).
+    /// `?1 order_id, ?2 clip_slug, ?3 the new attempt_id`.
+    pub const CREDIT_CLIP: &str = "UPDATE order_clips SET \
+         granted_bytes = MAX(0, granted_bytes - (SELECT COALESCE(SUM(credited_bytes), 0) FROM download_attempts WHERE credited_by = ?3)), \
+         credited_bytes = credited_bytes + (SELECT COALESCE(SUM(credited_bytes), 0) FROM download_attempts WHERE credited_by = ?3) \
+         WHERE order_id = ?1 AND clip_slug = ?2 AND EXISTS (SELECT 1 FROM download_attempts WHERE credited_by = ?3)";
+
     /// Settles a reservation once its response has ended (streamed to the
     /// end, or the client went away): of the `?3` bytes reserved, only the
     /// `?4` sent stay charged. Runs only while the attempt `?5` is not
@@ -111,7 +136,7 @@ pub mod sql {
     /// Events: `?1 from, ?2 to, ?3 now (s), ?4 detail`; reset: `?1 from, ?2 to, ?3 now (s)`.
     pub const RESET_WINDOW_EVENTS: &str = "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) \
          SELECT DISTINCT order_id, ?3, 'reset', NULL, ?4 FROM download_attempts WHERE order_id IS NOT NULL AND at >= ?1 AND at < ?2";
-    pub const RESET_WINDOW: &str = "UPDATE order_clips SET granted_bytes = 0, updated_at = ?3 WHERE order_id IN \
+    pub const RESET_WINDOW: &str = "UPDATE order_clips SET granted_bytes = 0, credited_bytes = 0, updated_at = ?3 WHERE order_id IN \
          (SELECT DISTINCT order_id FROM download_attempts WHERE order_id IS NOT NULL AND at >= ?1 AND at < ?2) RETURNING order_id";
 
     /// "Paid but never fully downloaded": orders created in `[?1, ?2)` (s),
@@ -154,7 +179,8 @@ pub mod sql {
          a.key_id AS key_id, a.method AS method, a.range_header AS range_header, a.status AS status, a.outcome AS outcome, \
          a.span_offset AS span_offset, a.span_length AS span_length, a.charged_bytes AS charged_bytes, a.client_ip AS client_ip, \
          a.country AS country, a.user_agent AS user_agent, a.recorded_via AS recorded_via, a.completed AS completed, \
-         a.reserved_bytes AS reserved_bytes, a.sent_bytes AS sent_bytes, a.settled_at AS settled_at \
+         a.reserved_bytes AS reserved_bytes, a.sent_bytes AS sent_bytes, a.settled_at AS settled_at, \
+         a.credited_bytes AS credited_bytes \
          FROM download_attempts a WHERE (?1 IS NULL OR a.order_id = ?1) AND a.id > ?2 ORDER BY a.id LIMIT ?3";
 
     /// Creates an order from the admin API. `?1 order_id, ?2 clips (JSON), ?3 allowance, ?4 customer_ref,
@@ -164,7 +190,8 @@ pub mod sql {
          VALUES (?1, ?2, ?3, ?4, ?5, 'admin', ?6) ON CONFLICT (order_id) DO NOTHING RETURNING order_id";
 
     /// Gives back every download of an order (or of one clip `?2`). `?1 order_id, ?2 clip or NULL, ?3 now (s)`.
-    pub const RESET: &str = "UPDATE order_clips SET granted_bytes = 0, updated_at = ?3 WHERE order_id = ?1 AND (?2 IS NULL OR clip_slug = ?2) RETURNING clip_slug";
+    pub const RESET: &str = "UPDATE order_clips SET granted_bytes = 0, credited_bytes = 0, updated_at = ?3 \
+         WHERE order_id = ?1 AND (?2 IS NULL OR clip_slug = ?2) RETURNING clip_slug";
 
     /// Revokes an order (also one never seen yet). `?1 order_id, ?2 now (s)`.
     pub const REVOKE: &str = "INSERT INTO orders (order_id, clips, allowance, source, created_at, revoked_at) VALUES (?1, '[]', 0, 'admin', ?2, ?2) \
@@ -289,6 +316,11 @@ pub struct AttemptRecord {
     /// charged in full).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled_at: Option<u64>,
+    /// Bytes of `sent_bytes` given back because a later request (a resume)
+    /// asked for them again (`sql::CREDIT_ATTEMPT`); `charged_bytes` is
+    /// `sent_bytes` minus this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credited_bytes: Option<u64>,
 }
 
 /// A row of `orders`.
@@ -481,6 +513,7 @@ mod tests {
                 reserved_bytes: Some(10),
                 sent_bytes: None,
                 settled_at: None,
+                credited_bytes: None,
             },
             order: None,
             charge: Some(Charge { bytes: 10, clip_size: 10, unit: 12, budget: 36 }),

@@ -21,7 +21,7 @@ use worker::*;
 
 use crate::admin::{self, AdminRoute, AuthError, ClipUsage};
 use crate::allowance::{self, DownloadAllowance};
-use crate::delivery::{self, DownloadRequest, StoredClip};
+use crate::delivery::{self, ByteSpan, DownloadRequest, StoredClip};
 use crate::error::DownloadError;
 use crate::ledger::{
     self, sql, AttemptRecord, Charge, EventRow, FallbackRecord, LinkRow, OrderClipRow, OrderFacts, OrderRow,
@@ -284,7 +284,8 @@ async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::res
 
 /// Reserves bytes for the request before its first byte
 /// (docs/downloads.md, "The race"): the whole span when it fits
-/// (`ledger::sql::GRANT`, with the order and link seen in the same batch).
+/// (`ledger::sql::GRANT`, in one batch with the order and link seen and the
+/// credit a resume gives back, `ledger::sql::CREDIT_ATTEMPT`).
 /// When it does not fit but the order has reservations in flight whose
 /// settlement could make room (a download manager's first `GET`, still
 /// open), only the first segment of `first` bytes, as soon as it fits,
@@ -294,11 +295,27 @@ async fn reserve(
     db: &D1Database,
     claims: &Claims,
     slug: &str,
-    length: u64,
+    span: ByteSpan,
     first: u64,
     allowance: DownloadAllowance,
+    attempt_id: &str,
 ) -> std::result::Result<Reserved, DownloadError> {
+    let length = span.length;
     let mut statements = order_seen(db, &order_facts(claims), &claims.key_id)?;
+    let (order, clip) = (text(&claims.order_id), text(slug));
+    statements.push(bind(
+        db,
+        sql::CREDIT_ATTEMPT,
+        &[
+            order.clone(),
+            clip.clone(),
+            num(span.offset),
+            num(span.length),
+            text(attempt_id),
+            num(allowance.credit_pool()),
+        ],
+    )?);
+    statements.push(bind(db, sql::CREDIT_CLIP, &[order, clip, text(attempt_id)])?);
     statements.push(grant_statement(db, claims, slug, length, allowance)?);
     if granted(db, statements).await? {
         return Ok(Reserved::Whole);
@@ -437,6 +454,7 @@ impl Attempt {
                 reserved_bytes: None,
                 sent_bytes: None,
                 settled_at: None,
+                credited_bytes: None,
             },
             order: None,
             charge: None,
@@ -882,7 +900,7 @@ async fn clip(
             let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
             let started = Date::now().as_millis();
             let reserved = match &db {
-                Ok(db) => reserve(db, &claims, slug, span.length, first, allowance).await,
+                Ok(db) => reserve(db, &claims, slug, span, first, allowance, &attempt.record.attempt_id).await,
                 Err(e) => Err(e.clone()),
             };
             attempt.ledger_ms += Date::now().as_millis() - started;

@@ -1,0 +1,173 @@
+// Real download clients at the customer's limits (docs/downloads.md,
+// "Settlement"): a clip of realistic size made at test time, links with the
+// fewest downloads that should work, and the way the clients really behave:
+// a segmented download manager (aria2c -x8 -s8) whose first plain GET is
+// abandoned, a GET abandoned after 64 KiB, wget killed midway and resumed
+// with -c, and 64 simultaneous requests racing for a 3-download link. Every
+// download is checked byte for byte, and the ledger is read back once every
+// reservation has settled.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { makeVideoClip, putClip } from "./support/bigclip.mjs";
+import { admin, catalog, curl, mint, run, sha256File, startStack } from "./support/stack.mjs";
+
+const { main, withheld } = catalog();
+let stack;
+let work;
+let clip; // { file, size, sha256 }
+
+before(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-clients-"));
+  clip = await makeVideoClip(work);
+  stack = await startStack({ seed: [main] });
+  await putClip(stack, withheld, clip.file);
+});
+
+after(async () => {
+  await stack?.stop();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+/** One download's worth for a clip of `size` (allowance.rs: size + slack). */
+function unit(size, downloads) {
+  const chunk = Math.min(Math.max(Math.floor(size / 16), 64 * 1024), 4 * 1024 * 1024);
+  return size + Math.min(4 * chunk, Math.floor((size - 1) / downloads));
+}
+
+/** The order once it has `n` attempts and every reservation has settled. */
+async function settled(order, n = 1) {
+  for (let i = 0; ; i++) {
+    const res = await admin(stack, "GET", `/admin/orders/${encodeURIComponent(order)}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const open = res.body.attempts.filter((a) => a.reserved_bytes != null && a.settled_at == null);
+    if (res.body.attempts.length >= n && open.length === 0) return res.body;
+    if (i > 600) assert.fail(`${order}: ${res.body.attempts.length} attempts, ${open.length} not settled`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const charged = (detail) => detail.clips.find((c) => c.clip_slug === withheld.slug)?.granted_bytes ?? 0;
+const clipUrl = (link) => `${link.url}/${withheld.slug}`;
+const mib = (n) => `${(n / 1048576).toFixed(2)} MiB`;
+
+describe("download clients on tight links", () => {
+  it("aria2c -x8 -s8 on a 1-download link: the whole clip, at most one download charged", async () => {
+    const link = await mint(stack, { order: "C-ARIA", clips: [withheld.slug], downloads: 1 });
+    const out = path.join(work, "aria");
+    fs.mkdirSync(out);
+    await run("aria2c", ["-x8", "-s8", "-k1M", "--file-allocation=none", "--console-log-level=warn",
+      "--summary-interval=0", "--allow-overwrite=true", "-d", out, "-o", "clip.mp4", clipUrl(link)]);
+    assert.equal(sha256File(path.join(out, "clip.mp4")), clip.sha256, "byte-identical");
+
+    const detail = await settled("C-ARIA");
+    const ranged = detail.attempts.filter((a) => a.range_header);
+    assert.ok(ranged.length >= 7, `aria2c split the download (${ranged.length} ranged requests)`);
+    assert.ok(detail.attempts.some((a) => !a.range_header && a.completed === 0),
+      "its first plain GET was abandoned");
+    const total = charged(detail);
+    assert.ok(total >= clip.size, "every byte was sent at least once");
+    assert.ok(total <= unit(clip.size, 1), `${total} charged, at most one download's worth`);
+    assert.equal(detail.attempts.reduce((s, a) => s + a.charged_bytes, 0), total, "the ledger adds up");
+    assert.equal(detail.clips[0].downloads_used, 1);
+    console.log(`# aria2c attempts ${JSON.stringify(detail.attempts.map((a) => [a.range_header, a.status, a.reserved_bytes, a.sent_bytes, a.credited_bytes, a.completed]))}`);
+    console.log(`# aria2c: ${detail.attempts.length} requests, charged ${mib(total)} for a ${mib(clip.size)} clip ` +
+      `(${(total / clip.size).toFixed(3)} clips)`);
+  });
+
+  it("a plain GET abandoned after 64 KiB costs one segment plus what the network buffers", async () => {
+    const link = await mint(stack, { order: "C-ABANDON", clips: [withheld.slug], downloads: 1 });
+    const { hostname, port, pathname } = new URL(clipUrl(link));
+    const received = await new Promise((resolve, reject) => {
+      const socket = net.connect(Number(port), hostname);
+      let bytes = Buffer.alloc(0);
+      socket.on("error", reject);
+      socket.on("data", (chunk) => {
+        bytes = Buffer.concat([bytes, chunk]);
+        const head = bytes.indexOf("\r\n\r\n");
+        if (head >= 0 && bytes.length - head - 4 >= 64 * 1024) {
+          socket.destroy();
+          resolve(bytes);
+        }
+      });
+      socket.write(`GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`);
+    });
+    assert.match(received.toString("latin1", 0, 20), /^HTTP\/1\.1 200/);
+
+    const detail = await settled("C-ABANDON");
+    const [attempt] = detail.attempts;
+    assert.equal(attempt.completed, 0);
+    assert.equal(attempt.reserved_bytes, clip.size);
+    assert.equal(charged(detail), attempt.sent_bytes, "the rest was given back");
+    // What the runtime and the network had buffered when the close was
+    // noticed is charged too; it stays within the download's slack, so the
+    // customer keeps the one download.
+    assert.ok(attempt.sent_bytes < clip.size / 4, `charged ${mib(attempt.sent_bytes)}`);
+    assert.equal(detail.clips[0].downloads_left, 1, "the one download is left");
+    console.log(`# abandoned after 64 KiB: charged ${mib(attempt.sent_bytes)} of ${mib(clip.size)}`);
+    // The one download is still there: the whole clip follows.
+    const full = await curl(clipUrl(link), { output: path.join(work, "after-abandon.mp4") });
+    assert.equal(full.status, 200);
+    assert.equal(sha256File(path.join(work, "after-abandon.mp4")), clip.sha256);
+  });
+
+  it("wget killed at about 40 % and resumed with wget -c costs at most 1.05 clips", async () => {
+    const link = await mint(stack, { order: "C-WGET", clips: [withheld.slug], downloads: 2 });
+    const out = path.join(work, "wget.mp4");
+    // A customer's line, not loopback speed, so the kill lands near 40 %.
+    const first = spawn("wget", ["-q", "-O", out, clipUrl(link)], { stdio: "ignore" });
+    const firstDone = new Promise((resolve) => first.on("exit", resolve));
+    const target = Math.floor(clip.size * 0.4);
+    for (let i = 0; i < 3000 && !(fs.existsSync(out) && fs.statSync(out).size >= target); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    first.kill("SIGKILL");
+    await firstDone;
+    const kept = fs.statSync(out).size;
+    assert.ok(kept >= target && kept < clip.size, `killed at ${mib(kept)}`);
+    await settled("C-WGET");
+
+    await run("wget", ["-q", "-c", "-O", out, clipUrl(link)]);
+    assert.equal(sha256File(out), clip.sha256, "the resumed file is byte-identical");
+    const detail = await settled("C-WGET", 2);
+    assert.match(detail.attempts[1].range_header, new RegExp(`^bytes=${kept}-$`));
+    const total = charged(detail);
+    assert.ok(total <= 1.05 * clip.size, `${mib(total)} charged, ${(total / clip.size).toFixed(3)} clips`);
+    assert.equal(detail.clips[0].downloads_left, 1, "one download left of two");
+    console.log(`# wget killed at ${((100 * kept) / clip.size).toFixed(1)} %, resumed: charged ` +
+      `${(total / clip.size).toFixed(3)} clips (first attempt sent ${mib(detail.attempts[0].sent_bytes)}, ` +
+      `${mib(detail.attempts[0].sent_bytes - kept)} more than wget kept)`);
+  });
+
+  it("64 simultaneous bytes=0- requests on a 3-download link: exactly 3 complete bodies", async () => {
+    const link = await mint(stack, { order: "C-RACE", clips: [withheld.slug], downloads: 3 });
+    const results = await Promise.all(Array.from({ length: 64 }, (_, i) => {
+      const output = path.join(work, `race-${i}`);
+      return curl(clipUrl(link), { args: ["-H", "Range: bytes=0-"], output })
+        .then((r) => ({ ...r, output }), () => ({ status: "cut off", output }));
+    }));
+    const complete = results.filter((r) => r.status === 206 && sha256File(r.output) === clip.sha256);
+    assert.equal(complete.length, 3, results.map((r) => r.status).join(" "));
+    const refused = results.filter((r) => r.status === 403);
+    assert.ok(refused.length > 0);
+    for (const r of results) {
+      if (!complete.includes(r) && r.status !== 403) {
+        assert.ok(!fs.existsSync(r.output) || fs.statSync(r.output).size < clip.size, "cut off short");
+      }
+    }
+    const detail = await settled("C-RACE", 64);
+    const total = charged(detail);
+    assert.equal(detail.attempts.reduce((s, a) => s + a.charged_bytes, 0), total, "the ledger's bytes add up");
+    assert.ok(total <= 3 * unit(clip.size, 3) && total < 4 * clip.size, `${mib(total)} charged`);
+    assert.equal(detail.attempts.filter((a) => a.completed === 1 && a.span_length === clip.size).length, 3);
+    assert.equal(detail.clips[0].downloads_left, 0);
+    console.log(`# 64 racing: 3 complete, ${refused.length} refused before the first byte, ` +
+      `${64 - 3 - refused.length} cut off; charged ${(total / clip.size).toFixed(3)} clips`);
+  });
+});
