@@ -6,9 +6,11 @@
 #   - wasm-bindgen-cli, the version in Cargo.lock (cargo install; worker-build
 #     would otherwise download it from GitHub)
 #   - Node.js >= 20.3 for wrangler                (system node, else from PyPI)
-#   - npm packages of edge-worker/ (wrangler)     (npm ci, from package-lock.json)
-#   - curl, wget, aria2c for the end-to-end tests, and ffmpeg, which makes
-#     their clips of realistic size at test time (apt-get)
+#   - npm packages of edge-worker/ (wrangler,     (npm ci, from package-lock.json)
+#     playwright-core: no browser of its own)
+#   - curl, wget, aria2c for the end-to-end tests, ffmpeg, which makes
+#     their clips of realistic size at test time, and Chromium (/usr/bin/chromium),
+#     the real video player of tests/player.test.mjs (apt-get)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -94,8 +96,9 @@ command -v wget >/dev/null || missing+=(wget)
 command -v aria2c >/dev/null || missing+=(aria2)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
-    say "ok: curl, wget, aria2c, openssl, ffmpeg"
+    say "ok: curl, wget, aria2c, openssl, ffmpeg, chromium"
 else
     say "installing with apt-get: ${missing[*]}"
     as_root apt-get update -qq
