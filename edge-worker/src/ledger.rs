@@ -56,6 +56,33 @@ pub mod sql {
              AND completed = 0 AND settled_at IS NOT NULL AND credited_by IS NULL AND recorded_via = 'd1' \
              AND sent_bytes > 0 AND span_offset < ?3 + ?4 AND span_offset + sent_bytes > ?3 ORDER BY id DESC LIMIT 1)";
 
+    /// The same credit, given when an interrupted attempt `?3` settles
+    /// after later requests of the (order, clip) already asked again for
+    /// part of what it was charged (a download manager's first `GET`, closed
+    /// while its ranged connections were starting): the overlap from the
+    /// earliest such request's start to the end of what it sent, at most
+    /// what is left of the pool `?4`. Marks it credited by `?5` (the attempt
+    /// id with a `:settled` suffix, for [`CREDIT_CLIP`]). Runs in the
+    /// settlement batch after [`SETTLE_ATTEMPT`].
+    /// `?1 order_id, ?2 clip_slug, ?3 attempt_id, ?4 credit pool, ?5 marker`.
+    pub const CREDIT_SETTLED: &str = "UPDATE download_attempts SET \
+         credited_bytes = MIN(span_offset + sent_bytes - MAX(span_offset, (SELECT MIN(b.span_offset) FROM download_attempts b \
+             WHERE b.order_id = ?1 AND b.clip_slug = ?2 AND b.id > download_attempts.id AND b.reserved_bytes > 0 \
+             AND b.span_offset < download_attempts.span_offset + download_attempts.sent_bytes \
+             AND b.span_offset + b.span_length > download_attempts.span_offset)), \
+             MAX(0, ?4 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0))), \
+         charged_bytes = charged_bytes - MIN(span_offset + sent_bytes - MAX(span_offset, (SELECT MIN(b.span_offset) FROM download_attempts b \
+             WHERE b.order_id = ?1 AND b.clip_slug = ?2 AND b.id > download_attempts.id AND b.reserved_bytes > 0 \
+             AND b.span_offset < download_attempts.span_offset + download_attempts.sent_bytes \
+             AND b.span_offset + b.span_length > download_attempts.span_offset)), \
+             MAX(0, ?4 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0))), \
+         credited_by = ?5 \
+         WHERE attempt_id = ?3 AND completed = 0 AND credited_by IS NULL AND sent_bytes > 0 \
+         AND EXISTS (SELECT 1 FROM download_attempts b WHERE b.order_id = ?1 AND b.clip_slug = ?2 \
+             AND b.id > download_attempts.id AND b.reserved_bytes > 0 \
+             AND b.span_offset < download_attempts.span_offset + download_attempts.sent_bytes \
+             AND b.span_offset + b.span_length > download_attempts.span_offset)";
+
     /// Applies the credit of [`CREDIT_ATTEMPT`] to the (order, clip).
     /// `?1 order_id, ?2 clip_slug, ?3 the new attempt_id`.
     pub const CREDIT_CLIP: &str = "UPDATE order_clips SET \

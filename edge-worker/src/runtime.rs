@@ -421,6 +421,8 @@ struct Attempt {
     /// Milliseconds spent on the ledger before the response (reserving and
     /// recording), for the `Server-Timing` header.
     ledger_ms: u64,
+    /// The clip's allowance, once known (for the settlement's credit).
+    allowance: Option<DownloadAllowance>,
 }
 
 impl Attempt {
@@ -460,6 +462,7 @@ impl Attempt {
             charge: None,
             granted: 0,
             ledger_ms: 0,
+            allowance: None,
         }
     }
 
@@ -582,6 +585,8 @@ async fn settle(env: &Env, attempt: &mut Attempt, end: stream::StreamEnd) {
         return;
     }
     let (Some(order_id), Some(slug)) = (r.order_id.as_deref(), r.clip_slug.as_deref()) else { return };
+    let marker = format!("{}:settled", r.attempt_id);
+    let pool = attempt.allowance.map_or(0, |a| a.credit_pool());
     let settled = async {
         let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
         let statements = vec![
@@ -595,6 +600,12 @@ async fn settle(env: &Env, attempt: &mut Attempt, end: stream::StreamEnd) {
                 sql::SETTLE_ATTEMPT,
                 &[text(&r.attempt_id), num(sent), num(end.completed.into()), num(at), num(reserved)],
             )?,
+            bind(
+                &db,
+                sql::CREDIT_SETTLED,
+                &[text(order_id), text(slug), text(&r.attempt_id), num(pool), text(&marker)],
+            )?,
+            bind(&db, sql::CREDIT_CLIP, &[text(order_id), text(slug), text(&marker)])?,
         ];
         batch(&db, statements).await
     };
@@ -652,8 +663,14 @@ pub async fn merge_fallback(env: &Env) -> std::result::Result<u32, DownloadError
                     ],
                 )?);
             }
-            let attempt =
-                Attempt { record: record.attempt.clone(), order: None, charge: None, granted: 0, ledger_ms: 0 };
+            let attempt = Attempt {
+                record: record.attempt.clone(),
+                order: None,
+                charge: None,
+                granted: 0,
+                ledger_ms: 0,
+                allowance: None,
+            };
             statements.push(attempt.insert(&db)?);
             batch(&db, statements).await?;
             bucket.delete(&key).await.map_err(|e| unavailable(format!("R2 delete {key}: {e}")))?;
@@ -895,7 +912,9 @@ async fn clip(
         Some(span) => {
             attempt.record.span_offset = Some(span.offset);
             attempt.record.span_length = Some(span.length);
+            stream::stop_streams_at(&claims.order_id, slug, span.offset);
             let allowance = DownloadAllowance::new(claims.downloads, object.size());
+            attempt.allowance = Some(allowance);
             let first = Segments::new(span, object.size()).next().map_or(span.length, |s| s.length);
             let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
             let started = Date::now().as_millis();
@@ -955,8 +974,9 @@ async fn clip(
     }
     let (body, streamer) = match span {
         Some(span) => {
+            let owner = (claims.order_id.as_str(), slug);
             let (readable, streamer) =
-                stream::SegmentedBody::open(bucket, key, object.etag(), span, object.size(), steps).await?;
+                stream::SegmentedBody::open(bucket, key, object.etag(), span, object.size(), steps, owner).await?;
             (ResponseBody::Stream(readable), Some(streamer))
         }
         None => (ResponseBody::Empty, None),

@@ -11,6 +11,16 @@
 //! upper bound the settlement charges (docs/downloads.md, "Settlement").
 //! The fixed length is what makes workerd send `Content-Length` instead of
 //! chunked encoding (workers-rs #1051).
+//!
+//! A download manager keeps reading its first plain `GET` until it reaches
+//! the start of a range it asked for on another connection, then closes it;
+//! by then the network holds many megabytes of that response that it never
+//! reads. So a new request for the same (order, clip) from byte `X` on tells
+//! the streams of this isolate that cover `X` to stop there
+//! ([`stop_streams_at`]): they end at the first segment past `X`.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use futures_util::future::{join, Either};
 use serde_json::json;
@@ -46,6 +56,57 @@ pub trait MoreBytes {
     fn reserved(&self) -> u64;
 }
 
+/// A stream in flight in this isolate: which bytes of which order's clip it
+/// sends, and where it is to stop.
+struct InFlight {
+    order: String,
+    clip: String,
+    span: ByteSpan,
+    stop_at: Rc<Cell<u64>>,
+}
+
+thread_local! {
+    static IN_FLIGHT: RefCell<Vec<InFlight>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A request of `order` for `clip` from byte `start` on: every stream of
+/// this isolate for the same order and clip that began before `start` and
+/// would send it stops at `start` (its client asked for those bytes on
+/// another connection).
+pub fn stop_streams_at(order: &str, clip: &str, start: u64) {
+    IN_FLIGHT.with(|streams| {
+        for s in streams.borrow().iter() {
+            if s.order == order && s.clip == clip && s.span.offset < start && start < s.span.offset + s.span.length {
+                s.stop_at.set(s.stop_at.get().min(start));
+            }
+        }
+    });
+}
+
+/// Keeps a stream in [`IN_FLIGHT`] while it runs.
+struct Registered(Rc<Cell<u64>>);
+
+impl Registered {
+    fn new(order: &str, clip: &str, span: ByteSpan) -> Registered {
+        let stop_at = Rc::new(Cell::new(u64::MAX));
+        IN_FLIGHT.with(|streams| {
+            streams.borrow_mut().push(InFlight {
+                order: order.to_string(),
+                clip: clip.to_string(),
+                span,
+                stop_at: stop_at.clone(),
+            })
+        });
+        Registered(stop_at)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        IN_FLIGHT.with(|streams| streams.borrow_mut().retain(|s| !Rc::ptr_eq(&s.stop_at, &self.0)));
+    }
+}
+
 /// A response body being fed from R2, one segment at a time.
 pub struct SegmentedBody<M> {
     bucket: Bucket,
@@ -55,6 +116,7 @@ pub struct SegmentedBody<M> {
     first: (ReadableStream, u64),
     rest: Segments,
     more: Option<M>,
+    registered: Registered,
 }
 
 /// Opens one segment's R2 body. The `etag` condition makes R2 refuse it if
@@ -85,7 +147,9 @@ impl<M: MoreBytes> SegmentedBody<M> {
     /// Opens the first segment (so that R2 failing is known before any byte
     /// is promised) and the fixed-length stream whose readable side is the
     /// response body. `span` is not empty; `more` reserves each segment
-    /// after the first when the span was not reserved whole.
+    /// after the first when the span was not reserved whole; `owner` is the
+    /// (order, clip) the bytes are for.
+    #[allow(clippy::too_many_arguments)]
     pub async fn open(
         bucket: Bucket,
         key: &str,
@@ -93,6 +157,7 @@ impl<M: MoreBytes> SegmentedBody<M> {
         span: ByteSpan,
         size: u64,
         more: Option<M>,
+        owner: (&str, &str),
     ) -> std::result::Result<(ReadableStream, SegmentedBody<M>), DownloadError> {
         let mut rest = Segments::new(span, size);
         let first = rest.next().ok_or_else(|| unavailable("empty span"))?;
@@ -111,6 +176,7 @@ impl<M: MoreBytes> SegmentedBody<M> {
             first: (body, first.length),
             rest,
             more,
+            registered: Registered::new(owner.0, owner.1, span),
         };
         Ok((fixed.readable(), streamer))
     }
@@ -119,7 +185,7 @@ impl<M: MoreBytes> SegmentedBody<M> {
     /// opening each next one while the current one is piped. Never fails: a
     /// broken or cut-off stream is reported in the [`StreamEnd`].
     pub async fn run(self) -> StreamEnd {
-        let SegmentedBody { bucket, key, etag, writable, first, mut rest, mut more } = self;
+        let SegmentedBody { bucket, key, etag, writable, first, mut rest, mut more, registered } = self;
         let options = StreamPipeOptions::new();
         options.set_prevent_close(true);
         let mut sent = 0;
@@ -129,6 +195,17 @@ impl<M: MoreBytes> SegmentedBody<M> {
             sent += length;
             let piping = JsFuture::from(body.pipe_to_with_options(&writable, &options));
             let (piped, next) = match rest.next() {
+                Some(segment) if segment.offset >= registered.0.get() => {
+                    // Another connection of the client asked for these bytes.
+                    let piped = piping.await;
+                    (
+                        piped,
+                        Either::Left(Err(format!(
+                            "stopped at byte {}: asked for on another connection",
+                            segment.offset
+                        ))),
+                    )
+                }
                 Some(segment) => {
                     let next = async {
                         if let Some(more) = more.as_mut() {
