@@ -296,7 +296,7 @@ fn array(v: &Value, key: &str) -> Result<Vec<Value>, OrdersError> {
 }
 
 /// The columns `export` writes, in order (the ledger's `download_attempts`).
-pub const CSV_COLUMNS: [&str; 18] = [
+pub const CSV_COLUMNS: [&str; 22] = [
     "id",
     "attempt_id",
     "at",
@@ -315,6 +315,10 @@ pub const CSV_COLUMNS: [&str; 18] = [
     "user_agent",
     "recorded_via",
     "completed",
+    "reserved_bytes",
+    "sent_bytes",
+    "credited_bytes",
+    "settled_at",
 ];
 
 /// One CSV field (RFC 4180): quoted when it holds `,`, `"`, CR or LF, with
@@ -446,17 +450,35 @@ pub fn order_details(v: &Value) -> String {
     out.push_str("\nattempts:\n");
     for a in v.get("attempts").and_then(Value::as_array).into_iter().flatten() {
         out.push_str(&format!(
-            "  {} {:<4} {:<28} {} {:<18} {:>10} bytes  {}\n",
+            "  {} {:<4} {:<28} {} {:<18} {:>10} bytes  {:<22} {}\n",
             time_ms(a, "at"),
             text(a, "method"),
             text(a, "clip_slug"),
             text(a, "status"),
             text(a, "outcome"),
             text(a, "charged_bytes"),
-            text(a, "range_header")
+            text(a, "range_header"),
+            settlement(a)
         ));
     }
     out
+}
+
+/// How an attempt's reservation ended, in words (docs/downloads.md,
+/// "Settlement"): finished, broke off after what it sent, or still open.
+fn settlement(a: &Value) -> String {
+    let number = |key: &str| a.get(key).and_then(Value::as_u64);
+    let Some(reserved) = number("reserved_bytes") else { return String::new() };
+    let credited = match number("credited_bytes") {
+        Some(c) if c > 0 => format!(", {c} given back by a resume"),
+        _ => String::new(),
+    };
+    match (number("settled_at"), number("completed"), number("sent_bytes")) {
+        (None, _, _) => format!("(in flight or never settled: {reserved} reserved, charged in full)"),
+        (Some(_), Some(1), _) => format!("(finished{credited})"),
+        (Some(_), _, Some(sent)) => format!("(broke off after {sent} of {reserved} bytes{credited})"),
+        _ => String::new(),
+    }
 }
 
 fn worker_url(args: &OrdersArgs) -> Result<String, OrdersError> {

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use site_gen::orders::{csv_field, dotenv_value, orders_table, payments_table, write_csv};
+use site_gen::orders::{csv_field, dotenv_value, order_details, orders_table, payments_table, write_csv};
 
 #[test]
 fn payments_table_shows_refusals_and_paid_orders() {
@@ -41,7 +41,8 @@ fn csv_has_a_header_and_one_line_per_attempt() {
     let attempts = vec![
         json!({"id": 1, "attempt_id": "a1", "at": 1_750_000_000_123u64, "order_id": "ORD-1", "clip_slug": "harbor", "key_id": "k1", "country": "NL",
                "method": "GET", "range_header": "bytes=0-", "status": 206, "outcome": "granted", "span_offset": 0,
-               "span_length": 10, "charged_bytes": 10, "client_ip": "127.0.0.1", "user_agent": "curl/8, x", "recorded_via": "d1", "completed": 1}),
+               "span_length": 10, "charged_bytes": 10, "client_ip": "127.0.0.1", "user_agent": "curl/8, x", "recorded_via": "d1", "completed": 1,
+               "reserved_bytes": 10, "sent_bytes": 10, "settled_at": 1_750_000_000_500u64}),
         json!({"id": 2, "attempt_id": "a2", "at": 1_750_000_001_000u64, "order_id": null, "status": 403, "outcome": "bad_signature",
                "method": "GET", "charged_bytes": 0, "recorded_via": "d1"}),
     ];
@@ -51,9 +52,36 @@ fn csv_has_a_header_and_one_line_per_attempt() {
     let lines: Vec<&str> = text.split("\r\n").collect();
     assert_eq!(lines.len(), 4, "{text}");
     assert!(lines[0].starts_with("id,attempt_id,at,at_utc,order_id,clip_slug,"));
-    assert_eq!(lines[1], "1,a1,1750000000123,2025-06-15T15:06:40.123Z,ORD-1,harbor,k1,GET,bytes=0-,206,granted,0,10,10,127.0.0.1,NL,\"curl/8, x\",d1,1");
-    assert!(lines[2].starts_with("2,a2,1750000001000,2025-06-15T15:06:41.000Z,,,,GET,,403,bad_signature,,,0,,,,d1,"));
+    assert_eq!(lines[1], "1,a1,1750000000123,2025-06-15T15:06:40.123Z,ORD-1,harbor,k1,GET,bytes=0-,206,granted,0,10,10,127.0.0.1,NL,\"curl/8, x\",d1,1,10,10,,1750000000500");
+    assert!(
+        lines[2].starts_with("2,a2,1750000001000,2025-06-15T15:06:41.000Z,,,,GET,,403,bad_signature,,,0,,,,d1,,,,,")
+    );
     assert_eq!(lines[3], "");
+}
+
+#[test]
+fn order_details_say_how_each_download_ended() {
+    let attempt = |extra: serde_json::Value| {
+        let mut a = json!({"at": 1_750_000_000_000u64, "method": "GET", "clip_slug": "harbor", "status": 200,
+                           "outcome": "granted", "charged_bytes": 10, "range_header": null});
+        a.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        a
+    };
+    let text = order_details(&json!({
+        "order": {"order_id": "ORD-1", "allowance": 1, "source": "token"},
+        "clips": [],
+        "attempts": [
+            attempt(json!({"reserved_bytes": 100, "sent_bytes": 100, "completed": 1, "settled_at": 1})),
+            attempt(json!({"reserved_bytes": 100, "sent_bytes": 30, "completed": 0, "settled_at": 1, "credited_bytes": 20})),
+            attempt(json!({"reserved_bytes": 100})),
+            attempt(json!({"status": 403, "outcome": "allowance_used_up", "charged_bytes": 0})),
+        ],
+    }));
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("harbor")).collect();
+    assert!(lines[0].ends_with("(finished)"), "{text}");
+    assert!(lines[1].ends_with("(broke off after 30 of 100 bytes, 20 given back by a resume)"), "{text}");
+    assert!(lines[2].contains("charged in full"), "{text}");
+    assert!(!lines[3].contains('('), "{text}");
 }
 
 #[test]
