@@ -170,6 +170,48 @@ describe("download clients on tight links", () => {
       `${mib(detail.attempts[0].sent_bytes - kept)} more than wget kept)`);
   });
 
+  it("a request for bytes from X on stops the same order's stream that would send them at X", async () => {
+    // What a download manager does: its first GET is still open when it asks
+    // for the rest on another connection.
+    const link = await mint(stack, { order: "C-STOP", clips: [withheld.slug], downloads: 3 });
+    const { hostname, port, pathname } = new URL(clipUrl(link));
+    const socket = net.connect(Number(port), hostname);
+    let received = 0;
+    let headers = "";
+    const ended = new Promise((resolve, reject) => {
+      socket.on("error", reject);
+      socket.on("close", resolve);
+    });
+    const firstBytes = new Promise((resolve) => {
+      socket.on("data", (chunk) => {
+        if (!headers) {
+          const text = chunk.toString("latin1");
+          const end = text.indexOf("\r\n\r\n");
+          headers = text.slice(0, end);
+          received += chunk.length - end - 4;
+          socket.pause(); // a client busy elsewhere
+          resolve();
+        } else {
+          received += chunk.length;
+        }
+      });
+    });
+    socket.write(`GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\n\r\n`);
+    await firstBytes;
+    assert.match(headers, /^HTTP\/1\.1 200/);
+    const x = clip.size - 4 * 1024 * 1024;
+    const rest = await curl(clipUrl(link), { args: ["-H", `Range: bytes=${x}-`] });
+    assert.equal(rest.status, 206);
+    assert.ok(rest.body.equals(fs.readFileSync(clip.file).subarray(x)));
+    socket.resume();
+    await ended;
+    assert.ok(received < clip.size, `the first response ended short (${mib(received)})`);
+    const detail = await settled("C-STOP", 2);
+    const first = detail.attempts.find((a) => !a.range_header);
+    assert.equal(first.completed, 0);
+    assert.ok(first.sent_bytes <= x + 768 * 1024, `stopped at ${mib(first.sent_bytes)}, X = ${mib(x)}`);
+  });
+
   it("aborting near the end and asking again, over and over, never yields a second copy", async () => {
     // The resume credit gives back bytes asked for again; a client that
     // reads most of the clip, aborts and starts over would get copies for
