@@ -29,7 +29,7 @@ ttfb_runs=20
 # Full GETs of the 200 MB clip through the Rust Worker: the SHA-256 check, the
 # headers, 1 + runs for throughput, 1 + ttfb_runs for TTFB, 1 RSS warm-up.
 allowance=1000 # downloads per clip that mint_token grants
-[ $((4 + runs + ttfb_runs)) -le "$allowance" ] ||
+[ $((5 + runs + ttfb_runs)) -le "$allowance" ] ||
     { echo "bench: $runs runs need more than the token's $allowance downloads" >&2; exit 2; }
 commit="$(git -C "$root" rev-parse --short HEAD)"
 # What the bench Worker is built from: the commit, and whether the Rust that
