@@ -28,5 +28,8 @@ pub mod range;
 pub mod routes;
 pub mod segments;
 
+#[cfg(test)]
+mod ledger_sql_tests;
+
 #[cfg(target_arch = "wasm32")]
 mod runtime;

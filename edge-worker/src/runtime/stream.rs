@@ -213,7 +213,7 @@ impl<M: MoreBytes> SegmentedBody<M> {
                                 return Err("the allowance is used up".to_string());
                             }
                         }
-                        open_segment(&bucket, &key, &etag, segment).await.map(|body| (body, segment.length))
+                        open_segment(&bucket, &key, &etag, segment).await.map(|body| (body, segment))
                     };
                     let (piped, next) = join(piping, next).await;
                     (piped, Either::Left(next))
@@ -232,7 +232,13 @@ impl<M: MoreBytes> SegmentedBody<M> {
                     let completed = JsFuture::from(writable.close()).await.is_ok();
                     break StreamEnd { sent, completed, reserved: None };
                 }
-                Either::Left(Ok(next)) => current = next,
+                // Asked for on another connection while it was being opened.
+                Either::Left(Ok((next, segment))) if segment.offset >= registered.0.get() => {
+                    let _ = JsFuture::from(next.cancel()).await;
+                    let why = format!("stopped at byte {}: asked for on another connection", segment.offset);
+                    break interrupted(&writable, &key, sent, &JsValue::from_str(&why)).await;
+                }
+                Either::Left(Ok((next, segment))) => current = (next, segment.length),
                 Either::Left(Err(e)) => break interrupted(&writable, &key, sent, &JsValue::from_str(&e)).await,
             }
         };

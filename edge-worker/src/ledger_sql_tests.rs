@@ -1,0 +1,203 @@
+//! The ledger's SQL (`ledger::sql`) and migrations run against a real SQLite
+//! (D1 is SQLite): reservations stay within the budget, a settlement gives
+//! back once, and resume credits stay within their pool. The Worker's
+//! end-to-end tests run the same statements in workerd's local D1.
+
+use rusqlite::{params_from_iter, types::Value, Connection};
+
+use crate::allowance::DownloadAllowance;
+use crate::ledger::sql;
+
+const MIGRATIONS: [&str; 5] = [
+    include_str!("../migrations/0001_downloads.sql"),
+    include_str!("../migrations/0002_ledger.sql"),
+    include_str!("../migrations/0003_monitor.sql"),
+    include_str!("../migrations/0004_checkout.sql"),
+    include_str!("../migrations/0005_settlement.sql"),
+];
+
+fn db() -> Connection {
+    let db = Connection::open_in_memory().unwrap();
+    for m in MIGRATIONS {
+        db.execute_batch(m).unwrap();
+    }
+    db
+}
+
+fn n(v: u64) -> Value {
+    Value::Integer(v as i64)
+}
+
+fn t(v: &str) -> Value {
+    Value::Text(v.to_string())
+}
+
+/// Runs a statement; returns the rows changed (or returned, for RETURNING).
+fn run(db: &Connection, statement: &str, values: Vec<Value>) -> usize {
+    let mut s = db.prepare(statement).unwrap();
+    if statement.contains("RETURNING") {
+        s.query_map(params_from_iter(values), |_| Ok(())).unwrap().count()
+    } else {
+        s.execute(params_from_iter(values)).unwrap()
+    }
+}
+
+const S: u64 = 1_000_000;
+
+/// GRANT for `len` bytes of clip `c` of order `O` with `a`'s budget.
+fn grant(db: &Connection, a: DownloadAllowance, len: u64) -> bool {
+    run(db, sql::GRANT, vec![t("O"), t("c"), n(len), n(a.size), n(a.unit()), n(a.budget()), n(1), n(1)]) == 1
+}
+
+/// Records a granted attempt `id` for `span` (as `RECORD_ATTEMPT` does).
+fn record(db: &Connection, id: &str, offset: u64, length: u64) {
+    let mut v = vec![t(id), n(1), t("O"), t("c"), t("k"), t("GET"), Value::Null, n(200), t("granted")];
+    v.extend([n(offset), n(length), n(length), Value::Null, Value::Null, Value::Null, t("d1"), n(length)]);
+    v.extend([Value::Null, Value::Null, Value::Null]);
+    assert_eq!(run(db, sql::RECORD_ATTEMPT, v), 1);
+}
+
+fn settle(db: &Connection, a: DownloadAllowance, id: &str, reserved: u64, sent: u64, completed: bool) {
+    let tx = db.unchecked_transaction().unwrap();
+    run(&tx, sql::SETTLE_CLIP, vec![t("O"), t("c"), n(reserved), n(sent), t(id), n(2)]);
+    run(&tx, sql::SETTLE_ATTEMPT, vec![t(id), n(sent), n(completed.into()), n(2), n(reserved)]);
+    let marker = format!("{id}:settled");
+    run(&tx, sql::CREDIT_SETTLED, vec![t("O"), t("c"), t(id), n(a.credit_pool()), t(&marker)]);
+    run(&tx, sql::CREDIT_CLIP, vec![t("O"), t("c"), t(&marker)]);
+    tx.commit().unwrap();
+}
+
+/// The reservation batch's credit for a new request `id` for `span`.
+fn credit(db: &Connection, a: DownloadAllowance, id: &str, offset: u64, length: u64) {
+    run(db, sql::CREDIT_ATTEMPT, vec![t("O"), t("c"), n(offset), n(length), t(id), n(a.credit_pool())]);
+    run(db, sql::CREDIT_CLIP, vec![t("O"), t("c"), t(id)]);
+}
+
+/// (granted, reserved, credited) of the (order, clip).
+fn clip_row(db: &Connection) -> (u64, u64, u64) {
+    db.query_row(
+        "SELECT granted_bytes, reserved_bytes, credited_bytes FROM order_clips WHERE order_id = 'O' AND clip_slug = 'c'",
+        [],
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
+    )
+    .unwrap()
+}
+
+fn charged_sum(db: &Connection) -> u64 {
+    db.query_row("SELECT SUM(charged_bytes) FROM download_attempts WHERE order_id = 'O'", [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64
+}
+
+#[test]
+fn reservations_never_exceed_the_budget() {
+    let db = db();
+    let a = DownloadAllowance::new(3, S);
+    let granted = (0..64).filter(|_| grant(&db, a, S)).count();
+    assert_eq!(granted, 3);
+    assert_eq!(clip_row(&db), (3 * S, 3 * S, 0));
+    // What is left of the slack still fits in small pieces, never a clip.
+    assert!(grant(&db, a, a.budget() - 3 * S));
+    assert!(!grant(&db, a, 1));
+}
+
+#[test]
+fn a_settlement_gives_back_what_was_not_sent_once() {
+    let db = db();
+    let a = DownloadAllowance::new(1, S);
+    assert!(grant(&db, a, S));
+    record(&db, "A", 0, S);
+    settle(&db, a, "A", S, 300_000, false);
+    assert_eq!(clip_row(&db), (300_000, 0, 0));
+    // A second settlement of the same attempt changes nothing.
+    settle(&db, a, "A", S, 0, false);
+    assert_eq!(clip_row(&db), (300_000, 0, 0));
+    assert_eq!(charged_sum(&db), 300_000);
+    // Starting again from the beginning: the bytes asked for again are given
+    // back (within the pool), so the whole clip fits once more.
+    credit(&db, a, "B", 0, S);
+    assert_eq!(clip_row(&db).2, 300_000.min(a.credit_pool()));
+    assert!(grant(&db, a, S));
+}
+
+#[test]
+fn a_resume_gives_back_the_overlap_once_and_within_the_pool() {
+    let db = db();
+    let a = DownloadAllowance::new(2, S);
+    assert!(grant(&db, a, S));
+    record(&db, "A", 0, S);
+    // Counted 600,000 sent; the client kept 400,000 and resumes from there.
+    settle(&db, a, "A", S, 600_000, false);
+    credit(&db, a, "B", 400_000, S - 400_000);
+    assert_eq!(clip_row(&db), (400_000, 0, 200_000));
+    assert!(grant(&db, a, S - 400_000));
+    record(&db, "B", 400_000, S - 400_000);
+    settle(&db, a, "B", S - 400_000, S - 400_000, true);
+    assert_eq!(clip_row(&db).0, S, "one clip charged for one clip received");
+    assert_eq!(charged_sum(&db), S, "the attempts add up");
+    // Asking again for the same bytes gives nothing more: A is credited.
+    credit(&db, a, "C", 0, S);
+    assert_eq!(clip_row(&db), (S, 0, 200_000));
+    // Greedy restarts: credits stop at the pool.
+    for i in 0..10 {
+        let id = format!("G{i}");
+        credit(&db, a, &id, 0, S);
+        if !grant(&db, a, S) {
+            break;
+        }
+        record(&db, &id, 0, S);
+        settle(&db, a, &id, S, S - 1, false);
+    }
+    let (granted, _, credited) = clip_row(&db);
+    assert!(credited <= a.credit_pool(), "{credited} > pool {}", a.credit_pool());
+    assert!(granted + credited < 3 * S, "sent in all < N + 1 clips");
+}
+
+#[test]
+fn a_first_get_closed_while_its_ranges_started_is_credited_when_it_settles() {
+    let db = db();
+    let a = DownloadAllowance::new(1, S);
+    assert!(grant(&db, a, S));
+    record(&db, "A", 0, S);
+    // A range from 250,000 on arrives while A is in flight (in steps: its
+    // first segment fits in the slack).
+    assert!(grant(&db, a, 10_000));
+    record(&db, "B", 250_000, S - 250_000);
+    // A is closed, counted 400,000 sent: 150,000 of those are B's.
+    settle(&db, a, "A", S, 400_000, false);
+    let (granted, reserved, credited) = clip_row(&db);
+    assert_eq!(credited, 150_000.min(a.credit_pool()));
+    assert_eq!(reserved, 10_000);
+    assert_eq!(granted, 10_000 + 400_000 - credited);
+}
+
+#[test]
+fn the_settlement_migration_keeps_earlier_completions() {
+    let db = Connection::open_in_memory().unwrap();
+    for m in &MIGRATIONS[..4] {
+        db.execute_batch(m).unwrap();
+    }
+    db.execute_batch(
+        "INSERT INTO download_attempts (attempt_id, at, order_id, clip_slug, method, status, outcome, span_offset, span_length, charged_bytes) \
+         VALUES ('a1', 5, 'O', 'c', 'GET', 200, 'granted', 0, 100, 100), ('a2', 6, 'O', 'c', 'GET', 403, 'allowance_used_up', NULL, NULL, 0); \
+         INSERT INTO attempt_completions (attempt_id, completed, at) VALUES ('a1', 1, 9);",
+    )
+    .unwrap();
+    db.execute_batch(MIGRATIONS[4]).unwrap();
+    let row = |id: &str| {
+        db.query_row(
+            "SELECT reserved_bytes, sent_bytes, completed, settled_at FROM download_attempts WHERE attempt_id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, Option<i64>>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            },
+        )
+        .unwrap()
+    };
+    assert_eq!(row("a1"), (Some(100), Some(100), Some(1), Some(9)));
+    assert_eq!(row("a2"), (None, None, None, None));
+}
