@@ -12,8 +12,8 @@ import { run, sha256File } from "./stack.mjs";
 
 /**
  * Makes (once per `dir`) an MP4 of at least `minBytes`: 1280x720 test
- * pattern with a tone, near-lossless so it is large, `+faststart` so a
- * player can start before the end. Returns { file, size, sha256, seconds }.
+ * pattern with a tone, near-lossless so it is large, a keyframe every 2 s,
+ * `+faststart` so a player can start before the end. Returns { file, size, sha256, seconds }.
  */
 export async function makeVideoClip(dir, { minBytes = 32 * 1024 * 1024, seconds = 24 } = {}) {
   const file = path.join(dir, `clip-${seconds}s.mp4`);
@@ -21,7 +21,9 @@ export async function makeVideoClip(dir, { minBytes = 32 * 1024 * 1024, seconds 
     await run("ffmpeg", ["-v", "error", "-y",
       "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
       "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-      "-t", String(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-qp", "4", "-pix_fmt", "yuv420p",
+      // A keyframe every 2 s, as web and stock-footage encodes have (x264's
+      // default, 250 frames, makes a player re-read 8 s to show one frame).
+      "-t", String(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-qp", "4", "-g", "60", "-pix_fmt", "yuv420p",
       "-c:a", "aac", "-movflags", "+faststart", file]);
   }
   const size = fs.statSync(file).size;
