@@ -25,7 +25,9 @@ let clip; // { file, size, sha256 }
 
 before(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-clients-"));
-  clip = await makeVideoClip(work);
+  // 32 s, about 65 MB: the resume test's bound (1.05 clips) must hold
+  // even when loopback buffers held 25 MB of the killed download.
+  clip = await makeVideoClip(work, { seconds: 32 });
   stack = await startStack({ seed: [main] });
   await putClip(stack, withheld, clip.file);
 });
@@ -37,8 +39,8 @@ after(async () => {
 
 /** One download's worth for a clip of `size` (allowance.rs: size + slack). */
 function unit(size, downloads) {
-  const chunk = Math.min(Math.max(Math.floor(size / 16), 64 * 1024), 4 * 1024 * 1024);
-  return size + Math.min(4 * chunk, Math.floor((size - 1) / downloads));
+  const slack = Math.min(Math.max(Math.floor(size / 4), 256 * 1024), 16 * 1024 * 1024);
+  return size + Math.min(slack, Math.floor((size - 1) / (2 * downloads)));
 }
 
 /** The order once it has `n` attempts and every reservation has settled. */
