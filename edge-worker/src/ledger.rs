@@ -41,9 +41,12 @@ pub mod sql {
     /// Gives back what an interrupted attempt was charged for bytes that a
     /// new request asks for again (a resume: they were counted as sent, but
     /// sat in the network's buffers when the client went away). Credits the
-    /// latest settled, interrupted, not yet credited attempt of the (order,
-    /// clip) that overlaps the new span, by the overlap, at most what is left
-    /// of the credit pool `?6`; marks it credited by `?5`. Runs in the
+    /// latest settled, not yet credited attempt of the (order, clip) that
+    /// overlaps the new span, by the overlap, at most what is left of the
+    /// credit pool `?6`; marks it credited by `?5`. The attempt must have
+    /// broken off, or the new span must start inside it (a resume: an
+    /// attempt "completed" into the network's buffers that the client never
+    /// read to the end); asking again from its start is a new download. Runs in the
     /// reservation batch, before [`CREDIT_CLIP`] and [`GRANT`].
     /// `?1 order_id, ?2 clip_slug, ?3 span offset, ?4 span length, ?5 the new attempt_id, ?6 credit pool`.
     pub const CREDIT_ATTEMPT: &str = "UPDATE download_attempts SET \
@@ -53,7 +56,7 @@ pub mod sql {
              MAX(0, ?6 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0))), \
          credited_by = ?5 \
          WHERE attempt_id = (SELECT attempt_id FROM download_attempts WHERE order_id = ?1 AND clip_slug = ?2 \
-             AND completed = 0 AND settled_at IS NOT NULL AND credited_by IS NULL AND recorded_via = 'd1' \
+             AND (completed = 0 OR span_offset < ?3) AND settled_at IS NOT NULL AND credited_by IS NULL AND recorded_via = 'd1' \
              AND sent_bytes > 0 AND span_offset < ?3 + ?4 AND span_offset + sent_bytes > ?3 ORDER BY id DESC LIMIT 1)";
 
     /// The same credit, given when an interrupted attempt `?3` settles

@@ -153,6 +153,25 @@ fn a_resume_gives_back_the_overlap_once_and_within_the_pool() {
 }
 
 #[test]
+fn a_resume_inside_a_completed_attempt_is_credited_a_new_download_is_not() {
+    let db = db();
+    let a = DownloadAllowance::new(2, S);
+    assert!(grant(&db, a, S));
+    record(&db, "A", 0, S);
+    // Everything went into the network's buffers; the client kept 600,000.
+    settle(&db, a, "A", S, S, true);
+    credit(&db, a, "B", 600_000, S - 600_000);
+    assert_eq!(clip_row(&db).2, 400_000.min(a.credit_pool()));
+    // A second download from byte 0 after a completed one: no credit.
+    let db = self::db();
+    assert!(grant(&db, a, S));
+    record(&db, "A", 0, S);
+    settle(&db, a, "A", S, S, true);
+    credit(&db, a, "B", 0, S);
+    assert_eq!(clip_row(&db), (S, 0, 0));
+}
+
+#[test]
 fn a_first_get_closed_while_its_ranges_started_is_credited_when_it_settles() {
     let db = db();
     let a = DownloadAllowance::new(1, S);

@@ -327,17 +327,20 @@ async fn reserve(
             refused => refused,
         })?;
         let (held, in_flight) = (state.granted_bytes.unwrap_or(0), state.reserved_bytes.unwrap_or(0));
+        // While waiting, a D1 failure refuses: the allowance was just found
+        // used up, so this is no paying customer's only chance.
+        let try_grant = |bytes| async move {
+            matches!(granted(db, vec![grant_statement(db, claims, slug, bytes, allowance)?]).await, Ok(true))
+                .then_some(())
+                .ok_or(DownloadError::AllowanceUsedUp)
+        };
+        if allowance.fits(held, length) && try_grant(length).await.is_ok() {
+            return Ok(Reserved::Whole);
+        }
         if !allowance::settlement_could_make_room(held, in_flight, length, allowance.budget()) {
-            if allowance.fits(held, length)
-                && granted(db, vec![grant_statement(db, claims, slug, length, allowance)?]).await?
-            {
-                return Ok(Reserved::Whole);
-            }
             return Err(DownloadError::AllowanceUsedUp);
         }
-        if allowance.fits(held, first)
-            && granted(db, vec![grant_statement(db, claims, slug, first, allowance)?]).await?
-        {
+        if allowance.fits(held, first) && try_grant(first).await.is_ok() {
             return Ok(Reserved::InSteps(first));
         }
         match polls.next() {
