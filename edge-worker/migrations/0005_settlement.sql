@@ -15,8 +15,8 @@
 -- download_attempts.settled_at  unix ms; NULL: not (yet) settled
 --
 -- A resume gives back what an interrupted attempt was charged for the bytes
--- it asks for again (`CREDIT_ATTEMPT`, `CREDIT_CLIP`), from a pool of N x
--- slack bytes per (order, clip):
+-- it asks for again (`CREDIT_ATTEMPT`, `CREDIT_CLIP`), from a pool of about
+-- max(N, 2) x slack bytes per (order, clip) (allowance.rs, credit_pool):
 -- order_clips.credited_bytes        credits given so far (reset with the allowance)
 -- download_attempts.credited_bytes  bytes of sent_bytes given back
 -- download_attempts.credited_by     the attempt whose request gave them back

@@ -12,7 +12,7 @@
 //!   is settled to the bytes sent ([`crate::segments`]).
 //! * A request that asks again for bytes an interrupted attempt was charged
 //!   for (a resume: those bytes never arrived) gives that attempt's overlap
-//!   back, from a credit pool of `N × slack` bytes per (order, clip)
+//!   back, from a credit pool of `max(N, 2) × slack` bytes per (order, clip)
 //!   ([`crate::ledger::sql::CREDIT_ATTEMPT`]).
 //! * HEAD, 304, 412, 416 and refusals cost nothing.
 //! * A media element (`Sec-Fetch-Dest: video|audio`) gets at most one
@@ -20,8 +20,8 @@
 //!   an open-ended range asked for), so a seek wastes at most one chunk.
 //! * Downloads left = whole clips that still fit: `⌊(budget − granted) / size⌋`.
 //!
-//! Bytes sent ≤ charged + credited ≤ `N × unit + N × slack` = `N × size +
-//! 2N × slack` < `(N + 1) × size`: no combination of ranges, aborts and
+//! Bytes sent ≤ charged + credited ≤ `N × unit + pool` < `(N + 1) × size`
+//! (the pool is capped so): no combination of ranges, aborts and
 //! resumes yields more than `N` complete clips. The reasoning for owners is
 //! in `docs/downloads.md`.
 
@@ -78,9 +78,18 @@ impl DownloadAllowance {
     }
 
     /// Bytes that resumes may give back over the order's life for this clip
-    /// (bytes charged to interrupted attempts and asked for again).
+    /// (bytes charged to attempts that broke off and asked for again):
+    /// `max(N, 2) × slack` (one download must absorb both its own waste and
+    /// a resume's buffered bytes when there is no other download to draw
+    /// from), never more than `size − 1 − N × slack`, so that the budget and
+    /// the pool stay below `N + 1` clips.
     pub fn credit_pool(&self) -> u64 {
-        self.slack().saturating_mul(u64::from(self.downloads)).min(MAX_SAFE)
+        if self.downloads == 0 || self.size == 0 {
+            return 0;
+        }
+        let n = u64::from(self.downloads);
+        let spread = n.saturating_mul(self.slack());
+        n.max(2).saturating_mul(self.slack()).min((self.size - 1).saturating_sub(spread)).min(MAX_SAFE)
     }
 
     /// Bytes one download may cost.

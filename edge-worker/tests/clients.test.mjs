@@ -241,7 +241,9 @@ describe("download clients on tight links", () => {
     assert.ok(received < 2 * clip.size, `received ${mib(received)}, less than two clips`);
     const detail = await settled("C-GREEDY", statuses.length);
     const credited = detail.attempts.reduce((sum, a) => sum + (a.credited_bytes ?? 0), 0);
-    assert.ok(credited <= unit(clip.size, 1) - clip.size, `credits ${mib(credited)} stay within the pool`);
+    const slack = unit(clip.size, 1) - clip.size;
+    const pool = Math.min(2 * slack, clip.size - 1 - slack); // allowance.rs credit_pool, N = 1
+    assert.ok(credited <= pool, `credits ${mib(credited)} stay within the pool`);
     console.log(`# greedy restarts: ${statuses.join(" ")}, received ${(received / clip.size).toFixed(3)} clips, ` +
       `credited ${mib(credited)}`);
   });
