@@ -575,13 +575,4 @@ mod tests {
         assert!(sql::GRANT.contains("granted_bytes + excluded.granted_bytes <= excluded.budget_bytes"));
         assert!(sql::GRANT.contains("RETURNING"));
     }
-
-    #[test]
-    fn settlement_runs_once_per_attempt() {
-        // The clip's give-back is guarded by the attempt not being settled,
-        // and the attempt is marked settled in the same batch after it.
-        assert!(sql::SETTLE_CLIP.contains("settled_at IS NULL"));
-        assert!(sql::SETTLE_ATTEMPT.contains("settled_at IS NULL"));
-        assert!(sql::SETTLE_CLIP.contains("MAX(0, granted_bytes - (?3 - ?4))"));
-    }
 }
