@@ -56,14 +56,14 @@ sha_small="$(sha256sum "$work/bench-200mb.bin" | cut -d' ' -f1)"
 
 cat >"$work/manifest.json" <<JSON
 {
-  "version": 1,
+  "version": 2,
   "shop": { "title": "Bench", "base_url": "http://127.0.0.1", "contact_email": "bench@example.com",
             "currency": "EUR", "stylesheet": "/css/site.css" },
   "clips": {
     "bench-200mb": { "title": "200 MB", "object_key": "bench/200mb.bin", "file_name": "200mb.bin",
-                     "size": $small, "content_type": "video/mp4" },
+                     "size": $small, "content_type": "video/mp4", "price": 100 },
     "bench-1gb": { "title": "1 GB", "object_key": "bench/1gb.bin", "file_name": "1gb.bin",
-                   "size": $large, "content_type": "video/mp4" }
+                   "size": $large, "content_type": "video/mp4", "price": 100 }
   }
 }
 JSON

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the manifest layout; bumped on any incompatible change.
-pub const MANIFEST_VERSION: u32 = 1;
+/// Version of the manifest layout; bumped on any incompatible change
+/// (2: each clip's `price`, so the Worker charges what the site shows).
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// Everything the Worker knows about the shop's catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +30,7 @@ pub struct ShopInfo {
     pub title: String,
     pub base_url: String,
     pub contact_email: String,
+    /// ISO 4217 code, upper case (`EUR`); prices are in its smallest unit.
     pub currency: String,
     /// Public path of the stylesheet the site uses, e.g. `/css/site.css`.
     pub stylesheet: String,
@@ -47,9 +49,40 @@ pub struct ManifestClip {
     pub size: u64,
     /// MIME type sent with the download.
     pub content_type: String,
+    /// Price in the currency's smallest unit (cents), as the site shows it.
+    pub price: u64,
     /// Lower-case hex SHA-256 of the object, when the owner recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+}
+
+/// Decimal places of a currency's smallest unit, as payment providers count
+/// it (Stripe's list of zero- and three-decimal currencies): `price` in the
+/// manifest is in that unit, so 18.00 EUR is 1800 and 1800 JPY is 1800.
+pub fn currency_decimals(code: &str) -> u32 {
+    const ZERO: [&str; 16] = [
+        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
+    ];
+    const THREE: [&str; 5] = ["BHD", "JOD", "KWD", "OMR", "TND"];
+    let code = code.to_ascii_uppercase();
+    if ZERO.contains(&code.as_str()) {
+        0
+    } else if THREE.contains(&code.as_str()) {
+        3
+    } else {
+        2
+    }
+}
+
+/// An amount in hundredths (how the site reads `price = 24.50`) in the
+/// currency's smallest unit; `None` when it has a fraction that unit cannot
+/// hold (24.50 JPY).
+pub fn minor_units(hundredths: u64, currency: &str) -> Option<u64> {
+    match currency_decimals(currency) {
+        0 => (hundredths % 100 == 0).then_some(hundredths / 100),
+        3 => hundredths.checked_mul(10),
+        _ => Some(hundredths),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,10 +140,19 @@ mod tests {
                 file_name: "Harbor at Dawn.mp4".into(),
                 size: 1234,
                 content_type: "video/mp4".into(),
+                price: 2400,
                 sha256: None,
             },
         );
         m
+    }
+
+    #[test]
+    fn prices_in_the_currency_smallest_unit() {
+        assert_eq!(minor_units(2450, "EUR"), Some(2450));
+        assert_eq!(minor_units(180000, "JPY"), Some(1800));
+        assert_eq!(minor_units(2450, "jpy"), None);
+        assert_eq!(minor_units(2450, "KWD"), Some(24500));
     }
 
     #[test]
@@ -121,8 +163,9 @@ mod tests {
 
     #[test]
     fn rejects_other_versions_and_unknown_fields() {
-        let json = sample().to_json().replace("\"version\": 1", "\"version\": 2");
-        assert!(matches!(CatalogManifest::from_json(&json), Err(ManifestError::Version { found: 2 })));
+        // A version-1 manifest (no prices) asks for a rebuild, not a parse error.
+        let json = sample().to_json().replace("\"version\": 2", "\"version\": 1");
+        assert!(matches!(CatalogManifest::from_json(&json), Err(ManifestError::Version { found: 1 })));
         let json = sample().to_json().replace("\"size\"", "\"bogus\": 1, \"size\"");
         assert!(matches!(CatalogManifest::from_json(&json), Err(ManifestError::Json(_))));
     }

@@ -325,6 +325,7 @@ mod tests {
             file_name: "t.mp4".into(),
             size,
             content_type: "video/mp4".into(),
+            price: 1800,
             sha256: sha256.map(str::to_string),
         }
     }

@@ -120,6 +120,7 @@ mod tests {
                 file_name: "Harbor.mp4".into(),
                 size: 2_500_000,
                 content_type: "video/mp4".into(),
+                price: 1800,
                 sha256: None,
             },
         );

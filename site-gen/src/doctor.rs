@@ -210,6 +210,7 @@ mod tests {
                     file_name: format!("{slug}.mp4"),
                     size: *size,
                     content_type: "video/mp4".into(),
+                    price: 1800,
                     sha256: sha.map(str::to_string),
                 },
             );

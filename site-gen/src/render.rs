@@ -739,6 +739,7 @@ pub fn manifest(shop: &Shop) -> CatalogManifest {
                 file_name: clip.file_name.clone(),
                 size: clip.size,
                 content_type: clip.content_type.clone(),
+                price: clipstore_core::minor_units(clip.price.cents, c.currency.as_str()).expect("load checked prices"),
                 sha256: clip.sha256.clone(),
             },
         );

@@ -116,6 +116,33 @@ fn small_shop_builds_every_page_kind() {
     );
     assert_eq!(beta.file_name, "Bëta – Night.mov");
     assert!(manifest.clip("alpha").unwrap().sha256.as_deref().unwrap().starts_with("ab00"), "sha256 lower-cased");
+    // Prices in cents, what the Worker's checkout charges.
+    assert_eq!((manifest.clip("alpha").unwrap().price, beta.price), (1250, 3000));
+    assert_eq!(manifest.shop.currency, "EUR");
+}
+
+#[test]
+fn a_price_with_cents_in_a_currency_without_them_is_refused_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    let config = root.join("content/site.toml");
+    fs::write(&config, fs::read_to_string(&config).unwrap().replace("\"EUR\"", "\"JPY\"")).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("alpha.md:4") && err.contains("JPY has no smaller unit"), "{err}");
+    assert!(!err.contains("beta.md"), "30 JPY is a whole number: {err}");
+
+    fs::write(
+        root.join("content/clips/alpha.md"),
+        fs::read_to_string(root.join("content/clips/alpha.md")).unwrap().replace("price = 12.5", "price = 1250"),
+    )
+    .unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = clipstore_core::CatalogManifest::from_json(&read(tmp.path(), "public.manifest.json")).unwrap();
+    assert_eq!(manifest.clip("alpha").unwrap().price, 1250, "yen have no cents: 1250 JPY is 1250");
 }
 
 #[test]

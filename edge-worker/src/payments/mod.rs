@@ -209,6 +209,7 @@ mod tests {
                     file_name: format!("{slug}.mp4"),
                     size: 10,
                     content_type: "video/mp4".into(),
+                    price: 1800,
                     sha256: None,
                 },
             );

@@ -89,6 +89,11 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
         }
     };
 
+    let price_errors = unpayable_prices(root, &clips, &config.currency);
+    if !price_errors.is_empty() {
+        return Err(price_errors);
+    }
+
     let visible = |draft: bool, date: &DateTime<Utc>| is_visible(options, draft, *date);
     let why = hidden_reason;
     let mut hidden: Vec<(String, &'static str)> = Vec::new();
@@ -269,6 +274,28 @@ fn slug_from_path(file: &SourceFile) -> Result<String, Vec<Diagnostic>> {
     let suggestion = slug::slugify(&stem);
     Err(vec![Diagnostic::new(&file.display, format!("the file name `{stem}.md` cannot be used in a web address"))
         .with_help(format!("rename it to `{suggestion}.md` (lower-case letters, digits and dashes only)"))])
+}
+
+/// Prices the shop's currency cannot charge: a fraction in a currency without
+/// one (24.50 JPY). Checked here, with the file and line, because the
+/// manifest and the Worker's checkout carry prices in the currency's
+/// smallest unit (`clipstore_core::minor_units`).
+fn unpayable_prices(root: &Path, clips: &[Clip], currency: &str) -> Diagnostics {
+    let mut errors = Diagnostics::default();
+    for clip in clips.iter().filter(|c| clipstore_core::minor_units(c.price.cents, currency).is_none()) {
+        let text = std::fs::read_to_string(root.join(&clip.source)).unwrap_or_default();
+        let line = text.lines().position(|l| l.trim_start().starts_with("price")).map(|i| i + 1);
+        let mut d = Diagnostic::new(
+            crate::diagnostics::display_path(root, &clip.source),
+            format!("`price` {} has cents, but {currency} has no smaller unit than 1", clip.price.display(currency)),
+        )
+        .with_help("use a whole number, like price = 1800");
+        if let Some(line) = line {
+            d = d.at(crate::diagnostics::Location::from_line(&text, line));
+        }
+        errors.push(d);
+    }
+    errors
 }
 
 /// Lower-case ASCII letters and digits in dash-separated words, at most 64 bytes.
