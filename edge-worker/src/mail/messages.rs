@@ -8,7 +8,7 @@
 //! blocks and no layout tables. Every value from the catalog, the order or
 //! the settings is escaped with `html-escape`, as in [`crate::pages`].
 
-use clipstore_core::ShopInfo;
+use clipstore_core::{CatalogManifest, ShopInfo};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use super::Mail;
@@ -23,6 +23,19 @@ pub struct MailClip {
     pub size: u64,
     /// Lower-case hex, when the catalog knows it.
     pub sha256: Option<String>,
+}
+
+impl MailClip {
+    /// The catalog's facts about clip `slug`; `None` when it is not in the
+    /// catalog (any more).
+    pub fn from_catalog(catalog: &CatalogManifest, slug: &str) -> Option<MailClip> {
+        catalog.clip(slug).map(|c| MailClip {
+            title: c.title.clone(),
+            file_name: c.file_name.clone(),
+            size: c.size,
+            sha256: c.sha256.clone(),
+        })
+    }
 }
 
 /// An order, as its mail describes it.
