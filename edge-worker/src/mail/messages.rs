@@ -334,6 +334,22 @@ mod tests {
     }
 
     #[test]
+    fn clips_come_from_the_catalog() {
+        let clip = clipstore_core::ManifestClip {
+            title: "Harbour".into(),
+            object_key: "clips/h.mp4".into(),
+            file_name: "h.mp4".into(),
+            size: 10,
+            content_type: "video/mp4".into(),
+            sha256: Some("ab".into()),
+        };
+        let catalog = CatalogManifest { version: 1, shop: shop(), clips: [("harbour".to_string(), clip)].into() };
+        let clip = MailClip::from_catalog(&catalog, "harbour").unwrap();
+        assert_eq!((clip.title.as_str(), clip.size, clip.sha256.as_deref()), ("Harbour", 10, Some("ab")));
+        assert_eq!(MailClip::from_catalog(&catalog, "gone"), None);
+    }
+
+    #[test]
     fn dates() {
         assert_eq!(mail_date(0), "1 January 1970, 00:00 UTC");
         assert_eq!(mail_date(1_798_761_600), "1 January 2027, 00:00 UTC");
