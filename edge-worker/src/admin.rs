@@ -19,6 +19,7 @@
 //! | `GET /admin/objects/<key>` | size, sha256 and ETag of a bucket object, or 404 |
 //! | `PUT /admin/objects/<key>` (body: the file; `x-content-sha256: <hex>` optional) | uploads a clip (`site-gen push`) |
 //! | `GET /admin/payments[?limit=N]` | payment webhook deliveries (`payment_events`), newest first |
+//! | `GET /admin/outbox[?limit=N]` | e-mail in the outbox, newest first: status, attempts, last error, first link (docs/mail.md) |
 //!
 //! Every request needs `Authorization: Bearer <ADMIN_TOKEN>`; without the
 //! secret configured the API answers 503, with a missing or wrong token 401.
@@ -83,6 +84,10 @@ pub enum AdminRoute {
     Payments {
         limit: u32,
     },
+    /// The mail outbox, newest first (docs/mail.md).
+    Outbox {
+        limit: u32,
+    },
     /// Right path, wrong method (405).
     MethodNotAllowed,
     NotFound,
@@ -94,6 +99,9 @@ pub const MAX_LIMIT: u32 = 10_000;
 /// Clips per `GET /admin/catalog` page: each is one R2 call (a subrequest).
 pub const CATALOG_DEFAULT_LIMIT: u32 = 40;
 pub const CATALOG_MAX_LIMIT: u32 = 500;
+/// Messages per `GET /admin/outbox` by default (each reads its text body to
+/// find its link).
+pub const OUTBOX_DEFAULT_LIMIT: u32 = 100;
 
 fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
@@ -186,6 +194,15 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
             },
         ),
         ["payments"] => expect(get, AdminRoute::Payments { limit: limit(query) }),
+        ["outbox"] => expect(
+            get,
+            AdminRoute::Outbox {
+                limit: query_param(query, "limit")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(OUTBOX_DEFAULT_LIMIT)
+                    .clamp(1, MAX_LIMIT),
+            },
+        ),
         _ => AdminRoute::NotFound,
     }
 }
@@ -305,6 +322,12 @@ mod tests {
         }
         assert_eq!(route("GET", "/admin/payments", "limit=5"), Payments { limit: 5 });
         assert_eq!(route("POST", "/admin/payments", ""), MethodNotAllowed);
+        assert_eq!(route("GET", "/admin/outbox", ""), Outbox { limit: OUTBOX_DEFAULT_LIMIT });
+        assert_eq!(route("GET", "/admin/outbox", "limit=5"), Outbox { limit: 5 });
+        assert_eq!(route("GET", "/admin/outbox", "limit=0"), Outbox { limit: 1 });
+        assert_eq!(route("GET", "/admin/outbox", "limit=99999999"), Outbox { limit: MAX_LIMIT });
+        assert_eq!(route("POST", "/admin/outbox", ""), MethodNotAllowed);
+        assert_eq!(route("GET", "/admin/outbox/1", ""), NotFound);
         assert_eq!(route("GET", "/admin/nope", ""), NotFound);
         assert_eq!(route("GET", "/admin/orders//reset", ""), NotFound);
         assert_eq!(route("GET", "/admin/orders", "limit=999999"), ListOrders { limit: MAX_LIMIT });

@@ -158,8 +158,39 @@ impl FailureThreshold {
     }
 }
 
+/// Minutes a message may wait in the outbox before the self-test reports
+/// `mail_stuck` (var `ALERT_MAIL_STUCK_MINUTES`).
+pub const DEFAULT_MAIL_STUCK_MINUTES: u64 = 30;
+
+/// `ALERT_MAIL_STUCK_MINUTES`, or the default when unset, zero or unparsable.
+pub fn mail_stuck_minutes(var: Option<&str>) -> u64 {
+    var.and_then(|m| m.trim().parse().ok()).filter(|m| *m > 0).unwrap_or(DEFAULT_MAIL_STUCK_MINUTES)
+}
+
+/// The `mail_stuck` problem: `stuck` messages unsent for at least `minutes`,
+/// the oldest for `oldest_age_secs`; `why` says what the Worker knows of
+/// the cause (no provider configured, …).
+pub fn mail_stuck_problem(stuck: u64, oldest_age_secs: u64, minutes: u64, why: Option<&str>) -> Option<String> {
+    if stuck == 0 {
+        return None;
+    }
+    let age = match oldest_age_secs / 60 {
+        m if m < 120 => format!("{m} minutes"),
+        m => format!("{} hours", m / 60),
+    };
+    let mut s = format!(
+        "{stuck} e-mail{} waiting in the outbox for more than {minutes} minutes (the oldest for {age}); customers may be without their download links",
+        if stuck == 1 { "" } else { "s" }
+    );
+    if let Some(why) = why {
+        s.push_str(": ");
+        s.push_str(why);
+    }
+    Some(s)
+}
+
 /// Problem keys: `clip:<slug>` for catalog clips, else a check name
-/// (`storage`, `ledger`, `signing_keys`, `failure_rate`).
+/// (`storage`, `ledger`, `signing_keys`, `failure_rate`, `mail_stuck`).
 pub const CLIP_PREFIX: &str = "clip:";
 
 /// What the monitor remembers between runs (one JSON row in D1).
@@ -228,6 +259,18 @@ pub struct Notice {
 }
 
 impl Notice {
+    /// A one-line summary: the e-mail subject (`ALERT_EMAIL`).
+    pub fn subject(&self, shop: &str) -> String {
+        match self.kind {
+            NoticeKind::Recovered => format!("✅ {shop}: recovered"),
+            NoticeKind::Alert => format!(
+                "🚨 {shop}: {} problem{} found by the self-test",
+                self.problems.len(),
+                if self.problems.len() == 1 { "" } else { "s" }
+            ),
+        }
+    }
+
     /// Human-readable text (the chat message and the e-mail body).
     pub fn text(&self, shop: &str) -> String {
         match self.kind {
@@ -452,6 +495,37 @@ mod tests {
         let json = serde_json::to_string(&state).unwrap();
         assert_eq!(serde_json::from_str::<MonitorState>(&json).unwrap(), state);
         assert_eq!(serde_json::from_str::<MonitorState>("{}").unwrap(), MonitorState::default());
+    }
+
+    #[test]
+    fn stuck_mail() {
+        assert_eq!(mail_stuck_minutes(None), 30);
+        assert_eq!(mail_stuck_minutes(Some(" 10 ")), 10);
+        assert_eq!(mail_stuck_minutes(Some("0")), 30);
+        assert_eq!(mail_stuck_problem(0, 0, 30, None), None);
+        assert_eq!(
+            mail_stuck_problem(1, 45 * 60, 30, None).unwrap(),
+            "1 e-mail waiting in the outbox for more than 30 minutes (the oldest for 45 minutes); customers may be without their download links"
+        );
+        let p = mail_stuck_problem(3, 5 * 3600 + 10, 30, Some("RESEND_API_KEY is not set")).unwrap();
+        assert!(
+            p.starts_with("3 e-mails") && p.contains("5 hours") && p.ends_with(": RESEND_API_KEY is not set"),
+            "{p}"
+        );
+        // One alert while it lasts, a recovered message when the queue drains.
+        let stuck = RunFindings { system: vec![("mail_stuck".into(), p)], ..RunFindings::default() };
+        let (state, alert) = conclude(&MonitorState::default(), &stuck, 1);
+        let alert = alert.unwrap();
+        assert_eq!(alert.subject("Shop"), "🚨 Shop: 1 problem found by the self-test");
+        assert!(alert.text("Shop").contains("- mail_stuck (new): 3 e-mails"));
+        let worse = RunFindings {
+            system: vec![("mail_stuck".into(), mail_stuck_problem(4, 6 * 3600, 30, None).unwrap())],
+            ..RunFindings::default()
+        };
+        let (state, again) = conclude(&state, &worse, 2);
+        assert_eq!(again, None, "more stuck mail is the same incident");
+        let (_, recovered) = conclude(&state, &RunFindings::default(), 3);
+        assert_eq!(recovered.unwrap().subject("Shop"), "✅ Shop: recovered");
     }
 
     #[test]

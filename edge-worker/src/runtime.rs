@@ -36,6 +36,7 @@ use crate::preconditions::{Conditions, Validators};
 use crate::routes::{route, Route};
 use crate::segments::Segments;
 
+mod mail;
 mod monitor;
 mod objects;
 mod reservation;
@@ -761,6 +762,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}"));
     }
     monitor::self_test(&env).await;
+    mail::deliver_outbox(&env, crate::outbox::DELIVERY_BATCH).await;
 }
 
 fn json_response(status: u16, value: &serde_json::Value) -> Result<Response> {
@@ -991,6 +993,7 @@ async fn admin_route(env: &Env, route: AdminRoute, body: &str) -> std::result::R
             respond(200, json!({ "attempts": rows::<AttemptRecord>(&r[0])? }))
         }
         AdminRoute::Merge => respond(200, json!({ "merged": merge_fallback(env).await? })),
+        AdminRoute::Outbox { limit } => respond(200, json!({ "outbox": mail::outbox_list(&db, limit).await? })),
         AdminRoute::Payments { limit } => {
             let r = batch(&db, vec![bind(&db, sql::PAYMENT_EVENTS, &[num(limit.into())])?]).await?;
             respond(200, json!({ "payments": rows::<PaymentEventRow>(&r[0])? }))

@@ -120,6 +120,13 @@ pub enum OrdersCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// E-mail in the Worker's outbox, newest first: to whom, subject, status
+    /// (queued, sending, sent, failed) and the message's link (the order page);
+    /// see docs/mail.md.
+    Outbox {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 /// The admin token: `$CLIPSTORE_ADMIN_TOKEN`, else `ADMIN_TOKEN` in
@@ -263,6 +270,10 @@ impl AdminClient {
 
     pub fn merge(&self) -> Result<Value, OrdersError> {
         self.call("POST", "/admin/ledger/merge", Some(json!({})))
+    }
+
+    pub fn outbox(&self, limit: u32) -> Result<Vec<Value>, OrdersError> {
+        array(&self.call("GET", &format!("/admin/outbox?limit={limit}"), None)?, "outbox")
     }
 
     pub fn payments(&self, limit: u32) -> Result<Vec<Value>, OrdersError> {
@@ -426,6 +437,41 @@ pub fn payments_table(payments: &[Value]) -> String {
     out
 }
 
+fn time_s(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_i64)
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The table `outbox` prints: one line per message, and under a message
+/// that is retrying or failed, the provider's last answer.
+pub fn outbox_table(messages: &[Value]) -> String {
+    let mut out =
+        format!("{:<16} {:<8} {:>5} {:<32} {:<48} {}\n", "CREATED", "STATUS", "TRIES", "TO", "SUBJECT", "LINK");
+    for m in messages {
+        let subject: String = text(m, "subject").chars().take(48).collect();
+        out.push_str(&format!(
+            "{:<16} {:<8} {:>5} {:<32} {:<48} {}\n",
+            time_s(m, "created_at"),
+            text(m, "status"),
+            text(m, "attempts"),
+            text(m, "to"),
+            subject,
+            text(m, "link"),
+        ));
+        if let Some(error) = m.get("last_error").and_then(Value::as_str) {
+            let when = match text(m, "status").as_str() {
+                "queued" | "sending" => format!(" (next attempt {})", time_s(m, "next_attempt_at")),
+                _ => String::new(),
+            };
+            out.push_str(&format!("{:<16} last error{when}: {error}\n", ""));
+        }
+    }
+    out
+}
+
 /// What `show` prints.
 pub fn order_details(v: &Value) -> String {
     let order = v.get("order").cloned().unwrap_or(Value::Null);
@@ -572,6 +618,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             }
         }
         OrdersCommand::Payments { limit } => print!("{}", payments_table(&client.payments(limit)?)),
+        OrdersCommand::Outbox { limit } => print!("{}", outbox_table(&client.outbox(limit)?)),
         OrdersCommand::Merge => {
             let v = client.merge()?;
             println!("Merged {} record(s) from the R2 fallback into the ledger.", text(&v, "merged"));

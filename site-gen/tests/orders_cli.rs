@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use site_gen::orders::{csv_field, dotenv_value, order_details, orders_table, payments_table, write_csv};
+use site_gen::orders::{csv_field, dotenv_value, order_details, orders_table, outbox_table, payments_table, write_csv};
 
 #[test]
 fn payments_table_shows_refusals_and_paid_orders() {
@@ -23,6 +23,26 @@ fn payments_table_shows_refusals_and_paid_orders() {
     assert!(lines[0].starts_with("TIME"));
     assert!(lines[1].contains("400 bad_signature"), "{table}");
     assert!(lines[2].contains("200 processed") && lines[2].contains("PAY-1") && lines[2].contains("b@example.com"));
+}
+
+#[test]
+fn outbox_table_shows_status_link_and_last_error() {
+    let table = outbox_table(&[
+        json!({"id": 3, "kind": "order", "order_id": "PAY-1", "to": "buyer@example.com",
+               "subject": "Your clips from Saltglass Footage: order PAY-1", "status": "queued", "attempts": 2,
+               "created_at": 1_764_000_000, "next_attempt_at": 1_764_000_180, "sent_at": null,
+               "last_error": "Resend answered 503: upstream", "link": "http://127.0.0.1:8787/download/v1.abc"}),
+        json!({"id": 2, "kind": "alert", "order_id": null, "to": "owner@example.com", "subject": "✅ Shop: recovered",
+               "status": "sent", "attempts": 1, "created_at": 1_763_999_000, "sent_at": 1_763_999_001,
+               "last_error": null, "link": null}),
+    ]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(lines[0].starts_with("CREATED") && lines[0].contains("STATUS") && lines[0].ends_with("LINK"));
+    assert!(lines[1].starts_with("2025-11-24 16:00 queued       2 buyer@example.com"), "{table}");
+    assert!(lines[1].ends_with("http://127.0.0.1:8787/download/v1.abc"), "{table}");
+    assert!(lines[2].contains("last error (next attempt 2025-11-24 16:03): Resend answered 503: upstream"), "{table}");
+    assert!(lines[3].contains("sent") && lines[3].contains("owner@example.com") && lines[3].ends_with(" -"), "{table}");
 }
 
 #[test]
@@ -132,6 +152,12 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
                     "200 OK",
                     json!({"orders": [{"order_id": "ORD-9", "clips": "[\"harbor\"]", "allowance": 3, "attempts": 4, "granted_bytes": 7}]}),
                 )
+            } else if request_line.starts_with("GET /admin/outbox?limit=7 ") {
+                (
+                    "200 OK",
+                    json!({"outbox": [{"to": "buyer@example.com", "subject": "Your clips", "status": "queued", "attempts": 0,
+                                       "created_at": 1_764_000_000, "link": "http://127.0.0.1:8787/download/v1.abc"}]}),
+                )
             } else if request_line.starts_with("POST /admin/orders/ORD%2D9/revoke") {
                 ("200 OK", json!({"revoked": true}))
             } else {
@@ -172,6 +198,14 @@ fn cli_sends_the_bearer_token_and_reports_refusals() {
     let missing = orders(&base, None, &["list"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("CLIPSTORE_ADMIN_TOKEN"));
+
+    let outbox = orders(&base, Some("right-token-0123456789"), &["outbox", "--limit", "7"]);
+    assert!(outbox.status.success(), "{}", String::from_utf8_lossy(&outbox.stderr));
+    let printed = String::from_utf8_lossy(&outbox.stdout);
+    assert!(
+        printed.contains("buyer@example.com") && printed.contains("http://127.0.0.1:8787/download/v1.abc"),
+        "{printed}"
+    );
 
     let unknown = orders(&base, Some("right-token-0123456789"), &["show", "NOPE"]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such order"));

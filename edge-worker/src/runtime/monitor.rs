@@ -13,13 +13,16 @@ use worker::*;
 
 use super::{bind, d1_error, json_response, manifest, now_unix, num, text, unavailable};
 use crate::error::DownloadError;
+use crate::mail::messages::alert_mail;
+use crate::mail::valid_address;
 use crate::monitor::{
     self, clip_problem, health_report, hex, rotation, sql, Check, FailureThreshold, MonitorState, RunFindings,
     StoredObject,
 };
+use crate::outbox::{self, MailKind};
 
 /// A string binding (secret or plain var), trimmed; None when unset or empty.
-fn setting(env: &Env, name: &str) -> Option<String> {
+pub(super) fn setting(env: &Env, name: &str) -> Option<String> {
     let value = env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()?;
     let value = value.trim().to_string();
     (!value.is_empty()).then_some(value)
@@ -115,6 +118,11 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
             "ALERT_WEBHOOK_URL is not set: alerts only go to the logs"
         },
     ));
+    checks.push(match super::mail::provider(env) {
+        Ok(Some(provider)) => Check::pass("mail", format!("Resend is configured; mail is sent as {}", provider.from())),
+        Ok(None) => Check::pass("mail", "no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox"),
+        Err(e) => Check::fail("mail", format!("{e}: e-mail stays in the outbox")),
+    });
     let (status, body) = health_report(&checks);
     json_response(status, &body)
 }
@@ -152,6 +160,52 @@ thread_local! {
     /// (one alert per isolate, not one per run) and when it is newer than
     /// D1's (D1 was down), so that incident still gets its recovered message.
     static LAST_STATE: RefCell<Option<MonitorState>> = const { RefCell::new(None) };
+}
+
+#[derive(Deserialize)]
+struct StuckRow {
+    stuck: u64,
+    oldest_age: u64,
+}
+
+/// The `mail_stuck` check: messages unsent for longer than
+/// `ALERT_MAIL_STUCK_MINUTES`, with what the Worker knows of the cause.
+async fn stuck_mail(env: &Env, db: &D1Database) -> std::result::Result<Option<String>, String> {
+    let minutes = monitor::mail_stuck_minutes(setting(env, "ALERT_MAIL_STUCK_MINUTES").as_deref());
+    let row = bind(db, outbox::sql::OUTBOX_STUCK, &[num(now_unix()), num(minutes * 60)])
+        .map_err(|e| format!("{e:?}"))?
+        .first::<StuckRow>(None)
+        .await
+        .map_err(|e| format!("{e}"))?;
+    let Some(row) = row else { return Ok(None) };
+    let why = match super::mail::provider(env) {
+        Ok(Some(_)) => None,
+        Ok(None) => Some("no mail provider is configured (set the RESEND_API_KEY secret and MAIL_FROM)".to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    Ok(monitor::mail_stuck_problem(row.stuck, row.oldest_age, minutes, why.as_deref()))
+}
+
+/// Puts the notice into the outbox for `ALERT_EMAIL`, if set (besides the
+/// webhook); the scheduled run sends it right after the self-test.
+async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &String>, notice: &monitor::Notice) {
+    let Some(to) = setting(env, "ALERT_EMAIL") else { return };
+    if !valid_address(&to) {
+        console_error!(
+            "{}",
+            json!({ "event": "alert_mail_not_queued", "error": "ALERT_EMAIL is not an e-mail address" })
+        );
+        return;
+    }
+    let shop = &manifest().shop;
+    let mail = alert_mail(shop, &to, &notice.subject(&shop.title), &notice.text(&shop.title));
+    let queued = match db {
+        Ok(db) => super::mail::queue(db, MailKind::Alert, None, &mail).await.map_err(|e| format!("{e:?}")),
+        Err(e) => Err(e.clone()),
+    };
+    if let Err(e) = queued {
+        console_error!("{}", json!({ "event": "alert_mail_not_queued", "error": e }));
+    }
 }
 
 #[derive(Deserialize)]
@@ -232,6 +286,17 @@ pub async fn self_test(env: &Env) {
                 }
             }
         }
+        match stuck_mail(env, db).await {
+            Ok(Some(problem)) => findings.system.push(("mail_stuck".into(), problem)),
+            Ok(None) => {}
+            Err(e) => {
+                if !findings.system.iter().any(|(k, _)| k == "ledger") {
+                    findings
+                        .system
+                        .push(("ledger".into(), format!("D1 outbox: {e} (is migrations/0006_outbox.sql applied?)")));
+                }
+            }
+        }
     }
 
     let (state, notice) = monitor::conclude(&previous, &findings, now_unix());
@@ -245,6 +310,7 @@ pub async fn self_test(env: &Env) {
                 return;
             }
         }
+        queue_alert_mail(env, db.as_ref(), notice).await;
     }
     LAST_STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
     if let Ok(db) = &db {

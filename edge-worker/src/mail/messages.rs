@@ -1,0 +1,421 @@
+//! What the shop's e-mails say: the order mail with the download link, the
+//! "your download links" recovery mail, and the owner's alerts.
+//!
+//! Every message has a plain-text and an HTML body with the same content:
+//! the text one for clients that show no HTML (and for spam filters, which
+//! distrust HTML-only mail); the HTML one with inline styles only (mail
+//! clients drop `<style>` and external stylesheets), one centred column of
+//! blocks and no layout tables. Every value from the catalog, the order or
+//! the settings is escaped with `html-escape`, as in [`crate::pages`].
+
+use clipstore_core::{CatalogManifest, ShopInfo};
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+
+use super::Mail;
+use crate::order::human_size;
+
+/// One clip of an order, as the mail describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailClip {
+    pub title: String,
+    pub file_name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Lower-case hex, when the catalog knows it.
+    pub sha256: Option<String>,
+}
+
+impl MailClip {
+    /// The catalog's facts about clip `slug`; `None` when it is not in the
+    /// catalog (any more).
+    pub fn from_catalog(catalog: &CatalogManifest, slug: &str) -> Option<MailClip> {
+        catalog.clip(slug).map(|c| MailClip {
+            title: c.title.clone(),
+            file_name: c.file_name.clone(),
+            size: c.size,
+            sha256: c.sha256.clone(),
+        })
+    }
+}
+
+/// An order, as its mail describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderMail {
+    /// The customer's address.
+    pub to: String,
+    pub order_id: String,
+    /// The order page (`…/download/<token>`): the download link.
+    pub order_url: String,
+    pub clips: Vec<MailClip>,
+    pub downloads_per_clip: u32,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// Where a customer who lost the mail asks for the links again.
+    pub recover_url: String,
+}
+
+/// A unix time as `1 December 2026, 12:00 UTC` (for people, in any locale's
+/// mail client; UTC said explicitly).
+pub fn mail_date(unix: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    // Days to civil date: Howard Hinnant's `civil_from_days`.
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{day} {} {year}, {:02}:{:02} UTC", MONTHS[(month - 1) as usize], secs / 3600, secs % 3600 / 60)
+}
+
+fn terms_url(shop: &ShopInfo) -> String {
+    format!("{}/terms/", shop.base_url.trim_end_matches('/'))
+}
+
+const FONT: &str = "font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;";
+const P: &str = "margin:0 0 16px;";
+const MUTED: &str = "color:#555555;font-size:14px;";
+const LINK: &str = "color:#1f4e5f;word-break:break-all;";
+
+/// The HTML frame: the shop's name, one white card, a footer with the
+/// contact address.
+fn html_frame(shop: &ShopInfo, subject: &str, content: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{subject}</title>
+</head>
+<body style="margin:0;padding:0;background-color:#f3f3f0;">
+<div style="max-width:560px;margin:0 auto;padding:24px 16px;{FONT}font-size:16px;line-height:1.5;color:#1a1a1a;">
+<p style="{P}font-weight:bold;font-size:18px;">{shop_title}</p>
+<div style="background-color:#ffffff;border:1px solid #e2e2dc;border-radius:6px;padding:24px;">
+{content}</div>
+<p style="margin:16px 0 0;{MUTED}">{shop_title} · <a href="mailto:{email_attr}" style="{LINK}">{email}</a></p>
+</div>
+</body>
+</html>
+"#,
+        subject = text(subject),
+        shop_title = text(&shop.title),
+        email_attr = attr(&shop.contact_email),
+        email = text(&shop.contact_email),
+    )
+}
+
+/// A prominent link, with its address written out below for clients that
+/// strip styles or links.
+fn html_button(href: &str, label: &str) -> String {
+    format!(
+        r#"<p style="{P}"><a href="{href}" style="display:inline-block;background-color:#1f4e5f;color:#ffffff;text-decoration:none;font-weight:bold;padding:12px 20px;border-radius:4px;">{label}</a></p>
+<p style="{P}{MUTED}">Or copy this address into your browser:<br><a href="{href}" style="{LINK}">{url}</a></p>
+"#,
+        href = attr(href),
+        label = text(label),
+        url = text(href),
+    )
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The clips and terms of one order, as text lines.
+fn order_text(order: &OrderMail) -> String {
+    let mut s = format!("Order {} · {}\n\n", order.order_id, plural(order.clips.len(), "clip", "clips"));
+    for (i, clip) in order.clips.iter().enumerate() {
+        s.push_str(&format!("{}. {}\n   File: {} ({})\n", i + 1, clip.title, clip.file_name, human_size(clip.size)));
+        if let Some(sha) = &clip.sha256 {
+            s.push_str(&format!("   SHA-256: {sha}\n"));
+        }
+    }
+    s.push_str(&format!(
+        "\nEach clip can be downloaded {} until {}.\n",
+        plural(order.downloads_per_clip as usize, "time", "times"),
+        mail_date(order.expires_at)
+    ));
+    s
+}
+
+/// The same as HTML blocks.
+fn order_html(order: &OrderMail) -> String {
+    let mut s = format!(
+        r#"<p style="margin:0 0 8px;{MUTED}">Order <strong>{id}</strong> · {n}</p>
+"#,
+        id = text(&order.order_id),
+        n = plural(order.clips.len(), "clip", "clips"),
+    );
+    for clip in &order.clips {
+        s.push_str(&format!(
+            r#"<div style="border-top:1px solid #e2e2dc;padding:12px 0;">
+<p style="margin:0;font-weight:bold;">{title}</p>
+<p style="margin:0;{MUTED}">{file} · {size}</p>
+"#,
+            title = text(&clip.title),
+            file = text(&clip.file_name),
+            size = text(&human_size(clip.size)),
+        ));
+        if let Some(sha) = &clip.sha256 {
+            s.push_str(&format!(
+                r#"<p style="margin:0;{MUTED}word-break:break-all;">SHA-256: <code style="font-size:12px;">{sha}</code></p>
+"#,
+                sha = text(sha)
+            ));
+        }
+        s.push_str("</div>\n");
+    }
+    s.push_str(&format!(
+        r#"<p style="margin:8px 0 16px;">Each clip can be downloaded {times} until <strong>{date}</strong>.</p>
+"#,
+        times = plural(order.downloads_per_clip as usize, "time", "times"),
+        date = text(&mail_date(order.expires_at)),
+    ));
+    s
+}
+
+fn licence_text(shop: &ShopInfo) -> String {
+    format!("Licence: every clip comes with a royalty-free licence. The terms: {}\n", terms_url(shop))
+}
+
+fn licence_html(shop: &ShopInfo) -> String {
+    let terms = terms_url(shop);
+    format!(
+        r#"<p style="{P}">Licence: every clip comes with a royalty-free licence (<a href="{href}" style="{LINK}">the terms</a>).</p>
+"#,
+        href = attr(&terms)
+    )
+}
+
+/// The mail a customer gets when an order is paid: the order page link
+/// (the download link), every clip with file name, size and SHA-256, the
+/// licence, the downloads allowed and the expiry, and how to get the links
+/// again.
+pub fn order_mail(shop: &ShopInfo, order: &OrderMail) -> Mail {
+    let subject = format!("Your clips from {}: order {}", shop.title, order.order_id);
+    let text_body = format!(
+        "Thank you for your order at {shop}.\n\n\
+         Your downloads are ready. Open this page to download your clips (bookmark it):\n{url}\n\n\
+         {order}\n{licence}\n\
+         Keep the link private: anyone who has it can download these clips.\n\n\
+         Lost this e-mail? Get your links again at {recover}\n\
+         Questions about your order? Write to {contact}.\n\n\
+         {shop}\n",
+        shop = shop.title,
+        url = order.order_url,
+        order = order_text(order),
+        licence = licence_text(shop),
+        recover = order.recover_url,
+        contact = shop.contact_email,
+    );
+    let content = format!(
+        r#"<p style="{P}">Thank you for your order. Your downloads are ready.</p>
+{button}{order}{licence}<p style="{P}{MUTED}">Keep the link private: anyone who has it can download these clips.</p>
+<p style="margin:0;{MUTED}">Lost this e-mail? Get your links again at <a href="{recover_attr}" style="{LINK}">{recover}</a>.</p>
+"#,
+        button = html_button(&order.order_url, "Download your clips"),
+        order = order_html(order),
+        licence = licence_html(shop),
+        recover_attr = attr(&order.recover_url),
+        recover = text(&order.recover_url),
+    );
+    Mail { to: order.to.clone(), html: html_frame(shop, &subject, &content), subject, text: text_body }
+}
+
+/// "Your download links": every order of the address, each with its link
+/// and clips (the answer to a customer who lost the order mail).
+pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail]) -> Mail {
+    let subject = format!("Your download links from {}", shop.title);
+    let mut text_body = format!("Here are the download links of your orders at {}.\n\n", shop.title);
+    let mut content = format!(
+        r#"<p style="{P}">Here are the download links of your orders at {}.</p>
+"#,
+        text(&shop.title)
+    );
+    if orders.is_empty() {
+        text_body.push_str(&format!("We found no order that is still valid for this address ({to}).\n\n"));
+        content.push_str(&format!(
+            r#"<p style="{P}">We found no order that is still valid for this address ({}).</p>
+"#,
+            text(to)
+        ));
+    }
+    for order in orders {
+        text_body.push_str(&format!("Download page:\n{}\n\n{}\n", order.order_url, order_text(order)));
+        content.push_str(&format!(
+            r#"<div style="margin:0 0 24px;">
+{}{}</div>
+"#,
+            html_button(&order.order_url, &format!("Downloads of order {}", order.order_id)),
+            order_html(order)
+        ));
+    }
+    text_body.push_str(&format!(
+        "{}\nKeep these links private: anyone who has one can download its clips.\n\
+         Questions? Write to {}.\n\n{}\n",
+        licence_text(shop),
+        shop.contact_email,
+        shop.title
+    ));
+    content.push_str(&licence_html(shop));
+    content.push_str(&format!(
+        r#"<p style="margin:0;{MUTED}">Keep these links private: anyone who has one can download its clips.</p>
+"#
+    ));
+    Mail { to: to.to_string(), html: html_frame(shop, &subject, &content), subject, text: text_body }
+}
+
+/// An alert for the owner (the self-test's notice text, as is).
+pub fn alert_mail(shop: &ShopInfo, to: &str, subject: &str, body: &str) -> Mail {
+    let content = format!(
+        r#"<p style="margin:0;white-space:pre-wrap;font-family:Menlo,Consolas,monospace;font-size:14px;">{}</p>
+"#,
+        text(body)
+    );
+    Mail {
+        to: to.to_string(),
+        subject: subject.to_string(),
+        text: format!("{body}\n\n(clipstore's scheduled self-test for {})\n", shop.title),
+        html: html_frame(shop, subject, &content),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shop() -> ShopInfo {
+        ShopInfo {
+            title: "Saltglass & Co <Footage>".into(),
+            base_url: "https://shop.example/".into(),
+            contact_email: "help@shop.example".into(),
+            currency: "EUR".into(),
+            stylesheet: "/css/site.css".into(),
+        }
+    }
+
+    fn order() -> OrderMail {
+        OrderMail {
+            to: "buyer@example.com".into(),
+            order_id: "PAY-6ea005aecf7d370bb67e".into(),
+            order_url: "https://shop.example/download/v1.abc?x=1&y=2".into(),
+            clips: vec![
+                MailClip {
+                    title: "Harbour <at> dawn & dusk".into(),
+                    file_name: "harbour-at-dawn.mp4".into(),
+                    size: 281_694_000,
+                    sha256: Some("ab".repeat(32)),
+                },
+                MailClip { title: "Dune grass".into(), file_name: "dune.mov".into(), size: 999, sha256: None },
+            ],
+            downloads_per_clip: 5,
+            expires_at: 1_798_761_600, // 2027-01-01 00:00 UTC
+            recover_url: "https://shop.example/recover/".into(),
+        }
+    }
+
+    #[test]
+    fn clips_come_from_the_catalog() {
+        let clip = clipstore_core::ManifestClip {
+            title: "Harbour".into(),
+            object_key: "clips/h.mp4".into(),
+            file_name: "h.mp4".into(),
+            size: 10,
+            content_type: "video/mp4".into(),
+            sha256: Some("ab".into()),
+        };
+        let catalog = CatalogManifest { version: 1, shop: shop(), clips: [("harbour".to_string(), clip)].into() };
+        let clip = MailClip::from_catalog(&catalog, "harbour").unwrap();
+        assert_eq!((clip.title.as_str(), clip.size, clip.sha256.as_deref()), ("Harbour", 10, Some("ab")));
+        assert_eq!(MailClip::from_catalog(&catalog, "gone"), None);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(mail_date(0), "1 January 1970, 00:00 UTC");
+        assert_eq!(mail_date(1_798_761_600), "1 January 2027, 00:00 UTC");
+        assert_eq!(mail_date(1_709_210_096), "29 February 2024, 12:34 UTC");
+        assert_eq!(mail_date(1_795_996_800 - 60), "29 November 2026, 23:59 UTC");
+    }
+
+    #[test]
+    fn the_order_mail_has_everything_in_both_bodies() {
+        let m = order_mail(&shop(), &order());
+        assert_eq!(m.to, "buyer@example.com");
+        assert_eq!(m.subject, "Your clips from Saltglass & Co <Footage>: order PAY-6ea005aecf7d370bb67e");
+        for needle in [
+            "https://shop.example/download/v1.abc?x=1&y=2",
+            "Harbour <at> dawn & dusk",
+            "harbour-at-dawn.mp4 (282 MB)",
+            &format!("SHA-256: {}", "ab".repeat(32)),
+            "dune.mov (999 bytes)",
+            "downloaded 5 times until 1 January 2027, 00:00 UTC",
+            "royalty-free licence",
+            "https://shop.example/terms/",
+            "Lost this e-mail? Get your links again at https://shop.example/recover/",
+            "help@shop.example",
+        ] {
+            assert!(m.text.contains(needle), "text lacks {needle:?}:\n{}", m.text);
+        }
+        assert_eq!(m.text.matches("SHA-256").count(), 1, "no hash line for a clip without one");
+        for needle in [
+            r#"href="https://shop.example/download/v1.abc?x=1&amp;y=2""#,
+            "Harbour &lt;at&gt; dawn &amp; dusk",
+            "harbour-at-dawn.mp4 · 282 MB",
+            &"ab".repeat(32),
+            "5 times until <strong>1 January 2027, 00:00 UTC</strong>",
+            "royalty-free licence",
+            r#"href="https://shop.example/terms/""#,
+            "Lost this e-mail?",
+            r#"href="https://shop.example/recover/""#,
+            "mailto:help@shop.example",
+            "<title>Your clips from Saltglass &amp; Co &lt;Footage&gt;: order",
+        ] {
+            assert!(m.html.contains(needle), "html lacks {needle:?}:\n{}", m.html);
+        }
+        assert!(!m.html.contains("<at>") && !m.html.contains("Co <Footage>"), "unescaped value");
+        assert!(!m.html.contains("<style") && !m.html.contains("<table") && !m.html.contains("<link"));
+    }
+
+    #[test]
+    fn the_recovery_mail_lists_each_order() {
+        let mut second = order();
+        second.order_id = "ORD-2".into();
+        second.order_url = "https://shop.example/download/v1.def".into();
+        let m = recovery_mail(&shop(), "buyer@example.com", &[order(), second]);
+        assert_eq!(m.subject, "Your download links from Saltglass & Co <Footage>");
+        for body in [&m.text, &m.html] {
+            assert!(body.contains("PAY-6ea005aecf7d370bb67e") && body.contains("ORD-2"));
+            assert!(body.contains("https://shop.example/download/v1.def"));
+            assert!(body.contains("harbour-at-dawn.mp4"));
+        }
+        let none = recovery_mail(&shop(), "x@example.com", &[]);
+        assert!(none.text.contains("no order"));
+    }
+
+    #[test]
+    fn the_alert_mail_is_the_notice_text() {
+        let m = alert_mail(&shop(), "owner@example.com", "🚨 alert", "1 problem:\n- clip <a>: missing");
+        assert!(m.text.starts_with("1 problem:\n- clip <a>: missing"));
+        assert!(m.html.contains("clip &lt;a&gt;: missing") && m.html.contains("white-space:pre-wrap"));
+    }
+}

@@ -1,0 +1,435 @@
+//! The mail outbox: every e-mail is first a row in D1
+//! (`migrations/0006_outbox.sql`), written in the same batch as what caused
+//! it, then sent by whoever finds it due: the request that created it
+//! (`waitUntil`) or the cron run every five minutes. A provider outage
+//! delays mail, never loses it (docs/mail.md).
+//!
+//! Two senders never send one message twice: a sender first *claims* a row
+//! ([`sql::OUTBOX_CLAIM`], one atomic `UPDATE … RETURNING`), which moves it
+//! to `sending` with a lease ([`LEASE_SECS`]); only the sender that got the
+//! row back sends it. A sender that dies mid-send leaves the row `sending`,
+//! and it is due again when the lease ends. Should a send time out after the
+//! provider accepted it, the retry carries the same idempotency key
+//! ([`crate::mail::idempotency_key`]) and the provider does not send it again.
+//!
+//! Plain Rust: the SQL, the retry schedule and the admin listing; the
+//! runtime glue (`runtime/mail.rs`) binds and runs them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::mail::Mail;
+
+/// The outbox's statements. Parameters are numbered and documented per
+/// statement; times are unix seconds.
+pub mod sql {
+    /// Queues a message. Put it in the same D1 batch as what causes it (the
+    /// order), so the order never exists without its mail. A second order
+    /// mail for one order is ignored (unique index `outbox_order_mail`);
+    /// other kinds may repeat.
+    /// `?1 kind ('order', 'recovery', 'resend', 'alert'), ?2 order_id or NULL, ?3 to, ?4 subject,
+    ///  ?5 text body, ?6 HTML body, ?7 now`.
+    pub const OUTBOX_INSERT: &str = "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, attempts, next_attempt_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', 0, ?7) ON CONFLICT DO NOTHING";
+
+    /// Ids of the messages due now, oldest first: queued ones whose time has
+    /// come, and `sending` ones whose lease ended (their sender died).
+    /// `?1 now, ?2 limit`.
+    pub const OUTBOX_DUE: &str =
+        "SELECT id FROM outbox WHERE status IN ('queued', 'sending') AND next_attempt_at <= ?1 \
+         ORDER BY id LIMIT ?2";
+
+    /// Claims one due message for sending, atomically: `sending`, one more
+    /// attempt, leased until `?2 + ?3`. Returns the message, or no row when
+    /// it is not due (another sender claimed it, or it was sent).
+    /// `?1 id, ?2 now, ?3 lease (s)`.
+    pub const OUTBOX_CLAIM: &str =
+        "UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = ?2 + ?3 \
+         WHERE id = ?1 AND status IN ('queued', 'sending') AND next_attempt_at <= ?2 \
+         RETURNING id, kind, order_id, to_addr, subject, text_body, html_body, attempts";
+
+    /// The provider accepted the message. `?1 id, ?2 now, ?3 provider, ?4 provider's id ('' if none)`.
+    pub const OUTBOX_SENT: &str =
+        "UPDATE outbox SET status = 'sent', sent_at = ?2, provider = ?3, provider_id = NULLIF(?4, ''), \
+         last_error = NULL WHERE id = ?1 AND status <> 'sent'";
+
+    /// A send that can succeed later: back to `queued`, due at `?2` (now +
+    /// [`super::retry_delay_secs`]). Only while this sender's claim holds.
+    /// `?1 id, ?2 next attempt at, ?3 error, ?4 provider`.
+    pub const OUTBOX_RETRY: &str =
+        "UPDATE outbox SET status = 'queued', next_attempt_at = ?2, last_error = ?3, provider = ?4 \
+         WHERE id = ?1 AND status = 'sending'";
+
+    /// The provider refused the message for good (a 4xx other than 429):
+    /// kept for the owner, never retried automatically.
+    /// `?1 id, ?2 error, ?3 provider`.
+    pub const OUTBOX_FAILED: &str = "UPDATE outbox SET status = 'failed', last_error = ?2, provider = ?3 \
+         WHERE id = ?1 AND status = 'sending'";
+
+    /// Messages still unsent (queued or sending) that were created at least
+    /// `?2` seconds ago: `stuck` (count) and `oldest_age` (seconds).
+    /// `?1 now, ?2 threshold (s)`.
+    pub const OUTBOX_STUCK: &str =
+        "SELECT COUNT(*) AS stuck, COALESCE(MAX(?1 - created_at), 0) AS oldest_age FROM outbox \
+         WHERE status IN ('queued', 'sending') AND created_at <= ?1 - ?2";
+
+    /// The owner's listing (`GET /admin/outbox`), newest first. The text
+    /// body is read only to find the message's first link. `?1 limit`.
+    pub const OUTBOX_LIST: &str =
+        "SELECT id, kind, order_id, to_addr, subject, status, attempts, created_at, next_attempt_at, \
+         sent_at, provider, provider_id, last_error, text_body FROM outbox ORDER BY id DESC LIMIT ?1";
+}
+
+/// What a message is for (`outbox.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// The order mail with the download link (one per order).
+    Order,
+    /// "Your download links", asked for by a customer.
+    Recovery,
+    /// An order mail sent again by the owner.
+    Resend,
+    /// An alert of the self-test to the owner (`ALERT_EMAIL`).
+    Alert,
+}
+
+impl MailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::Order => "order",
+            MailKind::Recovery => "recovery",
+            MailKind::Resend => "resend",
+            MailKind::Alert => "alert",
+        }
+    }
+}
+
+/// How long a claim holds (seconds): far longer than one send (the
+/// runtime's `waitUntil` ends 30 s after the response), short enough that a
+/// dead sender's message goes out again within two cron runs.
+pub const LEASE_SECS: u64 = 300;
+
+/// Messages one sender handles per run (each is one subrequest to the
+/// provider plus a few D1 calls).
+pub const DELIVERY_BATCH: u32 = 20;
+
+/// First retry after one minute, doubling, at most six hours apart: a
+/// provider outage of an hour costs a customer at most about an hour more,
+/// and a long one a few requests a day per message. Retries go on until the
+/// message is sent or refused; the owner is alerted when mail is stuck.
+pub const FIRST_RETRY_SECS: u64 = 60;
+pub const MAX_RETRY_SECS: u64 = 6 * 3600;
+
+/// Seconds to wait after the `attempts`-th failed attempt (1-based).
+pub fn retry_delay_secs(attempts: u32) -> u64 {
+    let doublings = attempts.saturating_sub(1).min(20);
+    (FIRST_RETRY_SECS << doublings).min(MAX_RETRY_SECS)
+}
+
+/// A claimed message ([`sql::OUTBOX_CLAIM`]'s row).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ClaimedMessage {
+    pub id: u64,
+    pub kind: String,
+    pub order_id: Option<String>,
+    pub to_addr: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    /// Attempts including this one.
+    pub attempts: u32,
+}
+
+impl ClaimedMessage {
+    pub fn mail(&self) -> Mail {
+        Mail {
+            to: self.to_addr.clone(),
+            subject: self.subject.clone(),
+            text: self.text_body.clone(),
+            html: self.html_body.clone(),
+        }
+    }
+}
+
+/// A row of [`sql::OUTBOX_LIST`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OutboxRow {
+    pub id: u64,
+    pub kind: String,
+    pub order_id: Option<String>,
+    pub to_addr: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: u32,
+    pub created_at: u64,
+    pub next_attempt_at: u64,
+    pub sent_at: Option<u64>,
+    pub provider: Option<String>,
+    pub provider_id: Option<String>,
+    pub last_error: Option<String>,
+    pub text_body: String,
+}
+
+/// One message as `GET /admin/outbox` answers it: no bodies, but the first
+/// link of the message (the order page, for an order mail), so the owner, or
+/// a local run without a provider, can open it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxEntry {
+    pub id: u64,
+    pub kind: String,
+    pub order_id: Option<String>,
+    pub to: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: u32,
+    pub created_at: u64,
+    pub next_attempt_at: u64,
+    pub sent_at: Option<u64>,
+    pub provider: Option<String>,
+    pub provider_id: Option<String>,
+    pub last_error: Option<String>,
+    pub link: Option<String>,
+}
+
+impl From<OutboxRow> for OutboxEntry {
+    fn from(r: OutboxRow) -> OutboxEntry {
+        OutboxEntry {
+            link: first_link(&r.text_body),
+            id: r.id,
+            kind: r.kind,
+            order_id: r.order_id,
+            to: r.to_addr,
+            subject: r.subject,
+            status: r.status,
+            attempts: r.attempts,
+            created_at: r.created_at,
+            next_attempt_at: r.next_attempt_at,
+            sent_at: r.sent_at,
+            provider: r.provider,
+            provider_id: r.provider_id,
+            last_error: r.last_error,
+        }
+    }
+}
+
+/// The first `http(s)://` address in a plain-text body.
+pub fn first_link(text: &str) -> Option<String> {
+    let start = ["https://", "http://"].iter().filter_map(|p| text.find(p)).min()?;
+    let link: String = text[start..].chars().take_while(|c| !c.is_whitespace() && !"<>\"".contains(*c)).collect();
+    Some(link.trim_end_matches(['.', ',', ')', ';']).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_a_minute_to_six_hours() {
+        let delays: Vec<u64> = (1..=11).map(retry_delay_secs).collect();
+        assert_eq!(delays, [60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600, 21600]);
+        assert_eq!(retry_delay_secs(0), 60);
+        assert_eq!(retry_delay_secs(u32::MAX), MAX_RETRY_SECS);
+    }
+
+    #[test]
+    fn links() {
+        assert_eq!(
+            first_link("Open this page:\nhttps://shop.example/download/v1.abc?x=1 now").as_deref(),
+            Some("https://shop.example/download/v1.abc?x=1")
+        );
+        assert_eq!(
+            first_link("see http://127.0.0.1:8787/download/t.").as_deref(),
+            Some("http://127.0.0.1:8787/download/t")
+        );
+        assert_eq!(first_link("no link here"), None);
+    }
+}
+
+/// The statements against a real SQLite with every migration applied (D1
+/// is SQLite), as `ledger_sql_tests.rs` does for the ledger.
+#[cfg(test)]
+mod sql_tests {
+    use rusqlite::{params_from_iter, types::Value, Connection};
+
+    use super::sql;
+
+    const MIGRATIONS: [&str; 6] = [
+        include_str!("../migrations/0001_downloads.sql"),
+        include_str!("../migrations/0002_ledger.sql"),
+        include_str!("../migrations/0003_monitor.sql"),
+        include_str!("../migrations/0004_checkout.sql"),
+        include_str!("../migrations/0005_settlement.sql"),
+        include_str!("../migrations/0006_outbox.sql"),
+    ];
+
+    fn db() -> Connection {
+        let db = Connection::open_in_memory().unwrap();
+        for m in MIGRATIONS {
+            db.execute_batch(m).unwrap();
+        }
+        db
+    }
+
+    fn n(v: u64) -> Value {
+        Value::Integer(v as i64)
+    }
+
+    fn t(v: &str) -> Value {
+        Value::Text(v.to_string())
+    }
+
+    fn run(db: &Connection, statement: &str, values: Vec<Value>) -> usize {
+        db.prepare(statement).unwrap().execute(params_from_iter(values)).unwrap()
+    }
+
+    fn insert(db: &Connection, kind: &str, order: Option<&str>, now: u64) -> usize {
+        let order = order.map_or(Value::Null, t);
+        run(
+            db,
+            sql::OUTBOX_INSERT,
+            vec![t(kind), order, t("b@example.com"), t("S"), t("https://x/d/1"), t("<p>H</p>"), n(now)],
+        )
+    }
+
+    /// The claimed row's (id, attempts), if the claim got it.
+    fn claim(db: &Connection, id: u64, now: u64) -> Option<(u64, u32)> {
+        let mut s = db.prepare(sql::OUTBOX_CLAIM).unwrap();
+        let mut rows = s
+            .query_map(params_from_iter([n(id), n(now), n(super::LEASE_SECS)]), |r| {
+                Ok((r.get::<_, i64>("id")? as u64, r.get::<_, i64>("attempts")? as u32))
+            })
+            .unwrap();
+        rows.next().map(|r| r.unwrap())
+    }
+
+    fn due(db: &Connection, now: u64) -> Vec<u64> {
+        let mut s = db.prepare(sql::OUTBOX_DUE).unwrap();
+        let rows = s.query_map(params_from_iter([n(now), n(10)]), |r| r.get::<_, i64>(0)).unwrap();
+        rows.map(|r| r.unwrap() as u64).collect()
+    }
+
+    fn row(db: &Connection, id: u64) -> (String, u32, u64, Option<String>, Option<String>) {
+        db.query_row(
+            "SELECT status, attempts, next_attempt_at, provider_id, last_error FROM outbox WHERE id = ?1",
+            [id as i64],
+            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u32, r.get::<_, i64>(2)? as u64, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap()
+    }
+
+    fn stuck(db: &Connection, now: u64, threshold: u64) -> (u64, u64) {
+        db.query_row(sql::OUTBOX_STUCK, [now as i64, threshold as i64], |r| {
+            Ok((r.get::<_, i64>("stuck")? as u64, r.get::<_, i64>("oldest_age")? as u64))
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_message_is_claimed_once_and_sent() {
+        let db = db();
+        assert_eq!(insert(&db, "order", Some("O1"), 1000), 1);
+        assert_eq!(due(&db, 999), Vec::<u64>::new());
+        assert_eq!(due(&db, 1000), vec![1]);
+        assert_eq!(claim(&db, 1, 1000), Some((1, 1)));
+        assert_eq!(claim(&db, 1, 1000), None, "a second sender gets nothing");
+        assert_eq!(claim(&db, 1, 1000 + super::LEASE_SECS - 1), None, "nor while the lease holds");
+        assert_eq!(due(&db, 1001), Vec::<u64>::new());
+        assert_eq!(run(&db, sql::OUTBOX_SENT, vec![n(1), n(1002), t("resend"), t("re-id-1")]), 1);
+        let (status, attempts, _, provider_id, _) = row(&db, 1);
+        assert_eq!((status.as_str(), attempts, provider_id.as_deref()), ("sent", 1, Some("re-id-1")));
+        assert_eq!(due(&db, 1_000_000), Vec::<u64>::new(), "sent is never due");
+        assert_eq!(claim(&db, 1, 1_000_000), None);
+        assert_eq!(db.query_row("SELECT sent_at FROM outbox WHERE id = 1", [], |r| r.get::<_, i64>(0)).unwrap(), 1002);
+    }
+
+    #[test]
+    fn one_order_mail_per_order() {
+        let db = db();
+        assert_eq!(insert(&db, "order", Some("O1"), 1), 1);
+        assert_eq!(insert(&db, "order", Some("O1"), 2), 0, "ignored, and no error for the batch");
+        assert_eq!(insert(&db, "resend", Some("O1"), 3), 1);
+        assert_eq!(insert(&db, "alert", None, 4), 1);
+        assert_eq!(insert(&db, "alert", None, 5), 1);
+        let bad = db.prepare(sql::OUTBOX_INSERT).unwrap().execute(params_from_iter(vec![
+            t("spam"),
+            Value::Null,
+            t("b@example.com"),
+            t("S"),
+            t("T"),
+            t("H"),
+            n(6),
+        ]));
+        assert!(bad.is_err(), "unknown kinds are refused");
+    }
+
+    #[test]
+    fn a_dead_senders_lease_expires() {
+        let db = db();
+        insert(&db, "order", Some("O1"), 1000);
+        assert!(claim(&db, 1, 1000).is_some());
+        // The sender died: nothing marks the row; after the lease it is due.
+        let expiry = 1000 + super::LEASE_SECS;
+        assert_eq!(due(&db, expiry - 1), Vec::<u64>::new());
+        assert_eq!(due(&db, expiry), vec![1]);
+        assert_eq!(claim(&db, 1, expiry), Some((1, 2)), "claimed again, second attempt");
+        // The first sender's late answer no longer counts as a retry.
+        assert_eq!(run(&db, sql::OUTBOX_SENT, vec![n(1), n(expiry + 1), t("resend"), t("")]), 1);
+        assert_eq!(run(&db, sql::OUTBOX_RETRY, vec![n(1), n(expiry + 60), t("late"), t("resend")]), 0);
+        let (status, _, _, provider_id, _) = row(&db, 1);
+        assert_eq!((status.as_str(), provider_id), ("sent", None));
+    }
+
+    #[test]
+    fn retries_back_off_and_failures_stay() {
+        let db = db();
+        insert(&db, "order", Some("O1"), 1000);
+        let mut now = 1000;
+        for attempt in 1..=4u32 {
+            assert_eq!(claim(&db, 1, now), Some((1, attempt)));
+            let next = now + super::retry_delay_secs(attempt);
+            assert_eq!(run(&db, sql::OUTBOX_RETRY, vec![n(1), n(next), t("Resend answered 503"), t("resend")]), 1);
+            let (status, attempts, next_at, _, error) = row(&db, 1);
+            assert_eq!((status.as_str(), attempts, next_at), ("queued", attempt, next));
+            assert_eq!(error.as_deref(), Some("Resend answered 503"));
+            assert_eq!(due(&db, next - 1), Vec::<u64>::new(), "not before its time");
+            now = next;
+        }
+        assert_eq!(now, 1000 + 60 + 120 + 240 + 480);
+        assert!(claim(&db, 1, now).is_some());
+        assert_eq!(run(&db, sql::OUTBOX_FAILED, vec![n(1), t("Resend answered 422 validation_error"), t("resend")]), 1);
+        assert_eq!(row(&db, 1).0, "failed");
+        assert_eq!(due(&db, u32::MAX.into()), Vec::<u64>::new(), "failed is never retried automatically");
+        assert_eq!(db.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0)).unwrap(), 1, "kept");
+    }
+
+    #[test]
+    fn stuck_mail_is_counted_with_its_oldest_age() {
+        let db = db();
+        assert_eq!(stuck(&db, 10_000, 1800), (0, 0));
+        insert(&db, "order", Some("O1"), 1000);
+        insert(&db, "order", Some("O2"), 5000);
+        insert(&db, "alert", None, 9000);
+        assert_eq!(stuck(&db, 10_000, 1800), (2, 9000), "O1 and O2 are older than 30 minutes");
+        assert!(claim(&db, 1, 10_000).is_some());
+        assert_eq!(stuck(&db, 10_000, 1800), (2, 9000), "sending still counts until sent");
+        run(&db, sql::OUTBOX_SENT, vec![n(1), n(10_001), t("resend"), t("x")]);
+        assert_eq!(stuck(&db, 10_001, 1800), (1, 5001));
+        assert!(claim(&db, 2, 10_001).is_some());
+        run(&db, sql::OUTBOX_FAILED, vec![n(2), t("refused"), t("resend")]);
+        assert_eq!(stuck(&db, 10_001, 1800), (0, 0), "a refusal is not stuck (it is failed)");
+    }
+
+    #[test]
+    fn the_listing_is_newest_first() {
+        let db = db();
+        insert(&db, "order", Some("O1"), 1);
+        insert(&db, "alert", None, 2);
+        let mut s = db.prepare(sql::OUTBOX_LIST).unwrap();
+        let rows: Vec<(i64, String, String)> = s
+            .query_map([10], |r| Ok((r.get("id")?, r.get("kind")?, r.get("text_body")?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(super::first_link(&rows[1].2).as_deref(), Some("https://x/d/1"));
+    }
+}

@@ -1,0 +1,264 @@
+//! Mail glue: sends the outbox's due messages through the mail provider
+//! with `fetch`, and records what became of each (docs/mail.md). The
+//! decisions are in [`crate::mail`] (requests, answers) and
+//! [`crate::outbox`] (SQL, claims, retry schedule); this file reads the
+//! settings, runs the statements and executes the provider's [`HttpCall`].
+//!
+//! Senders: the cron run (`scheduled`, every five minutes) and, after an
+//! order's webhook, `ctx.wait_until(deliver_outbox(…))`. Both claim each row
+//! before sending it, so they never send one message twice.
+//!
+//! Logs one JSON line per message (`mail_sent`, `mail_retry`,
+//! `mail_failed`, `mail_queued_no_provider`) with the outbox id, kind,
+//! order and attempt; never the API key, never the message's body.
+
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use worker::*;
+
+use super::monitor::setting;
+use super::{batch, bind, manifest, now_unix, num, opt_text, rows, text};
+use crate::error::DownloadError;
+use crate::mail::resend::{self, Resend};
+use crate::mail::{self, ConfigError, HttpCall, Mail, MailProvider, SendFailure};
+use crate::outbox::{self, sql, ClaimedMessage, MailKind, OutboxEntry, OutboxRow};
+
+/// A send that has no answer after this long is retried later (with the
+/// same idempotency key).
+const SEND_TIMEOUT_SECS: u64 = 15;
+
+/// The configured provider: `Ok(None)` without `RESEND_API_KEY` (mail stays
+/// queued), an error naming the variable when a setting is malformed.
+pub(crate) fn provider(env: &Env) -> std::result::Result<Option<Resend>, ConfigError> {
+    Resend::from_settings(
+        setting(env, resend::API_KEY_VAR).as_deref(),
+        setting(env, resend::FROM_VAR).as_deref(),
+        setting(env, resend::BASE_VAR).as_deref(),
+        Some(&manifest().shop.contact_email),
+    )
+}
+
+/// What one [`deliver_outbox`] run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct DeliveryReport {
+    /// Messages due at the start.
+    pub due: u32,
+    pub sent: u32,
+    pub retried: u32,
+    pub failed: u32,
+    /// Due, but no provider is configured (or its settings are invalid).
+    pub no_provider: u32,
+    /// Why the run stopped early (D1 unreachable, …), if it did.
+    pub error: Option<String>,
+}
+
+/// The statement that queues `mail` (`outbox::sql::OUTBOX_INSERT`): put it
+/// in the same batch as what causes it, e.g. the checkout's order.
+pub(crate) fn outbox_insert(
+    db: &D1Database,
+    kind: MailKind,
+    order_id: Option<&str>,
+    mail: &Mail,
+    now: u64,
+) -> std::result::Result<D1PreparedStatement, DownloadError> {
+    bind(
+        db,
+        sql::OUTBOX_INSERT,
+        &[
+            text(kind.as_str()),
+            opt_text(order_id),
+            text(&mail.to),
+            text(&mail.subject),
+            text(&mail.text),
+            text(&mail.html),
+            num(now),
+        ],
+    )
+}
+
+/// Queues `mail` on its own (an alert, a recovery mail).
+pub(crate) async fn queue(
+    db: &D1Database,
+    kind: MailKind,
+    order_id: Option<&str>,
+    mail: &Mail,
+) -> std::result::Result<(), DownloadError> {
+    batch(db, vec![outbox_insert(db, kind, order_id, mail, now_unix())?]).await.map(|_| ())
+}
+
+#[derive(Deserialize)]
+struct DueRow {
+    id: u64,
+}
+
+/// Sends up to `limit` due messages: claims each, sends it, marks it sent,
+/// queued again (with the next attempt's time) or failed. Never fails: what
+/// went wrong is in the report and the logs, and the messages stay in the
+/// outbox for the next run.
+pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
+    let mut report = DeliveryReport::default();
+    let db = match env.d1("DB") {
+        Ok(db) => db,
+        Err(e) => {
+            report.error = Some(format!("the D1 binding DB is missing or wrong: {e}"));
+            console_error!("{}", json!({ "event": "mail_outbox_unavailable", "error": report.error }));
+            return report;
+        }
+    };
+    let due = async {
+        let r = batch(&db, vec![bind(&db, sql::OUTBOX_DUE, &[num(now_unix()), num(limit.into())])?]).await?;
+        rows::<DueRow>(&r[0])
+    }
+    .await;
+    let due = match due {
+        Ok(due) => due,
+        Err(e) => {
+            report.error = Some(format!("{e:?}"));
+            console_error!("{}", json!({ "event": "mail_outbox_unavailable", "error": report.error }));
+            return report;
+        }
+    };
+    report.due = due.len() as u32;
+    if due.is_empty() {
+        return report;
+    }
+    let provider = match provider(env) {
+        Ok(provider) => provider,
+        Err(e) => {
+            console_error!("{}", json!({ "event": "mail_provider_misconfigured", "error": e.to_string() }));
+            None
+        }
+    };
+    let Some(provider) = provider else {
+        for row in &due {
+            console_warn!(
+                "{}",
+                json!({ "event": "mail_queued_no_provider", "id": row.id, "missing": resend::API_KEY_VAR })
+            );
+        }
+        report.no_provider = report.due;
+        return report;
+    };
+    for row in due {
+        let claimed = async {
+            let r = batch(
+                &db,
+                vec![bind(&db, sql::OUTBOX_CLAIM, &[num(row.id), num(now_unix()), num(outbox::LEASE_SECS)])?],
+            )
+            .await?;
+            rows::<ClaimedMessage>(&r[0])
+        }
+        .await;
+        let message = match claimed {
+            Ok(claimed) => match claimed.into_iter().next() {
+                Some(message) => message,
+                None => continue, // another sender has it
+            },
+            Err(e) => {
+                report.error = Some(format!("{e:?}"));
+                console_error!("{}", json!({ "event": "mail_outbox_unavailable", "error": report.error }));
+                return report;
+            }
+        };
+        let result = send(&provider, &message).await;
+        let now = now_unix();
+        let name = provider.name();
+        let about = json!({
+            "id": message.id,
+            "kind": message.kind,
+            "order": message.order_id,
+            "attempt": message.attempts,
+            "provider": name,
+        });
+        let (statement, line) = match &result {
+            Ok(provider_id) => {
+                report.sent += 1;
+                (
+                    bind(&db, sql::OUTBOX_SENT, &[num(message.id), num(now), text(name), text(provider_id)]),
+                    json!({ "event": "mail_sent", "message": about, "provider_id": provider_id }),
+                )
+            }
+            Err(SendFailure { retry: true, detail }) => {
+                report.retried += 1;
+                let next = now + outbox::retry_delay_secs(message.attempts);
+                (
+                    bind(&db, sql::OUTBOX_RETRY, &[num(message.id), num(next), text(detail), text(name)]),
+                    json!({ "event": "mail_retry", "message": about, "next_attempt_at": next, "error": detail }),
+                )
+            }
+            Err(SendFailure { retry: false, detail }) => {
+                report.failed += 1;
+                (
+                    bind(&db, sql::OUTBOX_FAILED, &[num(message.id), text(detail), text(name)]),
+                    json!({ "event": "mail_failed", "message": about, "error": detail }),
+                )
+            }
+        };
+        match &result {
+            Ok(_) => console_log!("{line}"),
+            Err(SendFailure { retry: true, .. }) => console_warn!("{line}"),
+            // A customer may be without their link: the owner must look.
+            Err(SendFailure { retry: false, .. }) => console_error!("{line}"),
+        }
+        let recorded = match statement {
+            Ok(statement) => batch(&db, vec![statement]).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            // The claim's lease ends and the message is due again; the
+            // idempotency key keeps the provider from sending it twice.
+            console_error!(
+                "{}",
+                json!({ "event": "mail_state_not_saved", "id": message.id, "error": format!("{e:?}") })
+            );
+        }
+    }
+    if report.sent + report.retried + report.failed > 0 {
+        console_log!("{}", json!({ "event": "mail_delivery", "report": report }));
+    }
+    report
+}
+
+/// Sends one claimed message.
+async fn send(provider: &dyn MailProvider, message: &ClaimedMessage) -> std::result::Result<String, SendFailure> {
+    let call = provider.request(&message.mail(), &mail::idempotency_key(message.id));
+    let (status, body) = execute(&call).await.map_err(mail::transport_failure)?;
+    provider.outcome(status, &body)
+}
+
+/// Executes a provider's request; gives up after [`SEND_TIMEOUT_SECS`].
+/// Errors never contain header values (the API key is one).
+async fn execute(call: &HttpCall) -> std::result::Result<(u16, String), String> {
+    let headers = Headers::new();
+    for (name, value) in &call.headers {
+        headers.set(name, value).map_err(|_| format!("the {name} header is not valid"))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(call.method.to_string()))
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&call.body)));
+    let request = Request::new_with_init(&call.url, &init).map_err(|e| format!("request to {}: {e}", call.url))?;
+    let fetch = Fetch::Request(request);
+    let fetch = pin!(fetch.send());
+    let timeout = pin!(Delay::from(Duration::from_secs(SEND_TIMEOUT_SECS)));
+    match select(fetch, timeout).await {
+        Either::Left((response, _)) => {
+            let mut response = response.map_err(|e| format!("POST {}: {e}", call.url))?;
+            let status = response.status_code();
+            let body = response.text().await.unwrap_or_default();
+            Ok((status, body))
+        }
+        Either::Right(_) => Err(format!("no answer from {} within {SEND_TIMEOUT_SECS} s", call.url)),
+    }
+}
+
+/// `GET /admin/outbox`: the newest `limit` messages, without bodies.
+pub(crate) async fn outbox_list(db: &D1Database, limit: u32) -> std::result::Result<Vec<OutboxEntry>, DownloadError> {
+    let r = batch(db, vec![bind(db, sql::OUTBOX_LIST, &[num(limit.into())])?]).await?;
+    Ok(rows::<OutboxRow>(&r[0])?.into_iter().map(OutboxEntry::from).collect())
+}
