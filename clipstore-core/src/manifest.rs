@@ -79,7 +79,7 @@ pub fn currency_decimals(code: &str) -> u32 {
 /// hold (24.50 JPY).
 pub fn minor_units(hundredths: u64, currency: &str) -> Option<u64> {
     match currency_decimals(currency) {
-        0 => (hundredths % 100 == 0).then_some(hundredths / 100),
+        0 => hundredths.is_multiple_of(100).then_some(hundredths / 100),
         3 => hundredths.checked_mul(10),
         _ => Some(hundredths),
     }

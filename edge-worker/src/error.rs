@@ -19,6 +19,8 @@ pub enum DownloadError {
     AllowanceUsedUp,
     /// The order was revoked, or this link replaced by a reissued one (403).
     Revoked,
+    /// The order (or this clip of it) was refunded or disputed (403).
+    Refunded,
     /// No clip with this slug in the catalog (404).
     UnknownClip,
     /// A `/download/…` path of the wrong shape (404).
@@ -31,6 +33,26 @@ pub enum DownloadError {
 }
 
 impl DownloadError {
+    /// Why the ledger refuses an order's link, if it does: the order
+    /// revoked (for a refund or dispute: `reason`), this clip of it revoked,
+    /// or the link older than the order's last reissue (`not_before`).
+    pub fn revocation(
+        revoked_at: Option<u64>,
+        reason: Option<&str>,
+        clip_revoked: bool,
+        not_before: u64,
+        token_issued_at: u64,
+    ) -> Option<DownloadError> {
+        let money_back = matches!(reason, Some("refunded" | "disputed"));
+        if clip_revoked || (revoked_at.is_some() && money_back) {
+            Some(DownloadError::Refunded)
+        } else if revoked_at.is_some() || not_before > token_issued_at {
+            Some(DownloadError::Revoked)
+        } else {
+            None
+        }
+    }
+
     /// Maps a token verification failure by its stable code
     /// (`clipstore_core::TokenError::code`).
     pub fn from_token_code(code: &str) -> DownloadError {
@@ -50,7 +72,8 @@ impl DownloadError {
             DownloadError::InvalidToken { .. }
             | DownloadError::NotInOrder
             | DownloadError::AllowanceUsedUp
-            | DownloadError::Revoked => 403,
+            | DownloadError::Revoked
+            | DownloadError::Refunded => 403,
             DownloadError::UnknownClip | DownloadError::NotFound => 404,
             DownloadError::MethodNotAllowed => 405,
             DownloadError::Unavailable { .. } => 503,
@@ -65,6 +88,7 @@ impl DownloadError {
             DownloadError::NotInOrder => "clip_not_in_order",
             DownloadError::AllowanceUsedUp => "allowance_used_up",
             DownloadError::Revoked => "revoked",
+            DownloadError::Refunded => "refunded",
             DownloadError::UnknownClip => "unknown_clip",
             DownloadError::NotFound => "not_found",
             DownloadError::MethodNotAllowed => "method_not_allowed",
@@ -91,10 +115,23 @@ mod tests {
         assert_eq!(NotInOrder.status(), 403);
         assert_eq!(AllowanceUsedUp.status(), 403);
         assert_eq!(Revoked.status(), 403);
+        assert_eq!(Refunded.status(), 403);
         assert_eq!(UnknownClip.status(), 404);
         assert_eq!(NotFound.status(), 404);
         assert_eq!(MethodNotAllowed.status(), 405);
         assert_eq!(Unavailable { detail: "r2 down".into() }.status(), 503);
+    }
+
+    #[test]
+    fn revocations() {
+        assert_eq!(DownloadError::revocation(None, None, false, 0, 5), None);
+        assert_eq!(DownloadError::revocation(Some(1), Some("admin"), false, 0, 5), Some(Revoked));
+        assert_eq!(DownloadError::revocation(Some(1), None, false, 0, 5), Some(Revoked));
+        assert_eq!(DownloadError::revocation(Some(1), Some("refunded"), false, 0, 5), Some(Refunded));
+        assert_eq!(DownloadError::revocation(Some(1), Some("disputed"), false, 0, 5), Some(Refunded));
+        assert_eq!(DownloadError::revocation(None, None, true, 0, 5), Some(Refunded));
+        assert_eq!(DownloadError::revocation(None, None, false, 6, 5), Some(Revoked), "reissued after this link");
+        assert_eq!(DownloadError::revocation(None, None, false, 5, 5), None, "a link of the reissue itself");
     }
 
     #[test]

@@ -24,18 +24,20 @@ pub mod sql {
     /// **The only statement that reserves bytes**, atomically: adds `?3`
     /// bytes to the (order, clip) row, as charged and as in flight, only if
     /// the total stays within the budget `?6` and the order is neither
-    /// revoked nor reissued after the token's `issued_at` `?8`. Returns the
+    /// revoked (nor the clip) nor reissued after the token's `issued_at` `?8`. Returns the
     /// new total, or no row when refused. [`SETTLE_CLIP`] later gives back
     /// what was not sent.
     /// `?1 order_id, ?2 clip_slug, ?3 span bytes, ?4 clip size, ?5 unit, ?6 budget, ?7 now (s), ?8 token issued_at`.
     pub const GRANT: &str = "INSERT INTO order_clips (order_id, clip_slug, granted_bytes, reserved_bytes, clip_size, unit_bytes, budget_bytes, updated_at) \
          SELECT ?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7 \
          WHERE ?3 <= ?6 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = ?1 AND (o.revoked_at IS NOT NULL OR o.not_before > ?8)) \
+         AND NOT EXISTS (SELECT 1 FROM revoked_clips r WHERE r.order_id = ?1 AND r.clip_slug = ?2) \
          ON CONFLICT (order_id, clip_slug) DO UPDATE SET granted_bytes = order_clips.granted_bytes + excluded.granted_bytes, \
          reserved_bytes = order_clips.reserved_bytes + excluded.reserved_bytes, \
          clip_size = excluded.clip_size, unit_bytes = excluded.unit_bytes, budget_bytes = excluded.budget_bytes, updated_at = excluded.updated_at \
          WHERE order_clips.granted_bytes + excluded.granted_bytes <= excluded.budget_bytes \
          AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = ?1 AND (o.revoked_at IS NOT NULL OR o.not_before > ?8)) \
+         AND NOT EXISTS (SELECT 1 FROM revoked_clips r WHERE r.order_id = ?1 AND r.clip_slug = ?2) \
          RETURNING granted_bytes";
 
     /// Gives back what an interrupted attempt was charged for bytes that a
@@ -132,8 +134,9 @@ pub mod sql {
     /// flight (a refused request waits for that to settle, see
     /// [`crate::allowance::settlement_could_make_room`]). `?1 order_id, ?2 clip_slug`.
     pub const REFUSAL_STATE: &str =
-        "SELECT o.revoked_at AS revoked_at, o.not_before AS not_before, c.granted_bytes AS granted_bytes, \
-         c.reserved_bytes AS reserved_bytes \
+        "SELECT o.revoked_at AS revoked_at, o.revoked_reason AS revoked_reason, o.not_before AS not_before, \
+         c.granted_bytes AS granted_bytes, c.reserved_bytes AS reserved_bytes, \
+         EXISTS (SELECT 1 FROM revoked_clips r WHERE r.order_id = ?1 AND r.clip_slug = ?2) AS clip_revoked \
          FROM orders o LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = ?2 WHERE o.order_id = ?1";
 
     /// Appends one attempt (ignored if its `attempt_id` is already there).
@@ -187,7 +190,10 @@ pub mod sql {
          ORDER BY o.created_at DESC, o.order_id LIMIT ?3";
 
     /// The order row. `?1 order_id`.
-    pub const ORDER: &str = "SELECT order_id, clips, allowance, customer_ref, expires_at, token_issued_at, not_before, revoked_at, source, created_at \
+    pub const ORDER: &str =
+        "SELECT order_id, clips, allowance, customer_ref, expires_at, token_issued_at, not_before, revoked_at, \
+         revoked_reason, source, created_at, \
+         (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = orders.order_id) AS revoked_clips \
          FROM orders WHERE order_id = ?1";
 
     /// Bytes granted per clip of an order. `?1 order_id`.
@@ -224,8 +230,20 @@ pub mod sql {
          WHERE order_id = ?1 AND (?2 IS NULL OR clip_slug = ?2) RETURNING clip_slug";
 
     /// Revokes an order (also one never seen yet). `?1 order_id, ?2 now (s)`.
-    pub const REVOKE: &str = "INSERT INTO orders (order_id, clips, allowance, source, created_at, revoked_at) VALUES (?1, '[]', 0, 'admin', ?2, ?2) \
-         ON CONFLICT (order_id) DO UPDATE SET revoked_at = excluded.revoked_at";
+    pub const REVOKE: &str = "INSERT INTO orders (order_id, clips, allowance, source, created_at, revoked_at, revoked_reason) \
+         VALUES (?1, '[]', 0, 'admin', ?2, ?2, 'admin') \
+         ON CONFLICT (order_id) DO UPDATE SET revoked_at = excluded.revoked_at, revoked_reason = excluded.revoked_reason";
+
+    /// Revokes a paid order for a refund or dispute, once (a redelivered
+    /// event changes nothing). `?1 order_id, ?2 now (s), ?3 reason ('refunded', 'disputed')`.
+    pub const REVOKE_FOR_MONEY_BACK: &str = "UPDATE orders SET revoked_at = ?2, revoked_reason = ?3 \
+         WHERE order_id = ?1 AND (revoked_at IS NULL OR revoked_reason = 'admin') RETURNING order_id";
+
+    /// Revokes one clip of an order. `?1 order_id, ?2 clip_slug, ?3 now (s), ?4 reason`.
+    /// Returns the row when it is new.
+    pub const REVOKE_CLIP: &str =
+        "INSERT INTO revoked_clips (order_id, clip_slug, at, reason) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (order_id, clip_slug) DO NOTHING RETURNING clip_slug";
 
     /// Reissue: tokens issued before `?2` stop working and the order is no
     /// longer revoked. Returns the row. `?1 order_id, ?2 now (s)`.
@@ -260,9 +278,39 @@ pub mod sql {
          VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?6) ON CONFLICT (order_id) DO NOTHING";
 
     /// Remembers a paid checkout and its link. `?1 provider, ?2 session_id, ?3 order_id, ?4 token,
-    /// ?5 customer_email, ?6 amount_total, ?7 currency, ?8 now (s)`.
-    pub const CHECKOUT: &str = "INSERT OR IGNORE INTO checkouts (provider, session_id, order_id, token, customer_email, amount_total, currency, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    /// ?5 customer_email, ?6 amount_total, ?7 currency, ?8 now (s), ?9 payment_id`.
+    pub const CHECKOUT: &str = "INSERT OR IGNORE INTO checkouts (provider, session_id, order_id, token, customer_email, amount_total, currency, created_at, payment_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+    /// The order a refund or dispute is about. `?1 provider, ?2 payment_id`.
+    pub const ORDER_OF_PAYMENT: &str =
+        "SELECT order_id FROM checkouts WHERE provider = ?1 AND payment_id = ?2 ORDER BY created_at LIMIT 1";
+
+    /// The orders of an e-mail address that still download (neither
+    /// revoked nor expired), newest first,
+    /// for "Lost your download link?". `?1 address, ?2 limit, ?3 now (s)`.
+    pub const ORDERS_OF_EMAIL: &str = "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, \
+         o.customer_ref AS customer_ref, o.expires_at AS expires_at, c.customer_email AS customer_email \
+         FROM checkouts c JOIN orders o ON o.order_id = c.order_id \
+         WHERE lower(c.customer_email) = lower(?1) AND o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?3) \
+         ORDER BY c.created_at DESC LIMIT ?2";
+
+    /// Counts a recovery request, only while both rate limits hold: at most
+    /// `?5` per address and `?6` per client since `?4`. Returns the row when
+    /// allowed. `?1 now (s), ?2 email hash, ?3 client hash, ?4 window start (s), ?5, ?6`.
+    pub const RECOVERY_REQUEST: &str = "INSERT INTO recovery_requests (at, email_hash, client_hash, sent) \
+         SELECT ?1, ?2, ?3, 0 \
+         WHERE (SELECT COUNT(*) FROM recovery_requests WHERE email_hash = ?2 AND at >= ?4) < ?5 \
+         AND (SELECT COUNT(*) FROM recovery_requests WHERE client_hash = ?3 AND at >= ?4) < ?6 \
+         RETURNING id";
+
+    /// How many orders a recovery request e-mailed. `?1 id, ?2 sent`.
+    pub const RECOVERY_SENT: &str = "UPDATE recovery_requests SET sent = ?2 WHERE id = ?1";
+
+    /// Refunds, disputes and price mismatches of the last `?1` (unix ms
+    /// since), for the self-test's alert. `?1 since (ms)`.
+    pub const PAYMENT_ATTENTION: &str = "SELECT order_id, outcome, detail FROM payment_events \
+         WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order') ORDER BY id LIMIT 20";
 
     /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.
     /// Webhook deliveries for the owner, newest first, with the checkout's
@@ -368,6 +416,12 @@ pub struct OrderRow {
     pub not_before: u64,
     #[serde(default)]
     pub revoked_at: Option<u64>,
+    /// `admin`, `refunded` or `disputed`.
+    #[serde(default)]
+    pub revoked_reason: Option<String>,
+    /// JSON array of the clips revoked one by one.
+    #[serde(default)]
+    pub revoked_clips: Option<String>,
     #[serde(default)]
     pub source: String,
     #[serde(default)]

@@ -8,12 +8,15 @@ use rusqlite::{params_from_iter, types::Value, Connection};
 use crate::allowance::DownloadAllowance;
 use crate::ledger::sql;
 
-const MIGRATIONS: [&str; 5] = [
+/// Every migration, in order (the outbox's tests use them too).
+pub(crate) const MIGRATIONS: [&str; 7] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
     include_str!("../migrations/0004_checkout.sql"),
     include_str!("../migrations/0005_settlement.sql"),
+    include_str!("../migrations/0006_outbox.sql"),
+    include_str!("../migrations/0007_refunds_recovery.sql"),
 ];
 
 fn db() -> Connection {
@@ -219,4 +222,92 @@ fn the_settlement_migration_keeps_earlier_completions() {
     };
     assert_eq!(row("a1"), (Some(100), Some(100), Some(1), Some(9)));
     assert_eq!(row("a2"), (None, None, None, None));
+}
+
+/// A paid order `O` of clips a and c with a checkout by `Buyer@Example.com`, payment `pi_1`.
+fn paid_order(db: &Connection) {
+    run(db, sql::CHECKOUT_ORDER, vec![t("O"), t(r#"["a","c"]"#), n(1), n(1000), n(1), n(1), t("stripe")]);
+    let checkout =
+        vec![t("stripe"), t("cs_1"), t("O"), t("tok"), t("Buyer@Example.com"), n(3600), t("eur"), n(1), t("pi_1")];
+    run(db, sql::CHECKOUT, checkout);
+}
+
+#[test]
+fn a_refund_revokes_the_order_once_and_grants_stop() {
+    let db = db();
+    paid_order(&db);
+    let a = DownloadAllowance { size: S, downloads: 1 };
+    assert!(grant(&db, a, 10));
+    let order: String = db.query_row(sql::ORDER_OF_PAYMENT, rusqlite::params!["stripe", "pi_1"], |r| r.get(0)).unwrap();
+    assert_eq!(order, "O");
+    assert_eq!(run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(5), t("refunded")]), 1);
+    assert_eq!(
+        run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(6), t("disputed")]),
+        0,
+        "a redelivery changes nothing"
+    );
+    assert!(!grant(&db, a, 10), "a revoked order grants nothing");
+    let (reason, at): (String, i64) = db
+        .query_row("SELECT revoked_reason, revoked_at FROM orders WHERE order_id = 'O'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((reason.as_str(), at), ("refunded", 5));
+    let state: (Option<String>, bool) = db
+        .query_row(sql::REFUSAL_STATE, rusqlite::params!["O", "c"], |r| {
+            Ok((r.get("revoked_reason")?, r.get("clip_revoked")?))
+        })
+        .unwrap();
+    assert_eq!(state, (Some("refunded".into()), false));
+}
+
+#[test]
+fn revoking_one_clip_stops_only_that_clip() {
+    let db = db();
+    paid_order(&db);
+    let a = DownloadAllowance { size: S, downloads: 1 };
+    assert_eq!(run(&db, sql::REVOKE_CLIP, vec![t("O"), t("c"), n(5), t("refunded")]), 1);
+    assert_eq!(run(&db, sql::REVOKE_CLIP, vec![t("O"), t("c"), n(6), t("refunded")]), 0);
+    assert!(!grant(&db, a, 10), "clip c is revoked");
+    let other = run(&db, sql::GRANT, vec![t("O"), t("a"), n(10), n(S), n(a.unit()), n(a.budget()), n(1), n(1)]);
+    assert_eq!(other, 1, "clip a still downloads");
+    let revoked: String = db.query_row(sql::ORDER, rusqlite::params!["O"], |r| r.get("revoked_clips")).unwrap();
+    assert_eq!(revoked, r#"["c"]"#);
+    let clip_revoked: bool =
+        db.query_row(sql::REFUSAL_STATE, rusqlite::params!["O", "c"], |r| r.get("clip_revoked")).unwrap();
+    assert!(clip_revoked);
+}
+
+#[test]
+fn orders_of_an_email_ignore_case_and_skip_revoked_orders() {
+    let db = db();
+    paid_order(&db);
+    let count_at = |email: &str, now: u64| {
+        let mut s = db.prepare(sql::ORDERS_OF_EMAIL).unwrap();
+        s.query_map(rusqlite::params![email, 10, now as i64], |_| Ok(())).unwrap().count()
+    };
+    let count = |email: &str| count_at(email, 5);
+    assert_eq!(count_at("buyer@example.com", 1000), 0, "expired at 1000");
+    assert_eq!(count("buyer@example.COM"), 1);
+    assert_eq!(count("other@example.com"), 0);
+    assert_eq!(count("%"), 0, "no pattern matching");
+    run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(5), t("disputed")]);
+    assert_eq!(count("buyer@example.com"), 0);
+}
+
+#[test]
+fn recovery_requests_are_limited_per_address_and_per_client() {
+    let db = db();
+    let ask = |at: u64, email: &str, client: &str| {
+        run(&db, sql::RECOVERY_REQUEST, vec![n(at), t(email), t(client), n(at.saturating_sub(3600)), n(3), n(10)]) == 1
+    };
+    assert!(ask(100, "e1", "c1") && ask(101, "e1", "c2") && ask(102, "e1", "c3"));
+    assert!(!ask(103, "e1", "c4"), "a fourth for one address within the hour");
+    assert!(ask(3703, "e1", "c4"), "the window moves on");
+    for i in 0..7 {
+        assert!(ask(4000, &format!("x{i}"), "c9"));
+    }
+    // c9 has 7; e1 is at its limit again within this hour, so use others.
+    assert!(ask(4001, "y1", "c9") && ask(4001, "y2", "c9") && ask(4001, "y3", "c9"));
+    assert!(!ask(4002, "y4", "c9"), "an eleventh from one client within the hour");
 }

@@ -29,6 +29,7 @@ pub mod preconditions;
 pub mod range;
 pub mod routes;
 pub mod segments;
+pub mod shop_pages;
 
 #[cfg(test)]
 mod ledger_sql_tests;

@@ -17,6 +17,8 @@ pub struct OrderLine {
     /// Whole downloads left for this clip (see [`crate::allowance`]); `None`
     /// when the ledger could not be read.
     pub remaining: Option<u32>,
+    /// The owner revoked this clip of the order (a partial refund).
+    pub refunded: bool,
     /// Relative link to the clip: `<token>/<slug>` from `/download/<token>/`,
     /// written absolute here so it works with and without the trailing slash.
     pub href: String,
@@ -45,11 +47,13 @@ pub struct OrderClaims<'a> {
 
 impl OrderView {
     /// `granted` maps a slug to the bytes the ledger granted this order;
-    /// `None` when the ledger is unavailable.
+    /// `None` when the ledger is unavailable. `refunded`: clips revoked one
+    /// by one.
     pub fn new(
         claims: OrderClaims<'_>,
         manifest: &CatalogManifest,
         granted: Option<&BTreeMap<String, u64>>,
+        refunded: &[String],
         token: &str,
     ) -> OrderView {
         let mut lines = Vec::new();
@@ -64,6 +68,7 @@ impl OrderView {
                     remaining: granted.map(|g| {
                         DownloadAllowance::new(claims.downloads, clip.size).remaining(g.get(slug).copied().unwrap_or(0))
                     }),
+                    refunded: refunded.contains(slug),
                     href: format!("/download/{token}/{slug}"),
                 }),
                 None => withdrawn.push(slug.clone()),
@@ -135,10 +140,12 @@ mod tests {
             OrderClaims { order_id: "o-1", clips: &clips, expires_at: 10, downloads: 5 },
             &manifest(),
             Some(&granted),
+            &["harbor".to_string()],
             "TOK",
         );
         assert_eq!(view.lines.len(), 1);
         assert_eq!(view.lines[0].remaining, Some(3));
+        assert!(view.lines[0].refunded);
         assert_eq!(view.lines[0].href, "/download/TOK/harbor");
         assert_eq!(view.withdrawn, vec!["gone".to_string()]);
     }

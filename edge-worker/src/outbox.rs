@@ -252,14 +252,7 @@ mod sql_tests {
 
     use super::sql;
 
-    const MIGRATIONS: [&str; 6] = [
-        include_str!("../migrations/0001_downloads.sql"),
-        include_str!("../migrations/0002_ledger.sql"),
-        include_str!("../migrations/0003_monitor.sql"),
-        include_str!("../migrations/0004_checkout.sql"),
-        include_str!("../migrations/0005_settlement.sql"),
-        include_str!("../migrations/0006_outbox.sql"),
-    ];
+    use crate::ledger_sql_tests::MIGRATIONS;
 
     fn db() -> Connection {
         let db = Connection::open_in_memory().unwrap();

@@ -14,7 +14,7 @@ use crate::preconditions::http_date;
 
 /// A complete page in the shop's frame: the markup of `templates/base.html`
 /// and its header and footer partials, so `static/css/site.css` styles it.
-fn layout(shop: &ShopInfo, title: &str, body: &str) -> String {
+pub(crate) fn layout(shop: &ShopInfo, title: &str, body: &str) -> String {
     format!(
         r##"<!doctype html>
 <html lang="en">
@@ -88,7 +88,9 @@ fn order_section(view: &OrderView, intro: &str) -> String {
             Some(n) => format!("{n} of {} downloads left", view.allowance),
             None => format!("up to {} downloads", view.allowance),
         };
-        let action = if line.remaining != Some(0) {
+        let action = if line.refunded {
+            r#"<span class="muted">Refunded</span>"#.to_string()
+        } else if line.remaining != Some(0) {
             format!(r#"<a class="button" href="{href}">Download</a>"#, href = attr(&line.href),)
         } else {
             r#"<span class="muted">No downloads left</span>"#.to_string()
@@ -128,7 +130,13 @@ pub fn thanks_page(shop: &ShopInfo, view: &OrderView, link: &str) -> String {
         href = attr(link),
         shown = text(link),
     );
-    layout(shop, "Thank you", &order_section(view, &intro))
+    // The shop's cart script empties the cart on a page marked so: the
+    // clips in it are bought.
+    layout(shop, "Thank you", &order_section(view, &intro)).replacen("<body>", "<body data-cart-clear>", 1).replacen(
+        "</body>",
+        "  <script src=\"/js/cart.js\" defer></script>\n</body>",
+        1,
+    )
 }
 
 /// Seconds between reloads of the "payment is being confirmed" page.
@@ -197,6 +205,12 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
                 "<p>This link has been withdrawn or replaced by a newer one. If you think this is a mistake, write to {contact} with your order number.</p>"
             ),
         ),
+        DownloadError::Refunded => (
+            "This purchase was refunded",
+            format!(
+                "<p>The payment for this clip was refunded or disputed, so its downloads have ended. If you think this is a mistake, write to {contact} with your order number.</p>"
+            ),
+        ),
         DownloadError::UnknownClip | DownloadError::NotFound => (
             "Not found",
             format!(
@@ -248,6 +262,7 @@ mod tests {
                     file_name: "Harbor \"dawn\".mp4".into(),
                     size: 2_500_000,
                     remaining: Some(4),
+                    refunded: false,
                     href: "/download/TOK/harbor".into(),
                 },
                 OrderLine {
@@ -256,6 +271,7 @@ mod tests {
                     file_name: "City.mp4".into(),
                     size: 10,
                     remaining: Some(0),
+                    refunded: false,
                     href: "/download/TOK/city".into(),
                 },
             ],

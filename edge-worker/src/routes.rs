@@ -7,7 +7,9 @@
 //! | `/download/<token>/<clip-slug>` | [`Route::Clip`]    |
 //! | any other `/download/…`         | [`Route::NotFound`]|
 //! | `/payments/stripe/webhook`      | [`Route::PaymentWebhook`] |
+//! | `/checkout`                     | [`Route::Checkout`] |
 //! | `/thanks`                       | [`Route::Thanks`]  |
+//! | `/orders/recover`               | [`Route::Recover`] |
 //! | everything else                 | [`Route::Asset`]   |
 //!
 //! `wrangler.toml` runs the Worker first only for these paths; every other
@@ -25,8 +27,13 @@ pub enum Route<'a> {
     Clip { token: &'a str, slug: &'a str },
     /// A payment provider's webhook (docs/payments.md); only Stripe so far.
     PaymentWebhook { provider: &'a str },
+    /// A cart's checkout: `POST` a form of clip slugs (docs/payments.md).
+    Checkout,
     /// The checkout success page (`/thanks?session_id=…`).
     Thanks,
+    /// "Lost your download link?": the form, and `POST` to have the links
+    /// e-mailed again.
+    Recover,
     /// Under `/download/` or `/payments/` but not a valid shape.
     NotFound,
     /// A static file of the shop.
@@ -35,10 +42,15 @@ pub enum Route<'a> {
 
 const PREFIX: &str = "/download/";
 
+/// The page where a customer asks for their links again.
+pub const RECOVER_PATH: &str = "/orders/recover";
+
 /// Maps a URL path (as sent, not percent-decoded) to its route.
 pub fn route(path: &str) -> Route<'_> {
     match path {
         "/thanks" | "/thanks/" => return Route::Thanks,
+        "/checkout" | "/checkout/" => return Route::Checkout,
+        RECOVER_PATH | "/orders/recover/" => return Route::Recover,
         "/payments/stripe/webhook" => return Route::PaymentWebhook { provider: "stripe" },
         _ if path.starts_with("/payments/") => return Route::NotFound,
         _ => {}
@@ -82,6 +94,9 @@ mod tests {
         assert_eq!(route("/payments/other/webhook"), Route::NotFound);
         assert_eq!(route("/thanks"), Route::Thanks);
         assert_eq!(route("/thanks/"), Route::Thanks);
+        assert_eq!(route("/checkout"), Route::Checkout);
+        assert_eq!(route("/orders/recover"), Route::Recover);
+        assert_eq!(route("/orders/recover/"), Route::Recover);
     }
 
     #[test]

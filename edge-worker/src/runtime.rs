@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use clipstore_core::{sign_token, verify_token, CatalogManifest, Claims, Keyring};
+use clipstore_core::{verify_token, CatalogManifest, Claims, Keyring};
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
@@ -31,14 +31,16 @@ use crate::ledger::{
 };
 use crate::order::{OrderClaims, OrderView};
 use crate::pages;
-use crate::payments::{self, stripe::Stripe, EventKind, LinkTerms, PaymentProvider, WebhookError, WebhookEvent};
 use crate::preconditions::{Conditions, Validators};
 use crate::routes::{route, Route};
 use crate::segments::Segments;
 
+mod checkout;
 mod mail;
 mod monitor;
 mod objects;
+mod payments;
+mod recovery;
 mod reservation;
 mod stream;
 
@@ -63,8 +65,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let route = route(&path);
     match route {
         Route::Asset => return env.assets("ASSETS")?.fetch_request(req).await,
-        Route::PaymentWebhook { .. } => return payment_webhook(req, &env).await,
-        Route::Thanks => return thanks(&req, &env).await,
+        Route::PaymentWebhook { .. } => return payments::payment_webhook(req, &env, &ctx).await,
+        Route::Thanks => return payments::thanks(&req, &env).await,
+        Route::Checkout => return checkout::checkout(req, &env).await,
+        Route::Recover => return recovery::recover(req, &env, &ctx).await,
         _ => {}
     }
     let head = req.method() == Method::Head;
@@ -74,9 +78,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         match route {
             Route::Order { token } => order_page(&env, token, head).await,
             Route::Clip { token, slug } => return clip_request(&req, &env, &ctx, token, slug, head).await,
-            Route::NotFound | Route::Asset | Route::PaymentWebhook { .. } | Route::Thanks => {
-                Err(DownloadError::NotFound)
-            }
+            Route::NotFound
+            | Route::Asset
+            | Route::PaymentWebhook { .. }
+            | Route::Thanks
+            | Route::Checkout
+            | Route::Recover => Err(DownloadError::NotFound),
         }
     };
     match result {
@@ -123,6 +130,12 @@ fn error_response(error: &DownloadError) -> Result<Response> {
 
 pub(crate) fn unavailable(what: impl std::fmt::Display) -> DownloadError {
     DownloadError::Unavailable { detail: what.to_string() }
+}
+
+/// The shop's address as this request reached it (`https://shop.example`),
+/// for links the Worker writes into mail and redirects.
+fn origin(req: &Request) -> Result<String> {
+    Ok(req.url()?.origin().ascii_serialization())
 }
 
 fn now_unix() -> u64 {
@@ -468,11 +481,25 @@ async fn order_view(env: &Env, token: &str) -> std::result::Result<OrderView, Do
         Ok::<_, DownloadError>((order, granted))
     }
     .await;
+    let mut revoked_clips: Vec<String> = Vec::new();
     let granted = match ledger {
-        Ok((Some(order), _)) if order.revoked_at.is_some() || order.not_before > claims.issued_at => {
-            return Err(DownloadError::Revoked)
+        Ok((Some(order), granted)) => {
+            revoked_clips =
+                order.revoked_clips.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
+            let all_clips_revoked = claims.clips.iter().all(|c| revoked_clips.contains(c));
+            let revocation = DownloadError::revocation(
+                order.revoked_at,
+                order.revoked_reason.as_deref(),
+                all_clips_revoked,
+                order.not_before,
+                claims.issued_at,
+            );
+            if let Some(refusal) = revocation {
+                return Err(refusal);
+            }
+            Some(granted)
         }
-        Ok((_, granted)) => Some(granted),
+        Ok((None, granted)) => Some(granted),
         Err(e) => {
             // The page still works without the ledger; it just cannot count.
             console_error!(r#"{{"event":"ledger_read_failed","error":{:?}}}"#, format!("{e:?}"));
@@ -488,6 +515,7 @@ async fn order_view(env: &Env, token: &str) -> std::result::Result<OrderView, Do
         },
         manifest(),
         granted.as_ref(),
+        &revoked_clips,
         token,
     ))
 }
@@ -715,8 +743,8 @@ async fn clip(
         None => {
             // No bytes, no charge; but a revoked order's links answer nothing.
             if let Ok(db) = env.d1("DB") {
-                if revoked(&db, &claims, slug).await {
-                    return Err(DownloadError::Revoked);
+                if let Some(refusal) = revoked(&db, &claims, slug).await {
+                    return Err(refusal);
                 }
             }
             attempt.record.outcome = Outcome::NoBody.code().to_string();
@@ -998,260 +1026,5 @@ async fn admin_route(env: &Env, route: AdminRoute, body: &str) -> std::result::R
             let r = batch(&db, vec![bind(&db, sql::PAYMENT_EVENTS, &[num(limit.into())])?]).await?;
             respond(200, json!({ "payments": rows::<PaymentEventRow>(&r[0])? }))
         }
-    }
-}
-
-// --- Checkout (docs/payments.md) ---------------------------------------------
-
-/// What the Worker answers a webhook delivery it authenticated.
-enum WebhookAnswer {
-    /// Processed, awaiting payment, or a duplicate: 200 with this JSON.
-    Done(serde_json::Value),
-    /// Authenticated but refused (unknown clip, no clips): 4xx.
-    Refused(WebhookError),
-}
-
-/// `POST /payments/stripe/webhook`: authenticate, then create the order
-/// once per event. 2xx once processed (or already processed), 4xx for a
-/// delivery that no retry can fix, 5xx only when D1 or a secret is missing
-/// (a retry can then succeed).
-async fn payment_webhook(mut req: Request, env: &Env) -> Result<Response> {
-    if req.method() != Method::Post {
-        let mut r = json_error(405, "POST only")?;
-        r.headers_mut().set("allow", "POST")?;
-        return Ok(r);
-    }
-    let Some(secret) = env.secret("STRIPE_WEBHOOK_SECRET").ok().map(|s| s.to_string()) else {
-        console_error!("{}", json!({ "event": "payment_webhook_unconfigured", "missing": "STRIPE_WEBHOOK_SECRET" }));
-        return json_error(503, "the webhook is not configured");
-    };
-    let provider = Stripe::new(secret);
-    let signature = req.headers().get("stripe-signature").ok().flatten();
-    let body = req.bytes().await.unwrap_or_default();
-    let at = Date::now().as_millis();
-    let event = match provider.webhook(signature.as_deref(), &body, now_unix()) {
-        Ok(event) => event,
-        Err(error) => return webhook_refused(env, provider.name(), None, &error, at).await,
-    };
-    match checkout(env, &provider, &event, at).await {
-        Ok(WebhookAnswer::Done(value)) => json_response(200, &value),
-        Ok(WebhookAnswer::Refused(error)) => webhook_refused(env, provider.name(), Some(&event), &error, at).await,
-        Err(e) => {
-            console_error!(
-                "{}",
-                json!({ "event": "payment_webhook_failed", "event_id": event.event_id, "error": format!("{e:?}") })
-            );
-            json_error(503, "the order could not be recorded; retry later")
-        }
-    }
-}
-
-fn session_of(event: &WebhookEvent) -> &str {
-    match &event.kind {
-        EventKind::Paid(paid) => &paid.session_id,
-        EventKind::AwaitingPayment { session_id } => session_id,
-    }
-}
-
-/// Logs and records a refused delivery, and answers it.
-async fn webhook_refused(
-    env: &Env,
-    provider: &str,
-    event: Option<&WebhookEvent>,
-    error: &WebhookError,
-    at: u64,
-) -> Result<Response> {
-    let line = json!({
-        "event": "payment_webhook_refused",
-        "provider": provider,
-        "code": error.code(),
-        "status": error.status(),
-        "event_id": event.map(|e| &e.event_id),
-        "session_id": event.map(session_of),
-        "detail": error.detail(),
-    });
-    // A paid checkout naming an unknown clip needs the owner now.
-    if error.is_authenticated() {
-        console_error!("{line}");
-    } else {
-        console_warn!("{line}");
-    }
-    let recorded = async {
-        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
-        let mut values = vec![
-            num(at),
-            text(provider),
-            opt_text(event.map(|e| e.event_id.as_str())),
-            opt_text(event.map(|e| e.event_type.as_str())),
-            opt_text(event.map(session_of)),
-            JsValue::NULL,
-            num(error.status().into()),
-            text(error.code()),
-            text(&ledger::clip_text(Some(&error.detail()), 500).unwrap_or_default()),
-        ];
-        let statement = if event.is_some() {
-            sql::PAYMENT_EVENT
-        } else {
-            values.push(num(at - at % 60_000));
-            values.push(num(ledger::UNAUTHENTICATED_PAYMENT_EVENTS_PER_MINUTE));
-            sql::PAYMENT_REFUSAL_CAPPED
-        };
-        batch(&db, vec![bind(&db, statement, &values)?]).await.map(|_| ())
-    };
-    if let Err(e) = recorded.await {
-        console_error!("{}", json!({ "event": "payment_event_not_recorded", "error": format!("{e:?}") }));
-    }
-    json_response(error.status(), &json!({ "error": error.code(), "detail": error.detail() }))
-}
-
-#[derive(Deserialize)]
-struct PaymentSeen {
-    event_done: u64,
-    order_id: Option<String>,
-}
-
-/// Processes an authenticated event once: the order, its link, the
-/// checkout and the event row are written in one batch (transaction).
-async fn checkout(
-    env: &Env,
-    provider: &dyn PaymentProvider,
-    event: &WebhookEvent,
-    at: u64,
-) -> std::result::Result<WebhookAnswer, DownloadError> {
-    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
-    let name = provider.name();
-    let session_id = session_of(event);
-    let now = now_unix();
-    let event_row = |order_id: Option<&str>, outcome: &str, detail: &str| {
-        bind(
-            &db,
-            sql::PAYMENT_EVENT,
-            &[
-                num(at),
-                text(name),
-                text(&event.event_id),
-                text(&event.event_type),
-                text(session_id),
-                opt_text(order_id),
-                num(200),
-                text(outcome),
-                text(detail),
-            ],
-        )
-    };
-    let seen = bind(&db, sql::PAYMENT_SEEN, &[text(name), text(&event.event_id), text(session_id)])?
-        .first::<PaymentSeen>(None)
-        .await
-        .map_err(|e| d1_error("payment seen", e))?;
-    if let Some(seen) = seen.filter(|s| s.event_done > 0 || s.order_id.is_some()) {
-        batch(&db, vec![event_row(seen.order_id.as_deref(), "duplicate", "already processed")?]).await?;
-        console_log!("{}", json!({ "event": "payment_duplicate", "event_id": event.event_id, "order": seen.order_id }));
-        return Ok(WebhookAnswer::Done(json!({ "received": true, "duplicate": true, "order_id": seen.order_id })));
-    }
-    let paid = match &event.kind {
-        EventKind::AwaitingPayment { .. } => {
-            batch(&db, vec![event_row(None, "awaiting_payment", "payment not yet confirmed")?]).await?;
-            return Ok(WebhookAnswer::Done(json!({ "received": true, "awaiting_payment": true })));
-        }
-        EventKind::Paid(paid) => paid,
-    };
-    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
-    let terms = LinkTerms::from_vars(var("CHECKOUT_DOWNLOADS").as_deref(), var("CHECKOUT_LINK_DAYS").as_deref());
-    let mut claims = match payments::new_order(name, paid, manifest(), terms, now) {
-        Ok(claims) => claims,
-        Err(error) => return Ok(WebhookAnswer::Refused(error)),
-    };
-    let keys = env.secret("TOKEN_KEYS").map_err(|_| unavailable("the TOKEN_KEYS secret is not set"))?.to_string();
-    let keyring = Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))?;
-    let key = keyring.primary().ok_or_else(|| unavailable("TOKEN_KEYS has no key"))?;
-    claims.key_id = key.key_id().to_string();
-    let token = sign_token(&claims, key).map_err(|e| unavailable(format!("signing the link: {e}")))?;
-    let order_id = claims.order_id.as_str();
-    let detail = format!("{name} checkout {session_id}");
-    batch(
-        &db,
-        vec![
-            bind(
-                &db,
-                sql::CHECKOUT_ORDER,
-                &[
-                    text(order_id),
-                    text(&clips_json(&claims.clips)),
-                    num(claims.downloads.into()),
-                    num(claims.expires_at),
-                    num(claims.issued_at),
-                    num(now),
-                    text(name),
-                ],
-            )?,
-            bind(
-                &db,
-                sql::LINK_SEEN,
-                &[text(order_id), text(&claims.key_id), num(claims.issued_at), num(claims.expires_at), num(now)],
-            )?,
-            bind(&db, sql::EVENT, &[text(order_id), num(now), text("create"), JsValue::NULL, text(&detail)])?,
-            bind(
-                &db,
-                sql::CHECKOUT,
-                &[
-                    text(name),
-                    text(session_id),
-                    text(order_id),
-                    text(&token),
-                    opt_text(paid.customer_email.as_deref()),
-                    opt_num(paid.amount_total),
-                    opt_text(paid.currency.as_deref()),
-                    num(now),
-                ],
-            )?,
-            event_row(Some(order_id), "processed", &claims.clips.join(","))?,
-        ],
-    )
-    .await?;
-    console_log!(
-        "{}",
-        json!({ "event": "order_paid", "provider": name, "order": order_id, "clips": claims.clips, "event_id": event.event_id })
-    );
-    Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id })))
-}
-
-#[derive(Deserialize)]
-struct CheckoutLink {
-    token: String,
-}
-
-/// `GET /thanks?session_id=…`: the order page of a paid checkout, or a page
-/// that reloads itself until the webhook has created the order.
-async fn thanks(req: &Request, env: &Env) -> Result<Response> {
-    let head = req.method() == Method::Head;
-    if !(head || req.method() == Method::Get) {
-        return error_response(&DownloadError::MethodNotAllowed);
-    }
-    let shop = &manifest().shop;
-    let session = req.url()?.query_pairs().find(|(k, _)| k == "session_id").map(|(_, v)| v.into_owned());
-    let Some(session) = session.filter(|s| payments::valid_session_id(s)) else {
-        return html_page(&pages::bad_thanks_page(shop), head, 400, &[]).or_else(|e| error_response(&e));
-    };
-    let result = async {
-        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
-        let link = bind(&db, sql::CHECKOUT_LINK, &[text("stripe"), text(&session)])?
-            .first::<CheckoutLink>(None)
-            .await
-            .map_err(|e| d1_error("checkout link", e))?;
-        match link {
-            None => {
-                let refresh = pages::PENDING_REFRESH_SECS.to_string();
-                html_page(&pages::payment_pending_page(shop), head, 200, &[("refresh", &refresh)])
-            }
-            Some(link) => {
-                let view = order_view(env, &link.token).await?;
-                html_page(&pages::thanks_page(shop, &view, &format!("/download/{}", link.token)), head, 200, &[])
-            }
-        }
-    }
-    .await;
-    match result {
-        Ok(response) => Ok(response),
-        Err(error) => error_response(&error),
     }
 }

@@ -341,9 +341,10 @@ mod tests {
             file_name: "h.mp4".into(),
             size: 10,
             content_type: "video/mp4".into(),
+            price: 1800,
             sha256: Some("ab".into()),
         };
-        let catalog = CatalogManifest { version: 1, shop: shop(), clips: [("harbour".to_string(), clip)].into() };
+        let catalog = CatalogManifest { version: 2, shop: shop(), clips: [("harbour".to_string(), clip)].into() };
         let clip = MailClip::from_catalog(&catalog, "harbour").unwrap();
         assert_eq!((clip.title.as_str(), clip.size, clip.sha256.as_deref()), ("Harbour", 10, Some("ab")));
         assert_eq!(MailClip::from_catalog(&catalog, "gone"), None);

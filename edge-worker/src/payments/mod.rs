@@ -10,7 +10,9 @@
 //! Plain Rust: the runtime glue reads the request and the secrets, calls
 //! these functions and runs the ledger statements (`ledger::sql`).
 
+pub mod cart;
 pub mod stripe;
+pub mod stripe_checkout;
 
 use clipstore_core::{CatalogManifest, Claims};
 use sha2::{Digest, Sha256};
@@ -33,6 +35,9 @@ pub struct WebhookEvent {
     pub event_id: String,
     /// The provider's event type, for the ledger.
     pub event_type: String,
+    /// Whether the event is about real money (Stripe: `livemode`). Test-mode
+    /// events are refused unless the shop allows them (`STRIPE_TEST_MODE`).
+    pub livemode: bool,
     pub kind: EventKind,
 }
 
@@ -44,6 +49,51 @@ pub enum EventKind {
     /// The checkout completed but the money has not arrived yet (delayed
     /// payment methods); a later event says it has.
     AwaitingPayment { session_id: String },
+    /// Money went back to the customer, in full or in part.
+    Refunded(MoneyBack),
+    /// The customer disputed the payment with their bank: the money is
+    /// held, and the order is revoked like a full refund.
+    Disputed(MoneyBack),
+}
+
+/// A refund or a dispute, found by the payment it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyBack {
+    /// The payment (Stripe: the payment intent `pi_…`); the order's
+    /// checkout recorded it.
+    pub payment_id: String,
+    /// What was paid and what goes back, in the smallest unit.
+    pub amount: u64,
+    pub amount_back: u64,
+    /// Stripe's dispute reason, or `refund`.
+    pub reason: String,
+}
+
+impl MoneyBack {
+    /// A full refund or any dispute ends the order's downloads; a partial
+    /// refund leaves the choice to the owner.
+    pub fn is_full(&self) -> bool {
+        self.amount_back >= self.amount
+    }
+}
+
+/// What the webhook does about a refund or dispute of `order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoneyBackAction {
+    /// Revoke the order: its links answer "refunded" from the next request.
+    Revoke,
+    /// Mark the order and alert the owner, who chooses what to revoke
+    /// (`site-gen orders revoke ORDER --clip SLUG`).
+    MarkAndAlert,
+}
+
+pub fn money_back_action(event: &EventKind) -> Option<MoneyBackAction> {
+    match event {
+        EventKind::Disputed(_) => Some(MoneyBackAction::Revoke),
+        EventKind::Refunded(m) if m.is_full() => Some(MoneyBackAction::Revoke),
+        EventKind::Refunded(_) => Some(MoneyBackAction::MarkAndAlert),
+        _ => None,
+    }
 }
 
 /// A paid checkout, as told by the provider.
@@ -58,6 +108,53 @@ pub struct PaidCheckout {
     /// Amount paid in the currency's smallest unit, for the owner's records.
     pub amount_total: Option<u64>,
     pub currency: Option<String>,
+    /// The payment (Stripe: payment intent `pi_…`), so that a later refund
+    /// or dispute finds the order.
+    pub payment_id: Option<String>,
+}
+
+/// What was paid against what the catalog says the clips cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceCheck {
+    pub expected: u64,
+    pub expected_currency: String,
+    pub paid: Option<u64>,
+    pub paid_currency: Option<String>,
+}
+
+impl PriceCheck {
+    /// The checkout's amount and currency against the catalog's prices for
+    /// its clips (unknown clips are refused before this).
+    pub fn of(paid: &PaidCheckout, manifest: &CatalogManifest) -> PriceCheck {
+        let mut clips: Vec<&String> = paid.clips.iter().collect();
+        clips.sort();
+        clips.dedup();
+        PriceCheck {
+            expected: clips.iter().filter_map(|c| manifest.clip(c)).map(|c| c.price).sum(),
+            expected_currency: manifest.shop.currency.to_ascii_lowercase(),
+            paid: paid.amount_total,
+            paid_currency: paid.currency.as_ref().map(|c| c.to_ascii_lowercase()),
+        }
+    }
+
+    /// `None` when it matches; otherwise what the owner is told. The order
+    /// is created either way: the customer paid what the shop's payment
+    /// page asked (a promotion code, a Payment Link with another price), and
+    /// refusing would leave them without their clips.
+    pub fn mismatch(&self) -> Option<String> {
+        let currency_ok = self.paid_currency.as_deref().is_none_or(|c| c == self.expected_currency);
+        let amount_ok = self.paid.is_none_or(|p| p == self.expected);
+        if currency_ok && amount_ok {
+            return None;
+        }
+        Some(format!(
+            "paid {} {} where the catalog prices the clips at {} {}",
+            self.paid.map_or("?".to_string(), |p| p.to_string()),
+            self.paid_currency.as_deref().unwrap_or("?"),
+            self.expected,
+            self.expected_currency
+        ))
+    }
 }
 
 /// Why a webhook delivery was refused. Each maps to a status once, here.
@@ -80,6 +177,8 @@ pub enum WebhookError {
     NoClips,
     /// The checkout names a clip that is not in the catalog.
     UnknownClip(String),
+    /// A test-mode event while the shop does not allow test mode.
+    TestModeEvent,
 }
 
 impl WebhookError {
@@ -102,13 +201,20 @@ impl WebhookError {
             WebhookError::UnsupportedEvent(_) => "unsupported_event",
             WebhookError::NoClips => "no_clips",
             WebhookError::UnknownClip(_) => "unknown_clip",
+            WebhookError::TestModeEvent => "test_mode_event",
         }
     }
 
     /// Whether the delivery was authenticated (then it is recorded in full;
     /// unauthenticated ones are capped per minute, see `ledger`).
     pub fn is_authenticated(&self) -> bool {
-        matches!(self, WebhookError::UnsupportedEvent(_) | WebhookError::NoClips | WebhookError::UnknownClip(_))
+        matches!(
+            self,
+            WebhookError::UnsupportedEvent(_)
+                | WebhookError::NoClips
+                | WebhookError::UnknownClip(_)
+                | WebhookError::TestModeEvent
+        )
     }
 
     /// Detail for the owner (logs, ledger); never secret material.
@@ -118,6 +224,9 @@ impl WebhookError {
             WebhookError::MalformedEvent(e) => e.clone(),
             WebhookError::UnsupportedEvent(t) => format!("event type {t}"),
             WebhookError::UnknownClip(slug) => format!("clip {slug} is not in the catalog"),
+            WebhookError::TestModeEvent => {
+                "a test-mode event (livemode false); set STRIPE_TEST_MODE = \"true\" to accept them".to_string()
+            }
             other => other.code().to_string(),
         }
     }
@@ -224,7 +333,36 @@ mod tests {
             customer_email: None,
             amount_total: Some(1800),
             currency: Some("eur".into()),
+            payment_id: None,
         }
+    }
+
+    #[test]
+    fn the_amount_paid_is_checked_against_the_catalog() {
+        let m = manifest();
+        assert_eq!(PriceCheck::of(&paid(&["harbor"]), &m).mismatch(), None);
+        let mut two = paid(&["harbor", "dunes"]);
+        two.amount_total = Some(3600);
+        assert_eq!(PriceCheck::of(&two, &m).mismatch(), None);
+        let mut free = paid(&["harbor", "dunes"]);
+        free.amount_total = Some(0);
+        assert_eq!(
+            PriceCheck::of(&free, &m).mismatch().as_deref(),
+            Some("paid 0 eur where the catalog prices the clips at 3600 eur")
+        );
+        let mut usd = paid(&["harbor"]);
+        usd.currency = Some("USD".into());
+        assert!(PriceCheck::of(&usd, &m).mismatch().is_some());
+    }
+
+    #[test]
+    fn refunds_and_disputes() {
+        let back =
+            |amount_back| MoneyBack { payment_id: "pi_1".into(), amount: 3600, amount_back, reason: "refund".into() };
+        assert_eq!(money_back_action(&EventKind::Refunded(back(3600))), Some(MoneyBackAction::Revoke));
+        assert_eq!(money_back_action(&EventKind::Refunded(back(1800))), Some(MoneyBackAction::MarkAndAlert));
+        assert_eq!(money_back_action(&EventKind::Disputed(back(0))), Some(MoneyBackAction::Revoke));
+        assert_eq!(money_back_action(&EventKind::AwaitingPayment { session_id: "cs".into() }), None);
     }
 
     #[test]

@@ -10,17 +10,21 @@
 //! replayed later. The body is parsed only after the check.
 //!
 //! Events: `checkout.session.completed` and
-//! `checkout.session.async_payment_succeeded`. The clips come from the
-//! session's `metadata.clips` (comma-separated slugs), which the shop sets
-//! on the Payment Link or Checkout Session (Stripe copies a Payment Link's
-//! metadata to its sessions); never from `client_reference_id`, which a
-//! buyer can put in a Payment Link's URL.
+//! `checkout.session.async_payment_succeeded` create orders; `charge.refunded`
+//! and `charge.dispute.created` revoke them (found by the payment intent the
+//! checkout recorded). The clips come from the session's `metadata.clips`
+//! (comma-separated slugs, continued in `clips_2`, … for a large cart; see
+//! `cart::clips_from_metadata`), which the Worker's checkout or the shop's
+//! Payment Link sets (Stripe copies a Payment Link's metadata to its
+//! sessions); never from `client_reference_id`, which a buyer can put in a
+//! Payment Link's URL.
 
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::{EventKind, PaidCheckout, PaymentProvider, WebhookError, WebhookEvent};
+use super::cart::clips_from_metadata;
+use super::{EventKind, MoneyBack, PaidCheckout, PaymentProvider, WebhookError, WebhookEvent};
 
 /// Stripe's default tolerance: five minutes.
 pub const TOLERANCE_SECS: u64 = 300;
@@ -104,6 +108,8 @@ struct Event {
     id: String,
     #[serde(rename = "type")]
     event_type: String,
+    #[serde(default)]
+    livemode: bool,
     data: EventData,
 }
 
@@ -125,6 +131,26 @@ struct Session {
     amount_total: Option<u64>,
     #[serde(default)]
     currency: Option<String>,
+    /// An id, or null (for example a 100 % discount needs no payment).
+    #[serde(default)]
+    payment_intent: Option<String>,
+}
+
+/// A Charge (`charge.refunded`).
+#[derive(Deserialize)]
+struct Charge {
+    payment_intent: Option<String>,
+    amount: u64,
+    amount_refunded: u64,
+}
+
+/// A Dispute (`charge.dispute.created`).
+#[derive(Deserialize)]
+struct Dispute {
+    payment_intent: Option<String>,
+    amount: u64,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -136,29 +162,51 @@ struct CustomerDetails {
 /// Parses an authenticated event body.
 pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     let event: Event = serde_json::from_slice(body).map_err(|e| WebhookError::MalformedEvent(e.to_string()))?;
-    let supported =
-        matches!(event.event_type.as_str(), "checkout.session.completed" | "checkout.session.async_payment_succeeded");
-    if !supported {
-        return Err(WebhookError::UnsupportedEvent(event.event_type));
-    }
-    let session: Session = serde_json::from_value(event.data.object)
-        .map_err(|e| WebhookError::MalformedEvent(format!("data.object: {e}")))?;
-    let kind = match session.payment_status.as_deref() {
+    let malformed = |e: serde_json::Error| WebhookError::MalformedEvent(format!("data.object: {e}"));
+    let no_payment = || WebhookError::MalformedEvent("data.object has no payment_intent".into());
+    let kind = match event.event_type.as_str() {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            session_kind(serde_json::from_value(event.data.object).map_err(malformed)?)
+        }
+        "charge.refunded" => {
+            let charge: Charge = serde_json::from_value(event.data.object).map_err(malformed)?;
+            EventKind::Refunded(MoneyBack {
+                payment_id: charge.payment_intent.ok_or_else(no_payment)?,
+                amount: charge.amount,
+                amount_back: charge.amount_refunded,
+                reason: "refund".into(),
+            })
+        }
+        "charge.dispute.created" => {
+            let dispute: Dispute = serde_json::from_value(event.data.object).map_err(malformed)?;
+            EventKind::Disputed(MoneyBack {
+                payment_id: dispute.payment_intent.ok_or_else(no_payment)?,
+                amount: dispute.amount,
+                amount_back: dispute.amount,
+                reason: dispute.reason.unwrap_or_else(|| "dispute".into()),
+            })
+        }
+        _ => return Err(WebhookError::UnsupportedEvent(event.event_type)),
+    };
+    Ok(WebhookEvent { event_id: event.id, event_type: event.event_type, livemode: event.livemode, kind })
+}
+
+fn session_kind(session: Session) -> EventKind {
+    match session.payment_status.as_deref() {
         Some("paid") | Some("no_payment_required") => EventKind::Paid(PaidCheckout {
             clips: session
                 .metadata
                 .as_ref()
-                .and_then(|m| m.get("clips"))
-                .map(|c| c.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+                .map(|m| clips_from_metadata(|k| m.get(k).map(String::as_str)))
                 .unwrap_or_default(),
             session_id: session.id,
             customer_email: session.customer_details.and_then(|c| c.email),
             amount_total: session.amount_total,
             currency: session.currency,
+            payment_id: session.payment_intent,
         }),
         _ => EventKind::AwaitingPayment { session_id: session.id },
-    };
-    Ok(WebhookEvent { event_id: event.id, event_type: event.event_type, kind })
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +283,40 @@ mod tests {
         assert_eq!(p.clips, vec!["harbor", "dunes"]);
         assert_eq!(p.customer_email.as_deref(), Some("buyer@example.com"));
         assert_eq!(p.amount_total, Some(3600));
+        assert!(!e.livemode, "an event without livemode is not live");
+    }
+
+    #[test]
+    fn a_large_carts_clips_continue_in_numbered_keys() {
+        let e = parse_event(
+            event("checkout.session.completed", "paid", r#"{"clips":"a,b","clips_2":"c","clips_4":"lost"}"#).as_bytes(),
+        )
+        .unwrap();
+        let EventKind::Paid(p) = e.kind else { panic!("not paid") };
+        assert_eq!(p.clips, ["a", "b", "c"], "stops at the first missing key");
+    }
+
+    #[test]
+    fn refunds_and_disputes_name_their_payment() {
+        let refund = r#"{"id":"evt_r","type":"charge.refunded","livemode":true,"data":{"object":{"id":"ch_1","object":"charge",
+            "amount":3600,"amount_refunded":1800,"payment_intent":"pi_9","refunded":false}}}"#;
+        let e = parse_event(refund.as_bytes()).unwrap();
+        assert!(e.livemode);
+        assert_eq!(
+            e.kind,
+            EventKind::Refunded(MoneyBack {
+                payment_id: "pi_9".into(),
+                amount: 3600,
+                amount_back: 1800,
+                reason: "refund".into()
+            })
+        );
+        let dispute = r#"{"id":"evt_d","type":"charge.dispute.created","data":{"object":{"id":"dp_1","object":"dispute",
+            "amount":3600,"charge":"ch_1","payment_intent":"pi_9","reason":"fraudulent","status":"needs_response"}}}"#;
+        let EventKind::Disputed(d) = parse_event(dispute.as_bytes()).unwrap().kind else { panic!("not a dispute") };
+        assert_eq!((d.payment_id.as_str(), d.reason.as_str(), d.is_full()), ("pi_9", "fraudulent", true));
+        let orphan = r#"{"id":"evt_o","type":"charge.refunded","data":{"object":{"amount":1,"amount_refunded":1,"payment_intent":null}}}"#;
+        assert!(matches!(parse_event(orphan.as_bytes()), Err(WebhookError::MalformedEvent(_))));
     }
 
     #[test]
@@ -244,8 +326,8 @@ mod tests {
         let e = parse_event(event("checkout.session.async_payment_succeeded", "paid", "{}").as_bytes()).unwrap();
         assert!(matches!(e.kind, EventKind::Paid(PaidCheckout { ref clips, .. }) if clips.is_empty()));
         assert_eq!(
-            parse_event(event("charge.refunded", "paid", "{}").as_bytes()),
-            Err(WebhookError::UnsupportedEvent("charge.refunded".into()))
+            parse_event(event("customer.created", "paid", "{}").as_bytes()),
+            Err(WebhookError::UnsupportedEvent("customer.created".into()))
         );
         assert!(matches!(parse_event(b"{not json"), Err(WebhookError::MalformedEvent(_))));
         assert!(matches!(

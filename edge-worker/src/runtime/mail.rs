@@ -24,9 +24,11 @@ use worker::*;
 use super::monitor::setting;
 use super::{batch, bind, manifest, now_unix, num, opt_text, rows, text};
 use crate::error::DownloadError;
+use crate::mail::messages::{order_mail, MailClip, OrderMail};
 use crate::mail::resend::{self, Resend};
 use crate::mail::{self, ConfigError, HttpCall, Mail, MailProvider, SendFailure};
 use crate::outbox::{self, sql, ClaimedMessage, MailKind, OutboxEntry, OutboxRow};
+use clipstore_core::Claims;
 
 /// A send that has no answer after this long is retried later (with the
 /// same idempotency key).
@@ -261,4 +263,38 @@ async fn execute(call: &HttpCall) -> std::result::Result<(u16, String), String> 
 pub(crate) async fn outbox_list(db: &D1Database, limit: u32) -> std::result::Result<Vec<OutboxEntry>, DownloadError> {
     let r = batch(db, vec![bind(db, sql::OUTBOX_LIST, &[num(limit.into())])?]).await?;
     Ok(rows::<OutboxRow>(&r[0])?.into_iter().map(OutboxEntry::from).collect())
+}
+
+/// What the customer's mail says about an order whose link is `token`:
+/// links under `origin`, the shop's address as the request reached it (so
+/// a local run's mail links to the local Worker).
+pub(crate) fn order_facts(claims: &Claims, token: &str, to: &str, origin: &str) -> OrderMail {
+    OrderMail {
+        to: to.to_string(),
+        order_id: claims.order_id.clone(),
+        order_url: format!("{origin}/download/{token}"),
+        clips: claims.clips.iter().filter_map(|slug| MailClip::from_catalog(manifest(), slug)).collect(),
+        downloads_per_clip: claims.downloads,
+        expires_at: claims.expires_at,
+        recover_url: format!("{origin}{}", crate::routes::RECOVER_PATH),
+    }
+}
+
+/// The statement that queues the order mail for `token` (kind `order`, or
+/// `resend` when the owner sends it again).
+pub(crate) fn order_mail_statement(
+    db: &D1Database,
+    kind: MailKind,
+    claims: &Claims,
+    token: &str,
+    to: &str,
+    origin: &str,
+) -> std::result::Result<D1PreparedStatement, DownloadError> {
+    let mail = order_mail(&manifest().shop, &order_facts(claims, token, to, origin));
+    outbox_insert(db, kind, Some(&claims.order_id), &mail, now_unix())
+}
+
+/// Sends what a request just queued, after its response (`waitUntil`).
+pub(crate) async fn deliver_soon(env: Env) {
+    deliver_outbox(&env, outbox::DELIVERY_BATCH).await;
 }

@@ -26,6 +26,9 @@ struct GrantRow {
 #[derive(Deserialize)]
 struct RefusalRow {
     revoked_at: Option<u64>,
+    revoked_reason: Option<String>,
+    #[serde(default)]
+    clip_revoked: u64,
     not_before: Option<u64>,
     granted_bytes: Option<u64>,
     reserved_bytes: Option<u64>,
@@ -79,8 +82,8 @@ async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::res
         .await
         .map_err(|e| d1_error("refusal state", e))?
         .ok_or(DownloadError::AllowanceUsedUp)?;
-    if state.revoked_at.is_some() || state.not_before.unwrap_or(0) > claims.issued_at {
-        return Err(DownloadError::Revoked);
+    if let Some(refusal) = state.revocation(claims) {
+        return Err(refusal);
     }
     Ok(state)
 }
@@ -208,12 +211,24 @@ impl stream::MoreBytes for Steps {
 
 /// Whether the order is revoked (or its links replaced by a reissue), for
 /// answers without a body, which reserve nothing.
-pub(super) async fn revoked(db: &D1Database, claims: &Claims, slug: &str) -> bool {
+pub(super) async fn revoked(db: &D1Database, claims: &Claims, slug: &str) -> Option<DownloadError> {
     let state = match bind(db, sql::REFUSAL_STATE, &[text(&claims.order_id), text(slug)]) {
         Ok(statement) => statement.first::<RefusalRow>(None).await.ok().flatten(),
         Err(_) => None,
     };
-    matches!(state, Some(s) if s.revoked_at.is_some() || s.not_before.unwrap_or(0) > claims.issued_at)
+    state.and_then(|s| s.revocation(claims))
+}
+
+impl RefusalRow {
+    fn revocation(&self, claims: &Claims) -> Option<DownloadError> {
+        DownloadError::revocation(
+            self.revoked_at,
+            self.revoked_reason.as_deref(),
+            self.clip_revoked != 0,
+            self.not_before.unwrap_or(0),
+            claims.issued_at,
+        )
+    }
 }
 
 /// Settles the attempt's reservation to the bytes its response sent

@@ -1,0 +1,33 @@
+-- Refunds, disputes and self-service recovery (docs/payments.md).
+--
+-- checkouts.payment_id   the payment of a checkout (Stripe: payment intent
+--                        pi_...), so a refund or dispute event finds its order.
+-- orders.revoked_reason  why an order was revoked: 'admin', 'refunded' or
+--                        'disputed' (its links then say "refunded").
+-- revoked_clips          one clip of an order revoked (a partial refund the
+--                        owner decided on); GRANT refuses it.
+-- recovery_requests      "Lost your download link?" requests, hashed, for
+--                        the rate limits per address and per client.
+ALTER TABLE checkouts ADD COLUMN payment_id TEXT;
+CREATE INDEX checkouts_by_payment ON checkouts (provider, payment_id);
+CREATE INDEX checkouts_by_email ON checkouts (lower(customer_email));
+
+ALTER TABLE orders ADD COLUMN revoked_reason TEXT;
+
+CREATE TABLE revoked_clips (
+    order_id TEXT NOT NULL,
+    clip_slug TEXT NOT NULL,
+    at INTEGER NOT NULL,                 -- unix seconds
+    reason TEXT NOT NULL,                -- 'admin', 'refunded'
+    PRIMARY KEY (order_id, clip_slug)
+);
+
+CREATE TABLE recovery_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,                 -- unix seconds
+    email_hash TEXT NOT NULL,            -- SHA-256 of the lower-cased address
+    client_hash TEXT NOT NULL,           -- SHA-256 of the client's IP address
+    sent INTEGER NOT NULL                -- orders whose links were e-mailed
+);
+CREATE INDEX recovery_by_email ON recovery_requests (email_hash, at);
+CREATE INDEX recovery_by_client ON recovery_requests (client_hash, at);

@@ -1,0 +1,298 @@
+//! A cart sent to `POST /checkout`: parsed, checked against the catalog and
+//! priced from the manifest, never from the request (docs/payments.md).
+//!
+//! The form is `clip=<slug>` once per line and optionally `cart=<id>`, the
+//! browser's cart id (22 of `[A-Za-z0-9_-]`, made by `static/js/cart.js`).
+//! Which clips were bought travels in the checkout's metadata as
+//! comma-separated slugs, split over `clips`, `clips_2`, … so that no value
+//! exceeds Stripe's 500 characters ([`metadata_clips`], read back by
+//! [`clips_from_metadata`]).
+
+use clipstore_core::CatalogManifest;
+use sha2::{Digest, Sha256};
+
+/// Most lines in one checkout: Stripe's limit of line items per Checkout
+/// Session in payment mode.
+pub const MAX_LINES: usize = 100;
+
+/// Largest form body read, checked before reading: 100 lines of 64-byte
+/// slugs need about 7 KB.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Stripe's limits on a metadata value and on the number of keys.
+pub const METADATA_VALUE_MAX: usize = 500;
+pub const METADATA_KEYS_MAX: usize = 50;
+
+/// One priced line of a checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartLine {
+    pub slug: String,
+    pub title: String,
+    /// In the currency's smallest unit, from the manifest.
+    pub unit_amount: u64,
+}
+
+/// A cart checked against the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cart {
+    pub lines: Vec<CartLine>,
+    /// Lower-case ISO 4217 code, as Stripe takes it.
+    pub currency: String,
+    /// The browser's cart id, if it sent one.
+    pub cart_id: Option<String>,
+}
+
+/// Why a cart cannot go to checkout; each is a page for the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CartError {
+    /// No `clip` field.
+    Empty,
+    /// More than [`MAX_LINES`] clips.
+    TooManyLines(usize),
+    /// A slug that is not in the catalog (removed since the cart was filled).
+    UnknownClip(String),
+    /// Not a form, a bad cart id, or a body over [`MAX_BODY_BYTES`].
+    Malformed(&'static str),
+}
+
+impl CartError {
+    pub fn status(&self) -> u16 {
+        match self {
+            CartError::Malformed("the cart is too large") => 413,
+            _ => 400,
+        }
+    }
+
+    /// Short stable name for logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CartError::Empty => "empty_cart",
+            CartError::TooManyLines(_) => "too_many_lines",
+            CartError::UnknownClip(_) => "unknown_clip",
+            CartError::Malformed(_) => "malformed_cart",
+        }
+    }
+}
+
+/// Parses a checkout form body and prices it from the catalog. Repeated
+/// clips count once; the order of first appearance is kept.
+pub fn parse_cart(body: &[u8], manifest: &CatalogManifest) -> Result<Cart, CartError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(CartError::Malformed("the cart is too large"));
+    }
+    let mut slugs: Vec<String> = Vec::new();
+    let mut cart_id = None;
+    for (key, value) in form_urlencoded::parse(body) {
+        match key.as_ref() {
+            "clip" => {
+                let slug = value.trim();
+                if !slug.is_empty() && !slugs.iter().any(|s| s == slug) {
+                    slugs.push(slug.to_string());
+                }
+            }
+            "cart" if !value.is_empty() => {
+                if !valid_cart_id(&value) {
+                    return Err(CartError::Malformed("the cart id is not valid"));
+                }
+                cart_id = Some(value.into_owned());
+            }
+            _ => {}
+        }
+    }
+    if slugs.is_empty() {
+        return Err(CartError::Empty);
+    }
+    if slugs.len() > MAX_LINES {
+        return Err(CartError::TooManyLines(slugs.len()));
+    }
+    let lines = slugs
+        .into_iter()
+        .map(|slug| match manifest.clip(&slug) {
+            Some(clip) => Ok(CartLine { title: clip.title.clone(), unit_amount: clip.price, slug }),
+            None => Err(CartError::UnknownClip(slug)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Cart { lines, currency: manifest.shop.currency.to_ascii_lowercase(), cart_id })
+}
+
+/// A cart id as `cart.js` makes it: 16–64 of `[A-Za-z0-9_-]`.
+pub fn valid_cart_id(id: &str) -> bool {
+    (16..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Cart {
+    /// What the catalog says the cart costs, in the smallest unit.
+    pub fn total(&self) -> u64 {
+        self.lines.iter().map(|l| l.unit_amount).sum()
+    }
+
+    pub fn slugs(&self) -> Vec<&str> {
+        self.lines.iter().map(|l| l.slug.as_str()).collect()
+    }
+
+    /// The idempotency key of this cart's checkout: the same cart (id and
+    /// clips) submitted twice (a double click, a reload) gets the same
+    /// Checkout Session; any change to it gets a new one. Without a cart id
+    /// (the buy button of a clip page, no JavaScript) there is nothing to
+    /// tell two customers apart, so the caller's `fresh` random value makes
+    /// the key unique.
+    pub fn idempotency_key(&self, fresh: &str) -> String {
+        let mut hash = Sha256::new();
+        match &self.cart_id {
+            Some(id) => hash.update(id.as_bytes()),
+            None => hash.update(fresh.as_bytes()),
+        }
+        for slug in self.slugs() {
+            hash.update(b"\n");
+            hash.update(slug.as_bytes());
+        }
+        let hex: String = hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("clipstore-cart-{hex}")
+    }
+}
+
+/// The metadata naming the bought clips: `clips`, `clips_2`, … each at most
+/// [`METADATA_VALUE_MAX`] characters of comma-separated slugs.
+pub fn metadata_clips(slugs: &[&str]) -> Vec<(String, String)> {
+    let mut values: Vec<String> = Vec::new();
+    for slug in slugs {
+        match values.last_mut() {
+            Some(last) if last.len() + 1 + slug.len() <= METADATA_VALUE_MAX => {
+                last.push(',');
+                last.push_str(slug);
+            }
+            _ => values.push(slug.to_string()),
+        }
+    }
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (if i == 0 { "clips".to_string() } else { format!("clips_{}", i + 1) }, v))
+        .collect()
+}
+
+/// The clips a checkout's metadata names: `clips`, then `clips_2`, `clips_3`,
+/// … up to the first missing key. `get` looks a key up.
+pub fn clips_from_metadata<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Vec<String> {
+    let mut slugs = Vec::new();
+    let mut n = 1;
+    loop {
+        let key = if n == 1 { "clips".to_string() } else { format!("clips_{n}") };
+        let Some(value) = get(&key) else { break };
+        slugs.extend(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string));
+        n += 1;
+        if n > METADATA_KEYS_MAX {
+            break;
+        }
+    }
+    slugs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clipstore_core::{ManifestClip, ShopInfo};
+    use std::collections::HashMap;
+
+    fn manifest(slugs: &[String]) -> CatalogManifest {
+        let mut m = CatalogManifest::new(ShopInfo {
+            title: "Shop".into(),
+            base_url: "https://example.com".into(),
+            contact_email: "a@example.com".into(),
+            currency: "EUR".into(),
+            stylesheet: "/css/site.css".into(),
+        });
+        for (i, slug) in slugs.iter().enumerate() {
+            m.clips.insert(
+                slug.clone(),
+                ManifestClip {
+                    title: format!("Clip {i}"),
+                    object_key: format!("clips/{slug}.mp4"),
+                    file_name: format!("{slug}.mp4"),
+                    size: 1000,
+                    content_type: "video/mp4".into(),
+                    price: 1000 + i as u64,
+                    sha256: None,
+                },
+            );
+        }
+        m
+    }
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("a-clip-{i:02}")).collect()
+    }
+
+    #[test]
+    fn prices_come_from_the_catalog_never_the_request() {
+        let m = manifest(&names(3));
+        let cart =
+            parse_cart(b"clip=a-clip-02&clip=a-clip-00&price=1&amount=1&cart=AAAAAAAAAAAAAAAAAAAAAA", &m).unwrap();
+        assert_eq!(cart.slugs(), ["a-clip-02", "a-clip-00"]);
+        assert_eq!(cart.lines[0].unit_amount, 1002);
+        assert_eq!(cart.total(), 2002);
+        assert_eq!(cart.currency, "eur");
+        assert_eq!(cart.cart_id.as_deref(), Some("AAAAAAAAAAAAAAAAAAAAAA"));
+    }
+
+    #[test]
+    fn repeated_clips_count_once() {
+        let m = manifest(&names(2));
+        let cart = parse_cart(b"clip=a-clip-01&clip=a-clip-01&clip=a-clip-00", &m).unwrap();
+        assert_eq!(cart.slugs(), ["a-clip-01", "a-clip-00"]);
+    }
+
+    #[test]
+    fn bad_carts_are_refused_with_their_reason() {
+        let m = manifest(&names(2));
+        assert_eq!(parse_cart(b"", &m), Err(CartError::Empty));
+        assert_eq!(parse_cart(b"clip=&cart=", &m), Err(CartError::Empty));
+        assert_eq!(parse_cart(b"clip=gone", &m), Err(CartError::UnknownClip("gone".into())));
+        assert_eq!(parse_cart(b"clip=..%2Fsecret", &m), Err(CartError::UnknownClip("../secret".into())));
+        assert!(matches!(parse_cart(b"clip=a-clip-00&cart=short", &m), Err(CartError::Malformed(_))));
+        assert!(matches!(
+            parse_cart(b"clip=a-clip-00&cart=%22%3E%3Cscript%3Exxxxxxxxxxx", &m),
+            Err(CartError::Malformed(_))
+        ));
+        let big = vec![b'a'; MAX_BODY_BYTES + 1];
+        assert_eq!(parse_cart(&big, &m).unwrap_err().status(), 413);
+        let many = names(MAX_LINES + 1);
+        let body: Vec<String> = many.iter().map(|s| format!("clip={s}")).collect();
+        assert_eq!(parse_cart(body.join("&").as_bytes(), &manifest(&many)), Err(CartError::TooManyLines(101)));
+    }
+
+    #[test]
+    fn idempotency_key_follows_the_cart() {
+        let m = manifest(&names(3));
+        let id = "BBBBBBBBBBBBBBBBBBBBBB";
+        let a = parse_cart(format!("clip=a-clip-00&clip=a-clip-01&cart={id}").as_bytes(), &m).unwrap();
+        let again = parse_cart(format!("clip=a-clip-00&clip=a-clip-01&cart={id}").as_bytes(), &m).unwrap();
+        let changed = parse_cart(format!("clip=a-clip-00&cart={id}").as_bytes(), &m).unwrap();
+        assert_eq!(a.idempotency_key("x"), again.idempotency_key("y"), "the cart id decides, not the random value");
+        assert_ne!(a.idempotency_key("x"), changed.idempotency_key("x"));
+        let anonymous = parse_cart(b"clip=a-clip-00", &m).unwrap();
+        assert_ne!(anonymous.idempotency_key("r1"), anonymous.idempotency_key("r2"));
+        assert!(a.idempotency_key("x").len() <= 255, "Stripe's limit on idempotency keys");
+    }
+
+    /// The largest cart allowed: 100 clips with the longest slugs site-gen
+    /// accepts (64 bytes) fits Stripe's metadata limits and reads back whole.
+    #[test]
+    fn the_largest_cart_fits_stripes_metadata_limits() {
+        let slugs: Vec<String> = (0..MAX_LINES).map(|i| format!("{i:03}-{}", "x".repeat(60))).collect();
+        assert!(slugs.iter().all(|s| s.len() == 64));
+        let refs: Vec<&str> = slugs.iter().map(String::as_str).collect();
+        let metadata = metadata_clips(&refs);
+        assert!(metadata.len() < METADATA_KEYS_MAX, "{} keys", metadata.len());
+        assert!(metadata.iter().all(|(k, v)| v.len() <= METADATA_VALUE_MAX && k.len() <= 40));
+        let map: HashMap<String, String> = metadata.into_iter().collect();
+        assert_eq!(clips_from_metadata(|k| map.get(k).map(String::as_str)), slugs);
+    }
+
+    #[test]
+    fn payment_link_metadata_still_reads() {
+        let map = HashMap::from([("clips", "harbour-at-dawn, dune-grass")]);
+        assert_eq!(clips_from_metadata(|k| map.get(k).copied()), ["harbour-at-dawn", "dune-grass"]);
+        assert!(clips_from_metadata(|_| None).is_empty());
+    }
+}

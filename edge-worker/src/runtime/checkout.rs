@@ -1,0 +1,155 @@
+//! `POST /checkout`: a cart becomes a Stripe Checkout Session, priced from
+//! the catalog, and the customer is sent to Stripe's payment page
+//! (docs/payments.md, "The cart's checkout").
+
+use serde_json::json;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::*;
+
+use super::payments::test_mode;
+use super::{manifest, origin};
+use crate::payments::cart::{parse_cart, CartError, MAX_BODY_BYTES};
+use crate::payments::stripe_checkout::{check_api_key, session_answer, session_request, ApiCall, DEFAULT_API_BASE};
+use crate::shop_pages::{checkout_problem_page, CheckoutProblem};
+
+/// `STRIPE_API_BASE` when set (a local stand-in for Stripe's API): only
+/// `https://`, or plain `http://` to a loopback address, so the key never
+/// travels in clear text.
+fn api_base(env: &Env) -> std::result::Result<String, String> {
+    let Some(base) = env.var("STRIPE_API_BASE").ok().map(|v| v.to_string()).filter(|v| !v.trim().is_empty()) else {
+        return Ok(DEFAULT_API_BASE.to_string());
+    };
+    let base = base.trim().trim_end_matches('/').to_string();
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+    if base.starts_with("https://") || loopback.iter().any(|p| base.starts_with(p)) {
+        Ok(base)
+    } else {
+        Err(format!("STRIPE_API_BASE must be https:// (or http:// to a loopback address), found {base}"))
+    }
+}
+
+fn problem_page(problem: CheckoutProblem) -> Result<Response> {
+    let title = match &problem {
+        CheckoutProblem::Cart(CartError::UnknownClip(slug)) => Some(slug.as_str()),
+        _ => None,
+    };
+    let html = checkout_problem_page(&manifest().shop, &problem, title);
+    let mut response = Response::from_html(html)?.with_status(problem.status());
+    let headers = response.headers_mut();
+    headers.set("cache-control", "no-store")?;
+    headers.set("x-robots-tag", "noindex")?;
+    if matches!(problem, CheckoutProblem::TryAgain) {
+        headers.set("retry-after", "30")?;
+    }
+    Ok(response)
+}
+
+/// A random value for a checkout without a cart id (each such submission
+/// is its own checkout).
+fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = web_sys_crypto_fill(&mut bytes);
+    if !filled {
+        for b in bytes.iter_mut() {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `crypto.getRandomValues` of the Workers runtime.
+fn web_sys_crypto_fill(bytes: &mut [u8]) -> bool {
+    let Ok(crypto) = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")) else { return false };
+    let Ok(get) = js_sys::Reflect::get(&crypto, &JsValue::from_str("getRandomValues")) else { return false };
+    let Ok(get) = get.dyn_into::<js_sys::Function>() else { return false };
+    let array = js_sys::Uint8Array::new_with_length(bytes.len() as u32);
+    if get.call1(&crypto, &array).is_err() {
+        return false;
+    }
+    array.copy_to(bytes);
+    true
+}
+
+async fn send(call: &ApiCall) -> std::result::Result<(u16, String), String> {
+    let headers = Headers::new();
+    for (name, value) in &call.headers {
+        headers.set(name, value).map_err(|e| format!("header {name}: {e}"))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&call.body)));
+    let request = Request::new_with_init(&call.url, &init).map_err(|e| format!("request: {e}"))?;
+    let mut response = Fetch::Request(request).send().await.map_err(|e| format!("fetch: {e}"))?;
+    let status = response.status_code();
+    Ok((status, response.text().await.unwrap_or_default()))
+}
+
+/// `POST /checkout` (a `GET` goes back to the cart).
+pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
+    match req.method() {
+        Method::Post => {}
+        Method::Get | Method::Head => {
+            let mut r = Response::empty()?.with_status(303);
+            r.headers_mut().set("location", "/cart/")?;
+            return Ok(r);
+        }
+        _ => {
+            let mut r = Response::error("POST only", 405)?;
+            r.headers_mut().set("allow", "POST, GET")?;
+            return Ok(r);
+        }
+    }
+    let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<usize>().ok());
+    if length.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return problem_page(CheckoutProblem::Cart(CartError::Malformed("the cart is too large")));
+    }
+    let form = req.headers().get("content-type").ok().flatten().unwrap_or_default();
+    if !form.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+        return problem_page(CheckoutProblem::Cart(CartError::Malformed("not a form")));
+    }
+    let body = req.bytes().await.unwrap_or_default();
+    let cart = match parse_cart(&body, manifest()) {
+        Ok(cart) => cart,
+        Err(error) => {
+            console_log!("{}", json!({ "event": "checkout_refused", "code": error.code() }));
+            return problem_page(CheckoutProblem::Cart(error));
+        }
+    };
+    let key = env.secret("STRIPE_API_KEY").ok().map(|s| s.to_string());
+    let configured =
+        check_api_key(key.as_deref(), test_mode(env)).map_err(|e| e.to_string()).and_then(|_| api_base(env));
+    let base = match configured {
+        Ok(base) => base,
+        Err(detail) => {
+            console_error!("{}", json!({ "event": "checkout_unconfigured", "detail": detail }));
+            return problem_page(CheckoutProblem::NotAvailable);
+        }
+    };
+    let key = key.unwrap_or_default();
+    let call = session_request(&base, key.trim(), &cart, &origin(&req)?, &cart.idempotency_key(&random_hex()));
+    let answer = match send(&call).await {
+        Ok((status, body)) => session_answer(status, &body),
+        Err(detail) => {
+            console_error!("{}", json!({ "event": "checkout_provider_unreachable", "detail": detail }));
+            return problem_page(CheckoutProblem::TryAgain);
+        }
+    };
+    match answer {
+        Ok(session) => {
+            console_log!(
+                "{}",
+                json!({ "event": "checkout_started", "session": session.id, "clips": cart.slugs(), "total": cart.total(), "currency": cart.currency })
+            );
+            let mut r = Response::empty()?.with_status(303);
+            r.headers_mut().set("location", &session.url)?;
+            r.headers_mut().set("cache-control", "no-store")?;
+            Ok(r)
+        }
+        Err(failure) => {
+            console_error!(
+                "{}",
+                json!({ "event": "checkout_failed", "retry": failure.retry, "detail": failure.detail })
+            );
+            problem_page(if failure.retry { CheckoutProblem::TryAgain } else { CheckoutProblem::NotAvailable })
+        }
+    }
+}

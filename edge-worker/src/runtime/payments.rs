@@ -1,0 +1,424 @@
+//! The payment provider's webhook (orders from paid checkouts, refunds and
+//! disputes) and the `/thanks` success page (docs/payments.md).
+
+use clipstore_core::{sign_token, Claims, Keyring};
+use serde::Deserialize;
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use worker::*;
+
+use super::{batch, bind, d1_error, error_response, html_page, json_error, json_response, manifest, now_unix, num};
+use super::{mail, opt_num, opt_text, order_view, text, unavailable};
+use crate::error::DownloadError;
+use crate::ledger::{self, sql};
+use crate::outbox::MailKind;
+use crate::pages;
+use crate::payments::{
+    self, money_back_action, stripe::Stripe, EventKind, LinkTerms, MoneyBack, MoneyBackAction, PaymentProvider,
+    PriceCheck, WebhookError, WebhookEvent,
+};
+
+/// Largest webhook body read. Stripe's Checkout Session and Charge events
+/// are a few kilobytes; the limit is checked on `Content-Length` before
+/// the body is read.
+pub(super) const MAX_WEBHOOK_BYTES: u64 = 256 * 1024;
+
+/// What the Worker answers a webhook delivery it authenticated.
+enum WebhookAnswer {
+    /// Processed, awaiting payment, or a duplicate: 200 with this JSON.
+    Done(serde_json::Value),
+    /// Authenticated but refused (unknown clip, no clips, test mode): 4xx.
+    Refused(WebhookError),
+}
+
+/// Whether the shop accepts test-mode payments (`STRIPE_TEST_MODE = "true"`):
+/// local runs and a shop being set up; never a live shop, where a test card
+/// would otherwise buy real clips.
+pub(super) fn test_mode(env: &Env) -> bool {
+    env.var("STRIPE_TEST_MODE").map(|v| v.to_string().trim() == "true").unwrap_or(false)
+}
+
+/// A webhook signing secret as Stripe issues it: `whsec_` and at least 16
+/// base64 characters.
+fn valid_webhook_secret(secret: &str) -> bool {
+    secret.strip_prefix("whsec_").is_some_and(|rest| {
+        rest.len() >= 16 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_'))
+    })
+}
+
+/// `POST /payments/stripe/webhook`: authenticate, then act once per event.
+/// 2xx once processed (or already processed), 4xx for a delivery that no
+/// retry can fix, 5xx only when D1 or a secret is missing (a retry can then
+/// succeed).
+pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+    if req.method() != Method::Post {
+        let mut r = json_error(405, "POST only")?;
+        r.headers_mut().set("allow", "POST")?;
+        return Ok(r);
+    }
+    let secret = env.secret("STRIPE_WEBHOOK_SECRET").ok().map(|s| s.to_string().trim().to_string());
+    let Some(secret) = secret.filter(|s| valid_webhook_secret(s)) else {
+        console_error!(
+            "{}",
+            json!({ "event": "payment_webhook_unconfigured", "detail": "STRIPE_WEBHOOK_SECRET is missing or not whsec_…" })
+        );
+        return json_error(503, "the webhook is not configured");
+    };
+    let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<u64>().ok());
+    match length {
+        None => return json_error(411, "a Content-Length is required"),
+        Some(n) if n > MAX_WEBHOOK_BYTES => return json_error(413, "the body is too large for a webhook event"),
+        Some(_) => {}
+    }
+    let origin = super::origin(&req)?;
+    let provider = Stripe::new(secret);
+    let signature = req.headers().get("stripe-signature").ok().flatten();
+    let body = req.bytes().await.unwrap_or_default();
+    let at = Date::now().as_millis();
+    let event = match provider.webhook(signature.as_deref(), &body, now_unix()) {
+        Ok(event) => event,
+        Err(error) => return webhook_refused(env, provider.name(), None, &error, at).await,
+    };
+    if !event.livemode && !test_mode(env) {
+        return webhook_refused(env, provider.name(), Some(&event), &WebhookError::TestModeEvent, at).await;
+    }
+    let answer = match &event.kind {
+        EventKind::Paid(_) | EventKind::AwaitingPayment { .. } => checkout(env, &provider, &event, at, &origin).await,
+        EventKind::Refunded(back) | EventKind::Disputed(back) => money_back(env, &provider, &event, back, at).await,
+    };
+    match answer {
+        Ok(WebhookAnswer::Done(value)) => {
+            if value.get("order_id").is_some() {
+                ctx.wait_until(mail::deliver_soon(env.clone()));
+            }
+            json_response(200, &value)
+        }
+        Ok(WebhookAnswer::Refused(error)) => webhook_refused(env, provider.name(), Some(&event), &error, at).await,
+        Err(e) => {
+            console_error!(
+                "{}",
+                json!({ "event": "payment_webhook_failed", "event_id": event.event_id, "error": format!("{e:?}") })
+            );
+            json_error(503, "the event could not be recorded; retry later")
+        }
+    }
+}
+
+/// The checkout (or payment) an event is about, for the ledger.
+fn subject_of(event: &WebhookEvent) -> &str {
+    match &event.kind {
+        EventKind::Paid(paid) => &paid.session_id,
+        EventKind::AwaitingPayment { session_id } => session_id,
+        EventKind::Refunded(back) | EventKind::Disputed(back) => &back.payment_id,
+    }
+}
+
+/// Logs and records a refused delivery, and answers it.
+async fn webhook_refused(
+    env: &Env,
+    provider: &str,
+    event: Option<&WebhookEvent>,
+    error: &WebhookError,
+    at: u64,
+) -> Result<Response> {
+    let line = json!({
+        "event": "payment_webhook_refused",
+        "provider": provider,
+        "code": error.code(),
+        "status": error.status(),
+        "event_id": event.map(|e| &e.event_id),
+        "session_id": event.map(subject_of),
+        "detail": error.detail(),
+    });
+    // A paid checkout naming an unknown clip needs the owner now.
+    if error.is_authenticated() {
+        console_error!("{line}");
+    } else {
+        console_warn!("{line}");
+    }
+    let recorded = async {
+        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+        let mut values = vec![
+            num(at),
+            text(provider),
+            opt_text(event.map(|e| e.event_id.as_str())),
+            opt_text(event.map(|e| e.event_type.as_str())),
+            opt_text(event.map(subject_of)),
+            JsValue::NULL,
+            num(error.status().into()),
+            text(error.code()),
+            text(&ledger::clip_text(Some(&error.detail()), 500).unwrap_or_default()),
+        ];
+        let statement = if event.is_some() {
+            sql::PAYMENT_EVENT
+        } else {
+            values.push(num(at - at % 60_000));
+            values.push(num(ledger::UNAUTHENTICATED_PAYMENT_EVENTS_PER_MINUTE));
+            sql::PAYMENT_REFUSAL_CAPPED
+        };
+        batch(&db, vec![bind(&db, statement, &values)?]).await.map(|_| ())
+    };
+    if let Err(e) = recorded.await {
+        console_error!("{}", json!({ "event": "payment_event_not_recorded", "error": format!("{e:?}") }));
+    }
+    json_response(error.status(), &json!({ "error": error.code(), "detail": error.detail() }))
+}
+
+#[derive(Deserialize)]
+struct PaymentSeen {
+    event_done: u64,
+    order_id: Option<String>,
+}
+
+/// A `payment_events` row for an authenticated event answered 200.
+fn event_row(
+    db: &D1Database,
+    provider: &str,
+    event: &WebhookEvent,
+    at: u64,
+    order_id: Option<&str>,
+    outcome: &str,
+    detail: &str,
+) -> std::result::Result<D1PreparedStatement, DownloadError> {
+    bind(
+        db,
+        sql::PAYMENT_EVENT,
+        &[
+            num(at),
+            text(provider),
+            text(&event.event_id),
+            text(&event.event_type),
+            text(subject_of(event)),
+            opt_text(order_id),
+            num(200),
+            text(outcome),
+            text(&ledger::clip_text(Some(detail), 500).unwrap_or_default()),
+        ],
+    )
+}
+
+/// Whether the event was processed before (`Some` answer) or is new.
+async fn already_processed(
+    db: &D1Database,
+    provider: &str,
+    event: &WebhookEvent,
+    at: u64,
+) -> std::result::Result<Option<WebhookAnswer>, DownloadError> {
+    let seen = bind(db, sql::PAYMENT_SEEN, &[text(provider), text(&event.event_id), text(subject_of(event))])?
+        .first::<PaymentSeen>(None)
+        .await
+        .map_err(|e| d1_error("payment seen", e))?;
+    let Some(seen) = seen.filter(|s| s.event_done > 0 || s.order_id.is_some()) else { return Ok(None) };
+    batch(db, vec![event_row(db, provider, event, at, seen.order_id.as_deref(), "duplicate", "already processed")?])
+        .await?;
+    console_log!("{}", json!({ "event": "payment_duplicate", "event_id": event.event_id, "order": seen.order_id }));
+    Ok(Some(WebhookAnswer::Done(json!({ "received": true, "duplicate": true, "order_id": seen.order_id }))))
+}
+
+/// Signs a link for `claims` with the primary key (`TOKEN_KEYS`), setting
+/// its key id.
+pub(super) fn sign_link(env: &Env, claims: &mut Claims) -> std::result::Result<String, DownloadError> {
+    let keys = env.secret("TOKEN_KEYS").map_err(|_| unavailable("the TOKEN_KEYS secret is not set"))?.to_string();
+    let keyring = Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))?;
+    let key = keyring.primary().ok_or_else(|| unavailable("TOKEN_KEYS has no key"))?;
+    claims.key_id = key.key_id().to_string();
+    sign_token(claims, key).map_err(|e| unavailable(format!("signing the link: {e}")))
+}
+
+/// Processes a checkout event once: the order, its link, the checkout, the
+/// customer's e-mail (outbox) and the event row are written in one batch
+/// (transaction).
+async fn checkout(
+    env: &Env,
+    provider: &dyn PaymentProvider,
+    event: &WebhookEvent,
+    at: u64,
+    origin: &str,
+) -> std::result::Result<WebhookAnswer, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let name = provider.name();
+    let session_id = subject_of(event);
+    let now = now_unix();
+    if let Some(answer) = already_processed(&db, name, event, at).await? {
+        return Ok(answer);
+    }
+    let paid = match &event.kind {
+        EventKind::Paid(paid) => paid,
+        _ => {
+            let row = event_row(&db, name, event, at, None, "awaiting_payment", "payment not yet confirmed")?;
+            batch(&db, vec![row]).await?;
+            return Ok(WebhookAnswer::Done(json!({ "received": true, "awaiting_payment": true })));
+        }
+    };
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    let terms = LinkTerms::from_vars(var("CHECKOUT_DOWNLOADS").as_deref(), var("CHECKOUT_LINK_DAYS").as_deref());
+    let mut claims = match payments::new_order(name, paid, manifest(), terms, now) {
+        Ok(claims) => claims,
+        Err(error) => return Ok(WebhookAnswer::Refused(error)),
+    };
+    let token = sign_link(env, &mut claims)?;
+    let order_id = claims.order_id.as_str();
+    let detail = format!("{name} checkout {session_id}");
+    let mismatch = PriceCheck::of(paid, manifest()).mismatch();
+    let mut statements = vec![
+        bind(
+            &db,
+            sql::CHECKOUT_ORDER,
+            &[
+                text(order_id),
+                text(&super::clips_json(&claims.clips)),
+                num(claims.downloads.into()),
+                num(claims.expires_at),
+                num(claims.issued_at),
+                num(now),
+                text(name),
+            ],
+        )?,
+        bind(
+            &db,
+            sql::LINK_SEEN,
+            &[text(order_id), text(&claims.key_id), num(claims.issued_at), num(claims.expires_at), num(now)],
+        )?,
+        bind(&db, sql::EVENT, &[text(order_id), num(now), text("create"), JsValue::NULL, text(&detail)])?,
+        bind(
+            &db,
+            sql::CHECKOUT,
+            &[
+                text(name),
+                text(session_id),
+                text(order_id),
+                text(&token),
+                opt_text(paid.customer_email.as_deref()),
+                opt_num(paid.amount_total),
+                opt_text(paid.currency.as_deref()),
+                num(now),
+                opt_text(paid.payment_id.as_deref()),
+            ],
+        )?,
+        event_row(&db, name, event, at, Some(order_id), "processed", &claims.clips.join(","))?,
+    ];
+    if let Some(mismatch) = &mismatch {
+        statements.push(event_row(&db, name, event, at, Some(order_id), "amount_mismatch", mismatch)?);
+    }
+    if let Some(to) = paid.customer_email.as_deref() {
+        statements.push(mail::order_mail_statement(&db, MailKind::Order, &claims, &token, to, origin)?);
+    }
+    batch(&db, statements).await?;
+    if let Some(mismatch) = &mismatch {
+        console_error!("{}", json!({ "event": "payment_amount_mismatch", "order": order_id, "detail": mismatch }));
+    }
+    console_log!(
+        "{}",
+        json!({ "event": "order_paid", "provider": name, "order": order_id, "clips": claims.clips, "event_id": event.event_id })
+    );
+    Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id })))
+}
+
+#[derive(Deserialize)]
+struct OrderOfPayment {
+    order_id: String,
+}
+
+/// A refund or dispute: a full refund or any dispute revokes the order (its
+/// links answer "refunded" from the next request on); a partial refund is
+/// recorded and the self-test alerts the owner, who chooses what to revoke.
+async fn money_back(
+    env: &Env,
+    provider: &dyn PaymentProvider,
+    event: &WebhookEvent,
+    back: &MoneyBack,
+    at: u64,
+) -> std::result::Result<WebhookAnswer, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let name = provider.name();
+    let now = now_unix();
+    if let Some(answer) = already_processed(&db, name, event, at).await? {
+        return Ok(answer);
+    }
+    let order = bind(&db, sql::ORDER_OF_PAYMENT, &[text(name), text(&back.payment_id)])?
+        .first::<OrderOfPayment>(None)
+        .await
+        .map_err(|e| d1_error("order of payment", e))?;
+    let Some(OrderOfPayment { order_id }) = order else {
+        // Not a payment of the shop's checkout (an invoice, a manual charge):
+        // nothing to revoke, but the owner sees it.
+        let detail = format!("no order has payment {}", back.payment_id);
+        batch(&db, vec![event_row(&db, name, event, at, None, "refund_without_order", &detail)?]).await?;
+        console_warn!("{}", json!({ "event": "refund_without_order", "payment": back.payment_id }));
+        return Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": null })));
+    };
+    let reason = if matches!(event.kind, EventKind::Disputed(_)) { "disputed" } else { "refunded" };
+    let detail = format!("{reason}: {} of {} back ({})", back.amount_back, back.amount, back.reason);
+    let statements = match money_back_action(&event.kind) {
+        Some(MoneyBackAction::Revoke) => vec![
+            bind(&db, sql::REVOKE_FOR_MONEY_BACK, &[text(&order_id), num(now), text(reason)])?,
+            bind(&db, sql::EVENT, &[text(&order_id), num(now), text("revoke"), JsValue::NULL, text(&detail)])?,
+            event_row(&db, name, event, at, Some(&order_id), "processed", &detail)?,
+        ],
+        _ => vec![
+            bind(&db, sql::EVENT, &[text(&order_id), num(now), text("partial_refund"), JsValue::NULL, text(&detail)])?,
+            event_row(&db, name, event, at, Some(&order_id), "partial_refund", &detail)?,
+        ],
+    };
+    batch(&db, statements).await?;
+    console_log!("{}", json!({ "event": "order_money_back", "order": order_id, "detail": detail }));
+    Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id, "revoked": reason })))
+}
+
+#[derive(Deserialize)]
+struct CheckoutLink {
+    token: String,
+}
+
+/// `GET /thanks?session_id=…`: the order page of a paid checkout, or a page
+/// that reloads itself until the webhook has created the order.
+pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
+    let head = req.method() == Method::Head;
+    if !(head || req.method() == Method::Get) {
+        return error_response(&DownloadError::MethodNotAllowed);
+    }
+    let shop = &manifest().shop;
+    let session = req.url()?.query_pairs().find(|(k, _)| k == "session_id").map(|(_, v)| v.into_owned());
+    let Some(session) = session.filter(|s| payments::valid_session_id(s)) else {
+        return html_page(&pages::bad_thanks_page(shop), head, 400, &[]).or_else(|e| error_response(&e));
+    };
+    let result = async {
+        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+        let link = bind(&db, sql::CHECKOUT_LINK, &[text("stripe"), text(&session)])?
+            .first::<CheckoutLink>(None)
+            .await
+            .map_err(|e| d1_error("checkout link", e))?;
+        match link {
+            None => {
+                let refresh = pages::PENDING_REFRESH_SECS.to_string();
+                html_page(&pages::payment_pending_page(shop), head, 200, &[("refresh", &refresh)])
+            }
+            Some(link) => {
+                let view = order_view(env, &link.token).await?;
+                html_page(&pages::thanks_page(shop, &view, &format!("/download/{}", link.token)), head, 200, &[])
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(response) => Ok(response),
+        Err(error) => error_response(&error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn webhook_secrets() {
+        assert!(super::valid_webhook_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+        for bad in [
+            "",
+            "whsec_",
+            "whsec_short",
+            "sk_live_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_has space inside xxxxxxxxxx",
+        ] {
+            assert!(!super::valid_webhook_secret(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! "Lost your download link?" (`/orders/recover`): a customer enters the
+//! address used at checkout and gets a fresh link for each of its orders by
+//! e-mail, without the owner (docs/payments.md, "Getting the links again").
+//!
+//! The answer page is the same whether or not the address has orders and
+//! whether or not the request was rate-limited; the work happens after the
+//! response (`waitUntil`), so its timing does not tell either. A fresh link
+//! is a new token of the same order (same clips, downloads and expiry): it
+//! shares the order's allowance in the ledger, and the old link keeps
+//! working.
+
+use clipstore_core::Claims;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use worker::*;
+
+use super::mail::{deliver_outbox, order_facts, outbox_insert};
+use super::payments::sign_link;
+use super::{batch, bind, d1_error, manifest, now_unix, num, origin, rows, text};
+use crate::error::DownloadError;
+use crate::ledger::sql;
+use crate::mail::messages::recovery_mail;
+use crate::mail::valid_address;
+use crate::outbox::{MailKind, DELIVERY_BATCH};
+use crate::shop_pages::{recover_form_page, recover_sent_page, MAX_EMAIL_LEN};
+
+/// Requests per address, and per client, within [`WINDOW_SECS`].
+pub const PER_ADDRESS: u64 = 3;
+pub const PER_CLIENT: u64 = 10;
+pub const WINDOW_SECS: u64 = 3600;
+/// Orders whose links one mail carries at most (the newest).
+const MAX_ORDERS: u64 = 20;
+/// Largest form read.
+const MAX_BODY_BYTES: usize = 2048;
+
+fn page(html: String, status: u16) -> Result<Response> {
+    let mut response = Response::from_html(html)?.with_status(status);
+    let headers = response.headers_mut();
+    headers.set("cache-control", "no-store")?;
+    headers.set("referrer-policy", "no-referrer")?;
+    headers.set("x-robots-tag", "noindex")?;
+    Ok(response)
+}
+
+fn hash(label: &str, value: &str) -> String {
+    Sha256::digest(format!("{label}:{value}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `GET` shows the form; `POST` (field `email`) queues the links.
+pub(super) async fn recover(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+    let shop = &manifest().shop;
+    match req.method() {
+        Method::Get | Method::Head => return page(recover_form_page(shop, None), 200),
+        Method::Post => {}
+        _ => {
+            let mut r = Response::error("GET or POST", 405)?;
+            r.headers_mut().set("allow", "GET, POST")?;
+            return Ok(r);
+        }
+    }
+    let retry = "Enter the e-mail address you used at checkout, like name@example.com.";
+    let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<usize>().ok());
+    if length.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return page(recover_form_page(shop, Some(retry)), 413);
+    }
+    let body = req.bytes().await.unwrap_or_default();
+    if body.len() > MAX_BODY_BYTES {
+        return page(recover_form_page(shop, Some(retry)), 413);
+    }
+    let email = form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "email")
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|e| e.len() <= MAX_EMAIL_LEN && valid_address(e));
+    let Some(email) = email else {
+        return page(recover_form_page(shop, Some(retry)), 400);
+    };
+    let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
+    let request = Recovery {
+        email_hash: hash("email", &email.to_ascii_lowercase()),
+        client_hash: hash("client", &client),
+        email,
+        origin: origin(&req)?,
+    };
+    ctx.wait_until(send_links(env.clone(), request));
+    page(recover_sent_page(shop), 200)
+}
+
+struct Recovery {
+    email: String,
+    email_hash: String,
+    client_hash: String,
+    origin: String,
+}
+
+#[derive(Deserialize)]
+struct Allowed {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct RecoverableOrder {
+    order_id: String,
+    clips: String,
+    allowance: u32,
+    customer_ref: Option<String>,
+    expires_at: Option<u64>,
+}
+
+/// After the response: counts the request against the limits, then mints
+/// and e-mails a link per order of the address, in one batch with the
+/// outbox row, and sends it.
+async fn send_links(env: Env, request: Recovery) {
+    let outcome = queue_links(&env, &request).await;
+    let short = &request.email_hash[..12];
+    match outcome {
+        Ok(Some(0)) => console_log!("{}", json!({ "event": "recovery_no_orders", "email_hash": short })),
+        Ok(Some(n)) => {
+            console_log!("{}", json!({ "event": "recovery_queued", "email_hash": short, "orders": n }));
+            deliver_outbox(&env, DELIVERY_BATCH).await;
+        }
+        Ok(None) => console_warn!("{}", json!({ "event": "recovery_rate_limited", "email_hash": short })),
+        Err(e) => console_error!("{}", json!({ "event": "recovery_failed", "error": format!("{e:?}") })),
+    }
+}
+
+/// `Ok(None)`: rate-limited; `Ok(Some(n))`: links for `n` orders queued.
+async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Option<u64>, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let now = now_unix();
+    let allowed = bind(
+        &db,
+        sql::RECOVERY_REQUEST,
+        &[
+            num(now),
+            text(&request.email_hash),
+            text(&request.client_hash),
+            num(now.saturating_sub(WINDOW_SECS)),
+            num(PER_ADDRESS),
+            num(PER_CLIENT),
+        ],
+    )?
+    .first::<Allowed>(None)
+    .await
+    .map_err(|e| d1_error("recovery request", e))?;
+    let Some(Allowed { id }) = allowed else { return Ok(None) };
+    let found = bind(&db, sql::ORDERS_OF_EMAIL, &[text(&request.email), num(MAX_ORDERS), num(now)])?
+        .all()
+        .await
+        .map_err(|e| d1_error("orders of an address", e))?;
+    let orders = rows::<RecoverableOrder>(&found)?;
+    let mut facts = Vec::new();
+    for order in &orders {
+        let mut claims = Claims {
+            key_id: String::new(),
+            order_id: order.order_id.clone(),
+            clips: serde_json::from_str(&order.clips).unwrap_or_default(),
+            issued_at: now,
+            expires_at: order.expires_at.unwrap_or(now + 30 * 86_400),
+            downloads: order.allowance,
+            customer_ref: order.customer_ref.clone(),
+        };
+        claims.normalize_clips();
+        let token = sign_link(env, &mut claims)?;
+        facts.push(order_facts(&claims, &token, &request.email, &request.origin));
+    }
+    let mut statements = vec![bind(&db, sql::RECOVERY_SENT, &[num(id), num(facts.len() as u64)])?];
+    if !facts.is_empty() {
+        let mail = recovery_mail(&manifest().shop, &request.email, &facts);
+        statements.push(outbox_insert(&db, MailKind::Recovery, None, &mail, now)?);
+    }
+    batch(&db, statements).await?;
+    Ok(Some(facts.len() as u64))
+}

@@ -1,0 +1,169 @@
+//! Pages of the customer's own journey that the Worker renders: a checkout
+//! that cannot start (and why), and "Lost your download link?".
+//!
+//! Every value is escaped (`html-escape`); the frame is [`pages::layout`].
+
+use clipstore_core::ShopInfo;
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+
+use crate::pages::layout;
+use crate::payments::cart::{CartError, MAX_LINES};
+use crate::routes::RECOVER_PATH;
+
+fn contact(shop: &ShopInfo) -> String {
+    format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email))
+}
+
+fn notice(shop: &ShopInfo, title: &str, paragraphs: &str) -> String {
+    let body = format!("    <section class=\"notice\">\n      <h1>{}</h1>\n{paragraphs}    </section>\n", text(title));
+    layout(shop, title, &body)
+}
+
+/// Why a checkout did not start, as the customer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutProblem {
+    /// Something in the cart: fix the cart.
+    Cart(CartError),
+    /// The payment provider could not be reached or refused for a moment:
+    /// nothing was charged, try again.
+    TryAgain,
+    /// The shop's checkout is not set up correctly: nothing was charged,
+    /// the shop has been told (the log line and the self-test).
+    NotAvailable,
+}
+
+impl CheckoutProblem {
+    pub fn status(&self) -> u16 {
+        match self {
+            CheckoutProblem::Cart(e) => e.status(),
+            CheckoutProblem::TryAgain => 503,
+            CheckoutProblem::NotAvailable => 502,
+        }
+    }
+}
+
+/// The page for a checkout that did not start. Always says that nothing was
+/// charged, and what to do.
+pub fn checkout_problem_page(shop: &ShopInfo, problem: &CheckoutProblem, clip_title: Option<&str>) -> String {
+    let back = "      <p><a class=\"button\" href=\"/cart/\">Back to your cart</a> <a href=\"/clips/\">Browse the clips</a></p>\n";
+    let (title, message) = match problem {
+        CheckoutProblem::Cart(CartError::Empty) => (
+            "Your cart is empty",
+            "<p>There is nothing to pay for yet: add clips to your cart first.</p>".to_string(),
+        ),
+        CheckoutProblem::Cart(CartError::UnknownClip(slug)) => (
+            "A clip in your cart is no longer for sale",
+            format!(
+                "<p>“{}” is not in the catalog any more. Remove it from your cart and check out again; nothing was charged.</p>",
+                text(clip_title.unwrap_or(slug))
+            ),
+        ),
+        CheckoutProblem::Cart(CartError::TooManyLines(n)) => (
+            "Your cart is too large",
+            format!(
+                "<p>One checkout can hold up to {MAX_LINES} clips and your cart has {n}. Remove some and check out in two parts; nothing was charged.</p>"
+            ),
+        ),
+        CheckoutProblem::Cart(CartError::Malformed(why)) => (
+            "Your cart could not be read",
+            format!(
+                "<p>The checkout form arrived incomplete ({}). Reload the cart page and try again; nothing was charged.</p>",
+                text(why)
+            ),
+        ),
+        CheckoutProblem::TryAgain => (
+            "The payment page could not be opened",
+            "<p>Our payment provider did not answer just now. Nothing was charged: please try again in a minute.</p>"
+                .to_string(),
+        ),
+        CheckoutProblem::NotAvailable => (
+            "Checkout is not available right now",
+            format!(
+                "<p>Something is wrong with the shop's checkout, and we have been told about it. Nothing was charged. Please try again later, or write to {} to buy by e-mail.</p>",
+                contact(shop)
+            ),
+        ),
+    };
+    notice(shop, title, &format!("      {message}\n{back}"))
+}
+
+/// Longest e-mail address accepted (RFC 5321's path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// The "Lost your download link?" form. `problem`: what was wrong with the
+/// last submission (shown above the form).
+pub fn recover_form_page(shop: &ShopInfo, problem: Option<&str>) -> String {
+    let problem =
+        problem.map_or(String::new(), |p| format!("      <p class=\"form-error\" role=\"alert\">{}</p>\n", text(p)));
+    let body = format!(
+        r#"      <p>Enter the e-mail address you used at checkout. We will e-mail a fresh download link for each of its orders. The new link shares your order's downloads; your old link keeps working.</p>
+{problem}      <form method="post" action="{RECOVER_PATH}" class="recover-form">
+        <label for="email">E-mail address</label>
+        <input id="email" name="email" type="email" required maxlength="{MAX_EMAIL_LEN}" autocomplete="email">
+        <button class="button" type="submit">E-mail my links</button>
+      </form>
+      <p class="meta">No e-mail after a few minutes? Check your spam folder, or write to {contact}.</p>
+"#,
+        contact = contact(shop)
+    );
+    notice(shop, "Lost your download link?", &body)
+}
+
+/// The answer to every well-formed request, whether or not the address has
+/// orders, and whether or not it was rate-limited: the page never tells who
+/// bought what.
+pub fn recover_sent_page(shop: &ShopInfo) -> String {
+    let body = format!(
+        "      <p>If this address has orders with us, an e-mail with a fresh link for each is on its way. It usually arrives within a few minutes.</p>\n      <p class=\"meta\">Nothing arrived? Check your spam folder. You can ask again in an hour, or write to {}.</p>\n      <p><a href=\"/\">Back to the shop</a></p>\n",
+        contact(shop)
+    );
+    notice(shop, "Check your e-mail", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shop() -> ShopInfo {
+        ShopInfo {
+            title: "Shop".into(),
+            base_url: "https://example.com".into(),
+            contact_email: "a@example.com".into(),
+            currency: "EUR".into(),
+            stylesheet: "/css/site.css".into(),
+        }
+    }
+
+    #[test]
+    fn every_checkout_problem_says_nothing_was_charged_or_what_to_do() {
+        let problems = [
+            CheckoutProblem::Cart(CartError::UnknownClip("gone".into())),
+            CheckoutProblem::Cart(CartError::TooManyLines(101)),
+            CheckoutProblem::Cart(CartError::Malformed("the cart id is not valid")),
+            CheckoutProblem::TryAgain,
+            CheckoutProblem::NotAvailable,
+        ];
+        for p in &problems {
+            let html = checkout_problem_page(&shop(), p, None);
+            assert!(html.contains("Nothing was charged") || html.contains("nothing was charged"), "{p:?}");
+        }
+        assert!(
+            checkout_problem_page(&shop(), &CheckoutProblem::Cart(CartError::Empty), None).contains("cart is empty")
+        );
+    }
+
+    #[test]
+    fn titles_from_the_request_are_escaped() {
+        let p = CheckoutProblem::Cart(CartError::UnknownClip("<script>alert(1)</script>".into()));
+        let html = checkout_problem_page(&shop(), &p, None);
+        assert!(!html.contains("<script>alert") && html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn the_recovery_answer_never_depends_on_the_address() {
+        let html = recover_sent_page(&shop());
+        assert!(html.contains("If this address has orders"));
+        let form = recover_form_page(&shop(), Some("Enter an e-mail address like <name@example.com>."));
+        assert!(form.contains(r#"action="/orders/recover""#) && form.contains("&lt;name@example.com&gt;"));
+    }
+}
