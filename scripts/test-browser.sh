@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Browser test of `site-gen serve`: headless Chromium (Debian packages chromium
-# and chromium-driver) driven by playwright-core opens a page from the preview
-# server, the test edits the Markdown, and the page shows the new text without
-# a manual reload; a broken edit shows the error overlay. Installs what it
+# Browser tests in headless Chromium (Debian packages chromium and
+# chromium-driver) driven by playwright-core:
+#   - serve.test.mjs: a page opened from `site-gen serve` shows an edit to the
+#     Markdown without a manual reload; a broken edit shows the error overlay;
+#   - cart.test.mjs: the built sample shop's cart (static/js/cart.js): add,
+#     count, /cart/, the exact POST to /checkout, other tabs, limits, refused
+#     storage, no JavaScript, and data-cart-clear.
+# Installs what it
 # needs (apt-get as root or with sudo; `npm ci` from the committed lockfile;
 # never downloads a browser of its own). Runs without a display or stdin.
 set -euo pipefail
@@ -33,6 +37,6 @@ step "Installing playwright-core from tests/browser/package-lock.json"
 # playwright-core alone never downloads browsers; the test uses /usr/bin/chromium.
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 
-step "Browser test (headless Chromium)"
+step "Browser tests (headless Chromium): live reload, the cart"
 cd tests/browser
-SITE_GEN="$SITE_GEN" CHROMIUM=/usr/bin/chromium timeout 300 node --test --test-concurrency=1 serve.test.mjs </dev/null
+SITE_GEN="$SITE_GEN" CHROMIUM=/usr/bin/chromium timeout 300 node --test --test-concurrency=1 serve.test.mjs cart.test.mjs </dev/null

@@ -3,7 +3,7 @@
 #   1. Rust unit and integration tests (site-gen, the shared token/manifest crate,
 #      the Worker's runtime-independent logic), with cargo-nextest;
 #   2. independent validation of the built sample shop (html5lib, feedparser, xmllint);
-#   3. a headless-Chromium test of `site-gen serve` (live reload);
+#   3. headless-Chromium tests of `site-gen serve` (live reload) and of the cart;
 #   4. the Worker's end-to-end tests in workerd with local R2 and D1 (curl, wget -c, aria2c).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +45,7 @@ fi
 cargo build --quiet -p site-gen
 SITE_GEN="$PWD/target/debug/site-gen" "$venv/bin/pytest" -q tests/site
 
-step "Browser test of site-gen serve's live reload (headless Chromium)"
+step "Browser tests of site-gen serve's live reload and of the cart (headless Chromium)"
 bash scripts/test-browser.sh
 
 step "Edge Worker end-to-end tests in workerd (local R2 and D1)"

@@ -38,7 +38,7 @@ use crate::diagnostics::{display_path, Diagnostic, Diagnostics};
 use crate::links::{self, SiteFiles};
 use crate::output::{self, OutputError};
 use crate::render::{self, file_for_url, ItemVersions, JobResult, OutputContents, Prepared};
-use crate::templates::{self, BUILTIN_STYLESHEET};
+use crate::templates;
 
 /// What one rebuild did.
 #[derive(Debug, Clone, Default)]
@@ -437,7 +437,7 @@ impl Incremental {
 
 /// The files of the site besides its pages, as the full build makes them
 /// (`render::render`): sitemap, robots.txt, static files, the built-in
-/// stylesheet unless `static/` has one. A static file must not take a page's place.
+/// stylesheet and cart script unless `static/` has its own. A static file must not take a page's place.
 fn other_files(shop: &Shop, pages: &[String]) -> Result<Vec<(String, OutputContents)>, Diagnostics> {
     let mut others: Vec<(String, OutputContents)> = vec![
         ("sitemap.xml".into(), OutputContents::Rendered(Vec::new())),
@@ -445,7 +445,6 @@ fn other_files(shop: &Shop, pages: &[String]) -> Result<Vec<(String, OutputConte
     ];
     let mut errors = Diagnostics::default();
     let page_paths: HashSet<&str> = pages.iter().map(String::as_str).collect();
-    let mut has_stylesheet = false;
     for rel in &shop.static_files {
         let path = rel.to_string_lossy().replace('\\', "/");
         if page_paths.contains(path.as_str()) || path == "sitemap.xml" || path == "robots.txt" {
@@ -457,11 +456,10 @@ fn other_files(shop: &Shop, pages: &[String]) -> Result<Vec<(String, OutputConte
                 .with_help("rename or remove the static file"),
             );
         }
-        has_stylesheet |= path == BUILTIN_STYLESHEET.0;
         others.push((path, OutputContents::Copy(shop.root.join("static").join(rel))));
     }
-    if !has_stylesheet {
-        others.push((BUILTIN_STYLESHEET.0.into(), OutputContents::Rendered(BUILTIN_STYLESHEET.1.as_bytes().to_vec())));
+    for (path, text) in templates::builtin_static_files_missing(&shop.static_files) {
+        others.push((path.into(), OutputContents::Rendered(text.as_bytes().to_vec())));
     }
     if errors.is_empty() {
         Ok(others)

@@ -14,9 +14,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tera::{Context, Tera};
 
-use crate::content::{Clip, Post, Shop, Tag};
+use crate::content::{Clip, Post, Price, Shop, Tag};
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::templates::{self, cause_chain, BUILTIN_STYLESHEET};
+use crate::templates::{self, cause_chain, BUILTIN_CART_SCRIPT, BUILTIN_STYLESHEET};
 
 /// Number of clips and posts on the home page.
 const HOME_CLIPS: usize = 6;
@@ -28,6 +28,11 @@ const FEED_POSTS: usize = 20;
 const PAGE_SIZE_HINT: usize = 12 * 1024;
 /// Public path of the news feed.
 pub const FEED_PATH: &str = "/news/atom.xml";
+/// Public path of the cart page (filled in the browser by `static/js/cart.js`).
+pub const CART_PATH: &str = "/cart/";
+/// Where the cart and each clip's buy button post their order: the Worker's
+/// checkout, which answers with a redirect to Stripe's hosted checkout page.
+pub const CHECKOUT_PATH: &str = "/checkout";
 
 /// One file of the built site.
 #[derive(Debug, Clone)]
@@ -64,6 +69,7 @@ pub(crate) enum Job {
     TagIndex,
     Tag { tag: usize, page: usize },
     Page(usize),
+    Cart,
     NotFound,
     Feed,
 }
@@ -196,6 +202,8 @@ fn base_value(shop: &Shop) -> Value {
             "title": c.title, "description": c.description, "base_url": c.base_url, "language": c.language,
             "currency": c.currency, "contact_email": c.contact_email, "download_base_url": c.download_base_url,
             "feed_url": FEED_PATH, "stylesheet": format!("/{}", BUILTIN_STYLESHEET.0),
+            "cart_url": CART_PATH, "checkout_url": CHECKOUT_PATH, "cart_script": format!("/{}", BUILTIN_CART_SCRIPT.0),
+            "price_pattern": Price::display_pattern(&c.currency),
             "favicon": shop.static_files.iter().any(|f| f == std::path::Path::new("favicon.svg")).then_some("/favicon.svg"),
         },
         "nav": nav,
@@ -279,7 +287,7 @@ fn pages_for(items: usize, per_page: usize) -> usize {
 /// Every page of the site, as jobs.
 pub(crate) fn plan(p: &Prepared) -> Vec<Job> {
     let shop = p.shop;
-    let mut jobs = vec![Job::Home, Job::TagIndex, Job::NotFound, Job::Feed];
+    let mut jobs = vec![Job::Home, Job::TagIndex, Job::Cart, Job::NotFound, Job::Feed];
     jobs.extend((1..=pages_for(shop.clips.len(), p.per_page)).map(|page| Job::ClipList { page }));
     jobs.extend((1..=pages_for(shop.posts.len(), p.per_page)).map(|page| Job::NewsList { page }));
     jobs.extend((0..shop.clips.len()).map(Job::Clip));
@@ -377,6 +385,7 @@ impl<'a> Prepared<'a> {
             Job::TagIndex => "/tags/".to_string(),
             Job::Tag { tag, page } => pager_url(&self.tags[tag].tag.url(), page),
             Job::Page(i) => shop.pages[i].url(),
+            Job::Cart => CART_PATH.to_string(),
             Job::NotFound => "/404.html".to_string(),
             Job::Feed => FEED_PATH.to_string(),
         }
@@ -460,6 +469,7 @@ impl<'a> Prepared<'a> {
                 );
                 ("page.html", page.url(), ctx)
             }
+            Job::Cart => ("cart.html", CART_PATH.to_string(), self.context(CART_PATH, Some("Cart"))),
             Job::NotFound => ("404.html", "/404.html".to_string(), self.context("/404.html", Some("Page not found"))),
             Job::Feed => {
                 let mut ctx = self.context(FEED_PATH, None);
@@ -528,6 +538,7 @@ impl<'a> Prepared<'a> {
             Job::Page(_) => (7, 0),
             Job::NotFound => (8, 0),
             Job::Feed => (9, 0),
+            Job::Cart => (10, 0),
         };
         (global, kind).hash(&mut h);
         let per_page = self.per_page;
@@ -559,7 +570,8 @@ impl<'a> Prepared<'a> {
                     }
                 }
             }
-            Job::NotFound => {}
+            // The cart page shows no items: the browser fills it in.
+            Job::NotFound | Job::Cart => {}
             Job::Feed => {
                 v.posts[..FEED_POSTS.min(v.posts.len())].hash(&mut h);
                 self.shop.posts.iter().map(|p| p.updated.unwrap_or(p.date)).max().unwrap_or(self.shop.now).hash(&mut h);
@@ -602,7 +614,8 @@ impl<'a> Prepared<'a> {
             lastmod.insert(post.url(), post.updated.unwrap_or(post.date));
         }
         let mut entries: Vec<Value> = paths
-            .filter(|path| path.ends_with("index.html"))
+            // The cart is a different page in every browser: nothing to index.
+            .filter(|path| path.ends_with("index.html") && *path != file_for_url(CART_PATH))
             .map(|path| {
                 let url = format!("/{}", path.trim_end_matches("index.html"));
                 json!({"loc": shop.config.absolute(&url), "lastmod": lastmod.get(&url).map(|d| d.format("%Y-%m-%d").to_string())})
@@ -650,10 +663,12 @@ pub(crate) fn clip_value(shop: &Shop, clip: &Clip) -> Value {
     let (date, date_display) = date_fields(clip.date);
     let currency = &shop.config.currency;
     let subject = format!("Order: {} ({})", clip.title, clip.slug);
+    let order_email_url = format!("mailto:{}?subject={}", shop.config.contact_email, percent_encode(&subject));
     json!({
         "slug": clip.slug, "url": clip.url(), "title": clip.title,
         "date": date, "date_display": date_display,
-        "price": clip.price.amount(), "price_display": clip.price.display(currency), "currency": currency,
+        "price": clip.price.amount(), "price_cents": clip.price.cents, "price_display": clip.price.display(currency),
+        "currency": currency,
         "duration": clip.duration.to_string(), "duration_seconds": clip.duration.seconds,
         "resolution": clip.resolution.to_string(), "resolution_label": clip.resolution.label(),
         "file_name": clip.file_name, "size": clip.size, "size_display": crate::content::human_size(clip.size),
@@ -661,9 +676,10 @@ pub(crate) fn clip_value(shop: &Shop, clip: &Clip) -> Value {
         "tags": tag_values(&clip.tags), "draft": clip.draft,
         "summary": crate::markdown::first_paragraph(&clip.description_html),
         "description": clip.description_html,
-        "buy_url": clip.stripe_payment_link.clone().unwrap_or_else(|| {
-            format!("mailto:{}?subject={}", shop.config.contact_email, percent_encode(&subject))
-        }),
+        // Kept for templates written before the checkout form: the built-in
+        // clip.html posts to the checkout unless the clip has a Payment Link.
+        "buy_url": clip.stripe_payment_link.clone().unwrap_or_else(|| order_email_url.clone()),
+        "order_email_url": order_email_url,
         "stripe_payment_link": clip.stripe_payment_link,
     })
 }
@@ -692,7 +708,6 @@ pub(crate) fn robots(shop: &Shop) -> String {
 fn add_static_files(shop: &Shop, files: &mut Vec<OutputFile>) -> Result<(), Diagnostics> {
     let generated: std::collections::HashSet<String> = files.iter().map(|f| f.path.clone()).collect();
     let mut errors = Diagnostics::default();
-    let mut has_stylesheet = false;
     for rel in &shop.static_files {
         let path = rel.to_string_lossy().replace('\\', "/");
         if generated.contains(&path) {
@@ -704,14 +719,10 @@ fn add_static_files(shop: &Shop, files: &mut Vec<OutputFile>) -> Result<(), Diag
                 .with_help("rename or remove the static file"),
             );
         }
-        has_stylesheet |= path == BUILTIN_STYLESHEET.0;
         files.push(OutputFile { path, contents: OutputContents::Copy(shop.root.join("static").join(rel)) });
     }
-    if !has_stylesheet {
-        files.push(OutputFile {
-            path: BUILTIN_STYLESHEET.0.into(),
-            contents: OutputContents::Rendered(BUILTIN_STYLESHEET.1.as_bytes().to_vec()),
-        });
+    for (path, text) in templates::builtin_static_files_missing(&shop.static_files) {
+        files.push(OutputFile { path: path.into(), contents: OutputContents::Rendered(text.as_bytes().to_vec()) });
     }
     if errors.is_empty() {
         Ok(())
@@ -771,6 +782,135 @@ mod tests {
         assert_eq!((first.total_pages, first.previous_url, first.next_url), (1, None, None));
         assert_eq!(pages_for(0, 10), 1);
         assert_eq!(pages_for(21, 10), 3);
+    }
+
+    /// The fixture shop of tests/build.rs, rendered with the built-in templates.
+    fn small_shop() -> (Shop, RenderedSite) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
+        let now = "2026-06-01T00:00:00Z".parse().unwrap();
+        let shop = crate::content::load(&root, &crate::content::LoadOptions { drafts: false, now }).unwrap();
+        let tera = templates::load(&root).unwrap();
+        let site = render(&shop, &tera).unwrap();
+        (shop, site)
+    }
+
+    fn page<'a>(site: &'a RenderedSite, path: &str) -> &'a str {
+        let file = site.files.iter().find(|f| f.path == path).unwrap_or_else(|| panic!("no {path}"));
+        match &file.contents {
+            OutputContents::Rendered(bytes) => std::str::from_utf8(bytes).unwrap(),
+            OutputContents::Copy(from) => panic!("{path} is a copy of {}", from.display()),
+        }
+    }
+
+    #[test]
+    fn the_cart_page_is_built_and_left_out_of_the_sitemap() {
+        let (_, site) = small_shop();
+        let cart = page(&site, "cart/index.html");
+        assert!(cart.contains("<title>Cart · Small Shop</title>"));
+        assert!(cart.contains(r#"<meta name="robots" content="noindex">"#));
+        // The form the script fills, and the shop's way of writing prices for its total.
+        assert!(cart.contains(r#"<form class="cart-checkout" method="post" action="/checkout" data-cart-form>"#));
+        assert!(cart.contains(r#"data-price-pattern="€{amount}""#));
+        assert!(cart.contains("The cart needs JavaScript"), "says what works without JavaScript");
+        assert!(cart.contains(r#"<a class="cart-link" href="/cart/" aria-current="page">"#));
+        assert!(!page(&site, "sitemap.xml").contains("/cart/"));
+        // Every page loads the script, from a file the build writes (no inline script).
+        let script = r#"<script src="/js/cart.js" defer></script>"#;
+        assert!(page(&site, "index.html").contains(script) && cart.contains(script));
+        assert_eq!(page(&site, "js/cart.js"), BUILTIN_CART_SCRIPT.1);
+        for file in &site.files {
+            if let OutputContents::Rendered(bytes) = &file.contents {
+                let text = String::from_utf8_lossy(bytes);
+                assert_eq!(text.matches("<script").count(), text.matches(script).count(), "{}", file.path);
+                assert!(!text.contains(" onclick="), "{}", file.path);
+            }
+        }
+    }
+
+    #[test]
+    fn add_buttons_carry_each_clip() {
+        let (_, site) = small_shop();
+        let alpha = r#"data-cart-add data-slug="alpha" data-title="Alpha &lt;Sunrise&gt;" data-price-cents="1250" data-price-display="€12.50" data-url="/clips/alpha/">Add to cart</button>"#;
+        let beta = r#"data-cart-add data-slug="beta" data-title="Beta" data-price-cents="3000" data-price-display="€30.00" data-url="/clips/beta/">Add to cart</button>"#;
+        // On the list pages (cards) and each clip's own page; hidden until the script shows them.
+        for (path, needles) in [
+            ("index.html", vec![alpha, beta]),
+            ("clips/index.html", vec![alpha, beta]),
+            ("tags/sea/index.html", vec![alpha, beta]),
+            ("clips/alpha/index.html", vec![alpha]),
+            ("clips/beta/index.html", vec![beta]),
+        ] {
+            let html = page(&site, path);
+            for needle in needles {
+                assert!(
+                    html.contains(&format!(r#"<button type="button" class="button button-cart" hidden {needle}"#)),
+                    "{path} lacks {needle}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_buy_button_posts_the_clip_unless_it_has_a_payment_link() {
+        let (_, site) = small_shop();
+        let alpha = page(&site, "clips/alpha/index.html");
+        let form = r#"<form class="buy-form" method="post" action="/checkout">
+        <input type="hidden" name="clip" value="alpha">
+        <button type="submit" class="button button-buy">Buy this clip</button>
+      </form>"#;
+        assert!(alpha.contains(form), "{alpha}");
+        assert!(!alpha.contains(r#"name="cart""#), "the Worker makes a key itself");
+        // The e-mail stays, as the way to ask or to order by hand.
+        assert!(alpha.contains(
+            r#"<a href="mailto:hello@small.example?subject=Order%3A%20Alpha%20%3CSunrise%3E%20%28alpha%29">"#
+        ));
+
+        let beta = page(&site, "clips/beta/index.html");
+        assert!(
+            beta.contains(r#"<a class="button button-buy" href="https://buy.stripe.com/test_beta">Buy this clip</a>"#)
+        );
+        assert!(!beta.contains(r#"action="/checkout""#), "a Payment Link clip keeps its link");
+    }
+
+    #[test]
+    fn clip_values_for_the_cart() {
+        let (shop, _) = small_shop();
+        let alpha = clip_value(&shop, &shop.clips[1]);
+        assert_eq!(alpha["slug"], "alpha");
+        assert_eq!((alpha["price"].as_str(), alpha["price_cents"].as_u64()), (Some("12.50"), Some(1250)));
+        assert_eq!(alpha["buy_url"], alpha["order_email_url"], "buy_url keeps its old meaning without a link");
+        let beta = clip_value(&shop, &shop.clips[0]);
+        assert_eq!(beta["buy_url"], "https://buy.stripe.com/test_beta");
+        let base = base_value(&shop);
+        assert_eq!(
+            (base["site"]["cart_url"].as_str(), base["site"]["checkout_url"].as_str()),
+            (Some("/cart/"), Some("/checkout"))
+        );
+        assert_eq!(base["site"]["price_pattern"], "€{amount}");
+    }
+
+    #[test]
+    fn a_shop_with_its_own_cart_script_keeps_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
+        for e in walkdir::WalkDir::new(&fixture) {
+            let e = e.unwrap();
+            let dest = root.join(e.path().strip_prefix(&fixture).unwrap());
+            if e.file_type().is_dir() {
+                std::fs::create_dir_all(&dest).unwrap();
+            } else {
+                std::fs::copy(e.path(), &dest).unwrap();
+            }
+        }
+        std::fs::create_dir_all(root.join("static/js")).unwrap();
+        std::fs::write(root.join("static/js/cart.js"), "// mine\n").unwrap();
+        let now = "2026-06-01T00:00:00Z".parse().unwrap();
+        let shop = crate::content::load(root, &crate::content::LoadOptions { drafts: false, now }).unwrap();
+        let site = render(&shop, &templates::load(root).unwrap()).unwrap();
+        let scripts: Vec<_> = site.files.iter().filter(|f| f.path == "js/cart.js").collect();
+        assert_eq!(scripts.len(), 1);
+        assert!(matches!(&scripts[0].contents, OutputContents::Copy(p) if p.ends_with("static/js/cart.js")));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = builtin!(
     "partials/post_card.html",
     "partials/pagination.html",
     "partials/tag_links.html",
+    "partials/cart_button.html",
     "index.html",
     "clips.html",
     "clip.html",
@@ -34,6 +35,7 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = builtin!(
     "tags.html",
     "tag.html",
     "page.html",
+    "cart.html",
     "404.html",
     "atom.xml",
     "sitemap.xml",
@@ -41,6 +43,21 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = builtin!(
 
 /// The default stylesheet, written when the shop's `static/` has none.
 pub const BUILTIN_STYLESHEET: (&str, &str) = ("css/site.css", include_str!("../../static/css/site.css"));
+
+/// The cart's script (see docs/templates.md), written when the shop's `static/` has none.
+pub const BUILTIN_CART_SCRIPT: (&str, &str) = ("js/cart.js", include_str!("../../static/js/cart.js"));
+
+/// The built-in static files: each is written unless the shop's `static/`
+/// has a file of that name, so the built-in templates work in any shop.
+pub const BUILTIN_STATIC_FILES: &[(&str, &str)] = &[BUILTIN_STYLESHEET, BUILTIN_CART_SCRIPT];
+
+/// The built-in static files that `static_files` (the shop's, relative to
+/// `static/`) does not replace.
+pub fn builtin_static_files_missing<'a>(
+    static_files: &'a [std::path::PathBuf],
+) -> impl Iterator<Item = (&'static str, &'static str)> + 'a {
+    BUILTIN_STATIC_FILES.iter().copied().filter(|(path, _)| !static_files.iter().any(|f| f == Path::new(path)))
+}
 
 /// Loads the built-in templates, then the shop's own on top of them.
 pub fn load(root: &Path) -> Result<Tera, Diagnostics> {

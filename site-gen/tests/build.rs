@@ -55,7 +55,7 @@ fn small_shop_builds_every_page_kind() {
     let o = build(&fixtures().join("small-shop"), &out, &["--now", NOW]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = String::from_utf8_lossy(&o.stdout);
-    assert!(summary.starts_with("Built 15 pages (2 clips, 2 news posts, 3 tags)"), "{summary}");
+    assert!(summary.starts_with("Built 16 pages (2 clips, 2 news posts, 3 tags)"), "{summary}");
 
     // Home: newest clips and latest news.
     let home = read(&out, "index.html");
@@ -71,9 +71,14 @@ fn small_shop_builds_every_page_kind() {
         assert!(alpha.contains(needle), "clip page lacks {needle}");
     }
     assert!(read(&out, "clips/beta/index.html").contains("<video"), "preview shown");
-    // Buy button: the clip's Stripe Payment Link, else an e-mail to the shop.
+    // Buy button: the clip's Stripe Payment Link, else a form to the Worker's
+    // checkout; the e-mail to the shop stays as the way to ask.
     assert!(read(&out, "clips/beta/index.html").contains("href=\"https://buy.stripe.com/test_beta\""));
-    assert!(alpha.contains("href=\"mailto:"), "no payment link: e-mail");
+    assert!(alpha.contains("action=\"/checkout\"") && alpha.contains("name=\"clip\" value=\"alpha\""));
+    assert!(alpha.contains("href=\"mailto:"), "the e-mail stays");
+    // The cart page, filled by the built-in cart script.
+    assert!(read(&out, "cart/index.html").contains("data-cart-form"));
+    assert!(read(&out, "js/cart.js").contains("clipstore.cart"), "built-in cart script written");
 
     // Drafts and future posts are left out.
     assert!(!out.join("clips/gamma").exists());

@@ -3,7 +3,10 @@
 - every HTML page parses with html5lib in strict mode (an HTML5 parser),
 - sitemap.xml, the Atom feed and every page are well-formed for xmllint,
 - the Atom feed parses cleanly with feedparser,
-- every internal href/src, found by the HTML5 parser, resolves to a file.
+- every internal href/src, found by the HTML5 parser, resolves to a file;
+- no page has an inline script or event handler (ready for a
+  Content-Security-Policy of script-src 'self'), and the purchase forms
+  (each clip's buy button, the cart) post to the Worker's /checkout.
 
 The shop is built once per session with the real `site-gen` binary into a
 temporary folder; SITE_GEN may point at a prebuilt binary.
@@ -67,7 +70,7 @@ def html_pages(site):
 def test_site_has_the_expected_page_kinds(site):
     for path in ["index.html", "clips/index.html", "news/index.html", "tags/index.html", "404.html",
                  "about/index.html", "faq/index.html", "terms/index.html", "news/atom.xml",
-                 "sitemap.xml", "robots.txt", "css/site.css"]:
+                 "cart/index.html", "sitemap.xml", "robots.txt", "css/site.css", "js/cart.js"]:
         assert (site / path).is_file(), path
     assert len(list((site / "clips").glob("*/index.html"))) >= 8
 
@@ -106,8 +109,10 @@ def test_sitemap_lists_every_page_with_absolute_urls(site):
     locs = [e.text for e in tree.findall("s:url/s:loc", ns)]
     assert len(locs) == len(set(locs))
     base = locs[0].split("/", 3)[:3]
-    pages = {p for p in html_pages(site) if p.name == "index.html"}
+    # The cart is a different page in every browser: not for search engines.
+    pages = {p for p in html_pages(site) if p.name == "index.html"} - {site / "cart" / "index.html"}
     assert len(locs) == len(pages)
+    assert not any(urllib.parse.urlparse(loc).path == "/cart/" for loc in locs)
     for loc in locs:
         assert loc.startswith("https://"), loc
         path = urllib.parse.urlparse(loc).path
@@ -165,3 +170,54 @@ def test_drafts_and_future_posts_are_not_published(site):
         assert built == published(kind), kind
         every = {p.stem for p in (ROOT / "content" / kind).glob("*.md")}
         assert built < every, f"the sample shop has unpublished {kind}"
+
+
+def parsed(page):
+    return html5lib.parse(page.read_bytes(), namespaceHTMLElements=False)
+
+
+def test_no_inline_scripts_or_event_handlers(site):
+    found = []
+    for page in html_pages(site):
+        doc = parsed(page)
+        for el in doc.iter():
+            if el.tag == "script" and (not el.get("src") or (el.text or "").strip()):
+                found.append(f"{page.relative_to(site)}: inline <script>")
+            found += [f"{page.relative_to(site)}: {attr}= on <{el.tag}>" for attr in el.attrib
+                      if attr.lower().startswith("on")]
+            if (el.get("href") or "").strip().lower().startswith("javascript:"):
+                found.append(f"{page.relative_to(site)}: javascript: link")
+        scripts = [el.get("src") for el in doc.iter("script")]
+        assert scripts == ["/js/cart.js"], f"{page.relative_to(site)}: {scripts}"
+    assert not found, "\n".join(found)
+
+
+def forms_of(page):
+    return [(form, {i.get("name"): i.get("value") for i in form.iter("input") if i.get("type") == "hidden"})
+            for form in parsed(page).iter("form")]
+
+
+def test_each_clip_page_has_a_buy_button_that_works_without_javascript(site):
+    for slug in published("clips"):
+        page = site / "clips" / slug / "index.html"
+        forms = forms_of(page)
+        links = [a.get("href") for a in parsed(page).iter("a") if "button-buy" in (a.get("class") or "")]
+        if links:
+            assert links[0].startswith("https://buy.stripe.com/") and not forms, slug
+            continue
+        assert len(forms) == 1, slug
+        form, fields = forms[0]
+        assert (form.get("method"), form.get("action")) == ("post", "/checkout"), slug
+        assert fields == {"clip": slug}, f"{slug}: one clip field, no cart id"
+        assert [b.text for b in form.iter("button") if b.get("type") == "submit"] == ["Buy this clip"]
+
+
+def test_the_cart_page_has_the_checkout_form_and_says_what_works_without_javascript(site):
+    page = site / "cart" / "index.html"
+    [(form, fields)] = forms_of(page)
+    assert (form.get("method"), form.get("action")) == ("post", "/checkout")
+    assert fields == {}, "the script adds the clip and cart fields"
+    assert [b.text for b in form.iter("button")] == ["Checkout"]
+    text = " ".join(parsed(page).find("body").itertext())
+    assert "The cart needs JavaScript" in text and "Buy this clip" in text
+    assert any(m.get("name") == "robots" and m.get("content") == "noindex" for m in parsed(page).iter("meta"))

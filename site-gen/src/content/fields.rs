@@ -48,12 +48,22 @@ impl Price {
 
     /// `€24.00`, `$24.00`, or `24.00 CHF` for currencies without a common sign.
     pub fn display(&self, currency: &str) -> String {
+        Price::display_pattern(currency).replace(Price::AMOUNT, &self.amount())
+    }
+
+    /// Where [`Price::amount`] goes in a price of `currency`.
+    pub const AMOUNT: &'static str = "{amount}";
+
+    /// How a price of `currency` is written, with [`Price::AMOUNT`] for the
+    /// amount: `€{amount}`, `{amount} CHF`. The cart's script formats its
+    /// total with this, so the site writes every price one way.
+    pub fn display_pattern(currency: &str) -> String {
         match currency {
-            "EUR" => format!("€{}", self.amount()),
-            "USD" => format!("${}", self.amount()),
-            "GBP" => format!("£{}", self.amount()),
-            "JPY" => format!("¥{}", self.amount()),
-            other => format!("{} {other}", self.amount()),
+            "EUR" => "€{amount}".to_string(),
+            "USD" => "${amount}".to_string(),
+            "GBP" => "£{amount}".to_string(),
+            "JPY" => "¥{amount}".to_string(),
+            other => format!("{{amount}} {other}"),
         }
     }
 }
@@ -165,6 +175,9 @@ mod tests {
         assert!(Price::parse(&Value::String("ten".into())).is_err());
         assert_eq!(Price { cents: 2450 }.display("EUR"), "€24.50");
         assert_eq!(Price { cents: 5 }.display("CHF"), "0.05 CHF");
+        // The cart's script fills in the amount the same way.
+        assert_eq!(Price::display_pattern("EUR"), "€{amount}");
+        assert_eq!(Price::display_pattern("CHF").replace(Price::AMOUNT, "0.05"), "0.05 CHF");
     }
 
     #[test]

@@ -41,7 +41,7 @@ const PAGE_KEYS: &[&str] = &["title", "description", "weight", "slug"];
 
 /// Top-level addresses that belong to generated sections, so no page may take them.
 const RESERVED_PAGE_SLUGS: &[&str] =
-    &["clips", "news", "tags", "download", "health", "admin", "page", "payments", "thanks"];
+    &["clips", "news", "tags", "download", "health", "admin", "page", "payments", "thanks", "cart", "checkout"];
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {

@@ -1,0 +1,148 @@
+// The cart, in localStorage "clipstore.cart"; the site works without this
+// file. See docs/templates.md, "The cart".
+(() => {
+  const KEY = "clipstore.cart";
+  const MAX = 100; // lines the Worker's checkout takes
+  const $ = (sel) => document.querySelector(sel);
+  const $$ = (sel) => [...document.querySelectorAll(sel)];
+  const el = (tag, props) => Object.assign(document.createElement(tag), props);
+
+  // Storage refused: the cart stays hidden.
+  let store;
+  try {
+    store = localStorage;
+    store.setItem(KEY + "?", "1");
+    store.removeItem(KEY + "?");
+  } catch {
+    return;
+  }
+
+  // 128 random bits in base64url: 22 characters of [A-Za-z0-9_-].
+  const newId = () =>
+    btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16)))).slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
+  const str = (v, or) => (typeof v === "string" && v ? v : or);
+
+  // A cart line from untrusted data (storage, attributes), or null.
+  function clean(x) {
+    const { slug, price_cents: cents } = x || {}, url = str(x?.url, "");
+    if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(str(slug, "")) || !Number.isSafeInteger(cents) || cents < 0) return null;
+    return { slug, title: str(x.title, slug), price_cents: cents, price_display: str(x.price_display, ""),
+      url: /^\/(?!\/)/.test(url) ? url : `/clips/${slug}/` };
+  }
+
+  // The stored cart; what is missing or corrupt starts afresh.
+  function load() {
+    let d;
+    try {
+      d = JSON.parse(store.getItem(KEY)) || {};
+    } catch {
+      d = {};
+    }
+    const cart = { id: /^[\w-]{22}$/.test(str(d.id, "")) ? d.id : newId(), items: [] };
+    const seen = new Set();
+    for (const x of Array.isArray(d.items) ? d.items : []) {
+      const item = clean(x);
+      if (item && !seen.has(item.slug) && seen.size < MAX) cart.items.push(item), seen.add(item.slug);
+    }
+    return cart;
+  }
+
+  function save(cart) {
+    try {
+      store.setItem(KEY, JSON.stringify(cart));
+      return true;
+    } catch {
+      say("Your browser would not save the cart.");
+    }
+  }
+
+  let timer;
+  function say(text) {
+    const box = $("[data-cart-message]") || {};
+    box.textContent = text;
+    clearTimeout(timer);
+    timer = setTimeout(() => (box.textContent = ""), 8000);
+  }
+
+  // As site-gen writes prices: data-price-pattern="€{amount}".
+  function money(cents, page) {
+    const amount = `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`;
+    return (page.dataset.pricePattern || "{amount}").replace("{amount}", amount);
+  }
+
+  function line(item) {
+    const tr = el("tr"), title = el("td"), remove = el("td");
+    const button = el("button", { type: "button", className: "cart-remove", textContent: "Remove" });
+    button.dataset.cartRemove = item.slug;
+    button.setAttribute("aria-label", `Remove ${item.title}`);
+    title.append(el("a", { href: item.url, textContent: item.title }));
+    remove.append(button);
+    tr.append(title, el("td", { className: "cart-price", textContent: item.price_display }), remove);
+    return tr;
+  }
+
+  function render(cart) {
+    const n = cart.items.length, slugs = new Set(cart.items.map((i) => i.slug));
+    for (const c of $$("[data-cart-count]")) Object.assign(c, { textContent: n, hidden: false });
+    for (const b of $$("[data-cart-add]")) {
+      const has = slugs.has(b.dataset.slug);
+      b.textContent = has ? "Remove from cart" : "Add to cart";
+      b.classList.toggle("in-cart", has);
+      b.hidden = false;
+    }
+    const page = $("[data-cart-page]");
+    if (!page) return;
+    const part = (name) => page.querySelector(`[data-cart-${name}]`) || el("form");
+    part("no-script").hidden = true;
+    part("empty").hidden = n > 0;
+    part("filled").hidden = n === 0;
+    part("lines").replaceChildren(...cart.items.map(line));
+    part("total").textContent = money(cart.items.reduce((sum, i) => sum + i.price_cents, 0), page);
+    // One clip field per line, in cart order, then the cart id.
+    const form = part("form");
+    form.querySelectorAll("input[type=hidden]").forEach((i) => i.remove());
+    const fields = cart.items.map((i) => ["clip", i.slug]).concat([["cart", cart.id]]);
+    form.prepend(...fields.map(([name, value]) => el("input", { type: "hidden", name, value })));
+  }
+
+  // Add buttons toggle; the cart page's remove buttons remove.
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest("[data-cart-add], [data-cart-remove]");
+    if (!b) return;
+    const cart = load(), d = b.dataset, slug = d.slug || d.cartRemove; // as other tabs left it
+    const had = cart.items.find((i) => i.slug === slug);
+    const item = clean({ slug, title: d.title, price_cents: +d.priceCents, price_display: d.priceDisplay, url: d.url });
+    const index = $$("[data-cart-remove]").indexOf(b);
+    if (had) {
+      cart.items = cart.items.filter((i) => i !== had);
+      say(`Removed “${had.title}” from the cart.`);
+    } else if (!item) {
+      return;
+    } else if (cart.items.length >= MAX) {
+      return say(`The cart is full: it holds at most ${MAX} clips.`);
+    } else {
+      cart.items.push(item);
+      say(`Added “${item.title}” to the cart.`);
+    }
+    if (!save(cart)) return;
+    render(cart);
+    // The focus goes from a removed line to the next.
+    const next = $$("[data-cart-remove]");
+    if (index >= 0) (next[Math.min(index, next.length - 1)] || $("[data-cart-empty] a"))?.focus();
+  });
+
+  // Filled afresh from storage as it is sent.
+  document.addEventListener("submit", (e) => {
+    if (!e.target.matches("[data-cart-form]")) return;
+    const cart = load();
+    if (!cart.items.length || !save(cart)) e.preventDefault();
+    render(cart);
+  });
+
+  // Other tabs' changes; pages back from the back-forward cache.
+  addEventListener("storage", (e) => (e.key === KEY || e.key === null) && render(load()));
+  addEventListener("pageshow", (e) => e.persisted && render(load()));
+
+  if (document.body.hasAttribute("data-cart-clear")) save({ id: newId(), items: [] });
+  render(load());
+})();

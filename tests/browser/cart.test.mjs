@@ -1,0 +1,274 @@
+// The cart of the built sample shop in a real browser (headless Chromium, the
+// Debian package, driven by playwright-core): add buttons, the header count,
+// the /cart/ page, the checkout form's exact POST body, a reload, another tab,
+// the 100-clip limit, corrupt or refused storage, no JavaScript at all, and
+// the data-cart-clear page that empties the cart after a paid checkout.
+//
+// The site is built with site-gen and served by a tiny static server on
+// 127.0.0.1 that sends `Content-Security-Policy: script-src 'self'`, so an
+// inline script or handler would fail here. /checkout is never served: each
+// test catches the POST with page.route.
+//
+// Run by scripts/test-browser.sh, which builds site-gen and sets SITE_GEN.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, normalize, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const siteGen = process.env.SITE_GEN ?? join(repo, "target/debug/site-gen");
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const KEY = "clipstore.cart";
+const ID = /^[A-Za-z0-9_-]{22}$/;
+const TYPES = { ".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".mp4": "video/mp4" };
+
+let work, site, server, base, browser;
+
+// Serves `site` like the Worker serves public/: /x/ is /x/index.html.
+function serve(root) {
+  return new Promise((resolveStart) => {
+    const srv = createServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+      let file = normalize(join(root, path));
+      try {
+        if (!file.startsWith(root) || req.method !== "GET") throw new Error("no");
+        if (statSync(file).isDirectory()) file = join(file, "index.html");
+        const body = readFileSync(file);
+        res.writeHead(200, {
+          "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+          "content-security-policy": "script-src 'self'",
+        });
+        res.end(body);
+      } catch {
+        res.writeHead(404, { "content-type": "text/plain" });
+        res.end("not found");
+      }
+    });
+    srv.listen(0, "127.0.0.1", () => resolveStart(srv));
+  });
+}
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), "clipstore-cart-"));
+  site = join(work, "public");
+  execFileSync(siteGen, ["build", "--root", repo, "--out", site, "--manifest", join(work, "manifest.json")], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  // Stands in for the Worker's /thanks page after a paid checkout.
+  mkdirSync(join(site, "test-thanks"));
+  writeFileSync(
+    join(site, "test-thanks/index.html"),
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Thanks</title>' +
+      '<link rel="icon" href="/favicon.svg"><script src="/js/cart.js" defer></script></head><body data-cart-clear>' +
+      '<a href="/cart/">Cart <span data-cart-count hidden></span></a><p>Thank you.</p></body></html>',
+  );
+  server = await serve(site);
+  base = `http://127.0.0.1:${server.address().port}`;
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+// A fresh browser profile whose page reports every console error and
+// failed page script (a CSP violation shows up as one).
+async function open(options = {}) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return { context, page, errors };
+}
+
+const count = (page) => page.locator("[data-cart-count]").innerText();
+const stored = (page) => page.evaluate((key) => JSON.parse(localStorage.getItem(key)), KEY);
+
+// The POST the page sends to /checkout when `submit` is clicked.
+async function capturePost(page, submit) {
+  let resolveRequest;
+  const seen = new Promise((r) => (resolveRequest = r));
+  await page.route("**/checkout", async (route) => {
+    const request = route.request();
+    resolveRequest({ method: request.method(), type: request.headers()["content-type"], body: request.postData() });
+    await route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>Stripe</title>" });
+  });
+  await submit.click();
+  return seen;
+}
+
+// As site-gen writes EUR prices (the sample shop's currency).
+const euros = (cents) => `€${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`;
+
+test("add two clips, remove one on /cart/, and check out: the POST body is the cart", async () => {
+  const { context, page, errors } = await open();
+  await page.goto(`${base}/clips/`);
+  const buttons = page.locator("[data-cart-add]");
+  await buttons.first().waitFor({ state: "visible" });
+  const clips = [];
+  for (const i of [0, 1]) {
+    const b = buttons.nth(i);
+    clips.push({ slug: await b.getAttribute("data-slug"), cents: Number(await b.getAttribute("data-price-cents")) });
+    await b.click();
+    assert.equal(await b.innerText(), "Remove from cart");
+  }
+  assert.notEqual(clips[0].slug, clips[1].slug);
+  assert.equal(await count(page), "2");
+  assert.match(await page.locator("[data-cart-message]").innerText(), /^Added “.+” to the cart\.$/);
+
+  // A reload keeps the cart.
+  await page.reload();
+  assert.equal(await count(page), "2");
+  assert.equal(await buttons.nth(1).innerText(), "Remove from cart");
+  const { id } = await stored(page);
+  assert.match(id, ID);
+
+  await page.goto(`${base}/cart/`);
+  const lines = page.locator("[data-cart-lines] tr");
+  assert.equal(await lines.count(), 2);
+  assert.equal(await page.locator("[data-cart-no-script]").isVisible(), false);
+  assert.equal(await page.locator("[data-cart-total]").innerText(), euros(clips[0].cents + clips[1].cents));
+  assert.equal(await lines.first().locator("a").getAttribute("href"), `/clips/${clips[0].slug}/`);
+
+  await lines.first().getByRole("button").click();
+  assert.equal(await lines.count(), 1);
+  assert.equal(await count(page), "1");
+  assert.equal(await page.locator("[data-cart-total]").innerText(), euros(clips[1].cents));
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.cartRemove), clips[1].slug, "focus moved on");
+
+  const post = await capturePost(page, page.getByRole("button", { name: "Checkout" }));
+  assert.equal(post.method, "POST");
+  assert.equal(post.type, "application/x-www-form-urlencoded");
+  assert.deepEqual([...new URLSearchParams(post.body)], [["clip", clips[1].slug], ["cart", id]]);
+  assert.equal(post.body, `clip=${clips[1].slug}&cart=${id}`);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the page with data-cart-clear empties the cart and renews its id", async () => {
+  const { context, page, errors } = await open();
+  await page.goto(`${base}/clips/`);
+  await page.locator("[data-cart-add]").first().click();
+  const before = await stored(page);
+  assert.equal(before.items.length, 1);
+
+  await page.goto(`${base}/test-thanks/`);
+  assert.equal(await count(page), "0");
+  const after = await stored(page);
+  assert.deepEqual(after.items, []);
+  assert.match(after.id, ID);
+  assert.notEqual(after.id, before.id);
+
+  await page.goto(`${base}/cart/`);
+  assert.ok(await page.locator("[data-cart-empty]").isVisible(), "the empty cart says so");
+  assert.equal(await page.locator("[data-cart-empty] a").getAttribute("href"), "/clips/");
+  assert.equal(await page.locator("[data-cart-filled]").isVisible(), false);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("another tab follows the cart; a clip's page toggles it", async () => {
+  const { context, page, errors } = await open();
+  const other = await context.newPage();
+  await page.goto(`${base}/clips/`);
+  await other.goto(`${base}/cart/`);
+  const first = page.locator("[data-cart-add]").first();
+  const slug = await first.getAttribute("data-slug");
+  await first.click();
+  await other.locator("[data-cart-lines] tr").first().waitFor();
+  assert.equal(await count(other), "1");
+
+  // The clip's own page: the add button says it is in the cart, and takes it out.
+  await page.goto(`${base}/clips/${slug}/`);
+  const add = page.locator("[data-cart-add]");
+  assert.equal(await add.innerText(), "Remove from cart");
+  await add.click();
+  assert.equal(await add.innerText(), "Add to cart");
+  await other.locator("[data-cart-empty]").waitFor({ state: "visible" });
+  assert.equal(await count(other), "0");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the cart holds at most 100 clips, and says so", async () => {
+  const { context, page } = await open();
+  await page.goto(`${base}/clips/`);
+  const items = Array.from({ length: 100 }, (_, i) => ({ slug: `x-${i}`, title: `X ${i}`, price_cents: 100, price_display: "€1.00", url: `/clips/x-${i}/` }));
+  await page.evaluate(([key, items]) => localStorage.setItem(key, JSON.stringify({ id: "a".repeat(22), items })), [KEY, items]);
+  await page.reload();
+  assert.equal(await count(page), "100");
+  await page.locator("[data-cart-add]").first().click();
+  const message = page.locator("[data-cart-message]");
+  assert.ok(await message.isVisible());
+  assert.match(await message.innerText(), /at most 100 clips/);
+  assert.equal((await stored(page)).items.length, 100);
+  assert.equal(await count(page), "100");
+  await context.close();
+});
+
+test("corrupt storage starts an empty cart", async () => {
+  const { context, page, errors } = await open();
+  await page.goto(`${base}/clips/`);
+  for (const junk of ["{not json", "null", "[1,2]", '{"id":5,"items":[{"slug":"<b>","price_cents":-1},{"slug":"ok-one"}]}']) {
+    await page.evaluate(([key, junk]) => localStorage.setItem(key, junk), [KEY, junk]);
+    await page.reload();
+    assert.equal(await count(page), "0", junk);
+  }
+  await page.locator("[data-cart-add]").first().click();
+  const cart = await stored(page);
+  assert.equal(cart.items.length, 1);
+  assert.match(cart.id, ID);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("where storage is refused, the cart stays hidden and the clip's buy form works", async () => {
+  const { context, page, errors } = await open();
+  await context.addInitScript(() => {
+    Object.defineProperty(window, "localStorage", {
+      get() {
+        throw new DOMException("The operation is insecure.", "SecurityError");
+      },
+    });
+  });
+  await page.goto(`${base}/clips/`);
+  assert.equal(await page.locator("[data-cart-add]:visible").count(), 0);
+  assert.equal(await page.locator("[data-cart-count]").isVisible(), false);
+  assert.equal(await page.locator(".cart-link").innerText(), "Cart");
+  await page.goto(`${base}/cart/`);
+  assert.ok(await page.locator("[data-cart-no-script]").isVisible());
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("without JavaScript: a plain Cart link, the cart page explains, the buy form posts the clip", async () => {
+  const { context, page } = await open({ javaScriptEnabled: false });
+  await page.goto(`${base}/cart/`);
+  assert.equal(await page.locator(".cart-link").innerText(), "Cart");
+  assert.match(await page.locator("main").innerText(), /The cart needs JavaScript/);
+  assert.equal(await page.getByRole("button", { name: "Checkout" }).isVisible(), false);
+
+  await page.goto(`${base}/clips/`);
+  assert.equal(await page.locator("[data-cart-add]:visible").count(), 0);
+  const href = await page.locator(".clip-card-title a").first().getAttribute("href");
+  await page.goto(`${base}${href}`);
+  const slug = href.split("/")[2];
+  const post = await capturePost(page, page.getByRole("button", { name: "Buy this clip" }));
+  assert.equal(post.method, "POST");
+  assert.equal(post.type, "application/x-www-form-urlencoded");
+  assert.equal(post.body, `clip=${slug}`);
+  await context.close();
+});
