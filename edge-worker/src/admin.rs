@@ -10,7 +10,8 @@
 //! | `GET /admin/orders/<id>` | the order, its clips (downloads used/left) and attempts |
 //! | `POST /admin/orders/<id>/reset[?clip=slug]` | gives back all downloads |
 //! | `POST /admin/reset?since=S&until=S` | gives back all downloads of every order with an attempt in the window |
-//! | `POST /admin/orders/<id>/revoke` | every link of the order stops working |
+//! | `POST /admin/orders/<id>/revoke[?clip=slug]` | every link of the order stops working (or only that clip of it: a partial refund) |
+//! | `POST /admin/orders/<id>/resend[?to=address]` | e-mails a fresh link of the order (sharing its downloads) to the checkout's address, or `to` |
 //! | `POST /admin/orders/<id>/reissue` | links issued before now stop working; answers `not_before` to mint from |
 //! | `GET /admin/attempts[?order=<id>][&after=<id>][&limit=N]` | attempts, oldest first (export) |
 //! | `POST /admin/ledger/merge` | merges the R2 fallback records into D1 |
@@ -55,6 +56,13 @@ pub enum AdminRoute {
     },
     Revoke {
         order_id: String,
+        /// Only this clip of the order.
+        clip: Option<String>,
+    },
+    Resend {
+        order_id: String,
+        /// Another address than the checkout's.
+        to: Option<String>,
     },
     Reissue {
         order_id: String,
@@ -167,7 +175,8 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
             };
             let r = match *action {
                 "reset" => AdminRoute::Reset { order_id, clip: query_param(query, "clip").filter(|c| !c.is_empty()) },
-                "revoke" => AdminRoute::Revoke { order_id },
+                "revoke" => AdminRoute::Revoke { order_id, clip: query_param(query, "clip").filter(|c| !c.is_empty()) },
+                "resend" => AdminRoute::Resend { order_id, to: query_param(query, "to").filter(|c| !c.is_empty()) },
                 "reissue" => AdminRoute::Reissue { order_id },
                 _ => return AdminRoute::NotFound,
             };
@@ -298,7 +307,16 @@ mod tests {
             Reset { order_id: "O1".into(), clip: Some("harbor".into()) }
         );
         assert_eq!(route("POST", "/admin/orders/O1/reset", ""), Reset { order_id: "O1".into(), clip: None });
-        assert_eq!(route("POST", "/admin/orders/O1/revoke", ""), Revoke { order_id: "O1".into() });
+        assert_eq!(route("POST", "/admin/orders/O1/revoke", ""), Revoke { order_id: "O1".into(), clip: None });
+        assert_eq!(
+            route("POST", "/admin/orders/O1/revoke", "clip=harbor"),
+            Revoke { order_id: "O1".into(), clip: Some("harbor".into()) }
+        );
+        assert_eq!(
+            route("POST", "/admin/orders/O1/resend", "to=a%40b.example"),
+            Resend { order_id: "O1".into(), to: Some("a@b.example".into()) }
+        );
+        assert_eq!(route("GET", "/admin/orders/O1/resend", ""), MethodNotAllowed);
         assert_eq!(route("POST", "/admin/orders/O1/reissue", ""), Reissue { order_id: "O1".into() });
         assert_eq!(route("GET", "/admin/orders/O1/revoke", ""), MethodNotAllowed);
         assert_eq!(

@@ -282,6 +282,13 @@ pub mod sql {
     pub const CHECKOUT: &str = "INSERT OR IGNORE INTO checkouts (provider, session_id, order_id, token, customer_email, amount_total, currency, created_at, payment_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
+    /// What a resent link needs: the order and its checkout's address.
+    /// `?1 order_id`.
+    pub const ORDER_TO_RESEND: &str = "SELECT o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
+         o.expires_at AS expires_at, o.revoked_at AS revoked_at, \
+         (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1) AS customer_email \
+         FROM orders o WHERE o.order_id = ?1";
+
     /// The order a refund or dispute is about. `?1 provider, ?2 payment_id`.
     pub const ORDER_OF_PAYMENT: &str =
         "SELECT order_id FROM checkouts WHERE provider = ?1 AND payment_id = ?2 ORDER BY created_at LIMIT 1";

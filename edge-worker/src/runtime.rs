@@ -831,7 +831,8 @@ async fn admin_request(mut req: Request, env: &Env) -> Result<Response> {
         _ => {}
     }
     let body = if method == "POST" { req.text().await.unwrap_or_default() } else { String::new() };
-    match admin_route(env, route, &body).await {
+    let origin = origin(&req)?;
+    match admin_route(env, route, &body, &origin).await {
         Ok(response) => Ok(response),
         Err(e) => {
             console_error!(r#"{{"event":"admin_failed","error":{:?}}}"#, format!("{e:?}"));
@@ -849,7 +850,12 @@ struct CreateOrder {
     customer_ref: Option<String>,
 }
 
-async fn admin_route(env: &Env, route: AdminRoute, body: &str) -> std::result::Result<Response, DownloadError> {
+async fn admin_route(
+    env: &Env,
+    route: AdminRoute,
+    body: &str,
+    origin: &str,
+) -> std::result::Result<Response, DownloadError> {
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
     let now = now_unix();
     let respond = |status: u16, value: serde_json::Value| json_response(status, &value).map_err(unavailable);
@@ -987,7 +993,26 @@ async fn admin_route(env: &Env, route: AdminRoute, body: &str) -> std::result::R
             orders.dedup();
             respond(200, json!({ "orders_reset": orders }))
         }
-        AdminRoute::Revoke { order_id } => {
+        AdminRoute::Revoke { order_id, clip: Some(clip) } => {
+            if manifest().clip(&clip).is_none() {
+                return respond(400, json!({ "error": format!("no clip {clip} in the catalog") }));
+            }
+            let r = batch(
+                &db,
+                vec![
+                    bind(&db, sql::REVOKE_CLIP, &[text(&order_id), text(&clip), num(now), text("admin")])?,
+                    bind(&db, sql::EVENT, &[text(&order_id), num(now), text("revoke"), text(&clip), JsValue::NULL])?,
+                ],
+            )
+            .await?;
+            let new = !rows::<serde_json::Value>(&r[0])?.is_empty();
+            respond(200, json!({ "order_id": order_id, "clip": clip, "revoked_at": now, "already_revoked": !new }))
+        }
+        AdminRoute::Resend { order_id, to } => {
+            let (status, value) = recovery::resend(env, &db, &order_id, to.as_deref(), origin).await?;
+            respond(status, value)
+        }
+        AdminRoute::Revoke { order_id, clip: None } => {
             batch(
                 &db,
                 vec![

@@ -92,8 +92,21 @@ pub enum OrdersCommand {
         #[arg(long, value_parser = parse_time, requires = "since")]
         until: Option<u64>,
     },
-    /// Revoke an order: every link of it stops working.
-    Revoke { order: String },
+    /// Revoke an order: every link of it stops working. With --clip, only
+    /// that clip of it (after a partial refund); its other clips keep working.
+    Revoke {
+        order: String,
+        #[arg(long, value_name = "SLUG")]
+        clip: Option<String>,
+    },
+    /// E-mail the customer a fresh link of the order (it shares the order's
+    /// downloads; the old link keeps working), to the address of the
+    /// checkout or --to.
+    Resend {
+        order: String,
+        #[arg(long, value_name = "ADDRESS")]
+        to: Option<String>,
+    },
     /// Make the order's old links stop working and print a new one.
     Reissue {
         order: String,
@@ -260,8 +273,14 @@ impl AdminClient {
         self.call("POST", &format!("/admin/orders/{}/reset{q}", segment(order)), Some(json!({})))
     }
 
-    pub fn revoke(&self, order: &str) -> Result<Value, OrdersError> {
-        self.call("POST", &format!("/admin/orders/{}/revoke", segment(order)), Some(json!({})))
+    pub fn revoke(&self, order: &str, clip: Option<&str>) -> Result<Value, OrdersError> {
+        let q = clip.map(|c| format!("?clip={}", segment(c))).unwrap_or_default();
+        self.call("POST", &format!("/admin/orders/{}/revoke{q}", segment(order)), Some(json!({})))
+    }
+
+    pub fn resend(&self, order: &str, to: Option<&str>) -> Result<Value, OrdersError> {
+        let q = to.map(|t| format!("?to={}", segment(t))).unwrap_or_default();
+        self.call("POST", &format!("/admin/orders/{}/resend{q}", segment(order)), Some(json!({})))
     }
 
     pub fn reissue(&self, order: &str) -> Result<Value, OrdersError> {
@@ -564,9 +583,27 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             orders.dedup();
             println!("Downloads given back to {} order(s): {}", orders.len(), orders.join(" "));
         }
-        OrdersCommand::Revoke { order } => {
-            client.revoke(&order)?;
+        OrdersCommand::Revoke { order, clip: None } => {
+            client.revoke(&order, None)?;
             println!("Order {order} revoked: its download links no longer work.");
+        }
+        OrdersCommand::Revoke { order, clip: Some(clip) } => {
+            let v = client.revoke(&order, Some(&clip))?;
+            let already = v.get("already_revoked").and_then(Value::as_bool).unwrap_or(false);
+            let note = if already { " (it already was)" } else { "" };
+            println!("Order {order}: clip {clip} revoked{note}; the order's other clips keep working.");
+        }
+        OrdersCommand::Resend { order, to } => {
+            let v = client.resend(&order, to.as_deref())?;
+            let delivery = v.get("delivery").cloned().unwrap_or(Value::Null);
+            let sent = delivery.get("sent").and_then(Value::as_u64).unwrap_or(0);
+            let state = if sent > 0 {
+                "sent".to_string()
+            } else {
+                "queued in the outbox (see `site-gen orders outbox`)".to_string()
+            };
+            println!("Order {order}: a fresh link e-mailed to {}: {state}.", text(&v, "to"));
+            println!("{}", text(&v, "link"));
         }
         OrdersCommand::Reissue { order, expires, base_url } => {
             let valid_for = pt::parse_duration(&expires)?;

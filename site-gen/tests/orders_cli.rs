@@ -158,6 +158,14 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
                     json!({"outbox": [{"to": "buyer@example.com", "subject": "Your clips", "status": "queued", "attempts": 0,
                                        "created_at": 1_764_000_000, "link": "http://127.0.0.1:8787/download/v1.abc"}]}),
                 )
+            } else if request_line.starts_with("POST /admin/orders/ORD%2D9/resend?to=a%40b") {
+                (
+                    "200 OK",
+                    json!({"order_id": "ORD-9", "to": "a@b.example", "link": "http://127.0.0.1:8787/download/v1.new",
+                           "delivery": {"due": 1, "sent": 0, "no_provider": 1}}),
+                )
+            } else if request_line.starts_with("POST /admin/orders/ORD%2D9/revoke?clip=harbor ") {
+                ("200 OK", json!({"order_id": "ORD-9", "clip": "harbor", "already_revoked": false}))
             } else if request_line.starts_with("POST /admin/orders/ORD%2D9/revoke") {
                 ("200 OK", json!({"revoked": true}))
             } else {
@@ -190,6 +198,18 @@ fn cli_sends_the_bearer_token_and_reports_refusals() {
 
     let revoke = orders(&base, Some("right-token-0123456789"), &["revoke", "ORD-9"]);
     assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
+
+    let one_clip = orders(&base, Some("right-token-0123456789"), &["revoke", "ORD-9", "--clip", "harbor"]);
+    assert!(one_clip.status.success(), "{}", String::from_utf8_lossy(&one_clip.stderr));
+    assert!(
+        String::from_utf8_lossy(&one_clip.stdout).contains("clip harbor revoked; the order's other clips keep working")
+    );
+
+    let resend = orders(&base, Some("right-token-0123456789"), &["resend", "ORD-9", "--to", "a@b.example"]);
+    assert!(resend.status.success(), "{}", String::from_utf8_lossy(&resend.stderr));
+    let printed = String::from_utf8_lossy(&resend.stdout);
+    assert!(printed.contains("e-mailed to a@b.example: queued in the outbox"), "{printed}");
+    assert!(printed.contains("http://127.0.0.1:8787/download/v1.new"), "{printed}");
 
     let wrong = orders(&base, Some("wrong-token-0123456789"), &["list"]);
     assert!(!wrong.status.success());

@@ -172,3 +172,64 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
     batch(&db, statements).await?;
     Ok(Some(facts.len() as u64))
 }
+
+#[derive(Deserialize)]
+struct OrderToResend {
+    clips: String,
+    allowance: u32,
+    customer_ref: Option<String>,
+    expires_at: Option<u64>,
+    revoked_at: Option<u64>,
+    customer_email: Option<String>,
+}
+
+/// `POST /admin/orders/<id>/resend[?to=…]` (`site-gen orders resend`): a
+/// fresh link of the order (same clips, downloads and expiry: it shares
+/// the allowance) e-mailed to the checkout's address or `to`, through the
+/// outbox. Answers (status, JSON).
+pub(super) async fn resend(
+    env: &Env,
+    db: &D1Database,
+    order_id: &str,
+    to: Option<&str>,
+    origin: &str,
+) -> std::result::Result<(u16, serde_json::Value), DownloadError> {
+    let order = bind(db, sql::ORDER_TO_RESEND, &[text(order_id)])?
+        .first::<OrderToResend>(None)
+        .await
+        .map_err(|e| d1_error("order to resend", e))?;
+    let Some(order) = order else {
+        return Ok((404, json!({ "error": format!("no order {order_id} in the ledger") })));
+    };
+    if order.revoked_at.is_some() {
+        return Ok((409, json!({ "error": format!("order {order_id} is revoked; reissue it first") })));
+    }
+    let Some(address) = to.or(order.customer_email.as_deref()) else {
+        return Ok((
+            409,
+            json!({ "error": format!("no e-mail address is known for order {order_id}; give one with --to") }),
+        ));
+    };
+    if !valid_address(address) {
+        return Ok((400, json!({ "error": format!("{address} is not an e-mail address") })));
+    }
+    let now = now_unix();
+    let mut claims = Claims {
+        key_id: String::new(),
+        order_id: order_id.to_string(),
+        clips: serde_json::from_str(&order.clips).unwrap_or_default(),
+        issued_at: now,
+        expires_at: order.expires_at.unwrap_or(now + 30 * 86_400),
+        downloads: order.allowance,
+        customer_ref: order.customer_ref.clone(),
+    };
+    claims.normalize_clips();
+    let token = sign_link(env, &mut claims)?;
+    let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin)?;
+    batch(db, vec![statement]).await?;
+    let report = deliver_outbox(env, DELIVERY_BATCH).await;
+    Ok((
+        200,
+        json!({ "order_id": order_id, "to": address, "link": format!("{origin}/download/{token}"), "delivery": report }),
+    ))
+}

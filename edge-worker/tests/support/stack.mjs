@@ -137,7 +137,9 @@ export async function startStack({ seed = [], migrate = true, reuse, vars = {}, 
   const config = path.join(dir, "wrangler.toml");
   const state = path.join(dir, "state");
   fs.writeFileSync(config, editConfig(testConfig(dir)));
-  const extra = Object.entries(vars).map(([k, v]) => `${k}=${v}\n`).join("");
+  // Every test stack takes Stripe's test-mode events unless a test says otherwise.
+  const allVars = { STRIPE_TEST_MODE: "true", ...vars };
+  const extra = Object.entries(allVars).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}\n`).join("");
   fs.writeFileSync(path.join(dir, ".dev.vars"),
     `TOKEN_KEYS=${vectors.keyring}\nADMIN_TOKEN=${ADMIN_TOKEN}\nSTRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET}\n${extra}`);
   const bucket = /^bucket_name = "(.*)"$/m.exec(testConfig(dir))[1];
