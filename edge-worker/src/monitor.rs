@@ -189,8 +189,38 @@ pub fn mail_stuck_problem(stuck: u64, oldest_age_secs: u64, minutes: u64, why: O
     Some(s)
 }
 
+/// How long a refund, dispute or price mismatch stays a `payments` problem
+/// (it alerts once, then "recovered" after this window).
+pub const PAYMENT_ATTENTION_HOURS: u64 = 24;
+
+/// The `payments` problem: paid orders that need the owner's decision, from
+/// `payment_events` rows (order, outcome, detail) of the last
+/// [`PAYMENT_ATTENTION_HOURS`].
+pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> Option<String> {
+    if rows.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|(order, outcome, detail)| {
+            let order = order.as_deref().unwrap_or("no order");
+            match outcome.as_str() {
+                "partial_refund" => format!(
+                    "{order}: partially refunded ({detail}); its links still work. To stop one clip: site-gen orders revoke {order} --clip SLUG"
+                ),
+                "amount_mismatch" => format!(
+                    "{order}: {detail}; the order was created and its links work. Check the Payment Link's or promotion's price"
+                ),
+                _ => format!("{order}: {outcome} ({detail})"),
+            }
+        })
+        .collect();
+    Some(format!("{} payment(s) need a look: {}", rows.len(), lines.join("; ")))
+}
+
 /// Problem keys: `clip:<slug>` for catalog clips, else a check name
-/// (`storage`, `ledger`, `signing_keys`, `failure_rate`, `mail_stuck`).
+/// (`storage`, `ledger`, `signing_keys`, `failure_rate`, `mail_stuck`,
+/// `payments`, `checkout`).
 pub const CLIP_PREFIX: &str = "clip:";
 
 /// What the monitor remembers between runs (one JSON row in D1).
@@ -355,6 +385,32 @@ pub mod sql {
     /// Attempts since ?1 (unix ms): `total`, and `failed` (5xx: storage or ledger failures).
     pub const FAILURE_COUNTS: &str = "SELECT COUNT(*) AS total, COALESCE(SUM(status >= 500), 0) AS failed \
         FROM download_attempts WHERE at >= ?1";
+}
+
+#[cfg(test)]
+mod payment_attention_tests {
+    use super::payment_attention_problem;
+
+    #[test]
+    fn partial_refunds_and_mismatches_tell_the_owner_what_to_do() {
+        assert_eq!(payment_attention_problem(&[]), None);
+        let rows = vec![
+            (
+                Some("PAY-1".to_string()),
+                "partial_refund".to_string(),
+                "refunded: 1800 of 3600 back (refund)".to_string(),
+            ),
+            (
+                Some("PAY-2".to_string()),
+                "amount_mismatch".to_string(),
+                "paid 0 eur where the catalog prices the clips at 2400 eur".to_string(),
+            ),
+        ];
+        let text = payment_attention_problem(&rows).unwrap();
+        assert!(text.starts_with("2 payment(s) need a look"));
+        assert!(text.contains("site-gen orders revoke PAY-1 --clip SLUG"));
+        assert!(text.contains("PAY-2: paid 0 eur"));
+    }
 }
 
 #[cfg(test)]

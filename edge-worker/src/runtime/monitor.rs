@@ -186,6 +186,37 @@ async fn stuck_mail(env: &Env, db: &D1Database) -> std::result::Result<Option<St
     Ok(monitor::mail_stuck_problem(row.stuck, row.oldest_age, minutes, why.as_deref()))
 }
 
+#[derive(Deserialize)]
+struct AttentionRow {
+    order_id: Option<String>,
+    outcome: String,
+    detail: Option<String>,
+}
+
+/// Partial refunds, refunds of unknown payments and price mismatches of the
+/// last day (docs/payments.md): the owner decides about each.
+async fn payments_needing_attention(db: &D1Database) -> std::result::Result<Option<String>, String> {
+    let since = Date::now().as_millis().saturating_sub(monitor::PAYMENT_ATTENTION_HOURS * 3_600_000);
+    let result = bind(db, crate::ledger::sql::PAYMENT_ATTENTION, &[num(since)])
+        .map_err(|e| format!("{e:?}"))?
+        .all()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    let rows: Vec<AttentionRow> = result.results().map_err(|e| format!("{e}"))?;
+    let rows: Vec<_> = rows.into_iter().map(|r| (r.order_id, r.outcome, r.detail.unwrap_or_default())).collect();
+    Ok(monitor::payment_attention_problem(&rows))
+}
+
+/// A Stripe key that is set but cannot be used: every cart checkout fails
+/// until the owner fixes it. No key at all is fine (Payment Links only).
+fn checkout_misconfigured(env: &Env) -> Option<String> {
+    let key = setting(env, "STRIPE_API_KEY")?;
+    let test_mode = setting(env, "STRIPE_TEST_MODE").is_some_and(|v| v.trim() == "true");
+    crate::payments::stripe_checkout::check_api_key(Some(&key), test_mode)
+        .err()
+        .map(|e| format!("the cart's checkout cannot start: {e}"))
+}
+
 /// Puts the notice into the outbox for `ALERT_EMAIL`, if set (besides the
 /// webhook); the scheduled run sends it right after the self-test.
 async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &String>, notice: &monitor::Notice) {
@@ -285,6 +316,14 @@ pub async fn self_test(env: &Env) {
                     findings.system.push(("ledger".into(), format!("D1 failure count: {e}")));
                 }
             }
+        }
+        match payments_needing_attention(db).await {
+            Ok(Some(problem)) => findings.system.push(("payments".into(), problem)),
+            Ok(None) => {}
+            Err(e) => console_error!("{}", json!({ "event": "monitor_payments_unread", "error": e })),
+        }
+        if let Some(problem) = checkout_misconfigured(env) {
+            findings.system.push(("checkout".into(), problem));
         }
         match stuck_mail(env, db).await {
             Ok(Some(problem)) => findings.system.push(("mail_stuck".into(), problem)),

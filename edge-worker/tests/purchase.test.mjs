@@ -1,0 +1,460 @@
+// The customer's whole journey, with no owner in it (docs/payments.md): a
+// cart → `POST /checkout` → a Checkout Session at a local stand-in for
+// Stripe's API (checked against what Stripe's own Node library sends) → the
+// signed `checkout.session.completed` → one order → an e-mail through a
+// stand-in for Resend's API whose link downloads every clip → "Lost your
+// download link?" e-mails a fresh link that shares the allowance → a refund
+// ends every link. On the tightest terms: one download per clip.
+
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { chromium } from "playwright-core";
+import Stripe from "stripe";
+
+import { startResendStandin } from "./support/resend-standin.mjs";
+import { admin, catalog, curl, REPO, run, startStack, STRIPE_WEBHOOK_SECRET, toolEnv } from "./support/stack.mjs";
+import { startStripeStandin } from "./support/stripe-standin.mjs";
+
+const API_KEY = "rk_test_51E2eRestrictedKey0123456789";
+const API_VERSION = "2025-09-30.clover";
+const BUYER = "Buyer.One@example.com";
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const ARTIFACTS = path.join(REPO, "target", "e2e-artifacts");
+
+const { manifest } = catalog();
+const present = Object.entries(manifest.clips)
+  .map(([slug, c]) => ({ slug, ...c, file: path.join(REPO, "sample-media", c.object_key) }))
+  .filter((c) => fs.existsSync(c.file));
+const cart = present.slice(0, 3);
+const offline = new Stripe("sk_test_not_used_offline");
+let stack, stripeApi, resend;
+
+before(async () => {
+  stripeApi = await startStripeStandin();
+  resend = await startResendStandin();
+  stack = await startStack({
+    seed: present,
+    devArgs: ["--test-scheduled"],
+    // The scheduled-test route must reach the Worker, not the static assets.
+    editConfig: (toml) => toml.replace(/^run_worker_first = \[/m, 'run_worker_first = ["/__scheduled", '),
+    vars: {
+      STRIPE_API_KEY: API_KEY,
+      STRIPE_API_BASE: stripeApi.url,
+      RESEND_API_KEY: "re_e2e_0123456789abcdef",
+      MAIL_FROM: "Saltglass Footage <shop@mail.saltglass.example>",
+      MAIL_API_BASE: resend.url,
+      CHECKOUT_DOWNLOADS: "1",
+    },
+  });
+});
+
+after(async () => {
+  await stack?.stop();
+  await stripeApi?.close();
+  await resend?.close();
+});
+
+const sha256 = (buf) => crypto.createHash("sha256").update(buf).digest("hex");
+let counter = 0;
+const unique = (prefix) => `${prefix}_test_${Date.now().toString(36)}${(counter++).toString(36)}E2e`;
+
+function form(pairs) {
+  return new URLSearchParams(pairs).toString();
+}
+
+async function postCheckout(body, contentType = "application/x-www-form-urlencoded") {
+  const res = await fetch(`${stack.base}/checkout`, {
+    method: "POST",
+    headers: { "content-type": contentType },
+    body,
+    redirect: "manual",
+    signal: AbortSignal.timeout(30_000),
+  });
+  return { status: res.status, location: res.headers.get("location"), text: await res.text() };
+}
+
+/** Posts a Stripe event signed by Stripe's own library. */
+async function deliver(event) {
+  const body = JSON.stringify(event, null, 2);
+  const header = offline.webhooks.generateTestHeaderString({ payload: body, secret: STRIPE_WEBHOOK_SECRET });
+  const res = await fetch(`${stack.base}/payments/stripe/webhook`, {
+    method: "POST",
+    headers: { "content-type": "application/json; charset=utf-8", "stripe-signature": header },
+    body,
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** The event Stripe sends once the customer has paid `session` (as the stand-in created it). */
+function completed(session, { email = BUYER, paymentIntent = unique("pi"), amount = session.amount_total } = {}) {
+  return {
+    id: unique("evt"), object: "event", api_version: API_VERSION, created: Math.floor(Date.now() / 1000),
+    livemode: false, type: "checkout.session.completed",
+    data: { object: { ...session, status: "complete", payment_status: "paid", amount_total: amount,
+      customer_details: { email, name: "Buyer One" }, payment_intent: paymentIntent } },
+  };
+}
+
+function chargeEvent(type, object) {
+  return { id: unique("evt"), object: "event", api_version: API_VERSION, created: Math.floor(Date.now() / 1000),
+    livemode: false, type, data: { object } };
+}
+
+/** Waits until `resend.sent` has a message matching `match`. */
+async function mailTo(match, { timeout = 20_000 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const found = resend.sent.filter((m) => match(m.email));
+    if (found.length) return found;
+    if (Date.now() > deadline) throw new Error(`no such mail; sent: ${JSON.stringify(resend.sent.map((m) => m.email.subject))}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Waits until the stack's log matches `re` (log lines arrive a moment after the response). */
+async function logMatching(s, re, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const log = s.log();
+    if (re.test(log)) return log;
+    if (Date.now() > deadline) assert.fail(`the log never matched ${re}:\n${log.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const linksIn = (text) => [...text.matchAll(/https?:\/\/[^\s"<>]+\/download\/[A-Za-z0-9._~-]+/g)].map((m) => m[0]);
+
+describe("the customer's journey", () => {
+  let order, firstLink, recoveredLink, paymentIntent;
+
+  it("a cart of three checks out at the catalog's prices, exactly as Stripe's own library would ask", async () => {
+    const cartId = "AbCdEfGhIjKlMnOpQrStUv";
+    const body = form([...cart.map((c) => ["clip", c.slug]), ["cart", cartId], ["price", "1"]]);
+    const res = await postCheckout(body);
+    assert.equal(res.status, 303, res.text);
+    const sent = stripeApi.requests.at(-1);
+    assert.equal(sent.status, 200, JSON.stringify(sent.response));
+    assert.equal(res.location, sent.response.url, "the customer goes to Stripe's payment page");
+
+    // The same session through Stripe's official library, against the stand-in.
+    const lib = new Stripe(API_KEY, { host: "127.0.0.1", port: stripeApi.port, protocol: "http", apiVersion: API_VERSION });
+    const params = {
+      mode: "payment",
+      line_items: cart.map((c) => ({
+        price_data: { currency: manifest.shop.currency.toLowerCase(), unit_amount: c.price,
+          product_data: { name: c.title, metadata: { clip: c.slug } } },
+        quantity: 1,
+      })),
+      metadata: { clips: cart.map((c) => c.slug).join(",") },
+      success_url: `${stack.base}/thanks?session_id={CHECKOUT_SESSION_ID}`,
+      cancel_url: `${stack.base}/cart/`,
+    };
+    const key = sent.headers["idempotency-key"];
+    await lib.checkout.sessions.create(params, { idempotencyKey: key });
+    const fromLib = stripeApi.requests.at(-1);
+    assert.equal(sent.raw, fromLib.raw, "the same parameters, form-encoded the same way");
+    for (const h of ["authorization", "idempotency-key", "content-type", "stripe-version"]) {
+      assert.equal(sent.headers[h], fromLib.headers[h], h);
+    }
+    assert.equal(fromLib.status, 200, "an identical request under the same key is a replay, not a conflict");
+    const total = cart.reduce((s, c) => s + c.price, 0);
+    assert.equal(sent.response.amount_total, total, "priced from the manifest, never the request");
+
+    // The same cart again (a double click): the same session.
+    const again = await postCheckout(body);
+    assert.equal(again.location, res.location);
+    stripeApi.session = sent.response;
+  });
+
+  it("paying creates one order with three clips, shows the links and e-mails them", async () => {
+    paymentIntent = unique("pi");
+    const res = await deliver(completed(stripeApi.session, { paymentIntent }));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    order = res.body.order_id;
+    const shown = await admin(stack, "GET", `/admin/orders/${order}`);
+    assert.deepEqual(JSON.parse(shown.body.order.clips), cart.map((c) => c.slug).sort());
+
+    const thanks = await curl(`${stack.base}/thanks?session_id=${stripeApi.session.id}`);
+    assert.equal(thanks.status, 200);
+    assert.match(thanks.body.toString(), /<body data-cart-clear>/, "the cart empties after payment");
+
+    const [mail] = await mailTo((m) => m.to.includes(BUYER) && m.subject.includes(order));
+    const { email } = mail;
+    for (const c of cart) {
+      assert.ok(email.text.includes(c.title) && email.html.includes(c.file_name.replace(/&/g, "&amp;")), c.slug);
+      if (c.sha256) assert.ok(email.text.includes(c.sha256), `sha256 of ${c.slug}`);
+    }
+    assert.ok(email.text.includes("/orders/recover"), "how to get the links again");
+    [firstLink] = linksIn(email.text);
+    assert.ok(firstLink.startsWith(`${stack.base}/download/`), firstLink);
+    assert.equal(resend.requests.at(-1).headers.authorization, "Bearer re_e2e_0123456789abcdef");
+
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup-tools.sh`);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 700, height: 900 } });
+      await page.setContent(email.html);
+      assert.equal(await page.locator(`a[href="${firstLink}"]`).count() >= 1, true, "the HTML mail links the order");
+      await page.screenshot({ path: path.join(ARTIFACTS, "order-mail.png"), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it("the mailed link downloads all three clips byte for byte", async () => {
+    for (const c of cart) {
+      const res = await curl(`${firstLink}/${c.slug}`);
+      assert.equal(res.status, 200, c.slug);
+      assert.equal(sha256(res.body), sha256(fs.readFileSync(c.file)), c.slug);
+    }
+  });
+
+  it("'Lost your download link?' e-mails a fresh link that shares the allowance, and answers the same for anyone", async () => {
+    const form1 = await curl(`${stack.base}/orders/recover`);
+    assert.equal(form1.status, 200);
+    assert.match(form1.body.toString(), /<form method="post" action="\/orders\/recover"/);
+
+    const ask = (email) => fetch(`${stack.base}/orders/recover`, {
+      method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form([["email", email]]),
+    }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    const before = resend.sent.length;
+    // A link minted in the same second as the order's would be the same token.
+    await new Promise((r) => setTimeout(r, 1100));
+    const known = await ask(BUYER.toUpperCase());
+    const unknown = await ask("nobody@example.com");
+    assert.equal(known.status, 200);
+    assert.equal(known.text, unknown.text, "the page never tells who bought what");
+    const [mail] = await mailTo((m) => m.to.includes(BUYER.toUpperCase()) && /download links/i.test(m.subject));
+    [recoveredLink] = linksIn(mail.email.text);
+    assert.ok(recoveredLink && recoveredLink !== firstLink, "a fresh link");
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes("nobody@example.com")).length, 0);
+    assert.equal(resend.sent.length, before + 1);
+
+    // One download per clip, all used by the first link: the fresh link shares them.
+    const page = await curl(recoveredLink);
+    assert.equal(page.status, 200);
+    assert.match(page.body.toString(), /0 of 1 downloads left/);
+    const clip = await curl(`${recoveredLink}/${cart[0].slug}`);
+    assert.equal(clip.status, 403, "no extra download");
+    const bad = await ask("not an address");
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /Enter the e-mail address you used at checkout/);
+  });
+
+  it("recovery is rate-limited per address", async () => {
+    const ask = () => fetch(`${stack.base}/orders/recover`, {
+      method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form([["email", BUYER]]),
+    }).then((r) => r.text());
+    const mails = () => resend.sent.filter((m) => m.email.to.some((t) => t.toLowerCase() === BUYER.toLowerCase())
+      && /download links/i.test(m.email.subject)).length;
+    const start = mails(); // one recovery so far
+    await ask();
+    await ask();
+    await mailTo(() => mails() >= start + 2);
+    const limited = await ask(); // the fourth within the hour
+    assert.match(limited, /If this address has orders/, "the same answer");
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(mails(), start + 2, "the fourth request within an hour sends nothing");
+  });
+
+  it("a full refund ends every link of the order from the next request on", async () => {
+    const res = await deliver(chargeEvent("charge.refunded", {
+      id: "ch_e2e", object: "charge", amount: stripeApi.session.amount_total,
+      amount_refunded: stripeApi.session.amount_total, refunded: true, payment_intent: paymentIntent,
+    }));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.order_id, order);
+    for (const link of [firstLink, recoveredLink]) {
+      const page = await curl(link);
+      assert.equal(page.status, 403);
+      assert.match(page.body.toString(), /refunded/);
+      const head = await curl(`${link}/${cart[1].slug}`, { args: ["-I"] });
+      assert.equal(head.status, 403);
+    }
+    const payments = await admin(stack, "GET", "/admin/payments?limit=5");
+    assert.ok(payments.body.payments.some((p) => p.order_id === order && p.detail.startsWith("refunded")));
+  });
+});
+
+describe("partial refunds and disputes", () => {
+  it("a partial refund keeps the links, alerts the owner, and the owner revokes one clip with site-gen", async () => {
+    const [a, b] = present.slice(3, 5);
+    const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: `${a.slug},${b.slug}` },
+      amount_total: a.price + b.price, currency: manifest.shop.currency.toLowerCase() };
+    const pi = unique("pi");
+    const paid = await deliver(completed(session, { email: "two@example.com", paymentIntent: pi }));
+    assert.equal(paid.status, 200);
+    const refund = await deliver(chargeEvent("charge.refunded", {
+      id: "ch_p", object: "charge", amount: a.price + b.price, amount_refunded: a.price, refunded: false, payment_intent: pi,
+    }));
+    assert.equal(refund.status, 200);
+    const [mail] = await mailTo((m) => m.to.includes("two@example.com"));
+    const [link] = linksIn(mail.email.text);
+    assert.equal((await curl(`${link}/${a.slug}`, { args: ["-I"] })).status, 200, "a partial refund revokes nothing by itself");
+
+    // The self-test tells the owner what to do.
+    const alerts = await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    assert.equal(alerts.status, 200, await alerts.text());
+    const health = await admin(stack, "GET", "/admin/payments?limit=10");
+    assert.ok(health.body.payments.some((p) => p.outcome === "partial_refund" && p.order_id === paid.body.order_id));
+    const log = await logMatching(stack, /payment\(s\) need a look/);
+    assert.match(log, new RegExp(`site-gen orders revoke ${paid.body.order_id} --clip SLUG`));
+
+    const bin = process.env.SITE_GEN_BIN;
+    const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const { stdout } = await run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO,
+      "revoke", paid.body.order_id, "--clip", a.slug], { cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" } });
+    assert.match(stdout, /other clips keep working/);
+    const gone = await curl(`${link}/${a.slug}`);
+    assert.equal(gone.status, 403);
+    assert.match(gone.body.toString(), /refunded/);
+    const kept = await curl(`${link}/${b.slug}`);
+    assert.equal(kept.status, 200);
+    assert.equal(sha256(kept.body), sha256(fs.readFileSync(b.file)));
+    const page = await curl(link);
+    assert.match(page.body.toString(), /Refunded/);
+  });
+
+  it("a dispute revokes the order; a refund of an unknown payment changes nothing and is recorded", async () => {
+    const [a] = present.slice(5, 6);
+    const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
+      amount_total: a.price, currency: manifest.shop.currency.toLowerCase() };
+    const pi = unique("pi");
+    const paid = await deliver(completed(session, { email: "three@example.com", paymentIntent: pi }));
+    const dispute = chargeEvent("charge.dispute.created", { id: "dp_1", object: "dispute", amount: a.price, charge: "ch_x",
+      payment_intent: pi, reason: "fraudulent", status: "needs_response" });
+    const res = await deliver(dispute);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.revoked, "disputed");
+    const again = await deliver(dispute);
+    assert.equal(again.body.duplicate, true, "a redelivery is a duplicate");
+    const [mail] = await mailTo((m) => m.to.includes("three@example.com"));
+    const [link] = linksIn(mail.email.text);
+    assert.equal((await curl(`${link}/${a.slug}`, { args: ["-I"] })).status, 403);
+
+    const orphan = await deliver(chargeEvent("charge.refunded", { id: "ch_o", object: "charge", amount: 100, amount_refunded: 100,
+      refunded: true, payment_intent: unique("pi") }));
+    assert.equal(orphan.status, 200);
+    assert.equal(orphan.body.order_id, null);
+    assert.equal(paid.status, 200);
+  });
+});
+
+describe("the mail provider failing", () => {
+  it("delays the order mail, never loses it: a 500, then the cron run sends it once", async () => {
+    const [a] = present.slice(6, 7);
+    const to = "four@example.com";
+    resend.failNext(1);
+    const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
+      amount_total: a.price, currency: manifest.shop.currency.toLowerCase() };
+    const paid = await deliver(completed(session, { email: to }));
+    assert.equal(paid.status, 200, "the order does not wait for the mail");
+    const outbox = async () => (await admin(stack, "GET", "/admin/outbox?limit=100")).body.outbox.find((m) => m.to === to);
+    const deadline = Date.now() + 10_000;
+    while ((await outbox())?.attempts !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const waiting = await outbox();
+    assert.equal(waiting.status, "queued", JSON.stringify(waiting));
+    assert.match(waiting.last_error, /500/);
+    assert.equal(resend.sent.filter((m) => m.email.to.includes(to)).length, 0);
+    assert.ok(resend.requests.some((r) => r.status === 500), "the provider was asked and failed");
+
+    // The retry is due after its back-off; let that time pass for the outbox.
+    await stack.wrangler(["d1", "execute", "DB", "--command", `UPDATE outbox SET next_attempt_at = 0 WHERE to_addr = '${to}'`]);
+    const cron = await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    assert.equal(cron.status, 200);
+    const [mail] = await mailTo((m) => m.to.includes(to));
+    assert.ok(linksIn(mail.email.text).length >= 1);
+    const sent = await outbox();
+    assert.equal(sent.status, "sent");
+    assert.equal(sent.provider_id, mail.id, "marked sent with the provider's message id");
+    await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes(to)).length, 1, "sent once");
+  });
+});
+
+describe("checkout refusals: a clear page, and nothing charged or written", () => {
+  const requests = () => stripeApi.requests.length;
+
+  it("an empty cart, an unknown clip, too many clips, a non-form body, an oversized body", async () => {
+    const n = requests();
+    const empty = await postCheckout(form([["cart", "AbCdEfGhIjKlMnOpQrStUv"]]));
+    assert.equal(empty.status, 400);
+    assert.match(empty.text, /Your cart is empty/);
+    const unknown = await postCheckout(form([["clip", cart[0].slug], ["clip", "no-such-clip"]]));
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.text, /no longer for sale/);
+    const many = await postCheckout(form(Array.from({ length: 101 }, (_, i) => ["clip", `clip-${i}`])));
+    assert.equal(many.status, 400);
+    assert.match(many.text, /up to 100 clips/);
+    const json = await postCheckout(JSON.stringify({ clip: cart[0].slug }), "application/json");
+    assert.equal(json.status, 400);
+    const huge = await postCheckout(`clip=${"a".repeat(20_000)}`);
+    assert.equal(huge.status, 413);
+    assert.equal(requests(), n, "Stripe was never asked");
+    const get = await fetch(`${stack.base}/checkout`, { redirect: "manual" });
+    assert.equal(get.status, 303);
+    assert.equal(get.headers.get("location"), "/cart/");
+  });
+
+  it("Stripe failing or unreachable: try again, nothing charged; a key without permission: not available", async () => {
+    const one = form([["clip", cart[0].slug]]);
+    stripeApi.failNext(1, "500");
+    const down = await postCheckout(one);
+    assert.equal(down.status, 503);
+    assert.match(down.text, /Nothing was charged: please try again/);
+    stripeApi.failNext(1, "drop");
+    const dropped = await postCheckout(one);
+    assert.equal(dropped.status, 503);
+    stripeApi.failNext(1, "permission");
+    const denied = await postCheckout(one);
+    assert.equal(denied.status, 502);
+    assert.match(denied.text, /Checkout is not available right now/);
+    const log = await logMatching(stack, /required permissions/);
+    assert.match(log, /"event":"checkout_failed"/);
+    const ok = await postCheckout(one);
+    assert.equal(ok.status, 303, "works again");
+  });
+
+  it("webhook bodies over the limit are refused before they are read", async () => {
+    const res = await fetch(`${stack.base}/payments/stripe/webhook`, {
+      method: "POST", headers: { "content-type": "application/json", "stripe-signature": "t=1,v1=00" },
+      body: "x".repeat(300 * 1024),
+    });
+    assert.equal(res.status, 413);
+  });
+});
+
+describe("a live shop", () => {
+  let live;
+  before(async () => {
+    live = await startStack({ vars: { STRIPE_TEST_MODE: "false", STRIPE_API_KEY: API_KEY, STRIPE_API_BASE: stripeApi.url } });
+  });
+  after(async () => {
+    await live?.stop();
+  });
+
+  it("refuses test-mode events and test-mode keys", async () => {
+    const session = { id: unique("cs"), object: "checkout.session", metadata: { clips: cart[0].slug },
+      amount_total: cart[0].price, currency: "eur" };
+    const body = JSON.stringify(completed(session));
+    const header = offline.webhooks.generateTestHeaderString({ payload: body, secret: STRIPE_WEBHOOK_SECRET });
+    const res = await fetch(`${live.base}/payments/stripe/webhook`, {
+      method: "POST", headers: { "content-type": "application/json", "stripe-signature": header }, body,
+    });
+    assert.equal(res.status, 400);
+    assert.equal((await res.json()).error, "test_mode_event");
+    const n = stripeApi.requests.length;
+    const checkout = await fetch(`${live.base}/checkout`, { method: "POST", redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded" }, body: form([["clip", cart[0].slug]]) });
+    assert.equal(checkout.status, 502);
+    assert.equal(stripeApi.requests.length, n, "a test key never leaves a live shop");
+    await logMatching(live, /STRIPE_API_KEY is a test-mode key/);
+  });
+});
