@@ -28,6 +28,10 @@ const WEBHOOK = "/payments/stripe/webhook";
 let counter = 0;
 const unique = (prefix) => `${prefix}_test_${Date.now().toString(36)}${(counter++).toString(36)}E2e`;
 
+/** What the catalog charges for comma-separated `clips` (what Stripe's session then totals). */
+const priceOf = (clips) => (clips ?? "").split(",").map((s) => s.trim()).filter(Boolean)
+  .reduce((sum, slug) => sum + (catalog().manifest.clips[slug]?.price ?? 0), 0);
+
 /** A `checkout.session.completed` event as Stripe sends it (trimmed to the usual fields). */
 function sessionEvent({ sessionId = unique("cs"), eventId = unique("evt"), clips, paymentStatus = "paid",
   type = "checkout.session.completed" } = {}) {
@@ -41,8 +45,8 @@ function sessionEvent({ sessionId = unique("cs"), eventId = unique("evt"), clips
       object: {
         id: sessionId,
         object: "checkout.session",
-        amount_subtotal: 1800,
-        amount_total: 1800,
+        amount_subtotal: priceOf(clips),
+        amount_total: priceOf(clips),
         client_reference_id: null,
         created: now - 60,
         currency: "eur",
@@ -218,7 +222,7 @@ describe("refused deliveries: 4xx, nothing written, visible to the owner", () =>
   });
 
   it("unknown event type -> 400; malformed JSON -> 400", async () => {
-    const event = sessionEvent({ clips: main.slug, type: "charge.refunded" });
+    const event = sessionEvent({ clips: main.slug, type: "customer.created" });
     const res = await deliver(event);
     assert.equal(res.status, 400);
     assert.equal(res.body.error, "unsupported_event");
@@ -257,7 +261,7 @@ describe("refused deliveries: 4xx, nothing written, visible to the owner", () =>
     });
     const paid = res.body.payments.find((p) => p.outcome === "processed");
     assert.equal(paid.customer_email, "buyer@example.com");
-    assert.equal(paid.amount_total, 1800);
+    assert.equal(paid.amount_total, main.price, "what the catalog charges");
     assert.match(paid.order_id, /^PAY-/);
     const unknown = res.body.payments.find((p) => p.outcome === "unknown_clip");
     assert.match(unknown.detail, /no-such-clip/);
