@@ -37,6 +37,10 @@ if ! grep -qs '^ADMIN_TOKEN=' .dev.vars; then
     umask 077
     printf 'ADMIN_TOKEN=%s\n' "$(openssl rand -hex 24)" >>.dev.vars
 fi
+if ! grep -qs '^STRIPE_TEST_MODE=' .dev.vars; then
+    step "Accepting Stripe test mode locally (STRIPE_TEST_MODE=true in edge-worker/.dev.vars)"
+    printf 'STRIPE_TEST_MODE=true\n' >>.dev.vars
+fi
 
 wrangler=node_modules/.bin/wrangler
 bucket="$(sed -n 's/^bucket_name = "\(.*\)"$/\1/p' wrangler.toml)"
@@ -84,6 +88,10 @@ cat <<MSG
   (new links: cargo run -p site-gen -- token mint --order ID --clip SLUG --base-url http://127.0.0.1:$port/download)
   (the ledger: cargo run -p site-gen -- orders --worker-url http://127.0.0.1:$port list)
   (health and bucket check: cargo run -p site-gen -- doctor --worker-url http://127.0.0.1:$port)
+  (e-mail: no mail provider is configured here, so customers' mails stay in the outbox;
+   read them with: cargo run -p site-gen -- orders --worker-url http://127.0.0.1:$port outbox)
+  (the cart's Checkout needs a Stripe test key: STRIPE_API_KEY=rk_test_... in edge-worker/.dev.vars;
+   without it the checkout page says it is not available and nothing is charged; docs/payments.md)
   Ctrl-C stops the server.
 
 MSG
