@@ -346,6 +346,24 @@ describe("partial refunds and disputes", () => {
   });
 });
 
+describe("a payment that does not match the catalog", () => {
+  it("a 100 %-off checkout still gets its clips, and the owner is told", async () => {
+    const [a] = present.slice(7, 8);
+    const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
+      amount_total: 0, currency: manifest.shop.currency.toLowerCase() };
+    const paid = await deliver(completed(session, { email: "five@example.com", amount: 0 }));
+    assert.equal(paid.status, 200, "the customer paid what the payment page asked");
+    const [mail] = await mailTo((m) => m.to.includes("five@example.com"));
+    const [link] = linksIn(mail.email.text);
+    assert.equal((await curl(`${link}/${a.slug}`, { args: ["-I"] })).status, 200);
+    const payments = (await admin(stack, "GET", "/admin/payments?limit=50")).body.payments;
+    const row = payments.find((p) => p.outcome === "amount_mismatch" && p.order_id === paid.body.order_id);
+    assert.ok(row, JSON.stringify(payments.slice(0, 3)));
+    assert.match(row.detail, new RegExp(`paid 0 ${manifest.shop.currency.toLowerCase()} where the catalog prices the clips at ${a.price}`));
+    await logMatching(stack, /"event":"payment_amount_mismatch"/);
+  });
+});
+
 describe("the mail provider failing", () => {
   it("delays the order mail, never loses it: a 500, then the cron run sends it once", async () => {
     const [a] = present.slice(6, 7);

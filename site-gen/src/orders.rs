@@ -500,7 +500,7 @@ pub fn order_details(v: &Value) -> String {
         text(&order, "allowance"),
         text(&order, "customer_ref"),
         text(&order, "source"),
-        if order.get("revoked_at").is_some_and(|r| !r.is_null()) { "yes" } else { "no" },
+        revocation(&order),
     );
     for c in v.get("clips").and_then(Value::as_array).into_iter().flatten() {
         out.push_str(&format!(
@@ -527,6 +527,24 @@ pub fn order_details(v: &Value) -> String {
         ));
     }
     out
+}
+
+/// Whether and why the order was revoked: `no`, `yes (refunded)`, or the
+/// clips revoked one by one after a partial refund.
+fn revocation(order: &Value) -> String {
+    let revoked = order.get("revoked_at").is_some_and(|r| !r.is_null());
+    let reason = order.get("revoked_reason").and_then(Value::as_str);
+    let clips: Vec<String> = order
+        .get("revoked_clips")
+        .and_then(Value::as_str)
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    match (revoked, reason) {
+        (true, Some(reason)) => format!("yes ({reason})"),
+        (true, None) => "yes".to_string(),
+        (false, _) if !clips.is_empty() => format!("only {}", clips.join(", ")),
+        (false, _) => "no".to_string(),
+    }
 }
 
 /// How an attempt's reservation ended, in words (docs/downloads.md,

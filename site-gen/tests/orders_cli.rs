@@ -102,6 +102,16 @@ fn order_details_say_how_each_download_ended() {
     assert!(lines[1].ends_with("(broke off after 30 of 100 bytes, 20 given back by a resume)"), "{text}");
     assert!(lines[2].contains("charged in full"), "{text}");
     assert!(!lines[3].contains('('), "{text}");
+    assert!(text.contains("revoked:    no\n"), "{text}");
+}
+
+#[test]
+fn order_details_say_why_an_order_was_revoked() {
+    let show = |order: serde_json::Value| order_details(&json!({"order": order, "clips": [], "attempts": []}));
+    let refunded = show(json!({"order_id": "PAY-1", "revoked_at": 5, "revoked_reason": "refunded"}));
+    assert!(refunded.contains("revoked:    yes (refunded)\n"), "{refunded}");
+    let one_clip = show(json!({"order_id": "PAY-2", "revoked_at": null, "revoked_clips": "[\"harbor\"]"}));
+    assert!(one_clip.contains("revoked:    only harbor\n"), "{one_clip}");
 }
 
 #[test]
