@@ -282,6 +282,48 @@ describe("the customer's journey", () => {
   });
 });
 
+describe("the cart in a browser, against the Worker", () => {
+  it("two clips added, one removed, Checkout: the Worker opens a session for the one left, and the paid page empties the cart", async () => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on("pageerror", (e) => errors.push(String(e)));
+      await page.goto(`${stack.base}/clips/`);
+      const add = page.locator("[data-cart-add]");
+      await add.first().waitFor({ state: "visible" });
+      const slugs = [await add.nth(0).getAttribute("data-slug"), await add.nth(1).getAttribute("data-slug")];
+      await add.nth(0).click();
+      await add.nth(1).click();
+      await page.goto(`${stack.base}/cart/`);
+      const lines = page.locator("[data-cart-lines] tr");
+      assert.equal(await lines.count(), 2);
+      await lines.first().getByRole("button").click();
+      assert.equal(await lines.count(), 1);
+      const n = stripeApi.requests.length;
+      // Stripe's page is the stand-in's URL (a 404 there is fine): stop at the redirect.
+      const redirected = page.waitForRequest((r) => r.url().startsWith(`${stripeApi.url}/c/pay/`));
+      await page.getByRole("button", { name: "Checkout" }).click();
+      const pay = await redirected;
+      const sent = stripeApi.requests.slice(n).find((r) => r.status === 200);
+      assert.ok(sent, "the Worker created a session");
+      assert.equal(pay.url(), sent.response.url);
+      assert.equal(sent.params.metadata.clips, slugs[1], "only the clip left in the cart");
+      assert.equal(sent.params.line_items.length, 1);
+      assert.equal(Number(sent.params.line_items[0].price_data.unit_amount), manifest.clips[slugs[1]].price);
+
+      // Paid: the success page empties the cart.
+      const paid = await deliver(completed(sent.response, { email: "browser@example.com" }));
+      assert.equal(paid.status, 200);
+      await page.goto(`${stack.base}/thanks?session_id=${sent.response.id}`);
+      await page.waitForFunction(() => JSON.parse(localStorage.getItem("clipstore.cart") ?? "{}").items?.length === 0);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
 describe("partial refunds and disputes", () => {
   it("a partial refund keeps the links, alerts the owner, and the owner revokes one clip with site-gen", async () => {
     const [a, b] = present.slice(3, 5);
