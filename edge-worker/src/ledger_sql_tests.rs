@@ -19,7 +19,8 @@ pub(crate) const MIGRATIONS: [&str; 7] = [
     include_str!("../migrations/0007_refunds_recovery.sql"),
 ];
 
-fn db() -> Connection {
+/// A new in-memory SQLite with every migration applied.
+pub(crate) fn db() -> Connection {
     let db = Connection::open_in_memory().unwrap();
     for m in MIGRATIONS {
         db.execute_batch(m).unwrap();
@@ -27,16 +28,16 @@ fn db() -> Connection {
     db
 }
 
-fn n(v: u64) -> Value {
+pub(crate) fn n(v: u64) -> Value {
     Value::Integer(v as i64)
 }
 
-fn t(v: &str) -> Value {
+pub(crate) fn t(v: &str) -> Value {
     Value::Text(v.to_string())
 }
 
 /// Runs a statement; returns the rows changed (or returned, for RETURNING).
-fn run(db: &Connection, statement: &str, values: Vec<Value>) -> usize {
+pub(crate) fn run(db: &Connection, statement: &str, values: Vec<Value>) -> usize {
     let mut s = db.prepare(statement).unwrap();
     if statement.contains("RETURNING") {
         s.query_map(params_from_iter(values), |_| Ok(())).unwrap().count()

@@ -252,27 +252,7 @@ mod sql_tests {
 
     use super::sql;
 
-    use crate::ledger_sql_tests::MIGRATIONS;
-
-    fn db() -> Connection {
-        let db = Connection::open_in_memory().unwrap();
-        for m in MIGRATIONS {
-            db.execute_batch(m).unwrap();
-        }
-        db
-    }
-
-    fn n(v: u64) -> Value {
-        Value::Integer(v as i64)
-    }
-
-    fn t(v: &str) -> Value {
-        Value::Text(v.to_string())
-    }
-
-    fn run(db: &Connection, statement: &str, values: Vec<Value>) -> usize {
-        db.prepare(statement).unwrap().execute(params_from_iter(values)).unwrap()
-    }
+    use crate::ledger_sql_tests::{db, n, run, t};
 
     fn insert(db: &Connection, kind: &str, order: Option<&str>, now: u64) -> usize {
         let order = order.map_or(Value::Null, t);

@@ -151,16 +151,8 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
     let orders = rows::<RecoverableOrder>(&found)?;
     let mut facts = Vec::new();
     for order in &orders {
-        let mut claims = Claims {
-            key_id: String::new(),
-            order_id: order.order_id.clone(),
-            clips: serde_json::from_str(&order.clips).unwrap_or_default(),
-            issued_at: now,
-            expires_at: order.expires_at.unwrap_or(now + 30 * 86_400),
-            downloads: order.allowance,
-            customer_ref: order.customer_ref.clone(),
-        };
-        claims.normalize_clips();
+        let mut claims =
+            fresh_claims(&order.order_id, &order.clips, order.allowance, &order.customer_ref, order.expires_at);
         let token = sign_link(env, &mut claims)?;
         facts.push(order_facts(&claims, &token, &request.email, &request.origin));
     }
@@ -171,6 +163,30 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
     }
     batch(&db, statements).await?;
     Ok(Some(facts.len() as u64))
+}
+
+/// The claims of a fresh link of an order as the ledger has it (`clips`:
+/// its JSON array): issued now, with the order's clips, downloads per clip
+/// and expiry, so it shares the order's allowance and never outlives it.
+fn fresh_claims(
+    order_id: &str,
+    clips: &str,
+    downloads: u32,
+    customer_ref: &Option<String>,
+    expires_at: Option<u64>,
+) -> Claims {
+    let now = now_unix();
+    let mut claims = Claims {
+        key_id: String::new(),
+        order_id: order_id.to_string(),
+        clips: serde_json::from_str(clips).unwrap_or_default(),
+        issued_at: now,
+        expires_at: expires_at.unwrap_or(now + 30 * 86_400),
+        downloads,
+        customer_ref: customer_ref.clone(),
+    };
+    claims.normalize_clips();
+    claims
 }
 
 #[derive(Deserialize)]
@@ -213,17 +229,7 @@ pub(super) async fn resend(
     if !valid_address(address) {
         return Ok((400, json!({ "error": format!("{address} is not an e-mail address") })));
     }
-    let now = now_unix();
-    let mut claims = Claims {
-        key_id: String::new(),
-        order_id: order_id.to_string(),
-        clips: serde_json::from_str(&order.clips).unwrap_or_default(),
-        issued_at: now,
-        expires_at: order.expires_at.unwrap_or(now + 30 * 86_400),
-        downloads: order.allowance,
-        customer_ref: order.customer_ref.clone(),
-    };
-    claims.normalize_clips();
+    let mut claims = fresh_claims(order_id, &order.clips, order.allowance, &order.customer_ref, order.expires_at);
     let token = sign_link(env, &mut claims)?;
     let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin)?;
     batch(db, vec![statement]).await?;
