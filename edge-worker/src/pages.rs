@@ -48,7 +48,7 @@ pub(crate) fn layout(shop: &ShopInfo, title: &str, body: &str) -> String {
         <p class="footer-title">{shop_title}</p>
       </div>
       <div>
-        <p>Questions about an order? <a href="mailto:{email_attr}">{email}</a></p>
+        <p>Questions about an order? <a href="mailto:{email_attr}">{email}</a> · <a href="/orders/recover">Lost your download link?</a></p>
       </div>
     </div>
   </footer>

@@ -11,6 +11,11 @@ use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::markdown::SourceLink;
 use crate::render::{file_for_url, OutputFile};
 
+/// Pages the edge Worker renders itself (its route table,
+/// `edge-worker/src/routes.rs`): templates may link them though no file
+/// is built for them.
+const WORKER_PAGES: [&str; 3] = ["/orders/recover", "/checkout", "/thanks"];
+
 /// The site paths a build produces (`clips/index.html`, `css/site.css`, ...).
 pub struct SiteFiles(HashSet<String>);
 
@@ -26,6 +31,9 @@ impl SiteFiles {
 
     /// Whether the site path `path` (like `/clips/a/` or `/css/site.css`) is served.
     pub fn serves(&self, path: &str) -> bool {
+        if WORKER_PAGES.contains(&path.trim_end_matches('/')) {
+            return true;
+        }
         let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
         let file = file_for_url(&decoded);
         self.0.contains(&file) || self.0.contains(&format!("{file}/index.html"))
@@ -192,6 +200,13 @@ mod tests {
         for external in ["https://other.example/", "mailto:a@b", "#top", "//cdn.example/x", "tel:123"] {
             assert_eq!(internal_target(external, "/", base), None, "{external}");
         }
+    }
+
+    #[test]
+    fn worker_pages_are_served() {
+        let site = SiteFiles::from_paths(HashSet::new());
+        assert!(site.serves("/orders/recover") && site.serves("/orders/recover/"));
+        assert!(!site.serves("/orders/"));
     }
 
     #[test]
