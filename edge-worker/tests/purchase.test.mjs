@@ -361,6 +361,17 @@ describe("partial refunds and disputes", () => {
     assert.equal(sha256(kept.body), sha256(fs.readFileSync(b.file)));
     const page = await curl(link);
     assert.match(page.body.toString(), /Refunded/);
+
+    // The owner sends the customer a fresh link: it shares the order's downloads.
+    await new Promise((r) => setTimeout(r, 1100)); // a token of another second
+    const resent = await run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO,
+      "resend", paid.body.order_id], { cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" } });
+    assert.match(resent.stdout, /a fresh link e-mailed to two@example\.com: sent/);
+    const mails = await mailTo((m) => m.to.includes("two@example.com") && linksIn(m.text).some((l) => l !== link));
+    const [fresh] = linksIn(mails.at(-1).email.text);
+    assert.ok(resent.stdout.includes(fresh), "the owner sees the link that was sent");
+    assert.equal((await curl(`${fresh}/${b.slug}`)).status, 403, "b's one download was used through the first link");
+    assert.equal((await curl(`${fresh}/${a.slug}`)).status, 403, "a stays revoked");
   });
 
   it("a dispute revokes the order; a refund of an unknown payment changes nothing and is recorded", async () => {
