@@ -529,3 +529,56 @@ describe("a live shop", () => {
     await logMatching(live, /STRIPE_API_KEY is a test-mode key/);
   });
 });
+
+describe("a misconfigured shop tells its owner", () => {
+  let bad;
+  before(async () => {
+    bad = await startStack({
+      devArgs: ["--test-scheduled"],
+      editConfig: (toml) => toml.replace(/^run_worker_first = \[/m, 'run_worker_first = ["/__scheduled", '),
+      vars: {
+        STRIPE_WEBHOOK_SECRET: "whsec_short",
+        STRIPE_API_KEY: "sk_live_51FullSecretKey0123456789",
+        STRIPE_API_BASE: stripeApi.url,
+        ALERT_EMAIL: "owner@example.com",
+      },
+    });
+  });
+  after(async () => {
+    await bad?.stop();
+  });
+
+  it("a malformed webhook secret: 503, so Stripe retries once it is fixed", async () => {
+    const body = JSON.stringify(completed({ id: unique("cs"), metadata: { clips: cart[0].slug } }));
+    const header = offline.webhooks.generateTestHeaderString({ payload: body, secret: "whsec_short" });
+    const res = await fetch(`${bad.base}/payments/stripe/webhook`, {
+      method: "POST", headers: { "content-type": "application/json", "stripe-signature": header }, body,
+    });
+    assert.equal(res.status, 503);
+    await logMatching(bad, /"event":"payment_webhook_unconfigured"/);
+  });
+
+  it("a full secret key is never used, and the self-test alerts about it and about mail stuck without a provider", async () => {
+    const n = stripeApi.requests.length;
+    const res = await fetch(`${bad.base}/checkout`, { method: "POST", redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded" }, body: form([["clip", cart[0].slug]]) });
+    assert.equal(res.status, 502);
+    assert.match(await res.text(), /Nothing was charged/);
+    assert.equal(stripeApi.requests.length, n, "the key never left the Worker");
+
+    // An order mail queued an hour ago, and no mail provider configured.
+    await bad.wrangler(["d1", "execute", "DB", "--command",
+      "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, attempts, next_attempt_at) " +
+      "VALUES ('order', 'PAY-stuck', 'c@example.com', 'Your clips', 'http://x/download/t', '<p>x</p>', unixepoch() - 3600, 'queued', 0, 0)"]);
+    const cron = await fetch(`${bad.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    assert.equal(cron.status, 200);
+    const log = await logMatching(bad, /"event":"monitor_notice"/);
+    assert.match(log, /the cart's checkout cannot start: STRIPE_API_KEY is a full secret key/);
+    assert.match(log, /1 e-mail waiting in the outbox for more than 30 minutes.*no mail provider is configured/);
+    const outbox = (await admin(bad, "GET", "/admin/outbox?limit=10")).body.outbox;
+    const alert = outbox.find((m) => m.kind === "alert");
+    assert.ok(alert, JSON.stringify(outbox));
+    assert.equal(alert.to, "owner@example.com");
+    assert.equal(alert.status, "queued", "kept for when a provider is configured");
+  });
+});
