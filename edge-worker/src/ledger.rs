@@ -314,10 +314,12 @@ pub mod sql {
     /// How many orders a recovery request e-mailed. `?1 id, ?2 sent`.
     pub const RECOVERY_SENT: &str = "UPDATE recovery_requests SET sent = ?2 WHERE id = ?1";
 
-    /// Refunds, disputes and price mismatches of the last `?1` (unix ms
-    /// since), for the self-test's alert. `?1 since (ms)`.
+    /// Partial refunds, refunds without an order, price mismatches and
+    /// checkouts the shop's configuration stopped, since `?1`, for the
+    /// self-test's alert. `?1 since (unix ms)`.
     pub const PAYMENT_ATTENTION: &str = "SELECT order_id, outcome, detail FROM payment_events \
-         WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order') ORDER BY id LIMIT 20";
+         WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'checkout_unavailable') \
+         ORDER BY id LIMIT 20";
 
     /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.
     /// Webhook deliveries for the owner, newest first, with the checkout's

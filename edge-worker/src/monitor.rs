@@ -211,11 +211,14 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                 "amount_mismatch" => format!(
                     "{order}: {detail}; the order was created and its links work. Check the Payment Link's or promotion's price"
                 ),
+                "checkout_unavailable" => format!(
+                    "a customer's checkout could not start ({detail}); nothing was charged. Fix STRIPE_API_KEY (docs/payments.md)"
+                ),
                 _ => format!("{order}: {outcome} ({detail})"),
             }
         })
         .collect();
-    Some(format!("{} payment(s) need a look: {}", rows.len(), lines.join("; ")))
+    Some(format!("{} payment matter(s) need a look: {}", rows.len(), lines.join("; ")))
 }
 
 /// Problem keys: `clip:<slug>` for catalog clips, else a check name
@@ -405,9 +408,11 @@ mod payment_attention_tests {
                 "amount_mismatch".to_string(),
                 "paid 0 eur where the catalog prices the clips at 2400 eur".to_string(),
             ),
+            (None, "checkout_unavailable".to_string(), "Stripe answered 401".to_string()),
         ];
         let text = payment_attention_problem(&rows).unwrap();
-        assert!(text.starts_with("2 payment(s) need a look"));
+        assert!(text.starts_with("3 payment matter(s) need a look"), "{text}");
+        assert!(text.contains("checkout could not start (Stripe answered 401); nothing was charged"));
         assert!(text.contains("site-gen orders revoke PAY-1 --clip SLUG"));
         assert!(text.contains("PAY-2: paid 0 eur"));
     }

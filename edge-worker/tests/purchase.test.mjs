@@ -345,7 +345,7 @@ describe("partial refunds and disputes", () => {
     assert.equal(alerts.status, 200, await alerts.text());
     const health = await admin(stack, "GET", "/admin/payments?limit=10");
     assert.ok(health.body.payments.some((p) => p.outcome === "partial_refund" && p.order_id === paid.body.order_id));
-    const log = await logMatching(stack, /payment\(s\) need a look/);
+    const log = await logMatching(stack, /payment matter\(s\) need a look/);
     assert.match(log, new RegExp(`site-gen orders revoke ${paid.body.order_id} --clip SLUG`));
 
     const bin = process.env.SITE_GEN_BIN;
@@ -489,6 +489,10 @@ describe("checkout refusals: a clear page, and nothing charged or written", () =
     assert.match(denied.text, /Checkout is not available right now/);
     const log = await logMatching(stack, /required permissions/);
     assert.match(log, /"event":"checkout_failed"/);
+    const payments = (await admin(stack, "GET", "/admin/payments?limit=50")).body.payments;
+    assert.ok(payments.some((p) => p.outcome === "checkout_unavailable" && /required permissions/.test(p.detail)),
+      "recorded for the self-test's alert");
+    assert.ok(!payments.some((p) => p.outcome === "checkout_unavailable" && /500/.test(p.detail)), "an outage is not the owner's mistake");
     const ok = await postCheckout(one);
     assert.equal(ok.status, 303, "works again");
   });
@@ -574,6 +578,7 @@ describe("a misconfigured shop tells its owner", () => {
     assert.equal(cron.status, 200);
     const log = await logMatching(bad, /"event":"monitor_notice"/);
     assert.match(log, /the cart's checkout cannot start: STRIPE_API_KEY is a full secret key/);
+    assert.match(log, /a customer's checkout could not start \(STRIPE_API_KEY is a full secret key/);
     assert.match(log, /1 e-mail waiting in the outbox for more than 30 minutes.*no mail provider is configured/);
     const outbox = (await admin(bad, "GET", "/admin/outbox?limit=10")).body.outbox;
     const alert = outbox.find((m) => m.kind === "alert");

@@ -7,7 +7,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::*;
 
 use super::payments::test_mode;
-use super::{manifest, origin};
+use super::{batch, bind, manifest, num, origin, text};
+use crate::ledger::{self, sql};
 use crate::payments::cart::{parse_cart, CartError, MAX_BODY_BYTES};
 use crate::payments::stripe_checkout::{check_api_key, session_answer, session_request, ApiCall, DEFAULT_API_BASE};
 use crate::shop_pages::{checkout_problem_page, CheckoutProblem};
@@ -83,6 +84,34 @@ async fn send(call: &ApiCall) -> std::result::Result<(u16, String), String> {
     Ok((status, response.text().await.unwrap_or_default()))
 }
 
+/// Records a checkout the shop's configuration stopped (a malformed key, a
+/// key Stripe refused), at most one per minute, so the self-test alerts the
+/// owner after the first customer it turned away (docs/payments.md).
+async fn record_unavailable(env: &Env, detail: &str) {
+    let at = Date::now().as_millis();
+    let recorded = async {
+        let db = env.d1("DB").map_err(|e| format!("binding DB: {e}"))?;
+        let values = [
+            num(at),
+            text("stripe"),
+            JsValue::NULL,
+            text("checkout"),
+            JsValue::NULL,
+            JsValue::NULL,
+            num(502),
+            text("checkout_unavailable"),
+            text(&ledger::clip_text(Some(detail), 500).unwrap_or_default()),
+            num(at - at % 60_000),
+            num(1),
+        ];
+        let statement = bind(&db, sql::PAYMENT_REFUSAL_CAPPED, &values).map_err(|e| format!("{e:?}"))?;
+        batch(&db, vec![statement]).await.map(|_| ()).map_err(|e| format!("{e:?}"))
+    };
+    if let Err(e) = recorded.await {
+        console_error!("{}", json!({ "event": "checkout_failure_not_recorded", "error": e }));
+    }
+}
+
 /// `POST /checkout` (a `GET` goes back to the cart).
 pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
     match req.method() {
@@ -121,6 +150,7 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
         Ok(base) => base,
         Err(detail) => {
             console_error!("{}", json!({ "event": "checkout_unconfigured", "detail": detail }));
+            record_unavailable(env, &detail).await;
             return problem_page(CheckoutProblem::NotAvailable);
         }
     };
@@ -149,7 +179,11 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
                 "{}",
                 json!({ "event": "checkout_failed", "retry": failure.retry, "detail": failure.detail })
             );
-            problem_page(if failure.retry { CheckoutProblem::TryAgain } else { CheckoutProblem::NotAvailable })
+            if failure.retry {
+                return problem_page(CheckoutProblem::TryAgain);
+            }
+            record_unavailable(env, &failure.detail).await;
+            problem_page(CheckoutProblem::NotAvailable)
         }
     }
 }
