@@ -189,6 +189,21 @@ pub fn mail_stuck_problem(stuck: u64, oldest_age_secs: u64, minutes: u64, why: O
     Some(s)
 }
 
+/// Hours a mail the provider refused for good stays a `mail_failed` problem.
+pub const MAIL_FAILED_HOURS: u64 = 24;
+
+/// The `mail_failed` problem: `failed` messages the provider refused for
+/// good in the last [`MAIL_FAILED_HOURS`]; `latest` describes the newest.
+pub fn mail_failed_problem(failed: u64, latest: Option<&str>) -> Option<String> {
+    (failed > 0).then(|| {
+        format!(
+            "{failed} e-mail{} refused by the mail provider for good (latest: {}); the customer has no mail: see `site-gen orders outbox`, fix the address or the sender, and send again with `site-gen orders resend ORDER --to ADDRESS`",
+            if failed == 1 { "" } else { "s" },
+            latest.unwrap_or("?")
+        )
+    })
+}
+
 /// How long a refund, dispute or price mismatch stays a `payments` problem
 /// (it alerts once, then "recovered" after this window).
 pub const PAYMENT_ATTENTION_HOURS: u64 = 24;
@@ -392,7 +407,15 @@ pub mod sql {
 
 #[cfg(test)]
 mod payment_attention_tests {
-    use super::payment_attention_problem;
+    use super::{mail_failed_problem, payment_attention_problem};
+
+    #[test]
+    fn refused_mail_tells_the_owner_how_to_send_it_again() {
+        assert_eq!(mail_failed_problem(0, None), None);
+        let text = mail_failed_problem(2, Some("order mail of PAY-1: 422 invalid to")).unwrap();
+        assert!(text.starts_with("2 e-mails refused by the mail provider for good (latest: order mail of PAY-1"));
+        assert!(text.contains("site-gen orders resend ORDER --to ADDRESS"));
+    }
 
     #[test]
     fn partial_refunds_and_mismatches_tell_the_owner_what_to_do() {

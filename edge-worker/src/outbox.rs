@@ -72,6 +72,14 @@ pub mod sql {
         "SELECT COUNT(*) AS stuck, COALESCE(MAX(?1 - created_at), 0) AS oldest_age FROM outbox \
          WHERE status IN ('queued', 'sending') AND created_at <= ?1 - ?2";
 
+    /// Messages the provider refused for good, created since `?1` (unix
+    /// seconds): `failed` (count), and the latest one's kind, order and
+    /// error (never its address), for the self-test's alert.
+    pub const OUTBOX_FAILED_SINCE: &str = "SELECT COUNT(*) AS failed, \
+         (SELECT kind || ' mail of ' || COALESCE(order_id, 'no order') || ': ' || COALESCE(last_error, '?') \
+          FROM outbox WHERE status = 'failed' AND created_at >= ?1 ORDER BY id DESC LIMIT 1) AS latest \
+         FROM outbox WHERE status = 'failed' AND created_at >= ?1";
+
     /// The owner's listing (`GET /admin/outbox`), newest first. The text
     /// body is read only to find the message's first link. `?1 limit`.
     pub const OUTBOX_LIST: &str =
@@ -253,6 +261,22 @@ mod sql_tests {
     use super::sql;
 
     use crate::ledger_sql_tests::{db, n, run, t};
+
+    #[test]
+    fn refused_mail_is_counted_for_the_owner_without_its_address() {
+        let db = db();
+        insert(&db, "order", Some("PAY-1"), 100);
+        run(&db, "UPDATE outbox SET status = 'sending' WHERE id = 1", vec![]);
+        run(&db, sql::OUTBOX_FAILED, vec![n(1), t("422 validation_error: Invalid `to` field"), t("resend")]);
+        let (failed, latest): (i64, String) =
+            db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!(failed, 1);
+        assert_eq!(latest, "order mail of PAY-1: 422 validation_error: Invalid `to` field");
+        assert!(!latest.contains("b@example.com"));
+        let (none, _): (i64, Option<String>) =
+            db.query_row(sql::OUTBOX_FAILED_SINCE, [101], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!(none, 0);
+    }
 
     fn insert(db: &Connection, kind: &str, order: Option<&str>, now: u64) -> usize {
         let order = order.map_or(Value::Null, t);

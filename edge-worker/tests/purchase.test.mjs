@@ -450,6 +450,29 @@ describe("the mail provider failing", () => {
   });
 });
 
+describe("mail the provider refuses for good", () => {
+  it("is kept as failed, never retried, and the self-test tells the owner how to send it again", async () => {
+    const [a] = present.slice(8, 9);
+    const to = "typo@@example.com"; // Resend answers 422 for it
+    const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
+      amount_total: a.price, currency: manifest.shop.currency.toLowerCase() };
+    const paid = await deliver(completed(session, { email: to }));
+    assert.equal(paid.status, 200);
+    const entry = async () => (await admin(stack, "GET", "/admin/outbox?limit=100")).body.outbox.find((m) => m.to === to);
+    const deadline = Date.now() + 10_000;
+    while ((await entry())?.status !== "failed" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const failed = await entry();
+    assert.equal(failed.status, "failed", JSON.stringify(failed));
+    assert.match(failed.last_error, /422/);
+    const asked = resend.requests.filter((r) => JSON.stringify(r.body).includes(to)).length;
+    await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    const log = await logMatching(stack, /refused by the mail provider for good/);
+    assert.match(log, new RegExp(`order mail of ${paid.body.order_id}: Resend answered 422`));
+    assert.ok(!/"notice":[^\n]*typo@@example\.com/.test(log), "the alert names the order, not the address");
+    assert.equal(resend.requests.filter((r) => JSON.stringify(r.body).includes(to)).length, asked, "never retried");
+  });
+});
+
 describe("checkout refusals: a clear page, and nothing charged or written", () => {
   const requests = () => stripeApi.requests.length;
 

@@ -187,6 +187,24 @@ async fn stuck_mail(env: &Env, db: &D1Database) -> std::result::Result<Option<St
 }
 
 #[derive(Deserialize)]
+struct FailedRow {
+    failed: u64,
+    latest: Option<String>,
+}
+
+/// Mail the provider refused for good in the last day: a customer without
+/// their mail, which only the owner can fix.
+async fn failed_mail(db: &D1Database) -> std::result::Result<Option<String>, String> {
+    let since = now_unix().saturating_sub(monitor::MAIL_FAILED_HOURS * 3600);
+    let row = bind(db, outbox::sql::OUTBOX_FAILED_SINCE, &[num(since)])
+        .map_err(|e| format!("{e:?}"))?
+        .first::<FailedRow>(None)
+        .await
+        .map_err(|e| format!("{e}"))?;
+    Ok(row.and_then(|r| monitor::mail_failed_problem(r.failed, r.latest.as_deref())))
+}
+
+#[derive(Deserialize)]
 struct AttentionRow {
     order_id: Option<String>,
     outcome: String,
@@ -324,6 +342,11 @@ pub async fn self_test(env: &Env) {
         }
         if let Some(problem) = checkout_misconfigured(env) {
             findings.system.push(("checkout".into(), problem));
+        }
+        match failed_mail(db).await {
+            Ok(Some(problem)) => findings.system.push(("mail_failed".into(), problem)),
+            Ok(None) => {}
+            Err(e) => console_error!("{}", json!({ "event": "monitor_outbox_unread", "error": e })),
         }
         match stuck_mail(env, db).await {
             Ok(Some(problem)) => findings.system.push(("mail_stuck".into(), problem)),
