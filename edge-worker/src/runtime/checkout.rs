@@ -46,11 +46,12 @@ fn problem_page(problem: CheckoutProblem) -> Result<Response> {
 }
 
 /// A random value for a checkout without a cart id (each such submission
-/// is its own checkout).
+/// is its own checkout): 16 bytes of the runtime's `crypto.getRandomValues`.
 fn random_hex() -> String {
     let mut bytes = [0u8; 16];
-    let filled = web_sys_crypto_fill(&mut bytes);
-    if !filled {
+    if !crypto_random(&mut bytes) {
+        // Without the Web Crypto global (never in workerd) the key need only
+        // differ between submissions.
         for b in bytes.iter_mut() {
             *b = (js_sys::Math::random() * 256.0) as u8;
         }
@@ -58,13 +59,15 @@ fn random_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `crypto.getRandomValues` of the Workers runtime.
-fn web_sys_crypto_fill(bytes: &mut [u8]) -> bool {
-    let Ok(crypto) = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")) else { return false };
-    let Ok(get) = js_sys::Reflect::get(&crypto, &JsValue::from_str("getRandomValues")) else { return false };
-    let Ok(get) = get.dyn_into::<js_sys::Function>() else { return false };
+/// Fills `bytes` from `crypto.getRandomValues`; false if it is missing.
+fn crypto_random(bytes: &mut [u8]) -> bool {
+    let get = |target: &JsValue, name: &str| js_sys::Reflect::get(target, &JsValue::from_str(name)).ok();
+    let Some(crypto) = get(&js_sys::global(), "crypto") else { return false };
+    let Some(Ok(fill)) = get(&crypto, "getRandomValues").map(|f| f.dyn_into::<js_sys::Function>()) else {
+        return false;
+    };
     let array = js_sys::Uint8Array::new_with_length(bytes.len() as u32);
-    if get.call1(&crypto, &array).is_err() {
+    if fill.call1(&crypto, &array).is_err() {
         return false;
     }
     array.copy_to(bytes);
