@@ -18,6 +18,7 @@ pub mod allowance;
 pub mod content_disposition;
 pub mod delivery;
 pub mod error;
+pub mod http_call;
 pub mod ledger;
 pub mod mail;
 pub mod monitor;

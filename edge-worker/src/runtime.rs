@@ -36,6 +36,7 @@ use crate::routes::{route, Route};
 use crate::segments::Segments;
 
 mod checkout;
+mod http;
 mod mail;
 mod monitor;
 mod objects;

@@ -24,15 +24,7 @@ pub struct Mail {
     pub html: String,
 }
 
-/// An HTTP request for the runtime to execute as is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpCall {
-    pub method: &'static str,
-    pub url: String,
-    /// Name and value; may hold the API key (never log them).
-    pub headers: Vec<(&'static str, String)>,
-    pub body: String,
-}
+pub use crate::http_call::HttpCall;
 
 /// Why a provider did not accept a message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
 use super::cart::{metadata_clips, Cart};
+use crate::http_call::HttpCall;
 
 /// The API version the requests and the webhook parsing are written for.
 pub const API_VERSION: &str = "2025-09-30.clover";
@@ -69,15 +70,6 @@ pub fn check_api_key(key: Option<&str>, test_mode: bool) -> Result<(), KeyError>
     Ok(())
 }
 
-/// An HTTP request to make, sans IO.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiCall {
-    pub method: &'static str,
-    pub url: String,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: String,
-}
-
 /// The parameters of the cart's Checkout Session, in the order they are
 /// sent. `origin` is the shop's address as the customer reached it.
 pub fn session_params(cart: &Cart, origin: &str) -> Vec<(String, String)> {
@@ -105,8 +97,8 @@ pub fn encode_form(params: &[(String, String)]) -> String {
 }
 
 /// `POST /v1/checkout/sessions` for the cart.
-pub fn session_request(api_base: &str, api_key: &str, cart: &Cart, origin: &str, idempotency_key: &str) -> ApiCall {
-    ApiCall {
+pub fn session_request(api_base: &str, api_key: &str, cart: &Cart, origin: &str, idempotency_key: &str) -> HttpCall {
+    HttpCall {
         method: "POST",
         url: format!("{}/v1/checkout/sessions", api_base.trim_end_matches('/')),
         headers: vec![

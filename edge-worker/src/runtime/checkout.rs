@@ -6,12 +6,16 @@ use serde_json::json;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::*;
 
+use super::http::execute;
 use super::payments::test_mode;
 use super::{batch, bind, manifest, num, origin, text};
 use crate::ledger::{self, sql};
 use crate::payments::cart::{parse_cart, CartError, MAX_BODY_BYTES};
-use crate::payments::stripe_checkout::{check_api_key, session_answer, session_request, ApiCall, DEFAULT_API_BASE};
+use crate::payments::stripe_checkout::{check_api_key, session_answer, session_request, DEFAULT_API_BASE};
 use crate::shop_pages::{checkout_problem_page, CheckoutProblem};
+
+/// Seconds to wait for Stripe before the customer is told to try again.
+const STRIPE_TIMEOUT_SECS: u64 = 10;
 
 /// `STRIPE_API_BASE` when set (a local stand-in for Stripe's API): only
 /// `https://`, or plain `http://` to a loopback address, so the key never
@@ -72,19 +76,6 @@ fn crypto_random(bytes: &mut [u8]) -> bool {
     }
     array.copy_to(bytes);
     true
-}
-
-async fn send(call: &ApiCall) -> std::result::Result<(u16, String), String> {
-    let headers = Headers::new();
-    for (name, value) in &call.headers {
-        headers.set(name, value).map_err(|e| format!("header {name}: {e}"))?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&call.body)));
-    let request = Request::new_with_init(&call.url, &init).map_err(|e| format!("request: {e}"))?;
-    let mut response = Fetch::Request(request).send().await.map_err(|e| format!("fetch: {e}"))?;
-    let status = response.status_code();
-    Ok((status, response.text().await.unwrap_or_default()))
 }
 
 /// Records a checkout the shop's configuration stopped (a malformed key, a
@@ -159,7 +150,7 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
     };
     let key = key.unwrap_or_default();
     let call = session_request(&base, key.trim(), &cart, &origin(&req)?, &cart.idempotency_key(&random_hex()));
-    let answer = match send(&call).await {
+    let answer = match execute(&call, STRIPE_TIMEOUT_SECS).await {
         Ok((status, body)) => session_answer(status, &body),
         Err(detail) => {
             console_error!("{}", json!({ "event": "checkout_provider_unreachable", "detail": detail }));

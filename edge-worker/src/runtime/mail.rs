@@ -12,21 +12,17 @@
 //! `mail_failed`, `mail_queued_no_provider`) with the outbox id, kind,
 //! order and attempt; never the API key, never the message's body.
 
-use std::pin::pin;
-use std::time::Duration;
-
-use futures_util::future::{select, Either};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use wasm_bindgen::JsValue;
 use worker::*;
 
+use super::http::execute;
 use super::monitor::setting;
 use super::{batch, bind, manifest, now_unix, num, opt_text, rows, text};
 use crate::error::DownloadError;
 use crate::mail::messages::{order_mail, MailClip, OrderMail};
 use crate::mail::resend::{self, Resend};
-use crate::mail::{self, ConfigError, HttpCall, Mail, MailProvider, SendFailure};
+use crate::mail::{self, ConfigError, Mail, MailProvider, SendFailure};
 use crate::outbox::{self, sql, ClaimedMessage, MailKind, OutboxEntry, OutboxRow};
 use clipstore_core::Claims;
 
@@ -229,34 +225,8 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
 /// Sends one claimed message.
 async fn send(provider: &dyn MailProvider, message: &ClaimedMessage) -> std::result::Result<String, SendFailure> {
     let call = provider.request(&message.mail(), &mail::idempotency_key(message.id));
-    let (status, body) = execute(&call).await.map_err(mail::transport_failure)?;
+    let (status, body) = execute(&call, SEND_TIMEOUT_SECS).await.map_err(mail::transport_failure)?;
     provider.outcome(status, &body)
-}
-
-/// Executes a provider's request; gives up after [`SEND_TIMEOUT_SECS`].
-/// Errors never contain header values (the API key is one).
-async fn execute(call: &HttpCall) -> std::result::Result<(u16, String), String> {
-    let headers = Headers::new();
-    for (name, value) in &call.headers {
-        headers.set(name, value).map_err(|_| format!("the {name} header is not valid"))?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::from(call.method.to_string()))
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&call.body)));
-    let request = Request::new_with_init(&call.url, &init).map_err(|e| format!("request to {}: {e}", call.url))?;
-    let fetch = Fetch::Request(request);
-    let fetch = pin!(fetch.send());
-    let timeout = pin!(Delay::from(Duration::from_secs(SEND_TIMEOUT_SECS)));
-    match select(fetch, timeout).await {
-        Either::Left((response, _)) => {
-            let mut response = response.map_err(|e| format!("POST {}: {e}", call.url))?;
-            let status = response.status_code();
-            let body = response.text().await.unwrap_or_default();
-            Ok((status, body))
-        }
-        Either::Right(_) => Err(format!("no answer from {} within {SEND_TIMEOUT_SECS} s", call.url)),
-    }
 }
 
 /// `GET /admin/outbox`: the newest `limit` messages, without bodies.
