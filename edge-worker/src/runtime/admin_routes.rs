@@ -1,0 +1,256 @@
+//! The admin API in the runtime: authenticates a request and runs its
+//! route (`crate::admin` parses it; docs/downloads.md, docs/monitoring.md).
+
+// The runtime's shared glue (bindings, D1 helpers, pages) and its imports.
+use super::*;
+
+/// The admin API (`admin.rs`): authenticate, then run the route.
+pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Response> {
+    let configured = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
+    let authorization = req.headers().get("authorization").ok().flatten();
+    match admin::authorize(configured.as_deref(), authorization.as_deref()) {
+        Ok(()) => {}
+        Err(AuthError::NotConfigured) => {
+            return json_error(503, "the admin API is disabled: set the ADMIN_TOKEN secret")
+        }
+        Err(AuthError::Unauthorized) => {
+            let mut r = json_error(401, "unauthorized")?;
+            r.headers_mut().set("www-authenticate", "Bearer")?;
+            return Ok(r);
+        }
+    }
+    let url = req.inner().url();
+    let (path, query) = admin::path_and_query(&url);
+    let method = req.method().to_string();
+    let route = admin::route(&method, path, query);
+    // Checks that must work when the ledger does not.
+    match route {
+        AdminRoute::Health => return monitor::deep_health(env).await,
+        AdminRoute::Catalog { offset, limit } => return monitor::catalog_report(env, offset, limit).await,
+        AdminRoute::ObjectInfo { key } => return objects::object_info(env, &key).await,
+        AdminRoute::PutObject { key } => return objects::put_object(req, env, &key).await,
+        _ => {}
+    }
+    let body = if method == "POST" { req.text().await.unwrap_or_default() } else { String::new() };
+    let origin = origin(&req)?;
+    match admin_route(env, route, &body, &origin).await {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            console_error!(r#"{{"event":"admin_failed","error":{:?}}}"#, format!("{e:?}"));
+            json_error(503, "the ledger is unavailable right now")
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateOrder {
+    order_id: String,
+    clips: Vec<String>,
+    downloads: u32,
+    expires_at: Option<u64>,
+    customer_ref: Option<String>,
+}
+
+async fn admin_route(
+    env: &Env,
+    route: AdminRoute,
+    body: &str,
+    origin: &str,
+) -> std::result::Result<Response, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let now = now_unix();
+    let respond = |status: u16, value: serde_json::Value| json_response(status, &value).map_err(unavailable);
+    match route {
+        AdminRoute::Health
+        | AdminRoute::Catalog { .. }
+        | AdminRoute::ObjectInfo { .. }
+        | AdminRoute::PutObject { .. } => {
+            unreachable!("answered in admin_request")
+        }
+        AdminRoute::NotFound => respond(404, json!({ "error": "no such admin route" })),
+        AdminRoute::MethodNotAllowed => respond(405, json!({ "error": "method not allowed" })),
+        AdminRoute::ListOrders { limit } => {
+            let r = batch(&db, vec![bind(&db, sql::LIST_ORDERS, &[num(limit.into())])?]).await?;
+            respond(200, json!({ "orders": rows::<OrderSummaryRow>(&r[0])? }))
+        }
+        AdminRoute::NeverFullyDownloaded { since, until, limit } => {
+            let r =
+                batch(&db, vec![bind(&db, sql::NEVER_FULLY_DOWNLOADED, &[num(since), num(until), num(limit.into())])?])
+                    .await?;
+            respond(200, json!({ "orders": rows::<OrderSummaryRow>(&r[0])? }))
+        }
+        AdminRoute::ShowOrder { order_id } => {
+            let id = text(&order_id);
+            let r = batch(
+                &db,
+                vec![
+                    bind(&db, sql::ORDER, std::slice::from_ref(&id))?,
+                    bind(&db, sql::ORDER_CLIPS, std::slice::from_ref(&id))?,
+                    bind(&db, sql::ATTEMPTS, &[id.clone(), num(0), num(admin::MAX_LIMIT.into())])?,
+                    bind(&db, sql::ORDER_LINKS, std::slice::from_ref(&id))?,
+                    bind(&db, sql::ORDER_EVENTS, &[id])?,
+                ],
+            )
+            .await?;
+            let Some(order) = rows::<OrderRow>(&r[0])?.into_iter().next() else {
+                return respond(404, json!({ "error": format!("no order {order_id} in the ledger") }));
+            };
+            let granted: BTreeMap<String, OrderClipRow> =
+                rows::<OrderClipRow>(&r[1])?.into_iter().map(|c| (c.clip_slug.clone(), c)).collect();
+            let slugs: Vec<String> = serde_json::from_str(&order.clips).unwrap_or_default();
+            let clips: Vec<ClipUsage> = slugs
+                .iter()
+                .map(|slug| {
+                    let size = granted
+                        .get(slug)
+                        .map(|c| c.clip_size)
+                        .or_else(|| manifest().clip(slug).map(|c| c.size))
+                        .unwrap_or(0);
+                    ClipUsage::new(
+                        slug.clone(),
+                        order.allowance,
+                        size,
+                        granted.get(slug).map_or(0, |c| c.granted_bytes),
+                    )
+                })
+                .collect();
+            respond(
+                200,
+                json!({
+                    "order": order,
+                    "clips": clips,
+                    "attempts": rows::<AttemptRecord>(&r[2])?,
+                    "links": rows::<LinkRow>(&r[3])?,
+                    "events": rows::<EventRow>(&r[4])?,
+                }),
+            )
+        }
+        AdminRoute::CreateOrder => {
+            let Ok(o) = serde_json::from_str::<CreateOrder>(body) else {
+                return respond(
+                    400,
+                    json!({ "error": "expected {order_id, clips, downloads, expires_at?, customer_ref?}" }),
+                );
+            };
+            let r = batch(
+                &db,
+                vec![
+                    bind(
+                        &db,
+                        sql::CREATE_ORDER,
+                        &[
+                            text(&o.order_id),
+                            text(&clips_json(&o.clips)),
+                            num(o.downloads.into()),
+                            opt_text(o.customer_ref.as_deref()),
+                            opt_num(o.expires_at),
+                            num(now),
+                        ],
+                    )?,
+                    bind(
+                        &db,
+                        sql::EVENT,
+                        &[text(&o.order_id), num(now), text("create"), JsValue::NULL, JsValue::NULL],
+                    )?,
+                ],
+            )
+            .await?;
+            if rows::<serde_json::Value>(&r[0])?.is_empty() {
+                return respond(409, json!({ "error": format!("order {} already exists", o.order_id) }));
+            }
+            respond(201, json!({ "created": o.order_id }))
+        }
+        AdminRoute::Reset { order_id, clip } => {
+            let r = batch(
+                &db,
+                vec![
+                    bind(
+                        &db,
+                        sql::EVENT,
+                        &[text(&order_id), num(now), text("reset"), opt_text(clip.as_deref()), JsValue::NULL],
+                    )?,
+                    bind(&db, sql::RESET, &[text(&order_id), opt_text(clip.as_deref()), num(now)])?,
+                ],
+            )
+            .await?;
+            respond(200, json!({ "order_id": order_id, "clips_reset": rows::<serde_json::Value>(&r[1])?.len() }))
+        }
+        AdminRoute::ResetWindow { since, until } => {
+            let detail = format!("window {since}..{until}");
+            let (from, to) = (since * 1000, until * 1000);
+            let r = batch(
+                &db,
+                vec![
+                    bind(&db, sql::RESET_WINDOW_EVENTS, &[num(from), num(to), num(now), text(&detail)])?,
+                    bind(&db, sql::RESET_WINDOW, &[num(from), num(to), num(now)])?,
+                ],
+            )
+            .await?;
+            #[derive(Deserialize)]
+            struct Id {
+                order_id: String,
+            }
+            let mut orders: Vec<String> = rows::<Id>(&r[1])?.into_iter().map(|r| r.order_id).collect();
+            orders.dedup();
+            respond(200, json!({ "orders_reset": orders }))
+        }
+        AdminRoute::Revoke { order_id, clip: Some(clip) } => {
+            if manifest().clip(&clip).is_none() {
+                return respond(400, json!({ "error": format!("no clip {clip} in the catalog") }));
+            }
+            let r = batch(
+                &db,
+                vec![
+                    bind(&db, sql::REVOKE_CLIP, &[text(&order_id), text(&clip), num(now), text("admin")])?,
+                    bind(&db, sql::EVENT, &[text(&order_id), num(now), text("revoke"), text(&clip), JsValue::NULL])?,
+                ],
+            )
+            .await?;
+            let new = !rows::<serde_json::Value>(&r[0])?.is_empty();
+            respond(200, json!({ "order_id": order_id, "clip": clip, "revoked_at": now, "already_revoked": !new }))
+        }
+        AdminRoute::Resend { order_id, to } => {
+            let (status, value) = recovery::resend(env, &db, &order_id, to.as_deref(), origin).await?;
+            respond(status, value)
+        }
+        AdminRoute::Revoke { order_id, clip: None } => {
+            batch(
+                &db,
+                vec![
+                    bind(&db, sql::REVOKE, &[text(&order_id), num(now)])?,
+                    bind(&db, sql::EVENT, &[text(&order_id), num(now), text("revoke"), JsValue::NULL, JsValue::NULL])?,
+                ],
+            )
+            .await?;
+            respond(200, json!({ "order_id": order_id, "revoked_at": now }))
+        }
+        AdminRoute::Reissue { order_id } => {
+            let r = batch(
+                &db,
+                vec![
+                    bind(&db, sql::REISSUE, &[text(&order_id), num(now)])?,
+                    bind(&db, sql::EVENT, &[text(&order_id), num(now), text("reissue"), JsValue::NULL, JsValue::NULL])?,
+                ],
+            )
+            .await?;
+            match rows::<serde_json::Value>(&r[0])?.into_iter().next() {
+                Some(order) => respond(200, json!({ "order": order })),
+                None => respond(404, json!({ "error": format!("no order {order_id} in the ledger") })),
+            }
+        }
+        AdminRoute::Attempts { order_id, after, limit } => {
+            let r = batch(
+                &db,
+                vec![bind(&db, sql::ATTEMPTS, &[opt_text(order_id.as_deref()), num(after), num(limit.into())])?],
+            )
+            .await?;
+            respond(200, json!({ "attempts": rows::<AttemptRecord>(&r[0])? }))
+        }
+        AdminRoute::Merge => respond(200, json!({ "merged": merge_fallback(env).await? })),
+        AdminRoute::Outbox { limit } => respond(200, json!({ "outbox": mail::outbox_list(&db, limit).await? })),
+        AdminRoute::Payments { limit } => {
+            let r = batch(&db, vec![bind(&db, sql::PAYMENT_EVENTS, &[num(limit.into())])?]).await?;
+            respond(200, json!({ "payments": rows::<PaymentEventRow>(&r[0])? }))
+        }
+    }
+}

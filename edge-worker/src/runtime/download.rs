@@ -1,0 +1,532 @@
+//! Download requests in the runtime: the order page, a clip's response
+//! (allowance, reservation, streaming, settlement) and its record in the
+//! ledger, in D1 or, while D1 fails, in R2 (docs/downloads.md).
+
+// The runtime's shared glue (bindings, D1 helpers, pages) and its imports.
+use super::*;
+
+/// One request for a clip, as it will be recorded.
+pub(super) struct Attempt {
+    pub(super) record: AttemptRecord,
+    pub(super) order: Option<OrderFacts>,
+    /// Set when D1 failed to grant: the charge goes to the R2 fallback.
+    pub(super) charge: Option<Charge>,
+    /// Bytes granted in D1 for this request (refunded if it then fails).
+    pub(super) granted: u64,
+    /// Milliseconds spent on the ledger before the response (reserving and
+    /// recording), for the `Server-Timing` header.
+    pub(super) ledger_ms: u64,
+    /// The clip's allowance, once known (for the settlement's credit).
+    pub(super) allowance: Option<DownloadAllowance>,
+}
+
+impl Attempt {
+    fn start(req: &Request, slug: &str, head: bool) -> Attempt {
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let random = || (js_sys::Math::random() * 4_294_967_296.0) as u32;
+        let mut id = [0u8; 16];
+        for chunk in id.chunks_mut(4) {
+            chunk.copy_from_slice(&random().to_le_bytes());
+        }
+        Attempt {
+            record: AttemptRecord {
+                id: None,
+                attempt_id: ledger::attempt_id(id),
+                at: Date::now().as_millis(),
+                order_id: None,
+                clip_slug: Some(slug.to_string()),
+                key_id: None,
+                method: if head { "HEAD" } else { "GET" }.to_string(),
+                range_header: ledger::clip_text(header("range").as_deref(), 200),
+                status: 0,
+                outcome: String::new(),
+                span_offset: None,
+                span_length: None,
+                charged_bytes: 0,
+                client_ip: ledger::clip_text(header("cf-connecting-ip").as_deref(), 64),
+                country: req.cf().and_then(|cf| cf.country()),
+                user_agent: ledger::clip_text(header("user-agent").as_deref(), 300),
+                recorded_via: "d1".to_string(),
+                completed: None,
+                reserved_bytes: None,
+                sent_bytes: None,
+                settled_at: None,
+                credited_bytes: None,
+            },
+            order: None,
+            charge: None,
+            granted: 0,
+            ledger_ms: 0,
+            allowance: None,
+        }
+    }
+
+    fn insert(&self, db: &D1Database) -> std::result::Result<D1PreparedStatement, DownloadError> {
+        let r = &self.record;
+        bind(
+            db,
+            sql::RECORD_ATTEMPT,
+            &[
+                text(&r.attempt_id),
+                num(r.at),
+                opt_text(r.order_id.as_deref()),
+                opt_text(r.clip_slug.as_deref()),
+                opt_text(r.key_id.as_deref()),
+                text(&r.method),
+                opt_text(r.range_header.as_deref()),
+                num(r.status.into()),
+                text(&r.outcome),
+                opt_num(r.span_offset),
+                opt_num(r.span_length),
+                num(r.charged_bytes),
+                opt_text(r.client_ip.as_deref()),
+                opt_text(r.country.as_deref()),
+                opt_text(r.user_agent.as_deref()),
+                text(&r.recorded_via),
+                opt_num(r.reserved_bytes),
+                opt_num(r.sent_bytes),
+                opt_num(r.completed.map(u64::from)),
+                opt_num(r.settled_at),
+            ],
+        )
+    }
+}
+
+thread_local! {
+    /// Set when this isolate wrote a fallback record: the next successful
+    /// grant merges the fallback in the background.
+    static FALLBACK_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Writes the attempt to D1, or to the R2 fallback when D1 fails (or
+/// already failed to grant). Refusals of tokens that do not verify are
+/// counted per minute and only the first few get a row.
+pub(super) async fn record(env: &Env, attempt: &mut Attempt, bad_token: bool) {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
+    if attempt.charge.is_none() {
+        if let Ok(db) = &db {
+            let written = async {
+                if bad_token {
+                    let minute = attempt.record.at / 60_000;
+                    let n = bind(db, sql::COUNT_BAD_TOKEN, &[num(minute), text(&attempt.record.outcome)])?
+                        .first::<u64>(Some("n"))
+                        .await
+                        .map_err(|e| d1_error("count", e))?
+                        .unwrap_or(0);
+                    if n > ledger::BAD_TOKEN_ROWS_PER_MINUTE {
+                        return Ok(());
+                    }
+                }
+                batch(db, vec![attempt.insert(db)?]).await.map(|_| ())
+            }
+            .await;
+            match written {
+                Ok(()) => return,
+                Err(e) => console_error!(r#"{{"event":"ledger_write_failed","error":{:?}}}"#, format!("{e:?}")),
+            }
+        }
+    }
+    if bad_token {
+        // Never let a flood of bad links fill the bucket: logs only.
+        return;
+    }
+    attempt.record.recorded_via = "fallback".to_string();
+    write_fallback(env, attempt).await;
+}
+
+/// Writes (or rewrites, once settled) the attempt's R2 fallback record.
+pub(super) async fn write_fallback(env: &Env, attempt: &Attempt) {
+    let fallback =
+        FallbackRecord { attempt: attempt.record.clone(), order: attempt.order.clone(), charge: attempt.charge };
+    let key = fallback.object_key();
+    let written = match env.bucket("CLIPS") {
+        Ok(bucket) => bucket.put(&key, fallback.to_json()).execute().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match written {
+        Ok(()) => {
+            FALLBACK_PENDING.with(|p| p.set(true));
+            console_warn!(r#"{{"event":"ledger_fallback","key":{key:?}}}"#);
+        }
+        // The log line is the last copy of the record.
+        Err(e) => console_error!(
+            r#"{{"event":"ledger_record_lost","error":{:?},"record":{}}}"#,
+            format!("{e}"),
+            fallback.to_json()
+        ),
+    }
+}
+
+/// Merges the R2 fallback records into D1; deletes each object only after
+/// its batch committed. Returns how many were merged.
+pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let bucket = env.bucket("CLIPS").map_err(|e| unavailable(format!("R2 binding CLIPS: {e}")))?;
+    let mut merged = 0;
+    loop {
+        let listing = bucket
+            .list()
+            .prefix(ledger::FALLBACK_PREFIX)
+            .limit(100)
+            .execute()
+            .await
+            .map_err(|e| unavailable(format!("R2 list: {e}")))?;
+        let objects = listing.objects();
+        if objects.is_empty() {
+            break;
+        }
+        for object in objects {
+            let key = object.key();
+            let object = bucket.get(&key).execute().await.map_err(|e| unavailable(format!("R2 get {key}: {e}")))?;
+            let Some(body) = object.as_ref().and_then(|o| o.body()) else { continue };
+            let json = body.text().await.map_err(|e| unavailable(format!("R2 read {key}: {e}")))?;
+            let record = FallbackRecord::from_json(&json).map_err(|e| unavailable(format!("fallback {key}: {e}")))?;
+            let mut statements = Vec::new();
+            if let Some(order) = &record.order {
+                statements.extend(order_seen(&db, order, record.attempt.key_id.as_deref().unwrap_or(""))?);
+            }
+            if let (Some(charge), Some(order_id), Some(slug)) =
+                (record.charge, record.attempt.order_id.as_deref(), record.attempt.clip_slug.as_deref())
+            {
+                statements.push(bind(
+                    &db,
+                    sql::MERGE_GRANT,
+                    &[
+                        text(order_id),
+                        text(slug),
+                        num(charge.bytes),
+                        num(charge.clip_size),
+                        num(charge.unit),
+                        num(charge.budget),
+                        num(now_unix()),
+                        text(&record.attempt.attempt_id),
+                    ],
+                )?);
+            }
+            let attempt = Attempt {
+                record: record.attempt.clone(),
+                order: None,
+                charge: None,
+                granted: 0,
+                ledger_ms: 0,
+                allowance: None,
+            };
+            statements.push(attempt.insert(&db)?);
+            batch(&db, statements).await?;
+            bucket.delete(&key).await.map_err(|e| unavailable(format!("R2 delete {key}: {e}")))?;
+            merged += 1;
+        }
+        if !listing.truncated() {
+            break;
+        }
+    }
+    if merged > 0 {
+        console_log!(r#"{{"event":"ledger_fallback_merged","records":{merged}}}"#);
+    }
+    Ok(merged)
+}
+
+#[derive(Deserialize)]
+struct GrantedRow {
+    clip_slug: String,
+    granted_bytes: u64,
+}
+
+pub(super) async fn order_page(env: &Env, token: &str, head: bool) -> std::result::Result<Response, DownloadError> {
+    let view = order_view(env, token).await?;
+    html_page(&pages::order_page(&manifest().shop, &view), head, 200, &[])
+}
+
+/// What the order page of a link shows: verifies the token, records the
+/// order and link in the ledger and reads the bytes granted per clip.
+pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<OrderView, DownloadError> {
+    let claims = verify(env, token)?;
+    let ledger = async {
+        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+        let mut statements = order_seen(&db, &order_facts(&claims), &claims.key_id)?;
+        statements.push(bind(&db, sql::ORDER, &[text(&claims.order_id)])?);
+        statements.push(bind(&db, sql::ORDER_CLIPS, &[text(&claims.order_id)])?);
+        let results = batch(&db, statements).await?;
+        let order = rows::<OrderRow>(&results[2])?.into_iter().next();
+        let granted: BTreeMap<String, u64> =
+            rows::<GrantedRow>(&results[3])?.into_iter().map(|r| (r.clip_slug, r.granted_bytes)).collect();
+        Ok::<_, DownloadError>((order, granted))
+    }
+    .await;
+    let mut revoked_clips: Vec<String> = Vec::new();
+    let granted = match ledger {
+        Ok((Some(order), granted)) => {
+            revoked_clips =
+                order.revoked_clips.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
+            let all_clips_revoked = claims.clips.iter().all(|c| revoked_clips.contains(c));
+            let revocation = DownloadError::revocation(
+                order.revoked_at,
+                order.revoked_reason.as_deref(),
+                all_clips_revoked,
+                order.not_before,
+                claims.issued_at,
+            );
+            if let Some(refusal) = revocation {
+                return Err(refusal);
+            }
+            Some(granted)
+        }
+        Ok((None, granted)) => Some(granted),
+        Err(e) => {
+            // The page still works without the ledger; it just cannot count.
+            console_error!(r#"{{"event":"ledger_read_failed","error":{:?}}}"#, format!("{e:?}"));
+            None
+        }
+    };
+    Ok(OrderView::new(
+        OrderClaims {
+            order_id: &claims.order_id,
+            clips: &claims.clips,
+            expires_at: claims.expires_at,
+            downloads: claims.downloads,
+        },
+        manifest(),
+        granted.as_ref(),
+        &revoked_clips,
+        token,
+    ))
+}
+
+/// body has been streamed (`waitUntil`), settles what it was charged.
+pub(super) async fn clip_request(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    token: &str,
+    slug: &str,
+    head: bool,
+) -> Result<Response> {
+    let mut attempt = Attempt::start(req, slug, head);
+    let result = clip(req, env, token, slug, head, &mut attempt).await;
+    let bad_token = matches!(result, Err(DownloadError::InvalidToken { .. } | DownloadError::Expired));
+    let (result, body) = match result {
+        Ok((response, body)) => {
+            attempt.record.status = response.status_code();
+            (Ok(response), body)
+        }
+        Err(error) => {
+            attempt.record.status = error.status();
+            attempt.record.outcome = error.log_code().to_string();
+            attempt.record.charged_bytes = 0;
+            attempt.record.reserved_bytes = None;
+            // Granted, then failed before the first byte: give it back.
+            attempt.charge = None;
+            if attempt.granted > 0 {
+                if let (Ok(db), Some(order_id)) = (env.d1("DB"), attempt.record.order_id.clone()) {
+                    let refund =
+                        bind(&db, sql::REFUND, &[text(&order_id), text(slug), num(attempt.granted), num(now_unix())]);
+                    if let Err(e) = match refund {
+                        Ok(statement) => batch(&db, vec![statement]).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    } {
+                        console_error!("{}", json!({ "event": "refund_failed", "error": format!("{e:?}") }));
+                    }
+                }
+            }
+            (Err(error), None)
+        }
+    };
+    // Recorded before the response goes out, so the settlement below always
+    // finds the attempt it settles.
+    let recording = Date::now().as_millis();
+    record(env, &mut attempt, bad_token).await;
+    attempt.ledger_ms += Date::now().as_millis() - recording;
+    let mut result = result;
+    if let Ok(response) = result.as_mut() {
+        // How long the ledger held the first byte back, and the whole
+        // preparation (token, R2 head, ledger, first R2 read): for the owner's
+        // and the benchmark's eyes (docs/benchmarks.md).
+        let total = Date::now().as_millis() - attempt.record.at;
+        let _ = response
+            .headers_mut()
+            .set("server-timing", &format!("ledger;dur={}, total;dur={total}", attempt.ledger_ms));
+    }
+    let merge = attempt.record.outcome == Outcome::Granted.code() && FALLBACK_PENDING.with(|p| p.replace(false));
+    if body.is_some() || merge {
+        let env = env.clone();
+        ctx.wait_until(async move {
+            if let Some(body) = body {
+                let end = body.run().await;
+                settle(&env, &mut attempt, end).await;
+            }
+            if merge {
+                if let Err(e) = merge_fallback(&env).await {
+                    FALLBACK_PENDING.with(|p| p.set(true));
+                    console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}"));
+                }
+            }
+        });
+    }
+    match result {
+        Ok(response) => Ok(response),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// Decides and opens the answer to a clip request: the response (its body
+/// the readable side of the stream) and, when it has a body, the
+/// [`stream::SegmentedBody`] that feeds it.
+async fn clip(
+    req: &Request,
+    env: &Env,
+    token: &str,
+    slug: &str,
+    head: bool,
+    attempt: &mut Attempt,
+) -> std::result::Result<(Response, Option<stream::SegmentedBody<Steps>>), DownloadError> {
+    let claims = verify(env, token)?;
+    attempt.record.order_id = Some(claims.order_id.clone());
+    attempt.record.key_id = Some(claims.key_id.clone());
+    attempt.order = Some(order_facts(&claims));
+    let entry = manifest().clip(slug).ok_or(DownloadError::UnknownClip)?;
+    if !claims.covers(slug) {
+        return Err(DownloadError::NotInOrder);
+    }
+    let bucket = env.bucket("CLIPS").map_err(|e| unavailable(format!("R2 binding CLIPS: {e}")))?;
+    let key = entry.object_key.as_str();
+    let object = bucket
+        .head(key)
+        .await
+        .map_err(|e| unavailable(format!("R2 head {key}: {e}")))?
+        .ok_or_else(|| unavailable(format!("R2 object {key} is missing (clip {slug})")))?;
+    if object.size() != entry.size {
+        console_warn!(
+            "{}",
+            json!({
+                "event": "manifest_size_mismatch",
+                "key": key,
+                "manifest": entry.size,
+                "r2": object.size(),
+            })
+        );
+    }
+
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let media = allowance::is_media_element(header("sec-fetch-dest").as_deref());
+    let (range, if_match, if_none_match, if_modified_since, if_unmodified_since, if_range) = (
+        header("range"),
+        header("if-match"),
+        header("if-none-match"),
+        header("if-modified-since"),
+        header("if-unmodified-since"),
+        header("if-range"),
+    );
+    let request = DownloadRequest {
+        head,
+        range: range.as_deref(),
+        conditions: Conditions {
+            if_match: if_match.as_deref(),
+            if_none_match: if_none_match.as_deref(),
+            if_modified_since: if_modified_since.as_deref(),
+            if_unmodified_since: if_unmodified_since.as_deref(),
+            if_range: if_range.as_deref(),
+        },
+        max_partial: media.then(|| allowance::media_chunk(object.size())),
+    };
+    let stored = StoredClip {
+        size: object.size(),
+        validators: Validators { etag: object.http_etag(), last_modified: object.uploaded().as_millis() / 1000 },
+        content_type: &entry.content_type,
+        file_name: &entry.file_name,
+    };
+    let plan = delivery::plan(&request, &stored);
+
+    // The allowance: reserve the span before the first byte, settle it to
+    // what was sent afterwards (docs/downloads.md).
+    let span = plan.body.filter(|span| span.length > 0);
+    let mut steps = None;
+    match span {
+        Some(span) => {
+            attempt.record.span_offset = Some(span.offset);
+            attempt.record.span_length = Some(span.length);
+            stream::stop_streams_at(&claims.order_id, slug, span.offset);
+            let allowance = DownloadAllowance::new(claims.downloads, object.size());
+            attempt.allowance = Some(allowance);
+            let first = Segments::new(span, object.size()).next().map_or(span.length, |s| s.length);
+            let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
+            let started = Date::now().as_millis();
+            let reserved = match &db {
+                Ok(db) => reserve(db, &claims, slug, span, first, allowance, &attempt.record.attempt_id).await,
+                Err(e) => Err(e.clone()),
+            };
+            attempt.ledger_ms += Date::now().as_millis() - started;
+            match reserved {
+                Ok(how) => {
+                    attempt.record.outcome = Outcome::Granted.code().to_string();
+                    attempt.granted = match how {
+                        Reserved::Whole => span.length,
+                        Reserved::InSteps(first) => first,
+                    };
+                    if let (Reserved::InSteps(first), Ok(db)) = (how, db) {
+                        steps = Some(Steps {
+                            db,
+                            claims: claims.clone(),
+                            slug: slug.to_string(),
+                            allowance,
+                            reserved: first,
+                        });
+                    }
+                }
+                Err(e @ DownloadError::Unavailable { .. }) => {
+                    // Serve anyway: the customer paid and the token is valid.
+                    console_error!(r#"{{"event":"ledger_grant_failed","error":{:?}}}"#, format!("{e:?}"));
+                    attempt.record.outcome = Outcome::GrantedOffline.code().to_string();
+                    attempt.charge = Some(Charge {
+                        bytes: span.length,
+                        clip_size: allowance.size,
+                        unit: allowance.unit(),
+                        budget: allowance.budget(),
+                    });
+                }
+                Err(refused) => return Err(refused),
+            }
+            let reserved = if attempt.granted > 0 { attempt.granted } else { span.length };
+            attempt.record.charged_bytes = reserved;
+            attempt.record.reserved_bytes = Some(reserved);
+        }
+        None => {
+            // No bytes, no charge; but a revoked order's links answer nothing.
+            if let Ok(db) = env.d1("DB") {
+                if let Some(refusal) = revoked(&db, &claims, slug).await {
+                    return Err(refusal);
+                }
+            }
+            attempt.record.outcome = Outcome::NoBody.code().to_string();
+        }
+    }
+
+    let headers = Headers::new();
+    for (name, value) in &plan.headers {
+        headers.set(name, value).map_err(|e| unavailable(format!("header {name}: {e}")))?;
+    }
+    let (body, streamer) = match span {
+        Some(span) => {
+            let owner = (claims.order_id.as_str(), slug);
+            let (readable, streamer) =
+                stream::SegmentedBody::open(bucket, key, object.etag(), span, object.size(), steps, owner).await?;
+            (ResponseBody::Stream(readable), Some(streamer))
+        }
+        None => (ResponseBody::Empty, None),
+    };
+    if plan.body.is_some() {
+        console_log!(
+            "{}",
+            json!({
+                "event": "download",
+                "order": claims.order_id,
+                "clip": slug,
+                "status": plan.status,
+                "bytes": plan.body.map_or(0, |s| s.length),
+            })
+        );
+    }
+    let response = Response::from_body(body)
+        .map(|r| r.with_status(plan.status).with_headers(headers))
+        .map_err(|e| unavailable(format!("building the response: {e}")))?;
+    Ok((response, streamer))
+}
