@@ -512,6 +512,16 @@ pub fn order_details(v: &Value) -> String {
             text(c, "clip_size")
         ));
     }
+    let events: Vec<&Value> = v.get("events").and_then(Value::as_array).into_iter().flatten().collect();
+    if !events.is_empty() {
+        out.push_str("\nevents:\n");
+        for e in events {
+            let clip = e.get("clip_slug").and_then(Value::as_str).unwrap_or("");
+            let detail = e.get("detail").and_then(Value::as_str).unwrap_or("");
+            out.push_str(format!("  {} {:<15} {:<28} {}\n", time_s(e, "at"), text(e, "kind"), clip, detail).trim_end());
+            out.push('\n');
+        }
+    }
     out.push_str("\nattempts:\n");
     for a in v.get("attempts").and_then(Value::as_array).into_iter().flatten() {
         out.push_str(&format!(
