@@ -314,6 +314,17 @@ describe("owner operations", () => {
     assert.equal((await show("L-CONC")).order.order_id, "L-CONC", "the revoke above was refused");
     await assert.rejects(siteGen(["orders", "--worker-url", stack.base, "list"], { CLIPSTORE_ADMIN_TOKEN: "wrong-token-0123456789" }), /401/);
   });
+
+  it("admin bodies over 64 KiB are refused before they are read", async () => {
+    const res = await fetch(`${stack.base}/admin/orders`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ order_id: "L-BIG", clips: [main.slug], downloads: 1, customer_ref: "x".repeat(70_000) }),
+    });
+    assert.equal(res.status, 413);
+    const shown = await admin(stack, "GET", "/admin/orders/L-BIG");
+    assert.equal(shown.status, 404, "nothing created");
+  });
 });
 
 describe("when D1 fails", () => {

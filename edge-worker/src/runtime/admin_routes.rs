@@ -4,6 +4,9 @@
 // The runtime's shared glue (bindings, D1 helpers, pages) and its imports.
 use super::*;
 
+/// Largest JSON body of an admin request (uploads stream, see `objects.rs`).
+const MAX_JSON_BODY: usize = 64 * 1024;
+
 /// The admin API (`admin.rs`): authenticate, then run the route.
 pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Response> {
     let configured = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
@@ -31,7 +34,16 @@ pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Respons
         AdminRoute::PutObject { key } => return objects::put_object(req, env, &key).await,
         _ => {}
     }
+    // JSON bodies are small (an order); refused by their declared length
+    // before they are read, and measured when sent without one.
+    let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<usize>().ok());
+    if length.is_some_and(|n| n > MAX_JSON_BODY) {
+        return json_error(413, "the request body is too large");
+    }
     let body = if method == "POST" { req.text().await.unwrap_or_default() } else { String::new() };
+    if body.len() > MAX_JSON_BODY {
+        return json_error(413, "the request body is too large");
+    }
     let origin = origin(&req)?;
     match admin_route(env, route, &body, &origin).await {
         Ok(response) => Ok(response),
