@@ -8,6 +8,10 @@
 --                        owner decided on); GRANT refuses it.
 -- recovery_requests      "Lost your download link?" requests, hashed, for
 --                        the rate limits per address and per client.
+-- thanks_waiting         checkouts whose success page was shown before
+--                        their order existed: a customer back from paying.
+--                        One still without an order minutes later means the
+--                        webhook is not arriving, and the owner is told.
 ALTER TABLE checkouts ADD COLUMN payment_id TEXT;
 CREATE INDEX checkouts_by_payment ON checkouts (provider, payment_id);
 CREATE INDEX checkouts_by_email ON checkouts (lower(customer_email));
@@ -31,3 +35,9 @@ CREATE TABLE recovery_requests (
 );
 CREATE INDEX recovery_by_email ON recovery_requests (email_hash, at);
 CREATE INDEX recovery_by_client ON recovery_requests (client_hash, at);
+
+CREATE TABLE thanks_waiting (
+    session_id TEXT PRIMARY KEY NOT NULL,
+    first_seen INTEGER NOT NULL          -- unix seconds
+);
+CREATE INDEX thanks_waiting_by_time ON thanks_waiting (first_seen);

@@ -311,6 +311,20 @@ pub mod sql {
          AND (SELECT COUNT(*) FROM recovery_requests WHERE client_hash = ?3 AND at >= ?4) < ?6 \
          RETURNING id";
 
+    /// Remembers a success page shown before its order existed, at most
+    /// `?4` new ones per minute (`?3` its start), so junk session ids cannot
+    /// fill the table. `?1 session_id, ?2 now (s), ?3 minute start (s), ?4 cap`.
+    pub const THANKS_WAITING: &str = "INSERT INTO thanks_waiting (session_id, first_seen) SELECT ?1, ?2 \
+         WHERE (SELECT COUNT(*) FROM thanks_waiting WHERE first_seen >= ?3) < ?4 \
+         ON CONFLICT (session_id) DO NOTHING";
+
+    /// Customers back from paying between `?2` and `?1` (unix seconds)
+    /// whose checkout still has no order: `waiting` and the oldest's
+    /// `first_seen`. `?1 until, ?2 since`.
+    pub const PAID_WITHOUT_ORDER: &str = "SELECT COUNT(*) AS waiting, MIN(first_seen) AS oldest FROM thanks_waiting t \
+         WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
+         AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id)";
+
     /// How many orders a recovery request e-mailed. `?1 id, ?2 sent`.
     pub const RECOVERY_SENT: &str = "UPDATE recovery_requests SET sent = ?2 WHERE id = ?1";
 
@@ -509,6 +523,10 @@ pub const BAD_TOKEN_ROWS_PER_MINUTE: u64 = 20;
 /// Rows per minute and outcome for webhook deliveries that were not
 /// authenticated (bad or missing signature); the rest are only logged.
 pub const UNAUTHENTICATED_PAYMENT_EVENTS_PER_MINUTE: u64 = 20;
+
+/// New checkouts a minute whose success page may be remembered while their
+/// order is missing (`sql::THANKS_WAITING`); anyone can ask for the page.
+pub const THANKS_WAITING_PER_MINUTE: u64 = 30;
 
 /// The order facts a fallback record needs to recreate the order row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -312,3 +312,25 @@ fn recovery_requests_are_limited_per_address_and_per_client() {
     assert!(ask(4001, "y1", "c9") && ask(4001, "y2", "c9") && ask(4001, "y3", "c9"));
     assert!(!ask(4002, "y4", "c9"), "an eleventh from one client within the hour");
 }
+
+#[test]
+fn a_customer_back_from_paying_without_an_order_is_found() {
+    let db = db();
+    let wait =
+        |session: &str, now: u64| run(&db, sql::THANKS_WAITING, vec![t(session), n(now), n(now - now % 60), n(2)]);
+    assert_eq!(wait("cs_a", 1000), 1);
+    assert_eq!(wait("cs_a", 1001), 0, "once per session");
+    assert_eq!(wait("cs_b", 1002), 1);
+    assert_eq!(wait("cs_c", 1003), 0, "at most 2 new ones a minute");
+    let waiting = |until: u64| -> (i64, Option<i64>) {
+        db.query_row(sql::PAID_WITHOUT_ORDER, rusqlite::params![until as i64, 0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+    };
+    assert_eq!(waiting(1001), (1, Some(1000)));
+    assert_eq!(waiting(2000), (2, Some(1000)));
+    // The webhook arrives for cs_a: only cs_b is still waiting.
+    let checkout =
+        vec![t("stripe"), t("cs_a"), t("O"), t("tok"), Value::Null, Value::Null, Value::Null, n(1), Value::Null];
+    run(&db, sql::CHECKOUT, checkout);
+    assert_eq!(waiting(2000), (1, Some(1002)));
+}

@@ -189,6 +189,22 @@ pub fn mail_stuck_problem(stuck: u64, oldest_age_secs: u64, minutes: u64, why: O
     Some(s)
 }
 
+/// Minutes after a customer came back from paying before a missing order
+/// is a problem (Stripe delivers the webhook within seconds, and retries).
+pub const ORDER_MISSING_MINUTES: u64 = 10;
+
+/// The `orders_missing` problem: `waiting` customers came back from paying
+/// (the oldest `oldest_age_secs` ago) and no order exists for them.
+pub fn orders_missing_problem(waiting: u64, oldest_age_secs: u64) -> Option<String> {
+    (waiting > 0).then(|| {
+        format!(
+            "{waiting} customer{} came back from paying (the oldest {} minutes ago) but no order exists: Stripe's webhook is not reaching the shop or is refused. Check the endpoint's address and STRIPE_WEBHOOK_SECRET (`site-gen orders payments` lists refused deliveries); Stripe retries for three days, so the orders appear once it is fixed",
+            if waiting == 1 { "" } else { "s" },
+            oldest_age_secs / 60
+        )
+    })
+}
+
 /// Hours a mail the provider refused for good stays a `mail_failed` problem.
 pub const MAIL_FAILED_HOURS: u64 = 24;
 
@@ -408,6 +424,14 @@ pub mod sql {
 #[cfg(test)]
 mod payment_attention_tests {
     use super::{mail_failed_problem, payment_attention_problem};
+
+    #[test]
+    fn a_missing_order_names_the_likely_cause() {
+        assert_eq!(super::orders_missing_problem(0, 0), None);
+        let text = super::orders_missing_problem(2, 1500).unwrap();
+        assert!(text.starts_with("2 customers came back from paying (the oldest 25 minutes ago) but no order exists"));
+        assert!(text.contains("STRIPE_WEBHOOK_SECRET"));
+    }
 
     #[test]
     fn refused_mail_tells_the_owner_how_to_send_it_again() {

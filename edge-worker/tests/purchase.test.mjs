@@ -575,6 +575,19 @@ describe("a misconfigured shop tells its owner", () => {
     await bad?.stop();
   });
 
+  it("a customer back from paying with no order (the webhook is not arriving): the owner is told within minutes", async () => {
+    const session = unique("cs");
+    const page = await curl(`${bad.base}/thanks?session_id=${session}`);
+    assert.equal(page.status, 200);
+    assert.match(page.body.toString(), /being confirmed/);
+    // Ten minutes pass without the order.
+    await bad.wrangler(["d1", "execute", "DB", "--command",
+      `UPDATE thanks_waiting SET first_seen = first_seen - 900 WHERE session_id = '${session}'`]);
+    const cron = await fetch(`${bad.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    assert.equal(cron.status, 200);
+    await logMatching(bad, /1 customer came back from paying \(the oldest 15 minutes ago\) but no order exists/);
+  });
+
   it("a malformed webhook secret: 503, so Stripe retries once it is fixed", async () => {
     const body = JSON.stringify(completed({ id: unique("cs"), metadata: { clips: cart[0].slug } }));
     const header = offline.webhooks.generateTestHeaderString({ payload: body, secret: "whsec_short" });

@@ -187,6 +187,26 @@ async fn stuck_mail(env: &Env, db: &D1Database) -> std::result::Result<Option<St
 }
 
 #[derive(Deserialize)]
+struct WaitingRow {
+    waiting: u64,
+    oldest: Option<u64>,
+}
+
+/// Customers back from paying over the last day, for at least
+/// [`monitor::ORDER_MISSING_MINUTES`], whose order does not exist.
+async fn orders_missing(db: &D1Database) -> std::result::Result<Option<String>, String> {
+    let now = now_unix();
+    let until = now.saturating_sub(monitor::ORDER_MISSING_MINUTES * 60);
+    let since = now.saturating_sub(86_400);
+    let row = bind(db, crate::ledger::sql::PAID_WITHOUT_ORDER, &[num(until), num(since)])
+        .map_err(|e| format!("{e:?}"))?
+        .first::<WaitingRow>(None)
+        .await
+        .map_err(|e| format!("{e}"))?;
+    Ok(row.and_then(|r| monitor::orders_missing_problem(r.waiting, now.saturating_sub(r.oldest.unwrap_or(now)))))
+}
+
+#[derive(Deserialize)]
 struct FailedRow {
     failed: u64,
     latest: Option<String>,
@@ -342,6 +362,11 @@ pub async fn self_test(env: &Env) {
         }
         if let Some(problem) = checkout_misconfigured(env) {
             findings.system.push(("checkout".into(), problem));
+        }
+        match orders_missing(db).await {
+            Ok(Some(problem)) => findings.system.push(("orders_missing".into(), problem)),
+            Ok(None) => {}
+            Err(e) => console_error!("{}", json!({ "event": "monitor_orders_unread", "error": e })),
         }
         match failed_mail(db).await {
             Ok(Some(problem)) => findings.system.push(("mail_failed".into(), problem)),
