@@ -157,7 +157,7 @@ fn describe(problem: &Value) -> String {
 
 /// Runs `site-gen doctor`: 0 when nothing failed, 1 otherwise.
 pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
-    let client = AdminClient::new(&resolve_worker_url(args.worker_url.as_deref())?, &admin_token(&args.root)?);
+    let client = AdminClient::new(&resolve_worker_url(args.worker_url.as_deref())?, &admin_token(&args.root)?)?;
     let (_, health) = client.get_report("/admin/health")?;
     let mut remote = Vec::new();
     loop {

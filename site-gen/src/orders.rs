@@ -29,6 +29,10 @@ pub enum OrdersError {
     #[error("no Worker address: pass --worker-url https://your-shop.example (or set {WORKER_URL_ENV})")]
     NoWorkerUrl,
     #[error(
+        "refusing to send the admin token to {url}: use https:// (plain http:// only to 127.0.0.1 or localhost, a local wrangler dev)"
+    )]
+    PlainHttp { url: String },
+    #[error(
         "the Worker refused the admin token (401): check {ADMIN_TOKEN_ENV} against the Worker's {ADMIN_SECRET} secret"
     )]
     Unauthorized,
@@ -174,13 +178,34 @@ pub struct AdminClient {
     agent: ureq::Agent,
 }
 
+/// Whether the admin token may go to `url`: over `https://`, or plain
+/// `http://` only to this machine (a local `wrangler dev`).
+pub fn safe_for_token(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "::1")
+}
+
 impl AdminClient {
-    pub fn new(worker_url: &str, token: &str) -> AdminClient {
-        AdminClient {
+    /// A client for the Worker at `worker_url`; refuses an address where the
+    /// token would travel in clear text. Redirects are not followed, so the
+    /// token never goes anywhere else either.
+    pub fn new(worker_url: &str, token: &str) -> Result<AdminClient, OrdersError> {
+        if !safe_for_token(worker_url) {
+            return Err(OrdersError::PlainHttp { url: worker_url.to_string() });
+        }
+        Ok(AdminClient {
             base: worker_url.trim_end_matches('/').to_string(),
             token: token.to_string(),
-            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build(),
-        }
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).redirects(0).build(),
+        })
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, OrdersError> {
@@ -589,7 +614,7 @@ pub fn resolve_worker_url(given: Option<&str>) -> Result<String, OrdersError> {
 
 /// Runs `site-gen orders …`.
 pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
-    let client = AdminClient::new(&worker_url(&args)?, &admin_token(&args.root)?);
+    let client = AdminClient::new(&worker_url(&args)?, &admin_token(&args.root)?)?;
     match args.command {
         OrdersCommand::List { limit } => print!("{}", orders_table(&client.list(limit)?)),
         OrdersCommand::NeverDownloaded { since, until, limit } => {

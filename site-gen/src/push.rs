@@ -192,7 +192,7 @@ fn upload(
 /// Runs `site-gen push`: 0 when every clip is in the bucket afterwards.
 pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
     let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
-    let client = AdminClient::new(&resolve_worker_url(args.worker_url.as_deref())?, &admin_token(&args.root)?);
+    let client = AdminClient::new(&resolve_worker_url(args.worker_url.as_deref())?, &admin_token(&args.root)?)?;
     let media = args.root.join(&args.media);
     let (mut uploaded, mut present, mut recorded, mut failed) = (0, 0, 0, 0);
     for clip in &shop.clips {

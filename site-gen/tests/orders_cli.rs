@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use site_gen::orders::{csv_field, dotenv_value, order_details, orders_table, outbox_table, payments_table, write_csv};
+use site_gen::orders::{
+    csv_field, dotenv_value, order_details, orders_table, outbox_table, payments_table, safe_for_token, write_csv,
+};
 
 #[test]
 fn payments_table_shows_refusals_and_paid_orders() {
@@ -253,4 +255,38 @@ fn cli_sends_the_bearer_token_and_reports_refusals() {
 
     let seen = seen.lock().unwrap();
     assert!(seen.iter().any(|l| l.starts_with("POST /admin/orders/ORD%2D9/revoke")), "{seen:?}");
+}
+
+#[test]
+fn the_admin_token_never_travels_in_clear_text() {
+    for ok in ["https://shop.example", "http://127.0.0.1:8787", "http://localhost:8787/", "http://[::1]:8787"] {
+        assert!(safe_for_token(ok), "{ok}");
+    }
+    for bad in [
+        "http://shop.example",
+        "http://127.0.0.1.evil.example",
+        "http://localhost.evil.example:80",
+        "ftp://x",
+        "shop.example",
+    ] {
+        assert!(!safe_for_token(bad), "{bad}");
+    }
+    // The CLI refuses before connecting: the fake server sees nothing.
+    let (base, seen) = fake_admin("right-token-0123456789");
+    let port = base.rsplit(':').next().unwrap();
+    let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    for cmd in [vec!["orders", "list"], vec!["doctor"], vec!["push"]] {
+        let url = format!("http://shop.example:{port}");
+        let out = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+            .args(&cmd)
+            .args(["--worker-url", &url, "--root"])
+            .arg(&shop)
+            .env("CLIPSTORE_ADMIN_TOKEN", "right-token-0123456789")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{cmd:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("refusing to send the admin token to http://shop.example"), "{cmd:?}: {err}");
+    }
+    assert!(seen.lock().unwrap().is_empty());
 }
