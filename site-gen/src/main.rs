@@ -122,6 +122,10 @@ enum TokenCommand {
         /// (e.g. http://127.0.0.1:8787/download for a local Worker).
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
+        /// Sign with the local Worker's key from edge-worker/.dev.vars even
+        /// though the link is not for 127.0.0.1 or localhost.
+        #[arg(long)]
+        local_key: bool,
         /// Mint as if it were this time (unix seconds); for tests.
         #[arg(long, hide = true)]
         now: Option<u64>,
@@ -154,10 +158,12 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        TokenCommand::Mint { root, order, clips, expires, downloads, customer, base_url, now } => {
+        TokenCommand::Mint { root, order, clips, expires, downloads, customer, base_url, local_key, now } => {
             let valid_for = pt::parse_duration(&expires).map_err(|e| e.to_string())?;
             let shop = site_gen::load_shop(&root.root).map_err(|d| d.to_string())?;
-            let key = pt::signing_key(&root.root).map_err(|e| e.to_string())?;
+            let (key, source) = pt::signing_key_from(&root.root).map_err(|e| e.to_string())?;
+            let base = base_url.unwrap_or_else(|| shop.config.download_base_url.clone());
+            pt::check_key_for(source, &base, local_key).map_err(|e| e.to_string())?;
             let request = MintRequest {
                 order_id: order,
                 clips,
@@ -167,16 +173,16 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
                 now_unix: now.unwrap_or_else(unix_now),
             };
             let (token, claims) = pt::mint(&shop, &key, &request).map_err(|e| e.to_string())?;
-            let base = base_url.unwrap_or_else(|| shop.config.download_base_url.clone());
             println!("{}", pt::download_url(&base, &token));
             eprintln!(
-                "Order {}: {} ({} download{} each), valid until {}, signed with key {}",
+                "Order {}: {} ({} download{} each), valid until {}, signed with key {} from {}",
                 claims.order_id,
                 claims.clips.join(", "),
                 claims.downloads,
                 if claims.downloads == 1 { "" } else { "s" },
                 pt::show_time(claims.expires_at),
-                claims.key_id
+                claims.key_id,
+                source.describe()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -120,6 +120,10 @@ pub enum OrdersCommand {
         /// Link base instead of download_base_url from site.toml.
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
+        /// Sign with the local Worker's key (edge-worker/.dev.vars) even for
+        /// a link that is not for 127.0.0.1 or localhost.
+        #[arg(long)]
+        local_key: bool,
     },
     /// Write every download attempt as CSV (to stdout or --out).
     Export {
@@ -181,10 +185,13 @@ pub struct AdminClient {
 /// Whether the admin token may go to `url`: over `https://`, or plain
 /// `http://` only to this machine (a local `wrangler dev`).
 pub fn safe_for_token(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return true;
-    }
-    let Some(rest) = url.strip_prefix("http://") else { return false };
+    url.starts_with("https://") || (url.starts_with("http://") && is_loopback(url))
+}
+
+/// Whether an `http(s)://` address points at this machine (127.0.0.1,
+/// localhost or ::1).
+pub fn is_loopback(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else { return false };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
@@ -658,10 +665,14 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             println!("Order {order}: a fresh link e-mailed to {}: {state}.", text(&v, "to"));
             println!("{}", text(&v, "link"));
         }
-        OrdersCommand::Reissue { order, expires, base_url } => {
+        OrdersCommand::Reissue { order, expires, base_url, local_key } => {
             let valid_for = pt::parse_duration(&expires)?;
             let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
-            let key = pt::signing_key(&args.root)?;
+            let (key, source) = pt::signing_key_from(&args.root)?;
+            let base = base_url.unwrap_or_else(|| shop.config.download_base_url.clone());
+            // Before the Worker is asked: a refused key must not leave the
+            // order reissued without a new link.
+            pt::check_key_for(source, &base, local_key)?;
             let v = client.reissue(&order)?;
             let o = v.get("order").ok_or_else(|| OrdersError::BadAnswer("no `order`".into()))?;
             let clips: Vec<String> = o
@@ -685,7 +696,6 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 now_unix: now,
             };
             let (token, claims) = pt::mint(&shop, &key, &request)?;
-            let base = base_url.unwrap_or_else(|| shop.config.download_base_url.clone());
             println!("{}", pt::download_url(&base, &token));
             eprintln!(
                 "Order {}: new link for {} ({} downloads each, downloads already used stay used), valid until {}; links issued before it no longer work.",

@@ -27,6 +27,10 @@ pub enum TokenCommandError {
         "no signing key found: set {SIGNING_KEY_ENV}=KEYID:SECRET (a key from `site-gen token keygen` that is also in the Worker's {WORKER_SECRET}), or run scripts/run-local.sh once to create {DEV_VARS} for local use"
     )]
     NoKey,
+    #[error(
+        "the signing key would come from {DEV_VARS}, the local Worker's key, but the link is for {base_url}: set {SIGNING_KEY_ENV} to the shop's key (one in the deployed Worker's {WORKER_SECRET}), or pass --local-key to sign with the local key anyway"
+    )]
+    LocalKeyForShop { base_url: String },
     #[error("{source_name} holds no valid key: {error}")]
     BadKey { source_name: String, error: KeyError },
     #[error("unknown clip `{slug}`{suggestion}; the catalog has: {known}")]
@@ -58,15 +62,50 @@ fn dev_var(path: &Path, name: &str) -> Option<String> {
 /// The minting key: `CLIPSTORE_SIGNING_KEY`, else the first key of
 /// `TOKEN_KEYS` in `edge-worker/.dev.vars` under `root`.
 pub fn signing_key(root: &Path) -> Result<SigningKey, TokenCommandError> {
+    signing_key_from(root).map(|(key, _)| key)
+}
+
+/// Where a minting key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// `CLIPSTORE_SIGNING_KEY`: the key the owner set up for the shop.
+    Env,
+    /// `edge-worker/.dev.vars`: the local Worker's key (scripts/run-local.sh).
+    DevVars,
+}
+
+impl KeySource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            KeySource::Env => SIGNING_KEY_ENV,
+            KeySource::DevVars => DEV_VARS,
+        }
+    }
+}
+
+/// [`signing_key`] and where it came from.
+pub fn signing_key_from(root: &Path) -> Result<(SigningKey, KeySource), TokenCommandError> {
     if let Ok(value) = std::env::var(SIGNING_KEY_ENV) {
         return SigningKey::from_env_string(value.trim())
+            .map(|key| (key, KeySource::Env))
             .map_err(|error| TokenCommandError::BadKey { source_name: SIGNING_KEY_ENV.into(), error });
     }
     let path = root.join(DEV_VARS);
     let value = dev_var(&path, WORKER_SECRET).ok_or(TokenCommandError::NoKey)?;
     let bad = |error| TokenCommandError::BadKey { source_name: path.display().to_string(), error };
     let ring = Keyring::from_env_string(&value).map_err(bad)?;
-    ring.keys().first().cloned().ok_or(TokenCommandError::NoKey)
+    ring.keys().first().cloned().map(|key| (key, KeySource::DevVars)).ok_or(TokenCommandError::NoKey)
+}
+
+/// Refuses to sign a link for a shop on the internet with the local
+/// Worker's key (`.dev.vars`): such a link would not open there (unless the
+/// deployed Worker holds that key, which it should not), and the customer
+/// would write to the owner. `allow` is the owner's explicit `--local-key`.
+pub fn check_key_for(source: KeySource, base_url: &str, allow: bool) -> Result<(), TokenCommandError> {
+    if source == KeySource::DevVars && !allow && !crate::orders::is_loopback(base_url) {
+        return Err(TokenCommandError::LocalKeyForShop { base_url: base_url.to_string() });
+    }
+    Ok(())
 }
 
 /// The verifying keyring: `CLIPSTORE_TOKEN_KEYS`, else `.dev.vars`, else the

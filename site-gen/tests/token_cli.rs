@@ -139,3 +139,41 @@ fn local_dev_vars_provide_the_key() {
     let inspect = site_gen(&["token", "inspect", "--root", root, &url], &[]);
     assert!(text(&inspect.stdout).contains("key id:       dev") && inspect.status.success());
 }
+
+#[test]
+fn the_local_workers_key_signs_only_local_links_unless_told() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    common::copy_dir(&shop(), &root);
+    let key = keygen("local");
+    std::fs::create_dir_all(root.join("edge-worker")).unwrap();
+    std::fs::write(root.join("edge-worker/.dev.vars"), format!("TOKEN_KEYS={key}\n")).unwrap();
+    let mint_with = |extra: &[&str]| {
+        let mut args = vec!["token", "mint", "--root", root.to_str().unwrap(), "--order", "O-1", "--clip", "alpha"];
+        args.extend_from_slice(extra);
+        site_gen(&args, &[])
+    };
+
+    // The shop's own address (download_base_url in site.toml): refused, and why.
+    let refused = mint_with(&[]);
+    assert!(!refused.status.success());
+    let err = text(&refused.stderr);
+    assert!(err.contains("edge-worker/.dev.vars, the local Worker's key") && err.contains("--local-key"), "{err}");
+    assert!(text(&refused.stdout).is_empty(), "no link printed");
+
+    // A local Worker: fine, and it says which key it used.
+    let local = mint_with(&["--base-url", "http://127.0.0.1:8787/download"]);
+    assert!(local.status.success(), "{}", text(&local.stderr));
+    assert!(
+        text(&local.stderr).ends_with("signed with key local from edge-worker/.dev.vars"),
+        "{}",
+        text(&local.stderr)
+    );
+
+    // Told so explicitly: fine.
+    assert!(mint_with(&["--local-key"]).status.success());
+
+    // The shop's key from the environment: fine, and named.
+    let o = mint(&keygen("prod"), &["--clip", "alpha"]);
+    assert!(text(&o.stderr).ends_with("signed with key prod from CLIPSTORE_SIGNING_KEY"), "{}", text(&o.stderr));
+}
