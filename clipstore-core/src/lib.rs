@@ -8,7 +8,7 @@
 pub mod manifest;
 pub mod token;
 
-pub use manifest::{currency_decimals, minor_units, CatalogManifest, ManifestClip, ShopInfo};
+pub use manifest::{currency_decimals, minor_units, reserved_key, CatalogManifest, ManifestClip, ShopInfo};
 pub use token::{
     decode_unverified, sign_token, verify_token, Claims, KeyError, Keyring, SigningKey, TokenError, CLOCK_SKEW_SECS,
 };

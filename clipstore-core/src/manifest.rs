@@ -8,6 +8,17 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Bucket key prefixes the Worker keeps for itself: its ledger records
+/// written while D1 fails, and malformed ones set aside. No clip may live
+/// under them (site-gen refuses such a `file`).
+pub const LEDGER_FALLBACK_PREFIX: &str = "ledger-fallback/";
+pub const LEDGER_QUARANTINE_PREFIX: &str = "ledger-quarantine/";
+
+/// Whether `key` is under a prefix the Worker keeps for itself.
+pub fn reserved_key(key: &str) -> bool {
+    key.starts_with(LEDGER_FALLBACK_PREFIX) || key.starts_with(LEDGER_QUARANTINE_PREFIX)
+}
+
 /// Version of the manifest layout; bumped on any incompatible change
 /// (2: each clip's `price`, so the Worker charges what the site shows).
 pub const MANIFEST_VERSION: u32 = 2;

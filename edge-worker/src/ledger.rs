@@ -561,7 +561,11 @@ pub struct FallbackRecord {
 
 /// Key prefix of fallback records in the `CLIPS` bucket (never a clip key:
 /// clip keys come from the manifest and the merge only lists this prefix).
-pub const FALLBACK_PREFIX: &str = "ledger-fallback/";
+pub const FALLBACK_PREFIX: &str = clipstore_core::manifest::LEDGER_FALLBACK_PREFIX;
+
+/// Where a fallback record that cannot be read is set aside, so that the
+/// merge of the others goes on; the self-test alerts while any is there.
+pub const QUARANTINE_PREFIX: &str = clipstore_core::manifest::LEDGER_QUARANTINE_PREFIX;
 
 impl FallbackRecord {
     /// `ledger-fallback/<at, 15 digits>-<attempt_id>.json`: listing order is

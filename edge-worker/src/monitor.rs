@@ -189,6 +189,21 @@ pub fn mail_stuck_problem(stuck: u64, oldest_age_secs: u64, minutes: u64, why: O
     Some(s)
 }
 
+/// The `ledger_set_aside` problem: fallback records the merge could not
+/// read, kept under the quarantine prefix (`first`: one of their keys).
+pub fn set_aside_problem(count: usize, first: Option<&str>) -> Option<String> {
+    (count > 0).then(|| {
+        format!(
+            "{count}{} ledger record{} written while D1 was failing could not be read and {} set aside under {} (e.g. {}); the other records were merged. Look at them with `npx wrangler r2 object get`, then delete them",
+            if count >= 100 { " or more" } else { "" },
+            if count == 1 { "" } else { "s" },
+            if count == 1 { "was" } else { "were" },
+            crate::ledger::QUARANTINE_PREFIX,
+            first.unwrap_or("?")
+        )
+    })
+}
+
 /// Minutes after a customer came back from paying before a missing order
 /// is a problem (Stripe delivers the webhook within seconds, and retries).
 pub const ORDER_MISSING_MINUTES: u64 = 10;
@@ -424,6 +439,17 @@ pub mod sql {
 #[cfg(test)]
 mod payment_attention_tests {
     use super::{mail_failed_problem, payment_attention_problem};
+
+    #[test]
+    fn set_aside_records_are_named() {
+        assert_eq!(super::set_aside_problem(0, None), None);
+        let one = super::set_aside_problem(1, Some("ledger-quarantine/a.json")).unwrap();
+        assert!(
+            one.starts_with("1 ledger record written while D1 was failing could not be read and was set aside"),
+            "{one}"
+        );
+        assert!(one.contains("ledger-quarantine/a.json"));
+    }
 
     #[test]
     fn a_missing_order_names_the_likely_cause() {

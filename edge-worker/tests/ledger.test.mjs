@@ -360,10 +360,17 @@ describe("when D1 fails", () => {
     assert.equal(code, "200");
     assert.equal(sha256File(out), sha256File(main.file), "the download in flight completed");
 
+    // A record that cannot be read (sorted first) must not stop the others.
+    const junk = path.join(work, "junk.json");
+    fs.writeFileSync(junk, '{"attempt": "not a record"');
+    await stack.wrangler(["r2", "object", "put", `${stack.bucket}/ledger-fallback/0000-junk.json`, "--file", junk]);
     const { stdout } = await siteGen(["orders", "--worker-url", stack.base, "merge"]);
     assert.match(stdout, /Merged 3 record/);
     const again = await admin(stack, "POST", "/admin/ledger/merge");
     assert.equal(again.body.merged, 0);
+    const kept = await stack.wrangler(["r2", "object", "get", `${stack.bucket}/ledger-quarantine/0000-junk.json`, "--pipe"]);
+    assert.equal(kept.stdout, '{"attempt": "not a record"', "set aside, bytes kept");
+    assert.match(stack.log(), /"event":"ledger_fallback_set_aside"/);
 
     const detail = await show("L-D1");
     assert.equal(detail.attempts.length, 4, "none lost");

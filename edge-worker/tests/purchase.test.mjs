@@ -606,6 +606,10 @@ describe("a misconfigured shop tells its owner", () => {
     assert.match(await res.text(), /Nothing was charged/);
     assert.equal(stripeApi.requests.length, n, "the key never left the Worker");
 
+    // A ledger record the merge set aside (written by hand here).
+    const junk = path.join(bad.dir, "junk.json");
+    fs.writeFileSync(junk, "not json");
+    await bad.wrangler(["r2", "object", "put", `${bad.bucket}/ledger-quarantine/0001-junk.json`, "--file", junk]);
     // An order mail queued an hour ago, and no mail provider configured.
     await bad.wrangler(["d1", "execute", "DB", "--command",
       "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, attempts, next_attempt_at) " +
@@ -616,6 +620,7 @@ describe("a misconfigured shop tells its owner", () => {
     assert.match(log, /the cart's checkout cannot start: STRIPE_API_KEY is a full secret key/);
     assert.match(log, /a customer's checkout could not start \(STRIPE_API_KEY is a full secret key/);
     assert.match(log, /1 e-mail waiting in the outbox for more than 30 minutes.*no mail provider is configured/);
+    assert.match(log, /1 ledger record written while D1 was failing could not be read and was set aside under ledger-quarantine\/ \(e\.g\. ledger-quarantine\/0001-junk\.json\)/);
     const outbox = (await admin(bad, "GET", "/admin/outbox?limit=10")).body.outbox;
     const alert = outbox.find((m) => m.kind === "alert");
     assert.ok(alert, JSON.stringify(outbox));

@@ -180,7 +180,15 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
             let object = bucket.get(&key).execute().await.map_err(|e| unavailable(format!("R2 get {key}: {e}")))?;
             let Some(body) = object.as_ref().and_then(|o| o.body()) else { continue };
             let json = body.text().await.map_err(|e| unavailable(format!("R2 read {key}: {e}")))?;
-            let record = FallbackRecord::from_json(&json).map_err(|e| unavailable(format!("fallback {key}: {e}")))?;
+            let record = match FallbackRecord::from_json(&json) {
+                Ok(record) => record,
+                Err(e) => {
+                    // One unreadable record must not stop the merge of the
+                    // others: set it aside, where the self-test sees it.
+                    set_aside(&bucket, &key, json, &e.to_string()).await?;
+                    continue;
+                }
+            };
             let mut statements = Vec::new();
             if let Some(order) = &record.order {
                 statements.extend(order_seen(&db, order, record.attempt.key_id.as_deref().unwrap_or(""))?);
@@ -224,6 +232,17 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
         console_log!(r#"{{"event":"ledger_fallback_merged","records":{merged}}}"#);
     }
     Ok(merged)
+}
+
+/// Moves an unreadable fallback record from `key` to the quarantine prefix
+/// (same name), keeping its bytes for the owner, and logs why.
+async fn set_aside(bucket: &Bucket, key: &str, json: String, error: &str) -> std::result::Result<(), DownloadError> {
+    let name = key.strip_prefix(ledger::FALLBACK_PREFIX).unwrap_or(key);
+    let target = format!("{}{name}", ledger::QUARANTINE_PREFIX);
+    bucket.put(&target, json).execute().await.map_err(|e| unavailable(format!("R2 put {target}: {e}")))?;
+    bucket.delete(key).await.map_err(|e| unavailable(format!("R2 delete {key}: {e}")))?;
+    console_error!("{}", json!({ "event": "ledger_fallback_set_aside", "key": key, "to": target, "error": error }));
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -325,6 +325,13 @@ pub async fn self_test(env: &Env) {
                     }
                 }
             }
+            let set_aside = bucket.list().prefix(crate::ledger::QUARANTINE_PREFIX).limit(100).execute().await;
+            if let Ok(listing) = set_aside {
+                let keys: Vec<String> = listing.objects().iter().map(|o| o.key()).collect();
+                if let Some(problem) = monitor::set_aside_problem(keys.len(), keys.first().map(String::as_str)) {
+                    findings.system.push(("ledger_set_aside".into(), problem));
+                }
+            }
         }
     }
     let keys = signing_keys(env);

@@ -451,6 +451,11 @@ fn check_object_key(key: &str) -> Result<(), &'static str> {
     if key.chars().any(|c| c.is_control() || c == '\\') {
         return Err("must not contain control characters or backslashes");
     }
+    if clipstore_core::reserved_key(key) {
+        return Err(
+            "must not start with ledger-fallback/ or ledger-quarantine/: the Worker keeps those for its ledger",
+        );
+    }
     Ok(())
 }
 
@@ -570,7 +575,16 @@ mod tests {
     #[test]
     fn object_keys() {
         assert!(check_object_key("clips/a.mp4").is_ok());
-        for bad in ["", "/clips/a.mp4", "clips/../secret", "clips//a", "a\\b", "./a"] {
+        for bad in [
+            "",
+            "/clips/a.mp4",
+            "clips/../secret",
+            "clips//a",
+            "a\\b",
+            "./a",
+            "ledger-fallback/x.json",
+            "ledger-quarantine/y",
+        ] {
             assert!(check_object_key(bad).is_err(), "{bad}");
         }
     }
