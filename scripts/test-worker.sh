@@ -33,8 +33,24 @@ if [ -z "${CLIPSTORE_SKIP_BUILD:-}" ]; then
     bash scripts/build-worker.sh
 fi
 
-step "End-to-end tests (node --test edge-worker/tests/)"
+step "Bundling as a deploy would (wrangler deploy --dry-run): a bundle Cloudflare would refuse fails here"
 cd edge-worker
+dry="$(mktemp -d)"
+if ! node_modules/.bin/wrangler deploy --dry-run --outdir "$dry/out" >"$dry/log" 2>&1; then
+    cat "$dry/log" >&2
+    exit 1
+fi
+grep -E 'Total Upload' "$dry/log" || true
+ls "$dry"/out/*.wasm "$dry"/out/index.js >/dev/null || { echo "wrangler deploy --dry-run wrote no bundle" >&2; exit 1; }
+# Cloudflare refuses a Worker over 3 MB gzip on the Free plan (10 MB paid).
+bundle_gz=$(cat "$dry"/out/*.wasm "$dry"/out/index.js | gzip -9 | wc -c)
+if [ "$bundle_gz" -gt $((3 * 1024 * 1024)) ]; then
+    echo "the Worker bundle is $bundle_gz bytes gzip: over the Free plan's 3 MB limit" >&2
+    exit 1
+fi
+rm -rf "$dry"
+
+step "End-to-end tests (node --test edge-worker/tests/)"
 start=$(date +%s)
 node --test --test-reporter=spec "$@" tests/*.test.mjs
 echo "end-to-end tests took $(($(date +%s) - start)) s"
