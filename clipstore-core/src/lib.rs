@@ -1,11 +1,12 @@
 //! The contract between `site-gen` (which writes) and `edge-worker` (which reads).
 //!
 //! Only what both sides must agree on byte for byte lives here: the catalog
-//! manifest that maps a clip slug to its object in the bucket, and (in `token`)
-//! the purchase-token format. No I/O, no Worker dependency: it builds natively
+//! manifest that maps a clip slug to its object in the bucket, (in `token`)
+//! the purchase-token format, and the security headers of every page. No I/O, no Worker dependency: it builds natively
 //! and for `wasm32-unknown-unknown`.
 
 pub mod manifest;
+pub mod security_headers;
 pub mod token;
 
 pub use manifest::{currency_decimals, minor_units, reserved_key, CatalogManifest, ManifestClip, ShopInfo};

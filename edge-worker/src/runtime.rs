@@ -122,13 +122,23 @@ fn log_refusal(error: &DownloadError) {
     }
 }
 
+/// The security headers of every page (`clipstore_core::security_headers`,
+/// the same as `public/_headers` gives the static pages); the Worker's own
+/// pages then set a stricter `Referrer-Policy`, since their URLs hold links.
+fn page_headers(headers: &mut Headers) -> Result<()> {
+    for (name, value) in clipstore_core::security_headers::SECURITY_HEADERS {
+        headers.set(name, value)?;
+    }
+    headers.set("referrer-policy", "no-referrer")?;
+    headers.set("x-robots-tag", "noindex")
+}
+
 fn error_response(error: &DownloadError) -> Result<Response> {
     log_refusal(error);
     let mut response = Response::from_html(pages::error_page(&manifest().shop, error))?.with_status(error.status());
     let headers = response.headers_mut();
+    page_headers(headers)?;
     headers.set("cache-control", delivery::CACHE_CONTROL)?;
-    headers.set("referrer-policy", "no-referrer")?;
-    headers.set("x-robots-tag", "noindex")?;
     if matches!(error, DownloadError::MethodNotAllowed) {
         headers.set("allow", "GET, HEAD")?;
     }
@@ -255,8 +265,7 @@ fn html_page(
         let headers = response.headers_mut();
         headers.set("content-type", "text/html; charset=utf-8")?;
         headers.set("cache-control", delivery::CACHE_CONTROL)?;
-        headers.set("referrer-policy", "no-referrer")?;
-        headers.set("x-robots-tag", "noindex")?;
+        page_headers(headers)?;
         for (name, value) in extra {
             headers.set(name, value)?;
         }

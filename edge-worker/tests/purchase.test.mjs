@@ -324,6 +324,54 @@ describe("the cart in a browser, against the Worker", () => {
   });
 });
 
+describe("security headers", () => {
+  it("every page type, static or the Worker's, carries the shop's CSP and loads in Chromium without a violation", async () => {
+    const csp = (await curl(`${stack.base}/`)).headers["content-security-policy"];
+    assert.match(csp ?? "", /frame-ancestors 'none'/, "the static pages get public/_headers");
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage();
+      const violations = [];
+      page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) violations.push(`${page.url()}: ${m.text()}`); });
+      page.on("pageerror", (e) => violations.push(`${page.url()}: ${e}`));
+      // Every page the static site links to (home, lists, clips, tags, news, pages, the cart) ...
+      const seen = new Set(["/"]);
+      const queue = ["/"];
+      while (queue.length && seen.size < 60) {
+        const p = queue.shift();
+        const res = await page.goto(`${stack.base}${p}`);
+        assert.equal(res.headers()["content-security-policy"], csp, p);
+        assert.equal(res.headers()["x-content-type-options"], "nosniff", p);
+        const links = await page.$$eval("a[href^='/']", (as) => as.map((a) => a.getAttribute("href")));
+        for (const l of links) {
+          const clean = l.split("#")[0];
+          if (!seen.has(clean) && !/\.(xml|mp4|jpg|svg|css|js)$/.test(clean) && !clean.startsWith("/download/")) {
+            seen.add(clean);
+            queue.push(clean);
+          }
+        }
+      }
+      assert.ok(seen.has("/cart/") && [...seen].some((p) => p.startsWith("/clips/") && p.length > 7), [...seen].join(" "));
+      // ... the 404 page, and the pages the Worker renders itself.
+      const [a] = present;
+      const order = await deliver(completed({ id: unique("cs"), object: "checkout.session", metadata: { clips: a.slug },
+        amount_total: a.price, currency: manifest.shop.currency.toLowerCase() }, { email: "csp@example.com" }));
+      const [mail] = await mailTo((m) => m.to.includes("csp@example.com"));
+      const [link] = linksIn(mail.email.text);
+      const workerPages = ["/no-such-page/", "/orders/recover", `/thanks?session_id=${unique("cs")}`,
+        link.slice(stack.base.length), "/download/not-a-token"];
+      for (const p of workerPages) {
+        const res = await page.goto(`${stack.base}${p}`);
+        assert.equal(res.headers()["content-security-policy"], csp, p);
+      }
+      assert.equal(order.status, 200);
+      assert.deepEqual(violations, []);
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
 describe("partial refunds and disputes", () => {
   it("a partial refund keeps the links, alerts the owner, and the owner revokes one clip with site-gen", async () => {
     const [a, b] = present.slice(3, 5);

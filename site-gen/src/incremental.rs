@@ -436,18 +436,19 @@ impl Incremental {
 }
 
 /// The files of the site besides its pages, as the full build makes them
-/// (`render::render`): sitemap, robots.txt, static files, the built-in
+/// (`render::render`): sitemap, robots.txt, `_headers`, static files, the built-in
 /// stylesheet and cart script unless `static/` has its own. A static file must not take a page's place.
 fn other_files(shop: &Shop, pages: &[String]) -> Result<Vec<(String, OutputContents)>, Diagnostics> {
     let mut others: Vec<(String, OutputContents)> = vec![
         ("sitemap.xml".into(), OutputContents::Rendered(Vec::new())),
         ("robots.txt".into(), OutputContents::Rendered(render::robots(shop).into_bytes())),
+        ("_headers".into(), OutputContents::Rendered(clipstore_core::security_headers::headers_file().into_bytes())),
     ];
     let mut errors = Diagnostics::default();
     let page_paths: HashSet<&str> = pages.iter().map(String::as_str).collect();
     for rel in &shop.static_files {
         let path = rel.to_string_lossy().replace('\\', "/");
-        if page_paths.contains(path.as_str()) || path == "sitemap.xml" || path == "robots.txt" {
+        if page_paths.contains(path.as_str()) || matches!(path.as_str(), "sitemap.xml" | "robots.txt" | "_headers") {
             errors.push(
                 Diagnostic::new(
                     format!("static/{path}"),

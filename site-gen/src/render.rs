@@ -129,6 +129,8 @@ pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
     let tags = prepared.tags.len();
     files.push(sitemap.unwrap_or_else(|e| panic!("sitemap: {e}")));
     files.push(OutputFile { path: "robots.txt".into(), contents: OutputContents::Rendered(robots(shop).into_bytes()) });
+    let headers = clipstore_core::security_headers::headers_file().into_bytes();
+    files.push(OutputFile { path: "_headers".into(), contents: OutputContents::Rendered(headers) });
     // Freeing the cards (a copy of every clip's description) takes a while
     // on a big shop: do it beside the remaining steps.
     let (added, ()) = rayon::join(|| add_static_files(shop, &mut files), move || drop(prepared));

@@ -42,7 +42,7 @@ fn problem_page(problem: CheckoutProblem) -> Result<Response> {
     let mut response = Response::from_html(html)?.with_status(problem.status());
     let headers = response.headers_mut();
     headers.set("cache-control", "no-store")?;
-    headers.set("x-robots-tag", "noindex")?;
+    super::page_headers(headers)?;
     if matches!(problem, CheckoutProblem::TryAgain) {
         headers.set("retry-after", "30")?;
     }

@@ -38,8 +38,7 @@ fn page(html: String, status: u16) -> Result<Response> {
     let mut response = Response::from_html(html)?.with_status(status);
     let headers = response.headers_mut();
     headers.set("cache-control", "no-store")?;
-    headers.set("referrer-policy", "no-referrer")?;
-    headers.set("x-robots-tag", "noindex")?;
+    super::page_headers(headers)?;
     Ok(response)
 }
 
