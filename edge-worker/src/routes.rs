@@ -10,6 +10,8 @@
 //! | `/checkout`                     | [`Route::Checkout`] |
 //! | `/thanks`                       | [`Route::Thanks`]  |
 //! | `/orders/recover`               | [`Route::Recover`] |
+//! | `/health`                       | [`Route::Health`]  |
+//! | `/admin`, `/admin/…`            | [`Route::Admin`] (its own table: `crate::admin`) |
 //! | everything else                 | [`Route::Asset`]   |
 //!
 //! `wrangler.toml` runs the Worker first only for these paths; every other
@@ -34,6 +36,10 @@ pub enum Route<'a> {
     /// "Lost your download link?": the form, and `POST` to have the links
     /// e-mailed again.
     Recover,
+    /// The liveness check (`crate::monitor::liveness`).
+    Health,
+    /// The owner's admin API; `crate::admin::route` parses the rest.
+    Admin,
     /// Under `/download/` or `/payments/` but not a valid shape.
     NotFound,
     /// A static file of the shop.
@@ -48,6 +54,9 @@ pub const RECOVER_PATH: &str = "/orders/recover";
 /// Maps a URL path (as sent, not percent-decoded) to its route.
 pub fn route(path: &str) -> Route<'_> {
     match path {
+        "/health" => return Route::Health,
+        "/admin" => return Route::Admin,
+        _ if path.starts_with("/admin/") => return Route::Admin,
         "/thanks" | "/thanks/" => return Route::Thanks,
         "/checkout" | "/checkout/" => return Route::Checkout,
         RECOVER_PATH | "/orders/recover/" => return Route::Recover,
@@ -97,6 +106,15 @@ mod tests {
         assert_eq!(route("/checkout"), Route::Checkout);
         assert_eq!(route("/orders/recover"), Route::Recover);
         assert_eq!(route("/orders/recover/"), Route::Recover);
+    }
+
+    #[test]
+    fn health_and_admin_pass_through_the_same_table() {
+        assert_eq!(route("/health"), Route::Health);
+        assert_eq!(route("/admin"), Route::Admin);
+        assert_eq!(route("/admin/orders/x"), Route::Admin);
+        assert_eq!(route("/administrator"), Route::Asset);
+        assert_eq!(route("/health/x"), Route::Asset);
     }
 
     #[test]

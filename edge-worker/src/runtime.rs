@@ -53,7 +53,7 @@ mod reservation;
 mod stream;
 
 use admin_routes::admin_request;
-use download::{clip_request, merge_fallback, order_page, order_view, write_fallback, Attempt};
+use download::{merge_fallback, order_view, write_fallback, Attempt};
 use reservation::{reserve, revoked, settle, Reserved, Steps};
 
 const MANIFEST_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog-manifest.json"));
@@ -66,39 +66,20 @@ fn manifest() -> &'static CatalogManifest {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
-    if path == "/health" {
-        return json_response(200, &crate::monitor::liveness());
-    }
-    if path.starts_with(admin::PREFIX) || path == "/admin" {
-        return admin_request(req, &env).await;
-    }
-    let route = route(&path);
-    match route {
-        Route::Asset => return env.assets("ASSETS")?.fetch_request(req).await,
-        Route::PaymentWebhook { .. } => return payments::payment_webhook(req, &env, &ctx).await,
-        Route::Thanks => return payments::thanks(&req, &env).await,
-        Route::Checkout => return checkout::checkout(req, &env).await,
-        Route::Recover => return recovery::recover(req, &env, &ctx).await,
-        _ => {}
-    }
-    let head = req.method() == Method::Head;
-    let result = if !(head || req.method() == Method::Get) {
-        Err(DownloadError::MethodNotAllowed)
-    } else {
-        match route {
-            Route::Order { token } => order_page(&env, token, head).await,
-            Route::Clip { token, slug } => return clip_request(&req, &env, &ctx, token, slug, head).await,
-            Route::NotFound
-            | Route::Asset
-            | Route::PaymentWebhook { .. }
-            | Route::Thanks
-            | Route::Checkout
-            | Route::Recover => Err(DownloadError::NotFound),
-        }
-    };
-    match result {
-        Ok(response) => Ok(response),
-        Err(error) => error_response(&error),
+    match route(&path) {
+        Route::Health => json_response(200, &crate::monitor::liveness()),
+        Route::Admin => admin_request(req, &env).await,
+        Route::Asset => env.assets("ASSETS")?.fetch_request(req).await,
+        Route::Order { token } => download::order_request(&req, &env, token).await,
+        Route::Clip { token, slug } => download::clip_route(&req, &env, &ctx, token, slug).await,
+        Route::Checkout => checkout::checkout(req, &env).await,
+        Route::PaymentWebhook { .. } => payments::payment_webhook(req, &env, &ctx).await,
+        Route::Thanks => payments::thanks(&req, &env).await,
+        Route::Recover => recovery::recover(req, &env, &ctx).await,
+        Route::NotFound => match download::read_method(&req) {
+            Ok(_) => error_response(&DownloadError::NotFound),
+            Err(e) => error_response(&e),
+        },
     }
 }
 

@@ -251,6 +251,33 @@ struct GrantedRow {
     granted_bytes: u64,
 }
 
+/// Downloads and order pages answer GET and HEAD: whether it is a HEAD, or
+/// the 405 for any other method.
+pub(super) fn read_method(req: &Request) -> std::result::Result<bool, DownloadError> {
+    match req.method() {
+        Method::Head => Ok(true),
+        Method::Get => Ok(false),
+        _ => Err(DownloadError::MethodNotAllowed),
+    }
+}
+
+/// `/download/<token>`: the order page, or the page of why not.
+pub(super) async fn order_request(req: &Request, env: &Env, token: &str) -> Result<Response> {
+    let page = match read_method(req) {
+        Ok(head) => order_page(env, token, head).await,
+        Err(e) => Err(e),
+    };
+    page.or_else(|error| error_response(&error))
+}
+
+/// `/download/<token>/<slug>`: the clip (see [`clip_request`]).
+pub(super) async fn clip_route(req: &Request, env: &Env, ctx: &Context, token: &str, slug: &str) -> Result<Response> {
+    match read_method(req) {
+        Ok(head) => clip_request(req, env, ctx, token, slug, head).await,
+        Err(e) => error_response(&e),
+    }
+}
+
 pub(super) async fn order_page(env: &Env, token: &str, head: bool) -> std::result::Result<Response, DownloadError> {
     let view = order_view(env, token).await?;
     html_page(&pages::order_page(&manifest().shop, &view), head, 200, &[])
