@@ -217,11 +217,12 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
 }
 
 /// Whether the admin API may read or write `key`: not empty, not too long,
-/// no `.`/`..` segments, and never the ledger's fallback records.
+/// no `.`/`..` segments, and never the ledger's own records (fallback and
+/// set aside).
 pub fn valid_object_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 1024
-        && !key.starts_with(crate::ledger::FALLBACK_PREFIX)
+        && !clipstore_core::reserved_key(key)
         && key.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
@@ -334,8 +335,13 @@ mod tests {
         assert_eq!(route("GET", "/admin/objects/clips/a%20b.mp4", ""), ObjectInfo { key: "clips/a b.mp4".into() });
         assert_eq!(route("PUT", "/admin/objects/clips/a.mp4", ""), PutObject { key: "clips/a.mp4".into() });
         assert_eq!(route("POST", "/admin/objects/clips/a.mp4", ""), MethodNotAllowed);
-        for bad in ["/admin/objects/", "/admin/objects/ledger-fallback/x", "/admin/objects/a/../b", "/admin/objects//a"]
-        {
+        for bad in [
+            "/admin/objects/",
+            "/admin/objects/ledger-fallback/x",
+            "/admin/objects/ledger-quarantine/x",
+            "/admin/objects/a/../b",
+            "/admin/objects//a",
+        ] {
             assert_eq!(route("PUT", bad, ""), NotFound, "{bad}");
         }
         assert_eq!(route("GET", "/admin/payments", "limit=5"), Payments { limit: 5 });

@@ -45,9 +45,26 @@ pub enum Precondition {
     Failed,
 }
 
+/// A header, or `None` when it is malformed (then it is ignored, RFC 9110
+/// §13.1). Entity tags must hold only `etagc` characters (RFC 9110 §8.8.3):
+/// `headers` assumes so (a space inside quotes trips its debug assertion,
+/// found by fuzzing), so a value that breaks it is refused here first.
 fn decode<H: Header>(raw: Option<&str>) -> Option<H> {
-    let value = HeaderValue::from_str(raw?).ok()?;
+    let raw = raw?;
+    if !entity_tags_well_formed(raw) {
+        return None;
+    }
+    let value = HeaderValue::from_str(raw).ok()?;
     H::decode(&mut std::iter::once(&value)).ok()
+}
+
+/// Whether every quoted part of `raw` holds only `etagc`: `!`, `#`–`~` and
+/// bytes from 0x80 (the quotes themselves delimit).
+fn entity_tags_well_formed(raw: &str) -> bool {
+    raw.split('"')
+        .skip(1)
+        .step_by(2)
+        .all(|tag| tag.bytes().all(|b| b == b'!' || (b'#'..=b'~').contains(&b) || b >= 0x80))
 }
 
 fn time(secs: u64) -> SystemTime {
@@ -192,5 +209,16 @@ mod tests {
         assert!(allowed(Some("Sun, 06 Nov 1994 08:49:37 GMT")));
         assert!(!allowed(Some("Sat, 05 Nov 1994 08:49:37 GMT")));
         assert!(!allowed(Some("not a validator")));
+    }
+
+    #[test]
+    fn malformed_entity_tags_are_ignored_not_trusted() {
+        let v = Validators { etag: "\"0123abcd\"".into(), last_modified: 1_750_000_000 };
+        // Found by fuzzing: a space inside the quotes (once a debug panic in `headers`).
+        let c = Conditions { if_none_match: Some("\"0123 abcd\""), ..Default::default() };
+        assert_eq!(c.evaluate(&v), Precondition::Proceed);
+        assert!(entity_tags_well_formed("\"a\", W/\"b\""));
+        assert!(!entity_tags_well_formed("\"a b\""));
+        assert!(!entity_tags_well_formed("\"a\tb\""));
     }
 }

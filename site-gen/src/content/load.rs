@@ -180,11 +180,17 @@ pub fn content_kind(rel: &Path) -> Option<ContentKind> {
 /// (unique slugs, reserved page names) are the caller's.
 pub fn load_file(root: &Path, path: &Path, kind: ContentKind) -> Result<ContentItem, Vec<Diagnostic>> {
     let file = read_source(root, path).map_err(|d| vec![d])?;
-    let slug = slug_from_path(&file)?;
+    parse_source(&file, kind)
+}
+
+/// Parses one content file already read (front matter, fields, Markdown);
+/// what `load_file` does after reading, and what the fuzz target drives.
+pub fn parse_source(file: &SourceFile, kind: ContentKind) -> Result<ContentItem, Vec<Diagnostic>> {
+    let slug = slug_from_path(file)?;
     match kind {
-        ContentKind::Clip => parse_clip(&file, slug).map(ContentItem::Clip),
-        ContentKind::Post => parse_post(&file, slug).map(ContentItem::Post),
-        ContentKind::Page => parse_page(&file, slug).map(ContentItem::Page),
+        ContentKind::Clip => parse_clip(file, slug).map(ContentItem::Clip),
+        ContentKind::Post => parse_post(file, slug).map(ContentItem::Post),
+        ContentKind::Page => parse_page(file, slug).map(ContentItem::Page),
     }
 }
 
