@@ -96,17 +96,50 @@ fn write_all(dir: &Path, files: &[OutputFile], previous: Option<&Path>) -> Resul
 /// (missing, unreadable, a link, another size) answers no, and the file is
 /// written afresh.
 fn unchanged(old: &Path, contents: &OutputContents) -> bool {
+    use std::io::Read;
+    thread_local! {
+        /// One read buffer per thread, so comparing 30,000 pages allocates nothing.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let same = || -> io::Result<bool> {
-        let meta = fs::symlink_metadata(old)?;
-        if !meta.is_file() {
+        let src_bytes;
+        let expected: &[u8] = match contents {
+            OutputContents::Rendered(bytes) => bytes,
+            OutputContents::Copy(src) => {
+                src_bytes = fs::read(src)?;
+                &src_bytes
+            }
+        };
+        let mut file = open_no_follow(old)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() || meta.len() != expected.len() as u64 {
             return Ok(false);
         }
-        Ok(match contents {
-            OutputContents::Rendered(bytes) => meta.len() == bytes.len() as u64 && fs::read(old)? == *bytes,
-            OutputContents::Copy(src) => meta.len() == fs::metadata(src)?.len() && fs::read(old)? == fs::read(src)?,
+        BUFFER.with_borrow_mut(|buffer| {
+            buffer.clear();
+            // One byte more than expected tells a file that grew meanwhile.
+            (&mut file).take(expected.len() as u64 + 1).read_to_end(buffer)?;
+            Ok(buffer.as_slice() == expected)
         })
     };
     same().unwrap_or(false)
+}
+
+/// Opens a file for reading, refusing a symbolic link: a link in the old
+/// build is never taken for a file of the new one.
+fn open_no_follow(path: &Path) -> io::Result<fs::File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        if !fs::symlink_metadata(path)?.is_file() {
+            return Err(io::Error::other("not a regular file"));
+        }
+        fs::File::open(path)
+    }
 }
 
 /// Deletes a build folder: the entries two levels down (one per page, mostly)
