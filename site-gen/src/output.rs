@@ -92,8 +92,9 @@ fn write_all(dir: &Path, files: &[OutputFile], previous: Option<&Path>) -> Resul
     Ok(())
 }
 
-/// Whether `old` is a regular file holding exactly `contents`. Any doubt
-/// (missing, unreadable, a link, another size) answers no, and the file is
+/// Whether `old` is a regular file of one name holding exactly `contents`.
+/// Any doubt (missing, unreadable, a symbolic link, another size, other
+/// names) answers no, and the file is
 /// written afresh.
 fn unchanged(old: &Path, contents: &OutputContents) -> bool {
     use std::io::Read;
@@ -112,7 +113,7 @@ fn unchanged(old: &Path, contents: &OutputContents) -> bool {
         };
         let mut file = open_no_follow(old)?;
         let meta = file.metadata()?;
-        if !meta.is_file() || meta.len() != expected.len() as u64 {
+        if !meta.is_file() || meta.len() != expected.len() as u64 || shared(&meta) {
             return Ok(false);
         }
         BUFFER.with_borrow_mut(|buffer| {
@@ -123,6 +124,22 @@ fn unchanged(old: &Path, contents: &OutputContents) -> bool {
         })
     };
     same().unwrap_or(false)
+}
+
+/// Whether a file has another name besides its place in the previous build
+/// (a link made by hand, or a staging folder left by a killed build): then
+/// the new build gets a file of its own, which nothing else can change.
+fn shared(meta: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.nlink() > 1
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
 }
 
 /// Opens a file for reading, refusing a symbolic link: a link in the old
@@ -326,6 +343,20 @@ mod tests {
         let mut leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         leftovers.sort();
         assert_eq!(leftovers, ["logo.svg", "public"].map(std::ffi::OsString::from), "staging folder removed");
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_file_with_another_name_outside_the_build_is_not_linked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        write_site(&out, &[file("index.html", "built")]).unwrap();
+        let elsewhere = tmp.path().join("elsewhere.html");
+        fs::hard_link(out.join("index.html"), &elsewhere).unwrap();
+        write_site(&out, &[file("index.html", "built")]).unwrap();
+        assert_eq!(links(&out.join("index.html")), 1, "public/ does not share the file with elsewhere.html");
+        fs::write(&elsewhere, "changed elsewhere").unwrap();
+        assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "built");
     }
 
     #[test]
