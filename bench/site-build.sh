@@ -120,7 +120,10 @@ for size in $SIZES; do
     sg_m=$(cut -d' ' -f2 "$sg_log" | median) hu_m=$(cut -d' ' -f2 "$hu_log" | median)
     sg_c=$(cut -d' ' -f3 "$sg_log" | median) hu_c=$(cut -d' ' -f3 "$hu_log" | median)
     ratio=$(awk -v a="$sg_t" -v b="$hu_t" 'BEGIN {printf "%.3f", a / b}')
-    ROWS+=("| $(fmt "$posts") + $(fmt "$clips") | $mode | $sg_t s | $hu_t s | **$ratio** | $sg_c / $hu_c s | $(mib "$sg_m") / $(mib "$hu_m") MiB | $(fmt "$sg_files") / $(fmt "$hu_files") ($(fmt "$sg_b") / $(fmt "$hu_b") bytes) |")
+    # The ratio of each round's pair (site-gen, then Hugo right after): less
+    # swayed by load that comes and goes than the ratio of the two medians.
+    paired=$(paste -d' ' "$sg_log" "$hu_log" | awk '{printf "%.3f\n", $1 / $4}' | median)
+    ROWS+=("| $(fmt "$posts") + $(fmt "$clips") | $mode | $sg_t s | $hu_t s | **$ratio** | $paired | $sg_c / $hu_c s | $(mib "$sg_m") / $(mib "$hu_m") MiB | $(fmt "$sg_files") / $(fmt "$hu_files") ($(fmt "$sg_b") / $(fmt "$hu_b") bytes) |")
     RAW+=("$posts+$clips $mode site-gen: $(cut -d' ' -f1 "$sg_log" | tr '\n' ' ')s; hugo: $(cut -d' ' -f1 "$hu_log" | tr '\n' ' ')s")
   done
   [ "$KEEP" = 1 ] || rm -rf "$corpus" "$WORK/out-site-gen" "$WORK/out-hugo"
@@ -130,8 +133,8 @@ echo
 echo "Clean build into an emptied folder and rebuild over the previous output, on tmpfs ($WORK), median of $RUNS runs each, alternating; $(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "site-gen $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree); $HUGO_VERSION."
 echo
-echo "| posts + clips | case | site-gen | Hugo | site-gen / Hugo | CPU (user+sys) site-gen / Hugo | peak RSS site-gen / Hugo | output files site-gen / Hugo (\`du -sb\`) |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| posts + clips | case | site-gen | Hugo | site-gen / Hugo | median of per-round ratios | CPU (user+sys) site-gen / Hugo | peak RSS site-gen / Hugo | output files site-gen / Hugo (\`du -sb\`) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "Raw wall times:"
