@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Times a full, clean `site-gen build` next to Hugo on the same synthetic shop, in
-# the same run, and prints a Markdown table (medians, site-gen/Hugo ratio, peak RSS).
+# Times `site-gen build` next to Hugo on the same synthetic shop, in the same run, in
+# two cases: a clean build into an emptied folder, and a rebuild over the previous
+# build's output (what an owner does every time). Prints a Markdown table per case
+# (medians, site-gen/Hugo ratio, CPU, peak RSS, files and bytes written).
 #
 # Usage: bench/site-build.sh [--runs N] [--sizes "1000:500 10000:5000"] [--seed S]
 #                            [--work DIR] [--keep]
@@ -73,10 +75,11 @@ say "site-gen: $SITE_GEN; $HUGO_VERSION; $(nproc) cores; load average: $(cut -d'
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
-# run TOOL OUTDIR LOG -- command...: one clean build, timed; appends "wall_s rss_kib cpu_s" to LOG.
+# run clean|rebuild TOOL OUTDIR LOG -- command...: one build, timed; appends "wall_s rss_kib cpu_s"
+# to LOG. A clean build empties OUTDIR first; a rebuild writes over what the last build left.
 run() {
-  local tool="$1" out="$2" log="$3"; shift 4
-  rm -rf "$out"
+  local mode="$1" tool="$2" out="$3" log="$4"; shift 5
+  [ "$mode" = rebuild ] || rm -rf "$out"
   local t="$WORK/time.txt"
   if ! "$GNU_TIME" -f '%e %M %U %S' -o "$t" "$@" >"$WORK/$tool.stdout" 2>"$WORK/$tool.stderr"; then
     say "$tool failed:"; tail -n 30 "$WORK/$tool.stderr" >&2; exit 1
@@ -91,38 +94,47 @@ for size in $SIZES; do
   corpus="$WORK/corpus-$posts-$clips"
   say "generating $posts posts + $clips clips (seed $SEED) in $corpus"
   python3 "$REPO/bench/gen_clipstore_corpus.py" "$posts" "$clips" "$SEED" "$corpus" --tag-paginate 10
-  sg_log="$WORK/sg-$size.log" hu_log="$WORK/hugo-$size.log"
-  : >"$sg_log"; : >"$hu_log"
-  # One untimed warm-up each (page cache, dynamic loader), then alternate the timed runs.
+  for mode in clean rebuild; do : >"$WORK/sg-$size-$mode.log"; : >"$WORK/hugo-$size-$mode.log"; done
+  # One untimed warm-up each (page cache, dynamic loader), then alternate the timed runs:
+  # site-gen clean, Hugo clean, site-gen again over its output, Hugo again over its output.
   for i in 0 $(seq 1 "$RUNS"); do
-    log_sg="$sg_log" log_hu="$hu_log"
-    [ "$i" = 0 ] && log_sg=/dev/null log_hu=/dev/null
-    run site-gen "$WORK/out-site-gen" "$log_sg" -- \
-      "$SITE_GEN" build --root "$corpus/clipstore" --out "$WORK/out-site-gen" --manifest "$WORK/manifest.json"
-    run hugo "$WORK/out-hugo" "$log_hu" -- \
-      hugo --quiet --source "$corpus/hugo" --destination "$WORK/out-hugo"
-    [ "$i" = 0 ] || say "$posts+$clips run $i: site-gen $(tail -n1 "$sg_log" | cut -d' ' -f1) s, hugo $(tail -n1 "$hu_log" | cut -d' ' -f1) s"
+    for mode in clean rebuild; do
+      log_sg="$WORK/sg-$size-$mode.log" log_hu="$WORK/hugo-$size-$mode.log"
+      [ "$i" = 0 ] && log_sg=/dev/null log_hu=/dev/null
+      run "$mode" site-gen "$WORK/out-site-gen" "$log_sg" -- \
+        "$SITE_GEN" build --root "$corpus/clipstore" --out "$WORK/out-site-gen" --manifest "$WORK/manifest.json"
+      run "$mode" hugo "$WORK/out-hugo" "$log_hu" -- \
+        hugo --quiet --source "$corpus/hugo" --destination "$WORK/out-hugo"
+      [ "$i" = 0 ] || say "$posts+$clips run $i $mode: site-gen $(tail -n1 "$log_sg" | cut -d' ' -f1) s, hugo $(tail -n1 "$log_hu" | cut -d' ' -f1) s"
+    done
   done
   sg_files=$(find "$WORK/out-site-gen" -type f | wc -l) hu_files=$(find "$WORK/out-hugo" -type f | wc -l)
-  sg_mb=$(du -sm "$WORK/out-site-gen" | cut -f1) hu_mb=$(du -sm "$WORK/out-hugo" | cut -f1)
-  sg_t=$(cut -d' ' -f1 "$sg_log" | median) hu_t=$(cut -d' ' -f1 "$hu_log" | median)
-  sg_m=$(cut -d' ' -f2 "$sg_log" | median) hu_m=$(cut -d' ' -f2 "$hu_log" | median)
-  sg_c=$(cut -d' ' -f3 "$sg_log" | median) hu_c=$(cut -d' ' -f3 "$hu_log" | median)
-  ratio=$(awk -v a="$sg_t" -v b="$hu_t" 'BEGIN {printf "%.3f", a / b}')
+  # Apparent sizes in bytes (what was written), not disk blocks.
+  sg_b=$(du -sb "$WORK/out-site-gen" | cut -f1) hu_b=$(du -sb "$WORK/out-hugo" | cut -f1)
   fmt() { printf "%'d" "$1"; }
   # Peak RSS in KiB -> MiB; a median of an even number of runs can be fractional.
   mib() { awk -v k="$1" 'BEGIN {printf "%d", k / 1024}'; }
-  ROWS+=("| $(fmt "$posts") + $(fmt "$clips") | $sg_t s | $hu_t s | **$ratio** | $sg_c / $hu_c s | $(mib "$sg_m") / $(mib "$hu_m") MiB | $(fmt "$sg_files") / $(fmt "$hu_files") ($sg_mb / $hu_mb MB) |")
-  RAW+=("$posts+$clips site-gen: $(cut -d' ' -f1 "$sg_log" | tr '\n' ' ')s; hugo: $(cut -d' ' -f1 "$hu_log" | tr '\n' ' ')s")
+  for mode in clean rebuild; do
+    sg_log="$WORK/sg-$size-$mode.log" hu_log="$WORK/hugo-$size-$mode.log"
+    sg_t=$(cut -d' ' -f1 "$sg_log" | median) hu_t=$(cut -d' ' -f1 "$hu_log" | median)
+    sg_m=$(cut -d' ' -f2 "$sg_log" | median) hu_m=$(cut -d' ' -f2 "$hu_log" | median)
+    sg_c=$(cut -d' ' -f3 "$sg_log" | median) hu_c=$(cut -d' ' -f3 "$hu_log" | median)
+    ratio=$(awk -v a="$sg_t" -v b="$hu_t" 'BEGIN {printf "%.3f", a / b}')
+    # The ratio of each round's pair (site-gen, then Hugo right after): less
+    # swayed by load that comes and goes than the ratio of the two medians.
+    paired=$(paste -d' ' "$sg_log" "$hu_log" | awk '{printf "%.3f\n", $1 / $4}' | median)
+    ROWS+=("| $(fmt "$posts") + $(fmt "$clips") | $mode | $sg_t s | $hu_t s | **$ratio** | $paired | $sg_c / $hu_c s | $(mib "$sg_m") / $(mib "$hu_m") MiB | $(fmt "$sg_files") / $(fmt "$hu_files") ($(fmt "$sg_b") / $(fmt "$hu_b") bytes) |")
+    RAW+=("$posts+$clips $mode site-gen: $(cut -d' ' -f1 "$sg_log" | tr '\n' ' ')s; hugo: $(cut -d' ' -f1 "$hu_log" | tr '\n' ' ')s")
+  done
   [ "$KEEP" = 1 ] || rm -rf "$corpus" "$WORK/out-site-gen" "$WORK/out-hugo"
 done
 
 echo
-echo "Full clean build into tmpfs ($WORK), median of $RUNS runs each, alternating; $(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "Clean build into an emptied folder and rebuild over the previous output, on tmpfs ($WORK), median of $RUNS runs each, alternating; $(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "site-gen $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree); $HUGO_VERSION."
 echo
-echo "| posts + clips | site-gen | Hugo | site-gen / Hugo | CPU (user+sys) site-gen / Hugo | peak RSS site-gen / Hugo | output files site-gen / Hugo |"
-echo "|---|---|---|---|---|---|---|"
+echo "| posts + clips | case | site-gen | Hugo | site-gen / Hugo | median of per-round ratios | CPU (user+sys) site-gen / Hugo | peak RSS site-gen / Hugo | output files site-gen / Hugo (\`du -sb\`) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "Raw wall times:"

@@ -9,6 +9,10 @@ use clap::{Parser, Subcommand};
 use site_gen::purchase_token::{self as pt, MintRequest};
 use site_gen::{new, BuildError, BuildOptions, DEFAULT_MANIFEST, DEFAULT_OUT};
 
+/// See the note beside `mimalloc` in Cargo.toml; measured in docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Builds your clip shop into a static website, and helps you run it.
 #[derive(Parser)]
 #[command(name = "site-gen", version, about, long_about = None)]

@@ -1,6 +1,16 @@
 //! Writing the built site so a failed build never leaves a half-written
 //! `public/`: everything goes to a temporary sibling folder that replaces the
 //! old one only when complete.
+//!
+//! Rebuilding over an earlier build is the usual case, and most of its files
+//! come out the same. A file whose bytes equal the previous build's file of
+//! the same path is hard-linked into the staging folder instead of written:
+//! no data is copied, and deleting the old build afterwards frees no pages.
+//! Nothing ever writes into a linked file (site-gen only creates new files,
+//! and `serve` replaces files by rename), so the old build stays
+//! byte-identical until the swap, and after a failed build. On Linux the swap
+//! is one `renameat2(RENAME_EXCHANGE)`, so `public/` never goes missing, not
+//! even for an instant; elsewhere it is two renames.
 
 use std::fs;
 use std::io;
@@ -35,14 +45,16 @@ pub fn write_site(out: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
     fs::create_dir_all(&parent).map_err(io_err(&parent))?;
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
     let staging = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = write_all(&staging, files).and_then(|()| swap_in(&staging, out, &parent, &name));
+    // An earlier build to take unchanged files from (`check_ours` vouched for it).
+    let previous = out.is_dir().then_some(out);
+    let result = write_all(&staging, files, previous).and_then(|()| swap_in(&staging, out, &parent, &name));
     if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
+        let _ = remove_tree(&staging);
     }
     result
 }
 
-fn write_all(dir: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
+fn write_all(dir: &Path, files: &[OutputFile], previous: Option<&Path>) -> Result<(), OutputError> {
     if dir.exists() {
         fs::remove_dir_all(dir).map_err(io_err(dir))?;
     }
@@ -63,6 +75,11 @@ fn write_all(dir: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
     }
     files.par_iter().try_for_each(|f| {
         let dest = dir.join(&f.path);
+        if let Some(old) = previous.map(|p| p.join(&f.path)) {
+            if unchanged(&old, &f.contents) && fs::hard_link(&old, &dest).is_ok() {
+                return Ok(());
+            }
+        }
         match &f.contents {
             OutputContents::Rendered(bytes) => fs::write(&dest, bytes).map_err(io_err(&dest)),
             OutputContents::Copy(src) => fs::copy(src, &dest).map(drop).map_err(io_err(src)),
@@ -73,6 +90,92 @@ fn write_all(dir: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
         fs::write(&path, contents).map_err(io_err(&path))?;
     }
     Ok(())
+}
+
+/// Whether `old` is a regular file of one name holding exactly `contents`.
+/// Any doubt (missing, unreadable, a symbolic link, another size, other
+/// names) answers no, and the file is
+/// written afresh.
+fn unchanged(old: &Path, contents: &OutputContents) -> bool {
+    use std::io::Read;
+    thread_local! {
+        /// One read buffer per thread, so comparing 30,000 pages allocates nothing.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let same = || -> io::Result<bool> {
+        let src_bytes;
+        let expected: &[u8] = match contents {
+            OutputContents::Rendered(bytes) => bytes,
+            OutputContents::Copy(src) => {
+                src_bytes = fs::read(src)?;
+                &src_bytes
+            }
+        };
+        let mut file = open_no_follow(old)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() || meta.len() != expected.len() as u64 || shared(&meta) {
+            return Ok(false);
+        }
+        BUFFER.with_borrow_mut(|buffer| {
+            buffer.clear();
+            // One byte more than expected tells a file that grew meanwhile.
+            (&mut file).take(expected.len() as u64 + 1).read_to_end(buffer)?;
+            Ok(buffer.as_slice() == expected)
+        })
+    };
+    same().unwrap_or(false)
+}
+
+/// Whether a file has another name besides its place in the previous build
+/// (a link made by hand, or a staging folder left by a killed build): then
+/// the new build gets a file of its own, which nothing else can change.
+fn shared(meta: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.nlink() > 1
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
+}
+
+/// Opens a file for reading, refusing a symbolic link: a link in the old
+/// build is never taken for a file of the new one.
+fn open_no_follow(path: &Path) -> io::Result<fs::File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        if !fs::symlink_metadata(path)?.is_file() {
+            return Err(io::Error::other("not a regular file"));
+        }
+        fs::File::open(path)
+    }
+}
+
+/// Deletes a build folder: the entries two levels down (one per page, mostly)
+/// in parallel, then what is left.
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    let mut entries = Vec::new();
+    for top in fs::read_dir(dir)? {
+        let top = top?;
+        if top.file_type()?.is_dir() {
+            for entry in fs::read_dir(top.path())? {
+                let entry = entry?;
+                entries.push((entry.path(), entry.file_type()?.is_dir()));
+            }
+        }
+    }
+    entries
+        .par_iter()
+        .try_for_each(|(path, is_dir)| if *is_dir { fs::remove_dir_all(path) } else { fs::remove_file(path) })?;
+    fs::remove_dir_all(dir)
 }
 
 /// The files besides the site that every build folder holds: the build
@@ -98,16 +201,54 @@ pub fn check_ours(out: &Path) -> Result<(), OutputError> {
 
 fn swap_in(staging: &Path, out: &Path, parent: &Path, name: &str) -> Result<(), OutputError> {
     if out.exists() {
+        match exchange(staging, out) {
+            // `staging` now holds the previous build.
+            Ok(()) => return remove_tree(staging).map_err(io_err(staging)),
+            Err(e) if !exchange_unsupported(&e) => return Err(OutputError::Io { path: out.to_path_buf(), source: e }),
+            Err(_) => {}
+        }
         let old = parent.join(format!(".{name}.old-{}", std::process::id()));
         fs::rename(out, &old).map_err(io_err(out))?;
         if let Err(source) = fs::rename(staging, out) {
             let _ = fs::rename(&old, out);
             return Err(OutputError::Io { path: out.to_path_buf(), source });
         }
-        fs::remove_dir_all(&old).map_err(io_err(&old))
+        remove_tree(&old).map_err(io_err(&old))
     } else {
         fs::rename(staging, out).map_err(io_err(out))
     }
+}
+
+/// Swaps two directory entries in one step (Linux 3.15+; tmpfs, ext4, xfs,
+/// btrfs and most others support it).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes())?;
+    let b = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Whether an `exchange` failed only because the system or the file system
+/// cannot swap (then two renames do it).
+fn exchange_unsupported(e: &io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)) {
+        return true;
+    }
+    e.kind() == io::ErrorKind::Unsupported
 }
 
 /// Writes one file atomically (temporary file, then rename).
@@ -155,5 +296,114 @@ mod tests {
         assert!(write_site(&out, &[file("index.html", "bad"), missing]).is_err());
         assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "good");
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1, "staging folder removed");
+    }
+
+    #[cfg(unix)]
+    fn links(path: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(path).unwrap().nlink()
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn rebuild_links_unchanged_files_and_a_failed_one_leaves_the_old_build_untouched() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        let src = tmp.path().join("logo.svg");
+        fs::write(&src, "<svg/>").unwrap();
+        let copy = |path: &str| OutputFile { path: path.into(), contents: OutputContents::Copy(src.clone()) };
+        write_site(&out, &[file("index.html", "one"), file("a/index.html", "same"), copy("logo.svg")]).unwrap();
+        let ino = |p: &str| fs::metadata(out.join(p)).unwrap().ino();
+        let (same_before, index_before) = (ino("a/index.html"), ino("index.html"));
+
+        write_site(&out, &[file("index.html", "two"), file("a/index.html", "same"), copy("logo.svg")]).unwrap();
+        assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "two");
+        assert_eq!(fs::read_to_string(out.join("a/index.html")).unwrap(), "same");
+        assert_eq!(ino("a/index.html"), same_before, "an unchanged file is the same file, linked");
+        assert_ne!(ino("index.html"), index_before, "a changed file is a new file");
+        for p in ["index.html", "a/index.html", "logo.svg", BUILD_MARKER] {
+            assert_eq!(links(&out.join(p)), 1, "{p}: the old build is gone, nothing shares its files");
+        }
+
+        // A build that fails after linking unchanged files: every old file keeps
+        // its bytes, and once the staging folder is gone, its only name.
+        let before: Vec<(String, Vec<u8>)> = ["index.html", "a/index.html", "logo.svg"]
+            .iter()
+            .map(|p| (p.to_string(), fs::read(out.join(p)).unwrap()))
+            .collect();
+        let missing = OutputFile { path: "x.css".into(), contents: OutputContents::Copy(tmp.path().join("nope")) };
+        let files = [file("index.html", "three"), file("a/index.html", "same"), copy("logo.svg"), missing];
+        assert!(write_site(&out, &files).is_err());
+        for (p, bytes) in &before {
+            assert_eq!(&fs::read(out.join(p)).unwrap(), bytes, "{p}");
+            assert_eq!(links(&out.join(p)), 1, "{p}");
+        }
+        assert!(!out.join("x.css").exists());
+        let mut leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        leftovers.sort();
+        assert_eq!(leftovers, ["logo.svg", "public"].map(std::ffi::OsString::from), "staging folder removed");
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_file_with_another_name_outside_the_build_is_not_linked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        write_site(&out, &[file("index.html", "built")]).unwrap();
+        let elsewhere = tmp.path().join("elsewhere.html");
+        fs::hard_link(out.join("index.html"), &elsewhere).unwrap();
+        write_site(&out, &[file("index.html", "built")]).unwrap();
+        assert_eq!(links(&out.join("index.html")), 1, "public/ does not share the file with elsewhere.html");
+        fs::write(&elsewhere, "changed elsewhere").unwrap();
+        assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "built");
+    }
+
+    #[test]
+    fn a_file_changed_by_hand_in_the_old_build_is_written_afresh() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        write_site(&out, &[file("index.html", "built")]).unwrap();
+        fs::write(out.join("index.html"), "edited").unwrap();
+        write_site(&out, &[file("index.html", "built")]).unwrap();
+        assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "built");
+    }
+
+    /// Readers polling `public/` during rebuilds always find a whole build:
+    /// the folder never goes missing, and every file holds one build's bytes.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn readers_never_see_a_missing_or_half_written_site() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        let build = |n: usize| -> Vec<OutputFile> {
+            let mut files = vec![file("index.html", &format!("build {n}")), file("same/index.html", "unchanged")];
+            files.extend((0..50).map(|i| file(&format!("p/{i}/index.html"), &format!("page {i} of build {n}"))));
+            files
+        };
+        write_site(&out, &build(0)).unwrap();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut reads = 0;
+                while !done.load(Ordering::Relaxed) {
+                    let index = fs::read_to_string(out.join("index.html")).expect("public/index.html is always there");
+                    assert!(index.starts_with("build "), "{index:?}");
+                    let page = fs::read_to_string(out.join("p/7/index.html")).expect("every page is always there");
+                    assert!(page.starts_with("page 7 of build "), "{page:?}");
+                    assert_eq!(fs::read_to_string(out.join("same/index.html")).unwrap(), "unchanged");
+                    assert!(out.join(BUILD_MARKER).is_file());
+                    reads += 1;
+                }
+                reads
+            });
+            for n in 1..=40 {
+                write_site(&out, &build(n)).unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+            assert!(reader.join().unwrap() > 0);
+        });
+        assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "build 40");
     }
 }

@@ -857,9 +857,9 @@ mod tests {
         let (_, site) = small_shop();
         let alpha = page(&site, "clips/alpha/index.html");
         let form = r#"<form class="buy-form" method="post" action="/checkout">
-        <input type="hidden" name="clip" value="alpha">
-        <button type="submit" class="button button-buy">Buy this clip</button>
-      </form>"#;
+<input type="hidden" name="clip" value="alpha">
+<button type="submit" class="button button-buy">Buy this clip</button>
+</form>"#;
         assert!(alpha.contains(form), "{alpha}");
         assert!(!alpha.contains(r#"name="cart""#), "the Worker makes a key itself");
         // The e-mail stays, as the way to ask or to order by hand.
