@@ -9,14 +9,16 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Bucket key prefixes the Worker keeps for itself: its ledger records
-/// written while D1 fails, and malformed ones set aside. No clip may live
+/// written while D1 fails, malformed ones set aside, and its own state. No clip may live
 /// under them (site-gen refuses such a `file`).
 pub const LEDGER_FALLBACK_PREFIX: &str = "ledger-fallback/";
 pub const LEDGER_QUARANTINE_PREFIX: &str = "ledger-quarantine/";
+/// The Worker's own state kept in the bucket (its revocation list).
+pub const LEDGER_STATE_PREFIX: &str = "ledger-state/";
 
 /// Whether `key` is under a prefix the Worker keeps for itself.
 pub fn reserved_key(key: &str) -> bool {
-    key.starts_with(LEDGER_FALLBACK_PREFIX) || key.starts_with(LEDGER_QUARANTINE_PREFIX)
+    [LEDGER_FALLBACK_PREFIX, LEDGER_QUARANTINE_PREFIX, LEDGER_STATE_PREFIX].iter().any(|p| key.starts_with(p))
 }
 
 /// Version of the manifest layout; bumped on any incompatible change

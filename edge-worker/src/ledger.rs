@@ -325,6 +325,14 @@ pub mod sql {
          WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id)";
 
+    /// Every order the revocation list must name: revoked, reissued, or
+    /// with clips revoked (`crate::revocations`).
+    pub const REVOCATIONS: &str = "SELECT order_id, revoked_at, revoked_reason, not_before FROM orders \
+         WHERE revoked_at IS NOT NULL OR not_before > 0 ORDER BY order_id";
+
+    /// Every clip revoked on its own.
+    pub const REVOKED_CLIPS_ALL: &str = "SELECT order_id, clip_slug FROM revoked_clips ORDER BY order_id, clip_slug";
+
     /// How many orders a recovery request e-mailed. `?1 id, ?2 sent`.
     pub const RECOVERY_SENT: &str = "UPDATE recovery_requests SET sent = ?2 WHERE id = ?1";
 

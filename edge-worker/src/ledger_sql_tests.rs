@@ -334,3 +334,30 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
     run(&db, sql::CHECKOUT, checkout);
     assert_eq!(waiting(2000), (1, Some(1002)));
 }
+
+#[test]
+fn the_revocation_list_names_revoked_reissued_and_partly_revoked_orders() {
+    let db = db();
+    paid_order(&db);
+    run(&db, sql::CHECKOUT_ORDER, vec![t("Q"), t(r#"["a"]"#), n(1), n(1000), n(1), n(1), t("stripe")]);
+    run(&db, sql::CHECKOUT_ORDER, vec![t("Z"), t(r#"["a"]"#), n(1), n(1000), n(1), n(1), t("stripe")]);
+    run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(5), t("refunded")]);
+    run(&db, sql::REISSUE, vec![t("Q"), n(9)]);
+    run(&db, sql::REVOKE_CLIP, vec![t("Z"), t("a"), n(6), t("admin")]);
+    let ids: Vec<String> = db
+        .prepare(sql::REVOCATIONS)
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>("order_id"))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(ids, ["O", "Q"], "Z is named by its clip only");
+    let clips: Vec<(String, String)> = db
+        .prepare(sql::REVOKED_CLIPS_ALL)
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(clips, [("Z".to_string(), "a".to_string())]);
+}

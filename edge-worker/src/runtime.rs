@@ -50,6 +50,7 @@ mod objects;
 mod payments;
 mod recovery;
 mod reservation;
+mod revocations;
 mod stream;
 
 use admin_routes::admin_request;
@@ -263,6 +264,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     if let Err(e) = merge_fallback(&env).await {
         console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}"));
     }
+    revocations::publish(&env).await;
     monitor::self_test(&env).await;
     mail::deliver_outbox(&env, crate::outbox::DELIVERY_BATCH).await;
 }

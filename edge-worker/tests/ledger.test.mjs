@@ -328,6 +328,27 @@ describe("owner operations", () => {
 });
 
 describe("when D1 fails", () => {
+  it("a revoked link stays refused (the revocation list in R2); a valid one is served", async () => {
+    const revokedLink = await mint(stack, { order: "L-REV", clips: [main.slug], downloads: 5 });
+    const ok = await mint(stack, { order: "L-OFF-OK", clips: [main.slug], downloads: 5 });
+    assert.equal((await admin(stack, "POST", "/admin/orders/L-REV/revoke")).status, 200);
+    const list = await stack.wrangler(["r2", "object", "get", `${stack.bucket}/ledger-state/revocations.json`, "--pipe"]);
+    assert.ok(JSON.parse(list.stdout).orders["L-REV"].revoked_at, list.stdout);
+    const tables = ["order_clips", "download_attempts", "orders"];
+    await stack.wrangler(["d1", "execute", "DB", "--command",
+      tables.map((t) => `ALTER TABLE ${t} RENAME TO ${t}_offline;`).join(" ")]);
+    try {
+      assert.equal((await get(clipUrl(revokedLink))).status, 403, "GET");
+      assert.equal((await get(clipUrl(revokedLink), [], ["-I"])).status, 403, "HEAD");
+      assert.equal((await curl(revokedLink.url)).status, 403, "order page");
+      const served = await get(clipUrl(ok), ["Range: bytes=0-999"]);
+      assert.equal(served.status, 206, "a valid link is still served during the outage");
+    } finally {
+      await stack.wrangler(["d1", "execute", "DB", "--command",
+        tables.map((t) => `ALTER TABLE ${t}_offline RENAME TO ${t};`).join(" ")]);
+    }
+  });
+
   it("serves a paying customer mid-download and recovers every record from R2", async () => {
     const link = await mint(stack, { order: "L-D1", clips: [main.slug], downloads: 5 });
     const out = path.join(work, "slow.bin");

@@ -219,6 +219,7 @@ async fn admin_route(
             )
             .await?;
             let new = !rows::<serde_json::Value>(&r[0])?.is_empty();
+            revocations::publish(env).await;
             respond(200, json!({ "order_id": order_id, "clip": clip, "revoked_at": now, "already_revoked": !new }))
         }
         AdminRoute::Resend { order_id, to } => {
@@ -234,6 +235,7 @@ async fn admin_route(
                 ],
             )
             .await?;
+            revocations::publish(env).await;
             respond(200, json!({ "order_id": order_id, "revoked_at": now }))
         }
         AdminRoute::Reissue { order_id } => {
@@ -245,6 +247,7 @@ async fn admin_route(
                 ],
             )
             .await?;
+            revocations::publish(env).await;
             match rows::<serde_json::Value>(&r[0])?.into_iter().next() {
                 Some(order) => respond(200, json!({ "order": order })),
                 None => respond(404, json!({ "error": format!("no order {order_id} in the ledger") })),

@@ -321,6 +321,9 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
         Err(e) => {
             // The page still works without the ledger; it just cannot count.
             console_error!(r#"{{"event":"ledger_read_failed","error":{:?}}}"#, format!("{e:?}"));
+            if let Some(refusal) = revocations::offline_refusal(env, &claims, None).await {
+                return Err(refusal);
+            }
             None
         }
     };
@@ -519,8 +522,12 @@ async fn clip(
                     }
                 }
                 Err(e @ DownloadError::Unavailable { .. }) => {
-                    // Serve anyway: the customer paid and the token is valid.
+                    // Serve anyway: the customer paid and the token is valid,
+                    // unless the revocation list says the link was ended.
                     console_error!(r#"{{"event":"ledger_grant_failed","error":{:?}}}"#, format!("{e:?}"));
+                    if let Some(refusal) = revocations::offline_refusal(env, &claims, Some(slug)).await {
+                        return Err(refusal);
+                    }
                     attempt.record.outcome = Outcome::GrantedOffline.code().to_string();
                     attempt.charge = Some(Charge {
                         bytes: span.length,
@@ -536,11 +543,18 @@ async fn clip(
             attempt.record.reserved_bytes = Some(reserved);
         }
         None => {
-            // No bytes, no charge; but a revoked order's links answer nothing.
-            if let Ok(db) = env.d1("DB") {
-                if let Some(refusal) = revoked(&db, &claims, slug).await {
-                    return Err(refusal);
-                }
+            // No bytes, no charge; but a revoked order's links answer nothing,
+            // also while D1 fails (the revocation list in R2).
+            let checked = match env.d1("DB") {
+                Ok(db) => revoked(&db, &claims, slug).await,
+                Err(_) => Err(()),
+            };
+            let refusal = match checked {
+                Ok(refusal) => refusal,
+                Err(()) => revocations::offline_refusal(env, &claims, Some(slug)).await,
+            };
+            if let Some(refusal) = refusal {
+                return Err(refusal);
             }
             attempt.record.outcome = Outcome::NoBody.code().to_string();
         }

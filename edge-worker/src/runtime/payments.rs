@@ -365,6 +365,7 @@ async fn money_back(
         ],
     };
     batch(&db, statements).await?;
+    super::revocations::publish(env).await;
     console_log!("{}", json!({ "event": "order_money_back", "order": order_id, "detail": detail }));
     Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id, "revoked": reason })))
 }

@@ -211,12 +211,10 @@ impl stream::MoreBytes for Steps {
 
 /// Whether the order is revoked (or its links replaced by a reissue), for
 /// answers without a body, which reserve nothing.
-pub(super) async fn revoked(db: &D1Database, claims: &Claims, slug: &str) -> Option<DownloadError> {
-    let state = match bind(db, sql::REFUSAL_STATE, &[text(&claims.order_id), text(slug)]) {
-        Ok(statement) => statement.first::<RefusalRow>(None).await.ok().flatten(),
-        Err(_) => None,
-    };
-    state.and_then(|s| s.revocation(claims))
+pub(super) async fn revoked(db: &D1Database, claims: &Claims, slug: &str) -> Result<Option<DownloadError>, ()> {
+    let statement = bind(db, sql::REFUSAL_STATE, &[text(&claims.order_id), text(slug)]).map_err(|_| ())?;
+    let state = statement.first::<RefusalRow>(None).await.map_err(|_| ())?;
+    Ok(state.and_then(|s| s.revocation(claims)))
 }
 
 impl RefusalRow {

@@ -1,0 +1,170 @@
+//! The revocation list: every revoked, refunded, reissued or partly revoked
+//! order, as one R2 object the Worker reads when D1 fails, so that a link
+//! the owner (or a refund) ended stays ended during a D1 outage
+//! (docs/downloads.md, "When D1 fails").
+//!
+//! D1 is the truth: the runtime writes the whole list from D1 after every
+//! revoke, reissue, refund and dispute, and again on every cron run, so a
+//! list written from an older snapshot is corrected within five minutes.
+
+use std::collections::BTreeMap;
+
+use clipstore_core::Claims;
+use serde::{Deserialize, Serialize};
+
+use crate::error::DownloadError;
+
+/// The object's key in the `CLIPS` bucket, under a prefix no clip may use
+/// (`clipstore_core::reserved_key`).
+pub const KEY: &str = "ledger-state/revocations.json";
+
+/// Seconds an isolate keeps the list it read before reading it again.
+pub const CACHE_SECS: u64 = 60;
+
+/// What the list says about one order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRevocation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<u64>,
+    /// `admin`, `refunded` or `disputed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Links issued before this (unix seconds) are refused (a reissue).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_before: u64,
+    /// Clips revoked one by one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clips: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The list, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationList {
+    /// When it was written from D1 (unix seconds).
+    pub written_at: u64,
+    pub orders: BTreeMap<String, OrderRevocation>,
+}
+
+/// One order row of `ledger::sql::REVOCATIONS`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RevokedOrderRow {
+    pub order_id: String,
+    pub revoked_at: Option<u64>,
+    pub revoked_reason: Option<String>,
+    #[serde(default)]
+    pub not_before: u64,
+}
+
+/// One row of `ledger::sql::REVOKED_CLIPS_ALL`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RevokedClipRow {
+    pub order_id: String,
+    pub clip_slug: String,
+}
+
+impl RevocationList {
+    /// The list from D1's rows.
+    pub fn from_rows(orders: Vec<RevokedOrderRow>, clips: Vec<RevokedClipRow>, now: u64) -> RevocationList {
+        let mut list = RevocationList { written_at: now, orders: BTreeMap::new() };
+        for o in orders {
+            let entry = list.orders.entry(o.order_id).or_default();
+            entry.revoked_at = o.revoked_at;
+            entry.reason = o.revoked_reason;
+            entry.not_before = o.not_before;
+        }
+        for c in clips {
+            list.orders.entry(c.order_id).or_default().clips.push(c.clip_slug);
+        }
+        list
+    }
+
+    /// Why the list refuses `claims` (for clip `slug`, or the order page
+    /// when `None`), the same way the ledger would.
+    pub fn refusal(&self, claims: &Claims, slug: Option<&str>) -> Option<DownloadError> {
+        let order = self.orders.get(&claims.order_id)?;
+        let clip_revoked = match slug {
+            Some(slug) => order.clips.iter().any(|c| c == slug),
+            None => claims.clips.iter().all(|c| order.clips.contains(c)),
+        };
+        DownloadError::revocation(
+            order.revoked_at,
+            order.reason.as_deref(),
+            clip_revoked,
+            order.not_before,
+            claims.issued_at,
+        )
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("the list serializes")
+    }
+
+    pub fn from_json(json: &str) -> Result<RevocationList, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(order: &str, clips: &[&str], issued_at: u64) -> Claims {
+        Claims {
+            key_id: "k".into(),
+            order_id: order.into(),
+            clips: clips.iter().map(|c| c.to_string()).collect(),
+            issued_at,
+            expires_at: issued_at + 1000,
+            downloads: 1,
+            customer_ref: None,
+        }
+    }
+
+    fn list() -> RevocationList {
+        let orders = vec![
+            RevokedOrderRow {
+                order_id: "R".into(),
+                revoked_at: Some(5),
+                revoked_reason: Some("refunded".into()),
+                not_before: 0,
+            },
+            RevokedOrderRow {
+                order_id: "A".into(),
+                revoked_at: Some(5),
+                revoked_reason: Some("admin".into()),
+                not_before: 0,
+            },
+            RevokedOrderRow { order_id: "N".into(), revoked_at: None, revoked_reason: None, not_before: 100 },
+        ];
+        let clips = vec![RevokedClipRow { order_id: "P".into(), clip_slug: "a".into() }];
+        RevocationList::from_rows(orders, clips, 7)
+    }
+
+    #[test]
+    fn refuses_as_the_ledger_would() {
+        let l = RevocationList::from_json(&list().to_json()).unwrap();
+        assert_eq!(l.refusal(&claims("R", &["a"], 1), Some("a")), Some(DownloadError::Refunded));
+        assert_eq!(l.refusal(&claims("A", &["a"], 1), None), Some(DownloadError::Revoked));
+        assert_eq!(
+            l.refusal(&claims("N", &["a"], 99), Some("a")),
+            Some(DownloadError::Revoked),
+            "issued before the reissue"
+        );
+        assert_eq!(l.refusal(&claims("N", &["a"], 100), Some("a")), None, "the reissued link");
+        assert_eq!(l.refusal(&claims("P", &["a", "b"], 1), Some("a")), Some(DownloadError::Refunded));
+        assert_eq!(l.refusal(&claims("P", &["a", "b"], 1), Some("b")), None);
+        assert_eq!(l.refusal(&claims("P", &["a", "b"], 1), None), None, "the order page still lists b");
+        assert_eq!(l.refusal(&claims("OK", &["a"], 1), Some("a")), None);
+    }
+
+    #[test]
+    fn the_stored_form_is_small() {
+        let json = list().to_json();
+        assert!(json.starts_with(r#"{"written_at":7,"orders":{"A":{"revoked_at":5,"reason":"admin"}"#), "{json}");
+        assert!(json.contains(r#""N":{"not_before":100}"#), "{json}");
+    }
+}
