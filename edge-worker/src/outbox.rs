@@ -45,7 +45,7 @@ pub mod sql {
     pub const OUTBOX_CLAIM: &str =
         "UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = ?2 + ?3 \
          WHERE id = ?1 AND status IN ('queued', 'sending') AND next_attempt_at <= ?2 \
-         RETURNING id, kind, order_id, to_addr, subject, text_body, html_body, attempts";
+         RETURNING id, kind, order_id, to_addr, subject, text_body, html_body, attempts, created_at";
 
     /// The provider accepted the message. `?1 id, ?2 now, ?3 provider, ?4 provider's id ('' if none)`.
     pub const OUTBOX_SENT: &str =
@@ -145,6 +145,9 @@ pub struct ClaimedMessage {
     pub html_body: String,
     /// Attempts including this one.
     pub attempts: u32,
+    /// Unix seconds; part of the idempotency key.
+    #[serde(default)]
+    pub created_at: u64,
 }
 
 impl ClaimedMessage {

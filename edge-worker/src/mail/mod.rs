@@ -53,7 +53,10 @@ pub trait MailProvider {
 /// Whether a refusal with this HTTP status can succeed later: rate limits
 /// (429) and the provider's own failures (5xx). Other 4xx are permanent.
 pub fn retryable_status(status: u16) -> bool {
-    status == 429 || (500..=599).contains(&status)
+    // 401/403: the shop's key or sender domain (revoked, rotated, not yet
+    // verified), not this message: keep it queued, the stuck-mail alert
+    // names the cause, and it goes out once the owner fixes it.
+    status == 401 || status == 403 || status == 429 || (500..=599).contains(&status)
 }
 
 /// A failure of the network or the runtime before any answer: retry.
@@ -61,9 +64,12 @@ pub fn transport_failure(detail: impl fmt::Display) -> SendFailure {
     SendFailure { retry: true, detail: format!("no answer from the provider: {detail}") }
 }
 
-/// The idempotency key of outbox message `id`: stable across attempts.
-pub fn idempotency_key(id: u64) -> String {
-    format!("clipstore-outbox-{id}")
+/// The idempotency key of outbox message `id`, queued at `created_at`:
+/// stable across its attempts, and not shared with the message of the same
+/// id in another D1 database (a staging or a re-created one) sending
+/// through the same provider account.
+pub fn idempotency_key(id: u64, created_at: u64) -> String {
+    format!("clipstore-outbox-{id}-{created_at}")
 }
 
 /// A misconfigured provider: the variable to fix and what is wrong with it.
@@ -152,8 +158,9 @@ mod tests {
     fn retry_rules() {
         assert!(retryable_status(429));
         assert!(retryable_status(500) && retryable_status(503));
-        assert!(!retryable_status(400) && !retryable_status(401) && !retryable_status(422));
+        assert!(retryable_status(401) && retryable_status(403), "the shop's key or domain, not the message");
+        assert!(!retryable_status(400) && !retryable_status(422));
         assert!(transport_failure("timeout").retry);
-        assert_eq!(idempotency_key(42), "clipstore-outbox-42");
+        assert_eq!(idempotency_key(42, 1_764_000_000), "clipstore-outbox-42-1764000000");
     }
 }

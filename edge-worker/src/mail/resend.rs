@@ -69,8 +69,14 @@ impl Resend {
         })?;
         parse_mailbox(from).map_err(|problem| ConfigError { variable: FROM_VAR, problem })?;
         let base = set(base).unwrap_or(DEFAULT_BASE).trim_end_matches('/');
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(ConfigError { variable: BASE_VAR, problem: format!("`{base}` is not an http(s) URL") });
+        // Plain http only to this machine (a local stand-in): the key must
+        // never travel in clear text.
+        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+        if !(base.starts_with("https://") || loopback.iter().any(|p| base.starts_with(p))) {
+            return Err(ConfigError {
+                variable: BASE_VAR,
+                problem: format!("`{base}` must be https:// (plain http:// only to 127.0.0.1 or localhost)"),
+            });
         }
         let reply_to = set(reply_to).filter(|r| super::valid_address(r)).map(str::to_string);
         Ok(Some(Resend { api_key: api_key.to_string(), from: from.to_string(), reply_to, base: base.to_string() }))
@@ -187,6 +193,8 @@ mod tests {
                 .unwrap()
                 .unwrap();
         assert_eq!(r.base, "http://127.0.0.1:9999");
+        let clear = Resend::from_settings(Some(KEY), Some("a@b.co"), Some("http://mail.example"), None).unwrap_err();
+        assert!(clear.to_string().contains("must be https://"), "{clear}");
         assert_eq!(r.reply_to, None);
         assert!(!format!("{r:?}").contains(KEY));
         assert!(valid_api_key("re_ABCdef12_3-4") && !valid_api_key("re_short") && !valid_api_key("re_has space1"));
@@ -231,9 +239,10 @@ mod tests {
         assert!(!e.retry);
         assert!(e.detail.contains("validation_error"));
         assert!(
-            !r.outcome(403, r#"{"statusCode":403,"name":"validation_error","message":"domain not verified"}"#)
+            r.outcome(403, r#"{"statusCode":403,"name":"validation_error","message":"domain not verified"}"#)
                 .unwrap_err()
-                .retry
+                .retry,
+            "the sender domain: queued until the owner fixes it"
         );
         assert!(
             r.outcome(409, r#"{"statusCode":409,"name":"concurrent_idempotent_requests","message":"…"}"#)

@@ -224,7 +224,7 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
 
 /// Sends one claimed message.
 async fn send(provider: &dyn MailProvider, message: &ClaimedMessage) -> std::result::Result<String, SendFailure> {
-    let call = provider.request(&message.mail(), &mail::idempotency_key(message.id));
+    let call = provider.request(&message.mail(), &mail::idempotency_key(message.id, message.created_at));
     let (status, body) = execute(&call, SEND_TIMEOUT_SECS).await.map_err(mail::transport_failure)?;
     provider.outcome(status, &body)
 }
