@@ -12,6 +12,12 @@
 --                        their order existed: a customer back from paying.
 --                        One still without an order minutes later means the
 --                        webhook is not arriving, and the owner is told.
+-- A refund, partial refund or dispute event is processed once, like a
+-- checkout: its outcomes join the unique index of processed event ids.
+DROP INDEX payment_events_processed;
+CREATE UNIQUE INDEX payment_events_processed ON payment_events (provider, event_id)
+    WHERE outcome IN ('processed', 'awaiting_payment', 'partial_refund', 'refund_without_order', 'revoke_pending');
+
 ALTER TABLE checkouts ADD COLUMN payment_id TEXT;
 CREATE INDEX checkouts_by_payment ON checkouts (provider, payment_id);
 CREATE INDEX checkouts_by_email ON checkouts (lower(customer_email));

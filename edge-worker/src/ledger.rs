@@ -253,7 +253,8 @@ pub mod sql {
     /// Whether a webhook event was already processed, and whether its
     /// checkout already has an order. `?1 provider, ?2 event_id, ?3 session_id`.
     pub const PAYMENT_SEEN: &str = "SELECT \
-         (SELECT COUNT(*) FROM payment_events WHERE provider = ?1 AND event_id = ?2 AND outcome IN ('processed', 'awaiting_payment')) AS event_done, \
+         (SELECT COUNT(*) FROM payment_events WHERE provider = ?1 AND event_id = ?2 \
+          AND outcome IN ('processed', 'awaiting_payment', 'partial_refund', 'refund_without_order', 'revoke_pending')) AS event_done, \
          (SELECT order_id FROM checkouts WHERE provider = ?1 AND session_id = ?3) AS order_id";
 
     /// Records a webhook delivery (`migrations/0004_checkout.sql`). The
@@ -325,6 +326,12 @@ pub mod sql {
          WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id)";
 
+    /// A full refund or a dispute that arrived before its order
+    /// (`revoke_pending`, recorded under the payment id): the reason to
+    /// revoke the order with as it is created. `?1 provider, ?2 payment id`.
+    pub const PENDING_REVOCATION: &str = "SELECT CASE WHEN detail LIKE 'disputed%' THEN 'disputed' ELSE 'refunded' END AS reason \
+         FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'revoke_pending' ORDER BY id LIMIT 1";
+
     /// Every order the revocation list must name: revoked, reissued, or
     /// with clips revoked (`crate::revocations`).
     pub const REVOCATIONS: &str = "SELECT order_id, revoked_at, revoked_reason, not_before FROM orders \
@@ -340,7 +347,8 @@ pub mod sql {
     /// checkouts the shop's configuration stopped, since `?1`, for the
     /// self-test's alert. `?1 since (unix ms)`.
     pub const PAYMENT_ATTENTION: &str = "SELECT order_id, outcome, detail FROM payment_events \
-         WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'checkout_unavailable') \
+         WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
+         'checkout_unavailable', 'unknown_clip', 'no_clips') \
          ORDER BY id LIMIT 20";
 
     /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.

@@ -380,10 +380,12 @@ describe("partial refunds and disputes", () => {
     const pi = unique("pi");
     const paid = await deliver(completed(session, { email: "two@example.com", paymentIntent: pi }));
     assert.equal(paid.status, 200);
-    const refund = await deliver(chargeEvent("charge.refunded", {
+    const partial = chargeEvent("charge.refunded", {
       id: "ch_p", object: "charge", amount: a.price + b.price, amount_refunded: a.price, refunded: false, payment_intent: pi,
-    }));
+    });
+    const refund = await deliver(partial);
     assert.equal(refund.status, 200);
+    assert.equal((await deliver(partial)).body.duplicate, true, "a redelivered partial refund is recorded once");
     const [mail] = await mailTo((m) => m.to.includes("two@example.com"));
     const [link] = linksIn(mail.email.text);
     assert.equal((await curl(`${link}/${a.slug}`, { args: ["-I"] })).status, 200, "a partial refund revokes nothing by itself");
@@ -420,6 +422,28 @@ describe("partial refunds and disputes", () => {
     assert.ok(resent.stdout.includes(fresh), "the owner sees the link that was sent");
     assert.equal((await curl(`${fresh}/${b.slug}`)).status, 403, "b's one download was used through the first link");
     assert.equal((await curl(`${fresh}/${a.slug}`)).status, 403, "a stays revoked");
+  });
+
+  it("a refund Stripe delivers before the checkout event: the order is created revoked, and no mail goes out", async () => {
+    const [a] = present.slice(2, 3);
+    const pi = unique("pi");
+    const refund = chargeEvent("charge.refunded", { id: "ch_early", object: "charge", amount: a.price, amount_refunded: a.price,
+      refunded: true, payment_intent: pi });
+    const early = await deliver(refund);
+    assert.equal(early.status, 200);
+    assert.equal(early.body.pending, true);
+    assert.equal((await deliver(refund)).body.duplicate, true, "a redelivered refund is a duplicate");
+    const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
+      amount_total: a.price, currency: manifest.shop.currency.toLowerCase() };
+    const paid = await deliver(completed(session, { email: "early@example.com", paymentIntent: pi }));
+    assert.equal(paid.status, 200);
+    const shown = await admin(stack, "GET", `/admin/orders/${paid.body.order_id}`);
+    assert.equal(shown.body.order.revoked_reason, "refunded");
+    const thanks = await curl(`${stack.base}/thanks?session_id=${session.id}`);
+    assert.equal(thanks.status, 403);
+    assert.match(thanks.body.toString(), /refunded/);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes("early@example.com")).length, 0, "no order mail");
   });
 
   it("a dispute revokes the order; a refund of an unknown payment changes nothing and is recorded", async () => {

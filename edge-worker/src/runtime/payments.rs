@@ -263,6 +263,16 @@ async fn checkout(
     let token = sign_link(env, &mut claims)?;
     let order_id = claims.order_id.as_str();
     let detail = format!("{name} checkout {session_id}");
+    // Refunded or disputed before this event arrived: create the order
+    // revoked, and send no mail.
+    let pending = match paid.payment_id.as_deref() {
+        Some(payment) => bind(&db, sql::PENDING_REVOCATION, &[text(name), text(payment)])?
+            .first::<PendingRevocation>(None)
+            .await
+            .map_err(|e| d1_error("pending revocation", e))?
+            .map(|p| p.reason),
+        None => None,
+    };
     let mismatch = PriceCheck::of(paid, manifest()).mismatch();
     let mut statements = vec![
         bind(
@@ -304,10 +314,26 @@ async fn checkout(
     if let Some(mismatch) = &mismatch {
         statements.push(event_row(&db, name, event, at, Some(order_id), "amount_mismatch", mismatch)?);
     }
-    if let Some(to) = paid.customer_email.as_deref() {
-        statements.push(mail::order_mail_statement(&db, MailKind::Order, &claims, &token, to, origin)?);
+    match (&pending, paid.customer_email.as_deref()) {
+        (Some(reason), _) => {
+            let why = format!("{reason} before its checkout event arrived");
+            statements.push(bind(&db, sql::REVOKE_FOR_MONEY_BACK, &[text(order_id), num(now), text(reason)])?);
+            statements.push(bind(
+                &db,
+                sql::EVENT,
+                &[text(order_id), num(now), text("revoke"), JsValue::NULL, text(&why)],
+            )?);
+        }
+        (None, Some(to)) => {
+            statements.push(mail::order_mail_statement(&db, MailKind::Order, &claims, &token, to, origin)?)
+        }
+        (None, None) => {}
     }
     batch(&db, statements).await?;
+    if pending.is_some() {
+        super::revocations::publish(env).await;
+        console_warn!("{}", json!({ "event": "order_created_revoked", "order": order_id, "reason": pending }));
+    }
     if let Some(mismatch) = &mismatch {
         console_error!("{}", json!({ "event": "payment_amount_mismatch", "order": order_id, "detail": mismatch }));
     }
@@ -316,6 +342,11 @@ async fn checkout(
         json!({ "event": "order_paid", "provider": name, "order": order_id, "clips": claims.clips, "event_id": event.event_id })
     );
     Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id })))
+}
+
+#[derive(Deserialize)]
+struct PendingRevocation {
+    reason: String,
 }
 
 #[derive(Deserialize)]
@@ -343,16 +374,20 @@ async fn money_back(
         .first::<OrderOfPayment>(None)
         .await
         .map_err(|e| d1_error("order of payment", e))?;
-    let Some(OrderOfPayment { order_id }) = order else {
-        // Not a payment of the shop's checkout (an invoice, a manual charge):
-        // nothing to revoke, but the owner sees it.
-        let detail = format!("no order has payment {}", back.payment_id);
-        batch(&db, vec![event_row(&db, name, event, at, None, "refund_without_order", &detail)?]).await?;
-        console_warn!("{}", json!({ "event": "refund_without_order", "payment": back.payment_id }));
-        return Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": null })));
-    };
     let reason = if matches!(event.kind, EventKind::Disputed(_)) { "disputed" } else { "refunded" };
     let detail = format!("{reason}: {} of {} back ({})", back.amount_back, back.amount, back.reason);
+    let Some(OrderOfPayment { order_id }) = order else {
+        // No order has this payment (yet): Stripe may deliver the refund
+        // before a checkout event it is retrying. A full refund or dispute
+        // is kept as `revoke_pending`, and the order is revoked as it is
+        // created; anything else is only shown to the owner.
+        let revokes = money_back_action(&event.kind) == Some(MoneyBackAction::Revoke);
+        let outcome = if revokes { "revoke_pending" } else { "refund_without_order" };
+        let detail = format!("{detail}; no order has payment {} yet", back.payment_id);
+        batch(&db, vec![event_row(&db, name, event, at, None, outcome, &detail)?]).await?;
+        console_warn!("{}", json!({ "event": outcome, "payment": back.payment_id }));
+        return Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": null, "pending": revokes })));
+    };
     let statements = match money_back_action(&event.kind) {
         Some(MoneyBackAction::Revoke) => vec![
             bind(&db, sql::REVOKE_FOR_MONEY_BACK, &[text(&order_id), num(now), text(reason)])?,
