@@ -130,26 +130,32 @@ impl Cart {
         self.lines.iter().map(|l| l.slug.as_str()).collect()
     }
 
-    /// The idempotency key of this cart's checkout: the same cart (id and
-    /// clips) submitted twice (a double click, a reload) gets the same
-    /// Checkout Session; any change to it gets a new one. Without a cart id
-    /// (the buy button of a clip page, no JavaScript) there is nothing to
-    /// tell two customers apart, so the caller's `fresh` random value makes
-    /// the key unique.
-    pub fn idempotency_key(&self, fresh: &str) -> String {
+    /// The idempotency key of this cart's checkout: the same cart (id),
+    /// sending the same request `body` (clips, prices, titles, addresses)
+    /// within the same two minutes (`now`), gets the same Checkout Session:
+    /// a double click or a reload opens one payment page, not two. A later
+    /// try, or any change (another price, the shop reached at another
+    /// address), is a new request: Stripe replays a key's first answer, a
+    /// 500 included, and refuses a key with other parameters. Without a
+    /// cart id (a clip page's buy button) nothing tells two customers apart,
+    /// so the caller's `fresh` random value makes the key unique.
+    pub fn idempotency_key(&self, body: &str, now: u64, fresh: &str) -> String {
         let mut hash = Sha256::new();
         match &self.cart_id {
             Some(id) => hash.update(id.as_bytes()),
             None => hash.update(fresh.as_bytes()),
         }
-        for slug in self.slugs() {
-            hash.update(b"\n");
-            hash.update(slug.as_bytes());
-        }
+        hash.update(b"\n");
+        hash.update((now / IDEMPOTENCY_WINDOW_SECS).to_string().as_bytes());
+        hash.update(b"\n");
+        hash.update(body.as_bytes());
         let hex: String = hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
         format!("clipstore-cart-{hex}")
     }
 }
+
+/// How long a resubmitted cart keeps its Checkout Session ([`Cart::idempotency_key`]).
+pub const IDEMPOTENCY_WINDOW_SECS: u64 = 120;
 
 /// The metadata naming the bought clips: `clips`, `clips_2`, … each at most
 /// [`METADATA_VALUE_MAX`] characters of comma-separated slugs.
@@ -262,17 +268,17 @@ mod tests {
     }
 
     #[test]
-    fn idempotency_key_follows_the_cart() {
+    fn idempotency_key_follows_the_cart_and_the_request() {
         let m = manifest(&names(3));
         let id = "BBBBBBBBBBBBBBBBBBBBBB";
         let a = parse_cart(format!("clip=a-clip-00&clip=a-clip-01&cart={id}").as_bytes(), &m).unwrap();
-        let again = parse_cart(format!("clip=a-clip-00&clip=a-clip-01&cart={id}").as_bytes(), &m).unwrap();
-        let changed = parse_cart(format!("clip=a-clip-00&cart={id}").as_bytes(), &m).unwrap();
-        assert_eq!(a.idempotency_key("x"), again.idempotency_key("y"), "the cart id decides, not the random value");
-        assert_ne!(a.idempotency_key("x"), changed.idempotency_key("x"));
+        let key = |cart: &Cart, body: &str, now: u64, fresh: &str| cart.idempotency_key(body, now, fresh);
+        assert_eq!(key(&a, "b", 1000, "x"), key(&a, "b", 1001, "y"), "a double click: the cart id decides");
+        assert_ne!(key(&a, "b", 1000, "x"), key(&a, "b", 1000 + 240, "x"), "a try minutes later is new");
+        assert_ne!(key(&a, "b", 1000, "x"), key(&a, "b2", 1000, "x"), "another price or address is new");
         let anonymous = parse_cart(b"clip=a-clip-00", &m).unwrap();
-        assert_ne!(anonymous.idempotency_key("r1"), anonymous.idempotency_key("r2"));
-        assert!(a.idempotency_key("x").len() <= 255, "Stripe's limit on idempotency keys");
+        assert_ne!(key(&anonymous, "b", 1, "r1"), key(&anonymous, "b", 1, "r2"));
+        assert!(key(&a, "b", 1, "x").len() <= 255, "Stripe's limit on idempotency keys");
     }
 
     /// The largest cart allowed: 100 clips with the longest slugs site-gen

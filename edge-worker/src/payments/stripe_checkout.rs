@@ -165,8 +165,11 @@ pub fn session_answer(status: u16, body: &str) -> Result<CreatedSession, ApiFail
         Ok(e) => format!("Stripe answered {status}: {} {}", e.error.kind, e.error.message),
         Err(_) => format!("Stripe answered {status}"),
     };
-    // 409: a request with the same idempotency key is still in progress.
-    Err(ApiFailure { retry: status == 409 || status == 429 || status >= 500, detail })
+    // 409: a request with the same idempotency key is still in progress;
+    // `idempotency_error`: the key was used with other parameters. Neither
+    // is the shop's configuration: the customer can try again.
+    let idempotency = body.contains("\"idempotency_error\"");
+    Err(ApiFailure { retry: status == 409 || status == 429 || status >= 500 || idempotency, detail })
 }
 
 #[cfg(test)]
@@ -241,6 +244,8 @@ mod tests {
         .unwrap_err();
         assert!(!denied.retry && denied.detail.contains("required permissions"), "{denied:?}");
         assert!(session_answer(503, "").unwrap_err().retry);
+        let reused = r#"{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters"}}"#;
+        assert!(session_answer(400, reused).unwrap_err().retry, "not the shop's configuration");
         assert!(session_answer(429, "{}").unwrap_err().retry);
         assert!(session_answer(200, r#"{"id":"cs_1","url":null}"#).unwrap_err().retry);
         assert!(session_answer(200, r#"{"id":"cs_1","url":"javascript:alert(1)"}"#).is_err());

@@ -11,7 +11,9 @@ use super::payments::test_mode;
 use super::{batch, bind, manifest, num, origin, text};
 use crate::ledger::{self, sql};
 use crate::payments::cart::{parse_cart, CartError, MAX_BODY_BYTES};
-use crate::payments::stripe_checkout::{check_api_key, session_answer, session_request, DEFAULT_API_BASE};
+use crate::payments::stripe_checkout::{
+    check_api_key, encode_form, session_answer, session_params, session_request, DEFAULT_API_BASE,
+};
 use crate::shop_pages::{checkout_problem_page, CheckoutProblem};
 
 /// Seconds to wait for Stripe before the customer is told to try again.
@@ -149,7 +151,10 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
         }
     };
     let key = key.unwrap_or_default();
-    let call = session_request(&base, key.trim(), &cart, &origin(&req)?, &cart.idempotency_key(&random_hex()));
+    let origin = origin(&req)?;
+    let body = encode_form(&session_params(&cart, &origin));
+    let idempotency = cart.idempotency_key(&body, super::now_unix(), &random_hex());
+    let call = session_request(&base, key.trim(), &cart, &origin, &idempotency);
     let answer = match execute(&call, STRIPE_TIMEOUT_SECS).await {
         Ok((status, body)) => session_answer(status, &body),
         Err(detail) => {
