@@ -91,6 +91,10 @@ pub fn currency_decimals(code: &str) -> u32 {
 /// currency's smallest unit; `None` when it has a fraction that unit cannot
 /// hold (24.50 JPY).
 pub fn minor_units(hundredths: u64, currency: &str) -> Option<u64> {
+    // Stripe counts ISK in hundredths but charges only whole krónur.
+    if currency.eq_ignore_ascii_case("ISK") && !hundredths.is_multiple_of(100) {
+        return None;
+    }
     match currency_decimals(currency) {
         0 => hundredths.is_multiple_of(100).then_some(hundredths / 100),
         3 => hundredths.checked_mul(10),
@@ -166,6 +170,8 @@ mod tests {
         assert_eq!(minor_units(180000, "JPY"), Some(1800));
         assert_eq!(minor_units(2450, "jpy"), None);
         assert_eq!(minor_units(2450, "KWD"), Some(24500));
+        assert_eq!(minor_units(2400, "ISK"), Some(2400), "two decimals as Stripe counts them");
+        assert_eq!(minor_units(2450, "ISK"), None, "but whole krónur only");
     }
 
     #[test]

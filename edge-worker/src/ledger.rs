@@ -340,6 +340,11 @@ pub mod sql {
     /// Every clip revoked on its own.
     pub const REVOKED_CLIPS_ALL: &str = "SELECT order_id, clip_slug FROM revoked_clips ORDER BY order_id, clip_slug";
 
+    /// Forgets recovery requests and waiting success pages older than `?1`
+    /// (unix seconds): both only matter for an hour or a day.
+    pub const PRUNE_RECOVERY_REQUESTS: &str = "DELETE FROM recovery_requests WHERE at < ?1";
+    pub const PRUNE_THANKS_WAITING: &str = "DELETE FROM thanks_waiting WHERE first_seen < ?1";
+
     /// How many orders a recovery request e-mailed. `?1 id, ?2 sent`.
     pub const RECOVERY_SENT: &str = "UPDATE recovery_requests SET sent = ?2 WHERE id = ?1";
 

@@ -28,6 +28,7 @@ pub mod pages;
 pub mod payments;
 pub mod preconditions;
 pub mod range;
+pub mod recovery;
 pub mod revocations;
 pub mod routes;
 pub mod segments;

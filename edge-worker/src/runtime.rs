@@ -265,6 +265,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}"));
     }
     revocations::publish(&env).await;
+    recovery::prune(&env).await;
     monitor::self_test(&env).await;
     mail::deliver_outbox(&env, crate::outbox::DELIVERY_BATCH).await;
 }

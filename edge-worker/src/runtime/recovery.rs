@@ -23,12 +23,9 @@ use crate::ledger::sql;
 use crate::mail::messages::recovery_mail;
 use crate::mail::valid_address;
 use crate::outbox::{MailKind, DELIVERY_BATCH};
+use crate::recovery::{client_network, PER_ADDRESS, PER_CLIENT, WINDOW_SECS};
 use crate::shop_pages::{recover_form_page, recover_sent_page, MAX_EMAIL_LEN};
 
-/// Requests per address, and per client, within [`WINDOW_SECS`].
-pub const PER_ADDRESS: u64 = 3;
-pub const PER_CLIENT: u64 = 10;
-pub const WINDOW_SECS: u64 = 3600;
 /// Orders whose links one mail carries at most (the newest).
 const MAX_ORDERS: u64 = 20;
 /// Largest form read.
@@ -75,6 +72,7 @@ pub(super) async fn recover(mut req: Request, env: &Env, ctx: &Context) -> Resul
         return page(recover_form_page(shop, Some(retry)), 400);
     };
     let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
+    let client = client_network(&client);
     let request = Recovery {
         email_hash: hash("email", &email.to_ascii_lowercase()),
         client_hash: hash("client", &client),
@@ -83,6 +81,23 @@ pub(super) async fn recover(mut req: Request, env: &Env, ctx: &Context) -> Resul
     };
     ctx.wait_until(send_links(env.clone(), request));
     page(recover_sent_page(shop), 200)
+}
+
+/// Forgets what only matters for a day (cron): recovery requests and
+/// success pages that waited for their order.
+pub(super) async fn prune(env: &Env) {
+    let pruned = async {
+        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+        let before = now_unix().saturating_sub(2 * 86_400);
+        let statements = vec![
+            bind(&db, sql::PRUNE_RECOVERY_REQUESTS, &[num(before)])?,
+            bind(&db, sql::PRUNE_THANKS_WAITING, &[num(before)])?,
+        ];
+        batch(&db, statements).await.map(|_| ())
+    };
+    if let Err(e) = pruned.await {
+        console_warn!("{}", json!({ "event": "prune_failed", "error": format!("{e:?}") }));
+    }
 }
 
 struct Recovery {
