@@ -22,6 +22,7 @@ CREATE TABLE outbox (
     attempts INTEGER NOT NULL DEFAULT 0, -- sends started (counted when claimed)
     next_attempt_at INTEGER NOT NULL,    -- unix seconds: when due (queued) or when the lease ends (sending)
     sent_at INTEGER,                     -- unix seconds
+    failed_at INTEGER,                   -- unix seconds: refused for good
     provider TEXT,                       -- 'resend'
     provider_id TEXT,                    -- the provider's message id
     last_error TEXT

@@ -322,7 +322,8 @@ pub mod sql {
     /// Customers back from paying between `?2` and `?1` (unix seconds)
     /// whose checkout still has no order: `waiting` and the oldest's
     /// `first_seen`. `?1 until, ?2 since`.
-    pub const PAID_WITHOUT_ORDER: &str = "SELECT COUNT(*) AS waiting, MIN(first_seen) AS oldest FROM thanks_waiting t \
+    pub const PAID_WITHOUT_ORDER: &str =
+        "SELECT COUNT(*) AS waiting, MIN(first_seen) AS oldest, MAX(first_seen) AS newest FROM thanks_waiting t \
          WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id)";
 
@@ -351,7 +352,7 @@ pub mod sql {
     /// Partial refunds, refunds without an order, price mismatches and
     /// checkouts the shop's configuration stopped, since `?1`, for the
     /// self-test's alert. `?1 since (unix ms)`.
-    pub const PAYMENT_ATTENTION: &str = "SELECT order_id, outcome, detail FROM payment_events \
+    pub const PAYMENT_ATTENTION: &str = "SELECT id, order_id, outcome, detail FROM payment_events \
          WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
          'checkout_unavailable', 'unknown_clip', 'no_clips') \
          ORDER BY id LIMIT 20";

@@ -275,7 +275,9 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
 
 /// Problem keys: `clip:<slug>` for catalog clips, else a check name
 /// (`storage`, `ledger`, `signing_keys`, `failure_rate`, `mail_stuck`,
-/// `payments`, `checkout`).
+/// `checkout`, …). Checks of events that keep coming (`payments`,
+/// `mail_failed`, `orders_missing`) add `#<newest id>`, so that a new one
+/// is announced even while the last is still within its window.
 pub const CLIP_PREFIX: &str = "clip:";
 
 /// What the monitor remembers between runs (one JSON row in D1).
@@ -371,7 +373,8 @@ impl Notice {
                 for (key, detail) in &self.problems {
                     let what = match key.strip_prefix(CLIP_PREFIX) {
                         Some(slug) => format!("clip {slug}"),
-                        None => key.clone(),
+                        // `payments#41`: a new occurrence is a new problem.
+                        None => key.split('#').next().unwrap_or(key).to_string(),
                     };
                     let mark = if self.new.contains(key) { " (new)" } else { "" };
                     s.push_str(&format!("\n- {what}{mark}: {detail}"));
@@ -455,6 +458,29 @@ mod payment_attention_tests {
             "{one}"
         );
         assert!(one.contains("ledger-quarantine/a.json"));
+    }
+
+    #[test]
+    fn a_new_occurrence_is_a_new_problem_named_as_its_check() {
+        let notice = super::Notice {
+            kind: super::NoticeKind::Alert,
+            problems: vec![("payments#41".into(), "1 payment matter(s) need a look".into())],
+            new: vec!["payments#41".into()],
+        };
+        let text = notice.text("Shop");
+        assert!(text.contains("\n- payments (new): 1 payment matter(s)"), "{text}");
+        // Announced once; the next refund is `payments#42`: it alerts again
+        // although the first is still within its window; then silence.
+        let run = |state: &super::MonitorState, keys: &[&str], at: u64| {
+            let system = keys.iter().map(|k| (k.to_string(), "x".to_string())).collect();
+            super::conclude(state, &super::RunFindings { system, ..Default::default() }, at)
+        };
+        let (state, first) = run(&super::MonitorState::default(), &["payments#41"], 1);
+        assert!(first.is_some());
+        let (state, second) = run(&state, &["payments#42"], 2);
+        assert_eq!(second.expect("a new refund alerts").new, ["payments#42"]);
+        let (_, third) = run(&state, &["payments#42"], 3);
+        assert!(third.is_none(), "the same one does not alert twice");
     }
 
     #[test]

@@ -61,8 +61,9 @@ pub mod sql {
 
     /// The provider refused the message for good (a 4xx other than 429):
     /// kept for the owner, never retried automatically.
-    /// `?1 id, ?2 error, ?3 provider`.
-    pub const OUTBOX_FAILED: &str = "UPDATE outbox SET status = 'failed', last_error = ?2, provider = ?3 \
+    /// `?1 id, ?2 error, ?3 provider, ?4 now`.
+    pub const OUTBOX_FAILED: &str =
+        "UPDATE outbox SET status = 'failed', last_error = ?2, provider = ?3, failed_at = ?4 \
          WHERE id = ?1 AND status = 'sending'";
 
     /// Messages still unsent (queued or sending) that were created at least
@@ -72,13 +73,14 @@ pub mod sql {
         "SELECT COUNT(*) AS stuck, COALESCE(MAX(?1 - created_at), 0) AS oldest_age FROM outbox \
          WHERE status IN ('queued', 'sending') AND created_at <= ?1 - ?2";
 
-    /// Messages the provider refused for good, created since `?1` (unix
-    /// seconds): `failed` (count), and the latest one's kind, order and
-    /// error (never its address), for the self-test's alert.
-    pub const OUTBOX_FAILED_SINCE: &str = "SELECT COUNT(*) AS failed, \
+    /// Messages the provider refused for good since `?1` (unix seconds,
+    /// when they failed, however old they are): `failed` (count), the
+    /// newest one's id, and its kind, order and error (never its address),
+    /// for the self-test's alert.
+    pub const OUTBOX_FAILED_SINCE: &str = "SELECT COUNT(*) AS failed, MAX(id) AS newest, \
          (SELECT kind || ' mail of ' || COALESCE(order_id, 'no order') || ': ' || COALESCE(last_error, '?') \
-          FROM outbox WHERE status = 'failed' AND created_at >= ?1 ORDER BY id DESC LIMIT 1) AS latest \
-         FROM outbox WHERE status = 'failed' AND created_at >= ?1";
+          FROM outbox WHERE status = 'failed' AND failed_at >= ?1 ORDER BY id DESC LIMIT 1) AS latest \
+         FROM outbox WHERE status = 'failed' AND failed_at >= ?1";
 
     /// The owner's listing (`GET /admin/outbox`), newest first. The text
     /// body is read only to find the message's first link. `?1 limit`.
@@ -270,14 +272,21 @@ mod sql_tests {
         let db = db();
         insert(&db, "order", Some("PAY-1"), 100);
         run(&db, "UPDATE outbox SET status = 'sending' WHERE id = 1", vec![]);
-        run(&db, sql::OUTBOX_FAILED, vec![n(1), t("422 validation_error: Invalid `to` field"), t("resend")]);
+        run(
+            &db,
+            sql::OUTBOX_FAILED,
+            vec![n(1), t("422 validation_error: Invalid `to` field"), t("resend"), n(100_000)],
+        );
         let (failed, latest): (i64, String) =
-            db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| Ok((r.get("failed")?, r.get("latest")?))).unwrap();
         assert_eq!(failed, 1);
         assert_eq!(latest, "order mail of PAY-1: 422 validation_error: Invalid `to` field");
         assert!(!latest.contains("b@example.com"));
+        let (recent, _): (i64, Option<String>) =
+            db.query_row(sql::OUTBOX_FAILED_SINCE, [99_000], |r| Ok((r.get("failed")?, r.get("latest")?))).unwrap();
+        assert_eq!(recent, 1, "counted by when it failed, not when it was queued");
         let (none, _): (i64, Option<String>) =
-            db.query_row(sql::OUTBOX_FAILED_SINCE, [101], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            db.query_row(sql::OUTBOX_FAILED_SINCE, [100_001], |r| Ok((r.get("failed")?, r.get("latest")?))).unwrap();
         assert_eq!(none, 0);
     }
 
@@ -395,7 +404,10 @@ mod sql_tests {
         }
         assert_eq!(now, 1000 + 60 + 120 + 240 + 480);
         assert!(claim(&db, 1, now).is_some());
-        assert_eq!(run(&db, sql::OUTBOX_FAILED, vec![n(1), t("Resend answered 422 validation_error"), t("resend")]), 1);
+        assert_eq!(
+            run(&db, sql::OUTBOX_FAILED, vec![n(1), t("Resend answered 422 validation_error"), t("resend"), n(5000)]),
+            1
+        );
         assert_eq!(row(&db, 1).0, "failed");
         assert_eq!(due(&db, u32::MAX.into()), Vec::<u64>::new(), "failed is never retried automatically");
         assert_eq!(db.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0)).unwrap(), 1, "kept");
@@ -414,7 +426,7 @@ mod sql_tests {
         run(&db, sql::OUTBOX_SENT, vec![n(1), n(10_001), t("resend"), t("x")]);
         assert_eq!(stuck(&db, 10_001, 1800), (1, 5001));
         assert!(claim(&db, 2, 10_001).is_some());
-        run(&db, sql::OUTBOX_FAILED, vec![n(2), t("refused"), t("resend")]);
+        run(&db, sql::OUTBOX_FAILED, vec![n(2), t("refused"), t("resend"), n(10_001)]);
         assert_eq!(stuck(&db, 10_001, 1800), (0, 0), "a refusal is not stuck (it is failed)");
     }
 

@@ -192,7 +192,7 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
             Err(SendFailure { retry: false, detail }) => {
                 report.failed += 1;
                 (
-                    bind(&db, sql::OUTBOX_FAILED, &[num(message.id), text(detail), text(name)]),
+                    bind(&db, sql::OUTBOX_FAILED, &[num(message.id), text(detail), text(name), num(now)]),
                     json!({ "event": "mail_failed", "message": about, "error": detail }),
                 )
             }

@@ -190,11 +190,12 @@ async fn stuck_mail(env: &Env, db: &D1Database) -> std::result::Result<Option<St
 struct WaitingRow {
     waiting: u64,
     oldest: Option<u64>,
+    newest: Option<u64>,
 }
 
 /// Customers back from paying over the last day, for at least
 /// [`monitor::ORDER_MISSING_MINUTES`], whose order does not exist.
-async fn orders_missing(db: &D1Database) -> std::result::Result<Option<String>, String> {
+async fn orders_missing(db: &D1Database) -> std::result::Result<Option<(u64, String)>, String> {
     let now = now_unix();
     let until = now.saturating_sub(monitor::ORDER_MISSING_MINUTES * 60);
     let since = now.saturating_sub(86_400);
@@ -203,29 +204,34 @@ async fn orders_missing(db: &D1Database) -> std::result::Result<Option<String>, 
         .first::<WaitingRow>(None)
         .await
         .map_err(|e| format!("{e}"))?;
-    Ok(row.and_then(|r| monitor::orders_missing_problem(r.waiting, now.saturating_sub(r.oldest.unwrap_or(now)))))
+    Ok(row.and_then(|r| {
+        let problem = monitor::orders_missing_problem(r.waiting, now.saturating_sub(r.oldest.unwrap_or(now)))?;
+        Some((r.newest.unwrap_or(0), problem))
+    }))
 }
 
 #[derive(Deserialize)]
 struct FailedRow {
     failed: u64,
+    newest: Option<u64>,
     latest: Option<String>,
 }
 
 /// Mail the provider refused for good in the last day: a customer without
 /// their mail, which only the owner can fix.
-async fn failed_mail(db: &D1Database) -> std::result::Result<Option<String>, String> {
+async fn failed_mail(db: &D1Database) -> std::result::Result<Option<(u64, String)>, String> {
     let since = now_unix().saturating_sub(monitor::MAIL_FAILED_HOURS * 3600);
     let row = bind(db, outbox::sql::OUTBOX_FAILED_SINCE, &[num(since)])
         .map_err(|e| format!("{e:?}"))?
         .first::<FailedRow>(None)
         .await
         .map_err(|e| format!("{e}"))?;
-    Ok(row.and_then(|r| monitor::mail_failed_problem(r.failed, r.latest.as_deref())))
+    Ok(row.and_then(|r| Some((r.newest.unwrap_or(0), monitor::mail_failed_problem(r.failed, r.latest.as_deref())?))))
 }
 
 #[derive(Deserialize)]
 struct AttentionRow {
+    id: u64,
     order_id: Option<String>,
     outcome: String,
     detail: Option<String>,
@@ -233,7 +239,7 @@ struct AttentionRow {
 
 /// Partial refunds, refunds of unknown payments and price mismatches of the
 /// last day (docs/payments.md): the owner decides about each.
-async fn payments_needing_attention(db: &D1Database) -> std::result::Result<Option<String>, String> {
+async fn payments_needing_attention(db: &D1Database) -> std::result::Result<Option<(u64, String)>, String> {
     let since = Date::now().as_millis().saturating_sub(monitor::PAYMENT_ATTENTION_HOURS * 3_600_000);
     let result = bind(db, crate::ledger::sql::PAYMENT_ATTENTION, &[num(since)])
         .map_err(|e| format!("{e:?}"))?
@@ -241,8 +247,9 @@ async fn payments_needing_attention(db: &D1Database) -> std::result::Result<Opti
         .await
         .map_err(|e| format!("{e}"))?;
     let rows: Vec<AttentionRow> = result.results().map_err(|e| format!("{e}"))?;
+    let newest = rows.iter().map(|r| r.id).max().unwrap_or(0);
     let rows: Vec<_> = rows.into_iter().map(|r| (r.order_id, r.outcome, r.detail.unwrap_or_default())).collect();
-    Ok(monitor::payment_attention_problem(&rows))
+    Ok(monitor::payment_attention_problem(&rows).map(|p| (newest, p)))
 }
 
 /// A Stripe key that is set but cannot be used: every cart checkout fails
@@ -363,7 +370,7 @@ pub async fn self_test(env: &Env) {
             }
         }
         match payments_needing_attention(db).await {
-            Ok(Some(problem)) => findings.system.push(("payments".into(), problem)),
+            Ok(Some((newest, problem))) => findings.system.push((format!("payments#{newest}"), problem)),
             Ok(None) => {}
             Err(e) => console_error!("{}", json!({ "event": "monitor_payments_unread", "error": e })),
         }
@@ -371,12 +378,12 @@ pub async fn self_test(env: &Env) {
             findings.system.push(("checkout".into(), problem));
         }
         match orders_missing(db).await {
-            Ok(Some(problem)) => findings.system.push(("orders_missing".into(), problem)),
+            Ok(Some((newest, problem))) => findings.system.push((format!("orders_missing#{newest}"), problem)),
             Ok(None) => {}
             Err(e) => console_error!("{}", json!({ "event": "monitor_orders_unread", "error": e })),
         }
         match failed_mail(db).await {
-            Ok(Some(problem)) => findings.system.push(("mail_failed".into(), problem)),
+            Ok(Some((newest, problem))) => findings.system.push((format!("mail_failed#{newest}"), problem)),
             Ok(None) => {}
             Err(e) => console_error!("{}", json!({ "event": "monitor_outbox_unread", "error": e })),
         }
