@@ -29,6 +29,7 @@ use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
 
 use crate::allowance::DownloadAllowance;
+use crate::request_url::query_param;
 
 /// An admin request, parsed from method, path and query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,13 +111,6 @@ pub const CATALOG_MAX_LIMIT: u32 = 500;
 /// Messages per `GET /admin/outbox` by default (each reads its text body to
 /// find its link).
 pub const OUTBOX_DEFAULT_LIMIT: u32 = 100;
-
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned())
-    })
-}
 
 /// Upper end of an open time window (unix seconds; ms of it fits in 2^53).
 pub const MAX_TIME: u64 = 1 << 40;
@@ -224,15 +218,6 @@ pub fn valid_object_key(key: &str) -> bool {
         && key.len() <= 1024
         && !clipstore_core::reserved_key(key)
         && key.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
-}
-
-/// The path and query of an absolute request URL, as sent (the glue avoids
-/// the `url` crate: its IDNA tables would double the Worker's size).
-pub fn path_and_query(url: &str) -> (&str, &str) {
-    let url = url.split('#').next().unwrap_or_default();
-    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
-    let target = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
-    target.split_once('?').unwrap_or((target, ""))
 }
 
 /// Why an admin request is not authorized.
@@ -355,13 +340,6 @@ mod tests {
         assert_eq!(route("GET", "/admin/nope", ""), NotFound);
         assert_eq!(route("GET", "/admin/orders//reset", ""), NotFound);
         assert_eq!(route("GET", "/admin/orders", "limit=999999"), ListOrders { limit: MAX_LIMIT });
-    }
-
-    #[test]
-    fn url_parts() {
-        assert_eq!(path_and_query("http://127.0.0.1:8787/admin/orders?limit=5#x"), ("/admin/orders", "limit=5"));
-        assert_eq!(path_and_query("https://shop.example/admin/orders/A%2FB/reset"), ("/admin/orders/A%2FB/reset", ""));
-        assert_eq!(path_and_query("https://shop.example"), ("/", ""));
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod payments;
 pub mod preconditions;
 pub mod range;
 pub mod recovery;
+pub mod request_url;
 pub mod revocations;
 pub mod routes;
 pub mod segments;

@@ -137,7 +137,8 @@ pub(crate) fn unavailable(what: impl std::fmt::Display) -> DownloadError {
 /// The shop's address as this request reached it (`https://shop.example`),
 /// for links the Worker writes into mail and redirects.
 fn origin(req: &Request) -> Result<String> {
-    Ok(req.url()?.origin().ascii_serialization())
+    let url = req.inner().url();
+    crate::request_url::origin(&url).ok_or_else(|| Error::RustError(format!("no origin in the request URL {url}")))
 }
 
 fn now_unix() -> u64 {

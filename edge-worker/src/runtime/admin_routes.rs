@@ -23,7 +23,7 @@ pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Respons
         }
     }
     let url = req.inner().url();
-    let (path, query) = admin::path_and_query(&url);
+    let (path, query) = crate::request_url::path_and_query(&url);
     let method = req.method().to_string();
     let route = admin::route(&method, path, query);
     // Checks that must work when the ledger does not.

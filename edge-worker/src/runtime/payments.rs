@@ -418,7 +418,8 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
         return error_response(&DownloadError::MethodNotAllowed);
     }
     let shop = &manifest().shop;
-    let session = req.url()?.query_pairs().find(|(k, _)| k == "session_id").map(|(_, v)| v.into_owned());
+    let url = req.inner().url();
+    let session = crate::request_url::query_param(crate::request_url::path_and_query(&url).1, "session_id");
     let Some(session) = session.filter(|s| payments::valid_session_id(s)) else {
         return html_page(&pages::bad_thanks_page(shop), head, 400, &[]).or_else(|e| error_response(&e));
     };
