@@ -30,9 +30,11 @@ for ((i = 0; i < ${#args[@]}; i++)); do
 done
 
 # Size over speed: the Worker's hot path is I/O handed to the runtime, not
-# wasm compute. Measured (2026-11): opt-level "s" 159 KB gzip, 3: 163 KB,
-# "z": 167 KB. Only this build sees it (the workspace profile is unchanged).
-export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-s}"
+# wasm compute. Measured on 2026-12-02 (docs/benchmarks.md, "Worker size"):
+# "z" 321.8 KB gzip, "s" 350.5 KB (the async handlers inline less under "z";
+# in 2026-11, before them, "s" was the smaller). Only this build sees it (the
+# workspace profile is unchanged).
+export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-z}"
 # No symbol names in the module: the name section was a fifth of the gzip
 # size (with the ledger, monitoring and checkout: 414 KB -> 336 KB gzip).
 # Panic and error messages keep their text; only stack frames lose names.
@@ -41,7 +43,7 @@ export CARGO_PROFILE_RELEASE_STRIP="${CARGO_PROFILE_RELEASE_STRIP:-symbols}"
 cd "$root/edge-worker"
 echo "build-worker: worker-build --release --no-opt $* (manifest: $CLIPSTORE_MANIFEST)"
 # --no-opt: worker-build would fetch wasm-opt from GitHub; the release profile
-# (LTO, one codegen unit) and opt-level "s" keep the module small without it.
+# (LTO, one codegen unit) and opt-level "z" keep the module small without it.
 worker-build --release --no-opt "$@"
 
 wasm="$(find "$out_dir" -name '*.wasm' -print -quit)"
