@@ -445,6 +445,30 @@ pub struct AttemptRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credited_bytes: Option<u64>,
 }
+crate::from_row!(AttemptRecord {
+    id,
+    attempt_id,
+    at,
+    order_id,
+    clip_slug,
+    key_id,
+    method,
+    range_header,
+    status,
+    outcome,
+    span_offset,
+    span_length,
+    charged_bytes,
+    client_ip,
+    country,
+    user_agent,
+    recorded_via,
+    completed,
+    reserved_bytes,
+    sent_bytes,
+    settled_at,
+    credited_bytes
+});
 
 /// A row of `orders`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -472,6 +496,7 @@ pub struct OrderRow {
     #[serde(default)]
     pub created_at: u64,
 }
+crate::from_row!(OrderRow { order_id, clips, allowance, customer_ref, expires_at, revoked_at, revoked_reason, revoked_clips } defaults { token_issued_at, not_before, source, created_at });
 
 /// A row of `order_clips`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -483,6 +508,7 @@ pub struct OrderClipRow {
     pub budget_bytes: u64,
     pub updated_at: u64,
 }
+crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at });
 
 /// A line of the order lists (`LIST_ORDERS`, `NEVER_FULLY_DOWNLOADED`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -499,6 +525,19 @@ pub struct OrderSummaryRow {
     pub attempts: u64,
     pub last_attempt_at: Option<u64>,
 }
+crate::from_row!(OrderSummaryRow {
+    order_id,
+    clips,
+    allowance,
+    customer_ref,
+    expires_at,
+    revoked_at,
+    source,
+    created_at,
+    granted_bytes,
+    attempts,
+    last_attempt_at
+});
 
 /// A row of `order_links`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -508,6 +547,7 @@ pub struct LinkRow {
     pub expires_at: u64,
     pub first_seen_at: u64,
 }
+crate::from_row!(LinkRow { key_id, issued_at, expires_at, first_seen_at });
 
 /// A row of `payment_events` for the admin API (`sql::PAYMENT_EVENTS`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -527,6 +567,21 @@ pub struct PaymentEventRow {
     pub amount_total: Option<u64>,
     pub currency: Option<String>,
 }
+crate::from_row!(PaymentEventRow {
+    id,
+    at,
+    provider,
+    event_id,
+    event_type,
+    session_id,
+    order_id,
+    status,
+    outcome,
+    detail,
+    customer_email,
+    amount_total,
+    currency
+});
 
 /// A row of `order_events`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -536,6 +591,7 @@ pub struct EventRow {
     pub clip_slug: Option<String>,
     pub detail: Option<String>,
 }
+crate::from_row!(EventRow { at, kind, clip_slug, detail });
 
 /// Full detail rows for refused tokens per minute and refusal code; the
 /// rest are only counted in `bad_token_minutes`, so a flood of bad links

@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod allowance;
 pub mod content_disposition;
+pub mod d1_row;
 pub mod delivery;
 pub mod error;
 pub mod http_call;

@@ -151,6 +151,7 @@ pub struct ClaimedMessage {
     #[serde(default)]
     pub created_at: u64,
 }
+crate::from_row!(ClaimedMessage { id, kind, order_id, to_addr, subject, text_body, html_body, attempts } defaults { created_at });
 
 impl ClaimedMessage {
     pub fn mail(&self) -> Mail {
@@ -181,6 +182,22 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub text_body: String,
 }
+crate::from_row!(OutboxRow {
+    id,
+    kind,
+    order_id,
+    to_addr,
+    subject,
+    status,
+    attempts,
+    created_at,
+    next_attempt_at,
+    sent_at,
+    provider,
+    provider_id,
+    last_error,
+    text_body
+});
 
 /// One message as `GET /admin/outbox` answers it: no bodies, but the first
 /// link of the message (the order page, for an order mail), so the owner, or

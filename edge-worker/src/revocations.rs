@@ -58,6 +58,7 @@ pub struct RevokedOrderRow {
     #[serde(default)]
     pub not_before: u64,
 }
+crate::from_row!(RevokedOrderRow { order_id, revoked_at, revoked_reason } defaults { not_before });
 
 /// One row of `ledger::sql::REVOKED_CLIPS_ALL`.
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +66,7 @@ pub struct RevokedClipRow {
     pub order_id: String,
     pub clip_slug: String,
 }
+crate::from_row!(RevokedClipRow { order_id, clip_slug });
 
 impl RevocationList {
     /// The list from D1's rows.

@@ -42,6 +42,7 @@ use crate::segments::Segments;
 
 mod admin_routes;
 mod checkout;
+mod d1;
 mod download;
 mod http;
 mod mail;
@@ -54,6 +55,7 @@ mod revocations;
 mod stream;
 
 use admin_routes::admin_request;
+use d1::{batch, bind, d1_error, num, opt_num, opt_text, row_count, rows, text, Query};
 use download::{merge_fallback, order_view, write_fallback, Attempt};
 use reservation::{reserve, revoked, settle, Reserved, Steps};
 
@@ -150,46 +152,6 @@ fn verify(env: &Env, token: &str) -> std::result::Result<Claims, DownloadError> 
     let keys = env.secret("TOKEN_KEYS").map_err(|_| unavailable("the TOKEN_KEYS secret is not set"))?.to_string();
     let keyring = Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))?;
     verify_token(token, &keyring, now_unix()).map_err(|e| DownloadError::from_token_code(e.code()))
-}
-
-fn d1_error(what: &str, e: impl std::fmt::Display) -> DownloadError {
-    unavailable(format!("D1 {what}: {e}"))
-}
-
-fn bind(db: &D1Database, sql: &str, values: &[JsValue]) -> std::result::Result<D1PreparedStatement, DownloadError> {
-    db.prepare(sql).bind(values).map_err(|e| d1_error("bind", e))
-}
-
-fn num(n: u64) -> JsValue {
-    JsValue::from_f64(n.min(crate::allowance::MAX_SAFE) as f64)
-}
-
-fn text(s: &str) -> JsValue {
-    JsValue::from_str(s)
-}
-
-fn opt_text(s: Option<&str>) -> JsValue {
-    s.map_or(JsValue::NULL, JsValue::from_str)
-}
-
-fn opt_num(n: Option<u64>) -> JsValue {
-    n.map_or(JsValue::NULL, num)
-}
-
-/// Runs a batch (one transaction) and checks every statement succeeded.
-async fn batch(
-    db: &D1Database,
-    statements: Vec<D1PreparedStatement>,
-) -> std::result::Result<Vec<D1Result>, DownloadError> {
-    let results = db.batch(statements).await.map_err(|e| d1_error("batch", e))?;
-    if let Some(error) = results.iter().find_map(|r| r.error()) {
-        return Err(d1_error("batch", error));
-    }
-    Ok(results)
-}
-
-fn rows<T: for<'a> Deserialize<'a>>(result: &D1Result) -> std::result::Result<Vec<T>, DownloadError> {
-    result.results::<T>().map_err(|e| d1_error("rows", e))
 }
 
 fn order_facts(claims: &Claims) -> OrderFacts {

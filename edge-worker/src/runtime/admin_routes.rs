@@ -167,7 +167,7 @@ async fn admin_route(
                 ],
             )
             .await?;
-            if rows::<serde_json::Value>(&r[0])?.is_empty() {
+            if row_count(&r[0]) == 0 {
                 return respond(409, json!({ "error": format!("order {} already exists", o.order_id) }));
             }
             respond(201, json!({ "created": o.order_id }))
@@ -185,7 +185,7 @@ async fn admin_route(
                 ],
             )
             .await?;
-            respond(200, json!({ "order_id": order_id, "clips_reset": rows::<serde_json::Value>(&r[1])?.len() }))
+            respond(200, json!({ "order_id": order_id, "clips_reset": row_count(&r[1]) }))
         }
         AdminRoute::ResetWindow { since, until } => {
             let detail = format!("window {since}..{until}");
@@ -198,10 +198,10 @@ async fn admin_route(
                 ],
             )
             .await?;
-            #[derive(Deserialize)]
             struct Id {
                 order_id: String,
             }
+            crate::from_row!(Id { order_id });
             let mut orders: Vec<String> = rows::<Id>(&r[1])?.into_iter().map(|r| r.order_id).collect();
             orders.dedup();
             respond(200, json!({ "orders_reset": orders }))
@@ -218,7 +218,7 @@ async fn admin_route(
                 ],
             )
             .await?;
-            let new = !rows::<serde_json::Value>(&r[0])?.is_empty();
+            let new = !row_count(&r[0]) == 0;
             revocations::publish(env).await;
             respond(200, json!({ "order_id": order_id, "clip": clip, "revoked_at": now, "already_revoked": !new }))
         }
@@ -248,7 +248,7 @@ async fn admin_route(
             )
             .await?;
             revocations::publish(env).await;
-            match rows::<serde_json::Value>(&r[0])?.into_iter().next() {
+            match rows::<ReissuedOrder>(&r[0])?.into_iter().next() {
                 Some(order) => respond(200, json!({ "order": order })),
                 None => respond(404, json!({ "error": format!("no order {order_id} in the ledger") })),
             }
@@ -269,3 +269,15 @@ async fn admin_route(
         }
     }
 }
+
+/// The order as `sql::REISSUE` returns it.
+#[derive(serde::Serialize)]
+struct ReissuedOrder {
+    order_id: String,
+    clips: String,
+    allowance: u32,
+    customer_ref: Option<String>,
+    expires_at: Option<u64>,
+    not_before: u64,
+}
+crate::from_row!(ReissuedOrder { order_id, clips, allowance, customer_ref, expires_at, not_before });

@@ -109,7 +109,7 @@ pub(super) async fn record(env: &Env, attempt: &mut Attempt, bad_token: bool) {
                 if bad_token {
                     let minute = attempt.record.at / 60_000;
                     let n = bind(db, sql::COUNT_BAD_TOKEN, &[num(minute), text(&attempt.record.outcome)])?
-                        .first::<u64>(Some("n"))
+                        .first_number("n")
                         .await
                         .map_err(|e| d1_error("count", e))?
                         .unwrap_or(0);
@@ -245,11 +245,11 @@ async fn set_aside(bucket: &Bucket, key: &str, json: String, error: &str) -> std
     Ok(())
 }
 
-#[derive(Deserialize)]
 struct GrantedRow {
     clip_slug: String,
     granted_bytes: u64,
 }
+crate::from_row!(GrantedRow { clip_slug, granted_bytes });
 
 /// Downloads and order pages answer GET and HEAD: whether it is a HEAD, or
 /// the 405 for any other method.

@@ -12,7 +12,7 @@
 //! `mail_failed`, `mail_queued_no_provider`) with the outbox id, kind,
 //! order and attempt; never the API key, never the message's body.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use worker::*;
 
@@ -89,10 +89,10 @@ pub(crate) async fn queue(
     batch(db, vec![outbox_insert(db, kind, order_id, mail, now_unix())?]).await.map(|_| ())
 }
 
-#[derive(Deserialize)]
 struct DueRow {
     id: u64,
 }
+crate::from_row!(DueRow { id });
 
 /// Sends up to `limit` due messages: claims each, sends it, marks it sent,
 /// queued again (with the next attempt's time) or failed. Never fails: what

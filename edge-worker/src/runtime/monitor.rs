@@ -6,11 +6,11 @@
 use std::cell::RefCell;
 
 use clipstore_core::{Keyring, ManifestClip};
-use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::*;
 
+use super::d1::Query;
 use super::{bind, d1_error, json_response, manifest, now_unix, num, text, unavailable};
 use crate::error::DownloadError;
 use crate::mail::messages::alert_mail;
@@ -63,14 +63,14 @@ fn signing_keys(env: &Env) -> Check {
     }
 }
 
-#[derive(Deserialize)]
 struct StateRow {
     state: String,
 }
+crate::from_row!(StateRow { state });
 
 async fn load_state(db: &D1Database) -> std::result::Result<MonitorState, DownloadError> {
     let row =
-        bind(db, sql::LOAD_STATE, &[])?.first::<StateRow>(None).await.map_err(|e| d1_error("monitor state", e))?;
+        bind(db, sql::LOAD_STATE, &[])?.first_row::<StateRow>().await.map_err(|e| d1_error("monitor state", e))?;
     Ok(row.and_then(|r| serde_json::from_str(&r.state).ok()).unwrap_or_default())
 }
 
@@ -162,11 +162,11 @@ thread_local! {
     static LAST_STATE: RefCell<Option<MonitorState>> = const { RefCell::new(None) };
 }
 
-#[derive(Deserialize)]
 struct StuckRow {
     stuck: u64,
     oldest_age: u64,
 }
+crate::from_row!(StuckRow { stuck, oldest_age });
 
 /// The `mail_stuck` check: messages unsent for longer than
 /// `ALERT_MAIL_STUCK_MINUTES`, with what the Worker knows of the cause.
@@ -174,7 +174,7 @@ async fn stuck_mail(env: &Env, db: &D1Database) -> std::result::Result<Option<St
     let minutes = monitor::mail_stuck_minutes(setting(env, "ALERT_MAIL_STUCK_MINUTES").as_deref());
     let row = bind(db, outbox::sql::OUTBOX_STUCK, &[num(now_unix()), num(minutes * 60)])
         .map_err(|e| format!("{e:?}"))?
-        .first::<StuckRow>(None)
+        .first_row::<StuckRow>()
         .await
         .map_err(|e| format!("{e}"))?;
     let Some(row) = row else { return Ok(None) };
@@ -186,12 +186,12 @@ async fn stuck_mail(env: &Env, db: &D1Database) -> std::result::Result<Option<St
     Ok(monitor::mail_stuck_problem(row.stuck, row.oldest_age, minutes, why.as_deref()))
 }
 
-#[derive(Deserialize)]
 struct WaitingRow {
     waiting: u64,
     oldest: Option<u64>,
     newest: Option<u64>,
 }
+crate::from_row!(WaitingRow { waiting, oldest, newest });
 
 /// Customers back from paying over the last day, for at least
 /// [`monitor::ORDER_MISSING_MINUTES`], whose order does not exist.
@@ -201,7 +201,7 @@ async fn orders_missing(db: &D1Database) -> std::result::Result<Option<(u64, Str
     let since = now.saturating_sub(86_400);
     let row = bind(db, crate::ledger::sql::PAID_WITHOUT_ORDER, &[num(until), num(since)])
         .map_err(|e| format!("{e:?}"))?
-        .first::<WaitingRow>(None)
+        .first_row::<WaitingRow>()
         .await
         .map_err(|e| format!("{e}"))?;
     Ok(row.and_then(|r| {
@@ -210,12 +210,12 @@ async fn orders_missing(db: &D1Database) -> std::result::Result<Option<(u64, Str
     }))
 }
 
-#[derive(Deserialize)]
 struct FailedRow {
     failed: u64,
     newest: Option<u64>,
     latest: Option<String>,
 }
+crate::from_row!(FailedRow { failed, newest, latest });
 
 /// Mail the provider refused for good in the last day: a customer without
 /// their mail, which only the owner can fix.
@@ -223,30 +223,29 @@ async fn failed_mail(db: &D1Database) -> std::result::Result<Option<(u64, String
     let since = now_unix().saturating_sub(monitor::MAIL_FAILED_HOURS * 3600);
     let row = bind(db, outbox::sql::OUTBOX_FAILED_SINCE, &[num(since)])
         .map_err(|e| format!("{e:?}"))?
-        .first::<FailedRow>(None)
+        .first_row::<FailedRow>()
         .await
         .map_err(|e| format!("{e}"))?;
     Ok(row.and_then(|r| Some((r.newest.unwrap_or(0), monitor::mail_failed_problem(r.failed, r.latest.as_deref())?))))
 }
 
-#[derive(Deserialize)]
 struct AttentionRow {
     id: u64,
     order_id: Option<String>,
     outcome: String,
     detail: Option<String>,
 }
+crate::from_row!(AttentionRow { id, order_id, outcome, detail });
 
 /// Partial refunds, refunds of unknown payments and price mismatches of the
 /// last day (docs/payments.md): the owner decides about each.
 async fn payments_needing_attention(db: &D1Database) -> std::result::Result<Option<(u64, String)>, String> {
     let since = Date::now().as_millis().saturating_sub(monitor::PAYMENT_ATTENTION_HOURS * 3_600_000);
-    let result = bind(db, crate::ledger::sql::PAYMENT_ATTENTION, &[num(since)])
+    let rows: Vec<AttentionRow> = bind(db, crate::ledger::sql::PAYMENT_ATTENTION, &[num(since)])
         .map_err(|e| format!("{e:?}"))?
-        .all()
+        .all_rows()
         .await
         .map_err(|e| format!("{e}"))?;
-    let rows: Vec<AttentionRow> = result.results().map_err(|e| format!("{e}"))?;
     let newest = rows.iter().map(|r| r.id).max().unwrap_or(0);
     let rows: Vec<_> = rows.into_iter().map(|r| (r.order_id, r.outcome, r.detail.unwrap_or_default())).collect();
     Ok(monitor::payment_attention_problem(&rows).map(|p| (newest, p)))
@@ -284,11 +283,11 @@ async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &Strin
     }
 }
 
-#[derive(Deserialize)]
 struct FailureRow {
     total: u64,
     failed: u64,
 }
+crate::from_row!(FailureRow { total, failed });
 
 /// The scheduled self-test: check a slice of the catalog, the storage, the
 /// ledger, the keys and the failure rate; alert or report recovery.
@@ -353,7 +352,7 @@ pub async fn self_test(env: &Env) {
         );
         let since_ms = Date::now().as_millis().saturating_sub(threshold.window_minutes * 60_000);
         let counted = match bind(db, sql::FAILURE_COUNTS, &[num(since_ms)]) {
-            Ok(statement) => statement.first::<FailureRow>(None).await.map_err(|e| format!("{e}")),
+            Ok(statement) => statement.first_row::<FailureRow>().await.map_err(|e| format!("{e}")),
             Err(e) => Err(format!("{e:?}")),
         };
         match counted {

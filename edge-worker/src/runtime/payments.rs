@@ -2,11 +2,11 @@
 //! disputes) and the `/thanks` success page (docs/payments.md).
 
 use clipstore_core::{sign_token, Claims, Keyring};
-use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::*;
 
+use super::d1::Query;
 use super::{batch, bind, d1_error, error_response, html_page, json_error, json_response, manifest, now_unix, num};
 use super::{mail, opt_num, opt_text, order_view, text, unavailable};
 use crate::error::DownloadError;
@@ -168,11 +168,11 @@ async fn webhook_refused(
     json_response(error.status(), &json!({ "error": error.code(), "detail": error.detail() }))
 }
 
-#[derive(Deserialize)]
 struct PaymentSeen {
     event_done: u64,
     order_id: Option<String>,
 }
+crate::from_row!(PaymentSeen { event_done, order_id });
 
 /// A `payment_events` row for an authenticated event answered 200.
 fn event_row(
@@ -209,7 +209,7 @@ async fn already_processed(
     at: u64,
 ) -> std::result::Result<Option<WebhookAnswer>, DownloadError> {
     let seen = bind(db, sql::PAYMENT_SEEN, &[text(provider), text(&event.event_id), text(subject_of(event))])?
-        .first::<PaymentSeen>(None)
+        .first_row::<PaymentSeen>()
         .await
         .map_err(|e| d1_error("payment seen", e))?;
     let Some(seen) = seen.filter(|s| s.event_done > 0 || s.order_id.is_some()) else { return Ok(None) };
@@ -267,7 +267,7 @@ async fn checkout(
     // revoked, and send no mail.
     let pending = match paid.payment_id.as_deref() {
         Some(payment) => bind(&db, sql::PENDING_REVOCATION, &[text(name), text(payment)])?
-            .first::<PendingRevocation>(None)
+            .first_row::<PendingRevocation>()
             .await
             .map_err(|e| d1_error("pending revocation", e))?
             .map(|p| p.reason),
@@ -344,15 +344,15 @@ async fn checkout(
     Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id })))
 }
 
-#[derive(Deserialize)]
 struct PendingRevocation {
     reason: String,
 }
+crate::from_row!(PendingRevocation { reason });
 
-#[derive(Deserialize)]
 struct OrderOfPayment {
     order_id: String,
 }
+crate::from_row!(OrderOfPayment { order_id });
 
 /// A refund or dispute: a full refund or any dispute revokes the order (its
 /// links answer "refunded" from the next request on); a partial refund is
@@ -371,7 +371,7 @@ async fn money_back(
         return Ok(answer);
     }
     let order = bind(&db, sql::ORDER_OF_PAYMENT, &[text(name), text(&back.payment_id)])?
-        .first::<OrderOfPayment>(None)
+        .first_row::<OrderOfPayment>()
         .await
         .map_err(|e| d1_error("order of payment", e))?;
     let reason = if matches!(event.kind, EventKind::Disputed(_)) { "disputed" } else { "refunded" };
@@ -405,10 +405,10 @@ async fn money_back(
     Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id, "revoked": reason })))
 }
 
-#[derive(Deserialize)]
 struct CheckoutLink {
     token: String,
 }
+crate::from_row!(CheckoutLink { token });
 
 /// `GET /thanks?session_id=…`: the order page of a paid checkout, or a page
 /// that reloads itself until the webhook has created the order.
@@ -426,7 +426,7 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
     let result = async {
         let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
         let link = bind(&db, sql::CHECKOUT_LINK, &[text("stripe"), text(&session)])?
-            .first::<CheckoutLink>(None)
+            .first_row::<CheckoutLink>()
             .await
             .map_err(|e| d1_error("checkout link", e))?;
         match link {

@@ -10,14 +10,14 @@
 //! working.
 
 use clipstore_core::Claims;
-use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use worker::*;
 
+use super::d1::Query;
 use super::mail::{deliver_outbox, order_facts, outbox_insert};
 use super::payments::sign_link;
-use super::{batch, bind, d1_error, manifest, now_unix, num, origin, rows, text};
+use super::{batch, bind, d1_error, manifest, now_unix, num, origin, text};
 use crate::error::DownloadError;
 use crate::ledger::sql;
 use crate::mail::messages::recovery_mail;
@@ -107,12 +107,11 @@ struct Recovery {
     origin: String,
 }
 
-#[derive(Deserialize)]
 struct Allowed {
     id: u64,
 }
+crate::from_row!(Allowed { id });
 
-#[derive(Deserialize)]
 struct RecoverableOrder {
     order_id: String,
     clips: String,
@@ -120,6 +119,7 @@ struct RecoverableOrder {
     customer_ref: Option<String>,
     expires_at: Option<u64>,
 }
+crate::from_row!(RecoverableOrder { order_id, clips, allowance, customer_ref, expires_at });
 
 /// After the response: counts the request against the limits, then mints
 /// and e-mails a link per order of the address, in one batch with the
@@ -154,15 +154,15 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
             num(PER_CLIENT),
         ],
     )?
-    .first::<Allowed>(None)
+    .first_row::<Allowed>()
     .await
     .map_err(|e| d1_error("recovery request", e))?;
     let Some(Allowed { id }) = allowed else { return Ok(None) };
-    let found = bind(&db, sql::ORDERS_OF_EMAIL, &[text(&request.email), num(MAX_ORDERS), num(now)])?
-        .all()
-        .await
-        .map_err(|e| d1_error("orders of an address", e))?;
-    let orders = rows::<RecoverableOrder>(&found)?;
+    let orders: Vec<RecoverableOrder> =
+        bind(&db, sql::ORDERS_OF_EMAIL, &[text(&request.email), num(MAX_ORDERS), num(now)])?
+            .all_rows()
+            .await
+            .map_err(|e| d1_error("orders of an address", e))?;
     let mut facts = Vec::new();
     for order in &orders {
         let mut claims =
@@ -203,7 +203,6 @@ fn fresh_claims(
     claims
 }
 
-#[derive(Deserialize)]
 struct OrderToResend {
     clips: String,
     allowance: u32,
@@ -212,6 +211,7 @@ struct OrderToResend {
     revoked_at: Option<u64>,
     customer_email: Option<String>,
 }
+crate::from_row!(OrderToResend { clips, allowance, customer_ref, expires_at, revoked_at, customer_email });
 
 /// `POST /admin/orders/<id>/resend[?to=…]` (`site-gen orders resend`): a
 /// fresh link of the order (same clips, downloads and expiry: it shares
@@ -225,7 +225,7 @@ pub(super) async fn resend(
     origin: &str,
 ) -> std::result::Result<(u16, serde_json::Value), DownloadError> {
     let order = bind(db, sql::ORDER_TO_RESEND, &[text(order_id)])?
-        .first::<OrderToResend>(None)
+        .first_row::<OrderToResend>()
         .await
         .map_err(|e| d1_error("order to resend", e))?;
     let Some(order) = order else {

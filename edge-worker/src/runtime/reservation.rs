@@ -4,10 +4,10 @@
 //! `crate::ledger::sql`, the streaming that reports what was sent in
 //! `super::stream`.
 
-use serde::Deserialize;
 use serde_json::json;
 use worker::*;
 
+use super::d1::Query;
 use super::{
     batch, bind, d1_error, now_unix, num, order_facts, order_seen, rows, stream, text, write_fallback, Attempt,
 };
@@ -17,22 +17,21 @@ use crate::error::DownloadError;
 use crate::ledger::sql;
 use clipstore_core::Claims;
 
-#[derive(Deserialize)]
 struct GrantRow {
     #[allow(dead_code)]
     granted_bytes: u64,
 }
+crate::from_row!(GrantRow { granted_bytes });
 
-#[derive(Deserialize)]
 struct RefusalRow {
     revoked_at: Option<u64>,
     revoked_reason: Option<String>,
-    #[serde(default)]
     clip_revoked: u64,
     not_before: Option<u64>,
     granted_bytes: Option<u64>,
     reserved_bytes: Option<u64>,
 }
+crate::from_row!(RefusalRow { revoked_at, revoked_reason, not_before, granted_bytes, reserved_bytes } defaults { clip_revoked });
 
 fn grant_statement(
     db: &D1Database,
@@ -78,7 +77,7 @@ pub(super) enum Reserved {
 /// The order's state after a refused grant.
 async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::result::Result<RefusalRow, DownloadError> {
     let state = bind(db, sql::REFUSAL_STATE, &[text(&claims.order_id), text(slug)])?
-        .first::<RefusalRow>(None)
+        .first_row::<RefusalRow>()
         .await
         .map_err(|e| d1_error("refusal state", e))?
         .ok_or(DownloadError::AllowanceUsedUp)?;
@@ -213,7 +212,7 @@ impl stream::MoreBytes for Steps {
 /// answers without a body, which reserve nothing.
 pub(super) async fn revoked(db: &D1Database, claims: &Claims, slug: &str) -> Result<Option<DownloadError>, ()> {
     let statement = bind(db, sql::REFUSAL_STATE, &[text(&claims.order_id), text(slug)]).map_err(|_| ())?;
-    let state = statement.first::<RefusalRow>(None).await.map_err(|_| ())?;
+    let state = statement.first_row::<RefusalRow>().await.map_err(|_| ())?;
     Ok(state.and_then(|s| s.revocation(claims)))
 }
 

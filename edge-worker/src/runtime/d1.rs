@@ -1,0 +1,144 @@
+//! D1 calls for every route: statements bound to values, batches, and rows
+//! read column by column (`crate::d1_row`) instead of through serde.
+
+use js_sys::{Array, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{D1Database, D1PreparedStatement};
+
+use super::unavailable;
+use crate::d1_row::{Columns, FromRow};
+use crate::error::DownloadError;
+
+pub(super) fn d1_error(what: &str, e: impl std::fmt::Display) -> DownloadError {
+    unavailable(format!("D1 {what}: {e}"))
+}
+
+pub(super) fn bind(
+    db: &D1Database,
+    sql: &str,
+    values: &[JsValue],
+) -> std::result::Result<D1PreparedStatement, DownloadError> {
+    db.prepare(sql).bind(values).map_err(|e| d1_error("bind", e))
+}
+
+pub(super) fn num(n: u64) -> JsValue {
+    JsValue::from_f64(n.min(crate::allowance::MAX_SAFE) as f64)
+}
+
+pub(super) fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+pub(super) fn opt_text(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+pub(super) fn opt_num(n: Option<u64>) -> JsValue {
+    n.map_or(JsValue::NULL, num)
+}
+
+/// One statement's result (D1's `{ success, error, results, meta }`).
+pub(super) struct D1Rows(JsValue);
+
+impl D1Rows {
+    fn rows(&self) -> Array {
+        Reflect::get(&self.0, &"results".into()).ok().and_then(|r| r.dyn_into::<Array>().ok()).unwrap_or_default()
+    }
+
+    fn error(&self) -> Option<String> {
+        let failed = Reflect::get(&self.0, &"success".into()).ok().and_then(|s| s.as_bool()) == Some(false);
+        let error = Reflect::get(&self.0, &"error".into()).ok().and_then(|e| e.as_string());
+        error.or_else(|| failed.then(|| "the statement failed".to_owned()))
+    }
+}
+
+/// A row as D1 hands it over: a JavaScript object keyed by column name.
+struct JsRow(JsValue);
+
+impl JsRow {
+    fn get(&self, column: &str) -> JsValue {
+        Reflect::get(&self.0, &JsValue::from_str(column)).unwrap_or(JsValue::UNDEFINED)
+    }
+}
+
+impl Columns for JsRow {
+    fn text(&self, column: &str) -> Option<String> {
+        self.get(column).as_string()
+    }
+
+    fn number(&self, column: &str) -> Option<f64> {
+        self.get(column).as_f64()
+    }
+
+    fn is_null(&self, column: &str) -> bool {
+        self.get(column).is_null_or_undefined()
+    }
+}
+
+fn js_error(e: JsValue) -> worker::Error {
+    worker::Error::from(e)
+}
+
+fn read<T: FromRow>(row: JsValue) -> worker::Result<T> {
+    T::from_row(&JsRow(row)).map_err(|e| worker::Error::RustError(e.to_string()))
+}
+
+/// Runs a batch (one transaction) and checks every statement succeeded.
+pub(super) async fn batch(
+    db: &D1Database,
+    statements: Vec<D1PreparedStatement>,
+) -> std::result::Result<Vec<D1Rows>, DownloadError> {
+    let statements: Array = statements.iter().map(|s| JsValue::from(s.inner().clone())).collect();
+    let database: &worker_sys::D1Database = db.as_ref().unchecked_ref();
+    let promise = database.batch(statements).map_err(|e| d1_error("batch", js_error(e)))?;
+    let results = JsFuture::from(promise).await.map_err(|e| d1_error("batch", js_error(e)))?;
+    let results: Vec<D1Rows> = Array::from(&results).iter().map(D1Rows).collect();
+    if let Some(error) = results.iter().find_map(D1Rows::error) {
+        return Err(d1_error("batch", error));
+    }
+    Ok(results)
+}
+
+/// The rows of one statement's result.
+pub(super) fn rows<T: FromRow>(result: &D1Rows) -> std::result::Result<Vec<T>, DownloadError> {
+    result.rows().iter().map(|row| read(row).map_err(|e| d1_error("rows", e))).collect()
+}
+
+/// How many rows one statement's result has.
+pub(super) fn row_count(result: &D1Rows) -> usize {
+    result.rows().length() as usize
+}
+
+/// Reading rows straight from a statement (D1's `first()` and `all()`).
+pub(super) trait Query {
+    /// The first row, if any.
+    async fn first_row<T: FromRow>(&self) -> worker::Result<Option<T>>;
+    /// One number column of the first row.
+    async fn first_number(&self, column: &str) -> worker::Result<Option<u64>>;
+    /// Every row.
+    async fn all_rows<T: FromRow>(&self) -> worker::Result<Vec<T>>;
+}
+
+impl Query for D1PreparedStatement {
+    async fn first_row<T: FromRow>(&self) -> worker::Result<Option<T>> {
+        let value = JsFuture::from(self.inner().first(None).map_err(js_error)?).await.map_err(js_error)?;
+        if value.is_null_or_undefined() {
+            return Ok(None);
+        }
+        read(value).map(Some)
+    }
+
+    async fn first_number(&self, column: &str) -> worker::Result<Option<u64>> {
+        let value = JsFuture::from(self.inner().first(Some(column)).map_err(js_error)?).await.map_err(js_error)?;
+        Ok(value.as_f64().filter(|n| *n >= 0.0 && n.fract() == 0.0).map(|n| n as u64))
+    }
+
+    async fn all_rows<T: FromRow>(&self) -> worker::Result<Vec<T>> {
+        let result = D1Rows(JsFuture::from(self.inner().all().map_err(js_error)?).await.map_err(js_error)?);
+        if let Some(error) = result.error() {
+            return Err(worker::Error::RustError(error));
+        }
+        result.rows().iter().map(read).collect()
+    }
+}
