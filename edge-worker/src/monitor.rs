@@ -151,9 +151,9 @@ impl FailureThreshold {
             return None;
         }
         Some(format!(
-            "{failed} of {total} download attempts failed in the last {} minutes (threshold {:.0}%)",
+            "{failed} of {total} download attempts failed in the last {} minutes (threshold {}%)",
             self.window_minutes,
-            self.rate * 100.0
+            (self.rate * 100.0).round() as u32
         ))
     }
 }
