@@ -646,10 +646,16 @@ pub const FALLBACK_PREFIX: &str = clipstore_core::manifest::LEDGER_FALLBACK_PREF
 pub const QUARANTINE_PREFIX: &str = clipstore_core::manifest::LEDGER_QUARANTINE_PREFIX;
 
 impl FallbackRecord {
-    /// `ledger-fallback/<at, 15 digits>-<attempt_id>.json`: listing order is
+    /// `ledger-fallback/<at, 15 digits>-<attempt_id>.json`, under the
+    /// prefix of its (order, clip) when it charges one
+    /// ([`crate::offline::tally_prefix`]): listing order within a prefix is
     /// time order.
     pub fn object_key(&self) -> String {
-        format!("{FALLBACK_PREFIX}{:015}-{}.json", self.attempt.at, self.attempt.attempt_id)
+        let name = format!("{:015}-{}.json", self.attempt.at, self.attempt.attempt_id);
+        match (&self.charge, self.attempt.order_id.as_deref(), self.attempt.clip_slug.as_deref()) {
+            (Some(_), Some(order), Some(clip)) => format!("{}{name}", crate::offline::tally_prefix(order, clip)),
+            _ => format!("{FALLBACK_PREFIX}{name}"),
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -717,7 +723,11 @@ mod tests {
     fn fallback_records_round_trip_and_sort_by_time() {
         let r = record();
         assert_eq!(FallbackRecord::from_json(&r.to_json()).unwrap(), r);
-        assert_eq!(r.object_key(), format!("ledger-fallback/001750000000123-{}.json", "ab".repeat(16)));
+        let name = format!("001750000000123-{}.json", "ab".repeat(16));
+        let (order, clip) = (r.attempt.order_id.clone().unwrap(), r.attempt.clip_slug.clone().unwrap());
+        assert_eq!(r.object_key(), format!("{}{name}", crate::offline::tally_prefix(&order, &clip)));
+        let uncharged = FallbackRecord { charge: None, ..r };
+        assert_eq!(uncharged.object_key(), format!("ledger-fallback/{name}"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod http_call;
 pub mod ledger;
 pub mod mail;
 pub mod monitor;
+pub mod offline;
 pub mod order;
 pub mod outbox;
 pub mod pages;

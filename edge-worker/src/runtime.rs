@@ -48,6 +48,7 @@ mod http;
 mod mail;
 mod monitor;
 mod objects;
+mod offline;
 mod payments;
 mod recovery;
 mod reservation;
@@ -57,7 +58,7 @@ mod stream;
 use admin_routes::admin_request;
 use d1::{batch, bind, d1_error, num, opt_num, opt_text, row_count, rows, text, Query};
 use download::{merge_fallback, order_view, write_fallback, Attempt};
-use reservation::{reserve, revoked, settle, Reserved, Steps};
+use reservation::{reserve, revoked, settle, LedgerSteps, Reserved, Steps};
 
 const MANIFEST_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog-manifest.json"));
 

@@ -61,6 +61,11 @@ impl Attempt {
         }
     }
 
+    /// The attempt as its R2 fallback record.
+    pub(super) fn fallback(&self) -> FallbackRecord {
+        FallbackRecord { attempt: self.record.clone(), order: self.order.clone(), charge: self.charge }
+    }
+
     fn insert(&self, db: &D1Database) -> std::result::Result<D1PreparedStatement, DownloadError> {
         let r = &self.record;
         bind(
@@ -126,8 +131,11 @@ pub(super) async fn record(env: &Env, attempt: &mut Attempt, bad_token: bool) {
             }
         }
     }
-    if bad_token {
-        // Never let a flood of bad links fill the bucket: logs only.
+    let served = attempt.charge.is_some() || attempt.record.outcome == Outcome::Granted.code();
+    if !served {
+        // Refusals and answers without a body are never written to R2: a
+        // flood of them must not fill the bucket. The log keeps them.
+        console_warn!(r#"{{"event":"ledger_unrecorded","record":{}}}"#, attempt.fallback().to_json());
         return;
     }
     attempt.record.recorded_via = "fallback".to_string();
@@ -136,11 +144,10 @@ pub(super) async fn record(env: &Env, attempt: &mut Attempt, bad_token: bool) {
 
 /// Writes (or rewrites, once settled) the attempt's R2 fallback record.
 pub(super) async fn write_fallback(env: &Env, attempt: &Attempt) {
-    let fallback =
-        FallbackRecord { attempt: attempt.record.clone(), order: attempt.order.clone(), charge: attempt.charge };
+    let fallback = attempt.fallback();
     let key = fallback.object_key();
     let written = match env.bucket("CLIPS") {
-        Ok(bucket) => bucket.put(&key, fallback.to_json()).execute().await.map(|_| ()),
+        Ok(bucket) => offline::put_record(&bucket, &fallback).await,
         Err(e) => Err(e),
     };
     match written {
@@ -364,6 +371,12 @@ pub(super) async fn clip_request(
             attempt.record.charged_bytes = 0;
             attempt.record.reserved_bytes = None;
             // Granted, then failed before the first byte: give it back.
+            if attempt.charge.is_some() {
+                // Reserved in the link's fallback records (D1 down).
+                if let Ok(bucket) = env.bucket("CLIPS") {
+                    let _ = bucket.delete(attempt.fallback().object_key()).await;
+                }
+            }
             attempt.charge = None;
             if attempt.granted > 0 {
                 if let (Ok(db), Some(order_id)) = (env.d1("DB"), attempt.record.order_id.clone()) {
@@ -512,33 +525,46 @@ async fn clip(
                         Reserved::InSteps(first) => first,
                     };
                     if let (Reserved::InSteps(first), Ok(db)) = (how, db) {
-                        steps = Some(Steps {
+                        steps = Some(Steps::Ledger(LedgerSteps {
                             db,
                             claims: claims.clone(),
                             slug: slug.to_string(),
                             allowance,
                             reserved: first,
-                        });
+                        }));
                     }
                 }
                 Err(e @ DownloadError::Unavailable { .. }) => {
                     // Serve anyway: the customer paid and the token is valid,
-                    // unless the revocation list says the link was ended.
+                    // unless the revocation list says the link was ended, or
+                    // the link's fallback records say it took its allowance
+                    // since D1 failed (crate::offline).
                     console_error!(r#"{{"event":"ledger_grant_failed","error":{:?}}}"#, format!("{e:?}"));
                     if let Some(refusal) = revocations::offline_refusal(env, &claims, Some(slug)).await {
                         return Err(refusal);
                     }
                     attempt.record.outcome = Outcome::GrantedOffline.code().to_string();
+                    attempt.record.recorded_via = "fallback".to_string();
                     attempt.charge = Some(Charge {
-                        bytes: span.length,
+                        bytes: 0,
                         clip_size: allowance.size,
                         unit: allowance.unit(),
                         budget: allowance.budget(),
                     });
+                    let (how, offline_steps) =
+                        offline::reserve(bucket.clone(), attempt.fallback(), span, first, allowance).await?;
+                    let reserved = match how {
+                        Reserved::Whole => span.length,
+                        Reserved::InSteps(first) => first,
+                    };
+                    if let Some(charge) = attempt.charge.as_mut() {
+                        charge.bytes = reserved;
+                    }
+                    steps = offline_steps.map(Steps::Offline);
                 }
                 Err(refused) => return Err(refused),
             }
-            let reserved = if attempt.granted > 0 { attempt.granted } else { span.length };
+            let reserved = attempt.charge.map_or(attempt.granted, |c| c.bytes);
             attempt.record.charged_bytes = reserved;
             attempt.record.reserved_bytes = Some(reserved);
         }

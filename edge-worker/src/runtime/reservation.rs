@@ -156,8 +156,31 @@ pub(super) async fn reserve(
 }
 
 /// The reservations of a response granted [`Reserved::InSteps`]: one per
-/// segment, made while the segment before it is piped.
-pub(super) struct Steps {
+/// segment, made while the segment before it is piped; in D1, or while D1
+/// fails in the link's R2 fallback records.
+pub(super) enum Steps {
+    Ledger(LedgerSteps),
+    Offline(super::offline::OfflineSteps),
+}
+
+impl stream::MoreBytes for Steps {
+    async fn reserve(&mut self, bytes: u64) -> bool {
+        match self {
+            Steps::Ledger(steps) => steps.reserve(bytes).await,
+            Steps::Offline(steps) => steps.reserve(bytes).await,
+        }
+    }
+
+    fn reserved(&self) -> u64 {
+        match self {
+            Steps::Ledger(steps) => steps.reserved(),
+            Steps::Offline(steps) => steps.reserved(),
+        }
+    }
+}
+
+/// [`Steps`] in D1.
+pub(super) struct LedgerSteps {
     pub(super) db: D1Database,
     pub(super) claims: Claims,
     pub(super) slug: String,
@@ -166,7 +189,7 @@ pub(super) struct Steps {
     pub(super) reserved: u64,
 }
 
-impl stream::MoreBytes for Steps {
+impl stream::MoreBytes for LedgerSteps {
     /// Reserves the next segment, waiting (bounded) while the order's other
     /// in-flight reservations could still make room; `false` cuts the
     /// response off: the allowance is used up.

@@ -48,7 +48,7 @@ pub struct StreamEnd {
 }
 
 /// Reserves the bytes of each next segment, for a response whose span was
-/// not reserved whole (`runtime::Steps`).
+/// not reserved whole (`runtime::reservation::Steps`).
 pub trait MoreBytes {
     /// `false`: the allowance is used up, the response is cut off.
     async fn reserve(&mut self, bytes: u64) -> bool;

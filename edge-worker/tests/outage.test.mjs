@@ -1,0 +1,128 @@
+// What a link may take while D1 is down (docs/downloads.md, "When D1
+// fails"), in workerd with local R2 and D1, on a 1-download link and a clip
+// of realistic size made at test time: a download manager (aria2c, whose
+// first plain GET is abandoned once its ranges start) still gets the whole
+// clip byte for byte; then the link is used up for the rest of the outage;
+// parallel full GETs of a fresh link give one complete body; refusals are
+// never written to R2; and when D1 is back, the merge charges what was sent.
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { makeVideoClip, putClip } from "./support/bigclip.mjs";
+import { admin, catalog, curl, mint, run, sha256File, startStack } from "./support/stack.mjs";
+
+const { main, withheld } = catalog();
+let stack;
+let work;
+let clip; // { file, size, sha256 }
+
+/** One download's worth for a clip of `size` (allowance.rs: size + slack). */
+function unit(size, downloads) {
+  const slack = Math.min(Math.max(Math.floor(size / 4), 256 * 1024), 16 * 1024 * 1024);
+  return size + Math.min(slack, Math.floor((size - 1) / (2 * downloads)));
+}
+
+const TABLES = ["order_clips", "download_attempts", "orders", "bad_token_minutes"];
+async function d1Down() {
+  await stack.wrangler(["d1", "execute", "DB", "--command", TABLES.map((t) => `ALTER TABLE ${t} RENAME TO ${t}_offline;`).join(" ")]);
+}
+async function d1Up() {
+  await stack.wrangler(["d1", "execute", "DB", "--command", TABLES.map((t) => `ALTER TABLE ${t}_offline RENAME TO ${t};`).join(" ")]);
+}
+
+const clipUrl = (link) => `${link.url}/${withheld.slug}`;
+const mib = (n) => `${(n / 1048576).toFixed(2)} MiB`;
+
+before(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-outage-"));
+  clip = await makeVideoClip(work, { seconds: 32 });
+  stack = await startStack({ seed: [main] });
+  await putClip(stack, withheld, clip.file);
+});
+
+after(async () => {
+  await stack?.stop();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe("a 1-download link while D1 is down", () => {
+  it("aria2c gets the whole clip; then the link is used up until D1 is back; the merge charges what was sent", async () => {
+    const link = await mint(stack, { order: "O-ARIA", clips: [withheld.slug], downloads: 1 });
+    const other = await mint(stack, { order: "O-OTHER", clips: [withheld.slug], downloads: 1 });
+    await d1Down();
+    let refusedAfter;
+    try {
+      const out = path.join(work, "aria");
+      fs.mkdirSync(out);
+      await run("aria2c", ["-x8", "-s8", "-k1M", "--file-allocation=none", "--console-log-level=warn",
+        "--summary-interval=0", "--allow-overwrite=true", "-d", out, "-o", "clip.mp4", clipUrl(link)]);
+      assert.equal(sha256File(path.join(out, "clip.mp4")), clip.sha256, "byte-identical during the outage");
+
+      // Its allowance is taken: a second whole download is refused before
+      // its first byte, once the first GET's reservation has settled.
+      let second;
+      for (let i = 0; i < 50; i++) {
+        second = await curl(clipUrl(link), { output: path.join(work, "second.mp4") }).catch(() => ({ status: "cut off" }));
+        if (second.status === 403) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(second.status, 403, "a second download during the outage");
+      assert.match(fs.readFileSync(path.join(work, "second.mp4"), "utf8"), /used all downloads/);
+      refusedAfter = second.status;
+      // Another order's link is not affected.
+      const range = await curl(clipUrl(other), { args: ["-H", "Range: bytes=0-999"] });
+      assert.equal(range.status, 206);
+      // Junk tokens during the outage: refused, and (below) never in R2.
+      for (let i = 0; i < 10; i++) {
+        assert.equal((await curl(`${stack.base}/download/junk-${i}/${withheld.slug}`)).status, 403);
+      }
+    } finally {
+      await d1Up();
+    }
+    assert.equal(refusedAfter, 403);
+
+    const merged = await admin(stack, "POST", "/admin/ledger/merge");
+    assert.equal(merged.status, 200, JSON.stringify(merged.body));
+    assert.ok(merged.body.merged >= 2, JSON.stringify(merged.body));
+    assert.equal((await admin(stack, "POST", "/admin/ledger/merge")).body.merged, 0, "merged once");
+    const detail = (await admin(stack, "GET", "/admin/orders/O-ARIA")).body;
+    const outcomes = new Set(detail.attempts.map((a) => a.outcome));
+    assert.deepEqual([...outcomes], ["granted_offline"], "refusals are not written to R2");
+    for (const a of detail.attempts) assert.equal(a.recorded_via, "fallback");
+    const total = detail.clips[0].granted_bytes;
+    assert.ok(total >= clip.size, `${total} charged, at least the clip`);
+    assert.ok(total <= unit(clip.size, 1), `${mib(total)} charged, at most one download's worth (${mib(unit(clip.size, 1))})`);
+    assert.equal(detail.attempts.reduce((s, a) => s + a.charged_bytes, 0), total, "the ledger adds up");
+    const junk = (await admin(stack, "GET", "/admin/attempts?limit=10000")).body.attempts
+      .filter((a) => a.recorded_via === "fallback" && a.order_id == null);
+    assert.equal(junk.length, 0, "no refusal came back from R2");
+    console.log(`# aria2c during the outage: ${detail.attempts.length} requests, charged ${mib(total)} ` +
+      `for a ${mib(clip.size)} clip (${(total / clip.size).toFixed(3)} clips)`);
+  });
+
+  it("8 parallel full GETs of a fresh link: one complete body, the rest refused or cut off", async () => {
+    const link = await mint(stack, { order: "O-PAR", clips: [withheld.slug], downloads: 1 });
+    await d1Down();
+    let results;
+    try {
+      results = await Promise.all(Array.from({ length: 8 }, (_, i) => {
+        const output = path.join(work, `par-${i}`);
+        return curl(clipUrl(link), { output }).then((r) => ({ ...r, output }), () => ({ status: "cut off", output }));
+      }));
+    } finally {
+      await d1Up();
+    }
+    const complete = results.filter((r) => r.status === 200 && sha256File(r.output) === clip.sha256);
+    assert.equal(complete.length, 1, results.map((r) => r.status).join(" "));
+    const received = results.reduce((s, r) => s + (fs.existsSync(r.output) && r.status !== 403 ? fs.statSync(r.output).size : 0), 0);
+    assert.ok(received <= 2 * unit(clip.size, 1), `${mib(received)} received in all`);
+    await admin(stack, "POST", "/admin/ledger/merge");
+    const detail = (await admin(stack, "GET", "/admin/orders/O-PAR")).body;
+    console.log(`# 8 parallel GETs during the outage: ${results.map((r) => r.status).join(" ")}; ` +
+      `${mib(received)} received, ${mib(detail.clips[0]?.granted_bytes ?? 0)} charged after the merge`);
+  });
+});
