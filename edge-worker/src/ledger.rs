@@ -147,9 +147,13 @@ pub mod sql {
          span_offset, span_length, charged_bytes, client_ip, country, user_agent, recorded_via, reserved_bytes, sent_bytes, completed, settled_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 
-    /// Counts a refused token of the current minute. `?1 minute, ?2 code`.
-    pub const COUNT_BAD_TOKEN: &str = "INSERT INTO bad_token_minutes (minute, code, n) VALUES (?1, ?2, 1) \
-         ON CONFLICT (minute, code) DO UPDATE SET n = n + 1 RETURNING n";
+    /// Adds an isolate's count of refusals (`crate::refusals`).
+    /// `?1 minute, ?2 code, ?3 count`.
+    pub const COUNT_REFUSALS: &str = "INSERT INTO refusal_minutes (minute, code, n) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (minute, code) DO UPDATE SET n = n + ?3";
+
+    /// Forgets refusal counts older than `?1` (unix minutes); the cron runs it.
+    pub const PRUNE_REFUSAL_MINUTES: &str = "DELETE FROM refusal_minutes WHERE minute < ?1";
 
     /// Remembers a link of an order. `?1 order_id, ?2 key_id, ?3 issued_at, ?4 expires_at, ?5 now (s)`.
     pub const LINK_SEEN: &str = "INSERT OR IGNORE INTO order_links (order_id, key_id, issued_at, expires_at, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -592,11 +596,6 @@ pub struct EventRow {
     pub detail: Option<String>,
 }
 crate::from_row!(EventRow { at, kind, clip_slug, detail });
-
-/// Full detail rows for refused tokens per minute and refusal code; the
-/// rest are only counted in `bad_token_minutes`, so a flood of bad links
-/// cannot fill the database.
-pub const BAD_TOKEN_ROWS_PER_MINUTE: u64 = 20;
 
 /// Rows per minute and outcome for webhook deliveries that were not
 /// authenticated (bad or missing signature); the rest are only logged.

@@ -9,7 +9,7 @@ use crate::allowance::DownloadAllowance;
 use crate::ledger::sql;
 
 /// Every migration, in order (the outbox's tests use them too).
-pub(crate) const MIGRATIONS: [&str; 7] = [
+pub(crate) const MIGRATIONS: [&str; 8] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
@@ -17,6 +17,7 @@ pub(crate) const MIGRATIONS: [&str; 7] = [
     include_str!("../migrations/0005_settlement.sql"),
     include_str!("../migrations/0006_outbox.sql"),
     include_str!("../migrations/0007_refunds_recovery.sql"),
+    include_str!("../migrations/0008_refusal_minutes.sql"),
 ];
 
 /// A new in-memory SQLite with every migration applied.
@@ -360,4 +361,22 @@ fn the_revocation_list_names_revoked_reissued_and_partly_revoked_orders() {
         .map(|r| r.unwrap())
         .collect();
     assert_eq!(clips, [("Z".to_string(), "a".to_string())]);
+}
+
+#[test]
+fn refusal_counts_add_up_per_minute_and_code_and_are_pruned() {
+    let db = db();
+    run(&db, sql::COUNT_REFUSALS, vec![n(100), t("malformed"), n(100)]);
+    run(&db, sql::COUNT_REFUSALS, vec![n(100), t("malformed"), n(37)]);
+    run(&db, sql::COUNT_REFUSALS, vec![n(100), t("expired"), n(2)]);
+    run(&db, sql::COUNT_REFUSALS, vec![n(101), t("malformed"), n(1)]);
+    let count = |minute: u64, code: &str| -> i64 {
+        db.query_row("SELECT n FROM refusal_minutes WHERE minute = ?1 AND code = ?2", (minute as i64, code), |r| {
+            r.get(0)
+        })
+        .unwrap_or(0)
+    };
+    assert_eq!((count(100, "malformed"), count(100, "expired"), count(101, "malformed")), (137, 2, 1));
+    assert_eq!(run(&db, sql::PRUNE_REFUSAL_MINUTES, vec![n(101)]), 2);
+    assert_eq!(count(101, "malformed"), 1);
 }

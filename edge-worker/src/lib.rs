@@ -31,6 +31,7 @@ pub mod payments;
 pub mod preconditions;
 pub mod range;
 pub mod recovery;
+pub mod refusals;
 pub mod request_url;
 pub mod revocations;
 pub mod routes;

@@ -51,12 +51,13 @@ mod objects;
 mod offline;
 mod payments;
 mod recovery;
+mod refusals;
 mod reservation;
 mod revocations;
 mod stream;
 
 use admin_routes::admin_request;
-use d1::{batch, bind, d1_error, num, opt_num, opt_text, row_count, rows, text, Query};
+use d1::{batch, bind, d1_error, num, opt_num, opt_text, row_count, rows, text};
 use download::{merge_fallback, order_view, write_fallback, Attempt};
 use reservation::{reserve, revoked, settle, LedgerSteps, Reserved, Steps};
 
@@ -230,6 +231,8 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     }
     revocations::publish(&env).await;
     recovery::prune(&env).await;
+    refusals::flush(&env).await;
+    refusals::prune(&env).await;
     monitor::self_test(&env).await;
     mail::deliver_outbox(&env, crate::outbox::DELIVERY_BATCH).await;
 }

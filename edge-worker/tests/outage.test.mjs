@@ -26,7 +26,7 @@ function unit(size, downloads) {
   return size + Math.min(slack, Math.floor((size - 1) / (2 * downloads)));
 }
 
-const TABLES = ["order_clips", "download_attempts", "orders", "bad_token_minutes"];
+const TABLES = ["order_clips", "download_attempts", "orders", "refusal_minutes"];
 async function d1Down() {
   await stack.wrangler(["d1", "execute", "DB", "--command", TABLES.map((t) => `ALTER TABLE ${t} RENAME TO ${t}_offline;`).join(" ")]);
 }

@@ -114,8 +114,6 @@ pub(super) fn row_count(result: &D1Rows) -> usize {
 pub(super) trait Query {
     /// The first row, if any.
     async fn first_row<T: FromRow>(&self) -> worker::Result<Option<T>>;
-    /// One number column of the first row.
-    async fn first_number(&self, column: &str) -> worker::Result<Option<u64>>;
     /// Every row.
     async fn all_rows<T: FromRow>(&self) -> worker::Result<Vec<T>>;
 }
@@ -127,11 +125,6 @@ impl Query for D1PreparedStatement {
             return Ok(None);
         }
         read(value).map(Some)
-    }
-
-    async fn first_number(&self, column: &str) -> worker::Result<Option<u64>> {
-        let value = JsFuture::from(self.inner().first(Some(column)).map_err(js_error)?).await.map_err(js_error)?;
-        Ok(value.as_f64().filter(|n| *n >= 0.0 && n.fract() == 0.0).map(|n| n as u64))
     }
 
     async fn all_rows<T: FromRow>(&self) -> worker::Result<Vec<T>> {

@@ -104,27 +104,24 @@ thread_local! {
 }
 
 /// Writes the attempt to D1, or to the R2 fallback when D1 fails (or
-/// already failed to grant). Refusals of tokens that do not verify are
-/// counted per minute and only the first few get a row.
-pub(super) async fn record(env: &Env, attempt: &mut Attempt, bad_token: bool) {
+/// already failed to grant) and the attempt served bytes. Refusals (and
+/// answers without a body) are counted in the isolate (`crate::refusals`)
+/// and only the first few of each kind a minute get a row.
+pub(super) async fn record(env: &Env, attempt: &mut Attempt) {
+    let r = &attempt.record;
+    if crate::refusals::is_counted(&r.outcome, r.status)
+        && !refusals::count(env, r.at, &r.outcome, r.order_id.as_deref()).await
+    {
+        // Counted only: the first few of each kind a minute get a row.
+        return;
+    }
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
     if attempt.charge.is_none() {
         if let Ok(db) = &db {
-            let written = async {
-                if bad_token {
-                    let minute = attempt.record.at / 60_000;
-                    let n = bind(db, sql::COUNT_BAD_TOKEN, &[num(minute), text(&attempt.record.outcome)])?
-                        .first_number("n")
-                        .await
-                        .map_err(|e| d1_error("count", e))?
-                        .unwrap_or(0);
-                    if n > ledger::BAD_TOKEN_ROWS_PER_MINUTE {
-                        return Ok(());
-                    }
-                }
-                batch(db, vec![attempt.insert(db)?]).await.map(|_| ())
-            }
-            .await;
+            let written = match attempt.insert(db) {
+                Ok(statement) => batch(db, vec![statement]).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
             match written {
                 Ok(()) => return,
                 Err(e) => console_error!(r#"{{"event":"ledger_write_failed","error":{:?}}}"#, format!("{e:?}")),
@@ -359,7 +356,6 @@ pub(super) async fn clip_request(
 ) -> Result<Response> {
     let mut attempt = Attempt::start(req, slug, head);
     let result = clip(req, env, token, slug, head, &mut attempt).await;
-    let bad_token = matches!(result, Err(DownloadError::InvalidToken { .. } | DownloadError::Expired));
     let (result, body) = match result {
         Ok((response, body)) => {
             attempt.record.status = response.status_code();
@@ -396,7 +392,7 @@ pub(super) async fn clip_request(
     // Recorded before the response goes out, so the settlement below always
     // finds the attempt it settles.
     let recording = Date::now().as_millis();
-    record(env, &mut attempt, bad_token).await;
+    record(env, &mut attempt).await;
     attempt.ledger_ms += Date::now().as_millis() - recording;
     let mut result = result;
     if let Ok(response) = result.as_mut() {
@@ -560,7 +556,7 @@ async fn clip(
                     if let Some(charge) = attempt.charge.as_mut() {
                         charge.bytes = reserved;
                     }
-                    steps = offline_steps.map(Steps::Offline);
+                    steps = offline_steps.map(|s| Steps::Offline(Box::new(s)));
                 }
                 Err(refused) => return Err(refused),
             }

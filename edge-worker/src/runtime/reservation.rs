@@ -160,7 +160,7 @@ pub(super) async fn reserve(
 /// fails in the link's R2 fallback records.
 pub(super) enum Steps {
     Ledger(LedgerSteps),
-    Offline(super::offline::OfflineSteps),
+    Offline(Box<super::offline::OfflineSteps>),
 }
 
 impl stream::MoreBytes for Steps {

@@ -159,7 +159,7 @@ export async function startStack({ seed = [], migrate = true, reuse, vars = {}, 
     WRANGLER,
     ["dev", "--config", config, "--ip", "127.0.0.1", "--port", String(port),
       "--inspector-port", String(inspectorPort), "--persist-to", state,
-      "--show-interactive-dev-session=false", "--log-level", "info", ...devArgs],
+      "--show-interactive-dev-session=false", "--log-level", "log", ...devArgs],
     { cwd: dir, env: toolEnv, detached: true, stdio: ["ignore", out, out] },
   );
   fs.closeSync(out);
