@@ -33,6 +33,16 @@ if [ -z "${CLIPSTORE_SKIP_BUILD:-}" ]; then
     bash scripts/build-worker.sh
 fi
 
+step "Checking the Worker's size against edge-worker/wasm-budget"
+budget="$(grep -v '^#' edge-worker/wasm-budget | tr -d '[:space:]')"
+wasm_gz=$(gzip -9 -c edge-worker/build/index_bg.wasm | wc -c)
+echo "wasm module: $wasm_gz bytes gzip -9, budget $budget"
+if [ "$wasm_gz" -gt "$budget" ]; then
+    echo "the Worker's wasm is $wasm_gz bytes gzip -9, over its budget of $budget (edge-worker/wasm-budget):" >&2
+    echo "make it smaller, or raise the budget in this commit with the measured cost in docs/benchmarks.md" >&2
+    exit 1
+fi
+
 step "Bundling as a deploy would (wrangler deploy --dry-run): a bundle Cloudflare would refuse fails here"
 cd edge-worker
 dry="$(mktemp -d)"

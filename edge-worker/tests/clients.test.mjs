@@ -264,7 +264,8 @@ describe("download clients on tight links", () => {
         assert.ok(!fs.existsSync(r.output) || fs.statSync(r.output).size < clip.size, "cut off short");
       }
     }
-    const detail = await settled("C-RACE", 64);
+    // Every request that got bytes has a row; refusals are counted, a few a minute get one (refusals.rs).
+    const detail = await settled("C-RACE", 64 - refused.length);
     const total = charged(detail);
     assert.equal(detail.attempts.reduce((s, a) => s + a.charged_bytes, 0), total, "the ledger's bytes add up");
     assert.ok(total <= 3 * unit(clip.size, 3) && total < 4 * clip.size, `${mib(total)} charged`);
