@@ -81,6 +81,20 @@ enum Command {
         /// Its title (the file name is made from it).
         title: String,
     },
+    /// Start a new shop in DIR: settings, a clip, a post, a page, the Worker's
+    /// wrangler.toml and a README with the next commands (placeholders marked
+    /// CHANGE-ME, listed by `site-gen check`).
+    Init {
+        /// The new shop's folder (must not exist or be empty).
+        dir: PathBuf,
+        /// The shop's name (else a placeholder).
+        #[arg(long)]
+        title: Option<String>,
+        /// The clipstore checkout whose Worker the shop deploys (default: the
+        /// one this site-gen was built in, if any).
+        #[arg(long, value_name = "DIR")]
+        clipstore: Option<PathBuf>,
+    },
     /// Purchase tokens: make signing keys, mint customers' download links, inspect tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -275,6 +289,18 @@ fn main() -> ExitCode {
         Command::Check { root, drafts, now } => {
             match site_gen::check(&root.root, drafts, now.unwrap_or_else(Utc::now)) {
                 Ok(s) => {
+                    let placeholders = site_gen::placeholders::scan(&root.root);
+                    if !placeholders.is_empty() {
+                        for d in placeholders.iter() {
+                            eprintln!("{d}");
+                        }
+                        eprintln!(
+                            "{} placeholder(s) left to fill (marked {}): the shop builds, but fill them before you publish.",
+                            placeholders.len(),
+                            site_gen::placeholders::MARK
+                        );
+                        return ExitCode::FAILURE;
+                    }
                     println!(
                     "All good: {} clips, {} news posts, {} pages rendered and every internal link resolves ({:.2} s)",
                     s.clips,
@@ -312,6 +338,28 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Init { dir, title, clipstore } => {
+            let clipstore = clipstore.or_else(site_gen::init::clipstore_of_current_exe);
+            let options = site_gen::init::InitOptions {
+                title: title.as_deref(),
+                clipstore: clipstore.as_deref(),
+                now: Utc::now(),
+            };
+            match site_gen::init::create(&dir, &options) {
+                Ok(files) => {
+                    println!("Created a new shop in {} ({} files). Next:", dir.display(), files.len());
+                    println!("  cd {}", dir.display());
+                    println!("  site-gen serve     # see it at http://127.0.0.1:1111 while you edit");
+                    println!("  site-gen check     # lists the placeholders (CHANGE-ME) left to fill");
+                    println!("README.md has the rest, up to publishing.");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Token(command) => token_command(command).unwrap_or_else(|e| {
             eprintln!("error: {e}");
             ExitCode::FAILURE

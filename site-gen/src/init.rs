@@ -1,0 +1,263 @@
+//! `site-gen init`: writes a small working shop to start from: settings,
+//! one clip with its poster, one news post, one page, the Worker's
+//! `wrangler.toml`, a `.gitignore` and a README with the next commands.
+//! `site-gen build` succeeds on it at once; every value the owner must make
+//! their own is marked `CHANGE-ME`, and `site-gen check` lists them
+//! (`crate::placeholders`).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+/// The repository's Worker configuration, which the new shop's
+/// `wrangler.toml` is made from (bindings, routes, cron, comments).
+const WORKER_CONFIG: &str = include_str!("../../edge-worker/wrangler.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{0} already exists and is not empty; pick a new folder name (init never writes over anything)")]
+    NotEmpty(PathBuf),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// What to write the shop with.
+pub struct InitOptions<'a> {
+    /// The shop's name (a placeholder when not given).
+    pub title: Option<&'a str>,
+    /// The clipstore checkout whose Worker the shop deploys (its
+    /// `edge-worker/`); a placeholder when not known.
+    pub clipstore: Option<&'a Path>,
+    pub now: DateTime<Utc>,
+}
+
+/// Writes the shop into `dir` (created; must not exist or be empty) and
+/// returns the files written, relative to `dir`.
+pub fn create(dir: &Path, options: &InitOptions) -> Result<Vec<PathBuf>, InitError> {
+    if fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(InitError::NotEmpty(dir.to_path_buf()));
+    }
+    let name = shop_name(dir);
+    let files = files(&name, options);
+    for (relative, text) in &files {
+        let path = dir.join(relative);
+        let io = |source| InitError::Io { path: path.clone(), source };
+        fs::create_dir_all(path.parent().expect("every file is in the shop's folder")).map_err(io)?;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| io::Write::write_all(&mut f, text.as_bytes()))
+            .map_err(io)?;
+    }
+    Ok(files.into_iter().map(|(p, _)| PathBuf::from(p)).collect())
+}
+
+/// The clipstore checkout this `site-gen` was built in, if it runs from
+/// one (`…/target/{debug,release}/site-gen`).
+pub fn clipstore_of_current_exe() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors().skip(1).find(|d| d.join("edge-worker/wrangler.toml").is_file()).map(Path::to_path_buf)
+}
+
+/// A name for Cloudflare (the Worker, the bucket, the database): the
+/// folder's name in lower case, letters, digits and dashes.
+fn shop_name(dir: &Path) -> String {
+    let folder = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = slug::slugify(folder);
+    if name.is_empty() {
+        "my-shop".into()
+    } else {
+        name.chars().take(40).collect::<String>().trim_end_matches('-').to_string()
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn files(name: &str, options: &InitOptions) -> Vec<(&'static str, String)> {
+    let date = options.now.format("%Y-%m-%d");
+    let title = options.title.map_or_else(|| toml_string("CHANGE-ME Clip Shop"), toml_string);
+    let clipstore =
+        options.clipstore.map_or_else(|| "CHANGE-ME/path/to/clipstore".to_string(), |p| p.display().to_string());
+    vec![
+        (
+            "content/site.toml",
+            format!(
+                "# The shop's settings (docs/content.md in clipstore). Replace every CHANGE-ME;\n\
+                 # `site-gen check` lists those left.\n\
+                 title = {title}\n\
+                 base_url = \"https://change-me.example\"                 # CHANGE-ME: the shop's address\n\
+                 description = \"CHANGE-ME: one sentence about your footage, for search engines and the footer.\"\n\
+                 language = \"en\"\n\
+                 currency = \"EUR\"                                         # three letters: EUR, USD, GBP, …\n\
+                 contact_email = \"change-me@change-me.example\"            # CHANGE-ME: where customers write to\n\
+                 items_per_page = 12\n\
+                 download_base_url = \"https://change-me.example/download\" # CHANGE-ME: the shop's address + /download\n"
+            ),
+        ),
+        (
+            "content/clips/first-clip.md",
+            format!(
+                "+++\n\
+                 title = \"CHANGE-ME: the clip's title\"\n\
+                 date = {date}\n\
+                 price = 20.00                          # CHANGE-ME: in the shop's currency\n\
+                 duration = \"0:10\"                      # CHANGE-ME: minutes:seconds\n\
+                 resolution = \"1920x1080\"               # CHANGE-ME: width x height\n\
+                 file = \"clips/first-clip.mp4\"          # its key in the R2 bucket (`site-gen push` uploads it)\n\
+                 file_name = \"CHANGE-ME First Clip (1080p).mp4\"  # what the customer's download is called\n\
+                 size = 1                               # CHANGE-ME: the file's exact size in bytes\n\
+                 poster = \"/posters/first-clip.svg\"     # CHANGE-ME: a still of the clip, under static/posters/\n\
+                 tags = [\"change-me\"]\n\
+                 +++\n\
+                 CHANGE-ME: say what is in the shot, how it was filmed, and what it suits.\n"
+            ),
+        ),
+        (
+            "content/news/welcome.md",
+            format!(
+                "+++\n\
+                 title = \"The shop is open\"\n\
+                 date = {date}\n\
+                 tags = []\n\
+                 +++\n\
+                 CHANGE-ME: the first paragraph is the summary shown in lists.\n\
+                 \n\
+                 <!-- more -->\n\
+                 \n\
+                 The rest of the post. See [the clips](/clips/) or read [about the shop](/about/).\n"
+            ),
+        ),
+        (
+            "content/pages/about.md",
+            "+++\n\
+             title = \"About\"\n\
+             weight = 10\n\
+             description = \"CHANGE-ME: who films the clips.\"\n\
+             +++\n\
+             CHANGE-ME: who you are, where you film, and how customers can reach you.\n"
+                .to_string(),
+        ),
+        (
+            "static/posters/first-clip.svg",
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 1280 720\" width=\"1280\" height=\"720\">\
+             <rect width=\"1280\" height=\"720\" fill=\"#2b3a42\"/>\
+             <text x=\"640\" y=\"370\" fill=\"#e8eef1\" font-family=\"sans-serif\" font-size=\"48\" text-anchor=\"middle\">\
+             Put a still of the clip here</text></svg>\n"
+                .to_string(),
+        ),
+        ("wrangler.toml", wrangler_toml(name, &clipstore)),
+        (".gitignore", "public/\ncatalog-manifest.json\n.dev.vars\n.wrangler/\nmedia/\n".to_string()),
+        ("README.md", readme(name, &clipstore)),
+    ]
+}
+
+/// The repository's `edge-worker/wrangler.toml`, pointed at this shop: its
+/// names, its `public/`, and the checkout's Worker build and migrations.
+fn wrangler_toml(name: &str, clipstore: &str) -> String {
+    let worker = format!("{clipstore}/edge-worker");
+    let mut out = format!(
+        "# The shop's Worker (docs/deploy.md in clipstore). After\n\
+         # `npx wrangler d1 create {name}`, put the database_id it prints below.\n"
+    );
+    for line in WORKER_CONFIG.lines() {
+        let line = match line.split(" = ").next().unwrap_or_default() {
+            "name" => format!("name = {}", toml_string(name)),
+            "main" => format!("main = {}", toml_string(&format!("{worker}/build/index.js"))),
+            "directory" => "directory = \"public\"".to_string(),
+            "bucket_name" => format!("bucket_name = {}", toml_string(&format!("{name}-clips"))),
+            "database_name" => format!("database_name = {}", toml_string(name)),
+            "database_id" => {
+                "database_id = \"00000000-0000-0000-0000-000000000000\" # CHANGE-ME: from `wrangler d1 create`"
+                    .to_string()
+            }
+            "migrations_dir" => format!("migrations_dir = {}", toml_string(&format!("{worker}/migrations"))),
+            _ => line.to_string(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+fn readme(name: &str, clipstore: &str) -> String {
+    format!(
+        "# {name}\n\
+         \n\
+         A clip shop made with clipstore's `site-gen init`. Everything the shop shows is\n\
+         in `content/` (settings in `content/site.toml`, clips in `content/clips/`, news\n\
+         in `content/news/`, pages in `content/pages/`) and `static/` (posters, previews,\n\
+         images). The guide to every field is `docs/content.md` in clipstore.\n\
+         \n\
+         The next five commands, run in this folder:\n\
+         \n\
+         1. `site-gen serve`: see the shop at http://127.0.0.1:1111 while you edit; each\n\
+            save shows at once.\n\
+         2. `site-gen check`: lists every placeholder left (marked CHANGE-ME) and any\n\
+            mistake, with its file and line.\n\
+         3. `site-gen new clip \"Harbour at Dawn\"`: adds a clip; fill in its price, size\n\
+            and poster, and put the video at `media/<its file>` (for the first clip:\n\
+            `media/clips/first-clip.mp4`).\n\
+         4. `site-gen build`: writes the site to `public/` and the catalog the Worker\n\
+            needs to `catalog-manifest.json`.\n\
+         5. Publish, once you have a Cloudflare account (steps 1–3 of\n\
+            `{clipstore}/docs/deploy.md`: log in, create the bucket and the\n\
+            database, set the keys):\n\
+         \n\
+            ```sh\n\
+            CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash {clipstore}/scripts/build-worker.sh\n\
+            {clipstore}/edge-worker/node_modules/.bin/wrangler deploy --config wrangler.toml\n\
+            site-gen push --worker-url https://YOUR-SHOP --media media\n\
+            ```\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> InitOptions<'static> {
+        InitOptions { title: None, clipstore: None, now: "2026-12-02T10:00:00Z".parse().unwrap() }
+    }
+
+    #[test]
+    fn writes_a_shop_and_never_over_anything() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("My Shop");
+        let written = create(&dir, &options()).unwrap();
+        assert!(written.contains(&PathBuf::from("content/site.toml")));
+        assert!(dir.join("static/posters/first-clip.svg").is_file());
+        assert!(matches!(create(&dir, &options()), Err(InitError::NotEmpty(_))));
+        // An empty folder is fine.
+        let empty = tmp.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        create(&empty, &options()).unwrap();
+    }
+
+    #[test]
+    fn wrangler_toml_keeps_the_workers_bindings_and_points_at_the_shop() {
+        let toml = wrangler_toml("my-shop", "/src/clipstore");
+        let parsed: toml::Table = toml::from_str(&toml).unwrap();
+        assert_eq!(parsed["name"].as_str(), Some("my-shop"));
+        assert_eq!(parsed["main"].as_str(), Some("/src/clipstore/edge-worker/build/index.js"));
+        assert_eq!(parsed["assets"]["directory"].as_str(), Some("public"));
+        assert_eq!(parsed["assets"]["binding"].as_str(), Some("ASSETS"));
+        assert_eq!(parsed["r2_buckets"][0]["binding"].as_str(), Some("CLIPS"));
+        assert_eq!(parsed["r2_buckets"][0]["bucket_name"].as_str(), Some("my-shop-clips"));
+        assert_eq!(parsed["d1_databases"][0]["database_name"].as_str(), Some("my-shop"));
+        assert_eq!(parsed["d1_databases"][0]["migrations_dir"].as_str(), Some("/src/clipstore/edge-worker/migrations"));
+        let original: toml::Table = toml::from_str(WORKER_CONFIG).unwrap();
+        assert_eq!(parsed["triggers"], original["triggers"]);
+        assert_eq!(parsed["assets"]["run_worker_first"], original["assets"]["run_worker_first"]);
+    }
+
+    #[test]
+    fn the_shop_name_comes_from_the_folder() {
+        assert_eq!(shop_name(Path::new("/x/My Shop!")), "my-shop");
+        assert_eq!(shop_name(Path::new("/x/---")), "my-shop");
+    }
+}

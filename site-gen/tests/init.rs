@@ -1,0 +1,99 @@
+//! `site-gen init` end to end: the new shop builds at once, `check` lists
+//! every placeholder with its file and line, and once they are filled the
+//! shop checks clean; init never writes over anything.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn site_gen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_site-gen")).args(args).output().expect("site-gen runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn fill_placeholders(dir: &Path) {
+    for entry in walk(dir) {
+        let t = fs::read_to_string(&entry).unwrap();
+        fs::write(&entry, t.replace("CHANGE-ME", "Mine").replace("change-me", "mine")).unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|x| x == "md" || x == "toml") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_new_shop_builds_at_once_and_check_lists_its_placeholders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("harbour-films");
+    let root = shop.to_str().unwrap();
+    let init = site_gen(&["init", root, "--title", "Harbour Films", "--clipstore", "/opt/clipstore"]);
+    assert!(init.status.success(), "{}", text(&init));
+    assert!(text(&init).contains("site-gen check"));
+
+    let out = tmp.path().join("out");
+    let build = site_gen(&[
+        "build",
+        "--root",
+        root,
+        "--out",
+        out.to_str().unwrap(),
+        "--manifest",
+        tmp.path().join("m.json").to_str().unwrap(),
+    ]);
+    assert!(build.status.success(), "{}", text(&build));
+    let home = fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(home.contains("Harbour Films"));
+    assert!(out.join("clips/first-clip/index.html").is_file());
+    assert!(out.join("about/index.html").is_file());
+
+    let check = site_gen(&["check", "--root", root]);
+    assert!(!check.status.success(), "placeholders make check fail");
+    let report = text(&check);
+    for place in [
+        "content/site.toml:4:1",
+        "content/site.toml:5:1",
+        "content/site.toml:8:1",
+        "content/site.toml:10:1",
+        "content/clips/first-clip.md:4:1",
+        "content/clips/first-clip.md:9:1",
+        "content/pages/about.md:4:1",
+        "wrangler.toml:",
+    ] {
+        assert!(report.contains(place), "{place} missing from:\n{report}");
+    }
+    assert!(!report.contains("content/site.toml:3:1"), "the title was given: {report}");
+    assert!(report.contains("placeholder(s) left to fill (marked CHANGE-ME)"), "{report}");
+    assert!(report.contains("| database_id = "), "the database id is one: {report}");
+    let wrangler = fs::read_to_string(shop.join("wrangler.toml")).unwrap();
+    assert!(wrangler.contains("main = \"/opt/clipstore/edge-worker/build/index.js\""), "{wrangler}");
+    assert!(wrangler.contains("name = \"harbour-films\""), "{wrangler}");
+
+    fill_placeholders(&shop);
+    let check = site_gen(&["check", "--root", root]);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(text(&check).contains("All good"));
+}
+
+#[test]
+fn init_never_writes_over_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+    let init = site_gen(&["init", tmp.path().to_str().unwrap()]);
+    assert!(!init.status.success());
+    assert!(text(&init).contains("already exists and is not empty"), "{}", text(&init));
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    assert_eq!(fs::read_to_string(tmp.path().join("notes.txt")).unwrap(), "mine");
+}
