@@ -15,6 +15,7 @@ const KEYS: &[&str] = &[
     "contact_email",
     "items_per_page",
     "download_base_url",
+    "watermark",
 ];
 
 /// Settings from `content/site.toml`.
@@ -32,6 +33,8 @@ pub struct SiteConfig {
     pub items_per_page: usize,
     /// Where customers' download links point (the Worker's `/download`).
     pub download_base_url: String,
+    /// Text `site-gen media` burns into previews (default: the title).
+    pub watermark: Option<String>,
 }
 
 impl SiteConfig {
@@ -44,6 +47,7 @@ impl SiteConfig {
         let currency = f.string("currency", Some("currency = \"EUR\""));
         let contact_email = f.string("contact_email", Some("contact_email = \"hello@shop.example.com\""));
         let items_per_page = f.u64("items_per_page", None).unwrap_or(10);
+        let watermark = f.string("watermark", None).filter(|w| !w.trim().is_empty());
         let download_base_url =
             f.string("download_base_url", Some("download_base_url = \"https://shop.example.com/download\""));
 
@@ -99,6 +103,7 @@ impl SiteConfig {
             contact_email: contact_email.unwrap(),
             items_per_page: items_per_page as usize,
             download_base_url: download_base_url.unwrap().trim_end_matches('/').to_string(),
+            watermark,
         })
     }
 

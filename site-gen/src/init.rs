@@ -151,7 +151,7 @@ fn files(name: &str, options: &InitOptions) -> Vec<(&'static str, String)> {
                 .to_string(),
         ),
         ("wrangler.toml", wrangler_toml(name, &clipstore)),
-        (".gitignore", "public/\ncatalog-manifest.json\n.dev.vars\n.wrangler/\nmedia/\n".to_string()),
+        (".gitignore", "public/\ncatalog-manifest.json\n.dev.vars\n.wrangler/\nmedia/\n.site-gen/\n".to_string()),
         ("README.md", readme(name, &clipstore)),
     ]
 }
@@ -199,9 +199,10 @@ fn readme(name: &str, clipstore: &str) -> String {
             save shows at once.\n\
          2. `site-gen check`: lists every placeholder left (marked CHANGE-ME) and any\n\
             mistake, with its file and line.\n\
-         3. `site-gen new clip \"Harbour at Dawn\"`: adds a clip; fill in its price, size\n\
-            and poster, and put the video at `media/<its file>` (for the first clip:\n\
-            `media/clips/first-clip.mp4`).\n\
+         3. `site-gen media --masters media`: put each clip's video at `media/<its file>`\n\
+            (the first clip's: `media/clips/first-clip.mp4`) and this fills in its size,\n\
+            sha256, duration, resolution, frame rate and codec, and makes its poster and a\n\
+            watermarked preview. `site-gen new clip \"Harbour at Dawn\"` adds a clip.\n\
          4. `site-gen build`: writes the site to `public/` and the catalog the Worker\n\
             needs to `catalog-manifest.json`.\n\
          5. Publish, once you have a Cloudflare account (steps 1–3 of\n\

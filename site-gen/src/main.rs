@@ -81,6 +81,10 @@ enum Command {
         /// Its title (the file name is made from it).
         title: String,
     },
+    /// Fill each clip's front matter from its master (ffprobe: size, sha256,
+    /// duration, resolution, frame rate, codec) and make its poster and
+    /// watermarked preview (ffmpeg); skips what is up to date.
+    Media(site_gen::media::MediaArgs),
     /// Start a new shop in DIR: settings, a clip, a post, a page, the Worker's
     /// wrangler.toml and a README with the next commands (placeholders marked
     /// CHANGE-ME, listed by `site-gen check`).
@@ -332,6 +336,17 @@ fn main() -> ExitCode {
             Ok(path) => {
                 println!("Created {}; edit it, then run `site-gen build`.", path.display());
                 ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Media(args) => match site_gen::media::run(&args) {
+            Ok(0) => ExitCode::SUCCESS,
+            Ok(failed) => {
+                eprintln!("{failed} clip(s) could not be done; the others are.");
+                ExitCode::FAILURE
             }
             Err(e) => {
                 eprintln!("error: {e}");

@@ -66,32 +66,7 @@ pub fn upload_reason(size: u64, sha256: &str, remote: Option<&Remote>) -> Option
 /// first two `+++` lines), keeping everything else as it is. None when
 /// both are already right (or there is no front matter).
 pub fn record_size_and_hash(text: &str, size: u64, sha256: &str) -> Option<String> {
-    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
-    let open = lines.iter().position(|l| l.trim_end() == "+++")?;
-    let close = open + 1 + lines[open + 1..].iter().position(|l| l.trim_end() == "+++")?;
-    let key_of = |l: &str| l.split_once('=').map(|(k, _)| k.trim().to_string());
-    let find = |lines: &[String], key: &str| (open + 1..close).find(|&i| key_of(&lines[i]).as_deref() == Some(key));
-    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
-    let size_line = format!("size = {size}{eol}");
-    let sha_line = format!("sha256 = \"{sha256}\"{eol}");
-    let mut close = close;
-    let size_at = match find(&lines, "size") {
-        Some(i) => {
-            lines[i] = size_line;
-            i
-        }
-        None => {
-            lines.insert(close, size_line);
-            close += 1;
-            close - 1
-        }
-    };
-    match find(&lines, "sha256") {
-        Some(i) => lines[i] = sha_line,
-        None => lines.insert(size_at + 1, sha_line),
-    }
-    let new = lines.concat();
-    (new != text).then_some(new)
+    crate::front_matter_edit::set_values(text, &[("size", size.to_string()), ("sha256", format!("\"{sha256}\""))])
 }
 
 /// Size and lower-case hex sha256 of a file.

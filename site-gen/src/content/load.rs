@@ -35,6 +35,8 @@ const CLIP_KEYS: &[&str] = &[
     "draft",
     "slug",
     "stripe_payment_link",
+    "frame_rate",
+    "codec",
 ];
 const POST_KEYS: &[&str] = &["title", "date", "updated", "draft", "tags", "summary", "slug"];
 const PAGE_KEYS: &[&str] = &["title", "description", "weight", "slug"];
@@ -154,8 +156,10 @@ pub enum ContentKind {
     Page,
 }
 
-/// One content file, parsed on its own.
+/// One content file, parsed on its own (short-lived: each goes straight
+/// into the `Shop`, so the variants' sizes do not matter).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum ContentItem {
     Clip(Clip),
     Post(Post),
@@ -393,6 +397,9 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
     });
     let poster = fm.string("poster", Some("poster = \"/posters/harbor-at-dawn.jpg\""));
     let preview = fm.string("preview", None);
+    // Filled by `site-gen media` from the master (ffprobe); shown as written.
+    let frame_rate = fm.string("frame_rate", None);
+    let codec = fm.string("codec", None);
     let stripe_payment_link = fm.string("stripe_payment_link", None).and_then(|url| {
         let url = url.trim().to_string();
         let rest = url.strip_prefix("https://").unwrap_or_default();
@@ -438,6 +445,8 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
         content_type,
         poster: poster.unwrap(),
         preview,
+        frame_rate,
+        codec,
         stripe_payment_link,
         tags,
         draft,

@@ -48,6 +48,10 @@ pub struct Clip {
     pub content_type: String,
     pub poster: String,
     pub preview: Option<String>,
+    /// Frames per second, like `25` or `29.97` (`site-gen media` fills it).
+    pub frame_rate: Option<String>,
+    /// The video codec, like `h264` (`site-gen media` fills it).
+    pub codec: Option<String>,
     /// The clip's Stripe Payment Link (docs/payments.md): the buy button goes
     /// there; without it, to an e-mail to the shop.
     pub stripe_payment_link: Option<String>,

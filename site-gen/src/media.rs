@@ -1,0 +1,498 @@
+//! `site-gen media`: fills each clip's technical front matter (size, sha256,
+//! duration, resolution, frame rate, codec) from its master file with
+//! `ffprobe`, and makes its poster (a JPEG still) and its preview (a short,
+//! low-resolution MP4 with the shop's watermark burnt in) with `ffmpeg`.
+//!
+//! What is up to date is skipped: `.site-gen/media.json` remembers, per clip,
+//! the master's size, modification time and sha256 and the settings its
+//! poster and preview were made with. Encodes run in parallel, one per core;
+//! every file is written beside its place and renamed into it, so a stopped
+//! run never leaves half a poster, preview or clip file. A poster or preview
+//! the owner made (named in the front matter, not made here) is left alone.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::UNIX_EPOCH;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::content::load::{CLIPS_DIR, STATIC_DIR};
+use crate::front_matter_edit::set_values;
+use crate::push::hash_file;
+
+/// `site-gen media`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct MediaArgs {
+    /// The shop's folder.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Where the masters are: a clip's `file` is read from DIR/<file>, as
+    /// `site-gen push` reads it. Relative to --root.
+    #[arg(long, default_value = "sample-media", value_name = "DIR")]
+    pub masters: PathBuf,
+    /// Encodes at once (default: one per core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+/// Preview length, height and quality; part of the settings a preview is
+/// remembered with, so changing them here remakes every preview.
+const PREVIEW_SECONDS: u32 = 10;
+const PREVIEW_HEIGHT: u32 = 360;
+const POSTER_WIDTH: u32 = 1280;
+const POSTER_RECIPE: &str = "v1: at 10 % of the clip, at most 1280 wide, JPEG q3";
+const PREVIEW_RECIPE: &str = "v1: 10 s, at most 360p, x264 crf 28, no audio";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error(
+        "ffmpeg and ffprobe are needed and were not found: install them (Debian/Ubuntu: `sudo apt-get install ffmpeg`; macOS: `brew install ffmpeg`; Windows: `winget install ffmpeg`), then run `site-gen media` again"
+    )]
+    NoFfmpeg,
+    #[error("{0}")]
+    Shop(String),
+}
+
+/// What ffprobe says about a master.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub seconds: f64,
+    pub width: u64,
+    pub height: u64,
+    /// As written in front matter: `25`, `29.97`.
+    pub frame_rate: String,
+    pub codec: String,
+}
+
+/// Reads ffprobe's JSON (`-show_format -show_streams`).
+pub fn parse_probe(json: &str) -> Result<Probe, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("ffprobe's answer: {e}"))?;
+    let video = v["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"))
+        .ok_or("the file has no video stream")?;
+    let seconds = v["format"]["duration"]
+        .as_str()
+        .or(video["duration"].as_str())
+        .and_then(|d| d.parse::<f64>().ok())
+        .ok_or("ffprobe found no duration")?;
+    let rate = video["avg_frame_rate"]
+        .as_str()
+        .filter(|r| !r.starts_with('0'))
+        .or(video["r_frame_rate"].as_str())
+        .ok_or("ffprobe found no frame rate")?;
+    let frame_rate = match rate.split_once('/') {
+        Some((n, d)) => {
+            let (n, d) =
+                (n.parse::<f64>().map_err(|_| "bad frame rate")?, d.parse::<f64>().map_err(|_| "bad frame rate")?);
+            let fps = if d == 0.0 { 0.0 } else { n / d };
+            let rounded = (fps * 100.0).round() / 100.0;
+            if rounded.fract() == 0.0 {
+                format!("{}", rounded as u64)
+            } else {
+                format!("{rounded}")
+            }
+        }
+        None => rate.to_string(),
+    };
+    Ok(Probe {
+        seconds,
+        width: video["width"].as_u64().ok_or("no width")?,
+        height: video["height"].as_u64().ok_or("no height")?,
+        frame_rate,
+        codec: video["codec_name"].as_str().ok_or("no codec")?.to_string(),
+    })
+}
+
+/// `m:ss` or `h:mm:ss`, rounded to the second (at least 1).
+pub fn duration_text(seconds: f64) -> String {
+    let s = (seconds.round() as u64).max(1);
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// What was made for one clip, remembered in `.site-gen/media.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Remembered {
+    size: u64,
+    modified: u64,
+    sha256: String,
+    /// The poster and preview this command made, each with its settings.
+    poster: Option<String>,
+    poster_settings: String,
+    preview: Option<String>,
+    preview_settings: String,
+}
+
+const CACHE: &str = ".site-gen/media.json";
+
+/// One clip's file, as far as this command needs it.
+struct ClipFile {
+    slug: String,
+    path: PathBuf,
+    text: String,
+    key: Option<String>,
+    poster: Option<String>,
+    preview: Option<String>,
+}
+
+fn value_of(text: &str, key: &str) -> Option<String> {
+    let front = text.split("+++").nth(1)?;
+    let table: toml::Table = toml::from_str(front).ok()?;
+    table.get(key).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+fn clip_files(root: &Path) -> Result<Vec<ClipFile>, MediaError> {
+    let dir = root.join(CLIPS_DIR);
+    let entries = fs::read_dir(&dir).map_err(|e| MediaError::Shop(format!("{}: {e}", dir.display())))?;
+    let mut clips = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = fs::read_to_string(&path).map_err(|e| MediaError::Shop(format!("{}: {e}", path.display())))?;
+        let slug = value_of(&text, "slug")
+            .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().into_owned());
+        clips.push(ClipFile {
+            slug,
+            key: value_of(&text, "file"),
+            poster: value_of(&text, "poster"),
+            preview: value_of(&text, "preview"),
+            path,
+            text,
+        });
+    }
+    clips.sort_by(|a, b| a.slug.cmp(&b.slug));
+    Ok(clips)
+}
+
+fn tool_present(tool: &str) -> bool {
+    Command::new(tool).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+fn probe(master: &Path) -> Result<Probe, String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .arg(master)
+        .output()
+        .map_err(|e| format!("ffprobe: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("ffprobe cannot read it: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    parse_probe(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Runs ffmpeg writing to a temporary sibling of `target`, renamed into
+/// place only when ffmpeg succeeded.
+fn ffmpeg_to(target: &Path, args: &[String]) -> Result<(), String> {
+    let dir = target.parent().expect("outputs live in static/");
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let ext = target.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
+    let tmp = dir.join(format!(".{}.{}.part.{ext}", target.file_name().unwrap().to_string_lossy(), std::process::id()));
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-nostdin"])
+        .args(args)
+        .arg(&tmp)
+        .output()
+        .map_err(|e| format!("ffmpeg: {e}"))?;
+    if !out.status.success() {
+        let _ = fs::remove_file(&tmp);
+        return Err(format!("ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    fs::rename(&tmp, target).map_err(|e| format!("{}: {e}", target.display()))
+}
+
+/// drawtext's text, escaped for its option syntax.
+fn drawtext_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| match c {
+            '\\' | '\'' | ':' | '%' | ',' | ';' | '[' | ']' | '=' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
+}
+
+fn make_poster(master: &Path, target: &Path, probe: &Probe) -> Result<(), String> {
+    let at = format!("{:.2}", probe.seconds * 0.1);
+    let scale = format!("scale='min({POSTER_WIDTH},iw)':-2");
+    let mut args: Vec<String> = vec!["-ss".into(), at, "-i".into(), master.display().to_string()];
+    args.extend(["-frames:v", "1", "-vf", &scale, "-q:v", "3", "-threads", "1", "-f", "image2"].map(String::from));
+    ffmpeg_to(target, &args)
+}
+
+fn make_preview(master: &Path, target: &Path, watermark: &str) -> Result<(), String> {
+    let filter = format!(
+        "scale=-2:'min({PREVIEW_HEIGHT},ih)',drawtext=text='{}':fontcolor=white@0.55:fontsize=h/9:borderw=2:bordercolor=black@0.4:x=(w-text_w)/2:y=(h-text_h)/2",
+        drawtext_escape(watermark)
+    );
+    let seconds = PREVIEW_SECONDS.to_string();
+    let mut args: Vec<String> = vec!["-i".into(), master.display().to_string()];
+    args.extend(
+        [
+            "-t",
+            &seconds,
+            "-vf",
+            &filter,
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "28",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            "-threads",
+            "1",
+            "-f",
+            "mp4",
+        ]
+        .map(String::from),
+    );
+    ffmpeg_to(target, &args)
+}
+
+/// A site path like `/posters/x.jpg` as a file under `static/`.
+fn static_file(root: &Path, site_path: &str) -> PathBuf {
+    root.join(STATIC_DIR).join(site_path.trim_start_matches('/'))
+}
+
+/// How posters and previews are made now; one that was made otherwise is
+/// made again.
+struct Settings {
+    poster: String,
+    preview: String,
+}
+
+/// What one clip's run did, for the summary.
+#[derive(Debug, Default)]
+struct Done {
+    front_matter: bool,
+    poster: bool,
+    preview: bool,
+}
+
+/// Runs `site-gen media`; returns the number of clips that failed.
+pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
+    if !tool_present("ffprobe") || !tool_present("ffmpeg") {
+        return Err(MediaError::NoFfmpeg);
+    }
+    let root = &args.root;
+    let config_path = root.join(crate::config::SITE_CONFIG);
+    let config_text =
+        fs::read_to_string(&config_path).map_err(|e| MediaError::Shop(format!("{}: {e}", config_path.display())))?;
+    let config = crate::config::SiteConfig::parse(&crate::front_matter::SourceFile {
+        display: crate::config::SITE_CONFIG.into(),
+        text: config_text,
+    })
+    .map_err(|d| MediaError::Shop(crate::diagnostics::Diagnostics(d).to_string()))?;
+    let watermark = config.watermark.clone().unwrap_or_else(|| config.title.clone());
+    let settings =
+        Settings { poster: POSTER_RECIPE.to_string(), preview: format!("{PREVIEW_RECIPE}; watermark {watermark:?}") };
+    let masters = root.join(&args.masters);
+    let cache_path = root.join(CACHE);
+    let cache: BTreeMap<String, Remembered> =
+        fs::read_to_string(&cache_path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let clips = clip_files(root)?;
+
+    let progress = MultiProgress::new();
+    let overall = progress.add(ProgressBar::new(clips.len() as u64));
+    overall.set_style(ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} clips").unwrap());
+    overall.set_prefix("media");
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+    let pool =
+        rayon::ThreadPoolBuilder::new().num_threads(jobs).build().map_err(|e| MediaError::Shop(e.to_string()))?;
+    let remembered = Mutex::new(cache.clone());
+    let failures = Mutex::new(Vec::<String>::new());
+    let summary = Mutex::new(Vec::<(String, Done)>::new());
+
+    pool.install(|| {
+        clips.par_iter().for_each(|clip| {
+            let bar = progress.insert_before(&overall, ProgressBar::new_spinner());
+            bar.set_style(ProgressStyle::with_template("{spinner} {prefix}: {msg}").unwrap());
+            bar.set_prefix(clip.slug.clone());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            let result = one_clip(root, &masters, clip, cache.get(&clip.slug), &watermark, &settings, &bar);
+            bar.finish_and_clear();
+            overall.inc(1);
+            match result {
+                Ok((memory, done)) => {
+                    remembered.lock().unwrap().insert(clip.slug.clone(), memory);
+                    summary.lock().unwrap().push((clip.slug.clone(), done));
+                }
+                Err(e) => failures
+                    .lock()
+                    .unwrap()
+                    .push(format!("{}: {e}", crate::diagnostics::display_path(root, &clip.path).display())),
+            }
+        })
+    });
+    overall.finish_and_clear();
+
+    let remembered = remembered.into_inner().unwrap();
+    if remembered != cache {
+        if let Some(dir) = cache_path.parent() {
+            let _ = fs::create_dir_all(dir);
+        }
+        let tmp = cache_path.with_extension("json.part");
+        let json = serde_json::to_string_pretty(&remembered).expect("plain data");
+        if fs::write(&tmp, json).and_then(|()| fs::rename(&tmp, &cache_path)).is_err() {
+            eprintln!("warning: could not write {CACHE}; the next run checks everything again");
+        }
+    }
+    let mut summary = summary.into_inner().unwrap();
+    summary.sort_by(|a, b| a.0.cmp(&b.0));
+    for (slug, done) in &summary {
+        let mut what = Vec::new();
+        if done.front_matter {
+            what.push("front matter updated");
+        }
+        if done.poster {
+            what.push("poster made");
+        }
+        if done.preview {
+            what.push("preview made");
+        }
+        println!("{slug}: {}", if what.is_empty() { "up to date".to_string() } else { what.join(", ") });
+    }
+    let failures = failures.into_inner().unwrap();
+    for f in &failures {
+        eprintln!("error: {f}");
+    }
+    Ok(failures.len())
+}
+
+fn one_clip(
+    root: &Path,
+    masters: &Path,
+    clip: &ClipFile,
+    before: Option<&Remembered>,
+    watermark: &str,
+    settings: &Settings,
+    bar: &ProgressBar,
+) -> Result<(Remembered, Done), String> {
+    let key = clip.key.as_deref().ok_or("no `file` in its front matter")?;
+    let master = masters.join(key);
+    let meta = fs::metadata(&master).map_err(|_| {
+        format!("its master {} is missing: put the file there, or pass --masters DIR", master.display())
+    })?;
+    let modified = meta.modified().ok().and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+    let known = before.filter(|b| b.size == meta.len() && b.modified == modified);
+    let sha256 = match known {
+        Some(b) => b.sha256.clone(),
+        None => {
+            bar.set_message("sha256");
+            hash_file(&master).map_err(|e| format!("{}: {e}", master.display()))?.1
+        }
+    };
+    bar.set_message("probing");
+    let probe = probe(&master)?;
+    let mut memory = Remembered {
+        size: meta.len(),
+        modified,
+        sha256: sha256.clone(),
+        poster_settings: settings.poster.clone(),
+        preview_settings: settings.preview.clone(),
+        ..Default::default()
+    };
+    let mut done = Done::default();
+    let fresh = |made: Option<&String>, made_with: &str, now: &str, path: &str| {
+        before.is_some_and(|b| b.sha256 == sha256 && made_with == now && made.map(String::as_str) == Some(path))
+    };
+
+    // Poster: made here when the clip names none, or names the one made here before.
+    let poster = clip.poster.clone().unwrap_or_else(|| format!("/posters/{}.jpg", clip.slug));
+    let ours = clip.poster.is_none() || before.and_then(|b| b.poster.as_deref()) == Some(poster.as_str());
+    if ours {
+        let target = static_file(root, &poster);
+        let made = before.and_then(|b| b.poster.as_ref());
+        let made_with = before.map_or("", |b| b.poster_settings.as_str());
+        if !(target.is_file() && fresh(made, made_with, &settings.poster, &poster)) {
+            bar.set_message("poster");
+            make_poster(&master, &target, &probe)?;
+            done.poster = true;
+        }
+        memory.poster = Some(poster.clone());
+    }
+    let preview = clip.preview.clone().unwrap_or_else(|| format!("/previews/{}.mp4", clip.slug));
+    let ours = clip.preview.is_none() || before.and_then(|b| b.preview.as_deref()) == Some(preview.as_str());
+    if ours {
+        let target = static_file(root, &preview);
+        let made = before.and_then(|b| b.preview.as_ref());
+        let made_with = before.map_or("", |b| b.preview_settings.as_str());
+        if !(target.is_file() && fresh(made, made_with, &settings.preview, &preview)) {
+            bar.set_message("preview");
+            make_preview(&master, &target, watermark)?;
+            done.preview = true;
+        }
+        memory.preview = Some(preview.clone());
+    }
+
+    let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut values = vec![
+        ("size", meta.len().to_string()),
+        ("sha256", toml_str(&sha256)),
+        ("duration", toml_str(&duration_text(probe.seconds))),
+        ("resolution", toml_str(&format!("{}x{}", probe.width, probe.height))),
+        ("frame_rate", toml_str(&probe.frame_rate)),
+        ("codec", toml_str(&probe.codec)),
+    ];
+    if clip.poster.is_none() {
+        values.push(("poster", toml_str(&poster)));
+    }
+    if clip.preview.is_none() {
+        values.push(("preview", toml_str(&preview)));
+    }
+    if let Some(text) = set_values(&clip.text, &values) {
+        let tmp = clip.path.with_extension("md.part");
+        fs::write(&tmp, &text)
+            .and_then(|()| fs::rename(&tmp, &clip.path))
+            .map_err(|e| format!("{}: {e}", clip.path.display()))?;
+        done.front_matter = true;
+    }
+    Ok((memory, done))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ffprobe_json() {
+        let json = r#"{"streams":[{"codec_type":"audio","codec_name":"aac"},
+            {"codec_type":"video","codec_name":"h264","width":1920,"height":1080,"avg_frame_rate":"30000/1001","r_frame_rate":"30000/1001"}],
+            "format":{"duration":"12.480000"}}"#;
+        let p = parse_probe(json).unwrap();
+        assert_eq!(
+            p,
+            Probe { seconds: 12.48, width: 1920, height: 1080, frame_rate: "29.97".into(), codec: "h264".into() }
+        );
+        let json = json.replace("30000/1001", "25/1");
+        assert_eq!(parse_probe(&json).unwrap().frame_rate, "25");
+        assert!(parse_probe(r#"{"streams":[{"codec_type":"audio"}],"format":{"duration":"1"}}"#).is_err());
+    }
+
+    #[test]
+    fn durations_as_front_matter_writes_them() {
+        assert_eq!(duration_text(12.48), "0:12");
+        assert_eq!(duration_text(0.2), "0:01");
+        assert_eq!(duration_text(3723.0), "1:02:03");
+    }
+
+    #[test]
+    fn watermark_text_is_escaped_for_drawtext() {
+        assert_eq!(drawtext_escape("Maren's: 100%"), "Maren\\'s\\: 100\\%");
+    }
+}

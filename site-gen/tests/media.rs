@@ -1,0 +1,195 @@
+//! `site-gen media` end to end with real ffmpeg and ffprobe on a few seconds
+//! of video made by the test: the front matter is filled from the master,
+//! the poster is a JPEG still, the preview a short 360p H.264 with the
+//! watermark burnt in (a frame differs from the master's where the text is,
+//! and only there), a second run does nothing, a new watermark remakes only
+//! the previews, a hand-made poster is left alone, and without ffmpeg the
+//! owner is told how to install it.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn site_gen(args: &[&str], root: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_site-gen")).args(args).current_dir(root).output().expect("site-gen runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("ffmpeg runs");
+    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn probe(file: &Path, entries: &str) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", entries, "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// One frame at `at` seconds, 640x360 grey, one byte a pixel.
+fn grey_frame(file: &Path, at: &str, dir: &Path, name: &str) -> Vec<u8> {
+    let out = dir.join(name);
+    ffmpeg(&[
+        "-ss",
+        at,
+        "-i",
+        file.to_str().unwrap(),
+        "-frames:v",
+        "1",
+        "-vf",
+        "scale=640:360",
+        "-pix_fmt",
+        "gray",
+        "-f",
+        "rawvideo",
+        out.to_str().unwrap(),
+    ]);
+    fs::read(out).unwrap()
+}
+
+fn front_matter(root: &Path) -> toml::Table {
+    let t = fs::read_to_string(root.join("content/clips/first-clip.md")).unwrap();
+    toml::from_str(t.split("+++").nth(1).unwrap()).unwrap()
+}
+
+fn modified(p: &Path) -> std::time::SystemTime {
+    fs::metadata(p).unwrap().modified().unwrap()
+}
+
+#[test]
+fn fills_front_matter_makes_poster_and_watermarked_preview_and_skips_what_is_done() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    let init = site_gen(&["init", root.to_str().unwrap(), "--title", "Harbour Films"], tmp.path());
+    assert!(init.status.success(), "{}", text(&init));
+    // The master: 4 s of 640x360 test pattern at 25 fps, H.264.
+    fs::create_dir_all(root.join("sample-media/clips")).unwrap();
+    let master = root.join("sample-media/clips/first-clip.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        master.to_str().unwrap(),
+    ]);
+    // No poster named: media makes one. (init's placeholder poster line goes.)
+    let clip = root.join("content/clips/first-clip.md");
+    let t = fs::read_to_string(&clip).unwrap();
+    fs::write(&clip, t.lines().filter(|l| !l.starts_with("poster")).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+
+    let run = site_gen(&["media", "--jobs", "2"], &root);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("first-clip: front matter updated, poster made, preview made"), "{}", text(&run));
+
+    let fm = front_matter(&root);
+    let bytes = fs::read(&master).unwrap();
+    assert_eq!(fm["size"].as_integer(), Some(bytes.len() as i64));
+    let sha = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    assert_eq!(fm["sha256"].as_str(), Some(sha.as_str()));
+    assert_eq!(fm["duration"].as_str(), Some("0:04"));
+    assert_eq!(fm["resolution"].as_str(), Some("640x360"));
+    assert_eq!(fm["frame_rate"].as_str(), Some("25"));
+    assert_eq!(fm["codec"].as_str(), Some("h264"));
+    assert_eq!(fm["poster"].as_str(), Some("/posters/first-clip.jpg"));
+    assert_eq!(fm["preview"].as_str(), Some("/previews/first-clip.mp4"));
+    assert!(!fs::read_to_string(&clip).unwrap().contains("size = 1 "), "the size placeholder line is replaced");
+
+    let poster = root.join("static/posters/first-clip.jpg");
+    assert_eq!(probe(&poster, "stream=codec_name,width,height"), "mjpeg,640,360");
+    let preview = root.join("static/previews/first-clip.mp4");
+    assert_eq!(probe(&preview, "stream=codec_name,width,height"), "h264,640,360");
+    let seconds: f64 = probe(&preview, "format=duration").parse().unwrap();
+    assert!((3.5..=4.5).contains(&seconds), "{seconds}");
+    // The watermark: where the text is (the middle band), many pixels differ
+    // from the master's frame; at the edges, hardly any.
+    let marked = grey_frame(&preview, "2", tmp.path(), "marked.gray");
+    let plain = grey_frame(&master, "2", tmp.path(), "plain.gray");
+    let differing = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
+        rows.flat_map(|y| cols.clone().map(move |x| y * 640 + x)).filter(|&i| marked[i].abs_diff(plain[i]) > 40).count()
+    };
+    let centre = differing(150..210, 160..480);
+    let edge = differing(300..360, 0..640) + differing(60..120, 0..100);
+    assert!(centre > 1000, "{centre} pixels of the text band differ");
+    assert!(edge * 20 < centre, "{edge} edge pixels differ against {centre} in the text band");
+    // The site builds with what media wrote.
+    let build = site_gen(&["build"], &root);
+    assert!(build.status.success(), "{}", text(&build));
+    assert!(root.join("public/previews/first-clip.mp4").is_file());
+
+    // A second run does nothing.
+    let (p1, v1, c1) = (modified(&poster), modified(&preview), modified(&clip));
+    let again = site_gen(&["media"], &root);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("first-clip: up to date"), "{}", text(&again));
+    assert_eq!((modified(&poster), modified(&preview), modified(&clip)), (p1, v1, c1));
+    // A new watermark remakes the preview only.
+    let site = root.join("content/site.toml");
+    fs::write(&site, fs::read_to_string(&site).unwrap() + "watermark = \"Preview only\"\n").unwrap();
+    let remade = site_gen(&["media"], &root);
+    assert!(text(&remade).contains("first-clip: preview made"), "{}", text(&remade));
+    assert_eq!(modified(&poster), p1);
+    assert_ne!(modified(&preview), v1);
+}
+
+#[test]
+fn leaves_a_hand_made_poster_alone_and_reports_a_missing_master() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
+    let svg = root.join("static/posters/first-clip.svg");
+    let before = fs::read(&svg).unwrap();
+    let run = site_gen(&["media"], &root);
+    assert!(!run.status.success());
+    assert!(text(&run).contains("content/clips/first-clip.md: its master"), "{}", text(&run));
+    assert!(text(&run).contains("is missing"), "{}", text(&run));
+    fs::create_dir_all(root.join("sample-media/clips")).unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=30",
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        root.join("sample-media/clips/first-clip.mp4").to_str().unwrap(),
+    ]);
+    let run = site_gen(&["media"], &root);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("first-clip: front matter updated, preview made"), "{}", text(&run));
+    assert_eq!(fs::read(&svg).unwrap(), before, "the owner's poster is untouched");
+    assert!(!root.join("static/posters/first-clip.jpg").exists());
+    assert_eq!(front_matter(&root)["poster"].as_str(), Some("/posters/first-clip.svg"));
+}
+
+#[test]
+fn says_how_to_install_ffmpeg_when_it_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .args(["media"])
+        .current_dir(&root)
+        .env("PATH", tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("sudo apt-get install ffmpeg"), "{}", text(&out));
+}
