@@ -4,7 +4,7 @@
 
 use worker::*;
 
-use super::reservation::Reserved;
+use super::reservation::{wait_for_settlement, Reserved};
 use super::stream::MoreBytes;
 use super::unavailable;
 use crate::allowance::{self, DownloadAllowance};
@@ -114,9 +114,8 @@ impl MoreBytes for OfflineSteps {
                     return false;
                 }
             }
-            match polls.next() {
-                Some(pause) => Delay::from(std::time::Duration::from_millis(pause)).await,
-                None => return false,
+            if !wait_for_settlement(&mut polls).await {
+                return false;
             }
         }
     }
@@ -159,9 +158,8 @@ pub(super) async fn reserve(
             Ok(Some(_)) => {}
             Err(e) => return Err(unavailable(e)),
         }
-        match polls.next() {
-            Some(pause) => Delay::from(std::time::Duration::from_millis(pause)).await,
-            None => return Err(DownloadError::AllowanceUsedUp),
+        if !wait_for_settlement(&mut polls).await {
+            return Err(DownloadError::AllowanceUsedUp);
         }
     }
 }

@@ -63,6 +63,18 @@ async fn granted(db: &D1Database, statements: Vec<D1PreparedStatement>) -> std::
     Ok(!rows.is_empty())
 }
 
+/// Waits the next of the [`allowance::settlement_polls`] pauses; `false`
+/// when the wait is over.
+pub(super) async fn wait_for_settlement(polls: &mut impl Iterator<Item = u64>) -> bool {
+    match polls.next() {
+        Some(pause) => {
+            Delay::from(std::time::Duration::from_millis(pause)).await;
+            true
+        }
+        None => false,
+    }
+}
+
 /// How a request's bytes were reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Reserved {
@@ -148,9 +160,8 @@ pub(super) async fn reserve(
         if allowance.fits(held, first) && try_grant(first).await.is_ok() {
             return Ok(Reserved::InSteps(first));
         }
-        match polls.next() {
-            Some(pause) => Delay::from(std::time::Duration::from_millis(pause)).await,
-            None => return Err(DownloadError::AllowanceUsedUp),
+        if !wait_for_settlement(&mut polls).await {
+            return Err(DownloadError::AllowanceUsedUp);
         }
     }
 }
@@ -219,9 +230,8 @@ impl stream::MoreBytes for LedgerSteps {
                 );
                 return false;
             }
-            match polls.next() {
-                Some(pause) => Delay::from(std::time::Duration::from_millis(pause)).await,
-                None => return false,
+            if !wait_for_settlement(&mut polls).await {
+                return false;
             }
         }
     }
