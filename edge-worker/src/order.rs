@@ -14,6 +14,9 @@ pub struct OrderLine {
     pub title: String,
     pub file_name: String,
     pub size: u64,
+    /// The file's lower-case hex SHA-256 when the catalog knows it, so the
+    /// customer can check what arrived.
+    pub sha256: Option<String>,
     /// Whole downloads left for this clip (see [`crate::allowance`]); `None`
     /// when the ledger could not be read.
     pub remaining: Option<u32>,
@@ -65,6 +68,7 @@ impl OrderView {
                     title: clip.title.clone(),
                     file_name: clip.file_name.clone(),
                     size: clip.size,
+                    sha256: clip.sha256.clone(),
                     remaining: granted.map(|g| {
                         DownloadAllowance::new(claims.downloads, clip.size).remaining(g.get(slug).copied().unwrap_or(0))
                     }),

@@ -100,7 +100,7 @@ fn order_section(view: &OrderView, intro: &str) -> String {
           <div>
             <h2 class="clip-card-title">{title}</h2>
             <p class="clip-card-meta"><span class="file-name">{file}</span> · {size} · {left} · expires <time>{expires}</time></p>
-          </div>
+{sha256}          </div>
           {action}
         </li>
 "#,
@@ -109,6 +109,10 @@ fn order_section(view: &OrderView, intro: &str) -> String {
             size = human_size(line.size),
             left = text(&left),
             expires = text(&expires),
+            sha256 = line.sha256.as_deref().map_or(String::new(), |h| format!(
+                "            <p class=\"clip-card-meta\">SHA-256 <code class=\"sha256\">{}</code></p>\n",
+                text(h)
+            )),
         ));
     }
     body.push_str("      </ul>\n");
@@ -261,6 +265,7 @@ mod tests {
                     title: "Harbor <script>alert(1)</script>".into(),
                     file_name: "Harbor \"dawn\".mp4".into(),
                     size: 2_500_000,
+                    sha256: Some("ab".repeat(32)),
                     remaining: Some(4),
                     refunded: false,
                     href: "/download/TOK/harbor".into(),
@@ -270,6 +275,7 @@ mod tests {
                     title: "City".into(),
                     file_name: "City.mp4".into(),
                     size: 10,
+                    sha256: None,
                     remaining: Some(0),
                     refunded: false,
                     href: "/download/TOK/city".into(),
@@ -291,6 +297,8 @@ mod tests {
         assert!(html.contains("Harbor &quot;dawn&quot;.mp4") || html.contains("Harbor \"dawn\".mp4"));
         assert!(html.contains("2.5 MB"));
         assert!(html.contains("4 of 5 downloads left"));
+        assert!(html.contains(&format!("SHA-256 <code class=\"sha256\">{}</code>", "ab".repeat(32))));
+        assert_eq!(html.matches("SHA-256").count(), 1, "only a clip whose hash the catalog knows");
         assert!(html.contains("Sun, 06 Nov 1994 08:49:37 GMT"));
         assert!(html.contains("No downloads left"));
         assert!(!html.contains("href=\"/download/TOK/city\""));

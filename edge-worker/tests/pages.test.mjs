@@ -51,6 +51,11 @@ describe("order page", () => {
     assert.match(page, /3 of 3 downloads left/);
     assert.match(page, /valid until <time>\w{3}, \d{2} \w{3} \d{4}/);
     assert.match(page, /\d+(\.\d)? (KB|MB|GB)/);
+    // Each file's SHA-256, where the catalog knows it, to check what arrived.
+    for (const clip of [main, withheld].filter((c) => c.sha256)) {
+      assert.ok(page.includes(`<code class="sha256">${clip.sha256}</code>`), `sha256 of ${clip.slug}`);
+    }
+    assert.ok([main, withheld].some((c) => c.sha256), "the sample catalog has hashes");
   });
 
   it("the links on it download the clip", async () => {
