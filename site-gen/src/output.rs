@@ -37,30 +37,94 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
 
 /// Writes `files` into `out`, replacing what was there only on success.
 pub fn write_site(out: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
-    check_ours(out)?;
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
-    let staging = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    // An earlier build to take unchanged files from (`check_ours` vouched for it).
-    let previous = out.is_dir().then_some(out);
-    let result = write_all(&staging, files, previous).and_then(|()| swap_in(&staging, out, &parent, &name));
-    if result.is_err() {
-        let _ = remove_tree(&staging);
-    }
-    result
+    let staging = Staging::begin(out, files.iter().map(|f| f.path.as_str()))?;
+    files.par_iter().try_for_each(|f| staging.put(f))?;
+    staging.commit()
 }
 
-fn write_all(dir: &Path, files: &[OutputFile], previous: Option<&Path>) -> Result<(), OutputError> {
-    if dir.exists() {
-        fs::remove_dir_all(dir).map_err(io_err(dir))?;
+/// A new build being written beside `out`: files go into a hidden sibling
+/// folder, which replaces `out` on [`Staging::commit`]. Dropped without a
+/// commit (a failed build), it deletes itself and `out` stays as it was.
+///
+/// [`Staging::put`] takes `&self`, so pages can be written from every core
+/// as they are rendered instead of being held until the whole site is done.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    out: PathBuf,
+    parent: PathBuf,
+    name: String,
+    /// An earlier build to take unchanged files from (`check_ours` vouched for it).
+    previous: Option<PathBuf>,
+    committed: bool,
+}
+
+impl Staging {
+    /// Checks that `out` may be replaced, and makes the staging folder with
+    /// every folder that the files at `paths` (inside the site) need.
+    pub fn begin<'p>(out: &Path, paths: impl IntoIterator<Item = &'p str>) -> Result<Staging, OutputError> {
+        check_ours(out)?;
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
+        let dir = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        let staging = Staging {
+            previous: out.is_dir().then(|| out.to_path_buf()),
+            out: out.to_path_buf(),
+            parent,
+            name,
+            dir,
+            committed: false,
+        };
+        fs::create_dir_all(&staging.dir).map_err(io_err(&staging.dir))?;
+        make_folders(&staging.dir, paths)?;
+        Ok(staging)
     }
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut dirs: Vec<PathBuf> =
-        files.iter().filter_map(|f| Path::new(&f.path).parent().map(Path::to_path_buf)).collect();
+
+    /// Puts one file into the new build: a hard link to the previous build's
+    /// file of the same path when its bytes are the same, else a new file.
+    pub fn put(&self, f: &OutputFile) -> Result<(), OutputError> {
+        let dest = self.dir.join(&f.path);
+        if let Some(old) = self.previous.as_ref().map(|p| p.join(&f.path)) {
+            if unchanged(&old, &f.contents) && fs::hard_link(&old, &dest).is_ok() {
+                return Ok(());
+            }
+        }
+        match &f.contents {
+            OutputContents::Rendered(bytes) => fs::write(&dest, bytes).map_err(io_err(&dest)),
+            OutputContents::Copy(src) => fs::copy(src, &dest).map(drop).map_err(io_err(src)),
+        }
+    }
+
+    /// Writes the build marker and swaps the new build in for `out`.
+    pub fn commit(mut self) -> Result<(), OutputError> {
+        for (name, contents) in marker_files() {
+            let path = self.dir.join(name);
+            fs::write(&path, contents).map_err(io_err(&path))?;
+        }
+        swap_in(&self.dir, &self.out, &self.parent, &self.name)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = remove_tree(&self.dir);
+        }
+    }
+}
+
+/// Creates, inside `dir`, the folders of the files at `paths`.
+fn make_folders<'p>(dir: &Path, paths: impl IntoIterator<Item = &'p str>) -> Result<(), OutputError> {
+    let mut dirs: Vec<&Path> = paths.into_iter().filter_map(|p| Path::new(p).parent()).collect();
     dirs.sort();
     dirs.dedup();
     // One folder per page (30,000 for a big shop): create them in parallel,
@@ -72,22 +136,6 @@ fn write_all(dir: &Path, files: &[OutputFile], previous: Option<&Path>) -> Resul
             let d = dir.join(d);
             fs::create_dir_all(&d).map_err(io_err(&d))
         })?;
-    }
-    files.par_iter().try_for_each(|f| {
-        let dest = dir.join(&f.path);
-        if let Some(old) = previous.map(|p| p.join(&f.path)) {
-            if unchanged(&old, &f.contents) && fs::hard_link(&old, &dest).is_ok() {
-                return Ok(());
-            }
-        }
-        match &f.contents {
-            OutputContents::Rendered(bytes) => fs::write(&dest, bytes).map_err(io_err(&dest)),
-            OutputContents::Copy(src) => fs::copy(src, &dest).map(drop).map_err(io_err(src)),
-        }
-    })?;
-    for (name, contents) in marker_files() {
-        let path = dir.join(name);
-        fs::write(&path, contents).map_err(io_err(&path))?;
     }
     Ok(())
 }

@@ -112,47 +112,122 @@ pub(crate) struct ItemVersions {
     pub pages: Vec<u64>,
 }
 
-/// Renders every page of `shop` with `tera`.
+/// Renders every page of `shop` with `tera`, into memory (for `check` and
+/// tests; `build` streams the files with [`Site::render_each`] instead).
 pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
-    let prepared = prepare(shop, tera);
-    let jobs = plan(&prepared);
-    // The sitemap needs only the pages' addresses, known from the plan, so it
-    // is made beside the pages instead of after them.
-    let (results, sitemap): (Vec<JobResult>, _) = rayon::join(
-        || jobs.par_iter().map(|job| prepared.render_job(*job)).collect(),
-        || prepared.sitemap(jobs.iter().map(|job| file_for_url(&prepared.job_url(*job)))),
-    );
-
-    let mut files = Vec::with_capacity(results.len() + shop.static_files.len() + 3);
-    files.extend(collect_pages(shop, results)?);
-    let pages = files.len();
-    let tags = prepared.tags.len();
-    files.push(sitemap.unwrap_or_else(|e| panic!("sitemap: {e}")));
-    files.push(OutputFile { path: "robots.txt".into(), contents: OutputContents::Rendered(robots(shop).into_bytes()) });
-    let headers = clipstore_core::security_headers::headers_file().into_bytes();
-    files.push(OutputFile { path: "_headers".into(), contents: OutputContents::Rendered(headers) });
-    // Freeing the cards (a copy of every clip's description) takes a while
-    // on a big shop: do it beside the remaining steps.
-    let (added, ()) = rayon::join(|| add_static_files(shop, &mut files), move || drop(prepared));
-    added?;
+    let site = Site::plan(shop, tera)?;
+    let (pages, tags) = (site.pages(), site.tags());
+    let files = site.render_each(|file| file)?;
     Ok(RenderedSite { files, manifest: manifest(shop), pages, tags })
 }
+
+/// Every file of a shop's site, planned (each one's path is known) but not
+/// yet rendered.
+pub struct Site<'a> {
+    prepared: Prepared<'a>,
+    jobs: Vec<Job>,
+    /// What is not a page: robots.txt, `_headers`, the static files.
+    others: Vec<OutputFile>,
+}
+
+impl<'a> Site<'a> {
+    /// Plans the site; fails when a static file would overwrite a page.
+    pub fn plan(shop: &'a Shop, tera: &'a Tera) -> Result<Site<'a>, Diagnostics> {
+        let prepared = prepare(shop, tera);
+        let jobs = plan(&prepared);
+        let mut others = Vec::with_capacity(shop.static_files.len() + 4);
+        others.push(OutputFile {
+            path: "robots.txt".into(),
+            contents: OutputContents::Rendered(robots(shop).into_bytes()),
+        });
+        let headers = clipstore_core::security_headers::headers_file().into_bytes();
+        others.push(OutputFile { path: "_headers".into(), contents: OutputContents::Rendered(headers) });
+        let mut generated: std::collections::HashSet<String> =
+            jobs.iter().map(|job| file_for_url(&prepared.job_url(*job))).collect();
+        generated.insert(SITEMAP_PATH.to_string());
+        generated.extend(others.iter().map(|f| f.path.clone()));
+        add_static_files(shop, &generated, &mut others)?;
+        Ok(Site { prepared, jobs, others })
+    }
+
+    /// The path of every file of the site (`clips/index.html`, `css/site.css`).
+    pub fn paths(&self) -> impl Iterator<Item = String> + '_ {
+        let pages = self.jobs.iter().map(|job| file_for_url(&self.prepared.job_url(*job)));
+        pages.chain([SITEMAP_PATH.to_string()]).chain(self.others.iter().map(|f| f.path.clone()))
+    }
+
+    /// The number of pages (HTML and the feed; not the sitemap).
+    pub fn pages(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// The number of tags.
+    pub fn tags(&self) -> usize {
+        self.prepared.tags.len()
+    }
+
+    /// Renders every file on all cores and hands each to `each` as soon as
+    /// it is made (`build` writes it, so the whole site is never held in
+    /// memory), then returns what `each` returned, pages first, or one error
+    /// per failing template.
+    pub fn render_each<T: Send>(self, each: impl Fn(OutputFile) -> T + Sync) -> Result<Vec<T>, Diagnostics> {
+        let Site { prepared, jobs, others } = self;
+        let shop = prepared.shop;
+        // The sitemap needs only the pages' addresses, known from the plan, so it
+        // is made beside the pages instead of after them.
+        let (results, sitemap): (Vec<Result<T, _>>, _) = rayon::join(
+            || {
+                jobs.par_iter()
+                    .map(|job| {
+                        prepared
+                            .render_job(*job)
+                            .map(|(path, bytes)| each(OutputFile { path, contents: OutputContents::Rendered(bytes) }))
+                    })
+                    .collect()
+            },
+            || prepared.sitemap(jobs.iter().map(|job| file_for_url(&prepared.job_url(*job)))),
+        );
+        let mut done = collect_results(shop, results)?;
+        done.reserve(others.len() + 1);
+        done.push(each(sitemap.unwrap_or_else(|e| panic!("sitemap: {e}"))));
+        // Freeing the cards (a copy of every clip's description) takes a while
+        // on a big shop: do it beside the remaining steps.
+        let (rest, ()) = rayon::join(|| others.into_par_iter().map(&each).collect::<Vec<T>>(), move || drop(prepared));
+        done.extend(rest);
+        Ok(done)
+    }
+}
+
+/// Where the sitemap goes.
+const SITEMAP_PATH: &str = "sitemap.xml";
 
 /// The rendered pages of `results`, or one error per failing template.
 pub(crate) fn collect_pages(
     shop: &Shop,
     results: Vec<JobResult>,
 ) -> Result<impl Iterator<Item = OutputFile>, Diagnostics> {
+    let pages = collect_results(
+        shop,
+        results
+            .into_iter()
+            .map(|r| r.map(|(path, bytes)| OutputFile { path, contents: OutputContents::Rendered(bytes) }))
+            .collect(),
+    )?;
+    Ok(pages.into_iter())
+}
+
+/// The values of `results`, or one error per failing template.
+fn collect_results<T>(shop: &Shop, results: Vec<Result<T, (String, String)>>) -> Result<Vec<T>, Diagnostics> {
     let mut failures: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut pages = Vec::with_capacity(results.len());
     for r in results {
         match r {
-            Ok((path, bytes)) => pages.push(OutputFile { path, contents: OutputContents::Rendered(bytes) }),
+            Ok(page) => pages.push(page),
             Err(key) => *failures.entry(key).or_default() += 1,
         }
     }
     if failures.is_empty() {
-        return Ok(pages.into_iter());
+        return Ok(pages);
     }
     let mut errors = Diagnostics::default();
     for ((template, message), count) in failures {
@@ -627,7 +702,7 @@ impl<'a> Prepared<'a> {
         let mut ctx = self.context("/sitemap.xml", None);
         put(&mut ctx, "entries", Value::Array(entries));
         let xml = self.tera.render("sitemap.xml", &ctx).map_err(|e| cause_chain(&e))?;
-        Ok(OutputFile { path: "sitemap.xml".into(), contents: OutputContents::Rendered(xml.into_bytes()) })
+        Ok(OutputFile { path: SITEMAP_PATH.into(), contents: OutputContents::Rendered(xml.into_bytes()) })
     }
 }
 
@@ -707,8 +782,11 @@ pub(crate) fn robots(shop: &Shop) -> String {
     format!("User-agent: *\nDisallow: /download/\nSitemap: {}\n", shop.config.absolute("/sitemap.xml"))
 }
 
-fn add_static_files(shop: &Shop, files: &mut Vec<OutputFile>) -> Result<(), Diagnostics> {
-    let generated: std::collections::HashSet<String> = files.iter().map(|f| f.path.clone()).collect();
+fn add_static_files(
+    shop: &Shop,
+    generated: &std::collections::HashSet<String>,
+    files: &mut Vec<OutputFile>,
+) -> Result<(), Diagnostics> {
     let mut errors = Diagnostics::default();
     for rel in &shop.static_files {
         let path = rel.to_string_lossy().replace('\\', "/");
