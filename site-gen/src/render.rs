@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use clipstore_core::{CatalogManifest, ManifestClip, ShopInfo};
@@ -95,9 +96,35 @@ pub(crate) struct Prepared<'a> {
     pub(crate) base: Value,
     clip_cards: Vec<Value>,
     post_cards: Vec<Value>,
+    /// Each item's card (`partials/clip_card.html`, `partials/post_card.html`),
+    /// rendered the first time a page shows it and then reused: an item is
+    /// on up to a dozen list, tag and front pages.
+    clip_card_html: Vec<OnceLock<CardResult>>,
+    post_card_html: Vec<OnceLock<CardResult>>,
+    /// Whether the templates that receive lists of items (and those they
+    /// extend or include) are all the built-in ones, which use
+    /// nothing of an item in a list but its `card`: then the lists carry
+    /// only that, instead of a copy of every field of every item.
+    lists_use_only_cards: bool,
     tags: Vec<TagEntry<'a>>,
     per_page: usize,
 }
+
+/// A rendered card, or why it failed (template, error message).
+type CardResult = Result<String, (String, String)>;
+
+/// The templates that receive lists of items, and those they extend or
+/// include, which see the lists too. The built-in ones use only each item's `card`.
+const LIST_TEMPLATES: [&str; 8] = [
+    "index.html",
+    "clips.html",
+    "news.html",
+    "tag.html",
+    "base.html",
+    "partials/header.html",
+    "partials/footer.html",
+    "partials/pagination.html",
+];
 
 /// A rendered page (output path, bytes), or why it failed (template, error message).
 pub(crate) type JobResult = Result<(String, Vec<u8>), (String, String)>;
@@ -253,10 +280,14 @@ impl<'a> Prepared<'a> {
     /// Shared data for rendering `shop`, given every clip's [`clip_value`]
     /// and every post's [`post_card`] (in the shop's order).
     pub(crate) fn new(shop: &'a Shop, tera: &'a Tera, clip_cards: Vec<Value>, post_cards: Vec<Value>) -> Self {
+        let own_templates = shop.root.join(templates::TEMPLATES_DIR);
         Prepared {
             base: base_value(shop),
             shop,
             tera,
+            clip_card_html: clip_cards.iter().map(|_| OnceLock::new()).collect(),
+            post_card_html: post_cards.iter().map(|_| OnceLock::new()).collect(),
+            lists_use_only_cards: LIST_TEMPLATES.iter().all(|name| !own_templates.join(name).exists()),
             clip_cards,
             post_cards,
             tags: tag_index(shop),
@@ -431,6 +462,12 @@ fn paginator(base: &str, current: usize, total_items: usize, per_page: usize) ->
     }
 }
 
+/// The indices of page `page` (1-based) of a list of `len` items.
+fn page_range(len: usize, page: usize, per_page: usize) -> std::ops::Range<usize> {
+    let start = ((page - 1) * per_page).min(len);
+    start..(start + per_page).min(len)
+}
+
 fn page_slice<T>(items: &[T], page: usize, per_page: usize) -> &[T] {
     let start = ((page - 1) * per_page).min(items.len());
     &items[start..(start + per_page).min(items.len())]
@@ -445,9 +482,39 @@ impl<'a> Prepared<'a> {
         ctx
     }
 
-    /// Puts the card values of `items` into `ctx` under `key`, each cloned once.
-    fn insert_cards(ctx: &mut Context, key: &str, items: &[Value]) {
-        put(ctx, key, Value::Array(items.to_vec()));
+    /// An item as a list shows it: its fields (see docs/templates.md) and
+    /// `card`, its card's HTML; with the built-in list templates only `card`.
+    fn list_item(&self, item: Tagged) -> Result<Value, (String, String)> {
+        let (value, html, template, key) = match item {
+            Tagged::Clip(i) => (&self.clip_cards[i], &self.clip_card_html[i], "partials/clip_card.html", "clip"),
+            Tagged::Post(i) => (&self.post_cards[i], &self.post_card_html[i], "partials/post_card.html", "post"),
+        };
+        let html = html
+            .get_or_init(|| {
+                let mut ctx = Context::from_value(self.base.clone()).expect("base context is an object");
+                put(&mut ctx, key, value.clone());
+                self.tera.render(template, &ctx).map_err(|e| (template.to_string(), cause_chain(&e)))
+            })
+            .clone()?;
+        let mut item = if self.lists_use_only_cards {
+            serde_json::Map::with_capacity(1)
+        } else {
+            value.as_object().expect("cards are objects").clone()
+        };
+        item.insert("card".to_string(), Value::String(html));
+        Ok(Value::Object(item))
+    }
+
+    /// Puts the list items of `items` into `ctx` under `key`.
+    fn insert_items(
+        &self,
+        ctx: &mut Context,
+        key: &str,
+        items: impl Iterator<Item = Tagged>,
+    ) -> Result<(), (String, String)> {
+        let items = items.map(|item| self.list_item(item)).collect::<Result<Vec<_>, _>>()?;
+        put(ctx, key, Value::Array(items));
+        Ok(())
     }
 
     /// The address of the page `job` renders.
@@ -475,14 +542,14 @@ impl<'a> Prepared<'a> {
         let (template, url, ctx) = match job {
             Job::Home => {
                 let mut ctx = self.context("/", None);
-                Self::insert_cards(&mut ctx, "clips", &self.clip_cards[..HOME_CLIPS.min(self.clip_cards.len())]);
-                Self::insert_cards(&mut ctx, "posts", &self.post_cards[..HOME_POSTS.min(self.post_cards.len())]);
+                self.insert_items(&mut ctx, "clips", (0..HOME_CLIPS.min(shop.clips.len())).map(Tagged::Clip))?;
+                self.insert_items(&mut ctx, "posts", (0..HOME_POSTS.min(shop.posts.len())).map(Tagged::Post))?;
                 ("index.html", "/".to_string(), ctx)
             }
             Job::ClipList { page } => {
                 let url = pager_url("/clips/", page);
                 let mut ctx = self.context(&url, Some("Clips"));
-                Self::insert_cards(&mut ctx, "clips", page_slice(&self.clip_cards, page, per_page));
+                self.insert_items(&mut ctx, "clips", page_range(shop.clips.len(), page, per_page).map(Tagged::Clip))?;
                 ctx.insert("paginator", &paginator("/clips/", page, shop.clips.len(), per_page));
                 ("clips.html", url, ctx)
             }
@@ -495,7 +562,7 @@ impl<'a> Prepared<'a> {
             Job::NewsList { page } => {
                 let url = pager_url("/news/", page);
                 let mut ctx = self.context(&url, Some("News"));
-                Self::insert_cards(&mut ctx, "posts", page_slice(&self.post_cards, page, per_page));
+                self.insert_items(&mut ctx, "posts", page_range(shop.posts.len(), page, per_page).map(Tagged::Post))?;
                 ctx.insert("paginator", &paginator("/news/", page, shop.posts.len(), per_page));
                 ("news.html", url, ctx)
             }
@@ -527,11 +594,14 @@ impl<'a> Prepared<'a> {
                 let mut ctx = self.context(&url, Some(&entry.tag.name));
                 let items: Vec<Value> = page_slice(&entry.items, page, per_page)
                     .iter()
-                    .map(|item| match *item {
-                        Tagged::Clip(i) => tagged_item("clip", &self.clip_cards[i]),
-                        Tagged::Post(i) => tagged_item("post", &self.post_cards[i]),
+                    .map(|&item| {
+                        let kind = match item {
+                            Tagged::Clip(_) => "clip",
+                            Tagged::Post(_) => "post",
+                        };
+                        Ok::<_, (String, String)>(tagged_item(kind, self.list_item(item)?))
                     })
-                    .collect();
+                    .collect::<Result<_, _>>()?;
                 ctx.insert("tag", &json!({"name": entry.tag.name, "slug": entry.tag.slug, "url": base, "clip_count": entry.clip_count, "post_count": entry.post_count}));
                 put(&mut ctx, "items", Value::Array(items));
                 ctx.insert("paginator", &paginator(&base, page, entry.items.len(), per_page));
@@ -715,11 +785,11 @@ fn put(ctx: &mut Context, key: &str, value: Value) {
     ctx.extend(Context::from_value(Value::Object(map)).expect("an object"));
 }
 
-/// `{"kind": kind, kind: card}`: an item on a tag page.
-fn tagged_item(kind: &str, card: &Value) -> Value {
+/// `{"kind": kind, kind: item}`: an item on a tag page.
+fn tagged_item(kind: &str, item: Value) -> Value {
     let mut map = serde_json::Map::with_capacity(2);
     map.insert("kind".to_string(), Value::String(kind.to_string()));
-    map.insert(kind.to_string(), card.clone());
+    map.insert(kind.to_string(), item);
     Value::Object(map)
 }
 
@@ -964,8 +1034,8 @@ mod tests {
         assert_eq!(base["site"]["price_pattern"], "€{amount}");
     }
 
-    #[test]
-    fn a_shop_with_its_own_cart_script_keeps_it() {
+    /// A copy of the small fixture shop in a temporary folder.
+    fn small_shop_copy() -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
@@ -978,6 +1048,67 @@ mod tests {
                 std::fs::copy(e.path(), &dest).unwrap();
             }
         }
+        tmp
+    }
+
+    /// With the built-in list templates, lists carry only each item's card,
+    /// rendered once: every page comes out byte for byte as with every
+    /// field of every item (what a shop's own list templates get).
+    #[test]
+    fn built_in_lists_get_only_cards_and_render_the_same() {
+        let (shop, site) = small_shop();
+        let tera = templates::load(&shop.root).unwrap();
+        let mut prepared = prepare(&shop, &tera);
+        assert!(prepared.lists_use_only_cards);
+        prepared.lists_use_only_cards = false;
+        let jobs = plan(&prepared);
+        assert!(jobs.iter().any(|j| matches!(j, Job::Tag { .. })) && jobs.contains(&Job::Home));
+        for job in jobs {
+            let (path, bytes) = prepared.render_job(job).unwrap();
+            assert_eq!(page(&site, &path), std::str::from_utf8(&bytes).unwrap(), "{path}");
+        }
+        // Each card is rendered once, and shows on every list that has its item.
+        let card = prepared.clip_card_html[1].get().unwrap().as_ref().unwrap();
+        assert!(card.starts_with(r#"<article class="clip-card">"#) && card.contains("Alpha &lt;Sunrise&gt;"), "{card}");
+        for path in ["index.html", "clips/index.html", "tags/sea/index.html"] {
+            assert!(page(&site, path).contains(card.as_str()), "{path}");
+        }
+    }
+
+    /// A shop's own card partial is what the lists show, and a shop's own
+    /// list template gets every field of its items besides `card`.
+    #[test]
+    fn own_card_and_list_templates() {
+        let tmp = small_shop_copy();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("templates/partials")).unwrap();
+        std::fs::write(
+            root.join("templates/partials/clip_card.html"),
+            "<p class=\"mine\">{{ clip.title }} for {{ clip.price_display }} at {{ site.title }}</p>\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("templates/news.html"),
+            "{% extends \"base.html\" %}{% block content %}{% for post in posts %}<i>{{ post.title }}, {{ post.date_display }}</i>{{ post.card | safe }}{% endfor %}{% endblock content %}",
+        )
+        .unwrap();
+        let now = "2026-06-01T00:00:00Z".parse().unwrap();
+        let shop = crate::content::load(root, &crate::content::LoadOptions { drafts: false, now }).unwrap();
+        let tera = templates::load(root).unwrap();
+        assert!(!prepare(&shop, &tera).lists_use_only_cards);
+        let site = render(&shop, &tera).unwrap();
+        let mine = r#"<p class="mine">Alpha &lt;Sunrise&gt; for €12.50 at Small Shop</p>"#;
+        for path in ["index.html", "clips/index.html", "tags/sea/index.html"] {
+            assert!(page(&site, path).contains(mine), "{path}: {}", page(&site, path));
+        }
+        let news = page(&site, "news/index.html");
+        assert!(news.contains(r#"<i>Second &amp; final, 5 February 2026</i><article class="post-card">"#), "{news}");
+    }
+
+    #[test]
+    fn a_shop_with_its_own_cart_script_keeps_it() {
+        let tmp = small_shop_copy();
+        let root = tmp.path();
         std::fs::create_dir_all(root.join("static/js")).unwrap();
         std::fs::write(root.join("static/js/cart.js"), "// mine\n").unwrap();
         let now = "2026-06-01T00:00:00Z".parse().unwrap();
