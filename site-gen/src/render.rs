@@ -31,6 +31,10 @@ const PAGE_SIZE_HINT: usize = 12 * 1024;
 pub const FEED_PATH: &str = "/news/atom.xml";
 /// Public path of the cart page (filled in the browser by `static/js/cart.js`).
 pub const CART_PATH: &str = "/cart/";
+/// Public path of the list of clips the cart can take (slug to title, price
+/// and address), which `static/js/cart.js` fetches once per page: the add
+/// buttons carry only a slug.
+pub const CART_CLIPS_PATH: &str = "/cart/clips.json";
 /// Where the cart and each clip's buy button post their order: the Worker's
 /// checkout, which answers with a redirect to Stripe's hosted checkout page.
 pub const CHECKOUT_PATH: &str = "/checkout";
@@ -63,14 +67,23 @@ pub struct RenderedSite {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Job {
     Home,
-    ClipList { page: usize },
+    ClipList {
+        page: usize,
+    },
     Clip(usize),
-    NewsList { page: usize },
+    NewsList {
+        page: usize,
+    },
     Post(usize),
     TagIndex,
-    Tag { tag: usize, page: usize },
+    Tag {
+        tag: usize,
+        page: usize,
+    },
     Page(usize),
     Cart,
+    /// The clips the cart can take, with what it shows of each (`/cart/clips.json`).
+    CartClips,
     NotFound,
     Feed,
 }
@@ -183,9 +196,9 @@ impl<'a> Site<'a> {
         pages.chain([SITEMAP_PATH.to_string()]).chain(self.others.iter().map(|f| f.path.clone()))
     }
 
-    /// The number of pages (HTML and the feed; not the sitemap).
+    /// The number of pages (HTML and the feed; not the sitemap or the cart's list of clips).
     pub fn pages(&self) -> usize {
-        self.jobs.len()
+        self.jobs.len() - 1
     }
 
     /// The number of tags.
@@ -395,7 +408,7 @@ fn pages_for(items: usize, per_page: usize) -> usize {
 /// Every page of the site, as jobs.
 pub(crate) fn plan(p: &Prepared) -> Vec<Job> {
     let shop = p.shop;
-    let mut jobs = vec![Job::Home, Job::TagIndex, Job::Cart, Job::NotFound, Job::Feed];
+    let mut jobs = vec![Job::Home, Job::TagIndex, Job::Cart, Job::CartClips, Job::NotFound, Job::Feed];
     jobs.extend((1..=pages_for(shop.clips.len(), p.per_page)).map(|page| Job::ClipList { page }));
     jobs.extend((1..=pages_for(shop.posts.len(), p.per_page)).map(|page| Job::NewsList { page }));
     jobs.extend((0..shop.clips.len()).map(Job::Clip));
@@ -530,6 +543,7 @@ impl<'a> Prepared<'a> {
             Job::Tag { tag, page } => pager_url(&self.tags[tag].tag.url(), page),
             Job::Page(i) => shop.pages[i].url(),
             Job::Cart => CART_PATH.to_string(),
+            Job::CartClips => CART_CLIPS_PATH.to_string(),
             Job::NotFound => "/404.html".to_string(),
             Job::Feed => FEED_PATH.to_string(),
         }
@@ -539,6 +553,9 @@ impl<'a> Prepared<'a> {
     pub(crate) fn render_job(&self, job: Job) -> JobResult {
         let shop = self.shop;
         let per_page = self.per_page;
+        if job == Job::CartClips {
+            return Ok((file_for_url(CART_CLIPS_PATH), cart_clips(shop)));
+        }
         let (template, url, ctx) = match job {
             Job::Home => {
                 let mut ctx = self.context("/", None);
@@ -617,6 +634,7 @@ impl<'a> Prepared<'a> {
                 ("page.html", page.url(), ctx)
             }
             Job::Cart => ("cart.html", CART_PATH.to_string(), self.context(CART_PATH, Some("Cart"))),
+            Job::CartClips => unreachable!("written above"),
             Job::NotFound => ("404.html", "/404.html".to_string(), self.context("/404.html", Some("Page not found"))),
             Job::Feed => {
                 let mut ctx = self.context(FEED_PATH, None);
@@ -686,6 +704,7 @@ impl<'a> Prepared<'a> {
             Job::NotFound => (8, 0),
             Job::Feed => (9, 0),
             Job::Cart => (10, 0),
+            Job::CartClips => (11, 0),
         };
         (global, kind).hash(&mut h);
         let per_page = self.per_page;
@@ -719,6 +738,7 @@ impl<'a> Prepared<'a> {
             }
             // The cart page shows no items: the browser fills it in.
             Job::NotFound | Job::Cart => {}
+            Job::CartClips => v.clips.hash(&mut h),
             Job::Feed => {
                 v.posts[..FEED_POSTS.min(v.posts.len())].hash(&mut h);
                 self.shop.posts.iter().map(|p| p.updated.unwrap_or(p.date)).max().unwrap_or(self.shop.now).hash(&mut h);
@@ -842,6 +862,29 @@ pub(crate) fn post_card(post: &Post) -> Value {
         "tags": tag_values(&post.tags), "draft": post.draft,
         "summary": post.summary_html, "has_more": post.has_more,
     })
+}
+
+/// `/cart/clips.json`: every clip the cart can take (not those sold through
+/// a Payment Link, which have no cart button), by slug, with what the cart
+/// shows and stores of it. One file instead of the same data in every add
+/// button's attributes, on every page that lists the clip.
+fn cart_clips(shop: &Shop) -> Vec<u8> {
+    let currency = &shop.config.currency;
+    let clips: serde_json::Map<String, Value> = shop
+        .clips
+        .iter()
+        .filter(|clip| clip.stripe_payment_link.is_none())
+        .map(|clip| {
+            let line = json!({
+                "title": clip.title, "price_cents": clip.price.cents,
+                "price_display": clip.price.display(currency), "url": clip.url(),
+            });
+            (clip.slug.clone(), line)
+        })
+        .collect();
+    let mut json = serde_json::to_vec(&clips).expect("the clips serialize");
+    json.push(b'\n');
+    json
 }
 
 fn percent_encode(s: &str) -> String {
@@ -978,21 +1021,28 @@ mod tests {
     }
 
     #[test]
-    fn add_buttons_carry_each_clip() {
+    fn add_buttons_carry_the_slug_and_one_file_the_rest() {
         let (_, site) = small_shop();
-        let alpha = r#"data-cart-add data-slug="alpha" data-title="Alpha &lt;Sunrise&gt;" data-price-cents="1250" data-price-display="€12.50" data-url="/clips/alpha/">Add to cart</button>"#;
-        let beta = r#"data-cart-add data-slug="beta" data-title="Beta" data-price-cents="3000" data-price-display="€30.00" data-url="/clips/beta/">Add to cart</button>"#;
+        let alpha = r#"<button type="button" class="button button-cart" hidden data-cart-add data-slug="alpha">Add to cart</button>"#;
         // On the list pages (cards) and each clip's own page; hidden until
         // the script shows them. Beta sells through a Payment Link: no cart.
         for path in ["index.html", "clips/index.html", "tags/sea/index.html", "clips/alpha/index.html"] {
             let html = page(&site, path);
-            assert!(
-                html.contains(&format!(r#"<button type="button" class="button button-cart" hidden {alpha}"#)),
-                "{path} lacks {alpha}"
-            );
+            assert!(html.contains(alpha), "{path} lacks {alpha}");
             assert!(!html.contains(r#"data-slug="beta""#), "{path}: a Payment Link clip has no cart button");
+            assert!(!html.contains("data-price-cents"), "{path}: the price is in /cart/clips.json");
         }
-        assert!(!page(&site, "clips/beta/index.html").contains(beta));
+        // What the cart shows and stores of each clip it can take, once for the shop.
+        let clips: Value = serde_json::from_str(page(&site, "cart/clips.json")).unwrap();
+        assert_eq!(
+            clips,
+            json!({"alpha": {"title": "Alpha <Sunrise>", "price_cents": 1250, "price_display": "€12.50", "url": "/clips/alpha/"}})
+        );
+        assert!(!page(&site, "sitemap.xml").contains("clips.json"));
+        assert_eq!(
+            site.pages,
+            site.files.iter().filter(|f| f.path.ends_with(".html") || f.path.ends_with(".xml")).count() - 1
+        );
     }
 
     #[test]
