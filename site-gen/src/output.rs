@@ -12,6 +12,7 @@
 //! is one `renameat2(RENAME_EXCHANGE)`, so `public/` never goes missing, not
 //! even for an instant; elsewhere it is two renames.
 
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,10 @@ pub struct Staging {
     name: String,
     /// An earlier build to take unchanged files from (`check_ours` vouched for it).
     previous: Option<PathBuf>,
+    /// Folders that hold one file and nothing else (a page's folder, mostly):
+    /// [`Staging::put`] makes each beside writing its file, so the folders
+    /// are made on every core while pages render, not all before.
+    own_folders: HashSet<PathBuf>,
     committed: bool,
 }
 
@@ -74,8 +79,9 @@ impl Staging {
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
         }
-        let staging = Staging {
+        let mut staging = Staging {
             previous: out.is_dir().then(|| out.to_path_buf()),
+            own_folders: HashSet::new(),
             out: out.to_path_buf(),
             parent,
             name,
@@ -83,7 +89,7 @@ impl Staging {
             committed: false,
         };
         fs::create_dir_all(&staging.dir).map_err(io_err(&staging.dir))?;
-        make_folders(&staging.dir, paths)?;
+        staging.own_folders = make_folders(&staging.dir, paths)?;
         Ok(staging)
     }
 
@@ -91,6 +97,10 @@ impl Staging {
     /// file of the same path when its bytes are the same, else a new file.
     pub fn put(&self, f: &OutputFile) -> Result<(), OutputError> {
         let dest = self.dir.join(&f.path);
+        if let Some(folder) = Path::new(&f.path).parent().filter(|p| self.own_folders.contains(*p)) {
+            let folder = self.dir.join(folder);
+            fs::create_dir(&folder).map_err(io_err(&folder))?;
+        }
         if let Some(old) = self.previous.as_ref().map(|p| p.join(&f.path)) {
             if unchanged(&old, &f.contents) && fs::hard_link(&old, &dest).is_ok() {
                 return Ok(());
@@ -122,13 +132,33 @@ impl Drop for Staging {
     }
 }
 
-/// Creates, inside `dir`, the folders of the files at `paths`.
-fn make_folders<'p>(dir: &Path, paths: impl IntoIterator<Item = &'p str>) -> Result<(), OutputError> {
-    let mut dirs: Vec<&Path> = paths.into_iter().filter_map(|p| Path::new(p).parent()).collect();
+/// Creates, inside `dir`, the folders of the files at `paths`, except those
+/// that hold a single file and no folder: it returns these, for
+/// [`Staging::put`] to make beside writing their file.
+fn make_folders<'p>(dir: &Path, paths: impl IntoIterator<Item = &'p str>) -> Result<HashSet<PathBuf>, OutputError> {
+    let mut files_in: HashMap<&Path, usize> = HashMap::new();
+    for path in paths {
+        if let Some(folder) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            *files_in.entry(folder).or_default() += 1;
+        }
+    }
+    let mut dirs: Vec<&Path> = Vec::new();
+    for folder in files_in.keys() {
+        dirs.extend(folder.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()));
+    }
     dirs.sort();
     dirs.dedup();
-    // One folder per page (30,000 for a big shop): create them in parallel,
-    // shallowest first so each one's parent usually exists already
+    let parents: HashSet<&Path> = dirs.iter().copied().collect();
+    let own: HashSet<PathBuf> = files_in
+        .iter()
+        .filter(|(folder, files)| **files == 1 && !parents.contains(**folder))
+        .map(|(folder, _)| folder.to_path_buf())
+        .collect();
+    dirs.extend(files_in.keys().filter(|folder| !own.contains(**folder)));
+    dirs.sort();
+    dirs.dedup();
+    // The shared folders (a few thousand for a big shop): create them in
+    // parallel, shallowest first so each one's parent usually exists already
     // (`create_dir_all` also copes with a sibling creating it concurrently).
     dirs.sort_by_key(|d| d.components().count());
     for level in dirs.chunk_by(|a, b| a.components().count() == b.components().count()) {
@@ -137,7 +167,7 @@ fn make_folders<'p>(dir: &Path, paths: impl IntoIterator<Item = &'p str>) -> Res
             fs::create_dir_all(&d).map_err(io_err(&d))
         })?;
     }
-    Ok(())
+    Ok(own)
 }
 
 /// Whether `old` is a regular file of one name holding exactly `contents`.
@@ -333,6 +363,27 @@ mod tests {
         fs::write(foreign.join("notes.txt"), "keep").unwrap();
         assert!(matches!(write_site(&foreign, &[file("index.html", "x")]), Err(OutputError::NotOurs(_))));
         assert_eq!(fs::read_to_string(foreign.join("notes.txt")).unwrap(), "keep");
+    }
+
+    /// A folder holding one file and no folder (a page's) is made when its
+    /// file is written; the others before any file is.
+    #[test]
+    fn folders_of_one_file_are_made_with_their_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("staging");
+        fs::create_dir(&dir).unwrap();
+        let paths = ["index.html", "a/index.html", "a/b/index.html", "img/1.jpg", "img/2.jpg", "c/d/e/index.html"];
+        let own = make_folders(&dir, paths).unwrap();
+        assert_eq!(own, ["a/b", "c/d/e"].map(PathBuf::from).into_iter().collect());
+        assert!(dir.join("a").is_dir() && dir.join("img").is_dir() && dir.join("c/d").is_dir());
+        assert!(!dir.join("a/b").exists() && !dir.join("c/d/e").exists());
+
+        let out = tmp.path().join("public");
+        let files: Vec<OutputFile> = paths.iter().map(|p| file(p, p)).collect();
+        write_site(&out, &files).unwrap();
+        for p in paths {
+            assert_eq!(fs::read_to_string(out.join(p)).unwrap(), p);
+        }
     }
 
     #[test]
