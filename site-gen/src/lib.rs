@@ -3,8 +3,9 @@
 //!
 //! The pipeline never mixes its stages: [`content::load`] reads and validates
 //! everything into one [`content::Shop`] (collecting every error), [`render`]
-//! turns it into files in memory, [`links`] checks them, and [`output`]
-//! swaps them into place only when all of that succeeded.
+//! plans its files, [`links`] checks the Markdown's links against them, and
+//! [`render`] writes each page into [`output`]'s staging folder as it is
+//! rendered; the staging folder replaces `public/` only when all of that succeeded.
 
 pub mod config;
 pub mod content;
@@ -35,7 +36,6 @@ use chrono::{DateTime, Utc};
 use crate::content::{LoadOptions, Shop};
 use crate::diagnostics::Diagnostics;
 use crate::links::SiteFiles;
-use crate::render::RenderedSite;
 
 /// Default output folder, relative to the shop root.
 pub const DEFAULT_OUT: &str = "public";
@@ -77,13 +77,13 @@ pub struct BuildSummary {
 }
 
 impl BuildSummary {
-    fn of(shop: &Shop, site: &RenderedSite, started: Instant) -> Self {
+    fn of(shop: &Shop, pages: usize, tags: usize, started: Instant) -> Self {
         BuildSummary {
-            pages: site.pages,
+            pages,
             static_files: shop.static_files.len(),
             clips: shop.clips.len(),
             posts: shop.posts.len(),
-            tags: site.tags,
+            tags,
             elapsed: started.elapsed(),
         }
     }
@@ -97,32 +97,42 @@ pub enum BuildError {
     Output(#[from] output::OutputError),
 }
 
-/// Loads, renders and link-checks the shop without writing anything.
-fn load_and_render(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<(Shop, RenderedSite), Diagnostics> {
+/// Loads the shop and its templates, with every error of both.
+fn load(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<(Shop, tera::Tera), Diagnostics> {
     let options = LoadOptions { drafts, now };
     let (shop, tera) = rayon::join(|| content::load(root, &options), || templates::load(root));
-    let (shop, tera) = match (shop, tera) {
-        (Ok(shop), Ok(tera)) => (shop, tera),
+    match (shop, tera) {
+        (Ok(shop), Ok(tera)) => Ok((shop, tera)),
         (shop, tera) => {
             let mut errors = Diagnostics::default();
             errors.extend(shop.err().into_iter().flat_map(|d| d.0));
             errors.extend(tera.err().into_iter().flat_map(|d| d.0));
-            return Err(errors);
+            Err(errors)
         }
-    };
-    let site = render::render(&shop, &tera)?;
-    let mut errors = links::check_content_links(&shop, &SiteFiles::new(&site.files), &shop.hidden);
-    if !errors.is_empty() {
-        errors.sort();
-        return Err(errors);
     }
-    Ok((shop, site))
+}
+
+/// Checks the links of the shop's Markdown against the files the site will have.
+fn check_content_links(shop: &Shop, paths: impl Iterator<Item = String>) -> Result<(), Diagnostics> {
+    let mut errors = links::check_content_links(shop, &SiteFiles::from_paths(paths.collect()), &shop.hidden);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        errors.sort();
+        Err(errors)
+    }
 }
 
 /// Builds the shop into `options.out` and writes the manifest.
+///
+/// Everything that can be checked before rendering is (content, templates,
+/// links: these need only the files' paths); then every page is written into
+/// the staging folder as soon as it is rendered, on all cores, and the
+/// staging folder replaces `out` only when every page rendered and was
+/// written (see [`output::Staging`]).
 pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
-    let (shop, site) = load_and_render(&options.root, options.drafts, options.now).map_err(BuildError::Content)?;
+    let (shop, tera) = load(&options.root, options.drafts, options.now).map_err(BuildError::Content)?;
     let out = &options.out;
     if options.root.join("content").starts_with(out) || out == &options.root {
         return Err(BuildError::Content(Diagnostics(vec![diagnostics::Diagnostic::new(
@@ -131,21 +141,31 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
         )
         .with_help("choose an output folder of its own, like `public`")])));
     }
-    output::write_site(out, &site.files)?;
-    output::write_file_atomic(&options.manifest, site.manifest.to_json().as_bytes())?;
-    Ok(BuildSummary::of(&shop, &site, started))
+    let site = render::Site::plan(&shop, &tera).map_err(BuildError::Content)?;
+    check_content_links(&shop, site.paths()).map_err(BuildError::Content)?;
+    let summary = BuildSummary::of(&shop, site.pages(), site.tags(), started);
+    let paths: Vec<String> = site.paths().collect();
+    let staging = output::Staging::begin(out, paths.iter().map(String::as_str))?;
+    drop(paths);
+    let written = site.render_each(|file| staging.put(&file)).map_err(BuildError::Content)?;
+    written.into_iter().collect::<Result<(), _>>()?;
+    staging.commit()?;
+    output::write_file_atomic(&options.manifest, render::manifest(&shop).to_json().as_bytes())?;
+    Ok(BuildSummary { elapsed: started.elapsed(), ..summary })
 }
 
 /// Validates all content, templates and every internal link (also those that
 /// templates write) without writing output.
 pub fn check(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<BuildSummary, Diagnostics> {
     let started = Instant::now();
-    let (shop, site) = load_and_render(root, drafts, now)?;
+    let (shop, tera) = load(root, drafts, now)?;
+    let site = render::render(&shop, &tera)?;
+    check_content_links(&shop, site.files.iter().map(|f| f.path.clone()))?;
     let errors = links::check_rendered_links(&site.files, &SiteFiles::new(&site.files), &shop.config.base_url);
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(BuildSummary::of(&shop, &site, started))
+    Ok(BuildSummary::of(&shop, site.pages, site.tags, started))
 }
 
 /// Loads the shop (published items only), for commands that need the catalog.

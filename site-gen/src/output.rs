@@ -12,6 +12,7 @@
 //! is one `renameat2(RENAME_EXCHANGE)`, so `public/` never goes missing, not
 //! even for an instant; elsewhere it is two renames.
 
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -37,45 +38,70 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
 
 /// Writes `files` into `out`, replacing what was there only on success.
 pub fn write_site(out: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
-    check_ours(out)?;
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
-    let staging = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    // An earlier build to take unchanged files from (`check_ours` vouched for it).
-    let previous = out.is_dir().then_some(out);
-    let result = write_all(&staging, files, previous).and_then(|()| swap_in(&staging, out, &parent, &name));
-    if result.is_err() {
-        let _ = remove_tree(&staging);
-    }
-    result
+    let staging = Staging::begin(out, files.iter().map(|f| f.path.as_str()))?;
+    files.par_iter().try_for_each(|f| staging.put(f))?;
+    staging.commit()
 }
 
-fn write_all(dir: &Path, files: &[OutputFile], previous: Option<&Path>) -> Result<(), OutputError> {
-    if dir.exists() {
-        fs::remove_dir_all(dir).map_err(io_err(dir))?;
+/// A new build being written beside `out`: files go into a hidden sibling
+/// folder, which replaces `out` on [`Staging::commit`]. Dropped without a
+/// commit (a failed build), it deletes itself and `out` stays as it was.
+///
+/// [`Staging::put`] takes `&self`, so pages can be written from every core
+/// as they are rendered instead of being held until the whole site is done.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    out: PathBuf,
+    parent: PathBuf,
+    name: String,
+    /// An earlier build to take unchanged files from (`check_ours` vouched for it).
+    previous: Option<PathBuf>,
+    /// Folders that hold one file and nothing else (a page's folder, mostly):
+    /// [`Staging::put`] makes each beside writing its file, so the folders
+    /// are made on every core while pages render, not all before.
+    own_folders: HashSet<PathBuf>,
+    committed: bool,
+}
+
+impl Staging {
+    /// Checks that `out` may be replaced, and makes the staging folder with
+    /// every folder that the files at `paths` (inside the site) need.
+    pub fn begin<'p>(out: &Path, paths: impl IntoIterator<Item = &'p str>) -> Result<Staging, OutputError> {
+        check_ours(out)?;
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
+        let dir = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        let mut staging = Staging {
+            previous: out.is_dir().then(|| out.to_path_buf()),
+            own_folders: HashSet::new(),
+            out: out.to_path_buf(),
+            parent,
+            name,
+            dir,
+            committed: false,
+        };
+        fs::create_dir_all(&staging.dir).map_err(io_err(&staging.dir))?;
+        staging.own_folders = make_folders(&staging.dir, paths)?;
+        Ok(staging)
     }
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut dirs: Vec<PathBuf> =
-        files.iter().filter_map(|f| Path::new(&f.path).parent().map(Path::to_path_buf)).collect();
-    dirs.sort();
-    dirs.dedup();
-    // One folder per page (30,000 for a big shop): create them in parallel,
-    // shallowest first so each one's parent usually exists already
-    // (`create_dir_all` also copes with a sibling creating it concurrently).
-    dirs.sort_by_key(|d| d.components().count());
-    for level in dirs.chunk_by(|a, b| a.components().count() == b.components().count()) {
-        level.par_iter().try_for_each(|d| {
-            let d = dir.join(d);
-            fs::create_dir_all(&d).map_err(io_err(&d))
-        })?;
-    }
-    files.par_iter().try_for_each(|f| {
-        let dest = dir.join(&f.path);
-        if let Some(old) = previous.map(|p| p.join(&f.path)) {
+
+    /// Puts one file into the new build: a hard link to the previous build's
+    /// file of the same path when its bytes are the same, else a new file.
+    pub fn put(&self, f: &OutputFile) -> Result<(), OutputError> {
+        let dest = self.dir.join(&f.path);
+        if let Some(folder) = Path::new(&f.path).parent().filter(|p| self.own_folders.contains(*p)) {
+            let folder = self.dir.join(folder);
+            fs::create_dir(&folder).map_err(io_err(&folder))?;
+        }
+        if let Some(old) = self.previous.as_ref().map(|p| p.join(&f.path)) {
             if unchanged(&old, &f.contents) && fs::hard_link(&old, &dest).is_ok() {
                 return Ok(());
             }
@@ -84,12 +110,64 @@ fn write_all(dir: &Path, files: &[OutputFile], previous: Option<&Path>) -> Resul
             OutputContents::Rendered(bytes) => fs::write(&dest, bytes).map_err(io_err(&dest)),
             OutputContents::Copy(src) => fs::copy(src, &dest).map(drop).map_err(io_err(src)),
         }
-    })?;
-    for (name, contents) in marker_files() {
-        let path = dir.join(name);
-        fs::write(&path, contents).map_err(io_err(&path))?;
     }
-    Ok(())
+
+    /// Writes the build marker and swaps the new build in for `out`.
+    pub fn commit(mut self) -> Result<(), OutputError> {
+        for (name, contents) in marker_files() {
+            let path = self.dir.join(name);
+            fs::write(&path, contents).map_err(io_err(&path))?;
+        }
+        swap_in(&self.dir, &self.out, &self.parent, &self.name)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = remove_tree(&self.dir);
+        }
+    }
+}
+
+/// Creates, inside `dir`, the folders of the files at `paths`, except those
+/// that hold a single file and no folder: it returns these, for
+/// [`Staging::put`] to make beside writing their file.
+fn make_folders<'p>(dir: &Path, paths: impl IntoIterator<Item = &'p str>) -> Result<HashSet<PathBuf>, OutputError> {
+    let mut files_in: HashMap<&Path, usize> = HashMap::new();
+    for path in paths {
+        if let Some(folder) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            *files_in.entry(folder).or_default() += 1;
+        }
+    }
+    let mut dirs: Vec<&Path> = Vec::new();
+    for folder in files_in.keys() {
+        dirs.extend(folder.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()));
+    }
+    dirs.sort();
+    dirs.dedup();
+    let parents: HashSet<&Path> = dirs.iter().copied().collect();
+    let own: HashSet<PathBuf> = files_in
+        .iter()
+        .filter(|(folder, files)| **files == 1 && !parents.contains(**folder))
+        .map(|(folder, _)| folder.to_path_buf())
+        .collect();
+    dirs.extend(files_in.keys().filter(|folder| !own.contains(**folder)));
+    dirs.sort();
+    dirs.dedup();
+    // The shared folders (a few thousand for a big shop): create them in
+    // parallel, shallowest first so each one's parent usually exists already
+    // (`create_dir_all` also copes with a sibling creating it concurrently).
+    dirs.sort_by_key(|d| d.components().count());
+    for level in dirs.chunk_by(|a, b| a.components().count() == b.components().count()) {
+        level.par_iter().try_for_each(|d| {
+            let d = dir.join(d);
+            fs::create_dir_all(&d).map_err(io_err(&d))
+        })?;
+    }
+    Ok(own)
 }
 
 /// Whether `old` is a regular file of one name holding exactly `contents`.
@@ -285,6 +363,27 @@ mod tests {
         fs::write(foreign.join("notes.txt"), "keep").unwrap();
         assert!(matches!(write_site(&foreign, &[file("index.html", "x")]), Err(OutputError::NotOurs(_))));
         assert_eq!(fs::read_to_string(foreign.join("notes.txt")).unwrap(), "keep");
+    }
+
+    /// A folder holding one file and no folder (a page's) is made when its
+    /// file is written; the others before any file is.
+    #[test]
+    fn folders_of_one_file_are_made_with_their_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("staging");
+        fs::create_dir(&dir).unwrap();
+        let paths = ["index.html", "a/index.html", "a/b/index.html", "img/1.jpg", "img/2.jpg", "c/d/e/index.html"];
+        let own = make_folders(&dir, paths).unwrap();
+        assert_eq!(own, ["a/b", "c/d/e"].map(PathBuf::from).into_iter().collect());
+        assert!(dir.join("a").is_dir() && dir.join("img").is_dir() && dir.join("c/d").is_dir());
+        assert!(!dir.join("a/b").exists() && !dir.join("c/d/e").exists());
+
+        let out = tmp.path().join("public");
+        let files: Vec<OutputFile> = paths.iter().map(|p| file(p, p)).collect();
+        write_site(&out, &files).unwrap();
+        for p in paths {
+            assert_eq!(fs::read_to_string(out.join(p)).unwrap(), p);
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use clipstore_core::{CatalogManifest, ManifestClip, ShopInfo};
@@ -30,6 +31,10 @@ const PAGE_SIZE_HINT: usize = 12 * 1024;
 pub const FEED_PATH: &str = "/news/atom.xml";
 /// Public path of the cart page (filled in the browser by `static/js/cart.js`).
 pub const CART_PATH: &str = "/cart/";
+/// Public path of the list of clips the cart can take (slug to title, price
+/// and address), which `static/js/cart.js` fetches once per page: the add
+/// buttons carry only a slug.
+pub const CART_CLIPS_PATH: &str = "/cart/clips.json";
 /// Where the cart and each clip's buy button post their order: the Worker's
 /// checkout, which answers with a redirect to Stripe's hosted checkout page.
 pub const CHECKOUT_PATH: &str = "/checkout";
@@ -62,14 +67,23 @@ pub struct RenderedSite {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Job {
     Home,
-    ClipList { page: usize },
+    ClipList {
+        page: usize,
+    },
     Clip(usize),
-    NewsList { page: usize },
+    NewsList {
+        page: usize,
+    },
     Post(usize),
     TagIndex,
-    Tag { tag: usize, page: usize },
+    Tag {
+        tag: usize,
+        page: usize,
+    },
     Page(usize),
     Cart,
+    /// The clips the cart can take, with what it shows of each (`/cart/clips.json`).
+    CartClips,
     NotFound,
     Feed,
 }
@@ -95,9 +109,35 @@ pub(crate) struct Prepared<'a> {
     pub(crate) base: Value,
     clip_cards: Vec<Value>,
     post_cards: Vec<Value>,
+    /// Each item's card (`partials/clip_card.html`, `partials/post_card.html`),
+    /// rendered the first time a page shows it and then reused: an item is
+    /// on up to a dozen list, tag and front pages.
+    clip_card_html: Vec<OnceLock<CardResult>>,
+    post_card_html: Vec<OnceLock<CardResult>>,
+    /// Whether the templates that receive lists of items (and those they
+    /// extend or include) are all the built-in ones, which use
+    /// nothing of an item in a list but its `card`: then the lists carry
+    /// only that, instead of a copy of every field of every item.
+    lists_use_only_cards: bool,
     tags: Vec<TagEntry<'a>>,
     per_page: usize,
 }
+
+/// A rendered card, or why it failed (template, error message).
+type CardResult = Result<String, (String, String)>;
+
+/// The templates that receive lists of items, and those they extend or
+/// include, which see the lists too. The built-in ones use only each item's `card`.
+const LIST_TEMPLATES: [&str; 8] = [
+    "index.html",
+    "clips.html",
+    "news.html",
+    "tag.html",
+    "base.html",
+    "partials/header.html",
+    "partials/footer.html",
+    "partials/pagination.html",
+];
 
 /// A rendered page (output path, bytes), or why it failed (template, error message).
 pub(crate) type JobResult = Result<(String, Vec<u8>), (String, String)>;
@@ -112,47 +152,122 @@ pub(crate) struct ItemVersions {
     pub pages: Vec<u64>,
 }
 
-/// Renders every page of `shop` with `tera`.
+/// Renders every page of `shop` with `tera`, into memory (for `check` and
+/// tests; `build` streams the files with [`Site::render_each`] instead).
 pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
-    let prepared = prepare(shop, tera);
-    let jobs = plan(&prepared);
-    // The sitemap needs only the pages' addresses, known from the plan, so it
-    // is made beside the pages instead of after them.
-    let (results, sitemap): (Vec<JobResult>, _) = rayon::join(
-        || jobs.par_iter().map(|job| prepared.render_job(*job)).collect(),
-        || prepared.sitemap(jobs.iter().map(|job| file_for_url(&prepared.job_url(*job)))),
-    );
-
-    let mut files = Vec::with_capacity(results.len() + shop.static_files.len() + 3);
-    files.extend(collect_pages(shop, results)?);
-    let pages = files.len();
-    let tags = prepared.tags.len();
-    files.push(sitemap.unwrap_or_else(|e| panic!("sitemap: {e}")));
-    files.push(OutputFile { path: "robots.txt".into(), contents: OutputContents::Rendered(robots(shop).into_bytes()) });
-    let headers = clipstore_core::security_headers::headers_file().into_bytes();
-    files.push(OutputFile { path: "_headers".into(), contents: OutputContents::Rendered(headers) });
-    // Freeing the cards (a copy of every clip's description) takes a while
-    // on a big shop: do it beside the remaining steps.
-    let (added, ()) = rayon::join(|| add_static_files(shop, &mut files), move || drop(prepared));
-    added?;
+    let site = Site::plan(shop, tera)?;
+    let (pages, tags) = (site.pages(), site.tags());
+    let files = site.render_each(|file| file)?;
     Ok(RenderedSite { files, manifest: manifest(shop), pages, tags })
 }
+
+/// Every file of a shop's site, planned (each one's path is known) but not
+/// yet rendered.
+pub struct Site<'a> {
+    prepared: Prepared<'a>,
+    jobs: Vec<Job>,
+    /// What is not a page: robots.txt, `_headers`, the static files.
+    others: Vec<OutputFile>,
+}
+
+impl<'a> Site<'a> {
+    /// Plans the site; fails when a static file would overwrite a page.
+    pub fn plan(shop: &'a Shop, tera: &'a Tera) -> Result<Site<'a>, Diagnostics> {
+        let prepared = prepare(shop, tera);
+        let jobs = plan(&prepared);
+        let mut others = Vec::with_capacity(shop.static_files.len() + 4);
+        others.push(OutputFile {
+            path: "robots.txt".into(),
+            contents: OutputContents::Rendered(robots(shop).into_bytes()),
+        });
+        let headers = clipstore_core::security_headers::headers_file().into_bytes();
+        others.push(OutputFile { path: "_headers".into(), contents: OutputContents::Rendered(headers) });
+        let mut generated: std::collections::HashSet<String> =
+            jobs.iter().map(|job| file_for_url(&prepared.job_url(*job))).collect();
+        generated.insert(SITEMAP_PATH.to_string());
+        generated.extend(others.iter().map(|f| f.path.clone()));
+        add_static_files(shop, &generated, &mut others)?;
+        Ok(Site { prepared, jobs, others })
+    }
+
+    /// The path of every file of the site (`clips/index.html`, `css/site.css`).
+    pub fn paths(&self) -> impl Iterator<Item = String> + '_ {
+        let pages = self.jobs.iter().map(|job| file_for_url(&self.prepared.job_url(*job)));
+        pages.chain([SITEMAP_PATH.to_string()]).chain(self.others.iter().map(|f| f.path.clone()))
+    }
+
+    /// The number of pages (HTML and the feed; not the sitemap or the cart's list of clips).
+    pub fn pages(&self) -> usize {
+        self.jobs.len() - 1
+    }
+
+    /// The number of tags.
+    pub fn tags(&self) -> usize {
+        self.prepared.tags.len()
+    }
+
+    /// Renders every file on all cores and hands each to `each` as soon as
+    /// it is made (`build` writes it, so the whole site is never held in
+    /// memory), then returns what `each` returned, pages first, or one error
+    /// per failing template.
+    pub fn render_each<T: Send>(self, each: impl Fn(OutputFile) -> T + Sync) -> Result<Vec<T>, Diagnostics> {
+        let Site { prepared, jobs, others } = self;
+        let shop = prepared.shop;
+        // The sitemap needs only the pages' addresses, known from the plan, so it
+        // is made beside the pages instead of after them.
+        let (results, sitemap): (Vec<Result<T, _>>, _) = rayon::join(
+            || {
+                jobs.par_iter()
+                    .map(|job| {
+                        prepared
+                            .render_job(*job)
+                            .map(|(path, bytes)| each(OutputFile { path, contents: OutputContents::Rendered(bytes) }))
+                    })
+                    .collect()
+            },
+            || prepared.sitemap(jobs.iter().map(|job| file_for_url(&prepared.job_url(*job)))),
+        );
+        let mut done = collect_results(shop, results)?;
+        done.reserve(others.len() + 1);
+        done.push(each(sitemap.unwrap_or_else(|e| panic!("sitemap: {e}"))));
+        // Freeing the cards (a copy of every clip's description) takes a while
+        // on a big shop: do it beside the remaining steps.
+        let (rest, ()) = rayon::join(|| others.into_par_iter().map(&each).collect::<Vec<T>>(), move || drop(prepared));
+        done.extend(rest);
+        Ok(done)
+    }
+}
+
+/// Where the sitemap goes.
+const SITEMAP_PATH: &str = "sitemap.xml";
 
 /// The rendered pages of `results`, or one error per failing template.
 pub(crate) fn collect_pages(
     shop: &Shop,
     results: Vec<JobResult>,
 ) -> Result<impl Iterator<Item = OutputFile>, Diagnostics> {
+    let pages = collect_results(
+        shop,
+        results
+            .into_iter()
+            .map(|r| r.map(|(path, bytes)| OutputFile { path, contents: OutputContents::Rendered(bytes) }))
+            .collect(),
+    )?;
+    Ok(pages.into_iter())
+}
+
+/// The values of `results`, or one error per failing template.
+fn collect_results<T>(shop: &Shop, results: Vec<Result<T, (String, String)>>) -> Result<Vec<T>, Diagnostics> {
     let mut failures: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut pages = Vec::with_capacity(results.len());
     for r in results {
         match r {
-            Ok((path, bytes)) => pages.push(OutputFile { path, contents: OutputContents::Rendered(bytes) }),
+            Ok(page) => pages.push(page),
             Err(key) => *failures.entry(key).or_default() += 1,
         }
     }
     if failures.is_empty() {
-        return Ok(pages.into_iter());
+        return Ok(pages);
     }
     let mut errors = Diagnostics::default();
     for ((template, message), count) in failures {
@@ -178,10 +293,14 @@ impl<'a> Prepared<'a> {
     /// Shared data for rendering `shop`, given every clip's [`clip_value`]
     /// and every post's [`post_card`] (in the shop's order).
     pub(crate) fn new(shop: &'a Shop, tera: &'a Tera, clip_cards: Vec<Value>, post_cards: Vec<Value>) -> Self {
+        let own_templates = shop.root.join(templates::TEMPLATES_DIR);
         Prepared {
             base: base_value(shop),
             shop,
             tera,
+            clip_card_html: clip_cards.iter().map(|_| OnceLock::new()).collect(),
+            post_card_html: post_cards.iter().map(|_| OnceLock::new()).collect(),
+            lists_use_only_cards: LIST_TEMPLATES.iter().all(|name| !own_templates.join(name).exists()),
             clip_cards,
             post_cards,
             tags: tag_index(shop),
@@ -289,7 +408,7 @@ fn pages_for(items: usize, per_page: usize) -> usize {
 /// Every page of the site, as jobs.
 pub(crate) fn plan(p: &Prepared) -> Vec<Job> {
     let shop = p.shop;
-    let mut jobs = vec![Job::Home, Job::TagIndex, Job::Cart, Job::NotFound, Job::Feed];
+    let mut jobs = vec![Job::Home, Job::TagIndex, Job::Cart, Job::CartClips, Job::NotFound, Job::Feed];
     jobs.extend((1..=pages_for(shop.clips.len(), p.per_page)).map(|page| Job::ClipList { page }));
     jobs.extend((1..=pages_for(shop.posts.len(), p.per_page)).map(|page| Job::NewsList { page }));
     jobs.extend((0..shop.clips.len()).map(Job::Clip));
@@ -356,6 +475,12 @@ fn paginator(base: &str, current: usize, total_items: usize, per_page: usize) ->
     }
 }
 
+/// The indices of page `page` (1-based) of a list of `len` items.
+fn page_range(len: usize, page: usize, per_page: usize) -> std::ops::Range<usize> {
+    let start = ((page - 1) * per_page).min(len);
+    start..(start + per_page).min(len)
+}
+
 fn page_slice<T>(items: &[T], page: usize, per_page: usize) -> &[T] {
     let start = ((page - 1) * per_page).min(items.len());
     &items[start..(start + per_page).min(items.len())]
@@ -370,9 +495,39 @@ impl<'a> Prepared<'a> {
         ctx
     }
 
-    /// Puts the card values of `items` into `ctx` under `key`, each cloned once.
-    fn insert_cards(ctx: &mut Context, key: &str, items: &[Value]) {
-        put(ctx, key, Value::Array(items.to_vec()));
+    /// An item as a list shows it: its fields (see docs/templates.md) and
+    /// `card`, its card's HTML; with the built-in list templates only `card`.
+    fn list_item(&self, item: Tagged) -> Result<Value, (String, String)> {
+        let (value, html, template, key) = match item {
+            Tagged::Clip(i) => (&self.clip_cards[i], &self.clip_card_html[i], "partials/clip_card.html", "clip"),
+            Tagged::Post(i) => (&self.post_cards[i], &self.post_card_html[i], "partials/post_card.html", "post"),
+        };
+        let html = html
+            .get_or_init(|| {
+                let mut ctx = Context::from_value(self.base.clone()).expect("base context is an object");
+                put(&mut ctx, key, value.clone());
+                self.tera.render(template, &ctx).map_err(|e| (template.to_string(), cause_chain(&e)))
+            })
+            .clone()?;
+        let mut item = if self.lists_use_only_cards {
+            serde_json::Map::with_capacity(1)
+        } else {
+            value.as_object().expect("cards are objects").clone()
+        };
+        item.insert("card".to_string(), Value::String(html));
+        Ok(Value::Object(item))
+    }
+
+    /// Puts the list items of `items` into `ctx` under `key`.
+    fn insert_items(
+        &self,
+        ctx: &mut Context,
+        key: &str,
+        items: impl Iterator<Item = Tagged>,
+    ) -> Result<(), (String, String)> {
+        let items = items.map(|item| self.list_item(item)).collect::<Result<Vec<_>, _>>()?;
+        put(ctx, key, Value::Array(items));
+        Ok(())
     }
 
     /// The address of the page `job` renders.
@@ -388,6 +543,7 @@ impl<'a> Prepared<'a> {
             Job::Tag { tag, page } => pager_url(&self.tags[tag].tag.url(), page),
             Job::Page(i) => shop.pages[i].url(),
             Job::Cart => CART_PATH.to_string(),
+            Job::CartClips => CART_CLIPS_PATH.to_string(),
             Job::NotFound => "/404.html".to_string(),
             Job::Feed => FEED_PATH.to_string(),
         }
@@ -397,17 +553,20 @@ impl<'a> Prepared<'a> {
     pub(crate) fn render_job(&self, job: Job) -> JobResult {
         let shop = self.shop;
         let per_page = self.per_page;
+        if job == Job::CartClips {
+            return Ok((file_for_url(CART_CLIPS_PATH), cart_clips(shop)));
+        }
         let (template, url, ctx) = match job {
             Job::Home => {
                 let mut ctx = self.context("/", None);
-                Self::insert_cards(&mut ctx, "clips", &self.clip_cards[..HOME_CLIPS.min(self.clip_cards.len())]);
-                Self::insert_cards(&mut ctx, "posts", &self.post_cards[..HOME_POSTS.min(self.post_cards.len())]);
+                self.insert_items(&mut ctx, "clips", (0..HOME_CLIPS.min(shop.clips.len())).map(Tagged::Clip))?;
+                self.insert_items(&mut ctx, "posts", (0..HOME_POSTS.min(shop.posts.len())).map(Tagged::Post))?;
                 ("index.html", "/".to_string(), ctx)
             }
             Job::ClipList { page } => {
                 let url = pager_url("/clips/", page);
                 let mut ctx = self.context(&url, Some("Clips"));
-                Self::insert_cards(&mut ctx, "clips", page_slice(&self.clip_cards, page, per_page));
+                self.insert_items(&mut ctx, "clips", page_range(shop.clips.len(), page, per_page).map(Tagged::Clip))?;
                 ctx.insert("paginator", &paginator("/clips/", page, shop.clips.len(), per_page));
                 ("clips.html", url, ctx)
             }
@@ -420,7 +579,7 @@ impl<'a> Prepared<'a> {
             Job::NewsList { page } => {
                 let url = pager_url("/news/", page);
                 let mut ctx = self.context(&url, Some("News"));
-                Self::insert_cards(&mut ctx, "posts", page_slice(&self.post_cards, page, per_page));
+                self.insert_items(&mut ctx, "posts", page_range(shop.posts.len(), page, per_page).map(Tagged::Post))?;
                 ctx.insert("paginator", &paginator("/news/", page, shop.posts.len(), per_page));
                 ("news.html", url, ctx)
             }
@@ -452,11 +611,14 @@ impl<'a> Prepared<'a> {
                 let mut ctx = self.context(&url, Some(&entry.tag.name));
                 let items: Vec<Value> = page_slice(&entry.items, page, per_page)
                     .iter()
-                    .map(|item| match *item {
-                        Tagged::Clip(i) => tagged_item("clip", &self.clip_cards[i]),
-                        Tagged::Post(i) => tagged_item("post", &self.post_cards[i]),
+                    .map(|&item| {
+                        let kind = match item {
+                            Tagged::Clip(_) => "clip",
+                            Tagged::Post(_) => "post",
+                        };
+                        Ok::<_, (String, String)>(tagged_item(kind, self.list_item(item)?))
                     })
-                    .collect();
+                    .collect::<Result<_, _>>()?;
                 ctx.insert("tag", &json!({"name": entry.tag.name, "slug": entry.tag.slug, "url": base, "clip_count": entry.clip_count, "post_count": entry.post_count}));
                 put(&mut ctx, "items", Value::Array(items));
                 ctx.insert("paginator", &paginator(&base, page, entry.items.len(), per_page));
@@ -472,6 +634,7 @@ impl<'a> Prepared<'a> {
                 ("page.html", page.url(), ctx)
             }
             Job::Cart => ("cart.html", CART_PATH.to_string(), self.context(CART_PATH, Some("Cart"))),
+            Job::CartClips => unreachable!("written above"),
             Job::NotFound => ("404.html", "/404.html".to_string(), self.context("/404.html", Some("Page not found"))),
             Job::Feed => {
                 let mut ctx = self.context(FEED_PATH, None);
@@ -541,6 +704,7 @@ impl<'a> Prepared<'a> {
             Job::NotFound => (8, 0),
             Job::Feed => (9, 0),
             Job::Cart => (10, 0),
+            Job::CartClips => (11, 0),
         };
         (global, kind).hash(&mut h);
         let per_page = self.per_page;
@@ -574,6 +738,7 @@ impl<'a> Prepared<'a> {
             }
             // The cart page shows no items: the browser fills it in.
             Job::NotFound | Job::Cart => {}
+            Job::CartClips => v.clips.hash(&mut h),
             Job::Feed => {
                 v.posts[..FEED_POSTS.min(v.posts.len())].hash(&mut h);
                 self.shop.posts.iter().map(|p| p.updated.unwrap_or(p.date)).max().unwrap_or(self.shop.now).hash(&mut h);
@@ -627,7 +792,7 @@ impl<'a> Prepared<'a> {
         let mut ctx = self.context("/sitemap.xml", None);
         put(&mut ctx, "entries", Value::Array(entries));
         let xml = self.tera.render("sitemap.xml", &ctx).map_err(|e| cause_chain(&e))?;
-        Ok(OutputFile { path: "sitemap.xml".into(), contents: OutputContents::Rendered(xml.into_bytes()) })
+        Ok(OutputFile { path: SITEMAP_PATH.into(), contents: OutputContents::Rendered(xml.into_bytes()) })
     }
 }
 
@@ -640,11 +805,11 @@ fn put(ctx: &mut Context, key: &str, value: Value) {
     ctx.extend(Context::from_value(Value::Object(map)).expect("an object"));
 }
 
-/// `{"kind": kind, kind: card}`: an item on a tag page.
-fn tagged_item(kind: &str, card: &Value) -> Value {
+/// `{"kind": kind, kind: item}`: an item on a tag page.
+fn tagged_item(kind: &str, item: Value) -> Value {
     let mut map = serde_json::Map::with_capacity(2);
     map.insert("kind".to_string(), Value::String(kind.to_string()));
-    map.insert(kind.to_string(), card.clone());
+    map.insert(kind.to_string(), item);
     Value::Object(map)
 }
 
@@ -699,6 +864,29 @@ pub(crate) fn post_card(post: &Post) -> Value {
     })
 }
 
+/// `/cart/clips.json`: every clip the cart can take (not those sold through
+/// a Payment Link, which have no cart button), by slug, with what the cart
+/// shows and stores of it. One file instead of the same data in every add
+/// button's attributes, on every page that lists the clip.
+fn cart_clips(shop: &Shop) -> Vec<u8> {
+    let currency = &shop.config.currency;
+    let clips: serde_json::Map<String, Value> = shop
+        .clips
+        .iter()
+        .filter(|clip| clip.stripe_payment_link.is_none())
+        .map(|clip| {
+            let line = json!({
+                "title": clip.title, "price_cents": clip.price.cents,
+                "price_display": clip.price.display(currency), "url": clip.url(),
+            });
+            (clip.slug.clone(), line)
+        })
+        .collect();
+    let mut json = serde_json::to_vec(&clips).expect("the clips serialize");
+    json.push(b'\n');
+    json
+}
+
 fn percent_encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -707,8 +895,11 @@ pub(crate) fn robots(shop: &Shop) -> String {
     format!("User-agent: *\nDisallow: /download/\nSitemap: {}\n", shop.config.absolute("/sitemap.xml"))
 }
 
-fn add_static_files(shop: &Shop, files: &mut Vec<OutputFile>) -> Result<(), Diagnostics> {
-    let generated: std::collections::HashSet<String> = files.iter().map(|f| f.path.clone()).collect();
+fn add_static_files(
+    shop: &Shop,
+    generated: &std::collections::HashSet<String>,
+    files: &mut Vec<OutputFile>,
+) -> Result<(), Diagnostics> {
     let mut errors = Diagnostics::default();
     for rel in &shop.static_files {
         let path = rel.to_string_lossy().replace('\\', "/");
@@ -830,21 +1021,28 @@ mod tests {
     }
 
     #[test]
-    fn add_buttons_carry_each_clip() {
+    fn add_buttons_carry_the_slug_and_one_file_the_rest() {
         let (_, site) = small_shop();
-        let alpha = r#"data-cart-add data-slug="alpha" data-title="Alpha &lt;Sunrise&gt;" data-price-cents="1250" data-price-display="€12.50" data-url="/clips/alpha/">Add to cart</button>"#;
-        let beta = r#"data-cart-add data-slug="beta" data-title="Beta" data-price-cents="3000" data-price-display="€30.00" data-url="/clips/beta/">Add to cart</button>"#;
+        let alpha = r#"<button type="button" class="button button-cart" hidden data-cart-add data-slug="alpha">Add to cart</button>"#;
         // On the list pages (cards) and each clip's own page; hidden until
         // the script shows them. Beta sells through a Payment Link: no cart.
         for path in ["index.html", "clips/index.html", "tags/sea/index.html", "clips/alpha/index.html"] {
             let html = page(&site, path);
-            assert!(
-                html.contains(&format!(r#"<button type="button" class="button button-cart" hidden {alpha}"#)),
-                "{path} lacks {alpha}"
-            );
+            assert!(html.contains(alpha), "{path} lacks {alpha}");
             assert!(!html.contains(r#"data-slug="beta""#), "{path}: a Payment Link clip has no cart button");
+            assert!(!html.contains("data-price-cents"), "{path}: the price is in /cart/clips.json");
         }
-        assert!(!page(&site, "clips/beta/index.html").contains(beta));
+        // What the cart shows and stores of each clip it can take, once for the shop.
+        let clips: Value = serde_json::from_str(page(&site, "cart/clips.json")).unwrap();
+        assert_eq!(
+            clips,
+            json!({"alpha": {"title": "Alpha <Sunrise>", "price_cents": 1250, "price_display": "€12.50", "url": "/clips/alpha/"}})
+        );
+        assert!(!page(&site, "sitemap.xml").contains("clips.json"));
+        assert_eq!(
+            site.pages,
+            site.files.iter().filter(|f| f.path.ends_with(".html") || f.path.ends_with(".xml")).count() - 1
+        );
     }
 
     #[test]
@@ -886,8 +1084,8 @@ mod tests {
         assert_eq!(base["site"]["price_pattern"], "€{amount}");
     }
 
-    #[test]
-    fn a_shop_with_its_own_cart_script_keeps_it() {
+    /// A copy of the small fixture shop in a temporary folder.
+    fn small_shop_copy() -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
@@ -900,6 +1098,67 @@ mod tests {
                 std::fs::copy(e.path(), &dest).unwrap();
             }
         }
+        tmp
+    }
+
+    /// With the built-in list templates, lists carry only each item's card,
+    /// rendered once: every page comes out byte for byte as with every
+    /// field of every item (what a shop's own list templates get).
+    #[test]
+    fn built_in_lists_get_only_cards_and_render_the_same() {
+        let (shop, site) = small_shop();
+        let tera = templates::load(&shop.root).unwrap();
+        let mut prepared = prepare(&shop, &tera);
+        assert!(prepared.lists_use_only_cards);
+        prepared.lists_use_only_cards = false;
+        let jobs = plan(&prepared);
+        assert!(jobs.iter().any(|j| matches!(j, Job::Tag { .. })) && jobs.contains(&Job::Home));
+        for job in jobs {
+            let (path, bytes) = prepared.render_job(job).unwrap();
+            assert_eq!(page(&site, &path), std::str::from_utf8(&bytes).unwrap(), "{path}");
+        }
+        // Each card is rendered once, and shows on every list that has its item.
+        let card = prepared.clip_card_html[1].get().unwrap().as_ref().unwrap();
+        assert!(card.starts_with(r#"<article class="clip-card">"#) && card.contains("Alpha &lt;Sunrise&gt;"), "{card}");
+        for path in ["index.html", "clips/index.html", "tags/sea/index.html"] {
+            assert!(page(&site, path).contains(card.as_str()), "{path}");
+        }
+    }
+
+    /// A shop's own card partial is what the lists show, and a shop's own
+    /// list template gets every field of its items besides `card`.
+    #[test]
+    fn own_card_and_list_templates() {
+        let tmp = small_shop_copy();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("templates/partials")).unwrap();
+        std::fs::write(
+            root.join("templates/partials/clip_card.html"),
+            "<p class=\"mine\">{{ clip.title }} for {{ clip.price_display }} at {{ site.title }}</p>\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("templates/news.html"),
+            "{% extends \"base.html\" %}{% block content %}{% for post in posts %}<i>{{ post.title }}, {{ post.date_display }}</i>{{ post.card | safe }}{% endfor %}{% endblock content %}",
+        )
+        .unwrap();
+        let now = "2026-06-01T00:00:00Z".parse().unwrap();
+        let shop = crate::content::load(root, &crate::content::LoadOptions { drafts: false, now }).unwrap();
+        let tera = templates::load(root).unwrap();
+        assert!(!prepare(&shop, &tera).lists_use_only_cards);
+        let site = render(&shop, &tera).unwrap();
+        let mine = r#"<p class="mine">Alpha &lt;Sunrise&gt; for €12.50 at Small Shop</p>"#;
+        for path in ["index.html", "clips/index.html", "tags/sea/index.html"] {
+            assert!(page(&site, path).contains(mine), "{path}: {}", page(&site, path));
+        }
+        let news = page(&site, "news/index.html");
+        assert!(news.contains(r#"<i>Second &amp; final, 5 February 2026</i><article class="post-card">"#), "{news}");
+    }
+
+    #[test]
+    fn a_shop_with_its_own_cart_script_keeps_it() {
+        let tmp = small_shop_copy();
+        let root = tmp.path();
         std::fs::create_dir_all(root.join("static/js")).unwrap();
         std::fs::write(root.join("static/js/cart.js"), "// mine\n").unwrap();
         let now = "2026-06-01T00:00:00Z".parse().unwrap();

@@ -196,6 +196,37 @@ fn failed_build_leaves_previous_public_exactly_as_it_was() {
     assert_eq!(fs::read(out.with_extension("manifest.json")).unwrap(), manifest_before);
 }
 
+/// Pages are written into the staging folder as they are rendered: a
+/// template that fails on some pages, after others were written, still
+/// leaves the previous `public/` as it was, sharing no file with anything,
+/// and no staging folder behind.
+#[test]
+fn a_build_failing_while_pages_are_written_leaves_previous_public_exactly_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &shop);
+    let out = tmp.path().join("public");
+    assert!(build(&shop, &out, &["--now", NOW]).status.success());
+    let before = snapshot(&out);
+
+    // Every other page renders (and most come out unchanged, so the new
+    // build links them); only the posts' pages fail.
+    fs::create_dir_all(shop.join("templates")).unwrap();
+    fs::write(shop.join("templates/post.html"), "{{ post.no_such_field.deeper }}").unwrap();
+    let o = build(&shop, &out, &["--now", NOW]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--> templates/post.html"), "{}", stderr(&o));
+    assert_eq!(snapshot(&out), before);
+    #[cfg(unix)]
+    for path in before.keys() {
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(fs::metadata(out.join(path)).unwrap().nlink(), 1, "{}", path.display());
+    }
+    let mut left: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    left.sort();
+    assert_eq!(left, ["public", "public.manifest.json", "shop"].map(std::ffi::OsString::from));
+}
+
 #[test]
 fn refuses_to_replace_a_folder_it_did_not_write() {
     let tmp = tempfile::tempdir().unwrap();

@@ -3,6 +3,7 @@
 (() => {
   const KEY = "clipstore.cart";
   const MAX = 100; // lines the Worker's checkout takes
+  const CLIPS = "/cart/clips.json"; // slug -> {title, price_cents, price_display, url}, written by site-gen
   const $ = (sel) => document.querySelector(sel);
   const $$ = (sel) => [...document.querySelectorAll(sel)];
   const el = (tag, props) => Object.assign(document.createElement(tag), props);
@@ -28,6 +29,19 @@
     if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(str(slug, "")) || !Number.isSafeInteger(cents) || cents < 0) return null;
     return { slug, title: str(x.title, slug), price_cents: cents, price_display: str(x.price_display, ""),
       url: /^\/(?!\/)/.test(url) ? url : `/clips/${slug}/` };
+  }
+
+  // The clips of /cart/clips.json, once fetched.
+  let clips = {};
+
+  // The cart line an add button stands for, or null: from its own data-title,
+  // data-price-cents, data-price-display and data-url if it has them (a
+  // shop's own templates may), else from /cart/clips.json by its data-slug.
+  function lineOf(b) {
+    const d = b.dataset, slug = d.slug;
+    if (d.priceCents !== undefined)
+      return clean({ slug, title: d.title, price_cents: +d.priceCents, price_display: d.priceDisplay, url: d.url });
+    return Object.hasOwn(clips, slug || "") ? clean({ ...clips[slug], slug }) : null;
   }
 
   // The stored cart; what is missing or corrupt starts afresh.
@@ -88,7 +102,8 @@
       const has = slugs.has(b.dataset.slug);
       b.textContent = has ? "Remove from cart" : "Add to cart";
       b.classList.toggle("in-cart", has);
-      b.hidden = false;
+      // Shown once the clip is known (or to take it out of the cart).
+      b.hidden = !has && !lineOf(b);
     }
     const page = $("[data-cart-page]");
     if (!page) return;
@@ -111,7 +126,7 @@
     if (!b) return;
     const cart = load(), d = b.dataset, slug = d.slug || d.cartRemove; // as other tabs left it
     const had = cart.items.find((i) => i.slug === slug);
-    const item = clean({ slug, title: d.title, price_cents: +d.priceCents, price_display: d.priceDisplay, url: d.url });
+    const item = d.cartRemove === undefined ? lineOf(b) : null;
     const index = $$("[data-cart-remove]").indexOf(b);
     if (had) {
       cart.items = cart.items.filter((i) => i !== had);
@@ -145,4 +160,15 @@
 
   if (document.body.hasAttribute("data-cart-clear")) save({ id: newId(), items: [] });
   render(load());
+  // Once per page, and only where an add button needs it: the buttons show
+  // when it has come (the browser's cache serves it to the next pages).
+  if ($$("[data-cart-add]").some((b) => b.dataset.priceCents === undefined)) {
+    fetch(CLIPS)
+      .then((r) => (r.ok ? r.json() : {}))
+      .then((list) => {
+        clips = list && typeof list === "object" && !Array.isArray(list) ? list : {};
+        render(load());
+      })
+      .catch(() => {});
+  }
 })();

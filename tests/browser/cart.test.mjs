@@ -110,6 +110,9 @@ async function capturePost(page, submit) {
   return seen;
 }
 
+// The catalog manifest the build wrote (prices in cents, by slug).
+const manifest = () => JSON.parse(readFileSync(join(work, "manifest.json"), "utf8"));
+
 // As site-gen writes EUR prices (the sample shop's currency).
 const euros = (cents) => `€${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`;
 
@@ -121,7 +124,8 @@ test("add two clips, remove one on /cart/, and check out: the POST body is the c
   const clips = [];
   for (const i of [0, 1]) {
     const b = buttons.nth(i);
-    clips.push({ slug: await b.getAttribute("data-slug"), cents: Number(await b.getAttribute("data-price-cents")) });
+    const slug = await b.getAttribute("data-slug");
+    clips.push({ slug, cents: manifest().clips[slug].price });
     await b.click();
     assert.equal(await b.innerText(), "Remove from cart");
   }
@@ -155,6 +159,56 @@ test("add two clips, remove one on /cart/, and check out: the POST body is the c
   assert.deepEqual([...new URLSearchParams(post.body)], [["clip", clips[1].slug], ["cart", id]]);
   assert.equal(post.body, `clip=${clips[1].slug}&cart=${id}`);
   assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the add buttons carry only a slug: the script fetches /cart/clips.json once per page, and shows them when it has come", async () => {
+  const { context, page, errors } = await open();
+  const fetched = [];
+  page.on("request", (r) => r.url().endsWith("/cart/clips.json") && fetched.push(r.url()));
+  await page.goto(`${base}/clips/`);
+  const buttons = page.locator("[data-cart-add]");
+  await buttons.first().waitFor({ state: "visible" });
+  assert.ok((await buttons.count()) > 1);
+  for (const name of ["data-title", "data-price-cents", "data-price-display", "data-url"]) {
+    assert.equal(await buttons.first().getAttribute(name), null, name);
+  }
+  await buttons.nth(0).click();
+  await buttons.nth(1).click();
+  assert.equal(fetched.length, 1, "one request for the whole page");
+  // The cart stores what the list says of each clip.
+  const list = JSON.parse(readFileSync(join(site, "cart/clips.json"), "utf8"));
+  const { items } = await stored(page);
+  assert.equal(items.length, 2);
+  for (const item of items) {
+    const { slug, ...line } = item;
+    assert.deepEqual(line, list[slug]);
+    assert.equal(line.price_cents, manifest().clips[slug].price);
+  }
+  // The cart page has no add button, and fetches nothing.
+  await page.goto(`${base}/cart/`);
+  assert.equal(await page.locator("[data-cart-lines] tr").count(), 2);
+  assert.equal(fetched.length, 1);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a button that carries its clip itself (a shop's own template) needs no list; without the list, slug-only buttons stay hidden", async () => {
+  const { context, page, errors } = await open();
+  await page.route("**/cart/clips.json", (route) => route.fulfill({ status: 404, body: "not found" }));
+  await page.goto(`${base}/clips/`);
+  await page.evaluate(() => {
+    const b = Object.assign(document.createElement("button"), { type: "button", hidden: true, textContent: "Add to cart" });
+    Object.assign(b.dataset, { cartAdd: "", slug: "own-button", title: "Own <b>", priceCents: "725", priceDisplay: "€7.25", url: "/clips/own-button/" });
+    b.id = "own";
+    document.querySelector("main").append(b);
+    window.dispatchEvent(new StorageEvent("storage", { key: "clipstore.cart" }));
+  });
+  const own = page.locator("#own");
+  await own.click();
+  assert.deepEqual((await stored(page)).items, [{ slug: "own-button", title: "Own <b>", price_cents: 725, price_display: "€7.25", url: "/clips/own-button/" }]);
+  assert.equal(await page.locator("[data-cart-add]:visible").count(), 1, "only the button that carries its clip");
+  assert.deepEqual(errors.filter((e) => !/404/.test(e)), []);
   await context.close();
 });
 
