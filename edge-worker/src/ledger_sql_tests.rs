@@ -9,7 +9,7 @@ use crate::allowance::DownloadAllowance;
 use crate::ledger::sql;
 
 /// Every migration, in order (the outbox's tests use them too).
-pub(crate) const MIGRATIONS: [&str; 7] = [
+pub(crate) const MIGRATIONS: [&str; 8] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
@@ -17,6 +17,7 @@ pub(crate) const MIGRATIONS: [&str; 7] = [
     include_str!("../migrations/0005_settlement.sql"),
     include_str!("../migrations/0006_outbox.sql"),
     include_str!("../migrations/0007_refunds_recovery.sql"),
+    include_str!("../migrations/0008_origin.sql"),
 ];
 
 /// A new in-memory SQLite with every migration applied.
@@ -57,7 +58,7 @@ fn grant(db: &Connection, a: DownloadAllowance, len: u64) -> bool {
 fn record(db: &Connection, id: &str, offset: u64, length: u64) {
     let mut v = vec![t(id), n(1), t("O"), t("c"), t("k"), t("GET"), Value::Null, n(200), t("granted")];
     v.extend([n(offset), n(length), n(length), Value::Null, Value::Null, Value::Null, t("d1"), n(length)]);
-    v.extend([Value::Null, Value::Null, Value::Null]);
+    v.extend([Value::Null, Value::Null, Value::Null, t("r2")]);
     assert_eq!(run(db, sql::RECORD_ATTEMPT, v), 1);
 }
 

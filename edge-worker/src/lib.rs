@@ -31,6 +31,7 @@ pub mod range;
 pub mod recovery;
 pub mod revocations;
 pub mod routes;
+pub mod secondary;
 pub mod segments;
 pub mod shop_pages;
 
