@@ -279,3 +279,71 @@ describe("downloads continue from the secondary origin", () => {
   });
 });
 
+describe("site-gen push to both origins", () => {
+  it("fills R2 and the secondary from nothing, resumes an interrupted upload, and a second run uploads nothing", async () => {
+    const empty = await startS3();
+    const fresh = await startStack({ worker, vars: empty.vars() });
+    try {
+      // The owner's masters: the sample clips, and the clip of realistic size.
+      const media = path.join(work, "masters");
+      for (const c of samples) {
+        const to = path.join(media, c.object_key);
+        fs.mkdirSync(path.dirname(to), { recursive: true });
+        fs.copyFileSync(c.slug === withheld.slug ? clip.file : c.file, to);
+      }
+      const env = {
+        ...process.env,
+        CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN,
+        CLIPSTORE_SECONDARY_ENDPOINT: empty.endpoint,
+        CLIPSTORE_SECONDARY_REGION: empty.region,
+        CLIPSTORE_SECONDARY_BUCKET: empty.bucket,
+        CLIPSTORE_SECONDARY_ACCESS_KEY_ID: empty.accessKeyId,
+        CLIPSTORE_SECONDARY_SECRET_ACCESS_KEY: empty.secretAccessKey,
+      };
+      const siteGen = process.env.SITE_GEN_BIN;
+      const [cmd, pre] = siteGen ? [siteGen, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+      const args = [...pre, "push", "--root", worker.shop, "--worker-url", fresh.base, "--media", media];
+      const push = () => run(cmd, args, { env, maxBuffer: 64 * 1024 * 1024 });
+
+      // The first run is killed in the middle of the large clip's multipart upload.
+      const first = spawn(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      const exited = new Promise((resolve) => first.on("exit", resolve));
+      first.stderr.on("data", (d) => {
+        stderr += d;
+        if (/part 2 of \d+ sent/.test(stderr)) first.kill("SIGKILL");
+      });
+      await exited;
+      assert.match(stderr, /part 2 of \d+ sent/, stderr.slice(-2000));
+      assert.ok(!empty.has(withheld.object_key), "the interrupted object is not there yet");
+
+      const second = await push();
+      assert.match(second.stderr, new RegExp(`${withheld.object_key}: resuming an interrupted upload, [1-9]\\d* of \\d+ parts already there`), second.stderr.slice(-3000));
+      assert.match(second.stdout, /Secondary origin: \d+ uploaded \(size, MD5 and sha256 verified\)/);
+      for (const c of samples) {
+        const expected = c.slug === withheld.slug ? clip.sha256 : sha256File(c.file);
+        assert.ok(empty.has(c.object_key), `${c.slug} in the secondary`);
+        assert.equal(sha256File(path.join(empty.root, empty.bucket, c.object_key)), expected, `${c.slug} in the secondary`);
+        const r2 = await admin(fresh, "GET", `/admin/objects/${c.object_key}`);
+        assert.equal(r2.status, 200, `${c.slug} in R2`);
+        assert.equal(r2.body.found.sha256, expected, `${c.slug} in R2`);
+      }
+
+      const third = await push();
+      assert.match(third.stdout, new RegExp(`^0 uploaded, ${samples.length} already in the bucket, 0 failed`, "m"));
+      assert.match(third.stdout, new RegExp(`Secondary origin: 0 uploaded .*, ${samples.length} already there`));
+      assert.doesNotMatch(third.stdout, /uploading/);
+
+      // What push put there is served: R2 fails over to it byte for byte.
+      await fresh.wrangler(["r2", "object", "delete", `${fresh.bucket}/${withheld.object_key}`]);
+      const link = await mint(fresh, { order: "S-PUSHED", clips: [withheld.slug], downloads: 1 });
+      const out = path.join(work, "pushed.mp4");
+      const res = await curl(url(link), { output: out });
+      assert.equal(res.status, 200);
+      assert.equal(sha256File(out), clip.sha256);
+    } finally {
+      await fresh.stop();
+      await empty.stop();
+    }
+  });
+});

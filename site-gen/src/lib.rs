@@ -20,6 +20,7 @@ pub mod output;
 pub mod purchase_token;
 pub mod push;
 pub mod render;
+pub mod secondary;
 pub mod serve;
 pub mod templates;
 
