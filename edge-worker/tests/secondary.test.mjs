@@ -265,6 +265,21 @@ describe("downloads continue from the secondary origin", () => {
     await putClip(stack, other, other.file);
   });
 
+  it("site-gen doctor reports both origins", async () => {
+    const siteGen = process.env.SITE_GEN_BIN;
+    const [cmd, pre] = siteGen ? [siteGen, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const { stdout } = await run(cmd, [...pre, "doctor", "--root", worker.shop, "--worker-url", stack.base], {
+      env: { ...process.env, CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN },
+    });
+    assert.match(stdout, /ok {4}secondary: secondary origin reachable with its key: bucket clipstore-secondary/);
+    assert.match(stdout, new RegExp(`The secondary origin \\(${samples.length} catalog clips\\):`));
+    assert.match(stdout, new RegExp(`ok {4}${samples.length} clip\\(s\\) present in the secondary`));
+    const broken = await run(cmd, [...pre, "doctor", "--root", worker.shop, "--worker-url", bad.base], {
+      env: { ...process.env, CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN },
+    }).then(() => assert.fail("doctor should fail on a wrong key"), (e) => e);
+    assert.match(broken.stdout, /FAIL  secondary: the secondary refused the request .*SignatureDoesNotMatch/);
+  });
+
   it("a wrong secondary key: 503, a clear log line, and the self-test alerts", async () => {
     const link = await mint(bad, { order: "S-BADKEY", clips: [withheld.slug] });
     const res = await curl(url(link));
