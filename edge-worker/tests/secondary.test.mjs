@@ -106,10 +106,13 @@ async function logMatching(s, pattern) {
 before(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-secondary-"));
   clip = await makeVideoClip(work, { seconds: 32 });
-  [worker, s3, receiver] = await Promise.all([workerForClip(withheld, clip), startS3(), startReceiver()]);
+  // One at a time, so that after() stops whatever did start.
+  s3 = await startS3();
+  receiver = await startReceiver();
+  worker = await workerForClip(withheld, clip);
   // The secondary has every clip of the catalog; R2 all but `withheld`.
   for (const c of samples) {
-    s3.put(c.object_key, c.slug === withheld.slug ? clip.file : c.file);
+    await s3.put(c.object_key, c.slug === withheld.slug ? clip.file : c.file);
   }
   [stack, bad, noR2] = await Promise.all([
     startStack({ worker, vars: { ...s3.vars(), ALERT_WEBHOOK_URL: hook() }, devArgs: ["--test-scheduled"], editConfig: scheduledRoute }),
@@ -261,7 +264,7 @@ describe("downloads continue from the secondary origin", () => {
       assert.ok(!res.body.includes(bytes.subarray(0, 64)), "no byte of it");
     }
     await logMatching(stack, /not the catalog's clip, not served: wrong size/);
-    s3.put(other.object_key, other.file);
+    await s3.put(other.object_key, other.file);
     await putClip(stack, other, other.file);
   });
 

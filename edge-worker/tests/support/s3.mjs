@@ -14,6 +14,8 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
+import { run } from "./stack.mjs";
+
 export const S3S_FS = process.env.S3S_FS_BIN ?? "s3s-fs";
 
 function freePort() {
@@ -38,7 +40,8 @@ export function newKeyPair() {
 /**
  * Starts s3s-fs with a bucket. Returns { endpoint, bucket, region, accessKeyId,
  * secretAccessKey, root, vars(overrides) (the Worker's SECONDARY_* settings),
- * put(key, file), putBytes(key, buffer), remove(key), has(key), stop() }.
+ * put(key, file) (async, a signed PUT), putBytes(key, buffer) (written into
+ * its folder), remove(key), has(key), stop() }.
  */
 export async function startS3({ bucket = "clipstore-secondary", region = "us-east-1" } = {}) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-s3-"));
@@ -83,9 +86,15 @@ export async function startS3({ bucket = "clipstore-secondary", region = "us-eas
         ...overrides,
       };
     },
-    put(key, from) {
-      fs.mkdirSync(path.dirname(file(key)), { recursive: true });
-      fs.copyFileSync(from, file(key));
+    /**
+     * Uploads `from` as `key` with a SigV4-signed PUT (curl --aws-sigv4):
+     * s3s-fs then keeps the object's ETag, where for a file written into its
+     * folder it would hash the whole file on every request.
+     */
+    async put(key, from) {
+      await run("curl", ["-fsS", "-o", "/dev/null", "-X", "PUT", "--aws-sigv4", `aws:amz:${region}:s3`,
+        "--user", `${accessKeyId}:${secretAccessKey}`, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+        "-T", from, `${endpoint}/${bucket}/${key}`]);
     },
     putBytes(key, bytes) {
       fs.mkdirSync(path.dirname(file(key)), { recursive: true });
