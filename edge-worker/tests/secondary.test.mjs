@@ -34,6 +34,7 @@ let s3;
 let stack; // R2 lacks `withheld`; the secondary has every clip
 let bad; // a wrong secondary secret
 let noR2; // no R2 binding
+let half; // a half-configured secondary
 let receiver;
 const received = [];
 const hook = () => `http://127.0.0.1:${receiver.address().port}/hook`;
@@ -114,7 +115,7 @@ before(async () => {
   for (const c of samples) {
     await s3.put(c.object_key, c.slug === withheld.slug ? clip.file : c.file);
   }
-  [stack, bad, noR2] = await Promise.all([
+  [stack, bad, noR2, half] = await Promise.all([
     startStack({ worker, vars: { ...s3.vars(), ALERT_WEBHOOK_URL: hook() }, devArgs: ["--test-scheduled"], editConfig: scheduledRoute }),
     startStack({
       worker,
@@ -123,6 +124,12 @@ before(async () => {
       editConfig: scheduledRoute,
     }),
     startStack({ worker, vars: s3.vars(), editConfig: (toml) => toml.replace(/\[\[r2_buckets\]\][^[]*/, "") }),
+    startStack({
+      worker,
+      vars: { SECONDARY_ENDPOINT: s3.endpoint, SECONDARY_BUCKET: s3.bucket, ALERT_WEBHOOK_URL: `${hook()}-half` },
+      devArgs: ["--test-scheduled"],
+      editConfig: scheduledRoute,
+    }),
   ]);
   await Promise.all(
     samples.filter((c) => c.slug !== withheld.slug).map((c) => putR2(stack, c, c.file)),
@@ -130,7 +137,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all([stack?.stop(), bad?.stop(), noR2?.stop(), s3?.stop()]);
+  await Promise.all([stack?.stop(), bad?.stop(), noR2?.stop(), half?.stop(), s3?.stop()]);
   receiver?.close();
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
@@ -281,6 +288,26 @@ describe("downloads continue from the secondary origin", () => {
       env: { ...process.env, CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN },
     }).then(() => assert.fail("doctor should fail on a wrong key"), (e) => e);
     assert.match(broken.stdout, /FAIL  secondary: the secondary refused the request .*SignatureDoesNotMatch/);
+  });
+
+  it("a half-configured secondary: R2 still serves, a clear log line, a failed health check and one alert", async () => {
+    await putClip(half, other, other.file);
+    const link = await mint(half, { order: "S-HALF", clips: [other.slug, withheld.slug] });
+    const fromR2 = await curl(url(link, other));
+    assert.equal(fromR2.status, 200, "R2 is not disturbed");
+    assert.ok(fromR2.body.equals(fs.readFileSync(other.file)));
+    const missing = await curl(url(link));
+    assert.equal(missing.status, 503, "R2 lacks it and there is no usable secondary");
+    await logMatching(half, /half configured: SECONDARY_REGION, SECONDARY_ACCESS_KEY_ID, SECONDARY_SECRET_ACCESS_KEY not set[^"]*","event":"secondary_misconfigured"/);
+    const health = await admin(half, "GET", "/admin/health");
+    assert.equal(health.status, 503);
+    const check = health.body.checks.find((c) => c.name === "secondary");
+    assert.equal(check.ok, false);
+    assert.match(check.detail, /half configured/);
+    await scheduled(half);
+    const alerts = received.filter((r) => r.path === "/hook-half");
+    assert.equal(alerts.length, 1);
+    assert.ok(alerts[0].body.clipstore.new.includes("secondary"), JSON.stringify(alerts[0].body.clipstore));
   });
 
   it("a wrong secondary key: 503, a clear log line, and the self-test alerts", async () => {
