@@ -199,6 +199,13 @@ impl SecondaryConfig {
 /// of all downloads, mean R2 is failing (the self-test's `r2_failover`).
 pub const FAILOVER_WINDOW_MINUTES: u64 = 30;
 
+/// Clips per self-test run when each is checked in both origins: half of
+/// `MONITOR_CLIPS_PER_RUN` (at least one), so a run makes as many storage
+/// calls as without a secondary.
+pub fn clips_per_run(per_run: usize) -> usize {
+    (per_run / 2).max(1)
+}
+
 /// The monitor's name for a clip's copy in the secondary: its problems are
 /// remembered per clip like R2's (`crate::monitor::MonitorState`).
 pub fn monitor_slug(slug: &str) -> String {
@@ -653,6 +660,12 @@ mod tests {
         attempt("d", 30, Some("r2"));
         assert_eq!(latest(0), Some(("r2".into(), 1)), "R2 serves again");
         assert_eq!(latest(31), None, "nothing in the window");
+    }
+
+    #[test]
+    fn both_origins_share_the_self_tests_calls() {
+        assert_eq!(clips_per_run(40), 20);
+        assert_eq!(clips_per_run(1), 1);
     }
 
     #[test]

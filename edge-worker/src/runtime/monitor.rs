@@ -320,6 +320,7 @@ pub async fn self_test(env: &Env) {
         .and_then(|n| n.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(monitor::DEFAULT_CLIPS_PER_RUN);
+    let per_run = super::secondary::clips_per_run(env, per_run);
     let (range, next) = rotation(catalog.len(), per_run, previous.cursor);
     findings.next_cursor = next;
     super::secondary::self_test(env, &catalog[range.clone()], db.as_ref().ok(), &mut findings).await;

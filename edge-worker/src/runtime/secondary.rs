@@ -154,6 +154,16 @@ pub(super) async fn open_segment(
     }
 }
 
+/// Clips the self-test checks per run: with a secondary each clip costs two
+/// subrequests (R2's `head` and the secondary's `HEAD`), so half as many,
+/// keeping a run within the Free plan's 50 subrequests.
+pub(super) fn clips_per_run(env: &Env, per_run: usize) -> usize {
+    match config(env) {
+        Ok(Some(_)) => secondary::clips_per_run(per_run),
+        _ => per_run,
+    }
+}
+
 /// The self-test's look at the secondary (docs/monitoring.md): a setting
 /// that is wrong, each clip of this run's slice of the catalog missing there
 /// or different (remembered per clip as `<slug>@secondary`, like R2's), and
