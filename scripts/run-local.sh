@@ -5,15 +5,23 @@
 # URL and a freshly minted sample download link. Stays in the foreground;
 # Ctrl-C stops it.
 #
-# Env: PORT (default 8787). Local secrets live in edge-worker/.dev.vars
-# (git-ignored), generated with a random TOKEN_KEYS key and ADMIN_TOKEN on the first run.
-# Local R2/D1 data persist in edge-worker/.wrangler/state.
+# It also starts the secondary origin (docs/secondary-origin.md): s3s-fs, a
+# local S3 server that checks SigV4 signatures, on 127.0.0.1:$S3_PORT with a
+# key pair made on the first run, seeded with the sample clips, and the Worker
+# configured to turn to it when R2 fails or lacks a clip.
+#
+# Env: PORT (default 8787), S3_PORT (default 8014). Local secrets live in
+# edge-worker/.dev.vars (git-ignored), generated with a random TOKEN_KEYS key,
+# ADMIN_TOKEN and secondary key pair on the first run.
+# Local R2/D1 data persist in edge-worker/.wrangler/state, the secondary's
+# objects in edge-worker/.wrangler/secondary.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 # shellcheck source=scripts/worker-env.sh
 . scripts/worker-env.sh
 port="${PORT:-8787}"
+s3_port="${S3_PORT:-8014}"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "Tools"
@@ -42,6 +50,18 @@ if ! grep -qs '^STRIPE_TEST_MODE=' .dev.vars; then
     printf 'STRIPE_TEST_MODE=true\n' >>.dev.vars
 fi
 
+if ! grep -qs '^SECONDARY_ACCESS_KEY_ID=' .dev.vars; then
+    step "Adding a random key pair for the local secondary origin (s3s-fs) to edge-worker/.dev.vars"
+    umask 077
+    printf 'SECONDARY_ACCESS_KEY_ID=AKIA%s\nSECONDARY_SECRET_ACCESS_KEY=%s\n' \
+        "$(openssl rand -hex 8 | tr 'a-f' 'A-F')" "$(openssl rand 30 | openssl base64 -A)" >>.dev.vars
+fi
+# The store's address follows S3_PORT on every run.
+sed -i '/^SECONDARY_ENDPOINT=/d; /^SECONDARY_REGION=/d; /^SECONDARY_BUCKET=/d' .dev.vars
+printf 'SECONDARY_ENDPOINT=http://127.0.0.1:%s\nSECONDARY_REGION=us-east-1\nSECONDARY_BUCKET=clipstore-secondary\n' "$s3_port" >>.dev.vars
+s3_key="$(sed -n 's/^SECONDARY_ACCESS_KEY_ID=//p' .dev.vars)"
+s3_secret="$(sed -n 's/^SECONDARY_SECRET_ACCESS_KEY=//p' .dev.vars)"
+
 wrangler=node_modules/.bin/wrangler
 bucket="$(sed -n 's/^bucket_name = "\(.*\)"$/\1/p' wrangler.toml)"
 step "Seeding the local R2 bucket '$bucket' with the sample clips"
@@ -58,14 +78,39 @@ node -e '
     fi
 done
 
+secondary_root="$PWD/.wrangler/secondary"
+step "Seeding the local secondary origin (bucket clipstore-secondary in $secondary_root)"
+mkdir -p "$secondary_root/clipstore-secondary"
+node -e '
+  const m = require(process.argv[1]);
+  for (const c of Object.values(m.clips)) console.log(c.object_key);
+' "$root/catalog-manifest.json" | while read -r key; do
+    file="$root/sample-media/$key"
+    if [ -f "$file" ]; then
+        mkdir -p "$(dirname "$secondary_root/clipstore-secondary/$key")"
+        cp "$file" "$secondary_root/clipstore-secondary/$key"
+        echo "  $key"
+    fi
+done
+
 step "Migrating the local D1 database"
 "$wrangler" d1 migrations apply DB --local >/dev/null
 echo "  done"
 
+step "Starting the secondary origin (s3s-fs) on http://127.0.0.1:$s3_port"
+s3s-fs --host 127.0.0.1 --port "$s3_port" --access-key "$s3_key" --secret-key "$s3_secret" "$secondary_root" \
+    >"$PWD/.wrangler/secondary.log" 2>&1 &
+s3_pid=$!
+
 step "Starting wrangler dev on http://127.0.0.1:$port"
 "$wrangler" dev --ip 127.0.0.1 --port "$port" --show-interactive-dev-session=false &
 dev_pid=$!
-stop() { kill "$dev_pid" 2>/dev/null || true; wait "$dev_pid" 2>/dev/null || true; }
+stop() {
+    kill "$dev_pid" 2>/dev/null || true
+    wait "$dev_pid" 2>/dev/null || true
+    kill "$s3_pid" 2>/dev/null || true
+    wait "$s3_pid" 2>/dev/null || true
+}
 trap stop EXIT
 trap 'exit 130' INT TERM
 
@@ -87,7 +132,10 @@ cat <<MSG
 
   (new links: cargo run -p site-gen -- token mint --order ID --clip SLUG --base-url http://127.0.0.1:$port/download)
   (the ledger: cargo run -p site-gen -- orders --worker-url http://127.0.0.1:$port list)
-  (health and bucket check: cargo run -p site-gen -- doctor --worker-url http://127.0.0.1:$port)
+  (health and bucket check, both origins: cargo run -p site-gen -- doctor --worker-url http://127.0.0.1:$port)
+  (R2 fails, downloads go on: delete a clip from local R2 and download it again; it comes from the
+   secondary origin (s3s-fs on 127.0.0.1:$s3_port), and the ledger says so (orders show):
+   (cd edge-worker && npx wrangler r2 object delete $bucket/<file> --local))
   (e-mail: no mail provider is configured here, so customers' mails stay in the outbox;
    read them with: cargo run -p site-gen -- orders --worker-url http://127.0.0.1:$port outbox)
   (the cart's Checkout needs a Stripe test key: STRIPE_API_KEY=rk_test_... in edge-worker/.dev.vars;

@@ -8,6 +8,9 @@
 #   - Node.js >= 22.12 for wrangler               (system node, else from PyPI)
 #   - npm packages of edge-worker/ (wrangler,     (npm ci, from package-lock.json)
 #     playwright-core: no browser of its own)
+#   - s3s-fs 0.14.1, a local S3 server that checks   (cargo install, about 2.5 min;
+#     SigV4 signatures: the secondary origin's        0.17 needs a newer rustc)
+#     store in the end-to-end tests and run-local.sh
 #   - curl, wget, aria2c for the end-to-end tests, ffmpeg, which makes
 #     their clips of realistic size at test time, and Chromium (/usr/bin/chromium),
 #     the real video player of tests/player.test.mjs (apt-get)
@@ -54,6 +57,17 @@ if [ "$(wasm-bindgen --version 2>/dev/null || true)" = "wasm-bindgen $bindgen_ve
 else
     say "installing wasm-bindgen-cli $bindgen_version to match Cargo.lock (cargo install, a few minutes)"
     cargo install wasm-bindgen-cli --version "$bindgen_version" --force
+fi
+
+S3S_FS_VERSION=0.14.1
+if [ "$(s3s-fs --version 2>/dev/null || true)" = "s3s-fs $S3S_FS_VERSION" ]; then
+    say "ok: s3s-fs $S3S_FS_VERSION"
+else
+    say "installing s3s-fs $S3S_FS_VERSION, a local S3 server for the secondary origin (cargo install, about 2.5 minutes)"
+    cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked --force || {
+        say "--locked install failed; retrying without --locked"
+        cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --force
+    }
 fi
 
 # --- Node.js and wrangler ---------------------------------------------------

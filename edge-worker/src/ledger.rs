@@ -142,10 +142,10 @@ pub mod sql {
     /// Appends one attempt (ignored if its `attempt_id` is already there).
     /// `?1 attempt_id, ?2 at (ms), ?3 order_id, ?4 clip_slug, ?5 key_id, ?6 method, ?7 range_header, ?8 status,
     ///  ?9 outcome, ?10 span_offset, ?11 span_length, ?12 charged_bytes, ?13 client_ip, ?14 country, ?15 user_agent,
-    ///  ?16 recorded_via, ?17 reserved_bytes, ?18 sent_bytes, ?19 completed, ?20 settled_at`.
+    ///  ?16 recorded_via, ?17 reserved_bytes, ?18 sent_bytes, ?19 completed, ?20 settled_at, ?21 origin`.
     pub const RECORD_ATTEMPT: &str = "INSERT OR IGNORE INTO download_attempts (attempt_id, at, order_id, clip_slug, key_id, method, range_header, status, outcome, \
-         span_offset, span_length, charged_bytes, client_ip, country, user_agent, recorded_via, reserved_bytes, sent_bytes, completed, settled_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+         span_offset, span_length, charged_bytes, client_ip, country, user_agent, recorded_via, reserved_bytes, sent_bytes, completed, settled_at, origin) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
 
     /// Adds an isolate's count of refusals (`crate::refusals`).
     /// `?1 minute, ?2 code, ?3 count`.
@@ -220,7 +220,7 @@ pub mod sql {
          a.span_offset AS span_offset, a.span_length AS span_length, a.charged_bytes AS charged_bytes, a.client_ip AS client_ip, \
          a.country AS country, a.user_agent AS user_agent, a.recorded_via AS recorded_via, a.completed AS completed, \
          a.reserved_bytes AS reserved_bytes, a.sent_bytes AS sent_bytes, a.settled_at AS settled_at, \
-         a.credited_bytes AS credited_bytes \
+         a.credited_bytes AS credited_bytes, a.origin AS origin \
          FROM download_attempts a WHERE (?1 IS NULL OR a.order_id = ?1) AND a.id > ?2 ORDER BY a.id LIMIT ?3";
 
     /// Creates an order from the admin API. `?1 order_id, ?2 clips (JSON), ?3 allowance, ?4 customer_ref,
@@ -448,6 +448,10 @@ pub struct AttemptRecord {
     /// `sent_bytes` minus this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credited_bytes: Option<u64>,
+    /// Which origin answered: `r2` or `secondary` (`crate::secondary`);
+    /// `None` when none was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 crate::from_row!(AttemptRecord {
     id,
@@ -471,7 +475,8 @@ crate::from_row!(AttemptRecord {
     reserved_bytes,
     sent_bytes,
     settled_at,
-    credited_bytes
+    credited_bytes,
+    origin
 });
 
 /// A row of `orders`.
@@ -712,6 +717,7 @@ mod tests {
                 sent_bytes: None,
                 settled_at: None,
                 credited_bytes: None,
+                origin: None,
             },
             order: None,
             charge: Some(Charge { bytes: 10, clip_size: 10, unit: 12, budget: 36 }),

@@ -9,7 +9,7 @@ use crate::allowance::DownloadAllowance;
 use crate::ledger::sql;
 
 /// Every migration, in order (the outbox's tests use them too).
-pub(crate) const MIGRATIONS: [&str; 8] = [
+pub(crate) const MIGRATIONS: [&str; 9] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
@@ -18,6 +18,7 @@ pub(crate) const MIGRATIONS: [&str; 8] = [
     include_str!("../migrations/0006_outbox.sql"),
     include_str!("../migrations/0007_refunds_recovery.sql"),
     include_str!("../migrations/0008_refusal_minutes.sql"),
+    include_str!("../migrations/0009_origin.sql"),
 ];
 
 /// A new in-memory SQLite with every migration applied.
@@ -58,7 +59,7 @@ fn grant(db: &Connection, a: DownloadAllowance, len: u64) -> bool {
 fn record(db: &Connection, id: &str, offset: u64, length: u64) {
     let mut v = vec![t(id), n(1), t("O"), t("c"), t("k"), t("GET"), Value::Null, n(200), t("granted")];
     v.extend([n(offset), n(length), n(length), Value::Null, Value::Null, Value::Null, t("d1"), n(length)]);
-    v.extend([Value::Null, Value::Null, Value::Null]);
+    v.extend([Value::Null, Value::Null, Value::Null, t("r2")]);
     assert_eq!(run(db, sql::RECORD_ATTEMPT, v), 1);
 }
 

@@ -35,6 +35,7 @@ pub mod refusals;
 pub mod request_url;
 pub mod revocations;
 pub mod routes;
+pub mod secondary;
 pub mod segments;
 pub mod shop_pages;
 

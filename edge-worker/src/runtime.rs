@@ -14,6 +14,8 @@
 //! - `runtime/payments.rs`: the payment webhook and `/thanks`;
 //! - `runtime/recovery.rs`: "Lost your download link?" and the owner's resend;
 //! - `runtime/mail.rs`: the outbox's sender; `runtime/http.rs`: outgoing calls;
+//! - `runtime/origin.rs`: where a clip's bytes come from, R2 or, when R2
+//!   fails, the secondary origin (`runtime/secondary.rs`);
 //! - `runtime/admin_routes.rs`: the admin API; `runtime/objects.rs`: uploads;
 //! - `runtime/monitor.rs`: health checks and the scheduled self-test.
 
@@ -36,7 +38,7 @@ use crate::ledger::{
 };
 use crate::order::{OrderClaims, OrderView};
 use crate::pages;
-use crate::preconditions::{Conditions, Validators};
+use crate::preconditions::Conditions;
 use crate::routes::{route, Route};
 use crate::segments::Segments;
 
@@ -49,11 +51,13 @@ mod mail;
 mod monitor;
 mod objects;
 mod offline;
+mod origin;
 mod payments;
 mod recovery;
 mod refusals;
 mod reservation;
 mod revocations;
+mod secondary;
 mod stream;
 
 use admin_routes::admin_request;

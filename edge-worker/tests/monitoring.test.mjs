@@ -246,7 +246,7 @@ describe("health checks", () => {
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.ok, true);
     const names = res.body.checks.map((c) => c.name);
-    assert.deepEqual(names, ["catalog_manifest", "signing_keys", "storage", "ledger", "alerts", "mail"]);
+    assert.deepEqual(names, ["catalog_manifest", "signing_keys", "storage", "secondary", "ledger", "alerts", "mail"]);
     assert.ok(res.body.checks.every((c) => c.ok));
     assert.ok(!JSON.stringify(res.body).includes(ADMIN_TOKEN), "no secrets in the answer");
   });

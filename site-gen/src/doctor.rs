@@ -1,7 +1,8 @@
 //! `site-gen doctor`: checks, from the owner's machine and through the
 //! Worker's admin API, that the shop can deliver what it sells: the Worker's
-//! deep health check (storage, ledger, catalog, signing keys, alerts), every
-//! catalog clip in the bucket with the right size and hash, and the deployed
+//! deep health check (storage, ledger, catalog, signing keys, alerts, the
+//! secondary origin), every catalog clip in the bucket (and in the secondary
+//! origin, when there is one) with the right size and hash, and the deployed
 //! catalog against `content/` (docs/monitoring.md).
 //!
 //! The HTTP calls are in [`run`]; the report is a pure function of the
@@ -97,6 +98,8 @@ impl Report {
             ));
         }
 
+        r.secondary(remote);
+
         r.lines.push("The deployed catalog against content/:".into());
         let Some(local) = local else {
             r.warn("content/ could not be loaded: not compared".into());
@@ -134,6 +137,30 @@ impl Report {
         r
     }
 
+    /// The secondary origin's copy of each clip (docs/secondary-origin.md),
+    /// when the Worker has one (its catalog entries carry `secondary`).
+    fn secondary(&mut self, remote: &[Value]) {
+        let copies: Vec<&Value> = remote.iter().filter(|c| c.get("secondary").is_some()).collect();
+        if copies.is_empty() {
+            return;
+        }
+        self.lines.push(format!("The secondary origin ({} catalog clips):", copies.len()));
+        let mut good = 0;
+        for clip in copies {
+            let slug = clip.get("slug").and_then(Value::as_str).unwrap_or("?");
+            let key = clip.get("object_key").and_then(Value::as_str).unwrap_or("?");
+            match clip.pointer("/secondary/problem").filter(|p| !p.is_null()) {
+                Some(p) => self.fail(format!("clip {slug} ({key}) in the secondary: {}", describe(p))),
+                None => good += 1,
+            }
+        }
+        if good > 0 {
+            self.ok(format!(
+                "{good} clip(s) present in the secondary with the catalog's size (and sha256 where known)"
+            ));
+        }
+    }
+
     pub fn summary(&self) -> String {
         match (self.problems, self.warnings) {
             (0, 0) => "All good.".into(),
@@ -151,6 +178,7 @@ fn describe(problem: &Value) -> String {
             format!("wrong size: {} bytes in the bucket, the catalog says {}", n("found"), n("expected"))
         }
         Some("wrong_hash") => format!("wrong sha256: {} in the bucket, the catalog says {}", n("found"), n("expected")),
+        Some("unavailable") => problem.get("detail").and_then(Value::as_str).unwrap_or("unavailable").to_string(),
         _ => problem.to_string(),
     }
 }
@@ -251,6 +279,23 @@ mod tests {
         assert!(text.contains("clip d is sold by the deployed Worker but is no longer in content/"), "{text}");
         assert!(text.contains("clip c: content/ says 11 bytes"), "{text}");
         assert!(r.summary().starts_with("3 problem(s)"));
+    }
+
+    #[test]
+    fn both_origins_are_reported() {
+        let health = json!({ "ok": true, "checks": [{ "name": "secondary", "ok": true, "detail": "secondary origin reachable" }] });
+        let remote = vec![
+            json!({ "slug": "a", "object_key": "clips/a.mp4", "size": 10, "found": { "size": 10 }, "problem": null,
+                    "secondary": { "found": { "size": 10 }, "problem": null } }),
+            json!({ "slug": "b", "object_key": "clips/b.mp4", "size": 10, "found": { "size": 10 }, "problem": null,
+                    "secondary": { "found": null, "problem": { "problem": "missing" } } }),
+        ];
+        let r = Report::new(&health, &remote, None);
+        let text = r.lines.join("\n");
+        assert!(text.contains("The secondary origin (2 catalog clips):"), "{text}");
+        assert!(text.contains("FAIL  clip b (clips/b.mp4) in the secondary: missing"), "{text}");
+        assert!(text.contains("ok    1 clip(s) present in the secondary"), "{text}");
+        assert!(text.contains("ok    secondary: secondary origin reachable"), "{text}");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod placeholders;
 pub mod purchase_token;
 pub mod push;
 pub mod render;
+pub mod secondary;
 pub mod serve;
 pub mod templates;
 

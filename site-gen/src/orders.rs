@@ -358,7 +358,7 @@ fn array(v: &Value, key: &str) -> Result<Vec<Value>, OrdersError> {
 }
 
 /// The columns `export` writes, in order (the ledger's `download_attempts`).
-pub const CSV_COLUMNS: [&str; 22] = [
+pub const CSV_COLUMNS: [&str; 23] = [
     "id",
     "attempt_id",
     "at",
@@ -381,6 +381,7 @@ pub const CSV_COLUMNS: [&str; 22] = [
     "sent_bytes",
     "credited_bytes",
     "settled_at",
+    "origin",
 ];
 
 /// One CSV field (RFC 4180): quoted when it holds `,`, `"`, CR or LF, with
@@ -557,7 +558,7 @@ pub fn order_details(v: &Value) -> String {
     out.push_str("\nattempts:\n");
     for a in v.get("attempts").and_then(Value::as_array).into_iter().flatten() {
         out.push_str(&format!(
-            "  {} {:<4} {:<28} {} {:<18} {:>10} bytes  {:<22} {}\n",
+            "  {} {:<4} {:<28} {} {:<18} {:>10} bytes  {:<22} {}{}\n",
             time_ms(a, "at"),
             text(a, "method"),
             text(a, "clip_slug"),
@@ -565,7 +566,12 @@ pub fn order_details(v: &Value) -> String {
             text(a, "outcome"),
             text(a, "charged_bytes"),
             text(a, "range_header"),
-            settlement(a)
+            settlement(a),
+            // R2 is the usual origin; only the secondary is worth a word.
+            match a.get("origin").and_then(Value::as_str) {
+                Some("secondary") => " (from the secondary origin)",
+                _ => "",
+            }
         ));
     }
     out

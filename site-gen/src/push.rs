@@ -10,6 +10,9 @@
 //! against the sha256 sent with it. Its limit is the plan's request body
 //! size (100 MB on Free and Pro); larger files go with wrangler or an S3
 //! client, as the error message says.
+//!
+//! When the shop has a secondary origin (docs/secondary-origin.md), every
+//! clip also goes straight to it (`crate::secondary`), verified and resumable.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -21,6 +24,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::orders::{admin_token, resolve_worker_url, AdminClient, OrdersError};
+use crate::secondary::Secondary;
 
 /// `site-gen push`
 #[derive(clap::Args, Debug)]
@@ -164,12 +168,25 @@ fn upload(
     }
 }
 
-/// Runs `site-gen push`: 0 when every clip is in the bucket afterwards.
+/// Uploads to the secondary origin in one run.
+#[derive(Debug, Default)]
+struct SecondaryCounts {
+    uploaded: usize,
+    present: usize,
+}
+
+/// Runs `site-gen push`: 0 when every clip is in the bucket (and in the
+/// secondary origin, when the shop has one) afterwards.
 pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
     let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
     let client = AdminClient::new(&resolve_worker_url(args.worker_url.as_deref())?, &admin_token(&args.root)?)?;
     let media = args.root.join(&args.media);
+    let secondary = Secondary::from_root(&args.root).map_err(OrdersError::Other)?;
+    if let Some(s) = &secondary {
+        println!("Both origins: R2 through the Worker, and the secondary origin (bucket {}).", s.bucket_name());
+    }
     let (mut uploaded, mut present, mut recorded, mut failed) = (0, 0, 0, 0);
+    let mut to_secondary = SecondaryCounts::default();
     for clip in &shop.clips {
         let path = media.join(&clip.file);
         if !path.is_file() {
@@ -178,6 +195,19 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
                 None => {
                     failed += 1;
                     println!("clip {}: missing from the bucket and no file at {}", clip.slug, path.display());
+                }
+            }
+            if let Some(s) = &secondary {
+                match s.head(&clip.file) {
+                    Ok(Some(_)) => to_secondary.present += 1,
+                    Ok(None) => {
+                        failed += 1;
+                        println!("clip {}: missing from the secondary and no file at {}", clip.slug, path.display());
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        println!("clip {}: {e}", clip.slug);
+                    }
                 }
             }
             continue;
@@ -220,8 +250,40 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
                 }
             }
         }
+        if let Some(s) = &secondary {
+            let found = match s.head(&clip.file) {
+                Ok(found) => found,
+                Err(e) => {
+                    failed += 1;
+                    println!("clip {}: {e}", clip.slug);
+                    continue;
+                }
+            };
+            match upload_reason(size, &sha256, found.as_ref().map(|(r, _)| r)) {
+                None => to_secondary.present += 1,
+                Some(reason) if args.dry_run => {
+                    println!("clip {}: would upload {} to the secondary ({reason})", clip.slug, clip.file)
+                }
+                Some(reason) => {
+                    println!("clip {}: uploading {} to the secondary ({reason})", clip.slug, clip.file);
+                    match s.upload(&clip.file, &path, size, &sha256, &clip.content_type) {
+                        Ok(()) => to_secondary.uploaded += 1,
+                        Err(e) => {
+                            failed += 1;
+                            println!("clip {}: upload to the secondary failed: {e}", clip.slug);
+                        }
+                    }
+                }
+            }
+        }
     }
     println!("{uploaded} uploaded, {present} already in the bucket, {failed} failed; {recorded} clip file(s) with new size/sha256.");
+    if secondary.is_some() {
+        println!(
+            "Secondary origin: {} uploaded (size, MD5 and sha256 verified), {} already there.",
+            to_secondary.uploaded, to_secondary.present
+        );
+    }
     if recorded > 0 && !args.dry_run {
         println!("Front matter changed: run `site-gen build` and deploy, so the Worker's catalog has the new sizes and hashes.");
     }

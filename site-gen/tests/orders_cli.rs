@@ -74,7 +74,7 @@ fn csv_has_a_header_and_one_line_per_attempt() {
     let lines: Vec<&str> = text.split("\r\n").collect();
     assert_eq!(lines.len(), 4, "{text}");
     assert!(lines[0].starts_with("id,attempt_id,at,at_utc,order_id,clip_slug,"));
-    assert_eq!(lines[1], "1,a1,1750000000123,2025-06-15T15:06:40.123Z,ORD-1,harbor,k1,GET,bytes=0-,206,granted,0,10,10,127.0.0.1,NL,\"curl/8, x\",d1,1,10,10,,1750000000500");
+    assert_eq!(lines[1], "1,a1,1750000000123,2025-06-15T15:06:40.123Z,ORD-1,harbor,k1,GET,bytes=0-,206,granted,0,10,10,127.0.0.1,NL,\"curl/8, x\",d1,1,10,10,,1750000000500,");
     assert!(
         lines[2].starts_with("2,a2,1750000001000,2025-06-15T15:06:41.000Z,,,,GET,,403,bad_signature,,,0,,,,d1,,,,,")
     );

@@ -3,6 +3,7 @@
 //! ledger, in D1 or, while D1 fails, in R2 (docs/downloads.md).
 
 // The runtime's shared glue (bindings, D1 helpers, pages) and its imports.
+use super::origin;
 use super::*;
 
 /// One request for a clip, as it will be recorded.
@@ -52,6 +53,7 @@ impl Attempt {
                 sent_bytes: None,
                 settled_at: None,
                 credited_bytes: None,
+                origin: None,
             },
             order: None,
             charge: None,
@@ -92,6 +94,7 @@ impl Attempt {
                 opt_num(r.sent_bytes),
                 opt_num(r.completed.map(u64::from)),
                 opt_num(r.settled_at),
+                opt_text(r.origin.as_deref()),
             ],
         )
     }
@@ -445,24 +448,9 @@ async fn clip(
     if !claims.covers(slug) {
         return Err(DownloadError::NotInOrder);
     }
-    let bucket = env.bucket("CLIPS").map_err(|e| unavailable(format!("R2 binding CLIPS: {e}")))?;
     let key = entry.object_key.as_str();
-    let object = bucket
-        .head(key)
-        .await
-        .map_err(|e| unavailable(format!("R2 head {key}: {e}")))?
-        .ok_or_else(|| unavailable(format!("R2 object {key} is missing (clip {slug})")))?;
-    if object.size() != entry.size {
-        console_warn!(
-            "{}",
-            json!({
-                "event": "manifest_size_mismatch",
-                "key": key,
-                "manifest": entry.size,
-                "r2": object.size(),
-            })
-        );
-    }
+    let object = origin::locate(env, entry, slug).await?;
+    attempt.record.origin = Some(object.origin.name().to_string());
 
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let media = allowance::is_media_element(header("sec-fetch-dest").as_deref());
@@ -484,11 +472,11 @@ async fn clip(
             if_unmodified_since: if_unmodified_since.as_deref(),
             if_range: if_range.as_deref(),
         },
-        max_partial: media.then(|| allowance::media_chunk(object.size())),
+        max_partial: media.then(|| allowance::media_chunk(object.size)),
     };
     let stored = StoredClip {
-        size: object.size(),
-        validators: Validators { etag: object.http_etag(), last_modified: object.uploaded().as_millis() / 1000 },
+        size: object.size,
+        validators: object.validators.clone(),
         content_type: &entry.content_type,
         file_name: &entry.file_name,
     };
@@ -503,9 +491,9 @@ async fn clip(
             attempt.record.span_offset = Some(span.offset);
             attempt.record.span_length = Some(span.length);
             stream::stop_streams_at(&claims.order_id, slug, span.offset);
-            let allowance = DownloadAllowance::new(claims.downloads, object.size());
+            let allowance = DownloadAllowance::new(claims.downloads, object.size);
             attempt.allowance = Some(allowance);
-            let first = Segments::new(span, object.size()).next().map_or(span.length, |s| s.length);
+            let first = Segments::new(span, object.size).next().map_or(span.length, |s| s.length);
             let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
             let started = Date::now().as_millis();
             let reserved = match &db {
@@ -590,7 +578,7 @@ async fn clip(
         Some(span) => {
             let owner = (claims.order_id.as_str(), slug);
             let (readable, streamer) =
-                stream::SegmentedBody::open(bucket, key, object.etag(), span, object.size(), steps, owner).await?;
+                stream::SegmentedBody::open(object.origin, key, span, object.size, steps, owner).await?;
             (ResponseBody::Stream(readable), Some(streamer))
         }
         None => (ResponseBody::Empty, None),

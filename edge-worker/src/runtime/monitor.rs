@@ -95,6 +95,7 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
             Err(e) => Check::fail("storage", format!("R2 list failed: {e}")),
         },
     });
+    checks.push(super::secondary::health_check(env).await);
     checks.push(match database(env) {
         Err(e) => Check::fail("ledger", e),
         Ok(db) => match load_state(&db).await {
@@ -137,20 +138,25 @@ pub async fn catalog_report(env: &Env, offset: u32, limit: u32) -> Result<Respon
     let start = (offset as usize).min(all.len());
     let end = (start + limit as usize).min(all.len());
     let mut clips = Vec::new();
+    let secondary = super::secondary::config(env).ok().flatten();
     for (slug, clip) in &all[start..end] {
         let found = match stored(&bucket, clip).await {
             Ok(found) => found,
             Err(e) => return json_response(503, &json!({ "error": e })),
         };
         let problem = clip_problem(clip, found.as_ref());
-        clips.push(json!({
+        let mut entry = json!({
             "slug": slug,
             "object_key": clip.object_key,
             "size": clip.size,
             "sha256": clip.sha256,
             "found": found,
             "problem": problem,
-        }));
+        });
+        if let Some(config) = &secondary {
+            entry["secondary"] = super::secondary::catalog_entry(config, clip).await;
+        }
+        clips.push(entry);
     }
     json_response(200, &json!({ "total": all.len(), "offset": start, "clips": clips }))
 }
@@ -313,8 +319,10 @@ pub async fn self_test(env: &Env) {
         .and_then(|n| n.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(monitor::DEFAULT_CLIPS_PER_RUN);
+    let per_run = super::secondary::clips_per_run(env, per_run);
     let (range, next) = rotation(catalog.len(), per_run, previous.cursor);
     findings.next_cursor = next;
+    super::secondary::self_test(env, &catalog[range.clone()], db.as_ref().ok(), &mut findings).await;
     match bucket(env) {
         Err(e) => {
             findings.system.push(("storage".into(), e));

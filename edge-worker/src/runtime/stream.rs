@@ -30,6 +30,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::FixedLengthStream;
 use worker::*;
 
+use super::origin::Origin;
 use super::unavailable;
 use crate::delivery::ByteSpan;
 use crate::error::DownloadError;
@@ -107,11 +108,11 @@ impl Drop for Registered {
     }
 }
 
-/// A response body being fed from R2, one segment at a time.
+/// A response body being fed from its origin (R2, or the secondary:
+/// `runtime/origin.rs`), one segment at a time.
 pub struct SegmentedBody<M> {
-    bucket: Bucket,
+    origin: Origin,
     key: String,
-    etag: String,
     writable: WritableStream,
     first: (ReadableStream, u64),
     rest: Segments,
@@ -122,7 +123,7 @@ pub struct SegmentedBody<M> {
 /// Opens one segment's R2 body. The `etag` condition makes R2 refuse it if
 /// the object was replaced since the `head` that sized the answer, so one
 /// response never mixes two objects.
-async fn open_segment(
+pub(super) async fn open_segment(
     bucket: &Bucket,
     key: &str,
     etag: &str,
@@ -151,9 +152,8 @@ impl<M: MoreBytes> SegmentedBody<M> {
     /// (order, clip) the bytes are for.
     #[allow(clippy::too_many_arguments)]
     pub async fn open(
-        bucket: Bucket,
+        origin: Origin,
         key: &str,
-        etag: String,
         span: ByteSpan,
         size: u64,
         more: Option<M>,
@@ -161,7 +161,7 @@ impl<M: MoreBytes> SegmentedBody<M> {
     ) -> std::result::Result<(ReadableStream, SegmentedBody<M>), DownloadError> {
         let mut rest = Segments::new(span, size);
         let first = rest.next().ok_or_else(|| unavailable("empty span"))?;
-        let body = open_segment(&bucket, key, &etag, first).await.map_err(unavailable)?;
+        let body = origin.open_segment(key, first).await.map_err(unavailable)?;
         let fixed = if span.length <= u64::from(u32::MAX) {
             FixedLengthStream::new(span.length as u32)
         } else {
@@ -169,9 +169,8 @@ impl<M: MoreBytes> SegmentedBody<M> {
         }
         .map_err(|e| unavailable(format!("FixedLengthStream: {e:?}")))?;
         let streamer = SegmentedBody {
-            bucket,
+            origin,
             key: key.to_string(),
-            etag,
             writable: fixed.writable(),
             first: (body, first.length),
             rest,
@@ -185,7 +184,7 @@ impl<M: MoreBytes> SegmentedBody<M> {
     /// opening each next one while the current one is piped. Never fails: a
     /// broken or cut-off stream is reported in the [`StreamEnd`].
     pub async fn run(self) -> StreamEnd {
-        let SegmentedBody { bucket, key, etag, writable, first, mut rest, mut more, registered } = self;
+        let SegmentedBody { origin, key, writable, first, mut rest, mut more, registered } = self;
         let options = StreamPipeOptions::new();
         options.set_prevent_close(true);
         let mut sent = 0;
@@ -213,7 +212,7 @@ impl<M: MoreBytes> SegmentedBody<M> {
                                 return Err("the allowance is used up".to_string());
                             }
                         }
-                        open_segment(&bucket, &key, &etag, segment).await.map(|body| (body, segment))
+                        origin.open_segment(&key, segment).await.map(|body| (body, segment))
                     };
                     let (piped, next) = join(piping, next).await;
                     (piped, Either::Left(next))

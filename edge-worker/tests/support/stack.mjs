@@ -105,13 +105,16 @@ function freePort() {
   });
 }
 
-/** wrangler.toml with paths made absolute, so the config can live in a temp dir. */
-function testConfig(dir) {
+/**
+ * wrangler.toml with paths made absolute, so the config can live in a temp dir;
+ * `worker` ({ build, public }) runs another build of the Worker and its site.
+ */
+function testConfig(dir, worker = {}) {
   const toml = fs.readFileSync(path.join(WORKER_DIR, "wrangler.toml"), "utf8");
   const abs = (p) => JSON.stringify(p);
   return toml
-    .replace(/^main = .*$/m, `main = ${abs(path.join(paths.build, "index.js"))}`)
-    .replace(/^directory = .*$/m, `directory = ${abs(paths.public)}`)
+    .replace(/^main = .*$/m, `main = ${abs(path.join(worker.build ?? paths.build, "index.js"))}`)
+    .replace(/^directory = .*$/m, `directory = ${abs(worker.public ?? paths.public)}`)
     .replace(/^migrations_dir = .*$/m, `migrations_dir = ${abs(path.join(WORKER_DIR, "migrations"))}`);
 }
 
@@ -129,14 +132,15 @@ process.on("exit", () => {
  * `migrate: false` leaves the D1 database without its schema (D1 failing);
  * `reuse` (a stopped stack's `dir`, stopped with `keep`) restarts on its state;
  * `vars` adds lines to .dev.vars; `editConfig(toml)` changes wrangler.toml
- * (e.g. drops a binding); `devArgs` go to `wrangler dev` (`--test-scheduled`).
+ * (e.g. drops a binding); `devArgs` go to `wrangler dev` (`--test-scheduled`);
+ * `worker` ({ build, public }) runs a Worker built from another manifest.
  * Returns { base, port, dir, bucket, logFile, log(), stop({ keep }), wrangler(args) }.
  */
-export async function startStack({ seed = [], migrate = true, reuse, vars = {}, editConfig = (t) => t, devArgs = [] } = {}) {
+export async function startStack({ seed = [], migrate = true, reuse, vars = {}, editConfig = (t) => t, devArgs = [], worker = {} } = {}) {
   const dir = reuse ?? fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-e2e-"));
   const config = path.join(dir, "wrangler.toml");
   const state = path.join(dir, "state");
-  fs.writeFileSync(config, editConfig(testConfig(dir)));
+  fs.writeFileSync(config, editConfig(testConfig(dir, worker)));
   // Every test stack takes Stripe's test-mode events unless a test says otherwise.
   const allVars = { STRIPE_TEST_MODE: "true", ...vars };
   const extra = Object.entries(allVars).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}\n`).join("");

@@ -1,0 +1,473 @@
+//! `site-gen push` to the secondary origin (docs/secondary-origin.md): the
+//! owner's machine uploads each clip straight to the S3-compatible store,
+//! SigV4-signed by `rusty-s3` (presigned URLs, sent with `ureq`).
+//!
+//! - Files up to [`MULTIPART_THRESHOLD`] go in one `PUT`; larger ones as a
+//!   multipart upload of [`part_size`] parts, with progress on stderr.
+//! - Every `PUT` and every part is checked against the store's ETag, which
+//!   S3, B2 and the others compute as the MD5 of the bytes they received; the
+//!   clip's sha256 rides along as `x-amz-meta-sha256`, which the Worker and
+//!   the next push compare with the catalog. The finished object's size,
+//!   sha256 and ETag are checked with a `HEAD`.
+//! - A multipart upload that was interrupted is resumed: its upload id is
+//!   kept in `<root>/.clipstore-push/` until it completes, and the parts the
+//!   store already has (`ListParts`, same size and MD5) are not sent again.
+//!
+//! The store's settings: `CLIPSTORE_SECONDARY_ENDPOINT`, `…_REGION`,
+//! `…_BUCKET`, `…_ACCESS_KEY_ID`, `…_SECRET_ACCESS_KEY` in the environment
+//! (the key pair must be allowed to write; the Worker's only reads), else
+//! the `SECONDARY_*` lines of `edge-worker/.dev.vars` (a local shop), else,
+//! for endpoint, region and bucket, `[vars]` of `edge-worker/wrangler.toml`.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use md5::{Digest, Md5};
+use rusty_s3::actions::{
+    CompleteMultipartUpload, CreateMultipartUpload, HeadObject, ListParts, PutObject, S3Action, UploadPart,
+};
+use rusty_s3::{Bucket, Credentials, UrlStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::orders::dotenv_value;
+use crate::push::Remote;
+
+/// Files larger than this go as a multipart upload.
+pub const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
+/// The smallest part (S3's minimum is 5 MiB, except the last part).
+pub const MIN_PART: u64 = 8 * 1024 * 1024;
+/// S3's most parts per upload.
+pub const MAX_PARTS: u64 = 10_000;
+/// Lifetime of a signed URL; a part is sent within it.
+const SIGNED_FOR: Duration = Duration::from_secs(3600);
+/// Where interrupted multipart uploads are remembered, under `--root`.
+pub const STATE_DIR: &str = ".clipstore-push";
+
+/// The part size for a file of `size` bytes: [`MIN_PART`], or more (whole
+/// MiB) so that it fits in [`MAX_PARTS`] parts.
+pub fn part_size(size: u64) -> u64 {
+    let mib = 1024 * 1024;
+    MIN_PART.max(size.div_ceil(MAX_PARTS).div_ceil(mib) * mib)
+}
+
+/// The ETag S3 gives an object uploaded in parts: the MD5 of the parts'
+/// binary MD5s, then `-` and the number of parts.
+pub fn multipart_etag(part_md5s: &[[u8; 16]]) -> String {
+    let mut md5 = Md5::new();
+    for d in part_md5s {
+        md5.update(d);
+    }
+    format!("\"{}-{}\"", hex(&md5.finalize()), part_md5s.len())
+}
+
+fn md5_of(bytes: &[u8]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&Md5::digest(bytes));
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn same_etag(a: &str, b: &str) -> bool {
+    a.trim().trim_matches('"').eq_ignore_ascii_case(b.trim().trim_matches('"'))
+}
+
+/// An interrupted multipart upload, remembered between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadState {
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
+    pub part_size: u64,
+    pub upload_id: String,
+}
+
+/// The secondary store, as `push` sees it.
+pub struct Secondary {
+    bucket: Bucket,
+    credentials: Credentials,
+    agent: ureq::Agent,
+    state_dir: PathBuf,
+}
+
+const NAMES: [&str; 5] = ["ENDPOINT", "REGION", "BUCKET", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY"];
+
+impl Secondary {
+    /// The store configured for the shop in `root`; `Ok(None)` when none is.
+    pub fn from_root(root: &Path) -> Result<Option<Secondary>, String> {
+        let dev_vars = std::fs::read_to_string(root.join("edge-worker/.dev.vars")).unwrap_or_default();
+        let toml: Option<toml::Value> =
+            std::fs::read_to_string(root.join("edge-worker/wrangler.toml")).ok().and_then(|t| t.parse().ok());
+        let value = |name: &str| -> Option<String> {
+            let env = std::env::var(format!("CLIPSTORE_SECONDARY_{name}")).ok();
+            let dev = dotenv_value(&dev_vars, &format!("SECONDARY_{name}"));
+            let toml = (!name.contains("KEY"))
+                .then(|| toml.as_ref()?.get("vars")?.get(format!("SECONDARY_{name}"))?.as_str().map(str::to_string))
+                .flatten();
+            env.or(dev).or(toml).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+        };
+        let values: Vec<Option<String>> = NAMES.iter().map(|n| value(n)).collect();
+        if values.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let missing: Vec<String> = NAMES
+            .iter()
+            .zip(&values)
+            .filter(|(_, v)| v.is_none())
+            .map(|(n, _)| format!("CLIPSTORE_SECONDARY_{n}"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!("the secondary origin is half configured: {} not set", missing.join(", ")));
+        }
+        let [endpoint, region, bucket, key, secret] =
+            <[Option<String>; 5]>::try_from(values).map_err(|_| "settings".to_string())?.map(Option::unwrap_or_default);
+        let url = endpoint.parse().map_err(|e| format!("the secondary endpoint {endpoint:?}: {e}"))?;
+        let style = match std::env::var("CLIPSTORE_SECONDARY_URL_STYLE").as_deref() {
+            Ok("virtual") => UrlStyle::VirtualHost,
+            _ => UrlStyle::Path,
+        };
+        let bucket = Bucket::new(url, style, bucket, region).map_err(|e| format!("the secondary bucket: {e}"))?;
+        Ok(Some(Secondary {
+            bucket,
+            credentials: Credentials::new(key, secret),
+            agent: ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(10)).build(),
+            state_dir: root.join(STATE_DIR),
+        }))
+    }
+
+    pub fn bucket_name(&self) -> &str {
+        self.bucket.name()
+    }
+
+    /// What the store holds for `key` (size, and the sha256 push recorded).
+    pub fn head(&self, key: &str) -> Result<Option<(Remote, String)>, String> {
+        let url = HeadObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGNED_FOR);
+        match self.agent.head(url.as_str()).call() {
+            Ok(r) => {
+                let size = r.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let sha256 = r.header("x-amz-meta-sha256").map(|s| s.trim().to_ascii_lowercase());
+                Ok(Some((Remote { size, sha256 }, r.header("etag").unwrap_or_default().to_string())))
+            }
+            Err(ureq::Error::Status(404, _)) => Ok(None),
+            Err(ureq::Error::Status(status, _)) => {
+                Err(format!("the secondary answered {status} to HEAD {key} (is its key right, may it read?)"))
+            }
+            Err(e) => Err(format!("the secondary: {e}")),
+        }
+    }
+
+    /// Uploads `path` as `key` and verifies it (see the module comment).
+    pub fn upload(&self, key: &str, path: &Path, size: u64, sha256: &str, content_type: &str) -> Result<(), String> {
+        let etag = if size <= MULTIPART_THRESHOLD {
+            self.put_whole(key, path, size, sha256, content_type)?
+        } else {
+            self.put_parts(key, path, size, sha256, content_type)?
+        };
+        match self.head(key)? {
+            Some((remote, found)) if remote.size == size && remote.sha256.as_deref() == Some(sha256) => {
+                if same_etag(&found, &etag) {
+                    Ok(())
+                } else {
+                    Err(format!("after the upload the secondary reports ETag {found}, expected {etag}"))
+                }
+            }
+            Some((remote, _)) => Err(format!(
+                "after the upload the secondary reports {} bytes and sha256 {}, expected {size} and {sha256}",
+                remote.size,
+                remote.sha256.as_deref().unwrap_or("(none)")
+            )),
+            None => Err("after the upload the secondary does not have it".into()),
+        }
+    }
+
+    /// One `PUT`; returns the verified ETag.
+    fn put_whole(&self, key: &str, path: &Path, size: u64, sha256: &str, content_type: &str) -> Result<String, String> {
+        let body = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let md5 = md5_of(&body);
+        let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
+        action.headers_mut().insert("x-amz-meta-sha256", sha256);
+        let url = action.sign(SIGNED_FOR);
+        let reader = Progress::new(&body[..], key, 0, size);
+        let response = self
+            .agent
+            .put(url.as_str())
+            .set("x-amz-meta-sha256", sha256)
+            .set("content-type", content_type)
+            .set("content-length", &size.to_string())
+            .send(reader);
+        eprintln!();
+        let etag = answer(response, key)?.header("etag").unwrap_or_default().to_string();
+        if !same_etag(&etag, &hex(&md5)) {
+            return Err(format!("the secondary's ETag {etag} is not the MD5 of the file: the upload was corrupted"));
+        }
+        Ok(etag)
+    }
+
+    fn state_file(&self, key: &str) -> PathBuf {
+        let name: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+        self.state_dir.join(format!("{name}.json"))
+    }
+
+    /// The parts the store has of `upload_id`: (number, size, ETag if listed);
+    /// `None` when the upload no longer exists.
+    fn listed_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<ListedPart>>, String> {
+        let mut parts = Vec::new();
+        let mut marker = None;
+        loop {
+            let mut action = ListParts::new(&self.bucket, Some(&self.credentials), key, upload_id);
+            if let Some(m) = marker {
+                action.set_part_number_marker(m);
+            }
+            let url = action.sign(SIGNED_FOR);
+            let body = match self.agent.get(url.as_str()).call() {
+                Ok(r) => r.into_string().map_err(|e| e.to_string())?,
+                Err(ureq::Error::Status(404, _)) => return Ok(None),
+                Err(e) => return Err(describe(e, key)),
+            };
+            let (listed, next) = parse_list_parts(&body);
+            let more = !listed.is_empty() && body.contains("<IsTruncated>true</IsTruncated>");
+            parts.extend(listed);
+            match next {
+                Some(m) if more && m > marker.unwrap_or(0) => marker = Some(m),
+                _ => return Ok(Some(parts)),
+            }
+        }
+    }
+
+    /// A multipart upload, resumed if one of the same file was interrupted;
+    /// returns the verified ETag of the whole object.
+    fn put_parts(&self, key: &str, path: &Path, size: u64, sha256: &str, content_type: &str) -> Result<String, String> {
+        let part = part_size(size);
+        let count = size.div_ceil(part);
+        let state_file = self.state_file(key);
+        let remembered: Option<UploadState> =
+            std::fs::read_to_string(&state_file).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let mut listed = Vec::new();
+        let mut upload_id = None;
+        if let Some(state) =
+            remembered.filter(|s| s.key == key && s.size == size && s.sha256 == sha256 && s.part_size == part)
+        {
+            if let Some(parts) = self.listed_parts(key, &state.upload_id)? {
+                eprintln!("  {key}: resuming an interrupted upload, {} of {count} parts already there", parts.len());
+                listed = parts;
+                upload_id = Some(state.upload_id);
+            }
+        }
+        let upload_id = match upload_id {
+            Some(id) => id,
+            None => {
+                let mut action = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), key);
+                action.headers_mut().insert("x-amz-meta-sha256", sha256);
+                let url = action.sign(SIGNED_FOR);
+                let response = self
+                    .agent
+                    .post(url.as_str())
+                    .set("x-amz-meta-sha256", sha256)
+                    .set("content-type", content_type)
+                    .call();
+                let body = answer(response, key)?.into_string().map_err(|e| e.to_string())?;
+                let created =
+                    CreateMultipartUpload::parse_response(&body).map_err(|e| format!("CreateMultipartUpload: {e}"))?;
+                let state = UploadState {
+                    key: key.to_string(),
+                    size,
+                    sha256: sha256.to_string(),
+                    part_size: part,
+                    upload_id: created.upload_id().to_string(),
+                };
+                std::fs::create_dir_all(&self.state_dir).map_err(|e| format!("{}: {e}", self.state_dir.display()))?;
+                std::fs::write(&state_file, serde_json::to_string_pretty(&state).unwrap_or_default())
+                    .map_err(|e| format!("{}: {e}", state_file.display()))?;
+                state.upload_id
+            }
+        };
+        let mut file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut md5s = Vec::with_capacity(count as usize);
+        let mut etags = Vec::with_capacity(count as usize);
+        let mut buf = Vec::new();
+        for n in 1..=count {
+            let offset = (n - 1) * part;
+            let length = part.min(size - offset);
+            buf.resize(length as usize, 0);
+            file.seek(SeekFrom::Start(offset)).and_then(|_| file.read_exact(&mut buf)).map_err(|e| e.to_string())?;
+            let md5 = md5_of(&buf);
+            md5s.push(md5);
+            let number = u16::try_from(n).map_err(|_| "too many parts".to_string())?;
+            // A part already there with the same size, and the same MD5 when
+            // the store lists its ETag (s3s-fs does not; the whole object's
+            // ETag, checked at the end, covers every part then).
+            let there = listed.iter().any(|p| {
+                p.number == number && p.size == length && p.etag.as_deref().is_none_or(|e| same_etag(e, &hex(&md5)))
+            });
+            if there {
+                etags.push(format!("\"{}\"", hex(&md5)));
+                continue;
+            }
+            let url = UploadPart::new(&self.bucket, Some(&self.credentials), key, number, &upload_id).sign(SIGNED_FOR);
+            let response = self.agent.put(url.as_str()).set("content-length", &length.to_string()).send(Progress::new(
+                &buf[..],
+                key,
+                offset,
+                size,
+            ));
+            let etag = answer(response, key)?.header("etag").unwrap_or_default().to_string();
+            if !same_etag(&etag, &hex(&md5)) {
+                return Err(format!("part {n} of {key}: the secondary's ETag {etag} is not its MD5: corrupted"));
+            }
+            eprintln!("\n  {key}: part {n} of {count} sent");
+            etags.push(etag);
+        }
+        let action = CompleteMultipartUpload::new(
+            &self.bucket,
+            Some(&self.credentials),
+            key,
+            &upload_id,
+            etags.iter().map(String::as_str),
+        );
+        let url = action.sign(SIGNED_FOR);
+        let body = action.body();
+        let response = self.agent.post(url.as_str()).send_string(&body);
+        let text = answer(response, key)?.into_string().map_err(|e| e.to_string())?;
+        // S3 can answer 200 and still fail the completion.
+        if text.contains("<Error>") {
+            return Err(format!("completing the upload of {key} failed: {text}"));
+        }
+        let _ = std::fs::remove_file(&state_file);
+        Ok(multipart_etag(&md5s))
+    }
+}
+
+/// A part of a multipart upload, as `ListParts` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPart {
+    pub number: u16,
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
+/// The parts of a `ListParts` answer and its `NextPartNumberMarker`. A plain
+/// reading of the few elements needed: stores differ in what else they send
+/// (s3s-fs lists no ETag), and a strict parser would refuse them.
+pub fn parse_list_parts(xml: &str) -> (Vec<ListedPart>, Option<u16>) {
+    fn element<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+        let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = start + text[start..].find(&format!("</{name}>"))?;
+        Some(text[start..end].trim())
+    }
+    let parts = xml
+        .split("<Part>")
+        .skip(1)
+        .filter_map(|block| {
+            let block = block.split("</Part>").next()?;
+            Some(ListedPart {
+                number: element(block, "PartNumber")?.parse().ok()?,
+                size: element(block, "Size")?.parse().ok()?,
+                etag: element(block, "ETag").map(|e| e.replace("&quot;", "\"")),
+            })
+        })
+        .collect();
+    let next = element(xml, "NextPartNumberMarker").and_then(|m| m.parse().ok());
+    (parts, next)
+}
+
+fn describe(e: ureq::Error, key: &str) -> String {
+    match e {
+        ureq::Error::Status(status, r) => {
+            let body = r.into_string().unwrap_or_default();
+            let code = body.split("<Code>").nth(1).and_then(|s| s.split("</Code>").next()).unwrap_or("");
+            format!("the secondary answered {status} {code} for {key}")
+        }
+        e => format!("the secondary: {e}"),
+    }
+}
+
+fn answer(result: Result<ureq::Response, ureq::Error>, key: &str) -> Result<ureq::Response, String> {
+    result.map_err(|e| describe(e, key))
+}
+
+/// Upload progress on stderr, at most twice a second.
+struct Progress<'a> {
+    inner: &'a [u8],
+    label: &'a str,
+    done: u64,
+    total: u64,
+    last: Instant,
+}
+
+impl<'a> Progress<'a> {
+    fn new(inner: &'a [u8], label: &'a str, done: u64, total: u64) -> Progress<'a> {
+        Progress { inner, label, done, total, last: Instant::now() - Duration::from_secs(1) }
+    }
+}
+
+impl Read for Progress<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.last.elapsed() >= Duration::from_millis(500) || n == 0 {
+            self.last = Instant::now();
+            let mb = |b: u64| b as f64 / 1e6;
+            let pct = if self.total == 0 { 100.0 } else { self.done as f64 * 100.0 / self.total as f64 };
+            eprint!("\r  {} -> secondary: {pct:5.1}% ({:.1} of {:.1} MB)", self.label, mb(self.done), mb(self.total));
+            let _ = std::io::stderr().flush();
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_sizes_fit_in_ten_thousand_parts() {
+        assert_eq!(part_size(1), MIN_PART);
+        assert_eq!(part_size(65 * 1024 * 1024), MIN_PART);
+        let big = 200 * 1024 * 1024 * 1024u64;
+        assert!(big.div_ceil(part_size(big)) <= MAX_PARTS);
+        assert_eq!(part_size(big) % (1024 * 1024), 0);
+    }
+
+    #[test]
+    fn multipart_etag_is_md5_of_md5s() {
+        // Two parts "a" and "b": md5(md5("a") || md5("b")) + "-2".
+        let (a, b) = (md5_of(b"a"), md5_of(b"b"));
+        let mut joined = a.to_vec();
+        joined.extend_from_slice(&b);
+        assert_eq!(multipart_etag(&[a, b]), format!("\"{}-2\"", hex(&Md5::digest(&joined))));
+        assert!(same_etag("\"ABC\"", "abc"));
+    }
+
+    #[test]
+    fn list_parts_with_and_without_etags() {
+        let xml = "<ListPartsResult><IsTruncated>true</IsTruncated><NextPartNumberMarker>2</NextPartNumberMarker>\
+            <Part><PartNumber>1</PartNumber><ETag>&quot;aa&quot;</ETag><Size>8</Size></Part>\
+            <Part><PartNumber>2</PartNumber><Size>5</Size></Part></ListPartsResult>";
+        let (parts, next) = parse_list_parts(xml);
+        assert_eq!(
+            parts,
+            vec![
+                ListedPart { number: 1, size: 8, etag: Some("\"aa\"".into()) },
+                ListedPart { number: 2, size: 5, etag: None }
+            ]
+        );
+        assert_eq!(next, Some(2));
+    }
+
+    #[test]
+    fn no_settings_means_no_secondary() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in NAMES {
+            assert!(std::env::var(format!("CLIPSTORE_SECONDARY_{n}")).is_err(), "test env is clean");
+        }
+        assert!(Secondary::from_root(dir.path()).unwrap().is_none());
+        std::fs::create_dir_all(dir.path().join("edge-worker")).unwrap();
+        std::fs::write(dir.path().join("edge-worker/.dev.vars"), "SECONDARY_BUCKET=clips\n").unwrap();
+        let e = Secondary::from_root(dir.path()).err().unwrap();
+        assert!(e.contains("half configured") && e.contains("CLIPSTORE_SECONDARY_ENDPOINT"), "{e}");
+    }
+}
