@@ -535,8 +535,12 @@ async fn clip(
                         unit: allowance.unit(),
                         budget: allowance.budget(),
                     });
+                    // The fallback records live in R2 even when the clip's
+                    // bytes come from the secondary origin; with R2 failing
+                    // too, nothing could record the download: it is refused.
+                    let bucket = env.bucket("CLIPS").map_err(|e| unavailable(format!("R2 binding CLIPS: {e}")))?;
                     let (how, offline_steps) =
-                        offline::reserve(bucket.clone(), attempt.fallback(), span, first, allowance).await?;
+                        offline::reserve(bucket, attempt.fallback(), span, first, allowance).await?;
                     let reserved = match how {
                         Reserved::Whole => span.length,
                         Reserved::InSteps(first) => first,
