@@ -33,6 +33,10 @@ pub enum OrdersError {
     )]
     PlainHttp { url: String },
     #[error(
+        "the Worker's address {url} has a domain name with letters outside ASCII: write its domain in the xn-- form (punycode, as your domain registrar shows it)"
+    )]
+    NonAsciiHost { url: String },
+    #[error(
         "the Worker refused the admin token (401): check {ADMIN_TOKEN_ENV} against the Worker's {ADMIN_SECRET} secret"
     )]
     Unauthorized,
@@ -191,13 +195,19 @@ pub fn safe_for_token(url: &str) -> bool {
 /// Whether an `http(s)://` address points at this machine (127.0.0.1,
 /// localhost or ::1).
 pub fn is_loopback(url: &str) -> bool {
-    let Some((_, rest)) = url.split_once("://") else { return false };
+    matches!(host_of(url), "127.0.0.1" | "localhost" | "::1")
+}
+
+/// The host of an `http(s)://` address (without brackets or port; empty
+/// when there is none).
+fn host_of(url: &str) -> &str {
+    let Some((_, rest)) = url.split_once("://") else { return "" };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    matches!(host, "127.0.0.1" | "localhost" | "::1")
+    }
 }
 
 impl AdminClient {
@@ -207,6 +217,11 @@ impl AdminClient {
     pub fn new(worker_url: &str, token: &str) -> Result<AdminClient, OrdersError> {
         if !safe_for_token(worker_url) {
             return Err(OrdersError::PlainHttp { url: worker_url.to_string() });
+        }
+        // The workspace's URL parser takes ASCII domains only (idna_adapter
+        // 1.0, which keeps Unicode tables out of the Worker: docs/worker.md).
+        if !host_of(worker_url).is_ascii() {
+            return Err(OrdersError::NonAsciiHost { url: worker_url.to_string() });
         }
         Ok(AdminClient {
             base: worker_url.trim_end_matches('/').to_string(),

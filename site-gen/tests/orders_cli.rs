@@ -290,3 +290,17 @@ fn the_admin_token_never_travels_in_clear_text() {
     }
     assert!(seen.lock().unwrap().is_empty());
 }
+
+#[test]
+fn a_worker_address_with_a_unicode_domain_is_refused_with_what_to_write() {
+    let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let out = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .args(["orders", "list", "--worker-url", "https://bäckerei.example", "--root"])
+        .arg(&shop)
+        .env("CLIPSTORE_ADMIN_TOKEN", "right-token-0123456789")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("xn--") && stderr.contains("bäckerei.example"), "{stderr}");
+}

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::claims::{is_valid_key_id, MAX_KEY_ID_LEN};

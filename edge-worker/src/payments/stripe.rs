@@ -19,7 +19,7 @@
 //! sessions); never from `client_reference_id`, which a buyer can put in a
 //! Payment Link's URL.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
