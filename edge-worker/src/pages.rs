@@ -143,22 +143,23 @@ pub fn thanks_page(shop: &ShopInfo, view: &OrderView, link: &str) -> String {
     )
 }
 
-/// Seconds between reloads of the "payment is being confirmed" page.
-pub const PENDING_REFRESH_SECS: u32 = 3;
+/// Seconds between checks of the "payment is being confirmed" page.
+pub const PENDING_CHECK_SECS: u32 = 3;
 
 /// The checkout success page while the payment provider has not confirmed
-/// the payment yet: it reloads itself every few seconds.
+/// the payment yet. The shop's script (`static/js/cart.js`) checks again in
+/// the background and loads the links once the order exists; the page never
+/// reloads itself otherwise (no `Refresh`: a page that reloads on a timer
+/// takes the reader's place away), and "Check again" works without script.
 pub fn payment_pending_page(shop: &ShopInfo) -> String {
     let contact =
         format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
     let body = format!(
-        "    <section class=\"notice payment-pending\">\n      <h1>Thank you: your payment is being confirmed</h1>\n      <p>This usually takes a few seconds. This page reloads by itself and shows your download links as soon as the payment is confirmed.</p>\n      <p>If nothing happens within a few minutes, write to {contact}; your receipt from the payment provider is your proof of purchase.</p>\n    </section>\n"
+        "    <section class=\"notice payment-pending\" data-await-order=\"{PENDING_CHECK_SECS}\">\n      <h1>Thank you: your payment is being confirmed</h1>\n      <p role=\"status\" data-await-status>This usually takes a few seconds. Your download links appear here as soon as the payment is confirmed.</p>\n      <p><a class=\"button\" href=\"\">Check again</a></p>\n      <p>If nothing happens within a few minutes, write to {contact}; your receipt from the payment provider is your proof of purchase.</p>\n    </section>\n"
     );
     layout(shop, "Confirming your payment", &body).replacen(
-        "  <meta name=\"referrer\" content=\"no-referrer\">\n",
-        &format!(
-            "  <meta name=\"referrer\" content=\"no-referrer\">\n  <meta http-equiv=\"refresh\" content=\"{PENDING_REFRESH_SECS}\">\n"
-        ),
+        "</body>",
+        "  <script src=\"/js/cart.js\" defer></script>\n</body>",
         1,
     )
 }
@@ -314,9 +315,12 @@ mod tests {
     }
 
     #[test]
-    fn pending_page_refreshes_itself() {
+    fn pending_page_checks_again_without_reloading_itself() {
         let html = payment_pending_page(&shop());
-        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"3\">"));
+        assert!(!html.contains("http-equiv=\"refresh\""));
+        assert!(html.contains("data-await-order=\"3\""));
+        assert!(html.contains("<script src=\"/js/cart.js\" defer></script>"));
+        assert!(html.contains(">Check again</a>"));
         assert!(html.contains("being confirmed"));
         assert!(html.contains("mailto:help@example.com"));
     }

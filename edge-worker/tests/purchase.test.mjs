@@ -12,6 +12,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 import Stripe from "stripe";
 
@@ -23,6 +24,26 @@ const API_KEY = "rk_test_51E2eRestrictedKey0123456789";
 const API_VERSION = "2025-09-30.clover";
 const BUYER = "Buyer.One@example.com";
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+// axe-core (npm), the accessibility engine browsers' audits use, run in the
+// page: every WCAG 2 A and AA rule and its best practices.
+const AXE = fs.readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"];
+
+/** The axe-core violations on the page now, one line each (rule, impact, where). */
+async function axeViolations(page) {
+  await page.evaluate(AXE);
+  const found = await page.evaluate(async (tags) => {
+    const result = await window.axe.run(document, { runOnly: { type: "tag", values: tags } });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+  }, AXE_TAGS);
+  return found.map((v) => `${new URL(page.url()).pathname}: ${v}`);
+}
+
+/** A page's type for the accessibility check: its first path segment and depth. */
+function pageType(pathname) {
+  const parts = pathname.split("/").filter(Boolean);
+  return parts.length <= 1 ? `/${parts.join("")}` : `/${parts[0]}/${parts.length > 2 && parts[1] === "page" ? "page/N" : "*"}`;
+}
 const ARTIFACTS = path.join(REPO, "target", "e2e-artifacts");
 
 const { manifest } = catalog();
@@ -324,8 +345,36 @@ describe("the cart in a browser, against the Worker", () => {
   });
 });
 
+describe("the success page in a browser", () => {
+  it("before the webhook it waits without reloading itself, then shows the links once the order exists", async () => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on("pageerror", (e) => errors.push(String(e)));
+      let loads = 0;
+      page.on("load", () => { loads += 1; });
+      const [a] = present;
+      const session = { id: unique("cs"), object: "checkout.session", metadata: { clips: a.slug },
+        amount_total: a.price, currency: manifest.shop.currency.toLowerCase() };
+      await page.goto(`${stack.base}/thanks?session_id=${session.id}`);
+      await page.getByText("your payment is being confirmed").waitFor();
+      await page.waitForTimeout(7000); // two checks of the script
+      assert.equal(loads, 1, "the pending page does not reload while nothing changed");
+      const paid = await deliver(completed(session, { email: "waiting@example.com" }));
+      assert.equal(paid.status, 200);
+      await page.locator("a.order-link").waitFor({ timeout: 15000 });
+      assert.match(await page.locator("a.order-link").getAttribute("href"), /^\/download\//);
+      assert.equal(await page.locator(`a[href$="/${a.slug}"]`).count() > 0, true, "the clip's download link is there");
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
 describe("security headers", () => {
-  it("every page type, static or the Worker's, carries the shop's CSP and loads in Chromium without a violation", async () => {
+  it("every page type, static or the Worker's, carries the shop's CSP and loads in Chromium without a CSP or accessibility (axe-core) violation", async () => {
     const csp = (await curl(`${stack.base}/`)).headers["content-security-policy"];
     assert.match(csp ?? "", /frame-ancestors 'none'/, "the static pages get public/_headers");
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
@@ -337,11 +386,17 @@ describe("security headers", () => {
       // Every page the static site links to (home, lists, clips, tags, news, pages, the cart) ...
       const seen = new Set(["/"]);
       const queue = ["/"];
+      const audited = new Set();
+      const inaccessible = [];
       while (queue.length && seen.size < 60) {
         const p = queue.shift();
         const res = await page.goto(`${stack.base}${p}`);
         assert.equal(res.headers()["content-security-policy"], csp, p);
         assert.equal(res.headers()["x-content-type-options"], "nosniff", p);
+        if (!audited.has(pageType(p))) {
+          audited.add(pageType(p));
+          inaccessible.push(...(await axeViolations(page)));
+        }
         const links = await page.$$eval("a[href^='/']", (as) => as.map((a) => a.getAttribute("href")));
         for (const l of links) {
           const clean = l.split("#")[0];
@@ -352,6 +407,16 @@ describe("security headers", () => {
         }
       }
       assert.ok(seen.has("/cart/") && [...seen].some((p) => p.startsWith("/clips/") && p.length > 7), [...seen].join(" "));
+      for (const type of ["/", "/clips", "/clips/*", "/news", "/news/*", "/tags", "/tags/*", "/cart", "/about"]) {
+        assert.ok(audited.has(type), `axe ran on a page of type ${type}: ${[...audited].join(" ")}`);
+      }
+      // The cart with a clip in it (its lines, the remove button, the checkout form).
+      const clipPage = [...seen].find((p) => p.startsWith("/clips/") && pageType(p) === "/clips/*");
+      await page.goto(`${stack.base}${clipPage}`);
+      await page.getByRole("button", { name: "Add to cart" }).first().click();
+      await page.goto(`${stack.base}/cart/`);
+      await page.getByRole("button", { name: "Checkout" }).waitFor();
+      inaccessible.push(...(await axeViolations(page)));
       // ... the 404 page, and the pages the Worker renders itself.
       const [a] = present;
       const order = await deliver(completed({ id: unique("cs"), object: "checkout.session", metadata: { clips: a.slug },
@@ -363,9 +428,11 @@ describe("security headers", () => {
       for (const p of workerPages) {
         const res = await page.goto(`${stack.base}${p}`);
         assert.equal(res.headers()["content-security-policy"], csp, p);
+        inaccessible.push(...(await axeViolations(page)));
       }
       assert.equal(order.status, 200);
       assert.deepEqual(violations, []);
+      assert.deepEqual(inaccessible, [], "axe-core found WCAG 2 A/AA or best-practice violations");
     } finally {
       await browser.close();
     }

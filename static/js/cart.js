@@ -1,5 +1,32 @@
 // The cart, in localStorage "clipstore.cart"; the site works without this
 // file. See docs/templates.md, "The cart".
+
+// The Worker's "payment is being confirmed" page ([data-await-order]: the
+// seconds between checks): asks for the page again in the background and
+// loads it once the order exists, instead of reloading on a timer.
+(() => {
+  const wait = document.querySelector("[data-await-order]");
+  if (!wait) return;
+  const every = 1000 * (Number(wait.getAttribute("data-await-order")) || 3);
+  const status = wait.querySelector("[data-await-status]");
+  let checks = 0;
+  const check = async () => {
+    checks += 1;
+    try {
+      const res = await fetch(location.href, { cache: "no-store", credentials: "same-origin" });
+      if (res.ok && !(await res.text()).includes("data-await-order")) {
+        if (status) status.textContent = "Your payment is confirmed: loading your download links.";
+        location.reload();
+        return;
+      }
+    } catch {
+      // Offline for a moment: the next check tries again.
+    }
+    if (checks < 200) setTimeout(check, every);
+    else if (status) status.textContent = "This is taking longer than it should. Use “Check again”, or write to us.";
+  };
+  setTimeout(check, every);
+})();
 (() => {
   const KEY = "clipstore.cart";
   const MAX = 100; // lines the Worker's checkout takes

@@ -438,8 +438,7 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
                 if let Err(e) = batch(&db, vec![bind(&db, sql::THANKS_WAITING, &values)?]).await {
                     console_error!("{}", json!({ "event": "thanks_waiting_not_recorded", "error": format!("{e:?}") }));
                 }
-                let refresh = pages::PENDING_REFRESH_SECS.to_string();
-                html_page(&pages::payment_pending_page(shop), head, 200, &[("refresh", &refresh)])
+                html_page(&pages::payment_pending_page(shop), head, 200, &[])
             }
             Some(link) => {
                 let view = order_view(env, &link.token).await?;
