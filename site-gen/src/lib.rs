@@ -27,6 +27,7 @@ pub mod push;
 pub mod render;
 pub mod secondary;
 pub mod serve;
+pub mod structured_data;
 pub mod templates;
 
 use std::path::{Path, PathBuf};

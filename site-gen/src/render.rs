@@ -574,6 +574,7 @@ impl<'a> Prepared<'a> {
                 let clip = &shop.clips[i];
                 let mut ctx = self.context(&clip.url(), Some(&clip.title));
                 put(&mut ctx, "clip", self.clip_cards[i].clone());
+                ctx.insert("structured_data", &crate::structured_data::clip(shop, clip));
                 ("clip.html", clip.url(), ctx)
             }
             Job::NewsList { page } => {
@@ -592,6 +593,7 @@ impl<'a> Prepared<'a> {
                 let card = |j: Option<usize>| j.and_then(|j| self.post_cards.get(j)).cloned().unwrap_or(Value::Null);
                 put(&mut ctx, "newer", card(i.checked_sub(1)));
                 put(&mut ctx, "older", card(Some(i + 1)));
+                ctx.insert("structured_data", &crate::structured_data::post(shop, post));
                 ("post.html", post.url(), ctx)
             }
             Job::TagIndex => {
@@ -1014,7 +1016,13 @@ mod tests {
         for file in &site.files {
             if let OutputContents::Rendered(bytes) = &file.contents {
                 let text = String::from_utf8_lossy(bytes);
-                assert_eq!(text.matches("<script").count(), text.matches(script).count(), "{}", file.path);
+                let data_blocks = text.matches(r#"<script type="application/ld+json">"#).count();
+                assert_eq!(
+                    text.matches("<script").count(),
+                    text.matches(script).count() + data_blocks,
+                    "{}",
+                    file.path
+                );
                 assert!(!text.contains(" onclick="), "{}", file.path);
             }
         }

@@ -6,7 +6,10 @@
 - every internal href/src, found by the HTML5 parser, resolves to a file;
 - no page has an inline script or event handler (ready for a
   Content-Security-Policy of script-src 'self'), and the purchase forms
-  (each clip's buy button, the cart) post to the Worker's /checkout.
+  (each clip's buy button, the cart) post to the Worker's /checkout;
+- every clip page's and news post's structured data, read by extruct (the
+  JSON-LD, Open Graph and microdata extractor), has what search engines need
+  for video, product and article results, with the values of the content.
 
 The shop is built once per session with the real `site-gen` binary into a
 temporary folder; SITE_GEN may point at a prebuilt binary.
@@ -192,13 +195,16 @@ def test_no_inline_scripts_or_event_handlers(site):
     for page in html_pages(site):
         doc = parsed(page)
         for el in doc.iter():
+            # JSON-LD is a data block, never run: a CSP's script-src does not apply to it.
+            if el.tag == "script" and el.get("type") == "application/ld+json":
+                continue
             if el.tag == "script" and (not el.get("src") or (el.text or "").strip()):
                 found.append(f"{page.relative_to(site)}: inline <script>")
             found += [f"{page.relative_to(site)}: {attr}= on <{el.tag}>" for attr in el.attrib
                       if attr.lower().startswith("on")]
             if (el.get("href") or "").strip().lower().startswith("javascript:"):
                 found.append(f"{page.relative_to(site)}: javascript: link")
-        scripts = [el.get("src") for el in doc.iter("script")]
+        scripts = [el.get("src") for el in doc.iter("script") if el.get("type") != "application/ld+json"]
         assert scripts == ["/js/cart.js"], f"{page.relative_to(site)}: {scripts}"
     assert not found, "\n".join(found)
 
@@ -232,3 +238,113 @@ def test_the_cart_page_has_the_checkout_form_and_says_what_works_without_javascr
     text = " ".join(parsed(page).find("body").itertext())
     assert "The cart needs JavaScript" in text and "Buy this clip" in text
     assert any(m.get("name") == "robots" and m.get("content") == "noindex" for m in parsed(page).iter("meta"))
+
+
+def front_matter(kind, slug):
+    """A published item's front matter, read with a TOML parser."""
+    for source in (ROOT / "content" / kind).glob("*.md"):
+        front = tomllib.loads(source.read_text().split("+++")[1])
+        if front.get("slug", source.stem) == slug:
+            return front
+    raise AssertionError(f"no content/{kind} item {slug}")
+
+
+def structured(page, url):
+    import extruct
+    return extruct.extract(page.read_text(), base_url=url, syntaxes=["json-ld", "opengraph"], uniform=True)
+
+
+def iso8601_seconds(duration):
+    import re
+    m = re.fullmatch(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?", duration)
+    assert m and duration != "PT", duration
+    h, mi, s = (int(x or 0) for x in m.groups())
+    return h * 3600 + mi * 60 + s
+
+
+def test_clip_pages_carry_video_and_product_structured_data(site):
+    config = tomllib.loads((ROOT / "content" / "site.toml").read_text())
+    base = config["base_url"].rstrip("/")
+    slugs = published("clips")
+    assert slugs
+    for slug in slugs:
+        front = front_matter("clips", slug)
+        url = f"{base}/clips/{slug}/"
+        data = structured(site / "clips" / slug / "index.html", url)
+        assert len(data["json-ld"]) == 1, slug
+        graph = data["json-ld"][0]["@graph"]
+        [video] = [n for n in graph if n["@type"] == "VideoObject"]
+        [product] = [n for n in graph if n["@type"] == "Product"]
+        # Google's video results: name, thumbnailUrl and uploadDate required; description,
+        # duration and contentUrl recommended.
+        assert video["name"] == front["title"]
+        assert video["description"].strip()
+        assert video["thumbnailUrl"] == [base + front["poster"]]
+        assert str(video["uploadDate"]).startswith(str(front["date"])[:10])
+        minutes, seconds = front["duration"].split(":")[-2:]
+        assert iso8601_seconds(video["duration"]) == int(minutes) * 60 + int(seconds), video["duration"]
+        if "preview" in front:
+            assert video["contentUrl"] == base + front["preview"]
+        # Product results: name, image and an offer with price, currency and availability.
+        assert product["name"] == front["title"] and product["image"] == [base + front["poster"]]
+        [offer] = product["offers"]
+        assert offer["@type"] == "Offer"
+        assert float(offer["price"]) == float(front["price"])
+        assert offer["priceCurrency"] == config["currency"]
+        assert offer["availability"] == "https://schema.org/InStock"
+        assert offer["url"] == url
+        # Sharing: Open Graph with the poster, and a large Twitter card.
+        og = dict(data["opengraph"][0]) if data["opengraph"] else {}
+        assert og.get("@type") == "video.other" and og.get("og:image") == base + front["poster"], og
+        assert og.get("og:title") == front["title"] and og.get("og:description", "").strip(), og
+        assert '<meta name="twitter:card" content="summary_large_image">' in (site / "clips" / slug / "index.html").read_text()
+
+
+def test_news_posts_carry_blog_posting_structured_data(site):
+    config = tomllib.loads((ROOT / "content" / "site.toml").read_text())
+    base = config["base_url"].rstrip("/")
+    slugs = published("news")
+    assert slugs
+    for slug in slugs:
+        front = front_matter("news", slug)
+        url = f"{base}/news/{slug}/"
+        data = structured(site / "news" / slug / "index.html", url)
+        [posting] = data["json-ld"]
+        assert posting["@type"] == "BlogPosting"
+        assert posting["headline"] == front["title"]
+        assert str(posting["datePublished"]).startswith(str(front["date"])[:10])
+        assert posting["author"]["name"] == config["title"] and posting["publisher"]["name"] == config["title"]
+        assert posting["url"] == url
+        og = dict(data["opengraph"][0]) if data["opengraph"] else {}
+        assert og.get("@type") == "article", og
+
+
+def test_a_title_cannot_close_the_structured_data_script(site, tmp_path):
+    """A clip titled with markup: its JSON-LD still parses to the same title and
+    the page has exactly the one JSON-LD script it should."""
+    shop = tmp_path / "shop"
+    shutil.copytree(ROOT / "content", shop / "content")
+    for extra in ["templates", "static"]:
+        if (ROOT / extra).exists():
+            shutil.copytree(ROOT / extra, shop / extra)
+    source = next((shop / "content" / "clips").glob("*.md"))
+    text = source.read_text()
+    title = '</script><script>alert(1)</script><!-- "x"'
+    start = text.index("title = ")
+    end = text.index("\n", start)
+    source.write_text(text[:start] + "title = " + json_string(title) + text[end:])
+    out = tmp_path / "public"
+    subprocess.run(site_gen_command() + ["build", "--root", str(shop), "--out", str(out),
+                   "--manifest", str(tmp_path / "m.json")], check=True, cwd=ROOT, capture_output=True)
+    front = tomllib.loads(source.read_text().split("+++")[1])
+    slug = front.get("slug", source.stem)
+    page = out / "clips" / slug / "index.html"
+    data = structured(page, "https://x.example/")
+    [ld] = data["json-ld"]
+    assert {n["name"] for n in ld["@graph"]} == {title}
+    assert "<script>alert(1)" not in page.read_text()
+
+
+def json_string(s):
+    import json
+    return json.dumps(s)

@@ -1,0 +1,160 @@
+//! JSON-LD for search engines: a clip page's `VideoObject` and `Product`
+//! (with its `Offer`), a news post's `BlogPosting` (schema.org; what Google's
+//! video, product and article rich results read).
+//!
+//! The templates put the text into `<script type="application/ld+json">`:
+//! a data block, not a script, so the shop's Content-Security-Policy lets it
+//! be. It is escaped so that nothing in a title can close that element.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::content::{Clip, Post, Shop};
+
+/// The JSON-LD of a clip's page: the clip as a video (its preview, poster,
+/// duration) and as a product with its price.
+pub fn clip(shop: &Shop, clip: &Clip) -> String {
+    let config = &shop.config;
+    let page = config.absolute(&clip.url());
+    let poster = absolute(shop, &clip.poster);
+    let description = plain_text(crate::markdown::first_paragraph(&clip.description_html));
+    let description = if description.is_empty() { clip.title.clone() } else { description };
+    let mut video = json!({
+        "@type": "VideoObject",
+        "@id": format!("{page}#video"),
+        "name": clip.title,
+        "description": description,
+        "thumbnailUrl": [poster],
+        "uploadDate": rfc3339(clip.date),
+        "duration": iso8601_duration(clip.duration.seconds),
+        "width": clip.resolution.width,
+        "height": clip.resolution.height,
+    });
+    if let Some(preview) = &clip.preview {
+        video["contentUrl"] = Value::String(absolute(shop, preview));
+    }
+    let product = json!({
+        "@type": "Product",
+        "@id": format!("{page}#product"),
+        "name": clip.title,
+        "description": description,
+        "image": [poster],
+        "sku": clip.slug,
+        "url": page,
+        "subjectOf": {"@id": format!("{page}#video")},
+        "offers": [{
+            "@type": "Offer",
+            "price": format!("{}.{:02}", clip.price.cents / 100, clip.price.cents % 100),
+            "priceCurrency": config.currency,
+            "availability": "https://schema.org/InStock",
+            "url": page,
+            "seller": {"@type": "Organization", "name": config.title},
+        }],
+    });
+    script_text(&json!({"@context": "https://schema.org", "@graph": [video, product]}))
+}
+
+/// The JSON-LD of a news post's page.
+pub fn post(shop: &Shop, post: &Post) -> String {
+    let config = &shop.config;
+    let shop_org = json!({"@type": "Organization", "name": config.title, "url": config.absolute("/")});
+    let mut posting = json!({
+        "@context": "https://schema.org",
+        "@type": "BlogPosting",
+        "headline": post.title,
+        "datePublished": rfc3339(post.date),
+        "dateModified": rfc3339(post.updated.unwrap_or(post.date)),
+        "url": config.absolute(&post.url()),
+        "mainEntityOfPage": config.absolute(&post.url()),
+        "author": shop_org,
+        "publisher": shop_org,
+    });
+    let description = plain_text(&post.summary_html);
+    if !description.is_empty() {
+        posting["description"] = Value::String(description);
+    }
+    script_text(&posting)
+}
+
+/// `PT1M5S`: a duration in ISO 8601, as schema.org wants it.
+pub fn iso8601_duration(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let mut out = String::from("PT");
+    if h > 0 {
+        out += &format!("{h}H");
+    }
+    if m > 0 {
+        out += &format!("{m}M");
+    }
+    if s > 0 || (h == 0 && m == 0) {
+        out += &format!("{s}S");
+    }
+    out
+}
+
+/// A site path made absolute with the shop's base URL; a full URL as it is.
+fn absolute(shop: &Shop, path: &str) -> String {
+    if path.starts_with("https://") || path.starts_with("http://") {
+        path.to_string()
+    } else {
+        shop.config.absolute(path)
+    }
+}
+
+fn rfc3339(d: DateTime<Utc>) -> String {
+    d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The text of an HTML fragment: tags dropped, entities decoded, white
+/// space collapsed.
+fn plain_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let decoded = html_escape::decode_html_entities(&text);
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// JSON that can stand inside `<script>`: `<` is written `\u003c`, so no
+/// `</script>` or `<!--` in a title ends the element early.
+fn script_text(value: &Value) -> String {
+    serde_json::to_string(value).expect("JSON values serialize").replace('<', "\\u003c")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_iso_8601() {
+        assert_eq!(iso8601_duration(0), "PT0S");
+        assert_eq!(iso8601_duration(42), "PT42S");
+        assert_eq!(iso8601_duration(65), "PT1M5S");
+        assert_eq!(iso8601_duration(3600), "PT1H");
+        assert_eq!(iso8601_duration(3725), "PT1H2M5S");
+    }
+
+    #[test]
+    fn html_becomes_plain_text() {
+        assert_eq!(plain_text("<p>Fog &amp; <em>light</em>\n over   the bay.</p>"), "Fog & light over the bay.");
+        assert_eq!(plain_text("<p>a</p><p>b</p>"), "a b");
+    }
+
+    #[test]
+    fn nothing_in_a_title_closes_the_script_element() {
+        let text = script_text(&json!({"name": "</script><script>alert(1)</script><!--"}));
+        assert!(!text.contains('<'), "{text}");
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["name"], "</script><script>alert(1)</script><!--");
+    }
+}
