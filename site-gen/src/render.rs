@@ -575,6 +575,8 @@ impl<'a> Prepared<'a> {
                 let mut ctx = self.context(&clip.url(), Some(&clip.title));
                 put(&mut ctx, "clip", self.clip_cards[i].clone());
                 ctx.insert("structured_data", &crate::structured_data::clip(shop, clip));
+                let summary = crate::markdown::first_paragraph(&clip.description_html);
+                ctx.insert("description", &crate::structured_data::plain_text(summary));
                 ("clip.html", clip.url(), ctx)
             }
             Job::NewsList { page } => {
@@ -594,6 +596,7 @@ impl<'a> Prepared<'a> {
                 put(&mut ctx, "newer", card(i.checked_sub(1)));
                 put(&mut ctx, "older", card(Some(i + 1)));
                 ctx.insert("structured_data", &crate::structured_data::post(shop, post));
+                ctx.insert("description", &crate::structured_data::plain_text(&post.summary_html));
                 ("post.html", post.url(), ctx)
             }
             Job::TagIndex => {

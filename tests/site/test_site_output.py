@@ -279,15 +279,15 @@ def test_clip_pages_carry_video_and_product_structured_data(site):
         # duration and contentUrl recommended.
         assert video["name"] == front["title"]
         assert video["description"].strip()
-        assert video["thumbnailUrl"] == [base + front["poster"]]
+        assert video["thumbnailUrl"] == base + front["poster"]
         assert str(video["uploadDate"]).startswith(str(front["date"])[:10])
         minutes, seconds = front["duration"].split(":")[-2:]
         assert iso8601_seconds(video["duration"]) == int(minutes) * 60 + int(seconds), video["duration"]
         if "preview" in front:
             assert video["contentUrl"] == base + front["preview"]
         # Product results: name, image and an offer with price, currency and availability.
-        assert product["name"] == front["title"] and product["image"] == [base + front["poster"]]
-        [offer] = product["offers"]
+        assert product["name"] == front["title"] and product["image"] == base + front["poster"]
+        offer = product["offers"]
         assert offer["@type"] == "Offer"
         assert float(offer["price"]) == float(front["price"])
         assert offer["priceCurrency"] == config["currency"]
@@ -313,7 +313,7 @@ def test_news_posts_carry_blog_posting_structured_data(site):
         assert posting["@type"] == "BlogPosting"
         assert posting["headline"] == front["title"]
         assert str(posting["datePublished"]).startswith(str(front["date"])[:10])
-        assert posting["author"]["name"] == config["title"] and posting["publisher"]["name"] == config["title"]
+        assert posting["author"]["@type"] == "Organization" and posting["author"]["name"] == config["title"]
         assert posting["url"] == url
         og = dict(data["opengraph"][0]) if data["opengraph"] else {}
         assert og.get("@type") == "article", og
