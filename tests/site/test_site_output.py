@@ -262,15 +262,22 @@ def iso8601_seconds(duration):
     return h * 3600 + mi * 60 + s
 
 
+def published_pages(site, kind):
+    """(front matter, absolute URL, extruct's data) of each published item of `kind`."""
+    config = tomllib.loads((ROOT / "content" / "site.toml").read_text())
+    base = config["base_url"].rstrip("/")
+    slugs = published(kind)
+    assert slugs
+    for slug in sorted(slugs):
+        url = f"{base}/{kind}/{slug}/"
+        yield front_matter(kind, slug), url, structured(site / kind / slug / "index.html", url)
+
+
 def test_clip_pages_carry_video_and_product_structured_data(site):
     config = tomllib.loads((ROOT / "content" / "site.toml").read_text())
     base = config["base_url"].rstrip("/")
-    slugs = published("clips")
-    assert slugs
-    for slug in slugs:
-        front = front_matter("clips", slug)
-        url = f"{base}/clips/{slug}/"
-        data = structured(site / "clips" / slug / "index.html", url)
+    for front, url, data in published_pages(site, "clips"):
+        slug = url.rstrip("/").rsplit("/", 1)[-1]
         assert len(data["json-ld"]) == 1, slug
         graph = data["json-ld"][0]["@graph"]
         [video] = [n for n in graph if n["@type"] == "VideoObject"]
@@ -302,13 +309,7 @@ def test_clip_pages_carry_video_and_product_structured_data(site):
 
 def test_news_posts_carry_blog_posting_structured_data(site):
     config = tomllib.loads((ROOT / "content" / "site.toml").read_text())
-    base = config["base_url"].rstrip("/")
-    slugs = published("news")
-    assert slugs
-    for slug in slugs:
-        front = front_matter("news", slug)
-        url = f"{base}/news/{slug}/"
-        data = structured(site / "news" / slug / "index.html", url)
+    for front, url, data in published_pages(site, "news"):
         [posting] = data["json-ld"]
         assert posting["@type"] == "BlogPosting"
         assert posting["headline"] == front["title"]
