@@ -22,6 +22,7 @@ pub mod new;
 pub mod orders;
 pub mod output;
 pub mod placeholders;
+pub mod progress;
 pub mod purchase_token;
 pub mod push;
 pub mod render;

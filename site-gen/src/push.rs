@@ -15,10 +15,10 @@
 //! clip also goes straight to it (`crate::secondary`), verified and resumable.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -90,30 +90,6 @@ pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     Ok((size, hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()))
 }
 
-/// A reader that prints upload progress to stderr (at most twice a second).
-struct Progress<R> {
-    inner: R,
-    label: String,
-    done: u64,
-    total: u64,
-    last: Instant,
-}
-
-impl<R: Read> Read for Progress<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.done += n as u64;
-        if self.last.elapsed() >= Duration::from_millis(500) || (n == 0 || self.done == self.total) {
-            self.last = Instant::now();
-            let mb = |b: u64| b as f64 / 1e6;
-            let pct = if self.total == 0 { 100.0 } else { self.done as f64 * 100.0 / self.total as f64 };
-            eprint!("\r  {}: {pct:5.1}% ({:.1} of {:.1} MB)", self.label, mb(self.done), mb(self.total));
-            let _ = std::io::stderr().flush();
-        }
-        Ok(n)
-    }
-}
-
 fn key_path(key: &str) -> String {
     key.split('/')
         .map(|s| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string())
@@ -145,7 +121,8 @@ fn upload(
     content_type: &str,
 ) -> Result<(), String> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let body = Progress { inner: file, label: key.to_string(), done: 0, total: size, last: Instant::now() };
+    let bar = crate::progress::upload(key, 0, size);
+    let body = bar.wrap_read(file);
     let url = format!("{}/admin/objects/{}", client.base(), key_path(key));
     let result = client
         .agent()
@@ -156,9 +133,14 @@ fn upload(
         .set("content-length", &size.to_string())
         .set("x-content-sha256", sha256)
         .send(body);
-    eprintln!();
+    if result.is_err() {
+        bar.finish_and_clear();
+    }
     match result {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            crate::progress::sent(&bar);
+            Ok(())
+        }
         Err(ureq::Error::Status(413, _)) => Err(format!(
             "the Worker refused {size} bytes (over the plan's request body limit): upload it with `npx wrangler r2 object put <bucket>/{key} --file {} --remote`",
             path.display()

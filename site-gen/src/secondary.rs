@@ -20,9 +20,9 @@
 //! for endpoint, region and bucket, `[vars]` of `edge-worker/wrangler.toml`.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use md5::{Digest, Md5};
 use rusty_s3::actions::{
@@ -191,7 +191,8 @@ impl Secondary {
         let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
         action.headers_mut().insert("x-amz-meta-sha256", sha256);
         let url = action.sign(SIGNED_FOR);
-        let reader = Progress::new(&body[..], key, 0, size);
+        let bar = crate::progress::upload(&format!("{key} -> secondary"), 0, size);
+        let reader = bar.wrap_read(&body[..]);
         let response = self
             .agent
             .put(url.as_str())
@@ -199,7 +200,11 @@ impl Secondary {
             .set("content-type", content_type)
             .set("content-length", &size.to_string())
             .send(reader);
-        eprintln!();
+        if response.is_ok() {
+            crate::progress::sent(&bar);
+        } else {
+            bar.finish_and_clear();
+        }
         let etag = answer(response, key)?.header("etag").unwrap_or_default().to_string();
         if !same_etag(&etag, &hex(&md5)) {
             return Err(format!("the secondary's ETag {etag} is not the MD5 of the file: the upload was corrupted"));
@@ -289,6 +294,7 @@ impl Secondary {
         let mut md5s = Vec::with_capacity(count as usize);
         let mut etags = Vec::with_capacity(count as usize);
         let mut buf = Vec::new();
+        let bar = crate::progress::upload(&format!("{key} -> secondary"), 0, size);
         for n in 1..=count {
             let offset = (n - 1) * part;
             let length = part.min(size - offset);
@@ -305,22 +311,20 @@ impl Secondary {
             });
             if there {
                 etags.push(format!("\"{}\"", hex(&md5)));
+                bar.inc(length);
                 continue;
             }
             let url = UploadPart::new(&self.bucket, Some(&self.credentials), key, number, &upload_id).sign(SIGNED_FOR);
-            let response = self.agent.put(url.as_str()).set("content-length", &length.to_string()).send(Progress::new(
-                &buf[..],
-                key,
-                offset,
-                size,
-            ));
+            let response =
+                self.agent.put(url.as_str()).set("content-length", &length.to_string()).send(bar.wrap_read(&buf[..]));
             let etag = answer(response, key)?.header("etag").unwrap_or_default().to_string();
             if !same_etag(&etag, &hex(&md5)) {
                 return Err(format!("part {n} of {key}: the secondary's ETag {etag} is not its MD5: corrupted"));
             }
-            eprintln!("\n  {key}: part {n} of {count} sent");
+            crate::progress::note(&bar, &format!("  {key}: part {n} of {count} sent to the secondary"));
             etags.push(etag);
         }
+        bar.finish_and_clear();
         let action = CompleteMultipartUpload::new(
             &self.bucket,
             Some(&self.credentials),
@@ -387,36 +391,6 @@ fn describe(e: ureq::Error, key: &str) -> String {
 
 fn answer(result: Result<ureq::Response, ureq::Error>, key: &str) -> Result<ureq::Response, String> {
     result.map_err(|e| describe(e, key))
-}
-
-/// Upload progress on stderr, at most twice a second.
-struct Progress<'a> {
-    inner: &'a [u8],
-    label: &'a str,
-    done: u64,
-    total: u64,
-    last: Instant,
-}
-
-impl<'a> Progress<'a> {
-    fn new(inner: &'a [u8], label: &'a str, done: u64, total: u64) -> Progress<'a> {
-        Progress { inner, label, done, total, last: Instant::now() - Duration::from_secs(1) }
-    }
-}
-
-impl Read for Progress<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.done += n as u64;
-        if self.last.elapsed() >= Duration::from_millis(500) || n == 0 {
-            self.last = Instant::now();
-            let mb = |b: u64| b as f64 / 1e6;
-            let pct = if self.total == 0 { 100.0 } else { self.done as f64 * 100.0 / self.total as f64 };
-            eprint!("\r  {} -> secondary: {pct:5.1}% ({:.1} of {:.1} MB)", self.label, mb(self.done), mb(self.total));
-            let _ = std::io::stderr().flush();
-        }
-        Ok(n)
-    }
 }
 
 #[cfg(test)]
