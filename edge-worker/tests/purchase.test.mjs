@@ -419,12 +419,15 @@ describe("security headers", () => {
       inaccessible.push(...(await axeViolations(page)));
       // ... the 404 page, and the pages the Worker renders itself.
       const [a] = present;
-      const order = await deliver(completed({ id: unique("cs"), object: "checkout.session", metadata: { clips: a.slug },
+      const paidSession = unique("cs");
+      const order = await deliver(completed({ id: paidSession, object: "checkout.session", metadata: { clips: a.slug },
         amount_total: a.price, currency: manifest.shop.currency.toLowerCase() }, { email: "csp@example.com" }));
       const [mail] = await mailTo((m) => m.to.includes("csp@example.com"));
       const [link] = linksIn(mail.email.text);
+      // The 404, recovery, the success page while pending and once paid, the
+      // order page, and a refused download.
       const workerPages = ["/no-such-page/", "/orders/recover", `/thanks?session_id=${unique("cs")}`,
-        link.slice(stack.base.length), "/download/not-a-token"];
+        `/thanks?session_id=${paidSession}`, link.slice(stack.base.length), "/download/not-a-token"];
       for (const p of workerPages) {
         const res = await page.goto(`${stack.base}${p}`);
         assert.equal(res.headers()["content-security-policy"], csp, p);
