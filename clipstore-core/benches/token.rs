@@ -19,6 +19,7 @@ fn claims(clips: usize) -> Claims {
         expires_at: 1_750_000_000 + 30 * 86_400,
         downloads: 3,
         customer_ref: None,
+        choices: Default::default(),
     }
 }
 

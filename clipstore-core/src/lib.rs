@@ -6,10 +6,16 @@
 //! and for `wasm32-unknown-unknown`.
 
 pub mod manifest;
+pub mod purchase;
 pub mod security_headers;
 pub mod token;
 
-pub use manifest::{currency_decimals, minor_units, reserved_key, CatalogManifest, ManifestClip, ShopInfo};
+pub use manifest::{
+    currency_decimals, minor_units, reserved_key, CatalogManifest, ManifestClip, ManifestLicence, ManifestVariant,
+    ShopInfo, VariantName,
+};
+pub use purchase::{Item, ResolveError, Resolved};
 pub use token::{
-    decode_unverified, sign_token, verify_token, Claims, KeyError, Keyring, SigningKey, TokenError, CLOCK_SKEW_SECS,
+    decode_unverified, sign_token, verify_token, Choice, Claims, KeyError, Keyring, SigningKey, TokenError,
+    CLOCK_SKEW_SECS,
 };

@@ -22,8 +22,9 @@ pub fn reserved_key(key: &str) -> bool {
 }
 
 /// Version of the manifest layout; bumped on any incompatible change
-/// (2: each clip's `price`, so the Worker charges what the site shows).
-pub const MANIFEST_VERSION: u32 = 2;
+/// (2: each clip's `price`, so the Worker charges what the site shows;
+/// 3: a clip's variants and the shop's licence tiers).
+pub const MANIFEST_VERSION: u32 = 3;
 
 /// Everything the Worker knows about the shop's catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +48,37 @@ pub struct ShopInfo {
     pub currency: String,
     /// Public path of the stylesheet the site uses, e.g. `/css/site.css`.
     pub stylesheet: String,
+    /// The licence tiers a clip is sold under, the default first; none: one
+    /// licence, the shop's terms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licences: Vec<ManifestLicence>,
+}
+
+/// A licence tier (`[[licences]]` in site.toml): what it is called, what
+/// it costs on top of a file's price, and the page with its terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestLicence {
+    /// `[a-z0-9-]`, 1–32 bytes: what carts, tokens and the ledger name.
+    pub id: String,
+    pub name: String,
+    /// The file's price is multiplied by this many thousandths (1000: as
+    /// is; 2500: two and a half times), rounded half up to the smallest unit,
+    pub factor_permille: u32,
+    /// and then this is added, in the currency's smallest unit.
+    pub surcharge: u64,
+    /// Path of the page with the licence's terms, e.g. `/licence-extended/`.
+    pub page: String,
+}
+
+impl ManifestLicence {
+    /// A file's price under this licence, in the currency's smallest unit;
+    /// `None` on overflow.
+    pub fn price(&self, file_price: u64) -> Option<u64> {
+        let scaled = u128::from(file_price) * u128::from(self.factor_permille);
+        let rounded = u64::try_from((scaled + 500) / 1000).ok()?;
+        rounded.checked_add(self.surcharge)
+    }
 }
 
 /// One downloadable clip.
@@ -67,6 +99,67 @@ pub struct ManifestClip {
     /// Lower-case hex SHA-256 of the object, when the owner recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// When the clip is sold in several files: this file's variant id and
+    /// label, and the other variants by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<VariantName>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: BTreeMap<String, ManifestVariant>,
+}
+
+/// The id (`[a-z0-9-]`, what tokens carry) and label (what customers read,
+/// e.g. `4K`) of a clip's file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantName {
+    pub id: String,
+    pub label: String,
+}
+
+/// Another file of a clip (`[[variants]]` in its front matter): the fields
+/// of [`ManifestClip`] that differ from file to file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestVariant {
+    pub label: String,
+    pub object_key: String,
+    pub file_name: String,
+    pub size: u64,
+    pub content_type: String,
+    pub price: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl ManifestClip {
+    /// The clip as one file: itself for `None` or its main variant's id,
+    /// else the named variant with the clip's title (`None`: no such
+    /// variant). What the Worker streams, sizes and names a download by.
+    pub fn file(&self, variant: Option<&str>) -> Option<ManifestClip> {
+        let Some(id) = variant.filter(|id| self.variant.as_ref().is_none_or(|main| main.id != *id)) else {
+            return Some(ManifestClip { variants: BTreeMap::new(), ..self.clone() });
+        };
+        let v = self.variants.get(id)?;
+        Some(ManifestClip {
+            title: self.title.clone(),
+            object_key: v.object_key.clone(),
+            file_name: v.file_name.clone(),
+            size: v.size,
+            content_type: v.content_type.clone(),
+            price: v.price,
+            sha256: v.sha256.clone(),
+            variant: Some(VariantName { id: id.to_owned(), label: v.label.clone() }),
+            variants: BTreeMap::new(),
+        })
+    }
+
+    /// Every file of the clip: the main one (variant `None`) and the others
+    /// by id, each as [`ManifestClip::file`] gives it.
+    pub fn files(&self) -> impl Iterator<Item = (Option<&str>, ManifestClip)> + '_ {
+        std::iter::once(None)
+            .chain(self.variants.keys().map(|id| Some(id.as_str())))
+            .filter_map(|id| self.file(id).map(|file| (id, file)))
+    }
 }
 
 /// Decimal places of a currency's smallest unit, as payment providers count
@@ -135,6 +228,11 @@ impl CatalogManifest {
     pub fn clip(&self, slug: &str) -> Option<&ManifestClip> {
         self.clips.get(slug)
     }
+
+    /// A licence tier by id.
+    pub fn licence(&self, id: &str) -> Option<&ManifestLicence> {
+        self.shop.licences.iter().find(|l| l.id == id)
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +246,7 @@ mod tests {
             contact_email: "a@example.com".into(),
             currency: "EUR".into(),
             stylesheet: "/css/site.css".into(),
+            licences: Vec::new(),
         });
         m.clips.insert(
             "harbor-dawn".into(),
@@ -159,9 +258,64 @@ mod tests {
                 content_type: "video/mp4".into(),
                 price: 2400,
                 sha256: None,
+                variant: None,
+                variants: BTreeMap::new(),
             },
         );
         m
+    }
+
+    fn with_variants() -> ManifestClip {
+        let mut clip = sample().clips["harbor-dawn"].clone();
+        clip.variant = Some(VariantName { id: "4k".into(), label: "4K".into() });
+        clip.variants.insert(
+            "web".into(),
+            ManifestVariant {
+                label: "720p".into(),
+                object_key: "clips/harbor-dawn-720.mp4".into(),
+                file_name: "Harbor at Dawn (720p).mp4".into(),
+                size: 99,
+                content_type: "video/mp4".into(),
+                price: 900,
+                sha256: Some("ab".repeat(32)),
+            },
+        );
+        clip
+    }
+
+    #[test]
+    fn a_variant_is_the_clip_as_another_file() {
+        let clip = with_variants();
+        let web = clip.file(Some("web")).unwrap();
+        assert_eq!((web.object_key.as_str(), web.size, web.price), ("clips/harbor-dawn-720.mp4", 99, 900));
+        assert_eq!((web.title.as_str(), web.variant.unwrap().label.as_str()), ("Harbor at dawn", "720p"));
+        for main in [None, Some("4k")] {
+            let file = clip.file(main).unwrap();
+            assert_eq!((file.object_key.as_str(), file.variants.len()), ("clips/harbor-dawn.mp4", 0));
+        }
+        assert!(clip.file(Some("8k")).is_none());
+        assert!(clip.file(Some("../x")).is_none());
+        let keys: Vec<_> = clip.files().map(|(id, f)| (id, f.object_key)).collect();
+        assert_eq!(
+            keys,
+            [(None, "clips/harbor-dawn.mp4".to_string()), (Some("web"), "clips/harbor-dawn-720.mp4".into())]
+        );
+    }
+
+    #[test]
+    fn licence_prices_scale_round_half_up_then_add() {
+        let l = |factor_permille, surcharge| ManifestLicence {
+            id: "x".into(),
+            name: "X".into(),
+            factor_permille,
+            surcharge,
+            page: "/x/".into(),
+        };
+        assert_eq!(l(1000, 0).price(2400), Some(2400));
+        assert_eq!(l(2500, 0).price(2401), Some(6003), "6002.5 rounds up");
+        assert_eq!(l(1000, 4000).price(2400), Some(6400));
+        assert_eq!(l(1500, 100).price(999), Some(1599), "1498.5 -> 1499, + 100");
+        assert_eq!(l(u32::MAX, 0).price(u64::MAX), None);
     }
 
     #[test]
@@ -176,15 +330,17 @@ mod tests {
 
     #[test]
     fn round_trips_through_json() {
-        let m = sample();
+        let mut m = sample();
+        assert_eq!(CatalogManifest::from_json(&m.to_json()).unwrap(), m);
+        m.clips.insert("with-variants".into(), with_variants());
         assert_eq!(CatalogManifest::from_json(&m.to_json()).unwrap(), m);
     }
 
     #[test]
     fn rejects_other_versions_and_unknown_fields() {
         // A version-1 manifest (no prices) asks for a rebuild, not a parse error.
-        let json = sample().to_json().replace("\"version\": 2", "\"version\": 1");
-        assert!(matches!(CatalogManifest::from_json(&json), Err(ManifestError::Version { found: 1 })));
+        let json = sample().to_json().replace("\"version\": 3", "\"version\": 2");
+        assert!(matches!(CatalogManifest::from_json(&json), Err(ManifestError::Version { found: 2 })));
         let json = sample().to_json().replace("\"size\"", "\"bogus\": 1, \"size\"");
         assert!(matches!(CatalogManifest::from_json(&json), Err(ManifestError::Json(_))));
     }

@@ -3,12 +3,16 @@
 
 use std::collections::BTreeSet;
 
-use clipstore_core::token::{raw, CLOCK_SKEW_SECS};
+use clipstore_core::token::{raw, Choice, CLOCK_SKEW_SECS};
 use clipstore_core::{decode_unverified, sign_token, verify_token, Claims, Keyring, SigningKey, TokenError};
 use proptest::prelude::*;
 
 fn slug() -> impl Strategy<Value = String> {
     "[a-z0-9-]{1,64}"
+}
+
+fn choice_id() -> impl Strategy<Value = String> {
+    "[a-z0-9-]{1,32}"
 }
 
 fn printable(max: usize) -> impl Strategy<Value = String> {
@@ -24,16 +28,28 @@ fn claims_for(key_id: String, max_clips: usize) -> impl Strategy<Value = Claims>
         any::<u64>(),
         1..=u32::MAX,
         proptest::option::of(printable(64)),
+        // Per clip, maybe a variant and a licence (version 2 when any).
+        proptest::collection::vec((proptest::option::of(choice_id()), proptest::option::of(choice_id())), max_clips),
     )
-        .prop_filter("expires_at must differ from issued_at", |(_, _, a, b, _, _)| a != b)
-        .prop_map(move |(order_id, clips, a, b, downloads, customer_ref)| Claims {
-            key_id: key_id.clone(),
-            order_id,
-            clips: clips.into_iter().collect(),
-            issued_at: a.min(b),
-            expires_at: a.max(b),
-            downloads,
-            customer_ref,
+        .prop_filter("expires_at must differ from issued_at", |(_, _, a, b, _, _, _)| a != b)
+        .prop_map(move |(order_id, clips, a, b, downloads, customer_ref, picks)| {
+            let clips: Vec<String> = clips.into_iter().collect();
+            let choices = clips
+                .iter()
+                .zip(picks)
+                .map(|(slug, (variant, licence))| (slug.clone(), Choice { variant, licence }))
+                .filter(|(_, choice)| !choice.is_plain())
+                .collect();
+            Claims {
+                key_id: key_id.clone(),
+                order_id,
+                clips,
+                issued_at: a.min(b),
+                expires_at: a.max(b),
+                downloads,
+                customer_ref,
+                choices,
+            }
         })
 }
 

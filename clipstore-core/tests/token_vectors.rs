@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 
+use clipstore_core::token::Choice;
 use clipstore_core::token::{raw, CLOCK_SKEW_SECS, MAX_TOKEN_LEN, TOKEN_VERSION};
 use clipstore_core::{decode_unverified, sign_token, verify_token, Claims, Keyring, SigningKey};
 use serde::{Deserialize, Serialize};
@@ -91,7 +92,14 @@ fn one_clip() -> Claims {
         expires_at: ISSUED + 30 * DAY,
         downloads: 3,
         customer_ref: None,
+        choices: Default::default(),
     }
+}
+
+/// The one clip with a variant and/or licence: a version 2 token.
+fn v2_choice(variant: Option<&str>, licence: Option<&str>) -> Claims {
+    let choice = Choice { variant: variant.map(Into::into), licence: licence.map(Into::into) };
+    Claims { choices: [("harbor-dawn".to_string(), choice)].into(), ..one_clip() }
 }
 
 /// Replaces the character at `i` (counted from the end when negative).
@@ -147,6 +155,7 @@ fn generate() -> Vectors {
             issued_at: ISSUED,
             expires_at: ISSUED + 7 * DAY,
             downloads: 5,
+            choices: Default::default(),
             customer_ref: Some("cust_000042".into()),
         },
     );
@@ -162,6 +171,42 @@ fn generate() -> Vectors {
             downloads: u32::MAX,
             expires_at: END_OF_9999,
             customer_ref: Some("~".repeat(64)),
+            ..one_clip()
+        },
+    );
+    // Version 2: what was bought of each clip (docs/token-format.md).
+    let choice = |variant: Option<&str>, licence: Option<&str>| Choice {
+        variant: variant.map(Into::into),
+        licence: licence.map(Into::into),
+    };
+    add_valid(
+        "v2_variant_and_licence",
+        "2025-01",
+        now,
+        Claims { choices: [("harbor-dawn".into(), choice(Some("4k"), Some("extended")))].into(), ..one_clip() },
+    );
+    add_valid(
+        "v2_mixed_clips_older_key",
+        "2024-07",
+        now,
+        Claims {
+            key_id: "2024-07".into(),
+            clips: vec!["city-lights".into(), "harbor-dawn".into(), "night-rain".into()],
+            customer_ref: Some("cust_000042".into()),
+            choices: [
+                ("city-lights".into(), choice(None, Some("standard"))),
+                ("night-rain".into(), choice(Some("web-720"), None)),
+            ]
+            .into(),
+            ..one_clip()
+        },
+    );
+    add_valid(
+        "v2_longest_ids",
+        "2025-01",
+        now,
+        Claims {
+            choices: [("harbor-dawn".into(), choice(Some(&"v".repeat(32)), Some(&"l".repeat(32))))].into(),
             ..one_clip()
         },
     );
@@ -249,10 +294,35 @@ fn generate() -> Vectors {
         f("expires_not_after_issued", signed_claims(&|c| c.expires_at = c.issued_at), now, "malformed"),
         f("empty_customer_ref", signed_claims(&|c| c.customer_ref = Some(String::new())), now, "malformed"),
         f("extensions_out_of_order", signed_body(&|p| p.extend_from_slice(&[4, 0, 2, 1, b'x'])), now, "malformed"),
+        // Version 2's own rules.
+        f(
+            "v2_without_a_choice",
+            raw::sign_payload(&[&[2u8][..], &raw::encode_payload(&one_clip())[1..], &[0, 0]].concat(), k("2025-01")),
+            now,
+            "malformed",
+        ),
+        f(
+            "v2_uppercase_variant",
+            raw::sign_payload(&raw::encode_payload(&v2_choice(Some("4K"), None)), k("2025-01")),
+            now,
+            "malformed",
+        ),
+        f(
+            "v2_macd_as_v1",
+            raw::sign_payload_as(1, &raw::encode_payload(&v2_choice(Some("4k"), None)), k("2025-01")),
+            now,
+            "bad_signature",
+        ),
+        f(
+            "v1_macd_as_v2",
+            raw::sign_payload_as(2, &raw::encode_payload(&one_clip()), k("2025-01")),
+            now,
+            "bad_signature",
+        ),
         // Version and claims this version does not understand.
         f(
-            "version_2",
-            raw::sign_payload(&[&[2u8][..], &raw::encode_payload(&one_clip())[1..]].concat(), k("2025-01")),
+            "version_3",
+            raw::sign_payload(&[&[3u8][..], &raw::encode_payload(&one_clip())[1..]].concat(), k("2025-01")),
             now,
             "unsupported_version",
         ),
@@ -362,7 +432,7 @@ fn vectors_file_matches_the_generator_byte_for_byte() {
 #[test]
 fn vectors_file_passes() {
     let v: Vectors = serde_json::from_str(&std::fs::read_to_string(vectors_path()).unwrap()).unwrap();
-    assert_eq!(v.format_version, 1);
+    assert_eq!(v.format_version, 2);
     assert_eq!(v.clock_skew_secs, CLOCK_SKEW_SECS);
     let ring = Keyring::from_env_string(&v.keyring).unwrap();
     let key = |name: &str| {

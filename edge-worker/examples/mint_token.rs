@@ -28,6 +28,7 @@ fn main() -> Result<(), String> {
         expires_at: now + 86_400,
         downloads: 1000,
         customer_ref: None,
+        choices: Default::default(),
     };
     claims.normalize_clips();
     println!("{}", sign_token(&claims, &key).map_err(|e| e.to_string())?);

@@ -123,6 +123,7 @@ mod tests {
             expires_at: issued_at + 1000,
             downloads: 1,
             customer_ref: None,
+            choices: Default::default(),
         }
     }
 

@@ -16,7 +16,10 @@ const KEYS: &[&str] = &[
     "items_per_page",
     "download_base_url",
     "watermark",
+    "licences",
 ];
+/// Keys of one `[[licences]]` section.
+const LICENCE_KEYS: &[&str] = &["id", "name", "page", "factor", "surcharge"];
 
 /// Settings from `content/site.toml`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -35,6 +38,109 @@ pub struct SiteConfig {
     pub download_base_url: String,
     /// Text `site-gen media` burns into previews (default: the title).
     pub watermark: Option<String>,
+    /// The licence tiers every clip is sold under, the default first;
+    /// empty: one licence, the shop's terms.
+    pub licences: Vec<LicenceTier>,
+}
+
+/// A licence tier (`[[licences]]`): a file's price times `factor`, plus
+/// `surcharge`; its terms on `page`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LicenceTier {
+    pub id: String,
+    pub name: String,
+    /// Path of the shop page with the terms, like `/licence-extended/`.
+    pub page: String,
+    /// Thousandths: 1000 is the file's price as it is.
+    pub factor_permille: u32,
+    #[serde(skip)]
+    pub surcharge: crate::content::Price,
+    /// Its `[[licences]]` line, for messages.
+    #[serde(skip)]
+    pub location: crate::diagnostics::Location,
+}
+
+impl LicenceTier {
+    /// The price of a file of `price` under this licence: the one rule,
+    /// clipstore_core's, that the Worker's checkout also applies.
+    pub fn price(&self, price: crate::content::Price) -> crate::content::Price {
+        let tier = clipstore_core::ManifestLicence {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            factor_permille: self.factor_permille,
+            surcharge: self.surcharge.cents,
+            page: self.page.clone(),
+        };
+        crate::content::Price { cents: tier.price(price.cents).unwrap_or(u64::MAX) }
+    }
+}
+
+/// Reads the `[[licences]]` sections; errors go to `errors`.
+fn licences(f: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<LicenceTier> {
+    let mut out: Vec<LicenceTier> = Vec::new();
+    for mut t in f.tables("licences", LICENCE_KEYS) {
+        let mut errs = Vec::new();
+        let id = t.string("id", Some("id = \"standard\"")).filter(|id| {
+            let ok = clipstore_core::token::is_valid_choice_id(id) && !out.iter().any(|o| o.id == *id);
+            if !ok {
+                errs.push(
+                    t.error_at_key("id", format!("`id` must be 1-32 of a-z, 0-9 and -, and unique; found \"{id}\"")),
+                );
+            }
+            ok
+        });
+        let name = t.string("name", Some("name = \"Standard\""));
+        let page = t.string("page", Some("page = \"/licence/\"")).filter(|p| {
+            let ok = p.starts_with('/') && !p.contains(char::is_whitespace);
+            if !ok {
+                errs.push(
+                    t.error_at_key(
+                        "page",
+                        format!("`page` must be a path of the shop, like \"/licence/\"; found \"{p}\""),
+                    )
+                    .with_help("write the licence's terms as a page in content/pages/ and give its address"),
+                );
+            }
+            ok
+        });
+        let factor_permille = match t.value("factor", None) {
+            None => Some(1000),
+            Some(v) => {
+                let f = v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+                match f.map(|f| (f * 1000.0).round()) {
+                    Some(p) if (1.0..=100_000.0).contains(&p) && (p / 1000.0 - f.unwrap()).abs() < 1e-9 => {
+                        Some(p as u32)
+                    }
+                    _ => {
+                        errs.push(t.error_at_key("factor", format!("`factor` must be a number from 0.001 to 100 with at most three decimals, found {v}"))
+                            .with_help("`factor = 2.5` charges two and a half times the file's price"));
+                        None
+                    }
+                }
+            }
+        };
+        let surcharge = match t.value("surcharge", None) {
+            None => Some(crate::content::Price { cents: 0 }),
+            Some(v) => crate::content::Price::parse(&v)
+                .map_err(|e| errs.push(t.error_at_key("surcharge", format!("`surcharge` {e}"))))
+                .ok(),
+        };
+        let location = t.start();
+        errs.append(&mut t.errors);
+        if !errs.is_empty() {
+            errors.append(&mut errs);
+            continue;
+        }
+        out.push(LicenceTier {
+            id: id.unwrap(),
+            name: name.unwrap(),
+            page: page.unwrap(),
+            factor_permille: factor_permille.unwrap(),
+            surcharge: surcharge.unwrap(),
+            location,
+        });
+    }
+    out
 }
 
 impl SiteConfig {
@@ -50,6 +156,9 @@ impl SiteConfig {
         let watermark = f.string("watermark", None).filter(|w| !w.trim().is_empty());
         let download_base_url =
             f.string("download_base_url", Some("download_base_url = \"https://shop.example.com/download\""));
+        let mut licence_errors = Vec::new();
+        let licences = licences(&mut f, &mut licence_errors);
+        f.errors.append(&mut licence_errors);
 
         if let Some(url) = &base_url {
             if !is_http_url(url) {
@@ -104,6 +213,7 @@ impl SiteConfig {
             items_per_page: items_per_page as usize,
             download_base_url: download_base_url.unwrap().trim_end_matches('/').to_string(),
             watermark,
+            licences,
         })
     }
 
@@ -136,6 +246,33 @@ mod tests {
         assert_eq!(c.items_per_page, 10);
         assert_eq!(c.language, "en");
         assert_eq!(c.absolute("/clips/"), "https://a.example/clips/");
+    }
+
+    #[test]
+    fn licence_tiers_with_factor_or_surcharge() {
+        let text = format!(
+            "{GOOD}[[licences]]\nid = \"standard\"\nname = \"Standard\"\npage = \"/licence/\"\n\n[[licences]]\nid = \"extended\"\nname = \"Extended\"\npage = \"/licence-extended/\"\nfactor = 2.5\nsurcharge = 10\n"
+        );
+        let c = parse(&text).unwrap();
+        let [std, ext] = &c.licences[..] else { panic!("{:?}", c.licences) };
+        assert_eq!((std.factor_permille, std.surcharge.cents), (1000, 0));
+        assert_eq!((ext.factor_permille, ext.surcharge.cents, ext.page.as_str()), (2500, 1000, "/licence-extended/"));
+        assert_eq!(ext.price(crate::content::Price { cents: 2401 }).cents, 6003 + 1000);
+        assert_eq!(parse(GOOD).unwrap().licences.len(), 0);
+    }
+
+    #[test]
+    fn licence_mistakes_point_at_their_line() {
+        let text = format!(
+            "{GOOD}[[licences]]\nid = \"Std\"\nname = \"Standard\"\npage = \"licence\"\nfactor = 0.0001\n[[licences]]\nname = \"X\"\npage = \"/x/\"\nprize = 1\n"
+        );
+        let msgs: Vec<String> = parse(&text).unwrap_err().iter().map(|d| d.to_string()).collect();
+        let has = |needle: &str, line: &str| msgs.iter().any(|m| m.contains(needle) && m.contains(line));
+        assert!(has("`id` must be", ":7:"), "{msgs:#?}");
+        assert!(has("`page` must be a path", ":9:"), "{msgs:#?}");
+        assert!(has("`factor` must be", ":10:"), "{msgs:#?}");
+        assert!(has("missing required field `id` in this `[[licences]]`", ":11:"), "{msgs:#?}");
+        assert!(has("unknown front matter key `prize`", ":14:"), "{msgs:#?}");
     }
 
     #[test]

@@ -228,6 +228,7 @@ mod tests {
             contact_email: "a@s.example".into(),
             currency: "EUR".into(),
             stylesheet: "/css/site.css".into(),
+            licences: Vec::new(),
         });
         for (slug, size, sha) in clips {
             m.clips.insert(
@@ -240,6 +241,8 @@ mod tests {
                     content_type: "video/mp4".into(),
                     price: 1800,
                     sha256: sha.map(str::to_string),
+                    variant: None,
+                    variants: Default::default(),
                 },
             );
         }

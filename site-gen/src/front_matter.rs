@@ -33,6 +33,8 @@ pub struct FrontMatter<'a> {
     /// Byte offset of the body in the file (to report body lines).
     pub body_start: usize,
     pub errors: Vec<Diagnostic>,
+    /// `[[key]]` when this is one section of an array of tables.
+    section: Option<String>,
 }
 
 impl<'a> FrontMatter<'a> {
@@ -68,7 +70,15 @@ impl<'a> FrontMatter<'a> {
             body: &text[body_start..],
             body_start,
             errors: Vec::new(),
+            section: None,
         };
+        fm.check_keys(known_keys);
+        Ok(fm)
+    }
+
+    /// Reports (and drops) every key not in `known_keys`, suggesting the nearest.
+    fn check_keys(&mut self, known_keys: &[&str]) {
+        let fm = self;
         let unknown: Vec<String> = fm.table.keys().filter(|k| !known_keys.contains(&k.as_str())).cloned().collect();
         for key in unknown {
             let help = match nearest(&key, known_keys) {
@@ -79,7 +89,67 @@ impl<'a> FrontMatter<'a> {
             fm.errors.push(d);
             fm.table.remove(&key);
         }
-        Ok(fm)
+    }
+
+    /// The tables of an array of tables (`[[key]]` sections), each read
+    /// like front matter of its own: fields by the same readers, errors at
+    /// their line within the section, unknown keys reported. Their errors
+    /// are the caller's to collect. Absent: none.
+    pub fn tables(&mut self, key: &str, known_keys: &[&str]) -> Vec<FrontMatter<'a>> {
+        let example = format!("[[{key}]]");
+        let items = match self.take(key, None) {
+            None => return Vec::new(),
+            Some(Value::Array(items)) if items.iter().all(Value::is_table) => items,
+            Some(other) => {
+                self.wrong_type(key, &format!("sections that each start with a line `{example}`"), &example, &other);
+                return Vec::new();
+            }
+        };
+        // Each `[[key]]` section runs to the next line that opens a section.
+        let header = format!("[[{key}]]");
+        let mut sections = Vec::new();
+        let mut offset = 0;
+        for line in self.toml_text.split_inclusive('\n') {
+            let trimmed = line.trim();
+            if trimmed.starts_with('[') {
+                if let Some(last) = sections.last_mut().filter(|(_, end): &&mut (usize, usize)| *end == usize::MAX) {
+                    last.1 = offset;
+                }
+                if trimmed.replace(' ', "") == header {
+                    sections.push((offset, usize::MAX));
+                }
+            }
+            offset += line.len();
+        }
+        let whole = (0, self.toml_text.len());
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let (start, end) = sections.get(i).copied().unwrap_or(whole);
+                let end = end.min(self.toml_text.len());
+                let mut sub = FrontMatter {
+                    file: self.file,
+                    table: match item {
+                        Value::Table(t) => t,
+                        _ => unreachable!("checked above"),
+                    },
+                    toml_start: self.toml_start + start,
+                    toml_text: &self.toml_text[start..end],
+                    body: "",
+                    body_start: self.body_start,
+                    errors: Vec::new(),
+                    section: Some(header.clone()),
+                };
+                sub.check_keys(known_keys);
+                sub
+            })
+            .collect()
+    }
+
+    /// Where this table's text starts (its `[[key]]` line, for a section).
+    pub fn start(&self) -> Location {
+        Location::from_offset(&self.file.text, self.toml_start)
     }
 
     /// Reads a whole TOML file (such as `site.toml`) with the same field
@@ -117,6 +187,13 @@ impl<'a> FrontMatter<'a> {
     }
 
     fn missing(&mut self, key: &str, example: &str) {
+        if let Some(section) = &self.section {
+            let d = Diagnostic::new(&self.file.display, format!("missing required field `{key}` in this `{section}`"))
+                .at(self.start())
+                .with_help(format!("add a line like `{example}` below `{section}`"));
+            self.errors.push(d);
+            return;
+        }
         let d = Diagnostic::new(&self.file.display, format!("missing required field `{key}`"))
             .at(Location::from_line(&self.file.text, 1))
             .with_help(if self.toml_start == 0 {
@@ -354,6 +431,32 @@ mod tests {
         }
         assert!(parse_date("14 March 2026").is_none());
         assert!(parse_date("2026-02-30").is_none());
+    }
+
+    #[test]
+    fn sections_are_read_with_their_own_lines() {
+        let f = file("+++\ntitle = \"X\"\n[[variants]]\nid = \"hd\"\nsize = \"big\"\n\n[[variants]]\nid = \"web\"\nprise = 1\n+++\nBody");
+        let mut fm = FrontMatter::parse(&f, &["title", "variants"]).unwrap();
+        let mut tables = fm.tables("variants", &["id", "size", "price"]);
+        assert_eq!(tables.len(), 2);
+        assert_eq!(tables[1].string("id", None).as_deref(), Some("web"));
+        assert_eq!(tables[0].u64("size", None), None);
+        let first = tables[0].errors[0].to_string();
+        assert!(first.contains(":5:1") && first.contains("`size` must be a whole number"), "{first}");
+        let second = tables[1].errors[0].to_string();
+        assert!(second.contains(":9:1") && second.contains("did you mean `price`"), "{second}");
+        assert_eq!(tables[1].start().line, 7);
+        assert_eq!(tables[1].u64("price", Some("price = 1")), None);
+        let missing = tables[1].errors.last().unwrap().to_string();
+        assert!(
+            missing.contains(":7:1") && missing.contains("missing required field `price` in this `[[variants]]`"),
+            "{missing}"
+        );
+        assert!(fm.errors.is_empty());
+        let f = file("+++\nvariants = 3\n+++\n");
+        let mut fm = FrontMatter::parse(&f, &["variants"]).unwrap();
+        assert!(fm.tables("variants", &[]).is_empty());
+        assert!(fm.errors[0].to_string().contains("[[variants]]"));
     }
 
     #[test]

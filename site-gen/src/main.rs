@@ -129,7 +129,10 @@ enum TokenCommand {
         #[arg(long)]
         order: String,
         /// A clip the order covers, by its slug; repeat for several clips.
-        #[arg(long = "clip", value_name = "SLUG", required = true)]
+        /// A clip sold in several files or under licence tiers takes
+        /// slug:variant:licence (either part may be left empty:
+        /// harbour-at-dawn:hd, harbour-at-dawn::extended).
+        #[arg(long = "clip", value_name = "SLUG[:VARIANT[:LICENCE]]", required = true)]
         clips: Vec<String>,
         /// How long the link works: 30d, 12h, 2weeks, ...
         #[arg(long, default_value = "30d")]
@@ -199,7 +202,7 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
             eprintln!(
                 "Order {}: {} ({} download{} each), valid until {}, signed with key {} from {}",
                 claims.order_id,
-                claims.clips.join(", "),
+                claims.items_text(),
                 claims.downloads,
                 if claims.downloads == 1 { "" } else { "s" },
                 pt::show_time(claims.expires_at),
@@ -212,7 +215,7 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
             let token = pt::token_from_input(&token);
             let claims = clipstore_core::token::decode_unverified(token).map_err(|e| e.to_string())?;
             println!("order:        {}", claims.order_id);
-            println!("clips:        {}", claims.clips.join(", "));
+            println!("clips:        {}", claims.items_text());
             println!("downloads:    {} per clip", claims.downloads);
             println!("issued:       {}", pt::show_time(claims.issued_at));
             println!("expires:      {}", pt::show_time(claims.expires_at));

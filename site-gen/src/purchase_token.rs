@@ -37,6 +37,10 @@ pub enum TokenCommandError {
     UnknownClip { slug: String, suggestion: String, known: String },
     #[error("`{0}` is not a duration: use a number and a unit, like 30d, 12h or 2weeks")]
     BadDuration(String),
+    #[error("`{0}` is not a clip: write its slug, or slug:variant:licence (like harbour-at-dawn:hd:extended)")]
+    BadItem(String),
+    #[error("{0}")]
+    Resolve(#[from] clipstore_core::ResolveError),
     #[error("the allowance must be at least 1 download")]
     ZeroDownloads,
     #[error(transparent)]
@@ -144,7 +148,12 @@ pub struct MintRequest {
 /// Checks the clips against the published catalog and signs the claims.
 pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String, Claims), TokenCommandError> {
     let known: Vec<&str> = shop.clips.iter().map(|c| c.slug.as_str()).collect();
-    for slug in &req.clips {
+    let items = req
+        .clips
+        .iter()
+        .map(|s| clipstore_core::Item::parse(s).ok_or_else(|| TokenCommandError::BadItem(s.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    for slug in items.iter().map(|i| &i.slug) {
         if !known.contains(&slug.as_str()) {
             let suggestion = nearest(slug, &known).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
             return Err(TokenCommandError::UnknownClip { slug: slug.clone(), suggestion, known: known.join(", ") });
@@ -153,14 +162,26 @@ pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String,
     if req.downloads == 0 {
         return Err(TokenCommandError::ZeroDownloads);
     }
+    // Each item's variant and licence checked and made canonical as the
+    // Worker's checkout does (the main file is no variant; the default
+    // licence is named when the shop has tiers).
+    let manifest = crate::render::manifest(shop);
+    let mut choices = std::collections::BTreeMap::new();
+    for item in &items {
+        let resolved = manifest.resolve(item)?;
+        if !resolved.choice.is_plain() {
+            choices.insert(resolved.slug, resolved.choice);
+        }
+    }
     let mut claims = Claims {
         key_id: key.key_id().to_string(),
         order_id: req.order_id.clone(),
-        clips: req.clips.clone(),
+        clips: items.iter().map(|i| i.slug.clone()).collect(),
         issued_at: req.now_unix,
         expires_at: req.now_unix.saturating_add(req.valid_for.as_secs()),
         downloads: req.downloads,
         customer_ref: req.customer_ref.clone(),
+        choices,
     };
     claims.normalize_clips();
     let token = sign_token(&claims, key)?;

@@ -938,7 +938,21 @@ pub fn manifest(shop: &Shop) -> CatalogManifest {
         contact_email: c.contact_email.clone(),
         currency: c.currency.clone(),
         stylesheet: format!("/{}", BUILTIN_STYLESHEET.0),
+        licences: c
+            .licences
+            .iter()
+            .map(|l| clipstore_core::ManifestLicence {
+                id: l.id.clone(),
+                name: l.name.clone(),
+                factor_permille: l.factor_permille,
+                surcharge: clipstore_core::minor_units(l.surcharge.cents, &c.currency).expect("load checked prices"),
+                page: l.page.clone(),
+            })
+            .collect(),
     });
+    let minor = |price: crate::content::Price| {
+        clipstore_core::minor_units(price.cents, c.currency.as_str()).expect("load checked prices")
+    };
     for clip in &shop.clips {
         m.clips.insert(
             clip.slug.clone(),
@@ -948,8 +962,28 @@ pub fn manifest(shop: &Shop) -> CatalogManifest {
                 file_name: clip.file_name.clone(),
                 size: clip.size,
                 content_type: clip.content_type.clone(),
-                price: clipstore_core::minor_units(clip.price.cents, c.currency.as_str()).expect("load checked prices"),
+                price: minor(clip.price),
                 sha256: clip.sha256.clone(),
+                variant: clip
+                    .variant
+                    .as_ref()
+                    .map(|id| clipstore_core::VariantName { id: id.clone(), label: clip.resolution.label() }),
+                variants: clip
+                    .variants
+                    .iter()
+                    .map(|v| {
+                        let variant = clipstore_core::ManifestVariant {
+                            label: v.label.clone(),
+                            object_key: v.file.clone(),
+                            file_name: v.file_name.clone(),
+                            size: v.size,
+                            content_type: v.content_type.clone(),
+                            price: minor(v.price),
+                            sha256: v.sha256.clone(),
+                        };
+                        (v.id.clone(), variant)
+                    })
+                    .collect(),
             },
         );
     }

@@ -5,6 +5,8 @@
 //! parsing (a violation is [`TokenError::Malformed`](super::TokenError::Malformed)),
 //! so every token that parses could have been signed and vice versa.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Longest key id, in bytes.
@@ -17,6 +19,27 @@ pub const MAX_SLUG_LEN: usize = 64;
 pub const MAX_CLIPS: usize = 64;
 /// Longest customer reference, in bytes.
 pub const MAX_CUSTOMER_REF_LEN: usize = 64;
+/// Longest variant or licence id, in bytes.
+pub const MAX_CHOICE_ID_LEN: usize = 32;
+
+/// What was bought of one clip besides the clip itself (version 2): which of
+/// its files (`variant`; none: the clip's main file) under which of the
+/// shop's licences (`licence`; none: the shop has no licence tiers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Choice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence: Option<String>,
+}
+
+impl Choice {
+    /// Neither a variant nor a licence: what a version 1 token says of every clip.
+    pub fn is_plain(&self) -> bool {
+        self.variant.is_none() && self.licence.is_none()
+    }
+}
 
 /// The claims a purchase token carries.
 ///
@@ -47,6 +70,10 @@ pub struct Claims {
     /// 1–64 bytes of printable ASCII without space when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_ref: Option<String>,
+    /// The variant and licence bought of the clips that have one, keyed by
+    /// slug (each one of `clips`, none plain). Empty: a version 1 token.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub choices: BTreeMap<String, Choice>,
 }
 
 impl Claims {
@@ -60,6 +87,21 @@ impl Claims {
     /// Whether the token covers the clip with this slug.
     pub fn covers(&self, slug: &str) -> bool {
         self.clips.binary_search_by(|c| c.as_str().cmp(slug)).is_ok()
+    }
+
+    /// What was bought of a clip (plain when the token says nothing more).
+    pub fn choice(&self, slug: &str) -> Choice {
+        self.choices.get(slug).cloned().unwrap_or_default()
+    }
+
+    /// The format version these claims are written in: 2 when any clip has
+    /// a variant or a licence, else 1 (so plain orders keep their tokens).
+    pub fn version(&self) -> u8 {
+        if self.choices.is_empty() {
+            1
+        } else {
+            2
+        }
     }
 
     /// Checks every rule of the format; the error says which one failed.
@@ -87,6 +129,19 @@ impl Claims {
         if self.downloads == 0 {
             return Err("the download allowance must be at least 1".to_owned());
         }
+        for (slug, choice) in &self.choices {
+            if !self.covers(slug) {
+                return Err(format!("the choice for {slug:?} names a clip the token does not cover"));
+            }
+            if choice.is_plain() {
+                return Err(format!("the choice for {slug:?} is empty (a plain clip has no entry)"));
+            }
+            for (what, id) in [("variant", &choice.variant), ("licence", &choice.licence)] {
+                if id.as_deref().is_some_and(|id| !is_valid_choice_id(id)) {
+                    return Err(format!("the {what} of {slug:?} is not 1-{MAX_CHOICE_ID_LEN} characters of [a-z0-9-]"));
+                }
+            }
+        }
         if let Some(customer_ref) = &self.customer_ref {
             if !is_printable_id(customer_ref, MAX_CUSTOMER_REF_LEN) {
                 return Err(format!(
@@ -109,6 +164,12 @@ fn is_valid_slug(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// Variant and licence ids: what site-gen accepts in front matter and site.toml.
+pub fn is_valid_choice_id(s: &str) -> bool {
+    (1..=MAX_CHOICE_ID_LEN).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 fn is_printable_id(s: &str, max: usize) -> bool {
     (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
 }
@@ -126,7 +187,12 @@ mod tests {
             expires_at: 11,
             downloads: 1,
             customer_ref: None,
+            choices: BTreeMap::new(),
         }
+    }
+
+    fn choice(variant: Option<&str>, licence: Option<&str>) -> Choice {
+        Choice { variant: variant.map(Into::into), licence: licence.map(Into::into) }
     }
 
     #[test]
@@ -153,6 +219,10 @@ mod tests {
             ("allowance", |c| c.downloads = 0),
             ("customer", |c| c.customer_ref = Some(String::new())),
             ("customer", |c| c.customer_ref = Some("x".repeat(65))),
+            ("does not cover", |c| _ = c.choices.insert("zzz".into(), choice(Some("4k"), None))),
+            ("is empty", |c| _ = c.choices.insert("a".into(), choice(None, None))),
+            ("variant of", |c| _ = c.choices.insert("a".into(), choice(Some("4K"), None))),
+            ("licence of", |c| _ = c.choices.insert("a".into(), choice(None, Some(&"x".repeat(33))))),
         ];
         for (expected, break_it) in cases {
             let mut c = claims();
@@ -160,6 +230,16 @@ mod tests {
             let err = c.validate().unwrap_err();
             assert!(err.contains(expected), "{err:?} should mention {expected:?}");
         }
+    }
+
+    #[test]
+    fn choices_make_a_version_2_token() {
+        let mut c = claims();
+        assert_eq!((c.version(), c.choice("a")), (1, Choice::default()));
+        c.choices.insert("b-2".into(), choice(Some("hd"), Some("extended")));
+        c.validate().unwrap();
+        assert_eq!(c.version(), 2);
+        assert_eq!(c.choice("b-2").licence.as_deref(), Some("extended"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::claims::{is_valid_key_id, MAX_KEY_ID_LEN};
-use super::{MAC_DOMAIN, MAC_LEN};
+use super::{MAC_DOMAIN, MAC_DOMAIN_V2, MAC_LEN};
 
 /// Fewest secret bytes a key may have (HMAC-SHA256's output size).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -39,8 +39,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct SigningKey {
     key_id: String,
     secret: Vec<u8>,
-    /// HMAC state already keyed with the secret and fed the domain prefix,
-    /// cloned for each token (saves three SHA-256 blocks per token).
+    /// HMAC state already keyed with the secret (no domain prefix yet),
+    /// cloned for each token (saves two SHA-256 blocks per token).
     mac: HmacSha256,
 }
 
@@ -71,8 +71,7 @@ impl SigningKey {
         if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&secret.len()) {
             return Err(KeyError::SecretLength { key_id, len: secret.len() });
         }
-        let mut mac = HmacSha256::new_from_slice(&secret).expect("HMAC takes keys of any length");
-        mac.update(MAC_DOMAIN);
+        let mac = HmacSha256::new_from_slice(&secret).expect("HMAC takes keys of any length");
         Ok(SigningKey { key_id, secret, mac })
     }
 
@@ -102,17 +101,24 @@ impl SigningKey {
     }
 
     /// HMAC-SHA256 over the domain prefix and `message`.
-    pub(crate) fn mac(&self, message: &[u8]) -> [u8; MAC_LEN] {
-        let mut mac = self.mac.clone();
+    pub(crate) fn mac(&self, version: u8, message: &[u8]) -> [u8; MAC_LEN] {
+        let mut mac = self.keyed(version);
         mac.update(message);
         mac.finalize().into_bytes().into()
     }
 
     /// Constant-time check of `tag` against the MAC of `message`.
-    pub(crate) fn verify_mac(&self, message: &[u8], tag: &[u8]) -> bool {
-        let mut mac = self.mac.clone();
+    pub(crate) fn verify_mac(&self, version: u8, message: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.keyed(version);
         mac.update(message);
         mac.verify_slice(tag).is_ok()
+    }
+
+    /// The keyed state fed the domain prefix of a token version.
+    fn keyed(&self, version: u8) -> HmacSha256 {
+        let mut mac = self.mac.clone();
+        mac.update(if version == 2 { MAC_DOMAIN_V2 } else { MAC_DOMAIN });
+        mac
     }
 }
 
@@ -289,9 +295,14 @@ mod tests {
         let mut reference = HmacSha256::new_from_slice(&secret(7)).unwrap();
         reference.update(b"clipstore-token-v1\0hello");
         let expected: [u8; 32] = reference.finalize().into_bytes().into();
-        assert_eq!(key.mac(b"hello"), expected);
-        assert!(key.verify_mac(b"hello", &expected));
-        assert!(!key.verify_mac(b"hello", &expected[..16]));
-        assert!(!key.verify_mac(b"hellp", &expected));
+        assert_eq!(key.mac(1, b"hello"), expected);
+        assert!(key.verify_mac(1, b"hello", &expected));
+        assert!(!key.verify_mac(2, b"hello", &expected), "version 2 has its own domain");
+        let mut reference = HmacSha256::new_from_slice(&secret(7)).unwrap();
+        reference.update(b"clipstore-token-v2\0hello");
+        let expected_v2: [u8; 32] = reference.finalize().into_bytes().into();
+        assert_eq!(key.mac(2, b"hello"), expected_v2);
+        assert!(!key.verify_mac(1, b"hello", &expected[..16]));
+        assert!(!key.verify_mac(1, b"hellp", &expected));
     }
 }

@@ -22,7 +22,10 @@ mod wire;
 
 use base64::Engine as _;
 
-pub use claims::{Claims, MAX_CLIPS, MAX_CUSTOMER_REF_LEN, MAX_KEY_ID_LEN, MAX_ORDER_ID_LEN, MAX_SLUG_LEN};
+pub use claims::{
+    is_valid_choice_id, Choice, Claims, MAX_CHOICE_ID_LEN, MAX_CLIPS, MAX_CUSTOMER_REF_LEN, MAX_KEY_ID_LEN,
+    MAX_ORDER_ID_LEN, MAX_SLUG_LEN,
+};
 pub use error::TokenError;
 pub use keys::{KeyError, Keyring, SigningKey, MAX_SECRET_LEN, MIN_SECRET_LEN};
 pub use wire::TOKEN_VERSION;
@@ -42,6 +45,9 @@ pub const CLOCK_SKEW_SECS: u64 = 300;
 /// Prefix of every MAC input, so a key used for tokens can never produce a
 /// MAC that is valid for anything else (and vice versa).
 pub const MAC_DOMAIN: &[u8] = b"clipstore-token-v1\0";
+/// The prefix of version 2 tokens: a version 2 payload can never pass for a
+/// version 1 one under the same key, nor the other way round.
+pub const MAC_DOMAIN_V2: &[u8] = b"clipstore-token-v2\0";
 
 /// Bytes of the MAC tag: the full HMAC-SHA256 output, not truncated.
 pub const MAC_LEN: usize = 32;
@@ -77,12 +83,12 @@ pub fn sign_token(claims: &Claims, key: &SigningKey) -> Result<String, TokenErro
 /// allowance is used up are the caller's decisions.
 pub fn verify_token(token: &str, keyring: &Keyring, now_unix: u64) -> Result<Claims, TokenError> {
     let parts = split(token)?;
-    let (key_id, body) = wire::parse_header(&parts.payload)?;
-    let key = keyring.get(key_id).ok_or_else(|| TokenError::UnknownKey(key_id.to_owned()))?;
-    if !key.verify_mac(parts.payload_b64.as_bytes(), &parts.tag) {
+    let header = wire::parse_header(&parts.payload)?;
+    let key = keyring.get(header.key_id).ok_or_else(|| TokenError::UnknownKey(header.key_id.to_owned()))?;
+    if !key.verify_mac(header.version, parts.payload_b64.as_bytes(), &parts.tag) {
         return Err(TokenError::BadSignature);
     }
-    let (claims, _skipped) = wire::parse_body(key_id, body)?;
+    let (claims, _skipped) = wire::parse_body(&header)?;
     check_time(&claims, now_unix)?;
     Ok(claims)
 }
@@ -106,9 +112,11 @@ fn check_time(claims: &Claims, now: u64) -> Result<(), TokenError> {
     Ok(())
 }
 
+/// Signs payload bytes under the domain of their version byte (`2`: v2,
+/// anything else: v1).
 fn sign_payload(payload: &[u8], key: &SigningKey) -> String {
     let mut token = B64.encode(payload);
-    let tag = key.mac(token.as_bytes());
+    let tag = key.mac(payload.first().copied().unwrap_or(1), token.as_bytes());
     token.push('.');
     B64.encode_string(tag, &mut token);
     token
@@ -169,6 +177,17 @@ pub mod raw {
     pub fn sign_payload(payload: &[u8], key: &SigningKey) -> String {
         super::sign_payload(payload, key)
     }
+
+    /// Signs payload bytes under the MAC domain of `version`, whatever their
+    /// version byte says (a version 2 payload MAC'd as version 1, for tests).
+    pub fn sign_payload_as(version: u8, payload: &[u8], key: &SigningKey) -> String {
+        use base64::Engine as _;
+        let mut token = super::B64.encode(payload);
+        let tag = key.mac(version, token.as_bytes());
+        token.push('.');
+        super::B64.encode_string(tag, &mut token);
+        token
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +207,7 @@ mod tests {
             expires_at: 1_750_000_000 + 30 * 86_400,
             downloads: 3,
             customer_ref: None,
+            choices: Default::default(),
         }
     }
 
@@ -250,8 +270,8 @@ mod tests {
         assert_eq!(code(&other_key), "unknown_key");
         let wrong_secret = sign_token(&claims(), &key("2025-01", 2)).unwrap();
         assert_eq!(code(&wrong_secret), "bad_signature");
-        let v2 = raw::sign_payload(&[2, 7, b'2', b'0', b'2', b'5', b'-', b'0', b'1'], &k);
-        assert_eq!(code(&v2), "unsupported_version");
+        let v3 = raw::sign_payload(&[3, 7, b'2', b'0', b'2', b'5', b'-', b'0', b'1'], &k);
+        assert_eq!(code(&v3), "unsupported_version");
         // A broken body behind a good MAC is malformed, behind a bad MAC it is
         // never looked at.
         let mut body = raw::encode_payload(&claims());
@@ -262,6 +282,25 @@ mod tests {
         let mut body = raw::encode_payload(&claims());
         body.extend_from_slice(&[3, 0]);
         assert_eq!(code(&raw::sign_payload(&body, &k)), "unsupported_claim");
+    }
+
+    #[test]
+    fn version_2_is_macd_under_its_own_domain() {
+        let k = key("2025-01", 1);
+        let ring = Keyring::new(vec![k.clone()]);
+        let mut c = claims();
+        c.choices.insert("harbor-dawn".into(), Choice { variant: Some("4k".into()), licence: None });
+        let token = sign_token(&c, &k).unwrap();
+        assert_eq!(verify_token(&token, &ring, c.issued_at).unwrap(), c);
+        // The same payload MAC'd under the version 1 domain is refused.
+        let payload = raw::encode_payload(&c);
+        let (b64, _) = token.split_once('.').unwrap();
+        let v1_tag = B64.encode(k.mac(1, b64.as_bytes()));
+        let forged = format!("{b64}.{v1_tag}");
+        assert_eq!(verify_token(&forged, &ring, c.issued_at).unwrap_err().code(), "bad_signature");
+        assert_eq!(payload[0], 2);
+        // Plain claims still make the version 1 token they always made.
+        assert_eq!(raw::encode_payload(&claims())[0], 1);
     }
 
     #[test]

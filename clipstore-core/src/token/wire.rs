@@ -1,4 +1,4 @@
-//! The binary payload of a version 1 token (layout: `docs/token-format.md`).
+//! The binary payload of a version 1 or 2 token (layout: `docs/token-format.md`).
 //!
 //! Parsing is strict: every set of claims has exactly one byte string, and
 //! any other byte string is rejected (minimal varints, sorted clips, extension
@@ -6,19 +6,24 @@
 //! key id) is parsed separately so that the MAC can be checked before the rest
 //! of the body is looked at.
 
-use super::claims::{is_valid_key_id, Claims, MAX_CLIPS, MAX_KEY_ID_LEN};
+use std::collections::BTreeMap;
+
+use super::claims::{is_valid_key_id, Choice, Claims, MAX_CHOICE_ID_LEN, MAX_CLIPS, MAX_KEY_ID_LEN};
 use super::TokenError;
 
-/// The one format version this code reads and writes.
-pub const TOKEN_VERSION: u8 = 1;
+/// The newest format version this code reads and writes: 2 (a variant and a
+/// licence per clip). Version 1 (clips only) is read, and written for claims
+/// without choices, so that plain orders keep the tokens they always had.
+pub const TOKEN_VERSION: u8 = 2;
 
 /// Extension claim tag of [`Claims::customer_ref`]. Even: informational.
 pub const TAG_CUSTOMER_REF: u64 = 2;
 
 /// Writes the payload of claims that passed [`Claims::validate`].
 pub fn encode_payload(claims: &Claims) -> Vec<u8> {
+    let version = claims.version();
     let mut out = Vec::with_capacity(32 + claims.clips.iter().map(|c| c.len() + 1).sum::<usize>());
-    out.push(TOKEN_VERSION);
+    out.push(version);
     put_bytes(&mut out, claims.key_id.as_bytes());
     put_bytes(&mut out, claims.order_id.as_bytes());
     put_varint(&mut out, claims.issued_at);
@@ -27,6 +32,12 @@ pub fn encode_payload(claims: &Claims) -> Vec<u8> {
     put_varint(&mut out, claims.clips.len() as u64);
     for clip in &claims.clips {
         put_bytes(&mut out, clip.as_bytes());
+        if version == 2 {
+            let choice = claims.choices.get(clip);
+            for id in [choice.and_then(|c| c.variant.as_deref()), choice.and_then(|c| c.licence.as_deref())] {
+                put_bytes(&mut out, id.unwrap_or("").as_bytes());
+            }
+        }
     }
     if let Some(customer_ref) = &claims.customer_ref {
         put_varint(&mut out, TAG_CUSTOMER_REF);
@@ -35,23 +46,32 @@ pub fn encode_payload(claims: &Claims) -> Vec<u8> {
     out
 }
 
-/// Reads the version byte and the key id; returns the key id and the rest.
-pub fn parse_header(payload: &[u8]) -> Result<(&str, &[u8]), TokenError> {
+/// The header of a payload: what is read before the MAC is checked.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub version: u8,
+    pub key_id: &'a str,
+    pub body: &'a [u8],
+}
+
+/// Reads the version byte and the key id.
+pub fn parse_header(payload: &[u8]) -> Result<Header<'_>, TokenError> {
     let mut r = Reader { buf: payload };
     let version = r.byte("the version")?;
-    if version != TOKEN_VERSION {
+    if !(1..=TOKEN_VERSION).contains(&version) {
         return Err(TokenError::UnsupportedVersion(version));
     }
     let key_id = r.str("the key id", MAX_KEY_ID_LEN)?;
     if !is_valid_key_id(key_id) {
         return Err(malformed("the key id has characters outside [A-Za-z0-9._-]"));
     }
-    Ok((key_id, r.buf))
+    Ok(Header { version, key_id, body: r.buf })
 }
 
 /// Reads the body that follows the header. Also returns how many unknown
 /// informational (even-tagged) extension claims were skipped.
-pub fn parse_body(key_id: &str, body: &[u8]) -> Result<(Claims, usize), TokenError> {
+pub fn parse_body(header: &Header<'_>) -> Result<(Claims, usize), TokenError> {
+    let Header { version, key_id, body } = *header;
     let mut r = Reader { buf: body };
     let order_id = r.str("the order id", usize::MAX)?;
     let issued_at = r.varint("issued_at")?;
@@ -63,8 +83,19 @@ pub fn parse_body(key_id: &str, body: &[u8]) -> Result<(Claims, usize), TokenErr
         return Err(malformed(&format!("a token covers 1-{MAX_CLIPS} clips")));
     }
     let mut clips = Vec::with_capacity(count as usize);
+    let mut choices = BTreeMap::new();
     for _ in 0..count {
-        clips.push(r.str("a clip slug", usize::MAX)?.to_owned());
+        let slug = r.str("a clip slug", usize::MAX)?.to_owned();
+        if version == 2 {
+            let choice = Choice { variant: r.id("a variant")?, licence: r.id("a licence")? };
+            if !choice.is_plain() {
+                choices.insert(slug.clone(), choice);
+            }
+        }
+        clips.push(slug);
+    }
+    if version == 2 && choices.is_empty() {
+        return Err(malformed("a version 2 token names a variant or a licence (else it is written as version 1)"));
     }
     let mut customer_ref = None;
     let mut skipped = 0;
@@ -90,6 +121,7 @@ pub fn parse_body(key_id: &str, body: &[u8]) -> Result<(Claims, usize), TokenErr
         expires_at,
         downloads,
         customer_ref,
+        choices,
     };
     claims.validate().map_err(TokenError::Malformed)?;
     Ok((claims, skipped))
@@ -97,8 +129,7 @@ pub fn parse_body(key_id: &str, body: &[u8]) -> Result<(Claims, usize), TokenErr
 
 /// Header and body together; see [`parse_body`] for the count.
 pub fn parse_payload(payload: &[u8]) -> Result<(Claims, usize), TokenError> {
-    let (key_id, body) = parse_header(payload)?;
-    parse_body(key_id, body)
+    parse_body(&parse_header(payload)?)
 }
 
 fn malformed(reason: &str) -> TokenError {
@@ -163,6 +194,15 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
+    /// A variant or licence id; the empty string is "none".
+    fn id(&mut self, what: &str) -> Result<Option<String>, TokenError> {
+        let bytes = self.bytes(what)?;
+        if bytes.len() > MAX_CHOICE_ID_LEN {
+            return Err(malformed(&format!("{what} has a bad length")));
+        }
+        Ok((!bytes.is_empty()).then(|| utf8(bytes, what)).transpose()?.map(str::to_owned))
+    }
+
     /// Length-prefixed UTF-8; `max` rejects early what could never validate.
     fn str(&mut self, what: &str, max: usize) -> Result<&'a str, TokenError> {
         let bytes = self.bytes(what)?;
@@ -215,7 +255,14 @@ mod tests {
             expires_at: 1_752_592_000,
             downloads: 3,
             customer_ref: Some("cust-42".into()),
+            choices: BTreeMap::new(),
         }
+    }
+
+    fn with_choice(mut c: Claims, variant: Option<&str>, licence: Option<&str>) -> Claims {
+        let choice = Choice { variant: variant.map(Into::into), licence: licence.map(Into::into) };
+        c.choices.insert(c.clips[0].clone(), choice);
+        c
     }
 
     #[test]
@@ -237,6 +284,36 @@ mod tests {
     }
 
     #[test]
+    fn version_2_layout_and_round_trip() {
+        let mut c = Claims { customer_ref: None, issued_at: 1, expires_at: 300, ..claims() };
+        c.clips.push("z".into());
+        let c = with_choice(c, Some("4k"), None);
+        let mut expected = vec![2, 2, b'k', b'1', 3, b'o', b'-', b'1', 1, 0xac, 0x02, 3, 2, 11];
+        expected.extend_from_slice(b"harbor-dawn");
+        expected.extend_from_slice(&[2, b'4', b'k', 0, 1, b'z', 0, 0]);
+        assert_eq!(encode_payload(&c), expected);
+        assert_eq!(parse_payload(&expected).unwrap(), (c.clone(), 0));
+        for v in [None, Some("hd")] {
+            let c = with_choice(claims(), v, Some("extended"));
+            assert_eq!(parse_payload(&encode_payload(&c)).unwrap(), (c, 0));
+        }
+    }
+
+    #[test]
+    fn version_2_without_a_choice_or_with_a_bad_id_is_malformed() {
+        let plain = encode_payload(&Claims { customer_ref: None, ..claims() });
+        // The same clips as version 2 with empty choices: not canonical.
+        let mut v2 = plain.clone();
+        v2[0] = 2;
+        v2.extend_from_slice(&[0, 0]);
+        assert!(matches!(parse_payload(&v2), Err(TokenError::Malformed(_))), "{v2:?}");
+        let bad = encode_payload(&with_choice(Claims { customer_ref: None, ..claims() }, Some("4K"), None));
+        assert!(matches!(parse_payload(&bad), Err(TokenError::Malformed(_))));
+        let long = encode_payload(&with_choice(Claims { customer_ref: None, ..claims() }, Some(&"a".repeat(33)), None));
+        assert!(matches!(parse_payload(&long), Err(TokenError::Malformed(_))));
+    }
+
+    #[test]
     fn unknown_extensions_even_skipped_odd_rejected_order_enforced() {
         let base = encode_payload(&Claims { customer_ref: None, ..claims() });
         let with = |ext: &[u8]| [base.as_slice(), ext].concat();
@@ -249,7 +326,9 @@ mod tests {
 
     #[test]
     fn header_errors() {
-        assert_eq!(parse_header(&[2, 1, b'k']), Err(TokenError::UnsupportedVersion(2)));
+        assert_eq!(parse_header(&[3, 1, b'k']), Err(TokenError::UnsupportedVersion(3)));
+        assert_eq!(parse_header(&[0, 1, b'k']), Err(TokenError::UnsupportedVersion(0)));
+        assert_eq!(parse_header(&[2, 1, b'k']).unwrap().version, 2);
         assert!(matches!(parse_header(&[]), Err(TokenError::Malformed(_))));
         assert!(matches!(parse_header(&[1, 0]), Err(TokenError::Malformed(_))));
         assert!(matches!(parse_header(&[1, 1, b':']), Err(TokenError::Malformed(_))));

@@ -285,6 +285,7 @@ pub fn new_order(
         expires_at: now_unix + terms.days * 86_400,
         downloads: terms.downloads,
         customer_ref: None,
+        choices: Default::default(),
     };
     claims.normalize_clips();
     Ok(claims)

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
 use super::fields::{Duration, Price, Resolution};
-use super::{Clip, Page, Post, Shop, Tag};
+use super::{Clip, ClipVariant, Page, Post, Shop, Tag};
 use crate::config::{SiteConfig, SITE_CONFIG};
 use crate::diagnostics::{display_path, Diagnostic, Diagnostics, Location};
 use crate::front_matter::{FrontMatter, SourceFile};
@@ -37,7 +37,11 @@ const CLIP_KEYS: &[&str] = &[
     "stripe_payment_link",
     "frame_rate",
     "codec",
+    "variant",
+    "variants",
 ];
+/// Keys of one `[[variants]]` section of a clip.
+const VARIANT_KEYS: &[&str] = &["id", "label", "resolution", "price", "file", "file_name", "size", "sha256"];
 const POST_KEYS: &[&str] = &["title", "date", "updated", "draft", "tags", "summary", "slug"];
 const PAGE_KEYS: &[&str] = &["title", "description", "weight", "slug"];
 
@@ -91,7 +95,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
         }
     };
 
-    let price_errors = unpayable_prices(root, &clips, &config.currency);
+    let price_errors = unpayable_prices(root, &clips, &config);
     if !price_errors.is_empty() {
         return Err(price_errors);
     }
@@ -290,9 +294,39 @@ fn slug_from_path(file: &SourceFile) -> Result<String, Vec<Diagnostic>> {
 /// one (24.50 JPY). Checked here, with the file and line, because the
 /// manifest and the Worker's checkout carry prices in the currency's
 /// smallest unit (`clipstore_core::minor_units`).
-fn unpayable_prices(root: &Path, clips: &[Clip], currency: &str) -> Diagnostics {
+fn unpayable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Diagnostics {
+    let currency = config.currency.as_str();
     let mut errors = Diagnostics::default();
-    for clip in clips.iter().filter(|c| clipstore_core::minor_units(c.price.cents, currency).is_none()) {
+    let unpayable = |price: Price| clipstore_core::minor_units(price.cents, currency).is_none();
+    for l in config.licences.iter().filter(|l| unpayable(l.surcharge)) {
+        errors.push(
+            Diagnostic::new(
+                SITE_CONFIG,
+                format!(
+                    "`surcharge` {} has cents, but {currency} has no smaller unit than 1",
+                    l.surcharge.display(currency)
+                ),
+            )
+            .at(l.location.clone())
+            .with_help("use a whole number, like surcharge = 1000"),
+        );
+    }
+    for v in clips.iter().flat_map(|c| c.variants.iter().map(move |v| (c, v))).filter(|(_, v)| unpayable(v.price)) {
+        let (clip, v) = v;
+        errors.push(
+            Diagnostic::new(
+                crate::diagnostics::display_path(root, &clip.source),
+                format!(
+                    "the variant {:?}'s `price` {} has cents, but {currency} has no smaller unit than 1",
+                    v.id,
+                    v.price.display(currency)
+                ),
+            )
+            .at(v.location.clone())
+            .with_help("use a whole number, like price = 1800"),
+        );
+    }
+    for clip in clips.iter().filter(|c| unpayable(c.price)) {
         let text = std::fs::read_to_string(root.join(&clip.source)).unwrap_or_default();
         let line = text.lines().position(|l| l.trim_start().starts_with("price")).map(|i| i + 1);
         let mut d = Diagnostic::new(
@@ -358,43 +392,12 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
     let resolution = fm.string("resolution", Some("resolution = \"1920x1080\"")).and_then(|s| {
         Resolution::parse(&s).map_err(|e| errors.push(fm.error_at_key("resolution", format!("`resolution` {e}")))).ok()
     });
-    let object_key =
-        fm.string("file", Some("file = \"clips/harbor-at-dawn.mp4\"")).and_then(|key| match check_object_key(&key) {
-            Ok(()) => Some(key),
-            Err(why) => {
-                errors.push(
-                    fm.error_at_key("file", format!("`file` {why}")).with_help(
-                        "`file` is the clip's name in the storage bucket, like \"clips/harbor-at-dawn.mp4\"",
-                    ),
-                );
-                None
-            }
-        });
-    let file_name = fm.string("file_name", Some("file_name = \"Harbor at Dawn (4K).mp4\"")).and_then(|name| {
-        if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
-            errors.push(
-                fm.error_at_key("file_name", "`file_name` must be a plain file name without folders (no / or \\)"),
-            );
-            None
-        } else {
-            Some(name)
-        }
-    });
-    let size = fm.u64("size", Some("size = 48213571"));
-    if size == Some(0) {
-        errors.push(fm.error_at_key("size", "`size` must be the clip's size in bytes, not 0"));
-    }
-    let sha256 = fm.string("sha256", None).and_then(|h| {
-        let h = h.trim().to_ascii_lowercase();
-        if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Some(h)
-        } else {
-            errors.push(
-                fm.error_at_key("sha256", "`sha256` must be 64 hexadecimal characters (the output of `sha256sum`)"),
-            );
-            None
-        }
-    });
+    let object_key = object_key_field(&mut fm, &mut errors);
+    let file_name = file_name_field(&mut fm, &mut errors);
+    let size = size_field(&mut fm, &mut errors);
+    let sha256 = sha256_field(&mut fm, &mut errors);
+    let variant_id = fm.string("variant", None);
+    let variants = variants(&mut fm, &mut errors);
     let poster = fm.string("poster", Some("poster = \"/posters/harbor-at-dawn.jpg\""));
     let preview = fm.string("preview", None);
     // Filled by `site-gen media` from the master (ffprobe); shown as written.
@@ -429,7 +432,29 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
         return Err(errors);
     }
     let file_name = file_name.unwrap();
-    let content_type = mime_guess::from_path(&file_name).first_or_octet_stream().essence_str().to_string();
+    let content_type = content_type(&file_name);
+    let resolution = resolution.unwrap();
+    // The main file's variant id, when the clip has others: `variant`, or
+    // the familiar name of its resolution (`4k`, `1080p`).
+    let variant = (!variants.is_empty()).then(|| variant_id.unwrap_or_else(|| slug::slugify(resolution.label())));
+    if let Some(main) = &variant {
+        if !clipstore_core::token::is_valid_choice_id(main) {
+            errors.push(
+                fm.error_at_key("variant", format!("`variant` must be 1-32 of a-z, 0-9 and -, found \"{main}\"")),
+            );
+        } else if let Some(clash) = variants.iter().find(|v| v.id == *main) {
+            errors.push(
+                Diagnostic::new(&file.display, format!("the variant id \"{}\" is also the main file's", clash.id))
+                    .at(clash.location.clone())
+                    .with_help(
+                        "give the clip's own file another id with `variant = \"...\"`, or this section another `id`",
+                    ),
+            );
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     Ok(Clip {
         slug,
         source: file.display.clone(),
@@ -437,7 +462,7 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
         date: date.unwrap(),
         price: price.unwrap(),
         duration: duration.unwrap(),
-        resolution: resolution.unwrap(),
+        resolution,
         file: object_key.unwrap(),
         file_name,
         size: size.unwrap(),
@@ -448,11 +473,115 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
         frame_rate,
         codec,
         stripe_payment_link,
+        variant,
+        variants,
         tags,
         draft,
         description_html: rendered.html,
         links,
     })
+}
+
+fn content_type(file_name: &str) -> String {
+    mime_guess::from_path(file_name).first_or_octet_stream().essence_str().to_string()
+}
+
+fn object_key_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Option<String> {
+    fm.string("file", Some("file = \"clips/harbor-at-dawn.mp4\"")).and_then(|key| match check_object_key(&key) {
+        Ok(()) => Some(key),
+        Err(why) => {
+            errors.push(
+                fm.error_at_key("file", format!("`file` {why}"))
+                    .with_help("`file` is the clip's name in the storage bucket, like \"clips/harbor-at-dawn.mp4\""),
+            );
+            None
+        }
+    })
+}
+
+fn file_name_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Option<String> {
+    fm.string("file_name", Some("file_name = \"Harbor at Dawn (4K).mp4\"")).and_then(|name| {
+        if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+            errors.push(
+                fm.error_at_key("file_name", "`file_name` must be a plain file name without folders (no / or \\)"),
+            );
+            None
+        } else {
+            Some(name)
+        }
+    })
+}
+
+fn size_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Option<u64> {
+    let size = fm.u64("size", Some("size = 48213571"));
+    if size == Some(0) {
+        errors.push(fm.error_at_key("size", "`size` must be the clip's size in bytes, not 0"));
+    }
+    size
+}
+
+fn sha256_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Option<String> {
+    fm.string("sha256", None).and_then(|h| {
+        let h = h.trim().to_ascii_lowercase();
+        if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Some(h)
+        } else {
+            errors.push(
+                fm.error_at_key("sha256", "`sha256` must be 64 hexadecimal characters (the output of `sha256sum`)"),
+            );
+            None
+        }
+    })
+}
+
+/// The clip's other files, one `[[variants]]` section each.
+fn variants(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<ClipVariant> {
+    let mut out: Vec<ClipVariant> = Vec::new();
+    for mut v in fm.tables("variants", VARIANT_KEYS) {
+        let mut errs = Vec::new();
+        let id = v.string("id", Some("id = \"hd\"")).and_then(|id| {
+            if !clipstore_core::token::is_valid_choice_id(&id) {
+                errs.push(v.error_at_key("id", format!("`id` must be 1-32 of a-z, 0-9 and -, found \"{id}\"")));
+                None
+            } else if out.iter().any(|o| o.id == id) {
+                errs.push(v.error_at_key("id", format!("the clip has two variants with the id \"{id}\"")));
+                None
+            } else {
+                Some(id)
+            }
+        });
+        let label = v.string("label", None);
+        let resolution = v.string("resolution", Some("resolution = \"1920x1080\"")).and_then(|s| {
+            Resolution::parse(&s).map_err(|e| errs.push(v.error_at_key("resolution", format!("`resolution` {e}")))).ok()
+        });
+        let price = v.value("price", Some("price = 12.00")).and_then(|p| {
+            Price::parse(&p).map_err(|e| errs.push(v.error_at_key("price", format!("`price` {e}")))).ok()
+        });
+        let file = object_key_field(&mut v, &mut errs);
+        let file_name = file_name_field(&mut v, &mut errs);
+        let size = size_field(&mut v, &mut errs);
+        let sha256 = sha256_field(&mut v, &mut errs);
+        let location = v.start();
+        errs.append(&mut v.errors);
+        if !errs.is_empty() {
+            errors.append(&mut errs);
+            continue;
+        }
+        let (resolution, file_name) = (resolution.unwrap(), file_name.unwrap());
+        out.push(ClipVariant {
+            id: id.unwrap(),
+            label: label.unwrap_or_else(|| resolution.label()),
+            resolution,
+            file: file.unwrap(),
+            content_type: content_type(&file_name),
+            file_name,
+            size: size.unwrap(),
+            sha256,
+            price: price.unwrap(),
+            location,
+        });
+    }
+    out
 }
 
 /// Object keys are plain relative paths: no leading slash, no `..`, no oddities.

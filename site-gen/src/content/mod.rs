@@ -55,6 +55,10 @@ pub struct Clip {
     /// The clip's Stripe Payment Link (docs/payments.md): the buy button goes
     /// there; without it, to an e-mail to the shop.
     pub stripe_payment_link: Option<String>,
+    /// When the clip is sold in several files: the main file's variant id
+    /// (`variant`, else its resolution's name, like `4k`) and the others.
+    pub variant: Option<String>,
+    pub variants: Vec<ClipVariant>,
     pub tags: Vec<Tag>,
     pub draft: bool,
     pub description_html: String,
@@ -65,6 +69,24 @@ impl Clip {
     pub fn url(&self) -> String {
         format!("/clips/{}/", self.slug)
     }
+}
+
+/// Another file of a clip, sold beside its main file (`[[variants]]`).
+#[derive(Debug, Clone)]
+pub struct ClipVariant {
+    /// `[a-z0-9-]`: what carts, tokens and the ledger name.
+    pub id: String,
+    /// What customers read (`label`, else the resolution's name: `720p`).
+    pub label: String,
+    pub resolution: Resolution,
+    pub file: String,
+    pub file_name: String,
+    pub size: u64,
+    pub sha256: Option<String>,
+    pub content_type: String,
+    pub price: Price,
+    /// Its `[[variants]]` line, for messages about it.
+    pub location: crate::diagnostics::Location,
 }
 
 /// One news post (`content/news/<slug>.md`).
