@@ -229,6 +229,18 @@ impl CatalogManifest {
         self.clips.get(slug)
     }
 
+    /// Every file of the catalog, by name: a clip's main file by its slug,
+    /// each other variant as `slug:variant` (what the self-test, `site-gen
+    /// doctor` and `site-gen push` check and upload).
+    pub fn files(&self) -> Vec<(String, ManifestClip)> {
+        self.clips
+            .iter()
+            .flat_map(|(slug, clip)| {
+                clip.files().map(move |(id, file)| (id.map_or_else(|| slug.clone(), |id| format!("{slug}:{id}")), file))
+            })
+            .collect()
+    }
+
     /// A licence tier by id.
     pub fn licence(&self, id: &str) -> Option<&ManifestLicence> {
         self.shop.licences.iter().find(|l| l.id == id)
@@ -300,6 +312,14 @@ mod tests {
             keys,
             [(None, "clips/harbor-dawn.mp4".to_string()), (Some("web"), "clips/harbor-dawn-720.mp4".into())]
         );
+    }
+
+    #[test]
+    fn the_catalog_files_are_every_clip_and_variant() {
+        let mut m = sample();
+        m.clips.insert("with-variants".into(), with_variants());
+        let names: Vec<String> = m.files().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(names, ["harbor-dawn", "with-variants", "with-variants:web"]);
     }
 
     #[test]

@@ -14,11 +14,12 @@ pub mod sql {
     /// Remembers an order the first time one of its tokens is seen, and keeps
     /// clips, allowance and expiry of the newest token.
     /// `?1 order_id, ?2 clips (JSON), ?3 allowance, ?4 customer_ref, ?5 expires_at,
-    ///  ?6 token issued_at, ?7 now (s)`.
-    pub const ORDER_SEEN: &str = "INSERT INTO orders (order_id, clips, allowance, customer_ref, expires_at, token_issued_at, source, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'token', ?7) \
+    ///  ?6 token issued_at, ?7 now (s), ?8 choices (JSON object or NULL)`.
+    pub const ORDER_SEEN: &str = "INSERT INTO orders (order_id, clips, allowance, customer_ref, expires_at, token_issued_at, source, created_at, choices) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'token', ?7, ?8) \
          ON CONFLICT (order_id) DO UPDATE SET clips = excluded.clips, allowance = excluded.allowance, \
-         customer_ref = excluded.customer_ref, expires_at = excluded.expires_at, token_issued_at = excluded.token_issued_at \
+         customer_ref = excluded.customer_ref, expires_at = excluded.expires_at, token_issued_at = excluded.token_issued_at, \
+         choices = excluded.choices \
          WHERE excluded.token_issued_at > orders.token_issued_at";
 
     /// **The only statement that reserves bytes**, atomically: adds `?3`
@@ -196,7 +197,7 @@ pub mod sql {
     /// The order row. `?1 order_id`.
     pub const ORDER: &str =
         "SELECT order_id, clips, allowance, customer_ref, expires_at, token_issued_at, not_before, revoked_at, \
-         revoked_reason, source, created_at, \
+         revoked_reason, source, created_at, choices, \
          (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = orders.order_id) AS revoked_clips \
          FROM orders WHERE order_id = ?1";
 
@@ -252,7 +253,7 @@ pub mod sql {
     /// Reissue: tokens issued before `?2` stop working and the order is no
     /// longer revoked. Returns the row. `?1 order_id, ?2 now (s)`.
     pub const REISSUE: &str = "UPDATE orders SET not_before = ?2, revoked_at = NULL WHERE order_id = ?1 \
-         RETURNING order_id, clips, allowance, customer_ref, expires_at, not_before";
+         RETURNING order_id, clips, allowance, customer_ref, expires_at, not_before, choices";
 
     /// Whether a webhook event was already processed, and whether its
     /// checkout already has an order. `?1 provider, ?2 event_id, ?3 session_id`.
@@ -277,10 +278,11 @@ pub mod sql {
          WHERE (SELECT COUNT(*) FROM payment_events WHERE outcome = ?8 AND at >= ?10) < ?11";
 
     /// Creates the order of a paid checkout (nothing if it exists).
-    /// `?1 order_id, ?2 clips (JSON), ?3 allowance, ?4 expires_at, ?5 token issued_at, ?6 now (s), ?7 source`.
+    /// `?1 order_id, ?2 clips (JSON), ?3 allowance, ?4 expires_at, ?5 token issued_at, ?6 now (s), ?7 source,
+    /// ?8 choices (JSON object or NULL)`.
     pub const CHECKOUT_ORDER: &str =
-        "INSERT INTO orders (order_id, clips, allowance, expires_at, token_issued_at, source, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?6) ON CONFLICT (order_id) DO NOTHING";
+        "INSERT INTO orders (order_id, clips, allowance, expires_at, token_issued_at, source, created_at, choices) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?6, ?8) ON CONFLICT (order_id) DO NOTHING";
 
     /// Remembers a paid checkout and its link. `?1 provider, ?2 session_id, ?3 order_id, ?4 token,
     /// ?5 customer_email, ?6 amount_total, ?7 currency, ?8 now (s), ?9 payment_id`.
@@ -289,7 +291,7 @@ pub mod sql {
 
     /// What a resent link needs: the order and its checkout's address.
     /// `?1 order_id`.
-    pub const ORDER_TO_RESEND: &str = "SELECT o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
+    pub const ORDER_TO_RESEND: &str = "SELECT o.clips AS clips, o.choices AS choices, o.allowance AS allowance, o.customer_ref AS customer_ref, \
          o.expires_at AS expires_at, o.revoked_at AS revoked_at, \
          (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1) AS customer_email \
          FROM orders o WHERE o.order_id = ?1";
@@ -301,7 +303,7 @@ pub mod sql {
     /// The orders of an e-mail address that still download (neither
     /// revoked nor expired), newest first,
     /// for "Lost your download link?". `?1 address, ?2 limit, ?3 now (s)`.
-    pub const ORDERS_OF_EMAIL: &str = "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, \
+    pub const ORDERS_OF_EMAIL: &str = "SELECT o.order_id AS order_id, o.clips AS clips, o.choices AS choices, o.allowance AS allowance, \
          o.customer_ref AS customer_ref, o.expires_at AS expires_at, c.customer_email AS customer_email \
          FROM checkouts c JOIN orders o ON o.order_id = c.order_id \
          WHERE lower(c.customer_email) = lower(?1) AND o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?3) \
@@ -504,8 +506,11 @@ pub struct OrderRow {
     pub source: String,
     #[serde(default)]
     pub created_at: u64,
+    /// JSON object of what was bought of each clip (variants, licences).
+    #[serde(default)]
+    pub choices: Option<String>,
 }
-crate::from_row!(OrderRow { order_id, clips, allowance, customer_ref, expires_at, revoked_at, revoked_reason, revoked_clips } defaults { token_issued_at, not_before, source, created_at });
+crate::from_row!(OrderRow { order_id, clips, allowance, customer_ref, expires_at, revoked_at, revoked_reason, revoked_clips } defaults { token_issued_at, not_before, source, created_at, choices });
 
 /// A row of `order_clips`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -615,6 +620,10 @@ pub const THANKS_WAITING_PER_MINUTE: u64 = 30;
 pub struct OrderFacts {
     pub order_id: String,
     pub clips: Vec<String>,
+    /// What was bought of each clip (version 2 tokens); absent in records
+    /// written before variants.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub choices: std::collections::BTreeMap<String, clipstore_core::Choice>,
     pub allowance: u32,
     pub customer_ref: Option<String>,
     pub expires_at: u64,

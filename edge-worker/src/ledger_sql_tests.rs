@@ -9,7 +9,7 @@ use crate::allowance::DownloadAllowance;
 use crate::ledger::sql;
 
 /// Every migration, in order (the outbox's tests use them too).
-pub(crate) const MIGRATIONS: [&str; 9] = [
+pub(crate) const MIGRATIONS: [&str; 10] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
@@ -19,6 +19,7 @@ pub(crate) const MIGRATIONS: [&str; 9] = [
     include_str!("../migrations/0007_refunds_recovery.sql"),
     include_str!("../migrations/0008_refusal_minutes.sql"),
     include_str!("../migrations/0009_origin.sql"),
+    include_str!("../migrations/0010_choices.sql"),
 ];
 
 /// A new in-memory SQLite with every migration applied.
@@ -229,10 +230,34 @@ fn the_settlement_migration_keeps_earlier_completions() {
 
 /// A paid order `O` of clips a and c with a checkout by `Buyer@Example.com`, payment `pi_1`.
 fn paid_order(db: &Connection) {
-    run(db, sql::CHECKOUT_ORDER, vec![t("O"), t(r#"["a","c"]"#), n(1), n(1000), n(1), n(1), t("stripe")]);
+    let choices = t(r#"{"c":{"variant":"web","licence":"extended"}}"#);
+    run(db, sql::CHECKOUT_ORDER, vec![t("O"), t(r#"["a","c"]"#), n(1), n(1000), n(1), n(1), t("stripe"), choices]);
     let checkout =
         vec![t("stripe"), t("cs_1"), t("O"), t("tok"), t("Buyer@Example.com"), n(3600), t("eur"), n(1), t("pi_1")];
     run(db, sql::CHECKOUT, checkout);
+}
+
+#[test]
+fn what_was_bought_of_each_clip_comes_back_for_a_reissue_or_a_resent_link() {
+    let db = db();
+    paid_order(&db);
+    let choices = r#"{"c":{"variant":"web","licence":"extended"}}"#;
+    let reissued: Option<String> = db.query_row(sql::REISSUE, rusqlite::params!["O", 9], |r| r.get("choices")).unwrap();
+    assert_eq!(reissued.as_deref(), Some(choices));
+    let resend: Option<String> = db.query_row(sql::ORDER_TO_RESEND, ["O"], |r| r.get("choices")).unwrap();
+    assert_eq!(resend.as_deref(), Some(choices));
+    let of_email: Option<String> =
+        db.query_row(sql::ORDERS_OF_EMAIL, rusqlite::params!["buyer@example.com", 5, 0], |r| r.get("choices")).unwrap();
+    assert_eq!(of_email.as_deref(), Some(choices));
+    // A newer token's choices replace the order's (ORDER_SEEN), an older one's do not.
+    let seen = |issued: i64, choices: Option<&str>| {
+        db.execute(sql::ORDER_SEEN, rusqlite::params!["O", r#"["a","c"]"#, 1, None::<String>, 1000, issued, 1, choices])
+            .unwrap()
+    };
+    assert_eq!(seen(5, Some(r#"{"a":{"variant":"hd"}}"#)), 1);
+    assert_eq!(seen(2, None), 0);
+    let now: Option<String> = db.query_row(sql::ORDER, ["O"], |r| r.get("choices")).unwrap();
+    assert_eq!(now.as_deref(), Some(r#"{"a":{"variant":"hd"}}"#));
 }
 
 #[test]
@@ -341,8 +366,9 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
 fn the_revocation_list_names_revoked_reissued_and_partly_revoked_orders() {
     let db = db();
     paid_order(&db);
-    run(&db, sql::CHECKOUT_ORDER, vec![t("Q"), t(r#"["a"]"#), n(1), n(1000), n(1), n(1), t("stripe")]);
-    run(&db, sql::CHECKOUT_ORDER, vec![t("Z"), t(r#"["a"]"#), n(1), n(1000), n(1), n(1), t("stripe")]);
+    let null = || rusqlite::types::Value::Null;
+    run(&db, sql::CHECKOUT_ORDER, vec![t("Q"), t(r#"["a"]"#), n(1), n(1000), n(1), n(1), t("stripe"), null()]);
+    run(&db, sql::CHECKOUT_ORDER, vec![t("Z"), t(r#"["a"]"#), n(1), n(1000), n(1), n(1), t("stripe"), null()]);
     run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(5), t("refunded")]);
     run(&db, sql::REISSUE, vec![t("Q"), n(9)]);
     run(&db, sql::REVOKE_CLIP, vec![t("Z"), t("a"), n(6), t("admin")]);

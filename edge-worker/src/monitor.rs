@@ -529,6 +529,8 @@ mod tests {
 
     fn clip(size: u64, sha256: Option<&str>) -> ManifestClip {
         ManifestClip {
+            variant: None,
+            variants: Default::default(),
             title: "T".into(),
             object_key: "clips/t.mp4".into(),
             file_name: "t.mp4".into(),

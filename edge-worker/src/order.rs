@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use clipstore_core::CatalogManifest;
+use clipstore_core::{CatalogManifest, Choice};
 
 use crate::allowance::DownloadAllowance;
 
@@ -12,6 +12,10 @@ use crate::allowance::DownloadAllowance;
 pub struct OrderLine {
     pub slug: String,
     pub title: String,
+    /// The file bought, when the clip is sold in several (`4K`).
+    pub variant: Option<String>,
+    /// The licence bought (name, terms page), when the shop has tiers.
+    pub licence: Option<(String, String)>,
     pub file_name: String,
     pub size: u64,
     /// The file's lower-case hex SHA-256 when the catalog knows it, so the
@@ -25,12 +29,18 @@ pub struct OrderLine {
     /// Relative link to the clip: `<token>/<slug>` from `/download/<token>/`,
     /// written absolute here so it works with and without the trailing slash.
     pub href: String,
+    /// The clip's licence certificate: `<href>/licence`.
+    pub certificate_href: String,
 }
 
 /// The order page's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderView {
     pub order_id: String,
+    /// When the link was issued (the certificate's date).
+    pub issued_at: u64,
+    /// The owner's reference for the customer, if the token has one.
+    pub customer_ref: Option<String>,
     pub expires_at: u64,
     /// Downloads allowed per clip.
     pub allowance: u32,
@@ -44,6 +54,10 @@ pub struct OrderView {
 pub struct OrderClaims<'a> {
     pub order_id: &'a str,
     pub clips: &'a [String],
+    /// What was bought of each clip (version 2 tokens).
+    pub choices: &'a BTreeMap<String, Choice>,
+    pub issued_at: u64,
+    pub customer_ref: Option<&'a str>,
     pub expires_at: u64,
     pub downloads: u32,
 }
@@ -62,10 +76,14 @@ impl OrderView {
         let mut lines = Vec::new();
         let mut withdrawn = Vec::new();
         for slug in claims.clips {
-            match manifest.clip(slug) {
+            let choice = claims.choices.get(slug).cloned().unwrap_or_default();
+            let licence = choice.licence.as_deref().and_then(|id| manifest.licence(id));
+            match manifest.clip(slug).and_then(|clip| clip.file(choice.variant.as_deref())) {
                 Some(clip) => lines.push(OrderLine {
                     slug: slug.clone(),
                     title: clip.title.clone(),
+                    variant: clip.variant.as_ref().map(|v| v.label.clone()),
+                    licence: licence.map(|l| (l.name.clone(), l.page.clone())),
                     file_name: clip.file_name.clone(),
                     size: clip.size,
                     sha256: clip.sha256.clone(),
@@ -74,12 +92,15 @@ impl OrderView {
                     }),
                     refunded: refunded.contains(slug),
                     href: format!("/download/{token}/{slug}"),
+                    certificate_href: format!("/download/{token}/{slug}/{}", crate::routes::CERTIFICATE_PAGE),
                 }),
                 None => withdrawn.push(slug.clone()),
             }
         }
         OrderView {
             order_id: claims.order_id.to_string(),
+            issued_at: claims.issued_at,
+            customer_ref: claims.customer_ref.map(str::to_string),
             expires_at: claims.expires_at,
             allowance: claims.downloads,
             lines,
@@ -118,6 +139,7 @@ mod tests {
 
     fn manifest() -> CatalogManifest {
         let mut m = CatalogManifest::new(ShopInfo {
+            licences: Vec::new(),
             title: "Shop".into(),
             base_url: "https://example.com".into(),
             contact_email: "a@example.com".into(),
@@ -127,6 +149,8 @@ mod tests {
         m.clips.insert(
             "harbor".into(),
             ManifestClip {
+                variant: None,
+                variants: Default::default(),
                 title: "Harbor".into(),
                 object_key: "clips/harbor.mp4".into(),
                 file_name: "Harbor.mp4".into(),
@@ -144,7 +168,15 @@ mod tests {
         let clips = vec!["gone".to_string(), "harbor".to_string()];
         let granted = BTreeMap::from([("harbor".to_string(), 2 * 2_500_000)]);
         let view = OrderView::new(
-            OrderClaims { order_id: "o-1", clips: &clips, expires_at: 10, downloads: 5 },
+            OrderClaims {
+                order_id: "o-1",
+                clips: &clips,
+                choices: &BTreeMap::new(),
+                issued_at: 1,
+                customer_ref: None,
+                expires_at: 10,
+                downloads: 5,
+            },
             &manifest(),
             Some(&granted),
             &["harbor".to_string()],
@@ -155,6 +187,54 @@ mod tests {
         assert!(view.lines[0].refunded);
         assert_eq!(view.lines[0].href, "/download/TOK/harbor");
         assert_eq!(view.withdrawn, vec!["gone".to_string()]);
+        assert_eq!(view.lines[0].certificate_href, "/download/TOK/harbor/licence");
+        assert_eq!((view.lines[0].variant.as_ref(), view.lines[0].licence.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn a_line_is_the_file_and_licence_bought() {
+        let mut m = manifest();
+        m.shop.licences = vec![clipstore_core::ManifestLicence {
+            id: "extended".into(),
+            name: "Extended".into(),
+            factor_permille: 2000,
+            surcharge: 0,
+            page: "/licence-extended/".into(),
+        }];
+        let harbor = m.clips.get_mut("harbor").unwrap();
+        harbor.variant = Some(clipstore_core::VariantName { id: "4k".into(), label: "4K".into() });
+        harbor.variants.insert(
+            "web".into(),
+            clipstore_core::ManifestVariant {
+                label: "720p".into(),
+                object_key: "clips/harbor-720.mp4".into(),
+                file_name: "Harbor (720p).mp4".into(),
+                size: 500_000,
+                content_type: "video/mp4".into(),
+                price: 900,
+                sha256: Some("cd".repeat(32)),
+            },
+        );
+        let clips = vec!["harbor".to_string()];
+        let choice = Choice { variant: Some("web".into()), licence: Some("extended".into()) };
+        let choices = BTreeMap::from([("harbor".to_string(), choice)]);
+        let claims = OrderClaims {
+            order_id: "o-1",
+            clips: &clips,
+            choices: &choices,
+            issued_at: 1,
+            customer_ref: Some("c-9"),
+            expires_at: 10,
+            downloads: 1,
+        };
+        let view = OrderView::new(claims, &m, Some(&BTreeMap::new()), &[], "TOK");
+        let line = &view.lines[0];
+        assert_eq!((line.file_name.as_str(), line.size), ("Harbor (720p).mp4", 500_000));
+        assert_eq!(line.sha256, Some("cd".repeat(32)));
+        assert_eq!(line.variant.as_deref(), Some("720p"));
+        assert_eq!(line.licence, Some(("Extended".to_string(), "/licence-extended/".to_string())));
+        assert_eq!(line.remaining, Some(1), "the allowance counts the variant's size");
+        assert_eq!(view.customer_ref.as_deref(), Some("c-9"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clipstore_core::ShopInfo;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use crate::error::DownloadError;
-use crate::order::{human_size, OrderView};
+use crate::order::{human_size, OrderLine, OrderView};
 use crate::preconditions::http_date;
 
 /// A complete page in the shop's frame: the markup of `templates/base.html`
@@ -99,12 +99,13 @@ fn order_section(view: &OrderView, intro: &str) -> String {
             r#"        <li>
           <div>
             <h2 class="clip-card-title">{title}</h2>
-            <p class="clip-card-meta"><span class="file-name">{file}</span> · {size} · {left} · expires <time>{expires}</time></p>
+{bought}            <p class="clip-card-meta"><span class="file-name">{file}</span> · {size} · {left} · expires <time>{expires}</time></p>
 {sha256}          </div>
           {action}
         </li>
 "#,
             title = text(&line.title),
+            bought = bought_line(line),
             file = text(&line.file_name),
             size = human_size(line.size),
             left = text(&left),
@@ -124,6 +125,75 @@ fn order_section(view: &OrderView, intro: &str) -> String {
     }
     body.push_str("      <p class=\"meta\">Keep this link private: anyone who has it can download these clips.</p>\n    </section>\n");
     body
+}
+
+/// What was bought of a clip besides the clip (its file and licence) and
+/// the link to its licence certificate, a line of the order page.
+fn bought_line(line: &OrderLine) -> String {
+    let mut parts = Vec::new();
+    if let Some(variant) = &line.variant {
+        parts.push(text(variant).into_owned());
+    }
+    if let Some((name, _)) = &line.licence {
+        parts.push(format!("{} licence", text(name)));
+    }
+    parts.push(format!(r#"<a href="{}">Licence certificate</a>"#, attr(&line.certificate_href)));
+    format!("            <p class=\"clip-card-meta\">{}</p>\n", parts.join(" · "))
+}
+
+/// The licence certificate of one bought clip: a printable page naming the
+/// shop, the order, the clip, its file (variant, name, size, SHA-256), the
+/// licence with its terms and the date the link was issued.
+pub fn certificate_page(shop: &ShopInfo, view: &OrderView, line: &OrderLine) -> String {
+    let terms = match &line.licence {
+        Some((name, page)) => format!(
+            r#"{name} licence: the terms are at <a href="{href}">{shown}</a>"#,
+            name = text(name),
+            href = attr(&format!("{}{page}", shop.base_url)),
+            shown = text(&format!("{}{page}", shop.base_url)),
+        ),
+        None => format!(
+            r#"the shop's licence: the terms are at <a href="{href}">{shown}</a>"#,
+            href = attr(&shop.base_url),
+            shown = text(&shop.base_url),
+        ),
+    };
+    let row = |name: &str, value: String| format!("        <tr><th scope=\"row\">{name}</th><td>{value}</td></tr>\n");
+    let mut rows = String::new();
+    rows.push_str(&row("Licensor", text(&shop.title).into_owned()));
+    rows.push_str(&row("Order", text(&view.order_id).into_owned()));
+    rows.push_str(&row("Date", format!("<time>{}</time>", text(&http_date(view.issued_at)))));
+    rows.push_str(&row("Clip", text(&line.title).into_owned()));
+    if let Some(variant) = &line.variant {
+        rows.push_str(&row("File", text(variant).into_owned()));
+    }
+    rows.push_str(&row("File name", format!("<span class=\"file-name\">{}</span>", text(&line.file_name))));
+    rows.push_str(&row("Size", format!("{} ({} bytes)", human_size(line.size), line.size)));
+    if let Some(sha) = &line.sha256 {
+        rows.push_str(&row("SHA-256", format!("<code class=\"sha256\">{}</code>", text(sha))));
+    }
+    rows.push_str(&row("Licence", terms));
+    if let Some(customer) = &view.customer_ref {
+        rows.push_str(&row("Licensee reference", text(customer).into_owned()));
+    }
+    let body = format!(
+        r#"    <section class="certificate">
+      <h1>Licence certificate</h1>
+      <p>{shop} grants the buyer of order <strong>{order}</strong> a licence to use the clip below under the terms named here. Keep this page (print it, or save it as PDF from your browser's Print command) with your project files.</p>
+      <table class="certificate-table">
+{rows}      </table>
+      <p class="meta">Check the file you have against the SHA-256 above: <code>sha256sum "{file}"</code> on Linux, <code>shasum -a 256</code> on macOS, <code>certutil -hashfile</code> on Windows. Questions: <a href="mailto:{email_attr}">{email}</a>.</p>
+      <p class="meta"><a href="{back}">Back to your downloads</a></p>
+    </section>
+"#,
+        shop = text(&shop.title),
+        order = text(&view.order_id),
+        file = text(&line.file_name),
+        email_attr = attr(&shop.contact_email),
+        email = text(&shop.contact_email),
+        back = attr(line.href.rsplit_once('/').map_or("/", |(order, _)| order)),
+    );
+    layout(shop, "Licence certificate", &body)
 }
 
 /// The checkout success page once the order exists: thanks, the download
@@ -247,6 +317,7 @@ mod tests {
 
     fn shop() -> ShopInfo {
         ShopInfo {
+            licences: Vec::new(),
             title: "Clips & <Co>".into(),
             base_url: "https://example.com".into(),
             contact_email: "help@example.com".into(),
@@ -258,6 +329,8 @@ mod tests {
     fn view() -> OrderView {
         OrderView {
             order_id: "o-<1>".into(),
+            issued_at: 784_000_000,
+            customer_ref: Some("cust<7>".into()),
             expires_at: 784_111_777,
             allowance: 5,
             lines: vec![
@@ -270,6 +343,9 @@ mod tests {
                     remaining: Some(4),
                     refunded: false,
                     href: "/download/TOK/harbor".into(),
+                    variant: Some("4K".into()),
+                    licence: Some(("Extended <b>".into(), "/licence-extended/".into())),
+                    certificate_href: "/download/TOK/harbor/licence".into(),
                 },
                 OrderLine {
                     slug: "city".into(),
@@ -280,6 +356,9 @@ mod tests {
                     remaining: Some(0),
                     refunded: false,
                     href: "/download/TOK/city".into(),
+                    variant: None,
+                    licence: None,
+                    certificate_href: "/download/TOK/city/licence".into(),
                 },
             ],
             withdrawn: vec![],
@@ -303,6 +382,42 @@ mod tests {
         assert!(html.contains("Sun, 06 Nov 1994 08:49:37 GMT"));
         assert!(html.contains("No downloads left"));
         assert!(!html.contains("href=\"/download/TOK/city\""));
+    }
+
+    #[test]
+    fn order_page_names_the_file_and_licence_bought_and_links_the_certificate() {
+        let html = order_page(&shop(), &view());
+        assert!(html.contains(
+            "4K · Extended &lt;b&gt; licence · <a href=\"/download/TOK/harbor/licence\">Licence certificate</a>"
+        ));
+        assert!(html.contains("<a href=\"/download/TOK/city/licence\">Licence certificate</a>"));
+    }
+
+    #[test]
+    fn certificate_names_shop_order_clip_file_licence_date_and_hash() {
+        let v = view();
+        let html = certificate_page(&shop(), &v, &v.lines[0]);
+        for needle in [
+            "<h1>Licence certificate</h1>",
+            "<th scope=\"row\">Licensor</th><td>Clips &amp; &lt;Co&gt;</td>",
+            "<th scope=\"row\">Order</th><td>o-&lt;1&gt;</td>",
+            "<th scope=\"row\">Clip</th><td>Harbor &lt;script&gt;alert(1)&lt;/script&gt;</td>",
+            "<th scope=\"row\">File</th><td>4K</td>",
+            "2.5 MB (2500000 bytes)",
+            "Extended &lt;b&gt; licence: the terms are at <a href=\"https://example.com/licence-extended/\">",
+            "<th scope=\"row\">Licensee reference</th><td>cust&lt;7&gt;</td>",
+            "Sat, 05 Nov 1994",
+            "href=\"/download/TOK\">Back to your downloads",
+        ] {
+            assert!(html.contains(needle), "{needle} in\n{html}");
+        }
+        assert!(html.contains(&format!("<code class=\"sha256\">{}</code>", "ab".repeat(32))));
+        assert!(!html.contains("<script>") && !html.contains("<b>"));
+        // Without tiers, the shop's own terms; without a hash, no hash row.
+        let html = certificate_page(&shop(), &v, &v.lines[1]);
+        assert!(html.contains("the shop's licence: the terms are at"));
+        assert!(!html.contains("SHA-256</th>"));
+        assert!(!html.contains(">File</th>"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! | `/download/<token>`             | [`Route::Order`]   |
 //! | `/download/<token>/`            | [`Route::Order`]   |
 //! | `/download/<token>/<clip-slug>` | [`Route::Clip`]    |
+//! | `/download/<token>/<clip-slug>/licence` | [`Route::Certificate`] |
 //! | any other `/download/…`         | [`Route::NotFound`]|
 //! | `/payments/stripe/webhook`      | [`Route::PaymentWebhook`] |
 //! | `/checkout`                     | [`Route::Checkout`] |
@@ -27,6 +28,8 @@ pub enum Route<'a> {
     Order { token: &'a str },
     /// One clip of the order.
     Clip { token: &'a str, slug: &'a str },
+    /// The licence certificate of one clip of the order (printable).
+    Certificate { token: &'a str, slug: &'a str },
     /// A payment provider's webhook (docs/payments.md); only Stripe so far.
     PaymentWebhook { provider: &'a str },
     /// A cart's checkout: `POST` a form of clip slugs (docs/payments.md).
@@ -47,6 +50,9 @@ pub enum Route<'a> {
 }
 
 const PREFIX: &str = "/download/";
+
+/// The last part of a clip's licence certificate address.
+pub const CERTIFICATE_PAGE: &str = "licence";
 
 /// The page where a customer asks for their links again.
 pub const RECOVER_PATH: &str = "/orders/recover";
@@ -70,12 +76,15 @@ pub fn route(path: &str) -> Route<'_> {
     let mut parts = rest.split('/');
     let token = parts.next().unwrap_or_default();
     let slug = parts.next();
+    let page = parts.next();
     if token.is_empty() || parts.next().is_some() {
         return Route::NotFound;
     }
-    match slug {
-        None | Some("") => Route::Order { token },
-        Some(slug) => Route::Clip { token, slug },
+    match (slug, page) {
+        (None | Some(""), None) => Route::Order { token },
+        (Some(slug), None) if !slug.is_empty() => Route::Clip { token, slug },
+        (Some(slug), Some(CERTIFICATE_PAGE)) if !slug.is_empty() => Route::Certificate { token, slug },
+        _ => Route::NotFound,
     }
 }
 
@@ -86,6 +95,10 @@ mod tests {
     #[test]
     fn download_routes() {
         assert_eq!(route("/download/tok"), Route::Order { token: "tok" });
+        assert_eq!(route("/download/tok/clip/licence"), Route::Certificate { token: "tok", slug: "clip" });
+        assert_eq!(route("/download/tok/clip/other"), Route::NotFound);
+        assert_eq!(route("/download/tok//licence"), Route::NotFound);
+        assert_eq!(route("/download/tok/clip/licence/"), Route::NotFound);
         assert_eq!(route("/download/tok/"), Route::Order { token: "tok" });
         assert_eq!(route("/download/tok/harbor"), Route::Clip { token: "tok", slug: "harbor" });
     }

@@ -81,6 +81,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Route::Asset => env.assets("ASSETS")?.fetch_request(req).await,
         Route::Order { token } => download::order_request(&req, &env, token).await,
         Route::Clip { token, slug } => download::clip_route(&req, &env, &ctx, token, slug).await,
+        Route::Certificate { token, slug } => download::certificate_request(&req, &env, token, slug).await,
         Route::Checkout => checkout::checkout(req, &env).await,
         Route::PaymentWebhook { .. } => payments::payment_webhook(req, &env, &ctx).await,
         Route::Thanks => payments::thanks(&req, &env).await,
@@ -164,6 +165,7 @@ fn order_facts(claims: &Claims) -> OrderFacts {
     OrderFacts {
         order_id: claims.order_id.clone(),
         clips: claims.clips.clone(),
+        choices: claims.choices.clone(),
         allowance: claims.downloads,
         customer_ref: claims.customer_ref.clone(),
         expires_at: claims.expires_at,
@@ -173,6 +175,29 @@ fn order_facts(claims: &Claims) -> OrderFacts {
 
 fn clips_json(clips: &[String]) -> String {
     serde_json::to_string(clips).unwrap_or_else(|_| "[]".into())
+}
+
+/// Every file of the catalog (main files by slug, variants as
+/// `slug:variant`), made once per isolate: what the self-test and
+/// `/admin/catalog` check in the bucket.
+fn catalog_files() -> &'static [(String, clipstore_core::ManifestClip)] {
+    static FILES: OnceLock<Vec<(String, clipstore_core::ManifestClip)>> = OnceLock::new();
+    FILES.get_or_init(|| manifest().files())
+}
+
+/// `orders.choices`: the JSON object of what was bought of each clip, or
+/// NULL for an order of plain clips.
+fn choices_json(choices: &BTreeMap<String, clipstore_core::Choice>) -> JsValue {
+    if choices.is_empty() {
+        JsValue::NULL
+    } else {
+        text(&serde_json::to_string(choices).unwrap_or_default())
+    }
+}
+
+/// Reads `orders.choices` back (NULL or unreadable: none).
+fn choices_from_json(json: Option<&str>) -> BTreeMap<String, clipstore_core::Choice> {
+    json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
 }
 
 /// `ORDER_SEEN` and `LINK_SEEN` for a verified token.
@@ -194,6 +219,7 @@ fn order_seen(
                 num(facts.expires_at),
                 num(facts.issued_at),
                 num(now),
+                choices_json(&facts.choices),
             ],
         )?,
         bind(

@@ -465,6 +465,8 @@ mod tests {
 
     fn entry(size: u64, sha256: Option<&str>) -> ManifestClip {
         ManifestClip {
+            variant: None,
+            variants: Default::default(),
             title: "Harbour".into(),
             object_key: "clips/harbour.mp4".into(),
             file_name: "harbour.mp4".into(),

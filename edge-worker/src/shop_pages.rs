@@ -58,6 +58,20 @@ pub fn checkout_problem_page(shop: &ShopInfo, problem: &CheckoutProblem, clip_ti
                 text(clip_title.unwrap_or(slug))
             ),
         ),
+        CheckoutProblem::Cart(CartError::Unavailable(why)) => (
+            "A clip in your cart is not available like this",
+            format!(
+                "<p>{}. Remove it from your cart, add it again from its page, and check out again; nothing was charged.</p>",
+                text(why)
+            ),
+        ),
+        CheckoutProblem::Cart(CartError::SameClipTwice(title)) => (
+            "Your cart has one clip twice",
+            format!(
+                "<p>“{}” is in your cart in two versions. An order takes one file of each clip: remove one of them and check out again; nothing was charged.</p>",
+                text(title)
+            ),
+        ),
         CheckoutProblem::Cart(CartError::TooManyLines(n)) => (
             "Your cart is too large",
             format!(
@@ -126,6 +140,7 @@ mod tests {
 
     fn shop() -> ShopInfo {
         ShopInfo {
+            licences: Vec::new(),
             title: "Shop".into(),
             base_url: "https://example.com".into(),
             contact_email: "a@example.com".into(),

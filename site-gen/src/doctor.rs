@@ -108,7 +108,8 @@ impl Report {
         let deployed: BTreeMap<&str, &Value> =
             remote.iter().filter_map(|c| Some((c.get("slug")?.as_str()?, c))).collect();
         let before = r.problems + r.warnings;
-        for (slug, clip) in &local.clips {
+        let files = local.files();
+        for (slug, clip) in &files {
             match deployed.get(slug.as_str()) {
                 None => r.warn(format!(
                     "clip {slug} is in content/ but not in the deployed Worker: build and deploy to sell it"
@@ -128,7 +129,7 @@ impl Report {
                 }
             }
         }
-        for slug in deployed.keys().filter(|s| !local.clips.contains_key(**s)) {
+        for slug in deployed.keys().filter(|s| !files.iter().any(|(name, _)| name == **s)) {
             r.warn(format!("clip {slug} is sold by the deployed Worker but is no longer in content/"));
         }
         if r.problems + r.warnings == before {

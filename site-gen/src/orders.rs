@@ -708,6 +708,17 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             }
             let not_before = o.get("not_before").and_then(Value::as_u64).unwrap_or(0);
             let now = unix_now().max(not_before);
+            // The file and licence bought of each clip, so the new link
+            // serves what was paid for.
+            let choices: std::collections::BTreeMap<String, clipstore_core::Choice> =
+                o.get("choices").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+            let clips = clips
+                .into_iter()
+                .map(|slug: String| match choices.get(&slug) {
+                    Some(choice) => clipstore_core::Item { slug, choice: choice.clone() }.to_item_string(),
+                    None => slug,
+                })
+                .collect();
             let request = MintRequest {
                 order_id: order.clone(),
                 clips,
@@ -721,7 +732,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             eprintln!(
                 "Order {}: new link for {} ({} downloads each, downloads already used stay used), valid until {}; links issued before it no longer work.",
                 claims.order_id,
-                claims.clips.join(", "),
+                claims.items_text(),
                 claims.downloads,
                 pt::show_time(claims.expires_at)
             );

@@ -29,11 +29,18 @@ impl MailClip {
     /// The catalog's facts about clip `slug`; `None` when it is not in the
     /// catalog (any more).
     pub fn from_catalog(catalog: &CatalogManifest, slug: &str) -> Option<MailClip> {
-        catalog.clip(slug).map(|c| MailClip {
-            title: c.title.clone(),
-            file_name: c.file_name.clone(),
-            size: c.size,
-            sha256: c.sha256.clone(),
+        Self::of_item(catalog, slug, &clipstore_core::Choice::default())
+    }
+
+    /// The file bought of clip `slug` (its variant; the licence in the
+    /// title); `None` when either is gone from the catalog.
+    pub fn of_item(catalog: &CatalogManifest, slug: &str, choice: &clipstore_core::Choice) -> Option<MailClip> {
+        let item = clipstore_core::Item { slug: slug.to_string(), choice: choice.clone() };
+        catalog.resolve(&item).ok().map(|r| MailClip {
+            title: r.description,
+            file_name: r.file.file_name,
+            size: r.file.size,
+            sha256: r.file.sha256,
         })
     }
 }
@@ -305,6 +312,7 @@ mod tests {
 
     fn shop() -> ShopInfo {
         ShopInfo {
+            licences: Vec::new(),
             title: "Saltglass & Co <Footage>".into(),
             base_url: "https://shop.example/".into(),
             contact_email: "help@shop.example".into(),
@@ -336,6 +344,8 @@ mod tests {
     #[test]
     fn clips_come_from_the_catalog() {
         let clip = clipstore_core::ManifestClip {
+            variant: None,
+            variants: Default::default(),
             title: "Harbour".into(),
             object_key: "clips/h.mp4".into(),
             file_name: "h.mp4".into(),

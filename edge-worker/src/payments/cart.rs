@@ -1,14 +1,15 @@
 //! A cart sent to `POST /checkout`: parsed, checked against the catalog and
 //! priced from the manifest, never from the request (docs/payments.md).
 //!
-//! The form is `clip=<slug>` once per line and optionally `cart=<id>`, the
-//! browser's cart id (22 of `[A-Za-z0-9_-]`, made by `static/js/cart.js`).
-//! Which clips were bought travels in the checkout's metadata as
-//! comma-separated slugs, split over `clips`, `clips_2`, … so that no value
-//! exceeds Stripe's 500 characters ([`metadata_clips`], read back by
-//! [`clips_from_metadata`]).
+//! The form is `clip=<item>` once per line (an item is a slug, or
+//! `slug:variant:licence`: `clipstore_core::purchase`) and optionally
+//! `cart=<id>`, the browser's cart id (22 of `[A-Za-z0-9_-]`, made by
+//! `static/js/cart.js`). An order takes one file of each clip. Which items
+//! were bought travels in the checkout's metadata, comma-separated, split
+//! over `clips`, `clips_2`, … so that no value exceeds Stripe's 500
+//! characters ([`metadata_clips`], read back by [`clips_from_metadata`]).
 
-use clipstore_core::CatalogManifest;
+use clipstore_core::{CatalogManifest, Item, ResolveError};
 use sha2::{Digest, Sha256};
 
 /// Most lines in one checkout: Stripe's limit of line items per Checkout
@@ -27,6 +28,10 @@ pub const METADATA_KEYS_MAX: usize = 50;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CartLine {
     pub slug: String,
+    /// The item in its canonical form (`slug`, or `slug:variant:licence`).
+    pub item: String,
+    /// The clip's title with the file and licence bought (`Title (4K,
+    /// Extended licence)`): the line's name on the payment page.
     pub title: String,
     /// In the currency's smallest unit, from the manifest.
     pub unit_amount: u64,
@@ -51,6 +56,11 @@ pub enum CartError {
     TooManyLines(usize),
     /// A slug that is not in the catalog (removed since the cart was filled).
     UnknownClip(String),
+    /// A variant or licence the catalog does not have (any more), or an
+    /// item that is not written as one: what is wrong, for the customer.
+    Unavailable(String),
+    /// Two files of one clip (title): an order takes one of each.
+    SameClipTwice(String),
     /// Not a form, a bad cart id, or a body over [`MAX_BODY_BYTES`].
     Malformed(&'static str),
 }
@@ -69,13 +79,15 @@ impl CartError {
             CartError::Empty => "empty_cart",
             CartError::TooManyLines(_) => "too_many_lines",
             CartError::UnknownClip(_) => "unknown_clip",
+            CartError::Unavailable(_) => "unavailable_item",
+            CartError::SameClipTwice(_) => "same_clip_twice",
             CartError::Malformed(_) => "malformed_cart",
         }
     }
 }
 
 /// Parses a checkout form body and prices it from the catalog. Repeated
-/// clips count once; the order of first appearance is kept.
+/// items count once; the order of first appearance is kept.
 pub fn parse_cart(body: &[u8], manifest: &CatalogManifest) -> Result<Cart, CartError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(CartError::Malformed("the cart is too large"));
@@ -105,13 +117,25 @@ pub fn parse_cart(body: &[u8], manifest: &CatalogManifest) -> Result<Cart, CartE
     if slugs.len() > MAX_LINES {
         return Err(CartError::TooManyLines(slugs.len()));
     }
-    let lines = slugs
-        .into_iter()
-        .map(|slug| match manifest.clip(&slug) {
-            Some(clip) => Ok(CartLine { title: clip.title.clone(), unit_amount: clip.price, slug }),
-            None => Err(CartError::UnknownClip(slug)),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut lines: Vec<CartLine> = Vec::with_capacity(slugs.len());
+    for written in slugs {
+        let item = Item::parse(&written).ok_or_else(|| CartError::Unavailable(format!("“{written}” is not a clip")))?;
+        let resolved = manifest.resolve(&item).map_err(|e| match e {
+            ResolveError::UnknownClip(slug) => CartError::UnknownClip(slug),
+            other => CartError::Unavailable(other.to_string()),
+        })?;
+        let line = CartLine {
+            item: Item { slug: resolved.slug.clone(), choice: resolved.choice }.to_item_string(),
+            slug: resolved.slug,
+            title: resolved.description,
+            unit_amount: resolved.price,
+        };
+        match lines.iter().find(|l| l.slug == line.slug) {
+            Some(same) if same.item == line.item => {}
+            Some(_) => return Err(CartError::SameClipTwice(resolved.file.title)),
+            None => lines.push(line),
+        }
+    }
     Ok(Cart { lines, currency: manifest.shop.currency.to_ascii_lowercase(), cart_id })
 }
 
@@ -128,6 +152,11 @@ impl Cart {
 
     pub fn slugs(&self) -> Vec<&str> {
         self.lines.iter().map(|l| l.slug.as_str()).collect()
+    }
+
+    /// The lines' items, canonical: what the checkout's metadata carries.
+    pub fn items(&self) -> Vec<&str> {
+        self.lines.iter().map(|l| l.item.as_str()).collect()
     }
 
     /// The idempotency key of this cart's checkout: the same cart (id),
@@ -202,6 +231,7 @@ mod tests {
 
     fn manifest(slugs: &[String]) -> CatalogManifest {
         let mut m = CatalogManifest::new(ShopInfo {
+            licences: Vec::new(),
             title: "Shop".into(),
             base_url: "https://example.com".into(),
             contact_email: "a@example.com".into(),
@@ -212,6 +242,8 @@ mod tests {
             m.clips.insert(
                 slug.clone(),
                 ManifestClip {
+                    variant: None,
+                    variants: Default::default(),
                     title: format!("Clip {i}"),
                     object_key: format!("clips/{slug}.mp4"),
                     file_name: format!("{slug}.mp4"),
@@ -239,6 +271,64 @@ mod tests {
         assert_eq!(cart.total(), 2002);
         assert_eq!(cart.currency, "eur");
         assert_eq!(cart.cart_id.as_deref(), Some("AAAAAAAAAAAAAAAAAAAAAA"));
+    }
+
+    /// `a-clip-00` in a main file (`4k`) and `web`, under two licence tiers.
+    fn with_variants_and_tiers() -> CatalogManifest {
+        let mut m = manifest(&names(2));
+        let tier = |id: &str, factor_permille| clipstore_core::ManifestLicence {
+            id: id.into(),
+            name: id.to_uppercase(),
+            factor_permille,
+            surcharge: 0,
+            page: format!("/{id}/"),
+        };
+        m.shop.licences = vec![tier("standard", 1000), tier("extended", 3000)];
+        let clip = m.clips.get_mut("a-clip-00").unwrap();
+        clip.variant = Some(clipstore_core::VariantName { id: "4k".into(), label: "4K".into() });
+        clip.variants.insert(
+            "web".into(),
+            clipstore_core::ManifestVariant {
+                label: "720p".into(),
+                object_key: "clips/a-720.mp4".into(),
+                file_name: "a (720p).mp4".into(),
+                size: 10,
+                content_type: "video/mp4".into(),
+                price: 400,
+                sha256: None,
+            },
+        );
+        m
+    }
+
+    #[test]
+    fn items_are_priced_by_variant_and_licence_from_the_catalog() {
+        let m = with_variants_and_tiers();
+        let cart = parse_cart(b"clip=a-clip-00%3Aweb%3Aextended&clip=a-clip-01", &m).unwrap();
+        assert_eq!(cart.items(), ["a-clip-00:web:extended", "a-clip-01::standard"]);
+        assert_eq!(cart.lines[0].unit_amount, 1200);
+        assert_eq!(cart.lines[0].title, "Clip 0 (720p, EXTENDED licence)");
+        assert_eq!(cart.lines[1].unit_amount, 1001);
+        // The main file named by its id is the main file.
+        assert_eq!(parse_cart(b"clip=a-clip-00:4k", &m).unwrap().items(), ["a-clip-00::standard"]);
+    }
+
+    #[test]
+    fn two_files_of_one_clip_or_unknown_choices_are_refused() {
+        let m = with_variants_and_tiers();
+        assert_eq!(
+            parse_cart(b"clip=a-clip-00&clip=a-clip-00:web", &m),
+            Err(CartError::SameClipTwice("Clip 0".into()))
+        );
+        assert!(parse_cart(b"clip=a-clip-00:web&clip=a-clip-00:web:", &m).is_ok(), "the same item twice counts once");
+        for bad in [&b"clip=a-clip-00:8k"[..], b"clip=a-clip-00::gold", b"clip=a-clip-00:WEB", b"clip=a-clip-00:a:b:c"]
+        {
+            assert!(
+                matches!(parse_cart(bad, &m), Err(CartError::Unavailable(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod cart;
 pub mod stripe;
 pub mod stripe_checkout;
 
-use clipstore_core::{CatalogManifest, Claims};
+use clipstore_core::{CatalogManifest, Claims, Item, Resolved};
 use sha2::{Digest, Sha256};
 
 /// A payment provider's webhook, as the Worker needs it.
@@ -102,7 +102,8 @@ pub struct PaidCheckout {
     /// The provider's checkout id (Stripe: `cs_…`); the success page finds
     /// the order by it.
     pub session_id: String,
-    /// Clip slugs as the checkout carried them (not yet checked).
+    /// Items (slugs, or `slug:variant:licence`) as the checkout carried
+    /// them (not yet checked).
     pub clips: Vec<String>,
     pub customer_email: Option<String>,
     /// Amount paid in the currency's smallest unit, for the owner's records.
@@ -126,11 +127,8 @@ impl PriceCheck {
     /// The checkout's amount and currency against the catalog's prices for
     /// its clips (unknown clips are refused before this).
     pub fn of(paid: &PaidCheckout, manifest: &CatalogManifest) -> PriceCheck {
-        let mut clips: Vec<&String> = paid.clips.iter().collect();
-        clips.sort();
-        clips.dedup();
         PriceCheck {
-            expected: clips.iter().filter_map(|c| manifest.clip(c)).map(|c| c.price).sum(),
+            expected: resolve_items(paid, manifest).unwrap_or_default().iter().map(|r| r.price).sum(),
             expected_currency: manifest.shop.currency.to_ascii_lowercase(),
             paid: paid.amount_total,
             paid_currency: paid.currency.as_ref().map(|c| c.to_ascii_lowercase()),
@@ -274,21 +272,34 @@ pub fn new_order(
     if paid.clips.is_empty() {
         return Err(WebhookError::NoClips);
     }
-    if let Some(unknown) = paid.clips.iter().find(|slug| manifest.clip(slug).is_none()) {
-        return Err(WebhookError::UnknownClip(unknown.clone()));
-    }
+    let resolved = resolve_items(paid, manifest)?;
     let mut claims = Claims {
         key_id: String::new(),
         order_id: order_id(provider, &paid.session_id),
-        clips: paid.clips.clone(),
+        clips: resolved.iter().map(|r| r.slug.clone()).collect(),
         issued_at: now_unix,
         expires_at: now_unix + terms.days * 86_400,
         downloads: terms.downloads,
         customer_ref: None,
-        choices: Default::default(),
+        choices: resolved.into_iter().filter(|r| !r.choice.is_plain()).map(|r| (r.slug, r.choice)).collect(),
     };
     claims.normalize_clips();
     Ok(claims)
+}
+
+/// The checkout's items checked against the catalog, one per clip (the
+/// first, should a hand-made Payment Link name a clip twice).
+fn resolve_items(paid: &PaidCheckout, manifest: &CatalogManifest) -> Result<Vec<Resolved>, WebhookError> {
+    let mut out: Vec<Resolved> = Vec::new();
+    for written in &paid.clips {
+        let resolved = Item::parse(written)
+            .and_then(|item| manifest.resolve(&item).ok())
+            .ok_or_else(|| WebhookError::UnknownClip(written.clone()))?;
+        if !out.iter().any(|r| r.slug == resolved.slug) {
+            out.push(resolved);
+        }
+    }
+    Ok(out)
 }
 
 /// Whether a success-page `session_id` has the shape of a checkout id, so
@@ -304,6 +315,7 @@ mod tests {
 
     fn manifest() -> CatalogManifest {
         let mut m = CatalogManifest::new(ShopInfo {
+            licences: Vec::new(),
             title: "Shop".into(),
             base_url: "https://example.com".into(),
             contact_email: "a@example.com".into(),
@@ -314,6 +326,8 @@ mod tests {
             m.clips.insert(
                 slug.into(),
                 ManifestClip {
+                    variant: None,
+                    variants: Default::default(),
                     title: slug.into(),
                     object_key: format!("clips/{slug}.mp4"),
                     file_name: format!("{slug}.mp4"),
@@ -374,6 +388,44 @@ mod tests {
         assert_eq!(claims.downloads, 5);
         assert_eq!(claims.expires_at, 100 + 30 * 86_400);
         assert_eq!(claims.order_id, order_id("stripe", "cs_test_abc"));
+    }
+
+    #[test]
+    fn a_paid_item_puts_its_variant_and_licence_in_the_token() {
+        let mut m = manifest();
+        m.shop.licences = vec![clipstore_core::ManifestLicence {
+            id: "extended".into(),
+            name: "Extended".into(),
+            factor_permille: 1000,
+            surcharge: 500,
+            page: "/x/".into(),
+        }];
+        let harbor = m.clips.get_mut("harbor").unwrap();
+        harbor.variant = Some(clipstore_core::VariantName { id: "4k".into(), label: "4K".into() });
+        let mut web = clipstore_core::ManifestVariant {
+            label: "720p".into(),
+            object_key: "clips/h-720.mp4".into(),
+            file_name: "h.mp4".into(),
+            size: 1,
+            content_type: "video/mp4".into(),
+            price: 700,
+            sha256: None,
+        };
+        harbor.variants.insert("web".into(), web.clone());
+        let claims = new_order("stripe", &paid(&["harbor:web", "dunes"]), &m, LinkTerms::DEFAULT, 100).unwrap();
+        assert_eq!(claims.clips, vec!["dunes", "harbor"]);
+        assert_eq!(claims.version(), 2);
+        assert_eq!(claims.choice("harbor").variant.as_deref(), Some("web"));
+        assert_eq!(claims.choice("harbor").licence.as_deref(), Some("extended"), "the default tier is named");
+        assert_eq!(claims.choice("dunes").licence.as_deref(), Some("extended"));
+        let check = PriceCheck::of(&paid(&["harbor:web", "dunes"]), &m);
+        assert_eq!(check.expected, 700 + 500 + m.clips["dunes"].price + 500);
+        // A variant the catalog no longer has is refused like a withdrawn clip.
+        web.label = "x".into();
+        assert_eq!(
+            new_order("stripe", &paid(&["harbor:8k"]), &m, LinkTerms::DEFAULT, 1),
+            Err(WebhookError::UnknownClip("harbor:8k".into()))
+        );
     }
 
     #[test]

@@ -79,10 +79,10 @@ pub fn session_params(cart: &Cart, origin: &str) -> Vec<(String, String)> {
         params.push((format!("{p}[price_data][currency]"), cart.currency.clone()));
         params.push((format!("{p}[price_data][unit_amount]"), line.unit_amount.to_string()));
         params.push((format!("{p}[price_data][product_data][name]"), line.title.clone()));
-        params.push((format!("{p}[price_data][product_data][metadata][clip]"), line.slug.clone()));
+        params.push((format!("{p}[price_data][product_data][metadata][clip]"), line.item.clone()));
         params.push((format!("{p}[quantity]"), "1".to_string()));
     }
-    for (key, value) in metadata_clips(&cart.slugs()) {
+    for (key, value) in metadata_clips(&cart.items()) {
         params.push((format!("metadata[{key}]"), value));
     }
     params.push(("success_url".to_string(), format!("{origin}/thanks?session_id={{CHECKOUT_SESSION_ID}}")));
@@ -180,9 +180,15 @@ mod tests {
     fn cart() -> Cart {
         Cart {
             lines: vec![
-                CartLine { slug: "harbour-at-dawn".into(), title: "Harbour at Dawn".into(), unit_amount: 2400 },
+                CartLine {
+                    slug: "harbour-at-dawn".into(),
+                    item: "harbour-at-dawn".into(),
+                    title: "Harbour at Dawn".into(),
+                    unit_amount: 2400,
+                },
                 CartLine {
                     slug: "fjord-mist".into(),
+                    item: "fjord-mist:web:extended".into(),
                     title: "Fjord Mist, Morning (4K) & more".into(),
                     unit_amount: 2900,
                 },
@@ -219,7 +225,8 @@ mod tests {
         assert_eq!(get("line_items[1][price_data][unit_amount]"), Some("2900"));
         assert_eq!(get("line_items[1][price_data][product_data][name]"), Some("Fjord Mist, Morning (4K) & more"));
         assert_eq!(get("line_items[0][price_data][currency]"), Some("eur"));
-        assert_eq!(get("metadata[clips]"), Some("harbour-at-dawn,fjord-mist"));
+        assert_eq!(get("metadata[clips]"), Some("harbour-at-dawn,fjord-mist:web:extended"));
+        assert_eq!(get("line_items[1][price_data][product_data][metadata][clip]"), Some("fjord-mist:web:extended"));
         assert_eq!(get("success_url"), Some("https://shop.example/thanks?session_id={CHECKOUT_SESSION_ID}"));
     }
 

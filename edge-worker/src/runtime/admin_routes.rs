@@ -279,5 +279,7 @@ struct ReissuedOrder {
     customer_ref: Option<String>,
     expires_at: Option<u64>,
     not_before: u64,
+    /// JSON object of what was bought of each clip, or null.
+    choices: Option<String>,
 }
-crate::from_row!(ReissuedOrder { order_id, clips, allowance, customer_ref, expires_at, not_before });
+crate::from_row!(ReissuedOrder { order_id, clips, allowance, customer_ref, expires_at, not_before, choices });

@@ -290,6 +290,19 @@ pub(super) async fn order_page(env: &Env, token: &str, head: bool) -> std::resul
     html_page(&pages::order_page(&manifest().shop, &view), head, 200, &[])
 }
 
+/// `/download/<token>/<slug>/licence`: the clip's licence certificate, for
+/// a clip the order covers (and has not been refunded), with the order
+/// page's checks (the token verifies, the order is not revoked).
+pub(super) async fn certificate_request(req: &Request, env: &Env, token: &str, slug: &str) -> Result<Response> {
+    let page = async {
+        let head = read_method(req)?;
+        let view = order_view(env, token).await?;
+        let line = view.lines.iter().find(|l| l.slug == slug && !l.refunded).ok_or(DownloadError::NotInOrder)?;
+        html_page(&pages::certificate_page(&manifest().shop, &view, line), head, 200, &[])
+    };
+    page.await.or_else(|error| error_response(&error))
+}
+
 /// What the order page of a link shows: verifies the token, records the
 /// order and link in the ledger and reads the bytes granted per clip.
 pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<OrderView, DownloadError> {
@@ -338,6 +351,9 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
         OrderClaims {
             order_id: &claims.order_id,
             clips: &claims.clips,
+            choices: &claims.choices,
+            issued_at: claims.issued_at,
+            customer_ref: claims.customer_ref.as_deref(),
             expires_at: claims.expires_at,
             downloads: claims.downloads,
         },
@@ -444,7 +460,12 @@ async fn clip(
     attempt.record.order_id = Some(claims.order_id.clone());
     attempt.record.key_id = Some(claims.key_id.clone());
     attempt.order = Some(order_facts(&claims));
-    let entry = manifest().clip(slug).ok_or(DownloadError::UnknownClip)?;
+    // The file bought of the clip: its variant, if the token names one.
+    let entry = manifest()
+        .clip(slug)
+        .and_then(|clip| clip.file(claims.choice(slug).variant.as_deref()))
+        .ok_or(DownloadError::UnknownClip)?;
+    let entry = &entry;
     if !claims.covers(slug) {
         return Err(DownloadError::NotInOrder);
     }

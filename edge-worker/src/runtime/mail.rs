@@ -243,7 +243,11 @@ pub(crate) fn order_facts(claims: &Claims, token: &str, to: &str, origin: &str) 
         to: to.to_string(),
         order_id: claims.order_id.clone(),
         order_url: format!("{origin}/download/{token}"),
-        clips: claims.clips.iter().filter_map(|slug| MailClip::from_catalog(manifest(), slug)).collect(),
+        clips: claims
+            .clips
+            .iter()
+            .filter_map(|slug| MailClip::of_item(manifest(), slug, &claims.choice(slug)))
+            .collect(),
         downloads_per_clip: claims.downloads,
         expires_at: claims.expires_at,
         recover_url: format!("{origin}{}", crate::routes::RECOVER_PATH),

@@ -134,7 +134,7 @@ pub async fn catalog_report(env: &Env, offset: u32, limit: u32) -> Result<Respon
         Ok(b) => b,
         Err(e) => return json_response(503, &json!({ "error": e })),
     };
-    let all: Vec<(&String, &ManifestClip)> = manifest().clips.iter().collect();
+    let all: Vec<(&String, &ManifestClip)> = super::catalog_files().iter().map(|(name, file)| (name, file)).collect();
     let start = (offset as usize).min(all.len());
     let end = (start + limit as usize).min(all.len());
     let mut clips = Vec::new();
@@ -298,7 +298,8 @@ crate::from_row!(FailureRow { total, failed });
 /// The scheduled self-test: check a slice of the catalog, the storage, the
 /// ledger, the keys and the failure rate; alert or report recovery.
 pub async fn self_test(env: &Env) {
-    let catalog: Vec<(&String, &ManifestClip)> = manifest().clips.iter().collect();
+    let catalog: Vec<(&String, &ManifestClip)> =
+        super::catalog_files().iter().map(|(name, file)| (name, file)).collect();
     let mut findings =
         RunFindings { catalog: catalog.iter().map(|(s, _)| (*s).clone()).collect(), ..RunFindings::default() };
     let db = database(env);

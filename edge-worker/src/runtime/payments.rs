@@ -286,6 +286,7 @@ async fn checkout(
                 num(claims.issued_at),
                 num(now),
                 text(name),
+                super::choices_json(&claims.choices),
             ],
         )?,
         bind(

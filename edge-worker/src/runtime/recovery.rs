@@ -115,11 +115,12 @@ crate::from_row!(Allowed { id });
 struct RecoverableOrder {
     order_id: String,
     clips: String,
+    choices: Option<String>,
     allowance: u32,
     customer_ref: Option<String>,
     expires_at: Option<u64>,
 }
-crate::from_row!(RecoverableOrder { order_id, clips, allowance, customer_ref, expires_at });
+crate::from_row!(RecoverableOrder { order_id, clips, choices, allowance, customer_ref, expires_at });
 
 /// After the response: counts the request against the limits, then mints
 /// and e-mails a link per order of the address, in one batch with the
@@ -165,8 +166,14 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
             .map_err(|e| d1_error("orders of an address", e))?;
     let mut facts = Vec::new();
     for order in &orders {
-        let mut claims =
-            fresh_claims(&order.order_id, &order.clips, order.allowance, &order.customer_ref, order.expires_at);
+        let mut claims = fresh_claims(
+            &order.order_id,
+            &order.clips,
+            order.choices.as_deref(),
+            order.allowance,
+            &order.customer_ref,
+            order.expires_at,
+        );
         let token = sign_link(env, &mut claims)?;
         facts.push(order_facts(&claims, &token, &request.email, &request.origin));
     }
@@ -185,6 +192,7 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
 fn fresh_claims(
     order_id: &str,
     clips: &str,
+    choices: Option<&str>,
     downloads: u32,
     customer_ref: &Option<String>,
     expires_at: Option<u64>,
@@ -198,6 +206,7 @@ fn fresh_claims(
         expires_at: expires_at.unwrap_or(now + 30 * 86_400),
         downloads,
         customer_ref: customer_ref.clone(),
+        choices: super::choices_from_json(choices),
     };
     claims.normalize_clips();
     claims
@@ -205,13 +214,14 @@ fn fresh_claims(
 
 struct OrderToResend {
     clips: String,
+    choices: Option<String>,
     allowance: u32,
     customer_ref: Option<String>,
     expires_at: Option<u64>,
     revoked_at: Option<u64>,
     customer_email: Option<String>,
 }
-crate::from_row!(OrderToResend { clips, allowance, customer_ref, expires_at, revoked_at, customer_email });
+crate::from_row!(OrderToResend { clips, choices, allowance, customer_ref, expires_at, revoked_at, customer_email });
 
 /// `POST /admin/orders/<id>/resend[?to=…]` (`site-gen orders resend`): a
 /// fresh link of the order (same clips, downloads and expiry: it shares
@@ -243,7 +253,14 @@ pub(super) async fn resend(
     if !valid_address(address) {
         return Ok((400, json!({ "error": format!("{address} is not an e-mail address") })));
     }
-    let mut claims = fresh_claims(order_id, &order.clips, order.allowance, &order.customer_ref, order.expires_at);
+    let mut claims = fresh_claims(
+        order_id,
+        &order.clips,
+        order.choices.as_deref(),
+        order.allowance,
+        &order.customer_ref,
+        order.expires_at,
+    );
     let token = sign_link(env, &mut claims)?;
     let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin)?;
     batch(db, vec![statement]).await?;

@@ -221,7 +221,7 @@ struct OriginRow {
 }
 
 fn manifest_slugs() -> impl Iterator<Item = &'static String> {
-    super::manifest().clips.keys()
+    super::catalog_files().iter().map(|(name, _)| name)
 }
 
 /// The deep health check's entry (`GET /admin/health`): off, usable (the
