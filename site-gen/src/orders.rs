@@ -550,10 +550,20 @@ pub fn order_details(v: &Value) -> String {
         text(&order, "source"),
         revocation(&order),
     );
+    // What was bought of each clip: its file (variant) and licence.
+    let choices: std::collections::BTreeMap<String, clipstore_core::Choice> =
+        order.get("choices").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
     for c in v.get("clips").and_then(Value::as_array).into_iter().flatten() {
+        let slug = text(c, "clip_slug");
+        let bought = choices.get(&slug).map(|choice| {
+            let mut parts = Vec::new();
+            parts.extend(choice.variant.as_ref().map(|v| format!("file {v}")));
+            parts.extend(choice.licence.as_ref().map(|l| format!("licence {l}")));
+            format!(" [{}]", parts.join(", "))
+        });
         out.push_str(&format!(
             "  {:<32} {} used, {} left ({} of {} bytes granted)\n",
-            text(c, "clip_slug"),
+            format!("{slug}{}", bought.unwrap_or_default()),
             text(c, "downloads_used"),
             text(c, "downloads_left"),
             text(c, "granted_bytes"),

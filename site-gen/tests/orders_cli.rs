@@ -108,6 +108,22 @@ fn order_details_say_how_each_download_ended() {
 }
 
 #[test]
+fn order_details_name_the_file_and_licence_bought_of_each_clip() {
+    let text = order_details(&json!({
+        "order": {"order_id": "PAY-9", "choices": r#"{"harbor":{"variant":"web","licence":"extended"},"dunes":{"licence":"standard"}}"#},
+        "clips": [
+            {"clip_slug": "harbor", "downloads_used": 0, "downloads_left": 1, "granted_bytes": 0, "clip_size": 10},
+            {"clip_slug": "dunes", "downloads_used": 0, "downloads_left": 1, "granted_bytes": 0, "clip_size": 10},
+            {"clip_slug": "city", "downloads_used": 0, "downloads_left": 1, "granted_bytes": 0, "clip_size": 10},
+        ],
+        "attempts": [],
+    }));
+    assert!(text.contains("  harbor [file web, licence extended] "), "{text}");
+    assert!(text.contains("  dunes [licence standard] "), "{text}");
+    assert!(text.contains("  city  "), "{text}");
+}
+
+#[test]
 fn order_details_say_why_an_order_was_revoked() {
     let show = |order: serde_json::Value| order_details(&json!({"order": order, "clips": [], "attempts": []}));
     let refunded = show(json!({"order_id": "PAY-1", "revoked_at": 5, "revoked_reason": "refunded"}));
