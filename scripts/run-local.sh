@@ -67,7 +67,8 @@ bucket="$(sed -n 's/^bucket_name = "\(.*\)"$/\1/p' wrangler.toml)"
 step "Seeding the local R2 bucket '$bucket' with the sample clips"
 node -e '
   const m = require(process.argv[1]);
-  for (const c of Object.values(m.clips)) console.log(c.object_key + "\t" + c.content_type);
+  for (const c of Object.values(m.clips))
+    for (const f of [c, ...Object.values(c.variants ?? {})]) console.log(f.object_key + "\t" + f.content_type);
 ' "$root/catalog-manifest.json" | while IFS=$'\t' read -r key type; do
     file="$root/sample-media/$key"
     if [ -f "$file" ]; then
@@ -83,7 +84,8 @@ step "Seeding the local secondary origin (bucket clipstore-secondary in $seconda
 mkdir -p "$secondary_root/clipstore-secondary"
 node -e '
   const m = require(process.argv[1]);
-  for (const c of Object.values(m.clips)) console.log(c.object_key);
+  for (const c of Object.values(m.clips))
+    for (const f of [c, ...Object.values(c.variants ?? {})]) console.log(f.object_key);
 ' "$root/catalog-manifest.json" | while read -r key; do
     file="$root/sample-media/$key"
     if [ -f "$file" ]; then

@@ -27,6 +27,11 @@ import { ADMIN_TOKEN, admin, catalog, curl, mint, paths, run, sha256File, startS
 
 const { manifest, other, withheld } = catalog();
 const samples = Object.entries(manifest.clips).map(([slug, c]) => ({ slug, ...c, file: path.join(paths.media, c.object_key) }));
+// Every file `site-gen push` sends: each clip's main file and its variants.
+const files = samples.flatMap((c) => [
+  c,
+  ...Object.entries(c.variants ?? {}).map(([id, v]) => ({ slug: `${c.slug} (${id})`, ...v, file: path.join(paths.media, v.object_key) })),
+]);
 let work;
 let clip; // the clip of realistic size: { file, size, sha256 }
 let worker;
@@ -325,13 +330,14 @@ describe("downloads continue from the secondary origin", () => {
 });
 
 describe("site-gen push to both origins", () => {
-  it("fills R2 and the secondary from nothing, resumes an interrupted upload, and a second run uploads nothing", async () => {
+  it("fills R2 and the secondary from nothing with every variant of every clip, resumes an interrupted upload, and a second run uploads nothing", async () => {
     const empty = await startS3();
     const fresh = await startStack({ worker, vars: empty.vars() });
     try {
       // The owner's masters: the sample clips, and the clip of realistic size.
       const media = path.join(work, "masters");
-      for (const c of samples) {
+      assert.ok(files.length > samples.length, "the sample shop has variants");
+      for (const c of files) {
         const to = path.join(media, c.object_key);
         fs.mkdirSync(path.dirname(to), { recursive: true });
         fs.copyFileSync(c.slug === withheld.slug ? clip.file : c.file, to);
@@ -365,7 +371,7 @@ describe("site-gen push to both origins", () => {
       const second = await push();
       assert.match(second.stderr, new RegExp(`${withheld.object_key}: resuming an interrupted upload, [1-9]\\d* of \\d+ parts already there`), second.stderr.slice(-3000));
       assert.match(second.stdout, /Secondary origin: \d+ uploaded \(size, MD5 and sha256 verified\)/);
-      for (const c of samples) {
+      for (const c of files) {
         const expected = c.slug === withheld.slug ? clip.sha256 : sha256File(c.file);
         assert.ok(empty.has(c.object_key), `${c.slug} in the secondary`);
         assert.equal(sha256File(path.join(empty.root, empty.bucket, c.object_key)), expected, `${c.slug} in the secondary`);
@@ -375,8 +381,8 @@ describe("site-gen push to both origins", () => {
       }
 
       const third = await push();
-      assert.match(third.stdout, new RegExp(`^0 uploaded, ${samples.length} already in the bucket, 0 failed`, "m"));
-      assert.match(third.stdout, new RegExp(`Secondary origin: 0 uploaded .*, ${samples.length} already there`));
+      assert.match(third.stdout, new RegExp(`^0 uploaded, ${files.length} already in the bucket, 0 failed`, "m"));
+      assert.match(third.stdout, new RegExp(`Secondary origin: 0 uploaded .*, ${files.length} already there`));
       assert.doesNotMatch(third.stdout, /uploading/);
 
       // What push put there is served: R2 fails over to it byte for byte.

@@ -17,6 +17,7 @@ const KEYS: &[&str] = &[
     "download_base_url",
     "watermark",
     "licences",
+    "media_variants",
 ];
 /// Keys of one `[[licences]]` section.
 const LICENCE_KEYS: &[&str] = &["id", "name", "page", "factor", "surcharge"];
@@ -41,6 +42,10 @@ pub struct SiteConfig {
     /// The licence tiers every clip is sold under, the default first;
     /// empty: one licence, the shop's terms.
     pub licences: Vec<LicenceTier>,
+    /// The lower resolutions `site-gen media` makes from each master
+    /// (`[[media_variants]]`); empty: none.
+    #[serde(skip)]
+    pub media_variants: Vec<crate::media_variants::VariantSetting>,
 }
 
 /// A licence tier (`[[licences]]`): a file's price times `factor`, plus
@@ -159,6 +164,9 @@ impl SiteConfig {
         let mut licence_errors = Vec::new();
         let licences = licences(&mut f, &mut licence_errors);
         f.errors.append(&mut licence_errors);
+        let mut media_errors = Vec::new();
+        let media_variants = crate::media_variants::parse(&mut f, &file.display, &mut media_errors);
+        f.errors.append(&mut media_errors);
 
         if let Some(url) = &base_url {
             if !is_http_url(url) {
@@ -214,6 +222,7 @@ impl SiteConfig {
             download_base_url: download_base_url.unwrap().trim_end_matches('/').to_string(),
             watermark,
             licences,
+            media_variants,
         })
     }
 

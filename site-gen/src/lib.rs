@@ -18,6 +18,7 @@ pub mod init;
 pub mod links;
 pub mod markdown;
 pub mod media;
+pub mod media_variants;
 pub mod new;
 pub mod orders;
 pub mod output;

@@ -1,11 +1,14 @@
 //! `site-gen media`: fills each clip's technical front matter (size, sha256,
 //! duration, resolution, frame rate, codec) from its master file with
 //! `ffprobe`, and makes its poster (a JPEG still) and its preview (a short,
-//! low-resolution MP4 with the shop's watermark burnt in) with `ffmpeg`.
+//! low-resolution MP4 with the shop's watermark burnt in) with `ffmpeg`;
+//! and encodes the lower resolutions the owner sells beside the master
+//! (`[[media_variants]]` in `site.toml`, `crate::media_variants`) into the
+//! masters folder, recording each as a `[[variants]]` section of the clip.
 //!
 //! What is up to date is skipped: `.site-gen/media.json` remembers, per clip,
 //! the master's size, modification time and sha256 and the settings its
-//! poster and preview were made with. Encodes run in parallel, one per core;
+//! poster, preview and variants were made with. Encodes run in parallel, one per core;
 //! every file is written beside its place and renamed into it, so a stopped
 //! run never leaves half a poster, preview or clip file. A poster or preview
 //! the owner made (named in the front matter, not made here) is left alone.
@@ -22,7 +25,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::content::load::{CLIPS_DIR, STATIC_DIR};
-use crate::front_matter_edit::set_values;
+use crate::content::{Price, Resolution};
+use crate::front_matter_edit::{set_section_values, set_values};
+use crate::media_variants::{PlannedVariant, VariantSetting};
 use crate::push::hash_file;
 
 /// `site-gen media`'s arguments.
@@ -67,6 +72,9 @@ pub struct Probe {
     /// As written in front matter: `25`, `29.97`.
     pub frame_rate: String,
     pub codec: String,
+    /// Bits per second of the video (of the whole file when the stream
+    /// does not say), when ffprobe knows.
+    pub bit_rate: Option<u64>,
 }
 
 /// Reads ffprobe's JSON (`-show_format -show_streams`).
@@ -106,6 +114,10 @@ pub fn parse_probe(json: &str) -> Result<Probe, String> {
         height: video["height"].as_u64().ok_or("no height")?,
         frame_rate,
         codec: video["codec_name"].as_str().ok_or("no codec")?.to_string(),
+        bit_rate: [&video["bit_rate"], &v["format"]["bit_rate"]]
+            .iter()
+            .find_map(|b| b.as_str().and_then(|b| b.parse::<u64>().ok()))
+            .filter(|&b| b > 0),
     })
 }
 
@@ -131,6 +143,20 @@ struct Remembered {
     poster_settings: String,
     preview: Option<String>,
     preview_settings: String,
+    /// The variants made from the master, by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    variants: BTreeMap<String, MadeVariant>,
+}
+
+/// A variant this command encoded: how, and the file it wrote (its size,
+/// time and sha256, so that it is not hashed again).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct MadeVariant {
+    settings: String,
+    key: String,
+    size: u64,
+    modified: u64,
+    sha256: String,
 }
 
 const CACHE: &str = ".site-gen/media.json";
@@ -141,14 +167,20 @@ struct ClipFile {
     path: PathBuf,
     text: String,
     key: Option<String>,
+    file_name: Option<String>,
+    price: Option<Price>,
+    /// The main file's variant id, when written (`variant = "…"`).
+    variant: Option<String>,
     poster: Option<String>,
     preview: Option<String>,
 }
 
+fn front_matter(text: &str) -> Option<toml::Table> {
+    toml::from_str(text.split("+++").nth(1)?).ok()
+}
+
 fn value_of(text: &str, key: &str) -> Option<String> {
-    let front = text.split("+++").nth(1)?;
-    let table: toml::Table = toml::from_str(front).ok()?;
-    table.get(key).and_then(|v| v.as_str()).map(str::to_string)
+    front_matter(text)?.get(key).and_then(|v| v.as_str()).map(str::to_string)
 }
 
 fn clip_files(root: &Path) -> Result<Vec<ClipFile>, MediaError> {
@@ -163,9 +195,13 @@ fn clip_files(root: &Path) -> Result<Vec<ClipFile>, MediaError> {
         let text = fs::read_to_string(&path).map_err(|e| MediaError::Shop(format!("{}: {e}", path.display())))?;
         let slug = value_of(&text, "slug")
             .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().into_owned());
+        let price = front_matter(&text).and_then(|f| f.get("price").and_then(|p| Price::parse(p).ok()));
         clips.push(ClipFile {
             slug,
             key: value_of(&text, "file"),
+            file_name: value_of(&text, "file_name"),
+            variant: value_of(&text, "variant"),
+            price,
             poster: value_of(&text, "poster"),
             preview: value_of(&text, "preview"),
             path,
@@ -264,6 +300,51 @@ fn make_preview(master: &Path, target: &Path, watermark: &str) -> Result<(), Str
     ffmpeg_to(target, &args)
 }
 
+/// Encodes `master` down to `height` lines (the width follows its shape),
+/// with its sound, as [`crate::media_variants::RECIPE`] says: at most the
+/// master's video bit rate scaled by the heights (half the lines, half the
+/// bits per second), so a smaller picture is a smaller file.
+fn make_variant(master: &Path, target: &Path, height: u32, probe: &Probe) -> Result<(), String> {
+    let scale = format!("scale=-2:{height}:flags=lanczos,format=yuv420p");
+    let mut args: Vec<String> = vec!["-i".into(), master.display().to_string()];
+    if let Some(rate) = probe.bit_rate {
+        let cap = (rate as u128 * u128::from(height) / u128::from(probe.height.max(1))).max(1) as u64;
+        args.extend(["-maxrate".into(), cap.to_string(), "-bufsize".into(), (cap * 2).to_string()]);
+    }
+    args.extend(
+        [
+            "-map",
+            "0:v:0",
+            "-map",
+            "0:a:0?",
+            "-vf",
+            &scale,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "medium",
+            "-crf",
+            "20",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "160k",
+            "-movflags",
+            "+faststart",
+            "-map_metadata",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            "-flags:v",
+            "+bitexact",
+            "-threads",
+            "1",
+        ]
+        .map(String::from),
+    );
+    ffmpeg_to(target, &args)
+}
+
 /// A site path like `/posters/x.jpg` as a file under `static/`.
 fn static_file(root: &Path, site_path: &str) -> PathBuf {
     root.join(STATIC_DIR).join(site_path.trim_start_matches('/'))
@@ -274,6 +355,10 @@ fn static_file(root: &Path, site_path: &str) -> PathBuf {
 struct Settings {
     poster: String,
     preview: String,
+    /// `[[media_variants]]` of site.toml, and the shop's currency (for
+    /// prices that are a share of the clip's).
+    variants: Vec<VariantSetting>,
+    currency: String,
 }
 
 /// What one clip's run did, for the summary.
@@ -282,6 +367,8 @@ struct Done {
     front_matter: bool,
     poster: bool,
     preview: bool,
+    /// Ids of the variants encoded.
+    variants: Vec<String>,
 }
 
 /// Runs `site-gen media`; returns the number of clips that failed.
@@ -299,8 +386,12 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
     })
     .map_err(|d| MediaError::Shop(crate::diagnostics::Diagnostics(d).to_string()))?;
     let watermark = config.watermark.clone().unwrap_or_else(|| config.title.clone());
-    let settings =
-        Settings { poster: POSTER_RECIPE.to_string(), preview: format!("{PREVIEW_RECIPE}; watermark {watermark:?}") };
+    let settings = Settings {
+        poster: POSTER_RECIPE.to_string(),
+        preview: format!("{PREVIEW_RECIPE}; watermark {watermark:?}"),
+        variants: config.media_variants.clone(),
+        currency: config.currency.clone(),
+    };
     let masters = root.join(&args.masters);
     let cache_path = root.join(CACHE);
     let cache: BTreeMap<String, Remembered> =
@@ -364,6 +455,14 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
         }
         if done.preview {
             what.push("preview made");
+        }
+        let variants = match &done.variants[..] {
+            [] => String::new(),
+            [one] => format!("variant {one} made"),
+            [some @ .., last] => format!("variants {} and {last} made", some.join(", ")),
+        };
+        if !variants.is_empty() {
+            what.push(&variants);
         }
         println!("{slug}: {}", if what.is_empty() { "up to date".to_string() } else { what.join(", ") });
     }
@@ -455,7 +554,14 @@ fn one_clip(
     if clip.preview.is_none() {
         values.push(("preview", toml_str(&preview)));
     }
-    if let Some(text) = set_values(&clip.text, &values) {
+    let mut text = set_values(&clip.text, &values);
+    for (id, values) in variants(masters, clip, &probe, &sha256, before, settings, &mut memory, &mut done, bar)? {
+        let values: Vec<(&str, String)> = values.iter().map(|(k, v)| (*k, v.clone())).collect();
+        if let Some(new) = set_section_values(text.as_deref().unwrap_or(&clip.text), "variants", &id, &values) {
+            text = Some(new);
+        }
+    }
+    if let Some(text) = text {
         let tmp = clip.path.with_extension("md.part");
         fs::write(&tmp, &text)
             .and_then(|()| fs::rename(&tmp, &clip.path))
@@ -463,6 +569,92 @@ fn one_clip(
         done.front_matter = true;
     }
     Ok((memory, done))
+}
+
+/// A `[[variants]]` section's values: its id and what to set in it.
+type Section = (String, Vec<(&'static str, String)>);
+
+/// Makes (or finds up to date) the lower resolutions the settings ask of
+/// this clip, beside its master; returns their `[[variants]]` sections.
+#[allow(clippy::too_many_arguments)]
+fn variants(
+    masters: &Path,
+    clip: &ClipFile,
+    probe: &Probe,
+    sha256: &str,
+    before: Option<&Remembered>,
+    settings: &Settings,
+    memory: &mut Remembered,
+    done: &mut Done,
+    bar: &ProgressBar,
+) -> Result<Vec<Section>, String> {
+    if settings.variants.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = clip.key.as_deref().unwrap_or_default();
+    let file_name = clip.file_name.as_deref().ok_or("no `file_name` in its front matter")?;
+    let price = clip.price.ok_or("no valid `price` in its front matter")?;
+    // The main file's own id (as the site reads it): a variant may not take it.
+    let main_id = clip.variant.clone().unwrap_or_else(|| {
+        slug::slugify(Resolution { width: probe.width as u32, height: probe.height as u32 }.label())
+    });
+    let planned: Vec<PlannedVariant> = crate::media_variants::plan(
+        &settings.variants,
+        &clip.slug,
+        key,
+        file_name,
+        price,
+        probe.height,
+        &settings.currency,
+    )
+    .into_iter()
+    .filter(|v| v.id != main_id)
+    .collect();
+    let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut sections = Vec::new();
+    for v in planned {
+        let target = masters.join(&v.key);
+        let recipe = format!("{}; {} lines", crate::media_variants::RECIPE, v.height);
+        let made = before.and_then(|b| b.variants.get(&v.id));
+        let on_disk = fs::metadata(&target).ok().map(|m| {
+            (m.len(), m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs()))
+        });
+        let fresh = made.filter(|m| {
+            before.is_some_and(|b| b.sha256 == sha256)
+                && m.settings == recipe
+                && m.key == v.key
+                && on_disk == Some((m.size, m.modified))
+        });
+        let record = match fresh {
+            Some(m) => m.clone(),
+            None => {
+                bar.set_message(format!("variant {}", v.id));
+                make_variant(&masters.join(key), &target, v.height, probe)?;
+                done.variants.push(v.id.clone());
+                let meta = fs::metadata(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+                let modified =
+                    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+                let (size, sha256) = hash_file(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+                MadeVariant { settings: recipe, key: v.key.clone(), size, modified, sha256 }
+            }
+        };
+        let made = self::probe(&target).map_err(|e| format!("its variant {}: {e}", target.display()))?;
+        let price = format!("{}.{:02}", v.price.cents / 100, v.price.cents % 100);
+        sections.push((
+            v.id.clone(),
+            vec![
+                ("label", toml_str(&v.label)),
+                ("resolution", toml_str(&format!("{}x{}", made.width, made.height))),
+                ("price", price),
+                ("file", toml_str(&v.key)),
+                ("file_name", toml_str(&v.file_name)),
+                ("size", record.size.to_string()),
+                ("sha256", toml_str(&record.sha256)),
+            ],
+        ));
+        memory.variants.insert(v.id, record);
+    }
+    Ok(sections)
 }
 
 #[cfg(test)]
@@ -477,7 +669,14 @@ mod tests {
         let p = parse_probe(json).unwrap();
         assert_eq!(
             p,
-            Probe { seconds: 12.48, width: 1920, height: 1080, frame_rate: "29.97".into(), codec: "h264".into() }
+            Probe {
+                seconds: 12.48,
+                width: 1920,
+                height: 1080,
+                frame_rate: "29.97".into(),
+                codec: "h264".into(),
+                bit_rate: None
+            }
         );
         let json = json.replace("30000/1001", "25/1");
         assert_eq!(parse_probe(&json).unwrap().frame_rate, "25");

@@ -11,6 +11,9 @@
 //! size (100 MB on Free and Pro); larger files go with wrangler or an S3
 //! client, as the error message says.
 //!
+//! Every file of a clip goes: its main file and each `[[variants]]` one,
+//! as the Worker's catalog lists them (`ManifestClip::files`).
+//!
 //! When the shop has a secondary origin (docs/secondary-origin.md), every
 //! clip also goes straight to it (`crate::secondary`), verified and resumable.
 
@@ -71,6 +74,17 @@ pub fn upload_reason(size: u64, sha256: &str, remote: Option<&Remote>) -> Option
 /// both are already right (or there is no front matter).
 pub fn record_size_and_hash(text: &str, size: u64, sha256: &str) -> Option<String> {
     crate::front_matter_edit::set_values(text, &[("size", size.to_string()), ("sha256", format!("\"{sha256}\""))])
+}
+
+/// Sets `size` and `sha256` in the clip's `[[variants]]` section whose id
+/// is `id`, like [`record_size_and_hash`]. None when both are right.
+pub fn record_variant_size_and_hash(text: &str, id: &str, size: u64, sha256: &str) -> Option<String> {
+    crate::front_matter_edit::set_section_values(
+        text,
+        "variants",
+        id,
+        &[("size", size.to_string()), ("sha256", format!("\"{sha256}\""))],
+    )
 }
 
 /// Size and lower-case hex sha256 of a file.
@@ -169,43 +183,61 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
     }
     let (mut uploaded, mut present, mut recorded, mut failed) = (0, 0, 0, 0);
     let mut to_secondary = SecondaryCounts::default();
-    for clip in &shop.clips {
-        let path = media.join(&clip.file);
+    // Every file of every clip: the main one and each `[[variants]]` one,
+    // as the Worker's catalog lists them.
+    let manifest = crate::render::manifest(&shop);
+    let files = manifest
+        .clips
+        .iter()
+        .flat_map(|(slug, clip)| clip.files().map(move |(id, file)| (slug, id.map(str::to_string), file)));
+    for (slug, variant, file) in files {
+        let name = match &variant {
+            Some(id) => format!("{slug} ({id})"),
+            None => slug.clone(),
+        };
+        let source = match shop.clips.iter().find(|c| c.slug == *slug) {
+            Some(c) => args.root.join(&c.source),
+            None => continue,
+        };
+        let path = media.join(&file.object_key);
         if !path.is_file() {
-            match remote(&client, &clip.file)? {
+            match remote(&client, &file.object_key)? {
                 Some(_) => present += 1,
                 None => {
                     failed += 1;
-                    println!("clip {}: missing from the bucket and no file at {}", clip.slug, path.display());
+                    println!("clip {}: missing from the bucket and no file at {}", name, path.display());
                 }
             }
             if let Some(s) = &secondary {
-                match s.head(&clip.file) {
+                match s.head(&file.object_key) {
                     Ok(Some(_)) => to_secondary.present += 1,
                     Ok(None) => {
                         failed += 1;
-                        println!("clip {}: missing from the secondary and no file at {}", clip.slug, path.display());
+                        println!("clip {}: missing from the secondary and no file at {}", name, path.display());
                     }
                     Err(e) => {
                         failed += 1;
-                        println!("clip {}: {e}", clip.slug);
+                        println!("clip {}: {e}", name);
                     }
                 }
             }
             continue;
         }
         let (size, sha256) = hash_file(&path).map_err(|e| OrdersError::Other(format!("{}: {e}", path.display())))?;
-        if clip.size != size || clip.sha256.as_deref() != Some(sha256.as_str()) {
-            let source = args.root.join(&clip.source);
+        if file.size != size || file.sha256.as_deref() != Some(sha256.as_str()) {
             let text = std::fs::read_to_string(&source)
                 .map_err(|e| OrdersError::Other(format!("{}: {e}", source.display())))?;
-            if let Some(new) = record_size_and_hash(&text, size, &sha256) {
+            let recorded_in = match &variant {
+                None => record_size_and_hash(&text, size, &sha256),
+                Some(id) => record_variant_size_and_hash(&text, id, size, &sha256),
+            };
+            if let Some(new) = recorded_in {
                 println!(
                     "clip {}: {} now records size = {size} and sha256 = {sha256} (it said {} bytes{}){}",
-                    clip.slug,
-                    clip.source.display(),
-                    clip.size,
-                    clip.sha256.as_deref().map(|s| format!(", sha256 {s}")).unwrap_or_else(|| ", no sha256".into()),
+                    name,
+                    crate::diagnostics::display_path(&args.root, &source).display(),
+                    file.size,
+                    file.sha256.as_deref().map(|s| format!(", sha256 {s}")).unwrap_or_else(|| ", no sha256".into()),
                     if args.dry_run { " [dry run: not written]" } else { "" }
                 );
                 if !args.dry_run {
@@ -215,44 +247,44 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
                 recorded += 1;
             }
         }
-        match upload_reason(size, &sha256, remote(&client, &clip.file)?.as_ref()) {
+        match upload_reason(size, &sha256, remote(&client, &file.object_key)?.as_ref()) {
             None => present += 1,
-            Some(reason) if args.dry_run => println!("clip {}: would upload {} ({reason})", clip.slug, clip.file),
+            Some(reason) if args.dry_run => println!("clip {}: would upload {} ({reason})", name, file.object_key),
             Some(reason) => {
                 if size > BODY_LIMIT {
-                    eprintln!("clip {}: {size} bytes: over 100 MB, the Worker may refuse it (plan limit)", clip.slug);
+                    eprintln!("clip {}: {size} bytes: over 100 MB, the Worker may refuse it (plan limit)", name);
                 }
-                println!("clip {}: uploading {} ({reason})", clip.slug, clip.file);
-                match upload(&client, &clip.file, &path, size, &sha256, &clip.content_type) {
+                println!("clip {}: uploading {} ({reason})", name, file.object_key);
+                match upload(&client, &file.object_key, &path, size, &sha256, &file.content_type) {
                     Ok(()) => uploaded += 1,
                     Err(e) => {
                         failed += 1;
-                        println!("clip {}: upload failed: {e}", clip.slug);
+                        println!("clip {}: upload failed: {e}", name);
                     }
                 }
             }
         }
         if let Some(s) = &secondary {
-            let found = match s.head(&clip.file) {
+            let found = match s.head(&file.object_key) {
                 Ok(found) => found,
                 Err(e) => {
                     failed += 1;
-                    println!("clip {}: {e}", clip.slug);
+                    println!("clip {}: {e}", name);
                     continue;
                 }
             };
             match upload_reason(size, &sha256, found.as_ref().map(|(r, _)| r)) {
                 None => to_secondary.present += 1,
                 Some(reason) if args.dry_run => {
-                    println!("clip {}: would upload {} to the secondary ({reason})", clip.slug, clip.file)
+                    println!("clip {}: would upload {} to the secondary ({reason})", name, file.object_key)
                 }
                 Some(reason) => {
-                    println!("clip {}: uploading {} to the secondary ({reason})", clip.slug, clip.file);
-                    match s.upload(&clip.file, &path, size, &sha256, &clip.content_type) {
+                    println!("clip {}: uploading {} to the secondary ({reason})", name, file.object_key);
+                    match s.upload(&file.object_key, &path, size, &sha256, &file.content_type) {
                         Ok(()) => to_secondary.uploaded += 1,
                         Err(e) => {
                             failed += 1;
-                            println!("clip {}: upload to the secondary failed: {e}", clip.slug);
+                            println!("clip {}: upload to the secondary failed: {e}", name);
                         }
                     }
                 }
@@ -299,6 +331,14 @@ mod tests {
         let bare = record_size_and_hash("+++\r\ntitle = \"A\"\r\n+++\r\n", 3, "ff").unwrap();
         assert_eq!(bare, "+++\r\ntitle = \"A\"\r\nsize = 3\r\nsha256 = \"ff\"\r\n+++\r\n");
         assert_eq!(record_size_and_hash("no front matter", 1, "a"), None);
+    }
+
+    #[test]
+    fn a_variant_records_in_its_own_section() {
+        let text = "+++\ntitle = \"A\"\nsize = 10\n\n[[variants]]\nid = \"360p\"\nsize = 4\n+++\n";
+        let new = record_variant_size_and_hash(text, "360p", 5, "ab").unwrap();
+        assert_eq!(new, text.replace("size = 4\n", "size = 5\nsha256 = \"ab\"\n"), "the clip's own size stays");
+        assert_eq!(record_variant_size_and_hash(&new, "360p", 5, "ab"), None);
     }
 
     #[test]

@@ -193,3 +193,115 @@ fn says_how_to_install_ffmpeg_when_it_is_missing() {
     assert!(!out.status.success());
     assert!(text(&out).contains("sudo apt-get install ffmpeg"), "{}", text(&out));
 }
+
+/// The owner's `[[media_variants]]`: each lower resolution is encoded from
+/// the master beside it (sound kept, never an upscale), recorded as a
+/// `[[variants]]` section the site builds with, and not made again.
+#[test]
+fn makes_the_lower_variants_asked_for_and_never_upscales() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
+    let masters = root.join("sample-media/clips");
+    fs::create_dir_all(&masters).unwrap();
+    let master = masters.join("first-clip.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440",
+        "-t",
+        "3",
+        "-c:v",
+        "libx264",
+        "-threads",
+        "1",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        master.to_str().unwrap(),
+    ]);
+    let site = root.join("content/site.toml");
+    let settings = "\n# Smaller files to sell beside each master\n[[media_variants]]\nheight = 720\nprice = 40\n\n[[media_variants]]\nheight = 360\nprice = 30\n\n[[media_variants]]\nheight = 240\nprice = 9.50\nlabel = \"Web 240p\"\n\n[[media_variants]]\nheight = 180\nfactor = 0.5\nid = \"tiny\"\n";
+    fs::write(&site, fs::read_to_string(&site).unwrap() + settings).unwrap();
+    let clip = root.join("content/clips/first-clip.md");
+    let owner_line = "# The owner's note stays.\n";
+    let t = fs::read_to_string(&clip).unwrap();
+    let t = t.replacen("+++\n", &format!("+++\n{owner_line}"), 1);
+    fs::write(&clip, &t).unwrap();
+
+    let run = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("variants 240p and tiny made"), "{}", text(&run));
+
+    let v240 = masters.join("first-clip-240p.mp4");
+    let tiny = masters.join("first-clip-tiny.mp4");
+    assert_eq!(probe(&v240, "stream=codec_name,width,height"), "h264,426,240");
+    assert_eq!(probe(&tiny, "stream=codec_name,width,height"), "h264,320,180");
+    for file in [&v240, &tiny] {
+        let seconds: f64 = probe(file, "format=duration").parse().unwrap();
+        assert!((2.8..=3.3).contains(&seconds), "{}: {seconds}", file.display());
+        let audio = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&audio.stdout).trim(), "aac", "the sound is kept");
+        let (size, whole) = (fs::metadata(file).unwrap().len(), fs::metadata(&master).unwrap().len());
+        assert!(size < whole, "{}: {size} bytes, the master {whole}", file.display());
+    }
+    let mut names: Vec<String> =
+        fs::read_dir(&masters).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["first-clip-240p.mp4", "first-clip-tiny.mp4", "first-clip.mp4"],
+        "no upscale, no half-written file"
+    );
+
+    let written = fs::read_to_string(&clip).unwrap();
+    assert!(written.contains(owner_line), "{written}");
+    let fm = front_matter(&root);
+    let variants = fm["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 2, "{written}");
+    let sha = |p: &Path| {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(fs::read(p).unwrap()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let price = fm["price"].as_float().or(fm["price"].as_integer().map(|i| i as f64)).unwrap();
+    for (v, (id, label, res, file, price)) in variants.iter().zip([
+        ("240p", "Web 240p", "426x240", &v240, 9.5),
+        ("tiny", "180p", "320x180", &tiny, (price * 50.0).round() / 100.0),
+    ]) {
+        assert_eq!(v["id"].as_str(), Some(id));
+        assert_eq!(v["label"].as_str(), Some(label));
+        assert_eq!(v["resolution"].as_str(), Some(res));
+        assert_eq!(v["file"].as_str(), Some(format!("clips/{}", file.file_name().unwrap().to_str().unwrap()).as_str()));
+        assert_eq!(v["size"].as_integer(), Some(fs::metadata(file).unwrap().len() as i64));
+        assert_eq!(v["sha256"].as_str(), Some(sha(file).as_str()));
+        assert_eq!(v["price"].as_float(), Some(price), "{id}");
+        assert!(v["file_name"].as_str().unwrap().contains(label), "{v}");
+    }
+    // The site builds with them, and the Worker's catalog lists them.
+    let build = site_gen(&["build"], &root);
+    assert!(build.status.success(), "{}", text(&build));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(root.join("catalog-manifest.json")).unwrap()).unwrap();
+    let listed = &manifest["clips"]["first-clip"]["variants"];
+    assert_eq!(listed["tiny"]["object_key"], "clips/first-clip-tiny.mp4", "{manifest}");
+    assert_eq!(listed["240p"]["size"], fs::metadata(&v240).unwrap().len());
+
+    // A second run encodes nothing and changes nothing.
+    let (a, b, c) = (modified(&v240), modified(&tiny), modified(&clip));
+    let again = site_gen(&["media"], &root);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("first-clip: up to date"), "{}", text(&again));
+    assert_eq!((modified(&v240), modified(&tiny), modified(&clip)), (a, b, c));
+    assert_eq!(fs::read_to_string(&clip).unwrap(), written);
+}

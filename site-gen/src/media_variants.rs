@@ -1,0 +1,312 @@
+//! The lower resolutions an owner sells beside each master, as `site-gen
+//! media` makes them: the `[[media_variants]]` sections of `site.toml`
+//! (one per resolution: its height, its price or a share of the clip's
+//! price, and optionally an id, a label and the clips it is for), and the
+//! pure decisions about one clip: which variants its master allows (never
+//! an upscale), and each one's id, label, bucket key, file name and price.
+//!
+//! The encoding itself, and writing the `[[variants]]` sections into the
+//! clip's front matter, are `crate::media`'s.
+
+use crate::content::Price;
+use crate::diagnostics::{Diagnostic, Location};
+use crate::front_matter::FrontMatter;
+
+/// Keys of one `[[media_variants]]` section.
+pub const KEYS: &[&str] = &["height", "price", "factor", "id", "label", "clips"];
+
+/// How a variant made from the master is encoded; part of what it is
+/// remembered with, so changing it here remakes every variant.
+pub const RECIPE: &str =
+    "v3: x264 crf 20 preset medium, at most the master's video bit rate times the heights' ratio, yuv420p, AAC 160k, faststart";
+
+/// One `[[media_variants]]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantSetting {
+    /// What carts and tokens name it by (default `<height>p`, like `480p`).
+    pub id: String,
+    /// What customers read (default `4K` at 2160 lines, else `<height>p`).
+    pub label: String,
+    /// Lines of the picture; the width follows the master's shape.
+    pub height: u32,
+    pub price: VariantPrice,
+    /// The clips (by address name) it is made for; empty: every clip.
+    pub clips: Vec<String>,
+    /// Its `[[media_variants]]` line, for messages.
+    pub location: Location,
+}
+
+/// A variant's price: the same for every clip, or a share of each clip's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum VariantPrice {
+    Fixed(Price),
+    /// Thousandths of the clip's price: 500 is half.
+    Share(u32),
+}
+
+/// What `site-gen media` makes for one clip from one setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedVariant {
+    pub id: String,
+    pub label: String,
+    pub height: u32,
+    /// Its key in the bucket, beside the master's: `clips/x.mp4` → `clips/x-480p.mp4`.
+    pub key: String,
+    /// What the customer's download is saved as: `X (720p).mp4` → `X (480p).mp4`.
+    pub file_name: String,
+    pub price: Price,
+}
+
+/// The familiar name of a height.
+pub fn height_label(height: u32) -> String {
+    if height >= 2160 {
+        "4K".into()
+    } else {
+        format!("{height}p")
+    }
+}
+
+/// Reads the `[[media_variants]]` sections; errors go to `errors`.
+pub fn parse(f: &mut FrontMatter, file: &std::path::Path, errors: &mut Vec<Diagnostic>) -> Vec<VariantSetting> {
+    let mut out: Vec<VariantSetting> = Vec::new();
+    for mut t in f.tables("media_variants", KEYS) {
+        let mut errs = Vec::new();
+        let height = t.u64("height", Some("height = 720")).and_then(|h| {
+            if (16..=8640).contains(&h) && h % 2 == 0 {
+                Some(h as u32)
+            } else {
+                errs.push(t.error_at_key(
+                    "height",
+                    format!("`height` must be an even number of lines from 16 to 8640, like 720; found {h}"),
+                ));
+                None
+            }
+        });
+        let price = match (t.value("price", None), t.value("factor", None)) {
+            (Some(p), None) => Price::parse(&p)
+                .map(VariantPrice::Fixed)
+                .map_err(|e| errs.push(t.error_at_key("price", format!("`price` {e}"))))
+                .ok(),
+            (None, Some(v)) => {
+                let f = v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+                match f.map(|f| (f, (f * 1000.0).round())) {
+                    Some((f, p)) if (1.0..=1000.0).contains(&p) && (p / 1000.0 - f).abs() < 1e-9 => {
+                        Some(VariantPrice::Share(p as u32))
+                    }
+                    _ => {
+                        errs.push(
+                            t.error_at_key(
+                                "factor",
+                                format!(
+                                    "`factor` must be a number from 0.001 to 1 with at most three decimals, found {v}"
+                                ),
+                            )
+                            .with_help("`factor = 0.5` sells the smaller file at half the clip's price"),
+                        );
+                        None
+                    }
+                }
+            }
+            (Some(_), Some(_)) => {
+                errs.push(t.error_at_key("factor", "give either `price` or `factor`, not both").with_help(
+                    "`price = 12.00` is the same for every clip; `factor = 0.5` is half of each clip's price",
+                ));
+                None
+            }
+            (None, None) => {
+                errs.push(
+                    Diagnostic::new(file, "missing `price` or `factor` in this `[[media_variants]]`")
+                        .at(t.start())
+                        .with_help("add `price = 12.00` (every clip) or `factor = 0.5` (half of each clip's price)"),
+                );
+                None
+            }
+        };
+        let id = t.string("id", None);
+        let label = t.string("label", None);
+        let clips = t.string_list("clips");
+        let location = t.start();
+        let written = id.is_some();
+        let id = id.or_else(|| height.map(|h| format!("{h}p")));
+        if let Some(id) = &id {
+            if !clipstore_core::token::is_valid_choice_id(id) || out.iter().any(|o| o.id == *id) {
+                let message =
+                    format!("each `[[media_variants]]` needs its own id of 1-32 a-z, 0-9 and -; found \"{id}\"");
+                let d = if written {
+                    t.error_at_key("id", message)
+                } else {
+                    Diagnostic::new(file, message).at(location.clone())
+                };
+                errs.push(d.with_help("two sections of one height need an `id = \"…\"` each"));
+            }
+        }
+        errs.append(&mut t.errors);
+        if !errs.is_empty() {
+            errors.append(&mut errs);
+            continue;
+        }
+        let height = height.unwrap();
+        out.push(VariantSetting {
+            id: id.unwrap(),
+            label: label.unwrap_or_else(|| height_label(height)),
+            height,
+            price: price.unwrap(),
+            clips,
+            location,
+        });
+    }
+    out
+}
+
+/// A share of `price`, rounded half up to what `currency` can charge
+/// (cents, or whole units for currencies without them).
+pub fn share_of(price: Price, permille: u32, currency: &str) -> Price {
+    let unit = if clipstore_core::minor_units(1, currency).is_some() { 1 } else { 100 };
+    let exact = price.cents as u128 * permille as u128;
+    let step = 1000 * unit as u128;
+    Price { cents: ((exact + step / 2) / step * unit as u128) as u64 }
+}
+
+/// `key` with `-<id>` before its extension, in the same folder.
+fn sibling_key(key: &str, id: &str) -> String {
+    let (dir, name) = key.rsplit_once('/').map_or(("", key), |(d, n)| (d, n));
+    let with_id = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem}-{id}.{ext}"),
+        _ => format!("{name}-{id}"),
+    };
+    if dir.is_empty() {
+        with_id
+    } else {
+        format!("{dir}/{with_id}")
+    }
+}
+
+/// `Harbour at Dawn (720p).mp4` → `Harbour at Dawn (480p).mp4`: the main
+/// file's name with its last `(…)` replaced by (or given) `label`.
+fn sibling_file_name(file_name: &str, label: &str) -> String {
+    let (stem, ext) = match file_name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s, Some(e)),
+        _ => (file_name, None),
+    };
+    let stem = match stem.trim_end().strip_suffix(')').and_then(|s| s.rsplit_once(" (")) {
+        Some((base, _)) => base,
+        None => stem.trim_end(),
+    };
+    match ext {
+        Some(ext) => format!("{stem} ({label}).{ext}"),
+        None => format!("{stem} ({label})"),
+    }
+}
+
+/// The variants to make for the clip `slug` whose master (at `key`, sold as
+/// `file_name` for `price`) is `master_height` lines high: each setting for
+/// this clip whose height is below the master's (never an upscale), in the
+/// order of `site.toml`.
+pub fn plan(
+    settings: &[VariantSetting],
+    slug: &str,
+    key: &str,
+    file_name: &str,
+    price: Price,
+    master_height: u64,
+    currency: &str,
+) -> Vec<PlannedVariant> {
+    settings
+        .iter()
+        .filter(|s| s.clips.is_empty() || s.clips.iter().any(|c| c == slug))
+        .filter(|s| u64::from(s.height) < master_height)
+        .map(|s| PlannedVariant {
+            id: s.id.clone(),
+            label: s.label.clone(),
+            height: s.height,
+            key: sibling_key(key, &s.id),
+            file_name: sibling_file_name(file_name, &s.label),
+            price: match s.price {
+                VariantPrice::Fixed(p) => p,
+                VariantPrice::Share(permille) => share_of(price, permille, currency),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::front_matter::SourceFile;
+
+    fn settings(text: &str) -> Result<Vec<VariantSetting>, Vec<String>> {
+        let file = SourceFile { display: "content/site.toml".into(), text: text.into() };
+        let mut f = FrontMatter::whole_file(&file, &["title", "media_variants"]).unwrap();
+        let mut errors = Vec::new();
+        let out = parse(&mut f, std::path::Path::new("content/site.toml"), &mut errors);
+        errors.append(&mut f.errors);
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors.iter().map(|d| d.to_string()).collect())
+        }
+    }
+
+    #[test]
+    fn reads_heights_prices_and_shares() {
+        let s = settings(
+            "title = \"T\"\n[[media_variants]]\nheight = 480\nprice = 14\n\n[[media_variants]]\nheight = 2160\nfactor = 0.5\nid = \"uhd\"\nclips = [\"a\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (s[0].id.as_str(), s[0].label.as_str(), s[0].price),
+            ("480p", "480p", VariantPrice::Fixed(Price { cents: 1400 }))
+        );
+        assert_eq!((s[1].id.as_str(), s[1].label.as_str(), s[1].price), ("uhd", "4K", VariantPrice::Share(500)));
+        assert_eq!(s[1].location.line, 6);
+        assert_eq!(settings("title = \"T\"\n").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn mistakes_point_at_their_line() {
+        let errs = settings(
+            "title = \"T\"\n[[media_variants]]\nheight = 481\nprice = 1\n[[media_variants]]\nheight = 360\n[[media_variants]]\nheight = 360\nfactor = 2\n[[media_variants]]\nheight = 480\nprice = 1\n[[media_variants]]\nheight = 480\nprice = 2\n",
+        )
+        .unwrap_err();
+        let has = |needle: &str, line: &str| errs.iter().any(|m| m.contains(needle) && m.contains(line));
+        assert!(has("`height` must be an even number", ":3:"), "{errs:#?}");
+        assert!(has("missing `price` or `factor`", ":5:"), "{errs:#?}");
+        assert!(has("`factor` must be a number from 0.001 to 1", ":9:"), "{errs:#?}");
+        assert!(has("its own id", ":13:"), "a second 480p: {errs:#?}");
+    }
+
+    #[test]
+    fn shares_round_to_what_the_currency_charges() {
+        assert_eq!(share_of(Price { cents: 2450 }, 600, "EUR").cents, 1470);
+        assert_eq!(share_of(Price { cents: 2401 }, 500, "EUR").cents, 1201, "12.005 rounds up");
+        assert_eq!(share_of(Price { cents: 250_000 }, 333, "JPY").cents, 83_300);
+        assert_eq!(share_of(Price { cents: 250_000 }, 331, "JPY").cents, 82_800, "827.5 yen rounds up to 828");
+    }
+
+    #[test]
+    fn plans_only_downscales_beside_the_master() {
+        let s = settings(
+            "title = \"T\"\n[[media_variants]]\nheight = 1080\nprice = 30\n[[media_variants]]\nheight = 720\nfactor = 0.5\n[[media_variants]]\nheight = 360\nprice = 5\nclips = [\"other\"]\n",
+        )
+        .unwrap();
+        let p =
+            plan(&s, "harbour", "clips/harbour.mp4", "Harbour at Dawn (1080p).mp4", Price { cents: 2400 }, 1080, "EUR");
+        assert_eq!(
+            p,
+            vec![PlannedVariant {
+                id: "720p".into(),
+                label: "720p".into(),
+                height: 720,
+                key: "clips/harbour-720p.mp4".into(),
+                file_name: "Harbour at Dawn (720p).mp4".into(),
+                price: Price { cents: 1200 },
+            }],
+            "1080 is not below a 1080p master; 360 is for another clip"
+        );
+        assert_eq!(plan(&s, "other", "a.mov", "A.mov", Price { cents: 100 }, 2160, "EUR").len(), 3);
+        assert_eq!(plan(&s, "other", "a.mov", "A.mov", Price { cents: 100 }, 360, "EUR"), vec![]);
+        assert_eq!(sibling_key("a.b/c", "hd"), "a.b/c-hd");
+        assert_eq!(sibling_file_name("Fjord", "360p"), "Fjord (360p)");
+        assert_eq!(sibling_file_name("Fjord (morning).mov", "4K"), "Fjord (4K).mov");
+    }
+}
