@@ -19,6 +19,7 @@ pub mod links;
 pub mod markdown;
 pub mod media;
 pub mod new;
+pub mod offers;
 pub mod orders;
 pub mod output;
 pub mod placeholders;
