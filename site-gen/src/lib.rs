@@ -20,6 +20,7 @@ pub mod markdown;
 pub mod media;
 pub mod media_variants;
 pub mod new;
+pub mod offers;
 pub mod orders;
 pub mod output;
 pub mod placeholders;

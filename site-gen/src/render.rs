@@ -836,6 +836,14 @@ pub(crate) fn clip_value(shop: &Shop, clip: &Clip) -> Value {
     let currency = &shop.config.currency;
     let subject = format!("Order: {} ({})", clip.title, clip.slug);
     let order_email_url = format!("mailto:{}?subject={}", shop.config.contact_email, percent_encode(&subject));
+    let offers = crate::offers::Offers::of(shop, clip);
+    // The files and licences to choose from, priced by clipstore_core (null
+    // when there is nothing to choose, or the clip sells through a Payment Link).
+    let choice = if offers.has_choice() && clip.stripe_payment_link.is_none() {
+        offers.template_value(currency)
+    } else {
+        Value::Null
+    };
     json!({
         "slug": clip.slug, "url": clip.url(), "title": clip.title,
         "date": date, "date_display": date_display,
@@ -853,6 +861,10 @@ pub(crate) fn clip_value(shop: &Shop, clip: &Clip) -> Value {
         "buy_url": clip.stripe_payment_link.clone().unwrap_or_else(|| order_email_url.clone()),
         "order_email_url": order_email_url,
         "stripe_payment_link": clip.stripe_payment_link,
+        "has_variants": !clip.variants.is_empty(),
+        "offer_price_display": offers.default().price.display(currency),
+        "lowest_price_display": offers.lowest().display(currency),
+        "choice": choice,
     })
 }
 
@@ -871,7 +883,9 @@ pub(crate) fn post_card(post: &Post) -> Value {
 
 /// `/cart/clips.json`: every clip the cart can take (not those sold through
 /// a Payment Link, which have no cart button), by slug, with what the cart
-/// shows and stores of it. One file instead of the same data in every add
+/// shows and stores of it: the plain slug's title and price, and, when the
+/// clip has variants or the shop licence tiers, every item's price and
+/// description (`items`, see [`crate::offers::Offers::cart_items`]). One file instead of the same data in every add
 /// button's attributes, on every page that lists the clip.
 fn cart_clips(shop: &Shop) -> Vec<u8> {
     let currency = &shop.config.currency;
@@ -880,10 +894,15 @@ fn cart_clips(shop: &Shop) -> Vec<u8> {
         .iter()
         .filter(|clip| clip.stripe_payment_link.is_none())
         .map(|clip| {
-            let line = json!({
-                "title": clip.title, "price_cents": clip.price.cents,
-                "price_display": clip.price.display(currency), "url": clip.url(),
+            let offers = crate::offers::Offers::of(shop, clip);
+            let plain = offers.default();
+            let mut line = json!({
+                "title": clip.title, "price_cents": plain.price.cents,
+                "price_display": plain.price.display(currency), "url": clip.url(),
             });
+            if offers.has_choice() {
+                line["items"] = Value::Object(offers.cart_items(&clip.slug, &clip.title, currency));
+            }
             (clip.slug.clone(), line)
         })
         .collect();
@@ -931,8 +950,17 @@ fn add_static_files(
 
 /// The Worker's view of the catalog: every published clip by slug.
 pub fn manifest(shop: &Shop) -> CatalogManifest {
+    let mut m = CatalogManifest::new(shop_info(shop));
+    for clip in &shop.clips {
+        m.clips.insert(clip.slug.clone(), manifest_clip(shop, clip));
+    }
+    m
+}
+
+/// The shop as the manifest describes it (title, currency, licence tiers).
+pub(crate) fn shop_info(shop: &Shop) -> ShopInfo {
     let c = &shop.config;
-    let mut m = CatalogManifest::new(ShopInfo {
+    ShopInfo {
         title: c.title.clone(),
         base_url: c.base_url.clone(),
         contact_email: c.contact_email.clone(),
@@ -949,45 +977,42 @@ pub fn manifest(shop: &Shop) -> CatalogManifest {
                 page: l.page.clone(),
             })
             .collect(),
-    });
-    let minor = |price: crate::content::Price| {
-        clipstore_core::minor_units(price.cents, c.currency.as_str()).expect("load checked prices")
-    };
-    for clip in &shop.clips {
-        m.clips.insert(
-            clip.slug.clone(),
-            ManifestClip {
-                title: clip.title.clone(),
-                object_key: clip.file.clone(),
-                file_name: clip.file_name.clone(),
-                size: clip.size,
-                content_type: clip.content_type.clone(),
-                price: minor(clip.price),
-                sha256: clip.sha256.clone(),
-                variant: clip
-                    .variant
-                    .as_ref()
-                    .map(|id| clipstore_core::VariantName { id: id.clone(), label: clip.resolution.label() }),
-                variants: clip
-                    .variants
-                    .iter()
-                    .map(|v| {
-                        let variant = clipstore_core::ManifestVariant {
-                            label: v.label.clone(),
-                            object_key: v.file.clone(),
-                            file_name: v.file_name.clone(),
-                            size: v.size,
-                            content_type: v.content_type.clone(),
-                            price: minor(v.price),
-                            sha256: v.sha256.clone(),
-                        };
-                        (v.id.clone(), variant)
-                    })
-                    .collect(),
-            },
-        );
     }
-    m
+}
+
+/// One clip as the manifest describes it: its main file and its variants.
+pub(crate) fn manifest_clip(shop: &Shop, clip: &Clip) -> ManifestClip {
+    let currency = shop.config.currency.as_str();
+    let minor = |price: Price| clipstore_core::minor_units(price.cents, currency).expect("load checked prices");
+    ManifestClip {
+        title: clip.title.clone(),
+        object_key: clip.file.clone(),
+        file_name: clip.file_name.clone(),
+        size: clip.size,
+        content_type: clip.content_type.clone(),
+        price: minor(clip.price),
+        sha256: clip.sha256.clone(),
+        variant: clip
+            .variant
+            .as_ref()
+            .map(|id| clipstore_core::VariantName { id: id.clone(), label: clip.resolution.label() }),
+        variants: clip
+            .variants
+            .iter()
+            .map(|v| {
+                let variant = clipstore_core::ManifestVariant {
+                    label: v.label.clone(),
+                    object_key: v.file.clone(),
+                    file_name: v.file_name.clone(),
+                    size: v.size,
+                    content_type: v.content_type.clone(),
+                    price: minor(v.price),
+                    sha256: v.sha256.clone(),
+                };
+                (v.id.clone(), variant)
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]
@@ -1088,6 +1113,139 @@ mod tests {
             site.pages,
             site.files.iter().filter(|f| f.path.ends_with(".html") || f.path.ends_with(".xml")).count() - 1
         );
+    }
+
+    fn variant_shop() -> (Shop, RenderedSite) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/variant-shop");
+        let now = "2026-06-01T00:00:00Z".parse().unwrap();
+        let shop = crate::content::load(&root, &crate::content::LoadOptions { drafts: false, now }).unwrap();
+        let tera = templates::load(&root).unwrap();
+        let site = render(&shop, &tera).unwrap();
+        (shop, site)
+    }
+
+    /// The (item, shown price) of each radio of a clip page's choice.
+    fn radios(html: &str) -> Vec<(String, String)> {
+        html.split(r#"<input type="radio" name="clip" value=""#)
+            .skip(1)
+            .map(|rest| {
+                let item = rest.split('"').next().unwrap().to_string();
+                let label = rest.split("</label>").next().unwrap();
+                let price = label.rsplit("</span>").next().unwrap().to_string();
+                (item, price)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_clip_page_offers_each_file_under_each_licence_at_the_checkout_price() {
+        let (shop, site) = variant_shop();
+        let m = manifest(&shop);
+        let html = page(&site, "clips/harbour/index.html");
+        let shown = radios(html);
+        let items: Vec<&str> = shown.iter().map(|(item, _)| item.as_str()).collect();
+        assert_eq!(
+            items,
+            [
+                "harbour",
+                "harbour::extended",
+                "harbour:hd",
+                "harbour:hd:extended",
+                "harbour:web",
+                "harbour:web:extended"
+            ]
+        );
+        for (item, price) in &shown {
+            let resolved = m.resolve(&clipstore_core::Item::parse(item).unwrap()).unwrap();
+            assert_eq!(*price, crate::offers::from_minor_units(resolved.price, "EUR").display("EUR"), "{item}");
+        }
+        assert_eq!(shown[5].1, "€33.75", "9.50 × 2.5 + 10.00");
+        assert!(html.contains(r#"value="harbour" checked>"#), "the plain item is the default");
+        for part in [
+            r#"<form class="buy-form buy-choice" method="post" action="/checkout" data-cart-choice>"#,
+            "<legend>Choose a file and a licence</legend>",
+            r#"<a href="/licence-extended/">Extended licence</a> <span class="choice-effect">2.5 × the file&#x27;s price + €10.00</span>"#,
+            r#"<th scope="row">HD <span class="choice-effect">1920×1080 · 250.0 MB</span></th>"#,
+            r#"<span class="visually-hidden">720p, Extended licence: </span>€33.75</label>"#,
+            r#"<button type="button" class="button button-cart" hidden data-cart-add data-slug="harbour">Add to cart</button>"#,
+            r#"<strong class="price">from €9.50</strong>"#,
+        ] {
+            assert!(html.contains(part), "lacks {part}\n{html}");
+        }
+        assert!(!html.contains(r#"type="hidden" name="clip""#), "the radios are the clip field");
+        // One file, two licences: a choice of licence only.
+        let quay = page(&site, "clips/quay/index.html");
+        assert!(quay.contains("<legend>Choose a licence</legend>"), "{quay}");
+        assert_eq!(radios(quay), [("quay".into(), "€12.50".into()), ("quay::extended".into(), "€41.25".into())]);
+        // The cards: the lowest price when there are several files.
+        let list = page(&site, "clips/index.html");
+        assert!(list.contains(r#"<strong class="price">from €9.50</strong>"#), "{list}");
+        assert!(list.contains(r#"<strong class="price">€12.50</strong>"#), "{list}");
+    }
+
+    #[test]
+    fn the_product_has_an_offer_per_file() {
+        let (_, site) = variant_shop();
+        let json_ld = |path: &str| -> Value {
+            let html = page(&site, path);
+            let start = html.find(r#"<script type="application/ld+json">"#).unwrap() + 35;
+            serde_json::from_str(&html[start..start + html[start..].find("</script>").unwrap()]).unwrap()
+        };
+        let offers = json_ld("clips/harbour/index.html")["@graph"][1]["offers"].clone();
+        let seen: Vec<(&str, &str, &str)> = offers
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o["sku"].as_str().unwrap(), o["price"].as_str().unwrap(), o["name"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("harbour", "48.00", "Harbour (4K, Standard licence)"),
+                ("harbour:hd", "24.00", "Harbour (HD, Standard licence)"),
+                ("harbour:web", "9.50", "Harbour (720p, Standard licence)")
+            ]
+        );
+        assert_eq!((offers[0]["priceCurrency"].as_str(), offers[0]["@type"].as_str()), (Some("EUR"), Some("Offer")));
+        // One file: one Offer, as before.
+        let quay = json_ld("clips/quay/index.html")["@graph"][1]["offers"].clone();
+        assert_eq!((quay["@type"].as_str(), quay["price"].as_str()), (Some("Offer"), Some("12.50")));
+    }
+
+    #[test]
+    fn the_carts_list_prices_every_item_as_the_checkout_does() {
+        let (shop, site) = variant_shop();
+        let m = manifest(&shop);
+        let clips: Value = serde_json::from_str(page(&site, "cart/clips.json")).unwrap();
+        let harbour = &clips["harbour"];
+        assert_eq!((harbour["title"].as_str(), harbour["price_cents"].as_u64()), (Some("Harbour"), Some(4800)));
+        let items = harbour["items"].as_object().unwrap();
+        assert_eq!(items.len(), 6);
+        for (rest, line) in items {
+            let resolved = m.resolve(&clipstore_core::Item::parse(&format!("harbour{rest}")).unwrap()).unwrap();
+            assert_eq!(line[0].as_u64(), Some(resolved.price), "{rest}");
+            assert_eq!(
+                line[1].as_str().unwrap(),
+                crate::offers::from_minor_units(resolved.price, "EUR").display("EUR")
+            );
+            assert_eq!(format!("Harbour{}", line[2].as_str().unwrap()), resolved.description, "{rest}");
+        }
+        assert_eq!(items[":web:extended"], json!([3375, "€33.75", " (720p, Extended licence)"]));
+        assert_eq!(clips["quay"]["items"][""], json!([1250, "€12.50", " (Standard licence)"]));
+    }
+
+    #[test]
+    fn a_plain_clip_has_no_choice() {
+        let (shop, site) = small_shop();
+        for path in ["clips/alpha/index.html", "clips/beta/index.html"] {
+            let html = page(&site, path);
+            assert!(!html.contains("data-cart-choice") && !html.contains("choice-table"), "{path}");
+            assert!(!html.contains(">from "), "{path}");
+        }
+        let alpha = clip_value(&shop, &shop.clips[1]);
+        assert_eq!((alpha["choice"].clone(), alpha["has_variants"].clone()), (Value::Null, json!(false)));
+        assert_eq!(alpha["offer_price_display"], alpha["price_display"]);
+        assert_eq!(alpha["lowest_price_display"], alpha["price_display"]);
     }
 
     #[test]

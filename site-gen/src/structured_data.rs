@@ -1,5 +1,5 @@
 //! JSON-LD for search engines: a clip page's `VideoObject` and `Product`
-//! (with its `Offer`), a news post's `BlogPosting` (schema.org; what Google's
+//! (with an `Offer` per file), a news post's `BlogPosting` (schema.org; what Google's
 //! video, product and article rich results read).
 //!
 //! The templates put the text into `<script type="application/ld+json">`:
@@ -32,18 +32,35 @@ pub fn clip(shop: &Shop, clip: &Clip) -> String {
     if let Some(preview) = &clip.preview {
         video["contentUrl"] = Value::String(absolute(shop, preview));
     }
+    // One offer per file (main file first) under the default licence, priced
+    // as the checkout charges it; a clip with one file keeps one `Offer`.
+    let offers = crate::offers::Offers::of(shop, clip);
+    let offer = |p: &crate::offers::Priced| {
+        json!({
+            "@type": "Offer",
+            "price": p.price.amount(),
+            "priceCurrency": config.currency,
+            "availability": "https://schema.org/InStock",
+            "url": page,
+        })
+    };
+    let offers = if offers.files.len() == 1 {
+        offer(offers.default())
+    } else {
+        let each = offers.per_file().map(|p| {
+            let mut o = offer(p);
+            o["name"] = Value::String(p.description.clone());
+            o["sku"] = Value::String(p.item.clone());
+            o
+        });
+        Value::Array(each.collect())
+    };
     let product = json!({
         "@type": "Product",
         "name": clip.title,
         "image": poster,
         "sku": clip.slug,
-        "offers": {
-            "@type": "Offer",
-            "price": format!("{}.{:02}", clip.price.cents / 100, clip.price.cents % 100),
-            "priceCurrency": config.currency,
-            "availability": "https://schema.org/InStock",
-            "url": page,
-        },
+        "offers": offers,
     });
     script_text(&json!({"@context": "https://schema.org", "@graph": [video, product]}))
 }

@@ -30,7 +30,13 @@
 (() => {
   const KEY = "clipstore.cart";
   const MAX = 100; // lines the Worker's checkout takes
-  const CLIPS = "/cart/clips.json"; // slug -> {title, price_cents, price_display, url}, written by site-gen
+  // slug -> {title, price_cents, price_display, url, items?}, written by site-gen;
+  // items: the part of each item after the slug -> [price_cents, price_display,
+  // the description after the title: " (4K, Extended licence)"].
+  const CLIPS = "/cart/clips.json";
+  // An item: slug[:variant[:licence]], as the checkout takes it.
+  const ITEM = /^([a-z0-9]+(?:-[a-z0-9]+)*)(?::((?:[a-z0-9-]{1,32})?)(?::([a-z0-9-]{1,32}))?)?$/;
+  const slugOf = (item) => ITEM.exec(item || "")?.[1];
   const $ = (sel) => document.querySelector(sel);
   const $$ = (sel) => [...document.querySelectorAll(sel)];
   const el = (tag, props) => Object.assign(document.createElement(tag), props);
@@ -50,12 +56,21 @@
     btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16)))).slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
   const str = (v, or) => (typeof v === "string" && v ? v : or);
 
-  // A cart line from untrusted data (storage, attributes), or null.
+  // A cart line from untrusted data (storage, attributes), or null. Lines
+  // stored before variants have only a slug: it is their item.
   function clean(x) {
-    const { slug, price_cents: cents } = x || {}, url = str(x?.url, "");
-    if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(str(slug, "")) || !Number.isSafeInteger(cents) || cents < 0) return null;
-    return { slug, title: str(x.title, slug), price_cents: cents, price_display: str(x.price_display, ""),
+    const { price_cents: cents } = x || {}, url = str(x?.url, ""), item = str(x?.item, str(x?.slug, ""));
+    const slug = slugOf(item);
+    if (!slug || !Number.isSafeInteger(cents) || cents < 0) return null;
+    return { item, slug, title: str(x.title, slug), price_cents: cents, price_display: str(x.price_display, ""),
       url: /^\/(?!\/)/.test(url) ? url : `/clips/${slug}/` };
+  }
+
+  // The item an add button stands for: in a clip page's choice
+  // ([data-cart-choice]), the checked radio's; else its data-item or data-slug.
+  function itemOf(b) {
+    const checked = b.closest("[data-cart-choice]")?.querySelector("input[name=clip]:checked");
+    return checked ? checked.value : str(b.dataset.item, b.dataset.slug);
   }
 
   // The clips of /cart/clips.json, once fetched.
@@ -63,12 +78,18 @@
 
   // The cart line an add button stands for, or null: from its own data-title,
   // data-price-cents, data-price-display and data-url if it has them (a
-  // shop's own templates may), else from /cart/clips.json by its data-slug.
+  // shop's own templates may), else from /cart/clips.json: the item's price
+  // and description as site-gen wrote them (never computed here).
   function lineOf(b) {
-    const d = b.dataset, slug = d.slug;
+    const d = b.dataset, item = itemOf(b), slug = slugOf(item);
     if (d.priceCents !== undefined)
-      return clean({ slug, title: d.title, price_cents: +d.priceCents, price_display: d.priceDisplay, url: d.url });
-    return Object.hasOwn(clips, slug || "") ? clean({ ...clips[slug], slug }) : null;
+      return clean({ item, title: d.title, price_cents: +d.priceCents, price_display: d.priceDisplay, url: d.url });
+    if (!slug || !Object.hasOwn(clips, slug)) return null;
+    const clip = clips[slug], rest = item.slice(slug.length);
+    if (!clip.items || typeof clip.items !== "object") return rest ? null : clean({ ...clip, item });
+    const p = Object.hasOwn(clip.items, rest) ? clip.items[rest] : null;
+    if (!Array.isArray(p)) return null;
+    return clean({ item, title: str(clip.title, slug) + str(p[2], ""), price_cents: p[0], price_display: p[1], url: clip.url });
   }
 
   // The stored cart; what is missing or corrupt starts afresh.
@@ -123,11 +144,12 @@
   }
 
   function render(cart) {
-    const n = cart.items.length, slugs = new Set(cart.items.map((i) => i.slug));
+    const n = cart.items.length, bySlug = new Map(cart.items.map((i) => [i.slug, i]));
     for (const c of $$("[data-cart-count]")) Object.assign(c, { textContent: n, hidden: false });
     for (const b of $$("[data-cart-add]")) {
-      const has = slugs.has(b.dataset.slug);
-      b.textContent = has ? "Remove from cart" : "Add to cart";
+      // The cart holds one item per clip: another file or licence replaces it.
+      const item = itemOf(b), had = bySlug.get(slugOf(item)), has = had?.item === item;
+      b.textContent = has ? "Remove from cart" : had ? "Replace in cart" : "Add to cart";
       b.classList.toggle("in-cart", has);
       // Shown once the clip is known (or to take it out of the cart).
       b.hidden = !has && !lineOf(b);
@@ -143,7 +165,7 @@
     // One clip field per line, in cart order, then the cart id.
     const form = part("form");
     form.querySelectorAll("input[type=hidden]").forEach((i) => i.remove());
-    const fields = cart.items.map((i) => ["clip", i.slug]).concat([["cart", cart.id]]);
+    const fields = cart.items.map((i) => ["clip", i.item]).concat([["cart", cart.id]]);
     form.prepend(...fields.map(([name, value]) => el("input", { type: "hidden", name, value })));
   }
 
@@ -151,15 +173,19 @@
   document.addEventListener("click", (e) => {
     const b = e.target.closest("[data-cart-add], [data-cart-remove]");
     if (!b) return;
-    const cart = load(), d = b.dataset, slug = d.slug || d.cartRemove; // as other tabs left it
+    const cart = load(), d = b.dataset, removing = d.cartRemove !== undefined; // as other tabs left it
+    const wanted = removing ? d.cartRemove : itemOf(b), slug = removing ? wanted : slugOf(wanted);
     const had = cart.items.find((i) => i.slug === slug);
-    const item = d.cartRemove === undefined ? lineOf(b) : null;
+    const item = removing ? null : lineOf(b);
     const index = $$("[data-cart-remove]").indexOf(b);
-    if (had) {
+    if (had && (removing || had.item === wanted)) {
       cart.items = cart.items.filter((i) => i !== had);
       say(`Removed “${had.title}” from the cart.`);
     } else if (!item) {
       return;
+    } else if (had) {
+      cart.items[cart.items.indexOf(had)] = item;
+      say(`Replaced “${had.title}” with “${item.title}” in the cart.`);
     } else if (cart.items.length >= MAX) {
       return say(`The cart is full: it holds at most ${MAX} clips.`);
     } else {
@@ -172,6 +198,9 @@
     const next = $$("[data-cart-remove]");
     if (index >= 0) (next[Math.min(index, next.length - 1)] || $("[data-cart-empty] a"))?.focus();
   });
+
+  // A clip page's choice: the add button follows the checked item.
+  document.addEventListener("change", (e) => e.target.matches("[data-cart-choice] input[name=clip]") && render(load()));
 
   // Filled afresh from storage as it is sent.
   document.addEventListener("submit", (e) => {
@@ -186,6 +215,13 @@
   addEventListener("pageshow", (e) => e.persisted && render(load()));
 
   if (document.body.hasAttribute("data-cart-clear")) save({ id: newId(), items: [] });
+  // A clip page whose clip is in the cart shows the item the cart holds.
+  for (const form of $$("[data-cart-choice]")) {
+    const slug = form.querySelector("[data-cart-add]")?.dataset.slug;
+    const had = load().items.find((i) => i.slug === slug);
+    const radio = had && [...form.querySelectorAll("input[name=clip]")].find((r) => r.value === had.item);
+    if (radio) radio.checked = true;
+  }
   render(load());
   // Once per page, and only where an add button needs it: the buttons show
   // when it has come (the browser's cache serves it to the next pages).

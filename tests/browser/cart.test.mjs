@@ -29,6 +29,8 @@ const ID = /^[A-Za-z0-9_-]{22}$/;
 const TYPES = { ".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".mp4": "video/mp4" };
 
 let work, site, server, base, browser;
+// The fixture shop with variants and licence tiers (site-gen/tests/fixtures/variant-shop).
+let variantSite, variantServer, variantBase;
 
 // Serves `site` like the Worker serves public/: /x/ is /x/index.html.
 function serve(root) {
@@ -70,6 +72,13 @@ before(async () => {
   );
   server = await serve(site);
   base = `http://127.0.0.1:${server.address().port}`;
+  variantSite = join(work, "variant-public");
+  const fixture = join(repo, "site-gen/tests/fixtures/variant-shop");
+  execFileSync(siteGen, ["build", "--root", fixture, "--out", variantSite, "--manifest", join(work, "variant-manifest.json")], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  variantServer = await serve(variantSite);
+  variantBase = `http://127.0.0.1:${variantServer.address().port}`;
   browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
@@ -80,6 +89,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.close();
+  variantServer?.close();
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -181,8 +191,11 @@ test("the add buttons carry only a slug: the script fetches /cart/clips.json onc
   const { items } = await stored(page);
   assert.equal(items.length, 2);
   for (const item of items) {
-    const { slug, ...line } = item;
-    assert.deepEqual(line, list[slug]);
+    const { slug, item: written, ...line } = item;
+    assert.equal(written, slug, "a card adds the plain slug");
+    // The plain slug's line: the clip's title with the details of its plain item, if any.
+    const { items: choices, ...plain } = list[slug];
+    assert.deepEqual(line, { ...plain, title: plain.title + (choices ? choices[""][2] : "") });
     assert.equal(line.price_cents, manifest().clips[slug].price);
   }
   // The cart page has no add button, and fetches nothing.
@@ -206,7 +219,7 @@ test("a button that carries its clip itself (a shop's own template) needs no lis
   });
   const own = page.locator("#own");
   await own.click();
-  assert.deepEqual((await stored(page)).items, [{ slug: "own-button", title: "Own <b>", price_cents: 725, price_display: "€7.25", url: "/clips/own-button/" }]);
+  assert.deepEqual((await stored(page)).items, [{ item: "own-button", slug: "own-button", title: "Own <b>", price_cents: 725, price_display: "€7.25", url: "/clips/own-button/" }]);
   assert.equal(await page.locator("[data-cart-add]:visible").count(), 1, "only the button that carries its clip");
   assert.deepEqual(errors.filter((e) => !/404/.test(e)), []);
   await context.close();
@@ -324,5 +337,65 @@ test("without JavaScript: a plain Cart link, the cart page explains, the buy for
   assert.equal(post.method, "POST");
   assert.equal(post.type, "application/x-www-form-urlencoded");
   assert.equal(post.body, `clip=${slug}`);
+  await context.close();
+});
+
+test("a clip with variants and licences: the chosen item goes to the cart with its price, and to the checkout", async () => {
+  const { context, page, errors } = await open();
+  // A cart saved before variants: plain slugs, no item.
+  await page.goto(`${variantBase}/clips/`);
+  const old = { id: "b".repeat(22), items: [{ slug: "quay", title: "Quay", price_cents: 1250, price_display: "€12.50", url: "/clips/quay/" }] };
+  await page.evaluate(([key, cart]) => localStorage.setItem(key, JSON.stringify(cart)), [KEY, old]);
+  // Cards add the plain slug and say "from" the lowest price.
+  assert.match(await page.locator(".clip-card", { hasText: "Harbour" }).locator(".price").innerText(), /^from €9\.50$/);
+
+  await page.goto(`${variantBase}/clips/harbour/`);
+  const choice = page.locator("[data-cart-choice]");
+  const add = choice.locator("[data-cart-add]");
+  await add.waitFor({ state: "visible" });
+  assert.equal(await page.getByRole("group", { name: "Choose a file and a licence" }).count(), 1);
+  assert.ok(await page.getByRole("radio", { name: "4K, Standard licence: €48.00" }).isChecked(), "the plain item first");
+  assert.equal(await choice.getByRole("link", { name: "Extended licence" }).getAttribute("href"), "/licence-extended/");
+
+  // Pick the 720p file under the Extended licence.
+  await page.getByRole("radio", { name: "720p, Extended licence: €33.75" }).check();
+  assert.equal(await add.innerText(), "Add to cart");
+  await add.click();
+  assert.equal(await add.innerText(), "Remove from cart");
+  assert.equal(await count(page), "2");
+  assert.equal(await page.locator("[data-cart-message]").innerText(), "Added “Harbour (720p, Extended licence)” to the cart.");
+  // Another choice of the same clip replaces its line (a purchase holds one file and licence per clip).
+  await page.getByRole("radio", { name: "HD, Standard licence: €24.00" }).check();
+  assert.equal(await add.innerText(), "Replace in cart");
+  await page.getByRole("radio", { name: "720p, Extended licence: €33.75" }).check();
+  assert.equal(await add.innerText(), "Remove from cart");
+
+  // A reload shows the item the cart holds.
+  await page.reload();
+  await add.waitFor({ state: "visible" });
+  assert.ok(await page.getByRole("radio", { name: "720p, Extended licence: €33.75" }).isChecked());
+  assert.equal(await add.innerText(), "Remove from cart");
+
+  await page.goto(`${variantBase}/cart/`);
+  const lines = page.locator("[data-cart-lines] tr");
+  assert.equal(await lines.count(), 2);
+  assert.equal(await lines.nth(0).locator("a").innerText(), "Quay", "the old line kept");
+  assert.equal(await lines.nth(1).locator("a").innerText(), "Harbour (720p, Extended licence)");
+  assert.equal(await lines.nth(1).locator(".cart-price").innerText(), "€33.75");
+  assert.equal(await page.locator("[data-cart-total]").innerText(), euros(1250 + 3375));
+  const post = await capturePost(page, page.getByRole("button", { name: "Checkout" }));
+  assert.equal(post.body, `clip=quay&clip=${encodeURIComponent("harbour:web:extended")}&cart=${old.id}`);
+  const { items } = await stored(page);
+  assert.deepEqual(items.map((i) => [i.item, i.price_cents]), [["quay", 1250], ["harbour:web:extended", 3375]]);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("without JavaScript, a clip's choice posts the chosen item", async () => {
+  const { context, page } = await open({ javaScriptEnabled: false });
+  await page.goto(`${variantBase}/clips/harbour/`);
+  await page.getByRole("radio", { name: "HD, Extended licence: €70.00" }).check();
+  const post = await capturePost(page, page.getByRole("button", { name: "Buy this clip" }));
+  assert.equal(post.body, `clip=${encodeURIComponent("harbour:hd:extended")}`);
   await context.close();
 });

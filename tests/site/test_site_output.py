@@ -225,7 +225,15 @@ def test_each_clip_page_has_a_buy_button_that_works_without_javascript(site):
         assert len(forms) == 1, slug
         form, fields = forms[0]
         assert (form.get("method"), form.get("action")) == ("post", "/checkout"), slug
-        assert fields == {"clip": slug}, f"{slug}: one clip field, no cart id"
+        radios = [i for i in form.iter("input") if i.get("type") == "radio"]
+        if radios:
+            # A choice of file and licence: each radio is an item (slug[:variant[:licence]]),
+            # the plain slug checked first; no hidden clip field.
+            assert all(r.get("name") == "clip" for r in radios) and not fields, slug
+            assert [r.get("value") for r in radios if r.get("checked") is not None] == [slug], slug
+            assert all(r.get("value").startswith(slug + ":") for r in radios if r.get("value") != slug), slug
+        else:
+            assert fields == {"clip": slug}, f"{slug}: one clip field, no cart id"
         assert [b.text for b in form.iter("button") if b.get("type") == "submit"] == ["Buy this clip"]
 
 
@@ -294,17 +302,47 @@ def test_clip_pages_carry_video_and_product_structured_data(site):
             assert video["contentUrl"] == base + front["preview"]
         # Product results: name, image and an offer with price, currency and availability.
         assert product["name"] == front["title"] and product["image"] == base + front["poster"]
-        offer = product["offers"]
-        assert offer["@type"] == "Offer"
-        assert float(offer["price"]) == float(front["price"])
-        assert offer["priceCurrency"] == config["currency"]
-        assert offer["availability"] == "https://schema.org/InStock"
-        assert offer["url"] == url
+        # One Offer per file (a list when the clip has [[variants]]), the main file first.
+        offers = product["offers"] if isinstance(product["offers"], list) else [product["offers"]]
+        assert len(offers) == 1 + len(front.get("variants", [])), slug
+        for offer in offers:
+            assert offer["@type"] == "Offer"
+            assert float(offer["price"]) > 0
+            assert offer["priceCurrency"] == config["currency"]
+            assert offer["availability"] == "https://schema.org/InStock"
+            assert offer["url"] == url
+        default = (config.get("licences") or [{}])[0]
+        if default.get("factor", 1) == 1 and not default.get("surcharge"):
+            prices = [front["price"]] + [v["price"] for v in front.get("variants", [])]
+            assert [float(o["price"]) for o in offers] == [float(p) for p in prices], slug
+        if len(offers) > 1:
+            assert [o["sku"] for o in offers] == [slug] + [f"{slug}:{v['id']}" for v in front["variants"]]
         # Sharing: Open Graph with the poster, and a large Twitter card.
         og = dict(data["opengraph"][0]) if data["opengraph"] else {}
         assert og.get("@type") == "video.other" and og.get("og:image") == base + front["poster"], og
         assert og.get("og:title") == front["title"] and og.get("og:description", "").strip(), og
         assert '<meta name="twitter:card" content="summary_large_image">' in (site / "clips" / slug / "index.html").read_text()
+
+
+def test_a_clip_with_variants_and_licences_has_an_offer_per_file(tmp_path):
+    """The fixture shop site-gen/tests/fixtures/variant-shop: three files, two licence tiers."""
+    fixture = ROOT / "site-gen" / "tests" / "fixtures" / "variant-shop"
+    subprocess.run(
+        site_gen_command()
+        + ["build", "--root", str(fixture), "--out", str(tmp_path / "public"), "--manifest", str(tmp_path / "m.json")],
+        check=True,
+        cwd=ROOT,
+    )
+    url = "https://variants.example/clips/harbour/"
+    data = structured(tmp_path / "public" / "clips" / "harbour" / "index.html", url)
+    [product] = [n for n in data["json-ld"][0]["@graph"] if n["@type"] == "Product"]
+    offers = [(o["sku"], o["name"], o["price"], o["priceCurrency"], o["availability"]) for o in product["offers"]]
+    stock = "https://schema.org/InStock"
+    assert offers == [
+        ("harbour", "Harbour (4K, Standard licence)", "48.00", "EUR", stock),
+        ("harbour:hd", "Harbour (HD, Standard licence)", "24.00", "EUR", stock),
+        ("harbour:web", "Harbour (720p, Standard licence)", "9.50", "EUR", stock),
+    ]
 
 
 def test_news_posts_carry_blog_posting_structured_data(site):
