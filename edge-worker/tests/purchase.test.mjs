@@ -51,6 +51,20 @@ const present = Object.entries(manifest.clips)
   .map(([slug, c]) => ({ slug, ...c, file: path.join(REPO, "sample-media", c.object_key) }))
   .filter((c) => fs.existsSync(c.file));
 const cart = present.slice(0, 3);
+const tiers = manifest.shop.licences ?? [];
+/**
+ * What the Worker makes of a plain slug in the cart (clipstore_core's
+ * `resolve`): the clip's main file under the default licence; its line's
+ * name, its item in the metadata and its price.
+ */
+const lineOf = (c) => {
+  const details = [c.variant?.label, tiers[0] && `${tiers[0].name} licence`].filter(Boolean);
+  return {
+    name: details.length ? `${c.title} (${details.join(", ")})` : c.title,
+    item: tiers[0] ? `${c.slug}::${tiers[0].id}` : c.slug,
+    price: tiers[0] ? Math.floor((c.price * tiers[0].factor_permille + 500) / 1000) + tiers[0].surcharge : c.price,
+  };
+};
 const offline = new Stripe("sk_test_not_used_offline");
 let stack, stripeApi, resend;
 
@@ -166,11 +180,11 @@ describe("the customer's journey", () => {
     const params = {
       mode: "payment",
       line_items: cart.map((c) => ({
-        price_data: { currency: manifest.shop.currency.toLowerCase(), unit_amount: c.price,
-          product_data: { name: c.title, metadata: { clip: c.slug } } },
+        price_data: { currency: manifest.shop.currency.toLowerCase(), unit_amount: lineOf(c).price,
+          product_data: { name: lineOf(c).name, metadata: { clip: lineOf(c).item } } },
         quantity: 1,
       })),
-      metadata: { clips: cart.map((c) => c.slug).join(",") },
+      metadata: { clips: cart.map((c) => lineOf(c).item).join(",") },
       success_url: `${stack.base}/thanks?session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${stack.base}/cart/`,
     };
@@ -182,7 +196,7 @@ describe("the customer's journey", () => {
       assert.equal(sent.headers[h], fromLib.headers[h], h);
     }
     assert.equal(fromLib.status, 200, "an identical request under the same key is a replay, not a conflict");
-    const total = cart.reduce((s, c) => s + c.price, 0);
+    const total = cart.reduce((s, c) => s + lineOf(c).price, 0);
     assert.equal(sent.response.amount_total, total, "priced from the manifest, never the request");
 
     // The same cart again (a double click): the same session.
@@ -329,9 +343,10 @@ describe("the cart in a browser, against the Worker", () => {
       const sent = stripeApi.requests.slice(n).find((r) => r.status === 200);
       assert.ok(sent, "the Worker created a session");
       assert.equal(pay.url(), sent.response.url);
-      assert.equal(sent.params.metadata.clips, slugs[1], "only the clip left in the cart");
+      const left = { slug: slugs[1], ...manifest.clips[slugs[1]] };
+      assert.equal(sent.params.metadata.clips, lineOf(left).item, "only the clip left in the cart");
       assert.equal(sent.params.line_items.length, 1);
-      assert.equal(Number(sent.params.line_items[0].price_data.unit_amount), manifest.clips[slugs[1]].price);
+      assert.equal(Number(sent.params.line_items[0].price_data.unit_amount), lineOf(left).price);
 
       // Paid: the success page empties the cart.
       const paid = await deliver(completed(sent.response, { email: "browser@example.com" }));

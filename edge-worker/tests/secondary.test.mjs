@@ -116,8 +116,8 @@ before(async () => {
   s3 = await startS3();
   receiver = await startReceiver();
   worker = await workerForClip(withheld, clip);
-  // The secondary has every clip of the catalog; R2 all but `withheld`.
-  for (const c of samples) {
+  // The secondary has every file of the catalog (variants too); R2 all but `withheld`.
+  for (const c of files) {
     await s3.put(c.object_key, c.slug === withheld.slug ? clip.file : c.file);
   }
   [stack, bad, noR2, half] = await Promise.all([
@@ -137,7 +137,7 @@ before(async () => {
     }),
   ]);
   await Promise.all(
-    samples.filter((c) => c.slug !== withheld.slug).map((c) => putR2(stack, c, c.file)),
+    files.filter((c) => c.slug !== withheld.slug).map((c) => putR2(stack, c, c.file)),
   );
 });
 
@@ -287,8 +287,9 @@ describe("downloads continue from the secondary origin", () => {
       env: { ...process.env, CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN },
     });
     assert.match(stdout, /ok {4}secondary: secondary origin reachable with its key: bucket clipstore-secondary/);
-    assert.match(stdout, new RegExp(`The secondary origin \\(${samples.length} catalog clips\\):`));
-    assert.match(stdout, new RegExp(`ok {4}${samples.length} clip\\(s\\) present in the secondary`));
+    // Every file: each clip's main file and its variants.
+    assert.match(stdout, new RegExp(`The secondary origin \\(${files.length} catalog clips\\):`));
+    assert.match(stdout, new RegExp(`ok {4}${files.length} clip\\(s\\) present in the secondary`));
     const broken = await run(cmd, [...pre, "doctor", "--root", worker.shop, "--worker-url", bad.base], {
       env: { ...process.env, CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN },
     }).then(() => assert.fail("doctor should fail on a wrong key"), (e) => e);

@@ -1,0 +1,196 @@
+// A clip sold in several files under licence tiers (issue 13), end to end in
+// workerd: the cart's item goes through the checkout (against the Stripe
+// stand-in), the webhook's order and its version 2 token, to the download
+// of exactly the file bought on a one-download link, the order page, the
+// licence certificate, the e-mail and a reissue; older plain links keep
+// serving the clip's main file.
+
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import Stripe from "stripe";
+
+import { startResendStandin } from "./support/resend-standin.mjs";
+import {
+  admin, catalog, curl, mint, paths, run, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
+} from "./support/stack.mjs";
+import { startStripeStandin } from "./support/stripe-standin.mjs";
+
+const API_KEY = "rk_test_51E2eRestrictedKey0123456789";
+const API_VERSION = "2025-09-30.clover";
+const { manifest } = catalog();
+const licences = manifest.shop.licences ?? [];
+const [slug, clip] = Object.entries(manifest.clips).find(([, c]) => Object.keys(c.variants ?? {}).length >= 2) ?? [];
+const variantId = clip && Object.keys(clip.variants)[0];
+const variant = clip && { ...clip.variants[variantId], file: path.join(paths.media, clip.variants[variantId].object_key) };
+const plain = Object.entries(manifest.clips).find(([s, c]) => s !== slug && fs.existsSync(path.join(paths.media, c.object_key)));
+const offline = new Stripe("sk_test_not_used_offline");
+const sha256 = (buf) => crypto.createHash("sha256").update(buf).digest("hex");
+let counter = 0;
+const unique = (prefix) => `${prefix}_test_${Date.now().toString(36)}${(counter++).toString(36)}E2e`;
+let stack, stripeApi, resend;
+
+/** The price of a file under a tier: clipstore_core's rule (round half up, then the surcharge). */
+const priced = (price, tier) => Math.floor((price * tier.factor_permille + 500) / 1000) + tier.surcharge;
+
+before(async () => {
+  assert.ok(clip, "the sample shop has a clip with at least two other files ([[variants]])");
+  assert.ok(licences.length >= 2, "the sample shop has two licence tiers");
+  assert.ok(fs.existsSync(variant.file), `the variant's file is in sample-media (${variant.object_key})`);
+  stripeApi = await startStripeStandin();
+  resend = await startResendStandin();
+  const seed = [
+    { object_key: clip.object_key, file: path.join(paths.media, clip.object_key), content_type: clip.content_type },
+    { object_key: variant.object_key, file: variant.file, content_type: variant.content_type },
+    { object_key: plain[1].object_key, file: path.join(paths.media, plain[1].object_key), content_type: plain[1].content_type },
+  ];
+  stack = await startStack({
+    seed,
+    vars: {
+      STRIPE_API_KEY: API_KEY,
+      STRIPE_API_BASE: stripeApi.url,
+      RESEND_API_KEY: "re_e2e_0123456789abcdef",
+      MAIL_FROM: "Saltglass Footage <shop@mail.saltglass.example>",
+      MAIL_API_BASE: resend.url,
+      CHECKOUT_DOWNLOADS: "1",
+    },
+  });
+});
+
+after(async () => {
+  await stack?.stop();
+  await stripeApi?.close();
+  await resend?.close();
+});
+
+async function postCheckout(pairs) {
+  const res = await fetch(`${stack.base}/checkout`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(pairs).toString(),
+    redirect: "manual",
+    signal: AbortSignal.timeout(30_000),
+  });
+  return { status: res.status, location: res.headers.get("location"), text: await res.text() };
+}
+
+async function deliver(event) {
+  const body = JSON.stringify(event, null, 2);
+  const header = offline.webhooks.generateTestHeaderString({ payload: body, secret: STRIPE_WEBHOOK_SECRET });
+  const res = await fetch(`${stack.base}/payments/stripe/webhook`, {
+    method: "POST",
+    headers: { "content-type": "application/json; charset=utf-8", "stripe-signature": header },
+    body,
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+describe("a clip in one of its files, under a licence tier", () => {
+  const extended = () => licences.at(-1);
+  let order, orderPath, certificatePath;
+
+  it("checks out at the variant's price under the licence, the item in the session's metadata", async () => {
+    const item = `${slug}:${variantId}:${extended().id}`;
+    const res = await postCheckout([["clip", item], ["clip", plain[0]]]);
+    assert.equal(res.status, 303, res.text);
+    const sent = stripeApi.requests.at(-1);
+    assert.equal(sent.status, 200, JSON.stringify(sent.response));
+    const lines = sent.params.line_items;
+    assert.equal(Number(lines[0].price_data.unit_amount), priced(variant.price, extended()));
+    assert.equal(Number(lines[1].price_data.unit_amount), priced(manifest.clips[plain[0]].price, licences[0]));
+    assert.equal(lines[0].price_data.product_data.name, `${clip.title} (${variant.label}, ${extended().name} licence)`);
+    assert.equal(sent.params.metadata.clips, `${item},${plain[0]}::${licences[0].id}`);
+
+    const session = sent.response;
+    const paid = await deliver({
+      id: unique("evt"), object: "event", api_version: API_VERSION, created: Math.floor(Date.now() / 1000),
+      livemode: false, type: "checkout.session.completed",
+      data: { object: { ...session, status: "complete", payment_status: "paid",
+        customer_details: { email: "buyer.variants@example.com", name: "V" }, payment_intent: unique("pi") } },
+    });
+    assert.equal(paid.status, 200, JSON.stringify(paid.body));
+    order = paid.body.order_id;
+    const thanks = await curl(`${stack.base}/thanks?session_id=${session.id}`);
+    const text = thanks.body.toString("utf8");
+    orderPath = /href="(\/download\/[^"/]+)"/.exec(text)[1];
+    assert.ok(text.includes(`${variant.label} · ${extended().name} licence`), "the order page names the file and licence");
+    certificatePath = `${orderPath}/${slug}/licence`;
+    assert.ok(text.includes(`href="${certificatePath}"`), "and links the certificate");
+    assert.ok(text.includes(variant.sha256), "with the variant's SHA-256");
+  });
+
+  it("the one-download link serves the variant's bytes, once; never the main file", async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "variant-")), "clip.mp4");
+    const first = await curl(`${stack.base}${orderPath}/${slug}`, { output: out });
+    assert.equal(first.status, 200);
+    assert.equal(first.headers["content-length"], String(variant.size));
+    assert.equal(sha256(fs.readFileSync(out)), variant.sha256);
+    assert.equal(sha256(fs.readFileSync(out)), sha256(fs.readFileSync(variant.file)));
+    assert.match(String(first.headers["content-disposition"]), new RegExp(variant.file_name.replace(/[()]/g, ".")));
+    const again = await curl(`${stack.base}${orderPath}/${slug}`);
+    assert.equal(again.status, 403, "the allowance of one download is used");
+  });
+
+  it("the licence certificate names shop, order, clip, file, licence, date and SHA-256", async () => {
+    const res = await curl(`${stack.base}${certificatePath}`);
+    assert.equal(res.status, 200);
+    const text = res.body.toString("utf8");
+    for (const needle of [manifest.shop.title, order, clip.title, variant.label, variant.sha256,
+      `${extended().name} licence`, `${manifest.shop.base_url}${extended().page}`, variant.file_name.replace(/&/g, "&amp;")]) {
+      assert.ok(text.includes(needle), `${needle} on the certificate`);
+    }
+    assert.match(text, /<th scope="row">Date<\/th><td><time>\w{3}, \d\d \w{3} \d{4}/);
+    assert.match(String(res.headers["content-security-policy"]), /frame-ancestors 'none'/);
+    // A clip the order does not cover has no certificate.
+    const other = Object.keys(manifest.clips).find((s) => s !== slug && s !== plain[0]);
+    assert.equal((await curl(`${stack.base}${orderPath}/${other}/licence`)).status, 403);
+  });
+
+  it("the order e-mail names the file bought and its SHA-256", async () => {
+    const deadline = Date.now() + 20_000;
+    let mail;
+    while (!mail && Date.now() < deadline) {
+      mail = resend.sent.find((m) => m.email.to?.includes?.("buyer.variants@example.com") || JSON.stringify(m.email.to).includes("buyer.variants@example.com"));
+      if (!mail) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(mail, "the order mail was sent");
+    assert.ok(mail.email.text.includes(`SHA-256: ${variant.sha256}`), mail.email.text);
+    assert.ok(mail.email.text.includes(`${clip.title} (${variant.label}, ${extended().name} licence)`), mail.email.text);
+  });
+
+  it("a reissued order keeps what was bought of each clip", async () => {
+    const res = await admin(stack, "POST", `/admin/orders/${order}/reissue`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const choices = JSON.parse(res.body.order.choices);
+    assert.deepEqual(choices[slug], { variant: variantId, licence: extended().id });
+    assert.deepEqual(choices[plain[0]], { licence: licences[0].id });
+  });
+
+  it("two files of one clip in a cart are refused with a page that says so, nothing charged", async () => {
+    const before = stripeApi.requests.length;
+    const res = await postCheckout([["clip", slug], ["clip", `${slug}:${variantId}`]]);
+    assert.equal(res.status, 400);
+    assert.match(res.text, /in two versions/);
+    assert.equal(stripeApi.requests.length, before, "Stripe was not asked");
+  });
+
+  it("links minted by the owner: a plain one serves the main file, slug:variant the variant; an unknown variant is refused", async () => {
+    const mainLink = await mint(stack, { order: "ORD-V-1", clips: [slug], downloads: 1 });
+    const head = await curl(`${mainLink.url}/${slug}`, { args: ["-I"] });
+    assert.equal(head.headers["content-length"], String(clip.size));
+    const variantLink = await mint(stack, { order: "ORD-V-2", clips: [`${slug}:${variantId}`], downloads: 1 });
+    const headV = await curl(`${variantLink.url}/${slug}`, { args: ["-I"] });
+    assert.equal(headV.headers["content-length"], String(variant.size));
+    assert.ok(variantLink.token.startsWith("Ag"), "a version 2 token (first byte 0x02)");
+    const cmd = process.env.SITE_GEN_BIN ?? "site-gen";
+    await assert.rejects(
+      run(cmd, ["token", "mint", "--root", paths.shopRoot, "--order", "X", "--clip", `${slug}:no-such-file`,
+        "--base-url", `${stack.base}/download`], { env: { ...toolEnv, CLIPSTORE_SIGNING_KEY: SIGNING_KEY } }),
+      (e) => /has no variant "no-such-file"/.test(String(e.stderr ?? e.message)),
+    );
+  });
+});
