@@ -425,6 +425,12 @@ describe("security headers", () => {
       for (const type of ["/", "/clips", "/clips/*", "/news", "/news/*", "/tags", "/tags/*", "/cart", "/about"]) {
         assert.ok(audited.has(type), `axe ran on a page of type ${type}: ${[...audited].join(" ")}`);
       }
+      // A clip sold in several files: its choice of file and licence.
+      const [chooser] = Object.entries(manifest.clips).find(([, c]) => Object.keys(c.variants ?? {}).length) ?? [];
+      assert.ok(chooser, "the sample shop has a clip with variants");
+      await page.goto(`${stack.base}/clips/${chooser}/`);
+      await page.locator("[data-cart-choice] fieldset").waitFor();
+      inaccessible.push(...(await axeViolations(page)));
       // The cart with a clip in it (its lines, the remove button, the checkout form).
       const clipPage = [...seen].find((p) => p.startsWith("/clips/") && pageType(p) === "/clips/*");
       await page.goto(`${stack.base}${clipPage}`);
@@ -442,7 +448,8 @@ describe("security headers", () => {
       // The 404, recovery, the success page while pending and once paid, the
       // order page, and a refused download.
       const workerPages = ["/no-such-page/", "/orders/recover", `/thanks?session_id=${unique("cs")}`,
-        `/thanks?session_id=${paidSession}`, link.slice(stack.base.length), "/download/not-a-token"];
+        `/thanks?session_id=${paidSession}`, link.slice(stack.base.length), `${link.slice(stack.base.length)}/${a.slug}/licence`,
+        "/download/not-a-token"];
       for (const p of workerPages) {
         const res = await page.goto(`${stack.base}${p}`);
         assert.equal(res.headers()["content-security-policy"], csp, p);
