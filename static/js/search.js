@@ -73,16 +73,22 @@
   let found = [];
   let shown = 0;
   const more = el("button", { type: "button", className: "button search-more", hidden: true }, "Show more");
-  more.addEventListener("click", () => show(run, SHOWN));
+  more.addEventListener("click", () => show(run, false));
   results.after(more);
 
-  async function show(current, count) {
-    const next = found.slice(shown, shown + count);
-    const data = await Promise.all(next.map((r) => r.data()));
+  // Shows the next results (the first ones when `fresh`): cards, count and
+  // button change together, once the results' data has come.
+  async function show(current, fresh) {
+    const from = fresh ? 0 : shown;
+    const data = await Promise.all(found.slice(from, from + SHOWN).map((r) => r.data()));
     if (current !== run) return;
-    results.append(...data.map(card));
-    shown += next.length;
+    const cards = data.map(card);
+    if (fresh) results.replaceChildren(...cards);
+    else results.append(...cards);
+    shown = from + cards.length;
     more.hidden = shown >= found.length;
+    const n = found.length;
+    if (fresh) status.textContent = n === 0 ? "No clips found." : `${n} clip${n === 1 ? "" : "s"} found.`;
   }
 
   async function search() {
@@ -107,12 +113,7 @@
     }
     if (current !== run || !answer) return;
     found = answer.results;
-    shown = 0;
-    results.replaceChildren();
-    await show(current, SHOWN);
-    if (current !== run) return;
-    const n = found.length;
-    status.textContent = n === 0 ? "No clips found." : `${n} clip${n === 1 ? "" : "s"} found.`;
+    await show(current, true);
   }
 
   let timer;
