@@ -5,7 +5,10 @@
 #     Markdown without a manual reload; a broken edit shows the error overlay;
 #   - cart.test.mjs: the built sample shop's cart (static/js/cart.js): add,
 #     count, /cart/, the exact POST to /checkout, other tabs, limits, refused
-#     storage, no JavaScript, and data-cart-clear.
+#     storage, no JavaScript, and data-cart-clear;
+#   - search.test.mjs: the search page (static/js/search.js on Pagefind's
+#     index): a query, a filter, filters alone, the address, no JavaScript,
+#     under the shop's own Content-Security-Policy.
 # Installs what it
 # needs (apt-get as root or with sudo; `npm ci` from the committed lockfile;
 # never downloads a browser of its own). Runs without a display or stdin.
@@ -37,6 +40,6 @@ step "Installing playwright-core from tests/browser/package-lock.json"
 # playwright-core alone never downloads browsers; the test uses /usr/bin/chromium.
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 
-step "Browser tests (headless Chromium): live reload, the cart"
+step "Browser tests (headless Chromium): live reload, the cart, search"
 cd tests/browser
-SITE_GEN="$SITE_GEN" CHROMIUM=/usr/bin/chromium timeout 300 node --test --test-concurrency=1 serve.test.mjs cart.test.mjs </dev/null
+SITE_GEN="$SITE_GEN" CHROMIUM=/usr/bin/chromium timeout 300 node --test --test-concurrency=1 serve.test.mjs cart.test.mjs search.test.mjs </dev/null

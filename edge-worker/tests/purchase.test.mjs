@@ -422,7 +422,7 @@ describe("security headers", () => {
         }
       }
       assert.ok(seen.has("/cart/") && [...seen].some((p) => p.startsWith("/clips/") && p.length > 7), [...seen].join(" "));
-      for (const type of ["/", "/clips", "/clips/*", "/news", "/news/*", "/tags", "/tags/*", "/cart", "/about"]) {
+      for (const type of ["/", "/clips", "/clips/*", "/news", "/news/*", "/tags", "/tags/*", "/cart", "/search", "/about"]) {
         assert.ok(audited.has(type), `axe ran on a page of type ${type}: ${[...audited].join(" ")}`);
       }
       // A clip sold in several files: its choice of file and licence.
@@ -438,6 +438,16 @@ describe("security headers", () => {
       await page.goto(`${stack.base}/cart/`);
       await page.getByRole("button", { name: "Checkout" }).waitFor();
       inaccessible.push(...(await axeViolations(page)));
+      // The search page with results (Pagefind's index and WebAssembly, from
+      // public/pagefind/, under the same CSP).
+      await page.goto(`${stack.base}/search/`);
+      await page.getByLabel("Search for").fill("harbour");
+      await page.getByLabel("Duration").selectOption("Under 10 s");
+      await page.locator("[data-search-status]").filter({ hasText: "1 clip found." }).waitFor({ timeout: 15000 });
+      assert.equal(await page.locator("[data-search-results] .clip-card").count(), 1);
+      inaccessible.push(...(await axeViolations(page)));
+      const bundle = await page.goto(`${stack.base}/pagefind/pagefind.js`);
+      assert.equal(bundle.headers()["content-security-policy"], csp, "/pagefind/pagefind.js");
       // ... the 404 page, and the pages the Worker renders itself.
       const [a] = present;
       const paidSession = unique("cs");

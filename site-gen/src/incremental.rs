@@ -38,7 +38,7 @@ use crate::diagnostics::{display_path, Diagnostic, Diagnostics};
 use crate::links::{self, SiteFiles};
 use crate::output::{self, OutputError};
 use crate::render::{self, file_for_url, ItemVersions, JobResult, OutputContents, Prepared};
-use crate::templates;
+use crate::{search, templates};
 
 /// What one rebuild did.
 #[derive(Debug, Clone, Default)]
@@ -97,6 +97,10 @@ pub struct Incremental {
     applied: Vec<PathBuf>,
     /// The other files in `out` (static files, stylesheet, robots.txt, sitemap, markers).
     others: HashSet<String>,
+    /// The search index's files in `out`, and the fingerprint of what they
+    /// were made from (the clips' versions, the currency and the language).
+    search_paths: HashSet<String>,
+    search_fp: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +170,8 @@ impl Incremental {
             recheck_links: true,
             applied: Vec::new(),
             others: HashSet::new(),
+            search_paths: HashSet::new(),
+            search_fp: None,
         }
     }
 
@@ -320,7 +326,19 @@ impl Incremental {
             let old: HashMap<&str, u64> = self.paths.iter().map(String::as_str).zip(self.fps.iter().copied()).collect();
             (0..jobs.len()).filter(|&i| old.get(paths[i].as_str()) != Some(&fps[i])).collect()
         };
-        let results: Vec<JobResult> = todo.par_iter().map(|&i| prepared.render_job(jobs[i])).collect();
+        // The search index is a function of the clips alone: made again
+        // (beside the pages) whenever one changed, then written where its bytes differ.
+        let search_fp = {
+            let mut h = std::hash::DefaultHasher::new();
+            (&shop.config.currency, &shop.config.language, &l.versions.clips).hash(&mut h);
+            h.finish()
+        };
+        let reindex = full || self.search_fp != Some(search_fp);
+        let (results, search): (Vec<JobResult>, _) = rayon::join(
+            || todo.par_iter().map(|&i| prepared.render_job(jobs[i])).collect(),
+            || reindex.then(|| search::index(shop)),
+        );
+        let search = search.transpose().map_err(|e| Diagnostics(vec![Diagnostic::new(&shop.root, e.to_string())]))?;
         let sitemap_fp = prepared.sitemap_fingerprint(global);
         let sitemap = (full || self.sitemap != Some(sitemap_fp)).then(|| prepared.sitemap(paths.iter().cloned()));
         let (clip_cards, post_cards) = prepared.into_cards();
@@ -382,6 +400,25 @@ impl Incremental {
             .map(|(path, bytes)| write_if_changed(&self.out, path, bytes))
             .collect::<Result<_, _>>()?;
         report.written += written.iter().filter(|w| **w).count();
+        if let Some(files) = &search {
+            let written: Vec<bool> = files
+                .par_iter()
+                .map(|f| match &f.contents {
+                    OutputContents::Rendered(bytes) => write_if_changed(&self.out, &f.path, bytes),
+                    OutputContents::Copy(_) => unreachable!("the index is made in memory"),
+                })
+                .collect::<Result<_, _>>()?;
+            report.written += written.iter().filter(|w| **w).count();
+            let paths: HashSet<String> = files.iter().map(|f| f.path.clone()).collect();
+            // An index file named after contents that are gone (the others stay:
+            // in a full rebuild, the walk below removes what nothing claims).
+            for path in self.search_paths.iter().filter(|p| !paths.contains(*p)) {
+                remove_file_and_empty_parents(&self.out, path)?;
+                report.deleted += 1;
+            }
+            self.search_paths = paths;
+            self.search_fp = Some(search_fp);
+        }
         if full {
             let others = others.expect("computed on a full rebuild");
             let markers = output::marker_files();
@@ -408,12 +445,12 @@ impl Incremental {
                 .filter_map(Result::ok)
                 .filter(|e| e.file_type().is_file())
                 .filter_map(|e| e.path().strip_prefix(&self.out).ok().map(|p| p.to_string_lossy().replace('\\', "/")))
-                .filter(|p| !pages.contains(p.as_str()) && !self.others.contains(p))
+                .filter(|p| !pages.contains(p.as_str()) && !self.others.contains(p) && !self.search_paths.contains(p))
                 .collect();
             for path in &gone {
                 remove_file_and_empty_parents(&self.out, path)?;
             }
-            report.deleted = gone.len();
+            report.deleted += gone.len();
         } else if !same_paths {
             let pages: HashSet<&str> = paths.iter().map(String::as_str).collect();
             let gone: Vec<&String> =
@@ -421,7 +458,7 @@ impl Incremental {
             for path in &gone {
                 remove_file_and_empty_parents(&self.out, path)?;
             }
-            report.deleted = gone.len();
+            report.deleted += gone.len();
         }
         if new_site_files.is_some() {
             self.site_files = new_site_files;

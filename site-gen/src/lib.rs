@@ -5,7 +5,8 @@
 //! everything into one [`content::Shop`] (collecting every error), [`render`]
 //! plans its files, [`links`] checks the Markdown's links against them, and
 //! [`render`] writes each page into [`output`]'s staging folder as it is
-//! rendered; the staging folder replaces `public/` only when all of that succeeded.
+//! rendered, while [`search`] indexes the clips into the same folder; the
+//! staging folder replaces `public/` only when all of that succeeded.
 
 pub mod config;
 pub mod content;
@@ -28,6 +29,7 @@ pub mod progress;
 pub mod purchase_token;
 pub mod push;
 pub mod render;
+pub mod search;
 pub mod secondary;
 pub mod serve;
 pub mod structured_data;
@@ -100,6 +102,8 @@ pub enum BuildError {
     Content(Diagnostics),
     #[error("could not write the site, the previous build is unchanged: {0}")]
     Output(#[from] output::OutputError),
+    #[error("{0}; the previous build is unchanged")]
+    Search(#[from] search::SearchError),
 }
 
 /// Loads the shop and its templates, with every error of both.
@@ -152,8 +156,13 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let paths: Vec<String> = site.paths().collect();
     let staging = output::Staging::begin(out, paths.iter().map(String::as_str))?;
     drop(paths);
-    let written = site.render_each(|file| staging.put(&file)).map_err(BuildError::Content)?;
-    written.into_iter().collect::<Result<(), _>>()?;
+    // The search index needs only the loaded shop: it is made beside the pages.
+    let (written, searched) = rayon::join(
+        || site.render_each(|file| staging.put(&file)),
+        || -> Result<(), BuildError> { Ok(staging.put_more(&search::index(&shop)?)?) },
+    );
+    written.map_err(BuildError::Content)?.into_iter().collect::<Result<(), _>>()?;
+    searched?;
     staging.commit()?;
     output::write_file_atomic(&options.manifest, render::manifest(&shop).to_json().as_bytes())?;
     Ok(BuildSummary { elapsed: started.elapsed(), ..summary })

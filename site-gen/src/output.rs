@@ -112,6 +112,20 @@ impl Staging {
         }
     }
 
+    /// Puts files whose paths were not given to [`Staging::begin`] (the
+    /// search index's, named after their contents and known only once it is
+    /// built), making their folders first.
+    pub fn put_more(&self, files: &[OutputFile]) -> Result<(), OutputError> {
+        let mut folders: Vec<&Path> = files.iter().filter_map(|f| Path::new(&f.path).parent()).collect();
+        folders.sort();
+        folders.dedup();
+        for folder in folders {
+            let folder = self.dir.join(folder);
+            fs::create_dir_all(&folder).map_err(io_err(&folder))?;
+        }
+        files.par_iter().try_for_each(|f| self.put(f))
+    }
+
     /// Writes the build marker and swaps the new build in for `out`.
     pub fn commit(mut self) -> Result<(), OutputError> {
         for (name, contents) in marker_files() {

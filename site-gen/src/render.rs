@@ -17,7 +17,8 @@ use tera::{Context, Tera};
 
 use crate::content::{Clip, Post, Price, Shop, Tag};
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::templates::{self, cause_chain, BUILTIN_CART_SCRIPT, BUILTIN_STYLESHEET};
+use crate::search::SEARCH_PATH;
+use crate::templates::{self, cause_chain, BUILTIN_CART_SCRIPT, BUILTIN_SEARCH_SCRIPT, BUILTIN_STYLESHEET};
 
 /// Number of clips and posts on the home page.
 const HOME_CLIPS: usize = 6;
@@ -82,6 +83,8 @@ pub(crate) enum Job {
     },
     Page(usize),
     Cart,
+    /// The search page (`crate::search`; its index is not a page).
+    Search,
     /// The clips the cart can take, with what it shows of each (`/cart/clips.json`).
     CartClips,
     NotFound,
@@ -324,6 +327,7 @@ fn base_value(shop: &Shop) -> Value {
             "currency": c.currency, "contact_email": c.contact_email, "download_base_url": c.download_base_url,
             "feed_url": FEED_PATH, "stylesheet": format!("/{}", BUILTIN_STYLESHEET.0),
             "cart_url": CART_PATH, "checkout_url": CHECKOUT_PATH, "cart_script": format!("/{}", BUILTIN_CART_SCRIPT.0),
+            "search_url": SEARCH_PATH, "search_script": format!("/{}", BUILTIN_SEARCH_SCRIPT.0),
             "price_pattern": Price::display_pattern(&c.currency),
             "favicon": shop.static_files.iter().any(|f| f == std::path::Path::new("favicon.svg")).then_some("/favicon.svg"),
         },
@@ -408,7 +412,7 @@ fn pages_for(items: usize, per_page: usize) -> usize {
 /// Every page of the site, as jobs.
 pub(crate) fn plan(p: &Prepared) -> Vec<Job> {
     let shop = p.shop;
-    let mut jobs = vec![Job::Home, Job::TagIndex, Job::Cart, Job::CartClips, Job::NotFound, Job::Feed];
+    let mut jobs = vec![Job::Home, Job::TagIndex, Job::Cart, Job::Search, Job::CartClips, Job::NotFound, Job::Feed];
     jobs.extend((1..=pages_for(shop.clips.len(), p.per_page)).map(|page| Job::ClipList { page }));
     jobs.extend((1..=pages_for(shop.posts.len(), p.per_page)).map(|page| Job::NewsList { page }));
     jobs.extend((0..shop.clips.len()).map(Job::Clip));
@@ -543,6 +547,7 @@ impl<'a> Prepared<'a> {
             Job::Tag { tag, page } => pager_url(&self.tags[tag].tag.url(), page),
             Job::Page(i) => shop.pages[i].url(),
             Job::Cart => CART_PATH.to_string(),
+            Job::Search => SEARCH_PATH.to_string(),
             Job::CartClips => CART_CLIPS_PATH.to_string(),
             Job::NotFound => "/404.html".to_string(),
             Job::Feed => FEED_PATH.to_string(),
@@ -639,6 +644,11 @@ impl<'a> Prepared<'a> {
                 ("page.html", page.url(), ctx)
             }
             Job::Cart => ("cart.html", CART_PATH.to_string(), self.context(CART_PATH, Some("Cart"))),
+            Job::Search => {
+                let mut ctx = self.context(SEARCH_PATH, Some("Search"));
+                put(&mut ctx, "filters", crate::search::filter_options(shop));
+                ("search.html", SEARCH_PATH.to_string(), ctx)
+            }
             Job::CartClips => unreachable!("written above"),
             Job::NotFound => ("404.html", "/404.html".to_string(), self.context("/404.html", Some("Page not found"))),
             Job::Feed => {
@@ -710,6 +720,7 @@ impl<'a> Prepared<'a> {
             Job::Feed => (9, 0),
             Job::Cart => (10, 0),
             Job::CartClips => (11, 0),
+            Job::Search => (12, 0),
         };
         (global, kind).hash(&mut h);
         let per_page = self.per_page;
@@ -744,6 +755,8 @@ impl<'a> Prepared<'a> {
             // The cart page shows no items: the browser fills it in.
             Job::NotFound | Job::Cart => {}
             Job::CartClips => v.clips.hash(&mut h),
+            // Its filters' values come from every clip.
+            Job::Search => v.clips.hash(&mut h),
             Job::Feed => {
                 v.posts[..FEED_POSTS.min(v.posts.len())].hash(&mut h);
                 self.shop.posts.iter().map(|p| p.updated.unwrap_or(p.date)).max().unwrap_or(self.shop.now).hash(&mut h);
@@ -786,8 +799,10 @@ impl<'a> Prepared<'a> {
             lastmod.insert(post.url(), post.updated.unwrap_or(post.date));
         }
         let mut entries: Vec<Value> = paths
-            // The cart is a different page in every browser: nothing to index.
-            .filter(|path| path.ends_with("index.html") && *path != file_for_url(CART_PATH))
+            // The cart and the search page are filled in the browser: nothing to index.
+            .filter(|path| {
+                path.ends_with("index.html") && *path != file_for_url(CART_PATH) && *path != file_for_url(SEARCH_PATH)
+            })
             .map(|path| {
                 let url = format!("/{}", path.trim_end_matches("index.html"));
                 json!({"loc": shop.config.absolute(&url), "lastmod": lastmod.get(&url).map(|d| d.format("%Y-%m-%d").to_string())})
@@ -1079,9 +1094,10 @@ mod tests {
             if let OutputContents::Rendered(bytes) = &file.contents {
                 let text = String::from_utf8_lossy(bytes);
                 let data_blocks = text.matches(r#"<script type="application/ld+json">"#).count();
+                let search_script = text.matches(r#"<script src="/js/search.js" defer></script>"#).count();
                 assert_eq!(
                     text.matches("<script").count(),
-                    text.matches(script).count() + data_blocks,
+                    text.matches(script).count() + data_blocks + search_script,
                     "{}",
                     file.path
                 );

@@ -36,6 +36,7 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = builtin!(
     "tag.html",
     "page.html",
     "cart.html",
+    "search.html",
     "404.html",
     "atom.xml",
     "sitemap.xml",
@@ -47,9 +48,12 @@ pub const BUILTIN_STYLESHEET: (&str, &str) = ("css/site.css", include_str!("../.
 /// The cart's script (see docs/templates.md), written when the shop's `static/` has none.
 pub const BUILTIN_CART_SCRIPT: (&str, &str) = ("js/cart.js", include_str!("../../static/js/cart.js"));
 
+/// The search page's script (see `crate::search`), written when the shop's `static/` has none.
+pub const BUILTIN_SEARCH_SCRIPT: (&str, &str) = ("js/search.js", include_str!("../../static/js/search.js"));
+
 /// The built-in static files: each is written unless the shop's `static/`
 /// has a file of that name, so the built-in templates work in any shop.
-pub const BUILTIN_STATIC_FILES: &[(&str, &str)] = &[BUILTIN_STYLESHEET, BUILTIN_CART_SCRIPT];
+pub const BUILTIN_STATIC_FILES: &[(&str, &str)] = &[BUILTIN_STYLESHEET, BUILTIN_CART_SCRIPT, BUILTIN_SEARCH_SCRIPT];
 
 /// The built-in static files that `static_files` (the shop's, relative to
 /// `static/`) does not replace.

@@ -55,7 +55,7 @@ fn small_shop_builds_every_page_kind() {
     let o = build(&fixtures().join("small-shop"), &out, &["--now", NOW]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = String::from_utf8_lossy(&o.stdout);
-    assert!(summary.starts_with("Built 16 pages (2 clips, 2 news posts, 3 tags)"), "{summary}");
+    assert!(summary.starts_with("Built 17 pages (2 clips, 2 news posts, 3 tags)"), "{summary}");
 
     // Home: newest clips and latest news.
     let home = read(&out, "index.html");
@@ -124,6 +124,57 @@ fn small_shop_builds_every_page_kind() {
     // Prices in cents, what the Worker's checkout charges.
     assert_eq!((manifest.clip("alpha").unwrap().price, beta.price), (1250, 3000));
     assert_eq!(manifest.shop.currency, "EUR");
+}
+
+/// The search index: Pagefind's bundle under /pagefind/, one record per
+/// published clip, with the filters from its front matter; and the search page.
+#[test]
+fn small_shop_is_indexed_for_search_with_filters_from_front_matter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("public");
+    let o = build(&fixtures().join("small-shop"), &out, &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for file in ["pagefind/pagefind.js", "pagefind/pagefind-worker.js", "pagefind/wasm.unknown.pagefind"] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    assert!(!out.join("pagefind/pagefind-ui.js").exists(), "Pagefind's own interface is left out");
+    let entry: serde_json::Value = serde_json::from_str(&read(&out, "pagefind/pagefind-entry.json")).unwrap();
+    assert_eq!(entry["languages"]["en"]["page_count"], 2, "{entry}");
+
+    let records = common::search_records(&out);
+    assert_eq!(records.keys().collect::<Vec<_>>(), ["/clips/alpha/", "/clips/beta/"], "drafts are not indexed");
+    let alpha = &records["/clips/alpha/"];
+    assert_eq!(alpha["meta"]["title"], "Alpha <Sunrise>");
+    assert_eq!(alpha["meta"]["price"], "€12.50");
+    assert_eq!(alpha["meta"]["image"], "/posters/alpha.jpg");
+    let filters = |r: &serde_json::Value| serde_json::to_string(&r["filters"]).unwrap();
+    assert_eq!(
+        filters(alpha),
+        r#"{"duration":["10–30 s"],"price":["Under €20"],"resolution":["1080p"],"tag":["sea","dawn"]}"#
+    );
+    assert_eq!(
+        filters(&records["/clips/beta/"]),
+        r#"{"duration":["Over 1 min"],"price":["€20–€50"],"resolution":["4K"],"tag":["sea"]}"#
+    );
+    assert!(alpha["content"].as_str().unwrap().contains("Alpha <Sunrise>"), "{alpha}");
+
+    // The search page: its script, a control per filter with the values the clips have, in the menu.
+    let page = read(&out, "search/index.html");
+    assert!(page.contains(r#"<script src="/js/search.js" defer></script>"#));
+    assert!(read(&out, "js/search.js").contains("/pagefind/pagefind.js"), "built-in search script written");
+    for needle in [
+        r#"<option value="dawn">dawn</option>"#,
+        r#"<option value="sea">sea</option>"#, // named as on the newest clip
+        r#"<option value="4K">4K</option>"#,
+        r#"<option value="Under €20">Under €20</option>"#,
+        r#"<option value="Over 1 min">Over 1 min</option>"#,
+        "Search needs JavaScript",
+    ] {
+        assert!(page.contains(needle), "search page lacks {needle}");
+    }
+    assert!(!page.contains("Over €50"), "only buckets some clip is in");
+    assert!(read(&out, "index.html").contains(r#"<a href="/search/">Search</a>"#), "in the menu");
+    assert!(!read(&out, "sitemap.xml").contains("/search/"));
 }
 
 #[test]

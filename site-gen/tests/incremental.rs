@@ -238,3 +238,29 @@ fn run_sequence(drafts: bool) {
     h.remove("templates/post.html");
     h.check("broken template removed");
 }
+
+/// `site-gen serve` keeps search working: a clip's edit, addition or
+/// deletion reaches the search index (`/pagefind/`), and the index files
+/// of the old content are gone.
+#[test]
+fn clip_edits_reach_the_search_index() {
+    let mut h = Harness::new(false);
+    h.check("first build");
+    let records = common::search_records(h.site.out());
+    assert_eq!(records["/clips/clip-2/"]["meta"]["title"], "Clip 2");
+    assert_eq!(records["/clips/clip-2/"]["filters"]["price"][0], "Under €20");
+
+    h.edit("content/clips/clip-2.md", "title = \"Clip 2\"", "title = \"Lighthouse at Dusk\"");
+    h.edit("content/clips/clip-2.md", "price = 10", "price = 60");
+    h.check("retitle and reprice a clip");
+    let records = common::search_records(h.site.out());
+    assert_eq!(records["/clips/clip-2/"]["meta"]["title"], "Lighthouse at Dusk");
+    assert_eq!(records["/clips/clip-2/"]["filters"]["price"][0], "Over €50");
+    assert!(!records.values().any(|r| r["meta"]["title"] == "Clip 2"), "the old record is gone");
+
+    h.write("content/clips/delta.md", &clip("Delta", "2026-05-02", "30", r#"["dawn"]"#));
+    h.remove("content/clips/clip-3.md");
+    h.check("add one clip, delete another");
+    let records = common::search_records(h.site.out());
+    assert!(records.contains_key("/clips/delta/") && !records.contains_key("/clips/clip-3/"));
+}

@@ -15,6 +15,7 @@ The shop is built once per session with the real `site-gen` binary into a
 temporary folder; SITE_GEN may point at a prebuilt binary.
 """
 
+import json
 import os
 import pathlib
 import shutil
@@ -75,7 +76,8 @@ def html_pages(site):
 def test_site_has_the_expected_page_kinds(site):
     for path in ["index.html", "clips/index.html", "news/index.html", "tags/index.html", "404.html",
                  "about/index.html", "faq/index.html", "terms/index.html", "news/atom.xml",
-                 "cart/index.html", "sitemap.xml", "robots.txt", "css/site.css", "js/cart.js"]:
+                 "cart/index.html", "search/index.html", "sitemap.xml", "robots.txt", "css/site.css",
+                 "js/cart.js", "js/search.js", "pagefind/pagefind.js", "pagefind/pagefind-entry.json"]:
         assert (site / path).is_file(), path
     assert len(list((site / "clips").glob("*/index.html"))) >= 8
 
@@ -114,10 +116,11 @@ def test_sitemap_lists_every_page_with_absolute_urls(site):
     locs = [e.text for e in tree.findall("s:url/s:loc", ns)]
     assert len(locs) == len(set(locs))
     base = locs[0].split("/", 3)[:3]
-    # The cart is a different page in every browser: not for search engines.
-    pages = {p for p in html_pages(site) if p.name == "index.html"} - {site / "cart" / "index.html"}
+    # The cart and search pages are filled in the browser: not for search engines.
+    pages = ({p for p in html_pages(site) if p.name == "index.html"}
+             - {site / "cart" / "index.html", site / "search" / "index.html"})
     assert len(locs) == len(pages)
-    assert not any(urllib.parse.urlparse(loc).path == "/cart/" for loc in locs)
+    assert not any(urllib.parse.urlparse(loc).path in ("/cart/", "/search/") for loc in locs)
     for loc in locs:
         assert loc.startswith("https://"), loc
         path = urllib.parse.urlparse(loc).path
@@ -205,7 +208,9 @@ def test_no_inline_scripts_or_event_handlers(site):
             if (el.get("href") or "").strip().lower().startswith("javascript:"):
                 found.append(f"{page.relative_to(site)}: javascript: link")
         scripts = [el.get("src") for el in doc.iter("script") if el.get("type") != "application/ld+json"]
-        assert scripts == ["/js/cart.js"], f"{page.relative_to(site)}: {scripts}"
+        # The search page also loads its own script (which imports Pagefind's).
+        expected = ["/js/cart.js", "/js/search.js"] if page == site / "search" / "index.html" else ["/js/cart.js"]
+        assert scripts == expected, f"{page.relative_to(site)}: {scripts}"
     assert not found, "\n".join(found)
 
 
@@ -246,6 +251,29 @@ def test_the_cart_page_has_the_checkout_form_and_says_what_works_without_javascr
     text = " ".join(parsed(page).find("body").itertext())
     assert "The cart needs JavaScript" in text and "Buy this clip" in text
     assert any(m.get("name") == "robots" and m.get("content") == "noindex" for m in parsed(page).iter("meta"))
+
+
+def test_the_search_page_has_a_labelled_control_per_filter_and_says_what_works_without_javascript(site):
+    page = parsed(site / "search" / "index.html")
+    [form] = [f for f in page.iter("form") if f.get("role") == "search"]
+    assert form.get("hidden") is not None, "shown by the script"
+    labels = {l.get("for"): "".join(l.itertext()) for l in page.iter("label")}
+    controls = [c for c in form.iter() if c.tag in ("input", "select")]
+    assert [c.get("name") for c in controls] == ["q", "tag", "resolution", "price", "duration"]
+    for control in controls:
+        assert labels.get(control.get("id")), control.get("name")
+    # Each filter offers "Any" and the values the published clips have.
+    options = {s.get("name"): [o.get("value") for o in s.iter("option")] for s in form.iter("select")}
+    tags = {t for slug in published("clips") for t in front_matter("clips", slug).get("tags", [])}
+    assert set(options["tag"][1:]) == {t.lower() for t in tags}
+    assert all(values[0] == "" for values in options.values())
+    text = " ".join(page.find("body").itertext())
+    assert "Search needs JavaScript" in text
+    assert any(a.get("href") == "/clips/" for a in page.iter("a"))
+    assert [p.get("aria-live") for p in page.iter("p") if p.get("role") == "status"][-1] == "polite"
+    # Pagefind's index holds every published clip.
+    entry = json.loads((site / "pagefind" / "pagefind-entry.json").read_text())
+    assert sum(lang["page_count"] for lang in entry["languages"].values()) == len(published("clips"))
 
 
 def front_matter(kind, slug):

@@ -21,3 +21,18 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The records of the Pagefind index in the built site `out`: each
+/// fragment file (gzip of `pagefind_dcd` and JSON) as its JSON, by page URL.
+pub fn search_records(out: &Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    use std::io::Read;
+    let mut records = std::collections::BTreeMap::new();
+    for e in fs::read_dir(out.join("pagefind/fragment")).expect("the index has fragments") {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(fs::File::open(e.unwrap().path()).unwrap()).read_to_string(&mut text).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(text.strip_prefix("pagefind_dcd").expect("Pagefind's signature")).unwrap();
+        records.insert(json["url"].as_str().unwrap().to_string(), json);
+    }
+    records
+}
