@@ -336,7 +336,7 @@ impl Incremental {
         let reindex = full || self.search_fp != Some(search_fp);
         let (results, search): (Vec<JobResult>, _) = rayon::join(
             || todo.par_iter().map(|&i| prepared.render_job(jobs[i])).collect(),
-            || reindex.then(|| search::index(shop)),
+            || reindex.then(|| search::cached(&shop.root, shop)),
         );
         let search = search.transpose().map_err(|e| Diagnostics(vec![Diagnostic::new(&shop.root, e.to_string())]))?;
         let sitemap_fp = prepared.sitemap_fingerprint(global);

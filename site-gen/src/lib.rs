@@ -159,7 +159,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     // The search index needs only the loaded shop: it is made beside the pages.
     let (written, searched) = rayon::join(
         || site.render_each(|file| staging.put(&file)),
-        || -> Result<(), BuildError> { Ok(staging.put_more(&search::index(&shop)?)?) },
+        || -> Result<(), BuildError> { Ok(staging.put_more(&search::cached(&options.root, &shop)?)?) },
     );
     written.map_err(BuildError::Content)?.into_iter().collect::<Result<(), _>>()?;
     searched?;

@@ -13,7 +13,12 @@
 //!
 //! The index is a pure function of the clips: a clean build and `site-gen
 //! serve`'s incremental rebuilds write the same bytes (`crate::incremental`
-//! rewrites the bundle whenever a clip changed).
+//! rewrites the bundle whenever a clip changed). Making it is most of a
+//! build's time at thousands of clips (docs/benchmarks.md), so [`cached`]
+//! keeps the last bundle in `.site-gen/search-index` under the hash of
+//! everything it was made from, and a build whose clips did not change for
+//! the index (a news post, a template, another price bucket excepted) uses it
+//! again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -146,6 +151,107 @@ pub fn filter_options(shop: &Shop) -> Value {
     )
 }
 
+/// Where the last bundle is kept, relative to the shop's root (beside
+/// `site-gen media`'s `.site-gen/media.json`; never published).
+pub const CACHE_FILE: &str = ".site-gen/search-index";
+
+/// The Pagefind release the bundle is made with: part of the cache key, so
+/// that an upgrade makes the index afresh (a test checks it against
+/// Cargo.lock).
+const PAGEFIND_VERSION: &str = "1.6.0";
+
+/// The first line of the cache file: its format, then the key.
+const CACHE_MAGIC: &str = "clipstore search index cache 1";
+
+/// [`index`], or the bundle the last build made when the clips' records
+/// are the same: what `site-gen build` writes. The cache is only a speed-up:
+/// one that is missing, stale, damaged or cannot be written is made afresh
+/// (and nothing else changes).
+pub fn cached(root: &std::path::Path, shop: &Shop) -> Result<Vec<OutputFile>, SearchError> {
+    let path = root.join(CACHE_FILE);
+    let key = cache_key(shop);
+    if let Some(files) = std::fs::read(&path).ok().and_then(|bytes| read_cache(&bytes, &key)) {
+        return Ok(files);
+    }
+    let files = index(shop)?;
+    // Written beside it, then renamed: a build never reads half a cache.
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
+        std::fs::write(&tmp, write_cache(&key, &files))?;
+        std::fs::rename(&tmp, &path)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(files)
+}
+
+/// The hash of everything the bundle is made from: the Pagefind release,
+/// the shop's language and currency, and every record as [`index`] adds it.
+fn cache_key(shop: &Shop) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(PAGEFIND_VERSION.as_bytes());
+    field(env!("CARGO_PKG_VERSION").as_bytes());
+    field(shop.config.language.as_bytes());
+    field(shop.config.currency.as_bytes());
+    for clip in &shop.clips {
+        field(clip.url().as_bytes());
+        field(clip_text(clip).as_bytes());
+        field(serde_json::to_string(&clip_meta(clip, &shop.config.currency)).unwrap_or_default().as_bytes());
+        field(serde_json::to_string(&clip_filters(clip, &shop.config.currency)).unwrap_or_default().as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The cache file: the magic and key on one line, then per file its path,
+/// a tab, its length and a newline, then its bytes.
+fn write_cache(key: &str, files: &[OutputFile]) -> Vec<u8> {
+    let mut out = format!("{CACHE_MAGIC} {key}\n").into_bytes();
+    for f in files {
+        if let OutputContents::Rendered(bytes) = &f.contents {
+            out.extend_from_slice(format!("{}\t{}\n", f.path, bytes.len()).as_bytes());
+            out.extend_from_slice(bytes);
+        }
+    }
+    out
+}
+
+/// The files of a cache made under `key`; `None` for another key or any
+/// damage (a cut-off file, a bad length, a path outside the bundle).
+fn read_cache(bytes: &[u8], key: &str) -> Option<Vec<OutputFile>> {
+    let header = format!("{CACHE_MAGIC} {key}\n");
+    let mut rest = bytes.strip_prefix(header.as_bytes())?;
+    let mut files = Vec::new();
+    while !rest.is_empty() {
+        let line_end = rest.iter().position(|&b| b == b'\n')?;
+        let line = std::str::from_utf8(&rest[..line_end]).ok()?;
+        let (path, len) = line.split_once('\t')?;
+        let len: usize = len.parse().ok()?;
+        let ok_path = path.strip_prefix(BUNDLE_DIR).is_some_and(|p| p.starts_with('/'))
+            && !path.split('/').any(|part| part.is_empty() || part == "..");
+        if !ok_path || rest.len() < line_end + 1 + len {
+            return None;
+        }
+        let contents = rest[line_end + 1..line_end + 1 + len].to_vec();
+        if wanted(path) {
+            files.push(OutputFile { path: path.to_string(), contents: OutputContents::Rendered(contents) });
+        }
+        rest = &rest[line_end + 1 + len..];
+    }
+    (!files.is_empty()).then_some(files)
+}
+
+/// Whether a file of Pagefind's bundle (`pagefind/…`) goes into the site.
+fn wanted(path: &str) -> bool {
+    let rel = path.strip_prefix(BUNDLE_DIR).and_then(|p| p.strip_prefix('/')).unwrap_or(path);
+    !UNUSED_BUNDLE_FILES.contains(&rel) && !rel.starts_with("playground/")
+}
+
 /// Pagefind's bundle for the shop's clips: the files of `/pagefind/` (paths
 /// inside the site, like `pagefind/pagefind.js`), sorted by path.
 pub fn index(shop: &Shop) -> Result<Vec<OutputFile>, SearchError> {
@@ -179,11 +285,8 @@ pub fn index(shop: &Shop) -> Result<Vec<OutputFile>, SearchError> {
         .into_iter()
         .filter_map(|f| {
             let rel = f.filename.strip_prefix(BUNDLE_DIR).unwrap_or(&f.filename);
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            (!UNUSED_BUNDLE_FILES.contains(&rel.as_str()) && !rel.starts_with("playground/")).then(|| OutputFile {
-                path: format!("{BUNDLE_DIR}/{rel}"),
-                contents: OutputContents::Rendered(f.contents),
-            })
+            let path = format!("{BUNDLE_DIR}/{}", rel.to_string_lossy().replace('\\', "/"));
+            wanted(&path).then_some(OutputFile { path, contents: OutputContents::Rendered(f.contents) })
         })
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -193,6 +296,62 @@ pub fn index(shop: &Shop) -> Result<Vec<OutputFile>, SearchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn small_shop() -> Shop {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
+        crate::load_shop(&root).expect("the fixture loads")
+    }
+
+    fn paths(files: &[OutputFile]) -> Vec<&str> {
+        files.iter().map(|f| f.path.as_str()).collect()
+    }
+
+    #[test]
+    fn the_cache_is_used_again_only_for_the_same_records() {
+        let root = tempfile::tempdir().unwrap();
+        let mut shop = small_shop();
+        let made = cached(root.path(), &shop).unwrap();
+        assert!(root.path().join(CACHE_FILE).is_file());
+        assert!(paths(&made).contains(&"pagefind/pagefind-entry.json"));
+        // What the cache holds is what the next build writes: a cache
+        // holding a marker instead shows it was read, not made again.
+        let marker = OutputFile { path: "pagefind/marker".into(), contents: OutputContents::Rendered(b"m".to_vec()) };
+        std::fs::write(root.path().join(CACHE_FILE), write_cache(&cache_key(&shop), &[marker])).unwrap();
+        assert_eq!(paths(&cached(root.path(), &shop).unwrap()), ["pagefind/marker"]);
+        // Another title: another key, the index made afresh and kept.
+        shop.clips[0].title.push_str(" (new)");
+        let fresh = cached(root.path(), &shop).unwrap();
+        assert_eq!(fresh.len(), made.len());
+        assert_ne!(paths(&fresh), paths(&made), "the changed clip's fragment and the index have new names");
+        let kept = std::fs::read(root.path().join(CACHE_FILE)).unwrap();
+        assert!(read_cache(&kept, &cache_key(&shop)).is_some());
+        assert!(read_cache(&kept, &cache_key(&small_shop())).is_none(), "the old key no longer matches");
+    }
+
+    #[test]
+    fn a_damaged_cache_is_never_used() {
+        let shop = small_shop();
+        let key = cache_key(&shop);
+        let file = |path: &str| OutputFile { path: path.into(), contents: OutputContents::Rendered(b"abc".to_vec()) };
+        let good = write_cache(&key, &[file("pagefind/a.js"), file("pagefind/b/c.pf_meta")]);
+        assert_eq!(read_cache(&good, &key).map(|f| f.len()), Some(2));
+        for cut in [good.len() - 1, good.len() - 4, 10] {
+            assert!(read_cache(&good[..cut], &key).is_none(), "cut at {cut}");
+        }
+        for bad in ["pagefind/../x", "other/x", "pagefind//x", "pagefindx/y"] {
+            assert!(read_cache(&write_cache(&key, &[file(bad)]), &key).is_none(), "{bad}");
+        }
+        // A file Pagefind makes but the site leaves out stays out.
+        let ui = read_cache(&write_cache(&key, &[file("pagefind/a.js"), file("pagefind/pagefind-ui.js")]), &key);
+        assert_eq!(ui.map(|f| f.len()), Some(1));
+    }
+
+    #[test]
+    fn the_cache_key_names_the_pagefind_release_in_cargo_lock() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+        let entry = lock.split("[[package]]").find(|p| p.contains("name = \"pagefind\"\n")).unwrap();
+        assert!(entry.contains(&format!("version = \"{PAGEFIND_VERSION}\"")), "update PAGEFIND_VERSION: {entry}");
+    }
 
     #[test]
     fn prices_fall_into_buckets_with_the_bounds_in_the_middle_one() {
