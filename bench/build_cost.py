@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""What a change costs a clean `site-gen build`: two site-gen binaries, alternated
+on the same corpus, each into an emptied output folder.
+
+    bench/build_cost.py OLD_BIN NEW_BIN CORPUS [--runs 5] [--work DIR] [--cold]
+
+CORPUS is a shop root (e.g. the `clipstore` folder `gen_clipstore_corpus.py`
+writes). One untimed warm-up of each binary, then `--runs` rounds of OLD then
+NEW, each under GNU time (wall, user + system CPU, peak RSS). Prints medians,
+the ratio NEW / OLD of the medians and the median of the rounds' ratios
+(steadier when load comes and goes).
+
+`--cold` deletes the shop's kept search index (`.site-gen/search-index`)
+before every build, so NEW makes its index every time; without it, NEW uses
+the index its warm-up build kept (what a build whose clips did not change
+does). Keep CORPUS and --work on a tmpfs (/dev/shm).
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+
+def timed(binary, corpus, out, manifest):
+    """One clean build; returns (wall s, cpu s, peak RSS MiB)."""
+    shutil.rmtree(out, ignore_errors=True)
+    fmt = "%e %U %S %M"
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+        subprocess.run(
+            ["/usr/bin/time", "-f", fmt, "-o", t.name, binary, "build", "--root", corpus, "--out", out,
+             "--manifest", manifest],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wall, user, sys_, rss = t.read().split()
+    return float(wall), float(user) + float(sys_), int(rss) / 1024
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("corpus")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--work", default="/dev/shm/clipstore-build-cost")
+    p.add_argument("--cold", action="store_true", help="delete the kept search index before every build")
+    a = p.parse_args()
+    if not os.path.exists("/usr/bin/time"):
+        sys.exit("GNU time is missing: apt-get install time")
+    os.makedirs(a.work, exist_ok=True)
+    cache = os.path.join(a.corpus, ".site-gen", "search-index")
+    out, manifest = os.path.join(a.work, "out"), os.path.join(a.work, "manifest.json")
+
+    def run(binary):
+        if a.cold and os.path.exists(cache):
+            os.remove(cache)
+        return timed(binary, a.corpus, out, manifest)
+
+    run(a.old), run(a.new)  # warm-up: page cache, loader, and NEW's kept index
+    rounds = []
+    for i in range(a.runs):
+        old, new = run(a.old), run(a.new)
+        rounds.append((old, new))
+        print(f"round {i + 1}: old {old[0]:.2f} s wall {old[1]:.2f} s CPU {old[2]:.0f} MiB; "
+              f"new {new[0]:.2f} s wall {new[1]:.2f} s CPU {new[2]:.0f} MiB", flush=True)
+    du = lambda: int(subprocess.run(["du", "-sb", out], capture_output=True, text=True).stdout.split()[0])
+    run(a.new)
+    new_bytes = du()
+    run(a.old)
+    old_bytes = du()
+    print(f"\n{'cold' if a.cold else 'warm'} search index; {a.runs} rounds; load {os.getloadavg()}\n")
+    print("| | old | new | new / old | median of the rounds' ratios |")
+    print("|---|---|---|---|---|")
+    for k, (name, unit) in enumerate([("wall", "s"), ("CPU (user + system)", "s"), ("peak RSS", "MiB")]):
+        o = statistics.median(r[0][k] for r in rounds)
+        n = statistics.median(r[1][k] for r in rounds)
+        per = statistics.median(r[1][k] / r[0][k] for r in rounds)
+        print(f"| {name} | {o:.2f} {unit} | {n:.2f} {unit} | {n / o:.3f} | {per:.3f} |")
+    print(f"| bytes written | {old_bytes:,} | {new_bytes:,} | {new_bytes / old_bytes:.3f} | |")
+
+
+if __name__ == "__main__":
+    main()
