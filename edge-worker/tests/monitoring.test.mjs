@@ -22,6 +22,8 @@ const clips = Object.entries(manifest.clips)
   .sort((a, b) => a.size - b.size);
 // The content does not matter to the self-test, only sizes (no hashes sent).
 const [missing, wrong] = clips;
+// The other files the catalog sells (clips' [[variants]]): in the bucket throughout.
+const variantFiles = clips.flatMap((c) => Object.values(c.variants ?? {}).map((v) => ({ slug: c.slug, ...v })));
 
 let work;
 let stack;
@@ -100,6 +102,7 @@ before(async () => {
   ]);
   // Seeding through the admin API: one wrangler process per object is slow.
   await Promise.all(clips.filter((c) => c !== missing).map((c) => put(c, c === wrong ? c.size - 1000 : c.size)));
+  await Promise.all(variantFiles.map((v) => put(v)));
 });
 
 after(async () => {
@@ -147,7 +150,10 @@ describe("scheduled self-test and alerts", () => {
   it("the catalog report names the same clips", async () => {
     const res = await admin(stack, "GET", "/admin/catalog?limit=500");
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    assert.equal(res.body.total, clips.length);
+    assert.equal(res.body.total, clips.length + variantFiles.length, "every file: main files and variants");
+    for (const v of variantFiles) {
+      assert.ok(res.body.clips.some((c) => c.object_key === v.object_key && !c.problem), v.object_key);
+    }
     const problems = Object.fromEntries(res.body.clips.filter((c) => c.problem).map((c) => [c.slug, c.problem]));
     assert.deepEqual(problems, {
       [missing.slug]: { problem: "missing" },
@@ -180,7 +186,8 @@ describe("scheduled self-test and alerts", () => {
     assert.equal(pushed.code, 0, pushed.stdout + pushed.stderr);
     assert.match(pushed.stdout, new RegExp(`clip ${missing.slug}: uploading ${missing.object_key} \\(missing from the bucket\\)`));
     assert.match(pushed.stdout, new RegExp(`clip ${wrong.slug}: uploading .*the bucket has ${wrong.size - 1000} bytes`));
-    assert.match(pushed.stdout, /2 uploaded, 7 already in the bucket, 0 failed/);
+    const already = clips.length - 2 + variantFiles.length;
+    assert.match(pushed.stdout, new RegExp(`2 uploaded, ${already} already in the bucket, 0 failed`));
     assert.match(pushed.stderr, new RegExp(`${missing.object_key}: [\\d.]+ (B|KiB|MiB|GiB) sent in `), "what each upload sent");
     for (const clip of [missing, wrong]) {
       const text = fs.readFileSync(path.join(shop, "content", "clips", `${clip.slug}.md`), "utf8");

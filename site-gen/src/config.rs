@@ -49,7 +49,9 @@ pub struct SiteConfig {
 }
 
 /// A licence tier (`[[licences]]`): a file's price times `factor`, plus
-/// `surcharge`; its terms on `page`.
+/// `surcharge`; its terms on `page`. Prices under it come from
+/// `clipstore_core::CatalogManifest::resolve` only (in the currency's
+/// smallest unit, as the Worker charges), never from these fields directly.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LicenceTier {
     pub id: String,
@@ -63,21 +65,6 @@ pub struct LicenceTier {
     /// Its `[[licences]]` line, for messages.
     #[serde(skip)]
     pub location: crate::diagnostics::Location,
-}
-
-impl LicenceTier {
-    /// The price of a file of `price` under this licence: the one rule,
-    /// clipstore_core's, that the Worker's checkout also applies.
-    pub fn price(&self, price: crate::content::Price) -> crate::content::Price {
-        let tier = clipstore_core::ManifestLicence {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            factor_permille: self.factor_permille,
-            surcharge: self.surcharge.cents,
-            page: self.page.clone(),
-        };
-        crate::content::Price { cents: tier.price(price.cents).unwrap_or(u64::MAX) }
-    }
 }
 
 /// Reads the `[[licences]]` sections; errors go to `errors`.
@@ -266,7 +253,6 @@ mod tests {
         let [std, ext] = &c.licences[..] else { panic!("{:?}", c.licences) };
         assert_eq!((std.factor_permille, std.surcharge.cents), (1000, 0));
         assert_eq!((ext.factor_permille, ext.surcharge.cents, ext.page.as_str()), (2500, 1000, "/licence-extended/"));
-        assert_eq!(ext.price(crate::content::Price { cents: 2401 }).cents, 6003 + 1000);
         assert_eq!(parse(GOOD).unwrap().licences.len(), 0);
     }
 
