@@ -148,7 +148,14 @@ export async function startStack({ seed = [], migrate = true, reuse, vars = {}, 
     `TOKEN_KEYS=${vectors.keyring}\nADMIN_TOKEN=${ADMIN_TOKEN}\nSTRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET}\n${extra}`);
   const bucket = /^bucket_name = "(.*)"$/m.exec(testConfig(dir))[1];
   const common = ["--local", "--persist-to", state, "--config", config];
-  const wrangler = (args) => run(WRANGLER, [...args, ...common], { cwd: dir });
+  // Wrangler's local commands talk to a local proxy it starts itself; on a
+  // loaded machine that first request sometimes fails ("fetch failed") before
+  // anything was written. Such a run is tried once more; any other failure
+  // is the test's.
+  const wrangler = (args) => run(WRANGLER, [...args, ...common], { cwd: dir }).catch((e) => {
+    if (!/fetch failed/.test(String(e.stderr))) throw e;
+    return run(WRANGLER, [...args, ...common], { cwd: dir });
+  });
 
   for (const clip of seed) {
     await wrangler(["r2", "object", "put", `${bucket}/${clip.object_key}`, "--file", clip.file, "--content-type", clip.content_type]);
