@@ -154,7 +154,7 @@ describe("a clip in one of its files, under a licence tier", () => {
     const deadline = Date.now() + 20_000;
     let mail;
     while (!mail && Date.now() < deadline) {
-      mail = resend.sent.find((m) => m.email.to?.includes?.("buyer.variants@example.com") || JSON.stringify(m.email.to).includes("buyer.variants@example.com"));
+      mail = resend.sent.find((m) => m.email.to.includes("buyer.variants@example.com"));
       if (!mail) await new Promise((r) => setTimeout(r, 200));
     }
     assert.ok(mail, "the order mail was sent");
