@@ -38,6 +38,7 @@ pub mod routes;
 pub mod secondary;
 pub mod segments;
 pub mod shop_pages;
+pub mod sigv4;
 
 #[cfg(test)]
 mod ledger_sql_tests;
