@@ -157,7 +157,16 @@ struct MadeVariant {
     size: u64,
     modified: u64,
     sha256: String,
+    /// The owner's fields ([`OWNER_FIELDS`]) as this command last wrote them
+    /// (TOML text): a value in the clip that differs was written by hand.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    written: BTreeMap<String, String>,
 }
+
+/// The fields of a `[[variants]]` section that come from `site.toml` but
+/// that an owner may also set by hand in the clip: a later run keeps a value
+/// written by hand (and says so) instead of setting it back.
+const OWNER_FIELDS: [&str; 2] = ["label", "price"];
 
 const CACHE: &str = ".site-gen/media.json";
 
@@ -369,6 +378,8 @@ struct Done {
     preview: bool,
     /// Ids of the variants encoded.
     variants: Vec<String>,
+    /// Values written by hand that were kept: what to tell the owner.
+    kept: Vec<String>,
 }
 
 /// Runs `site-gen media`; returns the number of clips that failed.
@@ -465,6 +476,9 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
             what.push(&variants);
         }
         println!("{slug}: {}", if what.is_empty() { "up to date".to_string() } else { what.join(", ") });
+        for kept in &done.kept {
+            println!("{slug}: {kept}");
+        }
     }
     let failures = failures.into_inner().unwrap();
     for f in &failures {
@@ -571,6 +585,32 @@ fn one_clip(
     Ok((memory, done))
 }
 
+/// A price as `site-gen media` writes it: `12.50`.
+fn price_text(price: Price) -> String {
+    format!("{}.{:02}", price.cents / 100, price.cents % 100)
+}
+
+/// The value of `field` in the `[[section]]` with id `id` of a clip's
+/// front matter, as TOML text in the form this command writes (a price
+/// as `12.50`, whichever way it was typed); `None` if absent or unreadable.
+fn section_value(text: &str, section: &str, id: &str, field: &str) -> Option<String> {
+    let fm = front_matter(text)?;
+    let table = fm.get(section)?.as_array()?.iter().find(|t| t.get("id").and_then(|i| i.as_str()) == Some(id))?;
+    let value = table.get(field)?;
+    match field {
+        "price" => Price::parse(value).ok().map(price_text),
+        _ => Some(value.to_string()),
+    }
+}
+
+/// Whether an owner's field keeps the clip's value: `Some(value)` when the
+/// clip has one that is neither what `site.toml` gives nor what this command
+/// last wrote (`written`, unknown for sections from before it remembered),
+/// so the owner typed it; `None` to set the one from `site.toml`.
+fn owner_choice<'a>(in_clip: Option<&'a str>, written: Option<&str>, from_settings: &str) -> Option<&'a str> {
+    in_clip.filter(|v| *v != from_settings && Some(*v) != written)
+}
+
 /// A `[[variants]]` section's values: its id and what to set in it.
 type Section = (String, Vec<(&'static str, String)>);
 
@@ -635,23 +675,41 @@ fn variants(
                 let modified =
                     meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
                 let (size, sha256) = hash_file(&target).map_err(|e| format!("{}: {e}", target.display()))?;
-                MadeVariant { settings: recipe, key: v.key.clone(), size, modified, sha256 }
+                MadeVariant {
+                    settings: recipe,
+                    key: v.key.clone(),
+                    size,
+                    modified,
+                    sha256,
+                    written: made.map(|m| m.written.clone()).unwrap_or_default(),
+                }
             }
         };
         let made = self::probe(&target).map_err(|e| format!("its variant {}: {e}", target.display()))?;
-        let price = format!("{}.{:02}", v.price.cents / 100, v.price.cents % 100);
-        sections.push((
-            v.id.clone(),
-            vec![
-                ("label", toml_str(&v.label)),
-                ("resolution", toml_str(&format!("{}x{}", made.width, made.height))),
-                ("price", price),
-                ("file", toml_str(&v.key)),
-                ("file_name", toml_str(&v.file_name)),
-                ("size", record.size.to_string()),
-                ("sha256", toml_str(&record.sha256)),
-            ],
-        ));
+        let mut record = record;
+        let mut values = Vec::new();
+        for (field, from_settings) in [("label", toml_str(&v.label)), ("price", price_text(v.price))] {
+            let in_clip = section_value(&clip.text, "variants", &v.id, field);
+            match owner_choice(in_clip.as_deref(), record.written.get(field).map(String::as_str), &from_settings) {
+                Some(by_hand) => done.kept.push(format!(
+                    "variant {}: {field} {by_hand} kept, written by hand (site.toml gives {from_settings}; \
+                     delete the line to take it)",
+                    v.id
+                )),
+                None => {
+                    record.written.insert(field.to_string(), from_settings.clone());
+                    values.push((field, from_settings));
+                }
+            }
+        }
+        values.extend([
+            ("resolution", toml_str(&format!("{}x{}", made.width, made.height))),
+            ("file", toml_str(&v.key)),
+            ("file_name", toml_str(&v.file_name)),
+            ("size", record.size.to_string()),
+            ("sha256", toml_str(&record.sha256)),
+        ]);
+        sections.push((v.id.clone(), values));
         memory.variants.insert(v.id, record);
     }
     Ok(sections)
@@ -660,6 +718,30 @@ fn variants(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_written_by_hand_is_kept() {
+        // Never written by hand: set from site.toml (also a new price there).
+        assert_eq!(owner_choice(None, None, "9.50"), None);
+        assert_eq!(owner_choice(Some("9.50"), Some("9.50"), "9.50"), None);
+        assert_eq!(owner_choice(Some("9.50"), Some("9.50"), "12.00"), None);
+        // Typed by the owner: kept, whatever site.toml now says.
+        assert_eq!(owner_choice(Some("11.00"), Some("9.50"), "9.50"), Some("11.00"));
+        assert_eq!(owner_choice(Some("11.00"), Some("9.50"), "12.00"), Some("11.00"));
+        // A section from before the runs remembered what they wrote.
+        assert_eq!(owner_choice(Some("11.00"), None, "9.50"), Some("11.00"));
+        assert_eq!(owner_choice(Some("9.50"), None, "9.50"), None);
+    }
+
+    #[test]
+    fn section_values_are_read_in_the_form_written() {
+        let text = "+++\ntitle = \"T\"\nprice = 20\n\n[[variants]]\nid = \"480p\"\nprice = 11\nlabel = \"SD\"\n\n[[variants]]\nid = \"360p\"\nprice = \"7.5\"\n+++\nBody\n";
+        assert_eq!(section_value(text, "variants", "480p", "price").as_deref(), Some("11.00"));
+        assert_eq!(section_value(text, "variants", "360p", "price").as_deref(), Some("7.50"));
+        assert_eq!(section_value(text, "variants", "480p", "label").as_deref(), Some("\"SD\""));
+        assert_eq!(section_value(text, "variants", "360p", "label"), None);
+        assert_eq!(section_value(text, "variants", "720p", "price"), None);
+    }
 
     #[test]
     fn reads_ffprobe_json() {

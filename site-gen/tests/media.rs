@@ -304,4 +304,27 @@ fn makes_the_lower_variants_asked_for_and_never_upscales() {
     assert!(text(&again).contains("first-clip: up to date"), "{}", text(&again));
     assert_eq!((modified(&v240), modified(&tiny), modified(&clip)), (a, b, c));
     assert_eq!(fs::read_to_string(&clip).unwrap(), written);
+
+    // A price the owner sets by hand in the clip stays, and the run says so;
+    // a new price in site.toml still reaches the sections not edited by hand.
+    let by_hand = written.replacen("price = 9.50", "price = 11", 1);
+    assert_ne!(by_hand, written, "{written}");
+    fs::write(&clip, &by_hand).unwrap();
+    let settings_text = fs::read_to_string(&site).unwrap();
+    fs::write(&site, settings_text.replace("factor = 0.5", "factor = 0.25")).unwrap();
+    let kept = site_gen(&["media"], &root);
+    assert!(kept.status.success(), "{}", text(&kept));
+    assert!(
+        text(&kept).contains("first-clip: variant 240p: price 11.00 kept, written by hand (site.toml gives 9.50;"),
+        "{}",
+        text(&kept)
+    );
+    let fm = front_matter(&root);
+    let variants = fm["variants"].as_array().unwrap();
+    assert_eq!(variants[0]["price"].as_integer(), Some(11), "{}", fs::read_to_string(&clip).unwrap());
+    assert_eq!(variants[1]["price"].as_float(), Some((price * 25.0).round() / 100.0), "the factor's new price");
+    // Again: still kept, and said again.
+    let still = site_gen(&["media"], &root);
+    assert!(text(&still).contains("price 11.00 kept"), "{}", text(&still));
+    assert_eq!(front_matter(&root)["variants"][0]["price"].as_integer(), Some(11));
 }
