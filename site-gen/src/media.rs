@@ -688,7 +688,7 @@ fn variants(
         let made = self::probe(&target).map_err(|e| format!("its variant {}: {e}", target.display()))?;
         let mut record = record;
         let mut values = Vec::new();
-        for (field, from_settings) in [("label", toml_str(&v.label)), ("price", price_text(v.price))] {
+        for (field, from_settings) in OWNER_FIELDS.into_iter().zip([toml_str(&v.label), price_text(v.price)]) {
             let in_clip = section_value(&clip.text, "variants", &v.id, field);
             match owner_choice(in_clip.as_deref(), record.written.get(field).map(String::as_str), &from_settings) {
                 Some(by_hand) => done.kept.push(format!(
