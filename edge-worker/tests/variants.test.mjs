@@ -3,7 +3,8 @@
 // stand-in), the webhook's order and its version 2 token, to the download
 // of exactly the file bought on a one-download link, the order page, the
 // licence certificate, the e-mail and a reissue; older plain links keep
-// serving the clip's main file.
+// serving the clip's main file. A variant of realistic size (tens of MB, made
+// at test time) goes to a segmented download manager on a one-download link.
 
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
@@ -14,9 +15,10 @@ import { after, before, describe, it } from "node:test";
 
 import Stripe from "stripe";
 
+import { makeVideoClip, putClip } from "./support/bigclip.mjs";
 import { startResendStandin } from "./support/resend-standin.mjs";
 import {
-  admin, catalog, curl, mint, paths, run, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
+  admin, catalog, curl, mint, paths, run, sha256File, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
 } from "./support/stack.mjs";
 import { startStripeStandin } from "./support/stripe-standin.mjs";
 
@@ -32,7 +34,7 @@ const offline = new Stripe("sk_test_not_used_offline");
 const sha256 = (buf) => crypto.createHash("sha256").update(buf).digest("hex");
 let counter = 0;
 const unique = (prefix) => `${prefix}_test_${Date.now().toString(36)}${(counter++).toString(36)}E2e`;
-let stack, stripeApi, resend;
+let stack, stripeApi, resend, work;
 
 /** The price of a file under a tier: clipstore_core's rule (round half up, then the surcharge). */
 const priced = (price, tier) => Math.floor((price * tier.factor_permille + 500) / 1000) + tier.surcharge;
@@ -65,6 +67,7 @@ after(async () => {
   await stack?.stop();
   await stripeApi?.close();
   await resend?.close();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
 async function postCheckout(pairs) {
@@ -192,5 +195,36 @@ describe("a clip in one of its files, under a licence tier", () => {
         "--base-url", `${stack.base}/download`], { env: { ...toolEnv, CLIPSTORE_SIGNING_KEY: SIGNING_KEY } }),
       (e) => /has no variant "no-such-file"/.test(String(e.stderr ?? e.message)),
     );
+  });
+
+  it("a variant of realistic size on a one-download link: aria2c -x8 -s8 gets it whole, then the link is used up", async () => {
+    // Another of the clip's files than the one above, stored as a clip of
+    // about 40 MB: the allowance must be that file's, not the main file's.
+    const [otherId, other] = Object.entries(clip.variants).find(([id]) => id !== variantId);
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-variant-big-"));
+    const big = await makeVideoClip(work, { seconds: 20, minBytes: 24 * 1024 * 1024 });
+    assert.ok(big.size > 10 * clip.size, `${big.size} bytes against the main file's ${clip.size}`);
+    await putClip(stack, other, big.file);
+    const link = await mint(stack, { order: "ORD-V-BIG", clips: [`${slug}:${otherId}`], downloads: 1 });
+    const out = path.join(work, "aria");
+    await run("aria2c", ["-x8", "-s8", "-k1M", "--file-allocation=none", "--console-log-level=warn",
+      "--summary-interval=0", "--allow-overwrite=true", "-d", out, "-o", "clip.mp4", `${link.url}/${slug}`]);
+    assert.equal(sha256File(path.join(out, "clip.mp4")), big.sha256, "byte-identical");
+
+    let detail;
+    for (let i = 0; ; i++) {
+      detail = (await admin(stack, "GET", "/admin/orders/ORD-V-BIG")).body;
+      if (detail.attempts.every((a) => a.reserved_bytes == null || a.settled_at != null)) break;
+      assert.ok(i < 600, "every reservation settles");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(detail.attempts.some((a) => a.range_header), "aria2c split the download");
+    const [used] = detail.clips;
+    assert.equal(used.clip_size, big.size, "the allowance is the variant's own size");
+    assert.equal(used.downloads_used, 1, JSON.stringify(used));
+    // The allowance's slack still answers a small range (a player's seek);
+    // another whole download is refused.
+    const again = await curl(`${link.url}/${slug}`);
+    assert.equal(again.status, 403, "the one download is used");
   });
 });
