@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `GET /admin/orders[?limit=N]` | orders with totals, newest first |
 //! | `GET /admin/orders?filter=never-fully-downloaded[&since=S][&until=S]` | orders (created in the window, unix seconds) with a clip never granted a whole clip's bytes |
-//! | `POST /admin/orders` (JSON `{order_id, clips, downloads, expires_at?, customer_ref?}`) | 201, or 409 if it exists |
+//! | `POST /admin/orders` (JSON `{order_id, clips, downloads, expires_at?, customer_ref?}`; each clip an item, `slug[:variant[:licence]]`) | 201; 400 naming an item the catalog lacks; 409 if it exists |
 //! | `GET /admin/orders/<id>` | the order, its clips (downloads used/left) and attempts |
 //! | `POST /admin/orders/<id>/reset[?clip=slug]` | gives back all downloads |
 //! | `POST /admin/reset?since=S&until=S` | gives back all downloads of every order with an attempt in the window |
@@ -25,6 +25,9 @@
 //! Every request needs `Authorization: Bearer <ADMIN_TOKEN>`; without the
 //! secret configured the API answers 503, with a missing or wrong token 401.
 
+use std::collections::BTreeMap;
+
+use clipstore_core::{CatalogManifest, Choice, Item};
 use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
 
@@ -272,10 +275,107 @@ impl ClipUsage {
     }
 }
 
+/// The clips of an order the owner creates (`POST /admin/orders`), each an
+/// item as a cart writes it (`harbour-at-dawn`, `harbour-at-dawn:480p:extended`),
+/// checked against the catalog as a checkout is: the clips' slugs, and what
+/// was bought of each (canonical, as a token carries it). The error says
+/// which item is wrong and why.
+pub fn order_items(
+    manifest: &CatalogManifest,
+    written: &[String],
+) -> Result<(Vec<String>, BTreeMap<String, Choice>), String> {
+    if written.is_empty() {
+        return Err("an order needs at least one clip".into());
+    }
+    let (mut slugs, mut choices) = (Vec::new(), BTreeMap::new());
+    for text in written {
+        let item = Item::parse(text).ok_or_else(|| {
+            format!("{text:?} is not an item: write a clip's slug, slug:variant or slug:variant:licence")
+        })?;
+        let resolved = manifest.resolve(&item).map_err(|e| format!("{text:?}: {e}"))?;
+        if slugs.contains(&resolved.slug) {
+            return Err(format!("{text:?}: the clip {:?} is in the order twice", resolved.slug));
+        }
+        if !resolved.choice.is_plain() {
+            choices.insert(resolved.slug.clone(), resolved.choice);
+        }
+        slugs.push(resolved.slug);
+    }
+    Ok((slugs, choices))
+}
+
 #[cfg(test)]
 mod tests {
     use super::AdminRoute::*;
     use super::*;
+    use clipstore_core::{ManifestClip, ManifestLicence, ManifestVariant, ShopInfo, VariantName};
+
+    /// One clip in a 4K main file and a 480p variant; two licence tiers.
+    fn catalog() -> CatalogManifest {
+        let mut m = CatalogManifest::new(ShopInfo {
+            title: "Shop".into(),
+            base_url: "https://example.com".into(),
+            contact_email: "a@example.com".into(),
+            currency: "EUR".into(),
+            stylesheet: "/css/site.css".into(),
+            licences: ["standard", "extended"]
+                .map(|id| ManifestLicence {
+                    id: id.into(),
+                    name: id.into(),
+                    factor_permille: 1000,
+                    surcharge: 0,
+                    page: format!("/{id}/"),
+                })
+                .to_vec(),
+        });
+        let file = |key: &str| ManifestVariant {
+            label: "480p".into(),
+            object_key: key.into(),
+            file_name: "H.mp4".into(),
+            size: 10,
+            content_type: "video/mp4".into(),
+            price: 900,
+            sha256: None,
+        };
+        m.clips.insert(
+            "h".into(),
+            ManifestClip {
+                title: "H".into(),
+                object_key: "clips/h.mp4".into(),
+                file_name: "H.mp4".into(),
+                size: 100,
+                content_type: "video/mp4".into(),
+                price: 2400,
+                sha256: None,
+                variant: Some(VariantName { id: "4k".into(), label: "4K".into() }),
+                variants: BTreeMap::from([("480p".to_string(), file("clips/h-480p.mp4"))]),
+            },
+        );
+        m
+    }
+
+    #[test]
+    fn an_owners_order_names_its_items_as_a_cart_does() {
+        let m = catalog();
+        let items = |list: &[&str]| order_items(&m, &list.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let (slugs, choices) = items(&["h:480p:extended"]).unwrap();
+        assert_eq!(slugs, ["h"]);
+        assert_eq!(choices["h"], Choice { variant: Some("480p".into()), licence: Some("extended".into()) });
+        // A plain slug: the main file under the default licence, named.
+        let (_, choices) = items(&["h"]).unwrap();
+        assert_eq!(choices["h"], Choice { variant: None, licence: Some("standard".into()) });
+        for (bad, says) in [
+            (&[][..], "at least one clip"),
+            (&["nope"][..], "\"nope\": the clip \"nope\" is not in the catalog"),
+            (&["h:8k"][..], "has no variant \"8k\""),
+            (&["h::gold"][..], "no licence \"gold\""),
+            (&["h:../x"][..], "is not an item"),
+            (&["h", "h:480p"][..], "in the order twice"),
+        ] {
+            let e = items(bad).unwrap_err();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
 
     #[test]
     fn routes() {

@@ -225,10 +225,10 @@ pub mod sql {
          FROM download_attempts a WHERE (?1 IS NULL OR a.order_id = ?1) AND a.id > ?2 ORDER BY a.id LIMIT ?3";
 
     /// Creates an order from the admin API. `?1 order_id, ?2 clips (JSON), ?3 allowance, ?4 customer_ref,
-    /// ?5 expires_at, ?6 now (s)`. Returns the row, or none if it exists.
+    /// ?5 expires_at, ?6 now (s), ?7 choices (JSON object or NULL)`. Returns the row, or none if it exists.
     pub const CREATE_ORDER: &str =
-        "INSERT INTO orders (order_id, clips, allowance, customer_ref, expires_at, source, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 'admin', ?6) ON CONFLICT (order_id) DO NOTHING RETURNING order_id";
+        "INSERT INTO orders (order_id, clips, allowance, customer_ref, expires_at, source, created_at, choices) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'admin', ?6, ?7) ON CONFLICT (order_id) DO NOTHING RETURNING order_id";
 
     /// Gives back every download of an order (or of one clip `?2`). `?1 order_id, ?2 clip or NULL, ?3 now (s)`.
     pub const RESET: &str = "UPDATE order_clips SET granted_bytes = 0, credited_bytes = 0, updated_at = ?3 \

@@ -407,3 +407,20 @@ fn refusal_counts_add_up_per_minute_and_code_and_are_pruned() {
     assert_eq!(run(&db, sql::PRUNE_REFUSAL_MINUTES, vec![n(101)]), 2);
     assert_eq!(count(101, "malformed"), 1);
 }
+
+#[test]
+fn an_order_the_owner_creates_keeps_what_was_bought_and_is_created_once() {
+    let db = db();
+    let choices = r#"{"h":{"variant":"480p","licence":"extended"}}"#;
+    let create = |id: &str, choices: Value| {
+        run(&db, sql::CREATE_ORDER, vec![t(id), t(r#"["h"]"#), n(1), Value::Null, Value::Null, n(5), choices])
+    };
+    assert_eq!(create("A-1", t(choices)), 1);
+    assert_eq!(create("A-1", Value::Null), 0, "it exists: nothing changes");
+    let (stored, source): (String, String) =
+        db.query_row(sql::ORDER, rusqlite::params!["A-1"], |r| Ok((r.get("choices")?, r.get("source")?))).unwrap();
+    assert_eq!((stored.as_str(), source.as_str()), (choices, "admin"));
+    assert_eq!(create("A-2", Value::Null), 1);
+    let plain: Option<String> = db.query_row(sql::ORDER, rusqlite::params!["A-2"], |r| r.get("choices")).unwrap();
+    assert_eq!(plain, None);
+}

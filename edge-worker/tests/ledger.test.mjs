@@ -231,7 +231,8 @@ describe("owner operations", () => {
       body: { order_id: "R-NONE", clips: [main.slug], downloads: 2 },
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    assert.equal((await admin(stack, "POST", "/admin/orders", { body: { order_id: "R-NONE", clips: [], downloads: 1 } })).status, 409);
+    assert.equal((await admin(stack, "POST", "/admin/orders", { body: { order_id: "R-NONE", clips: [main.slug], downloads: 1 } })).status, 409);
+    assert.equal((await admin(stack, "POST", "/admin/orders", { body: { order_id: "R-EMPTY", clips: [], downloads: 1 } })).status, 400);
     // Granted in full, but the customer's connection broke off midway. The
     // clip must be larger than what socket buffers hold (the sample clips
     // are not), so the runtime cannot finish writing it: 40 MB under the

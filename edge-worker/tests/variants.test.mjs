@@ -173,6 +173,25 @@ describe("a clip in one of its files, under a licence tier", () => {
     assert.deepEqual(choices[plain[0]], { licence: licences[0].id });
   });
 
+  it("an order the owner creates names files and licences as a cart does; unknown ones are refused", async () => {
+    const created = await admin(stack, "POST", "/admin/orders", {
+      body: { order_id: "ORD-V-ADMIN", clips: [`${slug}:${variantId}:${extended().id}`, plain[0]], downloads: 1 },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const res = await admin(stack, "POST", "/admin/orders/ORD-V-ADMIN/reissue");
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const choices = JSON.parse(res.body.order.choices);
+    assert.deepEqual(choices[slug], { variant: variantId, licence: extended().id });
+    assert.deepEqual(choices[plain[0]], { licence: licences[0].id });
+    for (const [bad, says] of [[`${slug}:no-such-file`, /has no variant "no-such-file"/], ["no-such-clip", /not in the catalog/],
+      [`${slug}::gold`, /no licence "gold"/], [`${slug}:../x`, /is not an item/]]) {
+      const refused = await admin(stack, "POST", "/admin/orders", { body: { order_id: "ORD-V-BAD", clips: [bad], downloads: 1 } });
+      assert.equal(refused.status, 400, bad);
+      assert.match(refused.body.error, says);
+    }
+    assert.equal((await admin(stack, "GET", "/admin/orders/ORD-V-BAD")).status, 404, "nothing created");
+  });
+
   it("two files of one clip in a cart are refused with a page that says so, nothing charged", async () => {
     const before = stripeApi.requests.length;
     const res = await postCheckout([["clip", slug], ["clip", `${slug}:${variantId}`]]);

@@ -144,6 +144,10 @@ async fn admin_route(
                     json!({ "error": "expected {order_id, clips, downloads, expires_at?, customer_ref?}" }),
                 );
             };
+            let (slugs, choices) = match admin::order_items(manifest(), &o.clips) {
+                Ok(items) => items,
+                Err(e) => return respond(400, json!({ "error": e })),
+            };
             let r = batch(
                 &db,
                 vec![
@@ -152,11 +156,12 @@ async fn admin_route(
                         sql::CREATE_ORDER,
                         &[
                             text(&o.order_id),
-                            text(&clips_json(&o.clips)),
+                            text(&clips_json(&slugs)),
                             num(o.downloads.into()),
                             opt_text(o.customer_ref.as_deref()),
                             opt_num(o.expires_at),
                             num(now),
+                            choices_json(&choices),
                         ],
                     )?,
                     bind(
