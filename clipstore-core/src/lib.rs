@@ -8,6 +8,8 @@
 pub mod manifest;
 pub mod purchase;
 pub mod security_headers;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod token;
 
 pub use manifest::{

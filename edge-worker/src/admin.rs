@@ -308,59 +308,13 @@ pub fn order_items(
 mod tests {
     use super::AdminRoute::*;
     use super::*;
-    use clipstore_core::{ManifestClip, ManifestLicence, ManifestVariant, ShopInfo, VariantName};
-
-    /// One clip in a 4K main file and a 480p variant; two licence tiers.
-    fn catalog() -> CatalogManifest {
-        let mut m = CatalogManifest::new(ShopInfo {
-            title: "Shop".into(),
-            base_url: "https://example.com".into(),
-            contact_email: "a@example.com".into(),
-            currency: "EUR".into(),
-            stylesheet: "/css/site.css".into(),
-            licences: ["standard", "extended"]
-                .map(|id| ManifestLicence {
-                    id: id.into(),
-                    name: id.into(),
-                    factor_permille: 1000,
-                    surcharge: 0,
-                    page: format!("/{id}/"),
-                })
-                .to_vec(),
-        });
-        let file = |key: &str| ManifestVariant {
-            label: "480p".into(),
-            object_key: key.into(),
-            file_name: "H.mp4".into(),
-            size: 10,
-            content_type: "video/mp4".into(),
-            price: 900,
-            sha256: None,
-        };
-        m.clips.insert(
-            "h".into(),
-            ManifestClip {
-                title: "H".into(),
-                object_key: "clips/h.mp4".into(),
-                file_name: "H.mp4".into(),
-                size: 100,
-                content_type: "video/mp4".into(),
-                price: 2400,
-                sha256: None,
-                variant: Some(VariantName { id: "4k".into(), label: "4K".into() }),
-                variants: BTreeMap::from([("480p".to_string(), file("clips/h-480p.mp4"))]),
-            },
-        );
-        m
-    }
-
     #[test]
     fn an_owners_order_names_its_items_as_a_cart_does() {
-        let m = catalog();
+        let m = clipstore_core::testing::catalog(true);
         let items = |list: &[&str]| order_items(&m, &list.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        let (slugs, choices) = items(&["h:480p:extended"]).unwrap();
+        let (slugs, choices) = items(&["h:web:extended"]).unwrap();
         assert_eq!(slugs, ["h"]);
-        assert_eq!(choices["h"], Choice { variant: Some("480p".into()), licence: Some("extended".into()) });
+        assert_eq!(choices["h"], Choice { variant: Some("web".into()), licence: Some("extended".into()) });
         // A plain slug: the main file under the default licence, named.
         let (_, choices) = items(&["h"]).unwrap();
         assert_eq!(choices["h"], Choice { variant: None, licence: Some("standard".into()) });
@@ -370,7 +324,7 @@ mod tests {
             (&["h:8k"][..], "has no variant \"8k\""),
             (&["h::gold"][..], "no licence \"gold\""),
             (&["h:../x"][..], "is not an item"),
-            (&["h", "h:480p"][..], "in the order twice"),
+            (&["h", "h:web"][..], "in the order twice"),
         ] {
             let e = items(bad).unwrap_err();
             assert!(e.contains(says), "{bad:?}: {e}");
