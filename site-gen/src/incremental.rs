@@ -556,6 +556,14 @@ impl Loaded {
                 if let Some(other) = other.or_else(|| self.hidden_at(&clip.url())) {
                     return Err(duplicate("clip", &clip.slug, &clip.source, other));
                 }
+                let prices = load::unpayable_prices(&self.shop.root, std::slice::from_ref(&clip), &self.shop.config);
+                if !prices.is_empty() {
+                    return Err(prices.iter().cloned().collect());
+                }
+                let shared = load::shared_files(self.shop.clips.iter().chain([&clip]));
+                if !shared.is_empty() {
+                    return Err(shared);
+                }
                 if !load::is_visible(options, clip.draft, clip.date) {
                     self.shop.hidden.push((clip.url(), load::hidden_reason(clip.draft)));
                     self.hidden_sources.push(clip.source);

@@ -130,8 +130,9 @@ impl Harness {
 }
 
 fn clip(title: &str, date: &str, price: &str, tags: &str) -> String {
+    let file = title.to_lowercase().replace(' ', "-");
     format!(
-        "+++\ntitle = \"{title}\"\ndate = {date}\nprice = {price}\nduration = \"0:10\"\nresolution = \"1920x1080\"\nfile = \"clips/x.mp4\"\nfile_name = \"x.mp4\"\nsize = 100\nposter = \"/posters/alpha.jpg\"\ntags = {tags}\n+++\nA clip called {title}.\n"
+        "+++\ntitle = \"{title}\"\ndate = {date}\nprice = {price}\nduration = \"0:10\"\nresolution = \"1920x1080\"\nfile = \"clips/{file}.mp4\"\nfile_name = \"x.mp4\"\nsize = 100\nposter = \"/posters/alpha.jpg\"\ntags = {tags}\n+++\nA clip called {title}.\n"
     )
 }
 
@@ -217,6 +218,22 @@ fn run_sequence(drafts: bool) {
     h.check_fails("titel");
     h.edit("content/news/broken.md", "titel = \"x\"\n", "");
     h.check("fix the broken post (the other edit lands too)");
+    h.write("content/news/clash.md", &post("Clash", "2026-05-04", "[]", "Same address."));
+    h.edit("content/news/clash.md", "title = \"Clash\"", "title = \"Clash\"\nslug = \"new-post\"");
+    h.check_fails("duplicate news post slug `new-post`");
+    // A clip copied with its original's file, as a full build refuses it.
+    h.write(
+        "content/clips/copy.md",
+        &clip("Delta", "2026-05-02", "30", "[]").replace("clips/delta.mp4", "clips/copy.mp4"),
+    );
+    h.check_fails("duplicate news post slug `new-post`");
+    h.remove("content/news/clash.md");
+    h.check("the clash removed");
+    h.edit("content/clips/copy.md", "clips/copy.mp4", "clips/clip-1.mp4");
+    h.check_fails("the file `clips/clip-1.mp4` of the clip copy is also the file of the clip clip-one");
+    h.edit("content/clips/copy.md", "clips/clip-1.mp4", "clips/copy.mp4");
+    h.check("the copy has its own file");
+    h.remove("content/clips/copy.md");
     h.write("content/news/clash.md", &post("Clash", "2026-05-04", "[]", "Same address."));
     h.edit("content/news/clash.md", "title = \"Clash\"", "title = \"Clash\"\nslug = \"new-post\"");
     h.check_fails("duplicate news post slug `new-post`");

@@ -84,6 +84,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     check_unique(&posts, |p| (&p.slug, &p.source), "news post", &mut errors);
     check_unique(&pages, |p| (&p.slug, &p.source), "page", &mut errors);
     errors.extend(pages.iter().filter_map(reserved_page_slug));
+    errors.extend(shared_files(&clips));
 
     let static_files = list_static(root, &mut errors);
 
@@ -294,7 +295,7 @@ fn slug_from_path(file: &SourceFile) -> Result<String, Vec<Diagnostic>> {
 /// one (24.50 JPY). Checked here, with the file and line, because the
 /// manifest and the Worker's checkout carry prices in the currency's
 /// smallest unit (`clipstore_core::minor_units`).
-fn unpayable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Diagnostics {
+pub fn unpayable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Diagnostics {
     let currency = config.currency.as_str();
     let mut errors = Diagnostics::default();
     let unpayable = |price: Price| clipstore_core::minor_units(price.cents, currency).is_none();
@@ -455,8 +456,10 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
     if !errors.is_empty() {
         return Err(errors);
     }
+    let file_location = fm.error_at_key("file", "").location.expect("error_at_key locates");
     Ok(Clip {
         slug,
+        file_location,
         source: file.display.clone(),
         title: title.unwrap(),
         date: date.unwrap(),
@@ -669,6 +672,45 @@ fn parse_page(file: &SourceFile, slug: String) -> Result<Page, Vec<Diagnostic>> 
         content_html: rendered.html,
         links: rendered.links,
     })
+}
+
+/// Two files of the catalog (clips' main files and their variants, drafts
+/// included) with one bucket key: a customer who bought one would download
+/// the other. The usual cause is a copied clip that kept its original's
+/// `file`, or a pasted `[[variants]]` section.
+pub fn shared_files<'a>(clips: impl IntoIterator<Item = &'a Clip>) -> Vec<Diagnostic> {
+    let files = clips.into_iter().flat_map(|c| {
+        std::iter::once((&c.file, c, &c.file_location, None))
+            .chain(c.variants.iter().map(move |v| (&v.file, c, &v.location, Some(v.id.as_str()))))
+    });
+    let name = |clip: &Clip, variant: Option<&str>| match variant {
+        Some(id) => format!("the variant `{id}` of {}", clip.slug),
+        None => format!("the clip {}", clip.slug),
+    };
+    let mut first: HashMap<&String, (&Clip, &crate::diagnostics::Location, Option<&str>)> = HashMap::new();
+    let mut errors = Vec::new();
+    for (key, clip, location, variant) in files {
+        match first.get(key) {
+            None => {
+                first.insert(key, (clip, location, variant));
+            }
+            Some((other, other_location, other_variant)) => errors.push(
+                Diagnostic::new(
+                    &clip.source,
+                    format!(
+                        "the file `{key}` of {} is also the file of {} ({}:{}): a customer who buys one would download the other",
+                        name(clip, variant),
+                        name(other, *other_variant),
+                        other.source.display(),
+                        other_location.line,
+                    ),
+                )
+                .at(location.clone())
+                .with_help("give each clip and each of its variants its own file in the bucket (a copied clip keeps the `file` of the one it was copied from)"),
+            ),
+        }
+    }
+    errors
 }
 
 fn check_unique<'a, T>(

@@ -41,6 +41,8 @@ pub struct Clip {
     pub resolution: Resolution,
     /// Object key in the bucket.
     pub file: String,
+    /// Where `file` is written, for messages about it.
+    pub file_location: crate::diagnostics::Location,
     /// File name the customer's download is saved as.
     pub file_name: String,
     pub size: u64,
