@@ -421,6 +421,47 @@ pub fn csv_field(value: &Value) -> String {
     }
 }
 
+/// The link to mint for an order as the ledger shows it (`order` of
+/// `GET /admin/orders/<id>` or of a reissue): its clips, each with the file
+/// and licence bought, its allowance and customer reference, from `now`.
+fn reissue_request(
+    order: &str,
+    o: Option<&Value>,
+    valid_for: std::time::Duration,
+    now: u64,
+) -> Result<MintRequest, OrdersError> {
+    let o = o.ok_or_else(|| OrdersError::BadAnswer("no `order`".into()))?;
+    let clips: Vec<String> = o
+        .get("clips")
+        .and_then(Value::as_str)
+        .and_then(|c| serde_json::from_str(c).ok())
+        .ok_or_else(|| OrdersError::BadAnswer("no `clips`".into()))?;
+    if clips.is_empty() {
+        return Err(OrdersError::Other(format!(
+            "order {order} has no clips in the ledger (revoked before its link was ever used?): mint a new link with `site-gen token mint`"
+        )));
+    }
+    // The file and licence bought of each clip, so the new link serves what
+    // was paid for.
+    let choices: std::collections::BTreeMap<String, clipstore_core::Choice> =
+        o.get("choices").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+    let clips = clips
+        .into_iter()
+        .map(|slug: String| match choices.get(&slug) {
+            Some(choice) => clipstore_core::Item { slug, choice: choice.clone() }.to_item_string(),
+            None => slug,
+        })
+        .collect();
+    Ok(MintRequest {
+        order_id: order.to_string(),
+        clips,
+        valid_for,
+        downloads: o.get("allowance").and_then(Value::as_u64).unwrap_or(0) as u32,
+        customer_ref: o.get("customer_ref").and_then(Value::as_str).map(str::to_string),
+        now_unix: now,
+    })
+}
+
 /// Writes attempts as CSV with a header line, CRLF line ends (RFC 4180).
 /// The `at` column is also written as `at_utc` (RFC 3339) for people.
 pub fn write_csv(attempts: &[Value], mut out: impl Write) -> std::io::Result<()> {
@@ -704,39 +745,23 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             // Before the Worker is asked: a refused key must not leave the
             // order reissued without a new link.
             pt::check_key_for(source, &base, local_key)?;
+            // Check the new link against the catalog before the Worker is
+            // asked: a clip since withdrawn (a draft, a renamed or removed
+            // file) must not leave the customer with old links stopped and
+            // no new one.
+            let shown = client.show(&order)?;
+            let planned = reissue_request(&order, shown.get("order"), valid_for, unix_now())?;
+            pt::mint(&shop, &key, &planned).map_err(|e| {
+                OrdersError::Other(format!(
+                    "order {order} cannot be reissued, nothing was changed: {e}\n\
+                     Put the clip back in the catalog (or its file, or `draft = false`) and build, \
+                     or mint a link for the order's other clips with `site-gen token mint --order {order} --clip ...`"
+                ))
+            })?;
             let v = client.reissue(&order)?;
-            let o = v.get("order").ok_or_else(|| OrdersError::BadAnswer("no `order`".into()))?;
-            let clips: Vec<String> = o
-                .get("clips")
-                .and_then(Value::as_str)
-                .and_then(|c| serde_json::from_str(c).ok())
-                .ok_or_else(|| OrdersError::BadAnswer("no `clips`".into()))?;
-            if clips.is_empty() {
-                return Err(OrdersError::Other(format!(
-                    "order {order} has no clips in the ledger (revoked before its link was ever used?): mint a new link with `site-gen token mint`"
-                )));
-            }
-            let not_before = o.get("not_before").and_then(Value::as_u64).unwrap_or(0);
-            let now = unix_now().max(not_before);
-            // The file and licence bought of each clip, so the new link
-            // serves what was paid for.
-            let choices: std::collections::BTreeMap<String, clipstore_core::Choice> =
-                o.get("choices").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
-            let clips = clips
-                .into_iter()
-                .map(|slug: String| match choices.get(&slug) {
-                    Some(choice) => clipstore_core::Item { slug, choice: choice.clone() }.to_item_string(),
-                    None => slug,
-                })
-                .collect();
-            let request = MintRequest {
-                order_id: order.clone(),
-                clips,
-                valid_for,
-                downloads: o.get("allowance").and_then(Value::as_u64).unwrap_or(0) as u32,
-                customer_ref: o.get("customer_ref").and_then(Value::as_str).map(str::to_string),
-                now_unix: now,
-            };
+            let o = v.get("order");
+            let not_before = o.and_then(|o| o.get("not_before")).and_then(Value::as_u64).unwrap_or(0);
+            let request = reissue_request(&order, o, valid_for, unix_now().max(not_before))?;
             let (token, claims) = pt::mint(&shop, &key, &request)?;
             println!("{}", pt::download_url(&base, &token));
             eprintln!(

@@ -203,6 +203,12 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
                     json!({"order_id": "ORD-9", "to": "a@b.example", "link": "http://127.0.0.1:8787/download/v1.new",
                            "delivery": {"due": 1, "sent": 0, "no_provider": 1}}),
                 )
+            } else if request_line.starts_with("GET /admin/orders/ORD%2DGONE ") {
+                // An order of a clip the catalog no longer has (`harbor`) and one it has.
+                (
+                    "200 OK",
+                    json!({"order": {"order_id": "ORD-GONE", "clips": "[\"alpha\",\"harbor\"]", "allowance": 3}, "clips": [], "attempts": []}),
+                )
             } else if request_line.starts_with("POST /admin/orders/ORD%2D9/revoke?clip=harbor ") {
                 ("200 OK", json!({"order_id": "ORD-9", "clip": "harbor", "already_revoked": false}))
             } else if request_line.starts_with("POST /admin/orders/ORD%2D9/revoke") {
@@ -319,4 +325,29 @@ fn a_worker_address_with_a_unicode_domain_is_refused_with_what_to_write() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("xn--") && stderr.contains("bäckerei.example"), "{stderr}");
+}
+
+/// A reissue stops the order's old links: it is refused, and the Worker not
+/// asked, when the new link could not be minted (a clip left the catalog).
+#[test]
+fn a_reissue_that_could_not_mint_changes_nothing() {
+    let (base, seen) = fake_admin("right-token-0123456789");
+    let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
+    let keygen = Command::new(env!("CARGO_BIN_EXE_site-gen")).args(["token", "keygen", "--id", "k1"]).output().unwrap();
+    let key = String::from_utf8_lossy(&keygen.stdout).trim().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .args(["orders", "--worker-url", &base, "--root", shop.to_str().unwrap(), "reissue", "ORD-GONE"])
+        .args(["--base-url", "http://127.0.0.1:8787/download"])
+        .env("CLIPSTORE_ADMIN_TOKEN", "right-token-0123456789")
+        .env("CLIPSTORE_SIGNING_KEY", &key)
+        .env_remove("CLIPSTORE_TOKEN_KEYS")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("order ORD-GONE cannot be reissued, nothing was changed"), "{err}");
+    assert!(err.contains("harbor"), "names the clip: {err}");
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().any(|l| l.starts_with("GET /admin/orders/ORD%2DGONE ")), "{seen:?}");
+    assert!(!seen.iter().any(|l| l.contains("reissue")), "the Worker was not asked: {seen:?}");
 }
