@@ -164,7 +164,11 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     written.map_err(BuildError::Content)?.into_iter().collect::<Result<(), _>>()?;
     searched?;
     staging.commit()?;
-    output::write_file_atomic(&options.manifest, render::manifest(&shop).to_json().as_bytes())?;
+    // A preview with drafts never becomes the Worker's catalog: it would
+    // sell clips not yet meant for sale.
+    if !options.drafts {
+        output::write_file_atomic(&options.manifest, render::manifest(&shop).to_json().as_bytes())?;
+    }
     Ok(BuildSummary { elapsed: started.elapsed(), ..summary })
 }
 

@@ -295,6 +295,13 @@ fn main() -> ExitCode {
                         options.out.display(),
                         s.elapsed.as_secs_f64()
                     );
+                    if options.drafts {
+                        println!(
+                            "A preview with drafts: {} was left as it was, so the Worker never sells a draft; \
+                             build without --drafts before deploying",
+                            options.manifest.display()
+                        );
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(BuildError::Content(d)) => {

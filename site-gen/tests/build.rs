@@ -209,6 +209,18 @@ fn drafts_flag_publishes_drafts_and_future_posts() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(read(&out, "clips/gamma/index.html").contains("Draft"));
     assert!(out.join("news/later/index.html").exists());
+    // The Worker's catalog is not the preview's: no draft is ever for sale.
+    assert!(!tmp.path().join("public.manifest.json").exists(), "no manifest from a preview");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("so the Worker never sells a draft"));
+    let published = build(&fixtures().join("small-shop"), &out, &["--now", NOW]);
+    assert!(published.status.success(), "{}", stderr(&published));
+    let manifest = clipstore_core::CatalogManifest::from_json(&read(tmp.path(), "public.manifest.json")).unwrap();
+    assert!(manifest.clip("alpha").is_some());
+    assert!(manifest.clip("gamma").is_none(), "the draft is not in the catalog");
+    let again = build(&fixtures().join("small-shop"), &out, &["--now", NOW, "--drafts"]);
+    assert!(again.status.success());
+    let kept = clipstore_core::CatalogManifest::from_json(&read(tmp.path(), "public.manifest.json")).unwrap();
+    assert!(kept.clip("gamma").is_none(), "a later preview leaves the published catalog alone");
 }
 
 #[test]
