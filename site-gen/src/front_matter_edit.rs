@@ -22,7 +22,8 @@ struct Lines {
 impl Lines {
     fn read(text: &str) -> Option<Lines> {
         let lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
-        let open = lines.iter().position(|l| l.trim_end() == "+++")?;
+        // A byte order mark (Windows Notepad writes one) may come before it.
+        let open = lines.iter().position(|l| l.trim_start_matches('\u{feff}').trim_end() == "+++")?;
         let close = open + 1 + lines[open + 1..].iter().position(|l| l.trim_end() == "+++")?;
         let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
         Some(Lines { lines, open, close, eol })
@@ -143,6 +144,13 @@ pub fn set_section_values(text: &str, section: &str, id: &str, values: &[(&str, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_before_the_front_matter_is_kept_and_skipped() {
+        let text = "\u{feff}+++\r\ntitle = \"T\"\r\nsize = 1\r\n+++\r\nBody with\r\n+++\r\nin it.\r\n";
+        let new = set_values(text, &[("size", "42".into())]).expect("changed");
+        assert_eq!(new, text.replace("size = 1", "size = 42"));
+    }
 
     #[test]
     fn replaces_inserts_and_keeps_the_rest() {

@@ -46,8 +46,10 @@ const POST_KEYS: &[&str] = &["title", "date", "updated", "draft", "tags", "summa
 const PAGE_KEYS: &[&str] = &["title", "description", "weight", "slug"];
 
 /// Top-level addresses that belong to generated sections, so no page may take them.
-const RESERVED_PAGE_SLUGS: &[&str] =
-    &["clips", "news", "tags", "download", "health", "admin", "page", "payments", "thanks", "cart", "checkout"];
+const RESERVED_PAGE_SLUGS: &[&str] = &[
+    "clips", "news", "tags", "download", "health", "admin", "page", "payments", "thanks", "cart", "checkout", "search",
+    "pagefind",
+];
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
