@@ -568,21 +568,30 @@ fn one_clip(
     if clip.preview.is_none() {
         values.push(("preview", toml_str(&preview)));
     }
-    let mut text = set_values(&clip.text, &values);
-    for (id, values) in variants(masters, clip, &probe, &sha256, before, settings, &mut memory, &mut done, bar)? {
-        let values: Vec<(&str, String)> = values.iter().map(|(k, v)| (*k, v.clone())).collect();
-        if let Some(new) = set_section_values(text.as_deref().unwrap_or(&clip.text), "variants", &id, &values) {
+    let sections = variants(masters, clip, &probe, &sha256, before, settings, &mut memory, &mut done, bar)?;
+    done.front_matter = write_back(&clip.path, values, &sections)?;
+    Ok((memory, done))
+}
+
+/// Sets what this run found and made in the clip's file, into the file as
+/// it is now, not as it was before the encodes: the owner may have edited it
+/// meanwhile, and every edit stays (a poster or preview named meanwhile
+/// too). `true` when the file changed.
+fn write_back(path: &Path, mut values: Vec<(&str, String)>, sections: &[Section]) -> Result<bool, String> {
+    let current = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    values.retain(|(key, _)| !(matches!(*key, "poster" | "preview") && value_of(&current, key).is_some()));
+    let mut text = set_values(&current, &values);
+    for (id, values) in sections {
+        if let Some(new) = set_section_values(text.as_deref().unwrap_or(&current), "variants", id, values) {
             text = Some(new);
         }
     }
-    if let Some(text) = text {
-        let tmp = clip.path.with_extension("md.part");
-        fs::write(&tmp, &text)
-            .and_then(|()| fs::rename(&tmp, &clip.path))
-            .map_err(|e| format!("{}: {e}", clip.path.display()))?;
-        done.front_matter = true;
-    }
-    Ok((memory, done))
+    let Some(text) = text else {
+        return Ok(false);
+    };
+    let tmp = path.with_extension("md.part");
+    fs::write(&tmp, &text).and_then(|()| fs::rename(&tmp, path)).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(true)
 }
 
 /// A price as `site-gen media` writes it: `12.50`.
@@ -665,6 +674,32 @@ fn variants(
                 && m.key == v.key
                 && on_disk == Some((m.size, m.modified))
         });
+        // A section or a file of that name that this command did not make is
+        // the owner's: never taken over.
+        let section_file = section_value(&clip.text, "variants", &v.id, "file");
+        if section_file.as_ref().is_some_and(|f| *f != toml_str(&v.key)) {
+            return Err(format!(
+                "its [[variants]] section \"{}\" names the file {}, not {}, which site-gen media would make: \
+                 give that [[media_variants]] (height {}) another `id` in site.toml, or remove the section",
+                v.id,
+                section_file.unwrap_or_default(),
+                v.key,
+                v.height
+            ));
+        }
+        if fresh.is_none() && on_disk.is_some() && made.is_none_or(|m| m.key != v.key) {
+            // Made by an earlier run whose record is gone: the clip's section
+            // still names it with its hash.
+            let (_, on_disk_sha) = hash_file(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+            if section_value(&clip.text, "variants", &v.id, "sha256") != Some(toml_str(&on_disk_sha)) {
+                return Err(format!(
+                    "{} is there already and was not made by site-gen media: move it away, \
+                     or give that [[media_variants]] (height {}) another `id` in site.toml",
+                    target.display(),
+                    v.height
+                ));
+            }
+        }
         let record = match fresh {
             Some(m) => m.clone(),
             None => {
@@ -718,6 +753,23 @@ fn variants(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_run_found_goes_into_the_file_as_it_is_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.md");
+        // The owner wrote a description and a poster while the encodes ran.
+        let edited = "+++\ntitle = \"C\"\nsize = 1\nposter = \"/posters/mine.jpg\"\n\n[[variants]]\nid = \"480p\"\nprice = 11\n+++\nNew words.\n";
+        fs::write(&path, edited).unwrap();
+        let values = vec![("size", "42".to_string()), ("poster", "\"/posters/c.jpg\"".to_string())];
+        let sections = vec![("480p".to_string(), vec![("size", "7".to_string())])];
+        assert!(write_back(&path, values.clone(), &sections).unwrap());
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("New words.") && text.contains("poster = \"/posters/mine.jpg\""), "{text}");
+        assert!(text.contains("size = 42\n") && text.contains("size = 7\n") && text.contains("price = 11"), "{text}");
+        assert!(!write_back(&path, values, &sections).unwrap(), "nothing more to change");
+        assert!(!dir.path().join("c.md.part").exists());
+    }
 
     #[test]
     fn a_value_written_by_hand_is_kept() {

@@ -327,4 +327,30 @@ fn makes_the_lower_variants_asked_for_and_never_upscales() {
     let still = site_gen(&["media"], &root);
     assert!(text(&still).contains("price 11.00 kept"), "{}", text(&still));
     assert_eq!(front_matter(&root)["variants"][0]["price"].as_integer(), Some(11));
+
+    // A file of the owner's where a new size would go is never overwritten,
+    let settings_text = fs::read_to_string(&site).unwrap();
+    fs::write(&site, settings_text + "\n[[media_variants]]\nheight = 120\nprice = 2\n").unwrap();
+    let theirs = masters.join("first-clip-120p.mp4");
+    fs::write(&theirs, b"the owner's own file").unwrap();
+    let refused = site_gen(&["media"], &root);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("is there already and was not made by site-gen media"), "{}", text(&refused));
+    assert_eq!(fs::read(&theirs).unwrap(), b"the owner's own file");
+    // nor is a [[variants]] section of that id that names another file.
+    fs::remove_file(&theirs).unwrap();
+    let own_section = "\n[[variants]]\nid = \"120p\"\nresolution = \"214x120\"\nprice = 3\nfile = \"clips/mine.mp4\"\nfile_name = \"Mine.mp4\"\nsize = 5\n+++";
+    let t = fs::read_to_string(&clip).unwrap();
+    let at = t.rfind("+++").unwrap();
+    fs::write(&clip, format!("{}{}{}", &t[..at].trim_end(), own_section, &t[at + 3..])).unwrap();
+    let before_run = fs::read_to_string(&clip).unwrap();
+    let refused = site_gen(&["media"], &root);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("names the file \"clips/mine.mp4\", not clips/first-clip-120p.mp4"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(fs::read_to_string(&clip).unwrap(), before_run, "the clip is left as it was");
+    assert!(!theirs.exists(), "nothing encoded over it");
 }
