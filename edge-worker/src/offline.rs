@@ -39,6 +39,20 @@ pub fn metadata(charged: u64, open: bool) -> [(String, String); 2] {
     [(CHARGED.to_string(), charged.to_string()), (OPEN.to_string(), u8::from(open).to_string())]
 }
 
+/// How long a record of a response still streaming waits before a merge
+/// takes it as it is: its isolate settles it (rewrites it with what was
+/// sent, `open` 0) when the response ends, and merging it before would
+/// charge the whole span for good. One past this, the isolate is taken to
+/// be gone and the record's charge stands.
+pub const OPEN_MERGE_AFTER_SECS: u64 = 6 * 3600;
+
+/// Whether a merge into D1 takes a record now: not while its response may
+/// still be streaming (`open` is `1` and it was written within
+/// [`OPEN_MERGE_AFTER_SECS`]).
+pub fn ready_to_merge(open: Option<&str>, written_secs: u64, now_secs: u64) -> bool {
+    open != Some("1") || now_secs.saturating_sub(written_secs) >= OPEN_MERGE_AFTER_SECS
+}
+
 /// What the other responses of (order, clip) took while D1 failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -66,6 +80,17 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_still_streaming_waits_for_its_settlement() {
+        let at = 1_000_000;
+        assert!(ready_to_merge(Some("0"), at, at), "settled");
+        assert!(ready_to_merge(None, at, at), "refusals and older records");
+        assert!(!ready_to_merge(Some("1"), at, at + 60), "streaming");
+        assert!(!ready_to_merge(Some("1"), at, at + OPEN_MERGE_AFTER_SECS - 1));
+        assert!(ready_to_merge(Some("1"), at, at + OPEN_MERGE_AFTER_SECS), "its isolate is gone");
+        assert!(!ready_to_merge(Some("1"), at + 5, at), "a clock behind the record's");
+    }
 
     #[test]
     fn each_order_and_clip_has_its_own_prefix() {

@@ -7,6 +7,7 @@
 // never written to R2; and when D1 is back, the merge charges what was sent.
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -102,6 +103,47 @@ describe("a 1-download link while D1 is down", () => {
     assert.equal(junk.length, 0, "no refusal came back from R2");
     console.log(`# aria2c during the outage: ${detail.attempts.length} requests, charged ${mib(total)} ` +
       `for a ${mib(clip.size)} clip (${(total / clip.size).toFixed(3)} clips)`);
+  });
+
+  it("a download still streaming when D1 comes back is charged what it sent, not the span it reserved", async () => {
+    const link = await mint(stack, { order: "O-SLOW", clips: [withheld.slug], downloads: 1 });
+    const partial = path.join(work, "slow.mp4");
+    await d1Down();
+    let slow;
+    try {
+      slow = spawn("curl", ["-sS", "--limit-rate", "4M", "-o", partial, clipUrl(link)], { stdio: "ignore" });
+      for (let i = 0; i < 300 && !(fs.existsSync(partial) && fs.statSync(partial).size > 1024 * 1024); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(fs.statSync(partial).size > 0, "the download started during the outage");
+    } finally {
+      await d1Up();
+    }
+    // D1 is back while the body may still stream: a merge now must not
+    // take its record as it is (the whole span, reserved), but wait for the
+    // isolate to settle it to what was sent.
+    const early = await admin(stack, "POST", "/admin/ledger/merge");
+    assert.equal(early.status, 200, JSON.stringify(early.body));
+    const exited = new Promise((resolve) => slow.on("exit", resolve));
+    slow.kill("SIGKILL");
+    await exited;
+    let detail;
+    for (let i = 0; ; i++) {
+      await admin(stack, "POST", "/admin/ledger/merge");
+      const res = await admin(stack, "GET", "/admin/orders/O-SLOW");
+      if (res.status === 200 && res.body.attempts.some((a) => a.settled_at != null)) {
+        detail = res.body;
+        break;
+      }
+      assert.ok(i < 100, `the settled record is merged: ${JSON.stringify(res.body)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [attempt] = detail.attempts;
+    console.log(`# streaming when D1 came back: ${mib(fs.statSync(partial).size)} received, ` +
+      `${mib(attempt.sent_bytes)} sent, ${mib(attempt.charged_bytes)} charged of ${mib(clip.size)}`);
+    assert.equal(detail.attempts.length, 1);
+    assert.equal(attempt.charged_bytes, attempt.sent_bytes, "charged what was sent, settled");
+    assert.equal(detail.clips[0].granted_bytes, attempt.charged_bytes, "the ledger adds up");
   });
 
   it("8 parallel full GETs of a fresh link: one complete body, the rest refused or cut off", async () => {

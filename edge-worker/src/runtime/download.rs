@@ -170,14 +170,13 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
     let bucket = env.bucket("CLIPS").map_err(|e| unavailable(format!("R2 binding CLIPS: {e}")))?;
     let mut merged = 0;
+    let mut cursor: Option<String> = None;
     loop {
-        let listing = bucket
-            .list()
-            .prefix(ledger::FALLBACK_PREFIX)
-            .limit(100)
-            .execute()
-            .await
-            .map_err(|e| unavailable(format!("R2 list: {e}")))?;
+        let mut list = bucket.list().prefix(ledger::FALLBACK_PREFIX).limit(100);
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let listing = list.execute().await.map_err(|e| unavailable(format!("R2 list: {e}")))?;
         let objects = listing.objects();
         if objects.is_empty() {
             break;
@@ -185,6 +184,13 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
         for object in objects {
             let key = object.key();
             let object = bucket.get(&key).execute().await.map_err(|e| unavailable(format!("R2 get {key}: {e}")))?;
+            // A response still streaming settles its record when it ends.
+            if let Some(o) = &object {
+                let open = o.custom_metadata().ok().and_then(|m| m.get(crate::offline::OPEN).cloned());
+                if !crate::offline::ready_to_merge(open.as_deref(), o.uploaded().as_millis() / 1000, now_unix()) {
+                    continue;
+                }
+            }
             let Some(body) = object.as_ref().and_then(|o| o.body()) else { continue };
             let json = body.text().await.map_err(|e| unavailable(format!("R2 read {key}: {e}")))?;
             let record = match FallbackRecord::from_json(&json) {
@@ -231,8 +237,9 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
             bucket.delete(&key).await.map_err(|e| unavailable(format!("R2 delete {key}: {e}")))?;
             merged += 1;
         }
-        if !listing.truncated() {
-            break;
+        match listing.cursor().filter(|_| listing.truncated()) {
+            Some(c) => cursor = Some(c),
+            None => break,
         }
     }
     if merged > 0 {

@@ -63,20 +63,25 @@ pub(super) struct Located {
 
 /// Finds the object of `entry` (clip `slug`): in R2, or in the secondary
 /// when R2 fails, does not answer within its budget, or lacks it. Without a
-/// secondary, R2's failure is the answer (503), as before.
+/// secondary, R2 has no budget, and its failure is the answer (503), as before.
 pub(super) async fn locate(env: &Env, entry: &ManifestClip, slug: &str) -> std::result::Result<Located, DownloadError> {
     let key = entry.object_key.as_str();
+    let secondary = secondary::config(env);
     let answer = match env.bucket("CLIPS") {
         Err(e) => R2Answer::Failed(format!("R2 binding CLIPS: {e}")),
         Ok(bucket) => {
             let budget_ms = r2_budget_ms(setting(env, crate::secondary::R2_BUDGET).as_deref());
-            let headed = {
+            // R2 is given a budget only when there is somewhere else to turn:
+            // without a secondary, a slow answer is still the answer.
+            let headed = if matches!(secondary, Ok(Some(_))) {
                 let head = pin!(bucket.head(key));
                 let timeout = pin!(Delay::from(Duration::from_millis(budget_ms)));
                 match select(head, timeout).await {
                     Either::Left((answer, _)) => Some(answer),
                     Either::Right(_) => None,
                 }
+            } else {
+                Some(bucket.head(key).await)
             };
             match headed {
                 Some(Ok(Some(object))) => {
@@ -107,7 +112,7 @@ pub(super) async fn locate(env: &Env, entry: &ManifestClip, slug: &str) -> std::
         }
     };
     let why = answer.describe(key, slug);
-    let config = match secondary::config(env) {
+    let config = match secondary {
         Ok(Some(config)) => config,
         Ok(None) => return Err(unavailable(why)),
         Err(e) => {
