@@ -98,7 +98,8 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
         }
     };
 
-    let price_errors = unpayable_prices(root, &clips, &config);
+    let mut price_errors = unpayable_prices(root, &clips, &config);
+    price_errors.extend(missing_licence_pages(&config, &pages, &static_files));
     if !price_errors.is_empty() {
         return Err(price_errors);
     }
@@ -674,6 +675,32 @@ fn parse_page(file: &SourceFile, slug: String) -> Result<Page, Vec<Diagnostic>> 
         content_html: rendered.html,
         links: rendered.links,
     })
+}
+
+/// A licence tier whose terms page is not in the shop: every clip page would
+/// link customers to a page that does not exist, for the terms they buy.
+fn missing_licence_pages(config: &SiteConfig, pages: &[Page], static_files: &[PathBuf]) -> Vec<Diagnostic> {
+    config
+        .licences
+        .iter()
+        .filter(|l| {
+            let path = l.page.split('#').next().unwrap_or_default();
+            let is_page = pages.iter().any(|p| p.url() == path);
+            let is_file = static_files.iter().any(|f| format!("/{}", f.to_string_lossy().replace('\\', "/")) == path);
+            !is_page && !is_file
+        })
+        .map(|l| {
+            let slug = l.page.trim_matches('/').replace('/', "-");
+            Diagnostic::new(
+                SITE_CONFIG,
+                format!("the licence `{}` has its terms at `{}`, but the shop has no page there", l.id, l.page),
+            )
+            .at(l.location.clone())
+            .with_help(format!(
+                "write the terms in content/pages/{slug}.md, or give `page` the address of an existing page"
+            ))
+        })
+        .collect()
 }
 
 /// Two files of the catalog (clips' main files and their variants, drafts
