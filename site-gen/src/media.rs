@@ -355,6 +355,14 @@ fn make_variant(master: &Path, target: &Path, height: u32, probe: &Probe) -> Res
 }
 
 /// A site path like `/posters/x.jpg` as a file under `static/`.
+/// Whether a path of the site stays inside `static/` (`/posters/x.jpg`, not
+/// `/../x.jpg`): only such a path is ever written for a clip that names it.
+fn plain_site_path(path: &str) -> bool {
+    path.strip_prefix('/').is_some_and(|rest| {
+        !rest.contains('\\') && rest.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+    })
+}
+
 fn static_file(root: &Path, site_path: &str) -> PathBuf {
     root.join(STATIC_DIR).join(site_path.trim_start_matches('/'))
 }
@@ -525,9 +533,12 @@ fn one_clip(
         before.is_some_and(|b| b.sha256 == sha256 && made_with == now && made.map(String::as_str) == Some(path))
     };
 
-    // Poster: made here when the clip names none, or names the one made here before.
+    // Poster: made here when the clip names none, names the one made here
+    // before, or names one that is not there yet (`site-gen new`'s).
     let poster = clip.poster.clone().unwrap_or_else(|| format!("/posters/{}.jpg", clip.slug));
-    let ours = clip.poster.is_none() || before.and_then(|b| b.poster.as_deref()) == Some(poster.as_str());
+    let ours = clip.poster.is_none()
+        || before.and_then(|b| b.poster.as_deref()) == Some(poster.as_str())
+        || (plain_site_path(&poster) && !static_file(root, &poster).exists());
     if ours {
         let target = static_file(root, &poster);
         let made = before.and_then(|b| b.poster.as_ref());
@@ -540,7 +551,9 @@ fn one_clip(
         memory.poster = Some(poster.clone());
     }
     let preview = clip.preview.clone().unwrap_or_else(|| format!("/previews/{}.mp4", clip.slug));
-    let ours = clip.preview.is_none() || before.and_then(|b| b.preview.as_deref()) == Some(preview.as_str());
+    let ours = clip.preview.is_none()
+        || before.and_then(|b| b.preview.as_deref()) == Some(preview.as_str())
+        || (plain_site_path(&preview) && !static_file(root, &preview).exists());
     if ours {
         let target = static_file(root, &preview);
         let made = before.and_then(|b| b.preview.as_ref());
@@ -769,6 +782,16 @@ mod tests {
         assert!(text.contains("size = 42\n") && text.contains("size = 7\n") && text.contains("price = 11"), "{text}");
         assert!(!write_back(&path, values, &sections).unwrap(), "nothing more to change");
         assert!(!dir.path().join("c.md.part").exists());
+    }
+
+    #[test]
+    fn only_paths_inside_the_site_are_made() {
+        assert!(plain_site_path("/posters/harbour.jpg"));
+        for outside in
+            ["posters/x.jpg", "/../x.jpg", "/posters/../../x.jpg", "//x.jpg", "/posters/./x.jpg", "/p\\..\\x.jpg"]
+        {
+            assert!(!plain_site_path(outside), "{outside}");
+        }
     }
 
     #[test]

@@ -69,7 +69,7 @@ fn template(kind: Kind, title: &str, slug: &str, now: DateTime<Utc>) -> String {
             "+++\ntitle = {title}\ndate = {date}\ntags = []\n# A draft is left out of the site until you delete this line.\ndraft = true\n+++\n\nThe first paragraph is the summary shown in lists.\n\n<!-- more -->\n\nThe rest of the post.\n"
         ),
         Kind::Clip => format!(
-            "+++\ntitle = {title}\ndate = {date}\nprice = 0.00\nduration = \"0:00\"       # minutes:seconds\nresolution = \"1920x1080\"\nfile = \"clips/{slug}.mp4\"   # its name in the storage bucket\nfile_name = {file_name}   # what the customer's download is called\nsize = 0                 # bytes; `site-gen` needs the exact size\n# sha256 = \"\"            # optional: output of `sha256sum`\nposter = \"/posters/{slug}.jpg\"\ntags = []\n# A draft is left out of the site until you delete this line.\ndraft = true\n+++\n\nDescribe the clip: what is in the shot, and what it suits.\n"
+            "+++\ntitle = {title}\ndate = {date}\nprice = 0.00             # CHANGE-ME: the price, in the shop's currency\nduration = \"0:00\"       # minutes:seconds\nresolution = \"1920x1080\"\nfile = \"clips/{slug}.mp4\"   # its name in the storage bucket\nfile_name = {file_name}   # what the customer's download is called\nsize = 0                 # bytes; `site-gen` needs the exact size\n# sha256 = \"\"            # optional: output of `sha256sum`\nposter = \"/posters/{slug}.jpg\"   # `site-gen media` makes it from the master\ntags = []\n# A draft is left out of the site until you delete this line.\ndraft = true\n+++\n\nDescribe the clip: what is in the shot, and what it suits.\n"
         ),
         Kind::Page => format!("+++\ntitle = {title}\n+++\n\nWrite the page here.\n"),
     }

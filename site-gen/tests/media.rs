@@ -354,3 +354,37 @@ fn makes_the_lower_variants_asked_for_and_never_upscales() {
     assert_eq!(fs::read_to_string(&clip).unwrap(), before_run, "the clip is left as it was");
     assert!(!theirs.exists(), "nothing encoded over it");
 }
+
+/// `site-gen new clip` names a poster that is not there yet: `media` makes
+/// it at that path (and never writes outside `static/` for a path that
+/// leaves it).
+#[test]
+fn the_poster_a_new_clip_names_is_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
+    assert!(site_gen(&["new", "--root", root.to_str().unwrap(), "clip", "Foggy Pier"], tmp.path()).status.success());
+    let clip = root.join("content/clips/foggy-pier.md");
+    let text_of_clip = fs::read_to_string(&clip).unwrap();
+    assert!(text_of_clip.contains("poster = \"/posters/foggy-pier.jpg\""), "{text_of_clip}");
+    assert!(text_of_clip.contains("CHANGE-ME: the price"), "the price is a placeholder to fill: {text_of_clip}");
+    let masters = root.join("sample-media/clips");
+    fs::create_dir_all(&masters).unwrap();
+    let master = masters.join("foggy-pier.mp4");
+    ffmpeg(
+        &["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "2", "-c:v", "libx264", "-threads", "1"]
+            .into_iter()
+            .chain(["-pix_fmt", "yuv420p", master.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
+    let run = site_gen(&["media", "--jobs", "1"], &root);
+    let poster = root.join("static/posters/foggy-pier.jpg");
+    assert!(poster.is_file(), "{}", text(&run));
+    assert!(text(&run).contains("poster made"), "{}", text(&run));
+
+    // A poster path that would leave static/ is never written.
+    let outside = fs::read_to_string(&clip).unwrap().replace("/posters/foggy-pier.jpg", "/../../escaped.jpg");
+    fs::write(&clip, outside).unwrap();
+    site_gen(&["media", "--jobs", "1"], &root);
+    assert!(!tmp.path().join("escaped.jpg").exists() && !root.join("escaped.jpg").exists());
+}
