@@ -91,22 +91,36 @@ pub fn duration_bucket(seconds: u64) -> &'static str {
 
 /// A clip's filter values, by filter key. A tag is filtered by its slug,
 /// as its tag page is addressed: `Sea` on one clip and `sea` on another are one tag.
-pub fn clip_filters(clip: &Clip, currency: &str) -> BTreeMap<String, Vec<String>> {
+pub fn clip_filters(shop: &Shop, clip: &Clip) -> BTreeMap<String, Vec<String>> {
     BTreeMap::from([
         ("tag".to_string(), clip.tags.iter().map(|t| t.slug.clone()).collect()),
         ("resolution".to_string(), vec![clip.resolution.label()]),
-        ("price".to_string(), vec![price_bucket(clip.price, currency)]),
+        ("price".to_string(), vec![price_bucket(shown_price(shop, clip).0, &shop.config.currency)]),
         ("duration".to_string(), vec![duration_bucket(clip.duration.seconds).to_string()]),
     ])
 }
 
+/// The price a clip's card shows, as the checkout charges it: its main
+/// file's under the default licence, or, with other files, the lowest
+/// (`true`: "from").
+fn shown_price(shop: &Shop, clip: &Clip) -> (Price, bool) {
+    let offers = crate::offers::Offers::of(shop, clip);
+    if clip.variants.is_empty() {
+        (offers.default().price, false)
+    } else {
+        (offers.lowest(), true)
+    }
+}
+
 /// What a search result shows of a clip (Pagefind's `meta`; `title` and
 /// `image` are the names Pagefind itself knows).
-pub fn clip_meta(clip: &Clip, currency: &str) -> BTreeMap<String, String> {
+pub fn clip_meta(shop: &Shop, clip: &Clip) -> BTreeMap<String, String> {
+    let (price, from) = shown_price(shop, clip);
+    let price = price.display(&shop.config.currency);
     BTreeMap::from([
         ("title".to_string(), clip.title.clone()),
         ("image".to_string(), clip.poster.clone()),
-        ("price".to_string(), clip.price.display(currency)),
+        ("price".to_string(), if from { format!("from {price}") } else { price }),
         ("resolution".to_string(), clip.resolution.label()),
         ("duration".to_string(), clip.duration.to_string()),
     ])
@@ -132,7 +146,7 @@ pub fn filter_options(shop: &Shop) -> Value {
         shop.clips.iter().map(|c| (c.resolution.height.min(c.resolution.width), c.resolution.label())).collect();
     resolutions.sort();
     resolutions.dedup();
-    let prices: BTreeSet<String> = shop.clips.iter().map(|c| price_bucket(c.price, currency)).collect();
+    let prices: BTreeSet<String> = shop.clips.iter().map(|c| price_bucket(shown_price(shop, c).0, currency)).collect();
     let durations: BTreeSet<&str> = shop.clips.iter().map(|c| duration_bucket(c.duration.seconds)).collect();
     let durations_in_order = DURATION_BUCKETS.iter().map(|(_, label)| *label).chain([DURATION_LONGEST]);
     let same = |v: String| json!({"value": v, "label": v});
@@ -202,8 +216,8 @@ fn cache_key(shop: &Shop) -> String {
     for clip in &shop.clips {
         field(clip.url().as_bytes());
         field(clip_text(clip).as_bytes());
-        field(serde_json::to_string(&clip_meta(clip, &shop.config.currency)).unwrap_or_default().as_bytes());
-        field(serde_json::to_string(&clip_filters(clip, &shop.config.currency)).unwrap_or_default().as_bytes());
+        field(serde_json::to_string(&clip_meta(shop, clip)).unwrap_or_default().as_bytes());
+        field(serde_json::to_string(&clip_filters(shop, clip)).unwrap_or_default().as_bytes());
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -261,7 +275,6 @@ pub fn index(shop: &Shop) -> Result<Vec<OutputFile>, SearchError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| SearchError(format!("cannot start its runtime: {e}")))?;
-    let currency = &shop.config.currency;
     let language = shop.config.language.clone();
     let files = runtime.block_on(async {
         let options = pagefind::options::PagefindServiceConfig::builder().force_language(language.clone()).build();
@@ -272,8 +285,8 @@ pub fn index(shop: &Shop) -> Result<Vec<OutputFile>, SearchError> {
                     clip.url(),
                     clip_text(clip),
                     language.clone(),
-                    Some(clip_meta(clip, currency)),
-                    Some(clip_filters(clip, currency)),
+                    Some(clip_meta(shop, clip)),
+                    Some(clip_filters(shop, clip)),
                     None,
                 )
                 .await
@@ -364,6 +377,20 @@ mod tests {
         assert_eq!(bucket(5001), "Over €50");
         assert_eq!(price_bucket(Price { cents: 1500 }, "CHF"), "Under 20 CHF");
         assert_eq!(price_bucket(Price { cents: 9900 }, "USD"), "Over $50");
+    }
+
+    #[test]
+    fn a_result_shows_the_price_its_card_shows() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/variant-shop");
+        let shop = crate::load_shop(&root).expect("the fixture loads");
+        let clip = |slug: &str| shop.clips.iter().find(|c| c.slug == slug).unwrap();
+        let currency = &shop.config.currency;
+        // Sold in three files (48, 24, 9.50): from the lowest.
+        let harbour = clip("harbour");
+        assert_eq!(clip_meta(&shop, harbour)["price"], format!("from {}", Price { cents: 950 }.display(currency)));
+        assert_eq!(clip_filters(&shop, harbour)["price"], [price_buckets(currency)[0].clone()]);
+        let quay = clip("quay");
+        assert_eq!(clip_meta(&shop, quay)["price"], Price { cents: 1250 }.display(currency));
     }
 
     #[test]
