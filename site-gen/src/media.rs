@@ -171,6 +171,7 @@ const OWNER_FIELDS: [&str; 2] = ["label", "price"];
 const CACHE: &str = ".site-gen/media.json";
 
 /// One clip's file, as far as this command needs it.
+#[derive(Clone)]
 struct ClipFile {
     slug: String,
     path: PathBuf,
@@ -416,6 +417,7 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
     let cache: BTreeMap<String, Remembered> =
         fs::read_to_string(&cache_path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     let clips = clip_files(root)?;
+    unknown_variant_clips(&settings.variants, &clips).map_err(MediaError::Shop)?;
 
     let progress = MultiProgress::new();
     let overall = progress.add(ProgressBar::new(clips.len() as u64));
@@ -607,6 +609,30 @@ fn write_back(path: &Path, mut values: Vec<(&str, String)>, sections: &[Section]
     Ok(true)
 }
 
+/// A `[[media_variants]]` naming a clip the shop does not have (a typo
+/// would make nothing, silently): the message names site.toml's line.
+fn unknown_variant_clips(settings: &[VariantSetting], clips: &[ClipFile]) -> Result<(), String> {
+    let problems: Vec<String> = settings
+        .iter()
+        .flat_map(|s| s.clips.iter().map(move |slug| (s, slug)))
+        .filter(|(_, slug)| !clips.iter().any(|c| c.slug == **slug))
+        .map(|(s, slug)| {
+            format!(
+                "{}:{}: the [[media_variants]] of height {} names the clip \"{slug}\", which the shop does not have \
+                 (a clip's address name is its file name in content/clips/ without .md)",
+                crate::config::SITE_CONFIG,
+                s.location.line,
+                s.height
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
 /// A price as `site-gen media` writes it: `12.50`.
 fn price_text(price: Price) -> String {
     format!("{}.{:02}", price.cents / 100, price.cents % 100)
@@ -782,6 +808,35 @@ mod tests {
         assert!(text.contains("size = 42\n") && text.contains("size = 7\n") && text.contains("price = 11"), "{text}");
         assert!(!write_back(&path, values, &sections).unwrap(), "nothing more to change");
         assert!(!dir.path().join("c.md.part").exists());
+    }
+
+    #[test]
+    fn a_media_variant_for_a_clip_the_shop_lacks_is_refused_with_its_line() {
+        let clip = ClipFile {
+            slug: "first-clip".into(),
+            path: PathBuf::from("content/clips/first-clip.md"),
+            text: String::new(),
+            key: None,
+            file_name: None,
+            price: None,
+            variant: None,
+            poster: None,
+            preview: None,
+        };
+        let setting = |clips: &[&str]| VariantSetting {
+            id: "480p".into(),
+            label: "480p".into(),
+            height: 480,
+            price: crate::media_variants::VariantPrice::Share(500),
+            clips: clips.iter().map(|c| c.to_string()).collect(),
+            location: crate::diagnostics::Location { line: 12, column: 1, source_line: String::new() },
+        };
+        assert_eq!(unknown_variant_clips(&[setting(&[]), setting(&["first-clip"])], &[clip.clone()]), Ok(()));
+        let e = unknown_variant_clips(&[setting(&["frist-clip"])], &[clip]).unwrap_err();
+        assert!(
+            e.starts_with("content/site.toml:12: the [[media_variants]] of height 480 names the clip \"frist-clip\""),
+            "{e}"
+        );
     }
 
     #[test]
