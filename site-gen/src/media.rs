@@ -831,7 +831,10 @@ mod tests {
             clips: clips.iter().map(|c| c.to_string()).collect(),
             location: crate::diagnostics::Location { line: 12, column: 1, source_line: String::new() },
         };
-        assert_eq!(unknown_variant_clips(&[setting(&[]), setting(&["first-clip"])], &[clip.clone()]), Ok(()));
+        assert_eq!(
+            unknown_variant_clips(&[setting(&[]), setting(&["first-clip"])], std::slice::from_ref(&clip)),
+            Ok(())
+        );
         let e = unknown_variant_clips(&[setting(&["frist-clip"])], &[clip]).unwrap_err();
         assert!(
             e.starts_with("content/site.toml:12: the [[media_variants]] of height 480 names the clip \"frist-clip\""),
