@@ -115,7 +115,8 @@ impl<'a> FrontMatter<'a> {
                 if let Some(last) = sections.last_mut().filter(|(_, end): &&mut (usize, usize)| *end == usize::MAX) {
                     last.1 = offset;
                 }
-                if trimmed.replace(' ', "") == header {
+                // `[[variants]]  # 4K`: a comment after the header is TOML too.
+                if trimmed.split('#').next().unwrap_or_default().replace([' ', '\t'], "") == header {
                     sections.push((offset, usize::MAX));
                 }
             }
@@ -435,7 +436,7 @@ mod tests {
 
     #[test]
     fn sections_are_read_with_their_own_lines() {
-        let f = file("+++\ntitle = \"X\"\n[[variants]]\nid = \"hd\"\nsize = \"big\"\n\n[[variants]]\nid = \"web\"\nprise = 1\n+++\nBody");
+        let f = file("+++\ntitle = \"X\"\n[[variants]]  # HD\nid = \"hd\"\nsize = \"big\"\n\n[[variants]]\nid = \"web\"\nprise = 1\n+++\nBody");
         let mut fm = FrontMatter::parse(&f, &["title", "variants"]).unwrap();
         let mut tables = fm.tables("variants", &["id", "size", "price"]);
         assert_eq!(tables.len(), 2);
