@@ -146,6 +146,47 @@ describe("a 1-download link while D1 is down", () => {
     assert.equal(detail.clips[0].granted_bytes, attempt.charged_bytes, "the ledger adds up");
   });
 
+  it("a grant whose attempt row alone fails to be written is still settled in D1, the row with it", async () => {
+    const link = await mint(stack, { order: "O-ROW", clips: [withheld.slug], downloads: 1 });
+    const partial = path.join(work, "row.mp4");
+    // Every other statement works; writing an attempt's row fails.
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    await sql("CREATE TRIGGER no_attempt_rows BEFORE INSERT ON download_attempts BEGIN SELECT RAISE(ABORT, 'test: no rows'); END;");
+    let slow;
+    try {
+      slow = spawn("curl", ["-sS", "--limit-rate", "4M", "-o", partial, clipUrl(link)], { stdio: "ignore" });
+      for (let i = 0; i < 300 && !(fs.existsSync(partial) && fs.statSync(partial).size > 1024 * 1024); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(fs.statSync(partial).size > 0, "served: the grant itself was written");
+    } finally {
+      await sql("DROP TRIGGER no_attempt_rows;");
+    }
+    const exited = new Promise((resolve) => slow.on("exit", resolve));
+    slow.kill("SIGKILL");
+    await exited;
+    let detail;
+    for (let i = 0; ; i++) {
+      const res = await admin(stack, "GET", "/admin/orders/O-ROW");
+      if (res.status === 200 && res.body.attempts.some((a) => a.settled_at != null)) {
+        detail = res.body;
+        break;
+      }
+      assert.ok(i < 100, `settled in D1 without a merge: ${JSON.stringify(res.body)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [attempt] = detail.attempts;
+    assert.equal(attempt.recorded_via, "d1");
+    assert.equal(attempt.charged_bytes, attempt.sent_bytes);
+    assert.ok(attempt.sent_bytes < clip.size, `${mib(attempt.sent_bytes)} sent of ${mib(clip.size)}`);
+    assert.equal(detail.clips[0].granted_bytes, attempt.charged_bytes, "the reservation was given back down to what was sent");
+    // Its R2 record, merged later, adds nothing.
+    await admin(stack, "POST", "/admin/ledger/merge");
+    const after = (await admin(stack, "GET", "/admin/orders/O-ROW")).body;
+    assert.equal(after.attempts.length, 1);
+    assert.equal(after.clips[0].granted_bytes, attempt.charged_bytes);
+  });
+
   it("8 parallel full GETs of a fresh link: one complete body, the rest refused or cut off", async () => {
     const link = await mint(stack, { order: "O-PAR", clips: [withheld.slug], downloads: 1 });
     await d1Down();

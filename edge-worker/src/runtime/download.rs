@@ -68,7 +68,7 @@ impl Attempt {
         FallbackRecord { attempt: self.record.clone(), order: self.order.clone(), charge: self.charge }
     }
 
-    fn insert(&self, db: &D1Database) -> std::result::Result<D1PreparedStatement, DownloadError> {
+    pub(super) fn insert(&self, db: &D1Database) -> std::result::Result<D1PreparedStatement, DownloadError> {
         let r = &self.record;
         bind(
             db,

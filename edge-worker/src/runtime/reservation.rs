@@ -277,18 +277,63 @@ pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::Stream
         json!({ "event": "download_settled", "attempt": r.attempt_id, "reserved": reserved, "sent": sent, "completed": end.completed })
     );
     if r.recorded_via == "fallback" {
+        // Granted in D1, but the attempt's own row went to R2 (its write
+        // failed): the reservation is in D1, so it is settled there, the row
+        // written with it; only if D1 still fails does the record say it.
+        if attempt.charge.is_none() && attempt.granted > 0 {
+            let row = {
+                let mut unsettled = attempt.record.clone();
+                (unsettled.settled_at, unsettled.recorded_via) = (None, "d1".to_string());
+                Attempt { record: unsettled, order: None, charge: None, granted: 0, ledger_ms: 0, allowance: None }
+            };
+            match settle_in_d1(env, attempt, Some(&row), reserved, sent, end.completed, at).await {
+                Ok(()) => {
+                    attempt.record.recorded_via = "d1".to_string();
+                    return;
+                }
+                Err(e) => console_error!(
+                    "{}",
+                    json!({ "event": "settlement_failed", "attempt": attempt.record.attempt_id, "error": format!("{e:?}") })
+                ),
+            }
+        }
         if let Some(charge) = attempt.charge.as_mut() {
             charge.bytes = sent;
         }
         write_fallback(env, attempt).await;
         return;
     }
-    let (Some(order_id), Some(slug)) = (r.order_id.as_deref(), r.clip_slug.as_deref()) else { return };
+    if let Err(e) = settle_in_d1(env, attempt, None, reserved, sent, end.completed, at).await {
+        console_error!(
+            "{}",
+            json!({ "event": "settlement_failed", "attempt": attempt.record.attempt_id, "error": format!("{e:?}") })
+        );
+    }
+}
+
+/// The settlement's statements in D1, in one batch: the attempt's row first
+/// when it is not there yet (`row`), then the clip's reservation given back
+/// down to `sent`, the attempt settled, and resume credits.
+async fn settle_in_d1(
+    env: &Env,
+    attempt: &Attempt,
+    row: Option<&Attempt>,
+    reserved: u64,
+    sent: u64,
+    completed: bool,
+    at: u64,
+) -> std::result::Result<(), DownloadError> {
+    let r = &attempt.record;
+    let (Some(order_id), Some(slug)) = (r.order_id.as_deref(), r.clip_slug.as_deref()) else { return Ok(()) };
     let marker = format!("{}:settled", r.attempt_id);
     let pool = attempt.allowance.map_or(0, |a| a.credit_pool());
-    let settled = async {
+    {
         let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
-        let statements = vec![
+        let mut statements = Vec::new();
+        if let Some(row) = row {
+            statements.push(row.insert(&db)?);
+        }
+        statements.extend([
             bind(
                 &db,
                 sql::SETTLE_CLIP,
@@ -297,7 +342,7 @@ pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::Stream
             bind(
                 &db,
                 sql::SETTLE_ATTEMPT,
-                &[text(&r.attempt_id), num(sent), num(end.completed.into()), num(at), num(reserved)],
+                &[text(&r.attempt_id), num(sent), num(completed.into()), num(at), num(reserved)],
             )?,
             bind(
                 &db,
@@ -305,13 +350,7 @@ pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::Stream
                 &[text(order_id), text(slug), text(&r.attempt_id), num(pool), text(&marker)],
             )?,
             bind(&db, sql::CREDIT_CLIP, &[text(order_id), text(slug), text(&marker)])?,
-        ];
-        batch(&db, statements).await
-    };
-    if let Err(e) = settled.await {
-        console_error!(
-            "{}",
-            json!({ "event": "settlement_failed", "attempt": r.attempt_id, "error": format!("{e:?}") })
-        );
+        ]);
+        batch(&db, statements).await.map(|_| ())
     }
 }
