@@ -38,6 +38,23 @@ async function d1Up() {
 const clipUrl = (link) => `${link.url}/${withheld.slug}`;
 const mib = (n) => `${(n / 1048576).toFixed(2)} MiB`;
 
+/** Starts a download read at 4 MB/s into `file`; resolves once 1 MiB is in (the grant was served). */
+async function slowDownload(url, file) {
+  const curl = spawn("curl", ["-sS", "--limit-rate", "4M", "-o", file, url], { stdio: "ignore" });
+  for (let i = 0; i < 300 && !(fs.existsSync(file) && fs.statSync(file).size > 1024 * 1024); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(fs.existsSync(file) && fs.statSync(file).size > 0, "the download started");
+  return curl;
+}
+
+/** Breaks a download off, as a lost connection does. */
+async function breakOff(curl) {
+  const exited = new Promise((resolve) => curl.on("exit", resolve));
+  curl.kill("SIGKILL");
+  await exited;
+}
+
 before(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-outage-"));
   clip = await makeVideoClip(work, { seconds: 32 });
@@ -111,11 +128,7 @@ describe("a 1-download link while D1 is down", () => {
     await d1Down();
     let slow;
     try {
-      slow = spawn("curl", ["-sS", "--limit-rate", "4M", "-o", partial, clipUrl(link)], { stdio: "ignore" });
-      for (let i = 0; i < 300 && !(fs.existsSync(partial) && fs.statSync(partial).size > 1024 * 1024); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.ok(fs.statSync(partial).size > 0, "the download started during the outage");
+      slow = await slowDownload(clipUrl(link), partial);
     } finally {
       await d1Up();
     }
@@ -124,9 +137,7 @@ describe("a 1-download link while D1 is down", () => {
     // isolate to settle it to what was sent.
     const early = await admin(stack, "POST", "/admin/ledger/merge");
     assert.equal(early.status, 200, JSON.stringify(early.body));
-    const exited = new Promise((resolve) => slow.on("exit", resolve));
-    slow.kill("SIGKILL");
-    await exited;
+    await breakOff(slow);
     let detail;
     for (let i = 0; ; i++) {
       await admin(stack, "POST", "/admin/ledger/merge");
@@ -154,17 +165,11 @@ describe("a 1-download link while D1 is down", () => {
     await sql("CREATE TRIGGER no_attempt_rows BEFORE INSERT ON download_attempts BEGIN SELECT RAISE(ABORT, 'test: no rows'); END;");
     let slow;
     try {
-      slow = spawn("curl", ["-sS", "--limit-rate", "4M", "-o", partial, clipUrl(link)], { stdio: "ignore" });
-      for (let i = 0; i < 300 && !(fs.existsSync(partial) && fs.statSync(partial).size > 1024 * 1024); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.ok(fs.statSync(partial).size > 0, "served: the grant itself was written");
+      slow = await slowDownload(clipUrl(link), partial);
     } finally {
       await sql("DROP TRIGGER no_attempt_rows;");
     }
-    const exited = new Promise((resolve) => slow.on("exit", resolve));
-    slow.kill("SIGKILL");
-    await exited;
+    await breakOff(slow);
     let detail;
     for (let i = 0; ; i++) {
       const res = await admin(stack, "GET", "/admin/orders/O-ROW");

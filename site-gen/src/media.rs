@@ -171,7 +171,6 @@ const OWNER_FIELDS: [&str; 2] = ["label", "price"];
 const CACHE: &str = ".site-gen/media.json";
 
 /// One clip's file, as far as this command needs it.
-#[derive(Clone)]
 struct ClipFile {
     slug: String,
     path: PathBuf,
