@@ -31,7 +31,7 @@ use clipstore_core::{CatalogManifest, Choice, Item};
 use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
 
-use crate::allowance::DownloadAllowance;
+use crate::ledger::OrderClipRow;
 use crate::request_url::query_param;
 
 /// An admin request, parsed from method, path and query.
@@ -263,14 +263,17 @@ pub struct ClipUsage {
 }
 
 impl ClipUsage {
-    pub fn new(clip_slug: String, allowance: u32, clip_size: u64, granted_bytes: u64) -> ClipUsage {
-        let a = DownloadAllowance::new(allowance, clip_size);
+    /// `row`: the clip's row in the ledger, if it has one. Downloads left as
+    /// the order page counts them (a download that broke off is left while a
+    /// new one would be credited for it); used = the rest.
+    pub fn new(clip_slug: String, allowance: u32, clip_size: u64, row: Option<&OrderClipRow>) -> ClipUsage {
+        let downloads_left = row.map_or(allowance, |r| r.downloads_left(allowance, clip_size));
         ClipUsage {
             clip_slug,
-            granted_bytes,
+            granted_bytes: row.map_or(0, |r| r.granted_bytes),
             clip_size,
-            downloads_used: a.used(granted_bytes),
-            downloads_left: a.remaining(granted_bytes),
+            downloads_used: allowance - downloads_left,
+            downloads_left,
         }
     }
 }
@@ -411,7 +414,22 @@ mod tests {
 
     #[test]
     fn clip_usage_counts_downloads() {
-        let u = ClipUsage::new("harbor".into(), 3, 100, 100);
-        assert_eq!((u.downloads_used, u.downloads_left), (1, 2));
+        let row = |granted_bytes, interrupted_bytes| OrderClipRow {
+            clip_slug: "harbor".into(),
+            granted_bytes,
+            clip_size: 100_000,
+            unit_bytes: 0,
+            budget_bytes: 0,
+            updated_at: 0,
+            credited_bytes: 0,
+            interrupted_bytes,
+        };
+        let u = ClipUsage::new("harbor".into(), 3, 100_000, Some(&row(100_000, None)));
+        assert_eq!((u.granted_bytes, u.downloads_used, u.downloads_left), (100_000, 1, 2));
+        let u = ClipUsage::new("harbor".into(), 3, 100_000, None);
+        assert_eq!((u.granted_bytes, u.downloads_used, u.downloads_left), (0, 0, 3));
+        // Three whole downloads, the last broken off at 60 %: one is left.
+        let u = ClipUsage::new("harbor".into(), 3, 100_000, Some(&row(260_000, Some(60_000))));
+        assert_eq!((u.downloads_used, u.downloads_left), (2, 1));
     }
 }

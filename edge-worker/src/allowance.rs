@@ -18,7 +18,9 @@
 //! * A media element (`Sec-Fetch-Dest: video|audio`) gets at most one
 //!   [`media_chunk`] per 206 (RFC 9110 §15.3.7 lets a server send less than
 //!   an open-ended range asked for), so a seek wastes at most one chunk.
-//! * Downloads left = whole clips that still fit: `⌊(budget − granted) / size⌋`.
+//! * Downloads left = whole clips that still fit: `⌊(budget − granted) / size⌋`,
+//!   less the credit a new download would get back for the latest
+//!   interrupted one ([`DownloadAllowance::remaining_with_credit`]).
 //!
 //! Bytes sent ≤ charged + credited ≤ `N × unit + pool` < `(N + 1) × size`
 //! (the pool is capped so): no combination of ranges, aborts and
@@ -90,6 +92,23 @@ impl DownloadAllowance {
         let n = u64::from(self.downloads);
         let spread = n.saturating_mul(self.slack());
         n.max(2).saturating_mul(self.slack()).min((self.size - 1).saturating_sub(spread)).min(MAX_SAFE)
+    }
+
+    /// Bytes a new download of the whole clip gets back now for the latest
+    /// interrupted attempt, which was charged `interrupted` bytes and not
+    /// credited yet, when `credited` of the pool is spent: what
+    /// [`crate::ledger::sql::CREDIT_ATTEMPT`] gives a request for the whole
+    /// clip (its overlap with that attempt is all the attempt sent).
+    pub fn credit_for_whole_download(&self, interrupted: u64, credited: u64) -> u64 {
+        interrupted.min(self.size).min(self.credit_pool().saturating_sub(credited))
+    }
+
+    /// Whole downloads left when the next download would be given back
+    /// `credit` bytes ([`Self::credit_for_whole_download`]): after a download
+    /// broke off, the customer can still start it again, and the page and the
+    /// owner's report say so.
+    pub fn remaining_with_credit(&self, granted: u64, credit: u64) -> u32 {
+        self.remaining(granted.saturating_sub(credit))
     }
 
     /// Bytes one download may cost.
@@ -233,6 +252,34 @@ mod tests {
         let one = DownloadAllowance::new(1, big);
         assert_eq!(one.remaining(one.slack()), 1);
         assert_eq!(one.remaining(one.slack() + 1), 0);
+    }
+
+    #[test]
+    fn a_download_that_broke_off_leaves_its_download_while_the_pool_lasts() {
+        // 1-download link, 40 MB clip: slack 10 MB, pool 20 MB.
+        let size = 40_000_000;
+        let one = DownloadAllowance::new(1, size);
+        assert_eq!((one.slack(), one.credit_pool()), (10_000_000, 20_000_000));
+        // Broke off at 60 %: no whole clip fits the budget, but a new
+        // download gets 20 MB back and then fits, so one is left.
+        let granted = 24_000_000;
+        assert_eq!(one.remaining(granted), 0);
+        let credit = one.credit_for_whole_download(granted, 0);
+        assert_eq!(credit, 20_000_000);
+        assert!(one.fits(granted - credit, size));
+        assert_eq!(one.remaining_with_credit(granted, credit), 1);
+        // Once the pool is spent, nothing is given back: none left.
+        assert_eq!(one.credit_for_whole_download(granted, 20_000_000), 0);
+        assert_eq!(one.remaining_with_credit(granted, 0), 0);
+        // Broke off at 90 % after 15 MB of credit: 5 MB back is not enough.
+        let late = one.credit_for_whole_download(36_000_000, 15_000_000);
+        assert_eq!(late, 5_000_000);
+        assert!(!one.fits(36_000_000 - late, size));
+        assert_eq!(one.remaining_with_credit(36_000_000, late), 0);
+        // The credit never exceeds what the attempt was charged or the clip.
+        assert_eq!(one.credit_for_whole_download(1_000, 0), 1_000);
+        let three = DownloadAllowance::new(3, size);
+        assert_eq!(three.credit_for_whole_download(u64::MAX, 0), three.credit_pool());
     }
 
     #[test]

@@ -201,8 +201,14 @@ pub mod sql {
          (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = orders.order_id) AS revoked_clips \
          FROM orders WHERE order_id = ?1";
 
-    /// Bytes granted per clip of an order. `?1 order_id`.
-    pub const ORDER_CLIPS: &str = "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at \
+    /// Bytes granted per clip of an order, the pool's credit spent, and what
+    /// the latest attempt that broke off was charged if a new download of the
+    /// whole clip would be credited for it ([`CREDIT_ATTEMPT`]'s choice for a
+    /// span from 0: settled, broken off, not credited, in D1). `?1 order_id`.
+    pub const ORDER_CLIPS: &str = "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, \
+         (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
+             AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL AND a.recorded_via = 'd1' \
+             AND a.sent_bytes > 0 ORDER BY a.id DESC LIMIT 1) AS interrupted_bytes \
          FROM order_clips WHERE order_id = ?1 ORDER BY clip_slug";
 
     /// Orders with totals, newest first. `?1 limit`.
@@ -521,8 +527,28 @@ pub struct OrderClipRow {
     pub unit_bytes: u64,
     pub budget_bytes: u64,
     pub updated_at: u64,
+    /// Of the credit pool, bytes already given back.
+    #[serde(default)]
+    pub credited_bytes: u64,
+    /// What the latest attempt that broke off was charged, while a new
+    /// download would be credited for it (see `ORDER_CLIPS`).
+    #[serde(default)]
+    pub interrupted_bytes: Option<u64>,
 }
-crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at });
+crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes } defaults { credited_bytes });
+
+impl OrderClipRow {
+    /// Whole downloads left of `allowance` downloads: a new download is
+    /// credited for the latest that broke off. Counted with the size the
+    /// object had when it was last granted (what the allowance was enforced
+    /// with), else `catalog_size`.
+    pub fn downloads_left(&self, allowance: u32, catalog_size: u64) -> u32 {
+        let size = if self.clip_size > 0 { self.clip_size } else { catalog_size };
+        let a = crate::allowance::DownloadAllowance::new(allowance, size);
+        let credit = a.credit_for_whole_download(self.interrupted_bytes.unwrap_or(0), self.credited_bytes);
+        a.remaining_with_credit(self.granted_bytes, credit)
+    }
+}
 
 /// A line of the order lists (`LIST_ORDERS`, `NEVER_FULLY_DOWNLOADED`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -196,6 +196,61 @@ fn a_first_get_closed_while_its_ranges_started_is_credited_when_it_settles() {
     assert_eq!(granted, 10_000 + 400_000 - credited);
 }
 
+/// The order's row as `ORDER_CLIPS` reads it, if the clip has one.
+fn order_clip(db: &Connection) -> Option<crate::ledger::OrderClipRow> {
+    let mut s = db.prepare(sql::ORDER_CLIPS).unwrap();
+    let mut rows = s
+        .query_map(params_from_iter(vec![t("O")]), |r| {
+            let num = |c: &str| r.get::<_, i64>(c).map(|v| v as u64);
+            Ok(crate::ledger::OrderClipRow {
+                clip_slug: r.get("clip_slug")?,
+                granted_bytes: num("granted_bytes")?,
+                clip_size: num("clip_size")?,
+                unit_bytes: num("unit_bytes")?,
+                budget_bytes: num("budget_bytes")?,
+                updated_at: num("updated_at")?,
+                credited_bytes: num("credited_bytes")?,
+                interrupted_bytes: r.get::<_, Option<i64>>("interrupted_bytes")?.map(|v| v as u64),
+            })
+        })
+        .unwrap();
+    rows.next().map(Result::unwrap)
+}
+
+#[test]
+fn downloads_left_says_whether_a_new_download_would_be_granted() {
+    // Downloads that break off at various points, complete, break again:
+    // before each, the count the order page shows (`ORDER_CLIPS` through
+    // `OrderClipRow::downloads_left`) is at least 1 exactly when a new
+    // download of the whole clip, credited as the reservation batch credits
+    // it, is granted (tried in a transaction rolled back).
+    let sent_each = [600_000, 950_000, 300_000, S, 100_000, 999_999, 20_000, S, 500_000, 700_000];
+    for downloads in [1, 2, 3] {
+        let db = db();
+        let a = DownloadAllowance::new(downloads, S);
+        let mut started = 0;
+        for (i, &sent) in sent_each.iter().enumerate() {
+            let left = order_clip(&db).map_or(downloads, |r| r.downloads_left(downloads, S));
+            let tx = db.unchecked_transaction().unwrap();
+            credit(&tx, a, "probe", 0, S);
+            let fits = grant(&tx, a, S);
+            tx.rollback().unwrap();
+            assert_eq!(left >= 1, fits, "{downloads} downloads, before attempt {i}: {left} left, granted: {fits}");
+            if !fits {
+                break;
+            }
+            let id = format!("A{i}");
+            credit(&db, a, &id, 0, S);
+            assert!(grant(&db, a, S));
+            record(&db, &id, 0, S);
+            settle(&db, a, &id, S, sent, sent == S);
+            started += 1;
+        }
+        assert!(started > downloads as usize, "{downloads}: broken downloads were started again ({started})");
+        assert!(started < sent_each.len(), "{downloads}: the allowance ran out");
+    }
+}
+
 #[test]
 fn the_settlement_migration_keeps_earlier_completions() {
     let db = Connection::open_in_memory().unwrap();

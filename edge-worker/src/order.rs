@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use clipstore_core::{CatalogManifest, Choice};
 
-use crate::allowance::DownloadAllowance;
+use crate::ledger::OrderClipRow;
 
 /// One clip on the order page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,13 +63,13 @@ pub struct OrderClaims<'a> {
 }
 
 impl OrderView {
-    /// `granted` maps a slug to the bytes the ledger granted this order;
-    /// `None` when the ledger is unavailable. `refunded`: clips revoked one
-    /// by one.
+    /// `charged`: the ledger's rows of this order's clips (what each was
+    /// granted and credited); `None` when the ledger is unavailable.
+    /// `refunded`: clips revoked one by one.
     pub fn new(
         claims: OrderClaims<'_>,
         manifest: &CatalogManifest,
-        granted: Option<&BTreeMap<String, u64>>,
+        charged: Option<&[OrderClipRow]>,
         refunded: &[String],
         token: &str,
     ) -> OrderView {
@@ -87,8 +87,10 @@ impl OrderView {
                     file_name: clip.file_name.clone(),
                     size: clip.size,
                     sha256: clip.sha256.clone(),
-                    remaining: granted.map(|g| {
-                        DownloadAllowance::new(claims.downloads, clip.size).remaining(g.get(slug).copied().unwrap_or(0))
+                    remaining: charged.map(|rows| {
+                        rows.iter()
+                            .find(|r| r.clip_slug == *slug)
+                            .map_or(claims.downloads, |r| r.downloads_left(claims.downloads, clip.size))
                     }),
                     refunded: refunded.contains(slug),
                     href: format!("/download/{token}/{slug}"),
@@ -163,10 +165,49 @@ mod tests {
         m
     }
 
+    fn charged(slug: &str, granted: u64, credited: u64, interrupted: Option<u64>) -> OrderClipRow {
+        OrderClipRow {
+            clip_slug: slug.into(),
+            granted_bytes: granted,
+            clip_size: 2_500_000,
+            unit_bytes: 0,
+            budget_bytes: 0,
+            updated_at: 0,
+            credited_bytes: credited,
+            interrupted_bytes: interrupted,
+        }
+    }
+
+    #[test]
+    fn a_download_that_broke_off_still_counts_as_left_while_a_new_one_would_be_granted() {
+        let clips = vec!["harbor".to_string()];
+        let choices = BTreeMap::new();
+        let claims = OrderClaims {
+            order_id: "o-1",
+            clips: &clips,
+            choices: &choices,
+            issued_at: 1,
+            customer_ref: None,
+            expires_at: 10,
+            downloads: 1,
+        };
+        // 2.5 MB on a 1-download link: slack 625 kB, pool 1.25 MB.
+        let left = |row: OrderClipRow| OrderView::new(claims, &manifest(), Some(&[row]), &[], "T").lines[0].remaining;
+        assert_eq!(left(charged("harbor", 1_500_000, 0, Some(1_500_000))), Some(1), "broke off at 60 %");
+        assert_eq!(left(charged("harbor", 1_500_000, 0, None)), Some(0), "nothing to credit");
+        assert_eq!(left(charged("harbor", 1_500_000, 1_000_000, Some(1_500_000))), Some(0), "the pool is spent");
+        assert_eq!(left(charged("harbor", 2_600_000, 0, Some(100_000))), Some(0), "a whole download and a bit");
+        // Counted with the size the object had when granted, else the catalog's.
+        let bigger = OrderClipRow { clip_size: 5_000_000, ..charged("harbor", 1_000_000, 0, None) };
+        assert_eq!(left(bigger), Some(1));
+        let unknown = OrderClipRow { clip_size: 0, ..charged("harbor", 1_000_000, 0, None) };
+        assert_eq!(left(unknown), Some(0));
+    }
+
     #[test]
     fn lines_follow_the_token_and_count_remaining() {
         let clips = vec!["gone".to_string(), "harbor".to_string()];
-        let granted = BTreeMap::from([("harbor".to_string(), 2 * 2_500_000)]);
+        let granted = [charged("harbor", 2 * 2_500_000, 0, None)];
         let view = OrderView::new(
             OrderClaims {
                 order_id: "o-1",
@@ -178,7 +219,7 @@ mod tests {
                 downloads: 5,
             },
             &manifest(),
-            Some(&granted),
+            Some(&granted[..]),
             &["harbor".to_string()],
             "TOK",
         );
@@ -227,7 +268,7 @@ mod tests {
             expires_at: 10,
             downloads: 1,
         };
-        let view = OrderView::new(claims, &m, Some(&BTreeMap::new()), &[], "TOK");
+        let view = OrderView::new(claims, &m, Some(&[]), &[], "TOK");
         let line = &view.lines[0];
         assert_eq!((line.file_name.as_str(), line.size), ("Harbor (720p).mp4", 500_000));
         assert_eq!(line.sha256, Some("cd".repeat(32)));

@@ -225,12 +225,21 @@ describe("download clients on tight links", () => {
   it("aborting near the end and asking again, over and over, never yields a second copy", async () => {
     // The resume credit gives back bytes asked for again; a client that
     // reads most of the clip, aborts and starts over would get copies for
-    // free if the credit had no bound.
+    // free if the credit had no bound. Before each try, the order page
+    // says whether it will be served: a download that broke off is still
+    // there to download while the credit lasts, and then none is left.
     const link = await mint(stack, { order: "C-GREEDY", clips: [withheld.slug], downloads: 1 });
     let received = 0;
     const statuses = [];
+    const offered = [];
     for (let i = 0; i < 8; i++) {
+      const page = (await curl(link.url)).body.toString();
+      const button = page.includes(`<a class="button" href="/download/${link.token}/${withheld.slug}">Download</a>`);
+      assert.equal(button, /1 of 1 downloads left/.test(page), "the button and the count agree");
+      assert.equal(!button, /No downloads left/.test(page));
+      offered.push(button);
       const res = await partialGet(clipUrl(link), { stopAfter: Math.floor(clip.size * 0.6) });
+      assert.equal(res.status, button ? 200 : 403, `try ${i}: the page offered a download: ${button}`);
       statuses.push(res.status);
       if (res.status === 200) received += res.body;
       const detail = await settled("C-GREEDY", i + 1);
@@ -238,6 +247,7 @@ describe("download clients on tight links", () => {
       assert.ok(charged(detail) <= unit(clip.size, 1));
     }
     assert.equal(statuses.at(-1), 403, statuses.join(" "));
+    assert.ok(statuses.length >= 3, `a download that broke off could be started again: ${statuses.join(" ")}`);
     assert.ok(received < 2 * clip.size, `received ${mib(received)}, less than two clips`);
     const detail = await settled("C-GREEDY", statuses.length);
     const credited = detail.attempts.reduce((sum, a) => sum + (a.credited_bytes ?? 0), 0);

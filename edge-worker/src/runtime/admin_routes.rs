@@ -118,12 +118,7 @@ async fn admin_route(
                         .map(|c| c.clip_size)
                         .or_else(|| manifest().clip(slug).map(|c| c.size))
                         .unwrap_or(0);
-                    ClipUsage::new(
-                        slug.clone(),
-                        order.allowance,
-                        size,
-                        granted.get(slug).map_or(0, |c| c.granted_bytes),
-                    )
+                    ClipUsage::new(slug.clone(), order.allowance, size, granted.get(slug))
                 })
                 .collect();
             respond(

@@ -259,12 +259,6 @@ async fn set_aside(bucket: &Bucket, key: &str, json: String, error: &str) -> std
     Ok(())
 }
 
-struct GrantedRow {
-    clip_slug: String,
-    granted_bytes: u64,
-}
-crate::from_row!(GrantedRow { clip_slug, granted_bytes });
-
 /// Downloads and order pages answer GET and HEAD: whether it is a HEAD, or
 /// the 405 for any other method.
 pub(super) fn read_method(req: &Request) -> std::result::Result<bool, DownloadError> {
@@ -321,9 +315,7 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
         statements.push(bind(&db, sql::ORDER_CLIPS, &[text(&claims.order_id)])?);
         let results = batch(&db, statements).await?;
         let order = rows::<OrderRow>(&results[2])?.into_iter().next();
-        let granted: BTreeMap<String, u64> =
-            rows::<GrantedRow>(&results[3])?.into_iter().map(|r| (r.clip_slug, r.granted_bytes)).collect();
-        Ok::<_, DownloadError>((order, granted))
+        Ok::<_, DownloadError>((order, rows::<OrderClipRow>(&results[3])?))
     }
     .await;
     let mut revoked_clips: Vec<String> = Vec::new();
@@ -365,7 +357,7 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
             downloads: claims.downloads,
         },
         manifest(),
-        granted.as_ref(),
+        granted.as_deref(),
         &revoked_clips,
         token,
     ))
