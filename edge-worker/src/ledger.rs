@@ -674,6 +674,23 @@ pub struct FallbackRecord {
     pub attempt: AttemptRecord,
     pub order: Option<OrderFacts>,
     pub charge: Option<Charge>,
+    /// A settlement D1 refused when the response ended, for a reservation
+    /// made in D1: the merge runs it, so that a failing D1 at that moment
+    /// never leaves the download charged in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settlement: Option<Settlement>,
+}
+
+/// What a response's end settles (docs/downloads.md, "Settle"): of the
+/// `reserved` bytes, `sent` stay charged; `pool` is the clip's credit pool
+/// for `CREDIT_SETTLED`; `at` in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    pub reserved: u64,
+    pub sent: u64,
+    pub completed: bool,
+    pub at: u64,
+    pub pool: u64,
 }
 
 /// Key prefix of fallback records in the `CLIPS` bucket (never a clip key:
@@ -756,7 +773,21 @@ mod tests {
             },
             order: None,
             charge: Some(Charge { bytes: 10, clip_size: 10, unit: 12, budget: 36 }),
+            settlement: None,
         }
+    }
+
+    #[test]
+    fn a_record_carries_a_settlement_only_when_it_has_one() {
+        let r = record();
+        assert!(!r.to_json().contains("settlement"), "records without one are written as before");
+        let settling = FallbackRecord {
+            charge: None,
+            settlement: Some(Settlement { reserved: 10, sent: 4, completed: false, at: 1_750_000_000_999, pool: 5 }),
+            ..r
+        };
+        assert_eq!(FallbackRecord::from_json(&settling.to_json()).unwrap(), settling);
+        assert!(settling.to_json().contains(r#""settlement":{"reserved":10,"sent":4,"completed":false"#));
     }
 
     #[test]

@@ -192,6 +192,54 @@ describe("a 1-download link while D1 is down", () => {
     assert.equal(after.clips[0].granted_bytes, attempt.charged_bytes);
   });
 
+  it("a download whose settlement D1 refuses is settled by the merge, and can then be resumed", async () => {
+    const link = await mint(stack, { order: "O-SETTLE", clips: [withheld.slug], downloads: 1 });
+    const partial = path.join(work, "settle.mp4");
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    // D1 takes everything but settling an attempt, when the download breaks off.
+    await sql("CREATE TRIGGER no_settling BEFORE UPDATE OF settled_at ON download_attempts " +
+      "WHEN NEW.settled_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'test: no settlement'); END;");
+    let started;
+    try {
+      const slow = await slowDownload(clipUrl(link), partial);
+      [started] = (await admin(stack, "GET", "/admin/orders/O-SETTLE")).body.attempts;
+      assert.ok(started && started.settled_at == null, `reserved and recorded in D1: ${JSON.stringify(started)}`);
+      await breakOff(slow);
+      const deferred = `"event":"ledger_fallback","key":"ledger-fallback/`;
+      for (let i = 0; !stack.log().split("\n").some((l) => l.includes(deferred) && l.includes(started.attempt_id)); i++) {
+        assert.ok(i < 100, "the settlement D1 refused went to R2");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(stack.log(), /"event":"settlement_deferred"/);
+      // Until it is merged, the whole reservation counts as charged.
+      assert.match((await curl(link.url)).body.toString(), /No downloads left/);
+      assert.notEqual((await admin(stack, "POST", "/admin/ledger/merge")).status, 200, "D1 still refuses it");
+    } finally {
+      await sql("DROP TRIGGER no_settling;");
+    }
+    const merged = await admin(stack, "POST", "/admin/ledger/merge");
+    assert.equal(merged.status, 200, JSON.stringify(merged.body));
+    assert.ok(merged.body.merged >= 1);
+    const detail = (await admin(stack, "GET", "/admin/orders/O-SETTLE")).body;
+    const [attempt] = detail.attempts;
+    assert.equal(detail.attempts.length, 1);
+    assert.equal(attempt.attempt_id, started.attempt_id);
+    assert.ok(attempt.settled_at != null, "settled by the merge");
+    assert.equal(attempt.recorded_via, "d1");
+    assert.equal(attempt.completed, 0);
+    assert.equal(attempt.charged_bytes, attempt.sent_bytes);
+    assert.ok(attempt.sent_bytes < clip.size, `${mib(attempt.sent_bytes)} sent of ${mib(clip.size)}`);
+    assert.equal(detail.clips[0].granted_bytes, attempt.charged_bytes, "given back down to what was sent");
+    const kept = fs.statSync(partial).size;
+    console.log(`# settlement refused, merged later: ${mib(kept)} received, ${mib(attempt.sent_bytes)} sent and ` +
+      `charged of ${mib(clip.size)}`);
+    // The customer resumes the download (what a browser's "Resume" does) and gets the clip.
+    const resumed = await curl(clipUrl(link), { args: ["-C", "-"], output: partial });
+    assert.equal(resumed.status, 206);
+    assert.equal(sha256File(partial), clip.sha256, "byte-identical after the resume");
+    assert.equal((await admin(stack, "POST", "/admin/ledger/merge")).body.merged, 0, "merged once");
+  });
+
   it("8 parallel full GETs of a fresh link: one complete body, the rest refused or cut off", async () => {
     const link = await mint(stack, { order: "O-PAR", clips: [withheld.slug], downloads: 1 });
     await d1Down();

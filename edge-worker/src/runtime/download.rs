@@ -65,7 +65,12 @@ impl Attempt {
 
     /// The attempt as its R2 fallback record.
     pub(super) fn fallback(&self) -> FallbackRecord {
-        FallbackRecord { attempt: self.record.clone(), order: self.order.clone(), charge: self.charge }
+        FallbackRecord {
+            attempt: self.record.clone(),
+            order: self.order.clone(),
+            charge: self.charge,
+            settlement: None,
+        }
     }
 
     pub(super) fn insert(&self, db: &D1Database) -> std::result::Result<D1PreparedStatement, DownloadError> {
@@ -144,10 +149,14 @@ pub(super) async fn record(env: &Env, attempt: &mut Attempt) {
 
 /// Writes (or rewrites, once settled) the attempt's R2 fallback record.
 pub(super) async fn write_fallback(env: &Env, attempt: &Attempt) {
-    let fallback = attempt.fallback();
+    write_record(env, &attempt.fallback()).await;
+}
+
+/// Writes a fallback record to R2 (or, failing that, to the log).
+pub(super) async fn write_record(env: &Env, fallback: &FallbackRecord) {
     let key = fallback.object_key();
     let written = match env.bucket("CLIPS") {
-        Ok(bucket) => offline::put_record(&bucket, &fallback).await,
+        Ok(bucket) => offline::put_record(&bucket, fallback).await,
         Err(e) => Err(e),
     };
     match written {
@@ -224,15 +233,27 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
                     ],
                 )?);
             }
-            let attempt = Attempt {
-                record: record.attempt.clone(),
-                order: None,
-                charge: None,
-                granted: 0,
-                ledger_ms: 0,
-                allowance: None,
-            };
-            statements.push(attempt.insert(&db)?);
+            match record.settlement {
+                // A settlement D1 refused: the row (if it never got there)
+                // and the settlement, which runs only while it is unsettled.
+                Some(settlement) => statements.extend(reservation::settlement_statements(
+                    &db,
+                    &record.attempt,
+                    settlement,
+                    Some(&reservation::unsettled_row(&record.attempt)),
+                )?),
+                None => {
+                    let attempt = Attempt {
+                        record: record.attempt.clone(),
+                        order: None,
+                        charge: None,
+                        granted: 0,
+                        ledger_ms: 0,
+                        allowance: None,
+                    };
+                    statements.push(attempt.insert(&db)?);
+                }
+            }
             batch(&db, statements).await?;
             bucket.delete(&key).await.map_err(|e| unavailable(format!("R2 delete {key}: {e}")))?;
             merged += 1;

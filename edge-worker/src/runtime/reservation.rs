@@ -9,12 +9,14 @@ use worker::*;
 
 use super::d1::Query;
 use super::{
-    batch, bind, d1_error, now_unix, num, order_facts, order_seen, rows, stream, text, write_fallback, Attempt,
+    batch, bind, d1_error, now_unix, num, order_facts, order_seen, rows, stream, text, write_fallback, write_record,
+    Attempt,
 };
 use crate::allowance::{self, DownloadAllowance};
 use crate::delivery::ByteSpan;
 use crate::error::DownloadError;
 use crate::ledger::sql;
+use crate::ledger::{AttemptRecord, FallbackRecord, Settlement};
 use clipstore_core::Claims;
 
 struct GrantRow {
@@ -262,9 +264,11 @@ impl RefusalRow {
 }
 
 /// Settles the attempt's reservation to the bytes its response sent
-/// (docs/downloads.md, "Settlement"): in D1 when it was recorded there, else
-/// in its R2 fallback record, which the merge then charges. A settlement
-/// that fails leaves the reservation charged in full.
+/// (docs/downloads.md, "Settlement"): in D1 when it was reserved there (tried
+/// twice), else in its R2 fallback record, which the merge then charges.
+/// When D1 refuses a settlement it owes, the settlement goes into a fallback
+/// record of its own, which the merge runs once D1 takes it: a download
+/// that broke off while D1 failed is not left charged in full.
 pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::StreamEnd) {
     let at = Date::now().as_millis();
     let r = &mut attempt.record;
@@ -276,81 +280,109 @@ pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::Stream
         "{}",
         json!({ "event": "download_settled", "attempt": r.attempt_id, "reserved": reserved, "sent": sent, "completed": end.completed })
     );
-    if r.recorded_via == "fallback" {
-        // Granted in D1, but the attempt's own row went to R2 (its write
-        // failed): the reservation is in D1, so it is settled there, the row
-        // written with it; only if D1 still fails does the record say it.
-        if attempt.charge.is_none() && attempt.granted > 0 {
-            let row = {
-                let mut unsettled = attempt.record.clone();
-                (unsettled.settled_at, unsettled.recorded_via) = (None, "d1".to_string());
-                Attempt { record: unsettled, order: None, charge: None, granted: 0, ledger_ms: 0, allowance: None }
-            };
-            match settle_in_d1(env, attempt, Some(&row), reserved, sent, end.completed, at).await {
-                Ok(()) => {
-                    attempt.record.recorded_via = "d1".to_string();
-                    return;
-                }
-                Err(e) => console_error!(
-                    "{}",
-                    json!({ "event": "settlement_failed", "attempt": attempt.record.attempt_id, "error": format!("{e:?}") })
-                ),
-            }
-        }
+    let settlement = Settlement {
+        reserved,
+        sent,
+        completed: end.completed,
+        at,
+        pool: attempt.allowance.map_or(0, |a| a.credit_pool()),
+    };
+    // Granted in D1, but the attempt's own row went to R2 (its write
+    // failed): the reservation is in D1, so it is settled there, the row
+    // written with it.
+    let reserved_in_d1 = r.recorded_via == "d1" || (attempt.charge.is_none() && attempt.granted > 0);
+    if !reserved_in_d1 {
         if let Some(charge) = attempt.charge.as_mut() {
             charge.bytes = sent;
         }
         write_fallback(env, attempt).await;
         return;
     }
-    if let Err(e) = settle_in_d1(env, attempt, None, reserved, sent, end.completed, at).await {
-        console_error!(
-            "{}",
-            json!({ "event": "settlement_failed", "attempt": attempt.record.attempt_id, "error": format!("{e:?}") })
-        );
+    let row = (attempt.record.recorded_via == "fallback").then(|| unsettled_row(&attempt.record));
+    let mut error = None;
+    for pause in [0, SETTLEMENT_RETRY_MS] {
+        if pause > 0 {
+            Delay::from(std::time::Duration::from_millis(pause)).await;
+        }
+        match settle_in_d1(env, &attempt.record, settlement, row.as_ref()).await {
+            Ok(()) => {
+                attempt.record.recorded_via = "d1".to_string();
+                return;
+            }
+            Err(e) => error = Some(e),
+        }
     }
+    console_error!(
+        "{}",
+        json!({ "event": "settlement_deferred", "attempt": attempt.record.attempt_id, "error": format!("{error:?}") })
+    );
+    let record = FallbackRecord {
+        attempt: unsettled_row(&attempt.record).record,
+        order: attempt.order.clone(),
+        charge: None,
+        settlement: Some(settlement),
+    };
+    write_record(env, &record).await;
 }
 
-/// The settlement's statements in D1, in one batch: the attempt's row first
-/// when it is not there yet (`row`), then the clip's reservation given back
-/// down to `sent`, the attempt settled, and resume credits.
 async fn settle_in_d1(
     env: &Env,
-    attempt: &Attempt,
+    record: &AttemptRecord,
+    settlement: Settlement,
     row: Option<&Attempt>,
-    reserved: u64,
-    sent: u64,
-    completed: bool,
-    at: u64,
 ) -> std::result::Result<(), DownloadError> {
-    let r = &attempt.record;
-    let (Some(order_id), Some(slug)) = (r.order_id.as_deref(), r.clip_slug.as_deref()) else { return Ok(()) };
-    let marker = format!("{}:settled", r.attempt_id);
-    let pool = attempt.allowance.map_or(0, |a| a.credit_pool());
-    {
-        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
-        let mut statements = Vec::new();
-        if let Some(row) = row {
-            statements.push(row.insert(&db)?);
-        }
-        statements.extend([
-            bind(
-                &db,
-                sql::SETTLE_CLIP,
-                &[text(order_id), text(slug), num(reserved), num(sent), text(&r.attempt_id), num(at / 1000)],
-            )?,
-            bind(
-                &db,
-                sql::SETTLE_ATTEMPT,
-                &[text(&r.attempt_id), num(sent), num(completed.into()), num(at), num(reserved)],
-            )?,
-            bind(
-                &db,
-                sql::CREDIT_SETTLED,
-                &[text(order_id), text(slug), text(&r.attempt_id), num(pool), text(&marker)],
-            )?,
-            bind(&db, sql::CREDIT_CLIP, &[text(order_id), text(slug), text(&marker)])?,
-        ]);
-        batch(&db, statements).await.map(|_| ())
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let statements = settlement_statements(&db, record, settlement, row)?;
+    batch(&db, statements).await.map(|_| ())
+}
+
+/// Pause before the one retry of a settlement D1 refused.
+const SETTLEMENT_RETRY_MS: u64 = 300;
+
+/// The attempt's row as it goes into D1 before its settlement: unsettled,
+/// recorded in D1 (where its reservation is).
+pub(super) fn unsettled_row(record: &AttemptRecord) -> Attempt {
+    let mut unsettled = record.clone();
+    (unsettled.settled_at, unsettled.recorded_via) = (None, "d1".to_string());
+    Attempt { record: unsettled, order: None, charge: None, granted: 0, ledger_ms: 0, allowance: None }
+}
+
+/// The settlement's statements, for one D1 batch: the attempt's row first
+/// when it may not be there yet (`row`), then the clip's reservation given
+/// back down to what was sent, the attempt settled, and resume credits.
+/// Each runs only while the attempt is unsettled, so running them twice (a
+/// merge after a retry that did commit) changes nothing.
+pub(super) fn settlement_statements(
+    db: &D1Database,
+    record: &AttemptRecord,
+    s: Settlement,
+    row: Option<&Attempt>,
+) -> std::result::Result<Vec<D1PreparedStatement>, DownloadError> {
+    let (Some(order_id), Some(slug)) = (record.order_id.as_deref(), record.clip_slug.as_deref()) else {
+        return Ok(Vec::new());
+    };
+    let marker = format!("{}:settled", record.attempt_id);
+    let mut statements = Vec::new();
+    if let Some(row) = row {
+        statements.push(row.insert(db)?);
     }
+    statements.extend([
+        bind(
+            db,
+            sql::SETTLE_CLIP,
+            &[text(order_id), text(slug), num(s.reserved), num(s.sent), text(&record.attempt_id), num(s.at / 1000)],
+        )?,
+        bind(
+            db,
+            sql::SETTLE_ATTEMPT,
+            &[text(&record.attempt_id), num(s.sent), num(s.completed.into()), num(s.at), num(s.reserved)],
+        )?,
+        bind(
+            db,
+            sql::CREDIT_SETTLED,
+            &[text(order_id), text(slug), text(&record.attempt_id), num(s.pool), text(&marker)],
+        )?,
+        bind(db, sql::CREDIT_CLIP, &[text(order_id), text(slug), text(&marker)])?,
+    ]);
+    Ok(statements)
 }
