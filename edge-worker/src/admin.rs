@@ -14,7 +14,7 @@
 //! | `POST /admin/orders/<id>/resend[?to=address]` | e-mails a fresh link of the order (sharing its downloads) to the checkout's address, or `to` |
 //! | `POST /admin/orders/<id>/reissue` | links issued before now stop working; answers `not_before` to mint from |
 //! | `GET /admin/attempts[?order=<id>][&after=<id>][&limit=N]` | attempts, oldest first (export) |
-//! | `POST /admin/ledger/merge` | merges the R2 fallback records into D1 |
+//! | `POST /admin/ledger/merge` | merges the R2 fallback records into D1, then settles the reservations of downloads that stopped mid-stream (`crate::stale`): `{"merged": n, "settled_stale": n}` |
 //! | `GET /admin/health` | deep health check: storage, ledger, catalog, keys (200 or 503) |
 //! | `GET /admin/catalog[?offset=N][&limit=N]` | each catalog clip's object in R2 against the catalog |
 //! | `GET /admin/objects/<key>` | size, sha256 and ETag of a bucket object, or 404 |

@@ -114,6 +114,26 @@ pub mod sql {
         "UPDATE download_attempts SET sent_bytes = ?2, charged_bytes = ?2, completed = ?3, \
          settled_at = ?4, reserved_bytes = ?5 WHERE attempt_id = ?1 AND settled_at IS NULL";
 
+    /// A streaming response's progress: the bytes of the segments it has
+    /// started, and when (`crate::stale`). Only while it is unsettled.
+    /// `?1 attempt_id, ?2 bytes, ?3 now (ms)`.
+    pub const PROGRESS: &str = "UPDATE download_attempts SET progress_bytes = ?2, progress_at = ?3 \
+         WHERE attempt_id = ?1 AND settled_at IS NULL";
+
+    /// Responses reserved in D1 that never settled and have given no news
+    /// since `?1` (unix ms): their isolate stopped mid-stream
+    /// (`crate::stale`). With what settling them needs; oldest first, at
+    /// most `?2`.
+    pub const STALE_ATTEMPTS: &str = "SELECT a.attempt_id AS attempt_id, a.order_id AS order_id, a.clip_slug AS clip_slug, \
+         a.span_offset AS span_offset, a.span_length AS span_length, a.reserved_bytes AS reserved_bytes, \
+         a.progress_bytes AS progress_bytes, COALESCE(c.clip_size, 0) AS clip_size, COALESCE(o.allowance, 0) AS allowance \
+         FROM download_attempts a \
+         LEFT JOIN order_clips c ON c.order_id = a.order_id AND c.clip_slug = a.clip_slug \
+         LEFT JOIN orders o ON o.order_id = a.order_id \
+         WHERE a.settled_at IS NULL AND a.reserved_bytes > 0 AND a.recorded_via = 'd1' \
+         AND a.order_id IS NOT NULL AND a.clip_slug IS NOT NULL AND COALESCE(a.progress_at, a.at) < ?1 \
+         ORDER BY a.at LIMIT ?2";
+
     /// Replays a grant written to the R2 fallback while D1 was down: no
     /// budget check (the bytes were already sent), and only if the attempt
     /// is not in the ledger yet, so merging twice never charges twice. Runs
@@ -547,6 +567,41 @@ impl OrderClipRow {
         let a = crate::allowance::DownloadAllowance::new(allowance, size);
         let credit = a.credit_for_whole_download(self.interrupted_bytes.unwrap_or(0), self.credited_bytes);
         a.remaining_with_credit(self.granted_bytes, credit)
+    }
+}
+
+/// A response that never settled (`STALE_ATTEMPTS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleAttempt {
+    pub attempt_id: String,
+    pub order_id: String,
+    pub clip_slug: String,
+    pub span_offset: u64,
+    pub span_length: u64,
+    pub reserved_bytes: u64,
+    pub progress_bytes: Option<u64>,
+    pub clip_size: u64,
+    pub allowance: u32,
+}
+crate::from_row!(StaleAttempt {
+    attempt_id,
+    order_id,
+    clip_slug,
+    span_offset,
+    span_length,
+    reserved_bytes,
+    progress_bytes,
+    clip_size,
+    allowance
+});
+
+impl StaleAttempt {
+    /// What it is settled to (`crate::stale::settlement`), at `now` (ms).
+    pub fn settlement(&self, now: u64) -> Settlement {
+        let span = crate::delivery::ByteSpan { offset: self.span_offset, length: self.span_length };
+        let (reserved, sent) = crate::stale::settlement(span, self.clip_size, self.reserved_bytes, self.progress_bytes);
+        let pool = crate::allowance::DownloadAllowance::new(self.allowance, self.clip_size).credit_pool();
+        Settlement { reserved, sent, completed: false, at: now, pool }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::allowance::DownloadAllowance;
 use crate::ledger::sql;
 
 /// Every migration, in order (the outbox's tests use them too).
-pub(crate) const MIGRATIONS: [&str; 10] = [
+pub(crate) const MIGRATIONS: [&str; 11] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
@@ -20,6 +20,7 @@ pub(crate) const MIGRATIONS: [&str; 10] = [
     include_str!("../migrations/0008_refusal_minutes.sql"),
     include_str!("../migrations/0009_origin.sql"),
     include_str!("../migrations/0010_choices.sql"),
+    include_str!("../migrations/0011_progress.sql"),
 ];
 
 /// A new in-memory SQLite with every migration applied.
@@ -249,6 +250,60 @@ fn downloads_left_says_whether_a_new_download_would_be_granted() {
         assert!(started > downloads as usize, "{downloads}: broken downloads were started again ({started})");
         assert!(started < sent_each.len(), "{downloads}: the allowance ran out");
     }
+}
+
+/// The rows `STALE_ATTEMPTS` finds with no news since `cutoff` (ms).
+fn stale(db: &Connection, cutoff: u64) -> Vec<crate::ledger::StaleAttempt> {
+    let mut s = db.prepare(sql::STALE_ATTEMPTS).unwrap();
+    let rows = s
+        .query_map(params_from_iter(vec![n(cutoff), n(100)]), |r| {
+            let num = |c: &str| r.get::<_, i64>(c).map(|v| v as u64);
+            Ok(crate::ledger::StaleAttempt {
+                attempt_id: r.get("attempt_id")?,
+                order_id: r.get("order_id")?,
+                clip_slug: r.get("clip_slug")?,
+                span_offset: num("span_offset")?,
+                span_length: num("span_length")?,
+                reserved_bytes: num("reserved_bytes")?,
+                progress_bytes: r.get::<_, Option<i64>>("progress_bytes")?.map(|v| v as u64),
+                clip_size: num("clip_size")?,
+                allowance: num("allowance")? as u32,
+            })
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[test]
+fn a_download_stopped_mid_stream_is_settled_to_its_last_report_once_stale() {
+    let db = db();
+    let a = DownloadAllowance::new(1, S);
+    run(&db, sql::ORDER_SEEN, vec![t("O"), t("[\"c\"]"), n(1), Value::Null, n(99), n(1), n(1), Value::Null]);
+    assert!(grant(&db, a, S));
+    record(&db, "A", 0, S); // at 1 ms
+                            // Streaming: it reported 600,000 bytes started at 5,000 ms.
+    assert_eq!(run(&db, sql::PROGRESS, vec![t("A"), n(600_000), n(5_000)]), 1);
+    assert!(stale(&db, 5_000).is_empty(), "news at 5,000 ms: not stale before");
+    let found = stale(&db, 5_001);
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].progress_bytes, found[0].clip_size, found[0].allowance), (Some(600_000), S, 1));
+    // Its isolate stopped; the cron settles it to the report.
+    let st = found[0].settlement(9_000);
+    assert_eq!((st.reserved, st.sent, st.completed, st.pool), (S, 600_000, false, a.credit_pool()));
+    settle(&db, a, "A", st.reserved, st.sent, st.completed);
+    assert_eq!(clip_row(&db), (600_000, 0, 0), "charged what it reported, nothing in flight");
+    assert!(stale(&db, u64::MAX).is_empty(), "settled once");
+    assert_eq!(run(&db, sql::PROGRESS, vec![t("A"), n(900_000), n(9_500)]), 0, "no report after settling");
+    // The customer resumes from 500,000: the overlap is given back, the rest fits.
+    credit(&db, a, "B", 500_000, S - 500_000);
+    assert!(grant(&db, a, S - 500_000));
+    assert_eq!(clip_row(&db).0, 600_000 - 100_000 + S - 500_000);
+    // A response that never reported is stale from its start, charged its first segment.
+    record(&db, "C", 0, S);
+    let first = crate::segments::FIRST_SEGMENT.min(crate::segments::segment_cap(S));
+    let found = stale(&db, 2);
+    assert_eq!(found.iter().map(|f| f.attempt_id.as_str()).collect::<Vec<_>>(), ["C"]);
+    assert_eq!(found[0].settlement(3).sent, first);
 }
 
 #[test]

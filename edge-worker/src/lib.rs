@@ -39,6 +39,7 @@ pub mod secondary;
 pub mod segments;
 pub mod shop_pages;
 pub mod sigv4;
+pub mod stale;
 
 #[cfg(test)]
 mod ledger_sql_tests;

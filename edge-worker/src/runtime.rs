@@ -259,6 +259,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     if let Err(e) = merge_fallback(&env).await {
         console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}"));
     }
+    if let Err(e) = reservation::settle_stale(&env).await {
+        console_warn!(r#"{{"event":"stale_settlement_failed","error":{:?}}}"#, format!("{e:?}"));
+    }
     revocations::publish(&env).await;
     recovery::prune(&env).await;
     refusals::flush(&env).await;

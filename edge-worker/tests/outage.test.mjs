@@ -240,6 +240,62 @@ describe("a 1-download link while D1 is down", () => {
     assert.equal((await admin(stack, "POST", "/admin/ledger/merge")).body.merged, 0, "merged once");
   });
 
+  it("a download whose Worker dies mid-stream is settled to its last report once stale, and can be resumed", async () => {
+    // What a Workers runtime update does to a response still streaming after
+    // its grace period: the process ends, no settlement runs. A window of
+    // 3 s here (reports every 150 ms); 10 minutes by default.
+    const vars = { STALE_DOWNLOAD_SECONDS: "3" };
+    const first = await startStack({ seed: [main], vars });
+    let second;
+    try {
+      await putClip(first, withheld, clip.file);
+      const link = await mint(first, { order: "O-DIES", clips: [withheld.slug], downloads: 1 });
+      const partial = path.join(work, "dies.mp4");
+      const slow = await slowDownload(clipUrl(link), partial);
+      const exited = new Promise((resolve) => slow.on("exit", resolve));
+      // Alive for longer than the window: its reports keep it from being taken for stale.
+      await new Promise((r) => setTimeout(r, 4000));
+      const live = await admin(first, "POST", "/admin/ledger/merge");
+      assert.equal(live.status, 200, JSON.stringify(live.body));
+      assert.equal(live.body.settled_stale, 0, "a live download is not stale");
+      await first.stop({ keep: true, kill: true });
+      await exited;
+      const kept = fs.statSync(partial).size;
+      assert.ok(kept > 0 && kept < clip.size, `broken off at ${mib(kept)}`);
+      const [row] = JSON.parse((await first.wrangler(["d1", "execute", "DB", "--json", "--command",
+        "SELECT settled_at, progress_bytes, progress_at FROM download_attempts WHERE order_id = 'O-DIES'"])).stdout)[0].results;
+      assert.equal(row.settled_at, null, "nothing settled it when the Worker died");
+      assert.ok(row.progress_bytes >= kept, `its last report (${mib(row.progress_bytes)}) counts what arrived (${mib(kept)})`);
+
+      second = await startStack({ reuse: first.dir, vars });
+      for (let i = 0; ; i++) {
+        const merged = await admin(second, "POST", "/admin/ledger/merge");
+        assert.equal(merged.status, 200, JSON.stringify(merged.body));
+        if (merged.body.settled_stale === 1) break;
+        assert.ok(i < 50, `settled once stale: ${JSON.stringify(merged.body)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.match(second.log(), /"event":"stale_download_settled"/);
+      const detail = (await admin(second, "GET", "/admin/orders/O-DIES")).body;
+      const [attempt] = detail.attempts;
+      assert.equal(detail.attempts.length, 1);
+      assert.ok(attempt.settled_at != null);
+      assert.equal(attempt.completed, 0);
+      assert.equal(attempt.sent_bytes, row.progress_bytes, "charged what it last reported");
+      assert.equal(detail.clips[0].granted_bytes, attempt.sent_bytes, "nothing else charged, nothing in flight");
+      console.log(`# Worker killed mid-stream: ${mib(kept)} received, last report ${mib(row.progress_bytes)}, ` +
+        `charged ${mib(attempt.sent_bytes)} of ${mib(clip.size)}`);
+      // The customer resumes; the download completes byte for byte.
+      const resumed = await curl(clipUrl({ url: `${second.base}${new URL(link.url).pathname}` }), { args: ["-C", "-"], output: partial });
+      assert.equal(resumed.status, 206);
+      assert.equal(sha256File(partial), clip.sha256);
+      assert.equal((await admin(second, "POST", "/admin/ledger/merge")).body.settled_stale, 0, "settled once");
+    } finally {
+      await second?.stop();
+      await first.stop();
+    }
+  });
+
   it("8 parallel full GETs of a fresh link: one complete body, the rest refused or cut off", async () => {
     const link = await mint(stack, { order: "O-PAR", clips: [withheld.slug], downloads: 1 });
     await d1Down();

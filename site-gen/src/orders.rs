@@ -789,6 +789,12 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
         OrdersCommand::Merge => {
             let v = client.merge()?;
             println!("Merged {} record(s) from the R2 fallback into the ledger.", text(&v, "merged"));
+            if v.get("settled_stale").and_then(Value::as_u64).is_some_and(|n| n > 0) {
+                println!(
+                    "Settled {} download(s) that stopped mid-stream without settling, to what each last reported.",
+                    text(&v, "settled_stale")
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

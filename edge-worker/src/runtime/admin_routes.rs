@@ -261,7 +261,10 @@ async fn admin_route(
             .await?;
             respond(200, json!({ "attempts": rows::<AttemptRecord>(&r[0])? }))
         }
-        AdminRoute::Merge => respond(200, json!({ "merged": merge_fallback(env).await? })),
+        AdminRoute::Merge => {
+            let merged = merge_fallback(env).await?;
+            respond(200, json!({ "merged": merged, "settled_stale": reservation::settle_stale(env).await? }))
+        }
         AdminRoute::Outbox { limit } => respond(200, json!({ "outbox": mail::outbox_list(&db, limit).await? })),
         AdminRoute::Payments { limit } => {
             let r = batch(&db, vec![bind(&db, sql::PAYMENT_EVENTS, &[num(limit.into())])?]).await?;

@@ -448,7 +448,15 @@ pub(super) async fn clip_request(
         let env = env.clone();
         ctx.wait_until(async move {
             if let Some(body) = body {
-                let end = body.run().await;
+                // Reserved in D1: a long response reports how far it got.
+                let reports = match env.d1("DB") {
+                    Ok(db) if attempt.record.recorded_via == "d1" && attempt.granted > 0 => Some(stream::Reports::new(
+                        reservation::LedgerProgress { db, attempt_id: attempt.record.attempt_id.clone() },
+                        crate::stale::report_every_ms(reservation::stale_seconds(&env)),
+                    )),
+                    _ => None,
+                };
+                let end = body.run(reports).await;
                 settle(&env, &mut attempt, end).await;
             }
             if merge {

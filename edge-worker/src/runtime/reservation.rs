@@ -16,7 +16,7 @@ use crate::allowance::{self, DownloadAllowance};
 use crate::delivery::ByteSpan;
 use crate::error::DownloadError;
 use crate::ledger::sql;
-use crate::ledger::{AttemptRecord, FallbackRecord, Settlement};
+use crate::ledger::{AttemptRecord, FallbackRecord, Settlement, StaleAttempt};
 use clipstore_core::Claims;
 
 struct GrantRow {
@@ -351,7 +351,8 @@ pub(super) fn unsettled_row(record: &AttemptRecord) -> Attempt {
 /// when it may not be there yet (`row`), then the clip's reservation given
 /// back down to what was sent, the attempt settled, and resume credits.
 /// Each runs only while the attempt is unsettled, so running them twice (a
-/// merge after a retry that did commit) changes nothing.
+/// merge after a retry that did commit) changes nothing. An attempt without
+/// an order and clip has nothing to settle.
 pub(super) fn settlement_statements(
     db: &D1Database,
     record: &AttemptRecord,
@@ -361,28 +362,96 @@ pub(super) fn settlement_statements(
     let (Some(order_id), Some(slug)) = (record.order_id.as_deref(), record.clip_slug.as_deref()) else {
         return Ok(Vec::new());
     };
-    let marker = format!("{}:settled", record.attempt_id);
     let mut statements = Vec::new();
     if let Some(row) = row {
         statements.push(row.insert(db)?);
     }
-    statements.extend([
+    statements.extend(settle_statements(db, &record.attempt_id, order_id, slug, s)?);
+    Ok(statements)
+}
+
+/// [`settlement_statements`] of an attempt known to be in D1.
+fn settle_statements(
+    db: &D1Database,
+    attempt_id: &str,
+    order_id: &str,
+    slug: &str,
+    s: Settlement,
+) -> std::result::Result<[D1PreparedStatement; 4], DownloadError> {
+    let marker = format!("{attempt_id}:settled");
+    Ok([
         bind(
             db,
             sql::SETTLE_CLIP,
-            &[text(order_id), text(slug), num(s.reserved), num(s.sent), text(&record.attempt_id), num(s.at / 1000)],
+            &[text(order_id), text(slug), num(s.reserved), num(s.sent), text(attempt_id), num(s.at / 1000)],
         )?,
         bind(
             db,
             sql::SETTLE_ATTEMPT,
-            &[text(&record.attempt_id), num(s.sent), num(s.completed.into()), num(s.at), num(s.reserved)],
+            &[text(attempt_id), num(s.sent), num(s.completed.into()), num(s.at), num(s.reserved)],
         )?,
-        bind(
-            db,
-            sql::CREDIT_SETTLED,
-            &[text(order_id), text(slug), text(&record.attempt_id), num(s.pool), text(&marker)],
-        )?,
+        bind(db, sql::CREDIT_SETTLED, &[text(order_id), text(slug), text(attempt_id), num(s.pool), text(&marker)])?,
         bind(db, sql::CREDIT_CLIP, &[text(order_id), text(slug), text(&marker)])?,
-    ]);
-    Ok(statements)
+    ])
+}
+
+/// Settles the reservations of responses that stopped mid-stream without
+/// settling (`crate::stale`): those reserved in D1 with no news for the
+/// stale window, to what each last reported. Returns how many.
+pub(super) async fn settle_stale(env: &Env) -> std::result::Result<u32, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let now = Date::now().as_millis();
+    let cutoff = now.saturating_sub(stale_seconds(env).saturating_mul(1000));
+    let stale: Vec<StaleAttempt> = bind(&db, sql::STALE_ATTEMPTS, &[num(cutoff), num(STALE_BATCH)])?
+        .all_rows()
+        .await
+        .map_err(|e| d1_error("stale attempts", e))?;
+    let mut settled = 0;
+    for attempt in &stale {
+        let s = attempt.settlement(now);
+        let statements = settle_statements(&db, &attempt.attempt_id, &attempt.order_id, &attempt.clip_slug, s)?;
+        batch(&db, statements.into()).await?;
+        console_warn!(
+            "{}",
+            json!({ "event": "stale_download_settled", "attempt": attempt.attempt_id, "order": attempt.order_id,
+                    "clip": attempt.clip_slug, "reserved": s.reserved, "sent": s.sent })
+        );
+        settled += 1;
+    }
+    Ok(settled)
+}
+
+/// Stale reservations settled per run at most (the cron runs every 5 minutes).
+const STALE_BATCH: u64 = 100;
+
+/// The stale window (`STALE_DOWNLOAD_SECONDS`, `crate::stale::stale_seconds`);
+/// a malformed setting is logged and the default used.
+pub(super) fn stale_seconds(env: &Env) -> u64 {
+    let setting = env.var("STALE_DOWNLOAD_SECONDS").ok().map(|v| v.to_string());
+    crate::stale::stale_seconds(setting.as_deref()).unwrap_or_else(|e| {
+        console_error!("{}", json!({ "event": "config_invalid", "error": e }));
+        crate::stale::DEFAULT_STALE_SECONDS
+    })
+}
+
+/// Reports a streaming response's progress to the ledger (`crate::stale`).
+pub(super) struct LedgerProgress {
+    pub(super) db: D1Database,
+    pub(super) attempt_id: String,
+}
+
+impl stream::Progress for LedgerProgress {
+    async fn report(&mut self, sent: u64) {
+        let now = Date::now().as_millis();
+        let written = match bind(&self.db, sql::PROGRESS, &[text(&self.attempt_id), num(sent), num(now)]) {
+            Ok(statement) => batch(&self.db, vec![statement]).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            console_warn!(
+                "{}",
+                json!({ "event": "progress_not_recorded", "attempt": self.attempt_id, "error": format!("{e:?}") })
+            );
+        }
+    }
 }

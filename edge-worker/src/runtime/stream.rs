@@ -108,6 +108,60 @@ impl Drop for Registered {
     }
 }
 
+/// Tells the ledger how far a response has got, so that one whose isolate
+/// stops mid-stream can be settled to about what it sent (`crate::stale`).
+pub trait Progress {
+    /// `sent`: the bytes of the segments started so far.
+    async fn report(&mut self, sent: u64);
+}
+
+/// A [`Progress`] and its pace: a report every `every_ms` while the
+/// response streams (none for a response shorter than that).
+pub struct Reports<P> {
+    pub progress: P,
+    pub every_ms: u64,
+    last: u64,
+}
+
+impl<P: Progress> Reports<P> {
+    pub fn new(progress: P, every_ms: u64) -> Reports<P> {
+        Reports { progress, every_ms, last: Date::now().as_millis() }
+    }
+
+    /// Milliseconds until the next report is due (0: now).
+    fn due_in(&self) -> u64 {
+        (self.last + self.every_ms).saturating_sub(Date::now().as_millis())
+    }
+
+    async fn report(&mut self, sent: u64) {
+        self.last = Date::now().as_millis();
+        self.progress.report(sent).await;
+    }
+}
+
+/// Awaits `work` (a segment's pipe, and the next one's opening), reporting
+/// `sent` whenever a report is due meanwhile: a slow client that takes
+/// minutes over one segment still shows it is alive.
+async fn reporting<F: std::future::Future, P: Progress>(
+    work: F,
+    reports: &mut Option<Reports<P>>,
+    sent: u64,
+) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    loop {
+        let Some(r) = reports.as_mut() else { return work.await };
+        let due = r.due_in();
+        if due == 0 {
+            r.report(sent).await;
+            continue;
+        }
+        let mut tick = std::pin::pin!(Delay::from(std::time::Duration::from_millis(due)));
+        if let Either::Left((out, _)) = futures_util::future::select(work.as_mut(), tick.as_mut()).await {
+            return out;
+        }
+    }
+}
+
 /// A response body being fed from its origin (R2, or the secondary:
 /// `runtime/origin.rs`), one segment at a time.
 pub struct SegmentedBody<M> {
@@ -181,9 +235,10 @@ impl<M: MoreBytes> SegmentedBody<M> {
     }
 
     /// Pipes every segment into the response, reserving (if need be) and
-    /// opening each next one while the current one is piped. Never fails: a
-    /// broken or cut-off stream is reported in the [`StreamEnd`].
-    pub async fn run(self) -> StreamEnd {
+    /// opening each next one while the current one is piped, and reporting
+    /// its progress when `reports` says. Never fails: a broken or cut-off
+    /// stream is reported in the [`StreamEnd`].
+    pub async fn run<P: Progress>(self, mut reports: Option<Reports<P>>) -> StreamEnd {
         let SegmentedBody { origin, key, writable, first, mut rest, mut more, registered } = self;
         let options = StreamPipeOptions::new();
         options.set_prevent_close(true);
@@ -196,7 +251,7 @@ impl<M: MoreBytes> SegmentedBody<M> {
             let (piped, next) = match rest.next() {
                 Some(segment) if segment.offset >= registered.0.get() => {
                     // Another connection of the client asked for these bytes.
-                    let piped = piping.await;
+                    let piped = reporting(piping, &mut reports, sent).await;
                     (
                         piped,
                         Either::Left(Err(format!(
@@ -214,10 +269,10 @@ impl<M: MoreBytes> SegmentedBody<M> {
                         }
                         origin.open_segment(&key, segment).await.map(|body| (body, segment))
                     };
-                    let (piped, next) = join(piping, next).await;
+                    let (piped, next) = reporting(join(piping, next), &mut reports, sent).await;
                     (piped, Either::Left(next))
                 }
-                None => (piping.await, Either::Right(())),
+                None => (reporting(piping, &mut reports, sent).await, Either::Right(())),
             };
             if let Err(e) = piped {
                 // Also how a client that went away shows.

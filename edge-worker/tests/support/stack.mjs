@@ -134,7 +134,7 @@ process.on("exit", () => {
  * `vars` adds lines to .dev.vars; `editConfig(toml)` changes wrangler.toml
  * (e.g. drops a binding); `devArgs` go to `wrangler dev` (`--test-scheduled`);
  * `worker` ({ build, public }) runs a Worker built from another manifest.
- * Returns { base, port, dir, bucket, logFile, log(), stop({ keep }), wrangler(args) }.
+ * Returns { base, port, dir, bucket, logFile, log(), stop({ keep, kill }), wrangler(args) }.
  */
 export async function startStack({ seed = [], migrate = true, reuse, vars = {}, editConfig = (t) => t, devArgs = [], worker = {} } = {}) {
   const dir = reuse ?? fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-e2e-"));
@@ -192,11 +192,14 @@ export async function startStack({ seed = [], migrate = true, reuse, vars = {}, 
     log: () => fs.readFileSync(logFile, "utf8"),
     /** Runs a wrangler command (`d1 execute`, ...) against this stack's local state. */
     wrangler,
-    /** Stops wrangler and workerd (the whole process group) by process id. */
-    async stop({ keep = false } = {}) {
+    /**
+     * Stops wrangler and workerd (the whole process group) by process id;
+     * `kill`: at once, as a machine or runtime that dies mid-request does.
+     */
+    async stop({ keep = false, kill = false } = {}) {
       if (!exited) {
         try {
-          process.kill(-child.pid, "SIGTERM");
+          process.kill(-child.pid, kill ? "SIGKILL" : "SIGTERM");
         } catch {}
         const timer = setTimeout(() => {
           try {
