@@ -109,16 +109,38 @@ pub mod sql {
 
     /// Marks the attempt settled with what it sent (its charge from now on)
     /// and all it reserved (more than its first reservation when reserved
-    /// in steps). `?1 attempt_id, ?2 sent, ?3 completed (0/1), ?4 now (ms), ?5 reserved`.
+    /// in steps); `?6` 1 when the stale sweep settles it (`crate::stale`).
+    /// `?1 attempt_id, ?2 sent, ?3 completed (0/1), ?4 now (ms), ?5 reserved, ?6 swept (0/1)`.
     pub const SETTLE_ATTEMPT: &str =
         "UPDATE download_attempts SET sent_bytes = ?2, charged_bytes = ?2, completed = ?3, \
-         settled_at = ?4, reserved_bytes = ?5 WHERE attempt_id = ?1 AND settled_at IS NULL";
+         settled_at = ?4, reserved_bytes = ?5, swept = ?6 WHERE attempt_id = ?1 AND settled_at IS NULL";
+
+    /// The real settlement of an attempt the stale sweep settled first (it
+    /// was alive after all, its reports lost while D1 failed): charges what
+    /// it sent beyond what the sweep charged. Runs before [`CORRECT_SWEPT_ATTEMPT`],
+    /// which clears the mark, so it applies once.
+    /// `?1 order_id, ?2 clip_slug, ?3 sent, ?4 attempt_id, ?5 now (s)`.
+    pub const CORRECT_SWEPT_CLIP: &str = "UPDATE order_clips SET \
+         granted_bytes = granted_bytes + MAX(0, ?3 - (SELECT sent_bytes FROM download_attempts WHERE attempt_id = ?4)), \
+         updated_at = ?5 WHERE order_id = ?1 AND clip_slug = ?2 \
+         AND EXISTS (SELECT 1 FROM download_attempts WHERE attempt_id = ?4 AND swept = 1)";
+
+    /// The attempt's side of [`CORRECT_SWEPT_CLIP`].
+    /// `?1 attempt_id, ?2 sent, ?3 completed (0/1)`.
+    pub const CORRECT_SWEPT_ATTEMPT: &str = "UPDATE download_attempts SET \
+         charged_bytes = charged_bytes + MAX(0, ?2 - sent_bytes), sent_bytes = MAX(sent_bytes, ?2), \
+         completed = ?3, swept = 0 WHERE attempt_id = ?1 AND swept = 1";
 
     /// A streaming response's progress: the bytes of the segments it has
     /// started, and when (`crate::stale`). Only while it is unsettled.
     /// `?1 attempt_id, ?2 bytes, ?3 now (ms)`.
     pub const PROGRESS: &str = "UPDATE download_attempts SET progress_bytes = ?2, progress_at = ?3 \
          WHERE attempt_id = ?1 AND settled_at IS NULL";
+
+    /// What a response reserved in steps has reserved so far, on its row
+    /// (its settlement writes the total too). `?1 attempt_id, ?2 bytes`.
+    pub const RESERVED_SO_FAR: &str =
+        "UPDATE download_attempts SET reserved_bytes = ?2 WHERE attempt_id = ?1 AND settled_at IS NULL";
 
     /// Responses reserved in D1 that never settled and have given no news
     /// since `?1` (unix ms): their isolate stopped mid-stream
@@ -734,6 +756,48 @@ pub struct FallbackRecord {
     /// never leaves the download charged in full.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settlement: Option<Settlement>,
+}
+
+/// A value bound to a statement's `?N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Param {
+    Text(String),
+    Num(u64),
+}
+
+/// The statements of one settlement, in order, for one D1 batch
+/// (docs/downloads.md, "Settle"): the clip's reservation given back down to
+/// what was sent and the attempt settled (only while it is unsettled), the
+/// credit for later requests that asked again for part of it (its
+/// `marker` unique to this run, so a second run gives nothing twice), and,
+/// for a real settlement of an attempt the stale sweep settled first, the
+/// bytes it sent beyond what the sweep charged. The Worker runs exactly
+/// these; `ledger_sql_tests` runs them against SQLite.
+pub fn settlement_sql(
+    attempt_id: &str,
+    order_id: &str,
+    slug: &str,
+    s: &Settlement,
+    swept: bool,
+    marker: &str,
+) -> Vec<(&'static str, Vec<Param>)> {
+    let t = |v: &str| Param::Text(v.to_string());
+    let n = Param::Num;
+    let mut statements = vec![
+        (sql::SETTLE_CLIP, vec![t(order_id), t(slug), n(s.reserved), n(s.sent), t(attempt_id), n(s.at / 1000)]),
+        (
+            sql::SETTLE_ATTEMPT,
+            vec![t(attempt_id), n(s.sent), n(s.completed.into()), n(s.at), n(s.reserved), n(swept.into())],
+        ),
+        (sql::CREDIT_SETTLED, vec![t(order_id), t(slug), t(attempt_id), n(s.pool), t(marker)]),
+        (sql::CREDIT_CLIP, vec![t(order_id), t(slug), t(marker)]),
+    ];
+    if !swept {
+        statements
+            .push((sql::CORRECT_SWEPT_CLIP, vec![t(order_id), t(slug), n(s.sent), t(attempt_id), n(s.at / 1000)]));
+        statements.push((sql::CORRECT_SWEPT_ATTEMPT, vec![t(attempt_id), n(s.sent), n(s.completed.into())]));
+    }
+    statements
 }
 
 /// What a response's end settles (docs/downloads.md, "Settle"): of the

@@ -6,7 +6,7 @@
 use rusqlite::{params_from_iter, types::Value, Connection};
 
 use crate::allowance::DownloadAllowance;
-use crate::ledger::sql;
+use crate::ledger::{sql, Param, Settlement};
 
 /// Every migration, in order (the outbox's tests use them too).
 pub(crate) const MIGRATIONS: [&str; 11] = [
@@ -65,14 +65,27 @@ fn record(db: &Connection, id: &str, offset: u64, length: u64) {
     assert_eq!(run(db, sql::RECORD_ATTEMPT, v), 1);
 }
 
-fn settle(db: &Connection, a: DownloadAllowance, id: &str, reserved: u64, sent: u64, completed: bool) {
+/// Runs one settlement's statements (`ledger::settlement_sql`, what the
+/// Worker runs) in one transaction, with a marker of its own as the Worker's.
+fn run_settlement(db: &Connection, id: &str, s: &Settlement, swept: bool) {
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let marker = format!("{id}:settled:{}", RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let tx = db.unchecked_transaction().unwrap();
-    run(&tx, sql::SETTLE_CLIP, vec![t("O"), t("c"), n(reserved), n(sent), t(id), n(2)]);
-    run(&tx, sql::SETTLE_ATTEMPT, vec![t(id), n(sent), n(completed.into()), n(2), n(reserved)]);
-    let marker = format!("{id}:settled");
-    run(&tx, sql::CREDIT_SETTLED, vec![t("O"), t("c"), t(id), n(a.credit_pool()), t(&marker)]);
-    run(&tx, sql::CREDIT_CLIP, vec![t("O"), t("c"), t(&marker)]);
+    for (statement, params) in crate::ledger::settlement_sql(id, "O", "c", s, swept, &marker) {
+        let values = params
+            .into_iter()
+            .map(|p| match p {
+                Param::Text(v) => Value::Text(v),
+                Param::Num(v) => n(v),
+            })
+            .collect();
+        run(&tx, statement, values);
+    }
     tx.commit().unwrap();
+}
+
+fn settle(db: &Connection, a: DownloadAllowance, id: &str, reserved: u64, sent: u64, completed: bool) {
+    run_settlement(db, id, &Settlement { reserved, sent, completed, at: 2_000, pool: a.credit_pool() }, false);
 }
 
 /// The reservation batch's credit for a new request `id` for `span`.
@@ -290,7 +303,7 @@ fn a_download_stopped_mid_stream_is_settled_to_its_last_report_once_stale() {
     // Its isolate stopped; the cron settles it to the report.
     let st = found[0].settlement(9_000);
     assert_eq!((st.reserved, st.sent, st.completed, st.pool), (S, 600_000, false, a.credit_pool()));
-    settle(&db, a, "A", st.reserved, st.sent, st.completed);
+    run_settlement(&db, "A", &st, true);
     assert_eq!(clip_row(&db), (600_000, 0, 0), "charged what it reported, nothing in flight");
     assert!(stale(&db, u64::MAX).is_empty(), "settled once");
     assert_eq!(run(&db, sql::PROGRESS, vec![t("A"), n(900_000), n(9_500)]), 0, "no report after settling");
@@ -298,12 +311,73 @@ fn a_download_stopped_mid_stream_is_settled_to_its_last_report_once_stale() {
     credit(&db, a, "B", 500_000, S - 500_000);
     assert!(grant(&db, a, S - 500_000));
     assert_eq!(clip_row(&db).0, 600_000 - 100_000 + S - 500_000);
+    // A response reserved in steps: its row says what it reserved so far,
+    // so the sweep leaves nothing counted as in flight.
+    let db = self::db();
+    let first = 256 * 1024;
+    assert!(grant(&db, a, first));
+    record(&db, "D", 0, S);
+    run(&db, sql::RESERVED_SO_FAR, vec![t("D"), n(first)]);
+    assert!(grant(&db, a, 512 * 1024));
+    assert_eq!(run(&db, sql::RESERVED_SO_FAR, vec![t("D"), n(first + 512 * 1024)]), 1);
+    assert_eq!(run(&db, sql::PROGRESS, vec![t("D"), n(first), n(5_000)]), 1);
+    let found = stale(&db, 5_001);
+    let st = found[0].settlement(9_000);
+    assert_eq!((st.reserved, st.sent), (first + 512 * 1024, first));
+    run_settlement(&db, "D", &st, true);
+    assert_eq!(clip_row(&db), (first, 0, 0), "charged what it reported, nothing left in flight");
     // A response that never reported is stale from its start, charged its first segment.
     record(&db, "C", 0, S);
     let first = crate::segments::FIRST_SEGMENT.min(crate::segments::segment_cap(S));
     let found = stale(&db, 2);
     assert_eq!(found.iter().map(|f| f.attempt_id.as_str()).collect::<Vec<_>>(), ["C"]);
     assert_eq!(found[0].settlement(3).sent, first);
+}
+
+#[test]
+fn a_settlement_run_twice_gives_back_once() {
+    // A 300,000-byte range arrives while A streams; A breaks off at
+    // 600,000: the overlap is credited when A settles, and a second run of
+    // the same settlement (a retry after a batch that did commit, the merge
+    // of its deferred record) changes nothing.
+    let db = db();
+    let a = DownloadAllowance::new(1, S);
+    assert!(grant(&db, a, S));
+    record(&db, "A", 0, S);
+    assert!(grant(&db, a, 10_000));
+    record(&db, "B", 300_000, S - 300_000);
+    settle(&db, a, "A", S, 600_000, false);
+    let once = clip_row(&db);
+    assert_eq!(once.2, 300_000, "credited once");
+    settle(&db, a, "A", S, 600_000, false);
+    assert_eq!(clip_row(&db), once, "the second run gives nothing back");
+    assert_eq!(charged_sum(&db), 600_000 - 300_000 + (S - 300_000));
+}
+
+#[test]
+fn a_swept_download_that_was_alive_is_charged_the_rest_when_it_ends() {
+    // The sweep settled A to its last report (D1 failed under its reports);
+    // it streamed on to the end: its own settlement charges the rest, once.
+    let db = db();
+    let a = DownloadAllowance::new(1, S);
+    assert!(grant(&db, a, S));
+    record(&db, "A", 0, S);
+    let swept = Settlement { reserved: S, sent: 400_000, completed: false, at: 5_000, pool: a.credit_pool() };
+    run_settlement(&db, "A", &swept, true);
+    assert_eq!(clip_row(&db), (400_000, 0, 0));
+    settle(&db, a, "A", S, S, true);
+    assert_eq!(clip_row(&db), (S, 0, 0), "charged the whole clip it sent");
+    assert_eq!(charged_sum(&db), S);
+    settle(&db, a, "A", S, S, true);
+    assert_eq!(clip_row(&db), (S, 0, 0), "once");
+    assert!(!grant(&db, a, S), "no second clip");
+    // A real settlement never charges less than the sweep did.
+    let db = self::db();
+    assert!(grant(&db, a, S));
+    record(&db, "A", 0, S);
+    run_settlement(&db, "A", &swept, true);
+    settle(&db, a, "A", S, 100_000, false);
+    assert_eq!(clip_row(&db).0, 400_000);
 }
 
 #[test]

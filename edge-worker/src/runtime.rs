@@ -256,11 +256,15 @@ fn html_page(
 /// fallback, then runs the self-test that alerts the owner (docs/monitoring.md).
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    if let Err(e) = merge_fallback(&env).await {
-        console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}"));
-    }
-    if let Err(e) = reservation::settle_stale(&env).await {
-        console_warn!(r#"{{"event":"stale_settlement_failed","error":{:?}}}"#, format!("{e:?}"));
+    match merge_fallback(&env).await {
+        // Only once the settlements R2 holds are in: one of them may be a
+        // stale-looking reservation's own.
+        Ok(_) => {
+            if let Err(e) = reservation::settle_stale(&env).await {
+                console_warn!(r#"{{"event":"stale_settlement_failed","error":{:?}}}"#, format!("{e:?}"));
+            }
+        }
+        Err(e) => console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}")),
     }
     revocations::publish(&env).await;
     recovery::prune(&env).await;

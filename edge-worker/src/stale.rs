@@ -13,8 +13,10 @@
 //! credited as after any broken download (docs/downloads.md).
 //!
 //! What this may under-charge is what a stopped response sent after its last
-//! report, at most one report interval of streaming; a response that is
-//! still alive reports 20 times per window, so it is never taken for stale.
+//! report, at most one report interval of streaming. A response still alive
+//! reports 20 times per window; if it is taken for stale all the same (D1
+//! failed under its reports for the whole window), its own settlement
+//! charges what it sent beyond the sweep's (`ledger::sql::CORRECT_SWEPT_CLIP`).
 
 use crate::delivery::ByteSpan;
 use crate::segments::Segments;

@@ -247,7 +247,6 @@ describe("download clients on tight links", () => {
       assert.ok(charged(detail) <= unit(clip.size, 1));
     }
     assert.equal(statuses.at(-1), 403, statuses.join(" "));
-    assert.ok(statuses.length >= 3, `a download that broke off could be started again: ${statuses.join(" ")}`);
     assert.ok(received < 2 * clip.size, `received ${mib(received)}, less than two clips`);
     const detail = await settled("C-GREEDY", statuses.length);
     const credited = detail.attempts.reduce((sum, a) => sum + (a.credited_bytes ?? 0), 0);

@@ -241,6 +241,7 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
                     &record.attempt,
                     settlement,
                     Some(&reservation::unsettled_row(&record.attempt)),
+                    false,
                 )?),
                 None => {
                     let attempt = Attempt {
@@ -451,7 +452,10 @@ pub(super) async fn clip_request(
                 // Reserved in D1: a long response reports how far it got.
                 let reports = match env.d1("DB") {
                     Ok(db) if attempt.record.recorded_via == "d1" && attempt.granted > 0 => Some(stream::Reports::new(
-                        reservation::LedgerProgress { db, attempt_id: attempt.record.attempt_id.clone() },
+                        reservation::LedgerProgress {
+                            db: std::rc::Rc::new(db),
+                            attempt_id: attempt.record.attempt_id.clone(),
+                        },
                         crate::stale::report_every_ms(reservation::stale_seconds(&env)),
                     )),
                     _ => None,
@@ -564,6 +568,7 @@ async fn clip(
                             slug: slug.to_string(),
                             allowance,
                             reserved: first,
+                            attempt_id: attempt.record.attempt_id.clone(),
                         }));
                     }
                 }

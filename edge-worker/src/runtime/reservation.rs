@@ -15,8 +15,7 @@ use super::{
 use crate::allowance::{self, DownloadAllowance};
 use crate::delivery::ByteSpan;
 use crate::error::DownloadError;
-use crate::ledger::sql;
-use crate::ledger::{AttemptRecord, FallbackRecord, Settlement, StaleAttempt};
+use crate::ledger::{self, sql, AttemptRecord, FallbackRecord, Settlement, StaleAttempt};
 use clipstore_core::Claims;
 
 struct GrantRow {
@@ -200,6 +199,8 @@ pub(super) struct LedgerSteps {
     pub(super) allowance: DownloadAllowance,
     /// Bytes this response has reserved so far.
     pub(super) reserved: u64,
+    /// Its attempt's row, which says so (for the stale sweep, `crate::stale`).
+    pub(super) attempt_id: String,
 }
 
 impl stream::MoreBytes for LedgerSteps {
@@ -217,6 +218,18 @@ impl stream::MoreBytes for LedgerSteps {
             match ok {
                 Ok(true) => {
                     self.reserved += bytes;
+                    // Should the response stop without settling, the sweep
+                    // settles what its row says it reserved.
+                    let row = bind(&self.db, sql::RESERVED_SO_FAR, &[text(&self.attempt_id), num(self.reserved)]);
+                    if let Err(e) = match row {
+                        Ok(statement) => batch(&self.db, vec![statement]).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    } {
+                        console_warn!(
+                            "{}",
+                            json!({ "event": "reservation_not_recorded", "attempt": self.attempt_id, "error": format!("{e:?}") })
+                        );
+                    }
                     return true;
                 }
                 Ok(false) => {}
@@ -332,7 +345,7 @@ async fn settle_in_d1(
     row: Option<&Attempt>,
 ) -> std::result::Result<(), DownloadError> {
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
-    let statements = settlement_statements(&db, record, settlement, row)?;
+    let statements = settlement_statements(&db, record, settlement, row, false)?;
     batch(&db, statements).await.map(|_| ())
 }
 
@@ -347,17 +360,16 @@ pub(super) fn unsettled_row(record: &AttemptRecord) -> Attempt {
     Attempt { record: unsettled, order: None, charge: None, granted: 0, ledger_ms: 0, allowance: None }
 }
 
-/// The settlement's statements, for one D1 batch: the attempt's row first
-/// when it may not be there yet (`row`), then the clip's reservation given
-/// back down to what was sent, the attempt settled, and resume credits.
-/// Each runs only while the attempt is unsettled, so running them twice (a
-/// merge after a retry that did commit) changes nothing. An attempt without
-/// an order and clip has nothing to settle.
+/// The settlement's statements, for one D1 batch (`ledger::settlement_sql`),
+/// after the attempt's row when it may not be in D1 yet (`row`). `swept`:
+/// the stale sweep settles it. An attempt without an order and clip has
+/// nothing to settle.
 pub(super) fn settlement_statements(
     db: &D1Database,
     record: &AttemptRecord,
     s: Settlement,
     row: Option<&Attempt>,
+    swept: bool,
 ) -> std::result::Result<Vec<D1PreparedStatement>, DownloadError> {
     let (Some(order_id), Some(slug)) = (record.order_id.as_deref(), record.clip_slug.as_deref()) else {
         return Ok(Vec::new());
@@ -366,33 +378,35 @@ pub(super) fn settlement_statements(
     if let Some(row) = row {
         statements.push(row.insert(db)?);
     }
-    statements.extend(settle_statements(db, &record.attempt_id, order_id, slug, s)?);
+    statements.extend(settle_statements(db, &record.attempt_id, order_id, slug, s, swept)?);
     Ok(statements)
 }
 
-/// [`settlement_statements`] of an attempt known to be in D1.
+/// [`settlement_statements`] of an attempt in D1.
 fn settle_statements(
     db: &D1Database,
     attempt_id: &str,
     order_id: &str,
     slug: &str,
     s: Settlement,
-) -> std::result::Result<[D1PreparedStatement; 4], DownloadError> {
-    let marker = format!("{attempt_id}:settled");
-    Ok([
-        bind(
-            db,
-            sql::SETTLE_CLIP,
-            &[text(order_id), text(slug), num(s.reserved), num(s.sent), text(attempt_id), num(s.at / 1000)],
-        )?,
-        bind(
-            db,
-            sql::SETTLE_ATTEMPT,
-            &[text(attempt_id), num(s.sent), num(s.completed.into()), num(s.at), num(s.reserved)],
-        )?,
-        bind(db, sql::CREDIT_SETTLED, &[text(order_id), text(slug), text(attempt_id), num(s.pool), text(&marker)])?,
-        bind(db, sql::CREDIT_CLIP, &[text(order_id), text(slug), text(&marker)])?,
-    ])
+    swept: bool,
+) -> std::result::Result<Vec<D1PreparedStatement>, DownloadError> {
+    // Unique to this run: a second run of the same settlement finds no
+    // credit of its own to apply.
+    let marker = format!("{attempt_id}:settled:{:x}", (js_sys::Math::random() * 4_294_967_296.0) as u32);
+    ledger::settlement_sql(attempt_id, order_id, slug, &s, swept, &marker)
+        .into_iter()
+        .map(|(statement, params)| {
+            let values: Vec<wasm_bindgen::JsValue> = params
+                .iter()
+                .map(|p| match p {
+                    ledger::Param::Text(v) => text(v),
+                    ledger::Param::Num(v) => num(*v),
+                })
+                .collect();
+            bind(db, statement, &values)
+        })
+        .collect()
 }
 
 /// Settles the reservations of responses that stopped mid-stream without
@@ -409,8 +423,8 @@ pub(super) async fn settle_stale(env: &Env) -> std::result::Result<u32, Download
     let mut settled = 0;
     for attempt in &stale {
         let s = attempt.settlement(now);
-        let statements = settle_statements(&db, &attempt.attempt_id, &attempt.order_id, &attempt.clip_slug, s)?;
-        batch(&db, statements.into()).await?;
+        batch(&db, settle_statements(&db, &attempt.attempt_id, &attempt.order_id, &attempt.clip_slug, s, true)?)
+            .await?;
         console_warn!(
             "{}",
             json!({ "event": "stale_download_settled", "attempt": attempt.attempt_id, "order": attempt.order_id,
@@ -434,24 +448,28 @@ pub(super) fn stale_seconds(env: &Env) -> u64 {
     })
 }
 
-/// Reports a streaming response's progress to the ledger (`crate::stale`).
+/// Reports a streaming response's progress to the ledger (`crate::stale`),
+/// each report a D1 write of its own in the background.
 pub(super) struct LedgerProgress {
-    pub(super) db: D1Database,
+    pub(super) db: std::rc::Rc<D1Database>,
     pub(super) attempt_id: String,
 }
 
 impl stream::Progress for LedgerProgress {
-    async fn report(&mut self, sent: u64) {
-        let now = Date::now().as_millis();
-        let written = match bind(&self.db, sql::PROGRESS, &[text(&self.attempt_id), num(sent), num(now)]) {
-            Ok(statement) => batch(&self.db, vec![statement]).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
-            console_warn!(
-                "{}",
-                json!({ "event": "progress_not_recorded", "attempt": self.attempt_id, "error": format!("{e:?}") })
-            );
-        }
+    fn report(&self, sent: u64) {
+        let (db, attempt_id) = (self.db.clone(), self.attempt_id.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let now = Date::now().as_millis();
+            let written = match bind(&db, sql::PROGRESS, &[text(&attempt_id), num(sent), num(now)]) {
+                Ok(statement) => batch(&db, vec![statement]).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                console_warn!(
+                    "{}",
+                    json!({ "event": "progress_not_recorded", "attempt": attempt_id, "error": format!("{e:?}") })
+                );
+            }
+        });
     }
 }

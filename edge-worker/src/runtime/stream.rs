@@ -111,8 +111,9 @@ impl Drop for Registered {
 /// Tells the ledger how far a response has got, so that one whose isolate
 /// stops mid-stream can be settled to about what it sent (`crate::stale`).
 pub trait Progress {
-    /// `sent`: the bytes of the segments started so far.
-    async fn report(&mut self, sent: u64);
+    /// Sends the report, `sent` being the bytes of the segments started so
+    /// far, without waiting for it: a slow ledger never holds the stream up.
+    fn report(&self, sent: u64);
 }
 
 /// A [`Progress`] and its pace: a report every `every_ms` while the
@@ -133,9 +134,9 @@ impl<P: Progress> Reports<P> {
         (self.last + self.every_ms).saturating_sub(Date::now().as_millis())
     }
 
-    async fn report(&mut self, sent: u64) {
+    fn report(&mut self, sent: u64) {
         self.last = Date::now().as_millis();
-        self.progress.report(sent).await;
+        self.progress.report(sent);
     }
 }
 
@@ -152,7 +153,7 @@ async fn reporting<F: std::future::Future, P: Progress>(
         let Some(r) = reports.as_mut() else { return work.await };
         let due = r.due_in();
         if due == 0 {
-            r.report(sent).await;
+            r.report(sent);
             continue;
         }
         let mut tick = std::pin::pin!(Delay::from(std::time::Duration::from_millis(due)));
