@@ -412,6 +412,31 @@ fn the_settlement_migration_keeps_earlier_completions() {
     assert_eq!(row("a2"), (None, None, None, None));
 }
 
+#[test]
+fn reservations_left_unsettled_before_the_progress_migration_stay_charged_in_full() {
+    // A settlement lost before stale sweeps existed: the first sweep stops
+    // counting the reservation as in flight and gives nothing back.
+    let db = Connection::open_in_memory().unwrap();
+    for m in &MIGRATIONS[..10] {
+        db.execute_batch(m).unwrap();
+    }
+    let a = DownloadAllowance::new(1, S);
+    assert!(grant(&db, a, S));
+    db.execute_batch(
+        "INSERT INTO download_attempts (attempt_id, at, order_id, clip_slug, method, status, outcome, span_offset, \
+         span_length, charged_bytes, recorded_via, reserved_bytes) VALUES ('A', 5, 'O', 'c', 'GET', 200, 'granted', 0, 1000000, 1000000, 'd1', 1000000);",
+    )
+    .unwrap();
+    db.execute_batch(MIGRATIONS[10]).unwrap();
+    let found = stale(&db, 6);
+    assert_eq!(found.len(), 1);
+    let st = found[0].settlement(10);
+    assert_eq!((st.reserved, st.sent), (S, S));
+    run_settlement(&db, "A", &st, true);
+    assert_eq!(clip_row(&db), (S, 0, 0));
+    assert!(!grant(&db, a, S), "no second download");
+}
+
 /// A paid order `O` of clips a and c with a checkout by `Buyer@Example.com`, payment `pi_1`.
 fn paid_order(db: &Connection) {
     let choices = t(r#"{"c":{"variant":"web","licence":"extended"}}"#);
