@@ -56,7 +56,7 @@ sha_small="$(sha256sum "$work/bench-200mb.bin" | cut -d' ' -f1)"
 
 cat >"$work/manifest.json" <<JSON
 {
-  "version": 2,
+  "version": 3,
   "shop": { "title": "Bench", "base_url": "http://127.0.0.1", "contact_email": "bench@example.com",
             "currency": "EUR", "stylesheet": "/css/site.css" },
   "clips": {
