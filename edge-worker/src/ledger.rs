@@ -10,6 +10,23 @@ use serde::{Deserialize, Serialize};
 
 /// Every SQL statement the Worker runs, in one place. Parameters are numbered
 /// (`?1` …) and documented per statement.
+/// The ledger's migrations (`edge-worker/migrations/`), in order: the
+/// self-test names those the deployed D1 lacks (`monitor::schema_problem`).
+/// A test keeps this list equal to the folder.
+pub const MIGRATIONS: [&str; 11] = [
+    "0001_downloads.sql",
+    "0002_ledger.sql",
+    "0003_monitor.sql",
+    "0004_checkout.sql",
+    "0005_settlement.sql",
+    "0006_outbox.sql",
+    "0007_refunds_recovery.sql",
+    "0008_refusal_minutes.sql",
+    "0009_origin.sql",
+    "0010_choices.sql",
+    "0011_progress.sql",
+];
+
 pub mod sql {
     /// Remembers an order the first time one of its tokens is seen, and keeps
     /// clips, allowance and expiry of the newest token.
@@ -130,6 +147,9 @@ pub mod sql {
     pub const CORRECT_SWEPT_ATTEMPT: &str = "UPDATE download_attempts SET \
          charged_bytes = charged_bytes + MAX(0, ?2 - sent_bytes), sent_bytes = MAX(sent_bytes, ?2), \
          completed = ?3, swept = 0 WHERE attempt_id = ?1 AND swept = 1";
+
+    /// The migrations applied to D1 (wrangler's own table).
+    pub const APPLIED_MIGRATIONS: &str = "SELECT name FROM d1_migrations ORDER BY id";
 
     /// A streaming response's progress: the bytes of the segments it has
     /// started, and when (`crate::stale`). Only while it is unsettled.

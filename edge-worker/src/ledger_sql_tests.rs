@@ -23,6 +23,16 @@ pub(crate) const MIGRATIONS: [&str; 11] = [
     include_str!("../migrations/0011_progress.sql"),
 ];
 
+#[test]
+fn the_workers_list_of_migrations_is_the_folder() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, crate::ledger::MIGRATIONS);
+    assert_eq!(MIGRATIONS.len(), files.len(), "every migration runs in these tests too");
+}
+
 /// A new in-memory SQLite with every migration applied.
 pub(crate) fn db() -> Connection {
     let db = Connection::open_in_memory().unwrap();

@@ -189,6 +189,21 @@ pub fn mail_stuck_problem(stuck: u64, oldest_age_secs: u64, minutes: u64, why: O
     Some(s)
 }
 
+/// The `ledger_schema` problem: migrations this Worker needs that the D1
+/// database lacks (`applied`: the names in wrangler's `d1_migrations`). A
+/// Worker deployed before its migrations cannot settle downloads.
+pub fn schema_problem(applied: &[String]) -> Option<String> {
+    let missing: Vec<&str> =
+        crate::ledger::MIGRATIONS.iter().copied().filter(|m| !applied.iter().any(|a| a == m)).collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "the ledger (D1) lacks {} {}: downloads may not be settled until it has. In edge-worker/, run `npx wrangler d1 migrations apply DB --remote`",
+            if missing.len() == 1 { "migration" } else { "migrations" },
+            missing.join(", ")
+        )
+    })
+}
+
 /// The `ledger_set_aside` problem: fallback records the merge could not
 /// read, kept under the quarantine prefix (`first`: one of their keys).
 pub fn set_aside_problem(count: usize, first: Option<&str>) -> Option<String> {
@@ -704,5 +719,15 @@ mod tests {
         assert_eq!(body["checks"][1]["name"], "ledger");
         assert_eq!(health_report(&[Check::pass("storage", "ok")]).0, 200);
         assert_eq!(liveness()["ok"], true);
+    }
+
+    #[test]
+    fn a_ledger_without_this_workers_migrations_is_a_problem() {
+        let all: Vec<String> = crate::ledger::MIGRATIONS.iter().map(|m| m.to_string()).collect();
+        assert_eq!(schema_problem(&all), None);
+        let problem = schema_problem(&all[..all.len() - 1]).unwrap();
+        assert!(problem.contains(crate::ledger::MIGRATIONS.last().unwrap()), "{problem}");
+        assert!(problem.contains("npx wrangler d1 migrations apply DB --remote"));
+        assert!(schema_problem(&[]).unwrap().contains("0001_downloads.sql, 0002_ledger.sql"));
     }
 }

@@ -233,6 +233,26 @@ describe("a ledger outage", () => {
     assert.equal(received.length, before + 2);
     assert.equal(received[before + 1].body.clipstore.kind, "recovered");
   });
+  it("a ledger without this Worker's latest migration: one alert naming it and the command, recovered once applied", async () => {
+    const before = received.length;
+    const query = async (command) =>
+      JSON.parse((await stack.wrangler(["d1", "execute", "DB", "--json", "--command", command])).stdout)[0].results;
+    const [latest] = await query("SELECT id, name, applied_at FROM d1_migrations ORDER BY id DESC LIMIT 1");
+    await query(`DELETE FROM d1_migrations WHERE id = ${latest.id}`);
+    try {
+      await scheduled();
+      await settle();
+      assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+      assert.deepEqual(received[before].body.clipstore.new, ["ledger_schema"]);
+      assert.match(received[before].body.text, new RegExp(`ledger_schema \\(new\\): .*${latest.name}.*d1 migrations apply DB --remote`));
+    } finally {
+      await query(`INSERT INTO d1_migrations (id, name, applied_at) VALUES (${latest.id}, '${latest.name}', '${latest.applied_at}')`);
+    }
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 2);
+    assert.equal(received[before + 1].body.clipstore.kind, "recovered");
+  });
 });
 
 describe("health checks", () => {

@@ -289,6 +289,11 @@ async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &Strin
     }
 }
 
+struct MigrationRow {
+    name: String,
+}
+crate::from_row!(MigrationRow { name });
+
 struct FailureRow {
     total: u64,
     failed: u64,
@@ -354,6 +359,16 @@ pub async fn self_test(env: &Env) {
         findings.system.push(("signing_keys".into(), keys.detail));
     }
     if let Ok(db) = &db {
+        // A query that fails here is the `ledger` problem's, found elsewhere.
+        let applied = match bind(db, crate::ledger::sql::APPLIED_MIGRATIONS, &[]) {
+            Ok(statement) => statement.all_rows::<MigrationRow>().await.ok(),
+            Err(_) => None,
+        };
+        if let Some(problem) =
+            applied.and_then(|rows| monitor::schema_problem(&rows.into_iter().map(|r| r.name).collect::<Vec<_>>()))
+        {
+            findings.system.push(("ledger_schema".into(), problem));
+        }
         let threshold = FailureThreshold::from_vars(
             setting(env, "ALERT_FAILURE_RATE").as_deref(),
             setting(env, "ALERT_MIN_ATTEMPTS").as_deref(),
