@@ -422,6 +422,7 @@ mod tests {
             budget_bytes: 0,
             updated_at: 0,
             credited_bytes: 0,
+            reserved_bytes: 0,
             interrupted_bytes,
         };
         let u = ClipUsage::new("harbor".into(), 3, 100_000, Some(&row(100_000, None)));

@@ -267,7 +267,7 @@ pub mod sql {
     /// the latest attempt that broke off was charged if a new download of the
     /// whole clip would be credited for it ([`CREDIT_ATTEMPT`]'s choice for a
     /// span from 0: settled, broken off, not credited, in D1). `?1 order_id`.
-    pub const ORDER_CLIPS: &str = "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, \
+    pub const ORDER_CLIPS: &str = "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, reserved_bytes, \
          (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL AND a.recorded_via = 'd1' \
              AND a.sent_bytes > 0 ORDER BY a.id DESC LIMIT 1) AS interrupted_bytes \
@@ -592,12 +592,15 @@ pub struct OrderClipRow {
     /// Of the credit pool, bytes already given back.
     #[serde(default)]
     pub credited_bytes: u64,
+    /// Bytes of responses still streaming (reserved, not settled yet).
+    #[serde(default)]
+    pub reserved_bytes: u64,
     /// What the latest attempt that broke off was charged, while a new
     /// download would be credited for it (see `ORDER_CLIPS`).
     #[serde(default)]
     pub interrupted_bytes: Option<u64>,
 }
-crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes } defaults { credited_bytes });
+crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes } defaults { credited_bytes, reserved_bytes });
 
 impl OrderClipRow {
     /// Whole downloads left of `allowance` downloads: a new download is

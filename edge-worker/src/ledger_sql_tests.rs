@@ -234,6 +234,7 @@ fn order_clip(db: &Connection) -> Option<crate::ledger::OrderClipRow> {
                 budget_bytes: num("budget_bytes")?,
                 updated_at: num("updated_at")?,
                 credited_bytes: num("credited_bytes")?,
+                reserved_bytes: num("reserved_bytes")?,
                 interrupted_bytes: r.get::<_, Option<i64>>("interrupted_bytes")?.map(|v| v as u64),
             })
         })

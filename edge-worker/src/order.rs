@@ -24,6 +24,8 @@ pub struct OrderLine {
     /// Whole downloads left for this clip (see [`crate::allowance`]); `None`
     /// when the ledger could not be read.
     pub remaining: Option<u32>,
+    /// A download of it is streaming now (its bytes held until it ends).
+    pub in_flight: bool,
     /// The owner revoked this clip of the order (a partial refund).
     pub refunded: bool,
     /// Relative link to the clip: `<token>/<slug>` from `/download/<token>/`,
@@ -87,6 +89,8 @@ impl OrderView {
                     file_name: clip.file_name.clone(),
                     size: clip.size,
                     sha256: clip.sha256.clone(),
+                    in_flight: charged
+                        .is_some_and(|rows| rows.iter().any(|r| r.clip_slug == *slug && r.reserved_bytes > 0)),
                     remaining: charged.map(|rows| {
                         rows.iter()
                             .find(|r| r.clip_slug == *slug)
@@ -174,6 +178,7 @@ mod tests {
             budget_bytes: 0,
             updated_at: 0,
             credited_bytes: credited,
+            reserved_bytes: 0,
             interrupted_bytes: interrupted,
         }
     }
@@ -202,6 +207,10 @@ mod tests {
         assert_eq!(left(bigger), Some(1));
         let unknown = OrderClipRow { clip_size: 0, ..charged("harbor", 1_000_000, 0, None) };
         assert_eq!(left(unknown), Some(0));
+        // While a download streams, the page says so.
+        let streaming = OrderClipRow { reserved_bytes: 2_500_000, ..charged("harbor", 2_500_000, 0, None) };
+        let view = OrderView::new(claims, &manifest(), Some(&[streaming]), &[], "T");
+        assert_eq!((view.lines[0].remaining, view.lines[0].in_flight), (Some(0), true));
     }
 
     #[test]

@@ -92,6 +92,9 @@ fn order_section(view: &OrderView, intro: &str) -> String {
             r#"<span class="muted">Refunded</span>"#.to_string()
         } else if line.remaining != Some(0) {
             format!(r#"<a class="button" href="{href}">Download</a>"#, href = attr(&line.href),)
+        } else if line.in_flight {
+            // Its bytes count until it ends; if it breaks off, they come back.
+            r#"<span class="muted">Download in progress</span>"#.to_string()
         } else {
             r#"<span class="muted">No downloads left</span>"#.to_string()
         };
@@ -341,6 +344,7 @@ mod tests {
                     size: 2_500_000,
                     sha256: Some("ab".repeat(32)),
                     remaining: Some(4),
+                    in_flight: false,
                     refunded: false,
                     href: "/download/TOK/harbor".into(),
                     variant: Some("4K".into()),
@@ -354,6 +358,7 @@ mod tests {
                     size: 10,
                     sha256: None,
                     remaining: Some(0),
+                    in_flight: false,
                     refunded: false,
                     href: "/download/TOK/city".into(),
                     variant: None,
@@ -381,6 +386,12 @@ mod tests {
         assert_eq!(html.matches("SHA-256").count(), 1, "only a clip whose hash the catalog knows");
         assert!(html.contains("Sun, 06 Nov 1994 08:49:37 GMT"));
         assert!(html.contains("No downloads left"));
+        assert!(!html.contains("href=\"/download/TOK/city\""));
+        // While a download of it streams, its bytes are held: not "none left".
+        let mut streaming = view();
+        streaming.lines[1].in_flight = true;
+        let html = order_page(&shop(), &streaming);
+        assert!(html.contains("Download in progress") && !html.contains("No downloads left"));
         assert!(!html.contains("href=\"/download/TOK/city\""));
     }
 

@@ -253,6 +253,10 @@ describe("a 1-download link while D1 is down", () => {
       const partial = path.join(work, "dies.mp4");
       const slow = await slowDownload(clipUrl(link), partial);
       const exited = new Promise((resolve) => slow.on("exit", resolve));
+      // The order page, meanwhile, says the download is running, not that none is left.
+      const during = (await curl(link.url)).body.toString();
+      assert.match(during, /Download in progress/);
+      assert.doesNotMatch(during, /No downloads left/);
       // Alive for longer than the window: its reports keep it from being taken for stale.
       await new Promise((r) => setTimeout(r, 4000));
       const live = await admin(first, "POST", "/admin/ledger/merge");
