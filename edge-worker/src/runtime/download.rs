@@ -327,7 +327,7 @@ pub(super) async fn certificate_request(req: &Request, env: &Env, token: &str, s
 }
 
 /// What the order page of a link shows: verifies the token, records the
-/// order and link in the ledger and reads the bytes granted per clip.
+/// order and link in the ledger and reads what each clip was charged.
 pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<OrderView, DownloadError> {
     let claims = verify(env, token)?;
     let ledger = async {
@@ -341,8 +341,8 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
     }
     .await;
     let mut revoked_clips: Vec<String> = Vec::new();
-    let granted = match ledger {
-        Ok((Some(order), granted)) => {
+    let charged = match ledger {
+        Ok((Some(order), charged)) => {
             revoked_clips =
                 order.revoked_clips.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
             let all_clips_revoked = claims.clips.iter().all(|c| revoked_clips.contains(c));
@@ -356,9 +356,9 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
             if let Some(refusal) = revocation {
                 return Err(refusal);
             }
-            Some(granted)
+            Some(charged)
         }
-        Ok((None, granted)) => Some(granted),
+        Ok((None, charged)) => Some(charged),
         Err(e) => {
             // The page still works without the ledger; it just cannot count.
             console_error!(r#"{{"event":"ledger_read_failed","error":{:?}}}"#, format!("{e:?}"));
@@ -379,7 +379,7 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
             downloads: claims.downloads,
         },
         manifest(),
-        granted.as_deref(),
+        charged.as_deref(),
         &revoked_clips,
         token,
     ))
