@@ -63,13 +63,14 @@ pub struct OrderClaims<'a> {
 }
 
 impl OrderView {
-    /// `granted` maps a slug to the bytes the ledger granted this order;
-    /// `None` when the ledger is unavailable. `refunded`: clips revoked one
+    /// `granted`: the bytes the ledger granted this order, per slug (one
+    /// row each; a few, so a list, not a map); `None` when the ledger is
+    /// unavailable. `refunded`: clips revoked one
     /// by one.
     pub fn new(
         claims: OrderClaims<'_>,
         manifest: &CatalogManifest,
-        granted: Option<&BTreeMap<String, u64>>,
+        granted: Option<&[(String, u64)]>,
         refunded: &[String],
         token: &str,
     ) -> OrderView {
@@ -88,7 +89,8 @@ impl OrderView {
                     size: clip.size,
                     sha256: clip.sha256.clone(),
                     remaining: granted.map(|g| {
-                        DownloadAllowance::new(claims.downloads, clip.size).remaining(g.get(slug).copied().unwrap_or(0))
+                        DownloadAllowance::new(claims.downloads, clip.size)
+                            .remaining(g.iter().find(|(s, _)| s == slug).map_or(0, |(_, b)| *b))
                     }),
                     refunded: refunded.contains(slug),
                     href: format!("/download/{token}/{slug}"),
@@ -166,7 +168,7 @@ mod tests {
     #[test]
     fn lines_follow_the_token_and_count_remaining() {
         let clips = vec!["gone".to_string(), "harbor".to_string()];
-        let granted = BTreeMap::from([("harbor".to_string(), 2 * 2_500_000)]);
+        let granted = [("harbor".to_string(), 2 * 2_500_000)];
         let view = OrderView::new(
             OrderClaims {
                 order_id: "o-1",
@@ -178,7 +180,7 @@ mod tests {
                 downloads: 5,
             },
             &manifest(),
-            Some(&granted),
+            Some(&granted[..]),
             &["harbor".to_string()],
             "TOK",
         );
@@ -227,7 +229,7 @@ mod tests {
             expires_at: 10,
             downloads: 1,
         };
-        let view = OrderView::new(claims, &m, Some(&BTreeMap::new()), &[], "TOK");
+        let view = OrderView::new(claims, &m, Some(&[]), &[], "TOK");
         let line = &view.lines[0];
         assert_eq!((line.file_name.as_str(), line.size), ("Harbor (720p).mp4", 500_000));
         assert_eq!(line.sha256, Some("cd".repeat(32)));

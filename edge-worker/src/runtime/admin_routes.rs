@@ -107,14 +107,14 @@ async fn admin_route(
             let Some(order) = rows::<OrderRow>(&r[0])?.into_iter().next() else {
                 return respond(404, json!({ "error": format!("no order {order_id} in the ledger") }));
             };
-            let granted: BTreeMap<String, OrderClipRow> =
-                rows::<OrderClipRow>(&r[1])?.into_iter().map(|c| (c.clip_slug.clone(), c)).collect();
+            // One row per clip (the table's key), a few: found by a scan.
+            let granted: Vec<OrderClipRow> = rows::<OrderClipRow>(&r[1])?;
+            let granted_row = |slug: &str| granted.iter().find(|c| c.clip_slug == slug);
             let slugs: Vec<String> = serde_json::from_str(&order.clips).unwrap_or_default();
             let clips: Vec<ClipUsage> = slugs
                 .iter()
                 .map(|slug| {
-                    let size = granted
-                        .get(slug)
+                    let size = granted_row(slug)
                         .map(|c| c.clip_size)
                         .or_else(|| manifest().clip(slug).map(|c| c.size))
                         .unwrap_or(0);
@@ -122,7 +122,7 @@ async fn admin_route(
                         slug.clone(),
                         order.allowance,
                         size,
-                        granted.get(slug).map_or(0, |c| c.granted_bytes),
+                        granted_row(slug).map_or(0, |c| c.granted_bytes),
                     )
                 })
                 .collect();

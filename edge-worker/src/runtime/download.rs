@@ -321,7 +321,7 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
         statements.push(bind(&db, sql::ORDER_CLIPS, &[text(&claims.order_id)])?);
         let results = batch(&db, statements).await?;
         let order = rows::<OrderRow>(&results[2])?.into_iter().next();
-        let granted: BTreeMap<String, u64> =
+        let granted: Vec<(String, u64)> =
             rows::<GrantedRow>(&results[3])?.into_iter().map(|r| (r.clip_slug, r.granted_bytes)).collect();
         Ok::<_, DownloadError>((order, granted))
     }
@@ -365,7 +365,7 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
             downloads: claims.downloads,
         },
         manifest(),
-        granted.as_ref(),
+        granted.as_deref(),
         &revoked_clips,
         token,
     ))
