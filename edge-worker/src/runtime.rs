@@ -100,7 +100,7 @@ fn log_refusal(error: &DownloadError) {
         DownloadError::Unavailable { detail } => detail.as_str(),
         _ => "",
     };
-    let line = json!({
+    let line = log_line!({
         "event": "download_refused",
         "code": error.log_code(),
         "status": error.status(),

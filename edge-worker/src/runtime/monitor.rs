@@ -274,7 +274,7 @@ async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &Strin
     if !valid_address(&to) {
         console_error!(
             "{}",
-            json!({ "event": "alert_mail_not_queued", "error": "ALERT_EMAIL is not an e-mail address" })
+            log_line!({ "event": "alert_mail_not_queued", "error": "ALERT_EMAIL is not an e-mail address" })
         );
         return;
     }
@@ -285,7 +285,7 @@ async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &Strin
         Err(e) => Err(e.clone()),
     };
     if let Err(e) = queued {
-        console_error!("{}", json!({ "event": "alert_mail_not_queued", "error": e }));
+        console_error!("{}", log_line!({ "event": "alert_mail_not_queued", "error": e }));
     }
 }
 
@@ -380,7 +380,7 @@ pub async fn self_test(env: &Env) {
         match payments_needing_attention(db).await {
             Ok(Some((newest, problem))) => findings.system.push((format!("payments#{newest}"), problem)),
             Ok(None) => {}
-            Err(e) => console_error!("{}", json!({ "event": "monitor_payments_unread", "error": e })),
+            Err(e) => console_error!("{}", log_line!({ "event": "monitor_payments_unread", "error": e })),
         }
         if let Some(problem) = checkout_misconfigured(env) {
             findings.system.push(("checkout".into(), problem));
@@ -388,12 +388,12 @@ pub async fn self_test(env: &Env) {
         match orders_missing(db).await {
             Ok(Some((newest, problem))) => findings.system.push((format!("orders_missing#{newest}"), problem)),
             Ok(None) => {}
-            Err(e) => console_error!("{}", json!({ "event": "monitor_orders_unread", "error": e })),
+            Err(e) => console_error!("{}", log_line!({ "event": "monitor_orders_unread", "error": e })),
         }
         match failed_mail(db).await {
             Ok(Some((newest, problem))) => findings.system.push((format!("mail_failed#{newest}"), problem)),
             Ok(None) => {}
-            Err(e) => console_error!("{}", json!({ "event": "monitor_outbox_unread", "error": e })),
+            Err(e) => console_error!("{}", log_line!({ "event": "monitor_outbox_unread", "error": e })),
         }
         match stuck_mail(env, db).await {
             Ok(Some(problem)) => findings.system.push(("mail_stuck".into(), problem)),
@@ -411,11 +411,11 @@ pub async fn self_test(env: &Env) {
     let (state, notice) = monitor::conclude(&previous, &findings, now_unix());
     if let Some(notice) = &notice {
         let body = notice.webhook_json(&manifest().shop.title);
-        console_error!("{}", json!({ "event": "monitor_notice", "notice": body["clipstore"] }));
+        console_error!("{}", log_line!({ "event": "monitor_notice", "notice": body["clipstore"] }));
         if let Some(url) = setting(env, "ALERT_WEBHOOK_URL") {
             if let Err(e) = post_json(&url, &body).await {
                 // Keep the previous state: the notice is sent again next run.
-                console_error!("{}", json!({ "event": "alert_not_delivered", "error": e }));
+                console_error!("{}", log_line!({ "event": "alert_not_delivered", "error": e }));
                 return;
             }
         }
@@ -424,7 +424,7 @@ pub async fn self_test(env: &Env) {
     LAST_STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
     if let Ok(db) = &db {
         if let Err(e) = save_state(db, &state).await {
-            console_error!("{}", json!({ "event": "monitor_state_not_saved", "error": format!("{e:?}") }));
+            console_error!("{}", log_line!({ "event": "monitor_state_not_saved", "error": format!("{e:?}") }));
         }
     }
 }

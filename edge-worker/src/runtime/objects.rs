@@ -62,7 +62,7 @@ pub async fn put_object(req: Request, env: &Env, key: &str) -> Result<Response> 
     match put.execute().await {
         Ok(None) => json_response(412, &json!({ "error": format!("R2 refused the put of {key}") })),
         Ok(Some(o)) => {
-            console_log!("{}", json!({ "event": "object_uploaded", "key": key, "size": o.size() }));
+            console_log!("{}", log_line!({ "event": "object_uploaded", "key": key, "size": o.size() }));
             json_response(
                 201,
                 &json!({ "key": key, "size": o.size(), "etag": o.etag(), "sha256": sha256.map(|d| hex(&d)) }),

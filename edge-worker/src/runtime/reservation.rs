@@ -4,7 +4,6 @@
 //! `crate::ledger::sql`, the streaming that reports what was sent in
 //! `super::stream`.
 
-use serde_json::json;
 use worker::*;
 
 use super::d1::Query;
@@ -226,7 +225,7 @@ impl stream::MoreBytes for LedgerSteps {
             if !allowance::settlement_could_make_room(held, others, bytes, self.allowance.budget()) {
                 console_log!(
                     "{}",
-                    json!({ "event": "download_cut_off", "order": self.claims.order_id, "granted": held, "in_flight": others, "reserved": self.reserved })
+                    log_line!({ "event": "download_cut_off", "order": self.claims.order_id, "granted": held, "in_flight": others, "reserved": self.reserved })
                 );
                 return false;
             }
@@ -274,7 +273,7 @@ pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::Stream
         (Some(reserved), Some(sent), sent, Some(end.completed.into()), Some(at));
     console_log!(
         "{}",
-        json!({ "event": "download_settled", "attempt": r.attempt_id, "reserved": reserved, "sent": sent, "completed": end.completed })
+        log_line!({ "event": "download_settled", "attempt": r.attempt_id, "reserved": reserved, "sent": sent, "completed": end.completed })
     );
     if r.recorded_via == "fallback" {
         // Granted in D1, but the attempt's own row went to R2 (its write
@@ -293,7 +292,7 @@ pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::Stream
                 }
                 Err(e) => console_error!(
                     "{}",
-                    json!({ "event": "settlement_failed", "attempt": attempt.record.attempt_id, "error": format!("{e:?}") })
+                    log_line!({ "event": "settlement_failed", "attempt": attempt.record.attempt_id, "error": format!("{e:?}") })
                 ),
             }
         }
@@ -306,7 +305,7 @@ pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::Stream
     if let Err(e) = settle_in_d1(env, attempt, None, reserved, sent, end.completed, at).await {
         console_error!(
             "{}",
-            json!({ "event": "settlement_failed", "attempt": attempt.record.attempt_id, "error": format!("{e:?}") })
+            log_line!({ "event": "settlement_failed", "attempt": attempt.record.attempt_id, "error": format!("{e:?}") })
         );
     }
 }
