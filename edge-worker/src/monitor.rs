@@ -10,7 +10,7 @@
 //! again only when a problem that was not announced yet appears while the
 //! incident is open, and a "recovered" notice when no problem is left.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use clipstore_core::ManifestClip;
@@ -311,8 +311,27 @@ pub fn latest_state(stored: MonitorState, remembered: Option<&MonitorState>) -> 
 pub struct Incident {
     /// Unix seconds.
     pub opened_at: u64,
-    /// Problem keys already announced.
-    pub announced: BTreeSet<String>,
+    /// Problem keys already announced: a set, sorted and each once (in
+    /// JSON the sorted array a `BTreeSet` was), kept in a list since an
+    /// incident has a few.
+    #[serde(deserialize_with = "announced_set")]
+    pub announced: Vec<String>,
+}
+
+/// Adds `key` to a sorted list of keys unless it is there.
+fn announce(announced: &mut Vec<String>, key: String) {
+    if let Err(i) = announced.binary_search(&key) {
+        announced.insert(i, key);
+    }
+}
+
+/// Reads the array of keys as a set: sorted, each once.
+fn announced_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let mut set = Vec::new();
+    for key in Vec::<String>::deserialize(d)? {
+        announce(&mut set, key);
+    }
+    Ok(set)
 }
 
 /// What one scheduled run found.
@@ -426,13 +445,15 @@ pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (M
         let notice = state.incident.take().map(|_| Notice { kind: NoticeKind::Recovered, problems, new: Vec::new() });
         return (state, notice);
     }
-    let incident = state.incident.get_or_insert_with(|| Incident { opened_at: now, announced: BTreeSet::new() });
+    let incident = state.incident.get_or_insert_with(|| Incident { opened_at: now, announced: Vec::new() });
     let new: Vec<String> =
         problems.iter().map(|(k, _)| k.clone()).filter(|k| !incident.announced.contains(k)).collect();
     if new.is_empty() {
         return (state, None);
     }
-    incident.announced.extend(new.iter().cloned());
+    for key in &new {
+        announce(&mut incident.announced, key.clone());
+    }
     (state, Some(Notice { kind: NoticeKind::Alert, problems, new }))
 }
 
@@ -528,6 +549,8 @@ mod payment_attention_tests {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn clip(size: u64, sha256: Option<&str>) -> ManifestClip {
@@ -666,6 +689,31 @@ mod tests {
         let json = serde_json::to_string(&state).unwrap();
         assert_eq!(serde_json::from_str::<MonitorState>(&json).unwrap(), state);
         assert_eq!(serde_json::from_str::<MonitorState>("{}").unwrap(), MonitorState::default());
+    }
+
+    /// The announced keys read and write as the `BTreeSet` they were.
+    #[test]
+    fn announced_keys_are_a_set() {
+        #[derive(Serialize, Deserialize)]
+        struct Before {
+            opened_at: u64,
+            announced: BTreeSet<String>,
+        }
+        for json in [
+            r#"{"opened_at":1,"announced":["b","a","clip:x","b"]}"#,
+            r#"{"opened_at":1,"announced":[]}"#,
+            r#"{"announced":["a"],"opened_at":2}"#,
+        ] {
+            let (now, before): (Incident, Before) =
+                (serde_json::from_str(json).unwrap(), serde_json::from_str(json).unwrap());
+            assert_eq!(serde_json::to_string(&now).unwrap(), serde_json::to_string(&before).unwrap());
+        }
+        for bad in
+            [r#"{"opened_at":1,"announced":{"a":1}}"#, r#"{"opened_at":1,"announced":[1]}"#, r#"{"opened_at":1}"#]
+        {
+            let (now, before) = (serde_json::from_str::<Incident>(bad), serde_json::from_str::<Before>(bad));
+            assert_eq!(now.unwrap_err().to_string(), before.err().unwrap().to_string());
+        }
     }
 
     #[test]
