@@ -72,6 +72,7 @@ async fn admin_route(
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
     let now = now_unix();
     let respond = |status: u16, value: serde_json::Value| json_response(status, &value).map_err(unavailable);
+    let refuse = |status: u16, message: &str| json_error(status, message).map_err(unavailable);
     match route {
         AdminRoute::Health
         | AdminRoute::Catalog { .. }
@@ -79,8 +80,8 @@ async fn admin_route(
         | AdminRoute::PutObject { .. } => {
             unreachable!("answered in admin_request")
         }
-        AdminRoute::NotFound => respond(404, json!({ "error": "no such admin route" })),
-        AdminRoute::MethodNotAllowed => respond(405, json!({ "error": "method not allowed" })),
+        AdminRoute::NotFound => refuse(404, "no such admin route"),
+        AdminRoute::MethodNotAllowed => refuse(405, "method not allowed"),
         AdminRoute::ListOrders { limit } => {
             let r = batch(&db, vec![bind(&db, sql::LIST_ORDERS, &[num(limit.into())])?]).await?;
             respond(200, json!({ "orders": rows::<OrderSummaryRow>(&r[0])? }))
@@ -105,7 +106,7 @@ async fn admin_route(
             )
             .await?;
             let Some(order) = rows::<OrderRow>(&r[0])?.into_iter().next() else {
-                return respond(404, json!({ "error": format!("no order {order_id} in the ledger") }));
+                return refuse(404, &format!("no order {order_id} in the ledger"));
             };
             // One row per clip (the table's key), a few: found by a scan.
             let granted: Vec<OrderClipRow> = rows::<OrderClipRow>(&r[1])?;
@@ -139,14 +140,11 @@ async fn admin_route(
         }
         AdminRoute::CreateOrder => {
             let Ok(o) = serde_json::from_str::<CreateOrder>(body) else {
-                return respond(
-                    400,
-                    json!({ "error": "expected {order_id, clips, downloads, expires_at?, customer_ref?}" }),
-                );
+                return refuse(400, "expected {order_id, clips, downloads, expires_at?, customer_ref?}");
             };
             let (slugs, choices) = match admin::order_items(manifest(), &o.clips) {
                 Ok(items) => items,
-                Err(e) => return respond(400, json!({ "error": e })),
+                Err(e) => return refuse(400, &e),
             };
             let r = batch(
                 &db,
@@ -173,7 +171,7 @@ async fn admin_route(
             )
             .await?;
             if row_count(&r[0]) == 0 {
-                return respond(409, json!({ "error": format!("order {} already exists", o.order_id) }));
+                return refuse(409, &format!("order {} already exists", o.order_id));
             }
             respond(201, json!({ "created": o.order_id }))
         }
@@ -213,7 +211,7 @@ async fn admin_route(
         }
         AdminRoute::Revoke { order_id, clip: Some(clip) } => {
             if manifest().clip(&clip).is_none() {
-                return respond(400, json!({ "error": format!("no clip {clip} in the catalog") }));
+                return refuse(400, &format!("no clip {clip} in the catalog"));
             }
             let r = batch(
                 &db,
@@ -255,7 +253,7 @@ async fn admin_route(
             revocations::publish(env).await;
             match rows::<ReissuedOrder>(&r[0])?.into_iter().next() {
                 Some(order) => respond(200, json!({ "order": order })),
-                None => respond(404, json!({ "error": format!("no order {order_id} in the ledger") })),
+                None => refuse(404, &format!("no order {order_id} in the ledger")),
             }
         }
         AdminRoute::Attempts { order_id, after, limit } => {

@@ -11,7 +11,7 @@ use wasm_bindgen::JsValue;
 use worker::*;
 
 use super::d1::Query;
-use super::{bind, d1_error, json_response, manifest, now_unix, num, text, unavailable};
+use super::{bind, d1_error, json_error, json_response, manifest, now_unix, num, text, unavailable};
 use crate::error::DownloadError;
 use crate::mail::messages::alert_mail;
 use crate::mail::valid_address;
@@ -132,7 +132,7 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
 pub async fn catalog_report(env: &Env, offset: u32, limit: u32) -> Result<Response> {
     let bucket = match bucket(env) {
         Ok(b) => b,
-        Err(e) => return json_response(503, &json!({ "error": e })),
+        Err(e) => return json_error(503, &e),
     };
     let all: Vec<(&String, &ManifestClip)> = super::catalog_files().iter().map(|(name, file)| (name, file)).collect();
     let start = (offset as usize).min(all.len());
@@ -142,7 +142,7 @@ pub async fn catalog_report(env: &Env, offset: u32, limit: u32) -> Result<Respon
     for (slug, clip) in &all[start..end] {
         let found = match stored(&bucket, clip).await {
             Ok(found) => found,
-            Err(e) => return json_response(503, &json!({ "error": e })),
+            Err(e) => return json_error(503, &e),
         };
         let problem = clip_problem(clip, found.as_ref());
         let mut entry = json!({
