@@ -458,10 +458,12 @@ pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (M
     }
     let mut problems: Vec<(String, String)> =
         state.clip_problems.iter().map(|(slug, d)| (format!("{CLIP_PREFIX}{slug}"), d.clone())).collect();
-    problems.extend(findings.system.iter().cloned());
-    // Equal entries are equal strings: unstable is the same order, with
-    // less code than a stable sort.
-    problems.sort_unstable();
+    // Sorted: the clip problems are in slug order, and each problem of the
+    // system goes in at its place (no sort code of its own in the module).
+    for problem in &findings.system {
+        let at = problems.partition_point(|p| p <= problem);
+        problems.insert(at, problem.clone());
+    }
 
     if problems.is_empty() {
         let notice = state.incident.take().map(|_| Notice { kind: NoticeKind::Recovered, problems, new: Vec::new() });
@@ -645,6 +647,20 @@ mod tests {
             next_cursor: 0,
             catalog: ["a", "b", "c"].into_iter().map(String::from).collect(),
         }
+    }
+
+    #[test]
+    fn problems_are_listed_in_order() {
+        let findings = run(
+            &[("c", Some(ClipProblem::Missing)), ("a", Some(ClipProblem::Missing))],
+            &[("storage", "x"), ("ledger", "y"), ("clip:b", "z"), ("a", "1"), ("ledger", "a"), ("ledger", "y")],
+        );
+        let (_, notice) = conclude(&MonitorState::default(), &findings, 1);
+        let problems = notice.unwrap().problems;
+        let mut sorted = problems.clone();
+        sorted.sort();
+        assert_eq!(problems, sorted);
+        assert_eq!(problems.len(), 8);
     }
 
     #[test]
