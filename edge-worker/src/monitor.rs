@@ -16,6 +16,8 @@ use clipstore_core::ManifestClip;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::sorted_map::SortedMap;
+
 /// One line of the deep health check (`GET /admin/health`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
@@ -285,10 +287,9 @@ pub struct MonitorState {
     /// Next catalog index to check (see [`rotation`]).
     #[serde(default)]
     pub cursor: usize,
-    /// Clip problems found so far (kept until that clip is checked again),
-    /// by slug: a sorted list (a few), in JSON the object a `BTreeMap` was.
-    #[serde(default, serialize_with = "problems_as_map", deserialize_with = "problems_from_map")]
-    pub clip_problems: Vec<(String, String)>,
+    /// Clip problems found so far (kept until that clip is checked again).
+    #[serde(default)]
+    pub clip_problems: SortedMap<String>,
     /// The open incident, if any.
     #[serde(default)]
     pub incident: Option<Incident>,
@@ -316,31 +317,6 @@ pub struct Incident {
     /// incident has a few.
     #[serde(deserialize_with = "announced_set")]
     pub announced: Vec<String>,
-}
-
-/// Sets (or, with `None`, clears) the problem of `slug` in the sorted list.
-fn set_clip_problem(problems: &mut Vec<(String, String)>, slug: &str, problem: Option<String>) {
-    match (problems.binary_search_by(|(s, _)| s.as_str().cmp(slug)), problem) {
-        (Ok(i), Some(problem)) => problems[i].1 = problem,
-        (Err(i), Some(problem)) => problems.insert(i, (slug.to_string(), problem)),
-        (Ok(i), None) => {
-            problems.remove(i);
-        }
-        (Err(_), None) => {}
-    }
-}
-
-fn problems_as_map<S: serde::Serializer>(problems: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(problems.iter().map(|(slug, problem)| (slug, problem)))
-}
-
-/// Reads the object (a key given twice keeps its last value, as before).
-fn problems_from_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
-    let mut problems = Vec::new();
-    for (slug, problem) in std::collections::HashMap::<String, String>::deserialize(d)? {
-        set_clip_problem(&mut problems, &slug, Some(problem));
-    }
-    Ok(problems)
 }
 
 /// Adds `key` to a sorted list of keys unless it is there.
@@ -452,9 +428,12 @@ pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (M
     let mut state = previous.clone();
     state.cursor = findings.next_cursor;
     state.run_at = now;
-    state.clip_problems.retain(|(slug, _)| findings.catalog.contains(slug));
+    state.clip_problems.retain(|slug, _| findings.catalog.contains(slug));
     for (slug, problem) in &findings.clips {
-        set_clip_problem(&mut state.clip_problems, slug, problem.as_ref().map(ClipProblem::describe));
+        match problem {
+            Some(p) => state.clip_problems.insert(slug.clone(), p.describe()),
+            None => state.clip_problems.remove(slug),
+        };
     }
     let mut problems: Vec<(String, String)> =
         state.clip_problems.iter().map(|(slug, d)| (format!("{CLIP_PREFIX}{slug}"), d.clone())).collect();
@@ -573,7 +552,7 @@ mod payment_attention_tests {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
     use super::*;
 
@@ -727,42 +706,6 @@ mod tests {
         let json = serde_json::to_string(&state).unwrap();
         assert_eq!(serde_json::from_str::<MonitorState>(&json).unwrap(), state);
         assert_eq!(serde_json::from_str::<MonitorState>("{}").unwrap(), MonitorState::default());
-    }
-
-    /// The clip problems read and write as the `BTreeMap` they were.
-    #[test]
-    fn clip_problems_are_a_map() {
-        #[derive(Serialize, Deserialize)]
-        struct Before {
-            #[serde(default)]
-            clip_problems: BTreeMap<String, String>,
-        }
-        for json in [r#"{"clip_problems":{"b":"x","a":"y","b":"z","c\"":"w"}}"#, r#"{"clip_problems":{}}"#, r#"{}"#] {
-            let (now, before): (MonitorState, Before) =
-                (serde_json::from_str(json).unwrap(), serde_json::from_str(json).unwrap());
-            assert_eq!(
-                serde_json::to_string(&now.clip_problems.iter().collect::<Vec<_>>()).unwrap(),
-                serde_json::to_string(&before.clip_problems.iter().collect::<Vec<_>>()).unwrap()
-            );
-            let now_json = serde_json::to_value(&now).unwrap();
-            assert_eq!(now_json["clip_problems"], serde_json::to_value(&before).unwrap()["clip_problems"]);
-            assert_eq!(
-                serde_json::to_string(&now_json["clip_problems"]).unwrap(),
-                serde_json::to_string(&before.clip_problems).unwrap()
-            );
-        }
-        for bad in [r#"{"clip_problems":["a"]}"#, r#"{"clip_problems":{"a":1}}"#, r#"{"clip_problems":null}"#] {
-            let (now, before) = (serde_json::from_str::<MonitorState>(bad), serde_json::from_str::<Before>(bad));
-            assert_eq!(now.unwrap_err().to_string(), before.err().unwrap().to_string());
-        }
-        let mut problems = Vec::new();
-        set_clip_problem(&mut problems, "b", Some("1".into()));
-        set_clip_problem(&mut problems, "a", Some("2".into()));
-        set_clip_problem(&mut problems, "b", Some("3".into()));
-        set_clip_problem(&mut problems, "c", None);
-        assert_eq!(problems, vec![("a".to_string(), "2".to_string()), ("b".to_string(), "3".to_string())]);
-        set_clip_problem(&mut problems, "a", None);
-        assert_eq!(problems, vec![("b".to_string(), "3".to_string())]);
     }
 
     /// The announced keys read and write as the `BTreeSet` they were.
