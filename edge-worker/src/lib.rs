@@ -41,7 +41,6 @@ pub mod secondary;
 pub mod segments;
 pub mod shop_pages;
 pub mod sigv4;
-pub mod sorted_map;
 
 #[cfg(test)]
 mod ledger_sql_tests;

@@ -16,7 +16,7 @@ use clipstore_core::ManifestClip;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::sorted_map::SortedMap;
+use clipstore_core::SortedMap;
 
 /// One line of the deep health check (`GET /admin/health`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

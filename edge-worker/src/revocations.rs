@@ -7,11 +7,10 @@
 //! revoke, reissue, refund and dispute, and again on every cron run, so a
 //! list written from an older snapshot is corrected within five minutes.
 
-use clipstore_core::Claims;
+use clipstore_core::{Claims, SortedMap};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DownloadError;
-use crate::sorted_map::SortedMap;
 
 /// The object's key in the `CLIPS` bucket, under a prefix no clip may use
 /// (`clipstore_core::reserved_key`).

@@ -5,9 +5,9 @@
 //! parsing (a violation is [`TokenError::Malformed`](super::TokenError::Malformed)),
 //! so every token that parses could have been signed and vice versa.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
+
+use crate::SortedMap;
 
 /// Longest key id, in bytes.
 pub const MAX_KEY_ID_LEN: usize = 32;
@@ -72,8 +72,8 @@ pub struct Claims {
     pub customer_ref: Option<String>,
     /// The variant and licence bought of the clips that have one, keyed by
     /// slug (each one of `clips`, none plain). Empty: a version 1 token.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub choices: BTreeMap<String, Choice>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub choices: SortedMap<Choice>,
 }
 
 impl Claims {
@@ -137,7 +137,7 @@ impl Claims {
         if self.downloads == 0 {
             return Err("the download allowance must be at least 1".to_owned());
         }
-        for (slug, choice) in &self.choices {
+        for (slug, choice) in self.choices.iter() {
             if !self.covers(slug) {
                 return Err(format!("the choice for {slug:?} names a clip the token does not cover"));
             }
@@ -195,7 +195,7 @@ mod tests {
             expires_at: 11,
             downloads: 1,
             customer_ref: None,
-            choices: BTreeMap::new(),
+            choices: SortedMap::default(),
         }
     }
 

@@ -14,8 +14,6 @@ pub mod cart;
 pub mod stripe;
 pub mod stripe_checkout;
 
-use std::collections::BTreeMap;
-
 use clipstore_core::{CatalogManifest, Claims, Item, Resolved};
 use sha2::{Digest, Sha256};
 
@@ -275,24 +273,15 @@ pub fn new_order(
         return Err(WebhookError::NoClips);
     }
     let resolved = resolve_items(paid, manifest)?;
-    // Inserted one by one: a collect into a map would bring a stable sort
-    // of its own into the module (one clip each: no key twice).
-    let clips = resolved.iter().map(|r| r.slug.clone()).collect();
-    let mut choices = BTreeMap::new();
-    for r in resolved {
-        if !r.choice.is_plain() {
-            choices.insert(r.slug, r.choice);
-        }
-    }
     let mut claims = Claims {
         key_id: String::new(),
         order_id: order_id(provider, &paid.session_id),
-        clips,
+        clips: resolved.iter().map(|r| r.slug.clone()).collect(),
         issued_at: now_unix,
         expires_at: now_unix + terms.days * 86_400,
         downloads: terms.downloads,
         customer_ref: None,
-        choices,
+        choices: resolved.into_iter().filter(|r| !r.choice.is_plain()).map(|r| (r.slug, r.choice)).collect(),
     };
     claims.normalize_clips();
     Ok(claims)

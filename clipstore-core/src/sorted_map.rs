@@ -1,7 +1,8 @@
-//! A map with string keys kept as a list sorted by key, for the maps of the
-//! Worker's state: the same JSON as the `BTreeMap<String, V>` each was (keys
-//! in order; a key given twice keeps its last value), without B-tree code of
-//! its own in the module (docs/benchmarks.md, "Worker size").
+//! A map with string keys kept as a list sorted by key, for the small maps
+//! of a token's claims and the Worker's state: the same JSON as the
+//! `BTreeMap<String, V>` each was (keys in order; a key given twice keeps
+//! its last value), without B-tree code of its own in the Worker's module
+//! (docs/benchmarks.md, "Worker size").
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -93,6 +94,23 @@ impl<V> SortedMap<V> {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// The entries inserted in turn (a key given twice keeps its last value).
+impl<V> FromIterator<(String, V)> for SortedMap<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(entries: I) -> Self {
+        let mut map = SortedMap::default();
+        for (key, value) in entries {
+            map.insert(key, value);
+        }
+        map
+    }
+}
+
+impl<V, const N: usize> From<[(String, V); N]> for SortedMap<V> {
+    fn from(entries: [(String, V); N]) -> Self {
+        entries.into_iter().collect()
     }
 }
 
