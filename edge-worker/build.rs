@@ -3,7 +3,9 @@
 //! The manifest is read from `$CLIPSTORE_MANIFEST`, or by default
 //! `../catalog-manifest.json` (what `site-gen build` writes next to `public/`,
 //! outside the web root), validated with the same parser the Worker uses,
-//! and copied to `$OUT_DIR/catalog-manifest.json` for `include_str!`. So the
+//! and copied without its layout whitespace (the module's size, see
+//! docs/benchmarks.md) to `$OUT_DIR/catalog-manifest.json` for
+//! `include_str!`. So the
 //! Worker can never serve it, and a broken manifest fails the build, not a
 //! customer's download.
 //!
@@ -38,9 +40,35 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = clipstore_core::CatalogManifest::from_json(&json) {
-        eprintln!("\nerror: the catalog manifest at {} is invalid: {e}\n", path.display());
-        std::process::exit(1);
+    let manifest = match clipstore_core::CatalogManifest::from_json(&json) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            eprintln!("\nerror: the catalog manifest at {} is invalid: {e}\n", path.display());
+            std::process::exit(1);
+        }
+    };
+    let compact = without_layout(&json);
+    assert!(
+        clipstore_core::CatalogManifest::from_json(&compact).ok() == Some(manifest),
+        "the compacted manifest reads as the manifest"
+    );
+    std::fs::write(&out, compact).unwrap();
+}
+
+/// The JSON text without the whitespace between its tokens (strings are
+/// copied as they are, escapes included).
+fn without_layout(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            (in_string, escaped) = (escaped || c != '"', !escaped && c == '\\');
+        } else if c == '"' {
+            in_string = true;
+        } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
+            continue;
+        }
+        out.push(c);
     }
-    std::fs::write(&out, json).unwrap();
+    out
 }

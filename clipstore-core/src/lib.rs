@@ -8,6 +8,7 @@
 pub mod manifest;
 pub mod purchase;
 pub mod security_headers;
+pub mod sorted_map;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod token;
@@ -17,6 +18,7 @@ pub use manifest::{
     ShopInfo, VariantName,
 };
 pub use purchase::{Item, ResolveError, Resolved};
+pub use sorted_map::SortedMap;
 pub use token::{
     decode_unverified, sign_token, verify_token, Choice, Claims, KeyError, Keyring, SigningKey, TokenError,
     CLOCK_SKEW_SECS,

@@ -131,8 +131,6 @@ impl CatalogManifest {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::testing::catalog as manifest;
 

@@ -25,9 +25,7 @@
 //! Every request needs `Authorization: Bearer <ADMIN_TOKEN>`; without the
 //! secret configured the API answers 503, with a missing or wrong token 401.
 
-use std::collections::BTreeMap;
-
-use clipstore_core::{CatalogManifest, Choice, Item};
+use clipstore_core::{CatalogManifest, Choice, Item, SortedMap};
 use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
 
@@ -283,14 +281,11 @@ impl ClipUsage {
 /// checked against the catalog as a checkout is: the clips' slugs, and what
 /// was bought of each (canonical, as a token carries it). The error says
 /// which item is wrong and why.
-pub fn order_items(
-    manifest: &CatalogManifest,
-    written: &[String],
-) -> Result<(Vec<String>, BTreeMap<String, Choice>), String> {
+pub fn order_items(manifest: &CatalogManifest, written: &[String]) -> Result<(Vec<String>, SortedMap<Choice>), String> {
     if written.is_empty() {
         return Err("an order needs at least one clip".into());
     }
-    let (mut slugs, mut choices) = (Vec::new(), BTreeMap::new());
+    let (mut slugs, mut choices) = (Vec::new(), SortedMap::default());
     for text in written {
         let item = Item::parse(text).ok_or_else(|| {
             format!("{text:?} is not an item: write a clip's slug, slug:variant or slug:variant:licence")
@@ -317,10 +312,10 @@ mod tests {
         let items = |list: &[&str]| order_items(&m, &list.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let (slugs, choices) = items(&["h:web:extended"]).unwrap();
         assert_eq!(slugs, ["h"]);
-        assert_eq!(choices["h"], Choice { variant: Some("web".into()), licence: Some("extended".into()) });
+        assert_eq!(choices.get("h"), Some(&Choice { variant: Some("web".into()), licence: Some("extended".into()) }));
         // A plain slug: the main file under the default licence, named.
         let (_, choices) = items(&["h"]).unwrap();
-        assert_eq!(choices["h"], Choice { variant: None, licence: Some("standard".into()) });
+        assert_eq!(choices.get("h"), Some(&Choice { variant: None, licence: Some("standard".into()) }));
         for (bad, says) in [
             (&[][..], "at least one clip"),
             (&["nope"][..], "\"nope\": the clip \"nope\" is not in the catalog"),

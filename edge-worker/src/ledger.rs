@@ -748,8 +748,8 @@ pub struct OrderFacts {
     pub clips: Vec<String>,
     /// What was bought of each clip (version 2 tokens); absent in records
     /// written before variants.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub choices: std::collections::BTreeMap<String, clipstore_core::Choice>,
+    #[serde(default, skip_serializing_if = "clipstore_core::SortedMap::is_empty")]
+    pub choices: clipstore_core::SortedMap<clipstore_core::Choice>,
     pub allowance: u32,
     pub customer_ref: Option<String>,
     pub expires_at: u64,

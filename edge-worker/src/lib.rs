@@ -21,6 +21,8 @@ pub mod delivery;
 pub mod error;
 pub mod http_call;
 pub mod ledger;
+#[macro_use]
+pub mod log_line;
 pub mod mail;
 pub mod monitor;
 pub mod offline;

@@ -10,12 +10,13 @@
 //! again only when a problem that was not announced yet appears while the
 //! incident is open, and a "recovered" notice when no problem is left.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use clipstore_core::ManifestClip;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use clipstore_core::SortedMap;
 
 /// One line of the deep health check (`GET /admin/health`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -303,7 +304,7 @@ pub struct MonitorState {
     pub cursor: usize,
     /// Clip problems found so far (kept until that clip is checked again).
     #[serde(default)]
-    pub clip_problems: BTreeMap<String, String>,
+    pub clip_problems: SortedMap<String>,
     /// The open incident, if any.
     #[serde(default)]
     pub incident: Option<Incident>,
@@ -326,8 +327,27 @@ pub fn latest_state(stored: MonitorState, remembered: Option<&MonitorState>) -> 
 pub struct Incident {
     /// Unix seconds.
     pub opened_at: u64,
-    /// Problem keys already announced.
-    pub announced: BTreeSet<String>,
+    /// Problem keys already announced: a set, sorted and each once (in
+    /// JSON the sorted array a `BTreeSet` was), kept in a list since an
+    /// incident has a few.
+    #[serde(deserialize_with = "announced_set")]
+    pub announced: Vec<String>,
+}
+
+/// Adds `key` to a sorted list of keys unless it is there.
+fn announce(announced: &mut Vec<String>, key: String) {
+    if let Err(i) = announced.binary_search(&key) {
+        announced.insert(i, key);
+    }
+}
+
+/// Reads the array of keys as a set: sorted, each once.
+fn announced_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let mut set = Vec::new();
+    for key in Vec::<String>::deserialize(d)? {
+        announce(&mut set, key);
+    }
+    Ok(set)
 }
 
 /// What one scheduled run found.
@@ -339,8 +359,9 @@ pub struct RunFindings {
     pub system: Vec<(String, String)>,
     /// The cursor for the next run.
     pub next_cursor: usize,
-    /// Every slug in the catalog (to forget problems of removed clips).
-    pub catalog: BTreeSet<String>,
+    /// Every slug in the catalog (to forget problems of removed clips; only
+    /// looked up, for the few problems there are).
+    pub catalog: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -431,20 +452,26 @@ pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (M
     }
     let mut problems: Vec<(String, String)> =
         state.clip_problems.iter().map(|(slug, d)| (format!("{CLIP_PREFIX}{slug}"), d.clone())).collect();
-    problems.extend(findings.system.iter().cloned());
-    problems.sort();
+    // Sorted: the clip problems are in slug order, and each problem of the
+    // system goes in at its place (no sort code of its own in the module).
+    for problem in &findings.system {
+        let at = problems.partition_point(|p| p <= problem);
+        problems.insert(at, problem.clone());
+    }
 
     if problems.is_empty() {
         let notice = state.incident.take().map(|_| Notice { kind: NoticeKind::Recovered, problems, new: Vec::new() });
         return (state, notice);
     }
-    let incident = state.incident.get_or_insert_with(|| Incident { opened_at: now, announced: BTreeSet::new() });
+    let incident = state.incident.get_or_insert_with(|| Incident { opened_at: now, announced: Vec::new() });
     let new: Vec<String> =
         problems.iter().map(|(k, _)| k.clone()).filter(|k| !incident.announced.contains(k)).collect();
     if new.is_empty() {
         return (state, None);
     }
-    incident.announced.extend(new.iter().cloned());
+    for key in &new {
+        announce(&mut incident.announced, key.clone());
+    }
     (state, Some(Notice { kind: NoticeKind::Alert, problems, new }))
 }
 
@@ -540,6 +567,8 @@ mod payment_attention_tests {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn clip(size: u64, sha256: Option<&str>) -> ManifestClip {
@@ -615,6 +644,20 @@ mod tests {
     }
 
     #[test]
+    fn problems_are_listed_in_order() {
+        let findings = run(
+            &[("c", Some(ClipProblem::Missing)), ("a", Some(ClipProblem::Missing))],
+            &[("storage", "x"), ("ledger", "y"), ("clip:b", "z"), ("a", "1"), ("ledger", "a"), ("ledger", "y")],
+        );
+        let (_, notice) = conclude(&MonitorState::default(), &findings, 1);
+        let problems = notice.unwrap().problems;
+        let mut sorted = problems.clone();
+        sorted.sort();
+        assert_eq!(problems, sorted);
+        assert_eq!(problems.len(), 8);
+    }
+
+    #[test]
     fn one_alert_per_incident_then_recovered() {
         let broken = run(
             &[
@@ -666,7 +709,7 @@ mod tests {
     fn removed_clips_are_forgotten() {
         let (state, _) = conclude(&MonitorState::default(), &run(&[("gone", Some(ClipProblem::Missing))], &[]), 1);
         let mut findings = run(&[], &[]);
-        findings.catalog.remove("gone");
+        findings.catalog.retain(|slug| slug != "gone");
         let (state, notice) = conclude(&state, &findings, 2);
         assert!(state.clip_problems.is_empty());
         assert_eq!(notice.map(|n| n.kind), Some(NoticeKind::Recovered));
@@ -678,6 +721,31 @@ mod tests {
         let json = serde_json::to_string(&state).unwrap();
         assert_eq!(serde_json::from_str::<MonitorState>(&json).unwrap(), state);
         assert_eq!(serde_json::from_str::<MonitorState>("{}").unwrap(), MonitorState::default());
+    }
+
+    /// The announced keys read and write as the `BTreeSet` they were.
+    #[test]
+    fn announced_keys_are_a_set() {
+        #[derive(Serialize, Deserialize)]
+        struct Before {
+            opened_at: u64,
+            announced: BTreeSet<String>,
+        }
+        for json in [
+            r#"{"opened_at":1,"announced":["b","a","clip:x","b"]}"#,
+            r#"{"opened_at":1,"announced":[]}"#,
+            r#"{"announced":["a"],"opened_at":2}"#,
+        ] {
+            let (now, before): (Incident, Before) =
+                (serde_json::from_str(json).unwrap(), serde_json::from_str(json).unwrap());
+            assert_eq!(serde_json::to_string(&now).unwrap(), serde_json::to_string(&before).unwrap());
+        }
+        for bad in
+            [r#"{"opened_at":1,"announced":{"a":1}}"#, r#"{"opened_at":1,"announced":[1]}"#, r#"{"opened_at":1}"#]
+        {
+            let (now, before) = (serde_json::from_str::<Incident>(bad), serde_json::from_str::<Before>(bad));
+            assert_eq!(now.unwrap_err().to_string(), before.err().unwrap().to_string());
+        }
     }
 
     #[test]

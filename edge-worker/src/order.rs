@@ -1,9 +1,7 @@
 //! What the customer's order page shows, assembled from the verified token
 //! claims, the catalog manifest and the bytes granted per clip in the ledger.
 
-use std::collections::BTreeMap;
-
-use clipstore_core::{CatalogManifest, Choice};
+use clipstore_core::{CatalogManifest, Choice, SortedMap};
 
 use crate::ledger::OrderClipRow;
 
@@ -57,7 +55,7 @@ pub struct OrderClaims<'a> {
     pub order_id: &'a str,
     pub clips: &'a [String],
     /// What was bought of each clip (version 2 tokens).
-    pub choices: &'a BTreeMap<String, Choice>,
+    pub choices: &'a SortedMap<Choice>,
     pub issued_at: u64,
     pub customer_ref: Option<&'a str>,
     pub expires_at: u64,
@@ -186,7 +184,7 @@ mod tests {
     #[test]
     fn a_download_that_broke_off_still_counts_as_left_while_a_new_one_would_be_granted() {
         let clips = vec!["harbor".to_string()];
-        let choices = BTreeMap::new();
+        let choices = SortedMap::default();
         let claims = OrderClaims {
             order_id: "o-1",
             clips: &clips,
@@ -221,7 +219,7 @@ mod tests {
             OrderClaims {
                 order_id: "o-1",
                 clips: &clips,
-                choices: &BTreeMap::new(),
+                choices: &SortedMap::default(),
                 issued_at: 1,
                 customer_ref: None,
                 expires_at: 10,
@@ -267,7 +265,7 @@ mod tests {
         );
         let clips = vec!["harbor".to_string()];
         let choice = Choice { variant: Some("web".into()), licence: Some("extended".into()) };
-        let choices = BTreeMap::from([("harbor".to_string(), choice)]);
+        let choices = SortedMap::from([("harbor".to_string(), choice)]);
         let claims = OrderClaims {
             order_id: "o-1",
             clips: &clips,

@@ -6,8 +6,6 @@
 //! each kind a minute also get a `download_attempts` row of their own.
 //! Refusals are never written to R2 (docs/downloads.md).
 
-use std::collections::{BTreeMap, HashMap};
-
 /// Rows a minute (per isolate) for refusals of one code without an order:
 /// tokens that do not verify.
 pub const ROWS_PER_MINUTE_WITHOUT_ORDER: u32 = 20;
@@ -31,8 +29,23 @@ pub fn is_counted(outcome: &str, status: u16) -> bool {
 pub struct RefusalCounter {
     minute: u64,
     rows_this_minute: u32,
-    rows: HashMap<(String, Option<String>), u32>,
-    pending: BTreeMap<(u64, String), u64>,
+    /// Rows given this minute per (code, order).
+    rows: Vec<((String, Option<String>), u64)>,
+    /// Refusals not yet written per (minute, code), in that order.
+    pending: Vec<((u64, String), u64)>,
+}
+
+/// The count of `key` in `counts`, a list kept sorted by key (a few keys a
+/// minute: no map type of its own in the module, docs/benchmarks.md).
+fn entry<K: Ord>(counts: &mut Vec<(K, u64)>, key: K) -> &mut u64 {
+    let i = match counts.binary_search_by(|(k, _)| k.cmp(&key)) {
+        Ok(i) => i,
+        Err(i) => {
+            counts.insert(i, (key, 0));
+            i
+        }
+    };
+    &mut counts[i].1
 }
 
 impl RefusalCounter {
@@ -44,10 +57,10 @@ impl RefusalCounter {
             self.rows_this_minute = 0;
             self.rows.clear();
         }
-        *self.pending.entry((minute, code.to_string())).or_default() += 1;
+        *entry(&mut self.pending, (minute, code.to_string())) += 1;
         let cap = if order.is_some() { ROWS_PER_MINUTE_PER_ORDER } else { ROWS_PER_MINUTE_WITHOUT_ORDER };
-        let rows = self.rows.entry((code.to_string(), order.map(str::to_string))).or_default();
-        if *rows >= cap || self.rows_this_minute >= ROWS_PER_MINUTE {
+        let rows = entry(&mut self.rows, (code.to_string(), order.map(str::to_string)));
+        if *rows >= u64::from(cap) || self.rows_this_minute >= ROWS_PER_MINUTE {
             return false;
         }
         *rows += 1;
@@ -58,7 +71,8 @@ impl RefusalCounter {
     /// Whether the counts are due to be written: [`FLUSH_AT`] of them, or
     /// any of a minute before `minute`.
     pub fn due(&self, minute: u64) -> bool {
-        self.pending.values().sum::<u64>() >= FLUSH_AT || self.pending.keys().next().is_some_and(|(m, _)| *m < minute)
+        self.pending.iter().map(|(_, n)| n).sum::<u64>() >= FLUSH_AT
+            || self.pending.first().is_some_and(|((m, _), _)| *m < minute)
     }
 
     /// Takes the counts to write: (minute, code, count).
@@ -69,7 +83,7 @@ impl RefusalCounter {
     /// Puts counts back whose write failed, to go with the next batch.
     pub fn restore(&mut self, counts: Vec<(u64, String, u64)>) {
         for (m, c, n) in counts {
-            *self.pending.entry((m, c)).or_default() += n;
+            *entry(&mut self.pending, (m, c)) += n;
         }
     }
 }

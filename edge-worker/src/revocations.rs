@@ -7,9 +7,7 @@
 //! revoke, reissue, refund and dispute, and again on every cron run, so a
 //! list written from an older snapshot is corrected within five minutes.
 
-use std::collections::BTreeMap;
-
-use clipstore_core::Claims;
+use clipstore_core::{Claims, SortedMap};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DownloadError;
@@ -46,7 +44,7 @@ fn is_zero(n: &u64) -> bool {
 pub struct RevocationList {
     /// When it was written from D1 (unix seconds).
     pub written_at: u64,
-    pub orders: BTreeMap<String, OrderRevocation>,
+    pub orders: SortedMap<OrderRevocation>,
 }
 
 /// One order row of `ledger::sql::REVOCATIONS`.
@@ -71,16 +69,23 @@ crate::from_row!(RevokedClipRow { order_id, clip_slug });
 impl RevocationList {
     /// The list from D1's rows.
     pub fn from_rows(orders: Vec<RevokedOrderRow>, clips: Vec<RevokedClipRow>, now: u64) -> RevocationList {
-        let mut list = RevocationList { written_at: now, orders: BTreeMap::new() };
+        let mut list = RevocationList { written_at: now, orders: SortedMap::default() };
         for o in orders {
-            let entry = list.orders.entry(o.order_id).or_default();
+            let entry = list.orders.entry(o.order_id);
             entry.revoked_at = o.revoked_at;
             entry.reason = o.revoked_reason;
             entry.not_before = o.not_before;
         }
+        // Orders with only clips revoked are gathered apart and moved in at
+        // once (the rows come in order id order; the orders are many).
+        let mut clips_only = SortedMap::<OrderRevocation>::default();
         for c in clips {
-            list.orders.entry(c.order_id).or_default().clips.push(c.clip_slug);
+            match list.orders.get_mut(&c.order_id) {
+                Some(order) => order.clips.push(c.clip_slug),
+                None => clips_only.entry(c.order_id).clips.push(c.clip_slug),
+            }
         }
+        list.orders.append(clips_only);
         list
     }
 

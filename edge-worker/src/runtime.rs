@@ -19,10 +19,9 @@
 //! - `runtime/admin_routes.rs`: the admin API; `runtime/objects.rs`: uploads;
 //! - `runtime/monitor.rs`: health checks and the scheduled self-test.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use clipstore_core::{verify_token, CatalogManifest, Claims, Keyring};
+use clipstore_core::{verify_token, CatalogManifest, Claims, Keyring, SortedMap};
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
@@ -100,7 +99,7 @@ fn log_refusal(error: &DownloadError) {
         DownloadError::Unavailable { detail } => detail.as_str(),
         _ => "",
     };
-    let line = json!({
+    let line = log_line!({
         "event": "download_refused",
         "code": error.log_code(),
         "status": error.status(),
@@ -187,7 +186,7 @@ fn catalog_files() -> &'static [(String, clipstore_core::ManifestClip)] {
 
 /// `orders.choices`: the JSON object of what was bought of each clip, or
 /// NULL for an order of plain clips.
-fn choices_json(choices: &BTreeMap<String, clipstore_core::Choice>) -> JsValue {
+fn choices_json(choices: &SortedMap<clipstore_core::Choice>) -> JsValue {
     if choices.is_empty() {
         JsValue::NULL
     } else {
@@ -196,7 +195,7 @@ fn choices_json(choices: &BTreeMap<String, clipstore_core::Choice>) -> JsValue {
 }
 
 /// Reads `orders.choices` back (NULL or unreadable: none).
-fn choices_from_json(json: Option<&str>) -> BTreeMap<String, clipstore_core::Choice> {
+fn choices_from_json(json: Option<&str>) -> SortedMap<clipstore_core::Choice> {
     json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
 }
 

@@ -166,7 +166,7 @@ pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String,
     // Worker's checkout does (the main file is no variant; the default
     // licence is named when the shop has tiers).
     let manifest = crate::render::manifest(shop);
-    let mut choices = std::collections::BTreeMap::new();
+    let mut choices = clipstore_core::SortedMap::default();
     for item in &items {
         let resolved = manifest.resolve(item)?;
         if !resolved.choice.is_plain() {

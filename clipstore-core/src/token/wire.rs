@@ -6,7 +6,7 @@
 //! key id) is parsed separately so that the MAC can be checked before the rest
 //! of the body is looked at.
 
-use std::collections::BTreeMap;
+use crate::SortedMap;
 
 use super::claims::{is_valid_key_id, Choice, Claims, MAX_CHOICE_ID_LEN, MAX_CLIPS, MAX_KEY_ID_LEN};
 use super::TokenError;
@@ -83,7 +83,7 @@ pub fn parse_body(header: &Header<'_>) -> Result<(Claims, usize), TokenError> {
         return Err(malformed(&format!("a token covers 1-{MAX_CLIPS} clips")));
     }
     let mut clips = Vec::with_capacity(count as usize);
-    let mut choices = BTreeMap::new();
+    let mut choices = SortedMap::default();
     for _ in 0..count {
         let slug = r.str("a clip slug", usize::MAX)?.to_owned();
         if version == 2 {
@@ -255,7 +255,7 @@ mod tests {
             expires_at: 1_752_592_000,
             downloads: 3,
             customer_ref: Some("cust-42".into()),
-            choices: BTreeMap::new(),
+            choices: SortedMap::default(),
         }
     }
 

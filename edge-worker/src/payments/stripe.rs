@@ -124,7 +124,9 @@ struct Session {
     #[serde(default)]
     payment_status: Option<String>,
     #[serde(default)]
-    metadata: Option<std::collections::BTreeMap<String, String>>,
+    /// Only looked up: a `HashMap`, the type R2's custom metadata already
+    /// brings into the module (a key given twice keeps its last value).
+    metadata: Option<std::collections::HashMap<String, String>>,
     #[serde(default)]
     customer_details: Option<CustomerDetails>,
     #[serde(default)]

@@ -72,6 +72,7 @@ async fn admin_route(
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
     let now = now_unix();
     let respond = |status: u16, value: serde_json::Value| json_response(status, &value).map_err(unavailable);
+    let refuse = |status: u16, message: &str| json_error(status, message).map_err(unavailable);
     match route {
         AdminRoute::Health
         | AdminRoute::Catalog { .. }
@@ -79,8 +80,8 @@ async fn admin_route(
         | AdminRoute::PutObject { .. } => {
             unreachable!("answered in admin_request")
         }
-        AdminRoute::NotFound => respond(404, json!({ "error": "no such admin route" })),
-        AdminRoute::MethodNotAllowed => respond(405, json!({ "error": "method not allowed" })),
+        AdminRoute::NotFound => refuse(404, "no such admin route"),
+        AdminRoute::MethodNotAllowed => refuse(405, "method not allowed"),
         AdminRoute::ListOrders { limit } => {
             let r = batch(&db, vec![bind(&db, sql::LIST_ORDERS, &[num(limit.into())])?]).await?;
             respond(200, json!({ "orders": rows::<OrderSummaryRow>(&r[0])? }))
@@ -105,20 +106,20 @@ async fn admin_route(
             )
             .await?;
             let Some(order) = rows::<OrderRow>(&r[0])?.into_iter().next() else {
-                return respond(404, json!({ "error": format!("no order {order_id} in the ledger") }));
+                return refuse(404, &format!("no order {order_id} in the ledger"));
             };
-            let granted: BTreeMap<String, OrderClipRow> =
-                rows::<OrderClipRow>(&r[1])?.into_iter().map(|c| (c.clip_slug.clone(), c)).collect();
+            // One row per clip (the table's key), a few: found by a scan.
+            let charged: Vec<OrderClipRow> = rows::<OrderClipRow>(&r[1])?;
+            let charged_row = |slug: &str| charged.iter().find(|c| c.clip_slug == slug);
             let slugs: Vec<String> = serde_json::from_str(&order.clips).unwrap_or_default();
             let clips: Vec<ClipUsage> = slugs
                 .iter()
                 .map(|slug| {
-                    let size = granted
-                        .get(slug)
+                    let size = charged_row(slug)
                         .map(|c| c.clip_size)
                         .or_else(|| manifest().clip(slug).map(|c| c.size))
                         .unwrap_or(0);
-                    ClipUsage::new(slug.clone(), order.allowance, size, granted.get(slug))
+                    ClipUsage::new(slug.clone(), order.allowance, size, charged_row(slug))
                 })
                 .collect();
             respond(
@@ -134,14 +135,11 @@ async fn admin_route(
         }
         AdminRoute::CreateOrder => {
             let Ok(o) = serde_json::from_str::<CreateOrder>(body) else {
-                return respond(
-                    400,
-                    json!({ "error": "expected {order_id, clips, downloads, expires_at?, customer_ref?}" }),
-                );
+                return refuse(400, "expected {order_id, clips, downloads, expires_at?, customer_ref?}");
             };
             let (slugs, choices) = match admin::order_items(manifest(), &o.clips) {
                 Ok(items) => items,
-                Err(e) => return respond(400, json!({ "error": e })),
+                Err(e) => return refuse(400, &e),
             };
             let r = batch(
                 &db,
@@ -168,7 +166,7 @@ async fn admin_route(
             )
             .await?;
             if row_count(&r[0]) == 0 {
-                return respond(409, json!({ "error": format!("order {} already exists", o.order_id) }));
+                return refuse(409, &format!("order {} already exists", o.order_id));
             }
             respond(201, json!({ "created": o.order_id }))
         }
@@ -208,7 +206,7 @@ async fn admin_route(
         }
         AdminRoute::Revoke { order_id, clip: Some(clip) } => {
             if manifest().clip(&clip).is_none() {
-                return respond(400, json!({ "error": format!("no clip {clip} in the catalog") }));
+                return refuse(400, &format!("no clip {clip} in the catalog"));
             }
             let r = batch(
                 &db,
@@ -250,7 +248,7 @@ async fn admin_route(
             revocations::publish(env).await;
             match rows::<ReissuedOrder>(&r[0])?.into_iter().next() {
                 Some(order) => respond(200, json!({ "order": order })),
-                None => respond(404, json!({ "error": format!("no order {order_id} in the ledger") })),
+                None => refuse(404, &format!("no order {order_id} in the ledger")),
             }
         }
         AdminRoute::Attempts { order_id, after, limit } => {

@@ -2,7 +2,6 @@
 //! the catalog, and the customer is sent to Stripe's payment page
 //! (docs/payments.md, "The cart's checkout").
 
-use serde_json::json;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::*;
 
@@ -104,7 +103,7 @@ async fn record_unavailable(env: &Env, detail: &str) {
         batch(&db, vec![statement]).await.map(|_| ()).map_err(|e| format!("{e:?}"))
     };
     if let Err(e) = recorded.await {
-        console_error!("{}", json!({ "event": "checkout_failure_not_recorded", "error": e }));
+        console_error!("{}", log_line!({ "event": "checkout_failure_not_recorded", "error": e }));
     }
 }
 
@@ -135,7 +134,7 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
     let cart = match parse_cart(&body, manifest()) {
         Ok(cart) => cart,
         Err(error) => {
-            console_log!("{}", json!({ "event": "checkout_refused", "code": error.code() }));
+            console_log!("{}", log_line!({ "event": "checkout_refused", "code": error.code() }));
             return problem_page(CheckoutProblem::Cart(error));
         }
     };
@@ -145,7 +144,7 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
     let base = match configured {
         Ok(base) => base,
         Err(detail) => {
-            console_error!("{}", json!({ "event": "checkout_unconfigured", "detail": detail }));
+            console_error!("{}", log_line!({ "event": "checkout_unconfigured", "detail": detail }));
             record_unavailable(env, &detail).await;
             return problem_page(CheckoutProblem::NotAvailable);
         }
@@ -158,7 +157,7 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
     let answer = match execute(&call, STRIPE_TIMEOUT_SECS).await {
         Ok((status, body)) => session_answer(status, &body),
         Err(detail) => {
-            console_error!("{}", json!({ "event": "checkout_provider_unreachable", "detail": detail }));
+            console_error!("{}", log_line!({ "event": "checkout_provider_unreachable", "detail": detail }));
             return problem_page(CheckoutProblem::TryAgain);
         }
     };
@@ -166,7 +165,7 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
         Ok(session) => {
             console_log!(
                 "{}",
-                json!({ "event": "checkout_started", "session": session.id, "clips": cart.slugs(), "total": cart.total(), "currency": cart.currency })
+                log_line!({ "event": "checkout_started", "session": session.id, "clips": cart.slugs(), "total": cart.total(), "currency": cart.currency })
             );
             let mut r = Response::empty()?.with_status(303);
             r.headers_mut().set("location", &session.url)?;
@@ -176,7 +175,7 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
         Err(failure) => {
             console_error!(
                 "{}",
-                json!({ "event": "checkout_failed", "retry": failure.retry, "detail": failure.detail })
+                log_line!({ "event": "checkout_failed", "retry": failure.retry, "detail": failure.detail })
             );
             if failure.retry {
                 return problem_page(CheckoutProblem::TryAgain);

@@ -277,7 +277,7 @@ async fn set_aside(bucket: &Bucket, key: &str, json: String, error: &str) -> std
     let target = format!("{}{name}", ledger::QUARANTINE_PREFIX);
     bucket.put(&target, json).execute().await.map_err(|e| unavailable(format!("R2 put {target}: {e}")))?;
     bucket.delete(key).await.map_err(|e| unavailable(format!("R2 delete {key}: {e}")))?;
-    console_error!("{}", json!({ "event": "ledger_fallback_set_aside", "key": key, "to": target, "error": error }));
+    console_error!("{}", log_line!({ "event": "ledger_fallback_set_aside", "key": key, "to": target, "error": error }));
     Ok(())
 }
 
@@ -422,7 +422,7 @@ pub(super) async fn clip_request(
                         Ok(statement) => batch(&db, vec![statement]).await.map(|_| ()),
                         Err(e) => Err(e),
                     } {
-                        console_error!("{}", json!({ "event": "refund_failed", "error": format!("{e:?}") }));
+                        console_error!("{}", log_line!({ "event": "refund_failed", "error": format!("{e:?}") }));
                     }
                 }
             }
@@ -644,7 +644,7 @@ async fn clip(
     if plan.body.is_some() {
         console_log!(
             "{}",
-            json!({
+            log_line!({
                 "event": "download",
                 "order": claims.order_id,
                 "clip": slug,

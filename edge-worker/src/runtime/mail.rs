@@ -104,7 +104,7 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
         Ok(db) => db,
         Err(e) => {
             report.error = Some(format!("the D1 binding DB is missing or wrong: {e}"));
-            console_error!("{}", json!({ "event": "mail_outbox_unavailable", "error": report.error }));
+            console_error!("{}", log_line!({ "event": "mail_outbox_unavailable", "error": report.error }));
             return report;
         }
     };
@@ -117,7 +117,7 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
         Ok(due) => due,
         Err(e) => {
             report.error = Some(format!("{e:?}"));
-            console_error!("{}", json!({ "event": "mail_outbox_unavailable", "error": report.error }));
+            console_error!("{}", log_line!({ "event": "mail_outbox_unavailable", "error": report.error }));
             return report;
         }
     };
@@ -128,7 +128,7 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
     let provider = match provider(env) {
         Ok(provider) => provider,
         Err(e) => {
-            console_error!("{}", json!({ "event": "mail_provider_misconfigured", "error": e.to_string() }));
+            console_error!("{}", log_line!({ "event": "mail_provider_misconfigured", "error": e.to_string() }));
             None
         }
     };
@@ -136,7 +136,7 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
         for row in &due {
             console_warn!(
                 "{}",
-                json!({ "event": "mail_queued_no_provider", "id": row.id, "missing": resend::API_KEY_VAR })
+                log_line!({ "event": "mail_queued_no_provider", "id": row.id, "missing": resend::API_KEY_VAR })
             );
         }
         report.no_provider = report.due;
@@ -159,14 +159,14 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
             },
             Err(e) => {
                 report.error = Some(format!("{e:?}"));
-                console_error!("{}", json!({ "event": "mail_outbox_unavailable", "error": report.error }));
+                console_error!("{}", log_line!({ "event": "mail_outbox_unavailable", "error": report.error }));
                 return report;
             }
         };
         let result = send(&provider, &message).await;
         let now = now_unix();
         let name = provider.name();
-        let about = json!({
+        let about = log_line!({
             "id": message.id,
             "kind": message.kind,
             "order": message.order_id,
@@ -178,7 +178,7 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
                 report.sent += 1;
                 (
                     bind(&db, sql::OUTBOX_SENT, &[num(message.id), num(now), text(name), text(provider_id)]),
-                    json!({ "event": "mail_sent", "message": about, "provider_id": provider_id }),
+                    log_line!({ "event": "mail_sent", "message": about, "provider_id": provider_id }),
                 )
             }
             Err(SendFailure { retry: true, detail }) => {
@@ -186,14 +186,14 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
                 let next = now + outbox::retry_delay_secs(message.attempts);
                 (
                     bind(&db, sql::OUTBOX_RETRY, &[num(message.id), num(next), text(detail), text(name)]),
-                    json!({ "event": "mail_retry", "message": about, "next_attempt_at": next, "error": detail }),
+                    log_line!({ "event": "mail_retry", "message": about, "next_attempt_at": next, "error": detail }),
                 )
             }
             Err(SendFailure { retry: false, detail }) => {
                 report.failed += 1;
                 (
                     bind(&db, sql::OUTBOX_FAILED, &[num(message.id), text(detail), text(name), num(now)]),
-                    json!({ "event": "mail_failed", "message": about, "error": detail }),
+                    log_line!({ "event": "mail_failed", "message": about, "error": detail }),
                 )
             }
         };
@@ -212,7 +212,7 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
             // idempotency key keeps the provider from sending it twice.
             console_error!(
                 "{}",
-                json!({ "event": "mail_state_not_saved", "id": message.id, "error": format!("{e:?}") })
+                log_line!({ "event": "mail_state_not_saved", "id": message.id, "error": format!("{e:?}") })
             );
         }
     }

@@ -11,7 +11,7 @@ use wasm_bindgen::JsValue;
 use worker::*;
 
 use super::d1::Query;
-use super::{bind, d1_error, json_response, manifest, now_unix, num, text, unavailable};
+use super::{bind, d1_error, json_error, json_response, manifest, now_unix, num, text, unavailable};
 use crate::error::DownloadError;
 use crate::mail::messages::alert_mail;
 use crate::mail::valid_address;
@@ -132,7 +132,7 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
 pub async fn catalog_report(env: &Env, offset: u32, limit: u32) -> Result<Response> {
     let bucket = match bucket(env) {
         Ok(b) => b,
-        Err(e) => return json_response(503, &json!({ "error": e })),
+        Err(e) => return json_error(503, &e),
     };
     let all: Vec<(&String, &ManifestClip)> = super::catalog_files().iter().map(|(name, file)| (name, file)).collect();
     let start = (offset as usize).min(all.len());
@@ -142,7 +142,7 @@ pub async fn catalog_report(env: &Env, offset: u32, limit: u32) -> Result<Respon
     for (slug, clip) in &all[start..end] {
         let found = match stored(&bucket, clip).await {
             Ok(found) => found,
-            Err(e) => return json_response(503, &json!({ "error": e })),
+            Err(e) => return json_error(503, &e),
         };
         let problem = clip_problem(clip, found.as_ref());
         let mut entry = json!({
@@ -274,7 +274,7 @@ async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &Strin
     if !valid_address(&to) {
         console_error!(
             "{}",
-            json!({ "event": "alert_mail_not_queued", "error": "ALERT_EMAIL is not an e-mail address" })
+            log_line!({ "event": "alert_mail_not_queued", "error": "ALERT_EMAIL is not an e-mail address" })
         );
         return;
     }
@@ -285,7 +285,7 @@ async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &Strin
         Err(e) => Err(e.clone()),
     };
     if let Err(e) = queued {
-        console_error!("{}", json!({ "event": "alert_mail_not_queued", "error": e }));
+        console_error!("{}", log_line!({ "event": "alert_mail_not_queued", "error": e }));
     }
 }
 
@@ -395,7 +395,7 @@ pub async fn self_test(env: &Env) {
         match payments_needing_attention(db).await {
             Ok(Some((newest, problem))) => findings.system.push((format!("payments#{newest}"), problem)),
             Ok(None) => {}
-            Err(e) => console_error!("{}", json!({ "event": "monitor_payments_unread", "error": e })),
+            Err(e) => console_error!("{}", log_line!({ "event": "monitor_payments_unread", "error": e })),
         }
         if let Some(problem) = checkout_misconfigured(env) {
             findings.system.push(("checkout".into(), problem));
@@ -403,12 +403,12 @@ pub async fn self_test(env: &Env) {
         match orders_missing(db).await {
             Ok(Some((newest, problem))) => findings.system.push((format!("orders_missing#{newest}"), problem)),
             Ok(None) => {}
-            Err(e) => console_error!("{}", json!({ "event": "monitor_orders_unread", "error": e })),
+            Err(e) => console_error!("{}", log_line!({ "event": "monitor_orders_unread", "error": e })),
         }
         match failed_mail(db).await {
             Ok(Some((newest, problem))) => findings.system.push((format!("mail_failed#{newest}"), problem)),
             Ok(None) => {}
-            Err(e) => console_error!("{}", json!({ "event": "monitor_outbox_unread", "error": e })),
+            Err(e) => console_error!("{}", log_line!({ "event": "monitor_outbox_unread", "error": e })),
         }
         match stuck_mail(env, db).await {
             Ok(Some(problem)) => findings.system.push(("mail_stuck".into(), problem)),
@@ -426,11 +426,11 @@ pub async fn self_test(env: &Env) {
     let (state, notice) = monitor::conclude(&previous, &findings, now_unix());
     if let Some(notice) = &notice {
         let body = notice.webhook_json(&manifest().shop.title);
-        console_error!("{}", json!({ "event": "monitor_notice", "notice": body["clipstore"] }));
+        console_error!("{}", log_line!({ "event": "monitor_notice", "notice": body["clipstore"] }));
         if let Some(url) = setting(env, "ALERT_WEBHOOK_URL") {
             if let Err(e) = post_json(&url, &body).await {
                 // Keep the previous state: the notice is sent again next run.
-                console_error!("{}", json!({ "event": "alert_not_delivered", "error": e }));
+                console_error!("{}", log_line!({ "event": "alert_not_delivered", "error": e }));
                 return;
             }
         }
@@ -439,7 +439,7 @@ pub async fn self_test(env: &Env) {
     LAST_STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
     if let Ok(db) = &db {
         if let Err(e) = save_state(db, &state).await {
-            console_error!("{}", json!({ "event": "monitor_state_not_saved", "error": format!("{e:?}") }));
+            console_error!("{}", log_line!({ "event": "monitor_state_not_saved", "error": format!("{e:?}") }));
         }
     }
 }

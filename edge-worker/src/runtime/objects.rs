@@ -9,19 +9,19 @@
 use serde_json::json;
 use worker::*;
 
-use super::json_response;
 use super::monitor::{bucket, stored_object};
+use super::{json_error, json_response};
 use crate::monitor::hex;
 
 pub async fn object_info(env: &Env, key: &str) -> Result<Response> {
     let bucket = match bucket(env) {
         Ok(b) => b,
-        Err(e) => return json_response(503, &json!({ "error": e })),
+        Err(e) => return json_error(503, &e),
     };
     match stored_object(&bucket, key).await {
         Ok(Some(found)) => json_response(200, &json!({ "key": key, "found": found })),
-        Ok(None) => json_response(404, &json!({ "error": format!("no object {key} in the bucket") })),
-        Err(e) => json_response(503, &json!({ "error": e })),
+        Ok(None) => json_error(404, &format!("no object {key} in the bucket")),
+        Err(e) => json_error(503, &e),
     }
 }
 
@@ -37,7 +37,7 @@ fn digest(hex_text: &str) -> Option<Vec<u8>> {
 pub async fn put_object(req: Request, env: &Env, key: &str) -> Result<Response> {
     let bucket = match bucket(env) {
         Ok(b) => b,
-        Err(e) => return json_response(503, &json!({ "error": e })),
+        Err(e) => return json_error(503, &e),
     };
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let content_type = header("content-type").unwrap_or_else(|| "application/octet-stream".into());
@@ -45,11 +45,11 @@ pub async fn put_object(req: Request, env: &Env, key: &str) -> Result<Response> 
         None => None,
         Some(h) => match digest(&h) {
             Some(d) => Some(d),
-            None => return json_response(400, &json!({ "error": "x-content-sha256 must be 64 hex digits" })),
+            None => return json_error(400, "x-content-sha256 must be 64 hex digits"),
         },
     };
     let Some(body) = req.inner().body() else {
-        return json_response(400, &json!({ "error": "no body to upload" }));
+        return json_error(400, "no body to upload");
     };
     let mut put = bucket
         .put(key, Data::ReadableStream(body))
@@ -60,17 +60,16 @@ pub async fn put_object(req: Request, env: &Env, key: &str) -> Result<Response> 
         put = put.sha256(d.clone());
     }
     match put.execute().await {
-        Ok(None) => json_response(412, &json!({ "error": format!("R2 refused the put of {key}") })),
+        Ok(None) => json_error(412, &format!("R2 refused the put of {key}")),
         Ok(Some(o)) => {
-            console_log!("{}", json!({ "event": "object_uploaded", "key": key, "size": o.size() }));
+            console_log!("{}", log_line!({ "event": "object_uploaded", "key": key, "size": o.size() }));
             json_response(
                 201,
                 &json!({ "key": key, "size": o.size(), "etag": o.etag(), "sha256": sha256.map(|d| hex(&d)) }),
             )
         }
-        Err(e) => json_response(
-            502,
-            &json!({ "error": format!("R2 put {key} failed: {e} (a sha256 mismatch means the upload was corrupted)") }),
-        ),
+        Err(e) => {
+            json_error(502, &format!("R2 put {key} failed: {e} (a sha256 mismatch means the upload was corrupted)"))
+        }
     }
 }

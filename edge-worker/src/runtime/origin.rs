@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use clipstore_core::ManifestClip;
 use futures_util::future::{select, Either};
-use serde_json::json;
 use web_sys::ReadableStream;
 use worker::*;
 
@@ -88,7 +87,7 @@ pub(super) async fn locate(env: &Env, entry: &ManifestClip, slug: &str) -> std::
                     if object.size() != entry.size {
                         console_warn!(
                             "{}",
-                            json!({
+                            log_line!({
                                 "event": "manifest_size_mismatch",
                                 "key": key,
                                 "manifest": entry.size,
@@ -116,7 +115,7 @@ pub(super) async fn locate(env: &Env, entry: &ManifestClip, slug: &str) -> std::
         Ok(Some(config)) => config,
         Ok(None) => return Err(unavailable(why)),
         Err(e) => {
-            console_error!("{}", json!({ "event": "secondary_misconfigured", "error": e.to_string() }));
+            console_error!("{}", log_line!({ "event": "secondary_misconfigured", "error": e.to_string() }));
             return Err(unavailable(format!("{why}; no secondary origin to turn to: {e}")));
         }
     };
@@ -124,7 +123,7 @@ pub(super) async fn locate(env: &Env, entry: &ManifestClip, slug: &str) -> std::
         Ok(object) => {
             console_warn!(
                 "{}",
-                json!({ "event": "served_from_secondary", "clip": slug, "key": key, "why": why, "size": object.size })
+                log_line!({ "event": "served_from_secondary", "clip": slug, "key": key, "why": why, "size": object.size })
             );
             Ok(Located {
                 size: object.size,
@@ -136,7 +135,7 @@ pub(super) async fn locate(env: &Env, entry: &ManifestClip, slug: &str) -> std::
             let secondary_why = refusal.describe(key);
             console_error!(
                 "{}",
-                json!({ "event": "secondary_failed", "clip": slug, "key": key, "r2": why, "secondary": secondary_why })
+                log_line!({ "event": "secondary_failed", "clip": slug, "key": key, "r2": why, "secondary": secondary_why })
             );
             Err(unavailable(format!("{why}; {secondary_why}")))
         }

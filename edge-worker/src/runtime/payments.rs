@@ -60,7 +60,7 @@ pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) 
     let Some(secret) = secret.filter(|s| valid_webhook_secret(s)) else {
         console_error!(
             "{}",
-            json!({ "event": "payment_webhook_unconfigured", "detail": "STRIPE_WEBHOOK_SECRET is missing or not whsec_…" })
+            log_line!({ "event": "payment_webhook_unconfigured", "detail": "STRIPE_WEBHOOK_SECRET is missing or not whsec_…" })
         );
         return json_error(503, "the webhook is not configured");
     };
@@ -101,7 +101,7 @@ pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) 
         Err(e) => {
             console_error!(
                 "{}",
-                json!({ "event": "payment_webhook_failed", "event_id": event.event_id, "error": format!("{e:?}") })
+                log_line!({ "event": "payment_webhook_failed", "event_id": event.event_id, "error": format!("{e:?}") })
             );
             json_error(503, "the event could not be recorded; retry later")
         }
@@ -125,7 +125,7 @@ async fn webhook_refused(
     error: &WebhookError,
     at: u64,
 ) -> Result<Response> {
-    let line = json!({
+    let line = log_line!({
         "event": "payment_webhook_refused",
         "provider": provider,
         "code": error.code(),
@@ -163,7 +163,7 @@ async fn webhook_refused(
         batch(&db, vec![bind(&db, statement, &values)?]).await.map(|_| ())
     };
     if let Err(e) = recorded.await {
-        console_error!("{}", json!({ "event": "payment_event_not_recorded", "error": format!("{e:?}") }));
+        console_error!("{}", log_line!({ "event": "payment_event_not_recorded", "error": format!("{e:?}") }));
     }
     json_response(error.status(), &json!({ "error": error.code(), "detail": error.detail() }))
 }
@@ -215,7 +215,7 @@ async fn already_processed(
     let Some(seen) = seen.filter(|s| s.event_done > 0 || s.order_id.is_some()) else { return Ok(None) };
     batch(db, vec![event_row(db, provider, event, at, seen.order_id.as_deref(), "duplicate", "already processed")?])
         .await?;
-    console_log!("{}", json!({ "event": "payment_duplicate", "event_id": event.event_id, "order": seen.order_id }));
+    console_log!("{}", log_line!({ "event": "payment_duplicate", "event_id": event.event_id, "order": seen.order_id }));
     Ok(Some(WebhookAnswer::Done(json!({ "received": true, "duplicate": true, "order_id": seen.order_id }))))
 }
 
@@ -333,14 +333,14 @@ async fn checkout(
     batch(&db, statements).await?;
     if pending.is_some() {
         super::revocations::publish(env).await;
-        console_warn!("{}", json!({ "event": "order_created_revoked", "order": order_id, "reason": pending }));
+        console_warn!("{}", log_line!({ "event": "order_created_revoked", "order": order_id, "reason": pending }));
     }
     if let Some(mismatch) = &mismatch {
-        console_error!("{}", json!({ "event": "payment_amount_mismatch", "order": order_id, "detail": mismatch }));
+        console_error!("{}", log_line!({ "event": "payment_amount_mismatch", "order": order_id, "detail": mismatch }));
     }
     console_log!(
         "{}",
-        json!({ "event": "order_paid", "provider": name, "order": order_id, "clips": claims.clips, "event_id": event.event_id })
+        log_line!({ "event": "order_paid", "provider": name, "order": order_id, "clips": claims.clips, "event_id": event.event_id })
     );
     Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id })))
 }
@@ -386,7 +386,7 @@ async fn money_back(
         let outcome = if revokes { "revoke_pending" } else { "refund_without_order" };
         let detail = format!("{detail}; no order has payment {} yet", back.payment_id);
         batch(&db, vec![event_row(&db, name, event, at, None, outcome, &detail)?]).await?;
-        console_warn!("{}", json!({ "event": outcome, "payment": back.payment_id }));
+        console_warn!("{}", log_line!({ "event": outcome, "payment": back.payment_id }));
         return Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": null, "pending": revokes })));
     };
     let statements = match money_back_action(&event.kind) {
@@ -402,7 +402,7 @@ async fn money_back(
     };
     batch(&db, statements).await?;
     super::revocations::publish(env).await;
-    console_log!("{}", json!({ "event": "order_money_back", "order": order_id, "detail": detail }));
+    console_log!("{}", log_line!({ "event": "order_money_back", "order": order_id, "detail": detail }));
     Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id, "revoked": reason })))
 }
 
@@ -437,7 +437,10 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
                 let now = now_unix();
                 let values = [text(&session), num(now), num(now - now % 60), num(ledger::THANKS_WAITING_PER_MINUTE)];
                 if let Err(e) = batch(&db, vec![bind(&db, sql::THANKS_WAITING, &values)?]).await {
-                    console_error!("{}", json!({ "event": "thanks_waiting_not_recorded", "error": format!("{e:?}") }));
+                    console_error!(
+                        "{}",
+                        log_line!({ "event": "thanks_waiting_not_recorded", "error": format!("{e:?}") })
+                    );
                 }
                 html_page(&pages::payment_pending_page(shop), head, 200, &[])
             }

@@ -96,7 +96,7 @@ pub(super) async fn prune(env: &Env) {
         batch(&db, statements).await.map(|_| ())
     };
     if let Err(e) = pruned.await {
-        console_warn!("{}", json!({ "event": "prune_failed", "error": format!("{e:?}") }));
+        console_warn!("{}", log_line!({ "event": "prune_failed", "error": format!("{e:?}") }));
     }
 }
 
@@ -129,13 +129,13 @@ async fn send_links(env: Env, request: Recovery) {
     let outcome = queue_links(&env, &request).await;
     let short = &request.email_hash[..12];
     match outcome {
-        Ok(Some(0)) => console_log!("{}", json!({ "event": "recovery_no_orders", "email_hash": short })),
+        Ok(Some(0)) => console_log!("{}", log_line!({ "event": "recovery_no_orders", "email_hash": short })),
         Ok(Some(n)) => {
-            console_log!("{}", json!({ "event": "recovery_queued", "email_hash": short, "orders": n }));
+            console_log!("{}", log_line!({ "event": "recovery_queued", "email_hash": short, "orders": n }));
             deliver_outbox(&env, DELIVERY_BATCH).await;
         }
-        Ok(None) => console_warn!("{}", json!({ "event": "recovery_rate_limited", "email_hash": short })),
-        Err(e) => console_error!("{}", json!({ "event": "recovery_failed", "error": format!("{e:?}") })),
+        Ok(None) => console_warn!("{}", log_line!({ "event": "recovery_rate_limited", "email_hash": short })),
+        Err(e) => console_error!("{}", log_line!({ "event": "recovery_failed", "error": format!("{e:?}") })),
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 
-use serde_json::json;
 use worker::*;
 
 use super::{batch, bind, d1_error, now_unix, num, text};
@@ -49,10 +48,10 @@ pub(super) async fn flush(env: &Env) {
     match written.await {
         Ok(()) => console_log!(
             "{}",
-            json!({ "event": "refusals_counted", "refusals": counts.iter().map(|(_, _, n)| n).sum::<u64>() })
+            log_line!({ "event": "refusals_counted", "refusals": counts.iter().map(|(_, _, n)| n).sum::<u64>() })
         ),
         Err(e) => {
-            console_warn!("{}", json!({ "event": "refusal_count_failed", "error": format!("{e:?}") }));
+            console_warn!("{}", log_line!({ "event": "refusal_count_failed", "error": format!("{e:?}") }));
             COUNTER.with(|c| c.borrow_mut().restore(counts));
         }
     }
@@ -66,6 +65,6 @@ pub(super) async fn prune(env: &Env) {
         batch(&db, vec![bind(&db, sql::PRUNE_REFUSAL_MINUTES, &[num(before)])?]).await.map(|_| ())
     };
     if let Err(e) = pruned.await {
-        console_warn!("{}", json!({ "event": "prune_failed", "error": format!("{e:?}") }));
+        console_warn!("{}", log_line!({ "event": "prune_failed", "error": format!("{e:?}") }));
     }
 }

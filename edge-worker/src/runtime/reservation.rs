@@ -4,7 +4,6 @@
 //! `crate::ledger::sql`, the streaming that reports what was sent in
 //! `super::stream`.
 
-use serde_json::json;
 use worker::*;
 
 use super::d1::Query;
@@ -227,7 +226,7 @@ impl stream::MoreBytes for LedgerSteps {
                     } {
                         console_warn!(
                             "{}",
-                            json!({ "event": "reservation_not_recorded", "attempt": self.attempt_id, "error": format!("{e:?}") })
+                            log_line!({ "event": "reservation_not_recorded", "attempt": self.attempt_id, "error": format!("{e:?}") })
                         );
                     }
                     return true;
@@ -241,7 +240,7 @@ impl stream::MoreBytes for LedgerSteps {
             if !allowance::settlement_could_make_room(held, others, bytes, self.allowance.budget()) {
                 console_log!(
                     "{}",
-                    json!({ "event": "download_cut_off", "order": self.claims.order_id, "granted": held, "in_flight": others, "reserved": self.reserved })
+                    log_line!({ "event": "download_cut_off", "order": self.claims.order_id, "granted": held, "in_flight": others, "reserved": self.reserved })
                 );
                 return false;
             }
@@ -291,7 +290,7 @@ pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::Stream
         (Some(reserved), Some(sent), sent, Some(end.completed.into()), Some(at));
     console_log!(
         "{}",
-        json!({ "event": "download_settled", "attempt": r.attempt_id, "reserved": reserved, "sent": sent, "completed": end.completed })
+        log_line!({ "event": "download_settled", "attempt": r.attempt_id, "reserved": reserved, "sent": sent, "completed": end.completed })
     );
     let settlement = Settlement {
         reserved,
@@ -327,7 +326,7 @@ pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::Stream
     }
     console_error!(
         "{}",
-        json!({ "event": "settlement_deferred", "attempt": attempt.record.attempt_id, "error": format!("{error:?}") })
+        log_line!({ "event": "settlement_deferred", "attempt": attempt.record.attempt_id, "error": format!("{error:?}") })
     );
     let record = FallbackRecord {
         attempt: unsettled_row(&attempt.record).record,
@@ -427,7 +426,7 @@ pub(super) async fn settle_stale(env: &Env) -> std::result::Result<u32, Download
             .await?;
         console_warn!(
             "{}",
-            json!({ "event": "stale_download_settled", "attempt": attempt.attempt_id, "order": attempt.order_id,
+            log_line!({ "event": "stale_download_settled", "attempt": attempt.attempt_id, "order": attempt.order_id,
                     "clip": attempt.clip_slug, "reserved": s.reserved, "sent": s.sent })
         );
         settled += 1;
@@ -443,7 +442,7 @@ const STALE_BATCH: u64 = 100;
 pub(super) fn stale_seconds(env: &Env) -> u64 {
     let setting = env.var("STALE_DOWNLOAD_SECONDS").ok().map(|v| v.to_string());
     crate::stale::stale_seconds(setting.as_deref()).unwrap_or_else(|e| {
-        console_error!("{}", json!({ "event": "config_invalid", "error": e }));
+        console_error!("{}", log_line!({ "event": "config_invalid", "error": e }));
         crate::stale::DEFAULT_STALE_SECONDS
     })
 }
@@ -467,7 +466,7 @@ impl stream::Progress for LedgerProgress {
             if let Err(e) = written {
                 console_warn!(
                     "{}",
-                    json!({ "event": "progress_not_recorded", "attempt": attempt_id, "error": format!("{e:?}") })
+                    log_line!({ "event": "progress_not_recorded", "attempt": attempt_id, "error": format!("{e:?}") })
                 );
             }
         });

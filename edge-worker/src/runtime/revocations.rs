@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 
-use serde_json::json;
 use worker::*;
 
 use super::{batch, bind, d1_error, now_unix, rows, unavailable};
@@ -32,8 +31,8 @@ pub(super) async fn publish(env: &Env) {
         Ok::<usize, DownloadError>(list.orders.len())
     };
     match written.await {
-        Ok(n) => console_log!("{}", json!({ "event": "revocations_published", "orders": n })),
-        Err(e) => console_error!("{}", json!({ "event": "revocations_not_published", "error": format!("{e:?}") })),
+        Ok(n) => console_log!("{}", log_line!({ "event": "revocations_published", "orders": n })),
+        Err(e) => console_error!("{}", log_line!({ "event": "revocations_not_published", "error": format!("{e:?}") })),
     }
 }
 
@@ -51,7 +50,7 @@ pub(super) async fn offline_refusal(env: &Env, claims: &Claims, slug: Option<&st
                 list
             }
             Err(e) => {
-                console_error!("{}", json!({ "event": "revocations_unreadable", "error": e }));
+                console_error!("{}", log_line!({ "event": "revocations_unreadable", "error": e }));
                 return None;
             }
         },

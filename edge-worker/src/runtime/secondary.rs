@@ -178,7 +178,7 @@ pub(super) async fn self_test(
         Ok(Some(config)) => config,
         Ok(None) => return,
         Err(e) => {
-            console_error!("{}", serde_json::json!({ "event": "secondary_misconfigured", "error": e.to_string() }));
+            console_error!("{}", log_line!({ "event": "secondary_misconfigured", "error": e.to_string() }));
             findings.system.push(("secondary".into(), secondary::config_problem(&e)));
             return;
         }
@@ -210,7 +210,7 @@ pub(super) async fn self_test(
             findings.system.push(("r2_failover".into(), secondary::failover_problem(row.n)));
         }
         Ok(_) => {}
-        Err(e) => console_error!("{}", serde_json::json!({ "event": "monitor_origin_unread", "error": e })),
+        Err(e) => console_error!("{}", log_line!({ "event": "monitor_origin_unread", "error": e })),
     }
 }
 

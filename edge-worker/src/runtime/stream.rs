@@ -23,7 +23,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures_util::future::{join, Either};
-use serde_json::json;
 use wasm_bindgen::JsValue;
 use web_sys::{ReadableStream, StreamPipeOptions, WritableStream};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -307,7 +306,7 @@ async fn interrupted(writable: &WritableStream, key: &str, sent: u64, error: &Js
     let _ = JsFuture::from(writable.abort()).await;
     console_warn!(
         "{}",
-        json!({ "event": "stream_interrupted", "key": key, "sent": sent, "error": format!("{error:?}") })
+        log_line!({ "event": "stream_interrupted", "key": key, "sent": sent, "error": format!("{error:?}") })
     );
     StreamEnd { sent, completed: false, reserved: None }
 }

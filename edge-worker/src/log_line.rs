@@ -1,0 +1,196 @@
+//! The Worker's log lines: one JSON object of plain fields per line, written
+//! straight to a string (`log_line!`).
+//!
+//! They read exactly as `serde_json::json!(…).to_string()` did: keys in
+//! sorted order (serde_json's map is a `BTreeMap`), strings escaped by
+//! serde_json. Building a `serde_json::Value` tree for each line took code
+//! at every call site (docs/benchmarks.md, "Worker size"); this takes a
+//! slice.
+
+use std::fmt;
+
+/// One field's value, borrowed where it can be.
+pub enum Field<'a> {
+    Str(&'a str),
+    Num(u64),
+    Bool(bool),
+    Null,
+    /// Already JSON (a nested line, a list, a `serde_json::Value`).
+    Json(String),
+}
+
+/// What a log line's field can hold (`log_line!` takes a reference to it).
+pub trait LogValue {
+    fn field(&self) -> Field<'_>;
+}
+
+impl LogValue for str {
+    fn field(&self) -> Field<'_> {
+        Field::Str(self)
+    }
+}
+
+impl LogValue for String {
+    fn field(&self) -> Field<'_> {
+        Field::Str(self)
+    }
+}
+
+impl LogValue for u64 {
+    fn field(&self) -> Field<'_> {
+        Field::Num(*self)
+    }
+}
+
+impl LogValue for u32 {
+    fn field(&self) -> Field<'_> {
+        Field::Num((*self).into())
+    }
+}
+
+impl LogValue for u16 {
+    fn field(&self) -> Field<'_> {
+        Field::Num((*self).into())
+    }
+}
+
+impl LogValue for usize {
+    fn field(&self) -> Field<'_> {
+        Field::Num(*self as u64)
+    }
+}
+
+impl LogValue for bool {
+    fn field(&self) -> Field<'_> {
+        Field::Bool(*self)
+    }
+}
+
+impl<T: LogValue + ?Sized> LogValue for &T {
+    fn field(&self) -> Field<'_> {
+        (**self).field()
+    }
+}
+
+impl<T: LogValue> LogValue for Option<T> {
+    fn field(&self) -> Field<'_> {
+        self.as_ref().map_or(Field::Null, T::field)
+    }
+}
+
+/// A list (of slugs): written by serde_json.
+impl<T: serde::Serialize> LogValue for [T] {
+    fn field(&self) -> Field<'_> {
+        Field::Json(serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+impl<T: serde::Serialize> LogValue for Vec<T> {
+    fn field(&self) -> Field<'_> {
+        self.as_slice().field()
+    }
+}
+
+impl LogValue for serde_json::Value {
+    fn field(&self) -> Field<'_> {
+        Field::Json(self.to_string())
+    }
+}
+
+impl LogValue for LogLine {
+    fn field(&self) -> Field<'_> {
+        Field::Json(self.0.clone())
+    }
+}
+
+/// A written line (it can also be a field of another line).
+pub struct LogLine(String);
+
+impl fmt::Display for LogLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Writes the fields as one JSON object, keys in sorted order (a key given
+/// twice keeps its last value, as `json!` did).
+pub fn line(fields: &mut [(&str, Field<'_>)]) -> LogLine {
+    // A few fields: an insertion sort, stable, so the last of equal keys
+    // stays last.
+    for i in 1..fields.len() {
+        let mut j = i;
+        while j > 0 && fields[j - 1].0 > fields[j].0 {
+            fields.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    let mut out = String::from("{");
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if fields.get(i + 1).is_some_and(|(next, _)| next == key) {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&json_str(key));
+        out.push(':');
+        match value {
+            Field::Str(s) => out.push_str(&json_str(s)),
+            Field::Num(n) => out.push_str(&n.to_string()),
+            Field::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Field::Null => out.push_str("null"),
+            Field::Json(json) => out.push_str(json),
+        }
+    }
+    out.push('}');
+    LogLine(out)
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// `log_line!({ "event": "x", "error": e })`: a [`LogLine`] of the fields,
+/// each value taken by reference (anything [`LogValue`]).
+#[macro_export]
+macro_rules! log_line {
+    ({ $($key:literal : $value:expr),* $(,)? }) => {
+        $crate::log_line::line(&mut [$(($key, $crate::log_line::LogValue::field(&$value))),*])
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// Each line is byte for byte what `json!` wrote.
+    #[test]
+    fn lines_read_as_json_wrote_them() {
+        let error = "a \"quoted\"\nline\u{1}é".to_string();
+        let order: Option<&String> = None;
+        let clips = vec!["a".to_string(), "b\\".to_string()];
+        let nested = log_line!({ "id": 7u64, "kind": "order" });
+        let nested_json = json!({ "id": 7u64, "kind": "order" });
+        let status: u16 = 503;
+        let cases = [
+            (
+                log_line!({ "event": "x", "error": error, "status": status, "order": order, "ok": true }).to_string(),
+                json!({ "event": "x", "error": error, "status": status, "order": order, "ok": true }).to_string(),
+            ),
+            (
+                log_line!({ "event": "y", "clips": clips, "message": nested, "n": 0usize, "max": u64::MAX })
+                    .to_string(),
+                json!({ "event": "y", "clips": clips, "message": nested_json, "n": 0usize, "max": u64::MAX })
+                    .to_string(),
+            ),
+            (
+                log_line!({ "b": 1u32, "a": Some("s"), "b": 2u32 }).to_string(),
+                json!({ "b": 1u32, "a": Some("s"), "b": 2u32 }).to_string(),
+            ),
+            (log_line!({}).to_string(), json!({}).to_string()),
+        ];
+        for (ours, theirs) in cases {
+            assert_eq!(ours, theirs);
+        }
+    }
+}
