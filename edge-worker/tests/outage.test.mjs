@@ -211,8 +211,8 @@ describe("a 1-download link while D1 is down", () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.match(stack.log(), /"event":"settlement_deferred"/);
-      // Until it is merged, the whole reservation counts as charged.
-      assert.match((await curl(link.url)).body.toString(), /No downloads left/);
+      // Until it is merged, the whole reservation is held, as if still streaming.
+      assert.match((await curl(link.url)).body.toString(), /Download in progress/);
       assert.notEqual((await admin(stack, "POST", "/admin/ledger/merge")).status, 200, "D1 still refuses it");
     } finally {
       await sql("DROP TRIGGER no_settling;");
