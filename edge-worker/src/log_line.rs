@@ -103,6 +103,15 @@ impl LogValue for LogLine {
     }
 }
 
+/// A field that is JSON already (a record's `to_json()`), written as it is.
+pub struct RawJson(pub String);
+
+impl LogValue for RawJson {
+    fn field(&self) -> Field<'_> {
+        Field::Json(self.0.clone())
+    }
+}
+
 /// A written line (it can also be a field of another line).
 pub struct LogLine(String);
 
@@ -162,6 +171,20 @@ macro_rules! log_line {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    /// A record that is JSON already goes in as it is; an error with a
+    /// control character in it still makes a line that parses (what the
+    /// lines written with `{:?}` inside JSON did not).
+    #[test]
+    fn raw_json_fields_and_any_error_text_make_valid_json() {
+        let record = r#"{"attempt":{"id":1},"charge":null}"#.to_string();
+        let error = "D1 said \u{1}no\n".to_string();
+        let line =
+            log_line!({ "event": "ledger_record_lost", "error": error, "record": super::RawJson(record) }).to_string();
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["record"]["attempt"]["id"], 1);
+        assert_eq!(parsed["error"], serde_json::Value::String(error));
+    }
 
     /// Each line is byte for byte what `json!` wrote.
     #[test]

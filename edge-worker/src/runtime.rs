@@ -260,10 +260,10 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         // stale-looking reservation's own.
         Ok(_) => {
             if let Err(e) = reservation::settle_stale(&env).await {
-                console_warn!(r#"{{"event":"stale_settlement_failed","error":{:?}}}"#, format!("{e:?}"));
+                console_warn!("{}", log_line!({ "event": "stale_settlement_failed", "error": format!("{e:?}") }));
             }
         }
-        Err(e) => console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}")),
+        Err(e) => console_warn!("{}", log_line!({ "event": "ledger_merge_failed", "error": format!("{e:?}") })),
     }
     revocations::publish(&env).await;
     recovery::prune(&env).await;

@@ -48,7 +48,7 @@ pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Respons
     match admin_route(env, route, &body, &origin).await {
         Ok(response) => Ok(response),
         Err(e) => {
-            console_error!(r#"{{"event":"admin_failed","error":{:?}}}"#, format!("{e:?}"));
+            console_error!("{}", log_line!({ "event": "admin_failed", "error": format!("{e:?}") }));
             json_error(503, "the ledger is unavailable right now")
         }
     }

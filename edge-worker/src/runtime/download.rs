@@ -132,7 +132,9 @@ pub(super) async fn record(env: &Env, attempt: &mut Attempt) {
             };
             match written {
                 Ok(()) => return,
-                Err(e) => console_error!(r#"{{"event":"ledger_write_failed","error":{:?}}}"#, format!("{e:?}")),
+                Err(e) => {
+                    console_error!("{}", log_line!({ "event": "ledger_write_failed", "error": format!("{e:?}") }))
+                }
             }
         }
     }
@@ -140,7 +142,10 @@ pub(super) async fn record(env: &Env, attempt: &mut Attempt) {
     if !served {
         // Refusals and answers without a body are never written to R2: a
         // flood of them must not fill the bucket. The log keeps them.
-        console_warn!(r#"{{"event":"ledger_unrecorded","record":{}}}"#, attempt.fallback().to_json());
+        console_warn!(
+            "{}",
+            log_line!({ "event": "ledger_unrecorded", "record": crate::log_line::RawJson(attempt.fallback().to_json()) })
+        );
         return;
     }
     attempt.record.recorded_via = "fallback".to_string();
@@ -162,13 +167,12 @@ pub(super) async fn write_record(env: &Env, fallback: &FallbackRecord) {
     match written {
         Ok(()) => {
             FALLBACK_PENDING.with(|p| p.set(true));
-            console_warn!(r#"{{"event":"ledger_fallback","key":{key:?}}}"#);
+            console_warn!("{}", log_line!({ "event": "ledger_fallback", "key": key }));
         }
         // The log line is the last copy of the record.
         Err(e) => console_error!(
-            r#"{{"event":"ledger_record_lost","error":{:?},"record":{}}}"#,
-            format!("{e}"),
-            fallback.to_json()
+            "{}",
+            log_line!({ "event": "ledger_record_lost", "error": format!("{e}"), "record": crate::log_line::RawJson(fallback.to_json()) })
         ),
     }
 }
@@ -265,7 +269,7 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
         }
     }
     if merged > 0 {
-        console_log!(r#"{{"event":"ledger_fallback_merged","records":{merged}}}"#);
+        console_log!("{}", log_line!({ "event": "ledger_fallback_merged", "records": merged }));
     }
     Ok(merged)
 }
@@ -361,7 +365,7 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
         Ok((None, charged)) => Some(charged),
         Err(e) => {
             // The page still works without the ledger; it just cannot count.
-            console_error!(r#"{{"event":"ledger_read_failed","error":{:?}}}"#, format!("{e:?}"));
+            console_error!("{}", log_line!({ "event": "ledger_read_failed", "error": format!("{e:?}") }));
             if let Some(refusal) = revocations::offline_refusal(env, &claims, None).await {
                 return Err(refusal);
             }
@@ -466,7 +470,7 @@ pub(super) async fn clip_request(
             if merge {
                 if let Err(e) = merge_fallback(&env).await {
                     FALLBACK_PENDING.with(|p| p.set(true));
-                    console_warn!(r#"{{"event":"ledger_merge_failed","error":{:?}}}"#, format!("{e:?}"));
+                    console_warn!("{}", log_line!({ "event": "ledger_merge_failed", "error": format!("{e:?}") }));
                 }
             }
         });
@@ -577,7 +581,7 @@ async fn clip(
                     // unless the revocation list says the link was ended, or
                     // the link's fallback records say it took its allowance
                     // since D1 failed (crate::offline).
-                    console_error!(r#"{{"event":"ledger_grant_failed","error":{:?}}}"#, format!("{e:?}"));
+                    console_error!("{}", log_line!({ "event": "ledger_grant_failed", "error": format!("{e:?}") }));
                     if let Some(refusal) = revocations::offline_refusal(env, &claims, Some(slug)).await {
                         return Err(refusal);
                     }

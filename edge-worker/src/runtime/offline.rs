@@ -66,7 +66,7 @@ impl OfflineSteps {
             }
             cursor = page.cursor();
         }
-        console_warn!(r#"{{"event":"offline_tally_full","prefix":{prefix:?}}}"#);
+        console_warn!("{}", log_line!({ "event": "offline_tally_full", "prefix": prefix }));
         Ok(Tally { held: u64::MAX, in_flight: 0 })
     }
 
@@ -110,7 +110,7 @@ impl MoreBytes for OfflineSteps {
                     if allowance::settlement_could_make_room(others.held, others.in_flight, bytes, self.budget) => {}
                 Ok(Some(_)) => return false,
                 Err(e) => {
-                    console_error!(r#"{{"event":"offline_reservation_failed","error":{e:?}}}"#);
+                    console_error!("{}", log_line!({ "event": "offline_reservation_failed", "error": e }));
                     return false;
                 }
             }
@@ -146,7 +146,7 @@ pub(super) async fn reserve(
             Ok(None) => return Ok((Reserved::Whole, None)),
             Ok(Some(others)) => others,
             Err(e) => {
-                console_error!(r#"{{"event":"offline_reservation_failed","error":{e:?}}}"#);
+                console_error!("{}", log_line!({ "event": "offline_reservation_failed", "error": e }));
                 return Ok((Reserved::Whole, None));
             }
         };
