@@ -377,12 +377,13 @@ pub(super) fn settlement_statements(
     if let Some(row) = row {
         statements.push(row.insert(db)?);
     }
-    statements.extend(settle_statements(db, &record.attempt_id, order_id, slug, s, swept)?);
+    statements.extend(bound_settlement_sql(db, &record.attempt_id, order_id, slug, s, swept)?);
     Ok(statements)
 }
 
-/// [`settlement_statements`] of an attempt in D1.
-fn settle_statements(
+/// `ledger::settlement_sql`, bound for D1: [`settlement_statements`] of an
+/// attempt whose row is in D1.
+fn bound_settlement_sql(
     db: &D1Database,
     attempt_id: &str,
     order_id: &str,
@@ -422,8 +423,18 @@ pub(super) async fn settle_stale(env: &Env) -> std::result::Result<u32, Download
     let mut settled = 0;
     for attempt in &stale {
         let s = attempt.settlement(now);
-        batch(&db, settle_statements(&db, &attempt.attempt_id, &attempt.order_id, &attempt.clip_slug, s, true)?)
-            .await?;
+        let statements = bound_settlement_sql(&db, &attempt.attempt_id, &attempt.order_id, &attempt.clip_slug, s, true);
+        // One that fails does not keep the others unsettled: the next run tries it again.
+        if let Err(e) = match statements {
+            Ok(statements) => batch(&db, statements).await.map(|_| ()),
+            Err(e) => Err(e),
+        } {
+            console_error!(
+                "{}",
+                log_line!({ "event": "stale_settlement_failed", "attempt": attempt.attempt_id, "error": format!("{e:?}") })
+            );
+            continue;
+        }
         console_warn!(
             "{}",
             log_line!({ "event": "stale_download_settled", "attempt": attempt.attempt_id, "order": attempt.order_id,

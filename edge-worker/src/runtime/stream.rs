@@ -118,8 +118,8 @@ pub trait Progress {
 /// A [`Progress`] and its pace: a report every `every_ms` while the
 /// response streams (none for a response shorter than that).
 pub struct Reports<P> {
-    pub progress: P,
-    pub every_ms: u64,
+    progress: P,
+    every_ms: u64,
     last: u64,
 }
 
