@@ -28,6 +28,8 @@ import tempfile
 def timed(binary, corpus, out, manifest):
     """One clean build; returns (wall s, cpu s, peak RSS MiB)."""
     shutil.rmtree(out, ignore_errors=True)
+    # site-gen's hidden sibling of `out` (the build before, kept to make rebuilds faster).
+    shutil.rmtree(os.path.join(os.path.dirname(out), "." + os.path.basename(out) + ".prev"), ignore_errors=True)
     fmt = "%e %U %S %M"
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
         subprocess.run(

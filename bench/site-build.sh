@@ -64,7 +64,7 @@ SITE_GEN="$TARGET/release/site-gen"
 mkdir -p "$WORK"
 # Removes only what this script writes into $WORK.
 cleanup() {
-  rm -rf "$WORK"/corpus-* "$WORK"/out-site-gen "$WORK"/out-hugo "$WORK"/sg-*.log "$WORK"/hugo-*.log \
+  rm -rf "$WORK"/corpus-* "$WORK"/out-site-gen "$WORK"/.out-site-gen.prev "$WORK"/out-hugo "$WORK"/sg-*.log "$WORK"/hugo-*.log \
     "$WORK"/time.txt "$WORK"/site-gen.std* "$WORK"/hugo.std* "$WORK"/manifest.json
   rmdir "$WORK" 2>/dev/null || true
 }
@@ -76,10 +76,11 @@ say "site-gen: $SITE_GEN; $HUGO_VERSION; $(nproc) cores; load average: $(cut -d'
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 # run clean|rebuild TOOL OUTDIR LOG -- command...: one build, timed; appends "wall_s rss_kib cpu_s"
-# to LOG. A clean build empties OUTDIR first; a rebuild writes over what the last build left.
+# to LOG. A clean build empties OUTDIR first (and deletes site-gen's hidden sibling of it, the
+# build before, which a rebuild brings up to date); a rebuild writes over what the last build left.
 run() {
   local mode="$1" tool="$2" out="$3" log="$4"; shift 5
-  [ "$mode" = rebuild ] || rm -rf "$out"
+  [ "$mode" = rebuild ] || rm -rf "$out" "$(dirname "$out")/.$(basename "$out").prev"
   local t="$WORK/time.txt"
   if ! "$GNU_TIME" -f '%e %M %U %S' -o "$t" "$@" >"$WORK/$tool.stdout" 2>"$WORK/$tool.stderr"; then
     say "$tool failed:"; tail -n 30 "$WORK/$tool.stderr" >&2; exit 1

@@ -151,7 +151,7 @@ fn files(name: &str, options: &InitOptions) -> Vec<(&'static str, String)> {
                 .to_string(),
         ),
         ("wrangler.toml", wrangler_toml(name, &clipstore)),
-        (".gitignore", "public/\ncatalog-manifest.json\n.dev.vars\n.wrangler/\nmedia/\n.site-gen/\n".to_string()),
+        (".gitignore", "public/\n.public.prev/\ncatalog-manifest.json\n.dev.vars\n.wrangler/\nmedia/\n.site-gen/\n".to_string()),
         ("README.md", readme(name, &clipstore)),
     ]
 }

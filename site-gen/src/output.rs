@@ -1,21 +1,28 @@
 //! Writing the built site so a failed build never leaves a half-written
-//! `public/`: everything goes to a temporary sibling folder that replaces the
-//! old one only when complete.
+//! `public/`: the new build is made in a hidden sibling folder, which
+//! replaces `public/` only when complete.
 //!
 //! Rebuilding over an earlier build is the usual case, and most of its files
-//! come out the same. A file whose bytes equal the previous build's file of
-//! the same path is hard-linked into the staging folder instead of written:
-//! no data is copied, and deleting the old build afterwards frees no pages.
-//! Nothing ever writes into a linked file (site-gen only creates new files,
-//! and `serve` replaces files by rename), so the old build stays
-//! byte-identical until the swap, and after a failed build. On Linux the swap
-//! is one `renameat2(RENAME_EXCHANGE)`, so `public/` never goes missing, not
-//! even for an instant; elsewhere it is two renames.
+//! come out the same. So the sibling is kept between builds: after the swap
+//! it holds the build before (`.public.prev`), and the next build brings it
+//! up to date in place. A file whose bytes are already right stays as it is;
+//! a file whose bytes equal `public/`'s of the same path is hard-linked from
+//! there; any other is written as a new file; and what the new build does not
+//! have is deleted. A changed file is unlinked and made anew, never written
+//! into (and `serve` replaces files by rename), so a file the two folders
+//! share never changes: `public/` stays byte-identical until the swap, and
+//! after a failed build. On Linux the swap is one
+//! `renameat2(RENAME_EXCHANGE)`, so `public/` never goes missing, not even
+//! for an instant; elsewhere it is three renames.
+//!
+//! One build at a time writes into a given folder's sibling: a build holds a
+//! lock on the folder's parent while it runs, and a second one waits.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -23,6 +30,11 @@ use crate::render::{OutputContents, OutputFile};
 
 /// Marks a folder as written by site-gen, so it may be replaced wholesale.
 pub const BUILD_MARKER: &str = ".clipstore-build";
+
+/// Written into the kept sibling (and only there), so that `git add` in the
+/// shop never takes in the copy of an earlier build.
+const SIBLING_GITIGNORE: (&str, &str) =
+    (".gitignore", "# The build before public/, kept by site-gen to make the next one faster.\n*\n");
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -43,9 +55,25 @@ pub fn write_site(out: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
     staging.commit()
 }
 
-/// A new build being written beside `out`: files go into a hidden sibling
+/// The hidden sibling of `out` that the next build is made in.
+pub fn sibling_of(out: &Path) -> PathBuf {
+    let (parent, name) = parent_and_name(out);
+    parent.join(format!(".{name}.prev"))
+}
+
+fn parent_and_name(out: &Path) -> (PathBuf, String) {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
+    (parent, name)
+}
+
+/// A new build being written beside `out`: files go into its hidden sibling
 /// folder, which replaces `out` on [`Staging::commit`]. Dropped without a
-/// commit (a failed build), it deletes itself and `out` stays as it was.
+/// commit (a failed build), `out` stays as it was; the sibling, half brought
+/// up to date, waits for the next build.
 ///
 /// [`Staging::put`] takes `&self`, so pages can be written from every core
 /// as they are rendered instead of being held until the whole site is done.
@@ -57,59 +85,129 @@ pub struct Staging {
     name: String,
     /// An earlier build to take unchanged files from (`check_ours` vouched for it).
     previous: Option<PathBuf>,
-    /// Folders that hold one file and nothing else (a page's folder, mostly):
-    /// [`Staging::put`] makes each beside writing its file, so the folders
-    /// are made on every core while pages render, not all before.
+    /// The files (and other entries that are not folders) `dir` held when
+    /// this build began, by path inside the site.
+    found: HashSet<String>,
+    /// The folders `dir` held when this build began.
+    found_dirs: HashSet<String>,
+    /// Every file of the new build: the paths given to `begin`, then those of
+    /// [`Staging::put_more`].
+    paths: HashSet<String>,
+    more: Mutex<Vec<String>>,
+    /// Folders that do not exist yet and will hold one file and nothing else
+    /// (a new page's folder, mostly): [`Staging::put`] makes each beside
+    /// writing its file, so the folders are made on every core while pages
+    /// render, not all before.
     own_folders: HashSet<PathBuf>,
-    committed: bool,
+    /// Held until the build ends: one build at a time in this parent folder.
+    _lock: Option<fs::File>,
 }
 
 impl Staging {
-    /// Checks that `out` may be replaced, and makes the staging folder with
-    /// every folder that the files at `paths` (inside the site) need.
+    /// Checks that `out` may be replaced, takes its sibling (made afresh, or
+    /// the build before, kept), deletes from it what is in the way of the
+    /// files at `paths` (inside the site), and makes the folders they need.
     pub fn begin<'p>(out: &Path, paths: impl IntoIterator<Item = &'p str>) -> Result<Staging, OutputError> {
         check_ours(out)?;
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let (parent, name) = parent_and_name(out);
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
-        let dir = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
-        }
+        let lock = lock_folder(&parent).map_err(io_err(&parent))?;
+        let dir = sibling_of(out);
+        check_ours(&dir)?;
+        let (found, found_dirs) = if dir.is_dir() {
+            walk(&dir).map_err(io_err(&dir))?
+        } else {
+            fs::create_dir(&dir).map_err(io_err(&dir))?;
+            (HashSet::new(), HashSet::new())
+        };
         let mut staging = Staging {
             previous: out.is_dir().then(|| out.to_path_buf()),
+            paths: paths.into_iter().map(str::to_owned).collect(),
+            more: Mutex::new(Vec::new()),
             own_folders: HashSet::new(),
             out: out.to_path_buf(),
             parent,
             name,
             dir,
-            committed: false,
+            found,
+            found_dirs,
+            _lock: lock,
         };
-        fs::create_dir_all(&staging.dir).map_err(io_err(&staging.dir))?;
-        staging.own_folders = make_folders(&staging.dir, paths)?;
+        // Mark the sibling as ours first: a build killed from here on leaves
+        // a folder the next one knows it may bring up to date.
+        if !staging.found.contains(BUILD_MARKER) {
+            let (name, text) = SIBLING_GITIGNORE;
+            for (name, contents) in marker_files().into_iter().chain([(name, text.to_string())]) {
+                write_new(&staging.dir.join(name), &OutputContents::Rendered(contents.into_bytes()))?;
+                staging.found.insert(name.to_string());
+            }
+        }
+        let paths = std::mem::take(&mut staging.paths);
+        staging.clear_the_way(paths.iter().map(String::as_str))?;
+        staging.paths = paths;
+        staging.own_folders =
+            make_folders(&staging.dir, staging.paths.iter().map(String::as_str), &staging.found_dirs)?;
         Ok(staging)
     }
 
-    /// Puts one file into the new build: a hard link to the previous build's
-    /// file of the same path when its bytes are the same, else a new file.
+    /// Deletes from the sibling a folder where one of `paths` is to be a
+    /// file, and a file where one of their folders is to be.
+    fn clear_the_way<'p>(&mut self, paths: impl IntoIterator<Item = &'p str>) -> Result<(), OutputError> {
+        if self.found.is_empty() && self.found_dirs.is_empty() {
+            return Ok(());
+        }
+        for path in paths {
+            if self.found_dirs.contains(path) {
+                let d = self.dir.join(path);
+                fs::remove_dir_all(&d).map_err(io_err(&d))?;
+                self.found_dirs.retain(|f| !(f == path || f.starts_with(&format!("{path}/"))));
+                self.found.retain(|f| !f.starts_with(&format!("{path}/")));
+            }
+            for folder in Path::new(path).ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
+                let folder = folder.to_string_lossy();
+                if self.found.remove(folder.as_ref()) {
+                    let f = self.dir.join(folder.as_ref());
+                    fs::remove_file(&f).map_err(io_err(&f))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts one file into the new build: left as it is when the sibling's
+    /// file already holds its bytes, else a hard link to the previous build's
+    /// file of the same path when that holds them, else a new file.
     pub fn put(&self, f: &OutputFile) -> Result<(), OutputError> {
         let dest = self.dir.join(&f.path);
         if let Some(folder) = Path::new(&f.path).parent().filter(|p| self.own_folders.contains(*p)) {
             let folder = self.dir.join(folder);
             fs::create_dir(&folder).map_err(io_err(&folder))?;
         }
-        if let Some(old) = self.previous.as_ref().map(|p| p.join(&f.path)) {
-            if unchanged(&old, &f.contents) && fs::hard_link(&old, &dest).is_ok() {
+        let old = self.previous.as_ref().map(|p| p.join(&f.path));
+        if self.found_dirs.contains(&f.path) {
+            // A folder where the file goes (only a late file's: `begin`
+            // cleared the way for the others).
+            match fs::remove_dir_all(&dest) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&dest)(e)),
+                _ => {}
+            }
+        }
+        if self.found.contains(&f.path) {
+            // Its one other name, if any, must be the previous build's file.
+            if holds(&dest, &f.contents, old.as_deref()) {
+                return Ok(());
+            }
+            match fs::remove_file(&dest) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&dest)(e)),
+                _ => {}
+            }
+        }
+        if let Some(old) = old {
+            if holds(&old, &f.contents, None) && fs::hard_link(&old, &dest).is_ok() {
                 return Ok(());
             }
         }
-        match &f.contents {
-            OutputContents::Rendered(bytes) => fs::write(&dest, bytes).map_err(io_err(&dest)),
-            OutputContents::Copy(src) => fs::copy(src, &dest).map(drop).map_err(io_err(src)),
-        }
+        write_new(&dest, &f.contents)
     }
 
     /// Puts files whose paths were not given to [`Staging::begin`] (the
@@ -120,36 +218,148 @@ impl Staging {
         folders.sort();
         folders.dedup();
         for folder in folders {
+            for up in folder.ancestors().filter(|a| a.to_str().is_some_and(|a| self.found.contains(a))) {
+                // A file where a folder goes.
+                let up = self.dir.join(up);
+                let _ = fs::remove_file(&up);
+            }
             let folder = self.dir.join(folder);
             fs::create_dir_all(&folder).map_err(io_err(&folder))?;
         }
-        files.par_iter().try_for_each(|f| self.put(f))
-    }
-
-    /// Writes the build marker and swaps the new build in for `out`.
-    pub fn commit(mut self) -> Result<(), OutputError> {
-        for (name, contents) in marker_files() {
-            let path = self.dir.join(name);
-            fs::write(&path, contents).map_err(io_err(&path))?;
-        }
-        swap_in(&self.dir, &self.out, &self.parent, &self.name)?;
-        self.committed = true;
+        files.par_iter().try_for_each(|f| self.put(f))?;
+        self.more.lock().unwrap_or_else(|e| e.into_inner()).extend(files.iter().map(|f| f.path.clone()));
         Ok(())
     }
-}
 
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = remove_tree(&self.dir);
+    /// Deletes from the sibling what the new build does not have, writes the
+    /// build marker, and swaps the new build in for `out`.
+    pub fn commit(mut self) -> Result<(), OutputError> {
+        let more = std::mem::take(&mut *self.more.lock().unwrap_or_else(|e| e.into_inner()));
+        self.paths.extend(more);
+        for (name, contents) in marker_files() {
+            self.put(&OutputFile {
+                path: name.to_string(),
+                contents: OutputContents::Rendered(contents.into_bytes()),
+            })?;
+            self.paths.insert(name.to_string());
         }
+        self.delete_stale()?;
+        swap_in(&self.dir, &self.out, &self.parent, &self.name)?;
+        if self.dir.is_dir() {
+            // The sibling now holds the build before: mark it for git.
+            let (name, text) = SIBLING_GITIGNORE;
+            write_new(&self.dir.join(name), &OutputContents::Rendered(text.as_bytes().to_vec()))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the files and folders the sibling held that the new build
+    /// does not have (an earlier build's, a killed build's leftovers).
+    fn delete_stale(&self) -> Result<(), OutputError> {
+        let mut needed: HashSet<&str> = HashSet::new();
+        for path in &self.paths {
+            let mut p = path.as_str();
+            while let Some((folder, _)) = p.rsplit_once('/') {
+                if !needed.insert(folder) {
+                    break;
+                }
+                p = folder;
+            }
+        }
+        let files: Vec<&String> =
+            self.found.iter().filter(|f| !self.paths.contains(*f) && !needed.contains(f.as_str())).collect();
+        // Of the stale folders, only the topmost: deleting it takes the rest.
+        let folders: Vec<&String> = self
+            .found_dirs
+            .iter()
+            .filter(|d| !needed.contains(d.as_str()) && !self.paths.contains(*d))
+            .filter(|d| match d.rsplit_once('/') {
+                Some((up, _)) => needed.contains(up),
+                None => true,
+            })
+            .collect();
+        let gone = |r: io::Result<()>| match r {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+        files.par_iter().try_for_each(|f| {
+            let path = self.dir.join(f);
+            gone(fs::remove_file(&path)).map_err(io_err(&path))
+        })?;
+        folders.par_iter().try_for_each(|d| {
+            let path = self.dir.join(d);
+            gone(fs::remove_dir_all(&path)).map_err(io_err(&path))
+        })
     }
 }
 
-/// Creates, inside `dir`, the folders of the files at `paths`, except those
-/// that hold a single file and no folder: it returns these, for
-/// [`Staging::put`] to make beside writing their file.
-fn make_folders<'p>(dir: &Path, paths: impl IntoIterator<Item = &'p str>) -> Result<HashSet<PathBuf>, OutputError> {
+/// Takes a lock on `folder` for the rest of the build, waiting while another
+/// build holds it; `None` where the system has no such locks.
+fn lock_folder(folder: &Path) -> io::Result<Option<fs::File>> {
+    let handle = match fs::File::open(folder) {
+        Ok(handle) => handle,
+        // Some systems cannot open a folder as a file: build without the lock.
+        Err(_) => return Ok(None),
+    };
+    match handle.try_lock() {
+        Ok(()) => Ok(Some(handle)),
+        Err(fs::TryLockError::WouldBlock) => {
+            eprintln!("waiting for another site-gen build into {} to finish", folder.display());
+            handle.lock()?;
+            Ok(Some(handle))
+        }
+        Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Every entry under `dir` by path inside it (`/`-separated): the folders,
+/// and the rest (files, mostly). Names that are not UTF-8 cannot be a
+/// build's: they are deleted on the way.
+fn walk(dir: &Path) -> io::Result<(HashSet<String>, HashSet<String>)> {
+    fn walk_in(dir: &Path, prefix: &str) -> io::Result<(Vec<String>, Vec<String>)> {
+        let mut files = Vec::new();
+        let mut dirs = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let is_dir = entry.file_type()?.is_dir();
+            let Ok(name) = entry.file_name().into_string() else {
+                if is_dir {
+                    fs::remove_dir_all(entry.path())?
+                } else {
+                    fs::remove_file(entry.path())?
+                }
+                continue;
+            };
+            let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            if is_dir {
+                dirs.push(path)
+            } else {
+                files.push(path)
+            }
+        }
+        let below: Vec<(Vec<String>, Vec<String>)> = dirs
+            .par_iter()
+            .map(|d| walk_in(&dir.join(&d[d.rfind('/').map_or(0, |i| i + 1)..]), d))
+            .collect::<io::Result<_>>()?;
+        for (f, d) in below {
+            files.extend(f);
+            dirs.extend(d);
+        }
+        Ok((files, dirs))
+    }
+    let (files, dirs) = walk_in(dir, "")?;
+    Ok((files.into_iter().collect(), dirs.into_iter().collect()))
+}
+
+/// Creates, inside `dir`, the folders of the files at `paths` that `existing`
+/// does not list, except those that would hold a single file and no folder:
+/// it returns these, for [`Staging::put`] to make beside writing their file.
+fn make_folders<'p>(
+    dir: &Path,
+    paths: impl IntoIterator<Item = &'p str>,
+    existing: &HashSet<String>,
+) -> Result<HashSet<PathBuf>, OutputError> {
     let mut files_in: HashMap<&Path, usize> = HashMap::new();
     for path in paths {
         if let Some(folder) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -163,12 +373,14 @@ fn make_folders<'p>(dir: &Path, paths: impl IntoIterator<Item = &'p str>) -> Res
     dirs.sort();
     dirs.dedup();
     let parents: HashSet<&Path> = dirs.iter().copied().collect();
+    let exists = |d: &Path| d.to_str().is_some_and(|d| existing.contains(d));
     let own: HashSet<PathBuf> = files_in
         .iter()
-        .filter(|(folder, files)| **files == 1 && !parents.contains(**folder))
+        .filter(|(folder, files)| **files == 1 && !parents.contains(**folder) && !exists(folder))
         .map(|(folder, _)| folder.to_path_buf())
         .collect();
     dirs.extend(files_in.keys().filter(|folder| !own.contains(**folder)));
+    dirs.retain(|d| !exists(d));
     dirs.sort();
     dirs.dedup();
     // The shared folders (a few thousand for a big shop): create them in
@@ -184,11 +396,26 @@ fn make_folders<'p>(dir: &Path, paths: impl IntoIterator<Item = &'p str>) -> Res
     Ok(own)
 }
 
-/// Whether `old` is a regular file of one name holding exactly `contents`.
+/// Writes a new file at `dest`, which must not exist: no file that another
+/// folder may share is ever written into.
+fn write_new(dest: &Path, contents: &OutputContents) -> Result<(), OutputError> {
+    use std::io::Write;
+    let create = || fs::OpenOptions::new().write(true).create_new(true).open(dest);
+    match contents {
+        OutputContents::Rendered(bytes) => create().and_then(|mut file| file.write_all(bytes)).map_err(io_err(dest)),
+        OutputContents::Copy(src) => {
+            let mut from = fs::File::open(src).map_err(io_err(src))?;
+            let mut to = create().map_err(io_err(dest))?;
+            io::copy(&mut from, &mut to).map(drop).map_err(io_err(src))
+        }
+    }
+}
+
+/// Whether `path` is a regular file holding exactly `contents`, with no name
+/// besides its own except `twin` (the same file in the other build folder).
 /// Any doubt (missing, unreadable, a symbolic link, another size, other
-/// names) answers no, and the file is
-/// written afresh.
-fn unchanged(old: &Path, contents: &OutputContents) -> bool {
+/// names) answers no, and the file is written afresh.
+fn holds(path: &Path, contents: &OutputContents, twin: Option<&Path>) -> bool {
     use std::io::Read;
     thread_local! {
         /// One read buffer per thread, so comparing 30,000 pages allocates nothing.
@@ -203,9 +430,9 @@ fn unchanged(old: &Path, contents: &OutputContents) -> bool {
                 &src_bytes
             }
         };
-        let mut file = open_no_follow(old)?;
+        let mut file = open_no_follow(path)?;
         let meta = file.metadata()?;
-        if !meta.is_file() || meta.len() != expected.len() as u64 || shared(&meta) {
+        if !meta.is_file() || meta.len() != expected.len() as u64 || !names_ok(&meta, twin) {
             return Ok(false);
         }
         BUFFER.with_borrow_mut(|buffer| {
@@ -218,19 +445,23 @@ fn unchanged(old: &Path, contents: &OutputContents) -> bool {
     same().unwrap_or(false)
 }
 
-/// Whether a file has another name besides its place in the previous build
-/// (a link made by hand, or a staging folder left by a killed build): then
-/// the new build gets a file of its own, which nothing else can change.
-fn shared(meta: &fs::Metadata) -> bool {
+/// Whether a file has no name besides its own, or only `twin`: a file with
+/// another name (a link made by hand) gets a file of its own in the new
+/// build, which nothing else can change.
+fn names_ok(meta: &fs::Metadata, twin: Option<&Path>) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        meta.nlink() > 1
+        match (meta.nlink(), twin) {
+            (1, _) => true,
+            (2, Some(twin)) => fs::symlink_metadata(twin).is_ok_and(|t| t.dev() == meta.dev() && t.ino() == meta.ino()),
+            _ => false,
+        }
     }
     #[cfg(not(unix))]
     {
-        let _ = meta;
-        false
+        let _ = (meta, twin);
+        true
     }
 }
 
@@ -249,25 +480,6 @@ fn open_no_follow(path: &Path) -> io::Result<fs::File> {
         }
         fs::File::open(path)
     }
-}
-
-/// Deletes a build folder: the entries two levels down (one per page, mostly)
-/// in parallel, then what is left.
-fn remove_tree(dir: &Path) -> io::Result<()> {
-    let mut entries = Vec::new();
-    for top in fs::read_dir(dir)? {
-        let top = top?;
-        if top.file_type()?.is_dir() {
-            for entry in fs::read_dir(top.path())? {
-                let entry = entry?;
-                entries.push((entry.path(), entry.file_type()?.is_dir()));
-            }
-        }
-    }
-    entries
-        .par_iter()
-        .try_for_each(|(path, is_dir)| if *is_dir { fs::remove_dir_all(path) } else { fs::remove_file(path) })?;
-    fs::remove_dir_all(dir)
 }
 
 /// The files besides the site that every build folder holds: the build
@@ -291,24 +503,24 @@ pub fn check_ours(out: &Path) -> Result<(), OutputError> {
     Ok(())
 }
 
+/// Puts the build in `staging` at `out`; `staging` then holds the build
+/// that was at `out`, if any.
 fn swap_in(staging: &Path, out: &Path, parent: &Path, name: &str) -> Result<(), OutputError> {
-    if out.exists() {
-        match exchange(staging, out) {
-            // `staging` now holds the previous build.
-            Ok(()) => return remove_tree(staging).map_err(io_err(staging)),
-            Err(e) if !exchange_unsupported(&e) => return Err(OutputError::Io { path: out.to_path_buf(), source: e }),
-            Err(_) => {}
-        }
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        fs::rename(out, &old).map_err(io_err(out))?;
-        if let Err(source) = fs::rename(staging, out) {
-            let _ = fs::rename(&old, out);
-            return Err(OutputError::Io { path: out.to_path_buf(), source });
-        }
-        remove_tree(&old).map_err(io_err(&old))
-    } else {
-        fs::rename(staging, out).map_err(io_err(out))
+    if !out.exists() {
+        return fs::rename(staging, out).map_err(io_err(out));
     }
+    match exchange(staging, out) {
+        Ok(()) => return Ok(()),
+        Err(e) if !exchange_unsupported(&e) => return Err(OutputError::Io { path: out.to_path_buf(), source: e }),
+        Err(_) => {}
+    }
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    fs::rename(out, &old).map_err(io_err(out))?;
+    if let Err(source) = fs::rename(staging, out) {
+        let _ = fs::rename(&old, out);
+        return Err(OutputError::Io { path: out.to_path_buf(), source });
+    }
+    fs::rename(&old, staging).map_err(io_err(staging))
 }
 
 /// Swaps two directory entries in one step (Linux 3.15+; tmpfs, ext4, xfs,
@@ -361,36 +573,83 @@ mod tests {
         OutputFile { path: path.into(), contents: OutputContents::Rendered(text.as_bytes().to_vec()) }
     }
 
+    /// Every file under `dir` (`/`-separated paths) with its text.
+    fn tree(dir: &Path) -> Vec<(String, String)> {
+        let (files, _) = walk(dir).unwrap();
+        let mut files: Vec<(String, String)> =
+            files.into_iter().map(|p| (p.clone(), fs::read_to_string(dir.join(&p)).unwrap())).collect();
+        files.sort();
+        files
+    }
+
+    fn expected(files: &[OutputFile]) -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = files
+            .iter()
+            .map(|f| match &f.contents {
+                OutputContents::Rendered(b) => (f.path.clone(), String::from_utf8(b.clone()).unwrap()),
+                OutputContents::Copy(src) => (f.path.clone(), fs::read_to_string(src).unwrap()),
+            })
+            .collect();
+        all.extend(marker_files().map(|(n, c)| (n.to_string(), c)));
+        all.sort();
+        all
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    }
+
     #[test]
     fn replaces_previous_build_and_refuses_foreign_folders() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("public");
-        write_site(&out, &[file("index.html", "one"), file("a/b/index.html", "b")]).unwrap();
-        write_site(&out, &[file("index.html", "two")]).unwrap();
-        assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "two");
-        assert!(!out.join("a").exists(), "stale files of the old build are gone");
-        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(leftovers, vec![std::ffi::OsString::from("public")]);
+        let first = [file("index.html", "one"), file("a/b/index.html", "b")];
+        write_site(&out, &first).unwrap();
+        assert_eq!(names_in(tmp.path()), ["public"], "a first build leaves nothing beside it");
+        let second = [file("index.html", "two")];
+        write_site(&out, &second).unwrap();
+        assert_eq!(tree(&out), expected(&second), "stale files of the old build are gone");
+        assert_eq!(names_in(tmp.path()), [".public.prev", "public"]);
+        let mut kept = expected(&first);
+        kept.push((SIBLING_GITIGNORE.0.to_string(), SIBLING_GITIGNORE.1.to_string()));
+        kept.sort();
+        assert_eq!(tree(&sibling_of(&out)), kept, "the sibling holds the build before, and tells git to leave it");
 
         let foreign = tmp.path().join("mine");
         fs::create_dir(&foreign).unwrap();
         fs::write(foreign.join("notes.txt"), "keep").unwrap();
         assert!(matches!(write_site(&foreign, &[file("index.html", "x")]), Err(OutputError::NotOurs(_))));
         assert_eq!(fs::read_to_string(foreign.join("notes.txt")).unwrap(), "keep");
+
+        // A folder of someone else's where the sibling goes is not touched either.
+        let theirs = tmp.path().join("site");
+        let their_sibling = sibling_of(&theirs);
+        fs::create_dir(&their_sibling).unwrap();
+        fs::write(their_sibling.join("notes.txt"), "keep").unwrap();
+        assert!(matches!(write_site(&theirs, &[file("index.html", "x")]), Err(OutputError::NotOurs(_))));
+        assert_eq!(fs::read_to_string(their_sibling.join("notes.txt")).unwrap(), "keep");
+        assert!(!theirs.exists());
     }
 
     /// A folder holding one file and no folder (a page's) is made when its
-    /// file is written; the others before any file is.
+    /// file is written; the others before any file is; none that exists.
     #[test]
     fn folders_of_one_file_are_made_with_their_file() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("staging");
         fs::create_dir(&dir).unwrap();
         let paths = ["index.html", "a/index.html", "a/b/index.html", "img/1.jpg", "img/2.jpg", "c/d/e/index.html"];
-        let own = make_folders(&dir, paths).unwrap();
+        let own = make_folders(&dir, paths, &HashSet::new()).unwrap();
         assert_eq!(own, ["a/b", "c/d/e"].map(PathBuf::from).into_iter().collect());
         assert!(dir.join("a").is_dir() && dir.join("img").is_dir() && dir.join("c/d").is_dir());
         assert!(!dir.join("a/b").exists() && !dir.join("c/d/e").exists());
+
+        let existing: HashSet<String> = ["a", "a/b", "c"].map(String::from).into_iter().collect();
+        let own = make_folders(&tmp.path().join("other"), ["a/b/index.html", "c/d/index.html"], &existing).unwrap();
+        assert_eq!(own, ["c/d"].map(PathBuf::from).into_iter().collect(), "a/b exists: not made again");
 
         let out = tmp.path().join("public");
         let files: Vec<OutputFile> = paths.iter().map(|p| file(p, p)).collect();
@@ -401,14 +660,17 @@ mod tests {
     }
 
     #[test]
-    fn failed_write_keeps_the_old_build() {
+    fn failed_write_keeps_the_old_build_and_the_next_one_succeeds() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("public");
         write_site(&out, &[file("index.html", "good")]).unwrap();
         let missing = OutputFile { path: "x.css".into(), contents: OutputContents::Copy(tmp.path().join("nope")) };
         assert!(write_site(&out, &[file("index.html", "bad"), missing]).is_err());
-        assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "good");
-        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1, "staging folder removed");
+        assert_eq!(tree(&out), expected(&[file("index.html", "good")]));
+        assert!(sibling_of(&out).join(BUILD_MARKER).is_file(), "the half-made sibling is known as ours");
+        let next = [file("index.html", "better"), file("x.css", "x")];
+        write_site(&out, &next).unwrap();
+        assert_eq!(tree(&out), expected(&next));
     }
 
     #[cfg(unix)]
@@ -419,43 +681,53 @@ mod tests {
 
     #[test]
     #[cfg(unix)]
-    fn rebuild_links_unchanged_files_and_a_failed_one_leaves_the_old_build_untouched() {
+    fn rebuild_keeps_unchanged_files_and_a_failed_one_leaves_the_old_build_untouched() {
         use std::os::unix::fs::MetadataExt;
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("public");
         let src = tmp.path().join("logo.svg");
         fs::write(&src, "<svg/>").unwrap();
         let copy = |path: &str| OutputFile { path: path.into(), contents: OutputContents::Copy(src.clone()) };
-        write_site(&out, &[file("index.html", "one"), file("a/index.html", "same"), copy("logo.svg")]).unwrap();
+        let build = |index: &str| vec![file("index.html", index), file("a/index.html", "same"), copy("logo.svg")];
+        write_site(&out, &build("one")).unwrap();
         let ino = |p: &str| fs::metadata(out.join(p)).unwrap().ino();
         let (same_before, index_before) = (ino("a/index.html"), ino("index.html"));
 
-        write_site(&out, &[file("index.html", "two"), file("a/index.html", "same"), copy("logo.svg")]).unwrap();
-        assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "two");
-        assert_eq!(fs::read_to_string(out.join("a/index.html")).unwrap(), "same");
+        write_site(&out, &build("two")).unwrap();
+        assert_eq!(tree(&out), expected(&build("two")));
         assert_eq!(ino("a/index.html"), same_before, "an unchanged file is the same file, linked");
         assert_ne!(ino("index.html"), index_before, "a changed file is a new file");
-        for p in ["index.html", "a/index.html", "logo.svg", BUILD_MARKER] {
-            assert_eq!(links(&out.join(p)), 1, "{p}: the old build is gone, nothing shares its files");
+        assert_eq!(links(&out.join("a/index.html")), 2, "shared with the build before, in the sibling");
+        assert_eq!(links(&out.join("index.html")), 1);
+
+        // The same build again: the sibling (the first build) is brought up
+        // to date, its changed file replaced by a link, and swapped in.
+        let index_two = ino("index.html");
+        write_site(&out, &build("two")).unwrap();
+        assert_eq!(tree(&out), expected(&build("two")));
+        assert_eq!((ino("index.html"), ino("a/index.html")), (index_two, same_before), "nothing written anew");
+        for p in ["index.html", "a/index.html", "logo.svg"] {
+            assert_eq!(links(&out.join(p)), 2, "{p}: the two folders share it, nothing else does");
         }
 
-        // A build that fails after linking unchanged files: every old file keeps
-        // its bytes, and once the staging folder is gone, its only name.
-        let before: Vec<(String, Vec<u8>)> = ["index.html", "a/index.html", "logo.svg"]
+        // A build that fails after linking unchanged files: every file of
+        // public/ keeps its bytes and its inode.
+        let before: Vec<(String, Vec<u8>, u64)> = ["index.html", "a/index.html", "logo.svg"]
             .iter()
-            .map(|p| (p.to_string(), fs::read(out.join(p)).unwrap()))
+            .map(|p| (p.to_string(), fs::read(out.join(p)).unwrap(), ino(p)))
             .collect();
         let missing = OutputFile { path: "x.css".into(), contents: OutputContents::Copy(tmp.path().join("nope")) };
-        let files = [file("index.html", "three"), file("a/index.html", "same"), copy("logo.svg"), missing];
+        let mut files = build("three");
+        files.push(missing);
         assert!(write_site(&out, &files).is_err());
-        for (p, bytes) in &before {
+        for (p, bytes, inode) in &before {
             assert_eq!(&fs::read(out.join(p)).unwrap(), bytes, "{p}");
-            assert_eq!(links(&out.join(p)), 1, "{p}");
+            assert_eq!(ino(p), *inode, "{p}");
         }
         assert!(!out.join("x.css").exists());
-        let mut leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        leftovers.sort();
-        assert_eq!(leftovers, ["logo.svg", "public"].map(std::ffi::OsString::from), "staging folder removed");
+        assert_eq!(names_in(tmp.path()), [".public.prev", "logo.svg", "public"]);
+        write_site(&out, &build("four")).unwrap();
+        assert_eq!(tree(&out), expected(&build("four")));
     }
 
     #[test]
@@ -468,6 +740,9 @@ mod tests {
         fs::hard_link(out.join("index.html"), &elsewhere).unwrap();
         write_site(&out, &[file("index.html", "built")]).unwrap();
         assert_eq!(links(&out.join("index.html")), 1, "public/ does not share the file with elsewhere.html");
+        // Now the sibling holds the file with the other name: not kept either.
+        write_site(&out, &[file("index.html", "built")]).unwrap();
+        write_site(&out, &[file("index.html", "built")]).unwrap();
         fs::write(&elsewhere, "changed elsewhere").unwrap();
         assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "built");
     }
@@ -476,10 +751,69 @@ mod tests {
     fn a_file_changed_by_hand_in_the_old_build_is_written_afresh() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("public");
-        write_site(&out, &[file("index.html", "built")]).unwrap();
+        for _ in 0..3 {
+            write_site(&out, &[file("index.html", "built"), file("a/index.html", "a")]).unwrap();
+        }
+        // Written into in place: the sibling's file, the same one, changes too.
         fs::write(out.join("index.html"), "edited").unwrap();
-        write_site(&out, &[file("index.html", "built")]).unwrap();
-        assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "built");
+        fs::write(sibling_of(&out).join("a/index.html"), "edited in the sibling").unwrap();
+        write_site(&out, &[file("index.html", "built"), file("a/index.html", "a")]).unwrap();
+        assert_eq!(tree(&out), expected(&[file("index.html", "built"), file("a/index.html", "a")]));
+    }
+
+    /// Whatever the sibling holds (an earlier build's files and folders, a
+    /// folder where a file goes and the other way round, a killed build's
+    /// leftovers, a symbolic link), the new build is exactly its files.
+    #[test]
+    fn the_sibling_is_brought_to_exactly_the_new_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        let builds: [Vec<OutputFile>; 3] = [
+            vec![file("a/x.html", "x"), file("b/index.html", "b"), file("c", "c"), file("d/e/f.html", "f")],
+            vec![file("a", "a is a file"), file("c/index.html", "c is a folder"), file("d/e/f.html", "f")],
+            vec![file("a/x.html", "x again"), file("c", "c"), file("d/g.html", "g")],
+        ];
+        for round in 0..2 {
+            for files in &builds {
+                write_site(&out, files).unwrap();
+                assert_eq!(tree(&out), expected(files), "round {round}");
+            }
+        }
+        let sibling = sibling_of(&out);
+        fs::write(sibling.join("left-over.tmp"), "junk").unwrap();
+        fs::create_dir_all(sibling.join("zz/yy")).unwrap();
+        fs::write(sibling.join("zz/yy/index.html"), "junk").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(tmp.path().join("secret"), sibling.join("d/g.html")).unwrap_or(());
+        fs::write(tmp.path().join("secret"), "secret").unwrap();
+        write_site(&out, &builds[2]).unwrap();
+        assert_eq!(tree(&out), expected(&builds[2]));
+        assert_eq!(fs::read_to_string(tmp.path().join("secret")).unwrap(), "secret");
+    }
+
+    /// Two builds into one folder at once: each waits for the other, and the
+    /// folder holds one whole build.
+    #[test]
+    fn builds_at_once_take_turns() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        let build = |who: &str, n: usize| -> Vec<OutputFile> {
+            (0..30).map(|i| file(&format!("p/{i}/index.html"), &format!("{who} {n}"))).collect()
+        };
+        std::thread::scope(|scope| {
+            for who in ["first", "second"] {
+                let out = &out;
+                scope.spawn(move || {
+                    for n in 0..15 {
+                        write_site(out, &build(who, n)).unwrap();
+                    }
+                });
+            }
+        });
+        let pages = tree(&out);
+        let last = &pages.iter().find(|(p, _)| p == "p/0/index.html").unwrap().1;
+        let (who, n) = last.split_once(' ').unwrap();
+        assert_eq!(pages, expected(&build(who, n.parse().unwrap())));
     }
 
     /// Readers polling `public/` during rebuilds always find a whole build:

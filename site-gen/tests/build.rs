@@ -259,21 +259,31 @@ fn failed_build_leaves_previous_public_exactly_as_it_was() {
     assert_eq!(fs::read(out.with_extension("manifest.json")).unwrap(), manifest_before);
 }
 
-/// Pages are written into the staging folder as they are rendered: a
-/// template that fails on some pages, after others were written, still
-/// leaves the previous `public/` as it was, sharing no file with anything,
-/// and no staging folder behind.
+/// Pages are written into the staging folder (the kept sibling) as they are
+/// rendered: a template that fails on some pages, after others were
+/// written, still leaves the previous `public/` as it was, each file the
+/// same file, shared with nothing but its twin in the sibling; and the next
+/// build that succeeds is exactly what a build from scratch writes.
 #[test]
 fn a_build_failing_while_pages_are_written_leaves_previous_public_exactly_as_it_was() {
     let tmp = tempfile::tempdir().unwrap();
     let shop = tmp.path().join("shop");
     copy_dir(&fixtures().join("small-shop"), &shop);
     let out = tmp.path().join("public");
+    // Twice, so that the sibling holds a build whose files public/ shares.
+    assert!(build(&shop, &out, &["--now", NOW]).status.success());
     assert!(build(&shop, &out, &["--now", NOW]).status.success());
     let before = snapshot(&out);
+    #[cfg(unix)]
+    let inodes = |dir: &Path| -> Vec<u64> {
+        use std::os::unix::fs::MetadataExt;
+        before.keys().map(|p| fs::metadata(dir.join(p)).unwrap().ino()).collect()
+    };
+    #[cfg(unix)]
+    let inodes_before = inodes(&out);
 
     // Every other page renders (and most come out unchanged, so the new
-    // build links them); only the posts' pages fail.
+    // build keeps them); only the posts' pages fail.
     fs::create_dir_all(shop.join("templates")).unwrap();
     fs::write(shop.join("templates/post.html"), "{{ post.no_such_field.deeper }}").unwrap();
     let o = build(&shop, &out, &["--now", NOW]);
@@ -281,13 +291,30 @@ fn a_build_failing_while_pages_are_written_leaves_previous_public_exactly_as_it_
     assert!(stderr(&o).contains("--> templates/post.html"), "{}", stderr(&o));
     assert_eq!(snapshot(&out), before);
     #[cfg(unix)]
-    for path in before.keys() {
+    {
         use std::os::unix::fs::MetadataExt;
-        assert_eq!(fs::metadata(out.join(path)).unwrap().nlink(), 1, "{}", path.display());
+        assert_eq!(inodes(&out), inodes_before, "no file of public/ was replaced");
+        let sibling = tmp.path().join(".public.prev");
+        for path in before.keys() {
+            let meta = fs::metadata(out.join(path)).unwrap();
+            let twin = fs::metadata(sibling.join(path)).ok().filter(|t| t.ino() == meta.ino());
+            assert_eq!(meta.nlink(), 1 + u64::from(twin.is_some()), "{}: no name but its twin", path.display());
+        }
     }
     let mut left: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     left.sort();
-    assert_eq!(left, ["public", "public.manifest.json", "shop"].map(std::ffi::OsString::from));
+    assert_eq!(left, [".public.prev", "public", "public.manifest.json", "shop"].map(std::ffi::OsString::from));
+
+    fs::remove_file(shop.join("templates/post.html")).unwrap();
+    fs::write(
+        shop.join("content/news/first.md"),
+        fs::read_to_string(shop.join("content/news/first.md")).unwrap() + "\nOne more line.\n",
+    )
+    .unwrap();
+    assert!(build(&shop, &out, &["--now", NOW]).status.success());
+    let fresh = tmp.path().join("fresh/public");
+    assert!(build(&shop, &fresh, &["--now", NOW]).status.success());
+    assert_eq!(snapshot(&out), snapshot(&fresh), "the rebuild over the sibling equals a build from scratch");
 }
 
 #[test]
