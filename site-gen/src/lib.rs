@@ -104,6 +104,8 @@ pub enum BuildError {
     Output(#[from] output::OutputError),
     #[error("{0}; the previous build is unchanged")]
     Search(#[from] search::SearchError),
+    #[error("the site is built, but its catalog manifest could not be written (the Worker would sell from the old one): {0}; build again once this is fixed")]
+    Manifest(output::OutputError),
 }
 
 /// Loads the shop and its templates, with every error of both.
@@ -163,11 +165,13 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     );
     written.map_err(BuildError::Content)?.into_iter().collect::<Result<(), _>>()?;
     searched?;
-    staging.commit()?;
+    // Held until the manifest is written, so it is this build's.
+    let _lock = staging.commit()?;
     // A preview with drafts never becomes the Worker's catalog: it would
     // sell clips not yet meant for sale.
     if !options.drafts {
-        output::write_file_atomic(&options.manifest, render::manifest(&shop).to_json().as_bytes())?;
+        output::write_file_atomic(&options.manifest, render::manifest(&shop).to_json().as_bytes())
+            .map_err(BuildError::Manifest)?;
     }
     Ok(BuildSummary { elapsed: started.elapsed(), ..summary })
 }

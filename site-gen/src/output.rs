@@ -42,6 +42,8 @@ pub enum OutputError {
     Io { path: PathBuf, source: io::Error },
     #[error("{0} exists but was not written by site-gen (it has no {BUILD_MARKER} file); move it away or choose another --out folder, so nothing of yours is overwritten")]
     NotOurs(PathBuf),
+    #[error("{0} is where site-gen keeps the build before the last one, to make the next build faster, but it is not a folder site-gen made (a symbolic link, a file, or a folder of yours); move it away and build again")]
+    SiblingNotOurs(PathBuf),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
@@ -52,7 +54,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
 pub fn write_site(out: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
     let staging = Staging::begin(out, files.iter().map(|f| f.path.as_str()))?;
     files.par_iter().try_for_each(|f| staging.put(f))?;
-    staging.commit()
+    staging.commit().map(drop)
 }
 
 /// The hidden sibling of `out` that the next build is made in.
@@ -85,6 +87,9 @@ pub struct Staging {
     name: String,
     /// An earlier build to take unchanged files from (`check_ours` vouched for it).
     previous: Option<PathBuf>,
+    /// The regular files of `previous` (reached through real folders, not
+    /// symbolic links) with their inode numbers: only these are linked from.
+    previous_files: HashMap<String, u64>,
     /// The files (and other entries that are not folders) `dir` held when
     /// this build began, by path inside the site.
     found: HashSet<String>,
@@ -99,29 +104,52 @@ pub struct Staging {
     /// writing its file, so the folders are made on every core while pages
     /// render, not all before.
     own_folders: HashSet<PathBuf>,
-    /// Held until the build ends: one build at a time in this parent folder.
-    _lock: Option<fs::File>,
+    lock: BuildLock,
 }
+
+/// Held while a build writes into a folder, until its catalog manifest is
+/// written too: one build at a time into one folder.
+#[derive(Debug)]
+pub struct BuildLock(#[allow(dead_code)] Option<fs::File>);
 
 impl Staging {
     /// Checks that `out` may be replaced, takes its sibling (made afresh, or
     /// the build before, kept), deletes from it what is in the way of the
     /// files at `paths` (inside the site), and makes the folders they need.
     pub fn begin<'p>(out: &Path, paths: impl IntoIterator<Item = &'p str>) -> Result<Staging, OutputError> {
+        // `public` may be a symbolic link to the folder a web server reads:
+        // the new build then replaces that folder, beside it.
+        let out = &match fs::symlink_metadata(out) {
+            Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(out).map_err(io_err(out))?,
+            _ => out.to_path_buf(),
+        };
         check_ours(out)?;
         let (parent, name) = parent_and_name(out);
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        let lock = lock_folder(&parent).map_err(io_err(&parent))?;
+        let lock = lock_folder(&parent, out);
         let dir = sibling_of(out);
-        check_ours(&dir)?;
-        let (found, found_dirs) = if dir.is_dir() {
-            walk(&dir).map_err(io_err(&dir))?
-        } else {
-            fs::create_dir(&dir).map_err(io_err(&dir))?;
-            (HashSet::new(), HashSet::new())
+        let sibling_exists = match fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {
+                check_ours(&dir).map_err(|_| OutputError::SiblingNotOurs(dir.clone()))?;
+                true
+            }
+            Ok(_) => return Err(OutputError::SiblingNotOurs(dir)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io_err(&dir)(e)),
         };
+        if !sibling_exists {
+            fs::create_dir(&dir).map_err(io_err(&dir))?;
+        }
+        let previous = out.is_dir().then(|| out.to_path_buf());
+        let (sibling, earlier) = rayon::join(
+            || if sibling_exists { walk(&dir, Strange::Delete) } else { Ok(Tree::default()) },
+            || previous.as_deref().map_or(Ok(Tree::default()), |p| walk(p, Strange::Skip)),
+        );
+        let sibling = sibling.map_err(io_err(&dir))?;
+        let earlier = earlier.map_err(io_err(out))?;
         let mut staging = Staging {
-            previous: out.is_dir().then(|| out.to_path_buf()),
+            previous_files: earlier.files.into_iter().filter(|(_, e)| e.regular).map(|(p, e)| (p, e.ino)).collect(),
+            previous,
             paths: paths.into_iter().map(str::to_owned).collect(),
             more: Mutex::new(Vec::new()),
             own_folders: HashSet::new(),
@@ -129,9 +157,9 @@ impl Staging {
             parent,
             name,
             dir,
-            found,
-            found_dirs,
-            _lock: lock,
+            found: sibling.files.into_keys().collect(),
+            found_dirs: sibling.dirs,
+            lock,
         };
         // Mark the sibling as ours first: a build killed from here on leaves
         // a folder the next one knows it may bring up to date.
@@ -181,9 +209,13 @@ impl Staging {
         let dest = self.dir.join(&f.path);
         if let Some(folder) = Path::new(&f.path).parent().filter(|p| self.own_folders.contains(*p)) {
             let folder = self.dir.join(folder);
-            fs::create_dir(&folder).map_err(io_err(&folder))?;
+            // A late file ([`Staging::put_more`]) may have made it already.
+            match fs::create_dir(&folder) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(io_err(&folder)(e)),
+                _ => {}
+            }
         }
-        let old = self.previous.as_ref().map(|p| p.join(&f.path));
+        let twin = self.previous_files.get(&f.path).copied();
         if self.found_dirs.contains(&f.path) {
             // A folder where the file goes (only a late file's: `begin`
             // cleared the way for the others).
@@ -194,17 +226,19 @@ impl Staging {
         }
         if self.found.contains(&f.path) {
             // Its one other name, if any, must be the previous build's file.
-            if holds(&dest, &f.contents, old.as_deref()) {
+            if holds(&dest, &f.contents, twin, None) {
                 return Ok(());
             }
-            match fs::remove_file(&dest) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&dest)(e)),
-                _ => {}
-            }
+            remove_if_there(&dest)?;
         }
-        if let Some(old) = old {
-            if holds(&old, &f.contents, None) && fs::hard_link(&old, &dest).is_ok() {
-                return Ok(());
+        if let (Some(ino), Some(previous)) = (twin, &self.previous) {
+            let old = previous.join(&f.path);
+            if holds(&old, &f.contents, None, Some(ino)) && fs::hard_link(&old, &dest).is_ok() {
+                // `serve` may have put another file at that path meanwhile.
+                if inode(&dest) == Some(ino) {
+                    return Ok(());
+                }
+                remove_if_there(&dest)?;
             }
         }
         write_new(&dest, &f.contents)
@@ -232,8 +266,10 @@ impl Staging {
     }
 
     /// Deletes from the sibling what the new build does not have, writes the
-    /// build marker, and swaps the new build in for `out`.
-    pub fn commit(mut self) -> Result<(), OutputError> {
+    /// build marker, and swaps the new build in for `out`. Nothing after the
+    /// swap fails the build. Returns the lock, to hold while the caller
+    /// writes what goes with the build (the catalog manifest).
+    pub fn commit(mut self) -> Result<BuildLock, OutputError> {
         let more = std::mem::take(&mut *self.more.lock().unwrap_or_else(|e| e.into_inner()));
         self.paths.extend(more);
         for (name, contents) in marker_files() {
@@ -245,12 +281,18 @@ impl Staging {
         }
         self.delete_stale()?;
         swap_in(&self.dir, &self.out, &self.parent, &self.name)?;
-        if self.dir.is_dir() {
-            // The sibling now holds the build before: mark it for git.
+        if fs::symlink_metadata(&self.dir).is_ok_and(|m| m.is_dir()) {
+            // The sibling now holds the build before (whose own `.gitignore`,
+            // if the shop has one, is replaced): mark it for git.
             let (name, text) = SIBLING_GITIGNORE;
-            write_new(&self.dir.join(name), &OutputContents::Rendered(text.as_bytes().to_vec()))?;
+            let path = self.dir.join(name);
+            let marked = remove_if_there(&path)
+                .and_then(|()| write_new(&path, &OutputContents::Rendered(text.as_bytes().to_vec())));
+            if let Err(e) = marked {
+                eprintln!("warning: the site is built, but git may list {}: {e}", self.dir.display());
+            }
         }
-        Ok(())
+        Ok(self.lock)
     }
 
     /// Deletes the files and folders the sibling held that the new build
@@ -278,8 +320,9 @@ impl Staging {
                 None => true,
             })
             .collect();
+        // Already gone, or gone with a folder a late file replaced.
         let gone = |r: io::Result<()>| match r {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            Err(e) if !matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Err(e),
             _ => Ok(()),
         };
         files.par_iter().try_for_each(|f| {
@@ -293,63 +336,106 @@ impl Staging {
     }
 }
 
-/// Takes a lock on `folder` for the rest of the build, waiting while another
-/// build holds it; `None` where the system has no such locks.
-fn lock_folder(folder: &Path) -> io::Result<Option<fs::File>> {
-    let handle = match fs::File::open(folder) {
-        Ok(handle) => handle,
-        // Some systems cannot open a folder as a file: build without the lock.
-        Err(_) => return Ok(None),
-    };
+/// Takes a lock on `folder` (the parent of `out`) for the rest of the
+/// build, waiting while another build holds it. Where the system or the
+/// file system cannot lock a folder (some network file systems), the build
+/// goes on without.
+fn lock_folder(folder: &Path, out: &Path) -> BuildLock {
+    let Ok(handle) = fs::File::open(folder) else { return BuildLock(None) };
     match handle.try_lock() {
-        Ok(()) => Ok(Some(handle)),
+        Ok(()) => BuildLock(Some(handle)),
         Err(fs::TryLockError::WouldBlock) => {
-            eprintln!("waiting for another site-gen build into {} to finish", folder.display());
-            handle.lock()?;
-            Ok(Some(handle))
+            eprintln!("waiting for another site-gen build into {} to finish", out.display());
+            BuildLock(handle.lock().is_ok().then_some(handle))
         }
-        Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => Ok(None),
-        Err(fs::TryLockError::Error(e)) => Err(e),
+        Err(fs::TryLockError::Error(_)) => BuildLock(None),
     }
 }
 
-/// Every entry under `dir` by path inside it (`/`-separated): the folders,
-/// and the rest (files, mostly). Names that are not UTF-8 cannot be a
-/// build's: they are deleted on the way.
-fn walk(dir: &Path) -> io::Result<(HashSet<String>, HashSet<String>)> {
-    fn walk_in(dir: &Path, prefix: &str) -> io::Result<(Vec<String>, Vec<String>)> {
-        let mut files = Vec::new();
-        let mut dirs = Vec::new();
+/// Removes a file, if there is one.
+fn remove_if_there(path: &Path) -> Result<(), OutputError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+fn inode(path: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::symlink_metadata(path).ok().map(|m| m.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        fs::symlink_metadata(path).ok().map(|_| 0)
+    }
+}
+
+/// What [`walk`] found under a folder, by path inside it (`/`-separated).
+#[derive(Debug, Default)]
+struct Tree {
+    /// Everything that is not a folder (files, symbolic links).
+    files: HashMap<String, Entry>,
+    dirs: HashSet<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    ino: u64,
+    /// A regular file (not a symbolic link or another special file).
+    regular: bool,
+}
+
+/// What [`walk`] does with a name that is not UTF-8 (no build's file has one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Strange {
+    /// Deletes it (in the sibling, which is site-gen's alone).
+    Delete,
+    /// Leaves it out.
+    Skip,
+}
+
+/// Every entry under `dir`, not following symbolic links; the inode numbers
+/// come with the folder listing, at no cost.
+fn walk(dir: &Path, strange: Strange) -> io::Result<Tree> {
+    fn walk_in(dir: &Path, prefix: &str, strange: Strange) -> io::Result<Tree> {
+        let mut tree = Tree::default();
+        let mut below = Vec::new();
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
-            let is_dir = entry.file_type()?.is_dir();
+            let kind = entry.file_type()?;
             let Ok(name) = entry.file_name().into_string() else {
-                if is_dir {
-                    fs::remove_dir_all(entry.path())?
-                } else {
-                    fs::remove_file(entry.path())?
+                if strange == Strange::Delete {
+                    if kind.is_dir() {
+                        fs::remove_dir_all(entry.path())?
+                    } else {
+                        fs::remove_file(entry.path())?
+                    }
                 }
                 continue;
             };
             let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-            if is_dir {
-                dirs.push(path)
+            if kind.is_dir() {
+                below.push((entry.path(), path.clone()));
+                tree.dirs.insert(path);
             } else {
-                files.push(path)
+                #[cfg(unix)]
+                let ino = std::os::unix::fs::DirEntryExt::ino(&entry);
+                #[cfg(not(unix))]
+                let ino = 0;
+                tree.files.insert(path, Entry { ino, regular: kind.is_file() });
             }
         }
-        let below: Vec<(Vec<String>, Vec<String>)> = dirs
-            .par_iter()
-            .map(|d| walk_in(&dir.join(&d[d.rfind('/').map_or(0, |i| i + 1)..]), d))
-            .collect::<io::Result<_>>()?;
-        for (f, d) in below {
-            files.extend(f);
-            dirs.extend(d);
+        let below: Vec<Tree> =
+            below.par_iter().map(|(dir, path)| walk_in(dir, path, strange)).collect::<io::Result<_>>()?;
+        for t in below {
+            tree.files.extend(t.files);
+            tree.dirs.extend(t.dirs);
         }
-        Ok((files, dirs))
+        Ok(tree)
     }
-    let (files, dirs) = walk_in(dir, "")?;
-    Ok((files.into_iter().collect(), dirs.into_iter().collect()))
+    walk_in(dir, "", strange)
 }
 
 /// Creates, inside `dir`, the folders of the files at `paths` that `existing`
@@ -406,16 +492,17 @@ fn write_new(dest: &Path, contents: &OutputContents) -> Result<(), OutputError> 
         OutputContents::Copy(src) => {
             let mut from = fs::File::open(src).map_err(io_err(src))?;
             let mut to = create().map_err(io_err(dest))?;
-            io::copy(&mut from, &mut to).map(drop).map_err(io_err(src))
+            io::copy(&mut from, &mut to).map(drop).map_err(io_err(dest))
         }
     }
 }
 
 /// Whether `path` is a regular file holding exactly `contents`, with no name
-/// besides its own except `twin` (the same file in the other build folder).
+/// besides its own except its `twin` (the file of this inode number at the
+/// same path in the other build folder), and, if `ino` is given, that file.
 /// Any doubt (missing, unreadable, a symbolic link, another size, other
 /// names) answers no, and the file is written afresh.
-fn holds(path: &Path, contents: &OutputContents, twin: Option<&Path>) -> bool {
+fn holds(path: &Path, contents: &OutputContents, twin: Option<u64>, ino: Option<u64>) -> bool {
     use std::io::Read;
     thread_local! {
         /// One read buffer per thread, so comparing 30,000 pages allocates nothing.
@@ -432,7 +519,7 @@ fn holds(path: &Path, contents: &OutputContents, twin: Option<&Path>) -> bool {
         };
         let mut file = open_no_follow(path)?;
         let meta = file.metadata()?;
-        if !meta.is_file() || meta.len() != expected.len() as u64 || !names_ok(&meta, twin) {
+        if !meta.is_file() || meta.len() != expected.len() as u64 || !names_ok(&meta, twin, ino) {
             return Ok(false);
         }
         BUFFER.with_borrow_mut(|buffer| {
@@ -445,22 +532,24 @@ fn holds(path: &Path, contents: &OutputContents, twin: Option<&Path>) -> bool {
     same().unwrap_or(false)
 }
 
-/// Whether a file has no name besides its own, or only `twin`: a file with
-/// another name (a link made by hand) gets a file of its own in the new
-/// build, which nothing else can change.
-fn names_ok(meta: &fs::Metadata, twin: Option<&Path>) -> bool {
+/// Whether a file is the one expected (`ino`) and has no name besides its
+/// own, or only its `twin`'s: a file with another name (a link made by
+/// hand) gets a file of its own in the new build, which nothing else can
+/// change.
+fn names_ok(meta: &fs::Metadata, twin: Option<u64>, ino: Option<u64>) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        match (meta.nlink(), twin) {
-            (1, _) => true,
-            (2, Some(twin)) => fs::symlink_metadata(twin).is_ok_and(|t| t.dev() == meta.dev() && t.ino() == meta.ino()),
-            _ => false,
-        }
+        ino.is_none_or(|ino| ino == meta.ino())
+            && match meta.nlink() {
+                1 => true,
+                2 => twin == Some(meta.ino()),
+                _ => false,
+            }
     }
     #[cfg(not(unix))]
     {
-        let _ = (meta, twin);
+        let _ = (meta, twin, ino);
         true
     }
 }
@@ -471,7 +560,8 @@ fn open_no_follow(path: &Path) -> io::Result<fs::File> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)
+        // Not blocking either: a named pipe would stall the build on open.
+        fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -520,7 +610,10 @@ fn swap_in(staging: &Path, out: &Path, parent: &Path, name: &str) -> Result<(), 
         let _ = fs::rename(&old, out);
         return Err(OutputError::Io { path: out.to_path_buf(), source });
     }
-    fs::rename(&old, staging).map_err(io_err(staging))
+    if let Err(e) = fs::rename(&old, staging) {
+        eprintln!("warning: the site is built, but the build before stays in {}: {e}; delete it", old.display());
+    }
+    Ok(())
 }
 
 /// Swaps two directory entries in one step (Linux 3.15+; tmpfs, ext4, xfs,
@@ -575,9 +668,9 @@ mod tests {
 
     /// Every file under `dir` (`/`-separated paths) with its text.
     fn tree(dir: &Path) -> Vec<(String, String)> {
-        let (files, _) = walk(dir).unwrap();
+        let files = walk(dir, Strange::Skip).unwrap().files;
         let mut files: Vec<(String, String)> =
-            files.into_iter().map(|p| (p.clone(), fs::read_to_string(dir.join(&p)).unwrap())).collect();
+            files.into_keys().map(|p| (p.clone(), fs::read_to_string(dir.join(&p)).unwrap())).collect();
         files.sort();
         files
     }
@@ -629,7 +722,7 @@ mod tests {
         let their_sibling = sibling_of(&theirs);
         fs::create_dir(&their_sibling).unwrap();
         fs::write(their_sibling.join("notes.txt"), "keep").unwrap();
-        assert!(matches!(write_site(&theirs, &[file("index.html", "x")]), Err(OutputError::NotOurs(_))));
+        assert!(matches!(write_site(&theirs, &[file("index.html", "x")]), Err(OutputError::SiblingNotOurs(_))));
         assert_eq!(fs::read_to_string(their_sibling.join("notes.txt")).unwrap(), "keep");
         assert!(!theirs.exists());
     }
@@ -783,12 +876,153 @@ mod tests {
         fs::write(sibling.join("left-over.tmp"), "junk").unwrap();
         fs::create_dir_all(sibling.join("zz/yy")).unwrap();
         fs::write(sibling.join("zz/yy/index.html"), "junk").unwrap();
-        #[cfg(unix)]
-        std::os::unix::fs::symlink(tmp.path().join("secret"), sibling.join("d/g.html")).unwrap_or(());
         fs::write(tmp.path().join("secret"), "secret").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(tmp.path().join("secret"), sibling.join("d/g.html")).unwrap();
         write_site(&out, &builds[2]).unwrap();
         assert_eq!(tree(&out), expected(&builds[2]));
         assert_eq!(fs::read_to_string(tmp.path().join("secret")).unwrap(), "secret");
+    }
+
+    /// A shop's own `.gitignore` (from `static/`, or made by hand in
+    /// `public/`) is a file like any other: every build succeeds, `public/`
+    /// has the shop's, and the sibling has site-gen's.
+    #[test]
+    fn a_gitignore_in_the_build_or_in_public_is_the_shops() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        let build = |n: &str| vec![file("index.html", n), file(".gitignore", "*.psd\n")];
+        for n in ["one", "two", "three"] {
+            write_site(&out, &build(n)).unwrap();
+            assert_eq!(tree(&out), expected(&build(n)));
+        }
+        let ours = fs::read_to_string(sibling_of(&out).join(".gitignore")).unwrap();
+        assert_eq!(ours, SIBLING_GITIGNORE.1);
+        fs::write(out.join(".gitignore"), "mine\n").unwrap();
+        write_site(&out, &[file("index.html", "four")]).unwrap();
+        assert_eq!(tree(&out), expected(&[file("index.html", "four")]));
+    }
+
+    /// A symbolic link, a file or a folder of someone else's where the
+    /// sibling goes: refused, and nothing is written anywhere.
+    #[test]
+    #[cfg(unix)]
+    fn a_sibling_that_is_not_sites_gens_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        write_site(&out, &[file("index.html", "good")]).unwrap();
+        let sibling = sibling_of(&out);
+        let before = tree(&out);
+        let attempt = || write_site(&out, &[file("index.html", "bad"), file("b/index.html", "b")]);
+        std::os::unix::fs::symlink("public", &sibling).unwrap();
+        assert!(matches!(attempt(), Err(OutputError::SiblingNotOurs(_))));
+        fs::remove_file(&sibling).unwrap();
+        fs::write(&sibling, "a file").unwrap();
+        assert!(matches!(attempt(), Err(OutputError::SiblingNotOurs(_))));
+        fs::remove_file(&sibling).unwrap();
+        fs::create_dir(&sibling).unwrap();
+        fs::write(sibling.join("notes.txt"), "mine").unwrap();
+        assert!(matches!(attempt(), Err(OutputError::SiblingNotOurs(_))));
+        assert_eq!(tree(&sibling), [("notes.txt".to_string(), "mine".to_string())]);
+        assert_eq!(tree(&out), before);
+        let message = attempt().unwrap_err().to_string();
+        assert!(message.contains(".public.prev") && message.contains("move it away"), "{message}");
+    }
+
+    /// `public` a symbolic link to the folder a web server reads: builds
+    /// replace that folder (beside it), the link stays, and a failed build
+    /// leaves the folder as it was.
+    #[test]
+    #[cfg(unix)]
+    fn an_out_folder_that_is_a_symbolic_link_is_built_where_it_points() {
+        let tmp = tempfile::tempdir().unwrap();
+        let www = tmp.path().join("www");
+        write_site(&www, &[file("index.html", "v1")]).unwrap();
+        let out = tmp.path().join("shop/public");
+        fs::create_dir_all(out.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&www, &out).unwrap();
+        for v in ["v2", "v3"] {
+            write_site(&out, &[file("index.html", v)]).unwrap();
+            assert!(fs::symlink_metadata(&out).unwrap().is_symlink());
+            assert_eq!(tree(&www), expected(&[file("index.html", v)]));
+        }
+        let missing = OutputFile { path: "x.css".into(), contents: OutputContents::Copy(tmp.path().join("nope")) };
+        assert!(write_site(&out, &[file("index.html", "v4"), file("new/index.html", "n"), missing]).is_err());
+        assert_eq!(tree(&www), expected(&[file("index.html", "v3")]));
+        assert_eq!(names_in(tmp.path()), [".www.prev", "shop", "www"]);
+        assert_eq!(names_in(&tmp.path().join("shop")), ["public"]);
+    }
+
+    /// A folder of `public/` that is a symbolic link (made by hand): no file
+    /// reached through it is shared with the new build.
+    #[test]
+    #[cfg(unix)]
+    fn nothing_is_linked_through_a_symbolic_link_in_public() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        let mine = tmp.path().join("mine");
+        fs::create_dir(&mine).unwrap();
+        fs::write(mine.join("logo.svg"), "<svg/>").unwrap();
+        write_site(&out, &[file("index.html", "i")]).unwrap();
+        std::os::unix::fs::symlink(&mine, out.join("img")).unwrap();
+        let files = [file("index.html", "i"), file("img/logo.svg", "<svg/>")];
+        write_site(&out, &files).unwrap();
+        assert!(fs::symlink_metadata(out.join("img")).unwrap().is_dir());
+        assert_ne!(
+            fs::metadata(out.join("img/logo.svg")).unwrap().ino(),
+            fs::metadata(mine.join("logo.svg")).unwrap().ino()
+        );
+        fs::write(mine.join("logo.svg"), "<svg>changed by hand</svg>").unwrap();
+        assert_eq!(tree(&out), expected(&files));
+    }
+
+    /// The search index's files come late ([`Staging::put_more`]): into a
+    /// folder a page's file is alone in, and where the sibling has a folder
+    /// or a file in the way.
+    #[test]
+    fn late_files_share_folders_and_replace_what_is_in_the_way() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        let run = |late: Vec<OutputFile>| -> Result<(), OutputError> {
+            let staging = Staging::begin(&out, ["index.html", "pagefind/pagefind-ui.css"])?;
+            staging.put(&file("index.html", "i"))?;
+            staging.put_more(&late)?;
+            staging.put(&file("pagefind/pagefind-ui.css", "css"))?;
+            staging.commit().map(drop)
+        };
+        let builds = [
+            vec![file("pagefind/x/y", "y"), file("pagefind/z", "z")],
+            vec![file("pagefind/x", "x is a file"), file("pagefind/z/w", "z is a folder")],
+            vec![file("pagefind/x/y", "y")],
+        ];
+        for round in 0..2 {
+            for late in &builds {
+                run(late.clone()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+                let mut all = late.clone();
+                all.extend([file("index.html", "i"), file("pagefind/pagefind-ui.css", "css")]);
+                assert_eq!(tree(&out), expected(&all), "round {round}");
+            }
+        }
+    }
+
+    /// A build without `public/` over a kept sibling; a name that is not
+    /// UTF-8 in the sibling (no build has one) is deleted.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_kept_sibling_without_public_and_strange_names() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        write_site(&out, &[file("index.html", "one"), file("a/index.html", "a")]).unwrap();
+        write_site(&out, &[file("index.html", "two")]).unwrap();
+        fs::remove_dir_all(&out).unwrap();
+        let strange = sibling_of(&out).join(std::ffi::OsStr::from_bytes(b"bad-\xff-name"));
+        fs::write(&strange, "x").unwrap();
+        write_site(&out, &[file("index.html", "three")]).unwrap();
+        assert_eq!(tree(&out), expected(&[file("index.html", "three")]));
+        assert_eq!(fs::read_dir(&out).unwrap().count(), 3, "no strange name left");
+        assert_eq!(names_in(tmp.path()), ["public"]);
     }
 
     /// Two builds into one folder at once: each waits for the other, and the
