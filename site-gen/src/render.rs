@@ -4,6 +4,7 @@
 //! pages receive only their own slice of items and a constant-size
 //! paginator, so the total work is linear in the number of items.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -108,7 +109,9 @@ struct TagEntry<'a> {
 /// Everything jobs share, computed once.
 pub(crate) struct Prepared<'a> {
     shop: &'a Shop,
-    tera: &'a Tera,
+    /// The shop's templates, or, when it has none of its own, the built-in
+    /// ones made for its site (`templates::builtin_for_site`).
+    tera: Cow<'a, Tera>,
     pub(crate) base: Value,
     clip_cards: Vec<Value>,
     post_cards: Vec<Value>,
@@ -297,10 +300,12 @@ impl<'a> Prepared<'a> {
     /// and every post's [`post_card`] (in the shop's order).
     pub(crate) fn new(shop: &'a Shop, tera: &'a Tera, clip_cards: Vec<Value>, post_cards: Vec<Value>) -> Self {
         let own_templates = shop.root.join(templates::TEMPLATES_DIR);
+        let base = base_value(shop);
+        let for_site = (!templates::has_own_templates(&shop.root)).then(|| templates::builtin_for_site(&base));
         Prepared {
-            base: base_value(shop),
+            tera: for_site.flatten().map_or(Cow::Borrowed(tera), Cow::Owned),
+            base,
             shop,
-            tera,
             clip_card_html: clip_cards.iter().map(|_| OnceLock::new()).collect(),
             post_card_html: post_cards.iter().map(|_| OnceLock::new()).collect(),
             lists_use_only_cards: LIST_TEMPLATES.iter().all(|name| !own_templates.join(name).exists()),
@@ -1342,6 +1347,48 @@ mod tests {
         for path in ["index.html", "clips/index.html", "tags/sea/index.html"] {
             assert!(page(&site, path).contains(card.as_str()), "{path}");
         }
+    }
+
+    /// A shop without templates of its own gets the built-in ones made for
+    /// its site (values written in, the footer rendered once): every page
+    /// and the sitemap come out byte for byte as with the templates as loaded,
+    /// also when a site value needs escaping or holds a brace (left to Tera).
+    #[test]
+    fn built_in_templates_made_for_the_site_render_the_same() {
+        let tmp = small_shop_copy();
+        let root = tmp.path();
+        let now = "2026-06-01T00:00:00Z".parse().unwrap();
+        for title in ["Small Shop", "Tom's <Small> & \"Shop\"", "The {{ shop }} {% raw %}", "a {% endraw %} b"] {
+            let config = std::fs::read_to_string(root.join("content/site.toml")).unwrap();
+            let config: String = config
+                .lines()
+                .map(|l| if l.starts_with("title = ") { format!("title = {title:?}\n") } else { format!("{l}\n") })
+                .collect();
+            std::fs::write(root.join("content/site.toml"), config).unwrap();
+            let shop = crate::content::load(root, &crate::content::LoadOptions { drafts: false, now }).unwrap();
+            assert_eq!(shop.config.title, title);
+            let tera = templates::load(root).unwrap();
+            let made = prepare(&shop, &tera);
+            assert!(matches!(made.tera, Cow::Owned(_)), "no templates of its own");
+            let loaded = Prepared { tera: Cow::Borrowed(&tera), ..prepare(&shop, &tera) };
+            let jobs = plan(&made);
+            assert!(jobs.iter().any(|j| matches!(j, Job::Page(_))), "the menu has a page");
+            for job in jobs {
+                let (path, bytes) = made.render_job(job).unwrap();
+                assert_eq!(bytes, loaded.render_job(job).unwrap().1, "{path} with title {title}");
+            }
+            let paths = || plan(&made).into_iter().map(|job| file_for_url(&made.job_url(job)));
+            let sitemap = |p: &Prepared| match p.sitemap(paths()).unwrap().contents {
+                OutputContents::Rendered(bytes) => bytes,
+                OutputContents::Copy(_) => unreachable!(),
+            };
+            assert_eq!(sitemap(&made), sitemap(&loaded));
+        }
+        std::fs::create_dir_all(root.join("templates")).unwrap();
+        std::fs::write(root.join("templates/page.html"), "{% extends \"base.html\" %}").unwrap();
+        let shop = crate::content::load(root, &crate::content::LoadOptions { drafts: false, now }).unwrap();
+        let tera = templates::load(root).unwrap();
+        assert!(matches!(prepare(&shop, &tera).tera, Cow::Borrowed(_)), "a template of its own");
     }
 
     /// A shop's own card partial is what the lists show, and a shop's own
