@@ -18,7 +18,7 @@
 //! One build at a time writes into a given folder's sibling: a build holds a
 //! lock on the folder's parent while it runs, and a second one waits.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -152,7 +152,7 @@ impl Staging {
             previous,
             paths: paths.into_iter().map(str::to_owned).collect(),
             more: Mutex::new(Vec::new()),
-            own_folders: HashSet::new(),
+            own_folders: HashSet::default(),
             out: out.to_path_buf(),
             parent,
             name,
@@ -298,7 +298,7 @@ impl Staging {
     /// Deletes the files and folders the sibling held that the new build
     /// does not have (an earlier build's, a killed build's leftovers).
     fn delete_stale(&self) -> Result<(), OutputError> {
-        let mut needed: HashSet<&str> = HashSet::new();
+        let mut needed: HashSet<&str> = HashSet::default();
         for path in &self.paths {
             let mut p = path.as_str();
             while let Some((folder, _)) = p.rsplit_once('/') {
@@ -446,7 +446,7 @@ fn make_folders<'p>(
     paths: impl IntoIterator<Item = &'p str>,
     existing: &HashSet<String>,
 ) -> Result<HashSet<PathBuf>, OutputError> {
-    let mut files_in: HashMap<&Path, usize> = HashMap::new();
+    let mut files_in: HashMap<&Path, usize> = HashMap::default();
     for path in paths {
         if let Some(folder) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
             *files_in.entry(folder).or_default() += 1;
@@ -735,7 +735,7 @@ mod tests {
         let dir = tmp.path().join("staging");
         fs::create_dir(&dir).unwrap();
         let paths = ["index.html", "a/index.html", "a/b/index.html", "img/1.jpg", "img/2.jpg", "c/d/e/index.html"];
-        let own = make_folders(&dir, paths, &HashSet::new()).unwrap();
+        let own = make_folders(&dir, paths, &HashSet::default()).unwrap();
         assert_eq!(own, ["a/b", "c/d/e"].map(PathBuf::from).into_iter().collect());
         assert!(dir.join("a").is_dir() && dir.join("img").is_dir() && dir.join("c/d").is_dir());
         assert!(!dir.join("a/b").exists() && !dir.join("c/d/e").exists());
