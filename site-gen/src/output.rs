@@ -58,7 +58,7 @@ pub fn write_site(out: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
 }
 
 /// The hidden sibling of `out` that the next build is made in.
-pub fn sibling_of(out: &Path) -> PathBuf {
+fn sibling_of(out: &Path) -> PathBuf {
     let (parent, name) = parent_and_name(out);
     parent.join(format!(".{name}.prev"))
 }
@@ -216,6 +216,18 @@ impl Staging {
             }
         }
         let twin = self.previous_files.get(&f.path).copied();
+        let found = self.found.contains(&f.path);
+        // The bytes to compare with, read once (a static file's) and only
+        // when there is a file to compare.
+        let copied;
+        let expected: Option<&[u8]> = match &f.contents {
+            _ if !found && twin.is_none() => None,
+            OutputContents::Rendered(bytes) => Some(bytes),
+            OutputContents::Copy(src) => {
+                copied = fs::read(src).ok();
+                copied.as_deref()
+            }
+        };
         if self.found_dirs.contains(&f.path) {
             // A folder where the file goes (only a late file's: `begin`
             // cleared the way for the others).
@@ -224,16 +236,16 @@ impl Staging {
                 _ => {}
             }
         }
-        if self.found.contains(&f.path) {
+        if found {
             // Its one other name, if any, must be the previous build's file.
-            if holds(&dest, &f.contents, twin, None) {
+            if expected.is_some_and(|bytes| holds(&dest, bytes, twin, None)) {
                 return Ok(());
             }
             remove_if_there(&dest)?;
         }
         if let (Some(ino), Some(previous)) = (twin, &self.previous) {
             let old = previous.join(&f.path);
-            if holds(&old, &f.contents, None, Some(ino)) && fs::hard_link(&old, &dest).is_ok() {
+            if expected.is_some_and(|bytes| holds(&old, bytes, None, Some(ino))) && fs::hard_link(&old, &dest).is_ok() {
                 // `serve` may have put another file at that path meanwhile.
                 if inode(&dest) == Some(ino) {
                     return Ok(());
@@ -497,26 +509,18 @@ fn write_new(dest: &Path, contents: &OutputContents) -> Result<(), OutputError> 
     }
 }
 
-/// Whether `path` is a regular file holding exactly `contents`, with no name
+/// Whether `path` is a regular file holding exactly `expected`, with no name
 /// besides its own except its `twin` (the file of this inode number at the
 /// same path in the other build folder), and, if `ino` is given, that file.
 /// Any doubt (missing, unreadable, a symbolic link, another size, other
 /// names) answers no, and the file is written afresh.
-fn holds(path: &Path, contents: &OutputContents, twin: Option<u64>, ino: Option<u64>) -> bool {
+fn holds(path: &Path, expected: &[u8], twin: Option<u64>, ino: Option<u64>) -> bool {
     use std::io::Read;
     thread_local! {
         /// One read buffer per thread, so comparing 30,000 pages allocates nothing.
         static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     let same = || -> io::Result<bool> {
-        let src_bytes;
-        let expected: &[u8] = match contents {
-            OutputContents::Rendered(bytes) => bytes,
-            OutputContents::Copy(src) => {
-                src_bytes = fs::read(src)?;
-                &src_bytes
-            }
-        };
         let mut file = open_no_follow(path)?;
         let meta = file.metadata()?;
         if !meta.is_file() || meta.len() != expected.len() as u64 || !names_ok(&meta, twin, ino) {
