@@ -10,10 +10,13 @@ NEW, each under GNU time (wall, user + system CPU, peak RSS). Prints medians,
 the ratio NEW / OLD of the medians and the median of the rounds' ratios
 (steadier when load comes and goes).
 
-`--cold` deletes the shop's kept search index (`.site-gen/search-index`)
-before every build, so NEW makes its index every time; without it, NEW uses
-the index its warm-up build kept (what a build whose clips did not change
-does). Keep CORPUS and --work on a tmpfs (/dev/shm).
+Each binary builds its own copy of CORPUS (in --work), so that what one
+keeps between builds in `.site-gen/` (the search index, the rendered
+Markdown: both valid only for the program that made them) is never the
+other's. `--cold` deletes `.site-gen/` before every build, so each build
+makes its index and renders every body afresh (a shop's first build);
+without it, each uses what its warm-up build kept (a build whose content
+did not change). Keep CORPUS and --work on a tmpfs (/dev/shm).
 """
 
 import argparse
@@ -48,20 +51,25 @@ def main():
     p.add_argument("corpus")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--work", default="/dev/shm/clipstore-build-cost")
-    p.add_argument("--cold", action="store_true", help="delete the kept search index before every build")
+    p.add_argument("--cold", action="store_true", help="delete what builds keep (.site-gen/) before every build")
     a = p.parse_args()
     if not os.path.exists("/usr/bin/time"):
         sys.exit("GNU time is missing: apt-get install time")
     os.makedirs(a.work, exist_ok=True)
-    cache = os.path.join(a.corpus, ".site-gen", "search-index")
     out, manifest = os.path.join(a.work, "out"), os.path.join(a.work, "manifest.json")
+    corpora = {}
+    for which, binary in (("old", a.old), ("new", a.new)):
+        corpora[binary] = os.path.join(a.work, "corpus-" + which)
+        shutil.rmtree(corpora[binary], ignore_errors=True)
+        shutil.copytree(a.corpus, corpora[binary], symlinks=True)
+        shutil.rmtree(os.path.join(corpora[binary], ".site-gen"), ignore_errors=True)
 
     def run(binary):
-        if a.cold and os.path.exists(cache):
-            os.remove(cache)
-        return timed(binary, a.corpus, out, manifest)
+        if a.cold:
+            shutil.rmtree(os.path.join(corpora[binary], ".site-gen"), ignore_errors=True)
+        return timed(binary, corpora[binary], out, manifest)
 
-    run(a.old), run(a.new)  # warm-up: page cache, loader, and NEW's kept index
+    run(a.old), run(a.new)  # warm-up: page cache, loader, and what each keeps in .site-gen/
     rounds = []
     for i in range(a.runs):
         old, new = run(a.old), run(a.new)
@@ -73,7 +81,8 @@ def main():
     new_bytes = du()
     run(a.old)
     old_bytes = du()
-    print(f"\n{'cold' if a.cold else 'warm'} search index; {a.runs} rounds; load {os.getloadavg()}\n")
+    print(f"\n{'cold' if a.cold else 'warm'} .site-gen/ (search index, rendered Markdown); {a.runs} rounds; "
+          f"load {os.getloadavg()}\n")
     print("| | old | new | new / old | median of the rounds' ratios |")
     print("|---|---|---|---|---|")
     for k, (name, unit) in enumerate([("wall", "s"), ("CPU (user + system)", "s"), ("peak RSS", "MiB")]):

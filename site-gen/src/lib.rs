@@ -18,6 +18,7 @@ pub mod incremental;
 pub mod init;
 pub mod links;
 pub mod markdown;
+pub mod markdown_cache;
 pub mod media;
 pub mod media_variants;
 pub mod new;

@@ -201,7 +201,11 @@ pub fn cached(root: &std::path::Path, shop: &Shop) -> Result<Vec<OutputFile>, Se
 }
 
 /// The hash of everything the bundle is made from: the Pagefind release,
-/// the shop's language and currency, and every record as [`index`] adds it.
+/// the program that makes the records, the shop's language and currency,
+/// and what each record is made of. A record's text is hashed as what
+/// [`clip_text`] makes it from (title, description HTML, tag names), not
+/// made: that would be most of the key's cost, and the program's identity
+/// stands for how it is made.
 fn cache_key(shop: &Shop) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -211,11 +215,23 @@ fn cache_key(shop: &Shop) -> String {
     };
     field(PAGEFIND_VERSION.as_bytes());
     field(env!("CARGO_PKG_VERSION").as_bytes());
+    let program = crate::markdown_cache::program_id();
+    field(program.map_or(&[][..], |id| &id[..]));
     field(shop.config.language.as_bytes());
     field(shop.config.currency.as_bytes());
     for clip in &shop.clips {
         field(clip.url().as_bytes());
-        field(clip_text(clip).as_bytes());
+        if program.is_some() {
+            field(clip.title.as_bytes());
+            field(clip.description_html.as_bytes());
+            field(&(clip.tags.len() as u64).to_le_bytes());
+            for tag in &clip.tags {
+                field(tag.name.as_bytes());
+            }
+        } else {
+            // Which program made the cache is unknown: the text itself.
+            field(clip_text(clip).as_bytes());
+        }
         field(serde_json::to_string(&clip_meta(shop, clip)).unwrap_or_default().as_bytes());
         field(serde_json::to_string(&clip_filters(shop, clip)).unwrap_or_default().as_bytes());
     }
@@ -339,6 +355,29 @@ mod tests {
         let kept = std::fs::read(root.path().join(CACHE_FILE)).unwrap();
         assert!(read_cache(&kept, &cache_key(&shop)).is_some());
         assert!(read_cache(&kept, &cache_key(&small_shop())).is_none(), "the old key no longer matches");
+    }
+
+    #[test]
+    fn every_part_of_a_record_is_in_the_cache_key() {
+        let shop = small_shop();
+        let key = cache_key(&shop);
+        let changed: [fn(&mut Shop); 6] = [
+            |s| s.clips[0].description_html.push_str("<p>more</p>"),
+            |s| s.clips[0].tags[0].name.push('s'),
+            |s| {
+                let tag = s.clips[0].tags[0].clone();
+                s.clips[0].tags.push(tag);
+            },
+            |s| s.clips[0].duration.seconds += 60,
+            |s| s.clips[0].poster.push_str("?v=2"),
+            |s| s.config.language = "de".into(),
+        ];
+        for (i, change) in changed.iter().enumerate() {
+            let mut other = small_shop();
+            change(&mut other);
+            assert_ne!(cache_key(&other), key, "change {i}");
+        }
+        assert_eq!(cache_key(&small_shop()), key);
     }
 
     #[test]

@@ -259,6 +259,41 @@ fn failed_build_leaves_previous_public_exactly_as_it_was() {
     assert_eq!(fs::read(out.with_extension("manifest.json")).unwrap(), manifest_before);
 }
 
+/// Rendered Markdown is kept in `.site-gen/markdown-cache` between builds: a
+/// rebuild writes what a build without it writes, and an edited body (or
+/// summary) is rendered again, never taken from the cache.
+#[test]
+fn kept_markdown_never_outlives_an_edit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &shop);
+    let out = shop.join("public");
+    assert!(build(&shop, &out, &["--now", NOW]).status.success());
+    let cache = shop.join(".site-gen/markdown-cache");
+    assert!(cache.is_file(), "the first build keeps what it rendered");
+    let first = snapshot(&out);
+    assert!(build(&shop, &out, &["--now", NOW]).status.success());
+    assert_eq!(snapshot(&out), first, "a build from the cache writes the same site");
+
+    let post = shop.join("content/news/second.md");
+    let text = fs::read_to_string(&post).unwrap();
+    fs::write(&post, text.replace("The second post's body.", "A *new* body.").replace("A short", "A brief")).unwrap();
+    assert!(build(&shop, &out, &["--now", NOW]).status.success());
+    let page = read(&out, "news/second/index.html");
+    assert!(page.contains("A <em>new</em> body."), "{page}");
+    assert!(!page.contains("second post&#x27;s body") && !page.contains("second post's body"));
+    assert!(read(&out, "news/index.html").contains("A brief <em>summary</em>."));
+
+    // The same shop built with no cache at all: the same bytes.
+    let fresh = tmp.path().join("fresh");
+    copy_dir(&shop, &fresh);
+    fs::remove_dir_all(fresh.join(".site-gen")).unwrap();
+    fs::remove_dir_all(fresh.join("public")).unwrap();
+    let _ = fs::remove_dir_all(fresh.join(".public.prev"));
+    assert!(build(&fresh, &fresh.join("public"), &["--now", NOW]).status.success());
+    assert_eq!(snapshot(&fresh.join("public")), snapshot(&out));
+}
+
 /// Pages are written into the staging folder (the kept sibling) as they are
 /// rendered: a template that fails on some pages, after others were
 /// written, still leaves the previous `public/` as it was, each file the

@@ -13,6 +13,7 @@ use crate::config::{SiteConfig, SITE_CONFIG};
 use crate::diagnostics::{display_path, Diagnostic, Diagnostics, Location};
 use crate::front_matter::{FrontMatter, SourceFile};
 use crate::markdown;
+use crate::markdown_cache::MarkdownCache;
 
 pub const CLIPS_DIR: &str = "content/clips";
 pub const NEWS_DIR: &str = "content/news";
@@ -78,9 +79,11 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
         }
     };
 
-    let clips = load_kind(root, CLIPS_DIR, &mut errors, parse_clip);
-    let posts = load_kind(root, NEWS_DIR, &mut errors, parse_post);
-    let pages = load_kind(root, PAGES_DIR, &mut errors, parse_page);
+    // Bodies rendered by the last load are taken from it (markdown_cache.rs).
+    let md = MarkdownCache::open(root);
+    let clips = load_kind(root, CLIPS_DIR, &mut errors, |f, s| parse_clip(f, s, &md));
+    let posts = load_kind(root, NEWS_DIR, &mut errors, |f, s| parse_post(f, s, &md));
+    let pages = load_kind(root, PAGES_DIR, &mut errors, |f, s| parse_page(f, s, &md));
 
     check_unique(&clips, |c| (&c.slug, &c.source), "clip", &mut errors);
     check_unique(&posts, |p| (&p.slug, &p.source), "news post", &mut errors);
@@ -88,7 +91,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     errors.extend(pages.iter().filter_map(reserved_page_slug));
     errors.extend(shared_files(&clips));
 
-    let static_files = list_static(root, &mut errors);
+    let (static_files, ()) = rayon::join(|| list_static(root, &mut errors), || md.save());
 
     let config = match config {
         Some(c) if errors.is_empty() => c,
@@ -200,9 +203,9 @@ pub fn load_file(root: &Path, path: &Path, kind: ContentKind) -> Result<ContentI
 pub fn parse_source(file: &SourceFile, kind: ContentKind) -> Result<ContentItem, Vec<Diagnostic>> {
     let slug = slug_from_path(file)?;
     match kind {
-        ContentKind::Clip => parse_clip(file, slug).map(ContentItem::Clip),
-        ContentKind::Post => parse_post(file, slug).map(ContentItem::Post),
-        ContentKind::Page => parse_page(file, slug).map(ContentItem::Page),
+        ContentKind::Clip => parse_clip(file, slug, &MarkdownCache::off()).map(ContentItem::Clip),
+        ContentKind::Post => parse_post(file, slug, &MarkdownCache::off()).map(ContentItem::Post),
+        ContentKind::Page => parse_page(file, slug, &MarkdownCache::off()).map(ContentItem::Page),
     }
 }
 
@@ -381,7 +384,7 @@ fn tags(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<Tag> {
     tags
 }
 
-fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> {
+fn parse_clip(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Clip, Vec<Diagnostic>> {
     let mut fm = FrontMatter::parse(file, CLIP_KEYS)?;
     let slug = slug_field(&mut fm, slug);
     let mut errors = Vec::new();
@@ -423,7 +426,7 @@ fn parse_clip(file: &SourceFile, slug: String) -> Result<Clip, Vec<Diagnostic>> 
     });
     let tags = tags(&mut fm, &mut errors);
     let draft = fm.bool("draft");
-    let rendered = markdown::render(&file.text, fm.body_start);
+    let rendered = md.render(&file.text, fm.body_start);
     let mut links = rendered.links;
     for (key, target) in [("poster", &poster), ("preview", &preview)] {
         if let Some(t) = target {
@@ -609,7 +612,7 @@ fn check_object_key(key: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn parse_post(file: &SourceFile, slug: String) -> Result<Post, Vec<Diagnostic>> {
+fn parse_post(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Post, Vec<Diagnostic>> {
     let mut fm = FrontMatter::parse(file, POST_KEYS)?;
     let slug = slug_field(&mut fm, slug);
     let mut errors = Vec::new();
@@ -619,13 +622,13 @@ fn parse_post(file: &SourceFile, slug: String) -> Result<Post, Vec<Diagnostic>> 
     let draft = fm.bool("draft");
     let tags = tags(&mut fm, &mut errors);
     let summary = fm.string("summary", None);
-    let rendered = markdown::render(&file.text, fm.body_start);
+    let rendered = md.render(&file.text, fm.body_start);
     errors.append(&mut fm.errors);
     if !errors.is_empty() {
         return Err(errors);
     }
     let (summary_html, has_more) = match (summary, rendered.summary_html) {
-        (Some(text), _) => (markdown::render(&text, 0).html, true),
+        (Some(text), _) => (md.render(&text, 0).html, true),
         (None, Some(html)) => (html, true),
         (None, None) => {
             let first = markdown::first_paragraph(&rendered.html).to_string();
@@ -648,7 +651,7 @@ fn parse_post(file: &SourceFile, slug: String) -> Result<Post, Vec<Diagnostic>> 
     })
 }
 
-fn parse_page(file: &SourceFile, slug: String) -> Result<Page, Vec<Diagnostic>> {
+fn parse_page(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Page, Vec<Diagnostic>> {
     let mut fm = FrontMatter::parse(file, PAGE_KEYS)?;
     let slug = slug_field(&mut fm, slug);
     let title = fm.string("title", Some("title = \"About us\""));
@@ -662,7 +665,7 @@ fn parse_page(file: &SourceFile, slug: String) -> Result<Page, Vec<Diagnostic>> 
             0
         }
     };
-    let rendered = markdown::render(&file.text, fm.body_start);
+    let rendered = md.render(&file.text, fm.body_start);
     if !fm.errors.is_empty() {
         return Err(fm.errors);
     }
@@ -810,7 +813,7 @@ mod tests {
             display: "content/clips/x.md".into(),
             text: "+++\ntitle = \"X\"\ndate = 2026-01-01\nprice = \"cheap\"\nduration = \"0:12\"\nresolution = \"HD\"\nfile = \"../x.mp4\"\nfile_name = \"x.mp4\"\nsize = 10\nposter = \"/p.jpg\"\n+++\n".into(),
         };
-        let errs = parse_clip(&file, "x".into()).unwrap_err();
+        let errs = parse_clip(&file, "x".into(), &MarkdownCache::off()).unwrap_err();
         let lines: Vec<usize> = errs.iter().map(|d| d.location.as_ref().unwrap().line).collect();
         assert_eq!(lines, vec![4, 6, 7], "{errs:#?}");
     }
@@ -820,7 +823,7 @@ mod tests {
             display: "content/clips/x.md".into(),
             text: format!("+++\ntitle = \"X\"\ndate = 2026-01-01\nprice = 12\nduration = \"0:12\"\nresolution = \"1920x1080\"\nfile = \"clips/x.mp4\"\nfile_name = \"x.mp4\"\nsize = 10\nposter = \"/p.jpg\"\n{extra}+++\n"),
         };
-        parse_clip(&file, "x".into())
+        parse_clip(&file, "x".into(), &MarkdownCache::off())
     }
 
     #[test]

@@ -1,0 +1,384 @@
+//! Rendered Markdown kept between builds in `.site-gen/markdown-cache`, so a
+//! build renders only the bodies whose files changed.
+//!
+//! Rendering every news post, clip and page is about a seventh of a build's
+//! CPU at thousands of posts (docs/benchmarks.md), and a rebuild renders
+//! the same text to the same HTML again. [`markdown::render`] is a pure
+//! function of a file's text and where its body starts, so its result is
+//! kept under the SHA-256 of those two, in one file that names the program
+//! that made it ([`program_id`]): another build of site-gen, with another
+//! pulldown-cmark or other options, starts afresh.
+//!
+//! Like the search index's cache, it is only a speed-up: one that is
+//! missing, damaged, made by another program or cannot be written is
+//! ignored, and the build renders what it needs. After a load it holds
+//! exactly the bodies of that load; it is written again only when that
+//! set changed.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use rustc_hash::FxHashMap;
+use sha2::{Digest, Sha256};
+
+use crate::diagnostics::Location;
+use crate::markdown::{self, RenderedMarkdown, SourceLink};
+
+/// Where the cache is kept, relative to the shop's root (never published).
+pub const CACHE_FILE: &str = ".site-gen/markdown-cache";
+
+/// The first line of the cache file: its format, then [`program_id`].
+const CACHE_MAGIC: &str = "clipstore markdown cache 1";
+
+type Key = [u8; 32];
+
+/// The bodies of the last load (if any were kept) and those rendered since.
+pub struct MarkdownCache {
+    /// Where to write it; `None`: render only, keep nothing.
+    path: Option<PathBuf>,
+    /// The kept file's bytes, and each entry's key, span and whether this
+    /// load used it.
+    kept: Vec<u8>,
+    index: FxHashMap<Key, (usize, usize, usize)>,
+    used: Vec<AtomicBool>,
+    /// Entries rendered in this load: (key, encoded body).
+    fresh: Mutex<Vec<(Key, Vec<u8>)>>,
+}
+
+impl MarkdownCache {
+    /// A cache that keeps nothing: every body is rendered.
+    pub fn off() -> Self {
+        MarkdownCache {
+            path: None,
+            kept: Vec::new(),
+            index: FxHashMap::default(),
+            used: Vec::new(),
+            fresh: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The cache of the shop at `root`, with what the last load kept if it
+    /// was made by this program and is whole.
+    pub fn open(root: &Path) -> Self {
+        let path = root.join(CACHE_FILE);
+        let mut cache = MarkdownCache { path: Some(path.clone()), ..MarkdownCache::off() };
+        let Some(program) = program_id() else {
+            // Without knowing which program made a cache, none is trusted.
+            cache.path = None;
+            return cache;
+        };
+        if let Ok(bytes) = std::fs::read(&path) {
+            if let Some(index) = read_index(&bytes, program) {
+                cache.used = (0..index.len()).map(|_| AtomicBool::new(false)).collect();
+                cache.index = index;
+                cache.kept = bytes;
+            }
+        }
+        cache
+    }
+
+    /// [`markdown::render`], or its kept result for the same text.
+    pub fn render(&self, file_text: &str, body_start: usize) -> RenderedMarkdown {
+        if self.path.is_none() {
+            return markdown::render(file_text, body_start);
+        }
+        let key = key(file_text, body_start);
+        if let Some(&(start, end, i)) = self.index.get(&key) {
+            if let Some(rendered) = decode(&self.kept[start..end]) {
+                self.used[i].store(true, Ordering::Relaxed);
+                return rendered;
+            }
+        }
+        let rendered = markdown::render(file_text, body_start);
+        self.fresh.lock().unwrap_or_else(|e| e.into_inner()).push((key, encode(&rendered)));
+        rendered
+    }
+
+    /// Writes the bodies of this load, unless they are exactly the ones
+    /// kept. Any failure leaves the cache as it was, or absent.
+    pub fn save(&self) {
+        let Some(path) = &self.path else { return };
+        let fresh = std::mem::take(&mut *self.fresh.lock().unwrap_or_else(|e| e.into_inner()));
+        let all_used = self.used.iter().all(|u| u.load(Ordering::Relaxed));
+        if fresh.is_empty() && all_used && !self.index.is_empty() {
+            return;
+        }
+        let Some(program) = program_id() else { return };
+        let mut out = format!("{CACHE_MAGIC} {}\n", hex(program)).into_bytes();
+        let mut entries: Vec<(&Key, &[u8])> = Vec::with_capacity(self.index.len() + fresh.len());
+        for (k, &(start, end, i)) in &self.index {
+            if self.used[i].load(Ordering::Relaxed) {
+                entries.push((k, &self.kept[start..end]));
+            }
+        }
+        let mut seen: rustc_hash::FxHashSet<&Key> = entries.iter().map(|(k, _)| *k).collect();
+        for (k, body) in &fresh {
+            if seen.insert(k) {
+                entries.push((k, body));
+            }
+        }
+        for (k, body) in entries {
+            out.extend_from_slice(k);
+            out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+            out.extend_from_slice(body);
+        }
+        // Written beside it, then renamed: no load reads half a cache.
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let tmp = path.with_extension(format!("tmp-{}-{}", std::process::id(), SAVES.fetch_add(1, Ordering::Relaxed)));
+        let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
+            std::fs::write(&tmp, &out)?;
+            std::fs::rename(&tmp, path)
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
+/// Which program made a cache, so that another build of site-gen never reads
+/// one: the hash of the running executable's path, size and modification
+/// time, and the version (`None` if they cannot be read). Reading the
+/// whole executable would be surer, but costs more than the cache saves in
+/// a debug build; any new build of the program has a new modification time.
+pub fn program_id() -> Option<&'static Key> {
+    static ID: OnceLock<Option<Key>> = OnceLock::new();
+    ID.get_or_init(|| {
+        let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
+        let meta = std::fs::metadata(&exe).ok()?;
+        let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+        let mut h = Sha256::new();
+        h.update(exe.as_os_str().as_encoded_bytes());
+        h.update([0]);
+        h.update(format!("{} {} {} {}", meta.len(), modified.as_nanos(), env!("CARGO_PKG_VERSION"), CACHE_MAGIC));
+        Some(h.finalize().into())
+    })
+    .as_ref()
+}
+
+fn key(file_text: &str, body_start: usize) -> Key {
+    let mut h = Sha256::new();
+    h.update((body_start as u64).to_le_bytes());
+    h.update(file_text.as_bytes());
+    h.finalize().into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The entries of a cache made by `program`: key → (start, end, number) of
+/// the encoded body; `None` for another program or any damage.
+fn read_index(bytes: &[u8], program: &Key) -> Option<FxHashMap<Key, (usize, usize, usize)>> {
+    let header = format!("{CACHE_MAGIC} {}\n", hex(program));
+    let mut at = header.len();
+    if !bytes.starts_with(header.as_bytes()) {
+        return None;
+    }
+    let mut index = FxHashMap::default();
+    while at < bytes.len() {
+        let key: Key = bytes.get(at..at + 32)?.try_into().ok()?;
+        let len = u64::from_le_bytes(bytes.get(at + 32..at + 40)?.try_into().ok()?);
+        let start = at + 40;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        if end > bytes.len() {
+            return None;
+        }
+        let number = index.len();
+        index.insert(key, (start, end, number));
+        at = end;
+    }
+    Some(index)
+}
+
+/// One rendered body: its HTML, its summary (absent or present), its links.
+fn encode(r: &RenderedMarkdown) -> Vec<u8> {
+    fn text(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    fn number(out: &mut Vec<u8>, n: usize) {
+        out.extend_from_slice(&(n as u64).to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(r.html.len() + r.summary_html.as_ref().map_or(0, String::len) + 64);
+    text(&mut out, &r.html);
+    match &r.summary_html {
+        Some(s) => {
+            out.push(1);
+            text(&mut out, s);
+        }
+        None => out.push(0),
+    }
+    number(&mut out, r.links.len());
+    for link in &r.links {
+        text(&mut out, &link.target);
+        number(&mut out, link.location.line);
+        number(&mut out, link.location.column);
+        text(&mut out, &link.location.source_line);
+    }
+    out
+}
+
+/// [`encode`]'s reverse; `None` for anything it did not write.
+fn decode(bytes: &[u8]) -> Option<RenderedMarkdown> {
+    struct Reader<'b>(&'b [u8]);
+    impl Reader<'_> {
+        fn number(&mut self) -> Option<usize> {
+            let (n, rest) = self.0.split_first_chunk::<8>()?;
+            self.0 = rest;
+            usize::try_from(u64::from_le_bytes(*n)).ok()
+        }
+        fn byte(&mut self) -> Option<u8> {
+            let (b, rest) = self.0.split_first()?;
+            self.0 = rest;
+            Some(*b)
+        }
+        fn text(&mut self) -> Option<String> {
+            let len = self.number()?;
+            if len > self.0.len() {
+                return None;
+            }
+            let (s, rest) = self.0.split_at(len);
+            self.0 = rest;
+            String::from_utf8(s.to_vec()).ok()
+        }
+    }
+    let mut r = Reader(bytes);
+    let html = r.text()?;
+    let summary_html = match r.byte()? {
+        0 => None,
+        1 => Some(r.text()?),
+        _ => return None,
+    };
+    let count = r.number()?;
+    // Each link takes at least 32 bytes: a count beyond that is damage.
+    if count > r.0.len() / 32 {
+        return None;
+    }
+    let mut links = Vec::with_capacity(count);
+    for _ in 0..count {
+        let target = r.text()?;
+        let line = r.number()?;
+        let column = r.number()?;
+        let source_line = r.text()?;
+        links.push(SourceLink { target, location: Location { line, column, source_line } });
+    }
+    r.0.is_empty().then_some(RenderedMarkdown { html, summary_html, links })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POST: &str = "+++\ntitle = \"Fog\"\n+++\nThe *harbour* at [dawn](/clips/dawn/) — “quiet”.\n\n<!-- more -->\n\nMore ![still](/posters/fog.jpg) and a | table |\n";
+
+    fn body_start(text: &str) -> usize {
+        text.find("+++\nThe").map_or(0, |i| i + 4)
+    }
+
+    fn same(a: &RenderedMarkdown, b: &RenderedMarkdown) {
+        assert_eq!(a.html, b.html);
+        assert_eq!(a.summary_html, b.summary_html);
+        assert_eq!(a.links, b.links);
+    }
+
+    #[test]
+    fn a_kept_body_is_what_rendering_gives() {
+        let root = tempfile::tempdir().unwrap();
+        let texts = [POST.to_string(), "No links, no summary.".to_string(), String::new(), POST.replace("Fog", "Mist")];
+        let cache = MarkdownCache::open(root.path());
+        let made: Vec<_> = texts.iter().map(|t| cache.render(t, body_start(t))).collect();
+        cache.save();
+        let kept = MarkdownCache::open(root.path());
+        assert_eq!(kept.index.len(), texts.len());
+        for (t, m) in texts.iter().zip(&made) {
+            let fresh = markdown::render(t, body_start(t));
+            same(m, &fresh);
+            same(&kept.render(t, body_start(t)), &fresh);
+        }
+        assert!(kept.fresh.lock().unwrap().is_empty(), "every body came from the cache");
+        assert!(made[0].summary_html.is_some() && made[0].links.len() == 2, "the sample has a summary and links");
+    }
+
+    #[test]
+    fn the_cache_is_read_not_rendered_again() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = MarkdownCache::open(root.path());
+        cache.render(POST, body_start(POST));
+        cache.save();
+        // A kept body with a marker in place of its HTML shows which was used.
+        let bytes = std::fs::read(root.path().join(CACHE_FILE)).unwrap();
+        let index = read_index(&bytes, program_id().unwrap()).unwrap();
+        let (start, end, _) = index[&key(POST, body_start(POST))];
+        let mut body = decode(&bytes[start..end]).unwrap();
+        body.html = "<p>marker</p>".into();
+        let mut patched = bytes[..start - 8].to_vec();
+        patched.extend_from_slice(&(encode(&body).len() as u64).to_le_bytes());
+        patched.extend_from_slice(&encode(&body));
+        std::fs::write(root.path().join(CACHE_FILE), patched).unwrap();
+        assert_eq!(MarkdownCache::open(root.path()).render(POST, body_start(POST)).html, "<p>marker</p>");
+        // Another body start is another key: rendered, not the marker.
+        assert_ne!(MarkdownCache::open(root.path()).render(POST, 0).html, "<p>marker</p>");
+    }
+
+    #[test]
+    fn the_cache_holds_the_last_loads_bodies_and_is_written_only_when_they_change() {
+        use std::os::unix::fs::MetadataExt;
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join(CACHE_FILE);
+        let first = MarkdownCache::open(root.path());
+        first.render("one", 0);
+        first.render("two", 0);
+        first.save();
+        // A save writes a new file and renames it: a new inode.
+        let inode = std::fs::metadata(&file).unwrap().ino();
+        let again = MarkdownCache::open(root.path());
+        again.render("two", 0);
+        again.render("one", 0);
+        again.save();
+        assert_eq!(std::fs::metadata(&file).unwrap().ino(), inode, "the same bodies: not written again");
+        // "two" gone, "three" new: the cache holds "one" and "three".
+        let next = MarkdownCache::open(root.path());
+        next.render("one", 0);
+        next.render("three", 0);
+        next.save();
+        assert_ne!(std::fs::metadata(&file).unwrap().ino(), inode);
+        let mut keys: Vec<Key> = MarkdownCache::open(root.path()).index.keys().copied().collect();
+        keys.sort();
+        let mut want = vec![key("one", 0), key("three", 0)];
+        want.sort();
+        assert_eq!(keys, want);
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_cache_is_never_used() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = MarkdownCache::open(root.path());
+        cache.render(POST, body_start(POST));
+        cache.save();
+        let good = std::fs::read(root.path().join(CACHE_FILE)).unwrap();
+        let program = program_id().unwrap();
+        assert!(read_index(&good, program).is_some());
+        for cut in [good.len() - 1, good.len() - 9, 10] {
+            assert!(read_index(&good[..cut], program).is_none(), "cut at {cut}");
+        }
+        // Another program's cache.
+        let other = [7u8; 32];
+        assert!(read_index(&good, &other).is_none());
+        // A body that is not one: each entry is checked as it is read.
+        let (start, end, _) = read_index(&good, program).unwrap()[&key(POST, body_start(POST))];
+        assert!(decode(&good[start..end]).is_some());
+        assert!(decode(&good[start..end - 1]).is_none());
+        assert!(decode(&[0xff; 40]).is_none());
+        let mut bad_utf8 = encode(&markdown::render("x", 0));
+        bad_utf8[8] = 0xff;
+        assert!(decode(&bad_utf8).is_none());
+        // An unreadable cache file (a folder in its place) is ignored: rendered.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(CACHE_FILE)).unwrap();
+        let c = MarkdownCache::open(dir.path());
+        same(&c.render(POST, 3), &markdown::render(POST, 3));
+        c.save();
+        assert!(dir.path().join(CACHE_FILE).is_dir(), "left as it was");
+    }
+}
