@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Times `site-gen build` next to Hugo on the same synthetic shop, in the same run, in
-# two cases: a clean build into an emptied folder, and a rebuild over the previous
-# build's output (what an owner does every time). Prints a Markdown table per case
-# (medians, site-gen/Hugo ratio, CPU, peak RSS, files and bytes written).
+# three cases: a clean build into an emptied folder (with what site-gen keeps between
+# builds in the shop's .site-gen/: the search index, the rendered Markdown), a shop's
+# first build (the same, with nothing kept), and a rebuild over the previous build's
+# output (what an owner does every time). Hugo builds into an emptied folder for the
+# first two. Prints a Markdown table per case (medians, site-gen/Hugo ratio, CPU, peak
+# RSS, files and bytes written).
 #
 # Usage: bench/site-build.sh [--runs N] [--sizes "1000:500 10000:5000"] [--seed S]
 #                            [--work DIR] [--keep]
@@ -75,12 +78,15 @@ say "site-gen: $SITE_GEN; $HUGO_VERSION; $(nproc) cores; load average: $(cut -d'
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
-# run clean|rebuild TOOL OUTDIR LOG -- command...: one build, timed; appends "wall_s rss_kib cpu_s"
-# to LOG. A clean build empties OUTDIR first (and deletes site-gen's hidden sibling of it, the
-# build before, which a rebuild brings up to date); a rebuild writes over what the last build left.
+# run clean|first|rebuild TOOL OUTDIR LOG -- command...: one build, timed; appends "wall_s rss_kib
+# cpu_s" to LOG. A clean build empties OUTDIR first (and deletes site-gen's hidden sibling of it,
+# the build before, which a rebuild brings up to date); a first build also deletes what site-gen
+# keeps between builds in the shop ($KEPT: the search index, the rendered Markdown), as a shop's
+# first build has none; a rebuild writes over what the last build left.
 run() {
   local mode="$1" tool="$2" out="$3" log="$4"; shift 5
   [ "$mode" = rebuild ] || rm -rf "$out" "$(dirname "$out")/.$(basename "$out").prev"
+  [ "$mode" != first ] || [ "$tool" != site-gen ] || rm -rf "$KEPT"
   local t="$WORK/time.txt"
   if ! "$GNU_TIME" -f '%e %M %U %S' -o "$t" "$@" >"$WORK/$tool.stdout" 2>"$WORK/$tool.stderr"; then
     say "$tool failed:"; tail -n 30 "$WORK/$tool.stderr" >&2; exit 1
@@ -90,17 +96,20 @@ run() {
 
 ROWS=()
 RAW=()
+MODES="clean first rebuild"
 for size in $SIZES; do
   posts="${size%%:*}" clips="${size##*:}"
   corpus="$WORK/corpus-$posts-$clips"
   say "generating $posts posts + $clips clips (seed $SEED) in $corpus"
   python3 "$REPO/bench/gen_clipstore_corpus.py" "$posts" "$clips" "$SEED" "$corpus" --tag-paginate 10
-  for mode in clean rebuild; do : >"$WORK/sg-$size-$mode.log"; : >"$WORK/hugo-$size-$mode.log"; done
+  KEPT="$corpus/clipstore/.site-gen"
+  for mode in $MODES; do : >"$WORK/sg-$size-$mode.log"; : >"$WORK/hugo-$size-$mode.log"; done
   # One untimed warm-up each (page cache, dynamic loader), then alternate the timed runs:
-  # site-gen clean, Hugo clean, site-gen again over its output (after one untimed rebuild), Hugo
-  # again over its output.
+  # site-gen clean, Hugo clean, site-gen's first build (nothing kept) and Hugo clean again,
+  # site-gen again over its output (after one untimed rebuild), Hugo again over its output.
+  # The clean case keeps what the build before kept in .site-gen/ (as a shop that deletes public/).
   for i in 0 $(seq 1 "$RUNS"); do
-    for mode in clean rebuild; do
+    for mode in $MODES; do
       log_sg="$WORK/sg-$size-$mode.log" log_hu="$WORK/hugo-$size-$mode.log"
       [ "$i" = 0 ] && log_sg=/dev/null log_hu=/dev/null
       # An owner's rebuild follows another rebuild, whose sibling folder (the build before)
@@ -120,7 +129,7 @@ for size in $SIZES; do
   fmt() { printf "%'d" "$1"; }
   # Peak RSS in KiB -> MiB; a median of an even number of runs can be fractional.
   mib() { awk -v k="$1" 'BEGIN {printf "%d", k / 1024}'; }
-  for mode in clean rebuild; do
+  for mode in $MODES; do
     sg_log="$WORK/sg-$size-$mode.log" hu_log="$WORK/hugo-$size-$mode.log"
     sg_t=$(cut -d' ' -f1 "$sg_log" | median) hu_t=$(cut -d' ' -f1 "$hu_log" | median)
     sg_m=$(cut -d' ' -f2 "$sg_log" | median) hu_m=$(cut -d' ' -f2 "$hu_log" | median)
@@ -136,7 +145,7 @@ for size in $SIZES; do
 done
 
 echo
-echo "Clean build into an emptied folder and rebuild over the previous output, on tmpfs ($WORK), median of $RUNS runs each, alternating; $(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "Clean build into an emptied folder (clean: with what site-gen kept in .site-gen/; first: without), and rebuild over the previous output, on tmpfs ($WORK), median of $RUNS runs each, alternating; $(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "site-gen $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree); $HUGO_VERSION."
 echo
 echo "| posts + clips | case | site-gen | Hugo | site-gen / Hugo | median of per-round ratios | CPU (user+sys) site-gen / Hugo | peak RSS site-gen / Hugo | output files site-gen / Hugo (\`du -sb\`) |"
