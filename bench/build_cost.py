@@ -58,28 +58,28 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     out, manifest = os.path.join(a.work, "out"), os.path.join(a.work, "manifest.json")
     corpora = {}
-    for which, binary in (("old", a.old), ("new", a.new)):
-        corpora[binary] = os.path.join(a.work, "corpus-" + which)
-        shutil.rmtree(corpora[binary], ignore_errors=True)
-        shutil.copytree(a.corpus, corpora[binary], symlinks=True)
-        shutil.rmtree(os.path.join(corpora[binary], ".site-gen"), ignore_errors=True)
+    for which in ("old", "new"):
+        corpora[which] = os.path.join(a.work, "corpus-" + which)
+        shutil.rmtree(corpora[which], ignore_errors=True)
+        shutil.copytree(a.corpus, corpora[which])
+        shutil.rmtree(os.path.join(corpora[which], ".site-gen"), ignore_errors=True)
 
-    def run(binary):
+    def run(which):
         if a.cold:
-            shutil.rmtree(os.path.join(corpora[binary], ".site-gen"), ignore_errors=True)
-        return timed(binary, corpora[binary], out, manifest)
+            shutil.rmtree(os.path.join(corpora[which], ".site-gen"), ignore_errors=True)
+        return timed(a.old if which == "old" else a.new, corpora[which], out, manifest)
 
-    run(a.old), run(a.new)  # warm-up: page cache, loader, and what each keeps in .site-gen/
+    run("old"), run("new")  # warm-up: page cache, loader, and what each keeps in .site-gen/
     rounds = []
     for i in range(a.runs):
-        old, new = run(a.old), run(a.new)
+        old, new = run("old"), run("new")
         rounds.append((old, new))
         print(f"round {i + 1}: old {old[0]:.2f} s wall {old[1]:.2f} s CPU {old[2]:.0f} MiB; "
               f"new {new[0]:.2f} s wall {new[1]:.2f} s CPU {new[2]:.0f} MiB", flush=True)
     du = lambda: int(subprocess.run(["du", "-sb", out], capture_output=True, text=True).stdout.split()[0])
-    run(a.new)
+    run("new")
     new_bytes = du()
-    run(a.old)
+    run("old")
     old_bytes = du()
     print(f"\n{'cold' if a.cold else 'warm'} .site-gen/ (search index, rendered Markdown); {a.runs} rounds; "
           f"load {os.getloadavg()}\n")

@@ -5,9 +5,9 @@
 //! CPU at thousands of posts (docs/benchmarks.md), and a rebuild renders
 //! the same text to the same HTML again. [`markdown::render`] is a pure
 //! function of a file's text and where its body starts, so its result is
-//! kept under the SHA-256 of those two, in one file that names the program
-//! that made it ([`program_id`]): another build of site-gen, with another
-//! pulldown-cmark or other options, starts afresh.
+//! kept under the SHA-256 of those two, in one file that names the source
+//! of the program that made it ([`program_id`]): a site-gen made from other
+//! source (another pulldown-cmark, other options) starts afresh.
 //!
 //! Like the search index's cache, it is only a speed-up: one that is
 //! missing, damaged, made by another program or cannot be written is
@@ -31,6 +31,13 @@ pub const CACHE_FILE: &str = ".site-gen/markdown-cache";
 /// The first line of the cache file: its format, then [`program_id`].
 const CACHE_MAGIC: &str = "clipstore markdown cache 1";
 
+/// A cache file larger than this is not read (a stray file in its place
+/// must not take the machine's memory); 60,000 posts take about 350 MB.
+const MAX_CACHE_BYTES: u64 = 4 << 30;
+
+/// A temporary file of a save older than this was left by a killed build.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(600);
+
 type Key = [u8; 32];
 
 /// The bodies of the last load (if any were kept) and those rendered since.
@@ -44,6 +51,9 @@ pub struct MarkdownCache {
     used: Vec<AtomicBool>,
     /// Entries rendered in this load: (key, encoded body).
     fresh: Mutex<Vec<(Key, Vec<u8>)>>,
+    /// Whether a whole cache was read (then a load that used all of it
+    /// and rendered nothing has nothing to write).
+    loaded: bool,
 }
 
 impl MarkdownCache {
@@ -55,6 +65,7 @@ impl MarkdownCache {
             index: FxHashMap::default(),
             used: Vec::new(),
             fresh: Mutex::new(Vec::new()),
+            loaded: false,
         }
     }
 
@@ -62,17 +73,17 @@ impl MarkdownCache {
     /// was made by this program and is whole.
     pub fn open(root: &Path) -> Self {
         let path = root.join(CACHE_FILE);
+        remove_stale_tmp(&path);
         let mut cache = MarkdownCache { path: Some(path.clone()), ..MarkdownCache::off() };
-        let Some(program) = program_id() else {
-            // Without knowing which program made a cache, none is trusted.
-            cache.path = None;
-            return cache;
-        };
-        if let Ok(bytes) = std::fs::read(&path) {
-            if let Some(index) = read_index(&bytes, program) {
+        // Only a regular file of a sane size: not a named pipe, a link to a
+        // device, or anything else someone put there.
+        let readable = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= MAX_CACHE_BYTES);
+        if let Some(bytes) = readable.then(|| std::fs::read(&path).ok()).flatten() {
+            if let Some(index) = read_index(&bytes, program_id()) {
                 cache.used = (0..index.len()).map(|_| AtomicBool::new(false)).collect();
                 cache.index = index;
                 cache.kept = bytes;
+                cache.loaded = true;
             }
         }
         cache
@@ -101,11 +112,10 @@ impl MarkdownCache {
         let Some(path) = &self.path else { return };
         let fresh = std::mem::take(&mut *self.fresh.lock().unwrap_or_else(|e| e.into_inner()));
         let all_used = self.used.iter().all(|u| u.load(Ordering::Relaxed));
-        if fresh.is_empty() && all_used && !self.index.is_empty() {
+        if fresh.is_empty() && all_used && self.loaded {
             return;
         }
-        let Some(program) = program_id() else { return };
-        let mut out = format!("{CACHE_MAGIC} {}\n", hex(program)).into_bytes();
+        let mut out = format!("{CACHE_MAGIC} {}\n", hex(program_id())).into_bytes();
         let mut entries: Vec<(&Key, &[u8])> = Vec::with_capacity(self.index.len() + fresh.len());
         for (k, &(start, end, i)) in &self.index {
             if self.used[i].load(Ordering::Relaxed) {
@@ -123,11 +133,16 @@ impl MarkdownCache {
             out.extend_from_slice(&(body.len() as u64).to_le_bytes());
             out.extend_from_slice(body);
         }
-        // Written beside it, then renamed: no load reads half a cache.
-        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let tmp = path.with_extension(format!("tmp-{}-{}", std::process::id(), SAVES.fetch_add(1, Ordering::Relaxed)));
+        // Written beside it under a name no other save uses, then renamed:
+        // no load reads half a cache, and two saves never mix their bytes.
+        let mut nonce = [0u8; 8];
+        if getrandom::fill(&mut nonce).is_err() {
+            return;
+        }
+        let tmp = path.with_extension(format!("tmp-{}", hex(&nonce)));
         let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
-            std::fs::write(&tmp, &out)?;
+            use std::io::Write;
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?.write_all(&out)?;
             std::fs::rename(&tmp, path)
         });
         if written.is_err() {
@@ -136,24 +151,34 @@ impl MarkdownCache {
     }
 }
 
-/// Which program made a cache, so that another build of site-gen never reads
-/// one: the hash of the running executable's path, size and modification
-/// time, and the version (`None` if they cannot be read). Reading the
-/// whole executable would be surer, but costs more than the cache saves in
-/// a debug build; any new build of the program has a new modification time.
-pub fn program_id() -> Option<&'static Key> {
-    static ID: OnceLock<Option<Key>> = OnceLock::new();
-    ID.get_or_init(|| {
-        let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
-        let meta = std::fs::metadata(&exe).ok()?;
-        let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
-        let mut h = Sha256::new();
-        h.update(exe.as_os_str().as_encoded_bytes());
-        h.update([0]);
-        h.update(format!("{} {} {} {}", meta.len(), modified.as_nanos(), env!("CARGO_PKG_VERSION"), CACHE_MAGIC));
-        Some(h.finalize().into())
-    })
-    .as_ref()
+/// Deletes what killed builds left of their saves (`markdown-cache.tmp-…`
+/// older than [`STALE_TMP`]); a save under way is younger.
+fn remove_stale_tmp(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!("{name}.tmp-");
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix))
+            && entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TMP);
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Which program made a cache, so that a site-gen made from other source
+/// never reads one: the hash of its source (`SITE_GEN_SOURCE_ID`, from
+/// `build.rs`: `src/`, `Cargo.toml`, `Cargo.lock`) and version. Not the
+/// executable's path or time: an image build gives every file the same
+/// time, and one path holds one version after another.
+pub fn program_id() -> &'static Key {
+    static ID: OnceLock<Key> = OnceLock::new();
+    ID.get_or_init(|| Sha256::digest(format!("{} {}", env!("SITE_GEN_SOURCE_ID"), env!("CARGO_PKG_VERSION"))).into())
 }
 
 fn key(file_text: &str, body_start: usize) -> Key {
@@ -185,7 +210,10 @@ fn read_index(bytes: &[u8], program: &Key) -> Option<FxHashMap<Key, (usize, usiz
             return None;
         }
         let number = index.len();
-        index.insert(key, (start, end, number));
+        if index.insert(key, (start, end, number)).is_some() {
+            // No save writes a key twice.
+            return None;
+        }
         at = end;
     }
     Some(index)
@@ -308,7 +336,7 @@ mod tests {
         cache.save();
         // A kept body with a marker in place of its HTML shows which was used.
         let bytes = std::fs::read(root.path().join(CACHE_FILE)).unwrap();
-        let index = read_index(&bytes, program_id().unwrap()).unwrap();
+        let index = read_index(&bytes, program_id()).unwrap();
         let (start, end, _) = index[&key(POST, body_start(POST))];
         let mut body = decode(&bytes[start..end]).unwrap();
         body.html = "<p>marker</p>".into();
@@ -357,7 +385,7 @@ mod tests {
         cache.render(POST, body_start(POST));
         cache.save();
         let good = std::fs::read(root.path().join(CACHE_FILE)).unwrap();
-        let program = program_id().unwrap();
+        let program = program_id();
         assert!(read_index(&good, program).is_some());
         for cut in [good.len() - 1, good.len() - 9, 10] {
             assert!(read_index(&good[..cut], program).is_none(), "cut at {cut}");
@@ -365,6 +393,16 @@ mod tests {
         // Another program's cache.
         let other = [7u8; 32];
         assert!(read_index(&good, &other).is_none());
+        // A key twice (no save writes that): refused whole, no panic later.
+        let header_len = good.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let mut twice = good.clone();
+        twice.extend_from_slice(&good[header_len..]);
+        assert!(read_index(&twice, program).is_none());
+        std::fs::write(root.path().join(CACHE_FILE), &twice).unwrap();
+        same(
+            &MarkdownCache::open(root.path()).render(POST, body_start(POST)),
+            &markdown::render(POST, body_start(POST)),
+        );
         // A body that is not one: each entry is checked as it is read.
         let (start, end, _) = read_index(&good, program).unwrap()[&key(POST, body_start(POST))];
         assert!(decode(&good[start..end]).is_some());
@@ -380,5 +418,40 @@ mod tests {
         same(&c.render(POST, 3), &markdown::render(POST, 3));
         c.save();
         assert!(dir.path().join(CACHE_FILE).is_dir(), "left as it was");
+        // Nor is a named pipe read (it would wait for a writer forever).
+        let fifo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(fifo.path().join(".site-gen")).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(fifo.path().join(CACHE_FILE)).status();
+        if made.is_ok_and(|s| s.success()) {
+            same(&MarkdownCache::open(fifo.path()).render(POST, 3), &markdown::render(POST, 3));
+        }
+    }
+
+    #[test]
+    fn a_save_leaves_no_temporary_file_and_old_ones_are_cleared() {
+        let root = tempfile::tempdir().unwrap();
+        let folder = root.path().join(".site-gen");
+        std::fs::create_dir_all(&folder).unwrap();
+        let old = folder.join("markdown-cache.tmp-left-by-a-killed-build");
+        let young = folder.join("markdown-cache.tmp-a-save-under-way");
+        std::fs::write(&old, b"x").unwrap();
+        std::fs::write(&young, b"x").unwrap();
+        let long_ago = std::time::SystemTime::now() - STALE_TMP - std::time::Duration::from_secs(60);
+        std::fs::File::options().write(true).open(&old).unwrap().set_modified(long_ago).unwrap();
+        let cache = MarkdownCache::open(root.path());
+        cache.render("one", 0);
+        cache.save();
+        let mut names: Vec<String> =
+            std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["markdown-cache", "markdown-cache.tmp-a-save-under-way"]);
+        // A shop with no Markdown at all: the empty cache is written once.
+        let empty = tempfile::tempdir().unwrap();
+        MarkdownCache::open(empty.path()).save();
+        let file = empty.path().join(CACHE_FILE);
+        use std::os::unix::fs::MetadataExt;
+        let inode = std::fs::metadata(&file).unwrap().ino();
+        MarkdownCache::open(empty.path()).save();
+        assert_eq!(std::fs::metadata(&file).unwrap().ino(), inode);
     }
 }

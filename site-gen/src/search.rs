@@ -204,8 +204,8 @@ pub fn cached(root: &std::path::Path, shop: &Shop) -> Result<Vec<OutputFile>, Se
 /// the program that makes the records, the shop's language and currency,
 /// and what each record is made of. A record's text is hashed as what
 /// [`clip_text`] makes it from (title, description HTML, tag names), not
-/// made: that would be most of the key's cost, and the program's identity
-/// stands for how it is made.
+/// made: that would be most of the key's cost, and the program's source
+/// (`markdown_cache::program_id`) stands for how it is made.
 fn cache_key(shop: &Shop) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -215,22 +215,16 @@ fn cache_key(shop: &Shop) -> String {
     };
     field(PAGEFIND_VERSION.as_bytes());
     field(env!("CARGO_PKG_VERSION").as_bytes());
-    let program = crate::markdown_cache::program_id();
-    field(program.map_or(&[][..], |id| &id[..]));
+    field(crate::markdown_cache::program_id());
     field(shop.config.language.as_bytes());
     field(shop.config.currency.as_bytes());
     for clip in &shop.clips {
         field(clip.url().as_bytes());
-        if program.is_some() {
-            field(clip.title.as_bytes());
-            field(clip.description_html.as_bytes());
-            field(&(clip.tags.len() as u64).to_le_bytes());
-            for tag in &clip.tags {
-                field(tag.name.as_bytes());
-            }
-        } else {
-            // Which program made the cache is unknown: the text itself.
-            field(clip_text(clip).as_bytes());
+        field(clip.title.as_bytes());
+        field(clip.description_html.as_bytes());
+        field(&(clip.tags.len() as u64).to_le_bytes());
+        for tag in &clip.tags {
+            field(tag.name.as_bytes());
         }
         field(serde_json::to_string(&clip_meta(shop, clip)).unwrap_or_default().as_bytes());
         field(serde_json::to_string(&clip_filters(shop, clip)).unwrap_or_default().as_bytes());

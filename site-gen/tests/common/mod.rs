@@ -9,9 +9,11 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Copies the folder `from` (a fixture shop) to `to`, recursively.
+/// Copies the folder `from` (a fixture shop) to `to`, recursively, without
+/// what builds keep in `.site-gen/` (tests that build a fixture in place
+/// write there while others copy it).
 pub fn copy_dir(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
+    for e in walkdir::WalkDir::new(from).into_iter().filter_entry(|e| e.file_name() != ".site-gen") {
         let e = e.unwrap();
         let dest = to.join(e.path().strip_prefix(from).unwrap());
         if e.file_type().is_dir() {
