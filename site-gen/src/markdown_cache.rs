@@ -75,10 +75,7 @@ impl MarkdownCache {
         let path = root.join(CACHE_FILE);
         remove_stale_tmp(&path);
         let mut cache = MarkdownCache { path: Some(path.clone()), ..MarkdownCache::off() };
-        // Only a regular file of a sane size: not a named pipe, a link to a
-        // device, or anything else someone put there.
-        let readable = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= MAX_CACHE_BYTES);
-        if let Some(bytes) = readable.then(|| std::fs::read(&path).ok()).flatten() {
+        if let Some(bytes) = read_kept(&path) {
             if let Some(index) = read_index(&bytes, program_id()) {
                 cache.used = (0..index.len()).map(|_| AtomicBool::new(false)).collect();
                 cache.index = index;
@@ -96,13 +93,15 @@ impl MarkdownCache {
         }
         let key = key(file_text, body_start);
         if let Some(&(start, end, i)) = self.index.get(&key) {
-            if let Some(rendered) = decode(&self.kept[start..end]) {
+            if let Some(rendered) = decode(&self.kept[start..end], file_text) {
                 self.used[i].store(true, Ordering::Relaxed);
                 return rendered;
             }
         }
         let rendered = markdown::render(file_text, body_start);
-        self.fresh.lock().unwrap_or_else(|e| e.into_inner()).push((key, encode(&rendered)));
+        if let Some(encoded) = encode(&rendered, file_text) {
+            self.fresh.lock().unwrap_or_else(|e| e.into_inner()).push((key, encoded));
+        }
         rendered
     }
 
@@ -148,6 +147,33 @@ impl MarkdownCache {
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
+    }
+}
+
+/// The cache file's bytes, if it is a regular file of a sane size (not a
+/// named pipe, a link to a device, or anything else someone put there).
+/// Read in two halves at once: on a big shop it is tens of megabytes, read
+/// before any body can be parsed.
+fn read_kept(path: &Path) -> Option<Vec<u8>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        let file =
+            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() > MAX_CACHE_BYTES {
+            return None;
+        }
+        let mut bytes = vec![0u8; usize::try_from(meta.len()).ok()?];
+        let half = bytes.len() / 2;
+        let (first, second) = bytes.split_at_mut(half);
+        let (a, b) = rayon::join(|| file.read_exact_at(first, 0), || file.read_exact_at(second, half as u64));
+        (a.is_ok() && b.is_ok()).then_some(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        (meta.is_file() && meta.len() <= MAX_CACHE_BYTES).then(|| std::fs::read(path).ok()).flatten()
     }
 }
 
@@ -219,8 +245,11 @@ fn read_index(bytes: &[u8], program: &Key) -> Option<FxHashMap<Key, (usize, usiz
     Some(index)
 }
 
-/// One rendered body: its HTML, its summary (absent or present), its links.
-fn encode(r: &RenderedMarkdown) -> Vec<u8> {
+/// One rendered body of `file_text`: its HTML, its summary (absent or
+/// present), its links. A link's line is kept as where it starts in the
+/// file (the file is at hand whenever the body is read back); `None` if a
+/// link's line is not one of the file's.
+fn encode(r: &RenderedMarkdown, file_text: &str) -> Option<Vec<u8>> {
     fn text(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(&(s.len() as u64).to_le_bytes());
         out.extend_from_slice(s.as_bytes());
@@ -238,17 +267,32 @@ fn encode(r: &RenderedMarkdown) -> Vec<u8> {
         None => out.push(0),
     }
     number(&mut out, r.links.len());
+    let line_starts: Vec<usize> = if r.links.is_empty() {
+        Vec::new()
+    } else {
+        std::iter::once(0).chain(file_text.match_indices('\n').map(|(i, _)| i + 1)).collect()
+    };
     for link in &r.links {
+        let start = *line_starts.get(link.location.line.checked_sub(1)?)?;
+        if line_at(file_text, start)? != link.location.source_line {
+            return None;
+        }
         text(&mut out, &link.target);
         number(&mut out, link.location.line);
         number(&mut out, link.location.column);
-        text(&mut out, &link.location.source_line);
+        number(&mut out, start);
     }
-    out
+    Some(out)
+}
+
+/// The line of `file_text` that starts at byte `start`, as
+/// [`Location::source_line`] holds it.
+fn line_at(file_text: &str, start: usize) -> Option<&str> {
+    Some(file_text.get(start..)?.lines().next().unwrap_or(""))
 }
 
 /// [`encode`]'s reverse; `None` for anything it did not write.
-fn decode(bytes: &[u8]) -> Option<RenderedMarkdown> {
+fn decode(bytes: &[u8], file_text: &str) -> Option<RenderedMarkdown> {
     struct Reader<'b>(&'b [u8]);
     impl Reader<'_> {
         fn number(&mut self) -> Option<usize> {
@@ -288,7 +332,7 @@ fn decode(bytes: &[u8]) -> Option<RenderedMarkdown> {
         let target = r.text()?;
         let line = r.number()?;
         let column = r.number()?;
-        let source_line = r.text()?;
+        let source_line = line_at(file_text, r.number()?)?.to_string();
         links.push(SourceLink { target, location: Location { line, column, source_line } });
     }
     r.0.is_empty().then_some(RenderedMarkdown { html, summary_html, links })
@@ -338,11 +382,12 @@ mod tests {
         let bytes = std::fs::read(root.path().join(CACHE_FILE)).unwrap();
         let index = read_index(&bytes, program_id()).unwrap();
         let (start, end, _) = index[&key(POST, body_start(POST))];
-        let mut body = decode(&bytes[start..end]).unwrap();
+        let mut body = decode(&bytes[start..end], POST).unwrap();
         body.html = "<p>marker</p>".into();
+        let encoded = encode(&body, POST).unwrap();
         let mut patched = bytes[..start - 8].to_vec();
-        patched.extend_from_slice(&(encode(&body).len() as u64).to_le_bytes());
-        patched.extend_from_slice(&encode(&body));
+        patched.extend_from_slice(&(encoded.len() as u64).to_le_bytes());
+        patched.extend_from_slice(&encoded);
         std::fs::write(root.path().join(CACHE_FILE), patched).unwrap();
         assert_eq!(MarkdownCache::open(root.path()).render(POST, body_start(POST)).html, "<p>marker</p>");
         // Another body start is another key: rendered, not the marker.
@@ -405,12 +450,21 @@ mod tests {
         );
         // A body that is not one: each entry is checked as it is read.
         let (start, end, _) = read_index(&good, program).unwrap()[&key(POST, body_start(POST))];
-        assert!(decode(&good[start..end]).is_some());
-        assert!(decode(&good[start..end - 1]).is_none());
-        assert!(decode(&[0xff; 40]).is_none());
-        let mut bad_utf8 = encode(&markdown::render("x", 0));
+        assert!(decode(&good[start..end], POST).is_some());
+        assert!(decode(&good[start..end - 1], POST).is_none());
+        assert!(decode(&[0xff; 40], POST).is_none());
+        let mut bad_utf8 = encode(&markdown::render("x", 0), "x").unwrap();
         bad_utf8[8] = 0xff;
-        assert!(decode(&bad_utf8).is_none());
+        assert!(decode(&bad_utf8, "x").is_none());
+        // A link's line start that is not in the file, or not at a character.
+        let linked = "[a](/b)\n\n—[c](/d)\n";
+        let mut rendered = markdown::render(linked, 0);
+        let encoded = encode(&rendered, linked).unwrap();
+        assert_eq!(decode(&encoded, linked).unwrap().links, rendered.links);
+        assert!(decode(&encoded, "[a](/b)\n").is_none(), "the second link's line is past the end");
+        assert!(decode(&encoded, "[a](/b)\n\u{e9}x").is_none(), "not at a character boundary");
+        rendered.links[1].location.source_line = "another line".into();
+        assert!(encode(&rendered, linked).is_none(), "a line not in the file is not kept");
         // An unreadable cache file (a folder in its place) is ignored: rendered.
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(CACHE_FILE)).unwrap();
