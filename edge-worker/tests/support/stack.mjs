@@ -54,12 +54,32 @@ export const toolEnv = {
   FORCE_COLOR: "0",
 };
 
-export function run(cmd, args, options = {}) {
-  return execFileP(cmd, args, {
-    env: toolEnv,
-    maxBuffer: 64 * 1024 * 1024,
-    ...options,
-  });
+/** How long a command the tests run may take before it is killed (ms). */
+export const RUN_TIMEOUT_MS = 300_000;
+
+/**
+ * Runs a command to its end. One that outlives `options.timeout` (default
+ * RUN_TIMEOUT_MS: a client retrying a stalled download for ever, a wrangler
+ * command waiting on its proxy) is killed, and the test fails saying which
+ * command it was, instead of the whole run hanging until CI gives up.
+ */
+export async function run(cmd, args, options = {}) {
+  const timeout = options.timeout ?? RUN_TIMEOUT_MS;
+  try {
+    return await execFileP(cmd, args, {
+      env: toolEnv,
+      maxBuffer: 64 * 1024 * 1024,
+      ...options,
+      timeout,
+      killSignal: "SIGKILL",
+    });
+  } catch (e) {
+    if (e.killed && e.signal === "SIGKILL") {
+      e.message = `${cmd} ${args.join(" ")}: killed after ${timeout / 1000} s without finishing\n` +
+        `stderr: ${String(e.stderr ?? "").slice(-2000)}`;
+    }
+    throw e;
+  }
 }
 
 export function sha256File(file) {
