@@ -355,7 +355,7 @@ describe("site-gen push to both origins", () => {
       const siteGen = process.env.SITE_GEN_BIN;
       const [cmd, pre] = siteGen ? [siteGen, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
       const args = [...pre, "push", "--root", worker.shop, "--worker-url", fresh.base, "--media", media];
-      const push = () => run(cmd, args, { env, maxBuffer: 64 * 1024 * 1024 });
+      const push = () => run(cmd, args, { env });
 
       // The first run is killed in the middle of the large clip's multipart upload.
       const first = spawn(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });

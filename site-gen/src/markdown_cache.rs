@@ -75,7 +75,7 @@ impl MarkdownCache {
         let path = root.join(CACHE_FILE);
         remove_stale_tmp(&path);
         let mut cache = MarkdownCache { path: Some(path.clone()), ..MarkdownCache::off() };
-        if let Some(bytes) = read_kept(&path) {
+        if let Some(bytes) = read_kept(&path, program_id()) {
             if let Some(index) = read_index(&bytes, program_id()) {
                 cache.used = (0..index.len()).map(|_| AtomicBool::new(false)).collect();
                 cache.index = index;
@@ -114,7 +114,7 @@ impl MarkdownCache {
         if fresh.is_empty() && all_used && self.loaded {
             return;
         }
-        let mut out = format!("{CACHE_MAGIC} {}\n", hex(program_id())).into_bytes();
+        let mut out = header(program_id()).into_bytes();
         let mut entries: Vec<(&Key, &[u8])> = Vec::with_capacity(self.index.len() + fresh.len());
         for (k, &(start, end, i)) in &self.index {
             if self.used[i].load(Ordering::Relaxed) {
@@ -151,29 +151,48 @@ impl MarkdownCache {
 }
 
 /// The cache file's bytes, if it is a regular file of a sane size (not a
-/// named pipe, a link to a device, or anything else someone put there).
-/// Read in two halves at once: on a big shop it is tens of megabytes, read
-/// before any body can be parsed.
-fn read_kept(path: &Path) -> Option<Vec<u8>> {
+/// named pipe, a link to a device, or anything else someone put there) and
+/// its first line names `program` (a cache of another site-gen, after an
+/// upgrade, is not read further). Read in two halves at once: on a big
+/// shop it is tens of megabytes, read before any body can be parsed.
+fn read_kept(path: &Path, program: &Key) -> Option<Vec<u8>> {
+    let file = crate::output::open_no_follow(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_CACHE_BYTES {
+        return None;
+    }
+    // Through isize: no allocation may exceed it (a 32-bit build).
+    let len = usize::try_from(isize::try_from(meta.len()).ok()?).ok()?;
+    let header = header(program);
+    let mut head = vec![0u8; header.len()];
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{FileExt, OpenOptionsExt};
-        let file =
-            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
-        let meta = file.metadata().ok()?;
-        if !meta.is_file() || meta.len() > MAX_CACHE_BYTES {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(&mut head, 0).ok()?;
+        if head != header.as_bytes() {
             return None;
         }
-        let mut bytes = vec![0u8; usize::try_from(meta.len()).ok()?];
-        let half = bytes.len() / 2;
-        let (first, second) = bytes.split_at_mut(half);
-        let (a, b) = rayon::join(|| file.read_exact_at(first, 0), || file.read_exact_at(second, half as u64));
+        let mut bytes = vec![0u8; len];
+        bytes[..head.len()].copy_from_slice(&head);
+        let rest = &mut bytes[head.len()..];
+        let half = rest.len() / 2;
+        let (first, second) = rest.split_at_mut(half);
+        let at = head.len() as u64;
+        let (a, b) = rayon::join(|| file.read_exact_at(first, at), || file.read_exact_at(second, at + half as u64));
         (a.is_ok() && b.is_ok()).then_some(bytes)
     }
     #[cfg(not(unix))]
     {
-        let meta = std::fs::symlink_metadata(path).ok()?;
-        (meta.is_file() && meta.len() <= MAX_CACHE_BYTES).then(|| std::fs::read(path).ok()).flatten()
+        use std::io::Read;
+        let mut file = file;
+        file.read_exact(&mut head).ok()?;
+        if head != header.as_bytes() {
+            return None;
+        }
+        let mut bytes = vec![0u8; len];
+        bytes[..head.len()].copy_from_slice(&head);
+        file.read_exact(&mut bytes[head.len()..]).ok()?;
+        Some(bytes)
     }
 }
 
@@ -201,7 +220,10 @@ fn remove_stale_tmp(path: &Path) {
 /// never reads one: the hash of its source (`SITE_GEN_SOURCE_ID`, from
 /// `build.rs`: `src/`, `Cargo.toml`, `Cargo.lock`) and version. Not the
 /// executable's path or time: an image build gives every file the same
-/// time, and one path holds one version after another.
+/// time, and one path holds one version after another. The dependencies
+/// stand in it as `Cargo.lock`'s text: a `cargo install` without
+/// `--locked`, which may pick newer versions than the lockfile's, is not
+/// told apart from one with it.
 pub fn program_id() -> &'static Key {
     static ID: OnceLock<Key> = OnceLock::new();
     ID.get_or_init(|| Sha256::digest(format!("{} {}", env!("SITE_GEN_SOURCE_ID"), env!("CARGO_PKG_VERSION"))).into())
@@ -214,6 +236,11 @@ fn key(file_text: &str, body_start: usize) -> Key {
     h.finalize().into()
 }
 
+/// The cache file's first line for caches of `program`.
+fn header(program: &Key) -> String {
+    format!("{CACHE_MAGIC} {}\n", hex(program))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -221,7 +248,7 @@ fn hex(bytes: &[u8]) -> String {
 /// The entries of a cache made by `program`: key → (start, end, number) of
 /// the encoded body; `None` for another program or any damage.
 fn read_index(bytes: &[u8], program: &Key) -> Option<FxHashMap<Key, (usize, usize, usize)>> {
-    let header = format!("{CACHE_MAGIC} {}\n", hex(program));
+    let header = header(program);
     let mut at = header.len();
     if !bytes.starts_with(header.as_bytes()) {
         return None;
@@ -394,6 +421,7 @@ mod tests {
         assert_ne!(MarkdownCache::open(root.path()).render(POST, 0).html, "<p>marker</p>");
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_cache_holds_the_last_loads_bodies_and_is_written_only_when_they_change() {
         use std::os::unix::fs::MetadataExt;
@@ -472,6 +500,16 @@ mod tests {
         same(&c.render(POST, 3), &markdown::render(POST, 3));
         c.save();
         assert!(dir.path().join(CACHE_FILE).is_dir(), "left as it was");
+        // Nor one over the size cap, even with the right first line.
+        let big = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(big.path().join(".site-gen")).unwrap();
+        let file = std::fs::File::create(big.path().join(CACHE_FILE)).unwrap();
+        std::io::Write::write_all(&mut &file, header(program).as_bytes()).unwrap();
+        file.set_len(MAX_CACHE_BYTES + 1).unwrap();
+        assert!(read_kept(&big.path().join(CACHE_FILE), program).is_none());
+        file.set_len(header(program).len() as u64).unwrap();
+        assert_eq!(read_kept(&big.path().join(CACHE_FILE), program).unwrap(), header(program).as_bytes());
+        assert!(read_kept(&big.path().join(CACHE_FILE), &[7; 32]).is_none(), "another program's");
         // Nor is a named pipe read (it would wait for a writer forever).
         let fifo = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(fifo.path().join(".site-gen")).unwrap();
@@ -481,6 +519,7 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_save_leaves_no_temporary_file_and_old_ones_are_cleared() {
         let root = tempfile::tempdir().unwrap();

@@ -560,7 +560,7 @@ fn names_ok(meta: &fs::Metadata, twin: Option<u64>, ino: Option<u64>) -> bool {
 
 /// Opens a file for reading, refusing a symbolic link: a link in the old
 /// build is never taken for a file of the new one.
-fn open_no_follow(path: &Path) -> io::Result<fs::File> {
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<fs::File> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt;

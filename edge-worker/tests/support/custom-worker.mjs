@@ -49,7 +49,9 @@ export async function workerForClip(entry, clip) {
   await run("bash", [path.join(REPO, "scripts", "build-worker.sh"), "--out-dir", build], {
     cwd: REPO,
     env: { ...toolEnv, CLIPSTORE_MANIFEST: manifest },
-    maxBuffer: 256 * 1024 * 1024,
+    // A release build of the Worker: about two minutes alone, more beside
+    // the other test files.
+    timeout: 30 * 60_000,
   });
   return { build, public: out, manifest, shop };
 }

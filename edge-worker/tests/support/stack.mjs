@@ -11,16 +11,14 @@
 //   site-gen                      mints links ($SITE_GEN_BIN, else `cargo run -p site-gen`)
 //                                 for the shop in the repo ($CLIPSTORE_SHOP_ROOT)
 
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 
-const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(here, "../../..");
 const WORKER_DIR = path.join(REPO, "edge-worker");
@@ -54,32 +52,60 @@ export const toolEnv = {
   FORCE_COLOR: "0",
 };
 
-/** How long a command the tests run may take before it is killed (ms). */
+/** How long a command the tests run may take before it is stopped (ms). */
 export const RUN_TIMEOUT_MS = 300_000;
 
 /**
- * Runs a command to its end. One that outlives `options.timeout` (default
- * RUN_TIMEOUT_MS: a client retrying a stalled download for ever, a wrangler
- * command waiting on its proxy) is killed, and the test fails saying which
- * command it was, instead of the whole run hanging until CI gives up.
+ * Runs a command to its end and resolves to { stdout, stderr } (strings);
+ * rejects, as `execFile` does, with an Error carrying `code` (the exit
+ * status, or null), `signal`, `killed`, `stdout` and `stderr`. One that
+ * outlives `options.timeout` (default RUN_TIMEOUT_MS: a client retrying a
+ * stalled download for ever, a wrangler command waiting on its proxy) is
+ * stopped with its whole process group (SIGTERM, then SIGKILL 5 s later:
+ * a killed bash or cargo must not leave its compiler holding the target
+ * folder's lock), and the test fails saying which command it was, instead
+ * of the whole run hanging until CI gives up. stdin is /dev/null.
  */
-export async function run(cmd, args, options = {}) {
-  const timeout = options.timeout ?? RUN_TIMEOUT_MS;
-  try {
-    return await execFileP(cmd, args, {
-      env: toolEnv,
-      maxBuffer: 64 * 1024 * 1024,
-      ...options,
-      timeout,
-      killSignal: "SIGKILL",
+export function run(cmd, args, options = {}) {
+  const { timeout = RUN_TIMEOUT_MS, env = toolEnv, cwd } = options;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const out = [];
+    const err = [];
+    child.stdout.on("data", (d) => out.push(d));
+    child.stderr.on("data", (d) => err.push(d));
+    let killed = false;
+    const signalGroup = (signal) => {
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        // The group is gone already.
+      }
+    };
+    let hard;
+    const timer = setTimeout(() => {
+      killed = true;
+      signalGroup("SIGTERM");
+      hard = setTimeout(() => signalGroup("SIGKILL"), 5_000);
+    }, timeout);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(Object.assign(e, { stdout: "", stderr: "" }));
     });
-  } catch (e) {
-    if (e.killed && e.signal === "SIGKILL") {
-      e.message = `${cmd} ${args.join(" ")}: killed after ${timeout / 1000} s without finishing\n` +
-        `stderr: ${String(e.stderr ?? "").slice(-2000)}`;
-    }
-    throw e;
-  }
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      clearTimeout(hard);
+      if (killed) signalGroup("SIGKILL");
+      const stdout = Buffer.concat(out).toString("utf8");
+      const stderr = Buffer.concat(err).toString("utf8");
+      if (code === 0 && !killed) return resolve({ stdout, stderr });
+      const line = `${cmd} ${args.join(" ")}`;
+      const e = new Error(killed
+        ? `${line}: stopped after ${timeout / 1000} s without finishing\nstderr: ${stderr.slice(-2000)}`
+        : `Command failed: ${line}\n${stderr}`);
+      reject(Object.assign(e, { code, signal, killed, cmd: line, stdout, stderr }));
+    });
+  });
 }
 
 export function sha256File(file) {
