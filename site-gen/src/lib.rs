@@ -16,6 +16,7 @@ pub mod front_matter;
 pub mod front_matter_edit;
 pub mod incremental;
 pub mod init;
+pub mod kept;
 pub mod links;
 pub mod markdown;
 pub mod markdown_cache;

@@ -23,6 +23,7 @@ use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use crate::diagnostics::Location;
+use crate::kept;
 use crate::markdown::{self, RenderedMarkdown, SourceLink};
 
 /// Where the cache is kept, relative to the shop's root (never published).
@@ -34,9 +35,6 @@ const CACHE_MAGIC: &str = "clipstore markdown cache 1";
 /// A cache file larger than this is not read (a stray file in its place
 /// must not take the machine's memory); 60,000 posts take about 350 MB.
 const MAX_CACHE_BYTES: u64 = 4 << 30;
-
-/// A temporary file of a save older than this was left by a killed build.
-const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(600);
 
 type Key = [u8; 32];
 
@@ -73,9 +71,8 @@ impl MarkdownCache {
     /// was made by this program and is whole.
     pub fn open(root: &Path) -> Self {
         let path = root.join(CACHE_FILE);
-        remove_stale_tmp(&path);
         let mut cache = MarkdownCache { path: Some(path.clone()), ..MarkdownCache::off() };
-        if let Some(bytes) = read_kept(&path, program_id()) {
+        if let Some(bytes) = kept::read(&path, header(program_id()).as_bytes(), MAX_CACHE_BYTES) {
             if let Some(index) = read_index(&bytes, program_id()) {
                 cache.used = (0..index.len()).map(|_| AtomicBool::new(false)).collect();
                 cache.index = index;
@@ -132,87 +129,8 @@ impl MarkdownCache {
             out.extend_from_slice(&(body.len() as u64).to_le_bytes());
             out.extend_from_slice(body);
         }
-        // Written beside it under a name no other save uses, then renamed:
-        // no load reads half a cache, and two saves never mix their bytes.
-        let mut nonce = [0u8; 8];
-        if getrandom::fill(&mut nonce).is_err() {
-            return;
-        }
-        let tmp = path.with_extension(format!("tmp-{}", hex(&nonce)));
-        let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
-            use std::io::Write;
-            std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?.write_all(&out)?;
-            std::fs::rename(&tmp, path)
-        });
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-    }
-}
-
-/// The cache file's bytes, if it is a regular file of a sane size (not a
-/// named pipe, a link to a device, or anything else someone put there) and
-/// its first line names `program` (a cache of another site-gen, after an
-/// upgrade, is not read further). Read in two halves at once: on a big
-/// shop it is tens of megabytes, read before any body can be parsed.
-fn read_kept(path: &Path, program: &Key) -> Option<Vec<u8>> {
-    let file = crate::output::open_no_follow(path).ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() > MAX_CACHE_BYTES {
-        return None;
-    }
-    // Through isize: no allocation may exceed it (a 32-bit build).
-    let len = usize::try_from(isize::try_from(meta.len()).ok()?).ok()?;
-    let header = header(program);
-    let mut head = vec![0u8; header.len()];
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        file.read_exact_at(&mut head, 0).ok()?;
-        if head != header.as_bytes() {
-            return None;
-        }
-        let mut bytes = vec![0u8; len];
-        bytes[..head.len()].copy_from_slice(&head);
-        let rest = &mut bytes[head.len()..];
-        let half = rest.len() / 2;
-        let (first, second) = rest.split_at_mut(half);
-        let at = head.len() as u64;
-        let (a, b) = rayon::join(|| file.read_exact_at(first, at), || file.read_exact_at(second, at + half as u64));
-        (a.is_ok() && b.is_ok()).then_some(bytes)
-    }
-    #[cfg(not(unix))]
-    {
-        use std::io::Read;
-        let mut file = file;
-        file.read_exact(&mut head).ok()?;
-        if head != header.as_bytes() {
-            return None;
-        }
-        let mut bytes = vec![0u8; len];
-        bytes[..head.len()].copy_from_slice(&head);
-        file.read_exact(&mut bytes[head.len()..]).ok()?;
-        Some(bytes)
-    }
-}
-
-/// Deletes what killed builds left of their saves (`markdown-cache.tmp-…`
-/// older than [`STALE_TMP`]); a save under way is younger.
-fn remove_stale_tmp(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return };
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let prefix = format!("{name}.tmp-");
-    for entry in entries.flatten() {
-        let stale = entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix))
-            && entry
-                .metadata()
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > STALE_TMP);
-        if stale {
-            let _ = std::fs::remove_file(entry.path());
-        }
+        // Any failure only costs the next build the rendering.
+        let _ = kept::write(path, &out);
     }
 }
 
@@ -500,16 +418,6 @@ mod tests {
         same(&c.render(POST, 3), &markdown::render(POST, 3));
         c.save();
         assert!(dir.path().join(CACHE_FILE).is_dir(), "left as it was");
-        // Nor one over the size cap, even with the right first line.
-        let big = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(big.path().join(".site-gen")).unwrap();
-        let file = std::fs::File::create(big.path().join(CACHE_FILE)).unwrap();
-        std::io::Write::write_all(&mut &file, header(program).as_bytes()).unwrap();
-        file.set_len(MAX_CACHE_BYTES + 1).unwrap();
-        assert!(read_kept(&big.path().join(CACHE_FILE), program).is_none());
-        file.set_len(header(program).len() as u64).unwrap();
-        assert_eq!(read_kept(&big.path().join(CACHE_FILE), program).unwrap(), header(program).as_bytes());
-        assert!(read_kept(&big.path().join(CACHE_FILE), &[7; 32]).is_none(), "another program's");
         // Nor is a named pipe read (it would wait for a writer forever).
         let fifo = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(fifo.path().join(".site-gen")).unwrap();
@@ -529,7 +437,7 @@ mod tests {
         let young = folder.join("markdown-cache.tmp-a-save-under-way");
         std::fs::write(&old, b"x").unwrap();
         std::fs::write(&young, b"x").unwrap();
-        let long_ago = std::time::SystemTime::now() - STALE_TMP - std::time::Duration::from_secs(60);
+        let long_ago = std::time::SystemTime::now() - kept::STALE_TMP - std::time::Duration::from_secs(60);
         std::fs::File::options().write(true).open(&old).unwrap().set_modified(long_ago).unwrap();
         let cache = MarkdownCache::open(root.path());
         cache.render("one", 0);

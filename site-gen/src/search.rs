@@ -177,6 +177,9 @@ const PAGEFIND_VERSION: &str = "1.6.0";
 /// The first line of the cache file: its format, then the key.
 const CACHE_MAGIC: &str = "clipstore search index cache 1";
 
+/// A cache file larger than this is not read: 5,000 clips take 7 MB.
+const MAX_CACHE_BYTES: u64 = 1 << 30;
+
 /// [`index`], or the bundle the last build made when the clips' records
 /// are the same: what `site-gen build` writes. The cache is only a speed-up:
 /// one that is missing, stale, damaged or cannot be written is made afresh
@@ -184,19 +187,13 @@ const CACHE_MAGIC: &str = "clipstore search index cache 1";
 pub fn cached(root: &std::path::Path, shop: &Shop) -> Result<Vec<OutputFile>, SearchError> {
     let path = root.join(CACHE_FILE);
     let key = cache_key(shop);
-    if let Some(files) = std::fs::read(&path).ok().and_then(|bytes| read_cache(&bytes, &key)) {
+    let kept = crate::kept::read(&path, cache_header(&key).as_bytes(), MAX_CACHE_BYTES);
+    if let Some(files) = kept.and_then(|bytes| read_cache(&bytes, &key)) {
         return Ok(files);
     }
     let files = index(shop)?;
-    // Written beside it, then renamed: a build never reads half a cache.
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
-        std::fs::write(&tmp, write_cache(&key, &files))?;
-        std::fs::rename(&tmp, &path)
-    });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    // Any failure only costs the next build the indexing.
+    let _ = crate::kept::write(&path, &write_cache(&key, &files));
     Ok(files)
 }
 
@@ -234,8 +231,13 @@ fn cache_key(shop: &Shop) -> String {
 
 /// The cache file: the magic and key on one line, then per file its path,
 /// a tab, its length and a newline, then its bytes.
+/// The cache file's first line for a bundle made under `key`.
+fn cache_header(key: &str) -> String {
+    format!("{CACHE_MAGIC} {key}\n")
+}
+
 fn write_cache(key: &str, files: &[OutputFile]) -> Vec<u8> {
-    let mut out = format!("{CACHE_MAGIC} {key}\n").into_bytes();
+    let mut out = cache_header(key).into_bytes();
     for f in files {
         if let OutputContents::Rendered(bytes) = &f.contents {
             out.extend_from_slice(format!("{}\t{}\n", f.path, bytes.len()).as_bytes());
@@ -248,8 +250,7 @@ fn write_cache(key: &str, files: &[OutputFile]) -> Vec<u8> {
 /// The files of a cache made under `key`; `None` for another key or any
 /// damage (a cut-off file, a bad length, a path outside the bundle).
 fn read_cache(bytes: &[u8], key: &str) -> Option<Vec<OutputFile>> {
-    let header = format!("{CACHE_MAGIC} {key}\n");
-    let mut rest = bytes.strip_prefix(header.as_bytes())?;
+    let mut rest = bytes.strip_prefix(cache_header(key).as_bytes())?;
     let mut files = Vec::new();
     while !rest.is_empty() {
         let line_end = rest.iter().position(|&b| b == b'\n')?;
@@ -349,6 +350,36 @@ mod tests {
         let kept = std::fs::read(root.path().join(CACHE_FILE)).unwrap();
         assert!(read_cache(&kept, &cache_key(&shop)).is_some());
         assert!(read_cache(&kept, &cache_key(&small_shop())).is_none(), "the old key no longer matches");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_or_a_named_pipe_at_the_cache_is_not_read() {
+        let shop = small_shop();
+        let marker = OutputFile { path: "pagefind/marker".into(), contents: OutputContents::Rendered(b"m".to_vec()) };
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = elsewhere.path().join("index");
+        std::fs::write(&target, write_cache(&cache_key(&shop), &[marker])).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join(".site-gen")).unwrap();
+        std::os::unix::fs::symlink(&target, root.path().join(CACHE_FILE)).unwrap();
+        let made = cached(root.path(), &shop).unwrap();
+        assert!(paths(&made).contains(&"pagefind/pagefind-entry.json"), "made afresh, not the link's marker");
+        assert!(root.path().join(CACHE_FILE).is_file() && !root.path().join(CACHE_FILE).is_symlink(), "replaced");
+        assert_eq!(
+            std::fs::read(&target).unwrap(),
+            write_cache(
+                &cache_key(&shop),
+                &[OutputFile { path: "pagefind/marker".into(), contents: OutputContents::Rendered(b"m".to_vec()) }]
+            ),
+            "the link's target untouched"
+        );
+        // A named pipe would stall the build on open: it is passed over.
+        let fifo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(fifo.path().join(".site-gen")).unwrap();
+        if std::process::Command::new("mkfifo").arg(fifo.path().join(CACHE_FILE)).status().is_ok_and(|s| s.success()) {
+            assert_eq!(paths(&cached(fifo.path(), &shop).unwrap()), paths(&made));
+        }
     }
 
     #[test]

@@ -1,0 +1,192 @@
+//! The files a build keeps in the shop's `.site-gen/` for the next one (the
+//! rendered Markdown, the search index): read only when they are what a
+//! save wrote, written so that no build ever reads half of one.
+//!
+//! They are speed-ups: whatever is found in their place (a named pipe, a
+//! link, a file of another program or of absurd size, a save cut off by a
+//! kill) is ignored, and the build makes what it needs afresh.
+
+use std::path::Path;
+
+/// A temporary file of a save older than this was left by a killed build.
+pub const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The whole file at `path`, if it is a regular file (not followed through
+/// a symbolic link; a named pipe is not waited on) of at most `max` bytes
+/// whose first bytes are `header`; a file of another program, after an
+/// upgrade, is not read past its header.
+pub fn read(path: &Path, header: &[u8], max: u64) -> Option<Vec<u8>> {
+    let file = crate::output::open_no_follow(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > max {
+        return None;
+    }
+    // Through isize: no allocation may exceed it (a 32-bit build).
+    let len = usize::try_from(isize::try_from(meta.len()).ok()?).ok()?;
+    if len < header.len() {
+        return None;
+    }
+    let mut head = vec![0u8; header.len()];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(&mut head, 0).ok()?;
+        if head != header {
+            return None;
+        }
+        let mut bytes = vec![0u8; len];
+        bytes[..head.len()].copy_from_slice(&head);
+        // In two halves at once: a big shop's Markdown is tens of megabytes,
+        // read before any body can be parsed.
+        let rest = &mut bytes[head.len()..];
+        let half = rest.len() / 2;
+        let (first, second) = rest.split_at_mut(half);
+        let at = head.len() as u64;
+        let (a, b) = rayon::join(|| file.read_exact_at(first, at), || file.read_exact_at(second, at + half as u64));
+        (a.is_ok() && b.is_ok()).then_some(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::Read;
+        let mut file = file;
+        file.read_exact(&mut head).ok()?;
+        if head != header {
+            return None;
+        }
+        let mut bytes = vec![0u8; len];
+        bytes[..head.len()].copy_from_slice(&head);
+        file.read_exact(&mut bytes[head.len()..]).ok()?;
+        Some(bytes)
+    }
+}
+
+/// Replaces the file at `path` with `bytes`: written beside it under a name
+/// no other save uses (created, never opened if it exists), then renamed
+/// over it, so that a reader finds the old file or the new one, and two
+/// saves never mix their bytes. What killed saves left there is removed
+/// first. On failure the file is as it was, or absent.
+pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    remove_stale_tmp(path);
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = path.with_file_name(format!("{}.tmp-{nonce}", file_name(path)?));
+    let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
+        use std::io::Write;
+        std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?.write_all(bytes)?;
+        std::fs::rename(&tmp, path)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+fn file_name(path: &Path) -> std::io::Result<&str> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| std::io::Error::other(format!("{} has no file name", path.display())))
+}
+
+/// Deletes what killed saves left (`<name>.tmp-…` older than
+/// [`STALE_TMP`]); a save under way is younger.
+fn remove_stale_tmp(path: &Path) {
+    let (Some(dir), Ok(name)) = (path.parent(), file_name(path)) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!("{name}.tmp-");
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix))
+            && entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TMP);
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &[u8] = b"clipstore test cache 1 abc\n";
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn what_a_save_wrote_is_read_back_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".site-gen/cache");
+        assert!(read(&path, HEAD, 1 << 20).is_none(), "absent");
+        let bytes = [HEAD, b"body"].concat();
+        write(&path, &bytes).unwrap();
+        assert_eq!(read(&path, HEAD, 1 << 20).unwrap(), bytes);
+        assert_eq!(names(&dir.path().join(".site-gen")), ["cache"], "no temporary file left");
+        assert!(read(&path, b"clipstore test cache 1 abd\n", 1 << 20).is_none(), "another program's");
+        assert!(read(&path, HEAD, bytes.len() as u64 - 1).is_none(), "over the size cap");
+        assert_eq!(read(&path, HEAD, bytes.len() as u64).unwrap(), bytes, "at the cap");
+        write(&path, HEAD).unwrap();
+        assert_eq!(read(&path, HEAD, 1 << 20).unwrap(), HEAD, "replaced; the header alone");
+        std::fs::write(&path, &HEAD[..5]).unwrap();
+        assert!(read(&path, HEAD, 1 << 20).is_none(), "shorter than its header");
+        // A huge file of another program is refused without being read:
+        // a sparse file of 3 GiB would take seconds and gigabytes otherwise.
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_len(3 << 30).unwrap();
+        assert!(read(&path, HEAD, 4 << 30).is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_a_folder_or_a_named_pipe_in_its_place_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::write(&real, [HEAD, b"x"].concat()).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(read(&real, HEAD, 1 << 20).is_some());
+        assert!(read(&link, HEAD, 1 << 20).is_none(), "a symbolic link is not followed");
+        let folder = dir.path().join("folder");
+        std::fs::create_dir(&folder).unwrap();
+        assert!(read(&folder, HEAD, 1 << 20).is_none());
+        let fifo = dir.path().join("fifo");
+        if std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()) {
+            assert!(read(&fifo, HEAD, 1 << 20).is_none(), "not waited on");
+        }
+    }
+
+    #[test]
+    fn a_save_clears_what_killed_saves_left_but_not_one_under_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache");
+        let old = dir.path().join("cache.tmp-left-by-a-killed-build");
+        let young = dir.path().join("cache.tmp-a-save-under-way");
+        let other = dir.path().join("other.tmp-not-ours");
+        for f in [&old, &young, &other] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        let long_ago = std::time::SystemTime::now() - STALE_TMP - std::time::Duration::from_secs(60);
+        for f in [&old, &other] {
+            std::fs::File::options().write(true).open(f).unwrap().set_modified(long_ago).unwrap();
+        }
+        write(&path, HEAD).unwrap();
+        assert_eq!(names(dir.path()), ["cache", "cache.tmp-a-save-under-way", "other.tmp-not-ours"]);
+    }
+
+    #[test]
+    fn a_save_that_cannot_be_made_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the folder should be: nothing can be written.
+        std::fs::write(dir.path().join(".site-gen"), b"in the way").unwrap();
+        assert!(write(&dir.path().join(".site-gen/cache"), HEAD).is_err());
+        assert_eq!(std::fs::read(dir.path().join(".site-gen")).unwrap(), b"in the way");
+    }
+}
