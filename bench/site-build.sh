@@ -114,7 +114,7 @@ for size in $SIZES; do
       [ "$i" = 0 ] && log_sg=/dev/null log_hu=/dev/null
       # An owner's rebuild follows another rebuild, whose sibling folder (the build before)
       # site-gen brings up to date: make that state first, untimed. (Hugo keeps no such state.)
-      [ "$mode" = clean ] || run rebuild site-gen "$WORK/out-site-gen" /dev/null -- \
+      [ "$mode" != rebuild ] || run rebuild site-gen "$WORK/out-site-gen" /dev/null -- \
         "$SITE_GEN" build --root "$corpus/clipstore" --out "$WORK/out-site-gen" --manifest "$WORK/manifest.json"
       run "$mode" site-gen "$WORK/out-site-gen" "$log_sg" -- \
         "$SITE_GEN" build --root "$corpus/clipstore" --out "$WORK/out-site-gen" --manifest "$WORK/manifest.json"
