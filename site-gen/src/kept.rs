@@ -14,8 +14,10 @@ pub const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(600);
 /// The whole file at `path`, if it is a regular file (not followed through
 /// a symbolic link; a named pipe is not waited on) of at most `max` bytes
 /// whose first bytes are `header`; a file of another program, after an
-/// upgrade, is not read past its header.
+/// upgrade, is not read past its header. What killed saves left beside it
+/// is removed (a build that changes nothing saves nothing).
 pub fn read(path: &Path, header: &[u8], max: u64) -> Option<Vec<u8>> {
+    remove_stale_tmp(path);
     let file = crate::output::open_no_follow(path).ok()?;
     let meta = file.metadata().ok()?;
     if !meta.is_file() || meta.len() > max {
@@ -178,6 +180,11 @@ mod tests {
             std::fs::File::options().write(true).open(f).unwrap().set_modified(long_ago).unwrap();
         }
         write(&path, HEAD).unwrap();
+        assert_eq!(names(dir.path()), ["cache", "cache.tmp-a-save-under-way", "other.tmp-not-ours"]);
+        // Reading clears them too: a build that changes nothing saves nothing.
+        std::fs::write(&old, b"x").unwrap();
+        std::fs::File::options().write(true).open(&old).unwrap().set_modified(long_ago).unwrap();
+        assert!(read(&path, HEAD, 1 << 20).is_some());
         assert_eq!(names(dir.path()), ["cache", "cache.tmp-a-save-under-way", "other.tmp-not-ours"]);
     }
 

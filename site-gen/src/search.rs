@@ -229,13 +229,13 @@ fn cache_key(shop: &Shop) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The cache file: the magic and key on one line, then per file its path,
-/// a tab, its length and a newline, then its bytes.
 /// The cache file's first line for a bundle made under `key`.
 fn cache_header(key: &str) -> String {
     format!("{CACHE_MAGIC} {key}\n")
 }
 
+/// The cache file: the magic and key on one line, then per file its path,
+/// a tab, its length and a newline, then its bytes.
 fn write_cache(key: &str, files: &[OutputFile]) -> Vec<u8> {
     let mut out = cache_header(key).into_bytes();
     for f in files {

@@ -52,6 +52,28 @@ export const toolEnv = {
   FORCE_COLOR: "0",
 };
 
+/**
+ * The process groups this test file started (each `run()` command while it
+ * runs, each `wrangler dev`): killed when the file's process ends, however
+ * it ends, so that neither an interrupted run (Ctrl-C) nor a failed test
+ * leaves a server, a compiler or a client running.
+ */
+const live = new Set();
+function killLive() {
+  for (const pid of live) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {}
+  }
+}
+process.on("exit", killLive);
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]]) {
+  process.on(signal, () => {
+    killLive();
+    process.exit(code);
+  });
+}
+
 /** How long a command the tests run may take before it is stopped (ms). */
 export const RUN_TIMEOUT_MS = 300_000;
 
@@ -64,12 +86,14 @@ export const RUN_TIMEOUT_MS = 300_000;
  * stopped with its whole process group (SIGTERM, then SIGKILL 5 s later:
  * a killed bash or cargo must not leave its compiler holding the target
  * folder's lock), and the test fails saying which command it was, instead
- * of the whole run hanging until CI gives up. stdin is /dev/null.
+ * of the whole run hanging until CI gives up; `timeout: 0` sets no limit.
+ * stdin is /dev/null.
  */
 export function run(cmd, args, options = {}) {
   const { timeout = RUN_TIMEOUT_MS, env = toolEnv, cwd } = options;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    if (child.pid !== undefined) live.add(child.pid);
     const out = [];
     const err = [];
     child.stdout.on("data", (d) => out.push(d));
@@ -83,16 +107,27 @@ export function run(cmd, args, options = {}) {
       }
     };
     let hard;
-    const timer = setTimeout(() => {
+    // 0, as for execFile: no limit.
+    const timer = timeout > 0 && setTimeout(() => {
       killed = true;
       signalGroup("SIGTERM");
-      hard = setTimeout(() => signalGroup("SIGKILL"), 5_000);
+      hard = setTimeout(() => {
+        signalGroup("SIGKILL");
+        // A process that left the group (its own session) may still hold
+        // the pipes: stop waiting for them.
+        setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+        }, 1_000).unref();
+      }, 5_000);
     }, timeout);
     child.on("error", (e) => {
+      live.delete(child.pid);
       clearTimeout(timer);
       reject(Object.assign(e, { stdout: "", stderr: "" }));
     });
     child.on("close", (code, signal) => {
+      live.delete(child.pid);
       clearTimeout(timer);
       clearTimeout(hard);
       if (killed) signalGroup("SIGKILL");
@@ -163,15 +198,6 @@ function testConfig(dir, worker = {}) {
     .replace(/^directory = .*$/m, `directory = ${abs(worker.public ?? paths.public)}`)
     .replace(/^migrations_dir = .*$/m, `migrations_dir = ${abs(path.join(WORKER_DIR, "migrations"))}`);
 }
-
-const live = new Set();
-process.on("exit", () => {
-  for (const pid of live) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {}
-  }
-});
 
 /**
  * Starts the stack. `seed` lists the clips to upload to the local bucket;
