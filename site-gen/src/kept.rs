@@ -29,36 +29,32 @@ pub fn read(path: &Path, header: &[u8], max: u64) -> Option<Vec<u8>> {
         return None;
     }
     let mut head = vec![0u8; header.len()];
+    std::io::Read::read_exact(&mut &file, &mut head).ok()?;
+    if head != header {
+        return None;
+    }
+    let mut bytes = vec![0u8; len];
+    bytes[..head.len()].copy_from_slice(&head);
+    read_rest(&file, &mut bytes[head.len()..], head.len() as u64).ok()?;
+    Some(bytes)
+}
+
+/// Fills `rest` from `file` at `at`, where its position is. On Unix in two
+/// halves at once: a big shop's Markdown is tens of megabytes, read before
+/// any body can be parsed.
+fn read_rest(file: &std::fs::File, rest: &mut [u8], at: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
-        file.read_exact_at(&mut head, 0).ok()?;
-        if head != header {
-            return None;
-        }
-        let mut bytes = vec![0u8; len];
-        bytes[..head.len()].copy_from_slice(&head);
-        // In two halves at once: a big shop's Markdown is tens of megabytes,
-        // read before any body can be parsed.
-        let rest = &mut bytes[head.len()..];
         let half = rest.len() / 2;
         let (first, second) = rest.split_at_mut(half);
-        let at = head.len() as u64;
         let (a, b) = rayon::join(|| file.read_exact_at(first, at), || file.read_exact_at(second, at + half as u64));
-        (a.is_ok() && b.is_ok()).then_some(bytes)
+        a.and(b)
     }
     #[cfg(not(unix))]
     {
-        use std::io::Read;
-        let mut file = file;
-        file.read_exact(&mut head).ok()?;
-        if head != header {
-            return None;
-        }
-        let mut bytes = vec![0u8; len];
-        bytes[..head.len()].copy_from_slice(&head);
-        file.read_exact(&mut bytes[head.len()..]).ok()?;
-        Some(bytes)
+        let _ = at;
+        std::io::Read::read_exact(&mut &*file, rest)
     }
 }
 

@@ -33,7 +33,8 @@ pub const CACHE_FILE: &str = ".site-gen/markdown-cache";
 const CACHE_MAGIC: &str = "clipstore markdown cache 1";
 
 /// A cache file larger than this is not read (a stray file in its place
-/// must not take the machine's memory); 60,000 posts take about 350 MB.
+/// must not take the machine's memory); 10,000 posts and 5,000 clips
+/// take 68.9 MB (docs/benchmarks.md).
 const MAX_CACHE_BYTES: u64 = 4 << 30;
 
 type Key = [u8; 32];
