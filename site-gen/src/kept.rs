@@ -80,6 +80,28 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     written
 }
 
+/// [`write`], telling the owner on stderr when it fails: the build is not
+/// harmed, but every build after it would silently redo `what` (a few
+/// seconds on a big shop) until the cause is fixed.
+pub fn save(path: &Path, bytes: &[u8], what: &str) {
+    if let Err(e) = write(path, bytes) {
+        eprintln!("{}", unsaved(path, what, &e));
+    }
+}
+
+/// The warning of a failed [`save`]: what was not kept, where, why, what it
+/// costs and what to do.
+fn unsaved(path: &Path, what: &str, error: &std::io::Error) -> String {
+    let folder = path.parent().unwrap_or(path);
+    format!(
+        "warning: could not keep {what} in {} for the next build: {error}\n  \
+         the site is built all the same; until this is fixed, each build makes {what} again.\n  \
+         help: make sure {} is a folder you can write to (deleting it is safe)",
+        path.display(),
+        folder.display()
+    )
+}
+
 fn file_name(path: &Path) -> std::io::Result<&str> {
     path.file_name()
         .and_then(|n| n.to_str())
@@ -189,7 +211,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A file where the folder should be: nothing can be written.
         std::fs::write(dir.path().join(".site-gen"), b"in the way").unwrap();
-        assert!(write(&dir.path().join(".site-gen/cache"), HEAD).is_err());
+        let path = dir.path().join(".site-gen/cache");
+        let error = write(&path, HEAD).unwrap_err();
         assert_eq!(std::fs::read(dir.path().join(".site-gen")).unwrap(), b"in the way");
+        let warning = unsaved(&path, "the search index", &error);
+        assert!(warning.starts_with("warning: could not keep the search index in "), "{warning}");
+        for part in [path.display().to_string(), error.to_string(), ".site-gen is a folder you can write to".into()] {
+            assert!(warning.contains(&part), "{part:?} missing from {warning}");
+        }
     }
 }

@@ -10,8 +10,8 @@
 //! source (another pulldown-cmark, other options) starts afresh.
 //!
 //! Like the search index's cache, it is only a speed-up: one that is
-//! missing, damaged, made by another program or cannot be written is
-//! ignored, and the build renders what it needs. After a load it holds
+//! missing, damaged or made by another program is ignored, and the build
+//! renders what it needs; one that cannot be written is warned of. After a load it holds
 //! exactly the bodies of that load; it is written again only when that
 //! set changed.
 
@@ -104,7 +104,7 @@ impl MarkdownCache {
     }
 
     /// Writes the bodies of this load, unless they are exactly the ones
-    /// kept. Any failure leaves the cache as it was, or absent.
+    /// kept. A failure leaves the cache as it was, or absent, and is warned of.
     pub fn save(&self) {
         let Some(path) = &self.path else { return };
         let fresh = std::mem::take(&mut *self.fresh.lock().unwrap_or_else(|e| e.into_inner()));
@@ -130,8 +130,7 @@ impl MarkdownCache {
             out.extend_from_slice(&(body.len() as u64).to_le_bytes());
             out.extend_from_slice(body);
         }
-        // Any failure only costs the next build the rendering.
-        let _ = kept::write(path, &out);
+        kept::save(path, &out, "the rendered Markdown");
     }
 }
 

@@ -182,8 +182,8 @@ const MAX_CACHE_BYTES: u64 = 1 << 30;
 
 /// [`index`], or the bundle the last build made when the clips' records
 /// are the same: what `site-gen build` writes. The cache is only a speed-up:
-/// one that is missing, stale, damaged or cannot be written is made afresh
-/// (and nothing else changes).
+/// one that is missing, stale or damaged is made afresh, and one that
+/// cannot be written is warned of (nothing else changes).
 pub fn cached(root: &std::path::Path, shop: &Shop) -> Result<Vec<OutputFile>, SearchError> {
     let path = root.join(CACHE_FILE);
     let key = cache_key(shop);
@@ -192,8 +192,7 @@ pub fn cached(root: &std::path::Path, shop: &Shop) -> Result<Vec<OutputFile>, Se
         return Ok(files);
     }
     let files = index(shop)?;
-    // Any failure only costs the next build the indexing.
-    let _ = crate::kept::write(&path, &write_cache(&key, &files));
+    crate::kept::save(&path, &write_cache(&key, &files), "the search index");
     Ok(files)
 }
 

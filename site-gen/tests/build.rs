@@ -294,6 +294,36 @@ fn kept_markdown_never_outlives_an_edit() {
     assert_eq!(snapshot(&fresh.join("public")), snapshot(&out));
 }
 
+/// What a build keeps for the next one (the search index, the rendered
+/// Markdown) cannot be written when `.site-gen` is a file: the build still
+/// succeeds, the same site, and says which file it could not keep and why,
+/// on every build until the owner fixes it.
+#[test]
+fn a_cache_that_cannot_be_written_is_warned_of_and_the_site_still_built() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &shop);
+    fs::write(shop.join(".site-gen"), b"in the way").unwrap();
+    let out = shop.join("public");
+    for round in ["first", "second"] {
+        let built = build(&shop, &out, &["--now", NOW]);
+        assert!(built.status.success(), "{round}: {}", stderr(&built));
+        let err = stderr(&built);
+        for (what, file) in [("the search index", "search-index"), ("the rendered Markdown", "markdown-cache")] {
+            let line = err.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("{round}: no {what}: {err}"));
+            assert!(line.starts_with("warning: could not keep ") && line.contains(file), "{line}");
+        }
+        assert_eq!(err.matches("help: make sure").count(), 2, "{err}");
+    }
+    assert_eq!(fs::read(shop.join(".site-gen")).unwrap(), b"in the way", "nothing of the owner's is replaced");
+    let without = snapshot(&out);
+    fs::remove_file(shop.join(".site-gen")).unwrap();
+    let built = build(&shop, &out, &["--now", NOW]);
+    assert!(built.status.success() && !stderr(&built).contains("warning"), "{}", stderr(&built));
+    assert_eq!(snapshot(&out), without, "the site is the same with its caches");
+    assert!(shop.join(".site-gen/search-index").is_file() && shop.join(".site-gen/markdown-cache").is_file());
+}
+
 /// Pages are written into the staging folder (the kept sibling) as they are
 /// rendered: a template that fails on some pages, after others were
 /// written, still leaves the previous `public/` as it was, each file the
