@@ -215,6 +215,29 @@ describe("owner operations", () => {
     const detail = await show("L-OPS");
     assert.deepEqual(detail.events.map((e) => e.kind), ["reset", "revoke", "reset", "reissue"]);
     assert.ok(detail.links.length >= 2, "both links recorded");
+
+    // A mistyped id is refused by site-gen, and nothing is written for it.
+    const typo = await siteGen(["orders", "--worker-url", stack.base, "revoke", "L-OPZ"]).catch((e) => e);
+    assert.equal(typo.code, 1, typo.stderr);
+    assert.match(typo.stderr, /no order L-OPZ in the ledger/);
+    assert.equal((await admin(stack, "GET", "/admin/orders/L-OPZ")).status, 404, "no order created for the typo");
+    assert.equal((await get(`${fresh}/${main.slug}`, ["Range: bytes=0-99"])).status, 206, "the real order still works");
+  });
+
+  it("a resend of an order whose links expired is refused with what to do instead", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    // Issued an hour ago, valid for an hour and 6 s: expires 6 s from now.
+    const link = await mint(stack, { order: "L-EXP", clips: [main.slug], downloads: 2, now: now - 3600, expires: "3606s" });
+    assert.equal((await get(clipUrl(link), ["Range: bytes=0-99"])).status, 206, "the order is in the ledger");
+    const early = await admin(stack, "POST", "/admin/orders/L-EXP/resend?to=exp%40example.com");
+    assert.equal(early.status, 200, JSON.stringify(early.body));
+    const expiresAt = now + 6;
+    await new Promise((r) => setTimeout(r, Math.max(0, (expiresAt + 1) * 1000 - Date.now())));
+    const late = await siteGen(["orders", "--worker-url", stack.base, "resend", "L-EXP", "--to", "exp@example.com"])
+      .catch((e) => e);
+    assert.equal(late.code, 1, late.stderr);
+    assert.match(late.stderr, /409: the links of order L-EXP expired on .*GMT: a resent link would not work either/);
+    assert.match(late.stderr, /site-gen orders reissue L-EXP --expires 30d/);
   });
 
   it("the never-fully-downloaded report is right on a seeded history; window reset", async () => {

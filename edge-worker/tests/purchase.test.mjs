@@ -17,7 +17,7 @@ import { chromium } from "playwright-core";
 import Stripe from "stripe";
 
 import { startResendStandin } from "./support/resend-standin.mjs";
-import { admin, catalog, curl, REPO, run, startStack, STRIPE_WEBHOOK_SECRET, toolEnv } from "./support/stack.mjs";
+import { admin, catalog, curl, REPO, run, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv } from "./support/stack.mjs";
 import { startStripeStandin } from "./support/stripe-standin.mjs";
 
 const API_KEY = "rk_test_51E2eRestrictedKey0123456789";
@@ -504,7 +504,10 @@ describe("partial refunds and disputes", () => {
     const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
     const { stdout } = await run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO,
       "revoke", paid.body.order_id, "--clip", a.slug], { cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" } });
-    assert.match(stdout, /other clips keep working/);
+    assert.match(stdout, /clip \S+ revoked; the order's other clips keep working/, "the first time, not 'it already was'");
+    const again = await run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO,
+      "revoke", paid.body.order_id, "--clip", a.slug], { cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" } });
+    assert.match(again.stdout, /revoked \(it already was\)/);
     const gone = await curl(`${link}/${a.slug}`);
     assert.equal(gone.status, 403);
     assert.match(gone.body.toString(), /refunded/);
@@ -546,6 +549,20 @@ describe("partial refunds and disputes", () => {
     assert.match(thanks.body.toString(), /refunded/);
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(resend.sent.filter((m) => m.email.to.includes("early@example.com")).length, 0, "no order mail");
+
+    // A reissue would make a refunded order's downloads work again: site-gen
+    // refuses it unless the owner says so, and changes nothing.
+    const bin = process.env.SITE_GEN_BIN;
+    const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const reissue = await run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO, "reissue",
+      paid.body.order_id, "--base-url", `${stack.base}/download`], { cwd: REPO,
+      env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789", CLIPSTORE_SIGNING_KEY: SIGNING_KEY } })
+      .catch((e) => e);
+    assert.equal(reissue.code, 1, reissue.stderr);
+    assert.match(reissue.stderr, /was revoked because its payment was refunded: .*nothing was changed/);
+    const after = await admin(stack, "GET", `/admin/orders/${paid.body.order_id}`);
+    assert.equal(after.body.order.revoked_reason, "refunded", "still revoked");
+    assert.ok(!after.body.events?.some((e) => e.kind === "reissue"), JSON.stringify(after.body.events));
   });
 
   it("a dispute revokes the order; a refund of an unknown payment changes nothing and is recorded", async () => {

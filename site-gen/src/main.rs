@@ -236,7 +236,7 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    println!("verifies:     no [{}]: {e}", e.code());
+                    println!("verifies:     no [{}]: {e} (keys from {source})", e.code());
                     Ok(ExitCode::FAILURE)
                 }
             }

@@ -37,7 +37,7 @@ pub enum OrdersError {
     )]
     NonAsciiHost { url: String },
     #[error(
-        "the Worker refused the admin token (401): check {ADMIN_TOKEN_ENV} against the Worker's {ADMIN_SECRET} secret"
+        "the Worker refused the admin token (401): check {ADMIN_TOKEN_ENV} (or, when it is not set, {ADMIN_SECRET} in {}) against the Worker's {ADMIN_SECRET} secret", pt::DEV_VARS
     )]
     Unauthorized,
     #[error("the Worker answered {status}: {body}")]
@@ -46,6 +46,17 @@ pub enum OrdersError {
     Transport { url: String, error: String },
     #[error("unexpected answer from the Worker: {0}")]
     BadAnswer(String),
+    #[error(
+        "the admin token from {origin} is not one the Worker can have: {problem}\n  \
+         help: copy the Worker's {ADMIN_SECRET} secret again as plain text (at least 16 letters, digits or punctuation, no spaces or quotes from a word processor)"
+    )]
+    BadToken { origin: String, problem: String },
+    #[error(
+        "no order {order} in the ledger: no payment and no download of it is recorded, so nothing was revoked\n  \
+         help: check the id (`site-gen orders list` shows them). A link minted by hand and never used is not in the \
+         ledger yet: to stop it before its first use, run again with --not-in-ledger"
+    )]
+    NotInLedger { order: String },
     #[error(transparent)]
     Token(#[from] pt::TokenCommandError),
     #[error("{0}")]
@@ -87,16 +98,41 @@ pub enum OrdersCommand {
     },
     /// Show one order: its clips, downloads used and left, and every attempt.
     Show { order: String },
+    /// Create an order by hand (a payment the Worker never heard of: a
+    /// Payment Link without its clips, a bank transfer) and e-mail the
+    /// customer its link; the link is printed too, to send yourself when no
+    /// mail provider is set up.
+    Create {
+        /// The order's id, as the shop knows it (e.g. the payment reference).
+        order: String,
+        /// A clip the order covers; repeat for several. A clip sold in several
+        /// files or under licence tiers takes slug:variant:licence.
+        #[arg(long = "clip", value_name = "SLUG[:VARIANT[:LICENCE]]", required = true)]
+        clips: Vec<String>,
+        /// The customer's e-mail address.
+        #[arg(long, value_name = "ADDRESS")]
+        to: String,
+        /// How many times each clip may be downloaded.
+        #[arg(long, default_value_t = 5)]
+        downloads: u32,
+        /// How long the link works: 30d, 12h, 2weeks, ...
+        #[arg(long, default_value = "30d")]
+        expires: String,
+    },
     /// Give back all downloads of an order (or of one clip), or, with
     /// --since and --until instead of an order, of every order with a download
     /// attempt in that window.
     Reset {
+        /// The order whose downloads are given back.
         #[arg(required_unless_present = "since")]
         order: Option<String>,
+        /// Only this clip of the order.
         #[arg(long, value_name = "SLUG", requires = "order")]
         clip: Option<String>,
+        /// Start of the window, included (YYYY-MM-DD is midnight UTC, or RFC 3339, or unix seconds).
         #[arg(long, value_parser = parse_time, requires = "until", conflicts_with = "order")]
         since: Option<u64>,
+        /// End of the window, excluded: `--until 2026-11-12` stops at the end of 11 November (UTC).
         #[arg(long, value_parser = parse_time, requires = "since")]
         until: Option<u64>,
     },
@@ -106,6 +142,11 @@ pub enum OrdersCommand {
         order: String,
         #[arg(long, value_name = "SLUG")]
         clip: Option<String>,
+        /// Revoke an order the ledger does not know yet (a link minted by
+        /// hand, never used). Without it, an unknown id is refused: it is
+        /// most likely a typo, and the real order would keep working.
+        #[arg(long)]
+        not_in_ledger: bool,
     },
     /// E-mail the customer a fresh link of the order (it shares the order's
     /// downloads; the old link keeps working), to the address of the
@@ -115,9 +156,15 @@ pub enum OrdersCommand {
         #[arg(long, value_name = "ADDRESS")]
         to: Option<String>,
     },
-    /// Make the order's old links stop working and print a new one.
+    /// Make the order's old links stop working and print a new one. An order
+    /// revoked by `revoke` works again with the new link; one revoked for a
+    /// refund or a dispute needs --despite-refund.
     Reissue {
         order: String,
+        /// Reissue an order revoked because its payment was refunded or
+        /// disputed (its downloads work again).
+        #[arg(long)]
+        despite_refund: bool,
         /// How long the new link works.
         #[arg(long, default_value = "30d")]
         expires: String,
@@ -155,16 +202,41 @@ pub enum OrdersCommand {
 }
 
 /// The admin token: `$CLIPSTORE_ADMIN_TOKEN`, else `ADMIN_TOKEN` in
-/// `edge-worker/.dev.vars` under `root`.
+/// `edge-worker/.dev.vars` under `root`; checked for the shape the Worker
+/// accepts before it is sent anywhere.
 pub fn admin_token(root: &Path) -> Result<String, OrdersError> {
     if let Ok(v) = std::env::var(ADMIN_TOKEN_ENV) {
         if !v.trim().is_empty() {
-            return Ok(v.trim().to_string());
+            return checked_token(v.trim(), ADMIN_TOKEN_ENV);
         }
     }
-    let text = std::fs::read_to_string(root.join(pt::DEV_VARS)).map_err(|_| OrdersError::NoToken)?;
-    dotenv_value(&text, ADMIN_SECRET).ok_or(OrdersError::NoToken)
+    let path = pt::worker_file(root, ".dev.vars");
+    let text = std::fs::read_to_string(&path).map_err(|_| OrdersError::NoToken)?;
+    let token = dotenv_value(&text, ADMIN_SECRET).ok_or(OrdersError::NoToken)?;
+    checked_token(&token, &path.display().to_string())
 }
+
+/// `token` if it can be the Worker's admin token: at least
+/// [`MIN_ADMIN_TOKEN_LEN`] characters, all visible ASCII. Anything else
+/// (a pasted line break, typographic quotes) would fail as a malformed
+/// header, or be refused after travelling; the message never shows it.
+pub fn checked_token(token: &str, source: &str) -> Result<String, OrdersError> {
+    let bad = |problem: String| OrdersError::BadToken { origin: source.to_string(), problem };
+    if let Some((i, c)) = token.chars().enumerate().find(|(_, c)| !c.is_ascii_graphic()) {
+        let what = if c.is_whitespace() { "a space or line break".to_string() } else { format!("the character {c:?}") };
+        return Err(bad(format!("it has {what} at position {}", i + 1)));
+    }
+    if token.len() < MIN_ADMIN_TOKEN_LEN {
+        return Err(bad(format!(
+            "it is {} characters long; the Worker accepts none shorter than {MIN_ADMIN_TOKEN_LEN}",
+            token.len()
+        )));
+    }
+    Ok(token.to_string())
+}
+
+/// The shortest admin token the Worker accepts (`edge-worker/src/admin.rs`).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// `NAME=value` from a dotenv-style text (quotes stripped).
 pub fn dotenv_value(text: &str, name: &str) -> Option<String> {
@@ -189,24 +261,19 @@ pub struct AdminClient {
 /// Whether the admin token may go to `url`: over `https://`, or plain
 /// `http://` only to this machine (a local `wrangler dev`).
 pub fn safe_for_token(url: &str) -> bool {
-    url.starts_with("https://") || (url.starts_with("http://") && is_loopback(url))
+    url::Url::parse(url).is_ok_and(|u| u.scheme() == "https" || (u.scheme() == "http" && is_loopback(url)))
 }
 
 /// Whether an `http(s)://` address points at this machine (127.0.0.1,
-/// localhost or ::1).
+/// localhost or ::1). The address is read by the parser the HTTP client
+/// connects with (WHATWG URL rules: `\` counts as `/`, `user@` is not the
+/// host), so the host checked is the host connected to.
 pub fn is_loopback(url: &str) -> bool {
-    matches!(host_of(url), "127.0.0.1" | "localhost" | "::1")
-}
-
-/// The host of an `http(s)://` address (without brackets or port; empty
-/// when there is none).
-fn host_of(url: &str) -> &str {
-    let Some((_, rest)) = url.split_once("://") else { return "" };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    match url::Url::parse(url).ok().and_then(|u| u.host().map(|h| h.to_owned())) {
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
     }
 }
 
@@ -215,13 +282,13 @@ impl AdminClient {
     /// token would travel in clear text. Redirects are not followed, so the
     /// token never goes anywhere else either.
     pub fn new(worker_url: &str, token: &str) -> Result<AdminClient, OrdersError> {
-        if !safe_for_token(worker_url) {
-            return Err(OrdersError::PlainHttp { url: worker_url.to_string() });
-        }
         // The workspace's URL parser takes ASCII domains only (idna_adapter
         // 1.0, which keeps Unicode tables out of the Worker: docs/worker.md).
-        if !host_of(worker_url).is_ascii() {
+        if url::Url::parse(worker_url).is_err() && !worker_url.is_ascii() {
             return Err(OrdersError::NonAsciiHost { url: worker_url.to_string() });
+        }
+        if !safe_for_token(worker_url) {
+            return Err(OrdersError::PlainHttp { url: worker_url.to_string() });
         }
         Ok(AdminClient {
             base: worker_url.trim_end_matches('/').to_string(),
@@ -313,6 +380,13 @@ impl AdminClient {
 
     pub fn show(&self, order: &str) -> Result<Value, OrdersError> {
         self.call("GET", &format!("/admin/orders/{}", segment(order)), None)
+    }
+
+    /// `POST /admin/orders`: a new order in the ledger; refused (409) when
+    /// the id exists.
+    pub fn create(&self, order: &str, clips: &[String], downloads: u32, expires_at: u64) -> Result<Value, OrdersError> {
+        let body = json!({ "order_id": order, "clips": clips, "downloads": downloads, "expires_at": expires_at });
+        self.call("POST", "/admin/orders", Some(body))
     }
 
     pub fn reset(&self, order: &str, clip: Option<&str>) -> Result<Value, OrdersError> {
@@ -708,6 +782,13 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             let (Some(since), Some(until)) = (since, until) else {
                 return Err(OrdersError::Other("give an order, or --since and --until".into()));
             };
+            if since >= until {
+                return Err(OrdersError::Other(format!(
+                    "--since ({}) must be before --until ({}): the window is empty, nothing was reset",
+                    pt::show_time(since),
+                    pt::show_time(until)
+                )));
+            }
             let v = client.reset_window(since, until)?;
             let mut orders: Vec<String> =
                 array(&v, "orders_reset")?.iter().filter_map(|o| o.as_str().map(str::to_string)).collect();
@@ -715,29 +796,27 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             orders.dedup();
             println!("Downloads given back to {} order(s): {}", orders.len(), orders.join(" "));
         }
-        OrdersCommand::Revoke { order, clip: None } => {
-            client.revoke(&order, None)?;
-            println!("Order {order} revoked: its download links no longer work.");
+        OrdersCommand::Revoke { order, clip, not_in_ledger } => {
+            check_revocable(&client, &order, clip.as_deref(), not_in_ledger)?;
+            revoke(&client, &order, clip)?;
         }
-        OrdersCommand::Revoke { order, clip: Some(clip) } => {
-            let v = client.revoke(&order, Some(&clip))?;
-            let already = v.get("already_revoked").and_then(Value::as_bool).unwrap_or(false);
-            let note = if already { " (it already was)" } else { "" };
-            println!("Order {order}: clip {clip} revoked{note}; the order's other clips keep working.");
+        OrdersCommand::Create { order, clips, to, downloads, expires } => {
+            let valid_for = pt::parse_duration(&expires)?;
+            if downloads == 0 {
+                return Err(OrdersError::Other("--downloads must be at least 1".into()));
+            }
+            client.create(&order, &clips, downloads, unix_now() + valid_for.as_secs()).map_err(|e| match e {
+                OrdersError::Http { status: 409, .. } => OrdersError::Other(format!(
+                    "order {order} already exists: nothing was created (`site-gen orders show {order}`; \
+                     `site-gen orders resend {order} --to {to}` mails its link again)"
+                )),
+                e => e,
+            })?;
+            println!("Order {order} created: {} clip(s), {downloads} download(s) each.", clips.len());
+            print_resent(&order, &client.resend(&order, Some(&to))?);
         }
-        OrdersCommand::Resend { order, to } => {
-            let v = client.resend(&order, to.as_deref())?;
-            let delivery = v.get("delivery").cloned().unwrap_or(Value::Null);
-            let sent = delivery.get("sent").and_then(Value::as_u64).unwrap_or(0);
-            let state = if sent > 0 {
-                "sent".to_string()
-            } else {
-                "queued in the outbox (see `site-gen orders outbox`)".to_string()
-            };
-            println!("Order {order}: a fresh link e-mailed to {}: {state}.", text(&v, "to"));
-            println!("{}", text(&v, "link"));
-        }
-        OrdersCommand::Reissue { order, expires, base_url, local_key } => {
+        OrdersCommand::Resend { order, to } => print_resent(&order, &client.resend(&order, to.as_deref())?),
+        OrdersCommand::Reissue { order, despite_refund, expires, base_url, local_key } => {
             let valid_for = pt::parse_duration(&expires)?;
             let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
             let (key, source) = pt::signing_key_from(&args.root)?;
@@ -750,6 +829,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             // file) must not leave the customer with old links stopped and
             // no new one.
             let shown = client.show(&order)?;
+            check_reissuable(&order, &shown, despite_refund)?;
             let planned = reissue_request(&order, shown.get("order"), valid_for, unix_now())?;
             pt::mint(&shop, &key, &planned).map_err(|e| {
                 OrdersError::Other(format!(
@@ -774,14 +854,22 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
         }
         OrdersCommand::Export { order, out } => {
             let attempts = client.attempts(order.as_deref())?;
-            let io = |e: std::io::Error| OrdersError::Other(e.to_string());
             match out {
                 Some(path) => {
-                    let file = std::fs::File::create(&path).map_err(io)?;
-                    write_csv(&attempts, std::io::BufWriter::new(file)).map_err(io)?;
+                    let io = |e: std::io::Error| {
+                        OrdersError::Other(format!("could not write the attempts to {}: {e}", path.display()))
+                    };
+                    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+                    write_csv(&attempts, &mut file).map_err(io)?;
+                    file.into_inner().map_err(|e| io(e.into_error()))?;
                     eprintln!("{} attempts written to {}", attempts.len(), path.display());
                 }
-                None => write_csv(&attempts, std::io::stdout().lock()).map_err(io)?,
+                None => {
+                    let io = |e: std::io::Error| OrdersError::Other(format!("could not write the attempts: {e}"));
+                    let mut stdout = std::io::stdout().lock();
+                    write_csv(&attempts, &mut stdout).map_err(io)?;
+                    stdout.flush().map_err(io)?;
+                }
             }
         }
         OrdersCommand::Payments { limit } => print!("{}", payments_table(&client.payments(limit)?)),
@@ -798,6 +886,83 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `resend` (and `create`) say: where the link went, whether the mail
+/// left, and the link itself, which the owner can send by hand.
+fn print_resent(order: &str, v: &Value) {
+    let delivery = v.get("delivery").cloned().unwrap_or(Value::Null);
+    let sent = delivery.get("sent").and_then(Value::as_u64).unwrap_or(0);
+    let no_provider = delivery.get("no_provider").and_then(Value::as_u64).unwrap_or(0);
+    let state = if sent > 0 {
+        "sent".to_string()
+    } else if no_provider > 0 {
+        "not sent: the Worker has no mail provider set up (docs/mail.md); send the customer the link below yourself"
+            .to_string()
+    } else {
+        "queued in the outbox (see `site-gen orders outbox`)".to_string()
+    };
+    println!("Order {order}: a fresh link e-mailed to {}: {state}.", text(v, "to"));
+    println!("{}", text(v, "link"));
+}
+
+/// Refuses to revoke what is most likely a typo: an order the ledger does
+/// not know (unless `not_in_ledger`), or a clip the order does not have.
+fn check_revocable(
+    client: &AdminClient,
+    order: &str,
+    clip: Option<&str>,
+    not_in_ledger: bool,
+) -> Result<(), OrdersError> {
+    let shown = match client.show(order) {
+        Ok(shown) => shown,
+        Err(OrdersError::Http { status: 404, .. }) if not_in_ledger => return Ok(()),
+        Err(OrdersError::Http { status: 404, .. }) => {
+            return Err(OrdersError::NotInLedger { order: order.to_string() })
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(clip) = clip else { return Ok(()) };
+    let clips: Vec<String> = shown
+        .pointer("/order/clips")
+        .and_then(Value::as_str)
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or_default();
+    if clips.is_empty() || clips.iter().any(|c| c == clip) {
+        return Ok(());
+    }
+    Err(OrdersError::Other(format!(
+        "order {order} has no clip {clip} (its clips: {}); nothing was revoked",
+        clips.join(", ")
+    )))
+}
+
+fn revoke(client: &AdminClient, order: &str, clip: Option<String>) -> Result<(), OrdersError> {
+    let Some(clip) = clip else {
+        client.revoke(order, None)?;
+        println!("Order {order} revoked: its download links no longer work.");
+        return Ok(());
+    };
+    let v = client.revoke(order, Some(&clip))?;
+    let already = v.get("already_revoked").and_then(Value::as_bool).unwrap_or(false);
+    let note = if already { " (it already was)" } else { "" };
+    println!("Order {order}: clip {clip} revoked{note}; the order's other clips keep working.");
+    Ok(())
+}
+
+/// Refuses to reissue an order revoked for a refund or a dispute unless
+/// the owner says so: a reissue makes its downloads work again.
+fn check_reissuable(order: &str, shown: &Value, despite_refund: bool) -> Result<(), OrdersError> {
+    let reason = shown.pointer("/order/revoked_reason").and_then(Value::as_str);
+    let revoked = shown.pointer("/order/revoked_at").is_some_and(|r| !r.is_null());
+    match reason {
+        Some(why @ ("refunded" | "disputed")) if revoked && !despite_refund => Err(OrdersError::Other(format!(
+            "order {order} was revoked because its payment was {why}: a reissue would make its downloads work again; \
+             nothing was changed\n  help: if that is what you want (the dispute was won, the refund undone), \
+             run again with --despite-refund"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A time for `--since`/`--until`: unix seconds, `YYYY-MM-DD` or RFC 3339.

@@ -18,6 +18,20 @@ pub const SIGNING_KEY_ENV: &str = "CLIPSTORE_SIGNING_KEY";
 pub const KEYRING_ENV: &str = "CLIPSTORE_TOKEN_KEYS";
 /// The Worker's local secrets file, read as a fallback for local use.
 pub const DEV_VARS: &str = "edge-worker/.dev.vars";
+
+/// A file of the shop's Worker (`.dev.vars`, `wrangler.toml`): in
+/// `edge-worker/` (this repository's layout) or, for a shop that
+/// `site-gen init` made, at the shop's root; `edge-worker/` when neither
+/// exists (where messages point).
+pub fn worker_file(root: &Path, name: &str) -> PathBuf {
+    let repository = root.join("edge-worker").join(name);
+    let shop = root.join(name);
+    if !repository.exists() && shop.exists() {
+        shop
+    } else {
+        repository
+    }
+}
 /// Name of the Worker secret (and `.dev.vars` line) with the keyring.
 pub const WORKER_SECRET: &str = "TOKEN_KEYS";
 
@@ -94,7 +108,7 @@ pub fn signing_key_from(root: &Path) -> Result<(SigningKey, KeySource), TokenCom
             .map(|key| (key, KeySource::Env))
             .map_err(|error| TokenCommandError::BadKey { source_name: SIGNING_KEY_ENV.into(), error });
     }
-    let path = root.join(DEV_VARS);
+    let path = worker_file(root, ".dev.vars");
     let value = dev_var(&path, WORKER_SECRET).ok_or(TokenCommandError::NoKey)?;
     let bad = |error| TokenCommandError::BadKey { source_name: path.display().to_string(), error };
     let ring = Keyring::from_env_string(&value).map_err(bad)?;
@@ -112,17 +126,22 @@ pub fn check_key_for(source: KeySource, base_url: &str, allow: bool) -> Result<(
     Ok(())
 }
 
-/// The verifying keyring: `CLIPSTORE_TOKEN_KEYS`, else `.dev.vars`, else the
-/// signing key alone. Also says where it came from.
+/// The verifying keyring: `CLIPSTORE_TOKEN_KEYS`, else the signing key
+/// alone as `mint` finds it (`CLIPSTORE_SIGNING_KEY`, else `.dev.vars`'s
+/// whole keyring). Also says where it came from. Looked up in `mint`'s
+/// order, so that a link just minted is checked against the key that
+/// signed it, not a local key of the same id.
 pub fn keyring(root: &Path) -> Result<(Keyring, String), TokenCommandError> {
-    let dev_vars: PathBuf = root.join(DEV_VARS);
+    let dev_vars: PathBuf = worker_file(root, ".dev.vars");
     let (value, source_name) = if let Ok(v) = std::env::var(KEYRING_ENV) {
         (v, KEYRING_ENV.to_string())
+    } else if std::env::var_os(SIGNING_KEY_ENV).is_some() {
+        let (key, _) = signing_key_from(root)?;
+        return Ok((Keyring::new(vec![key]), SIGNING_KEY_ENV.to_string()));
     } else if let Some(v) = dev_var(&dev_vars, WORKER_SECRET) {
         (v, dev_vars.display().to_string())
     } else {
-        let key = signing_key(root)?;
-        return Ok((Keyring::new(vec![key]), SIGNING_KEY_ENV.to_string()));
+        return Err(TokenCommandError::NoKey);
     };
     let ring = Keyring::from_env_string(value.trim())
         .map_err(|error| TokenCommandError::BadKey { source_name: source_name.clone(), error })?;

@@ -209,9 +209,38 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
                     "200 OK",
                     json!({"order": {"order_id": "ORD-GONE", "clips": "[\"alpha\",\"harbor\"]", "allowance": 3}, "clips": [], "attempts": []}),
                 )
+            } else if request_line.starts_with("GET /admin/attempts?after=0&") {
+                (
+                    "200 OK",
+                    json!({"attempts": [{"id": 1, "order_id": "ORD-9", "clip_slug": "harbor", "at": 1_764_000_000_000_i64}]}),
+                )
+            } else if request_line.starts_with("GET /admin/attempts?") {
+                ("200 OK", json!({"attempts": []}))
+            } else if request_line.starts_with("GET /admin/orders/ORD%2D9 ") {
+                ("200 OK", json!({"order": {"order_id": "ORD-9", "clips": "[\"harbor\",\"alpha\"]", "allowance": 3}}))
+            } else if request_line.starts_with("GET /admin/orders/ORD%2DREFUNDED ") {
+                (
+                    "200 OK",
+                    json!({"order": {"order_id": "ORD-REFUNDED", "clips": "[\"alpha\"]", "allowance": 3,
+                                     "revoked_at": 1_764_000_000, "revoked_reason": "refunded"}}),
+                )
+            } else if request_line.starts_with("POST /admin/orders ") {
+                let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                if body["order_id"] == "ORD-9" {
+                    ("409 Conflict", json!({"error": "order ORD-9 already exists"}))
+                } else {
+                    log.lock().unwrap().push(format!("created {body}"));
+                    ("201 Created", json!({"created": body["order_id"]}))
+                }
+            } else if request_line.starts_with("POST /admin/orders/ORD%2DNEW/resend?to=c%40d") {
+                (
+                    "200 OK",
+                    json!({"order_id": "ORD-NEW", "to": "c@d.example", "link": "http://127.0.0.1:8787/download/v1.created",
+                           "delivery": {"due": 1, "sent": 1, "no_provider": 0}}),
+                )
             } else if request_line.starts_with("POST /admin/orders/ORD%2D9/revoke?clip=harbor ") {
                 ("200 OK", json!({"order_id": "ORD-9", "clip": "harbor", "already_revoked": false}))
-            } else if request_line.starts_with("POST /admin/orders/ORD%2D9/revoke") {
+            } else if request_line.starts_with("POST /admin/orders/") && request_line.contains("/revoke ") {
                 ("200 OK", json!({"revoked": true}))
             } else {
                 ("404 Not Found", json!({"error": "no such order"}))
@@ -253,7 +282,7 @@ fn cli_sends_the_bearer_token_and_reports_refusals() {
     let resend = orders(&base, Some("right-token-0123456789"), &["resend", "ORD-9", "--to", "a@b.example"]);
     assert!(resend.status.success(), "{}", String::from_utf8_lossy(&resend.stderr));
     let printed = String::from_utf8_lossy(&resend.stdout);
-    assert!(printed.contains("e-mailed to a@b.example: queued in the outbox"), "{printed}");
+    assert!(printed.contains("e-mailed to a@b.example: not sent: the Worker has no mail provider"), "{printed}");
     assert!(printed.contains("http://127.0.0.1:8787/download/v1.new"), "{printed}");
 
     let wrong = orders(&base, Some("wrong-token-0123456789"), &["list"]);
@@ -279,6 +308,124 @@ fn cli_sends_the_bearer_token_and_reports_refusals() {
     assert!(seen.iter().any(|l| l.starts_with("POST /admin/orders/ORD%2D9/revoke")), "{seen:?}");
 }
 
+/// The owner's typo must not read as done: an order id the ledger does not
+/// know is not revoked (unless the owner says it is a link never used), nor
+/// a clip the order does not have; an export that could not be written
+/// says so; an empty reset window is refused.
+#[test]
+fn what_is_likely_a_mistake_is_refused_and_changes_nothing() {
+    let (base, seen) = fake_admin("right-token-0123456789");
+    let token = Some("right-token-0123456789");
+    let typo = orders(&base, token, &["revoke", "ORD-6"]);
+    assert!(!typo.status.success());
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(err.contains("no order ORD-6 in the ledger") && err.contains("nothing was revoked"), "{err}");
+    assert!(err.contains("--not-in-ledger"), "{err}");
+    let unused = orders(&base, token, &["revoke", "ORD-6", "--not-in-ledger"]);
+    assert!(unused.status.success(), "{}", String::from_utf8_lossy(&unused.stderr));
+
+    let wrong_clip = orders(&base, token, &["revoke", "ORD-9", "--clip", "harbour"]);
+    assert!(!wrong_clip.status.success());
+    let err = String::from_utf8_lossy(&wrong_clip.stderr);
+    assert!(err.contains("order ORD-9 has no clip harbour (its clips: harbor, alpha)"), "{err}");
+
+    let full = orders(&base, token, &["export", "--out", "/dev/full"]);
+    assert!(!full.status.success(), "a full disk is not success");
+    let err = String::from_utf8_lossy(&full.stderr);
+    assert!(err.contains("could not write the attempts to /dev/full"), "{err}");
+    let nowhere = orders(&base, token, &["export", "--out", "/nonexistent-dir/a.csv"]);
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("/nonexistent-dir/a.csv"));
+
+    let window = orders(&base, token, &["reset", "--since", "2026-11-12", "--until", "2026-11-12"]);
+    assert!(!window.status.success());
+    assert!(String::from_utf8_lossy(&window.stderr).contains("the window is empty"));
+
+    let seen = seen.lock().unwrap();
+    let revokes: Vec<&String> = seen.iter().filter(|l| l.contains("/revoke")).collect();
+    assert_eq!(revokes, ["POST /admin/orders/ORD%2D6/revoke HTTP/1.1"], "only the one the owner confirmed");
+    assert!(!seen.iter().any(|l| l.contains("reissue") || l.contains("/admin/reset")), "{seen:?}");
+}
+
+/// A reissue of an order revoked for a refund needs --despite-refund; the
+/// check comes before anything is changed.
+#[test]
+fn a_refunded_order_is_reissued_only_when_the_owner_says_so() {
+    let (base, seen) = fake_admin("right-token-0123456789");
+    let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
+    let keygen = Command::new(env!("CARGO_BIN_EXE_site-gen")).args(["token", "keygen", "--id", "k1"]).output().unwrap();
+    let key = String::from_utf8_lossy(&keygen.stdout).trim().to_string();
+    let reissue = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_site-gen"))
+            .args(["orders", "--worker-url", &base, "--root", shop.to_str().unwrap(), "reissue", "ORD-REFUNDED"])
+            .args(["--base-url", "http://127.0.0.1:8787/download"])
+            .args(extra)
+            .env("CLIPSTORE_ADMIN_TOKEN", "right-token-0123456789")
+            .env("CLIPSTORE_SIGNING_KEY", &key)
+            .env_remove("CLIPSTORE_TOKEN_KEYS")
+            .output()
+            .unwrap()
+    };
+    let refused = reissue(&[]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(err.contains("order ORD-REFUNDED was revoked because its payment was refunded"), "{err}");
+    assert!(err.contains("--despite-refund") && err.contains("nothing was changed"), "{err}");
+    assert!(!seen.lock().unwrap().iter().any(|l| l.contains("reissue")));
+    // With the flag, the Worker is asked (the fake answers 404 to it).
+    let _ = reissue(&["--despite-refund"]);
+    assert!(seen.lock().unwrap().iter().any(|l| l.starts_with("POST /admin/orders/ORD%2DREFUNDED/reissue")));
+}
+
+/// `orders create` puts the order in the ledger and mails its link; an id
+/// that exists is refused without touching it.
+#[test]
+fn an_order_created_by_hand_is_mailed_its_link() {
+    let (base, seen) = fake_admin("right-token-0123456789");
+    let token = Some("right-token-0123456789");
+    let made =
+        orders(&base, token, &["create", "ORD-NEW", "--clip", "harbor", "--clip", "alpha:hd", "--to", "c@d.example"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let out = String::from_utf8_lossy(&made.stdout);
+    assert!(out.contains("Order ORD-NEW created: 2 clip(s), 5 download(s) each."), "{out}");
+    assert!(out.contains("e-mailed to c@d.example: sent") && out.contains("/download/v1.created"), "{out}");
+    let created = seen.lock().unwrap().iter().find(|l| l.starts_with("created ")).cloned().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&created["created ".len()..]).unwrap();
+    assert_eq!(body["clips"], json!(["harbor", "alpha:hd"]));
+    assert_eq!(body["downloads"], 5);
+    let in_30_days =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 30 * 86_400;
+    assert!(body["expires_at"].as_u64().unwrap().abs_diff(in_30_days) < 60, "{body}");
+
+    let exists = orders(&base, token, &["create", "ORD-9", "--clip", "harbor", "--to", "c@d.example"]);
+    assert!(!exists.status.success());
+    let err = String::from_utf8_lossy(&exists.stderr);
+    assert!(err.contains("order ORD-9 already exists: nothing was created"), "{err}");
+    assert!(
+        !seen.lock().unwrap().iter().any(|l| l.contains("ORD%2D9/resend?to=c")),
+        "no mail for an order not created"
+    );
+}
+
+/// A token the Worker could never hold is refused before anything is sent,
+/// and never printed.
+#[test]
+fn an_admin_token_of_the_wrong_shape_is_refused_unsent() {
+    let (base, seen) = fake_admin("right-token-0123456789");
+    for (token, why) in [
+        ("right-token-0123456789\u{201d}", "the character '\u{201d}'"),
+        ("right-token\n0123456789", "a space or line break"),
+        ("short-token", "11 characters long"),
+    ] {
+        let out = orders(&base, Some(token), &["list"]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("the admin token from CLIPSTORE_ADMIN_TOKEN is not one the Worker can have"), "{err}");
+        assert!(err.contains(why), "{why}: {err}");
+        assert!(!err.contains("0123456789"), "the token is not shown: {err}");
+    }
+    assert!(seen.lock().unwrap().is_empty());
+}
+
 #[test]
 fn the_admin_token_never_travels_in_clear_text() {
     for ok in ["https://shop.example", "http://127.0.0.1:8787", "http://localhost:8787/", "http://[::1]:8787"] {
@@ -288,6 +435,11 @@ fn the_admin_token_never_travels_in_clear_text() {
         "http://shop.example",
         "http://127.0.0.1.evil.example",
         "http://localhost.evil.example:80",
+        // What the HTTP client reads as host evil.example (`\` is `/`).
+        "http://evil.example\\@127.0.0.1:9",
+        "http://evil.example\\127.0.0.1",
+        "http://127.0.0.1:9@evil.example",
+        "http://127.0.0.2",
         "ftp://x",
         "shop.example",
     ] {

@@ -109,6 +109,35 @@ fn mint_refuses_bad_input_with_clear_messages() {
     assert!(!no_key.status.success() && text(&no_key.stderr).contains("no signing key found"));
 }
 
+/// The shop's key and a local `.dev.vars` key of the same id: a link minted
+/// with the shop's key (`CLIPSTORE_SIGNING_KEY`, which `mint` prefers) is
+/// inspected with that key too, not said to be forged.
+#[test]
+fn inspect_checks_with_the_key_mint_signs_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_dir(&shop(), tmp.path());
+    let (shop_key, local_key) = (keygen("k1"), keygen("k1"));
+    std::fs::create_dir_all(tmp.path().join("edge-worker")).unwrap();
+    std::fs::write(tmp.path().join("edge-worker/.dev.vars"), format!("TOKEN_KEYS={local_key}\n")).unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let args = ["token", "mint", "--root", root, "--order", "A", "--clip", "alpha"];
+    let minted = site_gen(
+        &[&args[..], &["--base-url", "https://shop.example/download"]].concat(),
+        &[("CLIPSTORE_SIGNING_KEY", &shop_key)],
+    );
+    assert!(minted.status.success(), "{}", text(&minted.stderr));
+    let url = text(&minted.stdout);
+    let inspect = site_gen(&["token", "inspect", "--root", root, &url], &[("CLIPSTORE_SIGNING_KEY", &shop_key)]);
+    let out = text(&inspect.stdout);
+    assert!(inspect.status.success() && out.contains("verifies:     yes (keys from CLIPSTORE_SIGNING_KEY)"), "{out}");
+    // Without the shop's key, the local one is all there is: it does not
+    // verify, and says which keys it tried.
+    let local = site_gen(&["token", "inspect", "--root", root, &url], &[]);
+    let out = text(&local.stdout);
+    assert!(!local.status.success() && out.contains("verifies:     no [bad_signature]"), "{out}");
+    assert!(out.contains("(keys from ") && out.contains(".dev.vars)"), "{out}");
+}
+
 #[test]
 fn local_dev_vars_provide_the_key() {
     let tmp = tempfile::tempdir().unwrap();

@@ -216,7 +216,7 @@ async fn admin_route(
                 ],
             )
             .await?;
-            let new = !row_count(&r[0]) == 0;
+            let new = row_count(&r[0]) != 0;
             revocations::publish(env).await;
             respond(200, json!({ "order_id": order_id, "clip": clip, "revoked_at": now, "already_revoked": !new }))
         }

@@ -244,6 +244,18 @@ pub(super) async fn resend(
     if order.revoked_at.is_some() {
         return Ok((409, json!({ "error": format!("order {order_id} is revoked; reissue it first") })));
     }
+    // A resent link shares the order's expiry: past it, the mail would
+    // carry a link that fails, and the customer would write back.
+    if let Some(expired) = order.expires_at.filter(|&at| at <= now_unix()) {
+        return Ok((
+            409,
+            json!({ "error": format!(
+                "the links of order {order_id} expired on {}: a resent link would not work either; \
+                 give the customer a new one with `site-gen orders reissue {order_id} --expires 30d`",
+                crate::preconditions::http_date(expired)
+            ) }),
+        ));
+    }
     let Some(address) = to.or(order.customer_email.as_deref()) else {
         return Ok((
             409,
