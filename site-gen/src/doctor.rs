@@ -56,12 +56,19 @@ impl Report {
     }
 
     /// Builds the report from the deep health answer, the catalog report's
-    /// clips (`GET /admin/catalog`) and the local catalog (None when
-    /// `content/` could not be loaded).
-    pub fn new(health: &Value, remote: &[Value], local: Option<&CatalogManifest>) -> Report {
+    /// clips (`GET /admin/catalog`, or why they could not be had) and the
+    /// local catalog (None when `content/` could not be loaded). What could
+    /// not be checked is a problem: a report with nothing checked must never
+    /// read "All good".
+    pub fn new(health: &Value, remote: Result<&[Value], String>, local: Option<&CatalogManifest>) -> Report {
         let mut r = Report::default();
         r.lines.push("The Worker's checks:".into());
-        for check in health.get("checks").and_then(Value::as_array).into_iter().flatten() {
+        let Some(checks) = health.get("checks").and_then(Value::as_array) else {
+            let why = health.get("error").and_then(Value::as_str).map_or_else(|| health.to_string(), str::to_string);
+            r.fail(format!("the Worker's health check did not run: {why}"));
+            return r.bucket(remote, local);
+        };
+        for check in checks {
             let name = check.get("name").and_then(Value::as_str).unwrap_or("?");
             let detail = check.get("detail").and_then(Value::as_str).unwrap_or("");
             match check.get("ok").and_then(Value::as_bool) {
@@ -70,7 +77,21 @@ impl Report {
                 _ => r.fail(format!("{name}: {detail}")),
             }
         }
+        r.bucket(remote, local)
+    }
 
+    /// The bucket's part of the report, and the deployed catalog against
+    /// `content/`.
+    fn bucket(mut self, remote: Result<&[Value], String>, local: Option<&CatalogManifest>) -> Report {
+        let r = &mut self;
+        let remote = match remote {
+            Ok(clips) => clips,
+            Err(why) => {
+                r.lines.push("The bucket:".into());
+                r.fail(format!("could not be checked: {why}"));
+                return self;
+            }
+        };
         r.lines.push(format!("The bucket ({} catalog clips):", remote.len()));
         let (mut verified, mut size_only) = (0, 0);
         for clip in remote {
@@ -103,7 +124,7 @@ impl Report {
         r.lines.push("The deployed catalog against content/:".into());
         let Some(local) = local else {
             r.warn("content/ could not be loaded: not compared".into());
-            return r;
+            return self;
         };
         let deployed: BTreeMap<&str, &Value> =
             remote.iter().filter_map(|c| Some((c.get("slug")?.as_str()?, c))).collect();
@@ -135,7 +156,7 @@ impl Report {
         if r.problems + r.warnings == before {
             r.ok("the deployed catalog matches content/".into());
         }
-        r
+        self
     }
 
     /// The secondary origin's copy of each clip (docs/secondary-origin.md),
@@ -189,12 +210,12 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
     let client = AdminClient::new(&resolve_worker_url(args.worker_url.as_deref())?, &admin_token(&args.root)?)?;
     let (_, health) = client.get_report("/admin/health")?;
     let mut remote = Vec::new();
+    let mut refused = None;
     loop {
         let (status, page) = client.get_report(&format!("/admin/catalog?offset={}&limit={PAGE}", remote.len()))?;
         if status != 200 {
             let error = page.get("error").and_then(Value::as_str).unwrap_or("unknown error");
-            remote.clear();
-            eprintln!("The bucket could not be checked ({status}): {error}");
+            refused = Some(format!("the Worker answered {status}: {error}"));
             break;
         }
         let clips = page.get("clips").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -206,7 +227,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
         }
     }
     let local = crate::load_shop(&args.root).ok().map(|shop| crate::render::manifest(&shop));
-    let report = Report::new(&health, &remote, local.as_ref());
+    let report = Report::new(&health, refused.map_or(Ok(&remote[..]), Err), local.as_ref());
     println!("site-gen doctor: {}", client.base());
     for line in &report.lines {
         println!("{line}");
@@ -265,7 +286,7 @@ mod tests {
         ];
         let r = Report::new(
             &health,
-            &remote,
+            Ok(&remote),
             Some(&local(&[("a", 10, Some("aa")), ("b", 10, None), ("c", 11, None), ("e", 1, None)])),
         );
         let text = r.lines.join("\n");
@@ -294,7 +315,7 @@ mod tests {
             json!({ "slug": "b", "object_key": "clips/b.mp4", "size": 10, "found": { "size": 10 }, "problem": null,
                     "secondary": { "found": null, "problem": { "problem": "missing" } } }),
         ];
-        let r = Report::new(&health, &remote, None);
+        let r = Report::new(&health, Ok(&remote), None);
         let text = r.lines.join("\n");
         assert!(text.contains("The secondary origin (2 catalog clips):"), "{text}");
         assert!(text.contains("FAIL  clip b (clips/b.mp4) in the secondary: missing"), "{text}");
@@ -308,9 +329,26 @@ mod tests {
         let remote = vec![
             json!({ "slug": "a", "object_key": "clips/a.mp4", "size": 10, "sha256": "aa", "found": { "size": 10, "sha256": "aa" }, "problem": null }),
         ];
-        let r = Report::new(&health, &remote, Some(&local(&[("a", 10, Some("aa"))])));
+        let r = Report::new(&health, Ok(&remote), Some(&local(&[("a", 10, Some("aa"))])));
         assert_eq!((r.problems, r.warnings), (0, 0), "{:?}", r.lines);
         assert_eq!(r.summary(), "All good.");
-        assert!(Report::new(&health, &remote, None).lines.iter().any(|l| l.contains("not compared")));
+        assert!(Report::new(&health, Ok(&remote), None).lines.iter().any(|l| l.contains("not compared")));
+    }
+
+    /// A Worker whose admin API is off, or whose catalog could not be read,
+    /// checked nothing: that is never "All good" nor "No problems".
+    #[test]
+    fn what_could_not_be_checked_is_a_problem() {
+        let disabled = json!({ "error": "admin API is disabled" });
+        let r = Report::new(&disabled, Ok(&[]), Some(&local(&[("a", 10, Some("aa"))])));
+        let text = r.lines.join("\n");
+        assert!(text.contains("FAIL  the Worker's health check did not run: admin API is disabled"), "{text}");
+        assert!(r.summary().starts_with("1 problem(s)"), "{}", r.summary());
+
+        let health = json!({ "ok": true, "checks": [{ "name": "storage", "ok": true, "detail": "ok" }] });
+        let r = Report::new(&health, Err("the Worker answered 503: D1 unavailable".into()), None);
+        let text = r.lines.join("\n");
+        assert!(text.contains("FAIL  could not be checked: the Worker answered 503: D1 unavailable"), "{text}");
+        assert_eq!(r.problems, 1);
     }
 }

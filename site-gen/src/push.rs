@@ -201,11 +201,15 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
         };
         let path = media.join(&file.object_key);
         if !path.is_file() {
-            match remote(&client, &file.object_key)? {
-                Some(_) => present += 1,
-                None => {
+            match remote(&client, &file.object_key) {
+                Ok(Some(_)) => present += 1,
+                Ok(None) => {
                     failed += 1;
                     println!("clip {}: missing from the bucket and no file at {}", name, path.display());
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("clip {}: could not be checked in the bucket: {e}", name);
                 }
             }
             if let Some(s) = &secondary {
@@ -223,34 +227,26 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
             }
             continue;
         }
-        let (size, sha256) = hash_file(&path).map_err(|e| OrdersError::Other(format!("{}: {e}", path.display())))?;
-        if file.size != size || file.sha256.as_deref() != Some(sha256.as_str()) {
-            let text = std::fs::read_to_string(&source)
-                .map_err(|e| OrdersError::Other(format!("{}: {e}", source.display())))?;
-            let recorded_in = match &variant {
-                None => record_size_and_hash(&text, size, &sha256),
-                Some(id) => record_variant_size_and_hash(&text, id, size, &sha256),
-            };
-            if let Some(new) = recorded_in {
-                println!(
-                    "clip {}: {} now records size = {size} and sha256 = {sha256} (it said {} bytes{}){}",
-                    name,
-                    crate::diagnostics::display_path(&args.root, &source).display(),
-                    file.size,
-                    file.sha256.as_deref().map(|s| format!(", sha256 {s}")).unwrap_or_else(|| ", no sha256".into()),
-                    if args.dry_run { " [dry run: not written]" } else { "" }
-                );
-                if !args.dry_run {
-                    std::fs::write(&source, new)
-                        .map_err(|e| OrdersError::Other(format!("{}: {e}", source.display())))?;
-                }
-                recorded += 1;
+        let (size, sha256) = match hash_file(&path) {
+            Ok(hashed) => hashed,
+            Err(e) => {
+                failed += 1;
+                println!("clip {}: could not read {}: {e}", name, path.display());
+                continue;
             }
-        }
-        match upload_reason(size, &sha256, remote(&client, &file.object_key)?.as_ref()) {
-            None => present += 1,
-            Some(reason) if args.dry_run => println!("clip {}: would upload {} ({reason})", name, file.object_key),
-            Some(reason) => {
+        };
+        // The new size and hash go into the front matter only once the file
+        // is in every origin: a catalog built from them must never describe
+        // bytes the bucket does not have.
+        let mut in_place = true;
+        match remote(&client, &file.object_key).map(|r| upload_reason(size, &sha256, r.as_ref())) {
+            Err(e) => {
+                in_place = false;
+                println!("clip {}: could not be checked in the bucket: {e}", name);
+            }
+            Ok(None) => present += 1,
+            Ok(Some(reason)) if args.dry_run => println!("clip {}: would upload {} ({reason})", name, file.object_key),
+            Ok(Some(reason)) => {
                 if size > BODY_LIMIT {
                     eprintln!("clip {}: {size} bytes: over 100 MB, the Worker may refuse it (plan limit)", name);
                 }
@@ -258,38 +254,70 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
                 match upload(&client, &file.object_key, &path, size, &sha256, &file.content_type) {
                     Ok(()) => uploaded += 1,
                     Err(e) => {
-                        failed += 1;
+                        in_place = false;
                         println!("clip {}: upload failed: {e}", name);
                     }
                 }
             }
         }
         if let Some(s) = &secondary {
-            let found = match s.head(&file.object_key) {
-                Ok(found) => found,
+            match s.head(&file.object_key).map(|found| upload_reason(size, &sha256, found.as_ref().map(|(r, _)| r))) {
                 Err(e) => {
-                    failed += 1;
+                    in_place = false;
                     println!("clip {}: {e}", name);
-                    continue;
                 }
-            };
-            match upload_reason(size, &sha256, found.as_ref().map(|(r, _)| r)) {
-                None => to_secondary.present += 1,
-                Some(reason) if args.dry_run => {
+                Ok(None) => to_secondary.present += 1,
+                Ok(Some(reason)) if args.dry_run => {
                     println!("clip {}: would upload {} to the secondary ({reason})", name, file.object_key)
                 }
-                Some(reason) => {
+                Ok(Some(reason)) => {
                     println!("clip {}: uploading {} to the secondary ({reason})", name, file.object_key);
                     match s.upload(&file.object_key, &path, size, &sha256, &file.content_type) {
                         Ok(()) => to_secondary.uploaded += 1,
                         Err(e) => {
-                            failed += 1;
+                            in_place = false;
                             println!("clip {}: upload to the secondary failed: {e}", name);
                         }
                     }
                 }
             }
         }
+        if !in_place {
+            failed += 1;
+        }
+        if file.size == size && file.sha256.as_deref() == Some(sha256.as_str()) {
+            continue;
+        }
+        let text =
+            std::fs::read_to_string(&source).map_err(|e| OrdersError::Other(format!("{}: {e}", source.display())))?;
+        let recorded_in = match &variant {
+            None => record_size_and_hash(&text, size, &sha256),
+            Some(id) => record_variant_size_and_hash(&text, id, size, &sha256),
+        };
+        let Some(new) = recorded_in else { continue };
+        let shown = crate::diagnostics::display_path(&args.root, &source);
+        if !in_place {
+            println!(
+                "clip {}: {} still says {} bytes: the new file (size = {size}, sha256 = {sha256}) is not in place, \
+                 so the catalog keeps describing the old one; run `site-gen push` again",
+                name,
+                shown.display(),
+                file.size
+            );
+            continue;
+        }
+        println!(
+            "clip {}: {} now records size = {size} and sha256 = {sha256} (it said {} bytes{}){}",
+            name,
+            shown.display(),
+            file.size,
+            file.sha256.as_deref().map(|s| format!(", sha256 {s}")).unwrap_or_else(|| ", no sha256".into()),
+            if args.dry_run { " [dry run: not written]" } else { "" }
+        );
+        if !args.dry_run {
+            std::fs::write(&source, new).map_err(|e| OrdersError::Other(format!("{}: {e}", source.display())))?;
+        }
+        recorded += 1;
     }
     println!("{uploaded} uploaded, {present} already in the bucket, {failed} failed; {recorded} clip file(s) with new size/sha256.");
     if secondary.is_some() {
@@ -299,7 +327,10 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
         );
     }
     if recorded > 0 && !args.dry_run {
-        println!("Front matter changed: run `site-gen build` and deploy, so the Worker's catalog has the new sizes and hashes.");
+        println!(
+            "Front matter changed: run `site-gen build` and deploy, so the Worker's catalog has the new sizes and hashes{}.",
+            if failed > 0 { " (of the clips uploaded; the failed ones keep their old values until pushed)" } else { "" }
+        );
     }
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

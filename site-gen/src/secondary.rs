@@ -99,9 +99,10 @@ const NAMES: [&str; 5] = ["ENDPOINT", "REGION", "BUCKET", "ACCESS_KEY_ID", "SECR
 impl Secondary {
     /// The store configured for the shop in `root`; `Ok(None)` when none is.
     pub fn from_root(root: &Path) -> Result<Option<Secondary>, String> {
-        let dev_vars = std::fs::read_to_string(root.join("edge-worker/.dev.vars")).unwrap_or_default();
+        let worker_file = |name: &str| crate::purchase_token::worker_file(root, name);
+        let dev_vars = std::fs::read_to_string(worker_file(".dev.vars")).unwrap_or_default();
         let toml: Option<toml::Value> =
-            std::fs::read_to_string(root.join("edge-worker/wrangler.toml")).ok().and_then(|t| t.parse().ok());
+            std::fs::read_to_string(worker_file("wrangler.toml")).ok().and_then(|t| t.parse().ok());
         let value = |name: &str| -> Option<String> {
             let env = std::env::var(format!("CLIPSTORE_SECONDARY_{name}")).ok();
             let dev = dotenv_value(&dev_vars, &format!("SECONDARY_{name}"));
@@ -126,9 +127,14 @@ impl Secondary {
         let [endpoint, region, bucket, key, secret] =
             <[Option<String>; 5]>::try_from(values).map_err(|_| "settings".to_string())?.map(Option::unwrap_or_default);
         let url = endpoint.parse().map_err(|e| format!("the secondary endpoint {endpoint:?}: {e}"))?;
-        let style = match std::env::var("CLIPSTORE_SECONDARY_URL_STYLE").as_deref() {
-            Ok("virtual") => UrlStyle::VirtualHost,
-            _ => UrlStyle::Path,
+        // As the Worker reads it (`edge-worker/src/secondary.rs`): both must
+        // address the bucket the same way.
+        let style = match value("URL_STYLE").as_deref() {
+            Some("virtual") => UrlStyle::VirtualHost,
+            None | Some("path") => UrlStyle::Path,
+            Some(other) => {
+                return Err(format!("SECONDARY_URL_STYLE must be \"path\" or \"virtual\": {other:?}"));
+            }
         };
         let bucket = Bucket::new(url, style, bucket, region).map_err(|e| format!("the secondary bucket: {e}"))?;
         Ok(Some(Secondary {

@@ -25,6 +25,12 @@ fn hex_sha256(bytes: &[u8]) -> String {
 /// `GET /admin/objects/<key>` (404, or its size and sha256) and
 /// `PUT /admin/objects/<key>` (stored), one request per connection.
 fn fake_bucket() -> (String, Bucket) {
+    fake_bucket_refusing("\0 no key has this")
+}
+
+/// [`fake_bucket`], refusing (413, as the Worker's plan limit does) every
+/// upload of a key that contains `refused`.
+fn fake_bucket_refusing(refused: &'static str) -> (String, Bucket) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let bucket: Bucket = Arc::default();
@@ -63,6 +69,9 @@ fn fake_bucket() -> (String, Bucket) {
                     Some(b) => ("200 OK", serde_json::json!({"found": {"size": b.len(), "sha256": hex_sha256(b)}})),
                     None => ("404 Not Found", serde_json::json!({"error": "not in the bucket"})),
                 },
+                (true, "PUT", Some(key)) if key.contains(refused) => {
+                    ("413 Payload Too Large", serde_json::json!({"error": "body over the plan's limit"}))
+                }
                 (true, "PUT", Some(key)) => {
                     objects.lock().unwrap().insert(key, body);
                     ("201 Created", serde_json::json!({"stored": true}))
@@ -85,14 +94,11 @@ fn push(root: &Path, base: &str) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-#[test]
-fn uploads_every_variant_of_a_clip_and_records_its_size_in_its_section() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
+/// A shop from `site-gen init` whose clip has a master and a 360p variant
+/// (its section saying `size = 1`); returns the shop, the clip's file and
+/// the two files' bytes.
+fn shop_with_a_variant(tmp: &Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let root = tmp.join("shop");
     let init = Command::new(env!("CARGO_BIN_EXE_site-gen")).arg("init").arg(&root).output().unwrap();
     assert!(init.status.success(), "{}", text(&init));
     // The master and a smaller file (push does not care what the bytes are).
@@ -106,6 +112,61 @@ fn uploads_every_variant_of_a_clip_and_records_its_size_in_its_section() {
     let section = "\n[[variants]]\nid = \"360p\"\nresolution = \"640x360\"\nprice = 5\nfile = \"clips/first-clip-360p.mp4\"\nfile_name = \"First clip (360p).mp4\"\nsize = 1\n";
     let (front, body) = t.split_at(t.rfind("+++\n").unwrap());
     fs::write(&clip, format!("{front}{section}{body}")).unwrap();
+    (root, clip, main.to_vec(), small.to_vec())
+}
+
+fn front_matter(clip: &Path) -> toml::Table {
+    toml::from_str(fs::read_to_string(clip).unwrap().split("+++").nth(1).unwrap()).unwrap()
+}
+
+/// An upload that fails leaves its file's size and sha256 in the front
+/// matter as they were, so that a build never describes bytes the bucket
+/// does not have; the others are recorded, and the next push finishes it.
+/// The admin token is found in the `.dev.vars` of a shop `init` made (at
+/// its root, beside its `wrangler.toml`).
+#[test]
+fn a_failed_upload_leaves_its_front_matter_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, clip, main, small) = shop_with_a_variant(tmp.path());
+    fs::write(root.join(".dev.vars"), format!("ADMIN_TOKEN={TOKEN}\n")).unwrap();
+    let push = |base: &str| {
+        Command::new(env!("CARGO_BIN_EXE_site-gen"))
+            .args(["push", "--worker-url", base, "--root"])
+            .arg(&root)
+            .env_remove("CLIPSTORE_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let (refusing, bucket) = fake_bucket_refusing("360p");
+    let first = push(&refusing);
+    assert!(!first.status.success(), "{}", text(&first));
+    let said = text(&first);
+    assert!(said.contains("clip first-clip (360p): upload failed"), "{said}");
+    assert!(said.contains("still says 1 bytes") && said.contains("run `site-gen push` again"), "{said}");
+    assert!(said.contains("1 uploaded, 0 already in the bucket, 1 failed"), "{said}");
+    assert!(said.contains("the failed ones keep their old values"), "{said}");
+    let front = front_matter(&clip);
+    assert_eq!(front["variants"][0]["size"].as_integer(), Some(1), "not recorded: the bucket lacks it");
+    assert!(front["variants"][0].get("sha256").is_none());
+    assert_eq!(front["sha256"].as_str(), Some(hex_sha256(&main).as_str()), "the uploaded file is recorded");
+    assert!(bucket.lock().unwrap().get("clips/first-clip-360p.mp4").is_none());
+
+    let (base, bucket) = fake_bucket();
+    let second = push(&base);
+    assert!(second.status.success(), "{}", text(&second));
+    assert_eq!(bucket.lock().unwrap().get("clips/first-clip-360p.mp4"), Some(&small));
+    let front = front_matter(&clip);
+    assert_eq!(front["variants"][0]["sha256"].as_str(), Some(hex_sha256(&small).as_str()));
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn uploads_every_variant_of_a_clip_and_records_its_size_in_its_section() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, clip, main, small) = shop_with_a_variant(tmp.path());
 
     let (base, bucket) = fake_bucket();
     let first = push(&root, &base);
@@ -118,7 +179,7 @@ fn uploads_every_variant_of_a_clip_and_records_its_size_in_its_section() {
         assert_eq!(stored.get("clips/first-clip-360p.mp4"), Some(&small));
     }
     // The variant's true size and sha256 went into its own section.
-    let front: toml::Table = toml::from_str(fs::read_to_string(&clip).unwrap().split("+++").nth(1).unwrap()).unwrap();
+    let front = front_matter(&clip);
     let variant = &front["variants"][0];
     assert_eq!(variant["size"].as_integer(), Some(small.len() as i64));
     assert_eq!(variant["sha256"].as_str(), Some(hex_sha256(&small).as_str()));
