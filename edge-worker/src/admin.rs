@@ -12,7 +12,7 @@
 //! | `POST /admin/reset?since=S&until=S` | gives back all downloads of every order with an attempt in the window |
 //! | `POST /admin/orders/<id>/revoke[?clip=slug]` | every link of the order stops working (or only that clip of it: a partial refund) |
 //! | `POST /admin/orders/<id>/resend[?to=address]` | e-mails a fresh link of the order (sharing its downloads) to the checkout's address, or `to` |
-//! | `POST /admin/orders/<id>/reissue` | links issued before now stop working; answers `not_before` to mint from |
+//! | `POST /admin/orders/<id>/reissue[?valid_for=S]` | links issued before now stop working; with `valid_for`, the order's links now expire S seconds from now (the new link's expiry); answers `not_before` to mint from |
 //! | `GET /admin/attempts[?order=<id>][&after=<id>][&limit=N]` | attempts, oldest first (export) |
 //! | `POST /admin/ledger/merge` | merges the R2 fallback records into D1, then settles the reservations of downloads that stopped mid-stream (`crate::stale`): `{"merged": n, "settled_stale": n}` |
 //! | `GET /admin/health` | deep health check: storage, ledger, catalog, keys (200 or 503) |
@@ -68,6 +68,8 @@ pub enum AdminRoute {
     },
     Reissue {
         order_id: String,
+        /// Seconds the new link is valid: the order's new expiry.
+        valid_for: Option<u64>,
     },
     Attempts {
         order_id: Option<String>,
@@ -172,7 +174,7 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
                 "reset" => AdminRoute::Reset { order_id, clip: query_param(query, "clip").filter(|c| !c.is_empty()) },
                 "revoke" => AdminRoute::Revoke { order_id, clip: query_param(query, "clip").filter(|c| !c.is_empty()) },
                 "resend" => AdminRoute::Resend { order_id, to: query_param(query, "to").filter(|c| !c.is_empty()) },
-                "reissue" => AdminRoute::Reissue { order_id },
+                "reissue" => AdminRoute::Reissue { order_id, valid_for: number(query, "valid_for") },
                 _ => return AdminRoute::NotFound,
             };
             expect(post, r)
@@ -355,7 +357,11 @@ mod tests {
             Resend { order_id: "O1".into(), to: Some("a@b.example".into()) }
         );
         assert_eq!(route("GET", "/admin/orders/O1/resend", ""), MethodNotAllowed);
-        assert_eq!(route("POST", "/admin/orders/O1/reissue", ""), Reissue { order_id: "O1".into() });
+        assert_eq!(route("POST", "/admin/orders/O1/reissue", ""), Reissue { order_id: "O1".into(), valid_for: None });
+        assert_eq!(
+            route("POST", "/admin/orders/O1/reissue", "valid_for=86400"),
+            Reissue { order_id: "O1".into(), valid_for: Some(86_400) }
+        );
         assert_eq!(route("GET", "/admin/orders/O1/revoke", ""), MethodNotAllowed);
         assert_eq!(
             route("GET", "/admin/attempts", "order=O1&after=7"),

@@ -302,10 +302,14 @@ pub mod sql {
     pub const RESET: &str = "UPDATE order_clips SET granted_bytes = 0, credited_bytes = 0, updated_at = ?3 \
          WHERE order_id = ?1 AND (?2 IS NULL OR clip_slug = ?2) RETURNING clip_slug";
 
-    /// Revokes an order (also one never seen yet). `?1 order_id, ?2 now (s)`.
-    pub const REVOKE: &str = "INSERT INTO orders (order_id, clips, allowance, source, created_at, revoked_at, revoked_reason) \
+    /// Revokes an order (also one never seen yet). An order still revoked
+    /// keeps its reason (a refund, a dispute), so that a reissue still asks
+    /// the owner to confirm it. `?1 order_id, ?2 now (s)`.
+    pub const REVOKE: &str =
+        "INSERT INTO orders (order_id, clips, allowance, source, created_at, revoked_at, revoked_reason) \
          VALUES (?1, '[]', 0, 'admin', ?2, ?2, 'admin') \
-         ON CONFLICT (order_id) DO UPDATE SET revoked_at = excluded.revoked_at, revoked_reason = excluded.revoked_reason";
+         ON CONFLICT (order_id) DO UPDATE SET revoked_at = excluded.revoked_at, \
+         revoked_reason = IIF(orders.revoked_at IS NULL, 'admin', orders.revoked_reason)";
 
     /// Revokes a paid order for a refund or dispute, once (a redelivered
     /// event changes nothing). `?1 order_id, ?2 now (s), ?3 reason ('refunded', 'disputed')`.
@@ -319,8 +323,11 @@ pub mod sql {
          ON CONFLICT (order_id, clip_slug) DO NOTHING RETURNING clip_slug";
 
     /// Reissue: tokens issued before `?2` stop working and the order is no
-    /// longer revoked. Returns the row. `?1 order_id, ?2 now (s)`.
-    pub const REISSUE: &str = "UPDATE orders SET not_before = ?2, revoked_at = NULL WHERE order_id = ?1 \
+    /// longer revoked; with `?3`, the order's links now expire `?3` seconds
+    /// from `?2` (the new link's expiry, so that a link resent later shares
+    /// it). Returns the row. `?1 order_id, ?2 now (s), ?3 valid for (s) or NULL`.
+    pub const REISSUE: &str = "UPDATE orders SET not_before = ?2, revoked_at = NULL, \
+         expires_at = COALESCE(?2 + ?3, expires_at) WHERE order_id = ?1 \
          RETURNING order_id, clips, allowance, customer_ref, expires_at, not_before, choices";
 
     /// Whether a webhook event was already processed, and whether its

@@ -462,7 +462,8 @@ fn what_was_bought_of_each_clip_comes_back_for_a_reissue_or_a_resent_link() {
     let db = db();
     paid_order(&db);
     let choices = r#"{"c":{"variant":"web","licence":"extended"}}"#;
-    let reissued: Option<String> = db.query_row(sql::REISSUE, rusqlite::params!["O", 9], |r| r.get("choices")).unwrap();
+    let reissued: Option<String> =
+        db.query_row(sql::REISSUE, rusqlite::params!["O", 9, None::<i64>], |r| r.get("choices")).unwrap();
     assert_eq!(reissued.as_deref(), Some(choices));
     let resend: Option<String> = db.query_row(sql::ORDER_TO_RESEND, ["O"], |r| r.get("choices")).unwrap();
     assert_eq!(resend.as_deref(), Some(choices));
@@ -590,7 +591,7 @@ fn the_revocation_list_names_revoked_reissued_and_partly_revoked_orders() {
     run(&db, sql::CHECKOUT_ORDER, vec![t("Q"), t(r#"["a"]"#), n(1), n(1000), n(1), n(1), t("stripe"), null()]);
     run(&db, sql::CHECKOUT_ORDER, vec![t("Z"), t(r#"["a"]"#), n(1), n(1000), n(1), n(1), t("stripe"), null()]);
     run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(5), t("refunded")]);
-    run(&db, sql::REISSUE, vec![t("Q"), n(9)]);
+    run(&db, sql::REISSUE, vec![t("Q"), n(9), rusqlite::types::Value::Null]);
     run(&db, sql::REVOKE_CLIP, vec![t("Z"), t("a"), n(6), t("admin")]);
     let ids: Vec<String> = db
         .prepare(sql::REVOCATIONS)
@@ -643,4 +644,38 @@ fn an_order_the_owner_creates_keeps_what_was_bought_and_is_created_once() {
     assert_eq!(create("A-2", Value::Null), 1);
     let plain: Option<String> = db.query_row(sql::ORDER, rusqlite::params!["A-2"], |r| r.get("choices")).unwrap();
     assert_eq!(plain, None);
+}
+
+/// A reissue with a validity moves the order's expiry (what `resend` then
+/// mints with); without one it keeps it. An owner's revoke of an order
+/// already revoked for a refund keeps the refund as the reason.
+#[test]
+fn a_reissue_moves_the_expiry_and_a_revoke_keeps_a_refund_as_its_reason() {
+    let db = db();
+    paid_order(&db);
+    let expiry = |db: &Connection| -> Option<i64> {
+        db.query_row("SELECT expires_at FROM orders WHERE order_id = 'O'", [], |r| r.get(0)).unwrap()
+    };
+    let before = expiry(&db);
+    run(&db, sql::REISSUE, vec![t("O"), n(100), rusqlite::types::Value::Null]);
+    assert_eq!(expiry(&db), before);
+    run(&db, sql::REISSUE, vec![t("O"), n(100), n(2_592_000)]);
+    assert_eq!(expiry(&db), Some(2_592_100));
+
+    let reason = |db: &Connection| -> Option<String> {
+        db.query_row("SELECT revoked_reason FROM orders WHERE order_id = 'O'", [], |r| r.get(0)).unwrap()
+    };
+    run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(200), t("refunded")]);
+    run(&db, sql::REVOKE, vec![t("O"), n(300)]);
+    assert_eq!(reason(&db).as_deref(), Some("refunded"), "the refund stays the reason");
+    run(&db, sql::REISSUE, vec![t("O"), n(400), rusqlite::types::Value::Null]);
+    run(&db, sql::REVOKE, vec![t("O"), n(500)]);
+    assert_eq!(reason(&db).as_deref(), Some("admin"), "once reissued, a new revoke is the owner's");
+    run(&db, sql::REVOKE, vec![t("NEW"), n(600)]);
+    let new: (Option<String>, Option<i64>) = db
+        .query_row("SELECT revoked_reason, revoked_at FROM orders WHERE order_id = 'NEW'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(new, (Some("admin".into()), Some(600)));
 }

@@ -236,8 +236,20 @@ describe("owner operations", () => {
     const late = await siteGen(["orders", "--worker-url", stack.base, "resend", "L-EXP", "--to", "exp@example.com"])
       .catch((e) => e);
     assert.equal(late.code, 1, late.stderr);
-    assert.match(late.stderr, /409: the links of order L-EXP expired on .*GMT: a resent link would not work either/);
-    assert.match(late.stderr, /site-gen orders reissue L-EXP --expires 30d/);
+    assert.match(late.stderr, /409: order L-EXP expired on .*GMT: reissue it/);
+    assert.match(late.stderr, /a resent link would share its expiry: `site-gen orders reissue L-EXP` prints a new link/);
+
+    // What it advises: a reissue prints a working link and moves the order's
+    // expiry, so a resend works again and mails a link that works.
+    const reissued = await siteGen(["orders", "--worker-url", stack.base, "--root", REPO, "reissue", "L-EXP",
+      "--expires", "2d", "--base-url", `${stack.base}/download`]);
+    const fresh = reissued.stdout.trim();
+    assert.equal((await get(`${fresh}/${main.slug}`, ["Range: bytes=0-99"])).status, 206, "the reissued link works");
+    const order = (await show("L-EXP")).order;
+    assert.ok(Math.abs(order.expires_at - (Math.floor(Date.now() / 1000) + 2 * 86400)) < 60, JSON.stringify(order));
+    const again = await admin(stack, "POST", "/admin/orders/L-EXP/resend?to=exp%40example.com");
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal((await get(`${again.body.link}/${main.slug}`, ["Range: bytes=0-99"])).status, 206, "the resent link works");
   });
 
   it("the never-fully-downloaded report is right on a seeded history; window reset", async () => {

@@ -24,7 +24,7 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "URL")]
     pub worker_url: Option<String>,
     /// The shop's folder: content/ to compare with the deployed catalog, and
-    /// edge-worker/.dev.vars for a local admin token.
+    /// its .dev.vars for a local admin token.
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub root: PathBuf,
 }

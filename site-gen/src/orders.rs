@@ -29,7 +29,7 @@ pub enum OrdersError {
     #[error("no Worker address: pass --worker-url https://your-shop.example (or set {WORKER_URL_ENV})")]
     NoWorkerUrl,
     #[error(
-        "refusing to send the admin token to {url}: use https:// (plain http:// only to 127.0.0.1 or localhost, a local wrangler dev)"
+        "refusing to send the admin token to {url}: use https:// (plain http:// only to 127.0.0.1, ::1 or localhost, a local wrangler dev)"
     )]
     PlainHttp { url: String },
     #[error(
@@ -37,7 +37,7 @@ pub enum OrdersError {
     )]
     NonAsciiHost { url: String },
     #[error(
-        "the Worker refused the admin token (401): check {ADMIN_TOKEN_ENV} (or, when it is not set, {ADMIN_SECRET} in {}) against the Worker's {ADMIN_SECRET} secret", pt::DEV_VARS
+        "the Worker refused the admin token (401): the token sent ({ADMIN_TOKEN_ENV} when it is set, else {ADMIN_SECRET} in the shop's .dev.vars) is not the Worker's {ADMIN_SECRET} secret"
     )]
     Unauthorized,
     #[error("the Worker answered {status}: {body}")]
@@ -48,7 +48,7 @@ pub enum OrdersError {
     BadAnswer(String),
     #[error(
         "the admin token from {origin} is not one the Worker can have: {problem}\n  \
-         help: copy the Worker's {ADMIN_SECRET} secret again as plain text (at least 16 letters, digits or punctuation, no spaces or quotes from a word processor)"
+         help: copy the Worker's {ADMIN_SECRET} secret again as plain text (at least 16 characters, no line breaks, no quotes from a word processor)"
     )]
     BadToken { origin: String, problem: String },
     #[error(
@@ -70,7 +70,7 @@ pub struct OrdersArgs {
     /// (default: $CLIPSTORE_WORKER_URL).
     #[arg(long, value_name = "URL", global = true)]
     pub worker_url: Option<String>,
-    /// The shop's folder (for edge-worker/.dev.vars and, on reissue, the catalog).
+    /// The shop's folder (for its .dev.vars and, on reissue, the catalog).
     #[arg(long, default_value = ".", value_name = "DIR", global = true)]
     pub root: PathBuf,
     #[command(subcommand)]
@@ -217,13 +217,20 @@ pub fn admin_token(root: &Path) -> Result<String, OrdersError> {
 }
 
 /// `token` if it can be the Worker's admin token: at least
-/// [`MIN_ADMIN_TOKEN_LEN`] characters, all visible ASCII. Anything else
-/// (a pasted line break, typographic quotes) would fail as a malformed
-/// header, or be refused after travelling; the message never shows it.
+/// [`MIN_ADMIN_TOKEN_LEN`] characters, all printable ASCII (spaces
+/// included). Anything else (a pasted line break, typographic quotes)
+/// would fail as a malformed header, or be refused after travelling; the
+/// message never shows it.
 pub fn checked_token(token: &str, source: &str) -> Result<String, OrdersError> {
     let bad = |problem: String| OrdersError::BadToken { origin: source.to_string(), problem };
-    if let Some((i, c)) = token.chars().enumerate().find(|(_, c)| !c.is_ascii_graphic()) {
-        let what = if c.is_whitespace() { "a space or line break".to_string() } else { format!("the character {c:?}") };
+    // What the Worker compares: the header's value after `Bearer `, trimmed;
+    // spaces inside are kept, so they are allowed here too.
+    if let Some((i, c)) = token.chars().enumerate().find(|&(_, c)| !(c.is_ascii_graphic() || c == ' ')) {
+        let what = if c.is_ascii_control() {
+            "a line break or control character".to_string()
+        } else {
+            format!("the character {c:?}")
+        };
         return Err(bad(format!("it has {what} at position {}", i + 1)));
     }
     if token.len() < MIN_ADMIN_TOKEN_LEN {
@@ -404,8 +411,10 @@ impl AdminClient {
         self.call("POST", &format!("/admin/orders/{}/resend{q}", segment(order)), Some(json!({})))
     }
 
-    pub fn reissue(&self, order: &str) -> Result<Value, OrdersError> {
-        self.call("POST", &format!("/admin/orders/{}/reissue", segment(order)), Some(json!({})))
+    /// `POST /admin/orders/<id>/reissue`: links issued before now stop
+    /// working; the order's expiry becomes `valid_for` seconds from now.
+    pub fn reissue(&self, order: &str, valid_for: u64) -> Result<Value, OrdersError> {
+        self.call("POST", &format!("/admin/orders/{}/reissue?valid_for={valid_for}", segment(order)), Some(json!({})))
     }
 
     pub fn merge(&self) -> Result<Value, OrdersError> {
@@ -805,6 +814,11 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             if downloads == 0 {
                 return Err(OrdersError::Other("--downloads must be at least 1".into()));
             }
+            if !plausible_address(&to) {
+                return Err(OrdersError::Other(format!(
+                    "--to {to:?} is not an e-mail address (name@example.com): nothing was created"
+                )));
+            }
             client.create(&order, &clips, downloads, unix_now() + valid_for.as_secs()).map_err(|e| match e {
                 OrdersError::Http { status: 409, .. } => OrdersError::Other(format!(
                     "order {order} already exists: nothing was created (`site-gen orders show {order}`; \
@@ -813,9 +827,25 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 e => e,
             })?;
             println!("Order {order} created: {} clip(s), {downloads} download(s) each.", clips.len());
-            print_resent(&order, &client.resend(&order, Some(&to))?);
+            let sent = client.resend(&order, Some(&to)).map_err(|e| {
+                OrdersError::Other(format!(
+                    "order {order} was created, but its link was not e-mailed: {e}\n  \
+                     help: `site-gen orders resend {order} --to ADDRESS` mails it once the cause is fixed"
+                ))
+            })?;
+            print_resent(&order, &sent);
         }
-        OrdersCommand::Resend { order, to } => print_resent(&order, &client.resend(&order, to.as_deref())?),
+        OrdersCommand::Resend { order, to } => match client.resend(&order, to.as_deref()) {
+            Ok(v) => print_resent(&order, &v),
+            Err(OrdersError::Http { status: 409, body }) if body.contains(" expired on ") => {
+                return Err(OrdersError::Other(format!(
+                    "the Worker answered 409: {body}\n  help: a resent link would share its expiry: \
+                     `site-gen orders reissue {order}` prints a new link (valid 30 days, or --expires) and moves \
+                     the order's expiry, after which `resend` works again"
+                )));
+            }
+            Err(e) => return Err(e),
+        },
         OrdersCommand::Reissue { order, despite_refund, expires, base_url, local_key } => {
             let valid_for = pt::parse_duration(&expires)?;
             let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
@@ -838,7 +868,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                      or mint a link for the order's other clips with `site-gen token mint --order {order} --clip ...`"
                 ))
             })?;
-            let v = client.reissue(&order)?;
+            let v = client.reissue(&order, valid_for.as_secs())?;
             let o = v.get("order");
             let not_before = o.and_then(|o| o.get("not_before")).and_then(Value::as_u64).unwrap_or(0);
             let request = reissue_request(&order, o, valid_for, unix_now().max(not_before))?;
@@ -888,21 +918,40 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether `address` looks like an e-mail address: one `@` with something
+/// on both sides, a dot in the domain, no spaces. (The Worker checks it too;
+/// this only keeps `create` from making an order it cannot mail.)
+fn plausible_address(address: &str) -> bool {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
 /// What `resend` (and `create`) say: where the link went, whether the mail
 /// left, and the link itself, which the owner can send by hand.
 fn print_resent(order: &str, v: &Value) {
     let delivery = v.get("delivery").cloned().unwrap_or(Value::Null);
     let sent = delivery.get("sent").and_then(Value::as_u64).unwrap_or(0);
     let no_provider = delivery.get("no_provider").and_then(Value::as_u64).unwrap_or(0);
-    let state = if sent > 0 {
-        "sent".to_string()
+    let to = text(v, "to");
+    if sent > 0 {
+        println!("Order {order}: a fresh link e-mailed to {to}: sent.");
     } else if no_provider > 0 {
-        "not sent: the Worker has no mail provider set up (docs/mail.md); send the customer the link below yourself"
-            .to_string()
+        println!(
+            "Order {order}: a fresh link for {to} waits in the outbox: the Worker has no mail provider set up \
+             (docs/mail.md). Send the customer the link below yourself (the mail also goes out once a provider is set up)."
+        );
     } else {
-        "queued in the outbox (see `site-gen orders outbox`)".to_string()
-    };
-    println!("Order {order}: a fresh link e-mailed to {}: {state}.", text(v, "to"));
+        println!("Order {order}: a fresh link for {to} is queued in the outbox (see `site-gen orders outbox`).");
+    }
     println!("{}", text(v, "link"));
 }
 

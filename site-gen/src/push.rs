@@ -35,7 +35,7 @@ pub struct PushArgs {
     /// The Worker's address (default: $CLIPSTORE_WORKER_URL).
     #[arg(long, value_name = "URL")]
     pub worker_url: Option<String>,
-    /// The shop's folder (content/ and edge-worker/.dev.vars).
+    /// The shop's folder (content/ and its .dev.vars).
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub root: PathBuf,
     /// Where the clip files are: a clip's `file` (its object key) is read
@@ -109,6 +109,13 @@ fn key_path(key: &str) -> String {
         .map(|s| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// An error that every clip would meet (a refused token, a Worker that
+/// cannot be reached): the run stops at the first, instead of hashing every
+/// master only to fail each the same way.
+fn stops_the_run(e: &OrdersError) -> bool {
+    matches!(e, OrdersError::Unauthorized | OrdersError::Transport { .. })
 }
 
 fn remote(client: &AdminClient, key: &str) -> Result<Option<Remote>, OrdersError> {
@@ -202,6 +209,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
         let path = media.join(&file.object_key);
         if !path.is_file() {
             match remote(&client, &file.object_key) {
+                Err(e) if stops_the_run(&e) => return Err(e),
                 Ok(Some(_)) => present += 1,
                 Ok(None) => {
                     failed += 1;
@@ -240,6 +248,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
         // bytes the bucket does not have.
         let mut in_place = true;
         match remote(&client, &file.object_key).map(|r| upload_reason(size, &sha256, r.as_ref())) {
+            Err(e) if stops_the_run(&e) => return Err(e),
             Err(e) => {
                 in_place = false;
                 println!("clip {}: could not be checked in the bucket: {e}", name);

@@ -16,8 +16,10 @@
 //! The store's settings: `CLIPSTORE_SECONDARY_ENDPOINT`, `…_REGION`,
 //! `…_BUCKET`, `…_ACCESS_KEY_ID`, `…_SECRET_ACCESS_KEY` in the environment
 //! (the key pair must be allowed to write; the Worker's only reads), else
-//! the `SECONDARY_*` lines of `edge-worker/.dev.vars` (a local shop), else,
-//! for endpoint, region and bucket, `[vars]` of `edge-worker/wrangler.toml`.
+//! the `SECONDARY_*` lines of `.dev.vars` (a local shop), else, for
+//! endpoint, region, bucket and URL style, `[vars]` of `wrangler.toml`:
+//! both in `edge-worker/`, or at the root of a shop `site-gen init` made
+//! ([`crate::purchase_token::worker_file`]).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

@@ -282,7 +282,10 @@ fn cli_sends_the_bearer_token_and_reports_refusals() {
     let resend = orders(&base, Some("right-token-0123456789"), &["resend", "ORD-9", "--to", "a@b.example"]);
     assert!(resend.status.success(), "{}", String::from_utf8_lossy(&resend.stderr));
     let printed = String::from_utf8_lossy(&resend.stdout);
-    assert!(printed.contains("e-mailed to a@b.example: not sent: the Worker has no mail provider"), "{printed}");
+    assert!(
+        printed.contains("a fresh link for a@b.example waits in the outbox: the Worker has no mail provider"),
+        "{printed}"
+    );
     assert!(printed.contains("http://127.0.0.1:8787/download/v1.new"), "{printed}");
 
     let wrong = orders(&base, Some("wrong-token-0123456789"), &["list"]);
@@ -334,6 +337,7 @@ fn what_is_likely_a_mistake_is_refused_and_changes_nothing() {
     let err = String::from_utf8_lossy(&full.stderr);
     assert!(err.contains("could not write the attempts to /dev/full"), "{err}");
     let nowhere = orders(&base, token, &["export", "--out", "/nonexistent-dir/a.csv"]);
+    assert!(!nowhere.status.success());
     assert!(String::from_utf8_lossy(&nowhere.stderr).contains("/nonexistent-dir/a.csv"));
 
     let window = orders(&base, token, &["reset", "--since", "2026-11-12", "--until", "2026-11-12"]);
@@ -373,7 +377,12 @@ fn a_refunded_order_is_reissued_only_when_the_owner_says_so() {
     assert!(!seen.lock().unwrap().iter().any(|l| l.contains("reissue")));
     // With the flag, the Worker is asked (the fake answers 404 to it).
     let _ = reissue(&["--despite-refund"]);
-    assert!(seen.lock().unwrap().iter().any(|l| l.starts_with("POST /admin/orders/ORD%2DREFUNDED/reissue")));
+    let asked = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.starts_with("POST /admin/orders/ORD%2DREFUNDED/reissue?valid_for=2592000 "));
+    assert!(asked, "the new link's 30 days become the order's expiry: {:?}", seen.lock().unwrap());
 }
 
 /// `orders create` puts the order in the ledger and mails its link; an id
@@ -396,6 +405,13 @@ fn an_order_created_by_hand_is_mailed_its_link() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 30 * 86_400;
     assert!(body["expires_at"].as_u64().unwrap().abs_diff(in_30_days) < 60, "{body}");
 
+    let typo = orders(&base, token, &["create", "ORD-NEW2", "--clip", "harbor", "--to", "c@d"]);
+    assert!(!typo.status.success());
+    assert!(String::from_utf8_lossy(&typo.stderr)
+        .contains("is not an e-mail address (name@example.com): nothing was created"));
+    let creates = seen.lock().unwrap().iter().filter(|l| l.starts_with("POST /admin/orders HTTP")).count();
+    assert_eq!(creates, 1, "only ORD-NEW was asked for, not the order with a bad address");
+
     let exists = orders(&base, token, &["create", "ORD-9", "--clip", "harbor", "--to", "c@d.example"]);
     assert!(!exists.status.success());
     let err = String::from_utf8_lossy(&exists.stderr);
@@ -413,7 +429,7 @@ fn an_admin_token_of_the_wrong_shape_is_refused_unsent() {
     let (base, seen) = fake_admin("right-token-0123456789");
     for (token, why) in [
         ("right-token-0123456789\u{201d}", "the character '\u{201d}'"),
-        ("right-token\n0123456789", "a space or line break"),
+        ("right-token\n0123456789", "a line break or control character"),
         ("short-token", "11 characters long"),
     ] {
         let out = orders(&base, Some(token), &["list"]);
@@ -424,6 +440,10 @@ fn an_admin_token_of_the_wrong_shape_is_refused_unsent() {
         assert!(!err.contains("0123456789"), "the token is not shown: {err}");
     }
     assert!(seen.lock().unwrap().is_empty());
+    // Spaces inside are kept by the Worker (it trims only the ends): such a
+    // token is sent, and refused only by the Worker, for being wrong.
+    let spaced = orders(&base, Some("right token 0123456789"), &["list"]);
+    assert!(String::from_utf8_lossy(&spaced.stderr).contains("401"), "{}", String::from_utf8_lossy(&spaced.stderr));
 }
 
 #[test]

@@ -190,3 +190,32 @@ fn uploads_every_variant_of_a_clip_and_records_its_size_in_its_section() {
     assert!(second.status.success(), "{}", text(&second));
     assert!(text(&second).contains("0 uploaded, 2 already in the bucket, 0 failed"), "{}", text(&second));
 }
+
+/// A refused token or an unreachable Worker stops the run at the first
+/// clip, with the cause once, and records nothing.
+#[test]
+fn a_refused_token_or_no_worker_stops_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, clip, _, _) = shop_with_a_variant(tmp.path());
+    let before = fs::read(&clip).unwrap();
+    let (base, _) = fake_bucket();
+    let unreachable = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    for (base, token, cause) in
+        [(base.as_str(), "wrong-token-0123456789", "401"), (unreachable.as_str(), TOKEN, "could not reach the Worker")]
+    {
+        let out = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+            .args(["push", "--worker-url", base, "--root"])
+            .arg(&root)
+            .env("CLIPSTORE_ADMIN_TOKEN", token)
+            .output()
+            .unwrap();
+        let said = text(&out);
+        assert!(!out.status.success(), "{said}");
+        assert_eq!(said.matches(cause).count(), 1, "the cause once, not per clip: {said}");
+        assert!(!said.contains("uploaded,"), "no summary of a run that did not happen: {said}");
+    }
+    assert_eq!(fs::read(&clip).unwrap(), before, "nothing recorded");
+}

@@ -236,11 +236,11 @@ async fn admin_route(
             revocations::publish(env).await;
             respond(200, json!({ "order_id": order_id, "revoked_at": now }))
         }
-        AdminRoute::Reissue { order_id } => {
+        AdminRoute::Reissue { order_id, valid_for } => {
             let r = batch(
                 &db,
                 vec![
-                    bind(&db, sql::REISSUE, &[text(&order_id), num(now)])?,
+                    bind(&db, sql::REISSUE, &[text(&order_id), num(now), opt_num(valid_for)])?,
                     bind(&db, sql::EVENT, &[text(&order_id), num(now), text("reissue"), JsValue::NULL, JsValue::NULL])?,
                 ],
             )

@@ -250,8 +250,7 @@ pub(super) async fn resend(
         return Ok((
             409,
             json!({ "error": format!(
-                "the links of order {order_id} expired on {}: a resent link would not work either; \
-                 give the customer a new one with `site-gen orders reissue {order_id} --expires 30d`",
+                "order {order_id} expired on {}: reissue it (it moves the expiry)",
                 crate::preconditions::http_date(expired)
             ) }),
         ));
