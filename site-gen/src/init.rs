@@ -21,6 +21,23 @@ pub enum InitError {
     NotEmpty(PathBuf),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error(
+        "--clipstore {given}: {why}\n  help: give the folder of your clipstore checkout, the one with edge-worker/wrangler.toml \
+         in it (the shop's wrangler.toml and README point into it); nothing was created"
+    )]
+    NotClipstore { given: PathBuf, why: String },
+}
+
+/// The clipstore checkout at `given`, as an absolute path (the shop's
+/// `wrangler.toml` and README are used from the shop's own folder, so a
+/// relative path would point elsewhere), once it is one.
+pub fn clipstore_checkout(given: &Path) -> Result<PathBuf, InitError> {
+    let bad = |why: String| InitError::NotClipstore { given: given.to_path_buf(), why };
+    let absolute = fs::canonicalize(given).map_err(|e| bad(e.to_string()))?;
+    if !absolute.join("edge-worker/wrangler.toml").is_file() {
+        return Err(bad(format!("{} has no edge-worker/wrangler.toml", absolute.display())));
+    }
+    Ok(absolute)
 }
 
 /// What to write the shop with.
@@ -87,8 +104,8 @@ fn files(name: &str, options: &InitOptions) -> Vec<(&'static str, String)> {
         (
             "content/site.toml",
             format!(
-                "# The shop's settings (docs/content.md in clipstore). Replace every CHANGE-ME;\n\
-                 # `site-gen check` lists those left.\n\
+                "# The shop's settings (docs/content.md in clipstore). Replace every placeholder\n\
+                 # marked below; `site-gen check` lists those left.\n\
                  title = {title}\n\
                  base_url = \"https://change-me.example\"                 # CHANGE-ME: the shop's address\n\
                  description = \"CHANGE-ME: one sentence about your footage, for search engines and the footer.\"\n\
@@ -161,10 +178,16 @@ fn files(name: &str, options: &InitOptions) -> Vec<(&'static str, String)> {
 fn wrangler_toml(name: &str, clipstore: &str) -> String {
     let worker = format!("{clipstore}/edge-worker");
     let mut out = format!(
-        "# The shop's Worker (docs/deploy.md in clipstore). After\n\
-         # `npx wrangler d1 create {name}`, put the database_id it prints below.\n"
+        "# The shop's Worker (docs/deploy.md in clipstore). Build it with\n\
+         # `CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash {clipstore}/scripts/build-worker.sh`\n\
+         # and deploy it with `wrangler deploy --config wrangler.toml` (README.md, step 5).\n\
+         # After `wrangler d1 create {name}`, put the database_id it prints below.\n"
     );
-    for line in WORKER_CONFIG.lines() {
+    // The repository's own header (how to build from edge-worker/) is
+    // replaced by the one above; its other comments hold here too.
+    let body = WORKER_CONFIG.lines().skip_while(|l| l.starts_with('#'));
+    for line in body {
+        let line = line.replace("`wrangler d1 create clipstore`", &format!("`wrangler d1 create {name}`"));
         let line = match line.split(" = ").next().unwrap_or_default() {
             "name" => format!("name = {}", toml_string(name)),
             "main" => format!("main = {}", toml_string(&format!("{worker}/build/index.js"))),
@@ -176,7 +199,7 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
                     .to_string()
             }
             "migrations_dir" => format!("migrations_dir = {}", toml_string(&format!("{worker}/migrations"))),
-            _ => line.to_string(),
+            _ => line,
         };
         out.push_str(&line);
         out.push('\n');
@@ -201,19 +224,37 @@ fn readme(name: &str, clipstore: &str) -> String {
             mistake, with its file and line.\n\
          3. `site-gen media --masters media`: put each clip's video at `media/<its file>`\n\
             (the first clip's: `media/clips/first-clip.mp4`) and this fills in its size,\n\
-            sha256, duration, resolution, frame rate and codec, and makes its poster and a\n\
-            watermarked preview. `site-gen new clip \"Harbour at Dawn\"` adds a clip.\n\
+            sha256, duration, resolution, frame rate and codec, and makes a watermarked\n\
+            preview. It makes a clip's poster too, from the video, when its `poster`\n\
+            line names `/posters/<clip>.jpg`: the first clip's names this shop's\n\
+            placeholder drawing, which media leaves alone; change that line to\n\
+            `/posters/first-clip.jpg` and run media again for a still of the video.\n\
+            `site-gen new clip \"Harbour at Dawn\"` adds a clip.\n\
          4. `site-gen build`: writes the site to `public/` and the catalog the Worker\n\
             needs to `catalog-manifest.json`.\n\
-         5. Publish, once you have a Cloudflare account (steps 1–3 of\n\
-            `{clipstore}/docs/deploy.md`: log in, create the bucket and the\n\
-            database, set the keys):\n\
+         5. Publish, once you have a Cloudflare account. The shop's Worker, bucket and\n\
+            database are named `{name}` in `wrangler.toml`, so every wrangler command\n\
+            runs in this folder with `--config wrangler.toml` (the wrangler of\n\
+            clipstore: run `{clipstore}/scripts/setup-tools.sh` once to install it):\n\
          \n\
             ```sh\n\
+            W={clipstore}/edge-worker/node_modules/.bin/wrangler\n\
+            $W login\n\
+            $W r2 bucket create {name}-clips\n\
+            $W d1 create {name}        # put the database_id it prints into wrangler.toml\n\
+            $W d1 migrations apply DB --remote --config wrangler.toml\n\
+            site-gen token keygen --id k1                        # prints k1:…: keep it secret\n\
+            $W secret put TOKEN_KEYS --config wrangler.toml      # paste k1:…\n\
+            openssl rand -hex 24                                 # the admin token: keep it secret\n\
+            $W secret put ADMIN_TOKEN --config wrangler.toml     # paste it\n\
             CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash {clipstore}/scripts/build-worker.sh\n\
-            {clipstore}/edge-worker/node_modules/.bin/wrangler deploy --config wrangler.toml\n\
+            $W deploy --config wrangler.toml\n\
+            export CLIPSTORE_SIGNING_KEY=k1:… CLIPSTORE_ADMIN_TOKEN=…  # for token mint, orders, push\n\
             site-gen push --worker-url https://YOUR-SHOP --media media\n\
-            ```\n"
+            ```\n\
+         \n\
+            Payments, e-mail to customers and alerts: `{clipstore}/docs/deploy.md`,\n\
+            from its step 3 on (add `--config wrangler.toml` to each wrangler command).\n"
     )
 }
 
@@ -254,6 +295,41 @@ mod tests {
         let original: toml::Table = toml::from_str(WORKER_CONFIG).unwrap();
         assert_eq!(parsed["triggers"], original["triggers"]);
         assert_eq!(parsed["assets"]["run_worker_first"], original["assets"]["run_worker_first"]);
+        // No comment of the repository's that would mislead in a shop.
+        assert!(!toml.contains("../scripts/build-worker.sh") && !toml.contains("npm run deploy"), "{toml}");
+        assert!(!toml.contains("d1 create clipstore") && toml.contains("`wrangler d1 create my-shop`"), "{toml}");
+        assert!(toml.contains("bash /src/clipstore/scripts/build-worker.sh"), "{toml}");
+    }
+
+    /// Publishing by the README's commands configures the shop's own Worker,
+    /// bucket and database (its `wrangler.toml`), never the repository's.
+    #[test]
+    fn the_readme_publishes_the_shop_by_its_own_names() {
+        let readme = readme("my-shop", "/src/clipstore");
+        let toml: toml::Table = toml::from_str(&wrangler_toml("my-shop", "/src/clipstore")).unwrap();
+        let bucket = toml["r2_buckets"][0]["bucket_name"].as_str().unwrap();
+        let database = toml["d1_databases"][0]["database_name"].as_str().unwrap();
+        assert!(readme.contains(&format!("$W r2 bucket create {bucket}\n")), "{readme}");
+        assert!(readme.contains(&format!("$W d1 create {database} ")), "{readme}");
+        for line in readme.lines().filter(|l| l.trim_start().starts_with("$W ")) {
+            let needs_config = ["secret put", "migrations apply", "deploy"].iter().any(|c| line.contains(c));
+            assert!(!needs_config || line.contains("--config wrangler.toml"), "{line}");
+        }
+        for secret in ["TOKEN_KEYS", "ADMIN_TOKEN"] {
+            assert!(readme.contains(&format!("secret put {secret} --config wrangler.toml")), "{secret}");
+        }
+    }
+
+    #[test]
+    fn a_clipstore_checkout_is_made_absolute_and_checked() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let found = clipstore_checkout(&repo.join("site-gen/..")).unwrap();
+        assert!(found.is_absolute() && found.join("edge-worker/wrangler.toml").is_file());
+        assert!(!found.to_string_lossy().contains(".."), "{}", found.display());
+        let tmp = tempfile::tempdir().unwrap();
+        let err = clipstore_checkout(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("has no edge-worker/wrangler.toml") && err.contains("nothing was created"), "{err}");
+        assert!(clipstore_checkout(&tmp.path().join("missing")).is_err());
     }
 
     #[test]

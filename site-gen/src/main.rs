@@ -147,7 +147,7 @@ enum TokenCommand {
         /// (e.g. http://127.0.0.1:8787/download for a local Worker).
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
-        /// Sign with the local Worker's key from edge-worker/.dev.vars even
+        /// Sign with the local Worker's key from the shop's .dev.vars even
         /// though the link is not for 127.0.0.1 or localhost.
         #[arg(long)]
         local_key: bool,
@@ -359,6 +359,13 @@ fn main() -> ExitCode {
         Command::New { root, kind, title } => match new::create(&root.root, kind, &title, Utc::now()) {
             Ok(path) => {
                 println!("Created {}; edit it, then run `site-gen build`.", path.display());
+                if matches!(kind, new::Kind::Clip) {
+                    println!(
+                        "It is a draft (left out of the site) until you delete its `draft = true` line. Put its video \
+                         where its `file` line says, under sample-media/ (or your --masters folder), and run \
+                         `site-gen media`: it fills in the size, running time and details, and makes the poster."
+                    );
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -378,7 +385,13 @@ fn main() -> ExitCode {
             }
         },
         Command::Init { dir, title, clipstore } => {
-            let clipstore = clipstore.or_else(site_gen::init::clipstore_of_current_exe);
+            let clipstore = match clipstore.as_deref().map(site_gen::init::clipstore_checkout).transpose() {
+                Ok(given) => given.or_else(site_gen::init::clipstore_of_current_exe),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let options = site_gen::init::InitOptions {
                 title: title.as_deref(),
                 clipstore: clipstore.as_deref(),

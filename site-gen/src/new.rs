@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::content::load::{CLIPS_DIR, NEWS_DIR, PAGES_DIR};
+use crate::config::SITE_CONFIG;
+use crate::content::load::{CLIPS_DIR, NEWS_DIR, PAGES_DIR, RESERVED_PAGE_SLUGS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
@@ -23,6 +24,12 @@ pub enum NewError {
     Exists(PathBuf),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("there is no shop in {0} (no content/site.toml): run this in the shop's folder, or give --root")]
+    NoShop(PathBuf),
+    #[error(
+        "a page cannot be called `{0}`: /{0}/ is used by the shop itself; pick another title, like \"About the shop\""
+    )]
+    ReservedPage(String),
 }
 
 /// Writes the new file and returns its path.
@@ -32,6 +39,12 @@ pub fn create(root: &Path, kind: Kind, title: &str, now: DateTime<Utc>) -> Resul
         return Err(NewError::EmptySlug(title.to_string()));
     }
     let slug: String = slug.chars().take(64).collect::<String>().trim_end_matches('-').to_string();
+    if !root.join(SITE_CONFIG).is_file() {
+        return Err(NewError::NoShop(root.to_path_buf()));
+    }
+    if kind == Kind::Page && RESERVED_PAGE_SLUGS.contains(&slug.as_str()) {
+        return Err(NewError::ReservedPage(slug));
+    }
     let dir = root.join(match kind {
         Kind::Post => NEWS_DIR,
         Kind::Clip => CLIPS_DIR,
@@ -83,6 +96,13 @@ mod tests {
     fn writes_each_kind_once() {
         let tmp = tempfile::tempdir().unwrap();
         let now = Utc::now();
+        assert!(matches!(create(tmp.path(), Kind::Post, "Hello", now), Err(NewError::NoShop(_))));
+        assert!(!tmp.path().join("content").exists(), "nothing written outside a shop");
+        fs::create_dir_all(tmp.path().join("content")).unwrap();
+        fs::write(tmp.path().join(SITE_CONFIG), "").unwrap();
+        assert!(
+            matches!(create(tmp.path(), Kind::Page, "Search", now), Err(NewError::ReservedPage(s)) if s == "search")
+        );
         let p = create(tmp.path(), Kind::Post, "Spring \"Sale\" — 20% off", now).unwrap();
         assert!(p.ends_with("content/news/spring-sale-20-off.md"), "{p:?}");
         let text = fs::read_to_string(&p).unwrap();

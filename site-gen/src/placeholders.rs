@@ -8,12 +8,39 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostics::{display_path, Diagnostic, Diagnostics, Location};
 
-/// The mark, matched without regard to case (`change-me.example` too).
+/// The mark, matched without regard to case (`change-me.example` too), as a
+/// word of its own: "Climate Change Melts" (slug `climate-change-melts`) is
+/// no placeholder.
 pub const MARK: &str = "CHANGE-ME";
 
 /// Lines of `text` (1-based) holding the mark.
 pub fn lines_with_mark(text: &str) -> Vec<usize> {
-    text.lines().enumerate().filter(|(_, line)| line.to_ascii_uppercase().contains(MARK)).map(|(i, _)| i + 1).collect()
+    text.lines().enumerate().filter(|(_, line)| has_mark(line)).map(|(i, _)| i + 1).collect()
+}
+
+fn has_mark(text: &str) -> bool {
+    let upper = text.to_ascii_uppercase();
+    let bytes = upper.as_bytes();
+    upper.match_indices(MARK).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(at + MARK.len()).copied();
+        !before.is_some_and(|b| b.is_ascii_alphanumeric()) && !after.is_some_and(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+/// Whether the mark on `line` is only in its TOML comment (`price = 0.00
+/// # CHANGE-ME: …`): the value may already be the owner's, and what is
+/// left to do is delete the mark.
+fn only_in_comment(line: &str) -> bool {
+    let mut in_string = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => in_string = !in_string,
+            '#' if !in_string => return line[..i].contains('=') && !has_mark(&line[..i]),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Every placeholder in the shop's settings, content and `wrangler.toml`.
@@ -29,11 +56,13 @@ pub fn scan(root: &Path) -> Diagnostics {
     for path in files {
         let Ok(text) = fs::read_to_string(&path) else { continue };
         for line in lines_with_mark(&text) {
-            found.push(
-                Diagnostic::new(display_path(root, &path), "a placeholder left to fill")
-                    .at(Location::from_line(&text, line))
-                    .with_help(format!("replace the {MARK} part with your own value (it came from `site-gen init`)")),
-            );
+            let at = Location::from_line(&text, line);
+            let help = if only_in_comment(&at.source_line) {
+                format!("put your own value before the `#`, then delete {MARK} from the comment after it")
+            } else {
+                format!("replace the {MARK} part with your own value (it came from `site-gen init` or `site-gen new`)")
+            };
+            found.push(Diagnostic::new(display_path(root, &path), "a placeholder left to fill").at(at).with_help(help));
         }
     }
     found
@@ -60,6 +89,19 @@ mod tests {
         let text = "title = \"Shop\"\nbase_url = \"https://change-me.example\"\n# fine\nsize = 1 # CHANGE-ME: bytes\n";
         assert_eq!(lines_with_mark(text), vec![2, 4]);
         assert!(lines_with_mark("title = \"Exchange meetup\"\n").is_empty());
+        // Words that contain it are not it.
+        let slug = "file = \"clips/climate-change-melts-glaciers.mp4\"\ntitle = \"Climate Change Melts\"\n";
+        assert!(lines_with_mark(slug).is_empty(), "{:?}", lines_with_mark(slug));
+        assert!(lines_with_mark("a = \"xchange-me\"\nb = \"change-mex\"\n").is_empty());
+        assert_eq!(lines_with_mark("a = \"change-me@change-me.example\"\n(CHANGE-ME)\n"), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_mark_in_a_comment_alone_is_told_apart() {
+        assert!(only_in_comment("price = 24.00   # CHANGE-ME: the price"));
+        assert!(!only_in_comment("base_url = \"https://change-me.example\" # CHANGE-ME: the address"));
+        assert!(!only_in_comment("title = \"a # CHANGE-ME\""), "a # inside a string is no comment");
+        assert!(!only_in_comment("# CHANGE-ME heading"), "a Markdown heading is text");
     }
 
     #[test]

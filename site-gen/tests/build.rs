@@ -443,10 +443,28 @@ fn new_files_build_and_are_never_overwritten() {
     assert!(read(&out, "licensing/index.html").contains("Licensing"));
 
     // A new clip is a draft whose placeholders the check asks to fill in.
-    assert!(site_gen(&["new", "--root", root, "clip", "Foggy Pier"]).status.success());
+    let o = site_gen(&["new", "--root", root, "clip", "Foggy Pier"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("run `site-gen media`"));
     let o = site_gen(&["check", "--root", root]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("content/clips/foggy-pier.md"), "{}", stderr(&o));
+    // It does not stop the shop's build: a draft is not sold, so its running
+    // time and size may wait for `site-gen media`.
+    let o = build(&shop, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("clips/foggy-pier").exists());
+    // Published without them, it is refused, with what to do.
+    let clip = shop.join("content/clips/foggy-pier.md");
+    let text = fs::read_to_string(&clip).unwrap().replace("draft = true\n", "").replace("price = 0.00", "price = 9.00");
+    fs::write(&clip, text).unwrap();
+    let o = build(&shop, &out, &[]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("`size` must be the clip's size in bytes, not 0") && err.contains("`duration` must be"),
+        "{err}"
+    );
+    assert_eq!(err.matches("run `site-gen media`").count(), 2, "{err}");
 }
 
 #[test]

@@ -75,6 +75,19 @@ pub struct Duration {
 }
 
 impl Duration {
+    /// Whether `value` is a running time of nothing (`"0:00"`, `0`): what
+    /// `site-gen new` writes before `site-gen media` knows the clip.
+    pub fn is_zero(value: &toml::Value) -> bool {
+        match value {
+            toml::Value::Integer(0) => true,
+            toml::Value::String(s) => {
+                let parts: Vec<&str> = s.trim().split(':').collect();
+                matches!(parts.len(), 2 | 3) && parts.iter().all(|p| p.parse::<u64>() == Ok(0))
+            }
+            _ => false,
+        }
+    }
+
     /// Reads `"0:12"`, `"1:02:03"` or a number of seconds.
     pub fn parse(value: &toml::Value) -> Result<Duration, String> {
         match value {

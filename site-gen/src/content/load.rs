@@ -47,7 +47,7 @@ const POST_KEYS: &[&str] = &["title", "date", "updated", "draft", "tags", "summa
 const PAGE_KEYS: &[&str] = &["title", "description", "weight", "slug"];
 
 /// Top-level addresses that belong to generated sections, so no page may take them.
-const RESERVED_PAGE_SLUGS: &[&str] = &[
+pub(crate) const RESERVED_PAGE_SLUGS: &[&str] = &[
     "clips", "news", "tags", "download", "health", "admin", "page", "payments", "thanks", "cart", "checkout", "search",
     "pagefind",
 ];
@@ -388,20 +388,28 @@ fn parse_clip(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Cli
     let mut fm = FrontMatter::parse(file, CLIP_KEYS)?;
     let slug = slug_field(&mut fm, slug);
     let mut errors = Vec::new();
+    // A draft is not sold: what `site-gen media` fills in from the master
+    // (running time, size) may still be the zeros `site-gen new` wrote.
+    let draft = fm.bool("draft");
     let title = fm.string("title", Some("title = \"Harbor at Dawn\""));
     let date = fm.date("date", Some("date = 2026-03-14"));
     let price = fm
         .value("price", Some("price = 24.00"))
         .and_then(|v| Price::parse(&v).map_err(|e| errors.push(fm.error_at_key("price", format!("`price` {e}")))).ok());
-    let duration = fm.value("duration", Some("duration = \"0:12\"")).and_then(|v| {
-        Duration::parse(&v).map_err(|e| errors.push(fm.error_at_key("duration", format!("`duration` {e}")))).ok()
+    let duration = fm.value("duration", Some("duration = \"0:12\"")).and_then(|v| match Duration::parse(&v) {
+        Ok(d) => Some(d),
+        Err(_) if draft && Duration::is_zero(&v) => Some(Duration { seconds: 0 }),
+        Err(e) => {
+            errors.push(fm.error_at_key("duration", format!("`duration` {e}")).with_help(FILLED_BY_MEDIA));
+            None
+        }
     });
     let resolution = fm.string("resolution", Some("resolution = \"1920x1080\"")).and_then(|s| {
         Resolution::parse(&s).map_err(|e| errors.push(fm.error_at_key("resolution", format!("`resolution` {e}")))).ok()
     });
     let object_key = object_key_field(&mut fm, &mut errors);
     let file_name = file_name_field(&mut fm, &mut errors);
-    let size = size_field(&mut fm, &mut errors);
+    let size = size_field(&mut fm, &mut errors, draft);
     let sha256 = sha256_field(&mut fm, &mut errors);
     let variant_id = fm.string("variant", None);
     let variants = variants(&mut fm, &mut errors);
@@ -425,7 +433,6 @@ fn parse_clip(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Cli
         }
     });
     let tags = tags(&mut fm, &mut errors);
-    let draft = fm.bool("draft");
     let rendered = md.render(&file.text, fm.body_start);
     let mut links = rendered.links;
     for (key, target) in [("poster", &poster), ("preview", &preview)] {
@@ -521,10 +528,16 @@ fn file_name_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Option
     })
 }
 
-fn size_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Option<u64> {
+/// What to do about a running time or size not yet filled in.
+const FILLED_BY_MEDIA: &str = "put the clip's master at sample-media/<its file> (or --masters DIR/<its file>) and run \
+     `site-gen media`, which fills in size, sha256, duration, resolution, frame rate and codec";
+
+/// `size`, in bytes; 0 only in a draft (not yet filled in).
+fn size_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>, draft: bool) -> Option<u64> {
     let size = fm.u64("size", Some("size = 48213571"));
-    if size == Some(0) {
-        errors.push(fm.error_at_key("size", "`size` must be the clip's size in bytes, not 0"));
+    if size == Some(0) && !draft {
+        errors
+            .push(fm.error_at_key("size", "`size` must be the clip's size in bytes, not 0").with_help(FILLED_BY_MEDIA));
     }
     size
 }
@@ -568,7 +581,7 @@ fn variants(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<ClipVaria
         });
         let file = object_key_field(&mut v, &mut errs);
         let file_name = file_name_field(&mut v, &mut errs);
-        let size = size_field(&mut v, &mut errs);
+        let size = size_field(&mut v, &mut errs, false);
         let sha256 = sha256_field(&mut v, &mut errs);
         let location = v.start();
         errs.append(&mut v.errors);

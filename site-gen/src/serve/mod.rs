@@ -47,7 +47,10 @@ pub struct ServeOptions {
 pub enum ServeError {
     #[error("cannot open the shop folder {0}: {1}")]
     Root(PathBuf, std::io::Error),
-    #[error("cannot listen on 127.0.0.1:{0}: {1}")]
+    #[error(
+        "cannot listen on 127.0.0.1:{0}: {1}\n  help: another program (perhaps another `site-gen serve`) uses that port: \
+         stop it, or pick another port with --port, like --port {next}", next = .0.wrapping_add(1).max(1024)
+    )]
     Listen(u16, String),
     #[error("cannot watch for changes: {0}")]
     Watch(#[from] notify::Error),
@@ -172,7 +175,12 @@ fn rebuild(site: &mut Incremental, last_good: u64) -> Status {
             Status { build: last_good + 1, errors: Vec::new() }
         }
         Err(RebuildError::Content(d)) => {
-            eprintln!("{}", d.to_string().replace("nothing was written.", "still serving the last good build."));
+            let instead = if last_good == 0 {
+                "nothing to show yet: the page shows these errors until they are fixed."
+            } else {
+                "still serving the last good build."
+            };
+            eprintln!("{}", d.to_string().replace("nothing was written.", instead));
             Status { build: last_good, errors: ErrorView::from_diagnostics(&d) }
         }
         Err(e) => {
