@@ -47,6 +47,14 @@ impl<'a> FrontMatter<'a> {
         Self::from_toml(file, toml_start, toml_end, body_start, known_keys)
     }
 
+    /// The front matter's table of `text`, split at its fences exactly as
+    /// [`FrontMatter::parse`] splits (a `+++` inside a value is no fence);
+    /// None when it cannot be read.
+    pub fn table_of(text: &str) -> Option<toml::Table> {
+        let (start, end, _) = split(text).ok()?;
+        toml::from_str(&text[start..end]).ok()
+    }
+
     fn from_toml(
         file: &'a SourceFile,
         toml_start: usize,

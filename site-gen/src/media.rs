@@ -138,11 +138,17 @@ struct Remembered {
     size: u64,
     modified: u64,
     sha256: String,
-    /// The poster and preview this command made, each with its settings.
+    /// The poster and preview this command made, each with its settings
+    /// and the sha256 of the file it wrote: a file there with other bytes
+    /// was put there by the owner, and is theirs from then on.
     poster: Option<String>,
     poster_settings: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    poster_sha256: Option<String>,
     preview: Option<String>,
     preview_settings: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    preview_sha256: Option<String>,
     /// The variants made from the master, by id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     variants: BTreeMap<String, MadeVariant>,
@@ -185,7 +191,7 @@ struct ClipFile {
 }
 
 fn front_matter(text: &str) -> Option<toml::Table> {
-    toml::from_str(text.split("+++").nth(1)?).ok()
+    crate::front_matter::FrontMatter::table_of(text)
 }
 
 fn value_of(text: &str, key: &str) -> Option<String> {
@@ -202,6 +208,17 @@ fn clip_files(root: &Path) -> Result<Vec<ClipFile>, MediaError> {
             continue;
         }
         let text = fs::read_to_string(&path).map_err(|e| MediaError::Shop(format!("{}: {e}", path.display())))?;
+        // Front matter that cannot be read is reported as the build reports
+        // it (file, line, what is wrong), not as a field missing from it.
+        let source = crate::front_matter::SourceFile {
+            display: crate::diagnostics::display_path(root, &path),
+            text: text.clone(),
+        };
+        if let Err(errors) = crate::front_matter::FrontMatter::parse(&source, &[]) {
+            let shown: Vec<String> =
+                errors.iter().map(|d| d.to_string().trim_start_matches("error: ").to_string()).collect();
+            return Err(MediaError::Shop(shown.join("\n")));
+        }
         let slug = value_of(&text, "slug")
             .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().into_owned());
         let price = front_matter(&text).and_then(|f| f.get("price").and_then(|p| Price::parse(p).ok()));
@@ -534,37 +551,32 @@ fn one_clip(
         before.is_some_and(|b| b.sha256 == sha256 && made_with == now && made.map(String::as_str) == Some(path))
     };
 
-    // Poster: made here when the clip names none, names the one made here
-    // before, or names one that is not there yet (`site-gen new`'s).
+    // Poster and preview: made here when the clip names none, names the one
+    // made here before (unless the owner has since put a file of their own
+    // in its place), or names one that is not there yet (`site-gen new`'s).
     let poster = clip.poster.clone().unwrap_or_else(|| format!("/posters/{}.jpg", clip.slug));
-    let ours = clip.poster.is_none()
-        || before.and_then(|b| b.poster.as_deref()) == Some(poster.as_str())
-        || (plain_site_path(&poster) && !static_file(root, &poster).exists());
-    if ours {
-        let target = static_file(root, &poster);
-        let made = before.and_then(|b| b.poster.as_ref());
-        let made_with = before.map_or("", |b| b.poster_settings.as_str());
-        if !(target.is_file() && fresh(made, made_with, &settings.poster, &poster)) {
-            bar.set_message("poster");
-            make_poster(&master, &target, &probe)?;
-            done.poster = true;
-        }
-        memory.poster = Some(poster.clone());
-    }
+    let made = before.and_then(|b| Some((b.poster.as_ref()?, b.poster_sha256.as_ref())));
+    let is_fresh =
+        fresh(made.map(|m| m.0), before.map_or("", |b| b.poster_settings.as_str()), &settings.poster, &poster);
+    let mut log = |line: String| done.kept.push(line);
+    let made_poster = ours_to_make(root, &poster, clip.poster.is_none(), made, is_fresh, "poster", &mut log, || {
+        bar.set_message("poster");
+        make_poster(&master, &static_file(root, &poster), &probe)
+    })?;
     let preview = clip.preview.clone().unwrap_or_else(|| format!("/previews/{}.mp4", clip.slug));
-    let ours = clip.preview.is_none()
-        || before.and_then(|b| b.preview.as_deref()) == Some(preview.as_str())
-        || (plain_site_path(&preview) && !static_file(root, &preview).exists());
-    if ours {
-        let target = static_file(root, &preview);
-        let made = before.and_then(|b| b.preview.as_ref());
-        let made_with = before.map_or("", |b| b.preview_settings.as_str());
-        if !(target.is_file() && fresh(made, made_with, &settings.preview, &preview)) {
+    let made = before.and_then(|b| Some((b.preview.as_ref()?, b.preview_sha256.as_ref())));
+    let is_fresh =
+        fresh(made.map(|m| m.0), before.map_or("", |b| b.preview_settings.as_str()), &settings.preview, &preview);
+    let made_preview =
+        ours_to_make(root, &preview, clip.preview.is_none(), made, is_fresh, "preview", &mut log, || {
             bar.set_message("preview");
-            make_preview(&master, &target, watermark)?;
-            done.preview = true;
-        }
-        memory.preview = Some(preview.clone());
+            make_preview(&master, &static_file(root, &preview), watermark)
+        })?;
+    if let Some((sha, now)) = made_poster {
+        (memory.poster, memory.poster_sha256, done.poster) = (Some(poster.clone()), sha, now);
+    }
+    if let Some((sha, now)) = made_preview {
+        (memory.preview, memory.preview_sha256, done.preview) = (Some(preview.clone()), sha, now);
     }
 
     let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
@@ -583,20 +595,82 @@ fn one_clip(
         values.push(("preview", toml_str(&preview)));
     }
     let sections = variants(masters, clip, &probe, &sha256, before, settings, &mut memory, &mut done, bar)?;
-    done.front_matter = write_back(&clip.path, values, &sections)?;
+    done.front_matter = write_back(&clip.path, &clip.text, values, &sections)?;
     Ok((memory, done))
 }
 
+/// A poster or preview at `site_path`, made (or made again) when it is this
+/// command's: the clip names none (`unnamed`: media writes the line), or
+/// names the file made here before (`made`: its path and the sha256 of what
+/// was written), or names one not there yet. A file with other bytes than
+/// media wrote, or one media did not make at a path it would use, is the
+/// owner's and left alone (said through `log`). Returns None when it is the
+/// owner's, else the sha256 of the file there and whether it was made now.
+#[allow(clippy::too_many_arguments)]
+fn ours_to_make(
+    root: &Path,
+    site_path: &str,
+    unnamed: bool,
+    made: Option<(&String, Option<&String>)>,
+    is_fresh: bool,
+    what: &str,
+    log: &mut impl FnMut(String),
+    make: impl FnOnce() -> Result<(), String>,
+) -> Result<Option<(Option<String>, bool)>, String> {
+    let target = static_file(root, site_path);
+    let made_here = made.filter(|(path, _)| path.as_str() == site_path);
+    let there = target.is_file();
+    if made_here.is_none() && !((unnamed || plain_site_path(site_path)) && !target.exists()) {
+        if unnamed && there {
+            log(format!("{what} {site_path}: a file of yours is there, kept (media did not make it)"));
+        }
+        return Ok(None);
+    }
+    let sha_of = |p: &Path| hash_file(p).map(|(_, sha)| sha).map_err(|e| format!("{}: {e}", p.display()));
+    if let (Some((_, Some(written))), true) = (made_here, there) {
+        if &sha_of(&target)? != written {
+            log(format!(
+                "{what} {site_path} kept: it changed since media made it, so it is yours now \
+                 (delete it to have media make it again)"
+            ));
+            return Ok(None);
+        }
+    }
+    if there && is_fresh {
+        let sha = match made_here.and_then(|(_, sha)| sha) {
+            Some(sha) => sha.clone(),
+            None => sha_of(&target)?,
+        };
+        return Ok(Some((Some(sha), false)));
+    }
+    make()?;
+    Ok(Some((Some(sha_of(&target)?), true)))
+}
+
 /// Sets what this run found and made in the clip's file, into the file as
-/// it is now, not as it was before the encodes: the owner may have edited it
-/// meanwhile, and every edit stays (a poster or preview named meanwhile
-/// too). `true` when the file changed.
-fn write_back(path: &Path, mut values: Vec<(&str, String)>, sections: &[Section]) -> Result<bool, String> {
+/// it is now, not as it was before the encodes (`before`, what the values
+/// were decided against): the owner may have edited it meanwhile, and every
+/// edit stays (a poster or preview named meanwhile, a variant's price or
+/// label typed meanwhile). `true` when the file changed.
+fn write_back(
+    path: &Path,
+    before: &str,
+    mut values: Vec<(&str, String)>,
+    sections: &[Section],
+) -> Result<bool, String> {
     let current = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     values.retain(|(key, _)| !(matches!(*key, "poster" | "preview") && value_of(&current, key).is_some()));
     let mut text = set_values(&current, &values);
     for (id, values) in sections {
-        if let Some(new) = set_section_values(text.as_deref().unwrap_or(&current), "variants", id, values) {
+        let edited_meanwhile = |field: &str| {
+            section_value(&current, "variants", id, field) != section_value(before, "variants", id, field)
+        };
+        let values: Vec<(&str, String)> = values
+            .iter()
+            .filter(|(field, _)| !(OWNER_FIELDS.contains(field) && edited_meanwhile(field)))
+            .cloned()
+            .collect();
+        if let Some(new) = set_section_values(text.as_deref().unwrap_or(&current), "variants", id, &values) {
             text = Some(new);
         }
     }
@@ -800,12 +874,19 @@ mod tests {
         let edited = "+++\ntitle = \"C\"\nsize = 1\nposter = \"/posters/mine.jpg\"\n\n[[variants]]\nid = \"480p\"\nprice = 11\n+++\nNew words.\n";
         fs::write(&path, edited).unwrap();
         let values = vec![("size", "42".to_string()), ("poster", "\"/posters/c.jpg\"".to_string())];
-        let sections = vec![("480p".to_string(), vec![("size", "7".to_string())])];
-        assert!(write_back(&path, values.clone(), &sections).unwrap());
+        // Decided against the text before the run, where the price was 5.00
+        // (as site.toml gave it): the owner's 11 typed meanwhile stays.
+        let before = "+++\ntitle = \"C\"\nsize = 1\n\n[[variants]]\nid = \"480p\"\nprice = 5.00\n+++\nOld words.\n";
+        let sections = vec![("480p".to_string(), vec![("size", "7".to_string()), ("price", "6.00".to_string())])];
+        assert!(write_back(&path, before, values.clone(), &sections).unwrap());
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.contains("New words.") && text.contains("poster = \"/posters/mine.jpg\""), "{text}");
         assert!(text.contains("size = 42\n") && text.contains("size = 7\n") && text.contains("price = 11"), "{text}");
-        assert!(!write_back(&path, values, &sections).unwrap(), "nothing more to change");
+        assert!(!write_back(&path, before, values.clone(), &sections).unwrap(), "nothing more to change");
+        // Not edited meanwhile: site.toml's new price is written.
+        let now = fs::read_to_string(&path).unwrap();
+        assert!(write_back(&path, &now, values, &sections).unwrap());
+        assert!(fs::read_to_string(&path).unwrap().contains("price = 6.00"));
         assert!(!dir.path().join("c.md.part").exists());
     }
 

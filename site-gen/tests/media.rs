@@ -144,6 +144,28 @@ fn fills_front_matter_makes_poster_and_watermarked_preview_and_skips_what_is_don
     assert!(text(&remade).contains("first-clip: preview made"), "{}", text(&remade));
     assert_eq!(modified(&poster), p1);
     assert_ne!(modified(&preview), v1);
+
+    // The owner puts their own preview where media made one: it is theirs
+    // from then on, kept when the settings change, and said so.
+    let own = b"the owner's own preview, cut by hand".to_vec();
+    fs::write(&preview, &own).unwrap();
+    fs::write(&site, fs::read_to_string(&site).unwrap().replace("Preview only", "Sample")).unwrap();
+    let kept = site_gen(&["media"], &root);
+    assert!(kept.status.success(), "{}", text(&kept));
+    assert!(
+        text(&kept).contains("preview /previews/first-clip.mp4 kept: it changed since media made it"),
+        "{}",
+        text(&kept)
+    );
+    assert_eq!(fs::read(&preview).unwrap(), own, "not overwritten");
+    let again = site_gen(&["media"], &root);
+    assert_eq!(fs::read(&preview).unwrap(), own, "nor on the next run");
+    assert!(!text(&again).contains("preview made"), "{}", text(&again));
+    // Deleted, it is media's to make again.
+    fs::remove_file(&preview).unwrap();
+    let back = site_gen(&["media"], &root);
+    assert!(text(&back).contains("preview made"), "{}", text(&back));
+    assert_eq!(probe(&preview, "stream=codec_name,width,height"), "h264,640,360");
 }
 
 #[test]
