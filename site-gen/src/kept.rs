@@ -64,27 +64,69 @@ fn read_rest(file: &std::fs::File, rest: &mut [u8], at: u64) -> std::io::Result<
 /// saves never mix their bytes. What killed saves left there is removed
 /// first. On failure the file is as it was, or absent.
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    remove_stale_tmp(path);
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = path.with_file_name(format!("{}.tmp-{nonce}", file_name(path)?));
-    let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
-        use std::io::Write;
-        std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?.write_all(bytes)?;
-        std::fs::rename(&tmp, path)
-    });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut pending = Pending::create(path)?;
+    pending.write_all(bytes)?;
+    pending.finish()
+}
+
+/// A save written piece by piece (a big cache need not be assembled in
+/// memory first): into its temporary file beside `path`, which replaces
+/// `path` at [`Pending::finish`]. Dropped unfinished (a failure, a panic),
+/// it removes its temporary file and leaves `path` as it was.
+pub struct Pending {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Pending {
+    /// Starts a save of `path` (see [`write`] for the temporary file).
+    pub fn create(path: &Path) -> std::io::Result<Pending> {
+        remove_stale_tmp(path);
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let tmp = path.with_file_name(format!("{}.tmp-{nonce}", file_name(path)?));
+        path.parent().map_or(Ok(()), std::fs::create_dir_all)?;
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let file = Some(std::io::BufWriter::with_capacity(1 << 20, file));
+        Ok(Pending { path: path.to_path_buf(), tmp, file })
     }
-    written
+
+    pub fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.file.as_mut().ok_or_else(|| std::io::Error::other("the save is finished"))?.write_all(bytes)
+    }
+
+    /// Puts the whole file in place of `path`.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        let file = self.file.take().ok_or_else(|| std::io::Error::other("the save is finished"))?;
+        file.into_inner().map_err(|e| e.into_error())?;
+        std::fs::rename(&self.tmp, &self.path)?;
+        self.tmp = std::path::PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            drop(self.file.take());
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// [`write`], telling the owner on stderr when it fails: the build is not
 /// harmed, but every build after it would silently redo `what` (a few
 /// seconds on a big shop) until the cause is fixed.
 pub fn save(path: &Path, bytes: &[u8], what: &str) {
-    if let Err(e) = write(path, bytes) {
+    warn_if_unsaved(path, what, write(path, bytes));
+}
+
+/// The warning of [`save`], for a save made some other way ([`Pending`]).
+pub fn warn_if_unsaved(path: &Path, what: &str, saved: std::io::Result<()>) {
+    if let Err(e) = saved {
         eprintln!("{}", unsaved(path, what, &e));
     }
 }
@@ -96,7 +138,8 @@ fn unsaved(path: &Path, what: &str, error: &std::io::Error) -> String {
     format!(
         "warning: could not keep {what} in {} for the next build: {error}\n  \
          the site is built all the same; until this is fixed, each build makes {what} again.\n  \
-         help: make sure {} is a folder you can write to (deleting it is safe)",
+         help: make sure {} is a folder you can write to (if a file of yours is in its place, move it elsewhere; \
+         the folder itself holds only what builds keep, and deleting it is safe)",
         path.display(),
         folder.display()
     )
@@ -204,6 +247,26 @@ mod tests {
         std::fs::File::options().write(true).open(&old).unwrap().set_modified(long_ago).unwrap();
         assert!(read(&path, HEAD, 1 << 20).is_some());
         assert_eq!(names(dir.path()), ["cache", "cache.tmp-a-save-under-way", "other.tmp-not-ours"]);
+    }
+
+    #[test]
+    fn a_save_in_pieces_is_whole_or_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache");
+        write(&path, b"old").unwrap();
+        let mut pending = Pending::create(&path).unwrap();
+        pending.write_all(HEAD).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"old", "the old file until finished");
+        drop(pending);
+        assert_eq!(names(dir.path()), ["cache"], "an unfinished save leaves nothing behind");
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        let mut pending = Pending::create(&path).unwrap();
+        for piece in [HEAD, b"a", b"bc"] {
+            pending.write_all(piece).unwrap();
+        }
+        pending.finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), [HEAD, b"abc"].concat());
+        assert_eq!(names(dir.path()), ["cache"]);
     }
 
     #[test]

@@ -48,8 +48,8 @@ pub struct MarkdownCache {
     kept: Vec<u8>,
     index: FxHashMap<Key, (usize, usize, usize)>,
     used: Vec<AtomicBool>,
-    /// Entries rendered in this load: (key, encoded body).
-    fresh: Mutex<Vec<(Key, Vec<u8>)>>,
+    /// Entries rendered in this load, written as they come.
+    fresh: Mutex<Fresh>,
     /// Whether a whole cache was read (then a load that used all of it
     /// and rendered nothing has nothing to write).
     loaded: bool,
@@ -63,7 +63,7 @@ impl MarkdownCache {
             kept: Vec::new(),
             index: FxHashMap::default(),
             used: Vec::new(),
-            fresh: Mutex::new(Vec::new()),
+            fresh: Mutex::new(Fresh::default()),
             loaded: false,
         }
     }
@@ -97,8 +97,8 @@ impl MarkdownCache {
             }
         }
         let rendered = markdown::render(file_text, body_start);
-        if let Some(encoded) = encode(&rendered, file_text) {
-            self.fresh.lock().unwrap_or_else(|e| e.into_inner()).push((key, encoded));
+        if let (Some(encoded), Some(path)) = (encode(&rendered, file_text), &self.path) {
+            self.fresh.lock().unwrap_or_else(|e| e.into_inner()).add(path, key, &encoded);
         }
         rendered
     }
@@ -107,30 +107,56 @@ impl MarkdownCache {
     /// kept. A failure leaves the cache as it was, or absent, and is warned of.
     pub fn save(&self) {
         let Some(path) = &self.path else { return };
-        let fresh = std::mem::take(&mut *self.fresh.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut fresh = std::mem::take(&mut *self.fresh.lock().unwrap_or_else(|e| e.into_inner()));
         let all_used = self.used.iter().all(|u| u.load(Ordering::Relaxed));
-        if fresh.is_empty() && all_used && self.loaded {
+        if fresh.written.is_empty() && fresh.failed.is_none() && all_used && self.loaded {
             return;
         }
-        let mut out = header(program_id()).into_bytes();
-        let mut entries: Vec<(&Key, &[u8])> = Vec::with_capacity(self.index.len() + fresh.len());
+        // The kept bodies this load used, after the fresh ones.
         for (k, &(start, end, i)) in &self.index {
             if self.used[i].load(Ordering::Relaxed) {
-                entries.push((k, &self.kept[start..end]));
+                fresh.add(path, *k, &self.kept[start..end]);
             }
         }
-        let mut seen: rustc_hash::FxHashSet<&Key> = entries.iter().map(|(k, _)| *k).collect();
-        for (k, body) in &fresh {
-            if seen.insert(k) {
-                entries.push((k, body));
+        let saved = match (fresh.failed.take(), fresh.out.take()) {
+            (Some(e), _) => Err(e),
+            (None, Some(out)) => out.finish(),
+            (None, None) => kept::write(path, header(program_id()).as_bytes()),
+        };
+        kept::warn_if_unsaved(path, "the rendered Markdown", saved);
+    }
+}
+
+/// The next cache file, written while the load renders (a first build's
+/// bodies are not held twice in memory): opened at its first entry, each
+/// key once. A failure stops the writing; [`MarkdownCache::save`] says so.
+#[derive(Default)]
+struct Fresh {
+    out: Option<kept::Pending>,
+    written: rustc_hash::FxHashSet<Key>,
+    failed: Option<std::io::Error>,
+}
+
+impl Fresh {
+    fn add(&mut self, path: &Path, key: Key, body: &[u8]) {
+        if self.failed.is_some() || !self.written.insert(key) {
+            return;
+        }
+        let written = (|| {
+            if self.out.is_none() {
+                let mut out = kept::Pending::create(path)?;
+                out.write_all(header(program_id()).as_bytes())?;
+                self.out = Some(out);
             }
+            let out = self.out.as_mut().expect("opened above");
+            out.write_all(&key)?;
+            out.write_all(&(body.len() as u64).to_le_bytes())?;
+            out.write_all(body)
+        })();
+        if let Err(e) = written {
+            self.out = None;
+            self.failed = Some(e);
         }
-        for (k, body) in entries {
-            out.extend_from_slice(k);
-            out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-            out.extend_from_slice(body);
-        }
-        kept::save(path, &out, "the rendered Markdown");
     }
 }
 
@@ -313,7 +339,7 @@ mod tests {
             same(m, &fresh);
             same(&kept.render(t, body_start(t)), &fresh);
         }
-        assert!(kept.fresh.lock().unwrap().is_empty(), "every body came from the cache");
+        assert!(kept.fresh.lock().unwrap().written.is_empty(), "every body came from the cache");
         assert!(made[0].summary_html.is_some() && made[0].links.len() == 2, "the sample has a summary and links");
     }
 
