@@ -21,6 +21,7 @@ pub mod links;
 pub mod markdown;
 pub mod markdown_cache;
 pub mod media;
+pub mod media_made;
 pub mod media_variants;
 pub mod new;
 pub mod offers;

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::content::load::{CLIPS_DIR, STATIC_DIR};
 use crate::content::{Price, Resolution};
 use crate::front_matter_edit::{set_section_values, set_values};
+use crate::media_made::{MadeLog, Whose};
 use crate::media_variants::{PlannedVariant, VariantSetting};
 use crate::push::hash_file;
 
@@ -139,16 +140,11 @@ struct Remembered {
     modified: u64,
     sha256: String,
     /// The poster and preview this command made, each with its settings
-    /// and the sha256 of the file it wrote: a file there with other bytes
-    /// was put there by the owner, and is theirs from then on.
+    /// (what bytes it wrote there: [`crate::media_made`]).
     poster: Option<String>,
     poster_settings: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    poster_sha256: Option<String>,
     preview: Option<String>,
     preview_settings: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    preview_sha256: Option<String>,
     /// The variants made from the master, by id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     variants: BTreeMap<String, MadeVariant>,
@@ -198,10 +194,13 @@ fn value_of(text: &str, key: &str) -> Option<String> {
     front_matter(text)?.get(key).and_then(|v| v.as_str()).map(str::to_string)
 }
 
-fn clip_files(root: &Path) -> Result<Vec<ClipFile>, MediaError> {
+/// The shop's clip files, and the messages of those whose front matter
+/// cannot be read.
+fn clip_files(root: &Path) -> Result<(Vec<ClipFile>, Vec<String>), MediaError> {
     let dir = root.join(CLIPS_DIR);
     let entries = fs::read_dir(&dir).map_err(|e| MediaError::Shop(format!("{}: {e}", dir.display())))?;
     let mut clips = Vec::new();
+    let mut unreadable = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|e| e != "md") {
@@ -215,9 +214,10 @@ fn clip_files(root: &Path) -> Result<Vec<ClipFile>, MediaError> {
             text: text.clone(),
         };
         if let Err(errors) = crate::front_matter::FrontMatter::parse(&source, &[]) {
-            let shown: Vec<String> =
-                errors.iter().map(|d| d.to_string().trim_start_matches("error: ").to_string()).collect();
-            return Err(MediaError::Shop(shown.join("\n")));
+            // That clip's failure; the others are done.
+            unreadable
+                .extend(errors.iter().map(|d| d.to_string().trim_start_matches("error: ").trim_end().to_string()));
+            continue;
         }
         let slug = value_of(&text, "slug")
             .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().into_owned());
@@ -235,7 +235,7 @@ fn clip_files(root: &Path) -> Result<Vec<ClipFile>, MediaError> {
         });
     }
     clips.sort_by(|a, b| a.slug.cmp(&b.slug));
-    Ok(clips)
+    Ok((clips, unreadable))
 }
 
 fn tool_present(tool: &str) -> bool {
@@ -389,6 +389,8 @@ fn static_file(root: &Path, site_path: &str) -> PathBuf {
 struct Settings {
     poster: String,
     preview: String,
+    /// The text burnt into previews.
+    watermark: String,
     /// `[[media_variants]]` of site.toml, and the shop's currency (for
     /// prices that are a share of the clip's).
     variants: Vec<VariantSetting>,
@@ -425,6 +427,7 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
     let settings = Settings {
         poster: POSTER_RECIPE.to_string(),
         preview: format!("{PREVIEW_RECIPE}; watermark {watermark:?}"),
+        watermark: watermark.clone(),
         variants: config.media_variants.clone(),
         currency: config.currency.clone(),
     };
@@ -432,7 +435,7 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
     let cache_path = root.join(CACHE);
     let cache: BTreeMap<String, Remembered> =
         fs::read_to_string(&cache_path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-    let clips = clip_files(root)?;
+    let (clips, unreadable) = clip_files(root)?;
     unknown_variant_clips(&settings.variants, &clips).map_err(MediaError::Shop)?;
 
     let progress = MultiProgress::new();
@@ -443,7 +446,8 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(jobs).build().map_err(|e| MediaError::Shop(e.to_string()))?;
     let remembered = Mutex::new(cache.clone());
-    let failures = Mutex::new(Vec::<String>::new());
+    let made_log = MadeLog::open(root);
+    let failures = Mutex::new(unreadable);
     let summary = Mutex::new(Vec::<(String, Done)>::new());
 
     pool.install(|| {
@@ -452,7 +456,7 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
             bar.set_style(ProgressStyle::with_template("{spinner} {prefix}: {msg}").unwrap());
             bar.set_prefix(clip.slug.clone());
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
-            let result = one_clip(root, &masters, clip, cache.get(&clip.slug), &watermark, &settings, &bar);
+            let result = one_clip(root, &masters, clip, cache.get(&clip.slug), &settings, &bar, &made_log);
             bar.finish_and_clear();
             overall.inc(1);
             match result {
@@ -480,6 +484,7 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
             eprintln!("warning: could not write {CACHE}; the next run checks everything again");
         }
     }
+    made_log.compact();
     let mut summary = summary.into_inner().unwrap();
     summary.sort_by(|a, b| a.0.cmp(&b.0));
     for (slug, done) in &summary {
@@ -518,9 +523,9 @@ fn one_clip(
     masters: &Path,
     clip: &ClipFile,
     before: Option<&Remembered>,
-    watermark: &str,
     settings: &Settings,
     bar: &ProgressBar,
+    made_log: &MadeLog,
 ) -> Result<(Remembered, Done), String> {
     let key = clip.key.as_deref().ok_or("no `file` in its front matter")?;
     let master = masters.join(key);
@@ -555,28 +560,28 @@ fn one_clip(
     // made here before (unless the owner has since put a file of their own
     // in its place), or names one that is not there yet (`site-gen new`'s).
     let poster = clip.poster.clone().unwrap_or_else(|| format!("/posters/{}.jpg", clip.slug));
-    let made = before.and_then(|b| Some((b.poster.as_ref()?, b.poster_sha256.as_ref())));
-    let is_fresh =
-        fresh(made.map(|m| m.0), before.map_or("", |b| b.poster_settings.as_str()), &settings.poster, &poster);
+    let made = before.and_then(|b| b.poster.as_ref());
+    let is_fresh = fresh(made, before.map_or("", |b| b.poster_settings.as_str()), &settings.poster, &poster);
     let mut log = |line: String| done.kept.push(line);
-    let made_poster = ours_to_make(root, &poster, clip.poster.is_none(), made, is_fresh, "poster", &mut log, || {
+    let target = Target { root, site_path: &poster, unnamed: clip.poster.is_none(), made_here: made == Some(&poster) };
+    let made_poster = target.make_if_ours(made_log, is_fresh, "poster", &mut log, || {
         bar.set_message("poster");
         make_poster(&master, &static_file(root, &poster), &probe)
     })?;
     let preview = clip.preview.clone().unwrap_or_else(|| format!("/previews/{}.mp4", clip.slug));
-    let made = before.and_then(|b| Some((b.preview.as_ref()?, b.preview_sha256.as_ref())));
-    let is_fresh =
-        fresh(made.map(|m| m.0), before.map_or("", |b| b.preview_settings.as_str()), &settings.preview, &preview);
-    let made_preview =
-        ours_to_make(root, &preview, clip.preview.is_none(), made, is_fresh, "preview", &mut log, || {
-            bar.set_message("preview");
-            make_preview(&master, &static_file(root, &preview), watermark)
-        })?;
-    if let Some((sha, now)) = made_poster {
-        (memory.poster, memory.poster_sha256, done.poster) = (Some(poster.clone()), sha, now);
+    let made = before.and_then(|b| b.preview.as_ref());
+    let is_fresh = fresh(made, before.map_or("", |b| b.preview_settings.as_str()), &settings.preview, &preview);
+    let target =
+        Target { root, site_path: &preview, unnamed: clip.preview.is_none(), made_here: made == Some(&preview) };
+    let made_preview = target.make_if_ours(made_log, is_fresh, "preview", &mut log, || {
+        bar.set_message("preview");
+        make_preview(&master, &static_file(root, &preview), &settings.watermark)
+    })?;
+    if let Some(now) = made_poster {
+        (memory.poster, done.poster) = (Some(poster.clone()), now);
     }
-    if let Some((sha, now)) = made_preview {
-        (memory.preview, memory.preview_sha256, done.preview) = (Some(preview.clone()), sha, now);
+    if let Some(now) = made_preview {
+        (memory.preview, done.preview) = (Some(preview.clone()), now);
     }
 
     let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
@@ -599,52 +604,61 @@ fn one_clip(
     Ok((memory, done))
 }
 
-/// A poster or preview at `site_path`, made (or made again) when it is this
-/// command's: the clip names none (`unnamed`: media writes the line), or
-/// names the file made here before (`made`: its path and the sha256 of what
-/// was written), or names one not there yet. A file with other bytes than
-/// media wrote, or one media did not make at a path it would use, is the
-/// owner's and left alone (said through `log`). Returns None when it is the
-/// owner's, else the sha256 of the file there and whether it was made now.
-#[allow(clippy::too_many_arguments)]
-fn ours_to_make(
-    root: &Path,
-    site_path: &str,
+/// A poster or preview of a clip: its site path, whether the clip names
+/// none (`unnamed`: media writes the line), and whether it is the path
+/// media made the last time (`made_here`, from `.site-gen/media.json`).
+struct Target<'a> {
+    root: &'a Path,
+    site_path: &'a str,
     unnamed: bool,
-    made: Option<(&String, Option<&String>)>,
-    is_fresh: bool,
-    what: &str,
-    log: &mut impl FnMut(String),
-    make: impl FnOnce() -> Result<(), String>,
-) -> Result<Option<(Option<String>, bool)>, String> {
-    let target = static_file(root, site_path);
-    let made_here = made.filter(|(path, _)| path.as_str() == site_path);
-    let there = target.is_file();
-    if made_here.is_none() && !((unnamed || plain_site_path(site_path)) && !target.exists()) {
-        if unnamed && there {
-            log(format!("{what} {site_path}: a file of yours is there, kept (media did not make it)"));
+    made_here: bool,
+}
+
+impl Target<'_> {
+    /// Makes the file (again) when it is media's to make: media made it
+    /// there before, or none is there yet at a path media may write (the
+    /// clip names none, or names a plain path under `static/`). A file
+    /// with other bytes than media last wrote there ([`MadeLog`]), or one
+    /// media never wrote at a path it would use, is the owner's and left
+    /// alone (said through `log`). Returns None when it is the owner's,
+    /// else whether it was made now (and noted).
+    fn make_if_ours(
+        &self,
+        made_log: &MadeLog,
+        is_fresh: bool,
+        what: &str,
+        log: &mut impl FnMut(String),
+        make: impl FnOnce() -> Result<(), String>,
+    ) -> Result<Option<bool>, String> {
+        let (site_path, target) = (self.site_path, static_file(self.root, self.site_path));
+        let io = |e: std::io::Error| format!("{}: {e}", target.display());
+        let whose = if target.is_file() { made_log.whose(site_path, &target).map_err(io)? } else { Whose::Unknown };
+        let may_write = (self.unnamed || plain_site_path(site_path)) && !target.exists();
+        match whose {
+            Whose::Owner => {
+                log(format!(
+                    "{what} {site_path} kept: it changed since media made it, so it is yours now \
+                     (delete it to have media make it again)"
+                ));
+                return Ok(None);
+            }
+            Whose::Unknown if !(self.made_here || may_write) => {
+                if self.unnamed && target.is_file() {
+                    log(format!("{what} {site_path}: a file of yours is there, kept (media did not make it)"));
+                }
+                return Ok(None);
+            }
+            // Made by a media from before the notes: noted as it is now.
+            Whose::Unknown if target.is_file() => made_log.note(site_path, &target).map_err(io)?,
+            _ => {}
         }
-        return Ok(None);
-    }
-    let sha_of = |p: &Path| hash_file(p).map(|(_, sha)| sha).map_err(|e| format!("{}: {e}", p.display()));
-    if let (Some((_, Some(written))), true) = (made_here, there) {
-        if &sha_of(&target)? != written {
-            log(format!(
-                "{what} {site_path} kept: it changed since media made it, so it is yours now \
-                 (delete it to have media make it again)"
-            ));
-            return Ok(None);
+        if target.is_file() && is_fresh {
+            return Ok(Some(false));
         }
+        make()?;
+        made_log.note(site_path, &target).map_err(io)?;
+        Ok(Some(true))
     }
-    if there && is_fresh {
-        let sha = match made_here.and_then(|(_, sha)| sha) {
-            Some(sha) => sha.clone(),
-            None => sha_of(&target)?,
-        };
-        return Ok(Some((Some(sha), false)));
-    }
-    make()?;
-    Ok(Some((Some(sha_of(&target)?), true)))
 }
 
 /// Sets what this run found and made in the clip's file, into the file as

@@ -410,3 +410,77 @@ fn the_poster_a_new_clip_names_is_made() {
     site_gen(&["media", "--jobs", "1"], &root);
     assert!(!tmp.path().join("escaped.jpg").exists() && !root.join("escaped.jpg").exists());
 }
+
+/// A run that stops after the poster was remade (here: the preview's encode
+/// fails) has not written its record of the clip; the next run still knows
+/// the poster for its own (noted at once in `.site-gen/media-made`), never
+/// takes it for the owner's, and goes on remaking it from new masters.
+#[test]
+fn a_run_stopped_halfway_still_knows_its_own_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
+    let clip = root.join("content/clips/first-clip.md");
+    let t = fs::read_to_string(&clip).unwrap();
+    fs::write(&clip, t.lines().filter(|l| !l.starts_with("poster")).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    fs::create_dir_all(root.join("sample-media/clips")).unwrap();
+    let master = root.join("sample-media/clips/first-clip.mp4");
+    let encode = |pattern: &str| {
+        ffmpeg(&[
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("{pattern}=size=320x180:rate=25"),
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-threads",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            master.to_str().unwrap(),
+        ])
+    };
+    encode("testsrc2");
+    let first = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(first.status.success(), "{}", text(&first));
+    let poster = root.join("static/posters/first-clip.jpg");
+    let first_poster = fs::read(&poster).unwrap();
+
+    // A new master; an ffmpeg that fails every preview encode.
+    encode("smptebars");
+    let bin = tmp.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let real =
+        String::from_utf8(Command::new("sh").args(["-c", "command -v ffmpeg"]).output().unwrap().stdout).unwrap();
+    let wrapper = bin.join("ffmpeg");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *previews*) echo 'encode failed' >&2; exit 1;; esac\nexec {} \"$@\"\n",
+            real.trim()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let failed = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .args(["media", "--jobs", "1"])
+        .current_dir(&root)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(!failed.status.success(), "{}", text(&failed));
+    let second_poster = fs::read(&poster).unwrap();
+    assert_ne!(second_poster, first_poster, "the poster was remade before the preview failed");
+
+    let next = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(next.status.success(), "{}", text(&next));
+    assert!(!text(&next).contains("kept"), "media's own poster is not taken for the owner's: {}", text(&next));
+    encode("rgbtestsrc");
+    let again = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(text(&again).contains("poster made"), "{}", text(&again));
+    assert_ne!(fs::read(&poster).unwrap(), second_poster, "and it follows the master");
+}
