@@ -304,12 +304,14 @@ pub mod sql {
 
     /// Revokes an order (also one never seen yet). An order still revoked
     /// keeps its reason (a refund, a dispute), so that a reissue still asks
-    /// the owner to confirm it. `?1 order_id, ?2 now (s)`.
+    /// the owner to confirm it; one revoked before reasons were kept gets
+    /// 'admin'. (In `DO UPDATE`, a bare column is the row's value before it.)
+    /// `?1 order_id, ?2 now (s)`.
     pub const REVOKE: &str =
         "INSERT INTO orders (order_id, clips, allowance, source, created_at, revoked_at, revoked_reason) \
          VALUES (?1, '[]', 0, 'admin', ?2, ?2, 'admin') \
          ON CONFLICT (order_id) DO UPDATE SET revoked_at = excluded.revoked_at, \
-         revoked_reason = IIF(orders.revoked_at IS NULL, 'admin', orders.revoked_reason)";
+         revoked_reason = IIF(revoked_at, IFNULL(revoked_reason, 'admin'), 'admin')";
 
     /// Revokes a paid order for a refund or dispute, once (a redelivered
     /// event changes nothing). `?1 order_id, ?2 now (s), ?3 reason ('refunded', 'disputed')`.

@@ -671,6 +671,10 @@ fn a_reissue_moves_the_expiry_and_a_revoke_keeps_a_refund_as_its_reason() {
     run(&db, sql::REISSUE, vec![t("O"), n(400), rusqlite::types::Value::Null]);
     run(&db, sql::REVOKE, vec![t("O"), n(500)]);
     assert_eq!(reason(&db).as_deref(), Some("admin"), "once reissued, a new revoke is the owner's");
+    // An order revoked before reasons were kept (NULL) becomes the owner's.
+    db.execute("UPDATE orders SET revoked_reason = NULL WHERE order_id = 'O'", []).unwrap();
+    run(&db, sql::REVOKE, vec![t("O"), n(550)]);
+    assert_eq!(reason(&db).as_deref(), Some("admin"), "so a refund can still record itself");
     run(&db, sql::REVOKE, vec![t("NEW"), n(600)]);
     let new: (Option<String>, Option<i64>) = db
         .query_row("SELECT revoked_reason, revoked_at FROM orders WHERE order_id = 'NEW'", [], |r| {

@@ -250,7 +250,7 @@ pub(super) async fn resend(
         return Ok((
             409,
             json!({ "error": format!(
-                "order {order_id} expired on {}: reissue it (it moves the expiry)",
+                "order {order_id} expired on {}: reissue it",
                 crate::preconditions::http_date(expired)
             ) }),
         ));
