@@ -113,7 +113,14 @@ describe("a 1-download link while D1 is down", () => {
     for (const a of detail.attempts) assert.equal(a.recorded_via, "fallback");
     const total = detail.clips[0].granted_bytes;
     assert.ok(total >= clip.size, `${total} charged, at least the clip`);
-    assert.ok(total <= unit(clip.size, 1), `${mib(total)} charged, at most one download's worth (${mib(unit(clip.size, 1))})`);
+    // R2 has no transaction: aria2c's 8 connections racing in the same
+    // instant can take a little more than one download's worth (docs/
+    // downloads.md), at most a first segment each; a loaded CI machine once
+    // saw 78.47 MiB of 78.12. Never a second download.
+    const racing = 8 * 256 * 1024;
+    assert.ok(total <= unit(clip.size, 1) + racing,
+      `${mib(total)} charged, at most one download's worth (${mib(unit(clip.size, 1))}) and what racing adds`);
+    assert.ok(total < 2 * clip.size, `${mib(total)} charged: less than two clips`);
     assert.equal(detail.attempts.reduce((s, a) => s + a.charged_bytes, 0), total, "the ledger adds up");
     const junk = (await admin(stack, "GET", "/admin/attempts?limit=10000")).body.attempts
       .filter((a) => a.recorded_via === "fallback" && a.order_id == null);
