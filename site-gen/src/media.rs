@@ -376,7 +376,8 @@ fn make_variant(master: &Path, target: &Path, height: u32, probe: &Probe) -> Res
 /// `/../x.jpg`): only such a path is ever written for a clip that names it.
 fn plain_site_path(path: &str) -> bool {
     path.strip_prefix('/').is_some_and(|rest| {
-        !rest.contains('\\') && rest.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        !rest.contains(|c: char| c == '\\' || c.is_control())
+            && rest.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
     })
 }
 
@@ -559,20 +560,31 @@ fn one_clip(
     // Poster and preview: made here when the clip names none, names the one
     // made here before (unless the owner has since put a file of their own
     // in its place), or names one that is not there yet (`site-gen new`'s).
-    let poster = clip.poster.clone().unwrap_or_else(|| format!("/posters/{}.jpg", clip.slug));
+    let poster = clip.poster.clone().unwrap_or_else(|| default_path("poster", &clip.slug));
     let made = before.and_then(|b| b.poster.as_ref());
     let is_fresh = fresh(made, before.map_or("", |b| b.poster_settings.as_str()), &settings.poster, &poster);
     let mut log = |line: String| done.kept.push(line);
-    let target = Target { root, site_path: &poster, unnamed: clip.poster.is_none(), made_here: made == Some(&poster) };
+    let target = Target {
+        root,
+        clip: &clip.slug,
+        site_path: &poster,
+        unnamed: clip.poster.is_none(),
+        made_here: made == Some(&poster),
+    };
     let made_poster = target.make_if_ours(made_log, is_fresh, "poster", &mut log, || {
         bar.set_message("poster");
         make_poster(&master, &static_file(root, &poster), &probe)
     })?;
-    let preview = clip.preview.clone().unwrap_or_else(|| format!("/previews/{}.mp4", clip.slug));
+    let preview = clip.preview.clone().unwrap_or_else(|| default_path("preview", &clip.slug));
     let made = before.and_then(|b| b.preview.as_ref());
     let is_fresh = fresh(made, before.map_or("", |b| b.preview_settings.as_str()), &settings.preview, &preview);
-    let target =
-        Target { root, site_path: &preview, unnamed: clip.preview.is_none(), made_here: made == Some(&preview) };
+    let target = Target {
+        root,
+        clip: &clip.slug,
+        site_path: &preview,
+        unnamed: clip.preview.is_none(),
+        made_here: made == Some(&preview),
+    };
     let made_preview = target.make_if_ours(made_log, is_fresh, "preview", &mut log, || {
         bar.set_message("preview");
         make_preview(&master, &static_file(root, &preview), &settings.watermark)
@@ -604,24 +616,27 @@ fn one_clip(
     Ok((memory, done))
 }
 
-/// A poster or preview of a clip: its site path, whether the clip names
-/// none (`unnamed`: media writes the line), and whether it is the path
-/// media made the last time (`made_here`, from `.site-gen/media.json`).
+/// A poster or preview of a clip: the clip, its site path, whether the
+/// clip names none (`unnamed`: media writes the line), and whether it is
+/// the path media made the last time (`made_here`, from
+/// `.site-gen/media.json`).
 struct Target<'a> {
     root: &'a Path,
+    clip: &'a str,
     site_path: &'a str,
     unnamed: bool,
     made_here: bool,
 }
 
 impl Target<'_> {
-    /// Makes the file (again) when it is media's to make: media made it
-    /// there before, or none is there yet at a path media may write (the
-    /// clip names none, or names a plain path under `static/`). A file
-    /// with other bytes than media last wrote there ([`MadeLog`]), or one
-    /// media never wrote at a path it would use, is the owner's and left
-    /// alone (said through `log`). Returns None when it is the owner's,
-    /// else whether it was made now (and noted).
+    /// Makes the file (again) when it is media's to make for this clip:
+    /// media wrote it there for this clip ([`MadeLog`]; or `made_here`, for
+    /// a file made before the notes were kept), or none is there yet at a
+    /// path media may write (the clip names none, or names a plain path
+    /// under `static/`). A file with other bytes than media last wrote
+    /// there, or one media never wrote there, is the owner's and left alone
+    /// (said through `log` when it is at the path media would use). Returns
+    /// None when it is the owner's, else whether it was made now.
     fn make_if_ours(
         &self,
         made_log: &MadeLog,
@@ -632,7 +647,8 @@ impl Target<'_> {
     ) -> Result<Option<bool>, String> {
         let (site_path, target) = (self.site_path, static_file(self.root, self.site_path));
         let io = |e: std::io::Error| format!("{}: {e}", target.display());
-        let whose = if target.is_file() { made_log.whose(site_path, &target).map_err(io)? } else { Whose::Unknown };
+        let there = target.is_file();
+        let whose = if there { made_log.whose(self.clip, site_path, &target).map_err(io)? } else { Whose::Unknown };
         let may_write = (self.unnamed || plain_site_path(site_path)) && !target.exists();
         match whose {
             Whose::Owner => {
@@ -643,21 +659,34 @@ impl Target<'_> {
                 return Ok(None);
             }
             Whose::Unknown if !(self.made_here || may_write) => {
-                if self.unnamed && target.is_file() {
-                    log(format!("{what} {site_path}: a file of yours is there, kept (media did not make it)"));
+                let media_would = site_path == default_path(what, self.clip);
+                if there && (self.unnamed || media_would) {
+                    log(format!(
+                        "{what} {site_path}: a file media did not make is there (as far as .site-gen/ knows), kept; \
+                         delete it to have media make it"
+                    ));
                 }
                 return Ok(None);
             }
             // Made by a media from before the notes: noted as it is now.
-            Whose::Unknown if target.is_file() => made_log.note(site_path, &target).map_err(io)?,
+            Whose::Unknown if there => made_log.wrote(self.clip, site_path, &target).map_err(io)?,
             _ => {}
         }
-        if target.is_file() && is_fresh {
+        if there && is_fresh {
             return Ok(Some(false));
         }
+        made_log.writing(self.clip, site_path).map_err(io)?;
         make()?;
-        made_log.note(site_path, &target).map_err(io)?;
+        made_log.wrote(self.clip, site_path, &target).map_err(io)?;
         Ok(Some(true))
+    }
+}
+
+/// Where media puts a clip's poster or preview when the clip names none.
+fn default_path(what: &str, slug: &str) -> String {
+    match what {
+        "poster" => format!("/posters/{slug}.jpg"),
+        _ => format!("/previews/{slug}.mp4"),
     }
 }
 

@@ -1,9 +1,10 @@
 //! What `site-gen media` wrote where (`.site-gen/media-made`): for each site
-//! path (`/posters/x.jpg`), the size, time and sha256 of the last file it
-//! put there, noted the moment the file is in place. A file there with
-//! other bytes was put there by the owner and is theirs from then on. Noted
-//! at once, not with the rest of `.site-gen/media.json` at the end of a run,
-//! so that a run stopped halfway (an encode that failed, Ctrl-C) still
+//! path (`/posters/x.jpg`), the clip it was made for and the size, time and
+//! sha256 of the last file media put there. A file there with other bytes
+//! was put there by the owner and is theirs from then on. Noted the moment
+//! the file is in place (and, before it is written, that it is being
+//! written), not with the rest of `.site-gen/media.json` at the end of a
+//! run, so that a run stopped halfway (an encode that failed, Ctrl-C) still
 //! tells its own files from the owner's.
 
 use std::collections::HashMap;
@@ -16,12 +17,12 @@ use std::time::UNIX_EPOCH;
 /// Where the notes are kept, relative to the shop's root.
 pub const MADE_FILE: &str = ".site-gen/media-made";
 
-/// One file media wrote.
+/// What media last did at a site path, and for which clip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Made {
-    sha256: String,
-    size: u64,
-    modified: u64,
+    clip: String,
+    /// None: being written when the run stopped.
+    file: Option<(String, u64, u64)>,
 }
 
 /// The notes of earlier runs, and those of this one.
@@ -31,13 +32,14 @@ pub struct MadeLog {
     noted: Mutex<HashMap<String, Made>>,
 }
 
-/// Whose a file at a site path is.
+/// Whose a file at a site path is, for one clip.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Whose {
-    /// Media never noted writing there.
+    /// Media never noted writing there for this clip.
     Unknown,
-    /// The bytes media last wrote there (their sha256).
-    Media(String),
+    /// The bytes media last wrote there for this clip (or media was
+    /// writing it when a run stopped).
+    Media,
     /// Other bytes than media last wrote there.
     Owner,
 }
@@ -48,48 +50,87 @@ fn size_and_time(file: &Path) -> Option<(u64, u64)> {
     Some((meta.len(), modified))
 }
 
+/// A note's line: `clip sha256 size time path` (`-` for a file being
+/// written); the path last, so that it may hold spaces.
+fn line(site_path: &str, made: &Made) -> String {
+    match &made.file {
+        Some((sha256, size, modified)) => format!("{} {sha256} {size} {modified} {site_path}\n", made.clip),
+        None => format!("{} - 0 0 {site_path}\n", made.clip),
+    }
+}
+
+fn parse(line: &str) -> Option<(String, Made)> {
+    let mut parts = line.splitn(5, ' ');
+    let (clip, sha256, size, modified, site_path) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let file = match sha256 {
+        "-" => None,
+        _ => Some((sha256.to_string(), size.parse().ok()?, modified.parse().ok()?)),
+    };
+    Some((site_path.to_string(), Made { clip: clip.to_string(), file }))
+}
+
 impl MadeLog {
-    /// The notes kept in the shop at `root` (none when absent or unreadable;
-    /// a damaged line is skipped).
+    /// The notes kept in the shop at `root` (none when there are none; a
+    /// damaged line is skipped; a file that cannot be read is warned of).
     pub fn open(root: &Path) -> MadeLog {
         let path = root.join(MADE_FILE);
-        let mut last = HashMap::new();
-        for line in fs::read_to_string(&path).unwrap_or_default().lines() {
-            let mut parts = line.splitn(4, ' ');
-            let (Some(sha256), Some(size), Some(modified), Some(site_path)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            if let (Ok(size), Ok(modified)) = (size.parse(), modified.parse()) {
-                last.insert(site_path.to_string(), Made { sha256: sha256.to_string(), size, modified });
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                eprintln!(
+                    "warning: could not read {}: {e}; files media made before are taken for yours this run",
+                    path.display()
+                );
+                String::new()
             }
-        }
+        };
+        let last = text.lines().filter_map(parse).collect();
         MadeLog { path, last, noted: Mutex::new(HashMap::new()) }
     }
 
-    /// Whose the file `file` at `site_path` is. Hashed only when its size or
-    /// time differ from what media noted.
-    pub fn whose(&self, site_path: &str, file: &Path) -> std::io::Result<Whose> {
+    fn latest(&self, site_path: &str) -> Option<Made> {
         let noted = self.noted.lock().unwrap().get(site_path).cloned();
-        let Some(made) = noted.or_else(|| self.last.get(site_path).cloned()) else { return Ok(Whose::Unknown) };
-        if size_and_time(file) == Some((made.size, made.modified)) {
-            return Ok(Whose::Media(made.sha256));
-        }
-        let (_, sha256) = crate::push::hash_file(file)?;
-        Ok(if sha256 == made.sha256 { Whose::Media(sha256) } else { Whose::Owner })
+        noted.or_else(|| self.last.get(site_path).cloned())
     }
 
-    /// Notes that media has just put `file` at `site_path`; a note that
-    /// cannot be written is warned of (a later run would take the file for
-    /// the owner's and leave it).
-    pub fn note(&self, site_path: &str, file: &Path) -> std::io::Result<()> {
+    /// Whose the file `file` at `site_path` is, for the clip `clip`. Hashed
+    /// only when its size or time differ from what media noted.
+    pub fn whose(&self, clip: &str, site_path: &str, file: &Path) -> std::io::Result<Whose> {
+        let Some(made) = self.latest(site_path).filter(|m| m.clip == clip) else { return Ok(Whose::Unknown) };
+        let Some((sha256, size, modified)) = made.file else { return Ok(Whose::Media) };
+        if size_and_time(file) == Some((size, modified)) {
+            return Ok(Whose::Media);
+        }
+        let (_, now) = crate::push::hash_file(file)?;
+        Ok(if now == sha256 { Whose::Media } else { Whose::Owner })
+    }
+
+    /// Notes that media is about to write `site_path` for `clip`.
+    pub fn writing(&self, clip: &str, site_path: &str) -> std::io::Result<()> {
+        self.append(site_path, Made { clip: clip.to_string(), file: None })
+    }
+
+    /// Notes that media has just put `file` at `site_path` for `clip`.
+    pub fn wrote(&self, clip: &str, site_path: &str, file: &Path) -> std::io::Result<()> {
         let (_, sha256) = crate::push::hash_file(file)?;
         let (size, modified) = size_and_time(file).ok_or_else(|| std::io::Error::other("no size or time"))?;
+        self.append(site_path, Made { clip: clip.to_string(), file: Some((sha256, size, modified)) })
+    }
+
+    /// Appends a note at once. A path with a line break cannot be noted
+    /// (media writes none: `plain_site_path`); a note that cannot be
+    /// written is warned of (a later run would leave that file as if it
+    /// were the owner's).
+    fn append(&self, site_path: &str, made: Made) -> std::io::Result<()> {
+        if site_path.contains(|c: char| c.is_control()) || made.clip.contains(|c: char| c.is_whitespace()) {
+            return Err(std::io::Error::other(format!("{site_path:?} cannot be noted")));
+        }
         let mut noted = self.noted.lock().unwrap();
         let appended = self.path.parent().map_or(Ok(()), fs::create_dir_all).and_then(|()| {
             let mut out = fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
-            out.write_all(format!("{sha256} {size} {modified} {site_path}\n").as_bytes())
+            out.write_all(line(site_path, &made).as_bytes())
         });
         if let Err(e) = appended {
             eprintln!(
@@ -98,7 +139,7 @@ impl MadeLog {
                 self.path.display()
             );
         }
-        noted.insert(site_path.to_string(), Made { sha256, size, modified });
+        noted.insert(site_path.to_string(), made);
         Ok(())
     }
 
@@ -107,10 +148,13 @@ impl MadeLog {
     pub fn compact(&self) {
         let mut all = self.last.clone();
         all.extend(self.noted.lock().unwrap().drain());
-        let mut lines: Vec<String> =
-            all.iter().map(|(p, m)| format!("{} {} {} {p}\n", m.sha256, m.size, m.modified)).collect();
+        let mut lines: Vec<String> = all.iter().map(|(p, m)| line(p, m)).collect();
         lines.sort();
-        let _ = crate::kept::write(&self.path, lines.concat().as_bytes());
+        crate::kept::warn_if_unsaved(
+            &self.path,
+            "what media made",
+            crate::kept::write(&self.path, lines.concat().as_bytes()),
+        );
     }
 }
 
@@ -119,34 +163,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_file_media_wrote_is_its_own_until_other_bytes_are_put_there() {
+    fn a_file_media_wrote_for_a_clip_is_its_own_until_other_bytes_are_put_there() {
         let root = tempfile::tempdir().unwrap();
         let file = root.path().join("p.jpg");
         fs::write(&file, b"made by media").unwrap();
         let log = MadeLog::open(root.path());
-        assert_eq!(log.whose("/posters/p.jpg", &file).unwrap(), Whose::Unknown);
-        log.note("/posters/p.jpg", &file).unwrap();
-        assert!(matches!(log.whose("/posters/p.jpg", &file).unwrap(), Whose::Media(_)));
+        assert_eq!(log.whose("a", "/posters/my p.jpg", &file).unwrap(), Whose::Unknown);
+        log.writing("a", "/posters/my p.jpg").unwrap();
+        assert_eq!(log.whose("a", "/posters/my p.jpg", &file).unwrap(), Whose::Media, "being written");
+        log.wrote("a", "/posters/my p.jpg", &file).unwrap();
+        assert_eq!(log.whose("a", "/posters/my p.jpg", &file).unwrap(), Whose::Media);
+        assert_eq!(log.whose("b", "/posters/my p.jpg", &file).unwrap(), Whose::Unknown, "not another clip's");
         // Noted at once: a run stopped before it compacts still knows it.
         let next = MadeLog::open(root.path());
-        assert!(matches!(next.whose("/posters/p.jpg", &file).unwrap(), Whose::Media(_)));
+        assert_eq!(next.whose("a", "/posters/my p.jpg", &file).unwrap(), Whose::Media);
         fs::write(&file, b"the owner's own still").unwrap();
-        assert_eq!(next.whose("/posters/p.jpg", &file).unwrap(), Whose::Owner);
+        assert_eq!(next.whose("a", "/posters/my p.jpg", &file).unwrap(), Whose::Owner);
         // The same bytes written again (another time): still media's.
         fs::write(&file, b"made by media").unwrap();
         let t = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
         fs::File::options().write(true).open(&file).unwrap().set_modified(t).unwrap();
-        assert!(matches!(next.whose("/posters/p.jpg", &file).unwrap(), Whose::Media(_)));
+        assert_eq!(next.whose("a", "/posters/my p.jpg", &file).unwrap(), Whose::Media);
+        assert!(next.writing("a", "/posters/x\ny.jpg").is_err(), "a line break is never noted");
         // Compacted: one line a path, the last.
         fs::write(root.path().join("q.mp4"), b"preview").unwrap();
-        next.note("/previews/q.mp4", &root.path().join("q.mp4")).unwrap();
-        next.note("/previews/q.mp4", &root.path().join("q.mp4")).unwrap();
+        next.wrote("a", "/previews/q.mp4", &root.path().join("q.mp4")).unwrap();
+        next.wrote("a", "/previews/q.mp4", &root.path().join("q.mp4")).unwrap();
         next.compact();
         let text = fs::read_to_string(root.path().join(MADE_FILE)).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");
-        assert!(
-            text.lines().any(|l| l.ends_with(" /posters/p.jpg"))
-                && text.lines().any(|l| l.ends_with(" /previews/q.mp4"))
+        assert!(text.lines().any(|l| l.ends_with(" /posters/my p.jpg")), "{text}");
+        assert_eq!(
+            MadeLog::open(root.path()).whose("a", "/previews/q.mp4", &root.path().join("q.mp4")).unwrap(),
+            Whose::Media
         );
     }
 }

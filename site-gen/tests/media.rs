@@ -449,7 +449,9 @@ fn a_run_stopped_halfway_still_knows_its_own_files() {
     let poster = root.join("static/posters/first-clip.jpg");
     let first_poster = fs::read(&poster).unwrap();
 
-    // A new master; an ffmpeg that fails every preview encode.
+    // A new master; an ffmpeg that kills site-gen at the preview's encode:
+    // the run stops halfway, after the poster was remade, with nothing of
+    // the end of a run done (no media.json written).
     encode("smptebars");
     let bin = tmp.path().join("bin");
     fs::create_dir_all(&bin).unwrap();
@@ -458,10 +460,7 @@ fn a_run_stopped_halfway_still_knows_its_own_files() {
     let wrapper = bin.join("ffmpeg");
     fs::write(
         &wrapper,
-        format!(
-            "#!/bin/sh\ncase \"$*\" in *previews*) echo 'encode failed' >&2; exit 1;; esac\nexec {} \"$@\"\n",
-            real.trim()
-        ),
+        format!("#!/bin/sh\ncase \"$*\" in *previews*) kill -9 $PPID; exit 1;; esac\nexec {} \"$@\"\n", real.trim()),
     )
     .unwrap();
     fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
