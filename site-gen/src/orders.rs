@@ -24,7 +24,7 @@ pub const ADMIN_SECRET: &str = "ADMIN_TOKEN";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrdersError {
-    #[error("no admin token: set {ADMIN_TOKEN_ENV} (the Worker's {ADMIN_SECRET} secret), or run scripts/run-local.sh once to create {} for local use", pt::DEV_VARS)]
+    #[error("no admin token: set {ADMIN_TOKEN_ENV} (the Worker's {ADMIN_SECRET} secret); for a local Worker, put {ADMIN_SECRET}=… in the shop's .dev.vars (in the clipstore repository, scripts/run-local.sh writes {})", pt::DEV_VARS)]
     NoToken,
     #[error("no Worker address: pass --worker-url https://your-shop.example (or set {WORKER_URL_ENV})")]
     NoWorkerUrl,

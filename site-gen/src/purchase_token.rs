@@ -38,7 +38,7 @@ pub const WORKER_SECRET: &str = "TOKEN_KEYS";
 #[derive(Debug, thiserror::Error)]
 pub enum TokenCommandError {
     #[error(
-        "no signing key found: set {SIGNING_KEY_ENV}=KEYID:SECRET (a key from `site-gen token keygen` that is also in the Worker's {WORKER_SECRET}), or run scripts/run-local.sh once to create {DEV_VARS} for local use"
+        "no signing key found: set {SIGNING_KEY_ENV}=KEYID:SECRET (a key from `site-gen token keygen` that is also in the Worker's {WORKER_SECRET}); for a local Worker, put {WORKER_SECRET}=… in the shop's .dev.vars (in the clipstore repository, scripts/run-local.sh writes {DEV_VARS})"
     )]
     NoKey,
     #[error(
