@@ -24,8 +24,20 @@ port="${PORT:-8787}"
 s3_port="${S3_PORT:-8014}"
 step() { printf '\n==> %s\n' "$*"; }
 
+# A port something else already answers on would make this script talk to
+# that (another checkout's wrangler, another program) instead of this shop.
+for p in "$port" "$s3_port"; do
+    if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$p/"; then
+        echo "port $p on 127.0.0.1 is in use (another run-local.sh or wrangler dev?): stop it, or pick other ports, e.g. PORT=8788 S3_PORT=8015 bash scripts/run-local.sh" >&2
+        exit 1
+    fi
+done
+
 step "Tools"
 bash scripts/setup-tools.sh
+# Again: setup-tools.sh may have just installed Node (wrangler needs 22.12),
+# which only its own PATH had.
+. scripts/worker-env.sh
 
 step "Building the site (public/, catalog-manifest.json)"
 cargo run -q -p site-gen -- build --root . --out public
@@ -116,11 +128,22 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-for _ in $(seq 1 120); do
-    if curl -fs -o /dev/null "http://127.0.0.1:$port/"; then break; fi
-    if ! kill -0 "$dev_pid" 2>/dev/null; then echo "wrangler dev exited" >&2; exit 1; fi
+# Ready when this Worker answers its health check (not just anything on the port).
+ready=""
+for _ in $(seq 1 240); do
+    if curl -fs --max-time 2 "http://127.0.0.1:$port/health" 2>/dev/null | grep -q '"service":"clipstore"'; then ready=1; break; fi
+    if ! kill -0 "$dev_pid" 2>/dev/null; then echo "wrangler dev exited (its messages are above)" >&2; exit 1; fi
     sleep 0.5
 done
+if [ -z "$ready" ]; then
+    echo "wrangler dev did not answer on http://127.0.0.1:$port/health within 2 minutes (its messages are above)" >&2
+    exit 1
+fi
+if ! kill -0 "$s3_pid" 2>/dev/null; then
+    echo "the secondary origin (s3s-fs) exited; its log: edge-worker/.wrangler/secondary.log" >&2
+    tail -n 20 "$PWD/.wrangler/secondary.log" >&2 || true
+    exit 1
+fi
 
 slugs="$(node -e 'console.log(Object.keys(require(process.argv[1]).clips).slice(0, 2).map(s => "--clip " + s).join(" "))' "$root/catalog-manifest.json")"
 # shellcheck disable=SC2086 # word splitting of $slugs is intended

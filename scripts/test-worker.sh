@@ -18,6 +18,8 @@ step() { printf '\n==> %s\n' "$*"; }
 if [ -z "${CLIPSTORE_SKIP_SETUP:-}" ]; then
     step "Worker toolchain"
     bash scripts/setup-tools.sh
+    # Again: setup-tools.sh may have just installed Node, on its own PATH only.
+    . scripts/worker-env.sh
 fi
 
 step "Building site-gen"
@@ -46,6 +48,7 @@ fi
 step "Bundling as a deploy would (wrangler deploy --dry-run): a bundle Cloudflare would refuse fails here"
 cd edge-worker
 dry="$(mktemp -d)"
+trap 'rm -rf "$dry"' EXIT
 if ! node_modules/.bin/wrangler deploy --dry-run --outdir "$dry/out" >"$dry/log" 2>&1; then
     cat "$dry/log" >&2
     exit 1

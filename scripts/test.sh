@@ -18,7 +18,12 @@ command -v xmllint >/dev/null || missing+=(libxml2-utils)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing with apt-get: ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "not root and no sudo: install ${missing[*]} yourself" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 step "Installing the Worker's toolchain (wasm32 target, worker-build, wasm-bindgen, npm packages) if missing"
@@ -43,7 +48,9 @@ if [ ! -x "$venv/bin/pytest" ] || ! cmp -s tests/requirements.txt "$venv/require
   cp tests/requirements.txt "$venv/requirements.txt"
 fi
 cargo build --quiet -p site-gen
-SITE_GEN="$PWD/target/debug/site-gen" "$venv/bin/pytest" -q tests/site
+# Where cargo put it (CARGO_TARGET_DIR, or a target-dir in a cargo config).
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+SITE_GEN="$target_dir/debug/site-gen" "$venv/bin/pytest" -q tests/site
 
 step "Browser tests of site-gen serve's live reload and of the cart (headless Chromium)"
 bash scripts/test-browser.sh

@@ -127,12 +127,17 @@ describe("a clip in one of its files, under a licence tier", () => {
   });
 
   it("the one-download link serves the variant's bytes, once; never the main file", async () => {
-    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "variant-")), "clip.mp4");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "variant-"));
+    const out = path.join(dir, "clip.mp4");
     const first = await curl(`${stack.base}${orderPath}/${slug}`, { output: out });
-    assert.equal(first.status, 200);
-    assert.equal(first.headers["content-length"], String(variant.size));
-    assert.equal(sha256(fs.readFileSync(out)), variant.sha256);
-    assert.equal(sha256(fs.readFileSync(out)), sha256(fs.readFileSync(variant.file)));
+    try {
+      assert.equal(first.status, 200);
+      assert.equal(first.headers["content-length"], String(variant.size));
+      assert.equal(sha256(fs.readFileSync(out)), variant.sha256);
+      assert.equal(sha256(fs.readFileSync(out)), sha256(fs.readFileSync(variant.file)));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
     assert.match(String(first.headers["content-disposition"]), new RegExp(variant.file_name.replace(/[()]/g, ".")));
     const again = await curl(`${stack.base}${orderPath}/${slug}`);
     assert.equal(again.status, 403, "the allowance of one download is used");
