@@ -833,10 +833,13 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                      help: `site-gen orders resend {order} --to ADDRESS` mails it once the cause is fixed"
                 ))
             })?;
-            print_resent(&order, &sent);
+            print_resent(&order, &sent, outbox_status(&client, &sent));
         }
         OrdersCommand::Resend { order, to } => match client.resend(&order, to.as_deref()) {
-            Ok(v) => print_resent(&order, &v),
+            Ok(v) => {
+                let status = outbox_status(&client, &v);
+                print_resent(&order, &v, status)
+            }
             Err(OrdersError::Http { status: 409, body }) if body.contains(" expired on ") => {
                 return Err(OrdersError::Other(format!(
                     "the Worker answered 409: {body}\n  help: a resent link would share its expiry: \
@@ -937,13 +940,23 @@ fn plausible_address(address: &str) -> bool {
 
 /// What `resend` (and `create`) say: where the link went, whether the mail
 /// left, and the link itself, which the owner can send by hand.
-fn print_resent(order: &str, v: &Value) {
+fn print_resent(order: &str, v: &Value, status: Option<(String, Option<String>)>) {
     let delivery = v.get("delivery").cloned().unwrap_or(Value::Null);
-    let sent = delivery.get("sent").and_then(Value::as_u64).unwrap_or(0);
     let no_provider = delivery.get("no_provider").and_then(Value::as_u64).unwrap_or(0);
+    // The batch's report when this message's own status is not known.
+    let sent = match &status {
+        Some((status, _)) => status == "sent",
+        None => delivery.get("sent").and_then(Value::as_u64).unwrap_or(0) > 0,
+    };
     let to = text(v, "to");
-    if sent > 0 {
+    if sent {
         println!("Order {order}: a fresh link e-mailed to {to}: sent.");
+    } else if let Some(("failed", error)) = status.as_ref().map(|(s, e)| (s.as_str(), e)) {
+        println!(
+            "Order {order}: the mail provider refused the message to {to}: {}. Check the address (`--to`), \
+             or send the customer the link below yourself.",
+            error.as_deref().unwrap_or("no reason given")
+        );
     } else if no_provider > 0 {
         println!(
             "Order {order}: a fresh link for {to} waits in the outbox: the Worker has no mail provider set up \
@@ -953,6 +966,17 @@ fn print_resent(order: &str, v: &Value) {
         println!("Order {order}: a fresh link for {to} is queued in the outbox (see `site-gen orders outbox`).");
     }
     println!("{}", text(v, "link"));
+}
+
+/// The status (and last error) in the outbox of the message a resend
+/// queued, found by its link: the resend's delivery report counts every
+/// message of the batch it sent, not this one alone. None when it cannot
+/// be found.
+fn outbox_status(client: &AdminClient, resent: &Value) -> Option<(String, Option<String>)> {
+    let link = resent.get("link").and_then(Value::as_str)?;
+    let messages = client.outbox(50).ok()?;
+    let message = messages.iter().find(|m| m.get("link").and_then(Value::as_str) == Some(link))?;
+    Some((text(message, "status"), message.get("last_error").and_then(Value::as_str).map(str::to_string)))
 }
 
 /// Refuses to revoke what is most likely a typo: an order the ledger does

@@ -232,6 +232,28 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
                     log.lock().unwrap().push(format!("created {body}"));
                     ("201 Created", json!({"created": body["order_id"]}))
                 }
+            } else if request_line.starts_with("POST /admin/orders/ORD%2DBATCH/resend") {
+                // The batch delivered another message, not this one.
+                (
+                    "200 OK",
+                    json!({"order_id": "ORD-BATCH", "to": "e@f.example", "link": "http://127.0.0.1:8787/download/v1.batch",
+                           "delivery": {"due": 2, "sent": 1, "no_provider": 0}}),
+                )
+            } else if request_line.starts_with("POST /admin/orders/ORD%2DREFUSED/resend") {
+                (
+                    "200 OK",
+                    json!({"order_id": "ORD-REFUSED", "to": "bad@f.example", "link": "http://127.0.0.1:8787/download/v1.refused",
+                           "delivery": {"due": 1, "sent": 0, "no_provider": 0}}),
+                )
+            } else if request_line.starts_with("GET /admin/outbox?limit=50 ") {
+                (
+                    "200 OK",
+                    json!({"outbox": [
+                        {"status": "sent", "link": "http://127.0.0.1:8787/download/v1.other"},
+                        {"status": "queued", "link": "http://127.0.0.1:8787/download/v1.batch"},
+                        {"status": "failed", "link": "http://127.0.0.1:8787/download/v1.refused", "last_error": "422: invalid `to` address"},
+                    ]}),
+                )
             } else if request_line.starts_with("POST /admin/orders/ORD%2DNEW/resend?to=c%40d") {
                 (
                     "200 OK",
@@ -522,4 +544,21 @@ fn a_reissue_that_could_not_mint_changes_nothing() {
     let seen = seen.lock().unwrap();
     assert!(seen.iter().any(|l| l.starts_with("GET /admin/orders/ORD%2DGONE ")), "{seen:?}");
     assert!(!seen.iter().any(|l| l.contains("reissue")), "the Worker was not asked: {seen:?}");
+}
+
+/// A resend says what became of its own message, found in the outbox by
+/// its link, not what the batch delivered: another message sent in the same
+/// batch does not make this one "sent"; a refusal is told with its reason.
+#[test]
+fn a_resend_reports_its_own_message() {
+    let (base, _) = fake_admin("right-token-0123456789");
+    let token = Some("right-token-0123456789");
+    let batch = orders(&base, token, &["resend", "ORD-BATCH"]);
+    assert!(batch.status.success(), "{}", String::from_utf8_lossy(&batch.stderr));
+    let out = String::from_utf8_lossy(&batch.stdout);
+    assert!(out.contains("a fresh link for e@f.example is queued in the outbox") && !out.contains(": sent."), "{out}");
+    let refused = orders(&base, token, &["resend", "ORD-REFUSED"]);
+    let out = String::from_utf8_lossy(&refused.stdout);
+    assert!(out.contains("the mail provider refused the message to bad@f.example: 422: invalid `to` address"), "{out}");
+    assert!(out.contains("http://127.0.0.1:8787/download/v1.refused"), "the link is printed: {out}");
 }
