@@ -411,8 +411,9 @@ fn the_poster_a_new_clip_names_is_made() {
     assert!(!tmp.path().join("escaped.jpg").exists() && !root.join("escaped.jpg").exists());
 }
 
-/// A run that stops after the poster was remade (here: the preview's encode
-/// fails) has not written its record of the clip; the next run still knows
+/// A run that stops after the poster was remade (here: site-gen is killed
+/// at the preview's encode) has not written its record of the clip (no
+/// media.json, no compacting of the notes); the next run still knows
 /// the poster for its own (noted at once in `.site-gen/media-made`), never
 /// takes it for the owner's, and goes on remaking it from new masters.
 #[test]
