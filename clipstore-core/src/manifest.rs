@@ -4,9 +4,9 @@
 //! and resolves a clip slug from a URL to an object key only through it, so
 //! nothing in a URL can name an arbitrary object in the bucket.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
+
+use crate::SortedMap;
 
 /// Bucket key prefixes the Worker keeps for itself: its ledger records
 /// written while D1 fails, malformed ones set aside, and its own state. No clip may live
@@ -34,7 +34,7 @@ pub struct CatalogManifest {
     /// The shop, for pages the Worker renders itself (order page, errors).
     pub shop: ShopInfo,
     /// Every published clip, keyed by slug (sorted, so output is stable).
-    pub clips: BTreeMap<String, ManifestClip>,
+    pub clips: SortedMap<ManifestClip>,
 }
 
 /// The shop facts the Worker shows on pages it renders.
@@ -103,8 +103,8 @@ pub struct ManifestClip {
     /// label, and the other variants by id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<VariantName>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub variants: BTreeMap<String, ManifestVariant>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub variants: SortedMap<ManifestVariant>,
 }
 
 /// The id (`[a-z0-9-]`, what tokens carry) and label (what customers read,
@@ -137,7 +137,7 @@ impl ManifestClip {
     /// variant). What the Worker streams, sizes and names a download by.
     pub fn file(&self, variant: Option<&str>) -> Option<ManifestClip> {
         let Some(id) = variant.filter(|id| self.variant.as_ref().is_none_or(|main| main.id != *id)) else {
-            return Some(ManifestClip { variants: BTreeMap::new(), ..self.clone() });
+            return Some(ManifestClip { variants: SortedMap::default(), ..self.clone() });
         };
         let v = self.variants.get(id)?;
         Some(ManifestClip {
@@ -149,7 +149,7 @@ impl ManifestClip {
             price: v.price,
             sha256: v.sha256.clone(),
             variant: Some(VariantName { id: id.to_owned(), label: v.label.clone() }),
-            variants: BTreeMap::new(),
+            variants: SortedMap::default(),
         })
     }
 
@@ -205,7 +205,7 @@ pub enum ManifestError {
 
 impl CatalogManifest {
     pub fn new(shop: ShopInfo) -> Self {
-        CatalogManifest { version: MANIFEST_VERSION, shop, clips: BTreeMap::new() }
+        CatalogManifest { version: MANIFEST_VERSION, shop, clips: SortedMap::default() }
     }
 
     /// Parses a manifest and checks its version.
@@ -271,7 +271,7 @@ mod tests {
                 price: 2400,
                 sha256: None,
                 variant: None,
-                variants: BTreeMap::new(),
+                variants: SortedMap::default(),
             },
         );
         m

@@ -88,6 +88,25 @@ impl<V> SortedMap<V> {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    /// The map of `entries` in any order (a key given twice keeps its last
+    /// value), sorted once: for a long map built out of key order (site-gen's
+    /// catalog, by date), where inserting one by one would move the tail
+    /// each time. Not used by the Worker, which would then carry a sort.
+    pub fn from_unsorted(mut entries: Vec<(String, V)>) -> Self {
+        entries.reverse();
+        entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        SortedMap(entries)
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -105,6 +124,23 @@ impl<V> FromIterator<(String, V)> for SortedMap<V> {
             map.insert(key, value);
         }
         map
+    }
+}
+
+impl<'a, V> IntoIterator for &'a SortedMap<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> (&'a String, &'a V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<V> std::ops::Index<&str> for SortedMap<V> {
+    type Output = V;
+
+    fn index(&self, key: &str) -> &V {
+        self.get(key).expect("key in the map")
     }
 }
 
@@ -194,5 +230,20 @@ mod tests {
         assert!(ours.iter().eq(theirs.iter()));
         ours.append(SortedMap::default());
         assert!(ours.iter().eq(theirs.iter()));
+        assert!(ours.keys().eq(theirs.keys()) && ours.values().eq(theirs.values()));
+        assert_eq!(ours["m"], theirs["m"]);
+    }
+
+    /// Built from entries out of order, the map `insert` would have made.
+    #[test]
+    fn from_unsorted_as_inserted() {
+        let entries = [("m", 0), ("c", 1), ("x", 2), ("c", 3), ("a", 4), ("m", 5), ("c", 6)];
+        let owned = || entries.iter().map(|(k, v)| (k.to_string(), *v));
+        let made = SortedMap::from_unsorted(owned().collect());
+        let inserted: SortedMap<i32> = owned().collect();
+        let theirs: BTreeMap<String, i32> = owned().collect();
+        assert_eq!(made, inserted);
+        assert!(made.iter().eq(theirs.iter()));
+        assert!(SortedMap::<i32>::from_unsorted(Vec::new()).is_empty());
     }
 }

@@ -3,8 +3,6 @@
 //! file is `4k` (2400) with a `web` variant (900), and optionally the tiers
 //! `standard` (× 1) and `extended` (× 2.5 + 10.00).
 
-use std::collections::BTreeMap;
-
 use crate::manifest::{CatalogManifest, ManifestClip, ManifestLicence, ManifestVariant, ShopInfo, VariantName};
 
 /// The catalog, with the two licence tiers when `licences`.
@@ -27,7 +25,7 @@ pub fn catalog(licences: bool) -> CatalogManifest {
         };
         m.shop.licences = vec![tier("standard", "Standard", 1000, 0), tier("extended", "Extended", 2500, 1000)];
     }
-    let mut variants = BTreeMap::new();
+    let mut variants = crate::SortedMap::default();
     variants.insert(
         "web".into(),
         ManifestVariant {

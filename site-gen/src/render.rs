@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use clipstore_core::{CatalogManifest, ManifestClip, ShopInfo};
+use clipstore_core::{CatalogManifest, ManifestClip, ShopInfo, SortedMap};
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -971,9 +971,7 @@ fn add_static_files(
 /// The Worker's view of the catalog: every published clip by slug.
 pub fn manifest(shop: &Shop) -> CatalogManifest {
     let mut m = CatalogManifest::new(shop_info(shop));
-    for clip in &shop.clips {
-        m.clips.insert(clip.slug.clone(), manifest_clip(shop, clip));
-    }
+    m.clips = SortedMap::from_unsorted(shop.clips.iter().map(|c| (c.slug.clone(), manifest_clip(shop, c))).collect());
     m
 }
 
