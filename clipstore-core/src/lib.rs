@@ -2,7 +2,8 @@
 //!
 //! Only what both sides must agree on byte for byte lives here: the catalog
 //! manifest that maps a clip slug to its object in the bucket, (in `token`)
-//! the purchase-token format, and the security headers of every page. No I/O, no Worker dependency: it builds natively
+//! the purchase-token format, the security headers of every page, and the
+//! shortest admin token. No I/O, no Worker dependency: it builds natively
 //! and for `wasm32-unknown-unknown`.
 
 pub mod manifest;
@@ -23,3 +24,7 @@ pub use token::{
     decode_unverified, sign_token, verify_token, Choice, Claims, KeyError, Keyring, SigningKey, TokenError,
     CLOCK_SKEW_SECS,
 };
+
+/// The shortest `ADMIN_TOKEN` the Worker accepts, and so the shortest
+/// site-gen sends (a shorter one is refused before anything is sent).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;

@@ -25,7 +25,7 @@
 //! Every request needs `Authorization: Bearer <ADMIN_TOKEN>`; without the
 //! secret configured the API answers 503, with a missing or wrong token 401.
 
-use clipstore_core::{CatalogManifest, Choice, Item, SortedMap};
+use clipstore_core::{CatalogManifest, Choice, Item, SortedMap, MIN_ADMIN_TOKEN_LEN};
 use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
 
@@ -231,9 +231,6 @@ pub enum AuthError {
     /// Missing or wrong credentials: 401.
     Unauthorized,
 }
-
-/// Shortest `ADMIN_TOKEN` the Worker accepts.
-pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// Checks `Authorization: Bearer <token>` against the `ADMIN_TOKEN` secret,
 /// comparing in constant time (`subtle`).

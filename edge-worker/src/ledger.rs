@@ -311,7 +311,7 @@ pub mod sql {
         "INSERT INTO orders (order_id, clips, allowance, source, created_at, revoked_at, revoked_reason) \
          VALUES (?1, '[]', 0, 'admin', ?2, ?2, 'admin') \
          ON CONFLICT (order_id) DO UPDATE SET revoked_at = excluded.revoked_at, \
-         revoked_reason = IIF(revoked_at, IFNULL(revoked_reason, 'admin'), 'admin')";
+         revoked_reason = IIF(revoked_at IS NULL, 'admin', IFNULL(revoked_reason, 'admin'))";
 
     /// Revokes a paid order for a refund or dispute, once (a redelivered
     /// event changes nothing). `?1 order_id, ?2 now (s), ?3 reason ('refunded', 'disputed')`.

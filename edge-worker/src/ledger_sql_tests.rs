@@ -675,6 +675,10 @@ fn a_reissue_moves_the_expiry_and_a_revoke_keeps_a_refund_as_its_reason() {
     db.execute("UPDATE orders SET revoked_reason = NULL WHERE order_id = 'O'", []).unwrap();
     run(&db, sql::REVOKE, vec![t("O"), n(550)]);
     assert_eq!(reason(&db).as_deref(), Some("admin"), "so a refund can still record itself");
+    // Revoked is `revoked_at IS NOT NULL`, as everywhere else: even at 0.
+    db.execute("UPDATE orders SET revoked_at = 0, revoked_reason = 'disputed' WHERE order_id = 'O'", []).unwrap();
+    run(&db, sql::REVOKE, vec![t("O"), n(560)]);
+    assert_eq!(reason(&db).as_deref(), Some("disputed"), "a revoked_at of 0 is still revoked");
     run(&db, sql::REVOKE, vec![t("NEW"), n(600)]);
     let new: (Option<String>, Option<i64>) = db
         .query_row("SELECT revoked_reason, revoked_at FROM orders WHERE order_id = 'NEW'", [], |r| {

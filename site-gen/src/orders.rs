@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clipstore_core::MIN_ADMIN_TOKEN_LEN;
 use serde_json::{json, Value};
 
 use crate::purchase_token::{self as pt, MintRequest};
@@ -241,9 +242,6 @@ pub fn checked_token(token: &str, source: &str) -> Result<String, OrdersError> {
     }
     Ok(token.to_string())
 }
-
-/// The shortest admin token the Worker accepts (`edge-worker/src/admin.rs`).
-pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// `NAME=value` from a dotenv-style text (quotes stripped).
 pub fn dotenv_value(text: &str, name: &str) -> Option<String> {
