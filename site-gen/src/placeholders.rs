@@ -32,12 +32,17 @@ fn has_mark(text: &str) -> bool {
 /// # CHANGE-ME: …`): the value may already be the owner's, and what is
 /// left to do is delete the mark.
 fn only_in_comment(line: &str) -> bool {
-    let mut in_string = false;
+    // TOML's strings: "basic" (with `\"` escapes) and 'literal' (none).
+    let (mut quote, mut escaped) = (None, false);
     for (i, c) in line.char_indices() {
-        match c {
-            '"' => in_string = !in_string,
-            '#' if !in_string => return line[..i].contains('=') && !has_mark(&line[..i]),
-            _ => {}
+        match (quote, c) {
+            (Some('"'), _) if escaped => escaped = false,
+            (Some('"'), '\\') => escaped = true,
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => return line[..i].contains('=') && !has_mark(&line[..i]),
+            (None, _) => {}
         }
     }
     false
@@ -102,6 +107,11 @@ mod tests {
         assert!(!only_in_comment("base_url = \"https://change-me.example\" # CHANGE-ME: the address"));
         assert!(!only_in_comment("title = \"a # CHANGE-ME\""), "a # inside a string is no comment");
         assert!(!only_in_comment("# CHANGE-ME heading"), "a Markdown heading is text");
+        assert!(!only_in_comment("title = 'a # CHANGE-ME'"), "nor inside a literal string");
+        assert!(!only_in_comment("t = \"it's # CHANGE-ME\""), "an apostrophe in a basic string opens none");
+        assert!(!only_in_comment(r#"t = "a \" # CHANGE-ME""#), "an escaped quote does not close it");
+        assert!(only_in_comment(r#"t = "a \\" # CHANGE-ME"#), "an escaped backslash does not escape the quote");
+        assert!(only_in_comment("t = 'a\\' # CHANGE-ME"), "a literal string has no escapes");
     }
 
     #[test]
