@@ -60,6 +60,10 @@ pub enum MediaError {
         "ffmpeg and ffprobe are needed and were not found: install them (Debian/Ubuntu: `sudo apt-get install ffmpeg`; macOS: `brew install ffmpeg`; Windows: `winget install ffmpeg`), then run `site-gen media` again"
     )]
     NoFfmpeg,
+    #[error(
+        "another `site-gen media` is running in this shop (it holds {LOCK}): let it finish, then run this one again"
+    )]
+    Busy,
     #[error("{0}")]
     Shop(String),
 }
@@ -171,6 +175,26 @@ struct MadeVariant {
 const OWNER_FIELDS: [&str; 2] = ["label", "price"];
 
 const CACHE: &str = ".site-gen/media.json";
+/// Held by the `site-gen media` running in a shop.
+const LOCK: &str = ".site-gen/media.lock";
+
+/// One `site-gen media` at a time in a shop: two would encode the same
+/// files and each drop the other's notes of what media made. Where the
+/// lock cannot be taken for another reason (a file system without locks),
+/// the run goes on, as a build does.
+fn lock_shop(root: &Path) -> Result<Option<fs::File>, MediaError> {
+    let path = root.join(LOCK);
+    let opened = path
+        .parent()
+        .map_or(Ok(()), fs::create_dir_all)
+        .and_then(|()| fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path));
+    let Ok(file) = opened else { return Ok(None) };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Err(MediaError::Busy),
+        Err(fs::TryLockError::Error(_)) => Ok(None),
+    }
+}
 
 /// One clip's file, as far as this command needs it.
 struct ClipFile {
@@ -424,6 +448,7 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
         text: config_text,
     })
     .map_err(|d| MediaError::Shop(crate::diagnostics::Diagnostics(d).to_string()))?;
+    let _lock = lock_shop(root)?;
     let watermark = config.watermark.clone().unwrap_or_else(|| config.title.clone());
     let settings = Settings {
         poster: POSTER_RECIPE.to_string(),
@@ -447,7 +472,16 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(jobs).build().map_err(|e| MediaError::Shop(e.to_string()))?;
     let remembered = Mutex::new(cache.clone());
-    let made_log = MadeLog::open(root);
+    let mut made_log = MadeLog::open(root);
+    let named: Vec<(&str, String)> = clips
+        .iter()
+        .flat_map(|c| {
+            let poster = c.poster.clone().unwrap_or_else(|| default_path("poster", &c.slug));
+            let preview = c.preview.clone().unwrap_or_else(|| default_path("preview", &c.slug));
+            [(c.slug.as_str(), poster), (c.slug.as_str(), preview)]
+        })
+        .collect();
+    made_log.share(named.iter().map(|(clip, path)| (*clip, path.as_str())));
     let failures = Mutex::new(unreadable);
     let summary = Mutex::new(Vec::<(String, Done)>::new());
 
@@ -646,6 +680,10 @@ impl Target<'_> {
         make: impl FnOnce() -> Result<(), String>,
     ) -> Result<Option<bool>, String> {
         let (site_path, target) = (self.site_path, static_file(self.root, self.site_path));
+        if let Some(other) = made_log.made_for_another(self.clip, site_path) {
+            log(format!("{what} {site_path}: clip {other} names it too, and media makes it for {other} only"));
+            return Ok(None);
+        }
         let io = |e: std::io::Error| format!("{}: {e}", target.display());
         let there = target.is_file();
         let whose = if there { made_log.whose(self.clip, site_path, &target).map_err(io)? } else { Whose::Unknown };

@@ -30,6 +30,9 @@ pub struct MadeLog {
     path: PathBuf,
     last: HashMap<String, Made>,
     noted: Mutex<HashMap<String, Made>>,
+    /// Site paths that several clips name, and the one clip media makes
+    /// each for ([`MadeLog::share`]).
+    shared: HashMap<String, String>,
 }
 
 /// Whose a file at a site path is, for one clip.
@@ -87,7 +90,7 @@ impl MadeLog {
             }
         };
         let last = text.lines().filter_map(parse).collect();
-        MadeLog { path, last, noted: Mutex::new(HashMap::new()) }
+        MadeLog { path, last, noted: Mutex::new(HashMap::new()), shared: HashMap::new() }
     }
 
     fn latest(&self, site_path: &str) -> Option<Made> {
@@ -105,6 +108,30 @@ impl MadeLog {
         }
         let (_, now) = crate::push::hash_file(file)?;
         Ok(if now == sha256 { Whose::Media } else { Whose::Owner })
+    }
+
+    /// Settles, before a run, which clip media makes a path for that
+    /// several clips name (`named`: each clip's paths, in slug order): the
+    /// one it was last made for, else the first; so that one run does not
+    /// encode the same file twice, side by side.
+    pub fn share<'a>(&mut self, named: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let mut namers: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (clip, site_path) in named {
+            let clips = namers.entry(site_path).or_default();
+            if !clips.contains(&clip) {
+                clips.push(clip);
+            }
+        }
+        for (site_path, clips) in namers.into_iter().filter(|(_, clips)| clips.len() > 1) {
+            let last = self.last.get(site_path).map(|m| m.clip.as_str()).filter(|c| clips.contains(c));
+            let maker = last.unwrap_or(clips[0]).to_string();
+            self.shared.insert(site_path.to_string(), maker);
+        }
+    }
+
+    /// The other clip media makes `site_path` for, when `clip` shares it.
+    pub fn made_for_another(&self, clip: &str, site_path: &str) -> Option<&str> {
+        self.shared.get(site_path).map(String::as_str).filter(|maker| *maker != clip)
     }
 
     /// Notes that media is about to write `site_path` for `clip`.
@@ -161,6 +188,23 @@ impl MadeLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_two_clips_name_is_made_for_one() {
+        let root = tempfile::tempdir().unwrap();
+        let mut log = MadeLog::open(root.path());
+        log.share([("a", "/p/a.jpg"), ("a", "/p/x.jpg"), ("b", "/p/b.jpg"), ("c", "/p/x.jpg"), ("c", "/p/x.jpg")]);
+        assert_eq!(log.made_for_another("c", "/p/x.jpg"), Some("a"), "the first, by slug");
+        assert_eq!(log.made_for_another("a", "/p/x.jpg"), None);
+        assert_eq!(log.made_for_another("b", "/p/b.jpg"), None, "not shared");
+        // Made for `c` the last time: still `c`'s.
+        fs::write(root.path().join("x.jpg"), b"jpeg").unwrap();
+        log.wrote("c", "/p/x.jpg", &root.path().join("x.jpg")).unwrap();
+        let mut next = MadeLog::open(root.path());
+        next.share([("a", "/p/x.jpg"), ("c", "/p/x.jpg")]);
+        assert_eq!(next.made_for_another("a", "/p/x.jpg"), Some("c"));
+        assert_eq!(next.made_for_another("c", "/p/x.jpg"), None);
+    }
 
     #[test]
     fn a_file_media_wrote_for_a_clip_is_its_own_until_other_bytes_are_put_there() {

@@ -201,6 +201,28 @@ fn leaves_a_hand_made_poster_alone_and_reports_a_missing_master() {
     assert_eq!(front_matter(&root)["poster"].as_str(), Some("/posters/first-clip.svg"));
 }
 
+/// One media run at a time in a shop: a second, started while the first
+/// holds `.site-gen/media.lock`, refuses before it reads or writes anything,
+/// and runs once the lock is free.
+#[test]
+fn a_second_run_in_the_same_shop_waits_for_none_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
+    fs::create_dir_all(root.join(".site-gen")).unwrap();
+    let held = fs::File::create(root.join(".site-gen/media.lock")).unwrap();
+    held.lock().unwrap();
+    let clip = fs::read(root.join("content/clips/first-clip.md")).unwrap();
+    let run = site_gen(&["media"], &root);
+    assert!(!run.status.success());
+    assert!(text(&run).contains("another `site-gen media` is running in this shop"), "{}", text(&run));
+    assert!(!text(&run).contains("is missing"), "it stopped before looking at a clip: {}", text(&run));
+    assert_eq!(fs::read(root.join("content/clips/first-clip.md")).unwrap(), clip);
+    drop(held);
+    let run = site_gen(&["media"], &root);
+    assert!(text(&run).contains("is missing"), "it runs once the lock is free: {}", text(&run));
+}
+
 #[test]
 fn says_how_to_install_ffmpeg_when_it_is_missing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -409,6 +431,42 @@ fn the_poster_a_new_clip_names_is_made() {
     fs::write(&clip, outside).unwrap();
     site_gen(&["media", "--jobs", "1"], &root);
     assert!(!tmp.path().join("escaped.jpg").exists() && !root.join("escaped.jpg").exists());
+}
+
+/// Two clips that name one poster not made yet: one run makes it once, for
+/// the first clip, and says so of the other (run side by side, both would
+/// encode into the same file).
+#[test]
+fn a_poster_two_clips_name_is_made_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
+    let masters = root.join("sample-media/clips");
+    fs::create_dir_all(&masters).unwrap();
+    for name in ["a-pier", "b-pier"] {
+        assert!(site_gen(&["new", "--root", root.to_str().unwrap(), "clip", name], tmp.path()).status.success());
+        let clip = root.join(format!("content/clips/{name}.md"));
+        let shared = fs::read_to_string(&clip).unwrap().replace(&format!("/posters/{name}.jpg"), "/posters/pier.jpg");
+        fs::write(&clip, shared).unwrap();
+        let master = masters.join(format!("{name}.mp4"));
+        ffmpeg(
+            &["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "1", "-c:v", "libx264", "-threads", "1"]
+                .into_iter()
+                .chain(["-pix_fmt", "yuv420p", master.to_str().unwrap()])
+                .collect::<Vec<_>>(),
+        );
+    }
+    let run = site_gen(&["media", "--jobs", "2"], &root);
+    let out = text(&run);
+    assert!(root.join("static/posters/pier.jpg").is_file(), "{out}");
+    assert!(out.contains("a-pier: front matter updated, poster made"), "{out}");
+    assert!(
+        out.contains("b-pier: poster /posters/pier.jpg: clip a-pier names it too, and media makes it for a-pier only"),
+        "{out}"
+    );
+    let made = fs::read_to_string(root.join(".site-gen/media-made")).unwrap();
+    assert_eq!(made.lines().filter(|l| l.ends_with(" /posters/pier.jpg")).count(), 1, "{made}");
+    assert!(made.lines().any(|l| l.starts_with("a-pier ") && l.ends_with(" /posters/pier.jpg")), "{made}");
 }
 
 /// A run that stops after the poster was remade (here: site-gen is killed
