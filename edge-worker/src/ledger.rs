@@ -404,11 +404,13 @@ pub mod sql {
 
     /// Customers back from paying between `?2` and `?1` (unix seconds)
     /// whose checkout still has no order: `waiting` and the oldest's
-    /// `first_seen`. `?1 until, ?2 since`.
+    /// `first_seen`. A payment the provider said is still on its way (a
+    /// bank debit: days) is no missing order. `?1 until, ?2 since`.
     pub const PAID_WITHOUT_ORDER: &str =
         "SELECT COUNT(*) AS waiting, MIN(first_seen) AS oldest, MAX(first_seen) AS newest FROM thanks_waiting t \
          WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
-         AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id)";
+         AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) \
+         AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id AND outcome = 'awaiting_payment')";
 
     /// A full refund or a dispute that arrived before its order
     /// (`revoke_pending`, recorded under the payment id): the reason to
@@ -438,7 +440,7 @@ pub mod sql {
     pub const PAYMENT_ATTENTION: &str = "SELECT id, order_id, outcome, detail FROM payment_events \
          WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
          'checkout_unavailable', 'unknown_clip', 'no_clips') \
-         ORDER BY id LIMIT 20";
+         ORDER BY id DESC LIMIT 20";
 
     /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.
     /// Webhook deliveries for the owner, newest first, with the checkout's
@@ -450,7 +452,10 @@ pub mod sql {
          LEFT JOIN checkouts c ON c.provider = e.provider AND c.session_id = e.session_id AND e.outcome = 'processed' \
          ORDER BY e.id DESC LIMIT ?1";
 
-    pub const CHECKOUT_LINK: &str = "SELECT order_id, token FROM checkouts WHERE provider = ?1 AND session_id = ?2";
+    /// (`token` NULL: no order yet; `awaiting`: the provider said the
+    /// payment is on its way.)
+    pub const CHECKOUT_LINK: &str = "SELECT (SELECT token FROM checkouts WHERE provider = ?1 AND session_id = ?2) AS token, \
+         EXISTS (SELECT 1 FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'awaiting_payment') AS awaiting";
 }
 
 /// What happened to one request for a clip, as the ledger stores it.

@@ -224,17 +224,30 @@ pub const PENDING_CHECK_SECS: u32 = 3;
 /// the background and loads the links once the order exists; the page never
 /// reloads itself otherwise (no `Refresh`: a page that reloads on a timer
 /// takes the reader's place away), and "Check again" works without script.
-pub fn payment_pending_page(shop: &ShopInfo) -> String {
+/// `on_its_way`: the provider said the payment takes days (a bank debit):
+/// nothing to wait for here, the link comes by e-mail, and the cart is
+/// emptied (it is paid for; a second checkout would charge twice).
+pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool) -> String {
     let contact =
         format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
-    let body = format!(
-        "    <section class=\"notice payment-pending\" data-await-order=\"{PENDING_CHECK_SECS}\">\n      <h1>Thank you: your payment is being confirmed</h1>\n      <p role=\"status\" data-await-status>This usually takes a few seconds. Your download links appear here as soon as the payment is confirmed.</p>\n      <p><a class=\"button\" href=\"\">Check again</a></p>\n      <p>If nothing happens within a few minutes, write to {contact}; your receipt from the payment provider is your proof of purchase.</p>\n    </section>\n"
-    );
-    layout(shop, "Confirming your payment", &body).replacen(
-        "</body>",
-        "  <script src=\"/js/cart.js\" defer></script>\n</body>",
-        1,
-    )
+    let (title, section) = if on_its_way {
+        (
+            "Your payment is on its way",
+            format!(
+                "    <section class=\"notice payment-pending\">\n      <h1>Thank you: your payment is on its way</h1>\n      <p role=\"status\">Your payment method takes a few working days to confirm a payment. As soon as it has, we e-mail you your download link: there is nothing else to do. If no e-mail has come a week from now, write to {contact}.</p>\n    </section>\n"
+            ),
+        )
+    } else {
+        (
+            "Confirming your payment",
+            format!(
+                "    <section class=\"notice payment-pending\" data-await-order=\"{PENDING_CHECK_SECS}\">\n      <h1>Thank you: your payment is being confirmed</h1>\n      <p role=\"status\" data-await-status>This usually takes a few seconds. Your download links appear here as soon as the payment is confirmed.</p>\n      <p><a class=\"button\" href=\"\">Check again</a></p>\n      <p>If nothing happens within a few minutes, write to {contact}; your receipt from the payment provider is your proof of purchase.</p>\n    </section>\n"
+            ),
+        )
+    };
+    let page = layout(shop, title, &section);
+    let page = if on_its_way { page.replacen("<body>", "<body data-cart-clear>", 1) } else { page };
+    page.replacen("</body>", "  <script src=\"/js/cart.js\" defer></script>\n</body>", 1)
 }
 
 /// The success page without a usable `session_id`.
@@ -442,12 +455,24 @@ mod tests {
 
     #[test]
     fn pending_page_checks_again_without_reloading_itself() {
-        let html = payment_pending_page(&shop());
+        let html = payment_pending_page(&shop(), false);
         assert!(!html.contains("http-equiv=\"refresh\""));
         assert!(html.contains("data-await-order=\"3\""));
         assert!(html.contains("<script src=\"/js/cart.js\" defer></script>"));
         assert!(html.contains(">Check again</a>"));
         assert!(html.contains("being confirmed"));
+        assert!(html.contains("mailto:help@example.com"));
+        assert!(!html.contains("data-cart-clear"), "not known to be paid yet");
+    }
+
+    /// A bank debit: no checking every 3 s for days, the cart emptied.
+    #[test]
+    fn a_payment_on_its_way_is_told_so_and_not_awaited() {
+        let html = payment_pending_page(&shop(), true);
+        assert!(html.contains("your payment is on its way") && html.contains("we e-mail you your download link"));
+        assert!(!html.contains("data-await-order") && !html.contains("Check again"));
+        assert!(html.contains("<body data-cart-clear>"), "{html}");
+        assert!(html.contains("<script src=\"/js/cart.js\" defer></script>\n</body>"));
         assert!(html.contains("mailto:help@example.com"));
     }
 

@@ -181,12 +181,18 @@ describe("paid checkout", () => {
     assert.deepEqual(JSON.parse(order.body.order.clips), [main.slug, other.slug].sort());
   });
 
-  it("unpaid (delayed payment method): 200, no order yet; the later success event creates it", async () => {
+  it("unpaid (delayed payment method): 200, no order yet, the success page says it is on its way; the later success event creates it", async () => {
     const event = sessionEvent({ clips: main.slug, paymentStatus: "unpaid" });
     const res = await deliver(event);
     assert.equal(res.status, 200);
     assert.equal(res.body.awaiting_payment, true);
     await assertNothingWritten(event);
+    // Back from paying by bank debit: told the link comes by e-mail in a
+    // few days, not asked to wait here; the cart is emptied.
+    const waiting = html(await thanks(event.data.object.id));
+    assert.match(waiting, /your payment is on its way/);
+    assert.match(waiting, /<body data-cart-clear>/);
+    assert.doesNotMatch(waiting, /data-await-order/);
     const paid = sessionEvent({ sessionId: event.data.object.id, clips: main.slug,
       type: "checkout.session.async_payment_succeeded" });
     assert.equal((await deliver(paid)).status, 200);

@@ -379,7 +379,10 @@ describe("the success page in a browser", () => {
       const paid = await deliver(completed(session, { email: "waiting@example.com" }));
       assert.equal(paid.status, 200);
       await page.locator("a.order-link").waitFor({ timeout: 15000 });
-      assert.match(await page.locator("a.order-link").getAttribute("href"), /^\/download\//);
+      // The link to keep is shown whole, so that copying its text works.
+      const kept = await page.locator("a.order-link").getAttribute("href");
+      assert.ok(kept.startsWith(`${stack.base}/download/`), kept);
+      assert.equal(await page.locator("a.order-link").textContent(), kept);
       assert.equal(await page.locator(`a[href$="/${a.slug}"]`).count() > 0, true, "the clip's download link is there");
       assert.deepEqual(errors, []);
     } finally {

@@ -407,9 +407,10 @@ async fn money_back(
 }
 
 struct CheckoutLink {
-    token: String,
+    token: Option<String>,
+    awaiting: u32,
 }
-crate::from_row!(CheckoutLink { token });
+crate::from_row!(CheckoutLink { token, awaiting });
 
 /// `GET /thanks?session_id=…`: the order page of a paid checkout, or a page
 /// that reloads itself until the webhook has created the order.
@@ -431,7 +432,17 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
             .await
             .map_err(|e| d1_error("checkout link", e))?;
         match link {
-            None => {
+            Some(CheckoutLink { token: Some(token), .. }) => {
+                let view = order_view(env, &token).await?;
+                let link = format!("{}/download/{token}", super::origin(req).unwrap_or_default());
+                html_page(&pages::thanks_page(shop, &view, &link), head, 200, &[])
+            }
+            // A payment on its way for days (a bank debit): the link comes
+            // by e-mail; nothing is missing.
+            Some(CheckoutLink { awaiting: 1.., .. }) => {
+                html_page(&pages::payment_pending_page(shop, true), head, 200, &[])
+            }
+            _ => {
                 // A customer is back from paying: if no order follows, the
                 // self-test tells the owner the webhook is not arriving.
                 let now = now_unix();
@@ -442,11 +453,7 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
                         log_line!({ "event": "thanks_waiting_not_recorded", "error": format!("{e:?}") })
                     );
                 }
-                html_page(&pages::payment_pending_page(shop), head, 200, &[])
-            }
-            Some(link) => {
-                let view = order_view(env, &link.token).await?;
-                html_page(&pages::thanks_page(shop, &view, &format!("/download/{}", link.token)), head, 200, &[])
+                html_page(&pages::payment_pending_page(shop, false), head, 200, &[])
             }
         }
     }
