@@ -366,6 +366,12 @@ pub mod sql {
     pub const CHECKOUT: &str = "INSERT OR IGNORE INTO checkouts (provider, session_id, order_id, token, customer_email, amount_total, currency, created_at, payment_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
+    /// The order `?2` if it exists, or else the order the checkout `?1`
+    /// already has (an order created by hand names its own id as its
+    /// checkout when it has none). `?1 session_id, ?2 order_id`.
+    pub const SESSION_ORDER: &str = "SELECT order_id FROM orders WHERE order_id = ?2 \
+         UNION ALL SELECT order_id FROM checkouts WHERE session_id = ?1 LIMIT 1";
+
     /// What a resent link needs: the order and its checkout's address.
     /// `?1 order_id`.
     pub const ORDER_TO_RESEND: &str = "SELECT o.clips AS clips, o.choices AS choices, o.allowance AS allowance, o.customer_ref AS customer_ref, \

@@ -277,7 +277,7 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                     "a refund or dispute arrived before its order ({detail}); the order will be created revoked, with no mail"
                 ),
                 "unknown_clip" | "no_clips" => format!(
-                    "a paid checkout could not become an order ({detail}): the customer has no link. Mint one with `site-gen token mint` for the clips they paid for"
+                    "a paid checkout could not become an order ({detail}): the customer has no link: `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` (docs/payments.md)"
                 ),
                 "checkout_unavailable" => format!(
                     "a customer's checkout could not start ({detail}); nothing was charged. Fix STRIPE_API_KEY (docs/payments.md)"

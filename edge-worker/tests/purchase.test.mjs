@@ -593,6 +593,51 @@ describe("partial refunds and disputes", () => {
   });
 });
 
+describe("a checkout the Worker refused, made good by the owner", () => {
+  it("orders create --session --payment: mailed, found by 'Lost your download link?', Stripe's retry is a duplicate, a refund revokes it", async () => {
+    const a = present[4];
+    const pi = unique("pi");
+    const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: "no-such-clip" },
+      amount_total: a.price, currency: manifest.shop.currency.toLowerCase() };
+    const refused = await deliver(completed(session, { email: "hand@example.com", paymentIntent: pi }));
+    assert.equal(refused.status, 422);
+    assert.equal(refused.body.error, "unknown_clip");
+
+    const bin = process.env.SITE_GEN_BIN;
+    const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const env = { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" };
+    const create = (order, ...more) => run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO, "create", order,
+      "--clip", a.slug, "--to", "hand@example.com", "--downloads", "1", ...more], { cwd: REPO, env }).catch((e) => e);
+    const made = await create("HAND-1", "--session", session.id, "--payment", pi);
+    assert.equal(made.code ?? 0, 0, made.stderr);
+    const [mail] = await mailTo((m) => m.to.includes("hand@example.com"));
+    assert.equal((await curl(`${linksIn(mail.email.text)[0]}/${a.slug}`, { args: ["-I"] })).status, 200);
+    const twice = await create("HAND-2", "--session", session.id);
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, new RegExp(`checkout ${session.id} already has order HAND-1: nothing was created`));
+
+    // The customer lost the mail: self-service finds the order by address.
+    await new Promise((r) => setTimeout(r, 1100)); // a token of another second
+    await fetch(`${stack.base}/orders/recover`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: form([["email", "hand@example.com"]]) });
+    const recovered = await mailTo((m) => m.to.includes("hand@example.com") && /download links/i.test(m.subject));
+    assert.ok(recovered[0].email.text.includes("HAND-1"), recovered[0].email.text);
+
+    // Stripe retries the checkout once the clip is back: no second order.
+    const retried = await deliver(completed({ ...session, metadata: { clips: a.slug } }, { email: "hand@example.com", paymentIntent: pi }));
+    assert.equal(retried.status, 200, JSON.stringify(retried.body));
+    assert.equal(retried.body.duplicate, true, JSON.stringify(retried.body));
+
+    // The payment is refunded: the order made by hand is revoked.
+    const refund = await deliver(chargeEvent("charge.refunded", { id: "ch_hand", object: "charge", amount: a.price,
+      amount_refunded: a.price, refunded: true, payment_intent: pi }));
+    assert.equal(refund.status, 200);
+    assert.equal(refund.body.order_id, "HAND-1", JSON.stringify(refund.body));
+    const shown = await admin(stack, "GET", "/admin/orders/HAND-1");
+    assert.equal(shown.body.order.revoked_reason, "refunded");
+  });
+});
+
 describe("a payment that does not match the catalog", () => {
   it("a 100 %-off checkout still gets its clips, and the owner is told", async () => {
     const [a] = present.slice(7, 8);

@@ -16,6 +16,17 @@ use serde_json::{json, Value};
 
 use crate::purchase_token::{self as pt, MintRequest};
 
+/// An order created by hand (`POST /admin/orders`).
+pub struct NewOrder<'a> {
+    pub order_id: &'a str,
+    pub clips: &'a [String],
+    pub downloads: u32,
+    pub expires_at: u64,
+    pub customer_email: &'a str,
+    pub session_id: Option<&'a str>,
+    pub payment_id: Option<&'a str>,
+}
+
 /// Environment variable holding the Worker's `ADMIN_TOKEN`.
 pub const ADMIN_TOKEN_ENV: &str = "CLIPSTORE_ADMIN_TOKEN";
 /// Environment variable that can stand in for `--worker-url`.
@@ -119,6 +130,15 @@ pub enum OrdersCommand {
         /// How long the link works: 30d, 12h, 2weeks, ...
         #[arg(long, default_value = "30d")]
         expires: String,
+        /// The Stripe checkout session (cs_...) the customer paid through,
+        /// when the Worker refused it (the owner's alert names it): a later
+        /// refund or dispute then revokes this order, and Stripe's retry of
+        /// that checkout makes no second one.
+        #[arg(long, value_name = "CS_ID")]
+        session: Option<String>,
+        /// The Stripe payment (pi_...) it was paid by, for the same reason.
+        #[arg(long, value_name = "PI_ID")]
+        payment: Option<String>,
     },
     /// Give back all downloads of an order (or of one clip), or, with
     /// --since and --until instead of an order, of every order with a download
@@ -241,6 +261,14 @@ pub fn checked_token(token: &str, source: &str) -> Result<String, OrdersError> {
         )));
     }
     Ok(token.to_string())
+}
+
+/// Whether `id` looks like a Stripe id with `prefix` (`cs_a1B2...`).
+fn stripe_id(id: &str, prefix: &str) -> bool {
+    id.len() > prefix.len()
+        && id.len() <= 255
+        && id.starts_with(prefix)
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// `NAME=value` from a dotenv-style text (quotes stripped).
@@ -389,8 +417,19 @@ impl AdminClient {
 
     /// `POST /admin/orders`: a new order in the ledger; refused (409) when
     /// the id exists.
-    pub fn create(&self, order: &str, clips: &[String], downloads: u32, expires_at: u64) -> Result<Value, OrdersError> {
-        let body = json!({ "order_id": order, "clips": clips, "downloads": downloads, "expires_at": expires_at });
+    /// `customer_email` is kept with the order (link recovery finds it by
+    /// it), and `stripe` names the checkout session and payment it was paid
+    /// by.
+    pub fn create(&self, order: &NewOrder) -> Result<Value, OrdersError> {
+        let body = json!({
+            "order_id": order.order_id,
+            "clips": order.clips,
+            "downloads": order.downloads,
+            "expires_at": order.expires_at,
+            "customer_email": order.customer_email,
+            "session_id": order.session_id,
+            "payment_id": order.payment_id,
+        });
         self.call("POST", "/admin/orders", Some(body))
     }
 
@@ -807,7 +846,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             check_revocable(&client, &order, clip.as_deref(), not_in_ledger)?;
             revoke(&client, &order, clip)?;
         }
-        OrdersCommand::Create { order, clips, to, downloads, expires } => {
+        OrdersCommand::Create { order, clips, to, downloads, expires, session, payment } => {
             let valid_for = pt::parse_duration(&expires)?;
             if downloads == 0 {
                 return Err(OrdersError::Other("--downloads must be at least 1".into()));
@@ -817,7 +856,28 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                     "--to {to:?} is not an e-mail address (name@example.com): nothing was created"
                 )));
             }
-            client.create(&order, &clips, downloads, unix_now() + valid_for.as_secs()).map_err(|e| match e {
+            let ids = [("--session", "cs_", &session), ("--payment", "pi_", &payment)];
+            for (flag, prefix, id) in ids {
+                if let Some(id) = id.as_deref().filter(|id| !stripe_id(id, prefix)) {
+                    return Err(OrdersError::Other(format!(
+                        "{flag} {id:?} is not a Stripe id ({prefix}... as the alert or Stripe's Dashboard shows it): \
+                         nothing was created"
+                    )));
+                }
+            }
+            let new = NewOrder {
+                order_id: &order,
+                clips: &clips,
+                downloads,
+                expires_at: unix_now() + valid_for.as_secs(),
+                customer_email: &to,
+                session_id: session.as_deref(),
+                payment_id: payment.as_deref(),
+            };
+            client.create(&new).map_err(|e| match e {
+                OrdersError::Http { status: 409, body } if body.contains("already has order") => {
+                    OrdersError::Other(format!("the Worker answered 409: {body}: nothing was created"))
+                }
                 OrdersError::Http { status: 409, .. } => OrdersError::Other(format!(
                     "order {order} already exists: nothing was created (`site-gen orders show {order}`; \
                      `site-gen orders resend {order} --to {to}` mails its link again)"

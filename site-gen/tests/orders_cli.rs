@@ -426,13 +426,26 @@ fn an_order_created_by_hand_is_mailed_its_link() {
     let in_30_days =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 30 * 86_400;
     assert!(body["expires_at"].as_u64().unwrap().abs_diff(in_30_days) < 60, "{body}");
+    assert_eq!(body["customer_email"], "c@d.example", "kept, so that link recovery finds the order");
+    assert_eq!((&body["session_id"], &body["payment_id"]), (&json!(null), &json!(null)));
+
+    let stripe = ["create", "ORD-S", "--clip", "harbor", "--to", "c@d.example", "--session", "cs_test_a1", "--payment"];
+    let linked = orders(&base, token, &[&stripe[..], &["pi_3Ab"]].concat());
+    // (The fake mails only ORD-NEW.)
+    assert!(String::from_utf8_lossy(&linked.stdout).contains("Order ORD-S created"));
+    let created = seen.lock().unwrap().iter().rev().find(|l| l.starts_with("created ")).cloned().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&created["created ".len()..]).unwrap();
+    assert_eq!((&body["session_id"], &body["payment_id"]), (&json!("cs_test_a1"), &json!("pi_3Ab")));
+    let wrong = orders(&base, token, &[&stripe[..], &["ch_3Ab"]].concat());
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--payment \"ch_3Ab\" is not a Stripe id (pi_..."));
 
     let typo = orders(&base, token, &["create", "ORD-NEW2", "--clip", "harbor", "--to", "c@d"]);
     assert!(!typo.status.success());
     assert!(String::from_utf8_lossy(&typo.stderr)
         .contains("is not an e-mail address (name@example.com): nothing was created"));
     let creates = seen.lock().unwrap().iter().filter(|l| l.starts_with("POST /admin/orders HTTP")).count();
-    assert_eq!(creates, 1, "only ORD-NEW was asked for, not the order with a bad address");
+    assert_eq!(creates, 2, "only ORD-NEW and ORD-S were asked for, not the orders with a bad address or payment");
 
     let exists = orders(&base, token, &["create", "ORD-9", "--clip", "harbor", "--to", "c@d.example"]);
     assert!(!exists.status.success());

@@ -3,6 +3,8 @@
 
 // The runtime's shared glue (bindings, D1 helpers, pages) and its imports.
 use super::*;
+use crate::mail::valid_address;
+use crate::runtime::d1::Query;
 
 /// Largest JSON body of an admin request (uploads stream, see `objects.rs`).
 const MAX_JSON_BODY: usize = 64 * 1024;
@@ -54,6 +56,11 @@ pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Respons
     }
 }
 
+struct SessionOrder {
+    order_id: String,
+}
+crate::from_row!(SessionOrder { order_id });
+
 #[derive(Deserialize)]
 struct CreateOrder {
     order_id: String,
@@ -61,6 +68,14 @@ struct CreateOrder {
     downloads: u32,
     expires_at: Option<u64>,
     customer_ref: Option<String>,
+    /// Kept as a checkout's, so that "Lost your download link?" and
+    /// `resend` find the order by it.
+    customer_email: Option<String>,
+    /// The Stripe checkout and payment it was paid by (a checkout the
+    /// webhook refused): a refund then revokes it, and Stripe's retry of
+    /// that checkout makes no second order.
+    session_id: Option<String>,
+    payment_id: Option<String>,
 }
 
 async fn admin_route(
@@ -135,36 +150,78 @@ async fn admin_route(
         }
         AdminRoute::CreateOrder => {
             let Ok(o) = serde_json::from_str::<CreateOrder>(body) else {
-                return refuse(400, "expected {order_id, clips, downloads, expires_at?, customer_ref?}");
+                return refuse(
+                    400,
+                    "expected {order_id, clips, downloads, expires_at?, customer_ref?, customer_email?, session_id?, payment_id?}",
+                );
             };
             let (slugs, choices) = match admin::order_items(manifest(), &o.clips) {
                 Ok(items) => items,
                 Err(e) => return refuse(400, &e),
             };
-            let r = batch(
-                &db,
-                vec![
-                    bind(
-                        &db,
-                        sql::CREATE_ORDER,
-                        &[
-                            text(&o.order_id),
-                            text(&clips_json(&slugs)),
-                            num(o.downloads.into()),
-                            opt_text(o.customer_ref.as_deref()),
-                            opt_num(o.expires_at),
-                            num(now),
-                            choices_json(&choices),
-                        ],
-                    )?,
-                    bind(
-                        &db,
-                        sql::EVENT,
-                        &[text(&o.order_id), num(now), text("create"), JsValue::NULL, JsValue::NULL],
-                    )?,
-                ],
-            )
-            .await?;
+            if o.customer_email.as_deref().is_some_and(|a| !valid_address(a)) {
+                return refuse(400, "customer_email is not an e-mail address");
+            }
+            let stripe = o.session_id.is_some() || o.payment_id.is_some();
+            if [&o.session_id, &o.payment_id].into_iter().flatten().any(|id| !crate::payments::valid_session_id(id)) {
+                return refuse(400, "session_id and payment_id are Stripe ids (cs_..., pi_...)");
+            }
+            let session = o.session_id.as_deref().unwrap_or(&o.order_id);
+            let known = bind(&db, sql::SESSION_ORDER, &[text(session), text(&o.order_id)])?
+                .first_row::<SessionOrder>()
+                .await
+                .map_err(|e| d1_error("session order", e))?;
+            match known {
+                Some(k) if k.order_id == o.order_id => {
+                    return refuse(409, &format!("order {} already exists", k.order_id))
+                }
+                Some(k) => return refuse(409, &format!("checkout {session} already has order {}", k.order_id)),
+                None => {}
+            }
+            let mut statements = vec![
+                bind(
+                    &db,
+                    sql::CREATE_ORDER,
+                    &[
+                        text(&o.order_id),
+                        text(&clips_json(&slugs)),
+                        num(o.downloads.into()),
+                        opt_text(o.customer_ref.as_deref()),
+                        opt_num(o.expires_at),
+                        num(now),
+                        choices_json(&choices),
+                    ],
+                )?,
+                bind(&db, sql::EVENT, &[text(&o.order_id), num(now), text("create"), JsValue::NULL, JsValue::NULL])?,
+            ];
+            if o.customer_email.is_some() || stripe {
+                // A link for the checkout's success page, as the webhook's.
+                let mut claims = Claims {
+                    key_id: String::new(),
+                    order_id: o.order_id.clone(),
+                    clips: slugs.clone(),
+                    issued_at: now,
+                    expires_at: o.expires_at.unwrap_or(now + 30 * 86_400),
+                    downloads: o.downloads,
+                    customer_ref: o.customer_ref.clone(),
+                    choices: choices.clone(),
+                };
+                let token = payments::sign_link(env, &mut claims)?;
+                let provider = if stripe { "stripe" } else { "admin" };
+                let values = [
+                    text(provider),
+                    text(session),
+                    text(&o.order_id),
+                    text(&token),
+                    opt_text(o.customer_email.as_deref()),
+                    JsValue::NULL,
+                    JsValue::NULL,
+                    num(now),
+                    opt_text(o.payment_id.as_deref()),
+                ];
+                statements.push(bind(&db, sql::CHECKOUT, &values)?);
+            }
+            let r = batch(&db, statements).await?;
             if row_count(&r[0]) == 0 {
                 return refuse(409, &format!("order {} already exists", o.order_id));
             }
