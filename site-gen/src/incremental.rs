@@ -206,6 +206,12 @@ impl Incremental {
         relevant
     }
 
+    /// Notes that changes were lost (the watcher's queue overflowed, as a
+    /// `git pull` or a bulk edit can make it): everything is loaded again.
+    pub fn note_everything(&mut self) {
+        self.reload_all = true;
+    }
+
     /// Brings `out` up to date with everything noted so far. On error nothing
     /// is written: `out` keeps the last good build, and the changes stay
     /// noted, to be retried with the next ones.
@@ -338,13 +344,15 @@ impl Incremental {
             || todo.par_iter().map(|&i| prepared.render_job(jobs[i])).collect(),
             || reindex.then(|| search::cached(&shop.root, shop)),
         );
-        let search = search.transpose().map_err(|e| Diagnostics(vec![Diagnostic::new(&shop.root, e.to_string())]))?;
         let sitemap_fp = prepared.sitemap_fingerprint(global);
         let sitemap = (full || self.sitemap != Some(sitemap_fp)).then(|| prepared.sitemap(paths.iter().cloned()));
+        // The cards go back before any error returns: the next rebuild
+        // (after the owner's fix) renders with them.
         let (clip_cards, post_cards) = prepared.into_cards();
         l.clip_cards = clip_cards;
         l.post_cards = post_cards;
         let shop = &l.shop;
+        let search = search.transpose().map_err(|e| Diagnostics(vec![Diagnostic::new(&shop.root, e.to_string())]))?;
 
         let mut rendered: Vec<(String, Vec<u8>)> = render::collect_pages(shop, results)?
             .map(|f| match f.contents {

@@ -112,17 +112,26 @@ pub fn run(options: ServeOptions) -> Result<(), ServeError> {
 
     while let Ok(first) = rx.recv() {
         let mut changed: Vec<PathBuf> = Vec::new();
+        // Events lost (an overflowed queue says so with a rescan; an error
+        // may have dropped some): what changed is unknown, so everything.
+        let mut lost = false;
         let mut collect = |result: DebounceEventResult| match result {
             Ok(events) => {
+                lost |= events.iter().any(|e| e.event.need_rescan());
                 changed.extend(events.into_iter().filter(|e| is_change(&e.event.kind)).flat_map(|e| e.event.paths))
             }
-            Err(errors) => errors.iter().for_each(|e| eprintln!("watch error: {e}")),
+            Err(errors) => {
+                errors.iter().for_each(|e| eprintln!("watch error: {e}; reloading the whole shop"));
+                lost = true;
+            }
         };
         collect(first);
         while let Ok(more) = rx.try_recv() {
             collect(more);
         }
-        if !site.note_changes(changed.iter().map(PathBuf::as_path)) {
+        if lost {
+            site.note_everything();
+        } else if !site.note_changes(changed.iter().map(PathBuf::as_path)) {
             continue;
         }
         // A folder that appeared (templates/, static/) needs watching too.
