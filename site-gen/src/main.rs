@@ -67,7 +67,7 @@ enum Command {
         /// Also show drafts and items dated in the future.
         #[arg(long)]
         drafts: bool,
-        /// Where to write the preview site (default: a folder under the system's temporary folder).
+        /// Where to write the preview site (default: .site-gen/preview in the shop).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },

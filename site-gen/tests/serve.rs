@@ -33,8 +33,14 @@ impl Drop for Server {
 }
 
 fn start(root: &Path, out: &Path) -> Server {
+    start_with(root, &["--out", out.to_str().unwrap()]).0
+}
+
+/// `serve` with `more` arguments; and the line it printed its address in.
+fn start_with(root: &Path, more: &[&str]) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_site-gen"))
-        .args(["serve", "--port", "0", "--root", root.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["serve", "--port", "0", "--root", root.to_str().unwrap()])
+        .args(more)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -53,7 +59,7 @@ fn start(root: &Path, out: &Path) -> Server {
         let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
         if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
             server.port = rest.split('/').next().unwrap().parse().unwrap();
-            return server;
+            return (server, line);
         }
     }
     panic!("serve did not print its address");
@@ -109,6 +115,25 @@ fn edit(path: &PathBuf, from: &str, to: &str) {
     let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_str().unwrap()));
     fs::write(&tmp, text.replacen(from, to, 1)).unwrap();
     fs::rename(&tmp, path).unwrap();
+}
+
+/// Without `--out`, the preview is kept in the shop's own `.site-gen/`
+/// (not the system's temporary folder, whose cleaners would delete the
+/// marker that makes it site-gen's), one folder per mode.
+#[test]
+fn the_default_preview_folder_is_the_shops_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    let root = root.canonicalize().unwrap();
+    let (server, line) = start_with(&root, &[]);
+    let preview = root.join(".site-gen/preview");
+    assert!(line.contains(&format!("(files in {})", preview.display())), "{line}");
+    assert_eq!(get(server.port, "/").status, 200);
+    assert!(preview.join("index.html").is_file() && preview.join(".clipstore-build").is_file());
+    drop(server);
+    let (_drafts, line) = start_with(&root, &["--drafts"]);
+    assert!(line.contains(&format!("(files in {})", root.join(".site-gen/preview-drafts").display())), "{line}");
 }
 
 #[test]

@@ -56,13 +56,14 @@ pub enum ServeError {
     Watch(#[from] notify::Error),
 }
 
-/// The default preview folder for a shop: one per shop and mode, reused by
-/// the next `serve` (which rewrites only what differs).
+/// The default preview folder for a shop: one per mode, in the shop's own
+/// `.site-gen/`, reused by the next `serve` (which rewrites only what
+/// differs). Not in the system's temporary folder: a cleaner that deletes
+/// files unread for days (systemd-tmpfiles, macOS) would take the marker
+/// that says the folder is site-gen's, and `serve` would refuse it from
+/// then on; nor where another user of the machine could make it first.
 fn default_out(root: &Path, drafts: bool) -> PathBuf {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
-    (root, drafts).hash(&mut h);
-    std::env::temp_dir().join(format!("site-gen-serve-{:016x}", h.finish()))
+    root.join(".site-gen").join(if drafts { "preview-drafts" } else { "preview" })
 }
 
 /// Runs the preview server until the process is stopped.
