@@ -2,12 +2,13 @@
 //!
 //! Only what both sides must agree on byte for byte lives here: the catalog
 //! manifest that maps a clip slug to its object in the bucket, (in `token`)
-//! the purchase-token format, the security headers of every page, and the
-//! shortest admin token. No I/O, no Worker dependency: it builds natively
+//! the purchase-token format, the security headers of every page, how a
+//! `Range` header is answered, and the shortest admin token. No I/O, no Worker dependency: it builds natively
 //! and for `wasm32-unknown-unknown`.
 
 pub mod manifest;
 pub mod purchase;
+pub mod range;
 pub mod security_headers;
 pub mod sorted_map;
 #[cfg(any(test, feature = "testing"))]

@@ -31,7 +31,7 @@ pub mod outbox;
 pub mod pages;
 pub mod payments;
 pub mod preconditions;
-pub mod range;
+pub use clipstore_core::range;
 pub mod recovery;
 pub mod refusals;
 pub mod request_url;

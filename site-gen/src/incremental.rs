@@ -28,6 +28,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde_json::Value;
 use tera::Tera;
@@ -210,6 +211,17 @@ impl Incremental {
     /// `git pull` or a bulk edit can make it): everything is loaded again.
     pub fn note_everything(&mut self) {
         self.reload_all = true;
+    }
+
+    /// Moves the time that decides what is published (dated items) to
+    /// `now`. On a new day (UTC), everything is loaded again: a post dated
+    /// today, hidden as "in the future" when `serve` started last night,
+    /// appears with the next rebuild.
+    pub fn set_now(&mut self, now: DateTime<Utc>) {
+        if now.date_naive() != self.options.now.date_naive() {
+            self.reload_all = true;
+        }
+        self.options.now = now;
     }
 
     /// Brings `out` up to date with everything noted so far. On error nothing

@@ -144,16 +144,28 @@ fn check_content_links(shop: &Shop, paths: impl Iterator<Item = String>) -> Resu
 /// the staging folder as soon as it is rendered, on all cores, and the
 /// staging folder replaces `out` only when every page rendered and was
 /// written (see [`output::Staging`]).
+/// Why `out` cannot take a build of the shop at `root`, if it cannot: it
+/// would contain the shop's content, or lie inside a folder the shop is made
+/// from, where each build would copy the last one into itself (and `serve`
+/// would rebuild for ever).
+pub fn unfit_output(root: &Path, out: &Path) -> Option<&'static str> {
+    if root.join("content").starts_with(out) || out == root {
+        return Some("the output folder would contain the shop's own content");
+    }
+    ["content", "static", templates::TEMPLATES_DIR]
+        .iter()
+        .any(|source| out.starts_with(root.join(source)))
+        .then_some("the output folder is inside a folder the shop is made from (content/, static/ or templates/)")
+}
+
 pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
     let (shop, tera) = load(&options.root, options.drafts, options.now).map_err(BuildError::Content)?;
     let out = &options.out;
-    if options.root.join("content").starts_with(out) || out == &options.root {
-        return Err(BuildError::Content(Diagnostics(vec![diagnostics::Diagnostic::new(
-            out,
-            "the output folder would contain the shop's own content",
-        )
-        .with_help("choose an output folder of its own, like `public`")])));
+    if let Some(why) = unfit_output(&options.root, out) {
+        return Err(BuildError::Content(Diagnostics(vec![
+            diagnostics::Diagnostic::new(out, why).with_help("choose an output folder of its own, like `public`")
+        ])));
     }
     let site = render::Site::plan(&shop, &tera).map_err(BuildError::Content)?;
     check_content_links(&shop, site.paths()).map_err(BuildError::Content)?;

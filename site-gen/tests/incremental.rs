@@ -281,3 +281,32 @@ fn clip_edits_reach_the_search_index() {
     let records = common::search_records(h.site.out());
     assert!(records.contains_key("/clips/delta/") && !records.contains_key("/clips/clip-3/"));
 }
+
+/// `serve` left running overnight: a post dated today, hidden at the start
+/// as dated in the future, appears with the first rebuild of the new day,
+/// as a clean build of that day shows it.
+#[test]
+fn a_post_dated_today_appears_once_the_day_comes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    fs::write(root.join("content/news/tomorrow.md"), post("Tomorrow", "2026-06-02", "[]", "Out tomorrow.")).unwrap();
+    let out = tmp.path().join("site");
+    let evening = site_gen::front_matter::parse_date("2026-06-01").unwrap() + chrono::Duration::hours(23);
+    let mut site = Incremental::new(&root, &out, LoadOptions { drafts: false, now: evening });
+    site.rebuild().unwrap();
+    assert!(!out.join("news/tomorrow/index.html").exists(), "dated in the future in the evening");
+    site.set_now(evening + chrono::Duration::hours(2));
+    site.rebuild().unwrap();
+    assert!(out.join("news/tomorrow/index.html").is_file(), "published on its day");
+    let clean = tmp.path().join("clean");
+    let options = BuildOptions {
+        root: root.clone(),
+        out: clean.clone(),
+        manifest: tmp.path().join("manifest.json"),
+        drafts: false,
+        now: evening + chrono::Duration::hours(2),
+    };
+    site_gen::build(&options).unwrap();
+    assert_eq!(snapshot(&out), snapshot(&clean));
+}

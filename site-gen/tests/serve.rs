@@ -73,9 +73,14 @@ struct Reply {
 
 /// One raw HTTP/1.1 request (the path is sent exactly as given).
 fn get(port: u16, path: &str) -> Reply {
+    get_with(port, path, "")
+}
+
+/// The same with more header lines (`Name: value\r\n` each).
+fn get_with(port: u16, path: &str, headers: &str) -> Reply {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n").unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -131,9 +136,88 @@ fn the_default_preview_folder_is_the_shops_own() {
     assert!(line.contains(&format!("(files in {})", preview.display())), "{line}");
     assert_eq!(get(server.port, "/").status, 200);
     assert!(preview.join("index.html").is_file() && preview.join(".clipstore-build").is_file());
+
+    // The live shop's security headers, so that what the preview shows is
+    // what the shop will (an iframe from elsewhere is blocked in both).
+    let page = get(server.port, "/");
+    assert!(page.headers.contains("content-security-policy: default-src 'self'"), "{}", page.headers);
+    assert!(page.headers.contains("x-content-type-options: nosniff"), "{}", page.headers);
+    // Ranges, as a video player seeking asks (Safari plays nothing without).
+    let css = fs::read(preview.join("css/site.css")).unwrap();
+    let part = get_with(server.port, "/css/site.css", "Range: bytes=10-19\r\n");
+    assert_eq!(part.status, 206);
+    assert!(part.headers.contains(&format!("content-range: bytes 10-19/{}", css.len())), "{}", part.headers);
+    assert_eq!(part.body.as_bytes(), &css[10..20]);
+    assert!(get(server.port, "/css/site.css").headers.contains("accept-ranges: bytes"));
+    let past = get_with(server.port, "/css/site.css", &format!("Range: bytes={}-\r\n", css.len()));
+    assert_eq!(past.status, 416);
     drop(server);
     let (_drafts, line) = start_with(&root, &["--drafts"]);
     assert!(line.contains(&format!("(files in {})", root.join(".site-gen/preview-drafts").display())), "{line}");
+}
+
+/// Polls `path` until it answers `status` (a rebuild follows a change in
+/// a few tens of milliseconds).
+fn wait_for(port: u16, path: &str, status: u16) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if get(port, path).status == status {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// `static/` moved away and put back (a theme unzipped over it): the
+/// watch went with the old folder, and the new one is watched again.
+#[test]
+fn a_folder_put_back_is_watched_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    let (server, _) = start_with(&root, &["--out", tmp.path().join("site").to_str().unwrap()]);
+    let status = events(server.port);
+    next_status(&status); // the hello
+    fs::rename(root.join("static"), tmp.path().join("static-aside")).unwrap();
+    // The posters the content shows are gone: errors, the last good build kept.
+    assert!(!next_status(&status)["errors"].as_array().unwrap().is_empty(), "static/ gone");
+    fs::rename(tmp.path().join("static-aside"), root.join("static")).unwrap();
+    assert!(next_status(&status)["errors"].as_array().unwrap().is_empty(), "static/ back");
+    fs::write(root.join("static/new.txt"), "new").unwrap();
+    assert!(wait_for(server.port, "/new.txt", 200), "a file added to the folder put back is seen");
+}
+
+/// A relative `--out` is under the shop, as `build`'s; one inside a folder
+/// the shop is made from is refused (each rebuild would copy it into itself).
+#[test]
+fn an_output_folder_inside_the_shops_sources_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    let root = root.canonicalize().unwrap();
+    let run = |out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_site-gen"))
+            .args(["serve", "--port", "0", "--root", root.to_str().unwrap(), "--out", out])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+    };
+    for inside in ["static/preview", "content/x"] {
+        let refused = run(inside);
+        assert!(!refused.status.success());
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("is inside a folder the shop is made from"), "{err}");
+        assert!(!root.join(inside).exists(), "nothing written into {inside}");
+    }
+    let build = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .args(["build", "--root", root.to_str().unwrap(), "--out", "static/site"])
+        .output()
+        .unwrap();
+    assert!(!build.status.success());
+    assert!(String::from_utf8_lossy(&build.stderr).contains("is inside a folder the shop is made from"));
+    let (_server, line) = start_with(&root, &["--out", "preview"]);
+    assert!(line.contains(&format!("(files in {})", root.join("preview").display())), "under the shop: {line}");
 }
 
 #[test]

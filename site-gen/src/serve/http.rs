@@ -174,13 +174,41 @@ fn inject(html: Vec<u8>, build: u64) -> Vec<u8> {
     out
 }
 
+/// Sends a response with the headers the deployed shop sends with every
+/// page (`clipstore_core::security_headers`), so that what the preview
+/// shows is what the shop will show: an `<iframe>` from elsewhere or a
+/// `style=""` in a news post is blocked here as it will be there.
 fn respond(request: Request, status: u16, content_type: &str, body: Vec<u8>) {
-    let response = Response::from_data(body)
+    respond_with(request, status, content_type, body, &[]);
+}
+
+fn respond_with(request: Request, status: u16, content_type: &str, body: Vec<u8>, more: &[(&str, &str)]) {
+    let mut response = Response::from_data(body)
         .with_status_code(StatusCode(status))
         .with_header(header("Content-Type", content_type))
         .with_header(header("Cache-Control", "no-store"));
+    for (name, value) in clipstore_core::security_headers::SECURITY_HEADERS.iter().chain(more) {
+        response.add_header(header(name, value));
+    }
     // The browser may have gone away; nothing to do about it.
     let _ = request.respond(response);
+}
+
+/// The part of a file a `Range` header asks for (RFC 9110 §14), as a video
+/// player seeking asks (Safari plays no video without), decided as the
+/// Worker decides (`clipstore_core::range`): one range, 206 and its
+/// `Content-Range`; none of the range in the file, 416; a malformed header
+/// or several ranges, the whole file (200), as the RFC allows.
+fn ranged(range: Option<&str>, body: Vec<u8>) -> (u16, Vec<u8>, Option<String>) {
+    use clipstore_core::range::RangeSelection;
+    let len = body.len() as u64;
+    match RangeSelection::from_header(range, len) {
+        RangeSelection::Full => (200, body, None),
+        RangeSelection::Partial { start, end } => {
+            (206, body[start as usize..=end as usize].to_vec(), Some(format!("bytes {start}-{end}/{len}")))
+        }
+        RangeSelection::Unsatisfiable => (416, Vec::new(), Some(format!("bytes */{len}"))),
+    }
 }
 
 /// Answers one request.
@@ -207,8 +235,16 @@ pub fn handle(request: Request, live: &Live) {
         Resolved::File(file) => match std::fs::read(&file) {
             Ok(bytes) => {
                 let ctype = content_type(&file);
-                let body = if ctype.starts_with("text/html") { inject(bytes, build) } else { bytes };
-                respond(request, 200, &ctype, body)
+                if ctype.starts_with("text/html") {
+                    return respond(request, 200, &ctype, inject(bytes, build));
+                }
+                let range = request.headers().iter().find(|h| h.field.equiv("Range")).map(|h| h.value.to_string());
+                let (status, body, content_range) = ranged(range.as_deref(), bytes);
+                let mut more = vec![("Accept-Ranges", "bytes")];
+                if let Some(content_range) = &content_range {
+                    more.push(("Content-Range", content_range));
+                }
+                respond_with(request, status, &ctype, body, &more)
             }
             Err(_) => not_found(request, live, build),
         },
@@ -271,6 +307,25 @@ mod tests {
         let out = String::from_utf8(inject(html, 7)).unwrap();
         assert!(out.contains("<p>x</p><script src=\"/__site-gen/live-reload.js\" data-build=\"7\"></script></BODY>"));
         assert!(String::from_utf8(inject(b"<p>no body".to_vec(), 1)).unwrap().ends_with("</script>"));
+    }
+
+    #[test]
+    fn ranges_as_a_player_asks() {
+        let file = || (0u8..100).collect::<Vec<u8>>();
+        let (status, body, range) = ranged(Some("bytes=10-19"), file());
+        assert_eq!((status, body, range.as_deref()), (206, (10..20).collect(), Some("bytes 10-19/100")));
+        let (status, body, range) = ranged(Some("bytes=90-"), file());
+        assert_eq!((status, body.len(), range.as_deref()), (206, 10, Some("bytes 90-99/100")));
+        let (status, body, range) = ranged(Some("bytes=-5"), file());
+        assert_eq!((status, body, range.as_deref()), (206, (95..100).collect(), Some("bytes 95-99/100")));
+        let (status, body, range) = ranged(Some("bytes=0-999"), file());
+        assert_eq!((status, body.len(), range.as_deref()), (206, 100, Some("bytes 0-99/100")), "clamped");
+        assert_eq!(ranged(Some("bytes=100-"), file()).0, 416, "starts past the end");
+        assert_eq!(ranged(Some("bytes=100-"), file()).2.as_deref(), Some("bytes */100"));
+        for whole in [None, Some("bytes=0-1,5-6"), Some("lines=1-2"), Some("bytes=5-1"), Some("junk")] {
+            let (status, body, range) = ranged(whole, file());
+            assert_eq!((status, body.len(), range), (200, 100, None), "{whole:?}");
+        }
     }
 
     #[test]

@@ -38,8 +38,8 @@ pub struct ServeOptions {
     /// 0 picks a free port.
     pub port: u16,
     pub drafts: bool,
-    /// Where the preview site is written; by default a folder of its own
-    /// under the system's temporary folder (never `public/`).
+    /// Where the preview site is written (relative: under the shop); by
+    /// default `.site-gen/preview` (never `public/`).
     pub out: Option<PathBuf>,
 }
 
@@ -52,6 +52,8 @@ pub enum ServeError {
          stop it, or pick another port with --port, like --port {next}", next = .0.wrapping_add(1).max(1024)
     )]
     Listen(u16, String),
+    #[error("cannot serve into {0}: {1}\n  help: leave out --out (the preview goes to .site-gen/preview), or choose a folder of its own")]
+    Output(PathBuf, &'static str),
     #[error("cannot watch for changes: {0}")]
     Watch(#[from] notify::Error),
 }
@@ -69,7 +71,11 @@ fn default_out(root: &Path, drafts: bool) -> PathBuf {
 /// Runs the preview server until the process is stopped.
 pub fn run(options: ServeOptions) -> Result<(), ServeError> {
     let root = options.root.canonicalize().map_err(|e| ServeError::Root(options.root.clone(), e))?;
-    let out = options.out.clone().unwrap_or_else(|| default_out(&root, options.drafts));
+    // A relative --out is under the shop, as `build`'s.
+    let out = options.out.as_ref().map(|o| root.join(o)).unwrap_or_else(|| default_out(&root, options.drafts));
+    if let Some(why) = crate::unfit_output(&root, &out) {
+        return Err(ServeError::Output(out, why));
+    }
     let load = LoadOptions { drafts: options.drafts, now: Utc::now() };
     let mut site = Incremental::new(&root, &out, load);
     let live = http::Live::new(out.clone());
@@ -134,6 +140,15 @@ pub fn run(options: ServeOptions) -> Result<(), ServeError> {
             site.note_everything();
         } else if !site.note_changes(changed.iter().map(PathBuf::as_path)) {
             continue;
+        }
+        site.set_now(Utc::now());
+        // A watched folder deleted, moved away or put back (a theme unzipped
+        // over static/): its watch went with it, so it is watched afresh.
+        for dir in ["content", crate::templates::TEMPLATES_DIR, "static"] {
+            let path = root.join(dir);
+            if (lost || changed.contains(&path)) && watched.remove(&path) {
+                let _ = debouncer.unwatch(&path);
+            }
         }
         // A folder that appeared (templates/, static/) needs watching too.
         watch_folders(&root, &mut debouncer, &mut watched)?;

@@ -1,4 +1,6 @@
-//! Which bytes of a clip a `Range` request header asks for (RFC 9110 §14).
+//! Which bytes of a clip a `Range` request header asks for (RFC 9110 §14):
+//! the Worker's answer to a download, and `site-gen serve`'s to a preview
+//! video, so that the preview seeks as the shop will.
 //!
 //! Parsing is done by the `http-range-header` crate; this module only adds the
 //! decisions the crate leaves to the server:
