@@ -318,6 +318,23 @@ pub mod sql {
     pub const REVOKE_FOR_MONEY_BACK: &str = "UPDATE orders SET revoked_at = ?2, revoked_reason = ?3 \
          WHERE order_id = ?1 AND (revoked_at IS NULL OR revoked_reason = 'admin') RETURNING order_id";
 
+    /// In a paid checkout's batch: revokes its new order when a full refund
+    /// or dispute of its payment arrived meanwhile (`revoke_pending`): the
+    /// webhook read none before its batch, but Stripe may deliver both at
+    /// once. `?1 order_id, ?2 now (s), ?3 provider, ?4 payment id`.
+    pub const REVOKE_IF_PENDING: &str = "UPDATE orders SET revoked_at = ?2, revoked_reason = \
+         (SELECT IIF(detail LIKE 'disputed%', 'disputed', 'refunded') FROM payment_events \
+         WHERE provider = ?3 AND session_id = ?4 AND outcome = 'revoke_pending') \
+         WHERE order_id = ?1 AND revoked_at IS NULL AND ?4 IN \
+         (SELECT session_id FROM payment_events WHERE provider = ?3 AND outcome = 'revoke_pending') RETURNING order_id";
+
+    /// In the batch of a refund or dispute that found no order: revokes the
+    /// order of the payment if its checkout's batch made one meanwhile (the
+    /// same race, the other way round). `?1 payment id, ?2 now (s), ?3 reason, ?4 provider`.
+    pub const REVOKE_OF_PAYMENT: &str = "UPDATE orders SET revoked_at = ?2, revoked_reason = ?3 \
+         WHERE order_id IN (SELECT order_id FROM checkouts WHERE provider = ?4 AND payment_id = ?1) \
+         AND (revoked_at IS NULL OR revoked_reason = 'admin') RETURNING order_id";
+
     /// Revokes one clip of an order. `?1 order_id, ?2 clip_slug, ?3 now (s), ?4 reason`.
     /// Returns the row when it is new.
     pub const REVOKE_CLIP: &str =

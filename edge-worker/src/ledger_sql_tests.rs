@@ -700,3 +700,40 @@ fn a_reissue_moves_the_expiry_and_a_revoke_keeps_a_refund_as_its_reason() {
         .unwrap();
     assert_eq!(new, (Some("admin".into()), Some(600)));
 }
+
+/// A refund and its checkout delivered at once, each reading before the
+/// other's batch: whichever batch runs second revokes the order.
+#[test]
+fn a_refund_racing_its_checkout_revokes_the_order_either_way() {
+    let revoked = |db: &Connection| -> (Option<i64>, Option<String>) {
+        db.query_row("SELECT revoked_at, revoked_reason FROM orders WHERE order_id = 'O'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+    };
+    let pending = |db: &Connection, detail: &str| {
+        let row = vec![n(1), t("stripe"), t("evt_r"), t("charge.refunded"), t("pi_1"), Value::Null]
+            .into_iter()
+            .chain([n(200), t("revoke_pending"), t(detail)])
+            .collect();
+        run(db, sql::PAYMENT_EVENT, row);
+    };
+    // The refund's batch first: the checkout's batch finds its row.
+    let db = db();
+    pending(&db, "disputed: 100 of 100 back (fraudulent); no order has payment pi_1 yet");
+    paid_order(&db);
+    assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(7), t("stripe"), t("pi_1")]), 1);
+    assert_eq!(revoked(&db), (Some(7), Some("disputed".into())));
+    assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(8), t("stripe"), t("pi_1")]), 0, "once");
+    // No refund: nothing.
+    let db = self::db();
+    paid_order(&db);
+    assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(7), t("stripe"), t("pi_1")]), 0);
+    assert_eq!(revoked(&db), (None, None));
+    // The checkout's batch first: the refund's batch finds its order.
+    assert_eq!(run(&db, sql::REVOKE_OF_PAYMENT, vec![t("pi_2"), n(9), t("refunded"), t("stripe")]), 0);
+    assert_eq!(run(&db, sql::REVOKE_OF_PAYMENT, vec![t("pi_1"), n(9), t("refunded"), t("stripe")]), 1);
+    assert_eq!(revoked(&db), (Some(9), Some("refunded".into())));
+    pending(&db, "refunded: 100 of 100 back (requested_by_customer); no order has payment pi_1 yet");
+    assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(10), t("stripe"), t("pi_1")]), 0, "already revoked");
+}

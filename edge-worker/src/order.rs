@@ -37,7 +37,10 @@ pub struct OrderLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderView {
     pub order_id: String,
-    /// When the link was issued (the certificate's date).
+    /// The date of the order, as the licence certificate gives it: when
+    /// the ledger first had it, or the link was issued if that was earlier
+    /// (a link minted by hand, used later), so that every link of one
+    /// order (resent, recovered) gives the same date.
     pub issued_at: u64,
     /// The owner's reference for the customer, if the token has one.
     pub customer_ref: Option<String>,

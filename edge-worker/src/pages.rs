@@ -140,13 +140,16 @@ fn bought_line(line: &OrderLine) -> String {
     if let Some((name, _)) = &line.licence {
         parts.push(format!("{} licence", text(name)));
     }
-    parts.push(format!(r#"<a href="{}">Licence certificate</a>"#, attr(&line.certificate_href)));
+    // A refunded clip has no licence left to certify.
+    if !line.refunded {
+        parts.push(format!(r#"<a href="{}">Licence certificate</a>"#, attr(&line.certificate_href)));
+    }
     format!("            <p class=\"clip-card-meta\">{}</p>\n", parts.join(" · "))
 }
 
 /// The licence certificate of one bought clip: a printable page naming the
 /// shop, the order, the clip, its file (variant, name, size, SHA-256), the
-/// licence with its terms and the date the link was issued.
+/// licence with its terms and the order's date.
 pub fn certificate_page(shop: &ShopInfo, view: &OrderView, line: &OrderLine) -> String {
     let terms = match &line.licence {
         Some((name, page)) => format!(
@@ -415,6 +418,12 @@ mod tests {
             "4K · Extended &lt;b&gt; licence · <a href=\"/download/TOK/harbor/licence\">Licence certificate</a>"
         ));
         assert!(html.contains("<a href=\"/download/TOK/city/licence\">Licence certificate</a>"));
+        // A refunded clip: no licence left to certify.
+        let mut refunded = view();
+        refunded.lines[1].refunded = true;
+        let html = order_page(&shop(), &refunded);
+        assert!(!html.contains("/download/TOK/city/licence"), "{html}");
+        assert!(html.contains("/download/TOK/harbor/licence"));
     }
 
     #[test]

@@ -267,6 +267,9 @@ describe("the customer's journey", () => {
     const [mail] = await mailTo((m) => m.to.includes(BUYER.toUpperCase()) && /download links/i.test(m.subject));
     [recoveredLink] = linksIn(mail.email.text);
     assert.ok(recoveredLink && recoveredLink !== firstLink, "a fresh link");
+    // One order, one date on its licence certificates, whichever link.
+    const dated = async (link) => /<time>([^<]+)<\/time>/.exec((await curl(`${link}/${cart[0].slug}/licence`)).body.toString())[1];
+    assert.equal(await dated(recoveredLink), await dated(firstLink));
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(resend.sent.filter((m) => m.email.to.includes("nobody@example.com")).length, 0);
     assert.equal(resend.sent.length, before + 1);
@@ -519,6 +522,10 @@ describe("partial refunds and disputes", () => {
     assert.equal(sha256(kept.body), sha256(fs.readFileSync(b.file)));
     const page = await curl(link);
     assert.match(page.body.toString(), /Refunded/);
+    assert.doesNotMatch(page.body.toString(), new RegExp(`/${a.slug}/licence"`), "no certificate for a refunded clip");
+    const certificate = await curl(`${link}/${a.slug}/licence`);
+    assert.equal(certificate.status, 403);
+    assert.match(certificate.body.toString(), /refunded/, "said so, not 'not part of your order'");
 
     // The owner sends the customer a fresh link: it shares the order's downloads.
     await new Promise((r) => setTimeout(r, 1100)); // a token of another second

@@ -324,7 +324,10 @@ pub(super) async fn certificate_request(req: &Request, env: &Env, token: &str, s
     let page = async {
         let head = read_method(req)?;
         let view = order_view(env, token).await?;
-        let line = view.lines.iter().find(|l| l.slug == slug && !l.refunded).ok_or(DownloadError::NotInOrder)?;
+        let line = view.lines.iter().find(|l| l.slug == slug).ok_or(DownloadError::NotInOrder)?;
+        if line.refunded {
+            return Err(DownloadError::Refunded);
+        }
         html_page(&pages::certificate_page(&manifest().shop, &view, line), head, 200, &[])
     };
     page.await.or_else(|error| error_response(&error))
@@ -345,8 +348,10 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
     }
     .await;
     let mut revoked_clips: Vec<String> = Vec::new();
+    let mut dated = claims.issued_at;
     let charged = match ledger {
         Ok((Some(order), charged)) => {
+            dated = dated.min(order.created_at);
             revoked_clips =
                 order.revoked_clips.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
             let all_clips_revoked = claims.clips.iter().all(|c| revoked_clips.contains(c));
@@ -377,7 +382,7 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
             order_id: &claims.order_id,
             clips: &claims.clips,
             choices: &claims.choices,
-            issued_at: claims.issued_at,
+            issued_at: dated,
             customer_ref: claims.customer_ref.as_deref(),
             expires_at: claims.expires_at,
             downloads: claims.downloads,

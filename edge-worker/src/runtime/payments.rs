@@ -8,7 +8,7 @@ use worker::*;
 
 use super::d1::Query;
 use super::{batch, bind, d1_error, error_response, html_page, json_error, json_response, manifest, now_unix, num};
-use super::{mail, opt_num, opt_text, order_view, text, unavailable};
+use super::{mail, opt_num, opt_text, order_view, row_count, text, unavailable};
 use crate::error::DownloadError;
 use crate::ledger::{self, sql};
 use crate::outbox::MailKind;
@@ -325,13 +325,20 @@ async fn checkout(
                 &[text(order_id), num(now), text("revoke"), JsValue::NULL, text(&why)],
             )?);
         }
-        (None, Some(to)) => {
-            statements.push(mail::order_mail_statement(&db, MailKind::Order, &claims, &token, to, origin)?)
+        (None, to) => {
+            if let Some(to) = to {
+                statements.push(mail::order_mail_statement(&db, MailKind::Order, &claims, &token, to, origin)?)
+            }
+            // A refund delivered at this same moment (see the SQL).
+            if let Some(payment) = paid.payment_id.as_deref() {
+                let values = [text(order_id), num(now), text(name), text(payment)];
+                statements.push(bind(&db, sql::REVOKE_IF_PENDING, &values)?);
+            }
         }
-        (None, None) => {}
     }
-    batch(&db, statements).await?;
-    if pending.is_some() {
+    let r = batch(&db, statements).await?;
+    let raced = pending.is_none() && paid.payment_id.is_some() && r.last().is_some_and(|last| row_count(last) > 0);
+    if pending.is_some() || raced {
         super::revocations::publish(env).await;
         console_warn!("{}", log_line!({ "event": "order_created_revoked", "order": order_id, "reason": pending }));
     }
@@ -385,7 +392,16 @@ async fn money_back(
         let revokes = money_back_action(&event.kind) == Some(MoneyBackAction::Revoke);
         let outcome = if revokes { "revoke_pending" } else { "refund_without_order" };
         let detail = format!("{detail}; no order has payment {} yet", back.payment_id);
-        batch(&db, vec![event_row(&db, name, event, at, None, outcome, &detail)?]).await?;
+        let mut statements = vec![event_row(&db, name, event, at, None, outcome, &detail)?];
+        if revokes {
+            // Its checkout's batch may have made the order since it was read.
+            let values = [text(&back.payment_id), num(now), text(reason), text(name)];
+            statements.push(bind(&db, sql::REVOKE_OF_PAYMENT, &values)?);
+        }
+        let r = batch(&db, statements).await?;
+        if r.get(1).is_some_and(|r| row_count(r) > 0) {
+            super::revocations::publish(env).await;
+        }
         console_warn!("{}", log_line!({ "event": outcome, "payment": back.payment_id }));
         return Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": null, "pending": revokes })));
     };
