@@ -310,6 +310,11 @@ impl Incremental {
                 self.pending.insert(rel);
             }
         }
+        // What a full load checks across the shop: a licence's terms page
+        // renamed or deleted leaves its links dead.
+        if errors.is_empty() {
+            errors.extend(load::missing_licence_pages(&l.shop.config, &l.shop.pages, &l.shop.static_files));
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -558,6 +563,20 @@ impl Loaded {
         }
     }
 
+    /// The hidden clips, read again from their files (few, and only when a
+    /// clip changed).
+    fn hidden_clips(&self) -> Vec<crate::content::Clip> {
+        let root = &self.shop.root;
+        self.hidden_sources
+            .iter()
+            .filter(|s| load::content_kind(s) == Some(ContentKind::Clip))
+            .filter_map(|s| match load::load_file(root, &root.join(s), ContentKind::Clip) {
+                Ok(ContentItem::Clip(clip)) => Some(clip),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The source of a hidden item at `url`, if any.
     fn hidden_at(&self, url: &str) -> Option<&Path> {
         self.shop.hidden.iter().position(|(u, _)| u == url).map(|i| self.hidden_sources[i].as_path())
@@ -580,7 +599,10 @@ impl Loaded {
                 if !prices.is_empty() {
                     return Err(prices.iter().cloned().collect());
                 }
-                let shared = load::shared_files(self.shop.clips.iter().chain([&clip]));
+                // Hidden clips (drafts, dated later) count too, as in a full
+                // load: they will be published one day.
+                let hidden = self.hidden_clips();
+                let shared = load::shared_files(self.shop.clips.iter().chain(&hidden).chain([&clip]));
                 if !shared.is_empty() {
                     return Err(shared);
                 }

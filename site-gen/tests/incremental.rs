@@ -310,3 +310,43 @@ fn a_post_dated_today_appears_once_the_day_comes() {
     site_gen::build(&options).unwrap();
     assert_eq!(snapshot(&out), snapshot(&clean));
 }
+
+/// What a full load checks across the shop, `serve` checks too: a licence
+/// tier's terms page renamed away, and a published clip sharing its file
+/// with a draft (both refused by `build`).
+#[test]
+fn serve_refuses_what_build_refuses_across_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    let config = root.join("content/site.toml");
+    let tiers = "\n[[licences]]\nid = \"standard\"\nname = \"Standard\"\npage = \"/licence-standard/\"\n";
+    fs::write(&config, fs::read_to_string(&config).unwrap() + tiers).unwrap();
+    let terms = root.join("content/pages/licence-standard.md");
+    fs::write(&terms, "+++\ntitle = \"Standard licence\"\n+++\nThe terms.\n").unwrap();
+    let draft = clip("Draft One", "2026-04-01", "10", "[]").replace("+++\ntitle", "+++\ndraft = true\ntitle");
+    fs::write(root.join("content/clips/draft-one.md"), draft).unwrap();
+    let out = tmp.path().join("served");
+    let mut site = Incremental::new(&root, &out, LoadOptions { drafts: false, now: now() });
+    site.rebuild().unwrap();
+
+    let moved = root.join("content/pages/standard-terms.md");
+    fs::rename(&terms, &moved).unwrap();
+    site.note_changes([terms.as_path(), moved.as_path()]);
+    match site.rebuild() {
+        Err(RebuildError::Content(d)) => assert!(d.to_string().contains("/licence-standard/"), "{d}"),
+        other => panic!("a licence without its terms page: {other:?}"),
+    }
+    fs::rename(&moved, &terms).unwrap();
+    site.note_changes([terms.as_path(), moved.as_path()]);
+    site.rebuild().unwrap();
+
+    let copy = root.join("content/clips/copy.md");
+    fs::write(&copy, clip("Draft One", "2026-04-02", "10", "[]").replace("title = \"Draft One\"", "title = \"Copy\""))
+        .unwrap();
+    site.note_changes([copy.as_path()]);
+    match site.rebuild() {
+        Err(RebuildError::Content(d)) => assert!(d.to_string().contains("clips/draft-one.mp4"), "{d}"),
+        other => panic!("a file shared with a draft: {other:?}"),
+    }
+}

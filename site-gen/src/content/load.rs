@@ -695,7 +695,7 @@ fn parse_page(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Pag
 
 /// A licence tier whose terms page is not in the shop: every clip page would
 /// link customers to a page that does not exist, for the terms they buy.
-fn missing_licence_pages(config: &SiteConfig, pages: &[Page], static_files: &[PathBuf]) -> Vec<Diagnostic> {
+pub fn missing_licence_pages(config: &SiteConfig, pages: &[Page], static_files: &[PathBuf]) -> Vec<Diagnostic> {
     config
         .licences
         .iter()
