@@ -16,8 +16,8 @@ pub mod testing;
 pub mod token;
 
 pub use manifest::{
-    currency_decimals, minor_units, reserved_key, CatalogManifest, ManifestClip, ManifestLicence, ManifestVariant,
-    ShopInfo, VariantName,
+    chargeable_step, currency_decimals, minor_units, reserved_key, CatalogManifest, ManifestClip, ManifestLicence,
+    ManifestVariant, ShopInfo, VariantName,
 };
 pub use purchase::{Item, ResolveError, Resolved};
 pub use sorted_map::SortedMap;

@@ -63,7 +63,8 @@ pub struct ManifestLicence {
     pub id: String,
     pub name: String,
     /// The file's price is multiplied by this many thousandths (1000: as
-    /// is; 2500: two and a half times), rounded half up to the smallest unit,
+    /// is; 2500: two and a half times), rounded half up to the smallest
+    /// amount the currency is charged in ([`chargeable_step`]),
     pub factor_permille: u32,
     /// and then this is added, in the currency's smallest unit.
     pub surcharge: u64,
@@ -72,11 +73,12 @@ pub struct ManifestLicence {
 }
 
 impl ManifestLicence {
-    /// A file's price under this licence, in the currency's smallest unit;
-    /// `None` on overflow.
-    pub fn price(&self, file_price: u64) -> Option<u64> {
+    /// A file's price under this licence, in the smallest unit of
+    /// `currency`, an amount Stripe charges in it; `None` on overflow.
+    pub fn price(&self, file_price: u64, currency: &str) -> Option<u64> {
+        let step = u128::from(chargeable_step(currency)) * 1000;
         let scaled = u128::from(file_price) * u128::from(self.factor_permille);
-        let rounded = u64::try_from((scaled + 500) / 1000).ok()?;
+        let rounded = u64::try_from((scaled + step / 2) / step * (step / 1000)).ok()?;
         rounded.checked_add(self.surcharge)
     }
 }
@@ -177,6 +179,19 @@ pub fn currency_decimals(code: &str) -> u32 {
         3
     } else {
         2
+    }
+}
+
+/// The smallest amount, in the currency's smallest unit, that Stripe
+/// charges: ISK is counted in hundredths but charged in whole krónur (100),
+/// three-decimal currencies in tens of their unit (10), the others in 1.
+pub fn chargeable_step(currency: &str) -> u64 {
+    if currency.eq_ignore_ascii_case("ISK") {
+        100
+    } else if currency_decimals(currency) == 3 {
+        10
+    } else {
+        1
     }
 }
 
@@ -331,11 +346,22 @@ mod tests {
             surcharge,
             page: "/x/".into(),
         };
-        assert_eq!(l(1000, 0).price(2400), Some(2400));
-        assert_eq!(l(2500, 0).price(2401), Some(6003), "6002.5 rounds up");
-        assert_eq!(l(1000, 4000).price(2400), Some(6400));
-        assert_eq!(l(1500, 100).price(999), Some(1599), "1498.5 -> 1499, + 100");
-        assert_eq!(l(u32::MAX, 0).price(u64::MAX), None);
+        assert_eq!(l(1000, 0).price(2400, "EUR"), Some(2400));
+        assert_eq!(l(2500, 0).price(2401, "EUR"), Some(6003), "6002.5 rounds up");
+        assert_eq!(l(1000, 4000).price(2400, "EUR"), Some(6400));
+        assert_eq!(l(1500, 100).price(999, "EUR"), Some(1599), "1498.5 -> 1499, + 100");
+        assert_eq!(l(u32::MAX, 0).price(u64::MAX, "EUR"), None);
+        // What Stripe charges: whole krónur, tens of fils, whole yen.
+        assert_eq!(l(2500, 0).price(2500, "ISK"), Some(6300), "25 kr x 2.5 = 62.50 -> 63 kr");
+        assert_eq!(l(2500, 0).price(2400, "isk"), Some(6000));
+        assert_eq!(l(1500, 0).price(1230, "KWD"), Some(1850), "1.845 KWD -> 1.850");
+        assert_eq!(l(2500, 0).price(1801, "JPY"), Some(4503), "yen are whole already");
+        for currency in ["ISK", "BHD", "JOD", "KWD", "OMR", "TND", "EUR", "JPY"] {
+            for price in [100, 990, 1230, 2500, 9999] {
+                let charged = l(1777, 0).price(price, currency).unwrap();
+                assert!(charged.is_multiple_of(chargeable_step(currency)), "{price} {currency}: {charged}");
+            }
+        }
     }
 
     #[test]

@@ -112,7 +112,9 @@ impl CatalogManifest {
             None => self.shop.licences.first(),
         };
         let price = match licence {
-            Some(l) => l.price(file.price).ok_or_else(|| ResolveError::Overflow(item.slug.clone()))?,
+            Some(l) => {
+                l.price(file.price, &self.shop.currency).ok_or_else(|| ResolveError::Overflow(item.slug.clone()))?
+            }
             None => file.price,
         };
         let mut details: Vec<String> = file.variant.iter().map(|v| v.label.clone()).collect();
