@@ -409,13 +409,16 @@ pub mod sql {
          WHERE lower(c.customer_email) = lower(?1) AND o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?3) \
          ORDER BY c.created_at DESC LIMIT ?2";
 
-    /// Counts a recovery request, only while both rate limits hold: at most
-    /// `?5` per address and `?6` per client since `?4`. Returns the row when
-    /// allowed. `?1 now (s), ?2 email hash, ?3 client hash, ?4 window start (s), ?5, ?6`.
+    /// Counts a recovery request, only while the rate limits hold: at most
+    /// `?5` per address and `?6` per client since `?4`, and `?8` per address
+    /// since `?7` (a day: a stranger cannot mail a buyer every hour). Returns
+    /// the row when allowed.
+    /// `?1 now (s), ?2 email hash, ?3 client hash, ?4 window start (s), ?5, ?6, ?7 day start (s), ?8`.
     pub const RECOVERY_REQUEST: &str = "INSERT INTO recovery_requests (at, email_hash, client_hash, sent) \
          SELECT ?1, ?2, ?3, 0 \
          WHERE (SELECT COUNT(*) FROM recovery_requests WHERE email_hash = ?2 AND at >= ?4) < ?5 \
          AND (SELECT COUNT(*) FROM recovery_requests WHERE client_hash = ?3 AND at >= ?4) < ?6 \
+         AND (SELECT COUNT(*) FROM recovery_requests WHERE email_hash = ?2 AND at >= ?7) < ?8 \
          RETURNING id";
 
     /// Remembers a success page shown before its order existed, at most

@@ -548,7 +548,12 @@ fn orders_of_an_email_ignore_case_and_skip_revoked_orders() {
 fn recovery_requests_are_limited_per_address_and_per_client() {
     let db = db();
     let ask = |at: u64, email: &str, client: &str| {
-        run(&db, sql::RECOVERY_REQUEST, vec![n(at), t(email), t(client), n(at.saturating_sub(3600)), n(3), n(10)]) == 1
+        let day = n(at.saturating_sub(86_400));
+        run(
+            &db,
+            sql::RECOVERY_REQUEST,
+            vec![n(at), t(email), t(client), n(at.saturating_sub(3600)), n(3), n(10), day, n(6)],
+        ) == 1
     };
     assert!(ask(100, "e1", "c1") && ask(101, "e1", "c2") && ask(102, "e1", "c3"));
     assert!(!ask(103, "e1", "c4"), "a fourth for one address within the hour");
@@ -559,6 +564,10 @@ fn recovery_requests_are_limited_per_address_and_per_client() {
     // c9 has 7; e1 is at its limit again within this hour, so use others.
     assert!(ask(4001, "y1", "c9") && ask(4001, "y2", "c9") && ask(4001, "y3", "c9"));
     assert!(!ask(4002, "y4", "c9"), "an eleventh from one client within the hour");
+    // e1 has 4 today; two more in a later hour, then none until the day is over.
+    assert!(ask(8000, "e1", "d1") && ask(8001, "e1", "d2"));
+    assert!(!ask(12_000, "e1", "d3"), "a seventh for one address within the day, though the hour has room");
+    assert!(ask(3700 + 86_400, "e1", "d3"), "the day moves on: the first three have left it");
 }
 
 #[test]

@@ -5,6 +5,8 @@
 pub const PER_ADDRESS: u64 = 3;
 pub const PER_CLIENT: u64 = 10;
 pub const WINDOW_SECS: u64 = 3600;
+/// Requests per address within a day.
+pub const PER_ADDRESS_A_DAY: u64 = 6;
 
 /// The client as the rate limit counts it: an IPv4 address, or the /64 of
 /// an IPv6 one (a single host can use a whole /64).

@@ -23,7 +23,7 @@ use crate::ledger::sql;
 use crate::mail::messages::recovery_mail;
 use crate::mail::valid_address;
 use crate::outbox::{MailKind, DELIVERY_BATCH};
-use crate::recovery::{client_network, PER_ADDRESS, PER_CLIENT, WINDOW_SECS};
+use crate::recovery::{client_network, PER_ADDRESS, PER_ADDRESS_A_DAY, PER_CLIENT, WINDOW_SECS};
 use crate::shop_pages::{recover_form_page, recover_sent_page, MAX_EMAIL_LEN};
 
 /// Orders whose links one mail carries at most (the newest).
@@ -119,8 +119,9 @@ struct RecoverableOrder {
     allowance: u32,
     customer_ref: Option<String>,
     expires_at: Option<u64>,
+    customer_email: String,
 }
-crate::from_row!(RecoverableOrder { order_id, clips, choices, allowance, customer_ref, expires_at });
+crate::from_row!(RecoverableOrder { order_id, clips, choices, allowance, customer_ref, expires_at, customer_email });
 
 /// After the response: counts the request against the limits, then mints
 /// and e-mails a link per order of the address, in one batch with the
@@ -153,6 +154,8 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
             num(now.saturating_sub(WINDOW_SECS)),
             num(PER_ADDRESS),
             num(PER_CLIENT),
+            num(now.saturating_sub(86_400)),
+            num(PER_ADDRESS_A_DAY),
         ],
     )?
     .first_row::<Allowed>()
@@ -164,6 +167,9 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
             .all_rows()
             .await
             .map_err(|e| d1_error("orders of an address", e))?;
+    // The address the customer paid with, as they wrote it then, not as
+    // typed now (the match ignores case).
+    let to = orders.first().map_or(request.email.as_str(), |o| o.customer_email.as_str());
     let mut facts = Vec::new();
     for order in &orders {
         let mut claims = fresh_claims(
@@ -175,11 +181,11 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
             order.expires_at,
         );
         let token = sign_link(env, &mut claims)?;
-        facts.push(order_facts(&claims, &token, &request.email, &request.origin));
+        facts.push(order_facts(&claims, &token, to, &request.origin));
     }
     let mut statements = vec![bind(&db, sql::RECOVERY_SENT, &[num(id), num(facts.len() as u64)])?];
     if !facts.is_empty() {
-        let mail = recovery_mail(&manifest().shop, &request.email, &facts);
+        let mail = recovery_mail(&manifest().shop, to, &facts);
         statements.push(outbox_insert(&db, MailKind::Recovery, None, &mail, now)?);
     }
     batch(&db, statements).await?;
