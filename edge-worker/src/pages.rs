@@ -296,7 +296,7 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
         DownloadError::Revoked => (
             "This download link is no longer valid",
             format!(
-                "<p>This link has been withdrawn or replaced by a newer one. If you think this is a mistake, write to {contact} with your order number.</p>"
+                "<p>This link has been withdrawn or replaced by a newer one. If you have lost the newer one, <a href=\"/orders/recover\">have your download links e-mailed to you again</a>. If you think this is a mistake, write to {contact} with your order number.</p>"
             ),
         ),
         DownloadError::Refunded => (
@@ -489,6 +489,15 @@ mod tests {
     fn used_up_page_says_so_and_how_to_get_help() {
         let html = error_page(&shop(), &DownloadError::AllowanceUsedUp);
         assert!(html.contains("used all downloads"));
+        assert!(html.contains("mailto:help@example.com"));
+    }
+
+    /// A link replaced by a newer one (a reissue): the customer can have
+    /// the newer one mailed again without writing to the shop.
+    #[test]
+    fn a_replaced_link_points_to_link_recovery() {
+        let html = error_page(&shop(), &DownloadError::Revoked);
+        assert!(html.contains("<a href=\"/orders/recover\">have your download links e-mailed to you again</a>"));
         assert!(html.contains("mailto:help@example.com"));
     }
 
