@@ -94,7 +94,7 @@ pub fn mail_date(unix: u64) -> String {
 }
 
 fn terms_url(shop: &ShopInfo) -> String {
-    format!("{}/terms/", shop.base_url.trim_end_matches('/'))
+    format!("{}/terms/", base(shop))
 }
 
 const FONT: &str = "font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;";
@@ -200,17 +200,41 @@ fn order_html(order: &OrderMail) -> String {
     s
 }
 
+/// The licence: with tiers, the terms of each (every clip names the one
+/// bought, as the certificate does); else the shop's terms.
 fn licence_text(shop: &ShopInfo) -> String {
-    format!("Licence: every clip comes with a royalty-free licence. The terms: {}\n", terms_url(shop))
+    if shop.licences.is_empty() {
+        return format!("Licence: every clip comes with a royalty-free licence. The terms: {}\n", terms_url(shop));
+    }
+    let tiers: Vec<String> = shop.licences.iter().map(|l| format!("{} {}{}", l.name, base(shop), l.page)).collect();
+    format!("Licence: the one named with each clip. The terms: {}\n", tiers.join(", "))
 }
 
 fn licence_html(shop: &ShopInfo) -> String {
-    let terms = terms_url(shop);
-    format!(
-        r#"<p style="{P}">Licence: every clip comes with a royalty-free licence (<a href="{href}" style="{LINK}">the terms</a>).</p>
+    if shop.licences.is_empty() {
+        return format!(
+            r#"<p style="{P}">Licence: every clip comes with a royalty-free licence (<a href="{href}" style="{LINK}">the terms</a>).</p>
 "#,
-        href = attr(&terms)
+            href = attr(&terms_url(shop))
+        );
+    }
+    let tiers: Vec<String> = shop
+        .licences
+        .iter()
+        .map(|l| {
+            let href = format!("{}{}", base(shop), l.page);
+            format!(r#"<a href="{}" style="{LINK}">{}</a>"#, attr(&href), text(&l.name))
+        })
+        .collect();
+    format!(
+        r#"<p style="{P}">Licence: the one named with each clip. The terms: {}.</p>
+"#,
+        tiers.join(", ")
     )
+}
+
+fn base(shop: &ShopInfo) -> &str {
+    shop.base_url.trim_end_matches('/')
 }
 
 /// The mail a customer gets when an order is paid: the order page link
@@ -405,6 +429,29 @@ mod tests {
         }
         assert!(!m.html.contains("<at>") && !m.html.contains("Co <Footage>"), "unescaped value");
         assert!(!m.html.contains("<style") && !m.html.contains("<table") && !m.html.contains("<link"));
+    }
+
+    /// A shop with licence tiers: the terms of each tier, not a generic
+    /// "royalty-free" page the shop may not have.
+    #[test]
+    fn a_shop_with_tiers_links_the_terms_of_each() {
+        let mut tiered = shop();
+        let tier = |id: &str, name: &str| clipstore_core::ManifestLicence {
+            id: id.into(),
+            name: name.into(),
+            factor_permille: 1000,
+            surcharge: 0,
+            page: format!("/licence-{id}/"),
+        };
+        tiered.licences = vec![tier("standard", "Standard"), tier("extended", "Extended <b>")];
+        let m = order_mail(&tiered, &order());
+        assert!(m.text.contains(
+            "The terms: Standard https://shop.example/licence-standard/, Extended <b> https://shop.example/licence-extended/"
+        ));
+        assert!(m.html.contains(r#"href="https://shop.example/licence-extended/" style="color:#1f4e5f;word-break:break-all;">Extended &lt;b&gt;</a>"#), "{}", m.html);
+        assert!(!m.text.contains("royalty-free") && !m.html.contains("/terms/"));
+        let r = recovery_mail(&tiered, "buyer@example.com", &[order()]);
+        assert!(r.text.contains("https://shop.example/licence-standard/") && !r.text.contains("/terms/"));
     }
 
     #[test]
