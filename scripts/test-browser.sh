@@ -3,6 +3,7 @@
 # chromium-driver) driven by playwright-core:
 #   - serve.test.mjs: a page opened from `site-gen serve` shows an edit to the
 #     Markdown without a manual reload; a broken edit shows the error overlay;
+#     tabs in the background hold no connection (a seventh page still loads);
 #   - cart.test.mjs: the built sample shop's cart (static/js/cart.js): add,
 #     count, /cart/, the exact POST to /checkout, other tabs, limits, refused
 #     storage, no JavaScript, and data-cart-clear;

@@ -111,3 +111,34 @@ test("an edit shows up without a manual reload; errors show as an overlay", asyn
   assert.match(await page.innerText("main"), /Hello from the browser test\./);
   await page.close();
 });
+
+// A browser keeps about six connections to one host for all its tabs: tabs
+// in the background close their event streams, so the seventh page opened
+// still loads, and a tab shown again catches up on the rebuilds it missed.
+test("tabs in the background hold no connection, and catch up when shown", async () => {
+  const visibility = (state) => {
+    Object.defineProperty(document, "visibilityState", { value: state, configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+  const context = await browser.newContext();
+  const tabs = [];
+  for (let i = 0; i < 6; i++) {
+    const tab = await context.newPage();
+    await tab.goto(`${base}/news/first/`);
+    await tab.waitForFunction(() => performance.getEntriesByType("resource").some((r) => r.name.includes("/__site-gen/")));
+    await tab.evaluate(visibility, "hidden");
+    tabs.push(tab);
+  }
+  const seventh = await context.newPage();
+  await seventh.goto(`${base}/news/second/`, { timeout: 5_000 });
+  assert.match(await seventh.innerText("main"), /final/i);
+
+  await tabs[0].evaluate(() => (window.oldDocument = true));
+  edit("content/news/first.md", "Hello from the **browser** test.", "Hello from the **background** test.");
+  // Shown again: the server's first message names a newer build, so it reloads.
+  await tabs[0].evaluate(visibility, "visible");
+  await tabs[0].waitForFunction(() => document.body.innerText.includes("Hello from the background test."), null, {
+    timeout: WAIT,
+  });
+  await context.close();
+});

@@ -42,15 +42,39 @@
     }
   }
 
-  var events = new EventSource("/__site-gen/events");
-  events.addEventListener("status", function (event) {
-    var status = JSON.parse(event.data);
-    if (status.build !== build) {
-      location.reload();
-    } else if (status.errors.length) {
-      show(status.errors);
-    } else {
-      hide();
+  // One event stream per visible tab: a browser keeps about six connections
+  // to one host for all its tabs, so streams held open by tabs in the
+  // background would leave the next page opened waiting. A tab shown again
+  // reconnects, and the server's first message says whether it missed a
+  // rebuild.
+  var events = null;
+  function connect() {
+    if (events) return;
+    events = new EventSource("/__site-gen/events");
+    events.addEventListener("status", function (event) {
+      var status = JSON.parse(event.data);
+      if (status.build !== build) {
+        location.reload();
+      } else if (status.errors.length) {
+        show(status.errors);
+      } else {
+        hide();
+      }
+    });
+  }
+  function disconnect() {
+    if (events) {
+      events.close();
+      events = null;
     }
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") disconnect();
+    else connect();
   });
+  window.addEventListener("pagehide", disconnect);
+  window.addEventListener("pageshow", function () {
+    if (document.visibilityState !== "hidden") connect();
+  });
+  if (document.visibilityState !== "hidden") connect();
 })();
