@@ -279,6 +279,19 @@ fn json_response(status: u16, value: &serde_json::Value) -> Result<Response> {
     Ok(response)
 }
 
+/// Whether a request's body may be read: its declared length is at most
+/// `max` (`Err`: the status to refuse it with). Every client of the routes
+/// that read a body declares it (a browser's form, Stripe, site-gen); a
+/// body without it (chunked) would be read whole before its size could be
+/// known, so it is refused (411), as one declared too large is (413).
+fn body_fits(req: &Request, max: usize) -> std::result::Result<(), u16> {
+    match req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<usize>().ok()) {
+        None => Err(411),
+        Some(n) if n > max => Err(413),
+        Some(_) => Ok(()),
+    }
+}
+
 fn json_error(status: u16, message: &str) -> Result<Response> {
     json_response(status, &json!({ "error": message }))
 }

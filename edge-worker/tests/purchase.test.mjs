@@ -774,6 +774,19 @@ describe("checkout refusals: a clear page, and nothing charged or written", () =
       body: "x".repeat(300 * 1024),
     });
     assert.equal(res.status, 413);
+    // Sent in chunks, without a declared length: refused too (411), not
+    // read whole to be measured after.
+    const chunks = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < 64; i++) c.enqueue(new TextEncoder().encode("x".repeat(16 * 1024)));
+        c.close();
+      },
+    });
+    const chunked = await fetch(`${stack.base}/payments/stripe/webhook`, {
+      method: "POST", headers: { "content-type": "application/json", "stripe-signature": "t=1,v1=00" },
+      body: chunks, duplex: "half",
+    });
+    assert.equal(chunked.status, 411, await chunked.text());
   });
 });
 

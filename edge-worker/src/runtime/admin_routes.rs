@@ -37,15 +37,15 @@ pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Respons
         _ => {}
     }
     // JSON bodies are small (an order); refused by their declared length
-    // before they are read, and measured when sent without one.
-    let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<usize>().ok());
-    if length.is_some_and(|n| n > MAX_JSON_BODY) {
-        return json_error(413, "the request body is too large");
-    }
-    let body = if method == "POST" { req.text().await.unwrap_or_default() } else { String::new() };
-    if body.len() > MAX_JSON_BODY {
-        return json_error(413, "the request body is too large");
-    }
+    // before they are read.
+    let body = if method == "POST" {
+        if let Err(status) = body_fits(&req, MAX_JSON_BODY) {
+            return json_error(status, "the request body is too large, or its Content-Length is missing");
+        }
+        req.text().await.unwrap_or_default()
+    } else {
+        String::new()
+    };
     let origin = origin(&req)?;
     match admin_route(env, route, &body, &origin).await {
         Ok(response) => Ok(response),

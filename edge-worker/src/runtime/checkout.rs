@@ -122,8 +122,7 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
             return Ok(r);
         }
     }
-    let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<usize>().ok());
-    if length.is_some_and(|n| n > MAX_BODY_BYTES) {
+    if super::body_fits(&req, MAX_BODY_BYTES).is_err() {
         return problem_page(CheckoutProblem::Cart(CartError::Malformed("the cart is too large")));
     }
     let form = req.headers().get("content-type").ok().flatten().unwrap_or_default();

@@ -64,20 +64,14 @@ pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) 
         );
         return json_error(503, "the webhook is not configured");
     };
-    // Refused by its declared length before it is read; a body without one
-    // (chunked) is read and then measured.
-    let too_large = || json_error(413, "the body is too large for a webhook event");
-    let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<u64>().ok());
-    if length.is_some_and(|n| n > MAX_WEBHOOK_BYTES) {
-        return too_large();
+    // Refused by its declared length before it is read.
+    if let Err(status) = super::body_fits(&req, MAX_WEBHOOK_BYTES as usize) {
+        return json_error(status, "the body is too large for a webhook event, or its Content-Length is missing");
     }
     let origin = super::origin(&req)?;
     let provider = Stripe::new(secret);
     let signature = req.headers().get("stripe-signature").ok().flatten();
     let body = req.bytes().await.unwrap_or_default();
-    if body.len() as u64 > MAX_WEBHOOK_BYTES {
-        return too_large();
-    }
     let at = Date::now().as_millis();
     let event = match provider.webhook(signature.as_deref(), &body, now_unix()) {
         Ok(event) => event,

@@ -56,14 +56,10 @@ pub(super) async fn recover(mut req: Request, env: &Env, ctx: &Context) -> Resul
         }
     }
     let retry = "Enter the e-mail address you used at checkout, like name@example.com.";
-    let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<usize>().ok());
-    if length.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return page(recover_form_page(shop, Some(retry)), 413);
+    if let Err(status) = super::body_fits(&req, MAX_BODY_BYTES) {
+        return page(recover_form_page(shop, Some(retry)), status);
     }
     let body = req.bytes().await.unwrap_or_default();
-    if body.len() > MAX_BODY_BYTES {
-        return page(recover_form_page(shop, Some(retry)), 413);
-    }
     let email = form_urlencoded::parse(&body)
         .find(|(k, _)| k == "email")
         .map(|(_, v)| v.trim().to_string())
