@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// The ledger's migrations (`edge-worker/migrations/`), in order: the
 /// self-test names those the deployed D1 lacks (`monitor::schema_problem`).
 /// A test keeps this list equal to the folder.
-pub const MIGRATIONS: [&str; 11] = [
+pub const MIGRATIONS: [&str; 12] = [
     "0001_downloads.sql",
     "0002_ledger.sql",
     "0003_monitor.sql",
@@ -25,6 +25,7 @@ pub const MIGRATIONS: [&str; 11] = [
     "0009_origin.sql",
     "0010_choices.sql",
     "0011_progress.sql",
+    "0012_payment_sessions.sql",
 ];
 
 pub mod sql {
@@ -260,6 +261,7 @@ pub mod sql {
     pub const ORDER: &str =
         "SELECT order_id, clips, allowance, customer_ref, expires_at, token_issued_at, not_before, revoked_at, \
          revoked_reason, source, created_at, choices, \
+         (SELECT MIN(issued_at) FROM order_links l WHERE l.order_id = orders.order_id) AS first_issued, \
          (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = orders.order_id) AS revoked_clips \
          FROM orders WHERE order_id = ?1";
 
@@ -327,6 +329,13 @@ pub mod sql {
          WHERE provider = ?3 AND session_id = ?4 AND outcome = 'revoke_pending') \
          WHERE order_id = ?1 AND revoked_at IS NULL AND ?4 IN \
          (SELECT session_id FROM payment_events WHERE provider = ?3 AND outcome = 'revoke_pending') RETURNING order_id";
+
+    /// The `revoke` event of an order the statement before revoked at `?2`
+    /// (a refund that raced its checkout): the order `?1`, or the order of
+    /// the payment `?4`. `?1 order_id or NULL, ?2 now (s), ?3 detail, ?4 payment id or NULL`.
+    pub const EVENT_IF_REVOKED_NOW: &str = "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) \
+         SELECT order_id, ?2, 'revoke', NULL, ?3 FROM orders WHERE revoked_at = ?2 \
+         AND (order_id = ?1 OR order_id IN (SELECT order_id FROM checkouts WHERE payment_id = ?4))";
 
     /// In the batch of a refund or dispute that found no order: revokes the
     /// order of the payment if its checkout's batch made one meanwhile (the
@@ -463,7 +472,7 @@ pub mod sql {
     /// Partial refunds, refunds without an order, price mismatches and
     /// checkouts the shop's configuration stopped, since `?1`, for the
     /// self-test's alert. `?1 since (unix ms)`.
-    pub const PAYMENT_ATTENTION: &str = "SELECT id, order_id, outcome, detail FROM payment_events \
+    pub const PAYMENT_ATTENTION: &str = "SELECT id, order_id, outcome, detail, session_id FROM payment_events \
          WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
          'checkout_unavailable', 'unknown_clip', 'no_clips') \
          ORDER BY id DESC LIMIT 20";
@@ -617,8 +626,13 @@ pub struct OrderRow {
     /// JSON object of what was bought of each clip (variants, licences).
     #[serde(default)]
     pub choices: Option<String>,
+    /// When its first link known to the ledger was issued (a link minted
+    /// by hand before the order was first seen): with `created_at`, the
+    /// order's date on its licence certificates.
+    #[serde(default)]
+    pub first_issued: Option<u64>,
 }
-crate::from_row!(OrderRow { order_id, clips, allowance, customer_ref, expires_at, revoked_at, revoked_reason, revoked_clips } defaults { token_issued_at, not_before, source, created_at, choices });
+crate::from_row!(OrderRow { order_id, clips, allowance, customer_ref, expires_at, revoked_at, revoked_reason, revoked_clips } defaults { token_issued_at, not_before, source, created_at, choices, first_issued });
 
 /// A row of `order_clips`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

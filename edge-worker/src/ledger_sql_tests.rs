@@ -9,7 +9,7 @@ use crate::allowance::DownloadAllowance;
 use crate::ledger::{sql, Param, Settlement};
 
 /// Every migration, in order (the outbox's tests use them too).
-pub(crate) const MIGRATIONS: [&str; 11] = [
+pub(crate) const MIGRATIONS: [&str; 12] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
@@ -21,6 +21,7 @@ pub(crate) const MIGRATIONS: [&str; 11] = [
     include_str!("../migrations/0009_origin.sql"),
     include_str!("../migrations/0010_choices.sql"),
     include_str!("../migrations/0011_progress.sql"),
+    include_str!("../migrations/0012_payment_sessions.sql"),
 ];
 
 #[test]
@@ -733,6 +734,13 @@ fn a_refund_racing_its_checkout_revokes_the_order_either_way() {
     paid_order(&db);
     assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(7), t("stripe"), t("pi_1")]), 1);
     assert_eq!(revoked(&db), (Some(7), Some("disputed".into())));
+    let events = |db: &Connection| -> i64 {
+        db.query_row("SELECT COUNT(*) FROM order_events WHERE order_id = 'O' AND kind = 'revoke'", [], |r| r.get(0))
+            .unwrap()
+    };
+    run(&db, sql::EVENT_IF_REVOKED_NOW, vec![t("O"), n(7), t("raced"), Value::Null]);
+    run(&db, sql::EVENT_IF_REVOKED_NOW, vec![t("O"), n(8), t("not now"), Value::Null]);
+    assert_eq!(events(&db), 1, "the revoke is in the order's events, once");
     assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(8), t("stripe"), t("pi_1")]), 0, "once");
     // No refund: nothing.
     let db = self::db();
@@ -743,6 +751,27 @@ fn a_refund_racing_its_checkout_revokes_the_order_either_way() {
     assert_eq!(run(&db, sql::REVOKE_OF_PAYMENT, vec![t("pi_2"), n(9), t("refunded"), t("stripe")]), 0);
     assert_eq!(run(&db, sql::REVOKE_OF_PAYMENT, vec![t("pi_1"), n(9), t("refunded"), t("stripe")]), 1);
     assert_eq!(revoked(&db), (Some(9), Some("refunded".into())));
+    run(&db, sql::EVENT_IF_REVOKED_NOW, vec![Value::Null, n(9), t("raced"), t("pi_1")]);
+    run(&db, sql::EVENT_IF_REVOKED_NOW, vec![Value::Null, n(9), t("raced"), t("pi_2")]);
+    let by_payment: i64 = db
+        .query_row("SELECT COUNT(*) FROM order_events WHERE order_id = 'O' AND kind = 'revoke'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(by_payment, 1, "found by its payment");
     pending(&db, "refunded: 100 of 100 back (requested_by_customer); no order has payment pi_1 yet");
     assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(10), t("stripe"), t("pi_1")]), 0, "already revoked");
+}
+
+/// The date of an order on its certificates is its first link's (a link
+/// minted by hand days before it was first used), whichever link asks.
+#[test]
+fn an_order_knows_when_its_first_link_was_issued() {
+    let db = db();
+    paid_order(&db);
+    let first =
+        |db: &Connection| -> Option<i64> { db.query_row(sql::ORDER, ["O"], |r| r.get("first_issued")).unwrap() };
+    assert_eq!(first(&db), None, "no link seen yet");
+    run(&db, sql::LINK_SEEN, vec![t("O"), t("k1"), n(500), n(9000), n(600)]);
+    run(&db, sql::LINK_SEEN, vec![t("O"), t("k1"), n(300), n(9000), n(700)]);
+    run(&db, sql::LINK_SEEN, vec![t("O"), t("k1"), n(800), n(9000), n(900)]);
+    assert_eq!(first(&db), Some(300));
 }

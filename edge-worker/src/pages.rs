@@ -204,15 +204,23 @@ pub fn certificate_page(shop: &ShopInfo, view: &OrderView, line: &OrderLine) -> 
 
 /// The checkout success page once the order exists: thanks, the download
 /// link to keep (`link`, the order page's path), then the order page itself.
-pub fn thanks_page(shop: &ShopInfo, view: &OrderView, link: &str) -> String {
+/// `<body data-cart-clear="ID">`: the shop's cart script empties the cart
+/// with that id, the one paid for (`cart`), and no other.
+fn clearing_cart(page: String, cart: Option<&str>) -> String {
+    match cart {
+        Some(id) => page.replacen("<body>", &format!("<body data-cart-clear=\"{}\">", attr(id)), 1),
+        None => page,
+    }
+}
+
+pub fn thanks_page(shop: &ShopInfo, view: &OrderView, link: &str, cart: Option<&str>) -> String {
     let intro = format!(
         "      <p>Thank you for your order. Your download link is <a class=\"order-link\" href=\"{href}\">{shown}</a>: bookmark it, it is how you come back to your clips.</p>\n",
         href = attr(link),
         shown = text(link),
     );
-    // The shop's cart script empties the cart on a page marked so: the
-    // clips in it are bought.
-    layout(shop, "Thank you", &order_section(view, &intro)).replacen("<body>", "<body data-cart-clear>", 1).replacen(
+    // The cart paid for is emptied: its clips are bought.
+    clearing_cart(layout(shop, "Thank you", &order_section(view, &intro)), cart).replacen(
         "</body>",
         "  <script src=\"/js/cart.js\" defer></script>\n</body>",
         1,
@@ -230,7 +238,7 @@ pub const PENDING_CHECK_SECS: u32 = 3;
 /// `on_its_way`: the provider said the payment takes days (a bank debit):
 /// nothing to wait for here, the link comes by e-mail, and the cart is
 /// emptied (it is paid for; a second checkout would charge twice).
-pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool) -> String {
+pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool, cart: Option<&str>) -> String {
     let contact =
         format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
     let (title, section) = if on_its_way {
@@ -249,7 +257,7 @@ pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool) -> String {
         )
     };
     let page = layout(shop, title, &section);
-    let page = if on_its_way { page.replacen("<body>", "<body data-cart-clear>", 1) } else { page };
+    let page = if on_its_way { clearing_cart(page, cart) } else { page };
     page.replacen("</body>", "  <script src=\"/js/cart.js\" defer></script>\n</body>", 1)
 }
 
@@ -455,7 +463,10 @@ mod tests {
 
     #[test]
     fn thanks_page_is_the_order_page_with_the_link_to_keep() {
-        let html = thanks_page(&shop(), &view(), "/download/TOK");
+        let html = thanks_page(&shop(), &view(), "/download/TOK", Some("AbCdEfGhIjKlMnOpQrStUv"));
+        assert!(html.contains("<body data-cart-clear=\"AbCdEfGhIjKlMnOpQrStUv\">"), "the cart paid for is emptied");
+        let html = thanks_page(&shop(), &view(), "/download/TOK", None);
+        assert!(!html.contains("data-cart-clear"), "a Payment Link's: no cart to empty");
         assert!(html.contains("Thank you for your order"));
         assert!(html.contains("href=\"/download/TOK\""));
         assert!(html.contains("4 of 5 downloads left"));
@@ -464,7 +475,7 @@ mod tests {
 
     #[test]
     fn pending_page_checks_again_without_reloading_itself() {
-        let html = payment_pending_page(&shop(), false);
+        let html = payment_pending_page(&shop(), false, Some("AbCdEfGhIjKlMnOpQrStUv"));
         assert!(!html.contains("http-equiv=\"refresh\""));
         assert!(html.contains("data-await-order=\"3\""));
         assert!(html.contains("<script src=\"/js/cart.js\" defer></script>"));
@@ -477,10 +488,10 @@ mod tests {
     /// A bank debit: no checking every 3 s for days, the cart emptied.
     #[test]
     fn a_payment_on_its_way_is_told_so_and_not_awaited() {
-        let html = payment_pending_page(&shop(), true);
+        let html = payment_pending_page(&shop(), true, Some("AbCdEfGhIjKlMnOpQrStUv"));
         assert!(html.contains("your payment is on its way") && html.contains("we e-mail you your download link"));
         assert!(!html.contains("data-await-order") && !html.contains("Check again"));
-        assert!(html.contains("<body data-cart-clear>"), "{html}");
+        assert!(html.contains("<body data-cart-clear=\"AbCdEfGhIjKlMnOpQrStUv\">"), "{html}");
         assert!(html.contains("<script src=\"/js/cart.js\" defer></script>\n</body>"));
         assert!(html.contains("mailto:help@example.com"));
     }

@@ -186,12 +186,14 @@ describe("paid checkout", () => {
     const res = await deliver(event);
     assert.equal(res.status, 200);
     assert.equal(res.body.awaiting_payment, true);
-    // No order behind the session; back from paying by bank debit, the
-    // customer is told the link comes by e-mail in a few days, not asked to
-    // wait here; the cart is emptied.
-    const waiting = html(await thanks(event.data.object.id));
+    const none = await admin(stack, "GET", `/admin/payments?limit=1000`);
+    assert.ok(!none.body.payments.some((p) => p.session_id === event.data.object.id && p.outcome === "processed"),
+      "no order behind the session");
+    // Back from paying by bank debit, the customer is told the link comes by
+    // e-mail in a few days, not asked to wait here; the cart is emptied.
+    const waiting = html(await curl(`${stack.base}/thanks?session_id=${event.data.object.id}&cart=AbCdEfGhIjKlMnOpQrStUv`));
     assert.match(waiting, /your payment is on its way/);
-    assert.match(waiting, /<body data-cart-clear>/);
+    assert.match(waiting, /<body data-cart-clear="AbCdEfGhIjKlMnOpQrStUv">/);
     assert.doesNotMatch(waiting, /data-await-order/);
     const paid = sessionEvent({ sessionId: event.data.object.id, clips: main.slug,
       type: "checkout.session.async_payment_succeeded" });

@@ -185,7 +185,7 @@ describe("the customer's journey", () => {
         quantity: 1,
       })),
       metadata: { clips: cart.map((c) => lineOf(c).item).join(",") },
-      success_url: `${stack.base}/thanks?session_id={CHECKOUT_SESSION_ID}`,
+      success_url: `${stack.base}/thanks?session_id={CHECKOUT_SESSION_ID}&cart=${cartId}`,
       cancel_url: `${stack.base}/cart/`,
     };
     const key = sent.headers["idempotency-key"];
@@ -213,9 +213,15 @@ describe("the customer's journey", () => {
     const shown = await admin(stack, "GET", `/admin/orders/${order}`);
     assert.deepEqual(JSON.parse(shown.body.order.clips), cart.map((c) => c.slug).sort());
 
-    const thanks = await curl(`${stack.base}/thanks?session_id=${stripeApi.session.id}`);
+    // Back from paying at the session's success address: the cart paid for
+    // (named there) is emptied, and no other.
+    const back = stripeApi.session.success_url.replace("{CHECKOUT_SESSION_ID}", stripeApi.session.id);
+    assert.ok(back.endsWith("&cart=AbCdEfGhIjKlMnOpQrStUv"), back);
+    const thanks = await curl(back);
     assert.equal(thanks.status, 200);
-    assert.match(thanks.body.toString(), /<body data-cart-clear>/, "the cart empties after payment");
+    assert.match(thanks.body.toString(), /<body data-cart-clear="AbCdEfGhIjKlMnOpQrStUv">/, "the cart empties after payment");
+    const noCart = await curl(`${stack.base}/thanks?session_id=${stripeApi.session.id}`);
+    assert.doesNotMatch(noCart.body.toString(), /data-cart-clear/, "a Payment Link's success page empties no cart");
 
     const [mail] = await mailTo((m) => m.to.includes(BUYER) && m.subject.includes(order));
     const { email } = mail;
@@ -353,10 +359,11 @@ describe("the cart in a browser, against the Worker", () => {
       assert.equal(sent.params.line_items.length, 1);
       assert.equal(Number(sent.params.line_items[0].price_data.unit_amount), lineOf(left).price);
 
-      // Paid: the success page empties the cart.
+      // Paid: the success page (the address Stripe sends the customer back
+      // to, which names this cart) empties the cart.
       const paid = await deliver(completed(sent.response, { email: "browser@example.com" }));
       assert.equal(paid.status, 200);
-      await page.goto(`${stack.base}/thanks?session_id=${sent.response.id}`);
+      await page.goto(sent.response.success_url.replace("{CHECKOUT_SESSION_ID}", sent.response.id));
       await page.waitForFunction(() => JSON.parse(localStorage.getItem("clipstore.cart") ?? "{}").items?.length === 0);
       assert.deepEqual(errors, []);
     } finally {
@@ -644,6 +651,23 @@ describe("a checkout the Worker refused, made good by the owner", () => {
     assert.equal(refund.body.order_id, "HAND-1", JSON.stringify(refund.body));
     const shown = await admin(stack, "GET", "/admin/orders/HAND-1");
     assert.equal(shown.body.order.revoked_reason, "refunded");
+
+    // Disputed before the owner made it good: created revoked, nothing mailed.
+    const pi2 = unique("pi");
+    const session2 = { ...session, id: unique("cs") };
+    assert.equal((await deliver(completed(session2, { email: "hand2@example.com", paymentIntent: pi2 }))).status, 422);
+    const early = await deliver(chargeEvent("charge.dispute.created", { id: "dp_hand", object: "dispute", amount: a.price,
+      charge: "ch_h2", payment_intent: pi2, reason: "fraudulent", status: "needs_response" }));
+    assert.equal(early.body.pending, true, JSON.stringify(early.body));
+    const late = await create("HAND-3", "--session", session2.id, "--payment", pi2);
+    assert.match(late.stdout, /Order HAND-3 created, and revoked at once/, late.stderr);
+    assert.equal((await admin(stack, "GET", "/admin/orders/HAND-3")).body.order.revoked_reason, "disputed");
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes("hand@example.com") && m.email.subject.includes("HAND-3")).length, 0);
+    // A payment without its checkout is refused: the order could not be found by either.
+    const alone = await create("HAND-4", "--payment", unique("pi"));
+    assert.equal(alone.code, 1);
+    assert.match(alone.stderr, /--payment needs the checkout's --session/);
   });
 });
 

@@ -214,11 +214,13 @@ impl Incremental {
     }
 
     /// Moves the time that decides what is published (dated items) to
-    /// `now`. On a new day (UTC), everything is loaded again: a post dated
-    /// today, hidden as "in the future" when `serve` started last night,
-    /// appears with the next rebuild.
+    /// `now`. When an item left out as dated later is due (or on a new day,
+    /// UTC), everything is loaded again: a post dated today, or today at
+    /// 18:00, hidden as "in the future" when `serve` started, appears with
+    /// the next rebuild after.
     pub fn set_now(&mut self, now: DateTime<Utc>) {
-        if now.date_naive() != self.options.now.date_naive() {
+        let due = self.loaded.as_ref().and_then(|l| l.shop.next_publish).is_some_and(|at| at <= now);
+        if due || now.date_naive() != self.options.now.date_naive() {
             self.reload_all = true;
         }
         self.options.now = now;
@@ -563,6 +565,13 @@ impl Loaded {
         }
     }
 
+    /// Keeps the earliest date an item left out as dated later is due.
+    fn note_dated_later(&mut self, draft: bool, date: DateTime<Utc>) {
+        if !draft {
+            self.shop.next_publish = Some(self.shop.next_publish.map_or(date, |at| at.min(date)));
+        }
+    }
+
     /// The hidden clips, read again from their files (few, and only when a
     /// clip changed).
     fn hidden_clips(&self) -> Vec<crate::content::Clip> {
@@ -607,6 +616,7 @@ impl Loaded {
                     return Err(shared);
                 }
                 if !load::is_visible(options, clip.draft, clip.date) {
+                    self.note_dated_later(clip.draft, clip.date);
                     self.shop.hidden.push((clip.url(), load::hidden_reason(clip.draft)));
                     self.hidden_sources.push(clip.source);
                     return Ok(());
@@ -623,6 +633,7 @@ impl Loaded {
                     return Err(duplicate("news post", &post.slug, &post.source, other));
                 }
                 if !load::is_visible(options, post.draft, post.date) {
+                    self.note_dated_later(post.draft, post.date);
                     self.shop.hidden.push((post.url(), load::hidden_reason(post.draft)));
                     self.hidden_sources.push(post.source);
                     return Ok(());

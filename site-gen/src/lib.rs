@@ -149,6 +149,19 @@ fn check_content_links(shop: &Shop, paths: impl Iterator<Item = String>) -> Resu
 /// from, where each build would copy the last one into itself (and `serve`
 /// would rebuild for ever).
 pub fn unfit_output(root: &Path, out: &Path) -> Option<&'static str> {
+    // Compared as written, `..` taken away (`../shop/static/p` is in static/).
+    let plain = |p: &Path| {
+        let mut plain = PathBuf::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::ParentDir => _ = plain.pop(),
+                std::path::Component::CurDir => {}
+                c => plain.push(c),
+            }
+        }
+        plain
+    };
+    let (root, out) = (&plain(root), &plain(out));
     if root.join("content").starts_with(out) || out == root {
         return Some("the output folder would contain the shop's own content");
     }

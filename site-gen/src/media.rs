@@ -473,8 +473,11 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
         rayon::ThreadPoolBuilder::new().num_threads(jobs).build().map_err(|e| MediaError::Shop(e.to_string()))?;
     let remembered = Mutex::new(cache.clone());
     let mut made_log = MadeLog::open(root);
+    // Only clips whose master is there can make a file: one without would
+    // fail, and the file would be made by none.
     let named: Vec<(&str, String)> = clips
         .iter()
+        .filter(|c| c.key.as_deref().is_some_and(|k| masters.join(k).is_file()))
         .flat_map(|c| {
             let poster = c.poster.clone().unwrap_or_else(|| default_path("poster", &c.slug));
             let preview = c.preview.clone().unwrap_or_else(|| default_path("preview", &c.slug));

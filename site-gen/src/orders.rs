@@ -865,6 +865,13 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                     )));
                 }
             }
+            if payment.is_some() && session.is_none() {
+                return Err(OrdersError::Other(
+                    "--payment needs the checkout's --session (cs_..., named by the alert and on the payment's page \
+                     in Stripe's Dashboard): nothing was created"
+                        .into(),
+                ));
+            }
             let new = NewOrder {
                 order_id: &order,
                 clips: &clips,
@@ -874,7 +881,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 session_id: session.as_deref(),
                 payment_id: payment.as_deref(),
             };
-            client.create(&new).map_err(|e| match e {
+            let created = client.create(&new).map_err(|e| match e {
                 OrdersError::Http { status: 409, body } if body.contains("already has order") => {
                     OrdersError::Other(format!("the Worker answered 409: {body}: nothing was created"))
                 }
@@ -884,6 +891,13 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 )),
                 e => e,
             })?;
+            if created.get("revoked").and_then(Value::as_bool) == Some(true) {
+                println!(
+                    "Order {order} created, and revoked at once: its payment was refunded or disputed (Stripe told \
+                     the Worker before). Nothing was mailed; `site-gen orders show {order}` shows why."
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             println!("Order {order} created: {} clip(s), {downloads} download(s) each.", clips.len());
             let sent = client.resend(&order, Some(&to)).map_err(|e| {
                 OrdersError::Other(format!(

@@ -350,3 +350,25 @@ fn serve_refuses_what_build_refuses_across_files() {
         other => panic!("a file shared with a draft: {other:?}"),
     }
 }
+
+/// A post scheduled for a time of day: `serve` started in the morning
+/// publishes it with the first rebuild after that time, the same day.
+#[test]
+fn a_post_scheduled_for_later_today_appears_once_due() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    fs::write(root.join("content/news/evening.md"), post("Evening", "\"2026-06-01T18:00:00Z\"", "[]", "At six."))
+        .unwrap();
+    let out = tmp.path().join("site");
+    let morning = site_gen::front_matter::parse_date("2026-06-01T09:00:00Z").unwrap();
+    let mut site = Incremental::new(&root, &out, LoadOptions { drafts: false, now: morning });
+    site.rebuild().unwrap();
+    assert!(!out.join("news/evening/index.html").exists());
+    site.set_now(morning + chrono::Duration::hours(8));
+    site.rebuild().unwrap();
+    assert!(!out.join("news/evening/index.html").exists(), "17:00: not yet");
+    site.set_now(morning + chrono::Duration::hours(10));
+    site.rebuild().unwrap();
+    assert!(out.join("news/evening/index.html").is_file(), "19:00: published");
+}

@@ -142,6 +142,10 @@ fn the_default_preview_folder_is_the_shops_own() {
     let page = get(server.port, "/");
     assert!(page.headers.contains("content-security-policy: default-src 'self'"), "{}", page.headers);
     assert!(page.headers.contains("x-content-type-options: nosniff"), "{}", page.headers);
+    assert!(
+        !page.headers.contains("frame-ancestors") && !page.headers.contains("x-frame-options"),
+        "an editor may frame it"
+    );
     // Ranges, as a video player seeking asks (Safari plays nothing without).
     let css = fs::read(preview.join("css/site.css")).unwrap();
     let part = get_with(server.port, "/css/site.css", "Range: bytes=10-19\r\n");
@@ -179,10 +183,15 @@ fn a_folder_put_back_is_watched_again() {
     let (server, _) = start_with(&root, &["--out", tmp.path().join("site").to_str().unwrap()]);
     let status = events(server.port);
     next_status(&status); // the hello
-    fs::rename(root.join("static"), tmp.path().join("static-aside")).unwrap();
+                          // Deleted and made anew (a new folder, as unzipping a theme makes it).
+    let aside = tmp.path().join("static-aside");
+    copy_dir(&root.join("static"), &aside);
+    fs::remove_dir_all(root.join("static")).unwrap();
     // The posters the content shows are gone: errors, the last good build kept.
     assert!(!next_status(&status)["errors"].as_array().unwrap().is_empty(), "static/ gone");
-    fs::rename(tmp.path().join("static-aside"), root.join("static")).unwrap();
+    // Made beside and moved into place whole, so no rebuild sees it half made.
+    copy_dir(&aside, &tmp.path().join("static-new"));
+    fs::rename(tmp.path().join("static-new"), root.join("static")).unwrap();
     assert!(next_status(&status)["errors"].as_array().unwrap().is_empty(), "static/ back");
     fs::write(root.join("static/new.txt"), "new").unwrap();
     assert!(wait_for(server.port, "/new.txt", 200), "a file added to the folder put back is seen");
@@ -203,7 +212,7 @@ fn an_output_folder_inside_the_shops_sources_is_refused() {
             .output()
             .unwrap()
     };
-    for inside in ["static/preview", "content/x"] {
+    for inside in ["static/preview", "content/x", "../shop/static/p"] {
         let refused = run(inside);
         assert!(!refused.status.success());
         let err = String::from_utf8_lossy(&refused.stderr);

@@ -81,9 +81,15 @@
   // shop's own templates may), else from /cart/clips.json: the item's price
   // and description as site-gen wrote them (never computed here).
   function lineOf(b) {
-    const d = b.dataset, item = itemOf(b), slug = slugOf(item);
+    const d = b.dataset, item = itemOf(b);
     if (d.priceCents !== undefined)
       return clean({ item, title: d.title, price_cents: +d.priceCents, price_display: d.priceDisplay, url: d.url });
+    return fromCatalog(item);
+  }
+
+  // The cart line of `item` as /cart/clips.json has it now, or null.
+  function fromCatalog(item) {
+    const slug = slugOf(item);
     if (!slug || !Object.hasOwn(clips, slug)) return null;
     const clip = clips[slug], rest = item.slice(slug.length);
     if (!clip.items || typeof clip.items !== "object") return rest ? null : clean({ ...clip, item });
@@ -214,7 +220,11 @@
   addEventListener("storage", (e) => (e.key === KEY || e.key === null) && render(load()));
   addEventListener("pageshow", (e) => e.persisted && render(load()));
 
-  if (document.body.hasAttribute("data-cart-clear")) save({ id: newId(), items: [] });
+  // The Worker's success page names the cart that was paid for: only that
+  // one is emptied (not a cart built since, in another tab or after a
+  // single clip's "Buy" or a Payment Link, which name none).
+  const paid = document.body.getAttribute("data-cart-clear");
+  if (paid && load().id === paid) save({ id: newId(), items: [] });
   // A clip page whose clip is in the cart shows the item the cart holds.
   for (const form of $$("[data-cart-choice]")) {
     const slug = form.querySelector("[data-cart-add]")?.dataset.slug;
@@ -223,14 +233,31 @@
     if (radio) radio.checked = true;
   }
   render(load());
-  // Once per page, and only where an add button needs it: the buttons show
-  // when it has come (the browser's cache serves it to the next pages).
-  if ($$("[data-cart-add]").some((b) => b.dataset.priceCents === undefined)) {
+
+  // The cart page, once the list has come: each line as the catalog has it
+  // now, what the checkout will charge (a price changed since the line was
+  // added, a licence tier that is now the default); a clip no longer sold
+  // is taken out, and said so, before it could refuse the whole checkout.
+  function reprice() {
+    const cart = load(), gone = [];
+    cart.items = cart.items.flatMap((i) => fromCatalog(i.item) || (gone.push(i.title), []));
+    if (gone.length) say(`No longer for sale, so taken out of the cart: ${gone.join(", ")}.`);
+    save(cart);
+    render(cart);
+  }
+
+  // Once per page, and only where an add button or the cart page needs it:
+  // the buttons show when it has come (the browser's cache serves it to the
+  // next pages).
+  const onCartPage = $("[data-cart-page]") && load().items.length > 0;
+  if (onCartPage || $$("[data-cart-add]").some((b) => b.dataset.priceCents === undefined)) {
     fetch(CLIPS)
-      .then((r) => (r.ok ? r.json() : {}))
+      .then((r) => (r.ok ? r.json() : null))
       .then((list) => {
-        clips = list && typeof list === "object" && !Array.isArray(list) ? list : {};
-        render(load());
+        if (!list || typeof list !== "object" || Array.isArray(list)) return;
+        clips = list;
+        if (onCartPage) reprice();
+        else render(load());
       })
       .catch(() => {});
   }

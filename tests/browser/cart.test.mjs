@@ -62,14 +62,17 @@ before(async () => {
   execFileSync(siteGen, ["build", "--root", repo, "--out", site, "--manifest", join(work, "manifest.json")], {
     stdio: ["ignore", "ignore", "inherit"],
   });
-  // Stands in for the Worker's /thanks page after a paid checkout.
-  mkdirSync(join(site, "test-thanks"));
-  writeFileSync(
-    join(site, "test-thanks/index.html"),
-    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Thanks</title>' +
-      '<link rel="icon" href="/favicon.svg"><script src="/js/cart.js" defer></script></head><body data-cart-clear>' +
-      '<a href="/cart/">Cart <span data-cart-count hidden></span></a><p>Thank you.</p></body></html>',
-  );
+  // Stand in for the Worker's /thanks page after a paid checkout, which
+  // names the cart paid for; and after another cart's (or a Payment Link's).
+  for (const [dir, cart] of [["test-thanks", "__CART__"], ["test-thanks-other", "ZzZzZzZzZzZzZzZzZzZzZz"]]) {
+    mkdirSync(join(site, dir));
+    writeFileSync(
+      join(site, dir, "index.html"),
+      '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Thanks</title>' +
+        `<link rel="icon" href="/favicon.svg"><script src="/js/cart.js" defer></script></head><body data-cart-clear="${cart}">` +
+        '<a href="/cart/">Cart <span data-cart-count hidden></span></a><p>Thank you.</p></body></html>',
+    );
+  }
   server = await serve(site);
   base = `http://127.0.0.1:${server.address().port}`;
   variantSite = join(work, "variant-public");
@@ -198,10 +201,10 @@ test("the add buttons carry only a slug: the script fetches /cart/clips.json onc
     assert.deepEqual(line, { ...plain, title: plain.title + (choices ? choices[""][2] : "") });
     assert.equal(line.price_cents, manifest().clips[slug].price);
   }
-  // The cart page has no add button, and fetches nothing.
+  // The cart page shows the lines as the list has them.
   await page.goto(`${base}/cart/`);
   assert.equal(await page.locator("[data-cart-lines] tr").count(), 2);
-  assert.equal(fetched.length, 1);
+  assert.deepEqual((await stored(page)).items, items);
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -225,13 +228,19 @@ test("a button that carries its clip itself (a shop's own template) needs no lis
   await context.close();
 });
 
-test("the page with data-cart-clear empties the cart and renews its id", async () => {
+test("the success page empties the cart it names (and renews its id), and no other", async () => {
   const { context, page, errors } = await open();
   await page.goto(`${base}/clips/`);
   await page.locator("[data-cart-add]").first().click();
   const before = await stored(page);
   assert.equal(before.items.length, 1);
 
+  // Another cart's success page (or an old tab of one): this cart stays.
+  await page.goto(`${base}/test-thanks-other/`);
+  assert.deepEqual(await stored(page), before, "only the cart paid for is emptied");
+  // This cart's (the page names its id, as the Worker's does).
+  const thanksFile = join(site, "test-thanks/index.html");
+  writeFileSync(thanksFile, readFileSync(thanksFile, "utf8").replace(/data-cart-clear="[^"]*"/, `data-cart-clear="${before.id}"`));
   await page.goto(`${base}/test-thanks/`);
   assert.equal(await count(page), "0");
   const after = await stored(page);
@@ -266,6 +275,29 @@ test("another tab follows the cart; a clip's page toggles it", async () => {
   assert.equal(await add.innerText(), "Add to cart");
   await other.locator("[data-cart-empty]").waitFor({ state: "visible" });
   assert.equal(await count(other), "0");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the cart page shows each line at the catalog's price now, and takes out a clip no longer sold", async () => {
+  const { context, page, errors } = await open();
+  await page.goto(`${base}/clips/`);
+  const slug = await page.locator("[data-cart-add]").first().getAttribute("data-slug");
+  const price = manifest().clips[slug].price;
+  // A cart saved a while ago: the clip at a sale price since ended, and a
+  // clip the shop has withdrawn.
+  await page.evaluate(([key, slug]) => {
+    const stale = { item: slug, slug, title: "Old title", price_cents: 1, price_display: "€0.01", url: `/clips/${slug}/` };
+    const gone = { item: "withdrawn-clip", slug: "withdrawn-clip", title: "Withdrawn clip", price_cents: 500, price_display: "€5.00" };
+    localStorage.setItem(key, JSON.stringify({ id: "AbCdEfGhIjKlMnOpQrStUv", items: [stale, gone] }));
+  }, [KEY, slug]);
+  await page.goto(`${base}/cart/`);
+  await page.locator("[data-cart-message]").filter({ hasText: "Withdrawn clip" }).waitFor();
+  assert.match(await page.innerText("[data-cart-message]"), /No longer for sale, so taken out of the cart: Withdrawn clip\./);
+  const after = await stored(page);
+  assert.deepEqual(after.items.map((i) => [i.slug, i.price_cents]), [[slug, price]], "re-priced from the catalog, the other gone");
+  assert.equal(await page.locator("[data-cart-lines] .cart-price").innerText(), euros(price));
+  assert.equal(await page.locator("[data-cart-total]").innerText(), euros(price));
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -379,14 +411,17 @@ test("a clip with variants and licences: the chosen item goes to the cart with i
   await page.goto(`${variantBase}/cart/`);
   const lines = page.locator("[data-cart-lines] tr");
   assert.equal(await lines.count(), 2);
-  assert.equal(await lines.nth(0).locator("a").innerText(), "Quay", "the old line kept");
+  // The old line, as the catalog sells it now: what the checkout charges.
+  const quay = JSON.parse(readFileSync(join(variantSite, "cart/clips.json"), "utf8")).quay;
+  const [quayCents, , quayDetails] = quay.items ? quay.items[""] : [quay.price_cents, "", ""];
+  await lines.nth(0).locator("a", { hasText: quay.title + quayDetails }).waitFor();
   assert.equal(await lines.nth(1).locator("a").innerText(), "Harbour (720p, Extended licence)");
   assert.equal(await lines.nth(1).locator(".cart-price").innerText(), "€33.75");
-  assert.equal(await page.locator("[data-cart-total]").innerText(), euros(1250 + 3375));
+  assert.equal(await page.locator("[data-cart-total]").innerText(), euros(quayCents + 3375));
   const post = await capturePost(page, page.getByRole("button", { name: "Checkout" }));
   assert.equal(post.body, `clip=quay&clip=${encodeURIComponent("harbour:web:extended")}&cart=${old.id}`);
   const { items } = await stored(page);
-  assert.deepEqual(items.map((i) => [i.item, i.price_cents]), [["quay", 1250], ["harbour:web:extended", 3375]]);
+  assert.deepEqual(items.map((i) => [i.item, i.price_cents]), [["quay", quayCents], ["harbour:web:extended", 3375]]);
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -85,7 +85,10 @@ pub fn session_params(cart: &Cart, origin: &str) -> Vec<(String, String)> {
     for (key, value) in metadata_clips(&cart.items()) {
         params.push((format!("metadata[{key}]"), value));
     }
-    params.push(("success_url".to_string(), format!("{origin}/thanks?session_id={{CHECKOUT_SESSION_ID}}")));
+    // The cart's id comes back on the success page, which empties that cart
+    // only (not one built since, nor one a single clip's button bypassed).
+    let cart = cart.cart_id.as_ref().map(|id| format!("&cart={id}")).unwrap_or_default();
+    params.push(("success_url".to_string(), format!("{origin}/thanks?session_id={{CHECKOUT_SESSION_ID}}{cart}")));
     params.push(("cancel_url".to_string(), format!("{origin}/cart/")));
     params
 }

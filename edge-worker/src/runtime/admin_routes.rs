@@ -162,9 +162,18 @@ async fn admin_route(
             if o.customer_email.as_deref().is_some_and(|a| !valid_address(a)) {
                 return refuse(400, "customer_email is not an e-mail address");
             }
-            let stripe = o.session_id.is_some() || o.payment_id.is_some();
-            if [&o.session_id, &o.payment_id].into_iter().flatten().any(|id| !crate::payments::valid_session_id(id)) {
-                return refuse(400, "session_id and payment_id are Stripe ids (cs_..., pi_...)");
+            // A Stripe checkout's: its session id is what its success page
+            // and Stripe's retries name; a payment alone names neither.
+            let stripe = o.session_id.is_some();
+            let ids = [(&o.session_id, "cs_"), (&o.payment_id, "pi_")];
+            if ids.iter().any(|(id, p)| {
+                id.as_deref().is_some_and(|id| !id.starts_with(p) || !crate::payments::valid_session_id(id))
+            }) || (o.payment_id.is_some() && !stripe)
+            {
+                return refuse(
+                    400,
+                    "session_id and payment_id are a Stripe checkout's (cs_...) and its payment's (pi_...)",
+                );
             }
             let session = o.session_id.as_deref().unwrap_or(&o.order_id);
             let known = bind(&db, sql::SESSION_ORDER, &[text(session), text(&o.order_id)])?
@@ -178,6 +187,9 @@ async fn admin_route(
                 Some(k) => return refuse(409, &format!("checkout {session} already has order {}", k.order_id)),
                 None => {}
             }
+            // An order with a link for its checkout expires with the link.
+            let linked = o.customer_email.is_some() || stripe;
+            let expires_at = if linked { Some(o.expires_at.unwrap_or(now + 30 * 86_400)) } else { o.expires_at };
             let mut statements = vec![
                 bind(
                     &db,
@@ -187,21 +199,21 @@ async fn admin_route(
                         text(&clips_json(&slugs)),
                         num(o.downloads.into()),
                         opt_text(o.customer_ref.as_deref()),
-                        opt_num(o.expires_at),
+                        opt_num(expires_at),
                         num(now),
                         choices_json(&choices),
                     ],
                 )?,
                 bind(&db, sql::EVENT, &[text(&o.order_id), num(now), text("create"), JsValue::NULL, JsValue::NULL])?,
             ];
-            if o.customer_email.is_some() || stripe {
+            if linked {
                 // A link for the checkout's success page, as the webhook's.
                 let mut claims = Claims {
                     key_id: String::new(),
                     order_id: o.order_id.clone(),
                     clips: slugs.clone(),
                     issued_at: now,
-                    expires_at: o.expires_at.unwrap_or(now + 30 * 86_400),
+                    expires_at: expires_at.unwrap_or_default(),
                     downloads: o.downloads,
                     customer_ref: o.customer_ref.clone(),
                     choices: choices.clone(),
@@ -221,11 +233,27 @@ async fn admin_route(
                 ];
                 statements.push(bind(&db, sql::CHECKOUT, &values)?);
             }
+            // Refunded or disputed before the owner made it good: created
+            // revoked, as the webhook creates such an order.
+            if let Some(payment) = o.payment_id.as_deref() {
+                let values = [text(&o.order_id), num(now), text("stripe"), text(payment)];
+                statements.push(bind(&db, sql::REVOKE_IF_PENDING, &values)?);
+                let why = text("refunded or disputed before it was created");
+                statements.push(bind(
+                    &db,
+                    sql::EVENT_IF_REVOKED_NOW,
+                    &[text(&o.order_id), num(now), why, JsValue::NULL],
+                )?);
+            }
             let r = batch(&db, statements).await?;
             if row_count(&r[0]) == 0 {
                 return refuse(409, &format!("order {} already exists", o.order_id));
             }
-            respond(201, json!({ "created": o.order_id }))
+            let revoked = o.payment_id.is_some() && r.iter().rev().nth(1).is_some_and(|r| row_count(r) > 0);
+            if revoked {
+                super::revocations::publish(env).await;
+            }
+            respond(201, json!({ "created": o.order_id, "revoked": revoked }))
         }
         AdminRoute::Reset { order_id, clip } => {
             let r = batch(

@@ -240,8 +240,9 @@ struct AttentionRow {
     order_id: Option<String>,
     outcome: String,
     detail: Option<String>,
+    session_id: Option<String>,
 }
-crate::from_row!(AttentionRow { id, order_id, outcome, detail });
+crate::from_row!(AttentionRow { id, order_id, outcome, detail, session_id });
 
 /// Partial refunds, refunds of unknown payments and price mismatches of the
 /// last day (docs/payments.md): the owner decides about each.
@@ -253,7 +254,17 @@ async fn payments_needing_attention(db: &D1Database) -> std::result::Result<Opti
         .await
         .map_err(|e| format!("{e}"))?;
     let newest = rows.iter().map(|r| r.id).max().unwrap_or(0);
-    let rows: Vec<_> = rows.into_iter().map(|r| (r.order_id, r.outcome, r.detail.unwrap_or_default())).collect();
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|r| {
+            let mut detail = r.detail.unwrap_or_default();
+            // A refused paid checkout: the owner makes its order with it.
+            if let (Some(session), "unknown_clip" | "no_clips") = (r.session_id, r.outcome.as_str()) {
+                detail = format!("{detail}; checkout {session}");
+            }
+            (r.order_id, r.outcome, detail)
+        })
+        .collect();
     Ok(monitor::payment_attention_problem(&rows).map(|p| (newest, p)))
 }
 

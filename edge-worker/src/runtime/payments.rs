@@ -327,11 +327,14 @@ async fn checkout(
             if let Some(payment) = paid.payment_id.as_deref() {
                 let values = [text(order_id), num(now), text(name), text(payment)];
                 statements.push(bind(&db, sql::REVOKE_IF_PENDING, &values)?);
+                let why = text("refunded or disputed as its checkout event arrived");
+                statements.push(bind(&db, sql::EVENT_IF_REVOKED_NOW, &[text(order_id), num(now), why, JsValue::NULL])?);
             }
         }
     }
     let r = batch(&db, statements).await?;
-    let raced = pending.is_none() && paid.payment_id.is_some() && r.last().is_some_and(|last| row_count(last) > 0);
+    let raced =
+        pending.is_none() && paid.payment_id.is_some() && r.iter().rev().nth(1).is_some_and(|r| row_count(r) > 0);
     if pending.is_some() || raced {
         super::revocations::publish(env).await;
         console_warn!("{}", log_line!({ "event": "order_created_revoked", "order": order_id, "reason": pending }));
@@ -391,6 +394,8 @@ async fn money_back(
             // Its checkout's batch may have made the order since it was read.
             let values = [text(&back.payment_id), num(now), text(reason), text(name)];
             statements.push(bind(&db, sql::REVOKE_OF_PAYMENT, &values)?);
+            let values = [JsValue::NULL, num(now), text(&detail), text(&back.payment_id)];
+            statements.push(bind(&db, sql::EVENT_IF_REVOKED_NOW, &values)?);
         }
         let r = batch(&db, statements).await?;
         if r.get(1).is_some_and(|r| row_count(r) > 0) {
@@ -435,6 +440,10 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
     let Some(session) = session.filter(|s| payments::valid_session_id(s)) else {
         return html_page(&pages::bad_thanks_page(shop), head, 400, &[]).or_else(|e| error_response(&e));
     };
+    // The cart that was paid for (`POST /checkout`'s success address names it).
+    let paid_cart = crate::request_url::query_param(crate::request_url::path_and_query(&url).1, "cart")
+        .filter(|c| crate::payments::cart::valid_cart_id(c));
+    let paid_cart = paid_cart.as_deref();
     let result = async {
         let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
         let link = bind(&db, sql::CHECKOUT_LINK, &[text("stripe"), text(&session)])?
@@ -445,12 +454,12 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
             Some(CheckoutLink { token: Some(token), .. }) => {
                 let view = order_view(env, &token).await?;
                 let link = format!("{}/download/{token}", super::origin(req).unwrap_or_default());
-                html_page(&pages::thanks_page(shop, &view, &link), head, 200, &[])
+                html_page(&pages::thanks_page(shop, &view, &link, paid_cart), head, 200, &[])
             }
             // A payment on its way for days (a bank debit): the link comes
             // by e-mail; nothing is missing.
             Some(CheckoutLink { awaiting: 1.., .. }) => {
-                html_page(&pages::payment_pending_page(shop, true), head, 200, &[])
+                html_page(&pages::payment_pending_page(shop, true, paid_cart), head, 200, &[])
             }
             _ => {
                 // A customer is back from paying: if no order follows, the
@@ -463,7 +472,7 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
                         log_line!({ "event": "thanks_waiting_not_recorded", "error": format!("{e:?}") })
                     );
                 }
-                html_page(&pages::payment_pending_page(shop, false), head, 200, &[])
+                html_page(&pages::payment_pending_page(shop, false, paid_cart), head, 200, &[])
             }
         }
     }

@@ -119,6 +119,13 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
         hidden.push((p.url(), why(p.draft)));
         hidden_sources.push(p.source.clone());
     }
+    let dated_later = |draft: bool, date: DateTime<Utc>| (!draft && !visible(draft, &date)).then_some(date);
+    let next_publish = clips
+        .iter()
+        .map(|c| dated_later(c.draft, c.date))
+        .chain(posts.iter().map(|p| dated_later(p.draft, p.date)))
+        .flatten()
+        .min();
     let mut clips: Vec<Clip> = clips.into_iter().filter(|c| visible(c.draft, &c.date)).collect();
     let mut posts: Vec<Post> = posts.into_iter().filter(|p| visible(p.draft, &p.date)).collect();
     let mut pages = pages;
@@ -126,7 +133,17 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     posts.sort_by(post_order);
     pages.sort_by(page_order);
 
-    let shop = Shop { root: root.to_path_buf(), config, clips, posts, pages, static_files, hidden, now: options.now };
+    let shop = Shop {
+        root: root.to_path_buf(),
+        config,
+        clips,
+        posts,
+        pages,
+        static_files,
+        hidden,
+        now: options.now,
+        next_publish,
+    };
     Ok((shop, hidden_sources))
 }
 

@@ -150,4 +150,7 @@ pub struct Shop {
     pub hidden: Vec<(String, &'static str)>,
     /// When the build happens (drafts and future posts are judged against it).
     pub now: DateTime<Utc>,
+    /// The earliest date of an item left out as dated later (not a draft):
+    /// a `serve` still running then publishes it.
+    pub next_publish: Option<DateTime<Utc>>,
 }
