@@ -45,13 +45,29 @@ pub fn render(file_text: &str, body_start: usize) -> RenderedMarkdown {
     });
     let mut out = String::with_capacity(body.len() * 3 / 2);
     html::push_html(&mut out, parser);
+    alignment_as_class(&mut out);
 
     let summary_html = find_more_marker(body).map(|end| {
         let mut s = String::new();
         html::push_html(&mut s, Parser::new_ext(&body[..end], options()));
+        alignment_as_class(&mut s);
         s
     });
     RenderedMarkdown { html: out, summary_html, links }
+}
+
+/// pulldown-cmark writes a table column's alignment as `style="text-align:
+/// …"`, which the shop's Content-Security-Policy (no inline style) blocks,
+/// so the owner's alignment was lost with a console error on every view: a
+/// class instead (`align-left`, `align-center`, `align-right`, in the
+/// stylesheet).
+fn alignment_as_class(html: &mut String) {
+    if !html.contains(" style=\"text-align: ") {
+        return;
+    }
+    for side in ["left", "center", "right"] {
+        *html = html.replace(&format!(" style=\"text-align: {side}\""), &format!(" class=\"align-{side}\""));
+    }
 }
 
 /// [`Location::from_offset`] for offsets that mostly come in increasing
@@ -146,6 +162,18 @@ mod tests {
         let r = render("First *para*.\n\n<!-- more -->\n\nSecond.\n", 0);
         assert_eq!(r.summary_html.as_deref(), Some("<p>First <em>para</em>.</p>\n"));
         assert!(r.html.contains("Second."));
+    }
+
+    /// A table's column alignment is a class, not an inline style the
+    /// shop's CSP would block.
+    #[test]
+    fn table_alignment_is_a_class() {
+        let r = render("| a | b | c |\n|:--|:-:|--:|\n| 1 | 2 | 3 |\n", 0);
+        assert!(!r.html.contains("style="), "{}", r.html);
+        for side in ["left", "center", "right"] {
+            assert!(r.html.contains(&format!("<th class=\"align-{side}\">")), "{}", r.html);
+            assert!(r.html.contains(&format!("<td class=\"align-{side}\">")), "{}", r.html);
+        }
     }
 
     #[test]

@@ -334,6 +334,7 @@ fn base_value(shop: &Shop) -> Value {
             "cart_url": CART_PATH, "checkout_url": CHECKOUT_PATH, "cart_script": format!("/{}", BUILTIN_CART_SCRIPT.0),
             "search_url": SEARCH_PATH, "search_script": format!("/{}", BUILTIN_SEARCH_SCRIPT.0),
             "price_pattern": Price::display_pattern(&c.currency),
+            "price_decimals": Price::decimals(&c.currency),
             "favicon": shop.static_files.iter().any(|f| f == std::path::Path::new("favicon.svg")).then_some("/favicon.svg"),
         },
         "nav": nav,
@@ -873,6 +874,9 @@ pub(crate) fn clip_value(shop: &Shop, clip: &Clip) -> Value {
         "resolution": clip.resolution.to_string(), "resolution_label": clip.resolution.label(),
         "file_name": clip.file_name, "size": clip.size, "size_display": crate::content::human_size(clip.size),
         "content_type": clip.content_type, "poster": clip.poster, "preview": clip.preview,
+        // Full addresses, for sharing tags (a poster may be on another host).
+        "poster_url": crate::structured_data::absolute(shop, &clip.poster),
+        "preview_url": clip.preview.as_deref().map(|p| crate::structured_data::absolute(shop, p)),
         "tags": tag_values(&clip.tags), "draft": clip.draft,
         "summary": crate::markdown::first_paragraph(&clip.description_html),
         "description": clip.description_html,
@@ -881,9 +885,11 @@ pub(crate) fn clip_value(shop: &Shop, clip: &Clip) -> Value {
         "buy_url": clip.stripe_payment_link.clone().unwrap_or_else(|| order_email_url.clone()),
         "order_email_url": order_email_url,
         "stripe_payment_link": clip.stripe_payment_link,
-        "has_variants": !clip.variants.is_empty(),
-        "offer_price_display": offers.default().price.display(currency),
-        "lowest_price_display": offers.lowest().display(currency),
+        // A clip sold through a Payment Link sells what its link sells, at
+        // the price its page shows: no "from", no choice.
+        "has_variants": !clip.variants.is_empty() && clip.stripe_payment_link.is_none(),
+        "offer_price_display": if clip.stripe_payment_link.is_some() { clip.price } else { offers.default().price }.display(currency),
+        "lowest_price_display": if clip.stripe_payment_link.is_some() { clip.price } else { offers.lowest() }.display(currency),
         "choice": choice,
     })
 }
@@ -1304,6 +1310,40 @@ mod tests {
             (Some("/cart/"), Some("/checkout"))
         );
         assert_eq!(base["site"]["price_pattern"], "€{amount}");
+    }
+
+    /// A clip with variants sold through a Payment Link sells what its link
+    /// sells, at the price its page shows: no "from", one offer in its
+    /// structured data; its sharing tags get full addresses, also for a
+    /// poster on another host.
+    #[test]
+    fn a_payment_link_clip_is_one_offer_and_its_poster_a_full_address() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/variant-shop");
+        let mut shop = crate::load_shop(&root).unwrap();
+        let i = shop.clips.iter().position(|c| !c.variants.is_empty()).unwrap();
+        let with_choice = clip_value(&shop, &shop.clips[i]);
+        assert_eq!(with_choice["has_variants"], true);
+        assert!(crate::structured_data::clip(&shop, &shop.clips[i]).contains("\"sku\""));
+        shop.clips[i].stripe_payment_link = Some("https://buy.stripe.com/test_x".into());
+        shop.clips[i].poster = "https://cdn.example/p.jpg".into();
+        let clip = &shop.clips[i];
+        let v = clip_value(&shop, clip);
+        let shown = clip.price.display(&shop.config.currency);
+        assert_eq!(
+            (&v["has_variants"], &v["lowest_price_display"], &v["offer_price_display"]),
+            (&json!(false), &json!(shown), &json!(shown))
+        );
+        let ld = crate::structured_data::clip(&shop, clip);
+        assert!(
+            !ld.contains("\"sku\":\"harbour:") && ld.contains(&format!("\"price\":\"{}\"", clip.price.amount())),
+            "{ld}"
+        );
+        assert_eq!(v["poster_url"], "https://cdn.example/p.jpg");
+        let quay = shop.clips.iter().find(|c| c.variants.is_empty()).unwrap();
+        assert_eq!(
+            clip_value(&shop, quay)["poster_url"],
+            format!("{}/posters/gamma.jpg", shop.config.base_url.trim_end_matches('/'))
+        );
     }
 
     /// A copy of the small fixture shop in a temporary folder.

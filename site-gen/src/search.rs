@@ -104,6 +104,10 @@ pub fn clip_filters(shop: &Shop, clip: &Clip) -> BTreeMap<String, Vec<String>> {
 /// file's under the default licence, or, with other files, the lowest
 /// (`true`: "from").
 fn shown_price(shop: &Shop, clip: &Clip) -> (Price, bool) {
+    if clip.stripe_payment_link.is_some() {
+        // Its Payment Link sells one thing, at the price its page shows.
+        return (clip.price, false);
+    }
     let offers = crate::offers::Offers::of(shop, clip);
     if clip.variants.is_empty() {
         (offers.default().price, false)

@@ -44,7 +44,12 @@ pub fn clip(shop: &Shop, clip: &Clip) -> String {
             "url": page,
         })
     };
-    let offers = if offers.files.len() == 1 {
+    let offers = if clip.stripe_payment_link.is_some() {
+        // Sold through its Payment Link: one offer, at the price its page shows.
+        let mut one = offer(offers.default());
+        one["price"] = Value::String(clip.price.amount());
+        one
+    } else if offers.files.len() == 1 {
         offer(offers.default())
     } else {
         let each = offers.per_file().map(|p| {
@@ -97,7 +102,9 @@ pub fn iso8601_duration(seconds: u64) -> String {
 }
 
 /// A site path made absolute with the shop's base URL; a full URL as it is.
-fn absolute(shop: &Shop, path: &str) -> String {
+/// A site path as a full address (`https://shop.example/posters/a.jpg`);
+/// a full address as it is.
+pub(crate) fn absolute(shop: &Shop, path: &str) -> String {
     if path.starts_with("https://") || path.starts_with("http://") {
         path.to_string()
     } else {

@@ -132,9 +132,13 @@
     timer = setTimeout(() => (box.textContent = ""), 8000);
   }
 
-  // As site-gen writes prices: data-price-pattern="€{amount}".
+  // As site-gen writes prices: data-price-pattern="€{amount}", with
+  // data-price-decimals decimals (0 for yen, 3 for dinars; `cents` are
+  // hundredths whatever the currency).
   function money(cents, page) {
-    const amount = `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`;
+    const whole = Math.floor(cents / 100), hundredths = String(cents % 100).padStart(2, "0");
+    const decimals = page.dataset.priceDecimals;
+    const amount = decimals === "0" ? `${whole}` : decimals === "3" ? `${whole}.${hundredths}0` : `${whole}.${hundredths}`;
     return (page.dataset.pricePattern || "{amount}").replace("{amount}", amount);
   }
 
@@ -156,6 +160,9 @@
       // The cart holds one item per clip: another file or licence replaces it.
       const item = itemOf(b), had = bySlug.get(slugOf(item)), has = had?.item === item;
       b.textContent = has ? "Remove from cart" : had ? "Replace in cart" : "Add to cart";
+      // A list has a button per card: each names its clip to a screen reader.
+      const named = lineOf(b) || had;
+      if (named) b.setAttribute("aria-label", `${b.textContent}: ${named.title}`);
       b.classList.toggle("in-cart", has);
       // Shown once the clip is known (or to take it out of the cart).
       b.hidden = !has && !lineOf(b);

@@ -89,6 +89,12 @@
     more.hidden = shown >= found.length;
     const n = found.length;
     if (fresh) status.textContent = n === 0 ? "No clips found." : `${n} clip${n === 1 ? "" : "s"} found.`;
+    else {
+      // The button may have just been hidden under the keyboard's focus:
+      // the focus goes to the first clip added, and the count is said.
+      status.textContent = `Showing ${shown} of ${n} clips.`;
+      cards[0]?.querySelector("a")?.focus();
+    }
   }
 
   async function search() {

@@ -186,6 +186,10 @@ test("the add buttons carry only a slug: the script fetches /cart/clips.json onc
   for (const name of ["data-title", "data-price-cents", "data-price-display", "data-url"]) {
     assert.equal(await buttons.first().getAttribute(name), null, name);
   }
+  // Each button of the list names its clip to a screen reader, its visible label first.
+  const names = await buttons.evaluateAll((bs) => bs.map((b) => b.getAttribute("aria-label")));
+  assert.ok(names.every((n) => /^Add to cart: \S/.test(n)), JSON.stringify(names));
+  assert.equal(new Set(names).size, names.length, "no two alike");
   await buttons.nth(0).click();
   await buttons.nth(1).click();
   assert.equal(fetched.length, 1, "one request for the whole page");

@@ -46,9 +46,29 @@ impl Price {
         format!("{}.{:02}", self.cents / 100, self.cents % 100)
     }
 
-    /// `€24.00`, `$24.00`, or `24.00 CHF` for currencies without a common sign.
+    /// `€24.00`, `$24.00`, or `24.00 CHF` for currencies without a common
+    /// sign; with the decimals the currency is shown with, as Stripe shows
+    /// it: `¥1800`, `2400 ISK`, `24.500 KWD`.
     pub fn display(&self, currency: &str) -> String {
-        Price::display_pattern(currency).replace(Price::AMOUNT, &self.amount())
+        let (whole, cents) = (self.cents / 100, self.cents % 100);
+        let amount = match Price::decimals(currency) {
+            // (A price of these has no cents: the shop's load refuses them.)
+            0 => whole.to_string(),
+            3 => format!("{whole}.{cents:02}0"),
+            _ => self.amount(),
+        };
+        Price::display_pattern(currency).replace(Price::AMOUNT, &amount)
+    }
+
+    /// How many decimals a price of `currency` is shown with: 0 for yen,
+    /// krónur (charged whole) and the other zero-decimal currencies, 3 for
+    /// dinars, else 2. The cart's script formats its total with it.
+    pub fn decimals(currency: &str) -> u32 {
+        if currency.eq_ignore_ascii_case("ISK") {
+            0
+        } else {
+            clipstore_core::currency_decimals(currency)
+        }
     }
 
     /// Where [`Price::amount`] goes in a price of `currency`.
@@ -188,6 +208,11 @@ mod tests {
         assert!(Price::parse(&Value::String("ten".into())).is_err());
         assert_eq!(Price { cents: 2450 }.display("EUR"), "€24.50");
         assert_eq!(Price { cents: 5 }.display("CHF"), "0.05 CHF");
+        // As Stripe shows them: no cents in yen or krónur, three decimals in dinars.
+        assert_eq!(Price { cents: 180_000 }.display("JPY"), "¥1800");
+        assert_eq!(Price { cents: 240_000 }.display("ISK"), "2400 ISK");
+        assert_eq!(Price { cents: 2450 }.display("KWD"), "24.500 KWD");
+        assert_eq!(Price { cents: 2450 }.amount(), "24.50", "the amount of structured data stays a plain number");
         // The cart's script fills in the amount the same way.
         assert_eq!(Price::display_pattern("EUR"), "€{amount}");
         assert_eq!(Price::display_pattern("CHF").replace(Price::AMOUNT, "0.05"), "0.05 CHF");
