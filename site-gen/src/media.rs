@@ -210,6 +210,15 @@ struct ClipFile {
     preview: Option<String>,
 }
 
+impl ClipFile {
+    /// Where the clip's poster or preview (`what`) is: the path it names,
+    /// else where media puts one.
+    fn site_path(&self, what: &str) -> String {
+        let named = if what == "poster" { &self.poster } else { &self.preview };
+        named.clone().unwrap_or_else(|| default_path(what, &self.slug))
+    }
+}
+
 fn front_matter(text: &str) -> Option<toml::Table> {
     crate::front_matter::FrontMatter::table_of(text)
 }
@@ -478,11 +487,7 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
     let named: Vec<(&str, String)> = clips
         .iter()
         .filter(|c| c.key.as_deref().is_some_and(|k| masters.join(k).is_file()))
-        .flat_map(|c| {
-            let poster = c.poster.clone().unwrap_or_else(|| default_path("poster", &c.slug));
-            let preview = c.preview.clone().unwrap_or_else(|| default_path("preview", &c.slug));
-            [(c.slug.as_str(), poster), (c.slug.as_str(), preview)]
-        })
+        .flat_map(|c| [(c.slug.as_str(), c.site_path("poster")), (c.slug.as_str(), c.site_path("preview"))])
         .collect();
     made_log.share(named.iter().map(|(clip, path)| (*clip, path.as_str())));
     let failures = Mutex::new(unreadable);
@@ -597,7 +602,7 @@ fn one_clip(
     // Poster and preview: made here when the clip names none, names the one
     // made here before (unless the owner has since put a file of their own
     // in its place), or names one that is not there yet (`site-gen new`'s).
-    let poster = clip.poster.clone().unwrap_or_else(|| default_path("poster", &clip.slug));
+    let poster = clip.site_path("poster");
     let made = before.and_then(|b| b.poster.as_ref());
     let is_fresh = fresh(made, before.map_or("", |b| b.poster_settings.as_str()), &settings.poster, &poster);
     let mut log = |line: String| done.kept.push(line);
@@ -612,7 +617,7 @@ fn one_clip(
         bar.set_message("poster");
         make_poster(&master, &static_file(root, &poster), &probe)
     })?;
-    let preview = clip.preview.clone().unwrap_or_else(|| default_path("preview", &clip.slug));
+    let preview = clip.site_path("preview");
     let made = before.and_then(|b| b.preview.as_ref());
     let is_fresh = fresh(made, before.map_or("", |b| b.preview_settings.as_str()), &settings.preview, &preview);
     let target = Target {

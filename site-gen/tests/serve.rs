@@ -19,6 +19,14 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// A copy of the `small-shop` fixture in a temporary folder, and its root.
+fn small_shop() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    (tmp, root)
+}
+
 /// The server process, stopped when the test ends (also on failure).
 struct Server {
     child: Child,
@@ -127,9 +135,7 @@ fn edit(path: &PathBuf, from: &str, to: &str) {
 /// marker that makes it site-gen's), one folder per mode.
 #[test]
 fn the_default_preview_folder_is_the_shops_own() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    let (_tmp, root) = small_shop();
     let root = root.canonicalize().unwrap();
     let (server, line) = start_with(&root, &[]);
     let preview = root.join(".site-gen/preview");
@@ -177,9 +183,7 @@ fn wait_for(port: u16, path: &str, status: u16) -> bool {
 /// watch went with the old folder, and the new one is watched again.
 #[test]
 fn a_folder_put_back_is_watched_again() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    let (tmp, root) = small_shop();
     let (server, _) = start_with(&root, &["--out", tmp.path().join("site").to_str().unwrap()]);
     let status = events(server.port);
     next_status(&status); // the hello
@@ -201,9 +205,7 @@ fn a_folder_put_back_is_watched_again() {
 /// the shop is made from is refused (each rebuild would copy it into itself).
 #[test]
 fn an_output_folder_inside_the_shops_sources_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    let (tmp, root) = small_shop();
     let root = root.canonicalize().unwrap();
     let run = |out: &str| {
         Command::new(env!("CARGO_BIN_EXE_site-gen"))
@@ -231,9 +233,7 @@ fn an_output_folder_inside_the_shops_sources_is_refused() {
 
 #[test]
 fn serve_rebuilds_reloads_and_shows_errors() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    let (tmp, root) = small_shop();
     fs::write(tmp.path().join("secret.txt"), "secret").unwrap();
     let out = tmp.path().join("site");
     let server = start(&root, &out);
