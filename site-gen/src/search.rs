@@ -7,7 +7,7 @@
 //! (title, description text, tag names), not from its rendered page: nothing
 //! is parsed back out of HTML, and the index can be made beside the pages
 //! instead of after them. Pagefind's filters are categories, so the clip's
-//! price and running time are put into buckets ([`price_bucket`],
+//! price and running time are put into buckets ([`PriceBands`],
 //! [`duration_bucket`]); tags and the resolution's familiar name (`1080p`,
 //! `4K`) are filters as they are.
 //!
@@ -33,10 +33,6 @@ pub const SEARCH_PATH: &str = "/search/";
 /// which `static/js/search.js` imports `pagefind.js` from).
 pub const BUNDLE_DIR: &str = "pagefind";
 
-/// The price buckets' bounds, in whole units of the shop's currency: a price
-/// below the first is "under", one above the last is "over", the rest
-/// (bounds included) lie between.
-pub const PRICE_BOUNDS: (u64, u64) = (20, 50);
 /// The running-time buckets: (upper bound in seconds, inclusive; label).
 /// A clip longer than the last bound is in [`DURATION_LONGEST`].
 pub const DURATION_BUCKETS: [(u64, &str); 3] = [(9, "Under 10 s"), (30, "10–30 s"), (60, "30 s–1 min")];
@@ -64,23 +60,88 @@ const UNUSED_BUNDLE_FILES: [&str; 7] = [
 #[error("could not build the search index: {0}")]
 pub struct SearchError(String);
 
-/// The three price buckets of a shop in `currency`, cheapest first.
-pub fn price_buckets(currency: &str) -> [String; 3] {
-    let whole = |n: u64| Price::display_pattern(currency).replace(Price::AMOUNT, &n.to_string());
-    let (low, high) = PRICE_BOUNDS;
-    [format!("Under {}", whole(low)), format!("{}–{}", whole(low), whole(high)), format!("Over {}", whole(high))]
+/// The price filter's three buckets: under `low`, `low` to `high` (both
+/// included), over `high`, in whole units of the shop's currency. The bounds
+/// are chosen from the shop's own prices ([`PriceBands::of`]): fixed amounts
+/// put every clip of a yen shop, or of a shop selling 4K clips at €80, into
+/// one bucket, and the filter would narrow nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceBands {
+    pub low: u64,
+    pub high: u64,
 }
 
-/// The bucket of a price: under 20, 20 to 50 (both included), over 50.
-pub fn price_bucket(price: Price, currency: &str) -> String {
-    let (low, high) = PRICE_BOUNDS;
-    let [under, between, over] = price_buckets(currency);
-    if price.cents < low * 100 {
-        under
-    } else if price.cents <= high * 100 {
-        between
-    } else {
-        over
+impl PriceBands {
+    /// The bounds of a shop without clips.
+    const DEFAULT: PriceBands = PriceBands { low: 20, high: 50 };
+
+    /// The round bounds (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5 times a power of
+    /// ten, whole units) that split the shop's clips, by the price their
+    /// cards show, most evenly into three; of equally even splits, the one
+    /// with more in the cheaper buckets (two clips: "under" and the middle),
+    /// then the lowest bounds.
+    pub fn of(shop: &Shop) -> PriceBands {
+        Self::splitting(shop.clips.iter().map(|c| shown_price(shop, c).0.cents).collect())
+    }
+
+    /// [`Self::of`] for prices in hundredths of the currency's unit.
+    fn splitting(mut prices: Vec<u64>) -> PriceBands {
+        let Some(&most) = prices.iter().max() else { return Self::DEFAULT };
+        prices.sort_unstable();
+        // Round numbers of whole units, up to the first above every price
+        // (two at least).
+        let mut rounds = Vec::new();
+        let mut scale: u64 = 1;
+        'scales: while scale <= u64::MAX / 1000 {
+            for tenths in [10, 15, 20, 25, 30, 40, 50, 60, 75] {
+                if (tenths * scale) % 10 != 0 {
+                    continue;
+                }
+                let round = tenths * scale / 10;
+                rounds.push(round);
+                if round.saturating_mul(100) > most && rounds.len() > 1 {
+                    break 'scales;
+                }
+            }
+            scale *= 10;
+        }
+        // Clips under a bound, and at most at it, by binary search.
+        let below = |whole: u64| prices.partition_point(|&p| p < whole.saturating_mul(100));
+        let up_to = |whole: u64| prices.partition_point(|&p| p <= whole.saturating_mul(100));
+        // Nine times the squared distance from a third in each bucket.
+        let n = prices.len() as i128;
+        let unevenness = |counts: [usize; 3]| counts.iter().map(|&c| (3 * c as i128 - n).pow(2)).sum::<i128>();
+        let mut best: Option<((i128, std::cmp::Reverse<[usize; 3]>), PriceBands)> = None;
+        for (i, &low) in rounds.iter().enumerate() {
+            for &high in &rounds[i + 1..] {
+                let (under, at_most_high) = (below(low), up_to(high));
+                let counts = [under, at_most_high - under, prices.len() - at_most_high];
+                let rank = (unevenness(counts), std::cmp::Reverse(counts));
+                if best.as_ref().is_none_or(|(best, _)| rank < *best) {
+                    best = Some((rank, PriceBands { low, high }));
+                }
+            }
+        }
+        best.map_or(Self::DEFAULT, |(_, bands)| bands)
+    }
+
+    /// The three buckets' names in `currency`, cheapest first.
+    pub fn labels(self, currency: &str) -> [String; 3] {
+        let whole = |n: u64| Price::display_pattern(currency).replace(Price::AMOUNT, &n.to_string());
+        let (low, high) = (whole(self.low), whole(self.high));
+        [format!("Under {low}"), format!("{low}–{high}"), format!("Over {high}")]
+    }
+
+    /// The name of the bucket `price` falls into.
+    pub fn bucket(self, price: Price, currency: &str) -> String {
+        let [under, between, over] = self.labels(currency);
+        if price.cents < self.low.saturating_mul(100) {
+            under
+        } else if price.cents <= self.high.saturating_mul(100) {
+            between
+        } else {
+            over
+        }
     }
 }
 
@@ -89,13 +150,14 @@ pub fn duration_bucket(seconds: u64) -> &'static str {
     DURATION_BUCKETS.iter().find(|(max, _)| seconds <= *max).map_or(DURATION_LONGEST, |(_, label)| label)
 }
 
-/// A clip's filter values, by filter key. A tag is filtered by its slug,
-/// as its tag page is addressed: `Sea` on one clip and `sea` on another are one tag.
-pub fn clip_filters(shop: &Shop, clip: &Clip) -> BTreeMap<String, Vec<String>> {
+/// A clip's filter values, by filter key, with the shop's price `bands`. A
+/// tag is filtered by its slug, as its tag page is addressed: `Sea` on one
+/// clip and `sea` on another are one tag.
+pub fn clip_filters(shop: &Shop, clip: &Clip, bands: PriceBands) -> BTreeMap<String, Vec<String>> {
     BTreeMap::from([
         ("tag".to_string(), clip.tags.iter().map(|t| t.slug.clone()).collect()),
         ("resolution".to_string(), vec![clip.resolution.label()]),
-        ("price".to_string(), vec![price_bucket(shown_price(shop, clip).0, &shop.config.currency)]),
+        ("price".to_string(), vec![bands.bucket(shown_price(shop, clip).0, &shop.config.currency)]),
         ("duration".to_string(), vec![duration_bucket(clip.duration.seconds).to_string()]),
     ])
 }
@@ -150,14 +212,15 @@ pub fn filter_options(shop: &Shop) -> Value {
         shop.clips.iter().map(|c| (c.resolution.height.min(c.resolution.width), c.resolution.label())).collect();
     resolutions.sort();
     resolutions.dedup();
-    let prices: BTreeSet<String> = shop.clips.iter().map(|c| price_bucket(shown_price(shop, c).0, currency)).collect();
+    let bands = PriceBands::of(shop);
+    let prices: BTreeSet<String> = shop.clips.iter().map(|c| bands.bucket(shown_price(shop, c).0, currency)).collect();
     let durations: BTreeSet<&str> = shop.clips.iter().map(|c| duration_bucket(c.duration.seconds)).collect();
     let durations_in_order = DURATION_BUCKETS.iter().map(|(_, label)| *label).chain([DURATION_LONGEST]);
     let same = |v: String| json!({"value": v, "label": v});
     let values: [Vec<Value>; 4] = [
         tags.into_iter().map(|(slug, name)| json!({"value": slug, "label": name})).collect(),
         resolutions.into_iter().map(|(_, label)| same(label)).collect(),
-        price_buckets(currency).into_iter().filter(|b| prices.contains(b)).map(same).collect(),
+        bands.labels(currency).into_iter().filter(|b| prices.contains(b)).map(same).collect(),
         durations_in_order.filter(|d| durations.contains(d)).map(|d| same(d.to_string())).collect(),
     ];
     Value::Array(
@@ -218,6 +281,7 @@ fn cache_key(shop: &Shop) -> String {
     field(crate::markdown_cache::program_id());
     field(shop.config.language.as_bytes());
     field(shop.config.currency.as_bytes());
+    let bands = PriceBands::of(shop);
     for clip in &shop.clips {
         field(clip.url().as_bytes());
         field(clip.title.as_bytes());
@@ -227,7 +291,7 @@ fn cache_key(shop: &Shop) -> String {
             field(tag.name.as_bytes());
         }
         field(serde_json::to_string(&clip_meta(shop, clip)).unwrap_or_default().as_bytes());
-        field(serde_json::to_string(&clip_filters(shop, clip)).unwrap_or_default().as_bytes());
+        field(serde_json::to_string(&clip_filters(shop, clip, bands)).unwrap_or_default().as_bytes());
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -293,6 +357,7 @@ pub fn index(shop: &Shop) -> Result<Vec<OutputFile>, SearchError> {
     let files = runtime.block_on(async {
         let options = pagefind::options::PagefindServiceConfig::builder().force_language(language.clone()).build();
         let mut index = pagefind::api::PagefindIndex::new(Some(options)).map_err(err)?;
+        let bands = PriceBands::of(shop);
         for clip in &shop.clips {
             index
                 .add_custom_record(
@@ -300,7 +365,7 @@ pub fn index(shop: &Shop) -> Result<Vec<OutputFile>, SearchError> {
                     clip_text(clip),
                     language.clone(),
                     Some(clip_meta(shop, clip)),
-                    Some(clip_filters(shop, clip)),
+                    Some(clip_filters(shop, clip, bands)),
                     None,
                 )
                 .await
@@ -429,15 +494,48 @@ mod tests {
 
     #[test]
     fn prices_fall_into_buckets_with_the_bounds_in_the_middle_one() {
-        let bucket = |cents| price_bucket(Price { cents }, "EUR");
-        assert_eq!(price_buckets("EUR"), ["Under €20", "€20–€50", "Over €50"]);
+        let bands = PriceBands { low: 20, high: 50 };
+        let bucket = |cents| bands.bucket(Price { cents }, "EUR");
+        assert_eq!(bands.labels("EUR"), ["Under €20", "€20–€50", "Over €50"]);
         assert_eq!(bucket(0), "Under €20");
         assert_eq!(bucket(1999), "Under €20");
         assert_eq!(bucket(2000), "€20–€50");
         assert_eq!(bucket(5000), "€20–€50");
         assert_eq!(bucket(5001), "Over €50");
-        assert_eq!(price_bucket(Price { cents: 1500 }, "CHF"), "Under 20 CHF");
-        assert_eq!(price_bucket(Price { cents: 9900 }, "USD"), "Over $50");
+        assert_eq!(bands.bucket(Price { cents: 1500 }, "CHF"), "Under 20 CHF");
+        assert_eq!(bands.bucket(Price { cents: 9900 }, "USD"), "Over $50");
+        assert_eq!(PriceBands { low: 2000, high: 5000 }.labels("JPY"), ["Under ¥2000", "¥2000–¥5000", "Over ¥5000"]);
+    }
+
+    /// The bands split the shop's own prices: a yen shop's clips, or a shop
+    /// of 4K clips at €60 to €300, are not all "Over 50".
+    #[test]
+    fn the_price_bands_split_the_shops_own_prices_into_thirds() {
+        let whole = |prices: &[u64]| PriceBands::splitting(prices.iter().map(|p| p * 100).collect());
+        let counts = |prices: &[u64], bands: PriceBands| {
+            let mut counts = [0; 3];
+            for &p in prices {
+                let label = bands.bucket(Price { cents: p * 100 }, "EUR");
+                counts[bands.labels("EUR").iter().position(|l| *l == label).unwrap()] += 1;
+            }
+            counts
+        };
+        let yen = [800, 1200, 1500, 1800, 2400, 3000, 4500, 6000, 9000];
+        assert_eq!(whole(&yen), PriceBands { low: 2000, high: 5000 });
+        assert_eq!(counts(&yen, whole(&yen)), [4, 3, 2]);
+        let footage = [59, 79, 79, 99, 129, 149, 199, 249, 299, 349];
+        assert_eq!(whole(&footage), PriceBands { low: 100, high: 200 });
+        assert_eq!(counts(&footage, whole(&footage)), [4, 3, 3]);
+        // The sample shop's prices.
+        let sample = [12, 18, 19, 22, 24, 25, 26, 27, 29, 32];
+        assert_eq!(whole(&sample), PriceBands { low: 20, high: 25 });
+        // One price, or none: one bucket, and bounds that still read well.
+        assert_eq!(counts(&[25, 25, 25], whole(&[25, 25, 25])).iter().filter(|&&c| c > 0).count(), 1);
+        assert_eq!(PriceBands::splitting(Vec::new()), PriceBands::DEFAULT);
+        // Fractions and the largest amounts do not overflow or loop.
+        assert_eq!(PriceBands::splitting(vec![1, 2, 3]), PriceBands { low: 1, high: 2 });
+        let huge = PriceBands::splitting(vec![u64::MAX / 2, u64::MAX]);
+        assert!(huge.low < huge.high);
     }
 
     #[test]
@@ -449,7 +547,8 @@ mod tests {
         // Sold in three files (48, 24, 9.50): from the lowest.
         let harbour = clip("harbour");
         assert_eq!(clip_meta(&shop, harbour)["price"], format!("from {}", Price { cents: 950 }.display(currency)));
-        assert_eq!(clip_filters(&shop, harbour)["price"], [price_buckets(currency)[0].clone()]);
+        let bands = PriceBands::of(&shop);
+        assert_eq!(clip_filters(&shop, harbour, bands)["price"], [bands.labels(currency)[0].clone()]);
         let quay = clip("quay");
         assert_eq!(clip_meta(&shop, quay)["price"], Price { cents: 1250 }.display(currency));
     }
