@@ -94,7 +94,7 @@ impl PriceBands {
         let mut scale: u64 = 1;
         'scales: while scale <= u64::MAX / 1000 {
             for tenths in [10, 15, 20, 25, 30, 40, 50, 60, 75] {
-                if (tenths * scale) % 10 != 0 {
+                if !(tenths * scale).is_multiple_of(10) {
                     continue;
                 }
                 let round = tenths * scale / 10;
@@ -111,7 +111,8 @@ impl PriceBands {
         // Nine times the squared distance from a third in each bucket.
         let n = prices.len() as i128;
         let unevenness = |counts: [usize; 3]| counts.iter().map(|&c| (3 * c as i128 - n).pow(2)).sum::<i128>();
-        let mut best: Option<((i128, std::cmp::Reverse<[usize; 3]>), PriceBands)> = None;
+        type Rank = (i128, std::cmp::Reverse<[usize; 3]>);
+        let mut best: Option<(Rank, PriceBands)> = None;
         for (i, &low) in rounds.iter().enumerate() {
             for &high in &rounds[i + 1..] {
                 let (under, at_most_high) = (below(low), up_to(high));
