@@ -203,6 +203,43 @@ fn a_price_with_cents_in_a_currency_without_them_is_refused_with_its_line() {
     assert_eq!(manifest.clip("alpha").unwrap().price, 1250, "yen have no cents: 1250 JPY is 1250");
 }
 
+/// `site-gen new`'s `price = 0.00` left in a clip put on sale, or a price
+/// with a slip of the keyboard, is refused with its line, not sold at €0.00
+/// or past what Stripe charges (where it panicked); a draft may be 0.
+#[test]
+fn a_price_of_nothing_or_past_what_stripe_charges_is_refused_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("variant-shop"), &root);
+    let harbour = root.join("content/clips/harbour.md");
+    let text = fs::read_to_string(&harbour).unwrap();
+    let line_of = |text: &str, needle: &str| text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    fs::write(&harbour, text.replacen("price = 48", "price = 0.00", 1)).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    let main_line = line_of(&text, "price = 48");
+    assert!(err.contains(&format!("harbour.md:{main_line}")) && err.contains("`price` is 0"), "{err}");
+    assert!(!tmp.path().join("public.manifest.json").exists());
+
+    // 400,000 is within Stripe's 999,999.99, but not 2.5 times it plus 10 (the Extended licence).
+    fs::write(&harbour, text.replacen("price = 24", "price = 400000", 1)).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("the variant \"hd\"'s `price` €400000.00 is more than Stripe charges"), "{err}");
+    assert!(err.contains("€999999.99 at most"), "{err}");
+    fs::write(&harbour, text.replacen("price = 48", "price = 99999999999999999", 1)).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert_eq!(o.status.code(), Some(1), "an error, not a panic: {}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("harbour.md:{main_line}")), "{}", stderr(&o));
+
+    // A draft not yet priced builds.
+    fs::write(&harbour, text.replacen("price = 48", "price = 0\ndraft = true", 1)).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 #[test]
 fn drafts_flag_publishes_drafts_and_future_posts() {
     let tmp = tempfile::tempdir().unwrap();

@@ -314,14 +314,21 @@ fn slug_from_path(file: &SourceFile) -> Result<String, Vec<Diagnostic>> {
         .with_help(format!("rename it to `{suggestion}.md` (lower-case letters, digits and dashes only)"))])
 }
 
+/// The most Stripe charges for one item, in the currency's smallest unit
+/// (99,999,999: $999,999.99, ¥99,999,999).
+pub const MAX_CHARGE: u64 = 99_999_999;
+
 /// Prices the shop's currency cannot charge: a fraction in a currency without
-/// one (24.50 JPY). Checked here, with the file and line, because the
+/// one (24.50 JPY), nothing at all (a clip on sale at 0: `site-gen new`'s
+/// placeholder left in), or more than Stripe takes for an item, under any
+/// licence tier. Checked here, with the file and line, because the
 /// manifest and the Worker's checkout carry prices in the currency's
 /// smallest unit (`clipstore_core::minor_units`).
 pub fn unpayable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Diagnostics {
     let currency = config.currency.as_str();
     let mut errors = Diagnostics::default();
     let unpayable = |price: Price| clipstore_core::minor_units(price.cents, currency).is_none();
+    errors.extend(unchargeable_prices(root, clips, config));
     for l in config.licences.iter().filter(|l| unpayable(l.surcharge)) {
         errors.push(
             Diagnostic::new(
@@ -362,6 +369,72 @@ pub fn unpayable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Dia
             d = d.at(crate::diagnostics::Location::from_line(&text, line));
         }
         errors.push(d);
+    }
+    errors
+}
+
+/// A price of 0 on a clip or file for sale, or one that is more than
+/// [`MAX_CHARGE`] under some licence tier (prices with a fraction the
+/// currency lacks are [`unpayable_prices`]' to report).
+fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<Diagnostic> {
+    let currency = config.currency.as_str();
+    let licences: Vec<clipstore_core::ManifestLicence> = config
+        .licences
+        .iter()
+        .map(|l| clipstore_core::ManifestLicence {
+            id: l.id.clone(),
+            name: l.name.clone(),
+            factor_permille: l.factor_permille,
+            surcharge: clipstore_core::minor_units(l.surcharge.cents, currency).unwrap_or(0),
+            page: l.page.clone(),
+        })
+        .collect();
+    // The most a file costs, under the dearest licence; `None` past u64.
+    let dearest = |minor: u64| -> Option<u64> {
+        if licences.is_empty() {
+            return Some(minor);
+        }
+        licences.iter().map(|l| l.price(minor, currency)).try_fold(0, |most, p| p.map(|p| most.max(p)))
+    };
+    let most = crate::offers::from_minor_units(MAX_CHARGE, currency).display(currency);
+    let mut errors = Vec::new();
+    for clip in clips {
+        let text = std::sync::OnceLock::new();
+        let main_price_at = || {
+            let text: &String =
+                text.get_or_init(|| std::fs::read_to_string(root.join(&clip.source)).unwrap_or_default());
+            let line = text.lines().position(|l| l.trim_start().starts_with("price")).map(|i| i + 1);
+            line.map(|line| crate::diagnostics::Location::from_line(text, line))
+        };
+        let files = std::iter::once((None, clip.price, None))
+            .chain(clip.variants.iter().map(|v| (Some(&v.id), v.price, Some(v.location.clone()))));
+        for (variant, price, location) in files {
+            let Some(minor) = clipstore_core::minor_units(price.cents, currency) else { continue };
+            let what = variant.map_or("`price`".to_string(), |id| format!("the variant {id:?}'s `price`"));
+            let error = if minor == 0 && !clip.draft {
+                Diagnostic::new(display_path(root, &clip.source), format!("{what} is 0: a clip on sale needs a price"))
+                    .with_help(
+                    "write what customers pay, like price = 24.00; a clip not ready for sale can stay `draft = true`",
+                )
+            } else if dearest(minor).is_none_or(|m| m > MAX_CHARGE) {
+                let under = if licences.is_empty() { "" } else { " (under the dearest licence tier)" };
+                Diagnostic::new(
+                    display_path(root, &clip.source),
+                    format!(
+                        "{what} {} is more than Stripe charges for one item{under}: {most} at most",
+                        price.display(currency)
+                    ),
+                )
+                .with_help("check the number for a slip of the keyboard, like an extra 0")
+            } else {
+                continue;
+            };
+            let location = location.or_else(main_price_at);
+            errors.push(match location {
+                Some(l) => error.at(l),
+                None => error,
+            });
+        }
     }
     errors
 }
