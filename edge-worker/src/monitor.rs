@@ -368,6 +368,8 @@ pub struct RunFindings {
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     Alert,
+    /// Some announced problems cleared, others are still open.
+    Cleared,
     Recovered,
 }
 
@@ -379,6 +381,8 @@ pub struct Notice {
     pub problems: Vec<(String, String)>,
     /// Problem keys not announced before.
     pub new: Vec<String>,
+    /// Announced problems (of the system or a clip, not events) gone since.
+    pub cleared: Vec<String>,
 }
 
 impl Notice {
@@ -386,6 +390,7 @@ impl Notice {
     pub fn subject(&self, shop: &str) -> String {
         match self.kind {
             NoticeKind::Recovered => format!("✅ {shop}: recovered"),
+            NoticeKind::Cleared => format!("✅ {shop}: {} cleared", self.cleared.join(", ")),
             NoticeKind::Alert => format!(
                 "🚨 {shop}: {} problem{} found by the self-test",
                 self.problems.len(),
@@ -400,12 +405,16 @@ impl Notice {
             NoticeKind::Recovered => {
                 format!("✅ {shop}: recovered. Every check passes again; downloads should work.")
             }
-            NoticeKind::Alert => {
-                let mut s = format!(
-                    "🚨 {shop}: {} problem{} found by the scheduled self-test; customers' downloads may be failing.",
-                    self.problems.len(),
-                    if self.problems.len() == 1 { "" } else { "s" }
-                );
+            NoticeKind::Alert | NoticeKind::Cleared => {
+                let mut s = if self.kind == NoticeKind::Alert {
+                    format!(
+                        "🚨 {shop}: {} problem{} found by the scheduled self-test; customers' downloads may be failing.",
+                        self.problems.len(),
+                        if self.problems.len() == 1 { "" } else { "s" }
+                    )
+                } else {
+                    format!("✅ {shop}: {} cleared. Still open:", self.cleared.join(", "))
+                };
                 for (key, detail) in &self.problems {
                     let what = match key.strip_prefix(CLIP_PREFIX) {
                         Some(slug) => format!("clip {slug}"),
@@ -414,6 +423,9 @@ impl Notice {
                     };
                     let mark = if self.new.contains(key) { " (new)" } else { "" };
                     s.push_str(&format!("\n- {what}{mark}: {detail}"));
+                }
+                if self.kind == NoticeKind::Alert && !self.cleared.is_empty() {
+                    s.push_str(&format!("\nCleared since the last message: {}.", self.cleared.join(", ")));
                 }
                 s.push_str("\nNo further alert until something else breaks; a \"recovered\" message follows the fix.");
                 s
@@ -431,7 +443,7 @@ impl Notice {
         json!({
             "text": text,
             "content": content,
-            "clipstore": { "kind": self.kind, "problems": problems, "new": self.new },
+            "clipstore": { "kind": self.kind, "problems": problems, "new": self.new, "cleared": self.cleared },
         })
     }
 }
@@ -460,19 +472,44 @@ pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (M
     }
 
     if problems.is_empty() {
-        let notice = state.incident.take().map(|_| Notice { kind: NoticeKind::Recovered, problems, new: Vec::new() });
+        let notice = state.incident.take().map(|_| Notice {
+            kind: NoticeKind::Recovered,
+            problems,
+            new: Vec::new(),
+            cleared: Vec::new(),
+        });
         return (state, notice);
     }
     let incident = state.incident.get_or_insert_with(|| Incident { opened_at: now, announced: Vec::new() });
+    // A problem gone is forgotten, so that it is announced again if it
+    // comes back while another stays open; one of the system or a clip is
+    // said to have cleared (an event's key, `payments#41`, just ends).
+    let mut cleared = Vec::new();
+    incident.announced.retain(|key| {
+        let open = problems.iter().any(|(k, _)| k == key);
+        if !open && !key.contains('#') {
+            cleared.push(key.clone());
+        }
+        open
+    });
     let new: Vec<String> =
         problems.iter().map(|(k, _)| k.clone()).filter(|k| !incident.announced.contains(k)).collect();
-    if new.is_empty() {
-        return (state, None);
-    }
     for key in &new {
         announce(&mut incident.announced, key.clone());
     }
-    (state, Some(Notice { kind: NoticeKind::Alert, problems, new }))
+    let kind = match (new.is_empty(), cleared.is_empty()) {
+        (true, true) => return (state, None),
+        (false, _) => NoticeKind::Alert,
+        (true, false) => NoticeKind::Cleared,
+    };
+    (state, Some(Notice { kind, problems, new, cleared }))
+}
+
+/// The state to keep when a notice reached the owner by no channel: this
+/// run's findings, with the incident's announcements as they were, so
+/// that the next run sends the notice again.
+pub fn undelivered(concluded: MonitorState, previous: &MonitorState) -> MonitorState {
+    MonitorState { incident: previous.incident.clone(), ..concluded }
 }
 
 /// The monitor's statements (`migrations/0003_monitor.sql`).
@@ -491,6 +528,54 @@ pub mod sql {
 mod payment_attention_tests {
     use super::{mail_failed_problem, payment_attention_problem};
 
+    /// While one problem stays open, another that clears is said to have
+    /// cleared, and announced again when it comes back (it was silent for
+    /// the rest of the incident); an event's key just ends.
+    #[test]
+    fn a_problem_that_clears_and_returns_during_an_open_incident_is_told_each_time() {
+        let run = |state: &super::MonitorState, keys: &[&str], at: u64| {
+            let system = keys.iter().map(|k| (k.to_string(), "x".to_string())).collect();
+            super::conclude(state, &super::RunFindings { system, ..Default::default() }, at)
+        };
+        let kind = |n: &Option<super::Notice>| n.as_ref().map(|n| n.kind);
+        let (state, first) = run(&super::MonitorState::default(), &["ledger_set_aside", "storage"], 1);
+        assert_eq!(first.unwrap().new, ["ledger_set_aside", "storage"]);
+        let (state, second) = run(&state, &["ledger_set_aside"], 2);
+        let second = second.expect("the storage's recovery is told");
+        assert_eq!(
+            (second.kind, second.cleared.as_slice()),
+            (super::NoticeKind::Cleared, &["storage".to_string()][..])
+        );
+        assert!(second.text("Shop").starts_with("✅ Shop: storage cleared. Still open:\n- ledger_set_aside: x"));
+        let (state, third) = run(&state, &["ledger_set_aside"], 3);
+        assert!(third.is_none(), "nothing new");
+        let (state, fourth) = run(&state, &["ledger_set_aside", "storage"], 4);
+        let fourth = fourth.expect("storage failing again alerts again");
+        assert_eq!((fourth.kind, fourth.new.as_slice()), (super::NoticeKind::Alert, &["storage".to_string()][..]));
+        // An event's window ending is not news.
+        let (state, fifth) = run(&state, &["ledger_set_aside", "storage", "payments#7"], 5);
+        assert_eq!(kind(&fifth), Some(super::NoticeKind::Alert));
+        let (state, sixth) = run(&state, &["ledger_set_aside", "storage"], 6);
+        assert!(sixth.is_none(), "{sixth:?}");
+        let (_, last) = run(&state, &[], 7);
+        assert_eq!(kind(&last), Some(super::NoticeKind::Recovered));
+    }
+
+    /// A notice no channel took is sent again next run, while the clips
+    /// checked and the cursor move on.
+    #[test]
+    fn an_undelivered_notice_is_sent_again_and_the_run_is_kept() {
+        let findings =
+            super::RunFindings { system: vec![("storage".into(), "x".into())], next_cursor: 5, ..Default::default() };
+        let previous = super::MonitorState::default();
+        let (state, notice) = super::conclude(&previous, &findings, 1);
+        assert!(notice.is_some());
+        let kept = super::undelivered(state, &previous);
+        assert_eq!((kept.cursor, kept.run_at), (5, 1));
+        let (_, again) = super::conclude(&kept, &findings, 2);
+        assert_eq!(again.expect("sent again").new, ["storage"]);
+    }
+
     #[test]
     fn set_aside_records_are_named() {
         assert_eq!(super::set_aside_problem(0, None), None);
@@ -508,6 +593,7 @@ mod payment_attention_tests {
             kind: super::NoticeKind::Alert,
             problems: vec![("payments#41".into(), "1 payment matter(s) need a look".into())],
             new: vec!["payments#41".into()],
+            cleared: Vec::new(),
         };
         let text = notice.text("Shop");
         assert!(text.contains("\n- payments (new): 1 payment matter(s)"), "{text}");

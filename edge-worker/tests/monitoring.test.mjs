@@ -278,6 +278,28 @@ describe("health checks", () => {
     assert.ok(!JSON.stringify(res.body).includes(ADMIN_TOKEN), "no secrets in the answer");
   });
 
+  // The cron trigger removed (a deploy without [triggers], or disabled in
+  // the dashboard): no self-test, no alert, no mail retried. The health
+  // check and doctor say so once the last run is half an hour old.
+  it("a self-test that stopped running fails the deep check and doctor", async () => {
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    const old = Math.floor(Date.now() / 1000) - 3600;
+    await sql(`INSERT INTO monitor_state (id, state, updated_at) VALUES (1, json_object('run_at', ${old}), ${old}) ON CONFLICT (id) DO UPDATE SET state = json_set(state, '$.run_at', ${old})`);
+    try {
+      const res = await admin(stack, "GET", "/admin/health");
+      assert.equal(res.status, 503, JSON.stringify(res.body));
+      const ledger = res.body.checks.find((c) => c.name === "ledger");
+      assert.equal(ledger.ok, false);
+      assert.match(ledger.detail, /last ran 60 minutes ago: is the cron trigger gone/);
+      const doctor = await siteGen(["doctor", "--worker-url", stack.base]);
+      assert.equal(doctor.code, 1, doctor.stdout);
+      assert.match(doctor.stdout, /cron trigger gone/);
+    } finally {
+      await sql(`UPDATE monitor_state SET state = json_set(state, '$.run_at', ${Math.floor(Date.now() / 1000)})`);
+    }
+    assert.equal((await admin(stack, "GET", "/admin/health")).status, 200);
+  });
+
   it("a missing R2 binding fails the deep check cleanly (503, JSON, the other checks still run)", async () => {
     const res = await admin(broken, "GET", "/admin/health");
     assert.equal(res.status, 503, JSON.stringify(res.body));

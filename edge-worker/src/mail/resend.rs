@@ -71,8 +71,7 @@ impl Resend {
         let base = set(base).unwrap_or(DEFAULT_BASE).trim_end_matches('/');
         // Plain http only to this machine (a local stand-in): the key must
         // never travel in clear text.
-        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
-        if !(base.starts_with("https://") || loopback.iter().any(|p| base.starts_with(p))) {
+        if !crate::http_call::private_on_the_way(base) {
             return Err(ConfigError {
                 variable: BASE_VAR,
                 problem: format!("`{base}` must be https:// (plain http:// only to 127.0.0.1 or localhost)"),

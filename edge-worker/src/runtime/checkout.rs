@@ -26,8 +26,7 @@ fn api_base(env: &Env) -> std::result::Result<String, String> {
         return Ok(DEFAULT_API_BASE.to_string());
     };
     let base = base.trim().trim_end_matches('/').to_string();
-    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
-    if base.starts_with("https://") || loopback.iter().any(|p| base.starts_with(p)) {
+    if crate::http_call::private_on_the_way(&base) {
         Ok(base)
     } else {
         Err(format!("STRIPE_API_BASE must be https:// (or http:// to a loopback address), found {base}"))

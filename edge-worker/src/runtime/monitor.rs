@@ -99,11 +99,20 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
     checks.push(match database(env) {
         Err(e) => Check::fail("ledger", e),
         Ok(db) => match load_state(&db).await {
+            // The cron runs every 5 minutes: silence for half an hour means
+            // no self-test, no alert, no mail retried.
+            Ok(state) if state.run_at > 0 && now_unix().saturating_sub(state.run_at) > 1800 => Check::fail(
+                "ledger",
+                format!(
+                    "the scheduled self-test last ran {} minutes ago: is the cron trigger gone ([triggers] crons in wrangler.toml, or disabled in the dashboard)? Without it no alert is sent and no e-mail retried",
+                    now_unix().saturating_sub(state.run_at) / 60
+                ),
+            ),
             Ok(state) => Check::pass(
                 "ledger",
                 match &state.incident {
                     Some(i) => {
-                        format!("D1 reachable; the self-test has an open incident ({} problems)", i.announced.len())
+                        format!("D1 reachable; the self-test has an open incident: {}", i.announced.join(", "))
                     }
                     None => "D1 reachable".to_string(),
                 },
@@ -111,14 +120,13 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
             Err(e) => Check::fail("ledger", format!("{e:?} (are the migrations applied?)")),
         },
     });
-    checks.push(Check::pass(
-        "alerts",
-        if setting(env, "ALERT_WEBHOOK_URL").is_some() {
-            "ALERT_WEBHOOK_URL is set"
-        } else {
-            "ALERT_WEBHOOK_URL is not set: alerts only go to the logs"
-        },
-    ));
+    checks.push(match setting(env, "ALERT_WEBHOOK_URL") {
+        Some(url) if !crate::http_call::private_on_the_way(&url) => {
+            Check::fail("alerts", "ALERT_WEBHOOK_URL must be an https:// address: no alert is posted to it")
+        }
+        Some(_) => Check::pass("alerts", "ALERT_WEBHOOK_URL is set"),
+        None => Check::pass("alerts", "ALERT_WEBHOOK_URL is not set: alerts only go to the logs"),
+    });
     checks.push(match super::mail::provider(env) {
         Ok(Some(provider)) => Check::pass("mail", format!("Resend is configured; mail is sent as {}", provider.from())),
         Ok(None) => Check::pass("mail", "no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox"),
@@ -280,14 +288,15 @@ fn checkout_misconfigured(env: &Env) -> Option<String> {
 
 /// Puts the notice into the outbox for `ALERT_EMAIL`, if set (besides the
 /// webhook); the scheduled run sends it right after the self-test.
-async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &String>, notice: &monitor::Notice) {
-    let Some(to) = setting(env, "ALERT_EMAIL") else { return };
+/// Queues the notice's mail to `ALERT_EMAIL`; `true` once it is in the outbox.
+async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &String>, notice: &monitor::Notice) -> bool {
+    let Some(to) = setting(env, "ALERT_EMAIL") else { return false };
     if !valid_address(&to) {
         console_error!(
             "{}",
             log_line!({ "event": "alert_mail_not_queued", "error": "ALERT_EMAIL is not an e-mail address" })
         );
-        return;
+        return false;
     }
     let shop = &manifest().shop;
     let mail = alert_mail(shop, &to, &notice.subject(&shop.title), &notice.text(&shop.title));
@@ -295,9 +304,10 @@ async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &Strin
         Ok(db) => super::mail::queue(db, MailKind::Alert, None, &mail).await.map_err(|e| format!("{e:?}")),
         Err(e) => Err(e.clone()),
     };
-    if let Err(e) = queued {
+    if let Err(e) = &queued {
         console_error!("{}", log_line!({ "event": "alert_mail_not_queued", "error": e }));
     }
+    queued.is_ok()
 }
 
 struct MigrationRow {
@@ -412,7 +422,9 @@ pub async fn self_test(env: &Env) {
             findings.system.push(("checkout".into(), problem));
         }
         match orders_missing(db).await {
-            Ok(Some((newest, problem))) => findings.system.push((format!("orders_missing#{newest}"), problem)),
+            // One problem while it lasts, not one per checkout: anyone can
+            // ask for the success page of a made-up session.
+            Ok(Some((_, problem))) => findings.system.push(("orders_missing".into(), problem)),
             Ok(None) => {}
             Err(e) => console_error!("{}", log_line!({ "event": "monitor_orders_unread", "error": e })),
         }
@@ -434,18 +446,25 @@ pub async fn self_test(env: &Env) {
         }
     }
 
-    let (state, notice) = monitor::conclude(&previous, &findings, now_unix());
+    let (mut state, notice) = monitor::conclude(&previous, &findings, now_unix());
     if let Some(notice) = &notice {
         let body = notice.webhook_json(&manifest().shop.title);
         console_error!("{}", log_line!({ "event": "monitor_notice", "notice": body["clipstore"] }));
+        let mut delivered = false;
         if let Some(url) = setting(env, "ALERT_WEBHOOK_URL") {
-            if let Err(e) = post_json(&url, &body).await {
-                // Keep the previous state: the notice is sent again next run.
-                console_error!("{}", log_line!({ "event": "alert_not_delivered", "error": e }));
-                return;
+            match post_json(&url, &body).await {
+                Ok(()) => delivered = true,
+                Err(e) => console_error!("{}", log_line!({ "event": "alert_not_delivered", "error": e })),
             }
         }
-        queue_alert_mail(env, db.as_ref(), notice).await;
+        // The mail goes too when the webhook failed (a revoked hook is
+        // what ALERT_EMAIL is kept for).
+        delivered |= queue_alert_mail(env, db.as_ref(), notice).await;
+        if !delivered {
+            // Sent again next run; the rest of the run (the clips checked,
+            // the cursor) is kept.
+            state = monitor::undelivered(state, &previous);
+        }
     }
     LAST_STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
     if let Ok(db) = &db {
@@ -456,6 +475,9 @@ pub async fn self_test(env: &Env) {
 }
 
 async fn post_json(url: &str, body: &serde_json::Value) -> std::result::Result<(), String> {
+    if !crate::http_call::private_on_the_way(url) {
+        return Err("ALERT_WEBHOOK_URL is not an https:// address".into());
+    }
     let headers = Headers::new();
     headers.set("content-type", "application/json").map_err(|e| e.to_string())?;
     let mut init = RequestInit::new();
