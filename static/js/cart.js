@@ -29,7 +29,7 @@
 })();
 (() => {
   const KEY = "clipstore.cart";
-  const MAX = 100; // lines the Worker's checkout takes
+  const MAX = 64; // lines the Worker's checkout takes: what one download link covers
   // slug -> {title, price_cents, price_display, url, items?}, written by site-gen;
   // items: the part of each item after the slug -> [price_cents, price_display,
   // the description after the title: " (4K, Extended licence)"].

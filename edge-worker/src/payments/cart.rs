@@ -12,9 +12,11 @@
 use clipstore_core::{CatalogManifest, Item, ResolveError};
 use sha2::{Digest, Sha256};
 
-/// Most lines in one checkout: Stripe's limit of line items per Checkout
-/// Session in payment mode.
-pub const MAX_LINES: usize = 100;
+/// Most lines in one checkout: the most clips one download link covers
+/// (`clipstore_core::token::MAX_CLIPS`, 64; Stripe's own limit per Checkout
+/// Session is 100). A paid cart of more could never become an order: its
+/// link could not be signed, and the customer was charged for nothing.
+pub const MAX_LINES: usize = clipstore_core::token::MAX_CLIPS;
 
 /// Largest form body read, checked before reading: 100 lines of 64-byte
 /// slugs need about 7 KB.
@@ -354,7 +356,27 @@ mod tests {
         assert_eq!(parse_cart(&big, &m).unwrap_err().status(), 413);
         let many = names(MAX_LINES + 1);
         let body: Vec<String> = many.iter().map(|s| format!("clip={s}")).collect();
-        assert_eq!(parse_cart(body.join("&").as_bytes(), &manifest(&many)), Err(CartError::TooManyLines(101)));
+        assert_eq!(parse_cart(body.join("&").as_bytes(), &manifest(&many)), Err(CartError::TooManyLines(65)));
+        // What a link covers is what a checkout takes: a paid cart of more
+        // could not become an order.
+        assert_eq!(MAX_LINES, clipstore_core::token::MAX_CLIPS);
+        let mut most = many[..MAX_LINES].to_vec();
+        most.sort();
+        let claims = clipstore_core::token::Claims {
+            key_id: "k1".into(),
+            order_id: "PAY-1".into(),
+            clips: most,
+            issued_at: 1,
+            expires_at: 2,
+            downloads: 1,
+            customer_ref: None,
+            choices: Default::default(),
+        };
+        assert_eq!(claims.validate(), Ok(()), "a full cart's link signs");
+        let mut all = many.clone();
+        all.sort();
+        let over = clipstore_core::token::Claims { clips: all, ..claims };
+        assert!(over.validate().is_err(), "one more clip than a link covers");
     }
 
     #[test]
@@ -371,7 +393,7 @@ mod tests {
         assert!(key(&a, "b", 1, "x").len() <= 255, "Stripe's limit on idempotency keys");
     }
 
-    /// The largest cart allowed: 100 clips with the longest slugs site-gen
+    /// The largest cart allowed: 64 clips with the longest slugs site-gen
     /// accepts (64 bytes) fits Stripe's metadata limits and reads back whole.
     #[test]
     fn the_largest_cart_fits_stripes_metadata_limits() {
