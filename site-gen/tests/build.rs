@@ -240,6 +240,42 @@ fn a_price_of_nothing_or_past_what_stripe_charges_is_refused_with_its_line() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+/// A file under content/ that no build reads (Notepad's `.md.txt`, an upper-case
+/// `.MD`, a post in a folder of its own, a folder `Clips`) is an error naming
+/// it and the fix: it left its clip out of the catalog without a word.
+#[test]
+fn files_under_content_that_no_build_reads_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    let alpha = fs::read_to_string(root.join("content/clips/alpha.md")).unwrap();
+    fs::write(root.join("content/clips/pier.md.txt"), &alpha).unwrap();
+    fs::write(root.join("content/clips/quay.MD"), &alpha).unwrap();
+    fs::create_dir_all(root.join("content/news/2026")).unwrap();
+    fs::write(root.join("content/news/2026/post.md"), "+++\ntitle = \"P\"\ndate = 2026-01-01\n+++\nText.\n").unwrap();
+    fs::create_dir_all(root.join("content/Clips")).unwrap();
+    fs::write(root.join("content/pages/photo.jpg"), b"\xff\xd8").unwrap();
+    // What editors and systems leave is not the owner's.
+    fs::write(root.join("content/clips/.alpha.md.swp"), b"x").unwrap();
+    fs::write(root.join("content/news/Thumbs.db"), b"x").unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    for (file, help) in [
+        ("content/clips/pier.md.txt", "rename it to `pier.md`"),
+        ("content/clips/quay.MD", "rename it to `quay.md`"),
+        ("content/news/2026", "move the files up into it"),
+        ("content/Clips", "rename the folder to `clips`"),
+        ("content/pages/photo.jpg", "images and other files go under static/"),
+    ] {
+        assert!(err.contains(&format!("error: site-gen does not read this: nothing in it is on the site\n --> {file}")), "{file}: {err}");
+        assert!(err.contains(help), "{help}: {err}");
+    }
+    assert!(err.contains("5 errors found; nothing was written."), "{err}");
+    assert!(!err.contains("swp") && !err.contains("Thumbs"), "{err}");
+    assert!(!tmp.path().join("public.manifest.json").exists());
+}
+
 #[test]
 fn drafts_flag_publishes_drafts_and_future_posts() {
     let tmp = tempfile::tempdir().unwrap();

@@ -85,6 +85,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     let posts = load_kind(root, NEWS_DIR, &mut errors, |f, s| parse_post(f, s, &md));
     let pages = load_kind(root, PAGES_DIR, &mut errors, |f, s| parse_page(f, s, &md));
 
+    errors.extend(unread_files(root));
     check_unique(&clips, |c| (&c.slug, &c.source), "clip", &mut errors);
     check_unique(&posts, |p| (&p.slug, &p.source), "news post", &mut errors);
     check_unique(&pages, |p| (&p.slug, &p.source), "page", &mut errors);
@@ -280,6 +281,73 @@ fn load_kind<T: Send>(
         }
     }
     items
+}
+
+/// Files and folders under `content/` that no build reads: a clip saved as
+/// `harbour.md.txt` (Notepad's default) or `harbour.MD`, a post in a
+/// folder of its own, a folder called `Clips`. Each would leave its item
+/// out of the site without a word, and a clip out of the catalog, whose
+/// customers' links then answer "Not found".
+pub fn unread_files(root: &Path) -> Vec<Diagnostic> {
+    /// What an operating system leaves beside files.
+    const LEFT_BY_THE_SYSTEM: [&str; 2] = ["Thumbs.db", "desktop.ini"];
+    let entries = |dir: &Path| -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> =
+            fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+        paths.retain(|p| {
+            !is_hidden(p) && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| LEFT_BY_THE_SYSTEM.contains(&n))
+        });
+        paths.sort();
+        paths
+    };
+    let folders = [CLIPS_DIR, NEWS_DIR, PAGES_DIR];
+    let mut errors = Vec::new();
+    for path in entries(&root.join("content")) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let known = folders.iter().any(|f| root.join(f) == path) || name == "site.toml";
+        if known {
+            continue;
+        }
+        let like = folders.iter().map(|f| &f["content/".len()..]).find(|f| f.eq_ignore_ascii_case(name));
+        let help = match like {
+            Some(folder) => format!("rename the folder to `{folder}` (in lower case)"),
+            None if name.eq_ignore_ascii_case("site.toml") => "rename it to `site.toml` (in lower case)".to_string(),
+            None => {
+                "clips go in content/clips/, news posts in content/news/, pages in content/pages/, the settings in \
+                     content/site.toml; images and other files under static/"
+                    .to_string()
+            }
+        };
+        errors.push(
+            Diagnostic::new(display_path(root, &path), "site-gen does not read this: nothing in it is on the site")
+                .with_help(help),
+        );
+    }
+    for folder in folders {
+        for path in entries(&root.join(folder)) {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if path.extension().is_some_and(|e| e == "md") && path.is_file() {
+                continue;
+            }
+            let help = if path.is_dir() {
+                format!("site-gen reads only the files directly in {folder}/: move the files up into it")
+            } else if let Some(stem) = [".md.txt", ".markdown", ".mdown", ".txt", ".md"].iter().find_map(|ext| {
+                name.len()
+                    .checked_sub(ext.len())
+                    .filter(|&at| name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(ext))
+                    .map(|at| &name[..at])
+            }) {
+                format!("rename it to `{stem}.md` (an editor may hide the real ending: show file extensions)")
+            } else {
+                "only `.md` files are read here: images and other files go under static/".to_string()
+            };
+            errors.push(
+                Diagnostic::new(display_path(root, &path), "site-gen does not read this: nothing in it is on the site")
+                    .with_help(help),
+            );
+        }
+    }
+    errors
 }
 
 fn is_hidden(path: &Path) -> bool {
