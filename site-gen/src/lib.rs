@@ -84,10 +84,28 @@ pub struct BuildSummary {
     pub posts: usize,
     pub tags: usize,
     pub elapsed: Duration,
+    /// What was left out, a line each: `content/clips/x.md: a draft`.
+    pub left_out: Vec<String>,
+    /// Clips in the last manifest written that this build's has not (their
+    /// buyers' links now answer "Not found").
+    pub gone: Vec<String>,
 }
 
 impl BuildSummary {
     fn of(shop: &Shop, pages: usize, tags: usize, started: Instant) -> Self {
+        let mut left_out: Vec<String> = shop
+            .left_out
+            .iter()
+            .map(|(source, date)| match date {
+                None => format!("{}: a draft", source.display()),
+                Some(date) => format!(
+                    "{}: dated {}, on the site from the first build after that",
+                    source.display(),
+                    date.format("%Y-%m-%d %H:%M UTC")
+                ),
+            })
+            .collect();
+        left_out.sort();
         BuildSummary {
             pages,
             static_files: shop.static_files.len(),
@@ -95,7 +113,35 @@ impl BuildSummary {
             posts: shop.posts.len(),
             tags,
             elapsed: started.elapsed(),
+            left_out,
+            gone: Vec::new(),
         }
+    }
+
+    /// What `build` prints of the clips gone from the catalog since the
+    /// last build.
+    pub fn gone_text(&self) -> Option<String> {
+        (!self.gone.is_empty()).then(|| {
+            format!(
+                "Warning: {} clip(s) were in the last build's catalog and are not in this one: {}. \
+                 Customers who bought them get \"Not found\" from their download links once this is deployed. \
+                 If that was not meant, put the file back (a draft or a future date also takes a clip out)",
+                self.gone.len(),
+                self.gone.join(", ")
+            )
+        })
+    }
+
+    /// What `build` and `check` print of the items left out: the first 20.
+    pub fn left_out_text(&self) -> Option<String> {
+        const SHOWN: usize = 20;
+        (!self.left_out.is_empty()).then(|| {
+            let mut lines: Vec<String> = self.left_out.iter().take(SHOWN).map(|l| format!("  {l}")).collect();
+            if self.left_out.len() > SHOWN {
+                lines.push(format!("  and {} more", self.left_out.len() - SHOWN));
+            }
+            format!("Left out ({}):\n{}", self.left_out.len(), lines.join("\n"))
+        })
     }
 }
 
@@ -195,7 +241,9 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     searched?;
     // A preview with drafts never becomes the Worker's catalog: it would
     // sell clips not yet meant for sale.
-    let manifest = (!options.drafts).then(|| render::manifest(&shop).to_json());
+    let manifest = (!options.drafts).then(|| render::manifest(&shop));
+    let gone = manifest.as_ref().map(|m| gone_from(&options.manifest, m)).unwrap_or_default();
+    let manifest = manifest.map(|m| m.to_json());
     // Held until the manifest is written, so it is this build's.
     let _lock = staging.commit()?;
     // Freeing the loaded shop takes one core a per cent or two of a build:
@@ -205,7 +253,15 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
         move || drop((shop, tera)),
     );
     written.map_err(BuildError::Manifest)?;
-    Ok(BuildSummary { elapsed: started.elapsed(), ..summary })
+    Ok(BuildSummary { elapsed: started.elapsed(), gone, ..summary })
+}
+
+/// The clips of the manifest at `path` (the last build's) that `next` has
+/// not, in slug order; none when there is no readable manifest there.
+fn gone_from(path: &Path, next: &clipstore_core::CatalogManifest) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let Ok(last) = clipstore_core::CatalogManifest::from_json(&text) else { return Vec::new() };
+    last.clips.keys().filter(|slug| next.clip(slug).is_none()).cloned().collect()
 }
 
 /// Validates all content, templates and every internal link (also those that

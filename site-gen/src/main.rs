@@ -295,6 +295,12 @@ fn main() -> ExitCode {
                         options.out.display(),
                         s.elapsed.as_secs_f64()
                     );
+                    if let Some(text) = s.left_out_text() {
+                        println!("{text}");
+                    }
+                    if let Some(text) = s.gone_text() {
+                        eprintln!("{text}");
+                    }
                     if options.drafts {
                         println!(
                             "A preview with drafts: {} was left as it was, so the Worker never sells a draft; \
@@ -336,6 +342,9 @@ fn main() -> ExitCode {
                     s.pages,
                     s.elapsed.as_secs_f64()
                 );
+                    if let Some(text) = s.left_out_text() {
+                        println!("{text}");
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(d) => {

@@ -268,12 +268,56 @@ fn files_under_content_that_no_build_reads_are_named() {
         ("content/Clips", "rename the folder to `clips`"),
         ("content/pages/photo.jpg", "images and other files go under static/"),
     ] {
-        assert!(err.contains(&format!("error: site-gen does not read this: nothing in it is on the site\n --> {file}")), "{file}: {err}");
+        assert!(
+            err.contains(&format!("error: site-gen does not read this: nothing in it is on the site\n --> {file}")),
+            "{file}: {err}"
+        );
         assert!(err.contains(help), "{help}: {err}");
     }
     assert!(err.contains("5 errors found; nothing was written."), "{err}");
     assert!(!err.contains("swp") && !err.contains("Thumbs"), "{err}");
     assert!(!tmp.path().join("public.manifest.json").exists());
+}
+
+/// A clip dated in the future by a slip (2052 for 2025) left the catalog
+/// while the build said "Built … (8 clips)": build lists what it left out.
+#[test]
+fn build_lists_the_drafts_and_dated_items_it_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = build(&fixtures().join("small-shop"), &tmp.path().join("public"), &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(
+            "Left out (2):\n  content/clips/gamma.md: a draft\n  content/news/later.md: dated 2099-01-01 00:00 UTC"
+        ),
+        "{out}"
+    );
+    let o = build(&fixtures().join("small-shop"), &tmp.path().join("preview"), &["--now", NOW, "--drafts"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("Left out"), "a preview with drafts leaves nothing out");
+}
+
+/// A clip taken out of the catalog (deleted, made a draft, dated later)
+/// breaks its buyers' links once deployed: build warns, naming it.
+#[test]
+fn build_warns_of_clips_gone_from_the_catalog_since_the_last_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    let out = tmp.path().join("public");
+    let delta = root.join("content/clips/delta.md");
+    let beta = fs::read_to_string(root.join("content/clips/beta.md")).unwrap();
+    fs::write(&delta, beta.replace("clips/beta.mov", "clips/delta.mov")).unwrap();
+    let o = build(&root, &out, &["--now", NOW]);
+    assert!(o.status.success() && !stderr(&o).contains("Warning"), "{}", stderr(&o));
+    fs::remove_file(&delta).unwrap();
+    let o = build(&root, &out, &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("Warning: 1 clip(s) were in the last build's catalog and are not in this one: delta."), "{err}");
+    assert!(err.contains("Customers who bought them get \"Not found\""), "{err}");
+    let o = build(&root, &out, &["--now", NOW]);
+    assert!(!stderr(&o).contains("Warning"), "said once, against the last build: {}", stderr(&o));
 }
 
 #[test]

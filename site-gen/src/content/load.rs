@@ -112,13 +112,16 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     let why = hidden_reason;
     let mut hidden: Vec<(String, &'static str)> = Vec::new();
     let mut hidden_sources: Vec<PathBuf> = Vec::new();
+    let mut left_out = Vec::new();
     for c in clips.iter().filter(|c| !visible(c.draft, &c.date)) {
         hidden.push((c.url(), why(c.draft)));
         hidden_sources.push(c.source.clone());
+        left_out.push((c.source.clone(), (!c.draft).then_some(c.date)));
     }
     for p in posts.iter().filter(|p| !visible(p.draft, &p.date)) {
         hidden.push((p.url(), why(p.draft)));
         hidden_sources.push(p.source.clone());
+        left_out.push((p.source.clone(), (!p.draft).then_some(p.date)));
     }
     let dated_later = |draft: bool, date: DateTime<Utc>| (!draft && !visible(draft, &date)).then_some(date);
     let next_publish = clips
@@ -144,6 +147,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
         hidden,
         now: options.now,
         next_publish,
+        left_out,
     };
     Ok((shop, hidden_sources))
 }

@@ -153,4 +153,8 @@ pub struct Shop {
     /// The earliest date of an item left out as dated later (not a draft):
     /// a `serve` still running then publishes it.
     pub next_publish: Option<DateTime<Utc>>,
+    /// The clips and posts left out of this build, by file: `None` a
+    /// draft, else the date it is published from. `build` and `check` list
+    /// them: a slip in a year (2052 for 2025) took a clip off sale unsaid.
+    pub left_out: Vec<(PathBuf, Option<DateTime<Utc>>)>,
 }
