@@ -176,12 +176,12 @@ impl SiteConfig {
             }
         }
         if let Some(code) = &currency {
-            if code.len() != 3 || !code.chars().all(|c| c.is_ascii_uppercase()) {
+            if let Some(help) = currency_problem(code) {
                 let d = f.error_at_key(
                     "currency",
-                    format!("`currency` must be a three-letter code like EUR or USD, found \"{code}\""),
+                    format!("`currency` must be a currency's three-letter code (ISO 4217), found \"{code}\""),
                 );
-                f.push_error(d);
+                f.push_error(d.with_help(help));
             }
         }
         if let Some(email) = &contact_email {
@@ -223,6 +223,26 @@ fn is_http_url(s: &str) -> bool {
     (s.starts_with("https://") || s.starts_with("http://"))
         && s.len() > "https://".len()
         && !s.contains(char::is_whitespace)
+}
+
+/// What to write instead of `code`, unless it names a currency (ISO 4217,
+/// in capitals, in use: not a fund, a metal or a code replaced).
+fn currency_problem(code: &str) -> Option<String> {
+    let in_use = |c: &str| {
+        iso_currency::Currency::from_code(c)
+            .is_some_and(|c| !c.is_fund() && !c.is_special() && c.is_superseded().is_none())
+    };
+    if in_use(code) {
+        return None;
+    }
+    let by_sign = [("€", "EUR"), ("$", "USD"), ("£", "GBP"), ("¥", "JPY"), ("UKP", "GBP"), ("RMB", "CNY")];
+    let upper = code.trim().to_ascii_uppercase();
+    let likely = by_sign.iter().find(|(sign, _)| *sign == upper).map(|(_, c)| c.to_string());
+    Some(match likely.or_else(|| in_use(&upper).then_some(upper)) {
+        Some(c) => format!("write currency = \"{c}\""),
+        None => "the three capital letters of the shop's currency, as Stripe takes it: EUR, USD, GBP, JPY, CHF, SEK, …"
+            .to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -283,5 +303,32 @@ mod tests {
         );
         assert!(msgs.iter().any(|m| m.contains("`base_url` must start with") && m.contains(":2:1")));
         assert!(msgs.iter().any(|m| m.contains("three-letter code")));
+    }
+
+    /// Any three capitals were taken: `UKP` built a shop whose every
+    /// checkout Stripe refused. A currency is one ISO 4217 has in use.
+    #[test]
+    fn a_currency_is_one_in_use_and_a_slip_gets_the_code_meant() {
+        for good in ["EUR", "USD", "GBP", "JPY", "ISK", "KWD", "CHF", "SEK"] {
+            assert_eq!(super::currency_problem(good), None, "{good}");
+        }
+        for (bad, help) in [
+            ("UKP", "write currency = \"GBP\""),
+            ("eur", "write currency = \"EUR\""),
+            ("€", "write currency = \"EUR\""),
+            ("XAU", "the three capital letters"), // gold, not money Stripe takes
+            ("CHE", "the three capital letters"), // a fund
+            ("HRK", "the three capital letters"), // replaced by the euro
+            ("ABC", "the three capital letters"),
+        ] {
+            let problem = super::currency_problem(bad).unwrap_or_else(|| panic!("{bad} passed"));
+            assert!(problem.starts_with(help), "{bad}: {problem}");
+        }
+        let errs = parse(&GOOD.replace("\"EUR\"", "\"UKP\"")).unwrap_err();
+        let msg = errs[0].to_string();
+        assert!(
+            msg.contains("found \"UKP\"") && msg.contains("site.toml:3:1") && msg.contains("write currency = \"GBP\""),
+            "{msg}"
+        );
     }
 }

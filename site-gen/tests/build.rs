@@ -314,7 +314,10 @@ fn build_warns_of_clips_gone_from_the_catalog_since_the_last_build() {
     let o = build(&root, &out, &["--now", NOW]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("Warning: 1 clip(s) were in the last build's catalog and are not in this one: delta."), "{err}");
+    assert!(
+        err.contains("Warning: 1 clip(s) were in the last build's catalog and are not in this one: delta."),
+        "{err}"
+    );
     assert!(err.contains("Customers who bought them get \"Not found\""), "{err}");
     let o = build(&root, &out, &["--now", NOW]);
     assert!(!stderr(&o).contains("Warning"), "said once, against the last build: {}", stderr(&o));
