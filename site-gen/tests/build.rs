@@ -323,6 +323,23 @@ fn build_warns_of_clips_gone_from_the_catalog_since_the_last_build() {
     assert!(!stderr(&o).contains("Warning"), "said once, against the last build: {}", stderr(&o));
 }
 
+/// A download name without a type ending was sent as
+/// application/octet-stream and saved as a file no player opens.
+#[test]
+fn a_download_name_without_a_type_ending_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("variant-shop"), &root);
+    let harbour = root.join("content/clips/harbour.md");
+    let text = fs::read_to_string(&harbour).unwrap();
+    fs::write(&harbour, text.replace("file_name = \"Harbour (HD).mp4\"", "file_name = \"Harbour (HD) v1.2\"")).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("`file_name` \"Harbour (HD) v1.2\" has no file type ending"), "{err}");
+    assert!(err.contains("harbour.md:20") && err.contains("like \"Harbour (HD) v1.2.mp4\""), "{err}");
+}
+
 #[test]
 fn drafts_flag_publishes_drafts_and_future_posts() {
     let tmp = tempfile::tempdir().unwrap();

@@ -570,7 +570,7 @@ fn parse_clip(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Cli
         Resolution::parse(&s).map_err(|e| errors.push(fm.error_at_key("resolution", format!("`resolution` {e}")))).ok()
     });
     let object_key = object_key_field(&mut fm, &mut errors);
-    let file_name = file_name_field(&mut fm, &mut errors);
+    let file_name = file_name_field(&mut fm, &mut errors, object_key.as_deref());
     let size = size_field(&mut fm, &mut errors, draft);
     let sha256 = sha256_field(&mut fm, &mut errors);
     let variant_id = fm.string("variant", None);
@@ -677,11 +677,25 @@ fn object_key_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Optio
     })
 }
 
-fn file_name_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Option<String> {
+/// `file_name`; `file`, the object's key, suggests its ending when it lacks one.
+fn file_name_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>, file: Option<&str>) -> Option<String> {
     fm.string("file_name", Some("file_name = \"Harbor at Dawn (4K).mp4\"")).and_then(|name| {
         if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
             errors.push(
                 fm.error_at_key("file_name", "`file_name` must be a plain file name without folders (no / or \\)"),
+            );
+            None
+        } else if mime_guess::from_path(&name).first().is_none() {
+            // Sent as application/octet-stream, saved without a known
+            // ending: the customer's computer does not know to play it.
+            let ending = file.and_then(|f| Path::new(f).extension()).and_then(|e| e.to_str()).unwrap_or("mp4");
+            errors.push(
+                fm.error_at_key("file_name", format!("`file_name` \"{name}\" has no file type ending")).with_help(
+                    format!(
+                        "end it as the file does, like \"{}.{ending}\", so the customer's computer can open it",
+                        name.trim_end_matches('.')
+                    ),
+                ),
             );
             None
         } else {
@@ -742,7 +756,7 @@ fn variants(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<ClipVaria
             Price::parse(&p).map_err(|e| errs.push(v.error_at_key("price", format!("`price` {e}")))).ok()
         });
         let file = object_key_field(&mut v, &mut errs);
-        let file_name = file_name_field(&mut v, &mut errs);
+        let file_name = file_name_field(&mut v, &mut errs, file.as_deref());
         let size = size_field(&mut v, &mut errs, false);
         let sha256 = sha256_field(&mut v, &mut errs);
         let location = v.start();
