@@ -66,9 +66,24 @@ impl<'a> FrontMatter<'a> {
         let toml_text = &text[toml_start..toml_end];
         let table: toml::Table = toml::from_str(toml_text).map_err(|e| {
             let offset = toml_start + e.span().map_or(0, |s| s.start);
+            let location = Location::from_offset(text, offset);
+            // `price = 12,50`: a decimal comma, as much of Europe writes it.
+            let value = location.source_line.split_once('=').map_or("", |(_, v)| v.trim());
+            let comma = value.split_once(',').filter(|(a, b)| {
+                !a.is_empty()
+                    && a.bytes().all(|c| c.is_ascii_digit())
+                    && b.bytes().take_while(u8::is_ascii_digit).count() > 0
+            });
+            let help = match comma {
+                Some((whole, rest)) => {
+                    let frac: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    format!("write decimals with a point: {whole}.{frac}, not {whole},{frac}")
+                }
+                None => "this is TOML: `key = value`, strings in double quotes, dates like 2026-03-14".to_string(),
+            };
             vec![Diagnostic::new(&file.display, format!("invalid front matter: {}", e.message().trim()))
-                .at(Location::from_offset(text, offset))
-                .with_help("this is TOML: `key = value`, strings in double quotes, dates like 2026-03-14")]
+                .at(location)
+                .with_help(help)]
         })?;
         let mut fm = FrontMatter {
             file,
@@ -89,9 +104,17 @@ impl<'a> FrontMatter<'a> {
         let fm = self;
         let unknown: Vec<String> = fm.table.keys().filter(|k| !known_keys.contains(&k.as_str())).cloned().collect();
         for key in unknown {
-            let help = match nearest(&key, known_keys) {
-                Some(k) => format!("did you mean `{k}`? Known keys: {}", known_keys.join(", ")),
-                None => format!("known keys: {}", known_keys.join(", ")),
+            let help = match (nearest(&key, known_keys), &fm.section) {
+                (Some(k), _) => format!("did you mean `{k}`? Known keys: {}", known_keys.join(", ")),
+                // TOML puts every line after a `[[…]]` header into that
+                // section: a key of the whole file added at its end lands here.
+                (None, Some(section)) => format!(
+                    "this line is inside the `{section}` section that starts on line {}, whose keys are: {}; \
+                     a key of the whole file goes above the first `[[…]]` line",
+                    fm.start().line,
+                    known_keys.join(", ")
+                ),
+                (None, None) => format!("known keys: {}", known_keys.join(", ")),
             };
             let d = fm.error_at_key(&key, format!("unknown front matter key `{key}`")).with_help(help);
             fm.errors.push(d);
@@ -189,6 +212,22 @@ impl<'a> FrontMatter<'a> {
     }
 
     fn wrong_type(&mut self, key: &str, expected: &str, example: &str, found: &Value) {
+        // `[[variant]]` for `[[variants]]`: a section under a name that is
+        // a plain field's.
+        if let Value::Array(items) = found {
+            let header = format!("[[{key}]]");
+            let at = self.toml_text.find(&header).filter(|_| items.iter().all(Value::is_table));
+            if let Some(at) = at {
+                let d = Diagnostic::new(&self.file.display, format!("`{header}` is not a section of this file"))
+                    .at(Location::from_offset(&self.file.text, self.toml_start + at))
+                    .with_help(format!(
+                        "the sections are `[[variants]]` (a clip's other files), `[[licences]]` and \
+                         `[[media_variants]]` (site.toml); `{key}` itself is written like `{example}`"
+                    ));
+                self.errors.push(d);
+                return;
+            }
+        }
         let d = self
             .error_at_key(key, format!("`{key}` must be {expected}, found {}", found.type_str()))
             .with_help(format!("write it like `{example}`"));
@@ -466,6 +505,37 @@ mod tests {
         let mut fm = FrontMatter::parse(&f, &["variants"]).unwrap();
         assert!(fm.tables("variants", &[]).is_empty());
         assert!(fm.errors[0].to_string().contains("[[variants]]"));
+    }
+
+    /// TOML puts a line added at the end, after a `[[variants]]` section,
+    /// into that section: the message says so, not just "unknown key".
+    #[test]
+    fn a_key_of_the_whole_file_written_in_a_section_is_told_where_it_landed() {
+        let f = file("+++\ntitle = \"X\"\n[[variants]]\nid = \"hd\"\ndraft = true\n+++\nBody");
+        let mut fm = FrontMatter::parse(&f, &["title", "draft", "variants"]).unwrap();
+        let tables = fm.tables("variants", &["id", "price"]);
+        let e = tables[0].errors[0].to_string();
+        assert!(e.contains("unknown front matter key `draft`") && e.contains(":5:1"), "{e}");
+        assert!(e.contains("inside the `[[variants]]` section that starts on line 3"), "{e}");
+        assert!(e.contains("a key of the whole file goes above the first `[[…]]` line"), "{e}");
+        // `[[variant]]` for `[[variants]]`: named as a section, at its line.
+        let f = file("+++\ntitle = \"X\"\n\n[[variant]]\nid = \"hd\"\n+++\nBody");
+        let mut fm = FrontMatter::parse(&f, &["title", "variant", "variants"]).unwrap();
+        assert_eq!(fm.string("variant", None), None);
+        let e = fm.errors[0].to_string();
+        assert!(e.contains("`[[variant]]` is not a section of this file") && e.contains(":4:1"), "{e}");
+        assert!(e.contains("the sections are `[[variants]]`"), "{e}");
+    }
+
+    /// `price = 12,50` is not TOML: the help names the decimal comma.
+    #[test]
+    fn a_decimal_comma_is_named() {
+        let f = file("+++\ntitle = \"X\"\nprice = 12,50\n+++\n");
+        let e = FrontMatter::parse(&f, &["title", "price"]).err().unwrap()[0].to_string();
+        assert!(e.contains(":3:") && e.contains("write decimals with a point: 12.50, not 12,50"), "{e}");
+        let f = file("+++\ntitle = \"X\nprice = 12\n+++\n");
+        let e = FrontMatter::parse(&f, &["title", "price"]).err().unwrap()[0].to_string();
+        assert!(e.contains("this is TOML"), "other mistakes keep the general help: {e}");
     }
 
     #[test]

@@ -27,6 +27,14 @@ impl Price {
             return Err(format!("must not be negative, found {text}"));
         }
         if !digits(whole) || !(frac.is_empty() || digits(frac)) {
+            // "€12,50": the sign and a decimal comma, as the shop shows prices.
+            let plain: String = text.chars().filter(|c| c.is_ascii_digit() || *c == ',' || *c == '.').collect();
+            if plain.contains(',') && !plain.contains('.') {
+                let point = plain.replace(',', ".");
+                return Err(format!(
+                    "must be a number like 24.00, found \"{text}\": write {point}, with a point and without the currency"
+                ));
+            }
             return Err(format!("must be a number like 24.00, found \"{text}\""));
         }
         if frac.len() > 2 {
@@ -206,6 +214,10 @@ mod tests {
         assert!(Price::parse(&Value::Float(1.999)).unwrap_err().contains("two decimals"));
         assert!(Price::parse(&Value::Integer(-1)).unwrap_err().contains("negative"));
         assert!(Price::parse(&Value::String("ten".into())).is_err());
+        // A price copied as the shop shows it, with a decimal comma.
+        let comma = Price::parse(&Value::String("€12,50".into())).unwrap_err();
+        assert!(comma.ends_with("write 12.50, with a point and without the currency"), "{comma}");
+        assert!(!Price::parse(&Value::String("1,250.00".into())).unwrap_err().contains("write"));
         assert_eq!(Price { cents: 2450 }.display("EUR"), "€24.50");
         assert_eq!(Price { cents: 5 }.display("CHF"), "0.05 CHF");
         // As Stripe shows them: no cents in yen or krónur, three decimals in dinars.
