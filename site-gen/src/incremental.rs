@@ -594,9 +594,10 @@ impl Loaded {
     /// Adds a freshly loaded item, checking what [`load::load`] checks across files.
     fn insert(&mut self, item: ContentItem, version: u64, options: &LoadOptions) -> Result<(), Vec<Diagnostic>> {
         // The duplicate is reported on the later file name, as a full load does.
+        let root = self.shop.root.clone();
         let duplicate = |kind: &str, slug: &str, a: &Path, b: &Path| {
             let (first, second) = if a <= b { (a, b) } else { (b, a) };
-            vec![load::duplicate_slug(kind, slug, second, first)]
+            vec![load::duplicate_slug(&root, kind, slug, second, first)]
         };
         match item {
             ContentItem::Clip(clip) => {

@@ -75,7 +75,22 @@ fn toml_string(s: &str) -> String {
 
 fn template(kind: Kind, title: &str, slug: &str, now: DateTime<Utc>) -> String {
     let date = now.format("%Y-%m-%d");
-    let file_name = toml_string(&format!("{title}.mp4"));
+    // A download name cannot hold a folder (`/`, `\\`) and some systems
+    // refuse `:` and the like: "Before/After: Harbour" is saved as
+    // "Before-After - Harbour.mp4".
+    let plain: String =
+        title
+            .replace(": ", " - ")
+            .chars()
+            .map(|c| {
+                if matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_control() {
+                    '-'
+                } else {
+                    c
+                }
+            })
+            .collect();
+    let file_name = toml_string(&format!("{}.mp4", plain.trim()));
     let title = toml_string(title);
     match kind {
         Kind::Post => format!(
@@ -114,5 +129,13 @@ mod tests {
             .ends_with("content/clips/harbor-at-dawn.md"));
         assert!(create(tmp.path(), Kind::Page, "About", now).unwrap().ends_with("content/pages/about.md"));
         assert!(matches!(create(tmp.path(), Kind::Page, "!!!", now), Err(NewError::EmptySlug(_))));
+        // A title with a slash wrote a download name every build refused.
+        let p = create(tmp.path(), Kind::Clip, "Before/After: Harbour", now).unwrap();
+        let text = fs::read_to_string(&p).unwrap();
+        let fm: toml::Table = toml::from_str(text.split("+++").nth(1).unwrap()).unwrap();
+        assert_eq!(fm["file_name"].as_str(), Some("Before-After - Harbour.mp4"));
+        let file = crate::content::load::read_source(tmp.path(), &p).unwrap();
+        let parsed = crate::content::load::parse_source(&file, crate::content::load::ContentKind::Clip);
+        assert!(parsed.is_ok(), "the new draft loads: {:?}", parsed.err());
     }
 }

@@ -340,6 +340,23 @@ fn a_download_name_without_a_type_ending_is_refused() {
     assert!(err.contains("harbour.md:20") && err.contains("like \"Harbour (HD) v1.2.mp4\""), "{err}");
 }
 
+/// A licence page's address written without its last slash names the
+/// page that is there, not "write the terms in" the file that exists.
+#[test]
+fn a_licence_page_without_its_slash_is_named_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("variant-shop"), &root);
+    let config = root.join("content/site.toml");
+    fs::write(&config, fs::read_to_string(&config).unwrap().replace("\"/licence-extended/\"", "\"/licence-extended\""))
+        .unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("a page's address ends with a slash: page = \"/licence-extended/\""), "{err}");
+    assert!(!err.contains("write the terms in"), "{err}");
+}
+
 #[test]
 fn drafts_flag_publishes_drafts_and_future_posts() {
     let tmp = tempfile::tempdir().unwrap();

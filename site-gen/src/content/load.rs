@@ -86,9 +86,9 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     let pages = load_kind(root, PAGES_DIR, &mut errors, |f, s| parse_page(f, s, &md));
 
     errors.extend(unread_files(root));
-    check_unique(&clips, |c| (&c.slug, &c.source), "clip", &mut errors);
-    check_unique(&posts, |p| (&p.slug, &p.source), "news post", &mut errors);
-    check_unique(&pages, |p| (&p.slug, &p.source), "page", &mut errors);
+    check_unique(root, &clips, |c| (&c.slug, &c.source), "clip", &mut errors);
+    check_unique(root, &posts, |p| (&p.slug, &p.source), "news post", &mut errors);
+    check_unique(root, &pages, |p| (&p.slug, &p.source), "page", &mut errors);
     errors.extend(pages.iter().filter_map(reserved_page_slug));
     errors.extend(shared_files(&clips));
 
@@ -231,10 +231,33 @@ pub fn parse_source(file: &SourceFile, kind: ContentKind) -> Result<ContentItem,
     }
 }
 
-/// The error for a second item at an address already taken.
-pub fn duplicate_slug(kind: &str, slug: &str, source: &Path, first: &Path) -> Diagnostic {
-    Diagnostic::new(source, format!("duplicate {kind} slug `{slug}`: {} has the same address", first.display()))
-        .with_help("give one of the files another name")
+/// The error for a second item at an address already taken (`source` and
+/// `first` relative to `root`). Two files of one folder cannot share a
+/// name, so one of them has a `slug = ` line that takes the other's
+/// address: the error is at that line.
+pub fn duplicate_slug(root: &Path, kind: &str, slug: &str, source: &Path, first: &Path) -> Diagnostic {
+    let slug_line = |file: &Path| {
+        let text = fs::read_to_string(root.join(file)).ok()?;
+        let fence =
+            text.lines().skip(1).position(|l| l.trim() == "+++" || l.trim() == "---").map_or(usize::MAX, |i| i + 1);
+        let at = text
+            .lines()
+            .take(fence)
+            .position(|l| l.trim_start().strip_prefix("slug").is_some_and(|rest| rest.trim_start().starts_with('=')))?;
+        Some(Location::from_line(&text, at + 1))
+    };
+    let (file, other, at) = match (slug_line(source), slug_line(first)) {
+        (Some(at), _) => (source, first, Some(at)),
+        (None, Some(at)) => (first, source, Some(at)),
+        (None, None) => (source, first, None),
+    };
+    let d = Diagnostic::new(file, format!("duplicate {kind} slug `{slug}`: {} has the same address", other.display()));
+    match at {
+        Some(at) => {
+            d.at(at).with_help("change this `slug`, or take the line out (the address is then the file's name)")
+        }
+        None => d.with_help("give one of the files another name"),
+    }
 }
 
 /// The error for a page named like one of the shop's own sections, if it is.
@@ -883,14 +906,19 @@ pub fn missing_licence_pages(config: &SiteConfig, pages: &[Page], static_files: 
         })
         .map(|l| {
             let slug = l.page.trim_matches('/').replace('/', "-");
+            // `/licence-extended` for `/licence-extended/`: the page is there.
+            let with_slash = format!("{}/", l.page.split('#').next().unwrap_or_default());
+            let help = if pages.iter().any(|p| p.url() == with_slash) {
+                format!("a page's address ends with a slash: page = \"{with_slash}\"")
+            } else {
+                format!("write the terms in content/pages/{slug}.md, or give `page` the address of an existing page")
+            };
             Diagnostic::new(
                 SITE_CONFIG,
                 format!("the licence `{}` has its terms at `{}`, but the shop has no page there", l.id, l.page),
             )
             .at(l.location.clone())
-            .with_help(format!(
-                "write the terms in content/pages/{slug}.md, or give `page` the address of an existing page"
-            ))
+            .with_help(help)
         })
         .collect()
 }
@@ -935,6 +963,7 @@ pub fn shared_files<'a>(clips: impl IntoIterator<Item = &'a Clip>) -> Vec<Diagno
 }
 
 fn check_unique<'a, T>(
+    root: &Path,
     items: &'a [T],
     key: impl Fn(&'a T) -> (&'a String, &'a PathBuf),
     kind: &str,
@@ -944,7 +973,7 @@ fn check_unique<'a, T>(
     for item in items {
         let (slug, source) = key(item);
         if let Some(first) = seen.insert(slug, source) {
-            errors.push(duplicate_slug(kind, slug, source, first));
+            errors.push(duplicate_slug(root, kind, slug, source, first));
         }
     }
 }
