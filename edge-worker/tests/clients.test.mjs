@@ -179,17 +179,16 @@ describe("download clients on tight links", () => {
       `${mib(detail.attempts[0].sent_bytes - kept)} more than wget kept, completed ${detail.attempts[0].completed})`);
   });
 
-  it("a request for bytes from X on stops the same order's stream that would send them at X", async () => {
-    // What a download manager does: its first GET is still open when it asks
-    // for the rest on another connection.
-    const link = await mint(stack, { order: "C-STOP", clips: [withheld.slug], downloads: 3 });
+  // A plain GET on a raw socket, read until its headers and then paused (a
+  // client busy elsewhere); `ended` resolves with the body bytes received.
+  async function pausedGet(link, userAgent) {
     const { hostname, port, pathname } = new URL(clipUrl(link));
     const socket = net.connect(Number(port), hostname);
     let received = 0;
     let headers = "";
     const ended = new Promise((resolve, reject) => {
       socket.on("error", reject);
-      socket.on("close", resolve);
+      socket.on("close", () => resolve(received));
     });
     const firstBytes = new Promise((resolve) => {
       socket.on("data", (chunk) => {
@@ -198,22 +197,51 @@ describe("download clients on tight links", () => {
           const end = text.indexOf("\r\n\r\n");
           headers = text.slice(0, end);
           received += chunk.length - end - 4;
-          socket.pause(); // a client busy elsewhere
+          socket.pause();
           resolve();
         } else {
           received += chunk.length;
         }
       });
     });
-    socket.write(`GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\n\r\n`);
+    socket.write(`GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUser-Agent: ${userAgent}\r\nConnection: close\r\n\r\n`);
     await firstBytes;
+    return { headers, socket, ended };
+  }
+
+  // Another device downloading with the same link (a second browser), or a
+  // request with an old link of the order (refused, as after a reissue),
+  // stopped a customer's download short.
+  it("a request from another browser, or with another link of the order, stops nothing", async () => {
+    const link = await mint(stack, { order: "C-NOSTOP", clips: [withheld.slug], downloads: 3 });
+    // Another link of the order (minted alike in the same second, it would be the same link).
+    const other = await mint(stack, { order: "C-NOSTOP", clips: [withheld.slug], downloads: 2 });
+    assert.notEqual(other.url, link.url);
+    const first = await pausedGet(link, "Device-A/1.0");
+    assert.match(first.headers, /^HTTP\/1\.1 200/);
+    const x = clip.size - 4 * 1024 * 1024;
+    const elsewhere = await curl(clipUrl(link), { args: ["-A", "Device-B/1.0", "-H", `Range: bytes=${x}-`] });
+    assert.equal(elsewhere.status, 206);
+    const oldLink = await curl(clipUrl(other), { args: ["-A", "Device-A/1.0", "-H", `Range: bytes=${x}-`] });
+    assert.equal(oldLink.status, 206);
+    first.socket.resume();
+    const got = await first.ended;
+    console.log("DEBUG", got, JSON.stringify((await settled("C-NOSTOP", 3)).attempts));
+    assert.equal(got, clip.size, "the first download arrives whole");
+  });
+
+  it("a request for bytes from X on stops the same order's stream that would send them at X", async () => {
+    // What a download manager does: its first GET is still open when it asks
+    // for the rest on another connection, with the same link and browser.
+    const link = await mint(stack, { order: "C-STOP", clips: [withheld.slug], downloads: 3 });
+    const { headers, socket, ended } = await pausedGet(link, "Manager/2.0");
     assert.match(headers, /^HTTP\/1\.1 200/);
     const x = clip.size - 4 * 1024 * 1024;
-    const rest = await curl(clipUrl(link), { args: ["-H", `Range: bytes=${x}-`] });
+    const rest = await curl(clipUrl(link), { args: ["-A", "Manager/2.0", "-H", `Range: bytes=${x}-`] });
     assert.equal(rest.status, 206);
     assert.ok(rest.body.equals(fs.readFileSync(clip.file).subarray(x)));
     socket.resume();
-    await ended;
+    const received = await ended;
     assert.ok(received < clip.size, `the first response ended short (${mib(received)})`);
     const detail = await settled("C-STOP", 2);
     const first = detail.attempts.find((a) => !a.range_header);

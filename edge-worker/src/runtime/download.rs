@@ -515,6 +515,7 @@ async fn clip(
     attempt.record.origin = Some(object.origin.name().to_string());
 
     let header = |name: &str| req.headers().get(name).ok().flatten();
+    let client = stream::client_of(token, header("cf-connecting-ip").as_deref(), header("user-agent").as_deref());
     let media = allowance::is_media_element(header("sec-fetch-dest").as_deref());
     let (range, if_match, if_none_match, if_modified_since, if_unmodified_since, if_range) = (
         header("range"),
@@ -552,7 +553,7 @@ async fn clip(
         Some(span) => {
             attempt.record.span_offset = Some(span.offset);
             attempt.record.span_length = Some(span.length);
-            stream::stop_streams_at(&claims.order_id, slug, span.offset);
+            stream::stop_streams_at(&client, slug, span.offset);
             let allowance = DownloadAllowance::new(claims.downloads, object.size);
             attempt.allowance = Some(allowance);
             let first = Segments::new(span, object.size).next().map_or(span.length, |s| s.length);
@@ -643,7 +644,7 @@ async fn clip(
     }
     let (body, streamer) = match span {
         Some(span) => {
-            let owner = (claims.order_id.as_str(), slug);
+            let owner = (client.as_str(), slug);
             let (readable, streamer) =
                 stream::SegmentedBody::open(object.origin, key, span, object.size, steps, owner).await?;
             (ResponseBody::Stream(readable), Some(streamer))

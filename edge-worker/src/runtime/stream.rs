@@ -15,9 +15,12 @@
 //! A download manager keeps reading its first plain `GET` until it reaches
 //! the start of a range it asked for on another connection, then closes it;
 //! by then the network holds many megabytes of that response that it never
-//! reads. So a new request for the same (order, clip) from byte `X` on tells
-//! the streams of this isolate that cover `X` to stop there
-//! ([`stop_streams_at`]): they end at the first segment past `X`.
+//! reads. So a new request of the same client for the same clip from byte
+//! `X` on tells the streams of this isolate that cover `X` to stop there
+//! ([`stop_streams_at`]): they end at the first segment past `X`. The
+//! client is one link from one address and browser (a download manager's
+//! connections, a player's requests): another device downloading with the
+//! same link, or a request with an old link of the order, stops nothing.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -59,7 +62,8 @@ pub trait MoreBytes {
 /// A stream in flight in this isolate: which bytes of which order's clip it
 /// sends, and where it is to stop.
 struct InFlight {
-    order: String,
+    /// The link, the address and the browser it is sent to ([`client_of`]).
+    client: String,
     clip: String,
     span: ByteSpan,
     stop_at: Rc<Cell<u64>>,
@@ -69,14 +73,20 @@ thread_local! {
     static IN_FLIGHT: RefCell<Vec<InFlight>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A request of `order` for `clip` from byte `start` on: every stream of
-/// this isolate for the same order and clip that began before `start` and
+/// Who streams are stopped for: the same link (`token`), from the same
+/// address and browser.
+pub fn client_of(token: &str, address: Option<&str>, browser: Option<&str>) -> String {
+    format!("{token}\n{}\n{}", address.unwrap_or_default(), browser.unwrap_or_default())
+}
+
+/// A request of `client` for `clip` from byte `start` on: every stream of
+/// this isolate for the same client and clip that began before `start` and
 /// would send it stops at `start` (its client asked for those bytes on
 /// another connection).
-pub fn stop_streams_at(order: &str, clip: &str, start: u64) {
+pub fn stop_streams_at(client: &str, clip: &str, start: u64) {
     IN_FLIGHT.with(|streams| {
         for s in streams.borrow().iter() {
-            if s.order == order && s.clip == clip && s.span.offset < start && start < s.span.offset + s.span.length {
+            if s.client == client && s.clip == clip && s.span.offset < start && start < s.span.offset + s.span.length {
                 s.stop_at.set(s.stop_at.get().min(start));
             }
         }
@@ -87,11 +97,11 @@ pub fn stop_streams_at(order: &str, clip: &str, start: u64) {
 struct Registered(Rc<Cell<u64>>);
 
 impl Registered {
-    fn new(order: &str, clip: &str, span: ByteSpan) -> Registered {
+    fn new(client: &str, clip: &str, span: ByteSpan) -> Registered {
         let stop_at = Rc::new(Cell::new(u64::MAX));
         IN_FLIGHT.with(|streams| {
             streams.borrow_mut().push(InFlight {
-                order: order.to_string(),
+                client: client.to_string(),
                 clip: clip.to_string(),
                 span,
                 stop_at: stop_at.clone(),
@@ -203,7 +213,7 @@ impl<M: MoreBytes> SegmentedBody<M> {
     /// is promised) and the fixed-length stream whose readable side is the
     /// response body. `span` is not empty; `more` reserves each segment
     /// after the first when the span was not reserved whole; `owner` is the
-    /// (order, clip) the bytes are for.
+    /// (client, clip) the bytes are for ([`client_of`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn open(
         origin: Origin,
