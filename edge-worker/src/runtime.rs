@@ -255,15 +255,17 @@ fn html_page(
 /// fallback, then runs the self-test that alerts the owner (docs/monitoring.md).
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match merge_fallback(&env).await {
-        // Only once the settlements R2 holds are in: one of them may be a
-        // stale-looking reservation's own.
-        Ok(_) => {
-            if let Err(e) = reservation::settle_stale(&env).await {
-                console_warn!("{}", log_line!({ "event": "stale_settlement_failed", "error": format!("{e:?}") }));
-            }
-        }
-        Err(e) => console_warn!("{}", log_line!({ "event": "ledger_merge_failed", "error": format!("{e:?}") })),
+    // The settlements R2 holds go in first: one of them may be a
+    // stale-looking reservation's own. The sweep runs also when the merge
+    // failed (R2 down for hours, its list failing): a download cut off by
+    // an isolate's end would otherwise hold its reservation for the whole
+    // outage; a real settlement merged after the sweep corrects it
+    // (`CORRECT_SWEPT_ATTEMPT`).
+    if let Err(e) = merge_fallback(&env).await {
+        console_warn!("{}", log_line!({ "event": "ledger_merge_failed", "error": format!("{e:?}") }));
+    }
+    if let Err(e) = reservation::settle_stale(&env).await {
+        console_warn!("{}", log_line!({ "event": "stale_settlement_failed", "error": format!("{e:?}") }));
     }
     revocations::publish(&env).await;
     recovery::prune(&env).await;
