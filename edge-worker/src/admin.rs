@@ -5,7 +5,7 @@
 //! | Request | Answer |
 //! |---|---|
 //! | `GET /admin/orders[?limit=N]` | orders with totals, newest first |
-//! | `GET /admin/orders?filter=never-fully-downloaded[&since=S][&until=S]` | orders (created in the window, unix seconds) with a clip never granted a whole clip's bytes |
+//! | `GET /admin/orders?filter=never-fully-downloaded[&since=S][&until=S]` | orders (created in the window, unix seconds) with a clip whose bodies streamed to their end held less than the clip, or not its last byte |
 //! | `POST /admin/orders` (JSON `{order_id, clips, downloads, expires_at?, customer_ref?}`; each clip an item, `slug[:variant[:licence]]`) | 201; 400 naming an item the catalog lacks; 409 if it exists |
 //! | `GET /admin/orders/<id>` | the order, its clips (downloads used/left) and attempts |
 //! | `POST /admin/orders/<id>/reset[?clip=slug]` | gives back all downloads |

@@ -241,9 +241,11 @@ pub mod sql {
          (SELECT DISTINCT order_id FROM download_attempts WHERE order_id IS NOT NULL AND at >= ?1 AND at < ?2) RETURNING order_id";
 
     /// "Paid but never fully downloaded": orders created in `[?1, ?2)` (s),
-    /// not revoked, with a clip that was never granted a whole clip's bytes,
-    /// or whose last byte never went out in a body that streamed to the end.
-    /// `?3 limit`.
+    /// not revoked, with a clip never downloaded, or of which the bodies that
+    /// streamed to their end held less than a clip's bytes, or not its last
+    /// byte. Counted from the attempts, not from the charge: a download
+    /// manager's or a player's credits, and an owner's reset, leave a clip
+    /// downloaded whole charged less than a clip. `?3 limit`.
     pub const NEVER_FULLY_DOWNLOADED: &str = "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
          o.expires_at AS expires_at, o.revoked_at AS revoked_at, o.source AS source, o.created_at AS created_at, \
          COALESCE((SELECT SUM(c.granted_bytes) FROM order_clips c WHERE c.order_id = o.order_id), 0) AS granted_bytes, \
@@ -251,7 +253,9 @@ pub mod sql {
          (SELECT MAX(a.at) FROM download_attempts a WHERE a.order_id = o.order_id) AS last_attempt_at \
          FROM orders o WHERE o.revoked_at IS NULL AND o.created_at >= ?1 AND o.created_at < ?2 \
          AND EXISTS (SELECT 1 FROM json_each(o.clips) j LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = j.value \
-                     WHERE c.granted_bytes IS NULL OR c.granted_bytes < c.clip_size \
+                     WHERE c.granted_bytes IS NULL \
+                     OR (SELECT COALESCE(SUM(a.span_length), 0) FROM download_attempts a \
+                         WHERE a.order_id = o.order_id AND a.clip_slug = j.value AND a.completed = 1) < c.clip_size \
                      OR NOT EXISTS (SELECT 1 FROM download_attempts a \
                                     WHERE a.order_id = o.order_id AND a.clip_slug = j.value AND a.completed = 1 \
                                     AND a.span_offset + a.span_length = c.clip_size)) \

@@ -652,6 +652,53 @@ fn refusal_counts_add_up_per_minute_and_code_and_are_pruned() {
     assert_eq!(count(101, "malformed"), 1);
 }
 
+/// The owner's "paid but never fully downloaded" report counts what went out
+/// whole, not the charge: credits (a download manager's ranges, a player)
+/// and a reset leave a clip downloaded whole charged less than a clip, and
+/// the report listed it, so a reset of the window gave downloads back to
+/// customers who had their files.
+#[test]
+fn never_fully_downloaded_is_judged_by_the_bodies_that_went_out_whole() {
+    let a = DownloadAllowance::new(1, S);
+    let listed = |db: &Connection| -> bool {
+        let mut s = db.prepare(sql::NEVER_FULLY_DOWNLOADED).unwrap();
+        let ids: Vec<String> = s.query_map([0, 100, 10], |r| r.get("order_id")).unwrap().map(Result::unwrap).collect();
+        ids.contains(&"O".to_string())
+    };
+    let order = |db: &Connection| {
+        run(db, sql::CREATE_ORDER, vec![t("O"), t(r#"["c"]"#), n(1), Value::Null, Value::Null, n(5), Value::Null]);
+    };
+    // Whole in one body, then charged less by a credit or a reset: downloaded.
+    let db = crate::ledger_sql_tests::db();
+    order(&db);
+    assert!(listed(&db), "nothing downloaded yet");
+    assert!(grant(&db, a, S));
+    record(&db, "a1", 0, S);
+    settle(&db, a, "a1", S, S, true);
+    assert!(!listed(&db));
+    run(&db, sql::RESET, vec![t("O"), Value::Null, n(9)]);
+    assert_eq!(clip_row(&db).0, 0);
+    assert!(!listed(&db), "a reset does not make a downloaded clip look undownloaded");
+    // In two ranges that each streamed to their end: downloaded.
+    let db = crate::ledger_sql_tests::db();
+    order(&db);
+    assert!(grant(&db, a, S / 2));
+    record(&db, "r1", 0, S / 2);
+    settle(&db, a, "r1", S / 2, S / 2, true);
+    assert!(listed(&db), "half of it");
+    assert!(grant(&db, a, S / 2));
+    record(&db, "r2", S / 2, S / 2);
+    settle(&db, a, "r2", S / 2, S / 2, true);
+    assert!(!listed(&db));
+    // Broken off: not downloaded, whatever it was charged.
+    let db = crate::ledger_sql_tests::db();
+    order(&db);
+    assert!(grant(&db, a, S));
+    record(&db, "b1", 0, S);
+    settle(&db, a, "b1", S, S - 10, false);
+    assert!(listed(&db));
+}
+
 #[test]
 fn an_order_the_owner_creates_keeps_what_was_bought_and_is_created_once() {
     let db = db();
