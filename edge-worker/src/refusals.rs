@@ -1,6 +1,7 @@
-//! Refused download requests are counted, not each written: a flood of junk
-//! tokens (or a script hammering a used-up link) must not cost a D1 write
-//! per request. Each isolate counts refusals per minute and code in memory
+//! Refused download requests, and answers without a body, are counted, not
+//! each written: a flood of junk tokens (or a script hammering a used-up
+//! link, or looping `HEAD` on a valid one) must not cost a D1 write per
+//! request. Each isolate counts refusals per minute and code in memory
 //! and writes the counts to D1 (`refusal_minutes`) in one batch every
 //! [`FLUSH_AT`] refusals or when a new minute begins; only the first few of
 //! each kind a minute also get a `download_attempts` row of their own.
@@ -16,12 +17,13 @@ pub const ROWS_PER_MINUTE: u32 = 200;
 /// Counted refusals an isolate holds before it writes them.
 pub const FLUSH_AT: u64 = 100;
 
-/// Whether an attempt's outcome is a refusal, counted here rather than
-/// always given a row: not bytes served, not an answer without a body
-/// (`HEAD`, 304, 416: a valid link's, each recorded), and not the Worker's
-/// own failures (5xx, which the self-test's failure rate reads from the rows).
+/// Whether an attempt's outcome is counted here rather than always given a
+/// row: a refusal, or an answer without a body (`HEAD`, 304, 416: anyone
+/// holding a link could loop them, a D1 row each); not bytes served, and
+/// not the Worker's own failures (5xx, which the self-test's failure rate
+/// reads from the rows).
 pub fn is_counted(outcome: &str, status: u16) -> bool {
-    status < 500 && !matches!(outcome, "granted" | "granted_offline" | "no_body")
+    status < 500 && !matches!(outcome, "granted" | "granted_offline")
 }
 
 /// One isolate's refusal counts.
@@ -141,10 +143,10 @@ mod tests {
     }
 
     #[test]
-    fn only_refusals_are_counted() {
+    fn refusals_and_answers_without_a_body_are_counted() {
         assert!(is_counted("malformed", 403));
         assert!(is_counted("allowance_used_up", 403));
-        assert!(!is_counted("no_body", 304));
+        assert!(is_counted("no_body", 304), "a HEAD loop on a valid link is a flood too");
         assert!(is_counted("revoked", 403));
         assert!(!is_counted("granted", 200));
         assert!(!is_counted("granted_offline", 206));
