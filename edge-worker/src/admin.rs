@@ -233,7 +233,9 @@ pub enum AuthError {
 }
 
 /// Checks `Authorization: Bearer <token>` against the `ADMIN_TOKEN` secret,
-/// comparing in constant time (`subtle`).
+/// comparing in constant time (`subtle`) their SHA-256 digests: `subtle`
+/// answers at once for slices of different lengths, which told a guesser
+/// the token's length.
 pub fn authorize(configured: Option<&str>, authorization: Option<&str>) -> Result<(), AuthError> {
     let expected =
         configured.map(str::trim).filter(|t| t.len() >= MIN_ADMIN_TOKEN_LEN).ok_or(AuthError::NotConfigured)?;
@@ -242,7 +244,8 @@ pub fn authorize(configured: Option<&str>, authorization: Option<&str>) -> Resul
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .ok_or(AuthError::Unauthorized)?;
-    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+    use sha2::{Digest, Sha256};
+    if bool::from(Sha256::digest(given.as_bytes()).as_slice().ct_eq(Sha256::digest(expected.as_bytes()).as_slice())) {
         Ok(())
     } else {
         Err(AuthError::Unauthorized)
@@ -403,6 +406,10 @@ mod tests {
         assert_eq!(authorize(secret, Some("Bearer 0123456789abcdef-secret")), Ok(()));
         assert_eq!(authorize(secret, Some("bearer  0123456789abcdef-secret ")), Ok(()));
         assert_eq!(authorize(secret, Some("Bearer 0123456789abcdef-secreT")), Err(AuthError::Unauthorized));
+        // A prefix or an extension of the token (compared by digest, so the
+        // length is not told by the time taken).
+        assert_eq!(authorize(secret, Some("Bearer 0123456789abcdef-secre")), Err(AuthError::Unauthorized));
+        assert_eq!(authorize(secret, Some("Bearer 0123456789abcdef-secretx")), Err(AuthError::Unauthorized));
         assert_eq!(authorize(secret, Some("Bearer ")), Err(AuthError::Unauthorized));
         assert_eq!(authorize(secret, Some("Basic 0123456789abcdef-secret")), Err(AuthError::Unauthorized));
         assert_eq!(authorize(secret, None), Err(AuthError::Unauthorized));
