@@ -276,7 +276,10 @@ pub mod sql {
     pub const ORDER_CLIPS: &str = "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, reserved_bytes, \
          (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL AND a.recorded_via = 'd1' \
-             AND a.sent_bytes > 0 ORDER BY a.id DESC LIMIT 1) AS interrupted_bytes \
+             AND a.sent_bytes > 0 ORDER BY a.id DESC LIMIT 1) AS interrupted_bytes, \
+         (SELECT a.span_offset + a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id \
+             AND a.clip_slug = order_clips.clip_slug AND a.completed = 0 AND a.settled_at IS NOT NULL \
+             AND a.recorded_via = 'd1' AND a.sent_bytes > 0 ORDER BY a.id DESC LIMIT 1) AS broken_at \
          FROM order_clips WHERE order_id = ?1 ORDER BY clip_slug";
 
     /// Orders with totals, newest first. `?1 limit`.
@@ -657,14 +660,28 @@ pub struct OrderClipRow {
     /// download would be credited for it (see `ORDER_CLIPS`).
     #[serde(default)]
     pub interrupted_bytes: Option<u64>,
+    /// Where the latest download that broke off stopped (its first byte
+    /// plus what it sent), credited or not: where a resume starts.
+    #[serde(default)]
+    pub broken_at: Option<u64>,
 }
-crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes } defaults { credited_bytes, reserved_bytes });
+crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes, broken_at } defaults { credited_bytes, reserved_bytes });
 
 impl OrderClipRow {
     /// Whole downloads left of `allowance` downloads: a new download is
     /// credited for the latest that broke off. Counted with the size the
     /// object had when it was last granted (what the allowance was enforced
     /// with), else `catalog_size`.
+    /// Where the last download that broke off stopped, when resuming it
+    /// from there (`Range: bytes=<at>-`) would be granted: what the order
+    /// page tells a customer with no whole download left.
+    pub fn resumable_from(&self, allowance: u32, catalog_size: u64) -> Option<u64> {
+        let size = if self.clip_size > 0 { self.clip_size } else { catalog_size };
+        let sent = self.broken_at.filter(|&at| at < size)?;
+        let a = crate::allowance::DownloadAllowance::new(allowance, size);
+        a.fits(self.granted_bytes, size - sent).then_some(sent)
+    }
+
     pub fn downloads_left(&self, allowance: u32, catalog_size: u64) -> u32 {
         let size = if self.clip_size > 0 { self.clip_size } else { catalog_size };
         let a = crate::allowance::DownloadAllowance::new(allowance, size);

@@ -237,6 +237,7 @@ fn order_clip(db: &Connection) -> Option<crate::ledger::OrderClipRow> {
                 credited_bytes: num("credited_bytes")?,
                 reserved_bytes: num("reserved_bytes")?,
                 interrupted_bytes: r.get::<_, Option<i64>>("interrupted_bytes")?.map(|v| v as u64),
+                broken_at: r.get::<_, Option<i64>>("broken_at")?.map(|v| v as u64),
             })
         })
         .unwrap();
@@ -274,6 +275,30 @@ fn downloads_left_says_whether_a_new_download_would_be_granted() {
         }
         assert!(started > downloads as usize, "{downloads}: broken downloads were started again ({started})");
         assert!(started < sent_each.len(), "{downloads}: the allowance ran out");
+    }
+}
+
+/// The order page's "resume it" (`OrderClipRow::resumable_from`) is shown
+/// exactly when a resume from where the download broke off is granted,
+/// credited as the reservation batch credits it.
+#[test]
+fn resumable_from_says_whether_resuming_the_broken_download_would_be_granted() {
+    for (downloads, sent) in [(1, 100_000), (1, 600_000), (1, 950_000), (2, 300_000)] {
+        let db = db();
+        let a = DownloadAllowance::new(downloads, S);
+        for id in ["A0", "A1"] {
+            credit(&db, a, id, 0, S);
+            if grant(&db, a, S) {
+                record(&db, id, 0, S);
+                settle(&db, a, id, S, sent, false);
+            }
+        }
+        let row = order_clip(&db).unwrap();
+        let tx = db.unchecked_transaction().unwrap();
+        credit(&tx, a, "probe", sent, S - sent);
+        let fits = grant(&tx, a, S - sent);
+        tx.rollback().unwrap();
+        assert_eq!(row.resumable_from(downloads, S), fits.then_some(sent), "{downloads} downloads, broke at {sent}");
     }
 }
 
