@@ -289,6 +289,15 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
     Some(format!("{} payment matter(s) need a look: {}", rows.len(), lines.join("; ")))
 }
 
+/// The `ledger_merge` problem: the download records kept in R2 while D1
+/// failed could not be merged into D1 (`error`).
+pub fn merge_failed_problem(error: &str) -> String {
+    format!(
+        "download records kept in R2 could not be merged into D1 ({error}): D1 may be refusing writes (full, or read-only); \
+         downloads go on and are counted in R2 until it takes them. Look at the D1 database in the Cloudflare dashboard"
+    )
+}
+
 /// Problem keys: `clip:<slug>` for catalog clips, else a check name
 /// (`storage`, `ledger`, `signing_keys`, `failure_rate`, `mail_stuck`,
 /// `checkout`, …). Checks of events that keep coming (`payments`,

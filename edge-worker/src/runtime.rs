@@ -261,9 +261,13 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // an isolate's end would otherwise hold its reservation for the whole
     // outage; a real settlement merged after the sweep corrects it
     // (`CORRECT_SWEPT_ATTEMPT`).
-    if let Err(e) = merge_fallback(&env).await {
-        console_warn!("{}", log_line!({ "event": "ledger_merge_failed", "error": format!("{e:?}") }));
-    }
+    let merge_failed = match merge_fallback(&env).await {
+        Ok(_) => None,
+        Err(e) => {
+            console_warn!("{}", log_line!({ "event": "ledger_merge_failed", "error": format!("{e:?}") }));
+            Some(format!("{e:?}"))
+        }
+    };
     if let Err(e) = reservation::settle_stale(&env).await {
         console_warn!("{}", log_line!({ "event": "stale_settlement_failed", "error": format!("{e:?}") }));
     }
@@ -271,7 +275,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     recovery::prune(&env).await;
     refusals::flush(&env).await;
     refusals::prune(&env).await;
-    monitor::self_test(&env).await;
+    monitor::self_test(&env, merge_failed).await;
     mail::deliver_outbox(&env, crate::outbox::DELIVERY_BATCH).await;
 }
 

@@ -14,7 +14,7 @@ import { after, before, describe, it } from "node:test";
 
 import os from "node:os";
 
-import { ADMIN_TOKEN, REPO, admin, catalog, paths, run, sha256File, startStack, toolEnv } from "./support/stack.mjs";
+import { ADMIN_TOKEN, REPO, admin, catalog, curl, mint, paths, run, sha256File, startStack, toolEnv } from "./support/stack.mjs";
 
 const { manifest } = catalog();
 const clips = Object.entries(manifest.clips)
@@ -252,6 +252,37 @@ describe("a ledger outage", () => {
     await settle();
     assert.equal(received.length, before + 2);
     assert.equal(received[before + 1].body.clipstore.kind, "recovered");
+  });
+});
+
+describe("a ledger that reads but refuses writes", () => {
+  // A full or read-only D1: the self-test's checks read, and pass; the
+  // downloads go on, counted in R2; only the merge of those records fails.
+  it("one alert naming the merge, recovered once D1 takes writes again", async () => {
+    const before = received.length;
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    const good = clips.find((c) => c !== missing && c !== wrong);
+    const link = await mint(stack, { order: "M-FULL", clips: [good.slug], downloads: 1 });
+    await sql("CREATE TRIGGER full_attempts BEFORE INSERT ON download_attempts BEGIN SELECT RAISE(ABORT, 'database full'); END; " +
+      "CREATE TRIGGER full_clips BEFORE INSERT ON order_clips BEGIN SELECT RAISE(ABORT, 'database full'); END;");
+    try {
+      const res = await curl(`${link.url}/${good.slug}`);
+      assert.equal(res.status, 200);
+      assert.equal(res.body.length, good.size, "the download goes on");
+      await scheduled();
+      await settle();
+      assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+      assert.deepEqual(received[before].body.clipstore.new, ["ledger_merge"]);
+      assert.match(received[before].body.text, /ledger_merge \(new\): download records kept in R2 could not be merged into D1 .*database full/);
+    } finally {
+      await sql("DROP TRIGGER full_attempts; DROP TRIGGER full_clips;");
+    }
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 2, JSON.stringify(received.slice(before)));
+    assert.equal(received[before + 1].body.clipstore.kind, "recovered");
+    const order = await admin(stack, "GET", "/admin/orders/M-FULL");
+    assert.equal(order.body.attempts.length, 1, "the download's record merged once D1 took it");
   });
 });
 

@@ -323,7 +323,8 @@ crate::from_row!(FailureRow { total, failed });
 
 /// The scheduled self-test: check a slice of the catalog, the storage, the
 /// ledger, the keys and the failure rate; alert or report recovery.
-pub async fn self_test(env: &Env) {
+/// `merge_failed`: why this run's merge of R2's fallback records failed.
+pub async fn self_test(env: &Env, merge_failed: Option<String>) {
     let catalog: Vec<(&String, &ManifestClip)> =
         super::catalog_files().iter().map(|(name, file)| (name, file)).collect();
     let mut findings =
@@ -446,6 +447,13 @@ pub async fn self_test(env: &Env) {
         }
     }
 
+    // D1 that reads but refuses writes (full, read-only): downloads go on,
+    // counted in R2, and every merge fails; no other check sees it.
+    if let Some(e) = merge_failed {
+        if !findings.system.iter().any(|(k, _)| k == "ledger" || k == "storage") {
+            findings.system.push(("ledger_merge".into(), monitor::merge_failed_problem(&e)));
+        }
+    }
     let (mut state, notice) = monitor::conclude(&previous, &findings, now_unix());
     if let Some(notice) = &notice {
         let body = notice.webhook_json(&manifest().shop.title);
