@@ -603,8 +603,9 @@ async fn clip(
                     // bytes come from the secondary origin; with R2 failing
                     // too, nothing could record the download: it is refused.
                     let bucket = env.bucket("CLIPS").map_err(|e| unavailable(format!("R2 binding CLIPS: {e}")))?;
+                    let from_secondary = matches!(object.origin, origin::Origin::Secondary { .. });
                     let (how, offline_steps) =
-                        offline::reserve(bucket, attempt.fallback(), span, first, allowance).await?;
+                        offline::reserve(bucket, attempt.fallback(), span, first, allowance, from_secondary).await?;
                     let reserved = match how {
                         Reserved::Whole => span.length,
                         Reserved::InSteps(first) => first,

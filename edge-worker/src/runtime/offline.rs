@@ -130,14 +130,18 @@ impl MoreBytes for OfflineSteps {
 /// are still streaming and could settle down) its first segment, waiting a
 /// bounded time as with D1; else `AllowanceUsedUp`. `record` is the
 /// attempt's fallback record, charged nothing yet. When R2 cannot be written
-/// either, the response is served unbounded (and logged): the bytes still come
-/// from R2, and a paying customer is not refused over the ledger.
+/// either, a response whose bytes come from R2 is served unbounded (and
+/// logged): R2 answered its reads, and a paying customer is not refused over
+/// the ledger. One whose bytes come from the secondary origin
+/// (`from_secondary`: R2 is failing) is refused: nothing could bound or
+/// record it, and the revocation list (in R2) cannot be read either.
 pub(super) async fn reserve(
     bucket: Bucket,
     record: FallbackRecord,
     span: ByteSpan,
     first: u64,
     allowance: DownloadAllowance,
+    from_secondary: bool,
 ) -> std::result::Result<(Reserved, Option<OfflineSteps>), DownloadError> {
     let mut steps = OfflineSteps { bucket, record, budget: allowance.budget(), reserved: 0 };
     let mut polls = allowance::settlement_polls();
@@ -147,6 +151,9 @@ pub(super) async fn reserve(
             Ok(Some(others)) => others,
             Err(e) => {
                 console_error!("{}", log_line!({ "event": "offline_reservation_failed", "error": e }));
+                if from_secondary {
+                    return Err(unavailable(format!("neither D1 nor R2 can record the download: {e}")));
+                }
                 return Ok((Reserved::Whole, None));
             }
         };
