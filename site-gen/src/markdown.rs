@@ -38,8 +38,20 @@ pub fn render(file_text: &str, body_start: usize) -> RenderedMarkdown {
     let mut links = Vec::new();
     let mut lines = LineCounter::new(file_text);
     let parser = Parser::new_ext(body, options()).into_offset_iter().map(|(event, range)| {
-        if let Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) = &event {
-            links.push(SourceLink { target: dest_url.to_string(), location: lines.location(body_start + range.start) });
+        match &event {
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                links.push(SourceLink {
+                    target: dest_url.to_string(),
+                    location: lines.location(body_start + range.start),
+                });
+            }
+            // `<img src="/images/x.jpg">` written as HTML is checked too.
+            Event::Html(html) | Event::InlineHtml(html) => {
+                for (at, target) in html_links(html) {
+                    links.push(SourceLink { target, location: lines.location(body_start + range.start + at) });
+                }
+            }
+            _ => {}
         }
         event
     });
@@ -54,6 +66,34 @@ pub fn render(file_text: &str, body_start: usize) -> RenderedMarkdown {
         s
     });
     RenderedMarkdown { html: out, summary_html, links }
+}
+
+/// The `href` and `src` values of raw HTML, with their offsets in `html`.
+fn html_links(html: &str) -> Vec<(usize, String)> {
+    let lower = html.to_ascii_lowercase();
+    let mut found = Vec::new();
+    for name in ["href", "src"] {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(name).map(|i| from + i) {
+            from = i + name.len();
+            // An attribute: after whitespace, then `=`, then a value.
+            if !html[..i].ends_with(|c: char| c.is_ascii_whitespace()) {
+                continue;
+            }
+            let rest = html[from..].trim_start();
+            let Some(value) = rest.strip_prefix('=').map(str::trim_start) else { continue };
+            let start = html.len() - value.len();
+            let target = match value.chars().next() {
+                Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or_default(),
+                _ => value.split(|c: char| c.is_ascii_whitespace() || c == '>').next().unwrap_or_default(),
+            };
+            if !target.is_empty() {
+                found.push((start, target.to_string()));
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// pulldown-cmark writes a table column's alignment as `style="text-align:
@@ -145,6 +185,17 @@ mod tests {
         assert_eq!(r.links[0].location.line, 3);
         assert_eq!(r.links[1].location.line, 5);
         assert!(r.summary_html.is_none());
+    }
+
+    /// Links written as HTML in a post were never checked: a broken
+    /// `<img src>` or `<a href>` went live.
+    #[test]
+    fn links_written_as_html_are_collected_with_their_lines() {
+        let text = "Intro.\n\n<p><img src=\"/images/x.jpg\" alt=\"x\" data-src=\"/no/\" srcset=\"/a.jpg 2x\"></p>\n\nSee <a HREF='/no-page/'>this</a> and <a href=/bare/>that</a>.\n";
+        let r = render(text, 0);
+        let found: Vec<(&str, usize)> = r.links.iter().map(|l| (l.target.as_str(), l.location.line)).collect();
+        assert_eq!(found, [("/images/x.jpg", 3), ("/no-page/", 5), ("/bare/", 5)]);
+        assert!(render("<!-- more -->\n", 0).links.is_empty());
     }
 
     #[test]
