@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// The ledger's migrations (`edge-worker/migrations/`), in order: the
 /// self-test names those the deployed D1 lacks (`monitor::schema_problem`).
 /// A test keeps this list equal to the folder.
-pub const MIGRATIONS: [&str; 12] = [
+pub const MIGRATIONS: [&str; 13] = [
     "0001_downloads.sql",
     "0002_ledger.sql",
     "0003_monitor.sql",
@@ -26,6 +26,7 @@ pub const MIGRATIONS: [&str; 12] = [
     "0010_choices.sql",
     "0011_progress.sql",
     "0012_payment_sessions.sql",
+    "0013_attempt_etag.sql",
 ];
 
 pub mod sql {
@@ -106,6 +107,28 @@ pub mod sql {
              AND b.id > download_attempts.id AND b.reserved_bytes > 0 \
              AND b.span_offset < download_attempts.span_offset + download_attempts.sent_bytes \
              AND b.span_offset + b.span_length > download_attempts.span_offset)";
+
+    /// Gives back all that the downloads of the (order, clip) that broke
+    /// off on another version of the object (an ETag other than `?3`: the
+    /// owner replaced the file since) were charged: their bytes are worth
+    /// nothing to the customer, who must start again, and a tight link
+    /// would refuse that. Not from the credit pool: only the owner's upload
+    /// changes an ETag. Runs in the reservation batch before
+    /// [`CREDIT_REPLACED_ATTEMPTS`], which marks them, and before
+    /// [`CREDIT_ATTEMPT`]. `?1 order_id, ?2 clip_slug, ?3 the object's ETag now`.
+    pub const CREDIT_REPLACED_CLIP: &str = "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - \
+         (SELECT COALESCE(SUM(charged_bytes), 0) FROM download_attempts WHERE order_id = ?1 AND clip_slug = ?2 \
+             AND etag IS NOT NULL AND etag <> ?3 AND completed = 0 AND settled_at IS NOT NULL AND credited_by IS NULL \
+             AND recorded_via = 'd1' AND charged_bytes > 0)) \
+         WHERE order_id = ?1 AND clip_slug = ?2";
+    /// Marks the attempts [`CREDIT_REPLACED_CLIP`] gave back, credited by
+    /// `?4` (the new attempt id with a `:replaced` suffix, which
+    /// [`CREDIT_CLIP`] does not count against the pool).
+    /// `?1 order_id, ?2 clip_slug, ?3 the object's ETag now, ?4 marker`.
+    pub const CREDIT_REPLACED_ATTEMPTS: &str = "UPDATE download_attempts SET \
+         credited_bytes = COALESCE(credited_bytes, 0) + charged_bytes, charged_bytes = 0, credited_by = ?4 \
+         WHERE order_id = ?1 AND clip_slug = ?2 AND etag IS NOT NULL AND etag <> ?3 AND completed = 0 \
+         AND settled_at IS NOT NULL AND credited_by IS NULL AND recorded_via = 'd1' AND charged_bytes > 0";
 
     /// Applies the credit of [`CREDIT_ATTEMPT`] to the (order, clip).
     /// `?1 order_id, ?2 clip_slug, ?3 the new attempt_id`.
@@ -206,10 +229,10 @@ pub mod sql {
     /// Appends one attempt (ignored if its `attempt_id` is already there).
     /// `?1 attempt_id, ?2 at (ms), ?3 order_id, ?4 clip_slug, ?5 key_id, ?6 method, ?7 range_header, ?8 status,
     ///  ?9 outcome, ?10 span_offset, ?11 span_length, ?12 charged_bytes, ?13 client_ip, ?14 country, ?15 user_agent,
-    ///  ?16 recorded_via, ?17 reserved_bytes, ?18 sent_bytes, ?19 completed, ?20 settled_at, ?21 origin`.
+    ///  ?16 recorded_via, ?17 reserved_bytes, ?18 sent_bytes, ?19 completed, ?20 settled_at, ?21 origin, ?22 etag`.
     pub const RECORD_ATTEMPT: &str = "INSERT OR IGNORE INTO download_attempts (attempt_id, at, order_id, clip_slug, key_id, method, range_header, status, outcome, \
-         span_offset, span_length, charged_bytes, client_ip, country, user_agent, recorded_via, reserved_bytes, sent_bytes, completed, settled_at, origin) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
+         span_offset, span_length, charged_bytes, client_ip, country, user_agent, recorded_via, reserved_bytes, sent_bytes, completed, settled_at, origin, etag) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
 
     /// Adds an isolate's count of refusals (`crate::refusals`).
     /// `?1 minute, ?2 code, ?3 count`.
@@ -578,6 +601,9 @@ pub struct AttemptRecord {
     /// `None` when none was asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The quoted ETag of the object served (which version of the clip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 crate::from_row!(AttemptRecord {
     id,
@@ -603,7 +629,7 @@ crate::from_row!(AttemptRecord {
     settled_at,
     credited_bytes,
     origin
-});
+} defaults { etag });
 
 /// A row of `orders`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -987,6 +1013,7 @@ mod tests {
                 settled_at: None,
                 credited_bytes: None,
                 origin: None,
+                etag: None,
             },
             order: None,
             charge: Some(Charge { bytes: 10, clip_size: 10, unit: 12, budget: 36 }),

@@ -9,7 +9,7 @@ use crate::allowance::DownloadAllowance;
 use crate::ledger::{sql, Param, Settlement};
 
 /// Every migration, in order (the outbox's tests use them too).
-pub(crate) const MIGRATIONS: [&str; 12] = [
+pub(crate) const MIGRATIONS: [&str; 13] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: [&str; 12] = [
     include_str!("../migrations/0010_choices.sql"),
     include_str!("../migrations/0011_progress.sql"),
     include_str!("../migrations/0012_payment_sessions.sql"),
+    include_str!("../migrations/0013_attempt_etag.sql"),
 ];
 
 #[test]
@@ -72,7 +73,7 @@ fn grant(db: &Connection, a: DownloadAllowance, len: u64) -> bool {
 fn record(db: &Connection, id: &str, offset: u64, length: u64) {
     let mut v = vec![t(id), n(1), t("O"), t("c"), t("k"), t("GET"), Value::Null, n(200), t("granted")];
     v.extend([n(offset), n(length), n(length), Value::Null, Value::Null, Value::Null, t("d1"), n(length)]);
-    v.extend([Value::Null, Value::Null, Value::Null, t("r2")]);
+    v.extend([Value::Null, Value::Null, Value::Null, t("r2"), t("\"v1\"")]);
     assert_eq!(run(db, sql::RECORD_ATTEMPT, v), 1);
 }
 
@@ -276,6 +277,56 @@ fn downloads_left_says_whether_a_new_download_would_be_granted() {
         assert!(started > downloads as usize, "{downloads}: broken downloads were started again ({started})");
         assert!(started < sent_each.len(), "{downloads}: the allowance ran out");
     }
+}
+
+/// A download that broke off on a version of the clip the owner has since
+/// replaced (another ETag) is given back whole when the customer starts
+/// again: their resume got the new file from its start (`If-Range` no
+/// longer matched), and a tight link refused it. Not from the pool, and not
+/// for a download of the old version that went out whole.
+#[test]
+fn a_download_broken_off_on_a_replaced_file_is_given_back_whole() {
+    // A realistic clip: at 1 MB the slack alone is a quarter of it.
+    const S: u64 = 200_000_000;
+    let a = DownloadAllowance::new(1, S);
+    let start_again = |db: &Connection, etag: &str, id: &str| -> bool {
+        let tx = db.unchecked_transaction().unwrap();
+        run(&tx, sql::CREDIT_REPLACED_CLIP, vec![t("O"), t("c"), t(etag)]);
+        run(&tx, sql::CREDIT_REPLACED_ATTEMPTS, vec![t("O"), t("c"), t(etag), t(&format!("{id}:replaced"))]);
+        credit(&tx, a, id, 0, S);
+        let granted = grant(&tx, a, S);
+        tx.commit().unwrap();
+        granted
+    };
+    let broken = |db: &Connection| {
+        assert!(grant(db, a, S));
+        record(db, "a1", 0, S); // served as "v1"
+        settle(db, a, "a1", S, S * 3 / 4, false);
+    };
+    // The same file: the pool's credit is not enough for a fresh start.
+    let db = crate::ledger_sql_tests::db();
+    broken(&db);
+    assert!(!start_again(&db, "\"v1\"", "p1"), "a fresh start of the same file does not fit");
+    // The file replaced: all of it comes back, and the pool is untouched.
+    let db = crate::ledger_sql_tests::db();
+    broken(&db);
+    assert!(start_again(&db, "\"v2\"", "p1"));
+    assert_eq!(clip_row(&db), (S, S, 0), "charged the new download only; nothing taken from the pool");
+    let (charged, by): (i64, String) = db
+        .query_row("SELECT charged_bytes, credited_by FROM download_attempts WHERE attempt_id = 'a1'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((charged, by.as_str()), (0, "p1:replaced"));
+    // Given back once.
+    run(&db, sql::CREDIT_REPLACED_CLIP, vec![t("O"), t("c"), t("\"v3\"")]);
+    assert_eq!(clip_row(&db).0, S);
+    // A download of the old file that went out whole is not given back.
+    let db = crate::ledger_sql_tests::db();
+    assert!(grant(&db, a, S));
+    record(&db, "w1", 0, S);
+    settle(&db, a, "w1", S, S, true);
+    assert!(!start_again(&db, "\"v2\"", "p2"), "the customer has a whole file");
 }
 
 /// The order page's "resume it" (`OrderClipRow::resumable_from`) is shown

@@ -54,6 +54,7 @@ impl Attempt {
                 settled_at: None,
                 credited_bytes: None,
                 origin: None,
+                etag: None,
             },
             order: None,
             charge: None,
@@ -100,6 +101,7 @@ impl Attempt {
                 opt_num(r.completed.map(u64::from)),
                 opt_num(r.settled_at),
                 opt_text(r.origin.as_deref()),
+                opt_text(r.etag.as_deref()),
             ],
         )
     }
@@ -513,6 +515,7 @@ async fn clip(
     let key = entry.object_key.as_str();
     let object = origin::locate(env, entry, slug).await?;
     attempt.record.origin = Some(object.origin.name().to_string());
+    attempt.record.etag = Some(object.validators.etag.clone());
 
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let client = stream::client_of(token, header("cf-connecting-ip").as_deref(), header("user-agent").as_deref());
@@ -560,7 +563,7 @@ async fn clip(
             let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
             let started = Date::now().as_millis();
             let reserved = match &db {
-                Ok(db) => reserve(db, &claims, slug, span, first, allowance, &attempt.record.attempt_id).await,
+                Ok(db) => reserve(db, &claims, slug, span, first, allowance, &attempt.record).await,
                 Err(e) => Err(e.clone()),
             };
             attempt.ledger_ms += Date::now().as_millis() - started;

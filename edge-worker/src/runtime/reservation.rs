@@ -101,8 +101,10 @@ async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::res
 
 /// Reserves bytes for the request before its first byte
 /// (docs/downloads.md, "The race"): the whole span when it fits
-/// (`ledger::sql::GRANT`, in one batch with the order and link seen and the
-/// credit a resume gives back, `ledger::sql::CREDIT_ATTEMPT`).
+/// (`ledger::sql::GRANT`, in one batch with the order and link seen, what
+/// downloads broken off on a replaced file are given back,
+/// `ledger::sql::CREDIT_REPLACED_CLIP`, and the credit a resume gives back,
+/// `ledger::sql::CREDIT_ATTEMPT`). `attempt`: its id and the object's ETag.
 /// When it does not fit but the order has reservations in flight whose
 /// settlement could make room (a download manager's first `GET`, still
 /// open), only the first segment of `first` bytes, as soon as it fits,
@@ -115,11 +117,18 @@ pub(super) async fn reserve(
     span: ByteSpan,
     first: u64,
     allowance: DownloadAllowance,
-    attempt_id: &str,
+    attempt: &AttemptRecord,
 ) -> std::result::Result<Reserved, DownloadError> {
+    let attempt_id = attempt.attempt_id.as_str();
     let length = span.length;
     let mut statements = order_seen(db, &order_facts(claims), &claims.key_id)?;
     let (order, clip) = (text(&claims.order_id), text(slug));
+    // Downloads broken off on a file the owner has since replaced.
+    if let Some(etag) = attempt.etag.as_deref() {
+        statements.push(bind(db, sql::CREDIT_REPLACED_CLIP, &[order.clone(), clip.clone(), text(etag)])?);
+        let marker = text(&format!("{attempt_id}:replaced"));
+        statements.push(bind(db, sql::CREDIT_REPLACED_ATTEMPTS, &[order.clone(), clip.clone(), text(etag), marker])?);
+    }
     statements.push(bind(
         db,
         sql::CREDIT_ATTEMPT,
