@@ -232,18 +232,20 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let paths: Vec<String> = site.paths().collect();
     let staging = output::Staging::begin(out, paths.iter().map(String::as_str))?;
     drop(paths);
-    // The search index needs only the loaded shop: it is made beside the pages.
+    // The search index needs only the loaded shop: it is made beside the
+    // pages, and so is the look at the last build's catalog.
     let (written, searched) = rayon::join(
         || site.render_each(|file| staging.put(&file)),
-        || -> Result<(), BuildError> { Ok(staging.put_more(&search::cached(&options.root, &shop)?)?) },
+        || -> Result<Vec<String>, BuildError> {
+            staging.put_more(&search::cached(&options.root, &shop)?)?;
+            Ok(if options.drafts { Vec::new() } else { gone_from(&options.manifest, &shop) })
+        },
     );
     written.map_err(BuildError::Content)?.into_iter().collect::<Result<(), _>>()?;
-    searched?;
+    let gone = searched?;
     // A preview with drafts never becomes the Worker's catalog: it would
     // sell clips not yet meant for sale.
-    let manifest = (!options.drafts).then(|| render::manifest(&shop));
-    let gone = manifest.as_ref().map(|m| gone_from(&options.manifest, m)).unwrap_or_default();
-    let manifest = manifest.map(|m| m.to_json());
+    let manifest = (!options.drafts).then(|| render::manifest(&shop).to_json());
     // Held until the manifest is written, so it is this build's.
     let _lock = staging.commit()?;
     // Freeing the loaded shop takes one core a per cent or two of a build:
@@ -256,12 +258,18 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     Ok(BuildSummary { elapsed: started.elapsed(), gone, ..summary })
 }
 
-/// The clips of the manifest at `path` (the last build's) that `next` has
-/// not, in slug order; none when there is no readable manifest there.
-fn gone_from(path: &Path, next: &clipstore_core::CatalogManifest) -> Vec<String> {
+/// The clips of the manifest at `path` (the last build's) that `shop` does
+/// not publish, in slug order; none when there is no readable manifest
+/// there. Only its clips' names are read.
+fn gone_from(path: &Path, shop: &Shop) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct LastCatalog {
+        clips: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+    }
     let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
-    let Ok(last) = clipstore_core::CatalogManifest::from_json(&text) else { return Vec::new() };
-    last.clips.keys().filter(|slug| next.clip(slug).is_none()).cloned().collect()
+    let Ok(last) = serde_json::from_str::<LastCatalog>(&text) else { return Vec::new() };
+    let now: std::collections::HashSet<&str> = shop.clips.iter().map(|c| c.slug.as_str()).collect();
+    last.clips.into_keys().filter(|slug| !now.contains(slug.as_str())).collect()
 }
 
 /// Validates all content, templates and every internal link (also those that
