@@ -4,6 +4,8 @@
 -- the new version is given back all it was charged (`CREDIT_REPLACED_*`),
 -- not only the credit pool's share.
 --
--- download_attempts.etag  the object's quoted ETag; NULL before this
---                         migration and for answers that served no object
+-- download_attempts.etag  R2's quoted ETag of the object; NULL before this
+--                         migration, for answers that found no object, and
+--                         when the secondary origin answered (its ETags
+--                         differ from R2's for the same bytes)
 ALTER TABLE download_attempts ADD COLUMN etag TEXT;

@@ -109,17 +109,22 @@ pub mod sql {
              AND b.span_offset + b.span_length > download_attempts.span_offset)";
 
     /// Gives back all that the downloads of the (order, clip) that broke
-    /// off on another version of the object (an ETag other than `?3`: the
-    /// owner replaced the file since) were charged: their bytes are worth
-    /// nothing to the customer, who must start again, and a tight link
-    /// would refuse that. Not from the credit pool: only the owner's upload
-    /// changes an ETag. Runs in the reservation batch before
-    /// [`CREDIT_REPLACED_ATTEMPTS`], which marks them, and before
-    /// [`CREDIT_ATTEMPT`]. `?1 order_id, ?2 clip_slug, ?3 the object's ETag now`.
+    /// off on another version of the object (an R2 ETag other than `?3`:
+    /// the owner replaced the file since) were charged: their bytes are
+    /// worth nothing to the customer, who must start again, and a tight
+    /// link would refuse that. Not from the credit pool: only the owner's
+    /// upload changes R2's ETag (attempts served by the secondary origin,
+    /// whose ETags differ for the same bytes, have none). Attempts before
+    /// the clip's last reset are left alone: the reset gave them back.
+    /// Runs in the reservation batch before [`CREDIT_REPLACED_ATTEMPTS`],
+    /// which marks them, and before [`CREDIT_ATTEMPT`].
+    /// `?1 order_id, ?2 clip_slug, ?3 R2's ETag of the object now`.
     pub const CREDIT_REPLACED_CLIP: &str = "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - \
          (SELECT COALESCE(SUM(charged_bytes), 0) FROM download_attempts WHERE order_id = ?1 AND clip_slug = ?2 \
              AND etag IS NOT NULL AND etag <> ?3 AND completed = 0 AND settled_at IS NOT NULL AND credited_by IS NULL \
-             AND recorded_via = 'd1' AND charged_bytes > 0)) \
+             AND recorded_via = 'd1' AND charged_bytes > 0 \
+             AND at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'reset' \
+                 AND (e.clip_slug IS NULL OR e.clip_slug = ?2)), 0))) \
          WHERE order_id = ?1 AND clip_slug = ?2";
     /// Marks the attempts [`CREDIT_REPLACED_CLIP`] gave back, credited by
     /// `?4` (the new attempt id with a `:replaced` suffix, which
@@ -128,7 +133,9 @@ pub mod sql {
     pub const CREDIT_REPLACED_ATTEMPTS: &str = "UPDATE download_attempts SET \
          credited_bytes = COALESCE(credited_bytes, 0) + charged_bytes, charged_bytes = 0, credited_by = ?4 \
          WHERE order_id = ?1 AND clip_slug = ?2 AND etag IS NOT NULL AND etag <> ?3 AND completed = 0 \
-         AND settled_at IS NOT NULL AND credited_by IS NULL AND recorded_via = 'd1' AND charged_bytes > 0";
+         AND settled_at IS NOT NULL AND credited_by IS NULL AND recorded_via = 'd1' AND charged_bytes > 0 \
+         AND at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'reset' \
+             AND (e.clip_slug IS NULL OR e.clip_slug = ?2)), 0)";
 
     /// Applies the credit of [`CREDIT_ATTEMPT`] to the (order, clip).
     /// `?1 order_id, ?2 clip_slug, ?3 the new attempt_id`.
@@ -300,9 +307,10 @@ pub mod sql {
          (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL AND a.recorded_via = 'd1' \
              AND a.sent_bytes > 0 ORDER BY a.id DESC LIMIT 1) AS interrupted_bytes, \
-         (SELECT a.span_offset + a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id \
-             AND a.clip_slug = order_clips.clip_slug AND a.completed = 0 AND a.settled_at IS NOT NULL \
-             AND a.recorded_via = 'd1' AND a.sent_bytes > 0 ORDER BY a.id DESC LIMIT 1) AS broken_at \
+         (SELECT CASE WHEN a.completed = 0 AND a.span_offset = 0 AND a.sent_bytes > 0 THEN a.sent_bytes END \
+             FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
+             AND a.settled_at IS NOT NULL AND a.recorded_via = 'd1' AND a.reserved_bytes > 0 \
+             ORDER BY a.id DESC LIMIT 1) AS broken_at \
          FROM order_clips WHERE order_id = ?1 ORDER BY clip_slug";
 
     /// Orders with totals, newest first. `?1 limit`.
@@ -686,18 +694,16 @@ pub struct OrderClipRow {
     /// download would be credited for it (see `ORDER_CLIPS`).
     #[serde(default)]
     pub interrupted_bytes: Option<u64>,
-    /// Where the latest download that broke off stopped (its first byte
-    /// plus what it sent), credited or not: where a resume starts.
+    /// Where the latest download of the clip stopped, when it broke off and
+    /// was a download from the start (not a player's chunk, a download
+    /// manager's range, or one resumed or finished since), credited or not:
+    /// where its resume starts.
     #[serde(default)]
     pub broken_at: Option<u64>,
 }
 crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes, broken_at } defaults { credited_bytes, reserved_bytes });
 
 impl OrderClipRow {
-    /// Whole downloads left of `allowance` downloads: a new download is
-    /// credited for the latest that broke off. Counted with the size the
-    /// object had when it was last granted (what the allowance was enforced
-    /// with), else `catalog_size`.
     /// Where the last download that broke off stopped, when resuming it
     /// from there (`Range: bytes=<at>-`) would be granted: what the order
     /// page tells a customer with no whole download left.
@@ -708,6 +714,10 @@ impl OrderClipRow {
         a.fits(self.granted_bytes, size - sent).then_some(sent)
     }
 
+    /// Whole downloads left of `allowance` downloads: a new download is
+    /// credited for the latest that broke off. Counted with the size the
+    /// object had when it was last granted (what the allowance was enforced
+    /// with), else `catalog_size`.
     pub fn downloads_left(&self, allowance: u32, catalog_size: u64) -> u32 {
         let size = if self.clip_size > 0 { self.clip_size } else { catalog_size };
         let a = crate::allowance::DownloadAllowance::new(allowance, size);

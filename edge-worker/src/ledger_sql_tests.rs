@@ -327,6 +327,20 @@ fn a_download_broken_off_on_a_replaced_file_is_given_back_whole() {
     record(&db, "w1", 0, S);
     settle(&db, a, "w1", S, S, true);
     assert!(!start_again(&db, "\"v2\"", "p2"), "the customer has a whole file");
+    // Broken, then reset by the owner (given back already), then the old
+    // file downloaded whole: the replacement gives back nothing more.
+    // (Broken at 95 %: given back again, the new download would fit.)
+    let db = crate::ledger_sql_tests::db();
+    assert!(grant(&db, a, S));
+    record(&db, "a1", 0, S);
+    settle(&db, a, "a1", S, S / 20 * 19, false);
+    run(&db, sql::EVENT, vec![t("O"), n(5), t("reset"), Value::Null, Value::Null]);
+    run(&db, sql::RESET, vec![t("O"), Value::Null, n(5)]);
+    assert!(grant(&db, a, S));
+    record(&db, "w2", 0, S);
+    run(&db, "UPDATE download_attempts SET at = 6000 WHERE attempt_id = 'w2'", vec![]);
+    settle(&db, a, "w2", S, S, true);
+    assert!(!start_again(&db, "\"v2\"", "p3"), "a download given back by a reset is not given back again");
 }
 
 /// The order page's "resume it" (`OrderClipRow::resumable_from`) is shown
@@ -351,6 +365,23 @@ fn resumable_from_says_whether_resuming_the_broken_download_would_be_granted() {
         tx.rollback().unwrap();
         assert_eq!(row.resumable_from(downloads, S), fits.then_some(sent), "{downloads} downloads, broke at {sent}");
     }
+    // Resumed to the end since, or broken off in a range of its own (a
+    // player's chunk): no advice to resume.
+    let db = db();
+    let a = DownloadAllowance::new(1, S);
+    assert!(grant(&db, a, S));
+    record(&db, "b1", 0, S);
+    settle(&db, a, "b1", S, 950_000, false);
+    assert_eq!(order_clip(&db).unwrap().resumable_from(1, S), Some(950_000));
+    credit(&db, a, "r1", 950_000, S - 950_000);
+    assert!(grant(&db, a, S - 950_000));
+    record(&db, "r1", 950_000, S - 950_000);
+    settle(&db, a, "r1", S - 950_000, S - 950_000, true);
+    assert_eq!(order_clip(&db).unwrap().resumable_from(1, S), None, "finished");
+    assert!(grant(&db, a, 1000));
+    record(&db, "c1", 500_000, 1000);
+    settle(&db, a, "c1", 1000, 10, false);
+    assert_eq!(order_clip(&db).unwrap().resumable_from(1, S), None, "a chunk is no download to resume");
 }
 
 /// The rows `STALE_ATTEMPTS` finds with no news since `cutoff` (ms).

@@ -515,10 +515,14 @@ async fn clip(
     let key = entry.object_key.as_str();
     let object = origin::locate(env, entry, slug).await?;
     attempt.record.origin = Some(object.origin.name().to_string());
-    attempt.record.etag = Some(object.validators.etag.clone());
+    // Which version of the file (for a download broken off on a replaced
+    // one): R2's ETag only, the secondary's differs for the same bytes.
+    if matches!(object.origin, origin::Origin::R2 { .. }) {
+        attempt.record.etag = Some(object.validators.etag.clone());
+    }
 
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let client = stream::client_of(token, header("cf-connecting-ip").as_deref(), header("user-agent").as_deref());
+    let client = stream::client_of(token, header("user-agent").as_deref());
     let media = allowance::is_media_element(header("sec-fetch-dest").as_deref());
     let (range, if_match, if_none_match, if_modified_since, if_unmodified_since, if_range) = (
         header("range"),

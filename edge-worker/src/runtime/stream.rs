@@ -18,9 +18,11 @@
 //! reads. So a new request of the same client for the same clip from byte
 //! `X` on tells the streams of this isolate that cover `X` to stop there
 //! ([`stop_streams_at`]): they end at the first segment past `X`. The
-//! client is one link from one address and browser (a download manager's
-//! connections, a player's requests): another device downloading with the
-//! same link, or a request with an old link of the order, stops nothing.
+//! client is one link from one browser or tool (its `User-Agent`: a
+//! download manager's connections, a player's requests), whatever address
+//! each connection leaves from (IPv4 and IPv6, a carrier's NAT pool):
+//! another device's browser downloading with the same link, or a request
+//! with another link of the order, stops nothing.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -73,10 +75,10 @@ thread_local! {
     static IN_FLIGHT: RefCell<Vec<InFlight>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Who streams are stopped for: the same link (`token`), from the same
-/// address and browser.
-pub fn client_of(token: &str, address: Option<&str>, browser: Option<&str>) -> String {
-    format!("{token}\n{}\n{}", address.unwrap_or_default(), browser.unwrap_or_default())
+/// Who streams are stopped for: the same link (`token`) from the same
+/// browser or tool.
+pub fn client_of(token: &str, browser: Option<&str>) -> String {
+    format!("{token}\n{}", browser.unwrap_or_default())
 }
 
 /// A request of `client` for `clip` from byte `start` on: every stream of
