@@ -301,8 +301,8 @@ pub fn merge_failed_problem(error: &str) -> String {
 /// Problem keys: `clip:<slug>` for catalog clips, else a check name
 /// (`storage`, `ledger`, `signing_keys`, `failure_rate`, `mail_stuck`,
 /// `checkout`, …). Checks of events that keep coming (`payments`,
-/// `mail_failed`, `orders_missing`) add `#<newest id>`, so that a new one
-/// is announced even while the last is still within its window.
+/// `mail_failed`) add `#<newest id>`, so that a new one is announced even
+/// while the last is still within its window.
 pub const CLIP_PREFIX: &str = "clip:";
 
 /// What the monitor remembers between runs (one JSON row in D1).
@@ -371,7 +371,14 @@ pub struct RunFindings {
     /// Every slug in the catalog (to forget problems of removed clips; only
     /// looked up, for the few problems there are).
     pub catalog: Vec<String>,
+    /// Checks that could not run this time (D1 or R2 failing): a problem
+    /// they announced is kept, not said to have cleared.
+    pub unchecked: Vec<&'static str>,
 }
+
+/// The checks that read D1: none runs while it fails.
+pub const CHECKS_OF_THE_LEDGER: [&str; 7] =
+    ["ledger_schema", "failure_rate", "payments", "checkout", "orders_missing", "mail_failed", "mail_stuck"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -495,7 +502,8 @@ pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (M
     // said to have cleared (an event's key, `payments#41`, just ends).
     let mut cleared = Vec::new();
     incident.announced.retain(|key| {
-        let open = problems.iter().any(|(k, _)| k == key);
+        let check = key.split('#').next().unwrap_or(key);
+        let open = problems.iter().any(|(k, _)| k == key) || findings.unchecked.contains(&check);
         if !open && !key.contains('#') {
             cleared.push(key.clone());
         }
@@ -568,6 +576,28 @@ mod payment_attention_tests {
         assert!(sixth.is_none(), "{sixth:?}");
         let (_, last) = run(&state, &[], 7);
         assert_eq!(kind(&last), Some(super::NoticeKind::Recovered));
+    }
+
+    /// A check that could not run (D1 failing) does not clear what it
+    /// found: `mail_stuck` is not said to have cleared when D1 fails, nor
+    /// announced as new when D1 is back and the mail is still stuck.
+    #[test]
+    fn a_problem_whose_check_could_not_run_is_not_cleared() {
+        let run = |state: &super::MonitorState, keys: &[&str], unchecked: Vec<&'static str>, at: u64| {
+            let system = keys.iter().map(|k| (k.to_string(), "x".to_string())).collect();
+            super::conclude(state, &super::RunFindings { system, unchecked, ..Default::default() }, at)
+        };
+        let (state, first) = run(&super::MonitorState::default(), &["mail_stuck"], vec![], 1);
+        assert_eq!(first.unwrap().new, ["mail_stuck"]);
+        let (state, second) = run(&state, &["ledger"], super::CHECKS_OF_THE_LEDGER.to_vec(), 2);
+        let second = second.expect("D1 failing is news");
+        assert_eq!((second.new.as_slice(), second.cleared.len()), (&["ledger".to_string()][..], 0), "{second:?}");
+        let (_, third) = run(&state, &["mail_stuck"], vec![], 3);
+        let third = third.expect("D1 back is news");
+        assert_eq!(
+            (third.kind, third.new.len(), third.cleared.as_slice()),
+            (super::NoticeKind::Cleared, 0, &["ledger".to_string()][..])
+        );
     }
 
     /// A notice no channel took is sent again next run, while the clips
@@ -735,6 +765,7 @@ mod tests {
             system: system.iter().map(|(k, d)| (k.to_string(), d.to_string())).collect(),
             next_cursor: 0,
             catalog: ["a", "b", "c"].into_iter().map(String::from).collect(),
+            unchecked: Vec::new(),
         }
     }
 
