@@ -68,11 +68,12 @@ impl<'a> FrontMatter<'a> {
             let offset = toml_start + e.span().map_or(0, |s| s.start);
             let location = Location::from_offset(text, offset);
             // `price = 12,50`: a decimal comma, as much of Europe writes it.
-            let value = location.source_line.split_once('=').map_or("", |(_, v)| v.trim());
-            let comma = value.split_once(',').filter(|(a, b)| {
-                !a.is_empty()
+            let (key, value) = location.source_line.split_once('=').unwrap_or_default();
+            let comma = value.trim().split_once(',').filter(|(a, b)| {
+                matches!(key.trim(), "price" | "surcharge")
+                    && !a.is_empty()
                     && a.bytes().all(|c| c.is_ascii_digit())
-                    && b.bytes().take_while(u8::is_ascii_digit).count() > 0
+                    && (1..=2).contains(&b.bytes().take_while(u8::is_ascii_digit).count())
             });
             let help = match comma {
                 Some((whole, rest)) => {
@@ -536,6 +537,12 @@ mod tests {
         let f = file("+++\ntitle = \"X\nprice = 12\n+++\n");
         let e = FrontMatter::parse(&f, &["title", "price"]).err().unwrap()[0].to_string();
         assert!(e.contains("this is TOML"), "other mistakes keep the general help: {e}");
+        // Not a price, or a thousands separator: no decimals suggested.
+        for line in ["resolution = 1920,1080", "price = 1,250"] {
+            let f = file(&format!("+++\n{line}\n+++\n"));
+            let e = FrontMatter::parse(&f, &["resolution", "price"]).err().unwrap()[0].to_string();
+            assert!(e.contains("this is TOML"), "{line}: {e}");
+        }
     }
 
     #[test]

@@ -68,16 +68,25 @@ pub fn render(file_text: &str, body_start: usize) -> RenderedMarkdown {
     RenderedMarkdown { html: out, summary_html, links }
 }
 
-/// The `href` and `src` values of raw HTML, with their offsets in `html`.
+/// The `href` and `src` values of raw HTML, with their offsets in `html`;
+/// not those inside `<!-- comments -->` (a picture taken out).
 fn html_links(html: &str) -> Vec<(usize, String)> {
-    let lower = html.to_ascii_lowercase();
+    // Comments blanked out, offsets kept.
+    let mut lower = html.to_ascii_lowercase();
+    let mut at = 0;
+    while let Some(start) = lower[at..].find("<!--").map(|i| at + i) {
+        let end = lower[start..].find("-->").map_or(lower.len(), |i| start + i + 3);
+        lower.replace_range(start..end, &" ".repeat(end - start));
+        at = end;
+    }
     let mut found = Vec::new();
     for name in ["href", "src"] {
         let mut from = 0;
         while let Some(i) = lower[from..].find(name).map(|i| from + i) {
             from = i + name.len();
-            // An attribute: after whitespace, then `=`, then a value.
-            if !html[..i].ends_with(|c: char| c.is_ascii_whitespace()) {
+            // An attribute: after whitespace (or at the start of a line of
+            // an HTML block), then `=`, then a value.
+            if i > 0 && !html[..i].ends_with(|c: char| c.is_ascii_whitespace()) {
                 continue;
             }
             let rest = html[from..].trim_start();
@@ -196,6 +205,9 @@ mod tests {
         let found: Vec<(&str, usize)> = r.links.iter().map(|l| (l.target.as_str(), l.location.line)).collect();
         assert_eq!(found, [("/images/x.jpg", 3), ("/no-page/", 5), ("/bare/", 5)]);
         assert!(render("<!-- more -->\n", 0).links.is_empty());
+        // Commented out: not a link. An attribute opening a line of a block: one.
+        let r = render("<!-- <img src=\"/old.jpg\"> -->\n\n<img\nsrc=\"/new.jpg\">\n", 0);
+        assert_eq!(r.links.iter().map(|l| l.target.as_str()).collect::<Vec<_>>(), ["/new.jpg"]);
     }
 
     #[test]

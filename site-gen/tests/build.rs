@@ -255,9 +255,12 @@ fn files_under_content_that_no_build_reads_are_named() {
     fs::write(root.join("content/news/2026/post.md"), "+++\ntitle = \"P\"\ndate = 2026-01-01\n+++\nText.\n").unwrap();
     fs::create_dir_all(root.join("content/Clips")).unwrap();
     fs::write(root.join("content/pages/photo.jpg"), b"\xff\xd8").unwrap();
-    // What editors and systems leave is not the owner's.
+    // What editors, systems and merges leave is not the owner's.
     fs::write(root.join("content/clips/.alpha.md.swp"), b"x").unwrap();
     fs::write(root.join("content/news/Thumbs.db"), b"x").unwrap();
+    for leftover in ["#alpha.md#", "~$alpha.md", "alpha.md.orig", "alpha.md~"] {
+        fs::write(root.join("content/clips").join(leftover), b"x").unwrap();
+    }
     let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
     assert!(!o.status.success());
     let err = stderr(&o);
@@ -275,7 +278,7 @@ fn files_under_content_that_no_build_reads_are_named() {
         assert!(err.contains(help), "{help}: {err}");
     }
     assert!(err.contains("5 errors found; nothing was written."), "{err}");
-    assert!(!err.contains("swp") && !err.contains("Thumbs"), "{err}");
+    assert!(!err.contains("swp") && !err.contains("Thumbs") && !err.contains("alpha.md"), "{err}");
     assert!(!tmp.path().join("public.manifest.json").exists());
 }
 
@@ -338,6 +341,10 @@ fn a_download_name_without_a_type_ending_is_refused() {
     let err = stderr(&o);
     assert!(err.contains("`file_name` \"Harbour (HD) v1.2\" has no file type ending"), "{err}");
     assert!(err.contains("harbour.md:20") && err.contains("like \"Harbour (HD) v1.2.mp4\""), "{err}");
+    // Any ending is one: camera formats a footage shop sells have no MIME type.
+    fs::write(&harbour, text.replace("file_name = \"Harbour (HD).mp4\"", "file_name = \"Harbour (HD).braw\"")).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 /// A licence page's address written without its last slash names the

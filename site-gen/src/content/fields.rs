@@ -29,10 +29,12 @@ impl Price {
         if !digits(whole) || !(frac.is_empty() || digits(frac)) {
             // "€12,50": the sign and a decimal comma, as the shop shows prices.
             let plain: String = text.chars().filter(|c| c.is_ascii_digit() || *c == ',' || *c == '.').collect();
-            if plain.contains(',') && !plain.contains('.') {
-                let point = plain.replace(',', ".");
+            if let Some((whole, after)) = plain.split_once(',').filter(|(_, after)| !after.contains([',', '.'])) {
+                // `12,50`: a decimal comma; `1,250`: a thousands separator.
+                let number = if after.len() == 3 { format!("{whole}{after}") } else { format!("{whole}.{after}") };
                 return Err(format!(
-                    "must be a number like 24.00, found \"{text}\": write {point}, with a point and without the currency"
+                    "must be a number like 24.00, found \"{text}\": write {number}, without the currency{}",
+                    if after.len() == 3 { " or a separator" } else { ", with a point" }
                 ));
             }
             return Err(format!("must be a number like 24.00, found \"{text}\""));
@@ -216,7 +218,9 @@ mod tests {
         assert!(Price::parse(&Value::String("ten".into())).is_err());
         // A price copied as the shop shows it, with a decimal comma.
         let comma = Price::parse(&Value::String("€12,50".into())).unwrap_err();
-        assert!(comma.ends_with("write 12.50, with a point and without the currency"), "{comma}");
+        assert!(comma.ends_with("write 12.50, without the currency, with a point"), "{comma}");
+        let thousands = Price::parse(&Value::String("¥1,250".into())).unwrap_err();
+        assert!(thousands.ends_with("write 1250, without the currency or a separator"), "{thousands}");
         assert!(!Price::parse(&Value::String("1,250.00".into())).unwrap_err().contains("write"));
         assert_eq!(Price { cents: 2450 }.display("EUR"), "€24.50");
         assert_eq!(Price { cents: 5 }.display("CHF"), "0.05 CHF");

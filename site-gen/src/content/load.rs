@@ -316,14 +316,10 @@ fn load_kind<T: Send>(
 /// out of the site without a word, and a clip out of the catalog, whose
 /// customers' links then answer "Not found".
 pub fn unread_files(root: &Path) -> Vec<Diagnostic> {
-    /// What an operating system leaves beside files.
-    const LEFT_BY_THE_SYSTEM: [&str; 2] = ["Thumbs.db", "desktop.ini"];
     let entries = |dir: &Path| -> Vec<PathBuf> {
         let mut paths: Vec<PathBuf> =
             fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
-        paths.retain(|p| {
-            !is_hidden(p) && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| LEFT_BY_THE_SYSTEM.contains(&n))
-        });
+        paths.retain(|p| !is_hidden(p));
         paths.sort();
         paths
     };
@@ -331,7 +327,12 @@ pub fn unread_files(root: &Path) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
     for path in entries(&root.join("content")) {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let known = folders.iter().any(|f| root.join(f) == path) || name == "site.toml";
+        // Where file names ignore case (macOS, Windows) `content/Clips` is
+        // the folder a build reads as `content/clips`.
+        let known = folders
+            .iter()
+            .any(|f| root.join(f) == path || same_file::is_same_file(root.join(f), &path).unwrap_or(false))
+            || name == "site.toml";
         if known {
             continue;
         }
@@ -377,8 +378,19 @@ pub fn unread_files(root: &Path) -> Vec<Diagnostic> {
     errors
 }
 
+/// Hidden files, and what an operating system, an editor or a merge leaves
+/// beside files: backups (`x.md~`), Windows' thumbnails, Emacs' autosaves
+/// (`#x.md#`), Office's locks (`~$x.md`), macOS's folder icons, a merge's
+/// `.orig` and `.rej`. No build reads them, and none is an error.
 fn is_hidden(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.ends_with('~'))
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n.starts_with('.')
+            || n.ends_with('~')
+            || matches!(n, "Thumbs.db" | "desktop.ini" | "Icon\r")
+            || n.starts_with('#')
+            || n.starts_with("~$")
+            || [".orig", ".rej", ".bak", ".swp", ".tmp"].iter().any(|end| n.ends_with(end))
+    })
 }
 
 /// Reads a file as UTF-8, naming the first bad byte's line when it is not.
@@ -453,19 +465,25 @@ pub fn unpayable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Dia
         );
     }
     for clip in clips.iter().filter(|c| unpayable(c.price)) {
-        let text = std::fs::read_to_string(root.join(&clip.source)).unwrap_or_default();
-        let line = text.lines().position(|l| l.trim_start().starts_with("price")).map(|i| i + 1);
         let mut d = Diagnostic::new(
             crate::diagnostics::display_path(root, &clip.source),
             format!("`price` {} has cents, but {currency} has no smaller unit than 1", clip.price.display(currency)),
         )
         .with_help("use a whole number, like price = 1800");
-        if let Some(line) = line {
-            d = d.at(crate::diagnostics::Location::from_line(&text, line));
+        if let Some(at) = price_line(root, clip) {
+            d = d.at(at);
         }
         errors.push(d);
     }
     errors
+}
+
+/// Where a clip's own `price` is written (its first `price` line), read
+/// again for an error found after loading.
+fn price_line(root: &Path, clip: &Clip) -> Option<Location> {
+    let text = fs::read_to_string(root.join(&clip.source)).ok()?;
+    let line = text.lines().position(|l| l.trim_start().starts_with("price"))?;
+    Some(Location::from_line(&text, line + 1))
 }
 
 /// A price of 0 on a clip or file for sale, or one that is more than
@@ -494,13 +512,7 @@ fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<
     let most = crate::offers::from_minor_units(MAX_CHARGE, currency).display(currency);
     let mut errors = Vec::new();
     for clip in clips {
-        let text = std::sync::OnceLock::new();
-        let main_price_at = || {
-            let text: &String =
-                text.get_or_init(|| std::fs::read_to_string(root.join(&clip.source)).unwrap_or_default());
-            let line = text.lines().position(|l| l.trim_start().starts_with("price")).map(|i| i + 1);
-            line.map(|line| crate::diagnostics::Location::from_line(text, line))
-        };
+        let main_price_at = || price_line(root, clip);
         let files = std::iter::once((None, clip.price, None))
             .chain(clip.variants.iter().map(|v| (Some(&v.id), v.price, Some(v.location.clone()))));
         for (variant, price, location) in files {
@@ -708,9 +720,13 @@ fn file_name_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>, file: Opt
                 fm.error_at_key("file_name", "`file_name` must be a plain file name without folders (no / or \\)"),
             );
             None
-        } else if mime_guess::from_path(&name).first().is_none() {
-            // Sent as application/octet-stream, saved without a known
-            // ending: the customer's computer does not know to play it.
+        } else if !Path::new(&name).extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            (1..=8).contains(&e.len())
+                && e.bytes().all(|b| b.is_ascii_alphanumeric())
+                && e.bytes().any(|b| b.is_ascii_alphabetic())
+        }) {
+            // Saved without an ending, the customer's computer does not
+            // know to play it. Any ending is one: `.braw`, `.r3d`, `.exr`.
             let ending = file.and_then(|f| Path::new(f).extension()).and_then(|e| e.to_str()).unwrap_or("mp4");
             errors.push(
                 fm.error_at_key("file_name", format!("`file_name` \"{name}\" has no file type ending")).with_help(
