@@ -97,8 +97,13 @@ before(async () => {
       // The scheduled-test route must reach the Worker, not the static assets.
       editConfig: (toml) => toml.replace(/^run_worker_first = \[/m, 'run_worker_first = ["/__scheduled", '),
     }),
-    // No R2 binding at all.
-    startStack({ editConfig: (toml) => toml.replace(/\[\[r2_buckets\]\][^[]*/, "") }),
+    // No R2 binding at all, and no alert channel.
+    startStack({
+      devArgs: ["--test-scheduled"],
+      editConfig: (toml) => toml
+        .replace(/\[\[r2_buckets\]\][^[]*/, "")
+        .replace(/^run_worker_first = \[/m, 'run_worker_first = ["/__scheduled", '),
+    }),
   ]);
   // Seeding through the admin API: one wrangler process per object is slow.
   await Promise.all(clips.filter((c) => c !== missing).map((c) => put(c, c === wrong ? c.size - 1000 : c.size)));
@@ -352,5 +357,20 @@ describe("health checks", () => {
     assert.equal(byName.ledger.ok, true);
     assert.equal(byName.signing_keys.ok, true);
     assert.equal((await fetch(`${broken.base}/health`)).status, 200, "liveness does not touch storage");
+  });
+
+  // A shop with neither ALERT_WEBHOOK_URL nor ALERT_EMAIL has its notices in
+  // the logs: the incident is still kept (it was not, and each run logged
+  // the same alert again), so health and doctor can name it.
+  it("a shop without an alert channel keeps its incident, and logs the alert once", async () => {
+    const alerts = () => (broken.log().match(/"event":"monitor_notice"/g) ?? []).length;
+    const before = alerts();
+    await scheduled(broken);
+    await scheduled(broken);
+    await settle();
+    assert.equal(alerts() - before, 1, "one notice for two runs");
+    const ledger = (await admin(broken, "GET", "/admin/health")).body.checks.find((c) => c.name === "ledger");
+    assert.match(ledger.detail, /open incident: storage/);
+    await broken.wrangler(["d1", "execute", "DB", "--command", "DELETE FROM monitor_state"]);
   });
 });
