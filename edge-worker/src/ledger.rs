@@ -272,8 +272,9 @@ pub mod sql {
 
     /// "Paid but never fully downloaded": orders created in `[?1, ?2)` (s),
     /// not revoked, with a clip never downloaded, or of which the bodies that
-    /// streamed to their end held less than a clip's bytes, or not its last
-    /// byte. Counted from the attempts, not from the charge: a download
+    /// streamed to their end covered less than the whole clip (the union of
+    /// their spans: a player reading its first chunk again and again covers
+    /// it once), or not its last byte. Counted from the attempts, not from the charge: a download
     /// manager's or a player's credits, and an owner's reset, leave a clip
     /// downloaded whole charged less than a clip. `?3 limit`.
     pub const NEVER_FULLY_DOWNLOADED: &str = "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
@@ -284,8 +285,12 @@ pub mod sql {
          FROM orders o WHERE o.revoked_at IS NULL AND o.created_at >= ?1 AND o.created_at < ?2 \
          AND EXISTS (SELECT 1 FROM json_each(o.clips) j LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = j.value \
                      WHERE c.granted_bytes IS NULL \
-                     OR (SELECT COALESCE(SUM(a.span_length), 0) FROM download_attempts a \
-                         WHERE a.order_id = o.order_id AND a.clip_slug = j.value AND a.completed = 1) < c.clip_size \
+                     OR (SELECT COALESCE(SUM(MAX(0, done.e - MAX(done.s, COALESCE(done.reach, 0)))), 0) FROM \
+                         (SELECT a.span_offset AS s, a.span_offset + a.span_length AS e, \
+                             MAX(a.span_offset + a.span_length) OVER (ORDER BY a.span_offset, a.span_length \
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach \
+                          FROM download_attempts a WHERE a.order_id = o.order_id AND a.clip_slug = j.value \
+                          AND a.completed = 1) done) < c.clip_size \
                      OR NOT EXISTS (SELECT 1 FROM download_attempts a \
                                     WHERE a.order_id = o.order_id AND a.clip_slug = j.value AND a.completed = 1 \
                                     AND a.span_offset + a.span_length = c.clip_size)) \

@@ -797,6 +797,16 @@ fn never_fully_downloaded_is_judged_by_the_bodies_that_went_out_whole() {
     record(&db, "r2", S / 2, S / 2);
     settle(&db, a, "r2", S / 2, S / 2, true);
     assert!(!listed(&db));
+    // The same first half twice (a player reading it again) and the last
+    // byte: not the whole clip.
+    let db = crate::ledger_sql_tests::db();
+    order(&db);
+    for (id, offset, length) in [("h1", 0, S / 2), ("h2", 0, S / 2), ("end", S - 1000, 1000)] {
+        assert!(grant(&db, a, length));
+        record(&db, id, offset, length);
+        settle(&db, a, id, length, length, true);
+    }
+    assert!(listed(&db), "bodies of a clip's size, but a gap in the middle");
     // Broken off: not downloaded, whatever it was charged.
     let db = crate::ledger_sql_tests::db();
     order(&db);
