@@ -156,7 +156,9 @@ impl Report {
             }
         }
         for slug in deployed.keys().filter(|s| !files.iter().any(|(name, _)| name == **s)) {
-            r.warn(format!("clip {slug} is sold by the deployed Worker but is no longer in content/"));
+            r.warn(format!(
+                "clip {slug} is sold by the deployed Worker but is no longer in content/: deployed, that build would answer \"Not found\" to the download links of everyone who bought it; put its file back in content/clips/ unless none was sold"
+            ));
         }
         if r.problems + r.warnings == before {
             r.ok("the deployed catalog matches content/".into());
@@ -306,7 +308,7 @@ mod tests {
         assert!(text.contains("1 clip(s) present with the right size and sha256"), "{text}");
         assert!(text.contains("1 clip(s) present with the right size; sha256 not compared"), "{text}");
         assert!(text.contains("clip e is in content/ but not in the deployed Worker"), "{text}");
-        assert!(text.contains("clip d is sold by the deployed Worker but is no longer in content/"), "{text}");
+        assert!(text.contains("clip d is sold by the deployed Worker but is no longer in content/: deployed, that build would answer \"Not found\" to the download links of everyone who bought it"), "{text}");
         assert!(text.contains("clip c: content/ says 11 bytes"), "{text}");
         assert!(r.summary().starts_with("3 problem(s)"));
     }
