@@ -141,9 +141,11 @@ fn classify(rel: &Path) -> Change {
         }
         Some("content") => match load::content_kind(rel) {
             Some(_) => Change::Content(rel.to_path_buf()),
-            // A content folder itself (created, removed or renamed).
-            None if rel.extension().is_none() && rel.components().count() == 2 => Change::Everything,
-            None => Change::Nothing,
+            // What editors leave beside files: nothing to read.
+            None if load::is_hidden(rel) => Change::Nothing,
+            // A content folder itself (created, removed or renamed), or a
+            // file no build reads (`x.md.txt`): a full load names it.
+            None => Change::Everything,
         },
         _ => Change::Nothing,
     }
@@ -707,7 +709,10 @@ mod tests {
         assert_eq!(classify(Path::new("content/clips/b.md")), Change::Content("content/clips/b.md".into()));
         assert_eq!(classify(Path::new("content/news/.a.md.swp")), Change::Nothing);
         assert_eq!(classify(Path::new("content/news/a.md~")), Change::Nothing);
-        assert_eq!(classify(Path::new("content/news/sub/a.md")), Change::Nothing);
+        // Files no build reads: a full load, which names them.
+        assert_eq!(classify(Path::new("content/news/sub/a.md")), Change::Everything);
+        assert_eq!(classify(Path::new("content/clips/b.md.txt")), Change::Everything);
+        assert_eq!(classify(Path::new("content/clips/#b.md#")), Change::Nothing);
         assert_eq!(classify(Path::new("content/news")), Change::Everything);
         assert_eq!(classify(Path::new("content/site.toml")), Change::Everything);
         assert_eq!(classify(Path::new("static/posters/a.jpg")), Change::Everything);

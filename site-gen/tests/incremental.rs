@@ -250,6 +250,14 @@ fn run_sequence(drafts: bool) {
     h.write("content/news/clash.md", &post("Clash", "2026-05-04", "[]", "Same address."));
     h.edit("content/news/clash.md", "title = \"Clash\"", "title = \"Clash\"\nslug = \"new-post\"");
     h.check("the linked post is back");
+    // A file no build reads is named while serving too, and the rename fixes it.
+    h.write("content/clips/pier.md.txt", &clip("Pier", "2026-05-03", "12", "[]"));
+    h.check_fails("pier.md.txt");
+    h.remove("content/clips/pier.md.txt");
+    h.write("content/clips/pier.md", &clip("Pier", "2026-05-03", "12", "[]"));
+    h.check("the file renamed");
+    h.remove("content/clips/pier.md");
+    h.check("and removed");
     h.write("templates/post.html", "{% extends \"base.html\" %}{% block content %}{{ nope.nothing }}{% endblock %}");
     h.check_fails("post.html");
     h.remove("templates/post.html");

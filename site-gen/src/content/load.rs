@@ -382,7 +382,7 @@ pub fn unread_files(root: &Path) -> Vec<Diagnostic> {
 /// beside files: backups (`x.md~`), Windows' thumbnails, Emacs' autosaves
 /// (`#x.md#`), Office's locks (`~$x.md`), macOS's folder icons, a merge's
 /// `.orig` and `.rej`. No build reads them, and none is an error.
-fn is_hidden(path: &Path) -> bool {
+pub(crate) fn is_hidden(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
         n.starts_with('.')
             || n.ends_with('~')
