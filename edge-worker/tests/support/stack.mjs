@@ -206,6 +206,9 @@ function testConfig(dir, worker = {}) {
  * `vars` adds lines to .dev.vars; `editConfig(toml)` changes wrangler.toml
  * (e.g. drops a binding); `devArgs` go to `wrangler dev` (`--test-scheduled`);
  * `worker` ({ build, public }) runs a Worker built from another manifest.
+ * A start that finds its port taken (by another process between
+ * `freePort()` and wrangler's listen: a CI run flaked so) starts again on
+ * other ports, up to three times.
  * Returns { base, port, dir, bucket, logFile, log(), stop({ keep, kill }), wrangler(args) }.
  */
 export async function startStack({ seed = [], migrate = true, reuse, vars = {}, editConfig = (t) => t, devArgs = [], worker = {} } = {}) {
@@ -234,90 +237,103 @@ export async function startStack({ seed = [], migrate = true, reuse, vars = {}, 
   }
   if (migrate) await wrangler(["d1", "migrations", "apply", "DB"]);
 
-  const port = await freePort();
-  const inspectorPort = await freePort();
-  const logFile = path.join(dir, "wrangler-dev.log");
-  const out = fs.openSync(logFile, "a");
-  const child = spawn(
-    WRANGLER,
-    ["dev", "--config", config, "--ip", "127.0.0.1", "--port", String(port),
-      "--inspector-port", String(inspectorPort), "--persist-to", state,
-      "--show-interactive-dev-session=false", "--log-level", "log", ...devArgs],
-    { cwd: dir, env: toolEnv, detached: true, stdio: ["ignore", out, out] },
-  );
-  fs.closeSync(out);
-  live.add(child.pid);
-  // Never let a leaked server keep this test file's process alive: if a test
-  // fails before it stops its stack, node still exits and the exit handler
-  // above kills the server's whole process group.
-  child.unref();
-  let exited = false;
-  const exitedP = new Promise((resolve) => child.on("exit", () => { exited = true; resolve(); }));
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const inspectorPort = await freePort();
+    const logFile = path.join(dir, "wrangler-dev.log");
+    const logStart = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+    const out = fs.openSync(logFile, "a");
+    const child = spawn(
+      WRANGLER,
+      ["dev", "--config", config, "--ip", "127.0.0.1", "--port", String(port),
+        "--inspector-port", String(inspectorPort), "--persist-to", state,
+        "--show-interactive-dev-session=false", "--log-level", "log", ...devArgs],
+      { cwd: dir, env: toolEnv, detached: true, stdio: ["ignore", out, out] },
+    );
+    fs.closeSync(out);
+    live.add(child.pid);
+    // Never let a leaked server keep this test file's process alive: if a test
+    // fails before it stops its stack, node still exits and the exit handler
+    // above kills the server's whole process group.
+    child.unref();
+    let exited = false;
+    const exitedP = new Promise((resolve) => child.on("exit", () => { exited = true; resolve(); }));
 
-  const base = `http://127.0.0.1:${port}`;
-  const stack = {
-    base,
-    port,
-    dir,
-    bucket,
-    logFile,
-    log: () => fs.readFileSync(logFile, "utf8"),
-    /** Runs a wrangler command (`d1 execute`, ...) against this stack's local state. */
-    wrangler,
-    /**
-     * Stops wrangler and workerd (the whole process group) by process id;
-     * `kill`: at once, as a machine or runtime that dies mid-request does.
-     */
-    async stop({ keep = false, kill = false } = {}) {
-      if (!exited) {
-        try {
-          process.kill(-child.pid, kill ? "SIGKILL" : "SIGTERM");
-        } catch {}
-        const timer = setTimeout(() => {
+    const base = `http://127.0.0.1:${port}`;
+    const stack = {
+      base,
+      port,
+      dir,
+      bucket,
+      logFile,
+      log: () => fs.readFileSync(logFile, "utf8"),
+      /** Runs a wrangler command (`d1 execute`, ...) against this stack's local state. */
+      wrangler,
+      /**
+       * Stops wrangler and workerd (the whole process group) by process id;
+       * `kill`: at once, as a machine or runtime that dies mid-request does.
+       */
+      async stop({ keep = false, kill = false } = {}) {
+        if (!exited) {
+          try {
+            process.kill(-child.pid, kill ? "SIGKILL" : "SIGTERM");
+          } catch {}
+          const timer = setTimeout(() => {
+            try {
+              process.kill(-child.pid, "SIGKILL");
+            } catch {}
+          }, 5000);
+          await exitedP;
+          clearTimeout(timer);
+        }
+        // workerd may outlive wrangler briefly: kill the rest of the group and
+        // wait until none of it is left.
+        const gone = Date.now() + 5000;
+        for (;;) {
+          try {
+            process.kill(-child.pid, "SIGKILL");
+          } catch {
+            break; // ESRCH: no process left in the group
+          }
+          if (Date.now() > gone) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        live.delete(child.pid);
+        if (!keep && !process.env.CLIPSTORE_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      if (exited) {
+        const log = stack.log();
+        // Another process took a port between freePort() and wrangler's
+        // listen (many stacks start at once): start again on other ports,
+        // keeping the seeded state.
+        const thisTry = fs.readFileSync(logFile).subarray(logStart).toString();
+        if (attempt < 3 && /Address already in use/.test(thisTry)) {
           try {
             process.kill(-child.pid, "SIGKILL");
           } catch {}
-        }, 5000);
-        await exitedP;
-        clearTimeout(timer);
-      }
-      // workerd may outlive wrangler briefly: kill the rest of the group and
-      // wait until none of it is left.
-      const gone = Date.now() + 5000;
-      for (;;) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          break; // ESRCH: no process left in the group
+          live.delete(child.pid);
+          break;
         }
-        if (Date.now() > gone) break;
-        await new Promise((r) => setTimeout(r, 50));
+        await stack.stop();
+        throw new Error(`wrangler dev exited before it was ready:\n${log}`);
       }
-      live.delete(child.pid);
-      if (!keep && !process.env.CLIPSTORE_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (exited) {
-      const log = stack.log();
-      await stack.stop();
-      throw new Error(`wrangler dev exited before it was ready:\n${log}`);
+      try {
+        const res = await fetch(`${base}/`, { signal: AbortSignal.timeout(2000) });
+        await res.arrayBuffer();
+        if (res.status < 500) return stack;
+      } catch {}
+      if (Date.now() > deadline) {
+        const log = stack.log();
+        await stack.stop();
+        throw new Error(`wrangler dev was not ready within 90 s:\n${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
     }
-    try {
-      const res = await fetch(`${base}/`, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      if (res.status < 500) break;
-    } catch {}
-    if (Date.now() > deadline) {
-      const log = stack.log();
-      await stack.stop();
-      throw new Error(`wrangler dev was not ready within 90 s:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
   }
-  return stack;
 }
 
 /**
