@@ -67,6 +67,21 @@ pub struct LicenceTier {
     pub location: crate::diagnostics::Location,
 }
 
+impl LicenceTier {
+    /// The tier as the catalog manifest carries it, its surcharge in the
+    /// smallest unit of `currency`; `None` when the surcharge has a fraction
+    /// that unit cannot hold (which loading the shop reports).
+    pub fn in_manifest(&self, currency: &str) -> Option<clipstore_core::ManifestLicence> {
+        Some(clipstore_core::ManifestLicence {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            factor_permille: self.factor_permille,
+            surcharge: clipstore_core::minor_units(self.surcharge.cents, currency)?,
+            page: self.page.clone(),
+        })
+    }
+}
+
 /// Reads the `[[licences]]` sections; errors go to `errors`.
 fn licences(f: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<LicenceTier> {
     let mut out: Vec<LicenceTier> = Vec::new();

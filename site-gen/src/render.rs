@@ -990,17 +990,7 @@ pub(crate) fn shop_info(shop: &Shop) -> ShopInfo {
         contact_email: c.contact_email.clone(),
         currency: c.currency.clone(),
         stylesheet: format!("/{}", BUILTIN_STYLESHEET.0),
-        licences: c
-            .licences
-            .iter()
-            .map(|l| clipstore_core::ManifestLicence {
-                id: l.id.clone(),
-                name: l.name.clone(),
-                factor_permille: l.factor_permille,
-                surcharge: clipstore_core::minor_units(l.surcharge.cents, &c.currency).expect("load checked prices"),
-                page: l.page.clone(),
-            })
-            .collect(),
+        licences: c.licences.iter().map(|l| l.in_manifest(&c.currency).expect("load checked prices")).collect(),
     }
 }
 

@@ -491,17 +491,9 @@ fn price_line(root: &Path, clip: &Clip) -> Option<Location> {
 /// currency lacks are [`unpayable_prices`]' to report).
 fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<Diagnostic> {
     let currency = config.currency.as_str();
-    let licences: Vec<clipstore_core::ManifestLicence> = config
-        .licences
-        .iter()
-        .map(|l| clipstore_core::ManifestLicence {
-            id: l.id.clone(),
-            name: l.name.clone(),
-            factor_permille: l.factor_permille,
-            surcharge: clipstore_core::minor_units(l.surcharge.cents, currency).unwrap_or(0),
-            page: l.page.clone(),
-        })
-        .collect();
+    // A tier whose surcharge the currency cannot charge is reported apart.
+    let licences: Vec<clipstore_core::ManifestLicence> =
+        config.licences.iter().filter_map(|l| l.in_manifest(currency)).collect();
     // The most a file costs, under the dearest licence; `None` past u64.
     let dearest = |minor: u64| -> Option<u64> {
         if licences.is_empty() {
