@@ -276,7 +276,12 @@ describe("a 1-download link while D1 is down", () => {
       const [row] = JSON.parse((await first.wrangler(["d1", "execute", "DB", "--json", "--command",
         "SELECT settled_at, progress_bytes, progress_at FROM download_attempts WHERE order_id = 'O-DIES'"])).stdout)[0].results;
       assert.equal(row.settled_at, null, "nothing settled it when the Worker died");
-      assert.ok(row.progress_bytes >= kept, `its last report (${mib(row.progress_bytes)}) counts what arrived (${mib(kept)})`);
+      // A report counts the segments started when it is sent (every 150 ms
+      // here): the kill can fall after a segment began and before the next
+      // report, so what arrived may pass it by at most that segment.
+      const segment = Math.min(Math.max(Math.floor(clip.size / 16), 256 * 1024), 16 * 1024 * 1024); // segments.rs
+      assert.ok(row.progress_bytes + segment >= kept,
+        `its last report (${mib(row.progress_bytes)}) counts what arrived (${mib(kept)}) but the segment in flight`);
 
       second = await startStack({ reuse: first.dir, vars });
       for (let i = 0; ; i++) {
