@@ -6,7 +6,9 @@
 //   Worker is built from a catalog that lists its size, support/custom-worker.mjs):
 //   curl, `wget -c` and aria2c -x8 still get it byte for byte on 1-download
 //   links, ranges and 304 included, and the ledger records the origin.
-// - No R2 binding at all: downloads continue from the secondary.
+// - No R2 binding at all: downloads continue from the secondary; with D1
+//   down as well, nothing could bound or record a download: 503, and the
+//   1-download link is whole once D1 is back.
 // - The self-test alerts once ("R2 is failing; downloads continue from the
 //   secondary"), and sends the recovery notice once R2 has the clip again.
 // - A wrong secondary key: 503 with a clear log line, and the self-test alerts.
@@ -235,6 +237,26 @@ describe("downloads continue from the secondary origin", () => {
     const ranged = await curl(url(link, other), { args: ["-H", "Range: bytes=10-19"] });
     assert.equal(ranged.status, 206);
     assert.ok(ranged.body.equals(fs.readFileSync(other.file).subarray(10, 20)));
+  });
+
+  it("no R2 binding and D1 down: a 503 that says why, nothing sent unrecorded; the link works once D1 is back", async () => {
+    const link = await mint(noR2, { order: "S-NOR2-D1", clips: [other.slug], downloads: 1 });
+    const tables = ["order_clips", "download_attempts", "orders", "refusal_minutes"];
+    await noR2.wrangler(["d1", "execute", "DB", "--command", tables.map((t) => `ALTER TABLE ${t} RENAME TO ${t}_offline;`).join(" ")]);
+    try {
+      for (const args of [[], ["-H", "Range: bytes=0-1048575"]]) {
+        const res = await curl(url(link, other), { args });
+        assert.equal(res.status, 503, `${args.join(" ")}: ${res.status}`);
+        assert.ok(!res.body.includes(fs.readFileSync(other.file).subarray(0, 64)), "no byte of the clip");
+      }
+      await logMatching(noR2, /neither D1 nor R2 can record the download/);
+    } finally {
+      await noR2.wrangler(["d1", "execute", "DB", "--command", tables.map((t) => `ALTER TABLE ${t}_offline RENAME TO ${t};`).join(" ")]);
+    }
+    const out = path.join(work, "nor2-d1.bin");
+    const res = await curl(url(link, other), { output: out });
+    assert.equal(res.status, 200);
+    assert.equal(sha256File(out), sha256File(other.file), "the refusals cost the 1-download link nothing");
   });
 
   it("the self-test alerts once while downloads come from the secondary, and recovers when R2 is back", async () => {

@@ -609,7 +609,9 @@ async fn clip(
                     // The fallback records live in R2 even when the clip's
                     // bytes come from the secondary origin; with R2 failing
                     // too, nothing could record the download: it is refused.
-                    let bucket = env.bucket("CLIPS").map_err(|e| unavailable(format!("R2 binding CLIPS: {e}")))?;
+                    let bucket = env.bucket("CLIPS").map_err(|e| {
+                        unavailable(format!("neither D1 nor R2 can record the download: R2 binding CLIPS: {e}"))
+                    })?;
                     let from_secondary = matches!(object.origin, origin::Origin::Secondary { .. });
                     let (how, offline_steps) =
                         offline::reserve(bucket, attempt.fallback(), span, first, allowance, from_secondary).await?;
