@@ -843,12 +843,26 @@ fn parse_post(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Pos
     let tags = tags(&mut fm, &mut errors);
     let summary = fm.string("summary", None);
     let rendered = md.render(&file.text, fm.body_start);
+    let mut links = rendered.links;
+    // The summary is Markdown too, shown on the news list and the feed: its
+    // links are checked like the body's, reported at the `summary` line.
+    let summary = summary.map(|text| {
+        let summary = md.render(&text, 0);
+        let at = fm.error_at_key("summary", "").location;
+        links.extend(
+            summary
+                .links
+                .into_iter()
+                .map(|l| markdown::SourceLink { target: l.target, location: at.clone().unwrap_or(l.location) }),
+        );
+        summary.html
+    });
     errors.append(&mut fm.errors);
     if !errors.is_empty() {
         return Err(errors);
     }
     let (summary_html, has_more) = match (summary, rendered.summary_html) {
-        (Some(text), _) => (md.render(&text, 0).html, true),
+        (Some(html), _) => (html, true),
         (None, Some(html)) => (html, true),
         (None, None) => {
             let first = markdown::first_paragraph(&rendered.html).to_string();
@@ -867,7 +881,7 @@ fn parse_post(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Pos
         summary_html,
         has_more,
         content_html: rendered.html,
-        links: rendered.links,
+        links,
     })
 }
 
