@@ -490,6 +490,16 @@ pub mod sql {
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) \
          AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id AND outcome = 'awaiting_payment')";
 
+    /// Delayed payments (a bank debit) the provider announced between `?2`
+    /// and `?1` (unix ms) that neither became an order nor failed since:
+    /// the confirming event is not reaching the shop, and a customer who
+    /// paid has no link. `count`, the newest row's id, one session id (`latest`).
+    /// `?1 until, ?2 since`.
+    pub const PAYMENTS_UNCONFIRMED: &str = "SELECT COUNT(*) AS count, MAX(e.id) AS newest, MIN(e.session_id) AS latest \
+         FROM payment_events e WHERE e.outcome = 'awaiting_payment' AND e.at <= ?1 AND e.at >= ?2 \
+         AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.session_id = e.session_id) \
+         AND NOT EXISTS (SELECT 1 FROM payment_events f WHERE f.session_id = e.session_id AND f.outcome = 'payment_failed')";
+
     /// A full refund or a dispute that arrived before its order
     /// (`revoke_pending`, recorded under the payment id): the reason to
     /// revoke the order with as it is created. `?1 provider, ?2 payment id`.

@@ -714,6 +714,35 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
 }
 
 #[test]
+fn a_delayed_payment_never_confirmed_is_found_once_old_enough() {
+    let db = db();
+    let event = |at: u64, id: &str, session: &str, outcome: &str| {
+        let values = vec![n(at), t("stripe"), t(id), t("checkout.session.completed"), t(session), Value::Null]
+            .into_iter()
+            .chain([n(200), t(outcome), t("")])
+            .collect();
+        run(&db, sql::PAYMENT_EVENT, values);
+    };
+    let unconfirmed = |until: u64, since: u64| -> (i64, Option<String>) {
+        db.query_row(sql::PAYMENTS_UNCONFIRMED, rusqlite::params![until as i64, since as i64], |r| {
+            Ok((r.get("count")?, r.get("latest")?))
+        })
+        .unwrap()
+    };
+    event(1_000, "evt_a", "cs_a", "awaiting_payment");
+    event(2_000, "evt_b", "cs_b", "awaiting_payment");
+    event(3_000, "evt_c", "cs_c", "awaiting_payment");
+    assert_eq!(unconfirmed(999, 0), (0, None), "not old enough yet");
+    assert_eq!(unconfirmed(5_000, 1_500), (2, Some("cs_b".into())), "older ones are past the window");
+    // cs_b's payment is confirmed (its order exists); cs_c's failed.
+    let checkout =
+        vec![t("stripe"), t("cs_b"), t("O"), t("tok"), Value::Null, Value::Null, Value::Null, n(1), Value::Null];
+    run(&db, sql::CHECKOUT, checkout);
+    event(4_000, "evt_c2", "cs_c", "payment_failed");
+    assert_eq!(unconfirmed(5_000, 0), (1, Some("cs_a".into())));
+}
+
+#[test]
 fn the_revocation_list_names_revoked_reissued_and_partly_revoked_orders() {
     let db = db();
     paid_order(&db);

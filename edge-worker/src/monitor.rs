@@ -274,19 +274,51 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                     "{order}: {detail}; the order was created and its links work. Check the Payment Link's or promotion's price"
                 ),
                 "revoke_pending" => format!(
-                    "a refund or dispute arrived before its order ({detail}); the order will be created revoked, with no mail"
+                    "a refund or dispute of a payment with no shop order yet ({detail}): if its checkout arrives, the order is created revoked, with no mail; if it was not a sale of the shop's, nothing needs doing"
                 ),
-                "unknown_clip" | "no_clips" => format!(
-                    "a paid checkout could not become an order ({detail}): the customer has no link: `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` (docs/payments.md)"
+                "unknown_clip" => format!(
+                    "a paid checkout could not become an order ({detail}): the customer has no link. Put the clip back in the catalog and deploy within three days (Stripe's retry then creates the order), or make it by hand: `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` (docs/payments.md)"
+                ),
+                "no_clips" => format!(
+                    "a paid checkout names no clips ({detail}): if it was a sale of the shop's, its Payment Link lacks the `clips` metadata and the customer has no link: `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` (docs/payments.md); if it was not, nothing needs doing"
+                ),
+                "checkout_unavailable" if blames_the_key(detail) => format!(
+                    "a customer's checkout could not start ({detail}); nothing was charged. Fix STRIPE_API_KEY (docs/payments.md)"
                 ),
                 "checkout_unavailable" => format!(
-                    "a customer's checkout could not start ({detail}); nothing was charged. Fix STRIPE_API_KEY (docs/payments.md)"
+                    "a customer's checkout could not start ({detail}); nothing was charged. Stripe's message says why (a total under Stripe's minimum charge, an account not yet activated for live payments)"
                 ),
                 _ => format!("{order}: {outcome} ({detail})"),
             }
         })
         .collect();
     Some(format!("{} payment matter(s) need a look: {}", rows.len(), lines.join("; ")))
+}
+
+/// Whether a refused checkout's `detail` is the key's fault: its shape
+/// (`check_api_key`), or Stripe refusing it (401, 403).
+fn blames_the_key(detail: &str) -> bool {
+    !detail.starts_with("Stripe answered")
+        || detail.starts_with("Stripe answered 401")
+        || detail.starts_with("Stripe answered 403")
+}
+
+/// Days a delayed payment (a bank debit: typically 5 working days) may go
+/// unconfirmed before the owner hears of it, and the days after that it
+/// stays a problem.
+pub const PAYMENT_UNCONFIRMED_DAYS: (u64, u64) = (10, 7);
+
+/// The `payments_unconfirmed` problem: `count` delayed payments announced
+/// [`PAYMENT_UNCONFIRMED_DAYS`] ago that neither became an order nor failed.
+pub fn payments_unconfirmed_problem(count: u64, session: Option<&str>) -> Option<String> {
+    (count > 0).then(|| {
+        format!(
+            "{count} delayed payment{} (a bank debit) announced {} days ago neither became an order nor failed (checkout {}): check that the Stripe webhook sends checkout.session.async_payment_succeeded and checkout.session.async_payment_failed; if the Dashboard shows the payment succeeded, the customer has paid and has no link: `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` (docs/payments.md)",
+            if count == 1 { "" } else { "s" },
+            PAYMENT_UNCONFIRMED_DAYS.0,
+            session.unwrap_or("?")
+        )
+    })
 }
 
 /// The `ledger_merge` problem: the download records kept in R2 while D1
@@ -377,8 +409,16 @@ pub struct RunFindings {
 }
 
 /// The checks that read D1: none runs while it fails.
-pub const CHECKS_OF_THE_LEDGER: [&str; 7] =
-    ["ledger_schema", "failure_rate", "payments", "checkout", "orders_missing", "mail_failed", "mail_stuck"];
+pub const CHECKS_OF_THE_LEDGER: [&str; 8] = [
+    "ledger_schema",
+    "failure_rate",
+    "payments",
+    "payments_unconfirmed",
+    "checkout",
+    "orders_missing",
+    "mail_failed",
+    "mail_stuck",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -659,6 +699,17 @@ mod payment_attention_tests {
     }
 
     #[test]
+    fn an_unconfirmed_delayed_payment_names_its_checkout_and_the_events_to_check() {
+        assert_eq!(super::payments_unconfirmed_problem(0, None), None);
+        let text = super::payments_unconfirmed_problem(1, Some("cs_live_1")).unwrap();
+        assert!(
+            text.starts_with("1 delayed payment (a bank debit) announced 10 days ago neither became an order"),
+            "{text}"
+        );
+        assert!(text.contains("(checkout cs_live_1)") && text.contains("checkout.session.async_payment_succeeded"));
+    }
+
+    #[test]
     fn refused_mail_tells_the_owner_how_to_send_it_again() {
         assert_eq!(mail_failed_problem(0, None), None);
         let text = mail_failed_problem(2, Some("order mail of PAY-1: 422 invalid to")).unwrap();
@@ -681,10 +732,22 @@ mod payment_attention_tests {
                 "paid 0 eur where the catalog prices the clips at 2400 eur".to_string(),
             ),
             (None, "checkout_unavailable".to_string(), "Stripe answered 401".to_string()),
+            (
+                None,
+                "checkout_unavailable".to_string(),
+                "Stripe answered 400: invalid_request_error Amount must be at least €0.50 eur".to_string(),
+            ),
         ];
         let text = payment_attention_problem(&rows).unwrap();
-        assert!(text.starts_with("3 payment matter(s) need a look"), "{text}");
-        assert!(text.contains("checkout could not start (Stripe answered 401); nothing was charged"));
+        assert!(text.starts_with("4 payment matter(s) need a look"), "{text}");
+        assert!(
+            text.contains("checkout could not start (Stripe answered 401); nothing was charged. Fix STRIPE_API_KEY")
+        );
+        assert!(
+            text.contains("at least €0.50 eur); nothing was charged. Stripe's message says why"),
+            "a refusal that is not the key's does not blame the key: {text}"
+        );
+        assert_eq!(text.matches("Fix STRIPE_API_KEY").count(), 1);
         assert!(text.contains("site-gen orders revoke PAY-1 --clip SLUG"));
         assert!(text.contains("PAY-2: paid 0 eur"));
     }

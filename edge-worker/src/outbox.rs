@@ -66,6 +66,14 @@ pub mod sql {
         "UPDATE outbox SET status = 'failed', last_error = ?2, provider = ?3, failed_at = ?4 \
          WHERE id = ?1 AND status = 'sending'";
 
+    /// The order's link mails still waiting when its money went back (a
+    /// full refund, a dispute): their link would answer "refunded". Kept
+    /// as `failed` with the reason, which the failed-mail alert leaves out
+    /// (nothing is for the owner to send). `?1 order_id, ?2 now (s), ?3 reason`.
+    pub const OUTBOX_WITHDRAW: &str = "UPDATE outbox SET status = 'failed', failed_at = ?2, \
+         last_error = 'withdrawn: the order was ' || ?3 || ' before the mail went out' \
+         WHERE order_id = ?1 AND kind IN ('order', 'resend') AND status = 'queued'";
+
     /// Messages still unsent (queued or sending) that were created at least
     /// `?2` seconds ago: `stuck` (count) and `oldest_age` (seconds).
     /// `?1 now, ?2 threshold (s)`.
@@ -74,14 +82,15 @@ pub mod sql {
          WHERE status IN ('queued', 'sending') AND created_at <= ?1 - ?2";
 
     /// Messages the provider refused for good since `?1` (unix seconds,
-    /// when they failed, however old they are): `failed` (count), the
+    /// when they failed, however old they are): `count`, the
     /// newest one's id, and its kind, order and error (never its address),
     /// for the self-test's alert. Alert mails are left out: an alert of a
     /// refused alert mail would queue another, refused in turn, for ever.
-    pub const OUTBOX_FAILED_SINCE: &str = "SELECT COUNT(*) AS failed, MAX(id) AS newest, \
+    pub const OUTBOX_FAILED_SINCE: &str = "SELECT COUNT(*) AS count, MAX(id) AS newest, \
          (SELECT kind || ' mail of ' || COALESCE(order_id, 'no order') || ': ' || COALESCE(last_error, '?') \
-          FROM outbox WHERE status = 'failed' AND failed_at >= ?1 AND kind <> 'alert' ORDER BY id DESC LIMIT 1) AS latest \
-         FROM outbox WHERE status = 'failed' AND failed_at >= ?1 AND kind <> 'alert'";
+          FROM outbox WHERE status = 'failed' AND failed_at >= ?1 AND kind <> 'alert' \
+          AND COALESCE(last_error, '') NOT LIKE 'withdrawn:%' ORDER BY id DESC LIMIT 1) AS latest \
+         FROM outbox WHERE status = 'failed' AND failed_at >= ?1 AND kind <> 'alert' AND COALESCE(last_error, '') NOT LIKE 'withdrawn:%'";
 
     /// The owner's listing (`GET /admin/outbox`), newest first. The text
     /// body is read only to find the message's first link. `?1 limit`.
@@ -296,15 +305,15 @@ mod sql_tests {
             vec![n(1), t("422 validation_error: Invalid `to` field"), t("resend"), n(100_000)],
         );
         let (failed, latest): (i64, String) =
-            db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| Ok((r.get("failed")?, r.get("latest")?))).unwrap();
+            db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| Ok((r.get("count")?, r.get("latest")?))).unwrap();
         assert_eq!(failed, 1);
         assert_eq!(latest, "order mail of PAY-1: 422 validation_error: Invalid `to` field");
         assert!(!latest.contains("b@example.com"));
         let (recent, _): (i64, Option<String>) =
-            db.query_row(sql::OUTBOX_FAILED_SINCE, [99_000], |r| Ok((r.get("failed")?, r.get("latest")?))).unwrap();
+            db.query_row(sql::OUTBOX_FAILED_SINCE, [99_000], |r| Ok((r.get("count")?, r.get("latest")?))).unwrap();
         assert_eq!(recent, 1, "counted by when it failed, not when it was queued");
         let (none, _): (i64, Option<String>) =
-            db.query_row(sql::OUTBOX_FAILED_SINCE, [100_001], |r| Ok((r.get("failed")?, r.get("latest")?))).unwrap();
+            db.query_row(sql::OUTBOX_FAILED_SINCE, [100_001], |r| Ok((r.get("count")?, r.get("latest")?))).unwrap();
         assert_eq!(none, 0);
         // An alert mail refused (ALERT_EMAIL that the provider will not take)
         // is not announced: that announcement's own mail would be refused
@@ -313,8 +322,31 @@ mod sql_tests {
         run(&db, "UPDATE outbox SET status = 'sending' WHERE id = 2", vec![]);
         run(&db, sql::OUTBOX_FAILED, vec![n(2), t("422 invalid to"), t("resend"), n(100_500)]);
         let (failed, latest): (i64, String) =
-            db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| Ok((r.get("failed")?, r.get("latest")?))).unwrap();
+            db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| Ok((r.get("count")?, r.get("latest")?))).unwrap();
         assert_eq!((failed, latest.as_str()), (1, "order mail of PAY-1: 422 validation_error: Invalid `to` field"));
+    }
+
+    #[test]
+    fn a_refund_withdraws_the_orders_waiting_link_mails_and_nothing_else() {
+        let db = db();
+        insert(&db, "order", Some("PAY-1"), 100);
+        insert(&db, "resend", Some("PAY-1"), 100);
+        insert(&db, "resend", Some("PAY-1"), 100);
+        run(&db, "UPDATE outbox SET status = 'sending' WHERE id = 3", vec![]);
+        insert(&db, "order", Some("PAY-2"), 100);
+        insert(&db, "recovery", None, 100);
+        assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![t("PAY-1"), n(200), t("refunded")]), 2);
+        let status = |id: i64| -> (String, Option<String>) {
+            db.query_row("SELECT status, last_error FROM outbox WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+        };
+        let withdrawn = Some("withdrawn: the order was refunded before the mail went out".to_string());
+        assert_eq!(status(1), ("failed".to_string(), withdrawn.clone()));
+        assert_eq!(status(2), ("failed".to_string(), withdrawn));
+        assert_eq!(status(3).0, "sending", "one being sent is left to finish");
+        assert_eq!((status(4).0, status(5).0), ("queued".to_string(), "queued".to_string()));
+        let failed: i64 = db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| r.get("count")).unwrap();
+        assert_eq!(failed, 0, "nothing for the owner to send again");
     }
 
     fn insert(db: &Connection, kind: &str, order: Option<&str>, now: u64) -> usize {

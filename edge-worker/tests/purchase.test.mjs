@@ -720,6 +720,32 @@ describe("the mail provider failing", () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(resend.sent.filter((m) => m.email.to.includes(to)).length, 1, "sent once");
   });
+
+  it("a full refund while the order mail waits withdraws the mail: no customer gets a link that answers 'refunded'", async () => {
+    const [a] = present.slice(6, 7);
+    const to = "six@example.com";
+    const pi = unique("pi");
+    resend.failNext(1);
+    const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
+      amount_total: a.price, currency: manifest.shop.currency.toLowerCase() };
+    assert.equal((await deliver(completed(session, { email: to, paymentIntent: pi }))).status, 200);
+    const outbox = async () => (await admin(stack, "GET", "/admin/outbox?limit=100")).body.outbox.find((m) => m.to === to);
+    const deadline = Date.now() + 10_000;
+    while ((await outbox())?.attempts !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await outbox()).status, "queued", "the provider failed: the mail waits for its retry");
+
+    const refund = await deliver(chargeEvent("charge.refunded", { id: unique("ch"), object: "charge", amount: a.price,
+      amount_refunded: a.price, refunded: true, payment_intent: pi }));
+    assert.equal(refund.status, 200);
+    assert.equal(refund.body.revoked, "refunded");
+    const withdrawn = await outbox();
+    assert.equal(withdrawn.status, "failed");
+    assert.equal(withdrawn.last_error, "withdrawn: the order was refunded before the mail went out");
+    await stack.wrangler(["d1", "execute", "DB", "--command", `UPDATE outbox SET next_attempt_at = 0 WHERE to_addr = '${to}'`]);
+    assert.equal((await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`)).status, 200);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes(to)).length, 0, "never sent");
+  });
 });
 
 describe("mail the provider refuses for good", () => {

@@ -54,6 +54,14 @@ pub enum EventKind {
     /// The customer disputed the payment with their bank: the money is
     /// held, and the order is revoked like a full refund.
     Disputed(MoneyBack),
+    /// A delayed payment failed in the end (Stripe:
+    /// `checkout.session.async_payment_failed`): no order; the self-test
+    /// stops waiting for its confirmation.
+    PaymentFailed { session_id: String },
+    /// An event the shop does not act on (the endpoint was subscribed to
+    /// more types than it needs): recorded and answered 200, since no retry
+    /// would change it and Stripe disables an endpoint that keeps failing.
+    Ignored,
 }
 
 /// A refund or a dispute, found by the payment it is about.
@@ -168,8 +176,6 @@ pub enum WebhookError {
     StaleTimestamp { timestamp: u64, now: u64 },
     /// The body is not the JSON event expected.
     MalformedEvent(String),
-    /// An event type the shop does not handle.
-    UnsupportedEvent(String),
     /// The checkout names no clips (the payment link or session has no
     /// `clips` metadata).
     NoClips,
@@ -180,10 +186,17 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
-    /// Every refusal is a 4xx: retrying the same delivery cannot help.
+    /// A 4xx where a retry of the same delivery could succeed once the shop
+    /// is fixed (Stripe retries for three days): a clip restored to the
+    /// catalog, a secret put right. A paid checkout with no clips at all
+    /// (a Payment Link without `clips` metadata, or a sale that is not the
+    /// shop's on the same Stripe account) never changes: it is answered 200,
+    /// recorded and alerted, since Stripe disables an endpoint that keeps
+    /// failing and the shop's real orders would stop with it.
     pub fn status(&self) -> u16 {
         match self {
-            WebhookError::NoClips | WebhookError::UnknownClip(_) => 422,
+            WebhookError::NoClips => 200,
+            WebhookError::UnknownClip(_) => 422,
             _ => 400,
         }
     }
@@ -196,7 +209,6 @@ impl WebhookError {
             WebhookError::BadSignature => "bad_signature",
             WebhookError::StaleTimestamp { .. } => "stale_timestamp",
             WebhookError::MalformedEvent(_) => "malformed_event",
-            WebhookError::UnsupportedEvent(_) => "unsupported_event",
             WebhookError::NoClips => "no_clips",
             WebhookError::UnknownClip(_) => "unknown_clip",
             WebhookError::TestModeEvent => "test_mode_event",
@@ -206,13 +218,7 @@ impl WebhookError {
     /// Whether the delivery was authenticated (then it is recorded in full;
     /// unauthenticated ones are capped per minute, see `ledger`).
     pub fn is_authenticated(&self) -> bool {
-        matches!(
-            self,
-            WebhookError::UnsupportedEvent(_)
-                | WebhookError::NoClips
-                | WebhookError::UnknownClip(_)
-                | WebhookError::TestModeEvent
-        )
+        matches!(self, WebhookError::NoClips | WebhookError::UnknownClip(_) | WebhookError::TestModeEvent)
     }
 
     /// Detail for the owner (logs, ledger); never secret material.
@@ -220,7 +226,6 @@ impl WebhookError {
         match self {
             WebhookError::StaleTimestamp { timestamp, now } => format!("timestamp {timestamp}, now {now}"),
             WebhookError::MalformedEvent(e) => e.clone(),
-            WebhookError::UnsupportedEvent(t) => format!("event type {t}"),
             WebhookError::UnknownClip(slug) => format!("clip {slug} is not in the catalog"),
             WebhookError::TestModeEvent => {
                 "a test-mode event (livemode false); set STRIPE_TEST_MODE = \"true\" to accept them".to_string()

@@ -165,30 +165,41 @@ struct CustomerDetails {
 pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     let event: Event = serde_json::from_slice(body).map_err(|e| WebhookError::MalformedEvent(e.to_string()))?;
     let malformed = |e: serde_json::Error| WebhookError::MalformedEvent(format!("data.object: {e}"));
-    let no_payment = || WebhookError::MalformedEvent("data.object has no payment_intent".into());
+    // A charge with no payment intent was not made by Checkout: no order of
+    // the shop's can be about it.
     let kind = match event.event_type.as_str() {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             session_kind(serde_json::from_value(event.data.object).map_err(malformed)?)
         }
+        "checkout.session.async_payment_failed" => {
+            let session: Session = serde_json::from_value(event.data.object).map_err(malformed)?;
+            EventKind::PaymentFailed { session_id: session.id }
+        }
         "charge.refunded" => {
             let charge: Charge = serde_json::from_value(event.data.object).map_err(malformed)?;
-            EventKind::Refunded(MoneyBack {
-                payment_id: charge.payment_intent.ok_or_else(no_payment)?,
-                amount: charge.amount,
-                amount_back: charge.amount_refunded,
-                reason: "refund".into(),
-            })
+            match charge.payment_intent {
+                Some(payment_id) => EventKind::Refunded(MoneyBack {
+                    payment_id,
+                    amount: charge.amount,
+                    amount_back: charge.amount_refunded,
+                    reason: "refund".into(),
+                }),
+                None => EventKind::Ignored,
+            }
         }
         "charge.dispute.created" => {
             let dispute: Dispute = serde_json::from_value(event.data.object).map_err(malformed)?;
-            EventKind::Disputed(MoneyBack {
-                payment_id: dispute.payment_intent.ok_or_else(no_payment)?,
-                amount: dispute.amount,
-                amount_back: dispute.amount,
-                reason: dispute.reason.unwrap_or_else(|| "dispute".into()),
-            })
+            match dispute.payment_intent {
+                Some(payment_id) => EventKind::Disputed(MoneyBack {
+                    payment_id,
+                    amount: dispute.amount,
+                    amount_back: dispute.amount,
+                    reason: dispute.reason.unwrap_or_else(|| "dispute".into()),
+                }),
+                None => EventKind::Ignored,
+            }
         }
-        _ => return Err(WebhookError::UnsupportedEvent(event.event_type)),
+        _ => EventKind::Ignored,
     };
     Ok(WebhookEvent { event_id: event.id, event_type: event.event_type, livemode: event.livemode, kind })
 }
@@ -318,19 +329,19 @@ mod tests {
         let EventKind::Disputed(d) = parse_event(dispute.as_bytes()).unwrap().kind else { panic!("not a dispute") };
         assert_eq!((d.payment_id.as_str(), d.reason.as_str(), d.is_full()), ("pi_9", "fraudulent", true));
         let orphan = r#"{"id":"evt_o","type":"charge.refunded","data":{"object":{"amount":1,"amount_refunded":1,"payment_intent":null}}}"#;
-        assert!(matches!(parse_event(orphan.as_bytes()), Err(WebhookError::MalformedEvent(_))));
+        assert_eq!(parse_event(orphan.as_bytes()).unwrap().kind, EventKind::Ignored, "not a Checkout payment");
     }
 
     #[test]
-    fn unpaid_sessions_wait_and_other_events_are_refused() {
+    fn unpaid_sessions_wait_failed_ones_end_and_other_events_are_ignored() {
         let e = parse_event(event("checkout.session.completed", "unpaid", "{}").as_bytes()).unwrap();
         assert_eq!(e.kind, EventKind::AwaitingPayment { session_id: "cs_test_1".into() });
         let e = parse_event(event("checkout.session.async_payment_succeeded", "paid", "{}").as_bytes()).unwrap();
         assert!(matches!(e.kind, EventKind::Paid(PaidCheckout { ref clips, .. }) if clips.is_empty()));
-        assert_eq!(
-            parse_event(event("customer.created", "paid", "{}").as_bytes()),
-            Err(WebhookError::UnsupportedEvent("customer.created".into()))
-        );
+        let e = parse_event(event("checkout.session.async_payment_failed", "unpaid", "{}").as_bytes()).unwrap();
+        assert_eq!(e.kind, EventKind::PaymentFailed { session_id: "cs_test_1".into() });
+        let e = parse_event(event("customer.created", "paid", "{}").as_bytes()).unwrap();
+        assert_eq!((e.kind, e.event_type.as_str()), (EventKind::Ignored, "customer.created"));
         assert!(matches!(parse_event(b"{not json"), Err(WebhookError::MalformedEvent(_))));
         assert!(matches!(
             parse_event(br#"{"id":"e","type":"checkout.session.completed","data":{"object":{}}}"#),

@@ -236,23 +236,47 @@ async fn orders_missing(db: &D1Database) -> std::result::Result<Option<(u64, Str
     }))
 }
 
-struct FailedRow {
-    failed: u64,
+/// Rows that need the owner: how many, the newest one's id, and a
+/// description of one.
+struct Matters {
+    count: u64,
     newest: Option<u64>,
     latest: Option<String>,
 }
-crate::from_row!(FailedRow { failed, newest, latest });
+crate::from_row!(Matters { count, newest, latest });
+
+/// The problem `problem` makes of the rows `statement` counts (columns as
+/// [`Matters`]), with the newest row's id for its key, so that a new one is
+/// announced while the last is still open.
+async fn newest_matters(
+    db: &D1Database,
+    statement: &str,
+    values: &[JsValue],
+    problem: fn(u64, Option<&str>) -> Option<String>,
+) -> std::result::Result<Option<(u64, String)>, String> {
+    let row = bind(db, statement, values)
+        .map_err(|e| format!("{e:?}"))?
+        .first_row::<Matters>()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    Ok(row.and_then(|r| Some((r.newest.unwrap_or(0), problem(r.count, r.latest.as_deref())?))))
+}
 
 /// Mail the provider refused for good in the last day: a customer without
 /// their mail, which only the owner can fix.
 async fn failed_mail(db: &D1Database) -> std::result::Result<Option<(u64, String)>, String> {
     let since = now_unix().saturating_sub(monitor::MAIL_FAILED_HOURS * 3600);
-    let row = bind(db, outbox::sql::OUTBOX_FAILED_SINCE, &[num(since)])
-        .map_err(|e| format!("{e:?}"))?
-        .first_row::<FailedRow>()
-        .await
-        .map_err(|e| format!("{e}"))?;
-    Ok(row.and_then(|r| Some((r.newest.unwrap_or(0), monitor::mail_failed_problem(r.failed, r.latest.as_deref())?))))
+    newest_matters(db, outbox::sql::OUTBOX_FAILED_SINCE, &[num(since)], monitor::mail_failed_problem).await
+}
+
+/// Delayed payments announced [`monitor::PAYMENT_UNCONFIRMED_DAYS`] ago that
+/// neither became an order nor failed: the confirming event is not arriving.
+async fn payments_unconfirmed(db: &D1Database) -> std::result::Result<Option<(u64, String)>, String> {
+    let (after, lasting) = monitor::PAYMENT_UNCONFIRMED_DAYS;
+    let until = Date::now().as_millis().saturating_sub(after * 86_400_000);
+    let since = until.saturating_sub(lasting * 86_400_000);
+    let values = [num(until), num(since)];
+    newest_matters(db, crate::ledger::sql::PAYMENTS_UNCONFIRMED, &values, monitor::payments_unconfirmed_problem).await
 }
 
 struct AttentionRow {
@@ -440,6 +464,14 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
             Ok(None) => {}
             Err(e) => {
                 findings.unchecked.push("payments");
+                console_error!("{}", log_line!({ "event": "monitor_payments_unread", "error": e }))
+            }
+        }
+        match payments_unconfirmed(db).await {
+            Ok(Some((newest, problem))) => findings.system.push((format!("payments_unconfirmed#{newest}"), problem)),
+            Ok(None) => {}
+            Err(e) => {
+                findings.unchecked.push("payments_unconfirmed");
                 console_error!("{}", log_line!({ "event": "monitor_payments_unread", "error": e }))
             }
         }

@@ -27,7 +27,8 @@ pub(super) const MAX_WEBHOOK_BYTES: u64 = 256 * 1024;
 enum WebhookAnswer {
     /// Processed, awaiting payment, or a duplicate: 200 with this JSON.
     Done(serde_json::Value),
-    /// Authenticated but refused (unknown clip, no clips, test mode): 4xx.
+    /// Authenticated but refused (unknown clip, no clips, test mode): the
+    /// refusal's status (`WebhookError::status`).
     Refused(WebhookError),
 }
 
@@ -47,8 +48,9 @@ fn valid_webhook_secret(secret: &str) -> bool {
 }
 
 /// `POST /payments/stripe/webhook`: authenticate, then act once per event.
-/// 2xx once processed (or already processed), 4xx for a delivery that no
-/// retry can fix, 5xx only when D1 or a secret is missing (a retry can then
+/// 2xx once processed (or already processed) and for an authenticated event
+/// no retry could change; 4xx for a forged or stale delivery, or a clip the
+/// catalog lacks; 5xx only when D1 or a secret is missing (a retry can then
 /// succeed).
 pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     if req.method() != Method::Post {
@@ -83,6 +85,7 @@ pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) 
     let answer = match &event.kind {
         EventKind::Paid(_) | EventKind::AwaitingPayment { .. } => checkout(env, &provider, &event, at, &origin).await,
         EventKind::Refunded(back) | EventKind::Disputed(back) => money_back(env, &provider, &event, back, at).await,
+        EventKind::PaymentFailed { .. } | EventKind::Ignored => noted(env, provider.name(), &event, at).await,
     };
     match answer {
         Ok(WebhookAnswer::Done(value)) => {
@@ -108,7 +111,27 @@ fn subject_of(event: &WebhookEvent) -> &str {
         EventKind::Paid(paid) => &paid.session_id,
         EventKind::AwaitingPayment { session_id } => session_id,
         EventKind::Refunded(back) | EventKind::Disputed(back) => &back.payment_id,
+        EventKind::PaymentFailed { session_id } => session_id,
+        EventKind::Ignored => "",
     }
+}
+
+/// Records an event the shop takes no action on: a delayed payment that
+/// failed (no order; the self-test stops waiting for it), or a type it does
+/// not handle. Answered 200: no retry would change it.
+async fn noted(
+    env: &Env,
+    provider: &str,
+    event: &WebhookEvent,
+    at: u64,
+) -> std::result::Result<WebhookAnswer, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let (outcome, detail) = match event.kind {
+        EventKind::PaymentFailed { .. } => ("payment_failed", "the delayed payment failed: no order"),
+        _ => ("ignored", "not an event the shop acts on"),
+    };
+    batch(&db, vec![event_row(&db, provider, event, at, None, outcome, detail)?]).await?;
+    Ok(WebhookAnswer::Done(json!({ "received": true, outcome: true })))
 }
 
 /// Logs and records a refused delivery, and answers it.
@@ -405,10 +428,13 @@ async fn money_back(
         return Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": null, "pending": revokes })));
     };
     let statements = match money_back_action(&event.kind) {
+        // A link mail still waiting (the mail provider was down) would now
+        // bring a link that answers "refunded": it is withdrawn.
         Some(MoneyBackAction::Revoke) => vec![
             bind(&db, sql::REVOKE_FOR_MONEY_BACK, &[text(&order_id), num(now), text(reason)])?,
             bind(&db, sql::EVENT, &[text(&order_id), num(now), text("revoke"), JsValue::NULL, text(&detail)])?,
             event_row(&db, name, event, at, Some(&order_id), "processed", &detail)?,
+            bind(&db, crate::outbox::sql::OUTBOX_WITHDRAW, &[text(&order_id), num(now), text(reason)])?,
         ],
         _ => vec![
             bind(&db, sql::EVENT, &[text(&order_id), num(now), text("partial_refund"), JsValue::NULL, text(&detail)])?,
