@@ -28,6 +28,21 @@ struct RootArg {
     root: PathBuf,
 }
 
+impl RootArg {
+    /// Whether `--root` holds a shop; else says so (the most common slip: a
+    /// command run before `cd my-shop`), and nothing is written there.
+    fn is_shop(&self) -> bool {
+        let is_shop = self.root.join("content").is_dir();
+        if !is_shop {
+            eprintln!(
+                "error: there is no shop in {} (no content/ folder): run this in the shop's folder (cd my-shop), or give --root",
+                self.root.display()
+            );
+        }
+        is_shop
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Build the site into public/ and write the catalog manifest.
@@ -188,6 +203,14 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
             let shop = site_gen::load_shop(&root.root).map_err(|d| d.to_string())?;
             let (key, source) = pt::signing_key_from(&root.root).map_err(|e| e.to_string())?;
             let base = base_url.unwrap_or_else(|| shop.config.download_base_url.clone());
+            if !site_gen::placeholders::lines_with_mark(&base).is_empty() {
+                return Err(format!(
+                    "the link's address {base} is still a placeholder ({}), so the link would lead nowhere: set \
+                     download_base_url in content/site.toml to your shop's address followed by /download \
+                     (like https://shop.example/download), or pass --base-url",
+                    site_gen::placeholders::MARK
+                ));
+            }
             pt::check_key_for(source, &base, local_key).map_err(|e| e.to_string())?;
             let request = MintRequest {
                 order_id: order,
@@ -274,6 +297,9 @@ fn main() -> ExitCode {
     no_huge_pages();
     let cli = Cli::parse();
     match cli.command {
+        Command::Build { root, .. } | Command::Check { root, .. } | Command::Serve { root, .. } if !root.is_shop() => {
+            ExitCode::FAILURE
+        }
         Command::Build { root, out, manifest, drafts, now } => {
             let root = root.root;
             let options = BuildOptions {
@@ -300,6 +326,14 @@ fn main() -> ExitCode {
                     }
                     if let Some(text) = s.gone_text() {
                         eprintln!("{text}");
+                    }
+                    let unfilled = site_gen::placeholders::in_settings(&options.root);
+                    if unfilled > 0 {
+                        eprintln!(
+                            "warning: content/site.toml still has {unfilled} placeholder(s) ({}), shown on every page: \
+                             fill them before you deploy; `site-gen check` lists them and any others",
+                            site_gen::placeholders::MARK
+                        );
                     }
                     if options.drafts {
                         println!(
@@ -367,11 +401,18 @@ fn main() -> ExitCode {
         }
         Command::New { root, kind, title } => match new::create(&root.root, kind, &title, Utc::now()) {
             Ok(path) => {
-                println!("Created {}; edit it, then run `site-gen build`.", path.display());
+                println!(
+                    "Created {}; replace its {} lines with your own text, then run `site-gen build`.",
+                    path.display(),
+                    site_gen::placeholders::MARK
+                );
+                if matches!(kind, new::Kind::Page) {
+                    println!("A page is on the site (and in its menu) from the next build.");
+                }
                 if matches!(kind, new::Kind::Clip) {
                     println!(
                         "It is a draft (left out of the site) until you delete its `draft = true` line. Put its video \
-                         where its `file` line says, under sample-media/ (or your --masters folder), and run \
+                         where its `file` line says, under media/ (or your --masters folder), and run \
                          `site-gen media`: it fills in the size, running time and details, and makes the poster."
                     );
                 }

@@ -38,13 +38,28 @@ pub struct MediaArgs {
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub root: PathBuf,
     /// Where the masters are: a clip's `file` is read from DIR/<file>, as
-    /// `site-gen push` reads it. Relative to --root.
-    #[arg(long, default_value = "sample-media", value_name = "DIR")]
-    pub masters: PathBuf,
+    /// `site-gen push` reads it. Relative to --root. Default: media/ (or
+    /// sample-media/ where only that exists, as in clipstore's sample shop).
+    #[arg(long, value_name = "DIR")]
+    pub masters: Option<PathBuf>,
     /// Encodes at once (default: one per core).
     #[arg(long)]
     pub jobs: Option<usize>,
 }
+
+/// The masters folder when none is given: `media/`, the folder `site-gen
+/// init`'s shop ignores in git (the masters are what customers pay for),
+/// unless only `sample-media/` exists (clipstore's own sample shop).
+pub fn default_masters(root: &Path) -> PathBuf {
+    let sample = Path::new("sample-media");
+    if !root.join(MASTERS_DIR).is_dir() && root.join(sample).is_dir() {
+        return sample.to_path_buf();
+    }
+    PathBuf::from(MASTERS_DIR)
+}
+
+/// The masters folder of a new shop (`site-gen init` ignores it in git).
+pub const MASTERS_DIR: &str = "media";
 
 /// Preview length, height and quality; part of the settings a preview is
 /// remembered with, so changing them here remakes every preview.
@@ -466,7 +481,7 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
         variants: config.media_variants.clone(),
         currency: config.currency.clone(),
     };
-    let masters = root.join(&args.masters);
+    let masters = root.join(args.masters.clone().unwrap_or_else(|| default_masters(root)));
     let cache_path = root.join(CACHE);
     let cache: BTreeMap<String, Remembered> =
         fs::read_to_string(&cache_path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();

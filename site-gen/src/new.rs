@@ -94,12 +94,12 @@ fn template(kind: Kind, title: &str, slug: &str, now: DateTime<Utc>) -> String {
     let title = toml_string(title);
     match kind {
         Kind::Post => format!(
-            "+++\ntitle = {title}\ndate = {date}\ntags = []\n# A draft is left out of the site until you delete this line.\ndraft = true\n+++\n\nThe first paragraph is the summary shown in lists.\n\n<!-- more -->\n\nThe rest of the post.\n"
+            "+++\ntitle = {title}\ndate = {date}\ntags = []\n# A draft is left out of the site until you delete this line.\ndraft = true\n+++\n\nCHANGE-ME: the first paragraph is the summary shown in lists.\n\n<!-- more -->\n\nCHANGE-ME: the rest of the post.\n"
         ),
         Kind::Clip => format!(
-            "+++\ntitle = {title}\ndate = {date}\nprice = 0.00             # CHANGE-ME: the price, in the shop's currency\nduration = \"0:00\"       # minutes:seconds\nresolution = \"1920x1080\"\nfile = \"clips/{slug}.mp4\"   # its name in the storage bucket\nfile_name = {file_name}   # what the customer's download is called\nsize = 0                 # bytes; `site-gen` needs the exact size\n# sha256 = \"\"            # optional: output of `sha256sum`\nposter = \"/posters/{slug}.jpg\"   # `site-gen media` makes it from the master\ntags = []\n# A draft is left out of the site until you delete this line.\ndraft = true\n+++\n\nDescribe the clip: what is in the shot, and what it suits.\n"
+            "+++\ntitle = {title}\ndate = {date}\nprice = 0.00             # CHANGE-ME: the price, in the shop's currency\nduration = \"0:00\"       # minutes:seconds\nresolution = \"1920x1080\"\nfile = \"clips/{slug}.mp4\"   # its name in the storage bucket\nfile_name = {file_name}   # what the customer's download is called\nsize = 0                 # bytes; `site-gen` needs the exact size\n# sha256 = \"\"            # optional: output of `sha256sum`\nposter = \"/posters/{slug}.jpg\"   # `site-gen media` makes it from the master\ntags = []\n# A draft is left out of the site until you delete this line.\ndraft = true\n+++\n\nCHANGE-ME: describe the clip: what is in the shot, and what it suits.\n"
         ),
-        Kind::Page => format!("+++\ntitle = {title}\n+++\n\nWrite the page here.\n"),
+        Kind::Page => format!("+++\ntitle = {title}\n+++\n\nCHANGE-ME: write the page here.\n"),
     }
 }
 
@@ -137,5 +137,14 @@ mod tests {
         let file = crate::content::load::read_source(tmp.path(), &p).unwrap();
         let parsed = crate::content::load::parse_source(&file, crate::content::load::ContentKind::Clip);
         assert!(parsed.is_ok(), "the new draft loads: {:?}", parsed.err());
+        // Its starting text is a placeholder that `site-gen check` lists, in
+        // every kind: a page is on the site from the next build.
+        for dir in ["content/news", "content/clips", "content/pages"] {
+            for entry in fs::read_dir(tmp.path().join(dir)).unwrap() {
+                let text = fs::read_to_string(entry.unwrap().path()).unwrap();
+                let body = text.rsplit("+++").next().unwrap();
+                assert!(!crate::placeholders::lines_with_mark(body).is_empty(), "{dir}: {body}");
+            }
+        }
     }
 }

@@ -54,7 +54,10 @@ pub enum OrdersError {
     Unauthorized,
     #[error("the Worker answered {status}: {body}")]
     Http { status: u16, body: String },
-    #[error("could not reach the Worker at {url}: {error}")]
+    #[error(
+        "could not reach the Worker at {url} ({error})\n  \
+         help: is the address right, and is the Worker running? (a local one: scripts/run-local.sh in clipstore)"
+    )]
     Transport { url: String, error: String },
     #[error("unexpected answer from the Worker: {0}")]
     BadAnswer(String),
@@ -73,6 +76,33 @@ pub enum OrdersError {
     Token(#[from] pt::TokenCommandError),
     #[error("{0}")]
     Other(String),
+}
+
+/// What an answer's `body` says, for a message: the admin API's `error`;
+/// a web page (the address is not the Worker, or its route is missing) said
+/// as such rather than printed; anything else cut short.
+pub(crate) fn worker_answer(body: &str) -> String {
+    if let Some(error) = serde_json::from_str::<Value>(body).ok().and_then(|v| v["error"].as_str().map(str::to_string))
+    {
+        return error;
+    }
+    let start = body.trim_start().get(..15).unwrap_or_default().to_ascii_lowercase();
+    if start.starts_with("<!doctype html") || start.starts_with("<html") {
+        return "a web page, not the Worker's admin API: is --worker-url the address the Worker answers on \
+                (your shop's address), and is the Worker deployed with this version?"
+            .to_string();
+    }
+    match body.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &body[..at]),
+        None => body.to_string(),
+    }
+}
+
+/// A request that got no answer: the address once (ureq's message repeats it).
+fn transport(url: String, error: ureq::Error) -> OrdersError {
+    let error = error.to_string();
+    let error = error.strip_prefix(&format!("{url}: ")).unwrap_or(&error).to_string();
+    OrdersError::Transport { url, error }
 }
 
 /// `site-gen orders …`
@@ -341,14 +371,9 @@ impl AdminClient {
             Ok(response) => response.into_json().map_err(|e| OrdersError::BadAnswer(e.to_string())),
             Err(ureq::Error::Status(401, _)) => Err(OrdersError::Unauthorized),
             Err(ureq::Error::Status(status, response)) => {
-                let body = response.into_string().unwrap_or_default();
-                let message = serde_json::from_str::<Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-                    .unwrap_or(body);
-                Err(OrdersError::Http { status, body: message })
+                Err(OrdersError::Http { status, body: worker_answer(&response.into_string().unwrap_or_default()) })
             }
-            Err(e) => Err(OrdersError::Transport { url, error: e.to_string() }),
+            Err(e) => Err(transport(url, e)),
         }
     }
 
@@ -361,12 +386,12 @@ impl AdminClient {
             Ok(r) => (r.status(), r),
             Err(ureq::Error::Status(401, _)) => return Err(OrdersError::Unauthorized),
             Err(ureq::Error::Status(status, r)) => (status, r),
-            Err(e) => return Err(OrdersError::Transport { url, error: e.to_string() }),
+            Err(e) => return Err(transport(url, e)),
         };
         let body = response.into_string().map_err(|e| OrdersError::BadAnswer(e.to_string()))?;
         match serde_json::from_str(&body) {
             Ok(v) => Ok((status, v)),
-            Err(_) => Err(OrdersError::Http { status, body }),
+            Err(_) => Err(OrdersError::Http { status, body: worker_answer(&body) }),
         }
     }
 
@@ -1122,4 +1147,31 @@ pub fn parse_time(s: &str) -> Result<u64, String> {
 
 fn unix_now() -> u64 {
     chrono::Utc::now().timestamp().max(0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workers_answer_is_its_error_a_web_page_is_named_and_the_rest_cut_short() {
+        assert_eq!(worker_answer(r#"{"error":"no such order"}"#), "no such order");
+        let page = "\n<!DOCTYPE html>\n<html lang=\"en\"><head><title>Not found</title></head>…</html>";
+        let said = worker_answer(page);
+        assert!(said.starts_with("a web page, not the Worker's admin API: is --worker-url"), "{said}");
+        assert!(!said.contains("<html"));
+        let long = "x".repeat(500);
+        assert_eq!(worker_answer(&long).chars().count(), 201);
+        assert_eq!(worker_answer("D1 unavailable"), "D1 unavailable");
+    }
+
+    #[test]
+    fn an_unreachable_worker_is_named_once_with_what_to_check() {
+        // Port 1 on loopback: nothing listens there.
+        let url = "http://127.0.0.1:1/admin/health".to_string();
+        let error = ureq::get(&url).call().unwrap_err();
+        let said = transport(url.clone(), error).to_string();
+        assert_eq!(said.matches(url.as_str()).count(), 1, "{said}");
+        assert!(said.contains("is the Worker running?"), "{said}");
+    }
 }

@@ -73,6 +73,13 @@ pub fn scan(root: &Path) -> Diagnostics {
     found
 }
 
+/// How many lines of the shop's settings (`content/site.toml`) hold the
+/// mark: its title, address and contact are on every page, so `site-gen
+/// build` warns of these (reading one file; `scan` reads them all).
+pub fn in_settings(root: &Path) -> usize {
+    fs::read_to_string(root.join(crate::config::SITE_CONFIG)).map_or(0, |text| lines_with_mark(&text).len())
+}
+
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {

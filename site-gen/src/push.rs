@@ -39,9 +39,10 @@ pub struct PushArgs {
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub root: PathBuf,
     /// Where the clip files are: a clip's `file` (its object key) is read
-    /// from DIR/<file>. Relative to --root.
-    #[arg(long, default_value = "sample-media", value_name = "DIR")]
-    pub media: PathBuf,
+    /// from DIR/<file>. Relative to --root. Default: as `site-gen media`'s
+    /// `--masters` (media/, or sample-media/ where only that exists).
+    #[arg(long, value_name = "DIR")]
+    pub media: Option<PathBuf>,
     /// Show what would be uploaded and changed; upload and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -166,7 +167,9 @@ fn upload(
             "the Worker refused {size} bytes (over the plan's request body limit): upload it with `npx wrangler r2 object put <bucket>/{key} --file {} --remote`",
             path.display()
         )),
-        Err(ureq::Error::Status(status, r)) => Err(format!("the Worker answered {status}: {}", r.into_string().unwrap_or_default())),
+        Err(ureq::Error::Status(status, r)) => {
+            Err(format!("the Worker answered {status}: {}", crate::orders::worker_answer(&r.into_string().unwrap_or_default())))
+        }
         Err(e) => Err(e.to_string()),
     }
 }
@@ -183,7 +186,7 @@ struct SecondaryCounts {
 pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
     let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
     let client = AdminClient::new(&resolve_worker_url(args.worker_url.as_deref())?, &admin_token(&args.root)?)?;
-    let media = args.root.join(&args.media);
+    let media = args.root.join(args.media.clone().unwrap_or_else(|| crate::media::default_masters(&args.root)));
     let secondary = Secondary::from_root(&args.root).map_err(OrdersError::Other)?;
     if let Some(s) = &secondary {
         println!("Both origins: R2 through the Worker, and the secondary origin (bucket {}).", s.bucket_name());

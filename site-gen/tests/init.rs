@@ -61,6 +61,25 @@ fn a_new_shop_builds_at_once_and_check_lists_its_placeholders() {
         tmp.path().join("m.json").to_str().unwrap(),
     ]);
     assert!(build.status.success(), "{}", text(&build));
+    assert!(
+        text(&build).contains("warning: content/site.toml still has 4 placeholder(s) (CHANGE-ME), shown on every page"),
+        "the build that would be deployed says so: {}",
+        text(&build)
+    );
+    // A link minted on the placeholder address would lead nowhere.
+    let key = String::from_utf8(site_gen(&["token", "keygen"]).stdout).unwrap();
+    let mint = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .args(["token", "mint", "--root", root, "--order", "A1", "--clip", "first-clip"])
+        .env("CLIPSTORE_SIGNING_KEY", key.trim())
+        .output()
+        .unwrap();
+    assert!(!mint.status.success(), "{}", text(&mint));
+    assert!(
+        text(&mint).contains("is still a placeholder (CHANGE-ME), so the link would lead nowhere"),
+        "{}",
+        text(&mint)
+    );
+    assert!(mint.stdout.is_empty(), "no link printed");
     let home = fs::read_to_string(out.join("index.html")).unwrap();
     assert!(home.contains("Harbour Films"));
     assert!(out.join("clips/first-clip/index.html").is_file());
@@ -93,6 +112,26 @@ fn a_new_shop_builds_at_once_and_check_lists_its_placeholders() {
     let check = site_gen(&["check", "--root", root]);
     assert!(check.status.success(), "{}", text(&check));
     assert!(text(&check).contains("All good"));
+    let build = site_gen(&["build", "--root", root, "--out", out.to_str().unwrap()]);
+    assert!(build.status.success() && !text(&build).contains("warning"), "{}", text(&build));
+}
+
+#[test]
+fn commands_run_outside_a_shop_say_so_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    for command in ["build", "check", "serve"] {
+        let o = site_gen(&[command, "--root", root]);
+        assert!(!o.status.success(), "{command}");
+        assert!(
+            text(&o).contains(&format!(
+                "there is no shop in {root} (no content/ folder): run this in the shop's folder (cd my-shop)"
+            )),
+            "{command}: {}",
+            text(&o)
+        );
+    }
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "nothing written");
 }
 
 #[test]

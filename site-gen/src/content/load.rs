@@ -736,7 +736,7 @@ fn file_name_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>, file: Opt
 }
 
 /// What to do about a running time or size not yet filled in.
-const FILLED_BY_MEDIA: &str = "put the clip's master at sample-media/<its file> (or --masters DIR/<its file>) and run \
+const FILLED_BY_MEDIA: &str = "put the clip's master at media/<its file> (or --masters DIR/<its file>) and run \
      `site-gen media`, which fills in size, sha256, duration, resolution, frame rate and codec";
 
 /// `size`, in bytes; 0 only in a draft (not yet filled in).
