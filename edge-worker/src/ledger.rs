@@ -500,6 +500,14 @@ pub mod sql {
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.session_id = e.session_id) \
          AND NOT EXISTS (SELECT 1 FROM payment_events f WHERE f.session_id = e.session_id AND f.outcome = 'payment_failed')";
 
+    /// Whether a download of the order's clip asked for a span that offset
+    /// `?3` continues (a resume, not a fresh start or a jump ahead): what a
+    /// link past its expiry may still finish (`crate::after_expiry`).
+    /// `?1 order_id, ?2 clip_slug, ?3 offset`.
+    pub const STARTED_BEFORE: &str = "SELECT COUNT(*) AS found FROM download_attempts \
+         WHERE order_id = ?1 AND clip_slug = ?2 AND method = 'GET' AND outcome IN ('granted', 'granted_offline') \
+         AND span_offset < ?3 AND ?3 <= span_offset + span_length";
+
     /// A full refund or a dispute that arrived before its order
     /// (`revoke_pending`, recorded under the payment id): the reason to
     /// revoke the order with as it is created. `?1 provider, ?2 payment id`.

@@ -968,3 +968,35 @@ fn an_order_knows_when_its_first_link_was_issued() {
     run(&db, sql::LINK_SEEN, vec![t("O"), t("k1"), n(800), n(9000), n(900)]);
     assert_eq!(first(&db), Some(300));
 }
+
+#[test]
+fn a_link_past_its_expiry_finishes_only_what_was_started() {
+    let db = db();
+    let started = |offset: u64| -> bool {
+        let found: i64 =
+            db.query_row(sql::STARTED_BEFORE, rusqlite::params!["O", "c", offset as i64], |r| r.get("found")).unwrap();
+        found > 0
+    };
+    assert!(!started(1), "nothing started");
+    // A download of the whole clip broke off; a player asked for one chunk further on.
+    record(&db, "a1", 0, 10 * S);
+    record(&db, "a2", 20 * S, 2 * S);
+    assert!(started(4 * S), "a resume inside the first span");
+    assert!(started(10 * S), "where the first span ends");
+    assert!(started(22 * S), "the player's next chunk");
+    assert!(!started(0), "a fresh start");
+    assert!(!started(15 * S), "a jump ahead to a part never asked for");
+    assert!(!started(30 * S));
+    // Another clip, another order, a HEAD and a refusal start nothing.
+    let other = |id: &str, order: &str, clip: &str, method: &str, outcome: &str| {
+        let mut v = vec![t(id), n(1), t(order), t(clip), t("k"), t(method), Value::Null, n(200), t(outcome)];
+        v.extend([n(0), n(40 * S), n(0), Value::Null, Value::Null, Value::Null, t("d1"), n(0)]);
+        v.extend([Value::Null, Value::Null, Value::Null, t("r2"), t("\"v1\"")]);
+        run(&db, sql::RECORD_ATTEMPT, v);
+    };
+    other("b1", "O", "d", "GET", "granted");
+    other("b2", "P", "c", "GET", "granted");
+    other("b3", "O", "c", "HEAD", "no_body");
+    other("b4", "O", "c", "GET", "allowance_used_up");
+    assert!(!started(15 * S), "none of those started a span of O's clip c");
+}

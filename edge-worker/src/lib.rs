@@ -14,6 +14,7 @@
 //! The catalog manifest is embedded at compile time (see `build.rs`).
 
 pub mod admin;
+pub mod after_expiry;
 pub mod allowance;
 pub mod content_disposition;
 pub mod d1_row;

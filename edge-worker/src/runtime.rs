@@ -155,9 +155,27 @@ fn now_unix() -> u64 {
 
 /// Verifies the token against the keyring in the `TOKEN_KEYS` secret.
 fn verify(env: &Env, token: &str) -> std::result::Result<Claims, DownloadError> {
+    verify_resumable(env, token, false).map(|(claims, _)| claims)
+}
+
+/// Verifies the token; with `resume_grace`, one expired within
+/// [`crate::after_expiry::RESUME_GRACE_SECS`] verifies too, as `true`: it
+/// may only finish a download started before (the caller decides that).
+fn verify_resumable(env: &Env, token: &str, resume_grace: bool) -> std::result::Result<(Claims, bool), DownloadError> {
     let keys = env.secret("TOKEN_KEYS").map_err(|_| unavailable("the TOKEN_KEYS secret is not set"))?.to_string();
     let keyring = Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))?;
-    verify_token(token, &keyring, now_unix()).map_err(|e| DownloadError::from_token_code(e.code()))
+    let refused = |e: clipstore_core::TokenError| DownloadError::from_token_code(e.code());
+    match verify_token(token, &keyring, now_unix()) {
+        Ok(claims) => Ok((claims, false)),
+        // Expired is only said of a token whose signature checked out.
+        Err(clipstore_core::TokenError::Expired { expires_at, now }) if resume_grace => {
+            match crate::after_expiry::verify_at(expires_at, now) {
+                Some(at) => verify_token(token, &keyring, at).map(|claims| (claims, true)).map_err(refused),
+                None => Err(DownloadError::Expired),
+            }
+        }
+        Err(e) => Err(refused(e)),
+    }
 }
 
 fn order_facts(claims: &Claims) -> OrderFacts {

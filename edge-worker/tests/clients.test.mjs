@@ -179,6 +179,46 @@ describe("download clients on tight links", () => {
       `${mib(detail.attempts[0].sent_bytes - kept)} more than wget kept, completed ${detail.attempts[0].completed})`);
   });
 
+  // A link that expires while its download is paused (docs/downloads.md,
+  // "When a link expires"): the resume finishes it for two days after, and
+  // nothing else is served; a link that started nothing is simply expired.
+  it("a 1-download link expiring while wget is paused: wget -c finishes it; a fresh start, a HEAD and an unstarted link get 410", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    // Valid (with the token's 300 s of clock slack) until now + 25 s.
+    const minted = { clips: [withheld.slug], downloads: 1, expires: "1h", now: now - 3600 - 300 + 25 };
+    const link = await mint(stack, { order: "C-EXP", ...minted });
+    const unstarted = await mint(stack, { order: "C-EXP-2", ...minted });
+    const url = clipUrl(link);
+    const out = path.join(work, "expiring.mp4");
+    const first = spawn("wget", ["-q", "-O", out, url], { stdio: "ignore" });
+    const firstDone = new Promise((resolve) => first.on("exit", resolve));
+    const target = Math.floor(clip.size * 0.3);
+    for (let i = 0; i < 3000 && !(fs.existsSync(out) && fs.statSync(out).size >= target); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    first.kill("SIGKILL");
+    await firstDone;
+    const kept = fs.statSync(out).size;
+    assert.ok(kept >= target && kept < clip.size, `paused at ${mib(kept)}`);
+    await settled("C-EXP");
+    while (Date.now() / 1000 < now + 27) await new Promise((r) => setTimeout(r, 250));
+
+    assert.equal((await curl(url, { args: ["-I"] })).status, 410, "HEAD");
+    const fresh = await curl(url, { args: ["-H", "Range: bytes=0-"] });
+    assert.equal(fresh.status, 410, "a fresh start");
+    assert.ok(!fresh.body.includes(fs.readFileSync(clip.file).subarray(0, 64)), "no byte of the clip");
+    const refused = await curl(clipUrl(unstarted), { args: ["-H", `Range: bytes=${1024 * 1024}-`] });
+    assert.equal(refused.status, 410, "a link that started nothing cannot 'resume'");
+
+    await run("wget", ["-q", "-c", "-O", out, url]);
+    assert.equal(sha256File(out), clip.sha256, "the paused download is finished byte for byte");
+    const detail = await settled("C-EXP", 2);
+    const gets = detail.attempts.filter((a) => a.method === "GET" && a.outcome === "granted");
+    assert.equal(gets.length, 2, JSON.stringify(detail.attempts.map((a) => [a.method, a.outcome, a.range_header])));
+    assert.match(gets[1].range_header, new RegExp(`^bytes=${kept}-$`));
+    assert.ok(charged(detail) <= unit(clip.size, 1), `${mib(charged(detail))} charged, within the one download`);
+  });
+
   // The owner replaced the clip's file (a better encode) while a customer's
   // download of the old one was broken off. The browser's resume sends
   // If-Range with the old ETag and gets the new file whole (200); on a

@@ -3,8 +3,10 @@
 //! ledger, in D1 or, while D1 fails, in R2 (docs/downloads.md).
 
 // The runtime's shared glue (bindings, D1 helpers, pages) and its imports.
+use super::d1::Query;
 use super::origin;
 use super::*;
+use crate::delivery::ByteSpan;
 
 /// One request for a clip, as it will be recorded.
 pub(super) struct Attempt {
@@ -335,6 +337,25 @@ pub(super) async fn certificate_request(req: &Request, env: &Env, token: &str, s
     page.await.or_else(|error| error_response(&error))
 }
 
+/// Whether a request on a link past its expiry finishes a download started
+/// before (`crate::after_expiry`); not while D1 cannot tell.
+async fn resumes_what_was_started(env: &Env, claims: &Claims, slug: &str, head: bool, span: Option<ByteSpan>) -> bool {
+    let Some(span) = span.filter(|_| crate::after_expiry::may_resume(head, span)) else { return false };
+    let found = async {
+        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+        bind(&db, sql::STARTED_BEFORE, &[text(&claims.order_id), text(slug), num(span.offset)])?
+            .first_row::<Found>()
+            .await
+            .map_err(|e| d1_error("started before", e))
+    };
+    matches!(found.await, Ok(Some(Found { found: 1.. })))
+}
+
+struct Found {
+    found: u64,
+}
+crate::from_row!(Found { found });
+
 /// What the order page of a link shows: verifies the token, records the
 /// order and link in the ledger and reads what each clip was charged.
 pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<OrderView, DownloadError> {
@@ -499,7 +520,7 @@ async fn clip(
     head: bool,
     attempt: &mut Attempt,
 ) -> std::result::Result<(Response, Option<stream::SegmentedBody<Steps>>), DownloadError> {
-    let claims = verify(env, token)?;
+    let (claims, past_expiry) = super::verify_resumable(env, token, true)?;
     attempt.record.order_id = Some(claims.order_id.clone());
     attempt.record.key_id = Some(claims.key_id.clone());
     attempt.order = Some(order_facts(&claims));
@@ -555,6 +576,9 @@ async fn clip(
     // The allowance: reserve the span before the first byte, settle it to
     // what was sent afterwards (docs/downloads.md).
     let span = plan.body.filter(|span| span.length > 0);
+    if past_expiry && !resumes_what_was_started(env, &claims, slug, head, span).await {
+        return Err(DownloadError::Expired);
+    }
     let mut steps = None;
     match span {
         Some(span) => {
