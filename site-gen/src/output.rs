@@ -104,6 +104,10 @@ pub struct Staging {
     /// writing its file, so the folders are made on every core while pages
     /// render, not all before.
     own_folders: HashSet<PathBuf>,
+    /// Files of `out` that the build before it did not have and that were
+    /// changed after the last build ended: put there by hand, most likely.
+    /// Those the new build lacks are named as it replaces them ([`strays`]).
+    maybe_strays: Vec<String>,
     lock: BuildLock,
 }
 
@@ -147,7 +151,17 @@ impl Staging {
         );
         let sibling = sibling.map_err(io_err(&dir))?;
         let earlier = earlier.map_err(io_err(out))?;
+        let maybe_strays = match sibling_exists.then(|| changed_at(&dir.join(SIBLING_GITIGNORE.0))).flatten() {
+            Some(last_build) => earlier
+                .files
+                .keys()
+                .filter(|p| !sibling.files.contains_key(*p) && changed_at(&out.join(p)).is_some_and(|t| t > last_build))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
         let mut staging = Staging {
+            maybe_strays,
             previous_files: earlier.files.into_iter().filter(|(_, e)| e.regular).map(|(p, e)| (p, e.ino)).collect(),
             previous,
             paths: paths.into_iter().map(str::to_owned).collect(),
@@ -292,7 +306,11 @@ impl Staging {
             self.paths.insert(name.to_string());
         }
         self.delete_stale()?;
+        let strays: Vec<&String> = self.maybe_strays.iter().filter(|p| !self.paths.contains(*p)).collect();
         swap_in(&self.dir, &self.out, &self.parent, &self.name)?;
+        if !strays.is_empty() {
+            eprintln!("{}", strays_warning(&strays, &self.out, &self.dir));
+        }
         if fs::symlink_metadata(&self.dir).is_ok_and(|m| m.is_dir()) {
             // The sibling now holds the build before (whose own `.gitignore`,
             // if the shop has one, is replaced): mark it for git.
@@ -346,6 +364,40 @@ impl Staging {
             gone(fs::remove_dir_all(&path)).map_err(io_err(&path))
         })
     }
+}
+
+/// When `path`'s inode last changed (written, renamed, linked: a copy with
+/// its old time kept is still new here); its modification time where
+/// there is no inode.
+fn changed_at(path: &Path) -> Option<(i64, i64)> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    #[cfg(unix)]
+    return Some((std::os::unix::fs::MetadataExt::ctime(&meta), std::os::unix::fs::MetadataExt::ctime_nsec(&meta)));
+    #[cfg(not(unix))]
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| (d.as_secs() as i64, d.subsec_nanos() as i64))
+}
+
+/// What the owner is told of files put into `out` by hand, which a build
+/// replaces: where they are kept until the next build, and where they
+/// belong (`static/`, which every build copies).
+fn strays_warning(strays: &[&String], out: &Path, kept: &Path) -> String {
+    let shown: Vec<String> = strays.iter().take(5).map(|p| format!("{}/{p}", out.display())).collect();
+    let more = strays.len().saturating_sub(shown.len());
+    format!(
+        "warning: {}{} {} not made by site-gen, and this build does not have {}: until the next build {} in {}; \
+         put {} under static/ (static/{}), which every build copies",
+        shown.join(", "),
+        if more > 0 { format!(" and {more} more") } else { String::new() },
+        if strays.len() == 1 { "was" } else { "were" },
+        if strays.len() == 1 { "it" } else { "them" },
+        if strays.len() == 1 { "it is kept" } else { "they are kept" },
+        kept.display(),
+        if strays.len() == 1 { "it" } else { "each" },
+        strays[0],
+    )
 }
 
 /// Takes a lock on `folder` (the parent of `out`) for the rest of the
@@ -842,6 +894,33 @@ mod tests {
         write_site(&out, &[file("index.html", "built")]).unwrap();
         fs::write(&elsewhere, "changed elsewhere").unwrap();
         assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "built");
+    }
+
+    #[test]
+    fn files_put_into_the_site_by_hand_are_named_before_a_build_replaces_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        write_site(&out, &[file("index.html", "i")]).unwrap();
+        // A page new in the last build, which the next one drops (a post
+        // deleted since): site-gen's own, not the owner's.
+        write_site(&out, &[file("index.html", "i"), file("news/new/index.html", "n")]).unwrap();
+        // Later than the build (file times tick in jiffies, a few ms).
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        fs::write(out.join("google123.html"), "google-site-verification").unwrap();
+        fs::create_dir(out.join("images")).unwrap();
+        fs::write(out.join("images/map.svg"), "<svg/>").unwrap();
+        let staging = Staging::begin(&out, ["index.html"]).unwrap();
+        let mut strays = staging.maybe_strays.clone();
+        strays.sort();
+        assert_eq!(strays, ["google123.html", "images/map.svg"]);
+        drop(staging);
+        let one = String::from("google123.html");
+        let text = strays_warning(&[&one], &out, &sibling_of(&out));
+        assert!(text.contains("google123.html was not made by site-gen, and this build does not have it"), "{text}");
+        assert!(text.contains("put it under static/ (static/google123.html), which every build copies"), "{text}");
+        // Built over, they are kept in the sibling until the next build.
+        write_site(&out, &[file("index.html", "i")]).unwrap();
+        assert!(sibling_of(&out).join("google123.html").is_file());
     }
 
     #[test]
