@@ -302,7 +302,7 @@ mod tests {
         assert!(has("`page` must be a path", ":9:"), "{msgs:#?}");
         assert!(has("`factor` must be", ":10:"), "{msgs:#?}");
         assert!(has("missing required field `id` in this `[[licences]]`", ":11:"), "{msgs:#?}");
-        assert!(has("unknown front matter key `prize`", ":14:"), "{msgs:#?}");
+        assert!(has("unknown setting `prize`", ":14:"), "{msgs:#?}");
     }
 
     #[test]

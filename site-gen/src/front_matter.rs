@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use toml::Value;
 
 use crate::diagnostics::{nearest, Diagnostic, Location};
+use crate::front_matter_slips::slip_help;
 
 /// A Markdown source file, read and decoded.
 #[derive(Debug, Clone)]
@@ -35,6 +36,9 @@ pub struct FrontMatter<'a> {
     pub errors: Vec<Diagnostic>,
     /// `[[key]]` when this is one section of an array of tables.
     section: Option<String>,
+    /// Whether the file is all TOML (`site.toml`, whose keys are settings)
+    /// rather than a Markdown file's front matter.
+    whole_file: bool,
 }
 
 impl<'a> FrontMatter<'a> {
@@ -44,7 +48,7 @@ impl<'a> FrontMatter<'a> {
     pub fn parse(file: &'a SourceFile, known_keys: &[&str]) -> Result<Self, Vec<Diagnostic>> {
         let text = file.text.as_str();
         let (toml_start, toml_end, body_start) = split(text).map_err(|d| vec![d.clone_for(file)])?;
-        Self::from_toml(file, toml_start, toml_end, body_start, known_keys)
+        Self::from_toml(file, toml_start, toml_end, body_start, known_keys, false)
     }
 
     /// The front matter's table of `text`, split at its fences exactly as
@@ -61,30 +65,18 @@ impl<'a> FrontMatter<'a> {
         toml_end: usize,
         body_start: usize,
         known_keys: &[&str],
+        whole_file: bool,
     ) -> Result<Self, Vec<Diagnostic>> {
         let text = file.text.as_str();
         let toml_text = &text[toml_start..toml_end];
         let table: toml::Table = toml::from_str(toml_text).map_err(|e| {
             let offset = toml_start + e.span().map_or(0, |s| s.start);
             let location = Location::from_offset(text, offset);
-            // `price = 12,50`: a decimal comma, as much of Europe writes it.
-            let (key, value) = location.source_line.split_once('=').unwrap_or_default();
-            let comma = value.trim().split_once(',').filter(|(a, b)| {
-                matches!(key.trim(), "price" | "surcharge")
-                    && !a.is_empty()
-                    && a.bytes().all(|c| c.is_ascii_digit())
-                    && (1..=2).contains(&b.bytes().take_while(u8::is_ascii_digit).count())
+            let help = slip_help(&location.source_line).unwrap_or_else(|| {
+                "this is TOML: `key = value`, strings in double quotes, dates like 2026-03-14".to_string()
             });
-            let help = match comma {
-                Some((whole, rest)) => {
-                    let frac: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                    format!("write decimals with a point: {whole}.{frac}, not {whole},{frac}")
-                }
-                None => "this is TOML: `key = value`, strings in double quotes, dates like 2026-03-14".to_string(),
-            };
-            vec![Diagnostic::new(&file.display, format!("invalid front matter: {}", e.message().trim()))
-                .at(location)
-                .with_help(help)]
+            let what = if whole_file { "invalid setting" } else { "invalid front matter" };
+            vec![Diagnostic::new(&file.display, format!("{what}: {}", e.message().trim())).at(location).with_help(help)]
         })?;
         let mut fm = FrontMatter {
             file,
@@ -95,6 +87,7 @@ impl<'a> FrontMatter<'a> {
             body_start,
             errors: Vec::new(),
             section: None,
+            whole_file,
         };
         fm.check_keys(known_keys);
         Ok(fm)
@@ -104,20 +97,23 @@ impl<'a> FrontMatter<'a> {
     fn check_keys(&mut self, known_keys: &[&str]) {
         let fm = self;
         let unknown: Vec<String> = fm.table.keys().filter(|k| !known_keys.contains(&k.as_str())).cloned().collect();
+        // site.toml's keys are its settings; a Markdown file's, its front matter.
+        let (unknown_key, noun) =
+            if fm.whole_file { ("unknown setting", "setting") } else { ("unknown front matter key", "key") };
         for key in unknown {
             let help = match (nearest(&key, known_keys), &fm.section) {
-                (Some(k), _) => format!("did you mean `{k}`? Known keys: {}", known_keys.join(", ")),
+                (Some(k), _) => format!("did you mean `{k}`? Known {noun}s: {}", known_keys.join(", ")),
                 // TOML puts every line after a `[[…]]` header into that
                 // section: a key of the whole file added at its end lands here.
                 (None, Some(section)) => format!(
-                    "this line is inside the `{section}` section that starts on line {}, whose keys are: {}; \
-                     a key of the whole file goes above the first `[[…]]` line",
+                    "this line is inside the `{section}` section that starts on line {}, whose {noun}s are: {}; \
+                     a {noun} of the whole file goes above the first `[[…]]` line",
                     fm.start().line,
                     known_keys.join(", ")
                 ),
-                (None, None) => format!("known keys: {}", known_keys.join(", ")),
+                (None, None) => format!("known {noun}s: {}", known_keys.join(", ")),
             };
-            let d = fm.error_at_key(&key, format!("unknown front matter key `{key}`")).with_help(help);
+            let d = fm.error_at_key(&key, format!("{unknown_key} `{key}`")).with_help(help);
             fm.errors.push(d);
             fm.table.remove(&key);
         }
@@ -173,6 +169,7 @@ impl<'a> FrontMatter<'a> {
                     body_start: self.body_start,
                     errors: Vec::new(),
                     section: Some(header.clone()),
+                    whole_file: self.whole_file,
                 };
                 sub.check_keys(known_keys);
                 sub
@@ -188,7 +185,7 @@ impl<'a> FrontMatter<'a> {
     /// Reads a whole TOML file (such as `site.toml`) with the same field
     /// reader and messages as front matter.
     pub fn whole_file(file: &'a SourceFile, known_keys: &[&str]) -> Result<Self, Vec<Diagnostic>> {
-        Self::from_toml(file, 0, file.text.len(), file.text.len(), known_keys)
+        Self::from_toml(file, 0, file.text.len(), file.text.len(), known_keys, true)
     }
 
     /// Where `key` is set, or the opening fence if it is not.
@@ -395,6 +392,9 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
 /// Byte ranges (toml start, toml end, body start) of a file with `+++` fences.
 fn split(text: &str) -> Result<(usize, usize, usize), SplitError> {
     let text_start = if text.starts_with('\u{feff}') { 3 } else { 0 };
+    if text[text_start..].trim().is_empty() {
+        return Err(SplitError::Empty);
+    }
     let first_line_end = text[text_start..].find('\n').map_or(text.len(), |i| text_start + i + 1);
     if text[text_start..first_line_end].trim_end() != FENCE {
         return Err(SplitError::NoOpening);
@@ -410,6 +410,7 @@ fn split(text: &str) -> Result<(usize, usize, usize), SplitError> {
 }
 
 enum SplitError {
+    Empty,
     NoOpening,
     NoClosing,
 }
@@ -418,6 +419,11 @@ impl SplitError {
     fn clone_for(&self, file: &SourceFile) -> Diagnostic {
         let at = Location::from_line(&file.text, 1);
         match self {
+            SplitError::Empty => {
+                Diagnostic::new(&file.display, "the file is empty: write its front matter (see docs/content.md), or delete it")
+                    .at(at)
+                    .with_help("a page starts with a line `+++`, then its fields (`title = \"...\"`), then another `+++` line, then its text")
+            }
             SplitError::NoOpening => {
                 Diagnostic::new(&file.display, "the file does not start with front matter").at(at).with_help(
                     "start the file with a line `+++`, then the fields (`title = \"...\"`), then another `+++` line",
@@ -542,6 +548,94 @@ mod tests {
             let f = file(&format!("+++\n{line}\n+++\n"));
             let e = FrontMatter::parse(&f, &["resolution", "price"]).err().unwrap()[0].to_string();
             assert!(e.contains("this is TOML"), "{line}: {e}");
+        }
+    }
+
+    /// The help a TOML syntax error on `line` gets in a Markdown file.
+    fn help_for(line: &str) -> String {
+        let f = file(&format!("+++\n{line}\n+++\n"));
+        let e = FrontMatter::parse(&f, &["title", "price", "draft", "date"]).err().expect(line)[0].clone();
+        let loc = e.location.as_ref().unwrap();
+        assert_eq!(loc.line, 2, "{line}: the error is at its line: {e}");
+        e.help.unwrap()
+    }
+
+    /// Curly quotes, a currency sign, yes/no, a day-first date and a `"`
+    /// inside a text each get their own help, not "this is TOML".
+    #[test]
+    fn common_typing_slips_are_named() {
+        let h = help_for("title = “Harbour”");
+        assert!(h.contains("replace the curly quotes") && h.contains("`title = \"Harbour\"`"), "{h}");
+        assert!(h.contains("smart quotes"), "{h}");
+        let h = help_for("title = ‘Harbour’");
+        assert!(h.contains("`title = 'Harbour'`"), "{h}");
+
+        for (line, number) in [("price = €20", "20"), ("price = 20 $", "20"), ("price = £12,50", "12.50")] {
+            let h = help_for(line);
+            assert_eq!(h, format!("write the number only: price = {number}; the currency is set in content/site.toml"));
+        }
+
+        assert_eq!(help_for("draft = yes"), "write true or false (in small letters): draft = true");
+        assert_eq!(help_for("draft = off # for now"), "write true or false (in small letters): draft = false");
+        assert_eq!(help_for("draft = True"), "write true or false (in small letters): draft = true");
+
+        assert_eq!(help_for("date = 04.12.2026"), "write dates as year-month-day: date = 2026-12-04");
+        assert_eq!(help_for("date = 13/04/2026"), "write dates as year-month-day: date = 2026-04-13");
+        assert_eq!(
+            help_for("date = 04/12/2026"),
+            "write dates as year-month-day: date = 2026-12-04 for 4 December 2026, or date = 2026-04-12 for 12 April 2026"
+        );
+        assert_eq!(help_for("date = 2026/12/04"), "write dates as year-month-day: date = 2026-12-04");
+
+        let h = help_for("title = \"The \"best\" dawn\"");
+        assert!(h.contains("put single quotes around it: title = 'The \"best\" dawn'"), "{h}");
+        assert!(h.contains(r#"title = "The \"best\" dawn""#), "{h}");
+        // An apostrophe cannot go inside single quotes: only escaping is offered.
+        let h = help_for("title = \"Harbour's \"best\" dawn\"");
+        assert_eq!(h, r#"a " inside the text ends it: write \" for each " inside: title = "Harbour's \"best\" dawn""#);
+        // The suggested lines are TOML that reads as meant.
+        for fixed in [r#"title = "Harbour's \"best\" dawn""#, "title = 'The \"best\" dawn'"] {
+            let t: toml::Table = toml::from_str(fixed).unwrap();
+            assert!(t["title"].as_str().unwrap().contains("\"best\" dawn"), "{fixed}");
+        }
+
+        // Other mistakes keep the general help.
+        for line in ["title = \"Harbour", "date = 32.13.2026", "price = 12 50", "draft = maybe"] {
+            assert!(help_for(line).starts_with("this is TOML"), "{line}");
+        }
+    }
+
+    /// site.toml is all settings: its messages do not speak of front matter.
+    #[test]
+    fn site_toml_mistakes_are_called_settings() {
+        let f = SourceFile { display: "content/site.toml".into(), text: "title = \"X\"\nlangauge = \"en\"\n".into() };
+        let fm = FrontMatter::whole_file(&f, &["title", "language"]).map_err(|_| ()).unwrap();
+        let e = fm.errors[0].to_string();
+        assert!(e.contains("error: unknown setting `langauge`") && e.contains("site.toml:2:1"), "{e}");
+        assert!(e.contains("did you mean `language`? Known settings: title, language"), "{e}");
+        assert!(!e.contains("front matter"), "{e}");
+        let f = SourceFile { display: "content/site.toml".into(), text: "title = \"Salt Shop\n".into() };
+        let e = FrontMatter::whole_file(&f, &["title"]).err().unwrap()[0].to_string();
+        assert!(e.contains("error: invalid setting: ") && e.contains("site.toml:1:"), "{e}");
+        // Its sections too.
+        let f = SourceFile { display: "content/site.toml".into(), text: "[[licences]]\nprize = 1\n".into() };
+        let mut fm = FrontMatter::whole_file(&f, &["licences"]).map_err(|_| ()).unwrap();
+        let e = fm.tables("licences", &["id"])[0].errors[0].to_string();
+        assert!(e.contains("unknown setting `prize`") && e.contains("whose settings are: id"), "{e}");
+        // A Markdown file keeps "front matter".
+        let f = file("+++\nlangauge = \"en\"\n+++\n");
+        let fm = FrontMatter::parse(&f, &["language"]).map_err(|_| ()).unwrap();
+        assert!(fm.errors[0].message.contains("unknown front matter key `langauge`"));
+    }
+
+    #[test]
+    fn an_empty_file_is_called_empty() {
+        for text in ["", "  \n\n", "\u{feff}\n"] {
+            let errs = FrontMatter::parse(&file(text), &[]).err().unwrap();
+            assert_eq!(
+                errs[0].message, "the file is empty: write its front matter (see docs/content.md), or delete it",
+                "{text:?}"
+            );
         }
     }
 

@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod doctor;
 pub mod front_matter;
 pub mod front_matter_edit;
+pub mod front_matter_slips;
 pub mod incremental;
 pub mod init;
 pub mod kept;
@@ -36,6 +37,7 @@ pub mod search;
 pub mod secondary;
 pub mod serve;
 pub mod structured_data;
+pub mod template_uses;
 pub mod templates;
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use crate::content::Shop;
-use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::diagnostics::{nearest, Diagnostic, Diagnostics};
 use crate::markdown::SourceLink;
 use crate::render::{file_for_url, OutputFile};
 
@@ -38,6 +38,55 @@ impl SiteFiles {
         let file = file_for_url(&decoded);
         self.0.contains(&file) || self.0.contains(&format!("{file}/index.html"))
     }
+
+    /// The address the owner most likely meant by `target`, a link that
+    /// points at nothing whose site path is `path`: the same address in
+    /// other letter case, with the `/` it lacks in front, without a
+    /// `/static` in front, or else the nearest address of the same kind
+    /// (file or page) when it is only a few letters off.
+    pub fn likely_meant(&self, target: &str, path: &str) -> Option<String> {
+        let decoded = |p: &str| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned();
+        let path = decoded(path);
+        let is_file = has_extension(&path);
+        // Addresses of the same kind: `/clips/a/` for pages, `/css/site.css` for files.
+        let mut addresses: Vec<String> = self
+            .0
+            .iter()
+            .filter_map(|f| match f.strip_suffix("index.html") {
+                Some(dir) if !is_file && (dir.is_empty() || dir.ends_with('/')) => Some(format!("/{dir}")),
+                None if is_file => Some(format!("/{f}")),
+                _ => None,
+            })
+            .collect();
+        addresses.sort();
+        let lower = path.to_lowercase();
+        if let Some(same) = addresses.iter().find(|a| a.to_lowercase() == lower) {
+            return Some(same.clone());
+        }
+        let target = decoded(target.split(['#', '?']).next().unwrap_or_default().trim());
+        let fixes = [
+            (!target.starts_with('/')).then(|| normalize(&format!("/{target}"))),
+            path.strip_prefix("/static/").map(|rest| format!("/{rest}")),
+        ];
+        if let Some(fix) = fixes.into_iter().flatten().find(|fix| self.serves(fix)) {
+            return Some(fix);
+        }
+        // A typo: a few letters off, as many as a typo of the last part of
+        // the address makes (`/posters/harbour.jpg` is not `/posters/alpha.jpg`).
+        let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+        let most = 2.max(name.chars().count() / 3);
+        // Only addresses whose length is close enough (a big shop has tens of thousands).
+        let close: Vec<&str> =
+            addresses.iter().map(String::as_str).filter(|a| a.len().abs_diff(path.len()) <= most).collect();
+        nearest(&path, &close).filter(|a| strsim::damerau_levenshtein(&path, a) <= most).map(str::to_string)
+    }
+}
+
+/// Whether the site path `path` names a file (`/posters/a.jpg`) rather
+/// than a page (`/about/`, `/about`).
+fn has_extension(path: &str) -> bool {
+    let last = path.rsplit('/').next().unwrap_or_default();
+    last.rsplit_once('.').is_some_and(|(name, ext)| !name.is_empty() && !ext.is_empty())
 }
 
 /// The site path a link points to, or `None` for links that leave the site.
@@ -119,15 +168,27 @@ pub fn check_links_of(
             if site.serves(&path) {
                 continue;
             }
-            let help = match hidden.iter().find(|(url, _)| *url == path) {
-                Some((_, why)) => format!("{path} is {why}, so it is not published; publish it or remove the link"),
-                None => "check the address: pages are /clips/<name>/, /news/<name>/, /<page>/ and /tags/<tag>/; files come from static/".into(),
+            let hidden = hidden.iter().find(|(url, _)| *url == path);
+            let meant = || site.likely_meant(&link.target, &path);
+            let (message, help) = if has_extension(&path) {
+                // A picture or other file: it comes from static/.
+                let file = percent_encoding::percent_decode_str(&path).decode_utf8_lossy().into_owned();
+                let help = match meant() {
+                    Some(meant) => format!("did you mean {meant}?"),
+                    None => format!(
+                        "put the file at static{file}, or correct the address: the address {file} is the file static{file}"
+                    ),
+                };
+                (format!("the file static{file} does not exist"), help)
+            } else {
+                let help = match hidden.map(|(_, why)| why).ok_or_else(meant) {
+                    Ok(why) => format!("{path} is {why}, so it is not published; publish it or remove the link"),
+                    Err(Some(meant)) => format!("did you mean {meant}?"),
+                    Err(None) => "check the address: pages are /clips/<name>/, /news/<name>/, /<page>/ and /tags/<tag>/; files come from static/".into(),
+                };
+                (format!("link to a page that does not exist: {}", link.target), help)
             };
-            errors.push(
-                Diagnostic::new(source, format!("link to a page that does not exist: {}", link.target))
-                    .at(link.location.clone())
-                    .with_help(help),
-            );
+            errors.push(Diagnostic::new(source, message).at(link.location.clone()).with_help(help));
         }
     };
     for c in &shop.clips {
@@ -221,6 +282,87 @@ mod tests {
         assert!(site.serves("/clips/a"));
         assert!(site.serves("/posters/a%20b.jpg"));
         assert!(!site.serves("/clips/b/"));
+    }
+
+    /// The small fixture shop, its about page's text replaced by `body`.
+    fn shop_with_about_page(body: &str) -> (tempfile::TempDir, Shop) {
+        let tmp = tempfile::tempdir().unwrap();
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
+        for e in walkdir::WalkDir::new(&fixture) {
+            let e = e.unwrap();
+            let dest = tmp.path().join(e.path().strip_prefix(&fixture).unwrap());
+            if e.file_type().is_dir() {
+                std::fs::create_dir_all(&dest).unwrap();
+            } else {
+                std::fs::copy(e.path(), &dest).unwrap();
+            }
+        }
+        let about = format!("+++\ntitle = \"About\"\n+++\n{body}");
+        std::fs::write(tmp.path().join("content/pages/about.md"), about).unwrap();
+        let now = "2026-06-01T00:00:00Z".parse().unwrap();
+        let shop = crate::content::load(tmp.path(), &crate::content::LoadOptions { drafts: false, now }).unwrap();
+        (tmp, shop)
+    }
+
+    /// A missing picture is called a missing file of static/, not a page,
+    /// and the address most likely meant is named.
+    #[test]
+    fn a_missing_file_is_named_with_the_address_likely_meant() {
+        let lines = [
+            "![a](/posters/harbour.jpg)",
+            "![b](/posters/Alpha.JPG)",
+            "![c](posters/alpha.jpg)",
+            "![d](/static/posters/alpha.jpg)",
+            "![e](/posters/alpah.jpg)",
+            "[f](/abuot/)",
+            "[g](/clips/nope/)",
+        ];
+        let (_tmp, shop) = shop_with_about_page(&lines.join("\n\n"));
+        let paths =
+            ["index.html", "about/index.html", "clips/alpha/index.html", "posters/alpha.jpg", "posters/beta.jpg"];
+        let site = SiteFiles::from_paths(paths.iter().map(|p| p.to_string()).collect());
+        let about = |d: &&Diagnostic| d.file.ends_with("about.md");
+        let errors: Vec<Diagnostic> = check_content_links(&shop, &site, &[]).iter().filter(about).cloned().collect();
+        let got: Vec<(String, String)> =
+            errors.iter().map(|d| (d.message.clone(), d.help.clone().unwrap_or_default())).collect();
+        let want = [
+            (
+                "the file static/posters/harbour.jpg does not exist",
+                "put the file at static/posters/harbour.jpg, or correct the address: \
+                 the address /posters/harbour.jpg is the file static/posters/harbour.jpg",
+            ),
+            ("the file static/posters/Alpha.JPG does not exist", "did you mean /posters/alpha.jpg?"),
+            // Relative to the page /about/.
+            ("the file static/about/posters/alpha.jpg does not exist", "did you mean /posters/alpha.jpg?"),
+            ("the file static/static/posters/alpha.jpg does not exist", "did you mean /posters/alpha.jpg?"),
+            ("the file static/posters/alpah.jpg does not exist", "did you mean /posters/alpha.jpg?"),
+            // Pages keep their wording.
+            ("link to a page that does not exist: /abuot/", "did you mean /about/?"),
+            (
+                "link to a page that does not exist: /clips/nope/",
+                "check the address: pages are /clips/<name>/, /news/<name>/, /<page>/ and /tags/<tag>/; files come from static/",
+            ),
+        ];
+        let want: Vec<(String, String)> = want.iter().map(|(m, h)| (m.to_string(), h.to_string())).collect();
+        assert_eq!(got, want);
+        // Each at its line of content/pages/about.md.
+        let lines: Vec<usize> = errors.iter().map(|d| d.location.as_ref().unwrap().line).collect();
+        assert_eq!(lines, [4, 6, 8, 10, 12, 14, 16]);
+        // A draft's address still says it is a draft.
+        let hidden = [("/clips/nope/".to_string(), "a draft")];
+        let errors = check_content_links(&shop, &site, &hidden);
+        assert!(errors.iter().filter(about).any(|d| d.help.as_deref()
+            == Some("/clips/nope/ is a draft, so it is not published; publish it or remove the link")));
+    }
+
+    #[test]
+    fn files_have_an_extension_and_pages_do_not() {
+        for file in ["/a.jpg", "/posters/a b.JPEG", "/v1.2/x.css"] {
+            assert!(has_extension(file), "{file}");
+        }
+        for page in ["/", "/about/", "/about", "/v1.2/", "/.well-known/", "/x/.hidden"] {
+            assert!(!has_extension(page), "{page}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use tera::Tera;
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Location};
+use crate::template_uses::{unknown_filter, unused_templates, uses_of};
 
 /// Folder of the shop's templates, relative to its root.
 pub const TEMPLATES_DIR: &str = "templates";
@@ -64,12 +65,25 @@ pub fn builtin_static_files_missing<'a>(
 }
 
 /// Loads the built-in templates, then the shop's own on top of them.
+/// Prints a warning for each file under `templates/` that no page uses
+/// (see [`unused_templates`]).
 pub fn load(root: &Path) -> Result<Tera, Diagnostics> {
+    let (tera, warnings) = load_with_warnings(root)?;
+    for warning in warnings {
+        eprintln!("{warning}");
+    }
+    Ok(tera)
+}
+
+/// [`load`], with the warnings returned rather than printed.
+fn load_with_warnings(root: &Path) -> Result<(Tera, Vec<String>), Diagnostics> {
     let mut sources: BTreeMap<String, (String, String)> = BUILTIN_TEMPLATES
         .iter()
         .map(|(name, text)| (name.to_string(), (format!("built-in template {name}"), text.to_string())))
         .collect();
     let mut errors = Diagnostics::default();
+    // The shop's files under names no build reads (`clip.htm`, `Page.HTML`).
+    let mut ignored = Vec::new();
     let dir = root.join(TEMPLATES_DIR);
     if dir.is_dir() {
         for entry in walkdir::WalkDir::new(&dir).sort_by_file_name() {
@@ -82,10 +96,20 @@ pub fn load(root: &Path) -> Result<Tera, Diagnostics> {
             };
             let path = entry.path();
             let is_template = path.extension().is_some_and(|e| e == "html" || e == "xml");
-            if !entry.file_type().is_file() || !is_template {
+            let name = path.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/");
+            if !entry.file_type().is_file() {
                 continue;
             }
-            let name = path.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/");
+            if !is_template {
+                let looks_like_one = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| ["html", "htm", "xml"].contains(&e.to_ascii_lowercase().as_str()));
+                if looks_like_one {
+                    ignored.push(name);
+                }
+                continue;
+            }
             let shown = format!("{TEMPLATES_DIR}/{name}");
             match std::fs::read(path).map(String::from_utf8) {
                 Ok(Ok(text)) => {
@@ -103,7 +127,7 @@ pub fn load(root: &Path) -> Result<Tera, Diagnostics> {
         return Err(errors);
     }
     let raw: Vec<(&str, &str)> = sources.iter().map(|(n, (_, t))| (n.as_str(), t.as_str())).collect();
-    compile(raw).map_err(|e| {
+    let tera = compile(raw).map_err(|e| {
         let chain = cause_chain(&e);
         let mut d = match template_in_error(&chain, &sources) {
             Some((shown, text)) => {
@@ -122,9 +146,19 @@ pub fn load(root: &Path) -> Result<Tera, Diagnostics> {
         d = d.with_help(
             "fix the template syntax; the Tera documentation lists what templates can use: https://keats.github.io/tera/docs/",
         );
-        errors.push(d);
-        errors
-    })
+        Diagnostics(vec![d])
+    })?;
+    let uses = uses_of(&tera);
+    for (name, filter) in &uses.filters {
+        let (shown, text) = &sources[name];
+        errors.push(unknown_filter(shown, text, filter));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let own: Vec<&str> =
+        sources.iter().filter(|(_, (shown, _))| shown.starts_with(TEMPLATES_DIR)).map(|(n, _)| n.as_str()).collect();
+    Ok((tera, unused_templates(&own, &ignored, &uses.references)))
 }
 
 /// A Tera of `templates` (name, text), escaping as every build does.
@@ -244,5 +278,111 @@ pub fn shown_name(root: &Path, name: &str) -> String {
         format!("{TEMPLATES_DIR}/{name}")
     } else {
         format!("built-in template {name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template_uses::{filter_use, FILTERS, LEFT_OUT_FILTERS, SPECIAL_FILTERS};
+
+    /// A shop folder with `files` (path under the shop, text).
+    fn shop(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = tmp.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        tmp
+    }
+
+    #[test]
+    fn the_built_in_templates_load_without_warnings() {
+        let tmp = shop(&[]);
+        let (_, warnings) = load_with_warnings(tmp.path()).unwrap();
+        assert_eq!(warnings, Vec::<String>::new());
+    }
+
+    /// A template saved under a name no build reads is named, with the
+    /// built-in template it was likely meant to replace.
+    #[test]
+    fn templates_no_page_uses_are_warned_about() {
+        let page = "{% extends \"base.html\" %}{% import \"macros.html\" as m %}\
+                    {% block content %}{% include \"parts/note.html\" %}{% endblock %}";
+        let tmp = shop(&[
+            ("templates/page.html", page),
+            ("templates/macros.html", "{% macro x() %}x{% endmacro %}"),
+            ("templates/parts/note.html", "note"),
+            ("templates/Page.html", "a"),
+            ("templates/clip.htm", "b"),
+            ("templates/Tag.HTML", "c"),
+            ("templates/partial/header.html", "d"),
+            ("templates/about.html", "{% extends \"base.html\" %}"),
+            ("templates/self.html", "{% include \"self.html\" ignore missing %}"),
+            ("templates/notes.txt", "not a template"),
+        ]);
+        let (_, warnings) = load_with_warnings(tmp.path()).unwrap();
+        assert_eq!(
+            warnings,
+            [
+                "warning: templates/Page.html is not used by any page; did you mean templates/page.html?",
+                "warning: templates/Tag.HTML is not used by any page; did you mean templates/tag.html?",
+                "warning: templates/about.html is not used by any page: a page uses the template of its kind \
+                 (page.html, clip.html, post.html, … as docs/templates.md lists them), and a template \
+                 is also used when another one extends, includes or imports it",
+                "warning: templates/clip.htm is not used by any page; did you mean templates/clip.html?",
+                "warning: templates/partial/header.html is not used by any page; did you mean templates/partials/header.html?",
+                "warning: templates/self.html is not used by any page: a page uses the template of its kind \
+                 (page.html, clip.html, post.html, … as docs/templates.md lists them), and a template \
+                 is also used when another one extends, includes or imports it",
+            ]
+        );
+        let ignored = unused_templates(&[], &["feed.XML.htm".to_string()], &[]);
+        assert_eq!(
+            ignored,
+            ["warning: templates/feed.XML.htm is not used by any page: templates end in .html or .xml, in small letters"]
+        );
+    }
+
+    /// `Filter 'uppercase' not found` came only when a page rendered, with
+    /// "check the variable names": the filter is named when templates load.
+    #[test]
+    fn an_unknown_filter_is_named_at_its_use() {
+        let page = "{% extends \"base.html\" %}\n{% block content %}\n<h1>{{ page.title | uppercase }}</h1>\n\
+                    {% if page.date %}{{ page.date | date(format=\"%Y\") }}{% endif %}\n\
+                    {% filter capitalise %}x{% endfilter %}{{ page.title | frobnicate }}{% endblock %}";
+        let tmp = shop(&[("templates/page.html", page)]);
+        let errors = load(tmp.path()).err().unwrap();
+        let shown: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
+        let [capitalise, date, frobnicate, uppercase] = &shown[..] else { panic!("{shown:#?}") };
+        let docs = "the filters templates can use are listed at https://keats.github.io/tera/docs/#built-in-filters";
+        assert!(uppercase.starts_with("error: unknown filter `uppercase`\n"), "{uppercase}");
+        assert!(uppercase.contains("--> templates/page.html:3:21"), "{uppercase}");
+        assert!(uppercase.contains(&format!("help: did you mean `upper`? {docs}")), "{uppercase}");
+        assert!(!uppercase.contains("variable names"), "{uppercase}");
+        assert!(capitalise.contains("templates/page.html:5:11") && capitalise.contains("did you mean `capitalize`?"));
+        assert!(date.contains(":4:") && date.contains("do without Tera's `date` filter"), "{date}");
+        assert!(frobnicate.contains(&format!("help: {docs}\n")), "{frobnicate}");
+    }
+
+    /// The filter lists match the Tera site-gen is built with.
+    #[test]
+    fn the_filter_lists_match_tera() {
+        let tera = compile(Vec::new()).unwrap();
+        for f in FILTERS.iter().filter(|f| !SPECIAL_FILTERS.contains(f)) {
+            assert!(tera.get_filter(f).is_ok(), "{f}");
+        }
+        for f in LEFT_OUT_FILTERS {
+            assert!(tera.get_filter(f).is_err(), "{f}");
+        }
+    }
+
+    #[test]
+    fn filter_uses_are_found_as_filters_only() {
+        let text = "{{ upper }} {{ x|upper_case }} {{ y | upper }}";
+        assert_eq!(filter_use(text, "upper"), Some(text.rfind("upper").unwrap()));
+        assert_eq!(filter_use("{%- filter upper -%}", "upper"), Some(11));
+        assert_eq!(filter_use("{{ refilter upper }}", "upper"), None);
     }
 }

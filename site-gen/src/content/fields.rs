@@ -37,6 +37,15 @@ impl Price {
                     if after.len() == 3 { " or a separator" } else { ", with a point" }
                 ));
             }
+            // "€20", "20 EUR": the number alone, which the shop's currency prices.
+            let number: String = text.chars().filter(|c| c.is_ascii_digit() || *c == '.').collect();
+            let signed = text.chars().any(|c| !(c.is_ascii_digit() || c.is_whitespace() || matches!(c, '.' | ',')));
+            if signed && !number.is_empty() && Price::parse_text(&number).is_ok() {
+                return Err(format!(
+                    "must be a number like 24.00, found \"{text}\": write {number}, without the currency \
+                     (content/site.toml sets it for the whole shop)"
+                ));
+            }
             return Err(format!("must be a number like 24.00, found \"{text}\""));
         }
         if frac.len() > 2 {
@@ -222,6 +231,11 @@ mod tests {
         let thousands = Price::parse(&Value::String("¥1,250".into())).unwrap_err();
         assert!(thousands.ends_with("write 1250, without the currency or a separator"), "{thousands}");
         assert!(!Price::parse(&Value::String("1,250.00".into())).unwrap_err().contains("write"));
+        for (text, number) in [("€20", "20"), ("20 EUR", "20"), ("$24.50", "24.50")] {
+            let said = Price::parse(&Value::String(text.into())).unwrap_err();
+            assert!(said.contains(&format!("write {number}, without the currency (content/site.toml")), "{said}");
+        }
+        assert!(!Price::parse(&Value::String("ten".into())).unwrap_err().contains("write"));
         assert_eq!(Price { cents: 2450 }.display("EUR"), "€24.50");
         assert_eq!(Price { cents: 5 }.display("CHF"), "0.05 CHF");
         // As Stripe shows them: no cents in yen or krónur, three decimals in dinars.
