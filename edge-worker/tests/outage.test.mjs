@@ -312,6 +312,65 @@ describe("a 1-download link while D1 is down", () => {
     }
   });
 
+  it("a grant whose row could not be written, on a Worker that then dies mid-stream, is settled once stale and can be resumed", async () => {
+    const vars = { STALE_DOWNLOAD_SECONDS: "3" };
+    const first = await startStack({ seed: [main], vars });
+    let second;
+    try {
+      await putClip(first, withheld, clip.file);
+      const link = await mint(first, { order: "O-ROW-DIES", clips: [withheld.slug], downloads: 1 });
+      const partial = path.join(work, "row-dies.mp4");
+      const sql = (command) => first.wrangler(["d1", "execute", "DB", "--command", command]);
+      const rows = async (s) => JSON.parse((await s.wrangler(["d1", "execute", "DB", "--json", "--command",
+        "SELECT recorded_via, settled_at, progress_bytes FROM download_attempts WHERE order_id = 'O-ROW-DIES'"])).stdout)[0].results;
+      await sql("CREATE TRIGGER no_attempt_rows BEFORE INSERT ON download_attempts BEGIN SELECT RAISE(ABORT, 'test: no rows'); END;");
+      let slow;
+      try {
+        slow = await slowDownload(clipUrl(link), partial);
+      } finally {
+        await sql("DROP TRIGGER no_attempt_rows;");
+      }
+      const exited = new Promise((resolve) => slow.on("exit", resolve));
+      assert.match(first.log(), /"event":"ledger_write_failed"/);
+      // Once D1 takes rows again, the next progress report writes the row with it.
+      for (let i = 0; ; i++) {
+        const [row] = await rows(first);
+        if (row?.progress_bytes > 0) {
+          assert.equal(row.recorded_via, "d1");
+          break;
+        }
+        assert.ok(i < 50, `the row came with a report: ${JSON.stringify(row)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await first.stop({ keep: true, kill: true });
+      await exited;
+      const kept = fs.statSync(partial).size;
+      assert.ok(kept > 0 && kept < clip.size, `broken off at ${mib(kept)}`);
+
+      second = await startStack({ reuse: first.dir, vars });
+      for (let i = 0; ; i++) {
+        const merged = await admin(second, "POST", "/admin/ledger/merge");
+        assert.equal(merged.status, 200, JSON.stringify(merged.body));
+        if (merged.body.settled_stale === 1) break;
+        assert.ok(i < 50, `settled once stale: ${JSON.stringify(merged.body)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const detail = (await admin(second, "GET", "/admin/orders/O-ROW-DIES")).body;
+      const [attempt] = detail.attempts;
+      assert.equal(detail.attempts.length, 1, "its R2 record added no second row");
+      assert.ok(attempt.settled_at != null);
+      assert.equal(attempt.recorded_via, "d1");
+      assert.equal(detail.clips[0].granted_bytes, attempt.sent_bytes, "nothing left in flight");
+      console.log(`# row not written, Worker killed mid-stream: ${mib(kept)} received, charged ${mib(attempt.sent_bytes)} of ${mib(clip.size)}`);
+      const resumed = await curl(clipUrl({ url: `${second.base}${new URL(link.url).pathname}` }), { args: ["-C", "-"], output: partial });
+      assert.equal(resumed.status, 206, "the 1-download link resumes");
+      assert.equal(sha256File(partial), clip.sha256);
+    } finally {
+      await second?.stop();
+      await first.stop();
+    }
+  });
+
   it("8 parallel full GETs of a fresh link: one complete body, the rest refused or cut off", async () => {
     const link = await mint(stack, { order: "O-PAR", clips: [withheld.slug], downloads: 1 });
     await d1Down();

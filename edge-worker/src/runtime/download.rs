@@ -68,8 +68,12 @@ impl Attempt {
 
     /// The attempt as its R2 fallback record.
     pub(super) fn fallback(&self) -> FallbackRecord {
+        // Reserved in D1 (only its row's write failed): the record carries
+        // the row as D1 should hold it, recorded there and unsettled, so that
+        // once merged the stale sweep and the credits find it.
+        let in_d1 = self.charge.is_none() && self.granted > 0;
         FallbackRecord {
-            attempt: self.record.clone(),
+            attempt: if in_d1 { reservation::unsettled_row(&self.record).record } else { self.record.clone() },
             order: self.order.clone(),
             charge: self.charge,
             settlement: None,
@@ -481,12 +485,17 @@ pub(super) async fn clip_request(
         let env = env.clone();
         ctx.wait_until(async move {
             if let Some(body) = body {
-                // Reserved in D1: a long response reports how far it got.
+                // Reserved in D1: a long response reports how far it got (its
+                // row with it, if that was not written).
                 let reports = match env.d1("DB") {
-                    Ok(db) if attempt.record.recorded_via == "d1" && attempt.granted > 0 => Some(stream::Reports::new(
+                    Ok(db) if attempt.charge.is_none() && attempt.granted > 0 => Some(stream::Reports::new(
                         reservation::LedgerProgress {
                             db: std::rc::Rc::new(db),
                             attempt_id: attempt.record.attempt_id.clone(),
+                            row: std::rc::Rc::new(std::cell::RefCell::new(
+                                (attempt.record.recorded_via == "fallback")
+                                    .then(|| reservation::unsettled_row(&attempt.record)),
+                            )),
                         },
                         crate::stale::report_every_ms(reservation::stale_seconds(&env)),
                     )),

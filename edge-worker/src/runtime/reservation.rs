@@ -472,17 +472,31 @@ pub(super) fn stale_seconds(env: &Env) -> u64 {
 pub(super) struct LedgerProgress {
     pub(super) db: std::rc::Rc<D1Database>,
     pub(super) attempt_id: String,
+    /// The attempt's row while it may be missing from D1 (its write failed;
+    /// the reservation is there): each report writes it first (`INSERT OR
+    /// IGNORE`) until one succeeds, so that the stale sweep finds the
+    /// reservation even if this isolate stops before its settlement.
+    pub(super) row: std::rc::Rc<std::cell::RefCell<Option<Attempt>>>,
 }
 
 impl stream::Progress for LedgerProgress {
     fn report(&self, sent: u64) {
-        let (db, attempt_id) = (self.db.clone(), self.attempt_id.clone());
+        let (db, attempt_id, row) = (self.db.clone(), self.attempt_id.clone(), self.row.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let now = Date::now().as_millis();
-            let written = match bind(&db, sql::PROGRESS, &[text(&attempt_id), num(sent), num(now)]) {
-                Ok(statement) => batch(&db, vec![statement]).await.map(|_| ()),
+            let statements = || -> std::result::Result<Vec<D1PreparedStatement>, DownloadError> {
+                let mut statements =
+                    row.borrow().as_ref().map(|r| r.insert(&db)).transpose()?.into_iter().collect::<Vec<_>>();
+                statements.push(bind(&db, sql::PROGRESS, &[text(&attempt_id), num(sent), num(now)])?);
+                Ok(statements)
+            };
+            let written = match statements() {
+                Ok(statements) => batch(&db, statements).await.map(|_| ()),
                 Err(e) => Err(e),
             };
+            if written.is_ok() {
+                row.borrow_mut().take();
+            }
             if let Err(e) = written {
                 console_warn!(
                     "{}",
