@@ -132,6 +132,21 @@ describe("paid checkout", () => {
     assert.ok(order.body.events.some((e) => e.kind === "create" && e.detail.includes(event.data.object.id)));
   });
 
+  it("tax Stripe adds on top of the catalog's prices is no price mismatch; a 100 % discount is one", async () => {
+    const price = priceOf(main.slug);
+    const taxed = sessionEvent({ clips: main.slug });
+    Object.assign(taxed.data.object, { amount_total: price + Math.round(price * 0.21),
+      total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: Math.round(price * 0.21) } });
+    const discounted = sessionEvent({ clips: main.slug });
+    Object.assign(discounted.data.object, { amount_total: 0,
+      total_details: { amount_discount: price, amount_shipping: 0, amount_tax: 0 } });
+    for (const event of [taxed, discounted]) assert.equal((await deliver(event)).status, 200);
+    const payments = (await admin(stack, "GET", "/admin/payments?limit=1000")).body.payments;
+    const mismatched = payments.filter((p) => p.outcome === "amount_mismatch").map((p) => p.session_id);
+    assert.ok(!mismatched.includes(taxed.data.object.id), "tax is not the shop's price");
+    assert.ok(mismatched.includes(discounted.data.object.id), "the owner hears of a 100 % discount");
+  });
+
   it("replayed or retried: answered 200 once more, nothing created twice", async () => {
     const event = sessionEvent({ clips: main.slug });
     const first = await deliver(event);
@@ -275,7 +290,7 @@ describe("refused deliveries: 4xx, nothing written, visible to the owner", () =>
     for (const p of res.body.payments) seen[p.outcome] = p.status;
     assert.deepEqual(seen, {
       awaiting_payment: 200, bad_signature: 400, duplicate: 200, malformed_event: 400, malformed_signature: 400,
-      ignored: 200, missing_signature: 400, no_clips: 200, payment_failed: 200, processed: 200, stale_timestamp: 400,
+      amount_mismatch: 200, ignored: 200, missing_signature: 400, no_clips: 200, payment_failed: 200, processed: 200, stale_timestamp: 400,
       unknown_clip: 422,
     });
     const paid = res.body.payments.find((p) => p.outcome === "processed");

@@ -116,6 +116,9 @@ pub struct PaidCheckout {
     pub customer_email: Option<String>,
     /// Amount paid in the currency's smallest unit, for the owner's records.
     pub amount_total: Option<u64>,
+    /// What the items cost after discounts, before tax: what the catalog's
+    /// prices are checked against ([`PriceCheck`]).
+    pub amount_items: Option<u64>,
     pub currency: Option<String>,
     /// The payment (Stripe: payment intent `pi_…`), so that a later refund
     /// or dispute finds the order.
@@ -138,7 +141,7 @@ impl PriceCheck {
         PriceCheck {
             expected: resolve_items(paid, manifest).unwrap_or_default().iter().map(|r| r.price).sum(),
             expected_currency: manifest.shop.currency.to_ascii_lowercase(),
-            paid: paid.amount_total,
+            paid: paid.amount_items,
             paid_currency: paid.currency.as_ref().map(|c| c.to_ascii_lowercase()),
         }
     }
@@ -352,6 +355,7 @@ mod tests {
             clips: clips.iter().map(|c| c.to_string()).collect(),
             customer_email: None,
             amount_total: Some(1800),
+            amount_items: Some(1800),
             currency: Some("eur".into()),
             payment_id: None,
         }
@@ -362,10 +366,10 @@ mod tests {
         let m = manifest();
         assert_eq!(PriceCheck::of(&paid(&["harbor"]), &m).mismatch(), None);
         let mut two = paid(&["harbor", "dunes"]);
-        two.amount_total = Some(3600);
+        two.amount_items = Some(3600);
         assert_eq!(PriceCheck::of(&two, &m).mismatch(), None);
         let mut free = paid(&["harbor", "dunes"]);
-        free.amount_total = Some(0);
+        free.amount_items = Some(0);
         assert_eq!(
             PriceCheck::of(&free, &m).mismatch().as_deref(),
             Some("paid 0 eur where the catalog prices the clips at 3600 eur")

@@ -131,11 +131,22 @@ struct Session {
     customer_details: Option<CustomerDetails>,
     #[serde(default)]
     amount_total: Option<u64>,
+    /// The items before discounts and taxes.
+    #[serde(default)]
+    amount_subtotal: Option<u64>,
+    #[serde(default)]
+    total_details: Option<TotalDetails>,
     #[serde(default)]
     currency: Option<String>,
     /// An id, or null (for example a 100 % discount needs no payment).
     #[serde(default)]
     payment_intent: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TotalDetails {
+    #[serde(default)]
+    amount_discount: u64,
 }
 
 /// A Charge (`charge.refunded`).
@@ -214,6 +225,12 @@ fn session_kind(session: Session) -> EventKind {
                 .unwrap_or_default(),
             session_id: session.id,
             customer_email: session.customer_details.and_then(|c| c.email),
+            // Tax is left out: Stripe adds it to tax-exclusive prices and
+            // counts it in tax-inclusive ones, neither a price of the shop's.
+            amount_items: session
+                .amount_subtotal
+                .map(|s| s.saturating_sub(session.total_details.map_or(0, |t| t.amount_discount)))
+                .or(session.amount_total),
             amount_total: session.amount_total,
             currency: session.currency,
             payment_id: session.payment_intent,
@@ -330,6 +347,26 @@ mod tests {
         assert_eq!((d.payment_id.as_str(), d.reason.as_str(), d.is_full()), ("pi_9", "fraudulent", true));
         let orphan = r#"{"id":"evt_o","type":"charge.refunded","data":{"object":{"amount":1,"amount_refunded":1,"payment_intent":null}}}"#;
         assert_eq!(parse_event(orphan.as_bytes()).unwrap().kind, EventKind::Ignored, "not a Checkout payment");
+    }
+
+    #[test]
+    fn the_items_are_priced_without_tax_and_with_discounts() {
+        let paid = |object: &str| {
+            let body = format!(
+                r#"{{"id":"evt_t","type":"checkout.session.completed","data":{{"object":{{"id":"cs_1","payment_status":"paid",{object}}}}}}}"#
+            );
+            let EventKind::Paid(p) = parse_event(body.as_bytes()).unwrap().kind else { panic!("not paid") };
+            (p.amount_items, p.amount_total)
+        };
+        let taxed =
+            r#""amount_subtotal":3600,"amount_total":4356,"total_details":{"amount_discount":0,"amount_tax":756}"#;
+        assert_eq!(paid(taxed), (Some(3600), Some(4356)), "tax added to tax-exclusive prices");
+        let inclusive =
+            r#""amount_subtotal":3600,"amount_total":3600,"total_details":{"amount_discount":0,"amount_tax":625}"#;
+        assert_eq!(paid(inclusive), (Some(3600), Some(3600)));
+        let free = r#""amount_subtotal":3600,"amount_total":0,"total_details":{"amount_discount":3600,"amount_tax":0}"#;
+        assert_eq!(paid(free), (Some(0), Some(0)), "a 100 % promotion code");
+        assert_eq!(paid(r#""amount_total":1800"#), (Some(1800), Some(1800)), "no subtotal: the total");
     }
 
     #[test]
