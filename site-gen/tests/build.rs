@@ -186,11 +186,13 @@ fn a_price_with_cents_in_a_currency_without_them_is_refused_with_its_line() {
     copy_dir(&fixtures().join("small-shop"), &root);
     let config = root.join("content/site.toml");
     fs::write(&config, fs::read_to_string(&config).unwrap().replace("\"EUR\"", "\"JPY\"")).unwrap();
+    let beta = root.join("content/clips/beta.md");
+    fs::write(&beta, fs::read_to_string(&beta).unwrap().replace("price = \"30\"", "price = \"300\"")).unwrap();
     let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(err.contains("alpha.md:4") && err.contains("JPY has no smaller unit"), "{err}");
-    assert!(!err.contains("beta.md"), "30 JPY is a whole number: {err}");
+    assert!(!err.contains("beta.md"), "300 JPY is a whole number: {err}");
 
     fs::write(
         root.join("content/clips/alpha.md"),
@@ -229,6 +231,15 @@ fn a_price_of_nothing_or_past_what_stripe_charges_is_refused_with_its_line() {
     let err = stderr(&o);
     assert!(err.contains("the variant \"hd\"'s `price` €400000.00 is more than Stripe charges"), "{err}");
     assert!(err.contains("€999999.99 at most"), "{err}");
+    // Under Stripe's smallest charge in EUR (€0.50) it could not be paid for alone.
+    fs::write(&harbour, text.replacen("price = 48", "price = 0.30", 1)).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("`price` €0.30 is under the smallest amount Stripe charges in EUR, €0.50"),
+        "{}",
+        stderr(&o)
+    );
     fs::write(&harbour, text.replacen("price = 48", "price = 99999999999999999", 1)).unwrap();
     let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
     assert_eq!(o.status.code(), Some(1), "an error, not a panic: {}", stderr(&o));

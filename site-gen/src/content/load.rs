@@ -501,7 +501,11 @@ fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<
         }
         licences.iter().map(|l| l.price(minor, currency)).try_fold(0, |most, p| p.map(|p| most.max(p)))
     };
+    // The least a file costs, under the cheapest licence tier.
+    let cheapest =
+        |minor: u64| -> u64 { licences.iter().filter_map(|l| l.price(minor, currency)).min().unwrap_or(minor) };
     let most = crate::offers::from_minor_units(MAX_CHARGE, currency).display(currency);
+    let least = stripe_minimum_charge(currency);
     let mut errors = Vec::new();
     for clip in clips {
         let main_price_at = || price_line(root, clip);
@@ -515,6 +519,16 @@ fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<
                     .with_help(
                     "write what customers pay, like price = 24.00; a clip not ready for sale can stay `draft = true`",
                 )
+            } else if let Some(least) = least.filter(|least| !clip.draft && cheapest(minor) < *least) {
+                Diagnostic::new(
+                    display_path(root, &clip.source),
+                    format!(
+                        "{what} {} is under the smallest amount Stripe charges in {currency}, {}: on its own it cannot be paid for",
+                        price.display(currency),
+                        crate::offers::from_minor_units(least, currency).display(currency)
+                    ),
+                )
+                .with_help("raise the price to at least that (Stripe's table: https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts)")
             } else if dearest(minor).is_none_or(|m| m > MAX_CHARGE) {
                 let under = if licences.is_empty() { "" } else { " (under the dearest licence tier)" };
                 Diagnostic::new(
@@ -536,6 +550,39 @@ fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<
         }
     }
     errors
+}
+
+/// The smallest amount Stripe charges in `currency` (ISO 4217, upper
+/// case), in its minor units, where its table gives one
+/// (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts):
+/// a Checkout Session or Payment Link below it is refused.
+fn stripe_minimum_charge(currency: &str) -> Option<u64> {
+    const MINIMUMS: &[(&str, u64)] = &[
+        ("AED", 200),
+        ("AUD", 50),
+        ("BGN", 100),
+        ("BRL", 50),
+        ("CAD", 50),
+        ("CHF", 50),
+        ("CZK", 1500),
+        ("DKK", 250),
+        ("EUR", 50),
+        ("GBP", 30),
+        ("HKD", 400),
+        ("INR", 50),
+        ("JPY", 50),
+        ("MXN", 1000),
+        ("MYR", 200),
+        ("NOK", 300),
+        ("NZD", 50),
+        ("PLN", 200),
+        ("RON", 200),
+        ("SEK", 300),
+        ("SGD", 50),
+        ("THB", 1000),
+        ("USD", 50),
+    ];
+    MINIMUMS.iter().find(|(c, _)| c.eq_ignore_ascii_case(currency)).map(|(_, least)| *least)
 }
 
 /// Lower-case ASCII letters and digits in dash-separated words, at most 64 bytes.
