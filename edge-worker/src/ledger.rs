@@ -491,22 +491,28 @@ pub mod sql {
          AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id AND outcome = 'awaiting_payment')";
 
     /// Delayed payments (a bank debit) the provider announced between `?2`
-    /// and `?1` (unix ms) that neither became an order nor failed since:
+    /// and `?1` (unix ms) that neither became an order nor failed since
+    /// (nor were refused when confirmed: that alerted the owner then):
     /// the confirming event is not reaching the shop, and a customer who
     /// paid has no link. `count`, the newest row's id, one session id (`latest`).
     /// `?1 until, ?2 since`.
-    pub const PAYMENTS_UNCONFIRMED: &str = "SELECT COUNT(*) AS count, MAX(e.id) AS newest, MIN(e.session_id) AS latest \
+    pub const PAYMENTS_UNCONFIRMED: &str =
+        "SELECT COUNT(*) AS count, MAX(e.id) AS newest, MIN(e.session_id) AS latest \
          FROM payment_events e WHERE e.outcome = 'awaiting_payment' AND e.at <= ?1 AND e.at >= ?2 \
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.session_id = e.session_id) \
-         AND NOT EXISTS (SELECT 1 FROM payment_events f WHERE f.session_id = e.session_id AND f.outcome = 'payment_failed')";
+         AND NOT EXISTS (SELECT 1 FROM payment_events f WHERE f.session_id = e.session_id \
+         AND f.outcome IN ('payment_failed', 'unknown_clip', 'no_clips'))";
 
-    /// Whether a download of the order's clip asked for a span that offset
-    /// `?3` continues (a resume, not a fresh start or a jump ahead): what a
-    /// link past its expiry may still finish (`crate::after_expiry`).
-    /// `?1 order_id, ?2 clip_slug, ?3 offset`.
+    /// Whether offset `?3` continues a download of the order's clip: inside
+    /// what a broken one sent (its settlement, or its last report while it
+    /// is unsettled), or just where a finished one ended (a player's next
+    /// piece). Not a fresh start, a jump ahead, nor a point inside a
+    /// download that finished: what a link past its expiry may still do
+    /// (`crate::after_expiry`). `?1 order_id, ?2 clip_slug, ?3 offset`.
     pub const STARTED_BEFORE: &str = "SELECT COUNT(*) AS found FROM download_attempts \
          WHERE order_id = ?1 AND clip_slug = ?2 AND method = 'GET' AND outcome IN ('granted', 'granted_offline') \
-         AND span_offset < ?3 AND ?3 <= span_offset + span_length";
+         AND span_offset < ?3 AND (completed = 1 AND ?3 = span_offset + span_length \
+         OR COALESCE(completed, 0) = 0 AND ?3 <= span_offset + COALESCE(sent_bytes, progress_bytes, 0))";
 
     /// A full refund or a dispute that arrived before its order
     /// (`revoke_pending`, recorded under the payment id): the reason to
@@ -533,10 +539,14 @@ pub mod sql {
     /// Partial refunds, refunds without an order, price mismatches and
     /// checkouts the shop's configuration stopped, since `?1`, for the
     /// self-test's alert. `?1 since (unix ms)`.
-    pub const PAYMENT_ATTENTION: &str = "SELECT id, order_id, outcome, detail, session_id FROM payment_events \
+    /// One row per checkout and outcome (the newest): Stripe's retries of
+    /// one refused checkout, every few hours for three days, would
+    /// otherwise push other matters out of the 20.
+    pub const PAYMENT_ATTENTION: &str =
+        "SELECT MAX(id) AS id, order_id, outcome, detail, session_id FROM payment_events \
          WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
          'checkout_unavailable', 'unknown_clip', 'no_clips') \
-         ORDER BY id DESC LIMIT 20";
+         GROUP BY outcome, COALESCE(session_id, id) ORDER BY id DESC LIMIT 20";
 
     /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.
     /// Webhook deliveries for the owner, newest first, with the checkout's

@@ -740,6 +740,9 @@ fn a_delayed_payment_never_confirmed_is_found_once_old_enough() {
     run(&db, sql::CHECKOUT, checkout);
     event(4_000, "evt_c2", "cs_c", "payment_failed");
     assert_eq!(unconfirmed(5_000, 0), (1, Some("cs_a".into())));
+    // cs_a's confirmation came, naming a clip the catalog lacks: alerted then, not again here.
+    event(4_500, "evt_a2", "cs_a", "unknown_clip");
+    assert_eq!(unconfirmed(5_000, 0), (0, None));
 }
 
 #[test]
@@ -978,15 +981,37 @@ fn a_link_past_its_expiry_finishes_only_what_was_started() {
         found > 0
     };
     assert!(!started(1), "nothing started");
-    // A download of the whole clip broke off; a player asked for one chunk further on.
+    let ended = |id: &str, sent: Option<u64>, progress: Option<u64>, completed: Option<bool>| {
+        let sent = sent.map_or(Value::Null, n);
+        let progress = progress.map_or(Value::Null, n);
+        let completed = completed.map_or(Value::Null, |c| n(c as u64));
+        run(
+            &db,
+            "UPDATE download_attempts SET sent_bytes = ?2, progress_bytes = ?3, completed = ?4 WHERE attempt_id = ?1",
+            vec![t(id), sent, progress, completed],
+        );
+    };
+    // A download of the clip's first 10 MB broke off after sending 6; a
+    // player's chunk further on finished; a download of 30..40 finished;
+    // one of 50..60 is still streaming, 3 MB reported.
     record(&db, "a1", 0, 10 * S);
+    ended("a1", Some(6 * S), None, Some(false));
     record(&db, "a2", 20 * S, 2 * S);
-    assert!(started(4 * S), "a resume inside the first span");
-    assert!(started(10 * S), "where the first span ends");
+    ended("a2", Some(2 * S), None, Some(true));
+    record(&db, "a3", 30 * S, 10 * S);
+    ended("a3", Some(10 * S), None, Some(true));
+    record(&db, "a4", 50 * S, 10 * S);
+    ended("a4", None, Some(3 * S), None);
+    assert!(started(4 * S), "a resume inside what the broken one sent");
+    assert!(started(6 * S), "where it stopped");
+    assert!(!started(7 * S), "past what it sent");
     assert!(started(22 * S), "the player's next chunk");
+    assert!(!started(21 * S), "inside a finished chunk");
+    assert!(!started(31 * S), "`bytes=1-` of a finished download is no resume");
+    assert!(started(40 * S), "where a finished one ended");
+    assert!(started(52 * S) && !started(54 * S), "a streaming one, by its last report");
     assert!(!started(0), "a fresh start");
     assert!(!started(15 * S), "a jump ahead to a part never asked for");
-    assert!(!started(30 * S));
     // Another clip, another order, a HEAD and a refusal start nothing.
     let other = |id: &str, order: &str, clip: &str, method: &str, outcome: &str| {
         let mut v = vec![t(id), n(1), t(order), t(clip), t("k"), t(method), Value::Null, n(200), t(outcome)];
@@ -999,4 +1024,32 @@ fn a_link_past_its_expiry_finishes_only_what_was_started() {
     other("b3", "O", "c", "HEAD", "no_body");
     other("b4", "O", "c", "GET", "allowance_used_up");
     assert!(!started(15 * S), "none of those started a span of O's clip c");
+}
+
+#[test]
+fn stripes_retries_of_one_refused_checkout_are_one_matter_for_the_owner() {
+    let db = db();
+    let event = |at: u64, session: Option<&str>, outcome: &str, detail: &str| {
+        let values = vec![n(at), t("stripe"), t(&format!("evt_{at}")), t("checkout.session.completed")]
+            .into_iter()
+            .chain([session.map_or(Value::Null, t), Value::Null, n(422), t(outcome), t(detail)])
+            .collect();
+        run(&db, sql::PAYMENT_EVENT, values);
+    };
+    // One checkout naming a removed clip, retried by Stripe 30 times; a partial refund; two refused cart checkouts.
+    for at in 0..30 {
+        event(1_000 + at, Some("cs_a"), "unknown_clip", "clip gone is not in the catalog");
+    }
+    event(2_000, Some("pi_b"), "partial_refund", "refunded: 1 of 2 back");
+    event(2_001, None, "checkout_unavailable", "Stripe answered 401");
+    event(2_002, None, "checkout_unavailable", "Stripe answered 401");
+    let mut s = db.prepare(sql::PAYMENT_ATTENTION).unwrap();
+    let rows: Vec<(i64, String, Option<String>)> = s
+        .query_map([0], |r| Ok((r.get("id")?, r.get("outcome")?, r.get("session_id")?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let outcomes: Vec<&str> = rows.iter().map(|(_, o, _)| o.as_str()).collect();
+    assert_eq!(outcomes, ["checkout_unavailable", "checkout_unavailable", "partial_refund", "unknown_clip"]);
+    assert_eq!(rows[3].0, 30, "the retried checkout once, as its newest row");
 }

@@ -533,6 +533,11 @@ async fn clip(
     attempt.record.order_id = Some(claims.order_id.clone());
     attempt.record.key_id = Some(claims.key_id.clone());
     attempt.order = Some(order_facts(&claims));
+    // Past its expiry only a resume (a range) may go on: the rest is told so
+    // before storage is asked anything.
+    if past_expiry && (head || req.headers().get("range").ok().flatten().is_none()) {
+        return Err(DownloadError::Expired);
+    }
     // The file bought of the clip: its variant, if the token names one.
     let entry = manifest()
         .clip(slug)
