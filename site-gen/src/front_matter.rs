@@ -578,6 +578,11 @@ mod tests {
         assert_eq!(help_for("draft = yes"), "write true or false (in small letters): draft = true");
         assert_eq!(help_for("draft = off # for now"), "write true or false (in small letters): draft = false");
         assert_eq!(help_for("draft = True"), "write true or false (in small letters): draft = true");
+        // Other keys with such values are texts wanting quotes, not numbers or yes/no.
+        for line in ["title = $5 Stock Footage", "title = Yes"] {
+            let h = help_for(line);
+            assert!(!h.contains("write the number only") && !h.contains("true or false"), "{line}: {h}");
+        }
 
         assert_eq!(help_for("date = 04.12.2026"), "write dates as year-month-day: date = 2026-12-04");
         assert_eq!(help_for("date = 13/04/2026"), "write dates as year-month-day: date = 2026-04-13");

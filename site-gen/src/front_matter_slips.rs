@@ -35,15 +35,17 @@ pub(crate) fn slip_help(line: &str) -> Option<String> {
     if let Some((whole, frac)) = comma {
         return Some(format!("write decimals with a point: {whole}.{frac}, not {whole},{frac}"));
     }
-    // `price = €20`, `price = 20 $`.
+    // `price = €20`, `price = 20 $` (an amount only: `title = $5 Stock
+    // Footage` wants quotes, as the general help says).
     let number = bare.trim_start_matches(CURRENCY_SIGNS).trim_end_matches(CURRENCY_SIGNS).trim();
-    if number.len() < bare.len() && key != "currency" {
+    if number.len() < bare.len() && matches!(key, "price" | "surcharge") {
         let number = number.replace(',', ".");
         let number = if !number.is_empty() && number.parse::<f64>().is_ok() { number } else { "20".to_string() };
         return Some(format!("write the number only: {key} = {number}; the currency is set in content/site.toml"));
     }
-    // `draft = yes`.
+    // `draft = yes` (the one yes-or-no setting; `title = Yes` wants quotes).
     let truth = match bare.to_ascii_lowercase().as_str() {
+        _ if key != "draft" => None,
         "yes" | "on" | "true" => Some(true),
         "no" | "off" | "false" => Some(false),
         _ => None,

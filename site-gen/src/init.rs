@@ -72,11 +72,17 @@ pub fn create(dir: &Path, options: &InitOptions) -> Result<Vec<PathBuf>, InitErr
     Ok(files.into_iter().map(|(p, _)| PathBuf::from(p)).collect())
 }
 
-/// The clipstore checkout this `site-gen` was built in, if it runs from
-/// one (`…/target/{debug,release}/site-gen`).
+/// The clipstore checkout this `site-gen` was built in: the one it runs
+/// from (`…/target/{debug,release}/site-gen`), else the one it was compiled
+/// from while that is still there (`cargo install --path site-gen`, or a
+/// `CARGO_TARGET_DIR` elsewhere).
 pub fn clipstore_of_current_exe() -> Option<PathBuf> {
+    let is_checkout = |d: &Path| d.join("edge-worker/wrangler.toml").is_file();
     let exe = std::env::current_exe().ok()?;
-    exe.ancestors().skip(1).find(|d| d.join("edge-worker/wrangler.toml").is_file()).map(Path::to_path_buf)
+    exe.ancestors().skip(1).find(|d| is_checkout(d)).map(Path::to_path_buf).or_else(|| {
+        let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+        is_checkout(built_in).then(|| built_in.to_path_buf())
+    })
 }
 
 /// A name for Cloudflare (the Worker, the bucket, the database): the

@@ -91,6 +91,8 @@ pub struct BuildSummary {
     /// Clips in the last manifest written that this build's has not (their
     /// buyers' links now answer "Not found").
     pub gone: Vec<String>,
+    /// What the owner must hear of though the shop builds, each as printed.
+    pub warnings: Vec<String>,
 }
 
 impl BuildSummary {
@@ -117,6 +119,7 @@ impl BuildSummary {
             elapsed: started.elapsed(),
             left_out,
             gone: Vec::new(),
+            warnings: shop.warnings.iter().map(|d| d.to_string().replacen("error:", "warning:", 1)).collect(),
         }
     }
 

@@ -327,6 +327,9 @@ fn main() -> ExitCode {
                     if let Some(text) = s.gone_text() {
                         eprintln!("{text}");
                     }
+                    for warning in &s.warnings {
+                        eprint!("{warning}");
+                    }
                     let unfilled = site_gen::placeholders::in_settings(&options.root);
                     if unfilled > 0 {
                         eprintln!(
@@ -378,6 +381,9 @@ fn main() -> ExitCode {
                 );
                     if let Some(text) = s.left_out_text() {
                         println!("{text}");
+                    }
+                    for warning in &s.warnings {
+                        eprint!("{warning}");
                     }
                     ExitCode::SUCCESS
                 }

@@ -134,6 +134,20 @@ fn commands_run_outside_a_shop_say_so_and_write_nothing() {
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "nothing written");
 }
 
+/// Without `--clipstore`, the checkout site-gen was built from, wherever
+/// its binary is (a `CARGO_TARGET_DIR` or `cargo install` puts it elsewhere).
+#[test]
+fn init_finds_the_clipstore_checkout_it_was_built_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    let init = site_gen(&["init", shop.to_str().unwrap()]);
+    assert!(init.status.success(), "{}", text(&init));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().canonicalize().unwrap();
+    let wrangler = fs::read_to_string(shop.join("wrangler.toml")).unwrap();
+    assert!(wrangler.contains(&format!("main = \"{}/edge-worker/build/index.js\"", repo.display())), "{wrangler}");
+    assert!(!fs::read_to_string(shop.join("README.md")).unwrap().contains("CHANGE-ME/path/to/clipstore"));
+}
+
 #[test]
 fn init_never_writes_over_anything() {
     let tmp = tempfile::tempdir().unwrap();

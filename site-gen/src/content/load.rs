@@ -136,6 +136,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     clips.sort_by(clip_order);
     posts.sort_by(post_order);
     pages.sort_by(page_order);
+    let warnings = under_stripe_minimum(root, &clips, &config);
 
     let shop = Shop {
         root: root.to_path_buf(),
@@ -148,6 +149,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
         now: options.now,
         next_publish,
         left_out,
+        warnings,
     };
     Ok((shop, hidden_sources))
 }
@@ -365,6 +367,8 @@ pub fn unread_files(root: &Path) -> Vec<Diagnostic> {
                     .filter(|&at| name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(ext))
                     .map(|at| &name[..at])
             }) {
+                // The name the web address allows too, so that one rename does.
+                let stem = if is_valid_slug(stem) { stem.to_string() } else { slug::slugify(stem) };
                 format!("rename it to `{stem}.md` (an editor may hide the real ending: show file extensions)")
             } else {
                 "only `.md` files are read here: images and other files go under static/".to_string()
@@ -501,11 +505,7 @@ fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<
         }
         licences.iter().map(|l| l.price(minor, currency)).try_fold(0, |most, p| p.map(|p| most.max(p)))
     };
-    // The least a file costs, under the cheapest licence tier.
-    let cheapest =
-        |minor: u64| -> u64 { licences.iter().filter_map(|l| l.price(minor, currency)).min().unwrap_or(minor) };
     let most = crate::offers::from_minor_units(MAX_CHARGE, currency).display(currency);
-    let least = stripe_minimum_charge(currency);
     let mut errors = Vec::new();
     for clip in clips {
         let main_price_at = || price_line(root, clip);
@@ -519,16 +519,6 @@ fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<
                     .with_help(
                     "write what customers pay, like price = 24.00; a clip not ready for sale can stay `draft = true`",
                 )
-            } else if let Some(least) = least.filter(|least| !clip.draft && cheapest(minor) < *least) {
-                Diagnostic::new(
-                    display_path(root, &clip.source),
-                    format!(
-                        "{what} {} is under the smallest amount Stripe charges in {currency}, {}: on its own it cannot be paid for",
-                        price.display(currency),
-                        crate::offers::from_minor_units(least, currency).display(currency)
-                    ),
-                )
-                .with_help("raise the price to at least that (Stripe's table: https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts)")
             } else if dearest(minor).is_none_or(|m| m > MAX_CHARGE) {
                 let under = if licences.is_empty() { "" } else { " (under the dearest licence tier)" };
                 Diagnostic::new(
@@ -550,6 +540,50 @@ fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<
         }
     }
     errors
+}
+
+/// Files on sale that cost less, under the cheapest licence tier, than the
+/// smallest amount Stripe charges in the shop's currency: Stripe refuses a
+/// checkout of one alone (only in a cart with others can it be paid for),
+/// so the owner is warned on every build. Clips of `clips` are published.
+pub fn under_stripe_minimum(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<Diagnostic> {
+    let currency = config.currency.as_str();
+    let Some(least) = stripe_minimum_charge(currency) else { return Vec::new() };
+    let licences: Vec<clipstore_core::ManifestLicence> =
+        config.licences.iter().filter_map(|l| l.in_manifest(currency)).collect();
+    let shown = |minor: u64| crate::offers::from_minor_units(minor, currency).display(currency);
+    let mut warnings = Vec::new();
+    for clip in clips {
+        let files = std::iter::once((None, clip.price, None))
+            .chain(clip.variants.iter().map(|v| (Some(&v.id), v.price, Some(v.location.clone()))));
+        for (variant, price, location) in files {
+            let Some(minor) = clipstore_core::minor_units(price.cents, currency) else { continue };
+            let cheapest = licences.iter().filter_map(|l| l.price(minor, currency)).min().unwrap_or(minor);
+            if cheapest >= least {
+                continue;
+            }
+            let what = variant.map_or("`price`".to_string(), |id| format!("the variant {id:?}'s `price`"));
+            let under = if cheapest == minor {
+                String::new()
+            } else {
+                format!(" ({} under the cheapest licence tier)", shown(cheapest))
+            };
+            let warning = Diagnostic::new(
+                display_path(root, &clip.source),
+                format!(
+                    "{what} {}{under} is under the smallest amount Stripe charges in {currency}, {}: bought alone it cannot be paid for, only in a cart with other clips",
+                    price.display(currency),
+                    shown(least)
+                ),
+            )
+            .with_help("raise the price to at least that (Stripe's table: https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts)");
+            warnings.push(match location.or_else(|| price_line(root, clip)) {
+                Some(l) => warning.at(l),
+                None => warning,
+            });
+        }
+    }
+    warnings
 }
 
 /// The smallest amount Stripe charges in `currency` (ISO 4217, upper

@@ -157,4 +157,7 @@ pub struct Shop {
     /// draft, else the date it is published from. `build` and `check` list
     /// them: a slip in a year (2052 for 2025) took a clip off sale unsaid.
     pub left_out: Vec<(PathBuf, Option<DateTime<Utc>>)>,
+    /// What does not stop the build but the owner must hear of on each
+    /// (a price Stripe will not charge alone).
+    pub warnings: Vec<crate::diagnostics::Diagnostic>,
 }
