@@ -474,7 +474,12 @@ impl Incremental {
                 .filter_map(Result::ok)
                 .filter(|e| e.file_type().is_file())
                 .filter_map(|e| e.path().strip_prefix(&self.out).ok().map(|p| p.to_string_lossy().replace('\\', "/")))
-                .filter(|p| !pages.contains(p.as_str()) && !self.others.contains(p) && !self.search_paths.contains(p))
+                .filter(|p| {
+                    !pages.contains(p.as_str())
+                        && !self.others.contains(p)
+                        && !self.search_paths.contains(p)
+                        && p != output::BUILD_FILES
+                })
                 .collect();
             for path in &gone {
                 remove_file_and_empty_parents(&self.out, path)?;
@@ -488,6 +493,21 @@ impl Incremental {
                 remove_file_and_empty_parents(&self.out, path)?;
             }
             report.deleted += gone.len();
+        }
+        if full || !same_paths || search.is_some() {
+            // The site's files, as a build lists them (`output::BUILD_FILES`).
+            let mut listed: Vec<&str> = paths
+                .iter()
+                .chain(&self.others)
+                .chain(&self.search_paths)
+                .map(String::as_str)
+                .chain([output::BUILD_FILES])
+                .collect();
+            listed.sort_unstable();
+            listed.dedup();
+            let mut list = listed.join("\n");
+            list.push('\n');
+            report.written += usize::from(write_if_changed(&self.out, output::BUILD_FILES, list.as_bytes())?);
         }
         if new_site_files.is_some() {
             self.site_files = new_site_files;

@@ -31,6 +31,10 @@ use crate::render::{OutputContents, OutputFile};
 /// Marks a folder as written by site-gen, so it may be replaced wholesale.
 pub const BUILD_MARKER: &str = ".clipstore-build";
 
+/// Lists the files a build wrote, one path a line, so that the next build
+/// can name the files put into `public/` by hand before it replaces them.
+pub const BUILD_FILES: &str = ".clipstore-files";
+
 /// Written into the kept sibling (and only there), so that `git add` in the
 /// shop never takes in the copy of an earlier build.
 const SIBLING_GITIGNORE: (&str, &str) =
@@ -104,9 +108,9 @@ pub struct Staging {
     /// writing its file, so the folders are made on every core while pages
     /// render, not all before.
     own_folders: HashSet<PathBuf>,
-    /// Files of `out` that the build before it did not have and that were
-    /// changed after the last build ended: put there by hand, most likely.
-    /// Those the new build lacks are named as it replaces them ([`strays`]).
+    /// Files of `out` its build did not write ([`BUILD_FILES`] does not
+    /// list them): put there by hand. Those the new build lacks are named
+    /// as it replaces them ([`strays_warning`]).
     maybe_strays: Vec<String>,
     lock: BuildLock,
 }
@@ -151,14 +155,13 @@ impl Staging {
         );
         let sibling = sibling.map_err(io_err(&dir))?;
         let earlier = earlier.map_err(io_err(out))?;
-        let maybe_strays = match sibling_exists.then(|| changed_at(&dir.join(SIBLING_GITIGNORE.0))).flatten() {
-            Some(last_build) => earlier
-                .files
-                .keys()
-                .filter(|p| !sibling.files.contains_key(*p) && changed_at(&out.join(p)).is_some_and(|t| t > last_build))
-                .cloned()
-                .collect(),
-            None => Vec::new(),
+        // A build of an older site-gen has no list: nothing is said of it.
+        let maybe_strays = match fs::read_to_string(out.join(BUILD_FILES)) {
+            Ok(listed) => {
+                let listed: HashSet<&str> = listed.lines().collect();
+                earlier.files.keys().filter(|p| !listed.contains(p.as_str())).cloned().collect()
+            }
+            Err(_) => Vec::new(),
         };
         let mut staging = Staging {
             maybe_strays,
@@ -305,6 +308,14 @@ impl Staging {
             })?;
             self.paths.insert(name.to_string());
         }
+        // The build's own files, for the next build to tell them from files
+        // put in by hand (unchanged between builds, it is not rewritten).
+        self.paths.insert(BUILD_FILES.to_string());
+        let mut listed: Vec<&str> = self.paths.iter().map(String::as_str).collect();
+        listed.sort_unstable();
+        let mut list = listed.join("\n");
+        list.push('\n');
+        self.put(&OutputFile { path: BUILD_FILES.to_string(), contents: OutputContents::Rendered(list.into_bytes()) })?;
         self.delete_stale()?;
         let strays: Vec<&String> = self.maybe_strays.iter().filter(|p| !self.paths.contains(*p)).collect();
         swap_in(&self.dir, &self.out, &self.parent, &self.name)?;
@@ -364,20 +375,6 @@ impl Staging {
             gone(fs::remove_dir_all(&path)).map_err(io_err(&path))
         })
     }
-}
-
-/// When `path`'s inode last changed (written, renamed, linked: a copy with
-/// its old time kept is still new here); its modification time where
-/// there is no inode.
-fn changed_at(path: &Path) -> Option<(i64, i64)> {
-    let meta = fs::symlink_metadata(path).ok()?;
-    #[cfg(unix)]
-    return Some((std::os::unix::fs::MetadataExt::ctime(&meta), std::os::unix::fs::MetadataExt::ctime_nsec(&meta)));
-    #[cfg(not(unix))]
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| (d.as_secs() as i64, d.subsec_nanos() as i64))
 }
 
 /// What the owner is told of files put into `out` by hand, which a build
@@ -632,7 +629,7 @@ pub(crate) fn open_no_follow(path: &Path) -> io::Result<fs::File> {
 /// marker, and `.assetsignore` (Wrangler's asset upload skips what it lists).
 pub fn marker_files() -> [(&'static str, String); 2] {
     [
-        (".assetsignore", format!("{BUILD_MARKER}\n.assetsignore\n")),
+        (".assetsignore", format!("{BUILD_MARKER}\n{BUILD_FILES}\n.assetsignore\n")),
         (BUILD_MARKER, "This folder is written by site-gen build and replaced on every build.\n".to_string()),
     ]
 }
@@ -740,6 +737,10 @@ mod tests {
             })
             .collect();
         all.extend(marker_files().map(|(n, c)| (n.to_string(), c)));
+        // The list of the build's files, itself included.
+        let mut listed: Vec<String> = all.iter().map(|(p, _)| p.clone()).chain([BUILD_FILES.to_string()]).collect();
+        listed.sort();
+        all.push((BUILD_FILES.to_string(), format!("{}\n", listed.join("\n"))));
         all.sort();
         all
     }
@@ -900,12 +901,9 @@ mod tests {
     fn files_put_into_the_site_by_hand_are_named_before_a_build_replaces_them() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("public");
-        write_site(&out, &[file("index.html", "i")]).unwrap();
-        // A page new in the last build, which the next one drops (a post
-        // deleted since): site-gen's own, not the owner's.
+        // The first build only (no build before it kept beside it), with a
+        // page the next build drops (a post deleted since): site-gen's own.
         write_site(&out, &[file("index.html", "i"), file("news/new/index.html", "n")]).unwrap();
-        // Later than the build (file times tick in jiffies, a few ms).
-        std::thread::sleep(std::time::Duration::from_millis(50));
         fs::write(out.join("google123.html"), "google-site-verification").unwrap();
         fs::create_dir(out.join("images")).unwrap();
         fs::write(out.join("images/map.svg"), "<svg/>").unwrap();
@@ -921,6 +919,11 @@ mod tests {
         // Built over, they are kept in the sibling until the next build.
         write_site(&out, &[file("index.html", "i")]).unwrap();
         assert!(sibling_of(&out).join("google123.html").is_file());
+        // Permissions or times changed by a deploy script name nothing.
+        write_site(&out, &[file("index.html", "i"), file("a.html", "a")]).unwrap();
+        let index = out.join("index.html");
+        fs::set_permissions(&index, fs::metadata(&index).unwrap().permissions()).unwrap();
+        assert!(Staging::begin(&out, ["index.html"]).unwrap().maybe_strays.is_empty());
     }
 
     #[test]
@@ -1104,7 +1107,7 @@ mod tests {
         fs::write(&strange, "x").unwrap();
         write_site(&out, &[file("index.html", "three")]).unwrap();
         assert_eq!(tree(&out), expected(&[file("index.html", "three")]));
-        assert_eq!(fs::read_dir(&out).unwrap().count(), 3, "no strange name left");
+        assert_eq!(fs::read_dir(&out).unwrap().count(), 4, "no strange name left");
         assert_eq!(names_in(tmp.path()), ["public"]);
     }
 
