@@ -298,7 +298,7 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
 /// Whether a refused checkout's `detail` is the key's fault: its shape
 /// (`check_api_key`), or Stripe refusing it (401, 403).
 fn blames_the_key(detail: &str) -> bool {
-    !detail.starts_with("Stripe answered")
+    detail.starts_with("STRIPE_API_KEY")
         || detail.starts_with("Stripe answered 401")
         || detail.starts_with("Stripe answered 403")
 }
@@ -748,6 +748,10 @@ mod payment_attention_tests {
             "a refusal that is not the key's does not blame the key: {text}"
         );
         assert_eq!(text.matches("Fix STRIPE_API_KEY").count(), 1);
+        let base = vec![(None, "checkout_unavailable".to_string(), "STRIPE_API_BASE must be https://".to_string())];
+        assert!(!payment_attention_problem(&base).unwrap().contains("Fix STRIPE_API_KEY"), "another setting's fault");
+        let shape = vec![(None, "checkout_unavailable".to_string(), "STRIPE_API_KEY is not set".to_string())];
+        assert!(payment_attention_problem(&shape).unwrap().contains("Fix STRIPE_API_KEY"));
         assert!(text.contains("site-gen orders revoke PAY-1 --clip SLUG"));
         assert!(text.contains("PAY-2: paid 0 eur"));
     }

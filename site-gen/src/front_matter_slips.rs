@@ -41,7 +41,10 @@ pub(crate) fn slip_help(line: &str) -> Option<String> {
     if number.len() < bare.len() && matches!(key, "price" | "surcharge") {
         let number = number.replace(',', ".");
         let number = if !number.is_empty() && number.parse::<f64>().is_ok() { number } else { "20".to_string() };
-        return Some(format!("write the number only: {key} = {number}; the currency is set in content/site.toml"));
+        return Some(format!(
+            "write the number only: {key} = {number}; {}",
+            crate::content::fields::CURRENCY_IS_THE_SHOPS
+        ));
     }
     // `draft = yes` (the one yes-or-no setting; `title = Yes` wants quotes).
     let truth = match bare.to_ascii_lowercase().as_str() {

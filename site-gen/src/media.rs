@@ -971,6 +971,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_masters_are_in_media_unless_only_sample_media_exists() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        assert_eq!(default_masters(root), Path::new("media"), "a new shop");
+        std::fs::create_dir(root.join("sample-media")).unwrap();
+        assert_eq!(default_masters(root), Path::new("sample-media"), "clipstore's sample shop");
+        std::fs::create_dir(root.join("media")).unwrap();
+        assert_eq!(default_masters(root), Path::new("media"), "both: the shop's own");
+    }
+
+    #[test]
     fn what_a_run_found_goes_into_the_file_as_it_is_now() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.md");

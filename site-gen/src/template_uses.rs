@@ -204,10 +204,16 @@ pub(crate) fn filter_use(text: &str, filter: &str) -> Option<usize> {
 /// imports (`references`: (template, template it names)), and `ignored`
 /// (files whose extension is not `html` or `xml` as written: `clip.htm`,
 /// `Page.HTML`). Each names the built-in template that is likely meant.
+/// Whether a page uses the template `name`: one of the built-in names, or
+/// one another template extends, includes or imports (`references`).
+pub(crate) fn is_used(name: &str, references: &[(String, String)]) -> bool {
+    BUILTIN_TEMPLATES.iter().any(|(builtin, _)| *builtin == name)
+        || references.iter().any(|(from, to)| to == name && from != name)
+}
+
 pub fn unused_templates(own: &[&str], ignored: &[String], references: &[(String, String)]) -> Vec<String> {
     let builtin: Vec<&str> = BUILTIN_TEMPLATES.iter().map(|(name, _)| *name).collect();
-    let named = |name: &str| references.iter().any(|(from, to)| to == name && from != name);
-    let unused = own.iter().copied().filter(|name| !builtin.contains(name) && !named(name));
+    let unused = own.iter().copied().filter(|name| !is_used(name, references));
     let mut names: Vec<&str> = unused.chain(ignored.iter().map(String::as_str)).collect();
     names.sort_unstable();
     names

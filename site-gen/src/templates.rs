@@ -7,7 +7,7 @@ use std::path::Path;
 use tera::Tera;
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Location};
-use crate::template_uses::{unknown_filter, unused_templates, uses_of};
+use crate::template_uses::{is_used, unknown_filter, unused_templates, uses_of};
 
 /// Folder of the shop's templates, relative to its root.
 pub const TEMPLATES_DIR: &str = "templates";
@@ -149,7 +149,8 @@ fn load_with_warnings(root: &Path) -> Result<(Tera, Vec<String>), Diagnostics> {
         Diagnostics(vec![d])
     })?;
     let uses = uses_of(&tera);
-    for (name, filter) in &uses.filters {
+    // A template no page uses is warned about below, not refused.
+    for (name, filter) in uses.filters.iter().filter(|(name, _)| is_used(name, &uses.references)) {
         let (shown, text) = &sources[name];
         errors.push(unknown_filter(shown, text, filter));
     }
@@ -364,6 +365,10 @@ mod tests {
         assert!(capitalise.contains("templates/page.html:5:11") && capitalise.contains("did you mean `capitalize`?"));
         assert!(date.contains(":4:") && date.contains("do without Tera's `date` filter"), "{date}");
         assert!(frobnicate.contains(&format!("help: {docs}\n")), "{frobnicate}");
+        // A leftover template no page uses is only warned about, filters and all.
+        let tmp = shop(&[("templates/old/clip.html", "{{ clip.date | date(format=\"%Y\") }}")]);
+        let (_, warnings) = load_with_warnings(tmp.path()).unwrap();
+        assert!(warnings.iter().any(|w| w.starts_with("warning: templates/old/clip.html is not used")), "{warnings:?}");
     }
 
     /// The filter lists match the Tera site-gen is built with.

@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// Where a price's currency comes from, for the messages that tell an
+/// owner to leave it out of `price`.
+pub(crate) const CURRENCY_IS_THE_SHOPS: &str = "the currency is set in content/site.toml";
+
 /// A price in the shop's currency, held in cents so sums are exact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Price {
@@ -42,8 +46,7 @@ impl Price {
             let signed = text.chars().any(|c| !(c.is_ascii_digit() || c.is_whitespace() || matches!(c, '.' | ',')));
             if signed && !number.is_empty() && Price::parse_text(&number).is_ok() {
                 return Err(format!(
-                    "must be a number like 24.00, found \"{text}\": write {number}, without the currency \
-                     (content/site.toml sets it for the whole shop)"
+                    "must be a number like 24.00, found \"{text}\": write the number only, {number}; {CURRENCY_IS_THE_SHOPS}"
                 ));
             }
             return Err(format!("must be a number like 24.00, found \"{text}\""));
@@ -233,7 +236,7 @@ mod tests {
         assert!(!Price::parse(&Value::String("1,250.00".into())).unwrap_err().contains("write"));
         for (text, number) in [("€20", "20"), ("20 EUR", "20"), ("$24.50", "24.50")] {
             let said = Price::parse(&Value::String(text.into())).unwrap_err();
-            assert!(said.contains(&format!("write {number}, without the currency (content/site.toml")), "{said}");
+            assert!(said.ends_with(&format!("write the number only, {number}; {CURRENCY_IS_THE_SHOPS}")), "{said}");
         }
         assert!(!Price::parse(&Value::String("ten".into())).unwrap_err().contains("write"));
         assert_eq!(Price { cents: 2450 }.display("EUR"), "€24.50");

@@ -2,7 +2,7 @@
 //! static files. `load` builds it from `content/` and collects every error;
 //! rendering only ever sees a valid [`Shop`].
 
-mod fields;
+pub(crate) mod fields;
 pub use fields::human_size;
 pub mod load;
 
