@@ -496,18 +496,9 @@ impl Incremental {
         }
         if full || !same_paths || search.is_some() {
             // The site's files, as a build lists them (`output::BUILD_FILES`).
-            let mut listed: Vec<&str> = paths
-                .iter()
-                .chain(&self.others)
-                .chain(&self.search_paths)
-                .map(String::as_str)
-                .chain([output::BUILD_FILES])
-                .collect();
-            listed.sort_unstable();
-            listed.dedup();
-            let mut list = listed.join("\n");
-            list.push('\n');
-            report.written += usize::from(write_if_changed(&self.out, output::BUILD_FILES, list.as_bytes())?);
+            let listed = paths.iter().chain(&self.others).chain(&self.search_paths).map(String::as_str);
+            let list = output::build_files_list(listed.chain([output::BUILD_FILES]));
+            report.written += usize::from(write_if_changed(&self.out, output::BUILD_FILES, &list)?);
         }
         if new_site_files.is_some() {
             self.site_files = new_site_files;

@@ -31,9 +31,39 @@ use crate::render::{OutputContents, OutputFile};
 /// Marks a folder as written by site-gen, so it may be replaced wholesale.
 pub const BUILD_MARKER: &str = ".clipstore-build";
 
-/// Lists the files a build wrote, one path a line, so that the next build
-/// can name the files put into `public/` by hand before it replaces them.
+/// Lists the files a build wrote, so that the next build can name the
+/// files put into `public/` by hand before it replaces them: a 64-bit hash
+/// of each path ([`path_hash`]), sorted, little-endian, after
+/// [`BUILD_FILES_MAGIC`] (a quarter of the bytes of the paths as text).
 pub const BUILD_FILES: &str = ".clipstore-files";
+const BUILD_FILES_MAGIC: &[u8; 8] = b"csfiles1";
+
+/// SipHash-1-3 with fixed keys: the same for a path in every version.
+fn path_hash(path: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = siphasher::sip::SipHasher13::new_with_keys(0, 0);
+    h.write(path.as_bytes());
+    h.finish()
+}
+
+/// The contents of [`BUILD_FILES`] for `paths`.
+pub(crate) fn build_files_list<'p>(paths: impl IntoIterator<Item = &'p str>) -> Vec<u8> {
+    let mut hashes: Vec<u64> = paths.into_iter().map(path_hash).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    let mut bytes = Vec::with_capacity(8 + 8 * hashes.len());
+    bytes.extend_from_slice(BUILD_FILES_MAGIC);
+    for h in hashes {
+        bytes.extend_from_slice(&h.to_le_bytes());
+    }
+    bytes
+}
+
+/// The hashes a [`BUILD_FILES`] holds, sorted; `None` if it is not one.
+fn read_build_files(bytes: &[u8]) -> Option<Vec<u64>> {
+    let rest = bytes.strip_prefix(BUILD_FILES_MAGIC)?;
+    (rest.len() % 8 == 0).then(|| rest.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect())
+}
 
 /// Written into the kept sibling (and only there), so that `git add` in the
 /// shop never takes in the copy of an earlier build.
@@ -156,12 +186,11 @@ impl Staging {
         let sibling = sibling.map_err(io_err(&dir))?;
         let earlier = earlier.map_err(io_err(out))?;
         // A build of an older site-gen has no list: nothing is said of it.
-        let maybe_strays = match fs::read_to_string(out.join(BUILD_FILES)) {
-            Ok(listed) => {
-                let listed: HashSet<&str> = listed.lines().collect();
-                earlier.files.keys().filter(|p| !listed.contains(p.as_str())).cloned().collect()
+        let maybe_strays = match fs::read(out.join(BUILD_FILES)).ok().as_deref().and_then(read_build_files) {
+            Some(listed) => {
+                earlier.files.keys().filter(|p| listed.binary_search(&path_hash(p)).is_err()).cloned().collect()
             }
-            Err(_) => Vec::new(),
+            None => Vec::new(),
         };
         let mut staging = Staging {
             maybe_strays,
@@ -311,11 +340,8 @@ impl Staging {
         // The build's own files, for the next build to tell them from files
         // put in by hand (unchanged between builds, it is not rewritten).
         self.paths.insert(BUILD_FILES.to_string());
-        let mut listed: Vec<&str> = self.paths.iter().map(String::as_str).collect();
-        listed.sort_unstable();
-        let mut list = listed.join("\n");
-        list.push('\n');
-        self.put(&OutputFile { path: BUILD_FILES.to_string(), contents: OutputContents::Rendered(list.into_bytes()) })?;
+        let list = build_files_list(self.paths.iter().map(String::as_str));
+        self.put(&OutputFile { path: BUILD_FILES.to_string(), contents: OutputContents::Rendered(list) })?;
         self.delete_stale()?;
         let strays: Vec<&String> = self.maybe_strays.iter().filter(|p| !self.paths.contains(*p)).collect();
         swap_in(&self.dir, &self.out, &self.parent, &self.name)?;
@@ -722,8 +748,12 @@ mod tests {
     /// Every file under `dir` (`/`-separated paths) with its text.
     fn tree(dir: &Path) -> Vec<(String, String)> {
         let files = walk(dir, Strange::Skip).unwrap().files;
-        let mut files: Vec<(String, String)> =
-            files.into_keys().map(|p| (p.clone(), fs::read_to_string(dir.join(&p)).unwrap())).collect();
+        // The list of the build's files is read apart (it is not text).
+        let mut files: Vec<(String, String)> = files
+            .into_keys()
+            .filter(|p| p != BUILD_FILES)
+            .map(|p| (p.clone(), fs::read_to_string(dir.join(&p)).unwrap()))
+            .collect();
         files.sort();
         files
     }
@@ -737,10 +767,6 @@ mod tests {
             })
             .collect();
         all.extend(marker_files().map(|(n, c)| (n.to_string(), c)));
-        // The list of the build's files, itself included.
-        let mut listed: Vec<String> = all.iter().map(|(p, _)| p.clone()).chain([BUILD_FILES.to_string()]).collect();
-        listed.sort();
-        all.push((BUILD_FILES.to_string(), format!("{}\n", listed.join("\n"))));
         all.sort();
         all
     }
@@ -919,6 +945,18 @@ mod tests {
         // Built over, they are kept in the sibling until the next build.
         write_site(&out, &[file("index.html", "i")]).unwrap();
         assert!(sibling_of(&out).join("google123.html").is_file());
+        // The list holds each of the build's files, itself included.
+        let listed = read_build_files(&fs::read(out.join(BUILD_FILES)).unwrap()).unwrap();
+        let names = ["index.html", BUILD_MARKER, ".assetsignore", BUILD_FILES];
+        assert_eq!(
+            listed,
+            build_files_list(names)
+                .chunks_exact(8)
+                .skip(1)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                .collect::<Vec<_>>()
+        );
+        assert!(read_build_files(b"not a list").is_none());
         // Permissions or times changed by a deploy script name nothing.
         write_site(&out, &[file("index.html", "i"), file("a.html", "a")]).unwrap();
         let index = out.join("index.html");
