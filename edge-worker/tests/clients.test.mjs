@@ -57,6 +57,21 @@ async function settled(order, n = 1) {
 
 const charged = (detail) => detail.clips.find((c) => c.clip_slug === withheld.slug)?.granted_bytes ?? 0;
 const clipUrl = (link) => `${link.url}/${withheld.slug}`;
+
+/** Runs wget on `url` into `out` and kills it once `fraction` of `size` is in; resolves to the bytes kept. */
+async function wgetKilledAt(url, out, size, fraction) {
+  const wget = spawn("wget", ["-q", "-O", out, url], { stdio: "ignore" });
+  const exited = new Promise((resolve) => wget.on("exit", resolve));
+  const target = Math.floor(size * fraction);
+  for (let i = 0; i < 3000 && !(fs.existsSync(out) && fs.statSync(out).size >= target); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  wget.kill("SIGKILL");
+  await exited;
+  const kept = fs.statSync(out).size;
+  assert.ok(kept >= target && kept < size, `killed at ${(kept / 1048576).toFixed(2)} MiB of ${(size / 1048576).toFixed(2)}`);
+  return kept;
+}
 const mib = (n) => `${(n / 1048576).toFixed(2)} MiB`;
 
 /**
@@ -155,16 +170,7 @@ describe("download clients on tight links", () => {
     const link = await mint(stack, { order: "C-WGET", clips: [other.slug], downloads: 3 });
     const url = `${link.url}/${other.slug}`;
     const out = path.join(work, "wget.mp4");
-    const first = spawn("wget", ["-q", "-O", out, url], { stdio: "ignore" });
-    const firstDone = new Promise((resolve) => first.on("exit", resolve));
-    const target = Math.floor(bigger.size * 0.4);
-    for (let i = 0; i < 3000 && !(fs.existsSync(out) && fs.statSync(out).size >= target); i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    first.kill("SIGKILL");
-    await firstDone;
-    const kept = fs.statSync(out).size;
-    assert.ok(kept >= target && kept < bigger.size, `killed at ${mib(kept)}`);
+    const kept = await wgetKilledAt(url, out, bigger.size, 0.4);
     await settled("C-WGET");
 
     await run("wget", ["-q", "-c", "-O", out, url]);
@@ -190,16 +196,7 @@ describe("download clients on tight links", () => {
     const unstarted = await mint(stack, { order: "C-EXP-2", ...minted });
     const url = clipUrl(link);
     const out = path.join(work, "expiring.mp4");
-    const first = spawn("wget", ["-q", "-O", out, url], { stdio: "ignore" });
-    const firstDone = new Promise((resolve) => first.on("exit", resolve));
-    const target = Math.floor(clip.size * 0.3);
-    for (let i = 0; i < 3000 && !(fs.existsSync(out) && fs.statSync(out).size >= target); i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    first.kill("SIGKILL");
-    await firstDone;
-    const kept = fs.statSync(out).size;
-    assert.ok(kept >= target && kept < clip.size, `paused at ${mib(kept)}`);
+    const kept = await wgetKilledAt(url, out, clip.size, 0.3);
     await settled("C-EXP");
     while (Date.now() / 1000 < now + 27) await new Promise((r) => setTimeout(r, 250));
 

@@ -48,6 +48,17 @@ async function slowDownload(url, file) {
   return curl;
 }
 
+/** Runs the owner's merge on `s` until it has settled one stale download. */
+async function mergeUntilSwept(s) {
+  for (let i = 0; ; i++) {
+    const merged = await admin(s, "POST", "/admin/ledger/merge");
+    assert.equal(merged.status, 200, JSON.stringify(merged.body));
+    if (merged.body.settled_stale === 1) return;
+    assert.ok(i < 50, `settled once stale: ${JSON.stringify(merged.body)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Breaks a download off, as a lost connection does. */
 async function breakOff(curl) {
   const exited = new Promise((resolve) => curl.on("exit", resolve));
@@ -284,13 +295,7 @@ describe("a 1-download link while D1 is down", () => {
         `its last report (${mib(row.progress_bytes)}) counts what arrived (${mib(kept)}) but the segment in flight`);
 
       second = await startStack({ reuse: first.dir, vars });
-      for (let i = 0; ; i++) {
-        const merged = await admin(second, "POST", "/admin/ledger/merge");
-        assert.equal(merged.status, 200, JSON.stringify(merged.body));
-        if (merged.body.settled_stale === 1) break;
-        assert.ok(i < 50, `settled once stale: ${JSON.stringify(merged.body)}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      await mergeUntilSwept(second);
       assert.match(second.log(), /"event":"stale_download_settled"/);
       const detail = (await admin(second, "GET", "/admin/orders/O-DIES")).body;
       const [attempt] = detail.attempts;
@@ -348,13 +353,7 @@ describe("a 1-download link while D1 is down", () => {
       assert.ok(kept > 0 && kept < clip.size, `broken off at ${mib(kept)}`);
 
       second = await startStack({ reuse: first.dir, vars });
-      for (let i = 0; ; i++) {
-        const merged = await admin(second, "POST", "/admin/ledger/merge");
-        assert.equal(merged.status, 200, JSON.stringify(merged.body));
-        if (merged.body.settled_stale === 1) break;
-        assert.ok(i < 50, `settled once stale: ${JSON.stringify(merged.body)}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      await mergeUntilSwept(second);
       const detail = (await admin(second, "GET", "/admin/orders/O-ROW-DIES")).body;
       const [attempt] = detail.attempts;
       assert.equal(detail.attempts.length, 1, "its R2 record added no second row");
