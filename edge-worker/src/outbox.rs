@@ -66,13 +66,18 @@ pub mod sql {
         "UPDATE outbox SET status = 'failed', last_error = ?2, provider = ?3, failed_at = ?4 \
          WHERE id = ?1 AND status = 'sending'";
 
-    /// The order's link mails still waiting when its money went back (a
-    /// full refund, a dispute): their link would answer "refunded". Kept
-    /// as `failed` with the reason, which the failed-mail alert leaves out
-    /// (nothing is for the owner to send). `?1 order_id, ?2 now (s), ?3 reason`.
-    pub const OUTBOX_WITHDRAW: &str = "UPDATE outbox SET status = 'failed', failed_at = ?2, \
-         last_error = 'withdrawn: the order was ' || ?3 || ' before the mail went out' \
-         WHERE order_id = ?1 AND kind IN ('order', 'resend') AND status = 'queued'";
+    /// Link mails still waiting for an order revoked since they were queued
+    /// (a full refund, a dispute, the owner's revoke): their link would
+    /// answer "refunded" or "revoked". Kept as `failed` with the reason,
+    /// which the failed-mail alert leaves out (nothing is for the owner to
+    /// send). Run by every delivery run before it sends, so that it holds
+    /// whichever of a checkout and its refund D1 wrote first, and by the
+    /// refund itself. `?1 now (s)`.
+    pub const OUTBOX_WITHDRAW: &str = "UPDATE outbox SET status = 'failed', failed_at = ?1, \
+         last_error = 'withdrawn: the order was ' || (SELECT IIF(revoked_reason IN ('refunded', 'disputed'), \
+         revoked_reason, 'revoked') FROM orders WHERE orders.order_id = outbox.order_id) || ' before the mail went out' \
+         WHERE kind IN ('order', 'resend') AND status = 'queued' \
+         AND order_id IN (SELECT order_id FROM orders WHERE revoked_at IS NOT NULL)";
 
     /// Messages still unsent (queued or sending) that were created at least
     /// `?2` seconds ago: `stuck` (count) and `oldest_age` (seconds).
@@ -327,26 +332,51 @@ mod sql_tests {
     }
 
     #[test]
-    fn a_refund_withdraws_the_orders_waiting_link_mails_and_nothing_else() {
+    fn link_mails_of_revoked_orders_are_withdrawn_and_nothing_else() {
         let db = db();
+        let order = |id: &str, revoked: Option<(u64, &str)>| {
+            let (at, reason) = revoked.map_or((Value::Null, Value::Null), |(at, reason)| (n(at), t(reason)));
+            let insert =
+                "INSERT INTO orders (order_id, clips, allowance, source, created_at, revoked_at, revoked_reason) \
+                          VALUES (?1, '[]', 1, 'token', 1, ?2, ?3)";
+            run(&db, insert, vec![t(id), at, reason]);
+        };
+        order("PAY-1", Some((150, "refunded")));
+        order("PAY-2", None);
+        order("PAY-3", Some((150, "admin")));
+        order("PAY-4", Some((150, "disputed")));
+        // Reissued after a refund (`--despite-refund`): no longer revoked.
+        order("PAY-5", None);
+        run(&db, "UPDATE orders SET revoked_reason = 'refunded' WHERE order_id = 'PAY-5'", vec![]);
         insert(&db, "order", Some("PAY-1"), 100);
         insert(&db, "resend", Some("PAY-1"), 100);
         insert(&db, "resend", Some("PAY-1"), 100);
         run(&db, "UPDATE outbox SET status = 'sending' WHERE id = 3", vec![]);
         insert(&db, "order", Some("PAY-2"), 100);
         insert(&db, "recovery", None, 100);
-        assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![t("PAY-1"), n(200), t("refunded")]), 2);
+        insert(&db, "order", Some("PAY-3"), 100);
+        insert(&db, "order", Some("PAY-4"), 100);
+        insert(&db, "resend", Some("PAY-5"), 100);
+        insert(&db, "alert", Some("PAY-1"), 100);
+        assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(200)]), 4);
         let status = |id: i64| -> (String, Option<String>) {
             db.query_row("SELECT status, last_error FROM outbox WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .unwrap()
         };
-        let withdrawn = Some("withdrawn: the order was refunded before the mail went out".to_string());
-        assert_eq!(status(1), ("failed".to_string(), withdrawn.clone()));
-        assert_eq!(status(2), ("failed".to_string(), withdrawn));
+        let withdrawn = |why: &str| {
+            ("failed".to_string(), Some(format!("withdrawn: the order was {why} before the mail went out")))
+        };
+        assert_eq!(status(1), withdrawn("refunded"));
+        assert_eq!(status(2), withdrawn("refunded"));
         assert_eq!(status(3).0, "sending", "one being sent is left to finish");
         assert_eq!((status(4).0, status(5).0), ("queued".to_string(), "queued".to_string()));
+        assert_eq!(status(6), withdrawn("revoked"));
+        assert_eq!(status(7), withdrawn("disputed"));
+        assert_eq!(status(8).0, "queued", "a reissued order's mail goes");
+        assert_eq!(status(9).0, "queued", "only link mails");
         let failed: i64 = db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| r.get("count")).unwrap();
         assert_eq!(failed, 0, "nothing for the owner to send again");
+        assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(300)]), 0, "once");
     }
 
     fn insert(db: &Connection, kind: &str, order: Option<&str>, now: u64) -> usize {

@@ -746,6 +746,40 @@ describe("the mail provider failing", () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(resend.sent.filter((m) => m.email.to.includes(to)).length, 0, "never sent");
   });
+
+  it("a mail waiting for an order revoked since (the owner's revoke, a refund that raced its checkout) is withdrawn by the next delivery run", async () => {
+    const [a, b] = present.slice(6, 8);
+    const waiting = async (to, clip) => {
+      resend.failNext(1);
+      const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: clip.slug },
+        amount_total: clip.price, currency: manifest.shop.currency.toLowerCase() };
+      const paid = await deliver(completed(session, { email: to, paymentIntent: unique("pi") }));
+      assert.equal(paid.status, 200);
+      const deadline = Date.now() + 10_000;
+      while ((await outboxTo(to))?.attempts !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      assert.equal((await outboxTo(to)).status, "queued", "the provider failed: the mail waits for its retry");
+      return paid.body.order_id;
+    };
+    const outboxTo = async (to) => (await admin(stack, "GET", "/admin/outbox?limit=100")).body.outbox.find((m) => m.to === to);
+    const revokedByOwner = await waiting("seven@example.com", a);
+    assert.equal((await admin(stack, "POST", `/admin/orders/${revokedByOwner}/revoke`)).status, 200);
+    // A refund whose batch D1 wrote just after the checkout read no order and
+    // just before the order was made leaves this state (REVOKE_OF_PAYMENT,
+    // REVOKE_IF_PENDING): the order revoked, its mail queued.
+    const raced = await waiting("eight@example.com", b);
+    await stack.wrangler(["d1", "execute", "DB", "--command",
+      `UPDATE orders SET revoked_at = 1, revoked_reason = 'refunded' WHERE order_id = '${raced}'`]);
+    assert.equal((await outboxTo("eight@example.com")).status, "queued");
+    await stack.wrangler(["d1", "execute", "DB", "--command", "UPDATE outbox SET next_attempt_at = 0 WHERE to_addr IN ('seven@example.com', 'eight@example.com')"]);
+    assert.equal((await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`)).status, 200);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const [to, why] of [["seven@example.com", "revoked"], ["eight@example.com", "refunded"]]) {
+      const mail = await outboxTo(to);
+      assert.equal(mail.status, "failed", JSON.stringify(mail));
+      assert.equal(mail.last_error, `withdrawn: the order was ${why} before the mail went out`);
+      assert.equal(resend.sent.filter((m) => m.email.to.includes(to)).length, 0, `never sent to ${to}`);
+    }
+  });
 });
 
 describe("mail the provider refuses for good", () => {

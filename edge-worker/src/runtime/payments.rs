@@ -419,6 +419,7 @@ async fn money_back(
             statements.push(bind(&db, sql::REVOKE_OF_PAYMENT, &values)?);
             let values = [JsValue::NULL, num(now), text(&detail), text(&back.payment_id)];
             statements.push(bind(&db, sql::EVENT_IF_REVOKED_NOW, &values)?);
+            statements.push(bind(&db, crate::outbox::sql::OUTBOX_WITHDRAW, &[num(now)])?);
         }
         let r = batch(&db, statements).await?;
         if r.get(1).is_some_and(|r| row_count(r) > 0) {
@@ -434,7 +435,7 @@ async fn money_back(
             bind(&db, sql::REVOKE_FOR_MONEY_BACK, &[text(&order_id), num(now), text(reason)])?,
             bind(&db, sql::EVENT, &[text(&order_id), num(now), text("revoke"), JsValue::NULL, text(&detail)])?,
             event_row(&db, name, event, at, Some(&order_id), "processed", &detail)?,
-            bind(&db, crate::outbox::sql::OUTBOX_WITHDRAW, &[text(&order_id), num(now), text(reason)])?,
+            bind(&db, crate::outbox::sql::OUTBOX_WITHDRAW, &[num(now)])?,
         ],
         _ => vec![
             bind(&db, sql::EVENT, &[text(&order_id), num(now), text("partial_refund"), JsValue::NULL, text(&detail)])?,
