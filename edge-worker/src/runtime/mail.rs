@@ -111,9 +111,9 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
     let due = async {
         // Mails of an order revoked since they were queued are not sent
         // (see the SQL: a refund may be written before or after its order).
-        let now = num(now_unix());
-        let withdraw = bind(&db, sql::OUTBOX_WITHDRAW, &[now.clone()])?;
-        let r = batch(&db, vec![withdraw, bind(&db, sql::OUTBOX_DUE, &[now, num(limit.into())])?]).await?;
+        let now = now_unix();
+        let withdraw = bind(&db, sql::OUTBOX_WITHDRAW, &[num(now)])?;
+        let r = batch(&db, vec![withdraw, bind(&db, sql::OUTBOX_DUE, &[num(now), num(limit.into())])?]).await?;
         rows::<DueRow>(&r[1])
     }
     .await;
