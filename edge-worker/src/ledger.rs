@@ -561,7 +561,8 @@ pub mod sql {
     /// (`token` NULL: no order yet; `awaiting`: the provider said the
     /// payment is on its way.)
     pub const CHECKOUT_LINK: &str = "SELECT (SELECT token FROM checkouts WHERE provider = ?1 AND session_id = ?2) AS token, \
-         EXISTS (SELECT 1 FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'awaiting_payment') AS awaiting";
+         EXISTS (SELECT 1 FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'awaiting_payment') AS awaiting, \
+         EXISTS (SELECT 1 FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'payment_failed') AS failed";
 }
 
 /// What happened to one request for a clip, as the ledger stores it.

@@ -699,18 +699,29 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
     run(&db, sql::CHECKOUT, checkout);
     assert_eq!(waiting(2000), (1, Some(1002)));
     // cs_b is paid by bank debit: Stripe said it is on its way. No alarm.
-    let link = |session: &str| -> (Option<String>, bool) {
-        db.query_row(sql::CHECKOUT_LINK, rusqlite::params!["stripe", session], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+    let link = |session: &str| -> (Option<String>, bool, bool) {
+        db.query_row(sql::CHECKOUT_LINK, rusqlite::params!["stripe", session], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap()
     };
-    assert_eq!(link("cs_b"), (None, false));
+    assert_eq!(link("cs_b"), (None, false, false));
     let awaiting = vec![n(1), t("stripe"), t("evt_b"), t("checkout.session.completed"), t("cs_b"), Value::Null]
         .into_iter()
         .chain([n(200), t("awaiting_payment"), t("payment not yet confirmed")])
         .collect();
     run(&db, sql::PAYMENT_EVENT, awaiting);
     assert_eq!(waiting(2000), (0, None));
-    assert_eq!(link("cs_b"), (None, true));
-    assert_eq!(link("cs_a"), (Some("tok".into()), false));
+    assert_eq!(link("cs_b"), (None, true, false));
+    assert_eq!(link("cs_a"), (Some("tok".into()), false, false));
+    // Days later the debit fails: the success page says so.
+    let failed =
+        vec![n(9), t("stripe"), t("evt_b2"), t("checkout.session.async_payment_failed"), t("cs_b"), Value::Null]
+            .into_iter()
+            .chain([n(200), t("payment_failed"), t("the delayed payment failed: no order")])
+            .collect();
+    run(&db, sql::PAYMENT_EVENT, failed);
+    assert_eq!(link("cs_b"), (None, true, true));
 }
 
 #[test]

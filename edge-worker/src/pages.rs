@@ -267,6 +267,17 @@ pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool, cart: Option<&str
     page.replacen("</body>", "  <script src=\"/js/cart.js\" defer></script>\n</body>", 1)
 }
 
+/// The success page of a delayed payment (a bank debit) that failed: no
+/// order was made, so no link is coming, whatever the page said before.
+pub fn payment_failed_page(shop: &ShopInfo) -> String {
+    let contact =
+        format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
+    let body = format!(
+        "    <section class=\"notice\">\n      <h1>Your payment did not go through</h1>\n      <p role=\"status\">Your bank or payment provider told us the payment failed, so no order was made and no download link will come. You can buy the clips again from the shop with another payment method. If your bank shows the money as taken, write to {contact} with your receipt.</p>\n      <p><a class=\"button\" href=\"/\">Back to the shop</a></p>\n    </section>\n"
+    );
+    layout(shop, "Your payment did not go through", &body)
+}
+
 /// The success page without a usable `session_id`.
 pub fn bad_thanks_page(shop: &ShopInfo) -> String {
     let contact =
@@ -512,6 +523,14 @@ mod tests {
         assert!(html.contains("<body data-cart-clear=\"AbCdEfGhIjKlMnOpQrStUv\">"), "{html}");
         assert!(html.contains("<script src=\"/js/cart.js\" defer></script>\n</body>"));
         assert!(html.contains("mailto:help@example.com"));
+    }
+
+    #[test]
+    fn a_failed_delayed_payment_says_no_link_is_coming() {
+        let html = payment_failed_page(&shop());
+        assert!(html.contains("did not go through") && html.contains("no download link will come"));
+        assert!(!html.contains("we e-mail you") && !html.contains("data-await-order"));
+        assert!(html.contains("href=\"/\"") && html.contains("mailto:help@example.com"));
     }
 
     #[test]

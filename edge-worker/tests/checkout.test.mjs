@@ -215,6 +215,20 @@ describe("paid checkout", () => {
     assert.equal((await deliver(paid)).status, 200);
     assert.match(html(await thanks(event.data.object.id)), /Thank you for your order/);
   });
+
+  it("a delayed payment that fails days later: the success page no longer promises a link, and says to buy again", async () => {
+    const event = sessionEvent({ clips: main.slug, paymentStatus: "unpaid" });
+    assert.equal((await deliver(event)).status, 200);
+    assert.match(html(await thanks(event.data.object.id)), /your payment is on its way/);
+    const failed = sessionEvent({ sessionId: event.data.object.id, clips: main.slug,
+      type: "checkout.session.async_payment_failed", paymentStatus: "unpaid" });
+    assert.equal((await deliver(failed)).status, 200);
+    const page = await thanks(event.data.object.id);
+    assert.equal(page.status, 200);
+    assert.match(html(page), /Your payment did not go through/);
+    assert.match(html(page), /no download link will come/);
+    assert.doesNotMatch(html(page), /we e-mail you your download link|data-await-order/);
+  });
 });
 
 describe("refused deliveries: 4xx, nothing written, visible to the owner", () => {

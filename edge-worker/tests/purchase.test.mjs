@@ -470,11 +470,16 @@ describe("security headers", () => {
         amount_total: a.price, currency: manifest.shop.currency.toLowerCase() }, { email: "csp@example.com" }));
       const [mail] = await mailTo((m) => m.to.includes("csp@example.com"));
       const [link] = linksIn(mail.email.text);
-      // The 404, recovery, the success page while pending and once paid, the
-      // order page, and a refused download.
+      // A bank debit that failed.
+      const failedSession = { id: unique("cs"), object: "checkout.session", metadata: { clips: a.slug } };
+      const failed = { ...completed(failedSession), type: "checkout.session.async_payment_failed" };
+      failed.data.object.payment_status = "unpaid";
+      assert.equal((await deliver(failed)).status, 200);
+      // The 404, recovery, the success page while pending, once paid and
+      // once failed, the order page, and a refused download.
       const workerPages = ["/no-such-page/", "/orders/recover", `/thanks?session_id=${unique("cs")}`,
-        `/thanks?session_id=${paidSession}`, link.slice(stack.base.length), `${link.slice(stack.base.length)}/${a.slug}/licence`,
-        "/download/not-a-token"];
+        `/thanks?session_id=${paidSession}`, `/thanks?session_id=${failedSession.id}`, link.slice(stack.base.length),
+        `${link.slice(stack.base.length)}/${a.slug}/licence`, "/download/not-a-token"];
       for (const p of workerPages) {
         const res = await page.goto(`${stack.base}${p}`);
         assert.equal(res.headers()["content-security-policy"], csp, p);

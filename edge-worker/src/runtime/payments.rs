@@ -451,8 +451,9 @@ async fn money_back(
 struct CheckoutLink {
     token: Option<String>,
     awaiting: u32,
+    failed: u32,
 }
-crate::from_row!(CheckoutLink { token, awaiting });
+crate::from_row!(CheckoutLink { token, awaiting, failed });
 
 /// `GET /thanks?session_id=…`: the order page of a paid checkout, or a page
 /// that reloads itself until the webhook has created the order.
@@ -483,6 +484,8 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
                 let link = format!("{}/download/{token}", super::origin(req).unwrap_or_default());
                 html_page(&pages::thanks_page(shop, &view, &link, paid_cart), head, 200, &[])
             }
+            // A bank debit that failed days later: no order, nothing paid.
+            Some(CheckoutLink { failed: 1.., .. }) => html_page(&pages::payment_failed_page(shop), head, 200, &[]),
             // A payment on its way for days (a bank debit): the link comes
             // by e-mail; nothing is missing.
             Some(CheckoutLink { awaiting: 1.., .. }) => {
