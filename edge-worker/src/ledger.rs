@@ -218,12 +218,6 @@ pub mod sql {
          ON CONFLICT (order_id, clip_slug) DO UPDATE SET granted_bytes = order_clips.granted_bytes + excluded.granted_bytes, updated_at = excluded.updated_at \
          WHERE NOT EXISTS (SELECT 1 FROM download_attempts WHERE attempt_id = ?8)";
 
-    /// Gives back a reservation whose response then failed (R2 error before
-    /// the first byte), so storage failures never cost the customer a download.
-    /// `?1 order_id, ?2 clip_slug, ?3 bytes, ?4 now (s)`.
-    pub const REFUND: &str = "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - ?3), \
-         reserved_bytes = MAX(0, reserved_bytes - ?3), updated_at = ?4 WHERE order_id = ?1 AND clip_slug = ?2";
-
     /// Why a grant was refused, and how much of the charge is still in
     /// flight (a refused request waits for that to settle, see
     /// [`crate::allowance::settlement_could_make_room`]). `?1 order_id, ?2 clip_slug`.

@@ -13,6 +13,8 @@
 //   secondary"), and sends the recovery notice once R2 has the clip again.
 // - A wrong secondary key: 503 with a clear log line, and the self-test alerts.
 // - A secondary object of a different size is never served.
+// - The secondary failing between its HEAD and the GET, with D1 refusing to
+//   give the reservation back: the 1-download link is whole once D1 is back.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -24,7 +26,7 @@ import { after, before, describe, it } from "node:test";
 
 import { makeVideoClip, putClip } from "./support/bigclip.mjs";
 import { workerForClip } from "./support/custom-worker.mjs";
-import { startS3 } from "./support/s3.mjs";
+import { startFaultyFront, startS3 } from "./support/s3.mjs";
 import { ADMIN_TOKEN, admin, catalog, curl, mint, paths, run, sha256File, startStack } from "./support/stack.mjs";
 
 const { manifest, other, withheld } = catalog();
@@ -38,6 +40,7 @@ let work;
 let clip; // the clip of realistic size: { file, size, sha256 }
 let worker;
 let s3;
+let front; // s3 behind a pass-through that can fail GETs (stack's secondary)
 let stack; // R2 lacks `withheld`; the secondary has every clip
 let bad; // a wrong secondary secret
 let noR2; // no R2 binding
@@ -116,6 +119,7 @@ before(async () => {
   clip = await makeVideoClip(work, { seconds: 32 });
   // One at a time, so that after() stops whatever did start.
   s3 = await startS3();
+  front = await startFaultyFront(s3.endpoint);
   receiver = await startReceiver();
   worker = await workerForClip(withheld, clip);
   // The secondary has every file of the catalog (variants too); R2 all but `withheld`.
@@ -123,7 +127,12 @@ before(async () => {
     await s3.put(c.object_key, c.slug === withheld.slug ? clip.file : c.file);
   }
   [stack, bad, noR2, half] = await Promise.all([
-    startStack({ worker, vars: { ...s3.vars(), ALERT_WEBHOOK_URL: hook() }, devArgs: ["--test-scheduled"], editConfig: scheduledRoute }),
+    startStack({
+      worker,
+      vars: { ...s3.vars({ SECONDARY_ENDPOINT: front.endpoint }), ALERT_WEBHOOK_URL: hook() },
+      devArgs: ["--test-scheduled"],
+      editConfig: scheduledRoute,
+    }),
     startStack({
       worker,
       vars: { ...s3.vars({ SECONDARY_SECRET_ACCESS_KEY: "wrong" + s3.secretAccessKey.slice(5) }), ALERT_WEBHOOK_URL: `${hook()}-bad` },
@@ -144,7 +153,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all([stack?.stop(), bad?.stop(), noR2?.stop(), half?.stop(), s3?.stop()]);
+  await Promise.all([stack?.stop(), bad?.stop(), noR2?.stop(), half?.stop(), front?.stop(), s3?.stop()]);
   receiver?.close();
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
@@ -226,6 +235,39 @@ describe("downloads continue from the secondary origin", () => {
     assert.ok(detail.attempts.length >= 2, "aria2c split the download");
     assert.ok(detail.attempts.every((a) => a.origin === "secondary"));
     assert.ok(detail.clips[0].granted_bytes <= unit(clip.size, 1));
+  });
+
+  it("the secondary failing between its HEAD and the GET, with D1 refusing to give the reservation back: 503, and the 1-download link is whole once D1 is back", async () => {
+    const link = await mint(stack, { order: "S-GIVEBACK", clips: [withheld.slug], downloads: 1 });
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    // D1 grants and records; it refuses anything that gives bytes back.
+    await sql("CREATE TRIGGER no_giving_back BEFORE UPDATE OF reserved_bytes ON order_clips " +
+      "WHEN NEW.reserved_bytes < OLD.reserved_bytes BEGIN SELECT RAISE(ABORT, 'test: nothing given back'); END;");
+    try {
+      front.failGets = true;
+      const failed = await curl(url(link));
+      assert.equal(failed.status, 503);
+      front.failGets = false;
+      await logMatching(stack, /"event":"settlement_deferred"/);
+      const [attempt] = (await admin(stack, "GET", "/admin/orders/S-GIVEBACK")).body.attempts;
+      assert.equal(attempt.status, 503);
+      assert.ok(attempt.reserved_bytes > 0 && attempt.settled_at == null, `charged until settled: ${JSON.stringify(attempt)}`);
+      assert.notEqual((await admin(stack, "POST", "/admin/ledger/merge")).status, 200, "D1 still refuses it");
+    } finally {
+      front.failGets = false;
+      await sql("DROP TRIGGER no_giving_back;");
+    }
+    const merged = await admin(stack, "POST", "/admin/ledger/merge");
+    assert.equal(merged.status, 200, JSON.stringify(merged.body));
+    const detail = (await admin(stack, "GET", "/admin/orders/S-GIVEBACK")).body;
+    assert.equal(detail.attempts.length, 1);
+    assert.equal(detail.attempts[0].charged_bytes, 0);
+    assert.ok(detail.attempts[0].settled_at != null);
+    assert.equal(detail.clips[0].granted_bytes, 0, "nothing charged for a download that sent nothing");
+    const out = path.join(work, "giveback.mp4");
+    const whole = await curl(url(link), { output: out });
+    assert.equal(whole.status, 200);
+    assert.equal(sha256File(out), clip.sha256, "the 1-download link gets the whole clip");
   });
 
   it("no R2 binding at all: downloads continue from the secondary", async () => {

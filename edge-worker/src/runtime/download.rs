@@ -440,8 +440,6 @@ pub(super) async fn clip_request(
         Err(error) => {
             attempt.record.status = error.status();
             attempt.record.outcome = error.log_code().to_string();
-            attempt.record.charged_bytes = 0;
-            attempt.record.reserved_bytes = None;
             // Granted, then failed before the first byte: give it back.
             if attempt.charge.is_some() {
                 // Reserved in the link's fallback records (D1 down).
@@ -450,17 +448,13 @@ pub(super) async fn clip_request(
                 }
             }
             attempt.charge = None;
-            if attempt.granted > 0 {
-                if let (Ok(db), Some(order_id)) = (env.d1("DB"), attempt.record.order_id.clone()) {
-                    let refund =
-                        bind(&db, sql::REFUND, &[text(&order_id), text(slug), num(attempt.granted), num(now_unix())]);
-                    if let Err(e) = match refund {
-                        Ok(statement) => batch(&db, vec![statement]).await.map(|_| ()),
-                        Err(e) => Err(e),
-                    } {
-                        console_error!("{}", log_line!({ "event": "refund_failed", "error": format!("{e:?}") }));
-                    }
-                }
+            // Reserved in D1: recorded as reserved, then settled below to
+            // nothing sent, with the retry and the R2 fallback every
+            // settlement has (a single refund that D1 refused left the
+            // link charged for good).
+            if attempt.granted == 0 {
+                attempt.record.charged_bytes = 0;
+                attempt.record.reserved_bytes = None;
             }
             (Err(error), None)
         }
@@ -470,6 +464,9 @@ pub(super) async fn clip_request(
     let recording = Date::now().as_millis();
     record(env, &mut attempt).await;
     attempt.ledger_ms += Date::now().as_millis() - recording;
+    if result.is_err() && attempt.granted > 0 {
+        settle(env, &mut attempt, stream::StreamEnd { sent: 0, completed: false, reserved: None }).await;
+    }
     let mut result = result;
     if let Ok(response) = result.as_mut() {
         // How long the ledger held the first byte back, and the whole

@@ -116,3 +116,39 @@ export async function startS3({ bucket = "clipstore-secondary", region = "us-eas
     },
   };
 }
+
+/**
+ * A pass-through in front of `endpoint` (the store above) that can fail the
+ * next GETs while HEADs still pass: the secondary found, the download granted,
+ * and then its body refused, as a store failing between two requests does.
+ * The Host header is passed on as the client sent it, so SigV4 signatures
+ * made for this address still verify. Returns { endpoint, failGets (set it),
+ * stop() }.
+ */
+export async function startFaultyFront(target) {
+  const http = await import("node:http");
+  const to = new URL(target);
+  const front = { endpoint: "", failGets: false };
+  const server = http.createServer((req, res) => {
+    if (front.failGets && req.method === "GET") {
+      res.writeHead(500, { "content-type": "application/xml" });
+      res.end("<Error><Code>InternalError</Code><Message>test: the store fails</Message></Error>");
+      return;
+    }
+    const upstream = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode, answer.headers);
+        answer.pipe(res);
+      });
+    upstream.on("error", () => res.destroy());
+    res.on("close", () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  front.endpoint = `http://127.0.0.1:${server.address().port}`;
+  front.stop = () => new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(resolve);
+  });
+  return front;
+}
