@@ -194,7 +194,9 @@ impl Report {
         match (self.problems, self.warnings) {
             (0, 0) => "All good.".into(),
             (0, w) => format!("No problems; {w} warning(s)."),
-            (p, _) => format!("{p} problem(s): customers' downloads may fail. See docs/monitoring.md."),
+            (p, _) => {
+                format!("{p} problem(s): customers' downloads may fail. See {}.", crate::guides::guide("monitoring.md"))
+            }
         }
     }
 }

@@ -420,9 +420,13 @@ impl SplitError {
         let at = Location::from_line(&file.text, 1);
         match self {
             SplitError::Empty => {
-                Diagnostic::new(&file.display, "the file is empty: write its front matter (see docs/content.md), or delete it")
+                Diagnostic::new(&file.display, "the file is empty: write its front matter, or delete it")
                     .at(at)
-                    .with_help("a page starts with a line `+++`, then its fields (`title = \"...\"`), then another `+++` line, then its text")
+                    .with_help(format!(
+                        "a page starts with a line `+++`, then its fields (`title = \"...\"`), then another `+++` line, then its text; \
+                         {} lists the fields of clips, news posts and pages",
+                        crate::guides::guide("content.md")
+                    ))
             }
             SplitError::NoOpening => {
                 Diagnostic::new(&file.display, "the file does not start with front matter").at(at).with_help(
@@ -637,10 +641,7 @@ mod tests {
     fn an_empty_file_is_called_empty() {
         for text in ["", "  \n\n", "\u{feff}\n"] {
             let errs = FrontMatter::parse(&file(text), &[]).err().unwrap();
-            assert_eq!(
-                errs[0].message, "the file is empty: write its front matter (see docs/content.md), or delete it",
-                "{text:?}"
-            );
+            assert_eq!(errs[0].message, "the file is empty: write its front matter, or delete it", "{text:?}");
         }
     }
 

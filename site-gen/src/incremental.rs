@@ -102,6 +102,12 @@ pub struct Incremental {
     /// were made from (the clips' versions, the currency and the language).
     search_paths: HashSet<String>,
     search_fp: Option<u64>,
+    /// `out`'s list of the site's files ([`output::BUILD_FILES`]) as the
+    /// last rebuild left it. When `out` holds another list, something else
+    /// wrote the folder meanwhile: a `site-gen build --out` into it swapped
+    /// in its own build (without the drafts a `serve --drafts` shows, say),
+    /// and what this site knows of `out` no longer holds.
+    listed: Option<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +181,7 @@ impl Incremental {
             others: HashSet::new(),
             search_paths: HashSet::new(),
             search_fp: None,
+            listed: None,
         }
     }
 
@@ -234,6 +241,9 @@ impl Incremental {
     pub fn rebuild(&mut self) -> Result<RebuildReport, RebuildError> {
         let started = Instant::now();
         output::check_ours(&self.out)?;
+        if self.listed.is_some() && fs::read(self.out.join(output::BUILD_FILES)).ok() != self.listed {
+            self.forget_out();
+        }
         let full = self.reload_all || self.loaded.is_none();
         if full {
             self.load_all()?;
@@ -251,6 +261,20 @@ impl Incremental {
         report.full = std::mem::replace(&mut self.resync, false);
         report.elapsed = started.elapsed();
         Ok(report)
+    }
+
+    /// Forgets what `out` holds, so the next rebuild writes every file of
+    /// the site where its bytes differ, deletes the rest, and lists them
+    /// all: else the pages a build left out (drafts) would stay missing, and
+    /// those rewritten later would be missing from the build's list, for the
+    /// next build to name as put into `out` by hand.
+    fn forget_out(&mut self) {
+        self.paths.clear();
+        self.fps.clear();
+        self.sitemap = None;
+        self.search_fp = None;
+        self.listed = None;
+        self.resync = true;
     }
 
     /// Loads the whole shop and the templates.
@@ -499,6 +523,7 @@ impl Incremental {
             let listed = paths.iter().chain(&self.others).chain(&self.search_paths).map(String::as_str);
             let list = output::build_files_list(listed.chain([output::BUILD_FILES]));
             report.written += usize::from(write_if_changed(&self.out, output::BUILD_FILES, &list)?);
+            self.listed = Some(list);
         }
         if new_site_files.is_some() {
             self.site_files = new_site_files;

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use crate::guides::guide_in;
+
 /// The repository's Worker configuration, which the new shop's
 /// `wrangler.toml` is made from (bindings, routes, cron, comments).
 const WORKER_CONFIG: &str = include_str!("../../edge-worker/wrangler.toml");
@@ -106,12 +108,13 @@ fn files(name: &str, options: &InitOptions) -> Vec<(&'static str, String)> {
     let title = options.title.map_or_else(|| toml_string("CHANGE-ME Clip Shop"), toml_string);
     let clipstore =
         options.clipstore.map_or_else(|| "CHANGE-ME/path/to/clipstore".to_string(), |p| p.display().to_string());
+    let content_guide = guide_in(options.clipstore, "content.md");
     vec![
         (
             "content/site.toml",
             format!(
-                "# The shop's settings (docs/content.md in clipstore). Replace every placeholder\n\
-                 # marked below; `site-gen check` lists those left.\n\
+                "# The shop's settings (the guide: {content_guide}).\n\
+                 # Replace every placeholder marked below; `site-gen check` lists those left.\n\
                  title = {title}\n\
                  base_url = \"https://change-me.example\"                 # CHANGE-ME: the shop's address\n\
                  description = \"CHANGE-ME: one sentence about your footage, for search engines and the footer.\"\n\
@@ -183,8 +186,9 @@ fn files(name: &str, options: &InitOptions) -> Vec<(&'static str, String)> {
 /// names, its `public/`, and the checkout's Worker build and migrations.
 fn wrangler_toml(name: &str, clipstore: &str) -> String {
     let worker = format!("{clipstore}/edge-worker");
+    let deploy_guide = guide_in(Some(Path::new(clipstore)), "deploy.md");
     let mut out = format!(
-        "# The shop's Worker (docs/deploy.md in clipstore). Build it with\n\
+        "# The shop's Worker (the guide: {deploy_guide}). Build it with\n\
          # `CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash {clipstore}/scripts/build-worker.sh`\n\
          # and deploy it with `wrangler deploy --config wrangler.toml` (README.md, step 5).\n\
          # After `wrangler d1 create {name}`, put the database_id it prints below.\n"
@@ -214,13 +218,15 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
 }
 
 fn readme(name: &str, clipstore: &str) -> String {
+    let content_guide = guide_in(Some(Path::new(clipstore)), "content.md");
+    let deploy_guide = guide_in(Some(Path::new(clipstore)), "deploy.md");
     format!(
         "# {name}\n\
          \n\
          A clip shop made with clipstore's `site-gen init`. Everything the shop shows is\n\
          in `content/` (settings in `content/site.toml`, clips in `content/clips/`, news\n\
          in `content/news/`, pages in `content/pages/`) and `static/` (posters, previews,\n\
-         images). The guide to every field is `docs/content.md` in clipstore.\n\
+         images). The guide to every field: {content_guide}.\n\
          \n\
          The next five commands, run in this folder:\n\
          \n\
@@ -259,7 +265,7 @@ fn readme(name: &str, clipstore: &str) -> String {
             site-gen push --worker-url https://YOUR-SHOP --media media\n\
             ```\n\
          \n\
-            Payments, e-mail to customers and alerts: `{clipstore}/docs/deploy.md`,\n\
+            Payments, e-mail to customers and alerts: {deploy_guide},\n\
             from its step 3 on (add `--config wrangler.toml` to each wrangler command).\n"
     )
 }

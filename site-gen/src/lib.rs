@@ -15,6 +15,7 @@ pub mod doctor;
 pub mod front_matter;
 pub mod front_matter_edit;
 pub mod front_matter_slips;
+pub mod guides;
 pub mod incremental;
 pub mod init;
 pub mod kept;
@@ -37,6 +38,7 @@ pub mod search;
 pub mod secondary;
 pub mod serve;
 pub mod structured_data;
+pub mod template_blocks;
 pub mod template_uses;
 pub mod templates;
 

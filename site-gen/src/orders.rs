@@ -238,14 +238,15 @@ pub enum OrdersCommand {
     /// Merge ledger records the Worker wrote to R2 while D1 was failing.
     Merge,
     /// Payment webhook deliveries, newest first: paid orders, duplicates and
-    /// refusals (bad signature, unknown clip, ...); see docs/payments.md.
+    /// refusals (bad signature, unknown clip, ...); see docs/payments.md in your
+    /// clipstore checkout.
     Payments {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
     /// E-mail in the Worker's outbox, newest first: to whom, subject, status
     /// (queued, sending, sent, failed) and the message's link (the order page);
-    /// see docs/mail.md.
+    /// see docs/mail.md in your clipstore checkout.
     Outbox {
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -1057,7 +1058,8 @@ fn print_resent(order: &str, v: &Value, status: Option<(String, Option<String>)>
     } else if no_provider > 0 {
         println!(
             "Order {order}: a fresh link for {to} waits in the outbox: the Worker has no mail provider set up \
-             (docs/mail.md). Send the customer the link below yourself (the mail also goes out once a provider is set up)."
+             ({} tells how). Send the customer the link below yourself (the mail also goes out once a provider is set up).",
+            crate::guides::guide("mail.md")
         );
     } else {
         println!("Order {order}: a fresh link for {to} is queued in the outbox (see `site-gen orders outbox`).");

@@ -283,7 +283,7 @@ fn collect_results<T>(shop: &Shop, results: Vec<Result<T, (String, String)>>) ->
                 templates::shown_name(&shop.root, &template),
                 format!("cannot render template{more}: {message}"),
             )
-            .with_help("check the variable names against docs/templates.md"),
+            .with_help(format!("check the variable names against {}", crate::guides::guide("templates.md"))),
         );
     }
     Err(errors)

@@ -172,8 +172,9 @@ pub(crate) fn unknown_filter(shown: &str, text: &str, filter: &str) -> Diagnosti
     let docs = "the filters templates can use are listed at https://keats.github.io/tera/docs/#built-in-filters";
     if LEFT_OUT_FILTERS.contains(&filter) {
         return d.with_help(format!(
-            "site-gen's templates do without Tera's `{filter}` filter; the values docs/templates.md lists come \
-             ready to print; {docs}, less date, slugify, filesizeformat, urlencode and urlencode_strict"
+            "site-gen's templates do without Tera's `{filter}` filter; the values {} lists come \
+             ready to print; {docs}, less date, slugify, filesizeformat, urlencode and urlencode_strict",
+            crate::guides::guide("templates.md")
         ));
     }
     // `uppercase` for `upper`, `capitalise` for `capitalize`.
@@ -240,8 +241,9 @@ pub fn unused_templates(own: &[&str], ignored: &[String], references: &[(String,
                 ),
                 None => format!(
                     "warning: {shown} is not used by any page: a page uses the template of its kind \
-                     (page.html, clip.html, post.html, … as docs/templates.md lists them), and a template \
-                     is also used when another one extends, includes or imports it"
+                     (page.html, clip.html, post.html, … as {} lists them), and a template \
+                     is also used when another one extends, includes or imports it",
+                    crate::guides::guide("templates.md")
                 ),
             }
         })

@@ -7,6 +7,7 @@ use std::path::Path;
 use tera::Tera;
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Location};
+use crate::template_blocks::unclosed_block;
 use crate::template_uses::{is_used, unknown_filter, unused_templates, uses_of};
 
 /// Folder of the shop's templates, relative to its root.
@@ -129,7 +130,11 @@ fn load_with_warnings(root: &Path) -> Result<(Tera, Vec<String>), Diagnostics> {
     let raw: Vec<(&str, &str)> = sources.iter().map(|(n, (_, t))| (n.as_str(), t.as_str())).collect();
     let tera = compile(raw).map_err(|e| {
         let chain = cause_chain(&e);
-        let mut d = match template_in_error(&chain, &sources) {
+        let found = template_in_error(&chain, &sources);
+        if let Some(d) = found.and_then(|(shown, text)| unclosed_block(shown, text, error_position(&chain))) {
+            return Diagnostics(vec![d]);
+        }
+        let mut d = match found {
             Some((shown, text)) => {
                 let d = Diagnostic::new(shown, format!("template error: {chain}"));
                 match error_position(&chain) {
@@ -324,19 +329,24 @@ mod tests {
             ("templates/notes.txt", "not a template"),
         ]);
         let (_, warnings) = load_with_warnings(tmp.path()).unwrap();
+        let unused = |name: &str| {
+            format!(
+                "warning: templates/{name} is not used by any page: a page uses the template of its kind \
+                 (page.html, clip.html, post.html, … as {} lists them), and a template \
+                 is also used when another one extends, includes or imports it",
+                crate::guides::guide("templates.md")
+            )
+        };
         assert_eq!(
             warnings,
             [
-                "warning: templates/Page.html is not used by any page; did you mean templates/page.html?",
-                "warning: templates/Tag.HTML is not used by any page; did you mean templates/tag.html?",
-                "warning: templates/about.html is not used by any page: a page uses the template of its kind \
-                 (page.html, clip.html, post.html, … as docs/templates.md lists them), and a template \
-                 is also used when another one extends, includes or imports it",
-                "warning: templates/clip.htm is not used by any page; did you mean templates/clip.html?",
-                "warning: templates/partial/header.html is not used by any page; did you mean templates/partials/header.html?",
-                "warning: templates/self.html is not used by any page: a page uses the template of its kind \
-                 (page.html, clip.html, post.html, … as docs/templates.md lists them), and a template \
-                 is also used when another one extends, includes or imports it",
+                "warning: templates/Page.html is not used by any page; did you mean templates/page.html?".to_string(),
+                "warning: templates/Tag.HTML is not used by any page; did you mean templates/tag.html?".to_string(),
+                unused("about.html"),
+                "warning: templates/clip.htm is not used by any page; did you mean templates/clip.html?".to_string(),
+                "warning: templates/partial/header.html is not used by any page; did you mean templates/partials/header.html?"
+                    .to_string(),
+                unused("self.html"),
             ]
         );
         let ignored = unused_templates(&[], &["feed.XML.htm".to_string()], &[]);
@@ -369,6 +379,62 @@ mod tests {
         let tmp = shop(&[("templates/old/clip.html", "{{ clip.date | date(format=\"%Y\") }}")]);
         let (_, warnings) = load_with_warnings(tmp.path()).unwrap();
         assert!(warnings.iter().any(|w| w.starts_with("warning: templates/old/clip.html is not used")), "{warnings:?}");
+    }
+
+    /// A block left open gave Tera's "expected tag or some content" at the
+    /// end of the file (or at an outer block's end tag): the message names
+    /// the tag left open, its line, and the end tag it lacks; the end tag
+    /// the help names makes the template load.
+    #[test]
+    fn a_block_left_open_is_named_with_its_line_and_end_tag() {
+        let cases = [
+            (
+                "{% extends \"base.html\" %}\n{% block content %}\n<p>\n{% if page.title %}\n<h1>{{ page.title }}</h1>\n{% endblock content %}\n",
+                "error: `{% if page.title %}` on line 4 is never closed: `{% endblock content %}` on line 6 comes before its `{% endif %}`\n \
+                 --> templates/page.html:4:1\n",
+                "help: add `{% endif %}` where the part shown only when the condition holds ends, before the `{% endblock content %}` on line 6\n",
+                ("<h1>{{ page.title }}</h1>\n", "<h1>{{ page.title }}</h1>\n{% endif %}\n"),
+            ),
+            (
+                "{% extends \"base.html\" %}\n{% block content %}\n  {%- for tag in page.tags %}\n{{ tag }}\n{% endblock content %}",
+                "error: `{%- for tag in page.tags %}` on line 3 is never closed: `{% endblock content %}` on line 5 comes before its `{% endfor %}`\n \
+                 --> templates/page.html:3:3\n",
+                "help: add `{% endfor %}` where the part repeated for each item ends, before the `{% endblock content %}` on line 5\n",
+                ("{{ tag }}\n", "{{ tag }}\n{% endfor %}\n"),
+            ),
+            (
+                "{% extends \"base.html\" %}\n{% block content %}\n{% if page.title %}{{ page.title }}{% endif %}\n",
+                "error: `{% block content %}` on line 2 is never closed: the template ends without its `{% endblock %}`\n \
+                 --> templates/page.html:2:1\n",
+                "help: add `{% endblock %}` where the block's content ends\n",
+                ("{% endif %}\n", "{% endif %}\n{% endblock %}\n"),
+            ),
+        ];
+        for (page, message, help, (before, after)) in cases {
+            let tmp = shop(&[("templates/page.html", page)]);
+            let shown = load(tmp.path()).err().unwrap().to_string();
+            assert!(shown.contains(message) && shown.contains(help), "{shown}");
+            assert!(!shown.contains("expected"), "{shown}");
+            let tmp = shop(&[("templates/page.html", &page.replacen(before, after, 1))]);
+            load(tmp.path()).unwrap();
+        }
+        // An end tag of the wrong kind: it may be the one meant.
+        let tmp = shop(&[(
+            "templates/page.html",
+            "{% extends \"base.html\" %}\n{% block content %}{% if page.title %}x{% endfor %}{% endblock content %}",
+        )]);
+        let shown = load(tmp.path()).err().unwrap().to_string();
+        assert!(shown.contains("help: if the `{% endfor %}` on line 2 was meant to close it, change it to `{% endif %}`; else add `{% endif %}` where the part shown only when the condition holds ends\n"), "{shown}");
+        // Any other syntax error keeps Tera's message.
+        let tmp = shop(&[(
+            "templates/page.html",
+            "{% extends \"base.html\" %}\n{% block content %}{% if %}{% endblock content %}",
+        )]);
+        let shown = load(tmp.path()).err().unwrap().to_string();
+        assert!(
+            shown.contains("template error: Failed to parse 'page.html'") && !shown.contains("never closed"),
+            "{shown}"
+        );
     }
 
     /// The filter lists match the Tera site-gen is built with.

@@ -254,6 +254,58 @@ fn a_price_of_nothing_or_past_what_stripe_charges_is_refused_with_its_line() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+/// A published news post or page with nothing under its front matter
+/// built silently into an empty page: `build` and `check` warn, naming the
+/// file at its closing `+++` line and what to do; the shop still builds.
+/// A draft may be empty, and so may a clip (its page shows the video).
+#[test]
+fn an_empty_post_or_page_is_warned_about_and_still_builds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    fs::write(root.join("content/news/empty.md"), "+++\ntitle = \"Empty\"\ndate = 2026-05-01\n+++\n  \n\n").unwrap();
+    fs::write(root.join("content/news/unwritten.md"), "+++\ntitle = \"Later\"\ndate = 2026-05-01\ndraft = true\n+++\n")
+        .unwrap();
+    fs::write(root.join("content/pages/terms.md"), "+++\ntitle = \"Terms\"\n+++").unwrap();
+    let alpha = root.join("content/clips/alpha.md");
+    let text = fs::read_to_string(&alpha).unwrap();
+    let fence = text.rfind("\n+++\n").unwrap();
+    fs::write(&alpha, &text[..fence + 5]).unwrap();
+
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let check = site_gen(&["check", "--root", root.to_str().unwrap(), "--now", NOW]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    for err in [stderr(&o), stderr(&check)] {
+        let post = "warning: the news post has no text under its front matter: it is on the site as an empty page\n \
+                    --> content/news/empty.md:4:1\n";
+        assert!(err.contains(post), "{err}");
+        assert!(err.contains("help: write its text under the closing `+++` line; or, to keep it off the site until it is written, add the line `draft = true` above the closing `+++`"), "{err}");
+        let page = "warning: the page has no text under its front matter: it is on the site as an empty page\n \
+                    --> content/pages/terms.md:3:1\n";
+        assert!(err.contains(page), "{err}");
+        assert!(err.contains("move the file out of content/ (a page has no `draft`)"), "{err}");
+        assert!(!err.contains("unwritten.md") && !err.contains("alpha.md"), "{err}");
+        assert_eq!(err.matches("no text under its front matter").count(), 2, "{err}");
+    }
+}
+
+/// A shop without its settings is pointed at the guide to them where the
+/// owner has it: a shop made by `site-gen init` has no docs/ folder.
+#[test]
+fn a_shop_without_settings_is_pointed_at_the_guide_in_the_clipstore_checkout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    fs::remove_file(root.join("content/site.toml")).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(!o.status.success());
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let guide = repo.join("docs/content.md");
+    assert!(guide.is_file());
+    assert!(stderr(&o).contains(&format!("{} lists its fields", guide.display())), "{}", stderr(&o));
+}
+
 /// A file under content/ that no build reads (Notepad's `.md.txt`, an upper-case
 /// `.MD`, a post in a folder of its own, a folder `Clips`) is an error naming
 /// it and the fix: it left its clip out of the catalog without a word.

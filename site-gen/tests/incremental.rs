@@ -293,6 +293,33 @@ fn clip_edits_reach_the_search_index() {
     assert!(records.contains_key("/clips/delta/") && !records.contains_key("/clips/clip-3/"));
 }
 
+/// `serve --drafts --out public` while the owner runs `site-gen build` into
+/// the same folder: the build swaps in its own site, without the drafts, and
+/// its own list of the site's files. A draft edited after is rewritten into
+/// the folder: the rebuild brings the whole folder back to serve's site,
+/// its list of files included, so the next build does not name the pages
+/// serve wrote as files put into public/ by hand.
+#[test]
+fn a_build_into_the_served_folder_is_brought_back_in_line() {
+    let mut h = Harness::new(true);
+    h.check("first build");
+    let out = h.site.out().to_path_buf();
+    let options = BuildOptions {
+        root: h.root.clone(),
+        out: out.clone(),
+        manifest: out.with_extension("json"),
+        drafts: false,
+        now: now(),
+    };
+    site_gen::build(&options).unwrap();
+    assert!(!out.join("clips/gamma/index.html").exists(), "the build leaves the draft out");
+    h.edit("content/clips/gamma.md", "Gamma is a draft.", "Gamma is a draft, edited.");
+    h.check("a draft edited after a build into the served folder");
+    assert!(fs::read_to_string(out.join("clips/gamma/index.html")).unwrap().contains("edited"));
+    let rendered = h.check("nothing changed since");
+    assert_eq!(rendered, 0, "once in line, rebuilds are incremental again");
+}
+
 /// `serve` left running overnight: a post dated today, hidden at the start
 /// as dated in the future, appears with the first rebuild of the new day,
 /// as a clean build of that day shows it.

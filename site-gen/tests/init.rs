@@ -146,6 +146,17 @@ fn init_finds_the_clipstore_checkout_it_was_built_from() {
     let wrangler = fs::read_to_string(shop.join("wrangler.toml")).unwrap();
     assert!(wrangler.contains(&format!("main = \"{}/edge-worker/build/index.js\"", repo.display())), "{wrangler}");
     assert!(!fs::read_to_string(shop.join("README.md")).unwrap().contains("CHANGE-ME/path/to/clipstore"));
+    // The shop has no docs/ folder: its files name the guides in the checkout.
+    let guide = |doc: &str| repo.join("docs").join(doc).display().to_string();
+    for (file, doc) in [
+        ("README.md", "content.md"),
+        ("README.md", "deploy.md"),
+        ("content/site.toml", "content.md"),
+        ("wrangler.toml", "deploy.md"),
+    ] {
+        let text = fs::read_to_string(shop.join(file)).unwrap();
+        assert!(text.contains(&guide(doc)) && Path::new(&guide(doc)).is_file(), "{file} names {doc}:\n{text}");
+    }
 }
 
 #[test]

@@ -231,6 +231,35 @@ fn an_output_folder_inside_the_shops_sources_is_refused() {
     assert!(line.contains(&format!("(files in {})", root.join("preview").display())), "under the shop: {line}");
 }
 
+/// `serve --drafts --out public` left running while the owner builds into
+/// the same folder: the build swaps in its site without the drafts, and a
+/// draft edited after is written into it by serve. The next build named
+/// serve's pages as files put into public/ by hand; serve now brings the
+/// folder back to its own site, listed as site-gen's.
+#[test]
+fn a_build_beside_serve_into_public_names_none_of_its_files_as_put_by_hand() {
+    let (_tmp, root) = small_shop();
+    let plan = root.join("content/news/plan.md");
+    fs::write(&plan, "+++\ntitle = \"Plans\"\ndate = 2026-01-05\ndraft = true\n+++\nNot yet.\n").unwrap();
+    let (server, _) = start_with(&root, &["--drafts", "--out", "public"]);
+    let status = events(server.port);
+    next_status(&status); // the hello
+    let build = || {
+        Command::new(env!("CARGO_BIN_EXE_site-gen")).args(["build", "--root", root.to_str().unwrap()]).output().unwrap()
+    };
+    let built = build();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(!root.join("public/news/plan/index.html").exists(), "the build leaves the draft out");
+    edit(&plan, "Not yet.", "Not yet, edited.");
+    assert_eq!(next_status(&status)["errors"], serde_json::json!([]));
+    assert!(root.join("public/news/plan/index.html").is_file());
+    assert!(root.join("public/clips/gamma/index.html").is_file(), "the whole preview is back");
+    drop(server);
+    let built = build();
+    let err = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success() && !err.contains("not made by site-gen"), "{err}");
+}
+
 #[test]
 fn serve_rebuilds_reloads_and_shows_errors() {
     let (tmp, root) = small_shop();

@@ -72,9 +72,10 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     let config = match read_source(root, &root.join(SITE_CONFIG)) {
         Ok(file) => SiteConfig::parse(&file).map_err(|e| errors.extend(e)).ok(),
         Err(e) => {
-            errors.push(e.with_help(
-                "every shop needs content/site.toml with its title, address and currency; see docs/content.md",
-            ));
+            errors.push(e.with_help(format!(
+                "every shop needs content/site.toml with its title, address and currency; {} lists its fields",
+                crate::guides::guide("content.md")
+            )));
             None
         }
     };
@@ -136,7 +137,8 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     clips.sort_by(clip_order);
     posts.sort_by(post_order);
     pages.sort_by(page_order);
-    let warnings = under_stripe_minimum(root, &clips, &config);
+    let mut warnings = under_stripe_minimum(root, &clips, &config);
+    warnings.extend(empty_bodies(root, &posts, &pages));
 
     let shop = Shop {
         root: root.to_path_buf(),
@@ -584,6 +586,41 @@ pub fn under_stripe_minimum(root: &Path, clips: &[Clip], config: &SiteConfig) ->
         }
     }
     warnings
+}
+
+/// Published news posts and pages with no text under their front matter:
+/// each builds into an empty page, which nothing else would tell the owner
+/// of (a draft may be empty; a clip's page shows its video and facts
+/// without text). Warned about on every build, at the closing `+++` line.
+pub fn empty_bodies(root: &Path, posts: &[Post], pages: &[Page]) -> Vec<Diagnostic> {
+    let posts = posts.iter().filter(|p| !p.draft).map(|p| (&p.source, &p.content_html, "news post"));
+    let pages = pages.iter().map(|p| (&p.source, &p.content_html, "page"));
+    let mut warnings = Vec::new();
+    for (source, _, kind) in posts.chain(pages).filter(|(_, html, _)| html.trim().is_empty()) {
+        let keep_off = if kind == "page" {
+            "to keep it off the site until it is written, move the file out of content/ (a page has no `draft`)"
+        } else {
+            "to keep it off the site until it is written, add the line `draft = true` above the closing `+++`"
+        };
+        let warning = Diagnostic::new(
+            display_path(root, source),
+            format!("the {kind} has no text under its front matter: it is on the site as an empty page"),
+        )
+        .with_help(format!("write its text under the closing `+++` line; or, {keep_off}"));
+        warnings.push(match closing_fence(root, source) {
+            Some(at) => warning.at(at),
+            None => warning,
+        });
+    }
+    warnings
+}
+
+/// The closing `+++` line of a content file's front matter, read again for
+/// a message found after loading.
+fn closing_fence(root: &Path, source: &Path) -> Option<Location> {
+    let text = fs::read_to_string(root.join(source)).ok()?;
+    let at = text.lines().skip(1).position(|l| l.trim_end() == "+++")?;
+    Some(Location::from_line(&text, at + 2))
 }
 
 /// The smallest amount Stripe charges in `currency` (ISO 4217, upper
