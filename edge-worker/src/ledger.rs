@@ -381,6 +381,19 @@ pub mod sql {
          WHERE order_id IN (SELECT order_id FROM checkouts WHERE provider = ?4 AND payment_id = ?1) \
          AND (revoked_at IS NULL OR revoked_reason = 'admin') RETURNING order_id";
 
+    /// In a won dispute's batch, before [`RESTORE_AFTER_DISPUTE`]: the
+    /// order's `restore` event, when its dispute had revoked it.
+    /// `?1 order_id, ?2 now (s), ?3 detail`.
+    pub const EVENT_IF_DISPUTED: &str = "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) \
+         SELECT order_id, ?2, 'restore', NULL, ?3 FROM orders \
+         WHERE order_id = ?1 AND revoked_at IS NOT NULL AND revoked_reason = 'disputed'";
+
+    /// A dispute closed in the shop's favour: the order its dispute revoked
+    /// works again, with the links already sent (a refund's or the owner's
+    /// revoke stays). Returns the row. `?1 order_id`.
+    pub const RESTORE_AFTER_DISPUTE: &str = "UPDATE orders SET revoked_at = NULL \
+         WHERE order_id = ?1 AND revoked_at IS NOT NULL AND revoked_reason = 'disputed' RETURNING order_id";
+
     /// Revokes one clip of an order. `?1 order_id, ?2 clip_slug, ?3 now (s), ?4 reason`.
     /// Returns the row when it is new.
     pub const REVOKE_CLIP: &str =

@@ -1064,3 +1064,33 @@ fn stripes_retries_of_one_refused_checkout_are_one_matter_for_the_owner() {
     assert_eq!(outcomes, ["checkout_unavailable", "checkout_unavailable", "partial_refund", "unknown_clip"]);
     assert_eq!(rows[3].0, 30, "the retried checkout once, as its newest row");
 }
+
+#[test]
+fn a_won_dispute_restores_what_its_dispute_revoked_and_nothing_else() {
+    let db = db();
+    let order = |id: &str, reason: Option<&str>| {
+        let (at, reason) = reason.map_or((Value::Null, Value::Null), |r| (n(100), t(r)));
+        let insert = "INSERT INTO orders (order_id, clips, allowance, source, created_at, revoked_at, revoked_reason) \
+                      VALUES (?1, '[]', 1, 'token', 1, ?2, ?3)";
+        run(&db, insert, vec![t(id), at, reason]);
+    };
+    order("D", Some("disputed"));
+    order("R", Some("refunded"));
+    order("A", Some("admin"));
+    order("N", None);
+    let restore = |id: &str| {
+        let event = run(&db, sql::EVENT_IF_DISPUTED, vec![t(id), n(200), t("won")]);
+        (event, run(&db, sql::RESTORE_AFTER_DISPUTE, vec![t(id)]))
+    };
+    assert_eq!(restore("D"), (1, 1));
+    let revoked: Option<i64> =
+        db.query_row("SELECT revoked_at FROM orders WHERE order_id = 'D'", [], |r| r.get(0)).unwrap();
+    assert_eq!(revoked, None);
+    assert_eq!(restore("D"), (0, 0), "once");
+    for other in ["R", "A", "N"] {
+        assert_eq!(restore(other), (0, 0), "{other} stays as it was");
+    }
+    let events: i64 =
+        db.query_row("SELECT COUNT(*) FROM order_events WHERE kind = 'restore'", [], |r| r.get(0)).unwrap();
+    assert_eq!(events, 1);
+}

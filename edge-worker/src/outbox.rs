@@ -79,6 +79,12 @@ pub mod sql {
          WHERE kind IN ('order', 'resend') AND status = 'queued' \
          AND order_id IN (SELECT order_id FROM orders WHERE revoked_at IS NOT NULL)";
 
+    /// The order's link mails withdrawn for its dispute, queued again
+    /// once the dispute is won. `?1 order_id, ?2 now (s)`.
+    pub const OUTBOX_RESTORE: &str = "UPDATE outbox SET status = 'queued', failed_at = NULL, last_error = NULL, \
+         next_attempt_at = ?2 WHERE order_id = ?1 AND kind IN ('order', 'resend') AND status = 'failed' \
+         AND last_error = 'withdrawn: the order was disputed before the mail went out'";
+
     /// Messages still unsent (queued or sending) that were created at least
     /// `?2` seconds ago: `stuck` (count) and `oldest_age` (seconds).
     /// `?1 now, ?2 threshold (s)`.
@@ -377,6 +383,13 @@ mod sql_tests {
         let failed: i64 = db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| r.get("count")).unwrap();
         assert_eq!(failed, 0, "nothing for the owner to send again");
         assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(300)]), 0, "once");
+        // The dispute is won: its withdrawn mail is due again; the refund's stays.
+        run(&db, "UPDATE orders SET revoked_at = NULL WHERE order_id = 'PAY-4'", vec![]);
+        assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-4"), n(400)]), 1);
+        assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-1"), n(400)]), 0);
+        assert_eq!(status(7), ("queued".to_string(), None));
+        assert_eq!(due(&db, 400), vec![3, 4, 5, 7, 8, 9]);
+        assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(500)]), 0, "not withdrawn again");
     }
 
     fn insert(db: &Connection, kind: &str, order: Option<&str>, now: u64) -> usize {

@@ -611,6 +611,55 @@ describe("partial refunds and disputes", () => {
     assert.equal(orphan.status, 200);
     assert.equal(orphan.body.order_id, null);
     assert.equal(paid.status, 200);
+
+    // The shop wins the dispute: the same link works again, nothing for the owner to do.
+    const closed = (status) => chargeEvent("charge.dispute.closed", { id: "dp_1", object: "dispute", amount: a.price,
+      charge: "ch_x", payment_intent: pi, reason: "fraudulent", status });
+    const won = await deliver(closed("won"));
+    assert.equal(won.status, 200);
+    assert.equal(won.body.restored, true);
+    assert.equal((await curl(`${link}/${a.slug}`, { args: ["-I"] })).status, 200, "the link works again");
+    const detail = (await admin(stack, "GET", `/admin/orders/${paid.body.order_id}`)).body;
+    assert.equal(detail.order.revoked_at, null);
+    assert.ok(detail.events.some((e) => e.kind === "restore"), JSON.stringify(detail.events));
+  });
+
+  it("a dispute won restores a link mail the dispute withdrew; a dispute lost leaves the order revoked", async () => {
+    const [a] = present.slice(5, 6);
+    const buy = async (to) => {
+      const pi = unique("pi");
+      const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
+        amount_total: a.price, currency: manifest.shop.currency.toLowerCase() };
+      const paid = await deliver(completed(session, { email: to, paymentIntent: pi }));
+      assert.equal(paid.status, 200);
+      return { pi, order: paid.body.order_id };
+    };
+    const dispute = (type, pi, status) => chargeEvent(type, { id: unique("dp"), object: "dispute", amount: a.price,
+      charge: unique("ch"), payment_intent: pi, reason: "fraudulent", status });
+    const outboxTo = async (to) => (await admin(stack, "GET", "/admin/outbox?limit=100")).body.outbox.find((m) => m.to === to);
+    // The mail provider fails; the dispute arrives while the mail waits.
+    resend.failNext(1);
+    const early = await buy("nine@example.com");
+    const deadline = Date.now() + 10_000;
+    while ((await outboxTo("nine@example.com"))?.attempts !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await deliver(dispute("charge.dispute.created", early.pi, "needs_response"))).body.revoked, "disputed");
+    assert.match((await outboxTo("nine@example.com")).last_error, /^withdrawn: the order was disputed/);
+    const won = await deliver(dispute("charge.dispute.closed", early.pi, "won"));
+    assert.equal(won.body.restored, true);
+    assert.notEqual((await outboxTo("nine@example.com")).status, "failed", "due again (and sent at once)");
+    const [mail] = await mailTo((m) => m.to.includes("nine@example.com"));
+    assert.equal((await outboxTo("nine@example.com")).status, "sent");
+    const [link] = linksIn(mail.email.text);
+    assert.equal((await curl(`${link}/${a.slug}`, { args: ["-I"] })).status, 200, "the mailed link works");
+
+    const lost = await buy("ten@example.com");
+    await mailTo((m) => m.to.includes("ten@example.com"));
+    assert.equal((await deliver(dispute("charge.dispute.created", lost.pi, "needs_response"))).status, 200);
+    const closed = await deliver(dispute("charge.dispute.closed", lost.pi, "lost"));
+    assert.equal(closed.status, 200);
+    assert.equal(closed.body.ignored, true);
+    assert.equal((await admin(stack, "GET", `/admin/orders/${lost.order}`)).body.order.revoked_reason, "disputed");
+    assert.notEqual((await admin(stack, "GET", `/admin/orders/${lost.order}`)).body.order.revoked_at, null, "still revoked");
   });
 });
 

@@ -58,6 +58,10 @@ pub enum EventKind {
     /// `checkout.session.async_payment_failed`): no order; the self-test
     /// stops waiting for its confirmation.
     PaymentFailed { session_id: String },
+    /// A dispute closed in the shop's favour (Stripe: `charge.dispute.closed`,
+    /// won or an inquiry closed): the order its dispute revoked works again,
+    /// with the links the customer already has.
+    DisputeWon(MoneyBack),
     /// An event the shop does not act on (the endpoint was subscribed to
     /// more types than it needs): recorded and answered 200, since no retry
     /// would change it and Stripe disables an endpoint that keeps failing.
@@ -93,11 +97,14 @@ pub enum MoneyBackAction {
     /// Mark the order and alert the owner, who chooses what to revoke
     /// (`site-gen orders revoke ORDER --clip SLUG`).
     MarkAndAlert,
+    /// A dispute won: undo what the dispute revoked.
+    Restore,
 }
 
 pub fn money_back_action(event: &EventKind) -> Option<MoneyBackAction> {
     match event {
         EventKind::Disputed(_) => Some(MoneyBackAction::Revoke),
+        EventKind::DisputeWon(_) => Some(MoneyBackAction::Restore),
         EventKind::Refunded(m) if m.is_full() => Some(MoneyBackAction::Revoke),
         EventKind::Refunded(_) => Some(MoneyBackAction::MarkAndAlert),
         _ => None,

@@ -12,7 +12,8 @@
 //! Events: `checkout.session.completed` and
 //! `checkout.session.async_payment_succeeded` create orders; `charge.refunded`
 //! and `charge.dispute.created` revoke them (found by the payment intent the
-//! checkout recorded). The clips come from the session's `metadata.clips`
+//! checkout recorded), and `charge.dispute.closed` in the shop's favour
+//! restores what its dispute revoked. The clips come from the session's `metadata.clips`
 //! (comma-separated slugs, continued in `clips_2`, … for a large cart; see
 //! `cart::clips_from_metadata`), which the Worker's checkout or the shop's
 //! Payment Link sets (Stripe copies a Payment Link's metadata to its
@@ -157,13 +158,15 @@ struct Charge {
     amount_refunded: u64,
 }
 
-/// A Dispute (`charge.dispute.created`).
+/// A Dispute (`charge.dispute.created`, `charge.dispute.closed`).
 #[derive(Deserialize)]
 struct Dispute {
     payment_intent: Option<String>,
     amount: u64,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -208,6 +211,24 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
                     reason: dispute.reason.unwrap_or_else(|| "dispute".into()),
                 }),
                 None => EventKind::Ignored,
+            }
+        }
+        "charge.dispute.closed" => {
+            let dispute: Dispute = serde_json::from_value(event.data.object).map_err(malformed)?;
+            match (dispute.payment_intent, dispute.status) {
+                // Won, an inquiry closed with no chargeback, or prevented:
+                // the money stays the shop's. A lost one leaves it revoked.
+                (Some(payment_id), Some(status))
+                    if matches!(status.as_str(), "won" | "warning_closed" | "prevented") =>
+                {
+                    EventKind::DisputeWon(MoneyBack {
+                        payment_id,
+                        amount: dispute.amount,
+                        amount_back: 0,
+                        reason: status,
+                    })
+                }
+                _ => EventKind::Ignored,
             }
         }
         _ => EventKind::Ignored,
@@ -345,6 +366,18 @@ mod tests {
             "amount":3600,"charge":"ch_1","payment_intent":"pi_9","reason":"fraudulent","status":"needs_response"}}}"#;
         let EventKind::Disputed(d) = parse_event(dispute.as_bytes()).unwrap().kind else { panic!("not a dispute") };
         assert_eq!((d.payment_id.as_str(), d.reason.as_str(), d.is_full()), ("pi_9", "fraudulent", true));
+        let closed = |status: &str| {
+            let body = format!(
+                r#"{{"id":"evt_c","type":"charge.dispute.closed","data":{{"object":{{"id":"dp_1","object":"dispute",
+                "amount":3600,"charge":"ch_1","payment_intent":"pi_9","reason":"fraudulent","status":"{status}"}}}}}}"#
+            );
+            parse_event(body.as_bytes()).unwrap().kind
+        };
+        for status in ["won", "warning_closed", "prevented"] {
+            let won = MoneyBack { payment_id: "pi_9".into(), amount: 3600, amount_back: 0, reason: status.into() };
+            assert_eq!(closed(status), EventKind::DisputeWon(won), "{status}");
+        }
+        assert_eq!(closed("lost"), EventKind::Ignored, "a lost dispute leaves the order revoked");
         let orphan = r#"{"id":"evt_o","type":"charge.refunded","data":{"object":{"amount":1,"amount_refunded":1,"payment_intent":null}}}"#;
         assert_eq!(parse_event(orphan.as_bytes()).unwrap().kind, EventKind::Ignored, "not a Checkout payment");
     }

@@ -84,7 +84,9 @@ pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) 
     }
     let answer = match &event.kind {
         EventKind::Paid(_) | EventKind::AwaitingPayment { .. } => checkout(env, &provider, &event, at, &origin).await,
-        EventKind::Refunded(back) | EventKind::Disputed(back) => money_back(env, &provider, &event, back, at).await,
+        EventKind::Refunded(back) | EventKind::Disputed(back) | EventKind::DisputeWon(back) => {
+            money_back(env, &provider, &event, back, at).await
+        }
         EventKind::PaymentFailed { .. } | EventKind::Ignored => noted(env, provider.name(), &event, at).await,
     };
     match answer {
@@ -110,7 +112,7 @@ fn subject_of(event: &WebhookEvent) -> &str {
     match &event.kind {
         EventKind::Paid(paid) => &paid.session_id,
         EventKind::AwaitingPayment { session_id } => session_id,
-        EventKind::Refunded(back) | EventKind::Disputed(back) => &back.payment_id,
+        EventKind::Refunded(back) | EventKind::Disputed(back) | EventKind::DisputeWon(back) => &back.payment_id,
         EventKind::PaymentFailed { session_id } => session_id,
         EventKind::Ignored => "",
     }
@@ -385,6 +387,9 @@ crate::from_row!(OrderOfPayment { order_id });
 /// A refund or dispute: a full refund or any dispute revokes the order (its
 /// links answer "refunded" from the next request on); a partial refund is
 /// recorded and the self-test alerts the owner, who chooses what to revoke.
+/// A dispute closed in the shop's favour restores what its dispute revoked:
+/// the links the customer has work again, and a link mail the dispute
+/// withdrew goes out after all; the owner reissues nothing.
 async fn money_back(
     env: &Env,
     provider: &dyn PaymentProvider,
@@ -402,15 +407,24 @@ async fn money_back(
         .first_row::<OrderOfPayment>()
         .await
         .map_err(|e| d1_error("order of payment", e))?;
-    let reason = if matches!(event.kind, EventKind::Disputed(_)) { "disputed" } else { "refunded" };
+    let action = money_back_action(&event.kind);
+    let reason = match event.kind {
+        EventKind::Disputed(_) => "disputed",
+        EventKind::DisputeWon(_) => "dispute closed in the shop's favour",
+        _ => "refunded",
+    };
     let detail = format!("{reason}: {} of {} back ({})", back.amount_back, back.amount, back.reason);
     let Some(OrderOfPayment { order_id }) = order else {
         // No order has this payment (yet): Stripe may deliver the refund
         // before a checkout event it is retrying. A full refund or dispute
         // is kept as `revoke_pending`, and the order is revoked as it is
         // created; anything else is only shown to the owner.
-        let revokes = money_back_action(&event.kind) == Some(MoneyBackAction::Revoke);
-        let outcome = if revokes { "revoke_pending" } else { "refund_without_order" };
+        let revokes = action == Some(MoneyBackAction::Revoke);
+        let outcome = match action {
+            Some(MoneyBackAction::Revoke) => "revoke_pending",
+            Some(MoneyBackAction::Restore) => "processed",
+            _ => "refund_without_order",
+        };
         let detail = format!("{detail}; no order has payment {} yet", back.payment_id);
         let mut statements = vec![event_row(&db, name, event, at, None, outcome, &detail)?];
         if revokes {
@@ -428,7 +442,7 @@ async fn money_back(
         console_warn!("{}", log_line!({ "event": outcome, "payment": back.payment_id }));
         return Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": null, "pending": revokes })));
     };
-    let statements = match money_back_action(&event.kind) {
+    let statements = match action {
         // A link mail still waiting (the mail provider was down) would now
         // bring a link that answers "refunded": it is withdrawn.
         Some(MoneyBackAction::Revoke) => vec![
@@ -437,14 +451,24 @@ async fn money_back(
             event_row(&db, name, event, at, Some(&order_id), "processed", &detail)?,
             bind(&db, crate::outbox::sql::OUTBOX_WITHDRAW, &[num(now)])?,
         ],
+        Some(MoneyBackAction::Restore) => vec![
+            bind(&db, sql::EVENT_IF_DISPUTED, &[text(&order_id), num(now), text(&detail)])?,
+            bind(&db, sql::RESTORE_AFTER_DISPUTE, &[text(&order_id)])?,
+            bind(&db, crate::outbox::sql::OUTBOX_RESTORE, &[text(&order_id), num(now)])?,
+            event_row(&db, name, event, at, Some(&order_id), "processed", &detail)?,
+        ],
         _ => vec![
             bind(&db, sql::EVENT, &[text(&order_id), num(now), text("partial_refund"), JsValue::NULL, text(&detail)])?,
             event_row(&db, name, event, at, Some(&order_id), "partial_refund", &detail)?,
         ],
     };
-    batch(&db, statements).await?;
+    let r = batch(&db, statements).await?;
     super::revocations::publish(env).await;
     console_log!("{}", log_line!({ "event": "order_money_back", "order": order_id, "detail": detail }));
+    if action == Some(MoneyBackAction::Restore) {
+        let restored = r.get(1).is_some_and(|r| row_count(r) > 0);
+        return Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id, "restored": restored })));
+    }
     Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id, "revoked": reason })))
 }
 
