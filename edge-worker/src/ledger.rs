@@ -490,12 +490,14 @@ pub mod sql {
     /// Customers back from paying between `?2` and `?1` (unix seconds)
     /// whose checkout still has no order: `waiting` and the oldest's
     /// `first_seen`. A payment the provider said is still on its way (a
-    /// bank debit: days) is no missing order. `?1 until, ?2 since`.
+    /// bank debit: days) is no missing order, nor is a checkout the webhook
+    /// refused (its own alert names it). `?1 until, ?2 since`.
     pub const PAID_WITHOUT_ORDER: &str =
         "SELECT COUNT(*) AS waiting, MIN(first_seen) AS oldest, MAX(first_seen) AS newest FROM thanks_waiting t \
          WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) \
-         AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id AND outcome = 'awaiting_payment')";
+         AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
+         AND outcome IN ('awaiting_payment', 'unknown_clip', 'no_clips', 'underpaid'))";
 
     /// Delayed payments (a bank debit) the provider announced between `?2`
     /// and `?1` (unix ms) that neither became an order nor failed since
@@ -508,7 +510,7 @@ pub mod sql {
          FROM payment_events e WHERE e.outcome = 'awaiting_payment' AND e.at <= ?1 AND e.at >= ?2 \
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.session_id = e.session_id) \
          AND NOT EXISTS (SELECT 1 FROM payment_events f WHERE f.session_id = e.session_id \
-         AND f.outcome IN ('payment_failed', 'unknown_clip', 'no_clips'))";
+         AND f.outcome IN ('payment_failed', 'unknown_clip', 'no_clips', 'underpaid'))";
 
     /// Whether offset `?3` continues a download of the order's clip: inside
     /// what a broken one sent (its settlement, or its last report while it
@@ -552,7 +554,7 @@ pub mod sql {
     pub const PAYMENT_ATTENTION: &str =
         "SELECT MAX(id) AS id, order_id, outcome, detail, session_id FROM payment_events \
          WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
-         'checkout_unavailable', 'unknown_clip', 'no_clips') \
+         'checkout_unavailable', 'unknown_clip', 'no_clips', 'underpaid') \
          GROUP BY outcome, COALESCE(session_id, id) ORDER BY id DESC LIMIT 20";
 
     /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.

@@ -282,6 +282,9 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                 "no_clips" => format!(
                     "a paid checkout names no clips ({detail}): if it was a sale of the shop's, its Payment Link lacks the `clips` metadata and the customer has no link: `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` (docs/payments.md); if it was not, nothing needs doing"
                 ),
+                "underpaid" => format!(
+                    "a checkout made with the shop's Stripe key, not by its cart or a Payment Link, paid less than the catalog ({detail}): no order was made. If you did not make it, STRIPE_API_KEY has leaked: roll the key in the Stripe Dashboard (Developers → API keys), put the new one in with `wrangler secret put STRIPE_API_KEY`, and refund the payment. If it was a sale of yours: `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` (docs/payments.md)"
+                ),
                 "checkout_unavailable" if blames_the_key(detail) => format!(
                     "a customer's checkout could not start ({detail}); nothing was charged. Fix STRIPE_API_KEY (docs/payments.md)"
                 ),
@@ -754,6 +757,14 @@ mod payment_attention_tests {
         assert!(payment_attention_problem(&shape).unwrap().contains("Fix STRIPE_API_KEY"));
         assert!(text.contains("site-gen orders revoke PAY-1 --clip SLUG"));
         assert!(text.contains("PAY-2: paid 0 eur"));
+        let leaked = vec![(
+            None,
+            "underpaid".to_string(),
+            "paid 1 eur where the catalog prices the clips at 2400 eur; checkout cs_x".to_string(),
+        )];
+        let text = payment_attention_problem(&leaked).unwrap();
+        assert!(text.contains("(paid 1 eur where the catalog prices the clips at 2400 eur; checkout cs_x): no order"));
+        assert!(text.contains("roll the key") && text.contains("refund the payment"), "{text}");
     }
 }
 

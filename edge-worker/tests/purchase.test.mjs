@@ -728,8 +728,9 @@ describe("a checkout the Worker refused, made good by the owner", () => {
 describe("a payment that does not match the catalog", () => {
   it("a 100 %-off checkout still gets its clips, and the owner is told", async () => {
     const [a] = present.slice(7, 8);
+    // A Payment Link's promotion code (the owner's); the cart's checkout has none.
     const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
-      amount_total: 0, currency: manifest.shop.currency.toLowerCase() };
+      amount_total: 0, currency: manifest.shop.currency.toLowerCase(), payment_link: unique("plink") };
     const paid = await deliver(completed(session, { email: "five@example.com", amount: 0 }));
     assert.equal(paid.status, 200, "the customer paid what the payment page asked");
     const [mail] = await mailTo((m) => m.to.includes("five@example.com"));

@@ -130,6 +130,10 @@ pub struct PaidCheckout {
     /// The payment (Stripe: payment intent `pi_…`), so that a later refund
     /// or dispute finds the order.
     pub payment_id: Option<String>,
+    /// Made by one of the owner's Payment Links (whose prices and promotion
+    /// codes are the owner's), not through the API as the cart's checkout
+    /// is (whose prices are the catalog's, with no promotion codes).
+    pub from_payment_link: bool,
 }
 
 /// What was paid against what the catalog says the clips cost.
@@ -157,6 +161,12 @@ impl PriceCheck {
     /// is created either way: the customer paid what the shop's payment
     /// page asked (a promotion code, a Payment Link with another price), and
     /// refusing would leave them without their clips.
+    /// Less than the catalog's prices, or another currency.
+    pub fn underpaid(&self) -> bool {
+        self.paid_currency.as_deref().is_some_and(|c| c != self.expected_currency)
+            || self.paid.is_some_and(|p| p < self.expected)
+    }
+
     pub fn mismatch(&self) -> Option<String> {
         let currency_ok = self.paid_currency.as_deref().is_none_or(|c| c == self.expected_currency);
         let amount_ok = self.paid.is_none_or(|p| p == self.expected);
@@ -191,6 +201,11 @@ pub enum WebhookError {
     NoClips,
     /// The checkout names a clip that is not in the catalog.
     UnknownClip(String),
+    /// Made through the API (not a Payment Link) for less than the
+    /// catalog's prices: not the cart's checkout, which asks the catalog's
+    /// prices, but someone holding the shop's Stripe key. No order; the
+    /// owner is alerted. The detail says what was paid.
+    Underpaid(String),
     /// A test-mode event while the shop does not allow test mode.
     TestModeEvent,
 }
@@ -205,7 +220,7 @@ impl WebhookError {
     /// failing and the shop's real orders would stop with it.
     pub fn status(&self) -> u16 {
         match self {
-            WebhookError::NoClips => 200,
+            WebhookError::NoClips | WebhookError::Underpaid(_) => 200,
             WebhookError::UnknownClip(_) => 422,
             _ => 400,
         }
@@ -221,6 +236,7 @@ impl WebhookError {
             WebhookError::MalformedEvent(_) => "malformed_event",
             WebhookError::NoClips => "no_clips",
             WebhookError::UnknownClip(_) => "unknown_clip",
+            WebhookError::Underpaid(_) => "underpaid",
             WebhookError::TestModeEvent => "test_mode_event",
         }
     }
@@ -228,14 +244,20 @@ impl WebhookError {
     /// Whether the delivery was authenticated (then it is recorded in full;
     /// unauthenticated ones are capped per minute, see `ledger`).
     pub fn is_authenticated(&self) -> bool {
-        matches!(self, WebhookError::NoClips | WebhookError::UnknownClip(_) | WebhookError::TestModeEvent)
+        matches!(
+            self,
+            WebhookError::NoClips
+                | WebhookError::UnknownClip(_)
+                | WebhookError::Underpaid(_)
+                | WebhookError::TestModeEvent
+        )
     }
 
     /// Detail for the owner (logs, ledger); never secret material.
     pub fn detail(&self) -> String {
         match self {
             WebhookError::StaleTimestamp { timestamp, now } => format!("timestamp {timestamp}, now {now}"),
-            WebhookError::MalformedEvent(e) => e.clone(),
+            WebhookError::MalformedEvent(e) | WebhookError::Underpaid(e) => e.clone(),
             WebhookError::UnknownClip(slug) => format!("clip {slug} is not in the catalog"),
             WebhookError::TestModeEvent => {
                 "a test-mode event (livemode false); set STRIPE_TEST_MODE = \"true\" to accept them".to_string()
@@ -288,6 +310,10 @@ pub fn new_order(
         return Err(WebhookError::NoClips);
     }
     let resolved = resolve_items(paid, manifest)?;
+    let price = PriceCheck::of(paid, manifest);
+    if !paid.from_payment_link && price.underpaid() {
+        return Err(WebhookError::Underpaid(price.mismatch().unwrap_or_default()));
+    }
     let mut claims = Claims {
         key_id: String::new(),
         order_id: order_id(provider, &paid.session_id),
@@ -365,6 +391,7 @@ mod tests {
             amount_items: Some(1800),
             currency: Some("eur".into()),
             payment_id: None,
+            from_payment_link: false,
         }
     }
 
@@ -386,6 +413,30 @@ mod tests {
         assert!(PriceCheck::of(&usd, &m).mismatch().is_some());
     }
 
+    /// A leaked Stripe key can make a checkout through the API at any price;
+    /// the cart's own checkout always asks the catalog's. Only a Payment
+    /// Link (the owner's prices and promotion codes) may ask less.
+    #[test]
+    fn an_api_made_checkout_for_less_than_the_catalog_makes_no_order() {
+        let m = manifest();
+        let terms = LinkTerms::DEFAULT;
+        let mut cheap = paid(&["harbor", "dunes"]);
+        assert_eq!(
+            new_order("stripe", &cheap, &m, terms, 1_000).unwrap_err(),
+            WebhookError::Underpaid("paid 1800 eur where the catalog prices the clips at 3600 eur".into())
+        );
+        assert_eq!(WebhookError::Underpaid(String::new()).status(), 200, "no retry would change it");
+        cheap.from_payment_link = true;
+        assert!(new_order("stripe", &cheap, &m, terms, 1_000).is_ok(), "a Payment Link's promotion");
+        let mut dollars = paid(&["harbor"]);
+        dollars.currency = Some("usd".into());
+        assert!(matches!(new_order("stripe", &dollars, &m, terms, 1_000), Err(WebhookError::Underpaid(_))));
+        let mut more = paid(&["harbor"]);
+        more.amount_items = Some(1900);
+        assert!(new_order("stripe", &more, &m, terms, 1_000).is_ok(), "paying more is the customer's choice");
+        assert!(new_order("stripe", &paid(&["harbor"]), &m, terms, 1_000).is_ok());
+    }
+
     #[test]
     fn refunds_and_disputes() {
         let back =
@@ -398,8 +449,9 @@ mod tests {
 
     #[test]
     fn a_paid_checkout_becomes_sorted_claims() {
-        let claims =
-            new_order("stripe", &paid(&["harbor", "dunes", "harbor"]), &manifest(), LinkTerms::DEFAULT, 100).unwrap();
+        let mut both = paid(&["harbor", "dunes", "harbor"]);
+        both.amount_items = Some(3600);
+        let claims = new_order("stripe", &both, &manifest(), LinkTerms::DEFAULT, 100).unwrap();
         assert_eq!(claims.clips, vec!["dunes", "harbor"]);
         assert_eq!(claims.downloads, 5);
         assert_eq!(claims.expires_at, 100 + 30 * 86_400);
@@ -428,7 +480,9 @@ mod tests {
             sha256: None,
         };
         harbor.variants.insert("web".into(), web.clone());
-        let claims = new_order("stripe", &paid(&["harbor:web", "dunes"]), &m, LinkTerms::DEFAULT, 100).unwrap();
+        let mut bought = paid(&["harbor:web", "dunes"]);
+        bought.from_payment_link = true;
+        let claims = new_order("stripe", &bought, &m, LinkTerms::DEFAULT, 100).unwrap();
         assert_eq!(claims.clips, vec!["dunes", "harbor"]);
         assert_eq!(claims.version(), 2);
         assert_eq!(claims.choice("harbor").variant.as_deref(), Some("web"));

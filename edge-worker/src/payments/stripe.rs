@@ -142,6 +142,10 @@ struct Session {
     /// An id, or null (for example a 100 % discount needs no payment).
     #[serde(default)]
     payment_intent: Option<String>,
+    /// The Payment Link that made the session; null for one made through
+    /// the API.
+    #[serde(default)]
+    payment_link: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -255,6 +259,7 @@ fn session_kind(session: Session) -> EventKind {
             amount_total: session.amount_total,
             currency: session.currency,
             payment_id: session.payment_intent,
+            from_payment_link: session.payment_link.is_some(),
         }),
         _ => EventKind::AwaitingPayment { session_id: session.id },
     }
