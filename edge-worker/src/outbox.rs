@@ -52,6 +52,12 @@ pub mod sql {
         "UPDATE outbox SET status = 'sent', sent_at = ?2, provider = ?3, provider_id = NULLIF(?4, ''), \
          last_error = NULL WHERE id = ?1 AND status <> 'sent'";
 
+    /// The provider took a message: those waiting out their back-off are
+    /// due now, since what failed them (an outage, a wrong key now fixed)
+    /// is over. `?1 now`.
+    pub const OUTBOX_RELEASE: &str =
+        "UPDATE outbox SET next_attempt_at = ?1 WHERE status = 'queued' AND next_attempt_at > ?1";
+
     /// A send that can succeed later: back to `queued`, due at `?2` (now +
     /// [`super::retry_delay_secs`]). Only while this sender's claim holds.
     /// `?1 id, ?2 next attempt at, ?3 error, ?4 provider`.
@@ -143,12 +149,14 @@ pub const LEASE_SECS: u64 = 300;
 /// provider plus a few D1 calls).
 pub const DELIVERY_BATCH: u32 = 20;
 
-/// First retry after one minute, doubling, at most six hours apart: a
-/// provider outage of an hour costs a customer at most about an hour more,
-/// and a long one a few requests a day per message. Retries go on until the
-/// message is sent or refused; the owner is alerted when mail is stuck.
+/// First retry after one minute, doubling, at most an hour apart: once the
+/// provider works again (or the owner fixed its key) a waiting message goes
+/// within the hour, or at once when another message goes first
+/// ([`sql::OUTBOX_RELEASE`]); a long outage costs 24 requests a day per
+/// message. Retries go on until the message is sent or refused; the owner
+/// is alerted when mail is stuck.
 pub const FIRST_RETRY_SECS: u64 = 60;
-pub const MAX_RETRY_SECS: u64 = 6 * 3600;
+pub const MAX_RETRY_SECS: u64 = 3600;
 
 /// Seconds to wait after the `attempts`-th failed attempt (1-based).
 pub fn retry_delay_secs(attempts: u32) -> u64 {
@@ -274,9 +282,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_from_a_minute_to_six_hours() {
-        let delays: Vec<u64> = (1..=11).map(retry_delay_secs).collect();
-        assert_eq!(delays, [60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600, 21600]);
+    fn backoff_doubles_from_a_minute_to_an_hour() {
+        let delays: Vec<u64> = (1..=8).map(retry_delay_secs).collect();
+        assert_eq!(delays, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
         assert_eq!(retry_delay_secs(0), 60);
         assert_eq!(retry_delay_secs(u32::MAX), MAX_RETRY_SECS);
     }
@@ -513,6 +521,26 @@ mod sql_tests {
         assert_eq!(row(&db, 1).0, "failed");
         assert_eq!(due(&db, u32::MAX.into()), Vec::<u64>::new(), "failed is never retried automatically");
         assert_eq!(db.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0)).unwrap(), 1, "kept");
+    }
+
+    /// A message goes through: those waiting out a back-off go next, not
+    /// up to an hour later; sending, sent and failed ones are left alone.
+    #[test]
+    fn a_message_sent_releases_those_waiting_out_their_back_off() {
+        let db = db();
+        for order in ["O1", "O2", "O3", "O4"] {
+            insert(&db, "order", Some(order), 1000);
+        }
+        run(&db, sql::OUTBOX_RETRY, vec![n(1), n(4600), t("Resend answered 401"), t("resend")]);
+        run(&db, "UPDATE outbox SET status = 'sending', next_attempt_at = 4600 WHERE id = 2", vec![]);
+        run(&db, "UPDATE outbox SET status = 'failed', next_attempt_at = 4600 WHERE id = 3", vec![]);
+        run(&db, "UPDATE outbox SET next_attempt_at = 4600 WHERE id = 1", vec![]);
+        assert_eq!(due(&db, 2000), vec![4], "only the new one is due");
+        assert_eq!(run(&db, sql::OUTBOX_RELEASE, vec![n(2000)]), 1);
+        assert_eq!(due(&db, 2000), vec![1, 4]);
+        assert_eq!(row(&db, 2).2, 4600, "a message being sent keeps its lease");
+        assert_eq!(row(&db, 3).0, "failed");
+        assert_eq!(run(&db, sql::OUTBOX_RELEASE, vec![n(2000)]), 0);
     }
 
     #[test]

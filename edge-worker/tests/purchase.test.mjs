@@ -776,6 +776,27 @@ describe("the mail provider failing", () => {
     assert.equal(resend.sent.filter((m) => m.email.to.includes(to)).length, 1, "sent once");
   });
 
+  it("once a mail goes through, those waiting out their back-off go at the next run, not up to an hour later", async () => {
+    const [a] = present.slice(6, 7);
+    const buy = (to) => deliver(completed({ id: unique("cs"), object: "checkout.session", mode: "payment",
+      metadata: { clips: a.slug }, amount_total: a.price, currency: manifest.shop.currency.toLowerCase() }, { email: to }));
+    const outboxTo = async (to) => (await admin(stack, "GET", "/admin/outbox?limit=100")).body.outbox.find((m) => m.to === to);
+    resend.failNext(1);
+    assert.equal((await buy("eleven@example.com")).status, 200);
+    const deadline = Date.now() + 10_000;
+    while ((await outboxTo("eleven@example.com"))?.attempts !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const waiting = await outboxTo("eleven@example.com");
+    assert.equal(waiting.status, "queued");
+    assert.ok(waiting.next_attempt_at > Date.now() / 1000, "waiting out its back-off");
+    // The provider works again: the next order's mail goes through ...
+    assert.equal((await buy("twelve@example.com")).status, 200);
+    await mailTo((m) => m.to.includes("twelve@example.com"));
+    // ... and the next run sends the one that waited.
+    assert.equal((await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`)).status, 200);
+    await mailTo((m) => m.to.includes("eleven@example.com"));
+    assert.equal((await outboxTo("eleven@example.com")).status, "sent");
+  });
+
   it("a full refund while the order mail waits withdraws the mail: no customer gets a link that answers 'refunded'", async () => {
     const [a] = present.slice(6, 7);
     const to = "six@example.com";

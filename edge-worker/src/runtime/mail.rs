@@ -177,8 +177,14 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
             "attempt": message.attempts,
             "provider": name,
         });
+        let mut statements = Vec::new();
         let (statement, line) = match &result {
             Ok(provider_id) => {
+                // The provider works: messages waiting out a back-off are
+                // due now (once a run).
+                if report.sent == 0 {
+                    statements.push(bind(&db, sql::OUTBOX_RELEASE, &[num(now)]));
+                }
                 report.sent += 1;
                 (
                     bind(&db, sql::OUTBOX_SENT, &[num(message.id), num(now), text(name), text(provider_id)]),
@@ -207,8 +213,9 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
             // A customer may be without their link: the owner must look.
             Err(SendFailure { retry: false, .. }) => console_error!("{line}"),
         }
-        let recorded = match statement {
-            Ok(statement) => batch(&db, vec![statement]).await.map(|_| ()),
+        statements.insert(0, statement);
+        let recorded = match statements.into_iter().collect::<std::result::Result<Vec<_>, _>>() {
+            Ok(statements) => batch(&db, statements).await.map(|_| ()),
             Err(e) => Err(e),
         };
         if let Err(e) = recorded {
