@@ -12,7 +12,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import {
-  ADMIN_TOKEN, REPO, SIGNING_KEY, admin, catalog, curl, mint, run, sha256File, startStack, toolEnv,
+  ADMIN_TOKEN, REPO, SIGNING_KEY, admin, catalog, curl, mint, run, sha256File, startStack, toolEnv, vectors,
 } from "./support/stack.mjs";
 
 const { main, other, withheld } = catalog();
@@ -216,8 +216,19 @@ describe("owner operations", () => {
     assert.equal((await get(`${fresh}/${main.slug}`)).status, 200, "the reissued link works");
     assert.equal((await get(clipUrl(old))).status, 403, "the old link stays dead");
 
+    // The owner's local key is not the Worker's (mistyped, or rotated since:
+    // same key id, other secret): the link printed is the Worker's, and works.
+    const stranger = vectors.keys.find((k) => !k.in_keyring && k.env.startsWith(SIGNING_KEY.split(":")[0]));
+    assert.ok(stranger, "a key of the same id outside the Worker's keyring");
+    await siteGen(["orders", "--worker-url", stack.base, "reset", "L-OPS"]);
+    const again = await siteGen(["orders", "--worker-url", stack.base, "--root", REPO, "reissue", "L-OPS",
+      "--expires", "2d", "--base-url", `${stack.base}/download`], { CLIPSTORE_SIGNING_KEY: stranger.env });
+    const second = again.stdout.trim();
+    assert.equal((await get(`${second}/${main.slug}`)).status, 200, "the link printed works");
+    assert.equal((await get(`${fresh}/${main.slug}`)).status, 403, "the first reissue's link is replaced");
+
     const detail = await show("L-OPS");
-    assert.deepEqual(detail.events.map((e) => e.kind), ["reset", "revoke", "reset", "reissue"]);
+    assert.deepEqual(detail.events.map((e) => e.kind), ["reset", "revoke", "reset", "reissue", "reset", "reissue"]);
     assert.ok(detail.links.length >= 2, "both links recorded");
 
     // A mistyped id is refused by site-gen, and nothing is written for it.

@@ -974,7 +974,13 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             let not_before = o.and_then(|o| o.get("not_before")).and_then(Value::as_u64).unwrap_or(0);
             let request = reissue_request(&order, o, valid_for, unix_now().max(not_before))?;
             let (token, claims) = pt::mint(&shop, &key, &request)?;
-            println!("{}", pt::download_url(&base, &token));
+            // The Worker signs the new link with the key it checks; a local
+            // key (rotated since, or mistyped) could sign one that fails.
+            // Only a Worker older than this site-gen answers without one.
+            match v.get("link").and_then(Value::as_str) {
+                Some(link) => println!("{link}"),
+                None => println!("{}", pt::download_url(&base, &token)),
+            }
             eprintln!(
                 "Order {}: new link for {} ({} downloads each, downloads already used stay used), valid until {}; links issued before it no longer work.",
                 claims.order_id,

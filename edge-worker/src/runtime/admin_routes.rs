@@ -332,7 +332,22 @@ async fn admin_route(
             .await?;
             revocations::publish(env).await;
             match rows::<ReissuedOrder>(&r[0])?.into_iter().next() {
-                Some(order) => respond(200, json!({ "order": order })),
+                // The new link, signed here with the key the Worker checks:
+                // one signed elsewhere (a rotated or mistyped local key)
+                // could fail after the old links were stopped.
+                Some(order) => {
+                    let o = &order;
+                    let mut claims = recovery::fresh_claims(
+                        &o.order_id,
+                        &o.clips,
+                        o.choices.as_deref(),
+                        o.allowance,
+                        &o.customer_ref,
+                        o.expires_at,
+                    );
+                    let token = super::payments::sign_link(env, &mut claims)?;
+                    respond(200, json!({ "order": order, "link": format!("{origin}/download/{token}") }))
+                }
                 None => refuse(404, &format!("no order {order_id} in the ledger")),
             }
         }

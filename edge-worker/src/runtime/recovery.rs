@@ -191,7 +191,7 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
 /// The claims of a fresh link of an order as the ledger has it (`clips`:
 /// its JSON array): issued now, with the order's clips, downloads per clip
 /// and expiry, so it shares the order's allowance and never outlives it.
-fn fresh_claims(
+pub(super) fn fresh_claims(
     order_id: &str,
     clips: &str,
     choices: Option<&str>,
