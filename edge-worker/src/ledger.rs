@@ -265,7 +265,7 @@ pub mod sql {
          (SELECT DISTINCT order_id FROM download_attempts WHERE order_id IS NOT NULL AND at >= ?1 AND at < ?2) RETURNING order_id";
 
     /// "Paid but never fully downloaded": orders created in `[?1, ?2)` (s),
-    /// not revoked, with a clip never downloaded, or of which the bodies that
+    /// not revoked, with a clip (not refunded on its own) never downloaded, or of which the bodies that
     /// streamed to their end covered less than the whole clip (the union of
     /// their spans: a player reading its first chunk again and again covers
     /// it once), or not its last byte. Counted from the attempts, not from the charge: a download
@@ -278,7 +278,8 @@ pub mod sql {
          (SELECT MAX(a.at) FROM download_attempts a WHERE a.order_id = o.order_id) AS last_attempt_at \
          FROM orders o WHERE o.revoked_at IS NULL AND o.created_at >= ?1 AND o.created_at < ?2 \
          AND EXISTS (SELECT 1 FROM json_each(o.clips) j LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = j.value \
-                     WHERE c.granted_bytes IS NULL \
+                     WHERE j.value NOT IN (SELECT r.clip_slug FROM revoked_clips r WHERE r.order_id = o.order_id) \
+                     AND (c.granted_bytes IS NULL \
                      OR (SELECT COALESCE(SUM(MAX(0, done.e - MAX(done.s, COALESCE(done.reach, 0)))), 0) FROM \
                          (SELECT a.span_offset AS s, a.span_offset + a.span_length AS e, \
                              MAX(a.span_offset + a.span_length) OVER (ORDER BY a.span_offset, a.span_length \
@@ -287,7 +288,7 @@ pub mod sql {
                           AND a.completed = 1) done) < c.clip_size \
                      OR NOT EXISTS (SELECT 1 FROM download_attempts a \
                                     WHERE a.order_id = o.order_id AND a.clip_slug = j.value AND a.completed = 1 \
-                                    AND a.span_offset + a.span_length = c.clip_size)) \
+                                    AND a.span_offset + a.span_length = c.clip_size))) \
          ORDER BY o.created_at DESC, o.order_id LIMIT ?3";
 
     /// The order row. `?1 order_id`.
@@ -451,7 +452,7 @@ pub mod sql {
     /// What a resent link needs: the order and its checkout's address.
     /// `?1 order_id`.
     pub const ORDER_TO_RESEND: &str = "SELECT o.clips AS clips, o.choices AS choices, o.allowance AS allowance, o.customer_ref AS customer_ref, \
-         o.expires_at AS expires_at, o.revoked_at AS revoked_at, \
+         o.expires_at AS expires_at, o.revoked_at AS revoked_at, o.revoked_reason AS revoked_reason, \
          (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1) AS customer_email \
          FROM orders o WHERE o.order_id = ?1";
 
@@ -459,13 +460,22 @@ pub mod sql {
     pub const ORDER_OF_PAYMENT: &str =
         "SELECT order_id FROM checkouts WHERE provider = ?1 AND payment_id = ?2 ORDER BY created_at LIMIT 1";
 
-    /// The orders of an e-mail address that still download (neither
-    /// revoked nor expired), newest first,
-    /// for "Lost your download link?". `?1 address, ?2 limit, ?3 now (s)`.
-    pub const ORDERS_OF_EMAIL: &str = "SELECT o.order_id AS order_id, o.clips AS clips, o.choices AS choices, o.allowance AS allowance, \
-         o.customer_ref AS customer_ref, o.expires_at AS expires_at, c.customer_email AS customer_email \
+    /// The orders of an e-mail address, newest first, for "Lost your
+    /// download link?": those that still download get a fresh link, the
+    /// others are named with why not (`ended`: 'expired', or the revoke's
+    /// reason), and the clips refunded one by one are left out of the mail
+    /// (`revoked_clips`, a JSON array). An order is the address's when its
+    /// checkout has it, or when a link of it went there by mail (the owner's
+    /// `resend --to`, after a typo at checkout). `?1 address, ?2 limit, ?3 now (s)`.
+    pub const ORDERS_OF_EMAIL: &str =
+        "SELECT o.order_id AS order_id, o.clips AS clips, o.choices AS choices, o.allowance AS allowance, \
+         o.customer_ref AS customer_ref, o.expires_at AS expires_at, c.customer_email AS customer_email, \
+         CASE WHEN o.revoked_at IS NOT NULL THEN COALESCE(o.revoked_reason, 'admin') \
+         WHEN o.expires_at IS NOT NULL AND o.expires_at <= ?3 THEN 'expired' END AS ended, \
+         (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = o.order_id) AS revoked_clips \
          FROM checkouts c JOIN orders o ON o.order_id = c.order_id \
-         WHERE lower(c.customer_email) = lower(?1) AND o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?3) \
+         WHERE lower(c.customer_email) = lower(?1) OR o.order_id IN (SELECT order_id FROM outbox \
+         WHERE kind IN ('order', 'resend') AND status = 'sent' AND lower(to_addr) = lower(?1)) \
          ORDER BY c.created_at DESC LIMIT ?2";
 
     /// Counts a recovery request, only while the rate limits hold: at most

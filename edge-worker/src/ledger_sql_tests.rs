@@ -636,20 +636,31 @@ fn revoking_one_clip_stops_only_that_clip() {
 }
 
 #[test]
-fn orders_of_an_email_ignore_case_and_skip_revoked_orders() {
+fn orders_of_an_email_ignore_case_and_say_why_an_order_ended() {
     let db = db();
     paid_order(&db);
-    let count_at = |email: &str, now: u64| {
+    let found = |email: &str, now: u64| -> Vec<(Option<String>, String)> {
         let mut s = db.prepare(sql::ORDERS_OF_EMAIL).unwrap();
-        s.query_map(rusqlite::params![email, 10, now as i64], |_| Ok(())).unwrap().count()
+        s.query_map(rusqlite::params![email, 10, now as i64], |r| Ok((r.get("ended")?, r.get("revoked_clips")?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     };
-    let count = |email: &str| count_at(email, 5);
-    assert_eq!(count_at("buyer@example.com", 1000), 0, "expired at 1000");
-    assert_eq!(count("buyer@example.COM"), 1);
-    assert_eq!(count("other@example.com"), 0);
-    assert_eq!(count("%"), 0, "no pattern matching");
+    assert_eq!(found("buyer@example.com", 1000), [(Some("expired".into()), "[]".into())], "expired at 1000");
+    assert_eq!(found("buyer@example.COM", 5), [(None, "[]".into())]);
+    assert_eq!(found("other@example.com", 5), []);
+    assert_eq!(found("%", 5), [], "no pattern matching");
+    // The owner resent the link to a corrected address: it finds the order too.
+    let resend = "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, attempts, next_attempt_at) \
+                  VALUES ('resend', 'O', ?1, 's', 't', 'h', 1, ?2, 1, 1)";
+    run(&db, resend, vec![t("Right@example.com"), t("sent")]);
+    run(&db, resend, vec![t("never@example.com"), t("failed")]);
+    assert_eq!(found("right@example.com", 5), [(None, "[]".into())]);
+    assert_eq!(found("never@example.com", 5), [], "only where a link arrived");
+    run(&db, sql::REVOKE_CLIP, vec![t("O"), t("c"), n(5), t("refunded")]);
+    assert_eq!(found("buyer@example.com", 5), [(None, r#"["c"]"#.into())], "a clip refunded");
     run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(5), t("disputed")]);
-    assert_eq!(count("buyer@example.com"), 0);
+    assert_eq!(found("buyer@example.com", 5)[0].0.as_deref(), Some("disputed"));
 }
 
 #[test]
@@ -857,6 +868,10 @@ fn never_fully_downloaded_is_judged_by_the_bodies_that_went_out_whole() {
     record(&db, "b1", 0, S);
     settle(&db, a, "b1", S, S - 10, false);
     assert!(listed(&db));
+    // Its only clip refunded on its own (a partial refund): nothing left to
+    // download, so not listed for ever.
+    run(&db, sql::REVOKE_CLIP, vec![t("O"), t("c"), n(9), t("refunded")]);
+    assert!(!listed(&db));
 }
 
 #[test]

@@ -106,14 +106,16 @@ pub const MAX_EMAIL_LEN: usize = 254;
 
 /// The "Lost your download link?" form. `problem`: what was wrong with the
 /// last submission (shown above the form).
-pub fn recover_form_page(shop: &ShopInfo, problem: Option<&str>) -> String {
+/// The form; after a refused request, with what was typed kept in the field.
+pub fn recover_form_page(shop: &ShopInfo, problem: Option<&str>, typed: &str) -> String {
     let problem =
         problem.map_or(String::new(), |p| format!("      <p class=\"form-error\" role=\"alert\">{}</p>\n", text(p)));
+    let value = if typed.is_empty() { String::new() } else { format!(r#" value="{}""#, attr(typed)) };
     let body = format!(
         r#"      <p>Enter the e-mail address you used at checkout. We will e-mail a fresh download link for each of its orders. The new link shares your order's downloads; your old link keeps working.</p>
 {problem}      <form method="post" action="{RECOVER_PATH}" class="recover-form">
         <label for="email">E-mail address</label>
-        <input id="email" name="email" type="email" required maxlength="{MAX_EMAIL_LEN}" autocomplete="email">
+        <input id="email" name="email" type="email" required maxlength="{MAX_EMAIL_LEN}" autocomplete="email"{value}>
         <button class="button" type="submit">E-mail my links</button>
       </form>
       <p class="meta">No e-mail after a few minutes? Check your spam folder, or write to {contact}.</p>
@@ -125,11 +127,13 @@ pub fn recover_form_page(shop: &ShopInfo, problem: Option<&str>) -> String {
 
 /// The answer to every well-formed request, whether or not the address has
 /// orders, and whether or not it was rate-limited: the page never tells who
-/// bought what.
-pub fn recover_sent_page(shop: &ShopInfo) -> String {
+/// bought what. It shows the address as typed, so that a slip in it is seen
+/// now rather than after waiting for a mail that cannot come.
+pub fn recover_sent_page(shop: &ShopInfo, email: &str) -> String {
     let body = format!(
-        "      <p>If this address has orders with us, an e-mail with a fresh link for each is on its way. It usually arrives within a few minutes.</p>\n      <p class=\"meta\">Nothing arrived? Check your spam folder. You can ask again in an hour, or write to {}.</p>\n      <p><a href=\"/\">Back to the shop</a></p>\n",
-        contact(shop)
+        "      <p>If <strong>{email}</strong> has orders with us, an e-mail with a fresh link for each is on its way. It usually arrives within a few minutes.</p>\n      <p>Not the address you paid with? <a href=\"{RECOVER_PATH}\">Enter it again</a>.</p>\n      <p class=\"meta\">Nothing arrived? Check your spam folder. You can ask again in an hour, or write to {}.</p>\n      <p><a href=\"/\">Back to the shop</a></p>\n",
+        contact(shop),
+        email = text(email),
     );
     notice(shop, "Check your e-mail", &body)
 }
@@ -176,9 +180,15 @@ mod tests {
 
     #[test]
     fn the_recovery_answer_never_depends_on_the_address() {
-        let html = recover_sent_page(&shop());
-        assert!(html.contains("If this address has orders"));
-        let form = recover_form_page(&shop(), Some("Enter an e-mail address like <name@example.com>."));
+        let html = recover_sent_page(&shop(), "jon@gmial.com");
+        assert!(html.contains("If <strong>jon@gmial.com</strong> has orders"), "the address typed, to spot a slip");
+        assert!(html.contains(r#"<a href="/orders/recover">Enter it again</a>"#));
+        let html = recover_sent_page(&shop(), "<b>x</b>@example.com");
+        assert!(html.contains("&lt;b&gt;x&lt;/b&gt;@example.com"), "escaped");
+        let form = recover_form_page(&shop(), Some("Enter an e-mail address like <name@example.com>."), "");
         assert!(form.contains(r#"action="/orders/recover""#) && form.contains("&lt;name@example.com&gt;"));
+        assert!(form.contains(r#"autocomplete="email">"#), "no value when nothing was typed");
+        let kept = recover_form_page(&shop(), Some("x"), "jon@\"gmial");
+        assert!(kept.contains(r#" value="jon@&quot;gmial">"#), "{kept}");
     }
 }

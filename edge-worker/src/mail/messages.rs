@@ -274,7 +274,11 @@ pub fn order_mail(shop: &ShopInfo, order: &OrderMail) -> Mail {
 
 /// "Your download links": every order of the address, each with its link
 /// and clips (the answer to a customer who lost the order mail).
-pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail]) -> Mail {
+/// The recovery mail: a fresh link for each order that still downloads,
+/// and each of the address's orders that no longer does, with why
+/// (`ended`: order id, reason), so that a customer whose link ran out is
+/// told so rather than waiting for a mail that never comes.
+pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail], ended: &[(String, String)]) -> Mail {
     let subject = format!("Your download links from {}", shop.title);
     let mut text_body = format!("Here are the download links of your orders at {}.\n\n", shop.title);
     let mut content = format!(
@@ -289,6 +293,20 @@ pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail]) -> Mail {
 "#,
             text(to)
         ));
+    }
+    if !ended.is_empty() {
+        let intro = format!(
+            "These orders can no longer be downloaded. For a new link, reply to {} with the order number.",
+            shop.contact_email
+        );
+        text_body.push_str(&format!("{intro}\n"));
+        content.push_str(&format!("<p style=\"{P}\">{}</p>\n<ul style=\"{P}\">\n", text(&intro)));
+        for (order_id, why) in ended {
+            text_body.push_str(&format!("- Order {order_id}: {why}\n"));
+            content.push_str(&format!("<li>Order {}: {}</li>\n", text(order_id), text(why)));
+        }
+        text_body.push('\n');
+        content.push_str("</ul>\n");
     }
     for order in orders {
         text_body.push_str(&format!("Download page:\n{}\n\n{}\n", order.order_url, order_text(order)));
@@ -450,7 +468,7 @@ mod tests {
         ));
         assert!(m.html.contains(r#"href="https://shop.example/licence-extended/" style="color:#1f4e5f;word-break:break-all;">Extended &lt;b&gt;</a>"#), "{}", m.html);
         assert!(!m.text.contains("royalty-free") && !m.html.contains("/terms/"));
-        let r = recovery_mail(&tiered, "buyer@example.com", &[order()]);
+        let r = recovery_mail(&tiered, "buyer@example.com", &[order()], &[]);
         assert!(r.text.contains("https://shop.example/licence-standard/") && !r.text.contains("/terms/"));
     }
 
@@ -459,15 +477,21 @@ mod tests {
         let mut second = order();
         second.order_id = "ORD-2".into();
         second.order_url = "https://shop.example/download/v1.def".into();
-        let m = recovery_mail(&shop(), "buyer@example.com", &[order(), second]);
+        let m = recovery_mail(&shop(), "buyer@example.com", &[order(), second], &[]);
         assert_eq!(m.subject, "Your download links from Saltglass & Co <Footage>");
         for body in [&m.text, &m.html] {
             assert!(body.contains("PAY-6ea005aecf7d370bb67e") && body.contains("ORD-2"));
             assert!(body.contains("https://shop.example/download/v1.def"));
             assert!(body.contains("harbour-at-dawn.mp4"));
         }
-        let none = recovery_mail(&shop(), "x@example.com", &[]);
-        assert!(none.text.contains("no order"));
+        assert!(!m.text.contains("no longer be downloaded"));
+        let ended = [("ORD-1".to_string(), "expired on 1 December 2026, 00:00 UTC".to_string())];
+        let none = recovery_mail(&shop(), "x@example.com", &[], &ended);
+        assert!(none.text.contains("no order that is still valid"));
+        for body in [&none.text, &none.html] {
+            assert!(body.contains("Order ORD-1: expired on 1 December 2026, 00:00 UTC"), "{body}");
+            assert!(body.contains("reply to ") && body.contains("with the order number"));
+        }
     }
 
     #[test]

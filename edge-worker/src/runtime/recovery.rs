@@ -20,7 +20,7 @@ use super::payments::sign_link;
 use super::{batch, bind, d1_error, manifest, now_unix, num, origin, text};
 use crate::error::DownloadError;
 use crate::ledger::sql;
-use crate::mail::messages::recovery_mail;
+use crate::mail::messages::{mail_date, recovery_mail};
 use crate::mail::valid_address;
 use crate::outbox::{MailKind, DELIVERY_BATCH};
 use crate::recovery::{client_network, PER_ADDRESS, PER_ADDRESS_A_DAY, PER_CLIENT, WINDOW_SECS};
@@ -47,7 +47,7 @@ fn hash(label: &str, value: &str) -> String {
 pub(super) async fn recover(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let shop = &manifest().shop;
     match req.method() {
-        Method::Get | Method::Head => return page(recover_form_page(shop, None), 200),
+        Method::Get | Method::Head => return page(recover_form_page(shop, None, ""), 200),
         Method::Post => {}
         _ => {
             let mut r = Response::error("GET or POST", 405)?;
@@ -57,16 +57,18 @@ pub(super) async fn recover(mut req: Request, env: &Env, ctx: &Context) -> Resul
     }
     let retry = "Enter the e-mail address you used at checkout, like name@example.com.";
     if let Err(status) = super::body_fits(&req, MAX_BODY_BYTES) {
-        return page(recover_form_page(shop, Some(retry)), status);
+        return page(recover_form_page(shop, Some(retry), ""), status);
     }
     let body = req.bytes().await.unwrap_or_default();
-    let email = form_urlencoded::parse(&body)
+    let typed = form_urlencoded::parse(&body)
         .find(|(k, _)| k == "email")
         .map(|(_, v)| v.trim().to_string())
-        .filter(|e| e.len() <= MAX_EMAIL_LEN && valid_address(e));
-    let Some(email) = email else {
-        return page(recover_form_page(shop, Some(retry)), 400);
-    };
+        .unwrap_or_default();
+    if typed.len() > MAX_EMAIL_LEN || !valid_address(&typed) {
+        let kept: String = typed.chars().take(MAX_EMAIL_LEN).collect();
+        return page(recover_form_page(shop, Some(retry), &kept), 400);
+    }
+    let email = typed;
     let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
     let client = client_network(&client);
     let request = Recovery {
@@ -75,8 +77,9 @@ pub(super) async fn recover(mut req: Request, env: &Env, ctx: &Context) -> Resul
         email,
         origin: origin(&req)?,
     };
+    let sent = recover_sent_page(shop, &request.email);
     ctx.wait_until(send_links(env.clone(), request));
-    page(recover_sent_page(shop), 200)
+    page(sent, 200)
 }
 
 /// Forgets what only matters for a day (cron): recovery requests and
@@ -116,8 +119,22 @@ struct RecoverableOrder {
     customer_ref: Option<String>,
     expires_at: Option<u64>,
     customer_email: String,
+    /// Why it no longer downloads ('expired', or the revoke's reason).
+    ended: Option<String>,
+    /// JSON array of the clips refunded one by one.
+    revoked_clips: String,
 }
-crate::from_row!(RecoverableOrder { order_id, clips, choices, allowance, customer_ref, expires_at, customer_email });
+crate::from_row!(RecoverableOrder {
+    order_id,
+    clips,
+    choices,
+    allowance,
+    customer_ref,
+    expires_at,
+    customer_email,
+    ended,
+    revoked_clips
+});
 
 /// After the response: counts the request against the limits, then mints
 /// and e-mails a link per order of the address, in one batch with the
@@ -136,7 +153,8 @@ async fn send_links(env: Env, request: Recovery) {
     }
 }
 
-/// `Ok(None)`: rate-limited; `Ok(Some(n))`: links for `n` orders queued.
+/// `Ok(None)`: rate-limited; `Ok(Some(n))`: a mail naming `n` orders queued
+/// (with a link, or why they no longer download).
 async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Option<u64>, DownloadError> {
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
     let now = now_unix();
@@ -164,9 +182,15 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
             .await
             .map_err(|e| d1_error("orders of an address", e))?;
     // The address the customer paid with, as they wrote it then, not as
-    // typed now (the match ignores case).
-    let to = orders.first().map_or(request.email.as_str(), |o| o.customer_email.as_str());
+    // typed now (the match ignores case); the one typed when an order was
+    // found by a link mailed there instead.
+    let to = orders
+        .iter()
+        .map(|o| o.customer_email.as_str())
+        .find(|e| e.eq_ignore_ascii_case(&request.email))
+        .unwrap_or(request.email.as_str());
     let mut facts = Vec::new();
+    let mut ended = Vec::new();
     for order in &orders {
         let mut claims = fresh_claims(
             &order.order_id,
@@ -176,16 +200,31 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
             &order.customer_ref,
             order.expires_at,
         );
+        // The mail lists what can be downloaded: not the clips refunded.
+        let refunded: Vec<String> = serde_json::from_str(&order.revoked_clips).unwrap_or_default();
+        let mut listed = claims.clone();
+        listed.clips.retain(|c| !refunded.contains(c));
+        let why = match (order.ended.as_deref(), listed.clips.is_empty()) {
+            (Some("expired"), _) => Some(format!("expired on {}", mail_date(claims.expires_at))),
+            (Some(reason @ ("refunded" | "disputed")), _) => Some(reason.to_string()),
+            (Some(_), _) => Some("no longer valid".to_string()),
+            (None, true) => Some("refunded".to_string()),
+            (None, false) => None,
+        };
+        if let Some(why) = why {
+            ended.push((order.order_id.clone(), why));
+            continue;
+        }
         let token = sign_link(env, &mut claims)?;
-        facts.push(order_facts(&claims, &token, to, &request.origin));
+        facts.push(order_facts(&listed, &token, to, &request.origin));
     }
     let mut statements = vec![bind(&db, sql::RECOVERY_SENT, &[num(id), num(facts.len() as u64)])?];
-    if !facts.is_empty() {
-        let mail = recovery_mail(&manifest().shop, to, &facts);
+    if !facts.is_empty() || !ended.is_empty() {
+        let mail = recovery_mail(&manifest().shop, to, &facts, &ended);
         statements.push(outbox_insert(&db, MailKind::Recovery, None, &mail, now)?);
     }
     batch(&db, statements).await?;
-    Ok(Some(facts.len() as u64))
+    Ok(Some((facts.len() + ended.len()) as u64))
 }
 
 /// The claims of a fresh link of an order as the ledger has it (`clips`:
@@ -221,9 +260,19 @@ struct OrderToResend {
     customer_ref: Option<String>,
     expires_at: Option<u64>,
     revoked_at: Option<u64>,
+    revoked_reason: Option<String>,
     customer_email: Option<String>,
 }
-crate::from_row!(OrderToResend { clips, choices, allowance, customer_ref, expires_at, revoked_at, customer_email });
+crate::from_row!(OrderToResend {
+    clips,
+    choices,
+    allowance,
+    customer_ref,
+    expires_at,
+    revoked_at,
+    revoked_reason,
+    customer_email
+});
 
 /// `POST /admin/orders/<id>/resend[?to=…]` (`site-gen orders resend`): a
 /// fresh link of the order (same clips, downloads and expiry: it shares
@@ -244,7 +293,14 @@ pub(super) async fn resend(
         return Ok((404, json!({ "error": format!("no order {order_id} in the ledger") })));
     };
     if order.revoked_at.is_some() {
-        return Ok((409, json!({ "error": format!("order {order_id} is revoked; reissue it first") })));
+        let error = match order.revoked_reason.as_deref() {
+            Some(why @ ("refunded" | "disputed")) => format!(
+                "order {order_id} is revoked because its payment was {why}; if the customer should have it anyway: \
+                 `site-gen orders reissue {order_id} --despite-refund`"
+            ),
+            _ => format!("order {order_id} is revoked; reissue it first: `site-gen orders reissue {order_id}`"),
+        };
+        return Ok((409, json!({ "error": error })));
     }
     // A resent link shares the order's expiry: past it, the mail would
     // carry a link that fails, and the customer would write back.
