@@ -103,6 +103,27 @@ macro_rules! unsigned_column {
 
 unsigned_column!(u64, u32, u16, u8);
 
+/// One field of [`from_row!`](crate::from_row): its column's value, or the
+/// default with the error kept in `error` (the first one only, which is the
+/// one a `?` on each field would have returned). Every field is read in one
+/// straight line, so a struct's `from_row` has no clean-up path per field
+/// (dropping the fields read so far): 3 KB gzip less module.
+#[doc(hidden)]
+pub fn field<T: Column + Default>(
+    row: &dyn Columns,
+    column: &'static str,
+    or_default: bool,
+    error: &mut Option<RowError>,
+) -> T {
+    let read = if or_default { T::read_or_default(row, column) } else { T::read(row, column) };
+    read.unwrap_or_else(|e| {
+        if error.is_none() {
+            *error = Some(e);
+        }
+        T::default()
+    })
+}
+
 /// Implements [`FromRow`](crate::d1_row::FromRow) for a struct: each field
 /// is read from the column of its name; fields after `defaults` take their
 /// default when the column is absent or `NULL`.
@@ -116,11 +137,16 @@ macro_rules! from_row {
     ($ty:ident { $($field:ident),* $(,)? } $(defaults { $($dfield:ident),* $(,)? })?) => {
         impl $crate::d1_row::FromRow for $ty {
             fn from_row(row: &dyn $crate::d1_row::Columns) -> Result<Self, $crate::d1_row::RowError> {
-                use $crate::d1_row::Column;
-                Ok($ty {
-                    $($field: Column::read(row, stringify!($field))?,)*
-                    $($($dfield: Column::read_or_default(row, stringify!($dfield))?,)*)?
-                })
+                use $crate::d1_row::field;
+                let mut error = None;
+                let value = $ty {
+                    $($field: field(row, stringify!($field), false, &mut error),)*
+                    $($($dfield: field(row, stringify!($dfield), true, &mut error),)*)?
+                };
+                match error {
+                    None => Ok(value),
+                    Some(e) => Err(e),
+                }
             }
         }
     };
@@ -189,6 +215,16 @@ mod tests {
         assert_eq!(Sample::from_row(&missing), Err(RowError { column: "id", expected: "a whole number in range" }));
         let null_text = row(json!({"id": 1, "name": null, "small": 0}));
         assert_eq!(Sample::from_row(&null_text), Err(RowError { column: "name", expected: "text" }));
+    }
+
+    #[test]
+    fn the_first_bad_column_is_the_error() {
+        let r = row(json!({"id": "x", "name": 3, "small": 0, "count": -1}));
+        assert_eq!(Sample::from_row(&r), Err(RowError { column: "id", expected: "a whole number in range" }));
+        let r = row(json!({"id": 1, "name": 3, "small": 0, "count": -1}));
+        assert_eq!(Sample::from_row(&r), Err(RowError { column: "name", expected: "text" }));
+        let r = row(json!({"id": 1, "name": "a", "small": 0, "count": -1}));
+        assert_eq!(Sample::from_row(&r), Err(RowError { column: "count", expected: "a whole number in range" }));
     }
 
     #[test]
