@@ -81,7 +81,12 @@ fn js_error(e: JsValue) -> worker::Error {
 }
 
 fn read<T: FromRow>(row: JsValue) -> worker::Result<T> {
-    T::from_row(&JsRow(row)).map_err(|e| worker::Error::RustError(e.to_string()))
+    T::from_row(&JsRow(row)).map_err(row_error)
+}
+
+/// Not generic: one copy for every row type's [`read`].
+fn row_error(e: crate::d1_row::RowError) -> worker::Error {
+    worker::Error::RustError(e.to_string())
 }
 
 /// Runs a batch (one transaction) and checks every statement succeeded.
