@@ -107,7 +107,17 @@ pub(super) async fn batch(
 
 /// The rows of one statement's result.
 pub(super) fn rows<T: FromRow>(result: &D1Rows) -> std::result::Result<Vec<T>, DownloadError> {
-    result.rows().iter().map(|row| read(row).map_err(|e| d1_error("rows", e))).collect()
+    all(result).map_err(|e| d1_error("rows", e))
+}
+
+/// Every row of a result; a loop, not a `collect` into a `Result`, whose
+/// iterator adapters each row type compiled again.
+fn all<T: FromRow>(result: &D1Rows) -> worker::Result<Vec<T>> {
+    let mut rows = Vec::new();
+    for row in result.rows().iter() {
+        rows.push(read(row)?);
+    }
+    Ok(rows)
 }
 
 /// How many rows one statement's result has.
@@ -137,6 +147,6 @@ impl Query for D1PreparedStatement {
         if let Some(error) = result.error() {
             return Err(worker::Error::RustError(error));
         }
-        result.rows().iter().map(read).collect()
+        all(&result)
     }
 }
