@@ -111,13 +111,23 @@ pub(super) fn rows<T: FromRow>(result: &D1Rows) -> std::result::Result<Vec<T>, D
 }
 
 /// Every row of a result; a loop, not a `collect` into a `Result`, whose
-/// iterator adapters each row type compiled again.
+/// iterator adapters each row type compiled again. The loop itself is
+/// [`each_row`]'s, once for all row types.
 fn all<T: FromRow>(result: &D1Rows) -> worker::Result<Vec<T>> {
     let mut rows = Vec::new();
-    for row in result.rows().iter() {
-        rows.push(read(row)?);
-    }
+    each_row(result, &mut |row| T::from_row(row).map(|r| rows.push(r)))?;
     Ok(rows)
+}
+
+/// Hands each row to `f`, up to the first it refuses.
+fn each_row(
+    result: &D1Rows,
+    f: &mut dyn FnMut(&JsRow) -> std::result::Result<(), crate::d1_row::RowError>,
+) -> worker::Result<()> {
+    for row in result.rows().iter() {
+        f(&JsRow(row)).map_err(row_error)?;
+    }
+    Ok(())
 }
 
 /// How many rows one statement's result has.
