@@ -17,11 +17,9 @@ pub(super) async fn execute(call: &HttpCall, timeout_secs: u64) -> std::result::
     for (name, value) in &call.headers {
         headers.set(name, value).map_err(|_| format!("the {name} header is not valid"))?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::from(call.method.to_string()))
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&call.body)));
-    let request = Request::new_with_init(&call.url, &init).map_err(|e| format!("request to {}: {e}", call.url))?;
+    let method = Method::from(call.method.to_string());
+    let request = new_request(&call.url, method, &headers, Some(&call.body))
+        .map_err(|e| format!("request to {}: {e}", call.url))?;
     let fetch = Fetch::Request(request);
     let fetch = pin!(fetch.send());
     let timeout = pin!(Delay::from(Duration::from_secs(timeout_secs)));
@@ -34,4 +32,24 @@ pub(super) async fn execute(call: &HttpCall, timeout_secs: u64) -> std::result::
         }
         Either::Right(_) => Err(format!("no answer from {} within {timeout_secs} s", call.url)),
     }
+}
+
+/// What `worker::Request::new_with_init` makes of a `RequestInit` with a
+/// method, headers and perhaps a body (redirects followed, no `cache`, no
+/// `cf`), and its error. Built here because that conversion links the
+/// serializer of `RequestInit`'s `cf` properties (image resizing and all),
+/// which the Worker never sets.
+pub(super) fn new_request(url: &str, method: Method, headers: &Headers, body: Option<&str>) -> Result<Request> {
+    let init = web_sys::RequestInit::new();
+    if !headers.is_empty() {
+        init.set_headers(headers.as_ref());
+    }
+    init.set_method(method.as_ref());
+    init.set_redirect(web_sys::RequestRedirect::Follow);
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map(Request::from)
+        .map_err(|e| Error::JsError(e.as_string().unwrap_or_else(|| "invalid URL or options for Request".to_string())))
 }

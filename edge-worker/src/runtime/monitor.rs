@@ -555,9 +555,8 @@ async fn post_json(url: &str, body: &serde_json::Value) -> std::result::Result<(
     }
     let headers = Headers::new();
     headers.set("content-type", "application/json").map_err(|e| e.to_string())?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&body.to_string())));
-    let request = Request::new_with_init(url, &init).map_err(|e| format!("webhook request: {e}"))?;
+    let request = super::http::new_request(url, Method::Post, &headers, Some(&body.to_string()))
+        .map_err(|e| format!("webhook request: {e}"))?;
     let response = Fetch::Request(request).send().await.map_err(|e| format!("webhook POST: {e}"))?;
     match response.status_code() {
         200..=299 => Ok(()),

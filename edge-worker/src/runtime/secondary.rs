@@ -48,9 +48,7 @@ async fn send(method: Method, url: &str, headers: &[(&str, &str)]) -> std::resul
     for (name, value) in headers {
         h.set(name, value).map_err(|e| format!("header {name}: {e}"))?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(method).with_headers(h);
-    let request = Request::new_with_init(url, &init).map_err(|e| format!("building the request: {e}"))?;
+    let request = super::http::new_request(url, method, &h, None).map_err(|e| format!("building the request: {e}"))?;
     let controller = AbortController::default();
     let signal = controller.signal();
     let fetch = Fetch::Request(request);
