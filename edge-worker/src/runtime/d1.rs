@@ -135,6 +135,41 @@ pub(super) fn row_count(result: &D1Rows) -> usize {
     result.rows().length() as usize
 }
 
+/// The first row, read like `worker`'s `D1PreparedStatement::first::<T>()`
+/// and failing with its error texts, but by [`FromRow`] instead of
+/// `serde_wasm_bindgen`, whose deserializer only this query still brought
+/// into the module: a D1 error (a JavaScript `Error` whose message starts
+/// with "D1") is "D1: " and the pretty `Debug` of `worker::D1Error` (its
+/// cause), any other error `worker::Error::from`'s text, a row of the wrong
+/// shape serde_wasm_bindgen's "wasm-bindgen serialization error".
+pub(super) async fn first_row_as_worker<T: FromRow>(
+    statement: &D1PreparedStatement,
+) -> std::result::Result<Option<T>, String> {
+    /// `worker::D1Error`'s `Debug`: a struct of that name with its cause.
+    #[derive(Debug)]
+    #[allow(dead_code)] // read by the derived Debug only
+    struct D1Error {
+        cause: JsValue,
+    }
+    let promise = statement.inner().first(None).map_err(|e| js_error(e).to_string())?;
+    let value = match JsFuture::from(promise).await {
+        Ok(value) => value,
+        Err(e) => {
+            return Err(match e.dyn_into::<js_sys::Error>() {
+                Ok(e) if String::from(e.message()).starts_with("D1") => {
+                    format!("D1: {:#?}", D1Error { cause: e.cause() })
+                }
+                Ok(e) => js_error(e.into()).to_string(),
+                Err(e) => js_error(e).to_string(),
+            })
+        }
+    };
+    if value.is_null_or_undefined() {
+        return Ok(None);
+    }
+    T::from_row(&JsRow(value)).map(Some).map_err(|_| "wasm-bindgen serialization error".to_owned())
+}
+
 /// Reading rows straight from a statement (D1's `first()` and `all()`).
 pub(super) trait Query {
     /// The first row, if any.

@@ -200,7 +200,7 @@ pub(super) async fn self_test(
     let Some(db) = db else { return };
     let since = Date::now().as_millis().saturating_sub(secondary::FAILOVER_WINDOW_MINUTES * 60_000);
     let latest = match db.prepare(secondary::sql::LATEST_ORIGIN).bind(&[super::num(since)]) {
-        Ok(statement) => statement.first::<OriginRow>(None).await.map_err(|e| e.to_string()),
+        Ok(statement) => super::d1::first_row_as_worker::<OriginRow>(&statement).await,
         Err(e) => Err(e.to_string()),
     };
     match latest {
@@ -212,11 +212,11 @@ pub(super) async fn self_test(
     }
 }
 
-#[derive(serde::Deserialize)]
 struct OriginRow {
     origin: String,
     n: u64,
 }
+crate::from_row!(OriginRow { origin, n });
 
 fn manifest_slugs() -> impl Iterator<Item = &'static String> {
     super::catalog_files().iter().map(|(name, _)| name)
