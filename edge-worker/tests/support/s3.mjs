@@ -135,12 +135,17 @@ export async function startFaultyFront(target) {
       res.end("<Error><Code>InternalError</Code><Message>test: the store fails</Message></Error>");
       return;
     }
-    const upstream = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode, answer.headers);
-        answer.pipe(res);
-      });
-    upstream.on("error", () => res.destroy());
+    // A connection of its own per request: a kept-alive one the store has
+    // closed would fail the request for no reason of the Worker's.
+    const upstream = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url,
+      headers: req.headers, agent: false }, (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on("error", (e) => {
+      console.log(`# faulty front: ${req.method} ${req.url}: ${e.message}`);
+      res.destroy();
+    });
     res.on("close", () => upstream.destroy());
     req.pipe(upstream);
   });
