@@ -6,16 +6,30 @@
 //! catalog against `content/` (docs/monitoring.md).
 //!
 //! The HTTP calls are in [`run`]; the report is a pure function of the
-//! answers ([`Report::new`]), tested natively.
+//! answers and of what `content/` says ([`Report::new`]), tested natively.
+//!
+//! What fails (exit 1) is what may leave a customer without a link or a
+//! download: an open incident of the Worker's self-test about orders, mail,
+//! the ledger, storage or a clip ([`incident()`], in `doctor/incident.rs`), no mail provider on a shop
+//! that takes payments, a clip missing or different in an origin. Each says
+//! what it means and where to look next; doctor knows three sides of a clip
+//! (`content/`, the deployed catalog, the bucket) and names the one that
+//! disagrees.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clipstore_core::CatalogManifest;
+use chrono::{DateTime, Utc};
+use clipstore_core::{CatalogManifest, ManifestClip};
 use serde_json::Value;
 
+use crate::guides::guide;
 use crate::orders::{admin_token, resolve_worker_url, AdminClient, OrdersError};
+
+mod incident;
+pub use incident::incident;
+use incident::{open_incident, payments_in};
 
 /// `site-gen doctor`
 #[derive(clap::Args, Debug)]
@@ -31,6 +45,45 @@ pub struct DoctorArgs {
 
 /// Clips per `/admin/catalog` page (each clip is one R2 call in the Worker).
 const PAGE: usize = 40;
+
+/// What doctor knows of the shop besides the Worker's health and catalog
+/// reports: `content/` on this machine, and signs that it takes payments.
+#[derive(Debug, Default)]
+pub struct ShopFacts {
+    /// The catalog `content/` builds; None when it could not be loaded.
+    pub catalog: Option<CatalogManifest>,
+    /// Clips of `content/clips/` that a build leaves out, by slug.
+    pub left_out: BTreeMap<String, LeftOut>,
+    /// Why the shop is known to take payments (a Payment Link in
+    /// `content/`, payments the Worker recorded); None: no sign of it.
+    pub takes_payments: Option<String>,
+}
+
+/// A clip file a build leaves out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Its file, as the owner finds it (relative to the shop).
+    pub file: PathBuf,
+    /// None: a draft (`draft = true`); else the date it is published from.
+    pub from: Option<DateTime<Utc>>,
+}
+
+/// For an incident's `clip:<slug>` (or `clip:<slug>@secondary`) key whose
+/// clip the catalog report covers: whether it is in place now (Some(true))
+/// or has a problem of its own line there (Some(false)); None for other
+/// keys, and clips the report does not cover.
+fn checked_below(key: &str, remote: &Result<&[Value], String>) -> Option<bool> {
+    let clip = key.strip_prefix("clip:")?;
+    let (slug, origin) = match clip.strip_suffix("@secondary") {
+        Some(slug) => (slug, "/secondary/problem"),
+        None => (clip, "/problem"),
+    };
+    let entry = remote.as_ref().ok()?.iter().find(|c| c.get("slug").and_then(Value::as_str) == Some(slug))?;
+    if origin == "/secondary/problem" && entry.get("secondary").is_none() {
+        return None;
+    }
+    Some(entry.pointer(origin).is_none_or(Value::is_null))
+}
 
 /// What doctor found: printable lines and the number of problems.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -55,39 +108,79 @@ impl Report {
         self.lines.push(format!("  warn  {s}"));
     }
 
+    /// A line that is neither a check nor a finding (a heading of findings).
+    fn note(&mut self, s: String) {
+        self.lines.push(format!("        {s}"));
+    }
+
     /// Builds the report from the deep health answer, the catalog report's
-    /// clips (`GET /admin/catalog`, or why they could not be had) and the
-    /// local catalog (None when `content/` could not be loaded). What could
-    /// not be checked is a problem: a report with nothing checked must never
-    /// read "All good".
-    pub fn new(health: &Value, remote: Result<&[Value], String>, local: Option<&CatalogManifest>) -> Report {
+    /// clips (`GET /admin/catalog`, or why they could not be had) and what
+    /// doctor knows of the shop. What could not be checked is a problem: a
+    /// report with nothing checked must never read "All good".
+    pub fn new(health: &Value, remote: Result<&[Value], String>, shop: &ShopFacts) -> Report {
         let mut r = Report::default();
         r.lines.push("The Worker's checks:".into());
         let Some(checks) = health.get("checks").and_then(Value::as_array) else {
             let why = health.get("error").and_then(Value::as_str).map_or_else(|| health.to_string(), str::to_string);
             r.fail(format!("the Worker's health check did not run: {why}"));
-            return r.bucket(remote, local);
+            return r.bucket(remote, shop);
         };
-        for check in checks {
+        let detail_of = |check: &Value| check.get("detail").and_then(Value::as_str).unwrap_or("").to_string();
+        let details: Vec<String> = checks.iter().map(detail_of).collect();
+        let incident_keys: Vec<&str> = details.iter().filter_map(|d| open_incident(d)).flatten().collect();
+        let takes_payments = shop.takes_payments.clone().or_else(|| payments_in(&incident_keys));
+        for (check, detail) in checks.iter().zip(&details) {
             let name = check.get("name").and_then(Value::as_str).unwrap_or("?");
-            let detail = check.get("detail").and_then(Value::as_str).unwrap_or("");
             match check.get("ok").and_then(Value::as_bool) {
                 Some(true) if name == "alerts" && detail.contains("not set") => r.warn(format!("{name}: {detail}")),
-                // Passing, but the self-test has problems it alerted of, or
-                // has never run (no cron trigger?).
-                Some(true) if detail.contains("open incident") || detail.contains("has not run yet") => {
-                    r.warn(format!("{name}: {detail}"))
+                Some(true) if name == "mail" && detail.contains("no mail provider") => {
+                    r.no_mail(detail, takes_payments.as_deref())
                 }
+                // Passing, but the self-test has problems it alerted of.
+                Some(true) if open_incident(detail).is_some() => {
+                    r.note(format!(
+                        "{name}: {detail} (the Worker's alert, by mail to ALERT_EMAIL or to ALERT_WEBHOOK_URL, and its logs have the details):"
+                    ));
+                    for key in open_incident(detail).unwrap_or_default() {
+                        match (incident(key), checked_below(key, &remote)) {
+                            // Doctor checks that clip itself below: its line
+                            // there is the current truth, counted once.
+                            ((_, what), Some(true)) => r.note(format!(
+                                "open incident `{key}`: {what} (checked again below: in place now; the incident closes when the self-test next checks it)"
+                            )),
+                            ((_, what), Some(false)) => r.note(format!("open incident `{key}`: {what}")),
+                            ((true, what), None) => r.fail(format!("open incident `{key}`: {what}")),
+                            ((false, what), None) => r.warn(format!("open incident `{key}`: {what}")),
+                        }
+                    }
+                }
+                // The self-test has never run (no cron trigger?).
+                Some(true) if detail.contains("has not run yet") => r.warn(format!("{name}: {detail}")),
                 Some(true) => r.ok(format!("{name}: {detail}")),
                 _ => r.fail(format!("{name}: {detail}")),
             }
         }
-        r.bucket(remote, local)
+        r.bucket(remote, shop)
+    }
+
+    /// The Worker has no mail provider: no order mail, and the lost-link
+    /// page sends nothing. A failure on a shop that takes payments.
+    fn no_mail(&mut self, detail: &str, takes_payments: Option<&str>) {
+        match takes_payments {
+            Some(why) => self.fail(format!(
+                "mail: {detail}. The shop takes payments ({why}): customers who pay get no download link by e-mail, and the \"lost your link?\" page cannot send them new ones. Set up the mail provider: {}",
+                guide("mail.md")
+            )),
+            None => self.warn(format!(
+                "mail: {detail}. If the shop takes payments (doctor saw no sign of it: no Payment Link in content/, no payment recorded), customers get no download link by e-mail and cannot recover lost ones: {}",
+                guide("mail.md")
+            )),
+        }
     }
 
     /// The bucket's part of the report, and the deployed catalog against
     /// `content/`.
-    fn bucket(mut self, remote: Result<&[Value], String>, local: Option<&CatalogManifest>) -> Report {
+    fn bucket(mut self, remote: Result<&[Value], String>, shop: &ShopFacts) -> Report {
         let r = &mut self;
         let remote = match remote {
             Ok(clips) => clips,
@@ -97,13 +190,16 @@ impl Report {
                 return self;
             }
         };
+        let files: Vec<(String, ManifestClip)> = shop.catalog.as_ref().map(CatalogManifest::files).unwrap_or_default();
+        let in_content: BTreeMap<&str, &ManifestClip> = files.iter().map(|(name, f)| (name.as_str(), f)).collect();
+        let content_of = |slug: &str| shop.catalog.as_ref().map(|_| in_content.get(slug).copied());
         r.lines.push(format!("The bucket ({} catalog clips):", remote.len()));
         let (mut verified, mut size_only) = (0, 0);
         for clip in remote {
             let slug = clip.get("slug").and_then(Value::as_str).unwrap_or("?");
             let key = clip.get("object_key").and_then(Value::as_str).unwrap_or("?");
             match clip.get("problem").filter(|p| !p.is_null()) {
-                Some(p) => r.fail(format!("clip {slug} ({key}): {}", describe(p))),
+                Some(p) => r.fail(format!("clip {slug} ({key}): {}", describe(p, "bucket", content_of(slug)))),
                 None => {
                     let expected = clip.get("sha256").and_then(Value::as_str);
                     let found = clip.pointer("/found/sha256").and_then(Value::as_str);
@@ -124,17 +220,16 @@ impl Report {
             ));
         }
 
-        r.secondary(remote);
+        r.secondary(remote, &content_of);
 
         r.lines.push("The deployed catalog against content/:".into());
-        let Some(local) = local else {
+        if shop.catalog.is_none() {
             r.warn("content/ could not be loaded: not compared".into());
             return self;
-        };
+        }
         let deployed: BTreeMap<&str, &Value> =
             remote.iter().filter_map(|c| Some((c.get("slug")?.as_str()?, c))).collect();
         let before = r.problems + r.warnings;
-        let files = local.files();
         for (slug, clip) in &files {
             match deployed.get(slug.as_str()) {
                 None => r.warn(format!(
@@ -155,10 +250,8 @@ impl Report {
                 }
             }
         }
-        for slug in deployed.keys().filter(|s| !files.iter().any(|(name, _)| name == **s)) {
-            r.warn(format!(
-                "clip {slug} is sold by the deployed Worker but is no longer in content/: deployed, that build would answer \"Not found\" to the download links of everyone who bought it; put its file back in content/clips/ unless none was sold"
-            ));
+        for slug in deployed.keys().filter(|s| !in_content.contains_key(**s)) {
+            r.warn(not_in_content(slug, shop));
         }
         if r.problems + r.warnings == before {
             r.ok("the deployed catalog matches content/".into());
@@ -168,7 +261,7 @@ impl Report {
 
     /// The secondary origin's copy of each clip (docs/secondary-origin.md),
     /// when the Worker has one (its catalog entries carry `secondary`).
-    fn secondary(&mut self, remote: &[Value]) {
+    fn secondary<'a>(&mut self, remote: &[Value], content_of: &dyn Fn(&str) -> Option<Option<&'a ManifestClip>>) {
         let copies: Vec<&Value> = remote.iter().filter(|c| c.get("secondary").is_some()).collect();
         if copies.is_empty() {
             return;
@@ -179,7 +272,10 @@ impl Report {
             let slug = clip.get("slug").and_then(Value::as_str).unwrap_or("?");
             let key = clip.get("object_key").and_then(Value::as_str).unwrap_or("?");
             match clip.pointer("/secondary/problem").filter(|p| !p.is_null()) {
-                Some(p) => self.fail(format!("clip {slug} ({key}) in the secondary: {}", describe(p))),
+                Some(p) => self.fail(format!(
+                    "clip {slug} ({key}) in the secondary: {}",
+                    describe(p, "secondary", content_of(slug))
+                )),
                 None => good += 1,
             }
         }
@@ -201,17 +297,125 @@ impl Report {
     }
 }
 
-fn describe(problem: &Value) -> String {
+/// A clip's problem in an origin (`bucket` or `secondary`, as the Worker's
+/// catalog report gives it), with the next step: `content` is the clip as
+/// `content/` describes it (None: `content/` could not be loaded; Some(None):
+/// it is not there).
+fn describe(problem: &Value, origin: &str, content: Option<Option<&ManifestClip>>) -> String {
     let n = |k: &str| problem.get(k).map(Value::to_string).unwrap_or_default();
+    let s = |k: &str| problem.get(k).and_then(Value::as_str);
     match problem.get("problem").and_then(Value::as_str) {
-        Some("missing") => "missing from the bucket (upload it: `site-gen push`)".into(),
+        Some("missing") => format!("missing from the {origin} (upload it: `site-gen push`)"),
         Some("wrong_size") => {
-            format!("wrong size: {} bytes in the bucket, the catalog says {}", n("found"), n("expected"))
+            let (found, expected) =
+                (problem.get("found").and_then(Value::as_u64), problem.get("expected").and_then(Value::as_u64));
+            let local = content.map(|c| c.map(|c| c.size));
+            format!(
+                "wrong size: {} bytes in the {origin}, the catalog says {}: {}",
+                n("found"),
+                n("expected"),
+                which_is_right(found, expected, local, origin)
+            )
         }
-        Some("wrong_hash") => format!("wrong sha256: {} in the bucket, the catalog says {}", n("found"), n("expected")),
-        Some("unavailable") => problem.get("detail").and_then(Value::as_str).unwrap_or("unavailable").to_string(),
+        Some("wrong_hash") => {
+            let local = content.map(|c| c.and_then(|c| c.sha256.as_deref()));
+            format!(
+                "wrong sha256: {} in the {origin}, the catalog says {}: {}",
+                s("found").unwrap_or("?"),
+                s("expected").unwrap_or("?"),
+                which_is_right(s("found"), s("expected"), local, origin)
+            )
+        }
+        Some("unavailable") => s("detail").unwrap_or("unavailable").to_string(),
         _ => problem.to_string(),
     }
+}
+
+/// What to do when an origin's object (`found`) is not what the deployed
+/// catalog says (`expected`), given what `content/` says (`local`; None: not
+/// known): the side that disagrees with the other two is the one to change.
+fn which_is_right<T: PartialEq>(
+    found: Option<T>,
+    expected: Option<T>,
+    local: Option<Option<T>>,
+    origin: &str,
+) -> String {
+    match local {
+        Some(Some(l)) if found.as_ref() == Some(&l) => format!(
+            "content/ already describes the {origin}'s file, the deployed Worker does not yet: build and deploy"
+        ),
+        Some(Some(l)) if expected.as_ref() == Some(&l) => format!(
+            "content/ and the deployed catalog agree, the {origin} holds another file: `site-gen push` uploads the one under your media folder"
+        ),
+        Some(Some(_)) => format!(
+            "content/ says something else again: `site-gen push` uploads your master to the {origin} and records its size and sha256 in content/, then build and deploy"
+        ),
+        _ => format!(
+            "`site-gen push` uploads your master to the {origin} and records its size and sha256 in content/, then build and deploy"
+        ),
+    }
+}
+
+/// A clip (or one of its files, `slug:variant`) the deployed Worker sells
+/// that a build of `content/` would not: why, as far as doctor can tell.
+fn not_in_content(deployed: &str, shop: &ShopFacts) -> String {
+    let (slug, variant) = match deployed.split_once(':') {
+        Some((slug, variant)) => (slug, Some(variant)),
+        None => (deployed, None),
+    };
+    let what = match variant {
+        Some(v) => format!("clip {slug}'s file {v:?} (a `[[variants]]` section)"),
+        None => format!("clip {slug}"),
+    };
+    let harm = "deployed, that build would answer \"Not found\" to the download links of everyone who bought it";
+    if let Some(left) = shop.left_out.get(slug) {
+        let file = left.file.display();
+        return match left.from {
+            None => format!(
+                "{what} is sold by the deployed Worker, but {file} is a draft (`draft = true`), which a build leaves out: {harm}; remove `draft = true` unless none was sold"
+            ),
+            Some(from) => format!(
+                "{what} is sold by the deployed Worker, but {file} is dated {}, in the future, and a build leaves it out until then: {harm}; correct its `date` unless that is meant and none was sold",
+                from.format("%Y-%m-%d %H:%M UTC")
+            ),
+        };
+    }
+    let clip_in_content = shop.catalog.as_ref().is_some_and(|c| c.clips.get(slug).is_some());
+    match variant {
+        Some(v) if clip_in_content => format!(
+            "{what} is sold by the deployed Worker but clip {slug} in content/ has no `[[variants]]` section with id = {v:?} (removed, or its id changed): {harm}; put the section back unless none was sold"
+        ),
+        _ => format!(
+            "{what} is sold by the deployed Worker but is no longer in content/: {harm}; put its file back in content/clips/ unless none was sold"
+        ),
+    }
+}
+
+/// What `content/` under `root` tells doctor: its catalog, the clips a
+/// build leaves out, and whether a clip sells through a Payment Link.
+pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
+    let options = crate::content::LoadOptions { drafts: false, now: Utc::now() };
+    let Ok((shop, hidden_sources)) = crate::content::load::load_tracked(root, &options) else {
+        return ShopFacts::default();
+    };
+    // `hidden` and its sources are in the same order; `left_out` has the date.
+    let left_out = shop
+        .hidden
+        .iter()
+        .zip(&hidden_sources)
+        .filter_map(|((url, _), source)| {
+            let slug = url.strip_prefix("/clips/")?.trim_end_matches('/');
+            let from = shop.left_out.iter().find(|(s, _)| s == source).and_then(|(_, from)| *from);
+            let file = crate::diagnostics::display_path(root, source);
+            Some((slug.to_string(), LeftOut { file, from }))
+        })
+        .collect();
+    let takes_payments = shop
+        .clips
+        .iter()
+        .find(|c| c.stripe_payment_link.is_some())
+        .map(|c| format!("clip {} sells through a Stripe Payment Link", c.slug));
+    ShopFacts { catalog: Some(crate::render::manifest(&shop)), left_out, takes_payments }
 }
 
 /// Runs `site-gen doctor`: 0 when nothing failed, 1 otherwise.
@@ -235,8 +439,20 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
             break;
         }
     }
-    let local = crate::load_shop(&args.root).ok().map(|shop| crate::render::manifest(&shop));
-    let report = Report::new(&health, refused.map_or(Ok(&remote[..]), Err), local.as_ref());
+    let mut facts = shop_facts(&args.root);
+    if facts.takes_payments.is_none() {
+        // A webhook event of Stripe's the Worker verified (it has an event
+        // id; a refused delivery, anyone's to make, has none). An older
+        // Worker without this route: no sign either way.
+        if let Ok((200, v)) = client.get_report("/admin/payments?limit=50") {
+            let signed = |p: &Value| p.get("event_id").is_some_and(Value::is_string);
+            if v.get("payments").and_then(Value::as_array).is_some_and(|p| p.iter().any(signed)) {
+                facts.takes_payments =
+                    Some("the Worker has received Stripe's payment events: `site-gen orders payments`".into());
+            }
+        }
+    }
+    let report = Report::new(&health, refused.map_or(Ok(&remote[..]), Err), &facts);
     println!("site-gen doctor: {}", client.base());
     for line in &report.lines {
         println!("{line}");
@@ -280,6 +496,14 @@ mod tests {
         m
     }
 
+    fn facts(catalog: CatalogManifest) -> ShopFacts {
+        ShopFacts { catalog: Some(catalog), ..ShopFacts::default() }
+    }
+
+    fn lines(r: &Report) -> String {
+        r.lines.join("\n")
+    }
+
     #[test]
     fn report_names_every_problem() {
         let health = json!({ "ok": false, "checks": [
@@ -296,7 +520,7 @@ mod tests {
         let r = Report::new(
             &health,
             Ok(&remote),
-            Some(&local(&[("a", 10, Some("aa")), ("b", 10, None), ("c", 11, None), ("e", 1, None)])),
+            &facts(local(&[("a", 10, Some("aa")), ("b", 10, None), ("c", 11, None), ("e", 1, None)])),
         );
         let text = r.lines.join("\n");
         assert_eq!(r.problems, 3, "{text}");
@@ -324,7 +548,7 @@ mod tests {
             json!({ "slug": "b", "object_key": "clips/b.mp4", "size": 10, "found": { "size": 10 }, "problem": null,
                     "secondary": { "found": null, "problem": { "problem": "missing" } } }),
         ];
-        let r = Report::new(&health, Ok(&remote), None);
+        let r = Report::new(&health, Ok(&remote), &ShopFacts::default());
         let text = r.lines.join("\n");
         assert!(text.contains("The secondary origin (2 catalog clips):"), "{text}");
         assert!(text.contains("FAIL  clip b (clips/b.mp4) in the secondary: missing"), "{text}");
@@ -338,10 +562,11 @@ mod tests {
         let remote = vec![
             json!({ "slug": "a", "object_key": "clips/a.mp4", "size": 10, "sha256": "aa", "found": { "size": 10, "sha256": "aa" }, "problem": null }),
         ];
-        let r = Report::new(&health, Ok(&remote), Some(&local(&[("a", 10, Some("aa"))])));
+        let r = Report::new(&health, Ok(&remote), &facts(local(&[("a", 10, Some("aa"))])));
         assert_eq!((r.problems, r.warnings), (0, 0), "{:?}", r.lines);
         assert_eq!(r.summary(), "All good.");
-        assert!(Report::new(&health, Ok(&remote), None).lines.iter().any(|l| l.contains("not compared")));
+        let unknown = ShopFacts::default();
+        assert!(Report::new(&health, Ok(&remote), &unknown).lines.iter().any(|l| l.contains("not compared")));
     }
 
     /// A Worker whose admin API is off, or whose catalog could not be read,
@@ -349,15 +574,169 @@ mod tests {
     #[test]
     fn what_could_not_be_checked_is_a_problem() {
         let disabled = json!({ "error": "admin API is disabled" });
-        let r = Report::new(&disabled, Ok(&[]), Some(&local(&[("a", 10, Some("aa"))])));
+        let r = Report::new(&disabled, Ok(&[]), &facts(local(&[("a", 10, Some("aa"))])));
         let text = r.lines.join("\n");
         assert!(text.contains("FAIL  the Worker's health check did not run: admin API is disabled"), "{text}");
         assert!(r.summary().starts_with("1 problem(s)"), "{}", r.summary());
 
         let health = json!({ "ok": true, "checks": [{ "name": "storage", "ok": true, "detail": "ok" }] });
-        let r = Report::new(&health, Err("the Worker answered 503: D1 unavailable".into()), None);
+        let r = Report::new(&health, Err("the Worker answered 503: D1 unavailable".into()), &ShopFacts::default());
         let text = r.lines.join("\n");
         assert!(text.contains("FAIL  could not be checked: the Worker answered 503: D1 unavailable"), "{text}");
         assert_eq!(r.problems, 1);
+    }
+
+    /// The self-test's open incident is not a warning when it means a
+    /// customer may be without a link or a download: each key is a line
+    /// of its own, in words, with where to look next.
+    #[test]
+    fn an_open_incident_that_leaves_customers_without_links_fails() {
+        let health = json!({ "ok": true, "checks": [
+            { "name": "ledger", "ok": true,
+              "detail": "D1 reachable; the self-test has an open incident: clip:a, mail_failed#12, orders_missing, payments#41, r2_failover" },
+            { "name": "mail", "ok": true, "detail": "Resend is configured; mail is sent as Shop <s@s.example>" },
+        ]});
+        let r = Report::new(&health, Ok(&[]), &facts(local(&[])));
+        let text = lines(&r);
+        assert_eq!((r.problems, r.warnings), (3, 2), "{text}");
+        assert!(text.contains("        ledger: D1 reachable; the self-test has an open incident"), "{text}");
+        assert!(text.contains("ALERT_EMAIL or to ALERT_WEBHOOK_URL"), "where the details are: {text}");
+        assert!(
+            text.contains("FAIL  open incident `orders_missing`: customers came back from paying but no order exists"),
+            "{text}"
+        );
+        assert!(text.contains("`site-gen orders payments` lists refused deliveries"), "{text}");
+        assert!(text.contains("FAIL  open incident `mail_failed#12`: the mail provider refused"), "{text}");
+        assert!(text.contains("`site-gen orders outbox`"), "{text}");
+        assert!(
+            text.contains(
+                "FAIL  open incident `clip:a`: clip a is missing from the bucket or is not the catalog's file"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("warn  open incident `payments#41`: a refund"), "{text}");
+        assert!(text.contains("warn  open incident `r2_failover`"), "{text}");
+        assert!(r.summary().starts_with("3 problem(s)"), "{}", r.summary());
+
+        // A clip doctor checks itself is counted once, by its own line: a
+        // FAIL there, or nothing when it is in place again.
+        let checked = |problem: Value| {
+            vec![json!({ "slug": "a", "object_key": "clips/a.mp4", "size": 10, "found": null, "problem": problem })]
+        };
+        let r = Report::new(&health, Ok(&checked(json!({ "problem": "missing" }))), &facts(local(&[("a", 10, None)])));
+        let text = lines(&r);
+        assert_eq!(r.problems, 3, "{text}");
+        assert!(text.contains("        open incident `clip:a`: clip a is missing"), "{text}");
+        assert!(text.contains("FAIL  clip a (clips/a.mp4): missing from the bucket"), "{text}");
+        let r = Report::new(&health, Ok(&checked(Value::Null)), &facts(local(&[("a", 10, None)])));
+        assert_eq!(r.problems, 2, "{}", lines(&r));
+        assert!(lines(&r).contains("in place now; the incident closes when the self-test next checks it"));
+    }
+
+    /// No mail provider: on a shop that takes payments, customers who pay
+    /// get no link and the lost-link page sends nothing; a warning where
+    /// doctor sees no sign of payments.
+    #[test]
+    fn no_mail_provider_fails_a_shop_that_takes_payments() {
+        let no_mail = |extra: Option<Value>| {
+            let mut checks = vec![json!({ "name": "mail", "ok": true,
+                "detail": "no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox" })];
+            checks.extend(extra);
+            json!({ "ok": true, "checks": checks })
+        };
+        let paying = ShopFacts {
+            takes_payments: Some("clip b sells through a Stripe Payment Link".into()),
+            ..facts(local(&[]))
+        };
+        let r = Report::new(&no_mail(None), Ok(&[]), &paying);
+        let text = lines(&r);
+        assert_eq!(r.problems, 1, "{text}");
+        assert!(text.contains("FAIL  mail: no mail provider"), "{text}");
+        assert!(text.contains("clip b sells through a Stripe Payment Link"), "{text}");
+        assert!(text.contains("customers who pay get no download link by e-mail"), "{text}");
+        assert!(text.contains("\"lost your link?\" page cannot send them new ones"), "{text}");
+        assert!(text.contains(&guide("mail.md")), "{text}");
+
+        let r = Report::new(&no_mail(None), Ok(&[]), &facts(local(&[])));
+        assert_eq!((r.problems, r.warnings), (0, 1), "{:?}", r.lines);
+        assert!(lines(&r).contains("warn  mail: no mail provider"), "{:?}", r.lines);
+
+        // The self-test's incident tells payments are taken, too.
+        let incident = json!({ "name": "ledger", "ok": true, "detail": "D1 reachable; the self-test has an open incident: orders_missing" });
+        let r = Report::new(&no_mail(Some(incident)), Ok(&[]), &ShopFacts::default());
+        assert!(lines(&r).contains("FAIL  mail: no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox. The shop takes payments (the self-test reports `orders_missing`)"), "{}", lines(&r));
+    }
+
+    /// A size or hash that differs: of content/, the deployed catalog and
+    /// the bucket, the one that disagrees says what to do.
+    #[test]
+    fn a_wrong_size_names_the_side_that_disagrees() {
+        let health = json!({ "ok": true, "checks": [] });
+        let wrong = |slug: &str, found: u64| {
+            json!({ "slug": slug, "object_key": format!("clips/{slug}.mp4"), "size": 10,
+            "found": { "size": found }, "problem": { "problem": "wrong_size", "expected": 10, "found": found } })
+        };
+        let remote = vec![
+            wrong("built", 12),  // content/ says 12, like the bucket
+            wrong("pushed", 9),  // content/ says 10, like the deployed catalog
+            wrong("neither", 8), // content/ says 7
+            json!({ "slug": "hashed", "object_key": "clips/hashed.mp4", "size": 10, "sha256": "aa", "found": { "size": 10, "sha256": "bb" },
+                    "problem": { "problem": "wrong_hash", "expected": "aa", "found": "bb" },
+                    "secondary": { "found": null, "problem": { "problem": "wrong_size", "expected": 10, "found": 3 } } }),
+        ];
+        let content =
+            local(&[("built", 12, None), ("pushed", 10, None), ("neither", 7, None), ("hashed", 10, Some("bb"))]);
+        let text = lines(&Report::new(&health, Ok(&remote), &facts(content)));
+        assert!(text.contains("clip built (clips/built.mp4): wrong size: 12 bytes in the bucket, the catalog says 10: content/ already describes the bucket's file, the deployed Worker does not yet: build and deploy"), "{text}");
+        assert!(text.contains("clip pushed (clips/pushed.mp4): wrong size: 9 bytes in the bucket, the catalog says 10: content/ and the deployed catalog agree, the bucket holds another file: `site-gen push`"), "{text}");
+        assert!(text.contains("clip neither (clips/neither.mp4): wrong size: 8 bytes in the bucket, the catalog says 10: content/ says something else again: `site-gen push`"), "{text}");
+        assert!(text.contains("clip hashed (clips/hashed.mp4): wrong sha256: bb in the bucket, the catalog says aa: content/ already describes the bucket's file"), "{text}");
+        assert!(text.contains("clip hashed (clips/hashed.mp4) in the secondary: wrong size: 3 bytes in the secondary, the catalog says 10: content/ and the deployed catalog agree, the secondary holds another file: `site-gen push`"), "{text}");
+    }
+
+    /// A clip the deployed Worker sells that a build would not: a draft, a
+    /// date in the future, a removed `[[variants]]` section, or a file gone.
+    #[test]
+    fn a_clip_left_out_of_content_says_why() {
+        let health = json!({ "ok": true, "checks": [] });
+        let fine = |slug: &str| json!({ "slug": slug, "object_key": format!("clips/{slug}.mp4"), "size": 1, "found": { "size": 1 }, "problem": null });
+        let remote = vec![fine("v"), fine("v:360p"), fine("drafted"), fine("later"), fine("gone")];
+        let from = DateTime::parse_from_rfc3339("2052-03-01T09:00:00Z").unwrap().with_timezone(&Utc);
+        let shop = ShopFacts {
+            catalog: Some(local(&[("v", 1, None)])),
+            left_out: BTreeMap::from([
+                ("drafted".to_string(), LeftOut { file: "content/clips/drafted.md".into(), from: None }),
+                ("later".to_string(), LeftOut { file: "content/clips/later.md".into(), from: Some(from) }),
+            ]),
+            takes_payments: None,
+        };
+        let text = lines(&Report::new(&health, Ok(&remote), &shop));
+        assert!(
+            text.contains(
+                "clip drafted is sold by the deployed Worker, but content/clips/drafted.md is a draft (`draft = true`)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("remove `draft = true` unless none was sold"), "{text}");
+        assert!(text.contains("clip later is sold by the deployed Worker, but content/clips/later.md is dated 2052-03-01 09:00 UTC, in the future"), "{text}");
+        assert!(text.contains("clip v's file \"360p\" (a `[[variants]]` section) is sold by the deployed Worker but clip v in content/ has no `[[variants]]` section with id = \"360p\""), "{text}");
+        assert!(text.contains("clip gone is sold by the deployed Worker but is no longer in content/"), "{text}");
+        assert_eq!(
+            text.matches("put its file back in content/clips/").count(),
+            1,
+            "only for the file that is gone: {text}"
+        );
+    }
+
+    /// What doctor reads of content/: a draft is left out with its file, a
+    /// Payment Link tells the shop takes payments.
+    #[test]
+    fn facts_of_a_shop_on_disk() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
+        let facts = shop_facts(&root);
+        assert!(facts.catalog.as_ref().is_some_and(|c| c.clips.get("alpha").is_some()));
+        let gamma = facts.left_out.get("gamma").expect("gamma is a draft");
+        assert_eq!((gamma.file.as_path(), gamma.from), (std::path::Path::new("content/clips/gamma.md"), None));
+        assert!(facts.takes_payments.as_deref().is_some_and(|w| w.contains("clip beta")), "{:?}", facts.takes_payments);
     }
 }

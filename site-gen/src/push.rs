@@ -14,8 +14,13 @@
 //! Every file of a clip goes: its main file and each `[[variants]]` one,
 //! as the Worker's catalog lists them (`ManifestClip::files`).
 //!
+//! A clip whose file is not under `--media` cannot be uploaded: it is
+//! compared with the catalog in each origin ([`catalog_mismatch`]), never
+//! counted as in place just for being there.
+//!
 //! When the shop has a secondary origin (docs/secondary-origin.md), every
-//! clip also goes straight to it (`crate::secondary`), verified and resumable.
+//! clip also goes straight to it (`crate::secondary`), verified and resumable;
+//! an upload it refuses (401, 403) stops the run, like a refused admin token.
 
 use std::fs::File;
 use std::io::Read;
@@ -27,7 +32,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::orders::{admin_token, resolve_worker_url, AdminClient, OrdersError};
-use crate::secondary::Secondary;
+use crate::secondary::{Secondary, SecondaryError};
 
 /// `site-gen push`
 #[derive(clap::Args, Debug)]
@@ -67,6 +72,18 @@ pub fn upload_reason(size: u64, sha256: &str, remote: Option<&Remote>) -> Option
             Some("the bucket has other bytes (sha256 differs)".into())
         }
         Some(_) => None,
+    }
+}
+
+/// How an object differs from what the catalog says of it (its `size`, and
+/// its `sha256` when both know one), or None when it matches.
+pub fn catalog_mismatch(size: u64, sha256: Option<&str>, remote: &Remote) -> Option<String> {
+    match (sha256, &remote.sha256) {
+        _ if remote.size != size => Some(format!("{} bytes there, the catalog says {size}", remote.size)),
+        (Some(want), Some(found)) if !want.eq_ignore_ascii_case(found) => {
+            Some(format!("sha256 {found} there, the catalog says {want}"))
+        }
+        _ => None,
     }
 }
 
@@ -179,6 +196,9 @@ fn upload(
 struct SecondaryCounts {
     uploaded: usize,
     present: usize,
+    /// `HEAD`s refused (401, 403): uploaded anyway, since AWS S3 answers
+    /// 403 for a missing object to a key without `s3:ListBucket`.
+    head_refused: usize,
 }
 
 /// Runs `site-gen push`: 0 when every clip is in the bucket (and in the
@@ -192,6 +212,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
         println!("Both origins: R2 through the Worker, and the secondary origin (bucket {}).", s.bucket_name());
     }
     let (mut uploaded, mut present, mut recorded, mut failed) = (0, 0, 0, 0);
+    let (mut catalog_files, mut not_found) = (0, 0);
     let mut to_secondary = SecondaryCounts::default();
     // Every file of every clip: the main one and each `[[variants]]` one,
     // as the Worker's catalog lists them.
@@ -210,10 +231,25 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
             None => continue,
         };
         let path = media.join(&file.object_key);
+        catalog_files += 1;
         if !path.is_file() {
+            // Nothing to upload: what the bucket holds must be what the
+            // catalog describes, or the clip's buyers get other bytes.
+            not_found += 1;
+            let expected = file.sha256.as_deref();
             match remote(&client, &file.object_key) {
                 Err(e) if stops_the_run(&e) => return Err(e),
-                Ok(Some(_)) => present += 1,
+                Ok(Some(r)) => match catalog_mismatch(file.size, expected, &r) {
+                    None => present += 1,
+                    Some(how) => {
+                        failed += 1;
+                        println!(
+                            "clip {}: the bucket has other bytes than the catalog ({how}) and there is no file at {} to upload",
+                            name,
+                            path.display()
+                        );
+                    }
+                },
                 Ok(None) => {
                     failed += 1;
                     println!("clip {}: missing from the bucket and no file at {}", name, path.display());
@@ -225,10 +261,28 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
             }
             if let Some(s) = &secondary {
                 match s.head(&file.object_key) {
-                    Ok(Some(_)) => to_secondary.present += 1,
+                    Ok(Some((r, _))) => match catalog_mismatch(file.size, expected, &r) {
+                        None => to_secondary.present += 1,
+                        Some(how) => {
+                            failed += 1;
+                            println!(
+                                "clip {}: the secondary has other bytes than the catalog ({how}) and there is no file at {} to upload",
+                                name,
+                                path.display()
+                            );
+                        }
+                    },
                     Ok(None) => {
                         failed += 1;
                         println!("clip {}: missing from the secondary and no file at {}", name, path.display());
+                    }
+                    Err(SecondaryError::Refused(why)) => {
+                        failed += 1;
+                        println!(
+                            "clip {}: {why} (may push's key read and list the bucket: s3:GetObject, s3:ListBucket?) and there is no file at {} to upload",
+                            name,
+                            path.display()
+                        );
                     }
                     Err(e) => {
                         failed += 1;
@@ -273,7 +327,17 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
             }
         }
         if let Some(s) = &secondary {
-            match s.head(&file.object_key).map(|found| upload_reason(size, &sha256, found.as_ref().map(|(r, _)| r))) {
+            let reason = match s.head(&file.object_key) {
+                Ok(found) => Ok(upload_reason(size, &sha256, found.as_ref().map(|(r, _)| r))),
+                // A wrong key, or AWS S3 saying "missing" to a key without
+                // s3:ListBucket: the upload tells which.
+                Err(SecondaryError::Refused(why)) => {
+                    to_secondary.head_refused += 1;
+                    Ok(Some(format!("{why}: maybe missing")))
+                }
+                Err(e) => Err(e),
+            };
+            match reason {
                 Err(e) => {
                     in_place = false;
                     println!("clip {}: {e}", name);
@@ -286,6 +350,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
                     println!("clip {}: uploading {} to the secondary ({reason})", name, file.object_key);
                     match s.upload(&file.object_key, &path, size, &sha256, &file.content_type) {
                         Ok(()) => to_secondary.uploaded += 1,
+                        Err(SecondaryError::Refused(why)) => return Err(OrdersError::Other(s.refused(&why))),
                         Err(e) => {
                             in_place = false;
                             println!("clip {}: upload to the secondary failed: {e}", name);
@@ -332,11 +397,26 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
         recorded += 1;
     }
     println!("{uploaded} uploaded, {present} already in the bucket, {failed} failed; {recorded} clip file(s) with new size/sha256.");
-    if secondary.is_some() {
+    if not_found > 0 {
+        println!(
+            "{not_found} of the catalog's {catalog_files} file(s) not found under {}: checked in the bucket, not uploaded (is --media right?).",
+            media.display()
+        );
+    }
+    if let Some(s) = &secondary {
         println!(
             "Secondary origin: {} uploaded (size, MD5 and sha256 verified), {} already there.",
             to_secondary.uploaded, to_secondary.present
         );
+        if to_secondary.head_refused > 0 {
+            println!(
+                "The secondary would not say whether it has {} file(s) (401/403 to HEAD), so they were uploaded again: \
+                 give push's key s3:ListBucket on arn:aws:s3:::{} ({}), then a run uploads only what is missing.",
+                to_secondary.head_refused,
+                s.bucket_name(),
+                crate::guides::guide("secondary-origin.md")
+            );
+        }
     }
     if recorded > 0 && !args.dry_run {
         println!(
@@ -358,6 +438,21 @@ mod tests {
         assert!(upload_reason(5, "aa", Some(&Remote { size: 5, sha256: Some("bb".into()) })).is_some());
         assert_eq!(upload_reason(5, "aa", Some(&Remote { size: 5, sha256: Some("AA".into()) })), None);
         assert_eq!(upload_reason(5, "aa", Some(&Remote { size: 5, sha256: None })), None);
+    }
+
+    /// A clip whose file is not on this machine is compared with the
+    /// catalog, never counted as in place just for being there.
+    #[test]
+    fn the_catalog_is_compared_with_the_bucket() {
+        let there = |size, sha: Option<&str>| Remote { size, sha256: sha.map(str::to_string) };
+        assert_eq!(catalog_mismatch(5, Some("aa"), &there(5, Some("AA"))), None);
+        assert_eq!(catalog_mismatch(5, None, &there(5, Some("bb"))), None, "no hash in the catalog: size only");
+        assert_eq!(catalog_mismatch(5, Some("aa"), &there(5, None)), None, "no hash in the bucket: size only");
+        assert_eq!(
+            catalog_mismatch(5, Some("aa"), &there(4, Some("aa"))).unwrap(),
+            "4 bytes there, the catalog says 5"
+        );
+        assert!(catalog_mismatch(5, Some("aa"), &there(5, Some("bb"))).unwrap().contains("sha256 bb there"));
     }
 
     #[test]

@@ -13,6 +13,12 @@
 //!   kept in `<root>/.clipstore-push/` until it completes, and the parts the
 //!   store already has (`ListParts`, same size and MD5) are not sent again.
 //!
+//! - A refusal (401, 403) is a [`SecondaryError::Refused`]: except for the
+//!   `HEAD` asking whether a clip is there (AWS S3 answers 403 for a missing
+//!   object to a key without `s3:ListBucket`), it means the key pair may not
+//!   do what push needs, and push stops at the first instead of hashing every
+//!   master only to be refused each time.
+//!
 //! The store's settings: `CLIPSTORE_SECONDARY_ENDPOINT`, `…_REGION`,
 //! `…_BUCKET`, `…_ACCESS_KEY_ID`, `…_SECRET_ACCESS_KEY` in the environment
 //! (the key pair must be allowed to write; the Worker's only reads), else
@@ -88,6 +94,23 @@ pub struct UploadState {
     pub upload_id: String,
 }
 
+/// Why the secondary origin did not do what push asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecondaryError {
+    /// It answered 401 or 403: the key pair, or what its policy allows.
+    #[error("{0}")]
+    Refused(String),
+    /// Anything else: another status, the network, a corrupted upload.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<String> for SecondaryError {
+    fn from(s: String) -> Self {
+        SecondaryError::Other(s)
+    }
+}
+
 /// The secondary store, as `push` sees it.
 pub struct Secondary {
     bucket: Bucket,
@@ -152,7 +175,10 @@ impl Secondary {
     }
 
     /// What the store holds for `key` (size, and the sha256 push recorded).
-    pub fn head(&self, key: &str) -> Result<Option<(Remote, String)>, String> {
+    /// A [`SecondaryError::Refused`] here does not tell a wrong key from a
+    /// missing object: AWS S3 answers 403 for both to a key without
+    /// `s3:ListBucket`.
+    pub fn head(&self, key: &str) -> Result<Option<(Remote, String)>, SecondaryError> {
         let url = HeadObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGNED_FOR);
         match self.agent.head(url.as_str()).call() {
             Ok(r) => {
@@ -161,39 +187,77 @@ impl Secondary {
                 Ok(Some((Remote { size, sha256 }, r.header("etag").unwrap_or_default().to_string())))
             }
             Err(ureq::Error::Status(404, _)) => Ok(None),
-            Err(ureq::Error::Status(status, _)) => {
-                Err(format!("the secondary answered {status} to HEAD {key} (is its key right, may it read?)"))
+            Err(ureq::Error::Status(status @ (401 | 403), _)) => {
+                Err(SecondaryError::Refused(format!("the secondary answered {status} to HEAD {key}")))
             }
-            Err(e) => Err(format!("the secondary: {e}")),
+            Err(ureq::Error::Status(status, _)) => {
+                Err(SecondaryError::Other(format!("the secondary answered {status} to HEAD {key}")))
+            }
+            Err(e) => Err(SecondaryError::Other(format!("the secondary: {e}"))),
         }
     }
 
+    /// What push says, once, when the store refused an upload (401, 403):
+    /// every clip would be refused the same way.
+    pub fn refused(&self, why: &str) -> String {
+        let bucket = self.bucket_name();
+        format!(
+            "{why}: the secondary origin refused push's key pair, so the run stops here.\n  \
+             help: CLIPSTORE_SECONDARY_ACCESS_KEY_ID and CLIPSTORE_SECONDARY_SECRET_ACCESS_KEY (or SECONDARY_ACCESS_KEY_ID \
+             and SECONDARY_SECRET_ACCESS_KEY in .dev.vars) must be a key pair that may read and write bucket {bucket}, not \
+             the Worker's read-only one; on AWS S3 its policy needs s3:PutObject and s3:GetObject on arn:aws:s3:::{bucket}/* \
+             and s3:ListBucket on arn:aws:s3:::{bucket} (without ListBucket AWS answers 403, not 404, for a clip not \
+             uploaded yet). See {}",
+            crate::guides::guide("secondary-origin.md")
+        )
+    }
+
     /// Uploads `path` as `key` and verifies it (see the module comment).
-    pub fn upload(&self, key: &str, path: &Path, size: u64, sha256: &str, content_type: &str) -> Result<(), String> {
+    pub fn upload(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        sha256: &str,
+        content_type: &str,
+    ) -> Result<(), SecondaryError> {
         let etag = if size <= MULTIPART_THRESHOLD {
             self.put_whole(key, path, size, sha256, content_type)?
         } else {
             self.put_parts(key, path, size, sha256, content_type)?
         };
-        match self.head(key)? {
+        let found = self.head(key).map_err(|e| match e {
+            SecondaryError::Refused(why) => SecondaryError::Refused(format!("{why} after uploading it")),
+            other => other,
+        })?;
+        match found {
             Some((remote, found)) if remote.size == size && remote.sha256.as_deref() == Some(sha256) => {
                 if same_etag(&found, &etag) {
                     Ok(())
                 } else {
-                    Err(format!("after the upload the secondary reports ETag {found}, expected {etag}"))
+                    Err(SecondaryError::Other(format!(
+                        "after the upload the secondary reports ETag {found}, expected {etag}"
+                    )))
                 }
             }
-            Some((remote, _)) => Err(format!(
+            Some((remote, _)) => Err(SecondaryError::Other(format!(
                 "after the upload the secondary reports {} bytes and sha256 {}, expected {size} and {sha256}",
                 remote.size,
                 remote.sha256.as_deref().unwrap_or("(none)")
-            )),
-            None => Err("after the upload the secondary does not have it".into()),
+            ))),
+            None => Err(SecondaryError::Other("after the upload the secondary does not have it".into())),
         }
     }
 
     /// One `PUT`; returns the verified ETag.
-    fn put_whole(&self, key: &str, path: &Path, size: u64, sha256: &str, content_type: &str) -> Result<String, String> {
+    fn put_whole(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        sha256: &str,
+        content_type: &str,
+    ) -> Result<String, SecondaryError> {
         let body = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let md5 = md5_of(&body);
         let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
@@ -215,7 +279,9 @@ impl Secondary {
         }
         let etag = answer(response, key)?.header("etag").unwrap_or_default().to_string();
         if !same_etag(&etag, &hex(&md5)) {
-            return Err(format!("the secondary's ETag {etag} is not the MD5 of the file: the upload was corrupted"));
+            return Err(
+                format!("the secondary's ETag {etag} is not the MD5 of the file: the upload was corrupted").into()
+            );
         }
         Ok(etag)
     }
@@ -227,7 +293,7 @@ impl Secondary {
 
     /// The parts the store has of `upload_id`: (number, size, ETag if listed);
     /// `None` when the upload no longer exists.
-    fn listed_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<ListedPart>>, String> {
+    fn listed_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<ListedPart>>, SecondaryError> {
         let mut parts = Vec::new();
         let mut marker = None;
         loop {
@@ -253,7 +319,14 @@ impl Secondary {
 
     /// A multipart upload, resumed if one of the same file was interrupted;
     /// returns the verified ETag of the whole object.
-    fn put_parts(&self, key: &str, path: &Path, size: u64, sha256: &str, content_type: &str) -> Result<String, String> {
+    fn put_parts(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        sha256: &str,
+        content_type: &str,
+    ) -> Result<String, SecondaryError> {
         let part = part_size(size);
         let count = size.div_ceil(part);
         let state_file = self.state_file(key);
@@ -327,7 +400,7 @@ impl Secondary {
                 self.agent.put(url.as_str()).set("content-length", &length.to_string()).send(bar.wrap_read(&buf[..]));
             let etag = answer(response, key)?.header("etag").unwrap_or_default().to_string();
             if !same_etag(&etag, &hex(&md5)) {
-                return Err(format!("part {n} of {key}: the secondary's ETag {etag} is not its MD5: corrupted"));
+                return Err(format!("part {n} of {key}: the secondary's ETag {etag} is not its MD5: corrupted").into());
             }
             crate::progress::note(&bar, &format!("  {key}: part {n} of {count} sent to the secondary"));
             etags.push(etag);
@@ -346,7 +419,7 @@ impl Secondary {
         let text = answer(response, key)?.into_string().map_err(|e| e.to_string())?;
         // S3 can answer 200 and still fail the completion.
         if text.contains("<Error>") {
-            return Err(format!("completing the upload of {key} failed: {text}"));
+            return Err(format!("completing the upload of {key} failed: {text}").into());
         }
         let _ = std::fs::remove_file(&state_file);
         Ok(multipart_etag(&md5s))
@@ -386,18 +459,22 @@ pub fn parse_list_parts(xml: &str) -> (Vec<ListedPart>, Option<u16>) {
     (parts, next)
 }
 
-fn describe(e: ureq::Error, key: &str) -> String {
+fn describe(e: ureq::Error, key: &str) -> SecondaryError {
     match e {
         ureq::Error::Status(status, r) => {
             let body = r.into_string().unwrap_or_default();
             let code = body.split("<Code>").nth(1).and_then(|s| s.split("</Code>").next()).unwrap_or("");
-            format!("the secondary answered {status} {code} for {key}")
+            let said = format!("the secondary answered {status} {code} for {key}");
+            match status {
+                401 | 403 => SecondaryError::Refused(said),
+                _ => SecondaryError::Other(said),
+            }
         }
-        e => format!("the secondary: {e}"),
+        e => SecondaryError::Other(format!("the secondary: {e}")),
     }
 }
 
-fn answer(result: Result<ureq::Response, ureq::Error>, key: &str) -> Result<ureq::Response, String> {
+fn answer(result: Result<ureq::Response, ureq::Error>, key: &str) -> Result<ureq::Response, SecondaryError> {
     result.map_err(|e| describe(e, key))
 }
 

@@ -1,8 +1,10 @@
 //! `site-gen push` against a small fake of the Worker's admin object API on
 //! loopback: every file of a clip goes, its main file and each `[[variants]]`
 //! one, a variant's size and sha256 are recorded in its own section, and a
-//! second run uploads nothing. (The real API, R2 and the secondary origin:
-//! `edge-worker/tests/secondary.test.mjs`.)
+//! second run uploads nothing; and against a small S3 stand-in for the
+//! secondary origin that answers as AWS S3 does to a key without
+//! `s3:ListBucket` (403 for a missing object), or refuses the key. (The real
+//! API, R2 and a real S3 server: `edge-worker/tests/secondary.test.mjs`.)
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -83,6 +85,105 @@ fn fake_bucket_refusing(refused: &'static str) -> (String, Bucket) {
         }
     });
     (base, bucket)
+}
+
+/// What the S3 stand-in holds: key → (bytes, its `x-amz-meta-sha256`).
+type Store = Arc<Mutex<BTreeMap<String, (Vec<u8>, String)>>>;
+
+/// How the S3 stand-in answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum S3 {
+    /// As AWS S3 to a key that may get and put but not list: 403 (not
+    /// 404) to a `HEAD` of a missing object.
+    WithoutListBucket,
+    /// As any S3 to a key it does not know: 403 to everything.
+    RefusingTheKey,
+}
+
+/// A loopback S3 stand-in for single-`PUT` uploads (`HEAD`, `PUT` with an
+/// MD5 ETag; the signature is not checked); returns its address, what it
+/// holds and how many `PUT`s it was sent.
+fn fake_s3(mode: S3) -> (String, Store, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (store, puts): (Store, Arc<Mutex<usize>>) = Default::default();
+    let (objects, sent) = (store.clone(), puts.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let (mut length, mut sha256) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                let (k, v) = line.split_once(':').unwrap();
+                match k.to_ascii_lowercase().as_str() {
+                    "content-length" => length = v.trim().parse().unwrap(),
+                    "x-amz-meta-sha256" => sha256 = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut parts = request_line.split_whitespace();
+            let (method, target) = (parts.next().unwrap(), parts.next().unwrap());
+            // Path style: /<bucket>/<key>?X-Amz-…
+            let path = target.split('?').next().unwrap();
+            let key = percent_encoding::percent_decode_str(path.splitn(3, '/').nth(2).unwrap_or(""))
+                .decode_utf8()
+                .unwrap()
+                .into_owned();
+            let denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+            let etag = |b: &[u8]| {
+                format!("\"{}\"", md5::Md5::digest(b).iter().map(|b| format!("{b:02x}")).collect::<String>())
+            };
+            let answer = match (mode, method) {
+                (_, "PUT") => {
+                    *sent.lock().unwrap() += 1;
+                    if mode == S3::RefusingTheKey {
+                        format!("HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{denied}", denied.len())
+                    } else {
+                        let tag = etag(&body);
+                        objects.lock().unwrap().insert(key, (body, sha256));
+                        format!("HTTP/1.1 200 OK\r\netag: {tag}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    }
+                }
+                (S3::RefusingTheKey, _) => "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+                (S3::WithoutListBucket, "HEAD") => match objects.lock().unwrap().get(&key) {
+                    Some((b, sha)) => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\netag: {}\r\nx-amz-meta-sha256: {sha}\r\nconnection: close\r\n\r\n",
+                        b.len(),
+                        etag(b)
+                    ),
+                    None => "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+                },
+                _ => "HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+            };
+            stream.write_all(answer.as_bytes()).unwrap();
+        }
+    });
+    (base, store, puts)
+}
+
+/// `site-gen push` with the secondary origin at `s3`.
+fn push_to_both(root: &Path, base: &str, s3: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .args(["push", "--worker-url", base, "--root"])
+        .arg(root)
+        .env("CLIPSTORE_ADMIN_TOKEN", TOKEN)
+        .env("CLIPSTORE_SECONDARY_ENDPOINT", s3)
+        .env("CLIPSTORE_SECONDARY_REGION", "us-east-1")
+        .env("CLIPSTORE_SECONDARY_BUCKET", "clips-copy")
+        .env("CLIPSTORE_SECONDARY_ACCESS_KEY_ID", "AKIAPUSHTEST0000")
+        .env("CLIPSTORE_SECONDARY_SECRET_ACCESS_KEY", "push-test-secret-0123456789abcdef")
+        .output()
+        .unwrap()
 }
 
 fn push(root: &Path, base: &str) -> Output {
@@ -218,4 +319,90 @@ fn a_refused_token_or_no_worker_stops_at_once() {
         assert!(!said.contains("uploaded,"), "no summary of a run that did not happen: {said}");
     }
     assert_eq!(fs::read(&clip).unwrap(), before, "nothing recorded");
+}
+
+/// A first push to an empty AWS bucket whose key may not list it: AWS
+/// answers 403 to the `HEAD` of every clip not uploaded yet, and push
+/// uploads them anyway (the upload tells a wrong key), names the missing
+/// permission once, and the next run (the clips there now) uploads nothing.
+#[test]
+fn a_secondary_that_says_403_for_a_missing_clip_still_gets_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, _, main, small) = shop_with_a_variant(tmp.path());
+    let (base, _) = fake_bucket();
+    let (s3, store, _) = fake_s3(S3::WithoutListBucket);
+    let first = push_to_both(&root, &base, &s3);
+    let said = text(&first);
+    assert!(first.status.success(), "{said}");
+    assert!(said.contains("Secondary origin: 2 uploaded"), "{said}");
+    assert_eq!(said.matches("s3:ListBucket on arn:aws:s3:::clips-copy").count(), 1, "{said}");
+    {
+        let stored = store.lock().unwrap();
+        assert_eq!(stored["clips/first-clip.mp4"], (main.clone(), hex_sha256(&main)));
+        assert_eq!(stored["clips/first-clip-360p.mp4"].0, small);
+    }
+    let second = push_to_both(&root, &base, &s3);
+    let said = text(&second);
+    assert!(second.status.success(), "{said}");
+    assert!(said.contains("Secondary origin: 0 uploaded (size, MD5 and sha256 verified), 2 already there."), "{said}");
+    assert!(!said.contains("ListBucket"), "{said}");
+}
+
+/// A secondary key that is wrong (or may not write): the first upload it
+/// refuses stops the run, with one message naming the settings and the
+/// permissions, instead of hashing every master to be refused each time.
+#[test]
+fn a_secondary_refusing_push_s_key_stops_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, clip, _, _) = shop_with_a_variant(tmp.path());
+    let before = fs::read(&clip).unwrap();
+    let (base, _) = fake_bucket();
+    let (s3, store, puts) = fake_s3(S3::RefusingTheKey);
+    let out = push_to_both(&root, &base, &s3);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert_eq!(said.matches("the run stops here").count(), 1, "once, not per clip: {said}");
+    for needed in ["CLIPSTORE_SECONDARY_ACCESS_KEY_ID", "CLIPSTORE_SECONDARY_SECRET_ACCESS_KEY", "s3:ListBucket", "403"]
+    {
+        assert!(said.contains(needed), "{needed}: {said}");
+    }
+    assert_eq!(*puts.lock().unwrap(), 1, "one upload tried: {said}");
+    assert!(store.lock().unwrap().is_empty());
+    assert!(!said.contains("uploaded,"), "no summary of a run that did not happen: {said}");
+    assert_eq!(fs::read(&clip).unwrap(), before, "nothing recorded");
+}
+
+/// A clip whose file is not under --media is compared with the catalog in
+/// both origins: a truncated copy there is a failure that says there is
+/// nothing to upload it from, not "already in the bucket"; and push says how
+/// many of the catalog's files it did not find.
+#[test]
+fn a_clip_without_its_file_is_compared_with_the_catalog() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, _, _, small) = shop_with_a_variant(tmp.path());
+    let (base, bucket) = fake_bucket();
+    let (s3, store, _) = fake_s3(S3::WithoutListBucket);
+    let first = push_to_both(&root, &base, &s3);
+    assert!(first.status.success(), "{}", text(&first));
+
+    let key = "clips/first-clip-360p.mp4";
+    bucket.lock().unwrap().insert(key.into(), small[..10].to_vec());
+    store.lock().unwrap().get_mut(key).unwrap().0.truncate(12);
+    fs::remove_file(root.join("sample-media").join(key)).unwrap();
+    let out = push_to_both(&root, &base, &s3);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    let catalog = small.len();
+    assert!(
+        said.contains(&format!(
+            "clip first-clip (360p): the bucket has other bytes than the catalog (10 bytes there, the catalog says {catalog}) and there is no file at"
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("clip first-clip (360p): the secondary has other bytes than the catalog (12 bytes there, the catalog says {catalog})")),
+        "{said}"
+    );
+    assert!(said.contains("0 uploaded, 1 already in the bucket, 2 failed"), "{said}");
+    assert!(said.contains("1 of the catalog's 2 file(s) not found under"), "{said}");
 }

@@ -1,0 +1,151 @@
+//! What the Worker's self-test means by each problem key of an open
+//! incident (`GET /admin/health`'s `ledger` check names them; the keys are
+//! made in `edge-worker/src/monitor.rs` and `runtime/monitor.rs`), for
+//! `site-gen doctor`: a sentence the owner understands, the next command or
+//! place to look, and whether a customer may be without a link or a
+//! download because of it (doctor fails) or not (a warning).
+
+use crate::guides::guide;
+
+/// The problem keys of the Worker's self-test (`edge-worker/src/monitor.rs`)
+/// in an open incident: what each means in plain words and where to look
+/// next; `true` when a customer may be without a link or a download because
+/// of it (doctor fails), `false` for a warning.
+pub fn incident(key: &str) -> (bool, String) {
+    let check = key.split('#').next().unwrap_or(key);
+    if let Some(clip) = check.strip_prefix("clip:") {
+        return match clip.strip_suffix("@secondary") {
+            Some(slug) => (
+                true,
+                format!(
+                    "the secondary origin's copy of clip {slug} is missing or is not the catalog's file: if R2 fails, its buyers get no download. `site-gen push` uploads it (its line under \"The secondary origin\" below says what differs)"
+                ),
+            ),
+            None => (
+                true,
+                format!(
+                    "clip {clip} is missing from the bucket or is not the catalog's file: its buyers cannot download it. Its line under \"The bucket\" below says what differs and what to do"
+                ),
+            ),
+        };
+    }
+    let payments = || guide("payments.md");
+    let mail = || guide("mail.md");
+    match check {
+        "orders_missing" => (true, format!(
+            "customers came back from paying but no order exists for them, so they have no download link: Stripe's webhook is not reaching the shop or is refused. `site-gen orders payments` lists refused deliveries; check the webhook's address in the Stripe Dashboard and STRIPE_WEBHOOK_SECRET ({}). Stripe retries for three days: the orders appear once it is fixed",
+            payments()
+        )),
+        "mail_failed" => (true, format!(
+            "the mail provider refused a customer's e-mail for good, so that customer has no link: `site-gen orders outbox` shows it; fix the address or the sender, then `site-gen orders resend ORDER --to ADDRESS` ({})",
+            mail()
+        )),
+        "mail_stuck" => (true, format!(
+            "e-mail has waited in the outbox too long, so customers may be without their download links: `site-gen orders outbox` shows each message, why it waits, and its link ({})",
+            mail()
+        )),
+        "payments_unconfirmed" => (true, format!(
+            "a delayed payment (a bank debit) neither became an order nor failed: if the Stripe Dashboard shows it paid, the customer has no link; make the order with `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` ({})",
+            payments()
+        )),
+        "checkout" => (true, format!(
+            "STRIPE_API_KEY is set but cannot be used, so every cart checkout fails: put in a restricted key (rk_live_…) with `npx wrangler secret put STRIPE_API_KEY` ({})",
+            payments()
+        )),
+        "storage" => (true, format!(
+            "the Worker could not use its R2 bucket, so downloads fail: check the CLIPS binding in wrangler.toml and Cloudflare's status page ({})",
+            guide("deploy.md")
+        )),
+        "failure_rate" => (true, format!(
+            "many download attempts failed with a server error lately: `npx wrangler tail` in edge-worker/ shows the Worker's log lines, `site-gen orders show ORDER` an order's attempts ({})",
+            guide("monitoring.md")
+        )),
+        "ledger" => (true, format!(
+            "the Worker could not use its ledger (D1), so orders may not be recorded and downloads not counted: the ledger check above says why ({})",
+            guide("downloads.md")
+        )),
+        "ledger_schema" => (true,
+            "the ledger (D1) lacks migrations this Worker needs, so downloads may not be settled: in edge-worker/, run `npx wrangler d1 migrations apply DB --remote`".to_string()
+        ),
+        "ledger_merge" => (true,
+            "D1 refuses writes: the download records kept in R2 meanwhile cannot be merged into it. Look at the D1 database in the Cloudflare dashboard, then run `site-gen orders merge`".to_string()
+        ),
+        "signing_keys" => (true, format!(
+            "the Worker's signing keys (TOKEN_KEYS) are missing or invalid, so no download link works: {}, step 3",
+            guide("deploy.md")
+        )),
+        "payments" => (false,
+            "a refund, a dispute or a payment needs your decision: `site-gen orders payments` lists it".to_string()
+        ),
+        "ledger_set_aside" => (false, format!(
+            "ledger records written while D1 was failing could not be read and were set aside under ledger-quarantine/ in the bucket ({})",
+            guide("downloads.md")
+        )),
+        "secondary" => (false, format!(
+            "the secondary origin's settings or key cannot be used: downloads come from R2 only ({})",
+            guide("secondary-origin.md")
+        )),
+        "r2_failover" => (false,
+            "R2 is failing and downloads come from the secondary origin: look at Cloudflare's status page".to_string()
+        ),
+        _ => (false, "see the Worker's alert".to_string()),
+    }
+}
+
+/// The problem keys of the self-test's open incident, if a health check's
+/// `detail` names one ("…; the self-test has an open incident: a, b").
+pub(super) fn open_incident(detail: &str) -> Option<Vec<&str>> {
+    let (_, keys) = detail.split_once("open incident: ")?;
+    Some(keys.split(',').map(str::trim).filter(|k| !k.is_empty()).collect())
+}
+
+/// The incident's keys that tell the shop takes payments through Stripe.
+pub(super) fn payments_in(keys: &[&str]) -> Option<String> {
+    keys.iter()
+        .find(|k| {
+            matches!(k.split('#').next(), Some("payments" | "payments_unconfirmed" | "orders_missing" | "checkout"))
+        })
+        .map(|k| format!("the self-test reports `{k}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_leaves_a_customer_without_a_link_fails() {
+        for key in [
+            "orders_missing",
+            "mail_failed#3",
+            "mail_stuck",
+            "payments_unconfirmed#9",
+            "clip:a",
+            "clip:a:360p",
+            "clip:a@secondary",
+            "storage",
+            "failure_rate",
+            "ledger",
+            "ledger_schema",
+            "ledger_merge",
+            "signing_keys",
+            "checkout",
+        ] {
+            let (fails, what) = incident(key);
+            assert!(fails, "{key}: {what}");
+            assert!(what.contains(':') && what.len() > 60, "a sentence and a next step: {key}: {what}");
+        }
+        for key in ["payments#4", "secondary", "r2_failover", "ledger_set_aside", "not_known_yet"] {
+            assert!(!incident(key).0, "{key}");
+        }
+        assert!(incident("clip:a@secondary").1.contains("secondary origin's copy of clip a"));
+    }
+
+    #[test]
+    fn keys_are_read_from_the_health_detail() {
+        let detail = "D1 reachable; the self-test has an open incident: clip:a:360p, mail_failed#12, storage";
+        assert_eq!(open_incident(detail), Some(vec!["clip:a:360p", "mail_failed#12", "storage"]));
+        assert_eq!(open_incident("D1 reachable"), None);
+        assert_eq!(payments_in(&["storage", "payments#41"]).as_deref(), Some("the self-test reports `payments#41`"));
+        assert_eq!(payments_in(&["storage", "mail_stuck"]), None);
+    }
+}
