@@ -4,63 +4,34 @@
 //! fails. (The report itself: the unit tests in `src/doctor.rs`; the real
 //! Worker: `edge-worker/tests/monitoring.test.mjs`.)
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+mod common;
+
 use std::process::{Command, Output};
 
+use common::http::{self, Response};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "doctor-test-token-0123456789";
 
 /// A Worker with no mail provider and no clips, whose `/admin/payments`
-/// answers `payments`; one request per connection.
+/// answers `payments`.
 fn fake_worker(payments: Value) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':') {
-                    if k.eq_ignore_ascii_case("content-length") {
-                        length = v.trim().parse().unwrap();
-                    }
-                }
-            }
-            reader.read_exact(&mut vec![0; length]).unwrap();
-            let target = request_line.split_whitespace().nth(1).unwrap_or("");
-            let body = if target.starts_with("/admin/health") {
-                json!({ "ok": true, "checks": [
-                    { "name": "ledger", "ok": true, "detail": "D1 reachable" },
-                    { "name": "mail", "ok": true, "detail": "no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox" },
-                ]})
-            } else if target.starts_with("/admin/catalog") {
-                json!({ "total": 0, "offset": 0, "clips": [] })
-            } else if target.starts_with("/admin/payments") {
-                json!({ "payments": payments })
-            } else {
-                json!({ "error": "no such route" })
-            }
-            .to_string();
-            write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .unwrap();
-        }
-    });
-    base
+    http::serve(move |request| {
+        let target = request.target.as_str();
+        let body = if target.starts_with("/admin/health") {
+            json!({ "ok": true, "checks": [
+                { "name": "ledger", "ok": true, "detail": "D1 reachable" },
+                { "name": "mail", "ok": true, "detail": "no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox" },
+            ]})
+        } else if target.starts_with("/admin/catalog") {
+            json!({ "total": 0, "offset": 0, "clips": [] })
+        } else if target.starts_with("/admin/payments") {
+            json!({ "payments": payments })
+        } else {
+            json!({ "error": "no such route" })
+        };
+        Response::json(200, body)
+    })
 }
 
 fn doctor(base: &str) -> Output {

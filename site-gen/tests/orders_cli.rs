@@ -2,11 +2,12 @@
 //! small fake admin API on loopback (the real one is tested in workerd by
 //! `edge-worker/tests/ledger.test.mjs`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+mod common;
+
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
+use common::http::{self, Response};
 use serde_json::json;
 use site_gen::orders::{
     csv_field, dotenv_value, order_details, orders_table, outbox_table, payments_table, safe_for_token, write_csv,
@@ -153,123 +154,98 @@ fn tables_and_dev_vars() {
     assert_eq!(dotenv_value("TOKEN_KEYS=x\nADMIN_TOKEN=\"s3cret\"\n", "ADMIN_TOKEN").as_deref(), Some("s3cret"));
 }
 
-/// A one-thread fake of the Worker's admin API: answers 401 unless the
-/// bearer token is right, records request lines.
+/// A fake of the Worker's admin API: answers 401 unless the bearer token
+/// is right, records request lines.
 fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let (mut auth, mut length) = (String::new(), 0usize);
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                let (k, v) = line.split_once(':').unwrap();
-                match k.to_ascii_lowercase().as_str() {
-                    "authorization" => auth = v.trim().to_string(),
-                    "content-length" => length = v.trim().parse().unwrap(),
-                    _ => {}
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            log.lock().unwrap().push(request_line.trim().to_string());
-            let (status, json) = if auth != format!("Bearer {token}") {
-                ("401 Unauthorized", json!({"error": "unauthorized"}))
-            } else if request_line.starts_with("GET /admin/orders?") {
-                (
-                    "200 OK",
-                    json!({"orders": [{"order_id": "ORD-9", "clips": "[\"harbor\"]", "allowance": 3, "attempts": 4, "granted_bytes": 7}]}),
-                )
-            } else if request_line.starts_with("GET /admin/outbox?limit=7 ") {
-                (
-                    "200 OK",
-                    json!({"outbox": [{"to": "buyer@example.com", "subject": "Your clips", "status": "queued", "attempts": 0,
-                                       "created_at": 1_764_000_000, "link": "http://127.0.0.1:8787/download/v1.abc"}]}),
-                )
-            } else if request_line.starts_with("POST /admin/orders/ORD%2D9/resend?to=a%40b") {
-                (
-                    "200 OK",
-                    json!({"order_id": "ORD-9", "to": "a@b.example", "link": "http://127.0.0.1:8787/download/v1.new",
-                           "delivery": {"due": 1, "sent": 0, "no_provider": 1}}),
-                )
-            } else if request_line.starts_with("GET /admin/orders/ORD%2DGONE ") {
-                // An order of a clip the catalog no longer has (`harbor`) and one it has.
-                (
-                    "200 OK",
-                    json!({"order": {"order_id": "ORD-GONE", "clips": "[\"alpha\",\"harbor\"]", "allowance": 3}, "clips": [], "attempts": []}),
-                )
-            } else if request_line.starts_with("GET /admin/attempts?after=0&") {
-                (
-                    "200 OK",
-                    json!({"attempts": [{"id": 1, "order_id": "ORD-9", "clip_slug": "harbor", "at": 1_764_000_000_000_i64}]}),
-                )
-            } else if request_line.starts_with("GET /admin/attempts?") {
-                ("200 OK", json!({"attempts": []}))
-            } else if request_line.starts_with("GET /admin/orders/ORD%2D9 ") {
-                ("200 OK", json!({"order": {"order_id": "ORD-9", "clips": "[\"harbor\",\"alpha\"]", "allowance": 3}}))
-            } else if request_line.starts_with("GET /admin/orders/ORD%2DREFUNDED ") {
-                (
-                    "200 OK",
-                    json!({"order": {"order_id": "ORD-REFUNDED", "clips": "[\"alpha\"]", "allowance": 3,
-                                     "revoked_at": 1_764_000_000, "revoked_reason": "refunded"}}),
-                )
-            } else if request_line.starts_with("POST /admin/orders ") {
-                let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                if body["order_id"] == "ORD-9" {
-                    ("409 Conflict", json!({"error": "order ORD-9 already exists"}))
-                } else {
-                    log.lock().unwrap().push(format!("created {body}"));
-                    ("201 Created", json!({"created": body["order_id"]}))
-                }
-            } else if request_line.starts_with("POST /admin/orders/ORD%2DBATCH/resend") {
-                // The batch delivered another message, not this one.
-                (
-                    "200 OK",
-                    json!({"order_id": "ORD-BATCH", "to": "e@f.example", "link": "http://127.0.0.1:8787/download/v1.batch",
-                           "delivery": {"due": 2, "sent": 1, "no_provider": 0}}),
-                )
-            } else if request_line.starts_with("POST /admin/orders/ORD%2DREFUSED/resend") {
-                (
-                    "200 OK",
-                    json!({"order_id": "ORD-REFUSED", "to": "bad@f.example", "link": "http://127.0.0.1:8787/download/v1.refused",
-                           "delivery": {"due": 1, "sent": 0, "no_provider": 0}}),
-                )
-            } else if request_line.starts_with("GET /admin/outbox?limit=50 ") {
-                (
-                    "200 OK",
-                    json!({"outbox": [
-                        {"status": "sent", "link": "http://127.0.0.1:8787/download/v1.other"},
-                        {"status": "queued", "link": "http://127.0.0.1:8787/download/v1.batch"},
-                        {"status": "failed", "link": "http://127.0.0.1:8787/download/v1.refused", "last_error": "422: invalid `to` address"},
-                    ]}),
-                )
-            } else if request_line.starts_with("POST /admin/orders/ORD%2DNEW/resend?to=c%40d") {
-                (
-                    "200 OK",
-                    json!({"order_id": "ORD-NEW", "to": "c@d.example", "link": "http://127.0.0.1:8787/download/v1.created",
-                           "delivery": {"due": 1, "sent": 1, "no_provider": 0}}),
-                )
-            } else if request_line.starts_with("POST /admin/orders/ORD%2D9/revoke?clip=harbor ") {
-                ("200 OK", json!({"order_id": "ORD-9", "clip": "harbor", "already_revoked": false}))
-            } else if request_line.starts_with("POST /admin/orders/") && request_line.contains("/revoke ") {
-                ("200 OK", json!({"revoked": true}))
+    let base = http::serve(move |request| {
+        let request_line = format!("{} HTTP/1.1", request.line());
+        log.lock().unwrap().push(request_line.clone());
+        let (status, json) = if !request.has_bearer(token) {
+            (401, json!({"error": "unauthorized"}))
+        } else if request_line.starts_with("GET /admin/orders?") {
+            (
+                200,
+                json!({"orders": [{"order_id": "ORD-9", "clips": "[\"harbor\"]", "allowance": 3, "attempts": 4, "granted_bytes": 7}]}),
+            )
+        } else if request_line.starts_with("GET /admin/outbox?limit=7 ") {
+            (
+                200,
+                json!({"outbox": [{"to": "buyer@example.com", "subject": "Your clips", "status": "queued", "attempts": 0,
+                                   "created_at": 1_764_000_000, "link": "http://127.0.0.1:8787/download/v1.abc"}]}),
+            )
+        } else if request_line.starts_with("POST /admin/orders/ORD%2D9/resend?to=a%40b") {
+            (
+                200,
+                json!({"order_id": "ORD-9", "to": "a@b.example", "link": "http://127.0.0.1:8787/download/v1.new",
+                       "delivery": {"due": 1, "sent": 0, "no_provider": 1}}),
+            )
+        } else if request_line.starts_with("GET /admin/orders/ORD%2DGONE ") {
+            // An order of a clip the catalog no longer has (`harbor`) and one it has.
+            (
+                200,
+                json!({"order": {"order_id": "ORD-GONE", "clips": "[\"alpha\",\"harbor\"]", "allowance": 3}, "clips": [], "attempts": []}),
+            )
+        } else if request_line.starts_with("GET /admin/attempts?after=0&") {
+            (
+                200,
+                json!({"attempts": [{"id": 1, "order_id": "ORD-9", "clip_slug": "harbor", "at": 1_764_000_000_000_i64}]}),
+            )
+        } else if request_line.starts_with("GET /admin/attempts?") {
+            (200, json!({"attempts": []}))
+        } else if request_line.starts_with("GET /admin/orders/ORD%2D9 ") {
+            (200, json!({"order": {"order_id": "ORD-9", "clips": "[\"harbor\",\"alpha\"]", "allowance": 3}}))
+        } else if request_line.starts_with("GET /admin/orders/ORD%2DREFUNDED ") {
+            (
+                200,
+                json!({"order": {"order_id": "ORD-REFUNDED", "clips": "[\"alpha\"]", "allowance": 3,
+                                 "revoked_at": 1_764_000_000, "revoked_reason": "refunded"}}),
+            )
+        } else if request_line.starts_with("POST /admin/orders ") {
+            let body = request.json();
+            if body["order_id"] == "ORD-9" {
+                (409, json!({"error": "order ORD-9 already exists"}))
             } else {
-                ("404 Not Found", json!({"error": "no such order"}))
-            };
-            let body = json.to_string();
-            write!(stream, "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).unwrap();
-        }
+                log.lock().unwrap().push(format!("created {body}"));
+                (201, json!({"created": body["order_id"]}))
+            }
+        } else if request_line.starts_with("POST /admin/orders/ORD%2DBATCH/resend") {
+            // The batch delivered another message, not this one.
+            (
+                200,
+                json!({"order_id": "ORD-BATCH", "to": "e@f.example", "link": "http://127.0.0.1:8787/download/v1.batch",
+                       "delivery": {"due": 2, "sent": 1, "no_provider": 0}}),
+            )
+        } else if request_line.starts_with("POST /admin/orders/ORD%2DREFUSED/resend") {
+            (
+                200,
+                json!({"order_id": "ORD-REFUSED", "to": "bad@f.example", "link": "http://127.0.0.1:8787/download/v1.refused",
+                       "delivery": {"due": 1, "sent": 0, "no_provider": 0}}),
+            )
+        } else if request_line.starts_with("GET /admin/outbox?limit=50 ") {
+            (
+                200,
+                json!({"outbox": [
+                    {"status": "sent", "link": "http://127.0.0.1:8787/download/v1.other"},
+                    {"status": "queued", "link": "http://127.0.0.1:8787/download/v1.batch"},
+                    {"status": "failed", "link": "http://127.0.0.1:8787/download/v1.refused", "last_error": "422: invalid `to` address"},
+                ]}),
+            )
+        } else if request_line.starts_with("POST /admin/orders/ORD%2DNEW/resend?to=c%40d") {
+            (
+                200,
+                json!({"order_id": "ORD-NEW", "to": "c@d.example", "link": "http://127.0.0.1:8787/download/v1.created",
+                       "delivery": {"due": 1, "sent": 1, "no_provider": 0}}),
+            )
+        } else if request_line.starts_with("POST /admin/orders/ORD%2D9/revoke?clip=harbor ") {
+            (200, json!({"order_id": "ORD-9", "clip": "harbor", "already_revoked": false}))
+        } else if request_line.starts_with("POST /admin/orders/") && request_line.contains("/revoke ") {
+            (200, json!({"revoked": true}))
+        } else {
+            (404, json!({"error": "no such order"}))
+        };
+        Response::json(status, json)
     });
     (base, seen)
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by site-gen's end-to-end tests.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
