@@ -304,28 +304,16 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
         // is in every origin: a catalog built from them must never describe
         // bytes the bucket does not have.
         let mut in_place = true;
-        match remote(&client, &file.object_key).map(|r| upload_reason(size, &sha256, r.as_ref())) {
+        // Asked before anything is sent: a refused admin token stops the
+        // run before the secondary gets a byte.
+        let in_r2 = match remote(&client, &file.object_key) {
             Err(e) if stops_the_run(&e) => return Err(e),
-            Err(e) => {
-                in_place = false;
-                println!("clip {}: could not be checked in the bucket: {e}", name);
-            }
-            Ok(None) => present += 1,
-            Ok(Some(reason)) if args.dry_run => println!("clip {}: would upload {} ({reason})", name, file.object_key),
-            Ok(Some(reason)) => {
-                if size > BODY_LIMIT {
-                    eprintln!("clip {}: {size} bytes: over 100 MB, the Worker may refuse it (plan limit)", name);
-                }
-                println!("clip {}: uploading {} ({reason})", name, file.object_key);
-                match upload(&client, &file.object_key, &path, size, &sha256, &file.content_type) {
-                    Ok(()) => uploaded += 1,
-                    Err(e) => {
-                        in_place = false;
-                        println!("clip {}: upload failed: {e}", name);
-                    }
-                }
-            }
-        }
+            found => found,
+        };
+        // The secondary goes first, so that R2 (what customers download
+        // from) trades its copy for other bytes only once the secondary
+        // holds them too: a failover never serves another file than R2.
+        let mut secondary_has_it = true;
         if let Some(s) = &secondary {
             let reason = match s.head(&file.object_key) {
                 Ok(found) => Ok(upload_reason(size, &sha256, found.as_ref().map(|(r, _)| r))),
@@ -339,7 +327,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
             };
             match reason {
                 Err(e) => {
-                    in_place = false;
+                    (in_place, secondary_has_it) = (false, false);
                     println!("clip {}: {e}", name);
                 }
                 Ok(None) => to_secondary.present += 1,
@@ -352,9 +340,39 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
                         Ok(()) => to_secondary.uploaded += 1,
                         Err(SecondaryError::Refused(why)) => return Err(OrdersError::Other(s.refused(&why))),
                         Err(e) => {
-                            in_place = false;
+                            (in_place, secondary_has_it) = (false, false);
                             println!("clip {}: upload to the secondary failed: {e}", name);
                         }
+                    }
+                }
+            }
+        }
+        let replaces = matches!(in_r2, Ok(Some(_)));
+        match in_r2.map(|r| upload_reason(size, &sha256, r.as_ref())) {
+            Err(e) => {
+                in_place = false;
+                println!("clip {}: could not be checked in the bucket: {e}", name);
+            }
+            Ok(None) => present += 1,
+            Ok(Some(reason)) if args.dry_run => println!("clip {}: would upload {} ({reason})", name, file.object_key),
+            Ok(Some(reason)) if replaces && !secondary_has_it => {
+                in_place = false;
+                println!(
+                    "clip {}: not uploaded to the bucket ({reason}): it keeps the file it has until the secondary \
+                     holds the new one too, so that both origins serve the same bytes; run `site-gen push` again",
+                    name
+                );
+            }
+            Ok(Some(reason)) => {
+                if size > BODY_LIMIT {
+                    eprintln!("clip {}: {size} bytes: over 100 MB, the Worker may refuse it (plan limit)", name);
+                }
+                println!("clip {}: uploading {} ({reason})", name, file.object_key);
+                match upload(&client, &file.object_key, &path, size, &sha256, &file.content_type) {
+                    Ok(()) => uploaded += 1,
+                    Err(e) => {
+                        in_place = false;
+                        println!("clip {}: upload failed: {e}", name);
                     }
                 }
             }

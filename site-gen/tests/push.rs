@@ -6,14 +6,16 @@
 //! `s3:ListBucket` (403 for a missing object), or refuses the key. (The real
 //! API, R2 and a real S3 server: `edge-worker/tests/secondary.test.mjs`.)
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
+use common::http::{self, Response};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "push-test-token-0123456789";
@@ -25,7 +27,7 @@ fn hex_sha256(bytes: &[u8]) -> String {
 }
 
 /// `GET /admin/objects/<key>` (404, or its size and sha256) and
-/// `PUT /admin/objects/<key>` (stored), one request per connection.
+/// `PUT /admin/objects/<key>` (stored).
 fn fake_bucket() -> (String, Bucket) {
     fake_bucket_refusing("\0 no key has this")
 }
@@ -33,55 +35,27 @@ fn fake_bucket() -> (String, Bucket) {
 /// [`fake_bucket`], refusing (413, as the Worker's plan limit does) every
 /// upload of a key that contains `refused`.
 fn fake_bucket_refusing(refused: &'static str) -> (String, Bucket) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let bucket: Bucket = Arc::default();
     let objects = bucket.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let (mut auth, mut length) = (String::new(), 0usize);
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                let (k, v) = line.split_once(':').unwrap();
-                match k.to_ascii_lowercase().as_str() {
-                    "authorization" => auth = v.trim().to_string(),
-                    "content-length" => length = v.trim().parse().unwrap(),
-                    _ => {}
-                }
+    let base = http::serve(move |request| {
+        let key = request
+            .path()
+            .strip_prefix("/admin/objects/")
+            .map(|k| percent_encoding::percent_decode_str(k).decode_utf8().unwrap().into_owned());
+        match (request.has_bearer(TOKEN), request.method.as_str(), key) {
+            (false, _, _) => Response::json(401, json!({"error": "unauthorized"})),
+            (true, "GET", Some(key)) => match objects.lock().unwrap().get(&key) {
+                Some(b) => Response::json(200, json!({"found": {"size": b.len(), "sha256": hex_sha256(b)}})),
+                None => Response::json(404, json!({"error": "not in the bucket"})),
+            },
+            (true, "PUT", Some(key)) if key.contains(refused) => {
+                Response::json(413, json!({"error": "body over the plan's limit"}))
             }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let mut parts = request_line.split_whitespace();
-            let (method, target) = (parts.next().unwrap(), parts.next().unwrap());
-            let key = target
-                .strip_prefix("/admin/objects/")
-                .map(|k| percent_encoding::percent_decode_str(k).decode_utf8().unwrap().into_owned());
-            let (status, json) = match (auth == format!("Bearer {TOKEN}"), method, key) {
-                (false, _, _) => ("401 Unauthorized", serde_json::json!({"error": "unauthorized"})),
-                (true, "GET", Some(key)) => match objects.lock().unwrap().get(&key) {
-                    Some(b) => ("200 OK", serde_json::json!({"found": {"size": b.len(), "sha256": hex_sha256(b)}})),
-                    None => ("404 Not Found", serde_json::json!({"error": "not in the bucket"})),
-                },
-                (true, "PUT", Some(key)) if key.contains(refused) => {
-                    ("413 Payload Too Large", serde_json::json!({"error": "body over the plan's limit"}))
-                }
-                (true, "PUT", Some(key)) => {
-                    objects.lock().unwrap().insert(key, body);
-                    ("201 Created", serde_json::json!({"stored": true}))
-                }
-                _ => ("404 Not Found", serde_json::json!({"error": "no such route"})),
-            };
-            let body = json.to_string();
-            write!(stream, "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).unwrap();
+            (true, "PUT", Some(key)) => {
+                objects.lock().unwrap().insert(key, request.body);
+                Response::json(201, json!({"stored": true}))
+            }
+            _ => Response::json(404, json!({"error": "no such route"})),
         }
     });
     (base, bucket)
@@ -98,74 +72,48 @@ enum S3 {
     WithoutListBucket,
     /// As any S3 to a key it does not know: 403 to everything.
     RefusingTheKey,
+    /// As an S3 having a bad day: `HEAD` as usual, 500 to every `PUT`.
+    FailingUploads,
 }
 
 /// A loopback S3 stand-in for single-`PUT` uploads (`HEAD`, `PUT` with an
 /// MD5 ETag; the signature is not checked); returns its address, what it
 /// holds and how many `PUT`s it was sent.
 fn fake_s3(mode: S3) -> (String, Store, Arc<Mutex<usize>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let (store, puts): (Store, Arc<Mutex<usize>>) = Default::default();
     let (objects, sent) = (store.clone(), puts.clone());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let (mut length, mut sha256) = (0usize, String::new());
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                let (k, v) = line.split_once(':').unwrap();
-                match k.to_ascii_lowercase().as_str() {
-                    "content-length" => length = v.trim().parse().unwrap(),
-                    "x-amz-meta-sha256" => sha256 = v.trim().to_string(),
-                    _ => {}
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let mut parts = request_line.split_whitespace();
-            let (method, target) = (parts.next().unwrap(), parts.next().unwrap());
-            // Path style: /<bucket>/<key>?X-Amz-…
-            let path = target.split('?').next().unwrap();
-            let key = percent_encoding::percent_decode_str(path.splitn(3, '/').nth(2).unwrap_or(""))
-                .decode_utf8()
-                .unwrap()
-                .into_owned();
-            let denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
-            let etag = |b: &[u8]| {
-                format!("\"{}\"", md5::Md5::digest(b).iter().map(|b| format!("{b:02x}")).collect::<String>())
-            };
-            let answer = match (mode, method) {
-                (_, "PUT") => {
-                    *sent.lock().unwrap() += 1;
-                    if mode == S3::RefusingTheKey {
-                        format!("HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{denied}", denied.len())
-                    } else {
-                        let tag = etag(&body);
-                        objects.lock().unwrap().insert(key, (body, sha256));
-                        format!("HTTP/1.1 200 OK\r\netag: {tag}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    let base = http::serve(move |request| {
+        // Path style: /<bucket>/<key>?X-Amz-…
+        let key = percent_encoding::percent_decode_str(request.path().splitn(3, '/').nth(2).unwrap_or(""))
+            .decode_utf8()
+            .unwrap()
+            .into_owned();
+        let denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+        let etag =
+            |b: &[u8]| format!("\"{}\"", md5::Md5::digest(b).iter().map(|b| format!("{b:02x}")).collect::<String>());
+        match (mode, request.method.as_str()) {
+            (_, "PUT") => {
+                *sent.lock().unwrap() += 1;
+                match mode {
+                    S3::RefusingTheKey => Response::empty(403).body(denied),
+                    S3::FailingUploads => Response::empty(500).body("<Error><Code>InternalError</Code></Error>"),
+                    S3::WithoutListBucket => {
+                        let tag = etag(&request.body);
+                        let sha256 = request.header("x-amz-meta-sha256").unwrap_or("").to_string();
+                        objects.lock().unwrap().insert(key, (request.body, sha256));
+                        Response::empty(200).header("etag", tag)
                     }
                 }
-                (S3::RefusingTheKey, _) => "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
-                (S3::WithoutListBucket, "HEAD") => match objects.lock().unwrap().get(&key) {
-                    Some((b, sha)) => format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\netag: {}\r\nx-amz-meta-sha256: {sha}\r\nconnection: close\r\n\r\n",
-                        b.len(),
-                        etag(b)
-                    ),
-                    None => "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
-                },
-                _ => "HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
-            };
-            stream.write_all(answer.as_bytes()).unwrap();
+            }
+            (S3::RefusingTheKey, _) => Response::empty(403),
+            (_, "HEAD") => match objects.lock().unwrap().get(&key) {
+                Some((b, sha)) => Response::empty(200)
+                    .header("content-length", b.len().to_string())
+                    .header("etag", etag(b))
+                    .header("x-amz-meta-sha256", sha.as_str()),
+                None => Response::empty(403),
+            },
+            _ => Response::empty(405),
         }
     });
     (base, store, puts)
@@ -301,7 +249,7 @@ fn a_refused_token_or_no_worker_stops_at_once() {
     let before = fs::read(&clip).unwrap();
     let (base, _) = fake_bucket();
     let unreachable = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
     for (base, token, cause) in
@@ -346,6 +294,47 @@ fn a_secondary_that_says_403_for_a_missing_clip_still_gets_it() {
     assert!(second.status.success(), "{said}");
     assert!(said.contains("Secondary origin: 0 uploaded (size, MD5 and sha256 verified), 2 already there."), "{said}");
     assert!(!said.contains("ListBucket"), "{said}");
+}
+
+/// A master the owner replaced goes to the secondary first: while the
+/// secondary fails to take it, R2 (what customers download from) keeps the
+/// old file, so that a failover never serves other bytes than R2, and the
+/// front matter keeps describing the old one. A clip R2 lacks goes to R2
+/// either way. Once the secondary takes it, both get the new file.
+#[test]
+fn a_replaced_master_reaches_r2_only_after_the_secondary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, clip, old, small) = shop_with_a_variant(tmp.path());
+    let (base, bucket) = fake_bucket();
+    let (s3, store, _) = fake_s3(S3::WithoutListBucket);
+    let first = push_to_both(&root, &base, &s3);
+    assert!(first.status.success(), "{}", text(&first));
+    let recorded = fs::read(&clip).unwrap();
+
+    let new = b"the re-graded 1080p master".repeat(90);
+    fs::write(root.join("sample-media/clips/first-clip.mp4"), &new).unwrap();
+    bucket.lock().unwrap().remove("clips/first-clip-360p.mp4");
+    let (failing, failing_store, puts) = fake_s3(S3::FailingUploads);
+    failing_store.lock().unwrap().insert("clips/first-clip.mp4".into(), (old.clone(), hex_sha256(&old)));
+    let refused = push_to_both(&root, &base, &failing);
+    let said = text(&refused);
+    assert!(!refused.status.success(), "{said}");
+    assert_eq!(*puts.lock().unwrap(), 2, "both files were offered to the secondary: {said}");
+    assert_eq!(bucket.lock().unwrap()["clips/first-clip.mp4"], old, "R2 keeps the old master: {said}");
+    assert_eq!(bucket.lock().unwrap()["clips/first-clip-360p.mp4"], small, "R2 lacked the variant: {said}");
+    assert!(
+        said.contains("clip first-clip: not uploaded to the bucket (the bucket has 1600 bytes, the file 2340)"),
+        "{said}"
+    );
+    assert!(said.contains("until the secondary holds the new one too"), "{said}");
+    assert_eq!(fs::read(&clip).unwrap(), recorded, "the front matter still describes the old master");
+
+    let retried = push_to_both(&root, &base, &s3);
+    let said = text(&retried);
+    assert!(retried.status.success(), "{said}");
+    assert_eq!(bucket.lock().unwrap()["clips/first-clip.mp4"], new, "{said}");
+    assert_eq!(store.lock().unwrap()["clips/first-clip.mp4"], (new.clone(), hex_sha256(&new)), "{said}");
+    assert_eq!(front_matter(&clip)["sha256"].as_str(), Some(hex_sha256(&new).as_str()), "{said}");
 }
 
 /// A secondary key that is wrong (or may not write): the first upload it
