@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod content;
+pub mod deployed_folder;
 pub mod diagnostics;
 pub mod doctor;
 pub mod front_matter;
@@ -232,6 +233,22 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
         return Err(BuildError::Content(Diagnostics(vec![
             diagnostics::Diagnostic::new(out, why).with_help("choose an output folder of its own, like `public`")
         ])));
+    }
+    if let Some(folder) =
+        options.drafts.then(|| deployed_folder::drafts_would_be_deployed(&options.root, out)).flatten()
+    {
+        return Err(BuildError::Content(Diagnostics(vec![diagnostics::Diagnostic::new(
+            out,
+            format!(
+                "drafts never go into {}: `wrangler deploy` publishes that folder, and would publish the drafts \
+                 and the items dated later with it",
+                folder.display()
+            ),
+        )
+        .with_help(
+            "leave out --out: a build with --drafts goes to .site-gen/preview-drafts; to look at it, \
+             `site-gen serve --drafts`",
+        )])));
     }
     let site = render::Site::plan(&shop, &tera).map_err(BuildError::Content)?;
     check_content_links(&shop, site.paths()).map_err(BuildError::Content)?;

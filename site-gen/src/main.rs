@@ -49,9 +49,11 @@ enum Command {
     Build {
         #[command(flatten)]
         root: RootArg,
-        /// Where to write the site (replaced as a whole when the build succeeds).
-        #[arg(long, value_name = "DIR", default_value = DEFAULT_OUT)]
-        out: PathBuf,
+        /// Where to write the site (replaced as a whole when the build
+        /// succeeds). Default: public/, or .site-gen/preview-drafts with
+        /// --drafts (drafts never go where `wrangler deploy` publishes).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         /// Where to write the catalog manifest for the Worker (keep it outside the site).
         #[arg(long, value_name = "FILE", default_value = DEFAULT_MANIFEST)]
         manifest: PathBuf,
@@ -303,7 +305,11 @@ fn main() -> ExitCode {
         Command::Build { root, out, manifest, drafts, now } => {
             let root = root.root;
             let options = BuildOptions {
-                out: under(&root, out),
+                out: match out {
+                    Some(out) => under(&root, out),
+                    None if drafts => site_gen::deployed_folder::drafts_default(&root),
+                    None => root.join(DEFAULT_OUT),
+                },
                 manifest: under(&root, manifest),
                 root,
                 drafts,
@@ -340,8 +346,8 @@ fn main() -> ExitCode {
                     }
                     if options.drafts {
                         println!(
-                            "A preview with drafts: {} was left as it was, so the Worker never sells a draft; \
-                             build without --drafts before deploying",
+                            "A preview with drafts, not for deploying: {} was left as it was, so the Worker never \
+                             sells a draft; `site-gen serve --drafts` shows it",
                             options.manifest.display()
                         );
                     }

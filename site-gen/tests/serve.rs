@@ -231,33 +231,79 @@ fn an_output_folder_inside_the_shops_sources_is_refused() {
     assert!(line.contains(&format!("(files in {})", root.join("preview").display())), "under the shop: {line}");
 }
 
-/// `serve --drafts --out public` left running while the owner builds into
+/// `serve --drafts --out site` left running while the owner builds into
 /// the same folder: the build swaps in its site without the drafts, and a
 /// draft edited after is written into it by serve. The next build named
-/// serve's pages as files put into public/ by hand; serve now brings the
+/// serve's pages as files put into the folder by hand; serve now brings the
 /// folder back to its own site, listed as site-gen's.
 #[test]
-fn a_build_beside_serve_into_public_names_none_of_its_files_as_put_by_hand() {
+fn a_build_beside_serve_into_its_folder_names_none_of_its_files_as_put_by_hand() {
     let (_tmp, root) = small_shop();
     let plan = root.join("content/news/plan.md");
     fs::write(&plan, "+++\ntitle = \"Plans\"\ndate = 2026-01-05\ndraft = true\n+++\nNot yet.\n").unwrap();
-    let (server, _) = start_with(&root, &["--drafts", "--out", "public"]);
+    let (server, _) = start_with(&root, &["--drafts", "--out", "site"]);
     let status = events(server.port);
     next_status(&status); // the hello
     let build = || {
-        Command::new(env!("CARGO_BIN_EXE_site-gen")).args(["build", "--root", root.to_str().unwrap()]).output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_site-gen"))
+            .args(["build", "--root", root.to_str().unwrap(), "--out", "site"])
+            .output()
+            .unwrap()
     };
     let built = build();
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    assert!(!root.join("public/news/plan/index.html").exists(), "the build leaves the draft out");
+    assert!(!root.join("site/news/plan/index.html").exists(), "the build leaves the draft out");
     edit(&plan, "Not yet.", "Not yet, edited.");
     assert_eq!(next_status(&status)["errors"], serde_json::json!([]));
-    assert!(root.join("public/news/plan/index.html").is_file());
-    assert!(root.join("public/clips/gamma/index.html").is_file(), "the whole preview is back");
+    assert!(root.join("site/news/plan/index.html").is_file());
+    assert!(root.join("site/clips/gamma/index.html").is_file(), "the whole preview is back");
     drop(server);
     let built = build();
     let err = String::from_utf8_lossy(&built.stderr);
     assert!(built.status.success() && !err.contains("not made by site-gen"), "{err}");
+}
+
+/// Drafts never go where `wrangler deploy` publishes (public/, or the
+/// `[assets] directory` of the shop's wrangler.toml): `serve --drafts` and
+/// `build --drafts` refuse it, with what to do, and leave it as it was; a
+/// `build --drafts` without `--out` goes to serve's preview of drafts.
+#[test]
+fn drafts_never_go_into_the_folder_a_deploy_publishes() {
+    let (_tmp, root) = small_shop();
+    fs::write(root.join("wrangler.toml"), "name = \"shop\"\n[assets]\ndirectory = \"./site\"\n").unwrap();
+    let site_gen = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_site-gen"))
+            .args(args)
+            .args(["--root", root.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let built = site_gen(&["build"]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let public = fs::read(root.join("public/index.html")).unwrap();
+    for (args, folder) in [
+        (&["build", "--drafts", "--out", "public"][..], "public"),
+        (&["build", "--drafts", "--out", "site/preview"][..], "site"),
+        (&["serve", "--drafts", "--port", "0", "--out", "public"][..], "public"),
+    ] {
+        let refused = site_gen(args);
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{args:?}: {err}");
+        let said = format!("drafts from {}: `wrangler deploy` publishes that folder", root.join(folder).display());
+        let built =
+            format!("drafts never go into {}: `wrangler deploy` publishes that folder", root.join(folder).display());
+        assert!(err.contains(&said) || err.contains(&built), "{args:?}: {err}");
+        assert!(err.contains(".site-gen/preview-drafts"), "what to do instead: {err}");
+    }
+    assert_eq!(fs::read(root.join("public/index.html")).unwrap(), public, "public/ as it was");
+    assert!(!root.join("site").exists());
+
+    let preview = site_gen(&["build", "--drafts"]);
+    let said = String::from_utf8_lossy(&preview.stdout);
+    assert!(preview.status.success(), "{}", String::from_utf8_lossy(&preview.stderr));
+    assert!(said.contains(".site-gen/preview-drafts"), "{said}");
+    assert!(root.join(".site-gen/preview-drafts/clips/gamma/index.html").is_file(), "the draft is in the preview");
+    assert!(!root.join("public/clips/gamma").exists());
 }
 
 #[test]

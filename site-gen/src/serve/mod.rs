@@ -39,7 +39,8 @@ pub struct ServeOptions {
     pub port: u16,
     pub drafts: bool,
     /// Where the preview site is written (relative: under the shop); by
-    /// default `.site-gen/preview` (never `public/`).
+    /// default `.site-gen/preview` (never `public/`). With drafts, never
+    /// a folder `wrangler deploy` publishes.
     pub out: Option<PathBuf>,
 }
 
@@ -54,6 +55,11 @@ pub enum ServeError {
     Listen(u16, String),
     #[error("cannot serve into {0}: {1}\n  help: leave out --out (the preview goes to .site-gen/preview), or choose a folder of its own")]
     Output(PathBuf, &'static str),
+    #[error(
+        "cannot serve drafts from {0}: `wrangler deploy` publishes that folder, and would publish the drafts and \
+         the items dated later with it\n  help: leave out --out (a preview with drafts goes to .site-gen/preview-drafts)"
+    )]
+    DraftsDeployed(PathBuf),
     #[error("cannot watch for changes: {0}")]
     Watch(#[from] notify::Error),
 }
@@ -65,7 +71,11 @@ pub enum ServeError {
 /// that says the folder is site-gen's, and `serve` would refuse it from
 /// then on; nor where another user of the machine could make it first.
 fn default_out(root: &Path, drafts: bool) -> PathBuf {
-    root.join(".site-gen").join(if drafts { "preview-drafts" } else { "preview" })
+    if drafts {
+        crate::deployed_folder::drafts_default(root)
+    } else {
+        root.join(".site-gen").join("preview")
+    }
 }
 
 /// Runs the preview server until the process is stopped.
@@ -75,6 +85,11 @@ pub fn run(options: ServeOptions) -> Result<(), ServeError> {
     let out = options.out.as_ref().map(|o| root.join(o)).unwrap_or_else(|| default_out(&root, options.drafts));
     if let Some(why) = crate::unfit_output(&root, &out) {
         return Err(ServeError::Output(out, why));
+    }
+    if let Some(folder) =
+        options.drafts.then(|| crate::deployed_folder::drafts_would_be_deployed(&root, &out)).flatten()
+    {
+        return Err(ServeError::DraftsDeployed(folder));
     }
     let load = LoadOptions { drafts: options.drafts, now: Utc::now() };
     let mut site = Incremental::new(&root, &out, load);
