@@ -146,15 +146,33 @@ impl FailureThreshold {
         }
     }
 
-    /// A problem description when `failed` of `total` attempts pass the threshold.
-    pub fn judge(&self, failed: u64, total: u64) -> Option<String> {
+    /// A problem description when `failed` of `total` attempts pass the
+    /// threshold. Once announced (`open`), it stays a problem until fewer
+    /// than half the threshold fail, with downloads seen in the window: a
+    /// rate hovering at the threshold would otherwise alert and clear at
+    /// every run, and a quiet hour is no sign that downloads work again.
+    pub fn judge(&self, failed: u64, total: u64, open: bool) -> Option<String> {
+        let percent = |rate: f64| (rate * 100.0).round() as u32;
+        let window = self.window_minutes;
+        if open {
+            return match total {
+                0 => Some(format!(
+                    "download attempts were failing, and none came in the last {window} minutes to show they work again"
+                )),
+                _ if (failed as f64) < self.rate / 2.0 * total as f64 => None,
+                _ => Some(format!(
+                    "{failed} of {total} download attempts failed in the last {window} minutes (over {}% opened this, under {}% clears it)",
+                    percent(self.rate),
+                    percent(self.rate / 2.0)
+                )),
+            };
+        }
         if total == 0 || total < self.min_attempts || (failed as f64) < self.rate * total as f64 || failed == 0 {
             return None;
         }
         Some(format!(
-            "{failed} of {total} download attempts failed in the last {} minutes (threshold {}%)",
-            self.window_minutes,
-            (self.rate * 100.0).round() as u32
+            "{failed} of {total} download attempts failed in the last {window} minutes (threshold {}%)",
+            percent(self.rate)
         ))
     }
 }
@@ -828,13 +846,37 @@ mod tests {
     #[test]
     fn failure_threshold() {
         let t = FailureThreshold::default();
-        assert_eq!(t.judge(0, 0), None);
-        assert_eq!(t.judge(4, 4), None, "too few attempts");
-        assert_eq!(t.judge(1, 10), None);
-        assert!(t.judge(2, 10).unwrap().contains("2 of 10"));
+        assert_eq!(t.judge(0, 0, false), None);
+        assert_eq!(t.judge(4, 4, false), None, "too few attempts");
+        assert_eq!(t.judge(1, 10, false), None);
+        assert!(t.judge(2, 10, false).unwrap().contains("2 of 10"));
         let t = FailureThreshold::from_vars(Some("0.5"), Some("1"), Some("nope"));
         assert_eq!(t, FailureThreshold { rate: 0.5, min_attempts: 1, window_minutes: 15 });
         assert_eq!(FailureThreshold::from_vars(Some("7"), None, None).rate, 0.2);
+    }
+
+    /// A failure rate hovering at the threshold (21 %, 19 %, 21 %, …) is
+    /// one alert, not one at every run; it clears once under half the
+    /// threshold, and not for a window with no downloads at all.
+    #[test]
+    fn a_failure_rate_at_the_threshold_alerts_once() {
+        let t = FailureThreshold::default();
+        let mut state = MonitorState::default();
+        let mut notices = Vec::new();
+        for (failed, total) in [(5, 24), (4, 21), (5, 24), (4, 22), (0, 0), (3, 20), (5, 23), (1, 20)] {
+            let open = state.incident.as_ref().is_some_and(|i| i.announced.iter().any(|k| k == "failure_rate"));
+            let system: Vec<_> =
+                t.judge(failed, total, open).map(|p| ("failure_rate".to_string(), p)).into_iter().collect();
+            let (next, notice) =
+                conclude(&state, &RunFindings { system, ..RunFindings::default() }, 60 * notices.len() as u64);
+            notices.push(notice.map(|n| n.kind));
+            state = next;
+        }
+        use NoticeKind::*;
+        assert_eq!(notices, [Some(Alert), None, None, None, None, None, None, Some(Recovered)]);
+        assert!(t.judge(0, 0, true).unwrap().contains("none came in the last 15 minutes"));
+        assert!(t.judge(3, 20, true).unwrap().contains("under 10% clears it"), "15 % of 20: still open");
+        assert_eq!(t.judge(1, 11, true), None, "9 %: cleared");
     }
 
     fn run(clips: &[(&str, Option<ClipProblem>)], system: &[(&str, &str)]) -> RunFindings {

@@ -447,7 +447,8 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
         };
         match counted {
             Ok(Some(row)) => {
-                if let Some(problem) = threshold.judge(row.failed, row.total) {
+                let open = previous.incident.as_ref().is_some_and(|i| i.announced.iter().any(|k| k == "failure_rate"));
+                if let Some(problem) = threshold.judge(row.failed, row.total, open) {
                     findings.system.push(("failure_rate".into(), problem));
                 }
             }
