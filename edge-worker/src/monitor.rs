@@ -284,6 +284,12 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
         .iter()
         .map(|(order, outcome, detail)| {
             let order = order.as_deref().unwrap_or("no order");
+            // A refused paid checkout's command, filled in from it
+            // (`payments::order_by_hand`), or a blank one.
+            let (detail, by_hand) = match detail.split_once(crate::payments::BY_HAND) {
+                Some((detail, command)) => (detail, command),
+                None => (detail.as_str(), "site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI"),
+            };
             match outcome.as_str() {
                 "partial_refund" => format!(
                     "{order}: partially refunded ({detail}); its links still work. To stop one clip: site-gen orders revoke {order} --clip SLUG"
@@ -295,13 +301,13 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                     "a refund or dispute of a payment with no shop order yet ({detail}): if its checkout arrives, the order is created revoked, with no mail; if it was not a sale of the shop's, nothing needs doing"
                 ),
                 "unknown_clip" => format!(
-                    "a paid checkout could not become an order ({detail}): the customer has no link. Put the clip back in the catalog and deploy within three days (Stripe's retry then creates the order), or make it by hand: `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` (docs/payments.md)"
+                    "a paid checkout could not become an order ({detail}): the customer has no link. Put the clip back in the catalog and deploy within three days (Stripe's retry then creates the order), or make it by hand, with the clip the customer should have in place of the one the catalog lacks: `{by_hand}` (docs/payments.md)"
                 ),
                 "no_clips" => format!(
-                    "a paid checkout names no clips ({detail}): if it was a sale of the shop's, its Payment Link lacks the `clips` metadata and the customer has no link: `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` (docs/payments.md); if it was not, nothing needs doing"
+                    "a paid checkout names no clips ({detail}): if it was a sale of the shop's, its Payment Link lacks the `clips` metadata and the customer has no link: `{by_hand}`, with the clips they bought (docs/payments.md); if it was not, nothing needs doing"
                 ),
                 "underpaid" => format!(
-                    "a checkout made with the shop's Stripe key, not by its cart or a Payment Link, paid less than the catalog ({detail}): no order was made. If you did not make it, STRIPE_API_KEY has leaked: roll the key in the Stripe Dashboard (Developers → API keys), put the new one in with `wrangler secret put STRIPE_API_KEY`, and refund the payment. If it was a sale of yours: `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` (docs/payments.md)"
+                    "a checkout made with the shop's Stripe key, not by its cart or a Payment Link, paid less than the catalog ({detail}): no order was made. If you did not make it, STRIPE_API_KEY has leaked: roll the key in the Stripe Dashboard (Developers → API keys), put the new one in with `wrangler secret put STRIPE_API_KEY`, and refund the payment. If it was a sale of yours: `{by_hand}` (docs/payments.md)"
                 ),
                 "checkout_unavailable" if blames_the_key(detail) => format!(
                     "a customer's checkout could not start ({detail}); nothing was charged. Fix STRIPE_API_KEY (docs/payments.md)"
@@ -783,6 +789,32 @@ mod payment_attention_tests {
         let text = payment_attention_problem(&leaked).unwrap();
         assert!(text.contains("(paid 1 eur where the catalog prices the clips at 2400 eur; checkout cs_x): no order"));
         assert!(text.contains("roll the key") && text.contains("refund the payment"), "{text}");
+    }
+
+    /// A refused paid checkout's alert gives the command to make its order,
+    /// as the webhook recorded it filled in; one recorded before that gives
+    /// the blank one.
+    #[test]
+    fn a_paid_checkout_without_order_gives_its_filled_in_command() {
+        let command =
+            "site-gen orders create PAY-1 --clip gone --to a@b.example --downloads 5 --expires 30d --session cs_1";
+        let rows = vec![(
+            None,
+            "unknown_clip".to_string(),
+            format!("clip gone is not in the catalog{}{command}", crate::payments::BY_HAND),
+        )];
+        let text = payment_attention_problem(&rows).unwrap();
+        assert!(
+            text.contains("could not become an order (clip gone is not in the catalog): the customer has no link"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("in place of the one the catalog lacks: `{command}` (docs/payments.md)")),
+            "{text}"
+        );
+        let before =
+            vec![(None, "unknown_clip".to_string(), "clip gone is not in the catalog; checkout cs_1".to_string())];
+        assert!(payment_attention_problem(&before).unwrap().contains("`site-gen orders create ORDER --clip SLUG"));
     }
 }
 

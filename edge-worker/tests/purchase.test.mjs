@@ -741,7 +741,7 @@ describe("'Lost your download link?' for orders that changed since", () => {
 });
 
 describe("a checkout the Worker refused, made good by the owner", () => {
-  it("orders create --session --payment: mailed, found by 'Lost your download link?', Stripe's retry is a duplicate, a refund revokes it", async () => {
+  it("the alert's filled-in orders create: mailed, found by 'Lost your download link?', Stripe's retry is a duplicate, a refund revokes it", async () => {
     const a = present[4];
     const pi = unique("pi");
     const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: "no-such-clip" },
@@ -755,20 +755,31 @@ describe("a checkout the Worker refused, made good by the owner", () => {
     const env = { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" };
     const create = (order, ...more) => run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO, "create", order,
       "--clip", a.slug, "--to", "hand@example.com", "--downloads", "1", ...more], { cwd: REPO, env }).catch((e) => e);
-    const made = await create("HAND-1", "--session", session.id, "--payment", pi);
+
+    // The self-test's alert gives the command that makes the order, filled
+    // in from the checkout; the owner puts the clip they should have in
+    // place of the one the catalog lacks, and runs it as it is.
+    const scheduled = await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    assert.equal(scheduled.status, 200, await scheduled.text());
+    const filled = new RegExp(`in place of the one the catalog lacks: \`(site-gen orders create (PAY-[0-9a-f]{20}) [^\`]*--session ${session.id}[^\`]*)\``);
+    const [, command, order] = (await logMatching(stack, filled)).match(filled);
+    assert.equal(command, `site-gen orders create ${order} --clip no-such-clip --to hand@example.com --downloads 1 --expires 30d ` +
+      `--session ${session.id} --payment ${pi}`);
+    const owner = command.replace("--clip no-such-clip", `--clip ${a.slug}`).replace(/^site-gen /, `${[cmd, ...pre].join(" ")} `);
+    const made = await run("sh", ["-c", owner], { cwd: REPO, env: { ...env, CLIPSTORE_WORKER_URL: stack.base } }).catch((e) => e);
     assert.equal(made.code ?? 0, 0, made.stderr);
     const [mail] = await mailTo((m) => m.to.includes("hand@example.com"));
     assert.equal((await curl(`${linksIn(mail.email.text)[0]}/${a.slug}`, { args: ["-I"] })).status, 200);
     const twice = await create("HAND-2", "--session", session.id);
     assert.equal(twice.code, 1);
-    assert.match(twice.stderr, new RegExp(`checkout ${session.id} already has order HAND-1: nothing was created`));
+    assert.match(twice.stderr, new RegExp(`checkout ${session.id} already has order ${order}: nothing was created`));
 
     // The customer lost the mail: self-service finds the order by address.
     await new Promise((r) => setTimeout(r, 1100)); // a token of another second
     await fetch(`${stack.base}/orders/recover`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" },
       body: form([["email", "hand@example.com"]]) });
     const recovered = await mailTo((m) => m.to.includes("hand@example.com") && /download links/i.test(m.subject));
-    assert.ok(recovered[0].email.text.includes("HAND-1"), recovered[0].email.text);
+    assert.ok(recovered[0].email.text.includes(order), recovered[0].email.text);
 
     // Stripe retries the checkout once the clip is back: no second order.
     const retried = await deliver(completed({ ...session, metadata: { clips: a.slug } }, { email: "hand@example.com", paymentIntent: pi }));
@@ -779,8 +790,8 @@ describe("a checkout the Worker refused, made good by the owner", () => {
     const refund = await deliver(chargeEvent("charge.refunded", { id: "ch_hand", object: "charge", amount: a.price,
       amount_refunded: a.price, refunded: true, payment_intent: pi }));
     assert.equal(refund.status, 200);
-    assert.equal(refund.body.order_id, "HAND-1", JSON.stringify(refund.body));
-    const shown = await admin(stack, "GET", "/admin/orders/HAND-1");
+    assert.equal(refund.body.order_id, order, JSON.stringify(refund.body));
+    const shown = await admin(stack, "GET", `/admin/orders/${order}`);
     assert.equal(shown.body.order.revoked_reason, "refunded");
 
     // Disputed before the owner made it good: created revoked, nothing mailed.

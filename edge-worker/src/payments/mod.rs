@@ -253,6 +253,12 @@ impl WebhookError {
         )
     }
 
+    /// A paid checkout that became no order: the customer paid and has no
+    /// link until the owner makes one ([`order_by_hand`]).
+    pub fn leaves_a_payment_without_order(&self) -> bool {
+        matches!(self, WebhookError::NoClips | WebhookError::UnknownClip(_) | WebhookError::Underpaid(_))
+    }
+
     /// Detail for the owner (logs, ledger); never secret material.
     pub fn detail(&self) -> String {
         match self {
@@ -343,6 +349,54 @@ fn resolve_items(paid: &PaidCheckout, manifest: &CatalogManifest) -> Result<Vec<
     Ok(out)
 }
 
+/// Where a refused paid checkout's recorded detail gives way to the command
+/// that makes its order by hand ([`order_by_hand`]); the self-test's alert
+/// splits the detail there.
+pub const BY_HAND: &str = "; by hand: ";
+
+/// The `site-gen orders create` that makes by hand the order a refused paid
+/// checkout should have become, filled in from the checkout: the id the
+/// Worker would have given it, so that a retry of the checkout once the
+/// shop is fixed makes no second; its items as written (one that is not in
+/// the catalog is for the owner to replace; `SLUG` when there were none);
+/// the customer's address; a checkout link's terms; the checkout and the
+/// payment, so that a later refund or dispute revokes the order.
+pub fn order_by_hand(provider: &str, paid: &PaidCheckout, terms: LinkTerms) -> String {
+    let mut command = format!("site-gen orders create {}", order_id(provider, &paid.session_id));
+    let mut arg = |flag: &str, value: &str| {
+        command.push_str(" --");
+        command.push_str(flag);
+        command.push(' ');
+        command.push_str(&shell_word(value));
+    };
+    for clip in &paid.clips {
+        arg("clip", clip);
+    }
+    if paid.clips.is_empty() {
+        arg("clip", "SLUG");
+    }
+    arg("to", paid.customer_email.as_deref().unwrap_or("ADDRESS"));
+    arg("downloads", &terms.downloads.to_string());
+    arg("expires", &format!("{}d", terms.days));
+    arg("session", &paid.session_id);
+    if let Some(payment) = &paid.payment_id {
+        arg("payment", payment);
+    }
+    command
+}
+
+/// `word` as one word of a POSIX shell: as it is when it is plain, else in
+/// single quotes. What a checkout carries is the customer's and the owner's
+/// writing, so it is never left for the shell to read.
+fn shell_word(word: &str) -> String {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"@._+:-/=".contains(&b);
+    if !word.is_empty() && word.bytes().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 /// Whether a success-page `session_id` has the shape of a checkout id, so
 /// nothing else reaches the ledger query: 1–255 of `[A-Za-z0-9_]`.
 pub fn valid_session_id(id: &str) -> bool {
@@ -393,6 +447,45 @@ mod tests {
             payment_id: None,
             from_payment_link: false,
         }
+    }
+
+    /// The command an alert gives for a refused paid checkout is filled in
+    /// from it, and nothing the checkout carries reaches the shell unquoted.
+    #[test]
+    fn a_refused_checkout_s_order_by_hand_is_filled_in() {
+        let mut checkout = paid(&["harbor", "gone:4k:extended"]);
+        checkout.customer_email = Some("ann.o'neil+clips@example.com".into());
+        checkout.payment_id = Some("pi_3Abc".into());
+        let terms = LinkTerms { downloads: 1, days: 7 };
+        let order = order_id("stripe", "cs_test_abc");
+        assert_eq!(
+            order_by_hand("stripe", &checkout, terms),
+            format!(
+                "site-gen orders create {order} --clip harbor --clip gone:4k:extended \
+                 --to 'ann.o'\\''neil+clips@example.com' --downloads 1 --expires 7d --session cs_test_abc --payment pi_3Abc"
+            )
+        );
+        let mut odd = paid(&["$(rm -rf ~)", "a b"]);
+        odd.clips.push(String::new());
+        let command = order_by_hand("stripe", &odd, LinkTerms::DEFAULT);
+        assert!(
+            command.contains(" --clip '$(rm -rf ~)' --clip 'a b' --clip '' --to ADDRESS --downloads 5 --expires 30d"),
+            "{command}"
+        );
+        assert!(!command.contains("--payment"), "no payment known: {command}");
+        // As a POSIX shell reads it: every value one word, nothing run.
+        let words = |command: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf '%s\\n' {command}"))
+                .output()
+                .expect("sh runs");
+            String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect::<Vec<_>>()
+        };
+        assert_eq!(words(&command)[5..11], ["$(rm -rf ~)", "--clip", "a b", "--clip", "", "--to"]);
+        let filled = words(&order_by_hand("stripe", &checkout, terms));
+        assert_eq!(filled[8..10], ["--to", "ann.o'neil+clips@example.com"]);
+        assert!(order_by_hand("stripe", &paid(&[]), LinkTerms::DEFAULT).contains(" --clip SLUG --to ADDRESS"));
     }
 
     #[test]

@@ -303,8 +303,11 @@ async fn payments_needing_attention(db: &D1Database) -> std::result::Result<Opti
         .map(|r| {
             let mut detail = r.detail.unwrap_or_default();
             // A refused paid checkout: the owner makes its order with it.
+            // (Recorded before the filled-in command was, it names the checkout.)
             if let (Some(session), "unknown_clip" | "no_clips" | "underpaid") = (r.session_id, r.outcome.as_str()) {
-                detail = format!("{detail}; checkout {session}");
+                if !detail.contains(crate::payments::BY_HAND) {
+                    detail = format!("{detail}; checkout {session}");
+                }
             }
             (r.order_id, r.outcome, detail)
         })

@@ -136,6 +136,13 @@ async fn noted(
     Ok(WebhookAnswer::Done(json!({ "received": true, outcome: true })))
 }
 
+/// The terms of a paid checkout's link (vars `CHECKOUT_DOWNLOADS`,
+/// `CHECKOUT_LINK_DAYS`).
+fn link_terms(env: &Env) -> LinkTerms {
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    LinkTerms::from_vars(var("CHECKOUT_DOWNLOADS").as_deref(), var("CHECKOUT_LINK_DAYS").as_deref())
+}
+
 /// Logs and records a refused delivery, and answers it.
 async fn webhook_refused(
     env: &Env,
@@ -159,6 +166,15 @@ async fn webhook_refused(
     } else {
         console_warn!("{line}");
     }
+    // A paid checkout that became no order: the owner's alert gives the
+    // command that makes it, filled in (the customer's address is in it, so
+    // it goes to the ledger, not to the logs).
+    let mut detail = error.detail();
+    if let Some(WebhookEvent { kind: EventKind::Paid(paid), .. }) =
+        event.filter(|_| error.leaves_a_payment_without_order())
+    {
+        detail = format!("{detail}{}{}", payments::BY_HAND, payments::order_by_hand(provider, paid, link_terms(env)));
+    }
     let recorded = async {
         let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
         let mut values = vec![
@@ -170,7 +186,7 @@ async fn webhook_refused(
             JsValue::NULL,
             num(error.status().into()),
             text(error.code()),
-            text(&ledger::clip_text(Some(&error.detail()), 500).unwrap_or_default()),
+            text(&ledger::clip_text(Some(&detail), 2000).unwrap_or_default()),
         ];
         let statement = if event.is_some() {
             sql::PAYMENT_EVENT
@@ -273,9 +289,7 @@ async fn checkout(
             return Ok(WebhookAnswer::Done(json!({ "received": true, "awaiting_payment": true })));
         }
     };
-    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
-    let terms = LinkTerms::from_vars(var("CHECKOUT_DOWNLOADS").as_deref(), var("CHECKOUT_LINK_DAYS").as_deref());
-    let mut claims = match payments::new_order(name, paid, manifest(), terms, now) {
+    let mut claims = match payments::new_order(name, paid, manifest(), link_terms(env), now) {
         Ok(claims) => claims,
         Err(error) => return Ok(WebhookAnswer::Refused(error)),
     };
