@@ -30,6 +30,9 @@ pub enum CheckoutProblem {
     /// The shop's checkout is not set up correctly: nothing was charged,
     /// the shop has been told (the log line and the self-test).
     NotAvailable,
+    /// More checkouts from the client's network in a minute than the
+    /// shop's limiter allows (`CHECKOUT_LIMITER`): wait and try again.
+    TooMany,
 }
 
 impl CheckoutProblem {
@@ -38,6 +41,7 @@ impl CheckoutProblem {
             CheckoutProblem::Cart(e) => e.status(),
             CheckoutProblem::TryAgain => 503,
             CheckoutProblem::NotAvailable => 502,
+            CheckoutProblem::TooMany => 429,
         }
     }
 }
@@ -88,6 +92,11 @@ pub fn checkout_problem_page(shop: &ShopInfo, problem: &CheckoutProblem, clip_ti
         CheckoutProblem::TryAgain => (
             "The payment page could not be opened",
             "<p>Our payment provider did not answer just now. Nothing was charged: please try again in a minute.</p>"
+                .to_string(),
+        ),
+        CheckoutProblem::TooMany => (
+            "Too many checkouts at once",
+            "<p>Checkouts were started from your network too often in the last minute. Nothing was charged: please try again in a minute.</p>"
                 .to_string(),
         ),
         CheckoutProblem::NotAvailable => (
@@ -161,6 +170,7 @@ mod tests {
             CheckoutProblem::Cart(CartError::Malformed("the cart id is not valid")),
             CheckoutProblem::TryAgain,
             CheckoutProblem::NotAvailable,
+            CheckoutProblem::TooMany,
         ];
         for p in &problems {
             let html = checkout_problem_page(&shop(), p, None);

@@ -1017,6 +1017,29 @@ describe("checkout refusals: a clear page, and nothing charged or written", () =
     assert.equal(ok.status, 303, "works again");
   });
 
+  it("a flood of checkouts from one network: the 11th in a minute is a 429 that costs no call to Stripe, other networks go on", async () => {
+    // The limiter's windows are whole minutes of the wall clock: start the
+    // flood early in one, so that all of it falls into it.
+    const into = Date.now() % 60_000;
+    if (into > 45_000) await new Promise((r) => setTimeout(r, 60_000 - into + 200));
+    const from = (ip) => fetch(`${stack.base}/checkout`, {
+      method: "POST", redirect: "manual", body: form([["clip", cart[0].slug]]),
+      headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": ip },
+    });
+    const before = stripeApi.requests.length;
+    const flood = [];
+    for (let i = 0; i < 12; i++) flood.push(await from(i % 2 ? "2001:db8:7:1::1" : "2001:db8:7:1:ffff::9"));
+    assert.deepEqual(flood.map((r) => r.status), [...Array(10).fill(303), 429, 429], "one /64, one limit");
+    assert.equal(stripeApi.requests.length - before, 10, "the refused ones never reached Stripe");
+    const refused = flood.at(-1);
+    assert.equal(refused.headers.get("retry-after"), "60");
+    const page = await refused.text();
+    assert.match(page, /Too many checkouts at once/);
+    assert.match(page, /Nothing was charged: please try again in a minute/);
+    assert.equal((await from("198.51.100.23")).status, 303, "another network is not held up");
+    assert.match(stack.log(), /"event":"checkout_rate_limited"/);
+  });
+
   it("webhook bodies over the limit are refused before they are read", async () => {
     const res = await fetch(`${stack.base}/payments/stripe/webhook`, {
       method: "POST", headers: { "content-type": "application/json", "stripe-signature": "t=1,v1=00" },

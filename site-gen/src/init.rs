@@ -196,10 +196,14 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
     // The repository's own header (how to build from edge-worker/) is
     // replaced by the one above; its other comments hold here too.
     let body = WORKER_CONFIG.lines().skip_while(|l| l.starts_with('#'));
+    // Only the Worker's own `name` (before the first table) is the shop's;
+    // a binding's (`[[ratelimits]]`) stays.
+    let mut top_level = true;
     for line in body {
+        top_level &= !line.starts_with('[');
         let line = line.replace("`wrangler d1 create clipstore`", &format!("`wrangler d1 create {name}`"));
         let line = match line.split(" = ").next().unwrap_or_default() {
-            "name" => format!("name = {}", toml_string(name)),
+            "name" if top_level => format!("name = {}", toml_string(name)),
             "main" => format!("main = {}", toml_string(&format!("{worker}/build/index.js"))),
             "directory" => "directory = \"public\"".to_string(),
             "bucket_name" => format!("bucket_name = {}", toml_string(&format!("{name}-clips"))),
@@ -303,6 +307,7 @@ mod tests {
         assert_eq!(parsed["r2_buckets"][0]["binding"].as_str(), Some("CLIPS"));
         assert_eq!(parsed["r2_buckets"][0]["bucket_name"].as_str(), Some("my-shop-clips"));
         assert_eq!(parsed["d1_databases"][0]["database_name"].as_str(), Some("my-shop"));
+        assert_eq!(parsed["ratelimits"][0]["name"].as_str(), Some("CHECKOUT_LIMITER"));
         assert_eq!(parsed["d1_databases"][0]["migrations_dir"].as_str(), Some("/src/clipstore/edge-worker/migrations"));
         let original: toml::Table = toml::from_str(WORKER_CONFIG).unwrap();
         assert_eq!(parsed["triggers"], original["triggers"]);

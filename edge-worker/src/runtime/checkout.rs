@@ -3,6 +3,7 @@
 //! (docs/payments.md, "The cart's checkout").
 
 use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::*;
 
 use super::http::execute;
@@ -43,10 +44,43 @@ fn problem_page(problem: CheckoutProblem) -> Result<Response> {
     let headers = response.headers_mut();
     headers.set("cache-control", "no-store")?;
     super::page_headers(headers)?;
-    if matches!(problem, CheckoutProblem::TryAgain) {
-        headers.set("retry-after", "30")?;
+    match problem {
+        CheckoutProblem::TryAgain => headers.set("retry-after", "30")?,
+        CheckoutProblem::TooMany => headers.set("retry-after", "60")?,
+        _ => {}
     }
     Ok(response)
+}
+
+/// Whether the client's network (its IPv4 address, or its IPv6 /64) may
+/// start another checkout, each a call to Stripe's API that anyone could
+/// repeat until Stripe's rate limit turns the shop's real customers away:
+/// the `CHECKOUT_LIMITER` Rate Limiting binding (wrangler.toml) decides.
+/// Without the binding, or when it fails, yes: a customer is never turned
+/// away for the limiter's sake.
+async fn within_checkout_limit(env: &Env, req: &Request) -> bool {
+    use js_sys::{Function, Object, Promise, Reflect};
+    let Ok(limiter) = Reflect::get(env, &JsValue::from_str("CHECKOUT_LIMITER")) else { return true };
+    let Some(limit) =
+        Reflect::get(&limiter, &JsValue::from_str("limit")).ok().and_then(|f| f.dyn_into::<Function>().ok())
+    else {
+        return true;
+    };
+    let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
+    let options = Object::new();
+    let key = JsValue::from_str(&crate::recovery::client_network(&client));
+    if Reflect::set(&options, &JsValue::from_str("key"), &key).is_err() {
+        return true;
+    }
+    let Some(promise) = limit.call1(&limiter, &options).ok().and_then(|p| p.dyn_into::<Promise>().ok()) else {
+        return true;
+    };
+    match JsFuture::from(promise).await {
+        Ok(outcome) => {
+            Reflect::get(&outcome, &JsValue::from_str("success")).ok().and_then(|s| s.as_bool()) != Some(false)
+        }
+        Err(_) => true,
+    }
 }
 
 /// A random value for a checkout without a cart id (each such submission
@@ -147,6 +181,10 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
             return problem_page(CheckoutProblem::NotAvailable);
         }
     };
+    if !within_checkout_limit(env, &req).await {
+        console_warn!("{}", log_line!({ "event": "checkout_rate_limited" }));
+        return problem_page(CheckoutProblem::TooMany);
+    }
     let key = key.unwrap_or_default();
     let origin = origin(&req)?;
     let body = encode_form(&session_params(&cart, &origin));
