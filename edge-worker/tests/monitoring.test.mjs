@@ -92,7 +92,9 @@ before(async () => {
   receiver = await startReceiver();
   [stack, broken] = await Promise.all([
     startStack({
-      vars: { ALERT_WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/hook` },
+      // A shop that sells through its cart (doctor fails one without a key).
+      vars: { ALERT_WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/hook`,
+        STRIPE_API_KEY: "rk_test_51E2eRestrictedKey0123456789", STRIPE_TEST_MODE: "true" },
       devArgs: ["--test-scheduled"],
       // The scheduled-test route must reach the Worker, not the static assets.
       editConfig: (toml) => toml.replace(/^run_worker_first = \[/m, 'run_worker_first = ["/__scheduled", '),
@@ -309,7 +311,7 @@ describe("health checks", () => {
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.ok, true);
     const names = res.body.checks.map((c) => c.name);
-    assert.deepEqual(names, ["catalog_manifest", "signing_keys", "storage", "secondary", "ledger", "alerts", "mail"]);
+    assert.deepEqual(names, ["catalog_manifest", "signing_keys", "storage", "secondary", "ledger", "alerts", "checkout", "mail"]);
     assert.ok(res.body.checks.every((c) => c.ok));
     assert.ok(!JSON.stringify(res.body).includes(ADMIN_TOKEN), "no secrets in the answer");
   });
@@ -334,6 +336,8 @@ describe("health checks", () => {
       const doctor = await siteGen(["doctor", "--worker-url", broken.base]);
       assert.equal(doctor.code, 1, doctor.stdout);
       assert.match(doctor.stdout, /cron trigger gone/);
+      // This Worker has no Stripe key, and the sample shop no Payment Link.
+      assert.match(doctor.stdout, /FAIL {2}checkout: STRIPE_API_KEY is not set: the cart's Checkout cannot open a payment page, and no clip has a Payment Link: nothing in the shop can be bought/);
     } finally {
       await sql(broken, "DELETE FROM monitor_state");
     }

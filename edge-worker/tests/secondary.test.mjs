@@ -129,7 +129,9 @@ before(async () => {
   [stack, bad, noR2, half] = await Promise.all([
     startStack({
       worker,
-      vars: { ...s3.vars({ SECONDARY_ENDPOINT: front.endpoint }), ALERT_WEBHOOK_URL: hook() },
+      // A shop that sells through its cart (doctor fails one without a key).
+      vars: { ...s3.vars({ SECONDARY_ENDPOINT: front.endpoint }), ALERT_WEBHOOK_URL: hook(),
+        STRIPE_API_KEY: "rk_test_51E2eRestrictedKey0123456789", STRIPE_TEST_MODE: "true" },
       devArgs: ["--test-scheduled"],
       editConfig: scheduledRoute,
     }),

@@ -57,6 +57,9 @@ pub struct ShopFacts {
     /// Why the shop is known to take payments (a Payment Link in
     /// `content/`, payments the Worker recorded); None: no sign of it.
     pub takes_payments: Option<String>,
+    /// A clip of `content/` that sells through a Stripe Payment Link (so
+    /// the shop sells without the cart's checkout), by slug.
+    pub payment_link: Option<String>,
 }
 
 /// A clip file a build leaves out, and why.
@@ -136,6 +139,9 @@ impl Report {
                 Some(true) if name == "mail" && detail.contains("no mail provider") => {
                     r.no_mail(detail, takes_payments.as_deref())
                 }
+                Some(true) if name == "checkout" && detail.contains("not set") => {
+                    r.no_checkout(detail, shop.payment_link.as_deref())
+                }
                 // Passing, but the self-test has problems it alerted of.
                 Some(true) if open_incident(detail).is_some() => {
                     r.note(format!(
@@ -174,6 +180,21 @@ impl Report {
             None => self.warn(format!(
                 "mail: {detail}. If the shop takes payments (doctor saw no sign of it: no Payment Link in content/, no payment recorded), customers get no download link by e-mail and cannot recover lost ones: {}",
                 guide("mail.md")
+            )),
+        }
+    }
+
+    /// The Worker has no Stripe key: the cart's Checkout, on every clip
+    /// page, cannot work. A failure unless clips sell through Payment Links.
+    fn no_checkout(&mut self, detail: &str, payment_link: Option<&str>) {
+        let fix =
+            format!("put in a restricted key: `npx wrangler secret put STRIPE_API_KEY` ({})", guide("payments.md"));
+        match payment_link {
+            Some(slug) => self.warn(format!(
+                "checkout: {detail}; clips with a Payment Link (like {slug}) still sell, but \"Checkout\" in the cart does not: {fix}"
+            )),
+            None => self.fail(format!(
+                "checkout: {detail}, and no clip has a Payment Link: nothing in the shop can be bought. To sell through the cart, {fix}"
             )),
         }
     }
@@ -410,12 +431,9 @@ pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
             Some((slug.to_string(), LeftOut { file, from }))
         })
         .collect();
-    let takes_payments = shop
-        .clips
-        .iter()
-        .find(|c| c.stripe_payment_link.is_some())
-        .map(|c| format!("clip {} sells through a Stripe Payment Link", c.slug));
-    ShopFacts { catalog: Some(crate::render::manifest(&shop)), left_out, takes_payments }
+    let payment_link = shop.clips.iter().find(|c| c.stripe_payment_link.is_some()).map(|c| c.slug.clone());
+    let takes_payments = payment_link.as_ref().map(|slug| format!("clip {slug} sells through a Stripe Payment Link"));
+    ShopFacts { catalog: Some(crate::render::manifest(&shop)), left_out, takes_payments, payment_link }
 }
 
 /// Runs `site-gen doctor`: 0 when nothing failed, 1 otherwise.
@@ -667,6 +685,36 @@ mod tests {
         assert!(lines(&r).contains("FAIL  mail: no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox. The shop takes payments (the self-test reports `orders_missing`)"), "{}", lines(&r));
     }
 
+    /// No Stripe key on the Worker: the cart's Checkout, on every clip page,
+    /// cannot work. A failure when no clip has a Payment Link either (nothing
+    /// can be bought), a warning when some do; a key that is set and usable
+    /// is fine, and one of the wrong shape fails as the Worker says.
+    #[test]
+    fn no_stripe_key_fails_a_shop_that_sells_only_through_the_cart() {
+        let health = |ok: bool, detail: &str| json!({ "ok": ok, "checks": [{ "name": "checkout", "ok": ok, "detail": detail }] });
+        let unset = health(true, "STRIPE_API_KEY is not set: the cart's Checkout cannot open a payment page");
+        let r = Report::new(&unset, Ok(&[]), &facts(local(&[])));
+        let text = lines(&r);
+        assert_eq!(r.problems, 1, "{text}");
+        assert!(text.contains("FAIL  checkout: STRIPE_API_KEY is not set"), "{text}");
+        assert!(text.contains("no clip has a Payment Link: nothing in the shop can be bought"), "{text}");
+        assert!(
+            text.contains("npx wrangler secret put STRIPE_API_KEY") && text.contains(&guide("payments.md")),
+            "{text}"
+        );
+
+        let linked = ShopFacts { payment_link: Some("harbor".into()), ..facts(local(&[])) };
+        let r = Report::new(&unset, Ok(&[]), &linked);
+        assert_eq!((r.problems, r.warnings), (0, 1), "{:?}", r.lines);
+        assert!(lines(&r).contains("warn  checkout: STRIPE_API_KEY is not set"), "{:?}", r.lines);
+        assert!(lines(&r).contains("(like harbor) still sell"), "{:?}", r.lines);
+
+        let set = health(true, "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page");
+        assert_eq!(Report::new(&set, Ok(&[]), &facts(local(&[]))).problems, 0);
+        let wrong = health(false, "the cart's checkout cannot start: STRIPE_API_KEY is a secret key (sk_)");
+        assert_eq!(Report::new(&wrong, Ok(&[]), &linked).problems, 1);
+    }
+
     /// A size or hash that differs: of content/, the deployed catalog and
     /// the bucket, the one that disagrees says what to do.
     #[test]
@@ -708,7 +756,7 @@ mod tests {
                 ("drafted".to_string(), LeftOut { file: "content/clips/drafted.md".into(), from: None }),
                 ("later".to_string(), LeftOut { file: "content/clips/later.md".into(), from: Some(from) }),
             ]),
-            takes_payments: None,
+            ..ShopFacts::default()
         };
         let text = lines(&Report::new(&health, Ok(&remote), &shop));
         assert!(
