@@ -161,7 +161,7 @@ impl FailureThreshold {
                 )),
                 _ if (failed as f64) < self.rate / 2.0 * total as f64 => None,
                 _ => Some(format!(
-                    "{failed} of {total} download attempts failed in the last {window} minutes (over {}% opened this, under {}% clears it)",
+                    "{failed} of {total} download attempts failed in the last {window} minutes (at least {}% opened this, under {}% clears it)",
                     percent(self.rate),
                     percent(self.rate / 2.0)
                 )),

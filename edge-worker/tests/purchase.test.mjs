@@ -763,8 +763,8 @@ describe("a checkout the Worker refused, made good by the owner", () => {
     assert.equal(scheduled.status, 200, await scheduled.text());
     const filled = new RegExp(`in place of the one the catalog lacks: \`(site-gen orders create (PAY-[0-9a-f]{20}) [^\`]*--session ${session.id}[^\`]*)\``);
     const [, command, order] = (await logMatching(stack, filled)).match(filled);
-    assert.equal(command, `site-gen orders create ${order} --clip no-such-clip --to hand@example.com --downloads 1 --expires 30d ` +
-      `--session ${session.id} --payment ${pi}`);
+    assert.equal(command, `site-gen orders create ${order} --to hand@example.com --downloads 1 --expires 30d ` +
+      `--session ${session.id} --payment ${pi} --clip no-such-clip`);
     const owner = command.replace("--clip no-such-clip", `--clip ${a.slug}`).replace(/^site-gen /, `${[cmd, ...pre].join(" ")} `);
     const made = await run("sh", ["-c", owner], { cwd: REPO, env: { ...env, CLIPSTORE_WORKER_URL: stack.base } }).catch((e) => e);
     assert.equal(made.code ?? 0, 0, made.stderr);

@@ -674,9 +674,12 @@ pub fn payments_table(payments: &[Value]) -> String {
     let mut out =
         format!("{:<16} {:>6} {:<20} {:<24} {:<28} {}\n", "TIME", "STATUS", "OUTCOME", "ORDER", "EVENT", "DETAIL");
     for p in payments {
+        // A refused paid checkout's command follows a control character
+        // (the Worker's `payments::BY_HAND`), shown as a plain separator.
+        let recorded = text(p, "detail").replace('\u{1f}', "; ");
         let detail = match p.get("customer_email").and_then(Value::as_str) {
-            Some(email) => format!("{} {} {}", text(p, "detail"), email, text(p, "amount_total")),
-            None => text(p, "detail"),
+            Some(email) => format!("{recorded} {email} {}", text(p, "amount_total")),
+            None => recorded,
         };
         out.push_str(&format!(
             "{:<16} {:>6} {:<20} {:<24} {:<28} {}\n",

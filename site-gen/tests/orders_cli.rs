@@ -21,8 +21,15 @@ fn payments_table_shows_refusals_and_paid_orders() {
         json!({"id": 1, "at": 1_750_000_000_000u64, "provider": "stripe", "event_id": "evt_1", "status": 200,
                "outcome": "processed", "order_id": "PAY-1", "detail": "harbor", "customer_email": "b@example.com",
                "amount_total": 1800}),
+        json!({"id": 3, "at": 1_750_000_000_000u64, "provider": "stripe", "event_id": "evt_2", "status": 422,
+               "outcome": "unknown_clip", "order_id": null,
+               "detail": "clip gone is not in the catalog\u{1f}by hand: site-gen orders create PAY-2 --to a@b.example"}),
     ]);
     let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[3].ends_with("clip gone is not in the catalog; by hand: site-gen orders create PAY-2 --to a@b.example"),
+        "the command's separator shown plain: {table:?}"
+    );
     assert!(lines[0].starts_with("TIME"));
     assert!(lines[1].contains("400 bad_signature"), "{table}");
     assert!(lines[2].contains("200 processed") && lines[2].contains("PAY-1") && lines[2].contains("b@example.com"));

