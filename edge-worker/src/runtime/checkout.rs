@@ -19,6 +19,15 @@ use crate::shop_pages::{checkout_problem_page, CheckoutProblem};
 /// Seconds to wait for Stripe before the customer is told to try again.
 const STRIPE_TIMEOUT_SECS: u64 = 10;
 
+/// The cart's checkout as configured: `STRIPE_API_KEY` (present and of a
+/// usable shape) and the API's base; or why checkouts cannot start. The
+/// health check and the self-test ask the same.
+pub(super) fn configuration(env: &Env) -> std::result::Result<(String, String), String> {
+    let key = env.secret("STRIPE_API_KEY").ok().map(|s| s.to_string());
+    check_api_key(key.as_deref(), test_mode(env)).map_err(|e| e.to_string())?;
+    Ok((key.unwrap_or_default(), api_base(env)?))
+}
+
 /// `STRIPE_API_BASE` when set (a local stand-in for Stripe's API): only
 /// `https://`, or plain `http://` to a loopback address, so the key never
 /// travels in clear text.
@@ -170,11 +179,8 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
             return problem_page(CheckoutProblem::Cart(error));
         }
     };
-    let key = env.secret("STRIPE_API_KEY").ok().map(|s| s.to_string());
-    let configured =
-        check_api_key(key.as_deref(), test_mode(env)).map_err(|e| e.to_string()).and_then(|_| api_base(env));
-    let base = match configured {
-        Ok(base) => base,
+    let (key, base) = match configuration(env) {
+        Ok(configured) => configured,
         Err(detail) => {
             console_error!("{}", log_line!({ "event": "checkout_unconfigured", "detail": detail }));
             record_unavailable(env, &detail).await;
@@ -185,7 +191,6 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
         console_warn!("{}", log_line!({ "event": "checkout_rate_limited" }));
         return problem_page(CheckoutProblem::TooMany);
     }
-    let key = key.unwrap_or_default();
     let origin = origin(&req)?;
     let body = encode_form(&session_params(&cart, &origin));
     let idempotency = cart.idempotency_key(&body, super::now_unix(), &random_hex());

@@ -327,14 +327,12 @@ async fn payments_needing_attention(db: &D1Database) -> std::result::Result<Opti
     Ok(monitor::payment_attention_problem(&rows).map(|p| (newest, p)))
 }
 
-/// A Stripe key that is set but cannot be used: every cart checkout fails
-/// until the owner fixes it. No key at all is fine (Payment Links only).
+/// A Stripe key that is set but cannot be used (or an API base that may
+/// not be): every cart checkout fails until the owner fixes it. No key at
+/// all is fine here (Payment Links only; `site-gen doctor` weighs it).
 fn checkout_misconfigured(env: &Env) -> Option<String> {
-    let key = setting(env, "STRIPE_API_KEY")?;
-    let test_mode = setting(env, "STRIPE_TEST_MODE").is_some_and(|v| v.trim() == "true");
-    crate::payments::stripe_checkout::check_api_key(Some(&key), test_mode)
-        .err()
-        .map(|e| format!("the cart's checkout cannot start: {e}"))
+    setting(env, "STRIPE_API_KEY")?;
+    super::checkout::configuration(env).err().map(|e| format!("the cart's checkout cannot start: {e}"))
 }
 
 /// Puts the notice into the outbox for `ALERT_EMAIL`, if set (besides the
