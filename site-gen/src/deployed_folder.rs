@@ -34,8 +34,10 @@ pub fn drafts_would_be_deployed(root: &Path, out: &Path) -> Option<PathBuf> {
     deployed_folders(root).iter().map(|f| plain(f)).find(|folder| out.starts_with(folder))
 }
 
-/// `path` made absolute, with `.` and `..` taken away as written (the
-/// folder may not exist yet, so it is not asked of the file system).
+/// `path` made absolute, with `.` and `..` taken away as written, and the
+/// symbolic links in the part that exists resolved (the rest may not exist
+/// yet), so that a link to `public/`, or `public/` a link itself, is seen
+/// for what it is.
 fn plain(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut plain = PathBuf::new();
@@ -46,7 +48,15 @@ fn plain(path: &Path) -> PathBuf {
             c => plain.push(c),
         }
     }
-    plain
+    let mut missing = Vec::new();
+    while !plain.exists() {
+        let Some(name) = plain.file_name().map(ToOwned::to_owned) else { break };
+        missing.push(name);
+        plain.pop();
+    }
+    let mut resolved = plain.canonicalize().unwrap_or(plain);
+    resolved.extend(missing.iter().rev());
+    resolved
 }
 
 #[cfg(test)]
@@ -74,6 +84,25 @@ mod tests {
         assert_eq!(drafts_would_be_deployed(&root, &root.join("public-drafts")), None, "a folder of its own");
         assert_eq!(drafts_would_be_deployed(&root, &drafts_default(&root)), None);
         assert_eq!(drafts_would_be_deployed(&root, &tmp.path().join("public")), None, "outside the shop");
+    }
+
+    /// A symbolic link to `public/`, or `public/` a link to a folder
+    /// elsewhere: the drafts would be deployed all the same.
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_links_are_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("shop");
+        std::fs::create_dir_all(root.join("public")).unwrap();
+        std::os::unix::fs::symlink(root.join("public"), tmp.path().join("link")).unwrap();
+        assert!(drafts_would_be_deployed(&root, &tmp.path().join("link/new")).is_some());
+        let other = tempfile::tempdir().unwrap();
+        let elsewhere = other.path().join("site");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::remove_dir(root.join("public")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("public")).unwrap();
+        assert!(drafts_would_be_deployed(&root, &elsewhere).is_some(), "public/ is a link to it");
+        assert_eq!(drafts_would_be_deployed(&root, &other.path().join("preview")), None);
     }
 
     #[test]

@@ -139,9 +139,7 @@ impl Report {
                 Some(true) if name == "mail" && detail.contains("no mail provider") => {
                     r.no_mail(detail, takes_payments.as_deref())
                 }
-                Some(true) if name == "checkout" && detail.contains("not set") => {
-                    r.no_checkout(detail, shop.payment_link.as_deref())
-                }
+                Some(true) if name == "checkout" && detail.contains("not set") => r.no_checkout(detail, shop),
                 // Passing, but the self-test has problems it alerted of.
                 Some(true) if open_incident(detail).is_some() => {
                     r.note(format!(
@@ -186,10 +184,15 @@ impl Report {
 
     /// The Worker has no Stripe key: the cart's Checkout, on every clip
     /// page, cannot work. A failure unless clips sell through Payment Links.
-    fn no_checkout(&mut self, detail: &str, payment_link: Option<&str>) {
+    fn no_checkout(&mut self, detail: &str, shop: &ShopFacts) {
         let fix =
             format!("put in a restricted key: `npx wrangler secret put STRIPE_API_KEY` ({})", guide("payments.md"));
-        match payment_link {
+        match shop.payment_link.as_deref() {
+            // content/ could not be read: whether clips sell through
+            // Payment Links is not known.
+            None if shop.catalog.is_none() => self.warn(format!(
+                "checkout: {detail}; unless clips sell through Payment Links, nothing in the shop can be bought: {fix}"
+            )),
             Some(slug) => self.warn(format!(
                 "checkout: {detail}; clips with a Payment Link (like {slug}) still sell, but \"Checkout\" in the cart does not: {fix}"
             )),
@@ -713,6 +716,9 @@ mod tests {
         assert_eq!(Report::new(&set, Ok(&[]), &facts(local(&[]))).problems, 0);
         let wrong = health(false, "the cart's checkout cannot start: STRIPE_API_KEY is a secret key (sk_)");
         assert_eq!(Report::new(&wrong, Ok(&[]), &linked).problems, 1);
+        // content/ could not be loaded: doctor cannot know, so it warns.
+        let r = Report::new(&unset, Ok(&[]), &ShopFacts::default());
+        assert!(lines(&r).contains("warn  checkout: STRIPE_API_KEY is not set"), "{:?}", r.lines);
     }
 
     /// A size or hash that differs: of content/, the deployed catalog and

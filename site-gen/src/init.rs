@@ -213,12 +213,24 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
                     .to_string()
             }
             "migrations_dir" => format!("migrations_dir = {}", toml_string(&format!("{worker}/migrations"))),
+            // Each shop's own, so that two shops in one Cloudflare account
+            // do not share their counters: a number made from its name.
+            "namespace_id" => format!("namespace_id = \"{}\"", rate_limit_namespace(name)),
             _ => line,
         };
         out.push_str(&line);
         out.push('\n');
     }
     out
+}
+
+/// A rate limit namespace for the shop `name` (Cloudflare's
+/// `namespace_id`: a whole number unique in the account): 1000 to 999,999,
+/// from the sha256 of the name.
+fn rate_limit_namespace(name: &str) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    1000 + u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 999_000
 }
 
 fn readme(name: &str, clipstore: &str) -> String {
@@ -308,6 +320,12 @@ mod tests {
         assert_eq!(parsed["r2_buckets"][0]["bucket_name"].as_str(), Some("my-shop-clips"));
         assert_eq!(parsed["d1_databases"][0]["database_name"].as_str(), Some("my-shop"));
         assert_eq!(parsed["ratelimits"][0]["name"].as_str(), Some("CHECKOUT_LIMITER"));
+        let namespace = |toml: &str| -> u32 {
+            let parsed: toml::Table = toml::from_str(toml).unwrap();
+            parsed["ratelimits"][0]["namespace_id"].as_str().unwrap().parse().unwrap()
+        };
+        let (mine, other) = (namespace(&toml), namespace(&wrangler_toml("other-shop", "/src/clipstore")));
+        assert!((1000..1_000_000).contains(&mine) && mine != other, "each shop its own: {mine}, {other}");
         assert_eq!(parsed["d1_databases"][0]["migrations_dir"].as_str(), Some("/src/clipstore/edge-worker/migrations"));
         let original: toml::Table = toml::from_str(WORKER_CONFIG).unwrap();
         assert_eq!(parsed["triggers"], original["triggers"]);

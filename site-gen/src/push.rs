@@ -312,9 +312,13 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
         };
         // The secondary goes first, so that R2 (what customers download
         // from) trades its copy for other bytes only once the secondary
-        // holds them too: a failover never serves another file than R2.
+        // holds them too. Nor does it get new bytes while what R2 holds is
+        // unknown (R2 could not be checked).
         let mut secondary_has_it = true;
-        if let Some(s) = &secondary {
+        if let (Some(_), Err(_)) = (&secondary, &in_r2) {
+            (in_place, secondary_has_it) = (false, false);
+            println!("clip {}: not uploaded to the secondary either: the bucket could not be checked", name);
+        } else if let Some(s) = &secondary {
             let reason = match s.head(&file.object_key) {
                 Ok(found) => Ok(upload_reason(size, &sha256, found.as_ref().map(|(r, _)| r))),
                 // A wrong key, or AWS S3 saying "missing" to a key without
@@ -373,6 +377,13 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
                     Err(e) => {
                         in_place = false;
                         println!("clip {}: upload failed: {e}", name);
+                        if replaces && secondary.is_some() && secondary_has_it {
+                            println!(
+                                "clip {}: until it is in the bucket too, the secondary holds the new file and the bucket the old one: \
+                                 a failover serves the new one",
+                                name
+                            );
+                        }
                     }
                 }
             }
