@@ -262,6 +262,48 @@ describe("a ledger outage", () => {
   });
 });
 
+describe("a failure rate at the threshold", () => {
+  it("21 %, then 19 %: one alert, no recovery and alert again; under 10 %: recovered", async () => {
+    const query = async (command) =>
+      JSON.parse((await stack.wrangler(["d1", "execute", "DB", "--json", "--command", command])).stdout)[0].results;
+    const since = Date.now() - 15 * 60_000;
+    const [{ total: t0, failed: f0 }] = await query(
+      `SELECT COUNT(*) AS total, COALESCE(SUM(status >= 500), 0) AS failed FROM download_attempts WHERE at >= ${since}`);
+    // Attempts as the Worker records them, `n` at a time, now.
+    const add = (n, status) => n > 0 && query(
+      `WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ${n}) ` +
+      `INSERT INTO download_attempts (attempt_id, at, method, status, outcome) ` +
+      `SELECT 'rate-' || hex(randomblob(8)), ${Date.now()}, 'GET', ${status}, '${status >= 500 ? "storage_unavailable" : "granted"}' FROM k`);
+    const reach = async (failed, total) => {
+      const [{ total: t, failed: f }] = await query(
+        `SELECT COUNT(*) AS total, COALESCE(SUM(status >= 500), 0) AS failed FROM download_attempts WHERE at >= ${since}`);
+      await add(failed - f, 503);
+      await add(total - failed - (t - f), 200);
+    };
+    const before = received.length;
+    try {
+      // 21 % of the window, whatever earlier tests left in it.
+      const failed = f0 + 21 + Math.ceil(0.3 * t0);
+      await reach(failed, Math.ceil(failed / 0.21));
+      await scheduled();
+      await settle();
+      assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+      assert.deepEqual(received[before].body.clipstore.new, ["failure_rate"]);
+      await reach(failed, Math.ceil(failed / 0.19)); // 19 %: under the threshold, not under half of it
+      await scheduled();
+      await settle();
+      assert.equal(received.length, before + 1, "no recovery while the rate hovers: " + JSON.stringify(received.slice(before)));
+      await reach(failed, Math.ceil(failed / 0.09)); // 9 %
+      await scheduled();
+      await settle();
+      assert.equal(received.length, before + 2, JSON.stringify(received.slice(before)));
+      assert.equal(received[before + 1].body.clipstore.kind, "recovered");
+    } finally {
+      await query("DELETE FROM download_attempts WHERE attempt_id LIKE 'rate-%'");
+    }
+  });
+});
+
 describe("a ledger that reads but refuses writes", () => {
   // A full or read-only D1: the self-test's checks read, and pass; the
   // downloads go on, counted in R2; only the merge of those records fails.
@@ -313,6 +355,9 @@ describe("health checks", () => {
     const names = res.body.checks.map((c) => c.name);
     assert.deepEqual(names, ["catalog_manifest", "signing_keys", "storage", "secondary", "ledger", "alerts", "checkout", "mail"]);
     assert.ok(res.body.checks.every((c) => c.ok));
+    // The rate limit binding of wrangler.toml is found in workerd.
+    assert.equal(res.body.checks.find((c) => c.name === "checkout").detail,
+      "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page");
     assert.ok(!JSON.stringify(res.body).includes(ADMIN_TOKEN), "no secrets in the answer");
   });
 
