@@ -164,7 +164,8 @@ cat <<MSG
   (e-mail: no mail provider is configured here, so customers' mails stay in the outbox;
    read them with: cargo run -p site-gen -- orders --worker-url http://127.0.0.1:$port outbox)
   (the cart's Checkout needs a Stripe test key: STRIPE_API_KEY=rk_test_... in edge-worker/.dev.vars;
-   without it the checkout page says it is not available and nothing is charged; docs/payments.md)
+   without it the checkout page says it is not available and nothing is charged, and doctor
+   fails its checkout check, since the sample clips have no Payment Link either; docs/payments.md)
   Ctrl-C stops the server.
 
 MSG

@@ -36,6 +36,28 @@ impl Check {
     }
 }
 
+/// The health check `checkout`: whether the cart's Checkout can open a
+/// payment page (`key_set`, and `problem`: why the key or the API base
+/// cannot be used), and whether checkouts are rate limited (`limited`: the
+/// `CHECKOUT_LIMITER` binding is there). `site-gen doctor` weighs a key not
+/// set against the shop's Payment Links, and warns on no limit.
+pub fn checkout_check(key_set: bool, problem: Option<String>, limited: bool) -> Check {
+    match (key_set, problem) {
+        (false, _) => {
+            Check::pass("checkout", "STRIPE_API_KEY is not set: the cart's Checkout cannot open a payment page")
+        }
+        (true, Some(problem)) => Check::fail("checkout", problem),
+        (true, None) if limited => {
+            Check::pass("checkout", "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page")
+        }
+        (true, None) => Check::pass(
+            "checkout",
+            "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page; checkouts are not rate limited \
+             (no CHECKOUT_LIMITER binding: the [[ratelimits]] block of edge-worker/wrangler.toml, docs/payments.md)",
+        ),
+    }
+}
+
 /// The deep health answer: 200 when every check passed, else 503.
 pub fn health_report(checks: &[Check]) -> (u16, serde_json::Value) {
     let ok = checks.iter().all(|c| c.ok);
@@ -885,6 +907,22 @@ mod tests {
         let t = FailureThreshold::from_vars(Some("0.5"), Some("1"), Some("nope"));
         assert_eq!(t, FailureThreshold { rate: 0.5, min_attempts: 1, window_minutes: 15 });
         assert_eq!(FailureThreshold::from_vars(Some("7"), None, None).rate, 0.2);
+    }
+
+    /// The `checkout` check: no key passes (doctor weighs it), a key that
+    /// cannot be used fails, and a usable key says when nothing limits
+    /// checkouts.
+    #[test]
+    fn the_checkout_check_says_key_and_limit() {
+        assert!(checkout_check(false, None, true).ok);
+        assert!(checkout_check(false, None, true).detail.starts_with("STRIPE_API_KEY is not set"));
+        assert!(!checkout_check(true, Some("the cart's checkout cannot start: x".into()), true).ok);
+        let limited = checkout_check(true, None, true);
+        assert!(limited.ok && !limited.detail.contains("not rate limited"), "{limited:?}");
+        let unlimited = checkout_check(true, None, false);
+        assert!(
+            unlimited.ok && unlimited.detail.contains("checkouts are not rate limited (no CHECKOUT_LIMITER binding")
+        );
     }
 
     /// A failure rate hovering at the threshold (21 %, 19 %, 21 %, …) is

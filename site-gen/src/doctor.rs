@@ -140,6 +140,10 @@ impl Report {
                     r.no_mail(detail, takes_payments.as_deref())
                 }
                 Some(true) if name == "checkout" && detail.contains("not set") => r.no_checkout(detail, shop),
+                // Anyone could loop checkouts into Stripe's rate limit.
+                Some(true) if name == "checkout" && detail.contains("not rate limited") => {
+                    r.warn(format!("{name}: {detail}"))
+                }
                 // Passing, but the self-test has problems it alerted of.
                 Some(true) if open_incident(detail).is_some() => {
                     r.note(format!(
@@ -713,7 +717,14 @@ mod tests {
         assert!(lines(&r).contains("(like harbor) still sell"), "{:?}", r.lines);
 
         let set = health(true, "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page");
-        assert_eq!(Report::new(&set, Ok(&[]), &facts(local(&[]))).problems, 0);
+        let r = Report::new(&set, Ok(&[]), &facts(local(&[])));
+        assert_eq!((r.problems, r.warnings), (0, 0), "{:?}", r.lines);
+        let unlimited = health(
+            true,
+            "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page; checkouts are not rate limited (no CHECKOUT_LIMITER binding: …)",
+        );
+        let r = Report::new(&unlimited, Ok(&[]), &facts(local(&[])));
+        assert_eq!((r.problems, r.warnings), (0, 1), "{:?}", r.lines);
         let wrong = health(false, "the cart's checkout cannot start: STRIPE_API_KEY is a secret key (sk_)");
         assert_eq!(Report::new(&wrong, Ok(&[]), &linked).problems, 1);
         // content/ could not be loaded: doctor cannot know, so it warns.

@@ -68,13 +68,8 @@ fn problem_page(problem: CheckoutProblem) -> Result<Response> {
 /// Without the binding, or when it fails, yes: a customer is never turned
 /// away for the limiter's sake.
 async fn within_checkout_limit(env: &Env, req: &Request) -> bool {
-    use js_sys::{Function, Object, Promise, Reflect};
-    let Ok(limiter) = Reflect::get(env, &JsValue::from_str("CHECKOUT_LIMITER")) else { return true };
-    let Some(limit) =
-        Reflect::get(&limiter, &JsValue::from_str("limit")).ok().and_then(|f| f.dyn_into::<Function>().ok())
-    else {
-        return true;
-    };
+    use js_sys::{Object, Promise, Reflect};
+    let Some((limiter, limit)) = limiter(env) else { return true };
     let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
     let options = Object::new();
     let key = JsValue::from_str(&crate::recovery::client_network(&client));
@@ -90,6 +85,14 @@ async fn within_checkout_limit(env: &Env, req: &Request) -> bool {
         }
         Err(_) => true,
     }
+}
+
+/// The `CHECKOUT_LIMITER` binding and its `limit` method, if the Worker has
+/// them (the health check says when it does not).
+pub(super) fn limiter(env: &Env) -> Option<(JsValue, js_sys::Function)> {
+    let limiter = js_sys::Reflect::get(env, &JsValue::from_str("CHECKOUT_LIMITER")).ok()?;
+    let limit = js_sys::Reflect::get(&limiter, &JsValue::from_str("limit")).ok()?.dyn_into().ok()?;
+    Some((limiter, limit))
 }
 
 /// A random value for a checkout without a cart id (each such submission

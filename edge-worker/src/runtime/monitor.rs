@@ -142,15 +142,11 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
     // The cart is on every clip page: without a usable key its Checkout
     // answers "not available" (`site-gen doctor` weighs it against the
     // shop's Payment Links).
-    checks.push(match (setting(env, "STRIPE_API_KEY"), checkout_misconfigured(env)) {
-        (None, _) => {
-            Check::pass("checkout", "STRIPE_API_KEY is not set: the cart's Checkout cannot open a payment page")
-        }
-        (Some(_), Some(problem)) => Check::fail("checkout", problem),
-        (Some(_), None) => {
-            Check::pass("checkout", "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page")
-        }
-    });
+    checks.push(monitor::checkout_check(
+        setting(env, "STRIPE_API_KEY").is_some(),
+        checkout_misconfigured(env),
+        super::checkout::limiter(env).is_some(),
+    ));
     checks.push(match super::mail::provider(env) {
         Ok(Some(provider)) => Check::pass("mail", format!("Resend is configured; mail is sent as {}", provider.from())),
         Ok(None) => Check::pass("mail", "no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox"),
