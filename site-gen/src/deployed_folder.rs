@@ -40,23 +40,20 @@ pub fn drafts_would_be_deployed(root: &Path, out: &Path) -> Option<PathBuf> {
 /// for what it is.
 fn plain(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut plain = PathBuf::new();
-    for c in absolute.components() {
+    let parts: Vec<Component> = absolute.components().collect();
+    // The longest part as written that exists, resolved by the file system
+    // (links first, then `..` as it reads them); the rest tidied by hand.
+    let existing = (0..=parts.len()).rev().find(|&n| parts[..n].iter().collect::<PathBuf>().exists()).unwrap_or(0);
+    let prefix: PathBuf = parts[..existing].iter().collect();
+    let mut plain = prefix.canonicalize().unwrap_or(prefix);
+    for c in &parts[existing..] {
         match c {
             Component::ParentDir => _ = plain.pop(),
             Component::CurDir => {}
             c => plain.push(c),
         }
     }
-    let mut missing = Vec::new();
-    while !plain.exists() {
-        let Some(name) = plain.file_name().map(ToOwned::to_owned) else { break };
-        missing.push(name);
-        plain.pop();
-    }
-    let mut resolved = plain.canonicalize().unwrap_or(plain);
-    resolved.extend(missing.iter().rev());
-    resolved
+    plain
 }
 
 #[cfg(test)]
@@ -103,6 +100,10 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, root.join("public")).unwrap();
         assert!(drafts_would_be_deployed(&root, &elsewhere).is_some(), "public/ is a link to it");
         assert_eq!(drafts_would_be_deployed(&root, &other.path().join("preview")), None);
+        // `..` after a link is the link target's parent, as the system reads it.
+        std::fs::create_dir_all(other.path().join("deep/er")).unwrap();
+        std::os::unix::fs::symlink(other.path().join("deep/er"), tmp.path().join("er")).unwrap();
+        assert!(drafts_would_be_deployed(&root, &tmp.path().join("er/../../site")).is_some(), "other/deep/../site");
     }
 
     #[test]
