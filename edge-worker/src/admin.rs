@@ -12,7 +12,7 @@
 //! | `POST /admin/reset?since=S&until=S` | gives back all downloads of every order with an attempt in the window |
 //! | `POST /admin/orders/<id>/revoke[?clip=slug]` | every link of the order stops working (or only that clip of it: a partial refund) |
 //! | `POST /admin/orders/<id>/resend[?to=address]` | e-mails a fresh link of the order (sharing its downloads) to the checkout's address, or `to` |
-//! | `POST /admin/orders/<id>/reissue[?valid_for=S]` | links issued before now stop working; with `valid_for`, the order's links now expire S seconds from now (the new link's expiry); answers `not_before` to mint from |
+//! | `POST /admin/orders/<id>/reissue[?valid_for=S]` | every link issued up to now stops working (links carry whole seconds: `not_before` becomes the next second, new links are issued at it); with `valid_for`, the order's links now expire S seconds from now (the new link's expiry); answers `not_before` to mint from |
 //! | `GET /admin/attempts[?order=<id>][&after=<id>][&limit=N]` | attempts, oldest first (export) |
 //! | `POST /admin/ledger/merge` | merges the R2 fallback records into D1, then settles the reservations of downloads that stopped mid-stream (`crate::stale`): `{"merged": n, "settled_stale": n}` |
 //! | `GET /admin/health` | deep health check: storage, ledger, catalog, keys (200 or 503) |

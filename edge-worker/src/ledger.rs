@@ -401,11 +401,16 @@ pub mod sql {
         "INSERT INTO revoked_clips (order_id, clip_slug, at, reason) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (order_id, clip_slug) DO NOTHING RETURNING clip_slug";
 
-    /// Reissue: tokens issued before `?2` stop working and the order is no
-    /// longer revoked; with `?3`, the order's links now expire `?3` seconds
-    /// from `?2` (the new link's expiry, so that a link resent later shares
-    /// it). Returns the row. `?1 order_id, ?2 now (s), ?3 valid for (s) or NULL`.
-    pub const REISSUE: &str = "UPDATE orders SET not_before = ?2, revoked_at = NULL, \
+    /// Reissue: every link issued up to now stops working and the order is
+    /// no longer revoked; with `?3`, the order's links now expire `?3`
+    /// seconds from `?2` (the new link's expiry, so that a link resent later
+    /// shares it). Links carry whole seconds, so `not_before` becomes the
+    /// next second, one past the last reissue's if that is later: a link
+    /// issued in the same second as the reissue, a resend's or an earlier
+    /// reissue's, is stopped too. New links are issued at `not_before`
+    /// (within the token's clock skew). Returns the row.
+    /// `?1 order_id, ?2 now (s), ?3 valid for (s) or NULL`.
+    pub const REISSUE: &str = "UPDATE orders SET not_before = MAX(?2, not_before) + 1, revoked_at = NULL, \
          expires_at = COALESCE(?2 + ?3, expires_at) WHERE order_id = ?1 \
          RETURNING order_id, clips, allowance, customer_ref, expires_at, not_before, choices";
 
@@ -452,8 +457,8 @@ pub mod sql {
     /// What a resent link needs: the order and its checkout's address.
     /// `?1 order_id`.
     pub const ORDER_TO_RESEND: &str = "SELECT o.clips AS clips, o.choices AS choices, o.allowance AS allowance, o.customer_ref AS customer_ref, \
-         o.expires_at AS expires_at, o.revoked_at AS revoked_at, o.revoked_reason AS revoked_reason, \
-         (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1) AS customer_email \
+         o.expires_at AS expires_at, o.not_before AS not_before, o.revoked_at AS revoked_at, \
+         o.revoked_reason AS revoked_reason, (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1) AS customer_email \
          FROM orders o WHERE o.order_id = ?1";
 
     /// The order a refund or dispute is about. `?1 provider, ?2 payment_id`.
@@ -469,8 +474,8 @@ pub mod sql {
     /// `resend --to`, after a typo at checkout). `?1 address, ?2 limit, ?3 now (s)`.
     pub const ORDERS_OF_EMAIL: &str =
         "SELECT o.order_id AS order_id, o.clips AS clips, o.choices AS choices, o.allowance AS allowance, \
-         o.customer_ref AS customer_ref, o.expires_at AS expires_at, c.customer_email AS customer_email, \
-         CASE WHEN o.revoked_at IS NOT NULL THEN COALESCE(o.revoked_reason, 'admin') \
+         o.customer_ref AS customer_ref, o.expires_at AS expires_at, o.not_before AS not_before, \
+         c.customer_email AS customer_email, CASE WHEN o.revoked_at IS NOT NULL THEN COALESCE(o.revoked_reason, 'admin') \
          WHEN o.expires_at IS NOT NULL AND o.expires_at <= ?3 THEN 'expired' END AS ended, \
          (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = o.order_id) AS revoked_clips \
          FROM checkouts c JOIN orders o ON o.order_id = c.order_id \

@@ -589,6 +589,40 @@ fn what_was_bought_of_each_clip_comes_back_for_a_reissue_or_a_resent_link() {
     assert_eq!(now.as_deref(), Some(r#"{"a":{"variant":"hd"}}"#));
 }
 
+/// A reissue stops every link issued up to its second, even a link issued
+/// in that very second (an earlier reissue's, a resend's): links carry whole
+/// seconds, so the new ones are issued at the next second, `not_before`.
+#[test]
+fn two_reissues_in_one_second_leave_only_the_last_link_working() {
+    let db = db();
+    paid_order(&db);
+    let a = DownloadAllowance { size: S, downloads: 3 };
+    let grant_issued_at = |issued: i64| {
+        run(&db, sql::GRANT, vec![t("O"), t("c"), n(1), n(S), n(a.unit()), n(a.budget()), n(100), n(issued as u64)])
+            == 1
+    };
+    let reissue = |now: i64| -> i64 {
+        db.query_row(sql::REISSUE, rusqlite::params!["O", now, None::<i64>], |r| r.get("not_before")).unwrap()
+    };
+    assert!(grant_issued_at(100), "the first link, issued at 100");
+    let first = reissue(100);
+    assert_eq!(first, 101);
+    assert!(!grant_issued_at(100), "a link of the reissue's second is stopped");
+    assert!(grant_issued_at(first), "the reissued link works");
+    let second = reissue(100);
+    assert_eq!(second, 102, "the same second again");
+    assert!(!grant_issued_at(first), "the first reissue's link is replaced");
+    assert!(grant_issued_at(second));
+    assert_eq!(reissue(500), 501, "later, from the clock again");
+    let state: i64 = db.query_row(sql::REFUSAL_STATE, rusqlite::params!["O", "c"], |r| r.get("not_before")).unwrap();
+    assert_eq!(state, 501);
+    let resend: i64 = db.query_row(sql::ORDER_TO_RESEND, ["O"], |r| r.get("not_before")).unwrap();
+    let of_email: i64 = db
+        .query_row(sql::ORDERS_OF_EMAIL, rusqlite::params!["buyer@example.com", 5, 0], |r| r.get("not_before"))
+        .unwrap();
+    assert_eq!((resend, of_email), (501, 501), "a resent link is issued at it too");
+}
+
 #[test]
 fn a_refund_revokes_the_order_once_and_grants_stop() {
     let db = db();

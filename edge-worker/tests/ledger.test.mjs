@@ -221,17 +221,24 @@ describe("owner operations", () => {
     const stranger = vectors.keys.find((k) => !k.in_keyring && k.env.startsWith(SIGNING_KEY.split(":")[0]));
     assert.ok(stranger, "a key of the same id outside the Worker's keyring");
     await siteGen(["orders", "--worker-url", stack.base, "reset", "L-OPS"]);
-    // A link replaces those issued before its second: the next second, so
-    // that the first reissue's link is replaced, not just used up.
-    await new Promise((r) => setTimeout(r, Math.max(0, (Math.floor(Date.now() / 1000) + 1) * 1000 - Date.now() + 50)));
     const again = await siteGen(["orders", "--worker-url", stack.base, "--root", REPO, "reissue", "L-OPS",
       "--expires", "2d", "--base-url", `${stack.base}/download`], { CLIPSTORE_SIGNING_KEY: stranger.env });
     const second = again.stdout.trim();
     assert.equal((await get(`${second}/${main.slug}`)).status, 200, "the link printed works");
     assert.equal((await get(`${fresh}/${main.slug}`)).status, 403, "the first reissue's link is replaced");
 
+    // Two reissues a few milliseconds apart (links carry whole seconds): the
+    // earlier one's link is stopped too, and the later one's works at once.
+    const [third, fourth] = [await admin(stack, "POST", "/admin/orders/L-OPS/reissue"),
+      await admin(stack, "POST", "/admin/orders/L-OPS/reissue")];
+    assert.equal(third.status, 200, JSON.stringify(third.body));
+    assert.equal(fourth.body.order.not_before, third.body.order.not_before + 1, JSON.stringify(fourth.body));
+    assert.equal((await get(`${third.body.link}/${main.slug}`, ["Range: bytes=0-99"])).status, 403, "the earlier one is replaced");
+    assert.equal((await get(`${fourth.body.link}/${main.slug}`, ["Range: bytes=0-99"])).status, 206, "the later one works");
+
     const detail = await show("L-OPS");
-    assert.deepEqual(detail.events.map((e) => e.kind), ["reset", "revoke", "reset", "reissue", "reset", "reissue"]);
+    assert.deepEqual(detail.events.map((e) => e.kind),
+      ["reset", "revoke", "reset", "reissue", "reset", "reissue", "reissue", "reissue"]);
     assert.ok(detail.links.length >= 2, "both links recorded");
 
     // A mistyped id is refused by site-gen, and nothing is written for it.
@@ -239,7 +246,7 @@ describe("owner operations", () => {
     assert.equal(typo.code, 1, typo.stderr);
     assert.match(typo.stderr, /no order L-OPZ in the ledger/);
     assert.equal((await admin(stack, "GET", "/admin/orders/L-OPZ")).status, 404, "no order created for the typo");
-    assert.equal((await get(`${second}/${main.slug}`, ["Range: bytes=0-99"])).status, 206, "the real order still works");
+    assert.equal((await get(`${fourth.body.link}/${main.slug}`, ["Range: bytes=0-99"])).status, 206, "the real order still works");
   });
 
   it("a resend of an order whose links expired is refused with what to do instead", async () => {

@@ -344,6 +344,7 @@ async fn admin_route(
                         o.allowance,
                         &o.customer_ref,
                         o.expires_at,
+                        o.not_before,
                     );
                     let token = super::payments::sign_link(env, &mut claims)?;
                     respond(200, json!({ "order": order, "link": format!("{origin}/download/{token}") }))

@@ -118,6 +118,7 @@ struct RecoverableOrder {
     allowance: u32,
     customer_ref: Option<String>,
     expires_at: Option<u64>,
+    not_before: u64,
     customer_email: String,
     /// Why it no longer downloads ('expired', or the revoke's reason).
     ended: Option<String>,
@@ -131,6 +132,7 @@ crate::from_row!(RecoverableOrder {
     allowance,
     customer_ref,
     expires_at,
+    not_before,
     customer_email,
     ended,
     revoked_clips
@@ -199,6 +201,7 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
             order.allowance,
             &order.customer_ref,
             order.expires_at,
+            order.not_before,
         );
         // The mail lists what can be downloaded: not the clips refunded.
         let refunded: Vec<String> = serde_json::from_str(&order.revoked_clips).unwrap_or_default();
@@ -228,8 +231,10 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
 }
 
 /// The claims of a fresh link of an order as the ledger has it (`clips`:
-/// its JSON array): issued now, with the order's clips, downloads per clip
-/// and expiry, so it shares the order's allowance and never outlives it.
+/// its JSON array): issued now, or at the order's `not_before` when its
+/// last reissue set that a second ahead (`ledger::sql::REISSUE`), with the
+/// order's clips, downloads per clip and expiry, so it shares the order's
+/// allowance and never outlives it.
 pub(super) fn fresh_claims(
     order_id: &str,
     clips: &str,
@@ -237,13 +242,14 @@ pub(super) fn fresh_claims(
     downloads: u32,
     customer_ref: &Option<String>,
     expires_at: Option<u64>,
+    not_before: u64,
 ) -> Claims {
     let now = now_unix();
     let mut claims = Claims {
         key_id: String::new(),
         order_id: order_id.to_string(),
         clips: serde_json::from_str(clips).unwrap_or_default(),
-        issued_at: now,
+        issued_at: now.max(not_before),
         expires_at: expires_at.unwrap_or(now + 30 * 86_400),
         downloads,
         customer_ref: customer_ref.clone(),
@@ -259,6 +265,7 @@ struct OrderToResend {
     allowance: u32,
     customer_ref: Option<String>,
     expires_at: Option<u64>,
+    not_before: u64,
     revoked_at: Option<u64>,
     revoked_reason: Option<String>,
     customer_email: Option<String>,
@@ -269,6 +276,7 @@ crate::from_row!(OrderToResend {
     allowance,
     customer_ref,
     expires_at,
+    not_before,
     revoked_at,
     revoked_reason,
     customer_email
@@ -329,6 +337,7 @@ pub(super) async fn resend(
         order.allowance,
         &order.customer_ref,
         order.expires_at,
+        order.not_before,
     );
     let token = sign_link(env, &mut claims)?;
     let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin)?;
