@@ -3,7 +3,9 @@
 //! with drafts never writes there, so that a deploy cannot put a draft, or
 //! an item dated later, on the public site.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use crate::resolved_path::resolved;
 
 /// Where a build with `--drafts` goes when no `--out` is given: the folder
 /// `site-gen serve --drafts` previews from, so that serve starts from it.
@@ -30,30 +32,8 @@ pub fn deployed_folders(root: &Path) -> Vec<PathBuf> {
 /// The deployed folder that `out` is, or lies in, when drafts would be
 /// written there; None when `out` is a folder of its own.
 pub fn drafts_would_be_deployed(root: &Path, out: &Path) -> Option<PathBuf> {
-    let out = plain(out);
-    deployed_folders(root).iter().map(|f| plain(f)).find(|folder| out.starts_with(folder))
-}
-
-/// `path` made absolute, with `.` and `..` taken away as written, and the
-/// symbolic links in the part that exists resolved (the rest may not exist
-/// yet), so that a link to `public/`, or `public/` a link itself, is seen
-/// for what it is.
-fn plain(path: &Path) -> PathBuf {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let parts: Vec<Component> = absolute.components().collect();
-    // The longest part as written that exists, resolved by the file system
-    // (links first, then `..` as it reads them); the rest tidied by hand.
-    let existing = (0..=parts.len()).rev().find(|&n| parts[..n].iter().collect::<PathBuf>().exists()).unwrap_or(0);
-    let prefix: PathBuf = parts[..existing].iter().collect();
-    let mut plain = prefix.canonicalize().unwrap_or(prefix);
-    for c in &parts[existing..] {
-        match c {
-            Component::ParentDir => _ = plain.pop(),
-            Component::CurDir => {}
-            c => plain.push(c),
-        }
-    }
-    plain
+    let out = resolved(out);
+    deployed_folders(root).iter().map(|f| resolved(f)).find(|folder| out.starts_with(folder))
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub mod progress;
 pub mod purchase_token;
 pub mod push;
 pub mod render;
+pub mod resolved_path;
 pub mod search;
 pub mod secondary;
 pub mod serve;
@@ -203,25 +204,15 @@ fn check_content_links(shop: &Shop, paths: impl Iterator<Item = String>) -> Resu
 /// from, where each build would copy the last one into itself (and `serve`
 /// would rebuild for ever).
 pub fn unfit_output(root: &Path, out: &Path) -> Option<&'static str> {
-    // Compared as written, `..` taken away (`../shop/static/p` is in static/).
-    let plain = |p: &Path| {
-        let mut plain = PathBuf::new();
-        for c in p.components() {
-            match c {
-                std::path::Component::ParentDir => _ = plain.pop(),
-                std::path::Component::CurDir => {}
-                c => plain.push(c),
-            }
-        }
-        plain
-    };
-    let (root, out) = (&plain(root), &plain(out));
-    if root.join("content").starts_with(out) || out == root {
+    // Where they lead: `../shop/static/p` is in static/, and so is a folder
+    // reached through a link to it.
+    let (root, out) = (&resolved_path::resolved(root), &resolved_path::resolved(out));
+    if resolved_path::resolved(&root.join("content")).starts_with(out) || out == root {
         return Some("the output folder would contain the shop's own content");
     }
     ["content", "static", templates::TEMPLATES_DIR]
         .iter()
-        .any(|source| out.starts_with(root.join(source)))
+        .any(|source| out.starts_with(resolved_path::resolved(&root.join(source))))
         .then_some("the output folder is inside a folder the shop is made from (content/, static/ or templates/)")
 }
 

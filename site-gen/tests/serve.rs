@@ -227,6 +227,19 @@ fn an_output_folder_inside_the_shops_sources_is_refused() {
         .unwrap();
     assert!(!build.status.success());
     assert!(String::from_utf8_lossy(&build.stderr).contains("is inside a folder the shop is made from"));
+    // Through a symbolic link to content/: the folder would be made there.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(root.join("content"), tmp.path().join("to-content")).unwrap();
+        let through = tmp.path().join("to-content/site");
+        let build = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+            .args(["build", "--root", root.to_str().unwrap(), "--out", through.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!build.status.success());
+        assert!(String::from_utf8_lossy(&build.stderr).contains("is inside a folder the shop is made from"));
+        assert!(!root.join("content/site").exists(), "nothing written into content/");
+    }
     let (_server, line) = start_with(&root, &["--out", "preview"]);
     assert!(line.contains(&format!("(files in {})", root.join("preview").display())), "under the shop: {line}");
 }
