@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import Stripe from "stripe";
 
 import {
-  ADMIN_TOKEN, admin, catalog, curl, REPO, run, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
+  ADMIN_TOKEN, admin, catalog, curl, priceSeal, REPO, run, startStack, STRIPE_WEBHOOK_SECRET, toolEnv, vectors,
 } from "./support/stack.mjs";
 
 const { main, other } = catalog();
@@ -165,6 +165,44 @@ describe("paid checkout", () => {
     const ok = await deliver(full);
     assert.equal(ok.status, 200);
     assert.ok(ok.body.order_id, JSON.stringify(ok.body));
+  });
+
+  it("prices raised while a customer pays: the Worker's own checkout is held to the price it asked, a forged seal is not", async () => {
+    // The catalog's price now; the customer was sent to pay 500 less, before
+    // the owner raised it (the seal is what the Worker put in the session).
+    const price = priceOf(main.slug);
+    const before = price - 500;
+    const session = (priced, amount = before) => {
+      const event = sessionEvent({ clips: main.slug });
+      Object.assign(event.data.object, { payment_link: null, amount_subtotal: amount, amount_total: amount });
+      if (priced !== undefined) event.data.object.metadata.priced = priced;
+      return event;
+    };
+    const honoured = session(priceSeal(before, "eur", [main.slug]));
+    const res = await deliver(honoured);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.ok(res.body.order_id, JSON.stringify(res.body));
+    const payments = () => admin(stack, "GET", "/admin/payments?limit=1000").then((r) => r.body.payments);
+    const rows = (event) => payments().then((all) => all.filter((p) => p.session_id === event.data.object.id));
+    assert.deepEqual((await rows(honoured)).map((p) => p.outcome), ["processed"], "no mismatch to tell the owner");
+
+    // What a leaked Stripe key cannot do: change the sealed amount, seal with
+    // a key of its own (here a real key id outside the Worker's keyring), or
+    // reuse a seal for other clips or another currency.
+    const stranger = vectors.keys.find((k) => !k.in_keyring).env;
+    const forged = [
+      session(priceSeal(before, "eur", [main.slug]).replace(`${before}:`, "1:"), 1),
+      session(priceSeal(1, "eur", [main.slug], stranger), 1),
+      session(priceSeal(1, "eur", [other.slug]), 1),
+      session(priceSeal(1, "usd", [main.slug]), 1),
+      session(priceSeal(before, "eur", [main.slug]), before - 1),
+    ];
+    for (const event of forged) {
+      const refused = await deliver(event);
+      assert.equal(refused.body.error, "underpaid", `${event.data.object.metadata.priced}: ${JSON.stringify(refused.body)}`);
+      await assertNothingWritten(event);
+    }
+    assert.match((await rows(forged[4]))[0].detail, new RegExp(`paid ${before - 1} eur where the shop's checkout asked ${before}`));
   });
 
   it("replayed or retried: answered 200 once more, nothing created twice", async () => {

@@ -17,7 +17,9 @@ import { chromium } from "playwright-core";
 import Stripe from "stripe";
 
 import { startResendStandin } from "./support/resend-standin.mjs";
-import { admin, catalog, curl, REPO, run, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv } from "./support/stack.mjs";
+import {
+  admin, catalog, curl, priceSeal, REPO, run, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
+} from "./support/stack.mjs";
 import { startStripeStandin } from "./support/stripe-standin.mjs";
 
 const API_KEY = "rk_test_51E2eRestrictedKey0123456789";
@@ -177,6 +179,8 @@ describe("the customer's journey", () => {
 
     // The same session through Stripe's official library, against the stand-in.
     const lib = new Stripe(API_KEY, { host: "127.0.0.1", port: stripeApi.port, protocol: "http", apiVersion: API_VERSION });
+    const currency = manifest.shop.currency.toLowerCase();
+    const items = cart.map((c) => lineOf(c).item);
     const params = {
       mode: "payment",
       line_items: cart.map((c) => ({
@@ -184,7 +188,9 @@ describe("the customer's journey", () => {
           product_data: { name: lineOf(c).name, metadata: { clip: lineOf(c).item } } },
         quantity: 1,
       })),
-      metadata: { clips: cart.map((c) => lineOf(c).item).join(",") },
+      // The total sealed with the link-signing key: the webhook holds the
+      // payment to it, should the catalog's prices change meanwhile.
+      metadata: { clips: items.join(","), priced: priceSeal(cart.reduce((s, c) => s + lineOf(c).price, 0), currency, items) },
       success_url: `${stack.base}/thanks?session_id={CHECKOUT_SESSION_ID}&cart=${cartId}`,
       cancel_url: `${stack.base}/cart/`,
     };

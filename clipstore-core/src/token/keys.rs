@@ -114,6 +114,26 @@ impl SigningKey {
         mac.verify_slice(tag).is_ok()
     }
 
+    /// HMAC-SHA256 over `domain` and `message`, for what else the Worker
+    /// signs with this key (the price a checkout asked). `domain` must name
+    /// that use and be neither a token's prefix ([`MAC_DOMAIN`],
+    /// [`MAC_DOMAIN_V2`]) nor start with one, so that no tag passes for another's.
+    pub fn mac_for(&self, domain: &[u8], message: &[u8]) -> [u8; MAC_LEN] {
+        debug_assert!(![MAC_DOMAIN, MAC_DOMAIN_V2].iter().any(|d| d.starts_with(domain) || domain.starts_with(d)));
+        let mut mac = self.mac.clone();
+        mac.update(domain);
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Constant-time check of `tag` against [`SigningKey::mac_for`].
+    pub fn verify_for(&self, domain: &[u8], message: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.mac.clone();
+        mac.update(domain);
+        mac.update(message);
+        mac.verify_slice(tag).is_ok()
+    }
+
     /// The keyed state fed the domain prefix of a token version.
     fn keyed(&self, version: u8) -> HmacSha256 {
         let mut mac = self.mac.clone();

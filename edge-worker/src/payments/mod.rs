@@ -11,6 +11,7 @@
 //! these functions and runs the ledger statements (`ledger::sql`).
 
 pub mod cart;
+pub mod priced;
 pub mod stripe;
 pub mod stripe_checkout;
 
@@ -134,6 +135,9 @@ pub struct PaidCheckout {
     /// codes are the owner's), not through the API as the cart's checkout
     /// is (whose prices are the catalog's, with no promotion codes).
     pub from_payment_link: bool,
+    /// The Worker's seal of the price its checkout asked (metadata
+    /// `priced`, [`priced`]), not yet checked.
+    pub priced: Option<String>,
 }
 
 /// What was paid against what the catalog says the clips cost.
@@ -143,13 +147,19 @@ pub struct PriceCheck {
     pub expected_currency: String,
     pub paid: Option<u64>,
     pub paid_currency: Option<String>,
+    /// What the Worker's own checkout asked for these items in this
+    /// currency, when its seal opened ([`priced::asked`]): the catalog's
+    /// price when the customer was sent to pay.
+    pub asked: Option<u64>,
 }
 
 impl PriceCheck {
     /// The checkout's amount and currency against the catalog's prices for
-    /// its clips (unknown clips are refused before this).
-    pub fn of(paid: &PaidCheckout, manifest: &CatalogManifest) -> PriceCheck {
+    /// its clips (unknown clips are refused before this), or against what
+    /// the Worker's checkout `asked`, when it was the Worker's.
+    pub fn of(paid: &PaidCheckout, manifest: &CatalogManifest, asked: Option<u64>) -> PriceCheck {
         PriceCheck {
+            asked,
             expected: resolve_items(paid, manifest).unwrap_or_default().iter().map(|r| r.price).sum(),
             expected_currency: manifest.shop.currency.to_ascii_lowercase(),
             paid: paid.amount_items,
@@ -161,22 +171,36 @@ impl PriceCheck {
     /// is created either way: the customer paid what the shop's payment
     /// page asked (a promotion code, a Payment Link with another price), and
     /// refusing would leave them without their clips.
-    /// Less than the catalog's prices, or another currency.
+    /// Less than the catalog's prices, or another currency; for the
+    /// Worker's own checkout, less than it asked (its currency is sealed).
     pub fn underpaid(&self) -> bool {
+        if let Some(asked) = self.asked {
+            return self.paid.is_none_or(|p| p < asked);
+        }
         self.paid_currency.as_deref().is_some_and(|c| c != self.expected_currency)
             || self.paid.is_some_and(|p| p < self.expected)
     }
 
     pub fn mismatch(&self) -> Option<String> {
+        // The price the customer was shown, though the catalog's may have
+        // changed since: nothing to tell.
+        let paid = || self.paid.map_or("?".to_string(), |p| p.to_string());
+        let paid_currency = self.paid_currency.as_deref().unwrap_or("?");
+        match self.asked {
+            Some(_) if !self.underpaid() => return None,
+            Some(asked) => {
+                return Some(format!("paid {} {paid_currency} where the shop's checkout asked {asked}", paid()))
+            }
+            None => {}
+        }
         let currency_ok = self.paid_currency.as_deref().is_none_or(|c| c == self.expected_currency);
         let amount_ok = self.paid.is_none_or(|p| p == self.expected);
         if currency_ok && amount_ok {
             return None;
         }
         Some(format!(
-            "paid {} {} where the catalog prices the clips at {} {}",
-            self.paid.map_or("?".to_string(), |p| p.to_string()),
-            self.paid_currency.as_deref().unwrap_or("?"),
+            "paid {} {paid_currency} where the catalog prices the clips at {} {}",
+            paid(),
             self.expected,
             self.expected_currency
         ))
@@ -311,12 +335,13 @@ pub fn new_order(
     manifest: &CatalogManifest,
     terms: LinkTerms,
     now_unix: u64,
+    asked: Option<u64>,
 ) -> Result<Claims, WebhookError> {
     if paid.clips.is_empty() {
         return Err(WebhookError::NoClips);
     }
     let resolved = resolve_items(paid, manifest)?;
-    let price = PriceCheck::of(paid, manifest);
+    let price = PriceCheck::of(paid, manifest, asked);
     if !paid.from_payment_link && price.underpaid() {
         return Err(WebhookError::Underpaid(price.mismatch().unwrap_or_default()));
     }
@@ -472,7 +497,18 @@ mod tests {
             currency: Some("eur".into()),
             payment_id: None,
             from_payment_link: false,
+            priced: None,
         }
+    }
+
+    fn new_order_at(
+        provider: &str,
+        paid: &PaidCheckout,
+        manifest: &CatalogManifest,
+        terms: LinkTerms,
+        now: u64,
+    ) -> Result<Claims, WebhookError> {
+        new_order(provider, paid, manifest, terms, now, None)
     }
 
     /// The command an alert gives for a refused paid checkout is filled in
@@ -550,19 +586,19 @@ mod tests {
     #[test]
     fn the_amount_paid_is_checked_against_the_catalog() {
         let m = manifest();
-        assert_eq!(PriceCheck::of(&paid(&["harbor"]), &m).mismatch(), None);
+        assert_eq!(PriceCheck::of(&paid(&["harbor"]), &m, None).mismatch(), None);
         let mut two = paid(&["harbor", "dunes"]);
         two.amount_items = Some(3600);
-        assert_eq!(PriceCheck::of(&two, &m).mismatch(), None);
+        assert_eq!(PriceCheck::of(&two, &m, None).mismatch(), None);
         let mut free = paid(&["harbor", "dunes"]);
         free.amount_items = Some(0);
         assert_eq!(
-            PriceCheck::of(&free, &m).mismatch().as_deref(),
+            PriceCheck::of(&free, &m, None).mismatch().as_deref(),
             Some("paid 0 eur where the catalog prices the clips at 3600 eur")
         );
         let mut usd = paid(&["harbor"]);
         usd.currency = Some("USD".into());
-        assert!(PriceCheck::of(&usd, &m).mismatch().is_some());
+        assert!(PriceCheck::of(&usd, &m, None).mismatch().is_some());
     }
 
     /// A leaked Stripe key can make a checkout through the API at any price;
@@ -574,19 +610,42 @@ mod tests {
         let terms = LinkTerms::DEFAULT;
         let mut cheap = paid(&["harbor", "dunes"]);
         assert_eq!(
-            new_order("stripe", &cheap, &m, terms, 1_000).unwrap_err(),
+            new_order_at("stripe", &cheap, &m, terms, 1_000).unwrap_err(),
             WebhookError::Underpaid("paid 1800 eur where the catalog prices the clips at 3600 eur".into())
         );
         assert_eq!(WebhookError::Underpaid(String::new()).status(), 200, "no retry would change it");
         cheap.from_payment_link = true;
-        assert!(new_order("stripe", &cheap, &m, terms, 1_000).is_ok(), "a Payment Link's promotion");
+        assert!(new_order_at("stripe", &cheap, &m, terms, 1_000).is_ok(), "a Payment Link's promotion");
         let mut dollars = paid(&["harbor"]);
         dollars.currency = Some("usd".into());
-        assert!(matches!(new_order("stripe", &dollars, &m, terms, 1_000), Err(WebhookError::Underpaid(_))));
+        assert!(matches!(new_order_at("stripe", &dollars, &m, terms, 1_000), Err(WebhookError::Underpaid(_))));
         let mut more = paid(&["harbor"]);
         more.amount_items = Some(1900);
-        assert!(new_order("stripe", &more, &m, terms, 1_000).is_ok(), "paying more is the customer's choice");
-        assert!(new_order("stripe", &paid(&["harbor"]), &m, terms, 1_000).is_ok());
+        assert!(new_order_at("stripe", &more, &m, terms, 1_000).is_ok(), "paying more is the customer's choice");
+        assert!(new_order_at("stripe", &paid(&["harbor"]), &m, terms, 1_000).is_ok());
+    }
+
+    /// The owner raised the prices while a customer was paying: the Worker's
+    /// own checkout (its seal opened: `asked`) is held to what it asked, not
+    /// to the catalog's price when the payment arrives.
+    #[test]
+    fn the_workers_own_checkout_is_held_to_the_price_it_asked() {
+        let m = manifest();
+        let terms = LinkTerms::DEFAULT;
+        let before_the_rise = paid(&["harbor", "dunes"]);
+        assert!(PriceCheck::of(&before_the_rise, &m, None).underpaid(), "1800 against the catalog's 3600");
+        let check = PriceCheck::of(&before_the_rise, &m, Some(1800));
+        assert!(!check.underpaid());
+        assert_eq!(check.mismatch(), None, "the price the customer was shown: nothing to tell");
+        assert!(new_order("stripe", &before_the_rise, &m, terms, 1_000, Some(1800)).is_ok());
+        assert_eq!(
+            new_order("stripe", &before_the_rise, &m, terms, 1_000, Some(2000)).unwrap_err(),
+            WebhookError::Underpaid("paid 1800 eur where the shop's checkout asked 2000".into()),
+            "less than it asked"
+        );
+        let mut unknown = paid(&["harbor"]);
+        unknown.amount_items = None;
+        assert!(PriceCheck::of(&unknown, &m, Some(1800)).underpaid(), "an amount it cannot read");
     }
 
     #[test]
@@ -603,7 +662,7 @@ mod tests {
     fn a_paid_checkout_becomes_sorted_claims() {
         let mut both = paid(&["harbor", "dunes", "harbor"]);
         both.amount_items = Some(3600);
-        let claims = new_order("stripe", &both, &manifest(), LinkTerms::DEFAULT, 100).unwrap();
+        let claims = new_order_at("stripe", &both, &manifest(), LinkTerms::DEFAULT, 100).unwrap();
         assert_eq!(claims.clips, vec!["dunes", "harbor"]);
         assert_eq!(claims.downloads, 5);
         assert_eq!(claims.expires_at, 100 + 30 * 86_400);
@@ -634,18 +693,18 @@ mod tests {
         harbor.variants.insert("web".into(), web.clone());
         let mut bought = paid(&["harbor:web", "dunes"]);
         bought.from_payment_link = true;
-        let claims = new_order("stripe", &bought, &m, LinkTerms::DEFAULT, 100).unwrap();
+        let claims = new_order_at("stripe", &bought, &m, LinkTerms::DEFAULT, 100).unwrap();
         assert_eq!(claims.clips, vec!["dunes", "harbor"]);
         assert_eq!(claims.version(), 2);
         assert_eq!(claims.choice("harbor").variant.as_deref(), Some("web"));
         assert_eq!(claims.choice("harbor").licence.as_deref(), Some("extended"), "the default tier is named");
         assert_eq!(claims.choice("dunes").licence.as_deref(), Some("extended"));
-        let check = PriceCheck::of(&paid(&["harbor:web", "dunes"]), &m);
+        let check = PriceCheck::of(&paid(&["harbor:web", "dunes"]), &m, None);
         assert_eq!(check.expected, 700 + 500 + m.clips["dunes"].price + 500);
         // A variant the catalog no longer has is refused like a withdrawn clip.
         web.label = "x".into();
         assert_eq!(
-            new_order("stripe", &paid(&["harbor:8k"]), &m, LinkTerms::DEFAULT, 1),
+            new_order_at("stripe", &paid(&["harbor:8k"]), &m, LinkTerms::DEFAULT, 1),
             Err(WebhookError::UnknownClip("harbor:8k".into()))
         );
     }
@@ -653,10 +712,10 @@ mod tests {
     #[test]
     fn unknown_or_missing_clips_are_refused() {
         assert_eq!(
-            new_order("stripe", &paid(&["harbor", "nope"]), &manifest(), LinkTerms::DEFAULT, 1),
+            new_order_at("stripe", &paid(&["harbor", "nope"]), &manifest(), LinkTerms::DEFAULT, 1),
             Err(WebhookError::UnknownClip("nope".into()))
         );
-        assert_eq!(new_order("stripe", &paid(&[]), &manifest(), LinkTerms::DEFAULT, 1), Err(WebhookError::NoClips));
+        assert_eq!(new_order_at("stripe", &paid(&[]), &manifest(), LinkTerms::DEFAULT, 1), Err(WebhookError::NoClips));
         assert_eq!(WebhookError::UnknownClip("x".into()).status(), 422);
         assert_eq!(WebhookError::BadSignature.status(), 400);
     }

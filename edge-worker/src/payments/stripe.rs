@@ -260,6 +260,7 @@ fn session_kind(session: Session) -> EventKind {
             currency: session.currency,
             payment_id: session.payment_intent,
             from_payment_link: session.payment_link.is_some(),
+            priced: session.metadata.as_ref().and_then(|m| m.get(super::priced::METADATA_KEY).cloned()),
         }),
         _ => EventKind::AwaitingPayment { session_id: session.id },
     }

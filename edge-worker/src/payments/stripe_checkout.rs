@@ -71,8 +71,9 @@ pub fn check_api_key(key: Option<&str>, test_mode: bool) -> Result<(), KeyError>
 }
 
 /// The parameters of the cart's Checkout Session, in the order they are
-/// sent. `origin` is the shop's address as the customer reached it.
-pub fn session_params(cart: &Cart, origin: &str) -> Vec<(String, String)> {
+/// sent. `origin` is the shop's address as the customer reached it;
+/// `priced`, the Worker's seal of the cart's total ([`super::priced`]).
+pub fn session_params(cart: &Cart, origin: &str, priced: Option<&str>) -> Vec<(String, String)> {
     let mut params = vec![("mode".to_string(), "payment".to_string())];
     for (i, line) in cart.lines.iter().enumerate() {
         let p = format!("line_items[{i}]");
@@ -84,6 +85,9 @@ pub fn session_params(cart: &Cart, origin: &str) -> Vec<(String, String)> {
     }
     for (key, value) in metadata_clips(&cart.items()) {
         params.push((format!("metadata[{key}]"), value));
+    }
+    if let Some(priced) = priced {
+        params.push((format!("metadata[{}]", super::priced::METADATA_KEY), priced.to_string()));
     }
     // The cart's id comes back on the success page, which empties that cart
     // only (not one built since, nor one a single clip's button bypassed).
@@ -99,8 +103,8 @@ pub fn encode_form(params: &[(String, String)]) -> String {
     params.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
-/// `POST /v1/checkout/sessions` for the cart.
-pub fn session_request(api_base: &str, api_key: &str, cart: &Cart, origin: &str, idempotency_key: &str) -> HttpCall {
+/// `POST /v1/checkout/sessions` with the form-encoded [`session_params`].
+pub fn session_request(api_base: &str, api_key: &str, body: String, idempotency_key: &str) -> HttpCall {
     HttpCall {
         method: "POST",
         url: format!("{}/v1/checkout/sessions", api_base.trim_end_matches('/')),
@@ -110,7 +114,7 @@ pub fn session_request(api_base: &str, api_key: &str, cart: &Cart, origin: &str,
             ("idempotency-key", idempotency_key.to_string()),
             ("stripe-version", API_VERSION.to_string()),
         ],
-        body: encode_form(&session_params(cart, origin)),
+        body,
     }
 }
 
@@ -217,7 +221,8 @@ mod tests {
 
     #[test]
     fn the_session_has_every_line_priced_and_the_clips_in_metadata() {
-        let call = session_request("http://127.0.0.1:9/", "rk_test_x", &cart(), "https://shop.example", "k1");
+        let body = encode_form(&session_params(&cart(), "https://shop.example", Some("3800:eur:k1:00")));
+        let call = session_request("http://127.0.0.1:9/", "rk_test_x", body, "k1");
         assert_eq!(call.url, "http://127.0.0.1:9/v1/checkout/sessions");
         assert!(call.headers.contains(&("authorization", "Bearer rk_test_x".into())));
         assert!(call.headers.contains(&("idempotency-key", "k1".into())));
@@ -229,6 +234,7 @@ mod tests {
         assert_eq!(get("line_items[1][price_data][product_data][name]"), Some("Fjord Mist, Morning (4K) & more"));
         assert_eq!(get("line_items[0][price_data][currency]"), Some("eur"));
         assert_eq!(get("metadata[clips]"), Some("harbour-at-dawn,fjord-mist:web:extended"));
+        assert_eq!(get("metadata[priced]"), Some("3800:eur:k1:00"));
         assert_eq!(get("line_items[1][price_data][product_data][metadata][clip]"), Some("fjord-mist:web:extended"));
         assert_eq!(get("success_url"), Some("https://shop.example/thanks?session_id={CHECKOUT_SESSION_ID}"));
     }

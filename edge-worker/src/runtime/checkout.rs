@@ -195,9 +195,16 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
         return problem_page(CheckoutProblem::TooMany);
     }
     let origin = origin(&req)?;
-    let body = encode_form(&session_params(&cart, &origin));
+    // The total sealed with the link-signing key, so that the webhook holds
+    // the payment to it even if the catalog's prices change meanwhile.
+    let keyring = super::payments::keyring(env).ok();
+    let priced = keyring
+        .as_ref()
+        .and_then(|r| r.primary())
+        .map(|key| crate::payments::priced::seal(key, &cart.items(), &cart.currency, cart.total()));
+    let body = encode_form(&session_params(&cart, &origin, priced.as_deref()));
     let idempotency = cart.idempotency_key(&body, super::now_unix(), &random_hex());
-    let call = session_request(&base, key.trim(), &cart, &origin, &idempotency);
+    let call = session_request(&base, key.trim(), body, &idempotency);
     let answer = match execute(&call, STRIPE_TIMEOUT_SECS).await {
         Ok((status, body)) => session_answer(status, &body),
         Err(detail) => {

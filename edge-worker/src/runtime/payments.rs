@@ -258,11 +258,16 @@ async fn already_processed(
 /// Signs a link for `claims` with the primary key (`TOKEN_KEYS`), setting
 /// its key id.
 pub(super) fn sign_link(env: &Env, claims: &mut Claims) -> std::result::Result<String, DownloadError> {
-    let keys = env.secret("TOKEN_KEYS").map_err(|_| unavailable("the TOKEN_KEYS secret is not set"))?.to_string();
-    let keyring = Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))?;
+    let keyring = keyring(env)?;
     let key = keyring.primary().ok_or_else(|| unavailable("TOKEN_KEYS has no key"))?;
     claims.key_id = key.key_id().to_string();
     sign_token(claims, key).map_err(|e| unavailable(format!("signing the link: {e}")))
+}
+
+/// The keys links are signed and checked with (`TOKEN_KEYS`).
+pub(super) fn keyring(env: &Env) -> std::result::Result<Keyring, DownloadError> {
+    let keys = env.secret("TOKEN_KEYS").map_err(|_| unavailable("the TOKEN_KEYS secret is not set"))?.to_string();
+    Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))
 }
 
 /// Processes a checkout event once: the order, its link, the checkout, the
@@ -290,7 +295,15 @@ async fn checkout(
             return Ok(WebhookAnswer::Done(json!({ "received": true, "awaiting_payment": true })));
         }
     };
-    let mut claims = match payments::new_order(name, paid, manifest(), link_terms(env), now) {
+    // The price the Worker's own checkout asked, when the session carries
+    // its seal: honoured after the catalog's prices changed.
+    let asked = match (&paid.priced, paid.currency.as_deref()) {
+        (Some(sealed), Some(currency)) => {
+            keyring(env).ok().and_then(|ring| payments::priced::asked(sealed, &ring, &paid.clips, currency))
+        }
+        _ => None,
+    };
+    let mut claims = match payments::new_order(name, paid, manifest(), link_terms(env), now, asked) {
         Ok(claims) => claims,
         Err(error) => return Ok(WebhookAnswer::Refused(error)),
     };
@@ -307,7 +320,7 @@ async fn checkout(
             .map(|p| p.reason),
         None => None,
     };
-    let mismatch = PriceCheck::of(paid, manifest()).mismatch();
+    let mismatch = PriceCheck::of(paid, manifest(), asked).mismatch();
     let mut statements = vec![
         bind(
             &db,
