@@ -342,21 +342,27 @@ pub mod sql {
     pub const RESET: &str = "UPDATE order_clips SET granted_bytes = 0, credited_bytes = 0, updated_at = ?3 \
          WHERE order_id = ?1 AND (?2 IS NULL OR clip_slug = ?2) RETURNING clip_slug";
 
-    /// Revokes an order (also one never seen yet). An order still revoked
-    /// keeps its reason (a refund, a dispute), so that a reissue still asks
-    /// the owner to confirm it; one revoked before reasons were kept gets
-    /// 'admin'. (In `DO UPDATE`, a bare column is the row's value before it.)
-    /// `?1 order_id, ?2 now (s)`.
+    /// Revokes an order (also one never seen yet). An order revoked for a
+    /// refund keeps that reason, so that a reissue still asks the owner to
+    /// confirm it; one revoked for an open dispute becomes the owner's, so
+    /// that winning the dispute does not undo the owner's revoke
+    /// ([`RESTORE_AFTER_DISPUTE`]); one revoked before reasons were kept
+    /// gets 'admin'. (In `DO UPDATE`, a bare column is the row's value
+    /// before it.) `?1 order_id, ?2 now (s)`.
     pub const REVOKE: &str =
         "INSERT INTO orders (order_id, clips, allowance, source, created_at, revoked_at, revoked_reason) \
          VALUES (?1, '[]', 0, 'admin', ?2, ?2, 'admin') \
          ON CONFLICT (order_id) DO UPDATE SET revoked_at = excluded.revoked_at, \
-         revoked_reason = IIF(revoked_at IS NULL, 'admin', IFNULL(revoked_reason, 'admin'))";
+         revoked_reason = IIF(revoked_at IS NULL OR revoked_reason = 'disputed', 'admin', IFNULL(revoked_reason, 'admin'))";
 
     /// Revokes a paid order for a refund or dispute, once (a redelivered
-    /// event changes nothing). `?1 order_id, ?2 now (s), ?3 reason ('refunded', 'disputed')`.
+    /// event changes nothing). A full refund also takes over from an open
+    /// dispute (Stripe advises refunding to settle an inquiry): the dispute
+    /// closing in the shop's favour then restores nothing.
+    /// `?1 order_id, ?2 now (s), ?3 reason ('refunded', 'disputed')`.
     pub const REVOKE_FOR_MONEY_BACK: &str = "UPDATE orders SET revoked_at = ?2, revoked_reason = ?3 \
-         WHERE order_id = ?1 AND (revoked_at IS NULL OR revoked_reason = 'admin') RETURNING order_id";
+         WHERE order_id = ?1 AND (revoked_at IS NULL OR revoked_reason = 'admin' \
+         OR (revoked_reason = 'disputed' AND ?3 = 'refunded')) RETURNING order_id";
 
     /// In a paid checkout's batch: revokes its new order when a full refund
     /// or dispute of its payment arrived meanwhile (`revoke_pending`): the
@@ -380,7 +386,8 @@ pub mod sql {
     /// same race, the other way round). `?1 payment id, ?2 now (s), ?3 reason, ?4 provider`.
     pub const REVOKE_OF_PAYMENT: &str = "UPDATE orders SET revoked_at = ?2, revoked_reason = ?3 \
          WHERE order_id IN (SELECT order_id FROM checkouts WHERE provider = ?4 AND payment_id = ?1) \
-         AND (revoked_at IS NULL OR revoked_reason = 'admin') RETURNING order_id";
+         AND (revoked_at IS NULL OR revoked_reason = 'admin' OR (revoked_reason = 'disputed' AND ?3 = 'refunded')) \
+         RETURNING order_id";
 
     /// In a won dispute's batch, before [`RESTORE_AFTER_DISPUTE`]: the
     /// order's `restore` event, when its dispute had revoked it.

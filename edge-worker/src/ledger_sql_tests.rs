@@ -955,9 +955,9 @@ fn a_reissue_moves_the_expiry_and_a_revoke_keeps_a_refund_as_its_reason() {
     run(&db, sql::REVOKE, vec![t("O"), n(550)]);
     assert_eq!(reason(&db).as_deref(), Some("admin"), "so a refund can still record itself");
     // Revoked is `revoked_at IS NOT NULL`, as everywhere else: even at 0.
-    db.execute("UPDATE orders SET revoked_at = 0, revoked_reason = 'disputed' WHERE order_id = 'O'", []).unwrap();
+    db.execute("UPDATE orders SET revoked_at = 0, revoked_reason = 'refunded' WHERE order_id = 'O'", []).unwrap();
     run(&db, sql::REVOKE, vec![t("O"), n(560)]);
-    assert_eq!(reason(&db).as_deref(), Some("disputed"), "a revoked_at of 0 is still revoked");
+    assert_eq!(reason(&db).as_deref(), Some("refunded"), "a revoked_at of 0 is still revoked");
     run(&db, sql::REVOKE, vec![t("NEW"), n(600)]);
     let new: (Option<String>, Option<i64>) = db
         .query_row("SELECT revoked_reason, revoked_at FROM orders WHERE order_id = 'NEW'", [], |r| {
@@ -1142,4 +1142,49 @@ fn a_won_dispute_restores_what_its_dispute_revoked_and_nothing_else() {
     let events: i64 =
         db.query_row("SELECT COUNT(*) FROM order_events WHERE kind = 'restore'", [], |r| r.get(0)).unwrap();
     assert_eq!(events, 1);
+}
+
+/// A dispute revokes the order; while it is open, a full refund (what
+/// Stripe advises to settle an inquiry) or the owner's revoke takes over,
+/// and the dispute closing in the shop's favour (`won`, `warning_closed`)
+/// leaves the order revoked: the customer has their money back, or the
+/// owner meant it.
+#[test]
+fn a_refund_or_the_owners_revoke_during_a_dispute_outlasts_the_dispute() {
+    let db = db();
+    paid_order(&db);
+    let state = |db: &Connection| -> (Option<i64>, Option<String>) {
+        db.query_row("SELECT revoked_at, revoked_reason FROM orders WHERE order_id = 'O'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+    };
+    let restore = |db: &Connection| run(db, sql::RESTORE_AFTER_DISPUTE, vec![t("O")]);
+    let dispute = |db: &Connection, at| run(db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(at), t("disputed")]);
+
+    assert_eq!(dispute(&db, 10), 1);
+    assert_eq!(run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(20), t("refunded")]), 1, "the refund takes over");
+    assert_eq!(dispute(&db, 25), 0, "a dispute does not take over from a refund");
+    assert_eq!(restore(&db), 0);
+    assert_eq!(state(&db), (Some(20), Some("refunded".into())));
+
+    // The owner's revoke while a dispute is open.
+    db.execute("UPDATE orders SET revoked_at = NULL, revoked_reason = NULL WHERE order_id = 'O'", []).unwrap();
+    assert_eq!(dispute(&db, 30), 1);
+    run(&db, sql::REVOKE, vec![t("O"), n(40)]);
+    assert_eq!(restore(&db), 0, "the owner's revoke stays");
+    assert_eq!(state(&db), (Some(40), Some("admin".into())));
+
+    // The same race through the payment (the refund's batch found no order).
+    db.execute("UPDATE orders SET revoked_at = NULL, revoked_reason = NULL WHERE order_id = 'O'", []).unwrap();
+    assert_eq!(dispute(&db, 50), 1);
+    let values = vec![t("pi_1"), n(60), t("refunded"), t("stripe")];
+    assert_eq!(run(&db, sql::REVOKE_OF_PAYMENT, values), 1);
+    assert_eq!(restore(&db), 0);
+
+    // Only the dispute: won, the order works again.
+    db.execute("UPDATE orders SET revoked_at = NULL, revoked_reason = NULL WHERE order_id = 'O'", []).unwrap();
+    assert_eq!(dispute(&db, 70), 1);
+    assert_eq!(restore(&db), 1);
+    assert_eq!(state(&db), (None, Some("disputed".into())));
 }

@@ -86,10 +86,12 @@ pub mod sql {
          AND order_id IN (SELECT order_id FROM orders WHERE revoked_at IS NOT NULL)";
 
     /// The order's link mails withdrawn for its dispute, queued again
-    /// once the dispute is won. `?1 order_id, ?2 now (s)`.
+    /// once the dispute is won and the order works again (not when a refund
+    /// or the owner revoked it meanwhile). `?1 order_id, ?2 now (s)`.
     pub const OUTBOX_RESTORE: &str = "UPDATE outbox SET status = 'queued', failed_at = NULL, last_error = NULL, \
          next_attempt_at = ?2 WHERE order_id = ?1 AND kind IN ('order', 'resend') AND status = 'failed' \
-         AND last_error = 'withdrawn: the order was disputed before the mail went out'";
+         AND last_error = 'withdrawn: the order was disputed before the mail went out' \
+         AND EXISTS (SELECT 1 FROM orders WHERE orders.order_id = ?1 AND revoked_at IS NULL)";
 
     /// Messages still unsent (queued or sending) that were created at least
     /// `?2` seconds ago: `stuck` (count) and `oldest_age` (seconds).
@@ -392,6 +394,7 @@ mod sql_tests {
         assert_eq!(failed, 0, "nothing for the owner to send again");
         assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(300)]), 0, "once");
         // The dispute is won: its withdrawn mail is due again; the refund's stays.
+        assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-4"), n(400)]), 0, "not while the order is revoked");
         run(&db, "UPDATE orders SET revoked_at = NULL WHERE order_id = 'PAY-4'", vec![]);
         assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-4"), n(400)]), 1);
         assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-1"), n(400)]), 0);

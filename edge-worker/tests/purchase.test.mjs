@@ -669,6 +669,29 @@ describe("partial refunds and disputes", () => {
     assert.equal(closed.body.ignored, true);
     assert.equal((await admin(stack, "GET", `/admin/orders/${lost.order}`)).body.order.revoked_reason, "disputed");
     assert.notEqual((await admin(stack, "GET", `/admin/orders/${lost.order}`)).body.order.revoked_at, null, "still revoked");
+
+    // An inquiry settled the way Stripe advises, by a full refund: the
+    // inquiry then closes `warning_closed`, and the order stays refunded. The
+    // owner's own revoke during a dispute stays too.
+    const order = async (o) => (await admin(stack, "GET", `/admin/orders/${o}`)).body.order;
+    const settled = await buy("eleven@example.com");
+    const [eleventh] = await mailTo((m) => m.to.includes("eleven@example.com"));
+    const [elevenLink] = linksIn(eleventh.email.text);
+    assert.equal((await deliver(dispute("charge.dispute.created", settled.pi, "warning_needs_response"))).body.revoked, "disputed");
+    const refund = chargeEvent("charge.refunded", { id: unique("ch"), object: "charge", amount: a.price,
+      amount_refunded: a.price, refunded: true, payment_intent: settled.pi });
+    assert.equal((await deliver(refund)).body.revoked, "refunded");
+    const inquiryClosed = await deliver(dispute("charge.dispute.closed", settled.pi, "warning_closed"));
+    assert.equal(inquiryClosed.body.restored, false, JSON.stringify(inquiryClosed.body));
+    assert.equal((await order(settled.order)).revoked_reason, "refunded");
+    const refused = await curl(`${elevenLink}/${a.slug}`, { args: ["-I"] });
+    assert.equal(refused.status, 403, "the refunded customer's link stays stopped");
+
+    const revokedByOwner = await buy("twelve@example.com");
+    await deliver(dispute("charge.dispute.created", revokedByOwner.pi, "needs_response"));
+    assert.equal((await admin(stack, "POST", `/admin/orders/${revokedByOwner.order}/revoke`)).status, 200);
+    assert.equal((await deliver(dispute("charge.dispute.closed", revokedByOwner.pi, "won"))).body.restored, false);
+    assert.notEqual((await order(revokedByOwner.order)).revoked_at, null, "the owner's revoke stays");
   });
 });
 
