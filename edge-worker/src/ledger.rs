@@ -425,7 +425,8 @@ pub mod sql {
     /// checkout already has an order. `?1 provider, ?2 event_id, ?3 session_id`.
     pub const PAYMENT_SEEN: &str = "SELECT \
          (SELECT COUNT(*) FROM payment_events WHERE provider = ?1 AND event_id = ?2 \
-          AND outcome IN ('processed', 'awaiting_payment', 'partial_refund', 'refund_without_order', 'revoke_pending')) AS event_done, \
+          AND outcome IN ('processed', 'awaiting_payment', 'partial_refund', 'refund_without_order', 'revoke_pending', \
+          'refund_failed')) AS event_done, \
          (SELECT order_id FROM checkouts WHERE provider = ?1 AND session_id = ?3) AS order_id";
 
     /// Records a webhook delivery (`migrations/0004_checkout.sql`). The
@@ -576,7 +577,7 @@ pub mod sql {
     pub const PAYMENT_ATTENTION: &str =
         "SELECT MAX(id) AS id, order_id, outcome, detail, session_id FROM payment_events \
          WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
-         'checkout_unavailable', 'unknown_clip', 'no_clips', 'underpaid') \
+         'checkout_unavailable', 'unknown_clip', 'no_clips', 'underpaid', 'refund_failed') \
          GROUP BY outcome, COALESCE(session_id, id) ORDER BY id DESC LIMIT 20";
 
     /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.

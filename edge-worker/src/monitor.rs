@@ -319,6 +319,12 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                 "amount_mismatch" => format!(
                     "{order}: {detail}; the order was created and its links work. Check the Payment Link's or promotion's price"
                 ),
+                "refund_failed" if order == "no order" => format!(
+                    "{detail}, for a payment with no shop order: if it was not a sale of the shop's, nothing needs doing"
+                ),
+                "refund_failed" => format!(
+                    "{order}: {detail}; the order stays as the refund left it (revoked after a full refund). Refund the customer another way, or if they should have the clips after all: site-gen orders reissue {order} --despite-refund"
+                ),
                 "revoke_pending" => format!(
                     "a refund or dispute of a payment with no shop order yet ({detail}): if its checkout arrives, the order is created revoked, with no mail; if it was not a sale of the shop's, nothing needs doing"
                 ),
@@ -827,6 +833,14 @@ mod payment_attention_tests {
         let text = payment_attention_problem(&leaked).unwrap();
         assert!(text.contains("(paid 1 eur where the catalog prices the clips at 2400 eur; checkout cs_x): no order"));
         assert!(text.contains("roll the key") && text.contains("refund the payment"), "{text}");
+        let failed = vec![(
+            Some("PAY-3".to_string()),
+            "refund_failed".to_string(),
+            "a refund of 1800 failed: expired_or_canceled_card; the money is back in the Stripe balance".to_string(),
+        )];
+        let text = payment_attention_problem(&failed).unwrap();
+        assert!(text.contains("PAY-3: a refund of 1800 failed: expired_or_canceled_card"), "{text}");
+        assert!(text.contains("Refund the customer another way") && text.contains("reissue PAY-3 --despite-refund"));
     }
 
     /// A refused paid checkout's alert gives the command to make its order,

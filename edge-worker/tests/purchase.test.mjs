@@ -335,6 +335,27 @@ describe("the customer's journey", () => {
     const payments = await admin(stack, "GET", "/admin/payments?limit=5");
     assert.ok(payments.body.payments.some((p) => p.order_id === order && p.detail.startsWith("refunded")));
   });
+
+  it("a refund that fails (the card was closed): the order stays as the refund left it, and the owner is told both ways on", async () => {
+    const failed = chargeEvent("refund.failed", { id: "re_e2e", object: "refund", amount: stripeApi.session.amount_total,
+      charge: "ch_e2e", currency: manifest.shop.currency.toLowerCase(), payment_intent: paymentIntent, status: "failed",
+      failure_reason: "expired_or_canceled_card", failure_balance_transaction: "txn_e2e" });
+    const res = await deliver(failed);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual([res.body.order_id, res.body.refund_failed], [order, true]);
+    assert.equal((await deliver(failed)).body.duplicate, true, "a redelivery is recorded once");
+    // Pending, then succeeded: nothing to tell.
+    const fine = await deliver(chargeEvent("refund.updated", { id: "re_ok", object: "refund", amount: 1,
+      payment_intent: paymentIntent, status: "succeeded" }));
+    assert.equal(fine.body.ignored, true, JSON.stringify(fine.body));
+    assert.equal((await curl(firstLink)).status, 403, "still revoked: the owner decides");
+    const shown = await admin(stack, "GET", `/admin/orders/${order}`);
+    assert.ok(shown.body.events.some((e) => e.kind === "refund_failed"), JSON.stringify(shown.body.events));
+    const alerts = await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    assert.equal(alerts.status, 200);
+    const log = await logMatching(stack, /a refund of \d+ failed: expired_or_canceled_card/);
+    assert.match(log, new RegExp(`Refund the customer another way, or if they should have the clips after all: site-gen orders reissue ${order} --despite-refund`));
+  });
 });
 
 describe("the cart in a browser, against the Worker", () => {

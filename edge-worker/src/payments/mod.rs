@@ -63,6 +63,13 @@ pub enum EventKind {
     /// won or an inquiry closed): the order its dispute revoked works again,
     /// with the links the customer already has.
     DisputeWon(MoneyBack),
+    /// A refund that failed or was canceled (Stripe: `refund.failed`,
+    /// `refund.updated` with status `canceled`): the money went back to the
+    /// shop's balance, not to the customer, whose order a full refund had
+    /// revoked. Nothing changes by itself (the owner meant to refund, and
+    /// may refund another way); the self-test tells the owner both ways on.
+    /// `amount`: the refund's; `reason`: why, as Stripe says it.
+    RefundFailed(MoneyBack),
     /// An event the shop does not act on (the endpoint was subscribed to
     /// more types than it needs): recorded and answered 200, since no retry
     /// would change it and Stripe disables an endpoint that keeps failing.

@@ -12,8 +12,9 @@
 //! Events: `checkout.session.completed` and
 //! `checkout.session.async_payment_succeeded` create orders; `charge.refunded`
 //! and `charge.dispute.created` revoke them (found by the payment intent the
-//! checkout recorded), and `charge.dispute.closed` in the shop's favour
-//! restores what its dispute revoked. The clips come from the session's `metadata.clips`
+//! checkout recorded), `charge.dispute.closed` in the shop's favour
+//! restores what its dispute revoked, and `refund.failed` (or
+//! `refund.updated`, canceled) is told to the owner. The clips come from the session's `metadata.clips`
 //! (comma-separated slugs, continued in `clips_2`, … for a large cart; see
 //! `cart::clips_from_metadata`), which the Worker's checkout or the shop's
 //! Payment Link sets (Stripe copies a Payment Link's metadata to its
@@ -154,23 +155,26 @@ struct TotalDetails {
     amount_discount: u64,
 }
 
-/// A Charge (`charge.refunded`).
+/// A Charge (`charge.refunded`), Dispute (`charge.dispute.created`,
+/// `charge.dispute.closed`) or Refund (`refund.failed`, `refund.updated`):
+/// the fields read of each, in one type, so that the module carries one
+/// deserializer for the three (each costs about a kilobyte).
 #[derive(Deserialize)]
-struct Charge {
+struct PaymentObject {
     payment_intent: Option<String>,
     amount: u64,
-    amount_refunded: u64,
-}
-
-/// A Dispute (`charge.dispute.created`, `charge.dispute.closed`).
-#[derive(Deserialize)]
-struct Dispute {
-    payment_intent: Option<String>,
-    amount: u64,
+    /// A Charge's; required there.
+    #[serde(default)]
+    amount_refunded: Option<u64>,
+    /// A Dispute's (a Refund's reason, why it was made, is not read).
     #[serde(default)]
     reason: Option<String>,
+    /// A Dispute's or a Refund's.
     #[serde(default)]
     status: Option<String>,
+    /// A Refund's, when it failed.
+    #[serde(default)]
+    failure_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -194,19 +198,42 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
             EventKind::PaymentFailed { session_id: session.id }
         }
         "charge.refunded" => {
-            let charge: Charge = serde_json::from_value(event.data.object).map_err(malformed)?;
+            let charge: PaymentObject = serde_json::from_value(event.data.object).map_err(malformed)?;
+            let amount_refunded = charge
+                .amount_refunded
+                .ok_or_else(|| WebhookError::MalformedEvent("data.object: missing field `amount_refunded`".into()))?;
             match charge.payment_intent {
                 Some(payment_id) => EventKind::Refunded(MoneyBack {
                     payment_id,
                     amount: charge.amount,
-                    amount_back: charge.amount_refunded,
+                    amount_back: amount_refunded,
                     reason: "refund".into(),
                 }),
                 None => EventKind::Ignored,
             }
         }
+        // A refund that did not reach the customer: `refund.failed` (Stripe
+        // sends it for every refund since API version 2024-10-28), or one
+        // canceled while it waited for an action (`refund.updated`).
+        "refund.failed" | "refund.updated" => {
+            let refund: PaymentObject = serde_json::from_value(event.data.object).map_err(malformed)?;
+            let undone = event.event_type == "refund.failed" || refund.status.as_deref() == Some("canceled");
+            match refund.payment_intent.filter(|_| undone) {
+                Some(payment_id) => EventKind::RefundFailed(MoneyBack {
+                    payment_id,
+                    amount: refund.amount,
+                    amount_back: 0,
+                    reason: match (refund.status.as_deref(), refund.failure_reason) {
+                        (Some("canceled"), _) => "canceled".into(),
+                        (_, Some(why)) => format!("failed: {why}"),
+                        _ => "failed".into(),
+                    },
+                }),
+                None => EventKind::Ignored,
+            }
+        }
         "charge.dispute.created" => {
-            let dispute: Dispute = serde_json::from_value(event.data.object).map_err(malformed)?;
+            let dispute: PaymentObject = serde_json::from_value(event.data.object).map_err(malformed)?;
             match dispute.payment_intent {
                 Some(payment_id) => EventKind::Disputed(MoneyBack {
                     payment_id,
@@ -218,7 +245,7 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
             }
         }
         "charge.dispute.closed" => {
-            let dispute: Dispute = serde_json::from_value(event.data.object).map_err(malformed)?;
+            let dispute: PaymentObject = serde_json::from_value(event.data.object).map_err(malformed)?;
             match (dispute.payment_intent, dispute.status) {
                 // Won, an inquiry closed with no chargeback, or prevented:
                 // the money stays the shop's. A lost one leaves it revoked.
@@ -386,6 +413,40 @@ mod tests {
         assert_eq!(closed("lost"), EventKind::Ignored, "a lost dispute leaves the order revoked");
         let orphan = r#"{"id":"evt_o","type":"charge.refunded","data":{"object":{"amount":1,"amount_refunded":1,"payment_intent":null}}}"#;
         assert_eq!(parse_event(orphan.as_bytes()).unwrap().kind, EventKind::Ignored, "not a Checkout payment");
+        let unsaid =
+            r#"{"id":"evt_u","type":"charge.refunded","data":{"object":{"amount":1,"payment_intent":"pi_9"}}}"#;
+        assert!(
+            matches!(parse_event(unsaid.as_bytes()), Err(WebhookError::MalformedEvent(_))),
+            "a charge says how much"
+        );
+    }
+
+    /// A Refund object as Stripe sends it in `refund.failed` and `refund.updated`.
+    #[test]
+    fn a_refund_that_failed_or_was_canceled_names_its_payment_and_why() {
+        let refund = |kind: &str, status: &str, reason: &str| {
+            let body = format!(
+                r#"{{"id":"evt_f","type":"{kind}","data":{{"object":{{"id":"re_1","object":"refund","amount":1800,
+                "charge":"ch_1","payment_intent":"pi_9","status":"{status}","failure_reason":{reason}}}}}}}"#
+            );
+            parse_event(body.as_bytes()).unwrap().kind
+        };
+        let failed = |reason: &str| {
+            EventKind::RefundFailed(MoneyBack {
+                payment_id: "pi_9".into(),
+                amount: 1800,
+                amount_back: 0,
+                reason: reason.into(),
+            })
+        };
+        assert_eq!(
+            refund("refund.failed", "failed", r#""expired_or_canceled_card""#),
+            failed("failed: expired_or_canceled_card")
+        );
+        assert_eq!(refund("refund.updated", "canceled", "null"), failed("canceled"));
+        assert_eq!(refund("refund.updated", "failed", "null"), EventKind::Ignored, "refund.failed says it once");
+        assert_eq!(refund("refund.updated", "succeeded", "null"), EventKind::Ignored);
+        assert_eq!(refund("refund.updated", "pending", "null"), EventKind::Ignored);
     }
 
     #[test]

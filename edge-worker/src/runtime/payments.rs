@@ -87,6 +87,7 @@ pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) 
         EventKind::Refunded(back) | EventKind::Disputed(back) | EventKind::DisputeWon(back) => {
             money_back(env, &provider, &event, back, at).await
         }
+        EventKind::RefundFailed(back) => refund_failed(env, provider.name(), &event, back, at).await,
         EventKind::PaymentFailed { .. } | EventKind::Ignored => noted(env, provider.name(), &event, at).await,
     };
     match answer {
@@ -112,7 +113,10 @@ fn subject_of(event: &WebhookEvent) -> &str {
     match &event.kind {
         EventKind::Paid(paid) => &paid.session_id,
         EventKind::AwaitingPayment { session_id } => session_id,
-        EventKind::Refunded(back) | EventKind::Disputed(back) | EventKind::DisputeWon(back) => &back.payment_id,
+        EventKind::Refunded(back)
+        | EventKind::Disputed(back)
+        | EventKind::DisputeWon(back)
+        | EventKind::RefundFailed(back) => &back.payment_id,
         EventKind::PaymentFailed { session_id } => session_id,
         EventKind::Ignored => "",
     }
@@ -134,6 +138,36 @@ async fn noted(
     };
     batch(&db, vec![event_row(&db, provider, event, at, None, outcome, detail)?]).await?;
     Ok(WebhookAnswer::Done(json!({ "received": true, outcome: true })))
+}
+
+/// A refund that failed or was canceled: recorded with the order of its
+/// payment (`refund_failed`), for the self-test to tell the owner, who
+/// decides: the order stays as the refund left it.
+async fn refund_failed(
+    env: &Env,
+    provider: &str,
+    event: &WebhookEvent,
+    back: &MoneyBack,
+    at: u64,
+) -> std::result::Result<WebhookAnswer, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    if let Some(answer) = already_processed(&db, provider, event, at).await? {
+        return Ok(answer);
+    }
+    let order = bind(&db, sql::ORDER_OF_PAYMENT, &[text(provider), text(&back.payment_id)])?
+        .first_row::<OrderOfPayment>()
+        .await
+        .map_err(|e| d1_error("order of payment", e))?
+        .map(|o| o.order_id);
+    let detail = format!("a refund of {} {}; the money is back in the Stripe balance", back.amount, back.reason);
+    let mut statements = vec![event_row(&db, provider, event, at, order.as_deref(), "refund_failed", &detail)?];
+    if let Some(order) = &order {
+        let values = [text(order), num(now_unix()), text("refund_failed"), JsValue::NULL, text(&detail)];
+        statements.push(bind(&db, sql::EVENT, &values)?);
+    }
+    batch(&db, statements).await?;
+    console_warn!("{}", log_line!({ "event": "refund_failed", "order": order, "detail": detail }));
+    Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order, "refund_failed": true })))
 }
 
 /// The terms of a paid checkout's link (vars `CHECKOUT_DOWNLOADS`,
