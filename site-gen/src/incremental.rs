@@ -650,7 +650,9 @@ impl Loaded {
                 // Hidden clips (drafts, dated later) count too, as in a full
                 // load: they will be published one day.
                 let hidden = self.hidden_clips();
-                let shared = load::shared_files(self.shop.clips.iter().chain(&hidden).chain([&clip]));
+                let mut shared = load::shared_files(self.shop.clips.iter().chain(&hidden).chain([&clip]));
+                let clips = || self.shop.clips.iter().chain(&hidden).chain([&clip]);
+                shared.extend(load::shared_payment_links(&self.shop.root, clips()));
                 if !shared.is_empty() {
                     return Err(shared);
                 }

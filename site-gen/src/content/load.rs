@@ -92,6 +92,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     check_unique(root, &pages, |p| (&p.slug, &p.source), "page", &mut errors);
     errors.extend(pages.iter().filter_map(reserved_page_slug));
     errors.extend(shared_files(&clips));
+    errors.extend(shared_payment_links(root, &clips));
 
     let (static_files, ()) = rayon::join(|| list_static(root, &mut errors), || md.save());
 
@@ -138,6 +139,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     posts.sort_by(post_order);
     pages.sort_by(page_order);
     let mut warnings = under_stripe_minimum(root, &clips, &config);
+    warnings.extend(doubtful_payment_links(root, &clips));
     warnings.extend(empty_bodies(root, &posts, &pages));
 
     let shop = Shop {
@@ -487,9 +489,104 @@ pub fn unpayable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Dia
 /// Where a clip's own `price` is written (its first `price` line), read
 /// again for an error found after loading.
 fn price_line(root: &Path, clip: &Clip) -> Option<Location> {
-    let text = fs::read_to_string(root.join(&clip.source)).ok()?;
-    let line = text.lines().position(|l| l.trim_start().starts_with("price"))?;
+    key_line(root, &clip.source, "price")
+}
+
+/// Where a front-matter key of the file at `source` is written (its first line).
+fn key_line(root: &Path, source: &Path, key: &str) -> Option<Location> {
+    let text = fs::read_to_string(root.join(source)).ok()?;
+    let line = text.lines().position(|l| l.trim_start().starts_with(key))?;
     Some(Location::from_line(&text, line + 1))
+}
+
+/// A Payment Link's address as Stripe serves it, for comparing two:
+/// without a query (`?prefilled_email=…`), a fragment or a trailing `/`.
+fn payment_link_id(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url).trim_end_matches('/')
+}
+
+/// Two clips (drafts included) with one Payment Link: the payment page and
+/// the order the webhook makes are the link's (its price and `clips`
+/// metadata), so a customer who buys the one gets the other's clip, at the
+/// other's price. The usual cause is a copied clip that kept its
+/// original's link.
+pub fn shared_payment_links<'a>(root: &Path, clips: impl IntoIterator<Item = &'a Clip>) -> Vec<Diagnostic> {
+    let mut first: HashMap<&str, &Clip> = HashMap::new();
+    let mut errors = Vec::new();
+    for clip in clips {
+        let Some(link) = clip.stripe_payment_link.as_deref() else { continue };
+        match first.get(payment_link_id(link)) {
+            None => {
+                first.insert(payment_link_id(link), clip);
+            }
+            Some(other) => {
+                let mut error = Diagnostic::new(
+                    &clip.source,
+                    format!(
+                        "the clip {} has the Payment Link of the clip {} ({}): a customer who buys one would pay the \
+                         other's price and get the other's clip",
+                        clip.slug,
+                        other.slug,
+                        other.source.display()
+                    ),
+                )
+                .with_help(
+                    "make a Payment Link for each clip in Stripe (Payment links → New, with the `clips` metadata \
+                     docs/payments.md describes) and paste its address; a copied clip keeps the link of the one it was \
+                     copied from",
+                );
+                if let Some(at) = key_line(root, &clip.source, "stripe_payment_link") {
+                    error = error.at(at);
+                }
+                errors.push(error);
+            }
+        }
+    }
+    errors
+}
+
+/// Payment Links a customer could not pay with, or pay with for nothing:
+/// a test-mode link (`buy.stripe.com/test_…`: only test cards; fine while
+/// trying the shop out), and an address that is not Stripe's page for
+/// customers (another provider's page takes money the Worker never hears
+/// of, so the customer gets no link; a custom domain for Payment Links is
+/// fine, and the warning says so). Clips of `clips` are published.
+pub fn doubtful_payment_links(root: &Path, clips: &[Clip]) -> Vec<Diagnostic> {
+    let mut warnings = Vec::new();
+    for clip in clips {
+        let Some(link) = clip.stripe_payment_link.as_deref() else { continue };
+        let host = link.trim_start_matches("https://").split(['/', '?', '#']).next().unwrap_or_default();
+        let path = link.trim_start_matches("https://").get(host.len()..).unwrap_or_default();
+        let warning = if host.eq_ignore_ascii_case("buy.stripe.com") && path.starts_with("/test_") {
+            Some((
+                format!(
+                    "the Payment Link of {} is a test-mode link: customers cannot pay real money with it",
+                    clip.slug
+                ),
+                "before the shop goes live, paste the link's live-mode address (Stripe Dashboard, test mode off)",
+            ))
+        } else if host.eq_ignore_ascii_case("buy.stripe.com") {
+            None
+        } else {
+            Some((
+                format!(
+                    "the Payment Link of {} is not on buy.stripe.com ({host}): the Worker makes orders only from Stripe's \
+                     webhook, so a customer who pays elsewhere gets no download link",
+                    clip.slug
+                ),
+                "paste the address Stripe shows for the Payment Link (https://buy.stripe.com/…); if this is your \
+                 Payment Links' own domain set up in Stripe, nothing needs doing",
+            ))
+        };
+        if let Some((message, help)) = warning {
+            let mut w = Diagnostic::new(&clip.source, message).with_help(help);
+            if let Some(at) = key_line(root, &clip.source, "stripe_payment_link") {
+                w = w.at(at);
+            }
+            warnings.push(w);
+        }
+    }
+    warnings
 }
 
 /// A price of 0 on a clip or file for sale, or one that is more than
@@ -728,7 +825,20 @@ fn parse_clip(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Cli
     let stripe_payment_link = fm.string("stripe_payment_link", None).and_then(|url| {
         let url = url.trim().to_string();
         let rest = url.strip_prefix("https://").unwrap_or_default();
-        if rest.is_empty() || rest.contains(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>') {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if host.eq_ignore_ascii_case("dashboard.stripe.com") {
+            errors.push(
+                fm.error_at_key(
+                    "stripe_payment_link",
+                    "`stripe_payment_link` is the Stripe Dashboard's page of the link, which only you can open",
+                )
+                .with_help(
+                    "copy the address the Payment Link shows customers instead (Payment links → the link → Copy), \
+                     like \"https://buy.stripe.com/abc123\"",
+                ),
+            );
+            None
+        } else if rest.is_empty() || rest.contains(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>') {
             errors.push(
                 fm.error_at_key("stripe_payment_link", "`stripe_payment_link` must be an https:// address").with_help(
                     "copy the Payment Link's address from Stripe, like \"https://buy.stripe.com/test_abc123\"",
@@ -1182,6 +1292,46 @@ mod tests {
             text: format!("+++\ntitle = \"X\"\ndate = 2026-01-01\nprice = 12\nduration = \"0:12\"\nresolution = \"1920x1080\"\nfile = \"clips/x.mp4\"\nfile_name = \"x.mp4\"\nsize = 10\nposter = \"/p.jpg\"\n{extra}+++\n"),
         };
         parse_clip(&file, "x".into(), &MarkdownCache::off())
+    }
+
+    /// A copied clip that kept its original's Payment Link would sell the
+    /// original's clip at its price; the Dashboard's page of a link, a
+    /// test-mode link and another provider's page take no real order.
+    #[test]
+    fn payment_links_that_would_sell_the_wrong_clip_or_nothing_are_caught() {
+        let with_link = |slug: &str, link: &str| {
+            let mut clip = clip_with(&format!("stripe_payment_link = \"{link}\"\n")).unwrap();
+            clip.slug = slug.into();
+            clip.source = format!("content/clips/{slug}.md").into();
+            clip
+        };
+        let clips = [
+            with_link("harbour", "https://buy.stripe.com/abc123"),
+            with_link("fjord", "https://buy.stripe.com/def456"),
+            with_link("copy", "https://buy.stripe.com/abc123/?prefilled_email=a%40b.example"),
+        ];
+        let shared = shared_payment_links(Path::new("/nonexistent"), &clips);
+        assert_eq!(shared.len(), 1, "{shared:#?}");
+        assert!(shared[0].message.contains("the clip copy has the Payment Link of the clip harbour"), "{shared:#?}");
+        assert_eq!(shared[0].file, Path::new("content/clips/copy.md"));
+
+        let errs =
+            clip_with("stripe_payment_link = \"https://dashboard.stripe.com/payment-links/plink_1A\"\n").unwrap_err();
+        assert!(errs[0].message.contains("the Stripe Dashboard's page of the link"), "{errs:#?}");
+        assert_eq!(errs[0].location.as_ref().unwrap().line, 11);
+
+        let doubtful = doubtful_payment_links(
+            Path::new("/nonexistent"),
+            &[
+                with_link("live", "https://buy.stripe.com/abc123"),
+                with_link("test", "https://buy.stripe.com/test_abc123"),
+                with_link("paypal", "https://paypal.me/anna/20"),
+            ],
+        );
+        let messages: Vec<&str> = doubtful.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages.len(), 2, "{messages:#?}");
+        assert!(messages[0].contains("of test is a test-mode link"));
+        assert!(messages[1].contains("of paypal is not on buy.stripe.com (paypal.me)"));
     }
 
     #[test]
