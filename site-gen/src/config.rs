@@ -188,6 +188,16 @@ impl SiteConfig {
                     format!("`download_base_url` must start with https:// or http://, found \"{url}\""),
                 );
                 f.push_error(d.with_help("usually the shop address followed by /download"));
+            } else if !url.trim_end_matches('/').ends_with("/download") {
+                // The Worker answers links only under /download/ (its route
+                // table, and the route of the shop's wrangler.toml): a link
+                // elsewhere would be the site's 404 page.
+                let d = f.error_at_key(
+                    "download_base_url",
+                    format!("`download_base_url` must end in /download, where the Worker answers download links, found \"{url}\""),
+                );
+                let fixed = format!("{}/download", url.trim_end_matches('/'));
+                f.push_error(d.with_help(format!("download_base_url = \"{fixed}\"")));
             }
         }
         if let Some(code) = &currency {
@@ -277,6 +287,20 @@ mod tests {
         assert_eq!(c.items_per_page, 10);
         assert_eq!(c.language, "en");
         assert_eq!(c.absolute("/clips/"), "https://a.example/clips/");
+        assert_eq!(
+            parse(&GOOD.replace("/download\"", "/download/\"")).unwrap().download_base_url,
+            "https://a.example/download"
+        );
+    }
+
+    /// Download links work only under /download/, where the Worker answers.
+    #[test]
+    fn a_download_base_url_elsewhere_than_download_is_refused_with_the_fix() {
+        let errs = parse(&GOOD.replace("https://a.example/download", "https://a.example")).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].message.contains("must end in /download"), "{errs:#?}");
+        assert_eq!(errs[0].help.as_deref(), Some("download_base_url = \"https://a.example/download\""));
+        assert_eq!(errs[0].location.as_ref().unwrap().line, 5);
     }
 
     #[test]
