@@ -224,6 +224,9 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
             };
             let (token, claims) = pt::mint(&shop, &key, &request).map_err(|e| e.to_string())?;
             println!("{}", pt::download_url(&base, &token));
+            for missing in pt::missing_from_last_build(&root.root.join(DEFAULT_MANIFEST), &claims) {
+                eprintln!("warning: {missing}");
+            }
             eprintln!(
                 "Order {}: {} ({} download{} each), valid until {}, signed with key {} from {}",
                 claims.order_id,

@@ -208,6 +208,43 @@ pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String,
 }
 
 /// The customer's link: `<download base URL>/<token>`.
+/// What of a minted link the last build's catalog lacks (`manifest`: the
+/// `catalog-manifest.json` the Worker is built with): the Worker answers
+/// "not found" for it until the site and the Worker are built and deployed
+/// again. One line per problem; none when every file is there.
+pub fn missing_from_last_build(manifest: &Path, claims: &Claims) -> Vec<String> {
+    let deploy = "build the site and the Worker and deploy before you send the link";
+    let catalog = match std::fs::read_to_string(manifest) {
+        Ok(json) => clipstore_core::CatalogManifest::from_json(&json).ok(),
+        Err(_) => None,
+    };
+    let Some(catalog) = catalog else {
+        return vec![format!(
+            "{} was not found or not read: no build yet, so no Worker knows the clips; {deploy}",
+            manifest.display()
+        )];
+    };
+    claims
+        .clips
+        .iter()
+        .filter_map(|slug| {
+            let variant = claims.choice(slug).variant;
+            let clip = catalog.clip(slug);
+            let missing = match (clip, variant.as_deref()) {
+                (None, _) => format!("the clip {slug} is not in the last build's catalog ({})", manifest.display()),
+                (Some(clip), Some(v)) if clip.file(Some(v)).is_none() => {
+                    format!(
+                        "the file {v} of the clip {slug} is not in the last build's catalog ({})",
+                        manifest.display()
+                    )
+                }
+                _ => return None,
+            };
+            Some(format!("{missing}: the link answers \"not found\" for it until then; {deploy}"))
+        })
+        .collect()
+}
+
 pub fn download_url(download_base_url: &str, token: &str) -> String {
     format!("{}/{token}", download_base_url.trim_end_matches('/'))
 }

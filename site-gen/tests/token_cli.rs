@@ -206,3 +206,45 @@ fn the_local_workers_key_signs_only_local_links_unless_told() {
     let o = mint(&keygen("prod"), &["--clip", "alpha"]);
     assert!(text(&o.stderr).ends_with("signed with key prod from CLIPSTORE_SIGNING_KEY"), "{}", text(&o.stderr));
 }
+
+/// A link minted for a clip the last build's catalog lacks (a new clip not
+/// yet built, or never built at all) answers "not found" until the site and
+/// the Worker are built and deployed: mint says so, and still prints it.
+#[test]
+fn mint_warns_of_clips_the_last_build_lacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    common::copy_dir(&shop(), &root);
+    let key = keygen("k1");
+    let mint_in = |clip: &str| {
+        site_gen(
+            &["token", "mint", "--root", root.to_str().unwrap(), "--order", "ORD-9", "--clip", clip, "--now", NOW],
+            &[("CLIPSTORE_SIGNING_KEY", &key)],
+        )
+    };
+    let unbuilt = mint_in("alpha");
+    assert!(unbuilt.status.success() && text(&unbuilt.stdout).starts_with("https://"));
+    assert!(
+        text(&unbuilt.stderr).contains("catalog-manifest.json was not found or not read"),
+        "{}",
+        text(&unbuilt.stderr)
+    );
+
+    let build =
+        site_gen(&["build", "--root", root.to_str().unwrap(), "--out", root.join("public").to_str().unwrap()], &[]);
+    assert!(build.status.success(), "{}", text(&build.stderr));
+    let built = mint_in("alpha");
+    assert!(built.status.success());
+    assert!(!text(&built.stderr).contains("warning"), "{}", text(&built.stderr));
+
+    let alpha = std::fs::read_to_string(root.join("content/clips/alpha.md")).unwrap();
+    std::fs::write(root.join("content/clips/delta.md"), alpha.replace("clips/alpha.mp4", "clips/delta.mp4")).unwrap();
+    let new = mint_in("delta");
+    assert!(new.status.success(), "{}", text(&new.stderr));
+    assert!(
+        text(&new.stderr).contains("warning: the clip delta is not in the last build's catalog")
+            && text(&new.stderr).contains("build the site and the Worker and deploy before you send the link"),
+        "{}",
+        text(&new.stderr)
+    );
+}
