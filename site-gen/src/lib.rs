@@ -127,14 +127,15 @@ impl BuildSummary {
         }
     }
 
-    /// What `build` prints of the clips gone from the catalog since the
-    /// last build.
+    /// What `build` and `check` print of what is gone from the catalog
+    /// since the last build.
     pub fn gone_text(&self) -> Option<String> {
         (!self.gone.is_empty()).then(|| {
             format!(
-                "Warning: {} clip(s) were in the last build's catalog and are not in this one: {}. \
+                "Warning: {} item(s) were in the last build's catalog and are not in this one: {}. \
                  Customers who bought them get \"Not found\" from their download links once this is deployed. \
-                 If that was not meant, put the file back (a draft or a future date also takes a clip out)",
+                 If that was not meant, put them back (a draft or a future date also takes a clip out; a \
+                 `[[variants]]` section or a `[[licences]]` tier removed takes that file or tier out)",
                 self.gone.len(),
                 self.gone.join(", ")
             )
@@ -273,18 +274,72 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     Ok(BuildSummary { elapsed: started.elapsed(), gone, ..summary })
 }
 
-/// The clips of the manifest at `path` (the last build's) that `shop` does
-/// not publish, in slug order; none when there is no readable manifest
-/// there. Only its clips' names are read.
-fn gone_from(path: &Path, shop: &Shop) -> Vec<String> {
+/// What of the manifest at `path` (the last build's) `shop` no longer
+/// sells, in slug order: clips, other files (variants) of the clips still
+/// there, and licence tiers; each bought one's links answer "Not found"
+/// once deployed. A clip whose file another clip now has was most likely
+/// renamed, and is said so with the fix that keeps its links working. None
+/// when there is no readable manifest there; read leniently (an older
+/// build's manifest), only what is compared.
+pub fn gone_from(path: &Path, shop: &Shop) -> Vec<String> {
+    use std::collections::BTreeMap;
     #[derive(serde::Deserialize)]
     struct LastCatalog {
-        clips: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+        clips: BTreeMap<String, LastClip>,
+        #[serde(default)]
+        shop: Option<LastShop>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LastClip {
+        #[serde(default)]
+        object_key: String,
+        #[serde(default)]
+        variant: Option<LastId>,
+        #[serde(default)]
+        variants: BTreeMap<String, serde::de::IgnoredAny>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LastShop {
+        #[serde(default)]
+        licences: Vec<LastId>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LastId {
+        id: String,
     }
     let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
     let Ok(last) = serde_json::from_str::<LastCatalog>(&text) else { return Vec::new() };
-    let now: std::collections::HashSet<&str> = shop.clips.iter().map(|c| c.slug.as_str()).collect();
-    last.clips.into_keys().filter(|slug| !now.contains(slug.as_str())).collect()
+    let now = render::manifest(shop);
+    let mut gone = Vec::new();
+    for (slug, clip) in &last.clips {
+        let Some(current) = now.clips.get(slug) else {
+            let renamed =
+                now.clips.iter().find(|(_, c)| !clip.object_key.is_empty() && c.object_key == clip.object_key);
+            gone.push(match renamed.and_then(|(s, _)| shop.clips.iter().find(|c| &c.slug == s)) {
+                Some(to) => format!(
+                    "{slug} (renamed {}? to keep its buyers' links working, add `slug = \"{slug}\"` to {})",
+                    to.slug,
+                    to.source.display()
+                ),
+                None => slug.clone(),
+            });
+            continue;
+        };
+        let ids = |main: Option<&str>, others: Vec<&str>| -> Vec<String> {
+            main.into_iter().chain(others).map(str::to_string).collect()
+        };
+        let had = ids(clip.variant.as_ref().map(|v| v.id.as_str()), clip.variants.keys().map(String::as_str).collect());
+        let has =
+            ids(current.variant.as_ref().map(|v| v.id.as_str()), current.variants.keys().map(String::as_str).collect());
+        gone.extend(had.iter().filter(|id| !has.contains(id)).map(|id| format!("{slug}'s file {id}")));
+    }
+    let tiers: Vec<&str> = now.shop.licences.iter().map(|l| l.id.as_str()).collect();
+    for licence in last.shop.map(|s| s.licences).unwrap_or_default() {
+        if !tiers.contains(&licence.id.as_str()) {
+            gone.push(format!("the licence {}", licence.id));
+        }
+    }
+    gone
 }
 
 /// Validates all content, templates and every internal link (also those that
@@ -298,7 +353,9 @@ pub fn check(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<BuildSumma
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(BuildSummary::of(&shop, site.pages, site.tags, started))
+    // What a build would now take out of the catalog (drafts shown are not sold).
+    let gone = if drafts { Vec::new() } else { gone_from(&root.join(DEFAULT_MANIFEST), &shop) };
+    Ok(BuildSummary { gone, ..BuildSummary::of(&shop, site.pages, site.tags, started) })
 }
 
 /// Loads the shop (published items only), for commands that need the catalog.

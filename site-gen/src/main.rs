@@ -391,6 +391,9 @@ fn main() -> ExitCode {
                     if let Some(text) = s.left_out_text() {
                         println!("{text}");
                     }
+                    if let Some(text) = s.gone_text() {
+                        eprintln!("{text}");
+                    }
                     for warning in &s.warnings {
                         eprint!("{warning}");
                     }

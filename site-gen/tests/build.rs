@@ -379,6 +379,7 @@ fn build_warns_of_clips_gone_from_the_catalog_since_the_last_build() {
     let out = tmp.path().join("public");
     let delta = root.join("content/clips/delta.md");
     let beta = fs::read_to_string(root.join("content/clips/beta.md")).unwrap();
+    let beta = beta.replace("stripe_payment_link = \"https://buy.stripe.com/test_beta\"\n", "");
     fs::write(&delta, beta.replace("clips/beta.mov", "clips/delta.mov")).unwrap();
     let o = build(&root, &out, &["--now", NOW]);
     assert!(o.status.success() && !stderr(&o).contains("Warning"), "{}", stderr(&o));
@@ -387,12 +388,53 @@ fn build_warns_of_clips_gone_from_the_catalog_since_the_last_build() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
-        err.contains("Warning: 1 clip(s) were in the last build's catalog and are not in this one: delta."),
+        err.contains("Warning: 1 item(s) were in the last build's catalog and are not in this one: delta."),
         "{err}"
     );
     assert!(err.contains("Customers who bought them get \"Not found\""), "{err}");
     let o = build(&root, &out, &["--now", NOW]);
     assert!(!stderr(&o).contains("Warning"), "said once, against the last build: {}", stderr(&o));
+}
+
+/// A clip renamed (its file under a new slug), a `[[variants]]` section or
+/// a licence tier removed: each breaks its buyers' links once deployed.
+/// `check` says so before the build does, and the rename gets the fix that
+/// keeps the links working.
+#[test]
+fn a_renamed_clip_a_removed_file_or_tier_is_named_with_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("variant-shop"), &root);
+    // Into the shop's own catalog-manifest.json, which `check` compares with.
+    let site_gen = |command: &str| {
+        Command::new(env!("CARGO_BIN_EXE_site-gen"))
+            .args([command, "--root", root.to_str().unwrap(), "--now", NOW])
+            .output()
+            .unwrap()
+    };
+    assert!(site_gen("build").status.success());
+    fs::rename(root.join("content/clips/quay.md"), root.join("content/clips/quay-at-night.md")).unwrap();
+    let harbour = root.join("content/clips/harbour.md");
+    let text = fs::read_to_string(&harbour).unwrap();
+    let web = text.find("[[variants]]\nid = \"web\"").unwrap();
+    let end = text.find("+++\nThe harbour").unwrap();
+    fs::write(&harbour, format!("{}{}", &text[..web], &text[end..])).unwrap();
+    let site = root.join("content/site.toml");
+    let settings = fs::read_to_string(&site).unwrap();
+    fs::write(&site, &settings[..settings.find("\n[[licences]]\nid = \"extended\"").unwrap()]).unwrap();
+
+    let check = site_gen("check");
+    assert!(check.status.success(), "{}", stderr(&check));
+    let err = stderr(&check);
+    assert!(err.contains("Warning: 3 item(s) were in the last build's catalog and are not in this one"), "{err}");
+    assert!(
+        err.contains("harbour's file web")
+            && err.contains("the licence extended")
+            && err.contains("quay (renamed quay-at-night? to keep its buyers' links working, add `slug = \"quay\"` to content/clips/quay-at-night.md)"),
+        "{err}"
+    );
+    let o = site_gen("build");
+    assert!(o.status.success() && stderr(&o).contains("3 item(s)"), "{}", stderr(&o));
 }
 
 /// A download name without a type ending was sent as
@@ -551,7 +593,7 @@ fn a_cache_that_cannot_be_written_is_warned_of_and_the_site_still_built() {
     let without = snapshot(&out);
     fs::remove_file(shop.join(".site-gen")).unwrap();
     let built = build(&shop, &out, &["--now", NOW]);
-    assert!(built.status.success() && !stderr(&built).contains("warning"), "{}", stderr(&built));
+    assert!(built.status.success() && !stderr(&built).contains("warning: could not keep"), "{}", stderr(&built));
     assert_eq!(snapshot(&out), without, "the site is the same with its caches");
     assert!(shop.join(".site-gen/search-index").is_file() && shop.join(".site-gen/markdown-cache").is_file());
 }
