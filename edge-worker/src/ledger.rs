@@ -291,6 +291,18 @@ pub mod sql {
                                     AND a.span_offset + a.span_length = c.clip_size))) \
          ORDER BY o.created_at DESC, o.order_id LIMIT ?3";
 
+    /// What orders that still download bought (not revoked, not expired;
+    /// a clip refunded on its own left out): each clip and file (`variant`,
+    /// NULL for the main one) once, with how many orders, for the
+    /// self-test's look against the deployed catalog
+    /// (`crate::monitor::sold_gone_problem`). `?1 now (s)`.
+    pub const SOLD_ITEMS: &str = "SELECT j.value AS slug, \
+         json_extract(o.choices, '$.\"' || j.value || '\".variant') AS variant, COUNT(*) AS orders \
+         FROM orders o, json_each(o.clips) j \
+         WHERE o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?1) \
+         AND NOT EXISTS (SELECT 1 FROM revoked_clips r WHERE r.order_id = o.order_id AND r.clip_slug = j.value) \
+         GROUP BY 1, 2 ORDER BY 1, 2";
+
     /// The order row. `?1 order_id`.
     pub const ORDER: &str =
         "SELECT order_id, clips, allowance, customer_ref, expires_at, token_issued_at, not_before, revoked_at, \

@@ -589,6 +589,32 @@ fn what_was_bought_of_each_clip_comes_back_for_a_reissue_or_a_resent_link() {
     assert_eq!(now.as_deref(), Some(r#"{"a":{"variant":"hd"}}"#));
 }
 
+/// What live orders bought, for the self-test: the refunded clip, the
+/// revoked and the expired orders left out, the file bought of each clip.
+#[test]
+fn sold_items_are_those_of_orders_that_still_download() {
+    let db = db();
+    paid_order(&db); // O: a, and c's web file under the extended licence; expires at 1000
+    let order = |id: &str, clips: &str, expires: i64| {
+        let values = vec![t(id), t(clips), n(1), n(expires as u64), n(1), n(1), t("stripe"), Value::Null];
+        run(&db, sql::CHECKOUT_ORDER, values);
+    };
+    order("P", r#"["a"]"#, 5_000);
+    order("Old", r#"["gone"]"#, 10);
+    order("R", r#"["revoked"]"#, 5_000);
+    run(&db, sql::REVOKE, vec![t("R"), n(20)]);
+    run(&db, sql::REVOKE_CLIP, vec![t("P"), t("a"), n(30), t("refunded")]);
+    let sold = |now: i64| -> Vec<(String, Option<String>, i64)> {
+        let mut s = db.prepare(sql::SOLD_ITEMS).unwrap();
+        s.query_map([now], |r| Ok((r.get("slug")?, r.get("variant")?, r.get("orders")?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(sold(100), [("a".to_string(), None, 1), ("c".to_string(), Some("web".to_string()), 1)]);
+    assert_eq!(sold(1_000), [], "O expired at 1000");
+}
+
 /// A reissue stops every link issued up to its second, even a link issued
 /// in that very second (an earlier reissue's, a resend's): links carry whole
 /// seconds, so the new ones are issued at the next second, `not_before`.

@@ -12,7 +12,7 @@
 
 use std::ops::Range;
 
-use clipstore_core::ManifestClip;
+use clipstore_core::{CatalogManifest, ManifestClip};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -407,6 +407,83 @@ pub struct MonitorState {
     /// When the run that produced this state ran (unix seconds).
     #[serde(default)]
     pub run_at: u64,
+    /// The last look at what live orders bought against the catalog
+    /// ([`SoldCheck`], kept flat: one deserializer less in the module).
+    #[serde(default)]
+    pub sold_catalog: String,
+    #[serde(default)]
+    pub sold_at: u64,
+    #[serde(default)]
+    pub sold_problem: Option<String>,
+}
+
+impl MonitorState {
+    /// The last look at live orders' items, if one was taken.
+    pub fn sold_check(&self) -> Option<SoldCheck> {
+        (!self.sold_catalog.is_empty()).then(|| SoldCheck {
+            catalog: self.sold_catalog.clone(),
+            at: self.sold_at,
+            problem: self.sold_problem.clone(),
+        })
+    }
+}
+
+/// How often the bought items of live orders are checked against the
+/// deployed catalog when the catalog has not changed (orders ending can
+/// clear a problem; a new catalog is checked at its first run).
+pub const SOLD_CHECK_SECS: u64 = 6 * 3600;
+
+/// The self-test's look at what orders that still download bought,
+/// against the deployed catalog: run when the catalog changed (a deploy)
+/// or every [`SOLD_CHECK_SECS`] (it reads every live order), its finding
+/// kept in between.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SoldCheck {
+    /// Which catalog it looked at (a digest of the manifest).
+    pub catalog: String,
+    /// When (unix seconds).
+    pub at: u64,
+    /// What it found, if anything ([`sold_gone_problem`]).
+    pub problem: Option<String>,
+}
+
+impl SoldCheck {
+    /// Whether a run at `now` with the catalog `catalog` looks again.
+    pub fn due(last: Option<&SoldCheck>, catalog: &str, now: u64) -> bool {
+        last.is_none_or(|c| c.catalog != catalog || now >= c.at + SOLD_CHECK_SECS)
+    }
+}
+
+/// One item bought in orders that still download: the clip, the file
+/// (variant; None for the main one) and in how many orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoldItem {
+    pub slug: String,
+    pub variant: Option<String>,
+    pub orders: u64,
+}
+
+/// Bought items the deployed catalog no longer has: their links answer
+/// "Not found" (a clip renamed or removed, a variant taken out, and then
+/// deployed). Said with what to do, before the customers write.
+pub fn sold_gone_problem(catalog: &CatalogManifest, sold: &[SoldItem]) -> Option<String> {
+    let gone: Vec<String> = sold
+        .iter()
+        .filter_map(|item| {
+            let what = match (catalog.clip(&item.slug), item.variant.as_deref()) {
+                (None, _) => item.slug.clone(),
+                (Some(clip), Some(v)) if clip.file(Some(v)).is_none() => format!("{}'s file {v}", item.slug),
+                _ => return None,
+            };
+            Some(format!("{what} ({} order(s))", item.orders))
+        })
+        .collect();
+    (!gone.is_empty()).then(|| {
+        format!(
+            "orders that still download bought what the deployed catalog no longer has: {}. Their links answer \"Not found\" for it. Put it back in content/ (a renamed clip keeps its old address with `slug = \"old-name\"`; a removed `[[variants]]` section goes back), build the site and the Worker, and deploy",
+            gone.join(", ")
+        )
+    })
 }
 
 /// The state to continue from: the one in D1, unless this Worker instance
@@ -461,10 +538,13 @@ pub struct RunFindings {
     /// Checks that could not run this time (D1 or R2 failing): a problem
     /// they announced is kept, not said to have cleared.
     pub unchecked: Vec<&'static str>,
+    /// The look at live orders' items, when this run took it.
+    pub sold_check: Option<SoldCheck>,
 }
 
 /// The checks that read D1: none runs while it fails.
-pub const CHECKS_OF_THE_LEDGER: [&str; 8] = [
+pub const CHECKS_OF_THE_LEDGER: [&str; 9] = [
+    "catalog_sold",
     "ledger_schema",
     "failure_rate",
     "payments",
@@ -582,6 +662,10 @@ pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (M
     let mut state = previous.clone();
     state.cursor = findings.next_cursor;
     state.run_at = now;
+    if let Some(check) = &findings.sold_check {
+        (state.sold_catalog, state.sold_at, state.sold_problem) =
+            (check.catalog.clone(), check.at, check.problem.clone());
+    }
     state.clip_problems.retain(|slug, _| findings.catalog.contains(slug));
     for (slug, problem) in &findings.clips {
         match problem {
@@ -876,6 +960,46 @@ mod tests {
 
     use super::*;
 
+    /// A deploy that took out a bought clip (renamed, removed) or a bought
+    /// file: the owner hears of it with the fix; what is still there, or
+    /// the main file named as a variant, is no problem.
+    #[test]
+    fn bought_items_the_deployed_catalog_lacks_are_named_with_the_fix() {
+        let catalog = clipstore_core::testing::catalog(false);
+        let item = |slug: &str, variant: Option<&str>, orders| SoldItem {
+            slug: slug.into(),
+            variant: variant.map(str::to_string),
+            orders,
+        };
+        let fine = [item("h", None, 4), item("h", Some("web"), 2), item("h", Some("4k"), 1)];
+        assert_eq!(sold_gone_problem(&catalog, &fine), None);
+        let gone = [item("h", Some("hd"), 1), item("quay", None, 3), item("h", None, 9)];
+        let text = sold_gone_problem(&catalog, &gone).unwrap();
+        assert!(text.contains("no longer has: h's file hd (1 order(s)), quay (3 order(s))."), "{text}");
+        assert!(text.contains("`slug = \"old-name\"`") && text.contains("deploy"), "{text}");
+    }
+
+    /// Looked at when the catalog changed or every six hours; in between
+    /// its finding is kept (and carried into the state by `conclude`).
+    #[test]
+    fn the_sold_check_runs_on_a_new_catalog_or_after_six_hours() {
+        let last = SoldCheck { catalog: "a".into(), at: 1_000, problem: Some("p".into()) };
+        assert!(SoldCheck::due(None, "a", 1_000));
+        assert!(!SoldCheck::due(Some(&last), "a", 1_000 + SOLD_CHECK_SECS - 1));
+        assert!(SoldCheck::due(Some(&last), "a", 1_000 + SOLD_CHECK_SECS));
+        assert!(SoldCheck::due(Some(&last), "b", 1_001), "a deploy");
+        let findings = RunFindings { sold_check: Some(last.clone()), ..RunFindings::default() };
+        let (state, _) = conclude(&MonitorState::default(), &findings, 1_000);
+        assert_eq!(state.sold_check().as_ref(), Some(&last));
+        let (kept, _) = conclude(&state, &RunFindings::default(), 2_000);
+        assert_eq!(kept.sold_check(), Some(last), "a run that did not look keeps it");
+        let json = serde_json::to_string(&kept).unwrap();
+        let back: MonitorState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, kept, "stored and read back");
+        let before: MonitorState = serde_json::from_str(r#"{"cursor":3}"#).unwrap();
+        assert_eq!(before.sold_check(), None, "a state stored before the check");
+    }
+
     fn clip(size: u64, sha256: Option<&str>) -> ManifestClip {
         ManifestClip {
             variant: None,
@@ -1005,7 +1129,7 @@ mod tests {
             system: system.iter().map(|(k, d)| (k.to_string(), d.to_string())).collect(),
             next_cursor: 0,
             catalog: ["a", "b", "c"].into_iter().map(String::from).collect(),
-            unchecked: Vec::new(),
+            ..RunFindings::default()
         }
     }
 

@@ -64,7 +64,7 @@ use d1::{batch, bind, d1_error, num, opt_num, opt_text, row_count, rows, text};
 use download::{merge_fallback, order_view, write_fallback, write_record, Attempt};
 use reservation::{reserve, revoked, settle, LedgerSteps, Reserved, Steps};
 
-const MANIFEST_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog-manifest.json"));
+pub(crate) const MANIFEST_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog-manifest.json"));
 
 fn manifest() -> &'static CatalogManifest {
     static MANIFEST: OnceLock<CatalogManifest> = OnceLock::new();

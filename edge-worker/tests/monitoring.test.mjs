@@ -425,3 +425,43 @@ describe("health checks", () => {
     await broken.wrangler(["d1", "execute", "DB", "--command", "DELETE FROM monitor_state"]);
   });
 });
+
+describe("what orders still downloading bought, against the deployed catalog", () => {
+  // A deploy that took out a bought clip (renamed, removed) or one of its
+  // files: the owner hears of it, with the fix, before the buyers write.
+  // The check reads every live order, so it runs when the catalog changed
+  // or every six hours; the test moves its last run back to make it due.
+  it("a clip and a file gone: one alert naming both; cleared once no live order has them", async () => {
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    const due = () => sql("UPDATE monitor_state SET state = json_set(state, '$.sold_at', 0)");
+    const kept = clips.find((c) => c !== missing && c !== wrong);
+    await scheduled(); // the catalog looked at once, nothing gone
+    await settle();
+    const before = received.length;
+    await sql("INSERT INTO orders (order_id, clips, allowance, source, created_at, choices) VALUES " +
+      `('S-GONE', '["retired-clip","${kept.slug}"]', 1, 'admin', 1, '{"${kept.slug}":{"variant":"8k"}}')`);
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before, "not looked at again within six hours of the same catalog");
+    await due();
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+    const [alert] = received.slice(before);
+    assert.deepEqual(alert.body.clipstore.new, ["catalog_sold"]);
+    assert.match(alert.body.text, /orders that still download bought what the deployed catalog no longer has: /);
+    assert.match(alert.body.text, new RegExp(`${kept.slug}'s file 8k \\(1 order\\(s\\)\\)`));
+    assert.match(alert.body.text, /retired-clip \(1 order\(s\)\)/);
+    assert.match(alert.body.text, /slug = \\?"old-name\\?"/);
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 1, "the finding kept between looks, not cleared and not said again");
+
+    await sql("UPDATE orders SET revoked_at = 1, revoked_reason = 'admin' WHERE order_id = 'S-GONE'");
+    await due();
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 2, JSON.stringify(received.slice(before)));
+    assert.ok(["recovered", "cleared"].includes(received[before + 1].body.clipstore.kind), JSON.stringify(received[before + 1]));
+  });
+});

@@ -17,7 +17,7 @@ use crate::mail::messages::alert_mail;
 use crate::mail::valid_address;
 use crate::monitor::{
     self, clip_problem, health_report, hex, rotation, sql, Check, FailureThreshold, MonitorState, RunFindings,
-    StoredObject,
+    SoldCheck, SoldItem, StoredObject,
 };
 use crate::outbox::{self, MailKind};
 
@@ -218,6 +218,45 @@ async fn stuck_mail(env: &Env, db: &D1Database) -> std::result::Result<Option<St
         Err(e) => Some(e.to_string()),
     };
     Ok(monitor::mail_stuck_problem(row.stuck, row.oldest_age, minutes, why.as_deref()))
+}
+
+crate::from_row!(SoldItem { slug, variant, orders });
+
+/// Which catalog this Worker was built with: a digest of its manifest,
+/// so that the self-test looks at live orders again after a deploy.
+fn catalog_version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        use sha2::Digest;
+        hex(&sha2::Sha256::digest(super::MANIFEST_JSON.as_bytes())[..12])
+    })
+}
+
+/// What orders that still download bought against the deployed catalog,
+/// when due ([`SoldCheck::due`]); the finding of the last look otherwise.
+async fn sold_check(db: &D1Database, previous: &MonitorState, findings: &mut RunFindings) {
+    let (catalog, now) = (catalog_version(), now_unix());
+    let previous = previous.sold_check();
+    if SoldCheck::due(previous.as_ref(), catalog, now) {
+        let sold = match bind(db, crate::ledger::sql::SOLD_ITEMS, &[num(now)]) {
+            Ok(statement) => statement.all_rows::<SoldItem>().await.map_err(|e| format!("{e}")),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        match sold {
+            Ok(sold) => {
+                let problem = monitor::sold_gone_problem(manifest(), &sold);
+                findings.sold_check = Some(SoldCheck { catalog: catalog.to_string(), at: now, problem });
+            }
+            Err(e) => {
+                findings.unchecked.push("catalog_sold");
+                console_error!("{}", log_line!({ "event": "monitor_sold_unread", "error": e }));
+            }
+        }
+    }
+    let last = findings.sold_check.as_ref().or(previous.as_ref().filter(|c| c.catalog == catalog));
+    if let Some(problem) = last.and_then(|c| c.problem.clone()) {
+        findings.system.push(("catalog_sold".into(), problem));
+    }
 }
 
 struct WaitingRow {
@@ -488,6 +527,7 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
         if let Some(problem) = checkout_misconfigured(env) {
             findings.system.push(("checkout".into(), problem));
         }
+        sold_check(db, &previous, &mut findings).await;
         match orders_missing(db).await {
             // One problem while it lasts, not one per checkout: anyone can
             // ask for the success page of a made-up session.

@@ -70,6 +70,10 @@ pub fn incident(key: &str) -> (bool, String) {
         "ledger_merge" => (true,
             "D1 refuses writes: the download records kept in R2 meanwhile cannot be merged into it. Look at the D1 database in the Cloudflare dashboard, then run `site-gen orders merge`".to_string()
         ),
+        "catalog_sold" => (true, format!(
+            "orders that still download bought a clip or file the deployed catalog no longer has (renamed, removed, or a `[[variants]]` section taken out), so their links answer \"Not found\": the Worker's alert names them. Put them back in content/ (a renamed clip keeps its old address with `slug = \"old-name\"`), build the site and the Worker, and deploy ({})",
+            guide("content.md")
+        )),
         "signing_keys" => (true, format!(
             "the Worker's signing keys (TOKEN_KEYS) are missing or invalid, so no download link works: {}, step 3",
             guide("deploy.md")
@@ -129,6 +133,7 @@ mod tests {
             "ledger_merge",
             "signing_keys",
             "checkout",
+            "catalog_sold",
         ] {
             let (fails, what) = incident(key);
             assert!(fails, "{key}: {what}");
