@@ -1,7 +1,8 @@
 //! Placeholders left to fill: the `CHANGE-ME` marks that `site-gen init`
 //! writes into a new shop. `site-gen check` lists each one with its file and
-//! line, so the owner has a to-do list; `site-gen build` does not mind them
-//! (a new shop builds at once).
+//! line, so the owner has a to-do list; `site-gen build` still builds with
+//! them (a new shop builds at once), warning of those on the site: in the
+//! settings, and in published items' titles and text.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,36 @@ pub fn scan(root: &Path) -> Diagnostics {
         }
     }
     found
+}
+
+/// Published items (clips, news posts, pages) whose title or text still
+/// holds the mark: a page `site-gen new page` wrote ("CHANGE-ME: write the
+/// page here.") is on the site, in the menu of every page, as soon as it
+/// is built. One warning per file, at its first marked line; read from
+/// what was loaded, so only those files are read again.
+pub fn published(shop: &crate::content::Shop) -> Vec<Diagnostic> {
+    let clips = shop.clips.iter().map(|c| (&c.source, [c.title.as_str(), c.description_html.as_str()]));
+    let posts =
+        shop.posts.iter().filter(|p| !p.draft).map(|p| (&p.source, [p.title.as_str(), p.content_html.as_str()]));
+    let pages = shop.pages.iter().map(|p| (&p.source, [p.title.as_str(), p.content_html.as_str()]));
+    clips
+        .chain(posts)
+        .chain(pages)
+        .filter(|(_, texts)| texts.iter().any(|t| has_mark(t)))
+        .map(|(source, _)| {
+            let path = shop.root.join(source);
+            let warning = Diagnostic::new(
+                display_path(&shop.root, &path),
+                format!("this is on the site with a placeholder ({MARK}) still in it"),
+            )
+            .with_help(format!("write your own text in place of the {MARK} part, then build again"));
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            match lines_with_mark(&text).first() {
+                Some(&line) => warning.at(Location::from_line(&text, line)),
+                None => warning,
+            }
+        })
+        .collect()
 }
 
 /// How many lines of the shop's settings (`content/site.toml`) hold the

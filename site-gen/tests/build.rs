@@ -782,3 +782,21 @@ fn sample_shop_of_the_repository_checks_and_builds() {
         }
     }
 }
+
+/// A page `site-gen new page` wrote is published at once, in every page's
+/// menu, with its "CHANGE-ME: write the page here." text: build warns,
+/// naming the file and line (check lists every placeholder as a to-do).
+#[test]
+fn build_warns_of_a_published_page_that_still_holds_a_placeholder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    let new = site_gen(&["new", "page", "FAQ", "--root", root.to_str().unwrap()]);
+    assert!(new.status.success(), "{}", stderr(&new));
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("warning: this is on the site with a placeholder (CHANGE-ME) still in it"), "{err}");
+    assert!(err.contains("content/pages/faq.md:"), "{err}");
+    assert_eq!(err.matches("placeholder (CHANGE-ME)").count(), 1, "the page only: {err}");
+}
