@@ -348,9 +348,9 @@ impl<'a> FrontMatter<'a> {
         match parsed {
             Some(d) => Some(d),
             None => {
-                let d = self.error_at_key(key, format!("`{key}` is not a valid date: {value}")).with_help(format!(
-                    "use year-month-day, like `{example}`, or add a time: `{key} = 2026-03-14T09:30:00Z`"
-                ));
+                let d = self.error_at_key(key, format!("`{key}` is not a valid date: {}", shown(&value))).with_help(
+                    format!("use year-month-day, like `{example}`, or add a time: `{key} = 2026-03-14T09:30:00Z`"),
+                );
                 self.errors.push(d);
                 None
             }
@@ -373,6 +373,17 @@ impl<'a> FrontMatter<'a> {
 }
 
 /// Parses the date forms front matter accepts.
+/// A value as the owner wrote it, for messages: a TOML date or time as
+/// written (toml's own display of one is an internal table), a string in
+/// quotes.
+pub fn shown(value: &Value) -> String {
+    match value {
+        Value::Datetime(dt) => dt.to_string(),
+        Value::String(s) => format!("\"{s}\""),
+        other => other.to_string(),
+    }
+}
+
 pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {

@@ -144,7 +144,11 @@ impl Duration {
                     _ => Err(format!("must be minutes:seconds like \"0:12\" or \"1:02:03\", found \"{s}\"")),
                 }
             }
-            other => Err(format!("must be minutes:seconds like \"0:12\", found {other}")),
+            // `duration = 00:00:12`, unquoted: TOML reads a time of day.
+            toml::Value::Datetime(dt) if dt.date.is_none() => Err(format!(
+                "must be minutes:seconds in quotes, like \"0:12\", found {dt} without quotes (write it as \"{dt}\")"
+            )),
+            other => Err(format!("must be minutes:seconds like \"0:12\", found {}", crate::front_matter::shown(other))),
         }
     }
 }
@@ -261,6 +265,12 @@ mod tests {
         assert!(d("0:75").is_err());
         assert!(d("12").is_err());
         assert!(d("0:00").is_err());
+        // Unquoted, TOML reads a time of day: said as written, with the quotes to add.
+        let unquoted: toml::Table = "duration = 00:00:12".parse().unwrap();
+        let e = Duration::parse(&unquoted["duration"]).unwrap_err();
+        assert_eq!(e, "must be minutes:seconds in quotes, like \"0:12\", found 00:00:12 without quotes (write it as \"00:00:12\")");
+        let e = Duration::parse(&Value::Boolean(true)).unwrap_err();
+        assert!(!e.contains("toml_private"), "{e}");
     }
 
     #[test]

@@ -803,6 +803,11 @@ fn parse_clip(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Cli
     let duration = fm.value("duration", Some("duration = \"0:12\"")).and_then(|v| match Duration::parse(&v) {
         Ok(d) => Some(d),
         Err(_) if draft && Duration::is_zero(&v) => Some(Duration { seconds: 0 }),
+        // Unquoted, the help is the quotes, not `site-gen media`.
+        Err(e) if e.contains("without quotes") => {
+            errors.push(fm.error_at_key("duration", format!("`duration` {e}")));
+            None
+        }
         Err(e) => {
             errors.push(fm.error_at_key("duration", format!("`duration` {e}")).with_help(FILLED_BY_MEDIA));
             None
@@ -1332,6 +1337,23 @@ mod tests {
         assert_eq!(messages.len(), 2, "{messages:#?}");
         assert!(messages[0].contains("of test is a test-mode link"));
         assert!(messages[1].contains("of paypal is not on buy.stripe.com (paypal.me)"));
+    }
+
+    /// `date = 09:30:00` and `duration = 00:00:12` without quotes are TOML
+    /// times: the message shows them as written, never toml's inner table.
+    #[test]
+    fn unquoted_times_are_shown_as_written() {
+        let file = SourceFile {
+            display: "content/clips/x.md".into(),
+            text: "+++\ntitle = \"X\"\ndate = 09:30:00\nprice = 12\nduration = 00:00:12\nresolution = \"1920x1080\"\nfile = \"clips/x.mp4\"\nfile_name = \"x.mp4\"\nsize = 10\nposter = \"/p.jpg\"\n+++\n".into(),
+        };
+        let errs = parse_clip(&file, "x".into(), &MarkdownCache::off()).unwrap_err();
+        let text: Vec<String> = errs.iter().map(|d| d.to_string()).collect();
+        assert!(text.iter().all(|t| !t.contains("toml_private")), "{text:#?}");
+        assert!(text.iter().any(|t| t.contains("`date` is not a valid date: 09:30:00")), "{text:#?}");
+        let duration = text.iter().find(|t| t.contains("`duration`")).unwrap();
+        assert!(duration.contains("found 00:00:12 without quotes (write it as \"00:00:12\")"), "{duration}");
+        assert!(!duration.contains("site-gen media"), "the help is the quotes: {duration}");
     }
 
     #[test]
