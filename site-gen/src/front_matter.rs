@@ -558,12 +558,14 @@ mod tests {
         let f = file("+++\ntitle = \"X\nprice = 12\n+++\n");
         let e = FrontMatter::parse(&f, &["title", "price"]).err().unwrap()[0].to_string();
         assert!(e.contains("this is TOML"), "other mistakes keep the general help: {e}");
-        // Not a price, or a thousands separator: no decimals suggested.
-        for line in ["resolution = 1920,1080", "price = 1,250"] {
-            let f = file(&format!("+++\n{line}\n+++\n"));
-            let e = FrontMatter::parse(&f, &["resolution", "price"]).err().unwrap()[0].to_string();
-            assert!(e.contains("this is TOML"), "{line}: {e}");
-        }
+        // Not a price: the general help.
+        let f = file("+++\nresolution = 1920,1080\n+++\n");
+        let e = FrontMatter::parse(&f, &["resolution"]).err().unwrap()[0].to_string();
+        assert!(e.contains("this is TOML"), "{e}");
+        // A thousands separator: taken out, no decimals suggested.
+        let f = file("+++\nprice = 1,250\n+++\n");
+        let e = FrontMatter::parse(&f, &["price"]).err().unwrap()[0].to_string();
+        assert!(e.contains("write price = 1250: a point before the cents, no thousands separator"), "{e}");
     }
 
     /// The help a TOML syntax error on `line` gets in a Markdown file.
@@ -588,6 +590,14 @@ mod tests {
         for (line, number) in [("price = €20", "20"), ("price = 20 $", "20"), ("price = £12,50", "12.50")] {
             let h = help_for(line);
             assert_eq!(h, format!("write the number only: price = {number}; the currency is set in content/site.toml"));
+        }
+
+        for (line, number) in [("price = 1.200,00", "1200.00"), ("price = 15,-", "15"), ("price = 1,250.50", "1250.50")]
+        {
+            assert_eq!(
+                help_for(line),
+                format!("write price = {number}: a point before the cents, no thousands separator")
+            );
         }
 
         assert_eq!(help_for("draft = yes"), "write true or false (in small letters): draft = true");

@@ -35,6 +35,12 @@ pub(crate) fn slip_help(line: &str) -> Option<String> {
     if let Some((whole, frac)) = comma {
         return Some(format!("write decimals with a point: {whole}.{frac}, not {whole},{frac}"));
     }
+    // `price = 1.200,00`, `price = 15,-`: separators as the shop shows them.
+    if matches!(key, "price" | "surcharge") && bare.contains(',') && !bare.contains(CURRENCY_SIGNS) {
+        if let Some(number) = crate::content::fields::Price::meant(bare) {
+            return Some(format!("write {key} = {number}: a point before the cents, no thousands separator"));
+        }
+    }
     // `price = €20`, `price = 20 $` (an amount only: `title = $5 Stock
     // Footage` wants quotes, as the general help says).
     let number = bare.trim_start_matches(CURRENCY_SIGNS).trim_end_matches(CURRENCY_SIGNS).trim();

@@ -31,25 +31,19 @@ impl Price {
             return Err(format!("must not be negative, found {text}"));
         }
         if !digits(whole) || !(frac.is_empty() || digits(frac)) {
-            // "€12,50": the sign and a decimal comma, as the shop shows prices.
-            let plain: String = text.chars().filter(|c| c.is_ascii_digit() || *c == ',' || *c == '.').collect();
-            if let Some((whole, after)) = plain.split_once(',').filter(|(_, after)| !after.contains([',', '.'])) {
-                // `12,50`: a decimal comma; `1,250`: a thousands separator.
-                let number = if after.len() == 3 { format!("{whole}{after}") } else { format!("{whole}.{after}") };
-                return Err(format!(
-                    "must be a number like 24.00, found \"{text}\": write {number}, without the currency{}",
-                    if after.len() == 3 { " or a separator" } else { ", with a point" }
-                ));
-            }
+            let Some(number) = Price::meant(text) else {
+                return Err(format!("must be a number like 24.00, found \"{text}\""));
+            };
             // "€20", "20 EUR": the number alone, which the shop's currency prices.
-            let number: String = text.chars().filter(|c| c.is_ascii_digit() || *c == '.').collect();
-            let signed = text.chars().any(|c| !(c.is_ascii_digit() || c.is_whitespace() || matches!(c, '.' | ',')));
-            if signed && !number.is_empty() && Price::parse_text(&number).is_ok() {
-                return Err(format!(
-                    "must be a number like 24.00, found \"{text}\": write the number only, {number}; {CURRENCY_IS_THE_SHOPS}"
-                ));
-            }
-            return Err(format!("must be a number like 24.00, found \"{text}\""));
+            let signed =
+                text.chars().any(|c| !(c.is_ascii_digit() || c.is_whitespace() || matches!(c, '.' | ',' | '-')));
+            return Err(if signed {
+                format!("must be a number like 24.00, found \"{text}\": write the number only, {number}; {CURRENCY_IS_THE_SHOPS}")
+            } else {
+                format!(
+                    "must be a number like 24.00, found \"{text}\": write {number}, with a point before the cents and no thousands separator"
+                )
+            });
         }
         if frac.len() > 2 {
             return Err(format!("can have at most two decimals (cents), found {text}"));
@@ -61,6 +55,21 @@ impl Price {
             .and_then(|c| c.checked_add(frac))
             .map(|cents| Price { cents })
             .ok_or_else(|| format!("is too large: {text}"))
+    }
+
+    /// The number a price written as a shop shows it most likely means, as
+    /// `price` takes it: the last `,` or `.` followed by one or two digits
+    /// is the decimal point, every other one a thousands separator, and a
+    /// trailing `,-` no cents ("€1.200,00" → 1200.00, "1,250" → 1250,
+    /// "15,-" → 15, "12,50 €" → 12.50). None when no number is left.
+    pub fn meant(text: &str) -> Option<String> {
+        let kept: String = text.chars().filter(|c| c.is_ascii_digit() || matches!(c, ',' | '.')).collect();
+        let kept = kept.trim_start_matches([',', '.']).trim_end_matches([',', '.']);
+        let number = match kept.rfind([',', '.']) {
+            Some(i) if kept.len() - i - 1 <= 2 => format!("{}.{}", kept[..i].replace([',', '.'], ""), &kept[i + 1..]),
+            _ => kept.replace([',', '.'], ""),
+        };
+        (!number.is_empty() && Price::parse_text(&number).is_ok()).then_some(number)
     }
 
     /// `24.00`
@@ -233,12 +242,21 @@ mod tests {
         assert!(Price::parse(&Value::Integer(-1)).unwrap_err().contains("negative"));
         assert!(Price::parse(&Value::String("ten".into())).is_err());
         // A price copied as the shop shows it, with a decimal comma.
-        let comma = Price::parse(&Value::String("€12,50".into())).unwrap_err();
-        assert!(comma.ends_with("write 12.50, without the currency, with a point"), "{comma}");
-        let thousands = Price::parse(&Value::String("¥1,250".into())).unwrap_err();
-        assert!(thousands.ends_with("write 1250, without the currency or a separator"), "{thousands}");
-        assert!(!Price::parse(&Value::String("1,250.00".into())).unwrap_err().contains("write"));
-        for (text, number) in [("€20", "20"), ("20 EUR", "20"), ("$24.50", "24.50")] {
+        let plain = "with a point before the cents and no thousands separator";
+        for (text, number) in
+            [("12,50", "12.50"), ("1.200,00", "1200.00"), ("1,250.00", "1250.00"), ("15,-", "15"), ("1,250", "1250")]
+        {
+            let said = Price::parse(&Value::String(text.into())).unwrap_err();
+            assert!(said.ends_with(&format!("write {number}, {plain}")), "{said}");
+        }
+        for (text, number) in [
+            ("€20", "20"),
+            ("20 EUR", "20"),
+            ("$24.50", "24.50"),
+            ("€12,50", "12.50"),
+            ("¥1,250", "1250"),
+            ("1.200,00 €", "1200.00"),
+        ] {
             let said = Price::parse(&Value::String(text.into())).unwrap_err();
             assert!(said.ends_with(&format!("write the number only, {number}; {CURRENCY_IS_THE_SHOPS}")), "{said}");
         }
