@@ -800,3 +800,28 @@ fn build_warns_of_a_published_page_that_still_holds_a_placeholder() {
     assert!(err.contains("content/pages/faq.md:"), "{err}");
     assert_eq!(err.matches("placeholder (CHANGE-ME)").count(), 1, "the page only: {err}");
 }
+
+/// `![x](/images/my photo.jpg)`: Markdown takes no space in an address, so
+/// the page shows the text; build and check warn, with the address to write.
+#[test]
+fn an_image_address_with_a_space_is_warned_of_with_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    let post = root.join("content/news/photo.md");
+    fs::write(&post, "+++\ntitle = \"Photo\"\ndate = 2026-01-05\n+++\nLook:\n\n![the quay](/images/my photo.jpg)\n")
+        .unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "this image did not become one, the page shows its text: its address `/images/my photo.jpg` has a space"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("content/news/photo.md:7") && err.contains("(/images/my%20photo.jpg)"), "{err}");
+    fs::write(&post, "+++\ntitle = \"Photo\"\ndate = 2026-01-05\n+++\nLook: ![ and ](not an image\n\nWrite `![x](my photo.jpg)` so.\n").unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(!stderr(&o).contains("did not become one"), "{}", stderr(&o));
+}

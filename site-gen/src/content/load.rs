@@ -141,6 +141,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     let mut warnings = under_stripe_minimum(root, &clips, &config);
     warnings.extend(doubtful_payment_links(root, &clips));
     warnings.extend(empty_bodies(root, &posts, &pages));
+    warnings.extend(unmade_images(root, &clips, &posts, &pages));
 
     let shop = Shop {
         root: root.to_path_buf(),
@@ -708,6 +709,51 @@ pub fn empty_bodies(root: &Path, posts: &[Post], pages: &[Page]) -> Vec<Diagnost
             Some(at) => warning.at(at),
             None => warning,
         });
+    }
+    warnings
+}
+
+/// Images written in Markdown that did not become one, so that the page
+/// shows the text `![…](…)`: almost always a space in the address (a file
+/// named as a phone or a screenshot tool names it), which Markdown does not
+/// take. One warning per image, at its line; only files with one are read
+/// again.
+pub fn unmade_images(root: &Path, clips: &[Clip], posts: &[Post], pages: &[Page]) -> Vec<Diagnostic> {
+    let clips = clips.iter().map(|c| (&c.source, &c.description_html));
+    let posts = posts.iter().filter(|p| !p.draft).map(|p| (&p.source, &p.content_html));
+    let pages = pages.iter().map(|p| (&p.source, &p.content_html));
+    let mut warnings = Vec::new();
+    for (source, html) in clips.chain(posts).chain(pages) {
+        let mut from = 0;
+        while let Some(at) = html[from..].find("![").map(|i| from + i) {
+            from = at + 2;
+            // Shown as code on purpose (`![x](a b)` in a code span or block).
+            let before = &html[..at];
+            if before.rfind("<code").is_some_and(|open| before.rfind("</code>").is_none_or(|c| c < open)) {
+                continue;
+            }
+            let rest = &html[from..];
+            let Some(open) = rest.find("](").filter(|&i| !rest[..i].contains(['\n', '<'])) else { continue };
+            let Some(close) = rest[open..].find(')').map(|i| open + i) else { continue };
+            let address = &rest[open + 2..close];
+            if address.contains('\n') || address.contains('<') || !address.trim().contains(' ') {
+                continue;
+            }
+            let mut warning = Diagnostic::new(
+                display_path(root, &root.join(source)),
+                format!("this image did not become one, the page shows its text: its address `{address}` has a space"),
+            )
+            .with_help(format!(
+                "write %20 in place of each space ({}), or rename the file without spaces",
+                address.trim().replace(' ', "%20")
+            ));
+            let text = fs::read_to_string(root.join(source)).unwrap_or_default();
+            if let Some(line) = text.lines().position(|l| l.contains(&format!("]({address})"))) {
+                warning = warning.at(Location::from_line(&text, line + 1));
+            }
+            warnings.push(warning);
+            from += close;
+        }
     }
     warnings
 }
