@@ -188,15 +188,14 @@ impl SiteConfig {
                     format!("`download_base_url` must start with https:// or http://, found \"{url}\""),
                 );
                 f.push_error(d.with_help("usually the shop address followed by /download"));
-            } else if !url.trim_end_matches('/').ends_with("/download") {
-                // The Worker answers links only under /download/ (its route
+            } else if let Some(fixed) = download_address_fix(url) {
+                // The Worker answers links only at /download/ (its route
                 // table, and the route of the shop's wrangler.toml): a link
                 // elsewhere would be the site's 404 page.
                 let d = f.error_at_key(
                     "download_base_url",
-                    format!("`download_base_url` must end in /download, where the Worker answers download links, found \"{url}\""),
+                    format!("`download_base_url` must be the shop's address followed by /download, where the Worker answers download links, found \"{url}\""),
                 );
-                let fixed = format!("{}/download", url.trim_end_matches('/'));
                 f.push_error(d.with_help(format!("download_base_url = \"{fixed}\"")));
             }
         }
@@ -244,6 +243,14 @@ impl SiteConfig {
     }
 }
 
+/// The address to write when `url` (an http(s) address) is not its host's
+/// `/download`, the one path where the Worker answers download links.
+fn download_address_fix(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+    (path.trim_end_matches('/') != "download").then(|| format!("{scheme}://{host}/download"))
+}
+
 fn is_http_url(s: &str) -> bool {
     (s.starts_with("https://") || s.starts_with("http://"))
         && s.len() > "https://".len()
@@ -281,6 +288,21 @@ mod tests {
     const GOOD: &str = "title = \"Shop\"\nbase_url = \"https://a.example/\"\ncurrency = \"EUR\"\ncontact_email = \"a@a.example\"\ndownload_base_url = \"https://a.example/download\"\n";
 
     #[test]
+    fn download_addresses_are_the_hosts_download_path() {
+        for good in ["https://a.example/download", "https://a.example/download/", "http://127.0.0.1:8787/download"] {
+            assert_eq!(download_address_fix(good), None, "{good}");
+        }
+        for (bad, fixed) in [
+            ("https://a.example", "https://a.example/download"),
+            ("https://a.example/downloads", "https://a.example/download"),
+            ("https://a.example/shop/download", "https://a.example/download"),
+            ("http://127.0.0.1:8787/dl/", "http://127.0.0.1:8787/download"),
+        ] {
+            assert_eq!(download_address_fix(bad).as_deref(), Some(fixed), "{bad}");
+        }
+    }
+
+    #[test]
     fn reads_settings_with_defaults() {
         let c = parse(GOOD).unwrap();
         assert_eq!(c.base_url, "https://a.example");
@@ -298,7 +320,7 @@ mod tests {
     fn a_download_base_url_elsewhere_than_download_is_refused_with_the_fix() {
         let errs = parse(&GOOD.replace("https://a.example/download", "https://a.example")).unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:#?}");
-        assert!(errs[0].message.contains("must end in /download"), "{errs:#?}");
+        assert!(errs[0].message.contains("must be the shop's address followed by /download"), "{errs:#?}");
         assert_eq!(errs[0].help.as_deref(), Some("download_base_url = \"https://a.example/download\""));
         assert_eq!(errs[0].location.as_ref().unwrap().line, 5);
     }
