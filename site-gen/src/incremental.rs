@@ -650,9 +650,7 @@ impl Loaded {
                 // Hidden clips (drafts, dated later) count too, as in a full
                 // load: they will be published one day.
                 let hidden = self.hidden_clips();
-                let mut shared = load::shared_files(self.shop.clips.iter().chain(&hidden).chain([&clip]));
-                let clips = || self.shop.clips.iter().chain(&hidden).chain([&clip]);
-                shared.extend(load::shared_payment_links(&self.shop.root, clips()));
+                let shared = load::shared_files(self.shop.clips.iter().chain(&hidden).chain([&clip]));
                 if !shared.is_empty() {
                     return Err(shared);
                 }

@@ -233,14 +233,6 @@ fn run_sequence(drafts: bool) {
     h.check_fails("the file `clips/clip-1.mp4` of the clip copy is also the file of the clip clip-one");
     h.edit("content/clips/copy.md", "clips/clip-1.mp4", "clips/copy.mp4");
     h.check("the copy has its own file");
-    // And with its original's Payment Link (it would sell the other's clip).
-    let link = "stripe_payment_link = \"https://buy.stripe.com/abc123\"\n";
-    h.edit("content/clips/clip-2.md", "poster =", &format!("{link}poster ="));
-    h.check("a Payment Link");
-    h.edit("content/clips/copy.md", "poster =", &format!("{link}poster ="));
-    h.check_fails("the clip copy has the Payment Link of the clip clip-2");
-    h.edit("content/clips/copy.md", link, "");
-    h.check("the copy sold by the cart");
     h.remove("content/clips/copy.md");
     h.write("content/news/clash.md", &post("Clash", "2026-05-04", "[]", "Same address."));
     h.edit("content/news/clash.md", "title = \"Clash\"", "title = \"Clash\"\nslug = \"new-post\"");

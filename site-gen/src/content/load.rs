@@ -92,7 +92,6 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     check_unique(root, &pages, |p| (&p.slug, &p.source), "page", &mut errors);
     errors.extend(pages.iter().filter_map(reserved_page_slug));
     errors.extend(shared_files(&clips));
-    errors.extend(shared_payment_links(root, &clips));
 
     let (static_files, ()) = rayon::join(|| list_static(root, &mut errors), || md.save());
 
@@ -139,6 +138,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     posts.sort_by(post_order);
     pages.sort_by(page_order);
     let mut warnings = under_stripe_minimum(root, &clips, &config);
+    warnings.extend(shared_payment_links(root, &clips));
     warnings.extend(doubtful_payment_links(root, &clips));
     warnings.extend(empty_bodies(root, &posts, &pages));
     warnings.extend(unmade_images(root, &clips, &posts, &pages));
@@ -501,22 +501,27 @@ fn key_line(root: &Path, source: &Path, key: &str) -> Option<Location> {
 }
 
 /// A Payment Link's address as Stripe serves it, for comparing two:
-/// without a query (`?prefilled_email=…`), a fragment or a trailing `/`.
-fn payment_link_id(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url).trim_end_matches('/')
+/// without a query (`?prefilled_email=…`), a fragment or a trailing `/`,
+/// its host in small letters.
+fn payment_link_id(url: &str) -> String {
+    let bare = url.split(['?', '#']).next().unwrap_or(url).trim_end_matches('/');
+    let rest = bare.strip_prefix("https://").unwrap_or(bare);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    format!("{}/{path}", host.to_ascii_lowercase())
 }
 
-/// Two clips (drafts included) with one Payment Link: the payment page and
-/// the order the webhook makes are the link's (its price and `clips`
-/// metadata), so a customer who buys the one gets the other's clip, at the
-/// other's price. The usual cause is a copied clip that kept its
-/// original's link.
+/// Two published clips with one Payment Link: the payment page and the
+/// order the webhook makes are the link's (its price and `clips`
+/// metadata), so a customer who buys the one gets what the link names, at
+/// its price. The usual cause is a copied clip that kept its original's
+/// link; a bundle sold from each of its clips' pages is the one meant use,
+/// so this is a warning.
 pub fn shared_payment_links<'a>(root: &Path, clips: impl IntoIterator<Item = &'a Clip>) -> Vec<Diagnostic> {
-    let mut first: HashMap<&str, &Clip> = HashMap::new();
+    let mut first: HashMap<String, &Clip> = HashMap::new();
     let mut errors = Vec::new();
     for clip in clips {
         let Some(link) = clip.stripe_payment_link.as_deref() else { continue };
-        match first.get(payment_link_id(link)) {
+        match first.get(&payment_link_id(link)) {
             None => {
                 first.insert(payment_link_id(link), clip);
             }
@@ -524,17 +529,17 @@ pub fn shared_payment_links<'a>(root: &Path, clips: impl IntoIterator<Item = &'a
                 let mut error = Diagnostic::new(
                     &clip.source,
                     format!(
-                        "the clip {} has the Payment Link of the clip {} ({}): a customer who buys one would pay the \
-                         other's price and get the other's clip",
+                        "the clip {} has the Payment Link of the clip {} ({}): a customer who buys either gets what \
+                         that link's `clips` metadata names, at its price",
                         clip.slug,
                         other.slug,
                         other.source.display()
                     ),
                 )
                 .with_help(
-                    "make a Payment Link for each clip in Stripe (Payment links → New, with the `clips` metadata \
-                     docs/payments.md describes) and paste its address; a copied clip keeps the link of the one it was \
-                     copied from",
+                    "unless it is a bundle link naming both, make a Payment Link for each clip in Stripe (Payment \
+                     links → New, with the `clips` metadata docs/payments.md describes) and paste its address; a \
+                     copied clip keeps the link of the one it was copied from",
                 );
                 if let Some(at) = key_line(root, &clip.source, "stripe_payment_link") {
                     error = error.at(at);
@@ -1359,7 +1364,8 @@ mod tests {
         let clips = [
             with_link("harbour", "https://buy.stripe.com/abc123"),
             with_link("fjord", "https://buy.stripe.com/def456"),
-            with_link("copy", "https://buy.stripe.com/abc123/?prefilled_email=a%40b.example"),
+            with_link("copy", "https://BUY.stripe.com/abc123/?prefilled_email=a%40b.example"),
+            with_link("other-case", "https://buy.stripe.com/ABC123"),
         ];
         let shared = shared_payment_links(Path::new("/nonexistent"), &clips);
         assert_eq!(shared.len(), 1, "{shared:#?}");
