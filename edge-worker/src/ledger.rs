@@ -382,7 +382,7 @@ pub mod sql {
     /// once. `?1 order_id, ?2 now (s), ?3 provider, ?4 payment id`.
     pub const REVOKE_IF_PENDING: &str = "UPDATE orders SET revoked_at = ?2, revoked_reason = \
          (SELECT IIF(detail LIKE 'disputed%', 'disputed', 'refunded') FROM payment_events \
-         WHERE provider = ?3 AND session_id = ?4 AND outcome = 'revoke_pending') \
+         WHERE provider = ?3 AND session_id = ?4 AND outcome = 'revoke_pending' ORDER BY detail LIKE 'disputed%', id LIMIT 1) \
          WHERE order_id = ?1 AND revoked_at IS NULL AND ?4 IN \
          (SELECT session_id FROM payment_events WHERE provider = ?3 AND outcome = 'revoke_pending') RETURNING order_id";
 
@@ -561,8 +561,10 @@ pub mod sql {
     /// A full refund or a dispute that arrived before its order
     /// (`revoke_pending`, recorded under the payment id): the reason to
     /// revoke the order with as it is created. `?1 provider, ?2 payment id`.
-    pub const PENDING_REVOCATION: &str = "SELECT CASE WHEN detail LIKE 'disputed%' THEN 'disputed' ELSE 'refunded' END AS reason \
-         FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'revoke_pending' ORDER BY id LIMIT 1";
+    pub const PENDING_REVOCATION: &str =
+        "SELECT CASE WHEN detail LIKE 'disputed%' THEN 'disputed' ELSE 'refunded' END AS reason \
+         FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'revoke_pending' \
+         ORDER BY detail LIKE 'disputed%', id LIMIT 1";
 
     /// Every order the revocation list must name: revoked, reissued, or
     /// with clips revoked (`crate::revocations`).

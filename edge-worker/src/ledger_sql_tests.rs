@@ -1041,6 +1041,26 @@ fn a_refund_racing_its_checkout_revokes_the_order_either_way() {
     assert_eq!(by_payment, 1, "found by its payment");
     pending(&db, "refunded: 100 of 100 back (requested_by_customer); no order has payment pi_1 yet");
     assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(10), t("stripe"), t("pi_1")]), 0, "already revoked");
+
+    // A dispute, then a full refund, both before the order: the refund is
+    // the reason (a dispute closing in the shop's favour restores nothing).
+    let db = self::db();
+    let pending_row = |db: &Connection, id: &str, detail: &str| {
+        let row = vec![n(1), t("stripe"), t(id), t("charge.x"), t("pi_1"), Value::Null]
+            .into_iter()
+            .chain([n(200), t("revoke_pending"), t(detail)])
+            .collect();
+        run(db, sql::PAYMENT_EVENT, row);
+    };
+    pending_row(&db, "evt_d", "disputed: 100 of 100 back (fraudulent); no order has payment pi_1 yet");
+    pending_row(&db, "evt_f", "refunded: 100 of 100 back (refund); no order has payment pi_1 yet");
+    let reason: String =
+        db.query_row(sql::PENDING_REVOCATION, rusqlite::params!["stripe", "pi_1"], |r| r.get("reason")).unwrap();
+    assert_eq!(reason, "refunded");
+    paid_order(&db);
+    assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(11), t("stripe"), t("pi_1")]), 1);
+    assert_eq!(revoked(&db), (Some(11), Some("refunded".into())));
+    assert_eq!(run(&db, sql::RESTORE_AFTER_DISPUTE, vec![t("O")]), 0);
 }
 
 /// The date of an order on its certificates is its first link's (a link

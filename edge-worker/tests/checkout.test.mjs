@@ -189,12 +189,16 @@ describe("paid checkout", () => {
     // What a leaked Stripe key cannot do: change the sealed amount, seal with
     // a key of its own (here a real key id outside the Worker's keyring), or
     // reuse a seal for other clips or another currency.
+    // A seal copied from an old session (a leaked key can read them) into a
+    // new one: its time is not the new session's.
     const stranger = vectors.keys.find((k) => !k.in_keyring).env;
+    const dayAgo = Math.floor(Date.now() / 1000) - 86_400;
     const forged = [
       session(priceSeal(before, "eur", [main.slug]).replace(`${before}:`, "1:"), 1),
-      session(priceSeal(1, "eur", [main.slug], stranger), 1),
+      session(priceSeal(1, "eur", [main.slug], { key: stranger }), 1),
       session(priceSeal(1, "eur", [other.slug]), 1),
       session(priceSeal(1, "usd", [main.slug]), 1),
+      session(priceSeal(1, "eur", [main.slug], { at: dayAgo }), 1),
       session(priceSeal(before, "eur", [main.slug]), before - 1),
     ];
     for (const event of forged) {
@@ -202,7 +206,7 @@ describe("paid checkout", () => {
       assert.equal(refused.body.error, "underpaid", `${event.data.object.metadata.priced}: ${JSON.stringify(refused.body)}`);
       await assertNothingWritten(event);
     }
-    assert.match((await rows(forged[4]))[0].detail, new RegExp(`paid ${before - 1} eur where the shop's checkout asked ${before}`));
+    assert.match((await rows(forged[5]))[0].detail, new RegExp(`paid ${before - 1} eur where the shop's checkout asked ${before}`));
   });
 
   it("replayed or retried: answered 200 once more, nothing created twice", async () => {

@@ -190,7 +190,9 @@ describe("the customer's journey", () => {
       })),
       // The total sealed with the link-signing key: the webhook holds the
       // payment to it, should the catalog's prices change meanwhile.
-      metadata: { clips: items.join(","), priced: priceSeal(cart.reduce((s, c) => s + lineOf(c).price, 0), currency, items) },
+      // (At the time the Worker sealed it: the start of its two-minute window.)
+      metadata: { clips: items.join(","), priced: priceSeal(cart.reduce((s, c) => s + lineOf(c).price, 0), currency, items,
+        { at: Number(sent.params.metadata.priced.split(":")[2]) }) },
       success_url: `${stack.base}/thanks?session_id={CHECKOUT_SESSION_ID}&cart=${cartId}`,
       cancel_url: `${stack.base}/cart/`,
     };

@@ -145,6 +145,9 @@ pub struct PaidCheckout {
     /// The Worker's seal of the price its checkout asked (metadata
     /// `priced`, [`priced`]), not yet checked.
     pub priced: Option<String>,
+    /// When the provider made the checkout (unix seconds), which a seal's
+    /// time must match.
+    pub created: Option<u64>,
 }
 
 /// What was paid against what the catalog says the clips cost.
@@ -505,6 +508,7 @@ mod tests {
             payment_id: None,
             from_payment_link: false,
             priced: None,
+            created: None,
         }
     }
 

@@ -123,6 +123,10 @@ struct EventData {
 #[derive(Deserialize)]
 struct Session {
     id: String,
+    /// When Stripe made it (unix seconds): what a price seal is checked
+    /// against (`super::priced`).
+    #[serde(default)]
+    created: Option<u64>,
     #[serde(default)]
     payment_status: Option<String>,
     #[serde(default)]
@@ -288,6 +292,7 @@ fn session_kind(session: Session) -> EventKind {
             payment_id: session.payment_intent,
             from_payment_link: session.payment_link.is_some(),
             priced: session.metadata.as_ref().and_then(|m| m.get(super::priced::METADATA_KEY).cloned()),
+            created: session.created,
         }),
         _ => EventKind::AwaitingPayment { session_id: session.id },
     }

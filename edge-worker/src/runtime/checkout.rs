@@ -196,14 +196,18 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
     }
     let origin = origin(&req)?;
     // The total sealed with the link-signing key, so that the webhook holds
-    // the payment to it even if the catalog's prices change meanwhile.
+    // the payment to it even if the catalog's prices change meanwhile; at
+    // the start of the idempotency window, so that a double click sends
+    // the same request (and gets the same session).
+    let now = super::now_unix();
+    let sealed_at = now - now % crate::payments::cart::IDEMPOTENCY_WINDOW_SECS;
     let keyring = super::payments::keyring(env).ok();
     let priced = keyring
         .as_ref()
         .and_then(|r| r.primary())
-        .map(|key| crate::payments::priced::seal(key, &cart.items(), &cart.currency, cart.total()));
+        .map(|key| crate::payments::priced::seal(key, &cart.items(), &cart.currency, cart.total(), sealed_at));
     let body = encode_form(&session_params(&cart, &origin, priced.as_deref()));
-    let idempotency = cart.idempotency_key(&body, super::now_unix(), &random_hex());
+    let idempotency = cart.idempotency_key(&body, now, &random_hex());
     let call = session_request(&base, key.trim(), body, &idempotency);
     let answer = match execute(&call, STRIPE_TIMEOUT_SECS).await {
         Ok((status, body)) => session_answer(status, &body),

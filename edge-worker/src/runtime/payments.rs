@@ -332,9 +332,9 @@ async fn checkout(
     // The price the Worker's own checkout asked, when the session carries
     // its seal: honoured after the catalog's prices changed.
     let asked = match (&paid.priced, paid.currency.as_deref()) {
-        (Some(sealed), Some(currency)) => {
-            keyring(env).ok().and_then(|ring| payments::priced::asked(sealed, &ring, &paid.clips, currency))
-        }
+        (Some(sealed), Some(currency)) => keyring(env)
+            .ok()
+            .and_then(|ring| payments::priced::asked(sealed, &ring, &paid.clips, currency, paid.created)),
         _ => None,
     };
     let mut claims = match payments::new_order(name, paid, manifest(), link_terms(env), now, asked) {

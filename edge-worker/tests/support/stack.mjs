@@ -42,13 +42,13 @@ export const SIGNING_KEY = vectors.keys.find((k) => k.in_keyring).env;
 /**
  * The Worker's seal of the price its checkout asked (metadata `priced`,
  * edge-worker/src/payments/priced.rs), made here with Node's own HMAC:
- * `AMOUNT:CURRENCY:KEY_ID:hex(HMAC-SHA256(secret, domain || amount \n currency \n items))`.
+ * `AMOUNT:CURRENCY:AT:KEY_ID:hex(HMAC-SHA256(secret, domain || amount \n currency \n at \n items))`.
  */
-export function priceSeal(amount, currency, items, keyEnv = SIGNING_KEY) {
-  const [keyId, secret] = keyEnv.split(":");
+export function priceSeal(amount, currency, items, { at = Math.floor(Date.now() / 1000), key = SIGNING_KEY } = {}) {
+  const [keyId, secret] = key.split(":");
   const tag = crypto.createHmac("sha256", Buffer.from(secret, "base64url"))
-    .update(`clipstore-checkout-price-v1\0${amount}\n${currency}\n${items.join(",")}`).digest("hex");
-  return `${amount}:${currency}:${keyId}:${tag}`;
+    .update(`clipstore-checkout-price-v1\0${amount}\n${currency}\n${at}\n${items.join(",")}`).digest("hex");
+  return `${amount}:${currency}:${at}:${keyId}:${tag}`;
 }
 /** The admin API's bearer token in every test stack. */
 export const ADMIN_TOKEN = "e2e-admin-token-0123456789";

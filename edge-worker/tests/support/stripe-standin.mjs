@@ -117,7 +117,8 @@ export async function startStripeStandin() {
           const p = answer.params;
           const amount = p.line_items.reduce((sum, l) => sum + Number(l.price_data.unit_amount), 0);
           const session = {
-            id, object: "checkout.session", mode: "payment", status: "open", payment_status: "unpaid",
+            id, object: "checkout.session", created: Math.floor(Date.now() / 1000), mode: "payment", status: "open",
+            payment_status: "unpaid",
             amount_subtotal: amount, amount_total: amount, currency: p.line_items[0].price_data.currency,
             metadata: p.metadata ?? {}, success_url: p.success_url, cancel_url: p.cancel_url ?? null,
             livemode: false, url: `http://127.0.0.1:${server.address().port}/c/pay/${id}`,
