@@ -4,23 +4,27 @@
 
 use std::path::{Component, Path, PathBuf};
 
-/// `path` made absolute, with `.` and `..` taken away, and the symbolic
-/// links in the part that exists resolved (the rest may not exist yet), so
-/// that a link to `content/` or `public/`, or such a folder a link itself,
-/// is seen for what it is.
+/// `path` made absolute, with `.` and `..` taken away, and every symbolic
+/// link on the way resolved (the path may not exist yet, nor any part of
+/// it), so that a link to `content/` or `public/`, or such a folder a link
+/// itself, is seen for what it is. Component by component: a link after a
+/// `..` that climbs out of a folder not yet made is resolved too
+/// (`new/../to-content/site` is `content/site`).
 pub fn resolved(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let parts: Vec<Component> = absolute.components().collect();
-    // The longest part as written that exists, resolved by the file system
-    // (links first, then `..` as it reads them); the rest tidied by hand.
-    let existing = (0..=parts.len()).rev().find(|&n| parts[..n].iter().collect::<PathBuf>().exists()).unwrap_or(0);
-    let prefix: PathBuf = parts[..existing].iter().collect();
-    let mut resolved = prefix.canonicalize().unwrap_or(prefix);
-    for c in &parts[existing..] {
+    let mut resolved = PathBuf::new();
+    for c in absolute.components() {
         match c {
+            // What is resolved so far is real where it exists: its parent
+            // is the one the file system would climb to.
             Component::ParentDir => _ = resolved.pop(),
             Component::CurDir => {}
-            c => resolved.push(c),
+            c => {
+                resolved.push(c);
+                if let Ok(real) = resolved.canonicalize() {
+                    resolved = real;
+                }
+            }
         }
     }
     resolved
@@ -42,6 +46,8 @@ mod tests {
             assert_eq!(resolved(&base.join("link/site/a")), base.join("shop/content/site/a"), "through a link");
             // `..` after a link is the link target's parent, as the file system reads it.
             assert_eq!(resolved(&base.join("link/../static")), base.join("shop/static"));
+            // A link after climbing out of a folder not made yet.
+            assert_eq!(resolved(&base.join("new/../link/site")), base.join("shop/content/site"));
         }
     }
 }
