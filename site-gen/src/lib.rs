@@ -133,7 +133,8 @@ impl BuildSummary {
         (!self.gone.is_empty()).then(|| {
             format!(
                 "Warning: {} item(s) were in the last build's catalog and are not in this one: {}. \
-                 Customers who bought them get \"Not found\" from their download links once this is deployed. \
+                 Customers who bought a clip or file listed get \"Not found\" from their download links once this is \
+                 deployed. \
                  If that was not meant, put them back (a draft or a future date also takes a clip out; a \
                  `[[variants]]` section or a `[[licences]]` tier removed takes that file or tier out)",
                 self.gone.len(),
@@ -279,8 +280,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
 
 /// What of the manifest at `path` (the last build's) `shop` no longer
 /// sells, in slug order: clips, other files (variants) of the clips still
-/// there, and licence tiers; each bought one's links answer "Not found"
-/// once deployed. A clip whose file another clip now has was most likely
+/// there, and licence tiers; links to a bought clip or file answer "Not
+/// found" once deployed, a tier's certificates no longer name it. A clip whose file another clip now has was most likely
 /// renamed, and is said so with the fix that keeps its links working. None
 /// when there is no readable manifest there; read leniently (an older
 /// build's manifest), only what is compared.
@@ -339,7 +340,10 @@ pub fn gone_from(path: &Path, shop: &Shop) -> Vec<String> {
     let tiers: Vec<&str> = now.shop.licences.iter().map(|l| l.id.as_str()).collect();
     for licence in last.shop.map(|s| s.licences).unwrap_or_default() {
         if !tiers.contains(&licence.id.as_str()) {
-            gone.push(format!("the licence {}", licence.id));
+            gone.push(format!(
+                "the licence {} (its buyers' downloads go on, but their licence certificates no longer name it)",
+                licence.id
+            ));
         }
     }
     gone

@@ -391,7 +391,7 @@ fn build_warns_of_clips_gone_from_the_catalog_since_the_last_build() {
         err.contains("Warning: 1 item(s) were in the last build's catalog and are not in this one: delta."),
         "{err}"
     );
-    assert!(err.contains("Customers who bought them get \"Not found\""), "{err}");
+    assert!(err.contains("Customers who bought a clip or file listed get \"Not found\""), "{err}");
     let o = build(&root, &out, &["--now", NOW]);
     assert!(!stderr(&o).contains("Warning"), "said once, against the last build: {}", stderr(&o));
 }
@@ -429,7 +429,7 @@ fn a_renamed_clip_a_removed_file_or_tier_is_named_with_the_fix() {
     assert!(err.contains("Warning: 3 item(s) were in the last build's catalog and are not in this one"), "{err}");
     assert!(
         err.contains("harbour's file web")
-            && err.contains("the licence extended")
+            && err.contains("the licence extended (its buyers' downloads go on, but their licence certificates no longer name it)")
             && err.contains("quay (renamed quay-at-night? to keep its buyers' links working, add `slug = \"quay\"` to content/clips/quay-at-night.md)"),
         "{err}"
     );
