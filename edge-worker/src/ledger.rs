@@ -358,7 +358,9 @@ pub mod sql {
     /// refund keeps that reason, so that a reissue still asks the owner to
     /// confirm it; one revoked for an open dispute becomes the owner's, so
     /// that winning the dispute does not undo the owner's revoke
-    /// ([`RESTORE_AFTER_DISPUTE`]); one revoked before reasons were kept
+    /// ([`RESTORE_AFTER_DISPUTE`]; `site-gen orders reissue` still asks for
+    /// `--despite-refund` while the order's events show the dispute
+    /// open); one revoked before reasons were kept
     /// gets 'admin'. (In `DO UPDATE`, a bare column is the row's value
     /// before it.) `?1 order_id, ?2 now (s)`.
     pub const REVOKE: &str =

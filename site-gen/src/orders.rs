@@ -1136,6 +1136,20 @@ fn revoke(client: &AdminClient, order: &str, clip: Option<String>) -> Result<(),
 fn check_reissuable(order: &str, shown: &Value, despite_refund: bool) -> Result<(), OrdersError> {
     let reason = shown.pointer("/order/revoked_reason").and_then(Value::as_str);
     let revoked = shown.pointer("/order/revoked_at").is_some_and(|r| !r.is_null());
+    // A dispute still open, though the owner's own revoke since made the
+    // reason theirs (so that winning the dispute keeps it): its events, in
+    // order, say so.
+    let dispute_open = shown.get("events").and_then(Value::as_array).is_some_and(|events| {
+        events.iter().fold(false, |open, e| {
+            let detail = e.get("detail").and_then(Value::as_str).unwrap_or_default();
+            match e.get("kind").and_then(Value::as_str) {
+                Some("revoke") if detail.starts_with("disputed") => true,
+                Some("restore" | "reissue") => false,
+                _ => open,
+            }
+        })
+    });
+    let reason = if dispute_open && revoked { Some("disputed") } else { reason };
     match reason {
         Some(why @ ("refunded" | "disputed")) if revoked && !despite_refund => Err(OrdersError::Other(format!(
             "order {order} was revoked because its payment was {why}: a reissue would make its downloads work again; \
@@ -1163,6 +1177,26 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reissue makes a revoked order's downloads work again: one revoked
+    /// for a refund or dispute only with --despite-refund, also when the
+    /// owner revoked it while the dispute was open (the reason is then the
+    /// owner's, the dispute still is).
+    #[test]
+    fn a_reissue_during_an_open_dispute_asks_for_despite_refund() {
+        let shown = |reason: &str, events: Value| serde_json::json!({ "order": { "revoked_at": 5, "revoked_reason": reason }, "events": events });
+        let dispute = serde_json::json!({ "kind": "revoke", "detail": "disputed: 100 of 100 back (fraudulent)" });
+        let owner = serde_json::json!({ "kind": "revoke", "detail": null });
+        let restore = serde_json::json!({ "kind": "restore", "detail": "won" });
+        let open = shown("admin", serde_json::json!([dispute, owner]));
+        let refused = check_reissuable("O", &open, false).unwrap_err().to_string();
+        assert!(refused.contains("its payment was disputed") && refused.contains("--despite-refund"), "{refused}");
+        assert!(check_reissuable("O", &open, true).is_ok());
+        let closed = shown("admin", serde_json::json!([dispute, restore, owner]));
+        assert!(check_reissuable("O", &closed, false).is_ok(), "the dispute closed: the owner's revoke only");
+        assert!(check_reissuable("O", &shown("admin", serde_json::json!([owner])), false).is_ok());
+        assert!(check_reissuable("O", &shown("refunded", serde_json::json!([])), false).is_err());
+    }
 
     #[test]
     fn a_workers_answer_is_its_error_a_web_page_is_named_and_the_rest_cut_short() {
