@@ -207,7 +207,6 @@ pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String,
     Ok((token, claims))
 }
 
-/// The customer's link: `<download base URL>/<token>`.
 /// What of a minted link the last build's catalog lacks (`manifest`: the
 /// `catalog-manifest.json` the Worker is built with): the Worker answers
 /// "not found" for it until the site and the Worker are built and deployed
@@ -215,12 +214,24 @@ pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String,
 pub fn missing_from_last_build(manifest: &Path, claims: &Claims) -> Vec<String> {
     let deploy = "build the site and the Worker and deploy before you send the link";
     let catalog = match std::fs::read_to_string(manifest) {
-        Ok(json) => clipstore_core::CatalogManifest::from_json(&json).ok(),
-        Err(_) => None,
+        Ok(json) => clipstore_core::CatalogManifest::from_json(&json),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return vec![format!(
+                "{} is not there: no build yet, so no Worker knows the clips; {deploy}",
+                manifest.display()
+            )];
+        }
+        Err(e) => {
+            return vec![format!(
+                "{} could not be read ({e}), so the clips were not looked up in it",
+                manifest.display()
+            )]
+        }
     };
-    let Some(catalog) = catalog else {
+    let Ok(catalog) = catalog else {
         return vec![format!(
-            "{} was not found or not read: no build yet, so no Worker knows the clips; {deploy}",
+            "{} is not a catalog this site-gen reads (made by another version?), so the clips were not looked up in it; \
+             build again to compare",
             manifest.display()
         )];
     };
@@ -245,6 +256,7 @@ pub fn missing_from_last_build(manifest: &Path, claims: &Claims) -> Vec<String> 
         .collect()
 }
 
+/// The customer's link: `<download base URL>/<token>`.
 pub fn download_url(download_base_url: &str, token: &str) -> String {
     format!("{}/{token}", download_base_url.trim_end_matches('/'))
 }
