@@ -320,10 +320,10 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                     "{order}: {detail}; the order was created and its links work. Check the Payment Link's or promotion's price"
                 ),
                 "refund_failed" if order == "no order" => format!(
-                    "{detail}, for a payment with no shop order: if it was not a sale of the shop's, nothing needs doing"
+                    "{detail}, for a payment with no shop order yet: if its checkout arrives, the order is made revoked as the refund asked (`site-gen orders reissue ORDER --despite-refund` if the customer should have it); if it was not a sale of the shop's, nothing needs doing"
                 ),
                 "refund_failed" => format!(
-                    "{order}: {detail}; the order stays as the refund left it (revoked after a full refund). Refund the customer another way, or if they should have the clips after all: site-gen orders reissue {order} --despite-refund"
+                    "{order}: {detail}; the order stays as the refund left it (revoked if it was a full refund; a partial one revoked nothing). Refund the customer another way; or, if a full refund revoked it and they should have the clips after all: site-gen orders reissue {order} --despite-refund"
                 ),
                 "revoke_pending" => format!(
                     "a refund or dispute of a payment with no shop order yet ({detail}): if its checkout arrives, the order is created revoked, with no mail; if it was not a sale of the shop's, nothing needs doing"
