@@ -356,7 +356,7 @@ describe("the customer's journey", () => {
     const alerts = await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
     assert.equal(alerts.status, 200);
     const log = await logMatching(stack, /a refund of \d+ failed: expired_or_canceled_card/);
-    assert.match(log, new RegExp(`Refund the customer another way, or if they should have the clips after all: site-gen orders reissue ${order} --despite-refund`));
+    assert.match(log, new RegExp(`Refund the customer another way; or, if a full refund revoked it and they should have the clips after all: site-gen orders reissue ${order} --despite-refund`));
   });
 });
 
