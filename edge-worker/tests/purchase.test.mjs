@@ -710,6 +710,23 @@ describe("partial refunds and disputes", () => {
     const refused = await curl(`${elevenLink}/${a.slug}`, { args: ["-I"] });
     assert.equal(refused.status, 403, "the refunded customer's link stays stopped");
 
+    // A dispute Stripe delivers before the checkout event (after a webhook
+    // outage): the order is made revoked with no mail; the dispute won, the
+    // customer gets the order's mail after all, and its link works.
+    const early2 = unique("pi");
+    assert.equal((await deliver(dispute("charge.dispute.created", early2, "needs_response"))).body.pending, true);
+    const lateSession = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
+      amount_total: a.price, currency: manifest.shop.currency.toLowerCase() };
+    const late = await deliver(completed(lateSession, { email: "thirteen@example.com", paymentIntent: early2 }));
+    assert.equal(late.status, 200, JSON.stringify(late.body));
+    assert.equal((await order(late.body.order_id)).revoked_reason, "disputed");
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes("thirteen@example.com")).length, 0, "no mail while disputed");
+    assert.equal((await deliver(dispute("charge.dispute.closed", early2, "won"))).body.restored, true);
+    const [thirteenth] = await mailTo((m) => m.to.includes("thirteen@example.com"));
+    const [thirteenLink] = linksIn(thirteenth.email.text);
+    assert.equal((await curl(`${thirteenLink}/${a.slug}`, { args: ["-I"] })).status, 200, "the mailed link works");
+
     const revokedByOwner = await buy("twelve@example.com");
     await deliver(dispute("charge.dispute.created", revokedByOwner.pi, "needs_response"));
     assert.equal((await admin(stack, "POST", `/admin/orders/${revokedByOwner.order}/revoke`)).status, 200);

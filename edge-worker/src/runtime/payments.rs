@@ -397,7 +397,7 @@ async fn checkout(
         statements.push(event_row(&db, name, event, at, Some(order_id), "amount_mismatch", mismatch)?);
     }
     match (&pending, paid.customer_email.as_deref()) {
-        (Some(reason), _) => {
+        (Some(reason), to) => {
             let why = format!("{reason} before its checkout event arrived");
             statements.push(bind(&db, sql::REVOKE_FOR_MONEY_BACK, &[text(order_id), num(now), text(reason)])?);
             statements.push(bind(
@@ -405,6 +405,12 @@ async fn checkout(
                 sql::EVENT,
                 &[text(order_id), num(now), text("revoke"), JsValue::NULL, text(&why)],
             )?);
+            // Disputed: the order mail is kept withdrawn, so that a dispute
+            // won sends it (`OUTBOX_RESTORE`); a refund's stays unsent.
+            if let (true, Some(to)) = (reason == "disputed", to) {
+                statements.push(mail::order_mail_statement(&db, MailKind::Order, &claims, &token, to, origin)?);
+                statements.push(bind(&db, crate::outbox::sql::OUTBOX_WITHDRAW, &[num(now)])?);
+            }
         }
         (None, to) => {
             if let Some(to) = to {
