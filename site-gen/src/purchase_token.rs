@@ -49,6 +49,10 @@ pub enum TokenCommandError {
     BadKey { source_name: String, error: KeyError },
     #[error("unknown clip `{slug}`{suggestion}; the catalog has: {known}")]
     UnknownClip { slug: String, suggestion: String, known: String },
+    #[error("the clip `{slug}` is {why}, so it is not for sale yet and its link would not work; publish it first (and build and deploy)")]
+    NotPublished { slug: String, why: &'static str },
+    #[error("the clip `{slug}` has no file `{variant}`; it has: {known}")]
+    UnknownVariant { slug: String, variant: String, known: String },
     #[error("`{0}` is not a duration: use a number and a unit, like 30d, 12h or 2weeks")]
     BadDuration(String),
     #[error("`{0}` is not a clip: write its slug, or slug:variant:licence (like harbour-at-dawn:hd:extended)")]
@@ -167,12 +171,19 @@ pub struct MintRequest {
 /// Checks the clips against the published catalog and signs the claims.
 pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String, Claims), TokenCommandError> {
     let known: Vec<&str> = shop.clips.iter().map(|c| c.slug.as_str()).collect();
+    // Slugs, variant and licence ids are small letters: `Extended` is `extended`.
     let items = req
         .clips
         .iter()
-        .map(|s| clipstore_core::Item::parse(s).ok_or_else(|| TokenCommandError::BadItem(s.clone())))
+        .map(|s| {
+            clipstore_core::Item::parse(&s.to_ascii_lowercase()).ok_or_else(|| TokenCommandError::BadItem(s.clone()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     for slug in items.iter().map(|i| &i.slug) {
+        let url = format!("/clips/{slug}/");
+        if let Some((_, why)) = shop.hidden.iter().find(|(u, _)| *u == url) {
+            return Err(TokenCommandError::NotPublished { slug: slug.clone(), why });
+        }
         if !known.contains(&slug.as_str()) {
             let suggestion = nearest(slug, &known).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
             return Err(TokenCommandError::UnknownClip { slug: slug.clone(), suggestion, known: known.join(", ") });
@@ -187,7 +198,21 @@ pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String,
     let manifest = crate::render::manifest(shop);
     let mut choices = clipstore_core::SortedMap::default();
     for item in &items {
-        let resolved = manifest.resolve(item)?;
+        let resolved = manifest.resolve(item).map_err(|e| match e {
+            clipstore_core::ResolveError::UnknownVariant { slug, variant } => {
+                let clip = manifest.clip(&slug);
+                let main = clip.and_then(|c| c.variant.as_ref()).map(|v| format!("{} (the main file)", v.id));
+                let others = clip.into_iter().flat_map(|c| c.variants.keys().cloned());
+                let known: Vec<String> = main.into_iter().chain(others).collect();
+                let known = if known.is_empty() {
+                    "its main file only (write the slug alone)".into()
+                } else {
+                    known.join(", ")
+                };
+                TokenCommandError::UnknownVariant { slug, variant, known }
+            }
+            other => other.into(),
+        })?;
         if !resolved.choice.is_plain() {
             choices.insert(resolved.slug, resolved.choice);
         }

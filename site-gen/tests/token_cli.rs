@@ -95,7 +95,12 @@ fn mint_refuses_bad_input_with_clear_messages() {
         text(&unknown.stderr)
     );
     let draft = mint(&key, &["--clip", "gamma"]);
-    assert!(text(&draft.stderr).contains("unknown clip `gamma`"), "drafts cannot be sold");
+    assert!(!draft.status.success());
+    assert!(
+        text(&draft.stderr).contains("the clip `gamma` is a draft, so it is not for sale yet"),
+        "drafts cannot be sold, and it says why: {}",
+        text(&draft.stderr)
+    );
     let duration = mint(&key, &["--clip", "alpha", "--expires", "forever"]);
     assert!(text(&duration.stderr).contains("`forever` is not a duration"));
     let zero = mint(&key, &["--clip", "alpha", "--downloads", "0"]);
@@ -247,4 +252,28 @@ fn mint_warns_of_clips_the_last_build_lacks() {
         "{}",
         text(&new.stderr)
     );
+}
+
+/// A file or licence written the way the shop shows it: the variants the
+/// clip has are listed, and a licence in capitals is the shop's.
+#[test]
+fn mint_names_the_files_a_clip_has_and_takes_a_licence_in_capitals() {
+    let key = keygen("k1");
+    let root = common::fixtures().join("variant-shop");
+    let mint_item = |item: &str| {
+        site_gen(
+            &["token", "mint", "--root", root.to_str().unwrap(), "--order", "ORD-V", "--clip", item, "--now", NOW],
+            &[("CLIPSTORE_SIGNING_KEY", &key)],
+        )
+    };
+    let wrong = mint_item("harbour:1080p");
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong.stderr).contains("the clip `harbour` has no file `1080p`; it has: 4k (the main file), hd, web"),
+        "{}",
+        text(&wrong.stderr)
+    );
+    let capitals = mint_item("harbour::Extended");
+    assert!(capitals.status.success(), "{}", text(&capitals.stderr));
+    assert!(text(&capitals.stderr).contains("extended"), "{}", text(&capitals.stderr));
 }
