@@ -246,26 +246,30 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let site = render::Site::plan(&shop, &tera).map_err(BuildError::Content)?;
     check_content_links(&shop, site.paths()).map_err(BuildError::Content)?;
     let mut summary = BuildSummary::of(&shop, site.pages(), site.tags(), started);
-    // (`check` lists every placeholder, published or not, as a to-do.)
-    let unfilled = placeholders::published(&shop);
-    summary.warnings.extend(unfilled.iter().map(|d| d.to_string().replacen("error:", "warning:", 1)));
     let paths: Vec<String> = site.paths().collect();
     let staging = output::Staging::begin(out, paths.iter().map(String::as_str))?;
     drop(paths);
     // The search index needs only the loaded shop: it is made beside the
     // pages, and so is the look at the last build's catalog.
+    // The catalog too, and the placeholders on the site (`check` lists
+    // every one, published or not, as a to-do).
     let (written, searched) = rayon::join(
         || site.render_each(|file| staging.put(&file)),
-        || -> Result<Vec<String>, BuildError> {
+        || -> Result<_, BuildError> {
             staging.put_more(&search::cached(&options.root, &shop)?)?;
-            Ok(if options.drafts { Vec::new() } else { gone_from(&options.manifest, &shop) })
+            let unfilled = placeholders::published(&shop);
+            // A preview with drafts never becomes the Worker's catalog: it
+            // would sell clips not yet meant for sale.
+            if options.drafts {
+                return Ok((Vec::new(), None, unfilled));
+            }
+            let catalog = render::manifest(&shop);
+            Ok((gone_from(&options.manifest, &shop, &catalog), Some(catalog.to_json()), unfilled))
         },
     );
     written.map_err(BuildError::Content)?.into_iter().collect::<Result<(), _>>()?;
-    let gone = searched?;
-    // A preview with drafts never becomes the Worker's catalog: it would
-    // sell clips not yet meant for sale.
-    let manifest = (!options.drafts).then(|| render::manifest(&shop).to_json());
+    let (gone, manifest, unfilled) = searched?;
+    summary.warnings.extend(unfilled.iter().map(|d| d.to_string().replacen("error:", "warning:", 1)));
     // Held until the manifest is written, so it is this build's.
     let _lock = staging.commit()?;
     // Freeing the loaded shop takes one core a per cent or two of a build:
@@ -285,7 +289,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
 /// renamed, and is said so with the fix that keeps its links working. None
 /// when there is no readable manifest there; read leniently (an older
 /// build's manifest), only what is compared.
-pub fn gone_from(path: &Path, shop: &Shop) -> Vec<String> {
+pub fn gone_from(path: &Path, shop: &Shop, now: &clipstore_core::CatalogManifest) -> Vec<String> {
     use std::collections::BTreeMap;
     #[derive(serde::Deserialize)]
     struct LastCatalog {
@@ -313,7 +317,6 @@ pub fn gone_from(path: &Path, shop: &Shop) -> Vec<String> {
     }
     let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
     let Ok(last) = serde_json::from_str::<LastCatalog>(&text) else { return Vec::new() };
-    let now = render::manifest(shop);
     let mut gone = Vec::new();
     for (slug, clip) in &last.clips {
         let Some(current) = now.clips.get(slug) else {
@@ -361,7 +364,8 @@ pub fn check(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<BuildSumma
         return Err(errors);
     }
     // What a build would now take out of the catalog (drafts shown are not sold).
-    let gone = if drafts { Vec::new() } else { gone_from(&root.join(DEFAULT_MANIFEST), &shop) };
+    let gone =
+        if drafts { Vec::new() } else { gone_from(&root.join(DEFAULT_MANIFEST), &shop, &render::manifest(&shop)) };
     Ok(BuildSummary { gone, ..BuildSummary::of(&shop, site.pages, site.tags, started) })
 }
 
