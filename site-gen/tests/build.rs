@@ -821,7 +821,17 @@ fn an_image_address_with_a_space_is_warned_of_with_the_fix() {
         "{err}"
     );
     assert!(err.contains("content/news/photo.md:7") && err.contains("(/images/my%20photo.jpg)"), "{err}");
-    fs::write(&post, "+++\ntitle = \"Photo\"\ndate = 2026-01-05\n+++\nLook: ![ and ](not an image\n\nWrite `![x](my photo.jpg)` so.\n").unwrap();
+    fs::write(&post, "+++\ntitle = \"Photo\"\ndate = 2026-01-05\n+++\nLook: ![ and ](not an image\n\nWrite `![x](my photo.jpg)` or `<p style=\\\"x\\\">` so.\n\n<iframe src=\"https://player.example/v/1\"></iframe>\n").unwrap();
     let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
     assert!(!stderr(&o).contains("did not become one"), "{}", stderr(&o));
+    // A pasted player: the page's CSP blocks it, and build says so.
+    assert!(
+        stderr(&o).contains(
+            "an <iframe> (a pasted player) shows as an empty box: the shop's Content-Security-Policy blocks it"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("content/news/photo.md:9"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("style="), "markup shown as code is not markup: {}", stderr(&o));
 }

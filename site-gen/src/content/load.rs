@@ -142,6 +142,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     warnings.extend(doubtful_payment_links(root, &clips));
     warnings.extend(empty_bodies(root, &posts, &pages));
     warnings.extend(unmade_images(root, &clips, &posts, &pages));
+    warnings.extend(blocked_html(root, &clips, &posts, &pages));
 
     let shop = Shop {
         root: root.to_path_buf(),
@@ -758,6 +759,46 @@ pub fn unmade_images(root: &Path, clips: &[Clip], posts: &[Post], pages: &[Page]
             }
             warnings.push(warning);
             from += close;
+        }
+    }
+    warnings
+}
+
+/// HTML written in Markdown that the shop's Content-Security-Policy
+/// (`public/_headers`) stops from showing or running: an `<iframe>` (a
+/// pasted video player) is an empty box, a `<script>` does not run, a
+/// `style="…"` is ignored. One warning per kind and file, at its line.
+pub fn blocked_html(root: &Path, clips: &[Clip], posts: &[Post], pages: &[Page]) -> Vec<Diagnostic> {
+    const BLOCKED: [(&str, &str, &str); 3] = [
+        (
+            "<iframe",
+            "an <iframe> (a pasted player) shows as an empty box",
+            "link to the video instead, or put a clip's preview on its page",
+        ),
+        ("<script", "a <script> does not run", "take it out: pages run only the shop's own scripts"),
+        (" style=", "a style=\"…\" attribute is ignored", "take it out; the look comes from the shop's stylesheet"),
+    ];
+    let clips = clips.iter().map(|c| (&c.source, &c.description_html));
+    let posts = posts.iter().filter(|p| !p.draft).map(|p| (&p.source, &p.content_html));
+    let pages = pages.iter().map(|p| (&p.source, &p.content_html));
+    let mut warnings = Vec::new();
+    for (source, html) in clips.chain(posts).chain(pages) {
+        // Inside a tag: the last `<` before it comes after the last `>`
+        // (shown as code, the markup is escaped and has neither).
+        let in_tag = |tag: &str| html.match_indices(tag).any(|(at, _)| html[..at].rfind('<') > html[..at].rfind('>'));
+        for (tag, what, help) in
+            BLOCKED.iter().filter(|(tag, _, _)| if tag.starts_with('<') { html.contains(tag) } else { in_tag(tag) })
+        {
+            let mut warning = Diagnostic::new(
+                display_path(root, &root.join(source)),
+                format!("{what}: the shop's Content-Security-Policy blocks it"),
+            )
+            .with_help(*help);
+            let text = fs::read_to_string(root.join(source)).unwrap_or_default();
+            if let Some(line) = text.lines().position(|l| l.contains(tag)) {
+                warning = warning.at(Location::from_line(&text, line + 1));
+            }
+            warnings.push(warning);
         }
     }
     warnings
