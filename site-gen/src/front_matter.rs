@@ -439,6 +439,15 @@ impl SplitError {
                         crate::guides::guide("content.md")
                     ))
             }
+            // `---` and `title: x`: YAML, as Hugo and Jekyll write it.
+            SplitError::NoOpening if file.text.trim_start_matches('\u{feff}').starts_with("---") => {
+                Diagnostic::new(&file.display, "the front matter is YAML (between `---` lines); site-gen reads TOML, between `+++` lines")
+                    .at(at)
+                    .with_help(
+                        "write `+++` in place of each `---` line, and each field as `title = \"Hello\"` (an `=` in place \
+                         of the `:`, text in quotes; dates stay as they are: `date = 2026-01-01`)",
+                    )
+            }
             SplitError::NoOpening => {
                 Diagnostic::new(&file.display, "the file does not start with front matter").at(at).with_help(
                     "start the file with a line `+++`, then the fields (`title = \"...\"`), then another `+++` line",
@@ -490,6 +499,10 @@ mod tests {
     fn missing_fences_are_explained() {
         let errs = FrontMatter::parse(&file("title = 1\n"), &[]).err().unwrap();
         assert!(errs[0].message.contains("does not start with front matter"));
+        let yaml = file("---\ntitle: \"Hello\"\ndate: 2026-01-01\n---\nBody\n");
+        let errs = FrontMatter::parse(&yaml, &["title", "date"]).err().unwrap();
+        assert!(errs[0].message.contains("the front matter is YAML"), "{errs:#?}");
+        assert!(errs[0].help.as_deref().unwrap_or_default().contains("`+++` in place of each `---` line"));
         let errs = FrontMatter::parse(&file("+++\ntitle = 1\n"), &[]).err().unwrap();
         assert!(errs[0].message.contains("never closed"));
     }

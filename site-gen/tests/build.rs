@@ -322,6 +322,7 @@ fn files_under_content_that_no_build_reads_are_named() {
     fs::write(root.join("content/news/2026/post.md"), "+++\ntitle = \"P\"\ndate = 2026-01-01\n+++\nText.\n").unwrap();
     fs::create_dir_all(root.join("content/Clips")).unwrap();
     fs::write(root.join("content/pages/photo.jpg"), b"\xff\xd8").unwrap();
+    fs::copy(root.join("content/site.toml"), root.join("content/site.toml.txt")).unwrap();
     // What editors, systems and merges leave is not the owner's.
     fs::write(root.join("content/clips/.alpha.md.swp"), b"x").unwrap();
     fs::write(root.join("content/news/Thumbs.db"), b"x").unwrap();
@@ -339,6 +340,7 @@ fn files_under_content_that_no_build_reads_are_named() {
         ("content/news/2026", "move the files up into it"),
         ("content/Clips", "rename the folder to `clips`"),
         ("content/pages/photo.jpg", "images and other files go under static/"),
+        ("content/site.toml.txt", "rename it to `site.toml` (an editor may hide the real ending"),
     ] {
         assert!(
             err.contains(&format!("error: site-gen does not read this: nothing in it is on the site\n --> {file}")),
@@ -346,7 +348,7 @@ fn files_under_content_that_no_build_reads_are_named() {
         );
         assert!(err.contains(help), "{help}: {err}");
     }
-    assert!(err.contains("6 errors found; nothing was written."), "{err}");
+    assert!(err.contains("7 errors found; nothing was written."), "{err}");
     assert!(!err.contains("swp") && !err.contains("Thumbs") && !err.contains("alpha.md"), "{err}");
     assert!(!tmp.path().join("public.manifest.json").exists());
 }

@@ -348,6 +348,10 @@ pub fn unread_files(root: &Path) -> Vec<Diagnostic> {
         let help = match like {
             Some(folder) => format!("rename the folder to `{folder}` (in lower case)"),
             None if name.eq_ignore_ascii_case("site.toml") => "rename it to `site.toml` (in lower case)".to_string(),
+            // `site.toml.txt`: an editor's ending, often hidden.
+            None if name.to_ascii_lowercase().starts_with("site.toml") => {
+                "rename it to `site.toml` (an editor may hide the real ending: show file extensions)".to_string()
+            }
             None => {
                 "clips go in content/clips/, news posts in content/news/, pages in content/pages/, the settings in \
                      content/site.toml; images and other files under static/"
