@@ -238,10 +238,27 @@ impl SiteConfig {
     }
 
     /// The absolute URL of a site path such as `/clips/`.
+    /// A site path as a full address; spaces, quotes and letters outside
+    /// ASCII in it percent-encoded (a poster named `my poster.jpg` is a
+    /// valid `og:image`), a `%` already there kept.
     pub fn absolute(&self, path: &str) -> String {
-        format!("{}{}", self.base_url, path)
+        format!("{}{}", self.base_url, percent_encoding::utf8_percent_encode(path, URL_PATH))
     }
 }
+
+/// What a URL's path cannot hold as written (the WHATWG URL standard's path
+/// set, which `url` uses): controls, space, quotes, `<>`, `` ` ``, `{}`, and
+/// `#`/`?`, which would end the path.
+const URL_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'#')
+    .add(b'?');
 
 /// The address to write when `url` (an http(s) address) is not its host's
 /// `/download`, the one path where the Worker answers download links.
@@ -309,6 +326,8 @@ mod tests {
         assert_eq!(c.items_per_page, 10);
         assert_eq!(c.language, "en");
         assert_eq!(c.absolute("/clips/"), "https://a.example/clips/");
+        assert_eq!(c.absolute("/posters/my poster é.jpg"), "https://a.example/posters/my%20poster%20%C3%A9.jpg");
+        assert_eq!(c.absolute("/posters/a%20b.jpg"), "https://a.example/posters/a%20b.jpg", "kept as written");
         assert_eq!(
             parse(&GOOD.replace("/download\"", "/download/\"")).unwrap().download_base_url,
             "https://a.example/download"

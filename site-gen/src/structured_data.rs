@@ -101,7 +101,6 @@ pub fn iso8601_duration(seconds: u64) -> String {
     out
 }
 
-/// A site path made absolute with the shop's base URL; a full URL as it is.
 /// A site path as a full address (`https://shop.example/posters/a.jpg`);
 /// a full address as it is.
 pub(crate) fn absolute(shop: &Shop, path: &str) -> String {
