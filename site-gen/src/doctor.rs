@@ -34,7 +34,7 @@ use incident::{open_incident, payments_in};
 /// `site-gen doctor`
 #[derive(clap::Args, Debug)]
 pub struct DoctorArgs {
-    /// The Worker's address (default: $CLIPSTORE_WORKER_URL).
+    /// The Worker's address (default: $CLIPSTORE_WORKER_URL, else download_base_url's address in content/site.toml).
     #[arg(long, value_name = "URL")]
     pub worker_url: Option<String>,
     /// The shop's folder: content/ to compare with the deployed catalog, and
@@ -445,7 +445,8 @@ pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
 
 /// Runs `site-gen doctor`: 0 when nothing failed, 1 otherwise.
 pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
-    let client = AdminClient::new(&resolve_worker_url(args.worker_url.as_deref())?, &admin_token(&args.root)?)?;
+    let client =
+        AdminClient::new(&resolve_worker_url(args.worker_url.as_deref(), &args.root)?, &admin_token(&args.root)?)?;
     let (_, health) = client.get_report("/admin/health")?;
     let mut remote = Vec::new();
     let mut refused = None;

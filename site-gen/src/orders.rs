@@ -38,7 +38,7 @@ pub const ADMIN_SECRET: &str = "ADMIN_TOKEN";
 pub enum OrdersError {
     #[error("no admin token: set {ADMIN_TOKEN_ENV} (the Worker's {ADMIN_SECRET} secret); for a local Worker, put {ADMIN_SECRET}=… in the shop's .dev.vars (in the clipstore repository, scripts/run-local.sh writes {})", pt::DEV_VARS)]
     NoToken,
-    #[error("no Worker address: pass --worker-url https://your-shop.example (or set {WORKER_URL_ENV})")]
+    #[error("no Worker address: pass --worker-url https://your-shop.example (or set {WORKER_URL_ENV}, or fill download_base_url in content/site.toml)")]
     NoWorkerUrl,
     #[error(
         "refusing to send the admin token to {url}: use https:// (plain http:// only to 127.0.0.1, ::1 or localhost, a local wrangler dev)"
@@ -109,7 +109,7 @@ fn transport(url: String, error: ureq::Error) -> OrdersError {
 #[derive(clap::Args, Debug)]
 pub struct OrdersArgs {
     /// The Worker's address, e.g. https://shop.example or http://127.0.0.1:8787
-    /// (default: $CLIPSTORE_WORKER_URL).
+    /// (default: $CLIPSTORE_WORKER_URL, else download_base_url's address in content/site.toml).
     #[arg(long, value_name = "URL", global = true)]
     pub worker_url: Option<String>,
     /// The shop's folder (for its .dev.vars and, on reissue, the catalog).
@@ -828,16 +828,27 @@ fn settlement(a: &Value) -> String {
 }
 
 fn worker_url(args: &OrdersArgs) -> Result<String, OrdersError> {
-    resolve_worker_url(args.worker_url.as_deref())
+    resolve_worker_url(args.worker_url.as_deref(), &args.root)
 }
 
-/// `--worker-url`, else `$CLIPSTORE_WORKER_URL`.
-pub fn resolve_worker_url(given: Option<&str>) -> Result<String, OrdersError> {
-    given
-        .map(str::to_string)
-        .or_else(|| std::env::var(WORKER_URL_ENV).ok())
-        .filter(|u| !u.trim().is_empty())
-        .ok_or(OrdersError::NoWorkerUrl)
+/// `--worker-url`, else `$CLIPSTORE_WORKER_URL`, else the address the
+/// shop's download links go to (`download_base_url` in the shop at `root`,
+/// without its `/download`: the Worker answers them), said on stderr. Never
+/// a placeholder's (`change-me.example`): the admin token would go there.
+pub fn resolve_worker_url(given: Option<&str>, root: &std::path::Path) -> Result<String, OrdersError> {
+    let chosen = given.map(str::to_string).or_else(|| std::env::var(WORKER_URL_ENV).ok());
+    if let Some(url) = chosen.filter(|u| !u.trim().is_empty()) {
+        return Ok(url);
+    }
+    let text = std::fs::read_to_string(root.join(crate::config::SITE_CONFIG)).map_err(|_| OrdersError::NoWorkerUrl)?;
+    let file = crate::front_matter::SourceFile { display: crate::config::SITE_CONFIG.into(), text };
+    let config = crate::config::SiteConfig::parse(&file).map_err(|_| OrdersError::NoWorkerUrl)?;
+    let url = config.download_base_url.trim_end_matches('/').trim_end_matches("/download").to_string();
+    if url.is_empty() || !crate::placeholders::lines_with_mark(&url).is_empty() {
+        return Err(OrdersError::NoWorkerUrl);
+    }
+    eprintln!("The Worker at {url} (download_base_url in {}; --worker-url for another)", crate::config::SITE_CONFIG);
+    Ok(url)
 }
 
 /// Runs `site-gen orders …`.

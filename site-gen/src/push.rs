@@ -37,7 +37,7 @@ use crate::secondary::{Secondary, SecondaryError};
 /// `site-gen push`
 #[derive(clap::Args, Debug)]
 pub struct PushArgs {
-    /// The Worker's address (default: $CLIPSTORE_WORKER_URL).
+    /// The Worker's address (default: $CLIPSTORE_WORKER_URL, else download_base_url's address in content/site.toml).
     #[arg(long, value_name = "URL")]
     pub worker_url: Option<String>,
     /// The shop's folder (content/ and its .dev.vars).
@@ -205,7 +205,8 @@ struct SecondaryCounts {
 /// secondary origin, when the shop has one) afterwards.
 pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
     let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
-    let client = AdminClient::new(&resolve_worker_url(args.worker_url.as_deref())?, &admin_token(&args.root)?)?;
+    let client =
+        AdminClient::new(&resolve_worker_url(args.worker_url.as_deref(), &args.root)?, &admin_token(&args.root)?)?;
     let media = args.root.join(args.media.clone().unwrap_or_else(|| crate::media::default_masters(&args.root)));
     let secondary = Secondary::from_root(&args.root).map_err(OrdersError::Other)?;
     if let Some(s) = &secondary {

@@ -558,3 +558,40 @@ fn a_resend_reports_its_own_message() {
     assert!(out.contains("the mail provider refused the message to bad@f.example: 422: invalid `to` address"), "{out}");
     assert!(out.contains("http://127.0.0.1:8787/download/v1.refused"), "the link is printed: {out}");
 }
+
+/// Without --worker-url or CLIPSTORE_WORKER_URL, the Worker is where the
+/// shop's download links go (download_base_url, without its /download),
+/// said on stderr; never a placeholder address, where the admin token
+/// would go to a stranger.
+#[test]
+fn the_worker_defaults_to_where_the_download_links_go_but_never_a_placeholder() {
+    let (base, seen) = fake_admin("right-token-0123456789");
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("content")).unwrap();
+    let settings = |download: &str| {
+        let toml = format!(
+            "title = \"Shop\"\nbase_url = \"https://a.example\"\ncurrency = \"EUR\"\ncontact_email = \"a@a.example\"\ndownload_base_url = \"{download}\"\n"
+        );
+        std::fs::write(root.path().join("content/site.toml"), toml).unwrap();
+    };
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_site-gen"))
+            .args(["orders", "--root", root.path().to_str().unwrap(), "list"])
+            .env_remove("CLIPSTORE_WORKER_URL")
+            .env("CLIPSTORE_ADMIN_TOKEN", "right-token-0123456789")
+            .output()
+            .unwrap()
+    };
+    settings(&format!("{base}/download"));
+    let o = run();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ORD-9"));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains(&format!("The Worker at {base} (download_base_url in content/site.toml")));
+    let asked = seen.lock().unwrap().len();
+    settings("https://change-me.example/download");
+    let o = run();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no Worker address"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(seen.lock().unwrap().len(), asked, "nothing sent");
+}
