@@ -85,13 +85,18 @@ pub mod sql {
          WHERE kind IN ('order', 'resend') AND status = 'queued' \
          AND order_id IN (SELECT order_id FROM orders WHERE revoked_at IS NOT NULL)";
 
-    /// The order's link mails withdrawn for its dispute, queued again
-    /// once the dispute is won and the order works again (not when a refund
-    /// or the owner revoked it meanwhile). `?1 order_id, ?2 now (s)`.
+    /// The order's link mails withdrawn for its dispute, queued again when
+    /// the won dispute restored the order in this same batch (its `restore`
+    /// event at `?2`: not when a refund or the owner's revoke kept it
+    /// revoked, nor after a reissue, which stopped those mails' links) and
+    /// the order has not expired (the mail's link would not open).
+    /// `?1 order_id, ?2 now (s)`.
     pub const OUTBOX_RESTORE: &str = "UPDATE outbox SET status = 'queued', failed_at = NULL, last_error = NULL, \
          next_attempt_at = ?2 WHERE order_id = ?1 AND kind IN ('order', 'resend') AND status = 'failed' \
          AND last_error = 'withdrawn: the order was disputed before the mail went out' \
-         AND EXISTS (SELECT 1 FROM orders WHERE orders.order_id = ?1 AND revoked_at IS NULL)";
+         AND EXISTS (SELECT 1 FROM orders WHERE orders.order_id = ?1 AND revoked_at IS NULL \
+                     AND (expires_at IS NULL OR expires_at > ?2)) \
+         AND EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'restore' AND e.at = ?2)";
 
     /// Messages still unsent (queued or sending) that were created at least
     /// `?2` seconds ago: `stuck` (count) and `oldest_age` (seconds).
@@ -395,7 +400,15 @@ mod sql_tests {
         assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(300)]), 0, "once");
         // The dispute is won: its withdrawn mail is due again; the refund's stays.
         assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-4"), n(400)]), 0, "not while the order is revoked");
+        // Not revoked, but not by this dispute won (a reissue since: the
+        // mail's link was stopped): no `restore` event at this time.
         run(&db, "UPDATE orders SET revoked_at = NULL WHERE order_id = 'PAY-4'", vec![]);
+        assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-4"), n(400)]), 0, "restored by this batch only");
+        let restored = "INSERT INTO order_events (order_id, at, kind) VALUES ('PAY-4', 400, 'restore')";
+        run(&db, restored, vec![]);
+        run(&db, "UPDATE orders SET expires_at = 400 WHERE order_id = 'PAY-4'", vec![]);
+        assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-4"), n(400)]), 0, "its link expired: not sent");
+        run(&db, "UPDATE orders SET expires_at = 401 WHERE order_id = 'PAY-4'", vec![]);
         assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-4"), n(400)]), 1);
         assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-1"), n(400)]), 0);
         assert_eq!(status(7), ("queued".to_string(), None));

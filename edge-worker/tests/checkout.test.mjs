@@ -159,6 +159,14 @@ describe("paid checkout", () => {
       .find((p) => p.session_id === cheap.data.object.id);
     assert.equal(row.outcome, "underpaid");
     assert.match(row.detail, new RegExp(`paid 1 eur where the catalog prices the clips at ${price} eur`));
+    // A `mode=setup` session, which Stripe completes with no amount and no
+    // currency at all: no order either.
+    const setup = sessionEvent({ clips: main.slug, paymentStatus: "no_payment_required" });
+    Object.assign(setup.data.object, { mode: "setup", payment_link: null, amount_subtotal: null, amount_total: null,
+      currency: null, payment_intent: null });
+    const refusedSetup = await deliver(setup);
+    assert.equal(refusedSetup.body.error, "underpaid", JSON.stringify(refusedSetup.body));
+    await assertNothingWritten(setup);
     // The same at the catalog's price (the cart's own checkout) is an order.
     const full = sessionEvent({ clips: main.slug });
     full.data.object.payment_link = null;

@@ -1155,7 +1155,9 @@ fn check_reissuable(order: &str, shown: &Value, despite_refund: bool) -> Result<
             let detail = e.get("detail").and_then(Value::as_str).unwrap_or_default();
             match e.get("kind").and_then(Value::as_str) {
                 Some("revoke") if detail.starts_with("disputed") => true,
-                Some("restore" | "reissue") => false,
+                // Closed in the shop's favour (a lost one leaves the money
+                // taken back: still to be confirmed). A reissue closes none.
+                Some("restore" | "dispute_closed") => false,
                 _ => open,
             }
         })
@@ -1205,6 +1207,15 @@ mod tests {
         assert!(check_reissuable("O", &open, true).is_ok());
         let closed = shown("admin", serde_json::json!([dispute, restore, owner]));
         assert!(check_reissuable("O", &closed, false).is_ok(), "the dispute closed: the owner's revoke only");
+        // Won after the owner's revoke: no restore (the revoke stays), but over.
+        let won = serde_json::json!({ "kind": "dispute_closed", "detail": "dispute closed in the shop's favour: 0 of 100 back (won)" });
+        let after = shown("admin", serde_json::json!([dispute, owner, won]));
+        assert!(check_reissuable("O", &after, false).is_ok(), "the dispute is over");
+        // A reissue despite the dispute closes nothing: a later revoke and
+        // reissue still asks.
+        let reissue = serde_json::json!({ "kind": "reissue", "detail": null });
+        let still = shown("admin", serde_json::json!([dispute, reissue, owner]));
+        assert!(check_reissuable("O", &still, false).is_err());
         assert!(check_reissuable("O", &shown("admin", serde_json::json!([owner])), false).is_ok());
         assert!(check_reissuable("O", &shown("refunded", serde_json::json!([])), false).is_err());
     }

@@ -187,8 +187,11 @@ impl PriceCheck {
         if let Some(asked) = self.asked {
             return self.paid.is_none_or(|p| p < asked);
         }
-        self.paid_currency.as_deref().is_some_and(|c| c != self.expected_currency)
-            || self.paid.is_some_and(|p| p < self.expected)
+        // No amount or currency at all is not the catalog's price either: a
+        // `mode=setup` session made with a leaked key has neither, and
+        // would otherwise be an order for nothing.
+        self.paid_currency.as_deref().is_none_or(|c| c != self.expected_currency)
+            || self.paid.is_none_or(|p| p < self.expected)
     }
 
     pub fn mismatch(&self) -> Option<String> {
@@ -657,6 +660,16 @@ mod tests {
         let mut unknown = paid(&["harbor"]);
         unknown.amount_items = None;
         assert!(PriceCheck::of(&unknown, &m, Some(1800)).underpaid(), "an amount it cannot read");
+        // A session with no amount or currency (Stripe's `mode=setup`, made
+        // with a leaked key): no order, unless a Payment Link (the owner's).
+        let mut setup = paid(&["harbor", "dunes"]);
+        (setup.amount_items, setup.amount_total, setup.currency) = (None, None, None);
+        assert!(matches!(new_order("stripe", &setup, &m, terms, 1_000, None), Err(WebhookError::Underpaid(_))));
+        let mut no_currency = paid(&["harbor"]);
+        (no_currency.amount_items, no_currency.currency) = (Some(1800), None);
+        assert!(PriceCheck::of(&no_currency, &m, None).underpaid());
+        setup.from_payment_link = true;
+        assert!(new_order("stripe", &setup, &m, terms, 1_000, None).is_ok(), "the owner's own link");
     }
 
     #[test]

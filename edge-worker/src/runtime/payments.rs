@@ -524,6 +524,9 @@ async fn money_back(
             bind(&db, sql::RESTORE_AFTER_DISPUTE, &[text(&order_id)])?,
             bind(&db, crate::outbox::sql::OUTBOX_RESTORE, &[text(&order_id), num(now)])?,
             event_row(&db, name, event, at, Some(&order_id), "processed", &detail)?,
+            // Also when nothing was restored (the owner's revoke stays):
+            // the dispute is over (`site-gen orders reissue` reads it).
+            bind(&db, sql::EVENT, &[text(&order_id), num(now), text("dispute_closed"), JsValue::NULL, text(&detail)])?,
         ],
         _ => vec![
             bind(&db, sql::EVENT, &[text(&order_id), num(now), text("partial_refund"), JsValue::NULL, text(&detail)])?,
