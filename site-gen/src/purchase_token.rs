@@ -49,7 +49,7 @@ pub enum TokenCommandError {
     BadKey { source_name: String, error: KeyError },
     #[error("unknown clip `{slug}`{suggestion}; the catalog has: {known}")]
     UnknownClip { slug: String, suggestion: String, known: String },
-    #[error("the clip `{slug}` is {why}, so it is not for sale yet and its link would not work; publish it first (and build and deploy)")]
+    #[error("the clip `{slug}` is {why}, so it is not for sale yet and its link would not work: publish it first (remove `draft = true`, or move its `date` to today), then build and deploy")]
     NotPublished { slug: String, why: &'static str },
     #[error("the clip `{slug}` has no file `{variant}`; it has: {known}")]
     UnknownVariant { slug: String, variant: String, known: String },
