@@ -218,7 +218,7 @@ describe("a clip in one of its files, under a licence tier", () => {
     await assert.rejects(
       run(cmd, ["token", "mint", "--root", paths.shopRoot, "--order", "X", "--clip", `${slug}:no-such-file`,
         "--base-url", `${stack.base}/download`], { env: { ...toolEnv, CLIPSTORE_SIGNING_KEY: SIGNING_KEY } }),
-      (e) => /has no variant "no-such-file"/.test(String(e.stderr ?? e.message)),
+      (e) => new RegExp(`the clip \`${slug}\` has no file \`no-such-file\`; it has: `).test(String(e.stderr ?? e.message)),
     );
   });
 
