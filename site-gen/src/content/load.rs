@@ -723,17 +723,26 @@ pub fn empty_bodies(root: &Path, posts: &[Post], pages: &[Page]) -> Vec<Diagnost
     warnings
 }
 
+/// The rendered Markdown of what is published, with its file: each clip's
+/// description, each news post's text (drafts left out), each page's.
+fn published_html<'a>(
+    clips: &'a [Clip],
+    posts: &'a [Post],
+    pages: &'a [Page],
+) -> impl Iterator<Item = (&'a PathBuf, &'a String)> {
+    let clips = clips.iter().map(|c| (&c.source, &c.description_html));
+    let posts = posts.iter().filter(|p| !p.draft).map(|p| (&p.source, &p.content_html));
+    clips.chain(posts).chain(pages.iter().map(|p| (&p.source, &p.content_html)))
+}
+
 /// Images written in Markdown that did not become one, so that the page
 /// shows the text `![…](…)`: almost always a space in the address (a file
 /// named as a phone or a screenshot tool names it), which Markdown does not
 /// take. One warning per image, at its line; only files with one are read
 /// again.
 pub fn unmade_images(root: &Path, clips: &[Clip], posts: &[Post], pages: &[Page]) -> Vec<Diagnostic> {
-    let clips = clips.iter().map(|c| (&c.source, &c.description_html));
-    let posts = posts.iter().filter(|p| !p.draft).map(|p| (&p.source, &p.content_html));
-    let pages = pages.iter().map(|p| (&p.source, &p.content_html));
     let mut warnings = Vec::new();
-    for (source, html) in clips.chain(posts).chain(pages) {
+    for (source, html) in published_html(clips, posts, pages) {
         let mut from = 0;
         while let Some(at) = html[from..].find("![").map(|i| from + i) {
             from = at + 2;
@@ -782,11 +791,8 @@ pub fn blocked_html(root: &Path, clips: &[Clip], posts: &[Post], pages: &[Page])
         ("<script", "a <script> does not run", "take it out: pages run only the shop's own scripts"),
         (" style=", "a style=\"…\" attribute is ignored", "take it out; the look comes from the shop's stylesheet"),
     ];
-    let clips = clips.iter().map(|c| (&c.source, &c.description_html));
-    let posts = posts.iter().filter(|p| !p.draft).map(|p| (&p.source, &p.content_html));
-    let pages = pages.iter().map(|p| (&p.source, &p.content_html));
     let mut warnings = Vec::new();
-    for (source, html) in clips.chain(posts).chain(pages) {
+    for (source, html) in published_html(clips, posts, pages) {
         // Inside a tag: the last `<` before it comes after the last `>`
         // (shown as code, the markup is escaped and has neither).
         let in_tag = |tag: &str| html.match_indices(tag).any(|(at, _)| html[..at].rfind('<') > html[..at].rfind('>'));
