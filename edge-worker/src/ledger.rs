@@ -29,6 +29,27 @@ pub const MIGRATIONS: [&str; 13] = [
     "0013_attempt_etag.sql",
 ];
 
+/// The reason (`disputed` or `refunded`) of a full refund or dispute kept
+/// as `revoke_pending` for a payment that had no order yet, a refund's
+/// first; a dispute closed in the shop's favour after it (the webhook's
+/// detail `dispute closed in the shop's favour: …`) no longer counts.
+/// The provider and payment id are SQL parameters.
+macro_rules! pending_revocation {
+    ($provider:literal, $payment:literal) => {
+        concat!(
+            "SELECT IIF(p.detail LIKE 'disputed%', 'disputed', 'refunded') AS reason FROM payment_events p \
+             WHERE p.provider = ",
+            $provider,
+            " AND p.session_id = ",
+            $payment,
+            " AND p.outcome = 'revoke_pending' \
+             AND NOT (p.detail LIKE 'disputed%' AND EXISTS (SELECT 1 FROM payment_events w \
+             WHERE w.provider = p.provider AND w.session_id = p.session_id AND w.detail LIKE 'dispute closed%' \
+             AND w.id > p.id)) ORDER BY p.detail LIKE 'disputed%', p.id LIMIT 1"
+        )
+    };
+}
+
 pub mod sql {
     /// Remembers an order the first time one of its tokens is seen, and keeps
     /// clips, allowance and expiry of the newest token.
@@ -382,11 +403,13 @@ pub mod sql {
     /// or dispute of its payment arrived meanwhile (`revoke_pending`): the
     /// webhook read none before its batch, but Stripe may deliver both at
     /// once. `?1 order_id, ?2 now (s), ?3 provider, ?4 payment id`.
-    pub const REVOKE_IF_PENDING: &str = "UPDATE orders SET revoked_at = ?2, revoked_reason = \
-         (SELECT IIF(detail LIKE 'disputed%', 'disputed', 'refunded') FROM payment_events \
-         WHERE provider = ?3 AND session_id = ?4 AND outcome = 'revoke_pending' ORDER BY detail LIKE 'disputed%', id LIMIT 1) \
-         WHERE order_id = ?1 AND revoked_at IS NULL AND ?4 IN \
-         (SELECT session_id FROM payment_events WHERE provider = ?3 AND outcome = 'revoke_pending') RETURNING order_id";
+    pub const REVOKE_IF_PENDING: &str = concat!(
+        "UPDATE orders SET revoked_at = ?2, revoked_reason = (",
+        pending_revocation!("?3", "?4"),
+        ") WHERE order_id = ?1 AND revoked_at IS NULL AND EXISTS (",
+        pending_revocation!("?3", "?4"),
+        ") RETURNING order_id"
+    );
 
     /// The `revoke` event of an order the statement before revoked at `?2`
     /// (a refund that raced its checkout): the order `?1`, or the order of
@@ -404,17 +427,20 @@ pub mod sql {
          RETURNING order_id";
 
     /// In a won dispute's batch, before [`RESTORE_AFTER_DISPUTE`]: the
-    /// order's `restore` event, when its dispute had revoked it.
-    /// `?1 order_id, ?2 now (s), ?3 detail`.
+    /// order's `restore` event, when its dispute revoked it at `?4` (as the
+    /// webhook read it). `?1 order_id, ?2 now (s), ?3 detail, ?4 revoked at`.
     pub const EVENT_IF_DISPUTED: &str = "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) \
          SELECT order_id, ?2, 'restore', NULL, ?3 FROM orders \
-         WHERE order_id = ?1 AND revoked_at IS NOT NULL AND revoked_reason = 'disputed'";
+         WHERE order_id = ?1 AND revoked_at = ?4 AND revoked_reason = 'disputed'";
 
     /// A dispute closed in the shop's favour: the order its dispute revoked
-    /// works again, with the links already sent (a refund's or the owner's
-    /// revoke stays). Returns the row. `?1 order_id`.
-    pub const RESTORE_AFTER_DISPUTE: &str = "UPDATE orders SET revoked_at = NULL \
-         WHERE order_id = ?1 AND revoked_at IS NOT NULL AND revoked_reason = 'disputed' RETURNING order_id";
+    /// at `?3` works again, expiring at `?2` when that is given (the time
+    /// the dispute took given back, `payments::restored_expiry`); a
+    /// refund's or the owner's revoke stays. Returns the row.
+    /// `?1 order_id, ?2 new expiry or NULL, ?3 revoked at`.
+    pub const RESTORE_AFTER_DISPUTE: &str =
+        "UPDATE orders SET revoked_at = NULL, expires_at = COALESCE(?2, expires_at) \
+         WHERE order_id = ?1 AND revoked_at = ?3 AND revoked_reason = 'disputed' RETURNING order_id";
 
     /// Revokes one clip of an order. `?1 order_id, ?2 clip_slug, ?3 now (s), ?4 reason`.
     /// Returns the row when it is new.
@@ -562,11 +588,10 @@ pub mod sql {
 
     /// A full refund or a dispute that arrived before its order
     /// (`revoke_pending`, recorded under the payment id): the reason to
-    /// revoke the order with as it is created. `?1 provider, ?2 payment id`.
-    pub const PENDING_REVOCATION: &str =
-        "SELECT CASE WHEN detail LIKE 'disputed%' THEN 'disputed' ELSE 'refunded' END AS reason \
-         FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'revoke_pending' \
-         ORDER BY detail LIKE 'disputed%', id LIMIT 1";
+    /// revoke the order with as it is created, a refund's first. A dispute
+    /// closed in the shop's favour since (its event's detail starts
+    /// `dispute closed`) no longer counts. `?1 provider, ?2 payment id`.
+    pub const PENDING_REVOCATION: &str = pending_revocation!("?1", "?2");
 
     /// Every order the revocation list must name: revoked, reissued, or
     /// with clips revoked (`crate::revocations`).

@@ -1060,7 +1060,55 @@ fn a_refund_racing_its_checkout_revokes_the_order_either_way() {
     paid_order(&db);
     assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(11), t("stripe"), t("pi_1")]), 1);
     assert_eq!(revoked(&db), (Some(11), Some("refunded".into())));
-    assert_eq!(run(&db, sql::RESTORE_AFTER_DISPUTE, vec![t("O")]), 0);
+    assert_eq!(run(&db, sql::RESTORE_AFTER_DISPUTE, vec![t("O"), Value::Null, n(11)]), 0);
+}
+
+/// A dispute opened and won before its checkout event arrived (Stripe
+/// retrying it after a webhook outage): the order is created working. A
+/// refund kept pending still revokes it, and so does a second dispute.
+#[test]
+fn a_dispute_won_before_its_checkout_revokes_nothing() {
+    let row = |db: &Connection, id: &str, outcome: &str, detail: &str| {
+        let row = vec![n(1), t("stripe"), t(id), t("charge.x"), t("pi_1"), Value::Null]
+            .into_iter()
+            .chain([n(200), t(outcome), t(detail)])
+            .collect();
+        run(db, sql::PAYMENT_EVENT, row);
+    };
+    let reason = |db: &Connection| -> Option<String> {
+        db.query_row(sql::PENDING_REVOCATION, rusqlite::params!["stripe", "pi_1"], |r| r.get("reason")).ok()
+    };
+    let dispute = "disputed: 100 of 100 back (fraudulent); no order has payment pi_1 yet";
+    let won = "dispute closed in the shop's favour: 100 of 100 back (fraudulent); no order has payment pi_1 yet";
+    let db = db();
+    row(&db, "evt_d", "revoke_pending", dispute);
+    assert_eq!(reason(&db).as_deref(), Some("disputed"));
+    row(&db, "evt_w", "processed", won);
+    assert_eq!(reason(&db), None, "the dispute was won");
+    paid_order(&db);
+    assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(7), t("stripe"), t("pi_1")]), 0);
+    // Another payment's won dispute changes nothing for this one.
+    let db = self::db();
+    row(&db, "evt_d", "revoke_pending", dispute);
+    let other = vec![n(1), t("stripe"), t("evt_o"), t("charge.x"), t("pi_2"), Value::Null]
+        .into_iter()
+        .chain([n(200), t("processed"), t(won)])
+        .collect();
+    run(&db, sql::PAYMENT_EVENT, other);
+    assert_eq!(reason(&db).as_deref(), Some("disputed"));
+    // A dispute after the won one, and a refund, still count.
+    let db = self::db();
+    row(&db, "evt_d", "revoke_pending", dispute);
+    row(&db, "evt_w", "processed", won);
+    row(&db, "evt_d2", "revoke_pending", dispute);
+    assert_eq!(reason(&db).as_deref(), Some("disputed"));
+    paid_order(&db);
+    assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(7), t("stripe"), t("pi_1")]), 1);
+    let db = self::db();
+    row(&db, "evt_f", "revoke_pending", "refunded: 100 of 100 back (refund); no order has payment pi_1 yet");
+    row(&db, "evt_d", "revoke_pending", dispute);
+    row(&db, "evt_w", "processed", won);
+    assert_eq!(reason(&db).as_deref(), Some("refunded"));
 }
 
 /// The date of an order on its certificates is its first link's (a link
@@ -1173,14 +1221,18 @@ fn a_won_dispute_restores_what_its_dispute_revoked_and_nothing_else() {
     order("R", Some("refunded"));
     order("A", Some("admin"));
     order("N", None);
-    let restore = |id: &str| {
-        let event = run(&db, sql::EVENT_IF_DISPUTED, vec![t(id), n(200), t("won")]);
-        (event, run(&db, sql::RESTORE_AFTER_DISPUTE, vec![t(id)]))
+    let restore_at = |id: &str, revoked_at: u64, expiry: Value| {
+        let event = run(&db, sql::EVENT_IF_DISPUTED, vec![t(id), n(200), t("won"), n(revoked_at)]);
+        (event, run(&db, sql::RESTORE_AFTER_DISPUTE, vec![t(id), expiry, n(revoked_at)]))
     };
-    assert_eq!(restore("D"), (1, 1));
-    let revoked: Option<i64> =
-        db.query_row("SELECT revoked_at FROM orders WHERE order_id = 'D'", [], |r| r.get(0)).unwrap();
-    assert_eq!(revoked, None);
+    let restore = |id: &str| restore_at(id, 100, Value::Null);
+    run(&db, "UPDATE orders SET expires_at = 150 WHERE order_id = 'D'", vec![]);
+    assert_eq!(restore_at("D", 99, n(900)), (0, 0), "revoked at another time than the webhook read");
+    assert_eq!(restore_at("D", 100, n(900)), (1, 1));
+    let state: (Option<i64>, i64) = db
+        .query_row("SELECT revoked_at, expires_at FROM orders WHERE order_id = 'D'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!(state, (None, 900), "working again, to its new expiry");
     assert_eq!(restore("D"), (0, 0), "once");
     for other in ["R", "A", "N"] {
         assert_eq!(restore(other), (0, 0), "{other} stays as it was");
@@ -1205,7 +1257,10 @@ fn a_refund_or_the_owners_revoke_during_a_dispute_outlasts_the_dispute() {
         })
         .unwrap()
     };
-    let restore = |db: &Connection| run(db, sql::RESTORE_AFTER_DISPUTE, vec![t("O")]);
+    let restore = |db: &Connection| {
+        let revoked_at = state(db).0.map_or(Value::Null, |at| n(at as u64));
+        run(db, sql::RESTORE_AFTER_DISPUTE, vec![t("O"), Value::Null, revoked_at])
+    };
     let dispute = |db: &Connection, at| run(db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(at), t("disputed")]);
 
     assert_eq!(dispute(&db, 10), 1);

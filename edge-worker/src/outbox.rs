@@ -85,18 +85,14 @@ pub mod sql {
          WHERE kind IN ('order', 'resend') AND status = 'queued' \
          AND order_id IN (SELECT order_id FROM orders WHERE revoked_at IS NOT NULL)";
 
-    /// The order's link mails withdrawn for its dispute, queued again when
-    /// the won dispute restored the order in this same batch (its `restore`
-    /// event at `?2`: not when a refund or the owner's revoke kept it
-    /// revoked, nor after a reissue, which stopped those mails' links) and
-    /// the order has not expired (the mail's link would not open).
-    /// `?1 order_id, ?2 now (s)`.
-    pub const OUTBOX_RESTORE: &str = "UPDATE outbox SET status = 'queued', failed_at = NULL, last_error = NULL, \
-         next_attempt_at = ?2 WHERE order_id = ?1 AND kind IN ('order', 'resend') AND status = 'failed' \
-         AND last_error = 'withdrawn: the order was disputed before the mail went out' \
-         AND EXISTS (SELECT 1 FROM orders WHERE orders.order_id = ?1 AND revoked_at IS NULL \
-                     AND (expires_at IS NULL OR expires_at > ?2)) \
-         AND EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'restore' AND e.at = ?2)";
+    /// [`OUTBOX_INSERT`] of a won dispute's mail with a fresh link: queued
+    /// only when the dispute restored the order in this same batch (its
+    /// `restore` event at `?7`), not when a refund or the owner's revoke
+    /// kept it revoked. The mail the dispute withdrew stays withdrawn: its
+    /// link expires when the order did before.
+    pub const OUTBOX_INSERT_IF_RESTORED: &str = "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, attempts, next_attempt_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', 0, ?7 \
+         WHERE EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = ?2 AND e.kind = 'restore' AND e.at = ?7)";
 
     /// Messages still unsent (queued or sending) that were created at least
     /// `?2` seconds ago: `stuck` (count) and `oldest_age` (seconds).
@@ -130,7 +126,8 @@ pub enum MailKind {
     Order,
     /// "Your download links", asked for by a customer.
     Recovery,
-    /// An order mail sent again by the owner.
+    /// An order mail sent again: by the owner, or with a fresh link when a
+    /// dispute closed in the shop's favour.
     Resend,
     /// An alert of the self-test to the owner (`ALERT_EMAIL`).
     Alert,
@@ -398,21 +395,21 @@ mod sql_tests {
         let failed: i64 = db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| r.get("count")).unwrap();
         assert_eq!(failed, 0, "nothing for the owner to send again");
         assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(300)]), 0, "once");
-        // The dispute is won: its withdrawn mail is due again; the refund's stays.
-        assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-4"), n(400)]), 0, "not while the order is revoked");
-        // Not revoked, but not by this dispute won (a reissue since: the
-        // mail's link was stopped): no `restore` event at this time.
+        // The dispute is won: a fresh mail, only in the batch that restored
+        // the order; the withdrawn one stays.
+        let restored_mail = |order: &str, now: u64| {
+            let values =
+                vec![t("resend"), t(order), t("b@example.com"), t("S"), t("https://x/d/2"), t("<p>H</p>"), n(now)];
+            run(&db, sql::OUTBOX_INSERT_IF_RESTORED, values)
+        };
+        assert_eq!(restored_mail("PAY-4", 400), 0, "not restored");
+        run(&db, "INSERT INTO order_events (order_id, at, kind) VALUES ('PAY-4', 400, 'restore')", vec![]);
+        assert_eq!(restored_mail("PAY-4", 401), 0, "restored by an earlier batch");
+        assert_eq!(restored_mail("PAY-1", 400), 0, "another order's restore");
+        assert_eq!(restored_mail("PAY-4", 400), 1);
+        assert_eq!(status(7), withdrawn("disputed"));
         run(&db, "UPDATE orders SET revoked_at = NULL WHERE order_id = 'PAY-4'", vec![]);
-        assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-4"), n(400)]), 0, "restored by this batch only");
-        let restored = "INSERT INTO order_events (order_id, at, kind) VALUES ('PAY-4', 400, 'restore')";
-        run(&db, restored, vec![]);
-        run(&db, "UPDATE orders SET expires_at = 400 WHERE order_id = 'PAY-4'", vec![]);
-        assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-4"), n(400)]), 0, "its link expired: not sent");
-        run(&db, "UPDATE orders SET expires_at = 401 WHERE order_id = 'PAY-4'", vec![]);
-        assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-4"), n(400)]), 1);
-        assert_eq!(run(&db, sql::OUTBOX_RESTORE, vec![t("PAY-1"), n(400)]), 0);
-        assert_eq!(status(7), ("queued".to_string(), None));
-        assert_eq!(due(&db, 400), vec![3, 4, 5, 7, 8, 9]);
+        assert_eq!(due(&db, 400), vec![3, 4, 5, 8, 9, 10]);
         assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(500)]), 0, "not withdrawn again");
     }
 

@@ -317,5 +317,14 @@ fn body_fits(req: &Request, max: usize) -> std::result::Result<(), u16> {
 }
 
 fn json_error(status: u16, message: &str) -> Result<Response> {
-    json_response(status, &json!({ "error": message }))
+    json_line_response(status, log_line!({ "error": message }))
+}
+
+/// A JSON answer written by `log_line!` (no `serde_json::Value` built).
+fn json_line_response(status: u16, body: crate::log_line::LogLine) -> Result<Response> {
+    let mut response = Response::ok(body.to_string())?.with_status(status);
+    let headers = response.headers_mut();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(response)
 }

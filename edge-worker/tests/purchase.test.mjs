@@ -656,7 +656,7 @@ describe("partial refunds and disputes", () => {
     assert.ok(detail.events.some((e) => e.kind === "restore"), JSON.stringify(detail.events));
   });
 
-  it("a dispute won restores a link mail the dispute withdrew; a dispute lost leaves the order revoked", async () => {
+  it("a dispute won mails a fresh link, with the time the dispute took given back; a dispute lost leaves the order revoked", async () => {
     const [a] = present.slice(5, 6);
     const buy = async (to) => {
       const pi = unique("pi");
@@ -678,11 +678,45 @@ describe("partial refunds and disputes", () => {
     assert.match((await outboxTo("nine@example.com")).last_error, /^withdrawn: the order was disputed/);
     const won = await deliver(dispute("charge.dispute.closed", early.pi, "won"));
     assert.equal(won.body.restored, true);
-    assert.notEqual((await outboxTo("nine@example.com")).status, "failed", "due again (and sent at once)");
     const [mail] = await mailTo((m) => m.to.includes("nine@example.com"));
-    assert.equal((await outboxTo("nine@example.com")).status, "sent");
+    const mails = (await admin(stack, "GET", "/admin/outbox?limit=100")).body.outbox.filter((m) => m.to === "nine@example.com");
+    assert.deepEqual(mails.map((m) => [m.kind, m.status]), [["resend", "sent"], ["order", "failed"]],
+      "a fresh link mail; the withdrawn one stays withdrawn");
     const [link] = linksIn(mail.email.text);
     assert.equal((await curl(`${link}/${a.slug}`, { args: ["-I"] })).status, 200, "the mailed link works");
+
+    // A dispute takes weeks: won after the order's links expired, the order
+    // gets back the time the dispute took from it, from the day it closed,
+    // and the customer a link to that. The ledger is set back in time as if
+    // the dispute had opened 40 days ago with 20 days left.
+    const order = async (o) => (await admin(stack, "GET", `/admin/orders/${o}`)).body.order;
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    const days = 86_400;
+    const weeks = await buy("fourteen@example.com");
+    const [before] = await mailTo((m) => m.to.includes("fourteen@example.com"));
+    assert.equal((await deliver(dispute("charge.dispute.created", weeks.pi, "needs_response"))).body.revoked, "disputed");
+    const then = Math.floor(Date.now() / 1000);
+    await sql(`UPDATE orders SET revoked_at = ${then - 40 * days}, expires_at = ${then - 20 * days} WHERE order_id = '${weeks.order}'`);
+    assert.equal((await deliver(dispute("charge.dispute.closed", weeks.pi, "won"))).body.restored, true);
+    const expiry = (await order(weeks.order)).expires_at;
+    assert.ok(Math.abs(expiry - (then + 20 * days)) < 120, `expires ${expiry - then} s from now, not ${20 * days}`);
+    const [fresh] = await mailTo((m) => m.to.includes("fourteen@example.com") && m !== before.email);
+    const [freshLink] = linksIn(fresh.email.text);
+    assert.notEqual(freshLink, linksIn(before.email.text)[0], "a new link");
+    const orderPage = await curl(freshLink);
+    assert.equal(orderPage.status, 200);
+    assert.ok(orderPage.body.toString().includes(`<time>${new Date(expiry * 1000).toUTCString()}</time>`),
+      "the new link runs to the new expiry");
+    assert.equal((await curl(`${freshLink}/${a.slug}`, { args: ["-I"] })).status, 200, "the fresh link works");
+    // Expired before its dispute opened: restored as it was, and no mail.
+    const stale = await buy("fifteen@example.com");
+    await mailTo((m) => m.to.includes("fifteen@example.com"));
+    await deliver(dispute("charge.dispute.created", stale.pi, "needs_response"));
+    await sql(`UPDATE orders SET revoked_at = ${then - 40 * days}, expires_at = ${then - 45 * days} WHERE order_id = '${stale.order}'`);
+    assert.equal((await deliver(dispute("charge.dispute.closed", stale.pi, "won"))).body.restored, true);
+    assert.equal((await order(stale.order)).expires_at, then - 45 * days);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes("fifteen@example.com")).length, 1, "only the order mail");
 
     const lost = await buy("ten@example.com");
     await mailTo((m) => m.to.includes("ten@example.com"));
@@ -696,7 +730,6 @@ describe("partial refunds and disputes", () => {
     // An inquiry settled the way Stripe advises, by a full refund: the
     // inquiry then closes `warning_closed`, and the order stays refunded. The
     // owner's own revoke during a dispute stays too.
-    const order = async (o) => (await admin(stack, "GET", `/admin/orders/${o}`)).body.order;
     const settled = await buy("eleven@example.com");
     const [eleventh] = await mailTo((m) => m.to.includes("eleven@example.com"));
     const [elevenLink] = linksIn(eleventh.email.text);
@@ -712,7 +745,7 @@ describe("partial refunds and disputes", () => {
 
     // A dispute Stripe delivers before the checkout event (after a webhook
     // outage): the order is made revoked with no mail; the dispute won, the
-    // customer gets the order's mail after all, and its link works.
+    // customer gets a mail with a link, and it works.
     const early2 = unique("pi");
     assert.equal((await deliver(dispute("charge.dispute.created", early2, "needs_response"))).body.pending, true);
     const lateSession = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
@@ -726,6 +759,17 @@ describe("partial refunds and disputes", () => {
     const [thirteenth] = await mailTo((m) => m.to.includes("thirteen@example.com"));
     const [thirteenLink] = linksIn(thirteenth.email.text);
     assert.equal((await curl(`${thirteenLink}/${a.slug}`, { args: ["-I"] })).status, 200, "the mailed link works");
+
+    // Opened and won before the checkout event arrived: the order is made
+    // working, with its mail.
+    const early3 = unique("pi");
+    assert.equal((await deliver(dispute("charge.dispute.created", early3, "needs_response"))).body.pending, true);
+    assert.equal((await deliver(dispute("charge.dispute.closed", early3, "won"))).status, 200);
+    const lateWon = await deliver(completed({ ...lateSession, id: unique("cs") }, { email: "sixteen@example.com", paymentIntent: early3 }));
+    assert.equal(lateWon.status, 200, JSON.stringify(lateWon.body));
+    assert.equal((await order(lateWon.body.order_id)).revoked_at, null);
+    const [sixteenth] = await mailTo((m) => m.to.includes("sixteen@example.com"));
+    assert.equal((await curl(`${linksIn(sixteenth.email.text)[0]}/${a.slug}`, { args: ["-I"] })).status, 200);
 
     const revokedByOwner = await buy("twelve@example.com");
     await deliver(dispute("charge.dispute.created", revokedByOwner.pi, "needs_response"));

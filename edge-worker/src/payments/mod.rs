@@ -109,6 +109,21 @@ pub enum MoneyBackAction {
     Restore,
 }
 
+/// The least time a restored order is given: its mail must reach the
+/// customer and be read.
+pub const RESTORED_AT_LEAST_SECS: u64 = 7 * 86_400;
+
+/// When an order a won dispute restores expires: a dispute takes weeks to
+/// close, so the order gets back the time it had left when its dispute
+/// revoked it, counted from `now` (at least [`RESTORED_AT_LEAST_SECS`]).
+/// Without it, the links of most restored orders had expired meanwhile
+/// and the customer wrote to the owner for new ones. `None` when the order
+/// had expired before its dispute: nothing was taken.
+pub fn restored_expiry(expires_at: u64, revoked_at: u64, now: u64) -> Option<u64> {
+    let left = expires_at.checked_sub(revoked_at).filter(|&left| left > 0)?;
+    Some(now + left.max(RESTORED_AT_LEAST_SECS))
+}
+
 pub fn money_back_action(event: &EventKind) -> Option<MoneyBackAction> {
     match event {
         EventKind::Disputed(_) => Some(MoneyBackAction::Revoke),
@@ -670,6 +685,18 @@ mod tests {
         assert!(PriceCheck::of(&no_currency, &m, None).underpaid());
         setup.from_payment_link = true;
         assert!(new_order("stripe", &setup, &m, terms, 1_000, None).is_ok(), "the owner's own link");
+    }
+
+    #[test]
+    fn a_restored_order_gets_back_the_time_its_dispute_took() {
+        const DAY: u64 = 86_400;
+        // Revoked with 20 days left, the dispute won 60 days later.
+        assert_eq!(restored_expiry(30 * DAY, 10 * DAY, 70 * DAY), Some(90 * DAY));
+        // An hour left: a week, so that the mail can be read.
+        assert_eq!(restored_expiry(10 * DAY + 3600, 10 * DAY, 70 * DAY), Some(77 * DAY));
+        // Expired before the dispute: nothing to give back.
+        assert_eq!(restored_expiry(10 * DAY, 10 * DAY, 70 * DAY), None);
+        assert_eq!(restored_expiry(9 * DAY, 10 * DAY, 70 * DAY), None);
     }
 
     #[test]

@@ -279,6 +279,24 @@ pub(crate) fn order_mail_statement(
     outbox_insert(db, kind, Some(&claims.order_id), &mail, now_unix())
 }
 
+/// The mail of an order a won dispute restores, with its fresh link: queued
+/// only if the batch restored it (`outbox::sql::OUTBOX_INSERT_IF_RESTORED`,
+/// `now` being the `restore` event's time).
+pub(crate) fn restored_order_mail_statement(
+    db: &D1Database,
+    claims: &Claims,
+    token: &str,
+    to: &str,
+    origin: &str,
+    now: u64,
+) -> std::result::Result<D1PreparedStatement, DownloadError> {
+    let mail = order_mail(&manifest().shop, &order_facts(claims, token, to, origin));
+    let values = [&mail.to, &mail.subject, &mail.text, &mail.html].map(|v| text(v));
+    let [to, subject, text_body, html] = values;
+    let kind = text(MailKind::Resend.as_str());
+    bind(db, sql::OUTBOX_INSERT_IF_RESTORED, &[kind, text(&claims.order_id), to, subject, text_body, html, num(now)])
+}
+
 /// Sends what a request just queued, after its response (`waitUntil`).
 pub(crate) async fn deliver_soon(env: Env) {
     deliver_outbox(&env, outbox::DELIVERY_BATCH).await;

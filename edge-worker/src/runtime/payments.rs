@@ -2,15 +2,15 @@
 //! disputes) and the `/thanks` success page (docs/payments.md).
 
 use clipstore_core::{sign_token, Claims, Keyring};
-use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::*;
 
 use super::d1::Query;
-use super::{batch, bind, d1_error, error_response, html_page, json_error, json_response, manifest, now_unix, num};
+use super::{batch, bind, d1_error, error_response, html_page, json_error, manifest, now_unix, num};
 use super::{mail, opt_num, opt_text, order_view, row_count, text, unavailable};
 use crate::error::DownloadError;
 use crate::ledger::{self, sql};
+use crate::log_line::{Field, LogLine};
 use crate::outbox::MailKind;
 use crate::pages;
 use crate::payments::{
@@ -25,8 +25,10 @@ pub(super) const MAX_WEBHOOK_BYTES: u64 = 256 * 1024;
 
 /// What the Worker answers a webhook delivery it authenticated.
 enum WebhookAnswer {
-    /// Processed, awaiting payment, or a duplicate: 200 with this JSON.
-    Done(serde_json::Value),
+    /// Processed, awaiting payment, or a duplicate: 200 with this JSON; with
+    /// `mail`, the outbox is delivered after the answer (an order's event may
+    /// have queued its mail).
+    Done { body: LogLine, mail: bool },
     /// Authenticated but refused (unknown clip, no clips, test mode): the
     /// refusal's status (`WebhookError::status`).
     Refused(WebhookError),
@@ -85,17 +87,17 @@ pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) 
     let answer = match &event.kind {
         EventKind::Paid(_) | EventKind::AwaitingPayment { .. } => checkout(env, &provider, &event, at, &origin).await,
         EventKind::Refunded(back) | EventKind::Disputed(back) | EventKind::DisputeWon(back) => {
-            money_back(env, &provider, &event, back, at).await
+            money_back(env, &provider, &event, back, at, &origin).await
         }
         EventKind::RefundFailed(back) => refund_failed(env, provider.name(), &event, back, at).await,
         EventKind::PaymentFailed { .. } | EventKind::Ignored => noted(env, provider.name(), &event, at).await,
     };
     match answer {
-        Ok(WebhookAnswer::Done(value)) => {
-            if value.get("order_id").is_some() {
+        Ok(WebhookAnswer::Done { body, mail }) => {
+            if mail {
                 ctx.wait_until(mail::deliver_soon(env.clone()));
             }
-            json_response(200, &value)
+            super::json_line_response(200, body)
         }
         Ok(WebhookAnswer::Refused(error)) => webhook_refused(env, provider.name(), Some(&event), &error, at).await,
         Err(e) => {
@@ -137,7 +139,8 @@ async fn noted(
         _ => ("ignored", "not an event the shop acts on"),
     };
     batch(&db, vec![event_row(&db, provider, event, at, None, outcome, detail)?]).await?;
-    Ok(WebhookAnswer::Done(json!({ "received": true, outcome: true })))
+    let body = crate::log_line::line(&mut [("received", Field::Bool(true)), (outcome, Field::Bool(true))]);
+    Ok(WebhookAnswer::Done { body, mail: false })
 }
 
 /// A refund that failed or was canceled: recorded with the order of its
@@ -167,7 +170,10 @@ async fn refund_failed(
     }
     batch(&db, statements).await?;
     console_warn!("{}", log_line!({ "event": "refund_failed", "order": order, "detail": detail }));
-    Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order, "refund_failed": true })))
+    Ok(WebhookAnswer::Done {
+        body: log_line!({ "received": true, "order_id": order, "refund_failed": true }),
+        mail: true,
+    })
 }
 
 /// The terms of a paid checkout's link (vars `CHECKOUT_DOWNLOADS`,
@@ -235,7 +241,7 @@ async fn webhook_refused(
     if let Err(e) = recorded.await {
         console_error!("{}", log_line!({ "event": "payment_event_not_recorded", "error": format!("{e:?}") }));
     }
-    json_response(error.status(), &json!({ "error": error.code(), "detail": error.detail() }))
+    super::json_line_response(error.status(), log_line!({ "error": error.code(), "detail": error.detail() }))
 }
 
 struct PaymentSeen {
@@ -286,7 +292,8 @@ async fn already_processed(
     batch(db, vec![event_row(db, provider, event, at, seen.order_id.as_deref(), "duplicate", "already processed")?])
         .await?;
     console_log!("{}", log_line!({ "event": "payment_duplicate", "event_id": event.event_id, "order": seen.order_id }));
-    Ok(Some(WebhookAnswer::Done(json!({ "received": true, "duplicate": true, "order_id": seen.order_id }))))
+    let body = log_line!({ "received": true, "duplicate": true, "order_id": seen.order_id });
+    Ok(Some(WebhookAnswer::Done { body, mail: true }))
 }
 
 /// Signs a link for `claims` with the primary key (`TOKEN_KEYS`), setting
@@ -326,7 +333,10 @@ async fn checkout(
         _ => {
             let row = event_row(&db, name, event, at, None, "awaiting_payment", "payment not yet confirmed")?;
             batch(&db, vec![row]).await?;
-            return Ok(WebhookAnswer::Done(json!({ "received": true, "awaiting_payment": true })));
+            return Ok(WebhookAnswer::Done {
+                body: log_line!({ "received": true, "awaiting_payment": true }),
+                mail: false,
+            });
         }
     };
     // The price the Worker's own checkout asked, when the session carries
@@ -396,8 +406,10 @@ async fn checkout(
     if let Some(mismatch) = &mismatch {
         statements.push(event_row(&db, name, event, at, Some(order_id), "amount_mismatch", mismatch)?);
     }
-    match (&pending, paid.customer_email.as_deref()) {
-        (Some(reason), to) => {
+    match &pending {
+        // No mail: a dispute won later mails a fresh link
+        // (`restore_after_dispute`).
+        Some(reason) => {
             let why = format!("{reason} before its checkout event arrived");
             statements.push(bind(&db, sql::REVOKE_FOR_MONEY_BACK, &[text(order_id), num(now), text(reason)])?);
             statements.push(bind(
@@ -405,15 +417,9 @@ async fn checkout(
                 sql::EVENT,
                 &[text(order_id), num(now), text("revoke"), JsValue::NULL, text(&why)],
             )?);
-            // Disputed: the order mail is kept withdrawn, so that a dispute
-            // won sends it (`OUTBOX_RESTORE`); a refund's stays unsent.
-            if let (true, Some(to)) = (reason == "disputed", to) {
-                statements.push(mail::order_mail_statement(&db, MailKind::Order, &claims, &token, to, origin)?);
-                statements.push(bind(&db, crate::outbox::sql::OUTBOX_WITHDRAW, &[num(now)])?);
-            }
         }
-        (None, to) => {
-            if let Some(to) = to {
+        None => {
+            if let Some(to) = paid.customer_email.as_deref() {
                 statements.push(mail::order_mail_statement(&db, MailKind::Order, &claims, &token, to, origin)?)
             }
             // A refund delivered at this same moment (see the SQL).
@@ -439,7 +445,7 @@ async fn checkout(
         "{}",
         log_line!({ "event": "order_paid", "provider": name, "order": order_id, "clips": claims.clips, "event_id": event.event_id })
     );
-    Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id })))
+    Ok(WebhookAnswer::Done { body: log_line!({ "received": true, "order_id": order_id }), mail: true })
 }
 
 struct PendingRevocation {
@@ -455,15 +461,16 @@ crate::from_row!(OrderOfPayment { order_id });
 /// A refund or dispute: a full refund or any dispute revokes the order (its
 /// links answer "refunded" from the next request on); a partial refund is
 /// recorded and the self-test alerts the owner, who chooses what to revoke.
-/// A dispute closed in the shop's favour restores what its dispute revoked:
-/// the links the customer has work again, and a link mail the dispute
-/// withdrew goes out after all; the owner reissues nothing.
+/// A dispute closed in the shop's favour restores what its dispute revoked,
+/// with the time it took, and mails the customer a fresh link
+/// ([`restore_after_dispute`]); the owner reissues nothing.
 async fn money_back(
     env: &Env,
     provider: &dyn PaymentProvider,
     event: &WebhookEvent,
     back: &MoneyBack,
     at: u64,
+    origin: &str,
 ) -> std::result::Result<WebhookAnswer, DownloadError> {
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
     let name = provider.name();
@@ -508,7 +515,8 @@ async fn money_back(
             super::revocations::publish(env).await;
         }
         console_warn!("{}", log_line!({ "event": outcome, "payment": back.payment_id }));
-        return Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": null, "pending": revokes })));
+        let body = log_line!({ "received": true, "order_id": None::<&str>, "pending": revokes });
+        return Ok(WebhookAnswer::Done { body, mail: true });
     };
     let statements = match action {
         // A link mail still waiting (the mail provider was down) would now
@@ -519,15 +527,15 @@ async fn money_back(
             event_row(&db, name, event, at, Some(&order_id), "processed", &detail)?,
             bind(&db, crate::outbox::sql::OUTBOX_WITHDRAW, &[num(now)])?,
         ],
-        Some(MoneyBackAction::Restore) => vec![
-            bind(&db, sql::EVENT_IF_DISPUTED, &[text(&order_id), num(now), text(&detail)])?,
-            bind(&db, sql::RESTORE_AFTER_DISPUTE, &[text(&order_id)])?,
-            bind(&db, crate::outbox::sql::OUTBOX_RESTORE, &[text(&order_id), num(now)])?,
-            event_row(&db, name, event, at, Some(&order_id), "processed", &detail)?,
+        Some(MoneyBackAction::Restore) => {
+            let mut statements = restore_after_dispute(env, &db, &order_id, now, &detail, origin).await?;
+            statements.push(event_row(&db, name, event, at, Some(&order_id), "processed", &detail)?);
             // Also when nothing was restored (the owner's revoke stays):
             // the dispute is over (`site-gen orders reissue` reads it).
-            bind(&db, sql::EVENT, &[text(&order_id), num(now), text("dispute_closed"), JsValue::NULL, text(&detail)])?,
-        ],
+            let values = [text(&order_id), num(now), text("dispute_closed"), JsValue::NULL, text(&detail)];
+            statements.push(bind(&db, sql::EVENT, &values)?);
+            statements
+        }
         _ => vec![
             bind(&db, sql::EVENT, &[text(&order_id), num(now), text("partial_refund"), JsValue::NULL, text(&detail)])?,
             event_row(&db, name, event, at, Some(&order_id), "partial_refund", &detail)?,
@@ -538,9 +546,57 @@ async fn money_back(
     console_log!("{}", log_line!({ "event": "order_money_back", "order": order_id, "detail": detail }));
     if action == Some(MoneyBackAction::Restore) {
         let restored = r.get(1).is_some_and(|r| row_count(r) > 0);
-        return Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id, "restored": restored })));
+        let body = log_line!({ "received": true, "order_id": order_id, "restored": restored });
+        return Ok(WebhookAnswer::Done { body, mail: true });
     }
-    Ok(WebhookAnswer::Done(json!({ "received": true, "order_id": order_id, "revoked": reason })))
+    Ok(WebhookAnswer::Done {
+        body: log_line!({ "received": true, "order_id": order_id, "revoked": reason }),
+        mail: true,
+    })
+}
+
+/// The statements that restore an order its dispute revoked, when it is
+/// still revoked for that dispute (a refund's or the owner's revoke
+/// stays): the order gets back the time the dispute took
+/// (`payments::restored_expiry`), and its customer a mail with a fresh link
+/// to that expiry, since the links they have expire when they did (a
+/// dispute takes weeks). The mail a dispute withdrew before it went out
+/// stays withdrawn; this one replaces it.
+async fn restore_after_dispute(
+    env: &Env,
+    db: &D1Database,
+    order_id: &str,
+    now: u64,
+    detail: &str,
+    origin: &str,
+) -> std::result::Result<Vec<D1PreparedStatement>, DownloadError> {
+    let order = bind(db, sql::ORDER_TO_RESEND, &[text(order_id)])?
+        .first_row::<super::recovery::OrderToResend>()
+        .await
+        .map_err(|e| d1_error("order to restore", e))?
+        .filter(|o| o.revoked_reason.as_deref() == Some("disputed"));
+    let revoked_at = order.as_ref().and_then(|o| o.revoked_at);
+    let expiry = order.as_ref().and_then(|o| payments::restored_expiry(o.expires_at?, o.revoked_at?, now));
+    let mut statements = vec![
+        bind(db, sql::EVENT_IF_DISPUTED, &[text(order_id), num(now), text(detail), opt_num(revoked_at)])?,
+        bind(db, sql::RESTORE_AFTER_DISPUTE, &[text(order_id), opt_num(expiry), opt_num(revoked_at)])?,
+    ];
+    if let (Some(order), Some(expires_at)) = (&order, expiry) {
+        if let Some(to) = order.customer_email.as_deref() {
+            let mut claims = super::recovery::fresh_claims(
+                order_id,
+                &order.clips,
+                order.choices.as_deref(),
+                order.allowance,
+                &order.customer_ref,
+                Some(expires_at),
+                order.not_before,
+            );
+            let token = sign_link(env, &mut claims)?;
+            statements.push(mail::restored_order_mail_statement(db, &claims, &token, to, origin, now)?);
+        }
+    }
+    Ok(statements)
 }
 
 struct CheckoutLink {

@@ -259,16 +259,16 @@ pub(super) fn fresh_claims(
     claims
 }
 
-struct OrderToResend {
-    clips: String,
-    choices: Option<String>,
-    allowance: u32,
-    customer_ref: Option<String>,
-    expires_at: Option<u64>,
-    not_before: u64,
-    revoked_at: Option<u64>,
-    revoked_reason: Option<String>,
-    customer_email: Option<String>,
+pub(super) struct OrderToResend {
+    pub(super) clips: String,
+    pub(super) choices: Option<String>,
+    pub(super) allowance: u32,
+    pub(super) customer_ref: Option<String>,
+    pub(super) expires_at: Option<u64>,
+    pub(super) not_before: u64,
+    pub(super) revoked_at: Option<u64>,
+    pub(super) revoked_reason: Option<String>,
+    pub(super) customer_email: Option<String>,
 }
 crate::from_row!(OrderToResend {
     clips,
