@@ -332,15 +332,21 @@ pub mod sql {
          (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = orders.order_id) AS revoked_clips \
          FROM orders WHERE order_id = ?1";
 
-    /// Bytes granted per clip of an order, the pool's credit spent, and what
+    /// Bytes granted per clip of an order, the pool's credit spent, what
     /// the latest attempt that broke off was charged if a new download of the
     /// whole clip would be credited for it ([`CREDIT_ATTEMPT`]'s choice for a
-    /// span from 0: settled, broken off, not credited, in D1). `?1 order_id`.
+    /// span from 0: settled, broken off, not credited, in D1), and where the
+    /// file of the latest download stops when it broke off (`broken_at`): a
+    /// span to the end of the clip (a download from the start, a resume, a
+    /// download manager's last piece), longer than a media element's chunk
+    /// (`allowance::media_chunk`: 1/32 of the size, 64 KiB to 2 MiB; a
+    /// player's request is no download to resume). `?1 order_id`.
     pub const ORDER_CLIPS: &str = "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, reserved_bytes, \
          (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL AND a.recorded_via = 'd1' \
              AND a.sent_bytes > 0 ORDER BY a.id DESC LIMIT 1) AS interrupted_bytes, \
-         (SELECT CASE WHEN a.completed = 0 AND a.span_offset = 0 AND a.sent_bytes > 0 THEN a.sent_bytes END \
+         (SELECT CASE WHEN a.completed = 0 AND a.sent_bytes > 0 AND a.span_offset + a.span_length >= order_clips.clip_size \
+             AND a.span_length > MIN(MAX(order_clips.clip_size / 32, 65536), 2097152) THEN a.span_offset + a.sent_bytes END \
              FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.settled_at IS NOT NULL AND a.recorded_via = 'd1' AND a.reserved_bytes > 0 \
              ORDER BY a.id DESC LIMIT 1) AS broken_at \
@@ -801,10 +807,11 @@ pub struct OrderClipRow {
     /// download would be credited for it (see `ORDER_CLIPS`).
     #[serde(default)]
     pub interrupted_bytes: Option<u64>,
-    /// Where the latest download of the clip stopped, when it broke off and
-    /// was a download from the start (not a player's chunk, a download
-    /// manager's range, or one resumed or finished since), credited or not:
-    /// where its resume starts.
+    /// Where the file of the latest download of the clip stops, when it
+    /// broke off in a span to the end of the clip (a download from the start
+    /// or a resume; not a player's chunk, a download manager's piece before
+    /// the last, or one resumed to the end since), credited or not: where
+    /// its resume starts.
     #[serde(default)]
     pub broken_at: Option<u64>,
 }
@@ -815,10 +822,27 @@ impl OrderClipRow {
     /// from there (`Range: bytes=<at>-`) would be granted: what the order
     /// page tells a customer with no whole download left.
     pub fn resumable_from(&self, allowance: u32, catalog_size: u64) -> Option<u64> {
-        let size = if self.clip_size > 0 { self.clip_size } else { catalog_size };
+        let size = self.size(catalog_size);
         let sent = self.broken_at.filter(|&at| at < size)?;
         let a = crate::allowance::DownloadAllowance::new(allowance, size);
         a.fits(self.granted_bytes, size - sent).then_some(sent)
+    }
+
+    /// The share of the clip the broken download's file has, in per cent,
+    /// when [`Self::resumable_from`] offers a resume.
+    pub fn resumable_percent(&self, allowance: u32, catalog_size: u64) -> Option<u64> {
+        let at = self.resumable_from(allowance, catalog_size)?;
+        Some(at.saturating_mul(100) / self.size(catalog_size).max(1))
+    }
+
+    /// The size the allowance was enforced with: the object's when it was
+    /// last granted, else `catalog_size`.
+    fn size(&self, catalog_size: u64) -> u64 {
+        if self.clip_size > 0 {
+            self.clip_size
+        } else {
+            catalog_size
+        }
     }
 
     /// Whole downloads left of `allowance` downloads: a new download is
@@ -826,7 +850,7 @@ impl OrderClipRow {
     /// object had when it was last granted (what the allowance was enforced
     /// with), else `catalog_size`.
     pub fn downloads_left(&self, allowance: u32, catalog_size: u64) -> u32 {
-        let size = if self.clip_size > 0 { self.clip_size } else { catalog_size };
+        let size = self.size(catalog_size);
         let a = crate::allowance::DownloadAllowance::new(allowance, size);
         let credit = a.credit_for_whole_download(self.interrupted_bytes.unwrap_or(0), self.credited_bytes);
         a.remaining_with_credit(self.granted_bytes, credit)

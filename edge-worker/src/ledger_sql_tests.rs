@@ -382,6 +382,39 @@ fn resumable_from_says_whether_resuming_the_broken_download_would_be_granted() {
     record(&db, "c1", 500_000, 1000);
     settle(&db, a, "c1", 1000, 10, false);
     assert_eq!(order_clip(&db).unwrap().resumable_from(1, S), None, "a chunk is no download to resume");
+
+    // A resume that broke off too (`curl -C -` on a line that drops): its
+    // own resume starts where its file stops, and the page says so.
+    let db = self::db();
+    assert!(grant(&db, a, S));
+    record(&db, "d1", 0, S);
+    settle(&db, a, "d1", S, 400_000, false);
+    credit(&db, a, "d2", 400_000, S - 400_000);
+    assert!(grant(&db, a, S - 400_000));
+    record(&db, "d2", 400_000, S - 400_000);
+    settle(&db, a, "d2", S - 400_000, 200_000, false);
+    let row = order_clip(&db).unwrap();
+    assert_eq!(row.resumable_from(1, S), Some(600_000));
+    assert_eq!(row.resumable_percent(1, S), Some(60));
+    assert_eq!(row.resumable_percent(1, 10 * S), Some(60), "of the size the allowance counts, not the catalog's");
+    // A download manager's piece before the last, and a player's chunk at
+    // the end of the clip, are no download to resume.
+    assert!(grant(&db, a, 1000));
+    record(&db, "p1", 0, 500_000);
+    settle(&db, a, "p1", 1000, 10, false);
+    assert_eq!(order_clip(&db).unwrap().resumable_from(1, S), None, "a piece");
+    let chunk = crate::allowance::media_chunk(S);
+    assert!(grant(&db, a, chunk));
+    record(&db, "c2", S - chunk, chunk);
+    settle(&db, a, "c2", chunk, 10, false);
+    assert_eq!(order_clip(&db).unwrap().resumable_from(1, S), None, "a player's chunk");
+    // The SQL's bound is `media_chunk`'s.
+    let bound = format!(
+        "MIN(MAX(order_clips.clip_size / 32, {}), {})",
+        crate::allowance::MEDIA_CHUNK_MIN,
+        crate::allowance::MEDIA_CHUNK_MAX
+    );
+    assert!(sql::ORDER_CLIPS.contains(&bound), "{bound}");
 }
 
 /// The rows `STALE_ATTEMPTS` finds with no news since `cutoff` (ms).

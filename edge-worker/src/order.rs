@@ -24,9 +24,9 @@ pub struct OrderLine {
     pub remaining: Option<u32>,
     /// A download of it is streaming now (its bytes held until it ends).
     pub in_flight: bool,
-    /// Bytes the last download that broke off got, when resuming it would
-    /// be granted though a new one would not.
-    pub resumable_from: Option<u64>,
+    /// Where the last download that broke off stopped, in per cent of the
+    /// clip, when resuming it would be granted though a new one would not.
+    pub resumable_percent: Option<u64>,
     /// The owner revoked this clip of the order (a partial refund).
     pub refunded: bool,
     /// Relative link to the clip: `<token>/<slug>` from `/download/<token>/`,
@@ -95,9 +95,9 @@ impl OrderView {
                     sha256: clip.sha256.clone(),
                     in_flight: charged
                         .is_some_and(|rows| rows.iter().any(|r| r.clip_slug == *slug && r.reserved_bytes > 0)),
-                    resumable_from: charged
+                    resumable_percent: charged
                         .and_then(|rows| rows.iter().find(|r| r.clip_slug == *slug))
-                        .and_then(|r| r.resumable_from(claims.downloads, clip.size)),
+                        .and_then(|r| r.resumable_percent(claims.downloads, clip.size)),
                     remaining: charged.map(|rows| {
                         rows.iter()
                             .find(|r| r.clip_slug == *slug)

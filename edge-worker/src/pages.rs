@@ -95,11 +95,11 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         } else if line.in_flight {
             // Its bytes count until it ends; if it breaks off, they come back.
             r#"<span class="muted">Download in progress</span>"#.to_string()
-        } else if let Some(sent) = line.resumable_from {
+        } else if let Some(percent) = line.resumable_percent {
             // A fresh start would be refused; the resume is not.
             format!(
                 r#"<span class="muted">Your last download stopped at {}%: resume it from your browser's downloads list (or <code>wget -c</code>, or your download manager) with this link. Starting again from the beginning would not fit in what is left.</span>"#,
-                sent.saturating_mul(100) / line.size.max(1)
+                percent
             )
         } else {
             r#"<span class="muted">No downloads left</span>"#.to_string()
@@ -386,7 +386,7 @@ mod tests {
                     sha256: Some("ab".repeat(32)),
                     remaining: Some(4),
                     in_flight: false,
-                    resumable_from: None,
+                    resumable_percent: None,
                     refunded: false,
                     href: "/download/TOK/harbor".into(),
                     variant: Some("4K".into()),
@@ -401,7 +401,7 @@ mod tests {
                     sha256: None,
                     remaining: Some(0),
                     in_flight: false,
-                    resumable_from: None,
+                    resumable_percent: None,
                     refunded: false,
                     href: "/download/TOK/city".into(),
                     variant: None,
@@ -438,7 +438,7 @@ mod tests {
         // Broken off where a resume still fits but a fresh start does not:
         // the page says to resume, not "none left".
         let mut broken = view();
-        broken.lines[1].resumable_from = Some(6);
+        broken.lines[1].resumable_percent = Some(60);
         let html = order_page(&shop(), &broken);
         assert!(
             html.contains("Your last download stopped at 60%: resume it from your browser's downloads list"),

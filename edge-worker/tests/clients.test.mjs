@@ -185,6 +185,27 @@ describe("download clients on tight links", () => {
       `${mib(detail.attempts[0].sent_bytes - kept)} more than wget kept, completed ${detail.attempts[0].completed})`);
   });
 
+  it("a resume that broke off too: the order page says to resume, not 'No downloads left', and the rest is served", async () => {
+    // A plain download broken off at 40 %, its resume at about 70 % (found
+    // by a review: the page said none left once a resume had broken off).
+    const link = await mint(stack, { order: "C-PAGE", clips: [withheld.slug], downloads: 1 });
+    const action = async () => {
+      const html = (await curl(link.url)).body.toString();
+      return /resume it from your browser/.test(html) ? "resume" : /No downloads left/.test(html) ? "none" : "other";
+    };
+    const first = await partialGet(clipUrl(link), { stopAfter: Math.floor(clip.size * 0.4) });
+    assert.equal(first.status, 200);
+    await settled("C-PAGE");
+    const second = await partialGet(clipUrl(link), { range: `bytes=${first.body}-`, stopAfter: Math.floor(clip.size * 0.3) });
+    assert.equal(second.status, 206);
+    const detail = await settled("C-PAGE", 2);
+    assert.equal(await action(), "resume", JSON.stringify(detail.clips));
+    const at = first.body + second.body;
+    const rest = await curl(clipUrl(link), { args: ["-H", `Range: bytes=${at}-`] });
+    assert.equal(rest.status, 206);
+    assert.ok(rest.body.equals(fs.readFileSync(clip.file).subarray(at)), "the rest of the clip");
+  });
+
   // A link that expires while its download is paused (docs/downloads.md,
   // "When a link expires"): the resume finishes it for two days after, and
   // nothing else is served; a link that started nothing is simply expired.
