@@ -53,6 +53,8 @@ pub enum TokenCommandError {
     NotPublished { slug: String, why: &'static str },
     #[error("the clip `{slug}` has no file `{variant}`; it has: {known}")]
     UnknownVariant { slug: String, variant: String, known: String },
+    #[error("the clip `{slug}` is given twice, as `{first}` and as `{second}`: a link holds one file of each clip, as a cart does, so the second would be dropped; mint one link per file (another --order for `{second}`)")]
+    ClipTwice { slug: String, first: String, second: String },
     #[error("`{0}` is not a duration: use a number and a unit, like 30d, 12h or 2weeks")]
     BadDuration(String),
     #[error("`{0}` is not a clip: write its slug, or slug:variant:licence (like harbour-at-dawn:hd:extended)")]
@@ -197,7 +199,10 @@ pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String,
     // licence is named when the shop has tiers).
     let manifest = crate::render::manifest(shop);
     let mut choices = clipstore_core::SortedMap::default();
-    for item in &items {
+    // Each clip's item as written and as resolved: the same item twice
+    // counts once; two files of one clip are refused (a token holds one).
+    let mut taken: Vec<(String, String, &String)> = Vec::new();
+    for (item, written) in items.iter().zip(&req.clips) {
         let resolved = manifest.resolve(item).map_err(|e| match e {
             clipstore_core::ResolveError::UnknownVariant { slug, variant } => {
                 let clip = manifest.clip(&slug);
@@ -213,6 +218,16 @@ pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String,
             }
             other => other.into(),
         })?;
+        let canonical = clipstore_core::Item { slug: resolved.slug.clone(), choice: resolved.choice.clone() };
+        let canonical = canonical.to_item_string();
+        match taken.iter().find(|(slug, _, _)| *slug == resolved.slug) {
+            Some((_, same, _)) if *same == canonical => continue,
+            Some((slug, _, first)) => {
+                let (first, second) = ((*first).clone(), written.clone());
+                return Err(TokenCommandError::ClipTwice { slug: slug.clone(), first, second });
+            }
+            None => taken.push((resolved.slug.clone(), canonical, written)),
+        }
         if !resolved.choice.is_plain() {
             choices.insert(resolved.slug, resolved.choice);
         }

@@ -277,3 +277,35 @@ fn mint_names_the_files_a_clip_has_and_takes_a_licence_in_capitals() {
     assert!(capitals.status.success(), "{}", text(&capitals.stderr));
     assert!(text(&capitals.stderr).contains("extended"), "{}", text(&capitals.stderr));
 }
+
+/// One clip given twice as two files (the 4K file and the HD one): refused,
+/// as a cart refuses it, instead of a link that silently holds the last
+/// one only; the same item twice counts once.
+#[test]
+fn mint_refuses_two_files_of_one_clip() {
+    let key = keygen("k1");
+    let root = common::fixtures().join("variant-shop");
+    let mint_items = |items: &[&str]| {
+        let mut args = vec!["token", "mint", "--root", root.to_str().unwrap(), "--order", "ORD-V", "--now", NOW];
+        for item in items {
+            args.extend(["--clip", item]);
+        }
+        site_gen(&args, &[("CLIPSTORE_SIGNING_KEY", &key)])
+    };
+    for (items, second) in [
+        (&["harbour:4k", "harbour:hd"][..], "harbour:hd"),
+        (&["harbour", "harbour::extended"][..], "harbour::extended"),
+        (&["harbour:hd", "Harbour:HD:extended"][..], "Harbour:HD:extended"),
+    ] {
+        let both = mint_items(items);
+        assert!(!both.status.success(), "{items:?}");
+        let said = text(&both.stderr);
+        assert!(
+            said.contains(&format!("the clip `harbour` is given twice, as `{}` and as `{second}`", items[0])),
+            "{said}"
+        );
+        assert!(said.contains("mint one link per file"), "{said}");
+    }
+    let same = mint_items(&["harbour:hd", "harbour:hd", "HARBOUR:hd"]);
+    assert!(same.status.success(), "{}", text(&same.stderr));
+}
