@@ -302,13 +302,31 @@ fn probe(master: &Path) -> Result<Probe, String> {
     parse_probe(&String::from_utf8_lossy(&out.stdout))
 }
 
+/// The temporary sibling an output is written to (`.NAME.PID.part.EXT`),
+/// renamed into place when complete.
+fn partial_name(target: &Path) -> String {
+    let ext = target.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
+    format!(".{}.{}.part.{ext}", target.file_name().unwrap().to_string_lossy(), std::process::id())
+}
+
+/// Whether a file name is an output `media` is still writing (or one an
+/// interrupted run left): a build leaves it out of the site, since it is
+/// half a file and gone once renamed.
+pub fn is_partial_output(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else { return false };
+    let mut parts = rest.rsplitn(4, '.');
+    let (_ext, part, pid, base) = (parts.next(), parts.next(), parts.next(), parts.next());
+    part == Some("part")
+        && pid.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && base.is_some_and(|b| !b.is_empty())
+}
+
 /// Runs ffmpeg writing to a temporary sibling of `target`, renamed into
 /// place only when ffmpeg succeeded.
 fn ffmpeg_to(target: &Path, args: &[String]) -> Result<(), String> {
     let dir = target.parent().expect("outputs live in static/");
     fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let ext = target.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
-    let tmp = dir.join(format!(".{}.{}.part.{ext}", target.file_name().unwrap().to_string_lossy(), std::process::id()));
+    let tmp = dir.join(partial_name(target));
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-nostdin"])
         .args(args)
@@ -969,6 +987,27 @@ fn variants(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `media` writes while it encodes is known by its name, so that a
+    /// build running meanwhile leaves it out; a shop's own dot files
+    /// (`.well-known/…`) and names with `part` in them are not.
+    #[test]
+    fn outputs_being_written_are_known_by_their_name() {
+        let written = partial_name(Path::new("static/previews/first-clip.mp4"));
+        assert!(is_partial_output(&written), "{written}");
+        assert!(is_partial_output(".first-clip.jpg.10446.part.jpg"));
+        for kept in [
+            "first-clip.mp4",
+            ".well-known",
+            "security.txt",
+            "a.part.mp4",
+            ".a.b.part.mp4",
+            ".x.12.part",
+            "..1.part.mp4",
+        ] {
+            assert!(!is_partial_output(kept), "{kept}");
+        }
+    }
 
     #[test]
     fn the_masters_are_in_media_unless_only_sample_media_exists() {

@@ -837,3 +837,24 @@ fn an_image_address_with_a_space_is_warned_of_with_the_fix() {
     assert!(stderr(&o).contains("content/news/photo.md:9"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("style="), "markup shown as code is not markup: {}", stderr(&o));
 }
+
+/// A preview `site-gen media` is still writing (`.NAME.PID.part.EXT` in
+/// `static/`) is half a file: a build running meanwhile leaves it out of
+/// the site, and keeps the shop's own dot files (found by the owner review:
+/// it was copied into `public/` and would have been deployed).
+#[test]
+fn build_leaves_out_what_media_is_still_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    let previews = root.join("static/previews");
+    std::fs::create_dir_all(&previews).unwrap();
+    std::fs::write(previews.join(".alpha.mp4.4242.part.mp4"), b"half a file").unwrap();
+    std::fs::create_dir_all(root.join("static/.well-known")).unwrap();
+    std::fs::write(root.join("static/.well-known/security.txt"), b"Contact: mailto:a@example.com\n").unwrap();
+    let out = tmp.path().join("public");
+    let o = build(&root, &out, &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("previews/.alpha.mp4.4242.part.mp4").exists(), "the half-written preview is not published");
+    assert!(out.join(".well-known/security.txt").exists(), "the shop's own dot files are");
+}

@@ -1343,6 +1343,8 @@ fn list_static(root: &Path, errors: &mut Diagnostics) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(&dir).sort_by_file_name() {
         match entry {
+            // Half a file that `site-gen media` is writing: never published.
+            Ok(e) if e.file_type().is_file() && crate::media::is_partial_output(&e.file_name().to_string_lossy()) => {}
             Ok(e) if e.file_type().is_file() => {
                 files.push(e.path().strip_prefix(&dir).expect("walkdir stays inside").to_path_buf())
             }
