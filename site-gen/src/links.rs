@@ -173,9 +173,16 @@ pub fn check_links_of(
             let (message, help) = if has_extension(&path) {
                 // A picture or other file: it comes from static/.
                 let file = percent_encoding::percent_decode_str(&path).decode_utf8_lossy().into_owned();
-                let help = match meant() {
-                    Some(meant) => format!("did you mean {meant}?"),
-                    None => format!(
+                // `static/posters/a.jpg`: the folder's name written into the
+                // address, which starts below it.
+                let below_static = link.target.trim_start_matches("./").trim_start_matches('/').strip_prefix("static/");
+                let help = match (below_static, meant()) {
+                    (Some(rest), _) => format!(
+                        "write /{rest}: a file in static/ is addressed without static/ (static/{rest} is /{rest}){}",
+                        if site.serves(&format!("/{rest}")) { "" } else { ", and that file does not exist yet either" }
+                    ),
+                    (None, Some(meant)) => format!("did you mean {meant}?"),
+                    (None, None) => format!(
                         "put the file at static{file}, or correct the address: the address {file} is the file static{file}"
                     ),
                 };
@@ -316,6 +323,8 @@ mod tests {
             "![e](/posters/alpah.jpg)",
             "[f](/abuot/)",
             "[g](/clips/nope/)",
+            "![h](static/posters/beta.jpg)",
+            "![i](static/posters/gamma.jpg)",
         ];
         let (_tmp, shop) = shop_with_about_page(&lines.join("\n\n"));
         let paths =
@@ -334,7 +343,11 @@ mod tests {
             ("the file static/posters/Alpha.JPG does not exist", "did you mean /posters/alpha.jpg?"),
             // Relative to the page /about/.
             ("the file static/about/posters/alpha.jpg does not exist", "did you mean /posters/alpha.jpg?"),
-            ("the file static/static/posters/alpha.jpg does not exist", "did you mean /posters/alpha.jpg?"),
+            (
+                "the file static/static/posters/alpha.jpg does not exist",
+                "write /posters/alpha.jpg: a file in static/ is addressed without static/ \
+                 (static/posters/alpha.jpg is /posters/alpha.jpg)",
+            ),
             ("the file static/posters/alpah.jpg does not exist", "did you mean /posters/alpha.jpg?"),
             // Pages keep their wording.
             ("link to a page that does not exist: /abuot/", "did you mean /about/?"),
@@ -342,12 +355,23 @@ mod tests {
                 "link to a page that does not exist: /clips/nope/",
                 "check the address: pages are /clips/<name>/, /news/<name>/, /<page>/ and /tags/<tag>/; files come from static/",
             ),
+            // Relative to the page: what the owner review found unexplained.
+            (
+                "the file static/about/static/posters/beta.jpg does not exist",
+                "write /posters/beta.jpg: a file in static/ is addressed without static/ \
+                 (static/posters/beta.jpg is /posters/beta.jpg)",
+            ),
+            (
+                "the file static/about/static/posters/gamma.jpg does not exist",
+                "write /posters/gamma.jpg: a file in static/ is addressed without static/ \
+                 (static/posters/gamma.jpg is /posters/gamma.jpg), and that file does not exist yet either",
+            ),
         ];
         let want: Vec<(String, String)> = want.iter().map(|(m, h)| (m.to_string(), h.to_string())).collect();
         assert_eq!(got, want);
         // Each at its line of content/pages/about.md.
         let lines: Vec<usize> = errors.iter().map(|d| d.location.as_ref().unwrap().line).collect();
-        assert_eq!(lines, [4, 6, 8, 10, 12, 14, 16]);
+        assert_eq!(lines, [4, 6, 8, 10, 12, 14, 16, 18, 20]);
         // A draft's address still says it is a draft.
         let hidden = [("/clips/nope/".to_string(), "a draft")];
         let errors = check_content_links(&shop, &site, &hidden);
