@@ -282,7 +282,13 @@ fn readme(name: &str, clipstore: &str) -> String {
             ```\n\
          \n\
             Payments, e-mail to customers and alerts: {deploy_guide},\n\
-            from its step 3 on (add `--config wrangler.toml` to each wrangler command).\n"
+            from its step 3 on (add `--config wrangler.toml` to each wrangler command).\n\
+         \n\
+         After you add a clip or change a clip, a price or a licence: `site-gen media --masters media`,\n\
+         `site-gen build`, `site-gen push --worker-url https://YOUR-SHOP --media media`, then the\n\
+         `build-worker.sh` and `$W deploy` lines of step 5 (`site-gen build` says when the catalog\n\
+         changed: until the Worker is deployed again, checkout and downloads go by the old one).\n\
+         News and pages need only `site-gen build` and `$W deploy --config wrangler.toml`.\n"
     )
 }
 

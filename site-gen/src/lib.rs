@@ -97,6 +97,10 @@ pub struct BuildSummary {
     pub gone: Vec<String>,
     /// What the owner must hear of though the shop builds, each as printed.
     pub warnings: Vec<String>,
+    /// The catalog manifest written differs from the one there before (or
+    /// there was none): the Worker, which embeds it, must be built and
+    /// deployed again.
+    pub catalog_changed: bool,
 }
 
 impl BuildSummary {
@@ -124,7 +128,22 @@ impl BuildSummary {
             left_out,
             gone: Vec::new(),
             warnings: shop.warnings.iter().map(|d| d.to_string().replacen("error:", "warning:", 1)).collect(),
+            catalog_changed: false,
         }
+    }
+
+    /// What `build` prints when the catalog the Worker embeds changed.
+    pub fn catalog_changed_text(&self, manifest: &Path) -> Option<String> {
+        let manifest = std::fs::canonicalize(manifest).unwrap_or_else(|_| manifest.to_path_buf());
+        self.catalog_changed.then(|| {
+            format!(
+                "The catalog changed: the Worker sells and serves from its own copy of it, so after `site-gen push` \
+                 of any new clip files, build the Worker and deploy (`CLIPSTORE_MANIFEST={} bash \
+                 <clipstore>/scripts/build-worker.sh`, then `wrangler deploy`: the shop's README.md, step 5). \
+                 Until then, checkout and downloads go by the catalog deployed before.",
+                manifest.display()
+            )
+        })
     }
 
     /// What `build` and `check` print of what is gone from the catalog
@@ -264,7 +283,9 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
                 return Ok((Vec::new(), None, unfilled));
             }
             let catalog = render::manifest(&shop);
-            Ok((gone_from(&options.manifest, &shop, &catalog), Some(catalog.to_json()), unfilled))
+            let json = catalog.to_json();
+            let changed = std::fs::read(&options.manifest).map_or(true, |old| old != json.as_bytes());
+            Ok((gone_from(&options.manifest, &shop, &catalog), Some((json, changed)), unfilled))
         },
     );
     written.map_err(BuildError::Content)?.into_iter().collect::<Result<(), _>>()?;
@@ -274,12 +295,13 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let _lock = staging.commit()?;
     // Freeing the loaded shop takes one core a per cent or two of a build:
     // done beside writing the manifest, not after.
+    let catalog_changed = manifest.as_ref().is_some_and(|(_, changed)| *changed);
     let (written, ()) = rayon::join(
-        || manifest.map_or(Ok(()), |json| output::write_file_atomic(&options.manifest, json.as_bytes())),
+        || manifest.map_or(Ok(()), |(json, _)| output::write_file_atomic(&options.manifest, json.as_bytes())),
         move || drop((shop, tera)),
     );
     written.map_err(BuildError::Manifest)?;
-    Ok(BuildSummary { elapsed: started.elapsed(), gone, ..summary })
+    Ok(BuildSummary { elapsed: started.elapsed(), gone, catalog_changed, ..summary })
 }
 
 /// What of the manifest at `path` (the last build's) `shop` no longer

@@ -336,6 +336,9 @@ fn main() -> ExitCode {
                     if let Some(text) = s.gone_text() {
                         eprintln!("{text}");
                     }
+                    if let Some(text) = s.catalog_changed_text(&options.manifest) {
+                        println!("{text}");
+                    }
                     for warning in &s.warnings {
                         eprint!("{warning}");
                     }

@@ -858,3 +858,40 @@ fn build_leaves_out_what_media_is_still_writing() {
     assert!(!out.join("previews/.alpha.mp4.4242.part.mp4").exists(), "the half-written preview is not published");
     assert!(out.join(".well-known/security.txt").exists(), "the shop's own dot files are");
 }
+
+/// The Worker embeds the catalog: a build whose catalog differs from the
+/// last says to build and deploy the Worker too (the owner review: an owner
+/// who ran `build` and `wrangler deploy` after a price change sold at the
+/// old price), and one that changed nothing for it says nothing.
+#[test]
+fn build_says_when_the_worker_must_be_built_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    let out = tmp.path().join("public");
+    let said = |o: &Output| String::from_utf8_lossy(&o.stdout).contains("The catalog changed: the Worker sells");
+    let first = build(&root, &out, &["--now", NOW]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(said(&first), "a first build: {}", String::from_utf8_lossy(&first.stdout));
+    let manifest = out.with_extension("manifest.json");
+    assert!(
+        String::from_utf8_lossy(&first.stdout)
+            .contains(&format!("CLIPSTORE_MANIFEST={}", manifest.canonicalize().unwrap().display())),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    // A news post changes nothing the Worker sells.
+    let post = root.join("content/news/first.md");
+    let text = std::fs::read_to_string(&post).unwrap();
+    std::fs::write(&post, text + "\nOne more line.\n").unwrap();
+    let again = build(&root, &out, &["--now", NOW]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(!said(&again), "{}", String::from_utf8_lossy(&again.stdout));
+    let alpha = root.join("content/clips/alpha.md");
+    let text = std::fs::read_to_string(&alpha).unwrap();
+    let priced = text.lines().find(|l| l.starts_with("price")).expect("alpha has a price").to_string();
+    std::fs::write(&alpha, text.replacen(&priced, "price = 123", 1)).unwrap();
+    let repriced = build(&root, &out, &["--now", NOW]);
+    assert!(repriced.status.success(), "{}", stderr(&repriced));
+    assert!(said(&repriced), "{}", String::from_utf8_lossy(&repriced.stdout));
+}
