@@ -182,6 +182,10 @@ struct MadeVariant {
     /// (TOML text): a value in the clip that differs was written by hand.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     written: BTreeMap<String, String>,
+    /// Made from an earlier master than the clip's now, which cannot make
+    /// it again: its file is the old footage.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    old_master: bool,
 }
 
 /// The fields of a `[[variants]]` section that come from `site.toml` but
@@ -474,6 +478,8 @@ struct Done {
     variants: Vec<String>,
     /// Values written by hand that were kept: what to tell the owner.
     kept: Vec<String>,
+    /// What still sells something that no longer matches the master.
+    warnings: Vec<String>,
 }
 
 /// Runs `site-gen media`; returns the number of clips that failed.
@@ -585,6 +591,9 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
         println!("{slug}: {}", if what.is_empty() { "up to date".to_string() } else { what.join(", ") });
         for kept in &done.kept {
             println!("{slug}: {kept}");
+        }
+        for warning in &done.warnings {
+            eprintln!("warning: {slug}: {warning}");
         }
     }
     let failures = failures.into_inner().unwrap();
@@ -951,6 +960,7 @@ fn variants(
                     modified,
                     sha256,
                     written: made.map(|m| m.written.clone()).unwrap_or_default(),
+                    old_master: false,
                 }
             }
         };
@@ -980,6 +990,27 @@ fn variants(
         ]);
         sections.push((v.id.clone(), values));
         memory.variants.insert(v.id, record);
+    }
+    // Variants made from the master before this one that this one cannot
+    // make (it is no taller than them) but whose sections still sell them:
+    // the old footage, under the clip's name. Said on every run until the
+    // owner removes the section (its record is kept for that).
+    let replaced = before.is_some_and(|b| b.sha256 != sha256);
+    for (id, made) in before.iter().flat_map(|b| &b.variants) {
+        if !(replaced || made.old_master)
+            || memory.variants.contains_key(id)
+            || section_value(&clip.text, "variants", id, "file").as_deref() != Some(&toml_str(&made.key))
+        {
+            continue;
+        }
+        done.warnings.push(format!(
+            "its [[variants]] section \"{id}\" ({}) was made from the master before this one, which was taller: \
+             the new master is {} lines high, so site-gen media cannot make it again, and the clip still sells the \
+             old footage as \"{id}\". Remove that section to stop selling it (its buyers' links then stop too: \
+             `site-gen build` lists them), or keep it on purpose",
+            made.key, probe.height
+        ));
+        memory.variants.insert(id.clone(), MadeVariant { old_master: true, ..made.clone() });
     }
     Ok(sections)
 }
