@@ -13,7 +13,7 @@
 //! run never leaves half a poster, preview or clip file. A poster or preview
 //! the owner made (named in the front matter, not made here) is left alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -838,7 +838,29 @@ fn unknown_variant_clips(settings: &[VariantSetting], clips: &[ClipFile]) -> Res
 }
 
 /// A price as `site-gen media` writes it: `12.50`.
-fn price_text(price: Price) -> String {
+/// The prices of variants `site-gen media` last wrote, by (clip, variant
+/// id), as it writes them (`12.50`): a section's price equal to it is
+/// media's, not the owner's. Empty when media never ran in the shop.
+pub fn variant_prices_written(root: &Path) -> HashMap<(String, String), String> {
+    let Some(cache) = fs::read_to_string(root.join(CACHE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<BTreeMap<String, Remembered>>(&t).ok())
+    else {
+        return HashMap::new();
+    };
+    let mut prices = HashMap::new();
+    for (slug, remembered) in cache {
+        for (id, made) in remembered.variants {
+            if let Some(price) = made.written.get("price") {
+                prices.insert((slug.clone(), id), price.clone());
+            }
+        }
+    }
+    prices
+}
+
+/// A price as this command writes it into a clip (`12.50`).
+pub(crate) fn price_text(price: Price) -> String {
     format!("{}.{:02}", price.cents / 100, price.cents % 100)
 }
 

@@ -198,6 +198,61 @@ fn sibling_file_name(file_name: &str, label: &str) -> String {
     }
 }
 
+/// Variants priced by `site-gen media` from a `factor` of their clip's
+/// price, and whose clip's price changed since: the site sells them at the
+/// share of the old price until media runs again (a price the owner wrote
+/// by hand in the section is theirs, and not compared).
+pub fn stale_shares(
+    root: &std::path::Path,
+    settings: &[VariantSetting],
+    currency: &str,
+    clips: &[crate::content::Clip],
+) -> Vec<Diagnostic> {
+    let share = |slug: &str, id: &str| {
+        settings.iter().find_map(|s| match s.price {
+            VariantPrice::Share(permille)
+                if s.id == id && (s.clips.is_empty() || s.clips.iter().any(|c| c == slug)) =>
+            {
+                Some(permille)
+            }
+            _ => None,
+        })
+    };
+    if !settings.iter().any(|s| matches!(s.price, VariantPrice::Share(_))) {
+        return Vec::new();
+    }
+    let written = crate::media::variant_prices_written(root);
+    let mut warnings = Vec::new();
+    for clip in clips {
+        for v in &clip.variants {
+            let Some(permille) = share(&clip.slug, &v.id) else { continue };
+            let now = share_of(clip.price, permille, currency);
+            let by_media = written.get(&(clip.slug.clone(), v.id.clone())) == Some(&crate::media::price_text(v.price));
+            if now == v.price || !by_media {
+                continue;
+            }
+            let factor = format!("{}.{:03}", permille / 1000, permille % 1000);
+            let factor = factor.trim_end_matches('0');
+            warnings.push(
+                Diagnostic::new(
+                    crate::diagnostics::display_path(root, &clip.source),
+                    format!(
+                        "the variant {:?} still costs {}, its share of the clip's price before it changed: \
+                         site.toml's `factor = {factor}` of {} is {}",
+                        v.id,
+                        v.price.display(currency),
+                        clip.price.display(currency),
+                        now.display(currency)
+                    ),
+                )
+                .at(v.location.clone())
+                .with_help("run `site-gen media` to set it (a price you write in the section by hand stays yours)"),
+            );
+        }
+    }
+    warnings
+}
+
 /// The variants to make for the clip `slug` whose master (at `key`, sold as
 /// `file_name` for `price`) is `master_height` lines high: each setting for
 /// this clip whose height is below the master's (never an upscale), in the

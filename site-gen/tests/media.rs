@@ -598,3 +598,66 @@ fn a_variant_left_from_a_taller_master_is_named_until_removed() {
     assert!(!text(&fourth).contains("warning: first-clip: its [[variants]] section"), "{}", text(&fourth));
     assert!(site_gen(&["build"], &root).status.success());
 }
+
+/// A variant priced by a `factor` of its clip's price: once the clip's
+/// price changes, build and check say the variant still costs its share of
+/// the old price until media runs again (the owner review: HD was still
+/// sold at 21.00 of a clip raised from 35 to 60); a price written by hand
+/// in the section is the owner's and not compared.
+#[test]
+fn a_share_of_an_old_price_is_named_until_media_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
+    let masters = root.join("sample-media/clips");
+    fs::create_dir_all(&masters).unwrap();
+    let master = masters.join("first-clip.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25",
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-threads",
+        "1",
+        "-pix_fmt",
+        "yuv420p",
+        master.to_str().unwrap(),
+    ]);
+    let site = root.join("content/site.toml");
+    let settings = "\n[[media_variants]]\nheight = 180\nfactor = 0.6\nid = \"small\"\n";
+    fs::write(&site, fs::read_to_string(&site).unwrap() + settings).unwrap();
+    let clip = root.join("content/clips/first-clip.md");
+    let priced = |price: &str| {
+        let t = fs::read_to_string(&clip).unwrap();
+        let line = t.lines().find(|l| l.starts_with("price =")).unwrap().to_string();
+        fs::write(&clip, t.replacen(&line, &format!("price = {price}"), 1)).unwrap();
+    };
+    priced("35");
+    assert!(site_gen(&["media", "--jobs", "1"], &root).status.success());
+    let quiet = site_gen(&["build"], &root);
+    assert!(quiet.status.success(), "{}", text(&quiet));
+    assert!(!text(&quiet).contains("still costs"), "{}", text(&quiet));
+
+    priced("60");
+    let stale = "the variant \"small\" still costs €21.00, its share of the clip's price before it changed: \
+                 site.toml's `factor = 0.6` of €60.00 is €36.00";
+    let o = site_gen(&["build"], &root);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(stale), "{}", text(&o));
+    assert!(text(&o).contains("run `site-gen media` to set it"), "{}", text(&o));
+    assert!(site_gen(&["media", "--jobs", "1"], &root).status.success());
+    let fixed = site_gen(&["build"], &root);
+    assert!(!text(&fixed).contains("still costs"), "{}", text(&fixed));
+    assert_eq!(front_matter(&root)["variants"][0]["price"].as_float(), Some(36.0));
+
+    // Set by hand: the owner's, not stale.
+    let t = fs::read_to_string(&clip).unwrap();
+    fs::write(&clip, t.replacen("price = 36.00", "price = 30.00", 1)).unwrap();
+    priced("80");
+    let by_hand = site_gen(&["build"], &root);
+    assert!(!text(&by_hand).contains("still costs"), "{}", text(&by_hand));
+}

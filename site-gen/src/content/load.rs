@@ -143,6 +143,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     warnings.extend(empty_bodies(root, &posts, &pages));
     warnings.extend(unmade_images(root, &clips, &posts, &pages));
     warnings.extend(blocked_html(root, &clips, &posts, &pages));
+    warnings.extend(crate::media_variants::stale_shares(root, &config.media_variants, &config.currency, &clips));
 
     let shop = Shop {
         root: root.to_path_buf(),
