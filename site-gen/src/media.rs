@@ -227,6 +227,8 @@ struct ClipFile {
     variant: Option<String>,
     poster: Option<String>,
     preview: Option<String>,
+    /// `draft = true`: not on sale yet, so its master may not be there yet.
+    draft: bool,
 }
 
 impl ClipFile {
@@ -282,6 +284,7 @@ fn clip_files(root: &Path) -> Result<(Vec<ClipFile>, Vec<String>), MediaError> {
             price,
             poster: value_of(&text, "poster"),
             preview: value_of(&text, "preview"),
+            draft: front_matter(&text).and_then(|f| f.get("draft").and_then(|d| d.as_bool())).unwrap_or(false),
             path,
             text,
         });
@@ -480,6 +483,8 @@ struct Done {
     kept: Vec<String>,
     /// What still sells something that no longer matches the master.
     warnings: Vec<String>,
+    /// Why nothing was done, when nothing was meant to be.
+    skipped: Option<String>,
 }
 
 /// Runs `site-gen media`; returns the number of clips that failed.
@@ -538,12 +543,26 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
             bar.set_style(ProgressStyle::with_template("{spinner} {prefix}: {msg}").unwrap());
             bar.set_prefix(clip.slug.clone());
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
-            let result = one_clip(root, &masters, clip, cache.get(&clip.slug), &settings, &bar, &made_log);
+            // A draft may be written before its video is ready: no failure.
+            let master = clip.key.as_deref().map(|k| masters.join(k)).filter(|m| !m.is_file());
+            let result = match master {
+                Some(master) if clip.draft => {
+                    let why = format!("a draft with no master at {} yet: skipped", master.display());
+                    Ok((
+                        cache.get(&clip.slug).cloned().unwrap_or_default(),
+                        Done { skipped: Some(why), ..Done::default() },
+                    ))
+                }
+                _ => one_clip(root, &masters, clip, cache.get(&clip.slug), &settings, &bar, &made_log),
+            };
             bar.finish_and_clear();
             overall.inc(1);
             match result {
                 Ok((memory, done)) => {
-                    remembered.lock().unwrap().insert(clip.slug.clone(), memory);
+                    // (A skipped draft's memory stays as it was, or absent.)
+                    if done.skipped.is_none() || cache.contains_key(&clip.slug) {
+                        remembered.lock().unwrap().insert(clip.slug.clone(), memory);
+                    }
                     summary.lock().unwrap().push((clip.slug.clone(), done));
                 }
                 Err(e) => failures
@@ -588,7 +607,12 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
         if !variants.is_empty() {
             what.push(&variants);
         }
-        println!("{slug}: {}", if what.is_empty() { "up to date".to_string() } else { what.join(", ") });
+        let said = match &done.skipped {
+            Some(why) => why.clone(),
+            None if what.is_empty() => "up to date".to_string(),
+            None => what.join(", "),
+        };
+        println!("{slug}: {said}");
         for kept in &done.kept {
             println!("{slug}: {kept}");
         }
@@ -1109,6 +1133,7 @@ mod tests {
             variant: None,
             poster: None,
             preview: None,
+            draft: false,
         };
         let setting = |clips: &[&str]| VariantSetting {
             id: "480p".into(),

@@ -661,3 +661,45 @@ fn a_share_of_an_old_price_is_named_until_media_runs() {
     let by_hand = site_gen(&["build"], &root);
     assert!(!text(&by_hand).contains("still costs"), "{}", text(&by_hand));
 }
+
+/// A draft written before its video is ready is skipped, and says so; it
+/// is no failure, so media does not fail on every run until the video
+/// comes (the owner review).
+#[test]
+fn a_draft_without_its_master_is_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
+    assert!(site_gen(&["new", "--root", root.to_str().unwrap(), "clip", "Foggy Pier"], tmp.path()).status.success());
+    let draft = root.join("content/clips/foggy-pier.md");
+    let t = fs::read_to_string(&draft).unwrap();
+    if !t.contains("draft = true") {
+        fs::write(&draft, t.replacen("+++\n", "+++\ndraft = true\n", 1)).unwrap();
+    }
+    let masters = root.join("sample-media/clips");
+    fs::create_dir_all(&masters).unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25",
+        "-t",
+        "1",
+        "-c:v",
+        "libx264",
+        "-threads",
+        "1",
+        "-pix_fmt",
+        "yuv420p",
+        masters.join("first-clip.mp4").to_str().unwrap(),
+    ]);
+    let run = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("foggy-pier: a draft with no master at"), "{}", text(&run));
+    assert!(text(&run).contains("yet: skipped"), "{}", text(&run));
+    // Published without its master: that is a failure, as before.
+    fs::write(&draft, fs::read_to_string(&draft).unwrap().replacen("draft = true", "draft = false", 1)).unwrap();
+    let published = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(!published.status.success());
+    assert!(text(&published).contains("is missing: put the file there"), "{}", text(&published));
+}
