@@ -713,6 +713,19 @@ fn one_clip(
         ("frame_rate", toml_str(&probe.frame_rate)),
         ("codec", toml_str(&probe.codec)),
     ];
+    // `Foggy Pier (1080p).mp4`, as `site-gen new` guessed, for a 720p
+    // master: the customer's file would misname itself.
+    let label = Resolution { width: probe.width as u32, height: probe.height as u32 }.label();
+    if let Some(name) = clip.file_name.as_deref() {
+        if crate::media_variants::named_resolution(name).is_some_and(|named| named != label) {
+            let fixed = crate::media_variants::sibling_file_name(name, &label);
+            done.kept.push(format!(
+                "file_name now says {label}, as the master is {}x{}: {fixed:?}",
+                probe.width, probe.height
+            ));
+            values.push(("file_name", toml_str(&fixed)));
+        }
+    }
     if clip.poster.is_none() {
         values.push(("poster", toml_str(&poster)));
     }

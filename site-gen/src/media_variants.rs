@@ -181,9 +181,27 @@ fn sibling_key(key: &str, id: &str) -> String {
     }
 }
 
+/// The resolution a file name ends with in parentheses, when it names one
+/// (`Harbour (1080p).mp4`: 1080 lines; `(4K)`; `(1280x720)`), as the
+/// familiar name [`crate::content::Resolution::label`] gives it.
+pub fn named_resolution(file_name: &str) -> Option<String> {
+    let stem = file_name.rsplit_once('.').map_or(file_name, |(s, _)| s);
+    let (_, inner) = stem.trim_end().strip_suffix(')')?.rsplit_once(" (")?;
+    let number = |n: &str| n.parse::<u32>().ok().filter(|&n| n > 0);
+    let (width, height) = if inner.eq_ignore_ascii_case("4k") {
+        (3840, 2160)
+    } else if let Some(lines) = inner.strip_suffix(['p', 'P']).and_then(number) {
+        (u32::MAX, lines)
+    } else {
+        let (w, h) = inner.split_once(['x', '×'])?;
+        (number(w)?, number(h)?)
+    };
+    Some(crate::content::Resolution { width, height }.label())
+}
+
 /// `Harbour at Dawn (720p).mp4` → `Harbour at Dawn (480p).mp4`: the main
 /// file's name with its last `(…)` replaced by (or given) `label`.
-fn sibling_file_name(file_name: &str, label: &str) -> String {
+pub fn sibling_file_name(file_name: &str, label: &str) -> String {
     let (stem, ext) = match file_name.rsplit_once('.') {
         Some((s, e)) if !s.is_empty() => (s, Some(e)),
         _ => (file_name, None),
@@ -299,6 +317,23 @@ mod tests {
             Ok(out)
         } else {
             Err(errors.iter().map(|d| d.to_string()).collect())
+        }
+    }
+
+    #[test]
+    fn the_resolution_a_file_name_names() {
+        for (name, label) in [
+            ("Harbour at Dawn (1080p).mp4", Some("1080p")),
+            ("Harbour (2160p).mov", Some("4K")),
+            ("Harbour (4k).mp4", Some("4K")),
+            ("Harbour (1280x720).mp4", Some("720p")),
+            ("Harbour (640×360).mp4", Some("640×360")),
+            ("Harbour (HD).mp4", None),
+            ("Harbour (take 2).mp4", None),
+            ("Harbour.mp4", None),
+            ("Harbour (0p).mp4", None),
+        ] {
+            assert_eq!(named_resolution(name).as_deref(), label, "{name}");
         }
     }
 

@@ -637,7 +637,17 @@ fn a_share_of_an_old_price_is_named_until_media_runs() {
         fs::write(&clip, t.replacen(&line, &format!("price = {price}"), 1)).unwrap();
     };
     priced("35");
-    assert!(site_gen(&["media", "--jobs", "1"], &root).status.success());
+    let first = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(first.status.success(), "{}", text(&first));
+    // `site-gen init` guessed 1080p in the customer's file name.
+    assert!(
+        text(&first).contains("first-clip: file_name now says 640×360, as the master is 640x360"),
+        "{}",
+        text(&first)
+    );
+    assert_eq!(front_matter(&root)["file_name"].as_str(), Some("CHANGE-ME First Clip (640×360).mp4"));
+    let again = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(!text(&again).contains("file_name now says"), "once: {}", text(&again));
     let quiet = site_gen(&["build"], &root);
     assert!(quiet.status.success(), "{}", text(&quiet));
     assert!(!text(&quiet).contains("still costs"), "{}", text(&quiet));
