@@ -599,10 +599,14 @@ async fn clip(
             let allowance = DownloadAllowance::new(claims.downloads, object.size);
             attempt.allowance = Some(allowance);
             let first = Segments::new(span, object.size).next().map_or(span.length, |s| s.length);
+            // A download tool's plain GET of the whole clip (a browser's
+            // click is a navigation; a player asks for ranges).
+            let navigation = header("sec-fetch-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("navigate"));
+            let opening = range.is_none() && !media && !navigation && span.offset == 0 && span.length == object.size;
             let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
             let started = Date::now().as_millis();
             let reserved = match &db {
-                Ok(db) => reserve(db, &claims, slug, span, first, allowance, &attempt.record).await,
+                Ok(db) => reserve(db, &claims, slug, span, first, allowance, &attempt.record, opening).await,
                 Err(e) => Err(e.clone()),
             };
             attempt.ledger_ms += Date::now().as_millis() - started;
@@ -611,8 +615,11 @@ async fn clip(
                     attempt.record.outcome = Outcome::Granted.code().to_string();
                     attempt.granted = match how {
                         Reserved::Whole => span.length,
-                        Reserved::InSteps(first) => first,
+                        Reserved::InSteps(first) | Reserved::Probe(first) => first,
                     };
+                    if let Reserved::Probe(first) = how {
+                        steps = Some(Steps::Probe(first));
+                    }
                     if let (Reserved::InSteps(first), Ok(db)) = (how, db) {
                         steps = Some(Steps::Ledger(LedgerSteps {
                             db,
@@ -652,7 +659,7 @@ async fn clip(
                         offline::reserve(bucket, attempt.fallback(), span, first, allowance, from_secondary).await?;
                     let reserved = match how {
                         Reserved::Whole => span.length,
-                        Reserved::InSteps(first) => first,
+                        Reserved::InSteps(first) | Reserved::Probe(first) => first,
                     };
                     if let Some(charge) = attempt.charge.as_mut() {
                         charge.bytes = reserved;

@@ -84,6 +84,10 @@ pub(super) enum Reserved {
     /// other responses of the order held reservations. The rest is reserved
     /// segment by segment ([`Steps`]) as their settlements make room.
     InSteps(u64),
+    /// Only the first segment (`u64` bytes), and no more: a download tool's
+    /// opening request that does not fit ([`reserve`]), answered with the
+    /// headers it asks for and then cut off.
+    Probe(u64),
 }
 
 /// The order's state after a refused grant.
@@ -108,8 +112,14 @@ async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::res
 /// When it does not fit but the order has reservations in flight whose
 /// settlement could make room (a download manager's first `GET`, still
 /// open), only the first segment of `first` bytes, as soon as it fits,
-/// waiting a bounded time ([`allowance::settlement_polls`]). Otherwise, or
-/// after the wait, refused. `Err(Unavailable)` when D1 fails at once.
+/// waiting a bounded time ([`allowance::settlement_polls`]). A download
+/// tool's `opening` request (a plain `GET` of the whole clip, not a
+/// browser's navigation: `aria2c -c` asks so, and drops it after the
+/// headers, before the ranges its file lacks) that does not fit gets its
+/// first segment if that fits, and is then cut off ([`Reserved::Probe`]):
+/// refused, the tool gave up on a resume that fits. Otherwise, or after
+/// the wait, refused. `Err(Unavailable)` when D1 fails at once.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn reserve(
     db: &D1Database,
     claims: &Claims,
@@ -118,6 +128,7 @@ pub(super) async fn reserve(
     first: u64,
     allowance: DownloadAllowance,
     attempt: &AttemptRecord,
+    opening: bool,
 ) -> std::result::Result<Reserved, DownloadError> {
     let attempt_id = attempt.attempt_id.as_str();
     let length = span.length;
@@ -164,6 +175,9 @@ pub(super) async fn reserve(
             return Ok(Reserved::Whole);
         }
         if !allowance::settlement_could_make_room(held, in_flight, length, allowance.budget()) {
+            if opening && allowance.fits(held, first) && try_grant(first).await.is_ok() {
+                return Ok(Reserved::Probe(first));
+            }
             return Err(DownloadError::AllowanceUsedUp);
         }
         if allowance.fits(held, first) && try_grant(first).await.is_ok() {
@@ -181,6 +195,8 @@ pub(super) async fn reserve(
 pub(super) enum Steps {
     Ledger(LedgerSteps),
     Offline(Box<super::offline::OfflineSteps>),
+    /// A [`Reserved::Probe`]: what it reserved, and nothing more.
+    Probe(u64),
 }
 
 impl stream::MoreBytes for Steps {
@@ -188,6 +204,7 @@ impl stream::MoreBytes for Steps {
         match self {
             Steps::Ledger(steps) => steps.reserve(bytes).await,
             Steps::Offline(steps) => steps.reserve(bytes).await,
+            Steps::Probe(_) => false,
         }
     }
 
@@ -195,6 +212,7 @@ impl stream::MoreBytes for Steps {
         match self {
             Steps::Ledger(steps) => steps.reserved(),
             Steps::Offline(steps) => steps.reserved(),
+            Steps::Probe(reserved) => *reserved,
         }
     }
 }
