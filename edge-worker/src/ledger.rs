@@ -566,7 +566,7 @@ pub mod sql {
          WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) \
          AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
-         AND outcome IN ('awaiting_payment', 'unknown_clip', 'no_clips', 'underpaid'))";
+         AND outcome IN ('awaiting_payment', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid'))";
 
     /// Delayed payments (a bank debit) the provider announced between `?2`
     /// and `?1` (unix ms) that neither became an order nor failed since
@@ -579,7 +579,7 @@ pub mod sql {
          FROM payment_events e WHERE e.outcome = 'awaiting_payment' AND e.at <= ?1 AND e.at >= ?2 \
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.session_id = e.session_id) \
          AND NOT EXISTS (SELECT 1 FROM payment_events f WHERE f.session_id = e.session_id \
-         AND f.outcome IN ('payment_failed', 'unknown_clip', 'no_clips', 'underpaid'))";
+         AND f.outcome IN ('payment_failed', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid'))";
 
     /// Whether offset `?3` continues a download of the order's clip: inside
     /// what a broken one sent (its settlement, or its last report while it

@@ -357,6 +357,17 @@ describe("refused deliveries: 4xx, nothing written, visible to the owner", () =>
     assert.equal(answer.status, 200, "no retry could change it");
     assert.equal(answer.body.error, "no_clips");
     await assertNothingWritten(none);
+    // A sale of another integration on the same Stripe account (no clips,
+    // no Payment Link): recorded as not the shop's, and never alerted.
+    const foreign = sessionEvent({});
+    foreign.data.object.payment_link = null;
+    const notOurs = await deliver(foreign);
+    assert.equal(notOurs.status, 200);
+    assert.equal(notOurs.body.error, "not_the_shops");
+    await assertNothingWritten(foreign);
+    const waiting = sessionEvent({ paymentStatus: "unpaid" });
+    waiting.data.object.payment_link = null;
+    assert.equal((await deliver(waiting)).body.ignored, true, "its bank debit is not waited for");
   });
 
   it("wrong method on the webhook -> 405; /thanks without a session id -> 400", async () => {
@@ -374,7 +385,8 @@ describe("refused deliveries: 4xx, nothing written, visible to the owner", () =>
     for (const p of res.body.payments) seen[p.outcome] = p.status;
     assert.deepEqual(seen, {
       awaiting_payment: 200, bad_signature: 400, duplicate: 200, malformed_event: 400, malformed_signature: 400,
-      amount_mismatch: 200, ignored: 200, missing_signature: 400, no_clips: 200, payment_failed: 200, processed: 200, stale_timestamp: 400,
+      amount_mismatch: 200, ignored: 200, missing_signature: 400, no_clips: 200, not_the_shops: 200, payment_failed: 200, processed: 200,
+      stale_timestamp: 400,
       underpaid: 200, unknown_clip: 422,
     });
     const paid = res.body.payments.find((p) => p.outcome === "processed");

@@ -248,9 +248,14 @@ pub enum WebhookError {
     StaleTimestamp { timestamp: u64, now: u64 },
     /// The body is not the JSON event expected.
     MalformedEvent(String),
-    /// The checkout names no clips (the payment link or session has no
-    /// `clips` metadata).
+    /// A Payment Link's checkout names no clips (the link has no `clips`
+    /// metadata): the customer paid and has no link.
     NoClips,
+    /// A checkout with neither `clips` metadata nor a Payment Link: none of
+    /// the shop's (its cart's checkout names its clips), but a sale of
+    /// another integration on the same Stripe account. Recorded, not
+    /// alerted: an alert on each of those sales would bury the real ones.
+    NotTheShops,
     /// The checkout names a clip that is not in the catalog.
     UnknownClip(String),
     /// Made through the API (not a Payment Link) for less than the
@@ -272,7 +277,7 @@ impl WebhookError {
     /// failing and the shop's real orders would stop with it.
     pub fn status(&self) -> u16 {
         match self {
-            WebhookError::NoClips | WebhookError::Underpaid(_) => 200,
+            WebhookError::NoClips | WebhookError::NotTheShops | WebhookError::Underpaid(_) => 200,
             WebhookError::UnknownClip(_) => 422,
             _ => 400,
         }
@@ -287,6 +292,7 @@ impl WebhookError {
             WebhookError::StaleTimestamp { .. } => "stale_timestamp",
             WebhookError::MalformedEvent(_) => "malformed_event",
             WebhookError::NoClips => "no_clips",
+            WebhookError::NotTheShops => "not_the_shops",
             WebhookError::UnknownClip(_) => "unknown_clip",
             WebhookError::Underpaid(_) => "underpaid",
             WebhookError::TestModeEvent => "test_mode_event",
@@ -299,6 +305,7 @@ impl WebhookError {
         matches!(
             self,
             WebhookError::NoClips
+                | WebhookError::NotTheShops
                 | WebhookError::UnknownClip(_)
                 | WebhookError::Underpaid(_)
                 | WebhookError::TestModeEvent
@@ -366,7 +373,7 @@ pub fn new_order(
     asked: Option<u64>,
 ) -> Result<Claims, WebhookError> {
     if paid.clips.is_empty() {
-        return Err(WebhookError::NoClips);
+        return Err(if paid.from_payment_link { WebhookError::NoClips } else { WebhookError::NotTheShops });
     }
     let resolved = resolve_items(paid, manifest)?;
     let price = PriceCheck::of(paid, manifest, asked);
@@ -766,7 +773,12 @@ mod tests {
             new_order_at("stripe", &paid(&["harbor", "nope"]), &manifest(), LinkTerms::DEFAULT, 1),
             Err(WebhookError::UnknownClip("nope".into()))
         );
-        assert_eq!(new_order_at("stripe", &paid(&[]), &manifest(), LinkTerms::DEFAULT, 1), Err(WebhookError::NoClips));
+        let none = paid(&[]);
+        assert_eq!(new_order_at("stripe", &none, &manifest(), LinkTerms::DEFAULT, 1), Err(WebhookError::NotTheShops));
+        let link = PaidCheckout { from_payment_link: true, ..none };
+        assert_eq!(new_order_at("stripe", &link, &manifest(), LinkTerms::DEFAULT, 1), Err(WebhookError::NoClips));
+        assert!(!WebhookError::NotTheShops.leaves_a_payment_without_order(), "not the shop's customer");
+        assert_eq!(WebhookError::NotTheShops.status(), 200, "answered, so Stripe keeps the endpoint");
         assert_eq!(WebhookError::UnknownClip("x".into()).status(), 422);
         assert_eq!(WebhookError::BadSignature.status(), 400);
     }

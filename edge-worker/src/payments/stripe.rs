@@ -272,13 +272,11 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
 }
 
 fn session_kind(session: Session) -> EventKind {
+    let clips =
+        session.metadata.as_ref().map(|m| clips_from_metadata(|k| m.get(k).map(String::as_str))).unwrap_or_default();
     match session.payment_status.as_deref() {
         Some("paid") | Some("no_payment_required") => EventKind::Paid(PaidCheckout {
-            clips: session
-                .metadata
-                .as_ref()
-                .map(|m| clips_from_metadata(|k| m.get(k).map(String::as_str)))
-                .unwrap_or_default(),
+            clips,
             session_id: session.id,
             customer_email: session.customer_details.and_then(|c| c.email),
             // Tax is left out: Stripe adds it to tax-exclusive prices and
@@ -294,6 +292,9 @@ fn session_kind(session: Session) -> EventKind {
             priced: session.metadata.as_ref().and_then(|m| m.get(super::priced::METADATA_KEY).cloned()),
             created: session.created,
         }),
+        // Another integration's sale on the same account (no clips, no
+        // Payment Link: `payments::WebhookError::NotTheShops`): not waited for.
+        _ if clips.is_empty() && session.payment_link.is_none() => EventKind::Ignored,
         _ => EventKind::AwaitingPayment { session_id: session.id },
     }
 }
@@ -476,8 +477,17 @@ mod tests {
 
     #[test]
     fn unpaid_sessions_wait_failed_ones_end_and_other_events_are_ignored() {
-        let e = parse_event(event("checkout.session.completed", "unpaid", "{}").as_bytes()).unwrap();
+        let clips = r#"{"clips":"harbour-at-dawn"}"#;
+        let e = parse_event(event("checkout.session.completed", "unpaid", clips).as_bytes()).unwrap();
         assert_eq!(e.kind, EventKind::AwaitingPayment { session_id: "cs_test_1".into() });
+        // A Payment Link's without clips waits too (its alert comes once paid);
+        // one with neither is another integration's sale, not waited for.
+        let link = event("checkout.session.completed", "unpaid", "{}")
+            .replace(r#""payment_status""#, r#""payment_link":"plink_1","payment_status""#);
+        let e = parse_event(link.as_bytes()).unwrap();
+        assert_eq!(e.kind, EventKind::AwaitingPayment { session_id: "cs_test_1".into() });
+        let e = parse_event(event("checkout.session.completed", "unpaid", "{}").as_bytes()).unwrap();
+        assert_eq!(e.kind, EventKind::Ignored);
         let e = parse_event(event("checkout.session.async_payment_succeeded", "paid", "{}").as_bytes()).unwrap();
         assert!(matches!(e.kind, EventKind::Paid(PaidCheckout { ref clips, .. }) if clips.is_empty()));
         let e = parse_event(event("checkout.session.async_payment_failed", "unpaid", "{}").as_bytes()).unwrap();
