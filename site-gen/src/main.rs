@@ -377,6 +377,14 @@ fn main() -> ExitCode {
                         for d in placeholders.iter() {
                             eprintln!("{d}");
                         }
+                        // What the shop would sell wrongly is said too, not
+                        // only once the placeholders are filled.
+                        if let Some(text) = s.gone_text() {
+                            eprintln!("{text}");
+                        }
+                        for warning in &s.warnings {
+                            eprint!("{warning}");
+                        }
                         eprintln!(
                             "{} placeholder(s) left to fill (marked {}): the shop builds, but fill them before you publish.",
                             placeholders.len(),
