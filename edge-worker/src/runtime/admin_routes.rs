@@ -87,6 +87,9 @@ async fn admin_route(
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
     let now = now_unix();
     let respond = |status: u16, value: serde_json::Value| json_response(status, &value).map_err(unavailable);
+    // A flat answer, written without a `serde_json::Value` (smaller code).
+    let answer =
+        |status: u16, line: crate::log_line::LogLine| super::json_line_response(status, line).map_err(unavailable);
     let refuse = |status: u16, message: &str| json_error(status, message).map_err(unavailable);
     match route {
         AdminRoute::Health
@@ -253,7 +256,7 @@ async fn admin_route(
             if revoked {
                 super::revocations::publish(env).await;
             }
-            respond(201, json!({ "created": o.order_id, "revoked": revoked }))
+            answer(201, log_line!({ "created": o.order_id, "revoked": revoked }))
         }
         AdminRoute::Reset { order_id, clip } => {
             let r = batch(
@@ -268,7 +271,7 @@ async fn admin_route(
                 ],
             )
             .await?;
-            respond(200, json!({ "order_id": order_id, "clips_reset": row_count(&r[1]) }))
+            answer(200, log_line!({ "order_id": order_id, "clips_reset": row_count(&r[1]) }))
         }
         AdminRoute::ResetWindow { since, until } => {
             let detail = format!("window {since}..{until}");
@@ -287,7 +290,7 @@ async fn admin_route(
             crate::from_row!(Id { order_id });
             let mut orders: Vec<String> = rows::<Id>(&r[1])?.into_iter().map(|r| r.order_id).collect();
             orders.dedup();
-            respond(200, json!({ "orders_reset": orders }))
+            answer(200, log_line!({ "orders_reset": orders }))
         }
         AdminRoute::Revoke { order_id, clip: Some(clip) } => {
             if manifest().clip(&clip).is_none() {
@@ -303,7 +306,7 @@ async fn admin_route(
             .await?;
             let new = row_count(&r[0]) != 0;
             revocations::publish(env).await;
-            respond(200, json!({ "order_id": order_id, "clip": clip, "revoked_at": now, "already_revoked": !new }))
+            answer(200, log_line!({ "order_id": order_id, "clip": clip, "revoked_at": now, "already_revoked": !new }))
         }
         AdminRoute::Resend { order_id, to } => {
             let (status, value) = recovery::resend(env, &db, &order_id, to.as_deref(), origin).await?;
@@ -319,7 +322,7 @@ async fn admin_route(
             )
             .await?;
             revocations::publish(env).await;
-            respond(200, json!({ "order_id": order_id, "revoked_at": now }))
+            answer(200, log_line!({ "order_id": order_id, "revoked_at": now }))
         }
         AdminRoute::Reissue { order_id, valid_for } => {
             let r = batch(
