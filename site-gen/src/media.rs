@@ -715,16 +715,12 @@ fn one_clip(
     ];
     // `Foggy Pier (1080p).mp4`, as `site-gen new` guessed, for a 720p
     // master: the customer's file would misname itself.
-    let label = Resolution { width: probe.width as u32, height: probe.height as u32 }.label();
-    if let Some(name) = clip.file_name.as_deref() {
-        if crate::media_variants::named_resolution(name).is_some_and(|named| named != label) {
-            let fixed = crate::media_variants::sibling_file_name(name, &label);
-            done.kept.push(format!(
-                "file_name now says {label}, as the master is {}x{}: {fixed:?}",
-                probe.width, probe.height
-            ));
-            values.push(("file_name", toml_str(&fixed)));
-        }
+    let (width, height) = (probe.width as u32, probe.height as u32);
+    let named = clip.file_name.as_deref().and_then(|n| crate::media_variants::file_name_for_master(n, width, height));
+    if let Some(fixed) = named {
+        let label = crate::media_variants::p_label(width, height);
+        done.kept.push(format!("file_name now says {label}, as the master is {width}x{height}: {fixed:?}"));
+        values.push(("file_name", toml_str(&fixed)));
     }
     if clip.poster.is_none() {
         values.push(("poster", toml_str(&poster)));
@@ -1055,8 +1051,15 @@ fn variants(
     // the old footage, under the clip's name. Said on every run until the
     // owner removes the section (its record is kept for that).
     let replaced = before.is_some_and(|b| b.sha256 != sha256);
+    // The lines it was made with (its recipe ends `; N lines`): not taller
+    // than the new master, it was left out for another reason (site.toml
+    // no longer asks for it), and is the owner's to keep.
+    let lines = |made: &MadeVariant| {
+        made.settings.rsplit("; ").next().and_then(|l| l.strip_suffix(" lines")).and_then(|l| l.parse::<u64>().ok())
+    };
     for (id, made) in before.iter().flat_map(|b| &b.variants) {
         if !(replaced || made.old_master)
+            || lines(made).is_none_or(|l| l < probe.height)
             || memory.variants.contains_key(id)
             || section_value(&clip.text, "variants", id, "file").as_deref() != Some(&toml_str(&made.key))
         {

@@ -181,27 +181,47 @@ fn sibling_key(key: &str, id: &str) -> String {
     }
 }
 
-/// The resolution a file name ends with in parentheses, when it names one
-/// (`Harbour (1080p).mp4`: 1080 lines; `(4K)`; `(1280x720)`), as the
-/// familiar name [`crate::content::Resolution::label`] gives it.
-pub fn named_resolution(file_name: &str) -> Option<String> {
+/// The "p" number a picture of `width` × `height` is known by: its short
+/// side, or, for a frame wider than 16:9 (scope, 1920×800), the height its
+/// width has at 16:9 (1080); 854×480 is 480, 1080×1920 (upright) 1080.
+pub fn p_number(width: u32, height: u32) -> u32 {
+    let (short, long) = (width.min(height), width.max(height));
+    short.max((u64::from(long) * 9 / 16) as u32)
+}
+
+/// `1080p`, or `4K` from 2160 on: how a file name says its resolution.
+pub fn p_label(width: u32, height: u32) -> String {
+    match p_number(width, height) {
+        2160.. => "4K".into(),
+        p => format!("{p}p"),
+    }
+}
+
+/// The customer's file name with the resolution its last parentheses name
+/// corrected for a master of `width` × `height` (`Harbour (1080p).mp4`, as
+/// `site-gen new` guessed, for a 720p master: `Harbour (720p).mp4`). `None`
+/// when the name says none (`(HD)`, `(take 2)`) or says one this master
+/// is known by (`(1080p)` for 1920×800, `(4K)` for 4096×1716).
+pub fn file_name_for_master(file_name: &str, width: u32, height: u32) -> Option<String> {
     let stem = file_name.rsplit_once('.').map_or(file_name, |(s, _)| s);
     let (_, inner) = stem.trim_end().strip_suffix(')')?.rsplit_once(" (")?;
     let number = |n: &str| n.parse::<u32>().ok().filter(|&n| n > 0);
-    let (width, height) = if inner.eq_ignore_ascii_case("4k") {
-        (3840, 2160)
+    let p = p_number(width, height);
+    let right = if inner.eq_ignore_ascii_case("4k") {
+        p >= 2160
     } else if let Some(lines) = inner.strip_suffix(['p', 'P']).and_then(number) {
-        (u32::MAX, lines)
+        lines == p || lines == height || lines == width.min(height)
     } else {
         let (w, h) = inner.split_once(['x', '×'])?;
-        (number(w)?, number(h)?)
+        let (w, h) = (number(w)?, number(h)?);
+        (w, h) == (width, height) || (h, w) == (width, height)
     };
-    Some(crate::content::Resolution { width, height }.label())
+    (!right).then(|| sibling_file_name(file_name, &p_label(width, height)))
 }
 
 /// `Harbour at Dawn (720p).mp4` → `Harbour at Dawn (480p).mp4`: the main
 /// file's name with its last `(…)` replaced by (or given) `label`.
-pub fn sibling_file_name(file_name: &str, label: &str) -> String {
+fn sibling_file_name(file_name: &str, label: &str) -> String {
     let (stem, ext) = match file_name.rsplit_once('.') {
         Some((s, e)) if !s.is_empty() => (s, Some(e)),
         _ => (file_name, None),
@@ -320,20 +340,27 @@ mod tests {
         }
     }
 
+    /// Found by the review of the first version: 480p, scope and 4K DCI
+    /// names were "corrected" though right.
     #[test]
-    fn the_resolution_a_file_name_names() {
-        for (name, label) in [
-            ("Harbour at Dawn (1080p).mp4", Some("1080p")),
-            ("Harbour (2160p).mov", Some("4K")),
-            ("Harbour (4k).mp4", Some("4K")),
-            ("Harbour (1280x720).mp4", Some("720p")),
-            ("Harbour (640×360).mp4", Some("640×360")),
-            ("Harbour (HD).mp4", None),
-            ("Harbour (take 2).mp4", None),
-            ("Harbour.mp4", None),
-            ("Harbour (0p).mp4", None),
+    fn a_file_name_is_corrected_only_when_it_names_another_resolution() {
+        for (name, (w, h), fixed) in [
+            ("Dune (1080p).mp4", (1280, 720), Some("Dune (720p).mp4")),
+            ("CHANGE-ME First Clip (1080p).mp4", (640, 360), Some("CHANGE-ME First Clip (360p).mp4")),
+            ("Dune (720p).mp4", (3840, 2160), Some("Dune (4K).mp4")),
+            ("Dune (1280x720).mp4", (1920, 1080), Some("Dune (1080p).mp4")),
+            ("Dune (480p).mp4", (854, 480), None),
+            ("Dune (1080p).mp4", (1920, 800), None),
+            ("Dune (4K).mp4", (4096, 1716), None),
+            ("Dune (2160p).mp4", (3840, 2160), None),
+            ("Dune (1080p).mp4", (1080, 1920), None),
+            ("Dune (1080p).mp4", (1440, 1080), None),
+            ("Dune (1920×1080).mp4", (1920, 1080), None),
+            ("Dune (HD).mp4", (640, 360), None),
+            ("Dune (take 2).mp4", (640, 360), None),
+            ("Dune.mp4", (640, 360), None),
         ] {
-            assert_eq!(named_resolution(name).as_deref(), label, "{name}");
+            assert_eq!(file_name_for_master(name, w, h).as_deref(), fixed, "{name} for {w}x{h}");
         }
     }
 
