@@ -340,7 +340,10 @@ pub mod sql {
     /// span to the end of the clip (a download from the start, a resume, a
     /// download manager's last piece), longer than a media element's chunk
     /// (`allowance::media_chunk`: 1/32 of the size, 64 KiB to 2 MiB; a
-    /// player's request is no download to resume). `?1 order_id`.
+    /// player's request is no download to resume). A plain `GET` granted only
+    /// its first segment (`segments::FIRST_SEGMENT`, 256 KiB: a download
+    /// tool's opening request, cut off as a probe) is passed over: the
+    /// download before it is the one to resume. `?1 order_id`.
     pub const ORDER_CLIPS: &str = "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, reserved_bytes, \
          (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL AND a.recorded_via = 'd1' \
@@ -349,6 +352,7 @@ pub mod sql {
              AND a.span_length > MIN(MAX(order_clips.clip_size / 32, 65536), 2097152) THEN a.span_offset + a.sent_bytes END \
              FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.settled_at IS NOT NULL AND a.recorded_via = 'd1' AND a.reserved_bytes > 0 \
+             AND NOT (a.range_header IS NULL AND a.reserved_bytes < a.span_length AND a.reserved_bytes <= 262144) \
              ORDER BY a.id DESC LIMIT 1) AS broken_at \
          FROM order_clips WHERE order_id = ?1 ORDER BY clip_slug";
 
@@ -399,11 +403,14 @@ pub mod sql {
     /// Revokes a paid order for a refund or dispute, once (a redelivered
     /// event changes nothing). A full refund also takes over from an open
     /// dispute (Stripe advises refunding to settle an inquiry): the dispute
-    /// closing in the shop's favour then restores nothing.
+    /// closing in the shop's favour then restores nothing. A refund takes
+    /// over from the owner's revoke (its reason is kept for `site-gen orders
+    /// reissue`); a dispute does not, so that a dispute won later does not
+    /// undo what the owner revoked before it.
     /// `?1 order_id, ?2 now (s), ?3 reason ('refunded', 'disputed')`.
     pub const REVOKE_FOR_MONEY_BACK: &str = "UPDATE orders SET revoked_at = ?2, revoked_reason = ?3 \
-         WHERE order_id = ?1 AND (revoked_at IS NULL OR revoked_reason = 'admin' \
-         OR (revoked_reason = 'disputed' AND ?3 = 'refunded')) RETURNING order_id";
+         WHERE order_id = ?1 AND (revoked_at IS NULL \
+         OR (revoked_reason IN ('admin', 'disputed') AND ?3 = 'refunded')) RETURNING order_id";
 
     /// In a paid checkout's batch: revokes its new order when a full refund
     /// or dispute of its payment arrived meanwhile (`revoke_pending`): the
@@ -429,7 +436,7 @@ pub mod sql {
     /// same race, the other way round). `?1 payment id, ?2 now (s), ?3 reason, ?4 provider`.
     pub const REVOKE_OF_PAYMENT: &str = "UPDATE orders SET revoked_at = ?2, revoked_reason = ?3 \
          WHERE order_id IN (SELECT order_id FROM checkouts WHERE provider = ?4 AND payment_id = ?1) \
-         AND (revoked_at IS NULL OR revoked_reason = 'admin' OR (revoked_reason = 'disputed' AND ?3 = 'refunded')) \
+         AND (revoked_at IS NULL OR (revoked_reason IN ('admin', 'disputed') AND ?3 = 'refunded')) \
          RETURNING order_id";
 
     /// In a won dispute's batch, before [`RESTORE_AFTER_DISPUTE`]: the

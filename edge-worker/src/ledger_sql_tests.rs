@@ -396,6 +396,15 @@ fn resumable_from_says_whether_resuming_the_broken_download_would_be_granted() {
     let row = order_clip(&db).unwrap();
     assert_eq!(row.resumable_from(1, S), Some(600_000));
     assert_eq!(row.resumable_percent(1, S), Some(60));
+    // A tool's opening request since, cut off after its first segment (a
+    // probe): the download before it is still the one to resume.
+    let first = crate::segments::FIRST_SEGMENT;
+    assert!(grant(&db, a, first));
+    record(&db, "o1", 0, S);
+    run(&db, "UPDATE download_attempts SET reserved_bytes = ?1 WHERE attempt_id = 'o1'", vec![n(first)]);
+    settle(&db, a, "o1", first, first, false);
+    assert_eq!(order_clip(&db).unwrap().resumable_from(1, S), Some(600_000), "a probe passed over");
+    assert!(sql::ORDER_CLIPS.contains(&format!("a.reserved_bytes <= {first})")), "the SQL's bound is FIRST_SEGMENT");
     assert_eq!(row.resumable_percent(1, 10 * S), Some(60), "of the size the allowance counts, not the catalog's");
     // A download manager's piece before the last, and a player's chunk at
     // the end of the clip, are no download to resume.
@@ -1315,6 +1324,15 @@ fn a_refund_or_the_owners_revoke_during_a_dispute_outlasts_the_dispute() {
     let values = vec![t("pi_1"), n(60), t("refunded"), t("stripe")];
     assert_eq!(run(&db, sql::REVOKE_OF_PAYMENT, values), 1);
     assert_eq!(restore(&db), 0);
+
+    // The owner's revoke before the dispute: the dispute does not take it
+    // over, and its win restores nothing.
+    db.execute("UPDATE orders SET revoked_at = NULL, revoked_reason = NULL WHERE order_id = 'O'", []).unwrap();
+    run(&db, sql::REVOKE, vec![t("O"), n(62)]);
+    assert_eq!(dispute(&db, 64), 0, "the owner's revoke stays the reason");
+    assert_eq!(run(&db, sql::REVOKE_OF_PAYMENT, vec![t("pi_1"), n(64), t("disputed"), t("stripe")]), 0);
+    assert_eq!(restore(&db), 0);
+    assert_eq!(state(&db), (Some(62), Some("admin".into())));
 
     // Only the dispute: won, the order works again.
     db.execute("UPDATE orders SET revoked_at = NULL, revoked_reason = NULL WHERE order_id = 'O'", []).unwrap();

@@ -204,10 +204,12 @@ describe("download clients on tight links", () => {
     assert.equal(sha256File(path.join(dir, "clip.mp4")), clip.sha256, "the whole clip");
     const detail = await settled("C-ARIA-C", 2);
     assert.ok(charged(detail) <= unit(clip.size, 1), `${mib(charged(detail))} charged, within the one download`);
-    // The download is done: a browser's click is refused with the page.
+    // The download is done: a browser's click, and a tool's plain GET too,
+    // are refused with the page (not served a file cut short).
     const click = await curl(clipUrl(link), { args: ["-H", "Sec-Fetch-Mode: navigate", "-H", "Sec-Fetch-Dest: document"] });
     assert.equal(click.status, 403);
     assert.match(click.body.toString(), /downloads/i);
+    assert.equal((await curl(clipUrl(link))).status, 403, "curl on a used-up link");
   });
 
   it("a resume that broke off too: the order page says to resume, not 'No downloads left', and the rest is served", async () => {
@@ -225,6 +227,11 @@ describe("download clients on tight links", () => {
     assert.equal(second.status, 206);
     const detail = await settled("C-PAGE", 2);
     assert.equal(await action(), "resume", JSON.stringify(detail.clips));
+    // A tool's plain GET meanwhile (its first segment, then cut off) does
+    // not take the resume's place (found by the review of the first version).
+    await partialGet(clipUrl(link));
+    await settled("C-PAGE", 3);
+    assert.equal(await action(), "resume");
     const at = first.body + second.body;
     const rest = await curl(clipUrl(link), { args: ["-H", `Range: bytes=${at}-`] });
     assert.equal(rest.status, 206);

@@ -776,6 +776,17 @@ describe("partial refunds and disputes", () => {
     assert.equal((await admin(stack, "POST", `/admin/orders/${revokedByOwner.order}/revoke`)).status, 200);
     assert.equal((await deliver(dispute("charge.dispute.closed", revokedByOwner.pi, "won"))).body.restored, false);
     assert.notEqual((await order(revokedByOwner.order)).revoked_at, null, "the owner's revoke stays");
+    // Revoked by the owner before the dispute opened: its win restores
+    // nothing, and mails nothing.
+    const revokedFirst = await buy("seventeen@example.com");
+    await mailTo((m) => m.to.includes("seventeen@example.com"));
+    assert.equal((await admin(stack, "POST", `/admin/orders/${revokedFirst.order}/revoke`)).status, 200);
+    await deliver(dispute("charge.dispute.created", revokedFirst.pi, "needs_response"));
+    assert.equal((await order(revokedFirst.order)).revoked_reason, "admin");
+    assert.equal((await deliver(dispute("charge.dispute.closed", revokedFirst.pi, "won"))).body.restored, false);
+    assert.notEqual((await order(revokedFirst.order)).revoked_at, null);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes("seventeen@example.com")).length, 1, "the order mail only");
   });
 });
 

@@ -117,8 +117,11 @@ async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::res
 /// browser's navigation: `aria2c -c` asks so, and drops it after the
 /// headers, before the ranges its file lacks) that does not fit gets its
 /// first segment if that fits, and is then cut off ([`Reserved::Probe`]):
-/// refused, the tool gave up on a resume that fits. Otherwise, or after
-/// the wait, refused. `Err(Unavailable)` when D1 fails at once.
+/// refused, the tool gave up on a resume that fits. Only while the order
+/// has been charged less than its downloads' worth of whole clips (some
+/// download of it is unfinished): on a link used up, every client gets the
+/// refusal ("used all downloads"), not a file cut short. Otherwise, or
+/// after the wait, refused. `Err(Unavailable)` when D1 fails at once.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn reserve(
     db: &D1Database,
@@ -175,7 +178,8 @@ pub(super) async fn reserve(
             return Ok(Reserved::Whole);
         }
         if !allowance::settlement_could_make_room(held, in_flight, length, allowance.budget()) {
-            if opening && allowance.fits(held, first) && try_grant(first).await.is_ok() {
+            let unfinished = held < u64::from(allowance.downloads).saturating_mul(allowance.size);
+            if opening && unfinished && allowance.fits(held, first) && try_grant(first).await.is_ok() {
                 return Ok(Reserved::Probe(first));
             }
             return Err(DownloadError::AllowanceUsedUp);
