@@ -312,6 +312,35 @@ pub mod sql {
                                     AND a.span_offset + a.span_length = c.clip_size))) \
          ORDER BY o.created_at DESC, o.order_id LIMIT ?3";
 
+    /// Customers stuck with a clip they never received whole: since `?1`
+    /// (unix ms), a resume of it (a span from past byte 0 to its end,
+    /// longer than a player's chunk: `allowance::media_chunk`) was refused
+    /// for the allowance, since the clip's last reset, while the order still
+    /// downloads (`?2` now, s) and no download of it completed, whole or in
+    /// pieces that cover it. One row per (order, clip), by its first such
+    /// refusal; `count`, the newest of those ids (`newest`, so that a further
+    /// customer is announced), and the latest one's order and clip
+    /// (`latest`), for the self-test's `downloads_stuck`.
+    pub const DOWNLOADS_STUCK: &str = "WITH stuck AS (SELECT MIN(a.id) AS id, MIN(a.at) AS first_at, \
+         a.order_id AS order_id, a.clip_slug AS clip_slug FROM download_attempts a \
+         JOIN orders o ON o.order_id = a.order_id \
+         JOIN order_clips c ON c.order_id = a.order_id AND c.clip_slug = a.clip_slug \
+         WHERE a.outcome = 'allowance_used_up' AND a.span_offset > 0 \
+         AND a.span_offset + a.span_length >= c.clip_size \
+         AND a.span_length > MIN(MAX(c.clip_size / 32, 65536), 2097152) \
+         AND o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?2) \
+         AND a.at > COALESCE((SELECT MAX(e.at) * 1000 FROM order_events e WHERE e.order_id = a.order_id \
+             AND e.kind = 'reset' AND (e.clip_slug IS NULL OR e.clip_slug = a.clip_slug)), 0) \
+         AND (SELECT COALESCE(SUM(MAX(0, done.e - MAX(done.s, COALESCE(done.reach, 0)))), 0) FROM \
+             (SELECT d.span_offset AS s, d.span_offset + d.span_length AS e, \
+                 MAX(d.span_offset + d.span_length) OVER (ORDER BY d.span_offset, d.span_length \
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach \
+              FROM download_attempts d WHERE d.order_id = a.order_id AND d.clip_slug = a.clip_slug \
+              AND d.completed = 1) done) < c.clip_size \
+         GROUP BY a.order_id, a.clip_slug HAVING MIN(a.at) >= ?1) \
+         SELECT COUNT(*) AS count, MAX(id) AS newest, \
+         (SELECT 'order ' || order_id || ', clip ' || clip_slug FROM stuck ORDER BY id DESC LIMIT 1) AS latest FROM stuck";
+
     /// What orders that still download bought (not revoked, not expired;
     /// a clip refunded on its own left out): each clip and file (`variant`,
     /// NULL for the main one) once, with how many orders, for the

@@ -1340,3 +1340,66 @@ fn a_refund_or_the_owners_revoke_during_a_dispute_outlasts_the_dispute() {
     assert_eq!(restore(&db), 1);
     assert_eq!(state(&db), (None, Some("disputed".into())));
 }
+
+/// The self-test's `downloads_stuck`: a resume refused for the allowance,
+/// of a clip the order never received whole, is a customer only the owner
+/// can help; a fresh start, a player's chunk, a clip received whole, an
+/// order revoked or expired, and a refusal before the clip's reset are not.
+#[test]
+fn a_refused_resume_of_a_clip_never_received_whole_is_a_stuck_customer() {
+    let stuck = |db: &Connection, since: u64, now: u64| -> (i64, Option<i64>, Option<String>) {
+        db.query_row(sql::DOWNLOADS_STUCK, rusqlite::params![since as i64, now as i64], |r| {
+            Ok((r.get("count")?, r.get("newest")?, r.get("latest")?))
+        })
+        .unwrap()
+    };
+    let attempt = |db: &Connection, id: &str, at: u64, outcome: &str, offset: u64, length: u64, completed: bool| {
+        let insert = "INSERT INTO download_attempts (attempt_id, at, order_id, clip_slug, method, status, outcome, \
+                      span_offset, span_length, completed) VALUES (?1, ?2, 'O', 'c', 'GET', 200, ?3, ?4, ?5, ?6)";
+        let values = vec![t(id), n(at), t(outcome), n(offset), n(length), n(u64::from(completed))];
+        run(db, insert, values);
+    };
+    let a = DownloadAllowance::new(1, S);
+    let fresh = || {
+        let db = db();
+        paid_order(&db);
+        assert!(grant(&db, a, 1000));
+        attempt(&db, "b1", 1_000, "granted", 0, S, false);
+        db
+    };
+    let db = fresh();
+    assert_eq!(stuck(&db, 0, 500).0, 0, "nothing refused");
+    attempt(&db, "r0", 2_000, "allowance_used_up", 0, S, false);
+    assert_eq!(stuck(&db, 0, 500).0, 0, "a fresh start: the page says whether to resume");
+    let chunk = crate::allowance::media_chunk(S);
+    attempt(&db, "r1", 3_000, "allowance_used_up", 500_000, chunk, false);
+    attempt(&db, "r2", 3_500, "allowance_used_up", S - chunk, chunk, false);
+    assert_eq!(stuck(&db, 0, 500).0, 0, "a player's chunks");
+    attempt(&db, "r3", 4_000, "allowance_used_up", 600_000, S - 600_000, false);
+    attempt(&db, "r4", 4_500, "allowance_used_up", 610_000, S - 610_000, false);
+    let id: i64 = db.query_row("SELECT id FROM download_attempts WHERE attempt_id = 'r3'", [], |r| r.get(0)).unwrap();
+    assert_eq!(stuck(&db, 0, 500), (1, Some(id), Some("order O, clip c".into())), "by its first refusal");
+    assert_eq!(stuck(&db, 4_001, 500).0, 0, "first refused before the window");
+    assert_eq!(stuck(&db, 0, 1000).0, 0, "the order expired");
+    run(&db, "INSERT INTO order_events (order_id, at, kind, clip_slug) VALUES ('O', 5, 'reset', 'c')", vec![]);
+    assert_eq!(stuck(&db, 0, 500).0, 0, "reset since");
+    attempt(&db, "r5", 6_000, "allowance_used_up", 600_000, S - 600_000, false);
+    assert_eq!(stuck(&db, 0, 500).0, 1, "refused again after the reset");
+    run(&db, "UPDATE orders SET revoked_at = 7 WHERE order_id = 'O'", vec![]);
+    assert_eq!(stuck(&db, 0, 500).0, 0, "revoked");
+
+    // Received whole, in one download or in pieces: not stuck.
+    let db = fresh();
+    attempt(&db, "w1", 1_500, "granted", 0, S, true);
+    attempt(&db, "r3", 4_000, "allowance_used_up", 600_000, S - 600_000, false);
+    assert_eq!(stuck(&db, 0, 500).0, 0, "received whole");
+    let db = fresh();
+    attempt(&db, "p1", 1_500, "granted", 0, 500_000, true);
+    attempt(&db, "p2", 1_600, "granted", 400_000, S - 400_000, true);
+    attempt(&db, "r3", 4_000, "allowance_used_up", 600_000, S - 600_000, false);
+    assert_eq!(stuck(&db, 0, 500).0, 0, "received in pieces");
+    let db = fresh();
+    attempt(&db, "p1", 1_500, "granted", 0, 500_000, true);
+    attempt(&db, "r3", 4_000, "allowance_used_up", 600_000, S - 600_000, false);
+    assert_eq!(stuck(&db, 0, 500).0, 1, "half received");
+}

@@ -291,6 +291,24 @@ pub fn mail_failed_problem(failed: u64, latest: Option<&str>) -> Option<String> 
     })
 }
 
+/// Hours a customer refused a resume stays a `downloads_stuck` problem.
+pub const DOWNLOADS_STUCK_HOURS: u64 = 24;
+
+/// The `downloads_stuck` problem: `stuck` customers (order and clip) whose
+/// resume of a clip they never received whole was refused for the
+/// allowance in the last [`DOWNLOADS_STUCK_HOURS`] (a line that broke off
+/// more often than the resume credit covers); `latest` names the newest.
+/// Without the owner, they write in: this says so first.
+pub fn downloads_stuck_problem(stuck: u64, latest: Option<&str>) -> Option<String> {
+    (stuck > 0).then(|| {
+        format!(
+            "{stuck} customer{} refused a clip they never received whole: their downloads are used up by downloads that broke off (latest: {}). `site-gen orders show ORDER` shows them; `site-gen orders reset ORDER --clip SLUG` gives the clip's downloads back (docs/downloads.md)",
+            if stuck == 1 { " was" } else { "s were" },
+            latest.unwrap_or("?")
+        )
+    })
+}
+
 /// How long a refund, dispute or price mismatch stays a `payments` problem
 /// (it alerts once, then "recovered" after this window).
 pub const PAYMENT_ATTENTION_HOURS: u64 = 24;
@@ -543,8 +561,9 @@ pub struct RunFindings {
 }
 
 /// The checks that read D1: none runs while it fails.
-pub const CHECKS_OF_THE_LEDGER: [&str; 9] = [
+pub const CHECKS_OF_THE_LEDGER: [&str; 10] = [
     "catalog_sold",
+    "downloads_stuck",
     "ledger_schema",
     "failure_rate",
     "payments",

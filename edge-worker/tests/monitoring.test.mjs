@@ -464,4 +464,46 @@ describe("what orders still downloading bought, against the deployed catalog", (
     assert.equal(received.length, before + 2, JSON.stringify(received.slice(before)));
     assert.ok(["recovered", "cleared"].includes(received[before + 1].body.clipstore.kind), JSON.stringify(received[before + 1]));
   });
+
+});
+
+describe("customers the allowance stops", () => {
+  // A customer whose downloads broke off more often than the resume
+  // credit covers is refused the rest of a clip they never received whole:
+  // the owner hears of it, with the fix, before the customer writes.
+  it("a resume refused for a clip never received whole: one alert naming the order, and the reset that fixes it", async () => {
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    const kept = clips.find((c) => c !== missing && c !== wrong);
+    const link = await mint(stack, { order: "M-STUCK", clips: [kept.slug], downloads: 1 });
+    const url = `${link.url}/${kept.slug}`;
+    const part = Math.floor(kept.size * 0.6);
+    assert.equal((await curl(url, { args: ["-r", `0-${part - 1}`] })).status, 206);
+    await scheduled();
+    await settle();
+    const before = received.length;
+    // Its breaks used the allowance and the resume credit up (what the
+    // review's curl -C - on a slow line did three times over).
+    await sql("UPDATE order_clips SET granted_bytes = budget_bytes, credited_bytes = budget_bytes WHERE order_id = 'M-STUCK'");
+    assert.equal((await curl(url, { args: ["-r", `${part}-`] })).status, 403, "the resume is refused");
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+    const [alert] = received.slice(before);
+    assert.ok(alert.body.clipstore.new.some((k) => k.startsWith("downloads_stuck#")), JSON.stringify(alert.body.clipstore));
+    assert.match(alert.body.text, /1 customer was refused a clip they never received whole/);
+    assert.match(alert.body.text, new RegExp(`latest: order M-STUCK, clip ${kept.slug}`));
+    assert.match(alert.body.text, /site-gen orders reset ORDER --clip SLUG/);
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 1, "said once");
+
+    const reset = await siteGen(["orders", "--worker-url", stack.base, "--root", REPO, "reset", "M-STUCK", "--clip", kept.slug]);
+    assert.equal(reset.code, 0, reset.stderr);
+    const rest = await curl(url, { args: ["-r", `${part}-`] });
+    assert.equal(rest.status, 206, "the rest, after the reset");
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 2, JSON.stringify(received.slice(before)));
+    assert.ok(["recovered", "cleared"].includes(received[before + 1].body.clipstore.kind), JSON.stringify(received[before + 1]));
+  });
 });

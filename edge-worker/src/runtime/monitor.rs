@@ -316,6 +316,14 @@ async fn failed_mail(db: &D1Database) -> std::result::Result<Option<(u64, String
     newest_matters(db, outbox::sql::OUTBOX_FAILED_SINCE, &[num(since)], monitor::mail_failed_problem).await
 }
 
+/// Customers refused a resume of a clip they never received whole, in the
+/// last [`monitor::DOWNLOADS_STUCK_HOURS`]: only the owner can help them.
+async fn downloads_stuck(db: &D1Database) -> std::result::Result<Option<(u64, String)>, String> {
+    let since = Date::now().as_millis().saturating_sub(monitor::DOWNLOADS_STUCK_HOURS * 3_600_000);
+    let values = [num(since), num(now_unix())];
+    newest_matters(db, crate::ledger::sql::DOWNLOADS_STUCK, &values, monitor::downloads_stuck_problem).await
+}
+
 /// Delayed payments announced [`monitor::PAYMENT_UNCONFIRMED_DAYS`] ago that
 /// neither became an order nor failed: the confirming event is not arriving.
 async fn payments_unconfirmed(db: &D1Database) -> std::result::Result<Option<(u64, String)>, String> {
@@ -536,6 +544,14 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
             Err(e) => {
                 findings.unchecked.push("orders_missing");
                 console_error!("{}", log_line!({ "event": "monitor_orders_unread", "error": e }))
+            }
+        }
+        match downloads_stuck(db).await {
+            Ok(Some((newest, problem))) => findings.system.push((format!("downloads_stuck#{newest}"), problem)),
+            Ok(None) => {}
+            Err(e) => {
+                findings.unchecked.push("downloads_stuck");
+                console_error!("{}", log_line!({ "event": "monitor_downloads_unread", "error": e }))
             }
         }
         match failed_mail(db).await {
