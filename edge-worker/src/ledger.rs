@@ -312,6 +312,17 @@ pub mod sql {
                                     AND a.span_offset + a.span_length = c.clip_size))) \
          ORDER BY o.created_at DESC, o.order_id LIMIT ?3";
 
+    /// Whether the order was sent the clip whole: what its downloads sent,
+    /// in one or in pieces (a download manager's connections each stop where
+    /// the next piece starts, so none completes), covers `?3` bytes; a
+    /// download tool's opening request is then no resume
+    /// (`runtime::reservation`). `?1 order_id, ?2 clip_slug, ?3 size`.
+    pub const RECEIVED_WHOLE: &str = "SELECT COALESCE(SUM(MAX(0, done.e - MAX(done.s, COALESCE(done.reach, 0)))), 0) >= ?3 AS found \
+         FROM (SELECT s, e, MAX(e) OVER (ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach \
+             FROM (SELECT d.span_offset AS s, \
+                 d.span_offset + COALESCE(d.sent_bytes, IIF(d.completed = 1, d.span_length, 0)) AS e \
+                 FROM download_attempts d WHERE d.order_id = ?1 AND d.clip_slug = ?2 AND d.span_offset IS NOT NULL)) done";
+
     /// Customers stuck with a clip they never received whole: since `?1`
     /// (unix ms), a resume of it (a span from past byte 0 to its end,
     /// longer than a player's chunk: `allowance::media_chunk`) was refused

@@ -1403,3 +1403,41 @@ fn a_refused_resume_of_a_clip_never_received_whole_is_a_stuck_customer() {
     attempt(&db, "r3", 4_000, "allowance_used_up", 600_000, S - 600_000, false);
     assert_eq!(stuck(&db, 0, 500).0, 1, "half received");
 }
+
+/// `RECEIVED_WHOLE`: what the clip's downloads sent covers it, in one or
+/// in pieces that may overlap (a download manager's connections, none of
+/// which completes); a broken one or half of it does not.
+#[test]
+fn a_clip_is_received_whole_by_completed_downloads_that_cover_it() {
+    let whole = |db: &Connection| -> i64 {
+        db.query_row(sql::RECEIVED_WHOLE, rusqlite::params!["O", "c", S as i64], |r| r.get("found")).unwrap()
+    };
+    let attempt = |db: &Connection, id: &str, offset: u64, length: u64, completed: bool| {
+        let insert = "INSERT INTO download_attempts (attempt_id, at, order_id, clip_slug, method, status, outcome, \
+                      span_offset, span_length, completed) VALUES (?1, 1, 'O', 'c', 'GET', 200, 'granted', ?2, ?3, ?4)";
+        run(db, insert, vec![t(id), n(offset), n(length), n(u64::from(completed))]);
+    };
+    let db = db();
+    assert_eq!(whole(&db), 0, "nothing yet");
+    attempt(&db, "b1", 0, S, false);
+    assert_eq!(whole(&db), 0, "broken off");
+    attempt(&db, "p1", 0, 600_000, true);
+    assert_eq!(whole(&db), 0, "60 %");
+    attempt(&db, "p2", 500_000, 300_000, true);
+    attempt(&db, "p3", 800_000, S - 800_000, true);
+    assert_eq!(whole(&db), 1, "pieces that overlap and cover it");
+    let db = self::db();
+    attempt(&db, "w1", 0, S, true);
+    assert_eq!(whole(&db), 1, "one download");
+    // aria2c -x8: open-ended ranges, each given up where the next begins.
+    let db = self::db();
+    let piece = |db: &Connection, id: &str, offset: u64, sent: u64| {
+        attempt(db, id, offset, S - offset, false);
+        run(db, "UPDATE download_attempts SET sent_bytes = ?1 WHERE attempt_id = ?2", vec![n(sent), t(id)]);
+    };
+    piece(&db, "g0", 0, 300_000);
+    piece(&db, "g1", 250_000, 400_000);
+    assert_eq!(whole(&db), 0, "65 % sent");
+    piece(&db, "g2", 650_000, S - 650_000);
+    assert_eq!(whole(&db), 1, "every piece sent");
+}

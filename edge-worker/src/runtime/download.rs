@@ -345,20 +345,25 @@ pub(super) async fn certificate_request(req: &Request, env: &Env, token: &str, s
 /// before (`crate::after_expiry`); not while D1 cannot tell.
 async fn resumes_what_was_started(env: &Env, claims: &Claims, slug: &str, head: bool, span: Option<ByteSpan>) -> bool {
     let Some(span) = span.filter(|_| crate::after_expiry::may_resume(head, span)) else { return false };
-    let found = async {
-        let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
-        bind(&db, sql::STARTED_BEFORE, &[text(&claims.order_id), text(slug), num(span.offset)])?
-            .first_row::<Found>()
-            .await
-            .map_err(|e| d1_error("started before", e))
-    };
-    matches!(found.await, Ok(Some(Found { found: 1.. })))
+    let Ok(db) = env.d1("DB") else { return false };
+    let values = [text(&claims.order_id), text(slug), num(span.offset)];
+    matches!(found(&db, sql::STARTED_BEFORE, &values).await, Ok(Some(1..)))
 }
 
 struct Found {
     found: u64,
 }
 crate::from_row!(Found { found });
+
+/// The `found` column of a query's first row, if it has one.
+pub(super) async fn found(
+    db: &D1Database,
+    statement: &str,
+    values: &[JsValue],
+) -> std::result::Result<Option<u64>, DownloadError> {
+    let row = bind(db, statement, values)?.first_row::<Found>().await.map_err(|e| d1_error("a count", e))?;
+    Ok(row.map(|r| r.found))
+}
 
 /// What the order page of a link shows: verifies the token, records the
 /// order and link in the ledger and reads what each clip was charged.

@@ -103,6 +103,14 @@ async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::res
     Ok(state)
 }
 
+/// Whether the order's completed downloads of the clip cover it
+/// (`ledger::sql::RECEIVED_WHOLE`); `true` when D1 cannot tell, so that a
+/// probe is never granted on a doubt.
+async fn received_whole(db: &D1Database, claims: &Claims, slug: &str, size: u64) -> bool {
+    let values = [text(&claims.order_id), text(slug), num(size)];
+    super::download::found(db, sql::RECEIVED_WHOLE, &values).await.ok().flatten().is_none_or(|whole| whole != 0)
+}
+
 /// Reserves bytes for the request before its first byte
 /// (docs/downloads.md, "The race"): the whole span when it fits
 /// (`ledger::sql::GRANT`, in one batch with the order and link seen, what
@@ -118,10 +126,10 @@ async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::res
 /// headers, before the ranges its file lacks) that does not fit gets its
 /// first segment if that fits, and is then cut off ([`Reserved::Probe`]):
 /// refused, the tool gave up on a resume that fits. Only while the order
-/// has been charged less than its downloads' worth of whole clips (some
-/// download of it is unfinished): on a link used up, every client gets the
-/// refusal ("used all downloads"), not a file cut short. Otherwise, or
-/// after the wait, refused. `Err(Unavailable)` when D1 fails at once.
+/// never received the clip whole ([`received_whole`]): once it did, every
+/// client gets the refusal ("used all downloads"), not a file cut short.
+/// Otherwise, or after the wait, refused. `Err(Unavailable)` when D1 fails
+/// at once.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn reserve(
     db: &D1Database,
@@ -178,8 +186,11 @@ pub(super) async fn reserve(
             return Ok(Reserved::Whole);
         }
         if !allowance::settlement_could_make_room(held, in_flight, length, allowance.budget()) {
-            let unfinished = held < u64::from(allowance.downloads).saturating_mul(allowance.size);
-            if opening && unfinished && allowance.fits(held, first) && try_grant(first).await.is_ok() {
+            if opening
+                && allowance.fits(held, first)
+                && !received_whole(db, claims, slug, allowance.size).await
+                && try_grant(first).await.is_ok()
+            {
                 return Ok(Reserved::Probe(first));
             }
             return Err(DownloadError::AllowanceUsedUp);
