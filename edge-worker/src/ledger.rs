@@ -29,6 +29,29 @@ pub const MIGRATIONS: [&str; 13] = [
     "0013_attempt_etag.sql",
 ];
 
+/// The bytes of a clip its download attempts `d` cover, each byte counted
+/// once however many spans overlap it: `$end` is where each span ends
+/// (what it sent, or all of it), `$which` which attempts count; `$order`
+/// and `$clip` are SQL for the order and the clip. Spans in order of their
+/// start; each adds what reaches past the furthest end before it.
+macro_rules! covered_bytes {
+    ($order:literal, $clip:literal, $end:literal, $which:literal) => {
+        concat!(
+            "(SELECT COALESCE(SUM(MAX(0, e - MAX(s, COALESCE(reach, 0)))), 0) FROM \
+             (SELECT s, e, MAX(e) OVER (ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach \
+             FROM (SELECT d.span_offset AS s, ",
+            $end,
+            " AS e FROM download_attempts d WHERE d.order_id = ",
+            $order,
+            " AND d.clip_slug = ",
+            $clip,
+            " AND ",
+            $which,
+            ")))"
+        )
+    };
+}
+
 /// The reason (`disputed` or `refunded`) of a full refund or dispute kept
 /// as `revoke_pending` for a payment that had no order yet, a refund's
 /// first; a dispute closed in the shop's favour after it (the webhook's
@@ -292,7 +315,8 @@ pub mod sql {
     /// it once), or not its last byte. Counted from the attempts, not from the charge: a download
     /// manager's or a player's credits, and an owner's reset, leave a clip
     /// downloaded whole charged less than a clip. `?3 limit`.
-    pub const NEVER_FULLY_DOWNLOADED: &str = "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
+    pub const NEVER_FULLY_DOWNLOADED: &str = concat!(
+        "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
          o.expires_at AS expires_at, o.revoked_at AS revoked_at, o.source AS source, o.created_at AS created_at, \
          COALESCE((SELECT SUM(c.granted_bytes) FROM order_clips c WHERE c.order_id = o.order_id), 0) AS granted_bytes, \
          (SELECT COUNT(*) FROM download_attempts a WHERE a.order_id = o.order_id) AS attempts, \
@@ -300,28 +324,30 @@ pub mod sql {
          FROM orders o WHERE o.revoked_at IS NULL AND o.created_at >= ?1 AND o.created_at < ?2 \
          AND EXISTS (SELECT 1 FROM json_each(o.clips) j LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = j.value \
                      WHERE j.value NOT IN (SELECT r.clip_slug FROM revoked_clips r WHERE r.order_id = o.order_id) \
-                     AND (c.granted_bytes IS NULL \
-                     OR (SELECT COALESCE(SUM(MAX(0, done.e - MAX(done.s, COALESCE(done.reach, 0)))), 0) FROM \
-                         (SELECT a.span_offset AS s, a.span_offset + a.span_length AS e, \
-                             MAX(a.span_offset + a.span_length) OVER (ORDER BY a.span_offset, a.span_length \
-                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach \
-                          FROM download_attempts a WHERE a.order_id = o.order_id AND a.clip_slug = j.value \
-                          AND a.completed = 1) done) < c.clip_size \
+                     AND (c.granted_bytes IS NULL OR ",
+        covered_bytes!("o.order_id", "j.value", "d.span_offset + d.span_length", "d.completed = 1"),
+        " < c.clip_size \
                      OR NOT EXISTS (SELECT 1 FROM download_attempts a \
                                     WHERE a.order_id = o.order_id AND a.clip_slug = j.value AND a.completed = 1 \
                                     AND a.span_offset + a.span_length = c.clip_size))) \
-         ORDER BY o.created_at DESC, o.order_id LIMIT ?3";
+         ORDER BY o.created_at DESC, o.order_id LIMIT ?3"
+    );
 
     /// Whether the order was sent the clip whole: what its downloads sent,
     /// in one or in pieces (a download manager's connections each stop where
     /// the next piece starts, so none completes), covers `?3` bytes; a
     /// download tool's opening request is then no resume
     /// (`runtime::reservation`). `?1 order_id, ?2 clip_slug, ?3 size`.
-    pub const RECEIVED_WHOLE: &str = "SELECT COALESCE(SUM(MAX(0, done.e - MAX(done.s, COALESCE(done.reach, 0)))), 0) >= ?3 AS found \
-         FROM (SELECT s, e, MAX(e) OVER (ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach \
-             FROM (SELECT d.span_offset AS s, \
-                 d.span_offset + COALESCE(d.sent_bytes, IIF(d.completed = 1, d.span_length, 0)) AS e \
-                 FROM download_attempts d WHERE d.order_id = ?1 AND d.clip_slug = ?2 AND d.span_offset IS NOT NULL)) done";
+    pub const RECEIVED_WHOLE: &str = concat!(
+        "SELECT ",
+        covered_bytes!(
+            "?1",
+            "?2",
+            "d.span_offset + COALESCE(d.sent_bytes, IIF(d.completed = 1, d.span_length, 0))",
+            "d.span_offset IS NOT NULL"
+        ),
+        " >= ?3 AS found"
+    );
 
     /// Customers stuck with a clip they never received whole: since `?1`
     /// (unix ms), a resume of it (a span from past byte 0 to its end,
@@ -332,7 +358,8 @@ pub mod sql {
     /// refusal; `count`, the newest of those ids (`newest`, so that a further
     /// customer is announced), and the latest one's order and clip
     /// (`latest`), for the self-test's `downloads_stuck`.
-    pub const DOWNLOADS_STUCK: &str = "WITH stuck AS (SELECT MIN(a.id) AS id, MIN(a.at) AS first_at, \
+    pub const DOWNLOADS_STUCK: &str = concat!(
+        "WITH stuck AS (SELECT MIN(a.id) AS id, MIN(a.at) AS first_at, \
          a.order_id AS order_id, a.clip_slug AS clip_slug FROM download_attempts a \
          JOIN orders o ON o.order_id = a.order_id \
          JOIN order_clips c ON c.order_id = a.order_id AND c.clip_slug = a.clip_slug \
@@ -341,16 +368,13 @@ pub mod sql {
          AND a.span_length > MIN(MAX(c.clip_size / 32, 65536), 2097152) \
          AND o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?2) \
          AND a.at > COALESCE((SELECT MAX(e.at) * 1000 FROM order_events e WHERE e.order_id = a.order_id \
-             AND e.kind = 'reset' AND (e.clip_slug IS NULL OR e.clip_slug = a.clip_slug)), 0) \
-         AND (SELECT COALESCE(SUM(MAX(0, done.e - MAX(done.s, COALESCE(done.reach, 0)))), 0) FROM \
-             (SELECT d.span_offset AS s, d.span_offset + d.span_length AS e, \
-                 MAX(d.span_offset + d.span_length) OVER (ORDER BY d.span_offset, d.span_length \
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach \
-              FROM download_attempts d WHERE d.order_id = a.order_id AND d.clip_slug = a.clip_slug \
-              AND d.completed = 1) done) < c.clip_size \
+             AND e.kind = 'reset' AND (e.clip_slug IS NULL OR e.clip_slug = a.clip_slug)), 0) AND ",
+        covered_bytes!("a.order_id", "a.clip_slug", "d.span_offset + d.span_length", "d.completed = 1"),
+        " < c.clip_size \
          GROUP BY a.order_id, a.clip_slug HAVING MIN(a.at) >= ?1) \
          SELECT COUNT(*) AS count, MAX(id) AS newest, \
-         (SELECT 'order ' || order_id || ', clip ' || clip_slug FROM stuck ORDER BY id DESC LIMIT 1) AS latest FROM stuck";
+         (SELECT 'order ' || order_id || ', clip ' || clip_slug FROM stuck ORDER BY id DESC LIMIT 1) AS latest FROM stuck"
+    );
 
     /// What orders that still download bought (not revoked, not expired;
     /// a clip refunded on its own left out): each clip and file (`variant`,
