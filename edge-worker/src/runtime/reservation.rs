@@ -103,9 +103,9 @@ async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::res
     Ok(state)
 }
 
-/// Whether the order's completed downloads of the clip cover it
-/// (`ledger::sql::RECEIVED_WHOLE`); `true` when D1 cannot tell, so that a
-/// probe is never granted on a doubt.
+/// Whether what the order's downloads of the clip sent covers it, in one
+/// or in pieces (`ledger::sql::RECEIVED_WHOLE`); `true` when D1 cannot
+/// tell, so that a probe is never granted on a doubt.
 async fn received_whole(db: &D1Database, claims: &Claims, slug: &str, size: u64) -> bool {
     let values = [text(&claims.order_id), text(slug), num(size)];
     super::download::found(db, sql::RECEIVED_WHOLE, &values).await.ok().flatten().is_none_or(|whole| whole != 0)
