@@ -23,6 +23,15 @@ fn ffmpeg(args: &[&str]) {
     assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// A silent master of `seconds` from an ffmpeg test pattern (`testsrc2`,
+/// `smptebars`) of `size` (`640x360`) at `file`, replacing what is there.
+fn master_of(file: &Path, pattern: &str, size: &str, seconds: &str) {
+    let _ = fs::remove_file(file);
+    let source = format!("{pattern}=size={size}:rate=25");
+    let args = ["-f", "lavfi", "-i", &source, "-t", seconds, "-c:v", "libx264", "-threads", "1", "-pix_fmt", "yuv420p"];
+    ffmpeg(&args.into_iter().chain([file.to_str().unwrap()]).collect::<Vec<_>>());
+}
+
 fn probe(file: &Path, entries: &str) -> String {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries", entries, "-of", "csv=p=0"])
@@ -556,16 +565,7 @@ fn a_variant_left_from_a_taller_master_is_named_until_removed() {
     let masters = root.join("sample-media/clips");
     fs::create_dir_all(&masters).unwrap();
     let master = masters.join("first-clip.mp4");
-    let encode = |size: &str| {
-        let _ = fs::remove_file(&master);
-        let source = format!("testsrc2=size={size}:rate=25");
-        ffmpeg(
-            &["-f", "lavfi", "-i", &source, "-t", "2", "-c:v", "libx264", "-threads", "1", "-pix_fmt", "yuv420p"]
-                .into_iter()
-                .chain([master.to_str().unwrap()])
-                .collect::<Vec<_>>(),
-        );
-    };
+    let encode = |size: &str| master_of(&master, "testsrc2", size, "2");
     encode("640x360");
     let site = root.join("content/site.toml");
     let settings = "\n[[media_variants]]\nheight = 240\nprice = 9\n\n[[media_variants]]\nheight = 180\nfactor = 0.5\nid = \"tiny\"\n";
@@ -606,22 +606,7 @@ fn a_variant_left_from_a_taller_master_is_named_until_removed() {
         .replace("\n[[media_variants]]\nheight = 180\nfactor = 0.5\nid = \"tiny\"\n", "\n");
     assert!(!without_tiny.contains("tiny"), "{without_tiny}");
     fs::write(&site, without_tiny).unwrap();
-    let _ = fs::remove_file(&master);
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "smptebars=size=356x200:rate=25",
-        "-t",
-        "2",
-        "-c:v",
-        "libx264",
-        "-threads",
-        "1",
-        "-pix_fmt",
-        "yuv420p",
-        master.to_str().unwrap(),
-    ]);
+    master_of(&master, "smptebars", "356x200", "2");
     let fifth = site_gen(&["media", "--jobs", "1"], &root);
     assert!(fifth.status.success(), "{}", text(&fifth));
     assert!(!text(&fifth).contains("variant tiny made"), "not asked for any more: {}", text(&fifth));
@@ -640,22 +625,7 @@ fn a_share_of_an_old_price_is_named_until_media_runs() {
     assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
     let masters = root.join("sample-media/clips");
     fs::create_dir_all(&masters).unwrap();
-    let master = masters.join("first-clip.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25",
-        "-t",
-        "2",
-        "-c:v",
-        "libx264",
-        "-threads",
-        "1",
-        "-pix_fmt",
-        "yuv420p",
-        master.to_str().unwrap(),
-    ]);
+    master_of(&masters.join("first-clip.mp4"), "testsrc2", "640x360", "2");
     let site = root.join("content/site.toml");
     let settings = "\n[[media_variants]]\nheight = 180\nfactor = 0.6\nid = \"small\"\n";
     fs::write(&site, fs::read_to_string(&site).unwrap() + settings).unwrap();
@@ -716,21 +686,7 @@ fn a_draft_without_its_master_is_skipped() {
     }
     let masters = root.join("sample-media/clips");
     fs::create_dir_all(&masters).unwrap();
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=25",
-        "-t",
-        "1",
-        "-c:v",
-        "libx264",
-        "-threads",
-        "1",
-        "-pix_fmt",
-        "yuv420p",
-        masters.join("first-clip.mp4").to_str().unwrap(),
-    ]);
+    master_of(&masters.join("first-clip.mp4"), "testsrc2", "320x180", "1");
     let run = site_gen(&["media", "--jobs", "1"], &root);
     assert!(run.status.success(), "{}", text(&run));
     assert!(text(&run).contains("foggy-pier: a draft with no master at"), "{}", text(&run));
