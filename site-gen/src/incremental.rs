@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 use tera::Tera;
 
+use crate::content::checks;
 use crate::content::load::{self, ContentItem, ContentKind, LoadOptions};
 use crate::content::Shop;
 use crate::diagnostics::{display_path, Diagnostic, Diagnostics};
@@ -341,7 +342,7 @@ impl Incremental {
         // What a full load checks across the shop: a licence's terms page
         // renamed or deleted leaves its links dead.
         if errors.is_empty() {
-            errors.extend(load::missing_licence_pages(&l.shop.config, &l.shop.pages, &l.shop.static_files));
+            errors.extend(checks::missing_licence_pages(&l.shop.config, &l.shop.pages, &l.shop.static_files));
         }
         if errors.is_empty() {
             Ok(())
@@ -643,14 +644,14 @@ impl Loaded {
                 if let Some(other) = other.or_else(|| self.hidden_at(&clip.url())) {
                     return Err(duplicate("clip", &clip.slug, &clip.source, other));
                 }
-                let prices = load::unpayable_prices(&self.shop.root, std::slice::from_ref(&clip), &self.shop.config);
+                let prices = checks::unpayable_prices(&self.shop.root, std::slice::from_ref(&clip), &self.shop.config);
                 if !prices.is_empty() {
                     return Err(prices.iter().cloned().collect());
                 }
                 // Hidden clips (drafts, dated later) count too, as in a full
                 // load: they will be published one day.
                 let hidden = self.hidden_clips();
-                let shared = load::shared_files(self.shop.clips.iter().chain(&hidden).chain([&clip]));
+                let shared = checks::shared_files(self.shop.clips.iter().chain(&hidden).chain([&clip]));
                 if !shared.is_empty() {
                     return Err(shared);
                 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod fields;
 pub use fields::human_size;
+pub mod checks;
 pub mod load;
 
 use std::path::PathBuf;
