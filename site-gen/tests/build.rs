@@ -254,6 +254,47 @@ fn a_price_of_nothing_or_past_what_stripe_charges_is_refused_with_its_line() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+/// A `file_name` ending as another kind of file than the bucket's `file`
+/// (a `.mov` name for an `.mp4`) saves the customer's download under the
+/// wrong ending: build warns at the line, with the name to write; endings
+/// of one kind (`.m4v` for `.mp4`) and unknown ones pass.
+#[test]
+fn a_file_name_ending_as_another_kind_of_file_is_warned_of() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("variant-shop"), &root);
+    let harbour = root.join("content/clips/harbour.md");
+    let text = fs::read_to_string(&harbour).unwrap();
+    let changed = text.replacen("file_name = \"Harbour (4K).mp4\"", "file_name = \"Harbour (4K).mov\"", 1).replacen(
+        "file_name = \"Harbour (web).mp4\"",
+        "file_name = \"Harbour (web).MKV\"",
+        1,
+    );
+    fs::write(&harbour, &changed).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(o.status.success(), "a warning, not an error: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "warning: `file_name` \"Harbour (4K).mov\" ends .mov, but its file in the bucket, \"clips/harbour-4k.mp4\", is a .mp4 (video/mp4)"
+        ) && err.contains("content/clips/harbour.md:9"),
+        "{err}"
+    );
+    assert!(err.contains("file_name = \"Harbour (4K).mp4\""), "the name to write: {err}");
+    assert!(err.contains("\"Harbour (web).MKV\" (the variant `web`) ends .mkv"), "{err}");
+    assert_eq!(err.matches("ends .").count(), 2, "not the hd variant: {err}");
+
+    let fine = text.replacen("file_name = \"Harbour (4K).mp4\"", "file_name = \"Harbour (4K).M4V\"", 1).replacen(
+        "clips/harbour-web.mp4",
+        "clips/harbour-web.braw",
+        1,
+    );
+    fs::write(&harbour, fine).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("file_name` \""), "{}", stderr(&o));
+}
+
 /// A published news post or page with nothing under its front matter
 /// built silently into an empty page: `build` and `check` warn, naming the
 /// file at its closing `+++` line and what to do; the shop still builds.

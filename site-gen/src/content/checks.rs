@@ -499,3 +499,58 @@ pub fn shared_files<'a>(clips: impl IntoIterator<Item = &'a Clip>) -> Vec<Diagno
     }
     errors
 }
+
+/// Files sold under a `file_name` whose ending says another kind of file
+/// than the bucket's `file` (`.mov` for an `.mp4`): the customer's download
+/// is saved under the wrong ending and sent as that type, and a player that
+/// goes by the ending may refuse it. Endings of one kind (`.mp4` and
+/// `.m4v`) and endings no type is known for (`.braw`) pass.
+pub fn mismatched_file_endings(root: &Path, clips: &[Clip]) -> Vec<Diagnostic> {
+    let kind = |name: &str| {
+        let ending = Path::new(name).extension()?.to_str()?.to_ascii_lowercase();
+        let ending = match ending.as_str() {
+            "m4v" => "mp4".to_string(),
+            "jpeg" => "jpg".to_string(),
+            _ => ending,
+        };
+        let mime = mime_guess::from_ext(&ending).first()?;
+        Some((ending, mime))
+    };
+    let mut warnings = Vec::new();
+    for clip in clips {
+        let files = std::iter::once((&clip.file, &clip.file_name, None))
+            .chain(clip.variants.iter().map(|v| (&v.file, &v.file_name, Some(v))));
+        for (file, file_name, variant) in files {
+            let (Some((file_ending, file_type)), Some((name_ending, _))) = (kind(file), kind(file_name)) else {
+                continue;
+            };
+            if file_ending == name_ending {
+                continue;
+            }
+            let stem = Path::new(file_name.as_str()).file_stem().and_then(|s| s.to_str()).unwrap_or(file_name);
+            let ending = Path::new(file.as_str()).extension().and_then(|e| e.to_str()).unwrap_or(&file_ending);
+            let whose = variant.map_or(String::new(), |v| format!(" (the variant `{}`)", v.id));
+            let warning = Diagnostic::new(
+                display_path(root, &clip.source),
+                format!(
+                    "`file_name` \"{file_name}\"{whose} ends .{name_ending}, but its file in the bucket, \"{file}\", \
+                     is a .{file_ending} ({file_type}): the customer's download would be saved as a .{name_ending}, \
+                     which their player may refuse"
+                ),
+            )
+            .with_help(format!(
+                "end `file_name` as the file does: file_name = \"{stem}.{ending}\" (if the file really is a \
+                 .{name_ending}, rename it in the bucket and in `file` instead)"
+            ));
+            let location = match variant {
+                Some(v) => Some(v.location.clone()),
+                None => key_line(root, &clip.source, "file_name"),
+            };
+            warnings.push(match location {
+                Some(l) => warning.at(l),
+                None => warning,
+            });
+        }
+    }
+    warnings
+}

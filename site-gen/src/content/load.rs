@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
 use super::checks::{
-    blocked_html, doubtful_payment_links, empty_bodies, missing_licence_pages, shared_files, shared_payment_links,
-    under_stripe_minimum, unmade_images, unpayable_prices,
+    blocked_html, doubtful_payment_links, empty_bodies, mismatched_file_endings, missing_licence_pages, shared_files,
+    shared_payment_links, under_stripe_minimum, unmade_images, unpayable_prices,
 };
 use super::fields::{Duration, Price, Resolution};
 use super::{Clip, ClipVariant, Page, Post, Shop, Tag};
@@ -147,6 +147,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     warnings.extend(empty_bodies(root, &posts, &pages));
     warnings.extend(unmade_images(root, &clips, &posts, &pages));
     warnings.extend(blocked_html(root, &clips, &posts, &pages));
+    warnings.extend(mismatched_file_endings(root, &clips));
     warnings.extend(crate::media_variants::stale_shares(root, &config.media_variants, &config.currency, &clips));
 
     let shop = Shop {
