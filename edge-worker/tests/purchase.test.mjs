@@ -684,6 +684,9 @@ describe("partial refunds and disputes", () => {
       "a fresh link mail; the withdrawn one stays withdrawn");
     const [link] = linksIn(mail.email.text);
     assert.equal((await curl(`${link}/${a.slug}`, { args: ["-I"] })).status, 200, "the mailed link works");
+    // It says why it comes: the customer was told the dispute ended the links.
+    assert.match(mail.email.subject, new RegExp(`can be downloaded again: order ${early.order}$`));
+    assert.match(mail.email.text, /^The dispute about the payment of your order at .* is closed, and your downloads work again\./);
 
     // A dispute takes weeks: won after the order's links expired, the order
     // gets back the time the dispute took from it, from the day it closed,

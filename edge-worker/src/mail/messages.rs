@@ -157,7 +157,7 @@ fn order_text(order: &OrderMail) -> String {
         }
     }
     s.push_str(&format!(
-        "\nEach clip can be downloaded {} until {}.\n",
+        "\nEach clip can be downloaded {} in all, until {}; the download page shows how many are left.\n",
         plural(order.downloads_per_clip as usize, "time", "times"),
         mail_date(order.expires_at)
     ));
@@ -192,7 +192,7 @@ fn order_html(order: &OrderMail) -> String {
         s.push_str("</div>\n");
     }
     s.push_str(&format!(
-        r#"<p style="margin:8px 0 16px;">Each clip can be downloaded {times} until <strong>{date}</strong>.</p>
+        r#"<p style="margin:8px 0 16px;">Each clip can be downloaded {times} in all, until <strong>{date}</strong>; the download page shows how many are left.</p>
 "#,
         times = plural(order.downloads_per_clip as usize, "time", "times"),
         date = text(&mail_date(order.expires_at)),
@@ -237,14 +237,37 @@ fn base(shop: &ShopInfo) -> &str {
     shop.base_url.trim_end_matches('/')
 }
 
+/// Why an order's mail is sent: the order was paid (or the owner sends it
+/// again), or a dispute closed in the shop's favour gave it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderMailReason {
+    Paid,
+    /// Says so: the customer was told the links were ended by the dispute.
+    Restored,
+}
+
 /// The mail a customer gets when an order is paid: the order page link
 /// (the download link), every clip with file name, size and SHA-256, the
 /// licence, the downloads allowed and the expiry, and how to get the links
 /// again.
-pub fn order_mail(shop: &ShopInfo, order: &OrderMail) -> Mail {
-    let subject = format!("Your clips from {}: order {}", shop.title, order.order_id);
+pub fn order_mail(shop: &ShopInfo, order: &OrderMail, reason: OrderMailReason) -> Mail {
+    let restored = reason == OrderMailReason::Restored;
+    let (subject, opening) = if restored {
+        (
+            format!("Your clips from {} can be downloaded again: order {}", shop.title, order.order_id),
+            format!(
+                "The dispute about the payment of your order at {} is closed, and your downloads work again.",
+                shop.title
+            ),
+        )
+    } else {
+        (
+            format!("Your clips from {}: order {}", shop.title, order.order_id),
+            format!("Thank you for your order at {}.", shop.title),
+        )
+    };
     let text_body = format!(
-        "Thank you for your order at {shop}.\n\n\
+        "{opening}\n\n\
          Your downloads are ready. Open this page to download your clips (bookmark it):\n{url}\n\n\
          {order}\n{licence}\n\
          Keep the link private: anyone who has it can download these clips.\n\n\
@@ -259,10 +282,11 @@ pub fn order_mail(shop: &ShopInfo, order: &OrderMail) -> Mail {
         contact = shop.contact_email,
     );
     let content = format!(
-        r#"<p style="{P}">Thank you for your order. Your downloads are ready.</p>
+        r#"<p style="{P}">{opening} Your downloads are ready.</p>
 {button}{order}{licence}<p style="{P}{MUTED}">Keep the link private: anyone who has it can download these clips.</p>
 <p style="margin:0;{MUTED}">Lost this e-mail? Get your links again at <a href="{recover_attr}" style="{LINK}">{recover}</a>.</p>
 "#,
+        opening = text(&opening),
         button = html_button(&order.order_url, "Download your clips"),
         order = order_html(order),
         licence = licence_html(shop),
@@ -412,7 +436,7 @@ mod tests {
 
     #[test]
     fn the_order_mail_has_everything_in_both_bodies() {
-        let m = order_mail(&shop(), &order());
+        let m = order_mail(&shop(), &order(), OrderMailReason::Paid);
         assert_eq!(m.to, "buyer@example.com");
         assert_eq!(m.subject, "Your clips from Saltglass & Co <Footage>: order PAY-6ea005aecf7d370bb67e");
         for needle in [
@@ -421,7 +445,8 @@ mod tests {
             "harbour-at-dawn.mp4 (282 MB)",
             &format!("SHA-256: {}", "ab".repeat(32)),
             "dune.mov (999 bytes)",
-            "downloaded 5 times until 1 January 2027, 00:00 UTC",
+            "Thank you for your order at Saltglass & Co <Footage>.",
+            "downloaded 5 times in all, until 1 January 2027, 00:00 UTC; the download page shows how many are left",
             "royalty-free licence",
             "https://shop.example/terms/",
             "Lost this e-mail? Get your links again at https://shop.example/recover/",
@@ -435,7 +460,7 @@ mod tests {
             "Harbour &lt;at&gt; dawn &amp; dusk",
             "harbour-at-dawn.mp4 · 282 MB",
             &"ab".repeat(32),
-            "5 times until <strong>1 January 2027, 00:00 UTC</strong>",
+            "5 times in all, until <strong>1 January 2027, 00:00 UTC</strong>; the download page shows how many are left",
             "royalty-free licence",
             r#"href="https://shop.example/terms/""#,
             "Lost this e-mail?",
@@ -447,6 +472,27 @@ mod tests {
         }
         assert!(!m.html.contains("<at>") && !m.html.contains("Co <Footage>"), "unescaped value");
         assert!(!m.html.contains("<style") && !m.html.contains("<table") && !m.html.contains("<link"));
+    }
+
+    /// The mail of an order a won dispute gave back says so, in its subject
+    /// and first line (the customer was told the links had ended), and has
+    /// the same links and clips as the order mail.
+    #[test]
+    fn the_mail_of_a_restored_order_says_why_it_comes() {
+        let paid = order_mail(&shop(), &order(), OrderMailReason::Paid);
+        let m = order_mail(&shop(), &order(), OrderMailReason::Restored);
+        assert_eq!(
+            m.subject,
+            "Your clips from Saltglass & Co <Footage> can be downloaded again: order PAY-6ea005aecf7d370bb67e"
+        );
+        let opening = "The dispute about the payment of your order at Saltglass & Co <Footage> is closed, and your downloads work again.";
+        assert!(m.text.starts_with(opening), "{}", m.text);
+        assert!(m
+            .html
+            .contains("The dispute about the payment of your order at Saltglass &amp; Co &lt;Footage&gt; is closed"));
+        assert!(!m.text.contains("Thank you") && !m.html.contains("Thank you"));
+        let after = |t: &str| t.split_once("Your downloads are ready.").unwrap().1.to_string();
+        assert_eq!(after(&m.text), after(&paid.text), "the same links, clips and terms");
     }
 
     /// A shop with licence tiers: the terms of each tier, not a generic
@@ -462,7 +508,7 @@ mod tests {
             page: format!("/licence-{id}/"),
         };
         tiered.licences = vec![tier("standard", "Standard"), tier("extended", "Extended <b>")];
-        let m = order_mail(&tiered, &order());
+        let m = order_mail(&tiered, &order(), OrderMailReason::Paid);
         assert!(m.text.contains(
             "The terms: Standard https://shop.example/licence-standard/, Extended <b> https://shop.example/licence-extended/"
         ));

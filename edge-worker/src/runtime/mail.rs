@@ -20,7 +20,7 @@ use super::http::execute;
 use super::monitor::setting;
 use super::{batch, bind, manifest, now_unix, num, opt_text, rows, text};
 use crate::error::DownloadError;
-use crate::mail::messages::{order_mail, MailClip, OrderMail};
+use crate::mail::messages::{order_mail, MailClip, OrderMail, OrderMailReason};
 use crate::mail::resend::{self, Resend};
 use crate::mail::{self, ConfigError, Mail, MailProvider, SendFailure};
 use crate::outbox::{self, sql, ClaimedMessage, MailKind, OutboxEntry, OutboxRow};
@@ -275,7 +275,7 @@ pub(crate) fn order_mail_statement(
     to: &str,
     origin: &str,
 ) -> std::result::Result<D1PreparedStatement, DownloadError> {
-    let mail = order_mail(&manifest().shop, &order_facts(claims, token, to, origin));
+    let mail = order_mail(&manifest().shop, &order_facts(claims, token, to, origin), OrderMailReason::Paid);
     outbox_insert(db, kind, Some(&claims.order_id), &mail, now_unix())
 }
 
@@ -290,7 +290,8 @@ pub(crate) fn restored_order_mail_statement(
     origin: &str,
     now: u64,
 ) -> std::result::Result<D1PreparedStatement, DownloadError> {
-    let mail = order_mail(&manifest().shop, &order_facts(claims, token, to, origin));
+    let facts = order_facts(claims, token, to, origin);
+    let mail = order_mail(&manifest().shop, &facts, OrderMailReason::Restored);
     let values = [&mail.to, &mail.subject, &mail.text, &mail.html].map(|v| text(v));
     let [to, subject, text_body, html] = values;
     let kind = text(MailKind::Resend.as_str());
