@@ -513,10 +513,12 @@ pub mod sql {
     /// A dispute closed in the shop's favour: the order its dispute revoked
     /// at `?3` works again, expiring at `?2` when that is given (the time
     /// the dispute took given back, `payments::restored_expiry`); a
-    /// refund's or the owner's revoke stays. Returns the row.
+    /// refund's or the owner's revoke stays. The reason goes with the revoke
+    /// (`orders show` said "disputed" of a working order); the order's
+    /// events keep the dispute. Returns the row.
     /// `?1 order_id, ?2 new expiry or NULL, ?3 revoked at`.
     pub const RESTORE_AFTER_DISPUTE: &str =
-        "UPDATE orders SET revoked_at = NULL, expires_at = COALESCE(?2, expires_at) \
+        "UPDATE orders SET revoked_at = NULL, revoked_reason = NULL, expires_at = COALESCE(?2, expires_at) \
          WHERE order_id = ?1 AND revoked_at = ?3 AND revoked_reason = 'disputed' RETURNING order_id";
 
     /// Revokes one clip of an order. `?1 order_id, ?2 clip_slug, ?3 now (s), ?4 reason`.

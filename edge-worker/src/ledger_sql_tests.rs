@@ -1271,10 +1271,12 @@ fn a_won_dispute_restores_what_its_dispute_revoked_and_nothing_else() {
     run(&db, "UPDATE orders SET expires_at = 150 WHERE order_id = 'D'", vec![]);
     assert_eq!(restore_at("D", 99, n(900)), (0, 0), "revoked at another time than the webhook read");
     assert_eq!(restore_at("D", 100, n(900)), (1, 1));
-    let state: (Option<i64>, i64) = db
-        .query_row("SELECT revoked_at, expires_at FROM orders WHERE order_id = 'D'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+    let state: (Option<i64>, Option<String>, i64) = db
+        .query_row("SELECT revoked_at, revoked_reason, expires_at FROM orders WHERE order_id = 'D'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .unwrap();
-    assert_eq!(state, (None, 900), "working again, to its new expiry");
+    assert_eq!(state, (None, None, 900), "working again, to its new expiry, with no reason of a revoke");
     assert_eq!(restore("D"), (0, 0), "once");
     for other in ["R", "A", "N"] {
         assert_eq!(restore(other), (0, 0), "{other} stays as it was");
@@ -1338,7 +1340,7 @@ fn a_refund_or_the_owners_revoke_during_a_dispute_outlasts_the_dispute() {
     db.execute("UPDATE orders SET revoked_at = NULL, revoked_reason = NULL WHERE order_id = 'O'", []).unwrap();
     assert_eq!(dispute(&db, 70), 1);
     assert_eq!(restore(&db), 1);
-    assert_eq!(state(&db), (None, Some("disputed".into())));
+    assert_eq!(state(&db), (None, None), "working, with no reason of a revoke left");
 }
 
 /// The self-test's `downloads_stuck`: a resume refused for the allowance,

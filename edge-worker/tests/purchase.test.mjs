@@ -702,6 +702,7 @@ describe("partial refunds and disputes", () => {
     await sql(`UPDATE orders SET revoked_at = ${then - 40 * days}, expires_at = ${then - 20 * days} WHERE order_id = '${weeks.order}'`);
     assert.equal((await deliver(dispute("charge.dispute.closed", weeks.pi, "won"))).body.restored, true);
     const expiry = (await order(weeks.order)).expires_at;
+    assert.equal((await order(weeks.order)).revoked_reason, null, "no reason of a revoke on a working order");
     assert.ok(Math.abs(expiry - (then + 20 * days)) < 120, `expires ${expiry - then} s from now, not ${20 * days}`);
     const [fresh] = await mailTo((m) => m.to.includes("fourteen@example.com") && m !== before.email);
     const [freshLink] = linksIn(fresh.email.text);
