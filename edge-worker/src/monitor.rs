@@ -898,12 +898,12 @@ mod payment_attention_tests {
             (
                 Some("PAY-1".to_string()),
                 "partial_refund".to_string(),
-                "refunded: 1800 of 3600 back (refund)".to_string(),
+                "refunded: 18.00 EUR of 36.00 EUR back (refund)".to_string(),
             ),
             (
                 Some("PAY-2".to_string()),
                 "amount_mismatch".to_string(),
-                "paid 0 eur where the catalog prices the clips at 2400 eur".to_string(),
+                "paid 0.00 EUR where the catalog prices the clips at 24.00 EUR".to_string(),
             ),
             (None, "checkout_unavailable".to_string(), "Stripe answered 401".to_string()),
             (
@@ -927,14 +927,16 @@ mod payment_attention_tests {
         let shape = vec![(None, "checkout_unavailable".to_string(), "STRIPE_API_KEY is not set".to_string())];
         assert!(payment_attention_problem(&shape).unwrap().contains("Fix STRIPE_API_KEY"));
         assert!(text.contains("site-gen orders revoke PAY-1 --clip SLUG"));
-        assert!(text.contains("PAY-2: paid 0 eur"));
+        assert!(text.contains("PAY-2: paid 0.00 EUR"));
         let leaked = vec![(
             None,
             "underpaid".to_string(),
-            "paid 1 eur where the catalog prices the clips at 2400 eur; checkout cs_x".to_string(),
+            "paid 0.01 EUR where the catalog prices the clips at 24.00 EUR; checkout cs_x".to_string(),
         )];
         let text = payment_attention_problem(&leaked).unwrap();
-        assert!(text.contains("(paid 1 eur where the catalog prices the clips at 2400 eur; checkout cs_x): no order"));
+        assert!(
+            text.contains("(paid 0.01 EUR where the catalog prices the clips at 24.00 EUR; checkout cs_x): no order")
+        );
         assert!(text.contains("roll the key") && text.contains("refund the payment"), "{text}");
         let failed = vec![(
             Some("PAY-3".to_string()),

@@ -536,6 +536,7 @@ describe("partial refunds and disputes", () => {
     assert.equal(paid.status, 200);
     const partial = chargeEvent("charge.refunded", {
       id: "ch_p", object: "charge", amount: a.price + b.price, amount_refunded: a.price, refunded: false, payment_intent: pi,
+      currency: manifest.shop.currency.toLowerCase(),
     });
     const refund = await deliver(partial);
     assert.equal(refund.status, 200);
@@ -551,6 +552,9 @@ describe("partial refunds and disputes", () => {
     assert.ok(health.body.payments.some((p) => p.outcome === "partial_refund" && p.order_id === paid.body.order_id));
     const log = await logMatching(stack, /payment matter\(s\) need a look/);
     assert.match(log, new RegExp(`site-gen orders revoke ${paid.body.order_id} --clip SLUG`));
+    // The amounts in the shop's currency, as the owner reads them.
+    const money = (minor) => `${(minor / 100).toFixed(2)} ${manifest.shop.currency.toUpperCase()}`;
+    assert.ok(log.includes(`partially refunded (refunded: ${money(a.price)} of ${money(a.price + b.price)} back (refund))`), log);
 
     const bin = process.env.SITE_GEN_BIN;
     const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
@@ -955,7 +959,9 @@ describe("a payment that does not match the catalog", () => {
     const payments = (await admin(stack, "GET", "/admin/payments?limit=50")).body.payments;
     const row = payments.find((p) => p.outcome === "amount_mismatch" && p.order_id === paid.body.order_id);
     assert.ok(row, JSON.stringify(payments.slice(0, 3)));
-    assert.match(row.detail, new RegExp(`paid 0 ${manifest.shop.currency.toLowerCase()} where the catalog prices the clips at ${a.price}`));
+    // In the currency's unit, as the owner reads it (the sample shop's has cents).
+    const currency = manifest.shop.currency.toUpperCase();
+    assert.match(row.detail, new RegExp(`paid 0\\.00 ${currency} where the catalog prices the clips at ${(a.price / 100).toFixed(2)} ${currency}`));
     await logMatching(stack, /"event":"payment_amount_mismatch"/);
   });
 });

@@ -1198,7 +1198,8 @@ mod tests {
     #[test]
     fn a_reissue_during_an_open_dispute_asks_for_despite_refund() {
         let shown = |reason: &str, events: Value| serde_json::json!({ "order": { "revoked_at": 5, "revoked_reason": reason }, "events": events });
-        let dispute = serde_json::json!({ "kind": "revoke", "detail": "disputed: 100 of 100 back (fraudulent)" });
+        let dispute =
+            serde_json::json!({ "kind": "revoke", "detail": "disputed: 1.00 EUR of 1.00 EUR back (fraudulent)" });
         let owner = serde_json::json!({ "kind": "revoke", "detail": null });
         let restore = serde_json::json!({ "kind": "restore", "detail": "won" });
         let open = shown("admin", serde_json::json!([dispute, owner]));
@@ -1208,7 +1209,7 @@ mod tests {
         let closed = shown("admin", serde_json::json!([dispute, restore, owner]));
         assert!(check_reissuable("O", &closed, false).is_ok(), "the dispute closed: the owner's revoke only");
         // Won after the owner's revoke: no restore (the revoke stays), but over.
-        let won = serde_json::json!({ "kind": "dispute_closed", "detail": "dispute closed in the shop's favour: 0 of 100 back (won)" });
+        let won = serde_json::json!({ "kind": "dispute_closed", "detail": "dispute closed in the shop's favour: 0.00 EUR of 1.00 EUR back (won)" });
         let after = shown("admin", serde_json::json!([dispute, owner, won]));
         assert!(check_reissuable("O", &after, false).is_ok(), "the dispute is over");
         // A reissue despite the dispute closes nothing: a later revoke and

@@ -87,9 +87,33 @@ pub struct MoneyBack {
     pub amount_back: u64,
     /// Stripe's dispute reason, or `refund`.
     pub reason: String,
+    /// The currency of both amounts (Stripe: `eur`); empty when not said.
+    pub currency: String,
+}
+
+/// An amount in a currency's smallest unit as the owner reads it:
+/// `18.00 EUR`, `1800 JPY`; the bare number when the currency is unknown.
+pub fn amount_text(minor: u64, currency: &str) -> String {
+    if currency.is_empty() {
+        return minor.to_string();
+    }
+    let code = currency.to_ascii_uppercase();
+    let decimals = clipstore_core::currency_decimals(&code) as usize;
+    // Zeros in front so that a fraction has its places (5 cents: 0.05).
+    let digits = format!("{minor:0>width$}", width = decimals + 1);
+    let (whole, fraction) = digits.split_at(digits.len() - decimals);
+    let point = if decimals > 0 { "." } else { "" };
+    format!("{whole}{point}{fraction} {code}")
 }
 
 impl MoneyBack {
+    /// `18.00 EUR of 36.00 EUR back (requested_by_customer)`, for the
+    /// owner's alerts and the order's events.
+    pub fn detail(&self) -> String {
+        let of = |minor| amount_text(minor, &self.currency);
+        format!("{} of {} back ({})", of(self.amount_back), of(self.amount), self.reason)
+    }
+
     /// A full refund or any dispute ends the order's downloads; a partial
     /// refund leaves the choice to the owner.
     pub fn is_full(&self) -> bool {
@@ -212,12 +236,13 @@ impl PriceCheck {
     pub fn mismatch(&self) -> Option<String> {
         // The price the customer was shown, though the catalog's may have
         // changed since: nothing to tell.
-        let paid = || self.paid.map_or("?".to_string(), |p| p.to_string());
         let paid_currency = self.paid_currency.as_deref().unwrap_or("?");
+        let paid = || self.paid.map_or(format!("? {paid_currency}"), |p| amount_text(p, paid_currency));
         match self.asked {
             Some(_) if !self.underpaid() => return None,
             Some(asked) => {
-                return Some(format!("paid {} {paid_currency} where the shop's checkout asked {asked}", paid()))
+                let asked = amount_text(asked, &self.expected_currency);
+                return Some(format!("paid {} where the shop's checkout asked {asked}", paid()));
             }
             None => {}
         }
@@ -227,10 +252,9 @@ impl PriceCheck {
             return None;
         }
         Some(format!(
-            "paid {} {paid_currency} where the catalog prices the clips at {} {}",
+            "paid {} where the catalog prices the clips at {}",
             paid(),
-            self.expected,
-            self.expected_currency
+            amount_text(self.expected, &self.expected_currency)
         ))
     }
 }
@@ -630,7 +654,7 @@ mod tests {
         free.amount_items = Some(0);
         assert_eq!(
             PriceCheck::of(&free, &m, None).mismatch().as_deref(),
-            Some("paid 0 eur where the catalog prices the clips at 3600 eur")
+            Some("paid 0.00 EUR where the catalog prices the clips at 36.00 EUR")
         );
         let mut usd = paid(&["harbor"]);
         usd.currency = Some("USD".into());
@@ -647,7 +671,7 @@ mod tests {
         let mut cheap = paid(&["harbor", "dunes"]);
         assert_eq!(
             new_order_at("stripe", &cheap, &m, terms, 1_000).unwrap_err(),
-            WebhookError::Underpaid("paid 1800 eur where the catalog prices the clips at 3600 eur".into())
+            WebhookError::Underpaid("paid 18.00 EUR where the catalog prices the clips at 36.00 EUR".into())
         );
         assert_eq!(WebhookError::Underpaid(String::new()).status(), 200, "no retry would change it");
         cheap.from_payment_link = true;
@@ -676,7 +700,7 @@ mod tests {
         assert!(new_order("stripe", &before_the_rise, &m, terms, 1_000, Some(1800)).is_ok());
         assert_eq!(
             new_order("stripe", &before_the_rise, &m, terms, 1_000, Some(2000)).unwrap_err(),
-            WebhookError::Underpaid("paid 1800 eur where the shop's checkout asked 2000".into()),
+            WebhookError::Underpaid("paid 18.00 EUR where the shop's checkout asked 20.00 EUR".into()),
             "less than it asked"
         );
         let mut unknown = paid(&["harbor"]);
@@ -708,12 +732,29 @@ mod tests {
 
     #[test]
     fn refunds_and_disputes() {
-        let back =
-            |amount_back| MoneyBack { payment_id: "pi_1".into(), amount: 3600, amount_back, reason: "refund".into() };
+        let back = |amount_back| MoneyBack {
+            payment_id: "pi_1".into(),
+            amount: 3600,
+            amount_back,
+            reason: "refund".into(),
+            currency: "eur".into(),
+        };
         assert_eq!(money_back_action(&EventKind::Refunded(back(3600))), Some(MoneyBackAction::Revoke));
         assert_eq!(money_back_action(&EventKind::Refunded(back(1800))), Some(MoneyBackAction::MarkAndAlert));
         assert_eq!(money_back_action(&EventKind::Disputed(back(0))), Some(MoneyBackAction::Revoke));
         assert_eq!(money_back_action(&EventKind::AwaitingPayment { session_id: "cs".into() }), None);
+        assert_eq!(back(1800).detail(), "18.00 EUR of 36.00 EUR back (refund)");
+    }
+
+    /// Amounts for the owner in the currency's own unit, not Stripe's
+    /// smallest one (`1800` of what?).
+    #[test]
+    fn amounts_are_shown_in_their_currency() {
+        assert_eq!(amount_text(1800, "eur"), "18.00 EUR");
+        assert_eq!(amount_text(5, "usd"), "0.05 USD");
+        assert_eq!(amount_text(1800, "jpy"), "1800 JPY");
+        assert_eq!(amount_text(12345, "kwd"), "12.345 KWD");
+        assert_eq!(amount_text(1800, ""), "1800", "no currency said: the bare number");
     }
 
     #[test]

@@ -179,6 +179,9 @@ struct PaymentObject {
     /// A Refund's, when it failed.
     #[serde(default)]
     failure_reason: Option<String>,
+    /// Of `amount` (Stripe: lower-case ISO, `eur`).
+    #[serde(default)]
+    currency: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -212,6 +215,7 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
                     amount: charge.amount,
                     amount_back: amount_refunded,
                     reason: "refund".into(),
+                    currency: charge.currency.unwrap_or_default(),
                 }),
                 None => EventKind::Ignored,
             }
@@ -227,6 +231,7 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
                     payment_id,
                     amount: refund.amount,
                     amount_back: 0,
+                    currency: refund.currency.unwrap_or_default(),
                     reason: match (refund.status.as_deref(), refund.failure_reason) {
                         (Some("canceled"), _) => "canceled".into(),
                         (_, Some(why)) => format!("failed: {why}"),
@@ -244,6 +249,7 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
                     amount: dispute.amount,
                     amount_back: dispute.amount,
                     reason: dispute.reason.unwrap_or_else(|| "dispute".into()),
+                    currency: dispute.currency.unwrap_or_default(),
                 }),
                 None => EventKind::Ignored,
             }
@@ -261,6 +267,7 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
                         amount: dispute.amount,
                         amount_back: 0,
                         reason: status,
+                        currency: dispute.currency.unwrap_or_default(),
                     })
                 }
                 _ => EventKind::Ignored,
@@ -389,7 +396,7 @@ mod tests {
     #[test]
     fn refunds_and_disputes_name_their_payment() {
         let refund = r#"{"id":"evt_r","type":"charge.refunded","livemode":true,"data":{"object":{"id":"ch_1","object":"charge",
-            "amount":3600,"amount_refunded":1800,"payment_intent":"pi_9","refunded":false}}}"#;
+            "amount":3600,"amount_refunded":1800,"currency":"eur","payment_intent":"pi_9","refunded":false}}}"#;
         let e = parse_event(refund.as_bytes()).unwrap();
         assert!(e.livemode);
         assert_eq!(
@@ -398,7 +405,8 @@ mod tests {
                 payment_id: "pi_9".into(),
                 amount: 3600,
                 amount_back: 1800,
-                reason: "refund".into()
+                reason: "refund".into(),
+                currency: "eur".into(),
             })
         );
         let dispute = r#"{"id":"evt_d","type":"charge.dispute.created","data":{"object":{"id":"dp_1","object":"dispute",
@@ -413,7 +421,13 @@ mod tests {
             parse_event(body.as_bytes()).unwrap().kind
         };
         for status in ["won", "warning_closed", "prevented"] {
-            let won = MoneyBack { payment_id: "pi_9".into(), amount: 3600, amount_back: 0, reason: status.into() };
+            let won = MoneyBack {
+                payment_id: "pi_9".into(),
+                amount: 3600,
+                amount_back: 0,
+                reason: status.into(),
+                currency: String::new(),
+            };
             assert_eq!(closed(status), EventKind::DisputeWon(won), "{status}");
         }
         assert_eq!(closed("lost"), EventKind::Ignored, "a lost dispute leaves the order revoked");
@@ -443,6 +457,7 @@ mod tests {
                 amount: 1800,
                 amount_back: 0,
                 reason: reason.into(),
+                currency: String::new(),
             })
         };
         assert_eq!(

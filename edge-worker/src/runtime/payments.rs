@@ -488,7 +488,7 @@ async fn money_back(
         EventKind::DisputeWon(_) => "dispute closed in the shop's favour",
         _ => "refunded",
     };
-    let detail = format!("{reason}: {} of {} back ({})", back.amount_back, back.amount, back.reason);
+    let detail = format!("{reason}: {}", back.detail());
     let Some(OrderOfPayment { order_id }) = order else {
         // No order has this payment (yet): Stripe may deliver the refund
         // before a checkout event it is retrying. A full refund or dispute
