@@ -22,10 +22,18 @@
 //!   less the credit a new download would get back for the latest
 //!   interrupted one ([`DownloadAllowance::remaining_with_credit`]).
 //!
+//! * A browser's fresh start after the clip's downloads broke off (its
+//!   customer cancelled, and the browser deleted the file) is given back
+//!   what those downloads were charged, once per (order, clip), while the
+//!   order never received the clip whole
+//!   ([`crate::ledger::sql::CREDIT_RESTART_ATTEMPTS`]).
+//!
 //! Bytes sent ≤ charged + credited ≤ `N × unit + pool` < `(N + 1) × size`
-//! (the pool is capped so): no combination of ranges, aborts and
-//! resumes yields more than `N` complete clips. The reasoning for owners is
-//! in `docs/downloads.md`.
+//! (the pool is capped so), plus the one restart's give-back, which covers
+//! less than one clip of distinct bytes: no combination of ranges, aborts
+//! and resumes yields more than `N` complete clips and the pieces broken
+//! off before the restart. The reasoning for owners is in
+//! `docs/downloads.md`.
 
 /// Smallest bounded chunk a media element is given per request.
 pub const MEDIA_CHUNK_MIN: u64 = 64 * 1024;

@@ -181,6 +181,50 @@ pub mod sql {
          AND at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'reset' \
              AND (e.clip_slug IS NULL OR e.clip_slug = ?2)), 0)";
 
+    /// A browser's fresh start after its download broke off, given back
+    /// once: the (order, clip)'s downloads that broke off, since its last
+    /// reset, are credited all they were charged (marked credited by `?5`,
+    /// the new attempt id with a `:restart` suffix; not from the credit
+    /// pool), so that the whole clip fits again. A browser cannot resume a
+    /// download its customer cancelled (it deletes the file, and its Retry
+    /// asks from byte 0), and the bytes the network held count as sent: on
+    /// a 1-download link a cancel past about three quarters left nothing.
+    /// Only when the order never received the clip whole (what its
+    /// downloads sent does not cover it), no restart was given before, and
+    /// the whole clip then fits (`?3` its size, `?4` the budget). Runs
+    /// before [`CREDIT_RESTART_CLIP`] and [`GRANT`], once a fresh start `?6`
+    /// was refused (what its own batch credited from the pool is taken
+    /// into the restart). `?1 order_id, ?2 clip_slug, ?3 size, ?4 budget,
+    /// ?5 marker, ?6 the new attempt_id`.
+    pub const CREDIT_RESTART_ATTEMPTS: &str = concat!(
+        "UPDATE download_attempts SET credited_bytes = COALESCE(credited_bytes, 0) + charged_bytes, \
+         charged_bytes = 0, credited_by = ?5 WHERE attempt_id IN (SELECT b.attempt_id FROM download_attempts b \
+         WHERE b.order_id = ?1 AND b.clip_slug = ?2 AND b.completed = 0 AND b.settled_at IS NOT NULL \
+         AND (b.credited_by IS NULL OR b.credited_by = ?6) AND b.recorded_via = 'd1' AND b.charged_bytes > 0 \
+         AND b.at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'reset' \
+             AND (e.clip_slug IS NULL OR e.clip_slug = ?2)), 0) \
+         AND NOT EXISTS (SELECT 1 FROM download_attempts r WHERE r.order_id = ?1 AND r.clip_slug = ?2 \
+             AND r.credited_by LIKE '%:restart') AND ",
+        covered_bytes!(
+            "?1",
+            "?2",
+            "d.span_offset + COALESCE(d.sent_bytes, IIF(d.completed = 1, d.span_length, 0))",
+            "d.span_offset IS NOT NULL"
+        ),
+        " < ?3 AND (SELECT c.granted_bytes FROM order_clips c WHERE c.order_id = ?1 AND c.clip_slug = ?2) \
+         - (SELECT COALESCE(SUM(x.charged_bytes), 0) FROM download_attempts x WHERE x.order_id = ?1 AND x.clip_slug = ?2 \
+             AND x.completed = 0 AND x.settled_at IS NOT NULL AND (x.credited_by IS NULL OR x.credited_by = ?6) \
+             AND x.recorded_via = 'd1' \
+             AND x.at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'reset' \
+                 AND (e.clip_slug IS NULL OR e.clip_slug = ?2)), 0)) + ?3 <= ?4)"
+    );
+    /// Takes what [`CREDIT_RESTART_ATTEMPTS`] gave back (marked `?3`) off
+    /// the (order, clip)'s granted bytes, not from the pool.
+    /// `?1 order_id, ?2 clip_slug, ?3 marker`.
+    pub const CREDIT_RESTART_CLIP: &str = "UPDATE order_clips SET \
+         granted_bytes = MAX(0, granted_bytes - (SELECT COALESCE(SUM(credited_bytes), 0) FROM download_attempts WHERE credited_by = ?3)) \
+         WHERE order_id = ?1 AND clip_slug = ?2 AND EXISTS (SELECT 1 FROM download_attempts WHERE credited_by = ?3)";
+
     /// Applies the credit of [`CREDIT_ATTEMPT`] to the (order, clip).
     /// `?1 order_id, ?2 clip_slug, ?3 the new attempt_id`.
     pub const CREDIT_CLIP: &str = "UPDATE order_clips SET \
@@ -351,7 +395,8 @@ pub mod sql {
 
     /// Customers stuck with a clip they never received whole: since `?1`
     /// (unix ms), a resume of it (a span from past byte 0 to its end,
-    /// longer than a player's chunk: `allowance::media_chunk`) was refused
+    /// longer than a player's chunk: `allowance::media_chunk`), or a fresh
+    /// start once its restart was given ([`CREDIT_RESTART_ATTEMPTS`]), was refused
     /// for the allowance, since the clip's last reset, while the order still
     /// downloads (`?2` now, s) and no download of it completed, whole or in
     /// pieces that cover it. One row per (order, clip), by its first such
@@ -363,7 +408,8 @@ pub mod sql {
          a.order_id AS order_id, a.clip_slug AS clip_slug FROM download_attempts a \
          JOIN orders o ON o.order_id = a.order_id \
          JOIN order_clips c ON c.order_id = a.order_id AND c.clip_slug = a.clip_slug \
-         WHERE a.outcome = 'allowance_used_up' AND a.span_offset > 0 \
+         WHERE a.outcome = 'allowance_used_up' AND (a.span_offset > 0 OR EXISTS (SELECT 1 FROM download_attempts r \
+             WHERE r.order_id = a.order_id AND r.clip_slug = a.clip_slug AND r.credited_by LIKE '%:restart' AND r.id < a.id)) \
          AND a.span_offset + a.span_length >= c.clip_size \
          AND a.span_length > MIN(MAX(c.clip_size / 32, 65536), 2097152) \
          AND o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?2) \
@@ -407,8 +453,12 @@ pub mod sql {
     /// player's request is no download to resume). A plain `GET` granted only
     /// its first segment (`segments::FIRST_SEGMENT`, 256 KiB: a download
     /// tool's opening request, cut off as a probe) is passed over: the
-    /// download before it is the one to resume. `?1 order_id`.
-    pub const ORDER_CLIPS: &str = "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, reserved_bytes, \
+    /// download before it is the one to resume. `restart_credit`: what a
+    /// browser's fresh start would be given back after its downloads broke
+    /// off ([`CREDIT_RESTART_ATTEMPTS`]), NULL when it is given no restart
+    /// (one was given, or the order received the clip whole). `?1 order_id`.
+    pub const ORDER_CLIPS: &str = concat!(
+        "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, reserved_bytes, \
          (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL AND a.recorded_via = 'd1' \
              AND a.sent_bytes > 0 ORDER BY a.id DESC LIMIT 1) AS interrupted_bytes, \
@@ -417,8 +467,22 @@ pub mod sql {
              FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.settled_at IS NOT NULL AND a.recorded_via = 'd1' AND a.reserved_bytes > 0 \
              AND NOT (a.range_header IS NULL AND a.reserved_bytes < a.span_length AND a.reserved_bytes <= 262144) \
-             ORDER BY a.id DESC LIMIT 1) AS broken_at \
-         FROM order_clips WHERE order_id = ?1 ORDER BY clip_slug";
+             ORDER BY a.id DESC LIMIT 1) AS broken_at, \
+         (SELECT IIF(EXISTS (SELECT 1 FROM download_attempts r WHERE r.order_id = order_clips.order_id \
+             AND r.clip_slug = order_clips.clip_slug AND r.credited_by LIKE '%:restart') OR ",
+        covered_bytes!(
+            "order_clips.order_id",
+            "order_clips.clip_slug",
+            "d.span_offset + COALESCE(d.sent_bytes, IIF(d.completed = 1, d.span_length, 0))",
+            "d.span_offset IS NOT NULL"
+        ),
+        " >= order_clips.clip_size, NULL, SUM(x.charged_bytes)) FROM download_attempts x \
+             WHERE x.order_id = order_clips.order_id AND x.clip_slug = order_clips.clip_slug AND x.completed = 0 \
+             AND x.settled_at IS NOT NULL AND x.credited_by IS NULL AND x.recorded_via = 'd1' \
+             AND x.at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = order_clips.order_id \
+                 AND e.kind = 'reset' AND (e.clip_slug IS NULL OR e.clip_slug = order_clips.clip_slug)), 0)) AS restart_credit \
+         FROM order_clips WHERE order_id = ?1 ORDER BY clip_slug"
+    );
 
     /// Orders with totals, newest first. `?1 limit`.
     pub const LIST_ORDERS: &str =
@@ -887,8 +951,11 @@ pub struct OrderClipRow {
     /// its resume starts.
     #[serde(default)]
     pub broken_at: Option<u64>,
+    /// What a browser's fresh start would be given back ([`sql::ORDER_CLIPS`]).
+    #[serde(default)]
+    pub restart_credit: Option<u64>,
 }
-crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes, broken_at } defaults { credited_bytes, reserved_bytes });
+crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes, broken_at } defaults { credited_bytes, reserved_bytes, restart_credit });
 
 impl OrderClipRow {
     /// Where the last download that broke off stopped, when resuming it
@@ -899,6 +966,16 @@ impl OrderClipRow {
         let sent = self.broken_at.filter(|&at| at < size)?;
         let a = crate::allowance::DownloadAllowance::new(allowance, size);
         a.fits(self.granted_bytes, size - sent).then_some(sent)
+    }
+
+    /// Whether a browser's fresh start of the whole clip would be granted as
+    /// a restart after its download broke off (the customer cancelled it;
+    /// `ledger::sql::CREDIT_RESTART_ATTEMPTS`), when no whole download is
+    /// left: the order page then offers to download it again.
+    pub fn restart_offered(&self, allowance: u32, catalog_size: u64) -> bool {
+        let size = self.size(catalog_size);
+        let a = crate::allowance::DownloadAllowance::new(allowance, size);
+        self.restart_credit.is_some_and(|credit| credit > 0 && a.fits(self.granted_bytes.saturating_sub(credit), size))
     }
 
     /// The share of the clip the broken download's file has, in per cent,

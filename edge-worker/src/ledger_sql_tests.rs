@@ -239,6 +239,7 @@ fn order_clip(db: &Connection) -> Option<crate::ledger::OrderClipRow> {
                 reserved_bytes: num("reserved_bytes")?,
                 interrupted_bytes: r.get::<_, Option<i64>>("interrupted_bytes")?.map(|v| v as u64),
                 broken_at: r.get::<_, Option<i64>>("broken_at")?.map(|v| v as u64),
+                restart_credit: r.get::<_, Option<i64>>("restart_credit")?.map(|v| v as u64),
             })
         })
         .unwrap();
@@ -341,6 +342,100 @@ fn a_download_broken_off_on_a_replaced_file_is_given_back_whole() {
     run(&db, "UPDATE download_attempts SET at = 6000 WHERE attempt_id = 'w2'", vec![]);
     settle(&db, a, "w2", S, S, true);
     assert!(!start_again(&db, "\"v2\"", "p3"), "a download given back by a reset is not given back again");
+}
+
+/// A browser's fresh start after its customer cancelled (the browser
+/// deleted the file, and its Retry asks from byte 0): on a 1-download link
+/// of a realistic clip, a cancel past about three quarters (the bytes the
+/// network held count as sent) left nothing. What the broken downloads were
+/// charged comes back once, not from the pool, only while the order never
+/// received the clip whole, and only when the clip then fits.
+#[test]
+fn a_browsers_fresh_start_after_a_cancel_is_given_back_once() {
+    const S: u64 = 40_000_000;
+    let a = DownloadAllowance::new(1, S);
+    // The reservation batch of a fresh start, then (refused) the restart's.
+    let start_again = |db: &Connection, id: &str| -> (bool, bool) {
+        credit(db, a, id, 0, S);
+        if grant(db, a, S) {
+            return (true, false);
+        }
+        let marker = format!("{id}:restart");
+        run(db, sql::CREDIT_RESTART_ATTEMPTS, vec![t("O"), t("c"), n(S), n(a.budget()), t(&marker), t(id)]);
+        run(db, sql::CREDIT_RESTART_CLIP, vec![t("O"), t("c"), t(&marker)]);
+        (false, grant(db, a, S))
+    };
+    let download = |db: &Connection, id: &str, sent: u64| {
+        record(db, id, 0, S);
+        settle(db, a, id, S, sent, sent == S);
+    };
+    // Cancelled at 90 % sent, twice: the pool takes the first restart, the
+    // restart grace the second; a third cancel leaves the refusal.
+    // The order page offers it exactly when it is granted.
+    let offered = |db: &Connection| order_clip(db).unwrap().restart_offered(1, S);
+    let db = db();
+    assert!(grant(&db, a, S));
+    download(&db, "a1", S * 9 / 10);
+    assert_eq!(order_clip(&db).unwrap().downloads_left(1, S), 0);
+    assert!(offered(&db));
+    assert_eq!(start_again(&db, "a2"), (false, true), "past the pool: given back as a restart");
+    assert_eq!(clip_row(&db).0, S, "charged the new download only");
+    let by: String =
+        db.query_row("SELECT credited_by FROM download_attempts WHERE attempt_id = 'a1'", [], |r| r.get(0)).unwrap();
+    assert_eq!(by, "a2:restart");
+    assert_eq!(clip_row(&db).2, a.credit_pool(), "the pool gave what it had first, the restart the rest");
+    download(&db, "a2", S * 9 / 10);
+    assert!(!offered(&db));
+    assert_eq!(start_again(&db, "a3"), (false, false), "once");
+
+    // Two broken downloads that together sent all of it: the order has
+    // the clip, in pieces; no restart.
+    let db = crate::ledger_sql_tests::db();
+    assert!(grant(&db, a, S / 2));
+    record(&db, "h1", 0, S / 2);
+    settle(&db, a, "h1", S / 2, S / 2, true);
+    assert!(grant(&db, a, S / 2));
+    record(&db, "h2", S / 2, S / 2);
+    settle(&db, a, "h2", S / 2, S / 2 - 1, false);
+    run(&db, "UPDATE download_attempts SET sent_bytes = sent_bytes + 1 WHERE attempt_id = 'h2'", vec![]);
+    assert!(!offered(&db));
+    assert_eq!(start_again(&db, "h3"), (false, false), "sent whole, in pieces");
+
+    // A completed download, then a broken one: its charge alone would make
+    // room, but the order has the clip.
+    let db = crate::ledger_sql_tests::db();
+    let a2 = DownloadAllowance::new(2, S);
+    for (id, sent) in [("w1", S), ("w2", S * 9 / 10)] {
+        assert!(
+            grant(&db, a2, S)
+                || run(&db, sql::GRANT, vec![t("O"), t("c"), n(S), n(S), n(a2.unit()), n(a2.budget()), n(1), n(1)])
+                    == 1
+        );
+        record(&db, id, 0, S);
+        settle(&db, a2, id, S, sent, sent == S);
+    }
+    let marker = "w3:restart";
+    assert_eq!(
+        run(&db, sql::CREDIT_RESTART_ATTEMPTS, vec![t("O"), t("c"), n(S), n(a2.budget()), t(marker), t("w3")]),
+        0
+    );
+
+    // Broken pieces of a download manager whose charges would not make
+    // room even given back (the rest was charged to completed pieces):
+    // nothing is given back, and the grace is kept.
+    let db = crate::ledger_sql_tests::db();
+    assert!(grant(&db, a, S / 2));
+    record(&db, "m1", 0, S / 2);
+    settle(&db, a, "m1", S / 2, S / 2, true);
+    assert!(grant(&db, a, S / 2));
+    record(&db, "m2", S / 2, S / 2);
+    settle(&db, a, "m2", S / 2, S / 4, false);
+    assert!(!offered(&db));
+    assert_eq!(
+        run(&db, sql::CREDIT_RESTART_ATTEMPTS, vec![t("O"), t("c"), n(S), n(a.budget()), t("m3:restart"), t("m3")]),
+        0
+    );
+    assert_eq!(clip_row(&db).0, S / 2 + S / 4);
 }
 
 /// The order page's "resume it" (`OrderClipRow::resumable_from`) is shown
@@ -1404,6 +1499,14 @@ fn a_refused_resume_of_a_clip_never_received_whole_is_a_stuck_customer() {
     attempt(&db, "p1", 1_500, "granted", 0, 500_000, true);
     attempt(&db, "r3", 4_000, "allowance_used_up", 600_000, S - 600_000, false);
     assert_eq!(stuck(&db, 0, 500).0, 1, "half received");
+
+    // A browser's fresh start refused after its restart was given back
+    // (cancelled again: the browser cannot resume what it deleted).
+    let db = fresh();
+    run(&db, "UPDATE download_attempts SET credited_by = 'b2:restart' WHERE attempt_id = 'b1'", vec![]);
+    attempt(&db, "b2", 2_000, "granted", 0, S, false);
+    attempt(&db, "r0", 3_000, "allowance_used_up", 0, S, false);
+    assert_eq!(stuck(&db, 0, 500).0, 1, "refused from byte 0 once the restart was used");
 }
 
 /// `RECEIVED_WHOLE`: what the clip's downloads sent covers it, in one or

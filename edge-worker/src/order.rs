@@ -27,6 +27,10 @@ pub struct OrderLine {
     /// Where the last download that broke off stopped, in per cent of the
     /// clip, when resuming it would be granted though a new one would not.
     pub resumable_percent: Option<u64>,
+    /// No whole download is left, but its download broke off and a fresh
+    /// start is given back once (the customer cancelled it in the browser,
+    /// which deleted the file): `OrderClipRow::restart_offered`.
+    pub restart: bool,
     /// The owner revoked this clip of the order (a partial refund).
     pub refunded: bool,
     /// Relative link to the clip: `<token>/<slug>` from `/download/<token>/`,
@@ -98,6 +102,9 @@ impl OrderView {
                     resumable_percent: charged
                         .and_then(|rows| rows.iter().find(|r| r.clip_slug == *slug))
                         .and_then(|r| r.resumable_percent(claims.downloads, clip.size)),
+                    restart: charged
+                        .and_then(|rows| rows.iter().find(|r| r.clip_slug == *slug))
+                        .is_some_and(|r| r.restart_offered(claims.downloads, clip.size)),
                     remaining: charged.map(|rows| {
                         rows.iter()
                             .find(|r| r.clip_slug == *slug)
@@ -188,6 +195,7 @@ mod tests {
             reserved_bytes: 0,
             interrupted_bytes: interrupted,
             broken_at: None,
+            restart_credit: None,
         }
     }
 

@@ -95,6 +95,13 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         } else if line.in_flight {
             // Its bytes count until it ends; if it breaks off, they come back.
             r#"<span class="muted">Download in progress</span>"#.to_string()
+        } else if line.restart {
+            // A cancelled download cannot be resumed by the browser that
+            // deleted it: starting again is given back once.
+            format!(
+                r#"<span class="muted">Your last download did not finish: you can start it again once.</span> <a class="button" href="{href}">Download again</a>"#,
+                href = attr(&line.href),
+            )
         } else if let Some(percent) = line.resumable_percent {
             // A fresh start would be refused; the resume is not.
             format!(
@@ -387,6 +394,7 @@ mod tests {
                     remaining: Some(4),
                     in_flight: false,
                     resumable_percent: None,
+                    restart: false,
                     refunded: false,
                     href: "/download/TOK/harbor".into(),
                     variant: Some("4K".into()),
@@ -402,6 +410,7 @@ mod tests {
                     remaining: Some(0),
                     in_flight: false,
                     resumable_percent: None,
+                    restart: false,
                     refunded: false,
                     href: "/download/TOK/city".into(),
                     variant: None,
@@ -446,6 +455,13 @@ mod tests {
         );
         assert!(!html.contains("No downloads left"));
         assert!(!html.contains("href=\"/download/TOK/city\""));
+        // Cancelled in the browser, whose Retry starts from byte 0: the
+        // fresh start given back once has its button.
+        broken.lines[1].restart = true;
+        let html = order_page(&shop(), &broken);
+        assert!(html.contains("Your last download did not finish: you can start it again once."), "{html}");
+        assert!(html.contains(r#"<a class="button" href="/download/TOK/city">Download again</a>"#));
+        assert!(!html.contains("resume it from your browser"));
     }
 
     #[test]

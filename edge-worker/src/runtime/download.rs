@@ -607,11 +607,12 @@ async fn clip(
             // A download tool's plain GET of the whole clip (a browser's
             // click is a navigation; a player asks for ranges).
             let navigation = header("sec-fetch-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("navigate"));
-            let opening = range.is_none() && !media && !navigation && span.offset == 0 && span.length == object.size;
+            let whole = range.is_none() && !media && span.offset == 0 && span.length == object.size;
+            let (opening, restart) = (whole && !navigation, whole && navigation);
             let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
             let started = Date::now().as_millis();
             let reserved = match &db {
-                Ok(db) => reserve(db, &claims, slug, span, first, allowance, &attempt.record, opening).await,
+                Ok(db) => reserve(db, &claims, slug, span, first, allowance, &attempt.record, opening, restart).await,
                 Err(e) => Err(e.clone()),
             };
             attempt.ledger_ms += Date::now().as_millis() - started;

@@ -111,6 +111,33 @@ async fn received_whole(db: &D1Database, claims: &Claims, slug: &str, size: u64)
     super::download::found(db, sql::RECEIVED_WHOLE, &values).await.ok().flatten().is_none_or(|whole| whole != 0)
 }
 
+/// A browser's fresh start of the whole clip that does not fit, after a
+/// download of it broke off (the customer cancelled it: the browser deleted
+/// the file and cannot resume it): what the broken downloads were charged
+/// is given back once, and the clip granted
+/// (`ledger::sql::CREDIT_RESTART_ATTEMPTS`, which says when).
+async fn restarted(
+    db: &D1Database,
+    claims: &Claims,
+    slug: &str,
+    allowance: DownloadAllowance,
+    attempt_id: &str,
+) -> std::result::Result<bool, DownloadError> {
+    let marker = text(&format!("{attempt_id}:restart"));
+    let (order, clip) = (text(&claims.order_id), text(slug));
+    let (size, budget) = (num(allowance.size), num(allowance.budget()));
+    let statements = vec![
+        bind(
+            db,
+            sql::CREDIT_RESTART_ATTEMPTS,
+            &[order.clone(), clip.clone(), size, budget, marker.clone(), text(attempt_id)],
+        )?,
+        bind(db, sql::CREDIT_RESTART_CLIP, &[order, clip, marker])?,
+        grant_statement(db, claims, slug, allowance.size, allowance)?,
+    ];
+    granted(db, statements).await
+}
+
 /// Reserves bytes for the request before its first byte
 /// (docs/downloads.md, "The race"): the whole span when it fits
 /// (`ledger::sql::GRANT`, in one batch with the order and link seen, what
@@ -128,7 +155,9 @@ async fn received_whole(db: &D1Database, claims: &Claims, slug: &str, size: u64)
 /// refused, the tool gave up on a resume that fits. Only while the order
 /// never received the clip whole ([`received_whole`]): once it did, every
 /// client gets the refusal ("used all downloads"), not a file cut short.
-/// Otherwise, or after the wait, refused. `Err(Unavailable)` when D1 fails
+/// A browser's fresh start (`restart`: a navigation to the whole clip)
+/// after its download broke off is given back what that download was
+/// charged, once ([`restarted`]). Otherwise, or after the wait, refused. `Err(Unavailable)` when D1 fails
 /// at once.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn reserve(
@@ -140,6 +169,7 @@ pub(super) async fn reserve(
     allowance: DownloadAllowance,
     attempt: &AttemptRecord,
     opening: bool,
+    restart: bool,
 ) -> std::result::Result<Reserved, DownloadError> {
     let attempt_id = attempt.attempt_id.as_str();
     let length = span.length;
@@ -186,6 +216,9 @@ pub(super) async fn reserve(
             return Ok(Reserved::Whole);
         }
         if !allowance::settlement_could_make_room(held, in_flight, length, allowance.budget()) {
+            if restart && matches!(restarted(db, claims, slug, allowance, attempt_id).await, Ok(true)) {
+                return Ok(Reserved::Whole);
+            }
             if opening
                 && allowance.fits(held, first)
                 && !received_whole(db, claims, slug, allowance.size).await
