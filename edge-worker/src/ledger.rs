@@ -181,6 +181,15 @@ pub mod sql {
          AND at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'reset' \
              AND (e.clip_slug IS NULL OR e.clip_slug = ?2)), 0)";
 
+    /// Whether the download whose sent bytes reach offset `?3` of the
+    /// (order, clip) (the latest that does: what a resume from `?3`
+    /// continues) was of another version of the object than R2's ETag `?4`
+    /// now. `?1 order_id, ?2 clip_slug, ?3 offset, ?4 ETag`.
+    pub const CONTINUES_ANOTHER_VERSION: &str = "SELECT COUNT(*) AS found FROM download_attempts \
+         WHERE id = (SELECT MAX(id) FROM download_attempts WHERE order_id = ?1 AND clip_slug = ?2 \
+             AND reserved_bytes > 0 AND span_offset < ?3 AND span_offset + COALESCE(sent_bytes, progress_bytes, 0) >= ?3) \
+         AND etag IS NOT NULL AND etag <> ?4";
+
     /// A browser's fresh start after its download broke off, given back
     /// once: the (order, clip)'s downloads that broke off, since its last
     /// reset, are credited all they were charged (marked credited by `?5`,

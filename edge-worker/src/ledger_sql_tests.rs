@@ -344,6 +344,39 @@ fn a_download_broken_off_on_a_replaced_file_is_given_back_whole() {
     assert!(!start_again(&db, "\"v2\"", "p3"), "a download given back by a reset is not given back again");
 }
 
+/// A resume without `If-Range` (curl -C -, wget -c) continues the file
+/// that the download reaching its offset wrote: when that download was of
+/// another version of the clip (the owner replaced it), the Worker answers
+/// with the whole clip instead of splicing the new bytes onto the old.
+#[test]
+fn a_resume_is_told_when_it_continues_another_version_of_the_clip() {
+    let a = DownloadAllowance::new(3, S);
+    let continues_another = |db: &Connection, offset: u64, etag: &str| {
+        db.query_row(sql::CONTINUES_ANOTHER_VERSION, rusqlite::params!["O", "c", offset as i64, etag], |r| {
+            r.get::<_, i64>("found")
+        })
+        .unwrap()
+            == 1
+    };
+    let db = db();
+    assert!(grant(&db, a, S));
+    record(&db, "a1", 0, S); // served as "v1"
+    settle(&db, a, "a1", S, 400_000, false);
+    assert!(continues_another(&db, 400_000, "\"v2\""), "broken on v1, resumed on v2");
+    assert!(continues_another(&db, 350_000, "\"v2\""), "what the network held counts as the file's");
+    assert!(!continues_another(&db, 400_000, "\"v1\""), "the same version");
+    assert!(!continues_another(&db, 400_001, "\"v2\""), "past what it sent: no download wrote it");
+    // Started again on the new version: its resume continues that one.
+    assert!(grant(&db, a, S));
+    record(&db, "a2", 0, S);
+    run(&db, "UPDATE download_attempts SET etag = '\"v2\"' WHERE attempt_id = 'a2'", vec![]);
+    settle(&db, a, "a2", S, 300_000, false);
+    assert!(!continues_another(&db, 300_000, "\"v2\""));
+    // Served by the secondary origin (no ETag kept): not judged.
+    run(&db, "UPDATE download_attempts SET etag = NULL", vec![]);
+    assert!(!continues_another(&db, 300_000, "\"v3\""));
+}
+
 /// A browser's fresh start after its customer cancelled (the browser
 /// deleted the file, and its Retry asks from byte 0): on a 1-download link
 /// of a realistic clip, a cancel past about three quarters (the bytes the

@@ -322,7 +322,7 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
         DownloadError::AllowanceUsedUp => (
             "You have used all downloads of this clip",
             format!(
-                "<p>Your link allows each clip to be downloaded a set number of times, and this clip has reached it. If a download of it broke off a moment ago, resume it or try again in a few minutes: what did not arrive is not counted. If you need the clip again, write to {contact} with your order number (it is in your receipt) and we will help.</p>"
+                "<p>Your link allows each clip to be downloaded a set number of times, and this clip has reached it. If a download of it broke off or was cancelled, open your order's download page (the link in your e-mail): it says whether you can start it again or resume it. If you need the clip again, write to {contact} with your order number (it is in your receipt) and we will help.</p>"
             ),
         ),
         DownloadError::Revoked => (

@@ -296,6 +296,32 @@ describe("download clients on tight links", () => {
     assert.equal(detail.clips[0].granted_bytes, v2.size);
   });
 
+  // The same, resumed by a tool that sends no If-Range (`wget -c`, `curl -C
+  // -`): its file on disk is the old version's. Served the range, the new
+  // bytes were spliced onto the old ones (a file of the right size that
+  // matches neither and does not play); the Worker now answers as an
+  // If-Range that no longer matches, with the new file whole.
+  it("a resume without If-Range of a download of a file since replaced gets the new file whole, not a splice", async () => {
+    const v1 = await makeVideoClip(work, { seconds: 64 });
+    await putClip(stack, other, v1.file);
+    const link = await mint(stack, { order: "C-SPLICE", clips: [other.slug], downloads: 1 });
+    const url = `${link.url}/${other.slug}`;
+    const out = path.join(work, "splice.mp4");
+    const kept = await wgetKilledAt(url, out, v1.size, 0.4);
+    await settled("C-SPLICE");
+
+    const v2 = await makeVideoClip(work, { seconds: 60 });
+    await putClip(stack, other, v2.file);
+    const resumed = path.join(work, "splice-resumed.mp4");
+    const again = await curl(url, { output: resumed, args: ["-H", `Range: bytes=${kept}-`] });
+    assert.equal(again.status, 200, "not a 206 continuing the old file");
+    assert.equal(Number(again.headers["content-length"]), v2.size);
+    assert.equal(sha256File(resumed), v2.sha256, "the new file, whole");
+    // On the 1-download link: the old file's broken download given back.
+    const detail = await settled("C-SPLICE", 2);
+    assert.equal(detail.clips[0].granted_bytes, v2.size, "charged the new file once");
+  });
+
   // A plain GET on a raw socket, read until its headers and then paused (a
   // client busy elsewhere); `ended` resolves with the body bytes received.
   async function pausedGet(link, userAgent) {

@@ -587,7 +587,20 @@ async fn clip(
         content_type: &entry.content_type,
         file_name: &entry.file_name,
     };
-    let plan = delivery::plan(&request, &stored);
+    let mut plan = delivery::plan(&request, &stored);
+    // A resume without `If-Range` (curl -C -, wget -c) continues a file on
+    // disk; when the download that wrote it was of another version of the
+    // clip (the owner replaced it since), the new bytes would be spliced
+    // onto the old: answered as an `If-Range` that no longer matches, with
+    // the whole clip (curl and wget then say they cannot resume).
+    if let (Some(span), Some(db), None, false, origin::Origin::R2 { .. }) =
+        (plan.body.filter(|s| s.offset > 0 && plan.status == 206), env.d1("DB").ok(), &if_range, media, &object.origin)
+    {
+        let values = [text(&claims.order_id), text(slug), num(span.offset), text(&object.validators.etag)];
+        if matches!(found(&db, sql::CONTINUES_ANOTHER_VERSION, &values).await, Ok(Some(1..))) {
+            plan = delivery::plan(&DownloadRequest { range: None, ..request }, &stored);
+        }
+    }
 
     // The allowance: reserve the span before the first byte, settle it to
     // what was sent afterwards (docs/downloads.md).
