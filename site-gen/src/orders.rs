@@ -861,8 +861,15 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
         }
         OrdersCommand::Show { order } => print!("{}", order_details(&client.show(&order)?)),
         OrdersCommand::Reset { order: Some(order), clip, .. } => {
+            check_resettable(&client, &order, clip.as_deref())?;
             let v = client.reset(&order, clip.as_deref())?;
-            println!("Order {order}: downloads given back for {} clip(s).", text(&v, "clips_reset"));
+            match v.get("clips_reset").and_then(Value::as_u64) {
+                Some(0) => println!(
+                    "Order {order}: nothing to give back: {} not been downloaded yet, so every download is there.",
+                    clip.map_or("its clips have".to_string(), |c| format!("clip {c} has"))
+                ),
+                _ => println!("Order {order}: downloads given back for {} clip(s).", text(&v, "clips_reset")),
+            }
         }
         OrdersCommand::Reset { order: None, since, until, .. } => {
             let (Some(since), Some(until)) = (since, until) else {
@@ -1114,6 +1121,29 @@ fn check_revocable(
         }
         Err(e) => return Err(e),
     };
+    clip_of_order(order, &shown, clip, "revoked")
+}
+
+/// Refuses a reset that would give back nothing: an order the ledger does
+/// not know, or a clip the order does not have. The Worker resets what
+/// matches, and a typo's "given back for 0 clip(s)" read as done while the
+/// customer stayed stuck.
+fn check_resettable(client: &AdminClient, order: &str, clip: Option<&str>) -> Result<(), OrdersError> {
+    let shown = match client.show(order) {
+        Err(OrdersError::Http { status: 404, .. }) => {
+            return Err(OrdersError::Other(format!(
+                "no order {order} in the ledger: nothing was reset\n  help: check the id (`site-gen orders list` \
+                 shows them; the customer's e-mail and the alert name it)"
+            )))
+        }
+        shown => shown?,
+    };
+    clip_of_order(order, &shown, clip, "reset")
+}
+
+/// `clip`, when given, must be one of the order's clips (`shown`: the
+/// admin API's order); `done` says what was not done otherwise.
+fn clip_of_order(order: &str, shown: &Value, clip: Option<&str>, done: &str) -> Result<(), OrdersError> {
     let Some(clip) = clip else { return Ok(()) };
     let clips: Vec<String> = shown
         .pointer("/order/clips")
@@ -1124,7 +1154,7 @@ fn check_revocable(
         return Ok(());
     }
     Err(OrdersError::Other(format!(
-        "order {order} has no clip {clip} (its clips: {}); nothing was revoked",
+        "order {order} has no clip {clip} (its clips: {}); nothing was {done}",
         clips.join(", ")
     )))
 }

@@ -245,6 +245,8 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
                 json!({"order_id": "ORD-NEW", "to": "c@d.example", "link": "http://127.0.0.1:8787/download/v1.created",
                        "delivery": {"due": 1, "sent": 1, "no_provider": 0}}),
             )
+        } else if request_line.starts_with("POST /admin/orders/ORD%2D9/reset?clip=harbor ") {
+            (200, json!({"order_id": "ORD-9", "clips_reset": 0}))
         } else if request_line.starts_with("POST /admin/orders/ORD%2D9/revoke?clip=harbor ") {
             (200, json!({"order_id": "ORD-9", "clip": "harbor", "already_revoked": false}))
         } else if request_line.starts_with("POST /admin/orders/") && request_line.contains("/revoke ") {
@@ -345,6 +347,20 @@ fn what_is_likely_a_mistake_is_refused_and_changes_nothing() {
     assert!(!nowhere.status.success());
     assert!(String::from_utf8_lossy(&nowhere.stderr).contains("/nonexistent-dir/a.csv"));
 
+    // A reset of a typo gave back nothing and said "given back for 0 clip(s)".
+    let typo = orders(&base, token, &["reset", "ORD-6"]);
+    assert!(!typo.status.success());
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(err.contains("no order ORD-6 in the ledger: nothing was reset"), "{err}");
+    let wrong_clip = orders(&base, token, &["reset", "ORD-9", "--clip", "harbour"]);
+    assert!(!wrong_clip.status.success());
+    let err = String::from_utf8_lossy(&wrong_clip.stderr);
+    assert!(err.contains("order ORD-9 has no clip harbour (its clips: harbor, alpha); nothing was reset"), "{err}");
+    let reset = orders(&base, token, &["reset", "ORD-9", "--clip", "harbor"]);
+    assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
+    let out = String::from_utf8_lossy(&reset.stdout);
+    assert!(out.contains("Order ORD-9: nothing to give back: clip harbor has not been downloaded yet"), "{out}");
+
     let window = orders(&base, token, &["reset", "--since", "2026-11-12", "--until", "2026-11-12"]);
     assert!(!window.status.success());
     assert!(String::from_utf8_lossy(&window.stderr).contains("the window is empty"));
@@ -353,6 +369,8 @@ fn what_is_likely_a_mistake_is_refused_and_changes_nothing() {
     let revokes: Vec<&String> = seen.iter().filter(|l| l.contains("/revoke")).collect();
     assert_eq!(revokes, ["POST /admin/orders/ORD%2D6/revoke HTTP/1.1"], "only the one the owner confirmed");
     assert!(!seen.iter().any(|l| l.contains("reissue") || l.contains("/admin/reset")), "{seen:?}");
+    let resets: Vec<&String> = seen.iter().filter(|l| l.contains("/reset")).collect();
+    assert_eq!(resets, ["POST /admin/orders/ORD%2D9/reset?clip=harbor HTTP/1.1"], "only the order and clip that exist");
 }
 
 /// A reissue of an order revoked for a refund needs --despite-refund; the
