@@ -870,6 +870,39 @@ describe("'Lost your download link?' for orders that changed since", () => {
     assert.match(mail.email.text, new RegExp(`Order ${paid.body.order_id}: refunded`));
     assert.equal(linksIn(mail.email.text).filter((l) => l.includes("/download/")).length, 0);
   });
+
+  // The owner took the order's clip out of the catalog (renamed or deleted)
+  // and deployed: a mail of "0 clips" with "Your downloads are ready" went
+  // out, from the recovery and from the owner's resend alike.
+  it("an order whose clips the catalog no longer has is named as such, and a resend of it is refused, not mailed empty", async () => {
+    const [a] = present.slice(2, 3);
+    const to = "gone@example.com";
+    const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
+      amount_total: a.price, currency: manifest.shop.currency.toLowerCase() };
+    const paid = await deliver(completed(session, { email: to }));
+    assert.equal(paid.status, 200);
+    const order = paid.body.order_id;
+    await mailTo((m) => m.to.includes(to));
+    await stack.wrangler(["d1", "execute", "DB", "--command",
+      `UPDATE orders SET clips = '["no-longer-sold"]', choices = NULL WHERE order_id = '${order}'`]);
+    await new Promise((r) => setTimeout(r, 1100));
+    const after = resend.sent.length;
+    const asked = await fetch(`${stack.base}/orders/recover`, {
+      method: "POST", body: form([["email", to]]),
+      headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": "192.0.2.8" },
+    });
+    assert.equal(asked.status, 200);
+    const mail = await recoveryMailTo(to, after);
+    assert.match(mail.email.text, new RegExp(`Order ${order}: its clips are no longer in the shop`));
+    assert.doesNotMatch(mail.email.text, /0 clips/);
+    assert.equal(linksIn(mail.email.text).filter((l) => l.includes("/download/")).length, 0);
+
+    const resent = await admin(stack, "POST", `/admin/orders/${order}/resend`);
+    assert.equal(resent.status, 409, JSON.stringify(resent.body));
+    assert.match(resent.body.error, /none of order .*'s clips \(no-longer-sold\) is in the deployed catalog/);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes(to)).length, 2, "the order mail and the recovery mail only");
+  });
 });
 
 describe("a checkout the Worker refused, made good by the owner", () => {

@@ -203,14 +203,18 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
             order.expires_at,
             order.not_before,
         );
-        // The mail lists what can be downloaded: not the clips refunded.
+        // The mail lists what can be downloaded: not the clips refunded,
+        // nor those the catalog no longer has (a mail of "0 clips").
         let refunded: Vec<String> = serde_json::from_str(&order.revoked_clips).unwrap_or_default();
         let mut listed = claims.clone();
         listed.clips.retain(|c| !refunded.contains(c));
+        let sold = listed.clips.len();
+        listed.clips.retain(|c| manifest().clip(c).is_some());
         let why = match (order.ended.as_deref(), listed.clips.is_empty()) {
             (Some("expired"), _) => Some(format!("expired on {}", mail_date(claims.expires_at))),
             (Some(reason @ ("refunded" | "disputed")), _) => Some(reason.to_string()),
             (Some(_), _) => Some("no longer valid".to_string()),
+            (None, true) if sold > 0 => Some("its clips are no longer in the shop".to_string()),
             (None, true) => Some("refunded".to_string()),
             (None, false) => None,
         };
@@ -339,6 +343,16 @@ pub(super) async fn resend(
         order.expires_at,
         order.not_before,
     );
+    // A mail of "0 clips": say so to the owner instead of sending it.
+    if !claims.clips.iter().any(|c| manifest().clip(c).is_some()) {
+        let error = format!(
+            "none of order {order_id}'s clips ({}) is in the deployed catalog: the mail would list nothing, so none \
+             was sent; put them back and deploy, or make the customer an order of the clips they should have \
+             (`site-gen orders create`)",
+            claims.clips.join(", ")
+        );
+        return Ok((409, json!({ "error": error })));
+    }
     let token = sign_link(env, &mut claims)?;
     let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin)?;
     batch(db, vec![statement]).await?;
