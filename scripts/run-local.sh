@@ -145,9 +145,11 @@ if ! kill -0 "$s3_pid" 2>/dev/null; then
     exit 1
 fi
 
+# The sample order is the script's own: a run after its link was opened
+# replaces it (--replace-order), where site-gen would refuse a known id.
 slugs="$(node -e 'console.log(Object.keys(require(process.argv[1]).clips).slice(0, 2).map(s => "--clip " + s).join(" "))' "$root/catalog-manifest.json")"
 # shellcheck disable=SC2086 # word splitting of $slugs is intended
-link="$(cd "$root" && env -u CLIPSTORE_SIGNING_KEY cargo run -q -p site-gen -- token mint --root . --order LOCAL-SAMPLE-1 $slugs --expires 7d \
+link="$(cd "$root" && env -u CLIPSTORE_SIGNING_KEY cargo run -q -p site-gen -- token mint --root . --order LOCAL-SAMPLE-1 --replace-order $slugs --expires 7d \
     --base-url "http://127.0.0.1:$port/download")"
 
 cat <<MSG

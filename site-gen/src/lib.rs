@@ -13,6 +13,7 @@ pub mod content;
 pub mod deployed_folder;
 pub mod diagnostics;
 pub mod doctor;
+pub mod existing_order;
 pub mod front_matter;
 pub mod front_matter_edit;
 pub mod front_matter_slips;

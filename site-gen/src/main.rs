@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
+use site_gen::existing_order::{self, Verdict};
 use site_gen::purchase_token::{self as pt, MintRequest};
 use site_gen::{new, BuildError, BuildOptions, DEFAULT_MANIFEST, DEFAULT_OUT};
 
@@ -139,6 +140,10 @@ enum TokenCommand {
         id: String,
     },
     /// Print a customer's download link for an order.
+    ///
+    /// An order id the shop's Worker already knows (a customer's payment, an earlier link)
+    /// is refused unless --replace-order: see `site-gen orders --help` for
+    /// resend, reissue and create.
     Mint {
         #[command(flatten)]
         root: RootArg,
@@ -168,6 +173,19 @@ enum TokenCommand {
         /// though the link is not for 127.0.0.1 or localhost.
         #[arg(long)]
         local_key: bool,
+        /// Yes, replace that order's link: mint even though the shop's Worker
+        /// already has an order of this id. Once opened, the new link's
+        /// clips, downloads and expiry replace the order's, also for the
+        /// links already sent. For a paid order, `site-gen orders resend`,
+        /// `reissue` or `create` (a new id) is what you want instead.
+        #[arg(long)]
+        replace_order: bool,
+        /// The Worker to ask whether the order id is taken (default: the
+        /// address the link goes to). Asked with $CLIPSTORE_ADMIN_TOKEN, else
+        /// ADMIN_TOKEN in the shop's .dev.vars; when it cannot be asked, the
+        /// link is minted with a warning that says why.
+        #[arg(long, value_name = "URL")]
+        worker_url: Option<String>,
         /// Mint as if it were this time (unix seconds); for tests.
         #[arg(long, hide = true)]
         now: Option<u64>,
@@ -200,7 +218,19 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        TokenCommand::Mint { root, order, clips, expires, downloads, customer, base_url, local_key, now } => {
+        TokenCommand::Mint {
+            root,
+            order,
+            clips,
+            expires,
+            downloads,
+            customer,
+            base_url,
+            local_key,
+            replace_order,
+            worker_url,
+            now,
+        } => {
             let valid_for = pt::parse_duration(&expires).map_err(|e| e.to_string())?;
             let shop = site_gen::load_shop(&root.root).map_err(|d| d.to_string())?;
             let (key, source) = pt::signing_key_from(&root.root).map_err(|e| e.to_string())?;
@@ -223,6 +253,15 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
                 now_unix: now.unwrap_or_else(unix_now),
             };
             let (token, claims) = pt::mint(&shop, &key, &request).map_err(|e| e.to_string())?;
+            // An order the Worker knows would be taken over by this link.
+            if !replace_order {
+                let worker = existing_order::worker_for_link(worker_url.as_deref(), &base);
+                match existing_order::check(&root.root, &worker, &claims.order_id) {
+                    Verdict::New => {}
+                    Verdict::Known(refusal) => return Err(refusal),
+                    Verdict::Unchecked(warning) => eprintln!("warning: {warning}"),
+                }
+            }
             println!("{}", pt::download_url(&base, &token));
             for missing in pt::missing_from_last_build(&root.root.join(DEFAULT_MANIFEST), &claims) {
                 eprintln!("warning: {missing}");

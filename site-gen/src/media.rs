@@ -8,7 +8,12 @@
 //!
 //! What is up to date is skipped: `.site-gen/media.json` remembers, per clip,
 //! the master's size, modification time and sha256 and the settings its
-//! poster, preview and variants were made with. Encodes run in parallel, one per core;
+//! poster, preview and variants were made with. A variant file whose bytes
+//! are the ones the clip sells (its `[[variants]]` sha256) of the master
+//! the clip names is kept as it is even when that record is gone or its
+//! time changed (a fresh checkout, a restore): customers bought those
+//! bytes. One encoded again into other bytes than sold is warned of with
+//! what to do. Encodes run in parallel, one per core;
 //! every file is written beside its place and renamed into it, so a stopped
 //! run never leaves half a poster, preview or clip file. A poster or preview
 //! the owner made (named in the front matter, not made here) is left alone.
@@ -479,6 +484,10 @@ struct Done {
     preview: bool,
     /// Ids of the variants encoded.
     variants: Vec<String>,
+    /// Ids of the variants found there as the clip sells them (or as media
+    /// made them), their record missing or their time changed: kept as
+    /// they are.
+    adopted: Vec<String>,
     /// Values written by hand that were kept: what to tell the owner.
     kept: Vec<String>,
     /// What still sells something that no longer matches the master.
@@ -606,6 +615,19 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
         };
         if !variants.is_empty() {
             what.push(&variants);
+        }
+        let adopted = match &done.adopted[..] {
+            [] => String::new(),
+            [one] => format!("variant {one} kept: its file is the one the clip sells (same sha256)"),
+            [some @ .., last] => {
+                format!(
+                    "variants {} and {last} kept: their files are the ones the clip sells (same sha256)",
+                    some.join(", ")
+                )
+            }
+        };
+        if !adopted.is_empty() {
+            what.push(&adopted);
         }
         let said = match &done.skipped {
             Some(why) => why.clone(),
@@ -985,11 +1007,17 @@ fn variants(
                 v.height
             ));
         }
-        if fresh.is_none() && on_disk.is_some() && made.is_none_or(|m| m.key != v.key) {
+        // The sha256 the clip sells this variant with (its section's), and
+        // the file's own, hashed only when size and time did not vouch for it.
+        let sold = section_value(&clip.text, "variants", &v.id, "sha256");
+        let on_disk_sha = match (fresh, on_disk) {
+            (None, Some(_)) => Some(hash_file(&target).map_err(|e| format!("{}: {e}", target.display()))?.1),
+            _ => None,
+        };
+        if let Some(on_disk_sha) = on_disk_sha.as_deref().filter(|_| made.is_none_or(|m| m.key != v.key)) {
             // Made by an earlier run whose record is gone: the clip's section
             // still names it with its hash.
-            let (_, on_disk_sha) = hash_file(&target).map_err(|e| format!("{}: {e}", target.display()))?;
-            if section_value(&clip.text, "variants", &v.id, "sha256") != Some(toml_str(&on_disk_sha)) {
+            if sold != Some(toml_str(on_disk_sha)) {
                 return Err(format!(
                     "{} is there already and was not made by site-gen media: move it away, \
                      or give that [[media_variants]] (height {}) another `id` in site.toml",
@@ -998,9 +1026,39 @@ fn variants(
                 ));
             }
         }
-        let record = match fresh {
-            Some(m) => m.clone(),
-            None => {
+        let ours = made.filter(|m| m.key == v.key);
+        let why_again = match on_disk_sha.as_deref() {
+            None => (fresh.is_none()).then_some(Encode::Missing),
+            Some(on_disk_sha) => adoptable(AdoptCheck {
+                on_disk_sha,
+                sold: sold.as_deref(),
+                made: ours.map(|m| (m.sha256.as_str(), m.settings == recipe)),
+                master_same: before
+                    .map_or_else(|| value_of(&clip.text, "sha256").as_deref() == Some(sha256), |b| b.sha256 == sha256),
+                height: || self::probe(&target).ok().map(|p| p.height),
+                wanted_height: u64::from(v.height),
+            })
+            .err(),
+        };
+        let record = match (fresh, why_again) {
+            (Some(m), _) => m.clone(),
+            (None, None) => {
+                // The file the clip sells (or the one media made), its record
+                // lost or its time changed (a fresh checkout, a restore):
+                // taken as it is, never encoded over.
+                done.adopted.push(v.id.clone());
+                let (size, modified) = on_disk.unwrap_or_default();
+                MadeVariant {
+                    settings: recipe,
+                    key: v.key.clone(),
+                    size,
+                    modified,
+                    sha256: on_disk_sha.unwrap_or_default(),
+                    written: ours.map(|m| m.written.clone()).unwrap_or_default(),
+                    old_master: false,
+                }
+            }
+            (None, Some(why)) => {
                 bar.set_message(format!("variant {}", v.id));
                 make_variant(&masters.join(key), &target, v.height, probe)?;
                 done.variants.push(v.id.clone());
@@ -1008,6 +1066,11 @@ fn variants(
                 let modified =
                     meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
                 let (size, sha256) = hash_file(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+                // A file the clip already sold, now other bytes: said loudly.
+                if let Some(sold) = sold.as_deref().filter(|s| *s != toml_str(&sha256)) {
+                    let section_size = section_value(&clip.text, "variants", &v.id, "size").unwrap_or_default();
+                    done.warnings.push(resold_warning(&v.id, &target, why, sold, &section_size, &sha256));
+                }
                 MadeVariant {
                     settings: recipe,
                     key: v.key.clone(),
@@ -1077,6 +1140,90 @@ fn variants(
     Ok(sections)
 }
 
+/// Why a variant whose file is there is encoded again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encode {
+    /// No file at its place.
+    Missing,
+    /// The master is not the one it was made from.
+    MasterChanged,
+    /// It was made another way (its height, or media's recipe).
+    SettingsChanged,
+    /// The file has other bytes than the clip sells and media made.
+    OtherBytes,
+}
+
+impl Encode {
+    fn describe(self) -> &'static str {
+        match self {
+            Encode::Missing => "its file was not there",
+            Encode::MasterChanged => "its master changed",
+            Encode::SettingsChanged => {
+                "the way it is made changed: its height in site.toml, or site-gen's encoder settings"
+            }
+            Encode::OtherBytes => "the file there had other bytes than the clip sells",
+        }
+    }
+}
+
+/// What decides whether a variant file that is there, with no up-to-date
+/// record of it (`.site-gen/media.json` lost, or its time changed), is
+/// taken as it is.
+struct AdoptCheck<'a, H> {
+    /// The file's sha256.
+    on_disk_sha: &'a str,
+    /// The sha256 the clip's `[[variants]]` section sells it with (TOML text).
+    sold: Option<&'a str>,
+    /// What media.json remembers of the file media made there: its sha256,
+    /// and whether it was made the way it would be now.
+    made: Option<(&'a str, bool)>,
+    /// Whether the master is the one it was made from: as media.json
+    /// remembers it, else as the clip's `sha256` says.
+    master_same: bool,
+    /// The file's height (probed only when asked: no record to say how it
+    /// was made), and the height it is made at now.
+    height: H,
+    wanted_height: u64,
+}
+
+/// `Ok` when the file is the one the clip sells (or the one media made) of
+/// the same master, made the same way: kept, never encoded over, since
+/// customers bought those bytes. Otherwise why it is encoded again.
+fn adoptable<H: FnOnce() -> Option<u64>>(check: AdoptCheck<'_, H>) -> Result<(), Encode> {
+    if !check.master_same {
+        return Err(Encode::MasterChanged);
+    }
+    let sold = check.sold.is_some_and(|s| s.trim_matches('"') == check.on_disk_sha);
+    let made = check.made.is_some_and(|(sha, _)| sha == check.on_disk_sha);
+    if !(sold || made) {
+        return Err(Encode::OtherBytes);
+    }
+    let same_way = match check.made {
+        Some((_, same_settings)) => same_settings,
+        None => (check.height)() == Some(check.wanted_height),
+    };
+    if !same_way {
+        return Err(Encode::SettingsChanged);
+    }
+    Ok(())
+}
+
+/// What media says when it encoded a variant the clip already sold into
+/// other bytes: which file, that its buyers get the new bytes, what to do.
+fn resold_warning(id: &str, target: &Path, why: Encode, sold: &str, sold_size: &str, now: &str) -> String {
+    format!(
+        "variant {id}: {} was encoded again ({}), and it is not the file the clip sold: its sha256 was {sold}, \
+         now \"{now}\". Customers who bought \"{id}\" will download these new bytes once `site-gen push` uploads \
+         them (the bucket keeps the sold file until then). If that is not meant: put the sold file back at {} \
+         (from git, a backup or the bucket) and `size = {sold_size}` and `sha256 = {sold}` in the clip's \
+         [[variants]] section \"{id}\" (`git checkout` restores both), then run `site-gen media` again: a file \
+         with the sha256 the clip sells is kept as it is",
+        target.display(),
+        why.describe(),
+        target.display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1100,6 +1247,34 @@ mod tests {
         ] {
             assert!(!is_partial_output(kept), "{kept}");
         }
+    }
+
+    /// A variant file is kept as it is only when it is the file sold (or
+    /// made) of this master, made the way it would be now; each other case
+    /// names why it is encoded again.
+    #[test]
+    fn a_variant_file_is_kept_only_as_sold_of_the_same_master_and_settings() {
+        let check = |sold: Option<&'static str>, made: Option<(&'static str, bool)>, master_same, height| {
+            adoptable(AdoptCheck {
+                on_disk_sha: "aa",
+                sold,
+                made,
+                master_same,
+                height: move || height,
+                wanted_height: 480,
+            })
+        };
+        // No record (a fresh checkout): the clip's sha256 and the file's height.
+        assert_eq!(check(Some("\"aa\""), None, true, Some(480)), Ok(()));
+        assert_eq!(check(Some("\"aa\""), None, true, Some(360)), Err(Encode::SettingsChanged));
+        assert_eq!(check(Some("\"aa\""), None, false, Some(480)), Err(Encode::MasterChanged));
+        assert_eq!(check(Some("\"bb\""), None, true, Some(480)), Err(Encode::OtherBytes));
+        assert_eq!(check(None, None, true, Some(480)), Err(Encode::OtherBytes));
+        // A record whose time no longer matches (a restore): its sha256 and settings.
+        assert_eq!(check(None, Some(("aa", true)), true, None), Ok(()));
+        assert_eq!(check(Some("\"aa\""), Some(("bb", true)), true, None), Ok(()), "sold, made since");
+        assert_eq!(check(Some("\"aa\""), Some(("aa", false)), true, None), Err(Encode::SettingsChanged));
+        assert_eq!(check(Some("\"aa\""), Some(("aa", true)), false, None), Err(Encode::MasterChanged));
     }
 
     #[test]

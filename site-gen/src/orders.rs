@@ -346,6 +346,11 @@ impl AdminClient {
     /// token would travel in clear text. Redirects are not followed, so the
     /// token never goes anywhere else either.
     pub fn new(worker_url: &str, token: &str) -> Result<AdminClient, OrdersError> {
+        AdminClient::with_timeout(worker_url, token, Duration::from_secs(60))
+    }
+
+    /// [`AdminClient::new`], giving up on a request after `timeout`.
+    pub fn with_timeout(worker_url: &str, token: &str, timeout: Duration) -> Result<AdminClient, OrdersError> {
         // The workspace's URL parser takes ASCII domains only (idna_adapter
         // 1.0, which keeps Unicode tables out of the Worker: docs/worker.md).
         if url::Url::parse(worker_url).is_err() && !worker_url.is_ascii() {
@@ -357,7 +362,7 @@ impl AdminClient {
         Ok(AdminClient {
             base: worker_url.trim_end_matches('/').to_string(),
             token: token.to_string(),
-            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).redirects(0).build(),
+            agent: ureq::AgentBuilder::new().timeout(timeout).redirects(0).build(),
         })
     }
 
@@ -584,7 +589,11 @@ fn reissue_request(
         .ok_or_else(|| OrdersError::BadAnswer("no `clips`".into()))?;
     if clips.is_empty() {
         return Err(OrdersError::Other(format!(
-            "order {order} has no clips in the ledger (revoked before its link was ever used?): mint a new link with `site-gen token mint`"
+            "order {order} has no clips in the ledger (revoked before its link was ever used, by `orders revoke \
+             --not-in-ledger`?), so there is nothing to reissue: nothing was changed\n  \
+             help: give the customer a new order under a new id: `site-gen orders create NEW-ID --clip SLUG --to \
+             ADDRESS` (mails its link), or `site-gen token mint --order NEW-ID --clip SLUG`; a link under {order} \
+             stays revoked"
         )));
     }
     // The file and licence bought of each clip, so the new link serves what
@@ -984,10 +993,15 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             check_reissuable(&order, &shown, despite_refund)?;
             let planned = reissue_request(&order, shown.get("order"), valid_for, unix_now())?;
             pt::mint(&shop, &key, &planned).map_err(|e| {
+                // Never a link minted under the same id: once opened, it
+                // would replace the order's clips in the ledger.
                 OrdersError::Other(format!(
                     "order {order} cannot be reissued, nothing was changed: {e}\n\
-                     Put the clip back in the catalog (or its file, or `draft = false`) and build, \
-                     or mint a link for the order's other clips with `site-gen token mint --order {order} --clip ...`"
+                     Put the clip back in the catalog (or its file, or `draft = false`) and build, then reissue; \
+                     or give the customer the order's other clips as a new order: `site-gen orders create \
+                     {order}-2 --to ADDRESS --clip …` with one --clip for each of {} still for sale (it mails the \
+                     link), then `site-gen orders revoke {order}` if its old links should stop",
+                    planned.clips.join(" ")
                 ))
             })?;
             let v = client.reissue(&order, valid_for.as_secs())?;

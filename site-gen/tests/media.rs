@@ -697,3 +697,89 @@ fn a_draft_without_its_master_is_skipped() {
     assert!(!published.status.success());
     assert!(text(&published).contains("is missing: put the file there"), "{}", text(&published));
 }
+
+/// A variant file whose bytes are the ones the clip sells (its
+/// `[[variants]]` sha256) is kept as it is when `.site-gen/media.json` is
+/// gone or the file's time changed (a fresh checkout, a new laptop, a backup
+/// restore, `git checkout`): not encoded again, the clip not rewritten (the
+/// owner review: a fresh checkout re-encoded harbour-at-dawn's 480p file
+/// into other bytes, and `push` offered to overwrite the sold one). Encoded
+/// again only for a new master or new settings, and then, since customers
+/// bought the old bytes, said with what to do.
+#[test]
+fn a_sold_variant_is_kept_on_a_fresh_checkout_and_re_encoding_it_is_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
+    let masters = root.join("sample-media/clips");
+    fs::create_dir_all(&masters).unwrap();
+    let master = masters.join("first-clip.mp4");
+    master_of(&master, "testsrc2", "640x360", "2");
+    let site = root.join("content/site.toml");
+    let settings = "\n[[media_variants]]\nheight = 240\nprice = 9\n";
+    fs::write(&site, fs::read_to_string(&site).unwrap() + settings).unwrap();
+    let first = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(text(&first).contains("variant 240p made"), "{}", text(&first));
+    let (clip, variant) = (root.join("content/clips/first-clip.md"), masters.join("first-clip-240p.mp4"));
+    let (sold_text, sold_bytes) = (fs::read_to_string(&clip).unwrap(), fs::read(&variant).unwrap());
+    let set_time = |p: &Path, secs: u64| {
+        let f = fs::File::options().write(true).open(p).unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)).unwrap();
+    };
+    // A fresh checkout: no .site-gen/, every file with a new time.
+    for (n, path) in [&master, &variant, &clip].into_iter().enumerate() {
+        set_time(path, 1_700_000_000 + n as u64);
+    }
+    fs::remove_dir_all(root.join(".site-gen")).unwrap();
+    let fresh = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(fresh.status.success(), "{}", text(&fresh));
+    assert!(
+        text(&fresh).contains("first-clip: variant 240p kept: its file is the one the clip sells (same sha256)"),
+        "{}",
+        text(&fresh)
+    );
+    assert!(!text(&fresh).contains("made") && !text(&fresh).contains("warning"), "{}", text(&fresh));
+    assert_eq!(fs::read(&variant).unwrap(), sold_bytes, "the sold file is not encoded again");
+    assert_eq!(fs::read_to_string(&clip).unwrap(), sold_text, "the clip is not rewritten");
+    assert_eq!(modified(&clip), std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_002));
+    let again = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(text(&again).contains("first-clip: up to date"), "noted in media.json: {}", text(&again));
+
+    // A restore gives the file a new time, media.json still there: kept.
+    set_time(&variant, 1_600_000_000);
+    let restored = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(text(&restored).contains("variant 240p kept"), "{}", text(&restored));
+    assert_eq!(fs::read(&variant).unwrap(), sold_bytes);
+
+    // The sold file lost, and the one media makes now is other bytes (here:
+    // the clip says it sold other ones, as after an ffmpeg update): made,
+    // and said with the file, its buyers and how to put it back.
+    let other = "0".repeat(64);
+    let sold_sha = fs::read_to_string(&clip).unwrap().split("sha256 = \"").nth(2).unwrap()[..64].to_string();
+    fs::write(&clip, fs::read_to_string(&clip).unwrap().replace(&sold_sha, &other)).unwrap();
+    fs::remove_file(&variant).unwrap();
+    let remade = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(remade.status.success(), "{}", text(&remade));
+    for said in [
+        "warning: first-clip: variant 240p: ",
+        "first-clip-240p.mp4 was encoded again (its file was not there), and it is not the file the clip sold: \
+         its sha256 was \"0000",
+        "Customers who bought \"240p\" will download these new bytes once `site-gen push` uploads them",
+        "then run `site-gen media` again",
+    ] {
+        assert!(text(&remade).contains(said), "{said}\n{}", text(&remade));
+    }
+    // The same encode as the sold one: nothing to warn of.
+    assert_eq!(fs::read(&variant).unwrap(), sold_bytes);
+    fs::remove_file(&variant).unwrap();
+    let same = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(text(&same).contains("variant 240p made") && !text(&same).contains("warning"), "{}", text(&same));
+
+    // A new master: encoded again, and said, since the old one was sold.
+    master_of(&master, "smptebars", "640x360", "2");
+    let replaced = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(replaced.status.success(), "{}", text(&replaced));
+    assert!(text(&replaced).contains("was encoded again (its master changed)"), "{}", text(&replaced));
+    assert_ne!(fs::read(&variant).unwrap(), sold_bytes);
+}

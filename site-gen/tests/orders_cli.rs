@@ -555,6 +555,10 @@ fn a_reissue_that_could_not_mint_changes_nothing() {
     assert!(!out.status.success());
     assert!(err.contains("order ORD-GONE cannot be reissued, nothing was changed"), "{err}");
     assert!(err.contains("harbor"), "names the clip: {err}");
+    // What works: a new order for the clips still for sale; never a link
+    // minted under the same id, which would take the order over.
+    assert!(err.contains("`site-gen orders create ORD-GONE-2 --to ADDRESS --clip …`"), "{err}");
+    assert!(!err.contains("token mint --order ORD-GONE"), "{err}");
     let seen = seen.lock().unwrap();
     assert!(seen.iter().any(|l| l.starts_with("GET /admin/orders/ORD%2DGONE ")), "{seen:?}");
     assert!(!seen.iter().any(|l| l.contains("reissue")), "the Worker was not asked: {seen:?}");

@@ -14,6 +14,7 @@ fn shop() -> PathBuf {
 fn site_gen(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_site-gen"));
     cmd.args(args).env_remove("CLIPSTORE_SIGNING_KEY").env_remove("CLIPSTORE_TOKEN_KEYS");
+    cmd.env_remove("CLIPSTORE_ADMIN_TOKEN").env_remove("CLIPSTORE_WORKER_URL");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -240,7 +241,10 @@ fn mint_warns_of_clips_the_last_build_lacks() {
     assert!(build.status.success(), "{}", text(&build.stderr));
     let built = mint_in("alpha");
     assert!(built.status.success());
-    assert!(!text(&built.stderr).contains("warning"), "{}", text(&built.stderr));
+    // (No admin token here: that mint could not ask the Worker is said apart.)
+    let catalog_warnings = text(&built.stderr).lines().filter(|l| l.starts_with("warning:")).count()
+        - text(&built.stderr).matches("warning: could not check whether the shop's Worker").count();
+    assert_eq!(catalog_warnings, 0, "{}", text(&built.stderr));
 
     let alpha = std::fs::read_to_string(root.join("content/clips/alpha.md")).unwrap();
     std::fs::write(root.join("content/clips/delta.md"), alpha.replace("clips/alpha.mp4", "clips/delta.mp4")).unwrap();
@@ -308,4 +312,131 @@ fn mint_refuses_two_files_of_one_clip() {
     }
     let same = mint_items(&["harbour:hd", "harbour:hd", "HARBOUR:hd"]);
     assert!(same.status.success(), "{}", text(&same.stderr));
+}
+
+/// A stand-in for the shop's Worker that knows two orders: one a customer
+/// paid through Stripe's checkout, one from a link minted earlier. Records
+/// the request lines.
+fn worker_with_orders() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use common::http::Response;
+    use serde_json::json;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let base = common::http::serve(move |request| {
+        log.lock().unwrap().push(request.line());
+        if !request.has_bearer(ADMIN) {
+            return Response::json(401, json!({"error": "unauthorized"}));
+        }
+        match request.line().as_str() {
+            "GET /admin/orders/PAY%2Deeb51" => Response::json(
+                200,
+                json!({"order": {"order_id": "PAY-eeb51", "clips": "[\"alpha\"]", "allowance": 5, "source": "stripe"},
+                       "clips": [], "attempts": []}),
+            ),
+            "GET /admin/orders/ORD%2DHAND" => Response::json(
+                200,
+                json!({"order": {"order_id": "ORD-HAND", "clips": "[\"beta\"]", "allowance": 5, "source": "token"}}),
+            ),
+            _ => Response::json(404, json!({"error": "no such order"})),
+        }
+    });
+    (base, seen)
+}
+
+const ADMIN: &str = "right-admin-token-0123456789";
+
+/// `token mint` for an order id, its link for the Worker at `worker`, with
+/// the admin token `admin` (none: not set); `extra` arguments after.
+fn mint_for(worker: &str, admin: Option<&str>, order: &str, extra: &[&str]) -> Output {
+    let (root, key) = (shop(), keygen("k1"));
+    let base = format!("{worker}/download");
+    let mut args = vec!["token", "mint", "--root", root.to_str().unwrap(), "--order", order, "--clip", "beta"];
+    args.extend(["--base-url", &base, "--now", NOW]);
+    args.extend_from_slice(extra);
+    let mut envs = vec![("CLIPSTORE_SIGNING_KEY", key.as_str())];
+    envs.extend(admin.map(|a| ("CLIPSTORE_ADMIN_TOKEN", a)));
+    site_gen(&args, &envs)
+}
+
+/// A link minted under the id of an order the Worker already has would,
+/// once opened, replace that order's clips (the owner review: a paid
+/// order's customer got the wrong clip from then on). `mint` asks the
+/// Worker the link goes to and refuses such an id, naming the order and
+/// what to run, unless --replace-order; an id it does not know is minted.
+#[test]
+fn mint_refuses_an_order_id_the_worker_already_has_unless_told() {
+    let (worker, seen) = worker_with_orders();
+    let new = mint_for(&worker, Some(ADMIN), "ORD-NEW", &[]);
+    assert!(new.status.success(), "{}", text(&new.stderr));
+    assert!(text(&new.stdout).starts_with(&format!("{worker}/download/")), "{}", text(&new.stdout));
+    assert!(!text(&new.stderr).contains("could not check"), "{}", text(&new.stderr));
+    assert!(seen.lock().unwrap().contains(&"GET /admin/orders/ORD%2DNEW".to_string()), "asked: {seen:?}");
+
+    let paid = mint_for(&worker, Some(ADMIN), "PAY-eeb51", &[]);
+    assert!(!paid.status.success());
+    assert_eq!(text(&paid.stdout), "", "no link printed");
+    let err = text(&paid.stderr);
+    for said in [
+        "error: order PAY-eeb51 is already in the shop's ledger at",
+        "(a customer paid for it through stripe; clips: alpha)",
+        "Nothing was minted.",
+        "`site-gen orders resend PAY-eeb51`",
+        "`site-gen orders reissue PAY-eeb51`",
+        "`site-gen orders create NEW-ID --clip SLUG --to ADDRESS`",
+        "run again with --replace-order",
+    ] {
+        assert!(err.contains(said), "{said}\n{err}");
+    }
+    let earlier = mint_for(&worker, Some(ADMIN), "ORD-HAND", &[]);
+    assert!(!earlier.status.success());
+    assert!(text(&earlier.stderr).contains("(it came from a link minted earlier and opened; clips: beta)"));
+
+    let asked = seen.lock().unwrap().len();
+    let replaced = mint_for(&worker, Some(ADMIN), "PAY-eeb51", &["--replace-order"]);
+    assert!(replaced.status.success(), "{}", text(&replaced.stderr));
+    let token = text(&replaced.stdout).rsplit('/').next().unwrap().to_string();
+    let claims = clipstore_core::token::decode_unverified(&token).unwrap();
+    assert_eq!((claims.order_id.as_str(), claims.clips.as_slice()), ("PAY-eeb51", ["beta".to_string()].as_slice()));
+    assert_eq!(seen.lock().unwrap().len(), asked, "the owner said so: nothing asked");
+}
+
+/// When the Worker cannot be asked, the link is minted all the same (an
+/// owner minting for a bank transfer is not blocked by an outage), with a
+/// warning that says why and how to check.
+#[test]
+fn mint_without_an_answer_from_the_worker_warns_and_mints() {
+    // A port nothing listens on.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let down = mint_for(&closed, Some(ADMIN), "ORD-BANK", &[]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert!(text(&down.stdout).starts_with(&format!("{closed}/download/")));
+    let warned = text(&down.stderr);
+    for said in [
+        "warning: could not check whether the shop's Worker already has an order ORD-BANK (the Worker at",
+        "did not answer",
+        "the link is minted all the same",
+        "check with `site-gen orders show ORD-BANK`",
+    ] {
+        assert!(warned.contains(said), "{said}\n{warned}");
+    }
+
+    let (worker, seen) = worker_with_orders();
+    let no_token = mint_for(&worker, None, "PAY-eeb51", &[]);
+    assert!(no_token.status.success(), "{}", text(&no_token.stderr));
+    assert!(
+        text(&no_token.stderr).contains("(no admin token: set CLIPSTORE_ADMIN_TOKEN"),
+        "{}",
+        text(&no_token.stderr)
+    );
+    assert!(seen.lock().unwrap().is_empty(), "nothing sent without a token");
+    let refused = mint_for(&worker, Some("wrong-admin-token-0123456789"), "PAY-eeb51", &[]);
+    assert!(refused.status.success(), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("the Worker refused the admin token (401)"), "{}", text(&refused.stderr));
+    // --worker-url: that Worker is asked, not the link's.
+    let elsewhere = mint_for(&closed, Some(ADMIN), "PAY-eeb51", &["--worker-url", &worker]);
+    assert!(!elsewhere.status.success());
+    assert!(text(&elsewhere.stderr).contains("order PAY-eeb51 is already in the shop's ledger"));
 }
