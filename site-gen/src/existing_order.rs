@@ -61,7 +61,9 @@ pub fn check(root: &Path, worker: &str, order: &str) -> Verdict {
 pub fn verdict(order: &str, worker: &str, answer: Result<Value, OrdersError>) -> Verdict {
     match answer {
         Ok(shown) => Verdict::Known(known_message(order, worker, shown.get("order").unwrap_or(&Value::Null))),
-        Err(OrdersError::Http { status: 404, .. }) => Verdict::New,
+        // The admin API's own answer; any other 404 (an address whose
+        // `/admin` is not routed to the Worker, a static host) says nothing.
+        Err(OrdersError::Http { status: 404, body }) if body.starts_with("no order ") => Verdict::New,
         Err(e) => Verdict::Unchecked(unchecked_message(order, worker, &e)),
     }
 }
@@ -146,8 +148,11 @@ mod tests {
 
     #[test]
     fn an_unknown_order_is_minted() {
-        let not_found = OrdersError::Http { status: 404, body: "no such order".into() };
+        let not_found = OrdersError::Http { status: 404, body: "no order ORD-1 in the ledger".into() };
         assert_eq!(verdict("ORD-1", WORKER, Err(not_found)), Verdict::New);
+        // Not the admin API's answer: no route to the Worker there.
+        let elsewhere = OrdersError::Http { status: 404, body: "a web page, not the Worker's admin API".into() };
+        assert!(matches!(verdict("ORD-1", WORKER, Err(elsewhere)), Verdict::Unchecked(_)));
     }
 
     #[test]

@@ -874,8 +874,8 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             let v = client.reset(&order, clip.as_deref())?;
             match v.get("clips_reset").and_then(Value::as_u64) {
                 Some(0) => println!(
-                    "Order {order}: nothing to give back: {} not been downloaded yet, so every download is there.",
-                    clip.map_or("its clips have".to_string(), |c| format!("clip {c} has"))
+                    "Order {order}: nothing to give back: no download of {} in the ledger yet (downloads made while D1 was down count once merged), so every download is there.",
+                    clip.map_or("its clips is".to_string(), |c| format!("clip {c} is"))
                 ),
                 _ => println!("Order {order}: downloads given back for {} clip(s).", text(&v, "clips_reset")),
             }

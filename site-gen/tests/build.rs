@@ -284,11 +284,11 @@ fn a_file_name_ending_as_another_kind_of_file_is_warned_of() {
     assert!(err.contains("\"Harbour (web).MKV\" (the variant `web`) ends .mkv"), "{err}");
     assert_eq!(err.matches("ends .").count(), 2, "not the hd variant: {err}");
 
-    let fine = text.replacen("file_name = \"Harbour (4K).mp4\"", "file_name = \"Harbour (4K).M4V\"", 1).replacen(
-        "clips/harbour-web.mp4",
-        "clips/harbour-web.braw",
-        1,
-    );
+    let fine = text
+        .replacen("file_name = \"Harbour (4K).mp4\"", "file_name = \"Harbour (4K).M4V\"", 1)
+        .replacen("clips/harbour-web.mp4", "clips/harbour-web.braw", 1)
+        .replacen("clips/harbour-hd.mp4", "clips/harbour-hd.mpeg", 1)
+        .replacen("file_name = \"Harbour (HD).mp4\"", "file_name = \"Harbour (HD).mpg\"", 1);
     fs::write(&harbour, fine).unwrap();
     let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
     assert!(o.status.success(), "{}", stderr(&o));

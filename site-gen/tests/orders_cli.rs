@@ -359,7 +359,10 @@ fn what_is_likely_a_mistake_is_refused_and_changes_nothing() {
     let reset = orders(&base, token, &["reset", "ORD-9", "--clip", "harbor"]);
     assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
     let out = String::from_utf8_lossy(&reset.stdout);
-    assert!(out.contains("Order ORD-9: nothing to give back: clip harbor has not been downloaded yet"), "{out}");
+    assert!(
+        out.contains("Order ORD-9: nothing to give back: no download of clip harbor is in the ledger yet"),
+        "{out}"
+    );
 
     let window = orders(&base, token, &["reset", "--since", "2026-11-12", "--until", "2026-11-12"]);
     assert!(!window.status.success());

@@ -337,7 +337,12 @@ fn worker_with_orders() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>
                 200,
                 json!({"order": {"order_id": "ORD-HAND", "clips": "[\"beta\"]", "allowance": 5, "source": "token"}}),
             ),
-            _ => Response::json(404, json!({"error": "no such order"})),
+            // As the Worker's admin API answers an order it does not know.
+            line if line.starts_with("GET /admin/orders/") => {
+                let id = line.trim_start_matches("GET /admin/orders/").replace("%2D", "-");
+                Response::json(404, json!({"error": format!("no order {id} in the ledger")}))
+            }
+            _ => Response::json(404, json!({"error": "no such admin route"})),
         }
     });
     (base, seen)

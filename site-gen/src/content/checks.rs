@@ -503,8 +503,9 @@ pub fn shared_files<'a>(clips: impl IntoIterator<Item = &'a Clip>) -> Vec<Diagno
 /// Files sold under a `file_name` whose ending says another kind of file
 /// than the bucket's `file` (`.mov` for an `.mp4`): the customer's download
 /// is saved under the wrong ending and sent as that type, and a player that
-/// goes by the ending may refuse it. Endings of one kind (`.mp4` and
-/// `.m4v`) and endings no type is known for (`.braw`) pass.
+/// goes by the ending may refuse it. Endings of one type (`.mp4` and
+/// `.m4v`, `.mov` and `.qt`, `.mpg` and `.mpeg`) and endings no type is
+/// known for (`.braw`) pass.
 pub fn mismatched_file_endings(root: &Path, clips: &[Clip]) -> Vec<Diagnostic> {
     let kind = |name: &str| {
         let ending = Path::new(name).extension()?.to_str()?.to_ascii_lowercase();
@@ -521,10 +522,10 @@ pub fn mismatched_file_endings(root: &Path, clips: &[Clip]) -> Vec<Diagnostic> {
         let files = std::iter::once((&clip.file, &clip.file_name, None))
             .chain(clip.variants.iter().map(|v| (&v.file, &v.file_name, Some(v))));
         for (file, file_name, variant) in files {
-            let (Some((file_ending, file_type)), Some((name_ending, _))) = (kind(file), kind(file_name)) else {
+            let (Some((file_ending, file_type)), Some((name_ending, name_type))) = (kind(file), kind(file_name)) else {
                 continue;
             };
-            if file_ending == name_ending {
+            if file_ending == name_ending || file_type == name_type {
                 continue;
             }
             let stem = Path::new(file_name.as_str()).file_stem().and_then(|s| s.to_str()).unwrap_or(file_name);
