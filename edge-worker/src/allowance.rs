@@ -22,11 +22,11 @@
 //!   less the credit a new download would get back for the latest
 //!   interrupted one ([`DownloadAllowance::remaining_with_credit`]).
 //!
-//! * A browser's fresh start after the clip's downloads broke off (its
-//!   customer cancelled, and the browser deleted the file) is given back
-//!   what those downloads were charged, once per (order, clip), while the
-//!   order never received the clip whole
-//!   ([`crate::ledger::sql::CREDIT_RESTART_ATTEMPTS`]).
+//! * A fresh start of the whole clip after its downloads broke off (a
+//!   browser's customer cancelled, and the browser deleted the file) is
+//!   given back what those downloads are still charged, once per (order,
+//!   clip) between resets, while the order never received the clip whole
+//!   ([`crate::ledger::sql::RESTART_EVENT`]).
 //!
 //! Bytes sent ≤ charged + credited ≤ `N × unit + pool` < `(N + 1) × size`
 //! (the pool is capped so), plus the one restart's give-back, which covers

@@ -52,6 +52,47 @@ macro_rules! covered_bytes {
     };
 }
 
+/// When the (order, clip) was last reset (unix seconds; 0 if never), from
+/// its `reset` events (`orders reset`, of the order or of the clip).
+macro_rules! last_reset {
+    ($order:literal, $clip:literal) => {
+        concat!(
+            "COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ",
+            $order,
+            " AND e.kind = 'reset' AND (e.clip_slug IS NULL OR e.clip_slug = ",
+            $clip,
+            ")), 0)"
+        )
+    };
+}
+
+/// The (order, clip)'s downloads (`$a`, an alias of `download_attempts`)
+/// that broke off since its last reset, settled and recorded in D1: what a
+/// restart gives back (`sql::RESTART_EVENT`).
+macro_rules! broken_since_reset {
+    ($a:literal, $order:literal, $clip:literal) => {
+        concat!(
+            $a,
+            ".order_id = ",
+            $order,
+            " AND ",
+            $a,
+            ".clip_slug = ",
+            $clip,
+            " AND ",
+            $a,
+            ".completed = 0 AND ",
+            $a,
+            ".settled_at IS NOT NULL AND ",
+            $a,
+            ".recorded_via = 'd1' AND ",
+            $a,
+            ".at > 1000 * ",
+            last_reset!($order, $clip)
+        )
+    };
+}
+
 /// The reason (`disputed` or `refunded`) of a full refund or dispute kept
 /// as `revoke_pending` for a payment that had no order yet, a refund's
 /// first; a dispute closed in the shop's favour after it (the webhook's
@@ -184,55 +225,73 @@ pub mod sql {
     /// Whether the download whose sent bytes reach offset `?3` of the
     /// (order, clip) (the latest that does: what a resume from `?3`
     /// continues) was of another version of the object than R2's ETag `?4`
-    /// now. `?1 order_id, ?2 clip_slug, ?3 offset, ?4 ETag`.
-    pub const CONTINUES_ANOTHER_VERSION: &str = "SELECT COUNT(*) AS found FROM download_attempts \
-         WHERE id = (SELECT MAX(id) FROM download_attempts WHERE order_id = ?1 AND clip_slug = ?2 \
-             AND reserved_bytes > 0 AND span_offset < ?3 AND span_offset + COALESCE(sent_bytes, progress_bytes, 0) >= ?3) \
-         AND etag IS NOT NULL AND etag <> ?4";
+    /// now, and no download of this version began at byte 0 since (a
+    /// download manager's or a player's first request, whose later ranges
+    /// are of this version). `?1 order_id, ?2 clip_slug, ?3 offset, ?4 ETag`.
+    pub const CONTINUES_ANOTHER_VERSION: &str = "WITH f AS (SELECT id, etag FROM download_attempts \
+         WHERE order_id = ?1 AND clip_slug = ?2 AND reserved_bytes > 0 AND span_offset < ?3 \
+         AND span_offset + COALESCE(sent_bytes, progress_bytes, 0) >= ?3 ORDER BY id DESC LIMIT 1) \
+         SELECT COUNT(*) AS found FROM f WHERE f.etag IS NOT NULL AND f.etag <> ?4 \
+         AND NOT EXISTS (SELECT 1 FROM download_attempts n WHERE n.order_id = ?1 AND n.clip_slug = ?2 \
+             AND n.id > f.id AND n.etag = ?4 AND n.reserved_bytes > 0 AND n.span_offset = 0)";
 
-    /// A browser's fresh start after its download broke off, given back
-    /// once: the (order, clip)'s downloads that broke off, since its last
-    /// reset, are credited all they were charged (marked credited by `?5`,
-    /// the new attempt id with a `:restart` suffix; not from the credit
-    /// pool), so that the whole clip fits again. A browser cannot resume a
-    /// download its customer cancelled (it deletes the file, and its Retry
-    /// asks from byte 0), and the bytes the network held count as sent: on
-    /// a 1-download link a cancel past about three quarters left nothing.
-    /// Only when the order never received the clip whole (what its
-    /// downloads sent does not cover it), no restart was given before, and
-    /// the whole clip then fits (`?3` its size, `?4` the budget). Runs
-    /// before [`CREDIT_RESTART_CLIP`] and [`GRANT`], once a fresh start `?6`
-    /// was refused (what its own batch credited from the pool is taken
-    /// into the restart). `?1 order_id, ?2 clip_slug, ?3 size, ?4 budget,
-    /// ?5 marker, ?6 the new attempt_id`.
-    pub const CREDIT_RESTART_ATTEMPTS: &str = concat!(
-        "UPDATE download_attempts SET credited_bytes = COALESCE(credited_bytes, 0) + charged_bytes, \
-         charged_bytes = 0, credited_by = ?5 WHERE attempt_id IN (SELECT b.attempt_id FROM download_attempts b \
-         WHERE b.order_id = ?1 AND b.clip_slug = ?2 AND b.completed = 0 AND b.settled_at IS NOT NULL \
-         AND (b.credited_by IS NULL OR b.credited_by = ?6) AND b.recorded_via = 'd1' AND b.charged_bytes > 0 \
-         AND b.at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'reset' \
-             AND (e.clip_slug IS NULL OR e.clip_slug = ?2)), 0) \
-         AND NOT EXISTS (SELECT 1 FROM download_attempts r WHERE r.order_id = ?1 AND r.clip_slug = ?2 \
-             AND r.credited_by LIKE '%:restart') AND ",
+    /// A fresh start of the whole clip after its downloads broke off, given
+    /// back once per (order, clip) between resets: records the `restart`
+    /// event (detail `?5`, which names the new attempt and marks what
+    /// [`RESTART_CLIP`] and [`RESTART_ATTEMPTS`] then give back). A browser
+    /// cannot resume a download its customer cancelled (it deletes the
+    /// file, and its Retry asks from byte 0), and the bytes the network held
+    /// count as sent: on a 1-download link a cancel past about three
+    /// quarters left nothing. Only when the order never received the clip
+    /// whole (what its downloads sent does not cover it), no restart was
+    /// given since the clip's last reset, and the whole clip fits once what
+    /// the broken downloads since that reset are still charged comes back
+    /// (`?3` its size, `?4` the budget). Runs in a batch of its own, with
+    /// [`RESTART_CLIP`], [`RESTART_ATTEMPTS`] and [`GRANT`], once the fresh
+    /// start was refused (its own batch's pool credit already applied).
+    /// `?1 order_id, ?2 clip_slug, ?3 size, ?4 budget, ?5 detail, ?6 now (s)`.
+    pub const RESTART_EVENT: &str = concat!(
+        "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) SELECT ?1, ?6, 'restart', ?2, ?5 \
+         WHERE NOT EXISTS (SELECT 1 FROM order_events r WHERE r.order_id = ?1 AND r.kind = 'restart' \
+             AND r.clip_slug = ?2 AND r.at >= ",
+        last_reset!("?1", "?2"),
+        ") AND ",
         covered_bytes!(
             "?1",
             "?2",
             "d.span_offset + COALESCE(d.sent_bytes, IIF(d.completed = 1, d.span_length, 0))",
             "d.span_offset IS NOT NULL"
         ),
-        " < ?3 AND (SELECT c.granted_bytes FROM order_clips c WHERE c.order_id = ?1 AND c.clip_slug = ?2) \
-         - (SELECT COALESCE(SUM(x.charged_bytes), 0) FROM download_attempts x WHERE x.order_id = ?1 AND x.clip_slug = ?2 \
-             AND x.completed = 0 AND x.settled_at IS NOT NULL AND (x.credited_by IS NULL OR x.credited_by = ?6) \
-             AND x.recorded_via = 'd1' \
-             AND x.at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'reset' \
-                 AND (e.clip_slug IS NULL OR e.clip_slug = ?2)), 0)) + ?3 <= ?4)"
+        " < ?3 AND EXISTS (SELECT 1 FROM download_attempts x WHERE ",
+        broken_since_reset!("x", "?1", "?2"),
+        " AND x.charged_bytes > 0) \
+         AND (SELECT c.granted_bytes FROM order_clips c WHERE c.order_id = ?1 AND c.clip_slug = ?2) \
+         - (SELECT COALESCE(SUM(x.charged_bytes), 0) FROM download_attempts x WHERE ",
+        broken_since_reset!("x", "?1", "?2"),
+        ") + ?3 <= ?4"
     );
-    /// Takes what [`CREDIT_RESTART_ATTEMPTS`] gave back (marked `?3`) off
-    /// the (order, clip)'s granted bytes, not from the pool.
-    /// `?1 order_id, ?2 clip_slug, ?3 marker`.
-    pub const CREDIT_RESTART_CLIP: &str = "UPDATE order_clips SET \
-         granted_bytes = MAX(0, granted_bytes - (SELECT COALESCE(SUM(credited_bytes), 0) FROM download_attempts WHERE credited_by = ?3)) \
-         WHERE order_id = ?1 AND clip_slug = ?2 AND EXISTS (SELECT 1 FROM download_attempts WHERE credited_by = ?3)";
+    /// Takes what the broken downloads since the last reset are still
+    /// charged off the (order, clip), when [`RESTART_EVENT`] recorded the
+    /// restart `?3` (its detail); not from the credit pool. Before
+    /// [`RESTART_ATTEMPTS`], which zeroes those charges.
+    /// `?1 order_id, ?2 clip_slug, ?3 detail`.
+    pub const RESTART_CLIP: &str = concat!(
+        "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - \
+         (SELECT COALESCE(SUM(x.charged_bytes), 0) FROM download_attempts x WHERE ",
+        broken_since_reset!("x", "?1", "?2"),
+        ")) WHERE order_id = ?1 AND clip_slug = ?2 \
+         AND EXISTS (SELECT 1 FROM order_events WHERE order_id = ?1 AND kind = 'restart' AND detail = ?3)"
+    );
+    /// Marks the broken downloads [`RESTART_CLIP`] gave back: their charge
+    /// moves to `credited_bytes` (credited by `?3` unless a resume credited
+    /// them before). `?1 order_id, ?2 clip_slug, ?3 detail`.
+    pub const RESTART_ATTEMPTS: &str = concat!(
+        "UPDATE download_attempts SET credited_bytes = COALESCE(credited_bytes, 0) + charged_bytes, \
+         charged_bytes = 0, credited_by = COALESCE(credited_by, ?3) WHERE ",
+        broken_since_reset!("download_attempts", "?1", "?2"),
+        " AND charged_bytes > 0 \
+         AND EXISTS (SELECT 1 FROM order_events WHERE order_id = ?1 AND kind = 'restart' AND detail = ?3)"
+    );
 
     /// Applies the credit of [`CREDIT_ATTEMPT`] to the (order, clip).
     /// `?1 order_id, ?2 clip_slug, ?3 the new attempt_id`.
@@ -405,7 +464,7 @@ pub mod sql {
     /// Customers stuck with a clip they never received whole: since `?1`
     /// (unix ms), a resume of it (a span from past byte 0 to its end,
     /// longer than a player's chunk: `allowance::media_chunk`), or a fresh
-    /// start once its restart was given ([`CREDIT_RESTART_ATTEMPTS`]), was refused
+    /// start once its restart was given ([`RESTART_EVENT`]), was refused
     /// for the allowance, since the clip's last reset, while the order still
     /// downloads (`?2` now, s) and no download of it completed, whole or in
     /// pieces that cover it. One row per (order, clip), by its first such
@@ -417,8 +476,8 @@ pub mod sql {
          a.order_id AS order_id, a.clip_slug AS clip_slug FROM download_attempts a \
          JOIN orders o ON o.order_id = a.order_id \
          JOIN order_clips c ON c.order_id = a.order_id AND c.clip_slug = a.clip_slug \
-         WHERE a.outcome = 'allowance_used_up' AND (a.span_offset > 0 OR EXISTS (SELECT 1 FROM download_attempts r \
-             WHERE r.order_id = a.order_id AND r.clip_slug = a.clip_slug AND r.credited_by LIKE '%:restart' AND r.id < a.id)) \
+         WHERE a.outcome = 'allowance_used_up' AND (a.span_offset > 0 OR EXISTS (SELECT 1 FROM order_events r \
+             WHERE r.order_id = a.order_id AND r.kind = 'restart' AND r.clip_slug = a.clip_slug AND a.at >= 1000 * r.at)) \
          AND a.span_offset + a.span_length >= c.clip_size \
          AND a.span_length > MIN(MAX(c.clip_size / 32, 65536), 2097152) \
          AND o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?2) \
@@ -463,9 +522,10 @@ pub mod sql {
     /// its first segment (`segments::FIRST_SEGMENT`, 256 KiB: a download
     /// tool's opening request, cut off as a probe) is passed over: the
     /// download before it is the one to resume. `restart_credit`: what a
-    /// browser's fresh start would be given back after its downloads broke
-    /// off ([`CREDIT_RESTART_ATTEMPTS`]), NULL when it is given no restart
-    /// (one was given, or the order received the clip whole). `?1 order_id`.
+    /// fresh start would be given back after the clip's downloads broke off
+    /// ([`RESTART_EVENT`]), NULL when it is given no restart (one was given
+    /// since the last reset, or the order received the clip whole).
+    /// `?1 order_id`.
     pub const ORDER_CLIPS: &str = concat!(
         "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, reserved_bytes, \
          (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
@@ -477,20 +537,19 @@ pub mod sql {
              AND a.settled_at IS NOT NULL AND a.recorded_via = 'd1' AND a.reserved_bytes > 0 \
              AND NOT (a.range_header IS NULL AND a.reserved_bytes < a.span_length AND a.reserved_bytes <= 262144) \
              ORDER BY a.id DESC LIMIT 1) AS broken_at, \
-         (SELECT IIF(EXISTS (SELECT 1 FROM download_attempts r WHERE r.order_id = order_clips.order_id \
-             AND r.clip_slug = order_clips.clip_slug AND r.credited_by LIKE '%:restart') OR ",
+         (SELECT IIF(EXISTS (SELECT 1 FROM order_events r WHERE r.order_id = order_clips.order_id \
+             AND r.kind = 'restart' AND r.clip_slug = order_clips.clip_slug AND r.at >= ",
+        last_reset!("order_clips.order_id", "order_clips.clip_slug"),
+        ") OR ",
         covered_bytes!(
             "order_clips.order_id",
             "order_clips.clip_slug",
             "d.span_offset + COALESCE(d.sent_bytes, IIF(d.completed = 1, d.span_length, 0))",
             "d.span_offset IS NOT NULL"
         ),
-        " >= order_clips.clip_size, NULL, SUM(x.charged_bytes)) FROM download_attempts x \
-             WHERE x.order_id = order_clips.order_id AND x.clip_slug = order_clips.clip_slug AND x.completed = 0 \
-             AND x.settled_at IS NOT NULL AND x.credited_by IS NULL AND x.recorded_via = 'd1' \
-             AND x.at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = order_clips.order_id \
-                 AND e.kind = 'reset' AND (e.clip_slug IS NULL OR e.clip_slug = order_clips.clip_slug)), 0)) AS restart_credit \
-         FROM order_clips WHERE order_id = ?1 ORDER BY clip_slug"
+        " >= order_clips.clip_size, NULL, SUM(x.charged_bytes)) FROM download_attempts x WHERE ",
+        broken_since_reset!("x", "order_clips.order_id", "order_clips.clip_slug"),
+        ") AS restart_credit FROM order_clips WHERE order_id = ?1 ORDER BY clip_slug"
     );
 
     /// Orders with totals, newest first. `?1 limit`.
@@ -979,7 +1038,7 @@ impl OrderClipRow {
 
     /// Whether a browser's fresh start of the whole clip would be granted as
     /// a restart after its download broke off (the customer cancelled it;
-    /// `ledger::sql::CREDIT_RESTART_ATTEMPTS`), when no whole download is
+    /// `ledger::sql::RESTART_EVENT`), when no whole download is
     /// left: the order page then offers to download it again.
     pub fn restart_offered(&self, allowance: u32, catalog_size: u64) -> bool {
         let size = self.size(catalog_size);

@@ -366,6 +366,18 @@ fn a_resume_is_told_when_it_continues_another_version_of_the_clip() {
     assert!(continues_another(&db, 350_000, "\"v2\""), "what the network held counts as the file's");
     assert!(!continues_another(&db, 400_000, "\"v1\""), "the same version");
     assert!(!continues_another(&db, 400_001, "\"v2\""), "past what it sent: no download wrote it");
+    // A download manager's (or a player's) first request of the new
+    // version from byte 0, cut short: its later ranges are of that version,
+    // though the old download reaches further.
+    let db2 = crate::ledger_sql_tests::db();
+    assert!(grant(&db2, a, S));
+    record(&db2, "o1", 0, S); // "v1", whole
+    settle(&db2, a, "o1", S, S, true);
+    assert!(grant(&db2, a, S));
+    record(&db2, "n1", 0, S);
+    run(&db2, "UPDATE download_attempts SET etag = '\"v2\"' WHERE attempt_id = 'n1'", vec![]);
+    settle(&db2, a, "n1", S, 262_144, false);
+    assert!(!continues_another(&db2, 600_000, "\"v2\""), "the new version's own pieces");
     // Started again on the new version: its resume continues that one.
     assert!(grant(&db, a, S));
     record(&db, "a2", 0, S);
@@ -377,14 +389,15 @@ fn a_resume_is_told_when_it_continues_another_version_of_the_clip() {
     assert!(!continues_another(&db, 300_000, "\"v3\""));
 }
 
-/// A browser's fresh start after its customer cancelled (the browser
-/// deleted the file, and its Retry asks from byte 0): on a 1-download link
-/// of a realistic clip, a cancel past about three quarters (the bytes the
-/// network held count as sent) left nothing. What the broken downloads were
-/// charged comes back once, not from the pool, only while the order never
-/// received the clip whole, and only when the clip then fits.
+/// A fresh start after a cancel (a browser deletes the file, and its Retry
+/// asks from byte 0): on a 1-download link of a realistic clip, a cancel
+/// past about three quarters (the bytes the network held count as sent)
+/// left nothing. What the broken downloads are still charged comes back
+/// once between resets, not from the pool, only while the order never
+/// received the clip whole, and only when the clip then fits; what else
+/// the clip was charged (a completed range) stays charged.
 #[test]
-fn a_browsers_fresh_start_after_a_cancel_is_given_back_once() {
+fn a_fresh_start_after_a_cancel_is_given_back_once() {
     const S: u64 = 40_000_000;
     let a = DownloadAllowance::new(1, S);
     // The reservation batch of a fresh start, then (refused) the restart's.
@@ -393,82 +406,90 @@ fn a_browsers_fresh_start_after_a_cancel_is_given_back_once() {
         if grant(db, a, S) {
             return (true, false);
         }
-        let marker = format!("{id}:restart");
-        run(db, sql::CREDIT_RESTART_ATTEMPTS, vec![t("O"), t("c"), n(S), n(a.budget()), t(&marker), t(id)]);
-        run(db, sql::CREDIT_RESTART_CLIP, vec![t("O"), t("c"), t(&marker)]);
+        let detail = format!("restart (attempt {id})");
+        run(db, sql::RESTART_EVENT, vec![t("O"), t("c"), n(S), n(a.budget()), t(&detail), n(50)]);
+        run(db, sql::RESTART_CLIP, vec![t("O"), t("c"), t(&detail)]);
+        run(db, sql::RESTART_ATTEMPTS, vec![t("O"), t("c"), t(&detail)]);
         (false, grant(db, a, S))
     };
-    let download = |db: &Connection, id: &str, sent: u64| {
-        record(db, id, 0, S);
-        settle(db, a, id, S, sent, sent == S);
+    // A granted download's record and settlement.
+    let ended = |db: &Connection, id: &str, offset: u64, length: u64, sent: u64| {
+        record(db, id, offset, length);
+        settle(db, a, id, length, sent, sent == length);
     };
-    // Cancelled at 90 % sent, twice: the pool takes the first restart, the
-    // restart grace the second; a third cancel leaves the refusal.
+    let download = |db: &Connection, id: &str, offset: u64, length: u64, sent: u64| {
+        assert!(grant(db, a, length), "{id}");
+        ended(db, id, offset, length, sent);
+    };
+    let restarts = |db: &Connection| -> i64 {
+        db.query_row("SELECT COUNT(*) FROM order_events WHERE kind = 'restart'", [], |r| r.get(0)).unwrap()
+    };
     // The order page offers it exactly when it is granted.
     let offered = |db: &Connection| order_clip(db).unwrap().restart_offered(1, S);
+
+    // A player's completed chunk (10 MB), then a download cancelled at
+    // 75 % sent: the pool's credit is not enough; the restart gives back
+    // the rest of the broken download's charge, and only that.
     let db = db();
-    assert!(grant(&db, a, S));
-    download(&db, "a1", S * 9 / 10);
+    download(&db, "p1", 0, S / 4, S / 4);
+    download(&db, "a1", 0, S, S * 3 / 4);
     assert_eq!(order_clip(&db).unwrap().downloads_left(1, S), 0);
     assert!(offered(&db));
     assert_eq!(start_again(&db, "a2"), (false, true), "past the pool: given back as a restart");
-    assert_eq!(clip_row(&db).0, S, "charged the new download only");
-    let by: String =
-        db.query_row("SELECT credited_by FROM download_attempts WHERE attempt_id = 'a1'", [], |r| r.get(0)).unwrap();
-    assert_eq!(by, "a2:restart");
+    assert_eq!(clip_row(&db).0, S / 4 + S, "the completed chunk stays charged, and the new download");
     assert_eq!(clip_row(&db).2, a.credit_pool(), "the pool gave what it had first, the restart the rest");
-    download(&db, "a2", S * 9 / 10);
+    let charged: i64 =
+        db.query_row("SELECT charged_bytes FROM download_attempts WHERE attempt_id = 'a1'", [], |r| r.get(0)).unwrap();
+    assert_eq!(charged, 0);
+    assert_eq!(restarts(&db), 1);
+    ended(&db, "a2", 0, S, S * 9 / 10);
     assert!(!offered(&db));
     assert_eq!(start_again(&db, "a3"), (false, false), "once");
+    // After the owner's reset, once more.
+    run(&db, sql::EVENT, vec![t("O"), n(60), t("reset"), Value::Null, Value::Null]);
+    run(&db, sql::RESET, vec![t("O"), Value::Null, n(60)]);
+    run(&db, "UPDATE download_attempts SET at = 61000 WHERE attempt_id = 'a3'", vec![]);
+    assert!(grant(&db, a, S));
+    record(&db, "b1", 0, S);
+    run(&db, "UPDATE download_attempts SET at = 62000 WHERE attempt_id = 'b1'", vec![]);
+    settle(&db, a, "b1", S, S * 9 / 10, false);
+    assert!(offered(&db), "after a reset (the restart at 50 s, the reset at 60 s)");
+    assert_eq!(start_again(&db, "b2"), (false, true));
+
+    // A broken download a tool's probe was credited from the pool before
+    // the browser came back: still given back.
+    let db = crate::ledger_sql_tests::db();
+    download(&db, "c1", 0, S, S * 9 / 10);
+    credit(&db, a, "probe", 0, S);
+    assert!(grant(&db, a, 262_144));
+    ended(&db, "probe", 0, 262_144, 262_144);
+    assert!(offered(&db));
+    assert_eq!(start_again(&db, "c2"), (false, true));
 
     // Two broken downloads that together sent all of it: the order has
     // the clip, in pieces; no restart.
     let db = crate::ledger_sql_tests::db();
-    assert!(grant(&db, a, S / 2));
-    record(&db, "h1", 0, S / 2);
-    settle(&db, a, "h1", S / 2, S / 2, true);
-    assert!(grant(&db, a, S / 2));
-    record(&db, "h2", S / 2, S / 2);
-    settle(&db, a, "h2", S / 2, S / 2 - 1, false);
+    download(&db, "h1", 0, S / 2, S / 2);
+    download(&db, "h2", S / 2, S / 2, S / 2 - 1);
     run(&db, "UPDATE download_attempts SET sent_bytes = sent_bytes + 1 WHERE attempt_id = 'h2'", vec![]);
     assert!(!offered(&db));
     assert_eq!(start_again(&db, "h3"), (false, false), "sent whole, in pieces");
-
-    // A completed download, then a broken one: its charge alone would make
-    // room, but the order has the clip.
-    let db = crate::ledger_sql_tests::db();
-    let a2 = DownloadAllowance::new(2, S);
-    for (id, sent) in [("w1", S), ("w2", S * 9 / 10)] {
-        assert!(
-            grant(&db, a2, S)
-                || run(&db, sql::GRANT, vec![t("O"), t("c"), n(S), n(S), n(a2.unit()), n(a2.budget()), n(1), n(1)])
-                    == 1
-        );
-        record(&db, id, 0, S);
-        settle(&db, a2, id, S, sent, sent == S);
-    }
-    let marker = "w3:restart";
-    assert_eq!(
-        run(&db, sql::CREDIT_RESTART_ATTEMPTS, vec![t("O"), t("c"), n(S), n(a2.budget()), t(marker), t("w3")]),
-        0
-    );
+    assert_eq!(restarts(&db), 0);
 
     // Broken pieces of a download manager whose charges would not make
     // room even given back (the rest was charged to completed pieces):
-    // nothing is given back, and the grace is kept.
+    // nothing is given back, and the restart is kept.
     let db = crate::ledger_sql_tests::db();
-    assert!(grant(&db, a, S / 2));
-    record(&db, "m1", 0, S / 2);
-    settle(&db, a, "m1", S / 2, S / 2, true);
-    assert!(grant(&db, a, S / 2));
-    record(&db, "m2", S / 2, S / 2);
-    settle(&db, a, "m2", S / 2, S / 4, false);
+    download(&db, "m1", 0, S / 2, S / 2);
+    download(&db, "m2", S / 2, S / 2, S / 4);
+    credit(&db, a, "m3", 0, S);
+    let before = clip_row(&db).0;
     assert!(!offered(&db));
-    assert_eq!(
-        run(&db, sql::CREDIT_RESTART_ATTEMPTS, vec![t("O"), t("c"), n(S), n(a.budget()), t("m3:restart"), t("m3")]),
-        0
-    );
-    assert_eq!(clip_row(&db).0, S / 2 + S / 4);
+    assert_eq!(run(&db, sql::RESTART_EVENT, vec![t("O"), t("c"), n(S), n(a.budget()), t("m3"), n(50)]), 0);
+    run(&db, sql::RESTART_CLIP, vec![t("O"), t("c"), t("m3")]);
+    run(&db, sql::RESTART_ATTEMPTS, vec![t("O"), t("c"), t("m3")]);
+    assert_eq!(clip_row(&db).0, before, "nothing given back without the event");
+    assert_eq!(restarts(&db), 0);
 }
 
 /// The order page's "resume it" (`OrderClipRow::resumable_from`) is shown
@@ -1536,10 +1557,13 @@ fn a_refused_resume_of_a_clip_never_received_whole_is_a_stuck_customer() {
     // A browser's fresh start refused after its restart was given back
     // (cancelled again: the browser cannot resume what it deleted).
     let db = fresh();
-    run(&db, "UPDATE download_attempts SET credited_by = 'b2:restart' WHERE attempt_id = 'b1'", vec![]);
+    attempt(&db, "r0", 1_500, "allowance_used_up", 0, S, false);
+    run(&db, "INSERT INTO order_events (order_id, at, kind, clip_slug) VALUES ('O', 2, 'restart', 'c')", vec![]);
     attempt(&db, "b2", 2_000, "granted", 0, S, false);
-    attempt(&db, "r0", 3_000, "allowance_used_up", 0, S, false);
+    assert_eq!(stuck(&db, 0, 500).0, 0, "refused from byte 0 before the restart: not stuck");
+    attempt(&db, "r1", 3_000, "allowance_used_up", 0, S, false);
     assert_eq!(stuck(&db, 0, 500).0, 1, "refused from byte 0 once the restart was used");
+    assert_eq!(stuck(&db, 2_500, 500).0, 1, "by its refusal after the restart");
 }
 
 /// `RECEIVED_WHOLE`: what the clip's downloads sent covers it, in one or

@@ -97,9 +97,13 @@ fn order_section(view: &OrderView, intro: &str) -> String {
             r#"<span class="muted">Download in progress</span>"#.to_string()
         } else if line.restart {
             // A cancelled download cannot be resumed by the browser that
-            // deleted it: starting again is given back once.
+            // deleted it: starting again is given back once. A resume that
+            // fits is said first: it keeps that once for later.
+            let resume = line.resumable_percent.map_or(String::new(), |percent| {
+                format!("Your last download stopped at {percent}%: resume it from your browser's downloads list (or <code>wget -c</code>, or your download manager) with this link. If your browser no longer has it: ")
+            });
             format!(
-                r#"<span class="muted">Your last download did not finish: you can start it again once.</span> <a class="button" href="{href}">Download again</a>"#,
+                r#"<span class="muted">{resume}Your last download did not finish: you can start it again once.</span> <a class="button" href="{href}">Download again</a>"#,
                 href = attr(&line.href),
             )
         } else if let Some(percent) = line.resumable_percent {
@@ -461,7 +465,9 @@ mod tests {
         let html = order_page(&shop(), &broken);
         assert!(html.contains("Your last download did not finish: you can start it again once."), "{html}");
         assert!(html.contains(r#"<a class="button" href="/download/TOK/city">Download again</a>"#));
-        assert!(!html.contains("resume it from your browser"));
+        assert!(html.contains("Your last download stopped at 60%: resume it from your browser"), "said first");
+        broken.lines[1].resumable_percent = None;
+        assert!(!order_page(&shop(), &broken).contains("resume it from your browser"));
     }
 
     #[test]

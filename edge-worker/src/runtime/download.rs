@@ -620,8 +620,14 @@ async fn clip(
             // A download tool's plain GET of the whole clip (a browser's
             // click is a navigation; a player asks for ranges).
             let navigation = header("sec-fetch-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("navigate"));
+            // A browser's fresh start may be a restart after a cancel: its
+            // Retry is a navigation; browsers before `Sec-Fetch-Mode` (Safari
+            // before 16.4) say `Mozilla/` and nothing more. A tool resumes.
             let whole = range.is_none() && !media && span.offset == 0 && span.length == object.size;
-            let (opening, restart) = (whole && !navigation, whole && navigation);
+            let browser = navigation
+                || (header("sec-fetch-mode").is_none()
+                    && header("user-agent").is_some_and(|ua| ua.trim_start().starts_with("Mozilla/")));
+            let (opening, restart) = (whole && !navigation, whole && browser);
             let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
             let started = Date::now().as_millis();
             let reserved = match &db {

@@ -265,6 +265,13 @@ pub(crate) fn order_facts(claims: &Claims, token: &str, to: &str, origin: &str) 
     }
 }
 
+/// Whether the order mail of `claims` would list a clip: what was bought of
+/// each is still in the catalog (the clip, its variant and licence), as
+/// [`order_facts`] finds it. A mail of "0 clips" is never sent.
+pub(crate) fn lists_a_clip(claims: &Claims) -> bool {
+    claims.clips.iter().any(|slug| MailClip::of_item(manifest(), slug, &claims.choice(slug)).is_some())
+}
+
 /// The statement that queues the order mail for `token` (kind `order`, or
 /// `resend` when the owner sends it again).
 pub(crate) fn order_mail_statement(

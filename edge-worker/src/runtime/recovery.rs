@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use worker::*;
 
 use super::d1::Query;
-use super::mail::{deliver_outbox, order_facts, outbox_insert};
+use super::mail::{deliver_outbox, lists_a_clip, order_facts, outbox_insert};
 use super::payments::sign_link;
 use super::{batch, bind, d1_error, manifest, now_unix, num, origin, text};
 use crate::error::DownloadError;
@@ -204,17 +204,17 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
             order.not_before,
         );
         // The mail lists what can be downloaded: not the clips refunded,
-        // nor those the catalog no longer has (a mail of "0 clips").
+        // nor what the catalog no longer has (`order_facts` leaves it out;
+        // an order of nothing else is named, not mailed with "0 clips").
         let refunded: Vec<String> = serde_json::from_str(&order.revoked_clips).unwrap_or_default();
         let mut listed = claims.clone();
         listed.clips.retain(|c| !refunded.contains(c));
-        let sold = listed.clips.len();
-        listed.clips.retain(|c| manifest().clip(c).is_some());
-        let why = match (order.ended.as_deref(), listed.clips.is_empty()) {
+        let sold = !listed.clips.is_empty();
+        let why = match (order.ended.as_deref(), !lists_a_clip(&listed)) {
             (Some("expired"), _) => Some(format!("expired on {}", mail_date(claims.expires_at))),
             (Some(reason @ ("refunded" | "disputed")), _) => Some(reason.to_string()),
             (Some(_), _) => Some("no longer valid".to_string()),
-            (None, true) if sold > 0 => Some("its clips are no longer in the shop".to_string()),
+            (None, true) if sold => Some("its clips are no longer in the shop".to_string()),
             (None, true) => Some("refunded".to_string()),
             (None, false) => None,
         };
@@ -344,7 +344,7 @@ pub(super) async fn resend(
         order.not_before,
     );
     // A mail of "0 clips": say so to the owner instead of sending it.
-    if !claims.clips.iter().any(|c| manifest().clip(c).is_some()) {
+    if !lists_a_clip(&claims) {
         let error = format!(
             "none of order {order_id}'s clips ({}) is in the deployed catalog: the mail would list nothing, so none \
              was sent; put them back and deploy, or make the customer an order of the clips they should have \

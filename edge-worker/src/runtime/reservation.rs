@@ -111,11 +111,11 @@ async fn received_whole(db: &D1Database, claims: &Claims, slug: &str, size: u64)
     super::download::found(db, sql::RECEIVED_WHOLE, &values).await.ok().flatten().is_none_or(|whole| whole != 0)
 }
 
-/// A browser's fresh start of the whole clip that does not fit, after a
-/// download of it broke off (the customer cancelled it: the browser deleted
-/// the file and cannot resume it): what the broken downloads were charged
-/// is given back once, and the clip granted
-/// (`ledger::sql::CREDIT_RESTART_ATTEMPTS`, which says when).
+/// A fresh start of the whole clip that does not fit, after downloads of it
+/// broke off (a browser's customer cancelled one: the browser deleted the
+/// file and cannot resume it): what the broken downloads are still charged
+/// is given back once, and the clip granted (`ledger::sql::RESTART_EVENT`,
+/// which says when; the `restart` event shows in `site-gen orders show`).
 async fn restarted(
     db: &D1Database,
     claims: &Claims,
@@ -123,16 +123,13 @@ async fn restarted(
     allowance: DownloadAllowance,
     attempt_id: &str,
 ) -> std::result::Result<bool, DownloadError> {
-    let marker = text(&format!("{attempt_id}:restart"));
+    let detail = text(&format!("a fresh start after downloads that broke off, given back (attempt {attempt_id})"));
     let (order, clip) = (text(&claims.order_id), text(slug));
     let (size, budget) = (num(allowance.size), num(allowance.budget()));
     let statements = vec![
-        bind(
-            db,
-            sql::CREDIT_RESTART_ATTEMPTS,
-            &[order.clone(), clip.clone(), size, budget, marker.clone(), text(attempt_id)],
-        )?,
-        bind(db, sql::CREDIT_RESTART_CLIP, &[order, clip, marker])?,
+        bind(db, sql::RESTART_EVENT, &[order.clone(), clip.clone(), size, budget, detail.clone(), num(now_unix())])?,
+        bind(db, sql::RESTART_CLIP, &[order.clone(), clip.clone(), detail.clone()])?,
+        bind(db, sql::RESTART_ATTEMPTS, &[order, clip, detail])?,
         grant_statement(db, claims, slug, allowance.size, allowance)?,
     ];
     granted(db, statements).await
@@ -155,9 +152,11 @@ async fn restarted(
 /// refused, the tool gave up on a resume that fits. Only while the order
 /// never received the clip whole ([`received_whole`]): once it did, every
 /// client gets the refusal ("used all downloads"), not a file cut short.
-/// A browser's fresh start (`restart`: a navigation to the whole clip)
-/// after its download broke off is given back what that download was
-/// charged, once ([`restarted`]). Otherwise, or after the wait, refused. `Err(Unavailable)` when D1 fails
+/// A fresh start of the whole clip (`restart`) after its downloads broke off
+/// is given back what they are still charged, once ([`restarted`]); it
+/// waits for reservations in flight to settle rather than being served in
+/// steps (the download it follows, cancelled a moment ago, may not have
+/// settled yet). Otherwise, or after the wait, refused. `Err(Unavailable)` when D1 fails
 /// at once.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn reserve(
@@ -228,7 +227,7 @@ pub(super) async fn reserve(
             }
             return Err(DownloadError::AllowanceUsedUp);
         }
-        if allowance.fits(held, first) && try_grant(first).await.is_ok() {
+        if !restart && allowance.fits(held, first) && try_grant(first).await.is_ok() {
             return Ok(Reserved::InSteps(first));
         }
         if !wait_for_settlement(&mut polls).await {
