@@ -66,6 +66,20 @@ macro_rules! last_reset {
     };
 }
 
+/// The id of the (order, clip)'s last `reset` event (0 if none): events
+/// after it have larger ids, whatever second they were in.
+macro_rules! last_reset_id {
+    ($order:literal, $clip:literal) => {
+        concat!(
+            "COALESCE((SELECT MAX(e.id) FROM order_events e WHERE e.order_id = ",
+            $order,
+            " AND e.kind = 'reset' AND (e.clip_slug IS NULL OR e.clip_slug = ",
+            $clip,
+            ")), 0)"
+        )
+    };
+}
+
 /// The (order, clip)'s downloads (`$a`, an alias of `download_attempts`)
 /// that broke off since its last reset, settled and recorded in D1: what a
 /// restart gives back (`sql::RESTART_EVENT`).
@@ -242,19 +256,23 @@ pub mod sql {
     /// cannot resume a download its customer cancelled (it deletes the
     /// file, and its Retry asks from byte 0), and the bytes the network held
     /// count as sent: on a 1-download link a cancel past about three
-    /// quarters left nothing. Only when the order never received the clip
-    /// whole (what its downloads sent does not cover it), no restart was
-    /// given since the clip's last reset, and the whole clip fits once what
-    /// the broken downloads since that reset are still charged comes back
-    /// (`?3` its size, `?4` the budget). Runs in a batch of its own, with
-    /// [`RESTART_CLIP`], [`RESTART_ATTEMPTS`] and [`GRANT`], once the fresh
-    /// start was refused (its own batch's pool credit already applied).
-    /// `?1 order_id, ?2 clip_slug, ?3 size, ?4 budget, ?5 detail, ?6 now (s)`.
+    /// quarters left nothing. What comes back is what the broken downloads
+    /// since the last reset are still charged, at most one clip (`?3`, its
+    /// size: overlapping fresh starts that each broke off add up to more).
+    /// Only when the order never received the clip whole (what its downloads
+    /// sent does not cover it), none of its downloads of the clip is in
+    /// flight (one may yet cover it), no restart was given since the clip's
+    /// last reset, the order and clip still download (as [`GRANT`] checks:
+    /// `?7` the link's `iat`), and the whole clip then fits (`?4` the
+    /// budget). Runs in a batch of its own, with [`RESTART_CLIP`],
+    /// [`RESTART_ATTEMPTS`] and [`GRANT`], once the fresh start was refused
+    /// (its own batch's pool credit already applied).
+    /// `?1 order_id, ?2 clip_slug, ?3 size, ?4 budget, ?5 detail, ?6 now (s), ?7 the link's iat`.
     pub const RESTART_EVENT: &str = concat!(
         "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) SELECT ?1, ?6, 'restart', ?2, ?5 \
          WHERE NOT EXISTS (SELECT 1 FROM order_events r WHERE r.order_id = ?1 AND r.kind = 'restart' \
-             AND r.clip_slug = ?2 AND r.at >= ",
-        last_reset!("?1", "?2"),
+             AND r.clip_slug = ?2 AND r.id > ",
+        last_reset_id!("?1", "?2"),
         ") AND ",
         covered_bytes!(
             "?1",
@@ -265,31 +283,41 @@ pub mod sql {
         " < ?3 AND EXISTS (SELECT 1 FROM download_attempts x WHERE ",
         broken_since_reset!("x", "?1", "?2"),
         " AND x.charged_bytes > 0) \
-         AND (SELECT c.granted_bytes FROM order_clips c WHERE c.order_id = ?1 AND c.clip_slug = ?2) \
-         - (SELECT COALESCE(SUM(x.charged_bytes), 0) FROM download_attempts x WHERE ",
+         AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = ?1 AND (o.revoked_at IS NOT NULL OR o.not_before > ?7)) \
+         AND NOT EXISTS (SELECT 1 FROM revoked_clips v WHERE v.order_id = ?1 AND v.clip_slug = ?2) \
+         AND (SELECT c.reserved_bytes = 0 AND c.granted_bytes - MIN(?3, (SELECT COALESCE(SUM(x.charged_bytes), 0) \
+             FROM download_attempts x WHERE ",
         broken_since_reset!("x", "?1", "?2"),
-        ") + ?3 <= ?4"
+        ")) + ?3 <= ?4 FROM order_clips c WHERE c.order_id = ?1 AND c.clip_slug = ?2)"
     );
-    /// Takes what the broken downloads since the last reset are still
-    /// charged off the (order, clip), when [`RESTART_EVENT`] recorded the
-    /// restart `?3` (its detail); not from the credit pool. Before
-    /// [`RESTART_ATTEMPTS`], which zeroes those charges.
-    /// `?1 order_id, ?2 clip_slug, ?3 detail`.
+    /// Takes what [`RESTART_EVENT`] gives back (the broken downloads' charge,
+    /// at most `?4`, the clip's size) off the (order, clip), when it recorded
+    /// the restart `?3` (its detail); and gives the credit pool back what
+    /// the refused start's own batch took from it (credited by `?5`), since
+    /// the restart gives those bytes back anyway. Before [`RESTART_ATTEMPTS`],
+    /// which moves those charges. `?1 order_id, ?2 clip_slug, ?3 detail, ?4 size, ?5 the new attempt_id`.
     pub const RESTART_CLIP: &str = concat!(
-        "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - \
+        "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - MIN(?4, \
          (SELECT COALESCE(SUM(x.charged_bytes), 0) FROM download_attempts x WHERE ",
         broken_since_reset!("x", "?1", "?2"),
-        ")) WHERE order_id = ?1 AND clip_slug = ?2 \
+        "))), credited_bytes = MAX(0, credited_bytes - (SELECT COALESCE(SUM(credited_bytes), 0) FROM download_attempts \
+             WHERE credited_by = ?5)) \
+         WHERE order_id = ?1 AND clip_slug = ?2 \
          AND EXISTS (SELECT 1 FROM order_events WHERE order_id = ?1 AND kind = 'restart' AND detail = ?3)"
     );
-    /// Marks the broken downloads [`RESTART_CLIP`] gave back: their charge
-    /// moves to `credited_bytes` (credited by `?3` unless a resume credited
-    /// them before). `?1 order_id, ?2 clip_slug, ?3 detail`.
+    /// Moves the charge [`RESTART_CLIP`] gave back to the broken downloads'
+    /// `credited_bytes`, newest first, up to `?4` in all (credited by `?3`
+    /// unless a resume credited them before).
+    /// `?1 order_id, ?2 clip_slug, ?3 detail, ?4 size`.
     pub const RESTART_ATTEMPTS: &str = concat!(
-        "UPDATE download_attempts SET credited_bytes = COALESCE(credited_bytes, 0) + charged_bytes, \
-         charged_bytes = 0, credited_by = COALESCE(credited_by, ?3) WHERE ",
-        broken_since_reset!("download_attempts", "?1", "?2"),
-        " AND charged_bytes > 0 \
+        "UPDATE download_attempts SET credited_bytes = COALESCE(credited_bytes, 0) + g.back, \
+         charged_bytes = charged_bytes - g.back, credited_by = COALESCE(credited_by, ?3) \
+         FROM (SELECT x.id AS gid, MIN(x.charged_bytes, MAX(0, ?4 - COALESCE(SUM(x.charged_bytes) \
+             OVER (ORDER BY x.id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))) AS back \
+             FROM download_attempts x WHERE ",
+        broken_since_reset!("x", "?1", "?2"),
+        " AND x.charged_bytes > 0) AS g \
+         WHERE download_attempts.id = g.gid AND g.back > 0 \
          AND EXISTS (SELECT 1 FROM order_events WHERE order_id = ?1 AND kind = 'restart' AND detail = ?3)"
     );
 
@@ -477,7 +505,10 @@ pub mod sql {
          JOIN orders o ON o.order_id = a.order_id \
          JOIN order_clips c ON c.order_id = a.order_id AND c.clip_slug = a.clip_slug \
          WHERE a.outcome = 'allowance_used_up' AND (a.span_offset > 0 OR EXISTS (SELECT 1 FROM order_events r \
-             WHERE r.order_id = a.order_id AND r.kind = 'restart' AND r.clip_slug = a.clip_slug AND a.at >= 1000 * r.at)) \
+             WHERE r.order_id = a.order_id AND r.kind = 'restart' AND r.clip_slug = a.clip_slug AND a.at > 1000 * r.at \
+             AND r.id > ",
+        last_reset_id!("a.order_id", "a.clip_slug"),
+        ")) \
          AND a.span_offset + a.span_length >= c.clip_size \
          AND a.span_length > MIN(MAX(c.clip_size / 32, 65536), 2097152) \
          AND o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?2) \
@@ -538,8 +569,8 @@ pub mod sql {
              AND NOT (a.range_header IS NULL AND a.reserved_bytes < a.span_length AND a.reserved_bytes <= 262144) \
              ORDER BY a.id DESC LIMIT 1) AS broken_at, \
          (SELECT IIF(EXISTS (SELECT 1 FROM order_events r WHERE r.order_id = order_clips.order_id \
-             AND r.kind = 'restart' AND r.clip_slug = order_clips.clip_slug AND r.at >= ",
-        last_reset!("order_clips.order_id", "order_clips.clip_slug"),
+             AND r.kind = 'restart' AND r.clip_slug = order_clips.clip_slug AND r.id > ",
+        last_reset_id!("order_clips.order_id", "order_clips.clip_slug"),
         ") OR ",
         covered_bytes!(
             "order_clips.order_id",
@@ -547,7 +578,7 @@ pub mod sql {
             "d.span_offset + COALESCE(d.sent_bytes, IIF(d.completed = 1, d.span_length, 0))",
             "d.span_offset IS NOT NULL"
         ),
-        " >= order_clips.clip_size, NULL, SUM(x.charged_bytes)) FROM download_attempts x WHERE ",
+        " >= order_clips.clip_size, NULL, MIN(order_clips.clip_size, SUM(x.charged_bytes))) FROM download_attempts x WHERE ",
         broken_since_reset!("x", "order_clips.order_id", "order_clips.clip_slug"),
         ") AS restart_credit FROM order_clips WHERE order_id = ?1 ORDER BY clip_slug"
     );

@@ -389,6 +389,36 @@ fn a_resume_is_told_when_it_continues_another_version_of_the_clip() {
     assert!(!continues_another(&db, 300_000, "\"v3\""));
 }
 
+/// The reservation batch of a fresh start of the whole clip `c` of order
+/// `O` by attempt `id`, then, refused, the restart's batch (as
+/// `runtime::reservation::restarted` runs them): (granted at once, granted
+/// as a restart).
+fn restart(db: &Connection, a: DownloadAllowance, id: &str) -> (bool, bool) {
+    credit(db, a, id, 0, a.size);
+    if grant(db, a, a.size) {
+        return (true, false);
+    }
+    let detail = format!("restart (attempt {id})");
+    run(db, sql::RESTART_EVENT, vec![t("O"), t("c"), n(a.size), n(a.budget()), t(&detail), n(50), n(1)]);
+    run(db, sql::RESTART_CLIP, vec![t("O"), t("c"), t(&detail), n(a.size), t(id)]);
+    run(db, sql::RESTART_ATTEMPTS, vec![t("O"), t("c"), t(&detail), n(a.size)]);
+    (false, grant(db, a, a.size))
+}
+
+/// The (order, clip)'s granted bytes are its attempts' charges and what is
+/// in flight, to the byte.
+fn assert_ledger_adds_up(db: &Connection) {
+    let (granted, reserved, _) = clip_row(db);
+    let charged: i64 = db
+        .query_row(
+            "SELECT COALESCE(SUM(charged_bytes), 0) FROM download_attempts WHERE settled_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(granted, charged as u64 + reserved, "granted = charged + in flight");
+}
+
 /// A fresh start after a cancel (a browser deletes the file, and its Retry
 /// asks from byte 0): on a 1-download link of a realistic clip, a cancel
 /// past about three quarters (the bytes the network held count as sent)
@@ -401,17 +431,7 @@ fn a_fresh_start_after_a_cancel_is_given_back_once() {
     const S: u64 = 40_000_000;
     let a = DownloadAllowance::new(1, S);
     // The reservation batch of a fresh start, then (refused) the restart's.
-    let start_again = |db: &Connection, id: &str| -> (bool, bool) {
-        credit(db, a, id, 0, S);
-        if grant(db, a, S) {
-            return (true, false);
-        }
-        let detail = format!("restart (attempt {id})");
-        run(db, sql::RESTART_EVENT, vec![t("O"), t("c"), n(S), n(a.budget()), t(&detail), n(50)]);
-        run(db, sql::RESTART_CLIP, vec![t("O"), t("c"), t(&detail)]);
-        run(db, sql::RESTART_ATTEMPTS, vec![t("O"), t("c"), t(&detail)]);
-        (false, grant(db, a, S))
-    };
+    let start_again = |db: &Connection, id: &str| -> (bool, bool) { restart(db, a, id) };
     // A granted download's record and settlement.
     let ended = |db: &Connection, id: &str, offset: u64, length: u64, sent: u64| {
         record(db, id, offset, length);
@@ -437,7 +457,8 @@ fn a_fresh_start_after_a_cancel_is_given_back_once() {
     assert!(offered(&db));
     assert_eq!(start_again(&db, "a2"), (false, true), "past the pool: given back as a restart");
     assert_eq!(clip_row(&db).0, S / 4 + S, "the completed chunk stays charged, and the new download");
-    assert_eq!(clip_row(&db).2, a.credit_pool(), "the pool gave what it had first, the restart the rest");
+    assert_eq!(clip_row(&db).2, 0, "the pool's credit of the refused start is the pool's again");
+    assert_ledger_adds_up(&db);
     let charged: i64 =
         db.query_row("SELECT charged_bytes FROM download_attempts WHERE attempt_id = 'a1'", [], |r| r.get(0)).unwrap();
     assert_eq!(charged, 0);
@@ -465,6 +486,7 @@ fn a_fresh_start_after_a_cancel_is_given_back_once() {
     ended(&db, "probe", 0, 262_144, 262_144);
     assert!(offered(&db));
     assert_eq!(start_again(&db, "c2"), (false, true));
+    assert_ledger_adds_up(&db);
 
     // Two broken downloads that together sent all of it: the order has
     // the clip, in pieces; no restart.
@@ -485,11 +507,56 @@ fn a_fresh_start_after_a_cancel_is_given_back_once() {
     credit(&db, a, "m3", 0, S);
     let before = clip_row(&db).0;
     assert!(!offered(&db));
-    assert_eq!(run(&db, sql::RESTART_EVENT, vec![t("O"), t("c"), n(S), n(a.budget()), t("m3"), n(50)]), 0);
-    run(&db, sql::RESTART_CLIP, vec![t("O"), t("c"), t("m3")]);
-    run(&db, sql::RESTART_ATTEMPTS, vec![t("O"), t("c"), t("m3")]);
+    assert_eq!(run(&db, sql::RESTART_EVENT, vec![t("O"), t("c"), n(S), n(a.budget()), t("m3"), n(50), n(1)]), 0);
+    run(&db, sql::RESTART_CLIP, vec![t("O"), t("c"), t("m3"), n(S), t("m3")]);
+    run(&db, sql::RESTART_ATTEMPTS, vec![t("O"), t("c"), t("m3"), n(S)]);
     assert_eq!(clip_row(&db).0, before, "nothing given back without the event");
     assert_eq!(restarts(&db), 0);
+
+    // A download still in flight may yet cover the clip: no restart.
+    let db = crate::ledger_sql_tests::db();
+    download(&db, "f1", 0, S, S * 8 / 10);
+    assert!(grant(&db, a, S / 5));
+    record(&db, "f2", S * 8 / 10, S / 5); // a resume, still streaming
+    assert_eq!(restart(&db, a, "f3"), (false, false));
+    assert_eq!(restarts(&db), 0);
+    // The order revoked meanwhile: no restart is spent.
+    let db = crate::ledger_sql_tests::db();
+    download(&db, "v1", 0, S, S * 9 / 10);
+    run(&db, "INSERT INTO revoked_clips (order_id, clip_slug, at, reason) VALUES ('O', 'c', 5, 'admin')", vec![]);
+    assert_eq!(restart(&db, a, "v2"), (false, false));
+    assert_eq!(restarts(&db), 0, "revoked: not spent");
+}
+
+/// With more downloads per link, fresh starts that each broke off near the
+/// end overlap: together they were charged more than a clip, and giving
+/// all of it back would be more than one clip more. A restart gives back
+/// one clip at most, newest first, and the ledger still adds up.
+#[test]
+fn a_restart_gives_back_one_clip_at_most() {
+    const S: u64 = 100_000_000;
+    let a = DownloadAllowance::new(2, S);
+    let db = db();
+    for id in ["o1", "o2"] {
+        credit(&db, a, id, 0, S);
+        assert!(grant(&db, a, S), "{id}");
+        record(&db, id, 0, S);
+        settle(&db, a, id, S, S - 1, false);
+    }
+    let before = clip_row(&db).0;
+    assert!(before > S, "{before}: two broken downloads charged more than a clip");
+    assert_eq!(order_clip(&db).unwrap().restart_credit, Some(before.min(S)));
+    assert_eq!(restart(&db, a, "o3"), (false, true));
+    assert_eq!(clip_row(&db).0, before - S + S, "one clip given back, the new download charged");
+    let left: Vec<i64> = db
+        .prepare("SELECT charged_bytes FROM download_attempts WHERE attempt_id IN ('o1', 'o2') ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(left, [(before - S) as i64, 0], "newest first: the older one keeps the rest of its charge");
+    assert_ledger_adds_up(&db);
 }
 
 /// The order page's "resume it" (`OrderClipRow::resumable_from`) is shown
