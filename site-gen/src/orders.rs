@@ -685,7 +685,15 @@ pub fn payments_table(payments: &[Value]) -> String {
     for p in payments {
         // A refused paid checkout's command follows a control character
         // (the Worker's `payments::BY_HAND`), shown as a plain separator.
-        let recorded = text(p, "detail").replace('\u{1f}', "; ");
+        // Its clip the catalog lacks is the owner's to replace: as written,
+        // `orders create` refuses it.
+        let separator = if text(p, "outcome") == "unknown_clip" {
+            "; put the clip back and deploy (Stripe's retry then makes the order), or, with the clip the customer \
+             should have in place of the one the catalog lacks, "
+        } else {
+            "; "
+        };
+        let recorded = text(p, "detail").replace('\u{1f}', separator);
         let detail = match p.get("customer_email").and_then(Value::as_str) {
             Some(email) => format!("{recorded} {email} {}", text(p, "amount_total")),
             None => recorded,

@@ -27,7 +27,11 @@ fn payments_table_shows_refusals_and_paid_orders() {
     ]);
     let lines: Vec<&str> = table.lines().collect();
     assert!(
-        lines[3].ends_with("clip gone is not in the catalog; by hand: site-gen orders create PAY-2 --to a@b.example"),
+        lines[3].ends_with(
+            "clip gone is not in the catalog; put the clip back and deploy (Stripe's retry then makes the order), or, \
+             with the clip the customer should have in place of the one the catalog lacks, by hand: site-gen orders \
+             create PAY-2 --to a@b.example"
+        ),
         "the command's separator shown plain: {table:?}"
     );
     assert!(lines[0].starts_with("TIME"));
