@@ -167,10 +167,14 @@ pub mod sql {
     /// credit pool `?6`; marks it credited by `?5`. The attempt must have
     /// broken off, or the new span must start inside it (a resume: an
     /// attempt "completed" into the network's buffers that the client never
-    /// read to the end); asking again from its start is a new download. Runs in the
-    /// reservation batch, before [`CREDIT_CLIP`] and [`GRANT`].
+    /// read to the end); asking again from its start is a new download.
+    /// Only an attempt since the clip's last reset: the reset gave back what
+    /// earlier ones were charged, and their credit came off what was
+    /// charged since. Runs in the reservation batch, before [`CREDIT_CLIP`]
+    /// and [`GRANT`].
     /// `?1 order_id, ?2 clip_slug, ?3 span offset, ?4 span length, ?5 the new attempt_id, ?6 credit pool`.
-    pub const CREDIT_ATTEMPT: &str = "UPDATE download_attempts SET \
+    pub const CREDIT_ATTEMPT: &str = concat!(
+        "UPDATE download_attempts SET \
          credited_bytes = MIN(MAX(0, MIN(span_offset + sent_bytes, ?3 + ?4) - MAX(span_offset, ?3)), \
              MAX(0, ?6 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0))), \
          charged_bytes = charged_bytes - MIN(MAX(0, MIN(span_offset + sent_bytes, ?3 + ?4) - MAX(span_offset, ?3)), \
@@ -178,7 +182,11 @@ pub mod sql {
          credited_by = ?5 \
          WHERE attempt_id = (SELECT attempt_id FROM download_attempts WHERE order_id = ?1 AND clip_slug = ?2 \
              AND (completed = 0 OR span_offset < ?3) AND settled_at IS NOT NULL AND credited_by IS NULL AND recorded_via = 'd1' \
-             AND sent_bytes > 0 AND span_offset < ?3 + ?4 AND span_offset + sent_bytes > ?3 ORDER BY id DESC LIMIT 1)";
+             AND sent_bytes > 0 AND span_offset < ?3 + ?4 AND span_offset + sent_bytes > ?3 \
+             AND at > 1000 * ",
+        last_reset!("?1", "?2"),
+        " ORDER BY id DESC LIMIT 1)"
+    );
 
     /// The same credit, given when an interrupted attempt `?3` settles
     /// after later requests of the (order, clip) already asked again for
@@ -561,7 +569,9 @@ pub mod sql {
         "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, reserved_bytes, \
          (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL AND a.recorded_via = 'd1' \
-             AND a.sent_bytes > 0 ORDER BY a.id DESC LIMIT 1) AS interrupted_bytes, \
+             AND a.sent_bytes > 0 AND a.at > 1000 * ",
+        last_reset!("order_clips.order_id", "order_clips.clip_slug"),
+        " ORDER BY a.id DESC LIMIT 1) AS interrupted_bytes, \
          (SELECT CASE WHEN a.completed = 0 AND a.sent_bytes > 0 AND a.span_offset + a.span_length >= order_clips.clip_size \
              AND a.span_length > MIN(MAX(order_clips.clip_size / 32, 65536), 2097152) THEN a.span_offset + a.sent_bytes END \
              FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \

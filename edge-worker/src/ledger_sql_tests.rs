@@ -528,6 +528,33 @@ fn a_fresh_start_after_a_cancel_is_given_back_once() {
     assert_eq!(restarts(&db), 0, "revoked: not spent");
 }
 
+/// The owner's reset gave back what every download was charged: a download
+/// that broke off before it is not credited again by a later request (its
+/// credit came off what was charged since the reset).
+#[test]
+fn a_download_from_before_a_reset_is_not_credited_after_it() {
+    let a = DownloadAllowance::new(1, S);
+    let db = db();
+    assert!(grant(&db, a, S));
+    record(&db, "a1", 0, S);
+    settle(&db, a, "a1", S, S * 8 / 10, false);
+    run(&db, sql::EVENT, vec![t("O"), n(5), t("reset"), Value::Null, Value::Null]);
+    run(&db, sql::RESET, vec![t("O"), Value::Null, n(5)]);
+    assert_eq!(clip_row(&db).0, 0);
+    // After the reset: a range of the first tenth, completed.
+    assert!(grant(&db, a, S / 10));
+    record(&db, "b1", 0, S / 10);
+    run(&db, "UPDATE download_attempts SET at = 6000 WHERE attempt_id = 'b1'", vec![]);
+    settle(&db, a, "b1", S / 10, S / 10, true);
+    assert_eq!(order_clip(&db).unwrap().interrupted_bytes, None, "nothing broke off since the reset");
+    // A fresh start: no credit for the download before the reset.
+    credit(&db, a, "b2", 0, S);
+    let by: Option<String> =
+        db.query_row("SELECT credited_by FROM download_attempts WHERE attempt_id = 'a1'", [], |r| r.get(0)).unwrap();
+    assert_eq!(by, None);
+    assert_eq!(clip_row(&db), (S / 10, 0, 0), "the range since the reset stays charged; the pool untouched");
+}
+
 /// With more downloads per link, fresh starts that each broke off near the
 /// end overlap: together they were charged more than a clip, and giving
 /// all of it back would be more than one clip more. A restart gives back
