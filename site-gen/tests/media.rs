@@ -7,7 +7,7 @@
 //! owner is told how to install it.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn site_gen(args: &[&str], root: &Path) -> Output {
@@ -21,6 +21,16 @@ fn text(o: &Output) -> String {
 fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("ffmpeg runs");
     assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A shop made by `site-gen init` at `dir/shop`, and its empty masters
+/// folder for the sample clip: (the shop, `sample-media/clips`).
+fn new_shop(dir: &Path) -> (PathBuf, PathBuf) {
+    let root = dir.join("shop");
+    assert!(site_gen(&["init", root.to_str().unwrap()], dir).status.success());
+    let masters = root.join("sample-media/clips");
+    fs::create_dir_all(&masters).unwrap();
+    (root, masters)
 }
 
 /// A silent master of `seconds` from an ffmpeg test pattern (`testsrc2`,
@@ -253,10 +263,7 @@ fn says_how_to_install_ffmpeg_when_it_is_missing() {
 #[test]
 fn makes_the_lower_variants_asked_for_and_never_upscales() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
-    let masters = root.join("sample-media/clips");
-    fs::create_dir_all(&masters).unwrap();
+    let (root, masters) = new_shop(tmp.path());
     let master = masters.join("first-clip.mp4");
     ffmpeg(&[
         "-f",
@@ -448,10 +455,7 @@ fn the_poster_a_new_clip_names_is_made() {
 #[test]
 fn a_poster_two_clips_name_is_made_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
-    let masters = root.join("sample-media/clips");
-    fs::create_dir_all(&masters).unwrap();
+    let (root, masters) = new_shop(tmp.path());
     for name in ["a-pier", "b-pier"] {
         assert!(site_gen(&["new", "--root", root.to_str().unwrap(), "clip", name], tmp.path()).status.success());
         let clip = root.join(format!("content/clips/{name}.md"));
@@ -560,10 +564,7 @@ fn a_run_stopped_halfway_still_knows_its_own_files() {
 #[test]
 fn a_variant_left_from_a_taller_master_is_named_until_removed() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
-    let masters = root.join("sample-media/clips");
-    fs::create_dir_all(&masters).unwrap();
+    let (root, masters) = new_shop(tmp.path());
     let master = masters.join("first-clip.mp4");
     let encode = |size: &str| master_of(&master, "testsrc2", size, "2");
     encode("640x360");
@@ -621,10 +622,7 @@ fn a_variant_left_from_a_taller_master_is_named_until_removed() {
 #[test]
 fn a_share_of_an_old_price_is_named_until_media_runs() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
-    let masters = root.join("sample-media/clips");
-    fs::create_dir_all(&masters).unwrap();
+    let (root, masters) = new_shop(tmp.path());
     master_of(&masters.join("first-clip.mp4"), "testsrc2", "640x360", "2");
     let site = root.join("content/site.toml");
     let settings = "\n[[media_variants]]\nheight = 180\nfactor = 0.6\nid = \"small\"\n";
@@ -709,10 +707,7 @@ fn a_draft_without_its_master_is_skipped() {
 #[test]
 fn a_sold_variant_is_kept_on_a_fresh_checkout_and_re_encoding_it_is_said() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    assert!(site_gen(&["init", root.to_str().unwrap()], tmp.path()).status.success());
-    let masters = root.join("sample-media/clips");
-    fs::create_dir_all(&masters).unwrap();
+    let (root, masters) = new_shop(tmp.path());
     let master = masters.join("first-clip.mp4");
     master_of(&master, "testsrc2", "640x360", "2");
     let site = root.join("content/site.toml");
