@@ -827,6 +827,21 @@ pub mod sql {
          AND NOT EXISTS (SELECT 1 FROM payment_events f WHERE f.session_id = e.session_id \
          AND f.outcome IN ('payment_failed', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid'))";
 
+    /// Paid checkouts refused since `?1` (unix ms) because they named a
+    /// clip the catalog lacks, that still have no order (neither Stripe's
+    /// retry once the clip was back, nor the owner's `orders create
+    /// --session`, made one) and whose payment was neither fully refunded
+    /// nor disputed (`revoke_pending`; its by-hand command names the payment): customers who paid and
+    /// have no link. Stripe's retries of one checkout count once; `latest`
+    /// is the checkout refused first most recently. `?1 since`.
+    pub const CHECKOUTS_REFUSED: &str = "SELECT COUNT(*) AS count, MAX(first) AS newest, session_id AS latest FROM \
+         (SELECT MIN(e.id) AS first, e.session_id AS session_id FROM payment_events e \
+         WHERE e.outcome = 'unknown_clip' AND e.at >= ?1 AND e.session_id IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.session_id = e.session_id) \
+         AND NOT EXISTS (SELECT 1 FROM payment_events r WHERE r.provider = e.provider AND r.outcome = 'revoke_pending' \
+         AND instr(e.detail || ' ', ' --payment ' || r.session_id || ' ') > 0) \
+         GROUP BY e.session_id)";
+
     /// Whether offset `?3` continues a download of the order's clip: inside
     /// what a broken one sent (its settlement, or its last report while it
     /// is unsettled), or just where a finished one ended (a player's next

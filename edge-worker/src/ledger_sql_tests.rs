@@ -1112,6 +1112,52 @@ fn a_delayed_payment_never_confirmed_is_found_once_old_enough() {
     assert_eq!(unconfirmed(5_000, 0), (0, None));
 }
 
+/// A paid checkout refused for a clip the catalog lacks stays a problem
+/// until it has an order or its payment is refunded, however often Stripe
+/// retried it, and only for the window asked.
+#[test]
+fn a_refused_paid_checkout_is_found_until_it_has_an_order_or_a_refund() {
+    let db = db();
+    let event = |at: u64, session: &str, outcome: &str, detail: &str| {
+        let values = vec![n(at), t("stripe"), t(&format!("evt_{at}")), t("checkout.session.completed"), t(session)]
+            .into_iter()
+            .chain([Value::Null, n(422), t(outcome), t(detail)])
+            .collect();
+        run(&db, sql::PAYMENT_EVENT, values);
+    };
+    let refused = |since: u64| -> (i64, Option<String>) {
+        db.query_row(sql::CHECKOUTS_REFUSED, [since as i64], |r| Ok((r.get("count")?, r.get("latest")?))).unwrap()
+    };
+    let by_hand = |session: &str, payment: &str| {
+        format!("clip gone is not in the catalog\u{1f}by hand: site-gen orders create PAY-1 --to a@b.example --session {session} --payment {payment} --clip gone")
+    };
+    assert_eq!(refused(0), (0, None));
+    // Stripe retries cs_a for days; cs_b and cs_c are refused later.
+    for at in [1_000, 2_000, 9_000] {
+        event(at, "cs_a", "unknown_clip", &by_hand("cs_a", "pi_a"));
+    }
+    event(3_000, "cs_b", "unknown_clip", &by_hand("cs_b", "pi_b"));
+    event(4_000, "cs_c", "unknown_clip", &by_hand("cs_c", "pi_c1"));
+    event(4_500, "cs_d", "no_clips", "no clips named");
+    assert_eq!(refused(0), (3, Some("cs_c".into())), "each checkout once, whatever its retries");
+    assert_eq!(refused(2_500), (3, Some("cs_c".into())), "cs_a's last retry is in the window");
+    assert_eq!(refused(9_500), (0, None), "nothing refused since");
+    // cs_b's retry made its order (the clip was put back), or the owner made it with --session.
+    let checkout =
+        vec![t("stripe"), t("cs_b"), t("PAY-b"), t("tok"), Value::Null, Value::Null, Value::Null, n(1), Value::Null];
+    run(&db, sql::CHECKOUT, checkout);
+    assert_eq!(refused(0), (2, Some("cs_c".into())));
+    // A full refund of pi_c (not pi_c1: the payment whose id it starts
+    // with) leaves cs_c waiting; a full refund of pi_c1 settles it.
+    event(5_000, "pi_c", "revoke_pending", "refunded: 10.00 EUR of 10.00 EUR back; no order has payment pi_c yet");
+    assert_eq!(refused(0), (2, Some("cs_c".into())));
+    event(5_001, "pi_c1", "revoke_pending", "refunded: 10.00 EUR of 10.00 EUR back; no order has payment pi_c1 yet");
+    assert_eq!(refused(0), (1, Some("cs_a".into())));
+    // A partial refund of pi_a is not the customer's money back: still waiting.
+    event(5_002, "pi_a", "refund_without_order", "refunded: 1.00 EUR of 10.00 EUR back");
+    assert_eq!(refused(0), (1, Some("cs_a".into())));
+}
+
 #[test]
 fn the_revocation_list_names_revoked_reissued_and_partly_revoked_orders() {
     let db = db();

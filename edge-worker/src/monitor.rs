@@ -394,6 +394,28 @@ pub fn payments_unconfirmed_problem(count: u64, session: Option<&str>) -> Option
     })
 }
 
+/// Days a paid checkout the Worker refused (it named a clip the catalog
+/// lacks) stays a `checkouts_refused` problem while it has no order: the
+/// `payments` alert about it ends after [`PAYMENT_ATTENTION_HOURS`], and
+/// the customer still has no link.
+pub const CHECKOUT_REFUSED_DAYS: u64 = 30;
+
+/// The `checkouts_refused` problem: `count` paid checkouts refused in the
+/// last [`CHECKOUT_REFUSED_DAYS`] that still have no order (nor a full
+/// refund or a dispute); `latest` names the newest.
+pub fn checkouts_refused_problem(count: u64, latest: Option<&str>) -> Option<String> {
+    let (what, who) = match count {
+        0 => return None,
+        1 => ("checkout could not become an order, and still has none", "it named a clip the catalog lacks, and its customer has no download link. `site-gen orders payments` lists it"),
+        _ => ("checkouts could not become orders, and still have none", "they named clips the catalog lacks, and their customers have no download link. `site-gen orders payments` lists each"),
+    };
+    let once = if count == 1 { "it has" } else { "each has" };
+    Some(format!(
+        "{count} paid {what} (latest: {}): {who} with the command that makes its order; this clears once {once} its order or its payment is refunded (docs/payments.md)",
+        latest.unwrap_or("?")
+    ))
+}
+
 /// The `ledger_merge` problem: the download records kept in R2 while D1
 /// failed could not be merged into D1 (`error`).
 pub fn merge_failed_problem(error: &str) -> String {
@@ -561,13 +583,14 @@ pub struct RunFindings {
 }
 
 /// The checks that read D1: none runs while it fails.
-pub const CHECKS_OF_THE_LEDGER: [&str; 10] = [
+pub const CHECKS_OF_THE_LEDGER: [&str; 11] = [
     "catalog_sold",
     "downloads_stuck",
     "ledger_schema",
     "failure_rate",
     "payments",
     "payments_unconfirmed",
+    "checkouts_refused",
     "checkout",
     "orders_missing",
     "mail_failed",
@@ -881,6 +904,21 @@ mod payment_attention_tests {
             "{text}"
         );
         assert!(text.contains("(checkout cs_live_1)") && text.contains("checkout.session.async_payment_succeeded"));
+    }
+
+    #[test]
+    fn a_refused_paid_checkout_names_the_command_that_lists_it() {
+        assert_eq!(super::checkouts_refused_problem(0, None), None);
+        let one = super::checkouts_refused_problem(1, Some("cs_live_1")).unwrap();
+        assert!(
+            one.starts_with("1 paid checkout could not become an order, and still has none (latest: cs_live_1)"),
+            "{one}"
+        );
+        assert!(one.contains("once it has its order"), "{one}");
+        assert!(one.contains("`site-gen orders payments` lists it with the command"), "{one}");
+        let two = super::checkouts_refused_problem(2, Some("cs_live_2")).unwrap();
+        assert!(two.starts_with("2 paid checkouts could not become orders, and still have none"), "{two}");
+        assert!(two.contains("once each has its order"), "{two}");
     }
 
     #[test]

@@ -928,6 +928,11 @@ describe("a checkout the Worker refused, made good by the owner", () => {
     assert.equal(scheduled.status, 200, await scheduled.text());
     const filled = new RegExp(`in place of the one the catalog lacks: \`(site-gen orders create (PAY-[0-9a-f]{20}) [^\`]*--session ${session.id}[^\`]*)\``);
     const [, command, order] = (await logMatching(stack, filled)).match(filled);
+    // Until the order is made, doctor fails on it, however old the alert.
+    const doctor = () => run(cmd, [...pre, "doctor", "--root", REPO, "--worker-url", stack.base], { cwd: REPO, env }).catch((e) => e);
+    const waiting = await doctor();
+    assert.equal(waiting.code, 1, waiting.stdout);
+    assert.match(waiting.stdout, /FAIL  open incident `checkouts_refused`: a customer paid, but the checkout named a clip the catalog lacks/);
     assert.equal(command, `site-gen orders create ${order} --to hand@example.com --downloads 1 --expires 30d ` +
       `--session ${session.id} --payment ${pi} --clip no-such-clip`);
     const owner = command.replace("--clip no-such-clip", `--clip ${a.slug}`).replace(/^site-gen /, `${[cmd, ...pre].join(" ")} `);
@@ -935,6 +940,8 @@ describe("a checkout the Worker refused, made good by the owner", () => {
     assert.equal(made.code ?? 0, 0, made.stderr);
     const [mail] = await mailTo((m) => m.to.includes("hand@example.com"));
     assert.equal((await curl(`${linksIn(mail.email.text)[0]}/${a.slug}`, { args: ["-I"] })).status, 200);
+    await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    assert.doesNotMatch((await doctor()).stdout, /checkouts_refused/, "the checkout has its order");
     const twice = await create("HAND-2", "--session", session.id);
     assert.equal(twice.code, 1);
     assert.match(twice.stderr, new RegExp(`checkout ${session.id} already has order ${order}: nothing was created`));
@@ -966,6 +973,18 @@ describe("a checkout the Worker refused, made good by the owner", () => {
     const early = await deliver(chargeEvent("charge.dispute.created", { id: "dp_hand", object: "dispute", amount: a.price,
       charge: "ch_h2", payment_intent: pi2, reason: "fraudulent", status: "needs_response" }));
     assert.equal(early.body.pending, true, JSON.stringify(early.body));
+    // Refused, then refunded in full: nobody waits for its order.
+    const pi3 = unique("pi");
+    const session3 = { ...session, id: unique("cs") };
+    assert.equal((await deliver(completed(session3, { email: "hand3@example.com", paymentIntent: pi3 }))).status, 422);
+    await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    assert.match((await doctor()).stdout, /FAIL  open incident `checkouts_refused`/);
+    const back = await deliver(chargeEvent("charge.refunded", { id: "ch_h3", object: "charge", amount: a.price,
+      amount_refunded: a.price, refunded: true, payment_intent: pi3 }));
+    assert.equal(back.body.pending, true, JSON.stringify(back.body));
+    await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    assert.doesNotMatch((await doctor()).stdout, /checkouts_refused/, "its payment was refunded (session2's is disputed)");
+
     const late = await create("HAND-3", "--session", session2.id, "--payment", pi2);
     assert.match(late.stdout, /Order HAND-3 created, and revoked at once/, late.stderr);
     assert.equal((await admin(stack, "GET", "/admin/orders/HAND-3")).body.order.revoked_reason, "disputed");

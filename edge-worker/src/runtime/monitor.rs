@@ -334,6 +334,13 @@ async fn payments_unconfirmed(db: &D1Database) -> std::result::Result<Option<(u6
     newest_matters(db, crate::ledger::sql::PAYMENTS_UNCONFIRMED, &values, monitor::payments_unconfirmed_problem).await
 }
 
+/// Paid checkouts refused because of the catalog that still have no
+/// order: the customer paid and has no link until the owner acts.
+async fn checkouts_refused(db: &D1Database) -> std::result::Result<Option<(u64, String)>, String> {
+    let since = Date::now().as_millis().saturating_sub(monitor::CHECKOUT_REFUSED_DAYS * 86_400_000);
+    newest_matters(db, crate::ledger::sql::CHECKOUTS_REFUSED, &[num(since)], monitor::checkouts_refused_problem).await
+}
+
 struct AttentionRow {
     id: u64,
     order_id: Option<String>,
@@ -529,6 +536,16 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
             Ok(None) => {}
             Err(e) => {
                 findings.unchecked.push("payments_unconfirmed");
+                console_error!("{}", log_line!({ "event": "monitor_payments_unread", "error": e }))
+            }
+        }
+        match checkouts_refused(db).await {
+            // One problem while any customer waits: Stripe's retries of a
+            // refused checkout each alert as `payments` already.
+            Ok(Some((_, problem))) => findings.system.push(("checkouts_refused".into(), problem)),
+            Ok(None) => {}
+            Err(e) => {
+                findings.unchecked.push("checkouts_refused");
                 console_error!("{}", log_line!({ "event": "monitor_payments_unread", "error": e }))
             }
         }

@@ -48,6 +48,14 @@ pub fn incident(key: &str) -> (bool, String) {
             "a delayed payment (a bank debit) neither became an order nor failed: if the Stripe Dashboard shows it paid, the customer has no link; make the order with `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` ({})",
             payments()
         )),
+        "downloads_stuck" => (true, format!(
+            "a customer was refused a clip they never received whole: downloads that broke off used up what their link allows. The Worker's alert names the order and clip; `site-gen orders show ORDER` shows its downloads, and `site-gen orders reset ORDER --clip SLUG` gives them back ({})",
+            guide("downloads.md")
+        )),
+        "checkouts_refused" => (true, format!(
+            "a customer paid, but the checkout named a clip the catalog lacks, so no order was made and the customer has no download link: `site-gen orders payments` lists the checkout with the command that makes its order (put in the clip the customer should have). Or put the clip back and deploy within three days of the payment: Stripe's retry then makes the order ({})",
+            payments()
+        )),
         "checkout" => (true, format!(
             "STRIPE_API_KEY is set but cannot be used, so every cart checkout fails: put in a restricted key (rk_live_…) with `npx wrangler secret put STRIPE_API_KEY` ({})",
             payments()
@@ -107,7 +115,10 @@ pub(super) fn open_incident(detail: &str) -> Option<Vec<&str>> {
 pub(super) fn payments_in(keys: &[&str]) -> Option<String> {
     keys.iter()
         .find(|k| {
-            matches!(k.split('#').next(), Some("payments" | "payments_unconfirmed" | "orders_missing" | "checkout"))
+            matches!(
+                k.split('#').next(),
+                Some("payments" | "payments_unconfirmed" | "checkouts_refused" | "orders_missing" | "checkout")
+            )
         })
         .map(|k| format!("the self-test reports `{k}`"))
 }
@@ -133,6 +144,8 @@ mod tests {
             "ledger_merge",
             "signing_keys",
             "checkout",
+            "checkouts_refused",
+            "downloads_stuck#7",
             "catalog_sold",
         ] {
             let (fails, what) = incident(key);
@@ -152,5 +165,6 @@ mod tests {
         assert_eq!(open_incident("D1 reachable"), None);
         assert_eq!(payments_in(&["storage", "payments#41"]).as_deref(), Some("the self-test reports `payments#41`"));
         assert_eq!(payments_in(&["storage", "mail_stuck"]), None);
+        assert!(payments_in(&["checkouts_refused"]).is_some(), "a refused paid checkout is a payment");
     }
 }
