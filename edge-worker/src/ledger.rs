@@ -81,8 +81,11 @@ macro_rules! last_reset_id {
 }
 
 /// The (order, clip)'s downloads (`$a`, an alias of `download_attempts`)
-/// that broke off since its last reset, settled and recorded in D1: what a
-/// restart gives back (`sql::RESTART_EVENT`).
+/// that broke off since its last reset and are settled: what a restart
+/// gives back (`sql::RESTART_EVENT`). Those served while D1 failed count
+/// too once merged: the merge added their charges to the order's
+/// (`sql::MERGE_GRANT`), so a browser download broken off in an outage can
+/// be started again after it, as any other.
 macro_rules! broken_since_reset {
     ($a:literal, $order:literal, $clip:literal) => {
         concat!(
@@ -98,8 +101,6 @@ macro_rules! broken_since_reset {
             ".completed = 0 AND ",
             $a,
             ".settled_at IS NOT NULL AND ",
-            $a,
-            ".recorded_via = 'd1' AND ",
             $a,
             ".at > 1000 * ",
             last_reset!($order, $clip)
@@ -181,7 +182,7 @@ pub mod sql {
              MAX(0, ?6 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0))), \
          credited_by = ?5 \
          WHERE attempt_id = (SELECT attempt_id FROM download_attempts WHERE order_id = ?1 AND clip_slug = ?2 \
-             AND (completed = 0 OR span_offset < ?3) AND settled_at IS NOT NULL AND credited_by IS NULL AND recorded_via = 'd1' \
+             AND (completed = 0 OR span_offset < ?3) AND settled_at IS NOT NULL AND credited_by IS NULL \
              AND sent_bytes > 0 AND span_offset < ?3 + ?4 AND span_offset + sent_bytes > ?3 \
              AND at > 1000 * ",
         last_reset!("?1", "?2"),
@@ -229,7 +230,7 @@ pub mod sql {
     pub const CREDIT_REPLACED_CLIP: &str = "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - \
          (SELECT COALESCE(SUM(charged_bytes), 0) FROM download_attempts WHERE order_id = ?1 AND clip_slug = ?2 \
              AND etag IS NOT NULL AND etag <> ?3 AND completed = 0 AND settled_at IS NOT NULL AND credited_by IS NULL \
-             AND recorded_via = 'd1' AND charged_bytes > 0 \
+             AND charged_bytes > 0 \
              AND at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'reset' \
                  AND (e.clip_slug IS NULL OR e.clip_slug = ?2)), 0))) \
          WHERE order_id = ?1 AND clip_slug = ?2";
@@ -240,7 +241,7 @@ pub mod sql {
     pub const CREDIT_REPLACED_ATTEMPTS: &str = "UPDATE download_attempts SET \
          credited_bytes = COALESCE(credited_bytes, 0) + charged_bytes, charged_bytes = 0, credited_by = ?4 \
          WHERE order_id = ?1 AND clip_slug = ?2 AND etag IS NOT NULL AND etag <> ?3 AND completed = 0 \
-         AND settled_at IS NOT NULL AND credited_by IS NULL AND recorded_via = 'd1' AND charged_bytes > 0 \
+         AND settled_at IS NOT NULL AND credited_by IS NULL AND charged_bytes > 0 \
          AND at > 1000 * COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ?1 AND e.kind = 'reset' \
              AND (e.clip_slug IS NULL OR e.clip_slug = ?2)), 0)";
 
@@ -552,7 +553,7 @@ pub mod sql {
     /// Bytes granted per clip of an order, the pool's credit spent, what
     /// the latest attempt that broke off was charged if a new download of the
     /// whole clip would be credited for it ([`CREDIT_ATTEMPT`]'s choice for a
-    /// span from 0: settled, broken off, not credited, in D1), and where the
+    /// span from 0: settled, broken off, not credited), and where the
     /// file of the latest download stops when it broke off (`broken_at`): a
     /// span to the end of the clip (a download from the start, a resume, a
     /// download manager's last piece), longer than a media element's chunk
@@ -568,14 +569,14 @@ pub mod sql {
     pub const ORDER_CLIPS: &str = concat!(
         "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, reserved_bytes, \
          (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
-             AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL AND a.recorded_via = 'd1' \
+             AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL \
              AND a.sent_bytes > 0 AND a.at > 1000 * ",
         last_reset!("order_clips.order_id", "order_clips.clip_slug"),
         " ORDER BY a.id DESC LIMIT 1) AS interrupted_bytes, \
          (SELECT CASE WHEN a.completed = 0 AND a.sent_bytes > 0 AND a.span_offset + a.span_length >= order_clips.clip_size \
              AND a.span_length > MIN(MAX(order_clips.clip_size / 32, 65536), 2097152) THEN a.span_offset + a.sent_bytes END \
              FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
-             AND a.settled_at IS NOT NULL AND a.recorded_via = 'd1' AND a.reserved_bytes > 0 \
+             AND a.settled_at IS NOT NULL AND a.reserved_bytes > 0 \
              AND NOT (a.range_header IS NULL AND a.reserved_bytes < a.span_length AND a.reserved_bytes <= 262144) \
              ORDER BY a.id DESC LIMIT 1) AS broken_at, \
          (SELECT IIF(EXISTS (SELECT 1 FROM order_events r WHERE r.order_id = order_clips.order_id \
@@ -1379,6 +1380,25 @@ impl FallbackRecord {
     pub fn from_json(json: &str) -> Result<FallbackRecord, serde_json::Error> {
         serde_json::from_str(json)
     }
+
+    /// A record of a response served while D1 failed that never settled
+    /// (still open [`crate::offline::OPEN_MERGE_AFTER_SECS`] after it was
+    /// written: its isolate stopped mid-stream), made settled for the merge
+    /// at `now_ms`: broken off, and charged what it reported, as the stale
+    /// sweep settles a response reserved in D1 (`crate::stale`). A response
+    /// served while D1 fails reports nothing, so that is nothing. Merged
+    /// as it was, its whole span stayed charged and unsettled for good: no
+    /// restart, no resume credit, no sweep, and the owner's reset the only
+    /// way out. Other records are left as they are.
+    pub fn settle_abandoned(&mut self, now_ms: u64) {
+        let a = &mut self.attempt;
+        let Some(charge) = self.charge.as_mut() else { return };
+        if a.settled_at.is_some() || self.settlement.is_some() {
+            return;
+        }
+        charge.bytes = 0;
+        (a.charged_bytes, a.sent_bytes, a.completed, a.settled_at) = (0, Some(0), Some(0), Some(now_ms));
+    }
 }
 
 /// Truncates a header value for storage (user agents can be long).
@@ -1433,6 +1453,30 @@ mod tests {
             order: None,
             charge: Some(Charge { bytes: 10, clip_size: 10, unit: 12, budget: 36 }),
             settlement: None,
+        }
+    }
+
+    #[test]
+    fn an_abandoned_record_is_settled_as_broken_off_at_what_it_reported() {
+        let mut open = record();
+        open.settle_abandoned(9_000);
+        let a = &open.attempt;
+        assert_eq!((a.charged_bytes, a.sent_bytes, a.completed, a.settled_at), (0, Some(0), Some(0), Some(9_000)));
+        assert_eq!(open.charge.map(|c| c.bytes), Some(0), "the merge charges the order nothing for it");
+        // A settled record, a settlement D1 refused, and a row whose
+        // reservation is in D1 (no charge: the sweep settles it) stay.
+        let mut settled = record();
+        settled.attempt.settled_at = Some(5);
+        let mut in_d1 = FallbackRecord { charge: None, ..record() };
+        let mut settling = FallbackRecord {
+            charge: None,
+            settlement: Some(Settlement { reserved: 10, sent: 4, completed: false, at: 7, pool: 5 }),
+            ..record()
+        };
+        for r in [&mut settled, &mut in_d1, &mut settling] {
+            let before = r.clone();
+            r.settle_abandoned(9_000);
+            assert_eq!(*r, before);
         }
     }
 

@@ -419,6 +419,47 @@ fn assert_ledger_adds_up(db: &Connection) {
     assert_eq!(granted, charged as u64 + reserved, "granted = charged + in flight");
 }
 
+/// A download served while D1 failed, as the merge writes it
+/// (`runtime/download.rs`, `merge_fallback`: [`sql::MERGE_GRANT`] with its
+/// charge, then its row, `recorded_via = 'fallback'`): `sent` of `length`
+/// from `offset`, settled at `sent` (broken off unless it sent it all).
+fn merged_offline(db: &Connection, a: DownloadAllowance, id: &str, offset: u64, length: u64, sent: u64) {
+    let grant = vec![t("O"), t("c"), n(sent), n(a.size), n(a.unit()), n(a.budget()), n(1), t(id)];
+    assert_eq!(run(db, sql::MERGE_GRANT, grant), 1);
+    let mut v = vec![t(id), n(1), t("O"), t("c"), t("k"), t("GET"), Value::Null, n(200), t("granted_offline")];
+    v.extend([n(offset), n(length), n(sent), Value::Null, Value::Null, Value::Null, t("fallback"), n(length)]);
+    v.extend([n(sent), n(u64::from(sent == length)), n(2_000), t("r2"), t("\"v1\"")]);
+    assert_eq!(run(db, sql::RECORD_ATTEMPT, v), 1);
+}
+
+/// A browser download broken off while D1 failed is, once merged, what
+/// any broken download is: a fresh start after it gets the restart, a
+/// resume its credit. (The restart and the credits once read only rows
+/// recorded in D1, so the customer was refused for good after the outage.)
+#[test]
+fn a_download_broken_off_in_an_outage_can_be_started_again_or_resumed_after_it() {
+    const S: u64 = 40_000_000;
+    let a = DownloadAllowance::new(1, S);
+    let db = db();
+    merged_offline(&db, a, "o1", 0, S, S * 9 / 10);
+    assert_eq!(clip_row(&db).0, S * 9 / 10, "charged what it sent");
+    assert!(order_clip(&db).unwrap().restart_offered(1, S), "the order page offers it");
+    assert_eq!(restart(&db, a, "o2"), (false, true), "the browser's Retry after the outage");
+    assert_ledger_adds_up(&db);
+
+    // A resume of it: credited from the pool as after a download broken off in D1.
+    let db = crate::ledger_sql_tests::db();
+    merged_offline(&db, a, "r1", 0, S, S / 2);
+    credit(&db, a, "r2", S / 2 - 1_000_000, S / 2 + 1_000_000);
+    assert_eq!(clip_row(&db).2, 1_000_000, "the million asked again comes back");
+    assert!(grant(&db, a, S / 2 + 1_000_000));
+
+    // One that went out whole was received: no restart.
+    let db = crate::ledger_sql_tests::db();
+    merged_offline(&db, a, "w1", 0, S, S);
+    assert_eq!(restart(&db, a, "w2"), (false, false));
+}
+
 /// A fresh start after a cancel (a browser deletes the file, and its Retry
 /// asks from byte 0): on a 1-download link of a realistic clip, a cancel
 /// past about three quarters (the bytes the network held count as sent)

@@ -425,6 +425,17 @@ pub fn merge_failed_problem(error: &str) -> String {
     )
 }
 
+/// The `ledger_writes` problem: D1 answered the self-test's reads but
+/// refused its one write (`error`): it refuses every write (full, or
+/// read-only). Nothing else says so until a download's record fails to
+/// merge (`ledger_merge`), and meanwhile Stripe's payment events cannot
+/// become orders.
+pub fn writes_refused_problem(error: &str) -> String {
+    format!(
+        "D1 answers reads but refuses writes ({error}): paid checkouts cannot become orders (Stripe retries each for three days, and the orders follow once D1 takes writes; after that they are lost), and downloads are counted in R2 until it takes them. Look at the D1 database in the Cloudflare dashboard (its size against the plan's limit)"
+    )
+}
+
 /// Problem keys: `clip:<slug>` for catalog clips, else a check name
 /// (`storage`, `ledger`, `signing_keys`, `failure_rate`, `mail_stuck`,
 /// `checkout`, …). Checks of events that keep coming (`payments`,
@@ -583,7 +594,8 @@ pub struct RunFindings {
 }
 
 /// The checks that read D1: none runs while it fails.
-pub const CHECKS_OF_THE_LEDGER: [&str; 11] = [
+pub const CHECKS_OF_THE_LEDGER: [&str; 12] = [
+    "ledger_writes",
     "catalog_sold",
     "downloads_stuck",
     "ledger_schema",

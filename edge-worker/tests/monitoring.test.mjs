@@ -335,6 +335,35 @@ describe("a ledger that reads but refuses writes", () => {
     const order = await admin(stack, "GET", "/admin/orders/M-FULL");
     assert.equal(order.body.attempts.length, 1, "the download's record merged once D1 took it");
   });
+
+  it("with no download to merge, the self-test's own write finds it: one alert, recovered once D1 takes writes", async () => {
+    // Every write refused, reads answered: Stripe's events get 503 and
+    // their orders wait; no download has written a record to merge.
+    const before = received.length;
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    const tables = ["monitor_state", "payment_events", "checkouts", "orders"];
+    await sql(tables.flatMap((t) => ["INSERT", "UPDATE"].map((op) =>
+      `CREATE TRIGGER ro_${op}_${t} BEFORE ${op} ON ${t} BEGIN SELECT RAISE(ABORT, 'database is read-only'); END;`)).join(" "));
+    try {
+      await scheduled();
+      await settle();
+      assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+      assert.deepEqual(received[before].body.clipstore.new, ["ledger_writes"]);
+      assert.match(received[before].body.text, /D1 answers reads but refuses writes \(.*database is read-only.*\): paid checkouts cannot become orders/);
+      const doctor = await siteGen(["doctor", "--worker-url", stack.base]);
+      assert.equal(doctor.code, 1, doctor.stdout);
+      assert.match(doctor.stdout, /FAIL  open incident `ledger_writes`: D1 answers reads but refuses writes/);
+      await scheduled();
+      await settle();
+      assert.equal(received.length, before + 1, "announced once, though the state could not be saved");
+    } finally {
+      await sql(tables.flatMap((t) => ["INSERT", "UPDATE"].map((op) => `DROP TRIGGER ro_${op}_${t};`)).join(" "));
+    }
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 2, JSON.stringify(received.slice(before)));
+    assert.equal(received[before + 1].body.clipstore.kind, "recovered");
+  });
 });
 
 describe("health checks", () => {

@@ -214,7 +214,7 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
             }
             let Some(body) = object.as_ref().and_then(|o| o.body()) else { continue };
             let json = body.text().await.map_err(|e| unavailable(format!("R2 read {key}: {e}")))?;
-            let record = match FallbackRecord::from_json(&json) {
+            let mut record = match FallbackRecord::from_json(&json) {
                 Ok(record) => record,
                 Err(e) => {
                     // One unreadable record must not stop the merge of the
@@ -223,6 +223,8 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
                     continue;
                 }
             };
+            // Still open this long after it was written: its isolate is gone.
+            record.settle_abandoned(Date::now().as_millis());
             let mut statements = Vec::new();
             if let Some(order) = &record.order {
                 statements.extend(order_seen(&db, order, record.attempt.key_id.as_deref().unwrap_or(""))?);

@@ -98,16 +98,15 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
     checks.push(super::secondary::health_check(env).await);
     checks.push(match database(env) {
         Err(e) => Check::fail("ledger", e),
-        Ok(db) => match load_state(&db).await {
+        // A run whose state D1 would not store (down, or refusing writes)
+        // is known to this isolate, if it ran here: its incident too.
+        Ok(db) => match load_state(&db)
+            .await
+            .map(|stored| monitor::latest_state(stored, LAST_STATE.with(|s| s.borrow().clone()).as_ref()))
+        {
             // The cron runs every 5 minutes: silence for half an hour means
-            // no self-test, no alert, no mail retried. (A run whose state D1
-            // would not store is known to this isolate, if it ran here.)
-            Ok(state)
-                if {
-                    let state = monitor::latest_state(state.clone(), LAST_STATE.with(|s| s.borrow().clone()).as_ref());
-                    state.run_at > 0 && now_unix().saturating_sub(state.run_at) > 1800
-                } =>
-            {
+            // no self-test, no alert, no mail retried.
+            Ok(state) if state.run_at > 0 && now_unix().saturating_sub(state.run_at) > 1800 => {
                 Check::fail(
                     "ledger",
                     format!(
@@ -434,6 +433,7 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
         Err(e) => Err(e.clone()),
     };
     let remembered = LAST_STATE.with(|s| s.borrow().clone());
+    let read = previous.is_ok();
     let previous = match previous {
         Ok(state) => monitor::latest_state(state, remembered.as_ref()),
         Err(e) => {
@@ -441,6 +441,14 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
             remembered.unwrap_or_default()
         }
     };
+    // D1 that reads but refuses writes (full, read-only) fails every
+    // Stripe event and every download record, and passes every read: one
+    // write, of the state as it is, tells it.
+    if let (Ok(db), true) = (&db, read) {
+        if let Err(e) = save_state(db, &previous).await {
+            findings.system.push(("ledger_writes".into(), monitor::writes_refused_problem(&format!("{e:?}"))));
+        }
+    }
 
     let per_run = setting(env, "MONITOR_CLIPS_PER_RUN")
         .and_then(|n| n.parse().ok())
@@ -597,7 +605,11 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
     // counted in R2, and every merge fails; no other check sees it.
     if let Some(e) = merge_failed {
         // (A missing migration, `ledger_schema`, also makes merges fail.)
-        if !findings.system.iter().any(|(k, _)| matches!(k.as_str(), "ledger" | "storage" | "ledger_schema")) {
+        if !findings
+            .system
+            .iter()
+            .any(|(k, _)| matches!(k.as_str(), "ledger" | "ledger_writes" | "storage" | "ledger_schema"))
+        {
             findings.system.push(("ledger_merge".into(), monitor::merge_failed_problem(&e)));
         }
     }

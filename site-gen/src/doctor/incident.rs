@@ -75,6 +75,9 @@ pub fn incident(key: &str) -> (bool, String) {
         "ledger_schema" => (true,
             "the ledger (D1) lacks migrations this Worker needs, so downloads may not be settled: in edge-worker/, run `npx wrangler d1 migrations apply DB --remote`".to_string()
         ),
+        "ledger_writes" => (true,
+            "D1 answers reads but refuses writes (full, or read-only): paid checkouts cannot become orders (Stripe retries each for three days; after that they are lost) and downloads are counted in R2 meanwhile. Look at the D1 database in the Cloudflare dashboard, its size against the plan's limit; once it takes writes, run `site-gen orders merge`".to_string()
+        ),
         "ledger_merge" => (true,
             "D1 refuses writes: the download records kept in R2 meanwhile cannot be merged into it. Look at the D1 database in the Cloudflare dashboard, then run `site-gen orders merge`".to_string()
         ),
@@ -142,6 +145,7 @@ mod tests {
             "ledger",
             "ledger_schema",
             "ledger_merge",
+            "ledger_writes",
             "signing_keys",
             "checkout",
             "checkouts_refused",
