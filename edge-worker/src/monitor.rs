@@ -356,7 +356,8 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                     "a checkout made with the shop's Stripe key, not by its cart or a Payment Link, paid less than the catalog ({detail}): no order was made. If you did not make it, STRIPE_API_KEY has leaked: roll the key in the Stripe Dashboard (Developers → API keys), put the new one in with `wrangler secret put STRIPE_API_KEY`, and refund the payment. If it was a sale of yours: `{by_hand}` (docs/payments.md)"
                 ),
                 "checkout_unavailable" if blames_the_key(detail) => format!(
-                    "a customer's checkout could not start ({detail}); nothing was charged. Fix STRIPE_API_KEY (docs/payments.md)"
+                    "a customer's checkout could not start ({detail}); nothing was charged. Fix {} (docs/payments.md)",
+                    if detail.starts_with("STRIPE_WEBHOOK_SECRET") { "STRIPE_WEBHOOK_SECRET" } else { "STRIPE_API_KEY" }
                 ),
                 "checkout_unavailable" => format!(
                     "a customer's checkout could not start ({detail}); nothing was charged. Stripe's message says why (a total under Stripe's minimum charge, an account not yet activated for live payments)"
@@ -372,6 +373,7 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
 /// (`check_api_key`), or Stripe refusing it (401, 403).
 fn blames_the_key(detail: &str) -> bool {
     detail.starts_with("STRIPE_API_KEY")
+        || detail.starts_with("STRIPE_WEBHOOK_SECRET")
         || detail.starts_with("Stripe answered 401")
         || detail.starts_with("Stripe answered 403")
 }
@@ -976,6 +978,10 @@ mod payment_attention_tests {
         assert!(!payment_attention_problem(&base).unwrap().contains("Fix STRIPE_API_KEY"), "another setting's fault");
         let shape = vec![(None, "checkout_unavailable".to_string(), "STRIPE_API_KEY is not set".to_string())];
         assert!(payment_attention_problem(&shape).unwrap().contains("Fix STRIPE_API_KEY"));
+        let secret =
+            vec![(None, "checkout_unavailable".to_string(), "STRIPE_WEBHOOK_SECRET is missing or is not".to_string())];
+        let secret = payment_attention_problem(&secret).unwrap();
+        assert!(secret.contains("Fix STRIPE_WEBHOOK_SECRET") && !secret.contains("Fix STRIPE_API_KEY"), "{secret}");
         assert!(text.contains("site-gen orders revoke PAY-1 --clip SLUG"));
         assert!(text.contains("PAY-2: paid 0.00 EUR"));
         let leaked = vec![(

@@ -1276,6 +1276,39 @@ describe("a live shop", () => {
   });
 });
 
+describe("a webhook secret that cannot be used", () => {
+  let shop;
+  before(async () => {
+    // The endpoint's id pasted for its signing secret: every payment's
+    // event would be refused, so no payment page is opened.
+    shop = await startStack({ vars: { STRIPE_WEBHOOK_SECRET: "we_1QabcdefghijklmnopqrstU", STRIPE_API_KEY: API_KEY,
+      STRIPE_API_BASE: stripeApi.url } });
+  });
+  after(async () => {
+    await shop?.stop();
+  });
+
+  it("the cart charges nothing, and the health check and doctor fail naming the secret", async () => {
+    const n = stripeApi.requests.length;
+    const res = await fetch(`${shop.base}/checkout`, { method: "POST", redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded" }, body: form([["clip", cart[0].slug]]) });
+    assert.equal(res.status, 502);
+    assert.match(await res.text(), /Nothing was charged/);
+    assert.equal(stripeApi.requests.length, n, "no payment page was opened");
+    const health = await admin(shop, "GET", "/admin/health");
+    assert.equal(health.status, 503);
+    const check = health.body.checks.find((c) => c.name === "checkout");
+    assert.equal(check.ok, false);
+    assert.match(check.detail, /STRIPE_WEBHOOK_SECRET is missing or is not the whsec_… signing secret/);
+    const bin = process.env.SITE_GEN_BIN;
+    const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const doctor = await run(cmd, [...pre, "doctor", "--root", REPO, "--worker-url", shop.base], {
+      cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" } }).catch((e) => e);
+    assert.equal(doctor.code, 1, doctor.stdout);
+    assert.match(doctor.stdout, /FAIL  checkout: the cart's checkout cannot start: STRIPE_WEBHOOK_SECRET/);
+  });
+});
+
 describe("a misconfigured shop tells its owner", () => {
   let bad;
   before(async () => {

@@ -43,7 +43,7 @@ pub(super) fn test_mode(env: &Env) -> bool {
 
 /// A webhook signing secret as Stripe issues it: `whsec_` and at least 16
 /// base64 characters.
-fn valid_webhook_secret(secret: &str) -> bool {
+pub(super) fn valid_webhook_secret(secret: &str) -> bool {
     secret.strip_prefix("whsec_").is_some_and(|rest| {
         rest.len() >= 16 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_'))
     })
