@@ -278,6 +278,19 @@ impl Report {
                 }
             }
         }
+        // Not one clip in common: the Worker was built from another
+        // catalog (the sample shop's, another shop's), and every link of
+        // this shop's would answer "Not found".
+        if !files.is_empty() && !deployed.is_empty() && files.iter().all(|(s, _)| !deployed.contains_key(s.as_str())) {
+            let sold: Vec<&str> = deployed.keys().take(3).copied().collect();
+            r.fail(format!(
+                "the deployed Worker sells none of content/'s clips (it sells {}{}): it was built from another shop's catalog. Build the site (`site-gen build`) and deploy this shop's Worker from this folder ({})",
+                sold.join(", "),
+                if deployed.len() > 3 { ", …" } else { "" },
+                guide("deploy.md")
+            ));
+            return self;
+        }
         for slug in deployed.keys().filter(|s| !in_content.contains_key(**s)) {
             r.warn(not_in_content(slug, shop));
         }
@@ -758,6 +771,25 @@ mod tests {
         assert!(text.contains("clip neither (clips/neither.mp4): wrong size: 8 bytes in the bucket, the catalog says 10: content/ says something else again: `site-gen push`"), "{text}");
         assert!(text.contains("clip hashed (clips/hashed.mp4): wrong sha256: bb in the bucket, the catalog says aa: content/ already describes the bucket's file"), "{text}");
         assert!(text.contains("clip hashed (clips/hashed.mp4) in the secondary: wrong size: 3 bytes in the secondary, the catalog says 10: content/ and the deployed catalog agree, the secondary holds another file: `site-gen push`"), "{text}");
+    }
+
+    /// A Worker built from another catalog (the sample shop's, another
+    /// shop's) sells none of content/'s clips: its links all answer "Not
+    /// found", and that fails, where a clip or two apart are warnings.
+    #[test]
+    fn a_worker_built_from_another_shops_catalog_fails() {
+        let health = json!({ "ok": true, "checks": [] });
+        let fine = |slug: &str| json!({ "slug": slug, "object_key": format!("clips/{slug}.mp4"), "size": 1, "found": { "size": 1 }, "problem": null });
+        let remote: Vec<Value> = ["harbour", "swell", "dunes", "ferry"].iter().map(|s| fine(s)).collect();
+        let other = lines(&Report::new(&health, Ok(&remote), &facts(local(&[("first-clip", 1, None)]))));
+        assert!(
+            other.contains("FAIL  the deployed Worker sells none of content/'s clips (it sells dunes, ferry, harbour, …): it was built from another shop's catalog"),
+            "{other}"
+        );
+        assert!(!other.contains("is sold by the deployed Worker, but"), "one failure, not a warning per clip: {other}");
+        let one_apart =
+            lines(&Report::new(&health, Ok(&remote), &facts(local(&[("harbour", 1, None), ("new", 1, None)]))));
+        assert!(!one_apart.contains("another shop's catalog") && !one_apart.contains("FAIL"), "{one_apart}");
     }
 
     /// A clip the deployed Worker sells that a build would not: a draft, a

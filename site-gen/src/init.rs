@@ -169,6 +169,18 @@ fn files(name: &str, options: &InitOptions) -> Vec<(&'static str, String)> {
                 .to_string(),
         ),
         (
+            // The order mail and the licence certificate link to /terms/.
+            "content/pages/terms.md",
+            "+++\n\
+             title = \"Licence terms\"\n\
+             weight = 20\n\
+             description = \"CHANGE-ME: what a customer may do with a clip they bought.\"\n\
+             +++\n\
+             CHANGE-ME: the licence every clip is sold under: where the clips may be used, for how long, \
+             and what is not allowed. The order e-mail and each licence certificate link here.\n"
+                .to_string(),
+        ),
+        (
             "static/posters/first-clip.svg",
             "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 1280 720\" width=\"1280\" height=\"720\">\
              <rect width=\"1280\" height=\"720\" fill=\"#2b3a42\"/>\
@@ -177,7 +189,11 @@ fn files(name: &str, options: &InitOptions) -> Vec<(&'static str, String)> {
                 .to_string(),
         ),
         ("wrangler.toml", wrangler_toml(name, &clipstore)),
-        (".gitignore", "public/\n.public.prev/\ncatalog-manifest.json\n.dev.vars\n.wrangler/\nmedia/\n.site-gen/\n".to_string()),
+        (
+            ".gitignore",
+            "public/\n.public.prev/\ncatalog-manifest.json\n.dev.vars\n.wrangler/\n.worker-build/\nmedia/\n.site-gen/\n"
+                .to_string(),
+        ),
         ("README.md", readme(name, &clipstore)),
     ]
 }
@@ -188,9 +204,8 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
     let worker = format!("{clipstore}/edge-worker");
     let deploy_guide = guide_in(Some(Path::new(clipstore)), "deploy.md");
     let mut out = format!(
-        "# The shop's Worker (the guide: {deploy_guide}). Build it with\n\
-         # `CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash {clipstore}/scripts/build-worker.sh`\n\
-         # and deploy it with `wrangler deploy --config wrangler.toml` (README.md, step 5).\n\
+        "# The shop's Worker (the guide: {deploy_guide}). `wrangler deploy --config wrangler.toml`\n\
+         # (README.md, step 5) first builds it with this shop's catalog into .worker-build/ ([build] below).\n\
          # After `wrangler d1 create {name}`, put the database_id it prints below.\n"
     );
     // The repository's own header (how to build from edge-worker/) is
@@ -204,7 +219,10 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
         let line = line.replace("`wrangler d1 create clipstore`", &format!("`wrangler d1 create {name}`"));
         let line = match line.split(" = ").next().unwrap_or_default() {
             "name" if top_level => format!("name = {}", toml_string(name)),
-            "main" => format!("main = {}", toml_string(&format!("{worker}/build/index.js"))),
+            // The shop's own build ([build] below), never the checkout's
+            // `edge-worker/build/`, which holds whatever was built last
+            // (the sample shop's, another shop's).
+            "main" => "main = \".worker-build/index.js\"".to_string(),
             "directory" => "directory = \"public\"".to_string(),
             "bucket_name" => format!("bucket_name = {}", toml_string(&format!("{name}-clips"))),
             "database_name" => format!("database_name = {}", toml_string(name)),
@@ -221,7 +239,24 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
         out.push_str(&line);
         out.push('\n');
     }
+    let build = format!(
+        "CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash {} --out-dir \"$PWD/.worker-build\"",
+        shell_quoted(&format!("{clipstore}/scripts/build-worker.sh"))
+    );
+    out.push_str(&format!(
+        "\n# Every `wrangler deploy` (and `wrangler dev`) builds the Worker first, with this shop's\n\
+         # catalog-manifest.json (written by `site-gen build`), into .worker-build/ here.\n\
+         [build]\n\
+         command = {}\n\
+         watch_dir = \"content\"\n",
+        toml_string(&build)
+    ));
     out
+}
+
+/// `text` quoted for a POSIX shell.
+fn shell_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r#"'\''"#))
 }
 
 /// A rate limit namespace for the shop `name` (Cloudflare's
@@ -275,8 +310,7 @@ fn readme(name: &str, clipstore: &str) -> String {
             $W secret put TOKEN_KEYS --config wrangler.toml      # paste k1:…\n\
             openssl rand -hex 24                                 # the admin token: keep it secret\n\
             $W secret put ADMIN_TOKEN --config wrangler.toml     # paste it\n\
-            CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash {clipstore}/scripts/build-worker.sh\n\
-            $W deploy --config wrangler.toml\n\
+            $W deploy --config wrangler.toml                     # builds the Worker with this shop's catalog first\n\
             export CLIPSTORE_SIGNING_KEY=k1:… CLIPSTORE_ADMIN_TOKEN=…  # for token mint, orders, push\n\
             site-gen push --worker-url https://YOUR-SHOP --media media\n\
             ```\n\
@@ -285,10 +319,10 @@ fn readme(name: &str, clipstore: &str) -> String {
             from its step 3 on (add `--config wrangler.toml` to each wrangler command).\n\
          \n\
          After you add a clip or change a clip, a price or a licence: `site-gen media --masters media`,\n\
-         `site-gen build`, `site-gen push --worker-url https://YOUR-SHOP --media media`, then the\n\
-         `build-worker.sh` and `$W deploy` lines of step 5 (`site-gen build` says when the catalog\n\
-         changed: until the Worker is deployed again, checkout and downloads go by the old one).\n\
-         News and pages need only `site-gen build` and `$W deploy --config wrangler.toml`.\n"
+         `site-gen build`, `site-gen push --worker-url https://YOUR-SHOP --media media`, then\n\
+         `$W deploy --config wrangler.toml` (`site-gen build` says when the catalog changed: until\n\
+         the Worker is deployed again, checkout and downloads go by the old one). News and pages\n\
+         need the same `site-gen build` and `$W deploy --config wrangler.toml`.\n"
     )
 }
 
@@ -319,7 +353,17 @@ mod tests {
         let toml = wrangler_toml("my-shop", "/src/clipstore");
         let parsed: toml::Table = toml::from_str(&toml).unwrap();
         assert_eq!(parsed["name"].as_str(), Some("my-shop"));
-        assert_eq!(parsed["main"].as_str(), Some("/src/clipstore/edge-worker/build/index.js"));
+        assert_eq!(parsed["main"].as_str(), Some(".worker-build/index.js"), "the shop's own build");
+        assert_eq!(
+            parsed["build"]["command"].as_str(),
+            Some(
+                "CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash '/src/clipstore/scripts/build-worker.sh' \
+                 --out-dir \"$PWD/.worker-build\""
+            )
+        );
+        let quoted = wrangler_toml("my-shop", "/src/Joe's clipstore");
+        let quoted: toml::Table = toml::from_str(&quoted).unwrap();
+        assert!(quoted["build"]["command"].as_str().unwrap().contains(r#"bash '/src/Joe'\''s clipstore/scripts/"#));
         assert_eq!(parsed["assets"]["directory"].as_str(), Some("public"));
         assert_eq!(parsed["assets"]["binding"].as_str(), Some("ASSETS"));
         assert_eq!(parsed["r2_buckets"][0]["binding"].as_str(), Some("CLIPS"));
@@ -339,7 +383,7 @@ mod tests {
         // No comment of the repository's that would mislead in a shop.
         assert!(!toml.contains("../scripts/build-worker.sh") && !toml.contains("npm run deploy"), "{toml}");
         assert!(!toml.contains("d1 create clipstore") && toml.contains("`wrangler d1 create my-shop`"), "{toml}");
-        assert!(toml.contains("bash /src/clipstore/scripts/build-worker.sh"), "{toml}");
+        assert!(!toml.contains("edge-worker/build/"), "{toml}");
     }
 
     /// Publishing by the README's commands configures the shop's own Worker,

@@ -96,6 +96,7 @@ fn a_new_shop_builds_at_once_and_check_lists_its_placeholders() {
         "content/clips/first-clip.md:4:1",
         "content/clips/first-clip.md:9:1",
         "content/pages/about.md:4:1",
+        "content/pages/terms.md:4:1",
         "wrangler.toml:",
     ] {
         assert!(report.contains(place), "{place} missing from:\n{report}");
@@ -104,8 +105,8 @@ fn a_new_shop_builds_at_once_and_check_lists_its_placeholders() {
     assert!(report.contains("placeholder(s) left to fill (marked CHANGE-ME)"), "{report}");
     assert!(report.contains("| database_id = "), "the database id is one: {report}");
     let wrangler = fs::read_to_string(shop.join("wrangler.toml")).unwrap();
-    let main = format!("main = \"{}/edge-worker/build/index.js\"", repo.display());
-    assert!(wrangler.contains(&main), "{wrangler}");
+    assert!(wrangler.contains("main = \".worker-build/index.js\""), "{wrangler}");
+    assert!(wrangler.contains(&format!("bash '{}/scripts/build-worker.sh'", repo.display())), "{wrangler}");
     assert!(wrangler.contains("name = \"harbour-films\""), "{wrangler}");
 
     fill_placeholders(&shop);
@@ -144,7 +145,7 @@ fn init_finds_the_clipstore_checkout_it_was_built_from() {
     assert!(init.status.success(), "{}", text(&init));
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().canonicalize().unwrap();
     let wrangler = fs::read_to_string(shop.join("wrangler.toml")).unwrap();
-    assert!(wrangler.contains(&format!("main = \"{}/edge-worker/build/index.js\"", repo.display())), "{wrangler}");
+    assert!(wrangler.contains(&format!("bash '{}/scripts/build-worker.sh'", repo.display())), "{wrangler}");
     assert!(!fs::read_to_string(shop.join("README.md")).unwrap().contains("CHANGE-ME/path/to/clipstore"));
     // The shop has no docs/ folder: its files name the guides in the checkout.
     let guide = |doc: &str| repo.join("docs").join(doc).display().to_string();
