@@ -41,22 +41,45 @@ impl Check {
 /// cannot be used), and whether checkouts are rate limited (`limited`: the
 /// `CHECKOUT_LIMITER` binding is there). `site-gen doctor` weighs a key not
 /// set against the shop's Payment Links, and warns on no limit.
-pub fn checkout_check(key_set: bool, problem: Option<String>, limited: bool) -> Check {
+pub fn checkout_check(key_set: bool, problem: Option<String>, limited: bool, test_mode: bool) -> Check {
     match (key_set, problem) {
         (false, _) => {
             Check::pass("checkout", "STRIPE_API_KEY is not set: the cart's Checkout cannot open a payment page")
         }
         (true, Some(problem)) => Check::fail("checkout", problem),
-        (true, None) if limited => {
-            Check::pass("checkout", "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page")
+        (true, None) => {
+            let mut detail = "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page".to_string();
+            if test_mode {
+                // Left on in a live shop, customers cannot pay, and Stripe's
+                // test cards would buy clips: `site-gen doctor` weighs it.
+                detail.push_str(TEST_MODE_NOTE);
+            }
+            if !limited {
+                detail.push_str(
+                    "; checkouts are not rate limited \
+                     (no CHECKOUT_LIMITER binding: the [[ratelimits]] block of edge-worker/wrangler.toml, docs/payments.md)",
+                );
+            }
+            Check::pass("checkout", detail)
         }
-        (true, None) => Check::pass(
-            "checkout",
-            "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page; checkouts are not rate limited \
-             (no CHECKOUT_LIMITER binding: the [[ratelimits]] block of edge-worker/wrangler.toml, docs/payments.md)",
-        ),
     }
 }
+
+/// The `ledger` check's failure when the self-test has never run although
+/// the ledger was set up (its first migration applied) `set_up_secs_ago`:
+/// past half an hour (six cron runs), the cron trigger is missing, and
+/// nothing alerts, retries mail or settles stale downloads.
+pub fn never_ran_problem(set_up_secs_ago: u64) -> Option<String> {
+    (set_up_secs_ago > 1800).then(|| {
+        format!(
+            "the scheduled self-test has never run, though the ledger was set up {} minutes ago: is the cron trigger missing ([triggers] crons in wrangler.toml, or disabled in the dashboard)? Without it no alert is sent, no e-mail retried and no stalled download settled",
+            set_up_secs_ago / 60
+        )
+    })
+}
+
+/// What the `checkout` check adds in test mode (`STRIPE_TEST_MODE`).
+pub const TEST_MODE_NOTE: &str = "; in test mode (STRIPE_TEST_MODE = \"true\"): only Stripe's test cards pay";
 
 /// The deep health answer: 200 when every check passed, else 503.
 pub fn health_report(checks: &[Check]) -> (u16, serde_json::Value) {
@@ -782,6 +805,9 @@ pub fn undelivered(concluded: MonitorState, previous: &MonitorState) -> MonitorS
 
 /// The monitor's statements (`migrations/0003_monitor.sql`).
 pub mod sql {
+    /// When the ledger was set up: its first migration, as wrangler's
+    /// `d1_migrations` table records it (unix seconds).
+    pub const SET_UP_AT: &str = "SELECT CAST(strftime('%s', MIN(applied_at)) AS INTEGER) AS at FROM d1_migrations";
     /// The saved [`super::MonitorState`] (column `state`), if any.
     pub const LOAD_STATE: &str = "SELECT state FROM monitor_state WHERE id = 1";
     /// ?1 state JSON, ?2 unix seconds.
@@ -1140,20 +1166,31 @@ mod tests {
         assert_eq!(FailureThreshold::from_vars(Some("7"), None, None).rate, 0.2);
     }
 
+    #[test]
+    fn a_self_test_that_never_ran_fails_half_an_hour_after_the_set_up() {
+        assert_eq!(never_ran_problem(1800), None, "six cron runs' grace");
+        let text = never_ran_problem(3600).unwrap();
+        assert!(text.starts_with("the scheduled self-test has never run, though the ledger was set up 60 minutes ago"));
+        assert!(text.contains("[triggers] crons in wrangler.toml"));
+    }
+
     /// The `checkout` check: no key passes (doctor weighs it), a key that
     /// cannot be used fails, and a usable key says when nothing limits
     /// checkouts.
     #[test]
     fn the_checkout_check_says_key_and_limit() {
-        assert!(checkout_check(false, None, true).ok);
-        assert!(checkout_check(false, None, true).detail.starts_with("STRIPE_API_KEY is not set"));
-        assert!(!checkout_check(true, Some("the cart's checkout cannot start: x".into()), true).ok);
-        let limited = checkout_check(true, None, true);
+        assert!(checkout_check(false, None, true, false).ok);
+        assert!(checkout_check(false, None, true, false).detail.starts_with("STRIPE_API_KEY is not set"));
+        assert!(!checkout_check(true, Some("the cart's checkout cannot start: x".into()), true, false).ok);
+        let limited = checkout_check(true, None, true, false);
         assert!(limited.ok && !limited.detail.contains("not rate limited"), "{limited:?}");
-        let unlimited = checkout_check(true, None, false);
+        let unlimited = checkout_check(true, None, false, false);
         assert!(
             unlimited.ok && unlimited.detail.contains("checkouts are not rate limited (no CHECKOUT_LIMITER binding")
         );
+        let test = checkout_check(true, None, true, true);
+        assert!(test.ok && test.detail.ends_with(TEST_MODE_NOTE), "{test:?}");
+        assert!(!limited.detail.contains("test mode"));
     }
 
     /// Discord's 2000 characters: a long alert is cut before a command's

@@ -278,6 +278,19 @@ pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool, cart: Option<&str
     page.replacen("</body>", "  <script src=\"/js/cart.js\" defer></script>\n</body>", 1)
 }
 
+/// The success page while the ledger (D1) fails: the payment cannot be
+/// looked up, and its order is made once D1 is back (Stripe delivers the
+/// payment's event again), with its mail. Not the download error page:
+/// "your link is fine" would be wrong for a customer who has none yet.
+pub fn thanks_unavailable_page(shop: &ShopInfo) -> String {
+    let contact =
+        format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
+    let body = format!(
+        "    <section class=\"notice payment-pending\">\n      <h1>Thank you: your payment is being recorded</h1>\n      <p role=\"status\">Our order system is not answering right now, so your download link cannot be shown here yet. It is e-mailed to you as soon as the order is recorded: there is nothing else to do, and you can close this page. If no e-mail has come by tomorrow, write to {contact}; your receipt from the payment provider is your proof of purchase.</p>\n    </section>\n"
+    );
+    layout(shop, "Your payment is being recorded", &body)
+}
+
 /// The success page of a delayed payment (a bank debit) that failed: no
 /// order was made, so no link is coming, whatever the page said before.
 pub fn payment_failed_page(shop: &ShopInfo) -> String {
@@ -534,6 +547,15 @@ mod tests {
         assert!(html.contains("being confirmed"));
         assert!(html.contains("mailto:help@example.com"));
         assert!(!html.contains("data-cart-clear"), "not known to be paid yet");
+    }
+
+    /// While D1 fails the payment cannot be looked up: the customer is told
+    /// the link comes by e-mail, not that their link is fine.
+    #[test]
+    fn the_success_page_while_the_ledger_fails_promises_the_mail() {
+        let html = thanks_unavailable_page(&shop());
+        assert!(html.contains("your payment is being recorded") && html.contains("It is e-mailed to you"), "{html}");
+        assert!(!html.contains("link is fine") && html.contains("mailto:help@example.com"));
     }
 
     /// A bank debit: no checking every 3 s for days, the cart emptied.

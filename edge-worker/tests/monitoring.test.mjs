@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 
 import os from "node:os";
 
+import { startResendStandin } from "./support/resend-standin.mjs";
 import { ADMIN_TOKEN, REPO, admin, catalog, curl, mint, paths, run, sha256File, startStack, toolEnv } from "./support/stack.mjs";
 
 const { manifest } = catalog();
@@ -29,6 +30,7 @@ let work;
 let stack;
 let broken;
 let receiver;
+let mail; // the Resend stand-in
 const received = [];
 
 function startReceiver() {
@@ -90,11 +92,15 @@ const settle = () => new Promise((r) => setTimeout(r, 300));
 before(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-monitor-"));
   receiver = await startReceiver();
+  mail = await startResendStandin();
   [stack, broken] = await Promise.all([
     startStack({
-      // A shop that sells through its cart (doctor fails one without a key).
+      // A shop that sells through its cart (doctor fails one without a
+      // key), and so mails its customers (doctor fails one without mail).
       vars: { ALERT_WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/hook`,
-        STRIPE_API_KEY: "rk_test_51E2eRestrictedKey0123456789", STRIPE_TEST_MODE: "true" },
+        STRIPE_API_KEY: "rk_test_51E2eRestrictedKey0123456789", STRIPE_TEST_MODE: "true",
+        RESEND_API_KEY: "re_e2e_0123456789abcdef", MAIL_FROM: "Saltglass Footage <shop@mail.saltglass.example>",
+        MAIL_API_BASE: mail.url },
       devArgs: ["--test-scheduled"],
       // The scheduled-test route must reach the Worker, not the static assets.
       editConfig: (toml) => toml.replace(/^run_worker_first = \[/m, 'run_worker_first = ["/__scheduled", '),
@@ -115,6 +121,7 @@ before(async () => {
 after(async () => {
   await Promise.all([stack?.stop(), broken?.stop()]);
   receiver?.close();
+  await mail?.close();
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
@@ -388,7 +395,7 @@ describe("health checks", () => {
     assert.ok(res.body.checks.every((c) => c.ok));
     // The rate limit binding of wrangler.toml is found in workerd.
     assert.equal(res.body.checks.find((c) => c.name === "checkout").detail,
-      "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page");
+      "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page; in test mode (STRIPE_TEST_MODE = \"true\"): only Stripe's test cards pay");
     assert.ok(!JSON.stringify(res.body).includes(ADMIN_TOKEN), "no secrets in the answer");
   });
 
@@ -401,6 +408,15 @@ describe("health checks", () => {
     const ledgerCheck = async (s) => (await admin(s, "GET", "/admin/health")).body.checks.find((c) => c.name === "ledger");
     assert.match((await ledgerCheck(broken)).detail, /has not run yet/);
     const sql = (s, command) => s.wrangler(["d1", "execute", "DB", "--command", command]);
+    // Set up an hour ago and never run since: the cron trigger is missing.
+    await sql(broken, "UPDATE d1_migrations SET applied_at = datetime(applied_at, '-1 hour')");
+    try {
+      const never = await ledgerCheck(broken);
+      assert.equal(never.ok, false);
+      assert.match(never.detail, /the scheduled self-test has never run, though the ledger was set up 6\d minutes ago: is the cron trigger missing/);
+    } finally {
+      await sql(broken, "UPDATE d1_migrations SET applied_at = datetime(applied_at, '+1 hour')");
+    }
     const old = Math.floor(Date.now() / 1000) - 3600;
     const stale = `INSERT INTO monitor_state (id, state, updated_at) VALUES (1, json_object('run_at', ${old}), ${old}) ` +
       `ON CONFLICT (id) DO UPDATE SET state = json_set(state, '$.run_at', ${old})`;

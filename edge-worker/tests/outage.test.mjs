@@ -370,6 +370,20 @@ describe("a 1-download link while D1 is down", () => {
     }
   });
 
+  it("the success page after paying, while D1 fails: the link comes by e-mail (not 'your link is fine')", async () => {
+    await stack.wrangler(["d1", "execute", "DB", "--command", "ALTER TABLE checkouts RENAME TO checkouts_offline;"]);
+    try {
+      const res = await curl(`${stack.base}/thanks?session_id=cs_test_outage0123456789`);
+      assert.equal(res.status, 503);
+      const page = res.body.toString();
+      assert.match(page, /your payment is being recorded/);
+      assert.match(page, /e-mailed to you as soon as the order is recorded/);
+      assert.doesNotMatch(page, /Your link is fine/, "the customer has no link yet");
+    } finally {
+      await stack.wrangler(["d1", "execute", "DB", "--command", "ALTER TABLE checkouts_offline RENAME TO checkouts;"]);
+    }
+  });
+
   it("8 parallel full GETs of a fresh link: one complete body, the rest refused or cut off", async () => {
     const link = await mint(stack, { order: "O-PAR", clips: [withheld.slug], downloads: 1 });
     await d1Down();

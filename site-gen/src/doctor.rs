@@ -60,6 +60,9 @@ pub struct ShopFacts {
     /// A clip of `content/` that sells through a Stripe Payment Link (so
     /// the shop sells without the cart's checkout), by slug.
     pub payment_link: Option<String>,
+    /// The Worker's address, when it is not on this machine (a deployed
+    /// Worker, not `wrangler dev`).
+    pub public_worker: Option<String>,
 }
 
 /// A clip file a build leaves out, and why.
@@ -131,7 +134,15 @@ impl Report {
         let detail_of = |check: &Value| check.get("detail").and_then(Value::as_str).unwrap_or("").to_string();
         let details: Vec<String> = checks.iter().map(detail_of).collect();
         let incident_keys: Vec<&str> = details.iter().filter_map(|d| open_incident(d)).flatten().collect();
-        let takes_payments = shop.takes_payments.clone().or_else(|| payments_in(&incident_keys));
+        // A cart that opens Stripe's payment page sells, whatever content/ says.
+        let cart_sells = checks.iter().zip(&details).any(|(c, d)| {
+            c.get("name").and_then(Value::as_str) == Some("checkout")
+                && c.get("ok").and_then(Value::as_bool) == Some(true)
+                && d.starts_with("STRIPE_API_KEY is set")
+        });
+        let takes_payments = shop.takes_payments.clone().or_else(|| payments_in(&incident_keys)).or_else(|| {
+            cart_sells.then(|| "its cart's Checkout opens Stripe's payment page: STRIPE_API_KEY is set".to_string())
+        });
         for (check, detail) in checks.iter().zip(&details) {
             let name = check.get("name").and_then(Value::as_str).unwrap_or("?");
             match check.get("ok").and_then(Value::as_bool) {
@@ -140,6 +151,9 @@ impl Report {
                     r.no_mail(detail, takes_payments.as_deref())
                 }
                 Some(true) if name == "checkout" && detail.contains("not set") => r.no_checkout(detail, shop),
+                Some(true) if name == "checkout" && detail.contains("in test mode (STRIPE_TEST_MODE") => {
+                    r.test_mode(detail, shop)
+                }
                 // Anyone could loop checkouts into Stripe's rate limit.
                 Some(true) if name == "checkout" && detail.contains("not rate limited") => {
                     r.warn(format!("{name}: {detail}"))
@@ -169,6 +183,19 @@ impl Report {
             }
         }
         r.bucket(remote, shop)
+    }
+
+    /// The Worker takes test payments only (`STRIPE_TEST_MODE`): right for
+    /// `wrangler dev` on this machine, a failure for a deployed Worker,
+    /// whose customers could not pay and whose clips Stripe's test cards buy.
+    fn test_mode(&mut self, detail: &str, shop: &ShopFacts) {
+        match &shop.public_worker {
+            Some(a) => self.fail(format!(
+                "checkout: {detail}, on the Worker at {a}: customers cannot pay with real cards, and Stripe's test card numbers get clips for nothing. Going live: the live restricted key (rk_live_…), the live webhook endpoint's signing secret, STRIPE_TEST_MODE removed from wrangler.toml, then deploy ({})",
+                guide("payments.md")
+            )),
+            None => self.ok(format!("checkout: {detail}")),
+        }
     }
 
     /// The Worker has no mail provider: no order mail, and the lost-link
@@ -453,7 +480,13 @@ pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
         .collect();
     let payment_link = shop.clips.iter().find(|c| c.stripe_payment_link.is_some()).map(|c| c.slug.clone());
     let takes_payments = payment_link.as_ref().map(|slug| format!("clip {slug} sells through a Stripe Payment Link"));
-    ShopFacts { catalog: Some(crate::render::manifest(&shop)), left_out, takes_payments, payment_link }
+    ShopFacts {
+        catalog: Some(crate::render::manifest(&shop)),
+        left_out,
+        takes_payments,
+        payment_link,
+        public_worker: None,
+    }
 }
 
 /// Runs `site-gen doctor`: 0 when nothing failed, 1 otherwise.
@@ -479,6 +512,8 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
         }
     }
     let mut facts = shop_facts(&args.root);
+    let base = client.base().to_string();
+    facts.public_worker = (!crate::orders::is_loopback(&base)).then_some(base);
     if facts.takes_payments.is_none() {
         // A webhook event of Stripe's the Worker verified (it has an event
         // id; a refused delivery, anyone's to make, has none). An older
@@ -704,6 +739,28 @@ mod tests {
         let incident = json!({ "name": "ledger", "ok": true, "detail": "D1 reachable; the self-test has an open incident: orders_missing" });
         let r = Report::new(&no_mail(Some(incident)), Ok(&[]), &ShopFacts::default());
         assert!(lines(&r).contains("FAIL  mail: no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox. The shop takes payments (the self-test reports `orders_missing`)"), "{}", lines(&r));
+
+        // A cart whose Checkout opens Stripe's payment page sells: a new
+        // shop with no Payment Link and no payment yet included.
+        let cart = json!({ "name": "checkout", "ok": true, "detail": "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page" });
+        let r = Report::new(&no_mail(Some(cart)), Ok(&[]), &ShopFacts::default());
+        assert!(lines(&r).contains("FAIL  mail: no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox. The shop takes payments (its cart's Checkout opens Stripe's payment page"), "{}", lines(&r));
+        let unset = json!({ "name": "checkout", "ok": true, "detail": "STRIPE_API_KEY is not set: the cart's Checkout cannot open a payment page" });
+        assert!(lines(&Report::new(&no_mail(Some(unset)), Ok(&[]), &ShopFacts::default())).contains("warn  mail"));
+    }
+
+    /// Test mode on a deployed Worker fails; on this machine it is what a
+    /// local run is.
+    #[test]
+    fn test_mode_fails_a_shop_at_a_public_address() {
+        let detail = "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page; in test mode (STRIPE_TEST_MODE = \"true\"): only Stripe's test cards pay";
+        let health = json!({ "ok": true, "checks": [{ "name": "checkout", "ok": true, "detail": detail }] });
+        let public = ShopFacts { public_worker: Some("https://shop.example".into()), ..facts(local(&[])) };
+        let text = lines(&Report::new(&health, Ok(&[]), &public));
+        assert!(text.contains("FAIL  checkout: STRIPE_API_KEY is set"), "{text}");
+        assert!(text.contains("on the Worker at https://shop.example: customers cannot pay with real cards"), "{text}");
+        let text = lines(&Report::new(&health, Ok(&[]), &facts(local(&[]))));
+        assert!(text.contains("ok    checkout: STRIPE_API_KEY is set") && !text.contains("FAIL"), "{text}");
     }
 
     /// No Stripe key on the Worker: the cart's Checkout, on every clip page,

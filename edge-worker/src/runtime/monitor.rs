@@ -79,6 +79,17 @@ async fn save_state(db: &D1Database, state: &MonitorState) -> std::result::Resul
     super::batch(db, vec![bind(db, sql::SAVE_STATE, &[text(&json), num(now_unix())])?]).await.map(|_| ())
 }
 
+/// Seconds since the ledger's first migration was applied (wrangler's
+/// `d1_migrations` table), if D1 tells.
+async fn set_up_secs_ago(db: &D1Database) -> Option<u64> {
+    struct SetUp {
+        at: Option<u64>,
+    }
+    crate::from_row!(SetUp { at });
+    let row = db.prepare(monitor::sql::SET_UP_AT).first_row::<SetUp>().await.ok().flatten()?;
+    Some(now_unix().saturating_sub(row.at?))
+}
+
 /// `GET /admin/health`: one entry per check, 200 or 503.
 pub async fn deep_health(env: &Env) -> Result<Response> {
     let clips = manifest().clips.len();
@@ -115,10 +126,13 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
                     ),
                 )
             }
-            Ok(state) if state.run_at == 0 => Check::pass(
-                "ledger",
-                "D1 reachable; the scheduled self-test has not run yet (every 5 minutes, with [triggers] crons in wrangler.toml)",
-            ),
+            Ok(state) if state.run_at == 0 => match set_up_secs_ago(&db).await.and_then(monitor::never_ran_problem) {
+                Some(problem) => Check::fail("ledger", problem),
+                None => Check::pass(
+                    "ledger",
+                    "D1 reachable; the scheduled self-test has not run yet (every 5 minutes, with [triggers] crons in wrangler.toml)",
+                ),
+            },
             Ok(state) => Check::pass(
                 "ledger",
                 match &state.incident {
@@ -145,6 +159,7 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
         setting(env, "STRIPE_API_KEY").is_some(),
         checkout_misconfigured(env),
         super::checkout::limiter(env).is_some(),
+        super::payments::test_mode(env),
     ));
     checks.push(match super::mail::provider(env) {
         Ok(Some(provider)) => Check::pass("mail", format!("Resend is configured; mail is sent as {}", provider.from())),

@@ -660,6 +660,10 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
     .await;
     match result {
         Ok(response) => Ok(response),
+        Err(error @ DownloadError::Unavailable { .. }) => {
+            console_error!("{}", log_line!({ "event": "thanks_unavailable", "error": format!("{error:?}") }));
+            html_page(&pages::thanks_unavailable_page(shop), head, 503, &[]).or_else(|e| error_response(&e))
+        }
         Err(error) => error_response(&error),
     }
 }
