@@ -373,6 +373,30 @@ describe("a ledger that reads but refuses writes", () => {
   });
 });
 
+describe("a Worker set up halfway says what is missing", () => {
+  let bare;
+  let short;
+  before(async () => {
+    // No migrations applied; an admin token too short to be one.
+    [bare, short] = await Promise.all([startStack({ migrate: false }),
+      startStack({ vars: { ADMIN_TOKEN: "0123456789" } })]);
+  });
+  after(async () => {
+    await Promise.all([bare?.stop(), short?.stop()]);
+  });
+
+  it("migrations not applied: the command that applies them; a short admin token: how to make one", async () => {
+    const res = await admin(bare, "GET", "/admin/health");
+    const ledger = res.body.checks.find((c) => c.name === "ledger");
+    assert.equal(ledger.ok, false);
+    assert.match(ledger.detail, /no such table.*: the ledger's migrations are not applied: `npx wrangler d1 migrations apply DB --remote`/);
+    assert.doesNotMatch(ledger.detail, /Unavailable \{/, "words, not a Rust value");
+    const refused = await fetch(`${short.base}/admin/health`, { headers: { authorization: "Bearer 0123456789" } });
+    assert.equal(refused.status, 503);
+    assert.match((await refused.json()).error, /ADMIN_TOKEN is shorter than \d+ characters \(`openssl rand -hex 24` makes one\)/);
+  });
+});
+
 describe("health checks", () => {
   it("GET /health is a cheap liveness answer without authentication", async () => {
     const res = await fetch(`${stack.base}/health`);

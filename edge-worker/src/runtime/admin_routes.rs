@@ -15,6 +15,12 @@ pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Respons
     let authorization = req.headers().get("authorization").ok().flatten();
     match admin::authorize(configured.as_deref(), authorization.as_deref()) {
         Ok(()) => {}
+        Err(AuthError::NotConfigured) if configured.as_deref().is_some_and(|t| !t.trim().is_empty()) => {
+            return json_error(
+                503,
+                &format!("the admin API is disabled: ADMIN_TOKEN is shorter than {} characters (`openssl rand -hex 24` makes one)", clipstore_core::MIN_ADMIN_TOKEN_LEN),
+            )
+        }
         Err(AuthError::NotConfigured) => {
             return json_error(503, "the admin API is disabled: set the ADMIN_TOKEN secret")
         }

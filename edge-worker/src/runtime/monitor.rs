@@ -142,6 +142,10 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
                     None => "D1 reachable".to_string(),
                 },
             ),
+            Err(DownloadError::Unavailable { detail }) if detail.contains("no such table") => Check::fail(
+                "ledger",
+                format!("{detail}: the ledger's migrations are not applied: `npx wrangler d1 migrations apply DB --remote` (with `--config wrangler.toml` in a shop's own folder)"),
+            ),
             Err(e) => Check::fail("ledger", format!("{e:?} (are the migrations applied?)")),
         },
     });
