@@ -186,7 +186,7 @@ pub mod sql {
              AND sent_bytes > 0 AND span_offset < ?3 + ?4 AND span_offset + sent_bytes > ?3 \
              AND at > 1000 * ",
         last_reset!("?1", "?2"),
-        " ORDER BY id DESC LIMIT 1)"
+        " ORDER BY at DESC, id DESC LIMIT 1)"
     );
 
     /// The same credit, given when an interrupted attempt `?3` settles
@@ -572,13 +572,13 @@ pub mod sql {
              AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL \
              AND a.sent_bytes > 0 AND a.at > 1000 * ",
         last_reset!("order_clips.order_id", "order_clips.clip_slug"),
-        " ORDER BY a.id DESC LIMIT 1) AS interrupted_bytes, \
+        " ORDER BY a.at DESC, a.id DESC LIMIT 1) AS interrupted_bytes, \
          (SELECT CASE WHEN a.completed = 0 AND a.sent_bytes > 0 AND a.span_offset + a.span_length >= order_clips.clip_size \
              AND a.span_length > MIN(MAX(order_clips.clip_size / 32, 65536), 2097152) THEN a.span_offset + a.sent_bytes END \
              FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.settled_at IS NOT NULL AND a.reserved_bytes > 0 \
              AND NOT (a.range_header IS NULL AND a.reserved_bytes < a.span_length AND a.reserved_bytes <= 262144) \
-             ORDER BY a.id DESC LIMIT 1) AS broken_at, \
+             ORDER BY a.at DESC, a.id DESC LIMIT 1) AS broken_at, \
          (SELECT IIF(EXISTS (SELECT 1 FROM order_events r WHERE r.order_id = order_clips.order_id \
              AND r.kind = 'restart' AND r.clip_slug = order_clips.clip_slug AND r.id > ",
         last_reset_id!("order_clips.order_id", "order_clips.clip_slug"),
@@ -832,7 +832,8 @@ pub mod sql {
     /// clip the catalog lacks, that still have no order (neither Stripe's
     /// retry once the clip was back, nor the owner's `orders create
     /// --session`, made one) and whose payment was neither fully refunded
-    /// nor disputed (`revoke_pending`; its by-hand command names the payment): customers who paid and
+    /// nor disputed (`revoke_pending`; its by-hand command names the payment;
+    /// a dispute since closed in the shop's favour does not count): customers who paid and
     /// have no link. Stripe's retries of one checkout count once; `latest`
     /// is the checkout refused first most recently. `?1 since`.
     pub const CHECKOUTS_REFUSED: &str = "SELECT COUNT(*) AS count, MAX(first) AS newest, session_id AS latest FROM \
@@ -840,7 +841,9 @@ pub mod sql {
          WHERE e.outcome = 'unknown_clip' AND e.at >= ?1 AND e.session_id IS NOT NULL \
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.session_id = e.session_id) \
          AND NOT EXISTS (SELECT 1 FROM payment_events r WHERE r.provider = e.provider AND r.outcome = 'revoke_pending' \
-         AND instr(e.detail || ' ', ' --payment ' || r.session_id || ' ') > 0) \
+         AND instr(e.detail || ' ', ' --payment ' || r.session_id || ' ') > 0 \
+         AND NOT (r.detail LIKE 'disputed%' AND EXISTS (SELECT 1 FROM payment_events w WHERE w.provider = r.provider \
+         AND w.session_id = r.session_id AND w.detail LIKE 'dispute closed%' AND w.id > r.id))) \
          GROUP BY e.session_id)";
 
     /// Whether offset `?3` continues a download of the order's clip: inside
@@ -1383,21 +1386,22 @@ impl FallbackRecord {
 
     /// A record of a response served while D1 failed that never settled
     /// (still open [`crate::offline::OPEN_MERGE_AFTER_SECS`] after it was
-    /// written: its isolate stopped mid-stream), made settled for the merge
-    /// at `now_ms`: broken off, and charged what it reported, as the stale
-    /// sweep settles a response reserved in D1 (`crate::stale`). A response
-    /// served while D1 fails reports nothing, so that is nothing. Merged
-    /// as it was, its whole span stayed charged and unsettled for good: no
-    /// restart, no resume credit, no sweep, and the owner's reset the only
-    /// way out. Other records are left as they are.
+    /// written: its isolate stopped mid-stream, or its last R2 write
+    /// failed), made settled for the merge at `now_ms`: broken off, its
+    /// reservation still charged (what it sent is unknown: it reported
+    /// nothing, and a response still streaming after six hours would
+    /// otherwise go uncharged, its own settlement coming after the merge
+    /// took the attempt), and no bytes known to have arrived, so that the
+    /// clip's one restart gives the charge back to a customer who starts
+    /// again (rule 5 of docs/downloads.md). Merged as it was, it stayed
+    /// charged and unsettled for good: no restart, no sweep, and the
+    /// owner's reset the only way out. Other records are left as they are.
     pub fn settle_abandoned(&mut self, now_ms: u64) {
         let a = &mut self.attempt;
-        let Some(charge) = self.charge.as_mut() else { return };
-        if a.settled_at.is_some() || self.settlement.is_some() {
+        if self.charge.is_none() || a.settled_at.is_some() || self.settlement.is_some() {
             return;
         }
-        charge.bytes = 0;
-        (a.charged_bytes, a.sent_bytes, a.completed, a.settled_at) = (0, Some(0), Some(0), Some(now_ms));
+        (a.sent_bytes, a.completed, a.settled_at) = (None, Some(0), Some(now_ms));
     }
 }
 
@@ -1457,12 +1461,12 @@ mod tests {
     }
 
     #[test]
-    fn an_abandoned_record_is_settled_as_broken_off_at_what_it_reported() {
+    fn an_abandoned_record_is_settled_as_broken_off_and_still_charged() {
         let mut open = record();
         open.settle_abandoned(9_000);
         let a = &open.attempt;
-        assert_eq!((a.charged_bytes, a.sent_bytes, a.completed, a.settled_at), (0, Some(0), Some(0), Some(9_000)));
-        assert_eq!(open.charge.map(|c| c.bytes), Some(0), "the merge charges the order nothing for it");
+        assert_eq!((a.charged_bytes, a.sent_bytes, a.completed, a.settled_at), (10, None, Some(0), Some(9_000)));
+        assert_eq!(open.charge.map(|c| c.bytes), Some(10), "the merge charges the order its reservation");
         // A settled record, a settlement D1 refused, and a row whose
         // reservation is in D1 (no charge: the sweep settles it) stay.
         let mut settled = record();

@@ -454,6 +454,37 @@ fn a_download_broken_off_in_an_outage_can_be_started_again_or_resumed_after_it()
     assert_eq!(clip_row(&db).2, 1_000_000, "the million asked again comes back");
     assert!(grant(&db, a, S / 2 + 1_000_000));
 
+    // One abandoned (its Worker stopped while D1 failed; merged six hours
+    // on as `FallbackRecord::settle_abandoned` leaves it): charged what it
+    // reserved, nothing known to have arrived; the restart gives it back.
+    // Its own late record, once merged, charges nothing more.
+    let db = crate::ledger_sql_tests::db();
+    let grant_of =
+        |id: &str, bytes: u64| vec![t("O"), t("c"), n(bytes), n(a.size), n(a.unit()), n(a.budget()), n(1), t(id)];
+    assert_eq!(run(&db, sql::MERGE_GRANT, grant_of("x1", S)), 1);
+    let mut v = vec![t("x1"), n(1), t("O"), t("c"), t("k"), t("GET"), Value::Null, n(200), t("granted_offline")];
+    v.extend([n(0), n(S), n(S), Value::Null, Value::Null, Value::Null, t("fallback"), n(S)]);
+    v.extend([Value::Null, n(0), n(2_000), t("r2"), t("\"v1\"")]);
+    assert_eq!(run(&db, sql::RECORD_ATTEMPT, v), 1);
+    assert_eq!(run(&db, sql::MERGE_GRANT, grant_of("x1", S / 2)), 0, "the late settlement is not charged again");
+    assert_eq!(clip_row(&db).0, S, "charged its reservation, not nothing");
+    assert_eq!(restart(&db, a, "x2"), (false, true), "a fresh start gets the restart");
+    assert_ledger_adds_up(&db);
+
+    // Merged after a later download recorded in D1 (the background merge
+    // runs after the first grant once D1 is back): the later one is still
+    // the latest, for the order page's resume advice and the credit.
+    let db = crate::ledger_sql_tests::db();
+    assert!(grant(&db, a, S));
+    record(&db, "d1", 0, S);
+    settle(&db, a, "d1", S, S * 6 / 10, false);
+    run(&db, "UPDATE download_attempts SET at = 2000000 WHERE attempt_id = 'd1'", vec![]);
+    let before = order_clip(&db).unwrap();
+    merged_offline(&db, a, "early", 0, S / 4, S / 8);
+    run(&db, "UPDATE download_attempts SET at = 1000000 WHERE attempt_id = 'early'", vec![]);
+    assert_eq!(order_clip(&db).unwrap().broken_at, before.broken_at, "not the outage's older download");
+    assert_eq!(before.broken_at, Some(S * 6 / 10));
+
     // One that went out whole was received: no restart.
     let db = crate::ledger_sql_tests::db();
     merged_offline(&db, a, "w1", 0, S, S);
@@ -1197,6 +1228,11 @@ fn a_refused_paid_checkout_is_found_until_it_has_an_order_or_a_refund() {
     // A partial refund of pi_a is not the customer's money back: still waiting.
     event(5_002, "pi_a", "refund_without_order", "refunded: 1.00 EUR of 10.00 EUR back");
     assert_eq!(refused(0), (1, Some("cs_a".into())));
+    // Disputed: nobody waits for a link; the dispute won: the customer does again.
+    event(5_003, "pi_a", "revoke_pending", "disputed: 10.00 EUR of 10.00 EUR back; no order has payment pi_a yet");
+    assert_eq!(refused(0), (0, None));
+    event(5_004, "pi_a", "processed", "dispute closed in the shop's favour: 10.00 EUR; no order has payment pi_a yet");
+    assert_eq!(refused(0), (1, Some("cs_a".into())), "the shop kept the money: the customer paid and has no link");
 }
 
 #[test]

@@ -65,20 +65,8 @@ pub fn checkout_check(key_set: bool, problem: Option<String>, limited: bool, tes
     }
 }
 
-/// The `ledger` check's failure when the self-test has never run although
-/// the ledger was set up (its first migration applied) `set_up_secs_ago`:
-/// past half an hour (six cron runs), the cron trigger is missing, and
-/// nothing alerts, retries mail or settles stale downloads.
-pub fn never_ran_problem(set_up_secs_ago: u64) -> Option<String> {
-    (set_up_secs_ago > 1800).then(|| {
-        format!(
-            "the scheduled self-test has never run, though the ledger was set up {} minutes ago: is the cron trigger missing ([triggers] crons in wrangler.toml, or disabled in the dashboard)? Without it no alert is sent, no e-mail retried and no stalled download settled",
-            set_up_secs_ago / 60
-        )
-    })
-}
-
-/// What the `checkout` check adds in test mode (`STRIPE_TEST_MODE`).
+/// What the `checkout` check adds in test mode (`STRIPE_TEST_MODE`) with
+/// a test key (`rk_test_`).
 pub const TEST_MODE_NOTE: &str = "; in test mode (STRIPE_TEST_MODE = \"true\"): only Stripe's test cards pay";
 
 /// The deep health answer: 200 when every check passed, else 503.
@@ -805,9 +793,6 @@ pub fn undelivered(concluded: MonitorState, previous: &MonitorState) -> MonitorS
 
 /// The monitor's statements (`migrations/0003_monitor.sql`).
 pub mod sql {
-    /// When the ledger was set up: its first migration, as wrangler's
-    /// `d1_migrations` table records it (unix seconds).
-    pub const SET_UP_AT: &str = "SELECT CAST(strftime('%s', MIN(applied_at)) AS INTEGER) AS at FROM d1_migrations";
     /// The saved [`super::MonitorState`] (column `state`), if any.
     pub const LOAD_STATE: &str = "SELECT state FROM monitor_state WHERE id = 1";
     /// ?1 state JSON, ?2 unix seconds.
@@ -1164,14 +1149,6 @@ mod tests {
         let t = FailureThreshold::from_vars(Some("0.5"), Some("1"), Some("nope"));
         assert_eq!(t, FailureThreshold { rate: 0.5, min_attempts: 1, window_minutes: 15 });
         assert_eq!(FailureThreshold::from_vars(Some("7"), None, None).rate, 0.2);
-    }
-
-    #[test]
-    fn a_self_test_that_never_ran_fails_half_an_hour_after_the_set_up() {
-        assert_eq!(never_ran_problem(1800), None, "six cron runs' grace");
-        let text = never_ran_problem(3600).unwrap();
-        assert!(text.starts_with("the scheduled self-test has never run, though the ledger was set up 60 minutes ago"));
-        assert!(text.contains("[triggers] crons in wrangler.toml"));
     }
 
     /// The `checkout` check: no key passes (doctor weighs it), a key that

@@ -63,6 +63,8 @@ pub struct ShopFacts {
     /// The Worker's address, when it is not on this machine (a deployed
     /// Worker, not `wrangler dev`).
     pub public_worker: Option<String>,
+    /// The shop's folder doctor read `content/` from.
+    pub root: PathBuf,
 }
 
 /// A clip file a build leaves out, and why.
@@ -134,12 +136,14 @@ impl Report {
         let detail_of = |check: &Value| check.get("detail").and_then(Value::as_str).unwrap_or("").to_string();
         let details: Vec<String> = checks.iter().map(detail_of).collect();
         let incident_keys: Vec<&str> = details.iter().filter_map(|d| open_incident(d)).flatten().collect();
-        // A cart that opens Stripe's payment page sells, whatever content/ says.
-        let cart_sells = checks.iter().zip(&details).any(|(c, d)| {
-            c.get("name").and_then(Value::as_str) == Some("checkout")
-                && c.get("ok").and_then(Value::as_bool) == Some(true)
-                && d.starts_with("STRIPE_API_KEY is set")
-        });
+        // A deployed cart that opens Stripe's payment page sells, whatever
+        // content/ says (`wrangler dev` with a test key is a try-out).
+        let cart_sells = shop.public_worker.is_some()
+            && checks.iter().zip(&details).any(|(c, d)| {
+                c.get("name").and_then(Value::as_str) == Some("checkout")
+                    && c.get("ok").and_then(Value::as_bool) == Some(true)
+                    && d.starts_with("STRIPE_API_KEY is set")
+            });
         let takes_payments = shop.takes_payments.clone().or_else(|| payments_in(&incident_keys)).or_else(|| {
             cart_sells.then(|| "its cart's Checkout opens Stripe's payment page: STRIPE_API_KEY is set".to_string())
         });
@@ -194,6 +198,7 @@ impl Report {
                 "checkout: {detail}, on the Worker at {a}: customers cannot pay with real cards, and Stripe's test card numbers get clips for nothing. Going live: the live restricted key (rk_live_…), the live webhook endpoint's signing secret, STRIPE_TEST_MODE removed from wrangler.toml, then deploy ({})",
                 guide("payments.md")
             )),
+            None if detail.contains("not rate limited") => self.warn(format!("checkout: {detail}")),
             None => self.ok(format!("checkout: {detail}")),
         }
     }
@@ -311,7 +316,8 @@ impl Report {
         if !files.is_empty() && !deployed.is_empty() && files.iter().all(|(s, _)| !deployed.contains_key(s.as_str())) {
             let sold: Vec<&str> = deployed.keys().take(3).copied().collect();
             r.fail(format!(
-                "the deployed Worker sells none of content/'s clips (it sells {}{}): it was built from another shop's catalog. Build the site (`site-gen build`) and deploy this shop's Worker from this folder ({})",
+                "the deployed Worker sells none of the clips of {} (it sells {}{}): either that is not this Worker's shop (run doctor in the shop's folder, or give it `--root`), or the Worker was built from another shop's catalog (build the site with `site-gen build` and deploy the shop's Worker from the shop's folder: {})",
+                shop.root.join("content").display(),
                 sold.join(", "),
                 if deployed.len() > 3 { ", …" } else { "" },
                 guide("deploy.md")
@@ -486,6 +492,7 @@ pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
         takes_payments,
         payment_link,
         public_worker: None,
+        root: root.to_path_buf(),
     }
 }
 
@@ -743,10 +750,13 @@ mod tests {
         // A cart whose Checkout opens Stripe's payment page sells: a new
         // shop with no Payment Link and no payment yet included.
         let cart = json!({ "name": "checkout", "ok": true, "detail": "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page" });
-        let r = Report::new(&no_mail(Some(cart)), Ok(&[]), &ShopFacts::default());
+        let deployed = ShopFacts { public_worker: Some("https://shop.example".into()), ..ShopFacts::default() };
+        let r = Report::new(&no_mail(Some(cart.clone())), Ok(&[]), &deployed);
         assert!(lines(&r).contains("FAIL  mail: no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox. The shop takes payments (its cart's Checkout opens Stripe's payment page"), "{}", lines(&r));
         let unset = json!({ "name": "checkout", "ok": true, "detail": "STRIPE_API_KEY is not set: the cart's Checkout cannot open a payment page" });
-        assert!(lines(&Report::new(&no_mail(Some(unset)), Ok(&[]), &ShopFacts::default())).contains("warn  mail"));
+        assert!(lines(&Report::new(&no_mail(Some(unset)), Ok(&[]), &deployed)).contains("warn  mail"));
+        // `wrangler dev` with a key, as scripts/run-local.sh runs it: a try-out.
+        assert!(lines(&Report::new(&no_mail(Some(cart)), Ok(&[]), &ShopFacts::default())).contains("warn  mail"));
     }
 
     /// Test mode on a deployed Worker fails; on this machine it is what a
@@ -840,7 +850,7 @@ mod tests {
         let remote: Vec<Value> = ["harbour", "swell", "dunes", "ferry"].iter().map(|s| fine(s)).collect();
         let other = lines(&Report::new(&health, Ok(&remote), &facts(local(&[("first-clip", 1, None)]))));
         assert!(
-            other.contains("FAIL  the deployed Worker sells none of content/'s clips (it sells dunes, ferry, harbour, …): it was built from another shop's catalog"),
+            other.contains("FAIL  the deployed Worker sells none of the clips of content (it sells dunes, ferry, harbour, …): either that is not this Worker's shop"),
             "{other}"
         );
         assert!(!other.contains("is sold by the deployed Worker, but"), "one failure, not a warning per clip: {other}");

@@ -239,8 +239,12 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
         out.push_str(&line);
         out.push('\n');
     }
+    // Wrangler runs it in the folder it was started in: anywhere else it
+    // would build another folder's catalog and deploy this folder's stale
+    // build. `name` is a slug (`shop_name`), so the line is literal.
     let build = format!(
-        "CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash {} --out-dir \"$PWD/.worker-build\"",
+        "if ! grep -qx 'name = \"{name}\"' wrangler.toml 2>/dev/null; then echo 'run wrangler in the folder of the shop {name}, with --config wrangler.toml' >&2; exit 1; fi; \
+         CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash {} --out-dir \"$PWD/.worker-build\"",
         shell_quoted(&format!("{clipstore}/scripts/build-worker.sh"))
     );
     out.push_str(&format!(
@@ -354,12 +358,14 @@ mod tests {
         let parsed: toml::Table = toml::from_str(&toml).unwrap();
         assert_eq!(parsed["name"].as_str(), Some("my-shop"));
         assert_eq!(parsed["main"].as_str(), Some(".worker-build/index.js"), "the shop's own build");
-        assert_eq!(
-            parsed["build"]["command"].as_str(),
-            Some(
+        let command = parsed["build"]["command"].as_str().unwrap();
+        assert!(command.starts_with("if ! grep -qx 'name = \"my-shop\"' wrangler.toml 2>/dev/null; then"), "{command}");
+        assert!(
+            command.ends_with(
                 "CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash '/src/clipstore/scripts/build-worker.sh' \
                  --out-dir \"$PWD/.worker-build\""
-            )
+            ),
+            "{command}"
         );
         let quoted = wrangler_toml("my-shop", "/src/Joe's clipstore");
         let quoted: toml::Table = toml::from_str(&quoted).unwrap();

@@ -23,11 +23,12 @@ const STRIPE_TIMEOUT_SECS: u64 = 10;
 /// usable shape) and the API's base; or why checkouts cannot start. The
 /// health check and the self-test ask the same.
 pub(super) fn configuration(env: &Env) -> std::result::Result<(String, String), String> {
-    let key = env.secret("STRIPE_API_KEY").ok().map(|s| s.to_string());
+    // Both read as the webhook reads its secret: a pasted space is no error.
+    let key = env.secret("STRIPE_API_KEY").ok().map(|s| s.to_string().trim().to_string());
     check_api_key(key.as_deref(), test_mode(env)).map_err(|e| e.to_string())?;
     // Without it every payment's event is refused: no payment page is
     // opened for money that could not become an order.
-    let secret = env.secret("STRIPE_WEBHOOK_SECRET").ok().map(|s| s.to_string());
+    let secret = env.secret("STRIPE_WEBHOOK_SECRET").ok().map(|s| s.to_string().trim().to_string());
     if !secret.as_deref().is_some_and(super::payments::valid_webhook_secret) {
         return Err("STRIPE_WEBHOOK_SECRET is missing or is not the whsec_… signing secret of the shop's webhook endpoint: a payment could not become an order".into());
     }
