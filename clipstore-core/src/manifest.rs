@@ -391,6 +391,53 @@ mod tests {
         assert!(matches!(CatalogManifest::from_json(&json), Err(ManifestError::Json(_))));
     }
 
+    /// The parser the Worker embeds the manifest with refuses what site-gen
+    /// never writes, so a hand-edited manifest fails the Worker's build.
+    #[test]
+    fn what_the_parser_refuses() {
+        let mut m = sample();
+        m.shop.licences.push(ManifestLicence {
+            id: "extended".into(),
+            name: "Extended".into(),
+            factor_permille: 2500,
+            surcharge: 0,
+            page: "/licence-extended/".into(),
+        });
+        m.clips.insert("with-variants".into(), with_variants());
+        let good = m.to_json();
+        assert_eq!(CatalogManifest::from_json(&good).unwrap(), m);
+        let compact: String = good.split('\n').map(str::trim_start).collect::<Vec<_>>().join("");
+        assert_eq!(CatalogManifest::from_json(&compact).unwrap(), m);
+        // Absent optional parts read as empty.
+        let plain = sample().to_json();
+        assert!(!plain.contains("licences") && !plain.contains("sha256") && !plain.contains("variants"));
+        assert_eq!(CatalogManifest::from_json(&plain).unwrap(), sample());
+        let nulls = plain.replace("\"size\"", "\"sha256\": null, \"variant\": null, \"size\"");
+        assert_eq!(CatalogManifest::from_json(&nulls).unwrap(), sample());
+        for bad in [
+            String::new(),
+            "[]".into(),
+            good.replace("\"version\": 3,", ""),
+            good.replace("\"version\": 3", "\"version\": \"3\""),
+            good.replace("\"version\": 3", "\"version\": 3, \"version\": 3"),
+            good.replace("\"title\": \"Shop\"", "\"title\": \"Shop\", \"logo\": \"x\""),
+            good.replace("\"factor_permille\": 2500", "\"factor_permille\": 4294967296"),
+            good.replace("\"surcharge\": 0", "\"surcharge\": -1"),
+            good.replace("\"size\": 1234", "\"size\": 1234.0"),
+            good.replace("\"size\": 1234", "\"size\": null"),
+            good.replace("\"price\": 2400", "\"price\": 2400, \"price\": 2500"),
+            good.replace("\"label\": \"720p\"", "\"label\": \"720p\", \"poster\": \"p\""),
+            good.replace("\"id\": \"4k\"", "\"id\": \"4k\", \"x\": 1"),
+            good.replace("\"id\": \"4k\",", ""),
+            good.replace("\"licences\": [", "\"licences\": {\"a\": ").replace("\n    ]", "\n    }"),
+            good.replace("\"clips\": {", "\"clips\": [").replace("\n  }\n}", "\n  ]\n}"),
+            good.replace("\"sha256\": \"abab", "\"sha256\": [\"abab").replace("abab\",", "abab\"],"),
+            format!("{good}{{}}"),
+        ] {
+            assert!(CatalogManifest::from_json(&bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn unknown_slug_is_none() {
         assert!(sample().clip("../secret").is_none());

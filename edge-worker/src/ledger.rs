@@ -1445,6 +1445,231 @@ mod tests {
         assert_eq!(uncharged.object_key(), format!("ledger-fallback/{name}"));
     }
 
+    /// A record with every field set, and its bytes in R2: records are read
+    /// back by later Workers (the merge), so their form is pinned.
+    fn full_record() -> FallbackRecord {
+        let mut r = record();
+        r.attempt.id = Some(7);
+        (r.attempt.completed, r.attempt.sent_bytes, r.attempt.settled_at) = (Some(1), Some(9), Some(1_750_000_000_999));
+        (r.attempt.credited_bytes, r.attempt.origin) = (Some(2), Some("r2".into()));
+        (r.attempt.etag, r.attempt.client_ip) = (Some("\"e\\1\"".into()), Some("192.0.2.1".into()));
+        r.attempt.user_agent = Some("ü \u{1} \u{7f} \n".into());
+        r.order = Some(OrderFacts {
+            order_id: "ORD-1".into(),
+            clips: vec!["a".into(), "harbor".into()],
+            choices: [("harbor".to_string(), clipstore_core::Choice { variant: Some("4k".into()), licence: None })]
+                .into(),
+            allowance: 3,
+            customer_ref: Some("C-1".into()),
+            expires_at: u64::MAX,
+            issued_at: 1_750_000_000,
+        });
+        r.settlement = Some(Settlement { reserved: 10, sent: 4, completed: true, at: 1_750_000_001_000, pool: 5 });
+        r
+    }
+
+    const FULL_RECORD: &str = concat!(
+        r#"{"attempt":{"id":7,"attempt_id":"abababababababababababababababab","#,
+        r#""at":1750000000123,"order_id":"ORD-1","clip_slug":"harbor","#,
+        r#""key_id":"2025-01","method":"GET","range_header":"bytes=0-","#,
+        r#""status":200,"outcome":"granted_offline","span_offset":0,"#,
+        r#""span_length":10,"charged_bytes":10,"client_ip":"192.0.2.1","#,
+        "\"country\":null,\"user_agent\":\"ü \\u0001 \u{7f} \\n\",",
+        r#""recorded_via":"fallback","completed":1,"reserved_bytes":10,"#,
+        r#""sent_bytes":9,"settled_at":1750000000999,"credited_bytes":2,"#,
+        "\"origin\":\"r2\",\"etag\":\"\\\"e\\\\1\\\"\"},\"order\":{\"order_id\":\"ORD-1\",",
+        r#""clips":["a","harbor"],"choices":{"harbor":{"variant":"4k"}},"#,
+        r#""allowance":3,"customer_ref":"C-1","expires_at":18446744073709551615,"#,
+        r#""issued_at":1750000000},"charge":{"bytes":10,"clip_size":10,"#,
+        r#""unit":12,"budget":36},"settlement":{"reserved":10,"#,
+        r#""sent":4,"completed":true,"at":1750000001000,"pool":5}}"#,
+    );
+
+    #[test]
+    fn the_stored_record_is_pinned() {
+        assert_eq!(full_record().to_json(), FULL_RECORD);
+        assert_eq!(FallbackRecord::from_json(FULL_RECORD).unwrap(), full_record());
+        assert_eq!(
+            record().to_json(),
+            concat!(
+                r#"{"attempt":{"attempt_id":"abababababababababababababababab","#,
+                r#""at":1750000000123,"order_id":"ORD-1","clip_slug":"harbor","#,
+                r#""key_id":"2025-01","method":"GET","range_header":"bytes=0-","#,
+                r#""status":200,"outcome":"granted_offline","span_offset":0,"#,
+                r#""span_length":10,"charged_bytes":10,"client_ip":null,"#,
+                r#""country":null,"user_agent":"curl/8","recorded_via":"fallback","#,
+                r#""reserved_bytes":10},"order":null,"charge":{"bytes":10,"#,
+                r#""clip_size":10,"unit":12,"budget":36}}"#,
+            )
+        );
+    }
+
+    /// Records written by earlier Workers (before settlements, choices,
+    /// etags, origins, credits) read, with their fields absent; fields
+    /// this Worker does not know are ignored.
+    #[test]
+    fn records_of_earlier_workers_read() {
+        let old = concat!(
+            r#"{"attempt":{"attempt_id":"x","at":1,"order_id":"O","clip_slug":"c","key_id":"k","method":"GET","#,
+            r#""range_header":null,"status":200,"outcome":"granted_offline","span_offset":0,"span_length":5,"#,
+            r#""charged_bytes":5,"client_ip":null,"country":null,"user_agent":null,"recorded_via":"fallback","#,
+            r#""future":{"a":[1,2.5,-3,"x",null,true,{}]}},"#,
+            r#""order":{"order_id":"O","clips":["c"],"allowance":1,"customer_ref":null,"expires_at":9,"issued_at":1},"#,
+            r#""charge":{"bytes":5,"clip_size":5,"unit":5,"budget":5}}"#
+        );
+        let r = FallbackRecord::from_json(old).unwrap();
+        assert_eq!((r.attempt.etag, r.attempt.completed, r.settlement), (None, None, None));
+        let order = r.order.unwrap();
+        assert!(order.choices.is_empty() && order.customer_ref.is_none());
+        // Option fields may be left out altogether.
+        let sparse = concat!(
+            r#"{"attempt":{"attempt_id":"x","at":1,"method":"GET","status":404,"outcome":"not_found","#,
+            r#""charged_bytes":0,"recorded_via":"fallback"}}"#
+        );
+        let r = FallbackRecord::from_json(sparse).unwrap();
+        assert_eq!((r.order, r.charge, r.attempt.order_id), (None, None, None));
+    }
+
+    /// A row as the admin API answers it (`site-gen orders` reads it):
+    /// keys sorted, `null` for what is not set.
+    pub(crate) fn answered<T: Serialize>(row: &T) -> String {
+        serde_json::to_value(row).unwrap().to_string()
+    }
+
+    #[test]
+    fn rows_as_the_admin_api_answers_them() {
+        assert_eq!(
+            answered(&full_record().attempt),
+            concat!(
+                r#"{"at":1750000000123,"attempt_id":"abababababababababababababababab","#,
+                r#""charged_bytes":10,"client_ip":"192.0.2.1","clip_slug":"harbor","#,
+                "\"completed\":1,\"country\":null,\"credited_bytes\":2,\"etag\":\"\\\"e\\\\1\\\"\",",
+                r#""id":7,"key_id":"2025-01","method":"GET","order_id":"ORD-1","#,
+                r#""origin":"r2","outcome":"granted_offline","range_header":"bytes=0-","#,
+                r#""recorded_via":"fallback","reserved_bytes":10,"sent_bytes":9,"#,
+                r#""settled_at":1750000000999,"span_length":10,"span_offset":0,"#,
+                "\"status\":200,\"user_agent\":\"ü \\u0001 \u{7f} \\n\"}",
+            )
+        );
+        assert_eq!(
+            answered(&record().attempt),
+            concat!(
+                r#"{"at":1750000000123,"attempt_id":"abababababababababababababababab","#,
+                r#""charged_bytes":10,"client_ip":null,"clip_slug":"harbor","#,
+                r#""country":null,"key_id":"2025-01","method":"GET","#,
+                r#""order_id":"ORD-1","outcome":"granted_offline","range_header":"bytes=0-","#,
+                r#""recorded_via":"fallback","reserved_bytes":10,"span_length":10,"#,
+                r#""span_offset":0,"status":200,"user_agent":"curl/8"}"#,
+            )
+        );
+        let order = OrderRow {
+            order_id: "O".into(),
+            clips: r#"["a"]"#.into(),
+            allowance: 2,
+            customer_ref: None,
+            expires_at: Some(9),
+            token_issued_at: 1,
+            not_before: 0,
+            revoked_at: None,
+            revoked_reason: Some("refunded".into()),
+            revoked_clips: None,
+            source: "token".into(),
+            created_at: 3,
+            choices: Some(r#"{"a":{"variant":"4k"}}"#.into()),
+            first_issued: None,
+        };
+        assert_eq!(
+            answered(&order),
+            concat!(
+                "{\"allowance\":2,\"choices\":\"{\\\"a\\\":{\\\"variant\\\":\\\"4k\\\"}}\",",
+                "\"clips\":\"[\\\"a\\\"]\",\"created_at\":3,\"customer_ref\":null,",
+                r#""expires_at":9,"first_issued":null,"not_before":0,"#,
+                r#""order_id":"O","revoked_at":null,"revoked_clips":null,"#,
+                r#""revoked_reason":"refunded","source":"token","token_issued_at":1}"#,
+            )
+        );
+        let summary = OrderSummaryRow {
+            order_id: "O".into(),
+            clips: "[]".into(),
+            allowance: 1,
+            customer_ref: Some("c".into()),
+            expires_at: None,
+            revoked_at: Some(4),
+            source: "admin".into(),
+            created_at: 3,
+            granted_bytes: 10,
+            attempts: 2,
+            last_attempt_at: None,
+        };
+        assert_eq!(
+            answered(&summary),
+            concat!(
+                r#"{"allowance":1,"attempts":2,"clips":"[]","created_at":3,"#,
+                r#""customer_ref":"c","expires_at":null,"granted_bytes":10,"#,
+                r#""last_attempt_at":null,"order_id":"O","revoked_at":4,"#,
+                r#""source":"admin"}"#,
+            )
+        );
+        assert_eq!(
+            answered(&LinkRow { key_id: "k".into(), issued_at: 1, expires_at: 2, first_seen_at: 3 }),
+            r#"{"expires_at":2,"first_seen_at":3,"issued_at":1,"key_id":"k"}"#
+        );
+        let event = EventRow { at: 1, kind: "reset".into(), clip_slug: None, detail: Some("d".into()) };
+        assert_eq!(answered(&event), r#"{"at":1,"clip_slug":null,"detail":"d","kind":"reset"}"#);
+        let payment = PaymentEventRow {
+            id: 1,
+            at: 2,
+            provider: "stripe".into(),
+            event_id: Some("evt_1".into()),
+            event_type: None,
+            session_id: Some("cs_1".into()),
+            order_id: None,
+            status: 200,
+            outcome: "order_created".into(),
+            detail: None,
+            customer_email: Some("a@b.example".into()),
+            amount_total: Some(2400),
+            currency: Some("eur".into()),
+        };
+        assert_eq!(
+            answered(&payment),
+            concat!(
+                r#"{"amount_total":2400,"at":2,"currency":"eur","customer_email":"a@b.example","#,
+                r#""detail":null,"event_id":"evt_1","event_type":null,"#,
+                r#""id":1,"order_id":null,"outcome":"order_created","#,
+                r#""provider":"stripe","session_id":"cs_1","status":200}"#,
+            )
+        );
+    }
+
+    /// What is not a record is refused (the merge sets it aside).
+    #[test]
+    fn malformed_records_are_refused() {
+        let good = record().to_json();
+        let bad = [
+            String::new(),
+            "null".into(),
+            "[]".into(),
+            good.replace(r#""at":1750000000123"#, r#""at":-1"#),
+            good.replace(r#""at":1750000000123"#, r#""at":1.5"#),
+            good.replace(r#""at":1750000000123"#, r#""at":1e3"#),
+            good.replace(r#""at":1750000000123"#, r#""at":"1""#),
+            good.replace(r#""at":1750000000123"#, r#""at":18446744073709551616"#),
+            good.replace(r#""status":200"#, r#""status":65536"#),
+            good.replace(r#""status":200"#, r#""status":null"#),
+            good.replace(r#""method":"GET","#, ""),
+            good.replace(r#""method":"GET""#, r#""method":"GET","method":"HEAD""#),
+            good.replace(r#""charge":{"#, r#""charge":null,"charge":{"#),
+            good.replace(r#""order":null"#, r#""order":[]"#),
+            good.replace(r#""bytes":10"#, r#""bytes":true"#),
+            format!("{good} x"),
+            good[..good.len() - 1].to_string(),
+        ];
+        for json in bad {
+            assert!(FallbackRecord::from_json(&json).is_err(), "{json}");
+        }
+    }
+
     #[test]
     fn outcome_codes_are_stable() {
         assert_eq!(Outcome::AllowanceUsedUp.code(), "allowance_used_up");

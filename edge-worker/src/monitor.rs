@@ -1226,6 +1226,115 @@ mod tests {
         assert_eq!(notice.map(|n| n.kind), Some(NoticeKind::Recovered));
     }
 
+    /// The state as D1 holds it, byte for byte; states written by earlier
+    /// Workers read (fields absent); what is not a state is refused (the
+    /// run then starts from a fresh one).
+    #[test]
+    fn the_stored_state_is_pinned() {
+        let findings = RunFindings {
+            sold_check: Some(SoldCheck { catalog: "d1".into(), at: 7, problem: Some("gone \"x\"".into()) }),
+            next_cursor: 2,
+            ..run(&[("a", Some(ClipProblem::WrongSize { expected: 2, found: 1 }))], &[("ledger", "D1 down")])
+        };
+        let (state, _) = conclude(&MonitorState::default(), &findings, 5);
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"cursor":2,"clip_problems":{"a":"wrong size: 1 bytes in the bucket,"#,
+                r#" the catalog says 2"},"incident":{"opened_at":5,"announced":["clip:a","#,
+                r#""ledger"]},"run_at":5,"sold_catalog":"d1","sold_at":7,"#,
+                "\"sold_problem\":\"gone \\\"x\\\"\"}",
+            )
+        );
+        assert_eq!(serde_json::from_str::<MonitorState>(&json).unwrap(), state);
+        assert_eq!(
+            serde_json::to_string(&MonitorState::default()).unwrap(),
+            concat!(
+                r#"{"cursor":0,"clip_problems":{},"incident":null,"run_at":0,"#,
+                r#""sold_catalog":"","sold_at":0,"sold_problem":null}"#,
+            )
+        );
+        let old = r#"{"cursor":3,"clip_problems":{"b":"x","a":"y"},"incident":{"opened_at":1,"announced":["z","a"]},"run_at":2,"gone":1}"#;
+        let read: MonitorState = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            concat!(
+                r#"{"cursor":3,"clip_problems":{"a":"y","b":"x"},"#,
+                r#""incident":{"opened_at":1,"announced":["a","z"]},"#,
+                r#""run_at":2,"sold_catalog":"","sold_at":0,"sold_problem":null}"#,
+            )
+        );
+        for bad in [
+            "",
+            r#"{"cursor":-1}"#,
+            r#"{"cursor":null}"#,
+            r#"{"incident":{"announced":[]}}"#,
+            r#"{"clip_problems":{"a":1}}"#,
+            r#"{"sold_at":1,"sold_at":2}"#,
+        ] {
+            assert!(serde_json::from_str::<MonitorState>(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The health answers and the webhook's body, byte for byte.
+    #[test]
+    fn answers_and_the_webhook_body_are_pinned() {
+        let (status, body) = health_report(&[Check::pass("storage", "ok"), Check::fail("ledger", "no \"DB\"")]);
+        assert_eq!(status, 503);
+        assert_eq!(
+            body.to_string(),
+            concat!(
+                r#"{"checks":[{"detail":"ok","name":"storage","ok":true},"#,
+                "{\"detail\":\"no \\\"DB\\\"\",\"name\":\"ledger\",\"ok\":false}],",
+                r#""ok":false}"#,
+            )
+        );
+        assert_eq!(liveness().to_string(), r#"{"ok":true,"service":"clipstore"}"#);
+        let broken = run(
+            &[
+                ("a", Some(ClipProblem::Missing)),
+                ("b", Some(ClipProblem::WrongHash { expected: "e".into(), found: "f".into() })),
+            ],
+            &[("ledger", "D1 down")],
+        );
+        let (_, notice) = conclude(&MonitorState::default(), &broken, 100);
+        assert_eq!(
+            notice.unwrap().webhook_json("Shop \"S\"").to_string(),
+            concat!(
+                r#"{"clipstore":{"cleared":[],"kind":"alert","new":["clip:a","#,
+                r#""clip:b","ledger"],"problems":[{"detail":"missing from the bucket","#,
+                r#""key":"clip:a"},{"detail":"wrong sha256: f in the bucket,"#,
+                r#" the catalog says e","key":"clip:b"},{"detail":"D1 down","#,
+                "\"key\":\"ledger\"}]},\"content\":\"🚨 Shop \\\"S\\\": 3 problems found by the scheduled self-",
+                "test; customers' downloads may be failing.\\n- clip a (new): missing from the bucket\\n- clip",
+                " b (new): wrong sha256: f in the bucket, the catalog says e\\n- ledger (new): D1 down\\nNo fu",
+                "rther alert until something else breaks; a \\\"recovered\\\" message follows the fix.\",",
+                "\"text\":\"🚨 Shop \\\"S\\\": 3 problems found by the scheduled self-test; customers' download",
+                "s may be failing.\\n- clip a (new): missing from the bucket\\n- clip b (new): wrong sha256: f",
+                " in the bucket, the catalog says e\\n- ledger (new): D1 down\\nNo further alert until somethi",
+                "ng else breaks; a \\\"recovered\\\" message follows the fix.\"}",
+            )
+        );
+        // A catalog clip's problem and object, as `/admin/catalog` answers them.
+        let problems = [
+            ClipProblem::Missing,
+            ClipProblem::WrongSize { expected: 2, found: 1 },
+            ClipProblem::WrongHash { expected: "e".into(), found: "f".into() },
+        ]
+        .map(|problem| serde_json::to_value(&problem).unwrap().to_string())
+        .join(" ");
+        assert_eq!(
+            problems,
+            concat!(
+                r#"{"problem":"missing"} {"expected":2,"found":1,"problem":"wrong_size"} {"expected"#,
+                r#"":"e","found":"f","problem":"wrong_hash"}"#,
+            )
+        );
+        let object = StoredObject { size: 3, sha256: None, etag: "\"e\"".into() };
+        assert_eq!(serde_json::to_value(&object).unwrap().to_string(), r#"{"etag":"\"e\"","sha256":null,"size":3}"#);
+    }
+
     #[test]
     fn state_round_trips_and_tolerates_empty() {
         let (state, _) = conclude(&MonitorState::default(), &run(&[("a", Some(ClipProblem::Missing))], &[]), 5);

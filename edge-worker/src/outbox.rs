@@ -168,6 +168,21 @@ pub fn retry_delay_secs(attempts: u32) -> u64 {
     (FIRST_RETRY_SECS << doublings).min(MAX_RETRY_SECS)
 }
 
+/// What one run of the outbox's sender did (`deliver_outbox` in the
+/// runtime): logged, and answered by the owner's `resend`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    /// Messages due at the start.
+    pub due: u32,
+    pub sent: u32,
+    pub retried: u32,
+    pub failed: u32,
+    /// Due, but no provider is configured (or its settings are invalid).
+    pub no_provider: u32,
+    /// Why the run stopped early (D1 unreachable, …), if it did.
+    pub error: Option<String>,
+}
+
 /// A claimed message ([`sql::OUTBOX_CLAIM`]'s row).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ClaimedMessage {
@@ -304,6 +319,49 @@ mod tests {
             Some("http://127.0.0.1:8787/download/t")
         );
         assert_eq!(first_link("no link here"), None);
+    }
+
+    /// `GET /admin/outbox`'s entries and a run's report (in `resend`'s
+    /// answer and the log), byte for byte.
+    #[test]
+    fn answers_are_pinned() {
+        let row = OutboxRow {
+            id: 3,
+            kind: "order".into(),
+            order_id: Some("O".into()),
+            to_addr: "a@b.example".into(),
+            subject: "Your \"clips\"".into(),
+            status: "queued".into(),
+            attempts: 1,
+            created_at: 2,
+            next_attempt_at: 4,
+            sent_at: None,
+            provider: Some("resend".into()),
+            provider_id: None,
+            last_error: Some("Resend answered 500".into()),
+            text_body: "Open https://shop.example/download/t now".into(),
+        };
+        let entry = OutboxEntry::from(row);
+        assert_eq!(
+            serde_json::to_value(&entry).unwrap().to_string(),
+            concat!(
+                r#"{"attempts":1,"created_at":2,"id":3,"kind":"order","#,
+                r#""last_error":"Resend answered 500","link":"https://shop.example/download/t","#,
+                r#""next_attempt_at":4,"order_id":"O","provider":"resend","#,
+                r#""provider_id":null,"sent_at":null,"status":"queued","#,
+                "\"subject\":\"Your \\\"clips\\\"\",\"to\":\"a@b.example\"}",
+            )
+        );
+        let report = DeliveryReport { due: 3, sent: 1, retried: 1, failed: 0, no_provider: 1, error: None };
+        assert_eq!(
+            serde_json::to_value(&report).unwrap().to_string(),
+            concat!(r#"{"due":3,"error":null,"failed":0,"no_provider":1,"#, r#""retried":1,"sent":1}"#,)
+        );
+        let stopped = DeliveryReport { error: Some("D1".into()), ..DeliveryReport::default() };
+        assert_eq!(
+            serde_json::to_value(&stopped).unwrap().to_string(),
+            concat!(r#"{"due":0,"error":"D1","failed":0,"no_provider":0,"#, r#""retried":0,"sent":0}"#,)
+        );
     }
 }
 

@@ -169,6 +169,42 @@ mod tests {
         assert_eq!(l.refusal(&claims("OK", &["a"], 1), Some("a")), None);
     }
 
+    /// The list as R2 holds it, byte for byte, and lists written by
+    /// earlier Workers (before `not_before` and `clips`) still read.
+    #[test]
+    fn the_stored_list_is_pinned() {
+        let mut l = list();
+        l.orders.entry("P".into()).clips.push("b\"".into());
+        assert_eq!(
+            l.to_json(),
+            concat!(
+                r#"{"written_at":7,"orders":{"A":{"revoked_at":5,"reason":"admin"},"#,
+                "\"N\":{\"not_before\":100},\"P\":{\"clips\":[\"a\",\"b\\\"\"]},",
+                r#""R":{"revoked_at":5,"reason":"refunded"}}}"#,
+            )
+        );
+        assert_eq!(RevocationList::from_json(&l.to_json()).unwrap(), l);
+        let old = r#"{"written_at":1,"orders":{"A":{"revoked_at":5,"reason":"admin","later":[{}]},"B":{}},"more":1}"#;
+        let read = RevocationList::from_json(old).unwrap();
+        assert_eq!(read.orders["A"].revoked_at, Some(5));
+        assert_eq!(read.orders["B"], OrderRevocation::default());
+        for bad in [
+            "",
+            "{}",
+            r#"{"written_at":1}"#,
+            r#"{"written_at":-1,"orders":{}}"#,
+            r#"{"written_at":1,"orders":[]}"#,
+            r#"{"written_at":1,"orders":{"A":{"not_before":null}}}"#,
+            r#"{"written_at":1,"orders":{"A":{"clips":"a"}}}"#,
+            r#"{"written_at":1,"written_at":2,"orders":{}}"#,
+        ] {
+            assert!(RevocationList::from_json(bad).is_err(), "{bad}");
+        }
+        // A key given twice keeps its last value, as a map did.
+        let twice = RevocationList::from_json(r#"{"written_at":1,"orders":{"A":{"not_before":1},"A":{}}}"#).unwrap();
+        assert_eq!(twice.orders["A"].not_before, 0);
+    }
+
     #[test]
     fn the_stored_form_is_small() {
         let json = list().to_json();

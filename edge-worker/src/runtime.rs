@@ -22,7 +22,6 @@
 use std::sync::OnceLock;
 
 use clipstore_core::{verify_token, CatalogManifest, Claims, Keyring, SortedMap};
-use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::*;

@@ -267,4 +267,28 @@ mod tests {
             assert_eq!(c.clips, expected);
         }
     }
+
+    /// What was bought of an order's clips, as the Worker stores it
+    /// (`orders.choices` in D1, fallback records in R2), byte for byte.
+    #[test]
+    fn stored_choices_are_pinned() {
+        let choices: SortedMap<Choice> =
+            [("b".to_string(), choice(None, Some("x\"y"))), ("a".to_string(), choice(Some("4k"), Some("extended")))]
+                .into();
+        let json = serde_json::to_string(&choices).unwrap();
+        assert_eq!(json, "{\"a\":{\"variant\":\"4k\",\"licence\":\"extended\"},\"b\":{\"licence\":\"x\\\"y\"}}");
+        assert_eq!(serde_json::from_str::<SortedMap<Choice>>(&json).unwrap(), choices);
+        let read: SortedMap<Choice> = serde_json::from_str(r#"{"b":{},"a":{"licence":null,"variant":"4k"}}"#).unwrap();
+        assert_eq!(serde_json::to_string(&read).unwrap(), r#"{"a":{"variant":"4k"},"b":{}}"#);
+        for bad in [
+            r#"{"a":{"variant":"4k","size":1}}"#,
+            r#"{"a":{"variant":4}}"#,
+            r#"{"a":{"variant":"4k","variant":"hd"}}"#,
+            r#"{"a":"4k"}"#,
+            r#"["a"]"#,
+            "null",
+        ] {
+            assert!(serde_json::from_str::<SortedMap<Choice>>(bad).is_err(), "{bad}");
+        }
+    }
 }

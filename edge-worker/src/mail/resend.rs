@@ -216,6 +216,25 @@ mod tests {
         assert_eq!(body["text"], "T");
         assert_eq!(body["reply_to"], "help@saltglass.example");
         assert!(!call.body.contains(KEY));
+        assert_eq!(
+            call.body,
+            concat!(
+                r#"{"from":"Saltglass Footage <shop@saltglass.example>","#,
+                r#""html":"<p>H</p>","reply_to":"help@saltglass.example","#,
+                r#""subject":"S","text":"T","to":["buyer@example.com"]}"#,
+            )
+        );
+        let mut plain = resend();
+        plain.reply_to = None;
+        let body = plain.request(&Mail { subject: "\"Ü\"\n".into(), ..mail() }, "k").body;
+        assert_eq!(
+            body,
+            concat!(
+                r#"{"from":"Saltglass Footage <shop@saltglass.example>","#,
+                "\"html\":\"<p>H</p>\",\"subject\":\"\\\"Ü\\\"\\n\",\"text\":\"T\",",
+                r#""to":["buyer@example.com"]}"#,
+            )
+        );
     }
 
     #[test]
@@ -225,6 +244,16 @@ mod tests {
             r.outcome(200, r#"{"id":"49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"}"#).unwrap(),
             "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"
         );
+        // Accepted without an id it can read: sent all the same.
+        for body in ["", "{}", r#"{"id":7}"#, "[]"] {
+            assert_eq!(r.outcome(202, body).unwrap(), "", "{body}");
+        }
+        let e = r.outcome(400, r#"{"message":"m","name":null}"#).unwrap_err();
+        assert_eq!(
+            e.detail, "Resend answered 400: {\"message\":\"m\",\"name\":null}",
+            "an error it cannot read is quoted"
+        );
+        assert_eq!(r.outcome(400, r#"{"message":"m"}"#).unwrap_err().detail, "Resend answered 400: m");
         let e = r
             .outcome(429, r#"{"statusCode":429,"name":"rate_limit_exceeded","message":"Too many requests"}"#)
             .unwrap_err();

@@ -515,4 +515,61 @@ mod tests {
             Err(WebhookError::MalformedEvent(_))
         ));
     }
+
+    /// What Stripe may add is ignored; what is read must be there, of its
+    /// type; a key given twice at the top of the event is refused, and in
+    /// the object keeps its last value.
+    #[test]
+    fn what_is_read_of_an_event_and_what_is_refused() {
+        let parse = |json: &str| parse_event(json.as_bytes());
+        let paid = event("checkout.session.completed", "paid", r#"{"clips":"a","clips":"b","other":"x"}"#)
+            .replace(r#""id":"evt_9","#, r#""id":"evt_9","api_version":"2024-06-20","request":{"id":null},"livemode":true,"#)
+            .replace(r#""payment_status":"paid""#, r#""payment_status":"unpaid","payment_status":"paid","payment_intent":null,"total_details":{"amount_discount":100,"breakdown":[{"x":1.5}]},"amount_subtotal":3700"#);
+        let e = parse(&paid).unwrap();
+        let EventKind::Paid(p) = e.kind else { panic!("not paid: {:?}", e.kind) };
+        assert_eq!(
+            (p.clips, p.payment_id, p.amount_items, e.livemode),
+            (vec!["b".to_string()], None, Some(3600), true)
+        );
+        let e = parse(r#"{"id":"e","type":"customer.created","data":{"object":"x"}}"#).unwrap();
+        assert_eq!(
+            (e.kind, e.livemode),
+            (EventKind::Ignored, false),
+            "the object of an event not read is not looked at"
+        );
+        let deep =
+            |n: usize| format!(r#"{{"id":"e","type":"x","data":{{"object":{}{}}}}}"#, "[".repeat(n), "]".repeat(n));
+        assert!(parse(&deep(50)).is_ok());
+        assert!(parse(&deep(200)).is_err());
+        let ok = event("checkout.session.completed", "paid", r#"{"clips":"a"}"#);
+        assert!(parse(&ok).is_ok());
+        for bad in [
+            ok.replace(r#""id":"evt_9","#, r#""id":"evt_9","id":"evt_8","#),
+            ok.replace(r#""id":"evt_9","#, ""),
+            ok.replace(r#""type":"checkout.session.completed","#, r#""type":"checkout.session.completed","type":"x","#),
+            ok.replace(r#""type":"checkout.session.completed","#, r#""type":7,"#),
+            ok.replace(r#""id":"evt_9","#, r#""id":"evt_9","livemode":null,"#),
+            ok.replace(r#""id":"cs_test_1","#, ""),
+            ok.replace(r#""id":"cs_test_1","#, r#""id":["cs_test_1"],"#),
+            ok.replace(r#"{"clips":"a"}"#, r#"{"clips":1}"#),
+            ok.replace(r#"{"clips":"a"}"#, r#"["a"]"#),
+            ok.replace(r#""amount_total":3600"#, r#""amount_total":-3600"#),
+            ok.replace(r#""amount_total":3600"#, r#""amount_total":36.00"#),
+            ok.replace(r#""customer_details":{"email":"buyer@example.com"}"#, r#""customer_details":{"email":1}"#),
+            r#"{"id":"e","type":"x"}"#.to_string(),
+            r#"{"id":"e","type":"x","data":{}}"#.to_string(),
+            r#"{"id":"e","type":"x","data":{"object":{}},"data":{"object":{}}}"#.to_string(),
+            r#"{"id":"e","type":"charge.refunded","data":{"object":{"payment_intent":"pi_1","amount_refunded":1}}}"#.to_string(),
+            r#"{"id":"e","type":"charge.refunded","data":{"object":{"payment_intent":"pi_1","amount":"1","amount_refunded":1}}}"#.to_string(),
+            r#"{"id":"e","type":"charge.dispute.created","data":{"object":{"payment_intent":7,"amount":1}}}"#.to_string(),
+            r#"{"id":"e","type":"charge.dispute.closed","data":{"object":{"payment_intent":"pi_1","amount":1,"status":false}}}"#.to_string(),
+            r#"{"id":"e","type":"refund.failed","data":{"object":{"payment_intent":"pi_1","amount":1,"failure_reason":{}}}}"#.to_string(),
+        ] {
+            assert!(matches!(parse(&bad), Err(WebhookError::MalformedEvent(_))), "{bad}");
+        }
+        assert!(matches!(
+            parse_event(b"{\"id\":\"\xff\",\"type\":\"x\",\"data\":{\"object\":{}}}"),
+            Err(WebhookError::MalformedEvent(_))
+        ));
+    }
 }

@@ -265,5 +265,13 @@ mod tests {
         assert!(session_answer(429, "{}").unwrap_err().retry);
         assert!(session_answer(200, r#"{"id":"cs_1","url":null}"#).unwrap_err().retry);
         assert!(session_answer(200, r#"{"id":"cs_1","url":"javascript:alert(1)"}"#).is_err());
+        let unreadable = session_answer(200, r#"{"url":"https://checkout.stripe.com/c/pay/cs_1"}"#).unwrap_err();
+        assert!(unreadable.retry && unreadable.detail.starts_with("Stripe answered 200 with an unexpected body: "));
+        assert!(session_answer(201, r#"{"id":"cs_1","url":"https://checkout.stripe.com/c/pay/cs_1","url":7}"#).is_err());
+        let detail = |status, body| session_answer(status, body).unwrap_err().detail;
+        assert_eq!(detail(400, r#"{"error":{"message":"m","code":"x"}}"#), "Stripe answered 400:  m");
+        assert_eq!(detail(400, r#"{"error":{}}"#), "Stripe answered 400:  ");
+        assert_eq!(detail(400, r#"{"error":null}"#), "Stripe answered 400");
+        assert_eq!(detail(400, r#"{"error":{"type":1}}"#), "Stripe answered 400");
     }
 }

@@ -61,23 +61,6 @@ struct SessionOrder {
 }
 crate::from_row!(SessionOrder { order_id });
 
-#[derive(Deserialize)]
-struct CreateOrder {
-    order_id: String,
-    clips: Vec<String>,
-    downloads: u32,
-    expires_at: Option<u64>,
-    customer_ref: Option<String>,
-    /// Kept as a checkout's, so that "Lost your download link?" and
-    /// `resend` find the order by it.
-    customer_email: Option<String>,
-    /// The Stripe checkout and payment it was paid by (a checkout the
-    /// webhook refused): a refund then revokes it, and Stripe's retry of
-    /// that checkout makes no second order.
-    session_id: Option<String>,
-    payment_id: Option<String>,
-}
-
 async fn admin_route(
     env: &Env,
     route: AdminRoute,
@@ -152,7 +135,7 @@ async fn admin_route(
             )
         }
         AdminRoute::CreateOrder => {
-            let Ok(o) = serde_json::from_str::<CreateOrder>(body) else {
+            let Some(o) = admin::NewOrder::from_json(body) else {
                 return refuse(
                     400,
                     "expected {order_id, clips, downloads, expires_at?, customer_ref?, customer_email?, session_id?, payment_id?}",
@@ -334,7 +317,7 @@ async fn admin_route(
             )
             .await?;
             revocations::publish(env).await;
-            match rows::<ReissuedOrder>(&r[0])?.into_iter().next() {
+            match rows::<admin::ReissuedOrder>(&r[0])?.into_iter().next() {
                 // The new link, signed here with the key the Worker checks:
                 // one signed elsewhere (a rotated or mistyped local key)
                 // could fail after the old links were stopped.
@@ -374,17 +357,3 @@ async fn admin_route(
         }
     }
 }
-
-/// The order as `sql::REISSUE` returns it.
-#[derive(serde::Serialize)]
-struct ReissuedOrder {
-    order_id: String,
-    clips: String,
-    allowance: u32,
-    customer_ref: Option<String>,
-    expires_at: Option<u64>,
-    not_before: u64,
-    /// JSON object of what was bought of each clip, or null.
-    choices: Option<String>,
-}
-crate::from_row!(ReissuedOrder { order_id, clips, allowance, customer_ref, expires_at, not_before, choices });
