@@ -45,6 +45,13 @@ pub enum Json {
     Object(Vec<(String, Json)>),
 }
 
+/// `null`: what a field holds while it is read.
+impl Default for Json {
+    fn default() -> Json {
+        Json::Null
+    }
+}
+
 /// A JSON number as the parser gives it: a whole number (`U64`, or `I64`
 /// when negative), else a float.
 #[derive(Debug, Clone, Copy, PartialEq)]
