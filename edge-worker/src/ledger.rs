@@ -6,6 +6,8 @@
 //! decisions (what to charge, what a refusal is called, how a fallback record
 //! is replayed) are here and in [`crate::allowance`].
 
+use clipstore_core::json::{self, JsonError};
+use clipstore_core::json_fields;
 use serde::{Deserialize, Serialize};
 
 /// Every SQL statement the Worker runs, in one place. Parameters are numbered
@@ -921,7 +923,7 @@ impl Outcome {
 }
 
 /// One row of `download_attempts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AttemptRecord {
     /// The row id (set when read back from D1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -997,6 +999,40 @@ crate::from_row!(AttemptRecord {
     credited_bytes,
     origin
 } defaults { etag });
+json_fields!(AttemptRecord {
+    #[skip_empty]
+    id,
+    attempt_id,
+    at,
+    order_id,
+    clip_slug,
+    key_id,
+    method,
+    range_header,
+    status,
+    outcome,
+    span_offset,
+    span_length,
+    charged_bytes,
+    client_ip,
+    country,
+    user_agent,
+    recorded_via,
+    #[skip_empty]
+    completed,
+    #[skip_empty]
+    reserved_bytes,
+    #[skip_empty]
+    sent_bytes,
+    #[skip_empty]
+    settled_at,
+    #[skip_empty]
+    credited_bytes,
+    #[skip_empty]
+    origin,
+    #[skip_empty]
+    etag
+});
 
 /// A row of `orders`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1243,34 +1279,44 @@ pub const UNAUTHENTICATED_PAYMENT_EVENTS_PER_MINUTE: u64 = 20;
 pub const THANKS_WAITING_PER_MINUTE: u64 = 30;
 
 /// The order facts a fallback record needs to recreate the order row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFacts {
     pub order_id: String,
     pub clips: Vec<String>,
     /// What was bought of each clip (version 2 tokens); absent in records
     /// written before variants.
-    #[serde(default, skip_serializing_if = "clipstore_core::SortedMap::is_empty")]
     pub choices: clipstore_core::SortedMap<clipstore_core::Choice>,
     pub allowance: u32,
     pub customer_ref: Option<String>,
     pub expires_at: u64,
     pub issued_at: u64,
 }
+json_fields!(OrderFacts {
+    order_id,
+    clips,
+    #[skip_empty]
+    choices,
+    allowance,
+    customer_ref,
+    expires_at,
+    issued_at
+});
 
 /// A charge to replay: bytes granted for (order, clip).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Charge {
     pub bytes: u64,
     pub clip_size: u64,
     pub unit: u64,
     pub budget: u64,
 }
+json_fields!(Charge { bytes, clip_size, unit, budget });
 
 /// What the Worker writes to R2 when D1 fails: one object per attempt under
 /// [`FALLBACK_PREFIX`] (R2 has no append; a new object per record is the
 /// append-only log). Merged into D1 by `POST /admin/ledger/merge` and after
 /// the next successful grant; deleted only once D1 has it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FallbackRecord {
     pub attempt: AttemptRecord,
     pub order: Option<OrderFacts>,
@@ -1278,9 +1324,15 @@ pub struct FallbackRecord {
     /// A settlement D1 refused when the response ended, for a reservation
     /// made in D1: the merge runs it, so that a failing D1 at that moment
     /// never leaves the download charged in full.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settlement: Option<Settlement>,
 }
+json_fields!(FallbackRecord {
+    attempt,
+    order,
+    charge,
+    #[skip_empty]
+    settlement
+});
 
 /// A value bound to a statement's `?N`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1327,7 +1379,7 @@ pub fn settlement_sql(
 /// What a response's end settles (docs/downloads.md, "Settle"): of the
 /// `reserved` bytes, `sent` stay charged; `pool` is the clip's credit pool
 /// for `CREDIT_SETTLED`; `at` in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settlement {
     pub reserved: u64,
     pub sent: u64,
@@ -1335,6 +1387,7 @@ pub struct Settlement {
     pub at: u64,
     pub pool: u64,
 }
+json_fields!(Settlement { reserved, sent, completed, at, pool });
 
 /// Key prefix of fallback records in the `CLIPS` bucket (never a clip key:
 /// clip keys come from the manifest and the merge only lists this prefix).
@@ -1358,11 +1411,11 @@ impl FallbackRecord {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("plain data serializes")
+        json::to_string(self)
     }
 
-    pub fn from_json(json: &str) -> Result<FallbackRecord, serde_json::Error> {
-        serde_json::from_str(json)
+    pub fn from_json(text: &str) -> Result<FallbackRecord, JsonError> {
+        json::from_str(text)
     }
 }
 
