@@ -254,7 +254,7 @@ pub fn authorize(configured: Option<&str>, authorization: Option<&str>) -> Resul
 }
 
 /// The body of `POST /admin/orders` (`site-gen orders create`, `token mint`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewOrder {
     pub order_id: String,
     pub clips: Vec<String>,
@@ -270,12 +270,22 @@ pub struct NewOrder {
     pub session_id: Option<String>,
     pub payment_id: Option<String>,
 }
+clipstore_core::json_fields!(NewOrder {
+    order_id,
+    clips,
+    downloads,
+    expires_at,
+    customer_ref,
+    customer_email,
+    session_id,
+    payment_id
+});
 
 impl NewOrder {
     /// The order a request's body asks for; `None` when the body is not
     /// that object (refused with what is expected).
     pub fn from_json(body: &str) -> Option<NewOrder> {
-        serde_json::from_str(body).ok()
+        clipstore_core::json::from_str(body).ok()
     }
 }
 

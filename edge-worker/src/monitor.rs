@@ -12,8 +12,10 @@
 
 use std::ops::Range;
 
+use clipstore_core::json::{self, Fields, FromJson, Json, JsonError, ToJson};
+use clipstore_core::json_fields;
 use clipstore_core::{CatalogManifest, ManifestClip};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use clipstore_core::SortedMap;
@@ -410,30 +412,40 @@ pub fn merge_failed_problem(error: &str) -> String {
 /// while the last is still within its window.
 pub const CLIP_PREFIX: &str = "clip:";
 
-/// What the monitor remembers between runs (one JSON row in D1).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What the monitor remembers between runs (one JSON row in D1; every
+/// field may be absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MonitorState {
     /// Next catalog index to check (see [`rotation`]).
-    #[serde(default)]
     pub cursor: usize,
     /// Clip problems found so far (kept until that clip is checked again).
-    #[serde(default)]
     pub clip_problems: SortedMap<String>,
     /// The open incident, if any.
-    #[serde(default)]
     pub incident: Option<Incident>,
     /// When the run that produced this state ran (unix seconds).
-    #[serde(default)]
     pub run_at: u64,
     /// The last look at what live orders bought against the catalog
-    /// ([`SoldCheck`], kept flat: one deserializer less in the module).
-    #[serde(default)]
+    /// ([`SoldCheck`], kept flat: one reader less in the module).
     pub sold_catalog: String,
-    #[serde(default)]
     pub sold_at: u64,
-    #[serde(default)]
     pub sold_problem: Option<String>,
 }
+json_fields!(MonitorState {
+    #[default]
+    cursor,
+    #[default]
+    clip_problems,
+    #[default]
+    incident,
+    #[default]
+    run_at,
+    #[default]
+    sold_catalog,
+    #[default]
+    sold_at,
+    #[default]
+    sold_problem
+});
 
 impl MonitorState {
     /// The last look at live orders' items, if one was taken.
@@ -514,15 +526,50 @@ pub fn latest_state(stored: MonitorState, remembered: Option<&MonitorState>) -> 
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {
     /// Unix seconds.
     pub opened_at: u64,
     /// Problem keys already announced: a set, sorted and each once (in
     /// JSON the sorted array a `BTreeSet` was), kept in a list since an
     /// incident has a few.
-    #[serde(deserialize_with = "announced_set")]
     pub announced: Vec<String>,
+}
+
+impl ToJson for Incident {
+    fn to_json(&self) -> Json {
+        Json::object([("opened_at", self.opened_at.to_json()), ("announced", self.announced.to_json())])
+    }
+}
+
+/// Reads the array of keys as a set: sorted, each once.
+impl FromJson for Incident {
+    fn from_json(value: Json) -> Result<Incident, JsonError> {
+        let mut fields = Fields::of(value, "struct Incident")?;
+        let mut error = None;
+        let opened_at = fields.field("opened_at", false, &mut error);
+        let keys: Vec<String> = fields.field("announced", false, &mut error);
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let mut announced = Vec::new();
+        for key in keys {
+            announce(&mut announced, key);
+        }
+        Ok(Incident { opened_at, announced })
+    }
+}
+
+impl MonitorState {
+    /// The state as D1 keeps it.
+    pub fn to_json(&self) -> String {
+        json::to_string(self)
+    }
+
+    /// A state D1 kept.
+    pub fn from_json(text: &str) -> Result<MonitorState, JsonError> {
+        json::from_str(text)
+    }
 }
 
 /// Adds `key` to a sorted list of keys unless it is there.
@@ -530,15 +577,6 @@ fn announce(announced: &mut Vec<String>, key: String) {
     if let Err(i) = announced.binary_search(&key) {
         announced.insert(i, key);
     }
-}
-
-/// Reads the array of keys as a set: sorted, each once.
-fn announced_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let mut set = Vec::new();
-    for key in Vec::<String>::deserialize(d)? {
-        announce(&mut set, key);
-    }
-    Ok(set)
 }
 
 /// What one scheduled run found.
@@ -1014,10 +1052,10 @@ mod tests {
         assert_eq!(state.sold_check().as_ref(), Some(&last));
         let (kept, _) = conclude(&state, &RunFindings::default(), 2_000);
         assert_eq!(kept.sold_check(), Some(last), "a run that did not look keeps it");
-        let json = serde_json::to_string(&kept).unwrap();
-        let back: MonitorState = serde_json::from_str(&json).unwrap();
+        let json = kept.to_json();
+        let back = MonitorState::from_json(&json).unwrap();
         assert_eq!(back, kept, "stored and read back");
-        let before: MonitorState = serde_json::from_str(r#"{"cursor":3}"#).unwrap();
+        let before = MonitorState::from_json(r#"{"cursor":3}"#).unwrap();
         assert_eq!(before.sold_check(), None, "a state stored before the check");
     }
 
@@ -1237,7 +1275,7 @@ mod tests {
             ..run(&[("a", Some(ClipProblem::WrongSize { expected: 2, found: 1 }))], &[("ledger", "D1 down")])
         };
         let (state, _) = conclude(&MonitorState::default(), &findings, 5);
-        let json = serde_json::to_string(&state).unwrap();
+        let json = state.to_json();
         assert_eq!(
             json,
             concat!(
@@ -1247,18 +1285,18 @@ mod tests {
                 "\"sold_problem\":\"gone \\\"x\\\"\"}",
             )
         );
-        assert_eq!(serde_json::from_str::<MonitorState>(&json).unwrap(), state);
+        assert_eq!(MonitorState::from_json(&json).unwrap(), state);
         assert_eq!(
-            serde_json::to_string(&MonitorState::default()).unwrap(),
+            MonitorState::default().to_json(),
             concat!(
                 r#"{"cursor":0,"clip_problems":{},"incident":null,"run_at":0,"#,
                 r#""sold_catalog":"","sold_at":0,"sold_problem":null}"#,
             )
         );
         let old = r#"{"cursor":3,"clip_problems":{"b":"x","a":"y"},"incident":{"opened_at":1,"announced":["z","a"]},"run_at":2,"gone":1}"#;
-        let read: MonitorState = serde_json::from_str(old).unwrap();
+        let read = MonitorState::from_json(old).unwrap();
         assert_eq!(
-            serde_json::to_string(&read).unwrap(),
+            read.to_json(),
             concat!(
                 r#"{"cursor":3,"clip_problems":{"a":"y","b":"x"},"#,
                 r#""incident":{"opened_at":1,"announced":["a","z"]},"#,
@@ -1273,7 +1311,7 @@ mod tests {
             r#"{"clip_problems":{"a":1}}"#,
             r#"{"sold_at":1,"sold_at":2}"#,
         ] {
-            assert!(serde_json::from_str::<MonitorState>(bad).is_err(), "{bad}");
+            assert!(MonitorState::from_json(bad).is_err(), "{bad}");
         }
     }
 
@@ -1338,33 +1376,35 @@ mod tests {
     #[test]
     fn state_round_trips_and_tolerates_empty() {
         let (state, _) = conclude(&MonitorState::default(), &run(&[("a", Some(ClipProblem::Missing))], &[]), 5);
-        let json = serde_json::to_string(&state).unwrap();
-        assert_eq!(serde_json::from_str::<MonitorState>(&json).unwrap(), state);
-        assert_eq!(serde_json::from_str::<MonitorState>("{}").unwrap(), MonitorState::default());
+        assert_eq!(MonitorState::from_json(&state.to_json()).unwrap(), state);
+        assert_eq!(MonitorState::from_json("{}").unwrap(), MonitorState::default());
     }
 
     /// The announced keys read and write as the `BTreeSet` they were.
     #[test]
     fn announced_keys_are_a_set() {
-        #[derive(Serialize, Deserialize)]
+        #[derive(serde::Serialize, serde::Deserialize)]
         struct Before {
             opened_at: u64,
             announced: BTreeSet<String>,
         }
-        for json in [
+        for text in [
             r#"{"opened_at":1,"announced":["b","a","clip:x","b"]}"#,
             r#"{"opened_at":1,"announced":[]}"#,
             r#"{"announced":["a"],"opened_at":2}"#,
         ] {
             let (now, before): (Incident, Before) =
-                (serde_json::from_str(json).unwrap(), serde_json::from_str(json).unwrap());
-            assert_eq!(serde_json::to_string(&now).unwrap(), serde_json::to_string(&before).unwrap());
+                (json::from_str(text).unwrap(), serde_json::from_str(text).unwrap());
+            assert_eq!(json::to_string(&now), serde_json::to_string(&before).unwrap());
         }
-        for bad in
-            [r#"{"opened_at":1,"announced":{"a":1}}"#, r#"{"opened_at":1,"announced":[1]}"#, r#"{"opened_at":1}"#]
-        {
-            let (now, before) = (serde_json::from_str::<Incident>(bad), serde_json::from_str::<Before>(bad));
-            assert_eq!(now.unwrap_err().to_string(), before.err().unwrap().to_string());
+        for bad in [
+            r#"{"opened_at":1,"announced":{"a":1}}"#,
+            r#"{"opened_at":1,"announced":[1]}"#,
+            r#"{"opened_at":1}"#,
+            r#"{"opened_at":1,"opened_at":1,"announced":[]}"#,
+        ] {
+            assert!(json::from_str::<Incident>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<Before>(bad).is_err(), "{bad}");
         }
     }
 

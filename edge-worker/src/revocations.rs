@@ -7,8 +7,8 @@
 //! revoke, reissue, refund and dispute, and again on every cron run, so a
 //! list written from an older snapshot is corrected within five minutes.
 
-use clipstore_core::{Claims, SortedMap};
-use serde::{Deserialize, Serialize};
+use clipstore_core::json::{self, JsonError};
+use clipstore_core::{json_fields, Claims, SortedMap};
 
 use crate::error::DownloadError;
 
@@ -20,46 +20,49 @@ pub const KEY: &str = "ledger-state/revocations.json";
 pub const CACHE_SECS: u64 = 60;
 
 /// What the list says about one order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Each field is left out when it says nothing (0 for `not_before`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrderRevocation {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<u64>,
     /// `admin`, `refunded` or `disputed`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Links issued before this (unix seconds) are refused (a reissue).
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub not_before: u64,
     /// Clips revoked one by one.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clips: Vec<String>,
 }
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
+json_fields!(OrderRevocation {
+    #[skip_empty]
+    revoked_at,
+    #[skip_empty]
+    reason,
+    #[skip_empty]
+    not_before,
+    #[skip_empty]
+    clips
+});
 
 /// The list, as stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevocationList {
     /// When it was written from D1 (unix seconds).
     pub written_at: u64,
     pub orders: SortedMap<OrderRevocation>,
 }
+json_fields!(RevocationList { written_at, orders });
 
 /// One order row of `ledger::sql::REVOCATIONS`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct RevokedOrderRow {
     pub order_id: String,
     pub revoked_at: Option<u64>,
     pub revoked_reason: Option<String>,
-    #[serde(default)]
     pub not_before: u64,
 }
 crate::from_row!(RevokedOrderRow { order_id, revoked_at, revoked_reason } defaults { not_before });
 
 /// One row of `ledger::sql::REVOKED_CLIPS_ALL`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct RevokedClipRow {
     pub order_id: String,
     pub clip_slug: String,
@@ -107,11 +110,11 @@ impl RevocationList {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("the list serializes")
+        json::to_string(self)
     }
 
-    pub fn from_json(json: &str) -> Result<RevocationList, serde_json::Error> {
-        serde_json::from_str(json)
+    pub fn from_json(text: &str) -> Result<RevocationList, JsonError> {
+        json::from_str(text)
     }
 }
 

@@ -190,7 +190,7 @@ fn order_facts(claims: &Claims) -> OrderFacts {
 }
 
 fn clips_json(clips: &[String]) -> String {
-    serde_json::to_string(clips).unwrap_or_else(|_| "[]".into())
+    clipstore_core::json::to_string(clips)
 }
 
 /// Every file of the catalog (main files by slug, variants as
@@ -207,13 +207,13 @@ fn choices_json(choices: &SortedMap<clipstore_core::Choice>) -> JsValue {
     if choices.is_empty() {
         JsValue::NULL
     } else {
-        text(&serde_json::to_string(choices).unwrap_or_default())
+        text(&clipstore_core::json::to_string(choices))
     }
 }
 
 /// Reads `orders.choices` back (NULL or unreadable: none).
 fn choices_from_json(json: Option<&str>) -> SortedMap<clipstore_core::Choice> {
-    json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
+    json.and_then(|j| clipstore_core::json::from_str(j).ok()).unwrap_or_default()
 }
 
 /// `ORDER_SEEN` and `LINK_SEEN` for a verified token.

@@ -66,6 +66,17 @@ impl Json {
     pub fn object<const N: usize>(entries: [(&str, Json); N]) -> Json {
         Json::Object(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     }
+
+    /// Sets `key` of an object to `value` (`object["key"] = value` of a
+    /// serde_json `Value`); anything else is left as it is.
+    pub fn set(&mut self, key: &str, value: Json) {
+        if let Json::Object(entries) = self {
+            match entries.iter_mut().find(|(k, _)| k == key) {
+                Some(entry) => entry.1 = value,
+                None => entries.push((key.to_string(), value)),
+            }
+        }
+    }
 }
 
 /// Whether a field written only when it holds something (serde's

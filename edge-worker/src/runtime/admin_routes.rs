@@ -112,7 +112,7 @@ async fn admin_route(
             // One row per clip (the table's key), a few: found by a scan.
             let charged: Vec<OrderClipRow> = rows::<OrderClipRow>(&r[1])?;
             let charged_row = |slug: &str| charged.iter().find(|c| c.clip_slug == slug);
-            let slugs: Vec<String> = serde_json::from_str(&order.clips).unwrap_or_default();
+            let slugs: Vec<String> = clipstore_core::json::from_str(&order.clips).unwrap_or_default();
             let clips: Vec<ClipUsage> = slugs
                 .iter()
                 .map(|slug| {

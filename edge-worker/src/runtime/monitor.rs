@@ -11,7 +11,7 @@ use wasm_bindgen::JsValue;
 use worker::*;
 
 use super::d1::Query;
-use super::{bind, d1_error, json_error, json_response, manifest, now_unix, num, text, unavailable};
+use super::{bind, d1_error, json_error, json_response, manifest, now_unix, num, text};
 use crate::error::DownloadError;
 use crate::mail::messages::alert_mail;
 use crate::mail::valid_address;
@@ -71,11 +71,11 @@ crate::from_row!(StateRow { state });
 async fn load_state(db: &D1Database) -> std::result::Result<MonitorState, DownloadError> {
     let row =
         bind(db, sql::LOAD_STATE, &[])?.first_row::<StateRow>().await.map_err(|e| d1_error("monitor state", e))?;
-    Ok(row.and_then(|r| serde_json::from_str(&r.state).ok()).unwrap_or_default())
+    Ok(row.and_then(|r| MonitorState::from_json(&r.state).ok()).unwrap_or_default())
 }
 
 async fn save_state(db: &D1Database, state: &MonitorState) -> std::result::Result<(), DownloadError> {
-    let json = serde_json::to_string(state).map_err(unavailable)?;
+    let json = state.to_json();
     super::batch(db, vec![bind(db, sql::SAVE_STATE, &[text(&json), num(now_unix())])?]).await.map(|_| ())
 }
 

@@ -206,7 +206,7 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
         // The mail lists what can be downloaded: not the clips refunded,
         // nor what the catalog no longer has (`order_facts` leaves it out;
         // an order of nothing else is named, not mailed with "0 clips").
-        let refunded: Vec<String> = serde_json::from_str(&order.revoked_clips).unwrap_or_default();
+        let refunded: Vec<String> = clipstore_core::json::from_str(&order.revoked_clips).unwrap_or_default();
         let mut listed = claims.clone();
         listed.clips.retain(|c| !refunded.contains(c));
         let sold = !listed.clips.is_empty();
@@ -252,7 +252,7 @@ pub(super) fn fresh_claims(
     let mut claims = Claims {
         key_id: String::new(),
         order_id: order_id.to_string(),
-        clips: serde_json::from_str(clips).unwrap_or_default(),
+        clips: clipstore_core::json::from_str(clips).unwrap_or_default(),
         issued_at: now.max(not_before),
         expires_at: expires_at.unwrap_or(now + 30 * 86_400),
         downloads,
