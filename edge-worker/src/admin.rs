@@ -290,7 +290,7 @@ impl NewOrder {
 }
 
 /// The order as `sql::REISSUE` returns it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReissuedOrder {
     pub order_id: String,
     pub clips: String,
@@ -302,9 +302,18 @@ pub struct ReissuedOrder {
     pub choices: Option<String>,
 }
 crate::from_row!(ReissuedOrder { order_id, clips, allowance, customer_ref, expires_at, not_before, choices });
+clipstore_core::json_fields!(ReissuedOrder {
+    order_id,
+    clips,
+    allowance,
+    customer_ref,
+    expires_at,
+    not_before,
+    choices
+});
 
 /// One clip of an order, as the admin API reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClipUsage {
     pub clip_slug: String,
     pub granted_bytes: u64,
@@ -312,6 +321,7 @@ pub struct ClipUsage {
     pub downloads_used: u32,
     pub downloads_left: u32,
 }
+clipstore_core::json_fields!(ClipUsage { clip_slug, granted_bytes, clip_size, downloads_used, downloads_left });
 
 impl ClipUsage {
     /// `row`: the clip's row in the ledger, if it has one. Downloads left as
@@ -553,7 +563,7 @@ mod tests {
             choices: None,
         };
         assert_eq!(
-            serde_json::to_value(&reissued).unwrap().to_string(),
+            clipstore_core::json::to_string_sorted(&reissued),
             concat!(
                 "{\"allowance\":2,\"choices\":null,\"clips\":\"[\\\"a\\\"]\",",
                 r#""customer_ref":null,"expires_at":9,"not_before":3,"#,
@@ -562,7 +572,7 @@ mod tests {
         );
         let usage = ClipUsage::new("harbor".into(), 3, 100, None);
         assert_eq!(
-            serde_json::to_value(&usage).unwrap().to_string(),
+            clipstore_core::json::to_string_sorted(&usage),
             concat!(
                 r#"{"clip_size":100,"clip_slug":"harbor","downloads_left":3,"#,
                 r#""downloads_used":0,"granted_bytes":0}"#,

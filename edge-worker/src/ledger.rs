@@ -8,7 +8,6 @@
 
 use clipstore_core::json::{self, JsonError};
 use clipstore_core::json_fields;
-use serde::{Deserialize, Serialize};
 
 /// Every SQL statement the Worker runs, in one place. Parameters are numbered
 /// (`?1` …) and documented per statement.
@@ -923,10 +922,9 @@ impl Outcome {
 }
 
 /// One row of `download_attempts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttemptRecord {
     /// The row id (set when read back from D1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
     pub attempt_id: String,
     /// Unix milliseconds.
@@ -947,31 +945,24 @@ pub struct AttemptRecord {
     pub recorded_via: String,
     /// Whether the body was streamed to the end (`None`: no body, or not
     /// settled yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed: Option<u8>,
     /// Bytes reserved before the first byte (the span; `None` without a body).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_bytes: Option<u64>,
     /// Bytes handed to the network, an upper bound within one segment
     /// (`crate::segments`); `None` until settled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_bytes: Option<u64>,
     /// When the reservation was settled to `sent_bytes` (unix ms); `None`:
     /// not yet, or never (the isolate went away: the reservation stays
     /// charged in full).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled_at: Option<u64>,
     /// Bytes of `sent_bytes` given back because a later request (a resume)
     /// asked for them again (`sql::CREDIT_ATTEMPT`); `charged_bytes` is
     /// `sent_bytes` minus this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credited_bytes: Option<u64>,
     /// Which origin answered: `r2` or `secondary` (`crate::secondary`);
     /// `None` when none was asked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
     /// The quoted ETag of the object served (which version of the clip).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
 }
 crate::from_row!(AttemptRecord {
@@ -1035,7 +1026,7 @@ json_fields!(AttemptRecord {
 });
 
 /// A row of `orders`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRow {
     pub order_id: String,
     /// JSON array of slugs, as stored.
@@ -1043,35 +1034,42 @@ pub struct OrderRow {
     pub allowance: u32,
     pub customer_ref: Option<String>,
     pub expires_at: Option<u64>,
-    #[serde(default)]
     pub token_issued_at: u64,
-    #[serde(default)]
     pub not_before: u64,
-    #[serde(default)]
     pub revoked_at: Option<u64>,
     /// `admin`, `refunded` or `disputed`.
-    #[serde(default)]
     pub revoked_reason: Option<String>,
     /// JSON array of the clips revoked one by one.
-    #[serde(default)]
     pub revoked_clips: Option<String>,
-    #[serde(default)]
     pub source: String,
-    #[serde(default)]
     pub created_at: u64,
     /// JSON object of what was bought of each clip (variants, licences).
-    #[serde(default)]
     pub choices: Option<String>,
     /// When its first link known to the ledger was issued (a link minted
     /// by hand before the order was first seen): with `created_at`, the
     /// order's date on its licence certificates.
-    #[serde(default)]
     pub first_issued: Option<u64>,
 }
 crate::from_row!(OrderRow { order_id, clips, allowance, customer_ref, expires_at, revoked_at, revoked_reason, revoked_clips } defaults { token_issued_at, not_before, source, created_at, choices, first_issued });
+json_fields!(OrderRow {
+    order_id,
+    clips,
+    allowance,
+    customer_ref,
+    expires_at,
+    token_issued_at,
+    not_before,
+    revoked_at,
+    revoked_reason,
+    revoked_clips,
+    source,
+    created_at,
+    choices,
+    first_issued
+});
 
 /// A row of `order_clips`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderClipRow {
     pub clip_slug: String,
     pub granted_bytes: u64,
@@ -1080,24 +1078,19 @@ pub struct OrderClipRow {
     pub budget_bytes: u64,
     pub updated_at: u64,
     /// Of the credit pool, bytes already given back.
-    #[serde(default)]
     pub credited_bytes: u64,
     /// Bytes of responses still streaming (reserved, not settled yet).
-    #[serde(default)]
     pub reserved_bytes: u64,
     /// What the latest attempt that broke off was charged, while a new
     /// download would be credited for it (see `ORDER_CLIPS`).
-    #[serde(default)]
     pub interrupted_bytes: Option<u64>,
     /// Where the file of the latest download of the clip stops, when it
     /// broke off in a span to the end of the clip (a download from the start
     /// or a resume; not a player's chunk, a download manager's piece before
     /// the last, or one resumed to the end since), credited or not: where
     /// its resume starts.
-    #[serde(default)]
     pub broken_at: Option<u64>,
     /// What a browser's fresh start would be given back ([`sql::ORDER_CLIPS`]).
-    #[serde(default)]
     pub restart_credit: Option<u64>,
 }
 crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes, broken_at } defaults { credited_bytes, reserved_bytes, restart_credit });
@@ -1188,7 +1181,7 @@ impl StaleAttempt {
 }
 
 /// A line of the order lists (`LIST_ORDERS`, `NEVER_FULLY_DOWNLOADED`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderSummaryRow {
     pub order_id: String,
     pub clips: String,
@@ -1215,9 +1208,22 @@ crate::from_row!(OrderSummaryRow {
     attempts,
     last_attempt_at
 });
+json_fields!(OrderSummaryRow {
+    order_id,
+    clips,
+    allowance,
+    customer_ref,
+    expires_at,
+    revoked_at,
+    source,
+    created_at,
+    granted_bytes,
+    attempts,
+    last_attempt_at
+});
 
 /// A row of `order_links`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkRow {
     pub key_id: String,
     pub issued_at: u64,
@@ -1225,9 +1231,10 @@ pub struct LinkRow {
     pub first_seen_at: u64,
 }
 crate::from_row!(LinkRow { key_id, issued_at, expires_at, first_seen_at });
+json_fields!(LinkRow { key_id, issued_at, expires_at, first_seen_at });
 
 /// A row of `payment_events` for the admin API (`sql::PAYMENT_EVENTS`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentEventRow {
     pub id: u64,
     /// Unix milliseconds.
@@ -1259,9 +1266,24 @@ crate::from_row!(PaymentEventRow {
     amount_total,
     currency
 });
+json_fields!(PaymentEventRow {
+    id,
+    at,
+    provider,
+    event_id,
+    event_type,
+    session_id,
+    order_id,
+    status,
+    outcome,
+    detail,
+    customer_email,
+    amount_total,
+    currency
+});
 
 /// A row of `order_events`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRow {
     pub at: u64,
     pub kind: String,
@@ -1269,6 +1291,7 @@ pub struct EventRow {
     pub detail: Option<String>,
 }
 crate::from_row!(EventRow { at, kind, clip_slug, detail });
+json_fields!(EventRow { at, kind, clip_slug, detail });
 
 /// Rows per minute and outcome for webhook deliveries that were not
 /// authenticated (bad or missing signature); the rest are only logged.
@@ -1585,8 +1608,8 @@ mod tests {
 
     /// A row as the admin API answers it (`site-gen orders` reads it):
     /// keys sorted, `null` for what is not set.
-    pub(crate) fn answered<T: Serialize>(row: &T) -> String {
-        serde_json::to_value(row).unwrap().to_string()
+    pub(crate) fn answered<T: json::ToJson>(row: &T) -> String {
+        json::to_string_sorted(row)
     }
 
     #[test]

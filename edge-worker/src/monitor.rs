@@ -15,17 +15,21 @@ use std::ops::Range;
 use clipstore_core::json::{self, Fields, FromJson, Json, JsonError, ToJson};
 use clipstore_core::json_fields;
 use clipstore_core::{CatalogManifest, ManifestClip};
-use serde::Serialize;
-use serde_json::json;
 
 use clipstore_core::SortedMap;
 
 /// One line of the deep health check (`GET /admin/health`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     pub name: &'static str,
     pub ok: bool,
     pub detail: String,
+}
+
+impl ToJson for Check {
+    fn to_json(&self) -> Json {
+        Json::object([("name", self.name.to_json()), ("ok", self.ok.to_json()), ("detail", self.detail.to_json())])
+    }
 }
 
 impl Check {
@@ -61,32 +65,45 @@ pub fn checkout_check(key_set: bool, problem: Option<String>, limited: bool) -> 
 }
 
 /// The deep health answer: 200 when every check passed, else 503.
-pub fn health_report(checks: &[Check]) -> (u16, serde_json::Value) {
+pub fn health_report(checks: &[Check]) -> (u16, Json) {
     let ok = checks.iter().all(|c| c.ok);
-    (if ok { 200 } else { 503 }, json!({ "ok": ok, "checks": checks }))
+    (if ok { 200 } else { 503 }, Json::object([("ok", ok.to_json()), ("checks", checks.to_json())]))
 }
 
 /// The liveness answer (`GET /health`): no secrets, no storage calls.
-pub fn liveness() -> serde_json::Value {
-    json!({ "ok": true, "service": "clipstore" })
+pub fn liveness() -> Json {
+    Json::object([("ok", true.to_json()), ("service", "clipstore".to_json())])
 }
 
 /// What R2 reports for a clip's object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {
     pub size: u64,
     /// Lower-case hex SHA-256, when R2 has one (checksum or `sha256` custom metadata).
     pub sha256: Option<String>,
     pub etag: String,
 }
+json_fields!(StoredObject { size, sha256, etag });
 
 /// What is wrong with one catalog clip in the bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "problem", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClipProblem {
     Missing,
     WrongSize { expected: u64, found: u64 },
     WrongHash { expected: String, found: String },
+}
+
+/// `{"problem": "wrong_size", "expected": …, "found": …}`: the kind under
+/// `problem`, then its fields.
+impl ToJson for ClipProblem {
+    fn to_json(&self) -> Json {
+        let (kind, expected, found) = match self {
+            ClipProblem::Missing => return Json::object([("problem", "missing".to_json())]),
+            ClipProblem::WrongSize { expected, found } => ("wrong_size", expected.to_json(), found.to_json()),
+            ClipProblem::WrongHash { expected, found } => ("wrong_hash", expected.to_json(), found.to_json()),
+        };
+        Json::object([("problem", kind.to_json()), ("expected", expected), ("found", found)])
+    }
 }
 
 impl ClipProblem {
@@ -612,13 +629,23 @@ pub const CHECKS_OF_THE_LEDGER: [&str; 10] = [
     "mail_stuck",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
     Alert,
     /// Some announced problems cleared, others are still open.
     Cleared,
     Recovered,
+}
+
+impl ToJson for NoticeKind {
+    fn to_json(&self) -> Json {
+        match self {
+            NoticeKind::Alert => "alert",
+            NoticeKind::Cleared => "cleared",
+            NoticeKind::Recovered => "recovered",
+        }
+        .to_json()
+    }
 }
 
 /// A message for the owner.
@@ -683,16 +710,21 @@ impl Notice {
 
     /// The webhook body: `text` (Slack, Mattermost, Google Chat, Rocket.Chat),
     /// `content` (Discord, at most 2000 characters) and the same facts as data.
-    pub fn webhook_json(&self, shop: &str) -> serde_json::Value {
+    pub fn webhook_json(&self, shop: &str) -> Json {
         let text = self.text(shop);
         let content = discord_content(&text);
-        let problems: Vec<_> =
-            self.problems.iter().map(|(key, detail)| json!({ "key": key, "detail": detail })).collect();
-        json!({
-            "text": text,
-            "content": content,
-            "clipstore": { "kind": self.kind, "problems": problems, "new": self.new, "cleared": self.cleared },
-        })
+        let problems = self
+            .problems
+            .iter()
+            .map(|(key, detail)| Json::object([("key", key.to_json()), ("detail", detail.to_json())]))
+            .collect();
+        let facts = Json::object([
+            ("kind", self.kind.to_json()),
+            ("problems", Json::Array(problems)),
+            ("new", self.new.to_json()),
+            ("cleared", self.cleared.to_json()),
+        ]);
+        Json::object([("text", text.to_json()), ("content", content.to_json()), ("clipstore", facts)])
     }
 }
 
@@ -1222,7 +1254,8 @@ mod tests {
         assert_eq!(notice.new, vec!["clip:a", "clip:b"]);
         let text = notice.text("Shop");
         assert!(text.contains("clip a (new): missing") && text.contains("clip b (new): wrong size"), "{text}");
-        let body = notice.webhook_json("Shop");
+        let body = json::to_string_sorted(&notice.webhook_json("Shop"));
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["text"], text);
         assert_eq!(body["clipstore"]["kind"], "alert");
 
@@ -1321,14 +1354,14 @@ mod tests {
         let (status, body) = health_report(&[Check::pass("storage", "ok"), Check::fail("ledger", "no \"DB\"")]);
         assert_eq!(status, 503);
         assert_eq!(
-            body.to_string(),
+            json::to_string_sorted(&body),
             concat!(
                 r#"{"checks":[{"detail":"ok","name":"storage","ok":true},"#,
                 "{\"detail\":\"no \\\"DB\\\"\",\"name\":\"ledger\",\"ok\":false}],",
                 r#""ok":false}"#,
             )
         );
-        assert_eq!(liveness().to_string(), r#"{"ok":true,"service":"clipstore"}"#);
+        assert_eq!(json::to_string_sorted(&liveness()), r#"{"ok":true,"service":"clipstore"}"#);
         let broken = run(
             &[
                 ("a", Some(ClipProblem::Missing)),
@@ -1338,7 +1371,7 @@ mod tests {
         );
         let (_, notice) = conclude(&MonitorState::default(), &broken, 100);
         assert_eq!(
-            notice.unwrap().webhook_json("Shop \"S\"").to_string(),
+            json::to_string_sorted(&notice.unwrap().webhook_json("Shop \"S\"")),
             concat!(
                 r#"{"clipstore":{"cleared":[],"kind":"alert","new":["clip:a","#,
                 r#""clip:b","ledger"],"problems":[{"detail":"missing from the bucket","#,
@@ -1360,7 +1393,7 @@ mod tests {
             ClipProblem::WrongSize { expected: 2, found: 1 },
             ClipProblem::WrongHash { expected: "e".into(), found: "f".into() },
         ]
-        .map(|problem| serde_json::to_value(&problem).unwrap().to_string())
+        .map(|problem| json::to_string_sorted(&problem))
         .join(" ");
         assert_eq!(
             problems,
@@ -1370,7 +1403,7 @@ mod tests {
             )
         );
         let object = StoredObject { size: 3, sha256: None, etag: "\"e\"".into() };
-        assert_eq!(serde_json::to_value(&object).unwrap().to_string(), r#"{"etag":"\"e\"","sha256":null,"size":3}"#);
+        assert_eq!(json::to_string_sorted(&object), r#"{"etag":"\"e\"","sha256":null,"size":3}"#);
     }
 
     #[test]
@@ -1443,10 +1476,10 @@ mod tests {
     fn health() {
         let (status, body) = health_report(&[Check::pass("storage", "ok"), Check::fail("ledger", "no DB binding")]);
         assert_eq!(status, 503);
+        let body: serde_json::Value = serde_json::from_str(&json::to_string_sorted(&body)).unwrap();
         assert_eq!(body["ok"], false);
         assert_eq!(body["checks"][1]["name"], "ledger");
         assert_eq!(health_report(&[Check::pass("storage", "ok")]).0, 200);
-        assert_eq!(liveness()["ok"], true);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! Plain Rust: the SQL, the retry schedule and the admin listing; the
 //! runtime glue (`runtime/mail.rs`) binds and runs them.
 
-use serde::{Deserialize, Serialize};
+use clipstore_core::json_fields;
 
 use crate::mail::Mail;
 
@@ -170,7 +170,7 @@ pub fn retry_delay_secs(attempts: u32) -> u64 {
 
 /// What one run of the outbox's sender did (`deliver_outbox` in the
 /// runtime): logged, and answered by the owner's `resend`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryReport {
     /// Messages due at the start.
     pub due: u32,
@@ -182,9 +182,10 @@ pub struct DeliveryReport {
     /// Why the run stopped early (D1 unreachable, …), if it did.
     pub error: Option<String>,
 }
+json_fields!(DeliveryReport { due, sent, retried, failed, no_provider, error });
 
 /// A claimed message ([`sql::OUTBOX_CLAIM`]'s row).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedMessage {
     pub id: u64,
     pub kind: String,
@@ -196,7 +197,6 @@ pub struct ClaimedMessage {
     /// Attempts including this one.
     pub attempts: u32,
     /// Unix seconds; part of the idempotency key.
-    #[serde(default)]
     pub created_at: u64,
 }
 crate::from_row!(ClaimedMessage { id, kind, order_id, to_addr, subject, text_body, html_body, attempts } defaults { created_at });
@@ -213,7 +213,7 @@ impl ClaimedMessage {
 }
 
 /// A row of [`sql::OUTBOX_LIST`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
     pub id: u64,
     pub kind: String,
@@ -250,7 +250,7 @@ crate::from_row!(OutboxRow {
 /// One message as `GET /admin/outbox` answers it: no bodies, but the first
 /// link of the message (the order page, for an order mail), so the owner, or
 /// a local run without a provider, can open it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub id: u64,
     pub kind: String,
@@ -267,6 +267,22 @@ pub struct OutboxEntry {
     pub last_error: Option<String>,
     pub link: Option<String>,
 }
+json_fields!(OutboxEntry {
+    id,
+    kind,
+    order_id,
+    to,
+    subject,
+    status,
+    attempts,
+    created_at,
+    next_attempt_at,
+    sent_at,
+    provider,
+    provider_id,
+    last_error,
+    link
+});
 
 impl From<OutboxRow> for OutboxEntry {
     fn from(r: OutboxRow) -> OutboxEntry {
@@ -343,7 +359,7 @@ mod tests {
         };
         let entry = OutboxEntry::from(row);
         assert_eq!(
-            serde_json::to_value(&entry).unwrap().to_string(),
+            clipstore_core::json::to_string_sorted(&entry),
             concat!(
                 r#"{"attempts":1,"created_at":2,"id":3,"kind":"order","#,
                 r#""last_error":"Resend answered 500","link":"https://shop.example/download/t","#,
@@ -354,12 +370,12 @@ mod tests {
         );
         let report = DeliveryReport { due: 3, sent: 1, retried: 1, failed: 0, no_provider: 1, error: None };
         assert_eq!(
-            serde_json::to_value(&report).unwrap().to_string(),
+            clipstore_core::json::to_string_sorted(&report),
             concat!(r#"{"due":3,"error":null,"failed":0,"no_provider":1,"#, r#""retried":1,"sent":1}"#,)
         );
         let stopped = DeliveryReport { error: Some("D1".into()), ..DeliveryReport::default() };
         assert_eq!(
-            serde_json::to_value(&stopped).unwrap().to_string(),
+            clipstore_core::json::to_string_sorted(&stopped),
             concat!(r#"{"due":0,"error":"D1","failed":0,"no_provider":0,"#, r#""retried":0,"sent":0}"#,)
         );
     }

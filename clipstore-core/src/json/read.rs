@@ -129,6 +129,14 @@ impl<V: FromJson> FromJson for SortedMap<V> {
 }
 
 impl Json {
+    /// The value of `key` in an object (its last, as a map held it).
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(entries) => entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
     /// The value with each object's key once, at its last value, as
     /// serde_json's `Value` (a map) held what it read.
     pub fn last_of_each_key(self) -> Json {

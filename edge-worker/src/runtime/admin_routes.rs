@@ -5,6 +5,7 @@
 use super::*;
 use crate::mail::valid_address;
 use crate::runtime::d1::Query;
+use clipstore_core::json::{Json, ToJson};
 
 /// Largest JSON body of an admin request (uploads stream, see `objects.rs`).
 const MAX_JSON_BODY: usize = 64 * 1024;
@@ -69,8 +70,8 @@ async fn admin_route(
 ) -> std::result::Result<Response, DownloadError> {
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
     let now = now_unix();
-    let respond = |status: u16, value: serde_json::Value| json_response(status, &value).map_err(unavailable);
-    // A flat answer, written without a `serde_json::Value` (smaller code).
+    let respond = |status: u16, value: Json| json_response(status, &value).map_err(unavailable);
+    // A flat answer, written without a JSON tree (smaller code).
     let answer =
         |status: u16, line: crate::log_line::LogLine| super::json_line_response(status, line).map_err(unavailable);
     let refuse = |status: u16, message: &str| json_error(status, message).map_err(unavailable);
@@ -85,13 +86,13 @@ async fn admin_route(
         AdminRoute::MethodNotAllowed => refuse(405, "method not allowed"),
         AdminRoute::ListOrders { limit } => {
             let r = batch(&db, vec![bind(&db, sql::LIST_ORDERS, &[num(limit.into())])?]).await?;
-            respond(200, json!({ "orders": rows::<OrderSummaryRow>(&r[0])? }))
+            respond(200, Json::object([("orders", rows::<OrderSummaryRow>(&r[0])?.to_json())]))
         }
         AdminRoute::NeverFullyDownloaded { since, until, limit } => {
             let r =
                 batch(&db, vec![bind(&db, sql::NEVER_FULLY_DOWNLOADED, &[num(since), num(until), num(limit.into())])?])
                     .await?;
-            respond(200, json!({ "orders": rows::<OrderSummaryRow>(&r[0])? }))
+            respond(200, Json::object([("orders", rows::<OrderSummaryRow>(&r[0])?.to_json())]))
         }
         AdminRoute::ShowOrder { order_id } => {
             let id = text(&order_id);
@@ -125,13 +126,13 @@ async fn admin_route(
                 .collect();
             respond(
                 200,
-                json!({
-                    "order": order,
-                    "clips": clips,
-                    "attempts": rows::<AttemptRecord>(&r[2])?,
-                    "links": rows::<LinkRow>(&r[3])?,
-                    "events": rows::<EventRow>(&r[4])?,
-                }),
+                Json::object([
+                    ("order", order.to_json()),
+                    ("clips", clips.to_json()),
+                    ("attempts", rows::<AttemptRecord>(&r[2])?.to_json()),
+                    ("links", rows::<LinkRow>(&r[3])?.to_json()),
+                    ("events", rows::<EventRow>(&r[4])?.to_json()),
+                ]),
             )
         }
         AdminRoute::CreateOrder => {
@@ -333,7 +334,8 @@ async fn admin_route(
                         o.not_before,
                     );
                     let token = super::payments::sign_link(env, &mut claims)?;
-                    respond(200, json!({ "order": order, "link": format!("{origin}/download/{token}") }))
+                    let link = format!("{origin}/download/{token}");
+                    respond(200, Json::object([("order", order.to_json()), ("link", link.to_json())]))
                 }
                 None => refuse(404, &format!("no order {order_id} in the ledger")),
             }
@@ -344,16 +346,19 @@ async fn admin_route(
                 vec![bind(&db, sql::ATTEMPTS, &[opt_text(order_id.as_deref()), num(after), num(limit.into())])?],
             )
             .await?;
-            respond(200, json!({ "attempts": rows::<AttemptRecord>(&r[0])? }))
+            respond(200, Json::object([("attempts", rows::<AttemptRecord>(&r[0])?.to_json())]))
         }
         AdminRoute::Merge => {
             let merged = merge_fallback(env).await?;
-            respond(200, json!({ "merged": merged, "settled_stale": reservation::settle_stale(env).await? }))
+            let settled_stale = reservation::settle_stale(env).await?;
+            respond(200, Json::object([("merged", merged.to_json()), ("settled_stale", settled_stale.to_json())]))
         }
-        AdminRoute::Outbox { limit } => respond(200, json!({ "outbox": mail::outbox_list(&db, limit).await? })),
+        AdminRoute::Outbox { limit } => {
+            respond(200, Json::object([("outbox", mail::outbox_list(&db, limit).await?.to_json())]))
+        }
         AdminRoute::Payments { limit } => {
             let r = batch(&db, vec![bind(&db, sql::PAYMENT_EVENTS, &[num(limit.into())])?]).await?;
-            respond(200, json!({ "payments": rows::<PaymentEventRow>(&r[0])? }))
+            respond(200, Json::object([("payments", rows::<PaymentEventRow>(&r[0])?.to_json())]))
         }
     }
 }

@@ -12,7 +12,6 @@
 //! `mail_failed`, `mail_queued_no_provider`) with the outbox id, kind,
 //! order and attempt; never the API key, never the message's body.
 
-use serde_json::json;
 use worker::*;
 
 use super::http::execute;
@@ -23,6 +22,7 @@ use crate::mail::messages::{order_mail, MailClip, OrderMail, OrderMailReason};
 use crate::mail::resend::{self, Resend};
 use crate::mail::{self, ConfigError, Mail, MailProvider, SendFailure};
 use crate::outbox::{self, sql, ClaimedMessage, DeliveryReport, MailKind, OutboxEntry, OutboxRow};
+use clipstore_core::json::ToJson;
 use clipstore_core::Claims;
 
 /// A send that has no answer after this long is retried later (with the
@@ -213,7 +213,7 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
         }
     }
     if report.sent + report.retried + report.failed > 0 {
-        console_log!("{}", json!({ "event": "mail_delivery", "report": report }));
+        console_log!("{}", log_line!({ "event": "mail_delivery", "report": report.to_json() }));
     }
     report
 }

@@ -5,8 +5,8 @@
 
 use std::cell::RefCell;
 
+use clipstore_core::json::{Json, ToJson};
 use clipstore_core::{Keyring, ManifestClip};
-use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::*;
 
@@ -173,20 +173,23 @@ pub async fn catalog_report(env: &Env, offset: u32, limit: u32) -> Result<Respon
             Err(e) => return json_error(503, &e),
         };
         let problem = clip_problem(clip, found.as_ref());
-        let mut entry = json!({
-            "slug": slug,
-            "object_key": clip.object_key,
-            "size": clip.size,
-            "sha256": clip.sha256,
-            "found": found,
-            "problem": problem,
-        });
+        let mut entry = Json::object([
+            ("slug", slug.to_json()),
+            ("object_key", clip.object_key.to_json()),
+            ("size", clip.size.to_json()),
+            ("sha256", clip.sha256.to_json()),
+            ("found", found.to_json()),
+            ("problem", problem.to_json()),
+        ]);
         if let Some(config) = &secondary {
-            entry["secondary"] = super::secondary::catalog_entry(config, clip).await;
+            entry.set("secondary", super::secondary::catalog_entry(config, clip).await);
         }
         clips.push(entry);
     }
-    json_response(200, &json!({ "total": all.len(), "offset": start, "clips": clips }))
+    json_response(
+        200,
+        &Json::object([("total", all.len().to_json()), ("offset", start.to_json()), ("clips", Json::Array(clips))]),
+    )
 }
 
 thread_local! {
@@ -587,7 +590,7 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
     let (mut state, notice) = monitor::conclude(&previous, &findings, now_unix());
     if let Some(notice) = &notice {
         let body = notice.webhook_json(&manifest().shop.title);
-        console_error!("{}", log_line!({ "event": "monitor_notice", "notice": body["clipstore"] }));
+        console_error!("{}", log_line!({ "event": "monitor_notice", "notice": body.get("clipstore") }));
         let webhook = setting(env, "ALERT_WEBHOOK_URL");
         // A shop without a channel has its notices in the logs only: that
         // is their delivery, and its incidents are still kept.
@@ -615,13 +618,14 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
     }
 }
 
-async fn post_json(url: &str, body: &serde_json::Value) -> std::result::Result<(), String> {
+async fn post_json(url: &str, body: &Json) -> std::result::Result<(), String> {
     if !crate::http_call::private_on_the_way(url) {
         return Err("ALERT_WEBHOOK_URL is not an https:// address".into());
     }
     let headers = Headers::new();
     headers.set("content-type", "application/json").map_err(|e| e.to_string())?;
-    let request = super::http::new_request(url, Method::Post, &headers, Some(&body.to_string()))
+    let body = clipstore_core::json::to_string_sorted(body);
+    let request = super::http::new_request(url, Method::Post, &headers, Some(&body))
         .map_err(|e| format!("webhook request: {e}"))?;
     let response = Fetch::Request(request).send().await.map_err(|e| format!("webhook POST: {e}"))?;
     match response.status_code() {
