@@ -29,7 +29,7 @@ mod write;
 
 pub use parse::{parse, MAX_DEPTH};
 pub use read::{from_str, Fields, FromJson};
-pub use write::{quote, to_string, to_string_sorted, Omit, ToJson};
+pub use write::{put, quote, to_string, to_string_sorted, Omit, ToJson};
 
 use std::fmt;
 

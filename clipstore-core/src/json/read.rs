@@ -158,6 +158,19 @@ impl Json {
     }
 }
 
+/// What [`Fields::take`] found of a key.
+enum Taken {
+    Value(Json),
+    Absent,
+    Refused,
+}
+
+/// Keeps `e` unless an error is kept already.
+#[inline(never)]
+fn keep_first(error: &mut Option<JsonError>, e: JsonError) {
+    error.get_or_insert(e);
+}
+
 /// The fields of an object being read as a struct: each taken by name
 /// ([`json_fields!`](crate::json_fields) reads a struct through it).
 pub struct Fields {
@@ -176,31 +189,38 @@ impl Fields {
     /// The field `key`, read; absent: `T`'s [`FromJson::absent`], or with
     /// `or_default` its default. On an error, the default, and the error
     /// in `error` (the first one only): each field is read in one straight
-    /// line, without a clean-up path of its own (the module's size).
+    /// line, without a clean-up path of its own, and what does not depend
+    /// on `T` is not repeated for each (the module's size).
     pub fn field<T: FromJson + Default>(&mut self, key: &str, or_default: bool, error: &mut Option<JsonError>) -> T {
-        let read = self.take(key).and_then(|found| match found {
-            Some(value) => T::from_json(value).map_err(|e| e.at(key)),
-            None if or_default => Ok(T::default()),
-            None => T::absent().ok_or_else(|| JsonError::new(format!("missing field `{key}`"))),
-        });
-        read.unwrap_or_else(|e| {
-            error.get_or_insert(e);
-            T::default()
-        })
+        match self.take(key, error) {
+            Taken::Value(value) => T::from_json(value).unwrap_or_else(|e| {
+                keep_first(error, e.at(key));
+                T::default()
+            }),
+            Taken::Absent if or_default => T::default(),
+            Taken::Absent => T::absent().unwrap_or_else(|| {
+                keep_first(error, JsonError::new(format!("missing field `{key}`")));
+                T::default()
+            }),
+            Taken::Refused => T::default(),
+        }
     }
 
-    /// Takes every entry of `key` out: its value, or a duplicate field.
-    fn take(&mut self, key: &str) -> Result<Option<Json>, JsonError> {
+    /// Takes every entry of `key` out: its value, none, or (a key given
+    /// twice) the error kept in `error`.
+    #[inline(never)]
+    fn take(&mut self, key: &str, error: &mut Option<JsonError>) -> Taken {
         let mut found = None;
         let mut i = 0;
         while i < self.entries.len() {
             if self.entries[i].0 != key {
                 i += 1;
             } else if found.replace(self.entries.remove(i).1).is_some() {
-                return Err(JsonError::new(format!("duplicate field `{key}`")));
+                keep_first(error, JsonError::new(format!("duplicate field `{key}`")));
+                return Taken::Refused;
             }
         }
-        Ok(found)
+        found.map_or(Taken::Absent, Taken::Value)
     }
 
     /// Refuses a field that was not taken (`known`: the struct's fields).

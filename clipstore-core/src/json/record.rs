@@ -57,7 +57,7 @@ macro_rules! json_fields {
     (@or_default default) => { true };
     (@or_default skip_empty) => { true };
     (@write $entries:ident, $value:expr, $name:expr) => {
-        $entries.push(($name.to_string(), $crate::json::ToJson::to_json(&$value)))
+        $crate::json::put(&mut $entries, $name, $crate::json::ToJson::to_json(&$value))
     };
     (@write $entries:ident, $value:expr, $name:expr, default) => {
         $crate::json_fields!(@write $entries, $value, $name)

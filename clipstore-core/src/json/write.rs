@@ -79,6 +79,14 @@ impl Json {
     }
 }
 
+/// Adds `key: value` to an object's entries (one call per field written,
+/// not the same lines in each).
+#[doc(hidden)]
+#[inline(never)]
+pub fn put(entries: &mut Vec<(String, Json)>, key: &str, value: Json) {
+    entries.push((key.to_string(), value));
+}
+
 /// Whether a field written only when it holds something (serde's
 /// `skip_serializing_if`) is left out.
 pub trait Omit {
