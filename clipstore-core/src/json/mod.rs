@@ -8,14 +8,16 @@
 //! written by miniserde (one parser and one writer, through trait objects,
 //! non-recursive), and each type only moves its fields in and out of the
 //! tree ([`json_fields!`](crate::json_fields) writes that for a struct).
-//! `site-gen`, which is native, keeps serde.
+//! `site-gen`, which is native, keeps serde: the types both share (the
+//! manifest, a token's choices) derive serde's traits too, so each keeps
+//! one definition.
 //!
 //! What the readers accept is what serde's derived readers over
 //! `serde_json` accepted, and what the writers write is byte for byte what
 //! `serde_json` wrote (the tests compare them), with these differences:
-//! - errors name where the fault is (`attempt.status: invalid value:
-//!   integer `70000`, expected u16`), not a line and column, and a
-//!   malformed text is only "not valid JSON";
+//! - an error names the field at fault (`attempt.status: invalid value: …`)
+//!   instead of a line and column, and a text that does not parse is only
+//!   "not valid JSON";
 //! - a struct is never read from an array of its fields (serde took
 //!   `["O", ["a"], 1]` for `{"order_id": "O", "clips": ["a"], "downloads": 1}`);
 //! - nothing is nested deeper than [`MAX_DEPTH`], not even in a field that
