@@ -6,6 +6,7 @@
 //! `Range` header is answered, and the shortest admin token. No I/O, no Worker dependency: it builds natively
 //! and for `wasm32-unknown-unknown`.
 
+pub mod json;
 pub mod manifest;
 pub mod purchase;
 pub mod range;

@@ -27,7 +27,7 @@ pub fn reserved_key(key: &str) -> bool {
 pub const MANIFEST_VERSION: u32 = 3;
 
 /// Everything the Worker knows about the shop's catalog.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogManifest {
     pub version: u32,
@@ -36,9 +36,13 @@ pub struct CatalogManifest {
     /// Every published clip, keyed by slug (sorted, so output is stable).
     pub clips: SortedMap<ManifestClip>,
 }
+crate::json_fields!(
+    #[deny_unknown_fields]
+    CatalogManifest { version, shop, clips }
+);
 
 /// The shop facts the Worker shows on pages it renders.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShopInfo {
     pub title: String,
@@ -53,10 +57,22 @@ pub struct ShopInfo {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub licences: Vec<ManifestLicence>,
 }
+crate::json_fields!(
+    #[deny_unknown_fields]
+    ShopInfo {
+        title,
+        base_url,
+        contact_email,
+        currency,
+        stylesheet,
+        #[skip_empty]
+        licences
+    }
+);
 
 /// A licence tier (`[[licences]]` in site.toml): what it is called, what
 /// it costs on top of a file's price, and the page with its terms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestLicence {
     /// `[a-z0-9-]`, 1–32 bytes: what carts, tokens and the ledger name.
@@ -71,6 +87,10 @@ pub struct ManifestLicence {
     /// Path of the page with the licence's terms, e.g. `/licence-extended/`.
     pub page: String,
 }
+crate::json_fields!(
+    #[deny_unknown_fields]
+    ManifestLicence { id, name, factor_permille, surcharge, page }
+);
 
 impl ManifestLicence {
     /// A file's price under this licence, in the smallest unit of
@@ -84,7 +104,7 @@ impl ManifestLicence {
 }
 
 /// One downloadable clip.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestClip {
     pub title: String,
@@ -108,19 +128,40 @@ pub struct ManifestClip {
     #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
     pub variants: SortedMap<ManifestVariant>,
 }
+crate::json_fields!(
+    #[deny_unknown_fields]
+    ManifestClip {
+        title,
+        object_key,
+        file_name,
+        size,
+        content_type,
+        price,
+        #[skip_empty]
+        sha256,
+        #[skip_empty]
+        variant,
+        #[skip_empty]
+        variants
+    }
+);
 
 /// The id (`[a-z0-9-]`, what tokens carry) and label (what customers read,
 /// e.g. `4K`) of a clip's file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantName {
     pub id: String,
     pub label: String,
 }
+crate::json_fields!(
+    #[deny_unknown_fields]
+    VariantName { id, label }
+);
 
 /// Another file of a clip (`[[variants]]` in its front matter): the fields
 /// of [`ManifestClip`] that differ from file to file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestVariant {
     pub label: String,
@@ -132,6 +173,19 @@ pub struct ManifestVariant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }
+crate::json_fields!(
+    #[deny_unknown_fields]
+    ManifestVariant {
+        label,
+        object_key,
+        file_name,
+        size,
+        content_type,
+        price,
+        #[skip_empty]
+        sha256
+    }
+);
 
 impl ManifestClip {
     /// The clip as one file: itself for `None` or its main variant's id,
@@ -213,7 +267,7 @@ pub fn minor_units(hundredths: u64, currency: &str) -> Option<u64> {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("catalog manifest is not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(#[from] crate::json::JsonError),
     #[error("catalog manifest version {found} is not supported (expected {MANIFEST_VERSION}); rebuild the site with a matching site-gen")]
     Version { found: u32 },
 }
@@ -223,9 +277,11 @@ impl CatalogManifest {
         CatalogManifest { version: MANIFEST_VERSION, shop, clips: SortedMap::default() }
     }
 
-    /// Parses a manifest and checks its version.
+    /// Parses a manifest and checks its version (`crate::json`: the parser
+    /// the Worker embeds, so that site-gen and the Worker's build refuse the
+    /// same manifests).
     pub fn from_json(json: &str) -> Result<Self, ManifestError> {
-        let manifest: CatalogManifest = serde_json::from_str(json)?;
+        let manifest: CatalogManifest = crate::json::from_str(json)?;
         if manifest.version != MANIFEST_VERSION {
             return Err(ManifestError::Version { found: manifest.version });
         }
@@ -380,6 +436,8 @@ mod tests {
         assert_eq!(CatalogManifest::from_json(&m.to_json()).unwrap(), m);
         m.clips.insert("with-variants".into(), with_variants());
         assert_eq!(CatalogManifest::from_json(&m.to_json()).unwrap(), m);
+        // Written by `json` as serde wrote it.
+        assert_eq!(crate::json::to_string(&m), serde_json::to_string(&m).unwrap());
     }
 
     #[test]
@@ -389,6 +447,53 @@ mod tests {
         assert!(matches!(CatalogManifest::from_json(&json), Err(ManifestError::Version { found: 2 })));
         let json = sample().to_json().replace("\"size\"", "\"bogus\": 1, \"size\"");
         assert!(matches!(CatalogManifest::from_json(&json), Err(ManifestError::Json(_))));
+    }
+
+    /// The parser the Worker embeds the manifest with refuses what site-gen
+    /// never writes, so a hand-edited manifest fails the Worker's build.
+    #[test]
+    fn what_the_parser_refuses() {
+        let mut m = sample();
+        m.shop.licences.push(ManifestLicence {
+            id: "extended".into(),
+            name: "Extended".into(),
+            factor_permille: 2500,
+            surcharge: 0,
+            page: "/licence-extended/".into(),
+        });
+        m.clips.insert("with-variants".into(), with_variants());
+        let good = m.to_json();
+        assert_eq!(CatalogManifest::from_json(&good).unwrap(), m);
+        let compact: String = good.split('\n').map(str::trim_start).collect::<Vec<_>>().join("");
+        assert_eq!(CatalogManifest::from_json(&compact).unwrap(), m);
+        // Absent optional parts read as empty.
+        let plain = sample().to_json();
+        assert!(!plain.contains("licences") && !plain.contains("sha256") && !plain.contains("variants"));
+        assert_eq!(CatalogManifest::from_json(&plain).unwrap(), sample());
+        let nulls = plain.replace("\"size\"", "\"sha256\": null, \"variant\": null, \"size\"");
+        assert_eq!(CatalogManifest::from_json(&nulls).unwrap(), sample());
+        for bad in [
+            String::new(),
+            "[]".into(),
+            good.replace("\"version\": 3,", ""),
+            good.replace("\"version\": 3", "\"version\": \"3\""),
+            good.replace("\"version\": 3", "\"version\": 3, \"version\": 3"),
+            good.replace("\"title\": \"Shop\"", "\"title\": \"Shop\", \"logo\": \"x\""),
+            good.replace("\"factor_permille\": 2500", "\"factor_permille\": 4294967296"),
+            good.replace("\"surcharge\": 0", "\"surcharge\": -1"),
+            good.replace("\"size\": 1234", "\"size\": 1234.0"),
+            good.replace("\"size\": 1234", "\"size\": null"),
+            good.replace("\"price\": 2400", "\"price\": 2400, \"price\": 2500"),
+            good.replace("\"label\": \"720p\"", "\"label\": \"720p\", \"poster\": \"p\""),
+            good.replace("\"id\": \"4k\"", "\"id\": \"4k\", \"x\": 1"),
+            good.replace("\"id\": \"4k\",", ""),
+            good.replace("\"licences\": [", "\"licences\": {\"a\": ").replace("\n    ]", "\n    }"),
+            good.replace("\"clips\": {", "\"clips\": [").replace("\n  }\n}", "\n  ]\n}"),
+            good.replace("\"sha256\": \"abab", "\"sha256\": [\"abab").replace("abab\",", "abab\"],"),
+            format!("{good}{{}}"),
+        ] {
+            assert!(CatalogManifest::from_json(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

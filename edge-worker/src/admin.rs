@@ -1,5 +1,6 @@
-//! The owner's admin API (`/admin/…`): its route table and its
-//! authentication. The handlers in the runtime glue run the statements of
+//! The owner's admin API (`/admin/…`): its route table, its
+//! authentication, and the order it creates and reissues as JSON. The
+//! handlers in the runtime glue run the statements of
 //! [`crate::ledger::sql`] and answer JSON.
 //!
 //! | Request | Answer |
@@ -252,8 +253,67 @@ pub fn authorize(configured: Option<&str>, authorization: Option<&str>) -> Resul
     }
 }
 
+/// The body of `POST /admin/orders` (`site-gen orders create`, `token mint`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewOrder {
+    pub order_id: String,
+    pub clips: Vec<String>,
+    pub downloads: u32,
+    pub expires_at: Option<u64>,
+    pub customer_ref: Option<String>,
+    /// Kept as a checkout's, so that "Lost your download link?" and
+    /// `resend` find the order by it.
+    pub customer_email: Option<String>,
+    /// The Stripe checkout and payment it was paid by (a checkout the
+    /// webhook refused): a refund then revokes it, and Stripe's retry of
+    /// that checkout makes no second order.
+    pub session_id: Option<String>,
+    pub payment_id: Option<String>,
+}
+clipstore_core::json_fields!(NewOrder {
+    order_id,
+    clips,
+    downloads,
+    expires_at,
+    customer_ref,
+    customer_email,
+    session_id,
+    payment_id
+});
+
+impl NewOrder {
+    /// The order a request's body asks for; `None` when the body is not
+    /// that object (refused with what is expected).
+    pub fn from_json(body: &str) -> Option<NewOrder> {
+        clipstore_core::json::from_str(body).ok()
+    }
+}
+
+/// The order as `sql::REISSUE` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReissuedOrder {
+    pub order_id: String,
+    pub clips: String,
+    pub allowance: u32,
+    pub customer_ref: Option<String>,
+    pub expires_at: Option<u64>,
+    pub not_before: u64,
+    /// JSON object of what was bought of each clip, or null.
+    pub choices: Option<String>,
+}
+crate::from_row!(ReissuedOrder { order_id, clips, allowance, customer_ref, expires_at, not_before, choices });
+clipstore_core::json_fields!(ReissuedOrder {
+    order_id,
+    clips,
+    allowance,
+    customer_ref,
+    expires_at,
+    not_before,
+    choices
+});
+
 /// One clip of an order, as the admin API reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClipUsage {
     pub clip_slug: String,
     pub granted_bytes: u64,
@@ -261,6 +321,7 @@ pub struct ClipUsage {
     pub downloads_used: u32,
     pub downloads_left: u32,
 }
+clipstore_core::json_fields!(ClipUsage { clip_slug, granted_bytes, clip_size, downloads_used, downloads_left });
 
 impl ClipUsage {
     /// `row`: the clip's row in the ledger, if it has one. Downloads left as
@@ -439,5 +500,83 @@ mod tests {
         // Three whole downloads, the last broken off at 60 %: one is left.
         let u = ClipUsage::new("harbor".into(), 3, 100_000, Some(&row(260_000, Some(60_000))));
         assert_eq!((u.downloads_used, u.downloads_left), (2, 1));
+    }
+
+    /// The bodies `site-gen` sends (`null` for what it leaves out) and any
+    /// order of keys are read; keys not known are ignored.
+    #[test]
+    fn an_order_request_is_read() {
+        let sent = r#"{"clips":["h:web:extended","b"],"customer_email":null,"downloads":3,"expires_at":null,"order_id":"ORD-1","payment_id":null,"session_id":null}"#;
+        let o = NewOrder::from_json(sent).unwrap();
+        assert_eq!((o.order_id.as_str(), o.clips.len(), o.downloads, o.expires_at), ("ORD-1", 2, 3, None));
+        let full = r#"{"order_id":"O","clips":[],"downloads":4294967295,"expires_at":18446744073709551615,"customer_ref":"c","customer_email":"a@b.example","session_id":"cs_1","payment_id":"pi_1","later":{"x":[1.5]}}"#;
+        let o = NewOrder::from_json(full).unwrap();
+        assert_eq!((o.downloads, o.expires_at, o.payment_id.as_deref()), (u32::MAX, Some(u64::MAX), Some("pi_1")));
+        assert_eq!(NewOrder::from_json(r#"{"order_id":"O","clips":["a"],"downloads":1}"#).unwrap().customer_ref, None);
+    }
+
+    /// A body that is not such an order is refused, whatever is wrong with it.
+    #[test]
+    fn a_malformed_order_request_is_refused() {
+        for bad in [
+            "",
+            "null",
+            "[]",
+            r#"["O",["a"],1]"#,
+            r#"{"clips":["a"],"downloads":1}"#,
+            r#"{"order_id":"O","downloads":1}"#,
+            r#"{"order_id":"O","clips":["a"]}"#,
+            r#"{"order_id":null,"clips":["a"],"downloads":1}"#,
+            r#"{"order_id":1,"clips":["a"],"downloads":1}"#,
+            r#"{"order_id":"O","clips":"a","downloads":1}"#,
+            r#"{"order_id":"O","clips":[1],"downloads":1}"#,
+            r#"{"order_id":"O","clips":["a"],"downloads":-1}"#,
+            r#"{"order_id":"O","clips":["a"],"downloads":1.0}"#,
+            r#"{"order_id":"O","clips":["a"],"downloads":4294967296}"#,
+            r#"{"order_id":"O","clips":["a"],"downloads":"1"}"#,
+            r#"{"order_id":"O","clips":["a"],"downloads":1,"expires_at":-5}"#,
+            r#"{"order_id":"O","clips":["a"],"downloads":1,"customer_email":false}"#,
+            r#"{"order_id":"O","order_id":"P","clips":["a"],"downloads":1}"#,
+            r#"{"order_id":"O","clips":["a"],"downloads":1,"downloads":2}"#,
+            r#"{"order_id":"O","clips":["a"],"downloads":1} {}"#,
+            r#"{"order_id":"O","clips":["a"],"downloads":1,}"#,
+            r#"{"order_id":"O\u0000","clips":["a"],"downloads":1"#,
+            "{\"order_id\":\"O\n\",\"clips\":[\"a\"],\"downloads\":1}",
+            r#"{"order_id":"\ud800","clips":["a"],"downloads":1}"#,
+        ] {
+            assert_eq!(NewOrder::from_json(bad), None, "{bad}");
+        }
+        // Nested deeper than a parser should follow.
+        let deep = format!(r#"{{"order_id":"O","clips":{}{},"downloads":1}}"#, "[".repeat(200), "]".repeat(200));
+        assert_eq!(NewOrder::from_json(&deep), None);
+    }
+
+    #[test]
+    fn answers_are_pinned() {
+        let reissued = ReissuedOrder {
+            order_id: "O".into(),
+            clips: r#"["a"]"#.into(),
+            allowance: 2,
+            customer_ref: None,
+            expires_at: Some(9),
+            not_before: 3,
+            choices: None,
+        };
+        assert_eq!(
+            clipstore_core::json::to_string_sorted(&reissued),
+            concat!(
+                "{\"allowance\":2,\"choices\":null,\"clips\":\"[\\\"a\\\"]\",",
+                r#""customer_ref":null,"expires_at":9,"not_before":3,"#,
+                r#""order_id":"O"}"#,
+            )
+        );
+        let usage = ClipUsage::new("harbor".into(), 3, 100, None);
+        assert_eq!(
+            clipstore_core::json::to_string_sorted(&usage),
+            concat!(
+                r#"{"clip_size":100,"clip_slug":"harbor","downloads_left":3,"#,
+                r#""downloads_used":0,"granted_bytes":0}"#,
+            )
+        );
     }
 }

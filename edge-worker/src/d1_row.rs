@@ -153,6 +153,7 @@ macro_rules! from_row {
 }
 
 /// A JSON object as a row: what the tests build rows from.
+#[cfg(test)]
 impl Columns for serde_json::Map<String, serde_json::Value> {
     fn text(&self, column: &str) -> Option<String> {
         self.get(column).and_then(|v| v.as_str()).map(str::to_owned)

@@ -6,7 +6,8 @@
 //! decisions (what to charge, what a refusal is called, how a fallback record
 //! is replayed) are here and in [`crate::allowance`].
 
-use serde::{Deserialize, Serialize};
+use clipstore_core::json::{self, JsonError};
+use clipstore_core::json_fields;
 
 /// Every SQL statement the Worker runs, in one place. Parameters are numbered
 /// (`?1` …) and documented per statement.
@@ -940,10 +941,9 @@ impl Outcome {
 }
 
 /// One row of `download_attempts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttemptRecord {
     /// The row id (set when read back from D1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
     pub attempt_id: String,
     /// Unix milliseconds.
@@ -964,31 +964,24 @@ pub struct AttemptRecord {
     pub recorded_via: String,
     /// Whether the body was streamed to the end (`None`: no body, or not
     /// settled yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed: Option<u8>,
     /// Bytes reserved before the first byte (the span; `None` without a body).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_bytes: Option<u64>,
     /// Bytes handed to the network, an upper bound within one segment
     /// (`crate::segments`); `None` until settled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_bytes: Option<u64>,
     /// When the reservation was settled to `sent_bytes` (unix ms); `None`:
     /// not yet, or never (the isolate went away: the reservation stays
     /// charged in full).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled_at: Option<u64>,
     /// Bytes of `sent_bytes` given back because a later request (a resume)
     /// asked for them again (`sql::CREDIT_ATTEMPT`); `charged_bytes` is
     /// `sent_bytes` minus this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credited_bytes: Option<u64>,
     /// Which origin answered: `r2` or `secondary` (`crate::secondary`);
     /// `None` when none was asked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
     /// The quoted ETag of the object served (which version of the clip).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
 }
 crate::from_row!(AttemptRecord {
@@ -1016,9 +1009,43 @@ crate::from_row!(AttemptRecord {
     credited_bytes,
     origin
 } defaults { etag });
+json_fields!(AttemptRecord {
+    #[skip_empty]
+    id,
+    attempt_id,
+    at,
+    order_id,
+    clip_slug,
+    key_id,
+    method,
+    range_header,
+    status,
+    outcome,
+    span_offset,
+    span_length,
+    charged_bytes,
+    client_ip,
+    country,
+    user_agent,
+    recorded_via,
+    #[skip_empty]
+    completed,
+    #[skip_empty]
+    reserved_bytes,
+    #[skip_empty]
+    sent_bytes,
+    #[skip_empty]
+    settled_at,
+    #[skip_empty]
+    credited_bytes,
+    #[skip_empty]
+    origin,
+    #[skip_empty]
+    etag
+});
 
 /// A row of `orders`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRow {
     pub order_id: String,
     /// JSON array of slugs, as stored.
@@ -1026,35 +1053,42 @@ pub struct OrderRow {
     pub allowance: u32,
     pub customer_ref: Option<String>,
     pub expires_at: Option<u64>,
-    #[serde(default)]
     pub token_issued_at: u64,
-    #[serde(default)]
     pub not_before: u64,
-    #[serde(default)]
     pub revoked_at: Option<u64>,
     /// `admin`, `refunded` or `disputed`.
-    #[serde(default)]
     pub revoked_reason: Option<String>,
     /// JSON array of the clips revoked one by one.
-    #[serde(default)]
     pub revoked_clips: Option<String>,
-    #[serde(default)]
     pub source: String,
-    #[serde(default)]
     pub created_at: u64,
     /// JSON object of what was bought of each clip (variants, licences).
-    #[serde(default)]
     pub choices: Option<String>,
     /// When its first link known to the ledger was issued (a link minted
     /// by hand before the order was first seen): with `created_at`, the
     /// order's date on its licence certificates.
-    #[serde(default)]
     pub first_issued: Option<u64>,
 }
 crate::from_row!(OrderRow { order_id, clips, allowance, customer_ref, expires_at, revoked_at, revoked_reason, revoked_clips } defaults { token_issued_at, not_before, source, created_at, choices, first_issued });
+json_fields!(OrderRow {
+    order_id,
+    clips,
+    allowance,
+    customer_ref,
+    expires_at,
+    token_issued_at,
+    not_before,
+    revoked_at,
+    revoked_reason,
+    revoked_clips,
+    source,
+    created_at,
+    choices,
+    first_issued
+});
 
 /// A row of `order_clips`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderClipRow {
     pub clip_slug: String,
     pub granted_bytes: u64,
@@ -1063,24 +1097,19 @@ pub struct OrderClipRow {
     pub budget_bytes: u64,
     pub updated_at: u64,
     /// Of the credit pool, bytes already given back.
-    #[serde(default)]
     pub credited_bytes: u64,
     /// Bytes of responses still streaming (reserved, not settled yet).
-    #[serde(default)]
     pub reserved_bytes: u64,
     /// What the latest attempt that broke off was charged, while a new
     /// download would be credited for it (see `ORDER_CLIPS`).
-    #[serde(default)]
     pub interrupted_bytes: Option<u64>,
     /// Where the file of the latest download of the clip stops, when it
     /// broke off in a span to the end of the clip (a download from the start
     /// or a resume; not a player's chunk, a download manager's piece before
     /// the last, or one resumed to the end since), credited or not: where
     /// its resume starts.
-    #[serde(default)]
     pub broken_at: Option<u64>,
     /// What a browser's fresh start would be given back ([`sql::ORDER_CLIPS`]).
-    #[serde(default)]
     pub restart_credit: Option<u64>,
 }
 crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes, broken_at } defaults { credited_bytes, reserved_bytes, restart_credit });
@@ -1171,7 +1200,7 @@ impl StaleAttempt {
 }
 
 /// A line of the order lists (`LIST_ORDERS`, `NEVER_FULLY_DOWNLOADED`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderSummaryRow {
     pub order_id: String,
     pub clips: String,
@@ -1198,9 +1227,22 @@ crate::from_row!(OrderSummaryRow {
     attempts,
     last_attempt_at
 });
+json_fields!(OrderSummaryRow {
+    order_id,
+    clips,
+    allowance,
+    customer_ref,
+    expires_at,
+    revoked_at,
+    source,
+    created_at,
+    granted_bytes,
+    attempts,
+    last_attempt_at
+});
 
 /// A row of `order_links`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkRow {
     pub key_id: String,
     pub issued_at: u64,
@@ -1208,9 +1250,10 @@ pub struct LinkRow {
     pub first_seen_at: u64,
 }
 crate::from_row!(LinkRow { key_id, issued_at, expires_at, first_seen_at });
+json_fields!(LinkRow { key_id, issued_at, expires_at, first_seen_at });
 
 /// A row of `payment_events` for the admin API (`sql::PAYMENT_EVENTS`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentEventRow {
     pub id: u64,
     /// Unix milliseconds.
@@ -1242,9 +1285,24 @@ crate::from_row!(PaymentEventRow {
     amount_total,
     currency
 });
+json_fields!(PaymentEventRow {
+    id,
+    at,
+    provider,
+    event_id,
+    event_type,
+    session_id,
+    order_id,
+    status,
+    outcome,
+    detail,
+    customer_email,
+    amount_total,
+    currency
+});
 
 /// A row of `order_events`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRow {
     pub at: u64,
     pub kind: String,
@@ -1252,6 +1310,7 @@ pub struct EventRow {
     pub detail: Option<String>,
 }
 crate::from_row!(EventRow { at, kind, clip_slug, detail });
+json_fields!(EventRow { at, kind, clip_slug, detail });
 
 /// Rows per minute and outcome for webhook deliveries that were not
 /// authenticated (bad or missing signature); the rest are only logged.
@@ -1262,34 +1321,44 @@ pub const UNAUTHENTICATED_PAYMENT_EVENTS_PER_MINUTE: u64 = 20;
 pub const THANKS_WAITING_PER_MINUTE: u64 = 30;
 
 /// The order facts a fallback record needs to recreate the order row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFacts {
     pub order_id: String,
     pub clips: Vec<String>,
     /// What was bought of each clip (version 2 tokens); absent in records
     /// written before variants.
-    #[serde(default, skip_serializing_if = "clipstore_core::SortedMap::is_empty")]
     pub choices: clipstore_core::SortedMap<clipstore_core::Choice>,
     pub allowance: u32,
     pub customer_ref: Option<String>,
     pub expires_at: u64,
     pub issued_at: u64,
 }
+json_fields!(OrderFacts {
+    order_id,
+    clips,
+    #[skip_empty]
+    choices,
+    allowance,
+    customer_ref,
+    expires_at,
+    issued_at
+});
 
 /// A charge to replay: bytes granted for (order, clip).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Charge {
     pub bytes: u64,
     pub clip_size: u64,
     pub unit: u64,
     pub budget: u64,
 }
+json_fields!(Charge { bytes, clip_size, unit, budget });
 
 /// What the Worker writes to R2 when D1 fails: one object per attempt under
 /// [`FALLBACK_PREFIX`] (R2 has no append; a new object per record is the
 /// append-only log). Merged into D1 by `POST /admin/ledger/merge` and after
 /// the next successful grant; deleted only once D1 has it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FallbackRecord {
     pub attempt: AttemptRecord,
     pub order: Option<OrderFacts>,
@@ -1297,9 +1366,15 @@ pub struct FallbackRecord {
     /// A settlement D1 refused when the response ended, for a reservation
     /// made in D1: the merge runs it, so that a failing D1 at that moment
     /// never leaves the download charged in full.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settlement: Option<Settlement>,
 }
+json_fields!(FallbackRecord {
+    attempt,
+    order,
+    charge,
+    #[skip_empty]
+    settlement
+});
 
 /// A value bound to a statement's `?N`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1346,7 +1421,7 @@ pub fn settlement_sql(
 /// What a response's end settles (docs/downloads.md, "Settle"): of the
 /// `reserved` bytes, `sent` stay charged; `pool` is the clip's credit pool
 /// for `CREDIT_SETTLED`; `at` in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settlement {
     pub reserved: u64,
     pub sent: u64,
@@ -1354,6 +1429,7 @@ pub struct Settlement {
     pub at: u64,
     pub pool: u64,
 }
+json_fields!(Settlement { reserved, sent, completed, at, pool });
 
 /// Key prefix of fallback records in the `CLIPS` bucket (never a clip key:
 /// clip keys come from the manifest and the merge only lists this prefix).
@@ -1377,11 +1453,11 @@ impl FallbackRecord {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("plain data serializes")
+        json::to_string(self)
     }
 
-    pub fn from_json(json: &str) -> Result<FallbackRecord, serde_json::Error> {
-        serde_json::from_str(json)
+    pub fn from_json(text: &str) -> Result<FallbackRecord, JsonError> {
+        json::from_str(text)
     }
 
     /// A record of a response served while D1 failed that never settled
@@ -1506,6 +1582,231 @@ mod tests {
         assert_eq!(r.object_key(), format!("{}{name}", crate::offline::tally_prefix(&order, &clip)));
         let uncharged = FallbackRecord { charge: None, ..r };
         assert_eq!(uncharged.object_key(), format!("ledger-fallback/{name}"));
+    }
+
+    /// A record with every field set, and its bytes in R2: records are read
+    /// back by later Workers (the merge), so their form is pinned.
+    fn full_record() -> FallbackRecord {
+        let mut r = record();
+        r.attempt.id = Some(7);
+        (r.attempt.completed, r.attempt.sent_bytes, r.attempt.settled_at) = (Some(1), Some(9), Some(1_750_000_000_999));
+        (r.attempt.credited_bytes, r.attempt.origin) = (Some(2), Some("r2".into()));
+        (r.attempt.etag, r.attempt.client_ip) = (Some("\"e\\1\"".into()), Some("192.0.2.1".into()));
+        r.attempt.user_agent = Some("ü \u{1} \u{7f} \n".into());
+        r.order = Some(OrderFacts {
+            order_id: "ORD-1".into(),
+            clips: vec!["a".into(), "harbor".into()],
+            choices: [("harbor".to_string(), clipstore_core::Choice { variant: Some("4k".into()), licence: None })]
+                .into(),
+            allowance: 3,
+            customer_ref: Some("C-1".into()),
+            expires_at: u64::MAX,
+            issued_at: 1_750_000_000,
+        });
+        r.settlement = Some(Settlement { reserved: 10, sent: 4, completed: true, at: 1_750_000_001_000, pool: 5 });
+        r
+    }
+
+    const FULL_RECORD: &str = concat!(
+        r#"{"attempt":{"id":7,"attempt_id":"abababababababababababababababab","#,
+        r#""at":1750000000123,"order_id":"ORD-1","clip_slug":"harbor","#,
+        r#""key_id":"2025-01","method":"GET","range_header":"bytes=0-","#,
+        r#""status":200,"outcome":"granted_offline","span_offset":0,"#,
+        r#""span_length":10,"charged_bytes":10,"client_ip":"192.0.2.1","#,
+        "\"country\":null,\"user_agent\":\"ü \\u0001 \u{7f} \\n\",",
+        r#""recorded_via":"fallback","completed":1,"reserved_bytes":10,"#,
+        r#""sent_bytes":9,"settled_at":1750000000999,"credited_bytes":2,"#,
+        "\"origin\":\"r2\",\"etag\":\"\\\"e\\\\1\\\"\"},\"order\":{\"order_id\":\"ORD-1\",",
+        r#""clips":["a","harbor"],"choices":{"harbor":{"variant":"4k"}},"#,
+        r#""allowance":3,"customer_ref":"C-1","expires_at":18446744073709551615,"#,
+        r#""issued_at":1750000000},"charge":{"bytes":10,"clip_size":10,"#,
+        r#""unit":12,"budget":36},"settlement":{"reserved":10,"#,
+        r#""sent":4,"completed":true,"at":1750000001000,"pool":5}}"#,
+    );
+
+    #[test]
+    fn the_stored_record_is_pinned() {
+        assert_eq!(full_record().to_json(), FULL_RECORD);
+        assert_eq!(FallbackRecord::from_json(FULL_RECORD).unwrap(), full_record());
+        assert_eq!(
+            record().to_json(),
+            concat!(
+                r#"{"attempt":{"attempt_id":"abababababababababababababababab","#,
+                r#""at":1750000000123,"order_id":"ORD-1","clip_slug":"harbor","#,
+                r#""key_id":"2025-01","method":"GET","range_header":"bytes=0-","#,
+                r#""status":200,"outcome":"granted_offline","span_offset":0,"#,
+                r#""span_length":10,"charged_bytes":10,"client_ip":null,"#,
+                r#""country":null,"user_agent":"curl/8","recorded_via":"fallback","#,
+                r#""reserved_bytes":10},"order":null,"charge":{"bytes":10,"#,
+                r#""clip_size":10,"unit":12,"budget":36}}"#,
+            )
+        );
+    }
+
+    /// Records written by earlier Workers (before settlements, choices,
+    /// etags, origins, credits) read, with their fields absent; fields
+    /// this Worker does not know are ignored.
+    #[test]
+    fn records_of_earlier_workers_read() {
+        let old = concat!(
+            r#"{"attempt":{"attempt_id":"x","at":1,"order_id":"O","clip_slug":"c","key_id":"k","method":"GET","#,
+            r#""range_header":null,"status":200,"outcome":"granted_offline","span_offset":0,"span_length":5,"#,
+            r#""charged_bytes":5,"client_ip":null,"country":null,"user_agent":null,"recorded_via":"fallback","#,
+            r#""future":{"a":[1,2.5,-3,"x",null,true,{}]}},"#,
+            r#""order":{"order_id":"O","clips":["c"],"allowance":1,"customer_ref":null,"expires_at":9,"issued_at":1},"#,
+            r#""charge":{"bytes":5,"clip_size":5,"unit":5,"budget":5}}"#
+        );
+        let r = FallbackRecord::from_json(old).unwrap();
+        assert_eq!((r.attempt.etag, r.attempt.completed, r.settlement), (None, None, None));
+        let order = r.order.unwrap();
+        assert!(order.choices.is_empty() && order.customer_ref.is_none());
+        // Option fields may be left out altogether.
+        let sparse = concat!(
+            r#"{"attempt":{"attempt_id":"x","at":1,"method":"GET","status":404,"outcome":"not_found","#,
+            r#""charged_bytes":0,"recorded_via":"fallback"}}"#
+        );
+        let r = FallbackRecord::from_json(sparse).unwrap();
+        assert_eq!((r.order, r.charge, r.attempt.order_id), (None, None, None));
+    }
+
+    /// A row as the admin API answers it (`site-gen orders` reads it):
+    /// keys sorted, `null` for what is not set.
+    pub(crate) fn answered<T: json::ToJson>(row: &T) -> String {
+        json::to_string_sorted(row)
+    }
+
+    #[test]
+    fn rows_as_the_admin_api_answers_them() {
+        assert_eq!(
+            answered(&full_record().attempt),
+            concat!(
+                r#"{"at":1750000000123,"attempt_id":"abababababababababababababababab","#,
+                r#""charged_bytes":10,"client_ip":"192.0.2.1","clip_slug":"harbor","#,
+                "\"completed\":1,\"country\":null,\"credited_bytes\":2,\"etag\":\"\\\"e\\\\1\\\"\",",
+                r#""id":7,"key_id":"2025-01","method":"GET","order_id":"ORD-1","#,
+                r#""origin":"r2","outcome":"granted_offline","range_header":"bytes=0-","#,
+                r#""recorded_via":"fallback","reserved_bytes":10,"sent_bytes":9,"#,
+                r#""settled_at":1750000000999,"span_length":10,"span_offset":0,"#,
+                "\"status\":200,\"user_agent\":\"ü \\u0001 \u{7f} \\n\"}",
+            )
+        );
+        assert_eq!(
+            answered(&record().attempt),
+            concat!(
+                r#"{"at":1750000000123,"attempt_id":"abababababababababababababababab","#,
+                r#""charged_bytes":10,"client_ip":null,"clip_slug":"harbor","#,
+                r#""country":null,"key_id":"2025-01","method":"GET","#,
+                r#""order_id":"ORD-1","outcome":"granted_offline","range_header":"bytes=0-","#,
+                r#""recorded_via":"fallback","reserved_bytes":10,"span_length":10,"#,
+                r#""span_offset":0,"status":200,"user_agent":"curl/8"}"#,
+            )
+        );
+        let order = OrderRow {
+            order_id: "O".into(),
+            clips: r#"["a"]"#.into(),
+            allowance: 2,
+            customer_ref: None,
+            expires_at: Some(9),
+            token_issued_at: 1,
+            not_before: 0,
+            revoked_at: None,
+            revoked_reason: Some("refunded".into()),
+            revoked_clips: None,
+            source: "token".into(),
+            created_at: 3,
+            choices: Some(r#"{"a":{"variant":"4k"}}"#.into()),
+            first_issued: None,
+        };
+        assert_eq!(
+            answered(&order),
+            concat!(
+                "{\"allowance\":2,\"choices\":\"{\\\"a\\\":{\\\"variant\\\":\\\"4k\\\"}}\",",
+                "\"clips\":\"[\\\"a\\\"]\",\"created_at\":3,\"customer_ref\":null,",
+                r#""expires_at":9,"first_issued":null,"not_before":0,"#,
+                r#""order_id":"O","revoked_at":null,"revoked_clips":null,"#,
+                r#""revoked_reason":"refunded","source":"token","token_issued_at":1}"#,
+            )
+        );
+        let summary = OrderSummaryRow {
+            order_id: "O".into(),
+            clips: "[]".into(),
+            allowance: 1,
+            customer_ref: Some("c".into()),
+            expires_at: None,
+            revoked_at: Some(4),
+            source: "admin".into(),
+            created_at: 3,
+            granted_bytes: 10,
+            attempts: 2,
+            last_attempt_at: None,
+        };
+        assert_eq!(
+            answered(&summary),
+            concat!(
+                r#"{"allowance":1,"attempts":2,"clips":"[]","created_at":3,"#,
+                r#""customer_ref":"c","expires_at":null,"granted_bytes":10,"#,
+                r#""last_attempt_at":null,"order_id":"O","revoked_at":4,"#,
+                r#""source":"admin"}"#,
+            )
+        );
+        assert_eq!(
+            answered(&LinkRow { key_id: "k".into(), issued_at: 1, expires_at: 2, first_seen_at: 3 }),
+            r#"{"expires_at":2,"first_seen_at":3,"issued_at":1,"key_id":"k"}"#
+        );
+        let event = EventRow { at: 1, kind: "reset".into(), clip_slug: None, detail: Some("d".into()) };
+        assert_eq!(answered(&event), r#"{"at":1,"clip_slug":null,"detail":"d","kind":"reset"}"#);
+        let payment = PaymentEventRow {
+            id: 1,
+            at: 2,
+            provider: "stripe".into(),
+            event_id: Some("evt_1".into()),
+            event_type: None,
+            session_id: Some("cs_1".into()),
+            order_id: None,
+            status: 200,
+            outcome: "order_created".into(),
+            detail: None,
+            customer_email: Some("a@b.example".into()),
+            amount_total: Some(2400),
+            currency: Some("eur".into()),
+        };
+        assert_eq!(
+            answered(&payment),
+            concat!(
+                r#"{"amount_total":2400,"at":2,"currency":"eur","customer_email":"a@b.example","#,
+                r#""detail":null,"event_id":"evt_1","event_type":null,"#,
+                r#""id":1,"order_id":null,"outcome":"order_created","#,
+                r#""provider":"stripe","session_id":"cs_1","status":200}"#,
+            )
+        );
+    }
+
+    /// What is not a record is refused (the merge sets it aside).
+    #[test]
+    fn malformed_records_are_refused() {
+        let good = record().to_json();
+        let bad = [
+            String::new(),
+            "null".into(),
+            "[]".into(),
+            good.replace(r#""at":1750000000123"#, r#""at":-1"#),
+            good.replace(r#""at":1750000000123"#, r#""at":1.5"#),
+            good.replace(r#""at":1750000000123"#, r#""at":1e3"#),
+            good.replace(r#""at":1750000000123"#, r#""at":"1""#),
+            good.replace(r#""at":1750000000123"#, r#""at":18446744073709551616"#),
+            good.replace(r#""status":200"#, r#""status":65536"#),
+            good.replace(r#""status":200"#, r#""status":null"#),
+            good.replace(r#""method":"GET","#, ""),
+            good.replace(r#""method":"GET""#, r#""method":"GET","method":"HEAD""#),
+            good.replace(r#""charge":{"#, r#""charge":null,"charge":{"#),
+            good.replace(r#""order":null"#, r#""order":[]"#),
+            good.replace(r#""bytes":10"#, r#""bytes":true"#),
+            format!("{good} x"),
+            good[..good.len() - 1].to_string(),
+        ];
+        for json in bad {
+            assert!(FallbackRecord::from_json(&json).is_err(), "{json}");
+        }
     }
 
     #[test]

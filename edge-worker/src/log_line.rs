@@ -2,12 +2,14 @@
 //! straight to a string (`log_line!`).
 //!
 //! They read exactly as `serde_json::json!(…).to_string()` did: keys in
-//! sorted order (serde_json's map is a `BTreeMap`), strings escaped by
-//! serde_json. Building a `serde_json::Value` tree for each line took code
-//! at every call site (docs/benchmarks.md, "Worker size"); this takes a
-//! slice.
+//! sorted order (serde_json's map is a `BTreeMap`), strings escaped as
+//! serde_json escapes them (`clipstore_core::json`). Building a JSON tree
+//! for each line took code at every call site (docs/benchmarks.md, "Worker
+//! size"); this takes a slice.
 
 use std::fmt;
+
+use clipstore_core::json::{self, Json, ToJson};
 
 /// One field's value, borrowed where it can be.
 pub enum Field<'a> {
@@ -15,7 +17,7 @@ pub enum Field<'a> {
     Num(u64),
     Bool(bool),
     Null,
-    /// Already JSON (a nested line, a list, a `serde_json::Value`).
+    /// Already JSON (a nested line, a list, a [`Json`] value).
     Json(String),
 }
 
@@ -78,22 +80,23 @@ impl<T: LogValue> LogValue for Option<T> {
     }
 }
 
-/// A list (of slugs): written by serde_json.
-impl<T: serde::Serialize> LogValue for [T] {
+/// A list (of slugs).
+impl<T: ToJson> LogValue for [T] {
     fn field(&self) -> Field<'_> {
-        Field::Json(serde_json::to_string(self).unwrap_or_default())
+        Field::Json(json::to_string_sorted(self))
     }
 }
 
-impl<T: serde::Serialize> LogValue for Vec<T> {
+impl<T: ToJson> LogValue for Vec<T> {
     fn field(&self) -> Field<'_> {
         self.as_slice().field()
     }
 }
 
-impl LogValue for serde_json::Value {
+/// A value: its objects' keys sorted, as `json!` wrote them.
+impl LogValue for Json {
     fn field(&self) -> Field<'_> {
-        Field::Json(self.to_string())
+        Field::Json(json::to_string_sorted(self))
     }
 }
 
@@ -156,7 +159,7 @@ pub fn line(fields: &mut [(&str, Field<'_>)]) -> LogLine {
 }
 
 fn json_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
+    json::quote(s)
 }
 
 /// `log_line!({ "event": "x", "error": e })`: a [`LogLine`] of the fields,

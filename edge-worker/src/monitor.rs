@@ -12,18 +12,24 @@
 
 use std::ops::Range;
 
+use clipstore_core::json::{self, Fields, FromJson, Json, JsonError, ToJson};
+use clipstore_core::json_fields;
 use clipstore_core::{CatalogManifest, ManifestClip};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use clipstore_core::SortedMap;
 
 /// One line of the deep health check (`GET /admin/health`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     pub name: &'static str,
     pub ok: bool,
     pub detail: String,
+}
+
+impl ToJson for Check {
+    fn to_json(&self) -> Json {
+        Json::object([("name", self.name.to_json()), ("ok", self.ok.to_json()), ("detail", self.detail.to_json())])
+    }
 }
 
 impl Check {
@@ -70,32 +76,45 @@ pub fn checkout_check(key_set: bool, problem: Option<String>, limited: bool, tes
 pub const TEST_MODE_NOTE: &str = "; in test mode (STRIPE_TEST_MODE = \"true\"): only Stripe's test cards pay";
 
 /// The deep health answer: 200 when every check passed, else 503.
-pub fn health_report(checks: &[Check]) -> (u16, serde_json::Value) {
+pub fn health_report(checks: &[Check]) -> (u16, Json) {
     let ok = checks.iter().all(|c| c.ok);
-    (if ok { 200 } else { 503 }, json!({ "ok": ok, "checks": checks }))
+    (if ok { 200 } else { 503 }, Json::object([("ok", ok.to_json()), ("checks", checks.to_json())]))
 }
 
 /// The liveness answer (`GET /health`): no secrets, no storage calls.
-pub fn liveness() -> serde_json::Value {
-    json!({ "ok": true, "service": "clipstore" })
+pub fn liveness() -> Json {
+    Json::object([("ok", true.to_json()), ("service", "clipstore".to_json())])
 }
 
 /// What R2 reports for a clip's object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {
     pub size: u64,
     /// Lower-case hex SHA-256, when R2 has one (checksum or `sha256` custom metadata).
     pub sha256: Option<String>,
     pub etag: String,
 }
+json_fields!(StoredObject { size, sha256, etag });
 
 /// What is wrong with one catalog clip in the bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "problem", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClipProblem {
     Missing,
     WrongSize { expected: u64, found: u64 },
     WrongHash { expected: String, found: String },
+}
+
+/// `{"problem": "wrong_size", "expected": …, "found": …}`: the kind under
+/// `problem`, then its fields.
+impl ToJson for ClipProblem {
+    fn to_json(&self) -> Json {
+        let (kind, expected, found) = match self {
+            ClipProblem::Missing => return Json::object([("problem", "missing".to_json())]),
+            ClipProblem::WrongSize { expected, found } => ("wrong_size", expected.to_json(), found.to_json()),
+            ClipProblem::WrongHash { expected, found } => ("wrong_hash", expected.to_json(), found.to_json()),
+        };
+        Json::object([("problem", kind.to_json()), ("expected", expected), ("found", found)])
+    }
 }
 
 impl ClipProblem {
@@ -456,30 +475,40 @@ pub fn writes_refused_problem(error: &str) -> String {
 /// while the last is still within its window.
 pub const CLIP_PREFIX: &str = "clip:";
 
-/// What the monitor remembers between runs (one JSON row in D1).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What the monitor remembers between runs (one JSON row in D1; every
+/// field may be absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MonitorState {
     /// Next catalog index to check (see [`rotation`]).
-    #[serde(default)]
     pub cursor: usize,
     /// Clip problems found so far (kept until that clip is checked again).
-    #[serde(default)]
     pub clip_problems: SortedMap<String>,
     /// The open incident, if any.
-    #[serde(default)]
     pub incident: Option<Incident>,
     /// When the run that produced this state ran (unix seconds).
-    #[serde(default)]
     pub run_at: u64,
     /// The last look at what live orders bought against the catalog
-    /// ([`SoldCheck`], kept flat: one deserializer less in the module).
-    #[serde(default)]
+    /// ([`SoldCheck`], kept flat: one reader less in the module).
     pub sold_catalog: String,
-    #[serde(default)]
     pub sold_at: u64,
-    #[serde(default)]
     pub sold_problem: Option<String>,
 }
+json_fields!(MonitorState {
+    #[default]
+    cursor,
+    #[default]
+    clip_problems,
+    #[default]
+    incident,
+    #[default]
+    run_at,
+    #[default]
+    sold_catalog,
+    #[default]
+    sold_at,
+    #[default]
+    sold_problem
+});
 
 impl MonitorState {
     /// The last look at live orders' items, if one was taken.
@@ -560,15 +589,50 @@ pub fn latest_state(stored: MonitorState, remembered: Option<&MonitorState>) -> 
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {
     /// Unix seconds.
     pub opened_at: u64,
     /// Problem keys already announced: a set, sorted and each once (in
     /// JSON the sorted array a `BTreeSet` was), kept in a list since an
     /// incident has a few.
-    #[serde(deserialize_with = "announced_set")]
     pub announced: Vec<String>,
+}
+
+impl ToJson for Incident {
+    fn to_json(&self) -> Json {
+        Json::object([("opened_at", self.opened_at.to_json()), ("announced", self.announced.to_json())])
+    }
+}
+
+/// Reads the array of keys as a set: sorted, each once.
+impl FromJson for Incident {
+    fn from_json(value: Json) -> Result<Incident, JsonError> {
+        let mut fields = Fields::of(value, "struct Incident")?;
+        let mut error = None;
+        let opened_at = fields.field("opened_at", false, &mut error);
+        let keys: Vec<String> = fields.field("announced", false, &mut error);
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let mut announced = Vec::new();
+        for key in keys {
+            announce(&mut announced, key);
+        }
+        Ok(Incident { opened_at, announced })
+    }
+}
+
+impl MonitorState {
+    /// The state as D1 keeps it.
+    pub fn to_json(&self) -> String {
+        json::to_string(self)
+    }
+
+    /// A state D1 kept.
+    pub fn from_json(text: &str) -> Result<MonitorState, JsonError> {
+        json::from_str(text)
+    }
 }
 
 /// Adds `key` to a sorted list of keys unless it is there.
@@ -576,15 +640,6 @@ fn announce(announced: &mut Vec<String>, key: String) {
     if let Err(i) = announced.binary_search(&key) {
         announced.insert(i, key);
     }
-}
-
-/// Reads the array of keys as a set: sorted, each once.
-fn announced_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let mut set = Vec::new();
-    for key in Vec::<String>::deserialize(d)? {
-        announce(&mut set, key);
-    }
-    Ok(set)
 }
 
 /// What one scheduled run found.
@@ -622,13 +677,23 @@ pub const CHECKS_OF_THE_LEDGER: [&str; 12] = [
     "mail_stuck",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
     Alert,
     /// Some announced problems cleared, others are still open.
     Cleared,
     Recovered,
+}
+
+impl ToJson for NoticeKind {
+    fn to_json(&self) -> Json {
+        match self {
+            NoticeKind::Alert => "alert",
+            NoticeKind::Cleared => "cleared",
+            NoticeKind::Recovered => "recovered",
+        }
+        .to_json()
+    }
 }
 
 /// A message for the owner.
@@ -693,16 +758,21 @@ impl Notice {
 
     /// The webhook body: `text` (Slack, Mattermost, Google Chat, Rocket.Chat),
     /// `content` (Discord, at most 2000 characters) and the same facts as data.
-    pub fn webhook_json(&self, shop: &str) -> serde_json::Value {
+    pub fn webhook_json(&self, shop: &str) -> Json {
         let text = self.text(shop);
         let content = discord_content(&text);
-        let problems: Vec<_> =
-            self.problems.iter().map(|(key, detail)| json!({ "key": key, "detail": detail })).collect();
-        json!({
-            "text": text,
-            "content": content,
-            "clipstore": { "kind": self.kind, "problems": problems, "new": self.new, "cleared": self.cleared },
-        })
+        let problems = self
+            .problems
+            .iter()
+            .map(|(key, detail)| Json::object([("key", key.to_json()), ("detail", detail.to_json())]))
+            .collect();
+        let facts = Json::object([
+            ("kind", self.kind.to_json()),
+            ("problems", Json::Array(problems)),
+            ("new", self.new.to_json()),
+            ("cleared", self.cleared.to_json()),
+        ]);
+        Json::object([("text", text.to_json()), ("content", content.to_json()), ("clipstore", facts)])
     }
 }
 
@@ -1081,10 +1151,10 @@ mod tests {
         assert_eq!(state.sold_check().as_ref(), Some(&last));
         let (kept, _) = conclude(&state, &RunFindings::default(), 2_000);
         assert_eq!(kept.sold_check(), Some(last), "a run that did not look keeps it");
-        let json = serde_json::to_string(&kept).unwrap();
-        let back: MonitorState = serde_json::from_str(&json).unwrap();
+        let json = kept.to_json();
+        let back = MonitorState::from_json(&json).unwrap();
         assert_eq!(back, kept, "stored and read back");
-        let before: MonitorState = serde_json::from_str(r#"{"cursor":3}"#).unwrap();
+        let before = MonitorState::from_json(r#"{"cursor":3}"#).unwrap();
         assert_eq!(before.sold_check(), None, "a state stored before the check");
     }
 
@@ -1254,7 +1324,8 @@ mod tests {
         assert_eq!(notice.new, vec!["clip:a", "clip:b"]);
         let text = notice.text("Shop");
         assert!(text.contains("clip a (new): missing") && text.contains("clip b (new): wrong size"), "{text}");
-        let body = notice.webhook_json("Shop");
+        let body = json::to_string_sorted(&notice.webhook_json("Shop"));
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["text"], text);
         assert_eq!(body["clipstore"]["kind"], "alert");
 
@@ -1296,36 +1367,147 @@ mod tests {
         assert_eq!(notice.map(|n| n.kind), Some(NoticeKind::Recovered));
     }
 
+    /// The state as D1 holds it, byte for byte; states written by earlier
+    /// Workers read (fields absent); what is not a state is refused (the
+    /// run then starts from a fresh one).
+    #[test]
+    fn the_stored_state_is_pinned() {
+        let findings = RunFindings {
+            sold_check: Some(SoldCheck { catalog: "d1".into(), at: 7, problem: Some("gone \"x\"".into()) }),
+            next_cursor: 2,
+            ..run(&[("a", Some(ClipProblem::WrongSize { expected: 2, found: 1 }))], &[("ledger", "D1 down")])
+        };
+        let (state, _) = conclude(&MonitorState::default(), &findings, 5);
+        let json = state.to_json();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"cursor":2,"clip_problems":{"a":"wrong size: 1 bytes in the bucket,"#,
+                r#" the catalog says 2"},"incident":{"opened_at":5,"announced":["clip:a","#,
+                r#""ledger"]},"run_at":5,"sold_catalog":"d1","sold_at":7,"#,
+                "\"sold_problem\":\"gone \\\"x\\\"\"}",
+            )
+        );
+        assert_eq!(MonitorState::from_json(&json).unwrap(), state);
+        assert_eq!(
+            MonitorState::default().to_json(),
+            concat!(
+                r#"{"cursor":0,"clip_problems":{},"incident":null,"run_at":0,"#,
+                r#""sold_catalog":"","sold_at":0,"sold_problem":null}"#,
+            )
+        );
+        let old = r#"{"cursor":3,"clip_problems":{"b":"x","a":"y"},"incident":{"opened_at":1,"announced":["z","a"]},"run_at":2,"gone":1}"#;
+        let read = MonitorState::from_json(old).unwrap();
+        assert_eq!(
+            read.to_json(),
+            concat!(
+                r#"{"cursor":3,"clip_problems":{"a":"y","b":"x"},"#,
+                r#""incident":{"opened_at":1,"announced":["a","z"]},"#,
+                r#""run_at":2,"sold_catalog":"","sold_at":0,"sold_problem":null}"#,
+            )
+        );
+        for bad in [
+            "",
+            r#"{"cursor":-1}"#,
+            r#"{"cursor":null}"#,
+            r#"{"incident":{"announced":[]}}"#,
+            r#"{"clip_problems":{"a":1}}"#,
+            r#"{"sold_at":1,"sold_at":2}"#,
+        ] {
+            assert!(MonitorState::from_json(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The health answers and the webhook's body, byte for byte.
+    #[test]
+    fn answers_and_the_webhook_body_are_pinned() {
+        let (status, body) = health_report(&[Check::pass("storage", "ok"), Check::fail("ledger", "no \"DB\"")]);
+        assert_eq!(status, 503);
+        assert_eq!(
+            json::to_string_sorted(&body),
+            concat!(
+                r#"{"checks":[{"detail":"ok","name":"storage","ok":true},"#,
+                "{\"detail\":\"no \\\"DB\\\"\",\"name\":\"ledger\",\"ok\":false}],",
+                r#""ok":false}"#,
+            )
+        );
+        assert_eq!(json::to_string_sorted(&liveness()), r#"{"ok":true,"service":"clipstore"}"#);
+        let broken = run(
+            &[
+                ("a", Some(ClipProblem::Missing)),
+                ("b", Some(ClipProblem::WrongHash { expected: "e".into(), found: "f".into() })),
+            ],
+            &[("ledger", "D1 down")],
+        );
+        let (_, notice) = conclude(&MonitorState::default(), &broken, 100);
+        assert_eq!(
+            json::to_string_sorted(&notice.unwrap().webhook_json("Shop \"S\"")),
+            concat!(
+                r#"{"clipstore":{"cleared":[],"kind":"alert","new":["clip:a","#,
+                r#""clip:b","ledger"],"problems":[{"detail":"missing from the bucket","#,
+                r#""key":"clip:a"},{"detail":"wrong sha256: f in the bucket,"#,
+                r#" the catalog says e","key":"clip:b"},{"detail":"D1 down","#,
+                "\"key\":\"ledger\"}]},\"content\":\"🚨 Shop \\\"S\\\": 3 problems found by the scheduled self-",
+                "test; customers' downloads may be failing.\\n- clip a (new): missing from the bucket\\n- clip",
+                " b (new): wrong sha256: f in the bucket, the catalog says e\\n- ledger (new): D1 down\\nNo fu",
+                "rther alert until something else breaks; a \\\"recovered\\\" message follows the fix.\",",
+                "\"text\":\"🚨 Shop \\\"S\\\": 3 problems found by the scheduled self-test; customers' download",
+                "s may be failing.\\n- clip a (new): missing from the bucket\\n- clip b (new): wrong sha256: f",
+                " in the bucket, the catalog says e\\n- ledger (new): D1 down\\nNo further alert until somethi",
+                "ng else breaks; a \\\"recovered\\\" message follows the fix.\"}",
+            )
+        );
+        // A catalog clip's problem and object, as `/admin/catalog` answers them.
+        let problems = [
+            ClipProblem::Missing,
+            ClipProblem::WrongSize { expected: 2, found: 1 },
+            ClipProblem::WrongHash { expected: "e".into(), found: "f".into() },
+        ]
+        .map(|problem| json::to_string_sorted(&problem))
+        .join(" ");
+        assert_eq!(
+            problems,
+            concat!(
+                r#"{"problem":"missing"} {"expected":2,"found":1,"problem":"wrong_size"} {"expected"#,
+                r#"":"e","found":"f","problem":"wrong_hash"}"#,
+            )
+        );
+        let object = StoredObject { size: 3, sha256: None, etag: "\"e\"".into() };
+        assert_eq!(json::to_string_sorted(&object), r#"{"etag":"\"e\"","sha256":null,"size":3}"#);
+    }
+
     #[test]
     fn state_round_trips_and_tolerates_empty() {
         let (state, _) = conclude(&MonitorState::default(), &run(&[("a", Some(ClipProblem::Missing))], &[]), 5);
-        let json = serde_json::to_string(&state).unwrap();
-        assert_eq!(serde_json::from_str::<MonitorState>(&json).unwrap(), state);
-        assert_eq!(serde_json::from_str::<MonitorState>("{}").unwrap(), MonitorState::default());
+        assert_eq!(MonitorState::from_json(&state.to_json()).unwrap(), state);
+        assert_eq!(MonitorState::from_json("{}").unwrap(), MonitorState::default());
     }
 
     /// The announced keys read and write as the `BTreeSet` they were.
     #[test]
     fn announced_keys_are_a_set() {
-        #[derive(Serialize, Deserialize)]
+        #[derive(serde::Serialize, serde::Deserialize)]
         struct Before {
             opened_at: u64,
             announced: BTreeSet<String>,
         }
-        for json in [
+        for text in [
             r#"{"opened_at":1,"announced":["b","a","clip:x","b"]}"#,
             r#"{"opened_at":1,"announced":[]}"#,
             r#"{"announced":["a"],"opened_at":2}"#,
         ] {
             let (now, before): (Incident, Before) =
-                (serde_json::from_str(json).unwrap(), serde_json::from_str(json).unwrap());
-            assert_eq!(serde_json::to_string(&now).unwrap(), serde_json::to_string(&before).unwrap());
+                (json::from_str(text).unwrap(), serde_json::from_str(text).unwrap());
+            assert_eq!(json::to_string(&now), serde_json::to_string(&before).unwrap());
         }
-        for bad in
-            [r#"{"opened_at":1,"announced":{"a":1}}"#, r#"{"opened_at":1,"announced":[1]}"#, r#"{"opened_at":1}"#]
-        {
-            let (now, before) = (serde_json::from_str::<Incident>(bad), serde_json::from_str::<Before>(bad));
-            assert_eq!(now.unwrap_err().to_string(), before.err().unwrap().to_string());
+        for bad in [
+            r#"{"opened_at":1,"announced":{"a":1}}"#,
+            r#"{"opened_at":1,"announced":[1]}"#,
+            r#"{"opened_at":1}"#,
+            r#"{"opened_at":1,"opened_at":1,"announced":[]}"#,
+        ] {
+            assert!(json::from_str::<Incident>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<Before>(bad).is_err(), "{bad}");
         }
     }
 
@@ -1364,10 +1546,10 @@ mod tests {
     fn health() {
         let (status, body) = health_report(&[Check::pass("storage", "ok"), Check::fail("ledger", "no DB binding")]);
         assert_eq!(status, 503);
+        let body: serde_json::Value = serde_json::from_str(&json::to_string_sorted(&body)).unwrap();
         assert_eq!(body["ok"], false);
         assert_eq!(body["checks"][1]["name"], "ledger");
         assert_eq!(health_report(&[Check::pass("storage", "ok")]).0, 200);
-        assert_eq!(liveness()["ok"], true);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! Plain Rust: the SQL, the retry schedule and the admin listing; the
 //! runtime glue (`runtime/mail.rs`) binds and runs them.
 
-use serde::{Deserialize, Serialize};
+use clipstore_core::json_fields;
 
 use crate::mail::Mail;
 
@@ -168,8 +168,24 @@ pub fn retry_delay_secs(attempts: u32) -> u64 {
     (FIRST_RETRY_SECS << doublings).min(MAX_RETRY_SECS)
 }
 
+/// What one run of the outbox's sender did (`deliver_outbox` in the
+/// runtime): logged, and answered by the owner's `resend`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Messages due at the start.
+    pub due: u32,
+    pub sent: u32,
+    pub retried: u32,
+    pub failed: u32,
+    /// Due, but no provider is configured (or its settings are invalid).
+    pub no_provider: u32,
+    /// Why the run stopped early (D1 unreachable, …), if it did.
+    pub error: Option<String>,
+}
+json_fields!(DeliveryReport { due, sent, retried, failed, no_provider, error });
+
 /// A claimed message ([`sql::OUTBOX_CLAIM`]'s row).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedMessage {
     pub id: u64,
     pub kind: String,
@@ -181,7 +197,6 @@ pub struct ClaimedMessage {
     /// Attempts including this one.
     pub attempts: u32,
     /// Unix seconds; part of the idempotency key.
-    #[serde(default)]
     pub created_at: u64,
 }
 crate::from_row!(ClaimedMessage { id, kind, order_id, to_addr, subject, text_body, html_body, attempts } defaults { created_at });
@@ -198,7 +213,7 @@ impl ClaimedMessage {
 }
 
 /// A row of [`sql::OUTBOX_LIST`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
     pub id: u64,
     pub kind: String,
@@ -235,7 +250,7 @@ crate::from_row!(OutboxRow {
 /// One message as `GET /admin/outbox` answers it: no bodies, but the first
 /// link of the message (the order page, for an order mail), so the owner, or
 /// a local run without a provider, can open it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub id: u64,
     pub kind: String,
@@ -252,6 +267,22 @@ pub struct OutboxEntry {
     pub last_error: Option<String>,
     pub link: Option<String>,
 }
+json_fields!(OutboxEntry {
+    id,
+    kind,
+    order_id,
+    to,
+    subject,
+    status,
+    attempts,
+    created_at,
+    next_attempt_at,
+    sent_at,
+    provider,
+    provider_id,
+    last_error,
+    link
+});
 
 impl From<OutboxRow> for OutboxEntry {
     fn from(r: OutboxRow) -> OutboxEntry {
@@ -304,6 +335,49 @@ mod tests {
             Some("http://127.0.0.1:8787/download/t")
         );
         assert_eq!(first_link("no link here"), None);
+    }
+
+    /// `GET /admin/outbox`'s entries and a run's report (in `resend`'s
+    /// answer and the log), byte for byte.
+    #[test]
+    fn answers_are_pinned() {
+        let row = OutboxRow {
+            id: 3,
+            kind: "order".into(),
+            order_id: Some("O".into()),
+            to_addr: "a@b.example".into(),
+            subject: "Your \"clips\"".into(),
+            status: "queued".into(),
+            attempts: 1,
+            created_at: 2,
+            next_attempt_at: 4,
+            sent_at: None,
+            provider: Some("resend".into()),
+            provider_id: None,
+            last_error: Some("Resend answered 500".into()),
+            text_body: "Open https://shop.example/download/t now".into(),
+        };
+        let entry = OutboxEntry::from(row);
+        assert_eq!(
+            clipstore_core::json::to_string_sorted(&entry),
+            concat!(
+                r#"{"attempts":1,"created_at":2,"id":3,"kind":"order","#,
+                r#""last_error":"Resend answered 500","link":"https://shop.example/download/t","#,
+                r#""next_attempt_at":4,"order_id":"O","provider":"resend","#,
+                r#""provider_id":null,"sent_at":null,"status":"queued","#,
+                "\"subject\":\"Your \\\"clips\\\"\",\"to\":\"a@b.example\"}",
+            )
+        );
+        let report = DeliveryReport { due: 3, sent: 1, retried: 1, failed: 0, no_provider: 1, error: None };
+        assert_eq!(
+            clipstore_core::json::to_string_sorted(&report),
+            concat!(r#"{"due":3,"error":null,"failed":0,"no_provider":1,"#, r#""retried":1,"sent":1}"#,)
+        );
+        let stopped = DeliveryReport { error: Some("D1".into()), ..DeliveryReport::default() };
+        assert_eq!(
+            clipstore_core::json::to_string_sorted(&stopped),
+            concat!(r#"{"due":0,"error":"D1","failed":0,"no_provider":0,"#, r#""retried":0,"sent":0}"#,)
+        );
     }
 }
 

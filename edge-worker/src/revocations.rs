@@ -7,8 +7,8 @@
 //! revoke, reissue, refund and dispute, and again on every cron run, so a
 //! list written from an older snapshot is corrected within five minutes.
 
-use clipstore_core::{Claims, SortedMap};
-use serde::{Deserialize, Serialize};
+use clipstore_core::json::{self, JsonError};
+use clipstore_core::{json_fields, Claims, SortedMap};
 
 use crate::error::DownloadError;
 
@@ -20,46 +20,49 @@ pub const KEY: &str = "ledger-state/revocations.json";
 pub const CACHE_SECS: u64 = 60;
 
 /// What the list says about one order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Each field is left out when it says nothing (0 for `not_before`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrderRevocation {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<u64>,
     /// `admin`, `refunded` or `disputed`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Links issued before this (unix seconds) are refused (a reissue).
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub not_before: u64,
     /// Clips revoked one by one.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clips: Vec<String>,
 }
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
+json_fields!(OrderRevocation {
+    #[skip_empty]
+    revoked_at,
+    #[skip_empty]
+    reason,
+    #[skip_empty]
+    not_before,
+    #[skip_empty]
+    clips
+});
 
 /// The list, as stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevocationList {
     /// When it was written from D1 (unix seconds).
     pub written_at: u64,
     pub orders: SortedMap<OrderRevocation>,
 }
+json_fields!(RevocationList { written_at, orders });
 
 /// One order row of `ledger::sql::REVOCATIONS`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct RevokedOrderRow {
     pub order_id: String,
     pub revoked_at: Option<u64>,
     pub revoked_reason: Option<String>,
-    #[serde(default)]
     pub not_before: u64,
 }
 crate::from_row!(RevokedOrderRow { order_id, revoked_at, revoked_reason } defaults { not_before });
 
 /// One row of `ledger::sql::REVOKED_CLIPS_ALL`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct RevokedClipRow {
     pub order_id: String,
     pub clip_slug: String,
@@ -107,11 +110,11 @@ impl RevocationList {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("the list serializes")
+        json::to_string(self)
     }
 
-    pub fn from_json(json: &str) -> Result<RevocationList, serde_json::Error> {
-        serde_json::from_str(json)
+    pub fn from_json(text: &str) -> Result<RevocationList, JsonError> {
+        json::from_str(text)
     }
 }
 
@@ -167,6 +170,42 @@ mod tests {
         assert_eq!(l.refusal(&claims("P", &["a", "b"], 1), Some("b")), None);
         assert_eq!(l.refusal(&claims("P", &["a", "b"], 1), None), None, "the order page still lists b");
         assert_eq!(l.refusal(&claims("OK", &["a"], 1), Some("a")), None);
+    }
+
+    /// The list as R2 holds it, byte for byte, and lists written by
+    /// earlier Workers (before `not_before` and `clips`) still read.
+    #[test]
+    fn the_stored_list_is_pinned() {
+        let mut l = list();
+        l.orders.entry("P".into()).clips.push("b\"".into());
+        assert_eq!(
+            l.to_json(),
+            concat!(
+                r#"{"written_at":7,"orders":{"A":{"revoked_at":5,"reason":"admin"},"#,
+                "\"N\":{\"not_before\":100},\"P\":{\"clips\":[\"a\",\"b\\\"\"]},",
+                r#""R":{"revoked_at":5,"reason":"refunded"}}}"#,
+            )
+        );
+        assert_eq!(RevocationList::from_json(&l.to_json()).unwrap(), l);
+        let old = r#"{"written_at":1,"orders":{"A":{"revoked_at":5,"reason":"admin","later":[{}]},"B":{}},"more":1}"#;
+        let read = RevocationList::from_json(old).unwrap();
+        assert_eq!(read.orders["A"].revoked_at, Some(5));
+        assert_eq!(read.orders["B"], OrderRevocation::default());
+        for bad in [
+            "",
+            "{}",
+            r#"{"written_at":1}"#,
+            r#"{"written_at":-1,"orders":{}}"#,
+            r#"{"written_at":1,"orders":[]}"#,
+            r#"{"written_at":1,"orders":{"A":{"not_before":null}}}"#,
+            r#"{"written_at":1,"orders":{"A":{"clips":"a"}}}"#,
+            r#"{"written_at":1,"written_at":2,"orders":{}}"#,
+        ] {
+            assert!(RevocationList::from_json(bad).is_err(), "{bad}");
+        }
+        // A key given twice keeps its last value, as a map did.
+        let twice = RevocationList::from_json(r#"{"written_at":1,"orders":{"A":{"not_before":1},"A":{}}}"#).unwrap();
+        assert_eq!(twice.orders["A"].not_before, 0);
     }
 
     #[test]

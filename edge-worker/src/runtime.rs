@@ -22,8 +22,6 @@
 use std::sync::OnceLock;
 
 use clipstore_core::{verify_token, CatalogManifest, Claims, Keyring, SortedMap};
-use serde::Deserialize;
-use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::*;
 
@@ -191,7 +189,7 @@ fn order_facts(claims: &Claims) -> OrderFacts {
 }
 
 fn clips_json(clips: &[String]) -> String {
-    serde_json::to_string(clips).unwrap_or_else(|_| "[]".into())
+    clipstore_core::json::to_string(clips)
 }
 
 /// Every file of the catalog (main files by slug, variants as
@@ -208,13 +206,13 @@ fn choices_json(choices: &SortedMap<clipstore_core::Choice>) -> JsValue {
     if choices.is_empty() {
         JsValue::NULL
     } else {
-        text(&serde_json::to_string(choices).unwrap_or_default())
+        text(&clipstore_core::json::to_string(choices))
     }
 }
 
 /// Reads `orders.choices` back (NULL or unreadable: none).
 fn choices_from_json(json: Option<&str>) -> SortedMap<clipstore_core::Choice> {
-    json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
+    json.and_then(|j| clipstore_core::json::from_str(j).ok()).unwrap_or_default()
 }
 
 /// `ORDER_SEEN` and `LINK_SEEN` for a verified token.
@@ -297,9 +295,13 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     mail::deliver_outbox(&env, crate::outbox::DELIVERY_BATCH).await;
 }
 
-fn json_response(status: u16, value: &serde_json::Value) -> Result<Response> {
-    let mut response = Response::from_json(value)?.with_status(status);
-    response.headers_mut().set("cache-control", "no-store")?;
+/// A JSON answer: the value with its objects' keys sorted (as serde_json
+/// wrote a `Value`, what the answers were before).
+fn json_response(status: u16, value: &clipstore_core::json::Json) -> Result<Response> {
+    let mut response = Response::ok(clipstore_core::json::to_string_sorted(value))?.with_status(status);
+    let headers = response.headers_mut();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
     Ok(response)
 }
 
@@ -320,7 +322,7 @@ fn json_error(status: u16, message: &str) -> Result<Response> {
     json_line_response(status, log_line!({ "error": message }))
 }
 
-/// A JSON answer written by `log_line!` (no `serde_json::Value` built).
+/// A JSON answer written by `log_line!` (no JSON tree built).
 fn json_line_response(status: u16, body: crate::log_line::LogLine) -> Result<Response> {
     let mut response = Response::ok(body.to_string())?.with_status(status);
     let headers = response.headers_mut();

@@ -33,6 +33,15 @@ pub struct Choice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub licence: Option<String>,
 }
+crate::json_fields!(
+    #[deny_unknown_fields]
+    Choice {
+        #[skip_empty]
+        variant,
+        #[skip_empty]
+        licence
+    }
+);
 
 impl Choice {
     /// Neither a variant nor a licence: what a version 1 token says of every clip.
@@ -265,6 +274,32 @@ mod tests {
             expected.dedup();
             c.normalize_clips();
             assert_eq!(c.clips, expected);
+        }
+    }
+
+    /// What was bought of an order's clips, as the Worker stores it
+    /// (`orders.choices` in D1, fallback records in R2), byte for byte.
+    #[test]
+    fn stored_choices_are_pinned() {
+        let choices: SortedMap<Choice> =
+            [("b".to_string(), choice(None, Some("x\"y"))), ("a".to_string(), choice(Some("4k"), Some("extended")))]
+                .into();
+        let json = crate::json::to_string(&choices);
+        assert_eq!(json, serde_json::to_string(&choices).unwrap());
+        assert_eq!(json, "{\"a\":{\"variant\":\"4k\",\"licence\":\"extended\"},\"b\":{\"licence\":\"x\\\"y\"}}");
+        assert_eq!(crate::json::from_str::<SortedMap<Choice>>(&json).unwrap(), choices);
+        let read: SortedMap<Choice> = crate::json::from_str(r#"{"b":{},"a":{"licence":null,"variant":"4k"}}"#).unwrap();
+        assert_eq!(crate::json::to_string(&read), r#"{"a":{"variant":"4k"},"b":{}}"#);
+        for bad in [
+            r#"{"a":{"variant":"4k","size":1}}"#,
+            r#"{"a":{"variant":4}}"#,
+            r#"{"a":{"variant":"4k","variant":"hd"}}"#,
+            r#"{"a":"4k"}"#,
+            r#"["a"]"#,
+            "null",
+        ] {
+            assert!(crate::json::from_str::<SortedMap<Choice>>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<SortedMap<Choice>>(bad).is_err(), "{bad}");
         }
     }
 }

@@ -6,8 +6,8 @@
 //! errors are `{"statusCode", "name", "message"}`
 //! (<https://resend.com/docs/api-reference/errors>).
 
-use serde::Deserialize;
-use serde_json::json;
+use clipstore_core::json::{self, Json, ToJson};
+use clipstore_core::json_fields;
 
 use super::{parse_mailbox, retryable_status, ConfigError, HttpCall, Mail, MailProvider, SendFailure};
 
@@ -87,18 +87,23 @@ impl Resend {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct Sent {
     id: String,
 }
+json_fields!(Sent { id });
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct ErrorBody {
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     message: String,
 }
+json_fields!(ErrorBody {
+    #[default]
+    name,
+    #[default]
+    message
+});
 
 impl MailProvider for Resend {
     fn name(&self) -> &'static str {
@@ -106,15 +111,15 @@ impl MailProvider for Resend {
     }
 
     fn request(&self, mail: &Mail, idempotency_key: &str) -> HttpCall {
-        let mut body = json!({
-            "from": self.from,
-            "to": [mail.to],
-            "subject": mail.subject,
-            "html": mail.html,
-            "text": mail.text,
-        });
+        let mut body = Json::object([
+            ("from", self.from.to_json()),
+            ("to", [&mail.to].to_json()),
+            ("subject", mail.subject.to_json()),
+            ("html", mail.html.to_json()),
+            ("text", mail.text.to_json()),
+        ]);
         if let Some(reply_to) = &self.reply_to {
-            body["reply_to"] = json!(reply_to);
+            body.set("reply_to", reply_to.to_json());
         }
         HttpCall {
             method: "POST",
@@ -125,7 +130,7 @@ impl MailProvider for Resend {
                 ("idempotency-key", idempotency_key.to_string()),
                 ("user-agent", "clipstore-edge-worker".to_string()),
             ],
-            body: body.to_string(),
+            body: json::to_string_sorted(&body),
         }
     }
 
@@ -133,9 +138,9 @@ impl MailProvider for Resend {
         if (200..=299).contains(&status) {
             // Accepted. Without an id (never seen) it still was: retrying
             // would only get the same answer for the same idempotency key.
-            return Ok(serde_json::from_str::<Sent>(body).map(|s| s.id).unwrap_or_default());
+            return Ok(json::from_str::<Sent>(body).map(|s| s.id).unwrap_or_default());
         }
-        let error = serde_json::from_str::<ErrorBody>(body).ok();
+        let error = json::from_str::<ErrorBody>(body).ok();
         let (name, message) = match &error {
             Some(e) => (e.name.as_str(), e.message.as_str()),
             None => ("", body),
@@ -210,12 +215,31 @@ mod tests {
         assert_eq!(header("idempotency-key"), Some("clipstore-outbox-7"));
         let body: serde_json::Value = serde_json::from_str(&call.body).unwrap();
         assert_eq!(body["from"], "Saltglass Footage <shop@saltglass.example>");
-        assert_eq!(body["to"], json!(["buyer@example.com"]));
+        assert_eq!(body["to"], serde_json::json!(["buyer@example.com"]));
         assert_eq!(body["subject"], "S");
         assert_eq!(body["html"], "<p>H</p>");
         assert_eq!(body["text"], "T");
         assert_eq!(body["reply_to"], "help@saltglass.example");
         assert!(!call.body.contains(KEY));
+        assert_eq!(
+            call.body,
+            concat!(
+                r#"{"from":"Saltglass Footage <shop@saltglass.example>","#,
+                r#""html":"<p>H</p>","reply_to":"help@saltglass.example","#,
+                r#""subject":"S","text":"T","to":["buyer@example.com"]}"#,
+            )
+        );
+        let mut plain = resend();
+        plain.reply_to = None;
+        let body = plain.request(&Mail { subject: "\"Ü\"\n".into(), ..mail() }, "k").body;
+        assert_eq!(
+            body,
+            concat!(
+                r#"{"from":"Saltglass Footage <shop@saltglass.example>","#,
+                "\"html\":\"<p>H</p>\",\"subject\":\"\\\"Ü\\\"\\n\",\"text\":\"T\",",
+                r#""to":["buyer@example.com"]}"#,
+            )
+        );
     }
 
     #[test]
@@ -225,6 +249,16 @@ mod tests {
             r.outcome(200, r#"{"id":"49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"}"#).unwrap(),
             "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"
         );
+        // Accepted without an id it can read: sent all the same.
+        for body in ["", "{}", r#"{"id":7}"#, "[]"] {
+            assert_eq!(r.outcome(202, body).unwrap(), "", "{body}");
+        }
+        let e = r.outcome(400, r#"{"message":"m","name":null}"#).unwrap_err();
+        assert_eq!(
+            e.detail, "Resend answered 400: {\"message\":\"m\",\"name\":null}",
+            "an error it cannot read is quoted"
+        );
+        assert_eq!(r.outcome(400, r#"{"message":"m"}"#).unwrap_err().detail, "Resend answered 400: m");
         let e = r
             .outcome(429, r#"{"statusCode":429,"name":"rate_limit_exceeded","message":"Too many requests"}"#)
             .unwrap_err();

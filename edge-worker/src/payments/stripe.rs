@@ -21,8 +21,9 @@
 //! sessions); never from `client_reference_id`, which a buyer can put in a
 //! Payment Link's URL.
 
+use clipstore_core::json::{self, FromJson, Json, JsonError};
+use clipstore_core::{json_fields, SortedMap};
 use hmac::{Hmac, KeyInit, Mac};
-use serde::Deserialize;
 use sha2::Sha256;
 
 use super::cart::clips_from_metadata;
@@ -105,107 +106,112 @@ pub fn verify_signature(header: &str, body: &[u8], secret: &str, now_unix: u64) 
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct Event {
     id: String,
-    #[serde(rename = "type")]
     event_type: String,
-    #[serde(default)]
     livemode: bool,
     data: EventData,
 }
+json_fields!(Event { id, event_type as "type", #[default] livemode, data });
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct EventData {
-    object: serde_json::Value,
+    object: Json,
 }
+json_fields!(EventData { object });
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct Session {
     id: String,
     /// When Stripe made it (unix seconds): what a price seal is checked
     /// against (`super::priced`).
-    #[serde(default)]
     created: Option<u64>,
-    #[serde(default)]
     payment_status: Option<String>,
-    #[serde(default)]
-    /// Only looked up: a `HashMap`, the type R2's custom metadata already
-    /// brings into the module (a key given twice keeps its last value).
-    metadata: Option<std::collections::HashMap<String, String>>,
-    #[serde(default)]
+    /// Only looked up (a key given twice keeps its last value).
+    metadata: Option<SortedMap<String>>,
     customer_details: Option<CustomerDetails>,
-    #[serde(default)]
     amount_total: Option<u64>,
     /// The items before discounts and taxes.
-    #[serde(default)]
     amount_subtotal: Option<u64>,
-    #[serde(default)]
     total_details: Option<TotalDetails>,
-    #[serde(default)]
     currency: Option<String>,
     /// An id, or null (for example a 100 % discount needs no payment).
-    #[serde(default)]
     payment_intent: Option<String>,
     /// The Payment Link that made the session; null for one made through
     /// the API.
-    #[serde(default)]
     payment_link: Option<String>,
 }
+json_fields!(Session {
+    id,
+    created,
+    payment_status,
+    metadata,
+    customer_details,
+    amount_total,
+    amount_subtotal,
+    total_details,
+    currency,
+    payment_intent,
+    payment_link
+});
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct TotalDetails {
-    #[serde(default)]
     amount_discount: u64,
 }
+json_fields!(TotalDetails {
+    #[default]
+    amount_discount
+});
 
 /// A Charge (`charge.refunded`), Dispute (`charge.dispute.created`,
 /// `charge.dispute.closed`) or Refund (`refund.failed`, `refund.updated`):
 /// the fields read of each, in one type, so that the module carries one
-/// deserializer for the three (each costs about a kilobyte).
-#[derive(Deserialize)]
+/// reader for the three.
+#[derive(Default)]
 struct PaymentObject {
     payment_intent: Option<String>,
     amount: u64,
     /// A Charge's; required there.
-    #[serde(default)]
     amount_refunded: Option<u64>,
     /// A Dispute's (a Refund's reason, why it was made, is not read).
-    #[serde(default)]
     reason: Option<String>,
     /// A Dispute's or a Refund's.
-    #[serde(default)]
     status: Option<String>,
     /// A Refund's, when it failed.
-    #[serde(default)]
     failure_reason: Option<String>,
     /// Of `amount` (Stripe: lower-case ISO, `eur`).
-    #[serde(default)]
     currency: Option<String>,
 }
+json_fields!(PaymentObject { payment_intent, amount, amount_refunded, reason, status, failure_reason, currency });
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct CustomerDetails {
-    #[serde(default)]
     email: Option<String>,
 }
+json_fields!(CustomerDetails { email });
 
 /// Parses an authenticated event body.
 pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
-    let event: Event = serde_json::from_slice(body).map_err(|e| WebhookError::MalformedEvent(e.to_string()))?;
-    let malformed = |e: serde_json::Error| WebhookError::MalformedEvent(format!("data.object: {e}"));
+    let body = std::str::from_utf8(body).map_err(|_| WebhookError::MalformedEvent("not UTF-8".into()))?;
+    let event: Event = json::from_str(body).map_err(|e| WebhookError::MalformedEvent(e.to_string()))?;
+    let malformed = |e: JsonError| WebhookError::MalformedEvent(format!("data.object: {e}"));
+    // Read as serde_json's `Value` held it: a key given twice in the
+    // object keeps its last value.
+    let object = event.data.object.last_of_each_key();
     // A charge with no payment intent was not made by Checkout: no order of
     // the shop's can be about it.
     let kind = match event.event_type.as_str() {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
-            session_kind(serde_json::from_value(event.data.object).map_err(malformed)?)
+            session_kind(Session::from_json(object).map_err(malformed)?)
         }
         "checkout.session.async_payment_failed" => {
-            let session: Session = serde_json::from_value(event.data.object).map_err(malformed)?;
+            let session = Session::from_json(object).map_err(malformed)?;
             EventKind::PaymentFailed { session_id: session.id }
         }
         "charge.refunded" => {
-            let charge: PaymentObject = serde_json::from_value(event.data.object).map_err(malformed)?;
+            let charge = PaymentObject::from_json(object).map_err(malformed)?;
             let amount_refunded = charge
                 .amount_refunded
                 .ok_or_else(|| WebhookError::MalformedEvent("data.object: missing field `amount_refunded`".into()))?;
@@ -224,7 +230,7 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
         // sends it for every refund since API version 2024-10-28), or one
         // canceled while it waited for an action (`refund.updated`).
         "refund.failed" | "refund.updated" => {
-            let refund: PaymentObject = serde_json::from_value(event.data.object).map_err(malformed)?;
+            let refund = PaymentObject::from_json(object).map_err(malformed)?;
             let undone = event.event_type == "refund.failed" || refund.status.as_deref() == Some("canceled");
             match refund.payment_intent.filter(|_| undone) {
                 Some(payment_id) => EventKind::RefundFailed(MoneyBack {
@@ -242,7 +248,7 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
             }
         }
         "charge.dispute.created" => {
-            let dispute: PaymentObject = serde_json::from_value(event.data.object).map_err(malformed)?;
+            let dispute = PaymentObject::from_json(object).map_err(malformed)?;
             match dispute.payment_intent {
                 Some(payment_id) => EventKind::Disputed(MoneyBack {
                     payment_id,
@@ -255,7 +261,7 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
             }
         }
         "charge.dispute.closed" => {
-            let dispute: PaymentObject = serde_json::from_value(event.data.object).map_err(malformed)?;
+            let dispute = PaymentObject::from_json(object).map_err(malformed)?;
             match (dispute.payment_intent, dispute.status) {
                 // Won, an inquiry closed with no chargeback, or prevented:
                 // the money stays the shop's. A lost one leaves it revoked.
@@ -512,6 +518,63 @@ mod tests {
         assert!(matches!(parse_event(b"{not json"), Err(WebhookError::MalformedEvent(_))));
         assert!(matches!(
             parse_event(br#"{"id":"e","type":"checkout.session.completed","data":{"object":{}}}"#),
+            Err(WebhookError::MalformedEvent(_))
+        ));
+    }
+
+    /// What Stripe may add is ignored; what is read must be there, of its
+    /// type; a key given twice at the top of the event is refused, and in
+    /// the object keeps its last value.
+    #[test]
+    fn what_is_read_of_an_event_and_what_is_refused() {
+        let parse = |json: &str| parse_event(json.as_bytes());
+        let paid = event("checkout.session.completed", "paid", r#"{"clips":"a","clips":"b","other":"x"}"#)
+            .replace(r#""id":"evt_9","#, r#""id":"evt_9","api_version":"2024-06-20","request":{"id":null},"livemode":true,"#)
+            .replace(r#""payment_status":"paid""#, r#""payment_status":"unpaid","payment_status":"paid","payment_intent":null,"total_details":{"amount_discount":100,"breakdown":[{"x":1.5}]},"amount_subtotal":3700"#);
+        let e = parse(&paid).unwrap();
+        let EventKind::Paid(p) = e.kind else { panic!("not paid: {:?}", e.kind) };
+        assert_eq!(
+            (p.clips, p.payment_id, p.amount_items, e.livemode),
+            (vec!["b".to_string()], None, Some(3600), true)
+        );
+        let e = parse(r#"{"id":"e","type":"customer.created","data":{"object":"x"}}"#).unwrap();
+        assert_eq!(
+            (e.kind, e.livemode),
+            (EventKind::Ignored, false),
+            "the object of an event not read is not looked at"
+        );
+        let deep =
+            |n: usize| format!(r#"{{"id":"e","type":"x","data":{{"object":{}{}}}}}"#, "[".repeat(n), "]".repeat(n));
+        assert!(parse(&deep(50)).is_ok());
+        assert!(parse(&deep(200)).is_err());
+        let ok = event("checkout.session.completed", "paid", r#"{"clips":"a"}"#);
+        assert!(parse(&ok).is_ok());
+        for bad in [
+            ok.replace(r#""id":"evt_9","#, r#""id":"evt_9","id":"evt_8","#),
+            ok.replace(r#""id":"evt_9","#, ""),
+            ok.replace(r#""type":"checkout.session.completed","#, r#""type":"checkout.session.completed","type":"x","#),
+            ok.replace(r#""type":"checkout.session.completed","#, r#""type":7,"#),
+            ok.replace(r#""id":"evt_9","#, r#""id":"evt_9","livemode":null,"#),
+            ok.replace(r#""id":"cs_test_1","#, ""),
+            ok.replace(r#""id":"cs_test_1","#, r#""id":["cs_test_1"],"#),
+            ok.replace(r#"{"clips":"a"}"#, r#"{"clips":1}"#),
+            ok.replace(r#"{"clips":"a"}"#, r#"["a"]"#),
+            ok.replace(r#""amount_total":3600"#, r#""amount_total":-3600"#),
+            ok.replace(r#""amount_total":3600"#, r#""amount_total":36.00"#),
+            ok.replace(r#""customer_details":{"email":"buyer@example.com"}"#, r#""customer_details":{"email":1}"#),
+            r#"{"id":"e","type":"x"}"#.to_string(),
+            r#"{"id":"e","type":"x","data":{}}"#.to_string(),
+            r#"{"id":"e","type":"x","data":{"object":{}},"data":{"object":{}}}"#.to_string(),
+            r#"{"id":"e","type":"charge.refunded","data":{"object":{"payment_intent":"pi_1","amount_refunded":1}}}"#.to_string(),
+            r#"{"id":"e","type":"charge.refunded","data":{"object":{"payment_intent":"pi_1","amount":"1","amount_refunded":1}}}"#.to_string(),
+            r#"{"id":"e","type":"charge.dispute.created","data":{"object":{"payment_intent":7,"amount":1}}}"#.to_string(),
+            r#"{"id":"e","type":"charge.dispute.closed","data":{"object":{"payment_intent":"pi_1","amount":1,"status":false}}}"#.to_string(),
+            r#"{"id":"e","type":"refund.failed","data":{"object":{"payment_intent":"pi_1","amount":1,"failure_reason":{}}}}"#.to_string(),
+        ] {
+            assert!(matches!(parse(&bad), Err(WebhookError::MalformedEvent(_))), "{bad}");
+        }
+        assert!(matches!(
+            parse_event(b"{\"id\":\"\xff\",\"type\":\"x\",\"data\":{\"object\":{}}}"),
             Err(WebhookError::MalformedEvent(_))
         ));
     }

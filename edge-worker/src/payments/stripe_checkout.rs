@@ -12,8 +12,9 @@
 //! Checkout Sessions: a leaked key can then open payment pages for the
 //! shop's own prices and nothing else. A full secret key (`sk_…`) is refused.
 
+use clipstore_core::json;
+use clipstore_core::json_fields;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde::Deserialize;
 
 use super::cart::{metadata_clips, Cart};
 use crate::http_call::HttpCall;
@@ -136,29 +137,30 @@ pub struct ApiFailure {
     pub detail: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct SessionBody {
     id: String,
     url: Option<String>,
 }
+json_fields!(SessionBody { id, url });
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct ErrorBody {
     error: ErrorDetail,
 }
+json_fields!(ErrorBody { error });
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct ErrorDetail {
-    #[serde(rename = "type", default)]
     kind: String,
-    #[serde(default)]
     message: String,
 }
+json_fields!(ErrorDetail { #[default] kind as "type", #[default] message });
 
 /// Reads Stripe's answer to [`session_request`].
 pub fn session_answer(status: u16, body: &str) -> Result<CreatedSession, ApiFailure> {
     if (200..300).contains(&status) {
-        let session: SessionBody = serde_json::from_str(body).map_err(|e| ApiFailure {
+        let session: SessionBody = json::from_str(body).map_err(|e| ApiFailure {
             retry: true,
             detail: format!("Stripe answered {status} with an unexpected body: {e}"),
         })?;
@@ -168,7 +170,7 @@ pub fn session_answer(status: u16, body: &str) -> Result<CreatedSession, ApiFail
             .ok_or(ApiFailure { retry: true, detail: format!("session {} has no payment page URL", session.id) })?;
         return Ok(CreatedSession { id: session.id, url });
     }
-    let detail = match serde_json::from_str::<ErrorBody>(body) {
+    let detail = match json::from_str::<ErrorBody>(body) {
         Ok(e) => format!("Stripe answered {status}: {} {}", e.error.kind, e.error.message),
         Err(_) => format!("Stripe answered {status}"),
     };
@@ -265,5 +267,13 @@ mod tests {
         assert!(session_answer(429, "{}").unwrap_err().retry);
         assert!(session_answer(200, r#"{"id":"cs_1","url":null}"#).unwrap_err().retry);
         assert!(session_answer(200, r#"{"id":"cs_1","url":"javascript:alert(1)"}"#).is_err());
+        let unreadable = session_answer(200, r#"{"url":"https://checkout.stripe.com/c/pay/cs_1"}"#).unwrap_err();
+        assert!(unreadable.retry && unreadable.detail.starts_with("Stripe answered 200 with an unexpected body: "));
+        assert!(session_answer(201, r#"{"id":"cs_1","url":"https://checkout.stripe.com/c/pay/cs_1","url":7}"#).is_err());
+        let detail = |status, body| session_answer(status, body).unwrap_err().detail;
+        assert_eq!(detail(400, r#"{"error":{"message":"m","code":"x"}}"#), "Stripe answered 400:  m");
+        assert_eq!(detail(400, r#"{"error":{}}"#), "Stripe answered 400:  ");
+        assert_eq!(detail(400, r#"{"error":null}"#), "Stripe answered 400");
+        assert_eq!(detail(400, r#"{"error":{"type":1}}"#), "Stripe answered 400");
     }
 }

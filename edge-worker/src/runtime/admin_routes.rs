@@ -5,6 +5,7 @@
 use super::*;
 use crate::mail::valid_address;
 use crate::runtime::d1::Query;
+use clipstore_core::json::{Json, ToJson};
 
 /// Largest JSON body of an admin request (uploads stream, see `objects.rs`).
 const MAX_JSON_BODY: usize = 64 * 1024;
@@ -67,23 +68,6 @@ struct SessionOrder {
 }
 crate::from_row!(SessionOrder { order_id });
 
-#[derive(Deserialize)]
-struct CreateOrder {
-    order_id: String,
-    clips: Vec<String>,
-    downloads: u32,
-    expires_at: Option<u64>,
-    customer_ref: Option<String>,
-    /// Kept as a checkout's, so that "Lost your download link?" and
-    /// `resend` find the order by it.
-    customer_email: Option<String>,
-    /// The Stripe checkout and payment it was paid by (a checkout the
-    /// webhook refused): a refund then revokes it, and Stripe's retry of
-    /// that checkout makes no second order.
-    session_id: Option<String>,
-    payment_id: Option<String>,
-}
-
 async fn admin_route(
     env: &Env,
     route: AdminRoute,
@@ -92,8 +76,8 @@ async fn admin_route(
 ) -> std::result::Result<Response, DownloadError> {
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
     let now = now_unix();
-    let respond = |status: u16, value: serde_json::Value| json_response(status, &value).map_err(unavailable);
-    // A flat answer, written without a `serde_json::Value` (smaller code).
+    let respond = |status: u16, value: Json| json_response(status, &value).map_err(unavailable);
+    // A flat answer, written without a JSON tree (smaller code).
     let answer =
         |status: u16, line: crate::log_line::LogLine| super::json_line_response(status, line).map_err(unavailable);
     let refuse = |status: u16, message: &str| json_error(status, message).map_err(unavailable);
@@ -108,13 +92,13 @@ async fn admin_route(
         AdminRoute::MethodNotAllowed => refuse(405, "method not allowed"),
         AdminRoute::ListOrders { limit } => {
             let r = batch(&db, vec![bind(&db, sql::LIST_ORDERS, &[num(limit.into())])?]).await?;
-            respond(200, json!({ "orders": rows::<OrderSummaryRow>(&r[0])? }))
+            respond(200, Json::object([("orders", rows::<OrderSummaryRow>(&r[0])?.to_json())]))
         }
         AdminRoute::NeverFullyDownloaded { since, until, limit } => {
             let r =
                 batch(&db, vec![bind(&db, sql::NEVER_FULLY_DOWNLOADED, &[num(since), num(until), num(limit.into())])?])
                     .await?;
-            respond(200, json!({ "orders": rows::<OrderSummaryRow>(&r[0])? }))
+            respond(200, Json::object([("orders", rows::<OrderSummaryRow>(&r[0])?.to_json())]))
         }
         AdminRoute::ShowOrder { order_id } => {
             let id = text(&order_id);
@@ -135,7 +119,7 @@ async fn admin_route(
             // One row per clip (the table's key), a few: found by a scan.
             let charged: Vec<OrderClipRow> = rows::<OrderClipRow>(&r[1])?;
             let charged_row = |slug: &str| charged.iter().find(|c| c.clip_slug == slug);
-            let slugs: Vec<String> = serde_json::from_str(&order.clips).unwrap_or_default();
+            let slugs: Vec<String> = clipstore_core::json::from_str(&order.clips).unwrap_or_default();
             let clips: Vec<ClipUsage> = slugs
                 .iter()
                 .map(|slug| {
@@ -148,17 +132,17 @@ async fn admin_route(
                 .collect();
             respond(
                 200,
-                json!({
-                    "order": order,
-                    "clips": clips,
-                    "attempts": rows::<AttemptRecord>(&r[2])?,
-                    "links": rows::<LinkRow>(&r[3])?,
-                    "events": rows::<EventRow>(&r[4])?,
-                }),
+                Json::object([
+                    ("order", order.to_json()),
+                    ("clips", clips.to_json()),
+                    ("attempts", rows::<AttemptRecord>(&r[2])?.to_json()),
+                    ("links", rows::<LinkRow>(&r[3])?.to_json()),
+                    ("events", rows::<EventRow>(&r[4])?.to_json()),
+                ]),
             )
         }
         AdminRoute::CreateOrder => {
-            let Ok(o) = serde_json::from_str::<CreateOrder>(body) else {
+            let Some(o) = admin::NewOrder::from_json(body) else {
                 return refuse(
                     400,
                     "expected {order_id, clips, downloads, expires_at?, customer_ref?, customer_email?, session_id?, payment_id?}",
@@ -340,7 +324,7 @@ async fn admin_route(
             )
             .await?;
             revocations::publish(env).await;
-            match rows::<ReissuedOrder>(&r[0])?.into_iter().next() {
+            match rows::<admin::ReissuedOrder>(&r[0])?.into_iter().next() {
                 // The new link, signed here with the key the Worker checks:
                 // one signed elsewhere (a rotated or mistyped local key)
                 // could fail after the old links were stopped.
@@ -356,7 +340,8 @@ async fn admin_route(
                         o.not_before,
                     );
                     let token = super::payments::sign_link(env, &mut claims)?;
-                    respond(200, json!({ "order": order, "link": format!("{origin}/download/{token}") }))
+                    let link = format!("{origin}/download/{token}");
+                    respond(200, Json::object([("order", order.to_json()), ("link", link.to_json())]))
                 }
                 None => refuse(404, &format!("no order {order_id} in the ledger")),
             }
@@ -367,30 +352,19 @@ async fn admin_route(
                 vec![bind(&db, sql::ATTEMPTS, &[opt_text(order_id.as_deref()), num(after), num(limit.into())])?],
             )
             .await?;
-            respond(200, json!({ "attempts": rows::<AttemptRecord>(&r[0])? }))
+            respond(200, Json::object([("attempts", rows::<AttemptRecord>(&r[0])?.to_json())]))
         }
         AdminRoute::Merge => {
             let merged = merge_fallback(env).await?;
-            respond(200, json!({ "merged": merged, "settled_stale": reservation::settle_stale(env).await? }))
+            let settled_stale = reservation::settle_stale(env).await?;
+            respond(200, Json::object([("merged", merged.to_json()), ("settled_stale", settled_stale.to_json())]))
         }
-        AdminRoute::Outbox { limit } => respond(200, json!({ "outbox": mail::outbox_list(&db, limit).await? })),
+        AdminRoute::Outbox { limit } => {
+            respond(200, Json::object([("outbox", mail::outbox_list(&db, limit).await?.to_json())]))
+        }
         AdminRoute::Payments { limit } => {
             let r = batch(&db, vec![bind(&db, sql::PAYMENT_EVENTS, &[num(limit.into())])?]).await?;
-            respond(200, json!({ "payments": rows::<PaymentEventRow>(&r[0])? }))
+            respond(200, Json::object([("payments", rows::<PaymentEventRow>(&r[0])?.to_json())]))
         }
     }
 }
-
-/// The order as `sql::REISSUE` returns it.
-#[derive(serde::Serialize)]
-struct ReissuedOrder {
-    order_id: String,
-    clips: String,
-    allowance: u32,
-    customer_ref: Option<String>,
-    expires_at: Option<u64>,
-    not_before: u64,
-    /// JSON object of what was bought of each clip, or null.
-    choices: Option<String>,
-}
-crate::from_row!(ReissuedOrder { order_id, clips, allowance, customer_ref, expires_at, not_before, choices });

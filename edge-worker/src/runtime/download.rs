@@ -387,7 +387,7 @@ pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<Or
         Ok((Some(order), charged)) => {
             dated = dated.min(order.created_at).min(order.first_issued.unwrap_or(u64::MAX));
             revoked_clips =
-                order.revoked_clips.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
+                order.revoked_clips.as_deref().and_then(|j| clipstore_core::json::from_str(j).ok()).unwrap_or_default();
             let all_clips_revoked = claims.clips.iter().all(|c| revoked_clips.contains(c));
             let revocation = DownloadError::revocation(
                 order.revoked_at,

@@ -12,8 +12,6 @@
 //! `mail_failed`, `mail_queued_no_provider`) with the outbox id, kind,
 //! order and attempt; never the API key, never the message's body.
 
-use serde::Serialize;
-use serde_json::json;
 use worker::*;
 
 use super::http::execute;
@@ -23,7 +21,8 @@ use crate::error::DownloadError;
 use crate::mail::messages::{order_mail, MailClip, OrderMail, OrderMailReason};
 use crate::mail::resend::{self, Resend};
 use crate::mail::{self, ConfigError, Mail, MailProvider, SendFailure};
-use crate::outbox::{self, sql, ClaimedMessage, MailKind, OutboxEntry, OutboxRow};
+use crate::outbox::{self, sql, ClaimedMessage, DeliveryReport, MailKind, OutboxEntry, OutboxRow};
+use clipstore_core::json::ToJson;
 use clipstore_core::Claims;
 
 /// A send that has no answer after this long is retried later (with the
@@ -39,20 +38,6 @@ pub(crate) fn provider(env: &Env) -> std::result::Result<Option<Resend>, ConfigE
         setting(env, resend::BASE_VAR).as_deref(),
         Some(&manifest().shop.contact_email),
     )
-}
-
-/// What one [`deliver_outbox`] run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub(crate) struct DeliveryReport {
-    /// Messages due at the start.
-    pub due: u32,
-    pub sent: u32,
-    pub retried: u32,
-    pub failed: u32,
-    /// Due, but no provider is configured (or its settings are invalid).
-    pub no_provider: u32,
-    /// Why the run stopped early (D1 unreachable, …), if it did.
-    pub error: Option<String>,
 }
 
 /// The statement that queues `mail` (`outbox::sql::OUTBOX_INSERT`): put it
@@ -228,7 +213,7 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
         }
     }
     if report.sent + report.retried + report.failed > 0 {
-        console_log!("{}", json!({ "event": "mail_delivery", "report": report }));
+        console_log!("{}", log_line!({ "event": "mail_delivery", "report": report.to_json() }));
     }
     report
 }

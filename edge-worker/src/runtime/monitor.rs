@@ -5,13 +5,13 @@
 
 use std::cell::RefCell;
 
+use clipstore_core::json::{Json, ToJson};
 use clipstore_core::{Keyring, ManifestClip};
-use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::*;
 
 use super::d1::Query;
-use super::{bind, d1_error, json_error, json_response, manifest, now_unix, num, text, unavailable};
+use super::{bind, d1_error, json_error, json_response, manifest, now_unix, num, text};
 use crate::error::DownloadError;
 use crate::mail::messages::alert_mail;
 use crate::mail::valid_address;
@@ -71,11 +71,11 @@ crate::from_row!(StateRow { state });
 async fn load_state(db: &D1Database) -> std::result::Result<MonitorState, DownloadError> {
     let row =
         bind(db, sql::LOAD_STATE, &[])?.first_row::<StateRow>().await.map_err(|e| d1_error("monitor state", e))?;
-    Ok(row.and_then(|r| serde_json::from_str(&r.state).ok()).unwrap_or_default())
+    Ok(row.and_then(|r| MonitorState::from_json(&r.state).ok()).unwrap_or_default())
 }
 
 async fn save_state(db: &D1Database, state: &MonitorState) -> std::result::Result<(), DownloadError> {
-    let json = serde_json::to_string(state).map_err(unavailable)?;
+    let json = state.to_json();
     super::batch(db, vec![bind(db, sql::SAVE_STATE, &[text(&json), num(now_unix())])?]).await.map(|_| ())
 }
 
@@ -179,20 +179,23 @@ pub async fn catalog_report(env: &Env, offset: u32, limit: u32) -> Result<Respon
             Err(e) => return json_error(503, &e),
         };
         let problem = clip_problem(clip, found.as_ref());
-        let mut entry = json!({
-            "slug": slug,
-            "object_key": clip.object_key,
-            "size": clip.size,
-            "sha256": clip.sha256,
-            "found": found,
-            "problem": problem,
-        });
+        let mut entry = Json::object([
+            ("slug", slug.to_json()),
+            ("object_key", clip.object_key.to_json()),
+            ("size", clip.size.to_json()),
+            ("sha256", clip.sha256.to_json()),
+            ("found", found.to_json()),
+            ("problem", problem.to_json()),
+        ]);
         if let Some(config) = &secondary {
-            entry["secondary"] = super::secondary::catalog_entry(config, clip).await;
+            entry.set("secondary", super::secondary::catalog_entry(config, clip).await);
         }
         clips.push(entry);
     }
-    json_response(200, &json!({ "total": all.len(), "offset": start, "clips": clips }))
+    json_response(
+        200,
+        &Json::object([("total", all.len().to_json()), ("offset", start.to_json()), ("clips", Json::Array(clips))]),
+    )
 }
 
 thread_local! {
@@ -627,7 +630,7 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
     let (mut state, notice) = monitor::conclude(&previous, &findings, now_unix());
     if let Some(notice) = &notice {
         let body = notice.webhook_json(&manifest().shop.title);
-        console_error!("{}", log_line!({ "event": "monitor_notice", "notice": body["clipstore"] }));
+        console_error!("{}", log_line!({ "event": "monitor_notice", "notice": body.get("clipstore") }));
         let webhook = setting(env, "ALERT_WEBHOOK_URL");
         // A shop without a channel has its notices in the logs only: that
         // is their delivery, and its incidents are still kept.
@@ -655,13 +658,14 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
     }
 }
 
-async fn post_json(url: &str, body: &serde_json::Value) -> std::result::Result<(), String> {
+async fn post_json(url: &str, body: &Json) -> std::result::Result<(), String> {
     if !crate::http_call::private_on_the_way(url) {
         return Err("ALERT_WEBHOOK_URL is not an https:// address".into());
     }
     let headers = Headers::new();
     headers.set("content-type", "application/json").map_err(|e| e.to_string())?;
-    let request = super::http::new_request(url, Method::Post, &headers, Some(&body.to_string()))
+    let body = clipstore_core::json::to_string_sorted(body);
+    let request = super::http::new_request(url, Method::Post, &headers, Some(&body))
         .map_err(|e| format!("webhook request: {e}"))?;
     let response = Fetch::Request(request).send().await.map_err(|e| format!("webhook POST: {e}"))?;
     match response.status_code() {

@@ -6,7 +6,7 @@
 //! can compare hashes later. A request body is limited by the Cloudflare
 //! plan (100 MB on Free and Pro); see docs/monitoring.md for larger files.
 
-use serde_json::json;
+use clipstore_core::json::{Json, ToJson};
 use worker::*;
 
 use super::monitor::{bucket, stored_object};
@@ -19,7 +19,7 @@ pub async fn object_info(env: &Env, key: &str) -> Result<Response> {
         Err(e) => return json_error(503, &e),
     };
     match stored_object(&bucket, key).await {
-        Ok(Some(found)) => json_response(200, &json!({ "key": key, "found": found })),
+        Ok(Some(found)) => json_response(200, &Json::object([("key", key.to_json()), ("found", found.to_json())])),
         Ok(None) => json_error(404, &format!("no object {key} in the bucket")),
         Err(e) => json_error(503, &e),
     }
@@ -63,9 +63,15 @@ pub async fn put_object(req: Request, env: &Env, key: &str) -> Result<Response> 
         Ok(None) => json_error(412, &format!("R2 refused the put of {key}")),
         Ok(Some(o)) => {
             console_log!("{}", log_line!({ "event": "object_uploaded", "key": key, "size": o.size() }));
+            let sha256 = sha256.map(|d| hex(&d));
             json_response(
                 201,
-                &json!({ "key": key, "size": o.size(), "etag": o.etag(), "sha256": sha256.map(|d| hex(&d)) }),
+                &Json::object([
+                    ("key", key.to_json()),
+                    ("size", o.size().to_json()),
+                    ("etag", o.etag().to_json()),
+                    ("sha256", sha256.to_json()),
+                ]),
             )
         }
         Err(e) => {

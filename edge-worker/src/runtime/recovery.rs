@@ -9,8 +9,8 @@
 //! shares the order's allowance in the ledger, and the old link keeps
 //! working.
 
+use clipstore_core::json::{Json, ToJson};
 use clipstore_core::Claims;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use worker::*;
 
@@ -206,7 +206,7 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
         // The mail lists what can be downloaded: not the clips refunded,
         // nor what the catalog no longer has (`order_facts` leaves it out;
         // an order of nothing else is named, not mailed with "0 clips").
-        let refunded: Vec<String> = serde_json::from_str(&order.revoked_clips).unwrap_or_default();
+        let refunded: Vec<String> = clipstore_core::json::from_str(&order.revoked_clips).unwrap_or_default();
         let mut listed = claims.clone();
         listed.clips.retain(|c| !refunded.contains(c));
         let sold = !listed.clips.is_empty();
@@ -252,7 +252,7 @@ pub(super) fn fresh_claims(
     let mut claims = Claims {
         key_id: String::new(),
         order_id: order_id.to_string(),
-        clips: serde_json::from_str(clips).unwrap_or_default(),
+        clips: clipstore_core::json::from_str(clips).unwrap_or_default(),
         issued_at: now.max(not_before),
         expires_at: expires_at.unwrap_or(now + 30 * 86_400),
         downloads,
@@ -296,13 +296,13 @@ pub(super) async fn resend(
     order_id: &str,
     to: Option<&str>,
     origin: &str,
-) -> std::result::Result<(u16, serde_json::Value), DownloadError> {
+) -> std::result::Result<(u16, Json), DownloadError> {
     let order = bind(db, sql::ORDER_TO_RESEND, &[text(order_id)])?
         .first_row::<OrderToResend>()
         .await
         .map_err(|e| d1_error("order to resend", e))?;
     let Some(order) = order else {
-        return Ok((404, json!({ "error": format!("no order {order_id} in the ledger") })));
+        return Ok((404, refusal(format!("no order {order_id} in the ledger"))));
     };
     if order.revoked_at.is_some() {
         let error = match order.revoked_reason.as_deref() {
@@ -312,27 +312,21 @@ pub(super) async fn resend(
             ),
             _ => format!("order {order_id} is revoked; reissue it first: `site-gen orders reissue {order_id}`"),
         };
-        return Ok((409, json!({ "error": error })));
+        return Ok((409, refusal(error)));
     }
     // A resent link shares the order's expiry: past it, the mail would
     // carry a link that fails, and the customer would write back.
     if let Some(expired) = order.expires_at.filter(|&at| at <= now_unix()) {
         return Ok((
             409,
-            json!({ "error": format!(
-                "order {order_id} expired on {}: reissue it",
-                crate::preconditions::http_date(expired)
-            ) }),
+            refusal(format!("order {order_id} expired on {}: reissue it", crate::preconditions::http_date(expired))),
         ));
     }
     let Some(address) = to.or(order.customer_email.as_deref()) else {
-        return Ok((
-            409,
-            json!({ "error": format!("no e-mail address is known for order {order_id}; give one with --to") }),
-        ));
+        return Ok((409, refusal(format!("no e-mail address is known for order {order_id}; give one with --to"))));
     };
     if !valid_address(address) {
-        return Ok((400, json!({ "error": format!("{address} is not an e-mail address") })));
+        return Ok((400, refusal(format!("{address} is not an e-mail address"))));
     }
     let mut claims = fresh_claims(
         order_id,
@@ -351,7 +345,7 @@ pub(super) async fn resend(
              (`site-gen orders create`)",
             claims.clips.join(", ")
         );
-        return Ok((409, json!({ "error": error })));
+        return Ok((409, refusal(error)));
     }
     let token = sign_link(env, &mut claims)?;
     let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin)?;
@@ -359,6 +353,16 @@ pub(super) async fn resend(
     let report = deliver_outbox(env, DELIVERY_BATCH).await;
     Ok((
         200,
-        json!({ "order_id": order_id, "to": address, "link": format!("{origin}/download/{token}"), "delivery": report }),
+        Json::object([
+            ("order_id", order_id.to_json()),
+            ("to", address.to_json()),
+            ("link", format!("{origin}/download/{token}").to_json()),
+            ("delivery", report.to_json()),
+        ]),
     ))
+}
+
+/// `{"error": "<why>"}`: the owner's `resend` refused.
+fn refusal(why: String) -> Json {
+    Json::object([("error", why.to_json())])
 }

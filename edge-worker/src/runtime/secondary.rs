@@ -8,6 +8,7 @@
 use std::pin::pin;
 use std::time::Duration;
 
+use clipstore_core::json::{Json, ToJson};
 use clipstore_core::ManifestClip;
 use futures_util::future::{select, Either};
 use web_sys::ReadableStream;
@@ -245,14 +246,15 @@ pub(super) async fn health_check(env: &Env) -> crate::monitor::Check {
 
 /// The secondary's copy of a clip for `GET /admin/catalog` (`site-gen
 /// doctor`).
-pub(super) async fn catalog_entry(config: &SecondaryConfig, clip: &ManifestClip) -> serde_json::Value {
-    use serde_json::json;
-    match head(config, clip).await {
-        Ok(object) => json!({ "found": object.stored(), "problem": null }),
-        Err(SecondaryRefusal::Missing) => json!({ "found": null, "problem": { "problem": "missing" } }),
-        Err(SecondaryRefusal::Different(problem)) => json!({ "found": null, "problem": problem }),
+pub(super) async fn catalog_entry(config: &SecondaryConfig, clip: &ManifestClip) -> Json {
+    let (found, problem) = match head(config, clip).await {
+        Ok(object) => (object.stored().to_json(), Json::Null),
+        Err(SecondaryRefusal::Missing) => (Json::Null, Json::object([("problem", "missing".to_json())])),
+        Err(SecondaryRefusal::Different(problem)) => (Json::Null, problem.to_json()),
         Err(other) => {
-            json!({ "found": null, "problem": { "problem": "unavailable", "detail": other.describe(&clip.object_key) } })
+            let detail = other.describe(&clip.object_key);
+            (Json::Null, Json::object([("problem", "unavailable".to_json()), ("detail", detail.to_json())]))
         }
-    }
+    };
+    Json::object([("found", found), ("problem", problem)])
 }
