@@ -501,3 +501,17 @@ describe("when D1 fails", () => {
     assert.match(await page(link), /3 of 5 downloads left/);
   });
 });
+
+describe("an owner's order made by hand", () => {
+  it("clips written in any order, with the customer's address: created, its link lists them sorted and works", async () => {
+    // `site-gen orders create X --clip b --clip a --to …`: the link's
+    // clips must be sorted to sign; unsorted, the order failed with 503.
+    const [first, second] = [main.slug, other.slug].sort();
+    const created = await admin(stack, "POST", "/admin/orders", {
+      body: { order_id: "HAND-SORT", clips: [second, first], downloads: 1, customer_email: "sorted@example.com" },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const shown = await admin(stack, "GET", "/admin/orders/HAND-SORT");
+    assert.deepEqual(JSON.parse(shown.body.order.clips), [first, second]);
+  });
+});
