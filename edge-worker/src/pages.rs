@@ -65,6 +65,11 @@ pub(crate) fn layout(shop: &ShopInfo, title: &str, body: &str) -> String {
 
 /// The customer's order page: every clip with its size, downloads left,
 /// expiry and a download link.
+/// The shop's contact address as a `mailto:` link, as every page gives it.
+pub(crate) fn contact_link(shop: &ShopInfo) -> String {
+    format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email))
+}
+
 pub fn order_page(shop: &ShopInfo, view: &OrderView) -> String {
     layout(shop, "Your downloads", &order_section(view, ""))
 }
@@ -256,8 +261,7 @@ pub const PENDING_CHECK_SECS: u32 = 3;
 /// nothing to wait for here, the link comes by e-mail, and the cart is
 /// emptied (it is paid for; a second checkout would charge twice).
 pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool, cart: Option<&str>) -> String {
-    let contact =
-        format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
+    let contact = contact_link(shop);
     let (title, section) = if on_its_way {
         (
             "Your payment is on its way",
@@ -283,8 +287,7 @@ pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool, cart: Option<&str
 /// payment's event again), with its mail. Not the download error page:
 /// "your link is fine" would be wrong for a customer who has none yet.
 pub fn thanks_unavailable_page(shop: &ShopInfo) -> String {
-    let contact =
-        format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
+    let contact = contact_link(shop);
     let body = format!(
         "    <section class=\"notice payment-pending\">\n      <h1>Thank you: your payment is being recorded</h1>\n      <p role=\"status\">Our order system is not answering right now, so your download link cannot be shown here yet. It is e-mailed to you as soon as the order is recorded: there is nothing else to do, and you can close this page. If no e-mail has come by tomorrow, write to {contact}; your receipt from the payment provider is your proof of purchase.</p>\n    </section>\n"
     );
@@ -294,8 +297,7 @@ pub fn thanks_unavailable_page(shop: &ShopInfo) -> String {
 /// The success page of a delayed payment (a bank debit) that failed: no
 /// order was made, so no link is coming, whatever the page said before.
 pub fn payment_failed_page(shop: &ShopInfo) -> String {
-    let contact =
-        format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
+    let contact = contact_link(shop);
     let body = format!(
         "    <section class=\"notice\">\n      <h1>Your payment did not go through</h1>\n      <p role=\"status\">Your bank or payment provider told us the payment failed, so no order was made and no download link will come. You can buy the clips again from the shop with another payment method. If your bank shows the money as taken, write to {contact} with your receipt.</p>\n      <p><a class=\"button\" href=\"/\">Back to the shop</a></p>\n    </section>\n"
     );
@@ -304,8 +306,7 @@ pub fn payment_failed_page(shop: &ShopInfo) -> String {
 
 /// The success page without a usable `session_id`.
 pub fn bad_thanks_page(shop: &ShopInfo) -> String {
-    let contact =
-        format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
+    let contact = contact_link(shop);
     let body = format!(
         "    <section class=\"notice\">\n      <h1>This page needs a checkout reference</h1>\n      <p>The link you followed is incomplete. If you have paid, write to {contact} with your receipt and we will send your download link.</p>\n      <p><a href=\"/\">Back to the shop</a></p>\n    </section>\n"
     );
@@ -315,8 +316,7 @@ pub fn bad_thanks_page(shop: &ShopInfo) -> String {
 /// The page shown with an error status. Says what the customer can do, never
 /// why a token was refused in detail.
 pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
-    let contact =
-        format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email));
+    let contact = contact_link(shop);
     let (title, message) = match error {
         DownloadError::Expired => (
             "This download link has expired",

@@ -6,13 +6,9 @@
 use clipstore_core::ShopInfo;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
-use crate::pages::layout;
+use crate::pages::{contact_link as contact, layout};
 use crate::payments::cart::{CartError, MAX_LINES};
 use crate::routes::RECOVER_PATH;
-
-fn contact(shop: &ShopInfo) -> String {
-    format!(r#"<a href="mailto:{a}">{t}</a>"#, a = attr(&shop.contact_email), t = text(&shop.contact_email))
-}
 
 fn notice(shop: &ShopInfo, title: &str, paragraphs: &str) -> String {
     let body = format!("    <section class=\"notice\">\n      <h1>{}</h1>\n{paragraphs}    </section>\n", text(title));
