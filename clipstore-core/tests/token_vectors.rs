@@ -40,6 +40,8 @@ struct KeyVector {
     name: String,
     env: String,
     in_keyring: bool,
+    /// `SigningKey::fingerprint`: what the Worker's deep health check shows.
+    fingerprint: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -394,6 +396,7 @@ fn generate() -> Vectors {
                 in_keyring: ring
                     .get(key.key_id())
                     .is_some_and(|k| k.to_env_string() == key.to_env_string()),
+                fingerprint: key.fingerprint(),
             })
             .collect(),
         valid,
@@ -443,6 +446,7 @@ fn vectors_file_passes() {
         let parsed = SigningKey::from_env_string(&k.env).unwrap();
         let in_ring = ring.get(parsed.key_id()).is_some_and(|r| r.to_env_string() == k.env);
         assert_eq!(in_ring, k.in_keyring, "{}", k.name);
+        assert_eq!(parsed.fingerprint(), k.fingerprint, "{}", k.name);
     }
 
     assert!(v.valid.len() >= 5 && v.must_fail.len() >= 30);

@@ -514,4 +514,50 @@ describe("an owner's order made by hand", () => {
     const shown = await admin(stack, "GET", "/admin/orders/HAND-SORT");
     assert.deepEqual(JSON.parse(shown.body.order.clips), [first, second]);
   });
+
+  it("a link signed with a key the Worker lacks is not minted, and doctor fails until the keys agree", async () => {
+    const mintWith = (key, order) => siteGen(["token", "mint", "--root", REPO, "--order", order, "--clip", main.slug,
+      "--downloads", "1", "--expires", "2d", "--base-url", `${stack.base}/download`], { CLIPSTORE_SIGNING_KEY: key })
+      .then((r) => ({ code: 0, ...r }), (e) => e);
+    const doctor = (key) => siteGen(["doctor", "--root", REPO, "--worker-url", stack.base], { CLIPSTORE_SIGNING_KEY: key })
+      .then((r) => ({ code: 0, ...r }), (e) => e);
+    const [keyId] = SIGNING_KEY.split(":");
+    // The key generated again under the Worker's key id, and a key of an
+    // id the Worker does not have (retired from its keyring).
+    const regenerated = vectors.keys.find((k) => !k.in_keyring && k.env.startsWith(`${keyId}:`));
+    const retired = vectors.keys.find((k) => !k.in_keyring && !k.env.startsWith(`${keyId}:`));
+    assert.ok(regenerated && retired, "the vectors have both kinds of key");
+
+    const health = await admin(stack, "GET", "/admin/health");
+    const workerKeys = health.body.signing_keys.map((k) => k.key_id);
+    assert.ok(workerKeys.includes(keyId), JSON.stringify(health.body.signing_keys));
+    assert.equal(health.body.signing_keys.find((k) => k.key_id === keyId).fingerprint,
+      vectors.keys.find((k) => k.env === SIGNING_KEY).fingerprint, "the fingerprint is the vectors' (docs/token-format.md)");
+
+    const same = await mintWith(regenerated.env, "HAND-KEY-1");
+    assert.equal(same.code, 1, same.stderr);
+    assert.equal(same.stdout, "", "no link printed");
+    assert.match(same.stderr, new RegExp(`has a key ${keyId}, but with another secret .*"bad signature".*Nothing was minted`, "s"));
+    const unknown = await mintWith(retired.env, "HAND-KEY-2");
+    assert.equal(unknown.code, 1, unknown.stderr);
+    assert.match(unknown.stderr, new RegExp(`is not one the Worker at .* verifies \\(its TOKEN_KEYS: ${workerKeys.join(", ")}\\)`));
+    assert.match(unknown.stderr, /"unknown key"/);
+    // What would have happened: the Worker refuses such a link.
+    for (const order of ["HAND-KEY-1", "HAND-KEY-2"]) {
+      assert.equal((await admin(stack, "GET", `/admin/orders/${order}`)).status, 404, "nothing recorded");
+    }
+
+    // The Worker's own key: minted, and the link downloads.
+    const good = await mintWith(SIGNING_KEY, "HAND-KEY-3");
+    assert.equal(good.code, 0, good.stderr);
+    assert.doesNotMatch(good.stderr, /warning: could not check that the Worker/);
+    assert.equal((await get(`${good.stdout.trim()}/${main.slug}`, ["Range: bytes=0-99"])).status, 206);
+
+    const bad = await doctor(regenerated.env);
+    assert.equal(bad.code, 1, bad.stdout);
+    assert.match(bad.stdout, new RegExp(`FAIL  minting key: the Worker has a key ${keyId}, but with another secret`));
+    const fine = await doctor(SIGNING_KEY);
+    assert.match(fine.stdout, new RegExp(`ok    minting key: links \`site-gen token mint\` signs with key ${keyId} \\(from CLIPSTORE_SIGNING_KEY\\) open on this Worker`));
+    assert.doesNotMatch(fine.stdout, /FAIL  minting key/);
+  });
 });

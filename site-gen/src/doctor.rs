@@ -11,7 +11,9 @@
 //! What fails (exit 1) is what may leave a customer without a link or a
 //! download: an open incident of the Worker's self-test about orders, mail,
 //! the ledger, storage or a clip ([`incident()`], in `doctor/incident.rs`), no mail provider on a shop
-//! that takes payments, a clip missing or different in an origin. Each says
+//! that takes payments, a clip missing or different in an origin, a key
+//! `site-gen token mint` signs with that the Worker would refuse
+//! (`minting_key.rs`). Each says
 //! what it means and where to look next; doctor knows three sides of a clip
 //! (`content/`, the deployed catalog, the bucket) and names the one that
 //! disagrees.
@@ -21,11 +23,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use clipstore_core::{CatalogManifest, ManifestClip};
+use clipstore_core::{CatalogManifest, ManifestClip, SigningKey};
 use serde_json::Value;
 
 use crate::guides::guide;
+use crate::minting_key::{self, KeyMatch};
 use crate::orders::{admin_token, resolve_worker_url, AdminClient, OrdersError};
+use crate::purchase_token::KeySource;
 
 mod incident;
 pub use incident::incident;
@@ -65,6 +69,10 @@ pub struct ShopFacts {
     pub public_worker: Option<String>,
     /// The shop's folder doctor read `content/` from.
     pub root: PathBuf,
+    /// The key `site-gen token mint` signs with on this machine, and where
+    /// it came from; None when there is none (or only the local Worker's,
+    /// which `mint` refuses for a deployed shop anyway).
+    pub minting_key: Option<(SigningKey, String)>,
 }
 
 /// A clip file a build leaves out, and why.
@@ -186,7 +194,34 @@ impl Report {
                 _ => r.fail(format!("{name}: {detail}")),
             }
         }
+        r.minting_key(health, shop);
         r.bucket(remote, shop)
+    }
+
+    /// Whether links `site-gen token mint` signs on this machine open on
+    /// this Worker: the minting key against the keys its health check names.
+    fn minting_key(&mut self, health: &Value, shop: &ShopFacts) {
+        let Some((key, source)) = &shop.minting_key else { return };
+        let worker = match &shop.public_worker {
+            Some(address) => format!("the Worker at {address}"),
+            None => "the Worker".to_string(),
+        };
+        match minting_key::judge(key, health) {
+            KeyMatch::Verified { primary } => self.ok(format!(
+                "minting key: links `site-gen token mint` signs with key {} (from {source}) open on this Worker{}",
+                key.key_id(),
+                if primary { "" } else { " (an older key it still verifies: it signs its own links with its first key)" }
+            )),
+            // Unset or invalid keys fail the `signing_keys` check above.
+            KeyMatch::NotNamed => self.note(format!(
+                "minting key: not compared: {worker} does not name its keys (deployed before it did, or TOKEN_KEYS unusable)"
+            )),
+            found => {
+                if let Some((what, help)) = minting_key::problem(key, source, &worker, &found) {
+                    self.fail(format!("minting key: {what}. To fix: {help}"))
+                }
+            }
+        }
     }
 
     /// The Worker takes test payments only (`STRIPE_TEST_MODE`): right for
@@ -493,6 +528,7 @@ pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
         payment_link,
         public_worker: None,
         root: root.to_path_buf(),
+        minting_key: None,
     }
 }
 
@@ -521,6 +557,14 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
     let mut facts = shop_facts(&args.root);
     let base = client.base().to_string();
     facts.public_worker = (!crate::orders::is_loopback(&base)).then_some(base);
+    // `.dev.vars`' key signs for a Worker on this machine only: `mint`
+    // refuses it for a deployed one.
+    facts.minting_key = match crate::purchase_token::signing_key_from(&args.root) {
+        Ok((key, source)) if source == KeySource::Env || facts.public_worker.is_none() => {
+            Some((key, source.describe().to_string()))
+        }
+        _ => None,
+    };
     if facts.takes_payments.is_none() {
         // A webhook event of Stripe's the Worker verified (it has an event
         // id; a refused delivery, anyone's to make, has none). An older
@@ -648,6 +692,57 @@ mod tests {
         assert_eq!(r.summary(), "All good.");
         let unknown = ShopFacts::default();
         assert!(Report::new(&health, Ok(&remote), &unknown).lines.iter().any(|l| l.contains("not compared")));
+    }
+
+    /// Links minted on this machine that the Worker would refuse fail the
+    /// report; the Worker's own key passes; a Worker that names no keys is
+    /// not judged.
+    #[test]
+    fn the_minting_key_is_compared_with_the_workers() {
+        let theirs = SigningKey::new("2026-12", vec![7; 32]).unwrap();
+        let health = json!({ "ok": true,
+            "checks": [{ "name": "signing_keys", "ok": true, "detail": "TOKEN_KEYS is set and valid: 2026-12" }],
+            "signing_keys": [{ "key_id": "2026-12", "fingerprint": theirs.fingerprint() }] });
+        let remote = vec![
+            json!({ "slug": "a", "object_key": "clips/a.mp4", "size": 10, "sha256": "aa", "found": { "size": 10, "sha256": "aa" }, "problem": null }),
+        ];
+        let shop = |key: &SigningKey| ShopFacts {
+            minting_key: Some((key.clone(), "CLIPSTORE_SIGNING_KEY".into())),
+            public_worker: Some("https://shop.example".into()),
+            ..facts(local(&[("a", 10, Some("aa"))]))
+        };
+        let r = Report::new(&health, Ok(&remote), &shop(&theirs));
+        assert_eq!((r.problems, r.warnings), (0, 0), "{:?}", r.lines);
+        assert!(
+            lines(&r).contains("ok    minting key: links `site-gen token mint` signs with key 2026-12"),
+            "{}",
+            lines(&r)
+        );
+
+        let regenerated = SigningKey::new("2026-12", vec![8; 32]).unwrap();
+        let r = Report::new(&health, Ok(&remote), &shop(&regenerated));
+        assert_eq!(r.problems, 1, "{:?}", r.lines);
+        assert!(
+            lines(&r).contains(
+                "FAIL  minting key: the Worker at https://shop.example has a key 2026-12, but with another secret"
+            ),
+            "{}",
+            lines(&r)
+        );
+
+        let other = SigningKey::new("laptop", vec![7; 32]).unwrap();
+        let r = Report::new(&health, Ok(&remote), &shop(&other));
+        assert_eq!(r.problems, 1, "{:?}", r.lines);
+        assert!(
+            lines(&r).contains("is not one the Worker at https://shop.example verifies (its TOKEN_KEYS: 2026-12)"),
+            "{}",
+            lines(&r)
+        );
+
+        let older_worker = json!({ "ok": true, "checks": health["checks"].clone() });
+        let r = Report::new(&older_worker, Ok(&remote), &shop(&other));
+        assert_eq!((r.problems, r.warnings), (0, 0), "{:?}", r.lines);
+        assert!(lines(&r).contains("minting key: not compared"), "{}", lines(&r));
     }
 
     /// A Worker whose admin API is off, or whose catalog could not be read,

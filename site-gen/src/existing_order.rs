@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::orders::{AdminClient, OrdersError, ADMIN_TOKEN_ENV};
 
 /// How long `mint` waits for the Worker's answer before minting without it.
-const ASK_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const ASK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What `mint` does with an order id.
 #[derive(Debug, PartialEq, Eq)]

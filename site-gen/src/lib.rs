@@ -27,6 +27,7 @@ pub mod markdown_cache;
 pub mod media;
 pub mod media_made;
 pub mod media_variants;
+pub mod minting_key;
 pub mod new;
 pub mod offers;
 pub mod orders;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use site_gen::existing_order::{self, Verdict};
+use site_gen::minting_key;
 use site_gen::purchase_token::{self as pt, MintRequest};
 use site_gen::{new, BuildError, BuildOptions, DEFAULT_MANIFEST, DEFAULT_OUT};
 
@@ -254,12 +255,21 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
             };
             let (token, claims) = pt::mint(&shop, &key, &request).map_err(|e| e.to_string())?;
             // An order the Worker knows would be taken over by this link.
-            if !replace_order {
-                let worker = existing_order::worker_for_link(worker_url.as_deref(), &base);
-                match existing_order::check(&root.root, &worker, &claims.order_id) {
-                    Verdict::New => {}
+            let worker = existing_order::worker_for_link(worker_url.as_deref(), &base);
+            let answered = replace_order
+                || match existing_order::check(&root.root, &worker, &claims.order_id) {
+                    Verdict::New => true,
                     Verdict::Known(refusal) => return Err(refusal),
-                    Verdict::Unchecked(warning) => eprintln!("warning: {warning}"),
+                    Verdict::Unchecked(warning) => {
+                        eprintln!("warning: {warning}");
+                        false
+                    }
+                };
+            // A key the Worker lacks signs a link it refuses. Not asked again
+            // when the Worker did not answer just now (its warning is out).
+            if answered {
+                if let Some(warning) = minting_key::check(&root.root, &worker, &key, source.describe())? {
+                    eprintln!("warning: {warning}");
                 }
             }
             println!("{}", pt::download_url(&base, &token));

@@ -314,10 +314,31 @@ fn mint_refuses_two_files_of_one_clip() {
     assert!(same.status.success(), "{}", text(&same.stderr));
 }
 
+/// The key `mint_for` signs with, the one `worker_with_orders` verifies.
+fn shop_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| keygen("k1"))
+}
+
+/// `signing_keys` of a deep health answer for these keys.
+fn named_keys(keys: &[&str]) -> serde_json::Value {
+    keys.iter()
+        .map(|k| {
+            let key = clipstore_core::SigningKey::from_env_string(k).unwrap();
+            serde_json::json!({ "key_id": key.key_id(), "fingerprint": key.fingerprint() })
+        })
+        .collect()
+}
+
 /// A stand-in for the shop's Worker that knows two orders: one a customer
-/// paid through Stripe's checkout, one from a link minted earlier. Records
-/// the request lines.
+/// paid through Stripe's checkout, one from a link minted earlier, and
+/// verifies [`shop_key`]. Records the request lines.
 fn worker_with_orders() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    worker_with_keys(named_keys(&[shop_key()]))
+}
+
+/// [`worker_with_orders`] whose deep health check names `signing_keys`.
+fn worker_with_keys(signing_keys: serde_json::Value) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use common::http::Response;
     use serde_json::json;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -337,6 +358,7 @@ fn worker_with_orders() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>
                 200,
                 json!({"order": {"order_id": "ORD-HAND", "clips": "[\"beta\"]", "allowance": 5, "source": "token"}}),
             ),
+            "GET /admin/health" => Response::json(200, json!({"ok": true, "checks": [], "signing_keys": signing_keys})),
             // As the Worker's admin API answers an order it does not know.
             line if line.starts_with("GET /admin/orders/") => {
                 let id = line.trim_start_matches("GET /admin/orders/").replace("%2D", "-");
@@ -353,12 +375,12 @@ const ADMIN: &str = "right-admin-token-0123456789";
 /// `token mint` for an order id, its link for the Worker at `worker`, with
 /// the admin token `admin` (none: not set); `extra` arguments after.
 fn mint_for(worker: &str, admin: Option<&str>, order: &str, extra: &[&str]) -> Output {
-    let (root, key) = (shop(), keygen("k1"));
+    let (root, key) = (shop(), shop_key());
     let base = format!("{worker}/download");
     let mut args = vec!["token", "mint", "--root", root.to_str().unwrap(), "--order", order, "--clip", "beta"];
     args.extend(["--base-url", &base, "--now", NOW]);
     args.extend_from_slice(extra);
-    let mut envs = vec![("CLIPSTORE_SIGNING_KEY", key.as_str())];
+    let mut envs = vec![("CLIPSTORE_SIGNING_KEY", key)];
     envs.extend(admin.map(|a| ("CLIPSTORE_ADMIN_TOKEN", a)));
     site_gen(&args, &envs)
 }
@@ -402,7 +424,54 @@ fn mint_refuses_an_order_id_the_worker_already_has_unless_told() {
     let token = text(&replaced.stdout).rsplit('/').next().unwrap().to_string();
     let claims = clipstore_core::token::decode_unverified(&token).unwrap();
     assert_eq!((claims.order_id.as_str(), claims.clips.as_slice()), ("PAY-eeb51", ["beta".to_string()].as_slice()));
-    assert_eq!(seen.lock().unwrap().len(), asked, "the owner said so: nothing asked");
+    let asked_now = seen.lock().unwrap()[asked..].to_vec();
+    assert_eq!(asked_now, ["GET /admin/health"], "the owner said so: the order not asked, the keys still");
+}
+
+/// A link signed with a key the Worker lacks would be refused when the
+/// customer opens it: `mint` asks the Worker's deep health check for its
+/// keys (id and fingerprint) and refuses, saying what to do; a Worker that
+/// names no keys (deployed before it did) gets a warning.
+#[test]
+fn mint_refuses_a_key_the_worker_does_not_verify() {
+    let other = keygen("k1");
+    let (regenerated, _) = worker_with_keys(named_keys(&[&other]));
+    let same_id = mint_for(&regenerated, Some(ADMIN), "ORD-KEY", &[]);
+    assert!(!same_id.status.success());
+    assert_eq!(text(&same_id.stdout), "", "no link printed");
+    let err = text(&same_id.stderr);
+    let fingerprint = |k: &str| clipstore_core::SigningKey::from_env_string(k).unwrap().fingerprint();
+    let prints = format!(
+        "has a key k1, but with another secret than the one in CLIPSTORE_SIGNING_KEY (fingerprint {} there, {} here",
+        fingerprint(&other),
+        fingerprint(shop_key())
+    );
+    for said in [
+        prints.as_str(),
+        "refused as \"bad signature\"",
+        "Nothing was minted.",
+        "help: mint with the Worker's key (set CLIPSTORE_SIGNING_KEY",
+    ] {
+        assert!(err.contains(said), "{said}\n{err}");
+    }
+
+    let (rotated, _) = worker_with_keys(named_keys(&[&keygen("k2"), &keygen("k0")]));
+    let unknown = mint_for(&rotated, Some(ADMIN), "ORD-KEY", &[]);
+    assert!(!unknown.status.success());
+    let err = text(&unknown.stderr);
+    assert!(
+        err.contains("the key links are minted with, k1 (from CLIPSTORE_SIGNING_KEY), is not one the Worker at"),
+        "{err}"
+    );
+    assert!(err.contains("(its TOKEN_KEYS: k2, k0)") && err.contains("\"unknown key\""), "{err}");
+    assert!(err.contains("`k1:SECRET` first"), "{err}");
+
+    // An older Worker: its health check names no keys.
+    let (older, _) = worker_with_keys(serde_json::Value::Null);
+    let minted = mint_for(&older, Some(ADMIN), "ORD-KEY", &[]);
+    assert!(minted.status.success(), "{}", text(&minted.stderr));
+    assert!(text(&minted.stderr).contains("warning: could not check that the Worker at"), "{}", text(&minted.stderr));
+    assert!(text(&minted.stderr).contains("it does not name its keys"), "{}", text(&minted.stderr));
 }
 
 /// When the Worker cannot be asked, the link is minted all the same (an

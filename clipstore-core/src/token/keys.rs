@@ -32,6 +32,9 @@ pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPu
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The MAC domain of a key's [fingerprint](SigningKey::fingerprint).
+pub const FINGERPRINT_DOMAIN: &[u8] = b"clipstore-key-fingerprint-v1\0";
+
 /// A secret key with its id. Signs tokens; in a [`Keyring`], verifies them.
 ///
 /// `Debug` never prints the secret.
@@ -134,6 +137,25 @@ impl SigningKey {
         mac.verify_slice(tag).is_ok()
     }
 
+    /// A public name of the secret: the first 8 bytes of HMAC-SHA256 over
+    /// [`FINGERPRINT_DOMAIN`] alone, in lower-case hex (16 characters).
+    ///
+    /// The Worker's deep health check shows it beside each key id, so that
+    /// `site-gen` can tell whether the key it mints with is the very key the
+    /// Worker verifies with (same id *and* same secret) without the secret
+    /// leaving either side. It gives nothing to forge with: a MAC of a fixed
+    /// message under its own domain, which no token's or price's tag is over.
+    pub fn fingerprint(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let tag = self.mac_for(FINGERPRINT_DOMAIN, b"");
+        let mut print = String::with_capacity(16);
+        for b in &tag[..8] {
+            print.push(char::from(HEX[usize::from(b >> 4)]));
+            print.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        print
+    }
+
     /// The keyed state fed the domain prefix of a token version.
     fn keyed(&self, version: u8) -> HmacSha256 {
         let mut mac = self.mac.clone();
@@ -228,6 +250,22 @@ mod tests {
 
     fn secret(b: u8) -> Vec<u8> {
         vec![b; 32]
+    }
+
+    #[test]
+    fn a_fingerprint_names_the_secret_not_the_id() {
+        let key = SigningKey::new("2025-01", (0..32).collect()).unwrap();
+        let print = key.fingerprint();
+        assert_eq!(print.len(), 16);
+        assert!(print.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{print}");
+        // Same secret under another id: the same fingerprint; another secret
+        // under the same id: another.
+        assert_eq!(SigningKey::new("other", (0..32).collect()).unwrap().fingerprint(), print);
+        assert_ne!(SigningKey::new("2025-01", (1..33).collect()).unwrap().fingerprint(), print);
+        // It is the start of the MAC over its domain, not of a token's.
+        let tag = key.mac_for(FINGERPRINT_DOMAIN, b"");
+        assert_eq!(print, tag[..8].iter().map(|b| format!("{b:02x}")).collect::<String>());
+        assert_ne!(&key.mac(1, b"")[..8], &tag[..8]);
     }
 
     #[test]

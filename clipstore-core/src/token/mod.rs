@@ -27,7 +27,7 @@ pub use claims::{
     MAX_ORDER_ID_LEN, MAX_SLUG_LEN,
 };
 pub use error::TokenError;
-pub use keys::{KeyError, Keyring, SigningKey, MAX_SECRET_LEN, MIN_SECRET_LEN};
+pub use keys::{KeyError, Keyring, SigningKey, FINGERPRINT_DOMAIN, MAX_SECRET_LEN, MIN_SECRET_LEN};
 pub use wire::TOKEN_VERSION;
 
 use keys::B64;

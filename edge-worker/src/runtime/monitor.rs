@@ -53,12 +53,30 @@ async fn stored(bucket: &Bucket, clip: &ManifestClip) -> std::result::Result<Opt
     stored_object(bucket, &clip.object_key).await
 }
 
-fn signing_keys(env: &Env) -> Check {
+/// The `signing_keys` check, and the keys as `[{key_id, fingerprint}]`
+/// (the primary first; none when unusable): what `site-gen` compares the
+/// key it mints links with against (`SigningKey::fingerprint`).
+fn signing_keys(env: &Env) -> (Check, Json) {
     match env.secret("TOKEN_KEYS").map(|s| s.to_string()) {
-        Err(_) => Check::fail("signing_keys", "the TOKEN_KEYS secret is not set: no download link can be verified"),
+        Err(_) => (
+            Check::fail("signing_keys", "the TOKEN_KEYS secret is not set: no download link can be verified"),
+            Json::Array(Vec::new()),
+        ),
         Ok(keys) => match Keyring::from_env_string(&keys) {
-            Ok(_) => Check::pass("signing_keys", "TOKEN_KEYS is set and valid"),
-            Err(e) => Check::fail("signing_keys", format!("TOKEN_KEYS is invalid: {e}")),
+            Ok(ring) => {
+                let mut detail = String::from("TOKEN_KEYS is set and valid:");
+                let mut keys = Vec::new();
+                for (i, key) in ring.keys().iter().enumerate() {
+                    detail.push_str(if i == 0 { " " } else { ", " });
+                    detail.push_str(key.key_id());
+                    keys.push(Json::object([
+                        ("key_id", key.key_id().to_json()),
+                        ("fingerprint", key.fingerprint().to_json()),
+                    ]));
+                }
+                (Check::pass("signing_keys", detail), Json::Array(keys))
+            }
+            Err(e) => (Check::fail("signing_keys", format!("TOKEN_KEYS is invalid: {e}")), Json::Array(Vec::new())),
         },
     }
 }
@@ -87,7 +105,8 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
     } else {
         Check::fail("catalog_manifest", "the embedded catalog has no clips")
     }];
-    checks.push(signing_keys(env));
+    let (keys_check, keys) = signing_keys(env);
+    checks.push(keys_check);
     checks.push(match bucket(env) {
         Err(e) => Check::fail("storage", e),
         Ok(b) => match b.list().limit(1).execute().await {
@@ -158,7 +177,8 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
         Ok(None) => Check::pass("mail", "no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox"),
         Err(e) => Check::fail("mail", format!("{e}: e-mail stays in the outbox")),
     });
-    let (status, body) = health_report(&checks);
+    let (status, mut body) = health_report(&checks);
+    body.set("signing_keys", keys);
     json_response(status, &body)
 }
 
@@ -501,7 +521,7 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
             }
         }
     }
-    let keys = signing_keys(env);
+    let (keys, _) = signing_keys(env);
     if !keys.ok {
         findings.system.push(("signing_keys".into(), keys.detail));
     }

@@ -1,0 +1,184 @@
+//! Whether the key `site-gen token mint` signs links with is one the shop's
+//! Worker verifies.
+//!
+//! A link signed with a key the Worker lacks (another id, or the same id
+//! with another secret: a key generated again) is refused when the customer
+//! opens it, as `unknown_key` or `bad_signature`, and the customer writes to
+//! the owner. The Worker's deep health check (`GET /admin/health`) names its
+//! keys by id and fingerprint (`SigningKey::fingerprint`, an HMAC of a fixed
+//! message: no secret leaves either side), so `mint` refuses before a link
+//! goes out and `doctor` fails while the two differ. The judgement
+//! ([`judge`]) is a pure function of the Worker's answer.
+
+use std::path::Path;
+
+use clipstore_core::SigningKey;
+use serde_json::Value;
+
+use crate::existing_order::ASK_TIMEOUT;
+use crate::orders::AdminClient;
+use crate::purchase_token::{SIGNING_KEY_ENV, WORKER_SECRET};
+
+/// What the Worker's keys say of a minting key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMatch {
+    /// The Worker verifies with this very key; `primary`: the Worker signs
+    /// its own links (checkouts, `orders create`) with it too.
+    Verified { primary: bool },
+    /// The Worker has a key of this id with another secret: its fingerprint.
+    OtherSecret { worker_fingerprint: String },
+    /// The Worker has no key of this id; these are the ids it has.
+    Unknown { worker_ids: Vec<String> },
+    /// The answer names no keys: a Worker deployed before it did, or one
+    /// whose `TOKEN_KEYS` is unset or invalid (its `signing_keys` check
+    /// says so).
+    NotNamed,
+}
+
+/// Judges `key` against the keys a deep health answer names
+/// (`signing_keys`: `[{key_id, fingerprint}]`, the Worker's primary first).
+pub fn judge(key: &SigningKey, health: &Value) -> KeyMatch {
+    let named: Vec<(&str, &str)> = health
+        .get("signing_keys")
+        .and_then(Value::as_array)
+        .map(|keys| {
+            keys.iter().filter_map(|k| Some((k.get("key_id")?.as_str()?, k.get("fingerprint")?.as_str()?))).collect()
+        })
+        .unwrap_or_default();
+    if named.is_empty() {
+        return KeyMatch::NotNamed;
+    }
+    match named.iter().position(|(id, _)| *id == key.key_id()) {
+        Some(i) if named[i].1 == key.fingerprint() => KeyMatch::Verified { primary: i == 0 },
+        Some(i) => KeyMatch::OtherSecret { worker_fingerprint: named[i].1.to_string() },
+        None => KeyMatch::Unknown { worker_ids: named.iter().map(|(id, _)| id.to_string()).collect() },
+    }
+}
+
+/// Why links signed with `key` (found in `source`) would be refused by
+/// `worker` (the Worker, as a message names it: "the Worker at …"), and
+/// what to do about it; None when they would open or the Worker did not say.
+pub fn problem(key: &SigningKey, source: &str, worker: &str, found: &KeyMatch) -> Option<(String, String)> {
+    let id = key.key_id();
+    let what = match found {
+        KeyMatch::Verified { .. } | KeyMatch::NotNamed => return None,
+        KeyMatch::Unknown { worker_ids } => format!(
+            "the key links are minted with, {id} (from {source}), is not one {worker} verifies (its {WORKER_SECRET}: \
+             {}): a link signed with it is refused as \"unknown key\" when the customer opens it",
+            worker_ids.join(", ")
+        ),
+        KeyMatch::OtherSecret { worker_fingerprint } => format!(
+            "{worker} has a key {id}, but with another secret than the one in {source} (fingerprint \
+             {worker_fingerprint} there, {} here: was the key generated again under the same id?): a link signed \
+             with it is refused as \"bad signature\" when the customer opens it",
+            key.fingerprint()
+        ),
+    };
+    let help = format!(
+        "mint with the Worker's key (set {SIGNING_KEY_ENV} to its `KEYID:SECRET`, the first entry of the Worker's \
+         {WORKER_SECRET} secret), or give the Worker this key: `npx wrangler secret put {WORKER_SECRET}` with \
+         `{id}:SECRET` first and the keys it has after it, then deploy (docs/token-format.md, \"Keys and rotation\")"
+    );
+    Some((what, help))
+}
+
+/// For `mint`: asks the Worker at `worker` which keys it verifies (`GET
+/// /admin/health`, with the shop's admin token) and judges `key`. `Err`:
+/// the refusal, links signed with it would be refused; `Ok(None)`: they
+/// open; `Ok(Some(warning))`: the Worker could not say.
+pub fn check(root: &Path, worker: &str, key: &SigningKey, source: &str) -> Result<Option<String>, String> {
+    let answer = crate::orders::admin_token(root)
+        .and_then(|token| AdminClient::with_timeout(worker, &token, ASK_TIMEOUT))
+        .and_then(|client| client.get_report("/admin/health"));
+    let unchecked = |why: String| {
+        format!(
+            "could not check that the Worker at {worker} verifies key {} ({why}); the link is minted all the same: \
+             open it once before sending it (`site-gen token inspect` checks it against this machine's keys only)",
+            key.key_id()
+        )
+    };
+    let health = match answer {
+        Ok((_, health)) => health,
+        Err(e) => return Ok(Some(unchecked(e.to_string()))),
+    };
+    let found = judge(key, &health);
+    if found == KeyMatch::NotNamed {
+        return Ok(Some(unchecked(
+            "it does not name its keys: deployed before it did, or its TOKEN_KEYS is unusable".into(),
+        )));
+    }
+    match problem(key, source, &format!("the Worker at {worker}"), &found) {
+        Some((what, help)) => Err(format!("{what}. Nothing was minted.\n  help: {help}")),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn key(id: &str, byte: u8) -> SigningKey {
+        SigningKey::new(id, vec![byte; 32]).unwrap()
+    }
+
+    fn health(keys: &[&SigningKey]) -> Value {
+        let keys: Vec<Value> =
+            keys.iter().map(|k| json!({ "key_id": k.key_id(), "fingerprint": k.fingerprint() })).collect();
+        json!({ "ok": true, "checks": [], "signing_keys": keys })
+    }
+
+    #[test]
+    fn the_workers_own_key_is_verified() {
+        let (new, old) = (key("2026-12", 1), key("2026-06", 2));
+        assert_eq!(judge(&new, &health(&[&new, &old])), KeyMatch::Verified { primary: true });
+        // An older key the Worker still verifies: links open.
+        assert_eq!(judge(&old, &health(&[&new, &old])), KeyMatch::Verified { primary: false });
+        assert_eq!(
+            problem(
+                &old,
+                SIGNING_KEY_ENV,
+                "the Worker at https://shop.example",
+                &KeyMatch::Verified { primary: false }
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_key_the_worker_lacks_is_named_with_the_workers_ids() {
+        let (mine, theirs) = (key("laptop", 1), key("2026-12", 2));
+        let found = judge(&mine, &health(&[&theirs]));
+        assert_eq!(found, KeyMatch::Unknown { worker_ids: vec!["2026-12".into()] });
+        let (text, help) = problem(&mine, SIGNING_KEY_ENV, "the Worker at https://shop.example", &found).unwrap();
+        assert!(text.contains("laptop (from CLIPSTORE_SIGNING_KEY)"), "{text}");
+        assert!(text.contains("its TOKEN_KEYS: 2026-12"), "{text}");
+        assert!(text.contains("\"unknown key\""), "{text}");
+        assert!(
+            help.contains("npx wrangler secret put TOKEN_KEYS") && help.contains("`laptop:SECRET` first"),
+            "{help}"
+        );
+    }
+
+    #[test]
+    fn the_same_id_with_another_secret_is_caught() {
+        let (mine, theirs) = (key("2026-12", 1), key("2026-12", 2));
+        let found = judge(&mine, &health(&[&theirs]));
+        assert_eq!(found, KeyMatch::OtherSecret { worker_fingerprint: theirs.fingerprint() });
+        let (text, _) = problem(&mine, "edge-worker/.dev.vars", "the Worker at http://127.0.0.1:8787", &found).unwrap();
+        assert!(text.contains(&theirs.fingerprint()) && text.contains(&mine.fingerprint()), "{text}");
+        assert!(text.contains("\"bad signature\""), "{text}");
+    }
+
+    #[test]
+    fn a_worker_that_names_no_keys_is_not_judged() {
+        let mine = key("2026-12", 1);
+        // A Worker deployed before the health check named its keys, and one
+        // whose TOKEN_KEYS is unset (an empty list).
+        assert_eq!(judge(&mine, &json!({ "ok": true, "checks": [] })), KeyMatch::NotNamed);
+        assert_eq!(judge(&mine, &health(&[])), KeyMatch::NotNamed);
+        assert_eq!(judge(&mine, &json!({ "signing_keys": [{ "key_id": 3 }] })), KeyMatch::NotNamed);
+        assert_eq!(problem(&mine, SIGNING_KEY_ENV, "the Worker", &KeyMatch::NotNamed), None);
+    }
+}
