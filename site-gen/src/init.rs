@@ -217,6 +217,11 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
     for line in body {
         top_level &= !line.starts_with('[');
         let line = line.replace("`wrangler d1 create clipstore`", &format!("`wrangler d1 create {name}`"));
+        // The sample shop's names in commented-out examples: the owner
+        // would copy them.
+        let line = line
+            .replace("Saltglass Footage <shop@mail.saltglass.example>", "Your Shop <shop@YOUR-VERIFIED-DOMAIN>")
+            .replace("\"saltglass-clips\"", &format!("\"{name}-clips-copy\""));
         let line = match line.split(" = ").next().unwrap_or_default() {
             "name" if top_level => format!("name = {}", toml_string(name)),
             // The shop's own build ([build] below), never the checkout's
@@ -275,6 +280,8 @@ fn rate_limit_namespace(name: &str) -> u32 {
 fn readme(name: &str, clipstore: &str) -> String {
     let content_guide = guide_in(Some(Path::new(clipstore)), "content.md");
     let deploy_guide = guide_in(Some(Path::new(clipstore)), "deploy.md");
+    // Quoted: a checkout's path may have spaces (or quotes) in it.
+    let wrangler = shell_quoted(&format!("{clipstore}/edge-worker/node_modules/.bin/wrangler"));
     format!(
         "# {name}\n\
          \n\
@@ -305,16 +312,16 @@ fn readme(name: &str, clipstore: &str) -> String {
             clipstore: run `{clipstore}/scripts/setup-tools.sh` once to install it):\n\
          \n\
             ```sh\n\
-            W={clipstore}/edge-worker/node_modules/.bin/wrangler\n\
-            $W login\n\
-            $W r2 bucket create {name}-clips\n\
-            $W d1 create {name}        # put the database_id it prints into wrangler.toml\n\
-            $W d1 migrations apply DB --remote --config wrangler.toml\n\
+            W={wrangler}\n\
+            \"$W\" login\n\
+            \"$W\" r2 bucket create {name}-clips\n\
+            \"$W\" d1 create {name}      # put the database_id it prints into wrangler.toml\n\
+            \"$W\" d1 migrations apply DB --remote --config wrangler.toml\n\
             site-gen token keygen --id k1                        # prints k1:…: keep it secret\n\
-            $W secret put TOKEN_KEYS --config wrangler.toml      # paste k1:…\n\
+            \"$W\" secret put TOKEN_KEYS --config wrangler.toml    # paste k1:…\n\
             openssl rand -hex 24                                 # the admin token: keep it secret\n\
-            $W secret put ADMIN_TOKEN --config wrangler.toml     # paste it\n\
-            $W deploy --config wrangler.toml                     # builds the Worker with this shop's catalog first\n\
+            \"$W\" secret put ADMIN_TOKEN --config wrangler.toml   # paste it\n\
+            \"$W\" deploy --config wrangler.toml                   # builds the Worker with this shop's catalog first\n\
             export CLIPSTORE_SIGNING_KEY=k1:… CLIPSTORE_ADMIN_TOKEN=…  # for token mint, orders, push\n\
             site-gen push --worker-url https://YOUR-SHOP --media media\n\
             ```\n\
@@ -324,9 +331,9 @@ fn readme(name: &str, clipstore: &str) -> String {
          \n\
          After you add a clip or change a clip, a price or a licence: `site-gen media --masters media`,\n\
          `site-gen build`, `site-gen push --worker-url https://YOUR-SHOP --media media`, then\n\
-         `$W deploy --config wrangler.toml` (`site-gen build` says when the catalog changed: until\n\
+         `\"$W\" deploy --config wrangler.toml` (`site-gen build` says when the catalog changed: until\n\
          the Worker is deployed again, checkout and downloads go by the old one). News and pages\n\
-         need the same `site-gen build` and `$W deploy --config wrangler.toml`.\n"
+         need the same `site-gen build` and `\"$W\" deploy --config wrangler.toml`.\n"
     )
 }
 
@@ -390,6 +397,8 @@ mod tests {
         assert!(!toml.contains("../scripts/build-worker.sh") && !toml.contains("npm run deploy"), "{toml}");
         assert!(!toml.contains("d1 create clipstore") && toml.contains("`wrangler d1 create my-shop`"), "{toml}");
         assert!(!toml.contains("edge-worker/build/"), "{toml}");
+        assert!(!toml.to_lowercase().contains("saltglass"), "no sample shop's name: {toml}");
+        assert!(toml.contains("# MAIL_FROM = \"Your Shop <shop@YOUR-VERIFIED-DOMAIN>\""), "{toml}");
     }
 
     /// Publishing by the README's commands configures the shop's own Worker,
@@ -400,9 +409,16 @@ mod tests {
         let toml: toml::Table = toml::from_str(&wrangler_toml("my-shop", "/src/clipstore")).unwrap();
         let bucket = toml["r2_buckets"][0]["bucket_name"].as_str().unwrap();
         let database = toml["d1_databases"][0]["database_name"].as_str().unwrap();
-        assert!(readme.contains(&format!("$W r2 bucket create {bucket}\n")), "{readme}");
-        assert!(readme.contains(&format!("$W d1 create {database} ")), "{readme}");
-        for line in readme.lines().filter(|l| l.trim_start().starts_with("$W ")) {
+        assert!(readme.contains(&format!("\"$W\" r2 bucket create {bucket}\n")), "{readme}");
+        assert!(readme.contains(&format!("\"$W\" d1 create {database} ")), "{readme}");
+        assert!(readme.contains("W='/src/clipstore/edge-worker/node_modules/.bin/wrangler'\n"), "{readme}");
+        let spaced = super::readme("my-shop", "/home/jo/My Shops/clip'store");
+        assert!(
+            spaced.contains(r#"W='/home/jo/My Shops/clip'\''store/edge-worker/node_modules/.bin/wrangler'"#),
+            "{spaced}"
+        );
+        assert!(!readme.lines().any(|l| l.trim_start().starts_with("$W")), "every use quoted: {readme}");
+        for line in readme.lines().filter(|l| l.trim_start().starts_with("\"$W\" ")) {
             let needs_config = ["secret put", "migrations apply", "deploy"].iter().any(|c| line.contains(c));
             assert!(!needs_config || line.contains("--config wrangler.toml"), "{line}");
         }
