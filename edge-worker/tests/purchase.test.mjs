@@ -1018,6 +1018,69 @@ describe("a payment that does not match the catalog", () => {
   });
 });
 
+describe("paying while D1 is down", () => {
+  // D1 failing as an outage fails it: every query of these tables errors.
+  const TABLES = ["checkouts", "orders", "order_clips", "download_attempts", "refusal_minutes"];
+  const d1 = (to) => stack.wrangler(["d1", "execute", "DB", "--command",
+    TABLES.map((t) => (to === "down" ? `ALTER TABLE ${t} RENAME TO ${t}_offline;` : `ALTER TABLE ${t}_offline RENAME TO ${t};`)).join(" ")]);
+
+  it("the success page asks Stripe, shows the link at once and it downloads; once D1 is back the order is the same one", async () => {
+    const bought = present.at(-1);
+    const res = await postCheckout(form([["clip", bought.slug]]));
+    assert.equal(res.status, 303, res.text);
+    const session = stripeApi.requests.at(-1).response;
+    const paymentIntent = unique("pi");
+    stripeApi.pay(session.id, { email: "outage@example.com", paymentIntent });
+    const unpaid = (await postCheckout(form([["clip", cart[0].slug], ["cart", "UnPaidCartUnPaidCart00"]])));
+    const unpaidSession = stripeApi.requests.at(-1).response;
+    assert.equal(unpaid.status, 303);
+
+    await d1("down");
+    let link;
+    try {
+      const before = stripeApi.requests.length;
+      const thanks = await curl(`${stack.base}/thanks?session_id=${session.id}`);
+      assert.equal(thanks.status, 200, thanks.body.toString().slice(0, 500));
+      [link] = linksIn(thanks.body.toString());
+      assert.ok(link?.startsWith(`${stack.base}/download/`), thanks.body.toString().slice(0, 800));
+      // What the Worker asked Stripe, and what Stripe's own library asks for
+      // the same session: one request, the same line and credentials.
+      const asked = stripeApi.requests.slice(before);
+      assert.deepEqual(asked.map((r) => `${r.method} ${r.path} ${r.status}`), [`GET /v1/checkout/sessions/${session.id} 200`]);
+      const lib = new Stripe(API_KEY, { host: "127.0.0.1", port: stripeApi.port, protocol: "http", apiVersion: API_VERSION });
+      const fromLib = await lib.checkout.sessions.retrieve(session.id);
+      assert.equal(fromLib.payment_status, "paid");
+      const libRequest = stripeApi.requests.at(-1);
+      assert.equal(`${libRequest.method} ${libRequest.path}`, `${asked[0].method} ${asked[0].path}`);
+      for (const h of ["authorization", "stripe-version"]) assert.equal(asked[0].headers[h], libRequest.headers[h], h);
+      assert.equal(asked[0].raw, "", "no body");
+
+      // The link downloads during the outage (a 1-download link).
+      const part = await curl(`${link}/${bought.slug}`, { args: ["-H", "Range: bytes=0-65535"] });
+      assert.equal(part.status, 206);
+      assert.deepEqual(part.body, fs.readFileSync(bought.file).subarray(0, 65536));
+
+      // A session nobody paid: nothing to show but "unavailable".
+      const notPaid = await curl(`${stack.base}/thanks?session_id=${unpaidSession.id}`);
+      assert.equal(notPaid.status, 503);
+      assert.doesNotMatch(notPaid.body.toString(), /\/download\//);
+      await logMatching(stack, /"event":"order_link_from_stripe"/);
+    } finally {
+      await d1("up");
+    }
+
+    // Stripe's retry once D1 answers: the order is the link's, and its mail
+    // carries a link to the same order; the outage link keeps working.
+    const paid = await deliver(completed(session, { email: "outage@example.com", paymentIntent }));
+    assert.equal(paid.status, 200, JSON.stringify(paid.body));
+    const page = (await curl(link)).body.toString();
+    assert.ok(page.includes(paid.body.order_id), `the outage link's order page names ${paid.body.order_id}`);
+    const [mail] = await mailTo((m) => m.to.includes("outage@example.com"));
+    assert.ok(mail.email.subject.includes(paid.body.order_id), mail.email.subject);
+    assert.equal((await curl(`${link}/${bought.slug}`, { args: ["-H", "Range: bytes=65536-131071"] })).status, 206);
+  });
+});
+
 describe("the mail provider failing", () => {
   it("delays the order mail, never loses it: a 500, then the cron run sends it once", async () => {
     const [a] = present.slice(6, 7);

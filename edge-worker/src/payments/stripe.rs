@@ -284,6 +284,20 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     Ok(WebhookEvent { event_id: event.id, event_type: event.event_type, livemode: event.livemode, kind })
 }
 
+/// A Checkout Session as `GET /v1/checkout/sessions/<id>` answers it (the
+/// object a `checkout.session.*` event carries): whether it is live, and
+/// what it is, read as its `checkout.session.completed` event would be. A
+/// session not `complete` (still open, or expired unpaid) is `Ignored`:
+/// nobody paid for it.
+pub fn parse_session(body: &str) -> Result<(bool, EventKind), WebhookError> {
+    let malformed = |e: JsonError| WebhookError::MalformedEvent(e.to_string());
+    let object = json::parse(body).map_err(malformed)?.last_of_each_key();
+    let livemode = matches!(object.get("livemode"), Some(Json::Bool(true)));
+    let complete = matches!(object.get("status"), Some(Json::String(s)) if s == "complete");
+    let kind = session_kind(Session::from_json(object).map_err(malformed)?);
+    Ok((livemode, if complete { kind } else { EventKind::Ignored }))
+}
+
 fn session_kind(session: Session) -> EventKind {
     let clips =
         session.metadata.as_ref().map(|m| clips_from_metadata(|k| m.get(k).map(String::as_str))).unwrap_or_default();
@@ -387,6 +401,34 @@ mod tests {
         assert_eq!(p.customer_email.as_deref(), Some("buyer@example.com"));
         assert_eq!(p.amount_total, Some(3600));
         assert!(!e.livemode, "an event without livemode is not live");
+    }
+
+    /// The session Stripe's API answers is read as its event's object is;
+    /// only a `complete` one was paid for.
+    #[test]
+    fn a_retrieved_session_is_read_as_its_event() {
+        let session = |status: &str, payment: &str, live: &str| {
+            format!(
+                r#"{{"id":"cs_live_1","object":"checkout.session","status":"{status}","livemode":{live},
+                "payment_status":"{payment}","metadata":{{"clips":"harbor"}},"amount_total":1200,"currency":"eur",
+                "payment_intent":"pi_1","customer_details":{{"email":"buyer@example.com"}}}}"#
+            )
+        };
+        let (live, kind) = parse_session(&session("complete", "paid", "true")).unwrap();
+        let EventKind::Paid(p) = kind else { panic!("not paid") };
+        assert!(live);
+        assert_eq!((p.session_id.as_str(), p.clips.as_slice()), ("cs_live_1", ["harbor".to_string()].as_slice()));
+        assert_eq!((p.payment_id.as_deref(), p.amount_total), (Some("pi_1"), Some(1200)));
+        let (live, kind) = parse_session(&session("complete", "unpaid", "false")).unwrap();
+        assert!(!live);
+        assert!(matches!(kind, EventKind::AwaitingPayment { session_id } if session_id == "cs_live_1"));
+        for (status, payment) in [("open", "unpaid"), ("expired", "unpaid"), ("open", "paid")] {
+            assert!(
+                matches!(parse_session(&session(status, payment, "true")).unwrap().1, EventKind::Ignored),
+                "{status}"
+            );
+        }
+        assert!(matches!(parse_session("<html>"), Err(WebhookError::MalformedEvent(_))));
     }
 
     #[test]

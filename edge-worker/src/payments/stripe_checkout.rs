@@ -119,6 +119,18 @@ pub fn session_request(api_base: &str, api_key: &str, body: String, idempotency_
     }
 }
 
+/// `GET /v1/checkout/sessions/<id>`: the session as Stripe has it now, for
+/// the success page while the ledger cannot say (docs/outages.md). `id`
+/// must be [`super::valid_session_id`] (it goes into the path as it is).
+pub fn retrieve_session_request(api_base: &str, api_key: &str, id: &str) -> HttpCall {
+    HttpCall {
+        method: "GET",
+        url: format!("{}/v1/checkout/sessions/{id}", api_base.trim_end_matches('/')),
+        headers: vec![("authorization", format!("Bearer {api_key}")), ("stripe-version", API_VERSION.to_string())],
+        body: String::new(),
+    }
+}
+
 /// A created Checkout Session: where to send the customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedSession {
@@ -239,6 +251,14 @@ mod tests {
         assert_eq!(get("metadata[priced]"), Some("3800:eur:k1:00"));
         assert_eq!(get("line_items[1][price_data][product_data][metadata][clip]"), Some("fjord-mist:web:extended"));
         assert_eq!(get("success_url"), Some("https://shop.example/thanks?session_id={CHECKOUT_SESSION_ID}"));
+    }
+
+    #[test]
+    fn a_session_is_retrieved_by_its_id_without_a_body() {
+        let call = retrieve_session_request("https://api.stripe.com/", "rk_live_x", "cs_live_a1");
+        assert_eq!((call.method, call.url.as_str()), ("GET", "https://api.stripe.com/v1/checkout/sessions/cs_live_a1"));
+        assert_eq!(call.headers[0], ("authorization", "Bearer rk_live_x".to_string()));
+        assert!(call.body.is_empty(), "fetch refuses a GET with a body");
     }
 
     #[test]

@@ -74,7 +74,7 @@ fn problem_page(problem: CheckoutProblem) -> Result<Response> {
 /// the `CHECKOUT_LIMITER` Rate Limiting binding (wrangler.toml) decides.
 /// Without the binding, or when it fails, yes: a customer is never turned
 /// away for the limiter's sake.
-async fn within_checkout_limit(env: &Env, req: &Request) -> bool {
+pub(super) async fn within_checkout_limit(env: &Env, req: &Request) -> bool {
     use js_sys::{Object, Promise, Reflect};
     let Some((limiter, limit)) = limiter(env) else { return true };
     let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();

@@ -1,5 +1,6 @@
 //! Sends an [`HttpCall`] with `fetch`, within a time budget: the Stripe API
-//! for a cart's checkout and the mail provider's API.
+//! for a cart's checkout (and a paid session while D1 fails) and the mail
+//! provider's API.
 
 use std::pin::pin;
 use std::time::Duration;
@@ -18,8 +19,10 @@ pub(super) async fn execute(call: &HttpCall, timeout_secs: u64) -> std::result::
         headers.set(name, value).map_err(|_| format!("the {name} header is not valid"))?;
     }
     let method = Method::from(call.method.to_string());
-    let request = new_request(&call.url, method, &headers, Some(&call.body))
-        .map_err(|e| format!("request to {}: {e}", call.url))?;
+    // No body at all for an empty one: `fetch` refuses a GET with a body.
+    let body = (!call.body.is_empty()).then_some(call.body.as_str());
+    let request =
+        new_request(&call.url, method, &headers, body).map_err(|e| format!("request to {}: {e}", call.url))?;
     let fetch = Fetch::Request(request);
     let fetch = pin!(fetch.send());
     let timeout = pin!(Delay::from(Duration::from_secs(timeout_secs)));

@@ -339,14 +339,7 @@ async fn checkout(
             });
         }
     };
-    // The price the Worker's own checkout asked, when the session carries
-    // its seal: honoured after the catalog's prices changed.
-    let asked = match (&paid.priced, paid.currency.as_deref()) {
-        (Some(sealed), Some(currency)) => keyring(env)
-            .ok()
-            .and_then(|ring| payments::priced::asked(sealed, &ring, &paid.clips, currency, paid.created)),
-        _ => None,
-    };
+    let asked = asked_price(env, paid);
     let mut claims = match payments::new_order(name, paid, manifest(), link_terms(env), now, asked) {
         Ok(claims) => claims,
         Err(error) => return Ok(WebhookAnswer::Refused(error)),
@@ -446,6 +439,17 @@ async fn checkout(
         log_line!({ "event": "order_paid", "provider": name, "order": order_id, "clips": claims.clips, "event_id": event.event_id })
     );
     Ok(WebhookAnswer::Done { body: log_line!({ "received": true, "order_id": order_id }), mail: true })
+}
+
+/// The price the Worker's own checkout asked, when the session carries its
+/// seal: honoured after the catalog's prices changed.
+fn asked_price(env: &Env, paid: &payments::PaidCheckout) -> Option<u64> {
+    match (&paid.priced, paid.currency.as_deref()) {
+        (Some(sealed), Some(currency)) => keyring(env)
+            .ok()
+            .and_then(|ring| payments::priced::asked(sealed, &ring, &paid.clips, currency, paid.created)),
+        _ => None,
+    }
 }
 
 struct PendingRevocation {
@@ -662,10 +666,65 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
         Ok(response) => Ok(response),
         Err(error @ DownloadError::Unavailable { .. }) => {
             console_error!("{}", log_line!({ "event": "thanks_unavailable", "error": format!("{error:?}") }));
+            if !head {
+                if let Some(page) = thanks_from_stripe(req, env, &session, paid_cart).await {
+                    return html_page(&page, false, 200, &[]).or_else(|e| error_response(&e));
+                }
+            }
             html_page(&pages::thanks_unavailable_page(shop), head, 503, &[]).or_else(|e| error_response(&e))
         }
         Err(error) => error_response(&error),
     }
+}
+
+/// The success page while the ledger cannot say (D1 failing): the session
+/// as Stripe has it now and, when it is paid, its link, minted as the
+/// webhook will mint it (the same order id, so the two links share one
+/// order), so that a customer who pays during an outage downloads at once
+/// (downloads work without D1). The order and its mail follow from Stripe's
+/// event once D1 is back. None when Stripe cannot say either (no usable key,
+/// no answer, the checkout limiter, a session nobody paid or not the shop's):
+/// the "unavailable" page.
+async fn thanks_from_stripe(req: &Request, env: &Env, session: &str, paid_cart: Option<&str>) -> Option<String> {
+    let failed = |detail: String| {
+        console_error!("{}", log_line!({ "event": "thanks_from_stripe_failed", "detail": detail }));
+        None
+    };
+    let (key, base) = super::checkout::configuration(env).ok()?;
+    // Each look-up is a call to Stripe's API that anyone could repeat.
+    if !super::checkout::within_checkout_limit(env, req).await {
+        return None;
+    }
+    let call = payments::stripe_checkout::retrieve_session_request(&base, &key, session);
+    let body = match super::http::execute(&call, 10).await {
+        Ok((200, body)) => body,
+        Ok((status, _)) => return failed(format!("Stripe answered {status}")),
+        Err(e) => return failed(e),
+    };
+    let (livemode, kind) = match payments::stripe::parse_session(&body) {
+        Ok(session) => session,
+        Err(e) => return failed(format!("{e:?}")),
+    };
+    if !livemode && !test_mode(env) {
+        return None;
+    }
+    let shop = &manifest().shop;
+    let paid = match kind {
+        EventKind::Paid(paid) => paid,
+        EventKind::AwaitingPayment { .. } => return Some(pages::payment_pending_page(shop, true, paid_cart)),
+        _ => return None,
+    };
+    let asked = asked_price(env, &paid);
+    let mut claims = match payments::new_order("stripe", &paid, manifest(), link_terms(env), now_unix(), asked) {
+        Ok(claims) => claims,
+        Err(e) => return failed(format!("{e:?}")),
+    };
+    let token = sign_link(env, &mut claims).ok()?;
+    // Refused (refunded, revoked: the revocation list) like any link.
+    let view = order_view(env, &token).await.ok()?;
+    let link = format!("{}/download/{token}", super::origin(req).ok()?);
+    console_warn!("{}", log_line!({ "event": "order_link_from_stripe", "order": claims.order_id, "session": session }));
+    Some(pages::thanks_page(shop, &view, &link, paid_cart))
 }
 
 #[cfg(test)]

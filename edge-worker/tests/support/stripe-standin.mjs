@@ -14,7 +14,12 @@
 //     product_data][name] + quantity required; ≤ 100 line items; metadata ≤ 50
 //     keys of ≤ 40 characters, values ≤ 500 characters
 //   success: 200, a Checkout Session object (id cs_test_…, url on this server).
+// and `GET /v1/checkout/sessions/:id` (https://docs.stripe.com/api/checkout/sessions/retrieve):
+//   the same Authorization; no body; 200 the session as it is now, 404
+//   resource_missing for an id it never made.
 //
+//   stripeApi.pay(id, {email, paymentIntent, paymentStatus})   the session completes as paying does
+//   stripeApi.sessions        every session made, by id
 //   const stripeApi = await startStripeStandin();
 //   stripeApi.url / .port
 //   stripeApi.requests        every request: {method, path, headers, raw, params, status, response}
@@ -46,6 +51,13 @@ function stripeError(status, type, message, extra = {}) {
 }
 
 function check(req, raw) {
+  if (req.method === "GET" && /^\/v1\/checkout\/sessions\/[^/?]+$/.test(req.url)) {
+    if (!/^Bearer (sk|rk)_(test|live)_[A-Za-z0-9]{16,}$/.test(req.headers.authorization ?? "")) {
+      return stripeError(401, "invalid_request_error", "Invalid API Key provided.");
+    }
+    if (raw.length > 0) return stripeError(400, "invalid_request_error", "A GET request has no body.");
+    return { status: 200, retrieve: decodeURIComponent(req.url.split("/").pop()) };
+  }
   if (req.method !== "POST" || req.url.split("?")[0] !== "/v1/checkout/sessions") {
     return stripeError(404, "invalid_request_error", `Unrecognized request URL (${req.method}: ${req.url}).`);
   }
@@ -80,6 +92,7 @@ function check(req, raw) {
 export async function startStripeStandin() {
   const requests = [];
   const byKey = new Map();
+  const sessions = new Map();
   let failures = [];
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -103,7 +116,13 @@ export async function startStripeStandin() {
       } else {
         answer = check(req, raw);
       }
-      if (answer.status === 200) {
+      if (answer.status === 200 && answer.retrieve !== undefined) {
+        const session = sessions.get(answer.retrieve);
+        answer = session
+          ? { status: 200, json: session }
+          : stripeError(404, "invalid_request_error", `No such checkout.session: '${answer.retrieve}'`,
+            { code: "resource_missing", param: "id" });
+      } else if (answer.status === 200) {
         record.params = answer.params;
         const key = req.headers["idempotency-key"];
         const earlier = key && byKey.get(key);
@@ -124,6 +143,7 @@ export async function startStripeStandin() {
             livemode: false, url: `http://127.0.0.1:${server.address().port}/c/pay/${id}`,
           };
           if (key) byKey.set(key, { raw, session });
+          sessions.set(id, session);
           answer = { status: 200, json: session };
         }
       }
@@ -140,6 +160,14 @@ export async function startStripeStandin() {
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
+    sessions,
+    /** The session completes, as it does when the customer pays on Stripe's page. */
+    pay(id, { email = "buyer@example.com", paymentIntent, paymentStatus = "paid" } = {}) {
+      const session = sessions.get(id);
+      Object.assign(session, { status: "complete", payment_status: paymentStatus, payment_intent: paymentIntent ?? null,
+        customer_details: { email } });
+      return session;
+    },
     failNext(n, how = "500") {
       failures = failures.concat(Array(n).fill(how));
     },
