@@ -462,6 +462,14 @@ pub fn merge_failed_problem(error: &str) -> String {
 /// read-only). Nothing else says so until a download's record fails to
 /// merge (`ledger_merge`), and meanwhile Stripe's payment events cannot
 /// become orders.
+/// The `ledger` problem of a D1 that does not answer: what still works and
+/// what waits for it (docs/outages.md).
+pub fn ledger_down_problem(error: &str) -> String {
+    format!(
+        "D1 does not answer ({error}): downloads go on, counted in R2 until it is back; paid checkouts wait for it (Stripe retries each for three days; the success page shows the link meanwhile when Stripe can be asked), and so do revokes, resets and `site-gen orders`. Look at the D1 database in the Cloudflare dashboard and at Cloudflare's status page"
+    )
+}
+
 pub fn writes_refused_problem(error: &str) -> String {
     format!(
         "D1 answers reads but refuses writes ({error}): paid checkouts cannot become orders (Stripe retries each for three days, and the orders follow once D1 takes writes; after that they are lost), and downloads are counted in R2 until it takes them. Look at the D1 database in the Cloudflare dashboard (its size against the plan's limit)"
@@ -588,6 +596,13 @@ pub fn latest_state(stored: MonitorState, remembered: Option<&MonitorState>) -> 
         _ => stored,
     }
 }
+
+/// Where a run keeps its state in R2 when D1 cannot store it (down, or
+/// refusing writes), read by the next run: a cron run often starts in a
+/// fresh isolate, which remembers nothing, and would otherwise announce the
+/// outage again every five minutes and never say it recovered. Under the
+/// prefix the Worker keeps for itself (`clipstore_core::reserved_key`).
+pub const STATE_COPY_KEY: &str = "ledger-state/monitor.json";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {

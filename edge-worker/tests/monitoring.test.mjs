@@ -28,6 +28,7 @@ const variantFiles = clips.flatMap((c) => Object.values(c.variants ?? {}).map((v
 
 let work;
 let stack;
+let stackOptions;
 let broken;
 let receiver;
 let mail; // the Resend stand-in
@@ -93,18 +94,19 @@ before(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-monitor-"));
   receiver = await startReceiver();
   mail = await startResendStandin();
+  stackOptions = {
+    // A shop that sells through its cart (doctor fails one without a
+    // key), and so mails its customers (doctor fails one without mail).
+    vars: { ALERT_WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/hook`,
+      STRIPE_API_KEY: "rk_test_51E2eRestrictedKey0123456789", STRIPE_TEST_MODE: "true",
+      RESEND_API_KEY: "re_e2e_0123456789abcdef", MAIL_FROM: "Saltglass Footage <shop@mail.saltglass.example>",
+      MAIL_API_BASE: mail.url },
+    devArgs: ["--test-scheduled"],
+    // The scheduled-test route must reach the Worker, not the static assets.
+    editConfig: (toml) => toml.replace(/^run_worker_first = \[/m, 'run_worker_first = ["/__scheduled", '),
+  };
   [stack, broken] = await Promise.all([
-    startStack({
-      // A shop that sells through its cart (doctor fails one without a
-      // key), and so mails its customers (doctor fails one without mail).
-      vars: { ALERT_WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/hook`,
-        STRIPE_API_KEY: "rk_test_51E2eRestrictedKey0123456789", STRIPE_TEST_MODE: "true",
-        RESEND_API_KEY: "re_e2e_0123456789abcdef", MAIL_FROM: "Saltglass Footage <shop@mail.saltglass.example>",
-        MAIL_API_BASE: mail.url },
-      devArgs: ["--test-scheduled"],
-      // The scheduled-test route must reach the Worker, not the static assets.
-      editConfig: (toml) => toml.replace(/^run_worker_first = \[/m, 'run_worker_first = ["/__scheduled", '),
-    }),
+    startStack(stackOptions),
     // No R2 binding at all, and no alert channel.
     startStack({
       devArgs: ["--test-scheduled"],
@@ -236,7 +238,8 @@ describe("a ledger outage", () => {
       assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
       assert.equal(received[before].body.clipstore.kind, "alert");
       assert.deepEqual(received[before].body.clipstore.new, ["ledger"]);
-      assert.match(received[before].body.text, /ledger \(new\): .*monitor state/);
+      assert.match(received[before].body.text, /ledger \(new\): D1 does not answer \(D1 monitor state: .*no such table.*\): downloads go on, counted in R2/);
+      assert.doesNotMatch(received[before].body.text, /Unavailable \{/, "words, not a Rust value");
       const health = await admin(stack, "GET", "/admin/health");
       assert.equal(health.status, 503);
     } finally {
@@ -246,6 +249,39 @@ describe("a ledger outage", () => {
     await settle();
     assert.equal(received.length, before + 2);
     assert.equal(received[before + 1].body.clipstore.kind, "recovered");
+  });
+  it("a Worker restarted during the outage (each cron run in a fresh isolate) does not alert again, and says recovered", async () => {
+    const before = received.length;
+    const rename = (from, to) => stack.wrangler(["d1", "execute", "DB", "--command", `ALTER TABLE ${from} RENAME TO ${to};`]);
+    await rename("monitor_state", "monitor_state_offline");
+    try {
+      await scheduled();
+      await settle();
+      assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+      assert.deepEqual(received[before].body.clipstore.new, ["ledger"]);
+      for (let i = 0; i < 2; i++) {
+        // What this isolate remembers is gone; the run's R2 copy is not.
+        await stack.stop({ keep: true });
+        stack = await startStack({ ...stackOptions, reuse: stack.dir });
+        await scheduled();
+        await settle();
+      }
+      assert.equal(received.length, before + 1, "announced once: " + JSON.stringify(received.slice(before)));
+    } finally {
+      await rename("monitor_state_offline", "monitor_state");
+    }
+    await stack.stop({ keep: true });
+    stack = await startStack({ ...stackOptions, reuse: stack.dir });
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 2, JSON.stringify(received.slice(before)));
+    assert.equal(received[before + 1].body.clipstore.kind, "recovered");
+    // Once D1 holds the state again, a fresh isolate's run announces nothing.
+    await stack.stop({ keep: true });
+    stack = await startStack({ ...stackOptions, reuse: stack.dir });
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 2, JSON.stringify(received.slice(before + 2)));
   });
   it("a ledger without this Worker's latest migration: one alert naming it and the command, recovered once applied", async () => {
     const before = received.length;

@@ -151,7 +151,7 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
                 "ledger",
                 format!("{detail}: the ledger's migrations are not applied: `npx wrangler d1 migrations apply DB --remote` (`--local` for `wrangler dev`; with `--config wrangler.toml` in a shop's own folder)"),
             ),
-            Err(e) => Check::fail("ledger", format!("{e:?} (are the migrations applied?)")),
+            Err(e) => Check::fail("ledger", format!("{} (are the migrations applied?)", error_text(&e))),
         },
     });
     checks.push(match setting(env, "ALERT_WEBHOOK_URL") {
@@ -459,10 +459,16 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
         RunFindings { catalog: catalog.iter().map(|(s, _)| (*s).clone()).collect(), ..RunFindings::default() };
     let db = database(env);
     let previous = match &db {
-        Ok(db) => load_state(db).await.map_err(|e| format!("{e:?}")),
+        Ok(db) => load_state(db).await.map_err(|e| monitor::ledger_down_problem(&error_text(&e))),
         Err(e) => Err(e.clone()),
     };
-    let remembered = LAST_STATE.with(|s| s.borrow().clone());
+    // What this isolate, or a run D1 could not store, knows that D1 may not.
+    let kept = kept_state(env).await;
+    let kept_in_r2 = kept.is_some();
+    let remembered = match (LAST_STATE.with(|s| s.borrow().clone()), kept) {
+        (Some(mine), Some(kept)) => Some(monitor::latest_state(kept, Some(&mine))),
+        (mine, kept) => mine.or(kept),
+    };
     let read = previous.is_ok();
     let previous = match previous {
         Ok(state) => monitor::latest_state(state, remembered.as_ref()),
@@ -477,7 +483,7 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
     match (&db, read) {
         (Ok(db), true) => {
             if let Err(e) = save_state(db, &previous).await {
-                findings.system.push(("ledger_writes".into(), monitor::writes_refused_problem(&format!("{e:?}"))));
+                findings.system.push(("ledger_writes".into(), monitor::writes_refused_problem(&error_text(&e))));
             }
         }
         // Reads fail too: whether it takes writes is not known, not cleared.
@@ -671,10 +677,49 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
         }
     }
     LAST_STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
-    if let Ok(db) = &db {
-        if let Err(e) = save_state(db, &state).await {
-            console_error!("{}", log_line!({ "event": "monitor_state_not_saved", "error": format!("{e:?}") }));
+    let saved = match &db {
+        Ok(db) => save_state(db, &state).await.map_err(|e| format!("{e:?}")),
+        Err(e) => Err(e.clone()),
+    };
+    match saved {
+        // D1 has it all again: the copy would only be stale.
+        Ok(()) if kept_in_r2 => {
+            if let Ok(b) = bucket(env) {
+                let _ = b.delete(monitor::STATE_COPY_KEY).await;
+            }
         }
+        Ok(()) => {}
+        Err(e) => {
+            console_error!("{}", log_line!({ "event": "monitor_state_not_saved", "error": e }));
+            keep_state(env, &state).await;
+        }
+    }
+}
+
+/// A D1 failure in words for the owner (the driver's message), not as a
+/// Rust value.
+fn error_text(e: &DownloadError) -> String {
+    match e {
+        DownloadError::Unavailable { detail } => detail.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The state a run kept in R2 because D1 could not store it
+/// ([`monitor::STATE_COPY_KEY`]); None when there is none or it cannot be read.
+async fn kept_state(env: &Env) -> Option<MonitorState> {
+    let object = bucket(env).ok()?.get(monitor::STATE_COPY_KEY).execute().await.ok()??;
+    MonitorState::from_json(&object.body()?.text().await.ok()?).ok()
+}
+
+/// Keeps `state` in R2 for the next run, which may be another isolate.
+async fn keep_state(env: &Env, state: &MonitorState) {
+    let written = match bucket(env) {
+        Ok(b) => b.put(monitor::STATE_COPY_KEY, state.to_json()).execute().await.map(|_| ()).map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        console_error!("{}", log_line!({ "event": "monitor_state_not_kept", "error": e }));
     }
 }
 
