@@ -4,9 +4,14 @@
 #   scripts/fuzz.sh TARGET [SECONDS]      (default 60)
 #
 #   token    clipstore-core: the purchase-token parser and verifier
+#   json     clipstore-core: the JSON parser and writer, against serde_json
+#   typed    clipstore-core: the manifest and choices read from JSON, against serde
 #   content  site-gen: a content file (front matter, fields, Markdown)
 #   plan     edge-worker: the Range / conditional-header planner
 #   admin    edge-worker: the admin API's routing and authentication
+#   records  edge-worker: what the Worker reads as JSON (Stripe's events and
+#            answers, Resend's, fallback records, the revocation list, the
+#            monitor state, admin bodies)
 #
 # cargo-fuzz on the nightly toolchain (libFuzzer + AddressSanitizer), seeded
 # from <crate>/fuzz/seeds/TARGET. Installs cargo-fuzz if missing. Exits
@@ -19,10 +24,13 @@ target="${1:-}"
 secs="${2:-60}"
 case "$target" in
   token) crate=clipstore-core; max_len=9000 ;;
+  json) crate=clipstore-core; max_len=4096 ;;
+  typed) crate=clipstore-core; max_len=8192 ;;
   content) crate=site-gen; max_len=8192 ;;
   plan) crate=edge-worker; max_len=512 ;;
   admin) crate=edge-worker; max_len=2048 ;;
-  *) echo "usage: $0 token|content|plan|admin [SECONDS]" >&2; exit 2 ;;
+  records) crate=edge-worker; max_len=4096 ;;
+  *) echo "usage: $0 token|json|typed|content|plan|admin|records [SECONDS]" >&2; exit 2 ;;
 esac
 case "$secs" in
   '' | *[!0-9]*) echo "usage: $0 TARGET [SECONDS]" >&2; exit 2 ;;
