@@ -14,7 +14,9 @@
 //!   items are checked against a catalog without panicking;
 //! - 5 Stripe's answer to a Checkout Session request, 6 Resend's answer
 //!   to a mail: read for a few statuses; a session is only taken with a
-//!   payment page URL.
+//!   payment page URL; 7 a Checkout Session as Stripe's API answers it
+//!   (`stripe::parse_session`, the success page while D1 fails): read the
+//!   same from the text as from the text written back.
 //!
 //! And no panic in any of them.
 #![no_main]
@@ -25,7 +27,7 @@ use edge_worker::ledger::FallbackRecord;
 use edge_worker::mail::resend::Resend;
 use edge_worker::mail::MailProvider;
 use edge_worker::monitor::MonitorState;
-use edge_worker::payments::stripe::parse_event;
+use edge_worker::payments::stripe::{parse_event, parse_session};
 use edge_worker::payments::stripe_checkout::session_answer;
 use edge_worker::payments::WebhookError;
 use edge_worker::revocations::RevocationList;
@@ -104,6 +106,17 @@ fuzz_target!(|data: &[u8]| {
             match resend.outcome(status, text) {
                 Ok(_) => assert!((200..300).contains(&status)),
                 Err(failure) => assert!(!(200..300).contains(&status) && !failure.detail.is_empty()),
+            }
+        }
+        7 => {
+            let Ok(text) = std::str::from_utf8(rest) else { return };
+            let session = parse_session(text);
+            if let Err(WebhookError::MalformedEvent(why)) = &session {
+                assert!(!why.is_empty());
+            }
+            if let Ok(tree) = json::parse(text) {
+                let written = json::to_string(&tree);
+                assert_eq!(parse_session(&written), session, "{text:?} written as {written:?}");
             }
         }
         _ => {}
