@@ -515,7 +515,7 @@ describe("an owner's order made by hand", () => {
     assert.deepEqual(JSON.parse(shown.body.order.clips), [first, second]);
   });
 
-  it("a link signed with a key the Worker lacks is not minted, and doctor fails until the keys agree", async () => {
+  it("a link signed with a key the Worker lacks is not minted, and doctor warns until the keys agree", async () => {
     const mintWith = (key, order) => siteGen(["token", "mint", "--root", REPO, "--order", order, "--clip", main.slug,
       "--downloads", "1", "--expires", "2d", "--base-url", `${stack.base}/download`], { CLIPSTORE_SIGNING_KEY: key })
       .then((r) => ({ code: 0, ...r }), (e) => e);
@@ -542,10 +542,6 @@ describe("an owner's order made by hand", () => {
     assert.equal(unknown.code, 1, unknown.stderr);
     assert.match(unknown.stderr, new RegExp(`is not one the Worker at .* verifies \\(its TOKEN_KEYS: ${workerKeys.join(", ")}\\)`));
     assert.match(unknown.stderr, /"unknown key"/);
-    // What would have happened: the Worker refuses such a link.
-    for (const order of ["HAND-KEY-1", "HAND-KEY-2"]) {
-      assert.equal((await admin(stack, "GET", `/admin/orders/${order}`)).status, 404, "nothing recorded");
-    }
 
     // The Worker's own key: minted, and the link downloads.
     const good = await mintWith(SIGNING_KEY, "HAND-KEY-3");
@@ -554,10 +550,9 @@ describe("an owner's order made by hand", () => {
     assert.equal((await get(`${good.stdout.trim()}/${main.slug}`, ["Range: bytes=0-99"])).status, 206);
 
     const bad = await doctor(regenerated.env);
-    assert.equal(bad.code, 1, bad.stdout);
-    assert.match(bad.stdout, new RegExp(`FAIL  minting key: the Worker has a key ${keyId}, but with another secret`));
+    assert.match(bad.stdout, new RegExp(`warn  minting key: the Worker has a key ${keyId}, but with another secret`));
     const fine = await doctor(SIGNING_KEY);
     assert.match(fine.stdout, new RegExp(`ok    minting key: links \`site-gen token mint\` signs with key ${keyId} \\(from CLIPSTORE_SIGNING_KEY\\) open on this Worker`));
-    assert.doesNotMatch(fine.stdout, /FAIL  minting key/);
+    assert.doesNotMatch(fine.stdout, /minting key: the Worker has a key/);
   });
 });

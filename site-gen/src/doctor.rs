@@ -206,19 +206,24 @@ impl Report {
             Some(address) => format!("the Worker at {address}"),
             None => "the Worker".to_string(),
         };
-        match minting_key::judge(key, health) {
-            KeyMatch::Verified { primary } => self.ok(format!(
-                "minting key: links `site-gen token mint` signs with key {} (from {source}) open on this Worker{}",
-                key.key_id(),
-                if primary { "" } else { " (an older key it still verifies: it signs its own links with its first key)" }
-            )),
+        let found = minting_key::judge(key, health);
+        match &found {
+            KeyMatch::Verified { .. } => match minting_key::retiring(key, &worker, &found) {
+                Some(warning) => self.warn(format!("minting key: {warning}")),
+                None => self.ok(format!(
+                    "minting key: links `site-gen token mint` signs with key {} (from {source}) open on this Worker",
+                    key.key_id()
+                )),
+            },
             // Unset or invalid keys fail the `signing_keys` check above.
             KeyMatch::NotNamed => self.note(format!(
                 "minting key: not compared: {worker} does not name its keys (deployed before it did, or TOKEN_KEYS unusable)"
             )),
-            found => {
+            // `mint` refuses such a key while it can ask the Worker, so no
+            // customer gets a link from it: a warning.
+            _ => {
                 if let Some((what, help)) = minting_key::problem(key, source, &worker, &found) {
-                    self.fail(format!("minting key: {what}. To fix: {help}"))
+                    self.warn(format!("minting key: {what} (`site-gen token mint` refuses it). To fix: {help}"))
                 }
             }
         }
@@ -694,9 +699,10 @@ mod tests {
         assert!(Report::new(&health, Ok(&remote), &unknown).lines.iter().any(|l| l.contains("not compared")));
     }
 
-    /// Links minted on this machine that the Worker would refuse fail the
-    /// report; the Worker's own key passes; a Worker that names no keys is
-    /// not judged.
+    /// Links minted on this machine that the Worker would refuse are a
+    /// warning (`mint` refuses such a key); the Worker's own key passes, an
+    /// older one it still verifies is a warning; a Worker that names no
+    /// keys is not judged.
     #[test]
     fn the_minting_key_is_compared_with_the_workers() {
         let theirs = SigningKey::new("2026-12", vec![7; 32]).unwrap();
@@ -721,10 +727,10 @@ mod tests {
 
         let regenerated = SigningKey::new("2026-12", vec![8; 32]).unwrap();
         let r = Report::new(&health, Ok(&remote), &shop(&regenerated));
-        assert_eq!(r.problems, 1, "{:?}", r.lines);
+        assert_eq!((r.problems, r.warnings), (0, 1), "{:?}", r.lines);
         assert!(
             lines(&r).contains(
-                "FAIL  minting key: the Worker at https://shop.example has a key 2026-12, but with another secret"
+                "warn  minting key: the Worker at https://shop.example has a key 2026-12, but with another secret"
             ),
             "{}",
             lines(&r)
@@ -732,12 +738,21 @@ mod tests {
 
         let other = SigningKey::new("laptop", vec![7; 32]).unwrap();
         let r = Report::new(&health, Ok(&remote), &shop(&other));
-        assert_eq!(r.problems, 1, "{:?}", r.lines);
+        assert_eq!((r.problems, r.warnings), (0, 1), "{:?}", r.lines);
         assert!(
             lines(&r).contains("is not one the Worker at https://shop.example verifies (its TOKEN_KEYS: 2026-12)"),
             "{}",
             lines(&r)
         );
+
+        // Rotation: the Worker signs with a newer key and still verifies this one.
+        let newer = SigningKey::new("2027-06", vec![9; 32]).unwrap();
+        let mut rotated = health.clone();
+        rotated["signing_keys"] = json!([{ "key_id": "2027-06", "fingerprint": newer.fingerprint() },
+            { "key_id": "2026-12", "fingerprint": theirs.fingerprint() }]);
+        let r = Report::new(&rotated, Ok(&remote), &shop(&theirs));
+        assert_eq!((r.problems, r.warnings), (0, 1), "{:?}", r.lines);
+        assert!(lines(&r).contains("still verifies key 2026-12 but signs its own links with 2027-06"), "{}", lines(&r));
 
         let older_worker = json!({ "ok": true, "checks": health["checks"].clone() });
         let r = Report::new(&older_worker, Ok(&remote), &shop(&other));

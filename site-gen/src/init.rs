@@ -282,6 +282,7 @@ fn readme(name: &str, clipstore: &str) -> String {
     let deploy_guide = guide_in(Some(Path::new(clipstore)), "deploy.md");
     // Quoted: a checkout's path may have spaces (or quotes) in it.
     let wrangler = shell_quoted(&format!("{clipstore}/edge-worker/node_modules/.bin/wrangler"));
+    let setup = shell_quoted(&format!("{clipstore}/scripts/setup-tools.sh"));
     format!(
         "# {name}\n\
          \n\
@@ -309,7 +310,7 @@ fn readme(name: &str, clipstore: &str) -> String {
          5. Publish, once you have a Cloudflare account. The shop's Worker, bucket and\n\
             database are named `{name}` in `wrangler.toml`, so every wrangler command\n\
             runs in this folder with `--config wrangler.toml` (the wrangler of\n\
-            clipstore: run `{clipstore}/scripts/setup-tools.sh` once to install it):\n\
+            clipstore: run `bash {setup}` once to install it):\n\
          \n\
             ```sh\n\
             W={wrangler}\n\

@@ -261,7 +261,11 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
                     Verdict::New => true,
                     Verdict::Known(refusal) => return Err(refusal),
                     Verdict::Unchecked(warning) => {
-                        eprintln!("warning: {warning}");
+                        eprintln!(
+                            "warning: {warning} (nor could it check that the Worker verifies key {}: a link signed \
+                             with a key it lacks is refused when opened)",
+                            key.key_id()
+                        );
                         false
                     }
                 };

@@ -22,9 +22,10 @@ use crate::purchase_token::{SIGNING_KEY_ENV, WORKER_SECRET};
 /// What the Worker's keys say of a minting key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyMatch {
-    /// The Worker verifies with this very key; `primary`: the Worker signs
-    /// its own links (checkouts, `orders create`) with it too.
-    Verified { primary: bool },
+    /// The Worker verifies with this very key. `signing`: the id of the
+    /// key it signs its own links with (checkouts, `orders create`), its
+    /// first; another than this one means this one is being retired.
+    Verified { signing: String },
     /// The Worker has a key of this id with another secret: its fingerprint.
     OtherSecret { worker_fingerprint: String },
     /// The Worker has no key of this id; these are the ids it has.
@@ -49,7 +50,7 @@ pub fn judge(key: &SigningKey, health: &Value) -> KeyMatch {
         return KeyMatch::NotNamed;
     }
     match named.iter().position(|(id, _)| *id == key.key_id()) {
-        Some(i) if named[i].1 == key.fingerprint() => KeyMatch::Verified { primary: i == 0 },
+        Some(i) if named[i].1 == key.fingerprint() => KeyMatch::Verified { signing: named[0].0.to_string() },
         Some(i) => KeyMatch::OtherSecret { worker_fingerprint: named[i].1.to_string() },
         None => KeyMatch::Unknown { worker_ids: named.iter().map(|(id, _)| id.to_string()).collect() },
     }
@@ -58,28 +59,66 @@ pub fn judge(key: &SigningKey, health: &Value) -> KeyMatch {
 /// Why links signed with `key` (found in `source`) would be refused by
 /// `worker` (the Worker, as a message names it: "the Worker at …"), and
 /// what to do about it; None when they would open or the Worker did not say.
+///
+/// The way out that needs no key here comes first: the Worker signs the
+/// link itself. Changing `TOKEN_KEYS` must keep every key the Worker has
+/// (the links already sent are signed with them), which wrangler cannot
+/// show: the help says so rather than suggest a value that drops them, and
+/// never a second entry under an id the Worker has (it refuses such a list).
 pub fn problem(key: &SigningKey, source: &str, worker: &str, found: &KeyMatch) -> Option<(String, String)> {
     let id = key.key_id();
-    let what = match found {
-        KeyMatch::Verified { .. } | KeyMatch::NotNamed => return None,
-        KeyMatch::Unknown { worker_ids } => format!(
-            "the key links are minted with, {id} (from {source}), is not one {worker} verifies (its {WORKER_SECRET}: \
-             {}): a link signed with it is refused as \"unknown key\" when the customer opens it",
-            worker_ids.join(", ")
-        ),
-        KeyMatch::OtherSecret { worker_fingerprint } => format!(
-            "{worker} has a key {id}, but with another secret than the one in {source} (fingerprint \
-             {worker_fingerprint} there, {} here: was the key generated again under the same id?): a link signed \
-             with it is refused as \"bad signature\" when the customer opens it",
-            key.fingerprint()
-        ),
-    };
-    let help = format!(
-        "mint with the Worker's key (set {SIGNING_KEY_ENV} to its `KEYID:SECRET`, the first entry of the Worker's \
-         {WORKER_SECRET} secret), or give the Worker this key: `npx wrangler secret put {WORKER_SECRET}` with \
-         `{id}:SECRET` first and the keys it has after it, then deploy (docs/token-format.md, \"Keys and rotation\")"
+    let worker_signs = "let the Worker sign the link: `site-gen orders create NEW-ID --clip SLUG --to ADDRESS` (it \
+                        mails it; no key is needed here)";
+    let keep = format!(
+        "every key the Worker has now after it (the links already sent are signed with them; wrangler cannot show a \
+         secret, so without them at hand leave {WORKER_SECRET} as it is), with `npx wrangler secret put \
+         {WORKER_SECRET}` (for a shop made by `site-gen init`: in its folder, with `--config wrangler.toml`), then \
+         deploy (docs/token-format.md, \"Keys and rotation\")"
     );
-    Some((what, help))
+    match found {
+        KeyMatch::Verified { .. } | KeyMatch::NotNamed => None,
+        KeyMatch::Unknown { worker_ids } => Some((
+            format!(
+                "the key links are minted with, {id} (from {source}), is not one {worker} verifies (its \
+                 {WORKER_SECRET}: {}): a link signed with it is refused as \"unknown key\" when the customer opens it",
+                worker_ids.join(", ")
+            ),
+            format!(
+                "{worker_signs}. To mint here: set {SIGNING_KEY_ENV} to the Worker's first key ({}, as `KEYID:SECRET`), \
+                 or give the Worker this key: {WORKER_SECRET} = `{id}:SECRET` followed by {keep}",
+                worker_ids.first().map_or("", String::as_str)
+            ),
+        )),
+        KeyMatch::OtherSecret { worker_fingerprint } => Some((
+            format!(
+                "{worker} has a key {id}, but with another secret than the one in {source} (fingerprint \
+                 {worker_fingerprint} there, {} here: was the key generated again under the same id?): a link signed \
+                 with it is refused as \"bad signature\" when the customer opens it",
+                key.fingerprint()
+            ),
+            format!(
+                "{worker_signs}. To mint here: set {SIGNING_KEY_ENV} to the Worker's key {id} as it was put into \
+                 {WORKER_SECRET}, or make a key under a new id (`site-gen token keygen --id NEW-ID`) and set \
+                 {WORKER_SECRET} = `NEW-ID:SECRET` followed by {keep}. Never a second {id} entry: the Worker refuses \
+                 a {WORKER_SECRET} that names an id twice, and every link would stop"
+            ),
+        )),
+    }
+}
+
+/// For `mint`: a key the Worker verifies but no longer signs with is being
+/// retired (docs/token-format.md, "Keys and rotation"): its links stop
+/// once it leaves `TOKEN_KEYS`. None for the Worker's signing key.
+pub fn retiring(key: &SigningKey, worker: &str, found: &KeyMatch) -> Option<String> {
+    match found {
+        KeyMatch::Verified { signing } if signing != key.key_id() => Some(format!(
+            "{worker} still verifies key {id} but signs its own links with {signing}: {id} is on its way out, and \
+             links minted with it stop working once it leaves {WORKER_SECRET}; mint with {signing} \
+             ({SIGNING_KEY_ENV})",
+            id = key.key_id()
+        )),
+        _ => None,
+    }
 }
 
 /// For `mint`: asks the Worker at `worker` which keys it verifies (`GET
@@ -107,9 +146,10 @@ pub fn check(root: &Path, worker: &str, key: &SigningKey, source: &str) -> Resul
             "it does not name its keys: deployed before it did, or its TOKEN_KEYS is unusable".into(),
         )));
     }
-    match problem(key, source, &format!("the Worker at {worker}"), &found) {
+    let worker = format!("the Worker at {worker}");
+    match problem(key, source, &worker, &found) {
         Some((what, help)) => Err(format!("{what}. Nothing was minted.\n  help: {help}")),
-        None => Ok(None),
+        None => Ok(retiring(key, &worker, &found)),
     }
 }
 
@@ -132,18 +172,14 @@ mod tests {
     #[test]
     fn the_workers_own_key_is_verified() {
         let (new, old) = (key("2026-12", 1), key("2026-06", 2));
-        assert_eq!(judge(&new, &health(&[&new, &old])), KeyMatch::Verified { primary: true });
-        // An older key the Worker still verifies: links open.
-        assert_eq!(judge(&old, &health(&[&new, &old])), KeyMatch::Verified { primary: false });
-        assert_eq!(
-            problem(
-                &old,
-                SIGNING_KEY_ENV,
-                "the Worker at https://shop.example",
-                &KeyMatch::Verified { primary: false }
-            ),
-            None
-        );
+        let signs_new = KeyMatch::Verified { signing: "2026-12".into() };
+        assert_eq!(judge(&new, &health(&[&new, &old])), signs_new);
+        assert_eq!(retiring(&new, "the Worker", &signs_new), None);
+        // An older key the Worker still verifies: links open, for now.
+        assert_eq!(judge(&old, &health(&[&new, &old])), signs_new);
+        assert_eq!(problem(&old, SIGNING_KEY_ENV, "the Worker at https://shop.example", &signs_new), None);
+        let warning = retiring(&old, "the Worker", &signs_new).unwrap();
+        assert!(warning.contains("still verifies key 2026-06 but signs its own links with 2026-12"), "{warning}");
     }
 
     #[test]
@@ -156,7 +192,9 @@ mod tests {
         assert!(text.contains("its TOKEN_KEYS: 2026-12"), "{text}");
         assert!(text.contains("\"unknown key\""), "{text}");
         assert!(
-            help.contains("npx wrangler secret put TOKEN_KEYS") && help.contains("`laptop:SECRET` first"),
+            help.contains("npx wrangler secret put TOKEN_KEYS")
+                && help.contains("TOKEN_KEYS = `laptop:SECRET` followed by every key the Worker has now")
+                && help.starts_with("let the Worker sign the link: `site-gen orders create"),
             "{help}"
         );
     }
@@ -169,6 +207,14 @@ mod tests {
         let (text, _) = problem(&mine, "edge-worker/.dev.vars", "the Worker at http://127.0.0.1:8787", &found).unwrap();
         assert!(text.contains(&theirs.fingerprint()) && text.contains(&mine.fingerprint()), "{text}");
         assert!(text.contains("\"bad signature\""), "{text}");
+        // Never a second entry under the Worker's id: the keyring it would
+        // make is refused, and every link with it.
+        let (_, help) = problem(&mine, "edge-worker/.dev.vars", "the Worker", &found).unwrap();
+        assert!(!help.contains("`2026-12:SECRET`"), "{help}");
+        assert!(help.contains("`NEW-ID:SECRET` followed by every key the Worker has now"), "{help}");
+        assert!(help.contains("Never a second 2026-12 entry"), "{help}");
+        let doubled = format!("{},{}", mine.to_env_string(), theirs.to_env_string());
+        assert!(clipstore_core::Keyring::from_env_string(&doubled).is_err(), "why the help says never");
     }
 
     #[test]

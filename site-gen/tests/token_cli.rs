@@ -450,7 +450,9 @@ fn mint_refuses_a_key_the_worker_does_not_verify() {
         prints.as_str(),
         "refused as \"bad signature\"",
         "Nothing was minted.",
-        "help: mint with the Worker's key (set CLIPSTORE_SIGNING_KEY",
+        "help: let the Worker sign the link: `site-gen orders create NEW-ID",
+        "set CLIPSTORE_SIGNING_KEY to the Worker's key k1 as it was put into TOKEN_KEYS",
+        "Never a second k1 entry",
     ] {
         assert!(err.contains(said), "{said}\n{err}");
     }
@@ -464,7 +466,7 @@ fn mint_refuses_a_key_the_worker_does_not_verify() {
         "{err}"
     );
     assert!(err.contains("(its TOKEN_KEYS: k2, k0)") && err.contains("\"unknown key\""), "{err}");
-    assert!(err.contains("`k1:SECRET` first"), "{err}");
+    assert!(err.contains("TOKEN_KEYS = `k1:SECRET` followed by every key the Worker has now"), "{err}");
 
     // An older Worker: its health check names no keys.
     let (older, _) = worker_with_keys(serde_json::Value::Null);
@@ -491,6 +493,7 @@ fn mint_without_an_answer_from_the_worker_warns_and_mints() {
     for said in [
         "warning: could not check whether the shop's Worker already has an order ORD-BANK (the Worker at",
         "did not answer",
+        "(nor could it check that the Worker verifies key k1",
         "the link is minted all the same",
         "check with `site-gen orders show ORD-BANK`",
     ] {
