@@ -743,7 +743,8 @@ pub mod sql {
     /// ?8 choices (JSON object or NULL)`.
     pub const CHECKOUT_ORDER: &str =
         "INSERT INTO orders (order_id, clips, allowance, expires_at, token_issued_at, source, created_at, choices) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?6, ?8) ON CONFLICT (order_id) DO NOTHING";
+         VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?6, ?8) ON CONFLICT (order_id) DO UPDATE SET source = excluded.source \
+         WHERE orders.source = 'token'";
 
     /// Remembers a paid checkout and its link. `?1 provider, ?2 session_id, ?3 order_id, ?4 token,
     /// ?5 customer_email, ?6 amount_total, ?7 currency, ?8 now (s), ?9 payment_id`.

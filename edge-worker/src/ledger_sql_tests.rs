@@ -1820,3 +1820,38 @@ fn a_clip_is_received_whole_by_completed_downloads_that_cover_it() {
     piece(&db, "g2", 650_000, S - 650_000);
     assert_eq!(whole(&db), 1, "every piece sent");
 }
+
+/// A checkout's link shown while D1 failed (the success page asked Stripe)
+/// makes the order when it is first opened, from the link (`ORDER_SEEN`,
+/// source `token`); the checkout's event after it makes it the payment's
+/// order, its clips and allowance left as the ledger has them. An order of
+/// another source is never taken over.
+#[test]
+fn a_checkout_event_claims_the_order_its_link_made() {
+    let db = db();
+    run(&db, sql::ORDER_SEEN, vec![t("PAY-1"), t(r#"["a"]"#), n(1), Value::Null, n(5000), n(100), n(120), Value::Null]);
+    let checkout = |order: &str| {
+        run(
+            &db,
+            sql::CHECKOUT_ORDER,
+            vec![t(order), t(r#"["a"]"#), n(1), n(6000), n(200), n(220), t("stripe"), Value::Null],
+        )
+    };
+    assert_eq!(checkout("PAY-1"), 1);
+    let (source, expires, issued): (String, i64, i64) = db
+        .query_row("SELECT source, expires_at, token_issued_at FROM orders WHERE order_id = 'PAY-1'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!((source.as_str(), expires, issued), ("stripe", 5000, 100));
+    // Stripe's retry: nothing changes; an order made by hand is not taken.
+    assert_eq!(checkout("PAY-1"), 0);
+    db.execute(
+        "INSERT INTO orders (order_id, clips, allowance, source, created_at) VALUES ('HAND', '[\"a\"]', 1, 'admin', 1)",
+        [],
+    )
+    .unwrap();
+    assert_eq!(checkout("HAND"), 0);
+    let source: String = db.query_row("SELECT source FROM orders WHERE order_id = 'HAND'", [], |r| r.get(0)).unwrap();
+    assert_eq!(source, "admin");
+}

@@ -1043,10 +1043,13 @@ describe("paying while D1 is down", () => {
       assert.equal(thanks.status, 200, thanks.body.toString().slice(0, 500));
       [link] = linksIn(thanks.body.toString());
       assert.ok(link?.startsWith(`${stack.base}/download/`), thanks.body.toString().slice(0, 800));
+      // A reload shows the same link (dated the session's creation).
+      const again = await curl(`${stack.base}/thanks?session_id=${session.id}`);
+      assert.deepEqual([...new Set(linksIn(again.body.toString()))], [link]);
       // What the Worker asked Stripe, and what Stripe's own library asks for
       // the same session: one request, the same line and credentials.
       const asked = stripeApi.requests.slice(before);
-      assert.deepEqual(asked.map((r) => `${r.method} ${r.path} ${r.status}`), [`GET /v1/checkout/sessions/${session.id} 200`]);
+      assert.deepEqual(asked.map((r) => `${r.method} ${r.path} ${r.status}`), Array(2).fill(`GET /v1/checkout/sessions/${session.id} 200`));
       const lib = new Stripe(API_KEY, { host: "127.0.0.1", port: stripeApi.port, protocol: "http", apiVersion: API_VERSION });
       const fromLib = await lib.checkout.sessions.retrieve(session.id);
       assert.equal(fromLib.payment_status, "paid");
@@ -1069,15 +1072,44 @@ describe("paying while D1 is down", () => {
       await d1("up");
     }
 
-    // Stripe's retry once D1 answers: the order is the link's, and its mail
-    // carries a link to the same order; the outage link keeps working.
+    // D1 answers; the customer opens the link before Stripe's retry comes:
+    // the order is made from the link. Stripe's retry makes it the
+    // payment's (a refund of it then finds it), and mails a link to it; the
+    // outage link keeps working.
+    assert.equal((await curl(link)).status, 200);
     const paid = await deliver(completed(session, { email: "outage@example.com", paymentIntent }));
     assert.equal(paid.status, 200, JSON.stringify(paid.body));
+    const shown = await admin(stack, "GET", `/admin/orders/${paid.body.order_id}`);
+    assert.equal(shown.body.order.source, "stripe", JSON.stringify(shown.body.order));
     const page = (await curl(link)).body.toString();
     assert.ok(page.includes(paid.body.order_id), `the outage link's order page names ${paid.body.order_id}`);
     const [mail] = await mailTo((m) => m.to.includes("outage@example.com"));
     assert.ok(mail.email.subject.includes(paid.body.order_id), mail.email.subject);
     assert.equal((await curl(`${link}/${bought.slug}`, { args: ["-H", "Range: bytes=65536-131071"] })).status, 206);
+  });
+});
+
+describe("paying while D1 refuses writes", () => {
+  it("the success page, which would wait for an order that cannot be written, asks Stripe and shows the link", async () => {
+    const bought = present.at(-2);
+    const res = await postCheckout(form([["clip", bought.slug]]));
+    assert.equal(res.status, 303, res.text);
+    const session = stripeApi.requests.at(-1).response;
+    stripeApi.pay(session.id, { email: "full@example.com", paymentIntent: unique("pi") });
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    const tables = ["thanks_waiting", "payment_events", "checkouts", "orders"];
+    await sql(tables.map((t) => `CREATE TRIGGER full_${t} BEFORE INSERT ON ${t} BEGIN SELECT RAISE(ABORT, 'database full'); END;`).join(" "));
+    try {
+      assert.equal((await deliver(completed(session, { email: "full@example.com" }))).status, 503, "the webhook cannot record it");
+      const thanks = await curl(`${stack.base}/thanks?session_id=${session.id}`);
+      assert.equal(thanks.status, 200);
+      const [link] = linksIn(thanks.body.toString());
+      assert.ok(link, thanks.body.toString().slice(0, 800));
+      assert.doesNotMatch(thanks.body.toString(), /being confirmed/);
+      assert.equal((await curl(`${link}/${bought.slug}`, { args: ["-H", "Range: bytes=0-99"] })).status, 206);
+    } finally {
+      await sql(tables.map((t) => `DROP TRIGGER full_${t};`).join(" "));
+    }
   });
 });
 

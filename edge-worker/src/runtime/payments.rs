@@ -656,6 +656,13 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
                         "{}",
                         log_line!({ "event": "thanks_waiting_not_recorded", "error": format!("{e:?}") })
                     );
+                    // D1 refusing writes (full, read-only) refuses the
+                    // webhook's order too: no confirmation is coming.
+                    if !head {
+                        if let Some(page) = thanks_from_stripe(req, env, &session, paid_cart).await {
+                            return html_page(&page, false, 200, &[]);
+                        }
+                    }
                 }
                 html_page(&pages::payment_pending_page(shop, false, paid_cart), head, 200, &[])
             }
@@ -677,19 +684,29 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
     }
 }
 
-/// The success page while the ledger cannot say (D1 failing): the session
-/// as Stripe has it now and, when it is paid, its link, minted as the
-/// webhook will mint it (the same order id, so the two links share one
-/// order), so that a customer who pays during an outage downloads at once
-/// (downloads work without D1). The order and its mail follow from Stripe's
-/// event once D1 is back. None when Stripe cannot say either (no usable key,
-/// no answer, the checkout limiter, a session nobody paid or not the shop's):
-/// the "unavailable" page.
+/// The success page while the ledger cannot say (D1 failing, or refusing
+/// writes): the session as Stripe has it now and, when it is paid, its
+/// link, under the order id the webhook will give it (the two links share
+/// one order), so that a customer who pays during an outage downloads at
+/// once (downloads work without D1). The link is dated the session's
+/// creation: every reload shows the same link, it never counts as an
+/// order's newest (the webhook's, or an owner's reissue, come later and
+/// win), and a reissue stops it. The order and its mail follow from
+/// Stripe's event once D1 takes it (the event then claims the order the
+/// link may have made: `CHECKOUT_ORDER`). None when Stripe cannot say
+/// either (no usable key, no answer, the checkout limiter, a session nobody
+/// paid or not the shop's): the "unavailable" page. A refund made during
+/// the outage is not seen here (the session stays paid).
 async fn thanks_from_stripe(req: &Request, env: &Env, session: &str, paid_cart: Option<&str>) -> Option<String> {
     let failed = |detail: String| {
         console_error!("{}", log_line!({ "event": "thanks_from_stripe_failed", "detail": detail }));
         None
     };
+    // Checkout Session ids: Stripe answers nothing else, so nothing else
+    // costs a call.
+    if !session.starts_with("cs_") {
+        return None;
+    }
     let (key, base) = super::checkout::configuration(env).ok()?;
     // Each look-up is a call to Stripe's API that anyone could repeat.
     if !super::checkout::within_checkout_limit(env, req).await {
@@ -715,7 +732,8 @@ async fn thanks_from_stripe(req: &Request, env: &Env, session: &str, paid_cart: 
         _ => return None,
     };
     let asked = asked_price(env, &paid);
-    let mut claims = match payments::new_order("stripe", &paid, manifest(), link_terms(env), now_unix(), asked) {
+    let issued = paid.created.filter(|c| *c <= now_unix()).unwrap_or_else(now_unix);
+    let mut claims = match payments::new_order("stripe", &paid, manifest(), link_terms(env), issued, asked) {
         Ok(claims) => claims,
         Err(e) => return failed(format!("{e:?}")),
     };
