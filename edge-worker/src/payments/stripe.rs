@@ -298,6 +298,30 @@ pub fn parse_session(body: &str) -> Result<(bool, EventKind), WebhookError> {
     Ok((livemode, if complete { kind } else { EventKind::Ignored }))
 }
 
+/// What the success page may make of a session Stripe's API answered, while
+/// the ledger cannot say (`runtime::payments::thanks_from_stripe`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetrievedSession {
+    /// Paid: its link can be shown.
+    Paid(PaidCheckout),
+    /// Completed, paid by a method that takes days: "on its way".
+    OnItsWay,
+    /// Nothing to show: open, expired, not the shop's, or a test-mode
+    /// session on a shop that is not in test mode.
+    Nothing,
+}
+
+/// [`parse_session`], judged for a shop in `test_mode` or not.
+pub fn retrieved_session(body: &str, test_mode: bool) -> Result<RetrievedSession, WebhookError> {
+    let (livemode, kind) = parse_session(body)?;
+    Ok(match kind {
+        _ if !livemode && !test_mode => RetrievedSession::Nothing,
+        EventKind::Paid(paid) => RetrievedSession::Paid(paid),
+        EventKind::AwaitingPayment { .. } => RetrievedSession::OnItsWay,
+        _ => RetrievedSession::Nothing,
+    })
+}
+
 fn session_kind(session: Session) -> EventKind {
     let clips =
         session.metadata.as_ref().map(|m| clips_from_metadata(|k| m.get(k).map(String::as_str))).unwrap_or_default();
@@ -429,6 +453,17 @@ mod tests {
             );
         }
         assert!(matches!(parse_session("<html>"), Err(WebhookError::MalformedEvent(_))));
+
+        // What the success page makes of it, on a live shop and in test mode.
+        let paid = |live| retrieved_session(&session("complete", "paid", live), false).unwrap();
+        assert!(matches!(paid("true"), RetrievedSession::Paid(p) if p.session_id == "cs_live_1"));
+        assert_eq!(paid("false"), RetrievedSession::Nothing, "a test card's session on a live shop");
+        let in_test_mode = retrieved_session(&session("complete", "paid", "false"), true).unwrap();
+        assert!(matches!(in_test_mode, RetrievedSession::Paid(_)));
+        let debit = retrieved_session(&session("complete", "unpaid", "true"), false).unwrap();
+        assert_eq!(debit, RetrievedSession::OnItsWay);
+        let open = retrieved_session(&session("open", "unpaid", "true"), false).unwrap();
+        assert_eq!(open, RetrievedSession::Nothing);
     }
 
     #[test]

@@ -14,8 +14,9 @@ use crate::log_line::{Field, LogLine};
 use crate::outbox::MailKind;
 use crate::pages;
 use crate::payments::{
-    self, money_back_action, stripe::Stripe, EventKind, LinkTerms, MoneyBack, MoneyBackAction, PaymentProvider,
-    PriceCheck, WebhookError, WebhookEvent,
+    self, money_back_action,
+    stripe::{RetrievedSession, Stripe},
+    EventKind, LinkTerms, MoneyBack, MoneyBackAction, PaymentProvider, PriceCheck, WebhookError, WebhookEvent,
 };
 
 /// Largest webhook body read. Stripe's Checkout Session and Charge events
@@ -718,18 +719,12 @@ async fn thanks_from_stripe(req: &Request, env: &Env, session: &str, paid_cart: 
         Ok((status, _)) => return failed(format!("Stripe answered {status}")),
         Err(e) => return failed(e),
     };
-    let (livemode, kind) = match payments::stripe::parse_session(&body) {
-        Ok(session) => session,
-        Err(e) => return failed(format!("{e:?}")),
-    };
-    if !livemode && !test_mode(env) {
-        return None;
-    }
     let shop = &manifest().shop;
-    let paid = match kind {
-        EventKind::Paid(paid) => paid,
-        EventKind::AwaitingPayment { .. } => return Some(pages::payment_pending_page(shop, true, paid_cart)),
-        _ => return None,
+    let paid = match payments::stripe::retrieved_session(&body, test_mode(env)) {
+        Ok(RetrievedSession::Paid(paid)) => paid,
+        Ok(RetrievedSession::OnItsWay) => return Some(pages::payment_pending_page(shop, true, paid_cart)),
+        Ok(RetrievedSession::Nothing) => return None,
+        Err(e) => return failed(format!("{e:?}")),
     };
     let asked = asked_price(env, &paid);
     let issued = paid.created.filter(|c| *c <= now_unix()).unwrap_or_else(now_unix);
