@@ -103,10 +103,11 @@ function form(pairs) {
   return new URLSearchParams(pairs).toString();
 }
 
-async function postCheckout(body, contentType = "application/x-www-form-urlencoded") {
+/** `ip`: the client's address as Cloudflare gives it (each its own checkout limit). */
+async function postCheckout(body, contentType = "application/x-www-form-urlencoded", ip = undefined) {
   const res = await fetch(`${stack.base}/checkout`, {
     method: "POST",
-    headers: { "content-type": contentType },
+    headers: { "content-type": contentType, ...(ip ? { "cf-connecting-ip": ip } : {}) },
     body,
     redirect: "manual",
     signal: AbortSignal.timeout(30_000),
@@ -1019,6 +1020,10 @@ describe("a payment that does not match the catalog", () => {
 });
 
 describe("paying while D1 is down", () => {
+  // A network of its own: the success page's look-ups count against the
+  // checkout limit (10 a minute) as checkouts do.
+  const IP = "192.0.2.35";
+  const ip = ["-H", `cf-connecting-ip: ${IP}`];
   // D1 failing as an outage fails it: every query of these tables errors.
   const TABLES = ["checkouts", "orders", "order_clips", "download_attempts", "refusal_minutes"];
   const d1 = (to) => stack.wrangler(["d1", "execute", "DB", "--command",
@@ -1026,12 +1031,12 @@ describe("paying while D1 is down", () => {
 
   it("the success page asks Stripe, shows the link at once and it downloads; once D1 is back the order is the same one", async () => {
     const bought = present.at(-1);
-    const res = await postCheckout(form([["clip", bought.slug]]));
+    const res = await postCheckout(form([["clip", bought.slug]]), undefined, IP);
     assert.equal(res.status, 303, res.text);
     const session = stripeApi.requests.at(-1).response;
     const paymentIntent = unique("pi");
     stripeApi.pay(session.id, { email: "outage@example.com", paymentIntent });
-    const unpaid = (await postCheckout(form([["clip", cart[0].slug], ["cart", "UnPaidCartUnPaidCart00"]])));
+    const unpaid = await postCheckout(form([["clip", cart[0].slug], ["cart", "UnPaidCartUnPaidCart00"]]), undefined, IP);
     const unpaidSession = stripeApi.requests.at(-1).response;
     assert.equal(unpaid.status, 303);
 
@@ -1039,12 +1044,12 @@ describe("paying while D1 is down", () => {
     let link;
     try {
       const before = stripeApi.requests.length;
-      const thanks = await curl(`${stack.base}/thanks?session_id=${session.id}`);
+      const thanks = await curl(`${stack.base}/thanks?session_id=${session.id}`, { args: ip });
       assert.equal(thanks.status, 200, thanks.body.toString().slice(0, 500));
       [link] = linksIn(thanks.body.toString());
       assert.ok(link?.startsWith(`${stack.base}/download/`), thanks.body.toString().slice(0, 800));
       // A reload shows the same link (dated the session's creation).
-      const again = await curl(`${stack.base}/thanks?session_id=${session.id}`);
+      const again = await curl(`${stack.base}/thanks?session_id=${session.id}`, { args: ip });
       assert.deepEqual([...new Set(linksIn(again.body.toString()))], [link]);
       // What the Worker asked Stripe, and what Stripe's own library asks for
       // the same session: one request, the same line and credentials.
@@ -1064,7 +1069,7 @@ describe("paying while D1 is down", () => {
       assert.deepEqual(part.body, fs.readFileSync(bought.file).subarray(0, 65536));
 
       // A session nobody paid: nothing to show but "unavailable".
-      const notPaid = await curl(`${stack.base}/thanks?session_id=${unpaidSession.id}`);
+      const notPaid = await curl(`${stack.base}/thanks?session_id=${unpaidSession.id}`, { args: ip });
       assert.equal(notPaid.status, 503);
       assert.doesNotMatch(notPaid.body.toString(), /\/download\//);
       await logMatching(stack, /"event":"order_link_from_stripe"/);
@@ -1090,9 +1095,11 @@ describe("paying while D1 is down", () => {
 });
 
 describe("paying while D1 refuses writes", () => {
+  const IP = "192.0.2.36";
+  const ip = ["-H", `cf-connecting-ip: ${IP}`];
   it("the success page, which would wait for an order that cannot be written, asks Stripe and shows the link", async () => {
     const bought = present.at(-2);
-    const res = await postCheckout(form([["clip", bought.slug]]));
+    const res = await postCheckout(form([["clip", bought.slug]]), undefined, IP);
     assert.equal(res.status, 303, res.text);
     const session = stripeApi.requests.at(-1).response;
     stripeApi.pay(session.id, { email: "full@example.com", paymentIntent: unique("pi") });
@@ -1101,7 +1108,7 @@ describe("paying while D1 refuses writes", () => {
     await sql(tables.map((t) => `CREATE TRIGGER full_${t} BEFORE INSERT ON ${t} BEGIN SELECT RAISE(ABORT, 'database full'); END;`).join(" "));
     try {
       assert.equal((await deliver(completed(session, { email: "full@example.com" }))).status, 503, "the webhook cannot record it");
-      const thanks = await curl(`${stack.base}/thanks?session_id=${session.id}`);
+      const thanks = await curl(`${stack.base}/thanks?session_id=${session.id}`, { args: ip });
       assert.equal(thanks.status, 200);
       const [link] = linksIn(thanks.body.toString());
       assert.ok(link, thanks.body.toString().slice(0, 800));
