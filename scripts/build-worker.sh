@@ -5,7 +5,7 @@
 # ./catalog-manifest.json (written by `site-gen build`); override with
 # CLIPSTORE_MANIFEST=path. Extra arguments go to worker-build
 # (e.g. `--out-dir build-bench`, relative to edge-worker/).
-# Needs the tools from scripts/setup-tools.sh.
+# Needs the tools from scripts/setup-tools.sh (wasm-opt: edge-worker/node_modules).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/worker-env.sh
@@ -40,10 +40,19 @@ export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-z}"
 # Panic and error messages keep their text; only stack frames lose names.
 export CARGO_PROFILE_RELEASE_STRIP="${CARGO_PROFILE_RELEASE_STRIP:-symbols}"
 
+# Binaryen's wasm-opt, run below on worker-build's output: the npm package
+# pinned in edge-worker/package-lock.json (setup-tools.sh's `npm ci`
+# installs it), or WASM_OPT_BIN.
+wasm_opt="${WASM_OPT_BIN:-$root/edge-worker/node_modules/.bin/wasm-opt}"
+if [ ! -x "$wasm_opt" ]; then
+    echo "build-worker: no wasm-opt at $wasm_opt: run scripts/setup-tools.sh" >&2
+    exit 1
+fi
+
 cd "$root/edge-worker"
 echo "build-worker: worker-build --release --no-opt $* (manifest: $CLIPSTORE_MANIFEST)"
-# --no-opt: worker-build would fetch wasm-opt from GitHub; the release profile
-# (LTO, one codegen unit) and opt-level "z" keep the module small without it.
+# --no-opt: worker-build would fetch wasm-opt from GitHub, and would keep
+# the name section (`--debuginfo`); wasm-opt runs below instead.
 worker-build --release --no-opt "$@"
 
 wasm="$(find "$out_dir" -name '*.wasm' -print -quit)"
@@ -51,6 +60,24 @@ if [ -z "$wasm" ]; then
     echo "build-worker: no .wasm under edge-worker/$out_dir" >&2
     exit 1
 fi
+
+# -O1 --converge: the smallest gzip of the pass sets measured on 2026-12-05
+# (docs/benchmarks.md, "Stop 35"), on a module of 312,182 bytes gzip -9:
+# 307,030, where -Os gave 324,703, -Oz 325,708 and -O2 326,113 (they inline
+# more: smaller raw, larger gzipped). It leaves out the name section (the
+# names of wasm-bindgen's shims; kept when symbols are, for profiling) and
+# the producers section. The features are worker-build's own list (what
+# rustc's wasm32 target and wasm-bindgen's catch wrappers use), so that no
+# encoding workerd lacks is written.
+keep_names=()
+if [ "$CARGO_PROFILE_RELEASE_STRIP" = none ]; then
+    keep_names=(--debuginfo)
+fi
+"$wasm_opt" "$wasm" -o "$wasm.opt" -O1 --converge --strip-producers "${keep_names[@]}" \
+    --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
+    --enable-multivalue --enable-reference-types --enable-exception-handling
+mv "$wasm.opt" "$wasm"
+
 raw=$(wc -c <"$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 echo "build-worker: $wasm: $raw bytes raw, $gz bytes gzip -9"
