@@ -62,6 +62,13 @@ use d1::{batch, bind, d1_error, num, opt_num, opt_text, row_count, rows, text};
 use download::{merge_fallback, order_view, write_fallback, write_record, Attempt};
 use reservation::{reserve, revoked, settle, LedgerSteps, Reserved, Steps};
 
+/// The module's allocator: Talc instead of the standard library's dlmalloc,
+/// 3 KB gzip less of the module (docs/benchmarks.md, "Stop 35"). It grows
+/// the wasm memory as dlmalloc did; the module is single-threaded (no
+/// `atomics`), which its cell requires.
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 pub(crate) const MANIFEST_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog-manifest.json"));
 
 fn manifest() -> &'static CatalogManifest {
