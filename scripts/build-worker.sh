@@ -64,16 +64,18 @@ fi
 # -O1 --converge: the smallest gzip of the pass sets measured on 2026-12-05
 # (docs/benchmarks.md, "Stop 35"), on a module of 312,182 bytes gzip -9:
 # 307,030, where -Os gave 324,703, -Oz 325,708 and -O2 326,113 (they inline
-# more: smaller raw, larger gzipped). It leaves out the name section (the
-# names of wasm-bindgen's shims; kept when symbols are, for profiling) and
-# the producers section. The features are worker-build's own list (what
+# more: smaller raw, larger gzipped). Two passes of -O2's that do not
+# inline help gzip too: --code-folding (identical code tails merged) and
+# --rse (redundant local sets), -511 bytes. It leaves out the name section
+# (the names of wasm-bindgen's shims; kept when symbols are, for profiling)
+# and the producers section. The features are worker-build's own list (what
 # rustc's wasm32 target and wasm-bindgen's catch wrappers use), so that no
 # encoding workerd lacks is written.
 keep_names=()
 if [ "$CARGO_PROFILE_RELEASE_STRIP" = none ]; then
     keep_names=(--debuginfo)
 fi
-"$wasm_opt" "$wasm" -o "$wasm.opt" -O1 --converge --strip-producers "${keep_names[@]}" \
+"$wasm_opt" "$wasm" -o "$wasm.opt" -O1 --code-folding --rse --converge --strip-producers "${keep_names[@]}" \
     --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
     --enable-multivalue --enable-reference-types --enable-exception-handling
 mv "$wasm.opt" "$wasm"
