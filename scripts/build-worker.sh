@@ -71,9 +71,10 @@ fi
 # -O1 --converge: the smallest gzip of the pass sets measured on 2026-12-05
 # (docs/benchmarks.md, "Stop 35"), on a module of 312,182 bytes gzip -9:
 # 307,030, where -Os gave 324,703, -Oz 325,708 and -O2 326,113 (they inline
-# more: smaller raw, larger gzipped). Two passes of -O2's that do not
-# inline help gzip too: --code-folding (identical code tails merged) and
-# --rse (redundant local sets), -511 bytes. Then the functions are put in
+# more: smaller raw, larger gzipped). Three passes of -O2's that do not
+# inline help gzip too: --code-folding (identical code tails merged),
+# --rse (redundant local sets), -511 bytes, and --precompute-propagate
+# (constants carried through locals), -142. Then the functions are put in
 # the order of their names: the copies of one generic function, and the
 # functions of one module, sit side by side, where gzip's 32 KB window
 # finds their likeness (-2.4 KB; the order of first use, --reorder-functions,
@@ -82,7 +83,8 @@ fi
 # sections, read by no runtime). The features are worker-build's own
 # list (what rustc's wasm32 target and wasm-bindgen's catch wrappers use),
 # so that no encoding workerd lacks is written.
-"$wasm_opt" "$wasm" -o "$wasm.opt" -O1 --code-folding --rse --converge --reorder-functions-by-name \
+"$wasm_opt" "$wasm" -o "$wasm.opt" -O1 --code-folding --rse --precompute-propagate --converge \
+    --reorder-functions-by-name \
     --strip-producers --strip-target-features "${keep_names[@]}" \
     --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
     --enable-multivalue --enable-reference-types --enable-exception-handling
