@@ -5,7 +5,7 @@
 # ./catalog-manifest.json (written by `site-gen build`); override with
 # CLIPSTORE_MANIFEST=path. Extra arguments go to worker-build
 # (e.g. `--out-dir build-bench`, relative to edge-worker/).
-# Needs the tools from scripts/setup-tools.sh.
+# Needs the tools from scripts/setup-tools.sh (wasm-opt: edge-worker/node_modules).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/worker-env.sh
@@ -38,12 +38,28 @@ export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-z}"
 # No symbol names in the module: the name section was a fifth of the gzip
 # size (with the ledger, monitoring and checkout: 414 KB -> 336 KB gzip).
 # Panic and error messages keep their text; only stack frames lose names.
-export CARGO_PROFILE_RELEASE_STRIP="${CARGO_PROFILE_RELEASE_STRIP:-symbols}"
+# The build keeps them for wasm-opt, below, which orders the functions by
+# them and then leaves them out; CARGO_PROFILE_RELEASE_STRIP=none keeps them
+# in the module too (a profile for twiggy of the module as deployed).
+keep_names=(--strip-debug)
+if [ "${CARGO_PROFILE_RELEASE_STRIP:-}" = none ]; then
+    keep_names=(--debuginfo)
+fi
+export CARGO_PROFILE_RELEASE_STRIP=none
+
+# Binaryen's wasm-opt, run below on worker-build's output: the npm package
+# pinned in edge-worker/package-lock.json (setup-tools.sh's `npm ci`
+# installs it), or WASM_OPT_BIN.
+wasm_opt="${WASM_OPT_BIN:-$root/edge-worker/node_modules/.bin/wasm-opt}"
+if [ ! -x "$wasm_opt" ]; then
+    echo "build-worker: no wasm-opt at $wasm_opt: run scripts/setup-tools.sh" >&2
+    exit 1
+fi
 
 cd "$root/edge-worker"
 echo "build-worker: worker-build --release --no-opt $* (manifest: $CLIPSTORE_MANIFEST)"
-# --no-opt: worker-build would fetch wasm-opt from GitHub; the release profile
-# (LTO, one codegen unit) and opt-level "z" keep the module small without it.
+# --no-opt: worker-build would fetch wasm-opt from GitHub, and would keep
+# the name section (`--debuginfo`); wasm-opt runs below instead.
 worker-build --release --no-opt "$@"
 
 wasm="$(find "$out_dir" -name '*.wasm' -print -quit)"
@@ -51,6 +67,29 @@ if [ -z "$wasm" ]; then
     echo "build-worker: no .wasm under edge-worker/$out_dir" >&2
     exit 1
 fi
+
+# -O1 --converge: the smallest gzip of the pass sets measured on 2026-12-05
+# (docs/benchmarks.md, "Stop 35"), on a module of 312,182 bytes gzip -9:
+# 307,030, where -Os gave 324,703, -Oz 325,708 and -O2 326,113 (they inline
+# more: smaller raw, larger gzipped). Three passes of -O2's that do not
+# inline help gzip too: --code-folding (identical code tails merged),
+# --rse (redundant local sets), -511 bytes, and --precompute-propagate
+# (constants carried through locals), -142. Then the functions are put in
+# the order of their names: the copies of one generic function, and the
+# functions of one module, sit side by side, where gzip's 32 KB window
+# finds their likeness (-2.4 KB; the order of first use, --reorder-functions,
+# was +14.5 KB). The names (symbols, and wasm-bindgen's for its shims) and
+# the producers and target features sections are left out (custom
+# sections, read by no runtime). The features are worker-build's own
+# list (what rustc's wasm32 target and wasm-bindgen's catch wrappers use),
+# so that no encoding workerd lacks is written.
+"$wasm_opt" "$wasm" -o "$wasm.opt" -O1 --code-folding --rse --precompute-propagate --converge \
+    --reorder-functions-by-name \
+    --strip-producers --strip-target-features "${keep_names[@]}" \
+    --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
+    --enable-multivalue --enable-reference-types --enable-exception-handling
+mv "$wasm.opt" "$wasm"
+
 raw=$(wc -c <"$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 echo "build-worker: $wasm: $raw bytes raw, $gz bytes gzip -9"

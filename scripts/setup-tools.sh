@@ -7,7 +7,8 @@
 #     would otherwise download it from GitHub)
 #   - Node.js >= 22.12 for wrangler               (system node, else from PyPI)
 #   - npm packages of edge-worker/ (wrangler,     (npm ci, from package-lock.json)
-#     playwright-core: no browser of its own)
+#     playwright-core: no browser of its own;
+#     binaryen: the wasm-opt build-worker.sh runs)
 #   - s3s-fs 0.14.1, a local S3 server that checks   (cargo install, about 2.5 min;
 #     SigV4 signatures: the secondary origin's        0.17 needs a newer rustc)
 #     store in the end-to-end tests and run-local.sh

@@ -62,6 +62,13 @@ use d1::{batch, bind, d1_error, num, opt_num, opt_text, row_count, rows, text};
 use download::{merge_fallback, order_view, write_fallback, write_record, Attempt};
 use reservation::{reserve, revoked, settle, LedgerSteps, Reserved, Steps};
 
+/// The module's allocator: Talc instead of the standard library's dlmalloc,
+/// 3 KB gzip less of the module (docs/benchmarks.md, "Stop 35"). It grows
+/// the wasm memory as dlmalloc did; the module is single-threaded (no
+/// `atomics`), which its cell requires.
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 pub(crate) const MANIFEST_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog-manifest.json"));
 
 fn manifest() -> &'static CatalogManifest {
@@ -138,6 +145,14 @@ fn error_response(error: &DownloadError) -> Result<Response> {
 
 pub(crate) fn unavailable(what: impl std::fmt::Display) -> DownloadError {
     DownloadError::Unavailable { detail: what.to_string() }
+}
+
+/// Runs `work` once the response is on its way (`ctx.wait_until`), as one
+/// boxed future type: `wait_until` compiled its promise glue again for each
+/// future type handed to it (docs/benchmarks.md, "Stop 35").
+fn in_background(ctx: &Context, work: impl std::future::Future<Output = ()> + 'static) {
+    let work: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = Box::pin(work);
+    ctx.wait_until(work);
 }
 
 /// The shop's address as this request reached it (`https://shop.example`),

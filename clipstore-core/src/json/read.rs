@@ -190,19 +190,33 @@ impl Fields {
     /// `or_default` its default. On an error, the default, and the error
     /// in `error` (the first one only): each field is read in one straight
     /// line, without a clean-up path of its own, and what does not depend
-    /// on `T` is not repeated for each (the module's size).
+    /// on `T` is not repeated for each (the module's size): only reading
+    /// the value is `T`'s, finding it is [`Fields::present`]'s.
     pub fn field<T: FromJson + Default>(&mut self, key: &str, or_default: bool, error: &mut Option<JsonError>) -> T {
-        match self.take(key, error) {
-            Taken::Value(value) => T::from_json(value).unwrap_or_else(|e| {
+        // `absent()` is `Some` only where it is the default (`Option`'s `None`).
+        let absent_reads = or_default || T::absent().is_some();
+        match self.present(key, absent_reads, error).map(T::from_json) {
+            Some(Ok(value)) => value,
+            Some(Err(e)) => {
                 keep_first(error, e.at(key));
                 T::default()
-            }),
-            Taken::Absent if or_default => T::default(),
-            Taken::Absent => T::absent().unwrap_or_else(|| {
+            }
+            None => T::default(),
+        }
+    }
+
+    /// The value of `key`, if given once; `None` when it is absent (kept
+    /// as an error unless `absent_reads`) or given twice (kept as one).
+    #[inline(never)]
+    fn present(&mut self, key: &str, absent_reads: bool, error: &mut Option<JsonError>) -> Option<Json> {
+        match self.take(key, error) {
+            Taken::Value(value) => Some(value),
+            Taken::Absent if absent_reads => None,
+            Taken::Absent => {
                 keep_first(error, JsonError::new(format!("missing field `{key}`")));
-                T::default()
-            }),
-            Taken::Refused => T::default(),
+                None
+            }
+            Taken::Refused => None,
         }
     }
 

@@ -487,7 +487,7 @@ pub(super) async fn clip_request(
     let merge = attempt.record.outcome == Outcome::Granted.code() && FALLBACK_PENDING.with(|p| p.replace(false));
     if body.is_some() || merge {
         let env = env.clone();
-        ctx.wait_until(async move {
+        in_background(ctx, async move {
             if let Some(body) = body {
                 // Reserved in D1: a long response reports how far it got (its
                 // row with it, if that was not written).

@@ -96,7 +96,7 @@ pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) 
     match answer {
         Ok(WebhookAnswer::Done { body, mail }) => {
             if mail {
-                ctx.wait_until(mail::deliver_soon(env.clone()));
+                super::in_background(ctx, mail::deliver_soon(env.clone()));
             }
             super::json_line_response(200, body)
         }

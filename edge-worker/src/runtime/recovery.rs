@@ -78,7 +78,7 @@ pub(super) async fn recover(mut req: Request, env: &Env, ctx: &Context) -> Resul
         origin: origin(&req)?,
     };
     let sent = recover_sent_page(shop, &request.email);
-    ctx.wait_until(send_links(env.clone(), request));
+    super::in_background(ctx, send_links(env.clone(), request));
     page(sent, 200)
 }
 
