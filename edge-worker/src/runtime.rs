@@ -281,7 +281,6 @@ fn html_page(
     build().map_err(|e| unavailable(format!("building a page: {e}")))
 }
 
-/// A clip request: serves it (or refuses) and records the attempt; once its
 /// The cron trigger (`wrangler.toml`), every run: merges the ledger
 /// fallback, then runs the self-test that alerts the owner (docs/monitoring.md).
 #[event(scheduled)]

@@ -414,9 +414,9 @@ fn checkout_misconfigured(env: &Env) -> Option<String> {
     super::checkout::configuration(env).err().map(|e| format!("the cart's checkout cannot start: {e}"))
 }
 
-/// Puts the notice into the outbox for `ALERT_EMAIL`, if set (besides the
-/// webhook); the scheduled run sends it right after the self-test.
-/// Queues the notice's mail to `ALERT_EMAIL`; `true` once it is in the outbox.
+/// Puts the notice's mail to `ALERT_EMAIL`, if set, into the outbox (besides
+/// the webhook); the scheduled run sends it right after the self-test.
+/// `true` once it is in the outbox.
 async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &String>, notice: &monitor::Notice) -> bool {
     let Some(to) = setting(env, "ALERT_EMAIL") else { return false };
     if !valid_address(&to) {
