@@ -393,6 +393,10 @@ describe("a ledger that reads but refuses writes", () => {
       assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
       assert.deepEqual(received[before].body.clipstore.new, ["ledger_writes"]);
       assert.match(received[before].body.text, /D1 answers reads but refuses writes \(.*database is read-only.*\): paid checkouts cannot become orders/);
+      // Another isolate answers the owner's doctor: it knows the incident
+      // from the run's copy in R2, not only from its own memory.
+      await stack.stop({ keep: true });
+      stack = await startStack({ ...stackOptions, reuse: stack.dir });
       const doctor = await siteGen(["doctor", "--worker-url", stack.base]);
       assert.equal(doctor.code, 1, doctor.stdout);
       assert.match(doctor.stdout, /FAIL  open incident `ledger_writes`: D1 answers reads but refuses writes/);

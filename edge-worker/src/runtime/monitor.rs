@@ -115,14 +115,19 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
         },
     });
     checks.push(super::secondary::health_check(env).await);
-    checks.push(match database(env) {
+    // A run whose state D1 would not store (down, or refusing writes) is
+    // known to this isolate, if it ran here, and to R2: its incident too,
+    // whichever isolate answers.
+    let state = match database(env) {
+        Err(e) => Err(e),
+        Ok(db) => Ok(match load_state(&db).await {
+            Ok(stored) => Ok(monitor::latest_state(stored, remembered_state(env).await.0.as_ref())),
+            Err(e) => Err(e),
+        }),
+    };
+    checks.push(match state {
         Err(e) => Check::fail("ledger", e),
-        // A run whose state D1 would not store (down, or refusing writes)
-        // is known to this isolate, if it ran here: its incident too.
-        Ok(db) => match load_state(&db)
-            .await
-            .map(|stored| monitor::latest_state(stored, LAST_STATE.with(|s| s.borrow().clone()).as_ref()))
-        {
+        Ok(state) => match state {
             // The cron runs every 5 minutes: silence for half an hour means
             // no self-test, no alert, no mail retried.
             Ok(state) if state.run_at > 0 && now_unix().saturating_sub(state.run_at) > 1800 => {
@@ -462,13 +467,7 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
         Ok(db) => load_state(db).await.map_err(|e| monitor::ledger_down_problem(&error_text(&e))),
         Err(e) => Err(e.clone()),
     };
-    // What this isolate, or a run D1 could not store, knows that D1 may not.
-    let kept = kept_state(env).await;
-    let kept_in_r2 = kept.is_some();
-    let remembered = match (LAST_STATE.with(|s| s.borrow().clone()), kept) {
-        (Some(mine), Some(kept)) => Some(monitor::latest_state(kept, Some(&mine))),
-        (mine, kept) => mine.or(kept),
-    };
+    let (remembered, kept_in_r2) = remembered_state(env).await;
     let read = previous.is_ok();
     let previous = match previous {
         Ok(state) => monitor::latest_state(state, remembered.as_ref()),
@@ -703,6 +702,19 @@ fn error_text(e: &DownloadError) -> String {
         DownloadError::Unavailable { detail } => detail.clone(),
         other => format!("{other:?}"),
     }
+}
+
+/// What this isolate remembers of its last run, or what a run D1 could not
+/// store kept in R2, whichever is newer: what D1 may not know (an incident
+/// opened while it failed); and whether R2 held a copy.
+async fn remembered_state(env: &Env) -> (Option<MonitorState>, bool) {
+    let kept = kept_state(env).await;
+    let in_r2 = kept.is_some();
+    let state = match (LAST_STATE.with(|s| s.borrow().clone()), kept) {
+        (Some(mine), Some(kept)) => Some(monitor::latest_state(kept, Some(&mine))),
+        (mine, kept) => mine.or(kept),
+    };
+    (state, in_r2)
 }
 
 /// The state a run kept in R2 because D1 could not store it
