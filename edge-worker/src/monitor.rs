@@ -457,19 +457,26 @@ pub fn merge_failed_problem(error: &str) -> String {
     )
 }
 
-/// The `ledger_writes` problem: D1 answered the self-test's reads but
-/// refused its one write (`error`): it refuses every write (full, or
-/// read-only). Nothing else says so until a download's record fails to
-/// merge (`ledger_merge`), and meanwhile Stripe's payment events cannot
-/// become orders.
-/// The `ledger` problem of a D1 that does not answer: what still works and
+/// What the owner runs when the ledger's tables are missing.
+pub const APPLY_MIGRATIONS: &str = "the ledger's migrations are not applied: `npx wrangler d1 migrations apply DB --remote` (`--local` for `wrangler dev`; with `--config wrangler.toml` in a shop's own folder)";
+
+/// The `ledger` problem of a D1 whose state could not be read (`error`):
+/// tables missing (migrations), or D1 not answering: what still works and
 /// what waits for it (docs/outages.md).
 pub fn ledger_down_problem(error: &str) -> String {
+    if error.contains("no such table") {
+        return format!("{error}: {APPLY_MIGRATIONS}");
+    }
     format!(
         "D1 does not answer ({error}): downloads go on, counted in R2 until it is back; paid checkouts wait for it (Stripe retries each for three days; the success page shows the link meanwhile when Stripe can be asked), and so do revokes, resets and `site-gen orders`. Look at the D1 database in the Cloudflare dashboard and at Cloudflare's status page"
     )
 }
 
+/// The `ledger_writes` problem: D1 answered the self-test's reads but
+/// refused its one write (`error`): it refuses every write (full, or
+/// read-only). Nothing else says so until a download's record fails to
+/// merge (`ledger_merge`), and meanwhile Stripe's payment events cannot
+/// become orders.
 pub fn writes_refused_problem(error: &str) -> String {
     format!(
         "D1 answers reads but refuses writes ({error}): paid checkouts cannot become orders (Stripe retries each for three days, and the orders follow once D1 takes writes; after that they are lost), and downloads are counted in R2 until it takes them. Look at the D1 database in the Cloudflare dashboard (its size against the plan's limit)"
@@ -594,6 +601,23 @@ pub fn latest_state(stored: MonitorState, remembered: Option<&MonitorState>) -> 
     match remembered {
         Some(m) if m.run_at > stored.run_at => m.clone(),
         _ => stored,
+    }
+}
+
+/// How old a state this isolate remembers, or a run kept in R2, may be and
+/// still be continued from (three cron intervals). An older one is not the
+/// last run's: runs since, in other isolates, may have closed its incident
+/// in D1 and deleted the copy, and continuing from it would count a new
+/// outage as announced. Starting afresh at worst repeats an alert.
+pub const REMEMBERED_MAX_AGE_SECS: u64 = 15 * 60;
+
+/// Of what this isolate remembers (`mine`) and a run kept in R2 (`kept`),
+/// the newer one that is recent enough to continue from (at `now`).
+pub fn remembered(mine: Option<MonitorState>, kept: Option<MonitorState>, now: u64) -> Option<MonitorState> {
+    let fresh = |s: &MonitorState| now.saturating_sub(s.run_at) <= REMEMBERED_MAX_AGE_SECS;
+    match (mine.filter(fresh), kept.filter(fresh)) {
+        (Some(mine), Some(kept)) => Some(latest_state(kept, Some(&mine))),
+        (mine, kept) => mine.or(kept),
     }
 }
 
@@ -1370,6 +1394,36 @@ mod tests {
         let newer = MonitorState { run_at: 500, ..MonitorState::default() };
         assert_eq!(latest_state(newer.clone(), Some(&in_memory)), newer);
         assert_eq!(latest_state(stored.clone(), None), stored);
+    }
+
+    #[test]
+    fn a_ledger_that_cannot_be_read_is_told_in_words_with_what_to_do() {
+        let down = ledger_down_problem("D1 monitor state: Error: D1_ERROR: internal error");
+        assert!(
+            down.starts_with("D1 does not answer (D1 monitor state: Error: D1_ERROR: internal error): downloads go on")
+        );
+        let bare = ledger_down_problem("D1 monitor state: Error: no such table: monitor_state");
+        assert!(bare.ends_with(APPLY_MIGRATIONS), "{bare}");
+        assert!(!bare.contains("does not answer"), "{bare}");
+    }
+
+    /// An isolate that ran during one outage and not since remembers an
+    /// incident another isolate has closed: at the next outage it must not
+    /// count that outage as announced (nor spread it through the R2 copy).
+    #[test]
+    fn only_a_recent_remembered_state_is_continued_from() {
+        let (in_memory, _) = conclude(&MonitorState::default(), &run(&[], &[("ledger", "D1 down")]), 1_000);
+        let later = 1_000 + REMEMBERED_MAX_AGE_SECS;
+        assert_eq!(remembered(Some(in_memory.clone()), None, later), Some(in_memory.clone()));
+        let long_after = later + 1;
+        assert_eq!(remembered(Some(in_memory.clone()), None, long_after), None);
+        let (_, alert) = conclude(&MonitorState::default(), &run(&[], &[("ledger", "D1 down")]), long_after);
+        assert!(alert.is_some(), "the new outage is announced");
+        // A fresh copy in R2 is continued from; of two, the newer.
+        let (kept, _) = conclude(&in_memory, &run(&[], &[("ledger", "D1 down")]), long_after - 60);
+        assert_eq!(remembered(Some(in_memory.clone()), Some(kept.clone()), long_after), Some(kept.clone()));
+        let (mine, _) = conclude(&kept, &run(&[], &[("ledger", "D1 down")]), long_after - 10);
+        assert_eq!(remembered(Some(mine.clone()), Some(kept), long_after), Some(mine));
     }
 
     #[test]

@@ -154,7 +154,7 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
             ),
             Err(DownloadError::Unavailable { detail }) if detail.contains("no such table") => Check::fail(
                 "ledger",
-                format!("{detail}: the ledger's migrations are not applied: `npx wrangler d1 migrations apply DB --remote` (`--local` for `wrangler dev`; with `--config wrangler.toml` in a shop's own folder)"),
+                format!("{detail}: {}", monitor::APPLY_MIGRATIONS),
             ),
             Err(e) => Check::fail("ledger", format!("{} (are the migrations applied?)", error_text(&e))),
         },
@@ -683,8 +683,13 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
     match saved {
         // D1 has it all again: the copy would only be stale.
         Ok(()) if kept_in_r2 => {
-            if let Ok(b) = bucket(env) {
-                let _ = b.delete(monitor::STATE_COPY_KEY).await;
+            let deleted = match bucket(env) {
+                Ok(b) => b.delete(monitor::STATE_COPY_KEY).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            // Tried again next run; meanwhile D1's newer state wins over it.
+            if let Err(e) = deleted {
+                console_error!("{}", log_line!({ "event": "monitor_state_copy_not_deleted", "error": e }));
             }
         }
         Ok(()) => {}
@@ -705,23 +710,30 @@ fn error_text(e: &DownloadError) -> String {
 }
 
 /// What this isolate remembers of its last run, or what a run D1 could not
-/// store kept in R2, whichever is newer: what D1 may not know (an incident
-/// opened while it failed); and whether R2 held a copy.
+/// store kept in R2, whichever is newer and recent
+/// ([`monitor::remembered`]): what D1 may not know (an incident opened while
+/// it failed); and whether R2 has a copy (readable or not), to delete once
+/// D1 has the state.
 async fn remembered_state(env: &Env) -> (Option<MonitorState>, bool) {
-    let kept = kept_state(env).await;
-    let in_r2 = kept.is_some();
-    let state = match (LAST_STATE.with(|s| s.borrow().clone()), kept) {
-        (Some(mine), Some(kept)) => Some(monitor::latest_state(kept, Some(&mine))),
-        (mine, kept) => mine.or(kept),
-    };
-    (state, in_r2)
+    let (kept, in_r2) = kept_state(env).await;
+    (monitor::remembered(LAST_STATE.with(|s| s.borrow().clone()), kept, now_unix()), in_r2)
 }
 
 /// The state a run kept in R2 because D1 could not store it
-/// ([`monitor::STATE_COPY_KEY`]); None when there is none or it cannot be read.
-async fn kept_state(env: &Env) -> Option<MonitorState> {
-    let object = bucket(env).ok()?.get(monitor::STATE_COPY_KEY).execute().await.ok()??;
-    MonitorState::from_json(&object.body()?.text().await.ok()?).ok()
+/// ([`monitor::STATE_COPY_KEY`]), None when it cannot be read or parsed;
+/// and whether there may be a copy (false only when R2 said there is none).
+async fn kept_state(env: &Env) -> (Option<MonitorState>, bool) {
+    let Ok(bucket) = bucket(env) else { return (None, false) };
+    let object = match bucket.get(monitor::STATE_COPY_KEY).execute().await {
+        Ok(Some(object)) => object,
+        Ok(None) => return (None, false),
+        Err(_) => return (None, true),
+    };
+    let text = match object.body() {
+        Some(body) => body.text().await.ok(),
+        None => None,
+    };
+    (text.and_then(|t| MonitorState::from_json(&t).ok()), true)
 }
 
 /// Keeps `state` in R2 for the next run, which may be another isolate.

@@ -747,7 +747,7 @@ fn check_object_key(key: &str) -> Result<(), &'static str> {
     }
     if clipstore_core::reserved_key(key) {
         return Err(
-            "must not start with ledger-fallback/ or ledger-quarantine/: the Worker keeps those for its ledger",
+            "must not start with ledger-fallback/, ledger-quarantine/ or ledger-state/: the Worker keeps those for its ledger",
         );
     }
     Ok(())
