@@ -806,16 +806,21 @@ pub mod sql {
          ON CONFLICT (session_id) DO NOTHING";
 
     /// Customers back from paying between `?2` and `?1` (unix seconds)
-    /// whose checkout still has no order: `waiting` and the oldest's
+    /// whose checkout Stripe's event never reached: `waiting`, those
+    /// without an order, and `from_page`, those whose order the success
+    /// page made (`from_success_page`), with the oldest's and the newest's
     /// `first_seen`. A payment the provider said is still on its way (a
     /// bank debit: days) is no missing order, nor is a checkout the webhook
-    /// refused (its own alert names it). `?1 until, ?2 since`.
-    pub const PAID_WITHOUT_ORDER: &str =
-        "SELECT COUNT(*) AS waiting, MIN(first_seen) AS oldest, MAX(first_seen) AS newest FROM thanks_waiting t \
+    /// refused (its own alert names it), nor one the owner made an order of
+    /// by hand. `?1 until, ?2 since`.
+    pub const PAID_WITHOUT_ORDER: &str = "SELECT COALESCE(SUM(NOT made), 0) AS waiting, COALESCE(SUM(made), 0) AS from_page, \
+         MIN(first_seen) AS oldest, MAX(first_seen) AS newest FROM (SELECT t.first_seen AS first_seen, \
+         EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) AS made FROM thanks_waiting t \
          WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
-         AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) \
          AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
-         AND outcome IN ('awaiting_payment', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid'))";
+         AND outcome IN ('processed', 'duplicate', 'awaiting_payment', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid')) \
+         AND (NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) \
+         OR EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id AND outcome = 'from_success_page')))";
 
     /// Delayed payments (a bank debit) the provider announced between `?2`
     /// and `?1` (unix ms) that neither became an order nor failed since
@@ -894,21 +899,24 @@ pub mod sql {
          'checkout_unavailable', 'unknown_clip', 'no_clips', 'underpaid', 'refund_failed') \
          GROUP BY outcome, COALESCE(session_id, id) ORDER BY id DESC LIMIT 20";
 
-    /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.
     /// Webhook deliveries for the owner, newest first, with the checkout's
-    /// customer and amount on processed ones. `?1 limit`.
+    /// customer and amount on the rows that made its order (the event's, or
+    /// the success page's). `?1 limit`.
     pub const PAYMENT_EVENTS: &str = "SELECT e.id AS id, e.at AS at, e.provider AS provider, e.event_id AS event_id, \
          e.event_type AS event_type, e.session_id AS session_id, e.order_id AS order_id, e.status AS status, \
          e.outcome AS outcome, e.detail AS detail, c.customer_email AS customer_email, c.amount_total AS amount_total, \
          c.currency AS currency FROM payment_events e \
-         LEFT JOIN checkouts c ON c.provider = e.provider AND c.session_id = e.session_id AND e.outcome = 'processed' \
+         LEFT JOIN checkouts c ON c.provider = e.provider AND c.session_id = e.session_id AND e.outcome IN ('processed', 'from_success_page') \
          ORDER BY e.id DESC LIMIT ?1";
 
+    /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.
     /// (`token` NULL: no order yet; `awaiting`: the provider said the
-    /// payment is on its way.)
+    /// payment is on its way; `waiting_since`: when the page was first
+    /// shown without an order, `THANKS_WAITING`.)
     pub const CHECKOUT_LINK: &str = "SELECT (SELECT token FROM checkouts WHERE provider = ?1 AND session_id = ?2) AS token, \
          EXISTS (SELECT 1 FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'awaiting_payment') AS awaiting, \
-         EXISTS (SELECT 1 FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'payment_failed') AS failed";
+         EXISTS (SELECT 1 FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'payment_failed') AS failed, \
+         (SELECT first_seen FROM thanks_waiting WHERE session_id = ?2) AS waiting_since";
 }
 
 /// What happened to one request for a clip, as the ledger stores it.

@@ -1115,33 +1115,59 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
     assert_eq!(wait("cs_a", 1001), 0, "once per session");
     assert_eq!(wait("cs_b", 1002), 1);
     assert_eq!(wait("cs_c", 1003), 0, "at most 2 new ones a minute");
-    let waiting = |until: u64| -> (i64, Option<i64>) {
-        db.query_row(sql::PAID_WITHOUT_ORDER, rusqlite::params![until as i64, 0], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-    };
-    assert_eq!(waiting(1001), (1, Some(1000)));
-    assert_eq!(waiting(2000), (2, Some(1000)));
-    // The webhook arrives for cs_a: only cs_b is still waiting.
-    let checkout =
-        vec![t("stripe"), t("cs_a"), t("O"), t("tok"), Value::Null, Value::Null, Value::Null, n(1), Value::Null];
-    run(&db, sql::CHECKOUT, checkout);
-    assert_eq!(waiting(2000), (1, Some(1002)));
-    // cs_b is paid by bank debit: Stripe said it is on its way. No alarm.
-    let link = |session: &str| -> (Option<String>, bool, bool) {
-        db.query_row(sql::CHECKOUT_LINK, rusqlite::params!["stripe", session], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    // (without an order, made by the success page, the oldest)
+    let waiting = |until: u64| -> (i64, i64, Option<i64>) {
+        db.query_row(sql::PAID_WITHOUT_ORDER, rusqlite::params![until as i64, 0], |r| {
+            Ok((r.get("waiting")?, r.get("from_page")?, r.get("oldest")?))
         })
         .unwrap()
     };
-    assert_eq!(link("cs_b"), (None, false, false));
-    let awaiting = vec![n(1), t("stripe"), t("evt_b"), t("checkout.session.completed"), t("cs_b"), Value::Null]
-        .into_iter()
-        .chain([n(200), t("awaiting_payment"), t("payment not yet confirmed")])
-        .collect();
-    run(&db, sql::PAYMENT_EVENT, awaiting);
-    assert_eq!(waiting(2000), (0, None));
-    assert_eq!(link("cs_b"), (None, true, false));
-    assert_eq!(link("cs_a"), (Some("tok".into()), false, false));
+    let checkout = |session: &str, order: &str| {
+        let values = vec![t("stripe"), t(session), t(order), t("tok"), Value::Null, Value::Null, Value::Null, n(1)];
+        run(&db, sql::CHECKOUT, values.into_iter().chain([Value::Null]).collect());
+    };
+    let event = |id: &str, session: &str, outcome: &str| {
+        let values = vec![n(1), t("stripe"), t(id), t("checkout.session.completed"), t(session), Value::Null]
+            .into_iter()
+            .chain([n(200), t(outcome), t("")])
+            .collect();
+        run(&db, sql::PAYMENT_EVENT, values);
+    };
+    assert_eq!(waiting(999), (0, 0, None));
+    assert_eq!(waiting(1001), (1, 0, Some(1000)));
+    assert_eq!(waiting(2000), (2, 0, Some(1000)));
+    // The webhook arrives for cs_a: only cs_b is still waiting.
+    checkout("cs_a", "O");
+    event("evt_a", "cs_a", "processed");
+    assert_eq!(waiting(2000), (1, 0, Some(1002)));
+    // cs_b is paid by bank debit: Stripe said it is on its way. No alarm.
+    let link = |session: &str| -> (Option<String>, bool, bool, Option<i64>) {
+        db.query_row(sql::CHECKOUT_LINK, rusqlite::params!["stripe", session], |r| {
+            Ok((r.get("token")?, r.get("awaiting")?, r.get("failed")?, r.get("waiting_since")?))
+        })
+        .unwrap()
+    };
+    assert_eq!(link("cs_b"), (None, false, false, Some(1002)));
+    event("evt_b", "cs_b", "awaiting_payment");
+    assert_eq!(waiting(2000), (0, 0, None));
+    assert_eq!(link("cs_b"), (None, true, false, Some(1002)));
+    assert_eq!(link("cs_a"), (Some("tok".into()), false, false, Some(1000)));
+    assert_eq!(link("cs_never_shown"), (None, false, false, None));
+
+    // Stripe's event does not come. cs_d's success page made its order:
+    // the customer has a link, but the shop still hears nothing from
+    // Stripe (refunds neither). cs_e's order the owner made by hand.
+    assert_eq!(wait("cs_d", 3000), 1);
+    assert_eq!(wait("cs_e", 3001), 1);
+    checkout("cs_d", "D");
+    event("success_page:cs_d", "cs_d", "from_success_page");
+    checkout("cs_e", "E");
+    assert_eq!(waiting(4000), (0, 1, Some(3000)));
+    // A refused event for it is no arrival; the event itself, late, is.
+    event("evt_d0", "cs_d", "test_mode_event");
+    assert_eq!(waiting(4000), (0, 1, Some(3000)));
+    event("evt_d", "cs_d", "duplicate");
+    assert_eq!(waiting(4000), (0, 0, None));
     // Days later the debit fails: the success page says so.
     let failed =
         vec![n(9), t("stripe"), t("evt_b2"), t("checkout.session.async_payment_failed"), t("cs_b"), Value::Null]
@@ -1149,7 +1175,7 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
             .chain([n(200), t("payment_failed"), t("the delayed payment failed: no order")])
             .collect();
     run(&db, sql::PAYMENT_EVENT, failed);
-    assert_eq!(link("cs_b"), (None, true, true));
+    assert_eq!(link("cs_b"), (None, true, true, Some(1002)));
 }
 
 #[test]

@@ -294,16 +294,30 @@ pub fn set_aside_problem(count: usize, first: Option<&str>) -> Option<String> {
 /// is a problem (Stripe delivers the webhook within seconds, and retries).
 pub const ORDER_MISSING_MINUTES: u64 = 10;
 
-/// The `orders_missing` problem: `waiting` customers came back from paying
-/// (the oldest `oldest_age_secs` ago) and no order exists for them.
-pub fn orders_missing_problem(waiting: u64, oldest_age_secs: u64) -> Option<String> {
-    (waiting > 0).then(|| {
-        format!(
-            "{waiting} customer{} came back from paying (the oldest {} minutes ago) but no order exists: Stripe's webhook is not reaching the shop or is refused. Check the endpoint's address and STRIPE_WEBHOOK_SECRET (`site-gen orders payments` lists refused deliveries); Stripe retries for three days, so the orders appear once it is fixed",
-            if waiting == 1 { "" } else { "s" },
-            oldest_age_secs / 60
-        )
-    })
+/// The `orders_missing` problem: customers came back from paying (the
+/// oldest `oldest_age_secs` ago) and Stripe's event never came: `waiting`
+/// of them have no order, and `from_page` got theirs from the success page
+/// (which asked Stripe), but refunds and disputes come by the same webhook.
+pub fn orders_missing_problem(waiting: u64, from_page: u64, oldest_age_secs: u64) -> Option<String> {
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    let what = match (waiting, from_page) {
+        (0, 0) => return None,
+        (0, made) => format!(
+            "{made} customer{} came back from paying (the oldest {} minutes ago) and Stripe's event never arrived: the success page asked Stripe and made the order{}, but Stripe's webhook is not reaching the shop or is refused, so a customer who leaves the page at once gets no link, and refunds and disputes do not end links",
+            plural(made),
+            oldest_age_secs / 60,
+            plural(made)
+        ),
+        (missing, made) => format!(
+            "{missing} customer{} came back from paying (the oldest {} minutes ago) but no order exists{}: Stripe's webhook is not reaching the shop or is refused",
+            plural(missing),
+            oldest_age_secs / 60,
+            if made > 0 { format!(", and {made} more got theirs only because the success page asked Stripe") } else { String::new() }
+        ),
+    };
+    Some(format!(
+        "{what}. Check the endpoint's address and STRIPE_WEBHOOK_SECRET (`site-gen orders payments` lists refused deliveries); Stripe retries for three days, so the orders and refunds arrive once it is fixed"
+    ))
 }
 
 /// Hours a mail the provider refused for good stays a `mail_failed` problem.
@@ -1023,10 +1037,18 @@ mod payment_attention_tests {
 
     #[test]
     fn a_missing_order_names_the_likely_cause() {
-        assert_eq!(super::orders_missing_problem(0, 0), None);
-        let text = super::orders_missing_problem(2, 1500).unwrap();
-        assert!(text.starts_with("2 customers came back from paying (the oldest 25 minutes ago) but no order exists"));
+        assert_eq!(super::orders_missing_problem(0, 0, 0), None);
+        let text = super::orders_missing_problem(2, 0, 1500).unwrap();
+        assert!(text.starts_with(
+            "2 customers came back from paying (the oldest 25 minutes ago) but no order exists: Stripe's webhook"
+        ));
         assert!(text.contains("STRIPE_WEBHOOK_SECRET"));
+        let both = super::orders_missing_problem(1, 2, 1500).unwrap();
+        assert!(both.starts_with("1 customer came back from paying (the oldest 25 minutes ago) but no order exists, and 2 more got theirs only because the success page asked Stripe: "), "{both}");
+        // Every customer has a link, but the shop does not hear from Stripe.
+        let made = super::orders_missing_problem(0, 1, 720).unwrap();
+        assert!(made.starts_with("1 customer came back from paying (the oldest 12 minutes ago) and Stripe's event never arrived: the success page asked Stripe and made the order, "), "{made}");
+        assert!(made.contains("refunds and disputes do not end links") && made.contains("STRIPE_WEBHOOK_SECRET"));
     }
 
     #[test]

@@ -88,7 +88,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Route::Certificate { token, slug } => download::certificate_request(&req, &env, token, slug).await,
         Route::Checkout => checkout::checkout(req, &env).await,
         Route::PaymentWebhook { .. } => payments::payment_webhook(req, &env, &ctx).await,
-        Route::Thanks => payments::thanks(&req, &env).await,
+        Route::Thanks => payments::thanks(&req, &env, &ctx).await,
         Route::Recover => recovery::recover(req, &env, &ctx).await,
         Route::NotFound => match download::read_method(&req) {
             Ok(_) => error_response(&DownloadError::NotFound),

@@ -1350,6 +1350,112 @@ describe("checkout refusals: a clear page, and nothing charged or written", () =
   });
 });
 
+describe("Stripe's event not arriving (a rotated secret, a wrong address)", () => {
+  // A network of its own: the page's look-ups count against the checkout limit.
+  const IP = "192.0.2.37";
+  const ip = ["-H", `cf-connecting-ip: ${IP}`];
+  const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+  /** The customer came back `secs` seconds ago, without an order since. */
+  const cameBack = (session, secs) => sql(`UPDATE thanks_waiting SET first_seen = first_seen - ${secs} WHERE session_id = '${session}'`);
+  const thanks = (session, args = []) => curl(`${stack.base}/thanks?session_id=${session}`, { args: [...ip, ...args] });
+  const asked = (since) => stripeApi.requests.slice(since).map((r) => `${r.method} ${r.path} ${r.status}`);
+  const cron = async () => assert.equal((await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`)).status, 200);
+
+  it("after ten seconds the success page asks Stripe and makes the order, its link and its one mail; the late event is a duplicate", async () => {
+    const bought = present.at(-3);
+    assert.equal((await postCheckout(form([["clip", bought.slug]]), undefined, IP)).status, 303);
+    const session = stripeApi.requests.at(-1).response;
+    const paymentIntent = unique("pi");
+    stripeApi.pay(session.id, { email: "late-event@example.com", paymentIntent });
+    assert.equal((await postCheckout(form([["clip", cart[0].slug]]), undefined, IP)).status, 303);
+    const unpaid = stripeApi.requests.at(-1).response;
+
+    const before = stripeApi.requests.length;
+    const first = await thanks(session.id);
+    assert.equal(first.status, 200);
+    assert.match(first.body.toString(), /being confirmed/);
+    assert.equal((await thanks(unpaid.id)).status, 200);
+    assert.deepEqual(asked(before), [], "Stripe is not asked before its event had time to come");
+    await cameBack(session.id, 11);
+    await cameBack(unpaid.id, 11);
+    assert.equal((await thanks(session.id, ["-I"])).status, 200);
+    assert.deepEqual(asked(before), [], "a HEAD never asks");
+
+    // Nobody paid this one (the stand-in's session is still open): it waits on.
+    const notPaid = await thanks(unpaid.id);
+    assert.equal(notPaid.status, 200);
+    assert.match(notPaid.body.toString(), /being confirmed/);
+    assert.deepEqual(linksIn(notPaid.body.toString()), []);
+
+    const page = await thanks(session.id);
+    assert.equal(page.status, 200);
+    assert.doesNotMatch(page.body.toString(), /being confirmed/);
+    const [link] = linksIn(page.body.toString());
+    assert.ok(link?.startsWith(`${stack.base}/download/`), page.body.toString().slice(0, 800));
+    assert.deepEqual(asked(before), [`GET /v1/checkout/sessions/${unpaid.id} 200`, `GET /v1/checkout/sessions/${session.id} 200`]);
+    // The order mail, with the link the page shows.
+    const [mail] = await mailTo((m) => m.to.includes("late-event@example.com"));
+    assert.deepEqual(linksIn(mail.email.text), [link]);
+    // A reload shows the order from the ledger: the same link, Stripe not asked.
+    assert.deepEqual([...new Set(linksIn((await thanks(session.id)).body.toString()))], [link]);
+    assert.equal(stripeApi.requests.length, before + 2);
+    // The whole clip, byte for byte, on a one-download link.
+    const got = await curl(`${link}/${bought.slug}`);
+    assert.equal(got.status, 200);
+    assert.equal(sha256(got.body), sha256(fs.readFileSync(bought.file)));
+
+    // The owner hears of it: the customer has a link, but the shop hears
+    // nothing from Stripe (refunds neither). Only the one made-up wait counts.
+    await sql(`DELETE FROM thanks_waiting WHERE session_id != '${session.id}'`);
+    await cron();
+    await cameBack(session.id, 900);
+    await cron();
+    await logMatching(stack, /1 customer came back from paying \(the oldest 15 minutes ago\) and Stripe's event never arrived: the success page asked Stripe and made the order/);
+    const payments = (await admin(stack, "GET", "/admin/payments?limit=50")).body.payments;
+    const row = payments.find((p) => p.session_id === session.id);
+    assert.equal(row?.outcome, "from_success_page", JSON.stringify(payments.slice(0, 3)));
+    assert.equal(row.customer_email, "late-event@example.com");
+
+    // Stripe's retry arrives once the secret is put right: the same order,
+    // no second mail, and the refund it carries ends the link.
+    const late = await deliver(completed(session, { email: "late-event@example.com", paymentIntent }));
+    assert.equal(late.status, 200);
+    assert.equal(late.body.duplicate, true, JSON.stringify(late.body));
+    assert.equal(late.body.order_id, row.order_id);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes("late-event@example.com")).length, 1, "one mail");
+    const refund = await deliver(chargeEvent("charge.refunded", { id: unique("ch"), object: "charge", payment_intent: paymentIntent,
+      amount: session.amount_total, amount_refunded: session.amount_total, refunded: true }));
+    assert.equal(refund.status, 200, JSON.stringify(refund.body));
+    assert.equal((await curl(`${link}/${bought.slug}`, { args: ["-I"] })).status, 403);
+  });
+
+  it("the page and the event at the same moment: one order, one link, one mail", async () => {
+    const bought = present.at(-4);
+    assert.equal((await postCheckout(form([["clip", bought.slug]]), undefined, IP)).status, 303);
+    const session = stripeApi.requests.at(-1).response;
+    const paymentIntent = unique("pi");
+    stripeApi.pay(session.id, { email: "both-at-once@example.com", paymentIntent });
+    assert.match((await thanks(session.id)).body.toString(), /being confirmed/);
+    await cameBack(session.id, 11);
+    const [page, event] = await Promise.all([
+      thanks(session.id),
+      deliver(completed(session, { email: "both-at-once@example.com", paymentIntent })),
+    ]);
+    assert.equal(page.status, 200);
+    assert.equal(event.status, 200, JSON.stringify(event.body));
+    const [link] = linksIn(page.body.toString());
+    assert.ok(link, page.body.toString().slice(0, 800));
+    const [mail] = await mailTo((m) => m.to.includes("both-at-once@example.com"));
+    assert.deepEqual(linksIn(mail.email.text), [link], "the page shows the link the checkout keeps");
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes("both-at-once@example.com")).length, 1, "one mail");
+    const shown = (await admin(stack, "GET", `/admin/orders/${event.body.order_id}`)).body;
+    assert.equal(shown.order.source, "stripe");
+    assert.equal((await curl(`${link}/${bought.slug}`, { args: ["-H", "Range: bytes=0-99"] })).status, 206);
+  });
+});
+
 describe("a live shop", () => {
   let live;
   before(async () => {

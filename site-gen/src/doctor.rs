@@ -793,7 +793,7 @@ mod tests {
         assert!(text.contains("        ledger: D1 reachable; the self-test has an open incident"), "{text}");
         assert!(text.contains("ALERT_EMAIL or to ALERT_WEBHOOK_URL"), "where the details are: {text}");
         assert!(
-            text.contains("FAIL  open incident `orders_missing`: customers came back from paying but no order exists"),
+            text.contains("FAIL  open incident `orders_missing`: customers came back from paying but Stripe's event for their checkout never arrived"),
             "{text}"
         );
         assert!(text.contains("`site-gen orders payments` lists refused deliveries"), "{text}");

@@ -295,13 +295,15 @@ async fn sold_check(db: &D1Database, previous: &MonitorState, findings: &mut Run
 
 struct WaitingRow {
     waiting: u64,
+    from_page: u64,
     oldest: Option<u64>,
     newest: Option<u64>,
 }
-crate::from_row!(WaitingRow { waiting, oldest, newest });
+crate::from_row!(WaitingRow { waiting, from_page, oldest, newest });
 
 /// Customers back from paying over the last day, for at least
-/// [`monitor::ORDER_MISSING_MINUTES`], whose order does not exist.
+/// [`monitor::ORDER_MISSING_MINUTES`], whose checkout's event from Stripe
+/// has not arrived: without an order, or with one the success page made.
 async fn orders_missing(db: &D1Database) -> std::result::Result<Option<(u64, String)>, String> {
     let now = now_unix();
     let until = now.saturating_sub(monitor::ORDER_MISSING_MINUTES * 60);
@@ -312,7 +314,8 @@ async fn orders_missing(db: &D1Database) -> std::result::Result<Option<(u64, Str
         .await
         .map_err(|e| format!("{e}"))?;
     Ok(row.and_then(|r| {
-        let problem = monitor::orders_missing_problem(r.waiting, now.saturating_sub(r.oldest.unwrap_or(now)))?;
+        let age = now.saturating_sub(r.oldest.unwrap_or(now));
+        let problem = monitor::orders_missing_problem(r.waiting, r.from_page, age)?;
         Some((r.newest.unwrap_or(0), problem))
     }))
 }

@@ -86,7 +86,9 @@ pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) 
         return webhook_refused(env, provider.name(), Some(&event), &WebhookError::TestModeEvent, at).await;
     }
     let answer = match &event.kind {
-        EventKind::Paid(_) | EventKind::AwaitingPayment { .. } => checkout(env, &provider, &event, at, &origin).await,
+        EventKind::Paid(_) | EventKind::AwaitingPayment { .. } => {
+            checkout(env, provider.name(), &event, at, &origin).await
+        }
         EventKind::Refunded(back) | EventKind::Disputed(back) | EventKind::DisputeWon(back) => {
             money_back(env, &provider, &event, back, at, &origin).await
         }
@@ -312,34 +314,51 @@ pub(super) fn keyring(env: &Env) -> std::result::Result<Keyring, DownloadError> 
     Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))
 }
 
-/// Processes a checkout event once: the order, its link, the checkout, the
-/// customer's e-mail (outbox) and the event row are written in one batch
-/// (transaction).
+/// Processes a checkout event once (`make_order`).
 async fn checkout(
     env: &Env,
-    provider: &dyn PaymentProvider,
+    name: &str,
     event: &WebhookEvent,
     at: u64,
     origin: &str,
 ) -> std::result::Result<WebhookAnswer, DownloadError> {
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
-    let name = provider.name();
-    let session_id = subject_of(event);
-    let now = now_unix();
     if let Some(answer) = already_processed(&db, name, event, at).await? {
         return Ok(answer);
     }
-    let paid = match &event.kind {
-        EventKind::Paid(paid) => paid,
+    match &event.kind {
+        EventKind::Paid(paid) => make_order(env, &db, name, event, paid, at, origin, "processed").await,
         _ => {
             let row = event_row(&db, name, event, at, None, "awaiting_payment", "payment not yet confirmed")?;
             batch(&db, vec![row]).await?;
-            return Ok(WebhookAnswer::Done {
-                body: log_line!({ "received": true, "awaiting_payment": true }),
-                mail: false,
-            });
+            Ok(WebhookAnswer::Done { body: log_line!({ "received": true, "awaiting_payment": true }), mail: false })
         }
-    };
+    }
+}
+
+/// The outcome of the row a success page writes when it made a paid
+/// checkout's order itself (`order_from_stripe`).
+const FROM_SUCCESS_PAGE: &str = "from_success_page";
+
+/// Makes the order of a paid checkout: the order, its link, the checkout,
+/// the customer's e-mail (outbox) and `event`'s row (with `outcome`) are
+/// written in one batch (transaction). Made twice at once (the webhook and
+/// the success page), the second batch changes nothing that counts: the
+/// checkout keeps the first link (`CHECKOUT` ignores a second), and the
+/// order its one mail (`outbox_order_mail`).
+#[allow(clippy::too_many_arguments)]
+async fn make_order(
+    env: &Env,
+    db: &D1Database,
+    name: &str,
+    event: &WebhookEvent,
+    paid: &payments::PaidCheckout,
+    at: u64,
+    origin: &str,
+    outcome: &str,
+) -> std::result::Result<WebhookAnswer, DownloadError> {
+    let session_id = subject_of(event);
+    let now = now_unix();
     let asked = asked_price(env, paid);
     let mut claims = match payments::new_order(name, paid, manifest(), link_terms(env), now, asked) {
         Ok(claims) => claims,
@@ -351,7 +370,7 @@ async fn checkout(
     // Refunded or disputed before this event arrived: create the order
     // revoked, and send no mail.
     let pending = match paid.payment_id.as_deref() {
-        Some(payment) => bind(&db, sql::PENDING_REVOCATION, &[text(name), text(payment)])?
+        Some(payment) => bind(db, sql::PENDING_REVOCATION, &[text(name), text(payment)])?
             .first_row::<PendingRevocation>()
             .await
             .map_err(|e| d1_error("pending revocation", e))?
@@ -361,7 +380,7 @@ async fn checkout(
     let mismatch = PriceCheck::of(paid, manifest(), asked).mismatch();
     let mut statements = vec![
         bind(
-            &db,
+            db,
             sql::CHECKOUT_ORDER,
             &[
                 text(order_id),
@@ -375,13 +394,13 @@ async fn checkout(
             ],
         )?,
         bind(
-            &db,
+            db,
             sql::LINK_SEEN,
             &[text(order_id), text(&claims.key_id), num(claims.issued_at), num(claims.expires_at), num(now)],
         )?,
-        bind(&db, sql::EVENT, &[text(order_id), num(now), text("create"), JsValue::NULL, text(&detail)])?,
+        bind(db, sql::EVENT, &[text(order_id), num(now), text("create"), JsValue::NULL, text(&detail)])?,
         bind(
-            &db,
+            db,
             sql::CHECKOUT,
             &[
                 text(name),
@@ -395,37 +414,37 @@ async fn checkout(
                 opt_text(paid.payment_id.as_deref()),
             ],
         )?,
-        event_row(&db, name, event, at, Some(order_id), "processed", &claims.clips.join(","))?,
+        event_row(db, name, event, at, Some(order_id), outcome, &claims.clips.join(","))?,
     ];
     if let Some(mismatch) = &mismatch {
-        statements.push(event_row(&db, name, event, at, Some(order_id), "amount_mismatch", mismatch)?);
+        statements.push(event_row(db, name, event, at, Some(order_id), "amount_mismatch", mismatch)?);
     }
     match &pending {
         // No mail: a dispute won later mails a fresh link
         // (`restore_after_dispute`).
         Some(reason) => {
             let why = format!("{reason} before its checkout event arrived");
-            statements.push(bind(&db, sql::REVOKE_FOR_MONEY_BACK, &[text(order_id), num(now), text(reason)])?);
+            statements.push(bind(db, sql::REVOKE_FOR_MONEY_BACK, &[text(order_id), num(now), text(reason)])?);
             statements.push(bind(
-                &db,
+                db,
                 sql::EVENT,
                 &[text(order_id), num(now), text("revoke"), JsValue::NULL, text(&why)],
             )?);
         }
         None => {
             if let Some(to) = paid.customer_email.as_deref() {
-                statements.push(mail::order_mail_statement(&db, MailKind::Order, &claims, &token, to, origin)?)
+                statements.push(mail::order_mail_statement(db, MailKind::Order, &claims, &token, to, origin)?)
             }
             // A refund delivered at this same moment (see the SQL).
             if let Some(payment) = paid.payment_id.as_deref() {
                 let values = [text(order_id), num(now), text(name), text(payment)];
-                statements.push(bind(&db, sql::REVOKE_IF_PENDING, &values)?);
+                statements.push(bind(db, sql::REVOKE_IF_PENDING, &values)?);
                 let why = text("refunded or disputed as its checkout event arrived");
-                statements.push(bind(&db, sql::EVENT_IF_REVOKED_NOW, &[text(order_id), num(now), why, JsValue::NULL])?);
+                statements.push(bind(db, sql::EVENT_IF_REVOKED_NOW, &[text(order_id), num(now), why, JsValue::NULL])?);
             }
         }
     }
-    let r = batch(&db, statements).await?;
+    let r = batch(db, statements).await?;
     let raced =
         pending.is_none() && paid.payment_id.is_some() && r.iter().rev().nth(1).is_some_and(|r| row_count(r) > 0);
     if pending.is_some() || raced {
@@ -608,12 +627,19 @@ struct CheckoutLink {
     token: Option<String>,
     awaiting: u32,
     failed: u32,
+    waiting_since: Option<u64>,
 }
-crate::from_row!(CheckoutLink { token, awaiting, failed });
+crate::from_row!(CheckoutLink { token, awaiting, failed, waiting_since });
+
+/// Seconds the success page waits for Stripe's event before it asks
+/// Stripe for the session and makes its order itself (`order_from_stripe`):
+/// the event usually arrives before the customer is back.
+pub const ORDER_FROM_PAGE_AFTER_SECS: u64 = 10;
 
 /// `GET /thanks?session_id=…`: the order page of a paid checkout, or a page
-/// that reloads itself until the webhook has created the order.
-pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
+/// that reloads itself until the order exists: made by the webhook, or by
+/// this page when Stripe's event is late.
+pub(super) async fn thanks(req: &Request, env: &Env, ctx: &Context) -> Result<Response> {
     let head = req.method() == Method::Head;
     if !(head || req.method() == Method::Get) {
         return error_response(&DownloadError::MethodNotAllowed);
@@ -646,6 +672,14 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
             // by e-mail; nothing is missing.
             Some(CheckoutLink { awaiting: 1.., .. }) => {
                 html_page(&pages::payment_pending_page(shop, true, paid_cart), head, 200, &[])
+            }
+            Some(CheckoutLink { waiting_since: Some(since), .. })
+                if !head && now_unix() >= since + ORDER_FROM_PAGE_AFTER_SECS =>
+            {
+                match order_from_stripe(req, env, ctx, &db, &session, paid_cart).await? {
+                    Some(page) => html_page(&page, false, 200, &[]),
+                    None => html_page(&pages::payment_pending_page(shop, false, paid_cart), false, 200, &[]),
+                }
             }
             _ => {
                 // A customer is back from paying: if no order follows, the
@@ -699,32 +733,15 @@ pub(super) async fn thanks(req: &Request, env: &Env) -> Result<Response> {
 /// paid or not the shop's): the "unavailable" page. A refund made during
 /// the outage is not seen here (the session stays paid).
 async fn thanks_from_stripe(req: &Request, env: &Env, session: &str, paid_cart: Option<&str>) -> Option<String> {
+    let shop = &manifest().shop;
+    let paid = match ask_stripe(req, env, session).await? {
+        RetrievedSession::Paid(paid) => paid,
+        RetrievedSession::OnItsWay => return Some(pages::payment_pending_page(shop, true, paid_cart)),
+        RetrievedSession::Nothing => return None,
+    };
     let failed = |detail: String| {
         console_error!("{}", log_line!({ "event": "thanks_from_stripe_failed", "detail": detail }));
         None
-    };
-    // Checkout Session ids: Stripe answers nothing else, so nothing else
-    // costs a call.
-    if !session.starts_with("cs_") {
-        return None;
-    }
-    let (key, base) = super::checkout::configuration(env).ok()?;
-    // Each look-up is a call to Stripe's API that anyone could repeat.
-    if !super::checkout::within_checkout_limit(env, req).await {
-        return None;
-    }
-    let call = payments::stripe_checkout::retrieve_session_request(&base, &key, session);
-    let body = match super::http::execute(&call, 10).await {
-        Ok((200, body)) => body,
-        Ok((status, _)) => return failed(format!("Stripe answered {status}")),
-        Err(e) => return failed(e),
-    };
-    let shop = &manifest().shop;
-    let paid = match payments::stripe::retrieved_session(&body, test_mode(env)) {
-        Ok(RetrievedSession::Paid(paid)) => paid,
-        Ok(RetrievedSession::OnItsWay) => return Some(pages::payment_pending_page(shop, true, paid_cart)),
-        Ok(RetrievedSession::Nothing) => return None,
-        Err(e) => return failed(format!("{e:?}")),
     };
     let asked = asked_price(env, &paid);
     let issued = paid.created.filter(|c| *c <= now_unix()).unwrap_or_else(now_unix);
@@ -738,6 +755,90 @@ async fn thanks_from_stripe(req: &Request, env: &Env, session: &str, paid_cart: 
     let link = format!("{}/download/{token}", super::origin(req).ok()?);
     console_warn!("{}", log_line!({ "event": "order_link_from_stripe", "order": claims.order_id, "session": session }));
     Some(pages::thanks_page(shop, &view, &link, paid_cart))
+}
+
+/// The success page when Stripe's event is late
+/// ([`ORDER_FROM_PAGE_AFTER_SECS`] after the customer came back): the
+/// session as Stripe has it now and, when it is paid, its order made here as
+/// the event would make it (`make_order`: the same order id, link and mail;
+/// its row `from_success_page`), so that a webhook that does not arrive (a
+/// rotated secret, a wrong address, an endpoint Stripe disabled) leaves no
+/// customer without a link. The event, when it comes, finds the order made
+/// (a duplicate). Until it does, the self-test tells the owner
+/// (`orders_missing`): refunds and disputes come the same way. None:
+/// nothing to show yet (not paid, Stripe cannot say, or a checkout the
+/// webhook would refuse too, recorded as it would): the waiting page.
+async fn order_from_stripe(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    db: &D1Database,
+    session: &str,
+    paid_cart: Option<&str>,
+) -> std::result::Result<Option<String>, DownloadError> {
+    let shop = &manifest().shop;
+    let paid = match ask_stripe(req, env, session).await {
+        Some(RetrievedSession::Paid(paid)) => paid,
+        Some(RetrievedSession::OnItsWay) => return Ok(Some(pages::payment_pending_page(shop, true, paid_cart))),
+        _ => return Ok(None),
+    };
+    let event = WebhookEvent {
+        event_id: format!("{FROM_SUCCESS_PAGE}:{session}"),
+        event_type: "success_page".into(),
+        livemode: !test_mode(env),
+        kind: EventKind::Paid(paid),
+    };
+    let EventKind::Paid(paid) = &event.kind else { return Ok(None) };
+    let origin = super::origin(req).map_err(|e| unavailable(format!("{e:?}")))?;
+    let at = Date::now().as_millis();
+    if let WebhookAnswer::Refused(error) =
+        make_order(env, db, "stripe", &event, paid, at, &origin, FROM_SUCCESS_PAGE).await?
+    {
+        let _ = webhook_refused(env, "stripe", Some(&event), &error, at).await;
+        return Ok(None);
+    }
+    super::in_background(ctx, mail::deliver_soon(env.clone()));
+    // The checkout's link: this one, or the webhook's had it come first.
+    let Some(token) = bind(db, sql::CHECKOUT_LINK, &[text("stripe"), text(session)])?
+        .first_row::<CheckoutLink>()
+        .await
+        .map_err(|e| d1_error("checkout link", e))?
+        .and_then(|l| l.token)
+    else {
+        return Ok(None);
+    };
+    let view = order_view(env, &token).await?;
+    console_warn!("{}", log_line!({ "event": "order_from_success_page", "order": view.order_id, "session": session }));
+    Ok(Some(pages::thanks_page(shop, &view, &format!("{origin}/download/{token}"), paid_cart)))
+}
+
+/// The Checkout Session `session` as Stripe's API has it now, judged
+/// (`stripe::retrieved_session`); None when Stripe cannot say: no usable
+/// key, no answer, or the checkout limiter.
+async fn ask_stripe(req: &Request, env: &Env, session: &str) -> Option<RetrievedSession> {
+    let failed = |detail: String| {
+        console_error!("{}", log_line!({ "event": "stripe_session_unread", "session": session, "detail": detail }));
+        None
+    };
+    // Checkout Session ids: Stripe answers nothing else, so nothing else
+    // costs a call.
+    if !session.starts_with("cs_") {
+        return None;
+    }
+    let (key, base) = super::checkout::configuration(env).ok()?;
+    // Each look-up is a call to Stripe's API that anyone could repeat.
+    if !super::checkout::within_checkout_limit(env, req).await {
+        return None;
+    }
+    let call = payments::stripe_checkout::retrieve_session_request(&base, &key, session);
+    match super::http::execute(&call, 10).await {
+        Ok((200, body)) => match payments::stripe::retrieved_session(&body, test_mode(env)) {
+            Ok(session) => Some(session),
+            Err(e) => failed(format!("{e:?}")),
+        },
+        Ok((status, _)) => failed(format!("Stripe answered {status}")),
+        Err(e) => failed(e),
+    }
 }
 
 #[cfg(test)]
