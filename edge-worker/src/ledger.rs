@@ -812,13 +812,15 @@ pub mod sql {
     /// `first_seen`. A payment the provider said is still on its way (a
     /// bank debit: days) is no missing order, nor is a checkout the webhook
     /// refused (its own alert names it), nor one the owner made an order of
-    /// by hand. `?1 until, ?2 since`.
+    /// by hand; a refusal the success page recorded is no event from
+    /// Stripe. `?1 until, ?2 since`.
     pub const PAID_WITHOUT_ORDER: &str = "SELECT COALESCE(SUM(NOT made), 0) AS waiting, COALESCE(SUM(made), 0) AS from_page, \
          MIN(first_seen) AS oldest, MAX(first_seen) AS newest FROM (SELECT t.first_seen AS first_seen, \
          EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) AS made FROM thanks_waiting t \
          WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
          AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
-         AND outcome IN ('processed', 'duplicate', 'awaiting_payment', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid')) \
+         AND outcome IN ('processed', 'duplicate', 'awaiting_payment', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid') \
+         AND event_type IS NOT 'success_page') \
          AND (NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) \
          OR EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id AND outcome = 'from_success_page')))";
 
@@ -911,11 +913,15 @@ pub mod sql {
 
     /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.
     /// (`token` NULL: no order yet; `awaiting`: the provider said the
-    /// payment is on its way; `waiting_since`: when the page was first
-    /// shown without an order, `THANKS_WAITING`.)
+    /// payment is on its way; `refused`: the webhook or the page refused
+    /// to make its order, and told the owner (not an other integration's
+    /// sale, `not_the_shops`: its buyer is not on this shop's page); `waiting_since`: when the page was first shown
+    /// without an order, `THANKS_WAITING`.)
     pub const CHECKOUT_LINK: &str = "SELECT (SELECT token FROM checkouts WHERE provider = ?1 AND session_id = ?2) AS token, \
          EXISTS (SELECT 1 FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'awaiting_payment') AS awaiting, \
          EXISTS (SELECT 1 FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'payment_failed') AS failed, \
+         EXISTS (SELECT 1 FROM payment_events WHERE provider = ?1 AND session_id = ?2 \
+         AND outcome IN ('unknown_clip', 'no_clips', 'underpaid')) AS refused, \
          (SELECT first_seen FROM thanks_waiting WHERE session_id = ?2) AS waiting_since";
 }
 

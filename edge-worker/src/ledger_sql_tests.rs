@@ -1126,13 +1126,14 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
         let values = vec![t("stripe"), t(session), t(order), t("tok"), Value::Null, Value::Null, Value::Null, n(1)];
         run(&db, sql::CHECKOUT, values.into_iter().chain([Value::Null]).collect());
     };
-    let event = |id: &str, session: &str, outcome: &str| {
-        let values = vec![n(1), t("stripe"), t(id), t("checkout.session.completed"), t(session), Value::Null]
+    let recorded = |id: &str, kind: &str, session: &str, outcome: &str| {
+        let values = vec![n(1), t("stripe"), t(id), t(kind), t(session), Value::Null]
             .into_iter()
             .chain([n(200), t(outcome), t("")])
             .collect();
         run(&db, sql::PAYMENT_EVENT, values);
     };
+    let event = |id: &str, session: &str, outcome: &str| recorded(id, "checkout.session.completed", session, outcome);
     assert_eq!(waiting(999), (0, 0, None));
     assert_eq!(waiting(1001), (1, 0, Some(1000)));
     assert_eq!(waiting(2000), (2, 0, Some(1000)));
@@ -1141,18 +1142,19 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
     event("evt_a", "cs_a", "processed");
     assert_eq!(waiting(2000), (1, 0, Some(1002)));
     // cs_b is paid by bank debit: Stripe said it is on its way. No alarm.
-    let link = |session: &str| -> (Option<String>, bool, bool, Option<i64>) {
+    // (token, awaiting, failed, refused, waiting since)
+    let link = |session: &str| -> (Option<String>, bool, bool, bool, Option<i64>) {
         db.query_row(sql::CHECKOUT_LINK, rusqlite::params!["stripe", session], |r| {
-            Ok((r.get("token")?, r.get("awaiting")?, r.get("failed")?, r.get("waiting_since")?))
+            Ok((r.get("token")?, r.get("awaiting")?, r.get("failed")?, r.get("refused")?, r.get("waiting_since")?))
         })
         .unwrap()
     };
-    assert_eq!(link("cs_b"), (None, false, false, Some(1002)));
+    assert_eq!(link("cs_b"), (None, false, false, false, Some(1002)));
     event("evt_b", "cs_b", "awaiting_payment");
     assert_eq!(waiting(2000), (0, 0, None));
-    assert_eq!(link("cs_b"), (None, true, false, Some(1002)));
-    assert_eq!(link("cs_a"), (Some("tok".into()), false, false, Some(1000)));
-    assert_eq!(link("cs_never_shown"), (None, false, false, None));
+    assert_eq!(link("cs_b"), (None, true, false, false, Some(1002)));
+    assert_eq!(link("cs_a"), (Some("tok".into()), false, false, false, Some(1000)));
+    assert_eq!(link("cs_never_shown"), (None, false, false, false, None));
 
     // Stripe's event does not come. cs_d's success page made its order:
     // the customer has a link, but the shop still hears nothing from
@@ -1168,6 +1170,14 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
     assert_eq!(waiting(4000), (0, 1, Some(3000)));
     event("evt_d", "cs_d", "duplicate");
     assert_eq!(waiting(4000), (0, 0, None));
+    // The page asked about cs_f and refused it (a clip the catalog lacks):
+    // held, and still no event from Stripe. The webhook's own refusal is one.
+    assert_eq!(wait("cs_f", 3100), 1);
+    recorded("from_success_page:cs_f", "success_page", "cs_f", "unknown_clip");
+    assert_eq!(link("cs_f"), (None, false, false, true, Some(3100)));
+    assert_eq!(waiting(4000), (1, 0, Some(3100)));
+    event("evt_f", "cs_f", "unknown_clip");
+    assert_eq!(waiting(4000), (0, 0, None));
     // Days later the debit fails: the success page says so.
     let failed =
         vec![n(9), t("stripe"), t("evt_b2"), t("checkout.session.async_payment_failed"), t("cs_b"), Value::Null]
@@ -1175,7 +1185,7 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
             .chain([n(200), t("payment_failed"), t("the delayed payment failed: no order")])
             .collect();
     run(&db, sql::PAYMENT_EVENT, failed);
-    assert_eq!(link("cs_b"), (None, true, true, Some(1002)));
+    assert_eq!(link("cs_b"), (None, true, true, false, Some(1002)));
 }
 
 #[test]

@@ -282,6 +282,20 @@ pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool, cart: Option<&str
     page.replacen("</body>", "  <script src=\"/js/cart.js\" defer></script>\n</body>", 1)
 }
 
+/// The success page of a paid checkout the shop refused to make an order of
+/// (a clip the catalog lacks, an amount short of its prices): the owner is
+/// told (the self-test's `payments` alert, with the command that makes the
+/// order), and the link comes by e-mail. No checking again: nothing here
+/// changes by itself. The cart is emptied (it is paid for).
+pub fn payment_held_page(shop: &ShopInfo, cart: Option<&str>) -> String {
+    let contact = contact_link(shop);
+    let body = format!(
+        "    <section class=\"notice payment-pending\">\n      <h1>Thank you: your payment has arrived</h1>\n      <p role=\"status\">Your order needs a look from the shop before its download link can be made: the shop has been told, and your link is e-mailed to you as soon as it is ready. There is nothing else to do, and you can close this page. If no e-mail has come by tomorrow, write to {contact}; your receipt from the payment provider is your proof of purchase.</p>\n    </section>\n"
+    );
+    let page = clearing_cart(layout(shop, "Your payment has arrived", &body), cart);
+    page.replacen("</body>", "  <script src=\"/js/cart.js\" defer></script>\n</body>", 1)
+}
+
 /// The success page while the ledger (D1) fails: the payment cannot be
 /// looked up, and its order is made once D1 is back (Stripe delivers the
 /// payment's event again), with its mail. Not the download error page:
@@ -561,6 +575,10 @@ mod tests {
     /// A bank debit: no checking every 3 s for days, the cart emptied.
     #[test]
     fn a_payment_on_its_way_is_told_so_and_not_awaited() {
+        let held = payment_held_page(&shop(), Some("AbCdEfGhIjKlMnOpQrStUv"));
+        assert!(held.contains("your payment has arrived") && held.contains("e-mailed to you as soon as it is ready"));
+        assert!(held.contains("data-cart-clear=\"AbCdEfGhIjKlMnOpQrStUv\""), "the cart is paid for");
+        assert!(!held.contains("data-await-order") && !held.contains("Check again"), "nothing to wait for here");
         let html = payment_pending_page(&shop(), true, Some("AbCdEfGhIjKlMnOpQrStUv"));
         assert!(html.contains("your payment is on its way") && html.contains("we e-mail you your download link"));
         assert!(!html.contains("data-await-order") && !html.contains("Check again"));

@@ -88,10 +88,15 @@ async function deliver(payload, { secret = STRIPE_WEBHOOK_SECRET, timestamp, sig
 const thanks = (sessionId) => curl(`${stack.base}/thanks?session_id=${encodeURIComponent(sessionId)}`);
 const html = (res) => res.body.toString("utf8");
 
-async function assertNothingWritten(event) {
+/** A paid checkout the shop refused: its page says the order needs the shop, and does not check again. */
+const HELD = /your payment has arrived/;
+
+/** No order behind the session: its success page shows no link, and says `shows`. */
+async function assertNothingWritten(event, shows = /being confirmed/) {
   const page = await thanks(event.data.object.id);
   assert.equal(page.status, 200);
-  assert.match(html(page), /being confirmed/, "no order behind the session");
+  assert.match(html(page), shows, "no order behind the session");
+  assert.doesNotMatch(html(page), /\/download\//);
 }
 
 describe("paid checkout", () => {
@@ -154,7 +159,7 @@ describe("paid checkout", () => {
     const res = await deliver(cheap);
     assert.equal(res.status, 200, "no retry would change it");
     assert.equal(res.body.error, "underpaid");
-    await assertNothingWritten(cheap);
+    await assertNothingWritten(cheap, HELD);
     const row = (await admin(stack, "GET", "/admin/payments?limit=1000")).body.payments
       .find((p) => p.session_id === cheap.data.object.id);
     assert.equal(row.outcome, "underpaid");
@@ -166,7 +171,7 @@ describe("paid checkout", () => {
       currency: null, payment_intent: null });
     const refusedSetup = await deliver(setup);
     assert.equal(refusedSetup.body.error, "underpaid", JSON.stringify(refusedSetup.body));
-    await assertNothingWritten(setup);
+    await assertNothingWritten(setup, HELD);
     // The same at the catalog's price (the cart's own checkout) is an order.
     const full = sessionEvent({ clips: main.slug });
     full.data.object.payment_link = null;
@@ -212,7 +217,7 @@ describe("paid checkout", () => {
     for (const event of forged) {
       const refused = await deliver(event);
       assert.equal(refused.body.error, "underpaid", `${event.data.object.metadata.priced}: ${JSON.stringify(refused.body)}`);
-      await assertNothingWritten(event);
+      await assertNothingWritten(event, HELD);
     }
     const eur = (cents) => `${(cents / 100).toFixed(2)} EUR`;
     assert.match((await rows(forged[5]))[0].detail, new RegExp(`paid ${eur(before - 1)} where the shop's checkout asked ${eur(before)}`));
@@ -352,12 +357,12 @@ describe("refused deliveries: 4xx, nothing written, visible to the owner", () =>
     const res = await deliver(event);
     assert.equal(res.status, 422);
     assert.equal(res.body.error, "unknown_clip");
-    await assertNothingWritten(event);
+    await assertNothingWritten(event, HELD);
     const none = sessionEvent({});
     const answer = await deliver(none);
     assert.equal(answer.status, 200, "no retry could change it");
     assert.equal(answer.body.error, "no_clips");
-    await assertNothingWritten(none);
+    await assertNothingWritten(none, HELD);
     // A sale of another integration on the same Stripe account (no clips,
     // no Payment Link): recorded as not the shop's, and never alerted.
     const foreign = sessionEvent({});

@@ -915,6 +915,11 @@ describe("a checkout the Worker refused, made good by the owner", () => {
     const refused = await deliver(completed(session, { email: "hand@example.com", paymentIntent: pi }));
     assert.equal(refused.status, 422);
     assert.equal(refused.body.error, "unknown_clip");
+    // The customer's success page says the order needs the shop, and does
+    // not check again (nothing changes by itself).
+    const held = (await curl(`${stack.base}/thanks?session_id=${session.id}`)).body.toString();
+    assert.match(held, /your payment has arrived/);
+    assert.doesNotMatch(held, /data-await-order|\/download\//);
 
     const bin = process.env.SITE_GEN_BIN;
     const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
@@ -941,6 +946,7 @@ describe("a checkout the Worker refused, made good by the owner", () => {
     assert.equal(made.code ?? 0, 0, made.stderr);
     const [mail] = await mailTo((m) => m.to.includes("hand@example.com"));
     assert.equal((await curl(`${linksIn(mail.email.text)[0]}/${a.slug}`, { args: ["-I"] })).status, 200);
+    assert.match((await curl(`${stack.base}/thanks?session_id=${session.id}`)).body.toString(), /Thank you for your order/);
     await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
     assert.doesNotMatch((await doctor()).stdout, /checkouts_refused/, "the checkout has its order");
     const twice = await create("HAND-2", "--session", session.id);
@@ -1428,6 +1434,38 @@ describe("Stripe's event not arriving (a rotated secret, a wrong address)", () =
       amount: session.amount_total, amount_refunded: session.amount_total, refunded: true }));
     assert.equal(refund.status, 200, JSON.stringify(refund.body));
     assert.equal((await curl(`${link}/${bought.slug}`, { args: ["-I"] })).status, 403);
+  });
+
+  it("a checkout the webhook would refuse is recorded once and held; a session over a day old is left to the webhook", async () => {
+    const bought = present.at(-5);
+    assert.equal((await postCheckout(form([["clip", bought.slug]]), undefined, IP)).status, 303);
+    const gone = stripeApi.requests.at(-1).response;
+    stripeApi.pay(gone.id, { email: "gone-clip@example.com", paymentIntent: unique("pi") });
+    // The clip left the catalog while the customer paid.
+    stripeApi.sessions.get(gone.id).metadata = { clips: "no-such-clip" };
+    assert.equal((await postCheckout(form([["clip", bought.slug]]), undefined, IP)).status, 303);
+    const old = stripeApi.requests.at(-1).response;
+    stripeApi.pay(old.id, { email: "old-session@example.com", paymentIntent: unique("pi") });
+    stripeApi.sessions.get(old.id).created -= 2 * 86_400;
+    for (const s of [gone, old]) {
+      assert.match((await thanks(s.id)).body.toString(), /being confirmed/);
+      await cameBack(s.id, 11);
+    }
+    const before = stripeApi.requests.length;
+    for (let i = 0; i < 3; i++) {
+      const held = await thanks(gone.id);
+      assert.equal(held.status, 200);
+      assert.match(held.body.toString(), /your payment has arrived/);
+      assert.doesNotMatch(held.body.toString(), /data-await-order|\/download\//);
+    }
+    const waits = await thanks(old.id);
+    assert.match(waits.body.toString(), /being confirmed/);
+    assert.deepEqual(waits.body.toString().match(/\/download\//), null);
+    assert.deepEqual(asked(before), [`GET /v1/checkout/sessions/${gone.id} 200`, `GET /v1/checkout/sessions/${old.id} 200`],
+      "the refused one is asked about once");
+    const payments = (await admin(stack, "GET", "/admin/payments?limit=50")).body.payments.filter((p) => p.session_id === gone.id);
+    assert.deepEqual(payments.map((p) => `${p.event_type} ${p.outcome}`), ["success_page unknown_clip"]);
+    assert.equal(resend.sent.filter((m) => /gone-clip|old-session/.test(m.email.to)).length, 0, "no order, no mail");
   });
 
   it("the page and the event at the same moment: one order, one link, one mail", async () => {

@@ -627,9 +627,10 @@ struct CheckoutLink {
     token: Option<String>,
     awaiting: u32,
     failed: u32,
+    refused: u32,
     waiting_since: Option<u64>,
 }
-crate::from_row!(CheckoutLink { token, awaiting, failed, waiting_since });
+crate::from_row!(CheckoutLink { token, awaiting, failed, refused, waiting_since });
 
 /// Seconds the success page waits for Stripe's event before it asks
 /// Stripe for the session and makes its order itself (`order_from_stripe`):
@@ -668,6 +669,11 @@ pub(super) async fn thanks(req: &Request, env: &Env, ctx: &Context) -> Result<Re
             }
             // A bank debit that failed days later: no order, nothing paid.
             Some(CheckoutLink { failed: 1.., .. }) => html_page(&pages::payment_failed_page(shop), head, 200, &[]),
+            // Paid, but no order will come of it by itself (the owner was
+            // told): nothing to check again, or to ask Stripe about.
+            Some(CheckoutLink { refused: 1.., .. }) => {
+                html_page(&pages::payment_held_page(shop, paid_cart), head, 200, &[])
+            }
             // A payment on its way for days (a bank debit): the link comes
             // by e-mail; nothing is missing.
             Some(CheckoutLink { awaiting: 1.., .. }) => {
@@ -765,9 +771,13 @@ async fn thanks_from_stripe(req: &Request, env: &Env, session: &str, paid_cart: 
 /// rotated secret, a wrong address, an endpoint Stripe disabled) leaves no
 /// customer without a link. The event, when it comes, finds the order made
 /// (a duplicate). Until it does, the self-test tells the owner
-/// (`orders_missing`): refunds and disputes come the same way. None:
-/// nothing to show yet (not paid, Stripe cannot say, or a checkout the
-/// webhook would refuse too, recorded as it would): the waiting page.
+/// (`orders_missing`): refunds and disputes come the same way, which is
+/// also why a session created more than a day ago is left to the webhook
+/// (Stripe still says "paid" after a refund the shop has not heard of). A
+/// checkout the webhook would refuse is recorded as it would record it
+/// (once: the next request finds it refused) and gets the "held" page.
+/// None: nothing to show yet (not paid, Stripe cannot say): the waiting
+/// page.
 async fn order_from_stripe(
     req: &Request,
     env: &Env,
@@ -778,10 +788,11 @@ async fn order_from_stripe(
 ) -> std::result::Result<Option<String>, DownloadError> {
     let shop = &manifest().shop;
     let paid = match ask_stripe(req, env, session).await {
-        Some(RetrievedSession::Paid(paid)) => paid,
+        Some(RetrievedSession::Paid(paid)) if paid.created.is_none_or(|c| c + 86_400 > now_unix()) => paid,
         Some(RetrievedSession::OnItsWay) => return Ok(Some(pages::payment_pending_page(shop, true, paid_cart))),
         _ => return Ok(None),
     };
+    // (`event_type` as `sql::PAID_WITHOUT_ORDER` knows the page's rows.)
     let event = WebhookEvent {
         event_id: format!("{FROM_SUCCESS_PAGE}:{session}"),
         event_type: "success_page".into(),
@@ -795,7 +806,7 @@ async fn order_from_stripe(
         make_order(env, db, "stripe", &event, paid, at, &origin, FROM_SUCCESS_PAGE).await?
     {
         let _ = webhook_refused(env, "stripe", Some(&event), &error, at).await;
-        return Ok(None);
+        return Ok(Some(pages::payment_held_page(shop, paid_cart)));
     }
     super::in_background(ctx, mail::deliver_soon(env.clone()));
     // The checkout's link: this one, or the webhook's had it come first.
