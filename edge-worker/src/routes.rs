@@ -54,6 +54,9 @@ const PREFIX: &str = "/download/";
 /// The last part of a clip's licence certificate address.
 pub const CERTIFICATE_PAGE: &str = "licence";
 
+/// Where Stripe sends the shop's events (docs/payments.md).
+pub const STRIPE_WEBHOOK_PATH: &str = "/payments/stripe/webhook";
+
 /// The page where a customer asks for their links again.
 pub const RECOVER_PATH: &str = "/orders/recover";
 
@@ -66,7 +69,7 @@ pub fn route(path: &str) -> Route<'_> {
         "/thanks" | "/thanks/" => return Route::Thanks,
         "/checkout" | "/checkout/" => return Route::Checkout,
         RECOVER_PATH | "/orders/recover/" => return Route::Recover,
-        "/payments/stripe/webhook" => return Route::PaymentWebhook { provider: "stripe" },
+        STRIPE_WEBHOOK_PATH => return Route::PaymentWebhook { provider: "stripe" },
         _ if path.starts_with("/payments/") => return Route::NotFound,
         _ => {}
     }

@@ -99,6 +99,10 @@ before(async () => {
     // key), and so mails its customers (doctor fails one without mail).
     vars: { ALERT_WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/hook`,
       STRIPE_API_KEY: "rk_test_51E2eRestrictedKey0123456789", STRIPE_TEST_MODE: "true",
+      // Stripe at a closed loopback port: the health check's look at the
+      // webhook endpoints says "not checked" (doctor warns), and nothing
+      // leaves the machine.
+      STRIPE_API_BASE: "http://127.0.0.1:9",
       RESEND_API_KEY: "re_e2e_0123456789abcdef", MAIL_FROM: "Saltglass Footage <shop@mail.saltglass.example>",
       MAIL_API_BASE: mail.url },
     devArgs: ["--test-scheduled"],
@@ -457,8 +461,11 @@ describe("health checks", () => {
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.ok, true);
     const names = res.body.checks.map((c) => c.name);
-    assert.deepEqual(names, ["catalog_manifest", "signing_keys", "storage", "secondary", "ledger", "alerts", "checkout", "mail"]);
+    assert.deepEqual(names, ["catalog_manifest", "signing_keys", "storage", "secondary", "ledger", "alerts", "checkout", "stripe_webhook", "mail"]);
     assert.ok(res.body.checks.every((c) => c.ok));
+    // Stripe at a closed port here: its webhook endpoints were not looked at.
+    assert.match(res.body.checks.find((c) => c.name === "stripe_webhook").detail,
+      /^whether Stripe sends the shop's events was not checked: /);
     // The rate limit binding of wrangler.toml is found in workerd.
     assert.equal(res.body.checks.find((c) => c.name === "checkout").detail,
       "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page; in test mode (STRIPE_TEST_MODE = \"true\"): only Stripe's test cards pay");

@@ -87,7 +87,20 @@ before(async () => {
       CHECKOUT_DOWNLOADS: "1",
     },
   });
+  // The shop's webhook endpoint at Stripe, as step 5 of docs/payments.md
+  // makes it: the health check (and doctor) looks for it.
+  stripeApi.webhookEndpoints.push(webhookEndpoint(stack.base));
 });
+
+/** A webhook endpoint object as Stripe lists it, sending every event the Worker acts on. */
+function webhookEndpoint(base) {
+  return { id: `we_${crypto.randomBytes(12).toString("hex")}`, object: "webhook_endpoint", api_version: null,
+    application: null, created: Math.floor(Date.now() / 1000), description: null, livemode: false, metadata: {},
+    status: "enabled", url: `${base}/payments/stripe/webhook`,
+    enabled_events: ["checkout.session.completed", "checkout.session.async_payment_succeeded",
+      "checkout.session.async_payment_failed", "charge.refunded", "charge.dispute.created", "charge.dispute.closed",
+      "refund.failed", "refund.updated"] };
+}
 
 after(async () => {
   await stack?.stop();
@@ -1353,6 +1366,68 @@ describe("checkout refusals: a clear page, and nothing charged or written", () =
       body: chunks, duplex: "half",
     });
     assert.equal(chunked.status, 411, await chunked.text());
+  });
+});
+
+describe("Stripe's webhook endpoint, as the health check and doctor see it", () => {
+  const bin = process.env.SITE_GEN_BIN;
+  const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+  const doctor = () => run(cmd, [...pre, "doctor", "--root", REPO, "--worker-url", stack.base], {
+    cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" } }).catch((e) => e);
+  const check = async () => {
+    const health = await admin(stack, "GET", "/admin/health");
+    return { status: health.status, ...health.body.checks.find((c) => c.name === "stripe_webhook") };
+  };
+
+  it("found, enabled and sending every event: ok; asked as Stripe's own library asks", async () => {
+    const before = stripeApi.requests.length;
+    const found = await check();
+    assert.equal(found.ok, true, found.detail);
+    assert.equal(found.detail, `Stripe sends the shop's events to ${stack.base}/payments/stripe/webhook (${stripeApi.webhookEndpoints[0].id})`);
+    const [asked] = stripeApi.requests.slice(before);
+    const lib = new Stripe(API_KEY, { host: "127.0.0.1", port: stripeApi.port, protocol: "http", apiVersion: API_VERSION });
+    const listed = await lib.webhookEndpoints.list({ limit: 100 });
+    assert.equal(listed.data[0].url, `${stack.base}/payments/stripe/webhook`);
+    const libRequest = stripeApi.requests.at(-1);
+    assert.equal(`${asked.method} ${asked.path}`, `${libRequest.method} ${libRequest.path}`);
+    for (const h of ["authorization", "stripe-version"]) assert.equal(asked.headers[h], libRequest.headers[h], h);
+    assert.equal(asked.raw, "");
+  });
+
+  it("disabled, missing events, or none at the shop's address: the check and doctor fail saying what to do; a key that may not look: a warning", async () => {
+    const endpoint = stripeApi.webhookEndpoints[0];
+    try {
+      endpoint.status = "disabled";
+      let found = await check();
+      assert.equal(found.status, 503);
+      assert.equal(found.ok, false);
+      assert.match(found.detail, /is disabled, so Stripe sends it no event: paid checkouts become orders only while their customer stays on the success page/);
+      const disabled = await doctor();
+      assert.equal(disabled.code, 1, disabled.stdout);
+      assert.match(disabled.stdout, /FAIL {2}stripe_webhook: Stripe's webhook endpoint http:\/\/127\.0\.0\.1:\d+\/payments\/stripe\/webhook \(we_[0-9a-f]+\) is disabled.*Enable it in the Stripe Dashboard/);
+
+      Object.assign(endpoint, { status: "enabled", enabled_events: ["checkout.session.completed", "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed"] });
+      found = await check();
+      assert.equal(found.ok, false);
+      assert.match(found.detail, /does not send charge\.refunded, charge\.dispute\.created, charge\.dispute\.closed, refund\.failed, refund\.updated: refunds and disputes end no link/);
+
+      endpoint.url = "https://staging.shop.example/payments/stripe/webhook";
+      found = await check();
+      assert.equal(found.ok, false);
+      assert.equal(found.detail.split(" (it has")[0], `Stripe has no webhook endpoint at ${stack.base}/payments/stripe/webhook or ${manifest.shop.base_url.replace(/\/$/, "")}/payments/stripe/webhook`);
+
+      stripeApi.failNext(1, "permission");
+      found = await check();
+      assert.equal(found.ok, true);
+      assert.match(found.detail, /was not checked: STRIPE_API_KEY may not read webhook endpoints \(Stripe answered 403\)/);
+      stripeApi.failNext(1, "permission");
+      const unchecked = await doctor();
+      assert.match(unchecked.stdout, /warn {2}stripe_webhook: whether Stripe sends the shop's events was not checked/);
+      assert.doesNotMatch(unchecked.stdout, /FAIL {2}stripe_webhook/);
+    } finally {
+      Object.assign(endpoint, webhookEndpoint(stack.base), { id: endpoint.id });
+    }
+    assert.equal((await check()).ok, true);
   });
 });
 

@@ -134,6 +134,7 @@ before(async () => {
       // is sent here: the address is a closed loopback port).
       vars: { ...s3.vars({ SECONDARY_ENDPOINT: front.endpoint }), ALERT_WEBHOOK_URL: hook(),
         STRIPE_API_KEY: "rk_test_51E2eRestrictedKey0123456789", STRIPE_TEST_MODE: "true",
+        STRIPE_API_BASE: "http://127.0.0.1:9", // closed: no call leaves the machine
         RESEND_API_KEY: "re_e2e_0123456789abcdef", MAIL_FROM: "Saltglass Footage <shop@mail.saltglass.example>",
         MAIL_API_BASE: "http://127.0.0.1:9" },
       devArgs: ["--test-scheduled"],

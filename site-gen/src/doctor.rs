@@ -170,6 +170,11 @@ impl Report {
                 Some(true) if name == "checkout" && detail.contains("not rate limited") => {
                     r.warn(format!("{name}: {detail}"))
                 }
+                // A key that may not list webhook endpoints, Stripe not
+                // answering: the webhook is unknown, not wrong.
+                Some(true) if name == "stripe_webhook" && detail.contains("was not checked") => {
+                    r.warn(format!("{name}: {detail}"))
+                }
                 // Passing, but the self-test has problems it alerted of.
                 Some(true) if open_incident(detail).is_some() => {
                     r.note(format!(
@@ -867,6 +872,23 @@ mod tests {
         assert!(lines(&Report::new(&no_mail(Some(unset)), Ok(&[]), &deployed)).contains("warn  mail"));
         // `wrangler dev` with a key, as scripts/run-local.sh runs it: a try-out.
         assert!(lines(&Report::new(&no_mail(Some(cart)), Ok(&[]), &ShopFacts::default())).contains("warn  mail"));
+    }
+
+    /// Stripe's webhook endpoint as the Worker found it: missing or
+    /// disabled fails, not checked (the key may not read endpoints) warns.
+    #[test]
+    fn stripe_webhook_endpoint_problems_fail_and_an_unchecked_one_warns() {
+        let health = |ok: bool, detail: &str| json!({ "ok": ok, "checks": [{ "name": "stripe_webhook", "ok": ok, "detail": detail }] });
+        let disabled = "Stripe's webhook endpoint https://shop.example/payments/stripe/webhook (we_1) is disabled, so Stripe sends it no event";
+        let text = lines(&Report::new(&health(false, disabled), Ok(&[]), &facts(local(&[]))));
+        assert!(text.contains(&format!("FAIL  stripe_webhook: {disabled}")), "{text}");
+        let unchecked = "whether Stripe sends the shop's events was not checked: STRIPE_API_KEY may not read webhook endpoints (Stripe answered 403)";
+        let r = Report::new(&health(true, unchecked), Ok(&[]), &facts(local(&[])));
+        assert_eq!((r.problems, r.warnings), (0, 1), "{}", lines(&r));
+        assert!(lines(&r).contains(&format!("warn  stripe_webhook: {unchecked}")));
+        let fine = "Stripe sends the shop's events to https://shop.example/payments/stripe/webhook (we_1)";
+        assert!(lines(&Report::new(&health(true, fine), Ok(&[]), &facts(local(&[]))))
+            .contains(&format!("ok    stripe_webhook: {fine}")));
     }
 
     /// Test mode on a deployed Worker fails; on this machine it is what a

@@ -14,6 +14,7 @@ pub mod cart;
 pub mod priced;
 pub mod stripe;
 pub mod stripe_checkout;
+pub mod stripe_endpoints;
 
 use clipstore_core::{CatalogManifest, Claims, Item, Resolved};
 use sha2::{Digest, Sha256};

@@ -9,8 +9,9 @@
 //! end-to-end tests compare byte for byte.
 //!
 //! The key is a **restricted key** (`rk_live_…`) that can only write
-//! Checkout Sessions: a leaked key can then open payment pages for the
-//! shop's own prices and nothing else. A full secret key (`sk_…`) is refused.
+//! Checkout Sessions (and read webhook endpoints, for the health check:
+//! `super::stripe_endpoints`): a leaked key can then open payment pages
+//! and nothing else that moves money. A full secret key (`sk_…`) is refused.
 
 use clipstore_core::json;
 use clipstore_core::json_fields;

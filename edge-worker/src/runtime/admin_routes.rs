@@ -37,7 +37,7 @@ pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Respons
     let route = admin::route(&method, path, query);
     // Checks that must work when the ledger does not.
     match route {
-        AdminRoute::Health => return monitor::deep_health(env).await,
+        AdminRoute::Health => return monitor::deep_health(env, &origin(&req)?).await,
         AdminRoute::Catalog { offset, limit } => return monitor::catalog_report(env, offset, limit).await,
         AdminRoute::ObjectInfo { key } => return objects::object_info(env, &key).await,
         AdminRoute::PutObject { key } => return objects::put_object(req, env, &key).await,

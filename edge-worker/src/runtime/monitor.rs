@@ -97,8 +97,9 @@ async fn save_state(db: &D1Database, state: &MonitorState) -> std::result::Resul
     super::batch(db, vec![bind(db, sql::SAVE_STATE, &[text(&json), num(now_unix())])?]).await.map(|_| ())
 }
 
-/// `GET /admin/health`: one entry per check, 200 or 503.
-pub async fn deep_health(env: &Env) -> Result<Response> {
+/// `GET /admin/health`: one entry per check, 200 or 503. `origin`: the
+/// address it was asked at (`https://shop.example`).
+pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
     let clips = manifest().clips.len();
     let mut checks = vec![if clips > 0 {
         Check::pass("catalog_manifest", format!("{clips} clips"))
@@ -177,6 +178,9 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
         super::payments::test_mode(env)
             && setting(env, "STRIPE_API_KEY").is_some_and(|k| k.trim().starts_with("rk_test_")),
     ));
+    if let Some(check) = stripe_webhook_check(env, origin).await {
+        checks.push(check);
+    }
     checks.push(match super::mail::provider(env) {
         Ok(Some(provider)) => Check::pass("mail", format!("Resend is configured; mail is sent as {}", provider.from())),
         Ok(None) => Check::pass("mail", "no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox"),
@@ -185,6 +189,26 @@ pub async fn deep_health(env: &Env) -> Result<Response> {
     let (status, mut body) = health_report(&checks);
     body.set("signing_keys", keys);
     json_response(status, &body)
+}
+
+/// The health check `stripe_webhook`: whether Stripe sends the events the
+/// Worker acts on to its webhook route, at `origin` or the catalog's
+/// address (`payments::stripe_endpoints`). None while the shop's checkout
+/// is not configured (no usable key to ask with: the `checkout` check
+/// says why).
+async fn stripe_webhook_check(env: &Env, origin: &str) -> Option<Check> {
+    let (key, base) = super::checkout::configuration(env).ok()?;
+    let call = crate::payments::stripe_endpoints::list_request(&base, &key);
+    let verdict = match super::http::execute(&call, 10).await {
+        Ok((status, body)) => {
+            crate::payments::stripe_endpoints::judge(status, &body, &[origin, &manifest().shop.base_url])
+        }
+        Err(e) => Ok(format!("whether Stripe sends the shop's events was not checked: {e}")),
+    };
+    Some(match verdict {
+        Ok(detail) => Check::pass("stripe_webhook", detail),
+        Err(detail) => Check::fail("stripe_webhook", detail),
+    })
 }
 
 /// `GET /admin/catalog?offset=&limit=`: each clip's object against the catalog.

@@ -17,9 +17,13 @@
 // and `GET /v1/checkout/sessions/:id` (https://docs.stripe.com/api/checkout/sessions/retrieve):
 //   the same Authorization; no body; 200 the session as it is now, 404
 //   resource_missing for an id it never made.
+// and `GET /v1/webhook_endpoints?limit=N` (https://docs.stripe.com/api/webhook_endpoints/list):
+//   the same Authorization; no body; 200 a list object of the first N (1–100,
+//   default 10) of `stripeApi.webhookEndpoints` (objects the test puts there).
 //
 //   stripeApi.pay(id, {email, paymentIntent, paymentStatus})   the session completes as paying does
 //   stripeApi.sessions        every session made, by id
+//   stripeApi.webhookEndpoints the account's webhook endpoints (empty until a test adds some)
 //   const stripeApi = await startStripeStandin();
 //   stripeApi.url / .port
 //   stripeApi.requests        every request: {method, path, headers, raw, params, status, response}
@@ -58,6 +62,17 @@ function check(req, raw) {
     if (raw.length > 0) return stripeError(400, "invalid_request_error", "A GET request has no body.");
     return { status: 200, retrieve: decodeURIComponent(req.url.split("/").pop()) };
   }
+  if (req.method === "GET" && req.url.split("?")[0] === "/v1/webhook_endpoints") {
+    if (!/^Bearer (sk|rk)_(test|live)_[A-Za-z0-9]{16,}$/.test(req.headers.authorization ?? "")) {
+      return stripeError(401, "invalid_request_error", "Invalid API Key provided.");
+    }
+    if (raw.length > 0) return stripeError(400, "invalid_request_error", "A GET request has no body.");
+    const limit = Number(new URLSearchParams(req.url.split("?")[1] ?? "").get("limit") ?? 10);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      return stripeError(400, "invalid_request_error", "Invalid integer: limit.", { param: "limit" });
+    }
+    return { status: 200, list: limit };
+  }
   if (req.method !== "POST" || req.url.split("?")[0] !== "/v1/checkout/sessions") {
     return stripeError(404, "invalid_request_error", `Unrecognized request URL (${req.method}: ${req.url}).`);
   }
@@ -93,6 +108,7 @@ export async function startStripeStandin() {
   const requests = [];
   const byKey = new Map();
   const sessions = new Map();
+  const webhookEndpoints = [];
   let failures = [];
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -116,7 +132,10 @@ export async function startStripeStandin() {
       } else {
         answer = check(req, raw);
       }
-      if (answer.status === 200 && answer.retrieve !== undefined) {
+      if (answer.status === 200 && answer.list !== undefined) {
+        answer = { status: 200, json: { object: "list", data: webhookEndpoints.slice(0, answer.list),
+          has_more: webhookEndpoints.length > answer.list, url: "/v1/webhook_endpoints" } };
+      } else if (answer.status === 200 && answer.retrieve !== undefined) {
         const session = sessions.get(answer.retrieve);
         answer = session
           ? { status: 200, json: session }
@@ -161,6 +180,7 @@ export async function startStripeStandin() {
     port,
     requests,
     sessions,
+    webhookEndpoints,
     /** The session completes, as it does when the customer pays on Stripe's page. */
     pay(id, { email = "buyer@example.com", paymentIntent, paymentStatus = "paid" } = {}) {
       const session = sessions.get(id);

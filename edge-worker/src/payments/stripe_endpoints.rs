@@ -1,0 +1,237 @@
+//! Stripe's webhook endpoints, as the deep health check judges them: does
+//! Stripe send the events the Worker acts on to the shop's webhook route?
+//! (`GET /v1/webhook_endpoints`; docs/payments.md, "Connecting a Stripe
+//! account", step 5.)
+//!
+//! A webhook that Stripe does not send is otherwise noticed only once a
+//! customer has paid (`orders_missing`): no endpoint at the shop's address
+//! (a typo, a staging address), one Stripe disabled (it does after days of
+//! failed deliveries), or one that leaves out events (refunds end no link).
+//! This finds them when the owner runs `site-gen doctor`. What it cannot
+//! see is a wrong `STRIPE_WEBHOOK_SECRET`: Stripe never shows a secret again.
+//!
+//! Sans-IO, as [`super::stripe_checkout`]: the runtime sends
+//! [`list_request`] and hands the answer to [`judge`].
+
+use clipstore_core::json::{self, Json};
+
+use super::stripe_checkout::API_VERSION;
+use crate::http_call::HttpCall;
+use crate::routes::STRIPE_WEBHOOK_PATH;
+
+/// The event types the Worker acts on (`stripe::parse_event`); any other is
+/// recorded as `ignored`.
+pub const NEEDED_EVENTS: [&str; 8] = [
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+    "refund.failed",
+    "refund.updated",
+];
+
+/// `GET /v1/webhook_endpoints?limit=100`: the account's endpoints (of the
+/// key's mode), as Stripe's Node library asks for them
+/// (`stripe.webhookEndpoints.list({ limit: 100 })`).
+pub fn list_request(api_base: &str, api_key: &str) -> HttpCall {
+    HttpCall {
+        method: "GET",
+        url: format!("{}/v1/webhook_endpoints?limit=100", api_base.trim_end_matches('/')),
+        headers: vec![("authorization", format!("Bearer {api_key}")), ("stripe-version", API_VERSION.to_string())],
+        body: String::new(),
+    }
+}
+
+/// A webhook endpoint of Stripe's list, as far as it is judged here.
+struct Endpoint<'a> {
+    id: &'a str,
+    url: &'a str,
+    /// Its `status` is not `disabled`.
+    enabled: bool,
+    /// Event types, or `["*"]` for every one.
+    events: Vec<&'a str>,
+}
+
+impl<'a> Endpoint<'a> {
+    /// Read from the JSON value (a field missing or of another type reads
+    /// as empty: an endpoint without a URL matches no address).
+    fn of(value: &'a Json) -> Endpoint<'a> {
+        let text = |key| match value.get(key) {
+            Some(Json::String(s)) => s.as_str(),
+            _ => "",
+        };
+        let events = match value.get("enabled_events") {
+            Some(Json::Array(items)) => items
+                .iter()
+                .filter_map(|e| match e {
+                    Json::String(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Endpoint { id: text("id"), url: text("url"), enabled: text("status") != "disabled", events }
+    }
+
+    /// The needed event types it does not send.
+    fn missing(&self) -> Vec<&'static str> {
+        if self.events.contains(&"*") {
+            return Vec::new();
+        }
+        NEEDED_EVENTS.into_iter().filter(|t| !self.events.contains(t)).collect()
+    }
+}
+
+/// The deep health check's verdict on Stripe's answer to [`list_request`]:
+/// `Ok` with what passed (or why nothing could be checked: a key without
+/// the permission, Stripe not answering, which are no fault of the
+/// webhook's), `Err` with what is wrong and what to do. `origins` are the
+/// shop's addresses (`https://shop.example`): the one the check was asked
+/// at, and the catalog's `base_url`.
+pub fn judge(status: u16, body: &str, origins: &[&str]) -> Result<String, String> {
+    if status == 401 || status == 403 {
+        return Ok(format!(
+            "whether Stripe sends the shop's events was not checked: STRIPE_API_KEY may not read webhook endpoints (Stripe answered {status}); give the restricted key \"Webhook Endpoints: Read\" too"
+        ));
+    }
+    if status != 200 {
+        return Ok(format!("whether Stripe sends the shop's events was not checked: Stripe answered {status}"));
+    }
+    let value = json::parse(body);
+    let Some(Json::Array(items)) = value.as_ref().ok().and_then(|v| v.get("data")) else {
+        return Ok("whether Stripe sends the shop's events was not checked: Stripe's answer is no list".into());
+    };
+    let all: Vec<Endpoint> = items.iter().map(Endpoint::of).collect();
+    let addresses: Vec<String> =
+        origins.iter().map(|o| format!("{}{STRIPE_WEBHOOK_PATH}", o.trim_end_matches('/'))).collect();
+    let ours: Vec<&Endpoint> = all.iter().filter(|e| addresses.iter().any(|a| a == e.url)).collect();
+    if let Some(e) = ours.iter().find(|e| e.enabled && e.missing().is_empty()) {
+        return Ok(format!("Stripe sends the shop's events to {} ({})", e.url, e.id));
+    }
+    let consequence = "paid checkouts become orders only while their customer stays on the success page, and refunds and disputes end no link";
+    if let Some(e) = ours.iter().find(|e| e.enabled) {
+        let missing = e.missing();
+        return Err(format!(
+            "Stripe's webhook endpoint {} ({}) does not send {}: {}. Add them in the Stripe Dashboard (Developers → Webhooks → the endpoint → Select events)",
+            e.url,
+            e.id,
+            missing.join(", "),
+            if missing.iter().any(|t| t.starts_with("checkout.")) {
+                consequence
+            } else {
+                "refunds and disputes end no link"
+            }
+        ));
+    }
+    if let Some(e) = ours.first() {
+        return Err(format!(
+            "Stripe's webhook endpoint {} ({}) is disabled, so Stripe sends it no event: {consequence}. Enable it in the Stripe Dashboard (Developers → Webhooks); Stripe disables an endpoint after days of failed deliveries, so look at why they failed too",
+            e.url, e.id
+        ));
+    }
+    let others: Vec<&str> = all.iter().map(|e| e.url).collect();
+    Err(format!(
+        "Stripe has no webhook endpoint at {} (it has {}): {consequence}. Add one: docs/payments.md, \"Connecting a Stripe account\", step 5",
+        addresses.join(" or "),
+        if others.is_empty() { "none".to_string() } else { others.join(", ") }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOP: &str = "https://shop.example";
+
+    fn list(endpoints: &[(&str, &str, &[&str])]) -> String {
+        let data: Vec<String> = endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, (url, status, events))| {
+                let events: Vec<String> = events.iter().map(|e| format!("\"{e}\"")).collect();
+                format!(
+                    r#"{{"id":"we_{i}","object":"webhook_endpoint","api_version":null,"url":"{url}","status":"{status}","enabled_events":[{}],"livemode":false}}"#,
+                    events.join(",")
+                )
+            })
+            .collect();
+        format!(r#"{{"object":"list","url":"/v1/webhook_endpoints","has_more":false,"data":[{}]}}"#, data.join(","))
+    }
+
+    #[test]
+    fn the_request_is_the_libraries() {
+        let call = list_request("https://api.stripe.com/", "rk_test_x");
+        assert_eq!((call.method, call.url.as_str()), ("GET", "https://api.stripe.com/v1/webhook_endpoints?limit=100"));
+        assert!(call.body.is_empty());
+        assert!(call.headers.contains(&("authorization", "Bearer rk_test_x".to_string())));
+    }
+
+    #[test]
+    fn an_enabled_endpoint_at_the_shop_with_every_event_passes() {
+        let all = list(&[("https://shop.example/payments/stripe/webhook", "enabled", &NEEDED_EVENTS)]);
+        assert_eq!(
+            judge(200, &all, &[SHOP]),
+            Ok("Stripe sends the shop's events to https://shop.example/payments/stripe/webhook (we_0)".into())
+        );
+        let star = list(&[("https://shop.example/payments/stripe/webhook", "enabled", &["*"])]);
+        assert!(judge(200, &star, &["https://worker.example.workers.dev", "https://shop.example/"]).is_ok());
+        // A second, broken endpoint for the shop beside a good one: passes.
+        let two = list(&[
+            ("https://shop.example/payments/stripe/webhook", "disabled", &["*"]),
+            ("https://shop.example/payments/stripe/webhook", "enabled", &["*"]),
+        ]);
+        assert!(judge(200, &two, &[SHOP]).is_ok());
+    }
+
+    #[test]
+    fn no_endpoint_at_the_shops_address_fails_naming_what_there_is() {
+        let elsewhere = list(&[
+            ("https://staging.shop.example/payments/stripe/webhook", "enabled", &["*"]),
+            ("https://shop.example/payments/stripe/webhook/", "enabled", &["*"]),
+        ]);
+        let e = judge(200, &elsewhere, &[SHOP]).unwrap_err();
+        assert!(e.starts_with("Stripe has no webhook endpoint at https://shop.example/payments/stripe/webhook (it has https://staging.shop.example/payments/stripe/webhook, https://shop.example/payments/stripe/webhook/): paid checkouts become orders only while"), "{e}");
+        assert!(e.contains("step 5"));
+        let none = judge(200, &list(&[]), &[SHOP, "https://shop.example.workers.dev"]).unwrap_err();
+        assert!(none.contains("at https://shop.example/payments/stripe/webhook or https://shop.example.workers.dev/payments/stripe/webhook (it has none)"), "{none}");
+    }
+
+    #[test]
+    fn a_disabled_endpoint_or_missing_events_fail_with_what_to_do() {
+        let disabled = list(&[("https://shop.example/payments/stripe/webhook", "disabled", &NEEDED_EVENTS)]);
+        let e = judge(200, &disabled, &[SHOP]).unwrap_err();
+        assert!(
+            e.starts_with("Stripe's webhook endpoint https://shop.example/payments/stripe/webhook (we_0) is disabled"),
+            "{e}"
+        );
+        assert!(e.contains("Enable it in the Stripe Dashboard"));
+        let no_refunds = list(&[(
+            "https://shop.example/payments/stripe/webhook",
+            "enabled",
+            &[
+                "checkout.session.completed",
+                "checkout.session.async_payment_succeeded",
+                "checkout.session.async_payment_failed",
+            ],
+        )]);
+        let e = judge(200, &no_refunds, &[SHOP]).unwrap_err();
+        assert!(
+            e.contains("does not send charge.refunded, charge.dispute.created, charge.dispute.closed, refund.failed, refund.updated: refunds and disputes end no link. Add them"),
+            "{e}"
+        );
+        let no_checkout = list(&[("https://shop.example/payments/stripe/webhook", "enabled", &["charge.refunded"])]);
+        assert!(judge(200, &no_checkout, &[SHOP]).unwrap_err().contains("checkout.session.completed, "));
+    }
+
+    #[test]
+    fn what_is_no_fault_of_the_webhook_passes_saying_it_was_not_checked() {
+        let permission = judge(403, r#"{"error":{"type":"invalid_request_error"}}"#, &[SHOP]).unwrap();
+        assert!(permission.contains("\"Webhook Endpoints: Read\""), "{permission}");
+        assert!(judge(500, "", &[SHOP]).unwrap().ends_with("Stripe answered 500"));
+        assert!(judge(200, "not json", &[SHOP])
+            .unwrap()
+            .starts_with("whether Stripe sends the shop's events was not checked"));
+    }
+}
