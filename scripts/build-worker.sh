@@ -91,7 +91,7 @@ fi
 mv "$wasm.opt" "$wasm"
 
 # The imports' names, wasm-bindgen's with a hash each, made short in the
-# module and in the glue beside it that provides them (2.7 KB gzip less;
+# module and in the glue beside it that provides them (2–3 KB gzip less;
 # scripts/short-import-names.mjs says why it is safe).
 node "$root/scripts/short-import-names.mjs" "$wasm" "$(dirname "$wasm")/index.js"
 

@@ -2,15 +2,17 @@
 // glue that provides them, after wasm-opt (scripts/build-worker.sh).
 //
 // wasm-bindgen names each import after its Rust binding and a 16-digit hash
-// (`__wbg_keys_105f5c0857898f84`): 199 names, 6.3 KB of the module, the
+// (`__wbg_keys_105f5c0857898f84`): 168 names, 5.5 KB of the module, the
 // hashes close to incompressible. Only the module's import section and the
 // glue's import object (`"./index_bg.js": {…}`) ever name them, so both are
-// renamed alike here (`a`, `b`, …, `aa`, …): 2.7 KB gzip less of the
+// renamed alike here (`a`, `b`, …, `aa`, …): 2–3 KB gzip less of the
 // module (docs/benchmarks.md, "Worker size", stop 36).
 //
 // Usage: node scripts/short-import-names.mjs MODULE.wasm GLUE.js
 // Fails, changing nothing, if the glue does not name every import exactly
-// once as a key: a wasm-bindgen or worker-build whose glue looks otherwise.
+// once as a key and nowhere else (a wasm-bindgen or worker-build whose glue
+// looks otherwise), or if the module holds an encoding this script does not
+// read (reference types of the GC proposal, custom page sizes).
 
 import fs from "node:fs";
 
@@ -21,6 +23,7 @@ function leb(bytes, at) {
   let value = 0;
   let shift = 0;
   for (;;) {
+    if (at >= bytes.length || shift > 35) throw new Error("a number runs past the end of the module, or is too long");
     const byte = bytes[at++];
     value += (byte & 0x7f) * 2 ** shift;
     shift += 7;
@@ -50,19 +53,29 @@ function shortName(index) {
   }
 }
 
-/** The length of an import's description (after its kind byte) at `at`. */
+/** Where an import's description (after its kind byte) at `at` ends. */
 function descriptionEnd(bytes, kind, at) {
   const limits = (p) => {
     const flags = bytes[p];
+    // 0x01: a maximum; 0x02: shared; 0x04: 64-bit. 0x08 (a custom page size) is not read here.
+    if (flags === undefined || flags > 0x07) throw new Error(`limits flags ${flags} are not known to this script`);
     let [, next] = leb(bytes, p + 1);
     if (flags & 1) [, next] = leb(bytes, next);
     return next;
   };
+  // One-byte value and reference types (MVP, SIMD, reference types); the
+  // GC proposal's `0x63`/`0x64` heap types are longer.
+  const oneByteType = (p) => {
+    if (![0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f].includes(bytes[p])) {
+      throw new Error(`type 0x${(bytes[p] ?? 0).toString(16)} is not known to this script`);
+    }
+    return p + 1;
+  };
   switch (kind) {
     case 0: return leb(bytes, at)[1]; // function: type index
-    case 1: return limits(at + 1); // table: reference type, limits
+    case 1: return limits(oneByteType(at)); // table: reference type, limits
     case 2: return limits(at); // memory: limits
-    case 3: return at + 2; // global: value type, mutability
+    case 3: return oneByteType(at) + 1; // global: value type, mutability
     case 4: return leb(bytes, at + 1)[1]; // tag: attribute, type index
     default: throw new Error(`import kind ${kind} is not known to this script`);
   }
@@ -124,7 +137,9 @@ function renameKeys(glue, renamed) {
     seen.set(key, (seen.get(key) ?? 0) + 1);
     return to;
   });
-  const wrong = [...renamed.keys()].filter((name) => seen.get(name) !== 1);
+  // Once as a key, and nowhere else (a quoted key, a use elsewhere: a glue
+  // this script does not know).
+  const wrong = [...renamed.keys()].filter((name) => seen.get(name) !== 1 || out.includes(name));
   if (wrong.length > 0) {
     throw new Error(`the glue does not name these imports exactly once as a key: ${wrong.slice(0, 5).join(", ")}`);
   }

@@ -80,6 +80,10 @@ pub enum AdminRoute {
     Merge,
     /// The deep health check (`crate::monitor`).
     Health,
+    /// The keys of `TOKEN_KEYS` with their fingerprints, as the deep check
+    /// names them, without its other checks: what `site-gen token mint`
+    /// asks before every link.
+    Keys,
     /// Catalog clips `offset..offset+limit` (slug order) checked against R2.
     Catalog {
         offset: u32,
@@ -190,6 +194,7 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
         ),
         ["ledger", "merge"] => expect(post, AdminRoute::Merge),
         ["health"] => expect(get, AdminRoute::Health),
+        ["keys"] => expect(get, AdminRoute::Keys),
         ["catalog"] => expect(
             get,
             AdminRoute::Catalog {
@@ -443,6 +448,8 @@ mod tests {
         assert_eq!(route("POST", "/admin/ledger/merge", ""), Merge);
         assert_eq!(route("GET", "/admin/health", ""), Health);
         assert_eq!(route("POST", "/admin/health", ""), MethodNotAllowed);
+        assert_eq!(route("GET", "/admin/keys", ""), Keys);
+        assert_eq!(route("DELETE", "/admin/keys", ""), MethodNotAllowed);
         assert_eq!(route("GET", "/admin/catalog", ""), Catalog { offset: 0, limit: CATALOG_DEFAULT_LIMIT });
         assert_eq!(
             route("GET", "/admin/catalog", "offset=80&limit=9999"),

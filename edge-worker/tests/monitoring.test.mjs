@@ -470,6 +470,12 @@ describe("health checks", () => {
     assert.equal(res.body.checks.find((c) => c.name === "checkout").detail,
       "STRIPE_API_KEY is set: the cart's Checkout opens Stripe's payment page; in test mode (STRIPE_TEST_MODE = \"true\"): only Stripe's test cards pay");
     assert.ok(!JSON.stringify(res.body).includes(ADMIN_TOKEN), "no secrets in the answer");
+    // What `token mint` asks: the same keys, and no other check.
+    const keys = await admin(stack, "GET", "/admin/keys");
+    assert.equal(keys.status, 200);
+    assert.deepEqual(keys.body.checks.map((c) => c.name), ["signing_keys"]);
+    assert.deepEqual(keys.body.signing_keys, res.body.signing_keys);
+    assert.equal(keys.body.signing_keys.length > 0, true);
   });
 
   // The cron trigger removed (a deploy without [triggers], or disabled in

@@ -1411,10 +1411,24 @@ describe("Stripe's webhook endpoint, as the health check and doctor see it", () 
       assert.equal(found.ok, false);
       assert.match(found.detail, /does not send charge\.refunded, charge\.dispute\.created, charge\.dispute\.closed, refund\.failed, refund\.updated: refunds and disputes end no link/);
 
+      // Elsewhere: this Worker runs at a loopback address, a local try-out
+      // (`stripe listen` forwards without an endpoint): no failure, said so.
       endpoint.url = "https://staging.shop.example/payments/stripe/webhook";
       found = await check();
+      assert.equal(found.ok, true);
+      assert.equal(found.detail, `no webhook endpoint at Stripe sends to ${stack.base}/payments/stripe/webhook or ${manifest.shop.base_url.replace(/\/$/, "")}/payments/stripe/webhook: a local try-out, where \`stripe listen --forward-to\` delivers the events without one`);
+      // At the catalog's address, written otherwise, with every event: found.
+      endpoint.enabled_events = webhookEndpoint(stack.base).enabled_events;
+      endpoint.url = `${manifest.shop.base_url.replace(/\/$/, "").toUpperCase().replace("HTTPS://", "https://")}/payments/stripe/webhook?from=stripe`;
+      found = await check();
+      assert.equal(found.ok, true, found.detail);
+      assert.match(found.detail, /^Stripe sends the shop's events to /);
+
+      // A rolled key: the cart's checkout fails too, and this is where it shows.
+      stripeApi.failNext(1, "key");
+      found = await check();
       assert.equal(found.ok, false);
-      assert.equal(found.detail.split(" (it has")[0], `Stripe has no webhook endpoint at ${stack.base}/payments/stripe/webhook or ${manifest.shop.base_url.replace(/\/$/, "")}/payments/stripe/webhook`);
+      assert.match(found.detail, /^Stripe refused STRIPE_API_KEY \(401: rolled, revoked or mistyped\)/);
 
       stripeApi.failNext(1, "permission");
       found = await check();

@@ -64,6 +64,28 @@ describe("short import names", () => {
     }
   });
 
+  it("refuses a truncated module, and one holding a type it does not read, at once", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-short-names-"));
+    try {
+      const wasm = path.join(dir, "index_bg.wasm");
+      const js = path.join(dir, "index.js");
+      fs.writeFileSync(js, glue(`${NAMES[0]}:function(){return 40}`));
+      // The import section's size says more than there is.
+      fs.writeFileSync(wasm, Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x02, 0x80]));
+      const cut = await runScript(wasm, js);
+      assert.equal(cut.code, 1);
+      assert.match(cut.stderr, /runs past the end of the module.*nothing was changed/);
+      // A global import of a GC-proposal reference type (0x63 0x70: a nullable funcref written long).
+      const gc = section(2, vec([[...name("./index_bg.js"), ...name(NAMES[0]), 0x03, 0x63, 0x70, 0x00]]));
+      fs.writeFileSync(wasm, Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...gc]));
+      const typed = await runScript(wasm, js);
+      assert.equal(typed.code, 1);
+      assert.match(typed.stderr, /type 0x63 is not known to this script; nothing was changed/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a glue that does not name an import as a key, and changes nothing", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipstore-short-names-"));
     try {

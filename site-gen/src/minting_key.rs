@@ -4,8 +4,8 @@
 //! A link signed with a key the Worker lacks (another id, or the same id
 //! with another secret: a key generated again) is refused when the customer
 //! opens it, as `unknown_key` or `bad_signature`, and the customer writes to
-//! the owner. The Worker's deep health check (`GET /admin/health`) names its
-//! keys by id and fingerprint (`SigningKey::fingerprint`, an HMAC of a fixed
+//! the owner. The Worker's `GET /admin/keys` and deep health check (`GET
+//! /admin/health`) name its keys by id and fingerprint (`SigningKey::fingerprint`, an HMAC of a fixed
 //! message: no secret leaves either side), so `mint` refuses before a link
 //! goes out and `doctor` fails while the two differ. The judgement
 //! ([`judge`]) is a pure function of the Worker's answer.
@@ -122,13 +122,18 @@ pub fn retiring(key: &SigningKey, worker: &str, found: &KeyMatch) -> Option<Stri
 }
 
 /// For `mint`: asks the Worker at `worker` which keys it verifies (`GET
-/// /admin/health`, with the shop's admin token) and judges `key`. `Err`:
+/// /admin/keys`, with the shop's admin token; `GET /admin/health`, whose
+/// other checks ask R2, D1 and Stripe, from a Worker deployed before
+/// `/admin/keys`) and judges `key`. `Err`:
 /// the refusal, links signed with it would be refused; `Ok(None)`: they
 /// open; `Ok(Some(warning))`: the Worker could not say.
 pub fn check(root: &Path, worker: &str, key: &SigningKey, source: &str) -> Result<Option<String>, String> {
     let answer = crate::orders::admin_token(root)
         .and_then(|token| AdminClient::with_timeout(worker, &token, ASK_TIMEOUT))
-        .and_then(|client| client.get_report("/admin/health"));
+        .and_then(|client| match client.get_report("/admin/keys")? {
+            (404, _) => client.get_report("/admin/health"),
+            answer => Ok(answer),
+        });
     let unchecked = |why: String| {
         format!(
             "could not check that the Worker at {worker} verifies key {} ({why}); the link is minted all the same: \

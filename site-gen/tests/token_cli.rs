@@ -334,11 +334,16 @@ fn named_keys(keys: &[&str]) -> serde_json::Value {
 /// paid through Stripe's checkout, one from a link minted earlier, and
 /// verifies [`shop_key`]. Records the request lines.
 fn worker_with_orders() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    worker_with_keys(named_keys(&[shop_key()]))
+    worker_with_keys(named_keys(&[shop_key()]), true)
 }
 
-/// [`worker_with_orders`] whose deep health check names `signing_keys`.
-fn worker_with_keys(signing_keys: serde_json::Value) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+/// [`worker_with_orders`] whose `GET /admin/keys` (with `keys_route`; a
+/// Worker deployed before it answers 404) and deep health check name
+/// `signing_keys` (`Null`: a Worker from before it named them).
+fn worker_with_keys(
+    signing_keys: serde_json::Value,
+    keys_route: bool,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use common::http::Response;
     use serde_json::json;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -358,6 +363,9 @@ fn worker_with_keys(signing_keys: serde_json::Value) -> (String, std::sync::Arc<
                 200,
                 json!({"order": {"order_id": "ORD-HAND", "clips": "[\"beta\"]", "allowance": 5, "source": "token"}}),
             ),
+            "GET /admin/keys" if keys_route => {
+                Response::json(200, json!({"ok": true, "checks": [], "signing_keys": signing_keys}))
+            }
             "GET /admin/health" => Response::json(200, json!({"ok": true, "checks": [], "signing_keys": signing_keys})),
             // As the Worker's admin API answers an order it does not know.
             line if line.starts_with("GET /admin/orders/") => {
@@ -425,7 +433,7 @@ fn mint_refuses_an_order_id_the_worker_already_has_unless_told() {
     let claims = clipstore_core::token::decode_unverified(&token).unwrap();
     assert_eq!((claims.order_id.as_str(), claims.clips.as_slice()), ("PAY-eeb51", ["beta".to_string()].as_slice()));
     let asked_now = seen.lock().unwrap()[asked..].to_vec();
-    assert_eq!(asked_now, ["GET /admin/health"], "the owner said so: the order not asked, the keys still");
+    assert_eq!(asked_now, ["GET /admin/keys"], "the owner said so: the order not asked, the keys still");
 }
 
 /// A link signed with a key the Worker lacks would be refused when the
@@ -435,7 +443,7 @@ fn mint_refuses_an_order_id_the_worker_already_has_unless_told() {
 #[test]
 fn mint_refuses_a_key_the_worker_does_not_verify() {
     let other = keygen("k1");
-    let (regenerated, _) = worker_with_keys(named_keys(&[&other]));
+    let (regenerated, _) = worker_with_keys(named_keys(&[&other]), true);
     let same_id = mint_for(&regenerated, Some(ADMIN), "ORD-KEY", &[]);
     assert!(!same_id.status.success());
     assert_eq!(text(&same_id.stdout), "", "no link printed");
@@ -457,7 +465,7 @@ fn mint_refuses_a_key_the_worker_does_not_verify() {
         assert!(err.contains(said), "{said}\n{err}");
     }
 
-    let (rotated, _) = worker_with_keys(named_keys(&[&keygen("k2"), &keygen("k0")]));
+    let (rotated, _) = worker_with_keys(named_keys(&[&keygen("k2"), &keygen("k0")]), true);
     let unknown = mint_for(&rotated, Some(ADMIN), "ORD-KEY", &[]);
     assert!(!unknown.status.success());
     let err = text(&unknown.stderr);
@@ -468,8 +476,16 @@ fn mint_refuses_a_key_the_worker_does_not_verify() {
     assert!(err.contains("(its TOKEN_KEYS: k2, k0)") && err.contains("\"unknown key\""), "{err}");
     assert!(err.contains("TOKEN_KEYS = `k1:SECRET` followed by every key the Worker has now"), "{err}");
 
+    // A Worker deployed before `/admin/keys`: its deep health check is asked.
+    let (before_keys_route, asked) = worker_with_keys(named_keys(&[&other]), false);
+    let refused = mint_for(&before_keys_route, Some(ADMIN), "ORD-KEY", &[]);
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("Nothing was minted."), "{}", text(&refused.stderr));
+    let asked = asked.lock().unwrap().clone();
+    assert!(asked.ends_with(&["GET /admin/keys".to_string(), "GET /admin/health".to_string()]), "{asked:?}");
+
     // An older Worker: its health check names no keys.
-    let (older, _) = worker_with_keys(serde_json::Value::Null);
+    let (older, _) = worker_with_keys(serde_json::Value::Null, false);
     let minted = mint_for(&older, Some(ADMIN), "ORD-KEY", &[]);
     assert!(minted.status.success(), "{}", text(&minted.stderr));
     assert!(text(&minted.stderr).contains("warning: could not check that the Worker at"), "{}", text(&minted.stderr));

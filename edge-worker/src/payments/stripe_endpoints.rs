@@ -16,7 +16,8 @@
 use clipstore_core::json::{self, Json};
 
 use super::stripe_checkout::API_VERSION;
-use crate::http_call::HttpCall;
+use crate::http_call::{private_on_the_way, HttpCall};
+use crate::request_url::{origin, path_and_query};
 use crate::routes::STRIPE_WEBHOOK_PATH;
 
 /// The event types the Worker acts on (`stripe::parse_event`); any other is
@@ -42,6 +43,13 @@ pub fn list_request(api_base: &str, api_key: &str) -> HttpCall {
         headers: vec![("authorization", format!("Bearer {api_key}")), ("stripe-version", API_VERSION.to_string())],
         body: String::new(),
     }
+}
+
+/// The origin and path of `url`, as the Worker routes it: scheme and host
+/// lower-cased, the default port left out, no query (`https://Shop.example:443/payments/stripe/webhook?x`
+/// is `https://shop.example/payments/stripe/webhook`).
+fn address(url: &str) -> Option<String> {
+    Some(format!("{}{}", origin(url)?, path_and_query(url).0))
 }
 
 /// A webhook endpoint of Stripe's list, as far as it is judged here.
@@ -89,12 +97,20 @@ impl<'a> Endpoint<'a> {
 /// the permission, Stripe not answering, which are no fault of the
 /// webhook's), `Err` with what is wrong and what to do. `origins` are the
 /// shop's addresses (`https://shop.example`): the one the check was asked
-/// at, and the catalog's `base_url`.
+/// at (first), and the catalog's `base_url`. Asked at a loopback address
+/// (a local try-out, where `stripe listen` forwards the events without an
+/// endpoint), no endpoint is no failure.
 pub fn judge(status: u16, body: &str, origins: &[&str]) -> Result<String, String> {
-    if status == 401 || status == 403 {
-        return Ok(format!(
-            "whether Stripe sends the shop's events was not checked: STRIPE_API_KEY may not read webhook endpoints (Stripe answered {status}); give the restricted key \"Webhook Endpoints: Read\" too"
-        ));
+    // A key rolled or revoked: the only check that asks Stripe with it.
+    if status == 401 {
+        return Err(
+            "Stripe refused STRIPE_API_KEY (401: rolled, revoked or mistyped): every cart checkout fails too. Put the current restricted key: `npx wrangler secret put STRIPE_API_KEY`".into(),
+        );
+    }
+    if status == 403 {
+        return Ok(
+            "whether Stripe sends the shop's events was not checked: STRIPE_API_KEY may not read webhook endpoints (Stripe answered 403); give the restricted key \"Webhook Endpoints: Read\" too".into(),
+        );
     }
     if status != 200 {
         return Ok(format!("whether Stripe sends the shop's events was not checked: Stripe answered {status}"));
@@ -104,11 +120,23 @@ pub fn judge(status: u16, body: &str, origins: &[&str]) -> Result<String, String
         return Ok("whether Stripe sends the shop's events was not checked: Stripe's answer is no list".into());
     };
     let all: Vec<Endpoint> = items.iter().map(Endpoint::of).collect();
-    let addresses: Vec<String> =
-        origins.iter().map(|o| format!("{}{STRIPE_WEBHOOK_PATH}", o.trim_end_matches('/'))).collect();
-    let ours: Vec<&Endpoint> = all.iter().filter(|e| addresses.iter().any(|a| a == e.url)).collect();
-    if let Some(e) = ours.iter().find(|e| e.enabled && e.missing().is_empty()) {
-        return Ok(format!("Stripe sends the shop's events to {} ({})", e.url, e.id));
+    let mut addresses: Vec<String> =
+        origins.iter().filter_map(|o| origin(o)).map(|o| format!("{o}{STRIPE_WEBHOOK_PATH}")).collect();
+    addresses.dedup();
+    let ours: Vec<&Endpoint> = all.iter().filter(|e| address(e.url).is_some_and(|a| addresses.contains(&a))).collect();
+    let complete: Vec<&&Endpoint> = ours.iter().filter(|e| e.enabled && e.missing().is_empty()).collect();
+    match complete.as_slice() {
+        [e] => return Ok(format!("Stripe sends the shop's events to {} ({})", e.url, e.id)),
+        // Each event comes twice, and only one endpoint's secret is
+        // STRIPE_WEBHOOK_SECRET: the other's deliveries fail until Stripe
+        // disables it.
+        [a, b, ..] => {
+            return Err(format!(
+                "two of Stripe's webhook endpoints send the shop's events ({} and {}): only one's signing secret can be STRIPE_WEBHOOK_SECRET, so every event fails at the other until Stripe disables it. Delete the one whose secret the Worker does not have in the Stripe Dashboard (Developers → Webhooks)",
+                a.id, b.id
+            ))
+        }
+        [] => {}
     }
     let consequence = "paid checkouts become orders only while their customer stays on the success page, and refunds and disputes end no link";
     if let Some(e) = ours.iter().find(|e| e.enabled) {
@@ -129,6 +157,12 @@ pub fn judge(status: u16, body: &str, origins: &[&str]) -> Result<String, String
         return Err(format!(
             "Stripe's webhook endpoint {} ({}) is disabled, so Stripe sends it no event: {consequence}. Enable it in the Stripe Dashboard (Developers → Webhooks); Stripe disables an endpoint after days of failed deliveries, so look at why they failed too",
             e.url, e.id
+        ));
+    }
+    if origins.first().is_some_and(|o| o.starts_with("http://") && private_on_the_way(o)) {
+        return Ok(format!(
+            "no webhook endpoint at Stripe sends to {}: a local try-out, where `stripe listen --forward-to` delivers the events without one",
+            addresses.join(" or ")
         ));
     }
     let others: Vec<&str> = all.iter().map(|e| e.url).collect();
@@ -177,6 +211,9 @@ mod tests {
         );
         let star = list(&[("https://shop.example/payments/stripe/webhook", "enabled", &["*"])]);
         assert!(judge(200, &star, &["https://worker.example.workers.dev", "https://shop.example/"]).is_ok());
+        // Written otherwise, delivered the same: the Worker routes the path.
+        let written = list(&[("HTTPS://Shop.Example:443/payments/stripe/webhook?from=stripe", "enabled", &["*"])]);
+        assert!(judge(200, &written, &[SHOP]).is_ok(), "{:?}", judge(200, &written, &[SHOP]));
         // A second, broken endpoint for the shop beside a good one: passes.
         let two = list(&[
             ("https://shop.example/payments/stripe/webhook", "disabled", &["*"]),
@@ -223,6 +260,28 @@ mod tests {
         );
         let no_checkout = list(&[("https://shop.example/payments/stripe/webhook", "enabled", &["charge.refunded"])]);
         assert!(judge(200, &no_checkout, &[SHOP]).unwrap_err().contains("checkout.session.completed, "));
+    }
+
+    #[test]
+    fn two_complete_endpoints_fail_since_only_one_secret_verifies() {
+        let two = list(&[
+            ("https://shop.example/payments/stripe/webhook", "enabled", &["*"]),
+            ("https://shop.example/payments/stripe/webhook", "enabled", &NEEDED_EVENTS),
+        ]);
+        let e = judge(200, &two, &[SHOP]).unwrap_err();
+        assert!(e.starts_with("two of Stripe's webhook endpoints send the shop's events (we_0 and we_1)"), "{e}");
+    }
+
+    #[test]
+    fn a_local_try_out_without_an_endpoint_passes_a_refused_key_fails() {
+        let local = judge(200, &list(&[]), &["http://127.0.0.1:8787", SHOP]).unwrap();
+        assert!(local.contains("a local try-out, where `stripe listen --forward-to` delivers"), "{local}");
+        // A local endpoint that is there but disabled still fails.
+        let disabled = list(&[("http://127.0.0.1:8787/payments/stripe/webhook", "disabled", &["*"])]);
+        assert!(judge(200, &disabled, &["http://127.0.0.1:8787"]).is_err());
+        let refused = judge(401, r#"{"error":{"type":"invalid_request_error"}}"#, &[SHOP]).unwrap_err();
+        assert!(refused.starts_with("Stripe refused STRIPE_API_KEY (401"), "{refused}");
+        assert!(refused.contains("npx wrangler secret put STRIPE_API_KEY"));
     }
 
     #[test]

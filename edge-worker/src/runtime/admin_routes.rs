@@ -38,6 +38,7 @@ pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Respons
     // Checks that must work when the ledger does not.
     match route {
         AdminRoute::Health => return monitor::deep_health(env, &origin(&req)?).await,
+        AdminRoute::Keys => return monitor::keys_report(env),
         AdminRoute::Catalog { offset, limit } => return monitor::catalog_report(env, offset, limit).await,
         AdminRoute::ObjectInfo { key } => return objects::object_info(env, &key).await,
         AdminRoute::PutObject { key } => return objects::put_object(req, env, &key).await,
@@ -83,6 +84,7 @@ async fn admin_route(
     let refuse = |status: u16, message: &str| json_error(status, message).map_err(unavailable);
     match route {
         AdminRoute::Health
+        | AdminRoute::Keys
         | AdminRoute::Catalog { .. }
         | AdminRoute::ObjectInfo { .. }
         | AdminRoute::PutObject { .. } => {

@@ -27,7 +27,7 @@
 //   const stripeApi = await startStripeStandin();
 //   stripeApi.url / .port
 //   stripeApi.requests        every request: {method, path, headers, raw, params, status, response}
-//   stripeApi.failNext(n, how) the next n requests answer 500 (how = "500"), 403 ("permission")
+//   stripeApi.failNext(n, how) the next n requests answer 500 (how = "500"), 403 ("permission"), 401 ("key": a rolled key)
 //                              or drop the connection ("drop")
 //   await stripeApi.close()
 
@@ -124,7 +124,9 @@ export async function startStripeStandin() {
         return;
       }
       let answer;
-      if (fail === "permission") {
+      if (fail === "key") {
+        answer = stripeError(401, "invalid_request_error", "Invalid API Key provided: rk_test_***");
+      } else if (fail === "permission") {
         answer = stripeError(403, "invalid_request_error",
           "The provided key 'rk_test_***' does not have the required permissions for this endpoint.");
       } else if (fail === "500") {
