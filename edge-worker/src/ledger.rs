@@ -806,23 +806,35 @@ pub mod sql {
          ON CONFLICT (session_id) DO NOTHING";
 
     /// Customers back from paying between `?2` and `?1` (unix seconds)
+    /// who left without an order, that no event (or refusal) explains: the
+    /// newest `?3`, for the self-test to ask Stripe about
+    /// (`runtime::payments::orders_from_stripe`). `?1 until, ?2 since, ?3 limit`.
+    pub const WAITING_TO_ASK: &str = "SELECT t.session_id AS session_id FROM thanks_waiting t \
+         WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
+         AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) \
+         AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
+         AND outcome IN ('awaiting_payment', 'payment_failed', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid')) \
+         ORDER BY t.first_seen DESC LIMIT ?3";
+
+    /// Customers back from paying between `?2` and `?1` (unix seconds)
     /// whose checkout Stripe's event never reached: `waiting`, those
     /// without an order, and `from_page`, those whose order the success
-    /// page made (`from_success_page`), with the oldest's and the newest's
+    /// page or the self-test made (`from_success_page`, `from_self_test`), with the oldest's and the newest's
     /// `first_seen`. A payment the provider said is still on its way (a
     /// bank debit: days) is no missing order, nor is a checkout the webhook
     /// refused (its own alert names it), nor one the owner made an order of
-    /// by hand; a refusal the success page recorded is no event from
-    /// Stripe. `?1 until, ?2 since`.
+    /// by hand; a refusal the success page or the self-test recorded is no
+    /// event from Stripe. `?1 until, ?2 since`.
     pub const PAID_WITHOUT_ORDER: &str = "SELECT COALESCE(SUM(NOT made), 0) AS waiting, COALESCE(SUM(made), 0) AS from_page, \
          MIN(first_seen) AS oldest, MAX(first_seen) AS newest FROM (SELECT t.first_seen AS first_seen, \
          EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) AS made FROM thanks_waiting t \
          WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
          AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
          AND outcome IN ('processed', 'duplicate', 'awaiting_payment', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid') \
-         AND event_type IS NOT 'success_page') \
+         AND event_type NOT IN ('success_page', 'self_test')) \
          AND (NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) \
-         OR EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id AND outcome = 'from_success_page')))";
+         OR EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
+         AND outcome IN ('from_success_page', 'from_self_test'))))";
 
     /// Delayed payments (a bank debit) the provider announced between `?2`
     /// and `?1` (unix ms) that neither became an order nor failed since
@@ -908,7 +920,7 @@ pub mod sql {
          e.event_type AS event_type, e.session_id AS session_id, e.order_id AS order_id, e.status AS status, \
          e.outcome AS outcome, e.detail AS detail, c.customer_email AS customer_email, c.amount_total AS amount_total, \
          c.currency AS currency FROM payment_events e \
-         LEFT JOIN checkouts c ON c.provider = e.provider AND c.session_id = e.session_id AND e.outcome IN ('processed', 'from_success_page') \
+         LEFT JOIN checkouts c ON c.provider = e.provider AND c.session_id = e.session_id AND e.outcome IN ('processed', 'from_success_page', 'from_self_test') \
          ORDER BY e.id DESC LIMIT ?1";
 
     /// The link of a checkout, for the success page. `?1 provider, ?2 session_id`.

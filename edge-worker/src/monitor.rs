@@ -303,7 +303,7 @@ pub fn orders_missing_problem(waiting: u64, from_page: u64, oldest_age_secs: u64
     let what = match (waiting, from_page) {
         (0, 0) => return None,
         (0, made) => format!(
-            "{made} customer{} came back from paying (the oldest {} minutes ago) and Stripe's event never arrived: the success page asked Stripe and made the order{}, but Stripe's webhook is not reaching the shop or is refused, so a customer who leaves the page at once gets no link, and refunds and disputes do not end links",
+            "{made} customer{} came back from paying (the oldest {} minutes ago) and Stripe's event never arrived: the shop asked Stripe and made the order{} (the success page, or the self-test for a customer who had left it), but Stripe's webhook is not reaching the shop or is refused, so refunds and disputes do not end links, and a customer who never comes back from Stripe's page gets nothing",
             plural(made),
             oldest_age_secs / 60,
             plural(made)
@@ -312,7 +312,7 @@ pub fn orders_missing_problem(waiting: u64, from_page: u64, oldest_age_secs: u64
             "{missing} customer{} came back from paying (the oldest {} minutes ago) but no order exists{}: Stripe's webhook is not reaching the shop or is refused",
             plural(missing),
             oldest_age_secs / 60,
-            if made > 0 { format!(", and {made} more got theirs only because the success page asked Stripe") } else { String::new() }
+            if made > 0 { format!(", and {made} more got theirs only because the shop asked Stripe") } else { String::new() }
         ),
     };
     Some(format!(
@@ -1044,10 +1044,10 @@ mod payment_attention_tests {
         ));
         assert!(text.contains("STRIPE_WEBHOOK_SECRET"));
         let both = super::orders_missing_problem(1, 2, 1500).unwrap();
-        assert!(both.starts_with("1 customer came back from paying (the oldest 25 minutes ago) but no order exists, and 2 more got theirs only because the success page asked Stripe: "), "{both}");
+        assert!(both.starts_with("1 customer came back from paying (the oldest 25 minutes ago) but no order exists, and 2 more got theirs only because the shop asked Stripe: "), "{both}");
         // Every customer has a link, but the shop does not hear from Stripe.
         let made = super::orders_missing_problem(0, 1, 720).unwrap();
-        assert!(made.starts_with("1 customer came back from paying (the oldest 12 minutes ago) and Stripe's event never arrived: the success page asked Stripe and made the order, "), "{made}");
+        assert!(made.starts_with("1 customer came back from paying (the oldest 12 minutes ago) and Stripe's event never arrived: the shop asked Stripe and made the order (the success page, "), "{made}");
         assert!(made.contains("refunds and disputes do not end links") && made.contains("STRIPE_WEBHOOK_SECRET"));
     }
 

@@ -1505,7 +1505,7 @@ describe("Stripe's event not arriving (a rotated secret, a wrong address)", () =
     await cron();
     await cameBack(session.id, 900);
     await cron();
-    await logMatching(stack, /1 customer came back from paying \(the oldest 15 minutes ago\) and Stripe's event never arrived: the success page asked Stripe and made the order/);
+    await logMatching(stack, /1 customer came back from paying \(the oldest 15 minutes ago\) and Stripe's event never arrived: the shop asked Stripe and made the order/);
     const payments = (await admin(stack, "GET", "/admin/payments?limit=50")).body.payments;
     const row = payments.find((p) => p.session_id === session.id);
     assert.equal(row?.outcome, "from_success_page", JSON.stringify(payments.slice(0, 3)));
@@ -1523,6 +1523,40 @@ describe("Stripe's event not arriving (a rotated secret, a wrong address)", () =
       amount: session.amount_total, amount_refunded: session.amount_total, refunded: true }));
     assert.equal(refund.status, 200, JSON.stringify(refund.body));
     assert.equal((await curl(`${link}/${bought.slug}`, { args: ["-I"] })).status, 403);
+  });
+
+  it("a customer who left the page at once: the next cron run asks Stripe and mails the order", async () => {
+    const bought = present.at(-6);
+    assert.equal((await postCheckout(form([["clip", bought.slug]]), undefined, IP)).status, 303);
+    const session = stripeApi.requests.at(-1).response;
+    const paymentIntent = unique("pi");
+    stripeApi.pay(session.id, { email: "left-early@example.com", paymentIntent });
+    // One look at "being confirmed", then the tab is closed.
+    assert.match((await thanks(session.id)).body.toString(), /being confirmed/);
+    await cameBack(session.id, 61);
+    const before = stripeApi.requests.length;
+    await cron();
+    assert.ok(asked(before).includes(`GET /v1/checkout/sessions/${session.id} 200`), asked(before).join("\n"));
+    const [mail] = await mailTo((m) => m.to.includes("left-early@example.com"));
+    // Under the catalog's address; this Worker answers it at its own.
+    const [link] = linksIn(mail.email.text);
+    assert.ok(link?.startsWith(`${manifest.shop.base_url.replace(/\/$/, "")}/download/`), link);
+    const local = `${stack.base}${new URL(link).pathname}`;
+    const got = await curl(`${local}/${bought.slug}`);
+    assert.equal(got.status, 200);
+    assert.equal(sha256(got.body), sha256(fs.readFileSync(bought.file)));
+    const payments = (await admin(stack, "GET", "/admin/payments?limit=50")).body.payments.filter((p) => p.session_id === session.id);
+    assert.deepEqual(payments.map((p) => `${p.event_type} ${p.outcome}`), ["self_test from_self_test"]);
+    // The page, opened again, shows the order; the next run asks nothing more about it.
+    assert.deepEqual([...new Set(linksIn((await thanks(session.id)).body.toString()).map((l) => new URL(l).pathname))], [new URL(link).pathname]);
+    const again = stripeApi.requests.length;
+    await cron();
+    assert.ok(!asked(again).some((r) => r.includes(session.id)), "asked once");
+    // Stripe's event, late: a duplicate, no second mail.
+    const late = await deliver(completed(session, { email: "left-early@example.com", paymentIntent }));
+    assert.equal(late.body.duplicate, true, JSON.stringify(late.body));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes("left-early@example.com")).length, 1);
   });
 
   it("a checkout the webhook would refuse is recorded once and held; a session over a day old is left to the webhook", async () => {

@@ -740,7 +740,7 @@ pub(super) async fn thanks(req: &Request, env: &Env, ctx: &Context) -> Result<Re
 /// the outage is not seen here (the session stays paid).
 async fn thanks_from_stripe(req: &Request, env: &Env, session: &str, paid_cart: Option<&str>) -> Option<String> {
     let shop = &manifest().shop;
-    let paid = match ask_stripe(req, env, session).await? {
+    let paid = match ask_stripe(Some(req), env, session).await? {
         RetrievedSession::Paid(paid) => paid,
         RetrievedSession::OnItsWay => return Some(pages::payment_pending_page(shop, true, paid_cart)),
         RetrievedSession::Nothing => return None,
@@ -787,7 +787,7 @@ async fn order_from_stripe(
     paid_cart: Option<&str>,
 ) -> std::result::Result<Option<String>, DownloadError> {
     let shop = &manifest().shop;
-    let paid = match ask_stripe(req, env, session).await {
+    let paid = match ask_stripe(Some(req), env, session).await {
         Some(RetrievedSession::Paid(paid)) if paid.created.is_none_or(|c| c + 86_400 > now_unix()) => paid,
         Some(RetrievedSession::OnItsWay) => return Ok(Some(pages::payment_pending_page(shop, true, paid_cart))),
         _ => return Ok(None),
@@ -823,10 +823,72 @@ async fn order_from_stripe(
     Ok(Some(pages::thanks_page(shop, &view, &format!("{origin}/download/{token}"), paid_cart)))
 }
 
+/// The outcome (and, without `from_`, the event type) of the rows the
+/// self-test writes when it made a checkout's order (`orders_from_stripe`).
+const FROM_SELF_TEST: &str = "from_self_test";
+
+/// Sessions the self-test asks Stripe about in one cron run: each is a
+/// subrequest of the run's few.
+const SELF_TEST_ASKS: u64 = 3;
+
+struct WaitingSession {
+    session_id: String,
+}
+crate::from_row!(WaitingSession { session_id });
+
+/// The cron run's part when Stripe's event does not come: a customer who
+/// came back from paying a minute to a day ago and left the success page
+/// before it made the order (it asks after 10 s) gets it now, with its
+/// mail, made as the page makes it (`make_order`; rows `self_test` /
+/// `from_self_test`; links under the catalog's `base_url`). At most
+/// [`SELF_TEST_ASKS`] sessions a run, the newest first; one Stripe does not
+/// call paid is asked again at the next run, within the day. Returns how
+/// many orders it made.
+pub(super) async fn orders_from_stripe(env: &Env) -> u32 {
+    let Ok(db) = env.d1("DB") else { return 0 };
+    let now = now_unix();
+    let values = [num(now.saturating_sub(60)), num(now.saturating_sub(86_400)), num(SELF_TEST_ASKS)];
+    let waiting: Vec<WaitingSession> = match bind(&db, sql::WAITING_TO_ASK, &values) {
+        Ok(query) => query.all_rows().await.unwrap_or_default(),
+        Err(_) => return 0,
+    };
+    let origin = manifest().shop.base_url.trim_end_matches('/').to_string();
+    let mut made = 0;
+    for waiting in waiting {
+        let session = waiting.session_id;
+        let paid = match ask_stripe(None, env, &session).await {
+            Some(RetrievedSession::Paid(paid)) if paid.created.is_none_or(|c| c + 86_400 > now) => paid,
+            _ => continue,
+        };
+        let event = WebhookEvent {
+            event_id: format!("{FROM_SELF_TEST}:{session}"),
+            event_type: "self_test".into(),
+            livemode: !test_mode(env),
+            kind: EventKind::Paid(paid),
+        };
+        let EventKind::Paid(paid) = &event.kind else { continue };
+        let at = Date::now().as_millis();
+        match make_order(env, &db, "stripe", &event, paid, at, &origin, FROM_SELF_TEST).await {
+            Ok(WebhookAnswer::Done { .. }) => {
+                made += 1;
+                console_warn!("{}", log_line!({ "event": "order_from_self_test", "session": session }));
+            }
+            Ok(WebhookAnswer::Refused(error)) => {
+                let _ = webhook_refused(env, "stripe", Some(&event), &error, at).await;
+            }
+            Err(e) => console_error!(
+                "{}",
+                log_line!({ "event": "order_from_self_test_failed", "session": session, "error": format!("{e:?}") })
+            ),
+        }
+    }
+    made
+}
+
 /// The Checkout Session `session` as Stripe's API has it now, judged
 /// (`stripe::retrieved_session`); None when Stripe cannot say: no usable
-/// key, no answer, or the checkout limiter.
-async fn ask_stripe(req: &Request, env: &Env, session: &str) -> Option<RetrievedSession> {
+/// key, no answer, or the checkout limiter (for a customer's `req`).
+async fn ask_stripe(req: Option<&Request>, env: &Env, session: &str) -> Option<RetrievedSession> {
     let failed = |detail: String| {
         console_error!("{}", log_line!({ "event": "stripe_session_unread", "session": session, "detail": detail }));
         None
@@ -838,8 +900,10 @@ async fn ask_stripe(req: &Request, env: &Env, session: &str) -> Option<Retrieved
     }
     let (key, base) = super::checkout::configuration(env).ok()?;
     // Each look-up is a call to Stripe's API that anyone could repeat.
-    if !super::checkout::within_checkout_limit(env, req).await {
-        return None;
+    if let Some(req) = req {
+        if !super::checkout::within_checkout_limit(env, req).await {
+            return None;
+        }
     }
     let call = payments::stripe_checkout::retrieve_session_request(&base, &key, session);
     match super::http::execute(&call, 10).await {

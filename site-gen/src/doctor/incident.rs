@@ -33,7 +33,7 @@ pub fn incident(key: &str) -> (bool, String) {
     let mail = || guide("mail.md");
     match check {
         "orders_missing" => (true, format!(
-            "customers came back from paying but Stripe's event for their checkout never arrived: those who stayed on the success page may have their order from it (it asks Stripe after ten seconds, with a usable STRIPE_API_KEY), those who left it at once have no download link, and refunds and disputes do not end links. Stripe's webhook is not reaching the shop or is refused. `site-gen orders payments` lists refused deliveries; check the webhook's address in the Stripe Dashboard and STRIPE_WEBHOOK_SECRET ({}). Stripe retries for three days: the orders and refunds arrive once it is fixed",
+            "customers came back from paying but Stripe's event for their checkout never arrived: the shop asks Stripe for such checkouts and makes their orders (the success page after ten seconds, the self-test for a customer who left it; with a usable STRIPE_API_KEY), but refunds and disputes do not end links, and a customer who never came back from Stripe's page has no link. Stripe's webhook is not reaching the shop or is refused. `site-gen orders payments` lists refused deliveries; check the webhook's address in the Stripe Dashboard and STRIPE_WEBHOOK_SECRET ({}). Stripe retries for three days: the orders and refunds arrive once it is fixed",
             payments()
         )),
         "mail_failed" => (true, format!(
