@@ -806,14 +806,16 @@ pub mod sql {
          ON CONFLICT (session_id) DO NOTHING";
 
     /// Customers back from paying between `?2` and `?1` (unix seconds)
-    /// who left without an order, that no event (or refusal) explains: the
-    /// newest `?3`, for the self-test to ask Stripe about
-    /// (`runtime::payments::orders_from_stripe`). `?1 until, ?2 since, ?3 limit`.
+    /// who left without an order, that no event (or refusal) explains, and
+    /// that the self-test has not asked Stripe about yet (`self_test_unpaid`:
+    /// Stripe said not paid): the newest `?3` Checkout Session ids, for
+    /// `runtime::payments::orders_from_stripe`. `?1 until, ?2 since, ?3 limit`.
     pub const WAITING_TO_ASK: &str = "SELECT t.session_id AS session_id FROM thanks_waiting t \
-         WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
-         AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) \
+         WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 AND substr(t.session_id, 1, 3) = 'cs_' \
+         AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = 'stripe' AND c.session_id = t.session_id) \
          AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
-         AND outcome IN ('awaiting_payment', 'payment_failed', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid')) \
+         AND outcome IN ('awaiting_payment', 'payment_failed', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid', \
+         'self_test_unpaid')) \
          ORDER BY t.first_seen DESC LIMIT ?3";
 
     /// Customers back from paying between `?2` and `?1` (unix seconds)
@@ -827,12 +829,12 @@ pub mod sql {
     /// event from Stripe. `?1 until, ?2 since`.
     pub const PAID_WITHOUT_ORDER: &str = "SELECT COALESCE(SUM(NOT made), 0) AS waiting, COALESCE(SUM(made), 0) AS from_page, \
          MIN(first_seen) AS oldest, MAX(first_seen) AS newest FROM (SELECT t.first_seen AS first_seen, \
-         EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) AS made FROM thanks_waiting t \
+         EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = 'stripe' AND c.session_id = t.session_id) AS made FROM thanks_waiting t \
          WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
          AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
          AND outcome IN ('processed', 'duplicate', 'awaiting_payment', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid') \
          AND event_type NOT IN ('success_page', 'self_test')) \
-         AND (NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = t.session_id) \
+         AND (NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = 'stripe' AND c.session_id = t.session_id) \
          OR EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
          AND outcome IN ('from_success_page', 'from_self_test'))))";
 

@@ -1191,18 +1191,23 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
 #[test]
 fn the_self_test_asks_about_sessions_left_without_an_order_newest_first() {
     let db = db();
-    for (session, at) in
-        [("cs_old", 100), ("cs_a", 1000), ("cs_b", 1100), ("cs_c", 1200), ("cs_made", 1300), ("cs_debit", 1400)]
-    {
+    let sessions =
+        [("cs_old", 100), ("cs_a", 1000), ("cs_b", 1100), ("cs_c", 1200), ("cs_made", 1300), ("cs_debit", 1400)];
+    for (session, at) in sessions.into_iter().chain([("not-a-session", 1500), ("cs_unpaid", 1600)]) {
         assert_eq!(run(&db, sql::THANKS_WAITING, vec![t(session), n(at), n(at - at % 60), n(30)]), 1);
     }
     let checkout = vec![t("stripe"), t("cs_made"), t("O"), t("tok"), Value::Null, Value::Null, Value::Null, n(1)];
     run(&db, sql::CHECKOUT, checkout.into_iter().chain([Value::Null]).collect());
-    let awaiting = vec![n(1), t("stripe"), t("evt"), t("checkout.session.completed"), t("cs_debit"), Value::Null]
-        .into_iter()
-        .chain([n(200), t("awaiting_payment"), t("")])
-        .collect();
-    run(&db, sql::PAYMENT_EVENT, awaiting);
+    let event = |session: &str, kind: &str, outcome: &str| {
+        let values = vec![n(1), t("stripe"), t("evt"), t(kind), t(session), Value::Null]
+            .into_iter()
+            .chain([n(200), t(outcome), t("")])
+            .collect();
+        run(&db, sql::PAYMENT_EVENT, values);
+    };
+    event("cs_debit", "checkout.session.completed", "awaiting_payment");
+    // Asked before, and Stripe did not call it paid: not asked again.
+    event("cs_unpaid", "self_test", "self_test_unpaid");
     let asked = |until: i64, since: i64, limit: i64| -> Vec<String> {
         let mut s = db.prepare(sql::WAITING_TO_ASK).unwrap();
         let rows = s.query_map(rusqlite::params![until, since, limit], |r| r.get::<_, String>("session_id")).unwrap();
@@ -1211,7 +1216,7 @@ fn the_self_test_asks_about_sessions_left_without_an_order_newest_first() {
     assert_eq!(
         asked(2000, 500, 3),
         ["cs_c", "cs_b", "cs_a"],
-        "the newest first; an order, a bank debit, an old one: not"
+        "the newest first; an order, a bank debit, one asked before, no Checkout Session id, an old one: not"
     );
     assert_eq!(asked(2000, 500, 2), ["cs_c", "cs_b"], "at most the limit");
     assert_eq!(asked(1150, 500, 3), ["cs_b", "cs_a"], "not before the customer has had time to leave");
