@@ -914,8 +914,9 @@ pub(super) async fn orders_from_stripe(env: &Env) -> u32 {
 }
 
 /// The Checkout Session `session` as Stripe's API has it now, judged
-/// (`stripe::retrieved_session`); None when Stripe cannot say: no usable
-/// key, no answer, or the checkout limiter (for a customer's `req`).
+/// (`stripe::retrieved_session`; a session Stripe does not have is
+/// `Nothing`); None when Stripe cannot say: no usable key, no answer, or
+/// the checkout limiter (for a customer's `req`).
 async fn ask_stripe(req: Option<&Request>, env: &Env, session: &str) -> Option<RetrievedSession> {
     let failed = |detail: String| {
         console_error!("{}", log_line!({ "event": "stripe_session_unread", "session": session, "detail": detail }));
@@ -939,6 +940,9 @@ async fn ask_stripe(req: Option<&Request>, env: &Env, session: &str) -> Option<R
             Ok(session) => Some(session),
             Err(e) => failed(format!("{e:?}")),
         },
+        // No such session (made up, or the other mode's): an answer, not a
+        // failure, so that the cron does not ask again.
+        Ok((404, body)) if body.contains("\"resource_missing\"") => Some(RetrievedSession::Nothing),
         Ok((status, _)) => failed(format!("Stripe answered {status}")),
         Err(e) => failed(e),
     }
