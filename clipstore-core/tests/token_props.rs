@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use clipstore_core::token::{raw, Choice, CLOCK_SKEW_SECS};
-use clipstore_core::{decode_unverified, sign_token, verify_token, Claims, Keyring, SigningKey, TokenError};
+use clipstore_core::{
+    decode_unverified, decode_unverified_payload, sign_token, verify_token, Claims, Keyring, SigningKey, TokenError,
+};
 use proptest::prelude::*;
 
 fn slug() -> impl Strategy<Value = String> {
@@ -124,6 +126,15 @@ proptest! {
             prop_assert!(verify_token(cut, &ring, claims.issued_at).is_err(), "{}", cut);
             prop_assert!(decode_unverified(cut).is_err(), "{}", cut);
         }
+        // Cut in its signature, the payload still names the order (for the
+        // owner's `token inspect`); cut in its payload, it names nothing.
+        let dot = token.find('.').unwrap();
+        for len in dot + 1..token.len() {
+            prop_assert_eq!(decode_unverified_payload(&token[..len]), Ok(claims.clone()));
+        }
+        for len in 0..=dot {
+            prop_assert!(decode_unverified_payload(&token[..len]).is_err(), "{}", &token[..len]);
+        }
     }
 
     /// Canonical encoding: a payload that differs by any single bit, even
@@ -211,5 +222,7 @@ proptest! {
         prop_assert!(verify_token(&t, &ring, 0).is_err());
         let _ = decode_unverified(&s);
         let _ = decode_unverified(&t);
+        let _ = decode_unverified_payload(&s);
+        let _ = decode_unverified_payload(&t);
     }
 }

@@ -302,13 +302,16 @@ pub fn download_url(download_base_url: &str, token: &str) -> String {
 }
 
 /// The token in what the owner pasted: a bare token or a whole download link
-/// (`.../download/<token>` or `.../download/<token>/<clip>`).
+/// (`.../download/<token>` or `.../download/<token>/<clip>`), without what a
+/// message ran into its end (`).`, a quote: no token ends so), as the
+/// Worker redirects such a link.
 pub fn token_from_input(input: &str) -> &str {
     let input = input.trim();
-    match input.find("/download/") {
+    let token = match input.find("/download/") {
         Some(i) => input[i + "/download/".len()..].split(['/', '?', '#']).next().unwrap_or(""),
         None => input,
-    }
+    };
+    token.trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
 }
 
 /// A unix time as a readable UTC date-time.
@@ -340,6 +343,8 @@ mod tests {
         assert_eq!(token_from_input("abc"), "abc");
         assert_eq!(token_from_input(" https://shop.example/download/abc.def "), "abc.def");
         assert_eq!(token_from_input("http://127.0.0.1:8787/download/abc/harbor-at-dawn"), "abc");
+        assert_eq!(token_from_input("(https://shop.example/download/abc.def)."), "abc.def");
+        assert_eq!(token_from_input("abc.def\","), "abc.def");
     }
 
     #[test]

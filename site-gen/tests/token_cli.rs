@@ -83,6 +83,26 @@ fn minted_link_verifies_with_the_shared_crate_and_inspects() {
         &[("CLIPSTORE_TOKEN_KEYS", &keygen("k2"))],
     );
     assert!(text(&other.stdout).contains("[unknown_key]"));
+
+    // What a customer sends in: the link with a sentence's end, and the
+    // link cut short in its signature. The first verifies; the second
+    // still names its order, and the owner is told how to help.
+    let sent = format!("({url}).");
+    let pasted = site_gen(
+        &["token", "inspect", "--root", root.to_str().unwrap(), &sent, "--now", "1780000001"],
+        &[("CLIPSTORE_TOKEN_KEYS", &key)],
+    );
+    assert!(pasted.status.success(), "{}", text(&pasted.stdout) + &text(&pasted.stderr));
+    let cut = &url[..url.len() - 5];
+    let short =
+        site_gen(&["token", "inspect", "--root", root.to_str().unwrap(), cut], &[("CLIPSTORE_TOKEN_KEYS", &key)]);
+    let short_out = text(&short.stdout);
+    assert!(!short.status.success());
+    assert!(
+        short_out.contains("order:        ORD-77") && short_out.contains("verifies:     no [malformed]"),
+        "{short_out}"
+    );
+    assert!(short_out.contains("`site-gen orders resend ORD-77`"), "{short_out}");
 }
 
 #[test]
