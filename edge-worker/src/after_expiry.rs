@@ -30,7 +30,14 @@ pub const RESUME_GRACE_SECS: u64 = 2 * 86_400;
 /// past it.
 pub fn verify_at(expires_at: u64, now: u64) -> Option<u64> {
     let ends = expires_at.saturating_add(CLOCK_SKEW_SECS);
-    (now < ends.saturating_add(RESUME_GRACE_SECS)).then(|| ends.saturating_sub(1))
+    (now < ends.saturating_add(RESUME_GRACE_SECS)).then(|| last_valid_second(expires_at))
+}
+
+/// The last second at which a link expiring at `expires_at` verifies (with
+/// the token's clock slack): when an expired link is verified for what
+/// does not expire with it, its licence certificates.
+pub fn last_valid_second(expires_at: u64) -> u64 {
+    expires_at.saturating_add(CLOCK_SKEW_SECS).saturating_sub(1)
 }
 
 /// Whether a request past its link's expiry may be a resume: a `GET` whose

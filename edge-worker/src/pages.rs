@@ -327,6 +327,39 @@ pub fn bad_thanks_page(shop: &ShopInfo) -> String {
     layout(shop, "Checkout reference missing", &body)
 }
 
+/// The order page of a link that expired: how to get a new one, and what
+/// does not expire with it, the licence certificate of each clip bought
+/// (the same page a year on, when a client asks for proof of the licence).
+pub fn expired_order_page(shop: &ShopInfo, view: &OrderView) -> String {
+    let title = "This download link has expired";
+    let contact = contact_link(shop);
+    let mut body = format!(
+        "    <section class=\"notice\">\n      <h1>{title}</h1>\n      <p>Download links are only valid for a limited time. To download again, write to {contact} with your order number, <strong>{order}</strong>, and we will send you a new link.</p>\n",
+        order = text(&view.order_id)
+    );
+    let certificates: String = view
+        .lines
+        .iter()
+        .filter(|line| !line.refunded)
+        .map(|line| {
+            format!(
+                "        <li><a href=\"{href}\">Licence certificate: {title}</a></li>\n",
+                href = attr(&line.certificate_href),
+                title = text(&line.title)
+            )
+        })
+        .collect();
+    if !certificates.is_empty() {
+        body.push_str(
+            "      <p>Your licence certificates stay available here:</p>\n      <ul class=\"certificates\">\n",
+        );
+        body.push_str(&certificates);
+        body.push_str("      </ul>\n");
+    }
+    body.push_str("      <p><a href=\"/\">Back to the shop</a></p>\n    </section>\n");
+    layout(shop, title, &body)
+}
+
 /// The page shown with an error status. Says what the customer can do, never
 /// why a token was refused in detail.
 pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
@@ -341,7 +374,7 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
         DownloadError::InvalidToken { .. } => (
             "This download link is not valid",
             format!(
-                "<p>The link may be incomplete: check that you copied all of it from your receipt. If it still does not work, write to {contact} with your order number.</p>"
+                "<p>The link may be incomplete: check that you copied all of it from your e-mail. If it still does not work, <a href=\"/orders/recover\">have your download links e-mailed to you again</a>, or write to {contact} with your order number.</p>"
             ),
         ),
         DownloadError::NotInOrder => (
@@ -609,6 +642,32 @@ mod tests {
         let html = error_page(&shop(), &DownloadError::Revoked);
         assert!(html.contains("<a href=\"/orders/recover\">have your download links e-mailed to you again</a>"));
         assert!(html.contains("mailto:help@example.com"));
+    }
+
+    /// A link cut short in copying: the whole one can be mailed again.
+    #[test]
+    fn a_broken_link_points_to_link_recovery() {
+        let html = error_page(&shop(), &DownloadError::InvalidToken { code: "malformed" });
+        assert!(html.contains("<a href=\"/orders/recover\">have your download links e-mailed to you again</a>"));
+        assert!(html.contains("mailto:help@example.com"));
+    }
+
+    /// An expired link still leads to its certificates, none of a clip
+    /// refunded.
+    #[test]
+    fn expired_order_page_links_the_certificates_of_what_was_kept() {
+        let mut v = view();
+        let html = expired_order_page(&shop(), &v);
+        assert!(html.contains("<h1>This download link has expired</h1>"));
+        assert!(html.contains("order number, <strong>o-&lt;1&gt;</strong>"), "{html}");
+        assert!(html.contains("<a href=\"/download/TOK/harbor/licence\">Licence certificate: "), "{html}");
+        assert!(html.contains("<a href=\"/download/TOK/city/licence\">"), "{html}");
+        assert!(!html.contains("class=\"button\""), "no download: {html}");
+        v.lines[1].refunded = true;
+        let html = expired_order_page(&shop(), &v);
+        assert!(!html.contains("/download/TOK/city/licence"), "refunded: {html}");
+        v.lines[0].refunded = true;
+        assert!(!expired_order_page(&shop(), &v).contains("certificates stay"), "none left");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! | `/download/<token>/`            | [`Route::Order`]   |
 //! | `/download/<token>/<clip-slug>` | [`Route::Clip`]    |
 //! | `/download/<token>/<clip-slug>/licence` | [`Route::Certificate`] |
+//! | `/download/…` ending in `.` `,` `)` `%3E` …  | [`Route::Untidy`] (a redirect to it without them) |
 //! | any other `/download/…`         | [`Route::NotFound`]|
 //! | `/payments/stripe/webhook`      | [`Route::PaymentWebhook`] |
 //! | `/checkout`                     | [`Route::Checkout`] |
@@ -43,6 +44,10 @@ pub enum Route<'a> {
     Health,
     /// The owner's admin API; `crate::admin::route` parses the rest.
     Admin,
+    /// A download address with what a mail or chat message ran into its
+    /// end (a sentence's `.` or `,`, a bracket, a quote: no token, slug or
+    /// page name ends so): the address without it, to redirect to.
+    Untidy { to: &'a str },
     /// Under `/download/` or `/payments/` but not a valid shape.
     NotFound,
     /// A static file of the shop.
@@ -76,6 +81,10 @@ pub fn route(path: &str) -> Route<'_> {
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return if path == "/download" { Route::NotFound } else { Route::Asset };
     };
+    let tidy = tidy_end(path);
+    if tidy.len() < path.len() && tidy.len() > PREFIX.len() {
+        return Route::Untidy { to: tidy };
+    }
     let mut parts = rest.split('/');
     let token = parts.next().unwrap_or_default();
     let slug = parts.next();
@@ -88,6 +97,23 @@ pub fn route(path: &str) -> Route<'_> {
         (Some(slug), None) if !slug.is_empty() => Route::Clip { token, slug },
         (Some(slug), Some(CERTIFICATE_PAGE)) if !slug.is_empty() => Route::Certificate { token, slug },
         _ => Route::NotFound,
+    }
+}
+
+/// `path` without the characters at its end that no download address
+/// ends with: anything but a letter, a digit, `-`, `_` or `/`, written as
+/// is or percent-encoded (`%3E`, as a browser sends `>`).
+fn tidy_end(path: &str) -> &str {
+    let mut end = path;
+    loop {
+        let bytes = end.as_bytes();
+        let escaped = bytes.len() >= 3 && bytes[bytes.len() - 3] == b'%';
+        let last = bytes.last().copied().unwrap_or(b'a');
+        end = match () {
+            _ if escaped => &end[..end.len() - 3],
+            _ if !(last.is_ascii_alphanumeric() || matches!(last, b'-' | b'_' | b'/')) => &end[..end.len() - 1],
+            _ => return end,
+        };
     }
 }
 
@@ -104,6 +130,28 @@ mod tests {
         assert_eq!(route("/download/tok/clip/licence/"), Route::NotFound);
         assert_eq!(route("/download/tok/"), Route::Order { token: "tok" });
         assert_eq!(route("/download/tok/harbor"), Route::Clip { token: "tok", slug: "harbor" });
+    }
+
+    #[test]
+    fn what_a_message_ran_into_a_link_is_redirected_away() {
+        for (sent, to) in [
+            ("/download/ab.cd)", "/download/ab.cd"),
+            ("/download/ab.cd.", "/download/ab.cd"),
+            ("/download/ab.cd%3E", "/download/ab.cd"),
+            ("/download/ab.cd%22).", "/download/ab.cd"),
+            ("/download/ab.cd/harbor,", "/download/ab.cd/harbor"),
+            ("/download/ab.cd/harbor/licence%29", "/download/ab.cd/harbor/licence"),
+            ("/download/ab.cd/.", "/download/ab.cd/"),
+        ] {
+            assert_eq!(route(sent), Route::Untidy { to }, "{sent}");
+            assert!(!matches!(route(to), Route::Untidy { .. } | Route::NotFound), "{to} is tidy");
+        }
+        // Nothing is left to go to; outside /download/ nothing is touched.
+        assert_eq!(route("/download/.."), Route::Order { token: ".." });
+        assert_eq!(route("/download/%2E"), Route::Order { token: "%2E" });
+        assert_eq!(route("/clips/harbor/."), Route::Asset);
+        // A token's own characters stay, at the end and inside.
+        assert_eq!(route("/download/a-b_c.D9"), Route::Order { token: "a-b_c.D9" });
     }
 
     #[test]

@@ -90,6 +90,13 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Route::PaymentWebhook { .. } => payments::payment_webhook(req, &env, &ctx).await,
         Route::Thanks => payments::thanks(&req, &env, &ctx).await,
         Route::Recover => recovery::recover(req, &env, &ctx).await,
+        Route::Untidy { to } => {
+            // Not cached: the address it came from is no address at all.
+            let mut response = Response::empty()?.with_status(302);
+            response.headers_mut().set("location", to)?;
+            response.headers_mut().set("cache-control", delivery::CACHE_CONTROL)?;
+            Ok(response)
+        }
         Route::NotFound => match download::read_method(&req) {
             Ok(_) => error_response(&DownloadError::NotFound),
             Err(e) => error_response(&e),
@@ -171,12 +178,32 @@ fn verify(env: &Env, token: &str) -> std::result::Result<Claims, DownloadError> 
     verify_resumable(env, token, false).map(|(claims, _)| claims)
 }
 
+/// Verifies the token as [`verify`] does, but an expired one too, as of its
+/// last valid second: for the licence certificates, which the licence
+/// outlives (content/pages/terms.md: perpetual). Revocations still apply.
+fn verify_lasting(env: &Env, token: &str) -> std::result::Result<Claims, DownloadError> {
+    let keyring = keyring(env)?;
+    let refused = |e: clipstore_core::TokenError| DownloadError::from_token_code(e.code());
+    match verify_token(token, &keyring, now_unix()) {
+        // Expired is only said of a token whose signature checked out.
+        Err(clipstore_core::TokenError::Expired { expires_at, .. }) => {
+            verify_token(token, &keyring, crate::after_expiry::last_valid_second(expires_at)).map_err(refused)
+        }
+        verified => verified.map_err(refused),
+    }
+}
+
+/// The keyring in the `TOKEN_KEYS` secret.
+fn keyring(env: &Env) -> std::result::Result<Keyring, DownloadError> {
+    let keys = env.secret("TOKEN_KEYS").map_err(|_| unavailable("the TOKEN_KEYS secret is not set"))?.to_string();
+    Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))
+}
+
 /// Verifies the token; with `resume_grace`, one expired within
 /// [`crate::after_expiry::RESUME_GRACE_SECS`] verifies too, as `true`: it
 /// may only finish a download started before (the caller decides that).
 fn verify_resumable(env: &Env, token: &str, resume_grace: bool) -> std::result::Result<(Claims, bool), DownloadError> {
-    let keys = env.secret("TOKEN_KEYS").map_err(|_| unavailable("the TOKEN_KEYS secret is not set"))?.to_string();
-    let keyring = Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))?;
+    let keyring = keyring(env)?;
     let refused = |e: clipstore_core::TokenError| DownloadError::from_token_code(e.code());
     match verify_token(token, &keyring, now_unix()) {
         Ok(claims) => Ok((claims, false)),

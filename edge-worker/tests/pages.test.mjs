@@ -90,6 +90,34 @@ describe("refused links", () => {
       assert.match(page, /new (one|link)/i);
       assert.ok(page.includes(shop.contact_email));
     }
+    // The licence outlives the link: its certificate is still there, from
+    // the expired link's page, and only with the link's own signature.
+    const page = html(await get(`/download/${expired.token}`));
+    const href = `/download/${expired.token}/${main.slug}/licence`;
+    assert.ok(page.includes(`<a href="${href}">Licence certificate: ${escapeHtml(main.title)}</a>`), page);
+    assert.ok(page.includes("<strong>E2E-OLD</strong>"), "the order number to write with");
+    assert.ok(!page.includes(`href="/download/${expired.token}/${main.slug}"`), "no download link");
+    const certificate = await get(href);
+    assert.equal(certificate.status, 200);
+    const shown = assertShopPage(certificate);
+    assert.ok(shown.includes("<h1>Licence certificate</h1>") && shown.includes("E2E-OLD"), shown);
+    const sig = expired.token.length - 3;
+    const forged = expired.token.slice(0, sig) + (expired.token[sig] === "A" ? "B" : "A") + expired.token.slice(sig + 1);
+    assert.equal((await get(`/download/${forged}/${main.slug}/licence`)).status, 403, "a forged expired link");
+    assert.equal((await get(`/download/${forged}`)).status, 403);
+  });
+
+  it("a link with what a message ran into its end (`.` `,` `)` `>`) -> redirected to the link; one cut short points to recovery", async () => {
+    for (const [tail, page] of [[")", ""], [".", ""], [",", ""], ["%3E", ""], ["%22).", ""], [").", `/${main.slug}/licence`]]) {
+      const untidy = `/download/${order.token}${page}${tail}`;
+      const res = await get(untidy);
+      assert.equal(res.status, 302, untidy);
+      assert.equal(res.headers.location, `/download/${order.token}${page}`, untidy);
+      assert.equal((await get(untidy, ["-L"])).status, 200, `${untidy} followed`);
+    }
+    const cut = await get(`/download/${order.token.slice(0, -1)}`);
+    assert.equal(cut.status, 403);
+    assert.ok(assertShopPage(cut).includes(`<a href="/orders/recover">have your download links e-mailed to you again</a>`));
   });
 
   it("a tampered link -> 403 with a generic page", async () => {

@@ -305,13 +305,19 @@ pub(super) fn read_method(req: &Request) -> std::result::Result<bool, DownloadEr
     }
 }
 
-/// `/download/<token>`: the order page, or the page of why not.
+/// `/download/<token>`: the order page, or the page of why not; for a link
+/// that expired, with the licence certificates, which do not expire.
 pub(super) async fn order_request(req: &Request, env: &Env, token: &str) -> Result<Response> {
-    let page = match read_method(req) {
-        Ok(head) => order_page(env, token, head).await,
-        Err(e) => Err(e),
+    let page = async {
+        let head = read_method(req)?;
+        let view = verified_order_view(env, token, true).await?;
+        if now_unix() >= view.expires_at.saturating_add(clipstore_core::CLOCK_SKEW_SECS) {
+            html_page(&pages::expired_order_page(&manifest().shop, &view), head, 410, &[])
+        } else {
+            html_page(&pages::order_page(&manifest().shop, &view), head, 200, &[])
+        }
     };
-    page.or_else(|error| error_response(&error))
+    page.await.or_else(|error| error_response(&error))
 }
 
 /// `/download/<token>/<slug>`: the clip (see [`clip_request`]).
@@ -322,18 +328,14 @@ pub(super) async fn clip_route(req: &Request, env: &Env, ctx: &Context, token: &
     }
 }
 
-pub(super) async fn order_page(env: &Env, token: &str, head: bool) -> std::result::Result<Response, DownloadError> {
-    let view = order_view(env, token).await?;
-    html_page(&pages::order_page(&manifest().shop, &view), head, 200, &[])
-}
-
 /// `/download/<token>/<slug>/licence`: the clip's licence certificate, for
 /// a clip the order covers (and has not been refunded), with the order
-/// page's checks (the token verifies, the order is not revoked).
+/// page's checks (the token verifies, the order is not revoked), also once
+/// the link expired: the licence does not.
 pub(super) async fn certificate_request(req: &Request, env: &Env, token: &str, slug: &str) -> Result<Response> {
     let page = async {
         let head = read_method(req)?;
-        let view = order_view(env, token).await?;
+        let view = verified_order_view(env, token, true).await?;
         let line = view.lines.iter().find(|l| l.slug == slug).ok_or(DownloadError::NotInOrder)?;
         if line.refunded {
             return Err(DownloadError::Refunded);
@@ -369,8 +371,18 @@ pub(super) async fn found(
 
 /// What the order page of a link shows: verifies the token, records the
 /// order and link in the ledger and reads what each clip was charged.
-pub(super) async fn order_view(env: &Env, token: &str) -> std::result::Result<OrderView, DownloadError> {
-    let claims = verify(env, token)?;
+pub(super) fn order_view<'a>(
+    env: &'a Env,
+    token: &'a str,
+) -> impl std::future::Future<Output = std::result::Result<OrderView, DownloadError>> + 'a {
+    verified_order_view(env, token, false)
+}
+
+/// The same; `lasting`, of a link verified as [`super::verify_lasting`]
+/// does, expired or not: what its order page (saying it expired) and
+/// licence certificates show.
+async fn verified_order_view(env: &Env, token: &str, lasting: bool) -> std::result::Result<OrderView, DownloadError> {
+    let claims = if lasting { super::verify_lasting(env, token)? } else { verify(env, token)? };
     let ledger = async {
         let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
         let mut statements = order_seen(&db, &order_facts(&claims), &claims.key_id)?;
