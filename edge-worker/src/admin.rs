@@ -511,6 +511,7 @@ mod tests {
             interrupted_bytes,
             broken_at: None,
             restart_credit: None,
+            finished_from: None,
         };
         let u = ClipUsage::new("harbor".into(), 3, 100_000, Some(&row(100_000, None)));
         assert_eq!((u.granted_bytes, u.downloads_used, u.downloads_left), (100_000, 1, 2));

@@ -580,6 +580,12 @@ pub mod sql {
              AND a.settled_at IS NOT NULL AND a.reserved_bytes > 0 \
              AND NOT (a.range_header IS NULL AND a.reserved_bytes < a.span_length AND a.reserved_bytes <= 262144) \
              ORDER BY a.at DESC, a.id DESC LIMIT 1) AS broken_at, \
+         (SELECT CASE WHEN a.completed = 1 AND a.credited_by IS NULL AND a.span_offset + a.span_length >= order_clips.clip_size \
+             AND a.span_length > MIN(MAX(order_clips.clip_size / 32, 65536), 2097152) THEN a.span_offset END \
+             FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
+             AND a.settled_at IS NOT NULL AND a.reserved_bytes > 0 \
+             AND NOT (a.range_header IS NULL AND a.reserved_bytes < a.span_length AND a.reserved_bytes <= 262144) \
+             ORDER BY a.at DESC, a.id DESC LIMIT 1) AS finished_from, \
          (SELECT IIF(EXISTS (SELECT 1 FROM order_events r WHERE r.order_id = order_clips.order_id \
              AND r.kind = 'restart' AND r.clip_slug = order_clips.clip_slug AND r.id > ",
         last_reset_id!("order_clips.order_id", "order_clips.clip_slug"),
@@ -1140,8 +1146,13 @@ pub struct OrderClipRow {
     pub broken_at: Option<u64>,
     /// What a browser's fresh start would be given back ([`sql::ORDER_CLIPS`]).
     pub restart_credit: Option<u64>,
+    /// Where the latest download of the clip started, when it was a span to
+    /// its end that finished as far as the Worker can tell (its last bytes
+    /// went to the network, which may not have delivered them) and no
+    /// request asked for them again since.
+    pub finished_from: Option<u64>,
 }
-crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes, broken_at } defaults { credited_bytes, reserved_bytes, restart_credit });
+crate::from_row!(OrderClipRow { clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, interrupted_bytes, broken_at } defaults { credited_bytes, reserved_bytes, restart_credit, finished_from });
 
 impl OrderClipRow {
     /// Where the last download that broke off stopped, when resuming it
@@ -1162,6 +1173,24 @@ impl OrderClipRow {
         let size = self.size(catalog_size);
         let a = crate::allowance::DownloadAllowance::new(allowance, size);
         self.restart_credit.is_some_and(|credit| credit > 0 && a.fits(self.granted_bytes.saturating_sub(credit), size))
+    }
+
+    /// How many of the clip's last bytes a resume of its latest download,
+    /// which finished as far as the Worker can tell, would still be sent:
+    /// what the resume credit gives back (rule 5: the pool's rest) and what
+    /// the budget has left, within that download's span. The order page
+    /// tells a customer with no whole download left that a file which
+    /// stopped short can still be resumed; without it, a resume cut off
+    /// near its end by the customer's line, which the Worker counted as
+    /// finished, showed "No downloads left" while its resume was served.
+    pub fn resume_tail(&self, allowance: u32, catalog_size: u64) -> Option<u64> {
+        let size = self.size(catalog_size);
+        let from = self.finished_from.filter(|&from| from < size)?;
+        let a = crate::allowance::DownloadAllowance::new(allowance, size);
+        let room = a.budget().saturating_sub(self.granted_bytes);
+        let pool_left = a.credit_pool().saturating_sub(self.credited_bytes);
+        let tail = room.saturating_add(pool_left).min(size - from);
+        (tail >= crate::allowance::media_chunk(size)).then_some(tail)
     }
 
     /// The share of the clip the broken download's file has, in per cent,

@@ -240,6 +240,7 @@ fn order_clip(db: &Connection) -> Option<crate::ledger::OrderClipRow> {
                 interrupted_bytes: r.get::<_, Option<i64>>("interrupted_bytes")?.map(|v| v as u64),
                 broken_at: r.get::<_, Option<i64>>("broken_at")?.map(|v| v as u64),
                 restart_credit: r.get::<_, Option<i64>>("restart_credit")?.map(|v| v as u64),
+                finished_from: r.get::<_, Option<i64>>("finished_from")?.map(|v| v as u64),
             })
         })
         .unwrap();
@@ -661,6 +662,42 @@ fn a_restart_gives_back_one_clip_at_most() {
 /// The order page's "resume it" (`OrderClipRow::resumable_from`) is shown
 /// exactly when a resume from where the download broke off is granted,
 /// credited as the reservation batch credits it.
+#[test]
+fn resume_tail_says_how_much_of_the_end_a_resume_of_a_finished_download_is_still_sent() {
+    // A download broken off at 10 %, its resume finished as far as the
+    // Worker can tell (the customer's line dropped its last bytes).
+    let db = db();
+    let a = DownloadAllowance::new(1, S);
+    assert!(grant(&db, a, S));
+    record(&db, "d1", 0, S);
+    settle(&db, a, "d1", S, 100_000, false);
+    credit(&db, a, "d2", 100_000, S - 100_000);
+    assert!(grant(&db, a, S - 100_000));
+    record(&db, "d2", 100_000, S - 100_000);
+    settle(&db, a, "d2", S - 100_000, S - 100_000, true);
+    let row = order_clip(&db).unwrap();
+    assert_eq!((row.downloads_left(1, S), row.resumable_from(1, S)), (0, None), "nothing else to say");
+    let tail = row.resume_tail(1, S).expect("a resume of its end");
+    assert!(tail < S - 100_000, "{tail}: less than the resume's span, on a 1-download link");
+    // What it says is what the reservation batch grants: a resume of the
+    // last `tail` bytes fits, one of a little more does not.
+    let resume = |from: u64| {
+        let tx = db.unchecked_transaction().unwrap();
+        credit(&tx, a, "r", from, S - from);
+        let fits = grant(&tx, a, S - from);
+        tx.rollback().unwrap();
+        fits
+    };
+    assert!(resume(S - tail), "the last {tail} bytes");
+    assert!(!resume(S - tail - 1_000), "more than that");
+    // Asked for again since: its credit is spent, and the row says nothing.
+    credit(&db, a, "r2", S - 1_000, 1_000);
+    assert!(grant(&db, a, 1_000));
+    record(&db, "r2", S - 1_000, 1_000);
+    settle(&db, a, "r2", 1_000, 1_000, true);
+    assert_eq!(order_clip(&db).unwrap().resume_tail(1, S), None, "a chunk of the end, and the resume credited");
+}
+
 #[test]
 fn resumable_from_says_whether_resuming_the_broken_download_would_be_granted() {
     for (downloads, sent) in [(1, 100_000), (1, 600_000), (1, 950_000), (2, 300_000)] {

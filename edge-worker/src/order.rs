@@ -27,6 +27,11 @@ pub struct OrderLine {
     /// Where the last download that broke off stopped, in per cent of the
     /// clip, when resuming it would be granted though a new one would not.
     pub resumable_percent: Option<u64>,
+    /// No whole download is left, and the last one finished as far as the
+    /// Worker can tell: how many of the clip's last bytes a resume would
+    /// still be sent, for a file that stopped short all the same
+    /// (`OrderClipRow::resume_tail`).
+    pub resume_tail: Option<u64>,
     /// No whole download is left, but its download broke off and a fresh
     /// start is given back once (the customer cancelled it in the browser,
     /// which deleted the file): `OrderClipRow::restart_offered`.
@@ -105,6 +110,9 @@ impl OrderView {
                     restart: charged
                         .and_then(|rows| rows.iter().find(|r| r.clip_slug == *slug))
                         .is_some_and(|r| r.restart_offered(claims.downloads, clip.size)),
+                    resume_tail: charged
+                        .and_then(|rows| rows.iter().find(|r| r.clip_slug == *slug))
+                        .and_then(|r| r.resume_tail(claims.downloads, clip.size)),
                     remaining: charged.map(|rows| {
                         rows.iter()
                             .find(|r| r.clip_slug == *slug)
@@ -196,6 +204,7 @@ mod tests {
             interrupted_bytes: interrupted,
             broken_at: None,
             restart_credit: None,
+            finished_from: None,
         }
     }
 

@@ -117,6 +117,14 @@ fn order_section(view: &OrderView, intro: &str) -> String {
                 r#"<span class="muted">Your last download stopped at {}%: resume it from your browser's downloads list (or <code>wget -c</code>, or your download manager) with this link. Starting again from the beginning would not fit in what is left.</span>"#,
                 percent
             )
+        } else if let Some(tail) = line.resume_tail {
+            // Finished for the Worker, which cannot see what the network
+            // delivered: a file that stopped short is resumed (rule 5).
+            format!(
+                r#"<span class="muted">No downloads left. If the file you have stopped short of {size}, resume it from your browser's downloads list (or <code>wget -c</code>, or your download manager) with this link: up to its last {tail} can still be sent.</span>"#,
+                size = human_size(line.size),
+                tail = human_size(tail),
+            )
         } else {
             r#"<span class="muted">No downloads left</span>"#.to_string()
         };
@@ -458,6 +466,7 @@ mod tests {
                     remaining: Some(4),
                     in_flight: false,
                     resumable_percent: None,
+                    resume_tail: None,
                     restart: false,
                     refunded: false,
                     href: "/download/TOK/harbor".into(),
@@ -474,6 +483,7 @@ mod tests {
                     remaining: Some(0),
                     in_flight: false,
                     resumable_percent: None,
+                    resume_tail: None,
                     restart: false,
                     refunded: false,
                     href: "/download/TOK/city".into(),
@@ -528,6 +538,17 @@ mod tests {
         assert!(html.contains("Your last download stopped at 60%: resume it from your browser"), "said first");
         broken.lines[1].resumable_percent = None;
         assert!(!order_page(&shop(), &broken).contains("resume it from your browser"));
+        // Finished for the Worker, short for the customer: none left, and
+        // how much of its end a resume still gets.
+        let mut finished = view();
+        finished.lines[1].resume_tail = Some(1_500_000);
+        let html = order_page(&shop(), &finished);
+        assert!(html.contains("No downloads left. If the file you have stopped short of "), "{html}");
+        assert!(
+            html.contains("resume it from your browser's downloads list") && html.contains("its last 1.5 MB"),
+            "{html}"
+        );
+        assert!(!html.contains("href=\"/download/TOK/city\""));
     }
 
     #[test]

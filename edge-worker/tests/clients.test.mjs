@@ -81,8 +81,10 @@ const mib = (n) => `${(n / 1048576).toFixed(2)} MiB`;
  * Opens a raw GET for `url` (with `range`, if any) and reads until the body
  * has `stopAfter` bytes or is complete (or, for a status of 300 and more, at
  * the headers), then closes. Returns { status, body } (body bytes received).
+ * With `hold`, it stops reading there and closes only once `hold()`
+ * resolves: a line that stalls with the rest in the network's buffers.
  */
-function partialGet(url, { range, stopAfter = Infinity, headers = [] } = {}) {
+function partialGet(url, { range, stopAfter = Infinity, headers = [], hold } = {}) {
   const { hostname, port, pathname } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(port), hostname);
@@ -90,6 +92,7 @@ function partialGet(url, { range, stopAfter = Infinity, headers = [] } = {}) {
     let status = 0;
     let length = Infinity;
     let body = -1; // until the headers are in
+    let holding = false;
     const done = () => {
       socket.destroy();
       resolve({ status, body: Math.max(body, 0) });
@@ -109,7 +112,14 @@ function partialGet(url, { range, stopAfter = Infinity, headers = [] } = {}) {
         body += chunk.length;
       }
       // A refusal's page is not what the tests count: stop at its headers.
-      if (status >= 300 || body >= Math.min(stopAfter, length)) done();
+      if (holding) return;
+      if (status < 300 && hold && body >= Math.min(stopAfter, length)) {
+        holding = true;
+        socket.pause();
+        hold().then(done, reject);
+      } else if (status >= 300 || body >= Math.min(stopAfter, length)) {
+        done();
+      }
     });
     const extra = (range ? `Range: ${range}\r\n` : "") + headers.map((h) => `${h}\r\n`).join("");
     socket.write(`GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\n${extra}\r\n`);
@@ -236,6 +246,35 @@ describe("download clients on tight links", () => {
     const rest = await curl(clipUrl(link), { args: ["-H", `Range: bytes=${at}-`] });
     assert.equal(rest.status, 206);
     assert.ok(rest.body.equals(fs.readFileSync(clip.file).subarray(at)), "the rest of the clip");
+  });
+
+  it("a resume cut off near its end that the Worker counted as finished: the page says a resume still gets the end, and it does", async () => {
+    // The resume's last bytes went to the network, which the customer's
+    // line dropped: the page said "No downloads left" while the next
+    // resume was served (found by the customer-journey review).
+    const order = "C-TAIL";
+    const link = await mint(stack, { order, clips: [withheld.slug], downloads: 1 });
+    const first = await partialGet(clipUrl(link), { stopAfter: Math.floor(clip.size * 0.4) });
+    await settled(order);
+    const short = 2 * 1024 * 1024;
+    // The resume stalls 2 MiB short of the end until the Worker has sent
+    // it all into the network's buffers, and is then cut off.
+    const second = await partialGet(clipUrl(link), {
+      range: `bytes=${first.body}-`,
+      stopAfter: clip.size - first.body - short,
+      hold: () => settled(order, 2),
+    });
+    assert.equal(second.status, 206);
+    const detail = await settled(order, 2);
+    assert.equal(detail.attempts.at(-1).completed, 1, "the Worker sent the resume to its end (into the network's buffers)");
+    const page = (await curl(link.url)).body.toString();
+    const said = /No downloads left\. If the file you have stopped short of [^,]+, resume it from your browser's downloads list .*? up to its last ([\d.]+) (MB|KB|GB) can still be sent\./.exec(page);
+    assert.ok(said, page.slice(page.indexOf("download-list")));
+    const at = first.body + second.body;
+    const rest = await curl(clipUrl(link), { args: ["-H", `Range: bytes=${at}-`] });
+    assert.equal(rest.status, 206, "the resume the page offers is served");
+    assert.ok(rest.body.equals(fs.readFileSync(clip.file).subarray(at)), "the rest of the clip");
+    console.log(`# a resume cut ${mib(short)} short of the end: the page offers the last ${said[1]} ${said[2]}`);
   });
 
   // A link that expires while its download is paused (docs/downloads.md,
