@@ -462,7 +462,10 @@ pub mod sql {
     /// not revoked, with a clip (not refunded on its own) never downloaded, or of which the bodies that
     /// streamed to their end covered less than the whole clip (the union of
     /// their spans: a player reading its first chunk again and again covers
-    /// it once), or not its last byte. Counted from the attempts, not from the charge: a download
+    /// it once), or not its last byte. A body that broke off counts up to
+    /// where a later body that streamed to its end resumed it (`wget -c`:
+    /// the resume's start says the file held what came before). Counted
+    /// from the attempts, not from the charge: a download
     /// manager's or a player's credits, and an owner's reset, leave a clip
     /// downloaded whole charged less than a clip. `?3 limit`.
     pub const NEVER_FULLY_DOWNLOADED: &str = concat!(
@@ -475,7 +478,14 @@ pub mod sql {
          AND EXISTS (SELECT 1 FROM json_each(o.clips) j LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = j.value \
                      WHERE j.value NOT IN (SELECT r.clip_slug FROM revoked_clips r WHERE r.order_id = o.order_id) \
                      AND (c.granted_bytes IS NULL OR ",
-        covered_bytes!("o.order_id", "j.value", "d.span_offset + d.span_length", "d.completed = 1"),
+        covered_bytes!(
+            "o.order_id",
+            "j.value",
+            "IIF(d.completed = 1, d.span_offset + d.span_length, (SELECT MAX(b.span_offset) FROM download_attempts b \
+             WHERE b.order_id = d.order_id AND b.clip_slug = d.clip_slug AND b.completed = 1 AND b.id > d.id \
+             AND b.span_offset > d.span_offset AND b.span_offset <= d.span_offset + d.sent_bytes))",
+            "(d.completed = 1 OR d.sent_bytes > 0)"
+        ),
         " < c.clip_size \
                      OR NOT EXISTS (SELECT 1 FROM download_attempts a \
                                     WHERE a.order_id = o.order_id AND a.clip_slug = j.value AND a.completed = 1 \
@@ -483,49 +493,63 @@ pub mod sql {
          ORDER BY o.created_at DESC, o.order_id LIMIT ?3"
     );
 
-    /// Whether the order was sent the clip whole: what its downloads sent,
-    /// in one or in pieces (a download manager's connections each stop where
-    /// the next piece starts, so none completes), covers `?3` bytes; a
-    /// download tool's opening request is then no resume
-    /// (`runtime::reservation`). `?1 order_id, ?2 clip_slug, ?3 size`.
-    pub const RECEIVED_WHOLE: &str = concat!(
-        "SELECT ",
-        covered_bytes!(
-            "?1",
-            "?2",
-            "d.span_offset + COALESCE(d.sent_bytes, IIF(d.completed = 1, d.span_length, 0))",
-            "d.span_offset IS NOT NULL"
-        ),
-        " >= ?3 AS found"
+    /// Whether one response of the order sent the clip whole, from its first
+    /// byte to its last (`?3` bytes), since its last reset: a download tool's
+    /// opening request is then no resume (`runtime::reservation`). Not
+    /// pieces that cover it: a download manager's connections on a slow
+    /// line, broken off, were each taken to have sent what the network's
+    /// buffers took (megabytes each), and together the whole clip, which
+    /// refused its `aria2c -c` the headers it resumes from.
+    /// `?1 order_id, ?2 clip_slug, ?3 size`.
+    pub const RECEIVED_IN_ONE: &str = concat!(
+        "SELECT EXISTS (SELECT 1 FROM download_attempts d WHERE d.order_id = ?1 AND d.clip_slug = ?2 \
+         AND d.span_offset = 0 AND d.completed = 1 AND d.span_length >= ?3 AND d.at > 1000 * ",
+        last_reset!("?1", "?2"),
+        ") AS found"
     );
 
     /// Customers stuck with a clip they never received whole: since `?1`
-    /// (unix ms), a resume of it (a span from past byte 0 to its end,
-    /// longer than a player's chunk: `allowance::media_chunk`), or a fresh
-    /// start once its restart was given ([`RESTART_EVENT`]), was refused
-    /// for the allowance, since the clip's last reset, while the order still
-    /// downloads (`?2` now, s) and no download of it completed, whole or in
-    /// pieces that cover it. One row per (order, clip), by its first such
-    /// refusal; `count`, the newest of those ids (`newest`, so that a further
-    /// customer is announced), and the latest one's order and clip
-    /// (`latest`), for the self-test's `downloads_stuck`.
+    /// (unix ms), a request longer than a player's chunk
+    /// (`allowance::media_chunk`) was refused for the allowance, since the
+    /// clip's last reset, while the order still downloads (`?2` now, s),
+    /// and it was
+    /// - a resume (a span from past byte 0 to the clip's end), or a fresh
+    ///   start once its restart was given ([`RESTART_EVENT`]), and no
+    ///   download of the clip completed, whole or in pieces that cover it;
+    /// - or a download manager's resume of a piece: its span starts inside
+    ///   what an earlier response was taken to have sent, none of it given
+    ///   back, and no one response sent the clip whole ([`RECEIVED_IN_ONE`]).
+    ///   Its connections on a slow line, stopped, had each "completed"
+    ///   into the network's buffers, more than the resume credit gives back.
+    ///
+    /// One row per (order, clip), by its first such refusal; `count`, the
+    /// newest of those ids (`newest`, so that a further customer is
+    /// announced), and the latest one's order and clip (`latest`), for the
+    /// self-test's `downloads_stuck`.
     pub const DOWNLOADS_STUCK: &str = concat!(
         "WITH stuck AS (SELECT MIN(a.id) AS id, MIN(a.at) AS first_at, \
          a.order_id AS order_id, a.clip_slug AS clip_slug FROM download_attempts a \
          JOIN orders o ON o.order_id = a.order_id \
          JOIN order_clips c ON c.order_id = a.order_id AND c.clip_slug = a.clip_slug \
-         WHERE a.outcome = 'allowance_used_up' AND (a.span_offset > 0 OR EXISTS (SELECT 1 FROM order_events r \
+         WHERE a.outcome = 'allowance_used_up' AND ((a.span_offset > 0 OR EXISTS (SELECT 1 FROM order_events r \
              WHERE r.order_id = a.order_id AND r.kind = 'restart' AND r.clip_slug = a.clip_slug AND a.at > 1000 * r.at \
              AND r.id > ",
         last_reset_id!("a.order_id", "a.clip_slug"),
         ")) \
-         AND a.span_offset + a.span_length >= c.clip_size \
+         AND a.span_offset + a.span_length >= c.clip_size AND ",
+        covered_bytes!("a.order_id", "a.clip_slug", "d.span_offset + d.span_length", "d.completed = 1"),
+        " < c.clip_size \
+         OR EXISTS (SELECT 1 FROM download_attempts p WHERE p.order_id = a.order_id AND p.clip_slug = a.clip_slug \
+             AND p.id < a.id AND p.span_offset < a.span_offset AND a.span_offset < p.span_offset + p.sent_bytes \
+             AND COALESCE(p.credited_bytes, 0) = 0) \
+         AND NOT EXISTS (SELECT 1 FROM download_attempts w WHERE w.order_id = a.order_id AND w.clip_slug = a.clip_slug \
+             AND w.span_offset = 0 AND w.completed = 1 AND w.span_length >= c.clip_size AND w.at > 1000 * ",
+        last_reset!("a.order_id", "a.clip_slug"),
+        ")) \
          AND a.span_length > MIN(MAX(c.clip_size / 32, 65536), 2097152) \
          AND o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > ?2) \
          AND a.at > COALESCE((SELECT MAX(e.at) * 1000 FROM order_events e WHERE e.order_id = a.order_id \
-             AND e.kind = 'reset' AND (e.clip_slug IS NULL OR e.clip_slug = a.clip_slug)), 0) AND ",
-        covered_bytes!("a.order_id", "a.clip_slug", "d.span_offset + d.span_length", "d.completed = 1"),
-        " < c.clip_size \
+             AND e.kind = 'reset' AND (e.clip_slug IS NULL OR e.clip_slug = a.clip_slug)), 0) \
          GROUP BY a.order_id, a.clip_slug HAVING MIN(a.at) >= ?1) \
          SELECT COUNT(*) AS count, MAX(id) AS newest, \
          (SELECT 'order ' || order_id || ', clip ' || clip_slug FROM stuck ORDER BY id DESC LIMIT 1) AS latest FROM stuck"

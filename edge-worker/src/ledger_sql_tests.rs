@@ -1436,6 +1436,29 @@ fn never_fully_downloaded_is_judged_by_the_bodies_that_went_out_whole() {
         settle(&db, a, id, length, length, true);
     }
     assert!(listed(&db), "bodies of a clip's size, but a gap in the middle");
+    // Broken off at 40 % and resumed to the end (`wget -c` from where its
+    // file stopped, before what the network held): downloaded.
+    let db = crate::ledger_sql_tests::db();
+    order(&db);
+    assert!(grant(&db, a, S));
+    record(&db, "k1", 0, S);
+    settle(&db, a, "k1", S, 450_000, false);
+    assert!(listed(&db), "broken off");
+    credit(&db, a, "k2", 400_000, S - 400_000);
+    assert!(grant(&db, a, S - 400_000));
+    record(&db, "k2", 400_000, S - 400_000);
+    settle(&db, a, "k2", S - 400_000, S - 400_000, true);
+    assert!(!listed(&db), "resumed to the end");
+    // A resume from past what the broken one sent leaves a gap.
+    let db = crate::ledger_sql_tests::db();
+    order(&db);
+    assert!(grant(&db, a, S));
+    record(&db, "k1", 0, S);
+    settle(&db, a, "k1", S, 300_000, false);
+    assert!(grant(&db, a, S - 400_000));
+    record(&db, "k2", 400_000, S - 400_000);
+    settle(&db, a, "k2", S - 400_000, S - 400_000, true);
+    assert!(listed(&db), "a jump ahead");
     // Broken off: not downloaded, whatever it was charged.
     let db = crate::ledger_sql_tests::db();
     order(&db);
@@ -1878,6 +1901,36 @@ fn a_refused_resume_of_a_clip_never_received_whole_is_a_stuck_customer() {
     attempt(&db, "r3", 4_000, "allowance_used_up", 600_000, S - 600_000, false);
     assert_eq!(stuck(&db, 0, 500).0, 1, "half received");
 
+    // A download manager's resume of its pieces (aria2c -c): a piece's
+    // rest refused, its earlier connection taken to have sent all of it
+    // (into the network's buffers) and none of that given back, though
+    // completed pieces cover the clip.
+    let pieces = || {
+        let db = fresh();
+        for (i, offset) in [0, 250_000, 500_000, 750_000].into_iter().enumerate() {
+            attempt(&db, &format!("p{i}"), 1_500, "granted", offset, 250_000, true);
+        }
+        run(&db, "UPDATE download_attempts SET sent_bytes = span_length WHERE attempt_id LIKE 'p%'", vec![]);
+        db
+    };
+    let db = pieces();
+    attempt(&db, "r6", 4_000, "allowance_used_up", 600_000, 150_000, false);
+    assert_eq!(stuck(&db, 0, 500).0, 1, "the rest of a piece refused");
+    let db = pieces();
+    attempt(&db, "r6", 4_000, "allowance_used_up", 500_000, 250_000, false);
+    assert_eq!(stuck(&db, 0, 500).0, 0, "a piece from its start: a fresh download's");
+    let db = pieces();
+    attempt(&db, "r6", 4_000, "allowance_used_up", 600_000, 20_000, false);
+    assert_eq!(stuck(&db, 0, 500).0, 0, "a player's chunk");
+    let db = pieces();
+    run(&db, "UPDATE download_attempts SET credited_bytes = 1000 WHERE attempt_id = 'p2'", vec![]);
+    attempt(&db, "r6", 4_000, "allowance_used_up", 600_000, 150_000, false);
+    assert_eq!(stuck(&db, 0, 500).0, 0, "what it sent was given back: it was asked for again before");
+    let db = pieces();
+    attempt(&db, "w1", 2_000, "granted", 0, S, true);
+    attempt(&db, "r6", 4_000, "allowance_used_up", 600_000, 150_000, false);
+    assert_eq!(stuck(&db, 0, 500).0, 0, "one download sent it whole");
+
     // A browser's fresh start refused after its restart was given back
     // (cancelled again: the browser cannot resume what it deleted).
     let db = fresh();
@@ -1890,42 +1943,41 @@ fn a_refused_resume_of_a_clip_never_received_whole_is_a_stuck_customer() {
     assert_eq!(stuck(&db, 2_500, 500).0, 1, "by its refusal after the restart");
 }
 
-/// `RECEIVED_WHOLE`: what the clip's downloads sent covers it, in one or
-/// in pieces that may overlap (a download manager's connections, none of
-/// which completes); a broken one or half of it does not.
+/// `RECEIVED_IN_ONE`: one response sent the clip from its first byte to
+/// its last, since the clip's last reset; pieces that cover it do not
+/// count (what a broken-off download manager's connections were taken to
+/// have sent is what the network buffered), nor a broken download.
 #[test]
-fn a_clip_is_received_whole_by_completed_downloads_that_cover_it() {
+fn a_clip_is_received_in_one_by_a_download_that_sent_all_of_it() {
     let whole = |db: &Connection| -> i64 {
-        db.query_row(sql::RECEIVED_WHOLE, rusqlite::params!["O", "c", S as i64], |r| r.get("found")).unwrap()
+        db.query_row(sql::RECEIVED_IN_ONE, rusqlite::params!["O", "c", S as i64], |r| r.get("found")).unwrap()
     };
-    let attempt = |db: &Connection, id: &str, offset: u64, length: u64, completed: bool| {
+    let attempt = |db: &Connection, id: &str, at: u64, offset: u64, length: u64, completed: bool| {
         let insert = "INSERT INTO download_attempts (attempt_id, at, order_id, clip_slug, method, status, outcome, \
-                      span_offset, span_length, completed) VALUES (?1, 1, 'O', 'c', 'GET', 200, 'granted', ?2, ?3, ?4)";
-        run(db, insert, vec![t(id), n(offset), n(length), n(u64::from(completed))]);
+                      span_offset, span_length, completed) VALUES (?1, ?2, 'O', 'c', 'GET', 200, 'granted', ?3, ?4, ?5)";
+        run(db, insert, vec![t(id), n(at), n(offset), n(length), n(u64::from(completed))]);
     };
     let db = db();
     assert_eq!(whole(&db), 0, "nothing yet");
-    attempt(&db, "b1", 0, S, false);
+    attempt(&db, "b1", 1_000, 0, S, false);
     assert_eq!(whole(&db), 0, "broken off");
-    attempt(&db, "p1", 0, 600_000, true);
-    assert_eq!(whole(&db), 0, "60 %");
-    attempt(&db, "p2", 500_000, 300_000, true);
-    attempt(&db, "p3", 800_000, S - 800_000, true);
-    assert_eq!(whole(&db), 1, "pieces that overlap and cover it");
-    let db = self::db();
-    attempt(&db, "w1", 0, S, true);
+    attempt(&db, "p1", 1_000, 0, 600_000, true);
+    attempt(&db, "p2", 1_000, 500_000, 300_000, true);
+    attempt(&db, "p3", 1_000, 800_000, S - 800_000, true);
+    assert_eq!(whole(&db), 0, "pieces that overlap and cover it");
+    // aria2c -x16 interrupted on a slow line: open-ended ranges, each taken
+    // to have sent far past where the next begins.
+    for (i, offset) in [0, 250_000, 650_000].into_iter().enumerate() {
+        attempt(&db, &format!("g{i}"), 1_000, offset, S - offset, false);
+    }
+    run(&db, "UPDATE download_attempts SET sent_bytes = span_length WHERE attempt_id LIKE 'g%'", vec![]);
+    assert_eq!(whole(&db), 0, "every piece sent to the end");
+    attempt(&db, "w1", 2_000, 0, S, true);
     assert_eq!(whole(&db), 1, "one download");
-    // aria2c -x8: open-ended ranges, each given up where the next begins.
-    let db = self::db();
-    let piece = |db: &Connection, id: &str, offset: u64, sent: u64| {
-        attempt(db, id, offset, S - offset, false);
-        run(db, "UPDATE download_attempts SET sent_bytes = ?1 WHERE attempt_id = ?2", vec![n(sent), t(id)]);
-    };
-    piece(&db, "g0", 0, 300_000);
-    piece(&db, "g1", 250_000, 400_000);
-    assert_eq!(whole(&db), 0, "65 % sent");
-    piece(&db, "g2", 650_000, S - 650_000);
-    assert_eq!(whole(&db), 1, "every piece sent");
+    run(&db, "INSERT INTO order_events (order_id, at, kind, clip_slug) VALUES ('O', 3, 'reset', 'c')", vec![]);
+    assert_eq!(whole(&db), 0, "before the clip's reset");
+    attempt(&db, "w2", 4_000, 0, S, true);
+    assert_eq!(whole(&db), 1, "since");
 }
 
 /// A checkout's link shown while D1 failed (the success page asked Stripe)

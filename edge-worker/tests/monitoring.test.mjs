@@ -621,4 +621,32 @@ describe("customers the allowance stops", () => {
     assert.equal(received.length, before + 2, JSON.stringify(received.slice(before)));
     assert.ok(["recovered", "cleared"].includes(received[before + 1].body.clipstore.kind), JSON.stringify(received[before + 1]));
   });
+
+  it("a download manager's resume of a piece refused, though its pieces were all sent: one alert naming the order", async () => {
+    // aria2c -x16 on a slow line, stopped: each connection was taken to
+    // have sent its piece whole (the network's buffers took it), and the
+    // pieces cover the clip; `aria2c -c` then asked for the rest of each
+    // piece, more than the resume credit gives back, and was refused with
+    // no word to the owner (found by the customer-journey review).
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    const kept = clips.find((c) => c !== missing && c !== wrong);
+    const link = await mint(stack, { order: "M-PIECES", clips: [kept.slug], downloads: 1 });
+    const url = `${link.url}/${kept.slug}`;
+    const half = Math.floor(kept.size / 2);
+    assert.equal((await curl(url, { args: ["-r", `0-${half - 1}`] })).status, 206);
+    assert.equal((await curl(url, { args: ["-r", `${half}-`] })).status, 206);
+    await scheduled();
+    await settle();
+    const before = received.length;
+    await sql("UPDATE order_clips SET granted_bytes = budget_bytes, credited_bytes = budget_bytes WHERE order_id = 'M-PIECES'");
+    // The rest of the first piece, from an eighth of the clip on.
+    const eighth = Math.floor(kept.size / 8);
+    assert.equal((await curl(url, { args: ["-r", `${eighth}-${half - 1}`] })).status, 403, "the piece's rest is refused");
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+    const [alert] = received.slice(before);
+    assert.ok(alert.body.clipstore.new.some((k) => k.startsWith("downloads_stuck#")), JSON.stringify(alert.body.clipstore));
+    assert.match(alert.body.text, new RegExp(`latest: order M-PIECES, clip ${kept.slug}`));
+  });
 });

@@ -103,12 +103,12 @@ async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::res
     Ok(state)
 }
 
-/// Whether what the order's downloads of the clip sent covers it, in one
-/// or in pieces (`ledger::sql::RECEIVED_WHOLE`); `true` when D1 cannot
-/// tell, so that a probe is never granted on a doubt.
-async fn received_whole(db: &D1Database, claims: &Claims, slug: &str, size: u64) -> bool {
+/// Whether one response sent the order the clip whole
+/// (`ledger::sql::RECEIVED_IN_ONE`); `true` when D1 cannot tell, so that a
+/// probe is never granted on a doubt.
+async fn received_in_one(db: &D1Database, claims: &Claims, slug: &str, size: u64) -> bool {
     let values = [text(&claims.order_id), text(slug), num(size)];
-    super::download::found(db, sql::RECEIVED_WHOLE, &values).await.ok().flatten().is_none_or(|whole| whole != 0)
+    super::download::found(db, sql::RECEIVED_IN_ONE, &values).await.ok().flatten().is_none_or(|whole| whole != 0)
 }
 
 /// A fresh start of the whole clip that does not fit, after downloads of it
@@ -151,9 +151,10 @@ async fn restarted(
 /// browser's navigation: `aria2c -c` asks so, and drops it after the
 /// headers, before the ranges its file lacks) that does not fit gets its
 /// first segment if that fits, and is then cut off ([`Reserved::Probe`]):
-/// refused, the tool gave up on a resume that fits. Only while the order
-/// never received the clip whole ([`received_whole`]): once it did, every
-/// client gets the refusal ("used all downloads"), not a file cut short.
+/// refused, the tool gave up on a resume that fits. Only while no response
+/// sent the order the clip whole in one ([`received_in_one`]): once one
+/// did, every client gets the refusal ("used all downloads"), not a file
+/// cut short.
 /// A fresh start of the whole clip (`restart`) after its downloads broke off
 /// is given back what they are still charged, once ([`restarted`]); it
 /// waits for reservations in flight to settle rather than being served in
@@ -222,7 +223,7 @@ pub(super) async fn reserve(
             }
             if opening
                 && allowance.fits(held, first)
-                && !received_whole(db, claims, slug, allowance.size).await
+                && !received_in_one(db, claims, slug, allowance.size).await
                 && try_grant(first).await.is_ok()
             {
                 return Ok(Reserved::Probe(first));
