@@ -234,13 +234,25 @@ pub fn certificate_page(shop: &ShopInfo, view: &OrderView, line: &OrderLine) -> 
 
 /// The checkout success page once the order exists: thanks, the download
 /// link to keep (`link`, the order page's path), then the order page itself.
-/// `<body data-cart-clear="ID">`: the shop's cart script empties the cart
-/// with that id, the one paid for (`cart`), and no other.
-fn clearing_cart(page: String, cart: Option<&str>) -> String {
-    match cart {
-        Some(id) => page.replacen("<body>", &format!("<body data-cart-clear=\"{}\">", attr(id)), 1),
-        None => page,
+/// `<body data-cart-clear="ID" data-cart-bought="SLUG …">`: the shop's
+/// cart script empties the cart with that id, the one paid for (`cart`),
+/// and no other, and takes the clips bought out of any cart, which would
+/// otherwise charge for them again (one bought with its page's "Buy"
+/// while the cart held it too).
+fn clearing_cart(page: String, cart: Option<&str>, bought: &[OrderLine]) -> String {
+    let mut body = String::from("<body");
+    if let Some(id) = cart {
+        body = body + " data-cart-clear=\"" + &attr(id) + "\"";
     }
+    let mut before = " data-cart-bought=\"";
+    for line in bought {
+        body = body + before + &attr(&line.slug);
+        before = " ";
+    }
+    if !bought.is_empty() {
+        body.push('"');
+    }
+    page.replacen("<body>", &(body + ">"), 1)
 }
 
 pub fn thanks_page(shop: &ShopInfo, view: &OrderView, link: &str, cart: Option<&str>) -> String {
@@ -250,7 +262,7 @@ pub fn thanks_page(shop: &ShopInfo, view: &OrderView, link: &str, cart: Option<&
         shown = text(link),
     );
     // The cart paid for is emptied: its clips are bought.
-    clearing_cart(layout(shop, "Thank you", &order_section(view, &intro)), cart).replacen(
+    clearing_cart(layout(shop, "Thank you", &order_section(view, &intro)), cart, &view.lines).replacen(
         "</body>",
         "  <script src=\"/js/cart.js\" defer></script>\n</body>",
         1,
@@ -286,7 +298,7 @@ pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool, cart: Option<&str
         )
     };
     let page = layout(shop, title, &section);
-    let page = if on_its_way { clearing_cart(page, cart) } else { page };
+    let page = if on_its_way { clearing_cart(page, cart, &[]) } else { page };
     page.replacen("</body>", "  <script src=\"/js/cart.js\" defer></script>\n</body>", 1)
 }
 
@@ -300,7 +312,7 @@ pub fn payment_held_page(shop: &ShopInfo, cart: Option<&str>) -> String {
     let body = format!(
         "    <section class=\"notice payment-pending\">\n      <h1>Thank you: your payment has arrived</h1>\n      <p role=\"status\">Your order needs a look from the shop before its download link can be made: the shop has been told, and your link is e-mailed to you as soon as it is ready. There is nothing else to do, and you can close this page. If no e-mail has come by tomorrow, write to {contact}; your receipt from the payment provider is your proof of purchase.</p>\n    </section>\n"
     );
-    let page = clearing_cart(layout(shop, "Your payment has arrived", &body), cart);
+    let page = clearing_cart(layout(shop, "Your payment has arrived", &body), cart, &[]);
     page.replacen("</body>", "  <script src=\"/js/cart.js\" defer></script>\n</body>", 1)
 }
 
@@ -596,9 +608,13 @@ mod tests {
     #[test]
     fn thanks_page_is_the_order_page_with_the_link_to_keep() {
         let html = thanks_page(&shop(), &view(), "/download/TOK", Some("AbCdEfGhIjKlMnOpQrStUv"));
-        assert!(html.contains("<body data-cart-clear=\"AbCdEfGhIjKlMnOpQrStUv\">"), "the cart paid for is emptied");
+        assert!(
+            html.contains("<body data-cart-clear=\"AbCdEfGhIjKlMnOpQrStUv\" data-cart-bought=\"harbor city\">"),
+            "the cart paid for is emptied, and what it bought leaves any other"
+        );
         let html = thanks_page(&shop(), &view(), "/download/TOK", None);
         assert!(!html.contains("data-cart-clear"), "a Payment Link's: no cart to empty");
+        assert!(html.contains("<body data-cart-bought=\"harbor city\">"), "{html}");
         assert!(html.contains("Thank you for your order"));
         assert!(html.contains("href=\"/download/TOK\""));
         assert!(html.contains("4 of 5 downloads left"));

@@ -241,7 +241,9 @@ describe("the customer's journey", () => {
     assert.ok(back.endsWith("&cart=AbCdEfGhIjKlMnOpQrStUv"), back);
     const thanks = await curl(back);
     assert.equal(thanks.status, 200);
-    assert.match(thanks.body.toString(), /<body data-cart-clear="AbCdEfGhIjKlMnOpQrStUv">/, "the cart empties after payment");
+    const body = /<body data-cart-clear="AbCdEfGhIjKlMnOpQrStUv" data-cart-bought="([^"]*)">/.exec(thanks.body.toString());
+    assert.ok(body, "the cart empties after payment");
+    assert.deepEqual(body[1].split(" ").sort(), cart.map((c) => c.slug).sort(), "and what it bought leaves any other cart");
     const noCart = await curl(`${stack.base}/thanks?session_id=${stripeApi.session.id}`);
     assert.doesNotMatch(noCart.body.toString(), /data-cart-clear/, "a Payment Link's success page empties no cart");
 

@@ -232,6 +232,12 @@
   // single clip's "Buy" or a Payment Link, which name none).
   const paid = document.body.getAttribute("data-cart-clear");
   if (paid && load().id === paid) save({ id: newId(), items: [] });
+  // The clips it bought leave any other cart, whose checkout would charge
+  // for them again (a clip bought with its page's "Buy" while in the cart).
+  const bought = (document.body.getAttribute("data-cart-bought") || "").split(" ");
+  const held = load();
+  const kept = held.items.filter((i) => !bought.includes(i.slug));
+  if (kept.length < held.items.length) save({ id: held.id, items: kept });
   // A clip page whose clip is in the cart shows the item the cart holds.
   for (const form of $$("[data-cart-choice]")) {
     const slug = form.querySelector("[data-cart-add]")?.dataset.slug;
