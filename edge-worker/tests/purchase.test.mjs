@@ -266,6 +266,14 @@ describe("the customer's journey", () => {
       await page.setContent(email.html);
       assert.equal(await page.locator(`a[href="${firstLink}"]`).count() >= 1, true, "the HTML mail links the order");
       await page.screenshot({ path: path.join(ARTIFACTS, "order-mail.png"), fullPage: true });
+      // The customer's pages on a small phone: nothing wider than the
+      // screen (the certificate's table was, by a licence's address).
+      const phone = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true });
+      for (const url of [firstLink, `${firstLink}/${cart[0].slug}/licence`, `${stack.base}/orders/recover`]) {
+        await phone.goto(url);
+        const [wide, screen] = await phone.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+        assert.ok(wide <= screen, `${url}: ${wide} px wide on a ${screen} px screen`);
+      }
     } finally {
       await browser.close();
     }
