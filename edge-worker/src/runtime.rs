@@ -193,7 +193,7 @@ fn verify_lasting(env: &Env, token: &str) -> std::result::Result<Claims, Downloa
     }
 }
 
-/// The keyring in the `TOKEN_KEYS` secret.
+/// The keys links are signed and checked with (`TOKEN_KEYS`).
 fn keyring(env: &Env) -> std::result::Result<Keyring, DownloadError> {
     let keys = env.secret("TOKEN_KEYS").map_err(|_| unavailable("the TOKEN_KEYS secret is not set"))?.to_string();
     Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))

@@ -208,7 +208,7 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
     // the same request (and gets the same session).
     let now = super::now_unix();
     let sealed_at = now - now % crate::payments::cart::IDEMPOTENCY_WINDOW_SECS;
-    let keyring = super::payments::keyring(env).ok();
+    let keyring = super::keyring(env).ok();
     let priced = keyring
         .as_ref()
         .and_then(|r| r.primary())

@@ -1,13 +1,13 @@
 //! The payment provider's webhook (orders from paid checkouts, refunds and
 //! disputes) and the `/thanks` success page (docs/payments.md).
 
-use clipstore_core::{sign_token, Claims, Keyring};
+use clipstore_core::{sign_token, Claims};
 use wasm_bindgen::JsValue;
 use worker::*;
 
 use super::d1::Query;
 use super::{batch, bind, d1_error, error_response, html_page, json_error, manifest, now_unix, num};
-use super::{mail, opt_num, opt_text, order_view, row_count, text, unavailable};
+use super::{keyring, mail, opt_num, opt_text, order_view, row_count, text, unavailable};
 use crate::error::DownloadError;
 use crate::ledger::{self, sql};
 use crate::log_line::{Field, LogLine};
@@ -306,12 +306,6 @@ pub(super) fn sign_link(env: &Env, claims: &mut Claims) -> std::result::Result<S
     let key = keyring.primary().ok_or_else(|| unavailable("TOKEN_KEYS has no key"))?;
     claims.key_id = key.key_id().to_string();
     sign_token(claims, key).map_err(|e| unavailable(format!("signing the link: {e}")))
-}
-
-/// The keys links are signed and checked with (`TOKEN_KEYS`).
-pub(super) fn keyring(env: &Env) -> std::result::Result<Keyring, DownloadError> {
-    let keys = env.secret("TOKEN_KEYS").map_err(|_| unavailable("the TOKEN_KEYS secret is not set"))?.to_string();
-    Keyring::from_env_string(&keys).map_err(|e| unavailable(format!("TOKEN_KEYS is invalid: {e}")))
 }
 
 /// Processes a checkout event once (`make_order`).
