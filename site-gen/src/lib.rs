@@ -239,36 +239,51 @@ pub fn unfit_output(root: &Path, out: &Path) -> Option<&'static str> {
         .then_some("the output folder is inside a folder the shop is made from (content/, static/ or templates/)")
 }
 
-pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
-    let started = Instant::now();
-    let (shop, tera) = load(&options.root, options.drafts, options.now).map_err(BuildError::Content)?;
+/// Why the build cannot go into `options.out`, if it cannot.
+fn unfit_out(options: &BuildOptions) -> Option<BuildError> {
     let out = &options.out;
     if let Some(why) = unfit_output(&options.root, out) {
-        return Err(BuildError::Content(Diagnostics(vec![
+        return Some(BuildError::Content(Diagnostics(vec![
             diagnostics::Diagnostic::new(out, why).with_help("choose an output folder of its own, like `public`")
         ])));
     }
-    if let Some(folder) =
-        options.drafts.then(|| deployed_folder::drafts_would_be_deployed(&options.root, out)).flatten()
-    {
-        return Err(BuildError::Content(Diagnostics(vec![diagnostics::Diagnostic::new(
-            out,
-            format!(
-                "drafts never go into {}: `wrangler deploy` publishes that folder, and would publish the drafts \
+    let folder = options.drafts.then(|| deployed_folder::drafts_would_be_deployed(&options.root, out)).flatten()?;
+    Some(BuildError::Content(Diagnostics(vec![diagnostics::Diagnostic::new(
+        out,
+        format!(
+            "drafts never go into {}: `wrangler deploy` publishes that folder, and would publish the drafts \
                  and the items dated later with it",
-                folder.display()
-            ),
-        )
-        .with_help(
-            "leave out --out: a build with --drafts goes to .site-gen/preview-drafts; to look at it, \
+            folder.display()
+        ),
+    )
+    .with_help(
+        "leave out --out: a build with --drafts goes to .site-gen/preview-drafts; to look at it, \
              `site-gen serve --drafts`",
-        )])));
-    }
+    )])))
+}
+
+pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
+    let started = Instant::now();
+    let unfit = unfit_out(options);
+    // The output's sibling is listed beside loading (`Staging::open`), only
+    // for an output that may take the build.
+    let (loaded, opened) = match unfit {
+        None => rayon::join(
+            || load(&options.root, options.drafts, options.now),
+            || output::Staging::open(&options.out).map(Some),
+        ),
+        Some(_) => (load(&options.root, options.drafts, options.now), Ok(None)),
+    };
+    let (shop, tera) = loaded.map_err(BuildError::Content)?;
+    let mut staging = match (unfit, opened?) {
+        (Some(unfit), _) => return Err(unfit),
+        (None, staging) => staging.expect("opened for a fit output"),
+    };
     let site = render::Site::plan(&shop, &tera).map_err(BuildError::Content)?;
-    check_content_links(&shop, site.paths()).map_err(BuildError::Content)?;
-    let mut summary = BuildSummary::of(&shop, site.pages(), site.tags(), started);
     let paths: Vec<String> = site.paths().collect();
-    let staging = output::Staging::begin(out, paths.iter().map(String::as_str))?;
+    check_content_links(&shop, paths.iter().cloned()).map_err(BuildError::Content)?;
+    let mut summary = BuildSummary::of(&shop, site.pages(), site.tags(), started);
+    staging.make_room(paths.iter().map(String::as_str))?;
     drop(paths);
     // The search index needs only the loaded shop: it is made beside the
     // pages, and so is the look at the last build's catalog.

@@ -155,6 +155,17 @@ impl Staging {
     /// the build before, kept), deletes from it what is in the way of the
     /// files at `paths` (inside the site), and makes the folders they need.
     pub fn begin<'p>(out: &Path, paths: impl IntoIterator<Item = &'p str>) -> Result<Staging, OutputError> {
+        let mut staging = Staging::open(out)?;
+        staging.make_room(paths)?;
+        Ok(staging)
+    }
+
+    /// The first half of [`Staging::begin`], which needs no paths: checks
+    /// that `out` may be replaced, takes the lock and the sibling, and lists
+    /// what both hold. Listing two builds' folders (20,000 of them each in a
+    /// big shop) is most of a rebuild's start, so a build does it beside
+    /// loading the shop, whose paths it does not know yet.
+    pub fn open(out: &Path) -> Result<Staging, OutputError> {
         // `public` may be a symbolic link to the folder a web server reads:
         // the new build then replaces that folder, beside it.
         let out = &match fs::symlink_metadata(out) {
@@ -175,9 +186,6 @@ impl Staging {
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => return Err(io_err(&dir)(e)),
         };
-        if !sibling_exists {
-            fs::create_dir(&dir).map_err(io_err(&dir))?;
-        }
         let previous = out.is_dir().then(|| out.to_path_buf());
         let (sibling, earlier) = rayon::join(
             || if sibling_exists { walk(&dir, Strange::Delete) } else { Ok(Tree::default()) },
@@ -192,11 +200,11 @@ impl Staging {
             }
             None => Vec::new(),
         };
-        let mut staging = Staging {
+        Ok(Staging {
             maybe_strays,
             previous_files: earlier.files.into_iter().filter(|(_, e)| e.regular).map(|(p, e)| (p, e.ino)).collect(),
             previous,
-            paths: paths.into_iter().map(str::to_owned).collect(),
+            paths: HashSet::default(),
             more: Mutex::new(Vec::new()),
             own_folders: HashSet::default(),
             out: out.to_path_buf(),
@@ -206,22 +214,32 @@ impl Staging {
             found: sibling.files.into_keys().collect(),
             found_dirs: sibling.dirs,
             lock,
-        };
+        })
+    }
+
+    /// The second half of [`Staging::begin`]: makes the sibling if there is
+    /// none (only now: a build that stops before leaves no trace), takes the
+    /// paths of the files the build will [`Staging::put`], deletes what is in
+    /// their way and makes their folders.
+    pub fn make_room<'p>(&mut self, paths: impl IntoIterator<Item = &'p str>) -> Result<(), OutputError> {
+        match fs::create_dir(&self.dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(io_err(&self.dir)(e)),
+            _ => {}
+        }
         // Mark the sibling as ours first: a build killed from here on leaves
         // a folder the next one knows it may bring up to date.
-        if !staging.found.contains(BUILD_MARKER) {
+        if !self.found.contains(BUILD_MARKER) {
             let (name, text) = SIBLING_GITIGNORE;
             for (name, contents) in marker_files().into_iter().chain([(name, text.to_string())]) {
-                write_new(&staging.dir.join(name), &OutputContents::Rendered(contents.into_bytes()))?;
-                staging.found.insert(name.to_string());
+                write_new(&self.dir.join(name), &OutputContents::Rendered(contents.into_bytes()))?;
+                self.found.insert(name.to_string());
             }
         }
-        let paths = std::mem::take(&mut staging.paths);
-        staging.clear_the_way(paths.iter().map(String::as_str))?;
-        staging.paths = paths;
-        staging.own_folders =
-            make_folders(&staging.dir, staging.paths.iter().map(String::as_str), &staging.found_dirs)?;
-        Ok(staging)
+        let paths: HashSet<String> = paths.into_iter().map(str::to_owned).collect();
+        self.clear_the_way(paths.iter().map(String::as_str))?;
+        self.paths = paths;
+        self.own_folders = make_folders(&self.dir, self.paths.iter().map(String::as_str), &self.found_dirs)?;
+        Ok(())
     }
 
     /// Deletes from the sibling a folder where one of `paths` is to be a

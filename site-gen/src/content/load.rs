@@ -330,12 +330,23 @@ fn load_kind<T: Send>(
 /// out of the site without a word, and a clip out of the catalog, whose
 /// customers' links then answer "Not found".
 pub fn unread_files(root: &Path) -> Vec<Diagnostic> {
-    let entries = |dir: &Path| -> Vec<PathBuf> {
-        let mut paths: Vec<PathBuf> =
-            fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
-        paths.retain(|p| !is_hidden(p));
-        paths.sort();
+    // Each entry with the kind its folder listing gives, at no cost: a
+    // regular file needs no `stat` of its own (15,000 of them in a big shop).
+    let listed = |dir: &Path| -> Vec<(PathBuf, Option<fs::FileType>)> {
+        let mut paths: Vec<(PathBuf, Option<fs::FileType>)> = fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| (e.path(), e.file_type().ok()))).collect())
+            .unwrap_or_default();
+        paths.retain(|(p, _)| !is_hidden(p));
+        paths.sort_by(|(a, _), (b, _)| a.cmp(b));
         paths
+    };
+    let entries = |dir: &Path| -> Vec<PathBuf> { listed(dir).into_iter().map(|(p, _)| p).collect() };
+    // What `Path::is_file` answers (following a symbolic link), asking the
+    // file system only when the listing does not tell.
+    let is_file = |path: &Path, kind: Option<fs::FileType>| match kind {
+        Some(kind) if kind.is_file() => true,
+        Some(kind) if kind.is_dir() => false,
+        _ => path.is_file(),
     };
     let folders = [CLIPS_DIR, NEWS_DIR, PAGES_DIR];
     let mut errors = Vec::new();
@@ -370,9 +381,9 @@ pub fn unread_files(root: &Path) -> Vec<Diagnostic> {
         );
     }
     for folder in folders {
-        for path in entries(&root.join(folder)) {
+        for (path, kind) in listed(&root.join(folder)) {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if path.extension().is_some_and(|e| e == "md") && path.is_file() {
+            if path.extension().is_some_and(|e| e == "md") && is_file(&path, kind) {
                 continue;
             }
             let help = if path.is_dir() {
