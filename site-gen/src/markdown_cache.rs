@@ -5,7 +5,8 @@
 //! CPU at thousands of posts (docs/benchmarks.md), and a rebuild renders
 //! the same text to the same HTML again. [`markdown::render`] is a pure
 //! function of a file's text and where its body starts, so its result is
-//! kept under the SHA-256 of those two, in one file that names the source
+//! kept under a 128-bit XXH3 hash of those two (SHA-256 was 2–3 % of a
+//! rebuild's CPU, hashing every file's 75 MB), in one file that names the source
 //! of the program that made it ([`program_id`]): a site-gen made from other
 //! source (another pulldown-cmark, other options) starts afresh.
 //!
@@ -30,14 +31,18 @@ use crate::markdown::{self, RenderedMarkdown, SourceLink};
 pub const CACHE_FILE: &str = ".site-gen/markdown-cache";
 
 /// The first line of the cache file: its format, then [`program_id`].
-const CACHE_MAGIC: &str = "clipstore markdown cache 1";
+const CACHE_MAGIC: &str = "clipstore markdown cache 2";
 
 /// A cache file larger than this is not read (a stray file in its place
 /// must not take the machine's memory); 10,000 posts and 5,000 clips
 /// take 68.9 MB (docs/benchmarks.md).
 const MAX_CACHE_BYTES: u64 = 4 << 30;
 
-type Key = [u8; 32];
+/// A body's key: the hash of its file's text and where its body starts.
+type Key = [u8; KEY_BYTES];
+const KEY_BYTES: usize = 16;
+/// Which program made a cache ([`program_id`]).
+pub type ProgramId = [u8; 32];
 
 /// The bodies of the last load (if any were kept) and those rendered since.
 pub struct MarkdownCache {
@@ -168,20 +173,20 @@ impl Fresh {
 /// stand in it as `Cargo.lock`'s text: a `cargo install` without
 /// `--locked`, which may pick newer versions than the lockfile's, is not
 /// told apart from one with it.
-pub fn program_id() -> &'static Key {
-    static ID: OnceLock<Key> = OnceLock::new();
+pub fn program_id() -> &'static ProgramId {
+    static ID: OnceLock<ProgramId> = OnceLock::new();
     ID.get_or_init(|| Sha256::digest(format!("{} {}", env!("SITE_GEN_SOURCE_ID"), env!("CARGO_PKG_VERSION"))).into())
 }
 
 fn key(file_text: &str, body_start: usize) -> Key {
-    let mut h = Sha256::new();
-    h.update((body_start as u64).to_le_bytes());
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&(body_start as u64).to_le_bytes());
     h.update(file_text.as_bytes());
-    h.finalize().into()
+    h.digest128().to_le_bytes()
 }
 
 /// The cache file's first line for caches of `program`.
-fn header(program: &Key) -> String {
+fn header(program: &ProgramId) -> String {
     format!("{CACHE_MAGIC} {}\n", hex(program))
 }
 
@@ -191,7 +196,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The entries of a cache made by `program`: key → (start, end, number) of
 /// the encoded body; `None` for another program or any damage.
-fn read_index(bytes: &[u8], program: &Key) -> Option<FxHashMap<Key, (usize, usize, usize)>> {
+fn read_index(bytes: &[u8], program: &ProgramId) -> Option<FxHashMap<Key, (usize, usize, usize)>> {
     let header = header(program);
     let mut at = header.len();
     if !bytes.starts_with(header.as_bytes()) {
@@ -199,9 +204,9 @@ fn read_index(bytes: &[u8], program: &Key) -> Option<FxHashMap<Key, (usize, usiz
     }
     let mut index = FxHashMap::default();
     while at < bytes.len() {
-        let key: Key = bytes.get(at..at + 32)?.try_into().ok()?;
-        let len = u64::from_le_bytes(bytes.get(at + 32..at + 40)?.try_into().ok()?);
-        let start = at + 40;
+        let key: Key = bytes.get(at..at + KEY_BYTES)?.try_into().ok()?;
+        let len = u64::from_le_bytes(bytes.get(at + KEY_BYTES..at + KEY_BYTES + 8)?.try_into().ok()?);
+        let start = at + KEY_BYTES + 8;
         let end = start.checked_add(usize::try_from(len).ok()?)?;
         if end > bytes.len() {
             return None;
