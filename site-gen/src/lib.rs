@@ -252,13 +252,13 @@ fn unfit_out(options: &BuildOptions) -> Option<BuildError> {
         out,
         format!(
             "drafts never go into {}: `wrangler deploy` publishes that folder, and would publish the drafts \
-                 and the items dated later with it",
+             and the items dated later with it",
             folder.display()
         ),
     )
     .with_help(
         "leave out --out: a build with --drafts goes to .site-gen/preview-drafts; to look at it, \
-             `site-gen serve --drafts`",
+         `site-gen serve --drafts`",
     )])))
 }
 
