@@ -659,9 +659,9 @@ fn a_restart_gives_back_one_clip_at_most() {
     assert_ledger_adds_up(&db);
 }
 
-/// The order page's "resume it" (`OrderClipRow::resumable_from`) is shown
-/// exactly when a resume from where the download broke off is granted,
-/// credited as the reservation batch credits it.
+/// The order page's "up to its last N MB" (`OrderClipRow::resume_tail`),
+/// after a download the Worker counted as finished, is exactly the tail a
+/// resume is granted, credited as the reservation batch credits it.
 #[test]
 fn resume_tail_says_how_much_of_the_end_a_resume_of_a_finished_download_is_still_sent() {
     // A download broken off at 10 %, its resume finished as far as the
