@@ -21,6 +21,7 @@ pub mod guides;
 pub mod incremental;
 pub mod init;
 pub mod kept;
+pub mod kept_pages;
 pub mod links;
 pub mod markdown;
 pub mod markdown_cache;
@@ -87,6 +88,9 @@ impl BuildOptions {
 #[derive(Debug)]
 pub struct BuildSummary {
     pub pages: usize,
+    /// Of `pages`, those taken from the last build, made from the same inputs
+    /// (see [`kept_pages`]); the others were rendered.
+    pub pages_kept: usize,
     pub static_files: usize,
     pub clips: usize,
     pub posts: usize,
@@ -122,6 +126,7 @@ impl BuildSummary {
         left_out.sort();
         BuildSummary {
             pages,
+            pages_kept: 0,
             static_files: shop.static_files.len(),
             clips: shop.clips.len(),
             posts: shop.posts.len(),
@@ -189,10 +194,14 @@ pub enum BuildError {
     Manifest(output::OutputError),
 }
 
-/// Loads the shop and its templates, with every error of both.
-fn load(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<(Shop, tera::Tera), Diagnostics> {
+/// Loads the shop and its templates (with their digest), with every error of both.
+fn load(
+    root: &Path,
+    drafts: bool,
+    now: DateTime<Utc>,
+) -> Result<(Shop, (tera::Tera, templates::TemplatesDigest)), Diagnostics> {
     let options = LoadOptions { drafts, now };
-    let (shop, tera) = rayon::join(|| content::load(root, &options), || templates::load(root));
+    let (shop, tera) = rayon::join(|| content::load(root, &options), || templates::load_with_digest(root));
     match (shop, tera) {
         (Ok(shop), Ok(tera)) => Ok((shop, tera)),
         (shop, tera) => {
@@ -274,7 +283,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
         ),
         Some(_) => (load(&options.root, options.drafts, options.now), Ok(None)),
     };
-    let (shop, tera) = loaded.map_err(BuildError::Content)?;
+    let (shop, (tera, templates)) = loaded.map_err(BuildError::Content)?;
     let mut staging = match (unfit, opened?) {
         (Some(unfit), _) => return Err(unfit),
         (None, staging) => staging.expect("opened for a fit output"),
@@ -289,8 +298,11 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     // pages, and so is the look at the last build's catalog.
     // The catalog too, and the placeholders on the site (`check` lists
     // every one, published or not, as a to-do).
+    // Pages made from the same inputs as in the build being replaced are
+    // taken from it (none when a template reads outside its context).
+    let kept = templates.map(|digest| kept_pages::KeptPages::open(&options.root, &options.out, digest));
     let (written, searched) = rayon::join(
-        || site.render_each(|file| staging.put(&file)),
+        || site.render_each(kept.as_ref(), |file| staging.put(&file)),
         || -> Result<_, BuildError> {
             staging.put_more(&search::cached(&options.root, &shop)?)?;
             let unfilled = placeholders::published(&shop);
@@ -310,12 +322,18 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     summary.warnings.extend(unfilled.iter().map(|d| d.to_string().replacen("error:", "warning:", 1)));
     // Held until the manifest is written, so it is this build's.
     let _lock = staging.commit()?;
+    summary.pages_kept = kept.as_ref().map_or(0, kept_pages::KeptPages::kept);
     // Freeing the loaded shop takes one core a per cent or two of a build:
     // done beside writing the manifest, not after.
     let catalog_changed = manifest.as_ref().is_some_and(|(_, changed)| *changed);
     let (written, ()) = rayon::join(
         || manifest.map_or(Ok(()), |(json, _)| output::write_file_atomic(&options.manifest, json.as_bytes())),
-        move || drop((shop, tera)),
+        move || {
+            if let Some(kept) = kept {
+                kept.save();
+            }
+            drop((shop, tera))
+        },
     );
     written.map_err(BuildError::Manifest)?;
     Ok(BuildSummary { elapsed: started.elapsed(), gone, catalog_changed, ..summary })
@@ -395,7 +413,7 @@ pub fn gone_from(path: &Path, shop: &Shop, now: &clipstore_core::CatalogManifest
 /// templates write) without writing output.
 pub fn check(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<BuildSummary, Diagnostics> {
     let started = Instant::now();
-    let (shop, tera) = load(root, drafts, now)?;
+    let (shop, (tera, _)) = load(root, drafts, now)?;
     let site = render::render(&shop, &tera)?;
     check_content_links(&shop, site.files.iter().map(|f| f.path.clone()))?;
     let errors = links::check_rendered_links(&site.files, &SiteFiles::new(&site.files), &shop.config.base_url);

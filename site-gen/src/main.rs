@@ -394,8 +394,17 @@ fn main() -> ExitCode {
             };
             match site_gen::build(&options) {
                 Ok(s) => {
+                    // What was rendered, when pages were kept: an owner who
+                    // wonders why a build was quick, or why a page did not change.
+                    let kept = match s.pages_kept {
+                        0 => String::new(),
+                        kept => format!(
+                            " ({} rendered; {kept} unchanged since the last build, taken from it)",
+                            s.pages.saturating_sub(kept)
+                        ),
+                    };
                     println!(
-                        "Built {} pages ({} clips, {} news posts, {} tags) and copied {} static files into {} in {:.2} s",
+                        "Built {} pages ({} clips, {} news posts, {} tags) and copied {} static files into {} in {:.2} s{kept}",
                         s.pages,
                         s.clips,
                         s.posts,

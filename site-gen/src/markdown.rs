@@ -9,7 +9,7 @@ use crate::diagnostics::Location;
 pub const MORE_MARKER: &str = "<!-- more -->";
 
 /// A link or image reference found in Markdown.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SourceLink {
     pub target: String,
     pub location: Location,

@@ -39,7 +39,7 @@ pub const BUILD_FILES: &str = ".clipstore-files";
 const BUILD_FILES_MAGIC: &[u8; 8] = b"csfiles1";
 
 /// SipHash-1-3 with fixed keys: the same for a path in every version.
-fn path_hash(path: &str) -> u64 {
+pub(crate) fn path_hash(path: &str) -> u64 {
     use std::hash::Hasher;
     let mut h = siphasher::sip::SipHasher13::new_with_keys(0, 0);
     h.write(path.as_bytes());

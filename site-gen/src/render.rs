@@ -18,6 +18,7 @@ use tera::{Context, Tera};
 
 use crate::content::{Clip, Post, Price, Shop, Tag};
 use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::kept_pages::{self, KeptPages};
 use crate::search::SEARCH_PATH;
 use crate::templates::{self, cause_chain, BUILTIN_CART_SCRIPT, BUILTIN_SEARCH_SCRIPT, BUILTIN_STYLESHEET};
 
@@ -163,7 +164,7 @@ pub(crate) struct ItemVersions {
 pub fn render(shop: &Shop, tera: &Tera) -> Result<RenderedSite, Diagnostics> {
     let site = Site::plan(shop, tera)?;
     let (pages, tags) = (site.pages(), site.tags());
-    let files = site.render_each(|file| file)?;
+    let files = site.render_each(None, |file| file)?;
     Ok(RenderedSite { files, manifest: manifest(shop), pages, tags })
 }
 
@@ -215,18 +216,38 @@ impl<'a> Site<'a> {
     /// Renders every file on all cores and hands each to `each` as soon as
     /// it is made (`build` writes it, so the whole site is never held in
     /// memory), then returns what `each` returned, pages first, or one error
-    /// per failing template.
-    pub fn render_each<T: Send>(self, each: impl Fn(OutputFile) -> T + Sync) -> Result<Vec<T>, Diagnostics> {
+    /// per failing template. With `kept`, a page made from the same inputs
+    /// in the last build is taken from it instead of rendered
+    /// ([`crate::kept_pages`]), and every page is noted in `kept`'s record.
+    pub fn render_each<T: Send>(
+        self,
+        kept: Option<&KeptPages>,
+        each: impl Fn(OutputFile) -> T + Sync,
+    ) -> Result<Vec<T>, Diagnostics> {
         let Site { prepared, jobs, others } = self;
         let shop = prepared.shop;
+        let inputs = kept.map(|k| (k, prepared.global_across_builds(k.templates), kept_pages::content_versions(shop)));
+        let page = |job: Job| -> JobResult {
+            // The cart's list of clips is not a page and is made without a template.
+            let Some((kept, global, versions)) = inputs.as_ref().filter(|_| job != Job::CartClips) else {
+                return prepared.render_job(job);
+            };
+            let fingerprint = prepared.fingerprint(job, *global, versions);
+            let path = file_for_url(&prepared.job_url(job));
+            if let Some(bytes) = kept.take(&path, fingerprint) {
+                return Ok((path, bytes));
+            }
+            let page = prepared.render_job(job)?;
+            kept.note(&page.0, fingerprint, &page.1);
+            Ok(page)
+        };
         // The sitemap needs only the pages' addresses, known from the plan, so it
         // is made beside the pages instead of after them.
         let (results, sitemap): (Vec<Result<T, _>>, _) = rayon::join(
             || {
                 jobs.par_iter()
                     .map(|job| {
-                        prepared
-                            .render_job(*job)
+                        page(*job)
                             .map(|(path, bytes)| each(OutputFile { path, contents: OutputContents::Rendered(bytes) }))
                     })
                     .collect()
@@ -768,6 +789,20 @@ impl<'a> Prepared<'a> {
                 self.shop.posts.iter().map(|p| p.updated.unwrap_or(p.date)).max().unwrap_or(self.shop.now).hash(&mut h);
             }
         }
+        h.finish()
+    }
+
+    /// What `global` stands for in [`Prepared::fingerprint`] across builds,
+    /// given the templates' digest (`templates::TemplatesDigest`): the
+    /// program (its built-in templates, its rendering), the templates, the
+    /// site settings and what every page receives (`base`: the menu, the
+    /// year), and how lists are made. `serve` counts its own instead.
+    pub(crate) fn global_across_builds(&self, templates: u128) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        let for_site = matches!(self.tera, Cow::Owned(_));
+        (crate::markdown_cache::program_id(), templates, format!("{:?}", self.shop.config)).hash(&mut h);
+        (self.base.to_string(), self.per_page, self.lists_use_only_cards, for_site).hash(&mut h);
         h.finish()
     }
 

@@ -66,12 +66,14 @@ pub(crate) const FILTERS: &[&str] = &[
 ];
 
 /// What the templates of a Tera name: the templates they extend, include
-/// or import (the template naming them, the one named), and the filters
-/// no Tera has (template, filter; each once per template).
+/// or import (the template naming them, the one named), the filters
+/// no Tera has (template, filter; each once per template), and the
+/// functions they call.
 #[derive(Default)]
 pub(crate) struct Uses {
     pub(crate) references: Vec<(String, String)>,
     pub(crate) filters: std::collections::BTreeSet<(String, String)>,
+    pub(crate) functions: std::collections::BTreeSet<String>,
 }
 
 pub(crate) fn uses_of(tera: &Tera) -> Uses {
@@ -137,6 +139,9 @@ impl Found<'_> {
         let known = SPECIAL_FILTERS.contains(&call.name.as_str()) || self.tera.get_filter(&call.name).is_ok();
         if is_filter && !known {
             self.uses.filters.insert((self.template.to_string(), call.name.clone()));
+        }
+        if !is_filter {
+            self.uses.functions.insert(call.name.clone());
         }
         call.args.values().for_each(|e| self.expr(e));
     }

@@ -69,15 +69,31 @@ pub fn builtin_static_files_missing<'a>(
 /// Prints a warning for each file under `templates/` that no page uses
 /// (see [`unused_templates`]).
 pub fn load(root: &Path) -> Result<Tera, Diagnostics> {
-    let (tera, warnings) = load_with_warnings(root)?;
+    load_with_digest(root).map(|(tera, _)| tera)
+}
+
+/// [`load`], with the [`TemplatesDigest`] of what was loaded.
+pub fn load_with_digest(root: &Path) -> Result<(Tera, TemplatesDigest), Diagnostics> {
+    let (tera, warnings, digest) = load_with_warnings(root)?;
     for warning in warnings {
         eprintln!("{warning}");
     }
-    Ok(tera)
+    Ok((tera, digest))
 }
 
+/// What a build's pages are made with besides their context: the hash
+/// (XXH3-128) of every template's name and text, built-in and the shop's.
+/// `None` when a template reads something else (Tera's `get_env`): then
+/// the same context need not give the same page, and a build keeps no page
+/// of the last one (`crate::kept_pages`).
+pub type TemplatesDigest = Option<u128>;
+
+/// Tera's functions whose result is a function of their arguments (not
+/// `get_env`, nor any Tera may add).
+const PURE_FUNCTIONS: [&str; 2] = ["range", "throw"];
+
 /// [`load`], with the warnings returned rather than printed.
-fn load_with_warnings(root: &Path) -> Result<(Tera, Vec<String>), Diagnostics> {
+fn load_with_warnings(root: &Path) -> Result<(Tera, Vec<String>, TemplatesDigest), Diagnostics> {
     let mut sources: BTreeMap<String, (String, String)> = BUILTIN_TEMPLATES
         .iter()
         .map(|(name, text)| (name.to_string(), (format!("built-in template {name}"), text.to_string())))
@@ -164,7 +180,14 @@ fn load_with_warnings(root: &Path) -> Result<(Tera, Vec<String>), Diagnostics> {
     }
     let own: Vec<&str> =
         sources.iter().filter(|(_, (shown, _))| shown.starts_with(TEMPLATES_DIR)).map(|(n, _)| n.as_str()).collect();
-    Ok((tera, unused_templates(&own, &ignored, &uses.references)))
+    let reads_outside = uses.functions.iter().any(|f| !PURE_FUNCTIONS.contains(&f.as_str()));
+    let digest = (!reads_outside).then(|| {
+        use std::hash::Hash;
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        sources.iter().for_each(|(name, (_, text))| (name, text).hash(&mut h));
+        h.digest128()
+    });
+    Ok((tera, unused_templates(&own, &ignored, &uses.references), digest))
 }
 
 /// A Tera of `templates` (name, text), escaping as every build does.
@@ -306,7 +329,7 @@ mod tests {
     #[test]
     fn the_built_in_templates_load_without_warnings() {
         let tmp = shop(&[]);
-        let (_, warnings) = load_with_warnings(tmp.path()).unwrap();
+        let (_, warnings, _) = load_with_warnings(tmp.path()).unwrap();
         assert_eq!(warnings, Vec::<String>::new());
     }
 
@@ -328,7 +351,7 @@ mod tests {
             ("templates/self.html", "{% include \"self.html\" ignore missing %}"),
             ("templates/notes.txt", "not a template"),
         ]);
-        let (_, warnings) = load_with_warnings(tmp.path()).unwrap();
+        let (_, warnings, _) = load_with_warnings(tmp.path()).unwrap();
         let unused = |name: &str| {
             format!(
                 "warning: templates/{name} is not used by any page: a page uses the template of its kind \
@@ -377,7 +400,7 @@ mod tests {
         assert!(frobnicate.contains(&format!("help: {docs}\n")), "{frobnicate}");
         // A leftover template no page uses is only warned about, filters and all.
         let tmp = shop(&[("templates/old/clip.html", "{{ clip.date | date(format=\"%Y\") }}")]);
-        let (_, warnings) = load_with_warnings(tmp.path()).unwrap();
+        let (_, warnings, _) = load_with_warnings(tmp.path()).unwrap();
         assert!(warnings.iter().any(|w| w.starts_with("warning: templates/old/clip.html is not used")), "{warnings:?}");
     }
 
@@ -435,6 +458,27 @@ mod tests {
             shown.contains("template error: Failed to parse 'page.html'") && !shown.contains("never closed"),
             "{shown}"
         );
+    }
+
+    /// The digest changes with any template's text or name, and is none
+    /// when a template calls a function that reads outside its context.
+    #[test]
+    fn the_digest_stands_for_every_template_and_only_pure_ones() {
+        let digest = |files: &[(&str, &str)]| load_with_warnings(shop(files).path()).unwrap().2;
+        let builtin = digest(&[]);
+        assert!(builtin.is_some());
+        assert_eq!(digest(&[]), builtin, "the same templates, the same digest");
+        let own = digest(&[("templates/page.html", "{{ page.title }}")]);
+        assert!(own.is_some() && own != builtin);
+        assert_ne!(digest(&[("templates/page.html", "{{ page.title }} ")]), own, "one space more");
+        assert_ne!(digest(&[("templates/404.html", "{{ page.title }}")]), own, "another name");
+        assert!(digest(&[("templates/page.html", "{% for i in range(end=3) %}{{ i }}{% endfor %}")]).is_some());
+        assert_eq!(digest(&[("templates/page.html", "{{ get_env(name=\"HOME\", default=\"\") }}")]), None);
+        assert_eq!(digest(&[("templates/page.html", "{% set h = get_env(name=\"HOME\") %}{{ h }}")]), None);
+        // Tera's own clock and dice are left out of site-gen's Tera; were
+        // they in, their calls would make the digest none all the same.
+        let tera = compile(Vec::new()).unwrap();
+        assert!(tera.get_function("now").is_err() && tera.get_function("get_random").is_err());
     }
 
     /// The filter lists match the Tera site-gen is built with.

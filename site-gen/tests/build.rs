@@ -612,7 +612,7 @@ fn kept_markdown_never_outlives_an_edit() {
 }
 
 /// What a build keeps for the next one (the search index, the rendered
-/// Markdown) cannot be written when `.site-gen` is a file: the build still
+/// Markdown, the record of the pages) cannot be written when `.site-gen` is a file: the build still
 /// succeeds, the same site, and says which file it could not keep and why,
 /// on every build until the owner fixes it.
 #[test]
@@ -626,11 +626,15 @@ fn a_cache_that_cannot_be_written_is_warned_of_and_the_site_still_built() {
         let built = build(&shop, &out, &["--now", NOW]);
         assert!(built.status.success(), "{round}: {}", stderr(&built));
         let err = stderr(&built);
-        for (what, file) in [("the search index", "search-index"), ("the rendered Markdown", "markdown-cache")] {
+        for (what, file) in [
+            ("the search index", "search-index"),
+            ("the rendered Markdown", "markdown-cache"),
+            ("the record of the pages built", "pages"),
+        ] {
             let line = err.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("{round}: no {what}: {err}"));
             assert!(line.starts_with("warning: could not keep ") && line.contains(file), "{line}");
         }
-        assert_eq!(err.matches("help: make sure").count(), 2, "{err}");
+        assert_eq!(err.matches("help: make sure").count(), 3, "{err}");
     }
     assert_eq!(fs::read(shop.join(".site-gen")).unwrap(), b"in the way", "nothing of the owner's is replaced");
     let without = snapshot(&out);
@@ -638,7 +642,9 @@ fn a_cache_that_cannot_be_written_is_warned_of_and_the_site_still_built() {
     let built = build(&shop, &out, &["--now", NOW]);
     assert!(built.status.success() && !stderr(&built).contains("warning: could not keep"), "{}", stderr(&built));
     assert_eq!(snapshot(&out), without, "the site is the same with its caches");
-    assert!(shop.join(".site-gen/search-index").is_file() && shop.join(".site-gen/markdown-cache").is_file());
+    for kept in ["search-index", "markdown-cache", "pages"] {
+        assert!(shop.join(".site-gen").join(kept).is_file(), "{kept}");
+    }
 }
 
 /// Pages are written into the staging folder (the kept sibling) as they are
@@ -697,6 +703,62 @@ fn a_build_failing_while_pages_are_written_leaves_previous_public_exactly_as_it_
     let fresh = tmp.path().join("fresh/public");
     assert!(build(&shop, &fresh, &["--now", NOW]).status.success());
     assert_eq!(snapshot(&out), snapshot(&fresh), "the rebuild over the sibling equals a build from scratch");
+}
+
+/// A rebuild takes each page made from the same inputs from the build it
+/// replaces (`site_gen::kept_pages`), and says so; but never a page that
+/// is not what that build wrote: one changed by hand, or put there as a
+/// symbolic link, is rendered again. A record that is damaged keeps
+/// nothing, and templates that read outside their context (`get_env`)
+/// are rendered every build.
+#[test]
+fn a_rebuild_takes_unchanged_pages_and_only_the_bytes_it_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &shop);
+    let out = shop.join("public");
+    let built = |what: &str| {
+        let o = build(&shop, &out, &["--now", NOW]);
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        let summary = String::from_utf8_lossy(&o.stdout).lines().next().unwrap().to_string();
+        assert!(summary.starts_with("Built 17 pages"), "{what}: {summary}");
+        summary
+    };
+    assert!(!built("first").contains("taken"), "nothing to take from");
+    let first = snapshot(&out);
+    let taken = "(0 rendered; 17 unchanged since the last build, taken from it)";
+    assert!(built("again").ends_with(taken), "everything taken");
+    assert_eq!(snapshot(&out), first);
+
+    let page = out.join("news/first/index.html");
+    fs::remove_file(&page).unwrap();
+    fs::write(&page, String::from_utf8(first[Path::new("news/first/index.html")].clone()).unwrap() + "<!-- mine -->")
+        .unwrap();
+    assert!(built("a page changed by hand").ends_with("(1 rendered; 16 unchanged since the last build, taken from it)"));
+    assert_eq!(snapshot(&out), first, "the page is the build's again");
+
+    // The same bytes, but behind a link: not a file the build wrote.
+    let elsewhere = tmp.path().join("elsewhere.html");
+    fs::write(&elsewhere, &first[Path::new("clips/alpha/index.html")]).unwrap();
+    fs::remove_file(out.join("clips/alpha/index.html")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("clips/alpha/index.html")).unwrap();
+    assert!(built("a page replaced by a link").contains("(1 rendered; 16 unchanged"));
+    assert!(fs::symlink_metadata(out.join("clips/alpha/index.html")).unwrap().is_file());
+    assert_eq!(snapshot(&out), first);
+
+    let record = shop.join(".site-gen/pages");
+    let bytes = fs::read(&record).unwrap();
+    fs::write(&record, &bytes[..bytes.len() - 1]).unwrap();
+    assert!(!built("a record cut short").contains("taken"));
+    assert_eq!(snapshot(&out), first);
+    assert!(built("the record written again").ends_with(taken));
+
+    fs::create_dir_all(shop.join("templates")).unwrap();
+    let footer = "{% extends \"base.html\" %}{% block content %}{{ get_env(name=\"SHOP_NOTE\", default=\"\") }}\
+                  {{ page.content | safe }}{% endblock content %}";
+    fs::write(shop.join("templates/page.html"), footer).unwrap();
+    built("a template reading the environment");
+    assert!(!built("and again").contains("taken"), "nothing is taken while a template reads outside its context");
 }
 
 #[test]

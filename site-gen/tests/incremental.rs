@@ -4,7 +4,9 @@
 //! templates; settings; static files; broken files and their fixes) to a copy
 //! of the `small-shop` fixture, rebuilds incrementally after each one, and
 //! compares the output folder with a clean `site_gen::build` of the same
-//! content, file by file.
+//! content (into an empty folder), file by file. So does a `site_gen::build`
+//! over the previous step's build, which takes the pages made from the same
+//! inputs from it (`site_gen::kept_pages`) by the same fingerprints.
 
 mod common;
 use common::copy_dir;
@@ -38,6 +40,10 @@ struct Harness {
     _tmp: tempfile::TempDir,
     root: PathBuf,
     clean: PathBuf,
+    /// Built over the previous step's build each step.
+    built: PathBuf,
+    /// How many pages the last build into `built` rendered.
+    built_rendered: usize,
     site: Incremental,
     drafts: bool,
     step: usize,
@@ -67,7 +73,8 @@ impl Harness {
         let out = tmp.path().join("served");
         let site = Incremental::new(&root, &out, LoadOptions { drafts, now: now() });
         let clean = tmp.path().join("clean");
-        Harness { _tmp: tmp, root, clean, site, drafts, step: 0 }
+        let built = tmp.path().join("built");
+        Harness { _tmp: tmp, root, clean, built, built_rendered: 0, site, drafts, step: 0 }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -95,25 +102,35 @@ impl Harness {
         self.write(rel, &text.replacen(from, to, 1));
     }
 
-    /// Rebuilds incrementally and checks the result against a clean build.
-    /// Returns how many pages the rebuild rendered.
+    /// Rebuilds incrementally, and builds over the previous step's build,
+    /// and checks both results against a clean build. Returns how many
+    /// pages the incremental rebuild rendered.
     fn check(&mut self, what: &str) -> usize {
         self.step += 1;
         let report = self.site.rebuild().unwrap_or_else(|e| panic!("step {} ({what}): {e}", self.step));
-        let options = BuildOptions {
+        let options = |out: &Path| BuildOptions {
             root: self.root.clone(),
-            out: self.clean.clone(),
-            manifest: self.clean.with_extension("json"),
+            out: out.to_path_buf(),
+            manifest: out.with_extension("json"),
             drafts: self.drafts,
             now: now(),
         };
-        site_gen::build(&options).unwrap_or_else(|e| panic!("step {} ({what}): clean build: {e}", self.step));
-        let (inc, clean) = (snapshot(self.site.out()), snapshot(&self.clean));
-        let inc_paths: Vec<_> = inc.keys().collect();
+        // Before the clean build, which records its own pages.
+        let built = site_gen::build(&options(&self.built))
+            .unwrap_or_else(|e| panic!("step {} ({what}): build over the last: {e}", self.step));
+        self.built_rendered = built.pages - built.pages_kept;
+        let _ = fs::remove_dir_all(&self.clean);
+        site_gen::build(&options(&self.clean))
+            .unwrap_or_else(|e| panic!("step {} ({what}): clean build: {e}", self.step));
+        let clean = snapshot(&self.clean);
         let clean_paths: Vec<_> = clean.keys().collect();
-        assert_eq!(inc_paths, clean_paths, "step {} ({what}): the same files and folders", self.step);
-        for (path, bytes) in &clean {
-            assert!(inc[path] == *bytes, "step {} ({what}): {} differs", self.step, path.display());
+        for (name, made) in [("incremental", snapshot(self.site.out())), ("built over the last", snapshot(&self.built))]
+        {
+            let made_paths: Vec<_> = made.keys().collect();
+            assert_eq!(made_paths, clean_paths, "step {} ({what}, {name}): the same files and folders", self.step);
+            for (path, bytes) in &clean {
+                assert!(made[path] == *bytes, "step {} ({what}, {name}): {} differs", self.step, path.display());
+            }
         }
         report.rendered
     }
@@ -153,13 +170,19 @@ fn incremental_rebuilds_equal_clean_builds_with_drafts() {
 fn run_sequence(drafts: bool) {
     let mut h = Harness::new(drafts);
     h.check("first build");
+    let all = h.built_rendered;
     let total = h.site.rebuild().unwrap().rendered;
     assert_eq!(total, 0, "nothing changed, nothing rendered");
+    h.check("nothing changed");
+    assert_eq!(h.built_rendered, 0, "a build over the last, with nothing changed, renders nothing");
 
     // Posts.
     h.edit("content/news/post-3.md", "Body of post 3.", "A changed body of post 3.");
     let rendered = h.check("change a post's body");
     assert!(rendered < 15, "a body edit re-renders only the pages showing the post ({rendered})");
+    assert_eq!(h.built_rendered, rendered, "a build renders what serve does");
+    h.edit("content/news/post-3.md", "Second paragraph.", "A changed second paragraph, past the summary.");
+    h.check("change a post's body past its summary");
     h.write("content/news/new-post.md", &post("Brand new", "2026-05-01", r#"["sea", "fresh"]"#, "Fresh news."));
     h.check("add the newest post, with a new tag");
     h.edit("content/news/post-5.md", "date = 2026-03-06", "date = 2026-01-01");
@@ -198,10 +221,28 @@ fn run_sequence(drafts: bool) {
     h.check("add a page (the menu changes everywhere)");
     h.remove("content/pages/contact.md");
     h.check("delete a page");
+    h.write("content/pages/licence-standard.md", "+++\ntitle = \"Standard licence\"\n+++\nTerms.\n");
+    h.write("content/pages/licence-extended.md", "+++\ntitle = \"Extended licence\"\n+++\nMore terms.\n");
+    let tiers = "\n[[licences]]\nid = \"standard\"\nname = \"Standard\"\npage = \"/licence-standard/\"\n\n\
+                 [[licences]]\nid = \"extended\"\nname = \"Extended\"\npage = \"/licence-extended/\"\nfactor = 2.5\n";
+    let settings = fs::read_to_string(h.path("content/site.toml")).unwrap();
+    h.write("content/site.toml", &format!("{settings}{tiers}"));
+    h.check("sell under two licence tiers");
+    h.edit("content/site.toml", "factor = 2.5", "factor = 3");
+    h.check("change a tier's price (a setting no page shows by itself)");
+    let variant = "\n[[variants]]\nid = \"small\"\nresolution = \"640x360\"\nprice = 4\n\
+                   file = \"clips/clip-2-small.mp4\"\nfile_name = \"small.mp4\"\nsize = 50\n+++";
+    h.edit("content/clips/clip-2.md", "\n+++", variant);
+    h.check("sell a clip in a second file");
+    h.edit("content/clips/clip-2.md", "price = 4", "price = 5");
+    h.check("change that file's price");
     fs::create_dir_all(h.path("templates")).unwrap();
     let post_template = site_gen::templates::BUILTIN_TEMPLATES.iter().find(|(n, _)| *n == "post.html").unwrap().1;
     h.write("templates/post.html", &post_template.replace("{% block content %}", "{% block content %}<p>Custom</p>"));
     h.check("override a template");
+    assert!(h.built_rendered >= all, "a template changed, every page rendered ({} of {all})", h.built_rendered);
+    h.edit("templates/post.html", "<p>Custom</p>", "<p>Custom, changed</p>");
+    h.check("change the shop's own template");
     h.remove("templates/post.html");
     h.check("remove the override");
     h.edit("content/site.toml", "items_per_page = 2", "items_per_page = 3");

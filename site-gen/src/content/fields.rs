@@ -7,7 +7,7 @@ use std::fmt;
 pub(crate) const CURRENCY_IS_THE_SHOPS: &str = "the currency is set in content/site.toml";
 
 /// A price in the shop's currency, held in cents so sums are exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Price {
     pub cents: u64,
 }
@@ -120,7 +120,7 @@ impl Price {
 }
 
 /// A clip's running time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Duration {
     pub seconds: u64,
 }
@@ -174,7 +174,7 @@ impl fmt::Display for Duration {
 }
 
 /// A clip's frame size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Resolution {
     pub width: u32,
     pub height: u32,
