@@ -403,14 +403,14 @@ impl Incremental {
         let mut rendered: Vec<(String, Vec<u8>)> = render::collect_pages(shop, results)?
             .map(|f| match f.contents {
                 OutputContents::Rendered(bytes) => (f.path, bytes),
-                OutputContents::Copy(_) => unreachable!("pages are rendered"),
+                OutputContents::Copy(_) | OutputContents::Kept(..) => unreachable!("pages are rendered"),
             })
             .collect();
         if let Some(sitemap) = sitemap {
             match sitemap {
                 Ok(f) => match f.contents {
                     OutputContents::Rendered(bytes) => rendered.push((f.path, bytes)),
-                    OutputContents::Copy(_) => unreachable!("the sitemap is rendered"),
+                    OutputContents::Copy(_) | OutputContents::Kept(..) => unreachable!("the sitemap is rendered"),
                 },
                 Err(message) => {
                     return Err(Diagnostics(vec![Diagnostic::new(
@@ -459,7 +459,7 @@ impl Incremental {
                 .par_iter()
                 .map(|f| match &f.contents {
                     OutputContents::Rendered(bytes) => write_if_changed(&self.out, &f.path, bytes),
-                    OutputContents::Copy(_) => unreachable!("the index is made in memory"),
+                    OutputContents::Copy(_) | OutputContents::Kept(..) => unreachable!("the index is made in memory"),
                 })
                 .collect::<Result<_, _>>()?;
             report.written += written.iter().filter(|w| **w).count();
@@ -483,7 +483,9 @@ impl Incremental {
             let written: Vec<bool> = all
                 .par_iter()
                 .map(|(path, contents)| match contents {
-                    OutputContents::Rendered(bytes) => write_if_changed(&self.out, path, bytes),
+                    OutputContents::Rendered(bytes) | OutputContents::Kept(bytes, _) => {
+                        write_if_changed(&self.out, path, bytes)
+                    }
                     OutputContents::Copy(src) => {
                         let bytes = fs::read(src).map_err(io_error(src))?;
                         write_if_changed(&self.out, path, &bytes)

@@ -31,6 +31,7 @@ use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 use crate::content::{Clip, ClipVariant, Page, Post, Shop};
 use crate::kept;
 use crate::markdown_cache::program_id;
+use crate::output::FileId;
 use crate::render::ItemVersions;
 
 /// Where the record is kept, relative to the shop's root (never published).
@@ -89,20 +90,20 @@ impl KeptPages {
 
     /// The last build's bytes of the page at `path` (in the site), if they
     /// were made from inputs of fingerprint `inputs` and are still those
-    /// bytes; noted as this build's page.
-    pub(crate) fn take(&self, path: &str, inputs: u64) -> Option<Vec<u8>> {
+    /// bytes, with the file they were read from; noted as this build's page.
+    pub(crate) fn take(&self, path: &str, inputs: u64) -> Option<(Vec<u8>, FileId)> {
         let path_hash = crate::output::path_hash(path);
         let &(last_inputs, digest) = self.last.get(&path_hash)?;
         if last_inputs != inputs {
             return None;
         }
-        let bytes = read_file(&self.last_build.join(path))?;
+        let (bytes, file) = read_file(&self.last_build.join(path))?;
         if xxh3_128(&bytes) != digest {
             return None;
         }
         self.push(Entry { path: path_hash, inputs, bytes: digest });
         self.kept.fetch_add(1, Ordering::Relaxed);
-        Some(bytes)
+        Some((bytes, file))
     }
 
     /// Notes the page at `path`, rendered from inputs of fingerprint `inputs`.
@@ -163,9 +164,9 @@ fn read_entries(bytes: &[u8]) -> Option<Vec<Entry>> {
     })
 }
 
-/// The bytes of the regular file at `path` (not through a symbolic link);
-/// `None` on any doubt.
-fn read_file(path: &Path) -> Option<Vec<u8>> {
+/// The bytes of the regular file at `path` (not through a symbolic link),
+/// and which file it is; `None` on any doubt.
+fn read_file(path: &Path) -> Option<(Vec<u8>, FileId)> {
     let mut file = crate::output::open_no_follow(path).ok()?;
     let meta = file.metadata().ok()?;
     if !meta.is_file() {
@@ -173,7 +174,7 @@ fn read_file(path: &Path) -> Option<Vec<u8>> {
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).ok()? + 1);
     file.read_to_end(&mut bytes).ok()?;
-    Some(bytes)
+    Some((bytes, FileId::of(&meta)))
 }
 
 /// Each item's version for fingerprints across builds: a hash of all of
@@ -272,7 +273,7 @@ mod tests {
         let pages = KeptPages::open(&root, &site, 7);
         assert_eq!(pages.take("news/index.html", 2), None, "other inputs");
         assert_eq!(pages.take("index.html", 2), None, "recorded, but not in the folder");
-        assert_eq!(pages.take("news/index.html", 1).as_deref(), Some(&b"<p>news</p>"[..]));
+        assert_eq!(pages.take("news/index.html", 1).unwrap().0, b"<p>news</p>");
         assert_eq!(pages.kept(), 1);
 
         std::fs::write(site.join("news/index.html"), "<p>news!</p>").unwrap();

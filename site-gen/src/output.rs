@@ -125,8 +125,8 @@ pub struct Staging {
     /// symbolic links) with their inode numbers: only these are linked from.
     previous_files: HashMap<String, u64>,
     /// The files (and other entries that are not folders) `dir` held when
-    /// this build began, by path inside the site.
-    found: HashSet<String>,
+    /// this build began, by path inside the site, with their inode numbers.
+    found: HashMap<String, Entry>,
     /// The folders `dir` held when this build began.
     found_dirs: HashSet<String>,
     /// Every file of the new build: the paths given to `begin`, then those of
@@ -211,7 +211,7 @@ impl Staging {
             parent,
             name,
             dir,
-            found: sibling.files.into_keys().collect(),
+            found: sibling.files,
             found_dirs: sibling.dirs,
             lock,
         })
@@ -228,11 +228,13 @@ impl Staging {
         }
         // Mark the sibling as ours first: a build killed from here on leaves
         // a folder the next one knows it may bring up to date.
-        if !self.found.contains(BUILD_MARKER) {
+        if !self.found.contains_key(BUILD_MARKER) {
             let (name, text) = SIBLING_GITIGNORE;
             for (name, contents) in marker_files().into_iter().chain([(name, text.to_string())]) {
-                write_new(&self.dir.join(name), &OutputContents::Rendered(contents.into_bytes()))?;
-                self.found.insert(name.to_string());
+                let path = self.dir.join(name);
+                write_new(&path, &OutputContents::Rendered(contents.into_bytes()))?;
+                let ino = inode(&path).unwrap_or_default();
+                self.found.insert(name.to_string(), Entry { ino, regular: true });
             }
         }
         let paths: HashSet<String> = paths.into_iter().map(str::to_owned).collect();
@@ -253,11 +255,11 @@ impl Staging {
                 let d = self.dir.join(path);
                 fs::remove_dir_all(&d).map_err(io_err(&d))?;
                 self.found_dirs.retain(|f| !(f == path || f.starts_with(&format!("{path}/"))));
-                self.found.retain(|f| !f.starts_with(&format!("{path}/")));
+                self.found.retain(|f, _| !f.starts_with(&format!("{path}/")));
             }
             for folder in Path::new(path).ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
                 let folder = folder.to_string_lossy();
-                if self.found.remove(folder.as_ref()) {
+                if self.found.remove(folder.as_ref()).is_some() {
                     let f = self.dir.join(folder.as_ref());
                     fs::remove_file(&f).map_err(io_err(&f))?;
                 }
@@ -268,7 +270,9 @@ impl Staging {
 
     /// Puts one file into the new build: left as it is when the sibling's
     /// file already holds its bytes, else a hard link to the previous build's
-    /// file of the same path when that holds them, else a new file.
+    /// file of the same path when that holds them, else a new file. A page
+    /// read from the previous build's file ([`OutputContents::Kept`]) is not
+    /// compared again with that file, nor with its twin in the sibling.
     pub fn put(&self, f: &OutputFile) -> Result<(), OutputError> {
         let dest = self.dir.join(&f.path);
         if let Some(folder) = Path::new(&f.path).parent().filter(|p| self.own_folders.contains(*p)) {
@@ -280,13 +284,24 @@ impl Staging {
             }
         }
         let twin = self.previous_files.get(&f.path).copied();
-        let found = self.found.contains(&f.path);
+        let found_ino = self.found.get(&f.path).map(|e| e.ino);
+        let found = found_ino.is_some();
+        // A page read from the previous build's file at this path, which has
+        // no name but that one and, maybe, its twin's here.
+        let kept_from = match &f.contents {
+            OutputContents::Kept(_, from) if twin == Some(from.ino) => Some(from),
+            _ => None,
+        };
+        if kept_from.is_some_and(|from| found_ino == Some(from.ino) && from.links == 2) {
+            // The file here is that file: it holds the bytes.
+            return Ok(());
+        }
         // The bytes to compare with, read once (a static file's) and only
         // when there is a file to compare.
         let copied;
         let expected: Option<&[u8]> = match &f.contents {
             _ if !found && twin.is_none() => None,
-            OutputContents::Rendered(bytes) => Some(bytes),
+            OutputContents::Rendered(bytes) | OutputContents::Kept(bytes, _) => Some(bytes),
             OutputContents::Copy(src) => {
                 copied = fs::read(src).ok();
                 copied.as_deref()
@@ -309,7 +324,10 @@ impl Staging {
         }
         if let (Some(ino), Some(previous)) = (twin, &self.previous) {
             let old = previous.join(&f.path);
-            if expected.is_some_and(|bytes| holds(&old, bytes, None, Some(ino))) && fs::hard_link(&old, &dest).is_ok() {
+            // A page read from that very file, its only name, needs no second reading.
+            let holds_them = kept_from.is_some_and(|from| from.links == 1)
+                || expected.is_some_and(|bytes| holds(&old, bytes, None, Some(ino)));
+            if holds_them && fs::hard_link(&old, &dest).is_ok() {
                 // `serve` may have put another file at that path meanwhile.
                 if inode(&dest) == Some(ino) {
                     return Ok(());
@@ -328,7 +346,7 @@ impl Staging {
         folders.sort();
         folders.dedup();
         for folder in folders {
-            for up in folder.ancestors().filter(|a| a.to_str().is_some_and(|a| self.found.contains(a))) {
+            for up in folder.ancestors().filter(|a| a.to_str().is_some_and(|a| self.found.contains_key(a))) {
                 // A file where a folder goes.
                 let up = self.dir.join(up);
                 let _ = fs::remove_file(&up);
@@ -394,7 +412,7 @@ impl Staging {
             }
         }
         let files: Vec<&String> =
-            self.found.iter().filter(|f| !self.paths.contains(*f) && !needed.contains(f.as_str())).collect();
+            self.found.keys().filter(|f| !self.paths.contains(*f) && !needed.contains(f.as_str())).collect();
         // Of the stale folders, only the topmost: deleting it takes the rest.
         let folders: Vec<&String> = self
             .found_dirs
@@ -474,6 +492,31 @@ fn inode(path: &Path) -> Option<u64> {
     #[cfg(not(unix))]
     {
         fs::symlink_metadata(path).ok().map(|_| 0)
+    }
+}
+
+/// Which file a page taken from the last build was read from
+/// ([`OutputContents::Kept`]): its inode number and how many names it had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    pub ino: u64,
+    pub links: u64,
+}
+
+impl FileId {
+    /// The file of `meta`; on systems without inode numbers, one that
+    /// matches no other.
+    pub(crate) fn of(meta: &fs::Metadata) -> FileId {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            FileId { ino: meta.ino(), links: meta.nlink() }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            FileId { ino: u64::MAX, links: 0 }
+        }
     }
 }
 
@@ -593,7 +636,9 @@ fn write_new(dest: &Path, contents: &OutputContents) -> Result<(), OutputError> 
     use std::io::Write;
     let create = || fs::OpenOptions::new().write(true).create_new(true).open(dest);
     match contents {
-        OutputContents::Rendered(bytes) => create().and_then(|mut file| file.write_all(bytes)).map_err(io_err(dest)),
+        OutputContents::Rendered(bytes) | OutputContents::Kept(bytes, _) => {
+            create().and_then(|mut file| file.write_all(bytes)).map_err(io_err(dest))
+        }
         OutputContents::Copy(src) => {
             let mut from = fs::File::open(src).map_err(io_err(src))?;
             let mut to = create().map_err(io_err(dest))?;
@@ -780,7 +825,9 @@ mod tests {
         let mut all: Vec<(String, String)> = files
             .iter()
             .map(|f| match &f.contents {
-                OutputContents::Rendered(b) => (f.path.clone(), String::from_utf8(b.clone()).unwrap()),
+                OutputContents::Rendered(b) | OutputContents::Kept(b, _) => {
+                    (f.path.clone(), String::from_utf8(b.clone()).unwrap())
+                }
                 OutputContents::Copy(src) => (f.path.clone(), fs::read_to_string(src).unwrap()),
             })
             .collect();
@@ -922,6 +969,39 @@ mod tests {
         assert_eq!(names_in(tmp.path()), [".public.prev", "logo.svg", "public"]);
         write_site(&out, &build("four")).unwrap();
         assert_eq!(tree(&out), expected(&build("four")));
+    }
+
+    /// A page taken from the last build ([`OutputContents::Kept`]) is left
+    /// in the sibling, unread, only when the sibling's file is the very file
+    /// it was read from, with no other name; any other is written.
+    #[test]
+    #[cfg(unix)]
+    fn a_kept_page_is_left_only_in_the_file_it_was_read_from() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        let pages = vec![file("a/index.html", "a"), file("b/index.html", "b"), file("c/index.html", "c")];
+        write_site(&out, &pages).unwrap();
+        write_site(&out, &pages).unwrap();
+        let id = |p: &str| FileId::of(&fs::metadata(out.join(p)).unwrap());
+        assert_eq!(id("a/index.html").links, 2, "shared with the sibling");
+        let kept = |path: &str, text: &str, from: FileId| OutputFile {
+            path: path.into(),
+            contents: OutputContents::Kept(text.as_bytes().to_vec(), from),
+        };
+        // Taken as read from a's file: left as it is, unread (`kept_pages`
+        // vouches for the bytes). New bytes said to be read from b's file
+        // when it had a third name, or from a's file for c: written.
+        let a = id("a/index.html");
+        let files = [
+            kept("a/index.html", "a", a),
+            kept("b/index.html", "b, new", FileId { links: 3, ..id("b/index.html") }),
+            kept("c/index.html", "c, new", a),
+        ];
+        let staging = Staging::begin(&out, files.iter().map(|f| f.path.as_str())).unwrap();
+        files.iter().try_for_each(|f| staging.put(f)).unwrap();
+        staging.commit().unwrap();
+        assert_eq!(tree(&out), expected(&files));
+        assert_eq!(id("a/index.html"), a, "the same file");
     }
 
     #[test]

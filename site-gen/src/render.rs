@@ -55,6 +55,10 @@ pub enum OutputContents {
     Rendered(Vec<u8>),
     /// A static file copied verbatim from this absolute path.
     Copy(PathBuf),
+    /// A page taken from the last build ([`crate::kept_pages`]): the bytes
+    /// its file there holds, and which file that is, so that the staging
+    /// folder's twin of it need not be read again.
+    Kept(Vec<u8>, crate::output::FileId),
 }
 
 /// The whole result of rendering, still in memory.
@@ -227,31 +231,25 @@ impl<'a> Site<'a> {
         let Site { prepared, jobs, others } = self;
         let shop = prepared.shop;
         let inputs = kept.map(|k| (k, prepared.global_across_builds(k.templates), kept_pages::content_versions(shop)));
-        let page = |job: Job| -> JobResult {
+        let page = |job: Job| -> Result<OutputFile, (String, String)> {
+            let rendered = |(path, bytes)| OutputFile { path, contents: OutputContents::Rendered(bytes) };
             // The cart's list of clips is not a page and is made without a template.
             let Some((kept, global, versions)) = inputs.as_ref().filter(|_| job != Job::CartClips) else {
-                return prepared.render_job(job);
+                return prepared.render_job(job).map(rendered);
             };
             let fingerprint = prepared.fingerprint(job, *global, versions);
             let path = file_for_url(&prepared.job_url(job));
-            if let Some(bytes) = kept.take(&path, fingerprint) {
-                return Ok((path, bytes));
+            if let Some((bytes, from)) = kept.take(&path, fingerprint) {
+                return Ok(OutputFile { path, contents: OutputContents::Kept(bytes, from) });
             }
             let page = prepared.render_job(job)?;
             kept.note(&page.0, fingerprint, &page.1);
-            Ok(page)
+            Ok(rendered(page))
         };
         // The sitemap needs only the pages' addresses, known from the plan, so it
         // is made beside the pages instead of after them.
         let (results, sitemap): (Vec<Result<T, _>>, _) = rayon::join(
-            || {
-                jobs.par_iter()
-                    .map(|job| {
-                        page(*job)
-                            .map(|(path, bytes)| each(OutputFile { path, contents: OutputContents::Rendered(bytes) }))
-                    })
-                    .collect()
-            },
+            || jobs.par_iter().map(|job| page(*job).map(&each)).collect(),
             || prepared.sitemap(jobs.iter().map(|job| file_for_url(&prepared.job_url(*job)))),
         );
         let mut done = collect_results(shop, results)?;
@@ -1103,7 +1101,7 @@ mod tests {
     fn page<'a>(site: &'a RenderedSite, path: &str) -> &'a str {
         let file = site.files.iter().find(|f| f.path == path).unwrap_or_else(|| panic!("no {path}"));
         match &file.contents {
-            OutputContents::Rendered(bytes) => std::str::from_utf8(bytes).unwrap(),
+            OutputContents::Rendered(bytes) | OutputContents::Kept(bytes, _) => std::str::from_utf8(bytes).unwrap(),
             OutputContents::Copy(from) => panic!("{path} is a copy of {}", from.display()),
         }
     }
@@ -1443,7 +1441,7 @@ mod tests {
             let paths = || plan(&made).into_iter().map(|job| file_for_url(&made.job_url(job)));
             let sitemap = |p: &Prepared| match p.sitemap(paths()).unwrap().contents {
                 OutputContents::Rendered(bytes) => bytes,
-                OutputContents::Copy(_) => unreachable!(),
+                OutputContents::Copy(_) | OutputContents::Kept(..) => unreachable!(),
             };
             assert_eq!(sitemap(&made), sitemap(&loaded));
         }
