@@ -154,8 +154,9 @@ const LIST_TEMPLATES: [&str; 8] = [
 pub(crate) type JobResult = Result<(String, Vec<u8>), (String, String)>;
 
 /// Identifies each item's current content, so a page's inputs can be
-/// fingerprinted without comparing the items themselves: whoever changes an
-/// item gives it a version never used before (see `crate::incremental`).
+/// fingerprinted without comparing the items themselves: `serve` gives an
+/// item it reloads a version never used before (see `crate::incremental`);
+/// a build hashes every item (`crate::kept_pages::content_versions`).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct ItemVersions {
     pub clips: Vec<u64>,
