@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Times `site-gen build` next to Hugo on the same synthetic shop, in the same run, in
-# three cases: a clean build into an emptied folder (with what site-gen keeps between
-# builds in the shop's .site-gen/: the search index, the rendered Markdown), a shop's
-# first build (the same, with nothing kept), and a rebuild over the previous build's
-# output (what an owner does every time). Hugo builds into an emptied folder for the
-# first two. Prints a Markdown table per case (medians, site-gen/Hugo ratio, CPU, peak
+# four cases: a clean build into an emptied folder (with what site-gen keeps between
+# builds in the shop's .site-gen/: the search index, the rendered Markdown, the record
+# of the pages), a shop's first build (the same, with nothing kept), a rebuild over the
+# previous build's output with nothing changed, and one after the newest post's first
+# paragraph was edited (what an owner does every time: the same edit for both tools).
+# Hugo builds into an emptied folder for the first two. Prints a Markdown table per case (medians, site-gen/Hugo ratio, CPU, peak
 # RSS, files and bytes written).
 #
 # Usage: bench/site-build.sh [--runs N] [--sizes "1000:500 10000:5000"] [--seed S]
@@ -82,10 +83,10 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 # cpu_s" to LOG. A clean build empties OUTDIR first (and deletes site-gen's hidden sibling of it,
 # the build before, which a rebuild brings up to date); a first build also deletes what site-gen
 # keeps between builds in the shop ($KEPT: the search index, the rendered Markdown), as a shop's
-# first build has none; a rebuild writes over what the last build left.
+# first build has none; a rebuild (and an edited one) writes over what the last build left.
 run() {
   local mode="$1" tool="$2" out="$3" log="$4"; shift 5
-  [ "$mode" = rebuild ] || rm -rf "$out" "$(dirname "$out")/.$(basename "$out").prev"
+  case "$mode" in rebuild|edited) ;; *) rm -rf "$out" "$(dirname "$out")/.$(basename "$out").prev" ;; esac
   [ "$mode" != first ] || [ "$tool" != site-gen ] || rm -rf "$KEPT"
   local t="$WORK/time.txt"
   if ! "$GNU_TIME" -f '%e %M %U %S' -o "$t" "$@" >"$WORK/$tool.stdout" 2>"$WORK/$tool.stderr"; then
@@ -94,9 +95,23 @@ run() {
   awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' "$t" >>"$log"
 }
 
+# edit FILE N: puts "Edited N." at the start of the post's first paragraph (its summary, which
+# the lists, the front page and the feed show), in place of the sentence an earlier edit put
+# there. Both layouts hold the same body after their front matter.
+edit() {
+  python3 - "$1" "$2" <<'PY'
+import re, sys
+path, n = sys.argv[1], sys.argv[2]
+text = open(path, encoding="utf-8").read()
+_, front, body = text.split("+++", 2)
+body = re.sub(r"^Edited \d+\. ", "", body.lstrip("\n"))
+open(path, "w", encoding="utf-8").write(f"+++{front}+++\n\nEdited {n}. {body}")
+PY
+}
+
 ROWS=()
 RAW=()
-MODES="clean first rebuild"
+MODES="clean first rebuild edited"
 for size in $SIZES; do
   posts="${size%%:*}" clips="${size##*:}"
   corpus="$WORK/corpus-$posts-$clips"
@@ -108,6 +123,7 @@ for size in $SIZES; do
   # site-gen clean, Hugo clean, site-gen's first build (nothing kept) and Hugo clean again,
   # site-gen again over its output (after one untimed rebuild), Hugo again over its output.
   # The clean case keeps what the build before kept in .site-gen/ (as a shop that deletes public/).
+  newest="content/news/post-$(printf %06d "$posts").md"
   for i in 0 $(seq 1 "$RUNS"); do
     for mode in $MODES; do
       log_sg="$WORK/sg-$size-$mode.log" log_hu="$WORK/hugo-$size-$mode.log"
@@ -116,8 +132,10 @@ for size in $SIZES; do
       # site-gen brings up to date: make that state first, untimed. (Hugo keeps no such state.)
       [ "$mode" != rebuild ] || run rebuild site-gen "$WORK/out-site-gen" /dev/null -- \
         "$SITE_GEN" build --root "$corpus/clipstore" --out "$WORK/out-site-gen" --manifest "$WORK/manifest.json"
+      [ "$mode" != edited ] || edit "$corpus/clipstore/$newest" "$i"
       run "$mode" site-gen "$WORK/out-site-gen" "$log_sg" -- \
         "$SITE_GEN" build --root "$corpus/clipstore" --out "$WORK/out-site-gen" --manifest "$WORK/manifest.json"
+      [ "$mode" != edited ] || edit "$corpus/hugo/$newest" "$i"
       run "$mode" hugo "$WORK/out-hugo" "$log_hu" -- \
         hugo --quiet --source "$corpus/hugo" --destination "$WORK/out-hugo"
       [ "$i" = 0 ] || say "$posts+$clips run $i $mode: site-gen $(tail -n1 "$log_sg" | cut -d' ' -f1) s, hugo $(tail -n1 "$log_hu" | cut -d' ' -f1) s"
@@ -145,7 +163,7 @@ for size in $SIZES; do
 done
 
 echo
-echo "Clean build into an emptied folder (clean: with what site-gen kept in .site-gen/; first: without), and rebuild over the previous output, on tmpfs ($WORK), median of $RUNS runs each, alternating; $(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "Clean build into an emptied folder (clean: with what site-gen kept in .site-gen/; first: without), and rebuild over the previous output (rebuild: nothing changed; edited: the newest post's first paragraph edited), on tmpfs ($WORK), median of $RUNS runs each, alternating; $(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "site-gen $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree); $HUGO_VERSION."
 echo
 echo "| posts + clips | case | site-gen | Hugo | site-gen / Hugo | median of per-round ratios | CPU (user+sys) site-gen / Hugo | peak RSS site-gen / Hugo | output files site-gen / Hugo (\`du -sb\`) |"
