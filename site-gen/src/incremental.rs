@@ -37,9 +37,10 @@ use crate::content::checks;
 use crate::content::load::{self, ContentItem, ContentKind, LoadOptions};
 use crate::content::Shop;
 use crate::diagnostics::{display_path, Diagnostic, Diagnostics};
+use crate::kept_pages::KeptPages;
 use crate::links::{self, SiteFiles};
 use crate::output::{self, OutputError};
-use crate::render::{self, file_for_url, ItemVersions, JobResult, OutputContents, Prepared};
+use crate::render::{self, file_for_url, ItemVersions, JobResult, OutputContents, OutputFile, Prepared};
 use crate::{search, templates};
 
 /// What one rebuild did.
@@ -47,6 +48,10 @@ use crate::{search, templates};
 pub struct RebuildReport {
     /// Pages rendered (the others were known to be unchanged).
     pub rendered: usize,
+    /// Of those known to be unchanged, the pages a full rebuild took from
+    /// what a build or an earlier `serve` left in the folder
+    /// (`crate::kept_pages`).
+    pub kept: usize,
     /// Files written because their bytes changed (pages and static files).
     pub written: usize,
     /// Files deleted because the site no longer has them.
@@ -62,6 +67,8 @@ struct Loaded {
     /// The source file of each entry of `shop.hidden`.
     hidden_sources: Vec<PathBuf>,
     tera: Tera,
+    /// What the templates stand for in the pages' fingerprints across builds.
+    templates: templates::TemplatesDigest,
     /// `render::clip_value` / `render::post_card` of each item, in the shop's order.
     clip_cards: Vec<Value>,
     post_cards: Vec<Value>,
@@ -251,8 +258,9 @@ impl Incremental {
             self.resync = true;
         } else {
             if self.reload_templates {
-                let tera = templates::load(&self.root)?;
-                self.loaded.as_mut().expect("loaded").tera = tera;
+                let (tera, digest) = templates::load_with_digest(&self.root)?;
+                let loaded = self.loaded.as_mut().expect("loaded");
+                (loaded.tera, loaded.templates) = (tera, digest);
                 self.reload_templates = false;
                 self.generation += 1;
             }
@@ -281,8 +289,9 @@ impl Incremental {
     /// Loads the whole shop and the templates.
     fn load_all(&mut self) -> Result<(), Diagnostics> {
         let root = &self.root;
-        let (shop, tera) = rayon::join(|| load::load_tracked(root, &self.options), || templates::load(root));
-        let ((shop, hidden_sources), tera) = match (shop, tera) {
+        let (shop, tera) =
+            rayon::join(|| load::load_tracked(root, &self.options), || templates::load_with_digest(root));
+        let ((shop, hidden_sources), (tera, templates)) = match (shop, tera) {
             (Ok(shop), Ok(tera)) => (shop, tera),
             (shop, tera) => {
                 let mut errors = Diagnostics::default();
@@ -303,7 +312,7 @@ impl Incremental {
             list.extend((0..n).map(|i| self.next_version + 1 + i as u64));
             self.next_version += n as u64;
         }
-        self.loaded = Some(Loaded { shop, hidden_sources, tera, clip_cards, post_cards, versions });
+        self.loaded = Some(Loaded { shop, hidden_sources, tera, templates, clip_cards, post_cards, versions });
         self.generation += 1;
         self.reload_all = false;
         self.reload_templates = false;
@@ -386,10 +395,28 @@ impl Incremental {
             h.finish()
         };
         let reindex = full || self.search_fp != Some(search_fp);
-        let (results, search): (Vec<JobResult>, _) = rayon::join(
-            || todo.par_iter().map(|&i| prepared.render_job(jobs[i])).collect(),
+        // A full rebuild (serve's first, mostly) takes from `out` the pages
+        // made there from the same inputs, by a build or an earlier `serve`
+        // (`crate::kept_pages`): they are in `out` already.
+        let kept = l.templates.filter(|_| full).map(|digest| KeptPages::open(&self.root, &self.out, digest));
+        let inputs = kept.as_ref().map(|kept| prepared.kept_inputs(kept));
+        let (results, search): (Vec<Option<JobResult>>, _) = rayon::join(
+            || {
+                todo.par_iter()
+                    .map(|&i| match prepared.kept_or_rendered(jobs[i], inputs.as_ref()) {
+                        Ok(OutputFile { contents: OutputContents::Kept(..), .. }) => None,
+                        Ok(OutputFile { path, contents: OutputContents::Rendered(bytes) }) => Some(Ok((path, bytes))),
+                        Ok(OutputFile { contents: OutputContents::Copy(_), .. }) => unreachable!("pages are rendered"),
+                        Err(e) => Some(Err(e)),
+                    })
+                    .collect()
+            },
             || reindex.then(|| search::cached(&shop.root, shop)),
         );
+        // The items' hashes go now; `kept` is saved once all is written.
+        drop(inputs);
+        let rendered_count = results.iter().flatten().count();
+        let results: Vec<JobResult> = results.into_iter().flatten().collect();
         let sitemap_fp = prepared.sitemap_fingerprint(global);
         let sitemap = (full || self.sitemap != Some(sitemap_fp)).then(|| prepared.sitemap(paths.iter().cloned()));
         // The cards go back before any error returns: the next rebuild
@@ -447,7 +474,8 @@ impl Incremental {
         }
 
         // Everything succeeded: write.
-        let mut report = RebuildReport { rendered: todo.len(), ..Default::default() };
+        let kept_count = kept.as_ref().map_or(0, KeptPages::kept);
+        let mut report = RebuildReport { rendered: rendered_count, kept: kept_count, ..Default::default() };
         fs::create_dir_all(&self.out).map_err(io_error(&self.out))?;
         let written: Vec<bool> = rendered
             .par_iter()
@@ -536,6 +564,9 @@ impl Incremental {
         self.sitemap = Some(sitemap_fp);
         self.recheck_links = false;
         self.applied.clear();
+        if let Some(kept) = kept {
+            kept.save();
+        }
         Ok(report)
     }
 }

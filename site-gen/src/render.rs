@@ -134,6 +134,15 @@ pub(crate) struct Prepared<'a> {
     per_page: usize,
 }
 
+/// The record of the last build's pages, with what this build's pages are
+/// fingerprinted by across builds ([`Prepared::global_across_builds`],
+/// [`kept_pages::content_versions`]).
+pub(crate) struct KeptInputs<'k> {
+    kept: &'k KeptPages,
+    global: u64,
+    versions: ItemVersions,
+}
+
 /// A rendered card, or why it failed (template, error message).
 type CardResult = Result<String, (String, String)>;
 
@@ -231,26 +240,11 @@ impl<'a> Site<'a> {
     ) -> Result<Vec<T>, Diagnostics> {
         let Site { prepared, jobs, others } = self;
         let shop = prepared.shop;
-        let inputs = kept.map(|k| (k, prepared.global_across_builds(k.templates), kept_pages::content_versions(shop)));
-        let page = |job: Job| -> Result<OutputFile, (String, String)> {
-            let rendered = |(path, bytes)| OutputFile { path, contents: OutputContents::Rendered(bytes) };
-            // The cart's list of clips is not a page and is made without a template.
-            let Some((kept, global, versions)) = inputs.as_ref().filter(|_| job != Job::CartClips) else {
-                return prepared.render_job(job).map(rendered);
-            };
-            let fingerprint = prepared.fingerprint(job, *global, versions);
-            let path = file_for_url(&prepared.job_url(job));
-            if let Some((bytes, from)) = kept.take(&path, fingerprint) {
-                return Ok(OutputFile { path, contents: OutputContents::Kept(bytes, from) });
-            }
-            let page = prepared.render_job(job)?;
-            kept.note(&page.0, fingerprint, &page.1);
-            Ok(rendered(page))
-        };
+        let inputs = kept.map(|kept| prepared.kept_inputs(kept));
         // The sitemap needs only the pages' addresses, known from the plan, so it
         // is made beside the pages instead of after them.
         let (results, sitemap): (Vec<Result<T, _>>, _) = rayon::join(
-            || jobs.par_iter().map(|job| page(*job).map(&each)).collect(),
+            || jobs.par_iter().map(|job| prepared.kept_or_rendered(*job, inputs.as_ref()).map(&each)).collect(),
             || prepared.sitemap(jobs.iter().map(|job| file_for_url(&prepared.job_url(*job)))),
         );
         let mut done = collect_results(shop, results)?;
@@ -789,6 +783,38 @@ impl<'a> Prepared<'a> {
             }
         }
         h.finish()
+    }
+
+    /// What [`Prepared::kept_or_rendered`] takes pages by.
+    pub(crate) fn kept_inputs<'k>(&self, kept: &'k KeptPages) -> KeptInputs<'k> {
+        KeptInputs {
+            kept,
+            global: self.global_across_builds(kept.templates),
+            versions: kept_pages::content_versions(self.shop),
+        }
+    }
+
+    /// The page of `job`: taken from the last build when `inputs` has it,
+    /// made from the same inputs ([`OutputContents::Kept`]), else rendered
+    /// (and noted in `inputs`' record).
+    pub(crate) fn kept_or_rendered(
+        &self,
+        job: Job,
+        inputs: Option<&KeptInputs>,
+    ) -> Result<OutputFile, (String, String)> {
+        let rendered = |(path, bytes)| OutputFile { path, contents: OutputContents::Rendered(bytes) };
+        // The cart's list of clips is not a page and is made without a template.
+        let Some(KeptInputs { kept, global, versions }) = inputs.filter(|_| job != Job::CartClips) else {
+            return self.render_job(job).map(rendered);
+        };
+        let fingerprint = self.fingerprint(job, *global, versions);
+        let path = file_for_url(&self.job_url(job));
+        if let Some((bytes, from)) = kept.take(&path, fingerprint) {
+            return Ok(OutputFile { path, contents: OutputContents::Kept(bytes, from) });
+        }
+        let page = self.render_job(job)?;
+        kept.note(&page.0, fingerprint, &page.1);
+        Ok(rendered(page))
     }
 
     /// What `global` stands for in [`Prepared::fingerprint`] across builds,

@@ -305,6 +305,31 @@ fn run_sequence(drafts: bool) {
     h.check("broken template removed");
 }
 
+/// A new `serve` session (the owner stopped the last one, edited a post,
+/// started again) takes from the preview folder the pages made there from
+/// the same inputs (`site_gen::kept_pages`), and renders the others: the
+/// result is still a clean build's.
+#[test]
+fn a_new_serve_session_renders_only_what_changed_since_the_last() {
+    let mut h = Harness::new(false);
+    let all = h.check("first session");
+    let restart = |h: &mut Harness| {
+        let out = h.site.out().to_path_buf();
+        h.site = Incremental::new(&h.root, &out, LoadOptions { drafts: false, now: now() });
+    };
+    restart(&mut h);
+    // All but the cart's list of clips, made without a template.
+    assert_eq!(h.check("a second session, nothing changed"), 1, "every page taken ({all} rendered the first time)");
+    let post = h.path("content/news/post-3.md");
+    fs::write(&post, fs::read_to_string(&post).unwrap().replace("Body of post 3.", "Edited while serve was off."))
+        .unwrap();
+    restart(&mut h);
+    let rendered = h.check("a session after an edit");
+    assert!(rendered > 0 && rendered < 15, "the pages showing the post ({rendered} of {all})");
+    h.edit("content/news/post-3.md", "Edited while", "Edited again while");
+    assert_eq!(h.check("an edit in the session") + 1, rendered, "incremental as before");
+}
+
 /// `site-gen serve` keeps search working: a clip's edit, addition or
 /// deletion reaches the search index (`/pagefind/`), and the index files
 /// of the old content are gone.

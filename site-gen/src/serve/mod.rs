@@ -232,8 +232,12 @@ fn rebuild(site: &mut Incremental, last_good: u64) -> Status {
 }
 
 fn print_report(r: &RebuildReport) {
+    let kept = match r.kept {
+        0 => String::new(),
+        kept => format!(" ({kept} pages unchanged since the last build, taken from it)"),
+    };
     println!(
-        "{} in {:.0} ms: {} pages rendered, {} files written, {} deleted",
+        "{} in {:.0} ms: {} pages rendered, {} files written, {} deleted{kept}",
         if r.full { "Built" } else { "Rebuilt" },
         r.elapsed.as_secs_f64() * 1000.0,
         r.rendered,
