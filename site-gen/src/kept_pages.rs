@@ -12,7 +12,10 @@
 //! when their hash is the one recorded: a page changed or replaced since
 //! (by hand, by `serve`, by a build of other content) is rendered afresh.
 //! The record is only a speed-up, like the other files of `.site-gen/`: one
-//! missing, damaged or made by another program is ignored.
+//! missing, damaged or made by another program is ignored. (XXH3 tells an
+//! edited page from the one written, not from a forgery made to collide
+//! with it; whoever can write the output folder and `.site-gen/` can write
+//! the shop's templates as well.)
 //!
 //! What a page reads and its fingerprint does not hash would be kept stale
 //! here, as `serve` would leave it: `tests/incremental.rs` checks both
