@@ -754,9 +754,9 @@ fn a_rebuild_takes_unchanged_pages_and_only_the_bytes_it_wrote() {
     assert!(built("the record written again").ends_with(taken));
 
     fs::create_dir_all(shop.join("templates")).unwrap();
-    let footer = "{% extends \"base.html\" %}{% block content %}{{ get_env(name=\"SHOP_NOTE\", default=\"\") }}\
+    let page = "{% extends \"base.html\" %}{% block content %}{{ get_env(name=\"SHOP_NOTE\", default=\"\") }}\
                   {{ page.content | safe }}{% endblock content %}";
-    fs::write(shop.join("templates/page.html"), footer).unwrap();
+    fs::write(shop.join("templates/page.html"), page).unwrap();
     built("a template reading the environment");
     assert!(!built("and again").contains("taken"), "nothing is taken while a template reads outside its context");
 }
