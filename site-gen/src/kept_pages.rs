@@ -8,9 +8,11 @@
 //! here over [`content_versions`] and `Prepared::global_across_builds`:
 //! the program, the templates' text, the settings) and the hash of its
 //! bytes. The next build, for a page whose fingerprint is the one recorded,
-//! reads the page from the output folder it replaces and takes those bytes
-//! when their hash is the one recorded: a page changed or replaced since
-//! (by hand, by `serve`, by a build of other content) is rendered afresh.
+//! reads the page from the output folder it replaces (or, with that folder
+//! deleted, from the build before it: `output::Staging::last_build`) and
+//! takes those bytes when their hash is the one recorded: a page changed or
+//! replaced since (by hand, by `serve`, by a build of other content) is
+//! rendered afresh.
 //! The record is only a speed-up, like the other files of `.site-gen/`: one
 //! missing, damaged or made by another program is ignored. (XXH3 tells an
 //! edited page from the one written, not from a forgery made to collide

@@ -300,7 +300,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     // every one, published or not, as a to-do).
     // Pages made from the same inputs as in the build being replaced are
     // taken from it (none when a template reads outside its context).
-    let kept = templates.map(|digest| kept_pages::KeptPages::open(&options.root, &options.out, digest));
+    let kept = templates.map(|digest| kept_pages::KeptPages::open(&options.root, staging.last_build(), digest));
     let (written, searched) = rayon::join(
         || site.render_each(kept.as_ref(), |file| staging.put(&file)),
         || -> Result<_, BuildError> {

@@ -217,6 +217,14 @@ impl Staging {
         })
     }
 
+    /// Where the last build is: `out`, or, when `out` is gone (deleted by
+    /// hand), the sibling, which holds the build before it and is brought up
+    /// to date in place (`crate::kept_pages` takes from it the pages that
+    /// did not change since).
+    pub fn last_build(&self) -> &Path {
+        self.previous.as_deref().unwrap_or(&self.dir)
+    }
+
     /// The second half of [`Staging::begin`]: makes the sibling if there is
     /// none (only now: a build that stops before leaves no trace), takes the
     /// paths of the files the build will [`Staging::put`], deletes what is in

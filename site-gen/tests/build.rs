@@ -708,7 +708,8 @@ fn a_build_failing_while_pages_are_written_leaves_previous_public_exactly_as_it_
 /// A rebuild takes each page made from the same inputs from the build it
 /// replaces (`site_gen::kept_pages`), and says so; but never a page that
 /// is not what that build wrote: one changed by hand, or put there as a
-/// symbolic link, is rendered again. A record that is damaged keeps
+/// symbolic link, is rendered again; with `public/` deleted, the pages
+/// come from the build before, kept beside it. A record that is damaged keeps
 /// nothing, and templates that read outside their context (`get_env`)
 /// are rendered every build.
 #[test]
@@ -752,6 +753,11 @@ fn a_rebuild_takes_unchanged_pages_and_only_the_bytes_it_wrote() {
     assert!(!built("a record cut short").contains("taken"));
     assert_eq!(snapshot(&out), first);
     assert!(built("the record written again").ends_with(taken));
+
+    // public/ deleted by hand: the build before it, kept beside it, has the pages.
+    fs::remove_dir_all(&out).unwrap();
+    assert!(built("public/ deleted").ends_with(taken));
+    assert_eq!(snapshot(&out), first);
 
     fs::create_dir_all(shop.join("templates")).unwrap();
     let page = "{% extends \"base.html\" %}{% block content %}{{ get_env(name=\"SHOP_NOTE\", default=\"\") }}\
