@@ -64,7 +64,8 @@ const ENTRY_BYTES: usize = 32;
 /// The last build's record, and this build's as its pages are made.
 pub struct KeptPages {
     record: PathBuf,
-    /// The folder holding the last build (the output folder).
+    /// The folder holding the last build: the output folder, or the build
+    /// before it when that is gone (`output::Staging::last_build`).
     last_build: PathBuf,
     /// What the templates stand for in every page's fingerprint.
     pub(crate) templates: u128,
