@@ -398,7 +398,7 @@ impl Incremental {
         // A full rebuild (serve's first, mostly) takes from `out` the pages
         // made there from the same inputs, by a build or an earlier `serve`
         // (`crate::kept_pages`): they are in `out` already.
-        let kept = l.templates.filter(|_| full).map(|digest| KeptPages::open(&self.root, &self.out, digest));
+        let kept = l.templates.filter(|_| full).map(|digest| KeptPages::open(&self.root, Some(&self.out), digest));
         let inputs = kept.as_ref().map(|kept| prepared.kept_inputs(kept));
         let (results, search): (Vec<Option<JobResult>>, _) = rayon::join(
             || {

@@ -66,7 +66,8 @@ pub struct KeptPages {
     record: PathBuf,
     /// The folder holding the last build: the output folder, or the build
     /// before it when that is gone (`output::Staging::last_build`).
-    last_build: PathBuf,
+    /// Nothing is taken without one.
+    last_build: Option<PathBuf>,
     /// What the templates stand for in every page's fingerprint.
     pub(crate) templates: u128,
     last: FxHashMap<u64, (u64, u128)>,
@@ -78,15 +79,17 @@ impl KeptPages {
     /// The record of the shop at `root`, for a build replacing the one in
     /// `last_build`, with templates of digest `templates`
     /// (`templates::TemplatesDigest`).
-    pub fn open(root: &Path, last_build: &Path, templates: u128) -> KeptPages {
+    pub fn open(root: &Path, last_build: Option<&Path>, templates: u128) -> KeptPages {
         let record = root.join(RECORD_FILE);
-        let last = kept::read(&record, header().as_bytes(), MAX_RECORD_BYTES)
+        // With no last build (both folders deleted), no page is looked for.
+        let last = last_build
+            .and_then(|_| kept::read(&record, header().as_bytes(), MAX_RECORD_BYTES))
             .and_then(|bytes| read_entries(&bytes[header().len()..]))
             .map(|entries| entries.into_iter().map(|e| (e.path, (e.inputs, e.bytes))).collect())
             .unwrap_or_default();
         KeptPages {
             record,
-            last_build: last_build.to_path_buf(),
+            last_build: last_build.map(Path::to_path_buf),
             templates,
             last,
             this: Mutex::new(Vec::new()),
@@ -103,7 +106,7 @@ impl KeptPages {
         if last_inputs != inputs {
             return None;
         }
-        let (bytes, file) = read_file(&self.last_build.join(path))?;
+        let (bytes, file) = read_file(&self.last_build.as_ref()?.join(path))?;
         if xxh3_128(&bytes) != digest {
             return None;
         }
@@ -268,7 +271,7 @@ mod tests {
         let (root, site) = (tmp.path().join("shop"), tmp.path().join("public"));
         std::fs::create_dir_all(site.join("news")).unwrap();
         std::fs::write(site.join("news/index.html"), "<p>news</p>").unwrap();
-        let pages = KeptPages::open(&root, &site, 7);
+        let pages = KeptPages::open(&root, Some(&site), 7);
         assert_eq!(pages.take("news/index.html", 1), None, "no record yet");
         pages.note("news/index.html", 1, b"<p>news</p>");
         pages.note("index.html", 2, b"<p>home</p>");
@@ -276,18 +279,20 @@ mod tests {
         let record = root.join(RECORD_FILE);
         assert_eq!(std::fs::read(&record).unwrap().len(), header().len() + 2 * ENTRY_BYTES);
 
-        let pages = KeptPages::open(&root, &site, 7);
+        let pages = KeptPages::open(&root, Some(&site), 7);
         assert_eq!(pages.take("news/index.html", 2), None, "other inputs");
         assert_eq!(pages.take("index.html", 2), None, "recorded, but not in the folder");
         assert_eq!(pages.take("news/index.html", 1).unwrap().0, b"<p>news</p>");
         assert_eq!(pages.kept(), 1);
+        let without_a_build = KeptPages::open(&root, None, 7);
+        assert_eq!(without_a_build.take("news/index.html", 1), None, "no last build to take it from");
 
         std::fs::write(site.join("news/index.html"), "<p>news!</p>").unwrap();
-        assert_eq!(KeptPages::open(&root, &site, 7).take("news/index.html", 1), None, "other bytes");
+        assert_eq!(KeptPages::open(&root, Some(&site), 7).take("news/index.html", 1), None, "other bytes");
         std::fs::write(site.join("news/index.html"), "<p>news</p>").unwrap();
         let text = std::fs::read(&record).unwrap();
         let other = String::from_utf8_lossy(&text[..header().len()]).replace(RECORD_MAGIC, "clipstore page record 0");
         std::fs::write(&record, [other.as_bytes(), &text[header().len()..]].concat()).unwrap();
-        assert_eq!(KeptPages::open(&root, &site, 7).take("news/index.html", 1), None, "another program's record");
+        assert_eq!(KeptPages::open(&root, Some(&site), 7).take("news/index.html", 1), None, "another program's record");
     }
 }

@@ -220,9 +220,12 @@ impl Staging {
     /// Where the last build is: `out`, or, when `out` is gone (deleted by
     /// hand), the sibling, which holds the build before it and is brought up
     /// to date in place (`crate::kept_pages` takes from it the pages that
-    /// did not change since).
-    pub fn last_build(&self) -> &Path {
-        self.previous.as_deref().unwrap_or(&self.dir)
+    /// did not change since). None when both are gone: nothing to look for.
+    pub fn last_build(&self) -> Option<&Path> {
+        match &self.previous {
+            Some(out) => Some(out),
+            None => (!self.found.is_empty()).then_some(self.dir.as_path()),
+        }
     }
 
     /// The second half of [`Staging::begin`]: makes the sibling if there is
@@ -849,6 +852,24 @@ mod tests {
             fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
         names
+    }
+
+    /// Where the pages of the last build are looked for: `out`, the build
+    /// before it when `out` is gone, and nowhere when both are gone (a clean
+    /// build looks for no page).
+    #[test]
+    fn the_last_build_is_out_or_the_build_before_or_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        let last_build = || Staging::open(&out).unwrap().last_build().map(Path::to_path_buf);
+        assert_eq!(last_build(), None, "no build yet");
+        write_site(&out, &[file("index.html", "one")]).unwrap();
+        assert_eq!(last_build(), Some(out.clone()));
+        write_site(&out, &[file("index.html", "two")]).unwrap();
+        fs::remove_dir_all(&out).unwrap();
+        assert_eq!(last_build(), Some(sibling_of(&out)), "public/ deleted by hand");
+        fs::remove_dir_all(sibling_of(&out)).unwrap();
+        assert_eq!(last_build(), None, "both deleted");
     }
 
     #[test]
