@@ -1,6 +1,7 @@
 //! Build script: names the source site-gen is made from (its `src/`, its
-//! `Cargo.toml` and the workspace's `Cargo.lock`, which pins pulldown-cmark
-//! and Pagefind) in `SITE_GEN_SOURCE_ID`. What a build keeps between builds
+//! `Cargo.toml`, the workspace's `Cargo.lock`, which pins pulldown-cmark
+//! and Pagefind, and the crates kept in `vendor/`, which it does not pin:
+//! Tera) in `SITE_GEN_SOURCE_ID`. What a build keeps between builds
 //! in a shop's `.site-gen/` (rendered Markdown, the search index) carries
 //! it, so a site-gen made from other source never reads it
 //! (`markdown_cache::program_id`).
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 fn main() {
     let mut files = Vec::new();
     collect(Path::new("src"), &mut files);
+    collect(Path::new("../vendor"), &mut files);
     files.sort();
     files.extend(["Cargo.toml", "../Cargo.lock"].map(PathBuf::from));
     // SipHash with fixed keys: the same source gives the same id in one
@@ -28,6 +30,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=Cargo.toml");
     println!("cargo:rerun-if-changed=../Cargo.lock");
+    println!("cargo:rerun-if-changed=../vendor");
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
