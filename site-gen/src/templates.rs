@@ -326,6 +326,36 @@ mod tests {
         tmp
     }
 
+    /// Tera (vendor/tera, changed to look dotted names up without copying
+    /// them) finds every kind of name a shop's template may write as the
+    /// published Tera does: from the context, a `set` and a loop, through
+    /// objects and arrays, and keys written in brackets, where `~1` and `~0`
+    /// still stand for `/` and `~` (JSON pointer escapes).
+    #[test]
+    fn tera_finds_dotted_names_as_published() {
+        let context = tera::Context::from_value(serde_json::json!({
+            "clip": {"title": "Dawn", "file": {"size": 7}, "tags": [{"name": "sea"}, {"name": "sky"}]},
+            "odd": {"a/b": "slash", "t~": "tilde", "~1": "escaped"},
+        }))
+        .unwrap();
+        let cases = [
+            ("{{ clip.title }}", "Dawn"),
+            ("{{ clip.file.size }}", "7"),
+            ("{{ clip.tags.1.name }}", "sky"),
+            ("{% for t in clip.tags %}{{ t.name }};{% endfor %}", "sea;sky;"),
+            ("{% set f = clip.file %}{{ f.size }}", "7"),
+            ("{{ clip[\"title\"] }}", "Dawn"),
+            ("{{ odd[\"a/b\"] }}", "slash"),
+            ("{{ odd[\"a~1b\"] }}", "slash"),
+            ("{{ odd[\"t~0\"] }}", "tilde"),
+            ("{{ clip.missing | default(value=\"none\") }}", "none"),
+        ];
+        for (template, expected) in cases {
+            assert_eq!(Tera::one_off(template, &context, false).unwrap(), expected, "{template}");
+        }
+        assert!(Tera::one_off("{{ odd[\"~1\"] }}", &context, false).is_err(), "~1 is the key /, not ~1");
+    }
+
     #[test]
     fn the_built_in_templates_load_without_warnings() {
         let tmp = shop(&[]);
