@@ -154,12 +154,13 @@ pub fn check_links_of(
     shop: &Shop,
     site: &SiteFiles,
     hidden: &[(String, &'static str)],
-    only: impl Fn(&std::path::Path) -> bool,
+    only: impl Fn(&std::path::Path) -> bool + Sync,
 ) -> Diagnostics {
-    let mut errors = Diagnostics::default();
-    let mut check = |source: &std::path::Path, page_url: &str, links: &[SourceLink]| {
+    use rayon::prelude::*;
+    let check = |source: &std::path::Path, page_url: &str, links: &[SourceLink]| {
+        let mut errors = Vec::new();
         if !only(source) {
-            return;
+            return errors;
         }
         for link in links {
             let Some(path) = internal_target(&link.target, page_url, &shop.config.base_url) else {
@@ -197,17 +198,13 @@ pub fn check_links_of(
             };
             errors.push(Diagnostic::new(source, message).at(link.location.clone()).with_help(help));
         }
+        errors
     };
-    for c in &shop.clips {
-        check(&c.source, &c.url(), &c.links);
-    }
-    for p in &shop.posts {
-        check(&p.source, &p.url(), &p.links);
-    }
-    for p in &shop.pages {
-        check(&p.source, &p.url(), &p.links);
-    }
-    errors
+    // On all cores: a build waits for it before writing any page.
+    let clips = shop.clips.par_iter().flat_map_iter(|c| check(&c.source, &c.url(), &c.links));
+    let posts = shop.posts.par_iter().flat_map_iter(|p| check(&p.source, &p.url(), &p.links));
+    let pages = shop.pages.par_iter().flat_map_iter(|p| check(&p.source, &p.url(), &p.links));
+    Diagnostics(clips.chain(posts).chain(pages).collect())
 }
 
 /// Every `href`/`src` in rendered HTML that points at nothing.
