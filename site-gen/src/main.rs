@@ -52,11 +52,13 @@ enum Command {
         #[command(flatten)]
         root: RootArg,
         /// Where to write the site (replaced as a whole when the build
-        /// succeeds). Default: public/, or .site-gen/preview-drafts with
-        /// --drafts (drafts never go where `wrangler deploy` publishes).
+        /// succeeds); a relative DIR is inside the shop's folder (--root).
+        /// Default: public/, or .site-gen/preview-drafts with --drafts
+        /// (drafts never go where `wrangler deploy` publishes).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Where to write the catalog manifest for the Worker (keep it outside the site).
+        /// Where to write the catalog manifest for the Worker (keep it
+        /// outside the site); a relative FILE is inside the shop's folder.
         #[arg(long, value_name = "FILE", default_value = DEFAULT_MANIFEST)]
         manifest: PathBuf,
         /// Also publish drafts and items dated in the future (for previewing).
@@ -86,7 +88,8 @@ enum Command {
         /// Also show drafts and items dated in the future.
         #[arg(long)]
         drafts: bool,
-        /// Where to write the preview site (default: .site-gen/preview in the shop).
+        /// Where to write the preview site (default: .site-gen/preview in the
+        /// shop); a relative DIR is inside the shop's folder (--root).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
