@@ -77,8 +77,8 @@ pub struct KeptPages {
 
 impl KeptPages {
     /// The record of the shop at `root`, for a build replacing the one in
-    /// `last_build`, with templates of digest `templates`
-    /// (`templates::TemplatesDigest`).
+    /// `last_build` (None: there is none, and no page is taken), with
+    /// templates of digest `templates` (`templates::TemplatesDigest`).
     pub fn open(root: &Path, last_build: Option<&Path>, templates: u128) -> KeptPages {
         let record = root.join(RECORD_FILE);
         // With no last build (both folders deleted), no page is looked for.

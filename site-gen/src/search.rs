@@ -272,7 +272,8 @@ pub fn cached(root: &std::path::Path, shop: &Shop) -> Result<Vec<OutputFile>, Se
 /// (`markdown_cache::program_id`) stands for how it is made. XXH3-128, as
 /// for the rendered Markdown and the pages kept: it tells an edit apart
 /// (a forgery made to collide needs write access to `.site-gen/`, and
-/// with it the shop), at a tenth of SHA-256's cost over every description.
+/// with it the shop); SHA-256 over every description was 4.6 % of a clean
+/// build's instructions.
 fn cache_key(shop: &Shop) -> String {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let mut field = |bytes: &[u8]| {

@@ -344,6 +344,10 @@ mod tests {
             ("{{ clip.tags.1.name }}", "sky"),
             ("{% for t in clip.tags %}{{ t.name }};{% endfor %}", "sea;sky;"),
             ("{% set f = clip.file %}{{ f.size }}", "7"),
+            (
+                "{% set f = clip.file %}{% for t in clip.tags %}{% set n = t.name %}{{ n }}{{ f.size }};{% endfor %}",
+                "sea7;sky7;",
+            ),
             ("{{ clip[\"title\"] }}", "Dawn"),
             ("{{ odd[\"a/b\"] }}", "slash"),
             ("{{ odd[\"a~1b\"] }}", "slash"),
