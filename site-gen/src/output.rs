@@ -121,6 +121,9 @@ pub struct Staging {
     name: String,
     /// An earlier build to take unchanged files from (`check_ours` vouched for it).
     previous: Option<PathBuf>,
+    /// See [`Staging::last_build`]: decided from what the folders held when
+    /// this build began, before [`Staging::make_room`] marks a new sibling.
+    last_build: Option<PathBuf>,
     /// The regular files of `previous` (reached through real folders, not
     /// symbolic links) with their inode numbers: only these are linked from.
     previous_files: HashMap<String, u64>,
@@ -200,7 +203,9 @@ impl Staging {
             }
             None => Vec::new(),
         };
+        let last_build = previous.clone().or_else(|| (!sibling.files.is_empty()).then(|| dir.clone()));
         Ok(Staging {
+            last_build,
             maybe_strays,
             previous_files: earlier.files.into_iter().filter(|(_, e)| e.regular).map(|(p, e)| (p, e.ino)).collect(),
             previous,
@@ -222,10 +227,7 @@ impl Staging {
     /// to date in place (`crate::kept_pages` takes from it the pages that
     /// did not change since). None when both are gone: nothing to look for.
     pub fn last_build(&self) -> Option<&Path> {
-        match &self.previous {
-            Some(out) => Some(out),
-            None => (!self.found.is_empty()).then_some(self.dir.as_path()),
-        }
+        self.last_build.as_deref()
     }
 
     /// The second half of [`Staging::begin`]: makes the sibling if there is
@@ -861,7 +863,8 @@ mod tests {
     fn the_last_build_is_out_or_the_build_before_or_none() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("public");
-        let last_build = || Staging::open(&out).unwrap().last_build().map(Path::to_path_buf);
+        // Asked as a build asks: after `make_room`, which marks a new sibling.
+        let last_build = || Staging::begin(&out, ["index.html"]).unwrap().last_build().map(Path::to_path_buf);
         assert_eq!(last_build(), None, "no build yet");
         write_site(&out, &[file("index.html", "one")]).unwrap();
         assert_eq!(last_build(), Some(out.clone()));
