@@ -1,7 +1,7 @@
 //! Build script: names the source site-gen is made from (its `src/`, its
-//! `Cargo.toml`, the workspace's `Cargo.lock`, which pins pulldown-cmark
-//! and Pagefind, and the crates kept in `vendor/`, which it does not pin:
-//! Tera) in `SITE_GEN_SOURCE_ID`. What a build keeps between builds
+//! `Cargo.toml`, the workspace's `Cargo.lock`, which pins pulldown-cmark,
+//! and the crates kept in `vendor/`, which it does not pin: Tera and
+//! Pagefind) in `SITE_GEN_SOURCE_ID`. What a build keeps between builds
 //! in a shop's `.site-gen/` (rendered Markdown, the search index) carries
 //! it, so a site-gen made from other source never reads it
 //! (`markdown_cache::program_id`).

@@ -34,6 +34,9 @@ const PAGEFIND_VERSION: &str = env!("CARGO_PKG_VERSION");
 struct SearchState {
     options: SearchOptions,
     fossicked_pages: Vec<FossickedData>,
+    /// Where each URL's page is in `fossicked_pages` (its first, as a scan
+    /// found it), so that adding a page does not compare every URL before it.
+    page_positions: HashMap<String, usize>,
     built_indexes: Vec<PagefindIndexes>,
 }
 
@@ -42,6 +45,7 @@ impl SearchState {
         Self {
             options,
             fossicked_pages: vec![],
+            page_positions: HashMap::new(),
             built_indexes: vec![],
         }
     }
@@ -109,27 +113,41 @@ impl SearchState {
 
         let existing_page_count = self.fossicked_pages.len();
         self.fossicked_pages.extend(results);
+        for (i, page) in self.fossicked_pages.iter().enumerate().skip(existing_page_count) {
+            self.page_positions.entry(page.url.clone()).or_insert(i);
+        }
 
         Ok(self.fossicked_pages.len() - existing_page_count)
     }
 
-    pub fn fossick_one(&mut self, file: Fossicker) -> Result<FossickedData> {
-        let result = file.fossick_sync(&self.options);
-        if let Some(result) = result.as_ref().ok() {
-            let existing = self
-                .fossicked_pages
-                .iter()
-                .position(|page| page.url == result.url);
-            if let Some(existing) = existing {
-                *self.fossicked_pages.get_mut(existing).unwrap() = result.clone();
-            } else {
-                self.fossicked_pages.push(result.clone());
+    pub fn fossick_one(&mut self, file: Fossicker) -> Result<&FossickedData> {
+        let result = file.fossick_sync(&self.options)?;
+        let position = match self.page_positions.get(&result.url) {
+            Some(&existing) => {
+                self.fossicked_pages[existing] = result;
+                existing
             }
-        }
-        result
+            None => {
+                self.page_positions.insert(result.url.clone(), self.fossicked_pages.len());
+                self.fossicked_pages.push(result);
+                self.fossicked_pages.len() - 1
+            }
+        };
+        Ok(&self.fossicked_pages[position])
+    }
+
+    /// [`Self::build_indexes`], giving the pages to the indexes instead of
+    /// copying them: the pages added so far are indexed once, and left out
+    /// of any later build.
+    pub async fn build_indexes_once(&mut self) -> Result<()> {
+        self.build_indexes_of(true).await
     }
 
     pub async fn build_indexes(&mut self) -> Result<()> {
+        self.build_indexes_of(false).await
+    }
+
+    async fn build_indexes_of(&mut self, give_pages: bool) -> Result<()> {
         let log = &self.options.logger;
 
         let used_custom_body = self.fossicked_pages.iter().any(|page| page.has_custom_body);
@@ -163,20 +181,26 @@ impl SearchState {
 
         log.status("[Reading languages]");
 
-        let pages_with_data = self.fossicked_pages.iter().filter(|d| {
+        let has_data = |d: &FossickedData| {
             if used_custom_body && !d.has_custom_body && !d.force_inclusion {
                 return false;
             }
             !d.word_data.is_empty()
-        });
+        };
+        let pages_with_data: Vec<FossickedData> = if give_pages {
+            self.page_positions.clear();
+            std::mem::take(&mut self.fossicked_pages).into_iter().filter(|d| has_data(d)).collect()
+        } else {
+            self.fossicked_pages.iter().filter(|d| has_data(d)).cloned().collect()
+        };
 
         let mut language_map: HashMap<String, Vec<fossick::FossickedData>> = HashMap::new();
         for page in pages_with_data {
             let language = page.language.clone();
             if let Some(lang_pages) = language_map.get_mut(&language) {
-                lang_pages.push(page.clone());
+                lang_pages.push(page);
             } else {
-                language_map.insert(language, vec![page.clone()]);
+                language_map.insert(language, vec![page]);
             }
         }
 

@@ -52,6 +52,10 @@ struct PageProcessingResult {
     encoded_page: IntermediaryPageData,
 }
 
+/// How many pages [`build_indexes`] processes in parallel before merging
+/// their word maps into the index's.
+const PAGES_PER_MERGE: usize = 1024;
+
 pub async fn build_indexes(
     mut pages: Vec<FossickedData>,
     language: String,
@@ -146,8 +150,16 @@ pub async fn build_indexes(
     let meta_fields_ref = meta.meta_fields.clone();
     let language_ref = language.clone();
 
-    // Process pages in parallel - each page builds its own word map
-    let page_results: Vec<PageProcessingResult> = pages
+    // Process pages in parallel - each page builds its own word map.
+    // A chunk of pages at a time, merged before the next: collecting every
+    // page's own word map before merging held them all at once.
+    let mut pages = pages.into_iter();
+    loop {
+    let chunk: Vec<FossickedData> = pages.by_ref().take(PAGES_PER_MERGE).collect();
+    if chunk.is_empty() {
+        break;
+    }
+    let page_results: Vec<PageProcessingResult> = chunk
         .into_par_iter()
         .map(|page| {
             let mut local_word_map: HashMap<String, PackedWord> = HashMap::new();
@@ -380,6 +392,7 @@ pub async fn build_indexes(
             }
         }
         fragment_hashes.insert(short_hash.to_string(), encoded_page);
+    }
     }
 
     // Sort pages within each word by page_number to maintain correct order after parallel processing

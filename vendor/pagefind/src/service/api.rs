@@ -101,16 +101,16 @@ impl PagefindIndex {
         let file = Fossicker::new_synthetic(source_path.map(PathBuf::from), url, content);
         let state = Arc::clone(&self.search_index);
         let data = tokio::task::spawn_blocking(move || {
-            state.blocking_lock().fossick_one(file)
+            state.blocking_lock().fossick_one(file).map(|data| IndexedFileResponse {
+                page_word_count: data.fragment.data.word_count as u32,
+                page_url: data.fragment.data.url.clone(),
+                page_meta: data.fragment.data.meta.clone(),
+            })
         })
         .await
         .map_err(|e| anyhow::anyhow!("Task join error: {e}"))??;
 
-        Ok(IndexedFileResponse {
-            page_word_count: data.fragment.data.word_count as u32,
-            page_url: data.fragment.data.url,
-            page_meta: data.fragment.data.meta,
-        })
+        Ok(data)
     }
 
     /// Index a custom record that isn't backed by an HTML file.
@@ -158,16 +158,16 @@ impl PagefindIndex {
         let file = Fossicker::new_with_data(url, data);
         let state = Arc::clone(&self.search_index);
         let data = tokio::task::spawn_blocking(move || {
-            state.blocking_lock().fossick_one(file)
+            state.blocking_lock().fossick_one(file).map(|data| IndexedFileResponse {
+                page_word_count: data.fragment.data.word_count as u32,
+                page_url: data.fragment.data.url.clone(),
+                page_meta: data.fragment.data.meta.clone(),
+            })
         })
         .await
         .map_err(|e| anyhow::anyhow!("Task join error: {e}"))??;
 
-        Ok(IndexedFileResponse {
-            page_word_count: data.fragment.data.word_count as u32,
-            page_url: data.fragment.data.url,
-            page_meta: data.fragment.data.meta,
-        })
+        Ok(data)
     }
 
     /// Index a directory of HTML files from disk.
@@ -218,9 +218,11 @@ impl PagefindIndex {
     ///
     /// # Returns
     /// A list of SyntheticFiles containing the path and content of each file.
+    /// The records added so far are given to the index, not copied: a later
+    /// call indexes only the records added after this one.
     pub async fn get_files(&mut self) -> Result<Vec<SyntheticFile>> {
         let mut state = self.search_index.lock().await;
-        state.build_indexes().await?;
+        state.build_indexes_once().await?;
         Ok(state.get_files().await)
     }
 }
