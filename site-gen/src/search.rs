@@ -362,19 +362,20 @@ pub fn index(shop: &Shop) -> Result<Vec<OutputFile>, SearchError> {
         let options = pagefind::options::PagefindServiceConfig::builder().force_language(language.clone()).build();
         let mut index = pagefind::api::PagefindIndex::new(Some(options)).map_err(err)?;
         let bands = PriceBands::of(shop);
-        for clip in &shop.clips {
-            index
-                .add_custom_record(
-                    clip.url(),
-                    clip_text(clip),
-                    language.clone(),
-                    Some(clip_meta(shop, clip)),
-                    Some(clip_filters(shop, clip, bands)),
-                    None,
-                )
-                .await
-                .map_err(err)?;
-        }
+        let records = shop
+            .clips
+            .iter()
+            .map(|clip| pagefind::api::CustomRecord {
+                url: clip.url(),
+                content: clip_text(clip),
+                language: language.clone(),
+                meta: Some(clip_meta(shop, clip)),
+                filters: Some(clip_filters(shop, clip, bands)),
+                sort: None,
+            })
+            .collect();
+        // All at once, so that Pagefind splits them into words on all cores.
+        index.add_custom_records(records).await.map_err(err)?;
         index.get_files().await.map_err(err)
     })?;
     let mut out: Vec<OutputFile> = files

@@ -122,7 +122,26 @@ impl SearchState {
 
     pub fn fossick_one(&mut self, file: Fossicker) -> Result<&FossickedData> {
         let result = file.fossick_sync(&self.options)?;
-        let position = match self.page_positions.get(&result.url) {
+        let position = self.keep(result);
+        Ok(&self.fossicked_pages[position])
+    }
+
+    /// [`Self::fossick_one`] for each of `files`, fossicked on all cores and
+    /// kept in their order; none is kept if one fails.
+    pub fn fossick_each(&mut self, files: Vec<Fossicker>) -> Result<usize> {
+        let results: Vec<FossickedData> =
+            files.into_par_iter().map(|f| f.fossick_sync(&self.options)).collect::<Result<_>>()?;
+        let count = results.len();
+        for result in results {
+            self.keep(result);
+        }
+        Ok(count)
+    }
+
+    /// Keeps a page in place of the one with its URL, or after the others;
+    /// returns where.
+    fn keep(&mut self, result: FossickedData) -> usize {
+        match self.page_positions.get(&result.url) {
             Some(&existing) => {
                 self.fossicked_pages[existing] = result;
                 existing
@@ -132,8 +151,7 @@ impl SearchState {
                 self.fossicked_pages.push(result);
                 self.fossicked_pages.len() - 1
             }
-        };
-        Ok(&self.fossicked_pages[position])
+        }
     }
 
     /// [`Self::build_indexes`], giving the pages to the indexes instead of

@@ -55,6 +55,38 @@ pub struct PagefindIndex {
     search_index: Arc<tokio::sync::Mutex<SearchState>>,
 }
 
+/// A record for [`PagefindIndex::add_custom_records`]: the arguments of
+/// [`PagefindIndex::add_custom_record`].
+#[derive(Debug, Clone)]
+pub struct CustomRecord {
+    pub url: String,
+    pub content: String,
+    pub language: String,
+    pub meta: Option<BTreeMap<String, String>>,
+    pub filters: Option<BTreeMap<String, Vec<String>>>,
+    pub sort: Option<BTreeMap<String, String>>,
+}
+
+impl CustomRecord {
+    fn into_fossicker(self, force_language: Option<String>) -> Fossicker {
+        let data = DomParserResult {
+            digest: self.content,
+            filters: self.filters.unwrap_or_default(),
+            sort: self.sort.unwrap_or_default(),
+            meta: self.meta.unwrap_or_default(),
+            anchor_content: BTreeMap::new(),
+            anchor_titles: BTreeMap::new(),
+            has_custom_body: false,
+            force_inclusion: true,
+            has_html_element: true,
+            has_old_bundle_reference: false,
+            has_default_ui_reference: false,
+            language: force_language.unwrap_or(self.language),
+        };
+        Fossicker::new_with_data(self.url, data)
+    }
+}
+
 impl PagefindIndex {
     /// Create a new PagefindIndex instance that files can be added to.
     ///
@@ -141,21 +173,8 @@ impl PagefindIndex {
             .options
             .force_language
             .clone();
-        let data = DomParserResult {
-            digest: content,
-            filters: filters.unwrap_or_default(),
-            sort: sort.unwrap_or_default(),
-            meta: meta.unwrap_or_default(),
-            anchor_content: BTreeMap::new(),
-            anchor_titles: BTreeMap::new(),
-            has_custom_body: false,
-            force_inclusion: true,
-            has_html_element: true,
-            has_old_bundle_reference: false,
-            has_default_ui_reference: false,
-            language: force_language.unwrap_or(language),
-        };
-        let file = Fossicker::new_with_data(url, data);
+        let record = CustomRecord { url, content, language, meta, filters, sort };
+        let file = record.into_fossicker(force_language);
         let state = Arc::clone(&self.search_index);
         let data = tokio::task::spawn_blocking(move || {
             state.blocking_lock().fossick_one(file).map(|data| IndexedFileResponse {
@@ -168,6 +187,16 @@ impl PagefindIndex {
         .map_err(|e| anyhow::anyhow!("Task join error: {e}"))??;
 
         Ok(data)
+    }
+
+    /// [`Self::add_custom_record`] for each of `records`, split into words on
+    /// all cores (as [`Self::add_directory`] does its files) and kept in
+    /// their order; if one fails, none is kept. Returns how many were added.
+    pub async fn add_custom_records(&mut self, records: Vec<CustomRecord>) -> Result<usize> {
+        let mut state = self.search_index.lock().await;
+        let force_language = state.options.force_language.clone();
+        let files = records.into_iter().map(|r| r.into_fossicker(force_language.clone())).collect();
+        state.fossick_each(files)
     }
 
     /// Index a directory of HTML files from disk.
