@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Times one-post edits under `site-gen serve` (incremental rebuilds) on a
-# generated shop, and checks the served folder against a clean build after
-# the edits. Prints a Markdown table.
+# Times one-post (or one-clip) edits under `site-gen serve` (incremental
+# rebuilds) on a generated shop, and checks the served folder against a
+# clean build after the edits. Prints a Markdown table.
 #
 # Usage: bench/edit-rebuild.sh [--runs N] [--size POSTS:CLIPS] [--seed S] [--work DIR] [--keep]
+#                              [--edit news|clips]
 #
-#   --runs N     edits, one post each (default 10)
+#   --runs N     edits, one post (or clip) each (default 10)
+#   --edit WHAT  news (default) or clips: a clip's edit also makes the search index again
 #   --size       POSTS:CLIPS (default 10000:5000)
 #   --seed S     corpus seed (default 42)
 #   --work DIR   corpus and served folder (default /dev/shm/clipstore-edit-bench, a tmpfs)
@@ -21,6 +23,7 @@ SIZE="10000:5000"
 SEED=42
 WORK=/dev/shm/clipstore-edit-bench
 KEEP=0
+EDIT=news
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
@@ -28,6 +31,7 @@ while [ $# -gt 0 ]; do
     --seed) SEED="$2"; shift 2 ;;
     --work) WORK="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --edit) EDIT="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -51,5 +55,5 @@ rm -rf "$WORK/corpus" "$WORK/served" "$WORK/clean"
 say "generating $posts posts + $clips clips into $WORK/corpus"
 python3 "$REPO/bench/gen_clipstore_corpus.py" "$posts" "$clips" "$SEED" "$WORK/corpus" --tag-paginate 10 >&2
 say "$(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 "$REPO/bench/edit_rebuild.py" "$SITE_GEN" "$WORK/corpus/clipstore" "$WORK" --runs "$RUNS"
+python3 "$REPO/bench/edit_rebuild.py" "$SITE_GEN" "$WORK/corpus/clipstore" "$WORK" --runs "$RUNS" --edit "$EDIT"
 say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Times one-post edits under `site-gen serve` on a generated shop.
+"""Times one-post (or one-clip) edits under `site-gen serve` on a generated shop.
 
 Starts `site-gen serve` on the shop, listens on its live-reload event stream,
 then edits one news post per run (the first paragraph, which the post's page,
 the news list, its tag pages, and, for recent posts, the home page and the
 feed all show) the way editors save (a temporary file renamed over the old
-one), and measures:
+one), and measures (with `--edit clips`, one clip's description per run
+instead: its page, the lists that show it, and the search index, which is
+made again):
 
   rebuild  -- what serve reports: from reading the changed file to the last
               changed file written (its "Rebuilt in N ms" line);
@@ -16,7 +18,7 @@ one), and measures:
 Finally a clean `site-gen build` of the edited shop is compared with the
 served folder, file by file: every page the edits touch must be up to date.
 
-Usage: edit_rebuild.py SITE_GEN SHOP_DIR WORK_DIR [--runs N]
+Usage: edit_rebuild.py SITE_GEN SHOP_DIR WORK_DIR [--runs N] [--edit news|clips]
 """
 
 import argparse
@@ -39,6 +41,7 @@ def main():
     ap.add_argument("shop")
     ap.add_argument("work")
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--edit", choices=["news", "clips"], default="news")
     args = ap.parse_args()
 
     out = os.path.join(args.work, "served")
@@ -84,7 +87,7 @@ def run(args, out, proc, lines):
     threading.Thread(target=read_events, daemon=True).start()
     events.get(timeout=30)  # the current status
 
-    news = os.path.join(args.shop, "content", "news")
+    news = os.path.join(args.shop, "content", args.edit)
     posts = sorted(os.listdir(news))
     # The newest-dated posts are at the end of the generator's numbering or not;
     # spread the edits over the whole list: both recent and old posts.
@@ -116,7 +119,7 @@ def run(args, out, proc, lines):
         rows.append((name, int(m.group(1)), (t1 - t0) * 1000, int(m.group(2)), int(m.group(3))))
         time.sleep(0.3)
 
-    print("| run | post | rebuild (ms) | save to reload event (ms) | pages rendered | files written |")
+    print(f"| run | {'post' if args.edit == 'news' else 'clip'} | rebuild (ms) | save to reload event (ms) | pages rendered | files written |")
     print("|---|---|---|---|---|---|")
     for i, (name, ms, wall, rendered, written) in enumerate(rows, 1):
         print(f"| {i} | {name} | {ms} | {wall:.0f} | {rendered} | {written} |")
