@@ -76,7 +76,12 @@ impl<'a> FrontMatter<'a> {
                 "this is TOML: `key = value`, strings in double quotes, dates like 2026-03-14".to_string()
             });
             let what = if whole_file { "invalid setting" } else { "invalid front matter" };
-            vec![Diagnostic::new(&file.display, format!("{what}: {}", e.message().trim())).at(location).with_help(help)]
+            // toml says "duplicate key" and points at it: name it, as its line may hold several.
+            let message = match (e.message().trim(), e.span().and_then(|s| toml_text.get(s))) {
+                ("duplicate key", Some(key)) => format!("duplicate key `{key}`"),
+                (message, _) => message.to_string(),
+            };
+            vec![Diagnostic::new(&file.display, format!("{what}: {message}")).at(location).with_help(help)]
         })?;
         let mut fm = FrontMatter {
             file,
@@ -392,6 +397,14 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.with_timezone(&Utc));
     }
+    // TOML 1.1 lets the seconds out (`2026-03-14T09:30Z`); RFC 3339 does not.
+    if let Some((minutes, zone)) =
+        s.split_at_checked(16).filter(|(m, z)| m.as_bytes()[13] == b':' && !z.is_empty() && !z.starts_with([':', '.']))
+    {
+        if let Ok(dt) = DateTime::parse_from_rfc3339(&format!("{minutes}:00{zone}")) {
+            return Some(dt.with_timezone(&Utc));
+        }
+    }
     for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
         if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
             return Some(Utc.from_utc_datetime(&dt));
@@ -493,6 +506,10 @@ mod tests {
         let f = file("+++\ntitle = \"Hi\ndate = 2026-01-01\n+++\n");
         let errs = FrontMatter::parse(&f, &["title", "date"]).err().unwrap();
         assert_eq!(errs[0].location.as_ref().unwrap().line, 2, "{}", errs[0]);
+        let f = file("+++\ntitle = \"Hi\"\ndate = 2026-01-01\ntitle = \"Ho\"\n+++\n");
+        let errs = FrontMatter::parse(&f, &["title", "date"]).err().unwrap();
+        assert_eq!(errs[0].message, "invalid front matter: duplicate key `title`");
+        assert_eq!((errs[0].location.as_ref().unwrap().line, errs[0].location.as_ref().unwrap().column), (4, 1));
     }
 
     #[test]
@@ -509,11 +526,25 @@ mod tests {
 
     #[test]
     fn dates_in_every_accepted_form() {
-        for s in ["2026-03-14", "2026-03-14T00:00:00Z", "2026-03-14 00:00:00", "2026-03-14T01:00:00+01:00"] {
+        for s in [
+            "2026-03-14",
+            "2026-03-14T00:00:00Z",
+            "2026-03-14 00:00:00",
+            "2026-03-14T01:00:00+01:00",
+            "2026-03-14T00:00",
+            "2026-03-14T00:00Z",
+            "2026-03-14 01:00+01:00",
+        ] {
             assert_eq!(parse_date(s).unwrap().to_rfc3339(), "2026-03-14T00:00:00+00:00", "{s}");
         }
         assert!(parse_date("14 March 2026").is_none());
         assert!(parse_date("2026-02-30").is_none());
+        assert!(parse_date("2026-03-14T00:00Zz").is_none());
+        assert!(parse_date("10:00").is_none());
+        // As TOML itself reads them (a date-time value, not a string).
+        let f = file("+++\ndate = 2026-03-14T01:00+01:00\n+++\n");
+        let mut fm = FrontMatter::parse(&f, &["date"]).map_err(|_| ()).unwrap();
+        assert_eq!(fm.date("date", None).unwrap().to_rfc3339(), "2026-03-14T00:00:00+00:00");
     }
 
     #[test]
