@@ -304,20 +304,47 @@ fn collect_results<T>(shop: &Shop, results: Vec<Result<T, (String, String)>>) ->
 }
 
 fn prepare<'a>(shop: &'a Shop, tera: &'a Tera) -> Prepared<'a> {
-    let clip_cards = shop.clips.par_iter().map(|clip| clip_value(shop, clip)).collect();
-    let post_cards = shop.posts.par_iter().map(post_card).collect();
-    Prepared::new(shop, tera, clip_cards, post_cards)
+    // Making the built-in templates for the site is one core's work (about
+    // 1.5 % of a build of 2,000 + 1,000): done beside the cards.
+    let ((clip_cards, post_cards), for_site) = rayon::join(
+        || {
+            (
+                shop.clips.par_iter().map(|clip| clip_value(shop, clip)).collect(),
+                shop.posts.par_iter().map(post_card).collect(),
+            )
+        },
+        || ForSite::of(shop),
+    );
+    Prepared::with(shop, tera, for_site, clip_cards, post_cards)
+}
+
+/// What every template receives, and the built-in templates made for it
+/// when the shop has none of its own.
+struct ForSite {
+    base: Value,
+    tera: Option<Tera>,
+}
+
+impl ForSite {
+    fn of(shop: &Shop) -> ForSite {
+        let base = base_value(shop);
+        let tera = (!templates::has_own_templates(&shop.root)).then(|| templates::builtin_for_site(&base)).flatten();
+        ForSite { base, tera }
+    }
 }
 
 impl<'a> Prepared<'a> {
     /// Shared data for rendering `shop`, given every clip's [`clip_value`]
     /// and every post's [`post_card`] (in the shop's order).
     pub(crate) fn new(shop: &'a Shop, tera: &'a Tera, clip_cards: Vec<Value>, post_cards: Vec<Value>) -> Self {
+        Prepared::with(shop, tera, ForSite::of(shop), clip_cards, post_cards)
+    }
+
+    fn with(shop: &'a Shop, tera: &'a Tera, for_site: ForSite, clip_cards: Vec<Value>, post_cards: Vec<Value>) -> Self {
         let own_templates = shop.root.join(templates::TEMPLATES_DIR);
-        let base = base_value(shop);
-        let for_site = (!templates::has_own_templates(&shop.root)).then(|| templates::builtin_for_site(&base));
+        let ForSite { base, tera: for_site } = for_site;
         Prepared {
-            tera: for_site.flatten().map_or(Cow::Borrowed(tera), Cow::Owned),
+            tera: for_site.map_or(Cow::Borrowed(tera), Cow::Owned),
             base,
             shop,
             clip_card_html: clip_cards.iter().map(|_| OnceLock::new()).collect(),

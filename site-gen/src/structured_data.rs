@@ -118,21 +118,28 @@ fn rfc3339(d: DateTime<Utc>) -> String {
 /// The text of an HTML fragment: tags dropped, entities decoded, white
 /// space collapsed (also a page's `description` for its meta tags).
 pub fn plain_text(html: &str) -> String {
+    // Each tag becomes a space; an unclosed one drops the rest.
     let mut text = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                text.push(' ');
-            }
-            _ if !in_tag => text.push(c),
-            _ => {}
-        }
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        text.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('>') else {
+            rest = "";
+            break;
+        };
+        text.push(' ');
+        rest = &rest[open + close + 1..];
     }
+    text.push_str(rest);
     let decoded = html_escape::decode_html_entities(&text);
-    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut collapsed = String::with_capacity(decoded.len());
+    for word in decoded.split_whitespace() {
+        if !collapsed.is_empty() {
+            collapsed.push(' ');
+        }
+        collapsed.push_str(word);
+    }
+    collapsed
 }
 
 /// JSON that can stand inside `<script>`: `<` is written `\u003c`, so no
@@ -158,6 +165,8 @@ mod tests {
     fn html_becomes_plain_text() {
         assert_eq!(plain_text("<p>Fog &amp; <em>light</em>\n over   the bay.</p>"), "Fog & light over the bay.");
         assert_eq!(plain_text("<p>a</p><p>b</p>"), "a b");
+        assert_eq!(plain_text("a > b <i class=\"<x\">c</i> d<br"), "a > b c d");
+        assert_eq!(plain_text(" \u{a0}é&nbsp;&lt;b&gt;\t"), "é <b>");
     }
 
     #[test]
