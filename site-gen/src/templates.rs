@@ -360,6 +360,64 @@ mod tests {
         assert!(Tera::one_off("{{ odd[\"~1\"] }}", &context, false).is_err(), "~1 is the key /, not ~1");
     }
 
+    /// The kept Tera (vendor/tera.patch) tests and compares values in
+    /// conditions without first escaping them, and decides every condition
+    /// as the published Tera does: strings escaped alike on both sides, or
+    /// on one side only (`| safe`), numbers against strings, `not`, tests.
+    #[test]
+    fn tera_decides_conditions_as_published() {
+        let context = tera::Context::from_value(serde_json::json!({
+            "s": "a&b", "same": "a&b", "esc": "a&amp;b", "empty": "", "lt": "<", "n": 1, "f": 1.0,
+            "list": ["a&b", 1], "other": ["a&b", 1],
+        }))
+        .unwrap();
+        // (condition, without escaping, with it)
+        let cases = [
+            ("s == \"a&b\"", true, true),
+            ("\"a&b\" == s", true, true),
+            ("s != \"a&b\"", false, false),
+            ("s == same", true, true),
+            ("s == esc", false, false),
+            ("s == esc | safe", false, true),
+            ("s | safe == esc", false, false),
+            ("s | safe == same | safe", true, true),
+            ("s == \"A&B\" | lower", true, true),
+            ("\"a\" == \"a\"", true, true),
+            ("\"a\" != \"b\"", true, true),
+            ("n == 1", true, true),
+            ("n == f", true, true),
+            ("n == \"1\"", false, false),
+            ("n != \"1\"", false, false),
+            ("not n == \"1\"", false, false),
+            ("not s == \"a&b\"", false, false),
+            ("list == other", true, true),
+            ("s", true, true),
+            ("lt", true, true),
+            ("empty", false, false),
+            ("not empty", true, true),
+            ("missing", false, false),
+            ("not missing", true, true),
+            ("s is starting_with(\"a&\")", true, true),
+            ("s is not starting_with(\"a&amp;\")", true, true),
+            ("lt is containing(\"<\")", true, true),
+        ];
+        let mut escaping = Tera::default();
+        escaping.autoescape_on(vec![".html"]);
+        escaping.set_escape_fn(escape);
+        let answer = |yes: bool| if yes { "yes" } else { "no" };
+        for (condition, plain, escaped) in cases {
+            let template = format!("{{% if {condition} %}}yes{{% else %}}no{{% endif %}}");
+            assert_eq!(Tera::one_off(&template, &context, false).unwrap(), answer(plain), "{condition}");
+            assert_eq!(Tera::one_off(&template, &context, true).unwrap(), answer(escaped), "{condition} (escaped)");
+            escaping.add_raw_template("c.html", &template).unwrap();
+            assert_eq!(
+                escaping.render("c.html", &context).unwrap(),
+                answer(escaped),
+                "{condition} (clipstore's escaping)"
+            );
+        }
+    }
+
     #[test]
     fn the_built_in_templates_load_without_warnings() {
         let tmp = shop(&[]);

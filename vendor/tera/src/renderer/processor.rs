@@ -97,6 +97,13 @@ fn process_path<'a>(path: &str, call_stack: &CallStack<'a>) -> Result<Val<'a>> {
     }
 }
 
+/// (clipstore) One side of `==` or `!=` before escaping: a string literal of
+/// the template, or any other expression's value.
+enum Operand<'a> {
+    Literal(&'a str),
+    Value(Val<'a>),
+}
+
 /// Processes the ast and renders the output
 pub struct Processor<'a> {
     /// The template we're trying to render
@@ -337,6 +344,20 @@ impl<'a> Processor<'a> {
     }
 
     fn eval_expression(&mut self, expr: &'a Expr) -> Result<Val<'a>> {
+        let (res, escape) = self.eval_expression_unescaped(expr)?;
+        if escape {
+            return Ok(Cow::Owned(
+                to_value(self.tera.get_escape_fn()(res.as_str().unwrap())).map_err(Error::json)?,
+            ));
+        }
+        Ok(res)
+    }
+
+    /// (clipstore) The value of an expression before the escaping that
+    /// `eval_expression` does last, and whether it would escape it: a
+    /// condition that only tests whether a value is truthy, or compares two
+    /// values escaped alike, need not copy them to escape them.
+    fn eval_expression_unescaped(&mut self, expr: &'a Expr) -> Result<(Val<'a>, bool)> {
         let mut needs_escape = false;
 
         let mut res = match expr.val {
@@ -404,7 +425,7 @@ impl<'a> Processor<'a> {
                                 return Err(e);
                             }
                             // A negative undefined ident is !false so truthy
-                            return Ok(Cow::Owned(Value::Bool(true)));
+                            return Ok((Cow::Owned(Value::Bool(true)), false));
                         }
                     }
                 }
@@ -437,17 +458,36 @@ impl<'a> Processor<'a> {
 
         // Lastly, we need to check if the expression is negated, thus turning it into a bool
         if expr.negated {
-            return Ok(Cow::Owned(Value::Bool(!res.is_truthy())));
+            return Ok((Cow::Owned(Value::Bool(!res.is_truthy())), false));
         }
 
         // Checks if it's a string and we need to escape it (if the last filter is `safe` we don't)
-        if self.should_escape && needs_escape && res.is_string() && !expr.is_marked_safe() {
-            res = Cow::Owned(
-                to_value(self.tera.get_escape_fn()(res.as_str().unwrap())).map_err(Error::json)?,
-            );
-        }
+        let escape = self.should_escape && needs_escape && res.is_string() && !expr.is_marked_safe();
+        Ok((res, escape))
+    }
 
-        Ok(res)
+    /// (clipstore) One side of `==` or `!=`, unescaped, and whether
+    /// `eval_expression` would have escaped it. A string literal is
+    /// borrowed from the template instead of copied into a value.
+    fn eval_operand(&mut self, expr: &'a Expr) -> Result<(Operand<'a>, bool)> {
+        match expr.val {
+            ExprVal::String(ref s) if expr.filters.is_empty() && !expr.negated => {
+                Ok((Operand::Literal(s), self.should_escape))
+            }
+            _ => self.eval_expression_unescaped(expr).map(|(v, escape)| (Operand::Value(v), escape)),
+        }
+    }
+
+    /// (clipstore) `operand` as `eval_expression` gives it: escaped if `escape`.
+    fn escaped_operand(&self, operand: Operand<'a>, escape: bool) -> Result<Val<'a>> {
+        let value = match operand {
+            Operand::Literal(s) => Cow::Owned(Value::String(s.to_string())),
+            Operand::Value(v) => v,
+        };
+        if !escape {
+            return Ok(value);
+        }
+        Ok(Cow::Owned(to_value(self.tera.get_escape_fn()(value.as_str().unwrap())).map_err(Error::json)?))
     }
 
     /// Render an expression and never escape its result
@@ -476,9 +516,10 @@ impl<'a> Processor<'a> {
                 .push(self.safe_eval_expression(arg).map_err(err_wrap)?.clone().into_owned());
         }
 
-        let found = self.lookup_ident(&test.ident).map(|found| found.clone().into_owned()).ok();
+        // (clipstore) Borrowed, not copied.
+        let found = self.lookup_ident(&test.ident).ok();
 
-        let result = tester_fn.test(found.as_ref(), &tester_args).map_err(err_wrap)?;
+        let result = tester_fn.test(found.as_deref(), &tester_args).map_err(err_wrap)?;
         if test.negated {
             Ok(!result)
         } else {
@@ -603,8 +644,37 @@ impl<'a> Processor<'a> {
                         }
                     }
                     LogicOperator::Eq | LogicOperator::NotEq => {
-                        let mut lhs_val = self.eval_expression(lhs)?;
-                        let mut rhs_val = self.eval_expression(rhs)?;
+                        let (lhs_op, lhs_escape) = self.eval_operand(lhs)?;
+                        let (rhs_op, rhs_escape) = self.eval_operand(rhs)?;
+                        // (clipstore) Escaping is one to one (Tera's and
+                        // clipstore's both escape `&` itself), so two strings
+                        // both escaped or both not compare as they are.
+                        if lhs_escape == rhs_escape {
+                            let equal = match (&lhs_op, &rhs_op) {
+                                (Operand::Literal(l), Operand::Literal(r)) => Some(l == r),
+                                (Operand::Literal(s), Operand::Value(v))
+                                | (Operand::Value(v), Operand::Literal(s)) => {
+                                    // A number compared with a string is neither equal nor unequal (below).
+                                    if v.is_number() {
+                                        return Ok(false);
+                                    }
+                                    Some(v.as_str() == Some(*s))
+                                }
+                                (Operand::Value(l), Operand::Value(r)) if !l.is_number() && !r.is_number() => {
+                                    Some(l == r)
+                                }
+                                _ => None,
+                            };
+                            if let Some(equal) = equal {
+                                let res = match *operator {
+                                    LogicOperator::Eq => equal,
+                                    _ => !equal,
+                                };
+                                return Ok(if bool_expr.negated { !res } else { res });
+                            }
+                        }
+                        let mut lhs_val = self.escaped_operand(lhs_op, lhs_escape)?;
+                        let mut rhs_val = self.escaped_operand(rhs_op, rhs_escape)?;
 
                         // Monomorphize number vals.
                         if lhs_val.is_number() || rhs_val.is_number() {
@@ -630,9 +700,10 @@ impl<'a> Processor<'a> {
                 }
             }
             ExprVal::Ident(_) => {
+                // (clipstore) Escaping keeps a string empty or not: not done here.
                 let mut res = self
-                    .eval_expression(bool_expr)
-                    .unwrap_or(Cow::Owned(Value::Bool(false)))
+                    .eval_expression_unescaped(bool_expr)
+                    .map_or(Cow::Owned(Value::Bool(false)), |(value, _)| value)
                     .is_truthy();
                 if bool_expr.negated {
                     res = !res;
