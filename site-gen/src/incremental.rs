@@ -26,11 +26,11 @@ use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
-use serde_json::Value;
 use tera::Tera;
 
 use crate::content::checks;
@@ -70,8 +70,8 @@ struct Loaded {
     /// What the templates stand for in the pages' fingerprints across builds.
     templates: templates::TemplatesDigest,
     /// `render::clip_value` / `render::post_card` of each item, in the shop's order.
-    clip_cards: Vec<Value>,
-    post_cards: Vec<Value>,
+    clip_cards: Vec<render::Card>,
+    post_cards: Vec<render::Card>,
     versions: ItemVersions,
 }
 
@@ -301,8 +301,8 @@ impl Incremental {
                 return Err(errors);
             }
         };
-        let clip_cards = shop.clips.par_iter().map(|c| render::clip_value(&shop, c)).collect();
-        let post_cards = shop.posts.par_iter().map(render::post_card).collect();
+        let clip_cards = shop.clips.par_iter().map(|c| Arc::new(render::clip_value(&shop, c))).collect();
+        let post_cards = shop.posts.par_iter().map(|p| Arc::new(render::post_card(p))).collect();
         let mut versions = ItemVersions::default();
         for (list, n) in [
             (&mut versions.clips, shop.clips.len()),
@@ -694,7 +694,7 @@ impl Loaded {
                     self.hidden_sources.push(clip.source);
                     return Ok(());
                 }
-                let card = render::clip_value(&self.shop, &clip);
+                let card = Arc::new(render::clip_value(&self.shop, &clip));
                 let i = self.shop.clips.partition_point(|c| load::clip_order(c, &clip).is_lt());
                 self.shop.clips.insert(i, clip);
                 self.clip_cards.insert(i, card);
@@ -711,7 +711,7 @@ impl Loaded {
                     self.hidden_sources.push(post.source);
                     return Ok(());
                 }
-                let card = render::post_card(&post);
+                let card = Arc::new(render::post_card(&post));
                 let i = self.shop.posts.partition_point(|p| load::post_order(p, &post).is_lt());
                 self.shop.posts.insert(i, post);
                 self.post_cards.insert(i, card);

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use clipstore_core::{CatalogManifest, ManifestClip, ShopInfo, SortedMap};
@@ -118,8 +118,11 @@ pub(crate) struct Prepared<'a> {
     /// ones made for its site (`templates::builtin_for_site`).
     tera: Cow<'a, Tera>,
     pub(crate) base: Value,
-    clip_cards: Vec<Value>,
-    post_cards: Vec<Value>,
+    /// `base` as the context every page's and card's context is made over
+    /// (`Context::over`): one copy of the site's values, not one per page.
+    base_context: Arc<Context>,
+    clip_cards: Vec<Card>,
+    post_cards: Vec<Card>,
     /// Each item's card (`partials/clip_card.html`, `partials/post_card.html`),
     /// rendered the first time a page shows it and then reused: an item is
     /// on up to a dozen list, tag and front pages.
@@ -309,8 +312,8 @@ fn prepare<'a>(shop: &'a Shop, tera: &'a Tera) -> Prepared<'a> {
     let ((clip_cards, post_cards), for_site) = rayon::join(
         || {
             (
-                shop.clips.par_iter().map(|clip| clip_value(shop, clip)).collect(),
-                shop.posts.par_iter().map(post_card).collect(),
+                shop.clips.par_iter().map(|clip| Arc::new(clip_value(shop, clip))).collect(),
+                shop.posts.par_iter().map(|post| Arc::new(post_card(post))).collect(),
             )
         },
         || ForSite::of(shop),
@@ -336,15 +339,16 @@ impl ForSite {
 impl<'a> Prepared<'a> {
     /// Shared data for rendering `shop`, given every clip's [`clip_value`]
     /// and every post's [`post_card`] (in the shop's order).
-    pub(crate) fn new(shop: &'a Shop, tera: &'a Tera, clip_cards: Vec<Value>, post_cards: Vec<Value>) -> Self {
+    pub(crate) fn new(shop: &'a Shop, tera: &'a Tera, clip_cards: Vec<Card>, post_cards: Vec<Card>) -> Self {
         Prepared::with(shop, tera, ForSite::of(shop), clip_cards, post_cards)
     }
 
-    fn with(shop: &'a Shop, tera: &'a Tera, for_site: ForSite, clip_cards: Vec<Value>, post_cards: Vec<Value>) -> Self {
+    fn with(shop: &'a Shop, tera: &'a Tera, for_site: ForSite, clip_cards: Vec<Card>, post_cards: Vec<Card>) -> Self {
         let own_templates = shop.root.join(templates::TEMPLATES_DIR);
         let ForSite { base, tera: for_site } = for_site;
         Prepared {
             tera: for_site.map_or(Cow::Borrowed(tera), Cow::Owned),
+            base_context: Arc::new(Context::from_value(base.clone()).expect("the base is an object")),
             base,
             shop,
             clip_card_html: clip_cards.iter().map(|_| OnceLock::new()).collect(),
@@ -358,7 +362,7 @@ impl<'a> Prepared<'a> {
     }
 
     /// Gives back the cards passed to [`Prepared::new`].
-    pub(crate) fn into_cards(self) -> (Vec<Value>, Vec<Value>) {
+    pub(crate) fn into_cards(self) -> (Vec<Card>, Vec<Card>) {
         (self.clip_cards, self.post_cards)
     }
 }
@@ -539,7 +543,7 @@ fn page_slice<T>(items: &[T], page: usize, per_page: usize) -> &[T] {
 
 impl<'a> Prepared<'a> {
     fn context(&self, url: &str, title: Option<&str>) -> Context {
-        let mut ctx = Context::from_value(self.base.clone()).expect("base context is an object");
+        let mut ctx = Context::over(self.base_context.clone());
         ctx.insert("current_url", url);
         ctx.insert("permalink", &self.shop.config.absolute(url));
         ctx.insert("page_title", &title);
@@ -555,8 +559,8 @@ impl<'a> Prepared<'a> {
         };
         let html = html
             .get_or_init(|| {
-                let mut ctx = Context::from_value(self.base.clone()).expect("base context is an object");
-                put(&mut ctx, key, value.clone());
+                let mut ctx = Context::over(self.base_context.clone());
+                ctx.insert_shared(key, value.clone());
                 self.tera.render(template, &ctx).map_err(|e| (template.to_string(), cause_chain(&e)))
             })
             .clone()?;
@@ -625,7 +629,7 @@ impl<'a> Prepared<'a> {
             Job::Clip(i) => {
                 let clip = &shop.clips[i];
                 let mut ctx = self.context(&clip.url(), Some(&clip.title));
-                put(&mut ctx, "clip", self.clip_cards[i].clone());
+                ctx.insert_shared("clip", self.clip_cards[i].clone());
                 ctx.insert("structured_data", &crate::structured_data::clip(shop, clip));
                 let summary = crate::markdown::first_paragraph(&clip.description_html);
                 ctx.insert("description", &crate::structured_data::plain_text(summary));
@@ -641,12 +645,12 @@ impl<'a> Prepared<'a> {
             Job::Post(i) => {
                 let post = &shop.posts[i];
                 let mut ctx = self.context(&post.url(), Some(&post.title));
-                let mut value = self.post_cards[i].clone();
+                let mut value = Value::clone(&self.post_cards[i]);
                 value["content"] = Value::String(post.content_html.clone());
                 put(&mut ctx, "post", value);
-                let card = |j: Option<usize>| j.and_then(|j| self.post_cards.get(j)).cloned().unwrap_or(Value::Null);
-                put(&mut ctx, "newer", card(i.checked_sub(1)));
-                put(&mut ctx, "older", card(Some(i + 1)));
+                let card = |j: Option<usize>| j.and_then(|j| self.post_cards.get(j)).cloned().unwrap_or_default();
+                ctx.insert_shared("newer", card(i.checked_sub(1)));
+                ctx.insert_shared("older", card(Some(i + 1)));
                 ctx.insert("structured_data", &crate::structured_data::post(shop, post));
                 ctx.insert("description", &crate::structured_data::plain_text(&post.summary_html));
                 ("post.html", post.url(), ctx)
@@ -706,7 +710,7 @@ impl<'a> Prepared<'a> {
                     .zip(&self.post_cards)
                     .take(FEED_POSTS)
                     .map(|(post, card)| {
-                        let mut v = card.clone();
+                        let mut v = Value::clone(card);
                         v["content"] = Value::String(post.content_html.clone());
                         v["permalink"] = Value::String(shop.config.absolute(&post.url()));
                         v
@@ -908,6 +912,10 @@ impl<'a> Prepared<'a> {
         Ok(OutputFile { path: SITEMAP_PATH.into(), contents: OutputContents::Rendered(xml.into_bytes()) })
     }
 }
+
+/// An item's values as templates see them ([`clip_value`], [`post_card`]),
+/// shared by the contexts of every page and card that shows the item.
+pub(crate) type Card = Arc<Value>;
 
 /// Moves `value` into `ctx` under `key`. (`Context::insert` would serialize
 /// it into a second deep copy; for the cards and bodies on every page that

@@ -418,6 +418,51 @@ mod tests {
         }
     }
 
+    /// A context made over a shared base, with shared values
+    /// (`Context::over`, `Context::insert_shared`: vendor/tera.patch, how
+    /// every page is rendered) renders what one context holding copies of
+    /// them all renders: names looked up, shadowed, tested, looped over,
+    /// set, and dumped whole by `__tera_context`.
+    #[test]
+    fn tera_renders_a_context_over_a_base_as_one_with_copies() {
+        use std::sync::Arc;
+        use tera::Context;
+        let site = serde_json::json!({"title": "Shop", "menu": [{"url": "/"}, {"url": "/clips/dawn/"}]});
+        let clip = serde_json::json!({"title": "Dawn & dusk", "tags": ["sea", "sky"]});
+        let mut base = Context::new();
+        base.insert("site", &site);
+        base.insert("current_url", &"/");
+        base.insert("base_only", &"base");
+        let base = Arc::new(base);
+        let mut over_base = Context::over(base.clone());
+        over_base.insert("current_url", &"/clips/dawn/");
+        let mut over = Context::over(Arc::new(over_base));
+        over.insert_shared("clip", Arc::new(clip.clone()));
+        over.insert("page_title", &"Dawn");
+        let mut copies = Context::new();
+        copies.insert("site", &site);
+        copies.insert("current_url", &"/clips/dawn/");
+        copies.insert("base_only", &"base");
+        copies.insert("clip", &clip);
+        copies.insert("page_title", &"Dawn");
+        let template = "{{ site.title }}|{{ current_url }}|{{ base_only }}|{{ clip.title }}|{{ page_title }}|\
+            {% for m in site.menu %}{% if m.url == current_url %}*{% endif %}{{ m.url }};{% endfor %}|\
+            {% for t in clip.tags %}{% set n = t %}{{ n }},{% endfor %}|\
+            {% if clip %}clip{% endif %}{% if missing is defined %}!{% endif %}|{{ __tera_context }}";
+        for autoescape in [false, true] {
+            let expected = Tera::one_off(template, &copies, autoescape).unwrap();
+            if !autoescape {
+                assert!(
+                    expected.starts_with("Shop|/clips/dawn/|base|Dawn & dusk|Dawn|/;*/clips/dawn/;|"),
+                    "{expected}"
+                );
+            }
+            assert_eq!(Tera::one_off(template, &over, autoescape).unwrap(), expected);
+        }
+        assert_eq!(over, copies);
+        assert_eq!(base.get("current_url"), Some(&serde_json::json!("/")), "the base is left as it was");
+    }
+
     #[test]
     fn the_built_in_templates_load_without_warnings() {
         let tmp = shop(&[]);

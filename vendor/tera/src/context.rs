@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 
 use serde::ser::Serialize;
 use serde_json::value::{to_value, Map, Value};
@@ -10,15 +11,81 @@ use crate::errors::{Error, Result as TeraResult};
 ///
 /// Light wrapper around a `BTreeMap` for easier insertions of Serializable
 /// values
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Context {
-    data: BTreeMap<String, Value>,
+    data: BTreeMap<String, Slot>,
+    /// Values many contexts share without a copy each (`Context::over`):
+    /// what `data` does not hold is looked up here.
+    base: Option<Arc<Context>>,
+}
+
+/// A value of a context: its own, or one shared with other contexts
+/// (`Context::insert_shared`).
+#[derive(Debug, Clone)]
+enum Slot {
+    Owned(Value),
+    Shared(Arc<Value>),
+}
+
+impl Slot {
+    fn value(&self) -> &Value {
+        match self {
+            Slot::Owned(value) => value,
+            Slot::Shared(value) => value,
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Slot::Owned(value) => value,
+            Slot::Shared(value) => Arc::unwrap_or_clone(value),
+        }
+    }
 }
 
 impl Context {
     /// Initializes an empty context
     pub fn new() -> Self {
-        Context { data: BTreeMap::new() }
+        Context { data: BTreeMap::new(), base: None }
+    }
+
+    /// An empty context over `base`: it holds every value of `base` that it
+    /// is not given one of its own for, without copying them. Made for many
+    /// renders that share most of their values (a site's settings on each of
+    /// its pages), where a clone of the shared context for each would copy
+    /// them all every time.
+    ///
+    /// ```rust
+    /// # use std::sync::Arc;
+    /// # use tera::Context;
+    /// let mut site = Context::new();
+    /// site.insert("title", &"My site");
+    /// let site = Arc::new(site);
+    /// let mut page = Context::over(site.clone());
+    /// page.insert("url", &"/about/");
+    /// assert_eq!(page.get("title"), site.get("title"));
+    /// ```
+    pub fn over(base: Arc<Context>) -> Self {
+        Context { data: BTreeMap::new(), base: Some(base) }
+    }
+
+    /// Every value, the base's included, as one map owned by the caller.
+    fn into_data(self) -> BTreeMap<String, Slot> {
+        match self.base {
+            None => self.data,
+            Some(base) => {
+                let mut data = Arc::unwrap_or_clone(base).into_data();
+                data.extend(self.data);
+                data
+            }
+        }
+    }
+
+    /// Every key with its value, the base's included.
+    fn entries(&self) -> BTreeMap<&str, &Value> {
+        let mut entries = self.base.as_deref().map(Context::entries).unwrap_or_default();
+        entries.extend(self.data.iter().map(|(k, v)| (k.as_str(), v.value())));
+        entries
     }
 
     /// Converts the `val` parameter to `Value` and insert it into the context.
@@ -31,7 +98,21 @@ impl Context {
     /// context.insert("number_users", &42);
     /// ```
     pub fn insert<T: Serialize + ?Sized, S: Into<String>>(&mut self, key: S, val: &T) {
-        self.data.insert(key.into(), to_value(val).unwrap());
+        self.data.insert(key.into(), Slot::Owned(to_value(val).unwrap()));
+    }
+
+    /// Inserts a value that other contexts may hold too, without a copy.
+    ///
+    /// ```rust
+    /// # use std::sync::Arc;
+    /// # use tera::Context;
+    /// let card = Arc::new(serde_json::json!({"title": "Harbour"}));
+    /// let mut context = tera::Context::new();
+    /// context.insert_shared("clip", card.clone());
+    /// assert_eq!(context.get("clip"), Some(&*card));
+    /// ```
+    pub fn insert_shared<S: Into<String>>(&mut self, key: S, val: Arc<Value>) {
+        self.data.insert(key.into(), Slot::Shared(val));
     }
 
     /// Converts the `val` parameter to `Value` and insert it into the context.
@@ -58,7 +139,7 @@ impl Context {
         key: S,
         val: &T,
     ) -> TeraResult<()> {
-        self.data.insert(key.into(), to_value(val)?);
+        self.data.insert(key.into(), Slot::Owned(to_value(val)?));
 
         Ok(())
     }
@@ -76,15 +157,15 @@ impl Context {
     /// source.insert("d", &4);
     /// target.extend(source);
     /// ```
-    pub fn extend(&mut self, mut source: Context) {
-        self.data.append(&mut source.data);
+    pub fn extend(&mut self, source: Context) {
+        self.data.append(&mut source.into_data());
     }
 
     /// Converts the context to a `serde_json::Value` consuming the context.
     pub fn into_json(self) -> Value {
         let mut m = Map::new();
-        for (key, value) in self.data {
-            m.insert(key, value);
+        for (key, value) in self.into_data() {
+            m.insert(key, value.into_value());
         }
         Value::Object(m)
     }
@@ -95,9 +176,9 @@ impl Context {
             Value::Object(m) => {
                 let mut data = BTreeMap::new();
                 for (key, value) in m {
-                    data.insert(key, value);
+                    data.insert(key, Slot::Owned(value));
                 }
-                Ok(Context { data })
+                Ok(Context { data, base: None })
             }
             _ => Err(Error::msg(
                 "Creating a Context from a Value/Serialize requires it being a JSON object",
@@ -115,17 +196,31 @@ impl Context {
 
     /// Returns the value at a given key index.
     pub fn get(&self, index: &str) -> Option<&Value> {
-        self.data.get(index)
+        match self.data.get(index) {
+            Some(slot) => Some(slot.value()),
+            None => self.base.as_deref()?.get(index),
+        }
     }
 
     /// Remove a key from the context, returning the value at the key if the key was previously inserted into the context.
     pub fn remove(&mut self, index: &str) -> Option<Value> {
-        self.data.remove(index)
+        if self.base.is_some() {
+            // The base's values are shared: this context takes its own copy.
+            self.data = std::mem::take(self).into_data();
+        }
+        self.data.remove(index).map(Slot::into_value)
     }
 
     /// Checks if a value exists at a specific index.
     pub fn contains_key(&self, index: &str) -> bool {
-        self.data.contains_key(index)
+        self.get(index).is_some()
+    }
+}
+
+/// Two contexts are equal when they hold the same values, wherever they keep them.
+impl PartialEq for Context {
+    fn eq(&self, other: &Context) -> bool {
+        self.entries() == other.entries()
     }
 }
 
@@ -471,9 +566,9 @@ mod tests {
         source.insert("b", &3);
         source.insert("c", &4);
         target.extend(source);
-        assert_eq!(*target.data.get("a").unwrap(), to_value(1).unwrap());
-        assert_eq!(*target.data.get("b").unwrap(), to_value(3).unwrap());
-        assert_eq!(*target.data.get("c").unwrap(), to_value(4).unwrap());
+        assert_eq!(*target.get("a").unwrap(), to_value(1).unwrap());
+        assert_eq!(*target.get("b").unwrap(), to_value(3).unwrap());
+        assert_eq!(*target.get("c").unwrap(), to_value(4).unwrap());
     }
 
     #[test]
@@ -518,5 +613,63 @@ mod tests {
     fn remove_return_none_with_unknown_index() {
         let mut context = Context::new();
         assert_eq!(context.remove("unknown"), None);
+    }
+
+    /// A base of two values, and a context over it with one of its own
+    /// shadowing one of the base's, and one shared.
+    fn layered() -> (Arc<Context>, Context, Context) {
+        let mut base = Context::new();
+        base.insert("site", &json!({"title": "Shop"}));
+        base.insert("url", &"/");
+        let base = Arc::new(base);
+        let mut over = Context::over(base.clone());
+        over.insert("url", &"/clips/");
+        over.insert_shared("clip", Arc::new(json!({"title": "Harbour"})));
+        let mut flat = Context::new();
+        flat.insert("site", &json!({"title": "Shop"}));
+        flat.insert("url", &"/clips/");
+        flat.insert("clip", &json!({"title": "Harbour"}));
+        (base, over, flat)
+    }
+
+    #[test]
+    fn a_context_over_a_base_holds_what_a_copy_would() {
+        let (base, over, flat) = layered();
+        for key in ["site", "url", "clip", "none"] {
+            assert_eq!(over.get(key), flat.get(key), "{key}");
+            assert_eq!(over.contains_key(key), flat.contains_key(key), "{key}");
+        }
+        assert_eq!(over, flat);
+        assert_eq!(flat, over);
+        assert_eq!(over.clone().into_json(), flat.clone().into_json());
+        // The base is not changed by what is put over it.
+        assert_eq!(base.get("url"), Some(&to_value("/").unwrap()));
+        assert_eq!(base.get("clip"), None);
+        assert_ne!(*base, flat);
+    }
+
+    #[test]
+    fn a_context_over_a_base_extends_and_removes_as_a_copy_would() {
+        let (_base, over, flat) = layered();
+        // Extended by a layered context, and extending another with its values.
+        let (mut a, mut b) = (Context::new(), Context::new());
+        a.insert("url", &"/old/");
+        b.insert("url", &"/old/");
+        a.extend(over.clone());
+        b.extend(flat.clone());
+        assert_eq!(a, b);
+        let (mut a, mut b) = (over.clone(), flat.clone());
+        let mut more = Context::new();
+        more.insert("site", &"Other");
+        a.extend(more.clone());
+        b.extend(more);
+        assert_eq!(a, b);
+        // A value removed is gone, the base's too; the others stay.
+        for key in ["site", "url", "clip", "none"] {
+            let (mut a, mut b) = (over.clone(), flat.clone());
+            assert_eq!(a.remove(key), b.remove(key), "{key}");
+            assert_eq!(a.get(key), None, "{key}");
+            assert_eq!(a, b, "{key}");
+        }
     }
 }
