@@ -6,12 +6,14 @@
 # previous build's output with nothing changed, and one after the newest post's first
 # paragraph was edited (what an owner does every time: the same edit for both tools).
 # Hugo builds into an emptied folder for the first two. Prints a Markdown table per case (medians, site-gen/Hugo ratio, CPU, peak
-# RSS, files and bytes written).
+# RSS, files and bytes written), and, with more than one size, how each size's times compare with the first size's.
+# Each round times every size in turn, so that a machine that speeds up or slows down during
+# the run sways the sizes alike (a size's rounds all run before the next's would not).
 #
 # Usage: bench/site-build.sh [--runs N] [--sizes "1000:500 10000:5000"] [--seed S]
 #                            [--work DIR] [--keep]
 #
-#   --runs N     timed runs per tool and size (default 3; site-gen and Hugo alternate)
+#   --runs N     timed runs per tool, size and case (default 3; site-gen and Hugo alternate)
 #   --sizes      space-separated POSTS:CLIPS pairs (default "1000:500 10000:5000")
 #   --seed S     corpus seed (default 42)
 #   --work DIR   where the corpora and the built sites go (default /dev/shm/clipstore-bench,
@@ -68,8 +70,8 @@ SITE_GEN="$TARGET/release/site-gen"
 mkdir -p "$WORK"
 # Removes only what this script writes into $WORK.
 cleanup() {
-  rm -rf "$WORK"/corpus-* "$WORK"/out-site-gen "$WORK"/.out-site-gen.prev "$WORK"/out-hugo "$WORK"/sg-*.log "$WORK"/hugo-*.log \
-    "$WORK"/time.txt "$WORK"/site-gen.std* "$WORK"/hugo.std* "$WORK"/manifest.json
+  rm -rf "$WORK"/corpus-* "$WORK"/out-site-gen-* "$WORK"/.out-site-gen-*.prev "$WORK"/out-hugo-* "$WORK"/sg-*.log "$WORK"/hugo-*.log \
+    "$WORK"/time.txt "$WORK"/site-gen.std* "$WORK"/hugo.std* "$WORK"/manifest-*.json
   rmdir "$WORK" 2>/dev/null || true
 }
 [ "$KEEP" = 1 ] || trap cleanup EXIT
@@ -111,42 +113,55 @@ PY
 
 ROWS=()
 RAW=()
+SCALE=()
 MODES="clean first rebuild edited"
 for size in $SIZES; do
   posts="${size%%:*}" clips="${size##*:}"
   corpus="$WORK/corpus-$posts-$clips"
   say "generating $posts posts + $clips clips (seed $SEED) in $corpus"
   python3 "$REPO/bench/gen_clipstore_corpus.py" "$posts" "$clips" "$SEED" "$corpus" --tag-paginate 10
-  KEPT="$corpus/clipstore/.site-gen"
   for mode in $MODES; do : >"$WORK/sg-$size-$mode.log"; : >"$WORK/hugo-$size-$mode.log"; done
-  # One untimed warm-up each (page cache, dynamic loader), then alternate the timed runs:
-  # site-gen clean, Hugo clean, site-gen's first build (nothing kept) and Hugo clean again,
-  # site-gen again over its output (after one untimed rebuild), Hugo again over its output.
-  # The clean case keeps what the build before kept in .site-gen/ (as a shop that deletes public/).
-  newest="content/news/post-$(printf %06d "$posts").md"
-  for i in 0 $(seq 1 "$RUNS"); do
+done
+# One untimed warm-up round (page cache, dynamic loader), then the timed rounds; each round
+# times every size, and per size alternates: site-gen clean, Hugo clean, site-gen's first
+# build (nothing kept) and Hugo clean again, site-gen again over its output (after one untimed
+# rebuild), Hugo again over its output. The clean case keeps what the build before kept in
+# .site-gen/ (as a shop that deletes public/).
+for i in 0 $(seq 1 "$RUNS"); do
+  for size in $SIZES; do
+    posts="${size%%:*}" clips="${size##*:}"
+    corpus="$WORK/corpus-$posts-$clips"
+    KEPT="$corpus/clipstore/.site-gen"
+    newest="content/news/post-$(printf %06d "$posts").md"
+    sg_out="$WORK/out-site-gen-$size" hu_out="$WORK/out-hugo-$size" manifest="$WORK/manifest-$size.json"
     for mode in $MODES; do
       log_sg="$WORK/sg-$size-$mode.log" log_hu="$WORK/hugo-$size-$mode.log"
       [ "$i" = 0 ] && log_sg=/dev/null log_hu=/dev/null
       # An owner's rebuild follows another rebuild, whose sibling folder (the build before)
       # site-gen brings up to date: make that state first, untimed. (Hugo keeps no such state.)
-      [ "$mode" != rebuild ] || run rebuild site-gen "$WORK/out-site-gen" /dev/null -- \
-        "$SITE_GEN" build --root "$corpus/clipstore" --out "$WORK/out-site-gen" --manifest "$WORK/manifest.json"
+      [ "$mode" != rebuild ] || run rebuild site-gen "$sg_out" /dev/null -- \
+        "$SITE_GEN" build --root "$corpus/clipstore" --out "$sg_out" --manifest "$manifest"
       [ "$mode" != edited ] || edit "$corpus/clipstore/$newest" "$i"
-      run "$mode" site-gen "$WORK/out-site-gen" "$log_sg" -- \
-        "$SITE_GEN" build --root "$corpus/clipstore" --out "$WORK/out-site-gen" --manifest "$WORK/manifest.json"
+      run "$mode" site-gen "$sg_out" "$log_sg" -- \
+        "$SITE_GEN" build --root "$corpus/clipstore" --out "$sg_out" --manifest "$manifest"
       [ "$mode" != edited ] || edit "$corpus/hugo/$newest" "$i"
-      run "$mode" hugo "$WORK/out-hugo" "$log_hu" -- \
-        hugo --quiet --source "$corpus/hugo" --destination "$WORK/out-hugo"
+      run "$mode" hugo "$hu_out" "$log_hu" -- \
+        hugo --quiet --source "$corpus/hugo" --destination "$hu_out"
       [ "$i" = 0 ] || say "$posts+$clips run $i $mode: site-gen $(tail -n1 "$log_sg" | cut -d' ' -f1) s, hugo $(tail -n1 "$log_hu" | cut -d' ' -f1) s"
     done
   done
-  sg_files=$(find "$WORK/out-site-gen" -type f | wc -l) hu_files=$(find "$WORK/out-hugo" -type f | wc -l)
+done
+
+fmt() { printf "%'d" "$1"; }
+# Peak RSS in KiB -> MiB; a median of an even number of runs can be fractional.
+mib() { awk -v k="$1" 'BEGIN {printf "%d", k / 1024}'; }
+first_size=""
+for size in $SIZES; do
+  posts="${size%%:*}" clips="${size##*:}"
+  sg_out="$WORK/out-site-gen-$size" hu_out="$WORK/out-hugo-$size"
+  sg_files=$(find "$sg_out" -type f | wc -l) hu_files=$(find "$hu_out" -type f | wc -l)
   # Apparent sizes in bytes (what was written), not disk blocks.
-  sg_b=$(du -sb "$WORK/out-site-gen" | cut -f1) hu_b=$(du -sb "$WORK/out-hugo" | cut -f1)
-  fmt() { printf "%'d" "$1"; }
-  # Peak RSS in KiB -> MiB; a median of an even number of runs can be fractional.
-  mib() { awk -v k="$1" 'BEGIN {printf "%d", k / 1024}'; }
+  sg_b=$(du -sb "$sg_out" | cut -f1) hu_b=$(du -sb "$hu_out" | cut -f1)
   for mode in $MODES; do
     sg_log="$WORK/sg-$size-$mode.log" hu_log="$WORK/hugo-$size-$mode.log"
     sg_t=$(cut -d' ' -f1 "$sg_log" | median) hu_t=$(cut -d' ' -f1 "$hu_log" | median)
@@ -158,8 +173,16 @@ for size in $SIZES; do
     paired=$(paste -d' ' "$sg_log" "$hu_log" | awk '{printf "%.3f\n", $1 / $4}' | median)
     ROWS+=("| $(fmt "$posts") + $(fmt "$clips") | $mode | $sg_t s | $hu_t s | **$ratio** | $paired | $sg_c / $hu_c s | $(mib "$sg_m") / $(mib "$hu_m") MiB | $(fmt "$sg_files") / $(fmt "$hu_files") ($(fmt "$sg_b") / $(fmt "$hu_b") bytes) |")
     RAW+=("$posts+$clips $mode site-gen: $(cut -d' ' -f1 "$sg_log" | tr '\n' ' ')s; hugo: $(cut -d' ' -f1 "$hu_log" | tr '\n' ' ')s")
+    if [ -n "$first_size" ]; then
+      # This size's time over the first size's, round by round (the same round's
+      # builds ran minutes apart, not a whole size's runs apart), then the median.
+      per_round() { paste -d' ' "$WORK/$1-$first_size-$mode.log" "$WORK/$1-$size-$mode.log" | awk '{printf "%.2f\n", $4 / $1}'; }
+      sg_rounds=$(per_round sg | paste -sd' ') hu_rounds=$(per_round hugo | paste -sd' ')
+      SCALE+=("| $(fmt "$posts") + $(fmt "$clips") | $mode | **$(per_round sg | median)** ($sg_rounds) | $(per_round hugo | median) ($hu_rounds) |")
+    fi
   done
-  [ "$KEEP" = 1 ] || rm -rf "$corpus" "$WORK/out-site-gen" "$WORK/out-hugo"
+  [ -n "$first_size" ] || first_size="$size"
+  [ "$KEEP" = 1 ] || rm -rf "$WORK/corpus-$posts-$clips" "$sg_out" "$WORK/.out-site-gen-$size.prev" "$hu_out"
 done
 
 echo
@@ -172,3 +195,12 @@ printf '%s\n' "${ROWS[@]}"
 echo
 echo "Raw wall times:"
 printf -- '- %s\n' "${RAW[@]}"
+if [ "${#SCALE[@]}" -gt 0 ]; then
+  f_posts="${first_size%%:*}" f_clips="${first_size##*:}"
+  echo
+  echo "Each size's time over $(fmt "$f_posts") + $(fmt "$f_clips")'s, per round (median, then each round):"
+  echo
+  echo "| posts + clips | case | site-gen | Hugo |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${SCALE[@]}"
+fi
