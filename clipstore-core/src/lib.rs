@@ -23,8 +23,8 @@ pub use manifest::{
 pub use purchase::{Item, ResolveError, Resolved};
 pub use sorted_map::SortedMap;
 pub use token::{
-    decode_unverified, decode_unverified_payload, sign_token, verify_token, Choice, Claims, KeyError, Keyring,
-    SigningKey, TokenError, CLOCK_SKEW_SECS,
+    decode_unverified, decode_unverified_payload, expired_from, sign_token, verify_token, Choice, Claims, KeyError,
+    Keyring, SigningKey, TokenError, CLOCK_SKEW_SECS,
 };
 
 /// The shortest `ADMIN_TOKEN` the Worker accepts, and so the shortest

@@ -17,7 +17,7 @@
 //! allowance. While D1 is down nothing can show what was started, and the
 //! link is expired as before.
 
-use clipstore_core::CLOCK_SKEW_SECS;
+use clipstore_core::expired_from;
 
 use crate::delivery::ByteSpan;
 
@@ -29,7 +29,7 @@ pub const RESUME_GRACE_SECS: u64 = 2 * 86_400;
 /// its last valid second, while `now` is within the resume grace; `None`
 /// past it.
 pub fn verify_at(expires_at: u64, now: u64) -> Option<u64> {
-    let ends = expires_at.saturating_add(CLOCK_SKEW_SECS);
+    let ends = expired_from(expires_at);
     (now < ends.saturating_add(RESUME_GRACE_SECS)).then(|| last_valid_second(expires_at))
 }
 
@@ -37,7 +37,7 @@ pub fn verify_at(expires_at: u64, now: u64) -> Option<u64> {
 /// the token's clock slack): when an expired link is verified for what
 /// does not expire with it, its licence certificates.
 pub fn last_valid_second(expires_at: u64) -> u64 {
-    expires_at.saturating_add(CLOCK_SKEW_SECS).saturating_sub(1)
+    expired_from(expires_at).saturating_sub(1)
 }
 
 /// Whether a request past its link's expiry may be a resume: a `GET` whose
@@ -50,6 +50,7 @@ pub fn may_resume(head: bool, span: Option<ByteSpan>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clipstore_core::CLOCK_SKEW_SECS;
 
     #[test]
     fn the_grace_is_counted_from_the_links_expiry() {

@@ -42,6 +42,15 @@ use keys::B64;
 /// at the end of a link that lives for days is harmless.
 pub const CLOCK_SKEW_SECS: u64 = 300;
 
+/// The first second at which a link that expires at `expires_at` is
+/// refused as expired: `expires_at` + [`CLOCK_SKEW_SECS`]. What the Worker
+/// says of a link it verified as of an earlier moment (its expired order
+/// page, a resume after expiry) follows the same rule from here.
+#[inline]
+pub fn expired_from(expires_at: u64) -> u64 {
+    expires_at.saturating_add(CLOCK_SKEW_SECS)
+}
+
 /// Prefix of every MAC input, so a key used for tokens can never produce a
 /// MAC that is valid for anything else (and vice versa).
 pub const MAC_DOMAIN: &[u8] = b"clipstore-token-v1\0";
@@ -124,7 +133,7 @@ fn check_time(claims: &Claims, now: u64) -> Result<(), TokenError> {
     if now.saturating_add(CLOCK_SKEW_SECS) < claims.issued_at {
         return Err(TokenError::NotYetValid { issued_at: claims.issued_at, now });
     }
-    if now >= claims.expires_at.saturating_add(CLOCK_SKEW_SECS) {
+    if now >= expired_from(claims.expires_at) {
         return Err(TokenError::Expired { expires_at: claims.expires_at, now });
     }
     Ok(())
@@ -258,6 +267,9 @@ mod tests {
         assert!(at(c.issued_at - CLOCK_SKEW_SECS).is_ok());
         assert!(at(c.expires_at + CLOCK_SKEW_SECS - 1).is_ok());
         assert_eq!(at(c.expires_at + CLOCK_SKEW_SECS), Err("expired"));
+        assert_eq!(at(expired_from(c.expires_at)), Err("expired"));
+        assert!(at(expired_from(c.expires_at) - 1).is_ok());
+        assert_eq!(expired_from(u64::MAX), u64::MAX, "no overflow");
         assert_eq!(at(u64::MAX), Err("expired"));
         assert_eq!(at(0), Err("not_yet_valid"));
     }

@@ -311,7 +311,7 @@ pub(super) async fn order_request(req: &Request, env: &Env, token: &str) -> Resu
     let page = async {
         let head = read_method(req)?;
         let view = verified_order_view(env, token, true).await?;
-        if now_unix() >= view.expires_at.saturating_add(clipstore_core::CLOCK_SKEW_SECS) {
+        if now_unix() >= clipstore_core::expired_from(view.expires_at) {
             html_page(&pages::expired_order_page(&manifest().shop, &view), head, 410, &[])
         } else {
             html_page(&pages::order_page(&manifest().shop, &view), head, 200, &[])
