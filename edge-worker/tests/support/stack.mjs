@@ -239,10 +239,22 @@ export async function startStack({ seed = [], migrate = true, reuse, vars = {}, 
   // loaded machine that first request sometimes fails ("fetch failed") before
   // anything was written. Such a run is tried once more; any other failure
   // is the test's.
-  const wrangler = (args) => run(WRANGLER, [...args, ...common], { cwd: dir }).catch((e) => {
-    if (!/fetch failed/.test(String(e.stderr))) throw e;
-    return run(WRANGLER, [...args, ...common], { cwd: dir });
-  });
+  // Tried again once after "fetch failed", and up to five times after
+  // SQLITE_BUSY: the local D1 is a SQLite file that the running Worker
+  // writes too (a download's progress reports), and a command that meets
+  // one of its writes is refused, having changed nothing.
+  const wrangler = async (args) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run(WRANGLER, [...args, ...common], { cwd: dir });
+      } catch (e) {
+        const stderr = String(e.stderr);
+        const again = /fetch failed/.test(stderr) ? attempt < 2 : /SQLITE_BUSY/.test(stderr) && attempt < 6;
+        if (!again) throw e;
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
+  };
 
   for (const clip of seed) {
     await wrangler(["r2", "object", "put", `${bucket}/${clip.object_key}`, "--file", clip.file, "--content-type", clip.content_type]);
