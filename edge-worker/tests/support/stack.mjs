@@ -237,12 +237,11 @@ export async function startStack({ seed = [], migrate = true, reuse, vars = {}, 
   const common = ["--local", "--persist-to", state, "--config", config];
   // Wrangler's local commands talk to a local proxy it starts itself; on a
   // loaded machine that first request sometimes fails ("fetch failed") before
-  // anything was written. Such a run is tried once more; any other failure
-  // is the test's.
-  // Tried again once after "fetch failed", and up to five times after
-  // SQLITE_BUSY: the local D1 is a SQLite file that the running Worker
-  // writes too (a download's progress reports), and a command that meets
-  // one of its writes is refused, having changed nothing.
+  // anything was written: such a run is tried once more. The local D1 is a
+  // SQLite file that the running Worker writes too (a download's progress
+  // reports): a command that meets one of its writes is refused with
+  // SQLITE_BUSY, having changed nothing, and is tried up to five times more,
+  // after a pause. Any other failure is the test's.
   const wrangler = async (args) => {
     for (let attempt = 1; ; attempt++) {
       try {
