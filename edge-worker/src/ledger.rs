@@ -781,11 +781,30 @@ pub mod sql {
     pub const CHECKOUT: &str = "INSERT OR IGNORE INTO checkouts (provider, session_id, order_id, token, customer_email, amount_total, currency, created_at, payment_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
-    /// The order `?2` if it exists, or else the order the checkout `?1`
-    /// already has (an order created by hand names its own id as its
-    /// checkout when it has none). `?1 session_id, ?2 order_id`.
-    pub const SESSION_ORDER: &str = "SELECT order_id FROM orders WHERE order_id = ?2 \
-         UNION ALL SELECT order_id FROM checkouts WHERE session_id = ?1 LIMIT 1";
+    /// The order `?2` if it exists (with its source), or else the order the
+    /// checkout `?1` already has (an order created by hand names its own id
+    /// as its checkout when it has none), or else the order `?3` if a link
+    /// made it (source `token`): the checkout's own order id, made when its
+    /// customer opened the link the success page showed while D1 failed.
+    /// `?1 session_id, ?2 order_id, ?3 the checkout's order id or NULL`.
+    pub const SESSION_ORDER: &str = "SELECT order_id, source FROM orders WHERE order_id = ?2 \
+         UNION ALL SELECT order_id, NULL FROM checkouts WHERE session_id = ?1 \
+         UNION ALL SELECT order_id, source FROM orders WHERE order_id = ?3 AND source = 'token' LIMIT 1";
+
+    /// Makes an order a link made (source `token`) its checkout's, as
+    /// [`CHECKOUT_ORDER`] does for Stripe's event: the owner's `orders create
+    /// --session` after an outage outlasted Stripe's retries. Its clips,
+    /// allowance and expiry stay as the ledger has them. `?1 order_id`.
+    pub const CLAIM_LINK_ORDER: &str =
+        "UPDATE orders SET source = 'stripe' WHERE order_id = ?1 AND source = 'token' RETURNING order_id";
+
+    /// The `create` event of an order [`CLAIM_LINK_ORDER`] just made a
+    /// checkout's: written before its [`CHECKOUT`] row, and only while the
+    /// order has none (a checkout event that claimed it first wrote its own).
+    /// `?1 order_id, ?2 now (s), ?3 detail`.
+    pub const EVENT_IF_CLAIMED: &str = "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) \
+         SELECT ?1, ?2, 'create', NULL, ?3 FROM orders WHERE order_id = ?1 AND source = 'stripe' \
+         AND NOT EXISTS (SELECT 1 FROM checkouts WHERE order_id = ?1)";
 
     /// What a resent link needs: the order and its checkout's address.
     /// `?1 order_id`.

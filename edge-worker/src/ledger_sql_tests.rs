@@ -2014,3 +2014,82 @@ fn a_checkout_event_claims_the_order_its_link_made() {
     let source: String = db.query_row("SELECT source FROM orders WHERE order_id = 'HAND'", [], |r| r.get(0)).unwrap();
     assert_eq!(source, "admin");
 }
+
+/// After an outage that outlasted Stripe's retries, the owner's `orders
+/// create PAY-… --session cs_…` finds the order the checkout's own link made
+/// (`SESSION_ORDER` with the checkout's order id), makes it the checkout's
+/// (`CLAIM_LINK_ORDER`), writes its `create` event once (`EVENT_IF_CLAIMED`,
+/// before the `CHECKOUT` row) and never takes an order of another source,
+/// nor one a checkout event claimed first.
+#[test]
+fn the_owner_attaches_a_checkout_to_the_order_its_link_made() {
+    let db = db();
+    let null = || Value::Null;
+    let session_order = |session: &str, order: &str, own: Value| -> Option<(String, Option<String>)> {
+        let mut s = db.prepare(sql::SESSION_ORDER).unwrap();
+        let mut rows = s.query(params_from_iter(vec![t(session), t(order), own])).unwrap();
+        rows.next().unwrap().map(|r| (r.get(0).unwrap(), r.get(1).unwrap()))
+    };
+    let seen = |order: &str| {
+        let v = vec![t(order), t(r#"["a"]"#), n(1), null(), n(5000), n(100), n(120), null()];
+        run(&db, sql::ORDER_SEEN, v)
+    };
+    let claim = |order: &str, session: &str| -> (usize, usize) {
+        let claimed = run(&db, sql::CLAIM_LINK_ORDER, vec![t(order)]);
+        let event = run(&db, sql::EVENT_IF_CLAIMED, vec![t(order), n(300), t("attached")]);
+        let v = vec![t("stripe"), t(session), t(order), t("tok"), null(), null(), null(), n(300), t("pi_1")];
+        run(&db, sql::CHECKOUT, v);
+        (claimed, event)
+    };
+    let events = |order: &str| -> i64 {
+        db.query_row("SELECT COUNT(*) FROM order_events WHERE order_id = ?1 AND kind = 'create'", [order], |r| r.get(0))
+            .unwrap()
+    };
+    let source = |order: &str| -> String {
+        db.query_row("SELECT source FROM orders WHERE order_id = ?1", [order], |r| r.get(0)).unwrap()
+    };
+
+    // Nothing yet: a fresh order is made.
+    assert_eq!(session_order("cs_1", "PAY-1", t("PAY-1")), None);
+    // The link made it: found by its id, and by the checkout's id when the
+    // owner named another order.
+    seen("PAY-1");
+    assert_eq!(session_order("cs_1", "PAY-1", t("PAY-1")), Some(("PAY-1".into(), Some("token".into()))));
+    assert_eq!(session_order("cs_1", "HAND-1", t("PAY-1")), Some(("PAY-1".into(), Some("token".into()))));
+    assert_eq!(session_order("cs_1", "HAND-1", null()), None, "without a session, only the named order counts");
+
+    assert_eq!(claim("PAY-1", "cs_1"), (1, 1));
+    assert_eq!(source("PAY-1"), "stripe");
+    let (expires, allowance): (i64, i64) = db
+        .query_row("SELECT expires_at, allowance FROM orders WHERE order_id = 'PAY-1'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((expires, allowance), (5000, 1), "the link's terms are kept");
+    let payment: String =
+        db.query_row("SELECT payment_id FROM checkouts WHERE session_id = 'cs_1'", [], |r| r.get(0)).unwrap();
+    assert_eq!(payment, "pi_1");
+    // Run again: the order is the checkout's now; nothing changes.
+    assert_eq!(session_order("cs_1", "PAY-1", t("PAY-1")), Some(("PAY-1".into(), Some("stripe".into()))));
+    assert_eq!(claim("PAY-1", "cs_1"), (0, 0));
+    assert_eq!(events("PAY-1"), 1);
+
+    // Stripe's event claimed it first: no second event.
+    seen("PAY-2");
+    let v = vec![t("PAY-2"), t(r#"["a"]"#), n(1), n(6000), n(200), n(220), t("stripe"), null()];
+    run(&db, sql::CHECKOUT_ORDER, v);
+    let v = vec![t("stripe"), t("cs_2"), t("PAY-2"), t("tok"), null(), null(), null(), n(220), t("pi_2")];
+    run(&db, sql::CHECKOUT, v);
+    assert_eq!(claim("PAY-2", "cs_2"), (0, 0));
+    assert_eq!(events("PAY-2"), 0);
+
+    // An order the owner made, or an admin's, is never taken.
+    db.execute(
+        "INSERT INTO orders (order_id, clips, allowance, source, created_at) VALUES ('HAND', '[\"a\"]', 1, 'admin', 1)",
+        [],
+    )
+    .unwrap();
+    assert_eq!(session_order("cs_3", "HAND", t("PAY-3")), Some(("HAND".into(), Some("admin".into()))));
+    assert_eq!(claim("HAND", "cs_3").0, 0);
+    assert_eq!(source("HAND"), "admin");
+}

@@ -1121,6 +1121,73 @@ describe("paying while D1 is down", () => {
     assert.ok(mail.email.subject.includes(paid.body.order_id), mail.email.subject);
     assert.equal((await curl(`${link}/${bought.slug}`, { args: ["-H", "Range: bytes=65536-131071"] })).status, 206);
   });
+
+  it("an outage that outlasts Stripe's retries: the owner's orders create --session attaches the payment to the order the link made, and a refund then ends it", async () => {
+    const bought = present.at(-2);
+    const res = await postCheckout(form([["clip", bought.slug]]), undefined, IP);
+    assert.equal(res.status, 303, res.text);
+    const session = stripeApi.requests.at(-1).response;
+    const paymentIntent = unique("pi");
+    stripeApi.pay(session.id, { email: "after-retries@example.com", paymentIntent });
+    await d1("down");
+    let link;
+    try {
+      const thanks = await curl(`${stack.base}/thanks?session_id=${session.id}`, { args: ip });
+      assert.equal(thanks.status, 200, thanks.body.toString().slice(0, 500));
+      [link] = linksIn(thanks.body.toString());
+      assert.ok(link?.startsWith(`${stack.base}/download/`), thanks.body.toString().slice(0, 800));
+    } finally {
+      await d1("up");
+    }
+    // D1 is back, Stripe has given up (its event never arrives); the
+    // customer opens the link: the order is made from it, without its payment.
+    assert.equal((await curl(link)).status, 200);
+    // The checkout's order id, as docs/payments.md gives it.
+    const order = `PAY-${crypto.createHash("sha256").update(`stripe:${session.id}`).digest("hex").slice(0, 20)}`;
+    assert.equal((await admin(stack, "GET", `/admin/orders/${order}`)).body.order.source, "token");
+
+    const bin = process.env.SITE_GEN_BIN;
+    const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const env = { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" };
+    const create = (id, ...clips) => run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO, "create", id,
+      "--to", "after-retries@example.com", "--downloads", "3", "--session", session.id, "--payment", paymentIntent,
+      ...clips.flatMap((c) => ["--clip", c])], { cwd: REPO, env }).catch((e) => e);
+    // The owner names an order of their own: refused, naming the one to use.
+    const other = await create("HAND-LONG", bought.slug);
+    assert.equal(other.code, 1, other.stdout);
+    assert.match(other.stderr, new RegExp(`checkout ${session.id} already has order ${order}, made from the link its success page showed`));
+    assert.equal((await admin(stack, "GET", "/admin/orders/HAND-LONG")).status, 404, "nothing was created");
+
+    const made = await create(order, bought.slug, present[0].slug);
+    assert.equal(made.code ?? 0, 0, made.stderr);
+    assert.match(made.stdout, new RegExp(`Order ${order} already existed: the customer opened the link`));
+    const kept = made.stdout.match(new RegExp(`It keeps the clips and downloads its link carries: ${bought.slug} \\((\\d+) download\\(s\\) each\\)`));
+    assert.ok(kept, made.stdout);
+    assert.match(made.stdout, new RegExp(`note: --clip named .*${present[0].slug}.*the order was left with its own`));
+    const shown = await admin(stack, "GET", `/admin/orders/${order}`);
+    assert.equal(shown.body.order.source, "stripe", JSON.stringify(shown.body.order));
+    const clips = shown.body.order.clips;
+    assert.deepEqual(typeof clips === "string" ? JSON.parse(clips) : clips, [bought.slug]);
+    assert.equal(shown.body.order.allowance, Number(kept[1]), "the link's downloads, not --downloads 3");
+    assert.equal(shown.body.events.filter((e) => e.kind === "create").length, 1, JSON.stringify(shown.body.events));
+    // The customer gets the link by mail (the success page's was never mailed).
+    const [mail] = await mailTo((m) => m.to.includes("after-retries@example.com"));
+    assert.ok(mail.email.subject.includes(order), mail.email.subject);
+    assert.equal((await curl(`${linksIn(mail.email.text)[0]}/${bought.slug}`, { args: ["-I"] })).status, 200);
+    // Run again: the order is the checkout's; nothing is made twice.
+    const again = await create(order, bought.slug);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, new RegExp(`order ${order} already exists: nothing was created`));
+
+    // A refund now finds the order, and ends the link the success page showed.
+    const refund = await deliver(chargeEvent("charge.refunded", { id: "ch_long", object: "charge", amount: session.amount_total,
+      amount_refunded: session.amount_total, refunded: true, payment_intent: paymentIntent }));
+    assert.equal(refund.status, 200, JSON.stringify(refund.body));
+    assert.equal(refund.body.order_id, order, JSON.stringify(refund.body));
+    const page = await curl(link);
+    assert.equal(page.status, 403);
+    assert.match(page.body.toString(), /refunded/);
+  });
 });
 
 describe("paying while D1 refuses writes", () => {

@@ -161,9 +161,12 @@ pub enum OrdersCommand {
         #[arg(long, default_value = "30d")]
         expires: String,
         /// The Stripe checkout session (cs_...) the customer paid through,
-        /// when the Worker refused it (the owner's alert names it): a later
+        /// when the Worker refused it (the owner's alert names it) or never
+        /// had its event (an outage longer than Stripe's retries): a later
         /// refund or dispute then revokes this order, and Stripe's retry of
-        /// that checkout makes no second one.
+        /// that checkout makes no second one. If its customer already opened
+        /// the link its success page showed, that order (PAY-...) exists:
+        /// name it as ORDER and the checkout is attached to it.
         #[arg(long, value_name = "CS_ID")]
         session: Option<String>,
         /// The Stripe payment (pi_...) it was paid by, for the same reason.
@@ -955,17 +958,22 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 )),
                 e => e,
             })?;
-            if created.get("revoked").and_then(Value::as_bool) == Some(true) {
+            if created.get("claimed").and_then(Value::as_bool) == Some(true) {
+                if !print_claimed(&order, &clips, &created) {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            } else if created.get("revoked").and_then(Value::as_bool) == Some(true) {
                 println!(
                     "Order {order} created, and revoked at once: its payment was refunded or disputed (Stripe told \
                      the Worker before). Nothing was mailed; `site-gen orders show {order}` shows why."
                 );
                 return Ok(ExitCode::SUCCESS);
+            } else {
+                println!("Order {order} created: {} clip(s), {downloads} download(s) each.", clips.len());
             }
-            println!("Order {order} created: {} clip(s), {downloads} download(s) each.", clips.len());
             let sent = client.resend(&order, Some(&to)).map_err(|e| {
                 OrdersError::Other(format!(
-                    "order {order} was created, but its link was not e-mailed: {e}\n  \
+                    "order {order} is in the ledger, but its link was not e-mailed: {e}\n  \
                      help: `site-gen orders resend {order} --to ADDRESS` mails it once the cause is fixed"
                 ))
             })?;
@@ -1087,6 +1095,49 @@ fn plausible_address(address: &str) -> bool {
 
 /// What `resend` (and `create`) say: where the link went, whether the mail
 /// left, and the link itself, which the owner can send by hand.
+/// What `orders create --session` says when the Worker attached the
+/// checkout to the order its own link made (the customer opened the link
+/// the success page showed while D1 was down). True when the customer
+/// should be mailed the link, as for an order made afresh.
+fn print_claimed(order: &str, named: &[String], claimed: &Value) -> bool {
+    let clips: Vec<&str> =
+        claimed.get("clips").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    let downloads = claimed.get("downloads").and_then(Value::as_u64).unwrap_or(0);
+    println!(
+        "Order {order} already existed: the customer opened the link the checkout's success page showed while \
+         the ledger was down. The checkout and its payment are now attached to it, so a refund or dispute of \
+         the payment revokes it. It keeps the clips and downloads its link carries: {} ({downloads} download(s) each).",
+        clips.join(", ")
+    );
+    let mut wanted: Vec<&str> = named.iter().map(|c| c.split(':').next().unwrap_or(c)).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut kept = clips.clone();
+    kept.sort_unstable();
+    if wanted != kept {
+        println!(
+            "  note: --clip named {}; the order was left with its own. A clip to add is a second order \
+             (`site-gen orders create ORDER-2 --clip ...`).",
+            wanted.join(", ")
+        );
+    }
+    if claimed.get("revoked").and_then(Value::as_bool) == Some(true) {
+        println!(
+            "The payment was refunded or disputed (Stripe told the Worker before): the order is revoked now, \
+             and nothing was mailed. `site-gen orders show {order}` shows why."
+        );
+        return false;
+    }
+    if claimed.get("revoked_before").and_then(Value::as_bool) == Some(true) {
+        println!(
+            "The order was revoked before (`site-gen orders show {order}`), so nothing was mailed; \
+             `site-gen orders reissue {order}` gives its customer a fresh link."
+        );
+        return false;
+    }
+    true
+}
+
 fn print_resent(order: &str, v: &Value, status: Option<(String, Option<String>)>) {
     let delivery = v.get("delivery").cloned().unwrap_or(Value::Null);
     let no_provider = delivery.get("no_provider").and_then(Value::as_u64).unwrap_or(0);

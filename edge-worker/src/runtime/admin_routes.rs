@@ -66,8 +66,9 @@ pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Respons
 
 struct SessionOrder {
     order_id: String,
+    source: Option<String>,
 }
-crate::from_row!(SessionOrder { order_id });
+crate::from_row!(SessionOrder { order_id, source });
 
 async fn admin_route(
     env: &Env,
@@ -171,13 +172,39 @@ async fn admin_route(
                 );
             }
             let session = o.session_id.as_deref().unwrap_or(&o.order_id);
-            let known = bind(&db, sql::SESSION_ORDER, &[text(session), text(&o.order_id)])?
+            // The order this checkout's success page gave a link to.
+            let own = stripe.then(|| crate::payments::order_id("stripe", session));
+            let known = bind(&db, sql::SESSION_ORDER, &[text(session), text(&o.order_id), opt_text(own.as_deref())])?
                 .first_row::<SessionOrder>()
                 .await
                 .map_err(|e| d1_error("session order", e))?;
+            let made_by_link =
+                |k: &SessionOrder| own.as_deref() == Some(&k.order_id) && k.source.as_deref() == Some("token");
+            // The order the link made becomes the checkout's, as Stripe's
+            // event would have made it (`CHECKOUT_ORDER`), so that a refund
+            // or dispute of the payment finds it: the owner's command after
+            // an outage outlasted Stripe's retries. It keeps the clips,
+            // downloads and expiry its link carries.
+            let mut claimed = None;
             match known {
+                Some(k) if k.order_id == o.order_id && made_by_link(&k) => {
+                    claimed = bind(&db, sql::ORDER_TO_RESEND, &[text(&o.order_id)])?
+                        .first_row::<recovery::OrderToResend>()
+                        .await
+                        .map_err(|e| d1_error("order to claim", e))?;
+                }
                 Some(k) if k.order_id == o.order_id => {
                     return refuse(409, &format!("order {} already exists", k.order_id))
+                }
+                Some(k) if made_by_link(&k) => {
+                    return refuse(
+                        409,
+                        &format!(
+                            "checkout {session} already has order {0}, made from the link its success page showed: \
+                             create {0} with this --session to attach the payment to it",
+                            k.order_id
+                        ),
+                    )
                 }
                 Some(k) => return refuse(409, &format!("checkout {session} already has order {}", k.order_id)),
                 None => {}
@@ -185,34 +212,58 @@ async fn admin_route(
             // An order with a link for its checkout expires with the link.
             let linked = o.customer_email.is_some() || stripe;
             let expires_at = if linked { Some(o.expires_at.unwrap_or(now + 30 * 86_400)) } else { o.expires_at };
-            let mut statements = vec![
-                bind(
-                    &db,
-                    sql::CREATE_ORDER,
-                    &[
-                        text(&o.order_id),
-                        text(&clips_json(&slugs)),
-                        num(o.downloads.into()),
-                        opt_text(o.customer_ref.as_deref()),
-                        opt_num(expires_at),
-                        num(now),
-                        choices_json(&choices),
-                    ],
-                )?,
-                bind(&db, sql::EVENT, &[text(&o.order_id), num(now), text("create"), JsValue::NULL, JsValue::NULL])?,
-            ];
-            if linked {
-                // A link for the checkout's success page, as the webhook's.
-                let mut claims = Claims {
+            let mut statements = match &claimed {
+                Some(_) => {
+                    let detail = format!("stripe checkout {session}, attached by the owner to the order its link made");
+                    vec![
+                        bind(&db, sql::CLAIM_LINK_ORDER, &[text(&o.order_id)])?,
+                        bind(&db, sql::EVENT_IF_CLAIMED, &[text(&o.order_id), num(now), text(&detail)])?,
+                    ]
+                }
+                None => vec![
+                    bind(
+                        &db,
+                        sql::CREATE_ORDER,
+                        &[
+                            text(&o.order_id),
+                            text(&clips_json(&slugs)),
+                            num(o.downloads.into()),
+                            opt_text(o.customer_ref.as_deref()),
+                            opt_num(expires_at),
+                            num(now),
+                            choices_json(&choices),
+                        ],
+                    )?,
+                    bind(
+                        &db,
+                        sql::EVENT,
+                        &[text(&o.order_id), num(now), text("create"), JsValue::NULL, JsValue::NULL],
+                    )?,
+                ],
+            };
+            // A link for the checkout's success page, as the webhook's.
+            let mut claims = match &claimed {
+                Some(c) => recovery::fresh_claims(
+                    &o.order_id,
+                    &c.clips,
+                    c.choices.as_deref(),
+                    c.allowance,
+                    &c.customer_ref,
+                    c.expires_at,
+                    c.not_before,
+                ),
+                None => Claims {
                     key_id: String::new(),
                     order_id: o.order_id.clone(),
-                    clips: slugs.clone(),
+                    clips: slugs,
                     issued_at: now,
                     expires_at: expires_at.unwrap_or_default(),
                     downloads: o.downloads,
                     customer_ref: o.customer_ref.clone(),
-                    choices: choices.clone(),
-                };
+                    choices,
+                },
+            };
+            if linked {
                 let token = payments::sign_link(env, &mut claims)?;
                 let provider = if stripe { "stripe" } else { "admin" };
                 let values = [
@@ -248,7 +299,15 @@ async fn admin_route(
             if revoked {
                 super::revocations::publish(env).await;
             }
-            answer(201, log_line!({ "created": o.order_id, "revoked": revoked }))
+            match &claimed {
+                // What the order kept, for the owner to see.
+                Some(c) => answer(
+                    200,
+                    log_line!({ "created": o.order_id, "revoked": revoked, "claimed": true,
+                        "revoked_before": c.revoked_at.is_some(), "clips": claims.clips, "downloads": claims.downloads }),
+                ),
+                None => answer(201, log_line!({ "created": o.order_id, "revoked": revoked })),
+            }
         }
         AdminRoute::Reset { order_id, clip } => {
             let r = batch(
