@@ -100,6 +100,53 @@ pub fn get_indexable_words(
     results
 }
 
+/// The words a page's word indexes as ([`get_indexable_words`], then
+/// [`get_dotted_tails`]), remembered per thread for the words seen before
+/// under the same language and `include_characters` (clipstore: splitting
+/// and stemming every occurrence of every word was a quarter of a shop's
+/// first build, and most occurrences are of words seen before).
+pub fn indexable_words_remembered(
+    base_word: &str,
+    language: &str,
+    stemmer: Option<&Stemmer>,
+    include_characters: &[char],
+) -> Vec<IndexableWord> {
+    use std::cell::RefCell;
+    /// Words remembered per thread at most (about 5 MB; forgotten all at
+    /// once past it): a shop's whole vocabulary, as a rule.
+    const MAX_REMEMBERED: usize = 30_000;
+    struct Remembered {
+        language: String,
+        include_characters: Vec<char>,
+        words: hashbrown::HashMap<String, Vec<IndexableWord>>,
+    }
+    thread_local! {
+        static REMEMBERED: RefCell<Remembered> = RefCell::new(Remembered {
+            language: String::new(),
+            include_characters: Vec::new(),
+            words: hashbrown::HashMap::new(),
+        });
+    }
+    REMEMBERED.with_borrow_mut(|r| {
+        if r.language != language || r.include_characters != include_characters {
+            r.words.clear();
+            r.language = language.to_string();
+            r.include_characters = include_characters.to_vec();
+        }
+        if let Some(words) = r.words.get(base_word) {
+            return words.clone();
+        }
+        let mut words = get_indexable_words(base_word, stemmer, include_characters);
+        let tails = get_dotted_tails(base_word, stemmer, include_characters, &words);
+        words.extend(tails);
+        if r.words.len() >= MAX_REMEMBERED {
+            r.words.clear();
+        }
+        r.words.insert(base_word.to_string(), words.clone());
+        words
+    })
+}
+
 /// Pulling out a useful compound word from a dot-segmented word,
 /// so that we index the `is_python_build` in `sysconfig.is_python_build`
 /// without completely decomposing it.
