@@ -681,16 +681,21 @@ pub mod sql {
          WHERE order_id = ?1 AND (revoked_at IS NULL \
          OR (revoked_reason IN ('admin', 'disputed') AND ?3 = 'refunded')) RETURNING order_id";
 
-    /// In a paid checkout's batch: revokes its new order when a full refund
-    /// or dispute of its payment arrived meanwhile (`revoke_pending`): the
+    /// In a paid checkout's batch: revokes its order when a full refund or
+    /// dispute of its payment arrived meanwhile (`revoke_pending`): the
     /// webhook read none before its batch, but Stripe may deliver both at
-    /// once. `?1 order_id, ?2 now (s), ?3 provider, ?4 payment id`.
+    /// once; an order the owner attaches a payment to may be years old. As
+    /// in [`REVOKE_FOR_MONEY_BACK`], a refund takes over from the owner's
+    /// revoke (or a dispute's), so that a reissue asks to confirm it.
+    /// `?1 order_id, ?2 now (s), ?3 provider, ?4 payment id`.
     pub const REVOKE_IF_PENDING: &str = concat!(
         "UPDATE orders SET revoked_at = ?2, revoked_reason = (",
         pending_revocation!("?3", "?4"),
-        ") WHERE order_id = ?1 AND revoked_at IS NULL AND EXISTS (",
+        ") WHERE order_id = ?1 AND EXISTS (",
         pending_revocation!("?3", "?4"),
-        ") RETURNING order_id"
+        ") AND (revoked_at IS NULL OR (revoked_reason IN ('admin', 'disputed') AND (",
+        pending_revocation!("?3", "?4"),
+        ") = 'refunded')) RETURNING order_id"
     );
 
     /// The `revoke` event of an order the statement before revoked at `?2`
@@ -781,22 +786,23 @@ pub mod sql {
     pub const CHECKOUT: &str = "INSERT OR IGNORE INTO checkouts (provider, session_id, order_id, token, customer_email, amount_total, currency, created_at, payment_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
-    /// The order `?2` if it exists (with its source), or else the order the
-    /// checkout `?1` already has (an order created by hand names its own id
-    /// as its checkout when it has none), or else the order `?3` if a link
+    /// The order the checkout `?1` already has (an order created by hand
+    /// names its own id as its checkout when it has none), or else the order
+    /// `?2` if it exists (with its source), or else the order `?3` if a link
     /// made it (source `token`): the checkout's own order id, made when its
     /// customer opened the link the success page showed while D1 failed.
     /// `?1 session_id, ?2 order_id, ?3 the checkout's order id or NULL`.
-    pub const SESSION_ORDER: &str = "SELECT order_id, source FROM orders WHERE order_id = ?2 \
-         UNION ALL SELECT order_id, NULL FROM checkouts WHERE session_id = ?1 \
+    pub const SESSION_ORDER: &str = "SELECT order_id, NULL AS source FROM checkouts WHERE session_id = ?1 \
+         UNION ALL SELECT order_id, source FROM orders WHERE order_id = ?2 \
          UNION ALL SELECT order_id, source FROM orders WHERE order_id = ?3 AND source = 'token' LIMIT 1";
 
     /// Makes an order a link made (source `token`) its checkout's, as
     /// [`CHECKOUT_ORDER`] does for Stripe's event: the owner's `orders create
     /// --session` after an outage outlasted Stripe's retries. Its clips,
-    /// allowance and expiry stay as the ledger has them. `?1 order_id`.
-    pub const CLAIM_LINK_ORDER: &str =
-        "UPDATE orders SET source = 'stripe' WHERE order_id = ?1 AND source = 'token' RETURNING order_id";
+    /// allowance and expiry stay as the ledger has them; a checkout that has
+    /// an order meanwhile keeps it. `?1 order_id, ?2 session_id`.
+    pub const CLAIM_LINK_ORDER: &str = "UPDATE orders SET source = 'stripe' WHERE order_id = ?1 AND source = 'token' \
+         AND NOT EXISTS (SELECT 1 FROM checkouts WHERE provider = 'stripe' AND session_id = ?2) RETURNING order_id";
 
     /// The `create` event of an order [`CLAIM_LINK_ORDER`] just made a
     /// checkout's: written before its [`CHECKOUT`] row, and only while the

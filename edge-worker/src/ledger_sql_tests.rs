@@ -2035,7 +2035,7 @@ fn the_owner_attaches_a_checkout_to_the_order_its_link_made() {
         run(&db, sql::ORDER_SEEN, v)
     };
     let claim = |order: &str, session: &str| -> (usize, usize) {
-        let claimed = run(&db, sql::CLAIM_LINK_ORDER, vec![t(order)]);
+        let claimed = run(&db, sql::CLAIM_LINK_ORDER, vec![t(order), t(session)]);
         let event = run(&db, sql::EVENT_IF_CLAIMED, vec![t(order), n(300), t("attached")]);
         let v = vec![t("stripe"), t(session), t(order), t("tok"), null(), null(), null(), n(300), t("pi_1")];
         run(&db, sql::CHECKOUT, v);
@@ -2070,7 +2070,7 @@ fn the_owner_attaches_a_checkout_to_the_order_its_link_made() {
         db.query_row("SELECT payment_id FROM checkouts WHERE session_id = 'cs_1'", [], |r| r.get(0)).unwrap();
     assert_eq!(payment, "pi_1");
     // Run again: the order is the checkout's now; nothing changes.
-    assert_eq!(session_order("cs_1", "PAY-1", t("PAY-1")), Some(("PAY-1".into(), Some("stripe".into()))));
+    assert_eq!(session_order("cs_1", "PAY-1", t("PAY-1")), Some(("PAY-1".into(), None)));
     assert_eq!(claim("PAY-1", "cs_1"), (0, 0));
     assert_eq!(events("PAY-1"), 1);
 
@@ -2092,4 +2092,51 @@ fn the_owner_attaches_a_checkout_to_the_order_its_link_made() {
     assert_eq!(session_order("cs_3", "HAND", t("PAY-3")), Some(("HAND".into(), Some("admin".into()))));
     assert_eq!(claim("HAND", "cs_3").0, 0);
     assert_eq!(source("HAND"), "admin");
+
+    // The checkout was given to an order made by hand before its link was
+    // opened: it keeps that order, and the link's order is not claimed.
+    let v = vec![t("stripe"), t("cs_4"), t("HAND"), t("tok"), null(), null(), null(), n(200), t("pi_4")];
+    run(&db, sql::CHECKOUT, v);
+    seen("PAY-4");
+    assert_eq!(session_order("cs_4", "PAY-4", t("PAY-4")), Some(("HAND".into(), None)));
+    assert_eq!(run(&db, sql::CLAIM_LINK_ORDER, vec![t("PAY-4"), t("cs_4")]), 0);
+    assert_eq!(source("PAY-4"), "token");
+}
+
+/// A refund that arrived while an order had no payment (Stripe's event
+/// lost in an outage) revokes it once its payment is attached, and takes
+/// over from the owner's revoke (a reissue then asks to confirm it); a
+/// dispute does not take over.
+#[test]
+fn a_pending_refund_takes_over_from_the_owners_revoke() {
+    let reason = |db: &Connection| -> (Option<i64>, Option<String>) {
+        db.query_row("SELECT revoked_at, revoked_reason FROM orders WHERE order_id = 'O'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+    };
+    let pending = |db: &Connection, detail: &str| {
+        let row = vec![n(1), t("stripe"), t("evt_p"), t("charge.x"), t("pi_1"), Value::Null]
+            .into_iter()
+            .chain([n(200), t("revoke_pending"), t(detail)])
+            .collect();
+        run(db, sql::PAYMENT_EVENT, row);
+    };
+    let revoke_if_pending =
+        |db: &Connection, at: u64| run(db, sql::REVOKE_IF_PENDING, vec![t("O"), n(at), t("stripe"), t("pi_1")]);
+    for (detail, taken) in [
+        ("refunded: 100 of 100 back (requested_by_customer); no order has payment pi_1 yet", true),
+        ("disputed: 100 of 100 back (fraudulent); no order has payment pi_1 yet", false),
+    ] {
+        let db = db();
+        let v = vec![t("O"), t(r#"["a"]"#), n(1), Value::Null, n(5000), n(100), n(120), Value::Null];
+        run(&db, sql::ORDER_SEEN, v);
+        run(&db, sql::REVOKE, vec![t("O"), n(300)]);
+        assert_eq!(reason(&db), (Some(300), Some("admin".into())));
+        pending(&db, detail);
+        assert_eq!(revoke_if_pending(&db, 400), usize::from(taken), "{detail}");
+        let expected = if taken { (Some(400), Some("refunded".into())) } else { (Some(300), Some("admin".into())) };
+        assert_eq!(reason(&db), expected, "{detail}");
+        assert_eq!(revoke_if_pending(&db, 500), 0, "once");
+    }
 }

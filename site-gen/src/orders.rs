@@ -1093,8 +1093,6 @@ fn plausible_address(address: &str) -> bool {
     }
 }
 
-/// What `resend` (and `create`) say: where the link went, whether the mail
-/// left, and the link itself, which the owner can send by hand.
 /// What `orders create --session` says when the Worker attached the
 /// checkout to the order its own link made (the customer opened the link
 /// the success page showed while D1 was down). True when the customer
@@ -1138,6 +1136,8 @@ fn print_claimed(order: &str, named: &[String], claimed: &Value) -> bool {
     true
 }
 
+/// What `resend` (and `create`) say: where the link went, whether the mail
+/// left, and the link itself, which the owner can send by hand.
 fn print_resent(order: &str, v: &Value, status: Option<(String, Option<String>)>) {
     let delivery = v.get("delivery").cloned().unwrap_or(Value::Null);
     let no_provider = delivery.get("no_provider").and_then(Value::as_u64).unwrap_or(0);

@@ -216,7 +216,7 @@ async fn admin_route(
                 Some(_) => {
                     let detail = format!("stripe checkout {session}, attached by the owner to the order its link made");
                     vec![
-                        bind(&db, sql::CLAIM_LINK_ORDER, &[text(&o.order_id)])?,
+                        bind(&db, sql::CLAIM_LINK_ORDER, &[text(&o.order_id), text(session)])?,
                         bind(&db, sql::EVENT_IF_CLAIMED, &[text(&o.order_id), num(now), text(&detail)])?,
                     ]
                 }
