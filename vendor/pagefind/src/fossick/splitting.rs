@@ -103,7 +103,7 @@ pub fn get_indexable_words(
 /// The words a page's word indexes as ([`get_indexable_words`], then
 /// [`get_dotted_tails`]), remembered per thread for the words seen before
 /// under the same language and `include_characters` (clipstore: splitting
-/// and stemming every occurrence of every word was a quarter of a shop's
+/// and stemming every occurrence of every word was a fifth of a shop's
 /// first build, and most occurrences are of words seen before).
 pub fn indexable_words_remembered(
     base_word: &str,
@@ -112,8 +112,9 @@ pub fn indexable_words_remembered(
     include_characters: &[char],
 ) -> Vec<IndexableWord> {
     use std::cell::RefCell;
-    /// Words remembered per thread at most (about 5 MB; forgotten all at
-    /// once past it): a shop's whole vocabulary, as a rule.
+    /// Words remembered per thread at most (forgotten all at once past it):
+    /// a shop's whole vocabulary, as a rule. A first build of 50,000 posts
+    /// and 10,000 clips on two threads peaked 30 MiB higher with it.
     const MAX_REMEMBERED: usize = 30_000;
     struct Remembered {
         language: String,
