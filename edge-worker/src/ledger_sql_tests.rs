@@ -52,6 +52,15 @@ pub(crate) fn t(v: &str) -> Value {
     Value::Text(v.to_string())
 }
 
+/// Records a payment event of `pi_1` (Stripe's), as the webhook does.
+fn payment_event(db: &Connection, event_id: &str, outcome: &str, detail: &str) {
+    let row = vec![n(1), t("stripe"), t(event_id), t("charge.x"), t("pi_1"), Value::Null]
+        .into_iter()
+        .chain([n(200), t(outcome), t(detail)])
+        .collect();
+    run(db, sql::PAYMENT_EVENT, row);
+}
+
 /// Runs a statement; returns the rows changed (or returned, for RETURNING).
 pub(crate) fn run(db: &Connection, statement: &str, values: Vec<Value>) -> usize {
     let mut s = db.prepare(statement).unwrap();
@@ -1583,13 +1592,7 @@ fn a_refund_racing_its_checkout_revokes_the_order_either_way() {
     // A dispute, then a full refund, both before the order: the refund is
     // the reason (a dispute closing in the shop's favour restores nothing).
     let db = self::db();
-    let pending_row = |db: &Connection, id: &str, detail: &str| {
-        let row = vec![n(1), t("stripe"), t(id), t("charge.x"), t("pi_1"), Value::Null]
-            .into_iter()
-            .chain([n(200), t("revoke_pending"), t(detail)])
-            .collect();
-        run(db, sql::PAYMENT_EVENT, row);
-    };
+    let pending_row = |db: &Connection, id: &str, detail: &str| payment_event(db, id, "revoke_pending", detail);
     pending_row(&db, "evt_d", "disputed: 100 of 100 back (fraudulent); no order has payment pi_1 yet");
     pending_row(&db, "evt_f", "refunded: 100 of 100 back (refund); no order has payment pi_1 yet");
     let reason: String =
@@ -1606,13 +1609,7 @@ fn a_refund_racing_its_checkout_revokes_the_order_either_way() {
 /// refund kept pending still revokes it, and so does a second dispute.
 #[test]
 fn a_dispute_won_before_its_checkout_revokes_nothing() {
-    let row = |db: &Connection, id: &str, outcome: &str, detail: &str| {
-        let row = vec![n(1), t("stripe"), t(id), t("charge.x"), t("pi_1"), Value::Null]
-            .into_iter()
-            .chain([n(200), t(outcome), t(detail)])
-            .collect();
-        run(db, sql::PAYMENT_EVENT, row);
-    };
+    let row = payment_event;
     let reason = |db: &Connection| -> Option<String> {
         db.query_row(sql::PENDING_REVOCATION, rusqlite::params!["stripe", "pi_1"], |r| r.get("reason")).ok()
     };
@@ -2115,13 +2112,7 @@ fn a_pending_refund_takes_over_from_the_owners_revoke() {
         })
         .unwrap()
     };
-    let pending = |db: &Connection, detail: &str| {
-        let row = vec![n(1), t("stripe"), t("evt_p"), t("charge.x"), t("pi_1"), Value::Null]
-            .into_iter()
-            .chain([n(200), t("revoke_pending"), t(detail)])
-            .collect();
-        run(db, sql::PAYMENT_EVENT, row);
-    };
+    let pending = |db: &Connection, detail: &str| payment_event(db, "evt_p", "revoke_pending", detail);
     let revoke_if_pending =
         |db: &Connection, at: u64| run(db, sql::REVOKE_IF_PENDING, vec![t("O"), n(at), t("stripe"), t("pi_1")]);
     for (detail, taken) in [

@@ -1294,6 +1294,22 @@ fn unix_now() -> u64 {
 mod tests {
     use super::*;
 
+    /// After `create --session` attached a checkout to the order its link
+    /// made, the customer is mailed unless the order is revoked: now (a
+    /// refund or dispute Stripe sent before) or earlier (by the owner).
+    #[test]
+    fn an_attached_order_is_mailed_unless_revoked() {
+        let answer = |revoked: bool, before: bool| {
+            serde_json::json!({ "created": "PAY-1", "claimed": true, "revoked": revoked,
+                "revoked_before": before, "clips": ["a"], "downloads": 1 })
+        };
+        let named = ["a:web".to_string()];
+        assert!(print_claimed("PAY-1", &named, &answer(false, false)));
+        assert!(!print_claimed("PAY-1", &named, &answer(true, false)));
+        assert!(!print_claimed("PAY-1", &named, &answer(false, true)));
+        assert!(!print_claimed("PAY-1", &named, &answer(true, true)));
+    }
+
     /// A reissue makes a revoked order's downloads work again: one revoked
     /// for a refund or dispute only with --despite-refund, also when the
     /// owner revoked it while the dispute was open (the reason is then the
