@@ -52,6 +52,14 @@ pub(crate) fn t(v: &str) -> Value {
     Value::Text(v.to_string())
 }
 
+/// When order `O` was revoked, and why.
+fn revocation(db: &Connection) -> (Option<i64>, Option<String>) {
+    db.query_row("SELECT revoked_at, revoked_reason FROM orders WHERE order_id = 'O'", [], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .unwrap()
+}
+
 /// Records a payment event of `pi_1` (Stripe's), as the webhook does.
 fn payment_event(db: &Connection, event_id: &str, outcome: &str, detail: &str) {
     let row = vec![n(1), t("stripe"), t(event_id), t("charge.x"), t("pi_1"), Value::Null]
@@ -1544,12 +1552,6 @@ fn a_reissue_moves_the_expiry_and_a_revoke_keeps_a_refund_as_its_reason() {
 /// other's batch: whichever batch runs second revokes the order.
 #[test]
 fn a_refund_racing_its_checkout_revokes_the_order_either_way() {
-    let revoked = |db: &Connection| -> (Option<i64>, Option<String>) {
-        db.query_row("SELECT revoked_at, revoked_reason FROM orders WHERE order_id = 'O'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap()
-    };
     let pending = |db: &Connection, detail: &str| {
         let row = vec![n(1), t("stripe"), t("evt_r"), t("charge.refunded"), t("pi_1"), Value::Null]
             .into_iter()
@@ -1562,7 +1564,7 @@ fn a_refund_racing_its_checkout_revokes_the_order_either_way() {
     pending(&db, "disputed: 100 of 100 back (fraudulent); no order has payment pi_1 yet");
     paid_order(&db);
     assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(7), t("stripe"), t("pi_1")]), 1);
-    assert_eq!(revoked(&db), (Some(7), Some("disputed".into())));
+    assert_eq!(revocation(&db), (Some(7), Some("disputed".into())));
     let events = |db: &Connection| -> i64 {
         db.query_row("SELECT COUNT(*) FROM order_events WHERE order_id = 'O' AND kind = 'revoke'", [], |r| r.get(0))
             .unwrap()
@@ -1575,11 +1577,11 @@ fn a_refund_racing_its_checkout_revokes_the_order_either_way() {
     let db = self::db();
     paid_order(&db);
     assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(7), t("stripe"), t("pi_1")]), 0);
-    assert_eq!(revoked(&db), (None, None));
+    assert_eq!(revocation(&db), (None, None));
     // The checkout's batch first: the refund's batch finds its order.
     assert_eq!(run(&db, sql::REVOKE_OF_PAYMENT, vec![t("pi_2"), n(9), t("refunded"), t("stripe")]), 0);
     assert_eq!(run(&db, sql::REVOKE_OF_PAYMENT, vec![t("pi_1"), n(9), t("refunded"), t("stripe")]), 1);
-    assert_eq!(revoked(&db), (Some(9), Some("refunded".into())));
+    assert_eq!(revocation(&db), (Some(9), Some("refunded".into())));
     run(&db, sql::EVENT_IF_REVOKED_NOW, vec![Value::Null, n(9), t("raced"), t("pi_1")]);
     run(&db, sql::EVENT_IF_REVOKED_NOW, vec![Value::Null, n(9), t("raced"), t("pi_2")]);
     let by_payment: i64 = db
@@ -1600,7 +1602,7 @@ fn a_refund_racing_its_checkout_revokes_the_order_either_way() {
     assert_eq!(reason, "refunded");
     paid_order(&db);
     assert_eq!(run(&db, sql::REVOKE_IF_PENDING, vec![t("O"), n(11), t("stripe"), t("pi_1")]), 1);
-    assert_eq!(revoked(&db), (Some(11), Some("refunded".into())));
+    assert_eq!(revocation(&db), (Some(11), Some("refunded".into())));
     assert_eq!(run(&db, sql::RESTORE_AFTER_DISPUTE, vec![t("O"), Value::Null, n(11)]), 0);
 }
 
@@ -2106,12 +2108,6 @@ fn the_owner_attaches_a_checkout_to_the_order_its_link_made() {
 /// dispute does not take over.
 #[test]
 fn a_pending_refund_takes_over_from_the_owners_revoke() {
-    let reason = |db: &Connection| -> (Option<i64>, Option<String>) {
-        db.query_row("SELECT revoked_at, revoked_reason FROM orders WHERE order_id = 'O'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap()
-    };
     let pending = |db: &Connection, detail: &str| payment_event(db, "evt_p", "revoke_pending", detail);
     let revoke_if_pending =
         |db: &Connection, at: u64| run(db, sql::REVOKE_IF_PENDING, vec![t("O"), n(at), t("stripe"), t("pi_1")]);
@@ -2123,11 +2119,11 @@ fn a_pending_refund_takes_over_from_the_owners_revoke() {
         let v = vec![t("O"), t(r#"["a"]"#), n(1), Value::Null, n(5000), n(100), n(120), Value::Null];
         run(&db, sql::ORDER_SEEN, v);
         run(&db, sql::REVOKE, vec![t("O"), n(300)]);
-        assert_eq!(reason(&db), (Some(300), Some("admin".into())));
+        assert_eq!(revocation(&db), (Some(300), Some("admin".into())));
         pending(&db, detail);
         assert_eq!(revoke_if_pending(&db, 400), usize::from(taken), "{detail}");
         let expected = if taken { (Some(400), Some("refunded".into())) } else { (Some(300), Some("admin".into())) };
-        assert_eq!(reason(&db), expected, "{detail}");
+        assert_eq!(revocation(&db), expected, "{detail}");
         assert_eq!(revoke_if_pending(&db, 500), 0, "once");
     }
 }

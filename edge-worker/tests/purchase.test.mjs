@@ -1058,13 +1058,19 @@ describe("paying while D1 is down", () => {
   const d1 = (to) => stack.wrangler(["d1", "execute", "DB", "--command",
     TABLES.map((t) => (to === "down" ? `ALTER TABLE ${t} RENAME TO ${t}_offline;` : `ALTER TABLE ${t}_offline RENAME TO ${t};`)).join(" ")]);
 
-  it("the success page asks Stripe, shows the link at once and it downloads; once D1 is back the order is the same one", async () => {
-    const bought = present.at(-1);
-    const res = await postCheckout(form([["clip", bought.slug]]), undefined, IP);
+  // A checkout of one clip from this network, paid by `email`.
+  const paidCheckout = async (clip, email) => {
+    const res = await postCheckout(form([["clip", clip.slug]]), undefined, IP);
     assert.equal(res.status, 303, res.text);
     const session = stripeApi.requests.at(-1).response;
     const paymentIntent = unique("pi");
-    stripeApi.pay(session.id, { email: "outage@example.com", paymentIntent });
+    stripeApi.pay(session.id, { email, paymentIntent });
+    return { session, paymentIntent };
+  };
+
+  it("the success page asks Stripe, shows the link at once and it downloads; once D1 is back the order is the same one", async () => {
+    const bought = present.at(-1);
+    const { session, paymentIntent } = await paidCheckout(bought, "outage@example.com");
     const unpaid = await postCheckout(form([["clip", cart[0].slug], ["cart", "UnPaidCartUnPaidCart00"]]), undefined, IP);
     const unpaidSession = stripeApi.requests.at(-1).response;
     assert.equal(unpaid.status, 303);
@@ -1124,11 +1130,7 @@ describe("paying while D1 is down", () => {
 
   it("an outage that outlasts Stripe's retries: the owner's orders create --session attaches the payment to the order the link made, and a refund then ends it", async () => {
     const bought = present.at(-2);
-    const res = await postCheckout(form([["clip", bought.slug]]), undefined, IP);
-    assert.equal(res.status, 303, res.text);
-    const session = stripeApi.requests.at(-1).response;
-    const paymentIntent = unique("pi");
-    stripeApi.pay(session.id, { email: "after-retries@example.com", paymentIntent });
+    const { session, paymentIntent } = await paidCheckout(bought, "after-retries@example.com");
     await d1("down");
     let link;
     try {
