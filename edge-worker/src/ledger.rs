@@ -755,7 +755,7 @@ pub mod sql {
     pub const PAYMENT_SEEN: &str = "SELECT \
          (SELECT COUNT(*) FROM payment_events WHERE provider = ?1 AND event_id = ?2 \
           AND outcome IN ('processed', 'awaiting_payment', 'partial_refund', 'refund_without_order', 'revoke_pending', \
-          'refund_failed')) AS event_done, \
+          'refund_failed', 'payment_failed', 'ignored')) AS event_done, \
          (SELECT order_id FROM checkouts WHERE provider = ?1 AND session_id = ?3) AS order_id";
 
     /// Records a webhook delivery (`migrations/0004_checkout.sql`). The

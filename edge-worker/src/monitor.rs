@@ -18,6 +18,8 @@ use clipstore_core::{CatalogManifest, ManifestClip};
 
 use clipstore_core::SortedMap;
 
+use crate::payments::stripe_events::Position;
+
 /// One line of the deep health check (`GET /admin/health`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
@@ -521,6 +523,13 @@ pub struct MonitorState {
     pub sold_catalog: String,
     pub sold_at: u64,
     pub sold_problem: Option<String>,
+    /// The reading of Stripe's undelivered events ([`StripeReading`], kept
+    /// flat as the sold check is).
+    pub events_after: u64,
+    pub events_until: u64,
+    pub events_cursor: Option<String>,
+    pub events_missed: u64,
+    pub events_missed_at: u64,
 }
 json_fields!(MonitorState {
     #[default]
@@ -536,11 +545,43 @@ json_fields!(MonitorState {
     #[default]
     sold_at,
     #[default]
-    sold_problem
+    sold_problem,
+    #[default]
+    events_after,
+    #[default]
+    events_until,
+    #[default]
+    events_cursor,
+    #[default]
+    events_missed,
+    #[default]
+    events_missed_at
 });
+
+/// Where the cron's reading of Stripe's undelivered events stands, and how
+/// many it acted on since the webhook began failing
+/// (`payments::stripe_events`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StripeReading {
+    pub position: Position,
+    pub missed: u64,
+    pub missed_at: u64,
+}
 
 impl MonitorState {
     /// The last look at live orders' items, if one was taken.
+    pub fn stripe_reading(&self) -> StripeReading {
+        StripeReading {
+            position: Position {
+                after: self.events_after,
+                until: self.events_until,
+                cursor: self.events_cursor.clone(),
+            },
+            missed: self.events_missed,
+            missed_at: self.events_missed_at,
+        }
+    }
+
     pub fn sold_check(&self) -> Option<SoldCheck> {
         (!self.sold_catalog.is_empty()).then(|| SoldCheck {
             catalog: self.sold_catalog.clone(),
@@ -712,10 +753,12 @@ pub struct RunFindings {
     pub unchecked: Vec<&'static str>,
     /// The look at live orders' items, when this run took it.
     pub sold_check: Option<SoldCheck>,
+    /// Stripe's undelivered events, when this run read them.
+    pub stripe_reading: Option<StripeReading>,
 }
 
 /// The checks that read D1: none runs while it fails.
-pub const CHECKS_OF_THE_LEDGER: [&str; 12] = [
+pub const CHECKS_OF_THE_LEDGER: [&str; 13] = [
     "ledger_writes",
     "catalog_sold",
     "downloads_stuck",
@@ -728,6 +771,7 @@ pub const CHECKS_OF_THE_LEDGER: [&str; 12] = [
     "orders_missing",
     "mail_failed",
     "mail_stuck",
+    "stripe_undelivered",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -855,6 +899,11 @@ pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (M
     if let Some(check) = &findings.sold_check {
         (state.sold_catalog, state.sold_at, state.sold_problem) =
             (check.catalog.clone(), check.at, check.problem.clone());
+    }
+    if let Some(r) = &findings.stripe_reading {
+        (state.events_after, state.events_until, state.events_cursor) =
+            (r.position.after, r.position.until, r.position.cursor.clone());
+        (state.events_missed, state.events_missed_at) = (r.missed, r.missed_at);
     }
     state.clip_problems.retain(|slug, _| findings.catalog.contains(slug));
     for (slug, problem) in &findings.clips {
@@ -1465,6 +1514,11 @@ mod tests {
     fn the_stored_state_is_pinned() {
         let findings = RunFindings {
             sold_check: Some(SoldCheck { catalog: "d1".into(), at: 7, problem: Some("gone \"x\"".into()) }),
+            stripe_reading: Some(StripeReading {
+                position: Position { after: 10, until: 20, cursor: Some("evt_1".into()) },
+                missed: 3,
+                missed_at: 4,
+            }),
             next_cursor: 2,
             ..run(&[("a", Some(ClipProblem::WrongSize { expected: 2, found: 1 }))], &[("ledger", "D1 down")])
         };
@@ -1476,7 +1530,8 @@ mod tests {
                 r#"{"cursor":2,"clip_problems":{"a":"wrong size: 1 bytes in the bucket,"#,
                 r#" the catalog says 2"},"incident":{"opened_at":5,"announced":["clip:a","#,
                 r#""ledger"]},"run_at":5,"sold_catalog":"d1","sold_at":7,"#,
-                "\"sold_problem\":\"gone \\\"x\\\"\"}",
+                "\"sold_problem\":\"gone \\\"x\\\"\",",
+                r#""events_after":10,"events_until":20,"events_cursor":"evt_1","events_missed":3,"events_missed_at":4}"#,
             )
         );
         assert_eq!(MonitorState::from_json(&json).unwrap(), state);
@@ -1484,7 +1539,8 @@ mod tests {
             MonitorState::default().to_json(),
             concat!(
                 r#"{"cursor":0,"clip_problems":{},"incident":null,"run_at":0,"#,
-                r#""sold_catalog":"","sold_at":0,"sold_problem":null}"#,
+                r#""sold_catalog":"","sold_at":0,"sold_problem":null,"events_after":0,"events_until":0,"#,
+                r#""events_cursor":null,"events_missed":0,"events_missed_at":0}"#,
             )
         );
         let old = r#"{"cursor":3,"clip_problems":{"b":"x","a":"y"},"incident":{"opened_at":1,"announced":["z","a"]},"run_at":2,"gone":1}"#;
@@ -1494,7 +1550,8 @@ mod tests {
             concat!(
                 r#"{"cursor":3,"clip_problems":{"a":"y","b":"x"},"#,
                 r#""incident":{"opened_at":1,"announced":["a","z"]},"#,
-                r#""run_at":2,"sold_catalog":"","sold_at":0,"sold_problem":null}"#,
+                r#""run_at":2,"sold_catalog":"","sold_at":0,"sold_problem":null,"events_after":0,"#,
+                r#""events_until":0,"events_cursor":null,"events_missed":0,"events_missed_at":0}"#,
             )
         );
         for bad in [

@@ -45,6 +45,7 @@ mod d1;
 mod download;
 mod http;
 mod mail;
+mod missed_events;
 mod monitor;
 mod objects;
 mod offline;

@@ -1517,6 +1517,20 @@ describe("Stripe's webhook endpoint, as the health check and doctor see it", () 
       const unchecked = await doctor();
       assert.match(unchecked.stdout, /warn {2}stripe_webhook: whether Stripe sends the shop's events was not checked/);
       assert.doesNotMatch(unchecked.stdout, /FAIL {2}stripe_webhook/);
+
+      // A key made before the Worker read events back: the webhook is
+      // found, but what it misses would stay missed. A warning.
+      stripeApi.failNext(1, "none");
+      stripeApi.failNext(1, "permission");
+      found = await check();
+      assert.equal(found.ok, true);
+      assert.match(found.detail, /^Stripe sends the shop's events to .*; STRIPE_API_KEY may not read events \(Stripe answered 403\), so an event whose delivery fails is not read back from Stripe's list: give the restricted key "Events: Read" too$/);
+      assert.equal(stripeApi.requests.at(-1).path, "/v1/events?limit=1");
+      stripeApi.failNext(1, "none");
+      stripeApi.failNext(1, "permission");
+      const blind = await doctor();
+      assert.match(blind.stdout, /warn {2}stripe_webhook: Stripe sends the shop's events to .*may not read events/);
+      assert.doesNotMatch(blind.stdout, /FAIL {2}stripe_webhook/);
     } finally {
       Object.assign(endpoint, webhookEndpoint(stack.base), { id: endpoint.id });
     }
@@ -1709,6 +1723,149 @@ describe("Stripe's event not arriving (a rotated secret, a wrong address)", () =
     const shown = (await admin(stack, "GET", `/admin/orders/${event.body.order_id}`)).body;
     assert.equal(shown.order.source, "stripe");
     assert.equal((await curl(`${link}/${bought.slug}`, { args: ["-H", "Range: bytes=0-99"] })).status, 206);
+  });
+});
+
+describe("Stripe's events the webhook never got, read back by the cron", () => {
+  const IP = "192.0.2.39";
+  const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+  const cron = async () => assert.equal((await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`)).status, 200);
+  const now = () => Math.floor(Date.now() / 1000);
+  /** The monitor's state: where its reading of Stripe's list stands. */
+  const reading = async () => {
+    const out = await stack.wrangler(["d1", "execute", "DB", "--json", "--command", "SELECT state FROM monitor_state WHERE id = 1"]);
+    const state = JSON.parse(JSON.parse(out.stdout)[0].results[0].state);
+    return { after: state.events_after, until: state.events_until, cursor: state.events_cursor };
+  };
+  /** Stripe could not deliver `event` (made `ago` seconds ago) to the webhook. */
+  const undelivered = (event, ago) => {
+    event.created = now() - ago;
+    stripeApi.events.push({ event, delivered: false });
+    return event;
+  };
+  const eventsAsked = (since) => stripeApi.requests.slice(since).filter((r) => r.path.startsWith("/v1/events"));
+
+  it("an order, then its refund, whose deliveries failed for longer than Stripe retries: made, mailed, downloaded, then ended, each once", async () => {
+    const bought = present.at(-7);
+    assert.equal((await postCheckout(form([["clip", bought.slug]]), undefined, IP)).status, 303);
+    const session = stripeApi.requests.at(-1).response;
+    const paymentIntent = unique("pi");
+    stripeApi.pay(session.id, { email: "never-delivered@example.com", paymentIntent });
+    // The webhook failed (D1 down, a rolled secret) and Stripe gave up:
+    // the customer left Stripe's page at once, so nothing else knows.
+    const paid = undelivered(completed(session, { email: "never-delivered@example.com", paymentIntent }), 4 * 86_400);
+    // What the webhook did get is not listed: an event of the same time delivered.
+    const other = await postCheckout(form([["clip", cart[0].slug]]), undefined, IP);
+    assert.equal(other.status, 303);
+    const otherSession = stripeApi.requests.at(-1).response;
+    stripeApi.pay(otherSession.id, { email: "delivered@example.com", paymentIntent: unique("pi") });
+    const delivered = completed(otherSession, { email: "delivered@example.com" });
+    delivered.created = paid.created;
+    stripeApi.events.push({ event: delivered, delivered: true });
+    // The reading stood five days back (the outage began then).
+    await cron();
+    const start = now() - 5 * 86_400;
+    await sql(`UPDATE monitor_state SET state = json_set(state, '$.events_after', ${start}, '$.events_cursor', NULL) WHERE id = 1`);
+
+    const before = stripeApi.requests.length;
+    await cron();
+    const [asked] = eventsAsked(before);
+    assert.ok(asked, "the cron read Stripe's list");
+    assert.equal(asked.status, 200);
+    const q = new URLSearchParams(asked.path.split("?")[1]);
+    assert.equal(q.get("created[gt]"), String(start));
+    const until = Number(q.get("created[lte]"));
+    assert.ok(until <= now() - 120 && until > now() - 180, `until ${until}`);
+    // The request Stripe's own library makes for the same list.
+    const lib = new Stripe(API_KEY, { host: "127.0.0.1", port: stripeApi.port, protocol: "http", apiVersion: API_VERSION });
+    const types = q.getAll("types[0]").concat([...Array(7).keys()].map((i) => q.get(`types[${i + 1}]`)));
+    const listed = await lib.events.list({ created: { gt: start, lte: until }, delivery_success: false, limit: 25, types });
+    assert.deepEqual(listed.data.map((e) => e.id), [paid.id], "only the undelivered event");
+    const libRequest = stripeApi.requests.at(-1);
+    assert.equal(`${asked.method} ${asked.path}`, `${libRequest.method} ${libRequest.path}`);
+    for (const h of ["authorization", "stripe-version"]) assert.equal(asked.headers[h], libRequest.headers[h], h);
+    assert.equal(asked.raw, "", "no body");
+
+    // The order and its mail, as the webhook would have made them.
+    const [mail] = await mailTo((m) => m.to.includes("never-delivered@example.com"));
+    const [link] = linksIn(mail.email.text);
+    assert.ok(link, mail.email.text);
+    const local = `${stack.base}${new URL(link).pathname}`;
+    const got = await curl(`${local}/${bought.slug}`);
+    assert.equal(got.status, 200);
+    assert.equal(sha256(got.body), sha256(fs.readFileSync(bought.file)));
+    let payments = (await admin(stack, "GET", "/admin/payments?limit=100")).body.payments;
+    const made = payments.filter((p) => p.event_id === paid.id);
+    assert.deepEqual(made.map((p) => `${p.event_type} ${p.outcome}`), ["checkout.session.completed processed"]);
+    assert.equal(payments.filter((p) => p.session_id === otherSession.id).length, 0, "the delivered one is the webhook's");
+    // The owner hears that the webhook is failing.
+    await logMatching(stack, /"event":"monitor_notice".*Stripe could not deliver 1 event \(paid checkouts, refunds or disputes\) to the shop's webhook/);
+    assert.deepEqual(await reading(), { after: until, until: 0, cursor: null });
+
+    // The refund, undelivered too. Younger than two minutes, it is left
+    // to the webhook's first delivery; older, a run ends the order.
+    const refund = undelivered(chargeEvent("charge.refunded", { id: unique("ch"), object: "charge", payment_intent: paymentIntent,
+      amount: session.amount_total, amount_refunded: session.amount_total, refunded: true }), 10);
+    const order = made[0].order_id;
+    const revokedAt = async () => (await admin(stack, "GET", `/admin/orders/${order}`)).body.order.revoked_at;
+    await cron();
+    assert.equal(await revokedAt(), null);
+    refund.created = now() - 200;
+    await sql(`UPDATE monitor_state SET state = json_set(state, '$.events_after', ${refund.created - 1}) WHERE id = 1`);
+    await cron();
+    assert.ok(await revokedAt(), "the refund ended the order");
+    assert.equal((await curl(`${local}/${bought.slug}`, { args: ["-I"] })).status, 403);
+    payments = (await admin(stack, "GET", "/admin/payments?limit=100")).body.payments;
+    assert.deepEqual(payments.filter((p) => p.event_id === refund.id).map((p) => p.outcome), ["processed"]);
+
+    // Stripe's retry arrives once the webhook works: a duplicate, no second mail.
+    const late = await deliver(completed(session, { email: "never-delivered@example.com", paymentIntent }));
+    assert.equal(late.status, 200);
+    assert.equal(late.body.duplicate, true, JSON.stringify(late.body));
+    // Read again (a window that overlaps), nothing is done twice.
+    await sql(`UPDATE monitor_state SET state = json_set(state, '$.events_after', ${start}) WHERE id = 1`);
+    await cron();
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes("never-delivered@example.com")).length, 1, "one mail");
+    payments = (await admin(stack, "GET", "/admin/payments?limit=100")).body.payments;
+    assert.equal(payments.filter((p) => p.event_id === paid.id && p.outcome === "processed").length, 1);
+    assert.equal(payments.filter((p) => p.event_id === refund.id).length, 1);
+    // The webhook works again: Stripe's retries of both succeed.
+    for (const e of stripeApi.events) if ([paid.id, refund.id].includes(e.event.id)) e.delivered = true;
+  });
+
+  it("more events than a page: the walk goes on at the next run, and a cursor Stripe refuses restarts it", async () => {
+    await cron();
+    const start = now() - 3_600;
+    await sql(`UPDATE monitor_state SET state = json_set(state, '$.events_after', ${start}, '$.events_cursor', NULL) WHERE id = 1`);
+    // 30 delayed payments that failed in the end: recorded, no order.
+    const failed = [...Array(30).keys()].map((i) =>
+      undelivered(chargeEvent("checkout.session.async_payment_failed", { id: unique("cs"), object: "checkout.session",
+        payment_status: "unpaid", status: "complete", metadata: {} }), 600 + i));
+    const ids = new Set(failed.map((e) => e.id));
+    const recorded = async () => (await admin(stack, "GET", "/admin/payments?limit=200")).body.payments.filter((p) => ids.has(p.event_id));
+    const before = stripeApi.requests.length;
+    await cron();
+    assert.equal((await recorded()).length, 25, "one page a run");
+    const midway = await reading();
+    assert.equal(midway.after, start);
+    assert.equal(midway.cursor, failed[24].id, "the oldest of the page");
+    await cron();
+    const rows = await recorded();
+    assert.equal(rows.length, 30);
+    assert.deepEqual([...new Set(rows.map((p) => p.outcome))], ["payment_failed"]);
+    assert.equal(eventsAsked(before)[1].path.match(/starting_after=([^&]+)/)?.[1], failed[24].id);
+    assert.equal((await reading()).cursor, null, "the window is closed");
+
+    // A cursor Stripe does not page from: the window is read again from its newest event.
+    await sql(`UPDATE monitor_state SET state = json_set(state, '$.events_after', ${start}, '$.events_until', ${now() - 120}, '$.events_cursor', 'evt_gone') WHERE id = 1`);
+    const since = stripeApi.requests.length;
+    await cron();
+    assert.deepEqual(eventsAsked(since).map((r) => r.status), [400]);
+    assert.equal((await reading()).cursor, null);
+    await cron();
+    assert.equal(eventsAsked(since)[1]?.status, 200);
+    assert.equal((await recorded()).length, 30, "nothing recorded twice");
   });
 });
 

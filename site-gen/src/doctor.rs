@@ -171,8 +171,12 @@ impl Report {
                     r.warn(format!("{name}: {detail}"))
                 }
                 // A key that may not list webhook endpoints, Stripe not
-                // answering: the webhook is unknown, not wrong.
-                Some(true) if name == "stripe_webhook" && detail.contains("was not checked") => {
+                // answering: the webhook is unknown, not wrong. One that
+                // may not read events: what the webhook misses stays missed.
+                Some(true)
+                    if name == "stripe_webhook"
+                        && (detail.contains("was not checked") || detail.contains("may not read events")) =>
+                {
                     r.warn(format!("{name}: {detail}"))
                 }
                 // Passing, but the self-test has problems it alerted of.
@@ -889,6 +893,11 @@ mod tests {
         let fine = "Stripe sends the shop's events to https://shop.example/payments/stripe/webhook (we_1)";
         assert!(lines(&Report::new(&health(true, fine), Ok(&[]), &facts(local(&[]))))
             .contains(&format!("ok    stripe_webhook: {fine}")));
+        // Sent, but what the webhook misses would not be read back.
+        let blind = format!("{fine}; STRIPE_API_KEY may not read events (Stripe answered 403), so an event whose delivery fails is not read back from Stripe's list: give the restricted key \"Events: Read\" too");
+        let r = Report::new(&health(true, &blind), Ok(&[]), &facts(local(&[])));
+        assert_eq!((r.problems, r.warnings), (0, 1), "{}", lines(&r));
+        assert!(lines(&r).contains(&format!("warn  stripe_webhook: {blind}")));
     }
 
     /// Test mode on a deployed Worker fails; on this machine it is what a

@@ -15,6 +15,7 @@ pub mod priced;
 pub mod stripe;
 pub mod stripe_checkout;
 pub mod stripe_endpoints;
+pub mod stripe_events;
 
 use clipstore_core::{CatalogManifest, Claims, Item, Resolved};
 use sha2::{Digest, Sha256};

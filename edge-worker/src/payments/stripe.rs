@@ -195,7 +195,16 @@ json_fields!(CustomerDetails { email });
 /// Parses an authenticated event body.
 pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     let body = std::str::from_utf8(body).map_err(|_| WebhookError::MalformedEvent("not UTF-8".into()))?;
-    let event: Event = json::from_str(body).map_err(|e| WebhookError::MalformedEvent(e.to_string()))?;
+    event_of(json::from_str(body).map_err(|e| WebhookError::MalformedEvent(e.to_string()))?)
+}
+
+/// Reads one event of Stripe's event list (`super::stripe_events`): the
+/// object a webhook delivery's body is.
+pub fn listed_event(value: Json) -> Result<WebhookEvent, WebhookError> {
+    event_of(Event::from_json(value).map_err(|e| WebhookError::MalformedEvent(e.to_string()))?)
+}
+
+fn event_of(event: Event) -> Result<WebhookEvent, WebhookError> {
     let malformed = |e: JsonError| WebhookError::MalformedEvent(format!("data.object: {e}"));
     // Read as serde_json's `Value` held it: a key given twice in the
     // object keeps its last value.

@@ -210,12 +210,21 @@ async fn stripe_webhook_check(env: &Env, origin: &str) -> Option<Check> {
     let (key, base) = super::checkout::configuration(env).ok()?;
     let call = crate::payments::stripe_endpoints::list_request(&base, &key);
     // Short: the deep check waits for it, and `doctor` for the deep check.
-    let verdict = match super::http::execute(&call, 5).await {
+    let mut verdict = match super::http::execute(&call, 5).await {
         Ok((status, body)) => {
             crate::payments::stripe_endpoints::judge(status, &body, &[origin, &manifest().shop.base_url])
         }
         Err(e) => Ok(format!("whether Stripe sends the shop's events was not checked: {e}")),
     };
+    // And whether the cron can read back what the webhook misses.
+    if let Ok(detail) = &mut verdict {
+        let probe = crate::payments::stripe_events::probe_request(&base, &key);
+        if let Ok((status, _)) = super::http::execute(&probe, 5).await {
+            if let Some(warning) = crate::payments::stripe_events::probe_warning(status) {
+                *detail = format!("{detail}; {warning}");
+            }
+        }
+    }
     Some(match verdict {
         Ok(detail) => Check::pass("stripe_webhook", detail),
         Err(detail) => Check::fail("stripe_webhook", detail),
@@ -637,6 +646,8 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
         if let Some(problem) = checkout_misconfigured(env) {
             findings.system.push(("checkout".into(), problem));
         }
+        // Before the look at missing orders: the orders it makes are not.
+        super::missed_events::read_back(env, db, previous.stripe_reading(), &mut findings).await;
         sold_check(db, &previous, &mut findings).await;
         match orders_missing(db).await {
             // One problem while it lasts, not one per checkout: anyone can

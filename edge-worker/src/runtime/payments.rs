@@ -25,7 +25,7 @@ use crate::payments::{
 pub(super) const MAX_WEBHOOK_BYTES: u64 = 256 * 1024;
 
 /// What the Worker answers a webhook delivery it authenticated.
-enum WebhookAnswer {
+pub(super) enum WebhookAnswer {
     /// Processed, awaiting payment, or a duplicate: 200 with this JSON; with
     /// `mail`, the outbox is delivered after the answer (an order's event may
     /// have queued its mail).
@@ -82,20 +82,7 @@ pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) 
         Ok(event) => event,
         Err(error) => return webhook_refused(env, provider.name(), None, &error, at).await,
     };
-    if !event.livemode && !test_mode(env) {
-        return webhook_refused(env, provider.name(), Some(&event), &WebhookError::TestModeEvent, at).await;
-    }
-    let answer = match &event.kind {
-        EventKind::Paid(_) | EventKind::AwaitingPayment { .. } => {
-            checkout(env, provider.name(), &event, at, &origin).await
-        }
-        EventKind::Refunded(back) | EventKind::Disputed(back) | EventKind::DisputeWon(back) => {
-            money_back(env, &provider, &event, back, at, &origin).await
-        }
-        EventKind::RefundFailed(back) => refund_failed(env, provider.name(), &event, back, at).await,
-        EventKind::PaymentFailed { .. } | EventKind::Ignored => noted(env, provider.name(), &event, at).await,
-    };
-    match answer {
+    match act_on(env, &provider, &event, at, &origin).await {
         Ok(WebhookAnswer::Done { body, mail }) => {
             if mail {
                 super::in_background(ctx, mail::deliver_soon(env.clone()));
@@ -110,6 +97,30 @@ pub(super) async fn payment_webhook(mut req: Request, env: &Env, ctx: &Context) 
             );
             json_error(503, "the event could not be recorded; retry later")
         }
+    }
+}
+
+/// Acts once on an authenticated event (a delivery, or one read back from
+/// Stripe's list by the cron: `super::missed_events`).
+pub(super) async fn act_on(
+    env: &Env,
+    provider: &dyn PaymentProvider,
+    event: &WebhookEvent,
+    at: u64,
+    origin: &str,
+) -> std::result::Result<WebhookAnswer, DownloadError> {
+    if !event.livemode && !test_mode(env) {
+        return Ok(WebhookAnswer::Refused(WebhookError::TestModeEvent));
+    }
+    match &event.kind {
+        EventKind::Paid(_) | EventKind::AwaitingPayment { .. } => {
+            checkout(env, provider.name(), event, at, origin).await
+        }
+        EventKind::Refunded(back) | EventKind::Disputed(back) | EventKind::DisputeWon(back) => {
+            money_back(env, provider, event, back, at, origin).await
+        }
+        EventKind::RefundFailed(back) => refund_failed(env, provider.name(), event, back, at).await,
+        EventKind::PaymentFailed { .. } | EventKind::Ignored => noted(env, provider.name(), event, at).await,
     }
 }
 
@@ -187,7 +198,7 @@ fn link_terms(env: &Env) -> LinkTerms {
 }
 
 /// Logs and records a refused delivery, and answers it.
-async fn webhook_refused(
+pub(super) async fn webhook_refused(
     env: &Env,
     provider: &str,
     event: Option<&WebhookEvent>,
@@ -247,8 +258,8 @@ async fn webhook_refused(
     super::json_line_response(error.status(), log_line!({ "error": error.code(), "detail": error.detail() }))
 }
 
-struct PaymentSeen {
-    event_done: u64,
+pub(super) struct PaymentSeen {
+    pub(super) event_done: u64,
     order_id: Option<String>,
 }
 crate::from_row!(PaymentSeen { event_done, order_id });
@@ -280,6 +291,20 @@ fn event_row(
     )
 }
 
+/// The event's earlier processing, if it was processed (or its checkout
+/// has an order).
+pub(super) async fn processed_before(
+    db: &D1Database,
+    provider: &str,
+    event: &WebhookEvent,
+) -> std::result::Result<Option<PaymentSeen>, DownloadError> {
+    let seen = bind(db, sql::PAYMENT_SEEN, &[text(provider), text(&event.event_id), text(subject_of(event))])?
+        .first_row::<PaymentSeen>()
+        .await
+        .map_err(|e| d1_error("payment seen", e))?;
+    Ok(seen.filter(|s| s.event_done > 0 || s.order_id.is_some()))
+}
+
 /// Whether the event was processed before (`Some` answer) or is new.
 async fn already_processed(
     db: &D1Database,
@@ -287,11 +312,7 @@ async fn already_processed(
     event: &WebhookEvent,
     at: u64,
 ) -> std::result::Result<Option<WebhookAnswer>, DownloadError> {
-    let seen = bind(db, sql::PAYMENT_SEEN, &[text(provider), text(&event.event_id), text(subject_of(event))])?
-        .first_row::<PaymentSeen>()
-        .await
-        .map_err(|e| d1_error("payment seen", e))?;
-    let Some(seen) = seen.filter(|s| s.event_done > 0 || s.order_id.is_some()) else { return Ok(None) };
+    let Some(seen) = processed_before(db, provider, event).await? else { return Ok(None) };
     batch(db, vec![event_row(db, provider, event, at, seen.order_id.as_deref(), "duplicate", "already processed")?])
         .await?;
     console_log!("{}", log_line!({ "event": "payment_duplicate", "event_id": event.event_id, "order": seen.order_id }));

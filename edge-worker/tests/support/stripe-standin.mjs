@@ -21,14 +21,22 @@
 //   the same Authorization; no body; 200 a list object of the first N (1–100,
 //   default 10) of `stripeApi.webhookEndpoints` (objects the test puts there).
 //
+// and `GET /v1/events` (https://docs.stripe.com/api/events/list): the same
+//   Authorization; no body; created[gt|gte|lt|lte] integers, delivery_success,
+//   types[i] (≤ 20), limit (1–100, default 10), starting_after (an event id of
+//   the list, else 400 resource_missing); 200 a list object of
+//   `stripeApi.events` that match, newest first, and `has_more`.
+//
 //   stripeApi.pay(id, {email, paymentIntent, paymentStatus})   the session completes as paying does
+//   stripeApi.events          the account's events, each {event, delivered}: `delivered` false for one
+//                             Stripe could not deliver to the webhook (still retrying, or given up)
 //   stripeApi.sessions        every session made, by id
 //   stripeApi.webhookEndpoints the account's webhook endpoints (empty until a test adds some)
 //   const stripeApi = await startStripeStandin();
 //   stripeApi.url / .port
 //   stripeApi.requests        every request: {method, path, headers, raw, params, status, response}
 //   stripeApi.failNext(n, how) the next n requests answer 500 (how = "500"), 403 ("permission"), 401 ("key": a rolled key)
-//                              or drop the connection ("drop")
+//                              or drop the connection ("drop"); "none" lets them through (to fail a later one)
 //   await stripeApi.close()
 
 import crypto from "node:crypto";
@@ -73,6 +81,29 @@ function check(req, raw) {
     }
     return { status: 200, list: limit };
   }
+  if (req.method === "GET" && req.url.split("?")[0] === "/v1/events") {
+    if (!/^Bearer (sk|rk)_(test|live)_[A-Za-z0-9]{16,}$/.test(req.headers.authorization ?? "")) {
+      return stripeError(401, "invalid_request_error", "Invalid API Key provided.");
+    }
+    if (raw.length > 0) return stripeError(400, "invalid_request_error", "A GET request has no body.");
+    const q = parseForm(req.url.split("?")[1] ?? "");
+    const limit = Number(q.limit ?? 10);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      return stripeError(400, "invalid_request_error", "Invalid integer: limit.", { param: "limit" });
+    }
+    for (const [op, value] of Object.entries(q.created ?? {})) {
+      if (!["gt", "gte", "lt", "lte"].includes(op) || !/^\d+$/.test(value)) {
+        return stripeError(400, "invalid_request_error", `Invalid created[${op}].`, { param: "created" });
+      }
+    }
+    if (q.types !== undefined && (!Array.isArray(q.types) || q.types.length > 20 || q.type !== undefined)) {
+      return stripeError(400, "invalid_request_error", "Invalid array: types.", { param: "types" });
+    }
+    if (q.delivery_success !== undefined && !["true", "false"].includes(q.delivery_success)) {
+      return stripeError(400, "invalid_request_error", "Invalid boolean: delivery_success.", { param: "delivery_success" });
+    }
+    return { status: 200, events: { ...q, limit } };
+  }
   if (req.method !== "POST" || req.url.split("?")[0] !== "/v1/checkout/sessions") {
     return stripeError(404, "invalid_request_error", `Unrecognized request URL (${req.method}: ${req.url}).`);
   }
@@ -109,6 +140,7 @@ export async function startStripeStandin() {
   const byKey = new Map();
   const sessions = new Map();
   const webhookEndpoints = [];
+  const events = [];
   let failures = [];
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -134,7 +166,31 @@ export async function startStripeStandin() {
       } else {
         answer = check(req, raw);
       }
-      if (answer.status === 200 && answer.list !== undefined) {
+      if (answer.status === 200 && answer.events !== undefined) {
+        const q = answer.events;
+        const c = q.created ?? {};
+        const matching = events
+          .map((e, i) => ({ ...e, i }))
+          .filter(({ event: e, delivered }) =>
+            (c.gt === undefined || e.created > Number(c.gt)) && (c.gte === undefined || e.created >= Number(c.gte))
+            && (c.lt === undefined || e.created < Number(c.lt)) && (c.lte === undefined || e.created <= Number(c.lte))
+            && (q.types === undefined || q.types.includes(e.type))
+            && (q.delivery_success === undefined || String(delivered) === q.delivery_success))
+          .sort((a, b) => b.event.created - a.event.created || b.i - a.i)
+          .map(({ event }) => event);
+        let from = 0;
+        if (q.starting_after !== undefined) {
+          from = matching.findIndex((e) => e.id === q.starting_after) + 1;
+          if (from === 0) {
+            answer = stripeError(400, "invalid_request_error", `No such event: '${q.starting_after}'`,
+              { code: "resource_missing", param: "starting_after" });
+          }
+        }
+        if (answer.status === 200) {
+          answer = { status: 200, json: { object: "list", data: matching.slice(from, from + q.limit),
+            has_more: matching.length > from + q.limit, url: "/v1/events" } };
+        }
+      } else if (answer.status === 200 && answer.list !== undefined) {
         answer = { status: 200, json: { object: "list", data: webhookEndpoints.slice(0, answer.list),
           has_more: webhookEndpoints.length > answer.list, url: "/v1/webhook_endpoints" } };
       } else if (answer.status === 200 && answer.retrieve !== undefined) {
@@ -183,6 +239,7 @@ export async function startStripeStandin() {
     requests,
     sessions,
     webhookEndpoints,
+    events,
     /** The session completes, as it does when the customer pays on Stripe's page. */
     pay(id, { email = "buyer@example.com", paymentIntent, paymentStatus = "paid" } = {}) {
       const session = sessions.get(id);

@@ -92,6 +92,11 @@ pub fn incident(key: &str) -> (bool, String) {
         "payments" => (false,
             "a refund, a dispute or a payment needs your decision: `site-gen orders payments` lists it".to_string()
         ),
+        // The customers have their links: the Worker read the events back.
+        "stripe_undelivered" => (false, format!(
+            "Stripe could not deliver events to the shop's webhook; the Worker read them from Stripe's event list and acted on them, minutes late. Check the webhook's address in the Stripe Dashboard and STRIPE_WEBHOOK_SECRET; `site-gen orders payments` lists refused deliveries ({})",
+            payments()
+        )),
         "ledger_set_aside" => (false, format!(
             "ledger records written while D1 was failing could not be read and were set aside under ledger-quarantine/ in the bucket ({})",
             guide("downloads.md")
@@ -120,7 +125,14 @@ pub(super) fn payments_in(keys: &[&str]) -> Option<String> {
         .find(|k| {
             matches!(
                 k.split('#').next(),
-                Some("payments" | "payments_unconfirmed" | "checkouts_refused" | "orders_missing" | "checkout")
+                Some(
+                    "payments"
+                        | "payments_unconfirmed"
+                        | "checkouts_refused"
+                        | "orders_missing"
+                        | "checkout"
+                        | "stripe_undelivered"
+                )
             )
         })
         .map(|k| format!("the self-test reports `{k}`"))
@@ -156,7 +168,8 @@ mod tests {
             assert!(fails, "{key}: {what}");
             assert!(what.contains(':') && what.len() > 60, "a sentence and a next step: {key}: {what}");
         }
-        for key in ["payments#4", "secondary", "r2_failover", "ledger_set_aside", "not_known_yet"] {
+        for key in ["payments#4", "stripe_undelivered", "secondary", "r2_failover", "ledger_set_aside", "not_known_yet"]
+        {
             assert!(!incident(key).0, "{key}");
         }
         assert!(incident("clip:a@secondary").1.contains("secondary origin's copy of clip a"));

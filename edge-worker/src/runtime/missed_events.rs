@@ -1,0 +1,110 @@
+//! The cron's reading of Stripe's events that the webhook did not get
+//! (`payments::stripe_events`): one page a run, each event acted on as its
+//! delivery would have been (`payments::act_on`).
+
+use worker::*;
+
+use super::payments;
+use super::{manifest, now_unix};
+use crate::error::DownloadError;
+use crate::monitor::{RunFindings, StripeReading};
+use crate::payments::stripe::Stripe;
+use crate::payments::stripe_events::{self, Position};
+use crate::payments::{PaymentProvider, WebhookEvent};
+
+/// Reads the next page of Stripe's undelivered events and acts on each
+/// not processed before; puts where the reading stands, and the
+/// `stripe_undelivered` problem, into `findings`. Nothing without a usable
+/// `STRIPE_API_KEY` (a shop of Payment Links only: its webhook alone
+/// brings the events).
+pub(super) async fn read_back(env: &Env, db: &D1Database, previous: StripeReading, findings: &mut RunFindings) {
+    let Ok((key, base)) = super::checkout::configuration(env) else { return };
+    let now = now_unix();
+    let mut reading = previous;
+    let acted = match reading.position.walk(now) {
+        Err(position) => {
+            reading.position = position;
+            0
+        }
+        Ok(walk) => match next_page(env, db, &walk, &key, &base).await {
+            Ok((position, acted)) => {
+                reading.position = position;
+                acted
+            }
+            Err(e) => {
+                console_error!("{}", log_line!({ "event": "stripe_events_unread", "error": e }));
+                findings.unchecked.push("stripe_undelivered");
+                0
+            }
+        },
+    };
+    (reading.missed, reading.missed_at) = stripe_events::undelivered(reading.missed, reading.missed_at, acted, now);
+    if let Some(problem) = stripe_events::undelivered_problem(reading.missed, reading.missed_at, now) {
+        findings.system.push(("stripe_undelivered".into(), problem));
+    }
+    findings.stripe_reading = Some(reading);
+}
+
+/// One page: where the reading stands after it, and how many of its
+/// events were acted on (those the webhook had processed are skipped).
+async fn next_page(
+    env: &Env,
+    db: &D1Database,
+    walk: &stripe_events::Walk,
+    key: &str,
+    base: &str,
+) -> std::result::Result<(Position, u64), String> {
+    let (status, body) = super::http::execute(&walk.request(base, key), 10).await?;
+    if let Some(position) = walk.after_refusal(status) {
+        return Ok((position, 0));
+    }
+    let page = stripe_events::page(status, &body)?;
+    // The webhook's secret is not needed to act on what Stripe's API said.
+    let provider = Stripe::new(String::new());
+    let origin = manifest().shop.base_url.trim_end_matches('/').to_string();
+    let mut acted = 0;
+    let mut done = true;
+    for (id, event) in &page.events {
+        let at = Date::now().as_millis();
+        match event {
+            Ok(event) => match act_once(env, db, &provider, event, at, &origin).await {
+                Ok(true) => {
+                    acted += 1;
+                    console_warn!("{}", log_line!({ "event": "stripe_event_read_back", "event_id": id }));
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    done = false;
+                    console_error!(
+                        "{}",
+                        log_line!({ "event": "stripe_event_failed", "event_id": id, "error": format!("{e:?}") })
+                    );
+                    break;
+                }
+            },
+            // Recorded as a delivery that cannot be read is.
+            Err(error) => {
+                let _ = payments::webhook_refused(env, provider.name(), None, error, at).await;
+            }
+        }
+    }
+    Ok((walk.after_page(&page, done), acted))
+}
+
+/// Acts on `event` unless the webhook processed it: whether it acted.
+async fn act_once(
+    env: &Env,
+    db: &D1Database,
+    provider: &Stripe,
+    event: &WebhookEvent,
+    at: u64,
+    origin: &str,
+) -> std::result::Result<bool, DownloadError> {
+    if payments::processed_before(db, provider.name(), event).await?.is_some_and(|s| s.event_done > 0) {
+        return Ok(false);
+    }
+    if let payments::WebhookAnswer::Refused(error) = payments::act_on(env, provider, event, at, origin).await? {
+        let _ = payments::webhook_refused(env, provider.name(), Some(event), &error, at).await;
+    }
+    Ok(true)
+}
