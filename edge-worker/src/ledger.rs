@@ -755,8 +755,15 @@ pub mod sql {
     pub const PAYMENT_SEEN: &str = "SELECT \
          (SELECT COUNT(*) FROM payment_events WHERE provider = ?1 AND event_id = ?2 \
           AND outcome IN ('processed', 'awaiting_payment', 'partial_refund', 'refund_without_order', 'revoke_pending', \
-          'refund_failed', 'payment_failed', 'ignored')) AS event_done, \
+          'refund_failed')) AS event_done, \
          (SELECT order_id FROM checkouts WHERE provider = ?1 AND session_id = ?3) AS order_id";
+
+    /// Whether an event has any row, processed or not (a refusal, a
+    /// duplicate): the cron reads back only what never reached the
+    /// Worker's webhook (`payments::stripe_events`). Found by its subject
+    /// (`payment_events_by_session`). `?1 provider, ?2 event_id, ?3 subject`.
+    pub const EVENT_RECORDED: &str = "SELECT COUNT(*) AS seen FROM payment_events \
+         WHERE session_id = ?3 AND provider = ?1 AND event_id = ?2";
 
     /// Records a webhook delivery (`migrations/0004_checkout.sql`). The
     /// unique index on processed event ids makes a concurrent second

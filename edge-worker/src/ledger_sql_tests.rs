@@ -2127,3 +2127,51 @@ fn a_pending_refund_takes_over_from_the_owners_revoke() {
         assert_eq!(revoke_if_pending(&db, 500), 0, "once");
     }
 }
+
+/// The monitor's state saved by a run that could not read it (D1 failing
+/// a moment) keeps the stored reading of Stripe's events: that run's own
+/// starts from nothing, and would make the next one start it afresh past
+/// what the webhook missed (`monitor::sql::SAVE_STATE`).
+#[test]
+fn the_saved_reading_of_stripes_events_never_moves_back() {
+    use crate::monitor::MonitorState;
+    let db = db();
+    let save = |state: &MonitorState| run(&db, crate::monitor::sql::SAVE_STATE, vec![t(&state.to_json()), n(1)]);
+    let stored = || {
+        let json: String = db.query_row("SELECT state FROM monitor_state WHERE id = 1", [], |r| r.get(0)).unwrap();
+        MonitorState::from_json(&json).unwrap()
+    };
+    let reading = MonitorState {
+        run_at: 1,
+        events_after: 100,
+        events_until: 150,
+        events_cursor: Some("evt_1".into()),
+        events_missed: 2,
+        events_missed_at: 90,
+        ..MonitorState::default()
+    };
+    save(&reading);
+    assert_eq!(stored(), reading);
+    let from_nothing = MonitorState { run_at: 2, cursor: 7, ..MonitorState::default() };
+    save(&from_nothing);
+    let kept = stored();
+    assert_eq!((kept.run_at, kept.cursor), (2, 7), "the rest of the run is saved");
+    assert_eq!(kept.stripe_reading(), reading.stripe_reading());
+    let forward = MonitorState { run_at: 3, events_after: 200, ..MonitorState::default() };
+    save(&forward);
+    assert_eq!(stored(), forward);
+}
+
+/// Any row of an event, whatever its outcome, tells the cron that the
+/// webhook got it (`EVENT_RECORDED`).
+#[test]
+fn an_event_with_any_row_is_not_read_back() {
+    let db = db();
+    let seen = |event: &str| {
+        db.query_row(sql::EVENT_RECORDED, rusqlite::params!["stripe", event, "pi_1"], |r| r.get::<_, i64>(0)).unwrap()
+    };
+    assert_eq!(seen("evt_1"), 0);
+    payment_event(&db, "evt_1", "unknown_clip", "clip gone is not in the catalog");
+    payment_event(&db, "evt_2", "duplicate", "already processed");
+    assert_eq!((seen("evt_1"), seen("evt_2"), seen("evt_3")), (1, 1, 0));
+}

@@ -652,9 +652,22 @@ pub fn sold_gone_problem(catalog: &CatalogManifest, sold: &[SoldItem]) -> Option
 /// The state to continue from: the one in D1, unless this Worker instance
 /// remembers a newer one (written while D1 could not store it). Without
 /// that, an incident opened while D1 was down would never be closed.
+/// The reading of Stripe's events only moves forward, and is not read
+/// while D1 is down: the state further along in it gives it (a run that
+/// began from nothing during an outage would otherwise start it afresh at
+/// its own time, past the outage's events).
 pub fn latest_state(stored: MonitorState, remembered: Option<&MonitorState>) -> MonitorState {
     match remembered {
-        Some(m) if m.run_at > stored.run_at => m.clone(),
+        Some(m) if m.run_at > stored.run_at => {
+            let mut latest = m.clone();
+            if stored.events_after > m.events_after {
+                let StripeReading { position, missed, missed_at } = stored.stripe_reading();
+                (latest.events_after, latest.events_until, latest.events_cursor) =
+                    (position.after, position.until, position.cursor);
+                (latest.events_missed, latest.events_missed_at) = (missed, missed_at);
+            }
+            latest
+        }
         _ => stored,
     }
 }
@@ -967,9 +980,21 @@ pub fn undelivered(concluded: MonitorState, previous: &MonitorState) -> MonitorS
 pub mod sql {
     /// The saved [`super::MonitorState`] (column `state`), if any.
     pub const LOAD_STATE: &str = "SELECT state FROM monitor_state WHERE id = 1";
-    /// ?1 state JSON, ?2 unix seconds.
+    /// ?1 state JSON, ?2 unix seconds. The reading of Stripe's events
+    /// (`events_*`) only moves forward: a state from a run that could not
+    /// read this row (D1 failing a moment) keeps the stored reading, else
+    /// the next run would start it afresh past what the webhook missed.
     pub const SAVE_STATE: &str = "INSERT INTO monitor_state (id, state, updated_at) VALUES (1, ?1, ?2) \
-        ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at";
+        ON CONFLICT (id) DO UPDATE SET state = CASE \
+        WHEN COALESCE(json_extract(excluded.state, '$.events_after'), 0) \
+          < COALESCE(json_extract(monitor_state.state, '$.events_after'), 0) \
+        THEN json_set(excluded.state, \
+          '$.events_after', json_extract(monitor_state.state, '$.events_after'), \
+          '$.events_until', COALESCE(json_extract(monitor_state.state, '$.events_until'), 0), \
+          '$.events_cursor', json_extract(monitor_state.state, '$.events_cursor'), \
+          '$.events_missed', COALESCE(json_extract(monitor_state.state, '$.events_missed'), 0), \
+          '$.events_missed_at', COALESCE(json_extract(monitor_state.state, '$.events_missed_at'), 0)) \
+        ELSE excluded.state END, updated_at = excluded.updated_at";
     /// Attempts since ?1 (unix ms): `total`, and `failed` (5xx: storage or ledger failures).
     pub const FAILURE_COUNTS: &str = "SELECT COUNT(*) AS total, COALESCE(SUM(status >= 500), 0) AS failed \
         FROM download_attempts WHERE at >= ?1";
@@ -1465,6 +1490,30 @@ mod tests {
         let newer = MonitorState { run_at: 500, ..MonitorState::default() };
         assert_eq!(latest_state(newer.clone(), Some(&in_memory)), newer);
         assert_eq!(latest_state(stored.clone(), None), stored);
+    }
+
+    /// D1 down from a fresh isolate: its runs start from nothing and keep
+    /// their state in R2. Once D1 is back, the reading of Stripe's events
+    /// goes on from where D1 has it, so the outage's events are read back.
+    #[test]
+    fn the_reading_of_stripes_events_survives_a_state_kept_in_r2() {
+        let stored = MonitorState {
+            run_at: 50,
+            events_after: 40,
+            events_until: 45,
+            events_cursor: Some("evt_1".into()),
+            events_missed: 2,
+            events_missed_at: 30,
+            ..MonitorState::default()
+        };
+        let (kept, _) = conclude(&MonitorState::default(), &run(&[], &[("ledger", "D1 down")]), 900);
+        let latest = latest_state(stored.clone(), Some(&kept));
+        assert_eq!(latest.run_at, 900, "the newer run's incident");
+        assert!(latest.incident.is_some());
+        assert_eq!(latest.stripe_reading(), stored.stripe_reading());
+        // A remembered state further along keeps its own.
+        let further = MonitorState { events_after: 60, ..kept.clone() };
+        assert_eq!(latest_state(stored, Some(&further)).events_after, 60);
     }
 
     #[test]

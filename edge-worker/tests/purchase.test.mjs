@@ -1779,7 +1779,7 @@ describe("Stripe's events the webhook never got, read back by the cron", () => {
     // The request Stripe's own library makes for the same list.
     const lib = new Stripe(API_KEY, { host: "127.0.0.1", port: stripeApi.port, protocol: "http", apiVersion: API_VERSION });
     const types = q.getAll("types[0]").concat([...Array(7).keys()].map((i) => q.get(`types[${i + 1}]`)));
-    const listed = await lib.events.list({ created: { gt: start, lte: until }, delivery_success: false, limit: 25, types });
+    const listed = await lib.events.list({ created: { gt: start, lte: until }, delivery_success: false, limit: 10, types });
     assert.deepEqual(listed.data.map((e) => e.id), [paid.id], "only the undelivered event");
     const libRequest = stripeApi.requests.at(-1);
     assert.equal(`${asked.method} ${asked.path}`, `${libRequest.method} ${libRequest.path}`);
@@ -1838,23 +1838,34 @@ describe("Stripe's events the webhook never got, read back by the cron", () => {
     await cron();
     const start = now() - 3_600;
     await sql(`UPDATE monitor_state SET state = json_set(state, '$.events_after', ${start}, '$.events_cursor', NULL) WHERE id = 1`);
-    // 30 delayed payments that failed in the end: recorded, no order.
-    const failed = [...Array(30).keys()].map((i) =>
+    // 25 delayed payments that failed in the end: recorded, no order.
+    const failed = [...Array(25).keys()].map((i) =>
       undelivered(chargeEvent("checkout.session.async_payment_failed", { id: unique("cs"), object: "checkout.session",
         payment_status: "unpaid", status: "complete", metadata: {} }), 600 + i));
-    const ids = new Set(failed.map((e) => e.id));
-    const recorded = async () => (await admin(stack, "GET", "/admin/payments?limit=200")).body.payments.filter((p) => ids.has(p.event_id));
+    // And a paid checkout the webhook refused on purpose (its clip left
+    // the catalog: 422, so that Stripe retries), listed as undelivered too.
+    const refusedClip = completed({ id: unique("cs"), object: "checkout.session", amount_total: 100, currency: "eur",
+      metadata: { clips: "no-such-clip" } });
+    const refusal = await deliver(refusedClip);
+    assert.equal(refusal.status, 422, JSON.stringify(refusal.body));
+    undelivered(refusedClip, 590);
+    const ids = new Set([...failed, refusedClip].map((e) => e.id));
+    const recorded = async () => (await admin(stack, "GET", "/admin/payments?limit=300")).body.payments.filter((p) => ids.has(p.event_id));
     const before = stripeApi.requests.length;
     await cron();
-    assert.equal((await recorded()).length, 25, "one page a run");
+    assert.equal((await recorded()).length, 1 + 9, "one page a run: the refused checkout skipped, nine acted on");
     const midway = await reading();
-    assert.equal(midway.after, start);
-    assert.equal(midway.cursor, failed[24].id, "the oldest of the page");
+    assert.deepEqual([midway.after, midway.cursor], [start, failed[8].id], "the window kept, past the oldest of the page");
+    await cron();
+    assert.equal((await recorded()).length, 1 + 19);
+    assert.equal((await reading()).cursor, failed[18].id);
     await cron();
     const rows = await recorded();
-    assert.equal(rows.length, 30);
-    assert.deepEqual([...new Set(rows.map((p) => p.outcome))], ["payment_failed"]);
-    assert.equal(eventsAsked(before)[1].path.match(/starting_after=([^&]+)/)?.[1], failed[24].id);
+    assert.equal(rows.length, 1 + 25);
+    assert.deepEqual(rows.filter((p) => p.event_id === refusedClip.id).map((p) => p.outcome), ["unknown_clip"], "refused once, by the webhook");
+    assert.deepEqual([...new Set(rows.filter((p) => p.event_id !== refusedClip.id).map((p) => p.outcome))], ["payment_failed"]);
+    const cursors = eventsAsked(before).map((r) => r.path.match(/starting_after=([^&]+)/)?.[1]);
+    assert.deepEqual(cursors, [undefined, failed[8].id, failed[18].id]);
     assert.equal((await reading()).cursor, null, "the window is closed");
 
     // A cursor Stripe does not page from: the window is read again from its newest event.
@@ -1865,7 +1876,74 @@ describe("Stripe's events the webhook never got, read back by the cron", () => {
     assert.equal((await reading()).cursor, null);
     await cron();
     assert.equal(eventsAsked(since)[1]?.status, 200);
-    assert.equal((await recorded()).length, 30, "nothing recorded twice");
+    assert.equal((await recorded()).length, 1 + 25, "nothing recorded twice");
+  });
+});
+
+describe("an event the webhook missed while D1 was down, read back by a fresh Worker once D1 is back", () => {
+  // A stack of its own: it is restarted (a fresh isolate, as a cron run on
+  // Cloudflare often is, remembering nothing) in the middle of the outage.
+  const options = {
+    seed: present.slice(-1),
+    devArgs: ["--test-scheduled"],
+    editConfig: (toml) => toml.replace(/^run_worker_first = \[/m, 'run_worker_first = ["/__scheduled", '),
+    vars: { STRIPE_API_KEY: API_KEY, STRIPE_API_BASE: stripeApi?.url, RESEND_API_KEY: "re_e2e_0123456789abcdef",
+      MAIL_FROM: "Saltglass Footage <shop@mail.saltglass.example>", MAIL_API_BASE: resend?.url, CHECKOUT_DOWNLOADS: "1" },
+  };
+  let own;
+  after(async () => {
+    await own?.stop();
+  });
+  const TABLES = ["monitor_state", "payment_events", "checkouts", "orders"];
+  const d1 = (to) => own.wrangler(["d1", "execute", "DB", "--command",
+    TABLES.map((t) => (to === "down" ? `ALTER TABLE ${t} RENAME TO ${t}_offline;` : `ALTER TABLE ${t}_offline RENAME TO ${t};`)).join(" ")]);
+  const cron = async () => assert.equal((await fetch(`${own.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`)).status, 200);
+
+  it("the reading goes on from where D1 has it: the outage's paid checkout becomes its order and mail", async () => {
+    options.vars.STRIPE_API_BASE = stripeApi.url;
+    options.vars.MAIL_API_BASE = resend.url;
+    own = await startStack(options);
+    await cron();
+    const start = Math.floor(Date.now() / 1000) - 3_600;
+    await own.wrangler(["d1", "execute", "DB", "--command",
+      `UPDATE monitor_state SET state = json_set(state, '$.events_after', ${start}, '$.events_cursor', NULL) WHERE id = 1`]);
+    const bought = present.at(-1);
+    const res = await fetch(`${own.base}/checkout`, { method: "POST", redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": "192.0.2.40" }, body: form([["clip", bought.slug]]) });
+    assert.equal(res.status, 303, await res.text());
+    const session = stripeApi.requests.at(-1).response;
+    const paymentIntent = unique("pi");
+    stripeApi.pay(session.id, { email: "outage-read-back@example.com", paymentIntent });
+    const paid = completed(session, { email: "outage-read-back@example.com", paymentIntent });
+    paid.created = Math.floor(Date.now() / 1000) - 600;
+
+    await d1("down");
+    try {
+      const body = JSON.stringify(paid);
+      const header = offline.webhooks.generateTestHeaderString({ payload: body, secret: STRIPE_WEBHOOK_SECRET });
+      const delivery = await fetch(`${own.base}/payments/stripe/webhook`, {
+        method: "POST", headers: { "content-type": "application/json", "stripe-signature": header }, body });
+      assert.equal(delivery.status, 503, "Stripe is told to retry");
+      // Stripe's retries fail for days, then stop: the event stays undelivered.
+      stripeApi.events.push({ event: paid, delivered: false });
+      // A fresh Worker's runs during the outage: no state to read, kept in R2.
+      await own.stop({ keep: true });
+      own = await startStack({ ...options, reuse: own.dir });
+      await cron();
+      await logMatching(own, /"event":"monitor_notice".*"ledger"/);
+      await cron();
+    } finally {
+      await d1("up");
+    }
+    await cron();
+    const [mail] = await mailTo((m) => m.to.includes("outage-read-back@example.com"));
+    const [link] = linksIn(mail.email.text);
+    const got = await curl(`${own.base}${new URL(link).pathname}/${bought.slug}`);
+    assert.equal(got.status, 200);
+    assert.equal(sha256(got.body), sha256(fs.readFileSync(bought.file)));
+    const payments = (await admin(own, "GET", "/admin/payments?limit=50")).body.payments.filter((p) => p.event_id === paid.id);
+    assert.deepEqual(payments.map((p) => `${p.status} ${p.outcome}`), ["200 processed"]);
+    stripeApi.events.find((e) => e.event.id === paid.id).delivered = true;
   });
 });
 

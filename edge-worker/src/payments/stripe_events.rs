@@ -18,8 +18,9 @@ use super::{WebhookError, WebhookEvent};
 use crate::http_call::HttpCall;
 
 /// Events asked for per page, and so at most per cron run: each is a few
-/// D1 queries, within the run's subrequests.
-pub const PAGE_SIZE: u32 = 25;
+/// D1 queries (and an order's revocation an R2 write), beside the
+/// self-test's own calls, within what one invocation may make.
+pub const PAGE_SIZE: u32 = 10;
 
 /// An event younger than this may still be on its first delivery: it is
 /// left to the webhook, and to the next run if that fails.
@@ -106,12 +107,12 @@ impl Walk {
     }
 
     /// Where the reading stands when Stripe refused the page with
-    /// `status`: a cursor Stripe does not page from (a 400: it may no
-    /// longer be found under these filters once delivered) is dropped, and
-    /// the window read again from its newest event (what was acted on is
-    /// found done then). None: read the same page at the next run.
+    /// `status`: a cursor Stripe does not page from (400 or 404: an
+    /// invalid request, or no such event) is dropped, and the window read
+    /// again from its newest event (what was acted on has its row then).
+    /// None: read the same page at the next run.
     pub fn after_refusal(&self, status: u16) -> Option<Position> {
-        (status == 400 && self.cursor.is_some()).then_some(Position {
+        (matches!(status, 400 | 404) && self.cursor.is_some()).then_some(Position {
             after: self.after,
             until: self.until,
             cursor: None,
@@ -206,11 +207,10 @@ pub fn undelivered(count: u64, at: u64, acted: u64, now: u64) -> (u64, u64) {
 pub fn undelivered_problem(count: u64, at: u64, now: u64) -> Option<String> {
     (count > 0 && now.saturating_sub(at) < UNDELIVERED_SECS).then(|| {
         format!(
-            "Stripe could not deliver {count} event{} (paid checkouts, refunds or disputes) to the shop's webhook; the Worker read {} from Stripe's event list and acted on {}, up to {} minutes late. Stripe's webhook is not reaching the shop or is refused: check the endpoint's address and STRIPE_WEBHOOK_SECRET (`site-gen doctor`, `site-gen orders payments` lists refused deliveries)",
+            "Stripe could not deliver {count} event{} (paid checkouts, refunds or disputes) to the shop's webhook; the Worker read {} back from Stripe's event list and acted on {}, later than the webhook would have (minutes, or since D1 came back). Stripe's webhook is not reaching the shop or is refused: check the endpoint's address and STRIPE_WEBHOOK_SECRET (`site-gen doctor`, `site-gen orders payments` lists refused deliveries)",
             if count == 1 { "" } else { "s" },
             if count == 1 { "it" } else { "them" },
             if count == 1 { "it" } else { "each" },
-            (SETTLE_SECS + 300) / 60
         )
     })
 }
@@ -288,6 +288,7 @@ mod tests {
     fn a_cursor_stripe_refuses_restarts_the_window() {
         let walk = Walk { after: NOW - 3_600, until: NOW - SETTLE_SECS, cursor: Some("evt_9".into()) };
         assert_eq!(walk.after_refusal(400), Some(Position { after: walk.after, until: walk.until, cursor: None }));
+        assert_eq!(walk.after_refusal(404), walk.after_refusal(400));
         assert_eq!(walk.after_refusal(500), None);
         assert_eq!(Walk { cursor: None, ..walk }.after_refusal(400), None);
     }
@@ -299,7 +300,7 @@ mod tests {
         assert_eq!(call.method, "GET");
         assert_eq!(
             call.url,
-            "https://api.stripe.com/v1/events?created[gt]=1700000000&created[lte]=1700003600&delivery_success=false&limit=25\
+            "https://api.stripe.com/v1/events?created[gt]=1700000000&created[lte]=1700003600&delivery_success=false&limit=10\
              &types[0]=checkout.session.completed&types[1]=checkout.session.async_payment_succeeded\
              &types[2]=checkout.session.async_payment_failed&types[3]=charge.refunded&types[4]=charge.dispute.created\
              &types[5]=charge.dispute.closed&types[6]=refund.failed&types[7]=refund.updated"

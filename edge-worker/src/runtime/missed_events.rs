@@ -4,9 +4,11 @@
 
 use worker::*;
 
+use super::d1::Query;
 use super::payments;
-use super::{manifest, now_unix};
+use super::{bind, d1_error, manifest, now_unix, text};
 use crate::error::DownloadError;
+use crate::ledger::sql;
 use crate::monitor::{RunFindings, StripeReading};
 use crate::payments::stripe::Stripe;
 use crate::payments::stripe_events::{self, Position};
@@ -91,7 +93,16 @@ async fn next_page(
     Ok((walk.after_page(&page, done), acted))
 }
 
-/// Acts on `event` unless the webhook processed it: whether it acted.
+struct Recorded {
+    seen: u64,
+}
+crate::from_row!(Recorded { seen });
+
+/// Acts on `event` unless the Worker has a row of it: whether it acted.
+/// A row means the webhook got it, whatever it answered: a refusal on
+/// purpose (a clip the catalog lacks, answered 422 for Stripe to retry)
+/// is listed as undelivered too, and was told to the owner then; and so
+/// is an event another endpoint of the account failed to take.
 async fn act_once(
     env: &Env,
     db: &D1Database,
@@ -100,7 +111,12 @@ async fn act_once(
     at: u64,
     origin: &str,
 ) -> std::result::Result<bool, DownloadError> {
-    if payments::processed_before(db, provider.name(), event).await?.is_some_and(|s| s.event_done > 0) {
+    let values = [text(provider.name()), text(&event.event_id), text(payments::subject_of(event))];
+    let recorded = bind(db, sql::EVENT_RECORDED, &values)?
+        .first_row::<Recorded>()
+        .await
+        .map_err(|e| d1_error("event recorded", e))?;
+    if recorded.is_some_and(|r| r.seen > 0) {
         return Ok(false);
     }
     if let payments::WebhookAnswer::Refused(error) = payments::act_on(env, provider, event, at, origin).await? {

@@ -125,7 +125,7 @@ pub(super) async fn act_on(
 }
 
 /// The checkout (or payment) an event is about, for the ledger.
-fn subject_of(event: &WebhookEvent) -> &str {
+pub(super) fn subject_of(event: &WebhookEvent) -> &str {
     match &event.kind {
         EventKind::Paid(paid) => &paid.session_id,
         EventKind::AwaitingPayment { session_id } => session_id,
@@ -258,8 +258,8 @@ pub(super) async fn webhook_refused(
     super::json_line_response(error.status(), log_line!({ "error": error.code(), "detail": error.detail() }))
 }
 
-pub(super) struct PaymentSeen {
-    pub(super) event_done: u64,
+struct PaymentSeen {
+    event_done: u64,
     order_id: Option<String>,
 }
 crate::from_row!(PaymentSeen { event_done, order_id });
@@ -291,20 +291,6 @@ fn event_row(
     )
 }
 
-/// The event's earlier processing, if it was processed (or its checkout
-/// has an order).
-pub(super) async fn processed_before(
-    db: &D1Database,
-    provider: &str,
-    event: &WebhookEvent,
-) -> std::result::Result<Option<PaymentSeen>, DownloadError> {
-    let seen = bind(db, sql::PAYMENT_SEEN, &[text(provider), text(&event.event_id), text(subject_of(event))])?
-        .first_row::<PaymentSeen>()
-        .await
-        .map_err(|e| d1_error("payment seen", e))?;
-    Ok(seen.filter(|s| s.event_done > 0 || s.order_id.is_some()))
-}
-
 /// Whether the event was processed before (`Some` answer) or is new.
 async fn already_processed(
     db: &D1Database,
@@ -312,7 +298,11 @@ async fn already_processed(
     event: &WebhookEvent,
     at: u64,
 ) -> std::result::Result<Option<WebhookAnswer>, DownloadError> {
-    let Some(seen) = processed_before(db, provider, event).await? else { return Ok(None) };
+    let seen = bind(db, sql::PAYMENT_SEEN, &[text(provider), text(&event.event_id), text(subject_of(event))])?
+        .first_row::<PaymentSeen>()
+        .await
+        .map_err(|e| d1_error("payment seen", e))?;
+    let Some(seen) = seen.filter(|s| s.event_done > 0 || s.order_id.is_some()) else { return Ok(None) };
     batch(db, vec![event_row(db, provider, event, at, seen.order_id.as_deref(), "duplicate", "already processed")?])
         .await?;
     console_log!("{}", log_line!({ "event": "payment_duplicate", "event_id": event.event_id, "order": seen.order_id }));
