@@ -2141,15 +2141,7 @@ fn the_saved_reading_of_stripes_events_never_moves_back() {
         let json: String = db.query_row("SELECT state FROM monitor_state WHERE id = 1", [], |r| r.get(0)).unwrap();
         MonitorState::from_json(&json).unwrap()
     };
-    let reading = MonitorState {
-        run_at: 1,
-        events_after: 100,
-        events_until: 150,
-        events_cursor: Some("evt_1".into()),
-        events_missed: 2,
-        events_missed_at: 90,
-        ..MonitorState::default()
-    };
+    let reading = MonitorState::reading_under_way(1);
     save(&reading);
     assert_eq!(stored(), reading);
     let from_nothing = MonitorState { run_at: 2, cursor: 7, ..MonitorState::default() };

@@ -568,8 +568,25 @@ pub struct StripeReading {
     pub missed_at: u64,
 }
 
+#[cfg(test)]
 impl MonitorState {
-    /// The last look at live orders' items, if one was taken.
+    /// A state of a run at `run_at` with a reading of Stripe's events
+    /// under way (a window, a cursor, two events read back).
+    pub(crate) fn reading_under_way(run_at: u64) -> MonitorState {
+        MonitorState {
+            run_at,
+            events_after: 100,
+            events_until: 150,
+            events_cursor: Some("evt_1".into()),
+            events_missed: 2,
+            events_missed_at: 90,
+            ..MonitorState::default()
+        }
+    }
+}
+
+impl MonitorState {
+    /// Where the reading of Stripe's undelivered events stands.
     pub fn stripe_reading(&self) -> StripeReading {
         StripeReading {
             position: Position {
@@ -582,6 +599,7 @@ impl MonitorState {
         }
     }
 
+    /// The last look at live orders' items, if one was taken.
     pub fn sold_check(&self) -> Option<SoldCheck> {
         (!self.sold_catalog.is_empty()).then(|| SoldCheck {
             catalog: self.sold_catalog.clone(),
@@ -1497,23 +1515,15 @@ mod tests {
     /// goes on from where D1 has it, so the outage's events are read back.
     #[test]
     fn the_reading_of_stripes_events_survives_a_state_kept_in_r2() {
-        let stored = MonitorState {
-            run_at: 50,
-            events_after: 40,
-            events_until: 45,
-            events_cursor: Some("evt_1".into()),
-            events_missed: 2,
-            events_missed_at: 30,
-            ..MonitorState::default()
-        };
+        let stored = MonitorState::reading_under_way(50);
         let (kept, _) = conclude(&MonitorState::default(), &run(&[], &[("ledger", "D1 down")]), 900);
         let latest = latest_state(stored.clone(), Some(&kept));
         assert_eq!(latest.run_at, 900, "the newer run's incident");
         assert!(latest.incident.is_some());
         assert_eq!(latest.stripe_reading(), stored.stripe_reading());
         // A remembered state further along keeps its own.
-        let further = MonitorState { events_after: 60, ..kept.clone() };
-        assert_eq!(latest_state(stored, Some(&further)).events_after, 60);
+        let further = MonitorState { events_after: 160, ..kept.clone() };
+        assert_eq!(latest_state(stored, Some(&further)).events_after, 160);
     }
 
     #[test]

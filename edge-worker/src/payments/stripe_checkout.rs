@@ -124,9 +124,15 @@ pub fn session_request(api_base: &str, api_key: &str, body: String, idempotency_
 /// the success page while the ledger cannot say (docs/outages.md). `id`
 /// must be [`super::valid_session_id`] (it goes into the path as it is).
 pub fn retrieve_session_request(api_base: &str, api_key: &str, id: &str) -> HttpCall {
+    get_request(api_base, api_key, &format!("/v1/checkout/sessions/{id}"))
+}
+
+/// A `GET` of Stripe's API at `path` (with its query), with the key and
+/// the API version every call of the Worker's sends.
+pub fn get_request(api_base: &str, api_key: &str, path: &str) -> HttpCall {
     HttpCall {
         method: "GET",
-        url: format!("{}/v1/checkout/sessions/{id}", api_base.trim_end_matches('/')),
+        url: format!("{}{path}", api_base.trim_end_matches('/')),
         headers: vec![("authorization", format!("Bearer {api_key}")), ("stripe-version", API_VERSION.to_string())],
         body: String::new(),
     }

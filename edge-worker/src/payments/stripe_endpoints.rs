@@ -15,7 +15,7 @@
 
 use clipstore_core::json::{self, Json};
 
-use super::stripe_checkout::API_VERSION;
+use super::stripe_checkout::get_request;
 use crate::http_call::{private_on_the_way, HttpCall};
 use crate::request_url::{origin, path_and_query};
 use crate::routes::STRIPE_WEBHOOK_PATH;
@@ -37,12 +37,7 @@ pub const NEEDED_EVENTS: [&str; 8] = [
 /// key's mode), as Stripe's Node library asks for them
 /// (`stripe.webhookEndpoints.list({ limit: 100 })`).
 pub fn list_request(api_base: &str, api_key: &str) -> HttpCall {
-    HttpCall {
-        method: "GET",
-        url: format!("{}/v1/webhook_endpoints?limit=100", api_base.trim_end_matches('/')),
-        headers: vec![("authorization", format!("Bearer {api_key}")), ("stripe-version", API_VERSION.to_string())],
-        body: String::new(),
-    }
+    get_request(api_base, api_key, "/v1/webhook_endpoints?limit=100")
 }
 
 /// The origin and path of `url`, as the Worker routes it: scheme and host

@@ -1,9 +1,9 @@
 //! Stripe's events that its webhook did not deliver, read back from
 //! Stripe's event list by the cron (`GET /v1/events?delivery_success=false`),
 //! so that an order, refund or dispute whose delivery failed (D1 down, a
-//! rolled signing secret, an endpoint Stripe disabled) is acted on within
-//! minutes, and still after Stripe's three days of retries: Stripe lists
-//! events for 30 days (docs/outages.md).
+//! rolled signing secret, a wrong address) is acted on within minutes,
+//! and still after Stripe's three days of retries: Stripe lists events for
+//! 30 days (docs/payments.md, "Events the webhook did not get").
 //!
 //! Sans IO, as [`super::stripe_endpoints`]: the runtime asks for the page
 //! [`Walk::request`] names, reads the answer with [`page`], acts on each
@@ -13,7 +13,7 @@
 use clipstore_core::json::{self, Json};
 
 use super::stripe::listed_event;
-use super::stripe_checkout::API_VERSION;
+use super::stripe_checkout::get_request;
 use super::{WebhookError, WebhookEvent};
 use crate::http_call::HttpCall;
 
@@ -46,8 +46,8 @@ pub struct Position {
     pub cursor: Option<String>,
 }
 
-/// [`super::stripe_endpoints::NEEDED_EVENTS`] as the list's `types` (written out: no formatting
-/// code in the module for a constant).
+/// [`super::stripe_endpoints::NEEDED_EVENTS`] as the list's `types`
+/// (written out: no formatting code in the module for a constant).
 const TYPES: &str = "&types[0]=checkout.session.completed&types[1]=checkout.session.async_payment_succeeded\
     &types[2]=checkout.session.async_payment_failed&types[3]=charge.refunded&types[4]=charge.dispute.created\
     &types[5]=charge.dispute.closed&types[6]=refund.failed&types[7]=refund.updated";
@@ -88,22 +88,15 @@ impl Walk {
     /// library asks for them (`stripe.events.list({ created: { gt, lte },
     /// delivery_success: false, limit, types, starting_after })`).
     pub fn request(&self, api_base: &str, api_key: &str) -> HttpCall {
-        let mut url = format!(
-            "{}/v1/events?created[gt]={}&created[lte]={}&delivery_success=false&limit={PAGE_SIZE}{TYPES}",
-            api_base.trim_end_matches('/'),
-            self.after,
-            self.until
+        let mut path = format!(
+            "/v1/events?created[gt]={}&created[lte]={}&delivery_success=false&limit={PAGE_SIZE}{TYPES}",
+            self.after, self.until
         );
         if let Some(cursor) = &self.cursor {
-            url.push_str("&starting_after=");
-            url.push_str(cursor);
+            path.push_str("&starting_after=");
+            path.push_str(cursor);
         }
-        HttpCall {
-            method: "GET",
-            url,
-            headers: vec![("authorization", format!("Bearer {api_key}")), ("stripe-version", API_VERSION.to_string())],
-            body: String::new(),
-        }
+        get_request(api_base, api_key, &path)
     }
 
     /// Where the reading stands when Stripe refused the page with
@@ -121,7 +114,7 @@ impl Walk {
 
     /// Where the reading stands after this page: past it when each of its
     /// events was acted on (`done`), else where it was (the page is read
-    /// again; what was acted on is found done then).
+    /// again; what was acted on has its row then, and is skipped).
     pub fn after_page(&self, page: &EventsPage, done: bool) -> Position {
         match (done, page.has_more, page.events.last()) {
             (false, ..) => Position { after: self.after, until: self.until, cursor: self.cursor.clone() },
@@ -174,12 +167,7 @@ pub fn page(status: u16, body: &str) -> Result<EventsPage, String> {
 /// `GET /v1/events?limit=1`: whether the key may read events at all, for
 /// the deep health check (`stripe_webhook`).
 pub fn probe_request(api_base: &str, api_key: &str) -> HttpCall {
-    HttpCall {
-        method: "GET",
-        url: format!("{}/v1/events?limit=1", api_base.trim_end_matches('/')),
-        headers: vec![("authorization", format!("Bearer {api_key}")), ("stripe-version", API_VERSION.to_string())],
-        body: String::new(),
-    }
+    get_request(api_base, api_key, "/v1/events?limit=1")
 }
 
 /// The health check's warning when Stripe refused [`probe_request`]

@@ -15,7 +15,7 @@ use crate::payments::stripe_events::{self, Position};
 use crate::payments::{PaymentProvider, WebhookEvent};
 
 /// Reads the next page of Stripe's undelivered events and acts on each
-/// not processed before; puts where the reading stands, and the
+/// the Worker has no row of; puts where the reading stands, and the
 /// `stripe_undelivered` problem, into `findings`. Nothing without a usable
 /// `STRIPE_API_KEY` (a shop of Payment Links only: its webhook alone
 /// brings the events).
@@ -48,7 +48,9 @@ pub(super) async fn read_back(env: &Env, db: &D1Database, previous: StripeReadin
 }
 
 /// One page: where the reading stands after it, and how many of its
-/// events were acted on (those the webhook had processed are skipped).
+/// events were acted on (those the webhook got are skipped). An event
+/// whose batch fails holds the reading at this page; what fails it (D1,
+/// `TOKEN_KEYS`) is a problem the self-test alerts on by itself.
 async fn next_page(
     env: &Env,
     db: &D1Database,
