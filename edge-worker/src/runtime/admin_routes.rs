@@ -151,10 +151,6 @@ async fn admin_route(
                     "expected {order_id, clips, downloads, expires_at?, customer_ref?, customer_email?, session_id?, payment_id?}",
                 );
             };
-            let (slugs, choices) = match admin::order_items(manifest(), &o.clips) {
-                Ok(items) => items,
-                Err(e) => return refuse(400, &e),
-            };
             if o.customer_email.as_deref().is_some_and(|a| !valid_address(a)) {
                 return refuse(400, "customer_email is not an e-mail address");
             }
@@ -209,6 +205,15 @@ async fn admin_route(
                 Some(k) => return refuse(409, &format!("checkout {session} already has order {}", k.order_id)),
                 None => {}
             }
+            // The clips of an order made here are the catalog's; a claimed
+            // one keeps its link's, even a clip removed since the outage.
+            let (slugs, choices) = match claimed {
+                Some(_) => Default::default(),
+                None => match admin::order_items(manifest(), &o.clips) {
+                    Ok(items) => items,
+                    Err(e) => return refuse(400, &e),
+                },
+            };
             // An order with a link for its checkout expires with the link.
             let linked = o.customer_email.is_some() || stripe;
             let expires_at = if linked { Some(o.expires_at.unwrap_or(now + 30 * 86_400)) } else { o.expires_at };
