@@ -10,8 +10,9 @@
 //!
 //! The key is a **restricted key** (`rk_live_…`) that can only write
 //! Checkout Sessions (and read webhook endpoints, for the health check:
-//! `super::stripe_endpoints`): a leaked key can then open payment pages
-//! and nothing else that moves money. A full secret key (`sk_…`) is refused.
+//! `super::stripe_endpoints`, and events, for the cron:
+//! `super::stripe_events`): a leaked key can then open payment pages and
+//! nothing else that moves money. A full secret key (`sk_…`) is refused.
 
 use clipstore_core::json;
 use clipstore_core::json_fields;
