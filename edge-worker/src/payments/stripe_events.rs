@@ -126,6 +126,20 @@ impl Walk {
     }
 }
 
+/// Why no page was read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unread {
+    /// The key may not read events (403): no failure of the moment, and
+    /// no problem of the self-test's (its reading back is off until the
+    /// key gets the permission; the health check warns: [`NOT_ALLOWED`]).
+    NotAllowed,
+    /// Stripe did not answer, or not with a list: the next run asks again.
+    Failed(String),
+}
+
+/// What a key without *Events: Read* means, for the owner.
+pub const NOT_ALLOWED: &str = "STRIPE_API_KEY may not read events (Stripe answered 403), so an event whose delivery fails is not read back from Stripe's list: give the restricted key \"Events: Read\" too";
+
 /// A page of Stripe's list: each event's id with what it says (or why it
 /// cannot be read: one malformed event does not stop the others), newest
 /// first; whether older ones follow.
@@ -137,19 +151,18 @@ pub struct EventsPage {
 
 /// Reads Stripe's answer to [`Walk::request`]; `Err` says why nothing can
 /// be read (for the log, and the owner when it is the key).
-pub fn page(status: u16, body: &str) -> Result<EventsPage, String> {
+pub fn page(status: u16, body: &str) -> Result<EventsPage, Unread> {
     match status {
         200 => {}
-        401 => return Err("Stripe refused STRIPE_API_KEY (401: rolled, revoked or mistyped)".into()),
-        403 => return Err(
-            "STRIPE_API_KEY may not read events (Stripe answered 403): give the restricted key \"Events: Read\" too"
-                .into(),
-        ),
-        _ => return Err(format!("Stripe answered {status}")),
+        401 => return Err(Unread::Failed("Stripe refused STRIPE_API_KEY (401: rolled, revoked or mistyped)".into())),
+        403 => return Err(Unread::NotAllowed),
+        _ => return Err(Unread::Failed(format!("Stripe answered {status}"))),
     }
-    let list = json::parse(body).map_err(|e| format!("Stripe's list: {e}"))?;
+    let list = json::parse(body).map_err(|e| Unread::Failed(format!("Stripe's list: {e}")))?;
     let has_more = matches!(list.get("has_more"), Some(Json::Bool(true)));
-    let Some(Json::Array(data)) = list.get("data") else { return Err("Stripe's answer is no list".into()) };
+    let Some(Json::Array(data)) = list.get("data") else {
+        return Err(Unread::Failed("Stripe's answer is no list".into()));
+    };
     let events = data
         .iter()
         .cloned()
@@ -174,9 +187,7 @@ pub fn probe_request(api_base: &str, api_key: &str) -> HttpCall {
 /// (403): a key made before the Worker read events back lacks the
 /// permission, and nothing else would say that the safety net is off.
 pub fn probe_warning(status: u16) -> Option<&'static str> {
-    (status == 403).then_some(
-        "STRIPE_API_KEY may not read events (Stripe answered 403), so an event whose delivery fails is not read back from Stripe's list: give the restricted key \"Events: Read\" too",
-    )
+    (status == 403).then_some(NOT_ALLOWED)
 }
 
 /// How many events the Worker had to read back while the webhook failed,
@@ -325,10 +336,11 @@ mod tests {
 
     #[test]
     fn stripe_refusing_the_list_says_what_to_do() {
-        assert!(page(403, "{}").unwrap_err().contains("Events: Read"));
-        assert!(page(401, "{}").unwrap_err().contains("401"));
-        assert_eq!(page(500, "{}").unwrap_err(), "Stripe answered 500");
-        assert!(page(200, "[]").is_err());
+        assert_eq!(page(403, "{}").unwrap_err(), Unread::NotAllowed);
+        assert!(NOT_ALLOWED.contains("\"Events: Read\""));
+        assert!(matches!(page(401, "{}"), Err(Unread::Failed(e)) if e.contains("401")));
+        assert_eq!(page(500, "{}").unwrap_err(), Unread::Failed("Stripe answered 500".into()));
+        assert!(matches!(page(200, "[]"), Err(Unread::Failed(_))));
     }
 
     #[test]

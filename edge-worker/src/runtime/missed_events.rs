@@ -11,7 +11,7 @@ use crate::error::DownloadError;
 use crate::ledger::sql;
 use crate::monitor::{RunFindings, StripeReading};
 use crate::payments::stripe::Stripe;
-use crate::payments::stripe_events::{self, Position};
+use crate::payments::stripe_events::{self, Position, Unread};
 use crate::payments::{PaymentProvider, WebhookEvent};
 
 /// Reads the next page of Stripe's undelivered events and acts on each
@@ -33,7 +33,16 @@ pub(super) async fn read_back(env: &Env, db: &D1Database, previous: StripeReadin
                 reading.position = position;
                 acted
             }
-            Err(e) => {
+            // The permission missing is the owner's choice to make (the
+            // health check warns); the problem it announced clears as ever.
+            Err(Unread::NotAllowed) => {
+                console_warn!(
+                    "{}",
+                    log_line!({ "event": "stripe_events_unread", "error": stripe_events::NOT_ALLOWED })
+                );
+                0
+            }
+            Err(Unread::Failed(e)) => {
                 console_error!("{}", log_line!({ "event": "stripe_events_unread", "error": e }));
                 findings.unchecked.push("stripe_undelivered");
                 0
@@ -57,8 +66,8 @@ async fn next_page(
     walk: &stripe_events::Walk,
     key: &str,
     base: &str,
-) -> std::result::Result<(Position, u64), String> {
-    let (status, body) = super::http::execute(&walk.request(base, key), 10).await?;
+) -> std::result::Result<(Position, u64), Unread> {
+    let (status, body) = super::http::execute(&walk.request(base, key), 10).await.map_err(Unread::Failed)?;
     if let Some(position) = walk.after_refusal(status) {
         return Ok((position, 0));
     }
