@@ -599,6 +599,13 @@ impl MonitorState {
         }
     }
 
+    /// Keeps `reading` in the state's flat fields.
+    pub fn set_stripe_reading(&mut self, reading: StripeReading) {
+        let StripeReading { position: Position { after, until, cursor }, missed, missed_at } = reading;
+        (self.events_after, self.events_until, self.events_cursor) = (after, until, cursor);
+        (self.events_missed, self.events_missed_at) = (missed, missed_at);
+    }
+
     /// The last look at live orders' items, if one was taken.
     pub fn sold_check(&self) -> Option<SoldCheck> {
         (!self.sold_catalog.is_empty()).then(|| SoldCheck {
@@ -679,10 +686,7 @@ pub fn latest_state(stored: MonitorState, remembered: Option<&MonitorState>) -> 
         Some(m) if m.run_at > stored.run_at => {
             let mut latest = m.clone();
             if stored.events_after > m.events_after {
-                let StripeReading { position, missed, missed_at } = stored.stripe_reading();
-                (latest.events_after, latest.events_until, latest.events_cursor) =
-                    (position.after, position.until, position.cursor);
-                (latest.events_missed, latest.events_missed_at) = (missed, missed_at);
+                latest.set_stripe_reading(stored.stripe_reading());
             }
             latest
         }
@@ -931,10 +935,8 @@ pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (M
         (state.sold_catalog, state.sold_at, state.sold_problem) =
             (check.catalog.clone(), check.at, check.problem.clone());
     }
-    if let Some(r) = &findings.stripe_reading {
-        (state.events_after, state.events_until, state.events_cursor) =
-            (r.position.after, r.position.until, r.position.cursor.clone());
-        (state.events_missed, state.events_missed_at) = (r.missed, r.missed_at);
+    if let Some(reading) = &findings.stripe_reading {
+        state.set_stripe_reading(reading.clone());
     }
     state.clip_problems.retain(|slug, _| findings.catalog.contains(slug));
     for (slug, problem) in &findings.clips {

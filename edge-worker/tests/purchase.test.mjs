@@ -177,6 +177,15 @@ async function logMatching(s, re, timeout = 10_000) {
   }
 }
 
+/** One run of the cron (`wrangler dev --test-scheduled`) on stack `s`, asserted 200. */
+async function cronRun(s = stack) {
+  const res = await fetch(`${s.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+  assert.equal(res.status, 200, await res.text());
+}
+
+/** A statement on stack `s`'s local D1. */
+const d1Sql = (command, s = stack) => s.wrangler(["d1", "execute", "DB", "--command", command]);
+
 const linksIn = (text) => [...text.matchAll(/https?:\/\/[^\s"<>]+\/download\/[A-Za-z0-9._~-]+/g)].map((m) => m[0]);
 
 describe("the customer's journey", () => {
@@ -1544,12 +1553,12 @@ describe("Stripe's event not arriving (a rotated secret, a wrong address)", () =
   // A network of its own: the page's look-ups count against the checkout limit.
   const IP = "192.0.2.37";
   const ip = ["-H", `cf-connecting-ip: ${IP}`];
-  const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+  const sql = (command) => d1Sql(command);
   /** The customer came back `secs` seconds ago, without an order since. */
   const cameBack = (session, secs) => sql(`UPDATE thanks_waiting SET first_seen = first_seen - ${secs} WHERE session_id = '${session}'`);
   const thanks = (session, args = []) => curl(`${stack.base}/thanks?session_id=${session}`, { args: [...ip, ...args] });
   const asked = (since) => stripeApi.requests.slice(since).map((r) => `${r.method} ${r.path} ${r.status}`);
-  const cron = async () => assert.equal((await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`)).status, 200);
+  const cron = () => cronRun();
 
   it("after ten seconds the success page asks Stripe and makes the order, its link and its one mail; the late event is a duplicate", async () => {
     const bought = present.at(-3);
@@ -1730,8 +1739,8 @@ describe("Stripe's event not arriving (a rotated secret, a wrong address)", () =
 
 describe("Stripe's events the webhook never got, read back by the cron", () => {
   const IP = "192.0.2.39";
-  const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
-  const cron = async () => assert.equal((await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`)).status, 200);
+  const sql = (command) => d1Sql(command);
+  const cron = () => cronRun();
   const now = () => Math.floor(Date.now() / 1000);
   /** The monitor's state: where its reading of Stripe's list stands. */
   const reading = async () => {
@@ -1897,9 +1906,8 @@ describe("an event the webhook missed while D1 was down, read back by a fresh Wo
     await own?.stop();
   });
   const TABLES = ["monitor_state", "payment_events", "checkouts", "orders"];
-  const d1 = (to) => own.wrangler(["d1", "execute", "DB", "--command",
-    TABLES.map((t) => (to === "down" ? `ALTER TABLE ${t} RENAME TO ${t}_offline;` : `ALTER TABLE ${t}_offline RENAME TO ${t};`)).join(" ")]);
-  const cron = async () => assert.equal((await fetch(`${own.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`)).status, 200);
+  const d1 = (to) => d1Sql(TABLES.map((t) => (to === "down" ? `ALTER TABLE ${t} RENAME TO ${t}_offline;` : `ALTER TABLE ${t}_offline RENAME TO ${t};`)).join(" "), own);
+  const cron = () => cronRun(own);
 
   it("the reading goes on from where D1 has it: the outage's paid checkout becomes its order and mail", async () => {
     options.vars.STRIPE_API_BASE = stripeApi.url;
@@ -1907,8 +1915,7 @@ describe("an event the webhook missed while D1 was down, read back by a fresh Wo
     own = await startStack(options);
     await cron();
     const start = Math.floor(Date.now() / 1000) - 3_600;
-    await own.wrangler(["d1", "execute", "DB", "--command",
-      `UPDATE monitor_state SET state = json_set(state, '$.events_after', ${start}, '$.events_cursor', NULL) WHERE id = 1`]);
+    await d1Sql(`UPDATE monitor_state SET state = json_set(state, '$.events_after', ${start}, '$.events_cursor', NULL) WHERE id = 1`, own);
     const bought = present.at(-1);
     const res = await fetch(`${own.base}/checkout`, { method: "POST", redirect: "manual",
       headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": "192.0.2.40" }, body: form([["clip", bought.slug]]) });

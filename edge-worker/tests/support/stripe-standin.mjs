@@ -24,7 +24,9 @@
 // and `GET /v1/events` (https://docs.stripe.com/api/events/list): the same
 //   Authorization; no body; created[gt|gte|lt|lte] integers, delivery_success,
 //   types[i] (≤ 20), limit (1–100, default 10), starting_after (an event id of
-//   the list, else 400 resource_missing); 200 a list object of
+//   the list, else 400 resource_missing: Stripe does not document its answer to
+//   a cursor it cannot page from, and the Worker takes a 400 and a 404 alike);
+//   200 a list object of
 //   `stripeApi.events` that match, newest first, and `has_more`.
 //
 //   stripeApi.pay(id, {email, paymentIntent, paymentStatus})   the session completes as paying does

@@ -94,7 +94,7 @@ pub fn incident(key: &str) -> (bool, String) {
         ),
         // The customers have their links: the Worker read the events back.
         "stripe_undelivered" => (false, format!(
-            "Stripe could not deliver events to the shop's webhook; the Worker read them from Stripe's event list and acted on them, minutes late. Check the webhook's address in the Stripe Dashboard and STRIPE_WEBHOOK_SECRET; `site-gen orders payments` lists refused deliveries ({})",
+            "Stripe could not deliver events to the shop's webhook; the Worker read them back from Stripe's event list and acted on them, later than the webhook would have. Check the webhook's address in the Stripe Dashboard and STRIPE_WEBHOOK_SECRET; `site-gen orders payments` lists refused deliveries ({})",
             payments()
         )),
         "ledger_set_aside" => (false, format!(
