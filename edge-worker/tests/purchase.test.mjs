@@ -177,6 +177,16 @@ async function logMatching(s, re, timeout = 10_000) {
   }
 }
 
+/** A checkout of one clip from the network `ip` (each has its own checkout limit), paid by `email` on Stripe's page. */
+async function paidCheckoutFrom(ip, clip, email) {
+  const res = await postCheckout(form([["clip", clip.slug]]), undefined, ip);
+  assert.equal(res.status, 303, res.text);
+  const session = stripeApi.requests.at(-1).response;
+  const paymentIntent = unique("pi");
+  stripeApi.pay(session.id, { email, paymentIntent });
+  return { session, paymentIntent };
+}
+
 /** One run of the cron (`wrangler dev --test-scheduled`) on stack `s`, asserted 200. */
 async function cronRun(s = stack) {
   const res = await fetch(`${s.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
@@ -1067,15 +1077,7 @@ describe("paying while D1 is down", () => {
   const d1 = (to) => stack.wrangler(["d1", "execute", "DB", "--command",
     TABLES.map((t) => (to === "down" ? `ALTER TABLE ${t} RENAME TO ${t}_offline;` : `ALTER TABLE ${t}_offline RENAME TO ${t};`)).join(" ")]);
 
-  // A checkout of one clip from this network, paid by `email`.
-  const paidCheckout = async (clip, email) => {
-    const res = await postCheckout(form([["clip", clip.slug]]), undefined, IP);
-    assert.equal(res.status, 303, res.text);
-    const session = stripeApi.requests.at(-1).response;
-    const paymentIntent = unique("pi");
-    stripeApi.pay(session.id, { email, paymentIntent });
-    return { session, paymentIntent };
-  };
+  const paidCheckout = (clip, email) => paidCheckoutFrom(IP, clip, email);
 
   it("the success page asks Stripe, shows the link at once and it downloads; once D1 is back the order is the same one", async () => {
     const bought = present.at(-1);
@@ -1562,10 +1564,7 @@ describe("Stripe's event not arriving (a rotated secret, a wrong address)", () =
 
   it("after ten seconds the success page asks Stripe and makes the order, its link and its one mail; the late event is a duplicate", async () => {
     const bought = present.at(-3);
-    assert.equal((await postCheckout(form([["clip", bought.slug]]), undefined, IP)).status, 303);
-    const session = stripeApi.requests.at(-1).response;
-    const paymentIntent = unique("pi");
-    stripeApi.pay(session.id, { email: "late-event@example.com", paymentIntent });
+    const { session, paymentIntent } = await paidCheckoutFrom(IP, bought, "late-event@example.com");
     assert.equal((await postCheckout(form([["clip", cart[0].slug]]), undefined, IP)).status, 303);
     const unpaid = stripeApi.requests.at(-1).response;
 
@@ -1633,10 +1632,7 @@ describe("Stripe's event not arriving (a rotated secret, a wrong address)", () =
     const bought = present.at(-6);
     // Checkouts of its own network: this describe's others use up its limit (10 a minute).
     const OWN_IP = "192.0.2.38";
-    assert.equal((await postCheckout(form([["clip", bought.slug]]), undefined, OWN_IP)).status, 303);
-    const session = stripeApi.requests.at(-1).response;
-    const paymentIntent = unique("pi");
-    stripeApi.pay(session.id, { email: "left-early@example.com", paymentIntent });
+    const { session, paymentIntent } = await paidCheckoutFrom(OWN_IP, bought, "left-early@example.com");
     // And a session nobody paid (its page asked for by hand).
     assert.equal((await postCheckout(form([["clip", bought.slug]]), undefined, OWN_IP)).status, 303);
     const unpaid = stripeApi.requests.at(-1).response;
@@ -1713,10 +1709,7 @@ describe("Stripe's event not arriving (a rotated secret, a wrong address)", () =
 
   it("the page and the event at the same moment: one order, one link, one mail", async () => {
     const bought = present.at(-4);
-    assert.equal((await postCheckout(form([["clip", bought.slug]]), undefined, IP)).status, 303);
-    const session = stripeApi.requests.at(-1).response;
-    const paymentIntent = unique("pi");
-    stripeApi.pay(session.id, { email: "both-at-once@example.com", paymentIntent });
+    const { session, paymentIntent } = await paidCheckoutFrom(IP, bought, "both-at-once@example.com");
     assert.match((await thanks(session.id)).body.toString(), /being confirmed/);
     await cameBack(session.id, 11);
     const [page, event] = await Promise.all([
@@ -1758,10 +1751,7 @@ describe("Stripe's events the webhook never got, read back by the cron", () => {
 
   it("an order, then its refund, whose deliveries failed for longer than Stripe retries: made, mailed, downloaded, then ended, each once", async () => {
     const bought = present.at(-7);
-    assert.equal((await postCheckout(form([["clip", bought.slug]]), undefined, IP)).status, 303);
-    const session = stripeApi.requests.at(-1).response;
-    const paymentIntent = unique("pi");
-    stripeApi.pay(session.id, { email: "never-delivered@example.com", paymentIntent });
+    const { session, paymentIntent } = await paidCheckoutFrom(IP, bought, "never-delivered@example.com");
     // The webhook failed (D1 down, a rolled secret) and Stripe gave up:
     // the customer left Stripe's page at once, so nothing else knows.
     const paid = undelivered(completed(session, { email: "never-delivered@example.com", paymentIntent }), 4 * 86_400);
