@@ -14,7 +14,7 @@ use clipstore_core::json_fields;
 /// The ledger's migrations (`edge-worker/migrations/`), in order: the
 /// self-test names those the deployed D1 lacks (`monitor::schema_problem`).
 /// A test keeps this list equal to the folder.
-pub const MIGRATIONS: [&str; 13] = [
+pub const MIGRATIONS: [&str; 14] = [
     "0001_downloads.sql",
     "0002_ledger.sql",
     "0003_monitor.sql",
@@ -28,6 +28,7 @@ pub const MIGRATIONS: [&str; 13] = [
     "0011_progress.sql",
     "0012_payment_sessions.sql",
     "0013_attempt_etag.sql",
+    "0014_refund_failed_once.sql",
 ];
 
 /// The bytes of a clip its download attempts `d` cover, each byte counted

@@ -9,7 +9,7 @@ use crate::allowance::DownloadAllowance;
 use crate::ledger::{sql, Param, Settlement};
 
 /// Every migration, in order (the outbox's tests use them too).
-pub(crate) const MIGRATIONS: [&str; 13] = [
+pub(crate) const MIGRATIONS: [&str; 14] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: [&str; 13] = [
     include_str!("../migrations/0011_progress.sql"),
     include_str!("../migrations/0012_payment_sessions.sql"),
     include_str!("../migrations/0013_attempt_etag.sql"),
+    include_str!("../migrations/0014_refund_failed_once.sql"),
 ];
 
 #[test]
@@ -2166,4 +2167,62 @@ fn an_event_with_any_row_is_not_read_back() {
     payment_event(&db, "evt_1", "unknown_clip", "clip gone is not in the catalog");
     payment_event(&db, "evt_2", "duplicate", "already processed");
     assert_eq!((seen("evt_1"), seen("evt_2"), seen("evt_3")), (1, 1, 0));
+}
+
+/// A failed refund's event is recorded once: a second `refund_failed` row
+/// of the same event (Stripe's delivery at the moment the cron reads it
+/// back) fails, as a second processing of a checkout does, and a retry
+/// finds it done.
+#[test]
+fn a_failed_refund_is_recorded_once() {
+    let db = db();
+    payment_event(&db, "evt_1", "refund_failed", "a refund of 500 failed");
+    let row: Vec<Value> = [n(2), t("stripe"), t("evt_1"), t("charge.x"), t("pi_1"), Value::Null, n(200)]
+        .into_iter()
+        .chain([t("refund_failed"), t("a refund of 500 failed")])
+        .collect();
+    let second = db.prepare(sql::PAYMENT_EVENT).unwrap().execute(params_from_iter(row));
+    assert!(second.is_err(), "a second refund_failed row of one event was written");
+    payment_event(&db, "evt_2", "refund_failed", "another refund failed");
+    payment_event(&db, "evt_1", "duplicate", "already processed");
+    let done = |event: &str| {
+        db.query_row(sql::PAYMENT_SEEN, rusqlite::params!["stripe", event, "pi_1"], |r| r.get::<_, i64>(0)).unwrap()
+    };
+    assert_eq!((done("evt_1"), done("evt_2"), done("evt_3")), (1, 1, 0));
+}
+
+/// A database where an earlier Worker recorded one failed refund twice
+/// takes the migration: the first row stays, the later one becomes a
+/// duplicate, and other events are left as they were.
+#[test]
+fn the_migration_keeps_the_first_of_a_failed_refund_recorded_twice() {
+    let db = Connection::open_in_memory().unwrap();
+    let (last, earlier) = MIGRATIONS.split_last().unwrap();
+    for m in earlier {
+        db.execute_batch(m).unwrap();
+    }
+    payment_event(&db, "evt_1", "refund_failed", "first");
+    payment_event(&db, "evt_2", "refund_failed", "other");
+    payment_event(&db, "evt_1", "refund_failed", "second");
+    payment_event(&db, "evt_3", "payment_failed", "a");
+    payment_event(&db, "evt_3", "payment_failed", "b");
+    db.execute_batch(last).unwrap();
+    let rows: Vec<(String, String, String)> = db
+        .prepare("SELECT event_id, outcome, detail FROM payment_events ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let row = |e: &str, o: &str, d: &str| (e.to_string(), o.to_string(), d.to_string());
+    assert_eq!(
+        rows,
+        [
+            row("evt_1", "refund_failed", "first"),
+            row("evt_2", "refund_failed", "other"),
+            row("evt_1", "duplicate", "already processed"),
+            row("evt_3", "payment_failed", "a"),
+            row("evt_3", "payment_failed", "b"),
+        ]
+    );
 }
