@@ -299,16 +299,23 @@ pub const ORDER_MISSING_MINUTES: u64 = 10;
 /// The `orders_missing` problem: customers came back from paying (the
 /// oldest `oldest_age_secs` ago) and Stripe's event never came: `waiting`
 /// of them have no order, and `from_page` got theirs from the success page
-/// (which asked Stripe), but refunds and disputes come by the same webhook.
-pub fn orders_missing_problem(waiting: u64, from_page: u64, oldest_age_secs: u64) -> Option<String> {
+/// (which asked Stripe), but refunds and disputes come by the same webhook,
+/// or, where the shop `reads_back` Stripe's undelivered events
+/// (`payments::stripe_events`), minutes late by that.
+pub fn orders_missing_problem(waiting: u64, from_page: u64, oldest_age_secs: u64, reads_back: bool) -> Option<String> {
     let plural = |n: u64| if n == 1 { "" } else { "s" };
     let what = match (waiting, from_page) {
         (0, 0) => return None,
         (0, made) => format!(
-            "{made} customer{} came back from paying (the oldest {} minutes ago) and Stripe's event never arrived: the shop asked Stripe and made the order{} (the success page, or the self-test for a customer who had left it), but Stripe's webhook is not reaching the shop or is refused, so refunds and disputes do not end links, and a customer who never comes back from Stripe's page gets nothing",
+            "{made} customer{} came back from paying (the oldest {} minutes ago) and Stripe's event never arrived: the shop asked Stripe and made the order{} (the success page, or the self-test for a customer who had left it), but Stripe's webhook is not reaching the shop or is refused, so {}",
             plural(made),
             oldest_age_secs / 60,
-            plural(made)
+            plural(made),
+            if reads_back {
+                "refunds, disputes and the orders of customers who never come back from Stripe's page take effect only when the self-test reads them back from Stripe, minutes late"
+            } else {
+                "refunds and disputes do not end links, and a customer who never comes back from Stripe's page gets nothing"
+            }
         ),
         (missing, made) => format!(
             "{missing} customer{} came back from paying (the oldest {} minutes ago) but no order exists{}: Stripe's webhook is not reaching the shop or is refused",
@@ -318,7 +325,12 @@ pub fn orders_missing_problem(waiting: u64, from_page: u64, oldest_age_secs: u64
         ),
     };
     Some(format!(
-        "{what}. Check the endpoint's address and STRIPE_WEBHOOK_SECRET (`site-gen orders payments` lists refused deliveries); Stripe retries for three days, so the orders and refunds arrive once it is fixed"
+        "{what}. Check the endpoint's address and STRIPE_WEBHOOK_SECRET (`site-gen orders payments` lists refused deliveries); {}",
+        if reads_back {
+            "the shop reads back what the webhook missed for up to 30 days"
+        } else {
+            "Stripe retries for three days, so the orders and refunds arrive once it is fixed"
+        }
     ))
 }
 
@@ -1131,18 +1143,33 @@ mod payment_attention_tests {
 
     #[test]
     fn a_missing_order_names_the_likely_cause() {
-        assert_eq!(super::orders_missing_problem(0, 0, 0), None);
-        let text = super::orders_missing_problem(2, 0, 1500).unwrap();
+        assert_eq!(super::orders_missing_problem(0, 0, 0, false), None);
+        let text = super::orders_missing_problem(2, 0, 1500, false).unwrap();
         assert!(text.starts_with(
             "2 customers came back from paying (the oldest 25 minutes ago) but no order exists: Stripe's webhook"
         ));
         assert!(text.contains("STRIPE_WEBHOOK_SECRET"));
-        let both = super::orders_missing_problem(1, 2, 1500).unwrap();
+        let both = super::orders_missing_problem(1, 2, 1500, false).unwrap();
         assert!(both.starts_with("1 customer came back from paying (the oldest 25 minutes ago) but no order exists, and 2 more got theirs only because the shop asked Stripe: "), "{both}");
         // Every customer has a link, but the shop does not hear from Stripe.
-        let made = super::orders_missing_problem(0, 1, 720).unwrap();
+        let made = super::orders_missing_problem(0, 1, 720, false).unwrap();
         assert!(made.starts_with("1 customer came back from paying (the oldest 12 minutes ago) and Stripe's event never arrived: the shop asked Stripe and made the order (the success page, "), "{made}");
         assert!(made.contains("refunds and disputes do not end links") && made.contains("STRIPE_WEBHOOK_SECRET"));
+        assert!(made.ends_with("Stripe retries for three days, so the orders and refunds arrive once it is fixed"));
+        // A shop that reads back what its webhook missed: refunds do end
+        // links, late, and nothing is lost after Stripe's three days.
+        let read = super::orders_missing_problem(0, 1, 720, true).unwrap();
+        assert!(!read.contains("do not end links") && !read.contains("gets nothing"), "{read}");
+        assert!(
+            read.contains("take effect only when the self-test reads them back from Stripe, minutes late"),
+            "{read}"
+        );
+        assert!(read.ends_with("the shop reads back what the webhook missed for up to 30 days"), "{read}");
+        let missing = super::orders_missing_problem(1, 0, 720, true).unwrap();
+        assert!(
+            missing.starts_with("1 customer came back from paying (the oldest 12 minutes ago) but no order exists: "),
+            "{missing}"
+        );
     }
 
     #[test]

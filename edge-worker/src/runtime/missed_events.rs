@@ -18,20 +18,24 @@ use crate::payments::{PaymentProvider, WebhookEvent};
 /// the Worker has no row of; puts where the reading stands, and the
 /// `stripe_undelivered` problem, into `findings`. Nothing without a usable
 /// `STRIPE_API_KEY` (a shop of Payment Links only: its webhook alone
-/// brings the events).
-pub(super) async fn read_back(env: &Env, db: &D1Database, previous: StripeReading, findings: &mut RunFindings) {
-    let Ok((key, base)) = super::checkout::configuration(env) else { return };
+/// brings the events). Whether the shop reads them: false without such a
+/// key, or when Stripe refused or failed this run's page.
+pub(super) async fn read_back(env: &Env, db: &D1Database, previous: StripeReading, findings: &mut RunFindings) -> bool {
+    let Ok((key, base)) = super::checkout::configuration(env) else { return false };
     let now = now_unix();
     let mut reading = previous;
-    let acted = match reading.position.walk(now) {
+    // A walk not yet due follows a page read (Stripe refusing the key
+    // leaves the reading where it was, always due), except a shop's first.
+    let (acted, reads) = match reading.position.walk(now) {
         Err(position) => {
+            let reads = reading.position.after != 0;
             reading.position = position;
-            0
+            (0, reads)
         }
         Ok(walk) => match next_page(env, db, &walk, &key, &base).await {
             Ok((position, acted)) => {
                 reading.position = position;
-                acted
+                (acted, true)
             }
             // The permission missing is the owner's choice to make (the
             // health check warns); the problem it announced clears as ever.
@@ -40,12 +44,12 @@ pub(super) async fn read_back(env: &Env, db: &D1Database, previous: StripeReadin
                     "{}",
                     log_line!({ "event": "stripe_events_unread", "error": stripe_events::NOT_ALLOWED })
                 );
-                0
+                (0, false)
             }
             Err(Unread::Failed(e)) => {
                 console_error!("{}", log_line!({ "event": "stripe_events_unread", "error": e }));
                 findings.unchecked.push("stripe_undelivered");
-                0
+                (0, false)
             }
         },
     };
@@ -54,6 +58,7 @@ pub(super) async fn read_back(env: &Env, db: &D1Database, previous: StripeReadin
         findings.system.push(("stripe_undelivered".into(), problem));
     }
     findings.stripe_reading = Some(reading);
+    reads
 }
 
 /// One page: where the reading stands after it, and how many of its

@@ -348,7 +348,7 @@ crate::from_row!(WaitingRow { waiting, from_page, oldest, newest });
 /// Customers back from paying over the last day, for at least
 /// [`monitor::ORDER_MISSING_MINUTES`], whose checkout's event from Stripe
 /// has not arrived: without an order, or with one the success page made.
-async fn orders_missing(db: &D1Database) -> std::result::Result<Option<(u64, String)>, String> {
+async fn orders_missing(db: &D1Database, reads_back: bool) -> std::result::Result<Option<(u64, String)>, String> {
     let now = now_unix();
     let until = now.saturating_sub(monitor::ORDER_MISSING_MINUTES * 60);
     let since = now.saturating_sub(86_400);
@@ -359,7 +359,7 @@ async fn orders_missing(db: &D1Database) -> std::result::Result<Option<(u64, Str
         .map_err(|e| format!("{e}"))?;
     Ok(row.and_then(|r| {
         let age = now.saturating_sub(r.oldest.unwrap_or(now));
-        let problem = monitor::orders_missing_problem(r.waiting, r.from_page, age)?;
+        let problem = monitor::orders_missing_problem(r.waiting, r.from_page, age, reads_back)?;
         Some((r.newest.unwrap_or(0), problem))
     }))
 }
@@ -649,13 +649,13 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
         // Before the look at missing orders: the orders it makes are not.
         // Only from the reading D1 holds: one begun afresh here would skip
         // what the webhook missed before it.
-        if read {
-            super::missed_events::read_back(env, db, previous.stripe_reading(), &mut findings).await;
-        } else {
+        let reads_back =
+            read && super::missed_events::read_back(env, db, previous.stripe_reading(), &mut findings).await;
+        if !read {
             findings.unchecked.push("stripe_undelivered");
         }
         sold_check(db, &previous, &mut findings).await;
-        match orders_missing(db).await {
+        match orders_missing(db, reads_back).await {
             // One problem while it lasts, not one per checkout: anyone can
             // ask for the success page of a made-up session.
             Ok(Some((_, problem))) => findings.system.push(("orders_missing".into(), problem)),

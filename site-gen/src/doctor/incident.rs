@@ -33,7 +33,7 @@ pub fn incident(key: &str) -> (bool, String) {
     let mail = || guide("mail.md");
     match check {
         "orders_missing" => (true, format!(
-            "customers came back from paying but Stripe's event for their checkout never arrived: the shop asks Stripe for such checkouts and makes their orders (the success page after ten seconds, the self-test for a customer who left it; with a usable STRIPE_API_KEY), but refunds and disputes do not end links, and a customer who never came back from Stripe's page has no link. Stripe's webhook is not reaching the shop or is refused. `site-gen orders payments` lists refused deliveries; check the webhook's address in the Stripe Dashboard and STRIPE_WEBHOOK_SECRET ({}). Stripe retries for three days: the orders and refunds arrive once it is fixed",
+            "customers came back from paying but Stripe's event for their checkout never arrived: the shop asks Stripe for such checkouts and makes their orders (the success page after ten seconds, the self-test for a customer who left it; with a usable STRIPE_API_KEY). Refunds, disputes and the orders of customers who never came back from Stripe's page come by the webhook, or minutes late from the self-test's reading of Stripe's undelivered events, which needs that key to have Events: Read (without it, a refund does not end a link and such a customer has no link until the webhook works). Stripe's webhook is not reaching the shop or is refused. `site-gen orders payments` lists refused deliveries; check the webhook's address in the Stripe Dashboard and STRIPE_WEBHOOK_SECRET ({}). Stripe retries for three days, and the self-test reads back what it missed for 30 days",
             payments()
         )),
         "mail_failed" => (true, format!(
