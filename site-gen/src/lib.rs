@@ -139,18 +139,41 @@ impl BuildSummary {
         }
     }
 
-    /// What `build` prints when the catalog the Worker embeds changed.
-    pub fn catalog_changed_text(&self, manifest: &Path) -> Option<String> {
+    /// What `build` prints when the catalog the Worker embeds changed: the
+    /// commands that deploy it, as the shop at `root` runs them (one made
+    /// by `site-gen init` builds its Worker in `wrangler deploy`, from its
+    /// `catalog-manifest.json`).
+    pub fn catalog_changed_text(&self, root: &Path, manifest: &Path) -> Option<String> {
+        if !self.catalog_changed {
+            return None;
+        }
         let manifest = std::fs::canonicalize(manifest).unwrap_or_else(|_| manifest.to_path_buf());
-        self.catalog_changed.then(|| {
+        let builds_its_own = std::fs::read_to_string(root.join("wrangler.toml"))
+            .is_ok_and(|config| config.lines().any(|l| l.trim() == "[build]"))
+            && std::fs::canonicalize(root.join(DEFAULT_MANIFEST)).is_ok_and(|m| m == manifest);
+        let how = if builds_its_own {
             format!(
-                "The catalog changed: the Worker sells and serves from its own copy of it, so after `site-gen push` \
-                 of any new clip files, build the Worker and deploy (`CLIPSTORE_MANIFEST={} bash \
-                 <clipstore>/scripts/build-worker.sh`, then `wrangler deploy`: the shop's README.md, step 5). \
-                 Until then, checkout and downloads go by the catalog deployed before.",
-                manifest.display()
+                "deploy the Worker again: `wrangler deploy --config wrangler.toml` in {} builds it with this \
+                 catalog first (the shop's README.md, step 5)",
+                std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()).display()
             )
-        })
+        } else {
+            let clipstore = init::clipstore_of_current_exe();
+            let script = clipstore.as_ref().map_or_else(
+                || "scripts/build-worker.sh in your clipstore checkout".to_string(),
+                |c| c.join("scripts/build-worker.sh").display().to_string(),
+            );
+            format!(
+                "build the Worker with it and deploy (`CLIPSTORE_MANIFEST={} bash {script}`, then `wrangler \
+                 deploy`: {})",
+                manifest.display(),
+                guides::guide_in(clipstore.as_deref(), "deploy.md")
+            )
+        };
+        Some(format!(
+            "The catalog changed: the Worker sells and serves from its own copy of it, so after `site-gen push` \
+             of any new clip files, {how}. Until then, checkout and downloads go by the catalog deployed before."
+        ))
     }
 
     /// What `build` and `check` print of what is gone from the catalog
@@ -248,9 +271,44 @@ pub fn unfit_output(root: &Path, out: &Path) -> Option<&'static str> {
         .then_some("the output folder is inside a folder the shop is made from (content/, static/ or templates/)")
 }
 
-/// Why the build cannot go into `options.out`, if it cannot.
+/// Why the catalog manifest cannot be written at `manifest`, if it cannot:
+/// it would replace a file that is not an earlier manifest (the shop's
+/// settings, a clip), or land in the site (published) or in a folder the
+/// shop is made from. A drafts build writes none.
+pub fn unfit_manifest(root: &Path, out: &Path, manifest: &Path) -> Option<String> {
+    let resolved = resolved_path::resolved(manifest);
+    let inside = [("content", root.join("content")), ("static", root.join("static"))]
+        .into_iter()
+        .chain([(templates::TEMPLATES_DIR, root.join(templates::TEMPLATES_DIR))])
+        .chain([("the output folder", out.to_path_buf())])
+        .find(|(_, folder)| resolved.starts_with(resolved_path::resolved(folder)));
+    if let Some((name, _)) = inside {
+        let name = if name.contains(' ') { name.to_string() } else { format!("{name}/") };
+        return Some(format!("the catalog manifest would be written inside {name}: the Worker's copy of the catalog belongs outside the site and the shop's own files"));
+    }
+    match std::fs::metadata(manifest) {
+        Ok(meta) if meta.is_dir() => Some("this is a folder, not a file for the catalog manifest".to_string()),
+        Ok(_) => {
+            let last = std::fs::read(manifest).ok()?;
+            let is_manifest = serde_json::from_slice::<serde_json::Value>(&last)
+                .is_ok_and(|v| v.get("version").is_some() && v.get("clips").is_some_and(serde_json::Value::is_object));
+            (!is_manifest).then(|| {
+                "this file is not a catalog manifest that site-gen wrote: writing the catalog here would replace it"
+                    .to_string()
+            })
+        }
+        Err(_) => None,
+    }
+}
+
+/// Why the build cannot go into `options.out`, or write its manifest at
+/// `options.manifest`, if it cannot.
 fn unfit_out(options: &BuildOptions) -> Option<BuildError> {
     let out = &options.out;
+    if let Some(why) = (!options.drafts).then(|| unfit_manifest(&options.root, out, &options.manifest)).flatten() {
+        return Some(BuildError::Content(Diagnostics(vec![diagnostics::Diagnostic::new(&options.manifest, why)
+            .with_help("leave out --manifest (the shop's catalog-manifest.json), or name a new file outside content/, static/, templates/ and the output folder")])));
+    }
     if let Some(why) = unfit_output(&options.root, out) {
         return Some(BuildError::Content(Diagnostics(vec![
             diagnostics::Diagnostic::new(out, why).with_help("choose an output folder of its own, like `public`")

@@ -422,7 +422,7 @@ fn main() -> ExitCode {
                     if let Some(text) = s.gone_text() {
                         eprintln!("{text}");
                     }
-                    if let Some(text) = s.catalog_changed_text(&options.manifest) {
+                    if let Some(text) = s.catalog_changed_text(&options.root, &options.manifest) {
                         println!("{text}");
                     }
                     for warning in &s.warnings {

@@ -1004,3 +1004,62 @@ fn build_says_when_the_worker_must_be_built_again() {
     assert!(repriced.status.success(), "{}", stderr(&repriced));
     assert!(said(&repriced), "{}", String::from_utf8_lossy(&repriced.stdout));
 }
+
+/// `--manifest` never replaces what is not an earlier manifest (the shop's
+/// settings, a clip, its README) and never writes into the site or the
+/// shop's folders (the owner review: `--manifest content/site.toml` built
+/// "fine" and the settings were gone); an earlier manifest it replaces.
+#[test]
+fn the_manifest_never_replaces_the_shops_files_or_lands_in_the_site() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    fs::write(root.join("notes.txt"), "the owner's notes\n").unwrap();
+    fs::create_dir(root.join("exports")).unwrap();
+    let out = root.join("public");
+    let settings = fs::read(root.join("content/site.toml")).unwrap();
+    let attempt = |manifest: &str| {
+        site_gen(&[
+            "build",
+            "--root",
+            root.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--manifest",
+            manifest,
+            "--now",
+            NOW,
+        ])
+    };
+    for (manifest, why) in [
+        ("content/site.toml", "the catalog manifest would be written inside content/"),
+        ("static/catalog.json", "the catalog manifest would be written inside static/"),
+        ("templates/catalog.json", "the catalog manifest would be written inside templates/"),
+        ("public/catalog.json", "the catalog manifest would be written inside the output folder"),
+        (
+            "notes.txt",
+            "this file is not a catalog manifest that site-gen wrote: writing the catalog here would replace it",
+        ),
+        ("exports", "this is a folder, not a file for the catalog manifest"),
+    ] {
+        let o = attempt(manifest);
+        assert!(!o.status.success(), "{manifest}: {}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{manifest}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("--> {}", root.join(manifest).display())), "{manifest}: {}", stderr(&o));
+        assert!(stderr(&o).contains("help: leave out --manifest"), "{}", stderr(&o));
+    }
+    assert_eq!(fs::read(root.join("content/site.toml")).unwrap(), settings);
+    assert_eq!(fs::read_to_string(root.join("notes.txt")).unwrap(), "the owner's notes\n");
+    assert!(!out.exists() && !root.join("static/catalog.json").exists(), "nothing was built");
+    // A new file, then the same file again: an earlier manifest is replaced.
+    let first = attempt("catalog.json");
+    assert!(first.status.success(), "{}", stderr(&first));
+    fs::write(
+        root.join("content/clips/alpha.md"),
+        fs::read_to_string(root.join("content/clips/alpha.md")).unwrap() + "\nMore.\n",
+    )
+    .unwrap();
+    let again = attempt("catalog.json");
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(fs::read_to_string(root.join("catalog.json")).unwrap().contains("\"clips\""));
+}

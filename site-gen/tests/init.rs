@@ -61,6 +61,17 @@ fn a_new_shop_builds_at_once_and_check_lists_its_placeholders() {
         tmp.path().join("m.json").to_str().unwrap(),
     ]);
     assert!(build.status.success(), "{}", text(&build));
+    // A manifest of its own: the shop's wrangler.toml builds from
+    // catalog-manifest.json, so the build names the checkout's script.
+    assert!(
+        text(&build).contains(&format!(
+            "build the Worker with it and deploy (`CLIPSTORE_MANIFEST={} bash {}/scripts/build-worker.sh`",
+            tmp.path().join("m.json").canonicalize().unwrap().display(),
+            repo.display()
+        )),
+        "{}",
+        text(&build)
+    );
     assert!(
         text(&build).contains("warning: content/site.toml still has 4 placeholder(s) (CHANGE-ME), shown on every page"),
         "the build that would be deployed says so: {}",
@@ -115,6 +126,15 @@ fn a_new_shop_builds_at_once_and_check_lists_its_placeholders() {
     assert!(text(&check).contains("All good"));
     let build = site_gen(&["build", "--root", root, "--out", out.to_str().unwrap()]);
     assert!(build.status.success() && !text(&build).contains("warning"), "{}", text(&build));
+    // Its own catalog: `wrangler deploy` in the shop builds the Worker.
+    assert!(
+        text(&build).contains(&format!(
+            "deploy the Worker again: `wrangler deploy --config wrangler.toml` in {} builds it with this catalog first (the shop's README.md, step 5)",
+            shop.canonicalize().unwrap().display()
+        )),
+        "{}",
+        text(&build)
+    );
 }
 
 #[test]
