@@ -393,9 +393,13 @@ impl Staging {
         self.put(&OutputFile { path: BUILD_FILES.to_string(), contents: OutputContents::Rendered(list) })?;
         self.delete_stale()?;
         let strays: Vec<&String> = self.maybe_strays.iter().filter(|p| !self.paths.contains(*p)).collect();
+        // Copied out before the swap: the sibling they go to is emptied by
+        // the next build, and the owner may not look before then.
+        let found = self.parent.join(format!("found-in-{}", self.name));
+        let kept = (!strays.is_empty()).then(|| keep_strays(&strays, &self.out, &found));
         swap_in(&self.dir, &self.out, &self.parent, &self.name)?;
-        if !strays.is_empty() {
-            eprintln!("{}", strays_warning(&strays, &self.out, &self.dir));
+        if let Some(kept) = kept {
+            eprintln!("{}", strays_warning(&strays, &self.out, &found, kept));
         }
         if fs::symlink_metadata(&self.dir).is_ok_and(|m| m.is_dir()) {
             // The sibling now holds the build before (whose own `.gitignore`,
@@ -452,22 +456,46 @@ impl Staging {
     }
 }
 
+/// Copies the files put into `out` by hand (`strays`, paths inside it) to
+/// the same paths under `found`, a folder beside it that no build touches
+/// (a newer copy of a path replaces an older one); the error of the first
+/// that could not be copied, if any.
+fn keep_strays(strays: &[&String], out: &Path, found: &Path) -> Result<(), String> {
+    strays.iter().try_for_each(|p| {
+        let to = found.join(p);
+        to.parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| fs::copy(out.join(p), &to).map(drop))
+            .map_err(|e| format!("{}: {e}", to.display()))
+    })
+}
+
 /// What the owner is told of files put into `out` by hand, which a build
-/// replaces: where they are kept until the next build, and where they
+/// replaces: where they were copied (`found`), or why not, and where they
 /// belong (`static/`, which every build copies).
-fn strays_warning(strays: &[&String], out: &Path, kept: &Path) -> String {
+fn strays_warning(strays: &[&String], out: &Path, found: &Path, kept: Result<(), String>) -> String {
     let shown: Vec<String> = strays.iter().take(5).map(|p| format!("{}/{p}", out.display())).collect();
     let more = strays.len().saturating_sub(shown.len());
+    let one = strays.len() == 1;
+    let kept = match kept {
+        Ok(()) => format!("{} copied to {}", if one { "it is" } else { "they are" }, found.display()),
+        Err(e) => format!(
+            "copying {} to {} failed ({e}), so until the next build only {} holds {}: copy {} from there",
+            if one { "it" } else { "them" },
+            found.display(),
+            sibling_of(out).display(),
+            if one { "it" } else { "them" },
+            if one { "it" } else { "them" },
+        ),
+    };
     format!(
-        "warning: {}{} {} not made by site-gen, and this build does not have {}: until the next build {} in {}; \
+        "warning: {}{} {} not made by site-gen, and this build does not have {}: {kept}; \
          put {} under static/ (static/{}), which every build copies",
         shown.join(", "),
         if more > 0 { format!(" and {more} more") } else { String::new() },
-        if strays.len() == 1 { "was" } else { "were" },
-        if strays.len() == 1 { "it" } else { "them" },
-        if strays.len() == 1 { "it is kept" } else { "they are kept" },
-        kept.display(),
-        if strays.len() == 1 { "it" } else { "each" },
+        if one { "was" } else { "were" },
+        if one { "it" } else { "them" },
+        if one { "it" } else { "each" },
         strays[0],
     )
 }
@@ -1069,12 +1097,25 @@ mod tests {
         assert_eq!(strays, ["google123.html", "images/map.svg"]);
         drop(staging);
         let one = String::from("google123.html");
-        let text = strays_warning(&[&one], &out, &sibling_of(&out));
-        assert!(text.contains("google123.html was not made by site-gen, and this build does not have it"), "{text}");
+        let found = tmp.path().join("found-in-public");
+        let text = strays_warning(&[&one], &out, &found, Ok(()));
+        assert!(
+            text.contains(&format!(
+                "google123.html was not made by site-gen, and this build does not have it: it is copied to {}; ",
+                found.display()
+            )),
+            "{text}"
+        );
         assert!(text.contains("put it under static/ (static/google123.html), which every build copies"), "{text}");
-        // Built over, they are kept in the sibling until the next build.
+        let failed = strays_warning(&[&one], &out, &found, Err("x: denied".into()));
+        assert!(failed.contains("copying it to "), "{failed}");
+        assert!(failed.contains(&format!("so until the next build only {} holds it", sibling_of(&out).display())));
+        // Built over, they are copied beside the site, where no build
+        // deletes them, and kept in the sibling until the next build.
         write_site(&out, &[file("index.html", "i")]).unwrap();
         assert!(sibling_of(&out).join("google123.html").is_file());
+        assert_eq!(fs::read_to_string(found.join("google123.html")).unwrap(), "google-site-verification");
+        assert_eq!(fs::read_to_string(found.join("images/map.svg")).unwrap(), "<svg/>");
         // The list holds each of the build's files, itself included.
         let listed = read_build_files(&fs::read(out.join(BUILD_FILES)).unwrap()).unwrap();
         let names = ["index.html", BUILD_MARKER, ".assetsignore", BUILD_FILES];
@@ -1092,6 +1133,9 @@ mod tests {
         let index = out.join("index.html");
         fs::set_permissions(&index, fs::metadata(&index).unwrap().permissions()).unwrap();
         assert!(Staging::begin(&out, ["index.html"]).unwrap().maybe_strays.is_empty());
+        // The build after: the sibling lost them, the copies did not.
+        assert!(!sibling_of(&out).join("google123.html").exists(), "the sibling is the build before now");
+        assert_eq!(fs::read_to_string(found.join("google123.html")).unwrap(), "google-site-verification");
     }
 
     #[test]
