@@ -268,6 +268,17 @@ fn shell_quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', r#"'\''"#))
 }
 
+/// `text` as is where a shell takes it so (a path of letters, digits and
+/// `/._-`), else quoted: a command printed for the owner to paste.
+pub fn shell_quoted_if_needed(text: &str) -> String {
+    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        shell_quoted(text)
+    }
+}
+
 /// A rate limit namespace for the shop `name` (Cloudflare's
 /// `namespace_id`: a whole number unique in the account): 1000 to 999,999,
 /// from the sha256 of the name.
@@ -444,5 +455,14 @@ mod tests {
     fn the_shop_name_comes_from_the_folder() {
         assert_eq!(shop_name(Path::new("/x/My Shop!")), "my-shop");
         assert_eq!(shop_name(Path::new("/x/---")), "my-shop");
+    }
+
+    /// The `cd` printed after `init` pastes into a shell as one argument.
+    #[test]
+    fn a_printed_path_is_quoted_only_when_a_shell_needs_it() {
+        assert_eq!(shell_quoted_if_needed("/home/anna/harbour-films"), "/home/anna/harbour-films");
+        assert_eq!(shell_quoted_if_needed("Anna's Shöp 2026"), r#"'Anna'\''s Shöp 2026'"#);
+        assert_eq!(shell_quoted_if_needed("my shop"), "'my shop'");
+        assert_eq!(shell_quoted_if_needed("$HOME"), "'$HOME'");
     }
 }

@@ -125,13 +125,22 @@ enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
     /// Orders and downloads: the Worker's ledger (list, show, reset, revoke, reissue, export).
+    ///
+    /// Needs the Worker's admin token in $CLIPSTORE_ADMIN_TOKEN (for a local
+    /// Worker, ADMIN_TOKEN in the shop's edge-worker/.dev.vars will do).
     Orders(site_gen::orders::OrdersArgs),
     /// Checks the deployed shop through the admin API: the Worker's health,
     /// every catalog clip in the bucket (size and sha256), the deployed
     /// catalog against content/. Exit status 1 when something fails.
+    ///
+    /// Needs the Worker's admin token in $CLIPSTORE_ADMIN_TOKEN (for a local
+    /// Worker, ADMIN_TOKEN in the shop's edge-worker/.dev.vars will do).
     Doctor(site_gen::doctor::DoctorArgs),
     /// Uploads the clips the bucket lacks (or holds with other bytes) through
     /// the admin API, and records size and sha256 in their front matter.
+    ///
+    /// Needs the Worker's admin token in $CLIPSTORE_ADMIN_TOKEN (for a local
+    /// Worker, ADMIN_TOKEN in the shop's edge-worker/.dev.vars will do).
     Push(site_gen::push::PushArgs),
 }
 
@@ -148,6 +157,10 @@ enum TokenCommand {
     /// An order id the shop's Worker already knows (a customer's payment, an earlier link)
     /// is refused unless --replace-order: see `site-gen orders --help` for
     /// resend, reissue and create.
+    ///
+    /// Signed with the key in $CLIPSTORE_SIGNING_KEY (`site-gen token keygen`
+    /// made it; the Worker's TOKEN_KEYS has it), else, for a local Worker, the
+    /// first key of TOKEN_KEYS in the shop's edge-worker/.dev.vars.
     Mint {
         #[command(flatten)]
         root: RootArg,
@@ -565,7 +578,7 @@ fn main() -> ExitCode {
             match site_gen::init::create(&dir, &options) {
                 Ok(files) => {
                     println!("Created a new shop in {} ({} files). Next:", dir.display(), files.len());
-                    println!("  cd {}", dir.display());
+                    println!("  cd {}", site_gen::init::shell_quoted_if_needed(&dir.display().to_string()));
                     println!("  site-gen serve     # see it at http://127.0.0.1:1111 while you edit");
                     println!("  site-gen check     # lists the placeholders (CHANGE-ME) left to fill");
                     println!("README.md has the rest, up to publishing.");

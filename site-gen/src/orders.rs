@@ -123,6 +123,7 @@ pub struct OrdersArgs {
 pub enum OrdersCommand {
     /// List orders, newest first, with downloads and attempts.
     List {
+        /// At most this many orders (the newest).
         #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
@@ -135,6 +136,7 @@ pub enum OrdersCommand {
         /// Only orders created before this time.
         #[arg(long, value_parser = parse_time)]
         until: Option<u64>,
+        /// At most this many orders (the newest).
         #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
@@ -193,7 +195,9 @@ pub enum OrdersCommand {
     /// Revoke an order: every link of it stops working. With --clip, only
     /// that clip of it (after a partial refund); its other clips keep working.
     Revoke {
+        /// The order to revoke (as `orders list` and the owner's alerts name it).
         order: String,
+        /// Only this clip of the order (its slug).
         #[arg(long, value_name = "SLUG")]
         clip: Option<String>,
         /// Revoke an order the ledger does not know yet (a link minted by
@@ -235,6 +239,7 @@ pub enum OrdersCommand {
         /// Only this order's attempts.
         #[arg(long)]
         order: Option<String>,
+        /// Write the CSV to this file instead of the screen.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
@@ -244,6 +249,7 @@ pub enum OrdersCommand {
     /// refusals (bad signature, unknown clip, ...); see docs/payments.md in your
     /// clipstore checkout.
     Payments {
+        /// At most this many deliveries (the newest).
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
@@ -251,6 +257,7 @@ pub enum OrdersCommand {
     /// (queued, sending, sent, failed) and the message's link (the order page);
     /// see docs/mail.md in your clipstore checkout.
     Outbox {
+        /// At most this many messages (the newest).
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
