@@ -67,6 +67,10 @@ impl SiteFiles {
         let fixes = [
             (!target.starts_with('/')).then(|| normalize(&format!("/{target}"))),
             path.strip_prefix("/static/").map(|rest| format!("/{rest}")),
+            // A page's Markdown file (`/news/welcome.md`,
+            // `content/pages/about.md`): the page is its folder.
+            page_of_markdown(&path),
+            page_of_markdown(&normalize(&format!("/{}", target.trim_start_matches('/')))),
         ];
         if let Some(fix) = fixes.into_iter().flatten().find(|fix| self.serves(fix)) {
             return Some(fix);
@@ -84,6 +88,36 @@ impl SiteFiles {
 
 /// Whether the site path `path` names a file (`/posters/a.jpg`) rather
 /// than a page (`/about/`, `/about`).
+/// The page made from the Markdown file at `path` (`/content/pages/about.md`
+/// or `/about.md` is `/about/`, `/news/welcome.md` is `/news/welcome/`).
+fn page_of_markdown(path: &str) -> Option<String> {
+    let page = path.strip_suffix(".md")?;
+    let page = page.strip_prefix("/content").unwrap_or(page);
+    let page = page.strip_prefix("/pages").unwrap_or(page);
+    Some(format!("{page}/"))
+}
+
+/// The web address a link without its scheme most likely meant
+/// (`www.example.com`, `example.com/page`, `http//example.com`), which the
+/// shop would take for one of its own files.
+fn web_address_meant(target: &str) -> Option<String> {
+    const COMMON_ENDINGS: [&str; 16] =
+        ["com", "org", "net", "io", "co", "de", "uk", "fr", "nl", "eu", "info", "dev", "app", "tv", "me", "us"];
+    let target = target.trim();
+    for broken in ["https//", "http//", "https:/", "http:/"] {
+        if let Some(rest) = target.strip_prefix(broken) {
+            return Some(format!("https://{}", rest.trim_start_matches('/')));
+        }
+    }
+    let host = target.split(['/', '?', '#']).next().unwrap_or_default();
+    let domain_like = host.contains('.')
+        && !host.starts_with('.')
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    let ending = host.rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
+    (domain_like && (host.to_ascii_lowercase().starts_with("www.") || COMMON_ENDINGS.contains(&ending.as_str())))
+        .then(|| format!("https://{target}"))
+}
+
 fn has_extension(path: &str) -> bool {
     let last = path.rsplit('/').next().unwrap_or_default();
     last.rsplit_once('.').is_some_and(|(name, ext)| !name.is_empty() && !ext.is_empty())
@@ -171,7 +205,12 @@ pub fn check_links_of(
             }
             let hidden = hidden.iter().find(|(url, _)| *url == path);
             let meant = || site.likely_meant(&link.target, &path);
-            let (message, help) = if has_extension(&path) {
+            let (message, help) = if let Some(web) = web_address_meant(&link.target) {
+                (
+                    format!("link to {}, which is no page or file of the shop", link.target),
+                    format!("write {web}: an address without https:// is taken for one of the shop's own"),
+                )
+            } else if has_extension(&path) {
                 // A picture or other file: it comes from static/.
                 let file = percent_encoding::percent_decode_str(&path).decode_utf8_lossy().into_owned();
                 // `static/posters/a.jpg`: the folder's name written into the
@@ -374,6 +413,48 @@ mod tests {
         let errors = check_content_links(&shop, &site, &hidden);
         assert!(errors.iter().filter(about).any(|d| d.help.as_deref()
             == Some("/clips/nope/ is a draft, so it is not published; publish it or remove the link")));
+    }
+
+    /// A web address written without `https://` is taken for the shop's
+    /// own file or page: the message says to write the scheme (the owner
+    /// review: `[k](www.google.com)` was told to put a file at
+    /// static/about/www.google.com). A page's Markdown file names its page.
+    #[test]
+    fn a_web_address_without_its_scheme_is_named_as_one() {
+        let lines = [
+            "[a](www.google.com)",
+            "[b](http//example.com/x)",
+            "[c](example.org/page)",
+            "[e](/about.md)",
+            "[f](content/pages/about.md)",
+            "![g](photo.jpg)",
+        ];
+        let (_tmp, shop) = shop_with_about_page(&lines.join("\n\n"));
+        let site = SiteFiles::from_paths(["index.html", "about/index.html"].iter().map(|p| p.to_string()).collect());
+        let about = |d: &&Diagnostic| d.file.ends_with("about.md");
+        let got: Vec<(String, String)> = check_content_links(&shop, &site, &[])
+            .iter()
+            .filter(about)
+            .map(|d| (d.message.clone(), d.help.clone().unwrap_or_default()))
+            .collect();
+        let web = |target: &str, meant: &str| {
+            (
+                format!("link to {target}, which is no page or file of the shop"),
+                format!("write {meant}: an address without https:// is taken for one of the shop's own"),
+            )
+        };
+        let want = vec![
+            web("www.google.com", "https://www.google.com"),
+            web("http//example.com/x", "https://example.com/x"),
+            web("example.org/page", "https://example.org/page"),
+            ("the file static/about.md does not exist".to_string(), "did you mean /about/?".to_string()),
+            ("the file static/about/content/pages/about.md does not exist".to_string(), "did you mean /about/?".to_string()),
+            (
+                "the file static/about/photo.jpg does not exist".to_string(),
+                "put the file at static/about/photo.jpg, or correct the address: the address /about/photo.jpg is the file static/about/photo.jpg".to_string(),
+            ),
+        ];
+        assert_eq!(got, want);
     }
 
     #[test]
