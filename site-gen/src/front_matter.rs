@@ -193,17 +193,19 @@ impl<'a> FrontMatter<'a> {
         Self::from_toml(file, 0, file.text.len(), file.text.len(), known_keys, true)
     }
 
-    /// Where `key` is set, or the opening fence if it is not.
+    /// Where `key` is set (`key = …`, or a table `[key]` / `[[key]]`), or
+    /// the opening fence if it is not.
     fn key_location(&self, key: &str) -> Location {
         let mut offset = self.toml_start;
         for line in self.toml_text.split_inclusive('\n') {
             let trimmed = line.trim_start();
-            if let Some(rest) = trimmed.strip_prefix(key) {
-                let rest = rest.trim_start();
-                if rest.starts_with('=') {
-                    let indent = line.len() - trimmed.len();
-                    return Location::from_offset(&self.file.text, offset + indent);
-                }
+            let table = trimmed.trim_start_matches('[').trim_start();
+            let is_table = trimmed.starts_with('[')
+                && table.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(']'));
+            let is_value = trimmed.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='));
+            if is_table || is_value {
+                let indent = line.len() - trimmed.len();
+                return Location::from_offset(&self.file.text, offset + indent);
             }
             offset += line.len();
         }
@@ -630,6 +632,11 @@ mod tests {
         assert!(h.contains("smart quotes"), "{h}");
         let h = help_for("title = ‘Harbour’");
         assert!(h.contains("`title = 'Harbour'`"), "{h}");
+        // A running time as the docs write it, without its quotes.
+        for time in ["0:10", "1:02:03", "5:3"] {
+            let h = help_for(&format!("duration = {time}   # minutes:seconds"));
+            assert_eq!(h, format!("write the running time in double quotes: duration = \"{time}\""));
+        }
 
         for (line, number) in [("price = €20", "20"), ("price = 20 $", "20"), ("price = £12,50", "12.50")] {
             let h = help_for(line);
@@ -696,6 +703,14 @@ mod tests {
         let mut fm = FrontMatter::whole_file(&f, &["licences"]).map_err(|_| ()).unwrap();
         let e = fm.tables("licences", &["id"])[0].errors[0].to_string();
         assert!(e.contains("unknown setting `prize`") && e.contains("whose settings are: id"), "{e}");
+        // A misspelt section is found at its header, not at line 1.
+        for header in ["[[licence]]", "[licence]", "  [[ licence ]]"] {
+            let text = format!("title = \"X\"\n\n{header}\nname = \"Standard\"\n");
+            let f = SourceFile { display: "content/site.toml".into(), text };
+            let fm = FrontMatter::whole_file(&f, &["title", "licences"]).map_err(|_| ()).unwrap();
+            let e = fm.errors[0].to_string();
+            assert!(e.contains("unknown setting `licence`") && e.contains("site.toml:3:"), "{header}: {e}");
+        }
         // A Markdown file keeps "front matter".
         let f = file("+++\nlangauge = \"en\"\n+++\n");
         let fm = FrontMatter::parse(&f, &["language"]).map_err(|_| ()).unwrap();

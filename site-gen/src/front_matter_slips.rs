@@ -62,6 +62,15 @@ pub(crate) fn slip_help(line: &str) -> Option<String> {
     if let Some(truth) = truth {
         return Some(format!("write true or false (in small letters): {key} = {truth}"));
     }
+    // `duration = 0:10`, `duration = 1:02:03`: a running time without its
+    // quotes (TOML reads `10:30` as a time of day, but not `0:10`).
+    let parts: Vec<&str> = bare.split(':').collect();
+    let running_time = key == "duration"
+        && (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| !p.is_empty() && p.len() <= 2 && p.bytes().all(|c| c.is_ascii_digit()));
+    if running_time {
+        return Some(format!("write the running time in double quotes: {key} = \"{bare}\""));
+    }
     date_help(key, bare)
 }
 
