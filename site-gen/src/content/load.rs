@@ -99,18 +99,20 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
 
     let (static_files, ()) = rayon::join(|| list_static(root, &mut errors), || md.save());
 
-    let config = match config {
-        Some(c) if errors.is_empty() => c,
-        _ => {
-            errors.sort();
-            return Err(errors);
-        }
+    // Prices are checked beside the other mistakes, so that one run lists
+    // them all; a licence's page only once every page was read (one that
+    // failed to load is not missing).
+    let Some(config) = config else {
+        errors.sort();
+        return Err(errors);
     };
-
-    let mut price_errors = unpayable_prices(root, &clips, &config);
-    price_errors.extend(missing_licence_pages(&config, &pages, &static_files));
-    if !price_errors.is_empty() {
-        return Err(price_errors);
+    errors.extend(unpayable_prices(root, &clips, &config).0);
+    if errors.is_empty() {
+        errors.extend(missing_licence_pages(&config, &pages, &static_files));
+    }
+    if !errors.is_empty() {
+        errors.sort();
+        return Err(errors);
     }
 
     let visible = |draft: bool, date: &DateTime<Utc>| is_visible(options, draft, *date);
