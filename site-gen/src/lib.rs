@@ -351,6 +351,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     check_content_links(&shop, paths.iter().cloned()).map_err(BuildError::Content)?;
     let mut summary = BuildSummary::of(&shop, site.pages(), site.tags(), started);
     staging.make_room(paths.iter().map(String::as_str))?;
+    let site_files = paths.len();
     drop(paths);
     // The search index needs only the loaded shop: it is made beside the
     // pages, and so is the look at the last build's catalog.
@@ -362,22 +363,24 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let (written, searched) = rayon::join(
         || site.render_each(kept.as_ref(), |file| staging.put(&file)),
         || -> Result<_, BuildError> {
-            staging.put_more(&search::cached(&options.root, &shop)?)?;
+            let index = search::cached(&options.root, &shop)?;
+            staging.put_more(&index)?;
             let unfilled = placeholders::published(&shop);
             // A preview with drafts never becomes the Worker's catalog: it
             // would sell clips not yet meant for sale.
             if options.drafts {
-                return Ok((Vec::new(), None, unfilled));
+                return Ok((Vec::new(), None, unfilled, index.len()));
             }
             let catalog = render::manifest(&shop);
             let json = catalog.to_json();
             let changed = std::fs::read(&options.manifest).map_or(true, |old| old != json.as_bytes());
-            Ok((gone_from(&options.manifest, &shop, &catalog), Some((json, changed)), unfilled))
+            Ok((gone_from(&options.manifest, &shop, &catalog), Some((json, changed)), unfilled, index.len()))
         },
     );
     written.map_err(BuildError::Content)?.into_iter().collect::<Result<(), _>>()?;
-    let (gone, manifest, unfilled) = searched?;
+    let (gone, manifest, unfilled, index_files) = searched?;
     summary.warnings.extend(unfilled.iter().map(|d| d.to_string().replacen("error:", "warning:", 1)));
+    summary.warnings.extend(content::checks::too_many_to_deploy(site_files + index_files));
     // Held until the manifest is written, so it is this build's.
     let _lock = staging.commit()?;
     summary.pages_kept = kept.as_ref().map_or(0, kept_pages::KeptPages::kept);
@@ -481,7 +484,10 @@ pub fn check(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<BuildSumma
     // What a build would now take out of the catalog (drafts shown are not sold).
     let gone =
         if drafts { Vec::new() } else { gone_from(&root.join(DEFAULT_MANIFEST), &shop, &render::manifest(&shop)) };
-    Ok(BuildSummary { gone, ..BuildSummary::of(&shop, site.pages, site.tags, started) })
+    let mut summary = BuildSummary { gone, ..BuildSummary::of(&shop, site.pages, site.tags, started) };
+    // The search index is not made here: about one file per clip.
+    summary.warnings.extend(content::checks::too_many_to_deploy(site.files.len() + shop.clips.len()));
+    Ok(summary)
 }
 
 /// Loads the shop (published items only), for commands that need the catalog.

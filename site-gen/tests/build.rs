@@ -1063,3 +1063,30 @@ fn the_manifest_never_replaces_the_shops_files_or_lands_in_the_site() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(fs::read_to_string(root.join("catalog.json")).unwrap().contains("\"clips\""));
 }
+
+/// A file Cloudflare would not deploy (over 25 MiB) is named by `check`
+/// and `build`, which had said "All good" for a site `wrangler deploy`
+/// then refused (the owner review).
+#[test]
+fn a_static_file_too_big_to_deploy_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    let out = tmp.path().join("public");
+    let warned = |o: &Output| stderr(o).contains("MiB: Cloudflare does not deploy a file of the site over 25 MiB");
+    // Exactly 25 MiB deploys.
+    let limit = fs::File::create(root.join("static/limit.bin")).unwrap();
+    limit.set_len(25 * 1024 * 1024).unwrap();
+    let o = site_gen(&["check", "--root", root.to_str().unwrap(), "--now", NOW]);
+    assert!(o.status.success() && !warned(&o), "{}", stderr(&o));
+    // One byte more does not: sparse, so the test writes nothing.
+    let big = fs::File::create(root.join("static/previews-big.mp4")).unwrap();
+    big.set_len(25 * 1024 * 1024 + 1).unwrap();
+    for o in [site_gen(&["check", "--root", root.to_str().unwrap(), "--now", NOW]), build(&root, &out, &["--now", NOW])]
+    {
+        assert!(o.status.success(), "a warning, not an error: {}", stderr(&o));
+        assert!(warned(&o), "{}", stderr(&o));
+        assert!(stderr(&o).contains("--> static/previews-big.mp4"), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("static/limit.bin"), "{}", stderr(&o));
+    }
+}

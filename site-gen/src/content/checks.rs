@@ -567,3 +567,63 @@ pub fn mismatched_file_endings(root: &Path, clips: &[Clip]) -> Vec<Diagnostic> {
     }
     warnings
 }
+
+/// The largest file Cloudflare deploys as a static asset (25 MiB, on every
+/// plan: developers.cloudflare.com/workers/platform/limits/).
+pub const MAX_DEPLOYED_FILE_BYTES: u64 = 25 * 1024 * 1024;
+
+/// The most files a Worker version may have as static assets on the Workers
+/// Free plan (the Paid plan takes [`MAX_DEPLOYED_FILES_PAID`]).
+pub const MAX_DEPLOYED_FILES_FREE: usize = 20_000;
+
+/// The most files a Worker version may have on the Workers Paid plan.
+pub const MAX_DEPLOYED_FILES_PAID: usize = 100_000;
+
+/// The warning for a file under static/ that `wrangler deploy` would refuse.
+pub fn too_big_to_deploy(file: &Path, bytes: u64) -> Diagnostic {
+    Diagnostic::new(
+        file,
+        format!(
+            "this file is {:.1} MiB: Cloudflare does not deploy a file of the site over 25 MiB, so `wrangler deploy` \
+             would refuse the whole site",
+            bytes as f64 / (1024.0 * 1024.0)
+        ),
+    )
+    .with_help(
+        "make it smaller (a poster as a JPEG of a few hundred KB; a preview shorter or at a lower resolution: \
+         `site-gen media` makes one), or sell it as a clip, served from the bucket",
+    )
+}
+
+/// What the owner is told when the site has more files than Cloudflare
+/// deploys (`files`, every page and static file), if it has.
+pub fn too_many_to_deploy(files: usize) -> Option<String> {
+    let plan = match files {
+        n if n > MAX_DEPLOYED_FILES_PAID => "on any Workers plan (at most 100,000)",
+        n if n > MAX_DEPLOYED_FILES_FREE => "on the Workers Free plan (at most 20,000; the Paid plan takes 100,000)",
+        _ => return None,
+    };
+    Some(format!(
+        "warning: the site has {files} files, more than Cloudflare deploys {plan}: `wrangler deploy` would refuse it. \
+         Fewer pages (a larger items_per_page in content/site.toml makes fewer list pages) or fewer files under static/ \
+         bring it down\n"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cloudflare's limits per Worker version: 20,000 files on the Free
+    /// plan, 100,000 on the Paid plan.
+    #[test]
+    fn a_site_over_cloudflares_file_count_is_named_with_the_plan_it_fits() {
+        assert_eq!(too_many_to_deploy(20_000), None);
+        let free = too_many_to_deploy(20_001).unwrap();
+        assert!(free.starts_with("warning: the site has 20001 files, more than Cloudflare deploys on the Workers Free plan (at most 20,000; the Paid plan takes 100,000)"), "{free}");
+        assert!(free.contains("items_per_page"), "{free}");
+        assert!(too_many_to_deploy(100_000).unwrap().contains("Free plan"));
+        let any = too_many_to_deploy(100_001).unwrap();
+        assert!(any.contains("on any Workers plan (at most 100,000)"), "{any}");
+    }
+}

@@ -97,7 +97,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     errors.extend(pages.iter().filter_map(reserved_page_slug));
     errors.extend(shared_files(&clips));
 
-    let (static_files, ()) = rayon::join(|| list_static(root, &mut errors), || md.save());
+    let ((static_files, oversized), ()) = rayon::join(|| list_static(root, &mut errors), || md.save());
 
     // Prices are checked beside the other mistakes, so that one run lists
     // them all; a licence's page only once every page was read (one that
@@ -151,6 +151,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     warnings.extend(blocked_html(root, &clips, &posts, &pages));
     warnings.extend(mismatched_file_endings(root, &clips));
     warnings.extend(crate::media_variants::stale_shares(root, &config.media_variants, &config.currency, &clips));
+    warnings.extend(oversized.iter().map(|(file, bytes)| super::checks::too_big_to_deploy(file, *bytes)));
 
     let shop = Shop {
         root: root.to_path_buf(),
@@ -864,24 +865,31 @@ fn check_unique<'a, T>(
     }
 }
 
-fn list_static(root: &Path, errors: &mut Diagnostics) -> Vec<PathBuf> {
+/// The files under static/ (paths inside it), and those too big for
+/// Cloudflare to deploy (paths inside the shop, with their sizes).
+fn list_static(root: &Path, errors: &mut Diagnostics) -> (Vec<PathBuf>, Vec<(PathBuf, u64)>) {
     let dir = root.join(STATIC_DIR);
     if !dir.exists() {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let mut files = Vec::new();
+    let mut oversized = Vec::new();
     for entry in walkdir::WalkDir::new(&dir).sort_by_file_name() {
         match entry {
             // Half a file that `site-gen media` is writing: never published.
             Ok(e) if e.file_type().is_file() && crate::media::is_partial_output(&e.file_name().to_string_lossy()) => {}
             Ok(e) if e.file_type().is_file() => {
+                let bytes = e.metadata().map_or(0, |m| m.len());
+                if bytes > super::checks::MAX_DEPLOYED_FILE_BYTES {
+                    oversized.push((e.path().strip_prefix(root).unwrap_or(e.path()).to_path_buf(), bytes));
+                }
                 files.push(e.path().strip_prefix(&dir).expect("walkdir stays inside").to_path_buf())
             }
             Ok(_) => {}
             Err(e) => errors.push(Diagnostic::new(STATIC_DIR, format!("cannot read static files: {e}"))),
         }
     }
-    files
+    (files, oversized)
 }
 
 #[cfg(test)]
