@@ -208,6 +208,13 @@ impl SiteConfig {
                 f.push_error(d.with_help(help));
             }
         }
+        if let Some(help) = language_problem(&language) {
+            let d = f.error_at_key(
+                "language",
+                format!("`language` must be a language's code (BCP 47, like en, de or pt-BR), found \"{language}\""),
+            );
+            f.push_error(d.with_help(help));
+        }
         if let Some(email) = &contact_email {
             if !email.contains('@') || email.contains(char::is_whitespace) {
                 let d =
@@ -276,6 +283,30 @@ fn is_http_url(s: &str) -> bool {
 
 /// What to write instead of `code`, unless it names a currency (ISO 4217,
 /// in capitals, in use: not a fund, a metal or a code replaced).
+/// What to write when `tag` is not a valid language tag (the pages'
+/// `lang`, the feed's `xml:lang`, the search's stemming): the code of a
+/// language written by its name, in English or its own.
+fn language_problem(tag: &str) -> Option<String> {
+    let valid = |tag: &str| language_tags::LanguageTag::parse(tag).is_ok_and(|t| t.validate().is_ok());
+    if valid(tag) {
+        return None;
+    }
+    // `de_DE`: a locale as programs write it.
+    let dashed = tag.trim().replace('_', "-");
+    if valid(&dashed) {
+        return Some(format!("language = \"{dashed}\""));
+    }
+    let name = tag.trim().to_lowercase();
+    let meant = isolang::Language::from_name_lowercase(&name)
+        .or_else(|| isolang::Language::from_autonym(tag.trim()))
+        .or_else(|| isolang::Language::from_639_1(&name))
+        .and_then(|l| l.to_639_1());
+    Some(match meant {
+        Some(code) => format!("language = \"{code}\""),
+        None => "write the language's code: language = \"en\" for English, \"de\" for German, \"pt-BR\" for Brazilian Portuguese".into(),
+    })
+}
+
 fn currency_problem(code: &str) -> Option<String> {
     let in_use = |c: &str| {
         iso_currency::Currency::from_code(c)
@@ -383,6 +414,35 @@ mod tests {
         );
         assert!(msgs.iter().any(|m| m.contains("`base_url` must start with") && m.contains(":2:1")));
         assert!(msgs.iter().any(|m| m.contains("three-letter code")));
+    }
+
+    /// `language = "English"` built pages with `lang="English"` (the owner
+    /// review): a language is a BCP 47 tag, and a name gets its code.
+    #[test]
+    fn a_language_is_a_tag_and_a_name_gets_its_code() {
+        for good in ["en", "EN", "de", "pt-BR", "en-GB", "zh-Hant", "sr-Latn-RS"] {
+            assert_eq!(super::language_problem(good), None, "{good}");
+        }
+        for (bad, help) in [
+            ("English", "language = \"en\""),
+            ("english", "language = \"en\""),
+            ("Deutsch", "language = \"de\""),
+            ("français", "language = \"fr\""),
+            ("de_DE", "language = \"de-DE\""),
+            ("xx", "write the language's code"),
+            ("", "write the language's code"),
+            ("en-", "write the language's code"),
+        ] {
+            let problem = super::language_problem(bad).unwrap_or_else(|| panic!("{bad} passed"));
+            assert!(problem.starts_with(help), "{bad}: {problem}");
+        }
+        let errs = parse(&format!("{GOOD}language = \"English\"\n")).unwrap_err();
+        let msg = errs[0].to_string();
+        assert!(
+            msg.contains("`language` must be a language's code (BCP 47, like en, de or pt-BR), found \"English\""),
+            "{msg}"
+        );
+        assert!(msg.contains("help: language = \"en\""), "{msg}");
     }
 
     /// Any three capitals were taken: `UKP` built a shop whose every
