@@ -777,6 +777,24 @@ fn parse_post(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Pos
     let draft = fm.bool("draft");
     let tags = tags(&mut fm, &mut errors);
     let summary = fm.string("summary", None);
+    // A change before the post was published: a slip of the year or of
+    // the two fields (the page, the feed and the structured data would
+    // say it was modified before it was published).
+    if let (Some(date), Some(changed)) = (date, updated) {
+        if changed.date_naive() < date.date_naive() {
+            let d = fm.error_at_key(
+                "updated",
+                format!(
+                    "`updated` ({}) is before `date` ({}): a post cannot change before it is published",
+                    changed.date_naive(),
+                    date.date_naive()
+                ),
+            );
+            errors.push(d.with_help(
+                "write the day of the last real change (on or after `date`), or leave `updated` out; `date` is the day it was published",
+            ));
+        }
+    }
     let rendered = md.render(&file.text, fm.body_start);
     let mut links = rendered.links;
     // The summary is Markdown too, shown on the news list and the feed: its
