@@ -73,17 +73,21 @@ pub mod sql {
          WHERE id = ?1 AND status = 'sending'";
 
     /// Link mails still waiting for an order revoked since they were queued
-    /// (a full refund, a dispute, the owner's revoke): their link would
-    /// answer "refunded" or "revoked". Kept as `failed` with the reason,
-    /// which the failed-mail alert leaves out (nothing is for the owner to
-    /// send). Run by every delivery run before it sends, so that it holds
+    /// (a full refund, a dispute, the owner's revoke), or reissued since
+    /// (its links from before answer "no longer valid": `not_before` past
+    /// the second after the mail's): their link would not work. Kept as
+    /// `failed` with the reason, which the failed-mail alert leaves out
+    /// (nothing is for the owner to send: a reissue prints the new link).
+    /// Run by every delivery run before it sends, so that it holds
     /// whichever of a checkout and its refund D1 wrote first, and by the
     /// refund itself. `?1 now (s)`.
     pub const OUTBOX_WITHDRAW: &str = "UPDATE outbox SET status = 'failed', failed_at = ?1, \
-         last_error = 'withdrawn: the order was ' || (SELECT IIF(revoked_reason IN ('refunded', 'disputed'), \
-         revoked_reason, 'revoked') FROM orders WHERE orders.order_id = outbox.order_id) || ' before the mail went out' \
+         last_error = 'withdrawn: the order was ' || (SELECT CASE WHEN revoked_at IS NULL THEN 'reissued' \
+         WHEN revoked_reason IN ('refunded', 'disputed') THEN revoked_reason ELSE 'revoked' END \
+         FROM orders WHERE orders.order_id = outbox.order_id) || ' before the mail went out' \
          WHERE kind IN ('order', 'resend') AND status = 'queued' \
-         AND order_id IN (SELECT order_id FROM orders WHERE revoked_at IS NOT NULL)";
+         AND EXISTS (SELECT 1 FROM orders o WHERE o.order_id = outbox.order_id \
+         AND (o.revoked_at IS NOT NULL OR o.not_before > outbox.created_at + 1))";
 
     /// [`OUTBOX_INSERT`] of a won dispute's mail with a fresh link: queued
     /// only when the dispute restored the order in this same batch (its
@@ -437,9 +441,14 @@ mod sql_tests {
         order("PAY-2", None);
         order("PAY-3", Some((150, "admin")));
         order("PAY-4", Some((150, "disputed")));
-        // Reissued after a refund (`--despite-refund`): no longer revoked.
+        // Reissued after a refund (`--despite-refund`): no longer revoked,
+        // but its links from before the reissue no longer work.
         order("PAY-5", None);
-        run(&db, "UPDATE orders SET revoked_reason = 'refunded' WHERE order_id = 'PAY-5'", vec![]);
+        run(&db, "UPDATE orders SET revoked_reason = 'refunded', not_before = 181 WHERE order_id = 'PAY-5'", vec![]);
+        // Reissued in the second its mail was queued: that mail's link is
+        // the new one (`resend` right after `reissue`).
+        order("PAY-6", None);
+        run(&db, "UPDATE orders SET not_before = 101 WHERE order_id = 'PAY-6'", vec![]);
         insert(&db, "order", Some("PAY-1"), 100);
         insert(&db, "resend", Some("PAY-1"), 100);
         insert(&db, "resend", Some("PAY-1"), 100);
@@ -450,7 +459,8 @@ mod sql_tests {
         insert(&db, "order", Some("PAY-4"), 100);
         insert(&db, "resend", Some("PAY-5"), 100);
         insert(&db, "alert", Some("PAY-1"), 100);
-        assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(200)]), 4);
+        insert(&db, "order", Some("PAY-6"), 100);
+        assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(200)]), 5);
         let status = |id: i64| -> (String, Option<String>) {
             db.query_row("SELECT status, last_error FROM outbox WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .unwrap()
@@ -464,8 +474,9 @@ mod sql_tests {
         assert_eq!((status(4).0, status(5).0), ("queued".to_string(), "queued".to_string()));
         assert_eq!(status(6), withdrawn("revoked"));
         assert_eq!(status(7), withdrawn("disputed"));
-        assert_eq!(status(8).0, "queued", "a reissued order's mail goes");
+        assert_eq!(status(8), withdrawn("reissued"), "its link was made before the reissue");
         assert_eq!(status(9).0, "queued", "only link mails");
+        assert_eq!(status(10).0, "queued", "a mail of the reissue's second has the new link");
         let failed: i64 = db.query_row(sql::OUTBOX_FAILED_SINCE, [50], |r| r.get("count")).unwrap();
         assert_eq!(failed, 0, "nothing for the owner to send again");
         assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(300)]), 0, "once");
@@ -483,7 +494,7 @@ mod sql_tests {
         assert_eq!(restored_mail("PAY-4", 400), 1);
         assert_eq!(status(7), withdrawn("disputed"));
         run(&db, "UPDATE orders SET revoked_at = NULL WHERE order_id = 'PAY-4'", vec![]);
-        assert_eq!(due(&db, 400), vec![3, 4, 5, 8, 9, 10]);
+        assert_eq!(due(&db, 400), vec![3, 4, 5, 9, 10, 11]);
         assert_eq!(run(&db, sql::OUTBOX_WITHDRAW, vec![n(500)]), 0, "not withdrawn again");
     }
 

@@ -1040,11 +1040,12 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 None => println!("{}", pt::download_url(&base, &token)),
             }
             eprintln!(
-                "Order {}: new link for {} ({} downloads each, downloads already used stay used), valid until {}; links issued before it no longer work.",
+                "Order {}: new link for {} ({} downloads each, downloads already used stay used), valid until {}; links issued before it no longer work, and a mail of the order still waiting in the Worker's outbox is withdrawn (send the customer this link, or `site-gen orders resend {}`).",
                 claims.order_id,
                 claims.items_text(),
                 claims.downloads,
-                pt::show_time(claims.expires_at)
+                pt::show_time(claims.expires_at),
+                claims.order_id
             );
         }
         OrdersCommand::Export { order, out } => {
