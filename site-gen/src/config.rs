@@ -281,25 +281,40 @@ fn is_http_url(s: &str) -> bool {
         && !s.contains(char::is_whitespace)
 }
 
-/// What to write instead of `code`, unless it names a currency (ISO 4217,
-/// in capitals, in use: not a fund, a metal or a code replaced).
 /// What to write when `tag` is not a valid language tag (the pages'
 /// `lang`, the feed's `xml:lang`, the search's stemming): the code of a
 /// language written by its name, in English or its own.
 fn language_problem(tag: &str) -> Option<String> {
-    let valid = |tag: &str| language_tags::LanguageTag::parse(tag).is_ok_and(|t| t.validate().is_ok());
-    if valid(tag) {
+    use language_tags::LanguageTag;
+    let registered = |tag: &str| LanguageTag::parse(tag).is_ok_and(|t| t.validate().is_ok());
+    // A registered language with a region or script the registry lacks
+    // (`en-UK`): browsers and search engines take it by its language.
+    let parsed = LanguageTag::parse(tag.trim()).ok();
+    if registered(tag)
+        || parsed.as_ref().is_some_and(|t| registered(t.primary_language()) && t.primary_language().len() <= 3)
+    {
         return None;
     }
     // `de_DE`: a locale as programs write it.
     let dashed = tag.trim().replace('_', "-");
-    if valid(&dashed) {
+    if registered(&dashed) {
         return Some(format!("language = \"{dashed}\""));
     }
     let name = tag.trim().to_lowercase();
-    let meant = isolang::Language::from_name_lowercase(&name)
-        .or_else(|| isolang::Language::from_autonym(tag.trim()))
+    // "English", "Deutsch", "Français", "greek", "eng": a name in English
+    // or the language's own, or a three-letter code.
+    let plain = |n: &str| {
+        let n = n.to_lowercase();
+        let n = n.split(" (").next().unwrap_or_default().trim().to_string();
+        n.strip_prefix("modern ").map(str::to_string).unwrap_or(n)
+    };
+    let meant = isolang::Language::from_639_3(&name)
         .or_else(|| isolang::Language::from_639_1(&name))
+        .or_else(|| {
+            isolang::languages()
+                .filter(|l| l.to_639_1().is_some())
+                .find(|l| plain(l.to_name()) == name || l.to_autonym().is_some_and(|own| plain(own) == name))
+        })
         .and_then(|l| l.to_639_1());
     Some(match meant {
         Some(code) => format!("language = \"{code}\""),
@@ -307,6 +322,8 @@ fn language_problem(tag: &str) -> Option<String> {
     })
 }
 
+/// What to write instead of `code`, unless it names a currency (ISO 4217,
+/// in capitals, in use: not a fund, a metal or a code replaced).
 fn currency_problem(code: &str) -> Option<String> {
     let in_use = |c: &str| {
         iso_currency::Currency::from_code(c)
@@ -420,14 +437,21 @@ mod tests {
     /// review): a language is a BCP 47 tag, and a name gets its code.
     #[test]
     fn a_language_is_a_tag_and_a_name_gets_its_code() {
-        for good in ["en", "EN", "de", "pt-BR", "en-GB", "zh-Hant", "sr-Latn-RS"] {
+        // `en-UK`: the region is not registered (GB is), but browsers take
+        // it as English, and shops have it.
+        for good in ["en", "EN", "de", "pt-BR", "en-GB", "zh-Hant", "sr-Latn-RS", "en-UK"] {
             assert_eq!(super::language_problem(good), None, "{good}");
         }
         for (bad, help) in [
             ("English", "language = \"en\""),
             ("english", "language = \"en\""),
             ("Deutsch", "language = \"de\""),
+            ("deutsch", "language = \"de\""),
             ("français", "language = \"fr\""),
+            ("Français", "language = \"fr\""),
+            ("Español", "language = \"es\""),
+            ("greek", "language = \"el\""),
+            ("eng", "language = \"en\""),
             ("de_DE", "language = \"de-DE\""),
             ("xx", "write the language's code"),
             ("", "write the language's code"),

@@ -289,9 +289,15 @@ pub fn unfit_manifest(root: &Path, out: &Path, manifest: &Path) -> Option<String
     match std::fs::metadata(manifest) {
         Ok(meta) if meta.is_dir() => Some("this is a folder, not a file for the catalog manifest".to_string()),
         Ok(_) => {
+            /// What every manifest site-gen wrote has; the rest is skipped.
+            #[derive(serde::Deserialize)]
+            #[allow(dead_code)]
+            struct Earlier {
+                version: serde::de::IgnoredAny,
+                clips: std::collections::HashMap<String, serde::de::IgnoredAny>,
+            }
             let last = std::fs::read(manifest).ok()?;
-            let is_manifest = serde_json::from_slice::<serde_json::Value>(&last)
-                .is_ok_and(|v| v.get("version").is_some() && v.get("clips").is_some_and(serde_json::Value::is_object));
+            let is_manifest = serde_json::from_slice::<Earlier>(&last).is_ok();
             (!is_manifest).then(|| {
                 "this file is not a catalog manifest that site-gen wrote: writing the catalog here would replace it"
                     .to_string()
@@ -305,14 +311,14 @@ pub fn unfit_manifest(root: &Path, out: &Path, manifest: &Path) -> Option<String
 /// `options.manifest`, if it cannot.
 fn unfit_out(options: &BuildOptions) -> Option<BuildError> {
     let out = &options.out;
-    if let Some(why) = (!options.drafts).then(|| unfit_manifest(&options.root, out, &options.manifest)).flatten() {
-        return Some(BuildError::Content(Diagnostics(vec![diagnostics::Diagnostic::new(&options.manifest, why)
-            .with_help("leave out --manifest (the shop's catalog-manifest.json), or name a new file outside content/, static/, templates/ and the output folder")])));
-    }
     if let Some(why) = unfit_output(&options.root, out) {
         return Some(BuildError::Content(Diagnostics(vec![
             diagnostics::Diagnostic::new(out, why).with_help("choose an output folder of its own, like `public`")
         ])));
+    }
+    if let Some(why) = (!options.drafts).then(|| unfit_manifest(&options.root, out, &options.manifest)).flatten() {
+        return Some(BuildError::Content(Diagnostics(vec![diagnostics::Diagnostic::new(&options.manifest, why)
+            .with_help("leave out --manifest (the shop's catalog-manifest.json), or name a new file outside content/, static/, templates/ and the output folder")])));
     }
     let folder = options.drafts.then(|| deployed_folder::drafts_would_be_deployed(&options.root, out)).flatten()?;
     Some(BuildError::Content(Diagnostics(vec![diagnostics::Diagnostic::new(

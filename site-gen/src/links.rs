@@ -86,8 +86,6 @@ impl SiteFiles {
     }
 }
 
-/// Whether the site path `path` names a file (`/posters/a.jpg`) rather
-/// than a page (`/about/`, `/about`).
 /// The page made from the Markdown file at `path` (`/content/pages/about.md`
 /// or `/about.md` is `/about/`, `/news/welcome.md` is `/news/welcome/`).
 fn page_of_markdown(path: &str) -> Option<String> {
@@ -118,6 +116,8 @@ fn web_address_meant(target: &str) -> Option<String> {
         .then(|| format!("https://{target}"))
 }
 
+/// Whether the site path `path` names a file (`/posters/a.jpg`) rather
+/// than a page (`/about/`, `/about`).
 fn has_extension(path: &str) -> bool {
     let last = path.rsplit('/').next().unwrap_or_default();
     last.rsplit_once('.').is_some_and(|(name, ext)| !name.is_empty() && !ext.is_empty())

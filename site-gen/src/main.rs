@@ -127,20 +127,23 @@ enum Command {
     /// Orders and downloads: the Worker's ledger (list, show, reset, revoke, reissue, export).
     ///
     /// Needs the Worker's admin token in $CLIPSTORE_ADMIN_TOKEN (for a local
-    /// Worker, ADMIN_TOKEN in the shop's edge-worker/.dev.vars will do).
+    /// Worker, ADMIN_TOKEN in the shop's .dev.vars will do: edge-worker/.dev.vars
+    /// in the clipstore checkout).
     Orders(site_gen::orders::OrdersArgs),
     /// Checks the deployed shop through the admin API: the Worker's health,
     /// every catalog clip in the bucket (size and sha256), the deployed
     /// catalog against content/. Exit status 1 when something fails.
     ///
     /// Needs the Worker's admin token in $CLIPSTORE_ADMIN_TOKEN (for a local
-    /// Worker, ADMIN_TOKEN in the shop's edge-worker/.dev.vars will do).
+    /// Worker, ADMIN_TOKEN in the shop's .dev.vars will do: edge-worker/.dev.vars
+    /// in the clipstore checkout).
     Doctor(site_gen::doctor::DoctorArgs),
     /// Uploads the clips the bucket lacks (or holds with other bytes) through
     /// the admin API, and records size and sha256 in their front matter.
     ///
     /// Needs the Worker's admin token in $CLIPSTORE_ADMIN_TOKEN (for a local
-    /// Worker, ADMIN_TOKEN in the shop's edge-worker/.dev.vars will do).
+    /// Worker, ADMIN_TOKEN in the shop's .dev.vars will do: edge-worker/.dev.vars
+    /// in the clipstore checkout).
     Push(site_gen::push::PushArgs),
 }
 
@@ -160,7 +163,8 @@ enum TokenCommand {
     ///
     /// Signed with the key in $CLIPSTORE_SIGNING_KEY (`site-gen token keygen`
     /// made it; the Worker's TOKEN_KEYS has it), else, for a local Worker, the
-    /// first key of TOKEN_KEYS in the shop's edge-worker/.dev.vars.
+    /// first key of TOKEN_KEYS in the shop's .dev.vars (edge-worker/.dev.vars
+    /// in the clipstore checkout).
     Mint {
         #[command(flatten)]
         root: RootArg,

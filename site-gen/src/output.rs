@@ -392,14 +392,15 @@ impl Staging {
         let list = build_files_list(self.paths.iter().map(String::as_str));
         self.put(&OutputFile { path: BUILD_FILES.to_string(), contents: OutputContents::Rendered(list) })?;
         self.delete_stale()?;
-        let strays: Vec<&String> = self.maybe_strays.iter().filter(|p| !self.paths.contains(*p)).collect();
+        let mut strays: Vec<&String> = self.maybe_strays.iter().filter(|p| !self.paths.contains(*p)).collect();
+        strays.sort();
         // Copied out before the swap: the sibling they go to is emptied by
         // the next build, and the owner may not look before then.
         let found = self.parent.join(format!("found-in-{}", self.name));
-        let kept = (!strays.is_empty()).then(|| keep_strays(&strays, &self.out, &found));
+        let failed = (!strays.is_empty()).then(|| keep_strays(&strays, &self.out, &found));
         swap_in(&self.dir, &self.out, &self.parent, &self.name)?;
-        if let Some(kept) = kept {
-            eprintln!("{}", strays_warning(&strays, &self.out, &found, kept));
+        if let Some(failed) = failed {
+            eprintln!("{}", strays_warning(&strays, &self.out, &found, &failed));
         }
         if fs::symlink_metadata(&self.dir).is_ok_and(|m| m.is_dir()) {
             // The sibling now holds the build before (whose own `.gitignore`,
@@ -456,38 +457,52 @@ impl Staging {
     }
 }
 
-/// Copies the files put into `out` by hand (`strays`, paths inside it) to
+/// Keeps the files put into `out` by hand (`strays`, paths inside it) at
 /// the same paths under `found`, a folder beside it that no build touches
-/// (a newer copy of a path replaces an older one); the error of the first
-/// that could not be copied, if any.
-fn keep_strays(strays: &[&String], out: &Path, found: &Path) -> Result<(), String> {
-    strays.iter().try_for_each(|p| {
-        let to = found.join(p);
-        to.parent()
-            .map_or(Ok(()), fs::create_dir_all)
-            .and_then(|()| fs::copy(out.join(p), &to).map(drop))
-            .map_err(|e| format!("{}: {e}", to.display()))
-    })
+/// (a newer one of a path replaces an older): a file by a second name (a
+/// copy where the file system cannot), a symbolic link as a link. Each that
+/// could not be kept, with why (a named pipe or a device is not opened).
+fn keep_strays(strays: &[&String], out: &Path, found: &Path) -> Vec<String> {
+    let keep = |from: &Path, to: &Path| -> io::Result<()> {
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let meta = fs::symlink_metadata(from)?;
+        match fs::remove_file(to) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        if meta.is_file() {
+            fs::hard_link(from, to).or_else(|_| fs::copy(from, to).map(drop))
+        } else if meta.file_type().is_symlink() {
+            #[cfg(unix)]
+            return std::os::unix::fs::symlink(fs::read_link(from)?, to);
+            #[cfg(not(unix))]
+            return Err(io::Error::other("a link, which this system cannot make again"));
+        } else {
+            Err(io::Error::other("neither a file nor a link"))
+        }
+    };
+    strays.iter().filter_map(|p| keep(&out.join(p), &found.join(p)).err().map(|e| format!("{p} ({e})"))).collect()
 }
 
 /// What the owner is told of files put into `out` by hand, which a build
-/// replaces: where they were copied (`found`), or why not, and where they
-/// belong (`static/`, which every build copies).
-fn strays_warning(strays: &[&String], out: &Path, found: &Path, kept: Result<(), String>) -> String {
+/// replaces: where they were kept (`found`), those that could not be
+/// (`failed`, with why), and where they belong (`static/`, which every
+/// build copies).
+fn strays_warning(strays: &[&String], out: &Path, found: &Path, failed: &[String]) -> String {
     let shown: Vec<String> = strays.iter().take(5).map(|p| format!("{}/{p}", out.display())).collect();
     let more = strays.len().saturating_sub(shown.len());
     let one = strays.len() == 1;
-    let kept = match kept {
-        Ok(()) => format!("{} copied to {}", if one { "it is" } else { "they are" }, found.display()),
-        Err(e) => format!(
-            "copying {} to {} failed ({e}), so until the next build only {} holds {}: copy {} from there",
-            if one { "it" } else { "them" },
-            found.display(),
+    let mut kept = format!("{} kept in {}", if one { "it is" } else { "they are" }, found.display());
+    if !failed.is_empty() {
+        kept = format!(
+            "{kept}, except {}, which only {} holds until the next build: copy {} from there",
+            failed.join(", "),
             sibling_of(out).display(),
-            if one { "it" } else { "them" },
-            if one { "it" } else { "them" },
-        ),
-    };
+            if failed.len() == 1 { "it" } else { "them" },
+        );
+    }
     format!(
         "warning: {}{} {} not made by site-gen, and this build does not have {}: {kept}; \
          put {} under static/ (static/{}), which every build copies",
@@ -1098,18 +1113,23 @@ mod tests {
         drop(staging);
         let one = String::from("google123.html");
         let found = tmp.path().join("found-in-public");
-        let text = strays_warning(&[&one], &out, &found, Ok(()));
+        let text = strays_warning(&[&one], &out, &found, &[]);
         assert!(
             text.contains(&format!(
-                "google123.html was not made by site-gen, and this build does not have it: it is copied to {}; ",
+                "google123.html was not made by site-gen, and this build does not have it: it is kept in {}; ",
                 found.display()
             )),
             "{text}"
         );
         assert!(text.contains("put it under static/ (static/google123.html), which every build copies"), "{text}");
-        let failed = strays_warning(&[&one], &out, &found, Err("x: denied".into()));
-        assert!(failed.contains("copying it to "), "{failed}");
-        assert!(failed.contains(&format!("so until the next build only {} holds it", sibling_of(&out).display())));
+        let failed = strays_warning(&[&one], &out, &found, &["google123.html (denied)".to_string()]);
+        assert!(
+            failed.contains(&format!(
+                "except google123.html (denied), which only {} holds until the next build: copy it from there",
+                sibling_of(&out).display()
+            )),
+            "{failed}"
+        );
         // Built over, they are copied beside the site, where no build
         // deletes them, and kept in the sibling until the next build.
         write_site(&out, &[file("index.html", "i")]).unwrap();
@@ -1136,6 +1156,37 @@ mod tests {
         // The build after: the sibling lost them, the copies did not.
         assert!(!sibling_of(&out).join("google123.html").exists(), "the sibling is the build before now");
         assert_eq!(fs::read_to_string(found.join("google123.html")).unwrap(), "google-site-verification");
+    }
+
+    /// A link or a named pipe among the files put in by hand neither stops
+    /// the others being kept nor hangs the build (a review: the copy gave
+    /// up at the first, and opening a pipe waits for a writer).
+    #[test]
+    #[cfg(unix)]
+    fn files_put_in_by_hand_are_kept_whatever_else_is_among_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("public");
+        write_site(&out, &[file("index.html", "i")]).unwrap();
+        fs::create_dir(tmp.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("elsewhere"), out.join("aaa-linkdir")).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(out.join("mmm-pipe")).status().unwrap();
+        assert!(made.success());
+        fs::write(out.join("zzz-google.html"), "verification").unwrap();
+        let strays: Vec<String> = ["aaa-linkdir", "mmm-pipe", "zzz-google.html"].map(String::from).into();
+        let refs: Vec<&String> = strays.iter().collect();
+        let found = tmp.path().join("found-in-public");
+        let failed = keep_strays(&refs, &out, &found);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].starts_with("mmm-pipe (neither a file nor a link"), "{failed:?}");
+        assert_eq!(fs::read_to_string(found.join("zzz-google.html")).unwrap(), "verification");
+        assert_eq!(fs::read_link(found.join("aaa-linkdir")).unwrap(), tmp.path().join("elsewhere"));
+        // Kept again by a later build: the newer replaces the older (made
+        // anew, as a build makes a changed file: never written into).
+        fs::remove_file(out.join("zzz-google.html")).unwrap();
+        fs::write(out.join("zzz-google.html"), "newer").unwrap();
+        let refs: Vec<&String> = strays.iter().filter(|s| s.ends_with(".html")).collect();
+        assert!(keep_strays(&refs, &out, &found).is_empty());
+        assert_eq!(fs::read_to_string(found.join("zzz-google.html")).unwrap(), "newer");
     }
 
     #[test]

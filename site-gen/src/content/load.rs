@@ -779,9 +779,10 @@ fn parse_post(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Pos
     let summary = fm.string("summary", None);
     // A change before the post was published: a slip of the year or of
     // the two fields (the page, the feed and the structured data would
-    // say it was modified before it was published).
+    // say it was modified before it was published). A day's leeway: a
+    // time with another offset can fall on the day before in UTC.
     if let (Some(date), Some(changed)) = (date, updated) {
-        if changed.date_naive() < date.date_naive() {
+        if changed + chrono::Duration::days(1) < date {
             let d = fm.error_at_key(
                 "updated",
                 format!(
@@ -913,6 +914,23 @@ fn list_static(root: &Path, errors: &mut Diagnostics) -> (Vec<PathBuf>, Vec<(Pat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `updated` more than a day before `date` is a slip; a time with an
+    /// offset that falls on the day before in UTC is not (a review).
+    #[test]
+    fn a_post_updated_before_it_was_published_is_refused_at_updated() {
+        let post = |updated: &str| {
+            let text = format!("+++\ntitle = \"T\"\ndate = 2026-01-10\nupdated = {updated}\n+++\nBody.\n");
+            let file = SourceFile { display: "content/news/t.md".into(), text };
+            parse_source(&file, ContentKind::Post).err().map(|e| e[0].to_string())
+        };
+        assert_eq!(post("2026-01-10T01:00:00+02:00"), None);
+        assert_eq!(post("2026-01-10"), None);
+        assert_eq!(post("2026-02-01"), None);
+        let slip = post("2025-01-10").expect("a year's slip");
+        assert!(slip.contains("`updated` (2025-01-10) is before `date` (2026-01-10)"), "{slip}");
+        assert!(slip.contains("content/news/t.md:4:1"), "{slip}");
+    }
 
     #[test]
     fn slugs() {
