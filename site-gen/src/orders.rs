@@ -664,23 +664,36 @@ fn time_ms(v: &Value, key: &str) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The table `list` and `never-downloaded` print.
+/// Whether `order`'s links have expired at `now` (unix seconds).
+fn expired(order: &Value, now: u64) -> bool {
+    order.get("expires_at").and_then(Value::as_u64).is_some_and(|at| at <= now)
+}
+
+/// The table `list` and `never-downloaded` print. BYTES CHARGED is what
+/// the allowance counts (bytes sent, less what resumes and resets gave
+/// back), not all that was sent.
 pub fn orders_table(orders: &[Value]) -> String {
+    let now = unix_now();
     let mut out = format!(
-        "{:<24} {:>9} {:>8} {:>14} {:<16} {:<8} {}\n",
-        "ORDER", "DOWNLOADS", "ATTEMPTS", "BYTES SENT", "LAST ATTEMPT", "STATE", "CLIPS"
+        "{:<24} {:>9} {:>8} {:>14} {:<16} {:<16} {:<8} {}\n",
+        "ORDER", "DOWNLOADS", "ATTEMPTS", "BYTES CHARGED", "LAST ATTEMPT", "EXPIRES", "STATE", "CLIPS"
     );
     for o in orders {
         let clips: Vec<String> =
             o.get("clips").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
-        let state = if o.get("revoked_at").is_some_and(|r| !r.is_null()) { "revoked" } else { "active" };
+        let state = match () {
+            _ if o.get("revoked_at").is_some_and(|r| !r.is_null()) => "revoked",
+            _ if expired(o, now) => "expired",
+            _ => "active",
+        };
         out.push_str(&format!(
-            "{:<24} {:>9} {:>8} {:>14} {:<16} {:<8} {}\n",
+            "{:<24} {:>9} {:>8} {:>14} {:<16} {:<16} {:<8} {}\n",
             text(o, "order_id"),
             format!("{}/clip", text(o, "allowance")),
             text(o, "attempts"),
             text(o, "granted_bytes"),
             time_ms(o, "last_attempt_at"),
+            time_s(o, "expires_at"),
             state,
             clips.join(" ")
         ));
@@ -759,12 +772,19 @@ pub fn outbox_table(messages: &[Value]) -> String {
 /// What `show` prints.
 pub fn order_details(v: &Value) -> String {
     let order = v.get("order").cloned().unwrap_or(Value::Null);
+    let expires = match time_s(&order, "expires_at") {
+        at if expired(&order, unix_now()) => {
+            format!("{at} UTC (expired: its links answer \"expired\"; `reissue` gives new ones)")
+        }
+        at => format!("{at} UTC"),
+    };
     let mut out = format!(
-        "order:      {}\nallowance:  {} downloads per clip\ncustomer:   {}\nsource:     {}\nrevoked:    {}\n\nclips:\n",
+        "order:      {}\nallowance:  {} downloads per clip\ncustomer:   {}\nsource:     {}\nexpires:    {}\nrevoked:    {}\n\nclips:\n",
         text(&order, "order_id"),
         text(&order, "allowance"),
         text(&order, "customer_ref"),
         text(&order, "source"),
+        expires,
         revocation(&order),
     );
     // What was bought of each clip: its file (variant) and licence.
@@ -779,7 +799,7 @@ pub fn order_details(v: &Value) -> String {
             format!(" [{}]", parts.join(", "))
         });
         out.push_str(&format!(
-            "  {:<32} {} used, {} left ({} of {} bytes granted)\n",
+            "  {:<32} {} used, {} left ({} bytes charged; the file is {} bytes)\n",
             format!("{slug}{}", bought.unwrap_or_default()),
             text(c, "downloads_used"),
             text(c, "downloads_left"),

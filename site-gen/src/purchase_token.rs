@@ -55,7 +55,7 @@ pub enum TokenCommandError {
     UnknownVariant { slug: String, variant: String, known: String },
     #[error("the clip `{slug}` is given twice, as `{first}` and as `{second}`: a link holds one file of each clip, as a cart does, so the second would be dropped; mint one link per file (another --order for `{second}`)")]
     ClipTwice { slug: String, first: String, second: String },
-    #[error("`{0}` is not a duration: use a number and a unit, like 30d, 12h or 2weeks")]
+    #[error("`{0}` is not a duration a link can be valid for: use a number and a unit, at least a second, like 30d, 12h or 2weeks")]
     BadDuration(String),
     #[error("`{0}` is not a clip: write its slug, or slug:variant:licence (like harbour-at-dawn:hd:extended)")]
     BadItem(String),
@@ -156,7 +156,12 @@ pub fn keyring(root: &Path) -> Result<(Keyring, String), TokenCommandError> {
 
 /// Parses `30d`, `12h`, `2weeks`, ... (humantime syntax).
 pub fn parse_duration(s: &str) -> Result<Duration, TokenCommandError> {
-    humantime::parse_duration(s.trim()).map_err(|_| TokenCommandError::BadDuration(s.to_string()))
+    // A link valid for no time could not be signed (the Worker answered a
+    // link made with it as an outage): under a second is refused here.
+    humantime::parse_duration(s.trim())
+        .ok()
+        .filter(|d| d.as_secs() > 0)
+        .ok_or_else(|| TokenCommandError::BadDuration(s.to_string()))
 }
 
 /// What the owner asks for when minting a link.
@@ -336,6 +341,9 @@ mod tests {
         assert_eq!(parse_duration("12h").unwrap().as_secs(), 12 * 3600);
         assert_eq!(parse_duration("2weeks").unwrap().as_secs(), 14 * 86400);
         assert!(matches!(parse_duration("soon"), Err(TokenCommandError::BadDuration(_))));
+        for none in ["0s", "0d", "500ms"] {
+            assert!(matches!(parse_duration(none), Err(TokenCommandError::BadDuration(_))), "{none}");
+        }
     }
 
     #[test]

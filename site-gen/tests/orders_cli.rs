@@ -162,6 +162,25 @@ fn tables_and_dev_vars() {
     assert!(table.contains("ORD-1"));
     assert!(table.contains("revoked"));
     assert!(table.contains("a b"));
+    // An expired order says so, with when (the customer's link answers
+    // "expired"; `show` had no word of it, found by a review).
+    let table = orders_table(&[
+        json!({"order_id": "OLD-1", "clips": "[\"a\"]", "allowance": 1, "attempts": 0, "granted_bytes": 0,
+               "expires_at": 1_750_000_000u64, "revoked_at": null}),
+        json!({"order_id": "NEW-1", "clips": "[\"a\"]", "allowance": 1, "attempts": 0, "granted_bytes": 0,
+               "expires_at": 4_000_000_000u64, "revoked_at": null}),
+    ]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].contains("BYTES CHARGED") && lines[0].contains("EXPIRES"), "{table}");
+    assert!(lines[1].contains("2025-06-15 15:06") && lines[1].contains(" expired "), "{table}");
+    assert!(lines[2].contains("2096-10-02 07:06") && lines[2].contains(" active "), "{table}");
+    let show = |expires_at: u64| {
+        order_details(&json!({"order": {"order_id": "OLD-1", "expires_at": expires_at}, "clips": [], "attempts": []}))
+    };
+    assert!(show(1_750_000_000).contains(
+        "expires:    2025-06-15 15:06 UTC (expired: its links answer \"expired\"; `reissue` gives new ones)\n"
+    ));
+    assert!(show(4_000_000_000).contains("expires:    2096-10-02 07:06 UTC\n"));
     assert_eq!(dotenv_value("TOKEN_KEYS=x\nADMIN_TOKEN=\"s3cret\"\n", "ADMIN_TOKEN").as_deref(), Some("s3cret"));
 }
 
