@@ -117,10 +117,13 @@ s3s-fs --host 127.0.0.1 --port "$s3_port" --access-key "$s3_key" --secret-key "$
 s3_pid=$!
 
 step "Starting wrangler dev on http://127.0.0.1:$port"
-"$wrangler" dev --ip 127.0.0.1 --port "$port" --show-interactive-dev-session=false &
+# In a process group of its own, stopped as a whole: `node` may be a
+# wrapper (the one setup-tools.sh installs is), and killing only the
+# process started here left wrangler and workerd holding the port.
+setsid "$wrangler" dev --ip 127.0.0.1 --port "$port" --show-interactive-dev-session=false &
 dev_pid=$!
 stop() {
-    kill "$dev_pid" 2>/dev/null || true
+    kill -TERM -- "-$dev_pid" 2>/dev/null || kill "$dev_pid" 2>/dev/null || true
     wait "$dev_pid" 2>/dev/null || true
     kill "$s3_pid" 2>/dev/null || true
     wait "$s3_pid" 2>/dev/null || true
