@@ -874,6 +874,16 @@ fn settlement(a: &Value) -> String {
     }
 }
 
+/// Where a reissued link points without `--base-url`: the Worker asked,
+/// when it is a local one, else the shop's `download_base_url`.
+fn reissue_base(worker: &str, download_base_url: &str) -> String {
+    if is_loopback(worker) {
+        format!("{}/download", worker.trim_end_matches('/'))
+    } else {
+        download_base_url.to_string()
+    }
+}
+
 fn worker_url(args: &OrdersArgs) -> Result<String, OrdersError> {
     resolve_worker_url(args.worker_url.as_deref(), &args.root)
 }
@@ -900,7 +910,8 @@ pub fn resolve_worker_url(given: Option<&str>, root: &std::path::Path) -> Result
 
 /// Runs `site-gen orders …`.
 pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
-    let client = AdminClient::new(&worker_url(&args)?, &admin_token(&args.root)?)?;
+    let worker = worker_url(&args)?;
+    let client = AdminClient::new(&worker, &admin_token(&args.root)?)?;
     match args.command {
         OrdersCommand::List { limit } => print!("{}", orders_table(&client.list(limit)?)),
         OrdersCommand::NeverDownloaded { since, until, limit } => {
@@ -1024,7 +1035,9 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             let valid_for = pt::parse_duration(&expires)?;
             let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
             let (key, source) = pt::signing_key_from(&args.root)?;
-            let base = base_url.unwrap_or_else(|| shop.config.download_base_url.clone());
+            // A local Worker's links are its own (the shop's address is
+            // not what it answers, nor what its local key may sign for).
+            let base = base_url.unwrap_or_else(|| reissue_base(&worker, &shop.config.download_base_url));
             // Before the Worker is asked: a refused key must not leave the
             // order reissued without a new link.
             pt::check_key_for(source, &base, local_key)?;
@@ -1081,10 +1094,13 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                     eprintln!("{} attempts written to {}", attempts.len(), path.display());
                 }
                 None => {
-                    let io = |e: std::io::Error| OrdersError::Other(format!("could not write the attempts: {e}"));
                     let mut stdout = std::io::stdout().lock();
-                    write_csv(&attempts, &mut stdout).map_err(io)?;
-                    stdout.flush().map_err(io)?;
+                    let written = write_csv(&attempts, &mut stdout).and_then(|()| stdout.flush());
+                    match written {
+                        // `orders export | head`: the reader had enough.
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                        other => other.map_err(|e| OrdersError::Other(format!("could not write the attempts: {e}")))?,
+                    }
                 }
             }
         }
@@ -1321,6 +1337,17 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `orders reissue --worker-url http://127.0.0.1:8787` signs a link for
+    /// that Worker, not the shop's address, which the local key was refused
+    /// for (a review); a deployed Worker's reissue keeps the shop's.
+    #[test]
+    fn a_local_workers_reissue_links_to_it() {
+        let shop = "https://shop.example/download";
+        assert_eq!(reissue_base("http://127.0.0.1:8787", shop), "http://127.0.0.1:8787/download");
+        assert_eq!(reissue_base("http://localhost:8787/", shop), "http://localhost:8787/download");
+        assert_eq!(reissue_base("https://shop.example", shop), shop);
+    }
 
     /// After `create --session` attached a checkout to the order its link
     /// made, the customer is mailed unless the order is revoked: now (a
