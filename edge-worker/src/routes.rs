@@ -6,7 +6,7 @@
 //! | `/download/<token>/`            | [`Route::Order`]   |
 //! | `/download/<token>/<clip-slug>` | [`Route::Clip`]    |
 //! | `/download/<token>/<clip-slug>/licence` | [`Route::Certificate`] |
-//! | `/download/…` ending in `.` `,` `)` `%3E` …  | [`Route::Untidy`] (a redirect to it without them) |
+//! | `/download/…` ending in `.` `,` `)` `%3E` …, or a clip's with `/`  | [`Route::Untidy`] (a redirect to it without them) |
 //! | any other `/download/…`         | [`Route::NotFound`]|
 //! | `/payments/stripe/webhook`      | [`Route::PaymentWebhook`] |
 //! | `/checkout`                     | [`Route::Checkout`] |
@@ -85,6 +85,12 @@ pub fn route(path: &str) -> Route<'_> {
     if tidy.len() < path.len() && tidy.len() > PREFIX.len() {
         return Route::Untidy { to: tidy };
     }
+    // A clip's or a certificate's address with a `/` at its end (the order
+    // page takes one): the same address without it, not "no such clip".
+    let bare = path.trim_end_matches('/');
+    if bare.len() < path.len() && matches!(route(bare), Route::Clip { .. } | Route::Certificate { .. }) {
+        return Route::Untidy { to: bare };
+    }
     let mut parts = rest.split('/');
     let token = parts.next().unwrap_or_default();
     let slug = parts.next();
@@ -127,7 +133,9 @@ mod tests {
         assert_eq!(route("/download/tok/clip/licence"), Route::Certificate { token: "tok", slug: "clip" });
         assert_eq!(route("/download/tok/clip/other"), Route::NotFound);
         assert_eq!(route("/download/tok//licence"), Route::NotFound);
-        assert_eq!(route("/download/tok/clip/licence/"), Route::NotFound);
+        assert_eq!(route("/download/tok/clip/licence/"), Route::Untidy { to: "/download/tok/clip/licence" });
+        assert_eq!(route("/download/tok/harbor/"), Route::Untidy { to: "/download/tok/harbor" });
+        assert_eq!(route("/download/tok/harbor//"), Route::Untidy { to: "/download/tok/harbor" });
         assert_eq!(route("/download/tok/"), Route::Order { token: "tok" });
         assert_eq!(route("/download/tok/harbor"), Route::Clip { token: "tok", slug: "harbor" });
     }
@@ -156,7 +164,7 @@ mod tests {
 
     #[test]
     fn malformed_download_paths_are_not_found() {
-        for p in ["/download", "/download/", "/download//x", "/download/tok/a/b", "/download/tok/harbor/"] {
+        for p in ["/download", "/download/", "/download//x", "/download/tok/a/b", "/download//x/"] {
             assert_eq!(route(p), Route::NotFound, "{p}");
         }
     }

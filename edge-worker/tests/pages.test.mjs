@@ -115,6 +115,15 @@ describe("refused links", () => {
       assert.equal(res.headers.location, `/download/${order.token}${page}`, untidy);
       assert.equal((await get(untidy, ["-L"])).status, 200, `${untidy} followed`);
     }
+    // A clip's or a certificate's address with a `/` at its end: the same
+    // address (it said "no such clip"). The clip's is not followed here: it
+    // would cost a download.
+    for (const page of [`/${main.slug}`, `/${main.slug}/licence`]) {
+      const res = await get(`/download/${order.token}${page}/`);
+      assert.equal(res.status, 302, page);
+      assert.equal(res.headers.location, `/download/${order.token}${page}`, page);
+    }
+    assert.equal((await get(`/download/${order.token}/${main.slug}/licence/`, ["-L"])).status, 200);
     const cut = await get(`/download/${order.token.slice(0, -1)}`);
     assert.equal(cut.status, 403);
     assert.ok(assertShopPage(cut).includes(`<a href="/orders/recover">have your download links e-mailed to you again</a>`));
