@@ -303,7 +303,8 @@ impl Report {
         let in_content: BTreeMap<&str, &ManifestClip> = files.iter().map(|(name, f)| (name.as_str(), f)).collect();
         let content_of = |slug: &str| shop.catalog.as_ref().map(|_| in_content.get(slug).copied());
         r.lines.push(format!("The bucket ({} catalog clips):", remote.len()));
-        let (mut verified, mut size_only) = (0, 0);
+        // Size only: the catalog has no hash, or the bucket's object carries none.
+        let (mut verified, mut no_catalog_hash, mut no_object_hash) = (0, 0, 0);
         for clip in remote {
             let slug = clip.get("slug").and_then(Value::as_str).unwrap_or("?");
             let key = clip.get("object_key").and_then(Value::as_str).unwrap_or("?");
@@ -312,10 +313,10 @@ impl Report {
                 None => {
                     let expected = clip.get("sha256").and_then(Value::as_str);
                     let found = clip.pointer("/found/sha256").and_then(Value::as_str);
-                    if expected.is_some() && found.is_some() {
-                        verified += 1;
-                    } else {
-                        size_only += 1;
+                    match (expected, found) {
+                        (Some(_), Some(_)) => verified += 1,
+                        (None, _) => no_catalog_hash += 1,
+                        (Some(_), None) => no_object_hash += 1,
                     }
                 }
             }
@@ -323,9 +324,14 @@ impl Report {
         if verified > 0 {
             r.ok(format!("{verified} clip(s) present with the right size and sha256"));
         }
-        if size_only > 0 {
+        if no_catalog_hash > 0 {
             r.warn(format!(
-                "{size_only} clip(s) present with the right size; sha256 not compared (no hash in the catalog or the bucket; `site-gen push` records it in the catalog and uploads with it)"
+                "{no_catalog_hash} clip(s) present with the right size; sha256 not compared: the catalog has none for them (`site-gen push` records it in their front matter)"
+            ));
+        }
+        if no_object_hash > 0 {
+            r.warn(format!(
+                "{no_object_hash} clip(s) present with the right size; sha256 not compared: their objects in the bucket carry none (put there otherwise than by `site-gen push`, which uploads with it: `wrangler r2 object put`, or scripts/run-local.sh); push leaves an object of the right size alone"
             ));
         }
 
@@ -655,6 +661,7 @@ mod tests {
             json!({ "slug": "b", "object_key": "clips/b.mp4", "size": 10, "sha256": null, "found": null, "problem": { "problem": "missing" } }),
             json!({ "slug": "c", "object_key": "clips/c.mp4", "size": 10, "found": { "size": 9 }, "problem": { "problem": "wrong_size", "expected": 10, "found": 9 } }),
             json!({ "slug": "d", "object_key": "clips/d.mp4", "size": 5, "found": { "size": 5 }, "problem": null }),
+            json!({ "slug": "f", "object_key": "clips/f.mp4", "size": 5, "sha256": "ff", "found": { "size": 5 }, "problem": null }),
         ];
         let r = Report::new(
             &health,
@@ -671,7 +678,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("1 clip(s) present with the right size and sha256"), "{text}");
-        assert!(text.contains("1 clip(s) present with the right size; sha256 not compared"), "{text}");
+        assert!(
+            text.contains("1 clip(s) present with the right size; sha256 not compared: the catalog has none for them"),
+            "{text}"
+        );
+        // The object without one (run-local.sh's, wrangler's): push would not
+        // change it, so the warning does not send the owner there for it.
+        assert!(text.contains("1 clip(s) present with the right size; sha256 not compared: their objects in the bucket carry none (put there otherwise than by `site-gen push`"), "{text}");
         assert!(text.contains("clip e is in content/ but not in the deployed Worker"), "{text}");
         assert!(text.contains("clip d is sold by the deployed Worker but is no longer in content/: deployed, that build would answer \"Not found\" to the download links of everyone who bought it"), "{text}");
         assert!(text.contains("clip c: content/ says 11 bytes"), "{text}");
