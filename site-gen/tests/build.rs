@@ -11,6 +11,15 @@ use std::process::{Command, Output};
 
 const NOW: &str = "2026-06-01";
 
+/// A copy of the small fixture shop, at `shop/` in a temporary folder (kept
+/// while the first value lives).
+fn small_shop() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("small-shop"), &root);
+    (tmp, root)
+}
+
 fn site_gen(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_site-gen")).args(args).output().expect("site-gen runs")
 }
@@ -181,9 +190,7 @@ fn small_shop_is_indexed_for_search_with_filters_from_front_matter() {
 
 #[test]
 fn a_price_with_cents_in_a_currency_without_them_is_refused_with_its_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&fixtures().join("small-shop"), &root);
+    let (tmp, root) = small_shop();
     let config = root.join("content/site.toml");
     fs::write(&config, fs::read_to_string(&config).unwrap().replace("\"EUR\"", "\"JPY\"")).unwrap();
     let beta = root.join("content/clips/beta.md");
@@ -301,9 +308,7 @@ fn a_file_name_ending_as_another_kind_of_file_is_warned_of() {
 /// A draft may be empty, and so may a clip (its page shows the video).
 #[test]
 fn an_empty_post_or_page_is_warned_about_and_still_builds() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&fixtures().join("small-shop"), &root);
+    let (tmp, root) = small_shop();
     fs::write(root.join("content/news/empty.md"), "+++\ntitle = \"Empty\"\ndate = 2026-05-01\n+++\n  \n\n").unwrap();
     fs::write(root.join("content/news/unwritten.md"), "+++\ntitle = \"Later\"\ndate = 2026-05-01\ndraft = true\n+++\n")
         .unwrap();
@@ -335,9 +340,7 @@ fn an_empty_post_or_page_is_warned_about_and_still_builds() {
 /// owner has it: a shop made by `site-gen init` has no docs/ folder.
 #[test]
 fn a_shop_without_settings_is_pointed_at_the_guide_in_the_clipstore_checkout() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&fixtures().join("small-shop"), &root);
+    let (tmp, root) = small_shop();
     fs::remove_file(root.join("content/site.toml")).unwrap();
     let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
     assert!(!o.status.success());
@@ -352,9 +355,7 @@ fn a_shop_without_settings_is_pointed_at_the_guide_in_the_clipstore_checkout() {
 /// it and the fix: it left its clip out of the catalog without a word.
 #[test]
 fn files_under_content_that_no_build_reads_are_named() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&fixtures().join("small-shop"), &root);
+    let (tmp, root) = small_shop();
     let alpha = fs::read_to_string(root.join("content/clips/alpha.md")).unwrap();
     fs::write(root.join("content/clips/pier.md.txt"), &alpha).unwrap();
     fs::write(root.join("content/clips/quay.MD"), &alpha).unwrap();
@@ -416,9 +417,7 @@ fn build_lists_the_drafts_and_dated_items_it_left_out() {
 /// breaks its buyers' links once deployed: build warns, naming it.
 #[test]
 fn build_warns_of_clips_gone_from_the_catalog_since_the_last_build() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&fixtures().join("small-shop"), &root);
+    let (tmp, root) = small_shop();
     let out = tmp.path().join("public");
     let delta = root.join("content/clips/delta.md");
     let beta = fs::read_to_string(root.join("content/clips/beta.md")).unwrap();
@@ -899,9 +898,7 @@ fn sample_shop_of_the_repository_checks_and_builds() {
 /// naming the file and line (check lists every placeholder as a to-do).
 #[test]
 fn build_warns_of_a_published_page_that_still_holds_a_placeholder() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&fixtures().join("small-shop"), &root);
+    let (tmp, root) = small_shop();
     let new = site_gen(&["new", "page", "FAQ", "--root", root.to_str().unwrap()]);
     assert!(new.status.success(), "{}", stderr(&new));
     let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
@@ -916,9 +913,7 @@ fn build_warns_of_a_published_page_that_still_holds_a_placeholder() {
 /// the page shows the text; build and check warn, with the address to write.
 #[test]
 fn an_image_address_with_a_space_is_warned_of_with_the_fix() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&fixtures().join("small-shop"), &root);
+    let (tmp, root) = small_shop();
     let post = root.join("content/news/photo.md");
     fs::write(&post, "+++\ntitle = \"Photo\"\ndate = 2026-01-05\n+++\nLook:\n\n![the quay](/images/my photo.jpg)\n")
         .unwrap();
@@ -953,9 +948,7 @@ fn an_image_address_with_a_space_is_warned_of_with_the_fix() {
 /// it was copied into `public/` and would have been deployed).
 #[test]
 fn build_leaves_out_what_media_is_still_writing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&fixtures().join("small-shop"), &root);
+    let (tmp, root) = small_shop();
     let previews = root.join("static/previews");
     std::fs::create_dir_all(&previews).unwrap();
     std::fs::write(previews.join(".alpha.mp4.4242.part.mp4"), b"half a file").unwrap();
@@ -974,9 +967,7 @@ fn build_leaves_out_what_media_is_still_writing() {
 /// old price), and one that changed nothing for it says nothing.
 #[test]
 fn build_says_when_the_worker_must_be_built_again() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&fixtures().join("small-shop"), &root);
+    let (tmp, root) = small_shop();
     let out = tmp.path().join("public");
     let said = |o: &Output| String::from_utf8_lossy(&o.stdout).contains("The catalog changed: the Worker sells");
     let first = build(&root, &out, &["--now", NOW]);
@@ -1011,9 +1002,7 @@ fn build_says_when_the_worker_must_be_built_again() {
 /// "fine" and the settings were gone); an earlier manifest it replaces.
 #[test]
 fn the_manifest_never_replaces_the_shops_files_or_lands_in_the_site() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&fixtures().join("small-shop"), &root);
+    let (_tmp, root) = small_shop();
     fs::write(root.join("notes.txt"), "the owner's notes\n").unwrap();
     fs::create_dir(root.join("exports")).unwrap();
     let out = root.join("public");
@@ -1069,9 +1058,7 @@ fn the_manifest_never_replaces_the_shops_files_or_lands_in_the_site() {
 /// then refused (the owner review).
 #[test]
 fn a_static_file_too_big_to_deploy_is_named() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("shop");
-    copy_dir(&fixtures().join("small-shop"), &root);
+    let (tmp, root) = small_shop();
     let out = tmp.path().join("public");
     let warned = |o: &Output| stderr(o).contains("MiB: Cloudflare does not deploy a file of the site over 25 MiB");
     // Exactly 25 MiB deploys.
