@@ -352,14 +352,17 @@ fn ffmpeg_to(target: &Path, args: &[String]) -> Result<(), String> {
     fs::rename(&tmp, target).map_err(|e| format!("{}: {e}", target.display()))
 }
 
-/// drawtext's text, escaped for its option syntax.
+/// drawtext's text as ffmpeg reads a filter option inside a filter graph:
+/// escaped once for the option's value (`\` `'` `:`), then again for the
+/// graph (`\` `'` `[` `]` `,` `;`), unquoted (ffmpeg's "Quoting and
+/// escaping"). drawtext's own `%{…}` expansion is turned off where it is
+/// used. Quoting it instead, as before, dropped an apostrophe (`Otter's`
+/// showed "Otters"), and with a `:` too failed every preview.
 fn drawtext_escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| match c {
-            '\\' | '\'' | ':' | '%' | ',' | ';' | '[' | ']' | '=' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect()
+    let escape = |text: &str, special: &[char]| -> String {
+        text.chars().flat_map(|c| if special.contains(&c) { vec!['\\', c] } else { vec![c] }).collect()
+    };
+    escape(&escape(text, &['\\', '\'', ':']), &['\\', '\'', '[', ']', ',', ';'])
 }
 
 fn make_poster(master: &Path, target: &Path, probe: &Probe) -> Result<(), String> {
@@ -370,11 +373,16 @@ fn make_poster(master: &Path, target: &Path, probe: &Probe) -> Result<(), String
     ffmpeg_to(target, &args)
 }
 
-fn make_preview(master: &Path, target: &Path, watermark: &str) -> Result<(), String> {
-    let filter = format!(
-        "scale=-2:'min({PREVIEW_HEIGHT},ih)',drawtext=text='{}':fontcolor=white@0.55:fontsize=h/9:borderw=2:bordercolor=black@0.4:x=(w-text_w)/2:y=(h-text_h)/2",
+/// The preview's filter graph: scaled down, `watermark` across the middle.
+fn preview_filter(watermark: &str) -> String {
+    format!(
+        "scale=-2:'min({PREVIEW_HEIGHT},ih)',drawtext=expansion=none:text={}:fontcolor=white@0.55:fontsize=h/9:borderw=2:bordercolor=black@0.4:x=(w-text_w)/2:y=(h-text_h)/2",
         drawtext_escape(watermark)
-    );
+    )
+}
+
+fn make_preview(master: &Path, target: &Path, watermark: &str) -> Result<(), String> {
+    let filter = preview_filter(watermark);
     let seconds = PREVIEW_SECONDS.to_string();
     let mut args: Vec<String> = vec!["-i".into(), master.display().to_string()];
     args.extend(
@@ -514,7 +522,13 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
     let watermark = config.watermark.clone().unwrap_or_else(|| config.title.clone());
     let settings = Settings {
         poster: POSTER_RECIPE.to_string(),
-        preview: format!("{PREVIEW_RECIPE}; watermark {watermark:?}"),
+        // A watermark the quoted filter of before drew wrongly (an
+        // apostrophe dropped) or not at all: its previews are made again.
+        preview: if watermark.contains(['\\', '\'', ':', '%', ',', ';', '[', ']', '=']) {
+            format!("{PREVIEW_RECIPE}; watermark {watermark:?}; drawn unquoted")
+        } else {
+            format!("{PREVIEW_RECIPE}; watermark {watermark:?}")
+        },
         watermark: watermark.clone(),
         variants: config.media_variants.clone(),
         currency: config.currency.clone(),
@@ -1408,8 +1422,31 @@ mod tests {
         assert_eq!(duration_text(3723.0), "1:02:03");
     }
 
+    /// The shop's name as written, drawn by ffmpeg with the preview's own
+    /// filter: an apostrophe shows (it was dropped), and `:` `,` `[` `]`
+    /// `%` `\\` do not break the filter (a name with `'` and `:` failed
+    /// every preview; a review).
     #[test]
-    fn watermark_text_is_escaped_for_drawtext() {
-        assert_eq!(drawtext_escape("Maren's: 100%"), "Maren\\'s\\: 100\\%");
+    fn the_watermark_is_drawn_as_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let frame = |text: &str| -> Vec<u8> {
+            let out = tmp.path().join("frame.gray");
+            let filter = preview_filter(text);
+            let args = ["-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=640x360:d=1", "-vf", &filter];
+            let run = std::process::Command::new("ffmpeg")
+                .args(args)
+                .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray"])
+                .arg(&out)
+                .output()
+                .expect("ffmpeg runs");
+            assert!(run.status.success(), "{text}: {}", String::from_utf8_lossy(&run.stderr));
+            fs::read(&out).unwrap()
+        };
+        assert_ne!(frame("Otter's Shop"), frame("Otters Shop"), "the apostrophe is drawn");
+        assert_ne!(frame("100% real"), frame("100 real"), "so is the per cent sign");
+        for text in ["Otter's Shop: 100% real, [new]", "a\\b; c='d'", "%{pts}"] {
+            frame(text);
+        }
+        assert_eq!(drawtext_escape("Maren's: 1,2"), "Maren\\\\\\'s\\\\: 1\\,2");
     }
 }
