@@ -741,6 +741,13 @@ fn one_clip(
     }
 
     let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
+    // A master that is not the file the clip sells (a copy cut short, or
+    // another file put in its place): written, as a new export is, but said,
+    // as a variant encoded again is; push would upload it to the buyers.
+    if let Some(sold) = value_of(&clip.text, "sha256").filter(|sold| !sold.eq_ignore_ascii_case(&sha256)) {
+        let sold_size = front_matter(&clip.text).and_then(|f| f.get("size").and_then(toml::Value::as_integer));
+        done.warnings.push(master_changed_warning(&master, &sold, sold_size, &sha256, meta.len()));
+    }
     let mut values = vec![
         ("size", meta.len().to_string()),
         ("sha256", toml_str(&sha256)),
@@ -1224,6 +1231,26 @@ fn adoptable<H: FnOnce() -> Option<u64>>(check: AdoptCheck<'_, H>) -> Result<(),
 
 /// What media says when it encoded a variant the clip already sold into
 /// other bytes: which file, that its buyers get the new bytes, what to do.
+/// What the owner is told when the master's bytes are not those the clip
+/// sold (`sold` sha256, `sold_size` bytes).
+fn master_changed_warning(master: &Path, sold: &str, sold_size: Option<i64>, now: &str, now_size: u64) -> String {
+    let sizes = match sold_size {
+        Some(before) if before > 0 && (now_size as i64) < before => {
+            format!("{before} bytes before, {now_size} now: a copy cut short?")
+        }
+        Some(before) => format!("{before} bytes before, {now_size} now"),
+        None => format!("{now_size} bytes now"),
+    };
+    format!(
+        "the master {} is not the file the clip sold: its sha256 was \"{sold}\", now \"{now}\" ({sizes}). \
+         Its front matter now names this file, and `site-gen push` would upload it for everyone who bought the clip. \
+         If that is not meant: put the sold file back at {} (from a backup or the bucket), restore `size` and \
+         `sha256` in the clip's front matter (`git checkout` restores both), and run `site-gen media` again",
+        master.display(),
+        master.display()
+    )
+}
+
 fn resold_warning(id: &str, target: &Path, why: Encode, sold: &str, sold_size: &str, now: &str) -> String {
     format!(
         "variant {id}: {} was encoded again ({}), and it is not the file the clip sold: its sha256 was {sold}, \

@@ -778,3 +778,36 @@ fn a_sold_variant_is_kept_on_a_fresh_checkout_and_re_encoding_it_is_said() {
     assert!(text(&replaced).contains("was encoded again (its master changed)"), "{}", text(&replaced));
     assert_ne!(fs::read(&variant).unwrap(), sold_bytes);
 }
+
+/// A master cut short (a copy that stopped) after the clip's size and
+/// sha256 were recorded: media still writes what it finds, as for a new
+/// export, but says the clip sold other bytes and how to put them back (a
+/// review: the front matter changed without a word, and push would have
+/// uploaded the half file to its buyers).
+#[test]
+fn a_master_that_is_not_the_file_sold_is_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, masters) = new_shop(tmp.path());
+    let master = masters.join("first-clip.mp4");
+    // Its index at the front (`+faststart`, as exports for the web are), so
+    // that a copy cut short still reads.
+    let source = "testsrc2=size=640x360:rate=25";
+    let args = ["-f", "lavfi", "-i", source, "-t", "4", "-c:v", "libx264", "-threads", "1", "-pix_fmt", "yuv420p"];
+    let path = master.to_str().unwrap();
+    ffmpeg(&args.into_iter().chain(["-movflags", "+faststart", path]).collect::<Vec<_>>());
+    let first = site_gen(&["media"], &root);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(!text(&first).contains("is not the file the clip sold"), "a first run records it: {}", text(&first));
+    let sold = front_matter(&root)["sha256"].as_str().unwrap().to_string();
+    let size = fs::metadata(&master).unwrap().len();
+    let file = fs::OpenOptions::new().write(true).open(&master).unwrap();
+    file.set_len(size * 2 / 3).unwrap();
+    let again = site_gen(&["media"], &root);
+    let said = text(&again);
+    assert!(said.contains(&format!("is not the file the clip sold: its sha256 was \"{sold}\"")), "{said}");
+    assert!(said.contains(&format!("({size} bytes before, {} now: a copy cut short?)", size * 2 / 3)), "{said}");
+    assert!(said.contains("put the sold file back at"), "{said}");
+    // Said once: the front matter now names the file there.
+    let third = site_gen(&["media"], &root);
+    assert!(!text(&third).contains("is not the file the clip sold"), "{}", text(&third));
+}
