@@ -84,6 +84,12 @@ pub enum MediaError {
         "another `site-gen media` is running in this shop (it holds {LOCK}): let it finish, then run this one again"
     )]
     Busy,
+    #[error(
+        "there is no shop in {0} (no content/site.toml): run this in the shop's folder (cd my-shop), or give --root"
+    )]
+    NoShop(String),
+    #[error("the masters folder {0} does not exist: give --masters the folder that holds the clips' videos (each clip's `file` is read from there)")]
+    NoMasters(String),
     #[error("{0}")]
     Shop(String),
 }
@@ -311,7 +317,12 @@ fn probe(master: &Path) -> Result<Probe, String> {
     if !out.status.success() {
         return Err(format!("ffprobe cannot read it: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
-    parse_probe(&String::from_utf8_lossy(&out.stdout))
+    parse_probe(&String::from_utf8_lossy(&out.stdout)).map_err(|e| {
+        format!(
+            "its master {}: {e}; put the clip's video there (the file the clip sells, with its picture), then run media again",
+            master.display()
+        )
+    })
 }
 
 /// The temporary sibling an output is written to (`.NAME.PID.part.EXT`),
@@ -331,6 +342,16 @@ pub fn is_partial_output(name: &str) -> bool {
     part == Some("part")
         && pid.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         && base.is_some_and(|b| !b.is_empty())
+}
+
+/// Deletes the half-written outputs ([`is_partial_output`]) under `dirs`;
+/// how many.
+fn sweep_partials(dirs: &[PathBuf]) -> usize {
+    dirs.iter()
+        .flat_map(|d| walkdir::WalkDir::new(d).into_iter().filter_map(Result::ok))
+        .filter(|e| e.file_type().is_file() && is_partial_output(&e.file_name().to_string_lossy()))
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 /// Runs ffmpeg writing to a temporary sibling of `target`, renamed into
@@ -511,6 +532,9 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
     }
     let root = &args.root;
     let config_path = root.join(crate::config::SITE_CONFIG);
+    if !config_path.is_file() {
+        return Err(MediaError::NoShop(root.display().to_string()));
+    }
     let config_text =
         fs::read_to_string(&config_path).map_err(|e| MediaError::Shop(format!("{}: {e}", config_path.display())))?;
     let config = crate::config::SiteConfig::parse(&crate::front_matter::SourceFile {
@@ -534,6 +558,16 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
         currency: config.currency.clone(),
     };
     let masters = root.join(args.masters.clone().unwrap_or_else(|| default_masters(root)));
+    // A folder given and mistyped would skip every draft as not made yet.
+    if args.masters.is_some() && !masters.is_dir() {
+        return Err(MediaError::NoMasters(masters.display().to_string()));
+    }
+    // Half-written files of a run that was stopped (Ctrl-C, a kill): no
+    // other run writes here while this one holds the lock.
+    let swept = sweep_partials(&[root.join("static"), masters.clone()]);
+    if swept > 0 {
+        eprintln!("removed {swept} half-written file(s) left by a run of media that was stopped");
+    }
     let cache_path = root.join(CACHE);
     let cache: BTreeMap<String, Remembered> =
         fs::read_to_string(&cache_path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();

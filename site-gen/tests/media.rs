@@ -811,3 +811,57 @@ fn a_master_that_is_not_the_file_sold_is_said() {
     let third = site_gen(&["media"], &root);
     assert!(!text(&third).contains("is not the file the clip sold"), "{}", text(&third));
 }
+
+/// What a stopped run left (half-written files) is removed by the next;
+/// a mistyped `--masters` and a folder that is no shop are said plainly
+/// (a review: the files stayed for good, every draft was "skipped", and
+/// outside a shop the error was the system's).
+#[test]
+fn a_stopped_runs_leftovers_go_and_wrong_folders_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, masters) = new_shop(tmp.path());
+    fs::create_dir_all(root.join("static/previews")).unwrap();
+    let left = [
+        root.join("static/previews/.first-clip.mp4.4242.part.mp4"),
+        masters.join(".first-clip-720p.mp4.4243.part.mp4"),
+    ];
+    for f in &left {
+        fs::write(f, b"half").unwrap();
+    }
+    let own = root.join("static/previews/.well-known.part.txt");
+    fs::write(&own, b"the owner's").unwrap();
+    let run = site_gen(&["media"], &root);
+    assert!(
+        text(&run).contains("removed 2 half-written file(s) left by a run of media that was stopped"),
+        "{}",
+        text(&run)
+    );
+    assert!(left.iter().all(|f| !f.exists()));
+    assert!(own.exists(), "a name that is not media's is left alone");
+
+    let wrong = site_gen(&["media", "--masters", "nowhere"], &root);
+    assert!(!wrong.status.success());
+    assert!(text(&wrong).contains("the masters folder ./nowhere does not exist"), "{}", text(&wrong));
+    let outside = site_gen(&["media"], tmp.path());
+    assert!(!outside.status.success());
+    assert!(text(&outside).contains("there is no shop in . (no content/site.toml)"), "{}", text(&outside));
+}
+
+/// A master with no picture (a sound file under the clip's name) names
+/// the file and what to put there (a review: only the clip was named).
+#[test]
+fn a_master_without_a_picture_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, masters) = new_shop(tmp.path());
+    let master = masters.join("first-clip.mp4");
+    ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", master.to_str().unwrap()]);
+    let run = site_gen(&["media"], &root);
+    assert!(!run.status.success());
+    let said = text(&run);
+    assert!(
+        said.contains(
+            "its master ./sample-media/clips/first-clip.mp4: the file has no video stream; put the clip's video there"
+        ),
+        "{said}"
+    );
+}
