@@ -30,6 +30,38 @@ pub enum NewError {
         "a page cannot be called `{0}`: /{0}/ is used by the shop itself; pick another title, like \"About the shop\""
     )]
     ReservedPage(String),
+    #[error("{by} already has the address `{slug}` (its `slug` line): pick another title, or edit that file")]
+    SlugTaken { slug: String, by: PathBuf },
+    #[error("{by} already sells the file `{key}`: pick another title, or edit that file")]
+    FileTaken { key: String, by: PathBuf },
+}
+
+/// The file among `dir`'s items (other than `<slug>.md`) whose front
+/// matter takes `slug` with a `slug` line, or, for a clip, names `key` as
+/// its file or a variant's: what `build` would refuse as a duplicate.
+fn taken(dir: &Path, slug: &str, key: Option<&str>) -> Option<NewError> {
+    let entries = fs::read_dir(dir).ok()?;
+    let mut paths: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
+    paths.sort();
+    paths.into_iter().find_map(|path| {
+        let text = fs::read_to_string(&path).ok()?;
+        let front = text.split("+++").nth(1).unwrap_or_default();
+        let value_of = |line: &str, name: &str| -> Option<String> {
+            let (k, v) = line.split_once('=')?;
+            (k.trim() == name).then(|| toml::from_str::<toml::Table>(&format!("v = {}", v.trim())).ok())??["v"]
+                .as_str()
+                .map(str::to_string)
+        };
+        if front.lines().any(|l| value_of(l, "slug").as_deref() == Some(slug)) {
+            return Some(NewError::SlugTaken { slug: slug.to_string(), by: path });
+        }
+        let key = key?;
+        front
+            .lines()
+            .any(|l| value_of(l, "file").as_deref() == Some(key))
+            .then(|| NewError::FileTaken { key: key.to_string(), by: path })
+    })
 }
 
 /// Writes the new file and returns its path.
@@ -53,6 +85,10 @@ pub fn create(root: &Path, kind: Kind, title: &str, now: DateTime<Utc>) -> Resul
     let path = dir.join(format!("{slug}.md"));
     if path.exists() {
         return Err(NewError::Exists(path));
+    }
+    let key = format!("clips/{slug}.mp4");
+    if let Some(clash) = taken(&dir, &slug, (kind == Kind::Clip).then_some(key.as_str())) {
+        return Err(clash);
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -106,6 +142,32 @@ fn template(kind: Kind, title: &str, slug: &str, now: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An address or a file another item already has is refused before
+    /// anything is written: `build` refused the new file as a duplicate, and
+    /// `media` took another clip's variant for the new clip's master (a
+    /// review).
+    #[test]
+    fn an_address_or_file_another_item_has_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::create_dir_all(root.join("content/news")).unwrap();
+        fs::create_dir_all(root.join("content/clips")).unwrap();
+        fs::write(root.join("content/site.toml"), "title = \"S\"\n").unwrap();
+        fs::write(root.join("content/news/hello.md"), "+++\ntitle = \"Hello\"\nslug = \"welcome\" # moved\n+++\n")
+            .unwrap();
+        let clip = "+++\ntitle = \"City\"\nfile = \"clips/city.mp4\"\n\n[[variants]]\nid = \"720p\"\nfile = \"clips/city-lights-720p.mp4\"\n+++\n";
+        fs::write(root.join("content/clips/city.md"), clip).unwrap();
+        let now = "2026-06-01T00:00:00Z".parse().unwrap();
+        let post = create(root, Kind::Post, "Welcome", now).unwrap_err().to_string();
+        assert!(post.contains("hello.md already has the address `welcome`"), "{post}");
+        let clip = create(root, Kind::Clip, "City Lights 720p", now).unwrap_err().to_string();
+        assert!(clip.contains("city.md already sells the file `clips/city-lights-720p.mp4`"), "{clip}");
+        assert!(
+            !root.join("content/news/welcome.md").exists() && !root.join("content/clips/city-lights-720p.md").exists()
+        );
+        assert!(create(root, Kind::Post, "Another", now).is_ok());
+    }
 
     #[test]
     fn writes_each_kind_once() {
