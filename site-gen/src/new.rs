@@ -126,7 +126,10 @@ fn template(kind: Kind, title: &str, slug: &str, now: DateTime<Utc>) -> String {
                 }
             })
             .collect();
-    let file_name = toml_string(&format!("{}.mp4", plain.trim()));
+    // With the resolution of the template's `resolution` line, which
+    // `site-gen media` corrects from the master (docs/content.md): beside
+    // its smaller files, "Harbour (360p).mp4", the main file says its own.
+    let file_name = toml_string(&format!("{} (1080p).mp4", plain.trim()));
     let title = toml_string(title);
     match kind {
         Kind::Post => format!(
@@ -195,7 +198,7 @@ mod tests {
         let p = create(tmp.path(), Kind::Clip, "Before/After: Harbour", now).unwrap();
         let text = fs::read_to_string(&p).unwrap();
         let fm: toml::Table = toml::from_str(text.split("+++").nth(1).unwrap()).unwrap();
-        assert_eq!(fm["file_name"].as_str(), Some("Before-After - Harbour.mp4"));
+        assert_eq!(fm["file_name"].as_str(), Some("Before-After - Harbour (1080p).mp4"));
         let file = crate::content::load::read_source(tmp.path(), &p).unwrap();
         let parsed = crate::content::load::parse_source(&file, crate::content::load::ContentKind::Clip);
         assert!(parsed.is_ok(), "the new draft loads: {:?}", parsed.err());
