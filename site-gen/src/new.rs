@@ -45,22 +45,14 @@ fn taken(dir: &Path, slug: &str, key: Option<&str>) -> Option<NewError> {
         entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
     paths.sort();
     paths.into_iter().find_map(|path| {
-        let text = fs::read_to_string(&path).ok()?;
-        let front = text.split("+++").nth(1).unwrap_or_default();
-        let value_of = |line: &str, name: &str| -> Option<String> {
-            let (k, v) = line.split_once('=')?;
-            (k.trim() == name).then(|| toml::from_str::<toml::Table>(&format!("v = {}", v.trim())).ok())??["v"]
-                .as_str()
-                .map(str::to_string)
-        };
-        if front.lines().any(|l| value_of(l, "slug").as_deref() == Some(slug)) {
+        let front = crate::front_matter::FrontMatter::table_of(&fs::read_to_string(&path).ok()?)?;
+        if front.get("slug").and_then(toml::Value::as_str) == Some(slug) {
             return Some(NewError::SlugTaken { slug: slug.to_string(), by: path });
         }
         let key = key?;
-        front
-            .lines()
-            .any(|l| value_of(l, "file").as_deref() == Some(key))
-            .then(|| NewError::FileTaken { key: key.to_string(), by: path })
+        let variants = front.get("variants").and_then(toml::Value::as_array).into_iter().flatten();
+        let mut files = [front.get("file")].into_iter().flatten().chain(variants.filter_map(|v| v.get("file")));
+        files.any(|f| f.as_str() == Some(key)).then(|| NewError::FileTaken { key: key.to_string(), by: path })
     })
 }
 
