@@ -4,16 +4,16 @@
 //! A download is charged for the bytes the Worker handed to the network
 //! (docs/downloads.md). Per (order, clip), with `N` the token's `downloads`:
 //!
-//! * `slack = min(clamp(size / 4, 256 KiB, 16 MiB), ⌊(size − 1) / 2N⌋)`, `unit = size + slack`,
-//!   and the budget is `N × unit` bytes.
+//! * `slack = min(clamp(size / 4, 256 KiB, 16 MiB), ⌊beyond / 2N⌋)`, `unit = size + slack`,
+//!   and the budget is `N × unit` bytes; `beyond = size − ⌈size / 4⌉`.
 //! * A GET that sends a body reserves its span *before* the first byte, only
 //!   if `granted + span ≤ budget` (one atomic D1 statement, see
 //!   [`crate::ledger::sql::GRANT`]); when the response ends, the reservation
 //!   is settled to the bytes sent ([`crate::segments`]).
 //! * A request that asks again for bytes an interrupted attempt was charged
 //!   for (a resume: those bytes never arrived) gives that attempt's overlap
-//!   back, from a credit pool of `max(N, 2) × slack` bytes per (order, clip)
-//!   ([`crate::ledger::sql::CREDIT_ATTEMPT`]).
+//!   back, from a credit pool of `max(N, 2) × slack` bytes per (order, clip),
+//!   at most `beyond − N × slack` ([`crate::ledger::sql::CREDIT_ATTEMPT`]).
 //! * HEAD, 304, 412, 416 and refusals cost nothing.
 //! * A media element (`Sec-Fetch-Dest: video|audio`) gets at most one
 //!   [`media_chunk`] per 206 (RFC 9110 §15.3.7 lets a server send less than
@@ -28,12 +28,12 @@
 //!   clip) between resets, while the order never received the clip whole
 //!   ([`crate::ledger::sql::RESTART_EVENT`]).
 //!
-//! Bytes sent ≤ charged + credited ≤ `N × unit + pool` < `(N + 1) × size`
-//! (the pool is capped so), plus the one restart's give-back, which covers
-//! less than one clip of distinct bytes: no combination of ranges, aborts
-//! and resumes yields more than `N` complete clips and the pieces broken
-//! off before the restart. The reasoning for owners is in
-//! `docs/downloads.md`.
+//! Bytes sent ≤ charged + credited ≤ `N × unit + pool` ≤ `N × size + beyond`
+//! (the slack and the pool are capped so), plus the one restart's
+//! give-back, which covers less than one clip of distinct bytes: no
+//! combination of ranges, aborts and resumes yields more than `N` complete
+//! clips, three quarters of another, and the pieces broken off before the
+//! restart. The reasoning for owners is in `docs/downloads.md`.
 
 /// Smallest bounded chunk a media element is given per request.
 pub const MEDIA_CHUNK_MIN: u64 = 64 * 1024;
@@ -79,27 +79,36 @@ impl DownloadAllowance {
     /// flight and what the network held when a client went away, a player's
     /// abandoned chunks and re-reads): a quarter of the clip, between 256 KiB
     /// and 16 MiB. Never so large that `downloads` slacks and the credit
-    /// pool add up to a whole clip.
+    /// pool add up to more than [`Self::beyond`].
     pub fn slack(&self) -> u64 {
         if self.downloads == 0 || self.size == 0 {
             return 0;
         }
-        (self.size / 4).clamp(SLACK_MIN, SLACK_MAX).min((self.size - 1) / (2 * u64::from(self.downloads)))
+        (self.size / 4).clamp(SLACK_MIN, SLACK_MAX).min(self.beyond() / (2 * u64::from(self.downloads)))
+    }
+
+    /// The most that can be sent beyond `downloads` whole clips, whatever a
+    /// client asks (the slacks and the credit pool together): all but a
+    /// quarter of the clip. With all but one byte, a resume from byte 1
+    /// after the last download was sent the rest, and the first bytes of an
+    /// MP4 are easy to guess: one more copy than sold.
+    pub fn beyond(&self) -> u64 {
+        self.size - self.size.div_ceil(4)
     }
 
     /// Bytes that resumes may give back over the order's life for this clip
     /// (bytes charged to attempts that broke off and asked for again):
     /// `max(N, 2) × slack` (one download must absorb both its own waste and
     /// a resume's buffered bytes when there is no other download to draw
-    /// from), never more than `size − 1 − N × slack`, so that the budget and
-    /// the pool stay below `N + 1` clips.
+    /// from), never more than `beyond − N × slack`, so that the budget and
+    /// the pool stay a quarter of a clip below `N + 1` clips.
     pub fn credit_pool(&self) -> u64 {
         if self.downloads == 0 || self.size == 0 {
             return 0;
         }
         let n = u64::from(self.downloads);
         let spread = n.saturating_mul(self.slack());
-        n.max(2).saturating_mul(self.slack()).min((self.size - 1).saturating_sub(spread)).min(MAX_SAFE)
+        n.max(2).saturating_mul(self.slack()).min(self.beyond().saturating_sub(spread)).min(MAX_SAFE)
     }
 
     /// Bytes a new download of the whole clip gets back now for the latest
@@ -194,19 +203,41 @@ mod tests {
     const S: u64 = 281_694;
 
     #[test]
-    fn budget_is_less_than_one_more_whole_copy() {
+    fn budget_and_credits_leave_a_quarter_of_one_more_copy_unsent() {
         for downloads in [1u32, 2, 3, 5, 100, 10_000] {
-            for size in [1u64, 2, 10, S, 700_000_000, 5_000_000_000_000] {
+            for size in [1u64, 2, 3, 10, S, 230_971, 65_536_000, 700_000_000, 5_000_000_000_000] {
                 if u64::from(downloads + 1) * size > MAX_SAFE {
                     continue;
                 }
                 let a = DownloadAllowance::new(downloads, size);
-                assert!(a.budget() >= u64::from(downloads) * size, "{downloads} {size}");
+                let n = u64::from(downloads);
+                assert!(a.budget() >= n * size, "{downloads} {size}");
                 // Everything that can be sent: the budget and the credits.
-                assert!(a.budget() + a.credit_pool() < (u64::from(downloads) + 1) * size, "{downloads} {size}");
+                let most = a.budget() + a.credit_pool();
+                assert!(most + size.div_ceil(4) <= (n + 1) * size, "{downloads} {size}: {most}");
                 assert_eq!(a.remaining(0), downloads);
             }
         }
+    }
+
+    #[test]
+    fn a_resume_from_the_second_byte_after_the_last_download_does_not_fit() {
+        // curl -C - with a one-byte file once the N downloads are done: the
+        // rest of the clip must not fit what the slack and the pool leave,
+        // on the small clips and the many-download links where they are
+        // capped (5 downloads of the 230,971-byte sample clip, 3 of a
+        // 62.5 MiB clip).
+        for (downloads, size) in [(5u32, 230_971u64), (3, 65_536_000), (1, 300_000), (100, S)] {
+            let a = DownloadAllowance::new(downloads, size);
+            let spent = u64::from(downloads) * size;
+            let left = a.budget() - spent + a.credit_pool();
+            assert!(left < size - 1, "{downloads} × {size}: {left} left");
+            assert!(left <= a.beyond());
+        }
+        // A 1-download link of a realistic clip keeps its slack and its
+        // pool of twice the slack (what download managers measured need).
+        let one = DownloadAllowance::new(1, 65_536_000);
+        assert_eq!((one.slack(), one.credit_pool()), (16_384_000, 32_768_000));
     }
 
     #[test]

@@ -23,6 +23,7 @@ import { after, before, it } from "node:test";
 
 import { chromium } from "playwright-core";
 
+import { creditPool, slack } from "./support/allowance.mjs";
 import { makeVideoClip, putClip } from "./support/bigclip.mjs";
 import { admin, catalog, curl, mint, sha256File, startStack } from "./support/stack.mjs";
 
@@ -97,12 +98,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The most a broken download of a 1-download link may have been charged for
- * a fresh start to fit with the resume credit alone (allowance.rs: slack
- * `min(clamp(size / 4, 256 KiB, 16 MiB), (size - 1) / 2)`, pool 2 x slack).
+ * a fresh start to fit with the resume credit alone: the slack and the pool.
  */
 function restartableWithoutGrace(size) {
-  const slack = Math.min(Math.min(Math.max(Math.floor(size / 4), 256 * 1024), 16 * 1024 * 1024), Math.floor((size - 1) / 2));
-  return slack + 2 * slack;
+  return slack(size, 1) + creditPool(size, 1);
 }
 
 /** The largest file in the downloads folder (Chromium's file in progress). */

@@ -15,6 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
+import { creditPool, unit } from "./support/allowance.mjs";
 import { makeVideoClip, putClip } from "./support/bigclip.mjs";
 import { admin, catalog, curl, mint, run, sha256File, startStack } from "./support/stack.mjs";
 
@@ -40,11 +41,6 @@ after(async () => {
 /** The first R2 read of every response (segments.rs `FIRST_SEGMENT`). */
 const FIRST_SEGMENT = 256 * 1024;
 
-/** One download's worth for a clip of `size` (allowance.rs: size + slack). */
-function unit(size, downloads) {
-  const slack = Math.min(Math.max(Math.floor(size / 4), 256 * 1024), 16 * 1024 * 1024);
-  return size + Math.min(slack, Math.floor((size - 1) / (2 * downloads)));
-}
 
 /** The order once it has `n` attempts and every reservation has settled. */
 async function settled(order, n = 1) {
@@ -531,8 +527,7 @@ describe("download clients on tight links", () => {
     assert.ok(received < 2 * clip.size, `received ${mib(received)}, less than two clips`);
     const detail = await settled("C-GREEDY", statuses.length);
     const credited = detail.attempts.reduce((sum, a) => sum + (a.credited_bytes ?? 0), 0);
-    const slack = unit(clip.size, 1) - clip.size;
-    const pool = Math.min(2 * slack, clip.size - 1 - slack); // allowance.rs credit_pool, N = 1
+    const pool = creditPool(clip.size, 1);
     // The one restart gives back what the broken downloads were still
     // charged: at most the one download's worth.
     const restarts = detail.events.filter((e) => e.kind === "restart").length;
@@ -576,8 +571,7 @@ describe("download clients on tight links", () => {
     // exactly that credit, the pool bounds all credits, and none is left.
     const after = await settled("C-RACE", 64 - refused.length);
     const credited = (d) => d.attempts.reduce((sum, a) => sum + (a.credited_bytes ?? 0), 0);
-    const slack = unit(clip.size, 3) - clip.size;
-    const pool = Math.min(3 * slack, clip.size - 1 - 3 * slack); // allowance.rs credit_pool, N = 3
+    const pool = creditPool(clip.size, 3);
     assert.equal(total - charged(after), credited(after) - credited(detail), "the charge falls by a credit, or not at all");
     assert.ok(credited(after) <= pool, `credits ${mib(credited(after))} within the pool of ${mib(pool)}`);
     assert.equal(after.attempts.reduce((s, a) => s + a.charged_bytes, 0), charged(after), "the ledger's bytes add up");

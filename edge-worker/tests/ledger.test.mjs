@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
+import { beyond, creditPool } from "./support/allowance.mjs";
 import {
   ADMIN_TOKEN, REPO, SIGNING_KEY, admin, catalog, curl, mint, run, sha256File, startStack, toolEnv, vectors,
 } from "./support/stack.mjs";
@@ -138,7 +139,7 @@ describe("allowance", () => {
     const toolDetail = await show("L-SEEK-TOOL");
     const credited = toolDetail.attempts.reduce((sum, a) => sum + (a.credited_bytes ?? 0), 0);
     assert.equal(granted(toolDetail) + credited, 3 * S - 265536);
-    assert.ok(credited > 0 && credited <= 3 * Math.floor((S - 1) / 6), `credits ${credited} within the pool`);
+    assert.ok(credited > 0 && credited <= creditPool(S, 3), `credits ${credited} within the pool`);
   });
 
   it("bytes=1- and repeated bytes=0- never give more than N downloads' worth", async () => {
@@ -157,19 +158,53 @@ describe("allowance", () => {
       assert.equal((await get(clipUrl(link), [h])).status, 403, h);
     }
     // What is left of the slack can still be fetched in small pieces, but
-    // never a whole clip more: the total stays below 4 clips.
+    // never a whole clip more: the total stays three quarters of a clip
+    // past 3.
     for (let i = 0; i < 1000; i++) {
       const res = await get(clipUrl(link), [`Range: bytes=-50000`]);
       if (res.status !== 206) break;
       received += res.body.length;
     }
-    assert.ok(received < 4 * S, `received ${received} bytes, less than 4 copies of ${S}`);
+    assert.ok(received <= 3 * S + beyond(S), `received ${received} bytes, more than 3¾ copies of ${S}`);
     // Every byte received is charged, or was given back by a resume credit
     // (bytes=1- starts inside the bytes=0- before it), within the pool.
     const detail = await show("L-TRICK");
     const credited = detail.attempts.reduce((sum, a) => sum + (a.credited_bytes ?? 0), 0);
     assert.equal(granted(detail) + credited, received);
-    assert.ok(credited <= 3 * Math.floor((S - 1) / 6), `credits ${credited} within the pool`);
+    assert.ok(credited <= creditPool(S, 3), `credits ${credited} within the pool`);
+  });
+
+  it("after the last download, curl -C - with the clip's first bytes is refused: never one copy more", async () => {
+    // A review found a 5-download link of the sample clip sending the
+    // rest of it to `curl -C -` with a one-byte file once the five were
+    // done: the slack and the resume credits added up to all but one byte.
+    const link = await mint(stack, { order: "L-RESUME-AFTER", clips: [main.slug], downloads: 3 });
+    for (let i = 0; i < 3; i++) assert.equal((await get(clipUrl(link))).status, 200, `download ${i + 1}`);
+    // Every MP4 begins with a few bytes anyone can guess; a quarter of a
+    // clip cannot be. curl -C - asks for the rest from the file's length
+    // on, and gives up on an answer that is not a 206 (exit 33).
+    const out = path.join(work, "resume-after.mp4");
+    fs.writeFileSync(out, mainBytes.subarray(0, 8));
+    const resumed = await run("curl", ["-sS", "-C", "-", "-o", out, clipUrl(link)]).catch((e) => e);
+    assert.equal(resumed.code, 33, `curl -C - was refused: ${resumed.stderr ?? resumed.stdout}`);
+    assert.equal(fs.statSync(out).size, 8, "nothing was added to the file");
+    for (const have of [1, 8, 4096, Math.ceil(S / 4) - 1]) {
+      assert.equal((await get(clipUrl(link), [`Range: bytes=${have}-`])).status, 403, `a resume from byte ${have}`);
+    }
+    // Whatever is asked, at most three quarters of the clip is sent once
+    // more, and every byte of it is charged or was given back (rule 5).
+    let more = 0;
+    for (const start of [Math.ceil(S / 4), S >> 1, S - 65536, S - 1000, S - 1]) {
+      const res = await get(clipUrl(link), [`Range: bytes=${start}-`]);
+      if (res.status === 206) more += res.body.length;
+      else assert.equal(res.status, 403);
+    }
+    assert.ok(more <= beyond(S), `${more} bytes sent after the three downloads`);
+    const detail = await settled("L-RESUME-AFTER", 3);
+    const credited = detail.attempts.reduce((sum, a) => sum + (a.credited_bytes ?? 0), 0);
+    assert.equal(granted(detail) + credited, 3 * S + more);
+    assert.ok(credited <= creditPool(S, 3), `credits ${credited} within the pool`);
+    assert.equal(detail.clips[0].downloads_left, 0);
   });
 
   it("HEAD, 304 and 416 are not charged, and not each given a row", async () => {

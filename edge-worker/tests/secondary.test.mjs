@@ -24,6 +24,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
+import { unit } from "./support/allowance.mjs";
 import { makeVideoClip, putClip } from "./support/bigclip.mjs";
 import { workerForClip } from "./support/custom-worker.mjs";
 import { startFaultyFront, startS3 } from "./support/s3.mjs";
@@ -96,11 +97,6 @@ async function settled(s, order, n = 1) {
   }
 }
 
-/** One download's worth for a clip of `size` (allowance.rs: size + slack). */
-function unit(size, downloads) {
-  const slack = Math.min(Math.max(Math.floor(size / 4), 256 * 1024), 16 * 1024 * 1024);
-  return size + Math.min(slack, Math.floor((size - 1) / (2 * downloads)));
-}
 
 const url = (link, entry = withheld) => `${link.url}/${entry.slug}`;
 
