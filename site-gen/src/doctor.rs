@@ -331,7 +331,7 @@ impl Report {
         }
         if no_object_hash > 0 {
             r.warn(format!(
-                "{no_object_hash} clip(s) present with the right size; sha256 not compared: their objects in the bucket carry none (put there otherwise than by `site-gen push`, which uploads with it: `wrangler r2 object put`, or scripts/run-local.sh); push leaves an object of the right size alone"
+                "{no_object_hash} clip(s) present with the right size; sha256 not compared: their objects in the bucket carry none (put there otherwise than by `site-gen push`, which uploads with it: `wrangler r2 object put`, or scripts/run-local.sh); `site-gen push` uploads them again with it (up to 100 MB)"
             ));
         }
 

@@ -9,6 +9,17 @@
 //! only between its header and the next one.
 
 use std::ops::Range;
+use std::path::Path;
+
+/// Writes a content file's new text whole or not at all: into a `.md.part`
+/// beside it (which no build reads), then renamed over it, so that a Ctrl-C
+/// or a full disk never leaves a clip's file empty or cut short.
+pub fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("md.part");
+    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
 
 /// The front matter's lines (with their line ends), where it opens and
 /// closes (the two `+++` lines), and the file's line end.

@@ -918,8 +918,7 @@ fn write_back(
     let Some(text) = text else {
         return Ok(false);
     };
-    let tmp = path.with_extension("md.part");
-    fs::write(&tmp, &text).and_then(|()| fs::rename(&tmp, path)).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::front_matter_edit::write_whole(path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(true)
 }
 

@@ -51,6 +51,12 @@ pub struct PushArgs {
     /// Show what would be uploaded and changed; upload and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Replace this clip's file in the bucket (its slug; give it once per
+    /// clip) although the bucket holds the file the clip sold: for a
+    /// corrected export that every buyer is to download from now on.
+    /// Without it, push refuses to replace a sold file.
+    #[arg(long, value_name = "SLUG")]
+    pub replace: Vec<String>,
 }
 
 /// The request body limit of the Free and Pro plans.
@@ -63,7 +69,10 @@ pub struct Remote {
     pub sha256: Option<String>,
 }
 
-/// Why a file is uploaded, or None when the bucket already has it.
+/// Why a file is uploaded, or None when the bucket already has it. An
+/// object of the right size without a sha256 (put by `wrangler r2 object
+/// put` or `run-local.sh`) could hold other bytes: it is uploaded again, so
+/// that R2 checks the bytes against the sha256 that push then records.
 pub fn upload_reason(size: u64, sha256: &str, remote: Option<&Remote>) -> Option<String> {
     match remote {
         None => Some("missing from the bucket".into()),
@@ -71,8 +80,21 @@ pub fn upload_reason(size: u64, sha256: &str, remote: Option<&Remote>) -> Option
         Some(Remote { sha256: Some(h), .. }) if !h.eq_ignore_ascii_case(sha256) => {
             Some("the bucket has other bytes (sha256 differs)".into())
         }
+        Some(Remote { sha256: None, .. }) => {
+            Some("the bucket's copy carries no sha256 to compare: uploaded again, so that R2 checks the bytes".into())
+        }
         Some(_) => None,
     }
+}
+
+/// Whether uploading a file of `size` and `sha256` would replace the file a
+/// clip sold: the bucket holds what the clip's front matter describes
+/// (`sold_size`, `sold_sha256`), and the file is another. A wrong `--media`
+/// folder, or a master changed since, would otherwise be what every buyer
+/// downloads, with no copy of the sold file left.
+pub fn replaces_sold_file(sold_size: u64, sold_sha256: Option<&str>, remote: &Remote, size: u64, sha256: &str) -> bool {
+    let other_file = sold_size != size || sold_sha256.is_some_and(|h| !h.eq_ignore_ascii_case(sha256));
+    other_file && catalog_mismatch(sold_size, sold_sha256, remote).is_none()
 }
 
 /// How an object differs from what the catalog says of it (its `size`, and
@@ -209,6 +231,12 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
         AdminClient::new(&resolve_worker_url(args.worker_url.as_deref(), &args.root)?, &admin_token(&args.root)?)?;
     let media = args.root.join(args.media.clone().unwrap_or_else(|| crate::media::default_masters(&args.root)));
     let secondary = Secondary::from_root(&args.root).map_err(OrdersError::Other)?;
+    let manifest = crate::render::manifest(&shop);
+    if let Some(unknown) = args.replace.iter().find(|slug| manifest.clips.get(slug).is_none()) {
+        return Err(OrdersError::Other(format!(
+            "--replace {unknown}: no clip {unknown} in the catalog (a clip's slug, as `site-gen orders show` names it)"
+        )));
+    }
     if let Some(s) = &secondary {
         println!("Both origins: R2 through the Worker, and the secondary origin (bucket {}).", s.bucket_name());
     }
@@ -217,7 +245,6 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
     let mut to_secondary = SecondaryCounts::default();
     // Every file of every clip: the main one and each `[[variants]]` one,
     // as the Worker's catalog lists them.
-    let manifest = crate::render::manifest(&shop);
     let files = manifest
         .clips
         .iter()
@@ -311,6 +338,36 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
             Err(e) if stops_the_run(&e) => return Err(e),
             found => found,
         };
+        if let Ok(Some(r)) = &in_r2 {
+            if replaces_sold_file(file.size, file.sha256.as_deref(), r, size, &sha256) && !args.replace.contains(slug) {
+                failed += 1;
+                println!(
+                    "clip {name}: not uploaded: {} ({size} bytes, sha256 {sha256}) is not the file this clip sold, which the bucket \
+                     holds as {} describes it ({} bytes{}). Uploading it would change what every buyer downloads, and no copy \
+                     of the sold file would be left. If it is a corrected export for the buyers, run `site-gen push --replace {slug}`; \
+                     if not, is --media right ({})?",
+                    path.display(),
+                    crate::diagnostics::display_path(&args.root, &source).display(),
+                    file.size,
+                    file.sha256.as_deref().map(|h| format!(", sha256 {h}")).unwrap_or_default(),
+                    media.display()
+                );
+                continue;
+            }
+            if r.sha256.is_none() && r.size == size && size > BODY_LIMIT {
+                // Too big to go through the Worker again: its bytes cannot
+                // be checked here, so no hash of them is recorded.
+                present += 1;
+                println!(
+                    "clip {name}: the bucket's copy has the right size but carries no sha256, and over 100 MB it cannot go \
+                     through the Worker to be checked: push cannot tell it is {}, so it records no sha256 for it. If in \
+                     doubt, put the file there again ({})",
+                    path.display(),
+                    crate::guides::guide("deploy.md")
+                );
+                continue;
+            }
+        }
         // The secondary goes first, so that R2 (what customers download
         // from) trades its copy for other bytes only once the secondary
         // holds them too. Nor does it get new bytes while what R2 holds is
@@ -422,7 +479,8 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
             if args.dry_run { " [dry run: not written]" } else { "" }
         );
         if !args.dry_run {
-            std::fs::write(&source, new).map_err(|e| OrdersError::Other(format!("{}: {e}", source.display())))?;
+            crate::front_matter_edit::write_whole(&source, &new)
+                .map_err(|e| OrdersError::Other(format!("{}: {e}", source.display())))?;
         }
         recorded += 1;
     }
@@ -467,7 +525,25 @@ mod tests {
         assert!(upload_reason(5, "aa", Some(&Remote { size: 4, sha256: None })).unwrap().contains("4 bytes"));
         assert!(upload_reason(5, "aa", Some(&Remote { size: 5, sha256: Some("bb".into()) })).is_some());
         assert_eq!(upload_reason(5, "aa", Some(&Remote { size: 5, sha256: Some("AA".into()) })), None);
-        assert_eq!(upload_reason(5, "aa", Some(&Remote { size: 5, sha256: None })), None);
+        assert!(upload_reason(5, "aa", Some(&Remote { size: 5, sha256: None })).unwrap().contains("no sha256"));
+    }
+
+    /// A wrong --media folder or a master changed since the sale: the
+    /// bucket holds what the clip sold, and the file here is another.
+    #[test]
+    fn a_sold_file_is_not_replaced_unasked() {
+        let there = |size, sha: Option<&str>| Remote { size, sha256: sha.map(str::to_string) };
+        // The bucket has the sold file; the file here is shorter, or other bytes.
+        assert!(replaces_sold_file(10, Some("aa"), &there(10, Some("aa")), 4, "bb"));
+        assert!(replaces_sold_file(10, Some("aa"), &there(10, None), 10, "bb"));
+        assert!(replaces_sold_file(10, None, &there(10, None), 4, "bb"));
+        // The file here is the sold one (any case of hex), or the bucket
+        // already holds something else (an upload that is a repair).
+        assert!(!replaces_sold_file(10, Some("aa"), &there(10, Some("aa")), 10, "AA"));
+        assert!(!replaces_sold_file(10, Some("aa"), &there(7, None), 4, "bb"));
+        assert!(!replaces_sold_file(10, Some("aa"), &there(10, Some("cc")), 4, "bb"));
+        // No hash recorded and the sizes agree: nothing tells them apart.
+        assert!(!replaces_sold_file(10, None, &there(10, None), 10, "bb"));
     }
 
     /// A clip whose file is not on this machine is compared with the

@@ -32,9 +32,23 @@ fn fake_bucket() -> (String, Bucket) {
     fake_bucket_refusing("\0 no key has this")
 }
 
+/// Keys whose objects carry no sha256 until uploaded (put by wrangler).
+type Unhashed = Arc<Mutex<std::collections::BTreeSet<String>>>;
+
+/// [`fake_bucket`], whose objects of the keys in the set carry no sha256.
+fn fake_bucket_with_unhashed() -> (String, Bucket, Unhashed) {
+    let unhashed = Unhashed::default();
+    let (base, bucket) = fake_bucket_answering("\0 no key has this", unhashed.clone());
+    (base, bucket, unhashed)
+}
+
 /// [`fake_bucket`], refusing (413, as the Worker's plan limit does) every
 /// upload of a key that contains `refused`.
 fn fake_bucket_refusing(refused: &'static str) -> (String, Bucket) {
+    fake_bucket_answering(refused, Unhashed::default())
+}
+
+fn fake_bucket_answering(refused: &'static str, unhashed: Unhashed) -> (String, Bucket) {
     let bucket: Bucket = Arc::default();
     let objects = bucket.clone();
     let base = http::serve(move |request| {
@@ -45,6 +59,9 @@ fn fake_bucket_refusing(refused: &'static str) -> (String, Bucket) {
         match (request.has_bearer(TOKEN), request.method.as_str(), key) {
             (false, _, _) => Response::json(401, json!({"error": "unauthorized"})),
             (true, "GET", Some(key)) => match objects.lock().unwrap().get(&key) {
+                Some(b) if unhashed.lock().unwrap().contains(&key) => {
+                    Response::json(200, json!({"found": {"size": b.len()}}))
+                }
                 Some(b) => Response::json(200, json!({"found": {"size": b.len(), "sha256": hex_sha256(b)}})),
                 None => Response::json(404, json!({"error": "not in the bucket"})),
             },
@@ -52,6 +69,7 @@ fn fake_bucket_refusing(refused: &'static str) -> (String, Bucket) {
                 Response::json(413, json!({"error": "body over the plan's limit"}))
             }
             (true, "PUT", Some(key)) => {
+                unhashed.lock().unwrap().remove(&key);
                 objects.lock().unwrap().insert(key, request.body);
                 Response::json(201, json!({"stored": true}))
             }
@@ -121,9 +139,15 @@ fn fake_s3(mode: S3) -> (String, Store, Arc<Mutex<usize>>) {
 
 /// `site-gen push` with the secondary origin at `s3`.
 fn push_to_both(root: &Path, base: &str, s3: &str) -> Output {
+    push_to_both_with(root, base, s3, &[])
+}
+
+/// [`push_to_both`] with more arguments.
+fn push_to_both_with(root: &Path, base: &str, s3: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_site-gen"))
         .args(["push", "--worker-url", base, "--root"])
         .arg(root)
+        .args(extra)
         .env("CLIPSTORE_ADMIN_TOKEN", TOKEN)
         .env("CLIPSTORE_SECONDARY_ENDPOINT", s3)
         .env("CLIPSTORE_SECONDARY_REGION", "us-east-1")
@@ -135,9 +159,15 @@ fn push_to_both(root: &Path, base: &str, s3: &str) -> Output {
 }
 
 fn push(root: &Path, base: &str) -> Output {
+    push_with(root, base, &[])
+}
+
+/// [`push`] with more arguments.
+fn push_with(root: &Path, base: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_site-gen"))
         .args(["push", "--worker-url", base, "--root"])
         .arg(root)
+        .args(extra)
         .env("CLIPSTORE_ADMIN_TOKEN", TOKEN)
         .output()
         .unwrap()
@@ -316,7 +346,7 @@ fn a_replaced_master_reaches_r2_only_after_the_secondary() {
     bucket.lock().unwrap().remove("clips/first-clip-360p.mp4");
     let (failing, failing_store, puts) = fake_s3(S3::FailingUploads);
     failing_store.lock().unwrap().insert("clips/first-clip.mp4".into(), (old.clone(), hex_sha256(&old)));
-    let refused = push_to_both(&root, &base, &failing);
+    let refused = push_to_both_with(&root, &base, &failing, &["--replace", "first-clip"]);
     let said = text(&refused);
     assert!(!refused.status.success(), "{said}");
     assert_eq!(*puts.lock().unwrap(), 2, "both files were offered to the secondary: {said}");
@@ -329,12 +359,82 @@ fn a_replaced_master_reaches_r2_only_after_the_secondary() {
     assert!(said.contains("until the secondary holds the new one too"), "{said}");
     assert_eq!(fs::read(&clip).unwrap(), recorded, "the front matter still describes the old master");
 
-    let retried = push_to_both(&root, &base, &s3);
+    let retried = push_to_both_with(&root, &base, &s3, &["--replace", "first-clip"]);
     let said = text(&retried);
     assert!(retried.status.success(), "{said}");
     assert_eq!(bucket.lock().unwrap()["clips/first-clip.mp4"], new, "{said}");
     assert_eq!(store.lock().unwrap()["clips/first-clip.mp4"], (new.clone(), hex_sha256(&new)), "{said}");
     assert_eq!(front_matter(&clip)["sha256"].as_str(), Some(hex_sha256(&new).as_str()), "{said}");
+}
+
+/// A file under --media that is not the one the clip sold (a wrong folder,
+/// a master changed since), while the bucket holds the sold one: push
+/// refuses to replace it, in either origin, and changes no front matter,
+/// until told `--replace` with the clip's slug. (A review's push of 50 KB
+/// copies replaced every sold file, and exited 0.)
+#[test]
+fn a_sold_file_is_replaced_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, clip, sold, _) = shop_with_a_variant(tmp.path());
+    let (base, bucket) = fake_bucket();
+    let (s3, store, puts) = fake_s3(S3::WithoutListBucket);
+    assert!(push_to_both(&root, &base, &s3).status.success());
+    let recorded = fs::read(&clip).unwrap();
+    let before = *puts.lock().unwrap();
+
+    let other = b"a cut-down copy".repeat(20);
+    fs::write(root.join("sample-media/clips/first-clip.mp4"), &other).unwrap();
+    let refused = push_to_both(&root, &base, &s3);
+    let said = text(&refused);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("clip first-clip: not uploaded:") && said.contains("is not the file this clip sold"),
+        "{said}"
+    );
+    assert!(said.contains(&format!("({} bytes, sha256 {})", sold.len(), hex_sha256(&sold))), "{said}");
+    assert!(said.contains("run `site-gen push --replace first-clip`") && said.contains("is --media right"), "{said}");
+    assert_eq!(bucket.lock().unwrap()["clips/first-clip.mp4"], sold, "{said}");
+    assert_eq!(store.lock().unwrap()["clips/first-clip.mp4"].0, sold, "{said}");
+    assert_eq!(*puts.lock().unwrap(), before, "nothing sent to the secondary: {said}");
+    assert_eq!(fs::read(&clip).unwrap(), recorded, "the front matter still describes the sold file");
+
+    let unknown = push_to_both_with(&root, &base, &s3, &["--replace", "frist-clip"]);
+    assert!(!unknown.status.success());
+    assert!(text(&unknown).contains("--replace frist-clip: no clip frist-clip in the catalog"), "{}", text(&unknown));
+
+    let replaced = push_to_both_with(&root, &base, &s3, &["--replace", "first-clip"]);
+    let said = text(&replaced);
+    assert!(replaced.status.success(), "{said}");
+    assert_eq!(bucket.lock().unwrap()["clips/first-clip.mp4"], other, "{said}");
+    assert_eq!(store.lock().unwrap()["clips/first-clip.mp4"].0, other, "{said}");
+    assert_eq!(front_matter(&clip)["sha256"].as_str(), Some(hex_sha256(&other).as_str()), "{said}");
+    assert!(!root.join("content/clips/first-clip.md.part").exists());
+}
+
+/// An object of the right size that carries no sha256 (put by wrangler or
+/// run-local.sh) is uploaded again, so that R2 checks the bytes whose
+/// sha256 push records: a same-size object with other bytes was counted
+/// as in place, and the local file's hash recorded for it.
+#[test]
+fn an_object_without_a_sha256_is_uploaded_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, clip, main, small) = shop_with_a_variant(tmp.path());
+    let (base, bucket, unhashed) = fake_bucket_with_unhashed();
+    let impostor: Vec<u8> = main.iter().map(|b| b ^ 1).collect();
+    bucket.lock().unwrap().insert("clips/first-clip.mp4".into(), impostor);
+    unhashed.lock().unwrap().insert("clips/first-clip.mp4".into());
+    let out = push(&root, &base);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("clip first-clip: uploading clips/first-clip.mp4 (the bucket's copy carries no sha256"),
+        "{said}"
+    );
+    assert_eq!(bucket.lock().unwrap()["clips/first-clip.mp4"], main, "{said}");
+    assert_eq!(bucket.lock().unwrap()["clips/first-clip-360p.mp4"], small, "{said}");
+    assert_eq!(front_matter(&clip)["sha256"].as_str(), Some(hex_sha256(&main).as_str()));
+    let again = push(&root, &base);
+    assert!(text(&again).contains("0 uploaded, 2 already in the bucket, 0 failed"), "{}", text(&again));
 }
 
 /// A secondary key that is wrong (or may not write): the first upload it
