@@ -229,8 +229,11 @@ pub enum OrdersCommand {
         /// Link base instead of download_base_url from site.toml.
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
-        /// Sign with the local Worker's key (edge-worker/.dev.vars) even for
-        /// a link that is not for 127.0.0.1 or localhost.
+        /// Only for a Worker older than this site-gen, which sends no new
+        /// link of its own: sign it with the local Worker's key
+        /// (edge-worker/.dev.vars) even for a link that is not for
+        /// 127.0.0.1 or localhost. (The Worker signs the link; no key is
+        /// needed here.)
         #[arg(long)]
         local_key: bool,
     },
@@ -1034,13 +1037,9 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
         OrdersCommand::Reissue { order, despite_refund, expires, base_url, local_key } => {
             let valid_for = pt::parse_duration(&expires)?;
             let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
-            let (key, source) = pt::signing_key_from(&args.root)?;
             // A local Worker's links are its own (the shop's address is
             // not what it answers, nor what its local key may sign for).
             let base = base_url.unwrap_or_else(|| reissue_base(&worker, &shop.config.download_base_url));
-            // Before the Worker is asked: a refused key must not leave the
-            // order reissued without a new link.
-            pt::check_key_for(source, &base, local_key)?;
             // Check the new link against the catalog before the Worker is
             // asked: a clip since withdrawn (a draft, a renamed or removed
             // file) must not leave the customer with old links stopped and
@@ -1048,7 +1047,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             let shown = client.show(&order)?;
             check_reissuable(&order, &shown, despite_refund)?;
             let planned = reissue_request(&order, shown.get("order"), valid_for, unix_now())?;
-            pt::mint(&shop, &key, &planned).map_err(|e| {
+            pt::checked_claims(&shop, "", &planned).map_err(|e| {
                 // Never a link minted under the same id: once opened, it
                 // would replace the order's clips in the ledger.
                 OrdersError::Other(format!(
@@ -1064,14 +1063,31 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             let o = v.get("order");
             let not_before = o.and_then(|o| o.get("not_before")).and_then(Value::as_u64).unwrap_or(0);
             let request = reissue_request(&order, o, valid_for, unix_now().max(not_before))?;
-            let (token, claims) = pt::mint(&shop, &key, &request)?;
-            // The Worker signs the new link with the key it checks; a local
-            // key (rotated since, or mistyped) could sign one that fails.
-            // Only a Worker older than this site-gen answers without one.
-            match v.get("link").and_then(Value::as_str) {
-                Some(link) => println!("{link}"),
-                None => println!("{}", pt::download_url(&base, &token)),
-            }
+            // The Worker signs the new link with the key it checks, so no
+            // key is needed here (a local one, rotated since or mistyped,
+            // could sign one that fails). Only a Worker older than this
+            // site-gen answers without one: then the key here signs it.
+            let claims = match v.get("link").and_then(Value::as_str) {
+                Some(link) => {
+                    println!("{link}");
+                    pt::checked_claims(&shop, "", &request)?
+                }
+                None => {
+                    let signed = pt::signing_key_from(&args.root).and_then(|(key, source)| {
+                        pt::check_key_for(source, &base, local_key)?;
+                        pt::mint(&shop, &key, &request)
+                    });
+                    let (token, claims) = signed.map_err(|e| {
+                        OrdersError::Other(format!(
+                            "order {order} was reissued (its old links stopped), but the Worker, older than this \
+                             site-gen, sent no new link, and none can be signed here: {e}\n\
+                             Run `site-gen orders resend {order}`: the Worker e-mails the customer a link it signs"
+                        ))
+                    })?;
+                    println!("{}", pt::download_url(&base, &token));
+                    claims
+                }
+            };
             eprintln!(
                 "Order {}: new link for {} ({} downloads each, downloads already used stay used), valid until {}; links issued before it no longer work, and a mail of the order still waiting in the Worker's outbox is withdrawn (send the customer this link, or `site-gen orders resend {}`).",
                 claims.order_id,
@@ -1082,6 +1098,18 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             );
         }
         OrdersCommand::Export { order, out } => {
+            // A typo wrote a file of headers alone and said nothing.
+            if let Some(order) = &order {
+                match client.show(order) {
+                    Err(OrdersError::Http { status: 404, .. }) => {
+                        return Err(OrdersError::Other(format!(
+                            "no order {order} in the ledger: nothing was exported\n  help: check the id (`site-gen orders list` shows them)"
+                        )))
+                    }
+                    Err(e) => return Err(e),
+                    Ok(_) => {}
+                }
+            }
             let attempts = client.attempts(order.as_deref())?;
             match out {
                 Some(path) => {

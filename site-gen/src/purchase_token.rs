@@ -57,6 +57,8 @@ pub enum TokenCommandError {
     ClipTwice { slug: String, first: String, second: String },
     #[error("`{0}` is not a duration a link can be valid for: use a number and a unit, at least a second, like 30d, 12h or 2weeks")]
     BadDuration(String),
+    #[error("`{0}` is longer than a link can be valid for: at most 100 years (100years); a link that should never end can say that")]
+    TooLong(String),
     #[error("`{0}` is not a clip: write its slug, or slug:variant:licence (like harbour-at-dawn:hd:extended)")]
     BadItem(String),
     #[error("{0}")]
@@ -158,11 +160,20 @@ pub fn keyring(root: &Path) -> Result<(Keyring, String), TokenCommandError> {
 pub fn parse_duration(s: &str) -> Result<Duration, TokenCommandError> {
     // A link valid for no time could not be signed (the Worker answered a
     // link made with it as an outage): under a second is refused here.
-    humantime::parse_duration(s.trim())
+    let d = humantime::parse_duration(s.trim())
         .ok()
         .filter(|d| d.as_secs() > 0)
-        .ok_or_else(|| TokenCommandError::BadDuration(s.to_string()))
+        .ok_or_else(|| TokenCommandError::BadDuration(s.to_string()))?;
+    // Thousands of years ran past the dates a page can show (its order page
+    // failed with year 10017).
+    if d > MAX_VALID_FOR {
+        return Err(TokenCommandError::TooLong(s.to_string()));
+    }
+    Ok(d)
 }
+
+/// The longest a link may be valid for: 100 years.
+pub const MAX_VALID_FOR: Duration = Duration::from_secs(100 * 365 * 86_400 + 25 * 86_400);
 
 /// What the owner asks for when minting a link.
 #[derive(Debug, Clone)]
@@ -177,6 +188,15 @@ pub struct MintRequest {
 
 /// Checks the clips against the published catalog and signs the claims.
 pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String, Claims), TokenCommandError> {
+    let claims = checked_claims(shop, key.key_id(), req)?;
+    let token = sign_token(&claims, key)?;
+    Ok((token, claims))
+}
+
+/// The claims of a link for `req`, its clips checked against the published
+/// catalog, unsigned: what [`mint`] signs, and what `orders reissue`
+/// checks before the Worker (which signs its link) is asked.
+pub fn checked_claims(shop: &Shop, key_id: &str, req: &MintRequest) -> Result<Claims, TokenCommandError> {
     let known: Vec<&str> = shop.clips.iter().map(|c| c.slug.as_str()).collect();
     // Slugs, variant and licence ids are small letters: `Extended` is `extended`.
     let items = req
@@ -238,7 +258,7 @@ pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String,
         }
     }
     let mut claims = Claims {
-        key_id: key.key_id().to_string(),
+        key_id: key_id.to_string(),
         order_id: req.order_id.clone(),
         clips: items.iter().map(|i| i.slug.clone()).collect(),
         issued_at: req.now_unix,
@@ -248,8 +268,7 @@ pub fn mint(shop: &Shop, key: &SigningKey, req: &MintRequest) -> Result<(String,
         choices,
     };
     claims.normalize_clips();
-    let token = sign_token(&claims, key)?;
-    Ok((token, claims))
+    Ok(claims)
 }
 
 /// What of a minted link the last build's catalog lacks (`manifest`: the
@@ -341,6 +360,10 @@ mod tests {
         assert_eq!(parse_duration("12h").unwrap().as_secs(), 12 * 3600);
         assert_eq!(parse_duration("2weeks").unwrap().as_secs(), 14 * 86400);
         assert!(matches!(parse_duration("soon"), Err(TokenCommandError::BadDuration(_))));
+        assert!(parse_duration("100years").is_ok());
+        for long in ["101years", "7990years"] {
+            assert!(matches!(parse_duration(long), Err(TokenCommandError::TooLong(_))), "{long}");
+        }
         for none in ["0s", "0d", "500ms"] {
             assert!(matches!(parse_duration(none), Err(TokenCommandError::BadDuration(_))), "{none}");
         }

@@ -226,6 +226,15 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
             (200, json!({"attempts": []}))
         } else if request_line.starts_with("GET /admin/orders/ORD%2D9 ") {
             (200, json!({"order": {"order_id": "ORD-9", "clips": "[\"harbor\",\"alpha\"]", "allowance": 3}}))
+        } else if request_line.starts_with("GET /admin/orders/ORD%2DALPHA ") {
+            (200, json!({"order": {"order_id": "ORD-ALPHA", "clips": "[\"alpha\"]", "allowance": 3, "expires_at": 1}}))
+        } else if request_line.starts_with("POST /admin/orders/ORD%2DALPHA/reissue?") {
+            (
+                200,
+                json!({"order": {"order_id": "ORD-ALPHA", "clips": "[\"alpha\"]", "allowance": 3, "customer_ref": "",
+                                 "expires_at": 4_000_000_000_u64, "not_before": 1_764_000_001},
+                       "link": "https://shop.example/download/v1.signed-by-the-worker"}),
+            )
         } else if request_line.starts_with("GET /admin/orders/ORD%2DREFUNDED ") {
             (
                 200,
@@ -366,6 +375,10 @@ fn what_is_likely_a_mistake_is_refused_and_changes_nothing() {
     assert!(!full.status.success(), "a full disk is not success");
     let err = String::from_utf8_lossy(&full.stderr);
     assert!(err.contains("could not write the attempts to /dev/full"), "{err}");
+    let typo = orders(&base, token, &["export", "--order", "ORD-6", "--out", "/dev/null"]);
+    assert!(!typo.status.success(), "a typo's export of headers alone is not success");
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(err.contains("no order ORD-6 in the ledger: nothing was exported"), "{err}");
     let nowhere = orders(&base, token, &["export", "--out", "/nonexistent-dir/a.csv"]);
     assert!(!nowhere.status.success());
     assert!(String::from_utf8_lossy(&nowhere.stderr).contains("/nonexistent-dir/a.csv"));
@@ -432,6 +445,26 @@ fn a_refunded_order_is_reissued_only_when_the_owner_says_so() {
         .iter()
         .any(|l| l.starts_with("POST /admin/orders/ORD%2DREFUNDED/reissue?valid_for=2592000 "));
     assert!(asked, "the new link's 30 days become the order's expiry: {:?}", seen.lock().unwrap());
+}
+
+/// The Worker signs a reissued order's link: no signing key is needed on
+/// the owner's machine (it was, and reissue failed for an owner who had
+/// followed "no key is needed here").
+#[test]
+fn a_reissue_needs_no_signing_key_here() {
+    let (base, _) = fake_admin("right-token-0123456789");
+    let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
+    let out = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .args(["orders", "--worker-url", &base, "--root", shop.to_str().unwrap(), "reissue", "ORD-ALPHA"])
+        .env("CLIPSTORE_ADMIN_TOKEN", "right-token-0123456789")
+        .env_remove("CLIPSTORE_SIGNING_KEY")
+        .env_remove("CLIPSTORE_TOKEN_KEYS")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "https://shop.example/download/v1.signed-by-the-worker\n");
+    assert!(stderr.contains("Order ORD-ALPHA: new link for alpha"), "{stderr}");
 }
 
 /// `orders create` puts the order in the ledger and mails its link; an id
