@@ -230,7 +230,8 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
     let client =
         AdminClient::new(&resolve_worker_url(args.worker_url.as_deref(), &args.root)?, &admin_token(&args.root)?)?;
     let media = args.root.join(args.media.clone().unwrap_or_else(|| crate::media::default_masters(&args.root)));
-    let secondary = Secondary::from_root(&args.root).map_err(OrdersError::Other)?;
+    let secondary =
+        Secondary::from_root(&args.root, crate::orders::is_loopback(client.base())).map_err(OrdersError::Other)?;
     let manifest = crate::render::manifest(&shop);
     if let Some(unknown) = args.replace.iter().find(|slug| manifest.clips.get(slug).is_none()) {
         return Err(OrdersError::Other(format!(
@@ -238,7 +239,11 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
         )));
     }
     if let Some(s) = &secondary {
-        println!("Both origins: R2 through the Worker, and the secondary origin (bucket {}).", s.bucket_name());
+        println!(
+            "Both origins: R2 through the Worker, and the secondary origin (bucket {} at {}).",
+            s.bucket_name(),
+            s.endpoint()
+        );
     }
     let (mut uploaded, mut present, mut recorded, mut failed) = (0, 0, 0, 0);
     let (mut catalog_files, mut not_found) = (0, 0);

@@ -123,9 +123,17 @@ const NAMES: [&str; 5] = ["ENDPOINT", "REGION", "BUCKET", "ACCESS_KEY_ID", "SECR
 
 impl Secondary {
     /// The store configured for the shop in `root`; `Ok(None)` when none is.
-    pub fn from_root(root: &Path) -> Result<Option<Secondary>, String> {
+    /// `local_worker`: the Worker is the one on this machine, whose
+    /// `.dev.vars` (written by `run-local.sh`) names its local store. For a
+    /// deployed Worker those lines are not read: they named the local test
+    /// store, and push filled it instead of the shop's.
+    pub fn from_root(root: &Path, local_worker: bool) -> Result<Option<Secondary>, String> {
         let worker_file = |name: &str| crate::purchase_token::worker_file(root, name);
-        let dev_vars = std::fs::read_to_string(worker_file(".dev.vars")).unwrap_or_default();
+        let dev_vars = if local_worker {
+            std::fs::read_to_string(worker_file(".dev.vars")).unwrap_or_default()
+        } else {
+            String::new()
+        };
         let toml: Option<toml::Value> =
             std::fs::read_to_string(worker_file("wrangler.toml")).ok().and_then(|t| t.parse().ok());
         let value = |name: &str| -> Option<String> {
@@ -174,6 +182,11 @@ impl Secondary {
         self.bucket.name()
     }
 
+    /// The store's address, as push names it.
+    pub fn endpoint(&self) -> &str {
+        self.bucket.base_url().as_str()
+    }
+
     /// What the store holds for `key` (size, and the sha256 push recorded).
     /// A [`SecondaryError::Refused`] here does not tell a wrong key from a
     /// missing object: AWS S3 answers 403 for both to a key without
@@ -193,7 +206,7 @@ impl Secondary {
             Err(ureq::Error::Status(status, _)) => {
                 Err(SecondaryError::Other(format!("the secondary answered {status} to HEAD {key}")))
             }
-            Err(e) => Err(SecondaryError::Other(format!("the secondary: {e}"))),
+            Err(e) => Err(SecondaryError::Other(unreached(&e, key))),
         }
     }
 
@@ -470,8 +483,20 @@ fn describe(e: ureq::Error, key: &str) -> SecondaryError {
                 _ => SecondaryError::Other(said),
             }
         }
-        e => SecondaryError::Other(format!("the secondary: {e}")),
+        e => SecondaryError::Other(unreached(&e, key)),
     }
+}
+
+/// Why the store could not be asked, without the request's address: a
+/// presigned URL stays valid for an hour, and one shown in a pasted log
+/// would let anyone upload to that key.
+fn unreached(e: &ureq::Error, key: &str) -> String {
+    let ureq::Error::Transport(t) = e else { return format!("the secondary, for {key}: {}", e.kind()) };
+    let mut why = t.kind().to_string();
+    for part in t.message().map(str::to_string).into_iter().chain(std::error::Error::source(t).map(|s| s.to_string())) {
+        why = why + ": " + &part;
+    }
+    format!("the secondary could not be reached for {key}: {why}")
 }
 
 fn answer(result: Result<ureq::Response, ureq::Error>, key: &str) -> Result<ureq::Response, SecondaryError> {
@@ -517,16 +542,30 @@ mod tests {
         assert_eq!(next, Some(2));
     }
 
+    /// A presigned address in an error message could be used by whoever
+    /// reads it, for an hour.
+    #[test]
+    fn an_unreachable_store_is_named_without_the_signed_address() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}/clips/a.mp4?X-Amz-Signature=0123abcd&X-Amz-Credential=AKIA");
+        let e = ureq::get(&url).call().unwrap_err();
+        let said = unreached(&e, "clips/a.mp4");
+        assert!(said.starts_with("the secondary could not be reached for clips/a.mp4: "), "{said}");
+        assert!(!said.contains("X-Amz") && !said.contains("0123abcd") && !said.contains("AKIA"), "{said}");
+    }
+
     #[test]
     fn no_settings_means_no_secondary() {
         let dir = tempfile::tempdir().unwrap();
         for n in NAMES {
             assert!(std::env::var(format!("CLIPSTORE_SECONDARY_{n}")).is_err(), "test env is clean");
         }
-        assert!(Secondary::from_root(dir.path()).unwrap().is_none());
+        assert!(Secondary::from_root(dir.path(), true).unwrap().is_none());
         std::fs::create_dir_all(dir.path().join("edge-worker")).unwrap();
         std::fs::write(dir.path().join("edge-worker/.dev.vars"), "SECONDARY_BUCKET=clips\n").unwrap();
-        let e = Secondary::from_root(dir.path()).err().unwrap();
+        let e = Secondary::from_root(dir.path(), true).err().unwrap();
         assert!(e.contains("half configured") && e.contains("CLIPSTORE_SECONDARY_ENDPOINT"), "{e}");
+        // A deployed Worker's store is never the one .dev.vars names.
+        assert!(Secondary::from_root(dir.path(), false).unwrap().is_none());
     }
 }
