@@ -130,14 +130,27 @@ impl Conditions<'_> {
 
 /// `Last-Modified` / HTTP-date form of a Unix time.
 pub fn http_date(unix_secs: u64) -> String {
-    httpdate::fmt_http_date(time(unix_secs))
+    // httpdate panics past the year 9999 (a link minted to expire in 7990
+    // years made its order page fail): such a date is shown as the last
+    // one it can write.
+    httpdate::fmt_http_date(time(unix_secs.min(LAST_HTTP_DATE)))
 }
+
+/// Fri, 31 Dec 9999 23:59:59 GMT.
+const LAST_HTTP_DATE: u64 = 253_402_300_799;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const ETAG: &str = "\"abc123\"";
+
+    #[test]
+    fn a_date_past_the_year_9999_is_written_as_its_last_day() {
+        assert_eq!(http_date(T), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(LAST_HTTP_DATE), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(http_date(u64::MAX / 2), "Fri, 31 Dec 9999 23:59:59 GMT");
+    }
     // Sun, 06 Nov 1994 08:49:37 GMT
     const T: u64 = 784_111_777;
 

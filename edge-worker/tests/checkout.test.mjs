@@ -109,6 +109,10 @@ describe("paid checkout", () => {
     assert.match(html(res), /data-await-order="3"/);
     assert.match(html(res), /<script src="\/js\/cart.js" defer><\/script>/);
     assert.match(html(res), /being confirmed/);
+    // Stripe sends the customer here only once the checkout is complete:
+    // the cart it names is emptied (of what went to the checkout) here too.
+    const named = await curl(`${stack.base}/thanks?session_id=${unique("cs")}&cart=AbCdEfGhIjKlMnOpQrStUv`);
+    assert.match(html(named), /<body data-cart-clear="AbCdEfGhIjKlMnOpQrStUv">/);
   });
 
   it("accepted: the order is created and the success page shows working download links", async () => {

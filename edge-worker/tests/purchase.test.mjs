@@ -583,6 +583,8 @@ describe("partial refunds and disputes", () => {
     });
     const refund = await deliver(partial);
     assert.equal(refund.status, 200);
+    // What Stripe's dashboard shows the owner of the delivery.
+    assert.deepEqual([refund.body.partial_refund, refund.body.revoked], [true, undefined], JSON.stringify(refund.body));
     assert.equal((await deliver(partial)).body.duplicate, true, "a redelivered partial refund is recorded once");
     const [mail] = await mailTo((m) => m.to.includes("two@example.com"));
     const [link] = linksIn(mail.email.text);

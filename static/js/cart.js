@@ -215,11 +215,15 @@
   // A clip page's choice: the add button follows the checked item.
   document.addEventListener("change", (e) => e.target.matches("[data-cart-choice] input[name=clip]") && render(load()));
 
-  // Filled afresh from storage as it is sent.
+  // Filled afresh from storage as it is sent. What went to the checkout is
+  // kept beside the cart, so that its success page takes out those items,
+  // not one added since (in another tab, while paying).
+  const SENT = KEY + ".sent";
   document.addEventListener("submit", (e) => {
     if (!e.target.matches("[data-cart-form]")) return;
     const cart = load();
     if (!cart.items.length || !save(cart)) e.preventDefault();
+    else store.setItem(SENT, JSON.stringify({ id: cart.id, items: cart.items.map((i) => i.item) }));
     render(cart);
   });
 
@@ -229,9 +233,21 @@
 
   // The Worker's success page names the cart that was paid for: only that
   // one is emptied (not a cart built since, in another tab or after a
-  // single clip's "Buy" or a Payment Link, which name none).
+  // single clip's "Buy" or a Payment Link, which name none), of what was
+  // sent to its checkout; a clip added since stays, in a cart of a new id
+  // (the paid one's checkout is not asked for again).
   const paid = document.body.getAttribute("data-cart-clear");
-  if (paid && load().id === paid) save({ id: newId(), items: [] });
+  if (paid && load().id === paid) {
+    let sent = null;
+    try {
+      sent = JSON.parse(store.getItem(SENT));
+    } catch {
+      // Not ours: empty the cart, as before anything was kept.
+    }
+    const went = sent && sent.id === paid && Array.isArray(sent.items) ? sent.items : null;
+    save({ id: newId(), items: went ? load().items.filter((i) => !went.includes(i.item)) : [] });
+    store.removeItem(SENT);
+  }
   // The clips it bought leave any other cart, whose checkout would charge
   // for them again (a clip bought with its page's "Buy" while in the cart).
   const bought = (document.body.getAttribute("data-cart-bought") || "").split(" ");

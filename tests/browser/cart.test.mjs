@@ -265,6 +265,37 @@ test("the success page empties the cart it names (and renews its id), and no oth
   await context.close();
 });
 
+test("the success page takes out what went to the checkout; a clip added while paying stays", async () => {
+  // Found by a purchase-journey review: a clip added in another tab while
+  // Stripe's page was open was emptied with the paid ones, unpaid.
+  const { context, page, errors } = await open();
+  await page.goto(`${base}/clips/`);
+  const adds = page.locator("[data-cart-add]");
+  await adds.nth(0).click();
+  await adds.nth(1).click();
+  await page.goto(`${base}/cart/`);
+  const post = await capturePost(page, page.getByRole("button", { name: "Checkout" }));
+  const paid = await stored(page);
+  assert.equal(paid.items.length, 2, post.body);
+  // While paying: one more clip, into the same cart.
+  await page.goto(`${base}/clips/`);
+  await page.locator("[data-cart-add]").nth(2).click();
+  const third = (await stored(page)).items[2];
+  assert.equal((await stored(page)).id, paid.id);
+  const thanksFile = join(site, "test-thanks/index.html");
+  writeFileSync(thanksFile, readFileSync(thanksFile, "utf8").replace(/data-cart-clear="[^"]*"/, `data-cart-clear="${paid.id}"`));
+  await page.goto(`${base}/test-thanks/`);
+  const after = await stored(page);
+  assert.deepEqual(after.items, [third], "only the clips paid for left the cart");
+  assert.notEqual(after.id, paid.id, "a new cart: the paid one's checkout is not asked for again");
+  assert.equal(await count(page), "1");
+  // The page again (a reload): the new cart stays as it is.
+  await page.reload();
+  assert.deepEqual(await stored(page), after);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("a clip bought with its page's Buy leaves the cart that also held it; the rest stays", async () => {
   // Bought alone while in the cart: its later checkout charged for it again
   // (found by a customer-journey review).

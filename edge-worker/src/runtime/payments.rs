@@ -578,10 +578,13 @@ async fn money_back(
         let body = log_line!({ "received": true, "order_id": order_id, "restored": restored });
         return Ok(WebhookAnswer::Done { body, mail: true });
     }
-    Ok(WebhookAnswer::Done {
-        body: log_line!({ "received": true, "order_id": order_id, "revoked": reason }),
-        mail: true,
-    })
+    // A partial refund revokes nothing: the answer Stripe's dashboard shows
+    // the owner must not say it did.
+    let body = match action {
+        Some(MoneyBackAction::Revoke) => log_line!({ "received": true, "order_id": order_id, "revoked": reason }),
+        _ => log_line!({ "received": true, "order_id": order_id, "partial_refund": true }),
+    };
+    Ok(WebhookAnswer::Done { body, mail: true })
 }
 
 /// The statements that restore an order its dispute revoked, when it is
