@@ -56,6 +56,9 @@ const PAGE: usize = 40;
 pub struct ShopFacts {
     /// The catalog `content/` builds; None when it could not be loaded.
     pub catalog: Option<CatalogManifest>,
+    /// Why `content/` could not be loaded (its first mistake, or that
+    /// there is no shop in the folder); None when it was, or not tried.
+    pub unreadable: Option<Unreadable>,
     /// Clips of `content/clips/` that a build leaves out, by slug.
     pub left_out: BTreeMap<String, LeftOut>,
     /// Why the shop is known to take payments (a Payment Link in
@@ -73,6 +76,9 @@ pub struct ShopFacts {
     /// it came from; None when there is none (or only the local Worker's,
     /// which `mint` refuses for a deployed shop anyway).
     pub minting_key: Option<(SigningKey, String)>,
+    /// Why the key on this machine cannot sign (a malformed
+    /// `CLIPSTORE_SIGNING_KEY`): `mint` refuses it, and doctor says so.
+    pub minting_key_unusable: Option<String>,
 }
 
 /// A clip file a build leaves out, and why.
@@ -210,6 +216,9 @@ impl Report {
     /// Whether links `site-gen token mint` signs on this machine open on
     /// this Worker: the minting key against the keys its health check names.
     fn minting_key(&mut self, health: &Value, shop: &ShopFacts) {
+        if let Some(why) = &shop.minting_key_unusable {
+            self.warn(format!("minting key: {why} (`site-gen token mint` refuses it)"));
+        }
         let Some((key, source)) = &shop.minting_key else { return };
         let worker = match &shop.public_worker {
             Some(address) => format!("the Worker at {address}"),
@@ -339,7 +348,22 @@ impl Report {
 
         r.lines.push("The deployed catalog against content/:".into());
         if shop.catalog.is_none() {
-            r.warn("content/ could not be loaded: not compared".into());
+            let folder = shop.root.display();
+            match &shop.unreadable {
+                // A shop whose content/ does not build cannot be deployed
+                // either: the owner must hear which file is wrong.
+                Some(Unreadable::Mistakes { first, count }) => r.fail(format!(
+                    "content/ in {folder} does not build ({count} mistake{}): not compared; \
+                     `site-gen check --root {folder}` lists them all. The first:\n        {}",
+                    if *count == 1 { "" } else { "s" },
+                    first.trim_end().replace('\n', "\n        ")
+                )),
+                Some(Unreadable::NoShop) => r.warn(format!(
+                    "no shop in {folder} (no content/site.toml): the Worker was checked alone; run doctor in the \
+                     shop's folder, or give --root"
+                )),
+                None => r.warn("content/ could not be loaded: not compared".into()),
+            }
             return self;
         }
         let deployed: BTreeMap<&str, &Value> =
@@ -520,12 +544,29 @@ fn not_in_content(deployed: &str, shop: &ShopFacts) -> String {
     }
 }
 
+/// Why doctor could not read the shop's `content/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreadable {
+    /// No `content/site.toml` in the folder: doctor was run elsewhere.
+    NoShop,
+    /// The shop has mistakes: the first, and how many in all.
+    Mistakes { first: String, count: usize },
+}
+
 /// What `content/` under `root` tells doctor: its catalog, the clips a
 /// build leaves out, and whether a clip sells through a Payment Link.
 pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
     let options = crate::content::LoadOptions { drafts: false, now: Utc::now() };
-    let Ok((shop, hidden_sources)) = crate::content::load::load_tracked(root, &options) else {
-        return ShopFacts::default();
+    let (shop, hidden_sources) = match crate::content::load::load_tracked(root, &options) {
+        Ok(loaded) => loaded,
+        Err(mistakes) => {
+            let unreadable = match mistakes.0.first() {
+                _ if !root.join(crate::config::SITE_CONFIG).is_file() => Unreadable::NoShop,
+                Some(first) => Unreadable::Mistakes { first: first.to_string(), count: mistakes.0.len() },
+                None => Unreadable::NoShop,
+            };
+            return ShopFacts { unreadable: Some(unreadable), root: root.to_path_buf(), ..ShopFacts::default() };
+        }
     };
     // `hidden` and its sources are in the same order; `left_out` has the date.
     let left_out = shop
@@ -549,6 +590,8 @@ pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
         public_worker: None,
         root: root.to_path_buf(),
         minting_key: None,
+        minting_key_unusable: None,
+        unreadable: None,
     }
 }
 
@@ -583,7 +626,13 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
         Ok((key, source)) if source == KeySource::Env || facts.public_worker.is_none() => {
             Some((key, source.describe().to_string()))
         }
-        _ => None,
+        // No key here is no problem (the Worker signs what it sends);
+        // one that cannot sign is, for whoever mints with it.
+        Err(crate::purchase_token::TokenCommandError::NoKey) | Ok(_) => None,
+        Err(e) => {
+            facts.minting_key_unusable = Some(e.to_string());
+            None
+        }
     };
     if facts.takes_payments.is_none() {
         // A webhook event of Stripe's the Worker verified (it has an event

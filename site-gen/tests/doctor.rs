@@ -70,3 +70,45 @@ fn no_mail_provider_fails_once_the_worker_has_had_stripe_s_events() {
     assert!(refused.status.success(), "{said}");
     assert!(said.contains("warn  mail: no mail provider"), "{said}");
 }
+
+/// Doctor run where there is no shop says so; run on a shop with a mistake
+/// it fails and names the file (it said "content/ could not be loaded", and
+/// let the run pass). A malformed signing key is named, not left out.
+#[test]
+fn a_shop_that_does_not_build_and_a_key_that_cannot_sign_are_named() {
+    let base = fake_worker(json!([]));
+    let said = text(&doctor(&base));
+    assert!(said.contains("warn  no shop in ") && said.contains("give --root"), "{said}");
+
+    let root = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
+    copy_dir(&fixture, root.path());
+    let clip = root.path().join("content/clips/alpha.md");
+    let text_of_clip = std::fs::read_to_string(&clip).unwrap();
+    std::fs::write(&clip, text_of_clip.replacen("+++\n", "+++\nprice = \"cheap\"\n", 1)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .args(["doctor", "--worker-url", &base, "--root"])
+        .arg(root.path())
+        .env("CLIPSTORE_ADMIN_TOKEN", TOKEN)
+        .env("CLIPSTORE_SIGNING_KEY", "k1:not-a-key")
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("FAIL  content/ in ") && said.contains("does not build (1 mistake): not compared"), "{said}");
+    assert!(said.contains("alpha.md") && said.contains("`site-gen check --root "), "{said}");
+    assert!(said.contains("warn  minting key: ") && said.contains("CLIPSTORE_SIGNING_KEY"), "{said}");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
