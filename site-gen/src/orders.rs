@@ -62,6 +62,11 @@ pub enum OrdersError {
     #[error("unexpected answer from the Worker: {0}")]
     BadAnswer(String),
     #[error(
+        "{url} answered {status}, a redirect to {to}: the admin token is not sent on to another address\n  \
+         help: give the Worker's address as it answers, --worker-url {origin} (or CLIPSTORE_WORKER_URL)"
+    )]
+    Redirected { url: String, status: u16, to: String, origin: String },
+    #[error(
         "the admin token from {origin} is not one the Worker can have: {problem}\n  \
          help: copy the Worker's {ADMIN_SECRET} secret again as plain text (at least 16 characters, no line breaks, no quotes from a word processor)"
     )]
@@ -354,6 +359,23 @@ pub fn is_loopback(url: &str) -> bool {
     }
 }
 
+/// A redirect (not followed: the token stays with the address the owner
+/// gave) as an error that says where to: a `www.` address that redirects
+/// to the bare domain said "the Worker answered 301: " and nothing more,
+/// and an upload answered so counted as done.
+pub(crate) fn not_redirected(url: &str, response: ureq::Response) -> Result<ureq::Response, OrdersError> {
+    let status = response.status();
+    if !(300..400).contains(&status) {
+        return Ok(response);
+    }
+    let to = response.header("location").unwrap_or("(no Location given)").to_string();
+    let origin = url::Url::parse(url)
+        .and_then(|u| u.join(&to))
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| to.clone());
+    Err(OrdersError::Redirected { url: url.to_string(), status, to, origin })
+}
+
 impl AdminClient {
     /// A client for the Worker at `worker_url`; refuses an address where the
     /// token would travel in clear text. Redirects are not followed, so the
@@ -387,7 +409,9 @@ impl AdminClient {
             None => request.call(),
         };
         match result {
-            Ok(response) => response.into_json().map_err(|e| OrdersError::BadAnswer(e.to_string())),
+            Ok(response) => {
+                not_redirected(&url, response)?.into_json().map_err(|e| OrdersError::BadAnswer(e.to_string()))
+            }
             Err(ureq::Error::Status(401, _)) => Err(OrdersError::Unauthorized),
             Err(ureq::Error::Status(status, response)) => {
                 Err(OrdersError::Http { status, body: worker_answer(&response.into_string().unwrap_or_default()) })
@@ -402,7 +426,7 @@ impl AdminClient {
         let url = format!("{}{path}", self.base);
         let request = self.agent.get(&url).set("authorization", &format!("Bearer {}", self.token));
         let (status, response) = match request.call() {
-            Ok(r) => (r.status(), r),
+            Ok(r) => (r.status(), not_redirected(&url, r)?),
             Err(ureq::Error::Status(401, _)) => return Err(OrdersError::Unauthorized),
             Err(ureq::Error::Status(status, r)) => (status, r),
             Err(e) => return Err(transport(url, e)),

@@ -155,7 +155,7 @@ fn key_path(key: &str) -> String {
 /// cannot be reached): the run stops at the first, instead of hashing every
 /// master only to fail each the same way.
 fn stops_the_run(e: &OrdersError) -> bool {
-    matches!(e, OrdersError::Unauthorized | OrdersError::Transport { .. })
+    matches!(e, OrdersError::Unauthorized | OrdersError::Transport { .. } | OrdersError::Redirected { .. })
 }
 
 fn remote(client: &AdminClient, key: &str) -> Result<Option<Remote>, OrdersError> {
@@ -197,8 +197,12 @@ fn upload(
     if result.is_err() {
         bar.finish_and_clear();
     }
-    match result {
-        Ok(_) => {
+    match result.map(|r| crate::orders::not_redirected(&url, r)) {
+        Ok(Err(e)) => {
+            bar.finish_and_clear();
+            Err(e.to_string())
+        }
+        Ok(Ok(_)) => {
             crate::progress::sent(&bar);
             Ok(())
         }

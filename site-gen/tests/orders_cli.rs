@@ -676,3 +676,24 @@ fn the_worker_defaults_to_where_the_download_links_go_but_never_a_placeholder() 
     assert!(String::from_utf8_lossy(&o.stderr).contains("no Worker address"), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(seen.lock().unwrap().len(), asked, "nothing sent");
 }
+
+/// A Worker address that redirects (www. to the bare domain): the owner is
+/// told where to, and the token is not sent on. It said "the Worker
+/// answered 301: " with nothing after it, or "Failed to read JSON".
+#[test]
+fn a_redirecting_address_is_named_with_where_it_points() {
+    let asked = Arc::new(Mutex::new(0));
+    let count = asked.clone();
+    let base = http::serve(move |_| {
+        *count.lock().unwrap() += 1;
+        Response::empty(301).header("location", "http://127.0.0.1:9/admin/orders?limit=20")
+    });
+    for args in [&["list"][..], &["show", "ORD-9"][..]] {
+        let out = orders(&base, Some("right-token-0123456789"), args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(err.contains("answered 301, a redirect to http://127.0.0.1:9/admin/orders?limit=20"), "{err}");
+        assert!(err.contains("--worker-url http://127.0.0.1:9 "), "{err}");
+    }
+    assert_eq!(*asked.lock().unwrap(), 2, "one request each, not followed");
+}
