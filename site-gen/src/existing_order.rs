@@ -132,6 +132,24 @@ fn unchecked_message(order: &str, worker: &str, e: &OrdersError) -> String {
     )
 }
 
+/// The clips of a new link that the deployed shop does not sell yet, as
+/// `(slug, what it answered)`: its clip page (`/clips/<slug>/`, deployed
+/// with the Worker and its catalog in one `wrangler deploy`) answers 404. A
+/// link minted after a build but before the deploy answered "no such clip"
+/// without a word. Anything but a 404 (the Worker down, a redirect) says
+/// nothing either way: no warning.
+pub fn not_deployed(worker: &str, slugs: &[String]) -> Vec<String> {
+    let agent = ureq::AgentBuilder::new().timeout(ASK_TIMEOUT).redirects(0).build();
+    slugs
+        .iter()
+        .filter(|slug| {
+            let page = format!("{}/clips/{slug}/", worker.trim_end_matches('/'));
+            matches!(agent.head(&page).call(), Err(ureq::Error::Status(404, _)))
+        })
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -295,6 +295,13 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
                 if let Some(warning) = minting_key::check(&root.root, &worker, &key, source.describe())? {
                     eprintln!("warning: {warning}");
                 }
+                for slug in existing_order::not_deployed(&worker, &claims.clips) {
+                    eprintln!(
+                        "warning: the shop at {worker} does not sell clip {slug} yet (its page /clips/{slug}/ is not \
+                         there): the link answers \"no such clip\" until you build and deploy (the shop's README \
+                         says how); send it after that"
+                    );
+                }
             }
             println!("{}", pt::download_url(&base, &token));
             for missing in pt::missing_from_last_build(&root.root.join(DEFAULT_MANIFEST), &claims) {

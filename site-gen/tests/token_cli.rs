@@ -370,6 +370,10 @@ fn worker_with_keys(
     let log = seen.clone();
     let base = common::http::serve(move |request| {
         log.lock().unwrap().push(request.line());
+        // The shop's pages, deployed with the Worker: beta's, not alpha's.
+        if request.line().starts_with("HEAD /clips/") {
+            return Response::empty(if request.line() == "HEAD /clips/beta/" { 200 } else { 404 });
+        }
         if !request.has_bearer(ADMIN) {
             return Response::json(401, json!({"error": "unauthorized"}));
         }
@@ -453,7 +457,24 @@ fn mint_refuses_an_order_id_the_worker_already_has_unless_told() {
     let claims = clipstore_core::token::decode_unverified(&token).unwrap();
     assert_eq!((claims.order_id.as_str(), claims.clips.as_slice()), ("PAY-eeb51", ["beta".to_string()].as_slice()));
     let asked_now = seen.lock().unwrap()[asked..].to_vec();
-    assert_eq!(asked_now, ["GET /admin/keys"], "the owner said so: the order not asked, the keys still");
+    assert_eq!(
+        asked_now,
+        ["GET /admin/keys", "HEAD /clips/beta/"],
+        "the owner said so: the order not asked, the keys and the clip's page still"
+    );
+}
+
+/// A clip built but not deployed yet: its link would answer "no such
+/// clip". `mint` says so (its page on the Worker is not there), and mints.
+#[test]
+fn mint_warns_of_a_clip_the_deployed_shop_does_not_sell_yet() {
+    let (worker, _) = worker_with_orders();
+    let out = mint_for(&worker, Some(ADMIN), "ORD-EARLY", &["--clip", "alpha"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("warning: the shop at {worker} does not sell clip alpha yet")), "{err}");
+    assert!(err.contains("until you build and deploy"), "{err}");
+    assert!(!err.contains("clip beta yet"), "beta's page is there: {err}");
 }
 
 /// A link signed with a key the Worker lacks would be refused when the
