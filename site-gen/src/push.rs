@@ -207,8 +207,19 @@ fn upload(
             Ok(())
         }
         Err(ureq::Error::Status(413, _)) => Err(format!(
-            "the Worker refused {size} bytes (over the plan's request body limit): upload it with `npx wrangler r2 object put <bucket>/{key} --file {} --remote`",
-            path.display()
+            "the Worker refused {size} bytes (over the plan's request body limit): upload it with `npx wrangler r2 object put <bucket>/{key} --file {} --remote` (up to 300 MB; larger with an S3 client: {})",
+            path.display(),
+            crate::guides::guide("deploy.md")
+        )),
+        // Cloudflare answers 413 at once and closes the connection: a client
+        // still sending a large body sees the connection reset, not the 413.
+        Err(ureq::Error::Transport(t)) if size > BODY_LIMIT => Err(format!(
+            "the connection broke off ({}): most likely the plan's request body limit (100 MB on Free and Pro), \
+             which {size} bytes are over; upload it with `npx wrangler r2 object put <bucket>/{key} --file {} --remote` \
+             (up to 300 MB; larger with an S3 client: {})",
+            t.kind(),
+            path.display(),
+            crate::guides::guide("deploy.md")
         )),
         Err(ureq::Error::Status(status, r)) => {
             Err(format!("the Worker answered {status}: {}", crate::orders::worker_answer(&r.into_string().unwrap_or_default())))
