@@ -878,7 +878,7 @@ describe("'Lost your download link?' for orders that changed since", () => {
     assert.equal((await recoverFor(to)).status, 200);
     const mail = await recoveryMailTo(to, after);
     assert.match(mail.email.text, new RegExp(`Order ${old}: expired on 1 December 2025, 00:00 UTC`));
-    assert.match(mail.email.text, /reply to .* with the order number/);
+    assert.match(mail.email.text, /For a new link of one whose time ran out, reply to .* with its order number/);
     const links = linksIn(mail.email.text).filter((l) => l.includes("/download/"));
     assert.equal(links.length, 1, "a link for the order that still downloads only");
     assert.ok(mail.email.text.includes(a.title), mail.email.text);

@@ -320,7 +320,7 @@ pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail], ended: &[(
     }
     if !ended.is_empty() {
         let intro = format!(
-            "These orders can no longer be downloaded. For a new link, reply to {} with the order number.",
+            "These orders can no longer be downloaded. For a new link of one whose time ran out, reply to {} with its order number.",
             shop.contact_email
         );
         text_body.push_str(&format!("{intro}\n"));
@@ -536,7 +536,7 @@ mod tests {
         assert!(none.text.contains("no order that is still valid"));
         for body in [&none.text, &none.html] {
             assert!(body.contains("Order ORD-1: expired on 1 December 2026, 00:00 UTC"), "{body}");
-            assert!(body.contains("reply to ") && body.contains("with the order number"));
+            assert!(body.contains("whose time ran out, reply to ") && body.contains("with its order number"));
         }
     }
 
