@@ -359,7 +359,7 @@ impl Report {
                     first.trim_end().replace('\n', "\n        ")
                 )),
                 Some(Unreadable::NoShop) => r.warn(format!(
-                    "no shop in {folder} (no content/site.toml): the Worker was checked alone; run doctor in the \
+                    "no shop in {folder} (no content/ folder): the Worker was checked alone; run doctor in the \
                      shop's folder, or give --root"
                 )),
                 None => r.warn("content/ could not be loaded: not compared".into()),
@@ -547,7 +547,9 @@ fn not_in_content(deployed: &str, shop: &ShopFacts) -> String {
 /// Why doctor could not read the shop's `content/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unreadable {
-    /// No `content/site.toml` in the folder: doctor was run elsewhere.
+    /// No `content/` folder: doctor was run elsewhere (as `site-gen`'s
+    /// other commands tell a shop). A shop without its `site.toml` is a
+    /// mistake like any.
     NoShop,
     /// The shop has mistakes: the first, and how many in all.
     Mistakes { first: String, count: usize },
@@ -561,7 +563,7 @@ pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
         Ok(loaded) => loaded,
         Err(mistakes) => {
             let unreadable = match mistakes.0.first() {
-                _ if !root.join(crate::config::SITE_CONFIG).is_file() => Unreadable::NoShop,
+                _ if !root.join("content").is_dir() => Unreadable::NoShop,
                 Some(first) => Unreadable::Mistakes { first: first.to_string(), count: mistakes.0.len() },
                 None => Unreadable::NoShop,
             };

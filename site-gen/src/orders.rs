@@ -61,11 +61,8 @@ pub enum OrdersError {
     Transport { url: String, error: String },
     #[error("unexpected answer from the Worker: {0}")]
     BadAnswer(String),
-    #[error(
-        "{url} answered {status}, a redirect to {to}: the admin token is not sent on to another address\n  \
-         help: give the Worker's address as it answers, --worker-url {origin} (or CLIPSTORE_WORKER_URL)"
-    )]
-    Redirected { url: String, status: u16, to: String, origin: String },
+    #[error("{url} answered {status}, a redirect to {to}: the admin token is not sent on to another address\n  help: {help}")]
+    Redirected { url: String, status: u16, to: String, help: String },
     #[error(
         "the admin token from {origin} is not one the Worker can have: {problem}\n  \
          help: copy the Worker's {ADMIN_SECRET} secret again as plain text (at least 16 characters, no line breaks, no quotes from a word processor)"
@@ -369,11 +366,21 @@ pub(crate) fn not_redirected(url: &str, response: ureq::Response) -> Result<ureq
         return Ok(response);
     }
     let to = response.header("location").unwrap_or("(no Location given)").to_string();
-    let origin = url::Url::parse(url)
-        .and_then(|u| u.join(&to))
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_else(|_| to.clone());
-    Err(OrdersError::Redirected { url: url.to_string(), status, to, origin })
+    // Only an address of the same site (`www.` or not, `https` for `http`)
+    // is suggested: one elsewhere (a login page, a parked domain) must not
+    // be handed the admin token on this program's word.
+    let site = |u: &url::Url| u.host_str().map(|h| h.trim_start_matches("www.").to_string());
+    let here = url::Url::parse(url).ok();
+    let there = here.as_ref().and_then(|u| u.join(&to).ok());
+    let help = match (&here, &there) {
+        (Some(a), Some(b)) if site(a) == site(b) && a.origin() != b.origin() => format!(
+            "give the Worker's address as it answers, --worker-url {} (or CLIPSTORE_WORKER_URL)",
+            b.origin().ascii_serialization()
+        ),
+        _ => "check that --worker-url (or CLIPSTORE_WORKER_URL) is your Worker's address: `wrangler deploy` prints it"
+            .to_string(),
+    };
+    Err(OrdersError::Redirected { url: url.to_string(), status, to, help })
 }
 
 impl AdminClient {
@@ -1125,7 +1132,9 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             // A typo wrote a file of headers alone and said nothing.
             if let Some(order) = &order {
                 match client.show(order) {
-                    Err(OrdersError::Http { status: 404, .. }) => {
+                    // The Worker's own answer; a 404 of an address that is
+                    // no Worker is not a typo of the id.
+                    Err(OrdersError::Http { status: 404, body }) if body.starts_with("no order ") => {
                         return Err(OrdersError::Other(format!(
                             "no order {order} in the ledger: nothing was exported\n  help: check the id (`site-gen orders list` shows them)"
                         )))

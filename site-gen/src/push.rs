@@ -81,20 +81,31 @@ pub fn upload_reason(size: u64, sha256: &str, remote: Option<&Remote>) -> Option
             Some("the bucket has other bytes (sha256 differs)".into())
         }
         Some(Remote { sha256: None, .. }) => {
-            Some("the bucket's copy carries no sha256 to compare: uploaded again, so that R2 checks the bytes".into())
+            Some("the copy there carries no sha256 to compare: uploaded again, so that its bytes are checked".into())
         }
         Some(_) => None,
     }
 }
 
-/// Whether uploading a file of `size` and `sha256` would replace the file a
-/// clip sold: the bucket holds what the clip's front matter describes
-/// (`sold_size`, `sold_sha256`), and the file is another. A wrong `--media`
-/// folder, or a master changed since, would otherwise be what every buyer
-/// downloads, with no copy of the sold file left.
-pub fn replaces_sold_file(sold_size: u64, sold_sha256: Option<&str>, remote: &Remote, size: u64, sha256: &str) -> bool {
-    let other_file = sold_size != size || sold_sha256.is_some_and(|h| !h.eq_ignore_ascii_case(sha256));
-    other_file && catalog_mismatch(sold_size, sold_sha256, remote).is_none()
+/// Whether uploading a file of `size` and `sha256` would put other bytes
+/// where buyers download the clip's file than the clip's front matter
+/// describes (`sold_size`, `sold_sha256`): the bucket holds that file, or
+/// lacks it while the front matter has its sha256 (recorded from a real
+/// file by push or media; a size alone may be a placeholder). A wrong
+/// `--media` folder, or a master changed since, would otherwise be what
+/// every buyer downloads, with no copy of the sold file left.
+pub fn replaces_sold_file(
+    sold_size: u64,
+    sold_sha256: Option<&str>,
+    remote: Option<&Remote>,
+    size: u64,
+    sha256: &str,
+) -> bool {
+    let other_hash = sold_sha256.is_some_and(|h| !h.eq_ignore_ascii_case(sha256));
+    match remote {
+        Some(r) => (sold_size != size || other_hash) && catalog_mismatch(sold_size, sold_sha256, r).is_none(),
+        None => other_hash,
+    }
 }
 
 /// How an object differs from what the catalog says of it (its `size`, and
@@ -358,36 +369,31 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
             Err(e) if stops_the_run(&e) => return Err(e),
             found => found,
         };
-        if let Ok(Some(r)) = &in_r2 {
-            if replaces_sold_file(file.size, file.sha256.as_deref(), r, size, &sha256) && !args.replace.contains(slug) {
+        if let Ok(found) = &in_r2 {
+            if replaces_sold_file(file.size, file.sha256.as_deref(), found.as_ref(), size, &sha256)
+                && !args.replace.contains(slug)
+            {
                 failed += 1;
                 println!(
-                    "clip {name}: not uploaded: {} ({size} bytes, sha256 {sha256}) is not the file this clip sold, which the bucket \
-                     holds as {} describes it ({} bytes{}). Uploading it would change what every buyer downloads, and no copy \
-                     of the sold file would be left. If it is a corrected export for the buyers, run `site-gen push --replace {slug}`; \
-                     if not, is --media right ({})?",
+                    "clip {name}: not uploaded: {} ({size} bytes, sha256 {sha256}) is not the file {} describes ({} bytes{}){}. \
+                     Uploading it would change what the clip's buyers download{}. If it is a corrected export meant for them, \
+                     run this push again with `--replace {slug}` added; if not, is --media right ({})?",
                     path.display(),
                     crate::diagnostics::display_path(&args.root, &source).display(),
                     file.size,
                     file.sha256.as_deref().map(|h| format!(", sha256 {h}")).unwrap_or_default(),
+                    if found.is_some() { ", which the bucket holds" } else { "" },
+                    if found.is_some() { ", and no copy of that file would be left in the bucket" } else { "" },
                     media.display()
                 );
                 continue;
             }
-            if r.sha256.is_none() && r.size == size && size > BODY_LIMIT {
-                // Too big to go through the Worker again: its bytes cannot
-                // be checked here, so no hash of them is recorded.
-                present += 1;
-                println!(
-                    "clip {name}: the bucket's copy has the right size but carries no sha256, and over 100 MB it cannot go \
-                     through the Worker to be checked: push cannot tell it is {}, so it records no sha256 for it. If in \
-                     doubt, put the file there again ({})",
-                    path.display(),
-                    crate::guides::guide("deploy.md")
-                );
-                continue;
-            }
         }
+        // Too big to go through the Worker again, an object of the right
+        // size without a sha256 (put with wrangler, as deploy.md says) is
+        // left as it is; its size is recorded, never a hash of bytes not
+        // checked. The secondary still gets the file.
+        let unverifiable = matches!(&in_r2, Ok(Some(r)) if r.sha256.is_none() && r.size == size && size > BODY_LIMIT);
         // The secondary goes first, so that R2 (what customers download
         // from) trades its copy for other bytes only once the secondary
         // holds them too. Nor does it get new bytes while what R2 holds is
@@ -436,6 +442,16 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
                 println!("clip {}: could not be checked in the bucket: {e}", name);
             }
             Ok(None) => present += 1,
+            Ok(Some(_)) if unverifiable => {
+                present += 1;
+                println!(
+                    "clip {name}: the bucket's copy has the right size but carries no sha256, and over 100 MB it cannot go \
+                     through the Worker to be checked: push cannot tell it is {}, so it records its size, not its sha256 \
+                     ({} says how such files go to the bucket)",
+                    path.display(),
+                    crate::guides::guide("deploy.md")
+                );
+            }
             Ok(Some(reason)) if args.dry_run => println!("clip {}: would upload {} ({reason})", name, file.object_key),
             Ok(Some(reason)) if replaces && !secondary_has_it => {
                 in_place = false;
@@ -469,14 +485,17 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
         if !in_place {
             failed += 1;
         }
-        if file.size == size && file.sha256.as_deref() == Some(sha256.as_str()) {
+        if file.size == size && (unverifiable || file.sha256.as_deref() == Some(sha256.as_str())) {
             continue;
         }
         let text =
             std::fs::read_to_string(&source).map_err(|e| OrdersError::Other(format!("{}: {e}", source.display())))?;
-        let recorded_in = match &variant {
-            None => record_size_and_hash(&text, size, &sha256),
-            Some(id) => record_variant_size_and_hash(&text, id, size, &sha256),
+        let size_only = [("size", size.to_string())];
+        let recorded_in = match (&variant, unverifiable) {
+            (None, false) => record_size_and_hash(&text, size, &sha256),
+            (Some(id), false) => record_variant_size_and_hash(&text, id, size, &sha256),
+            (None, true) => crate::front_matter_edit::set_values(&text, &size_only),
+            (Some(id), true) => crate::front_matter_edit::set_section_values(&text, "variants", id, &size_only),
         };
         let Some(new) = recorded_in else { continue };
         let shown = crate::diagnostics::display_path(&args.root, &source);
@@ -490,8 +509,10 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
             );
             continue;
         }
+        let recorded_now =
+            if unverifiable { format!("size = {size}") } else { format!("size = {size} and sha256 = {sha256}") };
         println!(
-            "clip {}: {} now records size = {size} and sha256 = {sha256} (it said {} bytes{}){}",
+            "clip {}: {} now records {recorded_now} (it said {} bytes{}){}",
             name,
             shown.display(),
             file.size,
@@ -552,18 +573,23 @@ mod tests {
     /// bucket holds what the clip sold, and the file here is another.
     #[test]
     fn a_sold_file_is_not_replaced_unasked() {
-        let there = |size, sha: Option<&str>| Remote { size, sha256: sha.map(str::to_string) };
+        let there = |size, sha: Option<&str>| Some(Remote { size, sha256: sha.map(str::to_string) });
         // The bucket has the sold file; the file here is shorter, or other bytes.
-        assert!(replaces_sold_file(10, Some("aa"), &there(10, Some("aa")), 4, "bb"));
-        assert!(replaces_sold_file(10, Some("aa"), &there(10, None), 10, "bb"));
-        assert!(replaces_sold_file(10, None, &there(10, None), 4, "bb"));
+        assert!(replaces_sold_file(10, Some("aa"), there(10, Some("aa")).as_ref(), 4, "bb"));
+        assert!(replaces_sold_file(10, Some("aa"), there(10, None).as_ref(), 10, "bb"));
+        assert!(replaces_sold_file(10, None, there(10, None).as_ref(), 4, "bb"));
         // The file here is the sold one (any case of hex), or the bucket
         // already holds something else (an upload that is a repair).
-        assert!(!replaces_sold_file(10, Some("aa"), &there(10, Some("aa")), 10, "AA"));
-        assert!(!replaces_sold_file(10, Some("aa"), &there(7, None), 4, "bb"));
-        assert!(!replaces_sold_file(10, Some("aa"), &there(10, Some("cc")), 4, "bb"));
+        assert!(!replaces_sold_file(10, Some("aa"), there(10, Some("aa")).as_ref(), 10, "AA"));
+        assert!(!replaces_sold_file(10, Some("aa"), there(7, None).as_ref(), 4, "bb"));
+        assert!(!replaces_sold_file(10, Some("aa"), there(10, Some("cc")).as_ref(), 4, "bb"));
         // No hash recorded and the sizes agree: nothing tells them apart.
-        assert!(!replaces_sold_file(10, None, &there(10, None), 10, "bb"));
+        assert!(!replaces_sold_file(10, None, there(10, None).as_ref(), 10, "bb"));
+        // The bucket lacks it (a file to put back): the recorded sha256
+        // decides; a size alone may be a placeholder (`size = 1`).
+        assert!(replaces_sold_file(10, Some("aa"), None, 10, "bb"));
+        assert!(!replaces_sold_file(10, Some("aa"), None, 10, "aa"));
+        assert!(!replaces_sold_file(1, None, None, 10, "bb"));
     }
 
     /// A clip whose file is not on this machine is compared with the

@@ -283,6 +283,10 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
             (200, json!({"order_id": "ORD-9", "clip": "harbor", "already_revoked": false}))
         } else if request_line.starts_with("POST /admin/orders/") && request_line.contains("/revoke ") {
             (200, json!({"revoked": true}))
+        } else if let Some(id) = request_line.strip_prefix("GET /admin/orders/") {
+            // As the Worker answers an order it does not know.
+            let id = id.split(' ').next().unwrap_or("").replace("%2D", "-");
+            (404, json!({"error": format!("no order {id} in the ledger")}))
         } else {
             (404, json!({"error": "no such order"}))
         };
@@ -344,7 +348,7 @@ fn cli_sends_the_bearer_token_and_reports_refusals() {
     );
 
     let unknown = orders(&base, Some("right-token-0123456789"), &["show", "NOPE"]);
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such order"));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no order NOPE in the ledger"));
 
     let seen = seen.lock().unwrap();
     assert!(seen.iter().any(|l| l.starts_with("POST /admin/orders/ORD%2D9/revoke")), "{seen:?}");
@@ -686,14 +690,21 @@ fn a_redirecting_address_is_named_with_where_it_points() {
     let count = asked.clone();
     let base = http::serve(move |_| {
         *count.lock().unwrap() += 1;
-        Response::empty(301).header("location", "http://127.0.0.1:9/admin/orders?limit=20")
+        Response::empty(301).header("location", "http://localhost:9/admin/orders?limit=20")
     });
     for args in [&["list"][..], &["show", "ORD-9"][..]] {
         let out = orders(&base, Some("right-token-0123456789"), args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?}: {err}");
-        assert!(err.contains("answered 301, a redirect to http://127.0.0.1:9/admin/orders?limit=20"), "{err}");
-        assert!(err.contains("--worker-url http://127.0.0.1:9 "), "{err}");
+        assert!(err.contains("answered 301, a redirect to http://localhost:9/admin/orders?limit=20"), "{err}");
+        // Another site: no address is suggested to send the token to.
+        assert!(err.contains("check that --worker-url") && !err.contains("--worker-url http"), "{err}");
     }
     assert_eq!(*asked.lock().unwrap(), 2, "one request each, not followed");
+    // The same site at another address (a port, https, www. or not): the
+    // address it answers at is suggested.
+    let same = http::serve(|_| Response::empty(308).header("location", "https://127.0.0.1:9/admin/orders?limit=20"));
+    let out = orders(&same, Some("right-token-0123456789"), &["list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("answered 308") && err.contains("--worker-url https://127.0.0.1:9 (or"), "{err}");
 }

@@ -388,11 +388,18 @@ fn a_sold_file_is_replaced_only_when_asked() {
     let said = text(&refused);
     assert!(!refused.status.success(), "{said}");
     assert!(
-        said.contains("clip first-clip: not uploaded:") && said.contains("is not the file this clip sold"),
+        said.contains("clip first-clip: not uploaded:")
+            && said.contains("is not the file content/clips/first-clip.md describes"),
         "{said}"
     );
-    assert!(said.contains(&format!("({} bytes, sha256 {})", sold.len(), hex_sha256(&sold))), "{said}");
-    assert!(said.contains("run `site-gen push --replace first-clip`") && said.contains("is --media right"), "{said}");
+    assert!(
+        said.contains(&format!("({} bytes, sha256 {}), which the bucket holds", sold.len(), hex_sha256(&sold))),
+        "{said}"
+    );
+    assert!(
+        said.contains("run this push again with `--replace first-clip` added") && said.contains("is --media right"),
+        "{said}"
+    );
     assert_eq!(bucket.lock().unwrap()["clips/first-clip.mp4"], sold, "{said}");
     assert_eq!(store.lock().unwrap()["clips/first-clip.mp4"].0, sold, "{said}");
     assert_eq!(*puts.lock().unwrap(), before, "nothing sent to the secondary: {said}");
@@ -401,6 +408,18 @@ fn a_sold_file_is_replaced_only_when_asked() {
     let unknown = push_to_both_with(&root, &base, &s3, &["--replace", "frist-clip"]);
     assert!(!unknown.status.success());
     assert!(text(&unknown).contains("--replace frist-clip: no clip frist-clip in the catalog"), "{}", text(&unknown));
+
+    // The bucket lost it (a file to put back), and the wrong file is still
+    // the one under --media: the recorded sha256 refuses it too.
+    bucket.lock().unwrap().remove("clips/first-clip.mp4");
+    let lost = push_to_both(&root, &base, &s3);
+    let said = text(&lost);
+    assert!(
+        !lost.status.success() && said.contains("not uploaded:") && !said.contains("which the bucket holds"),
+        "{said}"
+    );
+    assert!(bucket.lock().unwrap().get("clips/first-clip.mp4").is_none(), "{said}");
+    assert_eq!(store.lock().unwrap()["clips/first-clip.mp4"].0, sold, "the secondary keeps the sold file: {said}");
 
     let replaced = push_to_both_with(&root, &base, &s3, &["--replace", "first-clip"]);
     let said = text(&replaced);
@@ -427,7 +446,7 @@ fn an_object_without_a_sha256_is_uploaded_again() {
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
-        said.contains("clip first-clip: uploading clips/first-clip.mp4 (the bucket's copy carries no sha256"),
+        said.contains("clip first-clip: uploading clips/first-clip.mp4 (the copy there carries no sha256"),
         "{said}"
     );
     assert_eq!(bucket.lock().unwrap()["clips/first-clip.mp4"], main, "{said}");
@@ -435,6 +454,31 @@ fn an_object_without_a_sha256_is_uploaded_again() {
     assert_eq!(front_matter(&clip)["sha256"].as_str(), Some(hex_sha256(&main).as_str()));
     let again = push(&root, &base);
     assert!(text(&again).contains("0 uploaded, 2 already in the bucket, 0 failed"), "{}", text(&again));
+}
+
+/// A file over the plan's 100 MB put with wrangler (as deploy.md says),
+/// whose object carries no sha256: push cannot check it through the
+/// Worker, so it leaves it, records its size and not a sha256 it never
+/// checked, and says so; the run passes.
+#[test]
+fn an_unhashed_object_too_big_for_the_worker_gets_its_size_recorded_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, clip, _, _) = shop_with_a_variant(tmp.path());
+    let len = site_gen::push::BODY_LIMIT + 1;
+    let master = root.join("sample-media/clips/first-clip.mp4");
+    fs::File::create(&master).unwrap().set_len(len).unwrap();
+    let (base, bucket, unhashed) = fake_bucket_with_unhashed();
+    bucket.lock().unwrap().insert("clips/first-clip.mp4".into(), vec![0; len as usize]);
+    unhashed.lock().unwrap().insert("clips/first-clip.mp4".into());
+    let out = push(&root, &base);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("clip first-clip: the bucket's copy has the right size but carries no sha256"), "{said}");
+    assert!(said.contains(&format!("now records size = {len} (it said")), "{said}");
+    let front = front_matter(&clip);
+    assert_eq!(front["size"].as_integer(), Some(len as i64));
+    assert!(front.get("sha256").is_none(), "no hash of bytes not checked: {front:?}");
+    assert!(unhashed.lock().unwrap().contains("clips/first-clip.mp4"), "not uploaded again: {said}");
 }
 
 /// A secondary key that is wrong (or may not write): the first upload it
