@@ -732,6 +732,16 @@ pub mod sql {
         "UPDATE orders SET revoked_at = NULL, revoked_reason = NULL, expires_at = COALESCE(?2, expires_at) \
          WHERE order_id = ?1 AND revoked_at = ?3 AND revoked_reason = 'disputed' RETURNING order_id";
 
+    /// Whether the closing in the shop's favour of the dispute `?3` names is
+    /// recorded for payment `?2`: Stripe delivers a dispute's events in any
+    /// order (and the cron reads missed ones back newest first), and an
+    /// opening that comes after its closing must not revoke the order for
+    /// good. `?1 provider, ?2 payment id, ?3 ", <dispute id>)"`, as the
+    /// dispute's id stands in the recorded detail.
+    /// A row (the payment's id, as `order_id`) when it is.
+    pub const DISPUTE_CLOSED: &str = "SELECT session_id AS order_id FROM payment_events WHERE provider = ?1 \
+         AND session_id = ?2 AND detail LIKE 'dispute closed%' AND instr(detail, ?3) > 0 LIMIT 1";
+
     /// Revokes one clip of an order. `?1 order_id, ?2 clip_slug, ?3 now (s), ?4 reason`.
     /// Returns the row when it is new.
     pub const REVOKE_CLIP: &str =

@@ -2226,3 +2226,25 @@ fn the_migration_keeps_the_first_of_a_failed_refund_recorded_twice() {
         ]
     );
 }
+
+/// A dispute's closing in the shop's favour read before its opening (a
+/// webhook outage read back newest first): the opening finds it by the
+/// dispute's id, and only that dispute's (a later dispute of the payment
+/// still counts).
+#[test]
+fn a_dispute_closed_before_its_opening_is_found_by_its_id() {
+    let db = db();
+    let closed = |payment: &str, marker: &str| -> usize {
+        let mut s = db.prepare(sql::DISPUTE_CLOSED).unwrap();
+        s.query_map(rusqlite::params!["stripe", payment, marker], |_| Ok(())).unwrap().count()
+    };
+    assert_eq!(closed("pi_1", ", du_1)"), 0);
+    payment_event(&db, "evt_w", "processed", "dispute closed in the shop's favour: 0 of 100 back (won, du_1)");
+    assert_eq!(closed("pi_1", ", du_1)"), 1);
+    assert_eq!(closed("pi_1", ", du_2)"), 0, "another dispute of the payment");
+    assert_eq!(closed("pi_2", ", du_1)"), 0, "another payment");
+    assert_eq!(closed("pi_1", ", du_)"), 0, "a prefix of the id is not the id");
+    // Its opening, recorded without revoking, is no closing.
+    payment_event(&db, "evt_d", "processed", "disputed: 100 of 100 back (fraudulent, du_3); it had already closed");
+    assert_eq!(closed("pi_1", ", du_3)"), 0);
+}

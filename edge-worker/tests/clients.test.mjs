@@ -173,7 +173,7 @@ describe("download clients on tight links", () => {
     // attempt and given back by the resume, from a pool of N x slack. Here
     // Linux lets a loopback receive buffer grow to 32 MiB, and wrangler's
     // proxy adds a hop: up to about 40 MB were held. A clip of about 130 MB
-    // on a 3-download link (pool 48 MiB) keeps that within the bound.
+    // on a 3-download link (pool about 47 MiB) keeps that within the bound.
     const bigger = await makeVideoClip(work, { seconds: 64 });
     await putClip(stack, other, bigger.file);
     const link = await mint(stack, { order: "C-WGET", clips: [other.slug], downloads: 3 });

@@ -737,6 +737,22 @@ describe("partial refunds and disputes", () => {
     assert.match(mail.email.subject, new RegExp(`can be downloaded again: order ${early.order}$`));
     assert.match(mail.email.text, /^The dispute about the payment of your order at .* is closed, and your downloads work again\./);
 
+    // A dispute's closing delivered before its opening (Stripe promises no
+    // order; the cron reads missed events back newest first): the opening
+    // revokes nothing. A review found such an order revoked for good, the
+    // money the shop's. A later dispute of the payment still revokes.
+    const reordered = await buy("twelve@example.com");
+    const [reorderedMail] = await mailTo((m) => m.to.includes("twelve@example.com"));
+    const [reorderedLink] = linksIn(reorderedMail.email.text);
+    const same = (type, status) => chargeEvent(type, { id: "du_reordered", object: "dispute", amount: a.price,
+      charge: unique("ch"), payment_intent: reordered.pi, reason: "fraudulent", status });
+    assert.equal((await deliver(same("charge.dispute.closed", "warning_closed"))).body.restored, false);
+    const opened = await deliver(same("charge.dispute.created", "warning_needs_response"));
+    assert.deepEqual([opened.status, opened.body.closed_before, opened.body.revoked], [200, true, undefined], JSON.stringify(opened.body));
+    assert.equal((await curl(`${reorderedLink}/${a.slug}`, { args: ["-I"] })).status, 200, "the order still downloads");
+    assert.equal((await deliver(dispute("charge.dispute.created", reordered.pi, "needs_response"))).body.revoked, "disputed",
+      "another dispute of the payment revokes");
+
     // A dispute takes weeks: won after the order's links expired, the order
     // gets back the time the dispute took from it, from the day it closed,
     // and the customer a link to that. The ledger is set back in time as if

@@ -116,6 +116,12 @@ impl MoneyBack {
         format!("{} of {} back ({})", of(self.amount_back), of(self.amount), self.reason)
     }
 
+    /// The dispute's id, when the provider gave one (Stripe's reason is
+    /// written `fraudulent, du_1`); None for a refund.
+    pub fn dispute_id(&self) -> Option<&str> {
+        self.reason.rsplit_once(", ").map(|(_, id)| id)
+    }
+
     /// A full refund or any dispute ends the order's downloads; a partial
     /// refund leaves the choice to the owner.
     pub fn is_full(&self) -> bool {

@@ -171,6 +171,8 @@ json_fields!(TotalDetails {
 /// reader for the three.
 #[derive(Default)]
 struct PaymentObject {
+    /// A Dispute's (`du_…`), which its opening and closing events share.
+    id: Option<String>,
     payment_intent: Option<String>,
     amount: u64,
     /// A Charge's; required there.
@@ -184,7 +186,17 @@ struct PaymentObject {
     /// Of `amount` (Stripe: lower-case ISO, `eur`).
     currency: Option<String>,
 }
-json_fields!(PaymentObject { payment_intent, amount, amount_refunded, reason, status, failure_reason, currency });
+json_fields!(PaymentObject { id, payment_intent, amount, amount_refunded, reason, status, failure_reason, currency });
+
+/// A dispute's reason (or how it closed) with its id (`fraudulent, du_1`):
+/// its opening and closing events can arrive in any order, and the id
+/// tells which closing is this opening's ([`super::MoneyBack::dispute_id`]).
+fn with_dispute_id(reason: String, id: Option<String>) -> String {
+    match id {
+        Some(id) => format!("{reason}, {id}"),
+        None => reason,
+    }
+}
 
 #[derive(Default)]
 struct CustomerDetails {
@@ -263,7 +275,7 @@ fn event_of(event: Event) -> Result<WebhookEvent, WebhookError> {
                     payment_id,
                     amount: dispute.amount,
                     amount_back: dispute.amount,
-                    reason: dispute.reason.unwrap_or_else(|| "dispute".into()),
+                    reason: with_dispute_id(dispute.reason.unwrap_or_else(|| "dispute".into()), dispute.id),
                     currency: dispute.currency.unwrap_or_default(),
                 }),
                 None => EventKind::Ignored,
@@ -281,7 +293,7 @@ fn event_of(event: Event) -> Result<WebhookEvent, WebhookError> {
                         payment_id,
                         amount: dispute.amount,
                         amount_back: 0,
-                        reason: status,
+                        reason: with_dispute_id(status, dispute.id),
                         currency: dispute.currency.unwrap_or_default(),
                     })
                 }
@@ -504,7 +516,8 @@ mod tests {
         let dispute = r#"{"id":"evt_d","type":"charge.dispute.created","data":{"object":{"id":"dp_1","object":"dispute",
             "amount":3600,"charge":"ch_1","payment_intent":"pi_9","reason":"fraudulent","status":"needs_response"}}}"#;
         let EventKind::Disputed(d) = parse_event(dispute.as_bytes()).unwrap().kind else { panic!("not a dispute") };
-        assert_eq!((d.payment_id.as_str(), d.reason.as_str(), d.is_full()), ("pi_9", "fraudulent", true));
+        assert_eq!((d.payment_id.as_str(), d.reason.as_str(), d.is_full()), ("pi_9", "fraudulent, dp_1", true));
+        assert_eq!(d.dispute_id(), Some("dp_1"));
         let closed = |status: &str| {
             let body = format!(
                 r#"{{"id":"evt_c","type":"charge.dispute.closed","data":{{"object":{{"id":"dp_1","object":"dispute",
@@ -517,7 +530,7 @@ mod tests {
                 payment_id: "pi_9".into(),
                 amount: 3600,
                 amount_back: 0,
-                reason: status.into(),
+                reason: format!("{status}, dp_1"),
                 currency: String::new(),
             };
             assert_eq!(closed(status), EventKind::DisputeWon(won), "{status}");

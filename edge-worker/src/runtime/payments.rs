@@ -518,6 +518,22 @@ async fn money_back(
         _ => "refunded",
     };
     let detail = format!("{reason}: {}", back.detail());
+    if let (EventKind::Disputed(_), Some(id)) = (&event.kind, back.dispute_id()) {
+        let marker = format!(", {id})");
+        // Any row: the payment's id stands in for what it holds.
+        let closed = bind(&db, sql::DISPUTE_CLOSED, &[text(name), text(&back.payment_id), text(&marker)])?
+            .first_row::<OrderOfPayment>()
+            .await
+            .map_err(|e| d1_error("dispute closed", e))?;
+        if closed.is_some() {
+            let order_id = order.as_ref().map(|o| o.order_id.as_str());
+            let detail = format!("{detail}; it had already closed in the shop's favour: nothing revoked");
+            // The payments table (`site-gen orders payments`) says so.
+            batch(&db, vec![event_row(&db, name, event, at, order_id, "processed", &detail)?]).await?;
+            let body = log_line!({ "received": true, "order_id": order_id, "closed_before": true });
+            return Ok(WebhookAnswer::Done { body, mail: true });
+        }
+    }
     let Some(OrderOfPayment { order_id }) = order else {
         // No order has this payment (yet): Stripe may deliver the refund
         // before a checkout event it is retrying. A full refund or dispute
@@ -692,7 +708,9 @@ pub(super) async fn thanks(req: &Request, env: &Env, ctx: &Context) -> Result<Re
             {
                 match order_from_stripe(req, env, ctx, &db, &session, paid_cart).await? {
                     Some(page) => html_page(&page, false, 200, &[]),
-                    None => html_page(&pages::payment_pending_page(shop, false, paid_cart), false, 200, &[]),
+                    // Stripe says it is not paid (or could not say): the
+                    // cart is not emptied on its word.
+                    None => html_page(&pages::payment_pending_page(shop, false, None), false, 200, &[]),
                 }
             }
             _ => {
