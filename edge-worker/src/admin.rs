@@ -62,6 +62,12 @@ pub enum AdminRoute {
         /// Only this clip of the order.
         clip: Option<String>,
     },
+    /// Undoes the owner's revoke (`site-gen orders unrevoke`): the order,
+    /// or this clip of it, downloads again with the links already sent.
+    Unrevoke {
+        order_id: String,
+        clip: Option<String>,
+    },
     Resend {
         order_id: String,
         /// Another address than the checkout's.
@@ -178,6 +184,9 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
             let r = match *action {
                 "reset" => AdminRoute::Reset { order_id, clip: query_param(query, "clip").filter(|c| !c.is_empty()) },
                 "revoke" => AdminRoute::Revoke { order_id, clip: query_param(query, "clip").filter(|c| !c.is_empty()) },
+                "unrevoke" => {
+                    AdminRoute::Unrevoke { order_id, clip: query_param(query, "clip").filter(|c| !c.is_empty()) }
+                }
                 "resend" => AdminRoute::Resend { order_id, to: query_param(query, "to").filter(|c| !c.is_empty()) },
                 "reissue" => AdminRoute::Reissue { order_id, valid_for: number(query, "valid_for") },
                 _ => return AdminRoute::NotFound,
@@ -430,6 +439,11 @@ mod tests {
             route("POST", "/admin/orders/O1/revoke", "clip=harbor"),
             Revoke { order_id: "O1".into(), clip: Some("harbor".into()) }
         );
+        assert_eq!(
+            route("POST", "/admin/orders/O1/unrevoke", "clip=harbor"),
+            Unrevoke { order_id: "O1".into(), clip: Some("harbor".into()) }
+        );
+        assert_eq!(route("GET", "/admin/orders/O1/unrevoke", ""), MethodNotAllowed);
         assert_eq!(
             route("POST", "/admin/orders/O1/resend", "to=a%40b.example"),
             Resend { order_id: "O1".into(), to: Some("a@b.example".into()) }

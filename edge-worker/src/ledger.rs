@@ -742,6 +742,16 @@ pub mod sql {
     pub const DISPUTE_CLOSED: &str = "SELECT session_id AS order_id FROM payment_events WHERE provider = ?1 \
          AND session_id = ?2 AND detail LIKE 'dispute closed%' AND instr(detail, ?3) > 0 LIMIT 1";
 
+    /// Undoes the owner's revoke of an order (`revoked_reason` `admin`; a
+    /// refund's or dispute's stays). `?1 order_id`. Returns the row.
+    pub const UNREVOKE: &str = "UPDATE orders SET revoked_at = NULL, revoked_reason = NULL \
+         WHERE order_id = ?1 AND revoked_reason = 'admin' RETURNING order_id";
+
+    /// Undoes the owner's revoke of one clip of an order (every clip revoke
+    /// is the owner's). `?1 order_id, ?2 clip_slug`. Returns the row.
+    pub const UNREVOKE_CLIP: &str =
+        "DELETE FROM revoked_clips WHERE order_id = ?1 AND clip_slug = ?2 RETURNING clip_slug";
+
     /// Revokes one clip of an order. `?1 order_id, ?2 clip_slug, ?3 now (s), ?4 reason`.
     /// Returns the row when it is new.
     pub const REVOKE_CLIP: &str =

@@ -2248,3 +2248,29 @@ fn a_dispute_closed_before_its_opening_is_found_by_its_id() {
     payment_event(&db, "evt_d", "processed", "disputed: 100 of 100 back (fraudulent, du_3); it had already closed");
     assert_eq!(closed("pi_1", ", du_3)"), 0);
 }
+
+/// The owner's revoke undone (`site-gen orders unrevoke`): the order, or
+/// its clip, grants again with the links already sent; a refund's or a
+/// dispute's revoke is not the owner's to undo here (reissue asks for it).
+#[test]
+fn the_owners_revoke_is_undone_and_a_refunds_is_not() {
+    let a = DownloadAllowance::new(3, S);
+    let db = db();
+    paid_order(&db);
+    run(&db, sql::REVOKE, vec![t("O"), n(5)]);
+    assert!(!grant(&db, a, 10), "revoked");
+    assert_eq!(run(&db, sql::UNREVOKE, vec![t("O")]), 1);
+    assert_eq!(revocation(&db), (None, None));
+    assert!(grant(&db, a, 10), "downloads again");
+    assert_eq!(run(&db, sql::UNREVOKE, vec![t("O")]), 0, "nothing left to undo");
+    // One clip.
+    assert_eq!(run(&db, sql::REVOKE_CLIP, vec![t("O"), t("c"), n(6), t("admin")]), 1);
+    assert!(!grant(&db, a, 10), "the clip revoked");
+    assert_eq!(run(&db, sql::UNREVOKE_CLIP, vec![t("O"), t("a")]), 0, "another clip: nothing");
+    assert_eq!(run(&db, sql::UNREVOKE_CLIP, vec![t("O"), t("c")]), 1);
+    assert!(grant(&db, a, 10), "the clip downloads again");
+    // A refund's revoke stays.
+    run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(7), t("refunded")]);
+    assert_eq!(run(&db, sql::UNREVOKE, vec![t("O")]), 0);
+    assert_eq!(revocation(&db), (Some(7), Some("refunded".into())));
+}

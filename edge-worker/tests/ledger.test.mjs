@@ -284,6 +284,39 @@ describe("owner operations", () => {
     assert.equal((await get(`${fourth.body.link}/${main.slug}`, ["Range: bytes=0-99"])).status, 206, "the real order still works");
   });
 
+  it("unrevoke undoes the owner's revoke, of an order or one clip, with the links already sent; not a refund's", async () => {
+    // A clip revoked by mistake could only be given back as a new order by
+    // hand: the customer's link said "refunded" for good.
+    const link = await mint(stack, { order: "L-UNDO", clips: [main.slug, other.slug], downloads: 2 });
+    const orders = (...args) => siteGen(["orders", "--worker-url", stack.base, ...args]);
+    assert.equal((await get(clipUrl(link, other), ["Range: bytes=0-99"])).status, 206, "opened: the ledger has the order");
+    await orders("revoke", "L-UNDO", "--clip", other.slug);
+    assert.equal((await get(clipUrl(link, other))).status, 403);
+    assert.equal((await get(clipUrl(link))).status, 200, "the other clip works");
+    const notRevoked = await orders("unrevoke", "L-UNDO", "--clip", main.slug).catch((e) => e);
+    assert.match(String(notRevoked.stderr), new RegExp(`clip ${main.slug} of order L-UNDO is not revoked: nothing was restored`));
+    const clip = await orders("unrevoke", "L-UNDO", "--clip", other.slug);
+    assert.match(clip.stdout, new RegExp(`Order L-UNDO: clip ${other.slug} downloads again, with the links the customer already has`));
+    assert.equal((await get(clipUrl(link, other))).status, 200, "the same link serves it again");
+
+    await orders("revoke", "L-UNDO");
+    assert.equal((await curl(link.url)).status, 403);
+    const whole = await orders("unrevoke", "L-UNDO");
+    assert.match(whole.stdout, /Order L-UNDO: its links work again/);
+    assert.equal((await curl(link.url)).status, 200, "the order page");
+    assert.equal((await get(clipUrl(link))).status, 200, "and its downloads (the second of two)");
+    const events = (await show("L-UNDO")).events.map((e) => e.kind).filter((k) => /revoke/.test(k));
+    assert.deepEqual(events.sort(), ["revoke", "revoke", "unrevoke", "unrevoke"], "the order's history says so");
+
+    // Revoked for a refund: not the owner's revoke to undo here.
+    await stack.wrangler(["d1", "execute", "DB", "--command",
+      "UPDATE orders SET revoked_at = 1, revoked_reason = 'refunded' WHERE order_id = 'L-UNDO'"]);
+    const refunded = await orders("unrevoke", "L-UNDO").catch((e) => e);
+    assert.match(String(refunded.stderr), /was revoked because its payment was refunded: `unrevoke` undoes only your own `revoke`/);
+    assert.match(String(refunded.stderr), /reissue L-UNDO --despite-refund/);
+    assert.equal((await curl(link.url)).status, 403, "still refunded");
+  });
+
   it("a resend of an order whose links expired is refused with what to do instead", async () => {
     const now = Math.floor(Date.now() / 1000);
     // Issued an hour ago, valid for an hour and 6 s: expires 6 s from now.

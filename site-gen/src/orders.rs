@@ -208,6 +208,17 @@ pub enum OrdersCommand {
         #[arg(long)]
         not_in_ledger: bool,
     },
+    /// Undo `revoke` (a mistake, or a partial refund settled another way):
+    /// the order, or with --clip that clip of it, downloads again with the
+    /// links the customer already has. An order revoked for a refund or a
+    /// dispute is not restored here (`reissue --despite-refund` is).
+    Unrevoke {
+        /// The order (as `orders list` names it).
+        order: String,
+        /// Only this clip of the order (its slug), revoked with `revoke --clip`.
+        #[arg(long, value_name = "SLUG")]
+        clip: Option<String>,
+    },
     /// E-mail the customer a fresh link of the order (it shares the order's
     /// downloads; the old link keeps working), to the address of the
     /// checkout or --to.
@@ -516,6 +527,12 @@ impl AdminClient {
     pub fn revoke(&self, order: &str, clip: Option<&str>) -> Result<Value, OrdersError> {
         let q = clip.map(|c| format!("?clip={}", segment(c))).unwrap_or_default();
         self.call("POST", &format!("/admin/orders/{}/revoke{q}", segment(order)), Some(json!({})))
+    }
+
+    /// `POST /admin/orders/<id>/unrevoke`: undoes the owner's revoke.
+    pub fn unrevoke(&self, order: &str, clip: Option<&str>) -> Result<Value, OrdersError> {
+        let q = clip.map(|c| format!("?clip={}", segment(c))).unwrap_or_default();
+        self.call("POST", &format!("/admin/orders/{}/unrevoke{q}", segment(order)), Some(json!({})))
     }
 
     pub fn resend(&self, order: &str, to: Option<&str>) -> Result<Value, OrdersError> {
@@ -985,6 +1002,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             check_revocable(&client, &order, clip.as_deref(), not_in_ledger)?;
             revoke(&client, &order, clip)?;
         }
+        OrdersCommand::Unrevoke { order, clip } => unrevoke(&client, &order, clip.as_deref())?,
         OrdersCommand::Create { order, clips, to, downloads, expires, session, payment } => {
             let valid_for = pt::parse_duration(&expires)?;
             if downloads == 0 {
@@ -1350,15 +1368,73 @@ fn revoke(client: &AdminClient, order: &str, clip: Option<String>) -> Result<(),
     Ok(())
 }
 
-/// Refuses to reissue an order revoked for a refund or a dispute unless
-/// the owner says so: a reissue makes its downloads work again.
-fn check_reissuable(order: &str, shown: &Value, despite_refund: bool) -> Result<(), OrdersError> {
-    let reason = shown.pointer("/order/revoked_reason").and_then(Value::as_str);
-    let revoked = shown.pointer("/order/revoked_at").is_some_and(|r| !r.is_null());
-    // A dispute still open, though the owner's own revoke since made the
-    // reason theirs (so that winning the dispute keeps it): its events, in
-    // order, say so.
-    let dispute_open = shown.get("events").and_then(Value::as_array).is_some_and(|events| {
+/// Undoes the owner's `revoke`, after checking there is one to undo: the
+/// Worker restores only what `revoke` did (a refund's or a dispute's
+/// revoke stays), and an order whose payment is disputed is not restored
+/// while the dispute is open (the owner's revoke since made its reason
+/// theirs).
+fn unrevoke(client: &AdminClient, order: &str, clip: Option<&str>) -> Result<(), OrdersError> {
+    let shown = match client.show(order) {
+        Err(OrdersError::Http { status: 404, body }) if body.starts_with("no order ") => {
+            return Err(OrdersError::Other(format!(
+                "no order {order} in the ledger: nothing was restored\n  help: check the id (`site-gen orders list` shows them)"
+            )))
+        }
+        other => other?,
+    };
+    clip_of_order(order, &shown, clip, "restored")?;
+    let nothing = |why: String| Err(OrdersError::Other(format!("{why}: nothing was restored")));
+    let revoked_clips: Vec<String> = shown
+        .pointer("/order/revoked_clips")
+        .and_then(Value::as_str)
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    match clip {
+        Some(clip) if !revoked_clips.iter().any(|c| c == clip) => {
+            return nothing(format!("clip {clip} of order {order} is not revoked"));
+        }
+        Some(_) => {}
+        None => {
+            let revoked = shown.pointer("/order/revoked_at").is_some_and(|r| !r.is_null());
+            let reason = shown.pointer("/order/revoked_reason").and_then(Value::as_str);
+            if !revoked {
+                let only = if revoked_clips.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (clips revoked one by one: {}; give --clip)", revoked_clips.join(", "))
+                };
+                return nothing(format!("order {order} is not revoked{only}"));
+            }
+            if reason != Some("admin") || dispute_open(&shown) {
+                let why = if dispute_open(&shown) { "disputed" } else { reason.unwrap_or("refunded") };
+                return Err(OrdersError::Other(format!(
+                    "order {order} was revoked because its payment was {why}: `unrevoke` undoes only your own \
+                     `revoke`; nothing was restored\n  help: if its downloads should work again (the refund \
+                     undone, the dispute won), `site-gen orders reissue {order} --despite-refund` gives it a new link"
+                )));
+            }
+        }
+    }
+    let restored = client.unrevoke(order, clip)?.get("restored").and_then(Value::as_bool).unwrap_or(false);
+    if !restored {
+        return nothing(format!(
+            "the Worker restored nothing for order {order} (revoked for a refund or a dispute meanwhile?): \
+             `site-gen orders show {order}` says how it stands"
+        ));
+    }
+    let what = clip.map_or("its links work again".to_string(), |c| format!("clip {c} downloads again"));
+    println!(
+        "Order {order}: {what}, with the links the customer already has (downloads used stay used). A link mail \
+         withdrawn when it was revoked is not sent again: `site-gen orders resend {order}` e-mails one."
+    );
+    Ok(())
+}
+
+/// A dispute of the order's payment still open, though the owner's own
+/// revoke since made the reason theirs (so that winning the dispute keeps
+/// it): its events, in order, say so.
+fn dispute_open(shown: &Value) -> bool {
+    shown.get("events").and_then(Value::as_array).is_some_and(|events| {
         events.iter().fold(false, |open, e| {
             let detail = e.get("detail").and_then(Value::as_str).unwrap_or_default();
             match e.get("kind").and_then(Value::as_str) {
@@ -1369,7 +1445,15 @@ fn check_reissuable(order: &str, shown: &Value, despite_refund: bool) -> Result<
                 _ => open,
             }
         })
-    });
+    })
+}
+
+/// Refuses to reissue an order revoked for a refund or a dispute unless
+/// the owner says so: a reissue makes its downloads work again.
+fn check_reissuable(order: &str, shown: &Value, despite_refund: bool) -> Result<(), OrdersError> {
+    let reason = shown.pointer("/order/revoked_reason").and_then(Value::as_str);
+    let revoked = shown.pointer("/order/revoked_at").is_some_and(|r| !r.is_null());
+    let dispute_open = dispute_open(shown);
     let reason = if dispute_open && revoked { Some("disputed") } else { reason };
     match reason {
         Some(why @ ("refunded" | "disputed")) if revoked && !despite_refund => Err(OrdersError::Other(format!(

@@ -364,6 +364,23 @@ async fn admin_route(
             revocations::publish(env).await;
             answer(200, log_line!({ "order_id": order_id, "clip": clip, "revoked_at": now, "already_revoked": !new }))
         }
+        AdminRoute::Unrevoke { order_id, clip } => {
+            let undo = match &clip {
+                Some(c) => bind(&db, sql::UNREVOKE_CLIP, &[text(&order_id), text(c)])?,
+                None => bind(&db, sql::UNREVOKE, &[text(&order_id)])?,
+            };
+            let restored = row_count(&batch(&db, vec![undo]).await?[0]) != 0;
+            if restored {
+                let clip = clip.as_deref().map_or(JsValue::NULL, text);
+                batch(
+                    &db,
+                    vec![bind(&db, sql::EVENT, &[text(&order_id), num(now), text("unrevoke"), clip, JsValue::NULL])?],
+                )
+                .await?;
+                revocations::publish(env).await;
+            }
+            answer(200, log_line!({ "order_id": order_id, "restored": restored }))
+        }
         AdminRoute::Resend { order_id, to } => {
             let (status, value) = recovery::resend(env, &db, &order_id, to.as_deref(), origin).await?;
             respond(status, value)
