@@ -496,6 +496,15 @@ pub fn check(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<BuildSumma
     Ok(summary)
 }
 
+/// What every command says when `root` holds no shop (the most common
+/// slip: a command run before `cd my-shop`).
+pub fn no_shop_in(root: &Path) -> String {
+    format!(
+        "there is no shop in {} (no content/site.toml): run this in the shop's folder (cd my-shop), or give --root",
+        root.display()
+    )
+}
+
 /// Loads the shop (published items only), for commands that need the catalog.
 pub fn load_shop(root: &Path) -> Result<Shop, Diagnostics> {
     content::load(root, &LoadOptions { drafts: false, now: Utc::now() })

@@ -34,12 +34,11 @@ impl RootArg {
     /// Whether `--root` holds a shop; else says so (the most common slip: a
     /// command run before `cd my-shop`), and nothing is written there.
     fn is_shop(&self) -> bool {
+        // A content/ without its site.toml is a shop with a mistake, which
+        // the command itself names.
         let is_shop = self.root.join("content").is_dir();
         if !is_shop {
-            eprintln!(
-                "error: there is no shop in {} (no content/ folder): run this in the shop's folder (cd my-shop), or give --root",
-                self.root.display()
-            );
+            eprintln!("error: {}", site_gen::no_shop_in(&self.root));
         }
         is_shop
     }

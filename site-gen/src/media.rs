@@ -84,10 +84,8 @@ pub enum MediaError {
         "another `site-gen media` is running in this shop (it holds {LOCK}): let it finish, then run this one again"
     )]
     Busy,
-    #[error(
-        "there is no shop in {0} (no content/site.toml): run this in the shop's folder (cd my-shop), or give --root"
-    )]
-    NoShop(String),
+    #[error("{}", crate::no_shop_in(.0))]
+    NoShop(std::path::PathBuf),
     #[error("the masters folder {0} does not exist: give --masters the folder that holds the clips' videos (each clip's `file` is read from there)")]
     NoMasters(String),
     #[error("{0}")]
@@ -533,7 +531,7 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
     let root = &args.root;
     let config_path = root.join(crate::config::SITE_CONFIG);
     if !config_path.is_file() {
-        return Err(MediaError::NoShop(root.display().to_string()));
+        return Err(MediaError::NoShop(root.to_path_buf()));
     }
     let config_text =
         fs::read_to_string(&config_path).map_err(|e| MediaError::Shop(format!("{}: {e}", config_path.display())))?;

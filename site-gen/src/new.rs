@@ -24,7 +24,7 @@ pub enum NewError {
     Exists(PathBuf),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("there is no shop in {0} (no content/site.toml): run this in the shop's folder, or give --root")]
+    #[error("{}", crate::no_shop_in(.0))]
     NoShop(PathBuf),
     #[error(
         "a page cannot be called `{0}`: /{0}/ is used by the shop itself; pick another title, like \"About the shop\""

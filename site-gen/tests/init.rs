@@ -146,7 +146,7 @@ fn commands_run_outside_a_shop_say_so_and_write_nothing() {
         assert!(!o.status.success(), "{command}");
         assert!(
             text(&o).contains(&format!(
-                "there is no shop in {root} (no content/ folder): run this in the shop's folder (cd my-shop)"
+                "there is no shop in {root} (no content/site.toml): run this in the shop's folder (cd my-shop)"
             )),
             "{command}: {}",
             text(&o)
