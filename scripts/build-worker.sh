@@ -14,7 +14,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 manifest="${CLIPSTORE_MANIFEST:-$root/catalog-manifest.json}"
 if [ ! -f "$manifest" ]; then
     echo "build-worker: no catalog manifest at $manifest" >&2
-    echo "build-worker: run 'cargo run -p site-gen -- build --root . --out public' first" >&2
+    echo "build-worker: run 'site-gen build' in the shop's folder first (in the clipstore checkout, for the sample shop: 'cargo run -p site-gen -- build --root . --out public')" >&2
     exit 1
 fi
 CLIPSTORE_MANIFEST="$(cd "$(dirname "$manifest")" && pwd)/$(basename "$manifest")"

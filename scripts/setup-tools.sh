@@ -125,3 +125,6 @@ else
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 say "done"
+# wrangler needs the Node.js above, which is on PATH only where
+# worker-env.sh puts it: say so, for whoever runs wrangler by hand.
+say "to run wrangler yourself, first: . $(cd "$(dirname "$0")" && pwd)/worker-env.sh"

@@ -31,6 +31,25 @@ pub fn origin(url: &str) -> Option<String> {
     Some(format!("{scheme}://{}", host_port.to_ascii_lowercase()))
 }
 
+/// The origin for links the Worker writes (mails, a checkout's return
+/// address): [`origin`], but `https` unless the host is this machine. A
+/// request that came over `http` (a zone without "Always Use HTTPS") would
+/// otherwise have a customer's fresh link mailed as `http://`, its token
+/// in clear text on the wire.
+pub fn link_origin(url: &str) -> Option<String> {
+    let origin = origin(url)?;
+    let Some(host_port) = origin.strip_prefix("http://") else { return Some(origin) };
+    let host = host_port
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host_port, |(h, _)| h);
+    if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        Some(origin)
+    } else {
+        Some(format!("https://{host_port}"))
+    }
+}
+
 /// The first value of `name` in a query string, `+` and percent-escapes decoded.
 pub fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
@@ -58,6 +77,17 @@ mod tests {
         assert_eq!(origin("https://shop.example:8443").as_deref(), Some("https://shop.example:8443"));
         assert_eq!(origin("http://[::1]:8787/x").as_deref(), Some("http://[::1]:8787"));
         assert_eq!(origin("/relative"), None);
+    }
+
+    #[test]
+    fn links_go_over_https_except_on_this_machine() {
+        assert_eq!(link_origin("http://shop.example/orders/recover").as_deref(), Some("https://shop.example"));
+        assert_eq!(link_origin("http://shop.example:8080/x").as_deref(), Some("https://shop.example:8080"));
+        assert_eq!(link_origin("https://shop.example/x").as_deref(), Some("https://shop.example"));
+        assert_eq!(link_origin("http://127.0.0.1:8787/x").as_deref(), Some("http://127.0.0.1:8787"));
+        assert_eq!(link_origin("http://localhost:8787/x").as_deref(), Some("http://localhost:8787"));
+        assert_eq!(link_origin("http://[::1]:8787/x").as_deref(), Some("http://[::1]:8787"));
+        assert_eq!(link_origin("http://127.0.0.1.evil.example/x").as_deref(), Some("https://127.0.0.1.evil.example"));
     }
 
     #[test]

@@ -167,7 +167,7 @@ fn in_background(ctx: &Context, work: impl std::future::Future<Output = ()> + 's
 /// for links the Worker writes into mail and redirects.
 fn origin(req: &Request) -> Result<String> {
     let url = req.inner().url();
-    crate::request_url::origin(&url).ok_or_else(|| Error::RustError(format!("no origin in the request URL {url}")))
+    crate::request_url::link_origin(&url).ok_or_else(|| Error::RustError(format!("no origin in the request URL {url}")))
 }
 
 fn now_unix() -> u64 {

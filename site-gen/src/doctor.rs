@@ -626,7 +626,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
     // refuses it for a deployed one.
     facts.minting_key = match crate::purchase_token::signing_key_from(&args.root) {
         Ok((key, source)) if source == KeySource::Env || facts.public_worker.is_none() => {
-            Some((key, source.describe().to_string()))
+            Some((key, source.describe(&args.root)))
         }
         // No key here is no problem (the Worker signs what it sends);
         // one that cannot sign is, for whoever mints with it.

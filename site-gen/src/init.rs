@@ -294,6 +294,8 @@ fn readme(name: &str, clipstore: &str) -> String {
     // Quoted: a checkout's path may have spaces (or quotes) in it.
     let wrangler = shell_quoted(&format!("{clipstore}/edge-worker/node_modules/.bin/wrangler"));
     let setup = shell_quoted(&format!("{clipstore}/scripts/setup-tools.sh"));
+    let env = shell_quoted(&format!("{clipstore}/scripts/worker-env.sh"));
+    let install = shell_quoted(&format!("{clipstore}/site-gen"));
     format!(
         "# {name}\n\
          \n\
@@ -301,6 +303,9 @@ fn readme(name: &str, clipstore: &str) -> String {
          in `content/` (settings in `content/site.toml`, clips in `content/clips/`, news\n\
          in `content/news/`, pages in `content/pages/`) and `static/` (posters, previews,\n\
          images). The guide to every field: {content_guide}.\n\
+         \n\
+         `site-gen` is the program of the clipstore checkout; `cargo install --path {install}`\n\
+         puts it on your PATH (run it again after you update clipstore).\n\
          \n\
          The next five commands, run in this folder:\n\
          \n\
@@ -321,9 +326,11 @@ fn readme(name: &str, clipstore: &str) -> String {
          5. Publish, once you have a Cloudflare account. The shop's Worker, bucket and\n\
             database are named `{name}` in `wrangler.toml`, so every wrangler command\n\
             runs in this folder with `--config wrangler.toml` (the wrangler of\n\
-            clipstore: run `bash {setup}` once to install it):\n\
+            clipstore: run `bash {setup}` once to install it; the first line below,\n\
+            in each new terminal, puts the Node.js it needs on PATH):\n\
          \n\
             ```sh\n\
+            . {env}\n\
             W={wrangler}\n\
             \"$W\" login\n\
             \"$W\" r2 bucket create {name}-clips\n\
@@ -333,7 +340,14 @@ fn readme(name: &str, clipstore: &str) -> String {
             \"$W\" secret put TOKEN_KEYS --config wrangler.toml    # paste k1:…\n\
             openssl rand -hex 24                                 # the admin token: keep it secret\n\
             \"$W\" secret put ADMIN_TOKEN --config wrangler.toml   # paste it\n\
-            \"$W\" deploy --config wrangler.toml                   # builds the Worker with this shop's catalog first\n\
+            \"$W\" deploy --config wrangler.toml   # builds the Worker with this shop's catalog, prints its address\n\
+            ```\n\
+         \n\
+            Put that address (https://{name}.….workers.dev, or your own domain once it points there) into\n\
+            `content/site.toml`: `base_url`, and `download_base_url` with `/download` after\n\
+            it. Then `site-gen build` and `\"$W\" deploy --config wrangler.toml` again, and:\n\
+         \n\
+            ```sh\n\
             export CLIPSTORE_SIGNING_KEY=k1:… CLIPSTORE_ADMIN_TOKEN=…  # for token mint, orders, push\n\
             site-gen push --worker-url https://YOUR-SHOP --media media\n\
             ```\n\
@@ -345,7 +359,27 @@ fn readme(name: &str, clipstore: &str) -> String {
          `site-gen build`, `site-gen push --worker-url https://YOUR-SHOP --media media`, then\n\
          `\"$W\" deploy --config wrangler.toml` (`site-gen build` says when the catalog changed: until\n\
          the Worker is deployed again, checkout and downloads go by the old one). News and pages\n\
-         need the same `site-gen build` and `\"$W\" deploy --config wrangler.toml`.\n"
+         need the same `site-gen build` and `\"$W\" deploy --config wrangler.toml`.\n\
+         \n\
+         ## Try it locally\n\
+         \n\
+         The shop's Worker runs on this machine too, with a local bucket and database, before\n\
+         (or without) a Cloudflare account: a download link that works, end to end.\n\
+         \n\
+         ```sh\n\
+         . {env}\n\
+         W={wrangler}\n\
+         printf 'TOKEN_KEYS=%s\\nADMIN_TOKEN=%s\\n' \"$(site-gen token keygen --id local)\" \"$(openssl rand -hex 24)\" > .dev.vars\n\
+         site-gen build\n\
+         \"$W\" d1 migrations apply DB --local --config wrangler.toml\n\
+         \"$W\" dev --config wrangler.toml --ip 127.0.0.1 --port 8787   # leave it running; in another terminal:\n\
+         site-gen push --worker-url http://127.0.0.1:8787 --media media\n\
+         site-gen token mint --order TEST-1 --clip first-clip --base-url http://127.0.0.1:8787/download\n\
+         ```\n\
+         \n\
+         `.dev.vars` holds the local Worker's secrets (git ignores it); `push`, `token mint`,\n\
+         `orders` and `doctor` read them for a Worker at 127.0.0.1. Its keys are not the shop's:\n\
+         the published shop gets its own (step 5).\n"
     )
 }
 

@@ -291,7 +291,7 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
             // A key the Worker lacks signs a link it refuses. Not asked again
             // when the Worker did not answer just now (its warning is out).
             if answered {
-                if let Some(warning) = minting_key::check(&root.root, &worker, &key, source.describe())? {
+                if let Some(warning) = minting_key::check(&root.root, &worker, &key, &source.describe(&root.root))? {
                     eprintln!("warning: {warning}");
                 }
                 for slug in existing_order::not_deployed(&worker, &claims.clips) {
@@ -314,7 +314,7 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
                 if claims.downloads == 1 { "" } else { "s" },
                 pt::show_time(claims.expires_at),
                 claims.key_id,
-                source.describe()
+                source.describe(&root.root)
             );
             Ok(ExitCode::SUCCESS)
         }

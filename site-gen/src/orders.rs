@@ -56,7 +56,7 @@ pub enum OrdersError {
     Http { status: u16, body: String },
     #[error(
         "could not reach the Worker at {url} ({error})\n  \
-         help: is the address right, and is the Worker running? (a local one: scripts/run-local.sh in clipstore)"
+         help: is the address right, and is the Worker running? (a local one: `wrangler dev --config wrangler.toml` in the shop's folder, as its README says; or scripts/run-local.sh in clipstore for the sample shop)"
     )]
     Transport { url: String, error: String },
     #[error("unexpected answer from the Worker: {0}")]

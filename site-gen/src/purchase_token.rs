@@ -101,10 +101,13 @@ pub enum KeySource {
 }
 
 impl KeySource {
-    pub fn describe(self) -> &'static str {
+    /// Where the key came from, for the owner: the variable, or the
+    /// `.dev.vars` file it was read from (the shop's own, for a shop made
+    /// by `site-gen init`; it said `edge-worker/.dev.vars` either way).
+    pub fn describe(self, root: &Path) -> String {
         match self {
-            KeySource::Env => SIGNING_KEY_ENV,
-            KeySource::DevVars => DEV_VARS,
+            KeySource::Env => SIGNING_KEY_ENV.to_string(),
+            KeySource::DevVars => worker_file(root, ".dev.vars").display().to_string(),
         }
     }
 }

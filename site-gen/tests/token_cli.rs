@@ -220,7 +220,8 @@ fn the_local_workers_key_signs_only_local_links_unless_told() {
     let local = mint_with(&["--base-url", "http://127.0.0.1:8787/download"]);
     assert!(local.status.success(), "{}", text(&local.stderr));
     assert!(
-        text(&local.stderr).ends_with("signed with key local from edge-worker/.dev.vars"),
+        text(&local.stderr)
+            .ends_with(&format!("signed with key local from {}", root.join("edge-worker/.dev.vars").display())),
         "{}",
         text(&local.stderr)
     );
