@@ -359,7 +359,9 @@ fn readme(name: &str, clipstore: &str) -> String {
          `site-gen build`, `site-gen push --worker-url https://YOUR-SHOP --media media`, then\n\
          `\"$W\" deploy --config wrangler.toml` (`site-gen build` says when the catalog changed: until\n\
          the Worker is deployed again, checkout and downloads go by the old one). News and pages\n\
-         need the same `site-gen build` and `\"$W\" deploy --config wrangler.toml`.\n\
+         need the same `site-gen build` and `\"$W\" deploy --config wrangler.toml`. After you change the\n\
+         shop's name (`title`, or `watermark`, in `content/site.toml`): `site-gen media --masters media`\n\
+         makes the previews again with it.\n\
          \n\
          ## Try it locally\n\
          \n\

@@ -441,6 +441,14 @@ fn the_poster_a_new_clip_names_is_made() {
     let poster = root.join("static/posters/foggy-pier.jpg");
     assert!(poster.is_file(), "{}", text(&run));
     assert!(text(&run).contains("poster made"), "{}", text(&run));
+    // The shop's name is still init's placeholder: its previews carry it,
+    // and the owner is told to run media again once it is filled in.
+    assert!(
+        text(&run).contains("warning: the previews are drawn with \"CHANGE-ME")
+            && text(&run).contains("the shop's title in content/site.toml still a placeholder"),
+        "{}",
+        text(&run)
+    );
 
     // A poster path that would leave static/ is never written.
     let outside = fs::read_to_string(&clip).unwrap().replace("/posters/foggy-pier.jpg", "/../../escaped.jpg");
