@@ -14,7 +14,7 @@ use clipstore_core::json_fields;
 /// The ledger's migrations (`edge-worker/migrations/`), in order: the
 /// self-test names those the deployed D1 lacks (`monitor::schema_problem`).
 /// A test keeps this list equal to the folder.
-pub const MIGRATIONS: [&str; 14] = [
+pub const MIGRATIONS: [&str; 15] = [
     "0001_downloads.sql",
     "0002_ledger.sql",
     "0003_monitor.sql",
@@ -29,6 +29,7 @@ pub const MIGRATIONS: [&str; 14] = [
     "0012_payment_sessions.sql",
     "0013_attempt_etag.sql",
     "0014_refund_failed_once.sql",
+    "0015_thanks_waiting_client.sql",
 ];
 
 /// The bytes of a clip its download attempts `d` cover, each byte counted
@@ -882,10 +883,14 @@ pub mod sql {
          RETURNING id";
 
     /// Remembers a success page shown before its order existed, at most
-    /// `?4` new ones per minute (`?3` its start), so junk session ids cannot
-    /// fill the table. `?1 session_id, ?2 now (s), ?3 minute start (s), ?4 cap`.
-    pub const THANKS_WAITING: &str = "INSERT INTO thanks_waiting (session_id, first_seen) SELECT ?1, ?2 \
-         WHERE (SELECT COUNT(*) FROM thanks_waiting WHERE first_seen >= ?3) < ?4 \
+    /// `?4` new ones per minute (`?3` its start) in all, so junk session ids
+    /// cannot fill the table, and `?6` from the network `?5` (NULL: this
+    /// machine, no cap of its own), so that one client's junk cannot use up
+    /// the others' share. `?1 session_id, ?2 now (s), ?3 minute start (s),
+    /// ?4 cap, ?5 client hash or NULL, ?6 cap per client`.
+    pub const THANKS_WAITING: &str = "INSERT INTO thanks_waiting (session_id, first_seen, client_hash) \
+         SELECT ?1, ?2, ?5 WHERE (SELECT COUNT(*) FROM thanks_waiting WHERE first_seen >= ?3) < ?4 \
+         AND (?5 IS NULL OR (SELECT COUNT(*) FROM thanks_waiting WHERE client_hash = ?5 AND first_seen >= ?3) < ?6) \
          ON CONFLICT (session_id) DO NOTHING";
 
     /// Customers back from paying between `?2` and `?1` (unix seconds)
@@ -1453,7 +1458,12 @@ pub const UNAUTHENTICATED_PAYMENT_EVENTS_PER_MINUTE: u64 = 20;
 
 /// New checkouts a minute whose success page may be remembered while their
 /// order is missing (`sql::THANKS_WAITING`); anyone can ask for the page.
-pub const THANKS_WAITING_PER_MINUTE: u64 = 30;
+pub const THANKS_WAITING_PER_MINUTE: u64 = 60;
+
+/// Of those, how many from one network (an office, a household: several
+/// customers, a second tab, a second purchase), so that one client's junk
+/// session ids leave the other networks most of the shop's share.
+pub const THANKS_WAITING_PER_CLIENT: u64 = 10;
 
 /// The order facts a fallback record needs to recreate the order row.
 #[derive(Debug, Clone, PartialEq, Eq)]

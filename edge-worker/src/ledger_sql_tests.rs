@@ -9,7 +9,7 @@ use crate::allowance::DownloadAllowance;
 use crate::ledger::{sql, Param, Settlement};
 
 /// Every migration, in order (the outbox's tests use them too).
-pub(crate) const MIGRATIONS: [&str; 14] = [
+pub(crate) const MIGRATIONS: [&str; 15] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: [&str; 14] = [
     include_str!("../migrations/0012_payment_sessions.sql"),
     include_str!("../migrations/0013_attempt_etag.sql"),
     include_str!("../migrations/0014_refund_failed_once.sql"),
+    include_str!("../migrations/0015_thanks_waiting_client.sql"),
 ];
 
 #[test]
@@ -1164,8 +1165,9 @@ fn recovery_requests_are_limited_per_address_and_per_client() {
 #[test]
 fn a_customer_back_from_paying_without_an_order_is_found() {
     let db = db();
-    let wait =
-        |session: &str, now: u64| run(&db, sql::THANKS_WAITING, vec![t(session), n(now), n(now - now % 60), n(2)]);
+    let wait = |session: &str, now: u64| {
+        run(&db, sql::THANKS_WAITING, vec![t(session), n(now), n(now - now % 60), n(2), Value::Null, n(1)])
+    };
     assert_eq!(wait("cs_a", 1000), 1);
     assert_eq!(wait("cs_a", 1001), 0, "once per session");
     assert_eq!(wait("cs_b", 1002), 1);
@@ -1249,7 +1251,10 @@ fn the_self_test_asks_about_sessions_left_without_an_order_newest_first() {
     let sessions =
         [("cs_old", 100), ("cs_a", 1000), ("cs_b", 1100), ("cs_c", 1200), ("cs_made", 1300), ("cs_debit", 1400)];
     for (session, at) in sessions.into_iter().chain([("not-a-session", 1500), ("cs_unpaid", 1600)]) {
-        assert_eq!(run(&db, sql::THANKS_WAITING, vec![t(session), n(at), n(at - at % 60), n(30)]), 1);
+        assert_eq!(
+            run(&db, sql::THANKS_WAITING, vec![t(session), n(at), n(at - at % 60), n(30), Value::Null, n(3)]),
+            1
+        );
     }
     let checkout = vec![t("stripe"), t("cs_made"), t("O"), t("tok"), Value::Null, Value::Null, Value::Null, n(1)];
     run(&db, sql::CHECKOUT, checkout.into_iter().chain([Value::Null]).collect());
@@ -2197,7 +2202,10 @@ fn a_failed_refund_is_recorded_once() {
 #[test]
 fn the_migration_keeps_the_first_of_a_failed_refund_recorded_twice() {
     let db = Connection::open_in_memory().unwrap();
-    let (last, earlier) = MIGRATIONS.split_last().unwrap();
+    // Up to 0014, the migration this is about.
+    let at = MIGRATIONS.iter().position(|m| m.contains("refund_failed")).unwrap();
+    let (earlier, rest) = MIGRATIONS.split_at(at);
+    let (last, later) = rest.split_first().unwrap();
     for m in earlier {
         db.execute_batch(m).unwrap();
     }
@@ -2207,6 +2215,9 @@ fn the_migration_keeps_the_first_of_a_failed_refund_recorded_twice() {
     payment_event(&db, "evt_3", "payment_failed", "a");
     payment_event(&db, "evt_3", "payment_failed", "b");
     db.execute_batch(last).unwrap();
+    for m in later {
+        db.execute_batch(m).unwrap();
+    }
     let rows: Vec<(String, String, String)> = db
         .prepare("SELECT event_id, outcome, detail FROM payment_events ORDER BY id")
         .unwrap()
@@ -2273,4 +2284,26 @@ fn the_owners_revoke_is_undone_and_a_refunds_is_not() {
     run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(7), t("refunded")]);
     assert_eq!(run(&db, sql::UNREVOKE, vec![t("O")]), 0);
     assert_eq!(revocation(&db), (Some(7), Some("refunded".into())));
+}
+
+/// Junk session ids from one network fill its own small share of the
+/// success pages remembered a minute, not the shop's: a paying customer's
+/// page elsewhere is still recorded (and asks Stripe for the order).
+#[test]
+fn one_client_cannot_use_up_the_waiting_pages_of_a_minute() {
+    let db = db();
+    let wait = |session: &str, client: Option<&str>| -> usize {
+        let client = client.map_or(Value::Null, t);
+        let cap = crate::ledger::THANKS_WAITING_PER_MINUTE;
+        let per = crate::ledger::THANKS_WAITING_PER_CLIENT;
+        run(&db, sql::THANKS_WAITING, vec![t(session), n(125), n(120), n(cap), client, n(per)])
+    };
+    let per = crate::ledger::THANKS_WAITING_PER_CLIENT as usize;
+    let junk: usize = (0..30).map(|i| wait(&format!("cs_junk{i}"), Some("attacker"))).sum();
+    assert_eq!(junk, per, "the attacker's network gets its share only");
+    assert_eq!(wait("cs_paid", Some("customer")), 1, "a paying customer's page is remembered");
+    assert_eq!(wait("cs_local", None), 1, "this machine: no share of its own");
+    // The shop-wide cap still holds across networks.
+    let many: usize = (0..200).map(|i| wait(&format!("cs_many{i}"), Some(&format!("net{i}")))).sum();
+    assert_eq!(many + per + 2, crate::ledger::THANKS_WAITING_PER_MINUTE as usize);
 }

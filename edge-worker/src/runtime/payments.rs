@@ -717,7 +717,21 @@ pub(super) async fn thanks(req: &Request, env: &Env, ctx: &Context) -> Result<Re
                 // A customer is back from paying: if no order follows, the
                 // self-test tells the owner the webhook is not arriving.
                 let now = now_unix();
-                let values = [text(&session), num(now), num(now - now % 60), num(ledger::THANKS_WAITING_PER_MINUTE)];
+                // The client's network, hashed as link recovery keeps it;
+                // none on this machine (wrangler dev), where every page
+                // comes from one address.
+                let client = req.headers().get("cf-connecting-ip").ok().flatten();
+                let client = client.filter(|ip| !ip.starts_with("127.") && ip != "::1").map_or(JsValue::NULL, |ip| {
+                    text(&super::recovery::hash("client", &crate::recovery::client_network(&ip)))
+                });
+                let values = [
+                    text(&session),
+                    num(now),
+                    num(now - now % 60),
+                    num(ledger::THANKS_WAITING_PER_MINUTE),
+                    client,
+                    num(ledger::THANKS_WAITING_PER_CLIENT),
+                ];
                 if let Err(e) = batch(&db, vec![bind(&db, sql::THANKS_WAITING, &values)?]).await {
                     console_error!(
                         "{}",

@@ -39,7 +39,7 @@ fn page(html: String, status: u16) -> Result<Response> {
     Ok(response)
 }
 
-fn hash(label: &str, value: &str) -> String {
+pub(super) fn hash(label: &str, value: &str) -> String {
     Sha256::digest(format!("{label}:{value}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
