@@ -232,7 +232,7 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
             let key = pt::generate_key(&id).map_err(|e| e.to_string())?;
             println!("{}", key.to_env_string());
             eprintln!(
-                "Keep this secret out of the repository. Give it to the Worker as (part of) its {secret} secret:\n  npx wrangler secret put {secret}    (comma-separate several keys: new,old)\nand to `site-gen token mint` as {env}. Keep an old key in {secret} until the links it signed have expired.",
+                "Keep this secret out of the repository. Give it to the Worker as (part of) its {secret} secret:\n  npx wrangler secret put {secret}    (comma-separate several keys: new,old)\n  (in a shop made by `site-gen init`: \"$W\" secret put {secret} --config wrangler.toml, as its README says)\nand to `site-gen token mint` as {env}. Keep an old key in {secret} until the links it signed have expired.",
                 secret = pt::WORKER_SECRET,
                 env = pt::SIGNING_KEY_ENV
             );

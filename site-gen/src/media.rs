@@ -542,17 +542,6 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
     .map_err(|d| MediaError::Shop(crate::diagnostics::Diagnostics(d).to_string()))?;
     let _lock = lock_shop(root)?;
     let watermark = config.watermark.clone().unwrap_or_else(|| config.title.clone());
-    // Previews made now would carry the placeholder across every clip; the
-    // next run after the name is filled in makes them again (the watermark
-    // is in their recipe).
-    if watermark.contains(crate::placeholders::MARK) {
-        eprintln!(
-            "warning: the previews are drawn with \"{watermark}\", the shop's {} in {} still a placeholder: fill it \
-             in, then run `site-gen media` again, which makes them again with it",
-            if config.watermark.is_some() { "watermark" } else { "title" },
-            crate::config::SITE_CONFIG
-        );
-    }
     let settings = Settings {
         poster: POSTER_RECIPE.to_string(),
         // A watermark the quoted filter of before drew wrongly (an
@@ -698,6 +687,18 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
         for warning in &done.warnings {
             eprintln!("warning: {slug}: {warning}");
         }
+    }
+    // Previews made with the placeholder name carry it across every clip;
+    // the next run after the name is filled in makes them again (the
+    // watermark is in their recipe).
+    if settings.watermark.contains(crate::placeholders::MARK) && summary.iter().any(|(_, done)| done.preview) {
+        eprintln!(
+            "warning: the previews are drawn with \"{}\", the shop's {} in {} still a placeholder: fill it \
+             in, then run `site-gen media` again, which makes them again with it",
+            settings.watermark,
+            if config.watermark.is_some() { "watermark" } else { "title" },
+            crate::config::SITE_CONFIG
+        );
     }
     let failures = failures.into_inner().unwrap();
     for f in &failures {

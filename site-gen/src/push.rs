@@ -335,6 +335,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
                         failed += 1;
                         println!("clip {}: missing from the secondary and no file at {}", name, path.display());
                     }
+                    Err(SecondaryError::Unreachable(why)) => return Err(OrdersError::Other(s.unreachable(&why))),
                     Err(SecondaryError::Refused(why)) => {
                         failed += 1;
                         println!(
@@ -404,6 +405,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
             println!("clip {}: not uploaded to the secondary either: the bucket could not be checked", name);
         } else if let Some(s) = &secondary {
             let reason = match s.head(&file.object_key) {
+                Err(SecondaryError::Unreachable(why)) => return Err(OrdersError::Other(s.unreachable(&why))),
                 Ok(found) => Ok(upload_reason(size, &sha256, found.as_ref().map(|(r, _)| r))),
                 // A wrong key, or AWS S3 saying "missing" to a key without
                 // s3:ListBucket: the upload tells which.

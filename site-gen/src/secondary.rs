@@ -100,7 +100,11 @@ pub enum SecondaryError {
     /// It answered 401 or 403: the key pair, or what its policy allows.
     #[error("{0}")]
     Refused(String),
-    /// Anything else: another status, the network, a corrupted upload.
+    /// Its address did not answer (a wrong endpoint, the store down):
+    /// every clip would meet it, so push stops at the first.
+    #[error("{0}")]
+    Unreachable(String),
+    /// Anything else: another status, a corrupted upload.
     #[error("{0}")]
     Other(String),
 }
@@ -206,12 +210,23 @@ impl Secondary {
             Err(ureq::Error::Status(status, _)) => {
                 Err(SecondaryError::Other(format!("the secondary answered {status} to HEAD {key}")))
             }
-            Err(e) => Err(SecondaryError::Other(unreached(&e, key))),
+            Err(e) => Err(SecondaryError::Unreachable(unreached(&e, key))),
         }
     }
 
     /// What push says, once, when the store refused an upload (401, 403):
     /// every clip would be refused the same way.
+    /// What push says, once, when the store did not answer: the run stops
+    /// (every clip would meet it), its address named.
+    pub fn unreachable(&self, why: &str) -> String {
+        format!(
+            "{why}: the secondary origin at {} did not answer, so the run stops here; nothing more was uploaded.\n  \
+             help: is CLIPSTORE_SECONDARY_ENDPOINT (or SECONDARY_ENDPOINT in wrangler.toml) right, and is the store up? \
+             Run push again once it answers: it picks up where this run stopped",
+            self.endpoint()
+        )
+    }
+
     pub fn refused(&self, why: &str) -> String {
         let bucket = self.bucket_name();
         format!(

@@ -481,6 +481,30 @@ fn an_unhashed_object_too_big_for_the_worker_gets_its_size_recorded_only() {
     assert!(unhashed.lock().unwrap().contains("clips/first-clip.mp4"), "not uploaded again: {said}");
 }
 
+/// A secondary store that does not answer (a mistyped endpoint, the store
+/// down): the run stops at the first clip with one message naming its
+/// address, not the same error for every clip; R2 gets nothing either
+/// (it trades its copy only once the secondary holds the file).
+#[test]
+fn an_unreachable_secondary_stops_the_run_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, clip, _, _) = shop_with_a_variant(tmp.path());
+    let before = fs::read(&clip).unwrap();
+    let (base, bucket) = fake_bucket();
+    let nowhere = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let out = push_to_both(&root, &base, &nowhere);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert_eq!(said.matches("did not answer, so the run stops here").count(), 1, "{said}");
+    assert!(said.contains(&format!("the secondary origin at {nowhere}")), "{said}");
+    assert!(!said.contains("X-Amz"), "no presigned address: {said}");
+    assert!(bucket.lock().unwrap().is_empty(), "{said}");
+    assert_eq!(fs::read(&clip).unwrap(), before);
+}
+
 /// A secondary key that is wrong (or may not write): the first upload it
 /// refuses stops the run, with one message naming the settings and the
 /// permissions, instead of hashing every master to be refused each time.
