@@ -896,15 +896,19 @@ pub mod sql {
     /// Customers back from paying between `?2` and `?1` (unix seconds)
     /// who left without an order, that no event (or refusal) explains, and
     /// that the self-test has not asked Stripe about yet (`self_test_unpaid`:
-    /// Stripe said not paid): the newest `?3` Checkout Session ids, for
-    /// `runtime::payments::orders_from_stripe`. `?1 until, ?2 since, ?3 limit`.
+    /// Stripe said not paid): `?3` Checkout Session ids, for
+    /// `runtime::payments::orders_from_stripe`, those of the networks with
+    /// the fewest waiting pages first (a customer has one or two; one
+    /// client's made-up checkouts, ten a minute, are asked about last),
+    /// then the newest. `?1 until, ?2 since, ?3 limit`.
     pub const WAITING_TO_ASK: &str = "SELECT t.session_id AS session_id FROM thanks_waiting t \
          WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 AND substr(t.session_id, 1, 3) = 'cs_' \
          AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = 'stripe' AND c.session_id = t.session_id) \
          AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
          AND outcome IN ('awaiting_payment', 'payment_failed', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid', \
          'self_test_unpaid')) \
-         ORDER BY t.first_seen DESC LIMIT ?3";
+         ORDER BY (SELECT COUNT(*) FROM thanks_waiting u WHERE u.client_hash IS t.client_hash \
+         AND u.first_seen >= ?2) ASC, t.first_seen DESC LIMIT ?3";
 
     /// Customers back from paying between `?2` and `?1` (unix seconds)
     /// whose checkout Stripe's event never reached: `waiting`, those

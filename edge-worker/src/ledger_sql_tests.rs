@@ -1280,6 +1280,15 @@ fn the_self_test_asks_about_sessions_left_without_an_order_newest_first() {
     );
     assert_eq!(asked(2000, 500, 2), ["cs_c", "cs_b"], "at most the limit");
     assert_eq!(asked(1150, 500, 3), ["cs_b", "cs_a"], "not before the customer has had time to leave");
+    // One client's made-up checkouts, newer than a customer's page from
+    // another network: the customer's is asked about first.
+    for i in 0..10 {
+        let at = 1700 + i;
+        let values = vec![t(&format!("cs_junk{i}")), n(at), n(at - at % 60), n(60), t("flood"), n(10)];
+        assert_eq!(run(&db, sql::THANKS_WAITING, values), 1);
+    }
+    assert_eq!(run(&db, sql::THANKS_WAITING, vec![t("cs_paid"), n(1650), n(1620), n(60), t("home"), n(10)]), 1);
+    assert_eq!(asked(2000, 500, 1), ["cs_paid"], "{:?}", asked(2000, 500, 12));
 }
 
 #[test]

@@ -881,7 +881,8 @@ crate::from_row!(WaitingSession { session_id });
 /// before it made the order (it asks after 10 s) gets it now, with its
 /// mail, made as the page makes it (`make_order`; rows `self_test` /
 /// `from_self_test`; links under the catalog's `base_url`). At most
-/// [`SELF_TEST_ASKS`] sessions a run, the newest first. A session Stripe
+/// [`SELF_TEST_ASKS`] sessions a run, those of the networks with the fewest
+/// waiting pages first, then the newest (`sql::WAITING_TO_ASK`). A session Stripe
 /// answered for but does not call paid is not asked again (a
 /// `self_test_unpaid` row); one Stripe did not answer for is, at the next
 /// run. Within the hour only: Stripe still calls a refunded session paid.
