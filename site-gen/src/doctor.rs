@@ -26,9 +26,9 @@ use chrono::{DateTime, Utc};
 use clipstore_core::{CatalogManifest, ManifestClip, SigningKey};
 use serde_json::Value;
 
+use crate::admin_client::{admin_token, resolve_worker_url, AdminClient, OrdersError};
 use crate::guides::guide;
 use crate::minting_key::{self, KeyMatch};
-use crate::orders::{admin_token, resolve_worker_url, AdminClient, OrdersError};
 use crate::purchase_token::KeySource;
 
 mod incident;
@@ -621,7 +621,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
     }
     let mut facts = shop_facts(&args.root);
     let base = client.base().to_string();
-    facts.public_worker = (!crate::orders::is_loopback(&base)).then_some(base);
+    facts.public_worker = (!crate::admin_client::is_loopback(&base)).then_some(base);
     // `.dev.vars`' key signs for a Worker on this machine only: `mint`
     // refuses it for a deployed one.
     facts.minting_key = match crate::purchase_token::signing_key_from(&args.root) {

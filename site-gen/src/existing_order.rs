@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::orders::{AdminClient, OrdersError, ADMIN_TOKEN_ENV};
+use crate::admin_client::{AdminClient, OrdersError, ADMIN_TOKEN_ENV};
 
 /// How long `mint` waits for the Worker's answer before minting without it.
 pub(crate) const ASK_TIMEOUT: Duration = Duration::from_secs(15);
@@ -50,7 +50,7 @@ pub fn worker_for_link(worker_url: Option<&str>, link_base: &str) -> String {
 /// Asks the Worker at `worker` about `order` with the shop's admin token
 /// (`$CLIPSTORE_ADMIN_TOKEN`, else the shop's `.dev.vars`).
 pub fn check(root: &Path, worker: &str, order: &str) -> Verdict {
-    let answer = crate::orders::admin_token(root)
+    let answer = crate::admin_client::admin_token(root)
         .and_then(|token| AdminClient::with_timeout(worker, &token, ASK_TIMEOUT))
         .and_then(|client| client.show(order));
     verdict(order, worker, answer)

@@ -8,6 +8,7 @@
 //! rendered, while [`search`] indexes the clips into the same folder; the
 //! staging folder replaces `public/` only when all of that succeeded.
 
+pub mod admin_client;
 pub mod config;
 pub mod content;
 pub mod deployed_folder;

@@ -15,8 +15,8 @@ use std::path::Path;
 use clipstore_core::SigningKey;
 use serde_json::Value;
 
+use crate::admin_client::AdminClient;
 use crate::existing_order::ASK_TIMEOUT;
-use crate::orders::AdminClient;
 use crate::purchase_token::{SIGNING_KEY_ENV, WORKER_SECRET};
 
 /// What the Worker's keys say of a minting key.
@@ -128,7 +128,7 @@ pub fn retiring(key: &SigningKey, worker: &str, found: &KeyMatch) -> Option<Stri
 /// the refusal, links signed with it would be refused; `Ok(None)`: they
 /// open; `Ok(Some(warning))`: the Worker could not say.
 pub fn check(root: &Path, worker: &str, key: &SigningKey, source: &str) -> Result<Option<String>, String> {
-    let answer = crate::orders::admin_token(root)
+    let answer = crate::admin_client::admin_token(root)
         .and_then(|token| AdminClient::with_timeout(worker, &token, ASK_TIMEOUT))
         .and_then(|client| match client.get_report("/admin/keys")? {
             (404, _) => client.get_report("/admin/health"),

@@ -131,7 +131,7 @@ pub fn signing_key_from(root: &Path) -> Result<(SigningKey, KeySource), TokenCom
 /// deployed Worker holds that key, which it should not), and the customer
 /// would write to the owner. `allow` is the owner's explicit `--local-key`.
 pub fn check_key_for(source: KeySource, base_url: &str, allow: bool) -> Result<(), TokenCommandError> {
-    if source == KeySource::DevVars && !allow && !crate::orders::is_loopback(base_url) {
+    if source == KeySource::DevVars && !allow && !crate::admin_client::is_loopback(base_url) {
         return Err(TokenCommandError::LocalKeyForShop { base_url: base_url.to_string() });
     }
     Ok(())

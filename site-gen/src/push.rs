@@ -31,7 +31,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::orders::{admin_token, resolve_worker_url, AdminClient, OrdersError};
+use crate::admin_client::{admin_token, resolve_worker_url, AdminClient, OrdersError};
 use crate::secondary::{Secondary, SecondaryError};
 
 /// `site-gen push`
@@ -208,7 +208,7 @@ fn upload(
     if result.is_err() {
         bar.finish_and_clear();
     }
-    match result.map(|r| crate::orders::not_redirected(&url, r)) {
+    match result.map(|r| crate::admin_client::not_redirected(&url, r)) {
         Ok(Err(e)) => {
             bar.finish_and_clear();
             Err(e.to_string())
@@ -233,7 +233,7 @@ fn upload(
             crate::guides::guide("deploy.md")
         )),
         Err(ureq::Error::Status(status, r)) => {
-            Err(format!("the Worker answered {status}: {}", crate::orders::worker_answer(&r.into_string().unwrap_or_default())))
+            Err(format!("the Worker answered {status}: {}", crate::admin_client::worker_answer(&r.into_string().unwrap_or_default())))
         }
         Err(e) => Err(e.to_string()),
     }
@@ -256,8 +256,8 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
     let client =
         AdminClient::new(&resolve_worker_url(args.worker_url.as_deref(), &args.root)?, &admin_token(&args.root)?)?;
     let media = args.root.join(args.media.clone().unwrap_or_else(|| crate::media::default_masters(&args.root)));
-    let secondary =
-        Secondary::from_root(&args.root, crate::orders::is_loopback(client.base())).map_err(OrdersError::Other)?;
+    let secondary = Secondary::from_root(&args.root, crate::admin_client::is_loopback(client.base()))
+        .map_err(OrdersError::Other)?;
     let manifest = crate::render::manifest(&shop);
     if let Some(unknown) = args.replace.iter().find(|slug| manifest.clips.get(slug).is_none()) {
         return Err(OrdersError::Other(format!(

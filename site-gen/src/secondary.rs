@@ -39,7 +39,7 @@ use rusty_s3::actions::{
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::orders::dotenv_value;
+use crate::admin_client::dotenv_value;
 use crate::push::Remote;
 
 /// Files larger than this go as a multipart upload.

@@ -9,9 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use common::http::{self, Response};
 use serde_json::json;
-use site_gen::orders::{
-    csv_field, dotenv_value, order_details, orders_table, outbox_table, payments_table, safe_for_token, write_csv,
-};
+use site_gen::admin_client::{dotenv_value, safe_for_token};
+use site_gen::orders::{csv_field, order_details, orders_table, outbox_table, payments_table, write_csv};
 
 #[test]
 fn payments_table_shows_refusals_and_paid_orders() {
