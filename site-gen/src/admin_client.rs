@@ -335,19 +335,23 @@ impl AdminClient {
     }
 
     pub fn reset(&self, order: &str, clip: Option<&str>) -> Result<Value, OrdersError> {
-        let q = clip.map(|c| format!("?clip={}", segment(c))).unwrap_or_default();
-        self.call("POST", &format!("/admin/orders/{}/reset{q}", segment(order)), Some(json!({})))
+        self.order_action(order, "reset", clip)
     }
 
     pub fn revoke(&self, order: &str, clip: Option<&str>) -> Result<Value, OrdersError> {
-        let q = clip.map(|c| format!("?clip={}", segment(c))).unwrap_or_default();
-        self.call("POST", &format!("/admin/orders/{}/revoke{q}", segment(order)), Some(json!({})))
+        self.order_action(order, "revoke", clip)
     }
 
     /// `POST /admin/orders/<id>/unrevoke`: undoes the owner's revoke.
     pub fn unrevoke(&self, order: &str, clip: Option<&str>) -> Result<Value, OrdersError> {
+        self.order_action(order, "unrevoke", clip)
+    }
+
+    /// `POST /admin/orders/<id>/<action>[?clip=…]`: an action on the whole
+    /// order, or on one clip of it.
+    fn order_action(&self, order: &str, action: &str, clip: Option<&str>) -> Result<Value, OrdersError> {
         let q = clip.map(|c| format!("?clip={}", segment(c))).unwrap_or_default();
-        self.call("POST", &format!("/admin/orders/{}/unrevoke{q}", segment(order)), Some(json!({})))
+        self.call("POST", &format!("/admin/orders/{}/{action}{q}", segment(order)), Some(json!({})))
     }
 
     pub fn resend(&self, order: &str, to: Option<&str>) -> Result<Value, OrdersError> {
