@@ -14,6 +14,10 @@
 //!   for (a resume: those bytes never arrived) gives that attempt's overlap
 //!   back, from a credit pool of `max(N, 2) × slack` bytes per (order, clip),
 //!   at most `beyond − N × slack` ([`crate::ledger::sql::CREDIT_ATTEMPT`]).
+//! * A granted request is charged at least [`DownloadAllowance::least_charge`]
+//!   (one segment, 256 KiB, or a 32nd of a smaller clip), whatever
+//!   it sent: each one writes a ledger row, and a link asking for one byte
+//!   at a time must not write a row per byte of its allowance.
 //! * HEAD, 304, 412, 416 and refusals cost nothing.
 //! * A media element (`Sec-Fetch-Dest: video|audio`) gets at most one
 //!   [`media_chunk`] per 206 (RFC 9110 §15.3.7 lets a server send less than
@@ -126,6 +130,37 @@ impl DownloadAllowance {
     /// owner's report say so.
     pub fn remaining_with_credit(&self, granted: u64, credit: u64) -> u32 {
         self.remaining(granted.saturating_sub(credit))
+    }
+
+    /// The least a granted request is charged, whatever it sent: one
+    /// segment ([`crate::segments::FIRST_SEGMENT`], 256 KiB, what a response
+    /// broken off at once is charged already), or a 32nd of a clip under
+    /// 8 MiB (a download manager's 16 or 32 pieces are charged what they
+    /// sent), never more than the slacks of all the link's downloads. Every
+    /// granted request writes a ledger row (and a batch of D1 statements):
+    /// charged one byte for `bytes=0-0`, one link could write a row per
+    /// byte of its allowance. So a link writes at most one row per 256 KiB
+    /// of its budget (per 32nd of a smaller clip), and only a probe
+    /// (`bytes=0-1`) or a last piece shorter than that costs more than it
+    /// sent.
+    pub fn least_charge(&self) -> u64 {
+        self.size
+            .div_ceil(32)
+            .min(crate::segments::FIRST_SEGMENT)
+            .min(self.slack().saturating_mul(u64::from(self.downloads)))
+    }
+
+    /// What a request of `bytes` reserves before its first byte: at least
+    /// [`Self::least_charge`], so that its charge always fits what it reserved.
+    pub fn reservation(&self, bytes: u64) -> u64 {
+        bytes.max(self.least_charge())
+    }
+
+    /// What a response that reserved `reserved` bytes and sent `sent` is
+    /// charged once it ends: what it sent, at least [`Self::least_charge`],
+    /// never more than it reserved.
+    pub fn charge(&self, reserved: u64, sent: u64) -> u64 {
+        sent.max(self.least_charge()).min(reserved)
     }
 
     /// Bytes one download may cost.
@@ -332,6 +367,46 @@ mod tests {
         assert_eq!(bounded_length(S, S, true), MEDIA_CHUNK_MIN);
         assert_eq!(bounded_length(S, S, false), S);
         assert_eq!(bounded_length(10, S, true), 10);
+    }
+
+    #[test]
+    fn a_link_asking_a_byte_at_a_time_writes_a_bounded_number_of_rows() {
+        // `bytes=0-0` over and over: each granted request is charged the
+        // least charge, so the budget and the pool run out after a few dozen
+        // rows per download, not one row per byte.
+        for (downloads, size) in
+            [(1u32, 40_000_000u64), (3, 65_536_000), (1, 4_000_000_000), (5, 230_971), (100, S), (1, 100_000)]
+        {
+            let a = DownloadAllowance::new(downloads, size);
+            let least = a.least_charge();
+            assert!(least > 0 && least <= media_chunk(size), "{downloads} × {size}");
+            let mut granted = 0;
+            let mut rows = 0u64;
+            while a.fits(granted, a.reservation(1)) {
+                granted += a.charge(a.reservation(1), 1);
+                rows += 1;
+            }
+            // One row per segment of the budget (per 32nd of small clips).
+            let bound = a.budget().div_ceil(crate::segments::FIRST_SEGMENT.min(size.div_ceil(32)));
+            assert!(rows <= bound, "{downloads} × {size}: {rows} rows");
+            assert!(rows.div_ceil(u64::from(downloads)) <= 48.max(size / (200 << 10)), "{downloads} × {size}: {rows}");
+        }
+        // A player's chunk and a download are charged what they sent.
+        let a = DownloadAllowance::new(1, 40_000_000);
+        assert_eq!(a.least_charge(), crate::segments::FIRST_SEGMENT);
+        assert_eq!(a.charge(a.reservation(40_000_000), 40_000_000), 40_000_000);
+        assert_eq!(a.charge(a.reservation(media_chunk(40_000_000)), 5), crate::segments::FIRST_SEGMENT);
+        assert_eq!(a.charge(media_chunk(40_000_000), media_chunk(40_000_000)), media_chunk(40_000_000));
+        // A small clip's player chunks, and its 32 pieces, are charged what
+        // they sent.
+        let small = DownloadAllowance::new(1, S);
+        assert_eq!(small.least_charge(), S.div_ceil(32));
+        assert!(small.least_charge() <= media_chunk(S));
+        // Never more than reserved (a response reserved in steps).
+        assert_eq!(a.charge(1000, 10), 1000);
+        // A probe on a 1-download link of a tiny clip leaves its one download.
+        let tiny = DownloadAllowance::new(1, 100_000);
+        assert!(tiny.fits(tiny.charge(tiny.reservation(2), 2), 100_000));
     }
 
     #[test]

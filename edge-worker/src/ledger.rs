@@ -342,37 +342,39 @@ pub mod sql {
 
     /// Settles a reservation once its response has ended (streamed to the
     /// end, or the client went away): of the `?3` bytes reserved, only the
-    /// `?4` sent stay charged. Runs only while the attempt `?5` is not
+    /// `?4` charged stay (what was sent, at least the least charge). Runs only while the attempt `?5` is not
     /// settled yet, in one batch (transaction) before [`SETTLE_ATTEMPT`],
     /// so settling twice gives back nothing twice.
-    /// `?1 order_id, ?2 clip_slug, ?3 reserved, ?4 sent, ?5 attempt_id, ?6 now (s)`.
+    /// `?1 order_id, ?2 clip_slug, ?3 reserved, ?4 charged, ?5 attempt_id, ?6 now (s)`.
     pub const SETTLE_CLIP: &str = "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - (?3 - ?4)), \
          reserved_bytes = MAX(0, reserved_bytes - ?3), updated_at = ?6 \
          WHERE order_id = ?1 AND clip_slug = ?2 \
          AND EXISTS (SELECT 1 FROM download_attempts WHERE attempt_id = ?5 AND settled_at IS NULL)";
 
-    /// Marks the attempt settled with what it sent (its charge from now on)
-    /// and all it reserved (more than its first reservation when reserved
-    /// in steps); `?6` 1 when the stale sweep settles it (`crate::stale`).
-    /// `?1 attempt_id, ?2 sent, ?3 completed (0/1), ?4 now (ms), ?5 reserved, ?6 swept (0/1)`.
+    /// Marks the attempt settled with what it sent, its charge from now on
+    /// (what it sent, at least the least charge) and all it reserved (more
+    /// than its first reservation when reserved in steps); `?6` 1 when the
+    /// stale sweep settles it (`crate::stale`).
+    /// `?1 attempt_id, ?2 sent, ?3 completed (0/1), ?4 now (ms), ?5 reserved, ?6 swept (0/1), ?7 charged`.
     pub const SETTLE_ATTEMPT: &str =
-        "UPDATE download_attempts SET sent_bytes = ?2, charged_bytes = ?2, completed = ?3, \
+        "UPDATE download_attempts SET sent_bytes = ?2, charged_bytes = ?7, completed = ?3, \
          settled_at = ?4, reserved_bytes = ?5, swept = ?6 WHERE attempt_id = ?1 AND settled_at IS NULL";
 
     /// The real settlement of an attempt the stale sweep settled first (it
     /// was alive after all, its reports lost while D1 failed): charges what
-    /// it sent beyond what the sweep charged. Runs before [`CORRECT_SWEPT_ATTEMPT`],
-    /// which clears the mark, so it applies once.
-    /// `?1 order_id, ?2 clip_slug, ?3 sent, ?4 attempt_id, ?5 now (s)`.
+    /// it sent beyond what the sweep charged (both at least the least charge
+    /// `?6`). Runs before [`CORRECT_SWEPT_ATTEMPT`], which clears the mark,
+    /// so it applies once.
+    /// `?1 order_id, ?2 clip_slug, ?3 sent, ?4 attempt_id, ?5 now (s), ?6 least charge`.
     pub const CORRECT_SWEPT_CLIP: &str = "UPDATE order_clips SET \
-         granted_bytes = granted_bytes + MAX(0, ?3 - (SELECT sent_bytes FROM download_attempts WHERE attempt_id = ?4)), \
+         granted_bytes = granted_bytes + MAX(0, ?3 - (SELECT MAX(sent_bytes, ?6) FROM download_attempts WHERE attempt_id = ?4)), \
          updated_at = ?5 WHERE order_id = ?1 AND clip_slug = ?2 \
          AND EXISTS (SELECT 1 FROM download_attempts WHERE attempt_id = ?4 AND swept = 1)";
 
     /// The attempt's side of [`CORRECT_SWEPT_CLIP`].
-    /// `?1 attempt_id, ?2 sent, ?3 completed (0/1)`.
+    /// `?1 attempt_id, ?2 sent, ?3 completed (0/1), ?4 least charge`.
     pub const CORRECT_SWEPT_ATTEMPT: &str = "UPDATE download_attempts SET \
-         charged_bytes = charged_bytes + MAX(0, ?2 - sent_bytes), sent_bytes = MAX(sent_bytes, ?2), \
+         charged_bytes = charged_bytes + MAX(0, ?2 - MAX(sent_bytes, ?4)), sent_bytes = MAX(sent_bytes, ?2), \
          completed = ?3, swept = 0 WHERE attempt_id = ?1 AND swept = 1";
 
     /// The migrations applied to D1 (wrangler's own table).
@@ -1338,8 +1340,15 @@ impl StaleAttempt {
     pub fn settlement(&self, now: u64) -> Settlement {
         let span = crate::delivery::ByteSpan { offset: self.span_offset, length: self.span_length };
         let (reserved, sent) = crate::stale::settlement(span, self.clip_size, self.reserved_bytes, self.progress_bytes);
-        let pool = crate::allowance::DownloadAllowance::new(self.allowance, self.clip_size).credit_pool();
-        Settlement { reserved, sent, completed: false, at: now, pool }
+        let allowance = crate::allowance::DownloadAllowance::new(self.allowance, self.clip_size);
+        Settlement {
+            reserved,
+            sent,
+            least: allowance.least_charge(),
+            completed: false,
+            at: now,
+            pool: allowance.credit_pool(),
+        }
     }
 }
 
@@ -1551,34 +1560,64 @@ pub fn settlement_sql(
     let t = |v: &str| Param::Text(v.to_string());
     let n = Param::Num;
     let mut statements = vec![
-        (sql::SETTLE_CLIP, vec![t(order_id), t(slug), n(s.reserved), n(s.sent), t(attempt_id), n(s.at / 1000)]),
+        (sql::SETTLE_CLIP, vec![t(order_id), t(slug), n(s.reserved), n(s.charged()), t(attempt_id), n(s.at / 1000)]),
         (
             sql::SETTLE_ATTEMPT,
-            vec![t(attempt_id), n(s.sent), n(s.completed.into()), n(s.at), n(s.reserved), n(swept.into())],
+            vec![
+                t(attempt_id),
+                n(s.sent),
+                n(s.completed.into()),
+                n(s.at),
+                n(s.reserved),
+                n(swept.into()),
+                n(s.charged()),
+            ],
         ),
         (sql::CREDIT_SETTLED, vec![t(order_id), t(slug), t(attempt_id), n(s.pool), t(marker)]),
         (sql::CREDIT_CLIP, vec![t(order_id), t(slug), t(marker)]),
     ];
     if !swept {
+        statements.push((
+            sql::CORRECT_SWEPT_CLIP,
+            vec![t(order_id), t(slug), n(s.sent), t(attempt_id), n(s.at / 1000), n(s.least)],
+        ));
         statements
-            .push((sql::CORRECT_SWEPT_CLIP, vec![t(order_id), t(slug), n(s.sent), t(attempt_id), n(s.at / 1000)]));
-        statements.push((sql::CORRECT_SWEPT_ATTEMPT, vec![t(attempt_id), n(s.sent), n(s.completed.into())]));
+            .push((sql::CORRECT_SWEPT_ATTEMPT, vec![t(attempt_id), n(s.sent), n(s.completed.into()), n(s.least)]));
     }
     statements
 }
 
 /// What a response's end settles (docs/downloads.md, "Settle"): of the
-/// `reserved` bytes, `sent` stay charged; `pool` is the clip's credit pool
-/// for `CREDIT_SETTLED`; `at` in milliseconds.
+/// `reserved` bytes, what it `sent` stays charged, at least `least`
+/// ([`crate::allowance::DownloadAllowance::charge`]; 0 in records written
+/// before there was a least charge); `pool` is the clip's credit pool for
+/// `CREDIT_SETTLED`; `at` in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settlement {
     pub reserved: u64,
     pub sent: u64,
+    pub least: u64,
     pub completed: bool,
     pub at: u64,
     pub pool: u64,
 }
-json_fields!(Settlement { reserved, sent, completed, at, pool });
+json_fields!(Settlement {
+    reserved,
+    sent,
+    #[default]
+    least,
+    completed,
+    at,
+    pool
+});
+
+impl Settlement {
+    /// What the response stays charged: what it sent, at least `least`,
+    /// never more than it reserved.
+    pub fn charged(&self) -> u64 {
+        self.sent.max(self.least).min(self.reserved.max(self.sent))
+    }
+}
 
 /// Key prefix of fallback records in the `CLIPS` bucket (never a clip key:
 /// clip keys come from the manifest and the merge only lists this prefix).
@@ -1699,7 +1738,7 @@ mod tests {
         let mut in_d1 = FallbackRecord { charge: None, ..record() };
         let mut settling = FallbackRecord {
             charge: None,
-            settlement: Some(Settlement { reserved: 10, sent: 4, completed: false, at: 7, pool: 5 }),
+            settlement: Some(Settlement { reserved: 10, sent: 4, least: 0, completed: false, at: 7, pool: 5 }),
             ..record()
         };
         for r in [&mut settled, &mut in_d1, &mut settling] {
@@ -1715,11 +1754,18 @@ mod tests {
         assert!(!r.to_json().contains("settlement"), "records without one are written as before");
         let settling = FallbackRecord {
             charge: None,
-            settlement: Some(Settlement { reserved: 10, sent: 4, completed: false, at: 1_750_000_000_999, pool: 5 }),
+            settlement: Some(Settlement {
+                reserved: 10,
+                sent: 4,
+                least: 0,
+                completed: false,
+                at: 1_750_000_000_999,
+                pool: 5,
+            }),
             ..r
         };
         assert_eq!(FallbackRecord::from_json(&settling.to_json()).unwrap(), settling);
-        assert!(settling.to_json().contains(r#""settlement":{"reserved":10,"sent":4,"completed":false"#));
+        assert!(settling.to_json().contains(r#""settlement":{"reserved":10,"sent":4,"least":0,"completed":false"#));
     }
 
     #[test]
@@ -1752,7 +1798,8 @@ mod tests {
             expires_at: u64::MAX,
             issued_at: 1_750_000_000,
         });
-        r.settlement = Some(Settlement { reserved: 10, sent: 4, completed: true, at: 1_750_000_001_000, pool: 5 });
+        r.settlement =
+            Some(Settlement { reserved: 10, sent: 4, least: 6, completed: true, at: 1_750_000_001_000, pool: 5 });
         r
     }
 
@@ -1770,13 +1817,17 @@ mod tests {
         r#""allowance":3,"customer_ref":"C-1","expires_at":18446744073709551615,"#,
         r#""issued_at":1750000000},"charge":{"bytes":10,"clip_size":10,"#,
         r#""unit":12,"budget":36},"settlement":{"reserved":10,"#,
-        r#""sent":4,"completed":true,"at":1750000001000,"pool":5}}"#,
+        r#""sent":4,"least":6,"completed":true,"at":1750000001000,"pool":5}}"#,
     );
 
     #[test]
     fn the_stored_record_is_pinned() {
         assert_eq!(full_record().to_json(), FULL_RECORD);
         assert_eq!(FallbackRecord::from_json(FULL_RECORD).unwrap(), full_record());
+        assert_eq!(full_record().settlement.map(|s| s.charged()), Some(6));
+        // A settlement written before the least charge is charged what it sent.
+        let before = FallbackRecord::from_json(&FULL_RECORD.replace(r#""least":6,"#, "")).unwrap();
+        assert_eq!(before.settlement.map(|s| (s.least, s.charged())), Some((0, 4)));
         assert_eq!(
             record().to_json(),
             concat!(

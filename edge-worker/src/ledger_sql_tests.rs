@@ -116,7 +116,12 @@ fn run_settlement(db: &Connection, id: &str, s: &Settlement, swept: bool) {
 }
 
 fn settle(db: &Connection, a: DownloadAllowance, id: &str, reserved: u64, sent: u64, completed: bool) {
-    run_settlement(db, id, &Settlement { reserved, sent, completed, at: 2_000, pool: a.credit_pool() }, false);
+    run_settlement(
+        db,
+        id,
+        &Settlement { reserved, sent, least: a.least_charge(), completed, at: 2_000, pool: a.credit_pool() },
+        false,
+    );
 }
 
 /// The reservation batch's credit for a new request `id` for `span`.
@@ -138,6 +143,39 @@ fn clip_row(db: &Connection) -> (u64, u64, u64) {
 fn charged_sum(db: &Connection) -> u64 {
     db.query_row("SELECT SUM(charged_bytes) FROM download_attempts WHERE order_id = 'O'", [], |r| r.get::<_, i64>(0))
         .unwrap() as u64
+}
+
+#[test]
+fn a_link_asking_one_byte_at_a_time_runs_out_after_a_few_rows() {
+    // `bytes=0-0`, `bytes=1-1`, ... each granted request reserves and is
+    // charged the least charge, not one byte: the budget ends the flood of
+    // rows after about one per player's chunk, and sent + credited never
+    // exceeds what is charged.
+    let db = db();
+    let a = DownloadAllowance::new(1, S);
+    let least = a.least_charge();
+    let mut rows = 0;
+    while rows < 10_000 {
+        let id = format!("P{rows}");
+        credit(&db, a, &id, rows, 1);
+        if !grant(&db, a, a.reservation(1)) {
+            break;
+        }
+        record(&db, &id, rows, 1);
+        settle(&db, a, &id, a.reservation(1), 1, true);
+        rows += 1;
+    }
+    assert_eq!(rows, a.budget() / least, "one row per least charge of the budget");
+    assert!(rows <= 40, "{rows} rows: one per 32nd of the clip and its slack");
+    assert_eq!(clip_row(&db), (rows * least, 0, 0));
+    assert_eq!(charged_sum(&db), rows * least);
+    assert!(!grant(&db, a, a.reservation(1)));
+    // A download that breaks off after its first bytes is charged as much.
+    let db = self::db();
+    assert!(grant(&db, a, a.reservation(S)));
+    record(&db, "A", 0, S);
+    settle(&db, a, "A", S, 1_000, false);
+    assert_eq!(clip_row(&db).0, least);
 }
 
 #[test]
@@ -894,7 +932,14 @@ fn a_swept_download_that_was_alive_is_charged_the_rest_when_it_ends() {
     let a = DownloadAllowance::new(1, S);
     assert!(grant(&db, a, S));
     record(&db, "A", 0, S);
-    let swept = Settlement { reserved: S, sent: 400_000, completed: false, at: 5_000, pool: a.credit_pool() };
+    let swept = Settlement {
+        reserved: S,
+        sent: 400_000,
+        least: a.least_charge(),
+        completed: false,
+        at: 5_000,
+        pool: a.credit_pool(),
+    };
     run_settlement(&db, "A", &swept, true);
     assert_eq!(clip_row(&db), (400_000, 0, 0));
     settle(&db, a, "A", S, S, true);
@@ -910,6 +955,18 @@ fn a_swept_download_that_was_alive_is_charged_the_rest_when_it_ends() {
     run_settlement(&db, "A", &swept, true);
     settle(&db, a, "A", S, 100_000, false);
     assert_eq!(clip_row(&db).0, 400_000);
+    // Swept below the least charge (charged the least), then it sent a
+    // little more, still below it: nothing more to charge; beyond it, the
+    // bytes past the least charge.
+    for (sent, charged) in [(a.least_charge() - 1, a.least_charge()), (a.least_charge() + 5, a.least_charge() + 5)] {
+        let db = self::db();
+        assert!(grant(&db, a, S));
+        record(&db, "A", 0, S);
+        run_settlement(&db, "A", &Settlement { sent: 10, ..swept }, true);
+        assert_eq!(clip_row(&db).0, a.least_charge());
+        settle(&db, a, "A", S, sent, false);
+        assert_eq!((clip_row(&db).0, charged_sum(&db)), (charged, charged), "sent {sent}");
+    }
 }
 
 #[test]

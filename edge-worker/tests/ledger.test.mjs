@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { beyond, creditPool } from "./support/allowance.mjs";
+import { beyond, charge, creditPool, leastCharge, unit } from "./support/allowance.mjs";
 import {
   ADMIN_TOKEN, REPO, SIGNING_KEY, admin, catalog, curl, mint, run, sha256File, startStack, toolEnv, vectors,
 } from "./support/stack.mjs";
@@ -116,7 +116,8 @@ describe("allowance", () => {
     const link = await mint(stack, { order: "L-SEEK", clips: [main.slug], downloads: 3 });
     const video = ["Sec-Fetch-Dest: video", "Accept-Encoding: identity;q=1, *;q=0"];
     // Play from the start, seek forward, play to the end, seek back, stop.
-    let sent = 0;
+    // Each chunk is charged what it sent, a short last one the least charge.
+    let charged = 0;
     for (const start of [0, 65536, 200000, 265536, 131072, 196608]) {
       if (start >= S) continue;
       const res = await get(clipUrl(link), [...video, `Range: bytes=${start}-`]);
@@ -126,9 +127,9 @@ describe("allowance", () => {
       assert.equal(total, S);
       assert.ok(b - a + 1 <= Math.max(65536, Math.floor(S / 16)), "a bounded chunk");
       assert.ok(res.body.equals(mainBytes.subarray(a, b + 1)));
-      sent += res.body.length;
+      charged += charge(res.body.length, S, 3);
     }
-    assert.equal(granted(await show("L-SEEK")), sent);
+    assert.equal(granted(await show("L-SEEK")), charged);
     assert.match(await page(link), /2 of 3 downloads left/);
 
     // The same requests from a download tool get whole answers: each is
@@ -145,11 +146,13 @@ describe("allowance", () => {
   it("bytes=1- and repeated bytes=0- never give more than N downloads' worth", async () => {
     const link = await mint(stack, { order: "L-TRICK", clips: [main.slug], downloads: 3 });
     let received = 0;
+    let charged = 0;
     const statuses = [];
     for (let i = 0; i < 12; i++) {
       const res = await get(clipUrl(link), [`Range: bytes=${i % 2}-`]);
       statuses.push(res.status);
       if (res.status === 206) received += res.body.length;
+      if (res.status === 206) charged += charge(res.body.length, S, 3);
     }
     assert.ok(received < 4 * S, `received ${received} bytes, less than 4 copies of ${S}`);
     assert.ok(received >= 3 * S - 3, "three copies' worth was allowed");
@@ -164,13 +167,15 @@ describe("allowance", () => {
       const res = await get(clipUrl(link), [`Range: bytes=-50000`]);
       if (res.status !== 206) break;
       received += res.body.length;
+      charged += charge(res.body.length, S, 3);
     }
     assert.ok(received <= 3 * S + beyond(S), `received ${received} bytes, more than 3¾ copies of ${S}`);
-    // Every byte received is charged, or was given back by a resume credit
-    // (bytes=1- starts inside the bytes=0- before it), within the pool.
+    // Every byte received is charged (a piece shorter than the least charge
+    // as much), or was given back by a resume credit (bytes=1- starts inside
+    // the bytes=0- before it), within the pool.
     const detail = await show("L-TRICK");
     const credited = detail.attempts.reduce((sum, a) => sum + (a.credited_bytes ?? 0), 0);
-    assert.equal(granted(detail) + credited, received);
+    assert.equal(granted(detail) + credited, charged);
     assert.ok(credited <= creditPool(S, 3), `credits ${credited} within the pool`);
   });
 
@@ -194,15 +199,17 @@ describe("allowance", () => {
     // Whatever is asked, at most three quarters of the clip is sent once
     // more, and every byte of it is charged or was given back (rule 5).
     let more = 0;
+    let charged = 3 * S;
     for (const start of [Math.ceil(S / 4), S >> 1, S - 65536, S - 1000, S - 1]) {
       const res = await get(clipUrl(link), [`Range: bytes=${start}-`]);
       if (res.status === 206) more += res.body.length;
+      if (res.status === 206) charged += charge(res.body.length, S, 3);
       else assert.equal(res.status, 403);
     }
     assert.ok(more <= beyond(S), `${more} bytes sent after the three downloads`);
     const detail = await settled("L-RESUME-AFTER", 3);
     const credited = detail.attempts.reduce((sum, a) => sum + (a.credited_bytes ?? 0), 0);
-    assert.equal(granted(detail) + credited, 3 * S + more);
+    assert.equal(granted(detail) + credited, charged);
     assert.ok(credited <= creditPool(S, 3), `credits ${credited} within the pool`);
     assert.equal(detail.clips[0].downloads_left, 0);
   });
@@ -224,6 +231,33 @@ describe("allowance", () => {
     assert.ok(bodiless.length >= 1 && bodiless.length <= 5, `${bodiless.length} rows for 8 answers without a body`);
     for (const a of bodiless) assert.equal(a.charged_bytes, 0);
     assert.ok(bodiless.some((a) => a.method === "HEAD"));
+  });
+
+  it("a link asked for one byte at a time is refused after a few rows, not one row per byte", async () => {
+    // Each granted request writes a ledger row. Charged one byte for
+    // `bytes=0-0`, a 1-download link wrote a row per byte of its allowance
+    // (558,838 rows for the sample clip); each is charged the least charge
+    // (a 32nd of it: 43 rows).
+    const link = await mint(stack, { order: "L-BYTES", clips: [main.slug], downloads: 1 });
+    const least = leastCharge(S, 1);
+    const statuses = [];
+    for (let i = 0; i < 200 && statuses.at(-1) !== 403; i++) {
+      const res = await get(clipUrl(link), [`Range: bytes=${i}-${i}`]);
+      statuses.push(res.status);
+      if (res.status === 206) assert.ok(res.body.equals(mainBytes.subarray(i, i + 1)), `byte ${i}`);
+    }
+    const served = statuses.filter((s) => s === 206).length;
+    assert.equal(statuses.at(-1), 403, `still served after ${statuses.length} one-byte requests`);
+    assert.equal(served, Math.floor(unit(S, 1) / least), statuses.join(" "));
+    const detail = await settled("L-BYTES", served);
+    assert.equal(granted(detail), served * least);
+    assert.ok(detail.attempts.length <= served + 5, `${detail.attempts.length} rows`);
+    assert.equal(detail.clips[0].downloads_left, 0);
+    // The owner's reset gives the download back: the link then sends the clip whole.
+    assert.equal((await admin(stack, "POST", "/admin/orders/L-BYTES/reset", {})).status, 200);
+    const whole = await get(clipUrl(link));
+    assert.equal(whole.status, 200);
+    assert.ok(whole.body.equals(mainBytes));
   });
 });
 
@@ -564,8 +598,9 @@ describe("when D1 fails", () => {
     const detail = await show("L-D1");
     assert.equal(detail.attempts.length, 3, "none that sent bytes lost");
     assert.deepEqual(detail.attempts.map((a) => a.recorded_via).sort(), ["d1", "fallback", "fallback"]);
-    assert.equal(granted(detail), 2 * S + 1000, "charges merged once");
-    // Two whole downloads and 1,000 bytes: 3 of 5 whole downloads left.
+    // The range is charged the least charge, also while D1 failed.
+    assert.equal(granted(detail), 2 * S + charge(1000, S, 5), "charges merged once");
+    // Two whole downloads and a range: 3 of 5 whole downloads left.
     assert.match(await page(link), /3 of 5 downloads left/);
   });
 });

@@ -484,7 +484,8 @@ pub(super) async fn clip_request(
     record(env, &mut attempt).await;
     attempt.ledger_ms += Date::now().as_millis() - recording;
     if result.is_err() && attempt.granted > 0 {
-        settle(env, &mut attempt, stream::StreamEnd { sent: 0, completed: false, reserved: None }).await;
+        // Failed by the Worker before its first byte: charged nothing.
+        settle(env, &mut attempt, stream::StreamEnd { sent: 0, completed: false, reserved: None }, 0).await;
     }
     let mut result = result;
     if let Ok(response) = result.as_mut() {
@@ -518,7 +519,8 @@ pub(super) async fn clip_request(
                     _ => None,
                 };
                 let end = body.run(reports).await;
-                settle(&env, &mut attempt, end).await;
+                let least = attempt.allowance.map_or(0, |a| a.least_charge());
+                settle(&env, &mut attempt, end, least).await;
             }
             if merge {
                 if let Err(e) = merge_fallback(&env).await {
@@ -653,8 +655,7 @@ async fn clip(
                 Ok(how) => {
                     attempt.record.outcome = Outcome::Granted.code().to_string();
                     attempt.granted = match how {
-                        Reserved::Whole => span.length,
-                        Reserved::InSteps(first) | Reserved::Probe(first) => first,
+                        Reserved::Whole(bytes) | Reserved::InSteps(bytes) | Reserved::Probe(bytes) => bytes,
                     };
                     if let Reserved::Probe(first) = how {
                         steps = Some(Steps::Probe(first));
@@ -697,8 +698,7 @@ async fn clip(
                     let (how, offline_steps) =
                         offline::reserve(bucket, attempt.fallback(), span, first, allowance, from_secondary).await?;
                     let reserved = match how {
-                        Reserved::Whole => span.length,
-                        Reserved::InSteps(first) | Reserved::Probe(first) => first,
+                        Reserved::Whole(bytes) | Reserved::InSteps(bytes) | Reserved::Probe(bytes) => bytes,
                     };
                     if let Some(charge) = attempt.charge.as_mut() {
                         charge.bytes = reserved;

@@ -145,19 +145,21 @@ pub(super) async fn reserve(
 ) -> std::result::Result<(Reserved, Option<OfflineSteps>), DownloadError> {
     let mut steps = OfflineSteps { bucket, record, budget: allowance.budget(), reserved: 0 };
     let mut polls = allowance::settlement_polls();
+    // At least the least charge, as with D1 (`DownloadAllowance::least_charge`).
+    let (length, first) = (allowance.reservation(span.length), allowance.reservation(first));
     loop {
-        let others = match steps.try_reserve(span.length).await {
-            Ok(None) => return Ok((Reserved::Whole, None)),
+        let others = match steps.try_reserve(length).await {
+            Ok(None) => return Ok((Reserved::Whole(length), None)),
             Ok(Some(others)) => others,
             Err(e) => {
                 console_error!("{}", log_line!({ "event": "offline_reservation_failed", "error": e }));
                 if from_secondary {
                     return Err(unavailable(format!("neither D1 nor R2 can record the download: {e}")));
                 }
-                return Ok((Reserved::Whole, None));
+                return Ok((Reserved::Whole(length), None));
             }
         };
-        if !allowance::settlement_could_make_room(others.held, others.in_flight, span.length, steps.budget) {
+        if !allowance::settlement_could_make_room(others.held, others.in_flight, length, steps.budget) {
             return Err(DownloadError::AllowanceUsedUp);
         }
         match steps.try_reserve(first).await {

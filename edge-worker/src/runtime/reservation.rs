@@ -78,8 +78,9 @@ pub(super) async fn wait_for_settlement(polls: &mut impl Iterator<Item = u64>) -
 /// How a request's bytes were reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Reserved {
-    /// The whole span, before the first byte.
-    Whole,
+    /// The whole span (`u64` bytes reserved: at least the least charge,
+    /// `allowance::DownloadAllowance::reservation`), before the first byte.
+    Whole(u64),
     /// Only the first segment (`u64` bytes): the span did not fit while
     /// other responses of the order held reservations. The rest is reserved
     /// segment by segment ([`Steps`]) as their settlements make room.
@@ -174,7 +175,9 @@ pub(super) async fn reserve(
     restart: bool,
 ) -> std::result::Result<Reserved, DownloadError> {
     let attempt_id = attempt.attempt_id.as_str();
-    let length = span.length;
+    // Every granted request is charged at least the least charge, and
+    // reserves as much (`DownloadAllowance::least_charge`).
+    let (length, first) = (allowance.reservation(span.length), allowance.reservation(first));
     let mut statements = order_seen(db, &order_facts(claims), &claims.key_id)?;
     let (order, clip) = (text(&claims.order_id), text(slug));
     // Downloads broken off on a file the owner has since replaced.
@@ -198,7 +201,7 @@ pub(super) async fn reserve(
     statements.push(bind(db, sql::CREDIT_CLIP, &[order, clip, text(attempt_id)])?);
     statements.push(grant_statement(db, claims, slug, length, allowance)?);
     if granted(db, statements).await? {
-        return Ok(Reserved::Whole);
+        return Ok(Reserved::Whole(length));
     }
     let mut polls = allowance::settlement_polls();
     loop {
@@ -215,11 +218,11 @@ pub(super) async fn reserve(
                 .ok_or(DownloadError::AllowanceUsedUp)
         };
         if allowance.fits(held, length) && try_grant(length).await.is_ok() {
-            return Ok(Reserved::Whole);
+            return Ok(Reserved::Whole(length));
         }
         if !allowance::settlement_could_make_room(held, in_flight, length, allowance.budget()) {
             if restart && matches!(restarted(db, claims, slug, allowance, attempt_id).await, Ok(true)) {
-                return Ok(Reserved::Whole);
+                return Ok(Reserved::Whole(allowance.size));
             }
             if opening
                 && allowance.fits(held, first)
@@ -358,31 +361,35 @@ impl RefusalRow {
 /// When D1 refuses a settlement it owes, the settlement goes into a fallback
 /// record of its own, which the merge runs once D1 takes it: a download
 /// that broke off while D1 failed is not left charged in full.
-pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::StreamEnd) {
+/// `least_charge`: what it is charged at least, whatever it sent
+/// (`DownloadAllowance::least_charge`; 0 when the Worker failed it).
+pub(super) async fn settle(env: &Env, attempt: &mut Attempt, end: stream::StreamEnd, least_charge: u64) {
     let at = Date::now().as_millis();
     let r = &mut attempt.record;
     let reserved = end.reserved.or(r.reserved_bytes).unwrap_or(0);
     let sent = end.sent.min(reserved);
-    (r.reserved_bytes, r.sent_bytes, r.charged_bytes, r.completed, r.settled_at) =
-        (Some(reserved), Some(sent), sent, Some(end.completed.into()), Some(at));
-    console_log!(
-        "{}",
-        log_line!({ "event": "download_settled", "attempt": r.attempt_id, "reserved": reserved, "sent": sent, "completed": end.completed })
-    );
     let settlement = Settlement {
         reserved,
         sent,
+        least: least_charge,
         completed: end.completed,
         at,
         pool: attempt.allowance.map_or(0, |a| a.credit_pool()),
     };
+    (r.reserved_bytes, r.sent_bytes, r.charged_bytes, r.completed, r.settled_at) =
+        (Some(reserved), Some(sent), settlement.charged(), Some(end.completed.into()), Some(at));
+    console_log!(
+        "{}",
+        log_line!({ "event": "download_settled", "attempt": r.attempt_id, "reserved": reserved, "sent": sent,
+                    "charged": settlement.charged(), "completed": end.completed })
+    );
     // Granted in D1, but the attempt's own row went to R2 (its write
     // failed): the reservation is in D1, so it is settled there, the row
     // written with it.
     let reserved_in_d1 = r.recorded_via == "d1" || (attempt.charge.is_none() && attempt.granted > 0);
     if !reserved_in_d1 {
         if let Some(charge) = attempt.charge.as_mut() {
-            charge.bytes = sent;
+            charge.bytes = settlement.charged();
         }
         write_fallback(env, attempt).await;
         return;

@@ -25,3 +25,13 @@ export function creditPool(size, downloads) {
   const each = slack(size, downloads);
   return Math.min(Math.max(downloads, 2) * each, beyond(size) - downloads * each);
 }
+
+/** The least a granted request is charged: one segment (256 KiB) or a 32nd of a smaller clip, at most all the link's slacks. */
+export function leastCharge(size, downloads) {
+  return Math.min(Math.ceil(size / 32), 256 * 1024, slack(size, downloads) * downloads);
+}
+
+/** What a response that sent `sent` bytes is charged. */
+export function charge(sent, size, downloads) {
+  return Math.max(sent, leastCharge(size, downloads));
+}
