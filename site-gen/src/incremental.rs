@@ -721,7 +721,7 @@ impl Loaded {
                 if let Some(other) = self.shop.pages.iter().find(|p| p.slug == page.slug) {
                     return Err(duplicate("page", &page.slug, &page.source, &other.source));
                 }
-                if let Some(e) = load::reserved_page_slug(&page) {
+                if let Some(e) = load::reserved_page_slug(&root, &page) {
                     return Err(vec![e]);
                 }
                 let i = self.shop.pages.partition_point(|p| load::page_order(p, &page).is_lt());

@@ -547,6 +547,12 @@ fn main() -> ExitCode {
                 if matches!(kind, new::Kind::Page) {
                     println!("A page is on the site (and in its menu) from the next build.");
                 }
+                if matches!(kind, new::Kind::Post) {
+                    println!(
+                        "It is a draft (left out of the site) until you delete its `draft = true` line; \
+                         `site-gen serve --drafts` shows it while you write."
+                    );
+                }
                 if matches!(kind, new::Kind::Clip) {
                     println!(
                         "It is a draft (left out of the site) until you delete its `draft = true` line. Put its video \

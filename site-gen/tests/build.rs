@@ -850,7 +850,7 @@ fn new_files_build_and_are_never_overwritten() {
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(
-        err.contains("`size` must be the clip's size in bytes, not 0") && err.contains("`duration` must be"),
+        err.contains("`size` must be the clip's size in bytes, not 0") && err.contains("`duration` cannot be \"0:00\""),
         "{err}"
     );
     assert_eq!(err.matches("run `site-gen media`").count(), 2, "{err}");

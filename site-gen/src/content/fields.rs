@@ -150,6 +150,10 @@ impl Duration {
                     (2 | 3, Some(n)) if n[1..].iter().all(|&x| x < 60) && n.iter().any(|&x| x > 0) => {
                         Ok(Duration { seconds: n.iter().fold(0, |acc, x| acc * 60 + x) })
                     }
+                    // "0:00", as `site-gen new` writes it: the form is right.
+                    (2 | 3, Some(_)) if Self::is_zero(value) => {
+                        Err(format!("cannot be \"{s}\": write how long the clip runs, like \"0:12\""))
+                    }
                     _ => Err(format!("must be minutes:seconds like \"0:12\" or \"1:02:03\", found \"{s}\"")),
                 }
             }
@@ -282,7 +286,7 @@ mod tests {
         assert_eq!(Duration::parse(&Value::Integer(75)).unwrap().to_string(), "1:15");
         assert!(d("0:75").is_err());
         assert!(d("12").is_err());
-        assert!(d("0:00").is_err());
+        assert!(d("0:00").unwrap_err().contains("write how long the clip runs"));
         // Unquoted, TOML reads a time of day: said as written, with the quotes to add.
         let unquoted: toml::Table = "duration = 00:00:12".parse().unwrap();
         let e = Duration::parse(&unquoted["duration"]).unwrap_err();

@@ -94,7 +94,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     check_unique(root, &clips, |c| (&c.slug, &c.source), "clip", &mut errors);
     check_unique(root, &posts, |p| (&p.slug, &p.source), "news post", &mut errors);
     check_unique(root, &pages, |p| (&p.slug, &p.source), "page", &mut errors);
-    errors.extend(pages.iter().filter_map(reserved_page_slug));
+    errors.extend(pages.iter().filter_map(|page| reserved_page_slug(root, page)));
     errors.extend(shared_files(&clips));
 
     let ((static_files, oversized), ()) = rayon::join(|| list_static(root, &mut errors), || md.save());
@@ -253,17 +253,7 @@ pub fn parse_source(file: &SourceFile, kind: ContentKind) -> Result<ContentItem,
 /// name, so one of them has a `slug = ` line that takes the other's
 /// address: the error is at that line.
 pub fn duplicate_slug(root: &Path, kind: &str, slug: &str, source: &Path, first: &Path) -> Diagnostic {
-    let slug_line = |file: &Path| {
-        let text = fs::read_to_string(root.join(file)).ok()?;
-        let fence =
-            text.lines().skip(1).position(|l| l.trim() == "+++" || l.trim() == "---").map_or(usize::MAX, |i| i + 1);
-        let at = text
-            .lines()
-            .take(fence)
-            .position(|l| l.trim_start().strip_prefix("slug").is_some_and(|rest| rest.trim_start().starts_with('=')))?;
-        Some(Location::from_line(&text, at + 1))
-    };
-    let (file, other, at) = match (slug_line(source), slug_line(first)) {
+    let (file, other, at) = match (slug_line(root, source), slug_line(root, first)) {
         (Some(at), _) => (source, first, Some(at)),
         (None, Some(at)) => (first, source, Some(at)),
         (None, None) => (source, first, None),
@@ -277,14 +267,30 @@ pub fn duplicate_slug(root: &Path, kind: &str, slug: &str, source: &Path, first:
     }
 }
 
-/// The error for a page named like one of the shop's own sections, if it is.
-pub fn reserved_page_slug(page: &Page) -> Option<Diagnostic> {
+/// Where the front matter of `file` (relative to `root`) sets `slug = `.
+fn slug_line(root: &Path, file: &Path) -> Option<Location> {
+    let text = fs::read_to_string(root.join(file)).ok()?;
+    let fence = text.lines().skip(1).position(|l| l.trim() == "+++" || l.trim() == "---").map_or(usize::MAX, |i| i + 1);
+    let at = text
+        .lines()
+        .take(fence)
+        .position(|l| l.trim_start().strip_prefix("slug").is_some_and(|rest| rest.trim_start().starts_with('=')))?;
+    Some(Location::from_line(&text, at + 1))
+}
+
+/// The error for a page named like one of the shop's own sections, if it
+/// is: at its `slug = ` line when that is what names it (renaming the
+/// file, as the error said then, changed nothing).
+pub fn reserved_page_slug(root: &Path, page: &Page) -> Option<Diagnostic> {
     RESERVED_PAGE_SLUGS.contains(&page.slug.as_str()).then(|| {
-        Diagnostic::new(
+        let d = Diagnostic::new(
             &page.source,
             format!("a page cannot be called `{}`: /{}/ is used by the shop itself", page.slug, page.slug),
-        )
-        .with_help("rename the file, for example to `about-the-shop.md`")
+        );
+        match slug_line(root, &page.source) {
+            Some(at) => d.at(at).with_help("change this `slug`, for example to `about-the-shop`"),
+            None => d.with_help("rename the file, for example to `about-the-shop.md`"),
+        }
     })
 }
 
