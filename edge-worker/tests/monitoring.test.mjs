@@ -289,6 +289,39 @@ describe("a ledger outage", () => {
     await settle();
     assert.equal(received.length, before + 2, JSON.stringify(received.slice(before + 2)));
   });
+  it("a shop alerted by mail only hears of the outage (its outbox is in D1 too) and of its end", async () => {
+    // The outbox lives in D1: the alert could not be queued, was counted
+    // undelivered, and the shop heard nothing, not even once D1 was back.
+    const { ALERT_WEBHOOK_URL, ...rest } = stackOptions.vars;
+    const mailOnly = { ...stackOptions, vars: { ...rest, ALERT_EMAIL: "owner@saltglass.example" } };
+    await stack.stop({ keep: true });
+    stack = await startStack({ ...mailOnly, reuse: stack.dir });
+    const [hooks, mails] = [received.length, mail.sent.length];
+    const rename = (suffix) => stack.wrangler(["d1", "execute", "DB", "--command",
+      ["monitor_state", "outbox"].map((t) => suffix ? `ALTER TABLE ${t} RENAME TO ${t}${suffix};` : `ALTER TABLE ${t}_offline RENAME TO ${t};`).join(" ")]);
+    await rename("_offline");
+    try {
+      await scheduled();
+      await scheduled();
+      await settle();
+      const sent = mail.sent.slice(mails);
+      assert.equal(sent.length, 1, JSON.stringify(sent.map((m) => m.email.subject)));
+      assert.deepEqual([sent[0].email.to].flat(), ["owner@saltglass.example"]);
+      assert.match(sent[0].email.subject, /problem found by the self-test/);
+      assert.match(sent[0].email.text, /ledger \(new\)/);
+      assert.match(stack.log(), /"event":"alert_mail_sent_directly"/);
+    } finally {
+      await rename("");
+    }
+    await scheduled();
+    await settle();
+    const sent = mail.sent.slice(mails);
+    assert.equal(sent.length, 2, JSON.stringify(sent.map((m) => m.email.subject)));
+    assert.match(sent[1].email.subject, /recovered/);
+    assert.equal(received.length, hooks, "no webhook is set");
+    await stack.stop({ keep: true });
+    stack = await startStack({ ...stackOptions, reuse: stack.dir });
+  });
   it("a ledger without this Worker's latest migration: one alert naming it and the command, recovered once applied", async () => {
     const before = received.length;
     const query = async (command) =>

@@ -218,6 +218,17 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
     report
 }
 
+/// Sends `mail` at once, not through the outbox: the owner's alert when D1,
+/// where the outbox lives, is what failed. `key`: its idempotency key.
+/// The provider's id, or what went wrong.
+pub(crate) async fn send_now(env: &Env, mail: &Mail, key: &str) -> std::result::Result<String, String> {
+    let provider = provider(env)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{} is not set: no mail can be sent", resend::API_KEY_VAR))?;
+    let (status, body) = execute(&provider.request(mail, key), SEND_TIMEOUT_SECS).await?;
+    provider.outcome(status, &body).map_err(|failure| failure.detail)
+}
+
 /// Sends one claimed message.
 async fn send(provider: &dyn MailProvider, message: &ClaimedMessage) -> std::result::Result<String, SendFailure> {
     let call = provider.request(&message.mail(), &mail::idempotency_key(message.id, message.created_at));

@@ -468,8 +468,11 @@ fn checkout_misconfigured(env: &Env) -> Option<String> {
 
 /// Puts the notice's mail to `ALERT_EMAIL`, if set, into the outbox (besides
 /// the webhook); the scheduled run sends it right after the self-test.
-/// `true` once it is in the outbox.
-async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &String>, notice: &monitor::Notice) -> bool {
+/// When the outbox cannot take it (D1 is what failed), sends it at once:
+/// a shop alerted by mail only heard nothing of a D1 outage, nor of its
+/// end (the run kept no incident to recover from). `true` once it is in
+/// the outbox or sent.
+async fn mail_alert(env: &Env, db: std::result::Result<&D1Database, &String>, notice: &monitor::Notice) -> bool {
     let Some(to) = setting(env, "ALERT_EMAIL") else { return false };
     if !valid_address(&to) {
         console_error!(
@@ -484,10 +487,18 @@ async fn queue_alert_mail(env: &Env, db: std::result::Result<&D1Database, &Strin
         Ok(db) => super::mail::queue(db, MailKind::Alert, None, &mail).await.map_err(|e| format!("{e:?}")),
         Err(e) => Err(e.clone()),
     };
-    if let Err(e) = &queued {
-        console_error!("{}", log_line!({ "event": "alert_mail_not_queued", "error": e }));
+    let Err(e) = queued else { return true };
+    console_error!("{}", log_line!({ "event": "alert_mail_not_queued", "error": e }));
+    match super::mail::send_now(env, &mail, &format!("clipstore-alert-{}", now_unix())).await {
+        Ok(id) => {
+            console_warn!("{}", log_line!({ "event": "alert_mail_sent_directly", "provider_id": id }));
+            true
+        }
+        Err(e) => {
+            console_error!("{}", log_line!({ "event": "alert_mail_not_sent", "error": e }));
+            false
+        }
     }
-    queued.is_ok()
 }
 
 struct MigrationRow {
@@ -723,7 +734,7 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
         }
         // The mail goes too when the webhook failed (a revoked hook is
         // what ALERT_EMAIL is kept for).
-        delivered |= queue_alert_mail(env, db.as_ref(), notice).await;
+        delivered |= mail_alert(env, db.as_ref(), notice).await;
         if !delivered {
             // Sent again next run; the rest of the run (the clips checked,
             // the cursor) is kept.
