@@ -392,10 +392,15 @@ fn make_poster(master: &Path, target: &Path, probe: &Probe) -> Result<(), String
     ffmpeg_to(target, &args)
 }
 
-/// The preview's filter graph: scaled down, `watermark` across the middle.
+/// The preview's filter graph: scaled down, `watermark` across the middle,
+/// a ninth of the frame high, smaller when it is long: no glyph is wider
+/// than its height (`W` in DejaVu Sans, the widest, is 0.99 of it), so at
+/// `0.95 × w / characters` the whole text fits (at `h/9` a shop name of 35
+/// characters lost both ends, and a portrait clip's preview showed 8).
 fn preview_filter(watermark: &str) -> String {
+    let characters = watermark.chars().count().max(1);
     format!(
-        "scale=-2:'min({PREVIEW_HEIGHT},ih)',drawtext=expansion=none:text={}:fontcolor=white@0.55:fontsize=h/9:borderw=2:bordercolor=black@0.4:x=(w-text_w)/2:y=(h-text_h)/2",
+        "scale=-2:'min({PREVIEW_HEIGHT},ih)',drawtext=expansion=none:text={}:fontcolor=white@0.55:fontsize='min(h/9,0.95*w/{characters})':borderw=2:bordercolor=black@0.4:x=(w-text_w)/2:y=(h-text_h)/2",
         drawtext_escape(watermark)
     )
 }
@@ -1499,10 +1504,43 @@ mod tests {
     #[test]
     fn the_watermark_is_drawn_as_written() {
         let tmp = tempfile::tempdir().unwrap();
-        let frame = |text: &str| -> Vec<u8> {
-            let out = tmp.path().join("frame.gray");
+        let frame = |text: &str| watermarked_frame(tmp.path(), text, "640x360");
+        assert_ne!(frame("Otter's Shop"), frame("Otters Shop"), "the apostrophe is drawn");
+        assert_ne!(frame("100% real"), frame("100 real"), "so is the per cent sign");
+        for text in ["Otter's Shop: 100% real, [new]", "a\\b; c='d'", "%{pts}"] {
+            frame(text);
+        }
+        assert_eq!(drawtext_escape("Maren's: 1,2"), "Maren\\\\\\'s\\\\: 1\\,2");
+    }
+
+    #[test]
+    fn a_long_watermark_fits_the_frame() {
+        // Drawn at a ninth of the height, a long shop name ran off both
+        // sides, and a portrait preview (202 wide) showed a few letters.
+        let tmp = tempfile::tempdir().unwrap();
+        for (size, text) in [
+            ("640x360", "Nordsee Küste & Hafen Stock Footage"),
+            ("202x360", "Saltglass Footage"),
+            ("640x360", "WWWWWWWWWWWWWWWWWWWWWWWWWWWW"),
+            ("640x360", "Otter"),
+        ] {
+            let width: usize = size.split('x').next().unwrap().parse().unwrap();
+            let pixels = watermarked_frame(tmp.path(), text, size);
+            let background = pixels[0];
+            let drawn = |x: usize| pixels.chunks(width).any(|row| row[x].abs_diff(background) > 8);
+            assert!((width / 3..2 * width / 3).any(drawn), "{text} on {size}: drawn");
+            assert!(!(0..3).chain(width - 3..width).any(drawn), "{text} on {size}: reaches an edge");
+        }
+    }
+
+    /// One frame of grey of `size` with the preview's watermark `text`, one
+    /// byte a pixel.
+    fn watermarked_frame(dir: &Path, text: &str, size: &str) -> Vec<u8> {
+        {
+            let out = dir.join("frame.gray");
             let filter = preview_filter(text);
-            let args = ["-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=640x360:d=1", "-vf", &filter];
+            let input = format!("color=c=gray:s={size}:d=1");
+            let args = ["-loglevel", "error", "-y", "-f", "lavfi", "-i", &input, "-vf", &filter];
             let run = std::process::Command::new("ffmpeg")
                 .args(args)
                 .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray"])
@@ -1511,12 +1549,6 @@ mod tests {
                 .expect("ffmpeg runs");
             assert!(run.status.success(), "{text}: {}", String::from_utf8_lossy(&run.stderr));
             fs::read(&out).unwrap()
-        };
-        assert_ne!(frame("Otter's Shop"), frame("Otters Shop"), "the apostrophe is drawn");
-        assert_ne!(frame("100% real"), frame("100 real"), "so is the per cent sign");
-        for text in ["Otter's Shop: 100% real, [new]", "a\\b; c='d'", "%{pts}"] {
-            frame(text);
         }
-        assert_eq!(drawtext_escape("Maren's: 1,2"), "Maren\\\\\\'s\\\\: 1\\,2");
     }
 }
