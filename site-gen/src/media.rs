@@ -594,6 +594,7 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
         .flat_map(|c| [(c.slug.as_str(), c.site_path("poster")), (c.slug.as_str(), c.site_path("preview"))])
         .collect();
     made_log.share(named.iter().map(|(clip, path)| (*clip, path.as_str())));
+    made_log.shop_clips(clips.iter().map(|c| c.slug.as_str()));
     let failures = Mutex::new(unreadable);
     let summary = Mutex::new(Vec::<(String, Done)>::new());
 

@@ -33,6 +33,10 @@ pub struct MadeLog {
     /// Site paths that several clips name, and the one clip media makes
     /// each for ([`MadeLog::share`]).
     shared: HashMap<String, String>,
+    /// The shop's clips now ([`MadeLog::shop_clips`]): what media made for
+    /// a clip no longer among them (its file renamed) is the renamed
+    /// clip's to make again.
+    clips: Option<std::collections::HashSet<String>>,
 }
 
 /// Whose a file at a site path is, for one clip.
@@ -90,7 +94,7 @@ impl MadeLog {
             }
         };
         let last = text.lines().filter_map(parse).collect();
-        MadeLog { path, last, noted: Mutex::new(HashMap::new()), shared: HashMap::new() }
+        MadeLog { path, last, noted: Mutex::new(HashMap::new()), shared: HashMap::new(), clips: None }
     }
 
     fn latest(&self, site_path: &str) -> Option<Made> {
@@ -100,8 +104,14 @@ impl MadeLog {
 
     /// Whose the file `file` at `site_path` is, for the clip `clip`. Hashed
     /// only when its size or time differ from what media noted.
+    /// What media made for a clip the shop no longer has (its file was
+    /// renamed, so its slug changed) counts as made for `clip`: a renamed
+    /// clip's preview was taken for the owner's, and kept its old watermark.
     pub fn whose(&self, clip: &str, site_path: &str, file: &Path) -> std::io::Result<Whose> {
-        let Some(made) = self.latest(site_path).filter(|m| m.clip == clip) else { return Ok(Whose::Unknown) };
+        let gone = |other: &str| self.clips.as_ref().is_some_and(|clips| !clips.contains(other));
+        let Some(made) = self.latest(site_path).filter(|m| m.clip == clip || gone(&m.clip)) else {
+            return Ok(Whose::Unknown);
+        };
         let Some((sha256, size, modified)) = made.file else { return Ok(Whose::Media) };
         if size_and_time(file) == Some((size, modified)) {
             return Ok(Whose::Media);
@@ -127,6 +137,11 @@ impl MadeLog {
             let maker = last.unwrap_or(clips[0]).to_string();
             self.shared.insert(site_path.to_string(), maker);
         }
+    }
+
+    /// Tells the log which clips the shop has now (their slugs).
+    pub fn shop_clips<'a>(&mut self, slugs: impl IntoIterator<Item = &'a str>) {
+        self.clips = Some(slugs.into_iter().map(str::to_string).collect());
     }
 
     /// The other clip media makes `site_path` for, when `clip` shares it.

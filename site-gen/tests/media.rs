@@ -164,6 +164,29 @@ fn fills_front_matter_makes_poster_and_watermarked_preview_and_skips_what_is_don
     assert_eq!(modified(&poster), p1);
     assert_ne!(modified(&preview), v1);
 
+    // A clip whose file is renamed (its slug changes) keeps the paths media
+    // wrote into it, and they are still media's to make: a new watermark
+    // remakes its preview (it was taken for the owner's, and kept the old
+    // watermark, "up to date").
+    let renamed = root.join("content/clips/renamed-clip.md");
+    fs::rename(&clip, &renamed).unwrap();
+    fs::rename(&master, root.join("sample-media/clips/renamed-clip.mp4")).unwrap();
+    let t = fs::read_to_string(&renamed).unwrap().replace("clips/first-clip.mp4", "clips/renamed-clip.mp4");
+    fs::write(&renamed, t).unwrap();
+    fs::write(&site, fs::read_to_string(&site).unwrap().replace("Preview only", "Renamed")).unwrap();
+    let v2 = modified(&preview);
+    let after_rename = site_gen(&["media"], &root);
+    assert!(after_rename.status.success(), "{}", text(&after_rename));
+    assert!(text(&after_rename).contains("renamed-clip: poster made, preview made"), "{}", text(&after_rename));
+    assert_ne!(modified(&preview), v2, "the preview at /previews/first-clip.mp4 is made again");
+    fs::rename(&renamed, &clip).unwrap();
+    fs::rename(root.join("sample-media/clips/renamed-clip.mp4"), &master).unwrap();
+    fs::write(&clip, fs::read_to_string(&clip).unwrap().replace("clips/renamed-clip.mp4", "clips/first-clip.mp4"))
+        .unwrap();
+    fs::write(&site, fs::read_to_string(&site).unwrap().replace("Renamed", "Preview only")).unwrap();
+    let back = site_gen(&["media"], &root);
+    assert!(back.status.success(), "{}", text(&back));
+
     // The owner puts their own preview where media made one: it is theirs
     // from then on, kept when the settings change, and said so.
     let own = b"the owner's own preview, cut by hand".to_vec();
