@@ -99,11 +99,14 @@ pub mod sql {
          WHERE EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = ?2 AND e.kind = 'restore' AND e.at = ?7)";
 
     /// Messages still unsent (queued or sending) that were created at least
-    /// `?2` seconds ago: `stuck` (count) and `oldest_age` (seconds).
+    /// `?2` seconds ago: `stuck` (count), `oldest_age` (seconds), and what
+    /// the provider last answered for one of them (`last_error`: a 401 of
+    /// a revoked key), the cause the alert names.
     /// `?1 now, ?2 threshold (s)`.
-    pub const OUTBOX_STUCK: &str =
-        "SELECT COUNT(*) AS stuck, COALESCE(MAX(?1 - created_at), 0) AS oldest_age FROM outbox \
-         WHERE status IN ('queued', 'sending') AND created_at <= ?1 - ?2";
+    pub const OUTBOX_STUCK: &str = "SELECT COUNT(*) AS stuck, COALESCE(MAX(?1 - created_at), 0) AS oldest_age, \
+         (SELECT last_error FROM outbox WHERE status IN ('queued', 'sending') AND created_at <= ?1 - ?2 \
+             AND last_error IS NOT NULL ORDER BY next_attempt_at DESC, id DESC LIMIT 1) AS last_error \
+         FROM outbox WHERE status IN ('queued', 'sending') AND created_at <= ?1 - ?2";
 
     /// Messages the provider refused for good since `?1` (unix seconds,
     /// when they failed, however old they are): `count`, the
@@ -651,7 +654,16 @@ mod sql_tests {
         assert_eq!(stuck(&db, 10_000, 1800), (2, 9000), "O1 and O2 are older than 30 minutes");
         assert!(claim(&db, 1, 10_000).is_some());
         assert_eq!(stuck(&db, 10_000, 1800), (2, 9000), "sending still counts until sent");
+        // What the provider last answered for one of them: the cause.
+        let last_error = |db: &Connection| -> Option<String> {
+            db.query_row(sql::OUTBOX_STUCK, [10_000i64, 1800], |r| r.get("last_error")).unwrap()
+        };
+        assert_eq!(last_error(&db), None);
+        run(&db, sql::OUTBOX_RETRY, vec![n(1), n(10_060), t("Resend answered 401: API key is invalid"), t("resend")]);
+        assert_eq!(last_error(&db).as_deref(), Some("Resend answered 401: API key is invalid"));
+        assert!(claim(&db, 1, 10_060).is_some());
         run(&db, sql::OUTBOX_SENT, vec![n(1), n(10_001), t("resend"), t("x")]);
+        assert_eq!(last_error(&db), None, "only of messages still waiting");
         assert_eq!(stuck(&db, 10_001, 1800), (1, 5001));
         assert!(claim(&db, 2, 10_001).is_some());
         run(&db, sql::OUTBOX_FAILED, vec![n(2), t("refused"), t("resend"), n(10_001)]);

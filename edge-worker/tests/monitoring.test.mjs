@@ -683,3 +683,23 @@ describe("customers the allowance stops", () => {
     assert.match(alert.body.text, new RegExp(`latest: order M-PIECES, clip ${kept.slug}`));
   });
 });
+
+describe("mail the provider refuses", () => {
+  // A revoked key or a domain not verified: Resend answers 401/403, the
+  // mail stays queued, and the alert said only that mail was waiting.
+  it("the stuck-mail alert names what the provider last answered", async () => {
+    const before = received.length;
+    await stack.wrangler(["d1", "execute", "DB", "--command",
+      "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, attempts, " +
+      "next_attempt_at, last_error, provider) VALUES ('order', 'MAIL-401', 'c@example.com', 'Your clips', 'x', '<p>x</p>', " +
+      "unixepoch() - 3600, 'queued', 3, unixepoch() + 3600, 'Resend answered 401: API key is invalid', 'resend')"]);
+    try {
+      await scheduled();
+      await settle();
+      const texts = received.slice(before).map((r) => r.body.text).join("\n");
+      assert.match(texts, /1 e-mail waiting in the outbox for more than 30 minutes.*: the mail provider last answered: Resend answered 401: API key is invalid/);
+    } finally {
+      await stack.wrangler(["d1", "execute", "DB", "--command", "DELETE FROM outbox WHERE order_id = 'MAIL-401'"]);
+    }
+  });
+});

@@ -277,8 +277,9 @@ thread_local! {
 struct StuckRow {
     stuck: u64,
     oldest_age: u64,
+    last_error: Option<String>,
 }
-crate::from_row!(StuckRow { stuck, oldest_age });
+crate::from_row!(StuckRow { stuck, oldest_age, last_error });
 
 /// The `mail_stuck` check: messages unsent for longer than
 /// `ALERT_MAIL_STUCK_MINUTES`, with what the Worker knows of the cause.
@@ -290,8 +291,10 @@ async fn stuck_mail(env: &Env, db: &D1Database) -> std::result::Result<Option<St
         .await
         .map_err(|e| format!("{e}"))?;
     let Some(row) = row else { return Ok(None) };
+    // A provider that is set up but refuses (a revoked key, a domain not
+    // verified: 401/403) says so in its last answer.
     let why = match super::mail::provider(env) {
-        Ok(Some(_)) => None,
+        Ok(Some(_)) => row.last_error.map(|e| format!("the mail provider last answered: {e}")),
         Ok(None) => Some("no mail provider is configured (set the RESEND_API_KEY secret and MAIL_FROM)".to_string()),
         Err(e) => Some(e.to_string()),
     };
