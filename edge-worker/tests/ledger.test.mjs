@@ -603,6 +603,41 @@ describe("when D1 fails", () => {
     // Two whole downloads and a range: 3 of 5 whole downloads left.
     assert.match(await page(link), /3 of 5 downloads left/);
   });
+
+  it("a backlog longer than one merge: each call takes a batch and says more are left; site-gen merges them all", async () => {
+    // An invocation may make 1,000 D1 queries: a cron run that merged the
+    // hundreds of records of a long outage at once failed part-way.
+    const n = 230; // one batch is 200 (runtime/download.rs, MERGE_BATCH)
+    const dir = path.join(work, "backlog");
+    fs.mkdirSync(dir, { recursive: true });
+    const entries = Array.from({ length: n }, (_, i) => {
+      const id = `${"b".repeat(24)}${String(i).padStart(8, "0")}`;
+      const at = 1_750_000_000_000 + i;
+      const record = {
+        attempt: { attempt_id: id, at, order_id: "L-BACKLOG", clip_slug: main.slug, key_id: "k", method: "GET",
+          range_header: null, status: 403, outcome: "revoked", span_offset: null, span_length: null, charged_bytes: 0,
+          client_ip: null, country: null, user_agent: "curl/8", recorded_via: "fallback" },
+        order: null,
+        charge: null,
+      };
+      const file = path.join(dir, `${i}.json`);
+      fs.writeFileSync(file, JSON.stringify(record));
+      return { key: `ledger-fallback/${String(at).padStart(15, "0")}-${id}.json`, file };
+    });
+    const list = path.join(dir, "list.json");
+    fs.writeFileSync(list, JSON.stringify(entries));
+    await stack.wrangler(["r2", "bulk", "put", stack.bucket, "--filename", list]);
+    const first = await admin(stack, "POST", "/admin/ledger/merge");
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual([first.body.merged, first.body.more], [200, true]);
+    const { stdout } = await siteGen(["orders", "--worker-url", stack.base, "merge"]);
+    assert.match(stdout, /Merged 30 record/);
+    const again = await admin(stack, "POST", "/admin/ledger/merge");
+    assert.deepEqual([again.body.merged, again.body.more], [0, false]);
+    const rows = await stack.wrangler(["d1", "execute", "DB", "--json", "--command",
+      "SELECT COUNT(*) AS n FROM download_attempts WHERE order_id = 'L-BACKLOG'"]);
+    assert.equal(JSON.parse(rows.stdout)[0].results[0].n, n, "each record merged once");
+  });
 });
 
 describe("an owner's order made by hand", () => {

@@ -777,12 +777,22 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
         OrdersCommand::Payments { limit } => print!("{}", payments_table(&client.payments(limit)?)),
         OrdersCommand::Outbox { limit } => print!("{}", outbox_table(&client.outbox(limit)?)),
         OrdersCommand::Merge => {
-            let v = client.merge()?;
-            println!("Merged {} record(s) from the R2 fallback into the ledger.", text(&v, "merged"));
-            if v.get("settled_stale").and_then(Value::as_u64).is_some_and(|n| n > 0) {
+            // The Worker merges a batch per call (its invocation's D1
+            // queries are limited), and says when records are left.
+            let (mut merged, mut settled) = (0, 0);
+            loop {
+                let v = client.merge()?;
+                merged += v.get("merged").and_then(Value::as_u64).unwrap_or(0);
+                settled += v.get("settled_stale").and_then(Value::as_u64).unwrap_or(0);
+                let more = v.get("more").and_then(Value::as_bool) == Some(true);
+                if !more || v.get("merged").and_then(Value::as_u64) == Some(0) {
+                    break;
+                }
+            }
+            println!("Merged {merged} record(s) from the R2 fallback into the ledger.");
+            if settled > 0 {
                 println!(
-                    "Settled {} download(s) that stopped mid-stream without settling, to what each last reported.",
-                    text(&v, "settled_stale")
+                    "Settled {settled} download(s) that stopped mid-stream without settling, to what each last reported."
                 );
             }
         }

@@ -438,9 +438,16 @@ async fn admin_route(
             respond(200, Json::object([("attempts", rows::<AttemptRecord>(&r[0])?.to_json())]))
         }
         AdminRoute::Merge => {
-            let merged = merge_fallback(env).await?;
+            let done = merge_fallback(env).await?;
             let settled_stale = reservation::settle_stale(env).await?;
-            respond(200, Json::object([("merged", merged.to_json()), ("settled_stale", settled_stale.to_json())]))
+            respond(
+                200,
+                Json::object([
+                    ("merged", done.merged.to_json()),
+                    ("more", done.more.to_json()),
+                    ("settled_stale", settled_stale.to_json()),
+                ]),
+            )
         }
         AdminRoute::Outbox { limit } => {
             respond(200, Json::object([("outbox", mail::outbox_list(&db, limit).await?.to_json())]))

@@ -185,15 +185,32 @@ pub(super) async fn write_record(env: &Env, fallback: &FallbackRecord) {
     }
 }
 
-/// Merges the R2 fallback records into D1; deletes each object only after
-/// its batch committed. Returns how many were merged.
-pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, DownloadError> {
+/// Fallback records one merge takes at most. Each costs a D1 batch and two
+/// R2 calls, and an invocation may make 1,000 D1 queries (Workers Paid):
+/// a cron run merging the hundreds of records of a long outage at once
+/// failed part-way, its self-test's own queries with it (a false alarm).
+/// The rest waits for the next run; `site-gen orders merge` asks again.
+pub(super) const MERGE_BATCH: u32 = 200;
+
+/// What one merge did: the records merged, and whether some are left for
+/// the next (the batch was full).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Merged {
+    pub(super) merged: u32,
+    pub(super) more: bool,
+}
+
+/// Merges the R2 fallback records into D1, at most [`MERGE_BATCH`]; deletes
+/// each object only after its batch committed.
+pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<Merged, DownloadError> {
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
     let bucket = env.bucket("CLIPS").map_err(|e| unavailable(format!("R2 binding CLIPS: {e}")))?;
     let mut merged = 0;
+    let mut taken = 0;
+    let mut more = false;
     let mut cursor: Option<String> = None;
-    loop {
-        let mut list = bucket.list().prefix(ledger::FALLBACK_PREFIX).limit(100);
+    'pages: loop {
+        let mut list = bucket.list().prefix(ledger::FALLBACK_PREFIX).limit(100).include(vec![Include::CustomMetadata]);
         if let Some(c) = cursor.take() {
             list = list.cursor(c);
         }
@@ -204,14 +221,18 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
         }
         for object in objects {
             let key = object.key();
-            let object = bucket.get(&key).execute().await.map_err(|e| unavailable(format!("R2 get {key}: {e}")))?;
-            // A response still streaming settles its record when it ends.
-            if let Some(o) = &object {
-                let open = o.custom_metadata().ok().and_then(|m| m.get(crate::offline::OPEN).cloned());
-                if !crate::offline::ready_to_merge(open.as_deref(), o.uploaded().as_millis() / 1000, now_unix()) {
-                    continue;
-                }
+            // A response still streaming settles its record when it ends
+            // (read from the listing: such records cost no call).
+            let open = object.custom_metadata().ok().and_then(|m| m.get(crate::offline::OPEN).cloned());
+            if !crate::offline::ready_to_merge(open.as_deref(), object.uploaded().as_millis() / 1000, now_unix()) {
+                continue;
             }
+            if taken == MERGE_BATCH {
+                more = true;
+                break 'pages;
+            }
+            taken += 1;
+            let object = bucket.get(&key).execute().await.map_err(|e| unavailable(format!("R2 get {key}: {e}")))?;
             let Some(body) = object.as_ref().and_then(|o| o.body()) else { continue };
             let json = body.text().await.map_err(|e| unavailable(format!("R2 read {key}: {e}")))?;
             let mut record = match FallbackRecord::from_json(&json) {
@@ -279,9 +300,9 @@ pub(super) async fn merge_fallback(env: &Env) -> std::result::Result<u32, Downlo
         }
     }
     if merged > 0 {
-        console_log!("{}", log_line!({ "event": "ledger_fallback_merged", "records": merged }));
+        console_log!("{}", log_line!({ "event": "ledger_fallback_merged", "records": merged, "more": more }));
     }
-    Ok(merged)
+    Ok(Merged { merged, more })
 }
 
 /// Moves an unreadable fallback record from `key` to the quarantine prefix
@@ -523,9 +544,13 @@ pub(super) async fn clip_request(
                 settle(&env, &mut attempt, end, least).await;
             }
             if merge {
-                if let Err(e) = merge_fallback(&env).await {
-                    FALLBACK_PENDING.with(|p| p.set(true));
-                    console_warn!("{}", log_line!({ "event": "ledger_merge_failed", "error": format!("{e:?}") }));
+                match merge_fallback(&env).await {
+                    // Records left: the next grant merges more.
+                    Ok(done) => FALLBACK_PENDING.with(|p| p.set(done.more)),
+                    Err(e) => {
+                        FALLBACK_PENDING.with(|p| p.set(true));
+                        console_warn!("{}", log_line!({ "event": "ledger_merge_failed", "error": format!("{e:?}") }));
+                    }
                 }
             }
         });
