@@ -842,9 +842,16 @@ fn new_files_build_and_are_never_overwritten() {
     let o = build(&shop, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!out.join("clips/foggy-pier").exists());
-    // Published without them, it is refused, with what to do.
+    // Published without them, it is refused, with what to do: its price of
+    // 0 in the same run as the rest.
     let clip = shop.join("content/clips/foggy-pier.md");
-    let text = fs::read_to_string(&clip).unwrap().replace("draft = true\n", "").replace("price = 0.00", "price = 9.00");
+    let draft = fs::read_to_string(&clip).unwrap();
+    fs::write(&clip, draft.replace("draft = true\n", "")).unwrap();
+    let err = stderr(&build(&shop, &out, &[]));
+    for mistake in ["`duration` cannot be \"0:00\"", "`size` must be the clip's size", "`price` is 0: a clip on sale"] {
+        assert!(err.contains(mistake), "{mistake}: {err}");
+    }
+    let text = draft.replace("draft = true\n", "").replace("price = 0.00", "price = 9.00");
     fs::write(&clip, text).unwrap();
     let o = build(&shop, &out, &[]);
     assert!(!o.status.success());

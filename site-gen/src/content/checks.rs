@@ -178,6 +178,10 @@ pub fn doubtful_payment_links(root: &Path, clips: &[Clip]) -> Vec<Diagnostic> {
     warnings
 }
 
+/// What to do about a price of 0 on a clip for sale.
+pub const ZERO_PRICE_HELP: &str =
+    "write what customers pay, like price = 24.00; a clip not ready for sale can stay `draft = true`";
+
 /// A price of 0 on a clip or file for sale, or one that is more than
 /// [`MAX_CHARGE`] under some licence tier (prices with a fraction the
 /// currency lacks are [`unpayable_prices`]' to report).
@@ -204,9 +208,7 @@ fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<
             let what = variant.map_or("`price`".to_string(), |id| format!("the variant {id:?}'s `price`"));
             let error = if minor == 0 && !clip.draft {
                 Diagnostic::new(display_path(root, &clip.source), format!("{what} is 0: a clip on sale needs a price"))
-                    .with_help(
-                    "write what customers pay, like price = 24.00; a clip not ready for sale can stay `draft = true`",
-                )
+                    .with_help(ZERO_PRICE_HELP)
             } else if dearest(minor).is_none_or(|m| m > MAX_CHARGE) {
                 let under = if licences.is_empty() { "" } else { " (under the dearest licence tier)" };
                 Diagnostic::new(

@@ -572,6 +572,13 @@ fn parse_clip(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Cli
         }
     }
     errors.append(&mut fm.errors);
+    // A clip with mistakes is left out of the checks that follow (prices,
+    // links): its price of 0 is said now, so that one run lists them all
+    // (it came up only once the others were mended).
+    if !errors.is_empty() && !draft && price.is_some_and(|p| p.cents == 0) {
+        let zero = fm.error_at_key("price", "`price` is 0: a clip on sale needs a price");
+        errors.push(zero.with_help(super::checks::ZERO_PRICE_HELP));
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
