@@ -19,8 +19,11 @@ pub enum DownloadError {
     AllowanceUsedUp,
     /// The order was revoked, or this link replaced by a reissued one (403).
     Revoked,
-    /// The order (or this clip of it) was refunded or disputed (403).
+    /// The order (or this clip of it) was refunded (403).
     Refunded,
+    /// The order's payment is disputed (403): stopped while the dispute
+    /// lasts, working again if it closes in the shop's favour.
+    Disputed,
     /// No clip with this slug in the catalog (404).
     UnknownClip,
     /// A `/download/…` path of the wrong shape (404).
@@ -43,8 +46,9 @@ impl DownloadError {
         not_before: u64,
         token_issued_at: u64,
     ) -> Option<DownloadError> {
-        let money_back = matches!(reason, Some("refunded" | "disputed"));
-        if clip_revoked || (revoked_at.is_some() && money_back) {
+        if revoked_at.is_some() && reason == Some("disputed") {
+            Some(DownloadError::Disputed)
+        } else if clip_revoked || (revoked_at.is_some() && reason == Some("refunded")) {
             Some(DownloadError::Refunded)
         } else if revoked_at.is_some() || not_before > token_issued_at {
             Some(DownloadError::Revoked)
@@ -73,7 +77,8 @@ impl DownloadError {
             | DownloadError::NotInOrder
             | DownloadError::AllowanceUsedUp
             | DownloadError::Revoked
-            | DownloadError::Refunded => 403,
+            | DownloadError::Refunded
+            | DownloadError::Disputed => 403,
             DownloadError::UnknownClip | DownloadError::NotFound => 404,
             DownloadError::MethodNotAllowed => 405,
             DownloadError::Unavailable { .. } => 503,
@@ -89,6 +94,7 @@ impl DownloadError {
             DownloadError::AllowanceUsedUp => "allowance_used_up",
             DownloadError::Revoked => "revoked",
             DownloadError::Refunded => "refunded",
+            DownloadError::Disputed => "disputed",
             DownloadError::UnknownClip => "unknown_clip",
             DownloadError::NotFound => "not_found",
             DownloadError::MethodNotAllowed => "method_not_allowed",
@@ -128,7 +134,8 @@ mod tests {
         assert_eq!(DownloadError::revocation(Some(1), Some("admin"), false, 0, 5), Some(Revoked));
         assert_eq!(DownloadError::revocation(Some(1), None, false, 0, 5), Some(Revoked));
         assert_eq!(DownloadError::revocation(Some(1), Some("refunded"), false, 0, 5), Some(Refunded));
-        assert_eq!(DownloadError::revocation(Some(1), Some("disputed"), false, 0, 5), Some(Refunded));
+        assert_eq!(DownloadError::revocation(Some(1), Some("disputed"), false, 0, 5), Some(Disputed));
+        assert_eq!(DownloadError::revocation(Some(1), Some("disputed"), true, 0, 5), Some(Disputed));
         assert_eq!(DownloadError::revocation(None, None, true, 0, 5), Some(Refunded));
         assert_eq!(DownloadError::revocation(None, None, false, 6, 5), Some(Revoked), "reissued after this link");
         assert_eq!(DownloadError::revocation(None, None, false, 5, 5), None, "a link of the reissue itself");

@@ -419,7 +419,13 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
         DownloadError::Refunded => (
             "This purchase was refunded",
             format!(
-                "<p>The payment for this clip was refunded or disputed, so its downloads have ended. If you think this is a mistake, write to {contact} with your order number.</p>"
+                "<p>The payment for this clip was refunded, so its downloads have ended. If you think this is a mistake, write to {contact} with your order number.</p>"
+            ),
+        ),
+        DownloadError::Disputed => (
+            "This purchase is disputed",
+            format!(
+                "<p>The payment for this order is disputed with the bank or card issuer, so its downloads are stopped while the dispute lasts. If it closes in the shop's favour, this link works again and an e-mail says so. If you think this is a mistake, write to {contact} with your order number.</p>"
             ),
         ),
         DownloadError::UnknownClip | DownloadError::NotFound => (

@@ -686,6 +686,10 @@ describe("partial refunds and disputes", () => {
     const [mail] = await mailTo((m) => m.to.includes("three@example.com"));
     const [link] = linksIn(mail.email.text);
     assert.equal((await curl(`${link}/${a.slug}`, { args: ["-I"] })).status, 403);
+    // The customer is told it is disputed, not that it was refunded.
+    const page = await curl(link);
+    assert.equal(page.status, 403);
+    assert.match(page.body.toString(), /This purchase is disputed/);
 
     const orphan = await deliver(chargeEvent("charge.refunded", { id: "ch_o", object: "charge", amount: 100, amount_refunded: 100,
       refunded: true, payment_intent: unique("pi") }));
