@@ -699,6 +699,37 @@ fn a_share_of_an_old_price_is_named_until_media_runs() {
     assert!(!text(&by_hand).contains("still costs"), "{}", text(&by_hand));
 }
 
+/// Variants made while the clip's price was still 0 cost 0; once the clip
+/// is priced, check says to run media again (it said to write a price by
+/// hand, and media then kept that price as the owner's).
+#[test]
+fn a_share_of_a_price_of_0_says_to_run_media_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, masters) = new_shop(tmp.path());
+    master_of(&masters.join("first-clip.mp4"), "testsrc2", "640x360", "2");
+    let site = root.join("content/site.toml");
+    let settings = "\n[[media_variants]]\nheight = 180\nfactor = 0.6\nid = \"small\"\n";
+    fs::write(&site, fs::read_to_string(&site).unwrap() + settings).unwrap();
+    let clip = root.join("content/clips/first-clip.md");
+    let priced = |price: &str| {
+        let t = fs::read_to_string(&clip).unwrap();
+        let line = t.lines().find(|l| l.starts_with("price =")).unwrap().to_string();
+        fs::write(&clip, t.replacen(&line, &format!("price = {price}"), 1)).unwrap();
+    };
+    priced("0.00");
+    let made = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(made.status.success(), "{}", text(&made));
+    priced("35");
+    let zero = "the variant \"small\"'s `price` is 0";
+    let check = text(&site_gen(&["check"], &root));
+    assert!(check.contains(zero), "{check}");
+    assert!(check.contains("run `site-gen media` again, and it writes this file's share"), "{check}");
+    assert!(site_gen(&["media", "--jobs", "1"], &root).status.success());
+    let check = text(&site_gen(&["check"], &root));
+    assert!(!check.contains(zero), "{check}");
+    assert_eq!(front_matter(&root)["variants"][0]["price"].as_float(), Some(21.0));
+}
+
 /// A draft written before its video is ready is skipped, and says so; it
 /// is no failure, so media does not fail on every run until the video
 /// comes (the owner review).

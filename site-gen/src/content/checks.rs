@@ -198,6 +198,9 @@ fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<
         licences.iter().map(|l| l.price(minor, currency)).try_fold(0, |most, p| p.map(|p| most.max(p)))
     };
     let most = crate::offers::from_minor_units(MAX_CHARGE, currency).display(currency);
+    // Variant prices `site-gen media` wrote (a share of the clip's price,
+    // 0 while the clip's was still the placeholder): media writes them again.
+    let by_media = crate::media::variant_prices_written(root);
     let mut errors = Vec::new();
     for clip in clips {
         let main_price_at = || price_line(root, clip);
@@ -207,8 +210,16 @@ fn unchargeable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Vec<
             let Some(minor) = clipstore_core::minor_units(price.cents, currency) else { continue };
             let what = variant.map_or("`price`".to_string(), |id| format!("the variant {id:?}'s `price`"));
             let error = if minor == 0 && !clip.draft {
+                let made = variant.is_some_and(|id| {
+                    by_media.get(&(clip.slug.clone(), id.clone())).is_some_and(|p| p == "0.00") && clip.price.cents > 0
+                });
                 Diagnostic::new(display_path(root, &clip.source), format!("{what} is 0: a clip on sale needs a price"))
-                    .with_help(ZERO_PRICE_HELP)
+                    .with_help(if made {
+                        "`site-gen media` wrote it while the clip's own price was 0: run `site-gen media` again, \
+                         and it writes this file's share of the clip's price"
+                    } else {
+                        ZERO_PRICE_HELP
+                    })
             } else if dearest(minor).is_none_or(|m| m > MAX_CHARGE) {
                 let under = if licences.is_empty() { "" } else { " (under the dearest licence tier)" };
                 Diagnostic::new(
