@@ -1047,7 +1047,17 @@ fn variants(
         &settings.currency,
     )
     .into_iter()
-    .filter(|v| v.id != main_id)
+    .filter(|v| {
+        // (It said nothing: the owner asked for a size and none came.)
+        if v.id == main_id {
+            done.warnings.push(format!(
+                "no \"{}\" file made ({} lines high): that id is the main file's own; give this \
+                 [[media_variants]] in site.toml another `id` (like id = \"{}-small\") to make it",
+                v.id, v.height, v.id
+            ));
+        }
+        v.id != main_id
+    })
     .collect();
     let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
     let mut sections = Vec::new();

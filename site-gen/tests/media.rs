@@ -708,7 +708,9 @@ fn a_share_of_a_price_of_0_says_to_run_media_again() {
     let (root, masters) = new_shop(tmp.path());
     master_of(&masters.join("first-clip.mp4"), "testsrc2", "640x360", "2");
     let site = root.join("content/site.toml");
-    let settings = "\n[[media_variants]]\nheight = 180\nfactor = 0.6\nid = \"small\"\n";
+    // A second size whose id is the main file's own (640x360 here):
+    // not made, and said so (it was skipped without a word).
+    let settings = "\n[[media_variants]]\nheight = 180\nfactor = 0.6\nid = \"small\"\n\n[[media_variants]]\nheight = 120\nprice = 5\nid = \"640x360\"\n";
     fs::write(&site, fs::read_to_string(&site).unwrap() + settings).unwrap();
     let clip = root.join("content/clips/first-clip.md");
     let priced = |price: &str| {
@@ -719,6 +721,11 @@ fn a_share_of_a_price_of_0_says_to_run_media_again() {
     priced("0.00");
     let made = site_gen(&["media", "--jobs", "1"], &root);
     assert!(made.status.success(), "{}", text(&made));
+    assert!(
+        text(&made).contains("no \"640x360\" file made (120 lines high): that id is the main file's own"),
+        "{}",
+        text(&made)
+    );
     priced("35");
     let zero = "the variant \"small\"'s `price` is 0";
     let check = text(&site_gen(&["check"], &root));
