@@ -46,10 +46,12 @@ impl DownloadError {
         not_before: u64,
         token_issued_at: u64,
     ) -> Option<DownloadError> {
-        if revoked_at.is_some() && reason == Some("disputed") {
-            Some(DownloadError::Disputed)
-        } else if clip_revoked || (revoked_at.is_some() && reason == Some("refunded")) {
+        // A clip refunded on its own stays refunded whatever becomes of a
+        // dispute of the order.
+        if clip_revoked || (revoked_at.is_some() && reason == Some("refunded")) {
             Some(DownloadError::Refunded)
+        } else if revoked_at.is_some() && reason == Some("disputed") {
+            Some(DownloadError::Disputed)
         } else if revoked_at.is_some() || not_before > token_issued_at {
             Some(DownloadError::Revoked)
         } else {
@@ -135,7 +137,7 @@ mod tests {
         assert_eq!(DownloadError::revocation(Some(1), None, false, 0, 5), Some(Revoked));
         assert_eq!(DownloadError::revocation(Some(1), Some("refunded"), false, 0, 5), Some(Refunded));
         assert_eq!(DownloadError::revocation(Some(1), Some("disputed"), false, 0, 5), Some(Disputed));
-        assert_eq!(DownloadError::revocation(Some(1), Some("disputed"), true, 0, 5), Some(Disputed));
+        assert_eq!(DownloadError::revocation(Some(1), Some("disputed"), true, 0, 5), Some(Refunded), "a clip refunded");
         assert_eq!(DownloadError::revocation(None, None, true, 0, 5), Some(Refunded));
         assert_eq!(DownloadError::revocation(None, None, false, 6, 5), Some(Revoked), "reissued after this link");
         assert_eq!(DownloadError::revocation(None, None, false, 5, 5), None, "a link of the reissue itself");

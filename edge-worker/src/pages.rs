@@ -425,7 +425,7 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
         DownloadError::Disputed => (
             "This purchase is disputed",
             format!(
-                "<p>The payment for this order is disputed with the bank or card issuer, so its downloads are stopped while the dispute lasts. If it closes in the shop's favour, this link works again and an e-mail says so. If you think this is a mistake, write to {contact} with your order number.</p>"
+                "<p>The payment for this order is disputed with the bank or card issuer, so its downloads are stopped while the dispute lasts. If it closes in the shop's favour, the downloads are given back and their link comes by e-mail. If you think this is a mistake, write to {contact} with your order number.</p>"
             ),
         ),
         DownloadError::UnknownClip | DownloadError::NotFound => (

@@ -318,16 +318,20 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // failed (R2 down for hours, its list failing): a download cut off by
     // an isolate's end would otherwise hold its reservation for the whole
     // outage; a real settlement merged after the sweep corrects it
-    // (`CORRECT_SWEPT_ATTEMPT`).
-    let merge_failed = match merge_fallback(&env).await {
-        Ok(_) => None,
+    // (`CORRECT_SWEPT_ATTEMPT`). It waits while records are left for the
+    // next run (a merge takes a batch): one of them may be a settlement of
+    // nothing sent, which the sweep's charge would not give back.
+    let (merge_failed, more) = match merge_fallback(&env).await {
+        Ok(done) => (None, done.more),
         Err(e) => {
             console_warn!("{}", log_line!({ "event": "ledger_merge_failed", "error": format!("{e:?}") }));
-            Some(format!("{e:?}"))
+            (Some(format!("{e:?}")), false)
         }
     };
-    if let Err(e) = reservation::settle_stale(&env).await {
-        console_warn!("{}", log_line!({ "event": "stale_settlement_failed", "error": format!("{e:?}") }));
+    if !more {
+        if let Err(e) = reservation::settle_stale(&env).await {
+            console_warn!("{}", log_line!({ "event": "stale_settlement_failed", "error": format!("{e:?}") }));
+        }
     }
     revocations::publish(&env).await;
     recovery::prune(&env).await;

@@ -237,7 +237,7 @@ describe("allowance", () => {
     // Each granted request writes a ledger row. Charged one byte for
     // `bytes=0-0`, a 1-download link wrote a row per byte of its allowance
     // (558,838 rows for the sample clip); each is charged the least charge
-    // (a 32nd of it: 43 rows).
+    // (a 32nd of it), the last the budget's remaining bytes: 44 rows.
     const link = await mint(stack, { order: "L-BYTES", clips: [main.slug], downloads: 1 });
     const least = leastCharge(S, 1);
     const statuses = [];
@@ -248,9 +248,9 @@ describe("allowance", () => {
     }
     const served = statuses.filter((s) => s === 206).length;
     assert.equal(statuses.at(-1), 403, `still served after ${statuses.length} one-byte requests`);
-    assert.equal(served, Math.floor(unit(S, 1) / least), statuses.join(" "));
+    assert.equal(served, Math.ceil(unit(S, 1) / least), statuses.join(" "));
     const detail = await settled("L-BYTES", served);
-    assert.equal(granted(detail), served * least);
+    assert.equal(granted(detail), unit(S, 1), "the whole budget");
     assert.ok(detail.attempts.length <= served + 5, `${detail.attempts.length} rows`);
     assert.equal(detail.clips[0].downloads_left, 0);
     // The owner's reset gives the download back: the link then sends the clip whole.
@@ -258,6 +258,25 @@ describe("allowance", () => {
     const whole = await get(clipUrl(link));
     assert.equal(whole.status, 200);
     assert.ok(whole.body.equals(mainBytes));
+  });
+
+  it("the budget's last bytes, fewer than the least charge, still serve a resume's last piece", async () => {
+    // Refused, a download cut off at 99.9 % on a tight link could not be
+    // finished, though the order page offered its resume.
+    const link = await mint(stack, { order: "L-TAIL", clips: [main.slug], downloads: 1 });
+    const left = leastCharge(S, 1) - 291;
+    // Two pieces that leave `left` bytes of the budget, and end before the
+    // last `left` bytes of the clip (so no resume credit comes into it).
+    const first = S - left - 18;
+    assert.equal((await get(clipUrl(link), [`Range: bytes=0-${first - 1}`])).status, 206);
+    const second = unit(S, 1) - first - left;
+    assert.equal((await get(clipUrl(link), [`Range: bytes=0-${second - 1}`])).status, 206);
+    const tail = await get(clipUrl(link), [`Range: bytes=${S - left}-`]);
+    assert.equal(tail.status, 206, "the last piece");
+    assert.ok(tail.body.equals(mainBytes.subarray(S - left)));
+    assert.equal((await get(clipUrl(link), ["Range: bytes=0-0"])).status, 403, "then nothing is left");
+    const detail = await settled("L-TAIL", 3);
+    assert.equal(granted(detail), unit(S, 1));
   });
 });
 

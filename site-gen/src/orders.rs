@@ -779,17 +779,24 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
         OrdersCommand::Merge => {
             // The Worker merges a batch per call (its invocation's D1
             // queries are limited), and says when records are left.
-            let (mut merged, mut settled) = (0, 0);
-            loop {
+            // (A batch all set aside merges none, and more are left: the
+            // calls are counted instead, at most 10,000 records' worth.)
+            let (mut merged, mut settled, mut more) = (0, 0, false);
+            for _ in 0..50 {
                 let v = client.merge()?;
                 merged += v.get("merged").and_then(Value::as_u64).unwrap_or(0);
                 settled += v.get("settled_stale").and_then(Value::as_u64).unwrap_or(0);
-                let more = v.get("more").and_then(Value::as_bool) == Some(true);
-                if !more || v.get("merged").and_then(Value::as_u64) == Some(0) {
+                more = v.get("more").and_then(Value::as_bool) == Some(true);
+                if !more {
                     break;
                 }
             }
             println!("Merged {merged} record(s) from the R2 fallback into the ledger.");
+            if more {
+                println!(
+                    "More are waiting: run `site-gen orders merge` again (the cron also merges 200 every 5 minutes)."
+                );
+            }
             if settled > 0 {
                 println!(
                     "Settled {settled} download(s) that stopped mid-stream without settling, to what each last reported."

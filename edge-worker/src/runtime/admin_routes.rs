@@ -439,7 +439,8 @@ async fn admin_route(
         }
         AdminRoute::Merge => {
             let done = merge_fallback(env).await?;
-            let settled_stale = reservation::settle_stale(env).await?;
+            // Not while records are left: one may settle a stale-looking one.
+            let settled_stale = if done.more { 0 } else { reservation::settle_stale(env).await? };
             respond(
                 200,
                 Json::object([

@@ -231,6 +231,15 @@ pub(super) async fn reserve(
             {
                 return Ok(Reserved::Probe(first));
             }
+            // The budget's last bytes, fewer than the least charge: a request
+            // they hold (the last piece of a resume) takes all of them, and
+            // the next finds none. (Refused, a download cut off at 99.9 %
+            // on a tight link could not be finished, though the order page
+            // offered its resume.)
+            let tail = allowance.budget().saturating_sub(held);
+            if span.length <= tail && tail < length && try_grant(tail).await.is_ok() {
+                return Ok(Reserved::Whole(tail));
+            }
             return Err(DownloadError::AllowanceUsedUp);
         }
         if !restart && allowance.fits(held, first) && try_grant(first).await.is_ok() {
