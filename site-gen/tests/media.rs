@@ -645,6 +645,25 @@ fn a_variant_left_from_a_taller_master_is_named_until_removed() {
     assert!(!text(&fifth).contains("which was taller"), "{}", text(&fifth));
 }
 
+/// A shop made by init with a 640x360 master and a `[[media_variants]]`
+/// "small" priced at 0.6 of its clip's (and `more` settings): the shop and
+/// its clip's file.
+fn shop_with_a_share(dir: &Path, more: &str) -> (PathBuf, PathBuf) {
+    let (root, masters) = new_shop(dir);
+    master_of(&masters.join("first-clip.mp4"), "testsrc2", "640x360", "2");
+    let site = root.join("content/site.toml");
+    let settings = format!("\n[[media_variants]]\nheight = 180\nfactor = 0.6\nid = \"small\"\n{more}");
+    fs::write(&site, fs::read_to_string(&site).unwrap() + &settings).unwrap();
+    (root.clone(), root.join("content/clips/first-clip.md"))
+}
+
+/// Sets the clip's own `price` line.
+fn set_price(clip: &Path, price: &str) {
+    let t = fs::read_to_string(clip).unwrap();
+    let line = t.lines().find(|l| l.starts_with("price =")).unwrap().to_string();
+    fs::write(clip, t.replacen(&line, &format!("price = {price}"), 1)).unwrap();
+}
+
 /// A variant priced by a `factor` of its clip's price: once the clip's
 /// price changes, build and check say the variant still costs its share of
 /// the old price until media runs again (the owner review: HD was still
@@ -653,17 +672,8 @@ fn a_variant_left_from_a_taller_master_is_named_until_removed() {
 #[test]
 fn a_share_of_an_old_price_is_named_until_media_runs() {
     let tmp = tempfile::tempdir().unwrap();
-    let (root, masters) = new_shop(tmp.path());
-    master_of(&masters.join("first-clip.mp4"), "testsrc2", "640x360", "2");
-    let site = root.join("content/site.toml");
-    let settings = "\n[[media_variants]]\nheight = 180\nfactor = 0.6\nid = \"small\"\n";
-    fs::write(&site, fs::read_to_string(&site).unwrap() + settings).unwrap();
-    let clip = root.join("content/clips/first-clip.md");
-    let priced = |price: &str| {
-        let t = fs::read_to_string(&clip).unwrap();
-        let line = t.lines().find(|l| l.starts_with("price =")).unwrap().to_string();
-        fs::write(&clip, t.replacen(&line, &format!("price = {price}"), 1)).unwrap();
-    };
+    let (root, clip) = shop_with_a_share(tmp.path(), "");
+    let priced = |price: &str| set_price(&clip, price);
     priced("35");
     let first = site_gen(&["media", "--jobs", "1"], &root);
     assert!(first.status.success(), "{}", text(&first));
@@ -705,19 +715,11 @@ fn a_share_of_an_old_price_is_named_until_media_runs() {
 #[test]
 fn a_share_of_a_price_of_0_says_to_run_media_again() {
     let tmp = tempfile::tempdir().unwrap();
-    let (root, masters) = new_shop(tmp.path());
-    master_of(&masters.join("first-clip.mp4"), "testsrc2", "640x360", "2");
-    let site = root.join("content/site.toml");
     // A second size whose id is the main file's own (640x360 here):
     // not made, and said so (it was skipped without a word).
-    let settings = "\n[[media_variants]]\nheight = 180\nfactor = 0.6\nid = \"small\"\n\n[[media_variants]]\nheight = 120\nprice = 5\nid = \"640x360\"\n";
-    fs::write(&site, fs::read_to_string(&site).unwrap() + settings).unwrap();
-    let clip = root.join("content/clips/first-clip.md");
-    let priced = |price: &str| {
-        let t = fs::read_to_string(&clip).unwrap();
-        let line = t.lines().find(|l| l.starts_with("price =")).unwrap().to_string();
-        fs::write(&clip, t.replacen(&line, &format!("price = {price}"), 1)).unwrap();
-    };
+    let (root, clip) =
+        shop_with_a_share(tmp.path(), "\n[[media_variants]]\nheight = 120\nprice = 5\nid = \"640x360\"\n");
+    let priced = |price: &str| set_price(&clip, price);
     priced("0.00");
     let made = site_gen(&["media", "--jobs", "1"], &root);
     assert!(made.status.success(), "{}", text(&made));
