@@ -1287,9 +1287,10 @@ mod tests {
         let quay = page(&site, "clips/quay/index.html");
         assert!(quay.contains("<legend>Choose a licence</legend>"), "{quay}");
         assert_eq!(radios(quay), [("quay".into(), "€12.50".into()), ("quay::extended".into(), "€41.25".into())]);
-        // The cards: the lowest price when there are several files.
+        // The cards: the price of what the add button buys, and with
+        // several files, how many and the lowest.
         let list = page(&site, "clips/index.html");
-        assert!(list.contains(r#"<strong class="price">from €9.50</strong>"#), "{list}");
+        assert!(list.contains(r#"<strong class="price">€48.00</strong> · 3 files, from €9.50"#), "{list}");
         assert!(list.contains(r#"<strong class="price">€12.50</strong>"#), "{list}");
     }
 

@@ -68,6 +68,11 @@
 
   // The item an add button stands for: in a clip page's choice
   // ([data-cart-choice]), the checked radio's; else its data-item or data-slug.
+  // Whether the button is a clip page's, under its choice of file and licence.
+  function chooses(b) {
+    return !!b.closest("[data-cart-choice]");
+  }
+
   function itemOf(b) {
     const checked = b.closest("[data-cart-choice]")?.querySelector("input[name=clip]:checked");
     return checked ? checked.value : str(b.dataset.item, b.dataset.slug);
@@ -157,11 +162,14 @@
     const n = cart.items.length, bySlug = new Map(cart.items.map((i) => [i.slug, i]));
     for (const c of $$("[data-cart-count]")) Object.assign(c, { textContent: n, hidden: false });
     for (const b of $$("[data-cart-add]")) {
-      // The cart holds one item per clip: another file or licence replaces it.
-      const item = itemOf(b), had = bySlug.get(slugOf(item)), has = had?.item === item;
+      // The cart holds one item per clip: another file or licence chosen on
+      // the clip's page replaces it. A card's button stands for the clip:
+      // with any file of it in the cart, it takes that out (it replaced the
+      // file chosen on the clip's page with the main one).
+      const item = itemOf(b), had = bySlug.get(slugOf(item)), has = had && (had.item === item || !chooses(b));
       b.textContent = has ? "Remove from cart" : had ? "Replace in cart" : "Add to cart";
       // A list has a button per card: each names its clip to a screen reader.
-      const named = lineOf(b) || had;
+      const named = has ? had : lineOf(b) || had;
       if (named) b.setAttribute("aria-label", `${b.textContent}: ${named.title}`);
       b.classList.toggle("in-cart", has);
       // Shown once the clip is known (or to take it out of the cart).
@@ -191,7 +199,7 @@
     const had = cart.items.find((i) => i.slug === slug);
     const item = removing ? null : lineOf(b);
     const index = $$("[data-cart-remove]").indexOf(b);
-    if (had && (removing || had.item === wanted)) {
+    if (had && (removing || had.item === wanted || !chooses(b))) {
       cart.items = cart.items.filter((i) => i !== had);
       say(`Removed “${had.title}” from the cart.`);
     } else if (!item) {

@@ -441,8 +441,11 @@ test("a clip with variants and licences: the chosen item goes to the cart with i
   await page.goto(`${variantBase}/clips/`);
   const old = { id: "b".repeat(22), items: [{ slug: "quay", title: "Quay", price_cents: 1250, price_display: "€12.50", url: "/clips/quay/" }] };
   await page.evaluate(([key, cart]) => localStorage.setItem(key, JSON.stringify(cart)), [KEY, old]);
-  // Cards add the plain slug and say "from" the lowest price.
-  assert.match(await page.locator(".clip-card", { hasText: "Harbour" }).locator(".price").innerText(), /^from €9\.50$/);
+  // Cards show the price of what they add (the plain slug), then how many
+  // files and from what.
+  const harbourCard = page.locator(".clip-card", { hasText: "Harbour" });
+  assert.equal(await harbourCard.locator(".price").innerText(), "€48.00");
+  assert.match(await harbourCard.locator(".clip-card-meta").innerText(), /€48\.00 · 3 files, from €9\.50$/);
 
   await page.goto(`${variantBase}/clips/harbour/`);
   const choice = page.locator("[data-cart-choice]");
@@ -485,6 +488,17 @@ test("a clip with variants and licences: the chosen item goes to the cart with i
   assert.equal(post.body, `clip=quay&clip=${encodeURIComponent("harbour:web:extended")}&cart=${old.id}`);
   const { items } = await stored(page);
   assert.deepEqual(items.map((i) => [i.item, i.price_cents]), [["quay", quayCents], ["harbour:web:extended", 3375]]);
+
+  // A card's button takes the clip's chosen file out of the cart: it
+  // offered "Replace in cart", which put the main file in its place.
+  await page.goto(`${variantBase}/clips/`);
+  const cardButton = harbourCard.locator("[data-cart-add]");
+  await cardButton.waitFor({ state: "visible" });
+  assert.equal(await cardButton.innerText(), "Remove from cart");
+  assert.equal(await cardButton.getAttribute("aria-label"), "Remove from cart: Harbour (720p, Extended licence)");
+  await cardButton.click();
+  assert.equal(await cardButton.innerText(), "Add to cart");
+  assert.deepEqual((await stored(page)).items.map((i) => i.item), ["quay"]);
   assert.deepEqual(errors, []);
   await context.close();
 });
