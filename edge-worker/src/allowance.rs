@@ -15,7 +15,7 @@
 //!   back, from a credit pool of `max(N, 2) × slack` bytes per (order, clip),
 //!   at most `beyond − N × slack` ([`crate::ledger::sql::CREDIT_ATTEMPT`]).
 //! * A granted request is charged at least [`DownloadAllowance::least_charge`]
-//!   (one segment, 256 KiB, or a 32nd of a smaller clip), whatever
+//!   (a 1024th of the clip, 256 KiB at most), whatever
 //!   it sent: each one writes a ledger row, and a link asking for one byte
 //!   at a time must not write a row per byte of its allowance.
 //! * HEAD, 304, 412, 416 and refusals cost nothing.
@@ -45,6 +45,9 @@ pub const MEDIA_CHUNK_MIN: u64 = 64 * 1024;
 /// that jumps wastes at most about one chunk, and 2 MiB per request still
 /// feeds a 4K stream at 100 Mbit/s with a request every 150 ms.
 pub const MEDIA_CHUNK_MAX: u64 = 2 * 1024 * 1024;
+/// A granted request is charged at least this share of the clip
+/// ([`DownloadAllowance::least_charge`]).
+pub const LEAST_CHARGE_SHARE: u64 = 1024;
 /// Smallest slack per download.
 pub const SLACK_MIN: u64 = 256 * 1024;
 /// Largest slack per download.
@@ -132,20 +135,23 @@ impl DownloadAllowance {
         self.remaining(granted.saturating_sub(credit))
     }
 
-    /// The least a granted request is charged, whatever it sent: one
-    /// segment ([`crate::segments::FIRST_SEGMENT`], 256 KiB, what a response
-    /// broken off at once is charged already), or a 32nd of a clip under
-    /// 8 MiB (a download manager's 16 or 32 pieces are charged what they
-    /// sent), never more than the slacks of all the link's downloads. Every
-    /// granted request writes a ledger row (and a batch of D1 statements):
-    /// charged one byte for `bytes=0-0`, one link could write a row per
-    /// byte of its allowance. So a link writes at most one row per 256 KiB
-    /// of its budget (per 32nd of a smaller clip), and only a probe
-    /// (`bytes=0-1`) or a last piece shorter than that costs more than it
-    /// sent.
+    /// The least a granted request is charged, whatever it sent: a
+    /// [`LEAST_CHARGE_SHARE`]th of the clip, at most one segment
+    /// ([`crate::segments::FIRST_SEGMENT`], 256 KiB, what a response broken
+    /// off at once is charged already), never more than the slacks of all
+    /// the link's downloads. Every granted request writes a ledger row (and
+    /// a batch of D1 statements): charged one byte for `bytes=0-0`, one link
+    /// could write a row per byte of its allowance; now about 1,400 rows per
+    /// download at most (one per 256 KiB of a clip over 256 MB). A client
+    /// that asks for pieces of a 1024th of the clip or more (a download
+    /// manager's 16 connections, a player's chunks, a downloader's 64 KiB
+    /// pieces of a clip up to 64 MB) is charged what it sent; a probe
+    /// (`bytes=0-1`) or a last piece shorter than that costs more.
+    /// (At a 32nd of the clip, sequential 64 KiB pieces of a 47 MiB clip
+    /// were refused at a third of it on a 1-download link.)
     pub fn least_charge(&self) -> u64 {
         self.size
-            .div_ceil(32)
+            .div_ceil(LEAST_CHARGE_SHARE)
             .min(crate::segments::FIRST_SEGMENT)
             .min(self.slack().saturating_mul(u64::from(self.downloads)))
     }
@@ -372,8 +378,8 @@ mod tests {
     #[test]
     fn a_link_asking_a_byte_at_a_time_writes_a_bounded_number_of_rows() {
         // `bytes=0-0` over and over: each granted request is charged the
-        // least charge, so the budget and the pool run out after a few dozen
-        // rows per download, not one row per byte.
+        // least charge, so the budget and the pool run out after about 1,400
+        // rows per download at most, not one row per byte.
         for (downloads, size) in
             [(1u32, 40_000_000u64), (3, 65_536_000), (1, 4_000_000_000), (5, 230_971), (100, S), (1, 100_000)]
         {
@@ -386,21 +392,25 @@ mod tests {
                 granted += a.charge(a.reservation(1), 1);
                 rows += 1;
             }
-            // One row per segment of the budget (per 32nd of small clips).
-            let bound = a.budget().div_ceil(crate::segments::FIRST_SEGMENT.min(size.div_ceil(32)));
+            // One row per least charge of the budget: at most 1,024 per
+            // clip and its slack (3/8 of it at most), about 1,400 per
+            // download; one per 256 KiB of a clip over 256 MB.
+            let bound = a.budget().div_ceil(crate::segments::FIRST_SEGMENT.min(size.div_ceil(LEAST_CHARGE_SHARE)));
             assert!(rows <= bound, "{downloads} × {size}: {rows} rows");
-            assert!(rows.div_ceil(u64::from(downloads)) <= 48.max(size / (200 << 10)), "{downloads} × {size}: {rows}");
+            let per_download = rows.div_ceil(u64::from(downloads));
+            assert!(per_download <= 1_410.max(size / (200 << 10)), "{downloads} × {size}: {rows}");
         }
-        // A player's chunk and a download are charged what they sent.
+        // A player's chunk, a download and 64 KiB pieces are charged what
+        // they sent; a probe a 1024th of the clip.
         let a = DownloadAllowance::new(1, 40_000_000);
-        assert_eq!(a.least_charge(), crate::segments::FIRST_SEGMENT);
+        assert_eq!(a.least_charge(), 39_063);
         assert_eq!(a.charge(a.reservation(40_000_000), 40_000_000), 40_000_000);
-        assert_eq!(a.charge(a.reservation(media_chunk(40_000_000)), 5), crate::segments::FIRST_SEGMENT);
+        assert_eq!(a.charge(a.reservation(2), 2), 39_063);
+        assert_eq!(a.charge(a.reservation(65_536), 65_536), 65_536);
         assert_eq!(a.charge(media_chunk(40_000_000), media_chunk(40_000_000)), media_chunk(40_000_000));
-        // A small clip's player chunks, and its 32 pieces, are charged what
-        // they sent.
+        assert_eq!(DownloadAllowance::new(1, 4_000_000_000).least_charge(), crate::segments::FIRST_SEGMENT);
         let small = DownloadAllowance::new(1, S);
-        assert_eq!(small.least_charge(), S.div_ceil(32));
+        assert_eq!(small.least_charge(), S.div_ceil(1024));
         assert!(small.least_charge() <= media_chunk(S));
         // Never more than reserved (a response reserved in steps).
         assert_eq!(a.charge(1000, 10), 1000);

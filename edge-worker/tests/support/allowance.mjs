@@ -26,9 +26,9 @@ export function creditPool(size, downloads) {
   return Math.min(Math.max(downloads, 2) * each, beyond(size) - downloads * each);
 }
 
-/** The least a granted request is charged: one segment (256 KiB) or a 32nd of a smaller clip, at most all the link's slacks. */
+/** The least a granted request is charged: a 1024th of the clip, at most 256 KiB and all the link's slacks. */
 export function leastCharge(size, downloads) {
-  return Math.min(Math.ceil(size / 32), 256 * 1024, slack(size, downloads) * downloads);
+  return Math.min(Math.ceil(size / 1024), 256 * 1024, slack(size, downloads) * downloads);
 }
 
 /** What a response that sent `sent` bytes is charged. */
