@@ -275,10 +275,19 @@
   // now, what the checkout will charge (a price changed since the line was
   // added, a licence tier that is now the default); a clip no longer sold
   // is taken out, and said so, before it could refuse the whole checkout.
+  // A price that changed is said too (the total changed without a word).
   function reprice() {
-    const cart = load(), gone = [];
-    cart.items = cart.items.flatMap((i) => fromCatalog(i.item) || (gone.push(i.title), []));
-    if (gone.length) say(`No longer for sale, so taken out of the cart: ${gone.join(", ")}.`);
+    const cart = load(), gone = [], changed = [];
+    cart.items = cart.items.flatMap((i) => {
+      const now = fromCatalog(i.item);
+      if (!now) return gone.push(i.title), [];
+      if (now.price_cents !== i.price_cents) changed.push(`${now.title}, now ${now.price_display}`);
+      return [now];
+    });
+    const told = [];
+    if (gone.length) told.push(`No longer for sale, so taken out of the cart: ${gone.join(", ")}.`);
+    if (changed.length) told.push(`The price changed since it was added: ${changed.join("; ")}.`);
+    if (told.length) say(told.join(" "));
     save(cart);
     render(cart);
   }

@@ -355,6 +355,10 @@ test("the cart page shows each line at the catalog's price now, and takes out a 
   await page.goto(`${base}/cart/`);
   await page.locator("[data-cart-message]").filter({ hasText: "Withdrawn clip" }).waitFor();
   assert.match(await page.innerText("[data-cart-message]"), /No longer for sale, so taken out of the cart: Withdrawn clip\./);
+  // The price that changed is said, with the new one.
+  const title = manifest().clips[slug].title;
+  const now = euros(price).replace(".", "\\.");
+  assert.match(await page.innerText("[data-cart-message]"), new RegExp(`The price changed since it was added: ${title}( \\([^)]*\\))?, now ${now}\\.`));
   const after = await stored(page);
   assert.deepEqual(after.items.map((i) => [i.slug, i.price_cents]), [[slug, price]], "re-priced from the catalog, the other gone");
   assert.equal(await page.locator("[data-cart-lines] .cart-price").innerText(), euros(price));
