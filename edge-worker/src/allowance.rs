@@ -55,6 +55,14 @@ pub const SLACK_MAX: u64 = 16 * 1024 * 1024;
 /// D1 numbers are JavaScript doubles: keep every byte count exact.
 pub const MAX_SAFE: u64 = (1 << 53) - 1;
 
+/// What a response that reserved `reserved` bytes and sent `sent` is
+/// charged once it ends: what it sent, at least `least`
+/// ([`DownloadAllowance::least_charge`]), never more than it reserved
+/// (nor less than it sent).
+pub fn charged(reserved: u64, sent: u64, least: u64) -> u64 {
+    sent.max(least).min(reserved.max(sent))
+}
+
 /// Bytes a media element gets per 206 for a clip of `size` bytes:
 /// `size / 32`, kept between 64 KiB and 2 MiB.
 pub fn media_chunk(size: u64) -> u64 {
@@ -160,13 +168,6 @@ impl DownloadAllowance {
     /// [`Self::least_charge`], so that its charge always fits what it reserved.
     pub fn reservation(&self, bytes: u64) -> u64 {
         bytes.max(self.least_charge())
-    }
-
-    /// What a response that reserved `reserved` bytes and sent `sent` is
-    /// charged once it ends: what it sent, at least [`Self::least_charge`],
-    /// never more than it reserved.
-    pub fn charge(&self, reserved: u64, sent: u64) -> u64 {
-        sent.max(self.least_charge()).min(reserved)
     }
 
     /// Bytes one download may cost.
@@ -389,7 +390,7 @@ mod tests {
             let mut granted = 0;
             let mut rows = 0u64;
             while a.fits(granted, a.reservation(1)) {
-                granted += a.charge(a.reservation(1), 1);
+                granted += charged(a.reservation(1), 1, least);
                 rows += 1;
             }
             // One row per least charge of the budget: at most 1,024 per
@@ -404,19 +405,22 @@ mod tests {
         // they sent; a probe a 1024th of the clip.
         let a = DownloadAllowance::new(1, 40_000_000);
         assert_eq!(a.least_charge(), 39_063);
-        assert_eq!(a.charge(a.reservation(40_000_000), 40_000_000), 40_000_000);
-        assert_eq!(a.charge(a.reservation(2), 2), 39_063);
-        assert_eq!(a.charge(a.reservation(65_536), 65_536), 65_536);
-        assert_eq!(a.charge(media_chunk(40_000_000), media_chunk(40_000_000)), media_chunk(40_000_000));
+        assert_eq!(charged(a.reservation(40_000_000), 40_000_000, a.least_charge()), 40_000_000);
+        assert_eq!(charged(a.reservation(2), 2, a.least_charge()), 39_063);
+        assert_eq!(charged(a.reservation(65_536), 65_536, a.least_charge()), 65_536);
+        assert_eq!(
+            charged(media_chunk(40_000_000), media_chunk(40_000_000), a.least_charge()),
+            media_chunk(40_000_000)
+        );
         assert_eq!(DownloadAllowance::new(1, 4_000_000_000).least_charge(), crate::segments::FIRST_SEGMENT);
         let small = DownloadAllowance::new(1, S);
         assert_eq!(small.least_charge(), S.div_ceil(1024));
         assert!(small.least_charge() <= media_chunk(S));
         // Never more than reserved (a response reserved in steps).
-        assert_eq!(a.charge(1000, 10), 1000);
+        assert_eq!(charged(1000, 10, a.least_charge()), 1000);
         // A probe on a 1-download link of a tiny clip leaves its one download.
         let tiny = DownloadAllowance::new(1, 100_000);
-        assert!(tiny.fits(tiny.charge(tiny.reservation(2), 2), 100_000));
+        assert!(tiny.fits(charged(tiny.reservation(2), 2, tiny.least_charge()), 100_000));
     }
 
     #[test]

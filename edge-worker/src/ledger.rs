@@ -1589,7 +1589,7 @@ pub fn settlement_sql(
 
 /// What a response's end settles (docs/downloads.md, "Settle"): of the
 /// `reserved` bytes, what it `sent` stays charged, at least `least`
-/// ([`crate::allowance::DownloadAllowance::charge`]; 0 in records written
+/// ([`crate::allowance::charged`]; 0 in records written
 /// before there was a least charge); `pool` is the clip's credit pool for
 /// `CREDIT_SETTLED`; `at` in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1615,7 +1615,7 @@ impl Settlement {
     /// What the response stays charged: what it sent, at least `least`,
     /// never more than it reserved.
     pub fn charged(&self) -> u64 {
-        self.sent.max(self.least).min(self.reserved.max(self.sent))
+        crate::allowance::charged(self.reserved, self.sent, self.least)
     }
 }
 
