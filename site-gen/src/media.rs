@@ -1547,19 +1547,17 @@ mod tests {
     /// One frame of grey of `size` with the preview's watermark `text`, one
     /// byte a pixel.
     fn watermarked_frame(dir: &Path, text: &str, size: &str) -> Vec<u8> {
-        {
-            let out = dir.join("frame.gray");
-            let filter = preview_filter(text);
-            let input = format!("color=c=gray:s={size}:d=1");
-            let args = ["-loglevel", "error", "-y", "-f", "lavfi", "-i", &input, "-vf", &filter];
-            let run = std::process::Command::new("ffmpeg")
-                .args(args)
-                .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray"])
-                .arg(&out)
-                .output()
-                .expect("ffmpeg runs");
-            assert!(run.status.success(), "{text}: {}", String::from_utf8_lossy(&run.stderr));
-            fs::read(&out).unwrap()
-        }
+        let out = dir.join("frame.gray");
+        let filter = preview_filter(text);
+        let input = format!("color=c=gray:s={size}:d=1");
+        let args = ["-loglevel", "error", "-y", "-f", "lavfi", "-i", &input, "-vf", &filter];
+        let run = std::process::Command::new("ffmpeg")
+            .args(args)
+            .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray"])
+            .arg(&out)
+            .output()
+            .expect("ffmpeg runs");
+        assert!(run.status.success(), "{text}: {}", String::from_utf8_lossy(&run.stderr));
+        fs::read(&out).unwrap()
     }
 }
