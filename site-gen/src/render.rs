@@ -1279,6 +1279,9 @@ mod tests {
             r#"<span class="visually-hidden">720p, Extended licence: </span>€33.75</label>"#,
             r#"<button type="button" class="button button-cart" hidden data-cart-add data-slug="harbour">Add to cart</button>"#,
             r#"<strong class="price">from €9.50</strong>"#,
+            // The facts are the main file's, and say so.
+            "<dt>Resolution of the main file</dt>",
+            "<dt>Main file</dt>",
         ] {
             assert!(html.contains(part), "lacks {part}\n{html}");
         }
@@ -1286,6 +1289,7 @@ mod tests {
         // One file, two licences: a choice of licence only.
         let quay = page(&site, "clips/quay/index.html");
         assert!(quay.contains("<legend>Choose a licence</legend>"), "{quay}");
+        assert!(quay.contains("<dt>Resolution</dt>") && quay.contains("<dt>File</dt>"), "one file: {quay}");
         assert_eq!(radios(quay), [("quay".into(), "€12.50".into()), ("quay::extended".into(), "€41.25".into())]);
         // The cards: the price of what the add button buys, and with
         // several files, how many and the lowest.
