@@ -157,10 +157,21 @@ pub fn duration_bucket(seconds: u64) -> &'static str {
 pub fn clip_filters(shop: &Shop, clip: &Clip, bands: PriceBands) -> BTreeMap<String, Vec<String>> {
     BTreeMap::from([
         ("tag".to_string(), clip.tags.iter().map(|t| t.slug.clone()).collect()),
-        ("resolution".to_string(), vec![clip.resolution.label()]),
+        ("resolution".to_string(), resolutions(clip).into_iter().map(|(_, label)| label).collect()),
         ("price".to_string(), vec![bands.bucket(shown_price(shop, clip).0, &shop.config.currency)]),
         ("duration".to_string(), vec![duration_bucket(clip.duration.seconds).to_string()]),
     ])
+}
+
+/// The resolutions a clip is sold in, highest first, by their familiar
+/// names, with the short side they sort by: its main file's and its other
+/// files'. A customer filtering for 720p finds a 4K clip sold in 720p too.
+fn resolutions(clip: &Clip) -> Vec<(u32, String)> {
+    let all = std::iter::once(&clip.resolution).chain(clip.variants.iter().map(|v| &v.resolution));
+    let mut named: Vec<(u32, String)> = all.map(|r| (r.height.min(r.width), r.label())).collect();
+    named.sort_by(|a, b| b.cmp(a));
+    named.dedup_by(|a, b| a.1 == b.1);
+    named
 }
 
 /// The price a clip's card shows, as the checkout charges it: its main
@@ -188,7 +199,10 @@ pub fn clip_meta(shop: &Shop, clip: &Clip) -> BTreeMap<String, String> {
         ("title".to_string(), clip.title.clone()),
         ("image".to_string(), clip.poster.clone()),
         ("price".to_string(), if from { format!("from {price}") } else { price }),
-        ("resolution".to_string(), clip.resolution.label()),
+        (
+            "resolution".to_string(),
+            resolutions(clip).into_iter().map(|(_, label)| label).collect::<Vec<_>>().join(", "),
+        ),
         ("duration".to_string(), clip.duration.to_string()),
     ])
 }
@@ -209,8 +223,7 @@ pub fn filter_options(shop: &Shop) -> Value {
     for tag in shop.clips.iter().flat_map(|c| &c.tags) {
         tags.entry(&tag.slug).or_insert(&tag.name);
     }
-    let mut resolutions: Vec<(u32, String)> =
-        shop.clips.iter().map(|c| (c.resolution.height.min(c.resolution.width), c.resolution.label())).collect();
+    let mut resolutions: Vec<(u32, String)> = shop.clips.iter().flat_map(resolutions).collect();
     resolutions.sort();
     resolutions.dedup();
     let bands = PriceBands::of(shop);
@@ -611,6 +624,27 @@ mod tests {
         assert_eq!(clip_filters(&shop, harbour, bands)["price"], [bands.labels(currency)[0].clone()]);
         let quay = clip("quay");
         assert_eq!(clip_meta(&shop, quay)["price"], Price { cents: 1250 }.display(currency));
+    }
+
+    #[test]
+    fn a_clip_is_found_by_the_resolution_of_each_of_its_files() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/variant-shop");
+        let shop = crate::load_shop(&root).expect("the fixture loads");
+        let clip = |slug: &str| shop.clips.iter().find(|c| c.slug == slug).unwrap();
+        let bands = PriceBands::of(&shop);
+        // 3840x2160, with 1920x1080 and 1280x720 files: each, highest first.
+        let harbour = clip("harbour");
+        assert_eq!(clip_filters(&shop, harbour, bands)["resolution"], ["4K", "1080p", "720p"]);
+        assert_eq!(clip_meta(&shop, harbour)["resolution"], "4K, 1080p, 720p");
+        let quay = clip("quay");
+        assert_eq!(clip_filters(&shop, quay, bands)["resolution"], ["1080p"]);
+        assert_eq!(clip_meta(&shop, quay)["resolution"], "1080p");
+        // The search page offers 720p, which only a variant has, lowest first.
+        let options = filter_options(&shop);
+        let offered: Vec<&str> =
+            options[1]["values"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
+        assert_eq!(options[1]["key"], "resolution");
+        assert_eq!(offered, ["720p", "1080p", "4K"]);
     }
 
     #[test]

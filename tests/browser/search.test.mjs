@@ -135,6 +135,12 @@ test("filters alone, without words: price, tag and resolution", async () => {
   await page.getByLabel("Price").selectOption("");
   await page.getByLabel("Resolution").selectOption("720p");
   assert.deepEqual(await results(page, "3 clips found."), ["Dune Grass in the Wind", "Low Tide Estuary Timelapse", "Starlings over the Marsh"]);
+  // A resolution only another file of a clip has finds that clip, whose
+  // card names every resolution it is sold in.
+  await page.getByLabel("Tag").selectOption("");
+  await page.getByLabel("Resolution").selectOption("640×360");
+  assert.deepEqual(await results(page, "1 clip found."), ["Harbour at Dawn"]);
+  assert.match(await page.locator("[data-search-results] .clip-card-meta").innerText(), /^720p, 854×480, 640×360 · /);
   // Nothing chosen, nothing typed: no results and nothing said.
   await page.getByLabel("Tag").selectOption("");
   await page.getByLabel("Resolution").selectOption("");
