@@ -116,6 +116,10 @@ pub struct Incremental {
     /// in its own build (without the drafts a `serve --drafts` shows, say),
     /// and what this site knows of `out` no longer holds.
     listed: Option<Vec<u8>>,
+    /// The static files the last good rebuild left out with their clips
+    /// ([`Shop::withheld_static`]): when that changes, the static files are
+    /// brought in line again.
+    withheld: Option<HashSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +194,7 @@ impl Incremental {
             search_paths: HashSet::new(),
             search_fp: None,
             listed: None,
+            withheld: None,
         }
     }
 
@@ -266,8 +271,14 @@ impl Incremental {
             }
             self.apply_pending()?;
         }
-        let mut report = self.render_and_write(self.resync)?;
-        report.full = std::mem::replace(&mut self.resync, false);
+        // A clip published or left out takes its poster and preview with it:
+        // the static files are brought in line as when one of them changed.
+        let withheld = self.loaded.as_ref().expect("loaded").shop.withheld_static();
+        let resync = self.resync || self.withheld.as_ref() != Some(&withheld);
+        let mut report = self.render_and_write(resync)?;
+        self.withheld = Some(withheld);
+        self.resync = false;
+        report.full = resync;
         report.elapsed = started.elapsed();
         Ok(report)
     }
@@ -323,6 +334,7 @@ impl Incremental {
     /// Reloads every pending content file into the shop. Files that fail stay pending.
     fn apply_pending(&mut self) -> Result<(), Diagnostics> {
         let pending = std::mem::take(&mut self.pending);
+        let pending_clips = pending.iter().any(|rel| load::content_kind(rel) == Some(ContentKind::Clip));
         let root = self.root.clone();
         let l = self.loaded.as_mut().expect("loaded");
         // Everything the changed files held goes first, so a file may take
@@ -347,6 +359,9 @@ impl Incremental {
                 errors.extend(e);
                 self.pending.insert(rel);
             }
+        }
+        if pending_clips {
+            l.shop.hidden_media = l.hidden_clips().iter().flat_map(|c| c.media().map(str::to_string)).collect();
         }
         // What a full load checks across the shop: a licence's terms page
         // renamed or deleted leaves its links dead.
@@ -582,8 +597,7 @@ fn other_files(shop: &Shop, pages: &[String]) -> Result<Vec<(String, OutputConte
     ];
     let mut errors = Diagnostics::default();
     let page_paths: HashSet<&str> = pages.iter().map(String::as_str).collect();
-    for rel in &shop.static_files {
-        let path = rel.to_string_lossy().replace('\\', "/");
+    for (rel, path) in shop.published_static() {
         if page_paths.contains(path.as_str()) || matches!(path.as_str(), "sitemap.xml" | "robots.txt" | "_headers") {
             errors.push(
                 Diagnostic::new(

@@ -128,7 +128,7 @@ impl BuildSummary {
         BuildSummary {
             pages,
             pages_kept: 0,
-            static_files: shop.static_files.len(),
+            static_files: shop.published_static().count(),
             clips: shop.clips.len(),
             posts: shop.posts.len(),
             tags,

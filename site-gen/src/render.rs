@@ -1046,8 +1046,7 @@ fn add_static_files(
     files: &mut Vec<OutputFile>,
 ) -> Result<(), Diagnostics> {
     let mut errors = Diagnostics::default();
-    for rel in &shop.static_files {
-        let path = rel.to_string_lossy().replace('\\', "/");
+    for (rel, path) in shop.published_static() {
         if generated.contains(&path) {
             errors.push(
                 Diagnostic::new(

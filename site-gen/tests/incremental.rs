@@ -252,6 +252,32 @@ fn run_sequence(drafts: bool) {
     h.remove("static/notes.txt");
     h.check("delete a static file");
 
+    // A draft's own poster and preview stay off the site until it is published.
+    fs::create_dir_all(h.path("static/previews")).unwrap();
+    h.write("static/posters/dune.jpg", "poster");
+    h.write("static/previews/dune.mp4", "preview");
+    let dune = clip("Dune", "2026-05-05", "12", "[]")
+        .replace("/posters/alpha.jpg", "/posters/dune.jpg")
+        .replace("\n+++\n", "\npreview = \"/previews/dune.mp4\"\ndraft = true\n+++\n");
+    h.write("content/clips/dune.md", &dune);
+    h.check("a draft clip with a poster and a preview of its own");
+    let served = |h: &Harness, path: &str| h.site.out().join(path).is_file();
+    let dune_media = |h: &Harness| [served(h, "posters/dune.jpg"), served(h, "previews/dune.mp4")];
+    assert_eq!(dune_media(&h), [drafts, drafts], "a draft's media only in a preview of drafts");
+    h.edit("content/clips/dune.md", "draft = true\n", "");
+    h.check("publish the draft, and its poster and preview with it");
+    assert_eq!(dune_media(&h), [true, true]);
+    h.edit("content/clips/dune.md", "tags = []", "tags = []\ndraft = true");
+    h.check("make it a draft again");
+    assert_eq!(dune_media(&h), [drafts, drafts]);
+    h.edit("content/clips/dune.md", "/posters/dune.jpg", "/posters/alpha.jpg");
+    h.check("the draft shows a published clip's poster: its old one is a static file like any other");
+    assert_eq!(dune_media(&h), [true, drafts]);
+    assert!(served(&h, "posters/alpha.jpg"), "a poster a published clip shows stays");
+    h.remove("content/clips/dune.md");
+    h.check("the draft deleted: its preview is a static file like any other");
+    assert_eq!(dune_media(&h), [true, true]);
+
     // Broken changes keep the last good build, and fixing them catches up.
     h.write("content/news/broken.md", "+++\ntitle = \"Broken\"\ndate = 2026-05-03\ntitel = \"x\"\n+++\nOops.\n");
     h.check_fails("titel");

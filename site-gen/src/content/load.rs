@@ -119,9 +119,11 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     let why = hidden_reason;
     let mut hidden: Vec<(String, &'static str)> = Vec::new();
     let mut hidden_sources: Vec<PathBuf> = Vec::new();
+    let mut hidden_media: Vec<String> = Vec::new();
     let mut left_out = Vec::new();
     for c in clips.iter().filter(|c| !visible(c.draft, &c.date)) {
         hidden.push((c.url(), why(c.draft)));
+        hidden_media.extend(c.media().map(str::to_string));
         hidden_sources.push(c.source.clone());
         left_out.push((c.source.clone(), (!c.draft).then_some(c.date)));
     }
@@ -161,6 +163,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
         pages,
         static_files,
         hidden,
+        hidden_media,
         now: options.now,
         next_publish,
         left_out,

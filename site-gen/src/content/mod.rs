@@ -7,6 +7,7 @@ pub use fields::human_size;
 pub mod checks;
 pub mod load;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -72,6 +73,11 @@ impl Clip {
     pub fn url(&self) -> String {
         format!("/clips/{}/", self.slug)
     }
+
+    /// The addresses of its poster and preview, as its front matter gives them.
+    pub fn media(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.poster.as_str()).chain(self.preview.as_deref())
+    }
 }
 
 /// Another file of a clip, sold beside its main file (`[[variants]]`).
@@ -90,6 +96,33 @@ pub struct ClipVariant {
     pub price: Price,
     /// Its `[[variants]]` line, for messages about it.
     pub location: crate::diagnostics::Location,
+}
+
+impl Shop {
+    /// The files under `static/` (relative to it, with `/`) left out of the
+    /// site with the clip they belong to: a left-out clip's poster and
+    /// preview, unless a published clip shows them too. `site-gen media`
+    /// makes them for drafts as well, and a preview of a clip not yet for
+    /// sale must not be public at a guessable address before it is.
+    pub fn withheld_static(&self) -> HashSet<String> {
+        let shown: HashSet<&str> = self.clips.iter().flat_map(Clip::media).collect();
+        self.hidden_media
+            .iter()
+            .filter(|m| !shown.contains(m.as_str()))
+            .filter_map(|m| m.strip_prefix('/'))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The files under `static/` the site publishes (relative to it, with
+    /// `/`): all but the [withheld](Shop::withheld_static) ones.
+    pub fn published_static(&self) -> impl Iterator<Item = (&PathBuf, String)> {
+        let withheld = self.withheld_static();
+        self.static_files
+            .iter()
+            .map(|rel| (rel, rel.to_string_lossy().replace('\\', "/")))
+            .filter(move |(_, path)| !withheld.contains(path))
+    }
 }
 
 /// One news post (`content/news/<slug>.md`).
@@ -149,6 +182,8 @@ pub struct Shop {
     /// Addresses of drafts and future items left out of this build, with why,
     /// so a link to one can say so.
     pub hidden: Vec<(String, &'static str)>,
+    /// The posters and previews ([`Clip::media`]) of the clips left out.
+    pub hidden_media: Vec<String>,
     /// When the build happens (drafts and future posts are judged against it).
     pub now: DateTime<Utc>,
     /// The earliest date of an item left out as dated later (not a draft):
