@@ -860,17 +860,20 @@ pub mod sql {
     /// reason), and the clips refunded one by one are left out of the mail
     /// (`revoked_clips`, a JSON array). An order is the address's when its
     /// checkout has it, or when a link of it went there by mail (the owner's
-    /// `resend --to`, after a typo at checkout). `?1 address, ?2 limit, ?3 now (s)`.
+    /// `resend --to`: after a typo at checkout, or for an order minted by
+    /// hand, which has no checkout). `?1 address, ?2 limit, ?3 now (s)`.
     pub const ORDERS_OF_EMAIL: &str =
         "SELECT o.order_id AS order_id, o.clips AS clips, o.choices AS choices, o.allowance AS allowance, \
          o.customer_ref AS customer_ref, o.expires_at AS expires_at, o.not_before AS not_before, \
-         c.customer_email AS customer_email, CASE WHEN o.revoked_at IS NOT NULL THEN COALESCE(o.revoked_reason, 'admin') \
+         (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1) AS customer_email, \
+         CASE WHEN o.revoked_at IS NOT NULL THEN COALESCE(o.revoked_reason, 'admin') \
          WHEN o.expires_at IS NOT NULL AND o.expires_at <= ?3 THEN 'expired' END AS ended, \
          (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = o.order_id) AS revoked_clips \
-         FROM checkouts c JOIN orders o ON o.order_id = c.order_id \
-         WHERE lower(c.customer_email) = lower(?1) OR o.order_id IN (SELECT order_id FROM outbox \
+         FROM orders o \
+         WHERE o.order_id IN (SELECT order_id FROM checkouts WHERE lower(customer_email) = lower(?1)) \
+         OR o.order_id IN (SELECT order_id FROM outbox \
          WHERE kind IN ('order', 'resend') AND status = 'sent' AND lower(to_addr) = lower(?1)) \
-         ORDER BY c.created_at DESC LIMIT ?2";
+         ORDER BY o.created_at DESC LIMIT ?2";
 
     /// Counts a recovery request, only while the rate limits hold: at most
     /// `?5` per address and `?6` per client since `?4`, and `?8` per address

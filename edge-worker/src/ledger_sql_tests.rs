@@ -1187,6 +1187,23 @@ fn orders_of_an_email_ignore_case_and_say_why_an_order_ended() {
     run(&db, resend, vec![t("never@example.com"), t("failed")]);
     assert_eq!(found("right@example.com", 5), [(None, "[]".into())]);
     assert_eq!(found("never@example.com", 5), [], "only where a link arrived");
+    // An order minted by hand has no checkout: its link resent to the
+    // customer finds it too, once, beside the paid one.
+    run(
+        &db,
+        "INSERT INTO orders (order_id, clips, allowance, source, created_at) VALUES ('M', '[\"c\"]', 3, 'token', 7)",
+        vec![],
+    );
+    run(&db, &resend.replace("'O'", "'M'"), vec![t("right@example.com"), t("sent")]);
+    run(&db, &resend.replace("'O'", "'M'"), vec![t("right@example.com"), t("sent")]);
+    let ids: Vec<String> = db
+        .prepare(sql::ORDERS_OF_EMAIL)
+        .unwrap()
+        .query_map(rusqlite::params!["right@example.com", 10, 5], |r| r.get("order_id"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids, ["M", "O"], "the minted order and the paid one, each once, newest first");
     run(&db, sql::REVOKE_CLIP, vec![t("O"), t("c"), n(5), t("refunded")]);
     assert_eq!(found("buyer@example.com", 5), [(None, r#"["c"]"#.into())], "a clip refunded");
     run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(5), t("disputed")]);

@@ -18,7 +18,7 @@ import Stripe from "stripe";
 
 import { startResendStandin } from "./support/resend-standin.mjs";
 import {
-  admin, catalog, curl, priceSeal, REPO, run, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
+  admin, catalog, curl, mint, priceSeal, REPO, run, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
 } from "./support/stack.mjs";
 import { startStripeStandin } from "./support/stripe-standin.mjs";
 
@@ -915,6 +915,31 @@ describe("'Lost your download link?' for orders that changed since", () => {
     const second = await recoveryMailTo(other, after);
     assert.ok(second.email.to.includes(other), "to the address asked with");
     assert.equal(linksIn(second.email.text).filter((l) => l.includes("/download/")).length, 1);
+  });
+
+  // An order paid by bank transfer has no checkout: its link minted by hand
+  // and resent to the customer, "Lost your download link?" said a mail was
+  // on its way and sent none.
+  it("an order minted by hand, its link resent to the customer, is found by their address", async () => {
+    const [a] = present.slice(2, 3);
+    const to = "transfer@example.com";
+    const order = unique("ORD-BANK");
+    const { url } = await mint(stack, { order, clips: [a.slug] });
+    assert.equal((await curl(url)).status, 200, "the order is known once its link was opened");
+    assert.equal((await admin(stack, "POST", `/admin/orders/${order}/resend?to=${encodeURIComponent(to)}`)).status, 200);
+    await mailTo((m) => m.to.includes(to));
+    await new Promise((r) => setTimeout(r, 1100));
+    const after = resend.sent.length;
+    const asked = await fetch(`${stack.base}/orders/recover`, {
+      method: "POST", body: form([["email", to]]),
+      headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": "192.0.2.9" },
+    });
+    assert.equal(asked.status, 200);
+    const mail = await recoveryMailTo(to, after);
+    assert.ok(mail.email.text.includes(order), mail.email.text);
+    const [link] = linksIn(mail.email.text).filter((l) => l.includes("/download/"));
+    assert.ok(link && link !== url, "a fresh link");
+    assert.equal((await curl(`${link}/${a.slug}`)).status, 200);
   });
 
   it("an address whose only order ended gets a mail saying so, not silence", async () => {

@@ -119,7 +119,8 @@ struct RecoverableOrder {
     customer_ref: Option<String>,
     expires_at: Option<u64>,
     not_before: u64,
-    customer_email: String,
+    /// The checkout's address; none for an order minted by hand.
+    customer_email: Option<String>,
     /// Why it no longer downloads ('expired', or the revoke's reason).
     ended: Option<String>,
     /// JSON array of the clips refunded one by one.
@@ -188,7 +189,7 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
     // found by a link mailed there instead.
     let to = orders
         .iter()
-        .map(|o| o.customer_email.as_str())
+        .filter_map(|o| o.customer_email.as_deref())
         .find(|e| e.eq_ignore_ascii_case(&request.email))
         .unwrap_or(request.email.as_str());
     let mut facts = Vec::new();
