@@ -270,7 +270,7 @@ pub fn schema_problem(applied: &[String]) -> Option<String> {
         crate::ledger::MIGRATIONS.iter().copied().filter(|m| !applied.iter().any(|a| a == m)).collect();
     (!missing.is_empty()).then(|| {
         format!(
-            "the ledger (D1) lacks {} {}: downloads may not be settled until it has. In edge-worker/, run `npx wrangler d1 migrations apply DB --remote`",
+            "the ledger (D1) lacks {} {}: downloads may not be settled, nor paid checkouts made orders, until it has. Run `npx wrangler d1 migrations apply DB --remote` in edge-worker/ (in a shop's own folder, with `--config wrangler.toml`)",
             if missing.len() == 1 { "migration" } else { "migrations" },
             missing.join(", ")
         )

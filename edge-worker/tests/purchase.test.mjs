@@ -1463,6 +1463,38 @@ describe("checkout refusals: a clear page, and nothing charged or written", () =
     assert.equal(ok.status, 303, "works again");
   });
 
+  // The customer paid, then got nothing: the webhook could not record the
+  // order (a Worker deployed before its migrations), or the link answered
+  // 503 (a clip not uploaded yet). Stripe is not asked while that is so.
+  it("a clip whose file is not in the bucket, or a ledger without this Worker's migrations: not available, before Stripe is asked", async () => {
+    const n = requests();
+    const [first, second] = cart;
+    await stack.wrangler(["r2", "object", "delete", `${stack.bucket}/${second.object_key}`]);
+    try {
+      const missing = await postCheckout(form([["clip", first.slug], ["clip", second.slug]]));
+      assert.equal(missing.status, 502);
+      assert.match(missing.text, /Checkout is not available right now/);
+      assert.match(missing.text, /Nothing was charged/);
+      const log = await logMatching(stack, /"event":"checkout_undeliverable"/);
+      assert.match(log, new RegExp(`the file of the clip ${second.slug} \\(${second.object_key}\\) is not in the R2 bucket`));
+    } finally {
+      await stack.wrangler(["r2", "object", "put", `${stack.bucket}/${second.object_key}`, "--file", second.file,
+        "--content-type", second.content_type]);
+    }
+    const migrations = fs.readdirSync(path.join(REPO, "edge-worker", "migrations")).filter((f) => f.endsWith(".sql")).sort();
+    const latest = migrations.at(-1);
+    await d1Sql(`UPDATE d1_migrations SET name = 'away-' || name WHERE name = '${latest}'`);
+    try {
+      const unmigrated = await postCheckout(form([["clip", first.slug]]));
+      assert.equal(unmigrated.status, 502);
+      assert.match(stack.log(), new RegExp(`the ledger \\(D1\\) lacks migration ${latest.replace(".", "\\.")}`));
+    } finally {
+      await d1Sql(`UPDATE d1_migrations SET name = '${latest}' WHERE name = 'away-${latest}'`);
+    }
+    assert.equal(requests(), n, "Stripe was never asked");
+    assert.equal((await postCheckout(form([["clip", first.slug], ["clip", second.slug]]))).status, 303, "works again");
+  });
+
   it("a flood of checkouts from one network: the 11th in a minute is a 429 that costs no call to Stripe, other networks go on", async () => {
     // The limiter's windows are whole minutes of the wall clock: start the
     // flood early in one, so that all of it falls into it.
@@ -1505,6 +1537,31 @@ describe("checkout refusals: a clear page, and nothing charged or written", () =
       body: chunks, duplex: "half",
     });
     assert.equal(chunked.status, 411, await chunked.text());
+  });
+});
+
+describe("a shop set up without its link-signing key", () => {
+  // Stripe's settings right, TOKEN_KEYS forgotten: the payment page opened,
+  // the webhook answered 503 for three days, and the customer never got a link.
+  let own;
+  after(async () => {
+    await own?.stop();
+  });
+
+  it("opens no payment page, and the health check's checkout fails with what to do", async () => {
+    own = await startStack({ seed: present.slice(0, 1),
+      vars: { TOKEN_KEYS: undefined, STRIPE_API_KEY: API_KEY, STRIPE_API_BASE: stripeApi.url } });
+    const before = stripeApi.requests.length;
+    const res = await fetch(`${own.base}/checkout`, { method: "POST", redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded" }, body: form([["clip", present[0].slug]]) });
+    assert.equal(res.status, 502);
+    assert.match(await res.text(), /Checkout is not available right now/);
+    assert.equal(stripeApi.requests.length, before, "Stripe was never asked");
+    const health = await admin(own, "GET", "/admin/health");
+    const checkout = health.body.checks.find((c) => c.name === "checkout");
+    assert.equal(checkout.ok, false);
+    assert.match(checkout.detail, /the TOKEN_KEYS secret is not set: a paid order could get no download link/);
+    assert.match(checkout.detail, /site-gen token keygen/);
   });
 });
 

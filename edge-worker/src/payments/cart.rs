@@ -37,6 +37,8 @@ pub struct CartLine {
     pub title: String,
     /// In the currency's smallest unit, from the manifest.
     pub unit_amount: u64,
+    /// The file bought: its key in the bucket.
+    pub object_key: String,
 }
 
 /// A cart checked against the catalog.
@@ -131,6 +133,7 @@ pub fn parse_cart(body: &[u8], manifest: &CatalogManifest) -> Result<Cart, CartE
             slug: resolved.slug,
             title: resolved.description,
             unit_amount: resolved.price,
+            object_key: resolved.file.object_key.clone(),
         };
         match lines.iter().find(|l| l.slug == line.slug) {
             Some(same) if same.item == line.item => {}

@@ -6,11 +6,12 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::*;
 
+use super::d1::Query;
 use super::http::execute;
 use super::payments::test_mode;
 use super::{batch, bind, manifest, num, origin, text};
 use crate::ledger::{self, sql};
-use crate::payments::cart::{parse_cart, CartError, MAX_BODY_BYTES};
+use crate::payments::cart::{parse_cart, Cart, CartError, MAX_BODY_BYTES};
 use crate::payments::stripe_checkout::{
     check_api_key, encode_form, session_answer, session_params, session_request, DEFAULT_API_BASE,
 };
@@ -21,7 +22,11 @@ const STRIPE_TIMEOUT_SECS: u64 = 10;
 
 /// The cart's checkout as configured: `STRIPE_API_KEY` (present and of a
 /// usable shape) and the API's base; or why checkouts cannot start. The
-/// health check and the self-test ask the same.
+/// health check and the self-test ask the same. Besides Stripe's settings,
+/// what every paid order needs: a key to sign its link, and the database
+/// and bucket bindings. Without them the customer paid and got nothing,
+/// and Stripe retried an order for three days that only the owner could
+/// make good.
 pub(super) fn configuration(env: &Env) -> std::result::Result<(String, String), String> {
     // Both read as the webhook reads its secret: a pasted space is no error.
     let key = env.secret("STRIPE_API_KEY").ok().map(|s| s.to_string().trim().to_string());
@@ -32,7 +37,53 @@ pub(super) fn configuration(env: &Env) -> std::result::Result<(String, String), 
     if !secret.as_deref().is_some_and(super::payments::valid_webhook_secret) {
         return Err("STRIPE_WEBHOOK_SECRET is missing or is not the whsec_… signing secret of the shop's webhook endpoint: a payment could not become an order".into());
     }
+    if let Some(problem) = super::monitor::keys_problem(env) {
+        return Err(format!("{problem}: a paid order could get no download link. {}", super::monitor::KEYS_FIX));
+    }
+    if let Err(e) = env.d1("DB") {
+        return Err(format!("the D1 binding DB is missing or wrong ({e}): a payment could not become an order. Check [[d1_databases]] binding = \"DB\" in wrangler.toml"));
+    }
+    if let Err(e) = env.bucket("CLIPS") {
+        return Err(format!("the R2 binding CLIPS is missing or wrong ({e}): a paid clip could not be downloaded. Check [[r2_buckets]] binding = \"CLIPS\" in wrangler.toml"));
+    }
     Ok((key.unwrap_or_default(), api_base(env)?))
+}
+
+/// Why the customer would pay for nothing now, if so: the ledger lacks
+/// migrations this Worker needs (a Worker deployed before them cannot
+/// record the order), or a file of the cart is not in the bucket (and no
+/// secondary origin may have it). D1 or R2 failing is no reason: their
+/// outage paths take over (docs/outages.md).
+async fn undeliverable(env: &Env, cart: &Cart) -> Option<String> {
+    let db = env.d1("DB").ok()?;
+    let applied = bind(&db, sql::APPLIED_MIGRATIONS, &[]).ok()?.all_rows::<super::monitor::MigrationRow>().await;
+    match applied {
+        Ok(rows) => {
+            let names: Vec<String> = rows.into_iter().map(|r| r.name).collect();
+            if let Some(problem) = crate::monitor::schema_problem(&names) {
+                return Some(problem);
+            }
+        }
+        Err(e) if e.to_string().contains("no such table") => {
+            return Some(format!("{e}: {}", crate::monitor::APPLY_MIGRATIONS));
+        }
+        Err(_) => {}
+    }
+    if !matches!(super::secondary::config(env), Ok(None)) {
+        return None;
+    }
+    let bucket = env.bucket("CLIPS").ok()?;
+    // One after another: a cart holds a few clips, and R2 answers a head
+    // in milliseconds (a join of futures cost the module 4 KB).
+    for line in &cart.lines {
+        if let Ok(None) = bucket.head(line.object_key.as_str()).await {
+            return Some(format!(
+                "the file of the clip {} ({}) is not in the R2 bucket: customers cannot buy it until `site-gen push` uploads it",
+                line.slug, line.object_key
+            ));
+        }
+    }
+    None
 }
 
 /// `STRIPE_API_BASE` when set (a local stand-in for Stripe's API): only
@@ -200,6 +251,11 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
     if !within_checkout_limit(env, &req).await {
         console_warn!("{}", log_line!({ "event": "checkout_rate_limited" }));
         return problem_page(CheckoutProblem::TooMany);
+    }
+    if let Some(detail) = undeliverable(env, &cart).await {
+        console_error!("{}", log_line!({ "event": "checkout_undeliverable", "detail": detail }));
+        record_unavailable(env, &detail).await;
+        return problem_page(CheckoutProblem::NotAvailable);
     }
     let origin = origin(&req)?;
     // The total sealed with the link-signing key, so that the webhook holds

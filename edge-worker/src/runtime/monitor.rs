@@ -56,10 +56,25 @@ async fn stored(bucket: &Bucket, clip: &ManifestClip) -> std::result::Result<Opt
 /// The `signing_keys` check, and the keys as `[{key_id, fingerprint}]`
 /// (the primary first; none when unusable): what `site-gen` compares the
 /// key it mints links with against (`SigningKey::fingerprint`).
+/// What sets `TOKEN_KEYS` right.
+pub(super) const KEYS_FIX: &str =
+    "`site-gen token keygen` makes a key and prints the command that sets it; paste its value without quotes";
+
+/// Why `TOKEN_KEYS` cannot sign and verify links, if it cannot.
+pub(super) fn keys_problem(env: &Env) -> Option<String> {
+    match env.secret("TOKEN_KEYS").map(|s| s.to_string()) {
+        Err(_) => Some("the TOKEN_KEYS secret is not set".into()),
+        Ok(keys) => Keyring::from_env_string(&keys).err().map(|e| format!("TOKEN_KEYS is invalid: {e}")),
+    }
+}
+
 fn signing_keys(env: &Env) -> (Check, Json) {
     match env.secret("TOKEN_KEYS").map(|s| s.to_string()) {
         Err(_) => (
-            Check::fail("signing_keys", "the TOKEN_KEYS secret is not set: no download link can be verified"),
+            Check::fail(
+                "signing_keys",
+                format!("the TOKEN_KEYS secret is not set: no download link can be verified. {KEYS_FIX}"),
+            ),
             Json::Array(Vec::new()),
         ),
         Ok(keys) => match Keyring::from_env_string(&keys) {
@@ -76,7 +91,10 @@ fn signing_keys(env: &Env) -> (Check, Json) {
                 }
                 (Check::pass("signing_keys", detail), Json::Array(keys))
             }
-            Err(e) => (Check::fail("signing_keys", format!("TOKEN_KEYS is invalid: {e}")), Json::Array(Vec::new())),
+            Err(e) => (
+                Check::fail("signing_keys", format!("TOKEN_KEYS is invalid: {e}. {KEYS_FIX}")),
+                Json::Array(Vec::new()),
+            ),
         },
     }
 }
@@ -504,8 +522,8 @@ async fn mail_alert(env: &Env, db: std::result::Result<&D1Database, &String>, no
     }
 }
 
-struct MigrationRow {
-    name: String,
+pub(super) struct MigrationRow {
+    pub(super) name: String,
 }
 crate::from_row!(MigrationRow { name });
 

@@ -228,11 +228,11 @@ export async function startStack({ seed = [], migrate = true, reuse, vars = {}, 
   const config = path.join(dir, "wrangler.toml");
   const state = path.join(dir, "state");
   fs.writeFileSync(config, editConfig(testConfig(dir, worker)));
-  // Every test stack takes Stripe's test-mode events unless a test says otherwise.
-  const allVars = { STRIPE_TEST_MODE: "true", ...vars };
-  const extra = Object.entries(allVars).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}\n`).join("");
-  fs.writeFileSync(path.join(dir, ".dev.vars"),
-    `TOKEN_KEYS=${vectors.keyring}\nADMIN_TOKEN=${ADMIN_TOKEN}\nSTRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET}\n${extra}`);
+  // Every test stack takes Stripe's test-mode events unless a test says
+  // otherwise; a variable given as `undefined` is left out.
+  const allVars = { TOKEN_KEYS: vectors.keyring, ADMIN_TOKEN, STRIPE_WEBHOOK_SECRET, STRIPE_TEST_MODE: "true", ...vars };
+  const lines = Object.entries(allVars).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}\n`).join("");
+  fs.writeFileSync(path.join(dir, ".dev.vars"), lines);
   const bucket = /^bucket_name = "(.*)"$/m.exec(testConfig(dir))[1];
   const common = ["--local", "--persist-to", state, "--config", config];
   // Wrangler's local commands talk to a local proxy it starts itself; on a
