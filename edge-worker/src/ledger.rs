@@ -1005,12 +1005,25 @@ pub mod sql {
     /// self-test's alert. `?1 since (unix ms)`.
     /// One row per checkout and outcome (the newest): Stripe's retries of
     /// one refused checkout, every few hours for three days, would
-    /// otherwise push other matters out of the 20.
+    /// otherwise push other matters out of the 20. A matter settled since
+    /// is left out, so that the alert does not advise what was done (an
+    /// order made twice by hand, a clip revoked of a refunded order): a
+    /// partial refund once the order is revoked, or a clip of it revoked
+    /// after it; a refund or dispute without an order once its payment's
+    /// checkout made one; a refused checkout once it has its order.
     pub const PAYMENT_ATTENTION: &str =
-        "SELECT MAX(id) AS id, order_id, outcome, detail, session_id FROM payment_events \
-         WHERE at >= ?1 AND outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
+        "SELECT MAX(e.id) AS id, e.order_id AS order_id, e.outcome AS outcome, e.detail AS detail, e.session_id AS session_id \
+         FROM payment_events e \
+         WHERE e.at >= ?1 AND e.outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
          'checkout_unavailable', 'unknown_clip', 'no_clips', 'underpaid', 'refund_failed') \
-         GROUP BY outcome, COALESCE(session_id, id) ORDER BY id DESC LIMIT 20";
+         AND NOT (e.outcome = 'partial_refund' AND (EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id \
+             AND o.revoked_at IS NOT NULL) \
+             OR EXISTS (SELECT 1 FROM revoked_clips v WHERE v.order_id = e.order_id AND v.at * 1000 >= e.at))) \
+         AND NOT (e.outcome IN ('revoke_pending', 'refund_without_order') \
+             AND EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.payment_id = e.session_id)) \
+         AND NOT (e.outcome IN ('unknown_clip', 'no_clips', 'underpaid') \
+             AND EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.session_id = e.session_id)) \
+         GROUP BY e.outcome, COALESCE(e.session_id, e.id) ORDER BY id DESC LIMIT 20";
 
     /// Webhook deliveries for the owner, newest first, with the checkout's
     /// customer and amount on the rows that made its order (the event's, or

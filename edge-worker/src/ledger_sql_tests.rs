@@ -1834,6 +1834,67 @@ fn stripes_retries_of_one_refused_checkout_are_one_matter_for_the_owner() {
     assert_eq!(rows[3].0, 30, "the retried checkout once, as its newest row");
 }
 
+/// The owner's alert repeated for a day what had been settled, with advice
+/// that was by then wrong (a review ran each).
+#[test]
+fn a_settled_payment_matter_leaves_the_owners_alert() {
+    let db = db();
+    let event = |at: u64, subject: &str, order: Option<&str>, outcome: &str| {
+        let values = vec![n(at), t("stripe"), t(&format!("evt_{at}")), t("x"), t(subject)]
+            .into_iter()
+            .chain([order.map_or(Value::Null, t), n(200), t(outcome), t("d")])
+            .collect();
+        run(&db, sql::PAYMENT_EVENT, values);
+    };
+    let matters = || -> Vec<String> {
+        let mut s = db.prepare(sql::PAYMENT_ATTENTION).unwrap();
+        let rows = s.query_map([0], |r| {
+            Ok(format!("{}:{}", r.get::<_, String>("outcome")?, r.get::<_, String>("session_id")?))
+        });
+        let mut rows: Vec<String> = rows.unwrap().map(Result::unwrap).collect();
+        rows.sort();
+        rows
+    };
+    let order = |id: &str| {
+        let insert = "INSERT INTO orders (order_id, clips, allowance, source, created_at) VALUES (?1, '[\"a\",\"b\"]', 1, 'stripe', 1)";
+        run(&db, insert, vec![t(id)]);
+    };
+    let checkout = |session: &str, order: &str, payment: &str| {
+        let values =
+            vec![t("stripe"), t(session), t(order), t("tok"), t("a@b.example"), n(1), t("eur"), n(1), t(payment)];
+        run(&db, sql::CHECKOUT, values);
+    };
+    order("P1");
+    order("P2");
+    order("P3");
+    event(10_000, "pi_1", Some("P1"), "partial_refund");
+    event(10_001, "pi_2", Some("P2"), "partial_refund");
+    event(10_002, "pi_3", Some("P3"), "partial_refund");
+    event(10_003, "pi_4", None, "revoke_pending");
+    event(10_004, "cs_5", None, "unknown_clip");
+    event(10_005, "cs_6", None, "unknown_clip");
+    let all = [
+        "partial_refund:pi_1",
+        "partial_refund:pi_2",
+        "partial_refund:pi_3",
+        "revoke_pending:pi_4",
+        "unknown_clip:cs_5",
+        "unknown_clip:cs_6",
+    ];
+    assert_eq!(matters(), all);
+    // The rest refunded: the order revoked. The owner revoked one clip of
+    // another after the refund; the third's clip was revoked before it.
+    run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("P1"), n(20), t("refunded")]);
+    run(&db, sql::REVOKE_CLIP, vec![t("P2"), t("a"), n(11), t("admin")]);
+    run(&db, sql::REVOKE_CLIP, vec![t("P3"), t("a"), n(9), t("admin")]);
+    // The refunded payment's checkout arrived; the owner made the refused checkout's order by hand.
+    order("P4");
+    checkout("cs_4", "P4", "pi_4");
+    order("P5");
+    checkout("cs_5", "P5", "pi_5");
+    assert_eq!(matters(), ["partial_refund:pi_3", "unknown_clip:cs_6"]);
+}
+
 #[test]
 fn a_won_dispute_restores_what_its_dispute_revoked_and_nothing_else() {
     let db = db();
