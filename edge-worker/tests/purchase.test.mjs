@@ -1488,10 +1488,16 @@ describe("checkout refusals: a clear page, and nothing charged or written", () =
       const unmigrated = await postCheckout(form([["clip", first.slug]]));
       assert.equal(unmigrated.status, 502);
       assert.match(stack.log(), new RegExp(`the ledger \\(D1\\) lacks migration ${latest.replace(".", "\\.")}`));
+      assert.equal(requests(), n, "Stripe was never asked");
+      // The deep health check (which asks Stripe about its webhook) says so
+      // at once, not after the next self-test.
+      const health = await admin(stack, "GET", "/admin/health");
+      const schema = health.body.checks.find((c) => c.name === "ledger_schema");
+      assert.equal(schema?.ok, false, JSON.stringify(health.body.checks));
+      assert.match(schema.detail, /--config wrangler\.toml/);
     } finally {
       await d1Sql(`UPDATE d1_migrations SET name = '${latest}' WHERE name = 'away-${latest}'`);
     }
-    assert.equal(requests(), n, "Stripe was never asked");
     assert.equal((await postCheckout(form([["clip", first.slug], ["clip", second.slug]]))).status, 303, "works again");
   });
 

@@ -597,6 +597,44 @@ pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
     }
 }
 
+/// The advice in `text` for a shop with a `wrangler.toml` of its own
+/// (`own_config`: one made by `site-gen init`), whose wrangler commands run
+/// in its folder as `"$W" … --config wrangler.toml` (its README sets `W`).
+/// The Worker's and doctor's advice is written for the clipstore checkout,
+/// `npx wrangler …` in `edge-worker/`, where the same command would set up
+/// the sample shop's Worker and leave the owner's as it was.
+fn for_the_shop(text: &str, own_config: bool) -> String {
+    if !own_config {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut rest = text;
+    while let Some((at, prefix)) =
+        ["`npx wrangler ", "`wrangler "].iter().filter_map(|p| rest.find(p).map(|at| (at, *p))).min()
+    {
+        let after = &rest[at + prefix.len()..];
+        let Some(end) = after.find('`') else { break };
+        let command = &after[..end];
+        out.push_str(&rest[..at]);
+        out.push_str("`\"$W\" ");
+        out.push_str(command);
+        if !command.contains("--config") {
+            out.push_str(" --config wrangler.toml");
+        }
+        out.push('`');
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    [
+        (" (in a shop's own folder, with `--config wrangler.toml`)", ""),
+        ("; with `--config wrangler.toml` in a shop's own folder", ""),
+        ("in edge-worker/, ", "in the shop's folder, "),
+        (" in edge-worker/", " in the shop's folder"),
+    ]
+    .iter()
+    .fold(out, |out, (from, to)| out.replace(from, to))
+}
+
 /// Runs `site-gen doctor`: 0 when nothing failed, 1 otherwise.
 pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
     let client =
@@ -649,9 +687,10 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
         }
     }
     let report = Report::new(&health, refused.map_or(Ok(&remote[..]), Err), &facts);
+    let own_config = args.root.join("wrangler.toml").is_file();
     println!("site-gen doctor: {}", client.base());
     for line in &report.lines {
-        println!("{line}");
+        println!("{}", for_the_shop(&line.to_string(), own_config));
     }
     println!("{}", report.summary());
     Ok(if report.problems == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -663,6 +702,24 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_shop_of_its_own_is_told_its_own_wrangler_commands() {
+        let worker = "FAIL ledger_schema: the ledger (D1) lacks migration 0015_x.sql: downloads may not be settled. \
+                      Run `npx wrangler d1 migrations apply DB --remote` in edge-worker/ (in a shop's own folder, with `--config wrangler.toml`)";
+        assert_eq!(
+            for_the_shop(worker, true),
+            "FAIL ledger_schema: the ledger (D1) lacks migration 0015_x.sql: downloads may not be settled. \
+             Run `\"$W\" d1 migrations apply DB --remote --config wrangler.toml` in the shop's folder"
+        );
+        assert_eq!(for_the_shop(worker, false), worker, "the clipstore checkout's advice is for it");
+        let doctor = "put in a restricted key: `npx wrangler secret put STRIPE_API_KEY` (docs); and `wrangler tail --config wrangler.toml`";
+        assert_eq!(
+            for_the_shop(doctor, true),
+            "put in a restricted key: `\"$W\" secret put STRIPE_API_KEY --config wrangler.toml` (docs); and `\"$W\" tail --config wrangler.toml`"
+        );
+        assert_eq!(for_the_shop("no `npx wrangler unclosed", true), "no `npx wrangler unclosed");
+    }
 
     fn local(clips: &[(&str, u64, Option<&str>)]) -> CatalogManifest {
         let mut m = CatalogManifest::new(ShopInfo {

@@ -305,7 +305,7 @@ fn readme(name: &str, clipstore: &str) -> String {
          images). The guide to every field: {content_guide}.\n\
          \n\
          `site-gen` is the program of the clipstore checkout; `cargo install --path {install}`\n\
-         puts it on your PATH (run it again after you update clipstore).\n\
+         puts it on your PATH (run it again after you update clipstore, as below).\n\
          \n\
          The next five commands, run in this folder:\n\
          \n\
@@ -362,6 +362,15 @@ fn readme(name: &str, clipstore: &str) -> String {
          need the same `site-gen build` and `\"$W\" deploy --config wrangler.toml`. After you change the\n\
          shop's name (`title`, or `watermark`, in `content/site.toml`): `site-gen media --masters media`\n\
          makes the previews again with it.\n\
+         \n\
+         After you update clipstore: `cargo install --path {install}` again, then apply the\n\
+         database changes it brings before you deploy, or its Worker cannot record orders\n\
+         (its checkout stays closed, and `site-gen doctor` says why, until they are applied):\n\
+         \n\
+         ```sh\n\
+         \"$W\" d1 migrations apply DB --remote --config wrangler.toml\n\
+         \"$W\" deploy --config wrangler.toml\n\
+         ```\n\
          \n\
          ## Try it locally\n\
          \n\

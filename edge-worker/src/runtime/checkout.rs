@@ -6,7 +6,6 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::*;
 
-use super::d1::Query;
 use super::http::execute;
 use super::payments::test_mode;
 use super::{batch, bind, manifest, num, origin, text};
@@ -56,18 +55,10 @@ pub(super) fn configuration(env: &Env) -> std::result::Result<(String, String), 
 /// outage paths take over (docs/outages.md).
 async fn undeliverable(env: &Env, cart: &Cart) -> Option<String> {
     let db = env.d1("DB").ok()?;
-    let applied = bind(&db, sql::APPLIED_MIGRATIONS, &[]).ok()?.all_rows::<super::monitor::MigrationRow>().await;
-    match applied {
-        Ok(rows) => {
-            let names: Vec<String> = rows.into_iter().map(|r| r.name).collect();
-            if let Some(problem) = crate::monitor::schema_problem(&names) {
-                return Some(problem);
-            }
-        }
-        Err(e) if e.to_string().contains("no such table") => {
-            return Some(format!("{e}: {}", crate::monitor::APPLY_MIGRATIONS));
-        }
-        Err(_) => {}
+    match super::monitor::schema_problem(&db).await {
+        Ok(Some(problem)) => return Some(problem),
+        Err(e) if e.contains("no such table") => return Some(format!("{e}: {}", crate::monitor::APPLY_MIGRATIONS)),
+        _ => {}
     }
     if !matches!(super::secondary::config(env), Ok(None)) {
         return None;

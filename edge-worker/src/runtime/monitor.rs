@@ -56,6 +56,17 @@ async fn stored(bucket: &Bucket, clip: &ManifestClip) -> std::result::Result<Opt
 /// The `signing_keys` check, and the keys as `[{key_id, fingerprint}]`
 /// (the primary first; none when unusable): what `site-gen` compares the
 /// key it mints links with against (`SigningKey::fingerprint`).
+/// The `ledger_schema` problem of `db` (migrations this Worker needs that
+/// it lacks), if any; `Err` when the applied ones could not be read.
+pub(super) async fn schema_problem(db: &D1Database) -> std::result::Result<Option<String>, String> {
+    let rows = bind(db, crate::ledger::sql::APPLIED_MIGRATIONS, &[])
+        .map_err(|e| format!("{e:?}"))?
+        .all_rows::<MigrationRow>()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(monitor::schema_problem(&rows.into_iter().map(|r| r.name).collect::<Vec<_>>()))
+}
+
 /// What sets `TOKEN_KEYS` right.
 pub(super) const KEYS_FIX: &str =
     "`site-gen token keygen` makes a key and prints the command that sets it; paste its value without quotes";
@@ -144,6 +155,13 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
             Err(e) => Err(e),
         }),
     };
+    // Right after a deploy, before the first scheduled self-test: a Worker
+    // deployed before its migrations is told of here, not five minutes on.
+    if let Ok(db) = database(env) {
+        if let Ok(Some(problem)) = schema_problem(&db).await {
+            checks.push(Check::fail("ledger_schema", problem));
+        }
+    }
     checks.push(match state {
         Err(e) => Check::fail("ledger", e),
         Ok(state) => match state {
@@ -522,8 +540,8 @@ async fn mail_alert(env: &Env, db: std::result::Result<&D1Database, &String>, no
     }
 }
 
-pub(super) struct MigrationRow {
-    pub(super) name: String,
+struct MigrationRow {
+    name: String,
 }
 crate::from_row!(MigrationRow { name });
 
@@ -615,13 +633,7 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
     }
     if let Ok(db) = &db {
         // A query that fails here is the `ledger` problem's, found elsewhere.
-        let applied = match bind(db, crate::ledger::sql::APPLIED_MIGRATIONS, &[]) {
-            Ok(statement) => statement.all_rows::<MigrationRow>().await.ok(),
-            Err(_) => None,
-        };
-        if let Some(problem) =
-            applied.and_then(|rows| monitor::schema_problem(&rows.into_iter().map(|r| r.name).collect::<Vec<_>>()))
-        {
+        if let Ok(Some(problem)) = schema_problem(db).await {
             findings.system.push(("ledger_schema".into(), problem));
         }
         let threshold = FailureThreshold::from_vars(
