@@ -415,6 +415,10 @@ describe("owner operations", () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.equal((await admin(stack, "POST", "/admin/orders", { body: { order_id: "R-NONE", clips: [main.slug], downloads: 1 } })).status, 409);
     assert.equal((await admin(stack, "POST", "/admin/orders", { body: { order_id: "R-EMPTY", clips: [], downloads: 1 } })).status, 400);
+    // An id no link can carry: said so, not "the ledger is unavailable" (503).
+    const spaced = await admin(stack, "POST", "/admin/orders", { body: { order_id: "R 2001", clips: [main.slug], downloads: 1, customer_email: "r@example.com" } });
+    assert.equal(spaced.status, 400, JSON.stringify(spaced.body));
+    assert.match(spaced.body.error, /printable ASCII characters without spaces/);
     // Granted in full, but the customer's connection broke off midway. The
     // clip must be larger than what socket buffers hold (the sample clips
     // are not), so the runtime cannot finish writing it: 40 MB under the

@@ -596,6 +596,12 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
         OrdersCommand::Unrevoke { order, clip } => unrevoke(&client, &order, clip.as_deref())?,
         OrdersCommand::Create { order, clips, to, downloads, expires, session, payment } => {
             let valid_for = pt::parse_duration(&expires)?;
+            if !clipstore_core::token::is_valid_order_id(&order) {
+                return Err(OrdersError::Other(format!(
+                    "{order:?} cannot be an order id ({}): nothing was created",
+                    clipstore_core::token::ORDER_ID_RULE
+                )));
+            }
             if downloads == 0 {
                 return Err(OrdersError::Other("--downloads must be at least 1".into()));
             }

@@ -507,8 +507,14 @@ fn an_order_created_by_hand_is_mailed_its_link() {
     assert!(!typo.status.success());
     assert!(String::from_utf8_lossy(&typo.stderr)
         .contains("is not an e-mail address (name@example.com): nothing was created"));
+    // A space in the id: the Worker could not sign its link, and answered
+    // "the ledger is unavailable", which sent the owner looking for an outage.
+    let spaced = orders(&base, token, &["create", "ORD 2001", "--clip", "harbor", "--to", "c@d.example"]);
+    assert!(!spaced.status.success());
+    let err = String::from_utf8_lossy(&spaced.stderr);
+    assert!(err.contains("\"ORD 2001\" cannot be an order id (an order id is 1-64 printable ASCII characters without spaces, like ORD-2001): nothing was created"), "{err}");
     let creates = seen.lock().unwrap().iter().filter(|l| l.starts_with("POST /admin/orders HTTP")).count();
-    assert_eq!(creates, 2, "only ORD-NEW and ORD-S were asked for, not the orders with a bad address or payment");
+    assert_eq!(creates, 2, "only ORD-NEW and ORD-S were asked for, not the orders with a bad id, address or payment");
 
     let exists = orders(&base, token, &["create", "ORD-9", "--clip", "harbor", "--to", "c@d.example"]);
     assert!(!exists.status.success());

@@ -126,7 +126,7 @@ impl Claims {
         if !is_valid_key_id(&self.key_id) {
             return Err(format!("key id must be 1-{MAX_KEY_ID_LEN} characters of [A-Za-z0-9._-]"));
         }
-        if !is_printable_id(&self.order_id, MAX_ORDER_ID_LEN) {
+        if !is_valid_order_id(&self.order_id) {
             return Err(format!("order id must be 1-{MAX_ORDER_ID_LEN} printable ASCII characters without spaces"));
         }
         if self.clips.is_empty() || self.clips.len() > MAX_CLIPS {
@@ -186,6 +186,15 @@ pub fn is_valid_choice_id(s: &str) -> bool {
     (1..=MAX_CHOICE_ID_LEN).contains(&s.len())
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
+
+/// Whether `s` may be an order id: 1–[`MAX_ORDER_ID_LEN`] bytes of
+/// printable ASCII without space, as [`Claims::validate`] checks it.
+pub fn is_valid_order_id(s: &str) -> bool {
+    is_printable_id(s, MAX_ORDER_ID_LEN)
+}
+
+/// What an order id must be, for messages.
+pub const ORDER_ID_RULE: &str = "an order id is 1-64 printable ASCII characters without spaces, like ORD-2001";
 
 fn is_printable_id(s: &str, max: usize) -> bool {
     (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())

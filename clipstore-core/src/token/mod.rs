@@ -23,8 +23,8 @@ mod wire;
 use base64::Engine as _;
 
 pub use claims::{
-    is_valid_choice_id, Choice, Claims, MAX_CHOICE_ID_LEN, MAX_CLIPS, MAX_CUSTOMER_REF_LEN, MAX_KEY_ID_LEN,
-    MAX_ORDER_ID_LEN, MAX_SLUG_LEN,
+    is_valid_choice_id, is_valid_order_id, Choice, Claims, MAX_CHOICE_ID_LEN, MAX_CLIPS, MAX_CUSTOMER_REF_LEN,
+    MAX_KEY_ID_LEN, MAX_ORDER_ID_LEN, MAX_SLUG_LEN, ORDER_ID_RULE,
 };
 pub use error::TokenError;
 pub use keys::{KeyError, Keyring, SigningKey, FINGERPRINT_DOMAIN, MAX_SECRET_LEN, MIN_SECRET_LEN};

@@ -151,6 +151,9 @@ async fn admin_route(
                     "expected {order_id, clips, downloads, expires_at?, customer_ref?, customer_email?, session_id?, payment_id?}",
                 );
             };
+            if !clipstore_core::token::is_valid_order_id(&o.order_id) {
+                return refuse(400, clipstore_core::token::ORDER_ID_RULE);
+            }
             if o.customer_email.as_deref().is_some_and(|a| !valid_address(a)) {
                 return refuse(400, "customer_email is not an e-mail address");
             }
