@@ -89,7 +89,9 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         intro = intro,
     );
     for line in &view.lines {
+        // A refunded clip has no downloads: "5 of 5 left" beside "Refunded" said both.
         let left = match line.remaining {
+            _ if line.refunded => "no downloads: refunded".to_string(),
             Some(n) => format!("{n} of {} downloads left", view.allowance),
             None => format!("up to {} downloads", view.allowance),
         };
@@ -419,7 +421,7 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
         DownloadError::Refunded => (
             "This purchase was refunded",
             format!(
-                "<p>The payment for this clip was refunded, so its downloads have ended. If you think this is a mistake, write to {contact} with your order number.</p>"
+                "<p>The payment for this purchase was refunded, so its downloads have ended. If you think this is a mistake, write to {contact} with your order number.</p>"
             ),
         ),
         DownloadError::Disputed => (
@@ -583,6 +585,11 @@ mod tests {
         let html = order_page(&shop(), &refunded);
         assert!(!html.contains("/download/TOK/city/licence"), "{html}");
         assert!(html.contains("/download/TOK/harbor/licence"));
+        // No count of downloads beside "Refunded".
+        refunded.lines[1].remaining = Some(5);
+        let html = order_page(&shop(), &refunded);
+        assert!(html.contains("City.mp4</span> · 10 bytes · no downloads: refunded ·"), "{html}");
+        assert!(!html.contains("5 of 5 downloads left"), "{html}");
     }
 
     #[test]

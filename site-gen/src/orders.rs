@@ -561,14 +561,17 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
         }
         OrdersCommand::Show { order } => print!("{}", order_details(&client.show(&order)?)),
         OrdersCommand::Reset { order: Some(order), clip, .. } => {
-            check_resettable(&client, &order, clip.as_deref())?;
+            let shown = check_resettable(&client, &order, clip.as_deref())?;
             let v = client.reset(&order, clip.as_deref())?;
             match v.get("clips_reset").and_then(Value::as_u64) {
                 Some(0) => println!(
                     "Order {order}: nothing to give back: no download of {} in the ledger yet (downloads made while D1 was down count once merged), so every download is there.",
-                    clip.map_or("its clips is".to_string(), |c| format!("clip {c} is"))
+                    clip.as_deref().map_or("its clips is".to_string(), |c| format!("clip {c} is"))
                 ),
                 _ => println!("Order {order}: downloads given back for {} clip(s).", text(&v, "clips_reset")),
+            }
+            if let Some(stopped) = still_stopped(&order, &shown, clip.as_deref()) {
+                println!("{stopped}");
             }
         }
         OrdersCommand::Reset { order: None, since, until, .. } => {
@@ -938,7 +941,37 @@ fn check_revocable(
 /// not know, or a clip the order does not have. The Worker resets what
 /// matches, and a typo's "given back for 0 clip(s)" read as done while the
 /// customer stayed stuck.
-fn check_resettable(client: &AdminClient, order: &str, clip: Option<&str>) -> Result<(), OrdersError> {
+/// What a reset does not change, for the owner who reset to help a
+/// customer: a revoked order, or a revoked clip, still answers 403.
+fn still_stopped(order: &str, shown: &Value, clip: Option<&str>) -> Option<String> {
+    if shown.pointer("/order/revoked_at").is_some_and(|r| !r.is_null()) {
+        let why = shown.pointer("/order/revoked_reason").and_then(Value::as_str).unwrap_or("admin");
+        return Some(format!(
+            "Note: order {order} is revoked ({why}): its links still answer \"{}\" until the revoke is undone \
+             (`site-gen orders unrevoke {order}`, for your own revoke; `site-gen orders reissue {order} --despite-refund` after a refund).",
+            if why == "disputed" { "disputed" } else { "refunded" }
+        ));
+    }
+    let revoked: Vec<String> = shown
+        .pointer("/order/revoked_clips")
+        .and_then(Value::as_str)
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    let stopped: Vec<&String> = revoked.iter().filter(|c| clip.is_none_or(|clip| clip == c.as_str())).collect();
+    (!stopped.is_empty()).then(|| {
+        let names: Vec<&str> = stopped.iter().map(|c| c.as_str()).collect();
+        let (which, them) = match names[..] {
+            [one] => (format!("clip {one} is"), "it still answers"),
+            _ => (format!("clips {} are", names.join(", ")), "each still answers"),
+        };
+        format!(
+            "Note: in order {order}, {which} revoked: {them} \"refunded\" until `site-gen orders unrevoke {order} --clip {}`.",
+            names[0]
+        )
+    })
+}
+
+fn check_resettable(client: &AdminClient, order: &str, clip: Option<&str>) -> Result<Value, OrdersError> {
     let shown = match client.show(order) {
         Err(OrdersError::Http { status: 404, .. }) => {
             return Err(OrdersError::Other(format!(
@@ -948,7 +981,8 @@ fn check_resettable(client: &AdminClient, order: &str, clip: Option<&str>) -> Re
         }
         shown => shown?,
     };
-    clip_of_order(order, &shown, clip, "reset")
+    clip_of_order(order, &shown, clip, "reset")?;
+    Ok(shown)
 }
 
 /// `clip`, when given, must be one of the order's clips (`shown`: the
@@ -1122,6 +1156,24 @@ mod tests {
         assert!(!print_claimed("PAY-1", &named, &answer(true, false)));
         assert!(!print_claimed("PAY-1", &named, &answer(false, true)));
         assert!(!print_claimed("PAY-1", &named, &answer(true, true)));
+    }
+
+    /// A reset to help a customer gives downloads back, but a refunded clip
+    /// or order still answers 403: the owner is told so.
+    #[test]
+    fn a_reset_says_what_still_stops_the_customer() {
+        let order = |revoked_at: Value, reason: Value, clips: &str| serde_json::json!({ "order": { "revoked_at": revoked_at, "revoked_reason": reason, "revoked_clips": clips } });
+        let open = order(Value::Null, Value::Null, "[]");
+        assert_eq!(still_stopped("O", &open, None), None);
+        assert_eq!(still_stopped("O", &open, Some("a")), None);
+        let refunded = order(serde_json::json!(5), serde_json::json!("refunded"), "[]");
+        let said = still_stopped("O", &refunded, Some("a")).unwrap();
+        assert!(said.contains("order O is revoked (refunded): its links still answer \"refunded\""), "{said}");
+        let clip = order(Value::Null, Value::Null, r#"["b"]"#);
+        assert_eq!(still_stopped("O", &clip, Some("a")), None, "another clip was refunded");
+        let said = still_stopped("O", &clip, Some("b")).unwrap();
+        assert!(said.contains("clip b is revoked") && said.contains("unrevoke O --clip b"), "{said}");
+        assert!(still_stopped("O", &clip, None).unwrap().contains("clip b is revoked"));
     }
 
     /// A reissue makes a revoked order's downloads work again: one revoked
