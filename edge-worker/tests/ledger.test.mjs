@@ -13,7 +13,7 @@ import { after, before, describe, it } from "node:test";
 
 import { beyond, charge, creditPool, leastCharge, unit } from "./support/allowance.mjs";
 import {
-  ADMIN_TOKEN, REPO, SIGNING_KEY, admin, catalog, curl, mint, run, sha256File, startStack, toolEnv, vectors,
+  ADMIN_TOKEN, REPO, SIGNING_KEY, admin, catalog, curl, mint, rawRequest, run, sha256File, startStack, toolEnv, vectors,
 } from "./support/stack.mjs";
 
 const { main, other, withheld } = catalog();
@@ -474,6 +474,19 @@ describe("owner operations", () => {
   });
 
   it("exports every attempt as CSV", async () => {
+    // A User-Agent is anyone's to write: an escape sequence in it (OSC 52
+    // sets the clipboard of the terminal that prints it) is written out.
+    const link = await mint(stack, { order: "L-ESC", clips: [main.slug], downloads: 1 });
+    const agent = "\u001b]52;c;ZWNobyBwd25lZAo=\u0007stranger\u001b[8m";
+    const answer = await rawRequest(stack.base, "GET", new URL(`${link.url}/${main.slug}`).pathname,
+      { "User-Agent": agent, Range: "bytes=0-1" });
+    assert.match(answer.toString("latin1"), /^HTTP\/1\.1 206/);
+    const shown = await siteGen(["orders", "--worker-url", stack.base, "show", "L-ESC"]);
+    assert.ok(!shown.stdout.includes("\u001b"), "no escape reaches the terminal");
+    const exported = await siteGen(["orders", "--worker-url", stack.base, "export", "--order", "L-ESC"]);
+    assert.ok(!exported.stdout.includes("\u001b") && !exported.stdout.includes("\u0007"), exported.stdout);
+    assert.ok(exported.stdout.includes("\\u{1b}]52;c;ZWNobyBwd25lZAo=\\u{7}stranger\\u{1b}[8m"), exported.stdout);
+
     const out = path.join(work, "attempts.csv");
     await siteGen(["orders", "--worker-url", stack.base, "export", "--out", out]);
     const lines = fs.readFileSync(out, "utf8").trimEnd().split("\r\n");

@@ -75,11 +75,36 @@ pub enum OrdersError {
     Other(String),
 }
 
+/// `answer` with the control characters of its strings (but line breaks
+/// and tabs) written out as `\u{1b}`: what the ledger holds of a request
+/// (its `User-Agent`, its `Range`) is anyone's to write, and an escape
+/// sequence printed by `orders show` or `export` would reach the owner's
+/// terminal (OSC 52 sets the clipboard, ESC [8m hides a line).
+pub(crate) fn printable(answer: Value) -> Value {
+    match answer {
+        Value::String(s) if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => Value::String(
+            s.chars()
+                .map(|c| {
+                    if c.is_control() && c != '\n' && c != '\t' {
+                        format!("\\u{{{:x}}}", c as u32)
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(printable).collect()),
+        Value::Object(fields) => Value::Object(fields.into_iter().map(|(k, v)| (k, printable(v))).collect()),
+        other => other,
+    }
+}
+
 /// What an answer's `body` says, for a message: the admin API's `error`;
 /// a web page (the address is not the Worker, or its route is missing) said
 /// as such rather than printed; anything else cut short.
 pub(crate) fn worker_answer(body: &str) -> String {
-    if let Some(error) = serde_json::from_str::<Value>(body).ok().and_then(|v| v["error"].as_str().map(str::to_string))
+    if let Some(error) =
+        serde_json::from_str::<Value>(body).ok().and_then(|v| printable(v)["error"].as_str().map(str::to_string))
     {
         return error;
     }
@@ -89,10 +114,11 @@ pub(crate) fn worker_answer(body: &str) -> String {
                 (your shop's address), and is the Worker deployed with this version?"
             .to_string();
     }
-    match body.char_indices().nth(200) {
+    let shown = match body.char_indices().nth(200) {
         Some((at, _)) => format!("{}…", &body[..at]),
         None => body.to_string(),
-    }
+    };
+    printable(Value::String(shown)).as_str().unwrap_or_default().to_string()
 }
 
 /// A request that got no answer: the address once (ureq's message repeats it).
@@ -242,9 +268,10 @@ impl AdminClient {
             None => request.call(),
         };
         match result {
-            Ok(response) => {
-                not_redirected(&url, response)?.into_json().map_err(|e| OrdersError::BadAnswer(e.to_string()))
-            }
+            Ok(response) => not_redirected(&url, response)?
+                .into_json()
+                .map(printable)
+                .map_err(|e| OrdersError::BadAnswer(e.to_string())),
             Err(ureq::Error::Status(401, _)) => Err(OrdersError::Unauthorized),
             Err(ureq::Error::Status(status, response)) => {
                 Err(OrdersError::Http { status, body: worker_answer(&response.into_string().unwrap_or_default()) })
@@ -266,7 +293,7 @@ impl AdminClient {
         };
         let body = response.into_string().map_err(|e| OrdersError::BadAnswer(e.to_string()))?;
         match serde_json::from_str(&body) {
-            Ok(v) => Ok((status, v)),
+            Ok(v) => Ok((status, printable(v))),
             Err(_) => Err(OrdersError::Http { status, body: worker_answer(&body) }),
         }
     }
@@ -437,6 +464,23 @@ mod tests {
         let long = "x".repeat(500);
         assert_eq!(worker_answer(&long).chars().count(), 201);
         assert_eq!(worker_answer("D1 unavailable"), "D1 unavailable");
+        assert_eq!(worker_answer("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+    }
+
+    /// A stranger's `User-Agent` is in the ledger as sent: an escape
+    /// sequence in it must not reach the owner's terminal.
+    #[test]
+    fn control_characters_in_an_answer_are_written_out() {
+        let answer = serde_json::json!({
+            "attempts": [{ "user_agent": "\u{1b}]52;c;ZWNobyBwd25lZAo=\u{7}stranger\u{1b}[8m", "range": "bytes=0-1\u{9b}x" }],
+            "detail": "line one\nline\ttwo",
+            "bytes": 5,
+        });
+        let shown = printable(answer);
+        assert_eq!(shown["attempts"][0]["user_agent"], "\\u{1b}]52;c;ZWNobyBwd25lZAo=\\u{7}stranger\\u{1b}[8m");
+        assert_eq!(shown["attempts"][0]["range"], "bytes=0-1\\u{9b}x", "C1 controls too");
+        assert_eq!(shown["detail"], "line one\nline\ttwo", "line breaks and tabs kept");
+        assert_eq!(shown["bytes"], 5);
     }
 
     #[test]
