@@ -6,6 +6,7 @@
 //! | Request | Answer |
 //! |---|---|
 //! | `GET /admin/orders[?limit=N]` | orders with totals, newest first |
+//! | `GET /admin/orders?email=ADDRESS[&limit=N]` | the orders of a customer's address (their checkout's, or where a link of theirs was mailed), newest first |
 //! | `GET /admin/orders?filter=never-fully-downloaded[&since=S][&until=S]` | orders (created in the window, unix seconds) with a clip whose bodies streamed to their end held less than the clip, or not its last byte |
 //! | `POST /admin/orders` (JSON `{order_id, clips, downloads, expires_at?, customer_ref?}`; each clip an item, `slug[:variant[:licence]]`) | 201; 400 naming an item the catalog lacks; 409 if it exists |
 //! | `GET /admin/orders/<id>` | the order, its clips (downloads used/left) and attempts |
@@ -37,6 +38,11 @@ use crate::request_url::query_param;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminRoute {
     ListOrders {
+        limit: u32,
+    },
+    /// An address's orders (its checkouts', or where their links were mailed).
+    OrdersOfEmail {
+        email: String,
         limit: u32,
     },
     /// `since..until` in unix seconds.
@@ -166,7 +172,10 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
                 until: number(query, "until").unwrap_or(MAX_TIME),
                 limit: limit(query),
             },
-            _ => AdminRoute::ListOrders { limit: limit(query) },
+            _ => match query_param(query, "email") {
+                Some(email) => AdminRoute::OrdersOfEmail { email, limit: limit(query) },
+                None => AdminRoute::ListOrders { limit: limit(query) },
+            },
         },
         ["reset"] => match (number(query, "since"), number(query, "until")) {
             (Some(since), Some(until)) if since < until => expect(post, AdminRoute::ResetWindow { since, until }),
@@ -421,6 +430,10 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(route("GET", "/admin/orders", ""), ListOrders { limit: DEFAULT_LIMIT });
+        assert_eq!(
+            route("GET", "/admin/orders", "email=Jane%2Bshop%40example.com&limit=3"),
+            OrdersOfEmail { email: "Jane+shop@example.com".into(), limit: 3 }
+        );
         assert_eq!(
             route("GET", "/admin/orders", "filter=never-fully-downloaded&since=10&limit=5"),
             NeverFullyDownloaded { since: 10, until: MAX_TIME, limit: 5 }

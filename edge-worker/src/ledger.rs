@@ -69,6 +69,34 @@ macro_rules! last_reset {
     };
 }
 
+/// The columns of an order's summary (`o`: the order), as
+/// [`OrderSummaryRow`] reads them: its totals, and the customer's address:
+/// its checkout's, else the one its link was last mailed to (an order
+/// minted by hand and resent).
+macro_rules! order_summary_columns {
+    () => {
+        "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
+         o.expires_at AS expires_at, o.revoked_at AS revoked_at, o.source AS source, o.created_at AS created_at, \
+         COALESCE((SELECT SUM(c.granted_bytes) FROM order_clips c WHERE c.order_id = o.order_id), 0) AS granted_bytes, \
+         (SELECT COUNT(*) FROM download_attempts a WHERE a.order_id = o.order_id) AS attempts, \
+         (SELECT MAX(a.at) FROM download_attempts a WHERE a.order_id = o.order_id) AS last_attempt_at, \
+         (SELECT json_group_array(r.clip_slug) FROM revoked_clips r WHERE r.order_id = o.order_id) AS revoked_clips, \
+         COALESCE((SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1), \
+             (SELECT x.to_addr FROM outbox x WHERE x.order_id = o.order_id AND x.kind IN ('order', 'resend') \
+             AND x.status = 'sent' ORDER BY x.id DESC LIMIT 1)) AS customer_email "
+    };
+}
+
+/// Whether order `o` is the address `?1`'s (ignoring case): its checkout
+/// has it, or a link of it went there by mail.
+macro_rules! of_address {
+    () => {
+        "(o.order_id IN (SELECT order_id FROM checkouts WHERE lower(customer_email) = lower(?1)) \
+         OR o.order_id IN (SELECT order_id FROM outbox \
+         WHERE kind IN ('order', 'resend') AND status = 'sent' AND lower(to_addr) = lower(?1)))"
+    };
+}
+
 /// The id of the (order, clip)'s last `reset` event (0 if none): events
 /// after it have larger ids, whatever second they were in.
 macro_rules! last_reset_id {
@@ -473,12 +501,8 @@ pub mod sql {
     /// manager's or a player's credits, and an owner's reset, leave a clip
     /// downloaded whole charged less than a clip. `?3 limit`.
     pub const NEVER_FULLY_DOWNLOADED: &str = concat!(
-        "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
-         o.expires_at AS expires_at, o.revoked_at AS revoked_at, o.source AS source, o.created_at AS created_at, \
-         COALESCE((SELECT SUM(c.granted_bytes) FROM order_clips c WHERE c.order_id = o.order_id), 0) AS granted_bytes, \
-         (SELECT COUNT(*) FROM download_attempts a WHERE a.order_id = o.order_id) AS attempts, \
-         (SELECT MAX(a.at) FROM download_attempts a WHERE a.order_id = o.order_id) AS last_attempt_at \
-         FROM orders o WHERE o.revoked_at IS NULL AND o.created_at >= ?1 AND o.created_at < ?2 \
+        order_summary_columns!(),
+        "FROM orders o WHERE o.revoked_at IS NULL AND o.created_at >= ?1 AND o.created_at < ?2 \
          AND EXISTS (SELECT 1 FROM json_each(o.clips) j LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = j.value \
                      WHERE j.value NOT IN (SELECT r.clip_slug FROM revoked_clips r WHERE r.order_id = o.order_id) \
                      AND (c.granted_bytes IS NULL OR ",
@@ -630,13 +654,29 @@ pub mod sql {
     );
 
     /// Orders with totals, newest first. `?1 limit`.
+    /// Who bought an order and what they paid, for `site-gen orders show`:
+    /// its checkout's address, amount, currency and payment, or, with no
+    /// checkout (an order minted by hand), the address its link was last
+    /// mailed to. `?1 order_id`.
+    pub const ORDER_CUSTOMER: &str =
+        "SELECT COALESCE(c.customer_email, (SELECT x.to_addr FROM outbox x WHERE x.order_id = ?1 \
+         AND x.kind IN ('order', 'resend') AND x.status = 'sent' ORDER BY x.id DESC LIMIT 1)) AS customer_email, \
+         c.amount_total AS amount_total, c.currency AS currency, c.payment_id AS payment_id \
+         FROM (SELECT ?1 AS order_id) q LEFT JOIN checkouts c ON c.order_id = q.order_id \
+         ORDER BY c.created_at LIMIT 1";
+
     pub const LIST_ORDERS: &str =
-        "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
-         o.expires_at AS expires_at, o.revoked_at AS revoked_at, o.source AS source, o.created_at AS created_at, \
-         COALESCE((SELECT SUM(c.granted_bytes) FROM order_clips c WHERE c.order_id = o.order_id), 0) AS granted_bytes, \
-         (SELECT COUNT(*) FROM download_attempts a WHERE a.order_id = o.order_id) AS attempts, \
-         (SELECT MAX(a.at) FROM download_attempts a WHERE a.order_id = o.order_id) AS last_attempt_at \
-         FROM orders o ORDER BY o.created_at DESC, o.order_id LIMIT ?1";
+        concat!(order_summary_columns!(), "FROM orders o ORDER BY o.created_at DESC, o.order_id LIMIT ?1");
+
+    /// The orders of an e-mail address (as [`ORDERS_OF_EMAIL`] finds them),
+    /// newest first, for the owner: "I paid with jane@…, no link came".
+    /// `?1 address, ?2 limit`.
+    pub const LIST_ORDERS_OF_EMAIL: &str = concat!(
+        order_summary_columns!(),
+        "FROM orders o WHERE ",
+        of_address!(),
+        " ORDER BY o.created_at DESC, o.order_id LIMIT ?2"
+    );
 
     /// Attempts, oldest first, for export and `orders show`.
     /// `?1 order_id or NULL for all, ?2 after id, ?3 limit`.
@@ -862,18 +902,17 @@ pub mod sql {
     /// checkout has it, or when a link of it went there by mail (the owner's
     /// `resend --to`: after a typo at checkout, or for an order minted by
     /// hand, which has no checkout). `?1 address, ?2 limit, ?3 now (s)`.
-    pub const ORDERS_OF_EMAIL: &str =
+    pub const ORDERS_OF_EMAIL: &str = concat!(
         "SELECT o.order_id AS order_id, o.clips AS clips, o.choices AS choices, o.allowance AS allowance, \
          o.customer_ref AS customer_ref, o.expires_at AS expires_at, o.not_before AS not_before, \
          (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1) AS customer_email, \
          CASE WHEN o.revoked_at IS NOT NULL THEN COALESCE(o.revoked_reason, 'admin') \
          WHEN o.expires_at IS NOT NULL AND o.expires_at <= ?3 THEN 'expired' END AS ended, \
          (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = o.order_id) AS revoked_clips \
-         FROM orders o \
-         WHERE o.order_id IN (SELECT order_id FROM checkouts WHERE lower(customer_email) = lower(?1)) \
-         OR o.order_id IN (SELECT order_id FROM outbox \
-         WHERE kind IN ('order', 'resend') AND status = 'sent' AND lower(to_addr) = lower(?1)) \
-         ORDER BY o.created_at DESC LIMIT ?2";
+         FROM orders o WHERE ",
+        of_address!(),
+        " ORDER BY o.created_at DESC LIMIT ?2"
+    );
 
     /// Counts a recovery request, only while the rate limits hold: at most
     /// `?5` per address and `?6` per client since `?4`, and `?8` per address
@@ -1382,6 +1421,10 @@ pub struct OrderSummaryRow {
     pub granted_bytes: u64,
     pub attempts: u64,
     pub last_attempt_at: Option<u64>,
+    /// JSON array of the clips revoked one by one (a partial refund).
+    pub revoked_clips: String,
+    /// Its checkout's address, else the one its link was last mailed to.
+    pub customer_email: Option<String>,
 }
 crate::from_row!(OrderSummaryRow {
     order_id,
@@ -1394,7 +1437,9 @@ crate::from_row!(OrderSummaryRow {
     created_at,
     granted_bytes,
     attempts,
-    last_attempt_at
+    last_attempt_at,
+    revoked_clips,
+    customer_email
 });
 json_fields!(OrderSummaryRow {
     order_id,
@@ -1407,8 +1452,22 @@ json_fields!(OrderSummaryRow {
     created_at,
     granted_bytes,
     attempts,
-    last_attempt_at
+    last_attempt_at,
+    revoked_clips,
+    customer_email
 });
+
+/// Who bought an order and what they paid ([`sql::ORDER_CUSTOMER`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderCustomerRow {
+    pub customer_email: Option<String>,
+    /// In the currency's smallest unit.
+    pub amount_total: Option<u64>,
+    pub currency: Option<String>,
+    pub payment_id: Option<String>,
+}
+crate::from_row!(OrderCustomerRow { customer_email, amount_total, currency, payment_id });
+json_fields!(OrderCustomerRow { customer_email, amount_total, currency, payment_id });
 
 /// A row of `order_links`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1955,13 +2014,15 @@ mod tests {
             granted_bytes: 10,
             attempts: 2,
             last_attempt_at: None,
+            revoked_clips: "[]".into(),
+            customer_email: Some("a@b.example".into()),
         };
         assert_eq!(
             answered(&summary),
             concat!(
                 r#"{"allowance":1,"attempts":2,"clips":"[]","created_at":3,"#,
-                r#""customer_ref":"c","expires_at":null,"granted_bytes":10,"#,
-                r#""last_attempt_at":null,"order_id":"O","revoked_at":4,"#,
+                r#""customer_email":"a@b.example","customer_ref":"c","expires_at":null,"granted_bytes":10,"#,
+                r#""last_attempt_at":null,"order_id":"O","revoked_at":4,"revoked_clips":"[]","#,
                 r#""source":"admin"}"#,
             )
         );

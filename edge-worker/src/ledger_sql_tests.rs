@@ -1204,6 +1204,27 @@ fn orders_of_an_email_ignore_case_and_say_why_an_order_ended() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(ids, ["M", "O"], "the minted order and the paid one, each once, newest first");
+    // The owner finds them the same way, with the address each has.
+    let listed: Vec<(String, String, String)> = db
+        .prepare(sql::LIST_ORDERS_OF_EMAIL)
+        .unwrap()
+        .query_map(rusqlite::params!["RIGHT@example.com", 10], |r| {
+            Ok((r.get("order_id")?, r.get("customer_email")?, r.get("revoked_clips")?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let o = ("O".to_string(), "Buyer@Example.com".to_string(), "[]".to_string());
+    assert_eq!(listed, [("M".into(), "right@example.com".into(), "[]".into()), o]);
+    let customer = |id: &str| -> (Option<String>, Option<i64>, Option<String>, Option<String>) {
+        db.query_row(sql::ORDER_CUSTOMER, [id], |r| {
+            Ok((r.get("customer_email")?, r.get("amount_total")?, r.get("currency")?, r.get("payment_id")?))
+        })
+        .unwrap()
+    };
+    assert_eq!(customer("O"), (Some("Buyer@Example.com".into()), Some(3600), Some("eur".into()), Some("pi_1".into())));
+    assert_eq!(customer("M"), (Some("right@example.com".into()), None, None, None), "where its link was mailed");
+    assert_eq!(customer("nope"), (None, None, None, None));
     run(&db, sql::REVOKE_CLIP, vec![t("O"), t("c"), n(5), t("refunded")]);
     assert_eq!(found("buyer@example.com", 5), [(None, r#"["c"]"#.into())], "a clip refunded");
     run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(5), t("disputed")]);

@@ -30,8 +30,8 @@ use crate::allowance::{self, DownloadAllowance};
 use crate::delivery::{self, DownloadRequest, StoredClip};
 use crate::error::DownloadError;
 use crate::ledger::{
-    self, sql, AttemptRecord, Charge, EventRow, FallbackRecord, LinkRow, OrderClipRow, OrderFacts, OrderRow,
-    OrderSummaryRow, Outcome, PaymentEventRow,
+    self, sql, AttemptRecord, Charge, EventRow, FallbackRecord, LinkRow, OrderClipRow, OrderCustomerRow, OrderFacts,
+    OrderRow, OrderSummaryRow, Outcome, PaymentEventRow,
 };
 use crate::order::{OrderClaims, OrderView};
 use crate::pages;

@@ -18,7 +18,7 @@ import Stripe from "stripe";
 
 import { startResendStandin } from "./support/resend-standin.mjs";
 import {
-  admin, catalog, curl, mint, priceSeal, REPO, run, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
+  ADMIN_TOKEN, admin, catalog, curl, mint, priceSeal, REPO, run, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
 } from "./support/stack.mjs";
 import { startStripeStandin } from "./support/stripe-standin.mjs";
 
@@ -304,6 +304,24 @@ describe("the customer's journey", () => {
       assert.equal(res.status, 200, c.slug);
       assert.equal(sha256(res.body), sha256(fs.readFileSync(c.file)), c.slug);
     }
+  });
+
+  // "I paid with jane@…, no link came": the owner had only the order
+  // number to go by, which is what the customer lost.
+  it("the owner finds the order by the buyer's address, and sees who paid what", async () => {
+    const [cmd, pre] = process.env.SITE_GEN_BIN ? [process.env.SITE_GEN_BIN, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const orders = (args) => run(cmd, [...pre, "orders", "--worker-url", stack.base, ...args],
+      { cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN } });
+    const listed = await orders(["list", "--email", BUYER.toLowerCase()]);
+    const line = listed.stdout.split("\n").find((l) => l.startsWith(order));
+    assert.ok(line?.includes(BUYER), listed.stdout);
+    const shown = await orders(["show", order]);
+    const { amount_total: amount, currency } = stripeApi.session;
+    assert.ok(shown.stdout.includes(`customer:   ${BUYER}\n`), shown.stdout);
+    assert.ok(shown.stdout.includes(`paid:       ${(amount / 100).toFixed(2)} ${currency.toUpperCase()} (Stripe payment ${paymentIntent})`),
+      shown.stdout);
+    const none = await orders(["list", "--email", "nobody@example.com"]);
+    assert.match(none.stdout, /^No order of nobody@example.com/);
   });
 
   it("'Lost your download link?' e-mails a fresh link that shares the allowance, and answers the same for anyone", async () => {

@@ -75,23 +75,18 @@ pub enum OrdersError {
     Other(String),
 }
 
-/// `answer` with the control characters of its strings (but line breaks
-/// and tabs) written out as `\u{1b}`: what the ledger holds of a request
-/// (its `User-Agent`, its `Range`) is anyone's to write, and an escape
-/// sequence printed by `orders show` or `export` would reach the owner's
-/// terminal (OSC 52 sets the clipboard, ESC [8m hides a line).
+/// `answer` with the control characters of its strings written out as
+/// `\u{1b}`: what the ledger holds of a request (its `User-Agent`, its
+/// `Range`) is anyone's to write, and an escape sequence printed by `orders
+/// show` or `export` would reach the owner's terminal (OSC 52 sets the
+/// clipboard, ESC [8m hides a line). Line breaks, tabs and the unit
+/// separator (the Worker's own, before a by-hand command: `payments`
+/// replaces it) do nothing there and stay.
 pub(crate) fn printable(answer: Value) -> Value {
+    let unsafe_char = |c: char| c.is_control() && !matches!(c, '\n' | '\t' | '\u{1f}');
     match answer {
-        Value::String(s) if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => Value::String(
-            s.chars()
-                .map(|c| {
-                    if c.is_control() && c != '\n' && c != '\t' {
-                        format!("\\u{{{:x}}}", c as u32)
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect(),
+        Value::String(s) if s.chars().any(unsafe_char) => Value::String(
+            s.chars().map(|c| if unsafe_char(c) { format!("\\u{{{:x}}}", c as u32) } else { c.to_string() }).collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(printable).collect()),
         Value::Object(fields) => Value::Object(fields.into_iter().map(|(k, v)| (k, printable(v))).collect()),
@@ -316,6 +311,11 @@ impl AdminClient {
         array(&self.call("GET", &format!("/admin/orders?limit={limit}"), None)?, "orders")
     }
 
+    /// The orders of a customer's address, newest first.
+    pub fn orders_of_email(&self, email: &str, limit: u32) -> Result<Vec<Value>, OrdersError> {
+        array(&self.call("GET", &format!("/admin/orders?email={}&limit={limit}", segment(email)), None)?, "orders")
+    }
+
     /// Orders created in `[since, until)` (unix seconds) with a clip never
     /// granted a whole clip's bytes.
     pub fn never_fully_downloaded(
@@ -473,13 +473,13 @@ mod tests {
     fn control_characters_in_an_answer_are_written_out() {
         let answer = serde_json::json!({
             "attempts": [{ "user_agent": "\u{1b}]52;c;ZWNobyBwd25lZAo=\u{7}stranger\u{1b}[8m", "range": "bytes=0-1\u{9b}x" }],
-            "detail": "line one\nline\ttwo",
+            "detail": "line one\nline\ttwo\u{1f}by hand",
             "bytes": 5,
         });
         let shown = printable(answer);
         assert_eq!(shown["attempts"][0]["user_agent"], "\\u{1b}]52;c;ZWNobyBwd25lZAo=\\u{7}stranger\\u{1b}[8m");
         assert_eq!(shown["attempts"][0]["range"], "bytes=0-1\\u{9b}x", "C1 controls too");
-        assert_eq!(shown["detail"], "line one\nline\ttwo", "line breaks and tabs kept");
+        assert_eq!(shown["detail"], "line one\nline\ttwo\u{1f}by hand", "line breaks, tabs, the unit separator kept");
         assert_eq!(shown["bytes"], 5);
     }
 

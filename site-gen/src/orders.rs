@@ -36,6 +36,10 @@ pub enum OrdersCommand {
         /// At most this many orders (the newest).
         #[arg(long, default_value_t = 1000)]
         limit: u32,
+        /// Only the orders of this customer's e-mail address: paid with it at
+        /// checkout, or whose link was mailed there (case does not matter).
+        #[arg(long, value_name = "ADDRESS")]
+        email: Option<String>,
     },
     /// "Paid but never fully downloaded": orders (created in the window) with a
     /// clip the Worker never sent completely.
@@ -326,6 +330,29 @@ fn time_ms(v: &Value, key: &str) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// An amount in the currency's smallest unit, as Stripe records it:
+/// `73.00 EUR`, `800 JPY`.
+fn amount_paid(amount: u64, currency: &str) -> String {
+    let code = currency.to_ascii_uppercase();
+    match clipstore_core::manifest::currency_decimals(&code) {
+        0 => format!("{amount} {code}"),
+        decimals => {
+            let unit = 10u64.pow(decimals);
+            format!("{}.{:0width$} {code}", amount / unit, amount % unit, width = decimals as usize)
+        }
+    }
+}
+
+/// Who an order is for: its checkout's address (or where its link was
+/// mailed), else the customer reference a minted link carries.
+fn customer(order: &Value) -> String {
+    match (order.get("customer_email").and_then(Value::as_str), order.get("customer_ref").and_then(Value::as_str)) {
+        (Some(email), _) => email.to_string(),
+        (None, Some(reference)) => format!("ref {reference}"),
+        (None, None) => "-".to_string(),
+    }
+}
+
 /// Whether `order`'s links have expired at `now` (unix seconds).
 fn expired(order: &Value, now: u64) -> bool {
     order.get("expires_at").and_then(Value::as_u64).is_some_and(|at| at <= now)
@@ -337,19 +364,26 @@ fn expired(order: &Value, now: u64) -> bool {
 pub fn orders_table(orders: &[Value]) -> String {
     let now = unix_now();
     let mut out = format!(
-        "{:<24} {:>9} {:>8} {:>14} {:<16} {:<16} {:<8} {}\n",
-        "ORDER", "DOWNLOADS", "ATTEMPTS", "BYTES CHARGED", "LAST ATTEMPT", "EXPIRES", "STATE", "CLIPS"
+        "{:<24} {:>9} {:>8} {:>14} {:<16} {:<16} {:<8} {:<28} {}\n",
+        "ORDER", "DOWNLOADS", "ATTEMPTS", "BYTES CHARGED", "LAST ATTEMPT", "EXPIRES", "STATE", "CUSTOMER", "CLIPS"
     );
     for o in orders {
-        let clips: Vec<String> =
-            o.get("clips").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+        let json_list = |key: &str| -> Vec<String> {
+            o.get(key).and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default()
+        };
+        let revoked = json_list("revoked_clips");
+        // A clip refunded on its own (a partial refund) is named so.
+        let clips: Vec<String> = json_list("clips")
+            .into_iter()
+            .map(|c| if revoked.contains(&c) { format!("{c}(revoked)") } else { c })
+            .collect();
         let state = match () {
             _ if o.get("revoked_at").is_some_and(|r| !r.is_null()) => "revoked",
             _ if expired(o, now) => "expired",
             _ => "active",
         };
         out.push_str(&format!(
-            "{:<24} {:>9} {:>8} {:>14} {:<16} {:<16} {:<8} {}\n",
+            "{:<24} {:>9} {:>8} {:>14} {:<16} {:<16} {:<8} {:<28} {}\n",
             text(o, "order_id"),
             format!("{}/clip", text(o, "allowance")),
             text(o, "attempts"),
@@ -357,6 +391,7 @@ pub fn orders_table(orders: &[Value]) -> String {
             time_ms(o, "last_attempt_at"),
             time_s(o, "expires_at"),
             state,
+            customer(o),
             clips.join(" ")
         ));
     }
@@ -440,11 +475,29 @@ pub fn order_details(v: &Value) -> String {
         }
         at => format!("{at} UTC"),
     };
+    let buyer = v.get("customer").cloned().unwrap_or(Value::Null);
+    let mut who = match (
+        buyer.get("customer_email").and_then(Value::as_str),
+        order.get("customer_ref").and_then(Value::as_str),
+    ) {
+        (Some(email), Some(reference)) => format!("{email} (ref {reference})"),
+        (Some(email), None) => email.to_string(),
+        (None, Some(reference)) => format!("ref {reference}"),
+        (None, None) => "-".to_string(),
+    };
+    if let (Some(amount), Some(currency)) =
+        (buyer.get("amount_total").and_then(Value::as_u64), buyer.get("currency").and_then(Value::as_str))
+    {
+        who.push_str(&format!("\npaid:       {}", amount_paid(amount, currency)));
+        if let Some(payment) = buyer.get("payment_id").and_then(Value::as_str) {
+            who.push_str(&format!(" (Stripe payment {payment})"));
+        }
+    }
     let mut out = format!(
         "order:      {}\nallowance:  {} downloads per clip\ncustomer:   {}\nsource:     {}\nexpires:    {}\nrevoked:    {}\n\nclips:\n",
         text(&order, "order_id"),
         text(&order, "allowance"),
-        text(&order, "customer_ref"),
+        who,
         text(&order, "source"),
         expires,
         revocation(&order),
@@ -555,7 +608,19 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
     let worker = worker_url(&args)?;
     let client = AdminClient::new(&worker, &admin_token(&args.root)?)?;
     match args.command {
-        OrdersCommand::List { limit } => print!("{}", orders_table(&client.list(limit)?)),
+        OrdersCommand::List { limit, email: None } => print!("{}", orders_table(&client.list(limit)?)),
+        OrdersCommand::List { limit, email: Some(email) } => {
+            let found = client.orders_of_email(&email, limit)?;
+            if found.is_empty() {
+                println!(
+                    "No order of {email}: none was paid with that address, and no link of one was mailed there. \
+                     Ask the customer for the order number, or look the payment up in Stripe's Dashboard (Payments, \
+                     search by e-mail)."
+                );
+            } else {
+                print!("{}", orders_table(&found));
+            }
+        }
         OrdersCommand::NeverDownloaded { since, until, limit } => {
             print!("{}", orders_table(&client.never_fully_downloaded(since, until, limit)?))
         }

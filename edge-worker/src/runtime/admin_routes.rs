@@ -97,6 +97,10 @@ async fn admin_route(
             let r = batch(&db, vec![bind(&db, sql::LIST_ORDERS, &[num(limit.into())])?]).await?;
             respond(200, Json::object([("orders", rows::<OrderSummaryRow>(&r[0])?.to_json())]))
         }
+        AdminRoute::OrdersOfEmail { email, limit } => {
+            let r = batch(&db, vec![bind(&db, sql::LIST_ORDERS_OF_EMAIL, &[text(&email), num(limit.into())])?]).await?;
+            respond(200, Json::object([("orders", rows::<OrderSummaryRow>(&r[0])?.to_json())]))
+        }
         AdminRoute::NeverFullyDownloaded { since, until, limit } => {
             let r =
                 batch(&db, vec![bind(&db, sql::NEVER_FULLY_DOWNLOADED, &[num(since), num(until), num(limit.into())])?])
@@ -112,7 +116,8 @@ async fn admin_route(
                     bind(&db, sql::ORDER_CLIPS, std::slice::from_ref(&id))?,
                     bind(&db, sql::ATTEMPTS, &[id.clone(), num(0), num(admin::MAX_LIMIT.into())])?,
                     bind(&db, sql::ORDER_LINKS, std::slice::from_ref(&id))?,
-                    bind(&db, sql::ORDER_EVENTS, &[id])?,
+                    bind(&db, sql::ORDER_EVENTS, std::slice::from_ref(&id))?,
+                    bind(&db, sql::ORDER_CUSTOMER, &[id])?,
                 ],
             )
             .await?;
@@ -141,6 +146,7 @@ async fn admin_route(
                     ("attempts", rows::<AttemptRecord>(&r[2])?.to_json()),
                     ("links", rows::<LinkRow>(&r[3])?.to_json()),
                     ("events", rows::<EventRow>(&r[4])?.to_json()),
+                    ("customer", rows::<OrderCustomerRow>(&r[5])?.into_iter().next().to_json()),
                 ]),
             )
         }
