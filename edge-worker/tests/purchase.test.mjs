@@ -727,7 +727,7 @@ describe("partial refunds and disputes", () => {
     assert.ok(detail.events.some((e) => e.kind === "restore"), JSON.stringify(detail.events));
   });
 
-  it("a dispute won mails a fresh link, with the time the dispute took given back; a dispute lost leaves the order revoked", async () => {
+  it("a dispute won mails a fresh link, with the time the dispute took given back; a dispute lost leaves the order revoked, as refunded", async () => {
     const [a] = present.slice(5, 6);
     const buy = async (to) => {
       const pi = unique("pi");
@@ -809,14 +809,24 @@ describe("partial refunds and disputes", () => {
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(resend.sent.filter((m) => m.email.to.includes("fifteen@example.com")).length, 1, "only the order mail");
 
+    // Lost: the bank gave the money back. The order stays revoked, as
+    // refunded: its page told the customer to wait for the dispute, for
+    // ever, and nothing in the order's history said it had closed.
     const lost = await buy("ten@example.com");
-    await mailTo((m) => m.to.includes("ten@example.com"));
+    const [tenth] = await mailTo((m) => m.to.includes("ten@example.com"));
+    const [tenLink] = linksIn(tenth.email.text);
     assert.equal((await deliver(dispute("charge.dispute.created", lost.pi, "needs_response"))).status, 200);
+    assert.match((await curl(tenLink)).body.toString(), /This purchase is disputed/);
     const closed = await deliver(dispute("charge.dispute.closed", lost.pi, "lost"));
     assert.equal(closed.status, 200);
-    assert.equal(closed.body.ignored, true);
-    assert.equal((await admin(stack, "GET", `/admin/orders/${lost.order}`)).body.order.revoked_reason, "disputed");
-    assert.notEqual((await admin(stack, "GET", `/admin/orders/${lost.order}`)).body.order.revoked_at, null, "still revoked");
+    assert.equal(closed.body.revoked, "refunded", JSON.stringify(closed.body));
+    const lostOrder = (await admin(stack, "GET", `/admin/orders/${lost.order}`)).body;
+    assert.equal(lostOrder.order.revoked_reason, "refunded");
+    assert.notEqual(lostOrder.order.revoked_at, null, "still revoked");
+    assert.ok(lostOrder.events.some((e) => e.kind === "revoke" && /dispute lost/.test(e.detail)), JSON.stringify(lostOrder.events));
+    const page = await curl(tenLink);
+    assert.equal(page.status, 403);
+    assert.match(page.body.toString(), /This purchase was refunded/);
 
     // An inquiry settled the way Stripe advises, by a full refund: the
     // inquiry then closes `warning_closed`, and the order stays refunded. The

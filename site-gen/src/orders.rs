@@ -1152,9 +1152,10 @@ fn dispute_open(shown: &Value) -> bool {
             let detail = e.get("detail").and_then(Value::as_str).unwrap_or_default();
             match e.get("kind").and_then(Value::as_str) {
                 Some("revoke") if detail.starts_with("disputed") => true,
-                // Closed in the shop's favour (a lost one leaves the money
-                // taken back: still to be confirmed). A reissue closes none.
+                // Closed in the shop's favour, or lost (the bank gave the
+                // money back: a full refund). A reissue closes none.
                 Some("restore" | "dispute_closed") => false,
+                Some("revoke") if detail.starts_with("refunded") => false,
                 _ => open,
             }
         })
@@ -1256,6 +1257,9 @@ mod tests {
         let refused = check_reissuable("O", &open, false).unwrap_err().to_string();
         assert!(refused.contains("its payment was disputed") && refused.contains("--despite-refund"), "{refused}");
         assert!(check_reissuable("O", &open, true).is_ok());
+        // Lost: the bank gave the money back, a refund's revoke closed it.
+        let lost = serde_json::json!({ "kind": "revoke", "detail": "refunded: 1.00 EUR of 1.00 EUR back (dispute lost, du_1)" });
+        assert!(!dispute_open(&shown("refunded", serde_json::json!([dispute, lost]))));
         let closed = shown("admin", serde_json::json!([dispute, restore, owner]));
         assert!(check_reissuable("O", &closed, false).is_ok(), "the dispute closed: the owner's revoke only");
         // Won after the owner's revoke: no restore (the revoke stays), but over.

@@ -297,6 +297,17 @@ fn event_of(event: Event) -> Result<WebhookEvent, WebhookError> {
                         currency: dispute.currency.unwrap_or_default(),
                     })
                 }
+                // Lost: the bank gave the customer their money back. The
+                // order stays revoked, now as refunded: its page said the
+                // downloads might come back, and the owner's tools took
+                // the dispute for open, for ever.
+                (Some(payment_id), Some(status)) if status == "lost" => EventKind::Refunded(MoneyBack {
+                    payment_id,
+                    amount: dispute.amount,
+                    amount_back: dispute.amount,
+                    reason: with_dispute_id("dispute lost".into(), dispute.id),
+                    currency: dispute.currency.unwrap_or_default(),
+                }),
                 _ => EventKind::Ignored,
             }
         }
@@ -535,7 +546,15 @@ mod tests {
             };
             assert_eq!(closed(status), EventKind::DisputeWon(won), "{status}");
         }
-        assert_eq!(closed("lost"), EventKind::Ignored, "a lost dispute leaves the order revoked");
+        let lost = MoneyBack {
+            payment_id: "pi_9".into(),
+            amount: 3600,
+            amount_back: 3600,
+            reason: "dispute lost, dp_1".into(),
+            currency: String::new(),
+        };
+        assert_eq!(closed("lost"), EventKind::Refunded(lost), "the money went back: a full refund");
+        assert_eq!(closed("under_review"), EventKind::Ignored, "not closed");
         let orphan = r#"{"id":"evt_o","type":"charge.refunded","data":{"object":{"amount":1,"amount_refunded":1,"payment_intent":null}}}"#;
         assert_eq!(parse_event(orphan.as_bytes()).unwrap().kind, EventKind::Ignored, "not a Checkout payment");
         let unsaid =
