@@ -275,6 +275,9 @@ describe("the customer's journey", () => {
     assert.ok(email.text.includes("/orders/recover"), "how to get the links again");
     [firstLink] = linksIn(email.text);
     assert.ok(firstLink.startsWith(`${stack.base}/download/`), firstLink);
+    // The customer's record of the price: what the checkout took.
+    const total = `${(stripeApi.session.amount_total / 100).toFixed(2)} ${stripeApi.session.currency.toUpperCase()}`;
+    assert.ok(email.text.includes(`Order ${order} · 3 clips · paid ${total}\n`), email.text);
     assert.equal(resend.requests.at(-1).headers.authorization, "Bearer re_e2e_0123456789abcdef");
 
     fs.mkdirSync(ARTIFACTS, { recursive: true });

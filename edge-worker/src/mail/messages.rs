@@ -59,6 +59,9 @@ pub struct OrderMail {
     pub expires_at: u64,
     /// Where a customer who lost the mail asks for the links again.
     pub recover_url: String,
+    /// What the customer paid, as the checkout recorded it (`73.00 EUR`):
+    /// the order mail of a payment only, their record of the price.
+    pub paid: Option<String>,
 }
 
 /// A unix time as `1 December 2026, 12:00 UTC` (for people, in any locale's
@@ -149,7 +152,8 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 /// The clips and terms of one order, as text lines.
 fn order_text(order: &OrderMail) -> String {
-    let mut s = format!("Order {} · {}\n\n", order.order_id, plural(order.clips.len(), "clip", "clips"));
+    let paid = order.paid.as_ref().map_or(String::new(), |p| format!(" · paid {p}"));
+    let mut s = format!("Order {} · {}{paid}\n\n", order.order_id, plural(order.clips.len(), "clip", "clips"));
     for (i, clip) in order.clips.iter().enumerate() {
         s.push_str(&format!("{}. {}\n   File: {} ({})\n", i + 1, clip.title, clip.file_name, human_size(clip.size)));
         if let Some(sha) = &clip.sha256 {
@@ -167,10 +171,11 @@ fn order_text(order: &OrderMail) -> String {
 /// The same as HTML blocks.
 fn order_html(order: &OrderMail) -> String {
     let mut s = format!(
-        r#"<p style="margin:0 0 8px;{MUTED}">Order <strong>{id}</strong> · {n}</p>
+        r#"<p style="margin:0 0 8px;{MUTED}">Order <strong>{id}</strong> · {n}{paid}</p>
 "#,
         id = text(&order.order_id),
         n = plural(order.clips.len(), "clip", "clips"),
+        paid = order.paid.as_ref().map_or(String::new(), |p| format!(" · paid {}", text(p))),
     );
     for clip in &order.clips {
         s.push_str(&format!(
@@ -404,6 +409,7 @@ mod tests {
             downloads_per_clip: 5,
             expires_at: 1_798_761_600, // 2027-01-01 00:00 UTC
             recover_url: "https://shop.example/recover/".into(),
+            paid: Some("73.00 EUR".into()),
         }
     }
 
@@ -446,6 +452,7 @@ mod tests {
             &format!("SHA-256: {}", "ab".repeat(32)),
             "dune.mov (999 bytes)",
             "Thank you for your order at Saltglass & Co <Footage>.",
+            "Order PAY-6ea005aecf7d370bb67e · 2 clips · paid 73.00 EUR\n",
             "downloaded 5 times in all, until 1 January 2027, 00:00 UTC; the download page shows how many are left",
             "royalty-free licence",
             "https://shop.example/terms/",
@@ -459,6 +466,7 @@ mod tests {
             r#"href="https://shop.example/download/v1.abc?x=1&amp;y=2""#,
             "Harbour &lt;at&gt; dawn &amp; dusk",
             "harbour-at-dawn.mp4 · 282 MB",
+            "Order <strong>PAY-6ea005aecf7d370bb67e</strong> · 2 clips · paid 73.00 EUR</p>",
             &"ab".repeat(32),
             "5 times in all, until <strong>1 January 2027, 00:00 UTC</strong>; the download page shows how many are left",
             "royalty-free licence",

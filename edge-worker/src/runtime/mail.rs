@@ -258,6 +258,7 @@ pub(crate) fn order_facts(claims: &Claims, token: &str, to: &str, origin: &str) 
         downloads_per_clip: claims.downloads,
         expires_at: claims.expires_at,
         recover_url: format!("{origin}{}", crate::routes::RECOVER_PATH),
+        paid: None,
     }
 }
 
@@ -277,8 +278,10 @@ pub(crate) fn order_mail_statement(
     token: &str,
     to: &str,
     origin: &str,
+    paid: Option<String>,
 ) -> std::result::Result<D1PreparedStatement, DownloadError> {
-    let mail = order_mail(&manifest().shop, &order_facts(claims, token, to, origin), OrderMailReason::Paid);
+    let facts = OrderMail { paid, ..order_facts(claims, token, to, origin) };
+    let mail = order_mail(&manifest().shop, &facts, OrderMailReason::Paid);
     outbox_insert(db, kind, Some(&claims.order_id), &mail, now_unix())
 }
 

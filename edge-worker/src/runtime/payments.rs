@@ -438,7 +438,8 @@ async fn make_order(
         }
         None => {
             if let Some(to) = paid.customer_email.as_deref() {
-                statements.push(mail::order_mail_statement(db, MailKind::Order, &claims, &token, to, origin)?)
+                let paid = paid.amount_total.zip(paid.currency.as_deref()).map(|(a, c)| payments::amount_text(a, c));
+                statements.push(mail::order_mail_statement(db, MailKind::Order, &claims, &token, to, origin, paid)?)
             }
             // A refund delivered at this same moment (see the SQL).
             if let Some(payment) = paid.payment_id.as_deref() {

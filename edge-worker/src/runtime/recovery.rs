@@ -349,7 +349,7 @@ pub(super) async fn resend(
         return Ok((409, refusal(error)));
     }
     let token = sign_link(env, &mut claims)?;
-    let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin)?;
+    let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin, None)?;
     batch(db, vec![statement]).await?;
     let report = deliver_outbox(env, DELIVERY_BATCH).await;
     Ok((
