@@ -188,6 +188,17 @@ impl SiteConfig {
                     format!("`download_base_url` must start with https:// or http://, found \"{url}\""),
                 );
                 f.push_error(d.with_help("usually the shop address followed by /download"));
+            } else if url.starts_with("http://") && !crate::admin_client::is_loopback(url) {
+                // Each link is a purchase: sent in clear text, anyone on
+                // the customer's network could copy and use it.
+                let d = f.error_at_key(
+                    "download_base_url",
+                    format!("`download_base_url` must start with https:// (a download link is the customer's purchase, readable by anyone on their network over http://), found \"{url}\""),
+                );
+                let fixed = format!("https://{}", &url["http://".len()..]);
+                f.push_error(d.with_help(format!(
+                    "download_base_url = \"{fixed}\" (http:// only for a Worker on this machine: 127.0.0.1 or localhost)"
+                )));
             } else if let Some(fixed) = download_address_fix(url) {
                 // The Worker answers links only at /download/ (its route
                 // table, and the route of the shop's wrangler.toml): a link
@@ -383,6 +394,19 @@ mod tests {
     }
 
     /// Download links work only under /download/, where the Worker answers.
+    #[test]
+    fn a_download_base_url_over_plain_http_is_refused_unless_local() {
+        let errs = parse(&GOOD.replace("https://a.example/download", "http://a.example/download")).unwrap_err();
+        assert!(errs[0].message.contains("`download_base_url` must start with https://"), "{:?}", errs[0]);
+        assert_eq!(
+            errs[0].help.as_deref(),
+            Some("download_base_url = \"https://a.example/download\" (http:// only for a Worker on this machine: 127.0.0.1 or localhost)")
+        );
+        for local in ["http://127.0.0.1:8787/download", "http://localhost:8787/download"] {
+            assert!(parse(&GOOD.replace("https://a.example/download", local)).is_ok(), "{local}");
+        }
+    }
+
     #[test]
     fn a_download_base_url_elsewhere_than_download_is_refused_with_the_fix() {
         let errs = parse(&GOOD.replace("https://a.example/download", "https://a.example")).unwrap_err();

@@ -810,6 +810,13 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 pt::show_time(claims.expires_at),
                 claims.order_id
             );
+            if let Some(reason) =
+                shown.pointer("/order/revoked_at").filter(|r| !r.is_null()).map(|_| revoked_reason(&shown))
+            {
+                eprintln!(
+                    "The order was revoked ({reason}): the reissue ended that, and its downloads work again with the new link."
+                );
+            }
         }
         OrdersCommand::Export { order, out } => {
             // A typo wrote a file of headers alone and said nothing.
@@ -1006,11 +1013,16 @@ fn check_revocable(
 /// not know, or a clip the order does not have. The Worker resets what
 /// matches, and a typo's "given back for 0 clip(s)" read as done while the
 /// customer stayed stuck.
+/// Why an order is revoked, as `show` answered it.
+fn revoked_reason(shown: &Value) -> &str {
+    shown.pointer("/order/revoked_reason").and_then(Value::as_str).unwrap_or("admin")
+}
+
 /// What a reset does not change, for the owner who reset to help a
 /// customer: a revoked order, or a revoked clip, still answers 403.
 fn still_stopped(order: &str, shown: &Value, clip: Option<&str>) -> Option<String> {
     if shown.pointer("/order/revoked_at").is_some_and(|r| !r.is_null()) {
-        let why = shown.pointer("/order/revoked_reason").and_then(Value::as_str).unwrap_or("admin");
+        let why = revoked_reason(shown);
         return Some(format!(
             "Note: order {order} is revoked ({why}): its links still answer \"{}\" until the revoke is undone \
              (`site-gen orders unrevoke {order}`, for your own revoke; `site-gen orders reissue {order} --despite-refund` after a refund).",

@@ -227,7 +227,9 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
             (200, json!({"order": {"order_id": "ORD-9", "clips": "[\"harbor\",\"alpha\"]", "allowance": 3}}))
         } else if request_line.starts_with("GET /admin/orders/ORD%2DALPHA ") {
             (200, json!({"order": {"order_id": "ORD-ALPHA", "clips": "[\"alpha\"]", "allowance": 3, "expires_at": 1}}))
-        } else if request_line.starts_with("POST /admin/orders/ORD%2DALPHA/reissue?") {
+        } else if request_line.starts_with("POST /admin/orders/ORD%2DALPHA/reissue?")
+            || request_line.starts_with("POST /admin/orders/ORD%2DREFUNDED/reissue?")
+        {
             (
                 200,
                 json!({"order": {"order_id": "ORD-ALPHA", "clips": "[\"alpha\"]", "allowance": 3, "customer_ref": "",
@@ -440,8 +442,15 @@ fn a_refunded_order_is_reissued_only_when_the_owner_says_so() {
     assert!(err.contains("order ORD-REFUNDED was revoked because its payment was refunded"), "{err}");
     assert!(err.contains("--despite-refund") && err.contains("nothing was changed"), "{err}");
     assert!(!seen.lock().unwrap().iter().any(|l| l.contains("reissue")));
-    // With the flag, the Worker is asked (the fake answers 404 to it).
-    let _ = reissue(&["--despite-refund"]);
+    // With the flag, the Worker is asked, and the owner told that the
+    // order's downloads work again.
+    let done = reissue(&["--despite-refund"]);
+    let said = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{said}");
+    assert!(
+        said.contains("The order was revoked (refunded): the reissue ended that, and its downloads work again"),
+        "{said}"
+    );
     let asked = seen
         .lock()
         .unwrap()
