@@ -620,7 +620,11 @@ describe("partial refunds and disputes", () => {
     assert.match(log, new RegExp(`site-gen orders revoke ${paid.body.order_id} --clip SLUG`));
     // The amounts in the shop's currency, as the owner reads them.
     const money = (minor) => `${(minor / 100).toFixed(2)} ${manifest.shop.currency.toUpperCase()}`;
-    assert.ok(log.includes(`partially refunded (refunded: ${money(a.price)} of ${money(a.price + b.price)} back (refund))`), log);
+    assert.ok(log.includes(`partially refunded (refunded: ${money(a.price)} of ${money(a.price + b.price)} back (refund)`), log);
+    // The amount is one line's price: the alert names that clip.
+    const order = paid.body.order_id;
+    assert.ok(log.includes(a.price === b.price ? "that is the price of each of clips"
+      : `that is the price of clip ${a.slug}: \`site-gen orders revoke ${order} --clip ${a.slug}\` stops it`), log);
 
     const bin = process.env.SITE_GEN_BIN;
     const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];

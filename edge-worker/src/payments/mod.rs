@@ -517,6 +517,34 @@ fn shell_word(word: &str) -> String {
 
 /// Whether a success-page `session_id` has the shape of a checkout id, so
 /// nothing else reaches the ledger query: 1–255 of `[A-Za-z0-9_]`.
+/// The clips of an order whose line alone costs `amount` in the catalog
+/// (the file and licence bought of each, as `claims` hold them): a partial
+/// refund of exactly one line is most likely that clip refunded, which the
+/// owner's alert then names with the command that stops it.
+pub fn lines_priced(manifest: &CatalogManifest, claims: &Claims, amount: u64) -> Vec<String> {
+    claims
+        .clips
+        .iter()
+        .filter(|slug| {
+            let item = Item { slug: slug.to_string(), choice: claims.choice(slug) };
+            manifest.resolve(&item).is_ok_and(|r| r.price == amount)
+        })
+        .cloned()
+        .collect()
+}
+
+/// What a partial refund's record adds when it matches lines' prices
+/// ([`lines_priced`]).
+pub fn refunded_lines_note(order_id: &str, lines: &[String]) -> String {
+    match lines {
+        [] => String::new(),
+        [one] => format!(
+            "; that is the price of clip {one}: `site-gen orders revoke {order_id} --clip {one}` stops it, if it was refunded"
+        ),
+        many => format!("; that is the price of each of clips {}", many.join(", ")),
+    }
+}
+
 pub fn valid_session_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
@@ -552,6 +580,34 @@ mod tests {
             );
         }
         m
+    }
+
+    #[test]
+    fn a_partial_refund_of_one_lines_price_names_that_clip() {
+        let mut m = manifest();
+        m.clips.get_mut("dunes").unwrap().price = 950;
+        let claims = clipstore_core::Claims {
+            key_id: "k1".into(),
+            order_id: "O".into(),
+            clips: vec!["harbor".into(), "dunes".into()],
+            issued_at: 1,
+            expires_at: 2,
+            downloads: 1,
+            customer_ref: None,
+            choices: Default::default(),
+        };
+        assert_eq!(lines_priced(&m, &claims, 950), ["dunes"]);
+        assert_eq!(lines_priced(&m, &claims, 1800), ["harbor"]);
+        assert!(lines_priced(&m, &claims, 1000).is_empty(), "no line costs that: a discount, a fee");
+        assert_eq!(
+            refunded_lines_note("O", &lines_priced(&m, &claims, 950)),
+            "; that is the price of clip dunes: `site-gen orders revoke O --clip dunes` stops it, if it was refunded"
+        );
+        m.clips.get_mut("dunes").unwrap().price = 1800;
+        assert_eq!(
+            refunded_lines_note("O", &lines_priced(&m, &claims, 1800)),
+            "; that is the price of each of clips harbor, dunes"
+        );
     }
 
     fn paid(clips: &[&str]) -> PaidCheckout {

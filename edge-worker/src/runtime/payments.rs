@@ -582,10 +582,17 @@ async fn money_back(
             statements.push(bind(&db, sql::EVENT, &values)?);
             statements
         }
-        _ => vec![
-            bind(&db, sql::EVENT, &[text(&order_id), num(now), text("partial_refund"), JsValue::NULL, text(&detail)])?,
-            event_row(&db, name, event, at, Some(&order_id), "partial_refund", &detail)?,
-        ],
+        _ => {
+            let detail = format!("{detail}{}", refunded_lines(&db, &order_id, back).await);
+            vec![
+                bind(
+                    &db,
+                    sql::EVENT,
+                    &[text(&order_id), num(now), text("partial_refund"), JsValue::NULL, text(&detail)],
+                )?,
+                event_row(&db, name, event, at, Some(&order_id), "partial_refund", &detail)?,
+            ]
+        }
     };
     let r = batch(&db, statements).await?;
     super::revocations::publish(env).await;
@@ -602,6 +609,30 @@ async fn money_back(
         _ => log_line!({ "received": true, "order_id": order_id, "partial_refund": true }),
     };
     Ok(WebhookAnswer::Done { body, mail: true })
+}
+
+/// What a partial refund's record says of the order's lines its amount is
+/// the price of ([`payments::refunded_lines_note`]); nothing when none is,
+/// or the order cannot be read (the refund is recorded all the same).
+async fn refunded_lines(db: &D1Database, order_id: &str, back: &MoneyBack) -> String {
+    if !back.currency.eq_ignore_ascii_case(&manifest().shop.currency) {
+        return String::new();
+    }
+    let order = match bind(db, sql::ORDER_TO_RESEND, &[text(order_id)]) {
+        Ok(statement) => statement.first_row::<super::recovery::OrderToResend>().await.ok().flatten(),
+        Err(_) => None,
+    };
+    let Some(o) = order else { return String::new() };
+    let claims = super::recovery::fresh_claims(
+        order_id,
+        &o.clips,
+        o.choices.as_deref(),
+        o.allowance,
+        &o.customer_ref,
+        o.expires_at,
+        o.not_before,
+    );
+    payments::refunded_lines_note(order_id, &payments::lines_priced(manifest(), &claims, back.amount_back))
 }
 
 /// The statements that restore an order its dispute revoked, when it is
