@@ -14,7 +14,7 @@ use clipstore_core::json_fields;
 /// The ledger's migrations (`edge-worker/migrations/`), in order: the
 /// self-test names those the deployed D1 lacks (`monitor::schema_problem`).
 /// A test keeps this list equal to the folder.
-pub const MIGRATIONS: [&str; 15] = [
+pub const MIGRATIONS: [&str; 16] = [
     "0001_downloads.sql",
     "0002_ledger.sql",
     "0003_monitor.sql",
@@ -30,6 +30,7 @@ pub const MIGRATIONS: [&str; 15] = [
     "0013_attempt_etag.sql",
     "0014_refund_failed_once.sql",
     "0015_thanks_waiting_client.sql",
+    "0016_order_lookups.sql",
 ];
 
 /// The bytes of a clip its download attempts `d` cover, each byte counted
@@ -654,6 +655,20 @@ pub mod sql {
     );
 
     /// Orders with totals, newest first. `?1 limit`.
+    /// Fails ("no such table") unless the tables a paid order is written to
+    /// are there: the checkout's test when `d1_migrations` is missing.
+    pub const ORDER_TABLES_PRESENT: &str =
+        "SELECT 1 FROM orders, order_clips, checkouts, payment_events, outbox, order_events LIMIT 0";
+
+    /// What a partial refund's naming of a line needs: how many partial
+    /// refunds of the payment came before (Stripe's `amount_refunded` is
+    /// the running total, no one line's price after the first), and the
+    /// order's clips already revoked one by one (a JSON array).
+    /// `?1 provider, ?2 payment_id, ?3 order_id`.
+    pub const PARTIAL_REFUND_CONTEXT: &str = "SELECT \
+         (SELECT COUNT(*) FROM payment_events WHERE provider = ?1 AND session_id = ?2 AND outcome = 'partial_refund') AS earlier, \
+         (SELECT json_group_array(clip_slug) FROM revoked_clips WHERE order_id = ?3) AS revoked";
+
     /// Who bought an order and what they paid, for `site-gen orders show`:
     /// its checkout's address, amount, currency and payment, or, with no
     /// checkout (an order minted by hand), the address its link was last
@@ -1048,8 +1063,10 @@ pub mod sql {
     /// is left out, so that the alert does not advise what was done (an
     /// order made twice by hand, a clip revoked of a refunded order): a
     /// partial refund once the order is revoked, or a clip of it revoked
-    /// after it; a refund or dispute without an order once its payment's
-    /// checkout made one; a refused checkout once it has its order.
+    /// after it; a full refund or dispute without an order once its
+    /// payment's checkout made one (created revoked; a partial refund
+    /// without an order stays: the order made later revokes nothing for
+    /// it); a refused checkout once it has its order.
     pub const PAYMENT_ATTENTION: &str =
         "SELECT MAX(e.id) AS id, e.order_id AS order_id, e.outcome AS outcome, e.detail AS detail, e.session_id AS session_id \
          FROM payment_events e \
@@ -1058,7 +1075,7 @@ pub mod sql {
          AND NOT (e.outcome = 'partial_refund' AND (EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id \
              AND o.revoked_at IS NOT NULL) \
              OR EXISTS (SELECT 1 FROM revoked_clips v WHERE v.order_id = e.order_id AND v.at * 1000 >= e.at))) \
-         AND NOT (e.outcome IN ('revoke_pending', 'refund_without_order') \
+         AND NOT (e.outcome = 'revoke_pending' \
              AND EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.payment_id = e.session_id)) \
          AND NOT (e.outcome IN ('unknown_clip', 'no_clips', 'underpaid') \
              AND EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.session_id = e.session_id)) \

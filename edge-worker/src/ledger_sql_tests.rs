@@ -9,7 +9,7 @@ use crate::allowance::DownloadAllowance;
 use crate::ledger::{sql, Param, Settlement};
 
 /// Every migration, in order (the outbox's tests use them too).
-pub(crate) const MIGRATIONS: [&str; 15] = [
+pub(crate) const MIGRATIONS: [&str; 16] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
@@ -25,6 +25,7 @@ pub(crate) const MIGRATIONS: [&str; 15] = [
     include_str!("../migrations/0013_attempt_etag.sql"),
     include_str!("../migrations/0014_refund_failed_once.sql"),
     include_str!("../migrations/0015_thanks_waiting_client.sql"),
+    include_str!("../migrations/0016_order_lookups.sql"),
 ];
 
 #[test]
@@ -1855,6 +1856,17 @@ fn stripes_retries_of_one_refused_checkout_are_one_matter_for_the_owner() {
     assert_eq!(rows[3].0, 30, "the retried checkout once, as its newest row");
 }
 
+/// The checkout's test of the order's tables, when `d1_migrations` is
+/// missing: it fails on a database without them, and only then.
+#[test]
+fn the_order_tables_are_found_or_named_missing() {
+    let migrated = db();
+    assert!(migrated.prepare(sql::ORDER_TABLES_PRESENT).is_ok());
+    let bare = Connection::open_in_memory().unwrap();
+    let missing = bare.prepare(sql::ORDER_TABLES_PRESENT).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(missing.contains("no such table"), "{missing}");
+}
+
 /// The owner's alert repeated for a day what had been settled, with advice
 /// that was by then wrong (a review ran each).
 #[test]
@@ -1894,10 +1906,12 @@ fn a_settled_payment_matter_leaves_the_owners_alert() {
     event(10_003, "pi_4", None, "revoke_pending");
     event(10_004, "cs_5", None, "unknown_clip");
     event(10_005, "cs_6", None, "unknown_clip");
+    event(10_006, "pi_7", None, "refund_without_order");
     let all = [
         "partial_refund:pi_1",
         "partial_refund:pi_2",
         "partial_refund:pi_3",
+        "refund_without_order:pi_7",
         "revoke_pending:pi_4",
         "unknown_clip:cs_5",
         "unknown_clip:cs_6",
@@ -1913,7 +1927,19 @@ fn a_settled_payment_matter_leaves_the_owners_alert() {
     checkout("cs_4", "P4", "pi_4");
     order("P5");
     checkout("cs_5", "P5", "pi_5");
-    assert_eq!(matters(), ["partial_refund:pi_3", "unknown_clip:cs_6"]);
+    // A partial refund that came before its order: the order made later
+    // revoked nothing for it, so it is still the owner's to decide.
+    order("P7");
+    checkout("cs_7", "P7", "pi_7");
+    assert_eq!(matters(), ["partial_refund:pi_3", "refund_without_order:pi_7", "unknown_clip:cs_6"]);
+    // A second partial refund of pi_3's payment names no line: the first is
+    // counted, and the order's clip revoked since is listed.
+    let (earlier, revoked): (i64, String) = db
+        .query_row(sql::PARTIAL_REFUND_CONTEXT, ["stripe", "pi_3", "P3"], |r| {
+            Ok((r.get("earlier")?, r.get("revoked")?))
+        })
+        .unwrap();
+    assert_eq!((earlier, revoked.as_str()), (1, r#"["a"]"#));
 }
 
 #[test]

@@ -417,6 +417,10 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                     "a customer's checkout could not start ({detail}); nothing was charged. Fix {} (docs/payments.md)",
                     if detail.starts_with("STRIPE_WEBHOOK_SECRET") { "STRIPE_WEBHOOK_SECRET" } else { "STRIPE_API_KEY" }
                 ),
+                // Turned away before Stripe was asked: what it says is the fix.
+                "checkout_unavailable" if !detail.to_ascii_lowercase().starts_with("stripe") => format!(
+                    "a customer's checkout was turned away before paying, because a paid order could not have been delivered ({detail}); nothing was charged. Fix that, then `site-gen doctor` shows the checkout ready (docs/deploy.md)"
+                ),
                 "checkout_unavailable" => format!(
                     "a customer's checkout could not start ({detail}); nothing was charged. Stripe's message says why (a total under Stripe's minimum charge, an account not yet activated for live payments)"
                 ),
@@ -1245,6 +1249,21 @@ mod payment_attention_tests {
             vec![(None, "checkout_unavailable".to_string(), "STRIPE_WEBHOOK_SECRET is missing or is not".to_string())];
         let secret = payment_attention_problem(&secret).unwrap();
         assert!(secret.contains("Fix STRIPE_WEBHOOK_SECRET") && !secret.contains("Fix STRIPE_API_KEY"), "{secret}");
+        // Turned away before Stripe was asked: not "Stripe's message says why".
+        let shop = vec![(
+            None,
+            "checkout_unavailable".to_string(),
+            "the file of the clip harbour (clips/h.mp4) is not in the R2 bucket: customers cannot buy it until `site-gen push` uploads it".to_string(),
+        )];
+        let shop = payment_attention_problem(&shop).unwrap();
+        assert!(
+            shop.contains("turned away before paying, because a paid order could not have been delivered"),
+            "{shop}"
+        );
+        assert!(shop.contains("site-gen push") && !shop.contains("Stripe's message"), "{shop}");
+        let base = payment_attention_problem(&base).unwrap();
+        assert!(base.contains("Stripe's message says why") || base.contains("STRIPE_API_BASE"), "{base}");
+        assert!(!base.contains("could not have been delivered"), "{base}");
         assert!(text.contains("site-gen orders revoke PAY-1 --clip SLUG"));
         assert!(text.contains("PAY-2: paid 0.00 EUR"));
         let leaked = vec![(

@@ -1534,6 +1534,14 @@ describe("checkout refusals: a clear page, and nothing charged or written", () =
       await d1Sql(`UPDATE d1_migrations SET name = '${latest}' WHERE name = 'away-${latest}'`);
     }
     assert.equal((await postCheckout(form([["clip", first.slug], ["clip", second.slug]]))).status, 303, "works again");
+    // No `d1_migrations` table, but the order's tables are there (a schema
+    // imported, or a `migrations_table` of the shop's own): not refused.
+    await d1Sql("ALTER TABLE d1_migrations RENAME TO d1_migrations_away");
+    try {
+      assert.equal((await postCheckout(form([["clip", first.slug]]))).status, 303, "the schema came another way");
+    } finally {
+      await d1Sql("ALTER TABLE d1_migrations_away RENAME TO d1_migrations");
+    }
   });
 
   it("a flood of checkouts from one network: the 11th in a minute is a 429 that costs no call to Stripe, other networks go on", async () => {

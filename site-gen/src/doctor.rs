@@ -210,7 +210,23 @@ impl Report {
             }
         }
         r.minting_key(health, shop);
+        r.logs(shop);
         r.bucket(remote, shop)
+    }
+
+    /// A shop made by `site-gen init` before its Workers Logs kept no
+    /// invocation logs: each holds a request's URL, a download link.
+    fn logs(&mut self, shop: &ShopFacts) {
+        let Ok(config) = std::fs::read_to_string(shop.root.join("wrangler.toml")) else { return };
+        if !config.contains("[observability]") || invocation_logs_off(&config) {
+            return;
+        }
+        self.warn(
+            "logs: the shop's wrangler.toml keeps Workers Logs' invocation logs, which store every request's URL, \
+             customers' download links among them: add `[observability.logs]` with `enabled = true` and \
+             `invocation_logs = false` under `[observability]`, then deploy (docs/worker.md)"
+                .to_string(),
+        );
     }
 
     /// Whether links `site-gen token mint` signs on this machine open on
@@ -597,6 +613,29 @@ pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
     }
 }
 
+/// What `"$W"` in doctor's advice is: the shop's README sets it (`W=…`,
+/// clipstore's own wrangler), but a new terminal has no `W`.
+fn wrangler_note(root: &std::path::Path) -> String {
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap_or_default();
+    match readme.lines().map(str::trim).find(|l| l.starts_with("W=")) {
+        Some(set) => format!(
+            "(\"$W\" above is clipstore's wrangler, as the shop's README sets it: run `{set}` first in a new terminal)"
+        ),
+        None => {
+            "(\"$W\" above is clipstore's wrangler: edge-worker/node_modules/.bin/wrangler in the clipstore checkout)"
+                .to_string()
+        }
+    }
+}
+
+/// Whether a `wrangler.toml` turns Workers Logs' invocation logs off.
+fn invocation_logs_off(config: &str) -> bool {
+    config.lines().any(|l| {
+        let l = l.split('#').next().unwrap_or_default().replace(' ', "");
+        l == "invocation_logs=false"
+    })
+}
+
 /// The advice in `text` for a shop with a `wrangler.toml` of its own
 /// (`own_config`: one made by `site-gen init`), whose wrangler commands run
 /// in its folder as `"$W" … --config wrangler.toml` (its README sets `W`).
@@ -689,8 +728,14 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
     let report = Report::new(&health, refused.map_or(Ok(&remote[..]), Err), &facts);
     let own_config = args.root.join("wrangler.toml").is_file();
     println!("site-gen doctor: {}", client.base());
+    let mut named_w = false;
     for line in &report.lines {
-        println!("{}", for_the_shop(&line.to_string(), own_config));
+        let line = for_the_shop(&line.to_string(), own_config);
+        named_w |= line.contains("\"$W\"");
+        println!("{line}");
+    }
+    if named_w {
+        println!("{}", wrangler_note(&args.root));
     }
     println!("{}", report.summary());
     Ok(if report.problems == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -702,6 +747,28 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_wrangler_of_an_init_shop_is_named_from_its_readme() {
+        let shop = tempfile::tempdir().unwrap();
+        assert!(wrangler_note(shop.path()).contains("edge-worker/node_modules/.bin/wrangler"));
+        std::fs::write(
+            shop.path().join("README.md"),
+            "```sh\n   W=/src/clipstore/edge-worker/node_modules/.bin/wrangler\n```\n",
+        )
+        .unwrap();
+        assert!(
+            wrangler_note(shop.path()).contains("run `W=/src/clipstore/edge-worker/node_modules/.bin/wrangler` first")
+        );
+    }
+
+    #[test]
+    fn an_old_shops_config_that_logs_invocations_is_named() {
+        assert!(invocation_logs_off("[observability.logs]\nenabled = true\ninvocation_logs = false # links\n"));
+        assert!(!invocation_logs_off("[observability]\nenabled = true\n"));
+        assert!(!invocation_logs_off("# invocation_logs = false\n"));
+        assert!(invocation_logs_off(include_str!("../../edge-worker/wrangler.toml")), "a new shop's, copied from it");
+    }
 
     #[test]
     fn a_shop_of_its_own_is_told_its_own_wrangler_commands() {

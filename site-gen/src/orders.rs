@@ -1023,10 +1023,14 @@ fn revoked_reason(shown: &Value) -> &str {
 fn still_stopped(order: &str, shown: &Value, clip: Option<&str>) -> Option<String> {
     if shown.pointer("/order/revoked_at").is_some_and(|r| !r.is_null()) {
         let why = revoked_reason(shown);
+        // What the customer's link answers, as the Worker's pages say it.
+        let (answer, undo) = match why {
+            "refunded" => ("this purchase was refunded", format!("`site-gen orders reissue {order} --despite-refund`")),
+            "disputed" => ("this purchase is disputed", "the dispute closing in the shop's favour".to_string()),
+            _ => ("this download link is no longer valid", format!("`site-gen orders unrevoke {order}`")),
+        };
         return Some(format!(
-            "Note: order {order} is revoked ({why}): its links still answer \"{}\" until the revoke is undone \
-             (`site-gen orders unrevoke {order}`, for your own revoke; `site-gen orders reissue {order} --despite-refund` after a refund).",
-            if why == "disputed" { "disputed" } else { "refunded" }
+            "Note: order {order} is revoked ({why}): its links still answer \"{answer}\" until {undo} undoes it."
         ));
     }
     let revoked: Vec<String> = shown
@@ -1246,7 +1250,17 @@ mod tests {
         assert_eq!(still_stopped("O", &open, Some("a")), None);
         let refunded = order(serde_json::json!(5), serde_json::json!("refunded"), "[]");
         let said = still_stopped("O", &refunded, Some("a")).unwrap();
-        assert!(said.contains("order O is revoked (refunded): its links still answer \"refunded\""), "{said}");
+        assert!(
+            said.contains("order O is revoked (refunded): its links still answer \"this purchase was refunded\""),
+            "{said}"
+        );
+        assert!(said.contains("reissue O --despite-refund"), "{said}");
+        let own = order(serde_json::json!(5), serde_json::json!("admin"), "[]");
+        let said = still_stopped("O", &own, None).unwrap();
+        assert!(
+            said.contains("\"this download link is no longer valid\" until `site-gen orders unrevoke O`"),
+            "{said}"
+        );
         let clip = order(Value::Null, Value::Null, r#"["b"]"#);
         assert_eq!(still_stopped("O", &clip, Some("a")), None, "another clip was refunded");
         let said = still_stopped("O", &clip, Some("b")).unwrap();

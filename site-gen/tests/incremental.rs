@@ -270,6 +270,14 @@ fn run_sequence(drafts: bool) {
     h.edit("content/clips/dune.md", "tags = []", "tags = []\ndraft = true");
     h.check("make it a draft again");
     assert_eq!(dune_media(&h), [drafts, drafts]);
+    // A published post shows the draft's poster ("coming soon"): it is
+    // published for the post (the build failed, saying the file was not there).
+    h.write("content/news/soon.md", &post("Soon", "2026-05-06", "[]", "![Dune](/posters/dune.jpg)"));
+    h.check("a published post shows the draft's poster");
+    assert_eq!(dune_media(&h), [true, drafts], "the linked poster only");
+    h.remove("content/news/soon.md");
+    h.check("the post removed");
+    assert_eq!(dune_media(&h), [drafts, drafts]);
     h.edit("content/clips/dune.md", "/posters/dune.jpg", "/posters/alpha.jpg");
     h.check("the draft shows a published clip's poster: its old one is a static file like any other");
     assert_eq!(dune_media(&h), [true, drafts]);

@@ -2,6 +2,10 @@
 //! the catalog, and the customer is sent to Stripe's payment page
 //! (docs/payments.md, "The cart's checkout").
 
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::*;
@@ -52,12 +56,39 @@ pub(super) fn configuration(env: &Env) -> std::result::Result<(String, String), 
 /// migrations this Worker needs (a Worker deployed before them cannot
 /// record the order), or a file of the cart is not in the bucket (and no
 /// secondary origin may have it). D1 or R2 failing is no reason: their
-/// outage paths take over (docs/outages.md).
+/// outage paths take over (docs/outages.md); nor is their being slow: past
+/// [`DELIVERABLE_BUDGET_MS`] the checkout goes on.
 async fn undeliverable(env: &Env, cart: &Cart) -> Option<String> {
+    let checked = pin!(undeliverable_now(env, cart));
+    let budget = pin!(Delay::from(Duration::from_millis(DELIVERABLE_BUDGET_MS)));
+    match select(checked, budget).await {
+        Either::Left((problem, _)) => problem,
+        Either::Right(_) => {
+            console_warn!("{}", log_line!({ "event": "checkout_check_slow", "budget_ms": DELIVERABLE_BUDGET_MS }));
+            None
+        }
+    }
+}
+
+/// How long a checkout waits for D1 and R2 to say the order could be delivered.
+const DELIVERABLE_BUDGET_MS: u64 = 2000;
+
+async fn undeliverable_now(env: &Env, cart: &Cart) -> Option<String> {
     let db = env.d1("DB").ok()?;
     match super::monitor::schema_problem(&db).await {
         Ok(Some(problem)) => return Some(problem),
-        Err(e) if e.contains("no such table") => return Some(format!("{e}: {}", crate::monitor::APPLY_MIGRATIONS)),
+        // No `d1_migrations` table: the migrations were never applied, or
+        // the schema came another way (an import, a `migrations_table` of
+        // its own). Only a table the order needs missing refuses it.
+        Err(e) if e.contains("no such table") => {
+            let present = match bind(&db, sql::ORDER_TABLES_PRESENT, &[]) {
+                Ok(statement) => statement.run().await.map(|_| ()).map_err(|e| e.to_string()),
+                Err(e) => Err(format!("{e:?}")),
+            };
+            if let Some(e) = present.err().filter(|e| e.contains("no such table")) {
+                return Some(format!("{e}: {}", crate::monitor::APPLY_MIGRATIONS));
+            }
+        }
         _ => {}
     }
     if !matches!(super::secondary::config(env), Ok(None)) {

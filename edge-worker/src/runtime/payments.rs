@@ -583,7 +583,7 @@ async fn money_back(
             statements
         }
         _ => {
-            let detail = format!("{detail}{}", refunded_lines(&db, &order_id, back).await);
+            let detail = format!("{detail}{}", refunded_lines(&db, name, &order_id, back).await);
             vec![
                 bind(
                     &db,
@@ -614,16 +614,24 @@ async fn money_back(
 /// What a partial refund's record says of the order's lines its amount is
 /// the price of ([`payments::refunded_lines_note`]); nothing when none is,
 /// or the order cannot be read (the refund is recorded all the same).
-async fn refunded_lines(db: &D1Database, order_id: &str, back: &MoneyBack) -> String {
+async fn refunded_lines(db: &D1Database, provider: &str, order_id: &str, back: &MoneyBack) -> String {
     if !back.currency.eq_ignore_ascii_case(&manifest().shop.currency) {
         return String::new();
     }
+    // Only the payment's first partial refund: `amount_back` is the total
+    // refunded so far (a second one named the wrong clip).
+    let context = match bind(db, sql::PARTIAL_REFUND_CONTEXT, &[text(provider), text(&back.payment_id), text(order_id)])
+    {
+        Ok(statement) => statement.first_row::<PartialRefundContext>().await.ok().flatten(),
+        Err(_) => None,
+    };
+    let Some(context) = context.filter(|c| c.earlier == 0) else { return String::new() };
     let order = match bind(db, sql::ORDER_TO_RESEND, &[text(order_id)]) {
         Ok(statement) => statement.first_row::<super::recovery::OrderToResend>().await.ok().flatten(),
         Err(_) => None,
     };
     let Some(o) = order else { return String::new() };
-    let claims = super::recovery::fresh_claims(
+    let mut claims = super::recovery::fresh_claims(
         order_id,
         &o.clips,
         o.choices.as_deref(),
@@ -632,8 +640,16 @@ async fn refunded_lines(db: &D1Database, order_id: &str, back: &MoneyBack) -> St
         o.expires_at,
         o.not_before,
     );
+    let revoked: Vec<String> = clipstore_core::json::from_str(&context.revoked).unwrap_or_default();
+    claims.clips.retain(|c| !revoked.contains(c));
     payments::refunded_lines_note(order_id, &payments::lines_priced(manifest(), &claims, back.amount_back))
 }
+
+struct PartialRefundContext {
+    earlier: u64,
+    revoked: String,
+}
+crate::from_row!(PartialRefundContext { earlier, revoked });
 
 /// The statements that restore an order its dispute revoked, when it is
 /// still revoked for that dispute (a refund's or the owner's revoke

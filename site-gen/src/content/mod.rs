@@ -101,11 +101,16 @@ pub struct ClipVariant {
 impl Shop {
     /// The files under `static/` (relative to it, with `/`) left out of the
     /// site with the clip they belong to: a left-out clip's poster and
-    /// preview, unless a published clip shows them too. `site-gen media`
-    /// makes them for drafts as well, and a preview of a clip not yet for
-    /// sale must not be public at a guessable address before it is.
+    /// preview, unless a published clip shows them too, or published text
+    /// links them (a "coming soon" post with the scheduled clip's poster).
+    /// `site-gen media` makes them for drafts as well, and a preview of a
+    /// clip not yet for sale must not be public at a guessable address
+    /// before it is.
     pub fn withheld_static(&self) -> HashSet<String> {
-        let shown: HashSet<&str> = self.clips.iter().flat_map(Clip::media).collect();
+        let linked = self.clips.iter().flat_map(|c| &c.links).chain(self.posts.iter().flat_map(|p| &p.links));
+        let linked = linked.chain(self.pages.iter().flat_map(|p| &p.links));
+        let linked = linked.map(|l| l.target.split(['?', '#']).next().unwrap_or_default());
+        let shown: HashSet<&str> = self.clips.iter().flat_map(Clip::media).chain(linked).collect();
         self.hidden_media
             .iter()
             .filter(|m| !shown.contains(m.as_str()))
