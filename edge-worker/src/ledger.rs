@@ -660,6 +660,18 @@ pub mod sql {
     pub const ORDER_TABLES_PRESENT: &str =
         "SELECT 1 FROM orders, order_clips, checkouts, payment_events, outbox, order_events LIMIT 0";
 
+    /// Requests refused since `?1` (unix minutes) for a key the Worker does
+    /// not have, and the key ids the refused links named, for the
+    /// `links_refused` problem: the counts isolates wrote
+    /// (`refusal_minutes`, order pages included), or the rows of the first
+    /// few a minute since `?2` (unix ms), written at once, when more (an
+    /// isolate's counts wait for its next refusal in a later minute).
+    pub const LINKS_REFUSED_KEY: &str = "SELECT MAX( \
+         (SELECT COALESCE(SUM(n), 0) FROM refusal_minutes WHERE code = 'unknown_key' AND minute >= ?1), \
+         (SELECT COUNT(*) FROM download_attempts WHERE at >= ?2 AND outcome = 'unknown_key')) AS count, NULL AS newest, \
+         (SELECT GROUP_CONCAT(DISTINCT key_id) FROM download_attempts WHERE at >= ?2 AND outcome = 'unknown_key' \
+          AND key_id IS NOT NULL) AS latest";
+
     /// What a partial refund's naming of a line needs: how many partial
     /// refunds of the payment came before (Stripe's `amount_refunded` is
     /// the running total, no one line's price after the first), and the

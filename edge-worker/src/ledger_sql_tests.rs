@@ -1856,6 +1856,32 @@ fn stripes_retries_of_one_refused_checkout_are_one_matter_for_the_owner() {
     assert_eq!(rows[3].0, 30, "the retried checkout once, as its newest row");
 }
 
+/// Links refused for a key the Worker lacks: the larger of the counts and
+/// the rows, with the key ids the rows name.
+#[test]
+fn links_refused_for_a_missing_key_are_counted_with_their_key_ids() {
+    let db = db();
+    let refused = |since_minute: u64, since_ms: u64| -> (i64, Option<String>) {
+        db.query_row(sql::LINKS_REFUSED_KEY, [since_minute as i64, since_ms as i64], |r| {
+            Ok((r.get("count")?, r.get("latest")?))
+        })
+        .unwrap()
+    };
+    assert_eq!(refused(0, 0), (0, None));
+    let row = |id: &str, at: u64, key: Option<&str>| {
+        let insert = "INSERT INTO download_attempts (attempt_id, at, method, status, outcome, key_id, recorded_via) \
+                      VALUES (?1, ?2, 'GET', 403, 'unknown_key', ?3, 'd1')";
+        run(&db, insert, vec![t(id), n(at), key.map_or(Value::Null, t)]);
+    };
+    row("a1", 120_000, Some("2024-01"));
+    row("a2", 121_000, Some("2024-01"));
+    row("a3", 122_000, None);
+    assert_eq!(refused(0, 0), (3, Some("2024-01".into())), "the rows, before any count was written");
+    run(&db, sql::COUNT_REFUSALS, vec![n(2), t("unknown_key"), n(40)]);
+    assert_eq!(refused(0, 0).0, 40, "the counts, when more");
+    assert_eq!(refused(3, 180_000), (0, None), "older than the window");
+}
+
 /// The checkout's test of the order's tables, when `d1_migrations` is
 /// missing: it fails on a database without them, and only then.
 #[test]

@@ -349,6 +349,28 @@ pub fn mail_failed_problem(failed: u64, latest: Option<&str>) -> Option<String> 
     })
 }
 
+/// Links refused in the last hour for a key `TOKEN_KEYS` lacks before they
+/// are a `links_refused` problem (one or two are a stranger's made-up link).
+pub const LINKS_REFUSED_MIN: u64 = 3;
+
+/// The `links_refused` problem: `refused` requests of the last hour whose
+/// link was signed with a key the Worker does not have (`key_ids`: those
+/// the refused links named). A rotated `TOKEN_KEYS` that left out the key
+/// of links already sent stops every one of them at once, and each
+/// customer writes in: the eleven days this shop exists to prevent.
+pub fn links_refused_problem(refused: u64, key_ids: Option<&str>) -> Option<String> {
+    (refused >= LINKS_REFUSED_MIN).then(|| {
+        let which = key_ids.filter(|k| !k.is_empty()).map_or(String::new(), |k| format!(" (key {k})"));
+        format!(
+            "{refused} download requests in the last hour were refused because their link was signed with a key TOKEN_KEYS does not have{which}: \
+             every customer with such a link sees \"This download link is not valid\". If you changed TOKEN_KEYS, put the old key back \
+             after the new one (the first signs new links, the others still open the old ones), keep it until those links expire, \
+             and `site-gen doctor` shows the keys the Worker has (docs/deploy.md). If you never had such a key, someone is trying \
+             made-up links: nothing to do"
+        )
+    })
+}
+
 /// Hours a customer refused a resume stays a `downloads_stuck` problem.
 pub const DOWNLOADS_STUCK_HOURS: u64 = 24;
 
@@ -809,8 +831,9 @@ pub struct RunFindings {
 }
 
 /// The checks that read D1: none runs while it fails.
-pub const CHECKS_OF_THE_LEDGER: [&str; 13] = [
+pub const CHECKS_OF_THE_LEDGER: [&str; 14] = [
     "ledger_writes",
+    "links_refused",
     "catalog_sold",
     "downloads_stuck",
     "ledger_schema",
@@ -1038,7 +1061,16 @@ pub mod sql {
 
 #[cfg(test)]
 mod payment_attention_tests {
-    use super::{mail_failed_problem, payment_attention_problem};
+    use super::{links_refused_problem, mail_failed_problem, payment_attention_problem};
+
+    #[test]
+    fn links_refused_for_a_missing_key_say_what_to_put_back() {
+        assert_eq!(links_refused_problem(2, Some("2024-01")), None, "a stranger's made-up link or two");
+        let said = links_refused_problem(7, Some("2024-01")).unwrap();
+        assert!(said.starts_with("7 download requests in the last hour were refused"), "{said}");
+        assert!(said.contains("(key 2024-01)") && said.contains("put the old key back"), "{said}");
+        assert!(!links_refused_problem(3, None).unwrap().contains("(key"));
+    }
 
     /// While one problem stays open, another that clears is said to have
     /// cleared, and announced again when it comes back (it was silent for

@@ -15,7 +15,9 @@ import { after, before, describe, it } from "node:test";
 import os from "node:os";
 
 import { startResendStandin } from "./support/resend-standin.mjs";
-import { ADMIN_TOKEN, REPO, admin, catalog, curl, mint, paths, run, sha256File, startStack, toolEnv } from "./support/stack.mjs";
+import {
+  ADMIN_TOKEN, REPO, admin, catalog, curl, mint, paths, run, sha256File, startStack, toolEnv, vectors,
+} from "./support/stack.mjs";
 
 const { manifest } = catalog();
 const clips = Object.entries(manifest.clips)
@@ -681,6 +683,45 @@ describe("customers the allowance stops", () => {
     const [alert] = received.slice(before);
     assert.ok(alert.body.clipstore.new.some((k) => k.startsWith("downloads_stuck#")), JSON.stringify(alert.body.clipstore));
     assert.match(alert.body.text, new RegExp(`latest: order M-PIECES, clip ${kept.slug}`));
+  });
+
+  // TOKEN_KEYS rotated without the key of the links already sent: every
+  // customer's link answered "not valid", and no check said a word (a
+  // review's drill): the shop's eleven days again.
+  it("links signed with a key TOKEN_KEYS no longer has: one alert naming the key, cleared when they stop", async () => {
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    const kept = clips.find((c) => c !== missing && c !== wrong);
+    const retired = vectors.keys.find((k) => !k.in_keyring && k.name === "retired");
+    const [cmd, pre] = process.env.SITE_GEN_BIN ? [process.env.SITE_GEN_BIN, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const { stdout } = await run(cmd, [...pre, "token", "mint", "--root", paths.shopRoot, "--order", "M-OLDKEY",
+      "--clip", kept.slug, "--expires", "1d", "--base-url", `${stack.base}/download`],
+      { cwd: REPO, env: { ...toolEnv, CLIPSTORE_SIGNING_KEY: retired.env } });
+    const link = stdout.trim();
+    await scheduled();
+    await settle();
+    const before = received.length;
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await curl(link)).status, 403, "the order page");
+      assert.equal((await curl(`${link}/${kept.slug}`)).status, 403, "the download");
+    }
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+    const [alert] = received.slice(before);
+    assert.ok(alert.body.clipstore.new.includes("links_refused"), JSON.stringify(alert.body.clipstore));
+    const keyId = retired.env.split(":")[0];
+    assert.match(alert.body.text, new RegExp(`were refused because their link was signed with a key TOKEN_KEYS does not have \\(key ${keyId}\\)`));
+    assert.match(alert.body.text, /put the old key back after the new one/);
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 1, "said once while it lasts");
+    // An hour on, with no more of them: cleared.
+    await sql("UPDATE download_attempts SET at = at - 7200000 WHERE outcome = 'unknown_key'; " +
+      "UPDATE refusal_minutes SET minute = minute - 120 WHERE code = 'unknown_key'");
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 2, JSON.stringify(received.slice(before)));
+    assert.ok(["recovered", "cleared"].includes(received[before + 1].body.clipstore.kind), JSON.stringify(received[before + 1]));
   });
 });
 

@@ -403,7 +403,18 @@ pub(super) fn order_view<'a>(
 /// does, expired or not: what its order page (saying it expired) and
 /// licence certificates show.
 async fn verified_order_view(env: &Env, token: &str, lasting: bool) -> std::result::Result<OrderView, DownloadError> {
-    let claims = if lasting { super::verify_lasting(env, token)? } else { verify(env, token)? };
+    let verified = if lasting { super::verify_lasting(env, token) } else { verify(env, token) };
+    let claims = match verified {
+        Ok(claims) => claims,
+        Err(e) => {
+            // The order page is what a customer opens first: a key the
+            // Worker lacks counts for the self-test's `links_refused` too.
+            if matches!(e, DownloadError::InvalidToken { code: "unknown_key" }) {
+                refusals::count(env, Date::now().as_millis(), "unknown_key", None).await;
+            }
+            return Err(e);
+        }
+    };
     let ledger = async {
         let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
         let mut statements = order_seen(&db, &order_facts(&claims), &claims.key_id)?;
@@ -572,7 +583,17 @@ async fn clip(
     head: bool,
     attempt: &mut Attempt,
 ) -> std::result::Result<(Response, Option<stream::SegmentedBody<Steps>>), DownloadError> {
-    let (claims, past_expiry) = super::verify_resumable(env, token, true)?;
+    let (claims, past_expiry) = match super::verify_resumable(env, token, true) {
+        Ok(verified) => verified,
+        Err(e) => {
+            // Signed with a key the Worker lacks: which one, for the
+            // self-test's `links_refused` (unverified: a name, no more).
+            if matches!(e, DownloadError::InvalidToken { code: "unknown_key" }) {
+                attempt.record.key_id = clipstore_core::decode_unverified(token).ok().map(|c| c.key_id);
+            }
+            return Err(e);
+        }
+    };
     attempt.record.order_id = Some(claims.order_id.clone());
     attempt.record.key_id = Some(claims.key_id.clone());
     attempt.order = Some(order_facts(&claims));

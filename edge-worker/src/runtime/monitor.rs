@@ -709,6 +709,17 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
                 console_error!("{}", log_line!({ "event": "monitor_orders_unread", "error": e }))
             }
         }
+        // One problem while it lasts: anyone can send made-up links.
+        let since_ms = Date::now().as_millis().saturating_sub(3_600_000);
+        let values = [num(since_ms / 60_000), num(since_ms)];
+        match newest_matters(db, crate::ledger::sql::LINKS_REFUSED_KEY, &values, monitor::links_refused_problem).await {
+            Ok(Some((_, problem))) => findings.system.push(("links_refused".into(), problem)),
+            Ok(None) => {}
+            Err(e) => {
+                findings.unchecked.push("links_refused");
+                console_error!("{}", log_line!({ "event": "monitor_refusals_unread", "error": e }))
+            }
+        }
         match downloads_stuck(db).await {
             Ok(Some((newest, problem))) => findings.system.push((format!("downloads_stuck#{newest}"), problem)),
             Ok(None) => {}

@@ -48,6 +48,10 @@ pub fn incident(key: &str) -> (bool, String) {
             "a delayed payment (a bank debit) neither became an order nor failed: if the Stripe Dashboard shows it paid, the customer has no link; make the order with `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` ({})",
             payments()
         )),
+        "links_refused" => (true, format!(
+            "customers' links were refused because they were signed with a key TOKEN_KEYS no longer has: if you changed TOKEN_KEYS, put the old key back after the new one and keep it until those links expire (the signing keys line above names the keys the Worker has; {})",
+            guide("deploy.md")
+        )),
         "downloads_stuck" => (true, format!(
             "a customer was refused a clip they never received whole: downloads that broke off used up what their link allows. The Worker's alert names the order and clip; `site-gen orders show ORDER` shows its downloads, and `site-gen orders reset ORDER --clip SLUG` gives them back ({})",
             guide("downloads.md")
