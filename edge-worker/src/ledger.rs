@@ -1069,9 +1069,11 @@ pub mod sql {
     /// Partial refunds, refunds without an order, price mismatches and
     /// checkouts the shop's configuration stopped, since `?1`, for the
     /// self-test's alert. `?1 since (unix ms)`.
-    /// One row per checkout and outcome (the newest): Stripe's retries of
-    /// one refused checkout, every few hours for three days, would
-    /// otherwise push other matters out of the 20. A matter settled since
+    /// One row per checkout and outcome (the newest; `first_id`, its first
+    /// row, names the matter): Stripe's retries of one refused checkout,
+    /// every few hours for three days, would otherwise push other matters
+    /// out of the 20; and one per reason a cart's checkout was turned away
+    /// (a revoked key turns every customer away: one line, not one each). A matter settled since
     /// is left out, so that the alert does not advise what was done (an
     /// order made twice by hand, a clip revoked of a refunded order): a
     /// partial refund once the order is revoked, or a clip of it revoked
@@ -1080,7 +1082,8 @@ pub mod sql {
     /// without an order stays: the order made later revokes nothing for
     /// it); a refused checkout once it has its order.
     pub const PAYMENT_ATTENTION: &str =
-        "SELECT MAX(e.id) AS id, e.order_id AS order_id, e.outcome AS outcome, e.detail AS detail, e.session_id AS session_id \
+        "SELECT MAX(e.id) AS id, MIN(e.id) AS first_id, e.order_id AS order_id, e.outcome AS outcome, e.detail AS detail, \
+         e.session_id AS session_id \
          FROM payment_events e \
          WHERE e.at >= ?1 AND e.outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
          'checkout_unavailable', 'unknown_clip', 'no_clips', 'underpaid', 'refund_failed') \
@@ -1091,7 +1094,8 @@ pub mod sql {
              AND EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.payment_id = e.session_id)) \
          AND NOT (e.outcome IN ('unknown_clip', 'no_clips', 'underpaid') \
              AND EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.session_id = e.session_id)) \
-         GROUP BY e.outcome, COALESCE(e.session_id, e.id) ORDER BY id DESC LIMIT 20";
+         GROUP BY e.outcome, COALESCE(e.session_id, IIF(e.outcome = 'checkout_unavailable', e.detail, NULL), e.id) \
+         ORDER BY id DESC LIMIT 20";
 
     /// Webhook deliveries for the owner, newest first, with the checkout's
     /// customer and amount on the rows that made its order (the event's, or

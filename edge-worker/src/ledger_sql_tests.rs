@@ -1845,15 +1845,19 @@ fn stripes_retries_of_one_refused_checkout_are_one_matter_for_the_owner() {
     event(2_000, Some("pi_b"), "partial_refund", "refunded: 1 of 2 back");
     event(2_001, None, "checkout_unavailable", "Stripe answered 401");
     event(2_002, None, "checkout_unavailable", "Stripe answered 401");
+    event(2_003, None, "checkout_unavailable", "STRIPE_API_BASE must be https://");
     let mut s = db.prepare(sql::PAYMENT_ATTENTION).unwrap();
-    let rows: Vec<(i64, String, Option<String>)> = s
-        .query_map([0], |r| Ok((r.get("id")?, r.get("outcome")?, r.get("session_id")?)))
+    let rows: Vec<(i64, i64, String, Option<String>)> = s
+        .query_map([0], |r| Ok((r.get("id")?, r.get("first_id")?, r.get("outcome")?, r.get("session_id")?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    let outcomes: Vec<&str> = rows.iter().map(|(_, o, _)| o.as_str()).collect();
+    let outcomes: Vec<&str> = rows.iter().map(|(_, _, o, _)| o.as_str()).collect();
+    // A revoked key turned two customers away: one matter, not one each
+    // (an alert a run, each longer, in a review's drill).
     assert_eq!(outcomes, ["checkout_unavailable", "checkout_unavailable", "partial_refund", "unknown_clip"]);
-    assert_eq!(rows[3].0, 30, "the retried checkout once, as its newest row");
+    assert_eq!((rows[1].0, rows[1].1), (33, 32), "the two 401s: newest and first row");
+    assert_eq!((rows[3].0, rows[3].1), (30, 1), "the retried checkout once, its newest row and its first");
 }
 
 /// Links refused for a key the Worker lacks: the larger of the counts and

@@ -830,6 +830,25 @@ pub struct RunFindings {
     pub stripe_reading: Option<StripeReading>,
 }
 
+/// Whether the problem `key` (as a notice names it) can stop downloads: the
+/// headline says so only then (a payment matter or mail waiting is
+/// another kind of trouble).
+fn touches_downloads(key: &str) -> bool {
+    let check = key.split('#').next().unwrap_or(key);
+    key.starts_with(CLIP_PREFIX)
+        || !matches!(
+            check,
+            "payments"
+                | "payments_unconfirmed"
+                | "checkouts_refused"
+                | "checkout"
+                | "orders_missing"
+                | "mail_failed"
+                | "mail_stuck"
+                | "stripe_undelivered"
+        )
+}
+
 /// The checks that read D1: none runs while it fails.
 pub const CHECKS_OF_THE_LEDGER: [&str; 14] = [
     "ledger_writes",
@@ -902,9 +921,14 @@ impl Notice {
             NoticeKind::Alert | NoticeKind::Cleared => {
                 let mut s = if self.kind == NoticeKind::Alert {
                     format!(
-                        "🚨 {shop}: {} problem{} found by the scheduled self-test; customers' downloads may be failing.",
+                        "🚨 {shop}: {} problem{} found by the scheduled self-test; {}.",
                         self.problems.len(),
-                        if self.problems.len() == 1 { "" } else { "s" }
+                        if self.problems.len() == 1 { "" } else { "s" },
+                        if self.problems.iter().any(|(key, _)| touches_downloads(key)) {
+                            "customers' downloads may be failing"
+                        } else {
+                            "customers may be waiting on you"
+                        }
                     )
                 } else {
                     format!("✅ {shop}: {} cleared. Still open:", self.cleared.join(", "))
@@ -1163,6 +1187,11 @@ mod payment_attention_tests {
         };
         let text = notice.text("Shop");
         assert!(text.contains("\n- payments (new): 1 payment matter(s)"), "{text}");
+        // A payment matter is no sign of failing downloads: the headline
+        // says so only for problems that can stop them.
+        assert!(text.contains("found by the scheduled self-test; customers may be waiting on you."), "{text}");
+        let clip = super::Notice { problems: vec![("clip:harbour".into(), "missing".into())], ..notice.clone() };
+        assert!(clip.text("Shop").contains("customers' downloads may be failing."));
         // Announced once; the next refund is `payments#42`: it alerts again
         // although the first is still within its window; then silence.
         let run = |state: &super::MonitorState, keys: &[&str], at: u64| {

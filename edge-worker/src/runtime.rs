@@ -325,7 +325,8 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Ok(done) => (None, done.more),
         Err(e) => {
             console_warn!("{}", log_line!({ "event": "ledger_merge_failed", "error": format!("{e:?}") }));
-            (Some(format!("{e:?}")), false)
+            // Said to the owner: the error's own words, not its Rust form.
+            (Some(monitor::error_text(&e)), false)
         }
     };
     if !more {

@@ -462,13 +462,14 @@ async fn checkouts_refused(db: &D1Database) -> std::result::Result<Option<(u64, 
 }
 
 struct AttentionRow {
-    id: u64,
+    /// The matter's first row.
+    first_id: u64,
     order_id: Option<String>,
     outcome: String,
     detail: Option<String>,
     session_id: Option<String>,
 }
-crate::from_row!(AttentionRow { id, order_id, outcome, detail, session_id });
+crate::from_row!(AttentionRow { first_id, order_id, outcome, detail, session_id });
 
 /// Partial refunds, refunds of unknown payments and price mismatches of the
 /// last day (docs/payments.md): the owner decides about each.
@@ -479,7 +480,10 @@ async fn payments_needing_attention(db: &D1Database) -> std::result::Result<Opti
         .all_rows()
         .await
         .map_err(|e| format!("{e}"))?;
-    let newest = rows.iter().map(|r| r.id).max().unwrap_or(0);
+    // A matter is new when its first row is: the same one repeated (a
+    // revoked key refusing each customer, Stripe retrying a checkout)
+    // alerts once, not at every run.
+    let newest = rows.iter().map(|r| r.first_id).max().unwrap_or(0);
     let rows: Vec<_> = rows
         .into_iter()
         .map(|r| {
@@ -812,7 +816,7 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
 
 /// A D1 failure in words for the owner (the driver's message), not as a
 /// Rust value.
-fn error_text(e: &DownloadError) -> String {
+pub(super) fn error_text(e: &DownloadError) -> String {
     match e {
         DownloadError::Unavailable { detail } => detail.clone(),
         other => format!("{other:?}"),
