@@ -672,6 +672,11 @@ pub mod sql {
          (SELECT GROUP_CONCAT(DISTINCT key_id) FROM download_attempts WHERE at >= ?2 AND outcome = 'unknown_key' \
           AND key_id IS NOT NULL) AS latest";
 
+    /// Deliveries to the payment webhook refused for their signature since
+    /// `?1` (unix ms), for the `webhook_refused` problem (`newest`: the last).
+    pub const WEBHOOK_REFUSED: &str = "SELECT COUNT(*) AS count, MAX(at) AS newest, NULL AS latest \
+         FROM payment_events WHERE at >= ?1 AND outcome = 'bad_signature'";
+
     /// What a partial refund's naming of a line needs: how many partial
     /// refunds of the payment came before (Stripe's `amount_refunded` is
     /// the running total, no one line's price after the first), and the

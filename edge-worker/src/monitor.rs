@@ -371,6 +371,26 @@ pub fn links_refused_problem(refused: u64, key_ids: Option<&str>) -> Option<Stri
     })
 }
 
+/// Refused deliveries to the payment webhook in the last hour before they
+/// are a `webhook_refused` problem.
+pub const WEBHOOK_REFUSED_MIN: u64 = 3;
+
+/// The `webhook_refused` problem: `refused` deliveries of the last hour
+/// to the payment webhook whose signature did not verify. Stripe's signing
+/// secret changed (a new endpoint, a rolled secret): every paid order waits
+/// for the owner, and a shop of Payment Links only had no other sign of it.
+pub fn webhook_refused_problem(refused: u64, _latest: Option<&str>) -> Option<String> {
+    (refused >= WEBHOOK_REFUSED_MIN).then(|| {
+        format!(
+            "{refused} deliveries to the payment webhook in the last hour were refused because their signature did not match \
+             STRIPE_WEBHOOK_SECRET: if the webhook's signing secret changed in the Stripe Dashboard (Developers → Webhooks → \
+             the endpoint → Signing secret), put the new whsec_… in with `wrangler secret put STRIPE_WEBHOOK_SECRET`; until \
+             then paid orders wait (Stripe retries each for three days), and `site-gen orders payments` lists the refusals \
+             (docs/payments.md). If nothing changed at Stripe, someone is posting made-up events: nothing to do"
+        )
+    })
+}
+
 /// Hours a customer refused a resume stays a `downloads_stuck` problem.
 pub const DOWNLOADS_STUCK_HOURS: u64 = 24;
 
@@ -846,12 +866,14 @@ fn touches_downloads(key: &str) -> bool {
                 | "mail_failed"
                 | "mail_stuck"
                 | "stripe_undelivered"
+                | "webhook_refused"
         )
 }
 
 /// The checks that read D1: none runs while it fails.
-pub const CHECKS_OF_THE_LEDGER: [&str; 14] = [
+pub const CHECKS_OF_THE_LEDGER: [&str; 15] = [
     "ledger_writes",
+    "webhook_refused",
     "links_refused",
     "catalog_sold",
     "downloads_stuck",
@@ -1085,7 +1107,15 @@ pub mod sql {
 
 #[cfg(test)]
 mod payment_attention_tests {
-    use super::{links_refused_problem, mail_failed_problem, payment_attention_problem};
+    use super::{links_refused_problem, mail_failed_problem, payment_attention_problem, webhook_refused_problem};
+
+    #[test]
+    fn refused_webhook_deliveries_name_the_secret() {
+        assert_eq!(webhook_refused_problem(2, None), None, "a stranger's post or two");
+        let said = webhook_refused_problem(6, None).unwrap();
+        assert!(said.starts_with("6 deliveries to the payment webhook in the last hour were refused"), "{said}");
+        assert!(said.contains("wrangler secret put STRIPE_WEBHOOK_SECRET"), "{said}");
+    }
 
     #[test]
     fn links_refused_for_a_missing_key_say_what_to_put_back() {

@@ -725,6 +725,36 @@ describe("customers the allowance stops", () => {
   });
 });
 
+describe("Stripe's webhook refused", () => {
+  // The webhook's signing secret changed at Stripe: every delivery was
+  // refused, and a shop of Payment Links (no key to read events back) had
+  // no sign of it (a review's drill).
+  it("deliveries refused for their signature: one alert naming the secret, cleared when they stop", async () => {
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    await scheduled();
+    await settle();
+    const before = received.length;
+    for (let i = 0; i < 3; i++) {
+      const body = JSON.stringify({ id: `evt_rotated_${i}`, object: "event", type: "checkout.session.completed", data: { object: {} } });
+      const res = await fetch(`${stack.base}/payments/stripe/webhook`, { method: "POST", body,
+        headers: { "content-type": "application/json", "stripe-signature": `t=${Math.floor(Date.now() / 1000)},v1=${"ab".repeat(32)}` } });
+      assert.equal(res.status, 400, await res.text());
+    }
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
+    const [alert] = received.slice(before);
+    assert.ok(alert.body.clipstore.new.includes("webhook_refused"), JSON.stringify(alert.body.clipstore));
+    assert.match(alert.body.text, /3 deliveries to the payment webhook in the last hour were refused/);
+    assert.match(alert.body.text, /wrangler secret put STRIPE_WEBHOOK_SECRET/);
+    await sql("UPDATE payment_events SET at = at - 7200000 WHERE outcome = 'bad_signature'");
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 2, JSON.stringify(received.slice(before)));
+    assert.ok(["recovered", "cleared"].includes(received[before + 1].body.clipstore.kind), JSON.stringify(received[before + 1]));
+  });
+});
+
 describe("mail the provider refuses", () => {
   // A revoked key or a domain not verified: Resend answers 401/403, the
   // mail stays queued, and the alert said only that mail was waiting.

@@ -713,6 +713,23 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
                 console_error!("{}", log_line!({ "event": "monitor_orders_unread", "error": e }))
             }
         }
+        // One problem while it lasts: anyone can post to the webhook.
+        let since_ms = Date::now().as_millis().saturating_sub(3_600_000);
+        match newest_matters(
+            db,
+            crate::ledger::sql::WEBHOOK_REFUSED,
+            &[num(since_ms)],
+            monitor::webhook_refused_problem,
+        )
+        .await
+        {
+            Ok(Some((_, problem))) => findings.system.push(("webhook_refused".into(), problem)),
+            Ok(None) => {}
+            Err(e) => {
+                findings.unchecked.push("webhook_refused");
+                console_error!("{}", log_line!({ "event": "monitor_webhook_unread", "error": e }))
+            }
+        }
         // One problem while it lasts: anyone can send made-up links.
         let since_ms = Date::now().as_millis().saturating_sub(3_600_000);
         let values = [num(since_ms / 60_000), num(since_ms)];

@@ -48,6 +48,10 @@ pub fn incident(key: &str) -> (bool, String) {
             "a delayed payment (a bank debit) neither became an order nor failed: if the Stripe Dashboard shows it paid, the customer has no link; make the order with `site-gen orders create ORDER --clip SLUG --to ADDRESS --session CS --payment PI` ({})",
             payments()
         )),
+        "webhook_refused" => (true, format!(
+            "Stripe's deliveries to the payment webhook are refused for their signature, so paid orders wait: put the endpoint's signing secret (whsec_…, Stripe Dashboard → Developers → Webhooks) into STRIPE_WEBHOOK_SECRET; `site-gen orders payments` lists the refusals ({})",
+            payments()
+        )),
         "links_refused" => (true, format!(
             "customers' links were refused because they were signed with a key TOKEN_KEYS no longer has: if you changed TOKEN_KEYS, put the old key back after the new one and keep it until those links expire (the signing keys line above names the keys the Worker has; {})",
             guide("deploy.md")
