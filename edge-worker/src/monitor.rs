@@ -588,6 +588,10 @@ pub struct MonitorState {
     pub events_cursor: Option<String>,
     pub events_missed: u64,
     pub events_missed_at: u64,
+    /// Why this run's notice reached the owner by no channel (a webhook
+    /// gone, mail failing); None when it was delivered, or there was none.
+    /// The deep health check fails on it: the owner hears nothing else.
+    pub undelivered: Option<String>,
 }
 json_fields!(MonitorState {
     #[default]
@@ -613,7 +617,9 @@ json_fields!(MonitorState {
     #[default]
     events_missed,
     #[default]
-    events_missed_at
+    events_missed_at,
+    #[default]
+    undelivered
 });
 
 /// Where the cron's reading of Stripe's undelivered events stands, and how
@@ -1013,7 +1019,8 @@ fn discord_content(text: &str) -> String {
 /// owner. Store the returned state only once the notice (if any) was
 /// delivered, so a failed delivery is retried on the next run.
 pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (MonitorState, Option<Notice>) {
-    let mut state = previous.clone();
+    // Each run's delivery is its own ([`undelivered`] sets it).
+    let mut state = MonitorState { undelivered: None, ..previous.clone() };
     state.cursor = findings.next_cursor;
     state.run_at = now;
     if let Some(check) = &findings.sold_check {
@@ -1077,8 +1084,8 @@ pub fn conclude(previous: &MonitorState, findings: &RunFindings, now: u64) -> (M
 /// The state to keep when a notice reached the owner by no channel: this
 /// run's findings, with the incident's announcements as they were, so
 /// that the next run sends the notice again.
-pub fn undelivered(concluded: MonitorState, previous: &MonitorState) -> MonitorState {
-    MonitorState { incident: previous.incident.clone(), ..concluded }
+pub fn undelivered(concluded: MonitorState, previous: &MonitorState, why: String) -> MonitorState {
+    MonitorState { incident: previous.incident.clone(), undelivered: Some(why), ..concluded }
 }
 
 /// The monitor's statements (`migrations/0003_monitor.sql`).
@@ -1190,10 +1197,14 @@ mod payment_attention_tests {
         let previous = super::MonitorState::default();
         let (state, notice) = super::conclude(&previous, &findings, 1);
         assert!(notice.is_some());
-        let kept = super::undelivered(state, &previous);
+        let kept = super::undelivered(state, &previous, "ALERT_WEBHOOK_URL: webhook answered 410".into());
         assert_eq!((kept.cursor, kept.run_at), (5, 1));
-        let (_, again) = super::conclude(&kept, &findings, 2);
+        // Kept as JSON for the deep health check, which fails on it.
+        let read = super::MonitorState::from_json(&kept.to_json()).unwrap();
+        assert_eq!(read.undelivered.as_deref(), Some("ALERT_WEBHOOK_URL: webhook answered 410"));
+        let (state, again) = super::conclude(&kept, &findings, 2);
         assert_eq!(again.expect("sent again").new, ["storage"]);
+        assert_eq!(state.undelivered, None, "each run's delivery is its own");
     }
 
     #[test]
@@ -1729,7 +1740,8 @@ mod tests {
                 r#" the catalog says 2"},"incident":{"opened_at":5,"announced":["clip:a","#,
                 r#""ledger"]},"run_at":5,"sold_catalog":"d1","sold_at":7,"#,
                 "\"sold_problem\":\"gone \\\"x\\\"\",",
-                r#""events_after":10,"events_until":20,"events_cursor":"evt_1","events_missed":3,"events_missed_at":4}"#,
+                r#""events_after":10,"events_until":20,"events_cursor":"evt_1","events_missed":3,"events_missed_at":4,"#,
+                r#""undelivered":null}"#,
             )
         );
         assert_eq!(MonitorState::from_json(&json).unwrap(), state);
@@ -1738,7 +1750,7 @@ mod tests {
             concat!(
                 r#"{"cursor":0,"clip_problems":{},"incident":null,"run_at":0,"#,
                 r#""sold_catalog":"","sold_at":0,"sold_problem":null,"events_after":0,"events_until":0,"#,
-                r#""events_cursor":null,"events_missed":0,"events_missed_at":0}"#,
+                r#""events_cursor":null,"events_missed":0,"events_missed_at":0,"undelivered":null}"#,
             )
         );
         let old = r#"{"cursor":3,"clip_problems":{"b":"x","a":"y"},"incident":{"opened_at":1,"announced":["z","a"]},"run_at":2,"gone":1}"#;
@@ -1749,7 +1761,7 @@ mod tests {
                 r#"{"cursor":3,"clip_problems":{"a":"y","b":"x"},"#,
                 r#""incident":{"opened_at":1,"announced":["a","z"]},"#,
                 r#""run_at":2,"sold_catalog":"","sold_at":0,"sold_problem":null,"events_after":0,"#,
-                r#""events_until":0,"events_cursor":null,"events_missed":0,"events_missed_at":0}"#,
+                r#""events_until":0,"events_cursor":null,"events_missed":0,"events_missed_at":0,"undelivered":null}"#,
             )
         );
         for bad in [

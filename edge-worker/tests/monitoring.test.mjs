@@ -35,6 +35,8 @@ let broken;
 let receiver;
 let mail; // the Resend stand-in
 const received = [];
+/** When set, the alert webhook answers 410 and keeps nothing (a chat hook deleted). */
+let hookGone = false;
 
 function startReceiver() {
   return new Promise((resolve) => {
@@ -42,6 +44,10 @@ function startReceiver() {
       let body = "";
       req.on("data", (c) => (body += c));
       req.on("end", () => {
+        if (hookGone) {
+          res.writeHead(410, { "content-type": "text/plain" }).end("gone");
+          return;
+        }
         received.push({ path: req.url, type: req.headers["content-type"], body: JSON.parse(body) });
         res.writeHead(200, { "content-type": "text/plain" }).end("ok");
       });
@@ -752,6 +758,45 @@ describe("Stripe's webhook refused", () => {
     await settle();
     assert.equal(received.length, before + 2, JSON.stringify(received.slice(before)));
     assert.ok(["recovered", "cleared"].includes(received[before + 1].body.clipstore.kind), JSON.stringify(received[before + 1]));
+  });
+});
+
+describe("an alert that reaches no one", () => {
+  // The chat hook was deleted: each run only logged that its alert was
+  // not delivered, and the deep check said "ALERT_WEBHOOK_URL is set".
+  it("the deep check and doctor fail while the last alert reached no channel, and pass once one is delivered", async () => {
+    const sql = (command) => stack.wrangler(["d1", "execute", "DB", "--command", command]);
+    await scheduled();
+    await settle();
+    const before = received.length;
+    hookGone = true;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${stack.base}/payments/stripe/webhook`, { method: "POST", body: "{}",
+          headers: { "content-type": "application/json", "stripe-signature": `t=${Math.floor(Date.now() / 1000)},v1=${"cd".repeat(32)}` } });
+        assert.equal(res.status, 400);
+      }
+      await scheduled();
+      await settle();
+      assert.equal(received.length, before, "nothing arrived");
+      const health = await admin(stack, "GET", "/admin/health");
+      const alerts = health.body.checks.find((c) => c.name === "alerts");
+      assert.equal(alerts.ok, false, JSON.stringify(alerts));
+      assert.match(alerts.detail, /the self-test's last alert reached you by no channel \(ALERT_WEBHOOK_URL: webhook answered 410\)/);
+      const doctor = await siteGen(["doctor", "--root", REPO, "--worker-url", stack.base]);
+      assert.notEqual(doctor.code, 0);
+      assert.match(doctor.stdout, /alerts: the self-test's last alert reached you by no channel/);
+    } finally {
+      hookGone = false;
+    }
+    await scheduled();
+    await settle();
+    assert.equal(received.length, before + 1, "sent again once the hook answers");
+    const health = await admin(stack, "GET", "/admin/health");
+    assert.equal(health.body.checks.find((c) => c.name === "alerts").ok, true);
+    await sql("UPDATE payment_events SET at = at - 7200000 WHERE outcome = 'bad_signature'");
+    await scheduled();
+    await settle();
   });
 });
 

@@ -162,6 +162,7 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
             checks.push(Check::fail("ledger_schema", problem));
         }
     }
+    let undelivered = state.as_ref().ok().and_then(|s| s.as_ref().ok()).and_then(|s| s.undelivered.clone());
     checks.push(match state {
         Err(e) => Check::fail("ledger", e),
         Ok(state) => match state {
@@ -196,12 +197,20 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
             Err(e) => Check::fail("ledger", format!("{} (are the migrations applied?)", error_text(&e))),
         },
     });
-    checks.push(match setting(env, "ALERT_WEBHOOK_URL") {
-        Some(url) if !crate::http_call::private_on_the_way(&url) => {
+    checks.push(match (setting(env, "ALERT_WEBHOOK_URL"), undelivered) {
+        (Some(url), _) if !crate::http_call::private_on_the_way(&url) => {
             Check::fail("alerts", "ALERT_WEBHOOK_URL must be an https:// address: no alert is posted to it")
         }
-        Some(_) => Check::pass("alerts", "ALERT_WEBHOOK_URL is set"),
-        None => Check::pass("alerts", "ALERT_WEBHOOK_URL is not set: alerts only go to the logs"),
+        // The channel is set, but the last alert reached no one: its
+        // problems are in the checks above and in `open`.
+        (_, Some(why)) => Check::fail(
+            "alerts",
+            format!(
+                "the self-test's last alert reached you by no channel ({why}): fix ALERT_WEBHOOK_URL or ALERT_EMAIL; until then you hear of nothing (docs/monitoring.md)"
+            ),
+        ),
+        (Some(_), None) => Check::pass("alerts", "ALERT_WEBHOOK_URL is set"),
+        (None, None) => Check::pass("alerts", "ALERT_WEBHOOK_URL is not set: alerts only go to the logs"),
     });
     // The cart is on every clip page: without a usable key its Checkout
     // answers "not available" (`site-gen doctor` weighs it against the
@@ -791,10 +800,14 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
         // A shop without a channel has its notices in the logs only: that
         // is their delivery, and its incidents are still kept.
         let mut delivered = webhook.is_none() && setting(env, "ALERT_EMAIL").is_none();
+        let mut why = String::from("ALERT_EMAIL's mail could not be queued or sent");
         if let Some(url) = webhook {
             match post_json(&url, &body).await {
                 Ok(()) => delivered = true,
-                Err(e) => console_error!("{}", log_line!({ "event": "alert_not_delivered", "error": e })),
+                Err(e) => {
+                    console_error!("{}", log_line!({ "event": "alert_not_delivered", "error": e }));
+                    why = format!("ALERT_WEBHOOK_URL: {e}");
+                }
             }
         }
         // The mail goes too when the webhook failed (a revoked hook is
@@ -803,7 +816,7 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
         if !delivered {
             // Sent again next run; the rest of the run (the clips checked,
             // the cursor) is kept.
-            state = monitor::undelivered(state, &previous);
+            state = monitor::undelivered(state, &previous, why);
         }
     }
     LAST_STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
