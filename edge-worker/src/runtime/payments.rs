@@ -631,15 +631,7 @@ async fn refunded_lines(db: &D1Database, provider: &str, order_id: &str, back: &
         Err(_) => None,
     };
     let Some(o) = order else { return String::new() };
-    let mut claims = super::recovery::fresh_claims(
-        order_id,
-        &o.clips,
-        o.choices.as_deref(),
-        o.allowance,
-        &o.customer_ref,
-        o.expires_at,
-        o.not_before,
-    );
+    let mut claims = o.fresh_claims(order_id, o.expires_at);
     let revoked: Vec<String> = clipstore_core::json::from_str(&context.revoked).unwrap_or_default();
     claims.clips.retain(|c| !revoked.contains(c));
     payments::refunded_lines_note(order_id, &payments::lines_priced(manifest(), &claims, back.amount_back))
@@ -679,15 +671,7 @@ async fn restore_after_dispute(
     ];
     if let (Some(order), Some(expires_at)) = (&order, expiry) {
         if let Some(to) = order.customer_email.as_deref() {
-            let mut claims = super::recovery::fresh_claims(
-                order_id,
-                &order.clips,
-                order.choices.as_deref(),
-                order.allowance,
-                &order.customer_ref,
-                Some(expires_at),
-                order.not_before,
-            );
+            let mut claims = order.fresh_claims(order_id, Some(expires_at));
             let token = sign_link(env, &mut claims)?;
             statements.push(mail::restored_order_mail_statement(db, &claims, &token, to, origin, now)?);
         }

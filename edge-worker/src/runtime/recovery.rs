@@ -287,6 +287,22 @@ crate::from_row!(OrderToResend {
     customer_email
 });
 
+impl OrderToResend {
+    /// A fresh link's claims for this order ([`fresh_claims`]), expiring at
+    /// `expires_at` (its own, or the time a won dispute gave back).
+    pub(super) fn fresh_claims(&self, order_id: &str, expires_at: Option<u64>) -> Claims {
+        fresh_claims(
+            order_id,
+            &self.clips,
+            self.choices.as_deref(),
+            self.allowance,
+            &self.customer_ref,
+            expires_at,
+            self.not_before,
+        )
+    }
+}
+
 /// `POST /admin/orders/<id>/resend[?to=…]` (`site-gen orders resend`): a
 /// fresh link of the order (same clips, downloads and expiry: it shares
 /// the allowance) e-mailed to the checkout's address or `to`, through the
@@ -329,15 +345,7 @@ pub(super) async fn resend(
     if !valid_address(address) {
         return Ok((400, refusal(format!("{address} is not an e-mail address"))));
     }
-    let mut claims = fresh_claims(
-        order_id,
-        &order.clips,
-        order.choices.as_deref(),
-        order.allowance,
-        &order.customer_ref,
-        order.expires_at,
-        order.not_before,
-    );
+    let mut claims = order.fresh_claims(order_id, order.expires_at);
     // A mail of "0 clips": say so to the owner instead of sending it.
     if !lists_a_clip(&claims) {
         let error = format!(
