@@ -242,6 +242,20 @@ pub fn mail_stuck_minutes(var: Option<&str>) -> u64 {
     var.and_then(|m| m.trim().parse().ok()).filter(|m| *m > 0).unwrap_or(DEFAULT_MAIL_STUCK_MINUTES)
 }
 
+/// "1 e-mail", "3 e-mails".
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A waiting time in minutes, or in hours past two.
+fn age_words(secs: u64) -> String {
+    match secs / 60 {
+        0 => "less than a minute".to_string(),
+        m if m < 120 => plural(m, "minute", "minutes"),
+        m => format!("{} hours", m / 60),
+    }
+}
+
 /// The `mail_stuck` problem: `stuck` messages unsent for at least `minutes`,
 /// the oldest for `oldest_age_secs`; `why` says what the Worker knows of
 /// the cause (no provider configured, …).
@@ -249,19 +263,33 @@ pub fn mail_stuck_problem(stuck: u64, oldest_age_secs: u64, minutes: u64, why: O
     if stuck == 0 {
         return None;
     }
-    let age = match oldest_age_secs / 60 {
-        m if m < 120 => format!("{m} minutes"),
-        m => format!("{} hours", m / 60),
-    };
     let mut s = format!(
-        "{stuck} e-mail{} waiting in the outbox for more than {minutes} minutes (the oldest for {age}); customers may be without their download links",
-        if stuck == 1 { "" } else { "s" }
+        "{} waiting in the outbox for more than {minutes} minutes (the oldest for {}); customers may be without their download links",
+        plural(stuck, "e-mail", "e-mails"),
+        age_words(oldest_age_secs),
     );
     if let Some(why) = why {
         s.push_str(": ");
         s.push_str(why);
     }
     Some(s)
+}
+
+/// The `mail_stuck` problem at once, whatever the messages' age: `refused`
+/// messages wait because the provider refuses the shop's key or sender
+/// (`last_error`, [`crate::mail::SHOP_REFUSED`]), so that no mail goes out
+/// at all until the owner fixes it.
+pub fn mail_refused_problem(refused: u64, oldest_age_secs: u64, last_error: Option<&str>) -> Option<String> {
+    if refused == 0 {
+        return None;
+    }
+    let answer = last_error.map(|e| e.strip_prefix(crate::mail::SHOP_REFUSED).unwrap_or(e).trim_end_matches('.'));
+    Some(format!(
+        "the mail provider refuses the shop's API key or sender, so no e-mail goes out, download links included: {} waiting (the oldest for {}); it last answered: {}. Put a valid key in the RESEND_API_KEY secret (`npx wrangler secret put RESEND_API_KEY`), or verify the domain of MAIL_FROM at Resend (docs/mail.md); the waiting mail goes within 5 minutes of the fix",
+        plural(refused, "e-mail", "e-mails"),
+        age_words(oldest_age_secs),
+        answer.unwrap_or("?"),
+    ))
 }
 
 /// The `ledger_schema` problem: migrations this Worker needs that the D1
@@ -1869,6 +1897,22 @@ mod tests {
             assert!(json::from_str::<Incident>(bad).is_err(), "{bad}");
             assert!(serde_json::from_str::<Before>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn mail_refused_for_the_shop_is_a_problem_at_once() {
+        assert_eq!(mail_refused_problem(0, 0, None), None);
+        let answer = format!("{}Resend answered 401 validation_error: API key is invalid", crate::mail::SHOP_REFUSED);
+        let p = mail_refused_problem(1, 90, Some(&answer)).unwrap();
+        assert!(p.starts_with("the mail provider refuses the shop's API key or sender"), "{p}");
+        assert!(p.contains("1 e-mail waiting (the oldest for 1 minute)"), "{p}");
+        assert!(p.contains("it last answered: Resend answered 401 validation_error: API key is invalid."), "{p}");
+        assert!(p.contains("RESEND_API_KEY") && p.contains("MAIL_FROM"), "{p}");
+        assert!(mail_refused_problem(4, 3 * 3600, None)
+            .unwrap()
+            .contains("4 e-mails waiting (the oldest for 3 hours)"));
+        let p = mail_refused_problem(2, 20, Some("Resend answered 403 invalid_api_key: API key is invalid.")).unwrap();
+        assert!(p.contains("(the oldest for less than a minute); it last answered: Resend answered 403 invalid_api_key: API key is invalid. Put"), "{p}");
     }
 
     #[test]

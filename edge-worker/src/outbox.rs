@@ -108,6 +108,24 @@ pub mod sql {
              AND last_error IS NOT NULL ORDER BY next_attempt_at DESC, id DESC LIMIT 1) AS last_error \
          FROM outbox WHERE status IN ('queued', 'sending') AND created_at <= ?1 - ?2";
 
+    /// Messages waiting (queued or sending, of any age) whose last attempt
+    /// the provider refused for the shop's key or sender
+    /// ([`crate::mail::SHOP_REFUSED`]): `refused` (count), `oldest_age`
+    /// (seconds) and the latest such answer (`last_error`). No mail goes
+    /// out while any is, so the self-test alerts at once. `?1 now`.
+    pub const OUTBOX_REFUSED: &str = "SELECT COUNT(*) AS refused, COALESCE(MAX(?1 - created_at), 0) AS oldest_age, \
+         (SELECT last_error FROM outbox WHERE status IN ('queued', 'sending') \
+             AND last_error LIKE 'the provider refuses the shop''s %' ORDER BY next_attempt_at DESC, id DESC LIMIT 1) AS last_error \
+         FROM outbox WHERE status IN ('queued', 'sending') AND last_error LIKE 'the provider refuses the shop''s %'";
+
+    /// The cron's probe of a fix: the oldest queued message refused for
+    /// the shop's key or sender is due now, whatever its back-off, so one
+    /// message a run (every 5 minutes) asks the provider again; once it is
+    /// taken, [`OUTBOX_RELEASE`] makes the others due. `?1 now`.
+    pub const OUTBOX_PROBE: &str = "UPDATE outbox SET next_attempt_at = ?1 WHERE id = (SELECT id FROM outbox \
+         WHERE status = 'queued' AND next_attempt_at > ?1 AND last_error LIKE 'the provider refuses the shop''s %' \
+         ORDER BY id LIMIT 1)";
+
     /// Messages the provider refused for good since `?1` (unix seconds,
     /// when they failed, however old they are): `count`, the
     /// newest one's id, and its kind, order and error (never its address),
@@ -668,6 +686,43 @@ mod sql_tests {
         assert!(claim(&db, 2, 10_001).is_some());
         run(&db, sql::OUTBOX_FAILED, vec![n(2), t("refused"), t("resend"), n(10_001)]);
         assert_eq!(stuck(&db, 10_001, 1800), (0, 0), "a refusal is not stuck (it is failed)");
+    }
+
+    /// Mail refused for the shop's key: counted at any age, with the
+    /// provider's answer as the Resend client writes it, and one of them
+    /// made due at each cron run whatever its back-off.
+    #[test]
+    fn mail_refused_for_the_shop_is_found_and_probed_one_at_a_time() {
+        use crate::mail::{resend::Resend, MailProvider};
+        let db = db();
+        let refused = |db: &Connection| -> (u64, u64, Option<String>) {
+            db.query_row(sql::OUTBOX_REFUSED, [10_000i64], |r| {
+                Ok((r.get::<_, i64>("refused")? as u64, r.get::<_, i64>("oldest_age")? as u64, r.get("last_error")?))
+            })
+            .unwrap()
+        };
+        for (order, at) in [("O1", 9_000), ("O2", 9_500), ("O3", 9_900)] {
+            insert(&db, "order", Some(order), at);
+        }
+        assert_eq!(refused(&db), (0, 0, None));
+        let resend = Resend::from_settings(Some("re_123456789"), Some("Shop <shop@example.com>"), None, None);
+        let resend = resend.unwrap().unwrap();
+        let key = resend.outcome(401, r#"{"statusCode":401,"name":"validation_error","message":"API key is invalid"}"#);
+        let key = key.unwrap_err().detail;
+        let busy = resend.outcome(429, r#"{"statusCode":429,"name":"rate_limit_exceeded","message":"slow"}"#);
+        run(&db, "UPDATE outbox SET status = 'sending'", vec![]);
+        run(&db, sql::OUTBOX_RETRY, vec![n(2), n(13_000), t(&busy.unwrap_err().detail), t("resend")]);
+        assert_eq!(refused(&db).0, 0, "a rate limit is not the shop's key");
+        run(&db, sql::OUTBOX_RETRY, vec![n(1), n(12_000), t(&key), t("resend")]);
+        run(&db, sql::OUTBOX_RETRY, vec![n(3), n(11_000), t(&key), t("resend")]);
+        assert_eq!(refused(&db), (2, 1000, Some(key.clone())), "young ones too: no mail goes out at all");
+        assert_eq!(run(&db, sql::OUTBOX_PROBE, vec![n(10_000)]), 1);
+        assert_eq!(due(&db, 10_000), vec![1], "the oldest refused one, not the rate-limited one");
+        assert_eq!(run(&db, sql::OUTBOX_PROBE, vec![n(10_000)]), 1, "then the next: one a run");
+        assert_eq!(due(&db, 10_000), vec![1, 3]);
+        assert!(claim(&db, 1, 10_000).is_some());
+        run(&db, sql::OUTBOX_SENT, vec![n(1), n(10_000), t("resend"), t("x")]);
+        assert_eq!(refused(&db).0, 1, "sent is no longer waiting");
     }
 
     #[test]

@@ -818,4 +818,58 @@ describe("mail the provider refuses", () => {
       await stack.wrangler(["d1", "execute", "DB", "--command", "DELETE FROM outbox WHERE order_id = 'MAIL-401'"]);
     }
   });
+
+  // The shop's key deleted at Resend: no mail goes out at all, so the
+  // owner hears at the next run, not half an hour on; and once the key
+  // works again every waiting mail goes in one run, not an hour later.
+  it("a revoked key: alerted at the next run and failed by the deep check; all waiting mail goes in the run after the fix", async () => {
+    const before = received.length;
+    const key = stackOptions.vars.RESEND_API_KEY;
+    const queue = (order, nextAttempt) => "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, " +
+      `created_at, status, attempts, next_attempt_at) VALUES ('order', '${order}', 'c@example.com', 'Your clips', 'x', ` +
+      `'<p>x</p>', unixepoch(), 'queued', 0, ${nextAttempt})`;
+    mail.revokeKey(key);
+    try {
+      await stack.wrangler(["d1", "execute", "DB", "--command", queue("KEY-1", "unixepoch()")]);
+      await scheduled();
+      await settle();
+      assert.ok(!received.slice(before).some((r) => /refuses the shop's/.test(r.body.text)),
+        "the self-test ran before the delivery that met the refusal");
+      // A second mail refused at its own send, waiting out a back-off of an hour.
+      await stack.wrangler(["d1", "execute", "DB", "--command",
+        queue("KEY-2", "unixepoch()") + "; UPDATE outbox SET last_error = (SELECT last_error FROM outbox WHERE order_id = 'KEY-1'), " +
+        "attempts = 1, next_attempt_at = unixepoch() + 3600 WHERE order_id = 'KEY-2'"]);
+      await scheduled();
+      await settle();
+      const alert = received.slice(before).map((r) => r.body.text).join("\n");
+      assert.match(alert, /mail_stuck \(new\): the mail provider refuses the shop's API key or sender, so no e-mail goes out, download links included: 2 e-mails waiting/);
+      assert.match(alert, /it last answered: Resend answered 403 invalid_api_key: API key is invalid\. Put a valid key in the RESEND_API_KEY secret/);
+      const health = await admin(stack, "GET", "/admin/health");
+      assert.equal(health.status, 503);
+      const check = health.body.checks.find((c) => c.name === "mail");
+      assert.equal(check.ok, false);
+      assert.match(check.detail, /refuses the shop's API key/);
+      const refusedSends = mail.requests.filter((r) => r.status === 403).length;
+      assert.ok(refusedSends >= 2 && refusedSends <= 3, `one probe a run, not every waiting mail: ${refusedSends}`);
+
+      mail.revokeKey(null);
+      const sentBefore = mail.sent.length;
+      await scheduled();
+      await settle();
+      const sent = mail.sent.slice(sentBefore).map((s) => s.key);
+      assert.equal(sent.length, 2, "the probe's mail, then the one released from its back-off, in one run");
+      // The self-test runs before the delivery: the next run says recovered.
+      await scheduled();
+      await settle();
+      const last = received.at(-1);
+      // (Cleared, not recovered: this stack's missing clips stay open.)
+      assert.ok(["cleared", "recovered"].includes(last.body.clipstore.kind), JSON.stringify(last.body));
+      assert.match(last.body.text, /mail_stuck cleared|recovered/);
+      const after = await admin(stack, "GET", "/admin/health");
+      assert.equal(after.body.checks.find((c) => c.name === "mail").ok, true);
+    } finally {
+      mail.revokeKey(null);
+      await stack.wrangler(["d1", "execute", "DB", "--command", "DELETE FROM outbox WHERE order_id IN ('KEY-1', 'KEY-2')"]);
+    }
+  });
 });

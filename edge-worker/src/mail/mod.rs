@@ -51,13 +51,24 @@ pub trait MailProvider {
 }
 
 /// Whether a refusal with this HTTP status can succeed later: rate limits
-/// (429) and the provider's own failures (5xx). Other 4xx are permanent.
+/// (429), the provider's own failures (5xx), and a refusal of the shop
+/// ([`refuses_the_shop`]). Other 4xx are permanent.
 pub fn retryable_status(status: u16) -> bool {
-    // 401/403: the shop's key or sender domain (revoked, rotated, not yet
-    // verified), not this message: keep it queued, the stuck-mail alert
-    // names the cause, and it goes out once the owner fixes it.
-    status == 401 || status == 403 || status == 429 || (500..=599).contains(&status)
+    refuses_the_shop(status) || status == 429 || (500..=599).contains(&status)
 }
+
+/// 401/403: the shop's key or sender domain (revoked, rotated, not yet
+/// verified), not this message: no mail goes out until the owner fixes it.
+/// The message stays queued, its `last_error` starts with [`SHOP_REFUSED`],
+/// the self-test alerts at its next run, and the cron tries one such
+/// message each run, so that all go within minutes of the fix.
+pub fn refuses_the_shop(status: u16) -> bool {
+    status == 401 || status == 403
+}
+
+/// How the `last_error` of a message refused for the shop's key or sender
+/// begins (`outbox::sql` finds them by it).
+pub const SHOP_REFUSED: &str = "the provider refuses the shop's key or sender: ";
 
 /// A failure of the network or the runtime before any answer: retry.
 pub fn transport_failure(detail: impl fmt::Display) -> SendFailure {
@@ -159,6 +170,7 @@ mod tests {
         assert!(retryable_status(429));
         assert!(retryable_status(500) && retryable_status(503));
         assert!(retryable_status(401) && retryable_status(403), "the shop's key or domain, not the message");
+        assert!(refuses_the_shop(401) && refuses_the_shop(403) && !refuses_the_shop(429) && !refuses_the_shop(422));
         assert!(!retryable_status(400) && !retryable_status(422));
         assert!(transport_failure("timeout").retry);
         assert_eq!(idempotency_key(42, 1_764_000_000), "clipstore-outbox-42-1764000000");

@@ -9,7 +9,9 @@
 use clipstore_core::json::{self, Json, ToJson};
 use clipstore_core::json_fields;
 
-use super::{parse_mailbox, retryable_status, ConfigError, HttpCall, Mail, MailProvider, SendFailure};
+use super::{
+    parse_mailbox, refuses_the_shop, retryable_status, ConfigError, HttpCall, Mail, MailProvider, SendFailure,
+};
 
 /// The secret holding the API key.
 pub const API_KEY_VAR: &str = "RESEND_API_KEY";
@@ -149,10 +151,11 @@ impl MailProvider for Resend {
         // 409 `concurrent_idempotent_requests`: another attempt with this key
         // is still in flight at Resend; ask again later for its answer.
         let retry = retryable_status(status) || (status == 409 && name == "concurrent_idempotent_requests");
+        let whose = if refuses_the_shop(status) { super::SHOP_REFUSED } else { "" };
         let detail = if name.is_empty() {
-            format!("Resend answered {status}: {message}")
+            format!("{whose}Resend answered {status}: {message}")
         } else {
-            format!("Resend answered {status} {name}: {message}")
+            format!("{whose}Resend answered {status} {name}: {message}")
         };
         Err(SendFailure { retry, detail })
     }
@@ -271,12 +274,17 @@ mod tests {
             .unwrap_err();
         assert!(!e.retry);
         assert!(e.detail.contains("validation_error"));
-        assert!(
-            r.outcome(403, r#"{"statusCode":403,"name":"validation_error","message":"domain not verified"}"#)
-                .unwrap_err()
-                .retry,
-            "the sender domain: queued until the owner fixes it"
+        let e = r
+            .outcome(403, r#"{"statusCode":403,"name":"validation_error","message":"domain not verified"}"#)
+            .unwrap_err();
+        assert!(e.retry, "the sender domain: queued until the owner fixes it");
+        assert_eq!(
+            e.detail,
+            "the provider refuses the shop's key or sender: Resend answered 403 validation_error: domain not verified"
         );
+        let e =
+            r.outcome(401, r#"{"statusCode":401,"name":"missing_api_key","message":"Missing API key"}"#).unwrap_err();
+        assert!(e.retry && e.detail.starts_with(super::super::SHOP_REFUSED), "{}", e.detail);
         assert!(
             r.outcome(409, r#"{"statusCode":409,"name":"concurrent_idempotent_requests","message":"…"}"#)
                 .unwrap_err()

@@ -79,11 +79,20 @@ struct DueRow {
 }
 crate::from_row!(DueRow { id });
 
+/// Whether a delivery run asks the provider again about mail it refused for
+/// the shop's key or sender (one message, whatever its back-off): the
+/// cron's run does, so that a fixed key is found within 5 minutes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Probe {
+    RefusedOne,
+    No,
+}
+
 /// Sends up to `limit` due messages: claims each, sends it, marks it sent,
 /// queued again (with the next attempt's time) or failed. Never fails: what
 /// went wrong is in the report and the logs, and the messages stay in the
 /// outbox for the next run.
-pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
+pub(crate) async fn deliver_outbox(env: &Env, limit: u32, probe: Probe) -> DeliveryReport {
     let mut report = DeliveryReport::default();
     let db = match env.d1("DB") {
         Ok(db) => db,
@@ -97,9 +106,13 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32) -> DeliveryReport {
         // Mails of an order revoked since they were queued are not sent
         // (see the SQL: a refund may be written before or after its order).
         let now = now_unix();
-        let withdraw = bind(&db, sql::OUTBOX_WITHDRAW, &[num(now)])?;
-        let r = batch(&db, vec![withdraw, bind(&db, sql::OUTBOX_DUE, &[num(now), num(limit.into())])?]).await?;
-        rows::<DueRow>(&r[1])
+        let mut statements = vec![bind(&db, sql::OUTBOX_WITHDRAW, &[num(now)])?];
+        if probe == Probe::RefusedOne {
+            statements.push(bind(&db, sql::OUTBOX_PROBE, &[num(now)])?);
+        }
+        statements.push(bind(&db, sql::OUTBOX_DUE, &[num(now), num(limit.into())])?);
+        let r = batch(&db, statements).await?;
+        rows::<DueRow>(r.last().expect("the due statement's result"))
     }
     .await;
     let due = match due {
@@ -306,5 +319,5 @@ pub(crate) fn restored_order_mail_statement(
 
 /// Sends what a request just queued, after its response (`waitUntil`).
 pub(crate) async fn deliver_soon(env: Env) {
-    deliver_outbox(&env, outbox::DELIVERY_BATCH).await;
+    deliver_outbox(&env, outbox::DELIVERY_BATCH, Probe::No).await;
 }

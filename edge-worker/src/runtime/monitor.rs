@@ -226,10 +226,19 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
     if let Some(check) = stripe_webhook_check(env, origin).await {
         checks.push(check);
     }
-    checks.push(match super::mail::provider(env) {
-        Ok(Some(provider)) => Check::pass("mail", format!("Resend is configured; mail is sent as {}", provider.from())),
-        Ok(None) => Check::pass("mail", "no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox"),
-        Err(e) => Check::fail("mail", format!("{e}: e-mail stays in the outbox")),
+    let refused = match database(env) {
+        Ok(db) => refused_mail(&db).await.ok().flatten(),
+        Err(_) => None,
+    };
+    checks.push(match (super::mail::provider(env), refused) {
+        (Ok(Some(_)), Some(problem)) => Check::fail("mail", problem),
+        (Ok(Some(provider)), None) => {
+            Check::pass("mail", format!("Resend is configured; mail is sent as {}", provider.from()))
+        }
+        (Ok(None), _) => {
+            Check::pass("mail", "no mail provider (RESEND_API_KEY is not set): e-mail stays in the outbox")
+        }
+        (Err(e), _) => Check::fail("mail", format!("{e}: e-mail stays in the outbox")),
     });
     let (status, mut body) = health_report(&checks);
     body.set("signing_keys", keys);
@@ -326,9 +335,31 @@ struct StuckRow {
 }
 crate::from_row!(StuckRow { stuck, oldest_age, last_error });
 
-/// The `mail_stuck` check: messages unsent for longer than
+struct RefusedRow {
+    refused: u64,
+    oldest_age: u64,
+    last_error: Option<String>,
+}
+crate::from_row!(RefusedRow { refused, oldest_age, last_error });
+
+/// Mail waiting because the provider refuses the shop's key or sender
+/// (`outbox::sql::OUTBOX_REFUSED`): the problem, if any.
+async fn refused_mail(db: &D1Database) -> std::result::Result<Option<String>, String> {
+    let row = bind(db, outbox::sql::OUTBOX_REFUSED, &[num(now_unix())])
+        .map_err(|e| format!("{e:?}"))?
+        .first_row::<RefusedRow>()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    Ok(row.and_then(|r| monitor::mail_refused_problem(r.refused, r.oldest_age, r.last_error.as_deref())))
+}
+
+/// The `mail_stuck` check: mail the provider refuses for the shop's key or
+/// sender, at once; otherwise messages unsent for longer than
 /// `ALERT_MAIL_STUCK_MINUTES`, with what the Worker knows of the cause.
 async fn stuck_mail(env: &Env, db: &D1Database) -> std::result::Result<Option<String>, String> {
+    if let Some(problem) = refused_mail(db).await? {
+        return Ok(Some(problem));
+    }
     let minutes = monitor::mail_stuck_minutes(setting(env, "ALERT_MAIL_STUCK_MINUTES").as_deref());
     let row = bind(db, outbox::sql::OUTBOX_STUCK, &[num(now_unix()), num(minutes * 60)])
         .map_err(|e| format!("{e:?}"))?

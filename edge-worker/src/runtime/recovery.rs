@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use worker::*;
 
 use super::d1::Query;
-use super::mail::{deliver_outbox, lists_a_clip, order_facts, outbox_insert};
+use super::mail::{deliver_outbox, lists_a_clip, order_facts, outbox_insert, Probe};
 use super::payments::sign_link;
 use super::{batch, bind, d1_error, manifest, now_unix, num, origin, text};
 use crate::error::DownloadError;
@@ -149,7 +149,7 @@ async fn send_links(env: Env, request: Recovery) {
         Ok(Some(0)) => console_log!("{}", log_line!({ "event": "recovery_no_orders", "email_hash": short })),
         Ok(Some(n)) => {
             console_log!("{}", log_line!({ "event": "recovery_queued", "email_hash": short, "orders": n }));
-            deliver_outbox(&env, DELIVERY_BATCH).await;
+            deliver_outbox(&env, DELIVERY_BATCH, Probe::No).await;
         }
         Ok(None) => console_warn!("{}", log_line!({ "event": "recovery_rate_limited", "email_hash": short })),
         Err(e) => console_error!("{}", log_line!({ "event": "recovery_failed", "error": format!("{e:?}") })),
@@ -359,7 +359,7 @@ pub(super) async fn resend(
     let token = sign_link(env, &mut claims)?;
     let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin, None)?;
     batch(db, vec![statement]).await?;
-    let report = deliver_outbox(env, DELIVERY_BATCH).await;
+    let report = deliver_outbox(env, DELIVERY_BATCH, Probe::No).await;
     Ok((
         200,
         Json::object([

@@ -20,6 +20,8 @@
 //   resend.requests       every request: {method, path, headers, body (parsed or raw), status, response}
 //   resend.sent           the e-mails accepted (first time per idempotency key): {id, key, email}
 //   resend.failNext(n)    the next n requests answer 500 application_error (after recording them)
+//   resend.revokeKey(key) requests with that API key answer 403 invalid_api_key, as Resend answers a
+//                         deleted key (null: none revoked)
 //   await resend.close()
 
 import crypto from "node:crypto";
@@ -39,12 +41,14 @@ function error(statusCode, name, message) {
 }
 
 /** Checks a request as Resend would; `{status, json}` to answer. */
-function check(req, raw, seenKeys) {
+function check(req, raw, seenKeys, revoked) {
   if (req.url.split("?")[0] !== "/emails") return error(404, "not_found", "The requested endpoint does not exist.");
   if (req.method !== "POST") return error(405, "method_not_allowed", "Method is not allowed for the requested path.");
   const auth = req.headers.authorization;
   if (!auth) return error(401, "missing_api_key", "Missing API key in the authorization header.");
-  if (!/^Bearer re_[A-Za-z0-9_-]{8,}$/.test(auth)) return error(403, "invalid_api_key", "API key is invalid.");
+  if (!/^Bearer re_[A-Za-z0-9_-]{8,}$/.test(auth) || auth === `Bearer ${revoked}`) {
+    return error(403, "invalid_api_key", "API key is invalid.");
+  }
   if (!(req.headers["content-type"] ?? "").toLowerCase().startsWith("application/json")) {
     return error(400, "validation_error", "Content-Type must be application/json.");
   }
@@ -92,6 +96,7 @@ export async function startResendStandin() {
   const sent = [];
   const seenKeys = new Map();
   let failures = 0;
+  let revoked = null;
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -102,7 +107,7 @@ export async function startResendStandin() {
         failures -= 1;
         answer = error(500, "application_error", "An unexpected error occurred (stand-in told to fail).");
       } else {
-        answer = check(req, raw, seenKeys);
+        answer = check(req, raw, seenKeys, revoked);
         if (answer.status === 200 && !answer.replay) {
           seenKeys.set(answer.key, { id: answer.json.id, raw });
           sent.push({ id: answer.json.id, key: answer.key, email: answer.email });
@@ -133,6 +138,9 @@ export async function startResendStandin() {
     sent,
     failNext(n) {
       failures = n;
+    },
+    revokeKey(key) {
+      revoked = key;
     },
     close() {
       return new Promise((resolve) => {
