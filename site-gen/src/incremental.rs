@@ -59,6 +59,10 @@ pub struct RebuildReport {
     /// Whether the whole shop was reloaded.
     pub full: bool,
     pub elapsed: Duration,
+    /// What `build` would warn of (each as a diagnostic): the published
+    /// items', placeholders on the site, and clips gone from the last
+    /// build's catalog. `serve` shows them; they do not stop it.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// The loaded shop with what rendering it needs, kept between rebuilds.
@@ -120,6 +124,9 @@ pub struct Incremental {
     /// ([`Shop::withheld_static`]): when that changes, the static files are
     /// brought in line again.
     withheld: Option<HashSet<String>>,
+    /// The clips gone from the last build's catalog, and the clips'
+    /// versions that was found for (made again only when a clip changed).
+    gone: Option<(Vec<u64>, Vec<String>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +202,7 @@ impl Incremental {
             search_fp: None,
             listed: None,
             withheld: None,
+            gone: None,
         }
     }
 
@@ -279,8 +287,27 @@ impl Incremental {
         self.withheld = Some(withheld);
         self.resync = false;
         report.full = resync;
+        report.warnings = self.warnings();
         report.elapsed = started.elapsed();
         Ok(report)
+    }
+
+    /// What a build of the shop as loaded now would warn of.
+    fn warnings(&mut self) -> Vec<Diagnostic> {
+        let l = self.loaded.as_ref().expect("loaded");
+        let mut warnings = l.shop.warnings.clone();
+        warnings.extend(crate::placeholders::published(&l.shop));
+        // A preview with drafts is not the catalog a build writes.
+        if !self.options.drafts {
+            if self.gone.as_ref().is_none_or(|(versions, _)| *versions != l.versions.clips) {
+                let catalog = render::manifest(&l.shop);
+                let gone = crate::gone_from(&self.root.join(crate::DEFAULT_MANIFEST), &l.shop, &catalog);
+                self.gone = Some((l.versions.clips.clone(), gone));
+            }
+            let gone = self.gone.as_ref().map(|(_, gone)| gone.as_slice()).unwrap_or_default();
+            warnings.extend(crate::gone_warning(gone).map(|text| Diagnostic::new(crate::DEFAULT_MANIFEST, text)));
+        }
+        warnings
     }
 
     /// Forgets what `out` holds, so the next rebuild writes every file of
@@ -369,6 +396,12 @@ impl Incremental {
             errors.extend(checks::missing_licence_pages(&l.shop.config, &l.shop.pages, &l.shop.static_files));
         }
         if errors.is_empty() {
+            // The published items' warnings again; the static files' stay
+            // until a full load (a change under static/ is one).
+            let shop = &mut l.shop;
+            let static_part = shop.warnings.split_off(shop.warnings.len() - shop.static_warnings);
+            shop.warnings = load::content_warnings(&root, &shop.config, &shop.clips, &shop.posts, &shop.pages);
+            shop.warnings.extend(static_part);
             Ok(())
         } else {
             errors.sort();

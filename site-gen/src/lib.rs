@@ -180,17 +180,7 @@ impl BuildSummary {
     /// What `build` and `check` print of what is gone from the catalog
     /// since the last build.
     pub fn gone_text(&self) -> Option<String> {
-        (!self.gone.is_empty()).then(|| {
-            format!(
-                "Warning: {} item(s) were in the last build's catalog and are not in this one: {}. \
-                 Customers who bought a clip or file listed get \"Not found\" from their download links once this is \
-                 deployed. \
-                 If that was not meant, put them back (a draft or a future date also takes a clip out; a \
-                 `[[variants]]` section or a `[[licences]]` tier removed takes that file or tier out)",
-                self.gone.len(),
-                self.gone.join(", ")
-            )
-        })
+        gone_warning(&self.gone).map(|text| format!("Warning: {text}"))
     }
 
     /// What `build` and `check` print of the items left out: the first 20.
@@ -414,6 +404,21 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
 /// renamed, and is said so with the fix that keeps its links working. None
 /// when there is no readable manifest there; read leniently (an older
 /// build's manifest), only what is compared.
+/// What the owner is told of the items [`gone_from`] the last catalog.
+pub fn gone_warning(gone: &[String]) -> Option<String> {
+    (!gone.is_empty()).then(|| {
+        format!(
+            "{} item(s) were in the last build's catalog and are not in this one: {}. \
+             Customers who bought a clip or file listed get \"Not found\" from their download links once this is \
+             deployed. \
+             If that was not meant, put them back (a draft or a future date also takes a clip out; a \
+             `[[variants]]` section or a `[[licences]]` tier removed takes that file or tier out)",
+            gone.len(),
+            gone.join(", ")
+        )
+    })
+}
+
 pub fn gone_from(path: &Path, shop: &Shop, now: &clipstore_core::CatalogManifest) -> Vec<String> {
     use std::collections::BTreeMap;
     #[derive(serde::Deserialize)]
@@ -448,11 +453,19 @@ pub fn gone_from(path: &Path, shop: &Shop, now: &clipstore_core::CatalogManifest
             let renamed =
                 now.clips.iter().find(|(_, c)| !clip.object_key.is_empty() && c.object_key == clip.object_key);
             gone.push(match renamed.and_then(|(s, _)| shop.clips.iter().find(|c| &c.slug == s)) {
-                Some(to) => format!(
-                    "{slug} (renamed {}? to keep its buyers' links working, add `slug = \"{slug}\"` to {})",
-                    to.slug,
-                    to.source.display()
-                ),
+                Some(to) => {
+                    // The owner changed its `slug` line, or renamed the file.
+                    let text = std::fs::read_to_string(shop.root.join(&to.source)).unwrap_or_default();
+                    let has_slug = text
+                        .lines()
+                        .any(|l| l.trim_start().strip_prefix("slug").is_some_and(|r| r.trim_start().starts_with('=')));
+                    let how = if has_slug { "change its `slug` line back to" } else { "add" };
+                    format!(
+                        "{slug} (renamed {}? to keep its buyers' links working, {how} `slug = \"{slug}\"` in {})",
+                        to.slug,
+                        to.source.display()
+                    )
+                }
                 None => slug.clone(),
             });
             continue;

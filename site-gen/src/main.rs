@@ -486,8 +486,14 @@ fn main() -> ExitCode {
                         for d in placeholders.iter() {
                             eprintln!("{d}");
                         }
-                        // What the shop would sell wrongly is said too, not
-                        // only once the placeholders are filled.
+                        // What the shop would sell wrongly, and what it
+                        // leaves out (a slip in a year), are said too, not
+                        // only once the placeholders are filled: a new
+                        // shop's wrangler.toml keeps one until the owner
+                        // has a Cloudflare account.
+                        if let Some(text) = s.left_out_text() {
+                            eprintln!("{text}");
+                        }
                         if let Some(text) = s.gone_text() {
                             eprintln!("{text}");
                         }

@@ -477,7 +477,7 @@ fn a_renamed_clip_a_removed_file_or_tier_is_named_with_the_fix() {
     assert!(
         err.contains("harbour's file web")
             && err.contains("the licence extended (its buyers' downloads go on, but their licence certificates no longer name it)")
-            && err.contains("quay (renamed quay-at-night? to keep its buyers' links working, add `slug = \"quay\"` to content/clips/quay-at-night.md)"),
+            && err.contains("quay (renamed quay-at-night? to keep its buyers' links working, add `slug = \"quay\"` in content/clips/quay-at-night.md)"),
         "{err}"
     );
     let o = site_gen("build");

@@ -120,8 +120,13 @@ impl Harness {
             .unwrap_or_else(|e| panic!("step {} ({what}): build over the last: {e}", self.step));
         self.built_rendered = built.pages - built.pages_kept;
         let _ = fs::remove_dir_all(&self.clean);
-        site_gen::build(&options(&self.clean))
+        let summary = site_gen::build(&options(&self.clean))
             .unwrap_or_else(|e| panic!("step {} ({what}): clean build: {e}", self.step));
+        // `serve` warns of what `build` warns of (no catalog at the shop's
+        // root here, so nothing gone from it).
+        let warned: Vec<String> =
+            report.warnings.iter().map(|w| w.to_string().replacen("error:", "warning:", 1)).collect();
+        assert_eq!(warned, summary.warnings, "step {} ({what}): the same warnings", self.step);
         let clean = snapshot(&self.clean);
         let clean_paths: Vec<_> = clean.keys().collect();
         for (name, made) in [("incremental", snapshot(self.site.out())), ("built over the last", snapshot(&self.built))]
@@ -201,6 +206,11 @@ fn run_sequence(drafts: bool) {
     h.check("publish it again");
     h.edit("content/news/post-7.md", "+++\nBody", "slug = \"seventh\"\n+++\nBody");
     h.check("give a post a slug");
+    h.edit("content/news/post-2.md", "Body of post 2.", "![boat](/images/Boat Photo.jpg)\n\nBody of post 2.");
+    h.check("an image whose address has a space: a warning");
+    assert!(h.site.rebuild().unwrap().warnings.iter().any(|w| w.message.contains("has a space")), "serve warns");
+    h.edit("content/news/post-2.md", "![boat](/images/Boat Photo.jpg)\n\n", "");
+    h.check("the image taken out: the warning goes");
 
     // Clips.
     h.write("content/clips/delta.md", &clip("Delta", "2026-05-02", "30", r#"["dawn", "new-tag"]"#));
@@ -509,4 +519,49 @@ fn a_post_scheduled_for_later_today_appears_once_due() {
     site.set_now(morning + chrono::Duration::hours(10));
     site.rebuild().unwrap();
     assert!(out.join("news/evening/index.html").is_file(), "19:00: published");
+}
+
+/// `serve` says what `build` would of a clip gone from the last build's
+/// catalog: a slug changed while it runs breaks its buyers' links.
+#[test]
+fn serve_warns_of_a_clip_gone_from_the_last_catalog() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop"), &root);
+    let options = BuildOptions {
+        root: root.clone(),
+        out: tmp.path().join("public"),
+        manifest: root.join(site_gen::DEFAULT_MANIFEST),
+        drafts: false,
+        now: now(),
+    };
+    site_gen::build(&options).unwrap();
+    let mut site = Incremental::new(&root, &tmp.path().join("served"), LoadOptions { drafts: false, now: now() });
+    let gone = |site: &mut Incremental| -> Vec<String> {
+        let report = site.rebuild().unwrap();
+        report
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("last build's catalog"))
+            .map(|w| w.message.clone())
+            .collect()
+    };
+    assert_eq!(gone(&mut site), Vec::<String>::new());
+    // Beta given a slug of its own, and the one link to it mended.
+    let (alpha, beta) = (root.join("content/clips/alpha.md"), root.join("content/clips/beta.md"));
+    let (alpha_text, beta_text) = (fs::read_to_string(&alpha).unwrap(), fs::read_to_string(&beta).unwrap());
+    fs::write(&beta, beta_text.replacen("+++\n", "+++\nslug = \"beta-night\"\n", 1)).unwrap();
+    fs::write(&alpha, alpha_text.replace("/clips/beta/", "/clips/beta-night/")).unwrap();
+    site.note_changes([alpha.as_path(), beta.as_path()]);
+    let warned = gone(&mut site);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("beta (renamed beta-night? to keep its buyers' links working, change its `slug` line back to `slug = \"beta\"`"),
+        "{}",
+        warned[0]
+    );
+    fs::write(&beta, &beta_text).unwrap();
+    fs::write(&alpha, &alpha_text).unwrap();
+    site.note_changes([alpha.as_path(), beta.as_path()]);
+    assert_eq!(gone(&mut site), Vec::<String>::new(), "put back");
 }

@@ -115,6 +115,16 @@ fn a_new_shop_builds_at_once_and_check_lists_its_placeholders() {
     assert!(!report.contains("content/site.toml:3:1"), "the title was given: {report}");
     assert!(report.contains("placeholder(s) left to fill (marked CHANGE-ME)"), "{report}");
     assert!(report.contains("| database_id = "), "the database id is one: {report}");
+    // A slip in a year is said while placeholders are left too (the
+    // database id stays one until the owner has a Cloudflare account).
+    let typo = shop.join("content/news/typo-year.md");
+    fs::write(&typo, "+++\ntitle = \"Market day\"\ndate = 2062-12-07\n+++\nWe are at the market.\n").unwrap();
+    let report = text(&site_gen(&["check", "--root", root]));
+    assert!(
+        report.contains("Left out (1):\n  content/news/typo-year.md: dated 2062-12-07 00:00 UTC, on the site from the first build after that"),
+        "{report}"
+    );
+    fs::remove_file(&typo).unwrap();
     let wrangler = fs::read_to_string(shop.join("wrangler.toml")).unwrap();
     assert!(wrangler.contains("main = \".worker-build/index.js\""), "{wrangler}");
     assert!(wrangler.contains(&format!("bash '{}/scripts/build-worker.sh'", repo.display())), "{wrangler}");

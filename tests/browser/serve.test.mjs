@@ -21,6 +21,7 @@ const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const WAIT = 20_000;
 
 let work, shop, server, browser, base;
+let serverStderr = () => "";
 
 function startServer() {
   const child = spawn(siteGen, ["serve", "--port", "0", "--root", shop, "--out", join(work, "site")], {
@@ -28,6 +29,7 @@ function startServer() {
   });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
+  serverStderr = () => stderr;
   return new Promise((resolveStart, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), WAIT);
     child.on("exit", (code) => reject(new Error(`serve exited (${code}):\n${stderr}`)));
@@ -109,6 +111,38 @@ test("an edit shows up without a manual reload; errors show as an overlay", asyn
   edit("content/news/first.md", '\ntitel = "typo"', "");
   await page.waitForSelector("#site-gen-errors", { state: "detached", timeout: WAIT });
   assert.match(await page.innerText("main"), /Hello from the browser test\./);
+  await page.close();
+});
+
+// A warning (the build goes on) is said where the owner looks while
+// editing: the terminal and a folded panel in the page, which goes once
+// fixed. A photo's name with a space left the image as text, unsaid.
+test("an edit that causes a warning shows it in the terminal and in a folded panel, gone once fixed", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${base}/news/first/`);
+  await page.waitForFunction(() => performance.getEntriesByType("resource").some((r) => r.name.includes("/__site-gen/")));
+  // The fixture's one warning to start with: a test-mode Payment Link.
+  await page.waitForSelector("#site-gen-warnings");
+  assert.match(await page.locator("#site-gen-warnings summary").innerText(), /1 warning\b/);
+  const before = serverStderr().length;
+  edit("content/news/first.md", "Hello from the", "![boat](/images/Boat Photo.jpg)\n\nHello from the");
+  await page.waitForFunction(() => document.getElementById("site-gen-warnings")?.textContent.includes("has a space"), null, {
+    timeout: WAIT,
+  });
+  const panel = page.locator("#site-gen-warnings");
+  assert.equal(await panel.evaluate((d) => d.open), false, "folded: it does not cover the page");
+  assert.match(await panel.locator("summary").innerText(), /2 warnings/);
+  await panel.locator("summary").click();
+  assert.match(await panel.innerText(), /content\/news\/first\.md:\d+:\d+/);
+  assert.match(await panel.innerText(), /Boat%20Photo\.jpg/, "the help's fix");
+  assert.equal(await page.locator("#site-gen-errors").count(), 0, "not an error overlay");
+  const printed = serverStderr().slice(before);
+  assert.match(printed, /warning: this image did not become one, the page shows its text/);
+
+  edit("content/news/first.md", "![boat](/images/Boat Photo.jpg)\n\n", "");
+  await page.waitForFunction(() => !document.body.innerText.includes("Boat Photo"), null, { timeout: WAIT });
+  await page.waitForFunction(() => /1 warning\b/.test(document.querySelector("#site-gen-warnings summary")?.textContent),
+    null, { timeout: WAIT });
   await page.close();
 });
 

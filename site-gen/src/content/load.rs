@@ -145,14 +145,8 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     clips.sort_by(clip_order);
     posts.sort_by(post_order);
     pages.sort_by(page_order);
-    let mut warnings = under_stripe_minimum(root, &clips, &config);
-    warnings.extend(shared_payment_links(root, &clips));
-    warnings.extend(doubtful_payment_links(root, &clips));
-    warnings.extend(empty_bodies(root, &posts, &pages));
-    warnings.extend(unmade_images(root, &clips, &posts, &pages));
-    warnings.extend(blocked_html(root, &clips, &posts, &pages));
-    warnings.extend(mismatched_file_endings(root, &clips));
-    warnings.extend(crate::media_variants::stale_shares(root, &config.media_variants, &config.currency, &clips));
+    let mut warnings = content_warnings(root, &config, &clips, &posts, &pages);
+    let static_warnings = oversized.len();
     warnings.extend(oversized.iter().map(|(file, bytes)| super::checks::too_big_to_deploy(file, *bytes)));
 
     let shop = Shop {
@@ -168,8 +162,30 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
         next_publish,
         left_out,
         warnings,
+        static_warnings,
     };
     Ok((shop, hidden_sources))
+}
+
+/// What the owner must hear of in the published items though the shop
+/// builds (a load's `Shop::warnings`, less the static files too big to
+/// deploy): `serve` asks again after each change.
+pub fn content_warnings(
+    root: &Path,
+    config: &SiteConfig,
+    clips: &[Clip],
+    posts: &[Post],
+    pages: &[Page],
+) -> Vec<Diagnostic> {
+    let mut warnings = under_stripe_minimum(root, clips, config);
+    warnings.extend(shared_payment_links(root, clips));
+    warnings.extend(doubtful_payment_links(root, clips));
+    warnings.extend(empty_bodies(root, posts, pages));
+    warnings.extend(unmade_images(root, clips, posts, pages));
+    warnings.extend(blocked_html(root, clips, posts, pages));
+    warnings.extend(mismatched_file_endings(root, clips));
+    warnings.extend(crate::media_variants::stale_shares(root, &config.media_variants, &config.currency, clips));
+    warnings
 }
 
 /// Whether an item is published in a build with `options`.

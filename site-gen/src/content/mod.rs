@@ -199,6 +199,10 @@ pub struct Shop {
     /// them: a slip in a year (2052 for 2025) took a clip off sale unsaid.
     pub left_out: Vec<(PathBuf, Option<DateTime<Utc>>)>,
     /// What does not stop the build but the owner must hear of on each
-    /// (a price Stripe will not charge alone).
+    /// (a price Stripe will not charge alone): of the published items
+    /// ([`load::content_warnings`]), then of the static files (too big to
+    /// deploy), which only a full load lists.
     pub warnings: Vec<crate::diagnostics::Diagnostic>,
+    /// How many of `warnings`, at their end, are the static files'.
+    pub static_warnings: usize,
 }

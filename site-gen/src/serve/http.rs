@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
-use crate::diagnostics::Diagnostics;
+use crate::diagnostics::Diagnostic;
 
 /// Address of the event stream.
 pub const EVENTS_PATH: &str = "/__site-gen/events";
@@ -17,16 +17,18 @@ pub const EVENTS_PATH: &str = "/__site-gen/events";
 pub const SCRIPT_PATH: &str = "/__site-gen/live-reload.js";
 const SCRIPT: &str = include_str!("live-reload.js");
 
-/// What open tabs are told: the number of the last good build, and the
-/// errors of the last attempt (empty when it succeeded).
+/// What open tabs are told: the number of the last good build, the
+/// errors of the last attempt (empty when it succeeded), and the warnings
+/// of the last good build (shown in a corner; they do not stop it).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
     pub build: u64,
     pub errors: Vec<ErrorView>,
+    pub warnings: Vec<ErrorView>,
 }
 
-/// One error as the overlay shows it.
-#[derive(Debug, Clone, Serialize)]
+/// One error or warning as the overlay shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorView {
     pub file: String,
     pub line: Option<usize>,
@@ -37,7 +39,7 @@ pub struct ErrorView {
 }
 
 impl ErrorView {
-    pub fn from_diagnostics(d: &Diagnostics) -> Vec<ErrorView> {
+    pub fn from_diagnostics(d: &[Diagnostic]) -> Vec<ErrorView> {
         d.iter()
             .map(|d| ErrorView {
                 file: d.file.display().to_string(),

@@ -1,11 +1,46 @@
 // Injected by `site-gen serve` into every HTML page it sends (never into the
-// built files): reloads the page after each successful rebuild, and shows the
-// errors of a failed one over the page (the last good build stays served).
+// built files): reloads the page after each successful rebuild, shows the
+// errors of a failed one over the page (the last good build stays served),
+// and the warnings of the last good build in a corner, folded.
 (function () {
   "use strict";
   var script = document.currentScript;
   var build = Number(script && script.dataset.build);
   var overlay = null;
+  var corner = null;
+  var shownWarnings = "[]";
+
+  function describe(e) {
+    var text = e.file + (e.line ? ":" + e.line + ":" + e.column : "") + "\n" + e.message;
+    if (e.source_line !== null && e.source_line !== undefined) text += "\n  " + e.line + " | " + e.source_line;
+    if (e.help) text += "\n  help: " + e.help;
+    return text;
+  }
+
+  // Warnings do not stop the build: a folded panel, not an overlay.
+  function showWarnings(warnings) {
+    if (corner) corner.remove();
+    corner = null;
+    if (!warnings.length) return;
+    corner = document.createElement("details");
+    corner.id = "site-gen-warnings";
+    corner.style.cssText =
+      "position:fixed;right:1rem;bottom:1rem;z-index:2147483646;max-width:min(40rem,calc(100vw - 2rem));" +
+      "max-height:60vh;overflow:auto;padding:.5rem .75rem;background:#422006;color:#fef3c7;" +
+      "border-radius:6px;font:14px/1.5 ui-monospace,monospace;box-shadow:0 2px 8px rgba(0,0,0,.4)";
+    var summary = document.createElement("summary");
+    summary.style.cssText = "cursor:pointer;font-weight:bold";
+    summary.textContent = "site-gen: " + warnings.length + (warnings.length === 1 ? " warning" : " warnings") +
+      " (the site builds; `site-gen check` lists them too)";
+    corner.appendChild(summary);
+    warnings.forEach(function (w) {
+      var pre = document.createElement("pre");
+      pre.style.cssText = "white-space:pre-wrap;margin:.5rem 0 0;padding:.5rem;background:#27272a;color:#fafafa;border-radius:4px";
+      pre.textContent = describe(w);
+      corner.appendChild(pre);
+    });
+    document.body.appendChild(corner);
+  }
 
   function show(errors) {
     if (!overlay) {
@@ -27,10 +62,7 @@
     errors.forEach(function (e) {
       var pre = document.createElement("pre");
       pre.style.cssText = "white-space:pre-wrap;margin:0 0 1rem;padding:.75rem;background:#27272a;border-radius:4px";
-      var text = e.file + (e.line ? ":" + e.line + ":" + e.column : "") + "\n" + e.message;
-      if (e.source_line !== null && e.source_line !== undefined) text += "\n  " + e.line + " | " + e.source_line;
-      if (e.help) text += "\n  help: " + e.help;
-      pre.textContent = text;
+      pre.textContent = describe(e);
       overlay.appendChild(pre);
     });
   }
@@ -55,10 +87,18 @@
       var status = JSON.parse(event.data);
       if (status.build !== build) {
         location.reload();
-      } else if (status.errors.length) {
+        return;
+      }
+      if (status.errors.length) {
         show(status.errors);
       } else {
         hide();
+      }
+      // Unchanged warnings keep the panel as the owner left it (open or folded).
+      var seen = JSON.stringify(status.warnings || []);
+      if (seen !== shownWarnings) {
+        shownWarnings = seen;
+        showWarnings(status.warnings || []);
       }
     });
   }

@@ -23,7 +23,6 @@ use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 pub use http::{resolve, ErrorView, Resolved, Status, EVENTS_PATH, SCRIPT_PATH};
 
 use crate::content::LoadOptions;
-use crate::diagnostics::Diagnostics;
 use crate::incremental::{Incremental, RebuildError, RebuildReport};
 
 /// How long the watcher waits for more events before rebuilding: editors
@@ -106,7 +105,7 @@ pub fn run(options: ServeOptions) -> Result<(), ServeError> {
     let mut watched = HashSet::new();
     watch_folders(&root, &mut debouncer, &mut watched)?;
 
-    let status = rebuild(&mut site, 0);
+    let status = rebuild(&mut site, &Status::default());
     live.publish(status);
     println!(
         "Serving {} at http://127.0.0.1:{port}/ (files in {}); press Ctrl-C to stop",
@@ -167,8 +166,8 @@ pub fn run(options: ServeOptions) -> Result<(), ServeError> {
         }
         // A folder that appeared (templates/, static/) needs watching too.
         watch_folders(&root, &mut debouncer, &mut watched)?;
-        let build = live.status().build;
-        live.publish(rebuild(&mut site, build));
+        let previous = live.status();
+        live.publish(rebuild(&mut site, &previous));
     }
     Ok(())
 }
@@ -208,11 +207,24 @@ fn is_change(kind: &EventKind) -> bool {
 }
 
 /// Rebuilds, reports on the terminal, and gives the status for the tabs.
-fn rebuild(site: &mut Incremental, last_good: u64) -> Status {
+/// Warnings are printed when they differ from `previous`'s (the last
+/// rebuild's), so that an edit that causes one is told of at once, as
+/// `build` and `check` would.
+fn rebuild(site: &mut Incremental, previous: &Status) -> Status {
+    let last_good = previous.build;
     match site.rebuild() {
         Ok(report) => {
             print_report(&report);
-            Status { build: last_good + 1, errors: Vec::new() }
+            let warnings = ErrorView::from_diagnostics(&report.warnings);
+            if warnings != previous.warnings {
+                for warning in &report.warnings {
+                    eprint!("{}", warning.to_string().replacen("error:", "warning:", 1));
+                }
+                if warnings.is_empty() && last_good > 0 {
+                    eprintln!("No warnings left.");
+                }
+            }
+            Status { build: last_good + 1, errors: Vec::new(), warnings }
         }
         Err(RebuildError::Content(d)) => {
             let instead = if last_good == 0 {
@@ -221,12 +233,12 @@ fn rebuild(site: &mut Incremental, last_good: u64) -> Status {
                 "still serving the last good build."
             };
             eprintln!("{}", d.to_string().replace("nothing was written.", instead));
-            Status { build: last_good, errors: ErrorView::from_diagnostics(&d) }
+            Status { build: last_good, errors: ErrorView::from_diagnostics(&d.0), warnings: previous.warnings.clone() }
         }
         Err(e) => {
             eprintln!("error: {e}");
-            let d = Diagnostics(vec![crate::diagnostics::Diagnostic::new(site.out(), e.to_string())]);
-            Status { build: last_good, errors: ErrorView::from_diagnostics(&d) }
+            let d = vec![crate::diagnostics::Diagnostic::new(site.out(), e.to_string())];
+            Status { build: last_good, errors: ErrorView::from_diagnostics(&d), warnings: previous.warnings.clone() }
         }
     }
 }
