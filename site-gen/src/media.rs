@@ -822,8 +822,45 @@ fn one_clip(
         values.push(("preview", toml_str(&preview)));
     }
     let sections = variants(masters, clip, &probe, &sha256, before, settings, &mut memory, &mut done, bar)?;
+    done.warnings.extend(hand_written_variants_unfound(masters, clip, &sections));
     done.front_matter = write_back(&clip.path, &clip.text, values, &sections)?;
     Ok((memory, done))
+}
+
+/// The `[[variants]]` sections written by hand (not this run's) whose file
+/// is not in the masters folder, or not of the size the section sells:
+/// the shop sells them, and `push` would find nothing to upload.
+fn hand_written_variants_unfound(masters: &Path, clip: &ClipFile, made: &[Section]) -> Vec<String> {
+    let Some(table) = front_matter(&clip.text) else { return Vec::new() };
+    let Some(sections) = table.get("variants").and_then(toml::Value::as_array) else { return Vec::new() };
+    let mut warnings = Vec::new();
+    for section in sections.iter().filter_map(toml::Value::as_table) {
+        let id = section.get("id").and_then(toml::Value::as_str).unwrap_or("?");
+        let Some(key) = section.get("file").and_then(toml::Value::as_str) else { continue };
+        if made.iter().any(|(made, _)| made == id) {
+            continue;
+        }
+        let path = masters.join(key);
+        let sold = section.get("size").and_then(toml::Value::as_integer);
+        match fs::metadata(&path) {
+            Err(_) => warnings.push(format!(
+                "variant {id} is for sale, but its file {} is not there: put the file there (`site-gen push` \
+                 uploads it from there), or delete its [[variants]] section",
+                path.display()
+            )),
+            Ok(meta) if sold.is_some_and(|sold| u64::try_from(sold).ok() != Some(meta.len())) => {
+                warnings.push(format!(
+                    "variant {id}'s file {} is {} bytes, its [[variants]] section sells {} bytes: put the right file \
+                 there, or correct the section's size and sha256",
+                    path.display(),
+                    meta.len(),
+                    sold.unwrap_or_default()
+                ))
+            }
+            Ok(_) => {}
+        }
+    }
+    warnings
 }
 
 /// A poster or preview of a clip: the clip, its site path, whether the

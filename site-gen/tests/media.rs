@@ -241,6 +241,30 @@ fn leaves_a_hand_made_poster_alone_and_reports_a_missing_master() {
     assert_eq!(fs::read(&svg).unwrap(), before, "the owner's poster is untouched");
     assert!(!root.join("static/posters/first-clip.jpg").exists());
     assert_eq!(front_matter(&root)["poster"].as_str(), Some("/posters/first-clip.svg"));
+
+    // A [[variants]] section written by hand, its file not in the masters
+    // folder: for sale, and nothing for `push` to upload. Then the wrong file.
+    let clip = root.join("content/clips/first-clip.md");
+    let text_before = fs::read_to_string(&clip).unwrap();
+    let (head, body) = text_before.rsplit_once("+++").unwrap();
+    let section =
+        "[[variants]]\nid = \"web\"\nfile = \"clips/first-clip-web.mp4\"\nfile_name = \"First clip (web).mp4\"\n\
+                   size = 1234\nsha256 = \"ab00000000000000000000000000000000000000000000000000000000000000\"\n\
+                   resolution = \"640x360\"\nprice = 5\n";
+    fs::write(&clip, format!("{head}{section}+++{body}")).unwrap();
+    let run = site_gen(&["media"], &root);
+    assert!(run.status.success(), "a warning, not a failure: {}", text(&run));
+    let web = root.join("sample-media/clips/first-clip-web.mp4");
+    assert!(text(&run).contains("warning: first-clip: variant web is for sale, but its file "), "{}", text(&run));
+    assert!(text(&run).contains("first-clip-web.mp4 is not there: put the file there"), "{}", text(&run));
+    fs::write(&web, b"short").unwrap();
+    let run = site_gen(&["media"], &root);
+    assert!(
+        text(&run).contains("variant web's file")
+            && text(&run).contains("is 5 bytes, its [[variants]] section sells 1234 bytes"),
+        "{}",
+        text(&run)
+    );
 }
 
 /// One media run at a time in a shop: a second, started while the first
