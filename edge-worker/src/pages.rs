@@ -95,6 +95,12 @@ fn order_section(view: &OrderView, intro: &str) -> String {
             Some(n) => format!("{n} of {} downloads left", view.allowance),
             None => format!("up to {} downloads", view.allowance),
         };
+        // "This link" named the page's link, which the page does not show
+        // as such: the clip's own, to copy into a download manager.
+        let resume_how = format!(
+            r#"resume it from your browser's downloads list, or with <code>wget -c</code> or your download manager and <a href="{href}">this clip's link</a> (copy it: right-click, Copy link)"#,
+            href = attr(&line.href)
+        );
         let action = if line.refunded {
             r#"<span class="muted">Refunded</span>"#.to_string()
         } else if line.remaining != Some(0) {
@@ -107,7 +113,7 @@ fn order_section(view: &OrderView, intro: &str) -> String {
             // deleted it: starting again is given back once. A resume that
             // fits is said first: it keeps that once for later.
             let resume = line.resumable_percent.map_or(String::new(), |percent| {
-                format!("Your last download stopped at {percent}%: resume it from your browser's downloads list (or <code>wget -c</code>, or your download manager) with this link. If your browser no longer has it: ")
+                format!("Your last download stopped at {percent}%: {resume_how}. If your browser no longer has it: ")
             });
             format!(
                 r#"<span class="muted">{resume}Your last download did not finish: you can start it again once.</span> <a class="button" href="{href}">Download again</a>"#,
@@ -116,14 +122,13 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         } else if let Some(percent) = line.resumable_percent {
             // A fresh start would be refused; the resume is not.
             format!(
-                r#"<span class="muted">Your last download stopped at {}%: resume it from your browser's downloads list (or <code>wget -c</code>, or your download manager) with this link. Starting again from the beginning would not fit in what is left.</span>"#,
-                percent
+                r#"<span class="muted">Your last download stopped at {percent}%: {resume_how}. Starting again from the beginning would not fit in what is left.</span>"#
             )
         } else if let Some(tail) = line.resume_tail {
             // Finished for the Worker, which cannot see what the network
             // delivered: a file that stopped short is resumed (rule 5).
             format!(
-                r#"<span class="muted">No downloads left. If the file you have stopped short of {size}, resume it from your browser's downloads list (or <code>wget -c</code>, or your download manager) with this link: up to its last {tail} can still be sent.</span>"#,
+                r#"<span class="muted">No downloads left. If the file you have stopped short of {size}, {resume_how}: up to its last {tail} can still be sent.</span>"#,
                 size = human_size(line.size),
                 tail = human_size(tail),
             )
@@ -549,7 +554,11 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("No downloads left"));
-        assert!(!html.contains("href=\"/download/TOK/city\""));
+        assert!(!html.contains(r#"class="button" href="/download/TOK/city""#), "no button: a fresh start is refused");
+        assert!(
+            html.contains(r#"or with <code>wget -c</code> or your download manager and <a href="/download/TOK/city">this clip's link</a>"#),
+            "the link to resume with, shown: {html}"
+        );
         // Cancelled in the browser, whose Retry starts from byte 0: the
         // fresh start given back once has its button.
         broken.lines[1].restart = true;
@@ -569,7 +578,8 @@ mod tests {
             html.contains("resume it from your browser's downloads list") && html.contains("its last 1.5 MB"),
             "{html}"
         );
-        assert!(!html.contains("href=\"/download/TOK/city\""));
+        assert!(!html.contains(r#"class="button" href="/download/TOK/city""#));
+        assert!(html.contains(r#"<a href="/download/TOK/city">this clip's link</a>"#), "{html}");
     }
 
     #[test]

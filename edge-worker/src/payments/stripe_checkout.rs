@@ -94,9 +94,15 @@ pub fn session_params(cart: &Cart, origin: &str, priced: Option<&str>) -> Vec<(S
     }
     // The cart's id comes back on the success page, which empties that cart
     // only (not one built since, nor one a single clip's button bypassed).
-    let cart = cart.cart_id.as_ref().map(|id| format!("&cart={id}")).unwrap_or_default();
-    params.push(("success_url".to_string(), format!("{origin}/thanks?session_id={{CHECKOUT_SESSION_ID}}{cart}")));
-    params.push(("cancel_url".to_string(), format!("{origin}/cart/")));
+    let cart_param = cart.cart_id.as_ref().map(|id| format!("&cart={id}")).unwrap_or_default();
+    params.push(("success_url".to_string(), format!("{origin}/thanks?session_id={{CHECKOUT_SESSION_ID}}{cart_param}")));
+    // Back from Stripe's page: to the cart, or to the clip whose own button
+    // bought it (the cart, empty, would have lost what was chosen).
+    let cancel = match (&cart.cart_id, cart.lines.as_slice()) {
+        (None, [one]) => format!("{origin}/clips/{}/", one.slug),
+        _ => format!("{origin}/cart/"),
+    };
+    params.push(("cancel_url".to_string(), cancel));
     params
 }
 
@@ -261,6 +267,19 @@ mod tests {
         assert_eq!(get("metadata[priced]"), Some("3800:eur:k1:00"));
         assert_eq!(get("line_items[1][price_data][product_data][metadata][clip]"), Some("fjord-mist:web:extended"));
         assert_eq!(get("success_url"), Some("https://shop.example/thanks?session_id={CHECKOUT_SESSION_ID}"));
+        assert_eq!(get("cancel_url"), Some("https://shop.example/cart/"), "two clips without a cart id: the cart");
+    }
+
+    #[test]
+    fn cancelling_returns_to_the_cart_or_to_the_clip_bought_by_its_own_button() {
+        let cancel = |cart: &Cart| {
+            session_params(cart, "https://shop.example", None).into_iter().find(|(k, _)| k == "cancel_url").unwrap().1
+        };
+        let mut one = cart();
+        one.lines.truncate(1);
+        assert_eq!(cancel(&one), "https://shop.example/clips/harbour-at-dawn/", "the clip's own button");
+        one.cart_id = Some("c0ffee".into());
+        assert_eq!(cancel(&one), "https://shop.example/cart/", "a cart of one clip");
     }
 
     #[test]
