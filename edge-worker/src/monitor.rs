@@ -294,13 +294,14 @@ pub fn mail_refused_problem(refused: u64, oldest_age_secs: u64, last_error: Opti
 
 /// The `ledger_schema` problem: migrations this Worker needs that the D1
 /// database lacks (`applied`: the names in wrangler's `d1_migrations`). A
-/// Worker deployed before its migrations cannot settle downloads.
+/// Worker deployed before its migrations opens no checkout (nothing paid
+/// that it could not make an order of), and what they add does not work.
 pub fn schema_problem(applied: &[String]) -> Option<String> {
     let missing: Vec<&str> =
         crate::ledger::MIGRATIONS.iter().copied().filter(|m| !applied.iter().any(|a| a == m)).collect();
     (!missing.is_empty()).then(|| {
         format!(
-            "the ledger (D1) lacks {} {}: downloads may not be settled, nor paid checkouts made orders, until it has. Run `npx wrangler d1 migrations apply DB --remote` in edge-worker/ (in a shop's own folder, with `--config wrangler.toml`)",
+            "the ledger (D1) lacks {} {}: until it has them, the cart's checkout opens no payment page (customers cannot buy), and downloads may fail. Run `npx wrangler d1 migrations apply DB --remote` in edge-worker/ (in a shop's own folder, with `--config wrangler.toml`)",
             if missing.len() == 1 { "migration" } else { "migrations" },
             missing.join(", ")
         )
@@ -1963,6 +1964,7 @@ mod tests {
         let problem = schema_problem(&all[..all.len() - 1]).unwrap();
         assert!(problem.contains(crate::ledger::MIGRATIONS.last().unwrap()), "{problem}");
         assert!(problem.contains("npx wrangler d1 migrations apply DB --remote"));
+        assert!(problem.contains("the cart's checkout opens no payment page (customers cannot buy)"), "{problem}");
         assert!(schema_problem(&[]).unwrap().contains("0001_downloads.sql, 0002_ledger.sql"));
     }
 }

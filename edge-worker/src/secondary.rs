@@ -217,7 +217,8 @@ pub fn config_problem(e: &ConfigError) -> String {
 /// The self-test's problem while downloads are served from the secondary.
 pub fn failover_problem(served: u64) -> String {
     format!(
-        "R2 is failing; downloads continue from the secondary ({served} served from it in the last \
+        "R2 did not serve downloads (R2 failing, or files missing from the bucket: the other lines say which); \
+         downloads continue from the secondary ({served} served from it in the last \
          {FAILOVER_WINDOW_MINUTES} minutes, the latest download among them)"
     )
 }

@@ -312,7 +312,7 @@ describe("downloads continue from the secondary origin", () => {
     assert.equal(notice.kind, "alert");
     assert.ok(notice.new.includes("r2_failover"), JSON.stringify(notice));
     assert.ok(notice.new.includes(`clip:${withheld.slug}`), "R2 lacks the clip");
-    assert.match(JSON.stringify(alerts[0].body), /R2 is failing; downloads continue from the secondary/);
+    assert.match(JSON.stringify(alerts[0].body), /R2 did not serve downloads \(R2 failing, or files missing from the bucket: the other lines say which\); downloads continue from the secondary/);
     await scheduled(stack);
     assert.equal(received.filter((r) => r.path === "/hook").length, 1, "no second alert");
 

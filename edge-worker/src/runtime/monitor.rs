@@ -157,9 +157,11 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
     };
     // Right after a deploy, before the first scheduled self-test: a Worker
     // deployed before its migrations is told of here, not five minutes on.
+    let mut migrations_missing = false;
     if let Ok(db) = database(env) {
         if let Ok(Some(problem)) = schema_problem(&db).await {
             checks.push(Check::fail("ledger_schema", problem));
+            migrations_missing = true;
         }
     }
     let undelivered = state.as_ref().ok().and_then(|s| s.as_ref().ok()).and_then(|s| s.undelivered.clone());
@@ -190,11 +192,9 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
                     None => "D1 reachable".to_string(),
                 },
             ),
-            Err(DownloadError::Unavailable { detail }) if detail.contains("no such table") => Check::fail(
-                "ledger",
-                format!("{detail}: {}", monitor::APPLY_MIGRATIONS),
-            ),
-            Err(e) => Check::fail("ledger", format!("{} (are the migrations applied?)", error_text(&e))),
+            // The self-test's words: missing tables are the migrations, any
+            // other failure D1 not answering (an outage is no migration).
+            Err(e) => Check::fail("ledger", monitor::ledger_down_problem(&error_text(&e))),
         },
     });
     checks.push(match (setting(env, "ALERT_WEBHOOK_URL"), undelivered) {
@@ -215,9 +215,14 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
     // The cart is on every clip page: without a usable key its Checkout
     // answers "not available" (`site-gen doctor` weighs it against the
     // shop's Payment Links).
+    // The checkout refuses every cart until they are applied (its
+    // delivery check): said here too, not "opens Stripe's payment page".
+    let schema_refusal = migrations_missing.then(|| {
+        "every cart checkout answers \"Checkout is not available right now\" until the ledger has the migrations ledger_schema names".to_string()
+    });
     checks.push(monitor::checkout_check(
         setting(env, "STRIPE_API_KEY").is_some(),
-        checkout_misconfigured(env),
+        checkout_misconfigured(env).or(schema_refusal),
         super::checkout::limiter(env).is_some(),
         // Test mode with a test key: only test cards pay.
         super::payments::test_mode(env)
