@@ -17,6 +17,10 @@ pub enum DownloadError {
     NotInOrder,
     /// The order's allowance for this clip is used up (403).
     AllowanceUsedUp,
+    /// D1 is down and the link has taken what it may until it is back
+    /// (`runtime/offline.rs`): whether it is used up, or owed a restart or
+    /// a resume of a download that broke off, only D1 can say (503).
+    PausedOffline,
     /// The order was revoked, or this link replaced by a reissued one (403).
     Revoked,
     /// The order (or this clip of it) was refunded (403).
@@ -83,7 +87,7 @@ impl DownloadError {
             | DownloadError::Disputed => 403,
             DownloadError::UnknownClip | DownloadError::NotFound => 404,
             DownloadError::MethodNotAllowed => 405,
-            DownloadError::Unavailable { .. } => 503,
+            DownloadError::Unavailable { .. } | DownloadError::PausedOffline => 503,
         }
     }
 
@@ -94,6 +98,7 @@ impl DownloadError {
             DownloadError::InvalidToken { code } => code,
             DownloadError::NotInOrder => "clip_not_in_order",
             DownloadError::AllowanceUsedUp => "allowance_used_up",
+            DownloadError::PausedOffline => "paused_offline",
             DownloadError::Revoked => "revoked",
             DownloadError::Refunded => "refunded",
             DownloadError::Disputed => "disputed",
@@ -122,6 +127,7 @@ mod tests {
         }
         assert_eq!(NotInOrder.status(), 403);
         assert_eq!(AllowanceUsedUp.status(), 403);
+        assert_eq!(PausedOffline.status(), 503, "for a while, not for good");
         assert_eq!(Revoked.status(), 403);
         assert_eq!(Refunded.status(), 403);
         assert_eq!(UnknownClip.status(), 404);

@@ -417,6 +417,14 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
                 "<p>Your link allows each clip to be downloaded a set number of times, and this clip has reached it. If a download of it broke off or was cancelled, open your order's download page (the link in your e-mail): it says whether you can start it again or resume it. If you need the clip again, write to {contact} with your order number (it is in your order e-mail) and we will help.</p>"
             ),
         ),
+        // Not "used all downloads": a download that broke off during the
+        // outage is owed its restart or resume, which D1 alone can tell.
+        DownloadError::PausedOffline => (
+            "Downloads of this link are paused for a while",
+            format!(
+                "<p>Our download records are unavailable right now, and this link has taken what it may until they are back. Nothing is lost: once they are (usually within the hour), open your order's download page (the link in your e-mail): it says whether you can start a download that broke off again or resume it. If it still fails tomorrow, write to {contact} with your order number.</p>"
+            ),
+        ),
         DownloadError::Revoked => (
             "This download link is no longer valid",
             format!(
@@ -690,6 +698,13 @@ mod tests {
         assert!(html.contains("did not go through") && html.contains("no download link will come"));
         assert!(!html.contains("we e-mail you") && !html.contains("data-await-order"));
         assert!(html.contains("href=\"/\"") && html.contains("mailto:help@example.com"));
+    }
+
+    #[test]
+    fn paused_while_d1_is_down_is_not_used_up() {
+        let html = error_page(&shop(), &DownloadError::PausedOffline);
+        assert!(html.contains("paused for a while") && html.contains("Nothing is lost"), "{html}");
+        assert!(!html.contains("used all downloads"));
     }
 
     #[test]

@@ -145,8 +145,10 @@ fn error_response(error: &DownloadError) -> Result<Response> {
     if matches!(error, DownloadError::MethodNotAllowed) {
         headers.set("allow", "GET, HEAD")?;
     }
-    if matches!(error, DownloadError::Unavailable { .. }) {
-        headers.set("retry-after", "60")?;
+    match error {
+        DownloadError::Unavailable { .. } => headers.set("retry-after", "60")?,
+        DownloadError::PausedOffline => headers.set("retry-after", "300")?,
+        _ => {}
     }
     Ok(response)
 }

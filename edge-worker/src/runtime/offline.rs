@@ -128,7 +128,7 @@ impl MoreBytes for OfflineSteps {
 /// Reserves a response's span while D1 fails: the whole span when the
 /// link's records leave room for it, else (while other responses of the link
 /// are still streaming and could settle down) its first segment, waiting a
-/// bounded time as with D1; else `AllowanceUsedUp`. `record` is the
+/// bounded time as with D1; else `PausedOffline`. `record` is the
 /// attempt's fallback record, charged nothing yet. When R2 cannot be written
 /// either, a response whose bytes come from R2 is served unbounded (and
 /// logged): R2 answered its reads, and a paying customer is not refused over
@@ -160,7 +160,7 @@ pub(super) async fn reserve(
             }
         };
         if !allowance::settlement_could_make_room(others.held, others.in_flight, length, steps.budget) {
-            return Err(DownloadError::AllowanceUsedUp);
+            return Err(DownloadError::PausedOffline);
         }
         match steps.try_reserve(first).await {
             Ok(None) => return Ok((Reserved::InSteps(first), Some(steps))),
@@ -168,7 +168,7 @@ pub(super) async fn reserve(
             Err(e) => return Err(unavailable(e)),
         }
         if !wait_for_settlement(&mut polls).await {
-            return Err(DownloadError::AllowanceUsedUp);
+            return Err(DownloadError::PausedOffline);
         }
     }
 }
