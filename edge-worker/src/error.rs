@@ -39,6 +39,27 @@ pub enum DownloadError {
     Unavailable { detail: String },
 }
 
+/// Whether one clip of an order was revoked on its own (`revoked_clips`),
+/// and why: the customer is told "refunded" only for a refund.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClipRevoked {
+    No,
+    /// `orders revoke --clip` without a refund (reason `admin`).
+    ByOwner,
+    Refunded,
+}
+
+impl ClipRevoked {
+    /// From `REFUSAL_STATE`'s `clip_revoked` column: 0, 1 (the owner), 2 (a refund).
+    pub fn from_code(code: u64) -> ClipRevoked {
+        match code {
+            0 => ClipRevoked::No,
+            1 => ClipRevoked::ByOwner,
+            _ => ClipRevoked::Refunded,
+        }
+    }
+}
+
 impl DownloadError {
     /// Why the ledger refuses an order's link, if it does: the order
     /// revoked (for a refund or dispute: `reason`), this clip of it revoked,
@@ -46,14 +67,16 @@ impl DownloadError {
     pub fn revocation(
         revoked_at: Option<u64>,
         reason: Option<&str>,
-        clip_revoked: bool,
+        clip: ClipRevoked,
         not_before: u64,
         token_issued_at: u64,
     ) -> Option<DownloadError> {
         // A clip refunded on its own stays refunded whatever becomes of a
-        // dispute of the order.
-        if clip_revoked || (revoked_at.is_some() && reason == Some("refunded")) {
+        // dispute of the order; one the owner revoked stays revoked.
+        if clip == ClipRevoked::Refunded || (revoked_at.is_some() && reason == Some("refunded")) {
             Some(DownloadError::Refunded)
+        } else if clip == ClipRevoked::ByOwner {
+            Some(DownloadError::Revoked)
         } else if revoked_at.is_some() && reason == Some("disputed") {
             Some(DownloadError::Disputed)
         } else if revoked_at.is_some() || not_before > token_issued_at {
@@ -117,6 +140,7 @@ impl DownloadError {
 
 #[cfg(test)]
 mod tests {
+    use super::ClipRevoked;
     use super::DownloadError::{self, *};
 
     #[test]
@@ -138,15 +162,30 @@ mod tests {
 
     #[test]
     fn revocations() {
-        assert_eq!(DownloadError::revocation(None, None, false, 0, 5), None);
-        assert_eq!(DownloadError::revocation(Some(1), Some("admin"), false, 0, 5), Some(Revoked));
-        assert_eq!(DownloadError::revocation(Some(1), None, false, 0, 5), Some(Revoked));
-        assert_eq!(DownloadError::revocation(Some(1), Some("refunded"), false, 0, 5), Some(Refunded));
-        assert_eq!(DownloadError::revocation(Some(1), Some("disputed"), false, 0, 5), Some(Disputed));
-        assert_eq!(DownloadError::revocation(Some(1), Some("disputed"), true, 0, 5), Some(Refunded), "a clip refunded");
-        assert_eq!(DownloadError::revocation(None, None, true, 0, 5), Some(Refunded));
-        assert_eq!(DownloadError::revocation(None, None, false, 6, 5), Some(Revoked), "reissued after this link");
-        assert_eq!(DownloadError::revocation(None, None, false, 5, 5), None, "a link of the reissue itself");
+        assert_eq!(DownloadError::revocation(None, None, ClipRevoked::No, 0, 5), None);
+        assert_eq!(DownloadError::revocation(Some(1), Some("admin"), ClipRevoked::No, 0, 5), Some(Revoked));
+        assert_eq!(DownloadError::revocation(Some(1), None, ClipRevoked::No, 0, 5), Some(Revoked));
+        assert_eq!(DownloadError::revocation(Some(1), Some("refunded"), ClipRevoked::No, 0, 5), Some(Refunded));
+        assert_eq!(DownloadError::revocation(Some(1), Some("disputed"), ClipRevoked::No, 0, 5), Some(Disputed));
+        assert_eq!(
+            DownloadError::revocation(Some(1), Some("disputed"), ClipRevoked::Refunded, 0, 5),
+            Some(Refunded),
+            "a clip refunded"
+        );
+        assert_eq!(DownloadError::revocation(None, None, ClipRevoked::Refunded, 0, 5), Some(Refunded));
+        assert_eq!(
+            DownloadError::revocation(None, None, ClipRevoked::No, 6, 5),
+            Some(Revoked),
+            "reissued after this link"
+        );
+        let by_owner = ClipRevoked::ByOwner;
+        assert_eq!(DownloadError::revocation(None, None, by_owner, 0, 5), Some(Revoked), "not 'refunded'");
+        assert_eq!(DownloadError::revocation(Some(1), Some("disputed"), by_owner, 0, 5), Some(Revoked));
+        assert_eq!(DownloadError::revocation(Some(1), Some("refunded"), by_owner, 0, 5), Some(Refunded));
+        assert_eq!(ClipRevoked::from_code(0), ClipRevoked::No);
+        assert_eq!(ClipRevoked::from_code(1), by_owner);
+        assert_eq!(ClipRevoked::from_code(2), ClipRevoked::Refunded);
+        assert_eq!(DownloadError::revocation(None, None, ClipRevoked::No, 5, 5), None, "a link of the reissue itself");
     }
 
     #[test]

@@ -451,7 +451,8 @@ pub mod sql {
     pub const REFUSAL_STATE: &str =
         "SELECT o.revoked_at AS revoked_at, o.revoked_reason AS revoked_reason, o.not_before AS not_before, \
          c.granted_bytes AS granted_bytes, c.reserved_bytes AS reserved_bytes, \
-         EXISTS (SELECT 1 FROM revoked_clips r WHERE r.order_id = ?1 AND r.clip_slug = ?2) AS clip_revoked \
+         COALESCE((SELECT IIF(r.reason = 'refunded', 2, 1) FROM revoked_clips r \
+             WHERE r.order_id = ?1 AND r.clip_slug = ?2), 0) AS clip_revoked \
          FROM orders o LEFT JOIN order_clips c ON c.order_id = o.order_id AND c.clip_slug = ?2 WHERE o.order_id = ?1";
 
     /// Appends one attempt (ignored if its `attempt_id` is already there).
@@ -601,7 +602,9 @@ pub mod sql {
         "SELECT order_id, clips, allowance, customer_ref, expires_at, token_issued_at, not_before, revoked_at, \
          revoked_reason, source, created_at, choices, \
          (SELECT MIN(issued_at) FROM order_links l WHERE l.order_id = orders.order_id) AS first_issued, \
-         (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = orders.order_id) AS revoked_clips \
+         (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = orders.order_id) AS revoked_clips, \
+         (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = orders.order_id \
+             AND r.reason = 'refunded') AS refunded_clips \
          FROM orders WHERE order_id = ?1";
 
     /// Bytes granted per clip of an order, the pool's credit spent, what
@@ -1276,6 +1279,8 @@ pub struct OrderRow {
     pub revoked_reason: Option<String>,
     /// JSON array of the clips revoked one by one.
     pub revoked_clips: Option<String>,
+    /// Of those, the ones revoked for a refund (the others, by the owner).
+    pub refunded_clips: Option<String>,
     pub source: String,
     pub created_at: u64,
     /// JSON object of what was bought of each clip (variants, licences).
@@ -1285,7 +1290,7 @@ pub struct OrderRow {
     /// order's date on its licence certificates.
     pub first_issued: Option<u64>,
 }
-crate::from_row!(OrderRow { order_id, clips, allowance, customer_ref, expires_at, revoked_at, revoked_reason, revoked_clips } defaults { token_issued_at, not_before, source, created_at, choices, first_issued });
+crate::from_row!(OrderRow { order_id, clips, allowance, customer_ref, expires_at, revoked_at, revoked_reason, revoked_clips } defaults { token_issued_at, not_before, source, created_at, choices, first_issued, refunded_clips });
 json_fields!(OrderRow {
     order_id,
     clips,
@@ -1297,6 +1302,7 @@ json_fields!(OrderRow {
     revoked_at,
     revoked_reason,
     revoked_clips,
+    refunded_clips,
     source,
     created_at,
     choices,
@@ -2025,6 +2031,7 @@ mod tests {
             revoked_at: None,
             revoked_reason: Some("refunded".into()),
             revoked_clips: None,
+            refunded_clips: None,
             source: "token".into(),
             created_at: 3,
             choices: Some(r#"{"a":{"variant":"4k"}}"#.into()),
@@ -2036,7 +2043,7 @@ mod tests {
                 "{\"allowance\":2,\"choices\":\"{\\\"a\\\":{\\\"variant\\\":\\\"4k\\\"}}\",",
                 "\"clips\":\"[\\\"a\\\"]\",\"created_at\":3,\"customer_ref\":null,",
                 r#""expires_at":9,"first_issued":null,"not_before":0,"#,
-                r#""order_id":"O","revoked_at":null,"revoked_clips":null,"#,
+                r#""order_id":"O","refunded_clips":null,"revoked_at":null,"revoked_clips":null,"#,
                 r#""revoked_reason":"refunded","source":"token","token_issued_at":1}"#,
             )
         );

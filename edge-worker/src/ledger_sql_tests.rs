@@ -1161,9 +1161,18 @@ fn revoking_one_clip_stops_only_that_clip() {
     assert_eq!(other, 1, "clip a still downloads");
     let revoked: String = db.query_row(sql::ORDER, rusqlite::params!["O"], |r| r.get("revoked_clips")).unwrap();
     assert_eq!(revoked, r#"["c"]"#);
-    let clip_revoked: bool =
-        db.query_row(sql::REFUSAL_STATE, rusqlite::params!["O", "c"], |r| r.get("clip_revoked")).unwrap();
-    assert!(clip_revoked);
+    let clip_revoked = |slug: &str| -> i64 {
+        db.query_row(sql::REFUSAL_STATE, rusqlite::params!["O", slug], |r| r.get("clip_revoked")).unwrap()
+    };
+    assert_eq!(clip_revoked("c"), 2, "for a refund");
+    assert_eq!(clip_revoked("a"), 0);
+    // The owner's revoke of another clip, not for a refund: said apart.
+    assert_eq!(run(&db, sql::REVOKE_CLIP, vec![t("O"), t("a"), n(7), t("admin")]), 1);
+    assert_eq!(clip_revoked("a"), 1, "by the owner");
+    let (all, refunded): (String, String) = db
+        .query_row(sql::ORDER, rusqlite::params!["O"], |r| Ok((r.get("revoked_clips")?, r.get("refunded_clips")?)))
+        .unwrap();
+    assert_eq!((all.as_str(), refunded.as_str()), (r#"["a","c"]"#, r#"["c"]"#));
 }
 
 #[test]

@@ -36,8 +36,10 @@ pub struct OrderLine {
     /// start is given back once (the customer cancelled it in the browser,
     /// which deleted the file): `OrderClipRow::restart_offered`.
     pub restart: bool,
-    /// The owner revoked this clip of the order (a partial refund).
+    /// This clip of the order was revoked for a refund (a partial refund).
     pub refunded: bool,
+    /// The owner revoked this clip of the order, not for a refund.
+    pub withdrawn_by_shop: bool,
     /// Relative link to the clip: `<token>/<slug>` from `/download/<token>/`,
     /// written absolute here so it works with and without the trailing slash.
     pub href: String,
@@ -77,15 +79,31 @@ pub struct OrderClaims<'a> {
     pub downloads: u32,
 }
 
+/// The clips of an order revoked one by one (`revoked_clips`): all of
+/// them, and those revoked for a refund.
+#[derive(Debug, Clone, Default)]
+pub struct RevokedClips {
+    pub all: Vec<String>,
+    pub refunded: Vec<String>,
+}
+
+impl OrderLine {
+    /// Revoked on its own, for a refund or by the owner: no downloads, no
+    /// licence left to certify.
+    pub fn ended(&self) -> bool {
+        self.refunded || self.withdrawn_by_shop
+    }
+}
+
 impl OrderView {
     /// `charged`: the ledger's rows of this order's clips (what each was
     /// granted and credited); `None` when the ledger is unavailable.
-    /// `refunded`: clips revoked one by one.
+    /// `revoked`: clips revoked one by one.
     pub fn new(
         claims: OrderClaims<'_>,
         manifest: &CatalogManifest,
         charged: Option<&[OrderClipRow]>,
-        refunded: &[String],
+        revoked: &RevokedClips,
         token: &str,
     ) -> OrderView {
         let mut lines = Vec::new();
@@ -118,7 +136,8 @@ impl OrderView {
                             .find(|r| r.clip_slug == *slug)
                             .map_or(claims.downloads, |r| r.downloads_left(claims.downloads, clip.size))
                     }),
-                    refunded: refunded.contains(slug),
+                    refunded: revoked.refunded.contains(slug),
+                    withdrawn_by_shop: revoked.all.contains(slug) && !revoked.refunded.contains(slug),
                     href: format!("/download/{token}/{slug}"),
                     certificate_href: format!("/download/{token}/{slug}/{}", crate::routes::CERTIFICATE_PAGE),
                 }),
@@ -222,7 +241,9 @@ mod tests {
             downloads: 1,
         };
         // 2.5 MB on a 1-download link: slack 625 kB, pool 1.25 MB.
-        let left = |row: OrderClipRow| OrderView::new(claims, &manifest(), Some(&[row]), &[], "T").lines[0].remaining;
+        let left = |row: OrderClipRow| {
+            OrderView::new(claims, &manifest(), Some(&[row]), &RevokedClips::default(), "T").lines[0].remaining
+        };
         assert_eq!(left(charged("harbor", 1_500_000, 0, Some(1_500_000))), Some(1), "broke off at 60 %");
         assert_eq!(left(charged("harbor", 1_500_000, 0, None)), Some(0), "nothing to credit");
         assert_eq!(left(charged("harbor", 1_500_000, 1_000_000, Some(1_500_000))), Some(0), "the pool is spent");
@@ -234,7 +255,7 @@ mod tests {
         assert_eq!(left(unknown), Some(0));
         // While a download streams, the page says so.
         let streaming = OrderClipRow { reserved_bytes: 2_500_000, ..charged("harbor", 2_500_000, 0, None) };
-        let view = OrderView::new(claims, &manifest(), Some(&[streaming]), &[], "T");
+        let view = OrderView::new(claims, &manifest(), Some(&[streaming]), &RevokedClips::default(), "T");
         assert_eq!((view.lines[0].remaining, view.lines[0].in_flight), (Some(0), true));
     }
 
@@ -254,7 +275,7 @@ mod tests {
             },
             &manifest(),
             Some(&granted[..]),
-            &["harbor".to_string()],
+            &RevokedClips { all: vec!["harbor".to_string()], refunded: vec!["harbor".to_string()] },
             "TOK",
         );
         assert_eq!(view.lines.len(), 1);
@@ -302,7 +323,7 @@ mod tests {
             expires_at: 10,
             downloads: 1,
         };
-        let view = OrderView::new(claims, &m, Some(&[]), &[], "TOK");
+        let view = OrderView::new(claims, &m, Some(&[]), &RevokedClips::default(), "TOK");
         let line = &view.lines[0];
         assert_eq!((line.file_name.as_str(), line.size), ("Harbor (720p).mp4", 500_000));
         assert_eq!(line.sha256, Some("cd".repeat(32)));

@@ -92,6 +92,7 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         // A refunded clip has no downloads: "5 of 5 left" beside "Refunded" said both.
         let left = match line.remaining {
             _ if line.refunded => "no downloads: refunded".to_string(),
+            _ if line.withdrawn_by_shop => "no downloads: withdrawn by the shop".to_string(),
             Some(n) => format!("{n} of {} downloads left", view.allowance),
             None => format!("up to {} downloads", view.allowance),
         };
@@ -103,6 +104,8 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         );
         let action = if line.refunded {
             r#"<span class="muted">Refunded</span>"#.to_string()
+        } else if line.withdrawn_by_shop {
+            r#"<span class="muted">Withdrawn by the shop</span>"#.to_string()
         } else if line.remaining != Some(0) {
             format!(r#"<a class="button" href="{href}">Download</a>"#, href = attr(&line.href),)
         } else if line.in_flight {
@@ -177,8 +180,8 @@ fn bought_line(line: &OrderLine) -> String {
     if let Some((name, _)) = &line.licence {
         parts.push(format!("{} licence", text(name)));
     }
-    // A refunded clip has no licence left to certify.
-    if !line.refunded {
+    // A refunded or withdrawn clip has no licence left to certify.
+    if !line.ended() {
         parts.push(format!(r#"<a href="{}">Licence certificate</a>"#, attr(&line.certificate_href)));
     }
     format!("            <p class=\"clip-card-meta\">{}</p>\n", parts.join(" · "))
@@ -368,7 +371,7 @@ pub fn expired_order_page(shop: &ShopInfo, view: &OrderView) -> String {
     let certificates: String = view
         .lines
         .iter()
-        .filter(|line| !line.refunded)
+        .filter(|line| !line.ended())
         .map(|line| {
             format!(
                 "        <li><a href=\"{href}\">Licence certificate: {title}</a></li>\n",
@@ -503,6 +506,7 @@ mod tests {
                     resume_tail: None,
                     restart: false,
                     refunded: false,
+                    withdrawn_by_shop: false,
                     href: "/download/TOK/harbor".into(),
                     variant: Some("4K".into()),
                     licence: Some(("Extended <b>".into(), "/licence-extended/".into())),
@@ -520,6 +524,7 @@ mod tests {
                     resume_tail: None,
                     restart: false,
                     refunded: false,
+                    withdrawn_by_shop: false,
                     href: "/download/TOK/city".into(),
                     variant: None,
                     licence: None,
@@ -608,6 +613,15 @@ mod tests {
         let html = order_page(&shop(), &refunded);
         assert!(html.contains("City.mp4</span> · 10 bytes · no downloads: refunded ·"), "{html}");
         assert!(!html.contains("5 of 5 downloads left"), "{html}");
+        // Revoked by the owner, not for a refund: not called a refund.
+        let mut withdrawn = view();
+        withdrawn.lines[1].withdrawn_by_shop = true;
+        let html = order_page(&shop(), &withdrawn);
+        assert!(
+            html.contains("no downloads: withdrawn by the shop") && html.contains("Withdrawn by the shop"),
+            "{html}"
+        );
+        assert!(!html.contains("efunded") && !html.contains("/download/TOK/city/licence"), "{html}");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use clipstore_core::json::{self, JsonError};
 use clipstore_core::{json_fields, Claims, SortedMap};
 
-use crate::error::DownloadError;
+use crate::error::{ClipRevoked, DownloadError};
 
 /// The object's key in the `CLIPS` bucket, under a prefix no clip may use
 /// (`clipstore_core::reserved_key`).
@@ -100,6 +100,9 @@ impl RevocationList {
             Some(slug) => order.clips.iter().any(|c| c == slug),
             None => claims.clips.iter().all(|c| order.clips.contains(c)),
         };
+        // The list keeps no reason: most clips revoked on their own were
+        // refunded (a partial refund).
+        let clip_revoked = if clip_revoked { ClipRevoked::Refunded } else { ClipRevoked::No };
         DownloadError::revocation(
             order.revoked_at,
             order.reason.as_deref(),

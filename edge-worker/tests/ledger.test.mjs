@@ -346,6 +346,13 @@ describe("owner operations", () => {
     assert.equal((await get(clipUrl(link, other), ["Range: bytes=0-99"])).status, 206, "opened: the ledger has the order");
     await orders("revoke", "L-UNDO", "--clip", other.slug);
     assert.equal((await get(clipUrl(link, other))).status, 403);
+    // The owner's revoke, not a refund: the customer is not told "refunded".
+    const refusal = (await curl(clipUrl(link, other))).body.toString();
+    assert.match(refusal, /This download link is no longer valid/);
+    assert.doesNotMatch(refusal, /refunded/);
+    const orderPage = (await curl(link.url)).body.toString();
+    assert.match(orderPage, /Withdrawn by the shop/);
+    assert.doesNotMatch(orderPage, /Refunded|refunded/);
     assert.equal((await get(clipUrl(link))).status, 200, "the other clip works");
     const notRevoked = await orders("unrevoke", "L-UNDO", "--clip", main.slug).catch((e) => e);
     assert.match(String(notRevoked.stderr), new RegExp(`clip ${main.slug} of order L-UNDO is not revoked: nothing was restored`));

@@ -425,18 +425,27 @@ async fn verified_order_view(env: &Env, token: &str, lasting: bool) -> std::resu
         Ok::<_, DownloadError>((order, rows::<OrderClipRow>(&results[3])?))
     }
     .await;
-    let mut revoked_clips: Vec<String> = Vec::new();
+    let mut revoked_clips = crate::order::RevokedClips::default();
     let mut dated = claims.issued_at;
     let charged = match ledger {
         Ok((Some(order), charged)) => {
             dated = dated.min(order.created_at).min(order.first_issued.unwrap_or(u64::MAX));
+            let list = |json: &Option<String>| -> Vec<String> {
+                json.as_deref().and_then(|j| clipstore_core::json::from_str(j).ok()).unwrap_or_default()
+            };
             revoked_clips =
-                order.revoked_clips.as_deref().and_then(|j| clipstore_core::json::from_str(j).ok()).unwrap_or_default();
-            let all_clips_revoked = claims.clips.iter().all(|c| revoked_clips.contains(c));
+                crate::order::RevokedClips { all: list(&order.revoked_clips), refunded: list(&order.refunded_clips) };
+            // Every clip revoked on its own: refused as the last of them.
+            let all_of = |list: &[String]| claims.clips.iter().all(|c| list.contains(c));
+            let clip = match (all_of(&revoked_clips.refunded), all_of(&revoked_clips.all)) {
+                (true, _) => crate::error::ClipRevoked::Refunded,
+                (false, true) => crate::error::ClipRevoked::ByOwner,
+                (false, false) => crate::error::ClipRevoked::No,
+            };
             let revocation = DownloadError::revocation(
                 order.revoked_at,
                 order.revoked_reason.as_deref(),
-                all_clips_revoked,
+                clip,
                 order.not_before,
                 claims.issued_at,
             );

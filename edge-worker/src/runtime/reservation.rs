@@ -357,7 +357,7 @@ impl RefusalRow {
         DownloadError::revocation(
             self.revoked_at,
             self.revoked_reason.as_deref(),
-            self.clip_revoked != 0,
+            crate::error::ClipRevoked::from_code(self.clip_revoked),
             self.not_before.unwrap_or(0),
             claims.issued_at,
         )
