@@ -158,9 +158,27 @@ pub fn clip_filters(shop: &Shop, clip: &Clip, bands: PriceBands) -> BTreeMap<Str
     BTreeMap::from([
         ("tag".to_string(), clip.tags.iter().map(|t| t.slug.clone()).collect()),
         ("resolution".to_string(), resolutions(clip).into_iter().map(|(_, label)| label).collect()),
-        ("price".to_string(), vec![bands.bucket(shown_price(shop, clip).0, &shop.config.currency)]),
+        ("price".to_string(), price_buckets(shop, clip, bands)),
         ("duration".to_string(), vec![duration_bucket(clip.duration.seconds).to_string()]),
     ])
+}
+
+/// The price buckets of each file a clip sells, under the default
+/// licence: a 4K clip at 48 with a 720p file at 24 is found between 20 and
+/// 25 too, not only under its lowest price's bucket.
+fn price_buckets(shop: &Shop, clip: &Clip, bands: PriceBands) -> Vec<String> {
+    let currency = &shop.config.currency;
+    if clip.stripe_payment_link.is_some() {
+        return vec![bands.bucket(clip.price, currency)];
+    }
+    let mut buckets: Vec<String> = Vec::new();
+    for priced in crate::offers::Offers::of(shop, clip).per_file() {
+        let bucket = bands.bucket(priced.price, currency);
+        if !buckets.contains(&bucket) {
+            buckets.push(bucket);
+        }
+    }
+    buckets
 }
 
 /// The resolutions a clip is sold in, highest first, by their familiar
@@ -621,7 +639,12 @@ mod tests {
         let harbour = clip("harbour");
         assert_eq!(clip_meta(&shop, harbour)["price"], format!("from {}", Price { cents: 950 }.display(currency)));
         let bands = PriceBands::of(&shop);
-        assert_eq!(clip_filters(&shop, harbour, bands)["price"], [bands.labels(currency)[0].clone()]);
+        // Found by each of its files' prices, not only the lowest's.
+        let mut expected: Vec<String> =
+            [4800, 2400, 950].iter().map(|&cents| bands.bucket(Price { cents }, currency)).collect();
+        expected.dedup();
+        assert_eq!(clip_filters(&shop, harbour, bands)["price"], expected);
+        assert!(expected.len() > 1, "the fixture's files fall into more than one band: {expected:?}");
         let quay = clip("quay");
         assert_eq!(clip_meta(&shop, quay)["price"], Price { cents: 1250 }.display(currency));
     }

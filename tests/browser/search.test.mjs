@@ -132,6 +132,13 @@ test("filters alone, without words: price, tag and resolution", async () => {
   assert.deepEqual(await results(page, "3 clips found."), ["Dune Grass in the Wind", "Harbour at Dawn", "North Sea Swell"]);
   await page.getByLabel("Tag").selectOption("dusk");
   assert.deepEqual(await results(page, "1 clip found."), ["Dune Grass in the Wind"]);
+  // A clip is found by each of its files' prices: Harbour at Dawn's main
+  // file is €24 (its others €18 and €12), so it is between €20 and €25 too
+  // (opened with that filter in the address: no other state on the way).
+  const middle = await context.newPage();
+  await middle.goto(`${base}/search/?${new URLSearchParams({ price: "€20–€25" })}`);
+  assert.ok((await results(middle, /clips? found\./)).includes("Harbour at Dawn"));
+  await middle.close();
   await page.getByLabel("Price").selectOption("");
   await page.getByLabel("Resolution").selectOption("720p");
   assert.deepEqual(await results(page, "3 clips found."), ["Dune Grass in the Wind", "Low Tide Estuary Timelapse", "Starlings over the Marsh"]);
