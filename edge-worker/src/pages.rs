@@ -36,6 +36,8 @@ pub(crate) fn layout(shop: &ShopInfo, title: &str, body: &str) -> String {
           <li><a href="/clips/">Clips</a></li>
           <li><a href="/news/">News</a></li>
           <li><a href="/tags/">Tags</a></li>
+          <li><a href="/search/">Search</a></li>
+          <li><a href="/cart/">Cart</a></li>
         </ul>
       </nav>
     </div>
@@ -107,7 +109,12 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         } else if line.withdrawn_by_shop {
             r#"<span class="muted">Withdrawn by the shop</span>"#.to_string()
         } else if line.remaining != Some(0) {
-            format!(r#"<a class="button" href="{href}">Download</a>"#, href = attr(&line.href),)
+            // Named by its clip for a screen reader: every line's is "Download".
+            format!(
+                r#"<a class="button" href="{href}">Download<span class="visually-hidden"> {title}</span></a>"#,
+                href = attr(&line.href),
+                title = text(&line.title),
+            )
         } else if line.in_flight {
             // Its bytes count until it ends; if it breaks off, they come back.
             r#"<span class="muted">Download in progress</span>"#.to_string()
@@ -119,8 +126,9 @@ fn order_section(view: &OrderView, intro: &str) -> String {
                 format!("Your last download stopped at {percent}%: {resume_how}. If your browser no longer has it: ")
             });
             format!(
-                r#"<span class="muted">{resume}Your last download did not finish: you can start it again once.</span> <a class="button" href="{href}">Download again</a>"#,
+                r#"<span class="muted">{resume}Your last download did not finish: you can start it again once.</span> <a class="button" href="{href}">Download again<span class="visually-hidden"> {title}</span></a>"#,
                 href = attr(&line.href),
+                title = text(&line.title),
             )
         } else if let Some(percent) = line.resumable_percent {
             // A fresh start would be refused; the resume is not.
@@ -544,6 +552,11 @@ mod tests {
         assert!(html.contains("Harbor &lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(!html.contains("<script>"));
         assert!(html.contains("href=\"/download/TOK/harbor\""));
+        // Each button named by its clip, escaped; the menu as the site's.
+        assert!(html.contains(
+            r#">Download<span class="visually-hidden"> Harbor &lt;script&gt;alert(1)&lt;/script&gt;</span></a>"#
+        ));
+        assert!(html.contains(r#"<a href="/search/">Search</a>"#) && html.contains(r#"<a href="/cart/">Cart</a>"#));
         assert!(html.contains("Harbor &quot;dawn&quot;.mp4") || html.contains("Harbor \"dawn\".mp4"));
         assert!(html.contains("2.5 MB"));
         assert!(html.contains("4 of 5 downloads left"));
@@ -577,7 +590,9 @@ mod tests {
         broken.lines[1].restart = true;
         let html = order_page(&shop(), &broken);
         assert!(html.contains("Your last download did not finish: you can start it again once."), "{html}");
-        assert!(html.contains(r#"<a class="button" href="/download/TOK/city">Download again</a>"#));
+        assert!(html.contains(
+            r#"<a class="button" href="/download/TOK/city">Download again<span class="visually-hidden"> City</span></a>"#
+        ), "{html}");
         assert!(html.contains("Your last download stopped at 60%: resume it from your browser"), "said first");
         broken.lines[1].resumable_percent = None;
         assert!(!order_page(&shop(), &broken).contains("resume it from your browser"));

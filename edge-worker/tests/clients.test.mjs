@@ -499,8 +499,8 @@ describe("download clients on tight links", () => {
     for (let i = 0; i < 8; i++) {
       const page = (await curl(link.url)).body.toString();
       const href = `href="/download/${link.token}/${withheld.slug}"`;
-      const left = page.includes(`<a class="button" ${href}>Download</a>`);
-      const again = page.includes(`<a class="button" ${href}>Download again</a>`);
+      const left = page.includes(`<a class="button" ${href}>Download<span class="visually-hidden">`);
+      const again = page.includes(`<a class="button" ${href}>Download again<span class="visually-hidden">`);
       const button = left || again;
       assert.equal(left, /1 of 1 downloads left/.test(page), "the button and the count agree");
       assert.equal(again, /you can start it again once/.test(page));
