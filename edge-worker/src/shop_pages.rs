@@ -136,7 +136,7 @@ pub fn recover_form_page(shop: &ShopInfo, problem: Option<&str>, typed: &str) ->
 /// now rather than after waiting for a mail that cannot come.
 pub fn recover_sent_page(shop: &ShopInfo, email: &str) -> String {
     let body = format!(
-        "      <p>If <strong>{email}</strong> has orders with us, an e-mail with a fresh link for each is on its way. It usually arrives within a few minutes.</p>\n      <p>Not the address you paid with? <a href=\"{RECOVER_PATH}\">Enter it again</a>.</p>\n      <p class=\"meta\">Nothing arrived? Check your spam folder. You can ask again in an hour, or write to {}.</p>\n      <p><a href=\"/\">Back to the shop</a></p>\n",
+        "      <p>If <strong>{email}</strong> has orders with us, an e-mail with a fresh link for each is on its way. It usually arrives within a few minutes.</p>\n      <p>Not the address you paid with? <a href=\"{RECOVER_PATH}\">Enter it again</a>.</p>\n      <p class=\"meta\">Nothing arrived after a few minutes? Check your spam folder, then ask again (an address may ask three times an hour), or write to {}.</p>\n      <p><a href=\"/\">Back to the shop</a></p>\n",
         contact(shop),
         email = text(email),
     );
@@ -189,6 +189,9 @@ mod tests {
         let html = recover_sent_page(&shop(), "jon@gmial.com");
         assert!(html.contains("If <strong>jon@gmial.com</strong> has orders"), "the address typed, to spot a slip");
         assert!(html.contains(r#"<a href="/orders/recover">Enter it again</a>"#));
+        // What the limit is (it said "ask again in an hour" of three an hour).
+        assert!(html.contains("an address may ask three times an hour"));
+        assert_eq!((crate::recovery::PER_ADDRESS, crate::recovery::WINDOW_SECS), (3, 3600), "as the page says");
         let html = recover_sent_page(&shop(), "<b>x</b>@example.com");
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;@example.com"), "escaped");
         let form = recover_form_page(&shop(), Some("Enter an e-mail address like <name@example.com>."), "");
