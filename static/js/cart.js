@@ -235,6 +235,17 @@
     render(cart);
   });
 
+  // A clip's own "Buy" sends no cart id, so the Worker cannot tell a second
+  // click from a second customer: each would open a payment page of its
+  // own. The form is sent once; a page back from Stripe's may send again.
+  document.addEventListener("submit", (e) => {
+    const form = e.target;
+    if (!form.matches(".buy-form")) return;
+    if (form.dataset.sent) e.preventDefault();
+    else form.dataset.sent = "1";
+  });
+  addEventListener("pageshow", () => $$(".buy-form").forEach((f) => delete f.dataset.sent));
+
   // Other tabs' changes; pages back from the back-forward cache.
   addEventListener("storage", (e) => (e.key === KEY || e.key === null) && render(load()));
   addEventListener("pageshow", (e) => e.persisted && render(load()));

@@ -507,6 +507,37 @@ test("a clip with variants and licences: the chosen item goes to the cart with i
   await context.close();
 });
 
+// Three quick clicks on a clip's own "Buy" (no cart id: the Worker cannot
+// tell them from three customers) opened three payment pages.
+test("a clip's own Buy button sends its form once, however quickly it is clicked", async () => {
+  const { context, page, errors } = await open();
+  await page.goto(`${variantBase}/clips/harbour/`);
+  let posts = 0;
+  await page.route("**/checkout", async (route) => {
+    posts += 1;
+    await new Promise((r) => setTimeout(r, 1500));
+    await route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>Stripe</title>" });
+  });
+  // Three clicks as fast as a hand makes them, before the page leaves.
+  await page.evaluate(async () => {
+    const buy = [...document.querySelectorAll(".buy-form button")].find((b) => b.textContent === "Buy this clip");
+    for (let i = 0; i < 3; i++) {
+      buy.click();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+  await page.waitForURL("**/checkout");
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(posts, 1, "one POST");
+  // Back from Stripe's page (the back-forward cache): it may be sent again.
+  await page.goBack();
+  await page.getByRole("button", { name: "Buy this clip" }).click();
+  await page.waitForURL("**/checkout");
+  assert.equal(posts, 2, "sent again after coming back");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("without JavaScript, a clip's choice posts the chosen item", async () => {
   const { context, page } = await open({ javaScriptEnabled: false });
   await page.goto(`${variantBase}/clips/harbour/`);
