@@ -223,7 +223,13 @@ pub fn check_links_of(
                     ),
                     (None, Some(meant)) => format!("did you mean {meant}?"),
                     (None, None) => format!(
-                        "put the file at static{file}, or correct the address: the address {file} is the file static{file}"
+                        "put the file at static{file}, or correct the address: the address {file} is the file static{file}{}",
+                        // Where `site-gen media` puts what it makes.
+                        if file.starts_with("/posters/") || file.starts_with("/previews/") {
+                            "; `site-gen media` makes a clip's poster and preview again from its master"
+                        } else {
+                            ""
+                        }
                     ),
                 };
                 (format!("the file static{file} does not exist"), help)
@@ -374,7 +380,8 @@ mod tests {
             (
                 "the file static/posters/harbour.jpg does not exist",
                 "put the file at static/posters/harbour.jpg, or correct the address: \
-                 the address /posters/harbour.jpg is the file static/posters/harbour.jpg",
+                 the address /posters/harbour.jpg is the file static/posters/harbour.jpg; \
+                 `site-gen media` makes a clip's poster and preview again from its master",
             ),
             ("the file static/posters/Alpha.JPG does not exist", "did you mean /posters/alpha.jpg?"),
             // Relative to the page /about/.

@@ -366,7 +366,13 @@ fn ffmpeg_to(target: &Path, args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("ffmpeg: {e}"))?;
     if !out.status.success() {
         let _ = fs::remove_file(&tmp);
-        return Err(format!("ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        // Stopped by a signal (Ctrl-C reaching it alone) ffmpeg says nothing.
+        return Err(match (said.is_empty(), out.status.code()) {
+            (false, _) => format!("ffmpeg failed: {said}"),
+            (true, None) => "ffmpeg was stopped before it finished (interrupted?): run `site-gen media` again".into(),
+            (true, Some(code)) => format!("ffmpeg failed (exit status {code}) without saying why"),
+        });
     }
     fs::rename(&tmp, target).map_err(|e| format!("{}: {e}", target.display()))
 }

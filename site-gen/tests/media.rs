@@ -960,3 +960,39 @@ fn a_master_without_a_picture_names_the_file() {
         "{said}"
     );
 }
+
+/// ffmpeg stopped by a signal alone (a Ctrl-C that reached it, not
+/// site-gen) says nothing: the owner is told it was stopped and to run
+/// media again, not "ffmpeg failed: " with nothing after it.
+#[test]
+fn an_ffmpeg_stopped_by_a_signal_is_said_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, masters) = new_shop(tmp.path());
+    master_of(&masters.join("first-clip.mp4"), "testsrc2", "320x240", "2");
+    // The real ffprobe; an ffmpeg that kills itself as a Ctrl-C would.
+    let bin = tmp.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let real = |tool: &str| {
+        let out = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    std::os::unix::fs::symlink(real("ffprobe"), bin.join("ffprobe")).unwrap();
+    // (It answers `-version`, which media asks to know it is there.)
+    let script = format!("#!/bin/sh\n[ \"$1\" = -version ] && exec '{}' -version\nkill -INT $$\n", real("ffmpeg"));
+    fs::write(bin.join("ffmpeg"), script).unwrap();
+    fs::set_permissions(bin.join("ffmpeg"), fs::Permissions::from_mode(0o755)).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .arg("media")
+        .current_dir(&root)
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(
+        text(&run).contains("ffmpeg was stopped before it finished (interrupted?): run `site-gen media` again"),
+        "{}",
+        text(&run)
+    );
+    assert!(!text(&run).contains("ffmpeg failed: \n"), "{}", text(&run));
+}
