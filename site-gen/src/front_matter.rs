@@ -39,6 +39,9 @@ pub struct FrontMatter<'a> {
     /// Whether the file is all TOML (`site.toml`, whose keys are settings)
     /// rather than a Markdown file's front matter.
     whole_file: bool,
+    /// The known keys an unknown one was taken for (`titel`: `title`):
+    /// their "missing required field" would say the same twice.
+    suggested: Vec<String>,
 }
 
 impl<'a> FrontMatter<'a> {
@@ -93,6 +96,7 @@ impl<'a> FrontMatter<'a> {
             errors: Vec::new(),
             section: None,
             whole_file,
+            suggested: Vec::new(),
         };
         fm.check_keys(known_keys);
         Ok(fm)
@@ -107,7 +111,10 @@ impl<'a> FrontMatter<'a> {
             if fm.whole_file { ("unknown setting", "setting") } else { ("unknown front matter key", "key") };
         for key in unknown {
             let help = match (nearest(&key, known_keys), &fm.section) {
-                (Some(k), _) => format!("did you mean `{k}`? Known {noun}s: {}", known_keys.join(", ")),
+                (Some(k), _) => {
+                    fm.suggested.push(k.to_string());
+                    format!("did you mean `{k}`? Known {noun}s: {}", known_keys.join(", "))
+                }
                 // TOML puts every line after a `[[…]]` header into that
                 // section: a key of the whole file added at its end lands here.
                 (None, Some(section)) => format!(
@@ -175,6 +182,7 @@ impl<'a> FrontMatter<'a> {
                     errors: Vec::new(),
                     section: Some(header.clone()),
                     whole_file: self.whole_file,
+                    suggested: Vec::new(),
                 };
                 sub.check_keys(known_keys);
                 sub
@@ -240,6 +248,10 @@ impl<'a> FrontMatter<'a> {
     }
 
     fn missing(&mut self, key: &str, example: &str) {
+        // `titel = …` is already reported with "did you mean `title`?".
+        if self.suggested.iter().any(|k| k == key) {
+            return;
+        }
         if let Some(section) = &self.section {
             let d = Diagnostic::new(&self.file.display, format!("missing required field `{key}` in this `{section}`"))
                 .at(self.start())
@@ -503,6 +515,25 @@ mod tests {
         assert!(d.help.as_ref().unwrap().contains("did you mean `date`?"));
     }
 
+    /// `titel` for a required `title`: one error, "did you mean `title`?",
+    /// not a second saying `title` is missing.
+    #[test]
+    fn a_misspelt_required_key_is_one_error() {
+        let f = file(
+            "+++
+titel = \"Hi\"\n+++\n",
+        );
+        let mut fm = FrontMatter::parse(&f, &["title", "date"]).map_err(|_| ()).unwrap();
+        assert_eq!(fm.string("title", Some("title = \"x\"")), None);
+        assert_eq!(fm.errors.len(), 1, "{:?}", fm.errors);
+        assert!(fm.errors[0].help.as_ref().unwrap().contains("did you mean `title`?"));
+        // Without the misspelling, the missing field is said.
+        let f = file("+++\ndate = 2026-01-01\n+++\n");
+        let mut fm = FrontMatter::parse(&f, &["title", "date"]).map_err(|_| ()).unwrap();
+        assert_eq!(fm.string("title", Some("title = \"x\"")), None);
+        assert!(fm.errors[0].message.contains("missing required field `title`"));
+    }
+
     #[test]
     fn toml_syntax_error_has_file_position() {
         let f = file("+++\ntitle = \"Hi\ndate = 2026-01-01\n+++\n");
@@ -563,9 +594,11 @@ mod tests {
         assert!(second.contains(":9:1") && second.contains("did you mean `price`"), "{second}");
         assert_eq!(tables[1].start().line, 7);
         assert_eq!(tables[1].u64("price", Some("price = 1")), None);
-        let missing = tables[1].errors.last().unwrap().to_string();
+        assert_eq!(tables[1].errors.len(), 1, "`prise` is said once, not as a missing `price` too");
+        assert_eq!(tables[0].u64("price", Some("price = 1")), None);
+        let missing = tables[0].errors.last().unwrap().to_string();
         assert!(
-            missing.contains(":7:1") && missing.contains("missing required field `price` in this `[[variants]]`"),
+            missing.contains(":3:1") && missing.contains("missing required field `price` in this `[[variants]]`"),
             "{missing}"
         );
         assert!(fm.errors.is_empty());
