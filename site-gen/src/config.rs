@@ -343,7 +343,23 @@ fn currency_problem(code: &str) -> Option<String> {
     if in_use(code) {
         return None;
     }
-    let by_sign = [("€", "EUR"), ("$", "USD"), ("£", "GBP"), ("¥", "JPY"), ("UKP", "GBP"), ("RMB", "CNY")];
+    let by_sign = [
+        ("€", "EUR"),
+        ("$", "USD"),
+        ("£", "GBP"),
+        ("¥", "JPY"),
+        ("UKP", "GBP"),
+        ("RMB", "CNY"),
+        ("EURO", "EUR"),
+        ("EUROS", "EUR"),
+        ("DOLLAR", "USD"),
+        ("DOLLARS", "USD"),
+        ("POUND", "GBP"),
+        ("POUNDS", "GBP"),
+        ("YEN", "JPY"),
+        ("FRANC", "CHF"),
+        ("FRANCS", "CHF"),
+    ];
     let upper = code.trim().to_ascii_uppercase();
     let likely = by_sign.iter().find(|(sign, _)| *sign == upper).map(|(_, c)| c.to_string());
     Some(match likely.or_else(|| in_use(&upper).then_some(upper)) {
@@ -504,6 +520,8 @@ mod tests {
             ("UKP", "write currency = \"GBP\""),
             ("eur", "write currency = \"EUR\""),
             ("€", "write currency = \"EUR\""),
+            ("euro", "write currency = \"EUR\""),
+            ("Dollars", "write currency = \"USD\""),
             ("XAU", "the three capital letters"), // gold, not money Stripe takes
             ("CHE", "the three capital letters"), // a fund
             ("HRK", "the three capital letters"), // replaced by the euro

@@ -700,6 +700,9 @@ titel = \"Hi\"\n+++\n",
             "write dates as year-month-day: date = 2026-12-04 for 4 December 2026, or date = 2026-04-12 for 12 April 2026"
         );
         assert_eq!(help_for("date = 2026/12/04"), "write dates as year-month-day: date = 2026-12-04");
+        // One digit for the day or the month: TOML wants two.
+        assert_eq!(help_for("date = 2026-12-7"), "write dates as year-month-day: date = 2026-12-07");
+        assert_eq!(help_for("date = 7-12-2026"), "write dates as year-month-day: date = 2026-12-07");
 
         let h = help_for("title = \"The \"best\" dawn\"");
         assert!(h.contains("put single quotes around it: title = 'The \"best\" dawn'"), "{h}");

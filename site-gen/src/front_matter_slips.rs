@@ -78,10 +78,11 @@ pub(crate) fn slip_help(line: &str) -> Option<String> {
 const CURRENCY_SIGNS: &[char] =
     &['€', '$', '£', '¥', '₹', '₽', '₩', '₺', '₪', '฿', '₫', '₴', '₦', '₱', '¢', '₣', '₡', '₲', '₵', '₸', '₼', '₾'];
 
-/// Help for `date = 04/12/2026`, `04.12.2026` or `2026/12/04`: the same
-/// date as year-month-day (both readings when day and month could swap).
+/// Help for `date = 04/12/2026`, `04.12.2026`, `2026/12/04` or
+/// `2026-12-7`: the same date as year-month-day, with two digits for the
+/// month and day (both readings when day and month could swap).
 fn date_help(key: &str, value: &str) -> Option<String> {
-    let sep = if value.contains('/') { '/' } else { '.' };
+    let sep = ['/', '.', '-'].into_iter().find(|&s| value.contains(s))?;
     let parts: Vec<&str> = value.split(sep).collect();
     let [a, b, c] = parts[..] else { return None };
     let num = |s: &str, len: std::ops::RangeInclusive<usize>| {
