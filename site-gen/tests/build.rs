@@ -363,6 +363,8 @@ fn files_under_content_that_no_build_reads_are_named() {
     let (tmp, root) = small_shop();
     let alpha = fs::read_to_string(root.join("content/clips/alpha.md")).unwrap();
     fs::write(root.join("content/clips/pier.md.txt"), &alpha).unwrap();
+    // Beside a file of the name it would take: a rename would replace it.
+    fs::write(root.join("content/clips/beta.md.txt"), &alpha).unwrap();
     fs::write(root.join("content/clips/quay.MD"), &alpha).unwrap();
     fs::write(root.join("content/clips/Old Quay.MD"), &alpha).unwrap();
     fs::create_dir_all(root.join("content/news/2026")).unwrap();
@@ -381,6 +383,7 @@ fn files_under_content_that_no_build_reads_are_named() {
     let err = stderr(&o);
     for (file, help) in [
         ("content/clips/pier.md.txt", "rename it to `pier.md`"),
+        ("content/clips/beta.md.txt", "content/clips/beta.md is there too: keep the one you mean as `beta.md`"),
         ("content/clips/quay.MD", "rename it to `quay.md`"),
         // One rename to a name the web address allows too, not two.
         ("content/clips/Old Quay.MD", "rename it to `old-quay.md`"),
@@ -395,7 +398,8 @@ fn files_under_content_that_no_build_reads_are_named() {
         );
         assert!(err.contains(help), "{help}: {err}");
     }
-    assert!(err.contains("7 errors found; nothing was written."), "{err}");
+    assert!(err.contains("8 errors found; nothing was written."), "{err}");
+    assert!(!err.contains("rename it to `beta.md`"), "{err}");
     assert!(!err.contains("swp") && !err.contains("Thumbs") && !err.contains("alpha.md"), "{err}");
     assert!(!tmp.path().join("public.manifest.json").exists());
 }

@@ -424,7 +424,15 @@ pub fn unread_files(root: &Path) -> Vec<Diagnostic> {
             }) {
                 // The name the web address allows too, so that one rename does.
                 let stem = if is_valid_slug(stem) { stem.to_string() } else { slug::slugify(stem) };
-                format!("rename it to `{stem}.md` (an editor may hide the real ending: show file extensions)")
+                if path.with_file_name(format!("{stem}.md")).exists() {
+                    // A rename would replace that file: which one is meant?
+                    format!(
+                        "{folder}/{stem}.md is there too: keep the one you mean as `{stem}.md` and delete or move \
+                         the other (an editor may hide the real ending: show file extensions)"
+                    )
+                } else {
+                    format!("rename it to `{stem}.md` (an editor may hide the real ending: show file extensions)")
+                }
             } else {
                 "only `.md` files are read here: images and other files go under static/".to_string()
             };
