@@ -353,9 +353,11 @@ fn customer(order: &Value) -> String {
     }
 }
 
-/// Whether `order`'s links have expired at `now` (unix seconds).
+/// Whether `order`'s links have expired at `now` (unix seconds), as the
+/// Worker refuses them: from `expires_at` plus its clock slack
+/// (`clipstore_core::token::expired_from`), not before.
 fn expired(order: &Value, now: u64) -> bool {
-    order.get("expires_at").and_then(Value::as_u64).is_some_and(|at| at <= now)
+    order.get("expires_at").and_then(Value::as_u64).is_some_and(|at| clipstore_core::token::expired_from(at) <= now)
 }
 
 /// The table `list` and `never-downloaded` print. BYTES CHARGED is what
@@ -1212,6 +1214,17 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// "expired" when the Worker refuses the links: five minutes of clock
+    /// slack after `expires_at`, during which they still download.
+    #[test]
+    fn an_order_is_expired_when_the_worker_refuses_its_links() {
+        let order = serde_json::json!({ "expires_at": 1_000 });
+        assert!(!expired(&order, 1_000), "still served");
+        assert!(!expired(&order, 1_000 + clipstore_core::CLOCK_SKEW_SECS - 1));
+        assert!(expired(&order, 1_000 + clipstore_core::CLOCK_SKEW_SECS));
+        assert!(!expired(&serde_json::json!({ "expires_at": null }), u64::MAX), "never expires");
+    }
 
     /// `orders reissue --worker-url http://127.0.0.1:8787` signs a link for
     /// that Worker, not the shop's address, which the local key was refused
