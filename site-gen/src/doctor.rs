@@ -642,6 +642,17 @@ fn invocation_logs_off(config: &str) -> bool {
 /// The Worker's and doctor's advice is written for the clipstore checkout,
 /// `npx wrangler …` in `edge-worker/`, where the same command would set up
 /// the sample shop's Worker and leave the owner's as it was.
+/// `text`'s wrangler commands for a Worker on this machine (`local`: a
+/// `wrangler dev`), whose D1 is the local one: `--remote` would change the
+/// deployed shop's database instead.
+fn for_this_worker(text: &str, local: bool) -> String {
+    if local {
+        text.replace(" --remote", " --local")
+    } else {
+        text.to_string()
+    }
+}
+
 fn for_the_shop(text: &str, own_config: bool) -> String {
     if !own_config {
         return text.to_string();
@@ -727,10 +738,11 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
     }
     let report = Report::new(&health, refused.map_or(Ok(&remote[..]), Err), &facts);
     let own_config = args.root.join("wrangler.toml").is_file();
+    let local = crate::admin_client::is_loopback(client.base());
     println!("site-gen doctor: {}", client.base());
     let mut named_w = false;
     for line in &report.lines {
-        let line = for_the_shop(&line.to_string(), own_config);
+        let line = for_this_worker(&for_the_shop(&line.to_string(), own_config), local);
         named_w |= line.contains("\"$W\"");
         println!("{line}");
     }
@@ -780,6 +792,9 @@ mod tests {
              Run `\"$W\" d1 migrations apply DB --remote --config wrangler.toml` in the shop's folder"
         );
         assert_eq!(for_the_shop(worker, false), worker, "the clipstore checkout's advice is for it");
+        // Asked of a `wrangler dev` on this machine: its local database.
+        assert!(for_this_worker(worker, true).contains("migrations apply DB --local` in edge-worker/"));
+        assert_eq!(for_this_worker(worker, false), worker);
         let doctor = "put in a restricted key: `npx wrangler secret put STRIPE_API_KEY` (docs); and `wrangler tail --config wrangler.toml`";
         assert_eq!(
             for_the_shop(doctor, true),
