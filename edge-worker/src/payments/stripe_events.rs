@@ -206,7 +206,7 @@ pub fn undelivered(count: u64, at: u64, acted: u64, now: u64) -> (u64, u64) {
 pub fn undelivered_problem(count: u64, at: u64, now: u64) -> Option<String> {
     (count > 0 && now.saturating_sub(at) < UNDELIVERED_SECS).then(|| {
         format!(
-            "Stripe could not deliver {count} event{} (paid checkouts, refunds or disputes) to the shop's webhook; the Worker read {} back from Stripe's event list and acted on {}, later than the webhook would have (minutes, or since D1 came back). Stripe's webhook is not reaching the shop or is refused: check the endpoint's address and STRIPE_WEBHOOK_SECRET (`site-gen doctor`, `site-gen orders payments` lists refused deliveries)",
+            "Stripe could not deliver {count} event{} (paid checkouts, refunds or disputes) to the shop's webhook; the Worker read {} back from Stripe's event list and acted on {}, later than the webhook would have (minutes, or since D1 came back). Nothing is lost. After D1 was down (the webhook answered 503 meanwhile) that was the cause, and nothing needs doing; otherwise Stripe's webhook is not reaching the shop or is refused: check the endpoint's address and STRIPE_WEBHOOK_SECRET (`site-gen doctor`, `site-gen orders payments` lists refused deliveries)",
             if count == 1 { "" } else { "s" },
             if count == 1 { "it" } else { "them" },
             if count == 1 { "it" } else { "each" },
@@ -349,6 +349,8 @@ mod tests {
         assert_eq!((count, at), (2, NOW));
         let problem = undelivered_problem(count, at, NOW + 60).unwrap();
         assert!(problem.starts_with("Stripe could not deliver 2 events"), "{problem}");
+        // A D1 outage's 503s are a cause that needs nothing: said first.
+        assert!(problem.contains("Nothing is lost. After D1 was down (the webhook answered 503 meanwhile) that was the cause, and nothing needs doing; otherwise"), "{problem}");
         // A run with nothing read back keeps the count and the time.
         assert_eq!(undelivered(count, at, 0, NOW + 300), (2, NOW));
         assert_eq!(undelivered(count, at, 1, NOW + 300), (3, NOW + 300));
