@@ -830,11 +830,14 @@ pub mod sql {
     pub const UNREVOKE_CLIP: &str =
         "DELETE FROM revoked_clips WHERE order_id = ?1 AND clip_slug = ?2 RETURNING clip_slug";
 
-    /// Revokes one clip of an order. `?1 order_id, ?2 clip_slug, ?3 now (s), ?4 reason`.
+    /// Revokes one clip of an order. `?1 order_id, ?2 clip_slug, ?3 now (s), ?4 reason`:
+    /// `refunded` whatever `?4` when the order's payment was partly
+    /// refunded (what the payments alert gives this command for), so that
+    /// the customer reads "refunded", not "no longer valid".
     /// Returns the row when it is new.
-    pub const REVOKE_CLIP: &str =
-        "INSERT INTO revoked_clips (order_id, clip_slug, at, reason) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (order_id, clip_slug) DO NOTHING RETURNING clip_slug";
+    pub const REVOKE_CLIP: &str = "INSERT INTO revoked_clips (order_id, clip_slug, at, reason) VALUES (?1, ?2, ?3, \
+         IIF(EXISTS (SELECT 1 FROM payment_events p WHERE p.order_id = ?1 AND p.outcome = 'partial_refund'), \
+         'refunded', ?4)) ON CONFLICT (order_id, clip_slug) DO NOTHING RETURNING clip_slug";
 
     /// Reissue: every link issued up to now stops working and the order is
     /// no longer revoked; with `?3`, the order's links now expire `?3`
@@ -1064,7 +1067,8 @@ pub mod sql {
          WHERE revoked_at IS NOT NULL OR not_before > 0 ORDER BY order_id";
 
     /// Every clip revoked on its own.
-    pub const REVOKED_CLIPS_ALL: &str = "SELECT order_id, clip_slug FROM revoked_clips ORDER BY order_id, clip_slug";
+    pub const REVOKED_CLIPS_ALL: &str =
+        "SELECT order_id, clip_slug, reason FROM revoked_clips ORDER BY order_id, clip_slug";
 
     /// Forgets recovery requests and waiting success pages older than `?1`
     /// (unix seconds): both only matter for an hour or a day.

@@ -1169,10 +1169,18 @@ fn revoking_one_clip_stops_only_that_clip() {
     // The owner's revoke of another clip, not for a refund: said apart.
     assert_eq!(run(&db, sql::REVOKE_CLIP, vec![t("O"), t("a"), n(7), t("admin")]), 1);
     assert_eq!(clip_revoked("a"), 1, "by the owner");
-    let (all, refunded): (String, String) = db
-        .query_row(sql::ORDER, rusqlite::params!["O"], |r| Ok((r.get("revoked_clips")?, r.get("refunded_clips")?)))
-        .unwrap();
-    assert_eq!((all.as_str(), refunded.as_str()), (r#"["a","c"]"#, r#"["c"]"#));
+    let lists = || -> (String, String) {
+        db.query_row(sql::ORDER, rusqlite::params!["O"], |r| Ok((r.get("revoked_clips")?, r.get("refunded_clips")?)))
+            .unwrap()
+    };
+    assert_eq!(lists(), (r#"["a","c"]"#.to_string(), r#"["c"]"#.to_string()), "the order page tells them apart");
+    // After a partial refund of the order, the owner's revoke of a clip
+    // is that refund's (what the payments alert gives the command for).
+    run(&db, sql::UNREVOKE_CLIP, vec![t("O"), t("a")]);
+    run(&db, "INSERT INTO payment_events (at, provider, order_id, status, outcome) VALUES (1, 'stripe', 'O', 200, 'partial_refund')", vec![]);
+    assert_eq!(run(&db, sql::REVOKE_CLIP, vec![t("O"), t("a"), n(8), t("admin")]), 1);
+    assert_eq!(clip_revoked("a"), 2, "refunded");
+    assert_eq!(lists(), (r#"["a","c"]"#.to_string(), r#"["a","c"]"#.to_string()));
 }
 
 #[test]

@@ -30,6 +30,9 @@ pub struct OrderRevocation {
     pub not_before: u64,
     /// Clips revoked one by one.
     pub clips: Vec<String>,
+    /// Of those, the ones the owner revoked, not for a refund (a list
+    /// written before it had this: every one taken as refunded).
+    pub withdrawn: Vec<String>,
 }
 json_fields!(OrderRevocation {
     #[skip_empty]
@@ -39,7 +42,9 @@ json_fields!(OrderRevocation {
     #[skip_empty]
     not_before,
     #[skip_empty]
-    clips
+    clips,
+    #[skip_empty]
+    withdrawn
 });
 
 /// The list, as stored.
@@ -66,8 +71,10 @@ crate::from_row!(RevokedOrderRow { order_id, revoked_at, revoked_reason } defaul
 pub struct RevokedClipRow {
     pub order_id: String,
     pub clip_slug: String,
+    /// `admin` or `refunded`.
+    pub reason: String,
 }
-crate::from_row!(RevokedClipRow { order_id, clip_slug });
+crate::from_row!(RevokedClipRow { order_id, clip_slug } defaults { reason });
 
 impl RevocationList {
     /// The list from D1's rows.
@@ -83,10 +90,14 @@ impl RevocationList {
         // once (the rows come in order id order; the orders are many).
         let mut clips_only = SortedMap::<OrderRevocation>::default();
         for c in clips {
-            match list.orders.get_mut(&c.order_id) {
-                Some(order) => order.clips.push(c.clip_slug),
-                None => clips_only.entry(c.order_id).clips.push(c.clip_slug),
+            let order = match list.orders.get_mut(&c.order_id) {
+                Some(order) => order,
+                None => clips_only.entry(c.order_id),
+            };
+            if c.reason != "refunded" {
+                order.withdrawn.push(c.clip_slug.clone());
             }
+            order.clips.push(c.clip_slug);
         }
         list.orders.append(clips_only);
         list
@@ -100,9 +111,15 @@ impl RevocationList {
             Some(slug) => order.clips.iter().any(|c| c == slug),
             None => claims.clips.iter().all(|c| order.clips.contains(c)),
         };
-        // The list keeps no reason: most clips revoked on their own were
-        // refunded (a partial refund).
-        let clip_revoked = if clip_revoked { ClipRevoked::Refunded } else { ClipRevoked::No };
+        let withdrawn = match slug {
+            Some(slug) => order.withdrawn.iter().any(|c| c == slug),
+            None => claims.clips.iter().all(|c| order.withdrawn.contains(c)),
+        };
+        let clip_revoked = match (clip_revoked, withdrawn) {
+            (false, _) => ClipRevoked::No,
+            (true, true) => ClipRevoked::ByOwner,
+            (true, false) => ClipRevoked::Refunded,
+        };
         DownloadError::revocation(
             order.revoked_at,
             order.reason.as_deref(),
@@ -154,7 +171,10 @@ mod tests {
             },
             RevokedOrderRow { order_id: "N".into(), revoked_at: None, revoked_reason: None, not_before: 100 },
         ];
-        let clips = vec![RevokedClipRow { order_id: "P".into(), clip_slug: "a".into() }];
+        let clips = vec![
+            RevokedClipRow { order_id: "P".into(), clip_slug: "a".into(), reason: "refunded".into() },
+            RevokedClipRow { order_id: "W".into(), clip_slug: "a".into(), reason: "admin".into() },
+        ];
         RevocationList::from_rows(orders, clips, 7)
     }
 
@@ -173,6 +193,11 @@ mod tests {
         assert_eq!(l.refusal(&claims("P", &["a", "b"], 1), Some("b")), None);
         assert_eq!(l.refusal(&claims("P", &["a", "b"], 1), None), None, "the order page still lists b");
         assert_eq!(l.refusal(&claims("OK", &["a"], 1), Some("a")), None);
+        // The owner's revoke of a clip, not a refund's: not "refunded".
+        assert_eq!(l.refusal(&claims("W", &["a", "b"], 1), Some("a")), Some(DownloadError::Revoked));
+        // A list written before `withdrawn`: every clip taken as refunded.
+        let old = RevocationList::from_json(r#"{"written_at":1,"orders":{"W":{"clips":["a"]}}}"#).unwrap();
+        assert_eq!(old.refusal(&claims("W", &["a"], 1), Some("a")), Some(DownloadError::Refunded));
     }
 
     /// The list as R2 holds it, byte for byte, and lists written by
@@ -186,7 +211,7 @@ mod tests {
             concat!(
                 r#"{"written_at":7,"orders":{"A":{"revoked_at":5,"reason":"admin"},"#,
                 "\"N\":{\"not_before\":100},\"P\":{\"clips\":[\"a\",\"b\\\"\"]},",
-                r#""R":{"revoked_at":5,"reason":"refunded"}}}"#,
+                r#""R":{"revoked_at":5,"reason":"refunded"},"W":{"clips":["a"],"withdrawn":["a"]}}}"#,
             )
         );
         assert_eq!(RevocationList::from_json(&l.to_json()).unwrap(), l);

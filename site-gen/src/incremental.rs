@@ -21,7 +21,7 @@
 //! nothing is written unless all of them succeeded (the previous output
 //! stays as it was).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io;
@@ -127,6 +127,9 @@ pub struct Incremental {
     /// The clips gone from the last build's catalog, and the clips'
     /// versions that was found for (made again only when a clip changed).
     gone: Option<(Vec<u64>, Vec<String>)>,
+    /// Each published item's own warnings ([`load::item_warnings`]), by the
+    /// file they name: asked again of the files a rebuild reloaded only.
+    item_warnings: BTreeMap<PathBuf, Vec<Diagnostic>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +144,15 @@ impl From<Diagnostics> for RebuildError {
     fn from(d: Diagnostics) -> Self {
         RebuildError::Content(d)
     }
+}
+
+/// Warnings grouped by the file they name.
+fn by_file(warnings: Vec<Diagnostic>) -> BTreeMap<PathBuf, Vec<Diagnostic>> {
+    let mut by_file: BTreeMap<PathBuf, Vec<Diagnostic>> = BTreeMap::new();
+    for w in warnings {
+        by_file.entry(w.file.clone()).or_default().push(w);
+    }
+    by_file
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
@@ -203,6 +215,7 @@ impl Incremental {
             listed: None,
             withheld: None,
             gone: None,
+            item_warnings: BTreeMap::new(),
         }
     }
 
@@ -292,10 +305,14 @@ impl Incremental {
         Ok(report)
     }
 
-    /// What a build of the shop as loaded now would warn of.
+    /// What a build of the shop as loaded now would warn of (in another
+    /// order: by file, then the shop's).
     fn warnings(&mut self) -> Vec<Diagnostic> {
         let l = self.loaded.as_ref().expect("loaded");
-        let mut warnings = l.shop.warnings.clone();
+        let shop = &l.shop;
+        let mut warnings: Vec<Diagnostic> = self.item_warnings.values().flatten().cloned().collect();
+        warnings.extend(checks::shared_payment_links(&self.root, &shop.clips));
+        warnings.extend(shop.warnings[shop.warnings.len() - shop.static_warnings..].iter().cloned());
         warnings.extend(crate::placeholders::published(&l.shop));
         // A preview with drafts is not the catalog a build writes.
         if !self.options.drafts {
@@ -350,6 +367,7 @@ impl Incremental {
             list.extend((0..n).map(|i| self.next_version + 1 + i as u64));
             self.next_version += n as u64;
         }
+        self.item_warnings = by_file(load::item_warnings(root, &shop.config, &shop.clips, &shop.posts, &shop.pages));
         self.loaded = Some(Loaded { shop, hidden_sources, tera, templates, clip_cards, post_cards, versions });
         self.generation += 1;
         self.reload_all = false;
@@ -396,12 +414,17 @@ impl Incremental {
             errors.extend(checks::missing_licence_pages(&l.shop.config, &l.shop.pages, &l.shop.static_files));
         }
         if errors.is_empty() {
-            // The published items' warnings again; the static files' stay
-            // until a full load (a change under static/ is one).
-            let shop = &mut l.shop;
-            let static_part = shop.warnings.split_off(shop.warnings.len() - shop.static_warnings);
-            shop.warnings = load::content_warnings(&root, &shop.config, &shop.clips, &shop.posts, &shop.pages);
-            shop.warnings.extend(static_part);
+            // The warnings of the files reloaded, asked again (the static
+            // files' stay until a full load: a change under static/ is one).
+            let changed: HashSet<PathBuf> = self.applied.iter().cloned().collect();
+            self.item_warnings.retain(|file, _| !changed.contains(file));
+            let shop = &l.shop;
+            let of = |source: &PathBuf| changed.contains(&display_path(&root, &root.join(source)));
+            let clips: Vec<_> = shop.clips.iter().filter(|c| of(&c.source)).cloned().collect();
+            let posts: Vec<_> = shop.posts.iter().filter(|p| of(&p.source)).cloned().collect();
+            let pages: Vec<_> = shop.pages.iter().filter(|p| of(&p.source)).cloned().collect();
+            let found = load::item_warnings(&root, &shop.config, &clips, &posts, &pages);
+            self.item_warnings.extend(by_file(found));
             Ok(())
         } else {
             errors.sort();

@@ -169,7 +169,7 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
 
 /// What the owner must hear of in the published items though the shop
 /// builds (a load's `Shop::warnings`, less the static files too big to
-/// deploy): `serve` asks again after each change.
+/// deploy): [`item_warnings`], then the Payment Links two clips share.
 pub fn content_warnings(
     root: &Path,
     config: &SiteConfig,
@@ -177,8 +177,22 @@ pub fn content_warnings(
     posts: &[Post],
     pages: &[Page],
 ) -> Vec<Diagnostic> {
-    let mut warnings = under_stripe_minimum(root, clips, config);
+    let mut warnings = item_warnings(root, config, clips, posts, pages);
     warnings.extend(shared_payment_links(root, clips));
+    warnings
+}
+
+/// The warnings each item earns on its own, each naming its file: `serve`
+/// keeps them per file and asks again of the files an edit changed only
+/// (on 15,000 items, asking all of them took 40 ms of every rebuild).
+pub fn item_warnings(
+    root: &Path,
+    config: &SiteConfig,
+    clips: &[Clip],
+    posts: &[Post],
+    pages: &[Page],
+) -> Vec<Diagnostic> {
+    let mut warnings = under_stripe_minimum(root, clips, config);
     warnings.extend(doubtful_payment_links(root, clips));
     warnings.extend(empty_bodies(root, posts, pages));
     warnings.extend(unmade_images(root, clips, posts, pages));
