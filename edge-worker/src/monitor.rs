@@ -285,7 +285,7 @@ pub fn mail_refused_problem(refused: u64, oldest_age_secs: u64, last_error: Opti
     }
     let answer = last_error.map(|e| e.strip_prefix(crate::mail::SHOP_REFUSED).unwrap_or(e).trim_end_matches('.'));
     Some(format!(
-        "the mail provider refuses the shop's API key or sender, so no e-mail goes out, download links included: {} waiting (the oldest for {}); it last answered: {}. Put a valid key in the RESEND_API_KEY secret (`npx wrangler secret put RESEND_API_KEY`), or verify the domain of MAIL_FROM at Resend (docs/mail.md); the waiting mail goes within 5 minutes of the fix",
+        "the mail provider refuses the shop's API key or sender, so no e-mail goes out, download links included: {} waiting (the oldest for {}); it last answered: {}. Put a valid key in the RESEND_API_KEY secret (`npx wrangler secret put RESEND_API_KEY`), or verify the domain of MAIL_FROM at Resend (docs/mail.md); the waiting mail starts going within 5 minutes of the fix, 20 a run",
         plural(refused, "e-mail", "e-mails"),
         age_words(oldest_age_secs),
         answer.unwrap_or("?"),

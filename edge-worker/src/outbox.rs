@@ -54,9 +54,11 @@ pub mod sql {
 
     /// The provider took a message: those waiting out their back-off are
     /// due now, since what failed them (an outage, a wrong key now fixed)
-    /// is over. `?1 now`.
-    pub const OUTBOX_RELEASE: &str =
-        "UPDATE outbox SET next_attempt_at = ?1 WHERE status = 'queued' AND next_attempt_at > ?1";
+    /// is over, and a refusal of the shop's key is history ("earlier, …"),
+    /// no longer what the alert and the deep check count. `?1 now`.
+    pub const OUTBOX_RELEASE: &str = "UPDATE outbox SET next_attempt_at = MIN(next_attempt_at, ?1), \
+         last_error = IIF(last_error LIKE 'the provider refuses the shop''s %', 'earlier, ' || last_error, last_error) \
+         WHERE status = 'queued' AND (next_attempt_at > ?1 OR last_error LIKE 'the provider refuses the shop''s %')";
 
     /// A send that can succeed later: back to `queued`, due at `?2` (now +
     /// [`super::retry_delay_secs`]). Only while this sender's claim holds.
@@ -718,11 +720,23 @@ mod sql_tests {
         assert_eq!(refused(&db), (2, 1000, Some(key.clone())), "young ones too: no mail goes out at all");
         assert_eq!(run(&db, sql::OUTBOX_PROBE, vec![n(10_000)]), 1);
         assert_eq!(due(&db, 10_000), vec![1], "the oldest refused one, not the rate-limited one");
-        assert_eq!(run(&db, sql::OUTBOX_PROBE, vec![n(10_000)]), 1, "then the next: one a run");
-        assert_eq!(due(&db, 10_000), vec![1, 3]);
+        // Refused again: its back-off grows, and the next run's probe asks
+        // with it again (any one tells whether the key works).
         assert!(claim(&db, 1, 10_000).is_some());
-        run(&db, sql::OUTBOX_SENT, vec![n(1), n(10_000), t("resend"), t("x")]);
+        run(&db, sql::OUTBOX_RETRY, vec![n(1), n(10_600), t(&key), t("resend")]);
+        assert_eq!(due(&db, 10_300), Vec::<u64>::new());
+        assert_eq!(run(&db, sql::OUTBOX_PROBE, vec![n(10_300)]), 1);
+        assert_eq!(due(&db, 10_300), vec![1], "one a run");
+        // The key fixed: the probe's message is taken, and the others are
+        // due and no longer counted as refused (the deep check passes at once).
+        assert!(claim(&db, 1, 10_300).is_some());
+        run(&db, sql::OUTBOX_SENT, vec![n(1), n(10_300), t("resend"), t("x")]);
         assert_eq!(refused(&db).0, 1, "sent is no longer waiting");
+        assert_eq!(run(&db, sql::OUTBOX_RELEASE, vec![n(10_300)]), 2, "the refused one and the rate-limited one");
+        assert_eq!(refused(&db).0, 0);
+        assert_eq!(due(&db, 10_300), vec![2, 3]);
+        let last_error: String = db.query_row("SELECT last_error FROM outbox WHERE id = 3", [], |r| r.get(0)).unwrap();
+        assert_eq!(last_error, format!("earlier, {key}"), "kept as history");
     }
 
     #[test]

@@ -465,7 +465,9 @@ describe("a Worker set up halfway says what is missing", () => {
   let short;
   before(async () => {
     // No migrations applied; an admin token too short to be one.
-    [bare, short] = await Promise.all([startStack({ migrate: false }),
+    // (A cart that sells, so that the checkout's check is made.)
+    const sells = { STRIPE_API_KEY: "rk_test_51E2eRestrictedKey0123456789", STRIPE_API_BASE: "http://127.0.0.1:9" };
+    [bare, short] = await Promise.all([startStack({ migrate: false, vars: sells }),
       startStack({ vars: { ADMIN_TOKEN: "0123456789" } })]);
   });
   after(async () => {
@@ -478,6 +480,14 @@ describe("a Worker set up halfway says what is missing", () => {
     assert.equal(ledger.ok, false);
     assert.match(ledger.detail, /no such table.*: the ledger's migrations are not applied: `npx wrangler d1 migrations apply DB --remote`/);
     assert.doesNotMatch(ledger.detail, /Unavailable \{/, "words, not a Rust value");
+    // No migration at all (no d1_migrations either): the checkout refuses
+    // every cart, and the deep check says so, not "opens Stripe's page".
+    const schema = res.body.checks.find((c) => c.name === "ledger_schema");
+    assert.equal(schema?.ok, false, JSON.stringify(res.body.checks));
+    assert.match(schema.detail, /no such table.*migrations apply DB/);
+    const checkout = res.body.checks.find((c) => c.name === "checkout");
+    assert.equal(checkout.ok, false, JSON.stringify(checkout));
+    assert.match(checkout.detail, /Checkout is not available right now/);
     const refused = await fetch(`${short.base}/admin/health`, { headers: { authorization: "Bearer 0123456789" } });
     assert.equal(refused.status, 503);
     assert.match((await refused.json()).error, /ADMIN_TOKEN is shorter than \d+ characters \(`openssl rand -hex 24` makes one\)/);
@@ -870,6 +880,55 @@ describe("mail the provider refuses", () => {
     } finally {
       mail.revokeKey(null);
       await stack.wrangler(["d1", "execute", "DB", "--command", "DELETE FROM outbox WHERE order_id IN ('KEY-1', 'KEY-2')"]);
+    }
+  });
+
+  // Alerted by mail only, through the provider that refuses the key: the
+  // alert cannot go, and must not pile up to go all at once after the fix.
+  it("a revoked key in a shop alerted by mail only: no alert mails pile up, the deep check's alerts says why", async () => {
+    const { ALERT_WEBHOOK_URL, ...rest } = stackOptions.vars;
+    const mailOnly = { ...stackOptions, vars: { ...rest, ALERT_EMAIL: "owner@saltglass.example" } };
+    await stack.stop({ keep: true });
+    stack = await startStack({ ...mailOnly, reuse: stack.dir });
+    const key = stackOptions.vars.RESEND_API_KEY;
+    const alertRows = async () => {
+      const { stdout } = await stack.wrangler(["d1", "execute", "DB", "--json", "--command",
+        "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'alert' AND status IN ('queued', 'sending')"]);
+      return JSON.parse(stdout)[0].results[0].n;
+    };
+    mail.revokeKey(key);
+    try {
+      await stack.wrangler(["d1", "execute", "DB", "--command", "INSERT INTO outbox (kind, order_id, to_addr, subject, " +
+        "text_body, html_body, created_at, status, attempts, next_attempt_at) VALUES ('order', 'KEY-M', 'c@example.com', " +
+        "'Your clips', 'x', '<p>x</p>', unixepoch(), 'queued', 0, unixepoch())"]);
+      // (An alert of the first run may be queued before its delivery
+      // meets the refusal: from then on, none more.)
+      for (let i = 0; i < 3; i++) await scheduled();
+      await settle();
+      const waiting = await alertRows();
+      assert.ok(waiting <= 1, `${waiting} alert mails wait`);
+      for (let i = 0; i < 3; i++) await scheduled();
+      assert.equal(await alertRows(), waiting, "none more pile up behind the refused key");
+      const health = await admin(stack, "GET", "/admin/health");
+      const alerts = health.body.checks.find((c) => c.name === "alerts");
+      assert.equal(alerts.ok, false, JSON.stringify(alerts));
+      assert.match(alerts.detail, /the mail provider refuses the shop's key or sender, so ALERT_EMAIL's mail cannot go/);
+      const sentBefore = mail.sent.length;
+      mail.revokeKey(null);
+      await scheduled(); // the probe's order mail goes
+      await scheduled(); // the self-test finds the key working
+      await settle();
+      const sent = mail.sent.slice(sentBefore);
+      const alertMails = sent.filter((m) => [m.email.to].flat().includes("owner@saltglass.example"));
+      assert.ok(alertMails.length <= waiting, JSON.stringify(sent.map((m) => m.email.subject)));
+      const after = await admin(stack, "GET", "/admin/health");
+      assert.equal(after.body.checks.find((c) => c.name === "alerts").ok, true, "the key works: alerts can go again");
+      assert.ok(sent.some((m) => [m.email.to].flat().includes("c@example.com")), "the customer's mail went");
+    } finally {
+      mail.revokeKey(null);
+      await stack.wrangler(["d1", "execute", "DB", "--command", "DELETE FROM outbox WHERE order_id = 'KEY-M' OR kind = 'alert'"]);
+      await stack.stop({ keep: true });
+      stack = await startStack({ ...stackOptions, reuse: stack.dir });
     }
   });
 });

@@ -352,8 +352,6 @@ fn currency_problem(code: &str) -> Option<String> {
         ("RMB", "CNY"),
         ("EURO", "EUR"),
         ("EUROS", "EUR"),
-        ("DOLLAR", "USD"),
-        ("DOLLARS", "USD"),
         ("POUND", "GBP"),
         ("POUNDS", "GBP"),
         ("YEN", "JPY"),
@@ -361,6 +359,13 @@ fn currency_problem(code: &str) -> Option<String> {
         ("FRANCS", "CHF"),
     ];
     let upper = code.trim().to_ascii_uppercase();
+    // Many countries' money is the dollar: which one is the owner's to say.
+    if upper == "DOLLAR" || upper == "DOLLARS" {
+        return Some(
+            "which dollar? write currency = \"USD\" (US), \"CAD\" (Canada), \"AUD\" (Australia), \"NZD\", \"SGD\", …"
+                .into(),
+        );
+    }
     let likely = by_sign.iter().find(|(sign, _)| *sign == upper).map(|(_, c)| c.to_string());
     Some(match likely.or_else(|| in_use(&upper).then_some(upper)) {
         Some(c) => format!("write currency = \"{c}\""),
@@ -521,7 +526,7 @@ mod tests {
             ("eur", "write currency = \"EUR\""),
             ("€", "write currency = \"EUR\""),
             ("euro", "write currency = \"EUR\""),
-            ("Dollars", "write currency = \"USD\""),
+            ("Dollars", "which dollar? write currency = \"USD\" (US), \"CAD\""),
             ("XAU", "the three capital letters"), // gold, not money Stripe takes
             ("CHE", "the three capital letters"), // a fund
             ("HRK", "the three capital letters"), // replaced by the euro

@@ -643,14 +643,29 @@ fn invocation_logs_off(config: &str) -> bool {
 /// `npx wrangler …` in `edge-worker/`, where the same command would set up
 /// the sample shop's Worker and leave the owner's as it was.
 /// `text`'s wrangler commands for a Worker on this machine (`local`: a
-/// `wrangler dev`), whose D1 is the local one: `--remote` would change the
-/// deployed shop's database instead.
+/// `wrangler dev`), whose D1 is the local one and whose secrets are in
+/// `.dev.vars`: `--remote` and `secret put` would change the deployed
+/// shop instead.
 fn for_this_worker(text: &str, local: bool) -> String {
-    if local {
-        text.replace(" --remote", " --local")
-    } else {
-        text.to_string()
+    if !local {
+        return text.to_string();
     }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.replace(" --remote", " --local");
+    while let Some((at, prefix)) = ["`npx wrangler secret put ", "`\"$W\" secret put "]
+        .iter()
+        .filter_map(|p| rest.find(p).map(|at| (at, *p)))
+        .min()
+    {
+        let after = &rest[at + prefix.len()..];
+        let Some(end) = after.find('`') else { break };
+        let name = after[..end].split_whitespace().next().unwrap_or("");
+        out.push_str(&rest[..at]);
+        out.push_str(&format!("`{name}=…` in the Worker's .dev.vars (then start `wrangler dev` again)"));
+        rest = after[end + 1..].to_string();
+    }
+    out.push_str(&rest);
+    out
 }
 
 fn for_the_shop(text: &str, own_config: bool) -> String {
@@ -795,6 +810,14 @@ mod tests {
         // Asked of a `wrangler dev` on this machine: its local database.
         assert!(for_this_worker(worker, true).contains("migrations apply DB --local` in edge-worker/"));
         assert_eq!(for_this_worker(worker, false), worker);
+        assert_eq!(
+            for_this_worker("put a valid key in it (`npx wrangler secret put RESEND_API_KEY`), or …", true),
+            "put a valid key in it (`RESEND_API_KEY=…` in the Worker's .dev.vars (then start `wrangler dev` again)), or …"
+        );
+        assert_eq!(
+            for_this_worker(&for_the_shop("`npx wrangler secret put STRIPE_API_KEY` then", true), true),
+            "`STRIPE_API_KEY=…` in the Worker's .dev.vars (then start `wrangler dev` again) then"
+        );
         let doctor = "put in a restricted key: `npx wrangler secret put STRIPE_API_KEY` (docs); and `wrangler tail --config wrangler.toml`";
         assert_eq!(
             for_the_shop(doctor, true),

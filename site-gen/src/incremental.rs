@@ -63,6 +63,9 @@ pub struct RebuildReport {
     /// items', placeholders on the site, and clips gone from the last
     /// build's catalog. `serve` shows them; they do not stop it.
     pub warnings: Vec<Diagnostic>,
+    /// What `build` lists as left out (a draft, or dated later: a slip in
+    /// a year), a line each, sorted.
+    pub left_out: Vec<String>,
 }
 
 /// The loaded shop with what rendering it needs, kept between rebuilds.
@@ -301,6 +304,7 @@ impl Incremental {
         self.resync = false;
         report.full = resync;
         report.warnings = self.warnings();
+        report.left_out = crate::left_out_lines(&self.loaded.as_ref().expect("loaded").shop);
         report.elapsed = started.elapsed();
         Ok(report)
     }
@@ -705,6 +709,7 @@ impl Loaded {
             self.hidden_sources.remove(i);
             shop.hidden.remove(i);
         }
+        shop.left_out.retain(|(s, _)| s != source);
     }
 
     /// Keeps the earliest date an item left out as dated later is due.
@@ -760,6 +765,7 @@ impl Loaded {
                 }
                 if !load::is_visible(options, clip.draft, clip.date) {
                     self.note_dated_later(clip.draft, clip.date);
+                    self.shop.left_out.push((clip.source.clone(), (!clip.draft).then_some(clip.date)));
                     self.shop.hidden.push((clip.url(), load::hidden_reason(clip.draft)));
                     self.hidden_sources.push(clip.source);
                     return Ok(());
@@ -777,6 +783,7 @@ impl Loaded {
                 }
                 if !load::is_visible(options, post.draft, post.date) {
                     self.note_dated_later(post.draft, post.date);
+                    self.shop.left_out.push((post.source.clone(), (!post.draft).then_some(post.date)));
                     self.shop.hidden.push((post.url(), load::hidden_reason(post.draft)));
                     self.hidden_sources.push(post.source);
                     return Ok(());

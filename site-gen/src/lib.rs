@@ -112,19 +112,7 @@ pub struct BuildSummary {
 
 impl BuildSummary {
     fn of(shop: &Shop, pages: usize, tags: usize, started: Instant) -> Self {
-        let mut left_out: Vec<String> = shop
-            .left_out
-            .iter()
-            .map(|(source, date)| match date {
-                None => format!("{}: a draft", source.display()),
-                Some(date) => format!(
-                    "{}: dated {}, on the site from the first build after that",
-                    source.display(),
-                    date.format("%Y-%m-%d %H:%M UTC")
-                ),
-            })
-            .collect();
-        left_out.sort();
+        let left_out = left_out_lines(shop);
         BuildSummary {
             pages,
             pages_kept: 0,
@@ -185,15 +173,40 @@ impl BuildSummary {
 
     /// What `build` and `check` print of the items left out: the first 20.
     pub fn left_out_text(&self) -> Option<String> {
-        const SHOWN: usize = 20;
-        (!self.left_out.is_empty()).then(|| {
-            let mut lines: Vec<String> = self.left_out.iter().take(SHOWN).map(|l| format!("  {l}")).collect();
-            if self.left_out.len() > SHOWN {
-                lines.push(format!("  and {} more", self.left_out.len() - SHOWN));
-            }
-            format!("Left out ({}):\n{}", self.left_out.len(), lines.join("\n"))
-        })
+        left_out_text(&self.left_out)
     }
+}
+
+/// The items `shop` left out, a line each (`content/clips/x.md: a draft`),
+/// sorted.
+pub fn left_out_lines(shop: &Shop) -> Vec<String> {
+    let mut left_out: Vec<String> = shop
+        .left_out
+        .iter()
+        .map(|(source, date)| match date {
+            None => format!("{}: a draft", source.display()),
+            Some(date) => format!(
+                "{}: dated {}, on the site from the first build after that",
+                source.display(),
+                date.format("%Y-%m-%d %H:%M UTC")
+            ),
+        })
+        .collect();
+    left_out.sort();
+    left_out
+}
+
+/// What `build`, `check` and `serve` print of the items left out
+/// ([`left_out_lines`]): the first 20.
+pub fn left_out_text(left_out: &[String]) -> Option<String> {
+    const SHOWN: usize = 20;
+    (!left_out.is_empty()).then(|| {
+        let mut lines: Vec<String> = left_out.iter().take(SHOWN).map(|l| format!("  {l}")).collect();
+        if left_out.len() > SHOWN {
+            lines.push(format!("  and {} more", left_out.len() - SHOWN));
+        }
+        format!("Left out ({}):\n{}", left_out.len(), lines.join("\n"))
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

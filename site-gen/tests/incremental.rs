@@ -127,8 +127,10 @@ impl Harness {
         let mut warned: Vec<String> =
             report.warnings.iter().map(|w| w.to_string().replacen("error:", "warning:", 1)).collect();
         let mut built = summary.warnings.clone();
-        (warned.sort(), built.sort());
+        warned.sort();
+        built.sort();
         assert_eq!(warned, built, "step {} ({what}): the same warnings", self.step);
+        assert_eq!(report.left_out, summary.left_out, "step {} ({what}): the same left out", self.step);
         let clean = snapshot(&self.clean);
         let clean_paths: Vec<_> = clean.keys().collect();
         for (name, made) in [("incremental", snapshot(self.site.out())), ("built over the last", snapshot(&self.built))]

@@ -44,7 +44,7 @@ fn start(root: &Path, out: &Path) -> Server {
     start_with(root, &["--out", out.to_str().unwrap()]).0
 }
 
-/// `serve` with `more` arguments; and the line it printed its address in.
+/// `serve` with `more` arguments; and what it printed up to its address.
 fn start_with(root: &Path, more: &[&str]) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_site-gen"))
         .args(["serve", "--port", "0", "--root", root.to_str().unwrap()])
@@ -63,11 +63,14 @@ fn start_with(root: &Path, more: &[&str]) -> (Server, String) {
     });
     let mut server = Server { child, port: 0 };
     let deadline = Instant::now() + WAIT;
+    let mut said = String::new();
     while Instant::now() < deadline {
         let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
+        said.push_str(&line);
+        said.push('\n');
         if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
             server.port = rest.split('/').next().unwrap().parse().unwrap();
-            return (server, line);
+            return (server, said);
         }
     }
     panic!("serve did not print its address");
@@ -140,6 +143,11 @@ fn the_default_preview_folder_is_the_shops_own() {
     let (server, line) = start_with(&root, &[]);
     let preview = root.join(".site-gen/preview");
     assert!(line.contains(&format!("(files in {})", preview.display())), "{line}");
+    // What the preview leaves out, as `build` says it (a year slip shows).
+    assert!(
+        line.contains("Left out (2):\n  content/clips/gamma.md: a draft\n  content/news/later.md: dated 2099-01-01"),
+        "{line}"
+    );
     assert_eq!(get(server.port, "/").status, 200);
     assert!(preview.join("index.html").is_file() && preview.join(".clipstore-build").is_file());
 

@@ -237,12 +237,17 @@
 
   // A clip's own "Buy" sends no cart id, so the Worker cannot tell a second
   // click from a second customer: each would open a payment page of its
-  // own. The form is sent once; a page back from Stripe's may send again.
+  // own. The same choice is sent once in 5 seconds (a checkout stopped
+  // with Esc can be sent again after that); another choice, at once; a
+  // page back from Stripe's, at once.
   document.addEventListener("submit", (e) => {
     const form = e.target;
     if (!form.matches(".buy-form")) return;
-    if (form.dataset.sent) e.preventDefault();
-    else form.dataset.sent = "1";
+    const choice = new URLSearchParams(new FormData(form)).toString();
+    const [sent, at] = [form.dataset.sent, Number(form.dataset.sentAt || 0)];
+    if (sent === choice && Date.now() - at < 5000) return e.preventDefault();
+    form.dataset.sent = choice;
+    form.dataset.sentAt = String(Date.now());
   });
   addEventListener("pageshow", () => $$(".buy-form").forEach((f) => delete f.dataset.sent));
 

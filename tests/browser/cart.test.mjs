@@ -538,6 +538,36 @@ test("a clip's own Buy button sends its form once, however quickly it is clicked
   await context.close();
 });
 
+// A checkout stopped with Esc (Stripe slow to answer) left the button
+// dead until a reload, and a licence chosen after it was not sent. (The
+// stand-in answers 204: the page stays, as after Esc.)
+test("after a checkout that did not leave the page, another choice goes at once, the same one after 5 s", async () => {
+  const { context, page, errors } = await open();
+  await page.goto(`${variantBase}/clips/harbour/`);
+  const bodies = [];
+  await page.route("**/checkout", (route) => {
+    bodies.push(route.request().postData());
+    return route.fulfill({ status: 204 });
+  });
+  const buy = async () => {
+    await page.getByRole("button", { name: "Buy this clip" }).click();
+    await new Promise((r) => setTimeout(r, 300));
+  };
+  await buy();
+  assert.equal(bodies.length, 1);
+  await buy();
+  assert.equal(bodies.length, 1, "the same choice again at once: not sent");
+  await page.getByRole("radio", { name: "HD, Extended licence: €70.00" }).check();
+  await buy();
+  assert.equal(bodies.length, 2, "another choice: sent at once");
+  assert.equal(bodies[1], `clip=${encodeURIComponent("harbour:hd:extended")}`);
+  await new Promise((r) => setTimeout(r, 5000));
+  await buy();
+  assert.equal(bodies.length, 3, "the same choice after 5 s: sent");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("without JavaScript, a clip's choice posts the chosen item", async () => {
   const { context, page } = await open({ javaScriptEnabled: false });
   await page.goto(`${variantBase}/clips/harbour/`);

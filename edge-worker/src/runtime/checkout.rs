@@ -73,23 +73,37 @@ async fn undeliverable(env: &Env, cart: &Cart) -> Option<String> {
 /// How long a checkout waits for D1 and R2 to say the order could be delivered.
 const DELIVERABLE_BUDGET_MS: u64 = 2000;
 
-async fn undeliverable_now(env: &Env, cart: &Cart) -> Option<String> {
-    let db = env.d1("DB").ok()?;
-    match super::monitor::schema_problem(&db).await {
-        Ok(Some(problem)) => return Some(problem),
+/// Migrations this Worker needs that D1 lacks, as the checkout refuses
+/// for them (the deep check's `checkout` says the same).
+pub(super) async fn migrations_missing(db: &D1Database) -> Option<String> {
+    match super::monitor::schema_problem(db).await {
+        Ok(problem) => problem,
         // No `d1_migrations` table: the migrations were never applied, or
         // the schema came another way (an import, a `migrations_table` of
         // its own). Only a table the order needs missing refuses it.
         Err(e) if e.contains("no such table") => {
-            let present = match bind(&db, sql::ORDER_TABLES_PRESENT, &[]) {
+            let present = match bind(db, sql::ORDER_TABLES_PRESENT, &[]) {
                 Ok(statement) => statement.run().await.map(|_| ()).map_err(|e| e.to_string()),
                 Err(e) => Err(format!("{e:?}")),
             };
-            if let Some(e) = present.err().filter(|e| e.contains("no such table")) {
-                return Some(format!("{e}: {}", crate::monitor::APPLY_MIGRATIONS));
-            }
+            // D1's error in words: "no such table: orders", not its Rust form.
+            let missing = |e: &str| {
+                let at = e.find("no such table: ")? + "no such table: ".len();
+                // (ASCII: `char::is_alphanumeric` brings Unicode's tables, 2 KB.)
+                let len = e[at..].bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+                let name = &e[at..at + len];
+                Some(format!("no such table: {name}: {}", crate::monitor::APPLY_MIGRATIONS))
+            };
+            present.err().and_then(|e| missing(&e))
         }
-        _ => {}
+        Err(_) => None,
+    }
+}
+
+async fn undeliverable_now(env: &Env, cart: &Cart) -> Option<String> {
+    let db = env.d1("DB").ok()?;
+    if let Some(problem) = migrations_missing(&db).await {
+        return Some(problem);
     }
     if !matches!(super::secondary::config(env), Ok(None)) {
         return None;

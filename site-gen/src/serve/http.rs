@@ -25,6 +25,9 @@ pub struct Status {
     pub build: u64,
     pub errors: Vec<ErrorView>,
     pub warnings: Vec<ErrorView>,
+    /// What the last good build left out, as printed (the terminal's only).
+    #[serde(skip)]
+    pub left_out: Vec<String>,
 }
 
 /// One error or warning as the overlay shows it.
