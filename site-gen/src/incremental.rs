@@ -149,6 +149,20 @@ impl From<Diagnostics> for RebuildError {
     }
 }
 
+/// What these items of `shop` are warned of: their own warnings and the
+/// placeholders left in them, each naming its file.
+fn item_and_placeholder_warnings(
+    root: &Path,
+    shop: &Shop,
+    clips: &[crate::content::Clip],
+    posts: &[crate::content::Post],
+    pages: &[crate::content::Page],
+) -> Vec<Diagnostic> {
+    let mut warnings = load::item_warnings(root, &shop.config, clips, posts, pages);
+    warnings.extend(crate::placeholders::published_in(root, clips, posts, pages));
+    warnings
+}
+
 /// Warnings grouped by the file they name.
 fn by_file(warnings: Vec<Diagnostic>) -> BTreeMap<PathBuf, Vec<Diagnostic>> {
     let mut by_file: BTreeMap<PathBuf, Vec<Diagnostic>> = BTreeMap::new();
@@ -317,7 +331,6 @@ impl Incremental {
         let mut warnings: Vec<Diagnostic> = self.item_warnings.values().flatten().cloned().collect();
         warnings.extend(checks::shared_payment_links(&self.root, &shop.clips));
         warnings.extend(shop.warnings[shop.warnings.len() - shop.static_warnings..].iter().cloned());
-        warnings.extend(crate::placeholders::published(&l.shop));
         // A preview with drafts is not the catalog a build writes.
         if !self.options.drafts {
             if self.gone.as_ref().is_none_or(|(versions, _)| *versions != l.versions.clips) {
@@ -371,7 +384,7 @@ impl Incremental {
             list.extend((0..n).map(|i| self.next_version + 1 + i as u64));
             self.next_version += n as u64;
         }
-        self.item_warnings = by_file(load::item_warnings(root, &shop.config, &shop.clips, &shop.posts, &shop.pages));
+        self.item_warnings = by_file(item_and_placeholder_warnings(root, &shop, &shop.clips, &shop.posts, &shop.pages));
         self.loaded = Some(Loaded { shop, hidden_sources, tera, templates, clip_cards, post_cards, versions });
         self.generation += 1;
         self.reload_all = false;
@@ -427,8 +440,7 @@ impl Incremental {
             let clips: Vec<_> = shop.clips.iter().filter(|c| of(&c.source)).cloned().collect();
             let posts: Vec<_> = shop.posts.iter().filter(|p| of(&p.source)).cloned().collect();
             let pages: Vec<_> = shop.pages.iter().filter(|p| of(&p.source)).cloned().collect();
-            let found = load::item_warnings(&root, &shop.config, &clips, &posts, &pages);
-            self.item_warnings.extend(by_file(found));
+            self.item_warnings.extend(by_file(item_and_placeholder_warnings(&root, shop, &clips, &posts, &pages)));
             Ok(())
         } else {
             errors.sort();

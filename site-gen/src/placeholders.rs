@@ -85,18 +85,28 @@ pub fn scan(root: &Path) -> Diagnostics {
 /// is built. One warning per file, at its first marked line; read from
 /// what was loaded, so only those files are read again.
 pub fn published(shop: &crate::content::Shop) -> Vec<Diagnostic> {
-    let clips = shop.clips.iter().map(|c| (&c.source, [c.title.as_str(), c.description_html.as_str()]));
-    let posts =
-        shop.posts.iter().filter(|p| !p.draft).map(|p| (&p.source, [p.title.as_str(), p.content_html.as_str()]));
-    let pages = shop.pages.iter().map(|p| (&p.source, [p.title.as_str(), p.content_html.as_str()]));
+    published_in(&shop.root, &shop.clips, &shop.posts, &shop.pages)
+}
+
+/// [`published`] of these items only (`serve` asks of the files an edit
+/// changed).
+pub fn published_in(
+    root: &Path,
+    clips: &[crate::content::Clip],
+    posts: &[crate::content::Post],
+    pages: &[crate::content::Page],
+) -> Vec<Diagnostic> {
+    let clips = clips.iter().map(|c| (&c.source, [c.title.as_str(), c.description_html.as_str()]));
+    let posts = posts.iter().filter(|p| !p.draft).map(|p| (&p.source, [p.title.as_str(), p.content_html.as_str()]));
+    let pages = pages.iter().map(|p| (&p.source, [p.title.as_str(), p.content_html.as_str()]));
     clips
         .chain(posts)
         .chain(pages)
         .filter(|(_, texts)| texts.iter().any(|t| has_mark(t)))
         .map(|(source, _)| {
-            let path = shop.root.join(source);
+            let path = root.join(source);
             let warning = Diagnostic::new(
-                display_path(&shop.root, &path),
+                display_path(root, &path),
                 format!("this is on the site with a placeholder ({MARK}) still in it"),
             )
             .with_help(format!("write your own text in place of the {MARK} part, then build again"));
