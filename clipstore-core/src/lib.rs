@@ -3,9 +3,11 @@
 //! Only what both sides must agree on byte for byte lives here: the catalog
 //! manifest that maps a clip slug to its object in the bucket, (in `token`)
 //! the purchase-token format, the security headers of every page, how a
-//! `Range` header is answered, and the shortest admin token. No I/O, no Worker dependency: it builds natively
+//! `Range` header is answered, how sizes, prices and dates are written for
+//! people, and the shortest admin token. No I/O, no Worker dependency: it builds natively
 //! and for `wasm32-unknown-unknown`.
 
+pub mod display;
 pub mod json;
 pub mod manifest;
 pub mod purchase;

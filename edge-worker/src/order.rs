@@ -156,29 +156,6 @@ impl OrderView {
     }
 }
 
-/// A size for people: `1.5 MB`, `732 KB`, `12 bytes` (SI units, as file
-/// managers on most systems show them).
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} bytes");
-    }
-    // Integer arithmetic only: formatting floats would link core's float
-    // printing into the Worker (about 13 KB of wasm), u128 its division.
-    let mut unit = 0;
-    let mut divisor: u64 = 1000;
-    while bytes >= divisor * 1000 && unit < UNITS.len() - 1 {
-        divisor *= 1000;
-        unit += 1;
-    }
-    if bytes < divisor * 10 {
-        let tenths = (bytes + divisor / 20) / (divisor / 10);
-        format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
-    } else {
-        format!("{} {}", bytes.saturating_add(divisor / 2) / divisor, UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,23 +308,5 @@ mod tests {
         assert_eq!(line.licence, Some(("Extended".to_string(), "/licence-extended/".to_string())));
         assert_eq!(line.remaining, Some(1), "the allowance counts the variant's size");
         assert_eq!(view.customer_ref.as_deref(), Some("c-9"));
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(human_size(12), "12 bytes");
-        assert_eq!(human_size(1_500), "1.5 KB");
-        assert_eq!(human_size(2_500_000), "2.5 MB");
-        assert_eq!(human_size(734_003_200), "734 MB");
-        assert_eq!(human_size(1_073_741_824), "1.1 GB");
-        assert_eq!(human_size(999), "999 bytes");
-        assert_eq!(human_size(1_000), "1.0 KB");
-        assert_eq!(human_size(9_949), "9.9 KB");
-        assert_eq!(human_size(9_950), "10.0 KB");
-        assert_eq!(human_size(10_000), "10 KB");
-        assert_eq!(human_size(999_499), "999 KB");
-        assert_eq!(human_size(999_999), "1000 KB");
-        assert_eq!(human_size(1_000_000), "1.0 MB");
-        assert_eq!(human_size(u64::MAX), "18446744 TB");
     }
 }

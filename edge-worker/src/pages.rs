@@ -9,8 +9,8 @@ use clipstore_core::ShopInfo;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use crate::error::DownloadError;
-use crate::order::{human_size, OrderLine, OrderView};
-use crate::preconditions::http_date;
+use crate::order::{OrderLine, OrderView};
+use clipstore_core::display::{date_time_utc, human_size};
 
 /// A complete page in the shop's frame: the markup of `templates/base.html`
 /// and its header and footer partials, so `static/css/site.css` styles it.
@@ -78,7 +78,7 @@ pub fn order_page(shop: &ShopInfo, view: &OrderView) -> String {
 
 /// The order's section; `intro` (markup) goes under the heading.
 fn order_section(view: &OrderView, intro: &str) -> String {
-    let expires = http_date(view.expires_at);
+    let expires = date_time_utc(view.expires_at);
     let mut body = format!(
         r#"    <section class="order">
       <h1>Your downloads</h1>
@@ -216,7 +216,7 @@ pub fn certificate_page(shop: &ShopInfo, view: &OrderView, line: &OrderLine) -> 
     let mut rows = String::new();
     rows.push_str(&row("Licensor", text(&shop.title).into_owned()));
     rows.push_str(&row("Order", text(&view.order_id).into_owned()));
-    rows.push_str(&row("Date", format!("<time>{}</time>", text(&http_date(view.issued_at)))));
+    rows.push_str(&row("Date", format!("<time>{}</time>", text(&date_time_utc(view.issued_at)))));
     rows.push_str(&row("Clip", text(&line.title).into_owned()));
     if let Some(variant) = &line.variant {
         rows.push_str(&row("File", text(variant).into_owned()));
@@ -562,7 +562,7 @@ mod tests {
         assert!(html.contains("4 of 5 downloads left"));
         assert!(html.contains(&format!("SHA-256 <code class=\"sha256\">{}</code>", "ab".repeat(32))));
         assert_eq!(html.matches("SHA-256").count(), 1, "only a clip whose hash the catalog knows");
-        assert!(html.contains("Sun, 06 Nov 1994 08:49:37 GMT"));
+        assert!(html.contains("6 November 1994, 08:49 UTC"), "as the mail writes dates");
         assert!(html.contains("No downloads left"));
         assert!(!html.contains("href=\"/download/TOK/city\""));
         // While a download of it streams, its bytes are held: not "none left".
@@ -652,7 +652,7 @@ mod tests {
             "2.5 MB (2500000 bytes)",
             "Extended &lt;b&gt; licence: the terms are at <a href=\"https://example.com/licence-extended/\">",
             "<th scope=\"row\">Licensee reference</th><td>cust&lt;7&gt;</td>",
-            "Sat, 05 Nov 1994",
+            "5 November 1994, ",
             "href=\"/download/TOK\">Back to your downloads",
         ] {
             assert!(html.contains(needle), "{needle} in\n{html}");

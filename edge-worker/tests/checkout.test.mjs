@@ -167,7 +167,7 @@ describe("paid checkout", () => {
     const row = (await admin(stack, "GET", "/admin/payments?limit=1000")).body.payments
       .find((p) => p.session_id === cheap.data.object.id);
     assert.equal(row.outcome, "underpaid");
-    assert.match(row.detail, new RegExp(`paid 0\\.01 EUR where the catalog prices the clips at ${(price / 100).toFixed(2)} EUR`));
+    assert.match(row.detail, new RegExp(`paid €0\\.01 where the catalog prices the clips at €${(price / 100).toFixed(2)}`));
     // A `mode=setup` session, which Stripe completes with no amount and no
     // currency at all: no order either.
     const setup = sessionEvent({ clips: main.slug, paymentStatus: "no_payment_required" });
@@ -223,7 +223,7 @@ describe("paid checkout", () => {
       assert.equal(refused.body.error, "underpaid", `${event.data.object.metadata.priced}: ${JSON.stringify(refused.body)}`);
       await assertNothingWritten(event, HELD);
     }
-    const eur = (cents) => `${(cents / 100).toFixed(2)} EUR`;
+    const eur = (cents) => `€${(cents / 100).toFixed(2)}`;
     assert.match((await rows(forged[5]))[0].detail, new RegExp(`paid ${eur(before - 1)} where the shop's checkout asked ${eur(before)}`));
   });
 

@@ -390,7 +390,7 @@ describe("owner operations", () => {
     const late = await siteGen(["orders", "--worker-url", stack.base, "resend", "L-EXP", "--to", "exp@example.com"])
       .catch((e) => e);
     assert.equal(late.code, 1, late.stderr);
-    assert.match(late.stderr, /409: order L-EXP expired on .*GMT: reissue it/);
+    assert.match(late.stderr, /409: order L-EXP expired on .* UTC: reissue it/);
     assert.match(late.stderr, /a resent link would share its expiry: `site-gen orders reissue L-EXP` prints a new link/);
 
     // What it advises: a reissue prints a working link and moves the order's

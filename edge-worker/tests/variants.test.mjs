@@ -152,7 +152,7 @@ describe("a clip in one of its files, under a licence tier", () => {
       `${extended().name} licence`, `${manifest.shop.base_url}${extended().page}`, variant.file_name.replace(/&/g, "&amp;")]) {
       assert.ok(text.includes(needle), `${needle} on the certificate`);
     }
-    assert.match(text, /<th scope="row">Date<\/th><td><time>\w{3}, \d\d \w{3} \d{4}/);
+    assert.match(text, /<th scope="row">Date<\/th><td><time>\d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC<\/time>/, "as the mail writes dates");
     assert.match(String(res.headers["content-security-policy"]), /frame-ancestors 'none'/);
     // A clip the order does not cover has no certificate.
     const other = Object.keys(manifest.clips).find((s) => s !== slug && s !== plain[0]);

@@ -330,19 +330,6 @@ fn time_ms(v: &Value, key: &str) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// An amount in the currency's smallest unit, as Stripe records it:
-/// `73.00 EUR`, `800 JPY`.
-fn amount_paid(amount: u64, currency: &str) -> String {
-    let code = currency.to_ascii_uppercase();
-    match clipstore_core::manifest::currency_decimals(&code) {
-        0 => format!("{amount} {code}"),
-        decimals => {
-            let unit = 10u64.pow(decimals);
-            format!("{}.{:0width$} {code}", amount / unit, amount % unit, width = decimals as usize)
-        }
-    }
-}
-
 /// Who an order is for: its checkout's address (or where its link was
 /// mailed), else the customer reference a minted link carries.
 fn customer(order: &Value) -> String {
@@ -490,7 +477,7 @@ pub fn order_details(v: &Value) -> String {
     if let (Some(amount), Some(currency)) =
         (buyer.get("amount_total").and_then(Value::as_u64), buyer.get("currency").and_then(Value::as_str))
     {
-        who.push_str(&format!("\npaid:       {}", amount_paid(amount, currency)));
+        who.push_str(&format!("\npaid:       {}", clipstore_core::display::price_text(amount, currency)));
         if let Some(payment) = buyer.get("payment_id").and_then(Value::as_str) {
             who.push_str(&format!(" (Stripe payment {payment})"));
         }
@@ -1288,8 +1275,7 @@ mod tests {
     #[test]
     fn a_reissue_during_an_open_dispute_asks_for_despite_refund() {
         let shown = |reason: &str, events: Value| serde_json::json!({ "order": { "revoked_at": 5, "revoked_reason": reason }, "events": events });
-        let dispute =
-            serde_json::json!({ "kind": "revoke", "detail": "disputed: 1.00 EUR of 1.00 EUR back (fraudulent)" });
+        let dispute = serde_json::json!({ "kind": "revoke", "detail": "disputed: €1.00 of €1.00 back (fraudulent)" });
         let owner = serde_json::json!({ "kind": "revoke", "detail": null });
         let restore = serde_json::json!({ "kind": "restore", "detail": "won" });
         let open = shown("admin", serde_json::json!([dispute, owner]));
@@ -1297,12 +1283,13 @@ mod tests {
         assert!(refused.contains("its payment was disputed") && refused.contains("--despite-refund"), "{refused}");
         assert!(check_reissuable("O", &open, true).is_ok());
         // Lost: the bank gave the money back, a refund's revoke closed it.
-        let lost = serde_json::json!({ "kind": "revoke", "detail": "refunded: 1.00 EUR of 1.00 EUR back (dispute lost, du_1)" });
+        let lost =
+            serde_json::json!({ "kind": "revoke", "detail": "refunded: €1.00 of €1.00 back (dispute lost, du_1)" });
         assert!(!dispute_open(&shown("refunded", serde_json::json!([dispute, lost]))));
         let closed = shown("admin", serde_json::json!([dispute, restore, owner]));
         assert!(check_reissuable("O", &closed, false).is_ok(), "the dispute closed: the owner's revoke only");
         // Won after the owner's revoke: no restore (the revoke stays), but over.
-        let won = serde_json::json!({ "kind": "dispute_closed", "detail": "dispute closed in the shop's favour: 0.00 EUR of 1.00 EUR back (won)" });
+        let won = serde_json::json!({ "kind": "dispute_closed", "detail": "dispute closed in the shop's favour: €0.00 of €1.00 back (won)" });
         let after = shown("admin", serde_json::json!([dispute, owner, won]));
         assert!(check_reissuable("O", &after, false).is_ok(), "the dispute is over");
         // A reissue despite the dispute closes nothing: a later revoke and

@@ -1274,7 +1274,7 @@ mod tests {
             r#"<form class="buy-form buy-choice" method="post" action="/checkout" data-cart-choice>"#,
             "<legend>Choose a file and a licence</legend>",
             r#"<a href="/licence-extended/">Extended licence</a> <span class="choice-effect">2.5 × the file&#x27;s price + €10.00</span>"#,
-            r#"<th scope="row">HD <span class="choice-effect">1920×1080 · 250.0 MB</span></th>"#,
+            r#"<th scope="row">HD <span class="choice-effect">1920×1080 · 250 MB</span></th>"#,
             r#"<span class="visually-hidden">720p, Extended licence: </span>€33.75</label>"#,
             r#"<button type="button" class="button button-cart" hidden data-cart-add data-slug="harbour">Add to cart</button>"#,
             r#"<strong class="price">from €9.50</strong>"#,

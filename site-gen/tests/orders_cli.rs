@@ -143,12 +143,12 @@ fn order_details_say_why_an_order_was_revoked() {
     assert!(one_clip.contains("revoked:    only harbor\n"), "{one_clip}");
     let events = order_details(&json!({"order": {"order_id": "PAY-3"}, "clips": [], "attempts": [], "events": [
         {"at": 1_764_000_000u64, "kind": "create", "clip_slug": null, "detail": "stripe checkout cs_1"},
-        {"at": 1_764_000_100u64, "kind": "partial_refund", "clip_slug": null, "detail": "refunded: 18.00 EUR of 36.00 EUR back (refund)"},
+        {"at": 1_764_000_100u64, "kind": "partial_refund", "clip_slug": null, "detail": "refunded: €18.00 of €36.00 back (refund)"},
         {"at": 1_764_000_200u64, "kind": "revoke", "clip_slug": "harbor", "detail": null},
     ]}));
     let lines: Vec<&str> = events.lines().skip_while(|l| *l != "events:").skip(1).take(3).collect();
     assert!(
-        lines[1].contains("partial_refund") && lines[1].ends_with("refunded: 18.00 EUR of 36.00 EUR back (refund)"),
+        lines[1].contains("partial_refund") && lines[1].ends_with("refunded: €18.00 of €36.00 back (refund)"),
         "{events}"
     );
     assert!(lines[2].contains("revoke") && lines[2].ends_with("harbor"), "{events}");

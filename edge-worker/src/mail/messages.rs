@@ -12,7 +12,7 @@ use clipstore_core::{CatalogManifest, ShopInfo};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 use super::Mail;
-use crate::order::human_size;
+use clipstore_core::display::{date_time_utc, human_size};
 
 /// One clip of an order, as the mail describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,41 +59,9 @@ pub struct OrderMail {
     pub expires_at: u64,
     /// Where a customer who lost the mail asks for the links again.
     pub recover_url: String,
-    /// What the customer paid, as the checkout recorded it (`73.00 EUR`):
+    /// What the customer paid, as the checkout recorded it (`€73.00`, as the shop writes prices):
     /// the order mail of a payment only, their record of the price.
     pub paid: Option<String>,
-}
-
-/// A unix time as `1 December 2026, 12:00 UTC` (for people, in any locale's
-/// mail client; UTC said explicitly).
-pub fn mail_date(unix: u64) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    // Days to civil date: Howard Hinnant's `civil_from_days`.
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{day} {} {year}, {:02}:{:02} UTC", MONTHS[(month - 1) as usize], secs / 3600, secs % 3600 / 60)
 }
 
 fn terms_url(shop: &ShopInfo) -> String {
@@ -163,7 +131,7 @@ fn order_text(order: &OrderMail) -> String {
     s.push_str(&format!(
         "\nEach clip can be downloaded {} in all, until {}; the download page shows how many are left.\n",
         plural(order.downloads_per_clip as usize, "time", "times"),
-        mail_date(order.expires_at)
+        date_time_utc(order.expires_at)
     ));
     s
 }
@@ -200,7 +168,7 @@ fn order_html(order: &OrderMail) -> String {
         r#"<p style="margin:8px 0 16px;">Each clip can be downloaded {times} in all, until <strong>{date}</strong>; the download page shows how many are left.</p>
 "#,
         times = plural(order.downloads_per_clip as usize, "time", "times"),
-        date = text(&mail_date(order.expires_at)),
+        date = text(&date_time_utc(order.expires_at)),
     ));
     s
 }
@@ -409,7 +377,7 @@ mod tests {
             downloads_per_clip: 5,
             expires_at: 1_798_761_600, // 2027-01-01 00:00 UTC
             recover_url: "https://shop.example/recover/".into(),
-            paid: Some("73.00 EUR".into()),
+            paid: Some("€73.00".into()),
         }
     }
 
@@ -433,14 +401,6 @@ mod tests {
     }
 
     #[test]
-    fn dates() {
-        assert_eq!(mail_date(0), "1 January 1970, 00:00 UTC");
-        assert_eq!(mail_date(1_798_761_600), "1 January 2027, 00:00 UTC");
-        assert_eq!(mail_date(1_709_210_096), "29 February 2024, 12:34 UTC");
-        assert_eq!(mail_date(1_795_996_800 - 60), "29 November 2026, 23:59 UTC");
-    }
-
-    #[test]
     fn the_order_mail_has_everything_in_both_bodies() {
         let m = order_mail(&shop(), &order(), OrderMailReason::Paid);
         assert_eq!(m.to, "buyer@example.com");
@@ -452,7 +412,7 @@ mod tests {
             &format!("SHA-256: {}", "ab".repeat(32)),
             "dune.mov (999 bytes)",
             "Thank you for your order at Saltglass & Co <Footage>.",
-            "Order PAY-6ea005aecf7d370bb67e · 2 clips · paid 73.00 EUR\n",
+            "Order PAY-6ea005aecf7d370bb67e · 2 clips · paid €73.00\n",
             "downloaded 5 times in all, until 1 January 2027, 00:00 UTC; the download page shows how many are left",
             "royalty-free licence",
             "https://shop.example/terms/",
@@ -466,7 +426,7 @@ mod tests {
             r#"href="https://shop.example/download/v1.abc?x=1&amp;y=2""#,
             "Harbour &lt;at&gt; dawn &amp; dusk",
             "harbour-at-dawn.mp4 · 282 MB",
-            "Order <strong>PAY-6ea005aecf7d370bb67e</strong> · 2 clips · paid 73.00 EUR</p>",
+            "Order <strong>PAY-6ea005aecf7d370bb67e</strong> · 2 clips · paid €73.00</p>",
             &"ab".repeat(32),
             "5 times in all, until <strong>1 January 2027, 00:00 UTC</strong>; the download page shows how many are left",
             "royalty-free licence",

@@ -94,18 +94,12 @@ pub struct MoneyBack {
 }
 
 /// An amount in a currency's smallest unit as the owner reads it:
-/// `18.00 EUR`, `1800 JPY`; the bare number when the currency is unknown.
+/// `€18.00`, `¥1800`, as the shop writes prices; the bare number when the currency is unknown.
 pub fn amount_text(minor: u64, currency: &str) -> String {
     if currency.is_empty() {
         return minor.to_string();
     }
-    let code = currency.to_ascii_uppercase();
-    let decimals = clipstore_core::currency_decimals(&code) as usize;
-    // Zeros in front so that a fraction has its places (5 cents: 0.05).
-    let digits = format!("{minor:0>width$}", width = decimals + 1);
-    let (whole, fraction) = digits.split_at(digits.len() - decimals);
-    let point = if decimals > 0 { "." } else { "" };
-    format!("{whole}{point}{fraction} {code}")
+    clipstore_core::display::price_text(minor, currency)
 }
 
 impl MoneyBack {
@@ -718,7 +712,7 @@ mod tests {
         free.amount_items = Some(0);
         assert_eq!(
             PriceCheck::of(&free, &m, None).mismatch().as_deref(),
-            Some("paid 0.00 EUR where the catalog prices the clips at 36.00 EUR")
+            Some("paid €0.00 where the catalog prices the clips at €36.00")
         );
         let mut usd = paid(&["harbor"]);
         usd.currency = Some("USD".into());
@@ -735,7 +729,7 @@ mod tests {
         let mut cheap = paid(&["harbor", "dunes"]);
         assert_eq!(
             new_order_at("stripe", &cheap, &m, terms, 1_000).unwrap_err(),
-            WebhookError::Underpaid("paid 18.00 EUR where the catalog prices the clips at 36.00 EUR".into())
+            WebhookError::Underpaid("paid €18.00 where the catalog prices the clips at €36.00".into())
         );
         assert_eq!(WebhookError::Underpaid(String::new()).status(), 200, "no retry would change it");
         cheap.from_payment_link = true;
@@ -764,7 +758,7 @@ mod tests {
         assert!(new_order("stripe", &before_the_rise, &m, terms, 1_000, Some(1800)).is_ok());
         assert_eq!(
             new_order("stripe", &before_the_rise, &m, terms, 1_000, Some(2000)).unwrap_err(),
-            WebhookError::Underpaid("paid 18.00 EUR where the shop's checkout asked 20.00 EUR".into()),
+            WebhookError::Underpaid("paid €18.00 where the shop's checkout asked €20.00".into()),
             "less than it asked"
         );
         let mut unknown = paid(&["harbor"]);
@@ -807,16 +801,14 @@ mod tests {
         assert_eq!(money_back_action(&EventKind::Refunded(back(1800))), Some(MoneyBackAction::MarkAndAlert));
         assert_eq!(money_back_action(&EventKind::Disputed(back(0))), Some(MoneyBackAction::Revoke));
         assert_eq!(money_back_action(&EventKind::AwaitingPayment { session_id: "cs".into() }), None);
-        assert_eq!(back(1800).detail(), "18.00 EUR of 36.00 EUR back (refund)");
+        assert_eq!(back(1800).detail(), "€18.00 of €36.00 back (refund)");
     }
 
     /// Amounts for the owner in the currency's own unit, not Stripe's
     /// smallest one (`1800` of what?).
     #[test]
     fn amounts_are_shown_in_their_currency() {
-        assert_eq!(amount_text(1800, "eur"), "18.00 EUR");
-        assert_eq!(amount_text(5, "usd"), "0.05 USD");
-        assert_eq!(amount_text(1800, "jpy"), "1800 JPY");
+        assert_eq!(amount_text(1800, "eur"), "€18.00", "as the shop's pages write it");
         assert_eq!(amount_text(12345, "kwd"), "12.345 KWD");
         assert_eq!(amount_text(1800, ""), "1800", "no currency said: the bare number");
     }

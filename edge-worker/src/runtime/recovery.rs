@@ -20,11 +20,12 @@ use super::payments::sign_link;
 use super::{batch, bind, d1_error, manifest, now_unix, num, origin, text};
 use crate::error::DownloadError;
 use crate::ledger::sql;
-use crate::mail::messages::{mail_date, recovery_mail};
+use crate::mail::messages::recovery_mail;
 use crate::mail::valid_address;
 use crate::outbox::{MailKind, DELIVERY_BATCH};
 use crate::recovery::{client_network, PER_ADDRESS, PER_ADDRESS_A_DAY, PER_CLIENT, WINDOW_SECS};
 use crate::shop_pages::{recover_form_page, recover_sent_page, MAX_EMAIL_LEN};
+use clipstore_core::display::date_time_utc;
 
 /// Orders whose links one mail carries at most (the newest).
 const MAX_ORDERS: u64 = 20;
@@ -212,7 +213,7 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
         listed.clips.retain(|c| !refunded.contains(c));
         let sold = !listed.clips.is_empty();
         let why = match (order.ended.as_deref(), !lists_a_clip(&listed)) {
-            (Some("expired"), _) => Some(format!("expired on {}", mail_date(claims.expires_at))),
+            (Some("expired"), _) => Some(format!("expired on {}", date_time_utc(claims.expires_at))),
             (Some(reason @ ("refunded" | "disputed")), _) => Some(reason.to_string()),
             (Some(_), _) => Some("no longer valid".to_string()),
             (None, true) if sold => Some("its clips are no longer in the shop".to_string()),
@@ -334,10 +335,7 @@ pub(super) async fn resend(
     // A resent link shares the order's expiry: past it, the mail would
     // carry a link that fails, and the customer would write back.
     if let Some(expired) = order.expires_at.filter(|&at| at <= now_unix()) {
-        return Ok((
-            409,
-            refusal(format!("order {order_id} expired on {}: reissue it", crate::preconditions::http_date(expired))),
-        ));
+        return Ok((409, refusal(format!("order {order_id} expired on {}: reissue it", date_time_utc(expired)))));
     }
     let Some(address) = to.or(order.customer_email.as_deref()) else {
         return Ok((409, refusal(format!("no e-mail address is known for order {order_id}; give one with --to"))));

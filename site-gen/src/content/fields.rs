@@ -79,43 +79,32 @@ impl Price {
 
     /// `€24.00`, `$24.00`, or `24.00 CHF` for currencies without a common
     /// sign; with the decimals the currency is shown with, as Stripe shows
-    /// it: `¥1800`, `2400 ISK`, `24.500 KWD`.
+    /// it: `¥1800`, `2400 ISK`, `24.500 KWD`. The Worker's order page and
+    /// mails write the amount paid the same way (`clipstore_core::display`).
     pub fn display(&self, currency: &str) -> String {
-        let (whole, cents) = (self.cents / 100, self.cents % 100);
-        let amount = match Price::decimals(currency) {
-            // (A price of these has no cents: the shop's load refuses them.)
-            0 => whole.to_string(),
-            3 => format!("{whole}.{cents:02}0"),
-            _ => self.amount(),
-        };
-        Price::display_pattern(currency).replace(Price::AMOUNT, &amount)
+        match clipstore_core::minor_units(self.cents, currency) {
+            Some(minor) => clipstore_core::display::price_text(minor, currency),
+            // (A price of these has cents its currency cannot hold: the
+            // shop's load refuses them; an error message still shows it.)
+            None => Price::display_pattern(currency).replace(Price::AMOUNT, &self.amount()),
+        }
     }
 
     /// How many decimals a price of `currency` is shown with: 0 for yen,
     /// krónur (charged whole) and the other zero-decimal currencies, 3 for
     /// dinars, else 2. The cart's script formats its total with it.
     pub fn decimals(currency: &str) -> u32 {
-        if currency.eq_ignore_ascii_case("ISK") {
-            0
-        } else {
-            clipstore_core::currency_decimals(currency)
-        }
+        clipstore_core::display::shown_decimals(currency)
     }
 
     /// Where [`Price::amount`] goes in a price of `currency`.
-    pub const AMOUNT: &'static str = "{amount}";
+    pub const AMOUNT: &'static str = clipstore_core::display::AMOUNT;
 
     /// How a price of `currency` is written, with [`Price::AMOUNT`] for the
     /// amount: `€{amount}`, `{amount} CHF`. The cart's script formats its
     /// total with this, so the site writes every price one way.
     pub fn display_pattern(currency: &str) -> String {
-        match currency {
-            "EUR" => "€{amount}".to_string(),
-            "USD" => "${amount}".to_string(),
-            "GBP" => "£{amount}".to_string(),
-            "JPY" => "¥{amount}".to_string(),
-            other => format!("{{amount}} {other}"),
-        }
+        clipstore_core::display::price_pattern(currency)
     }
 }
 
@@ -215,21 +204,8 @@ impl fmt::Display for Resolution {
     }
 }
 
-/// A byte count for people: `1.4 MB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+/// A byte count for people, as the Worker's order page and mails write it.
+pub use clipstore_core::display::human_size;
 
 #[cfg(test)]
 mod tests {
