@@ -45,6 +45,10 @@ pub enum TokenCommandError {
         "the signing key would come from {DEV_VARS}, the local Worker's key, but the link is for {base_url}: set {SIGNING_KEY_ENV} to the shop's key (one in the deployed Worker's {WORKER_SECRET}), or pass --local-key to sign with the local key anyway"
     )]
     LocalKeyForShop { base_url: String },
+    #[error(
+        "the link's address {base_url} is not https://: a download link is the customer's purchase, readable by anyone on their network over plain http (as content/site.toml's download_base_url, http:// is only for a Worker on this machine: 127.0.0.1 or localhost); pass --base-url {fixed}"
+    )]
+    InsecureBase { base_url: String, fixed: String },
     #[error("{source_name} holds no valid key: {error}")]
     BadKey { source_name: String, error: KeyError },
     #[error("unknown clip `{slug}`{suggestion}; the catalog has: {known}")]
@@ -126,11 +130,20 @@ pub fn signing_key_from(root: &Path) -> Result<(SigningKey, KeySource), TokenCom
     ring.keys().first().cloned().map(|key| (key, KeySource::DevVars)).ok_or(TokenCommandError::NoKey)
 }
 
-/// Refuses to sign a link for a shop on the internet with the local
+/// Refuses a link that would travel in clear text (`--base-url http://`
+/// for a host other than this machine: site.toml's address is held to the
+/// same), and one for a shop on the internet signed with the local
 /// Worker's key (`.dev.vars`): such a link would not open there (unless the
 /// deployed Worker holds that key, which it should not), and the customer
 /// would write to the owner. `allow` is the owner's explicit `--local-key`.
 pub fn check_key_for(source: KeySource, base_url: &str, allow: bool) -> Result<(), TokenCommandError> {
+    if !crate::admin_client::safe_for_token(base_url) {
+        let fixed = match base_url.split_once("://") {
+            Some((_, rest)) => format!("https://{rest}"),
+            None => format!("https://{base_url}"),
+        };
+        return Err(TokenCommandError::InsecureBase { base_url: base_url.to_string(), fixed });
+    }
     if source == KeySource::DevVars && !allow && !crate::admin_client::is_loopback(base_url) {
         return Err(TokenCommandError::LocalKeyForShop { base_url: base_url.to_string() });
     }

@@ -1081,3 +1081,48 @@ fn a_static_file_too_big_to_deploy_is_named() {
         assert!(!stderr(&o).contains("static/limit.bin"), "{}", stderr(&o));
     }
 }
+
+/// Dot files under `static/` (`.env`, `.dev.vars`, a `.git` folder) and
+/// editors' backups are not published, with a warning that names each: the
+/// security review's Worker served `/.env` and `/.git/config` with 200. A
+/// system's clutter is left out silently, `.well-known/` is published.
+#[test]
+fn private_files_under_static_are_left_out_and_named() {
+    let (tmp, root) = small_shop();
+    let out = tmp.path().join("public");
+    let files = [
+        ".env",
+        ".dev.vars",
+        ".git/config",
+        ".git/objects/ab/cdef",
+        "img/.DS_Store",
+        "notes.txt~",
+        ".well-known/security.txt",
+        "robots-extra.txt",
+    ];
+    for file in files {
+        let path = root.join("static").join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, format!("SECRET in {file}\n")).unwrap();
+    }
+    for o in [site_gen(&["check", "--root", root.to_str().unwrap(), "--now", NOW]), build(&root, &out, &["--now", NOW])]
+    {
+        let err = stderr(&o);
+        assert!(o.status.success(), "a warning, not an error: {err}");
+        for named in ["static/.env", "static/.dev.vars", "static/.git\n", "static/notes.txt~"] {
+            assert!(err.contains(&format!("--> {named}")), "{named} in {err}");
+        }
+        assert_eq!(
+            err.matches("left out of the site:").count(),
+            4,
+            "one for the .git folder, none for .DS_Store: {err}"
+        );
+        assert!(err.contains("an editor's backup") && err.contains("static/.well-known/"), "{err}");
+    }
+    let published: Vec<String> = snapshot(&out)
+        .into_iter()
+        .filter(|(_, bytes)| bytes.starts_with(b"SECRET in"))
+        .map(|(path, _)| path.to_string_lossy().replace('\\', "/"))
+        .collect();
+    assert_eq!(published, [".well-known/security.txt", "robots-extra.txt"]);
+}

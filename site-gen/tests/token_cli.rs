@@ -229,6 +229,18 @@ fn the_local_workers_key_signs_only_local_links_unless_told() {
     // Told so explicitly: fine.
     assert!(mint_with(&["--local-key"]).status.success());
 
+    // A link over plain http to another machine: refused whatever the key,
+    // as site.toml's download_base_url is (the security review minted one).
+    for extra in [
+        &["--local-key", "--base-url", "http://shop.example/download"][..],
+        &["--base-url", "http://10.0.0.5:8787/download"],
+    ] {
+        let o = mint_with(extra);
+        let err = text(&o.stderr);
+        assert!(!o.status.success() && text(&o.stdout).is_empty(), "{err}");
+        assert!(err.contains("is not https://") && err.contains("--base-url https://"), "{err}");
+    }
+
     // The shop's key from the environment: fine, and named.
     let o = mint(&keygen("prod"), &["--clip", "alpha"]);
     assert!(text(&o.stderr).ends_with("signed with key prod from CLIPSTORE_SIGNING_KEY"), "{}", text(&o.stderr));

@@ -608,6 +608,22 @@ pub fn too_big_to_deploy(file: &Path, bytes: u64) -> Diagnostic {
     )
 }
 
+/// A file or folder under `static/` that the site leaves out as private
+/// ([`super::load::is_private_static`]).
+pub fn private_static_left_out(file: &Path) -> Diagnostic {
+    let name = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let what = if name.ends_with('~') {
+        "an editor's backup (a name ending in `~`)"
+    } else {
+        "a name starting with a dot (like `.env`, `.dev.vars` or `.git`) usually holds secrets or a tool's data, \
+         which Cloudflare would serve to anyone who asked"
+    };
+    Diagnostic::new(file, format!("left out of the site: {what}")).with_help(
+        "keep it outside static/ (keys belong in edge-worker/.dev.vars or `wrangler secret put`); if it belongs \
+             on the site, rename it without the dot, or put it under static/.well-known/, which is published",
+    )
+}
+
 /// What the owner is told when the site has more files than Cloudflare
 /// deploys (`files`, every page and static file), if it has.
 pub fn too_many_to_deploy(files: usize) -> Option<String> {

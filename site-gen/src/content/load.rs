@@ -97,7 +97,8 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     errors.extend(pages.iter().filter_map(|page| reserved_page_slug(root, page)));
     errors.extend(shared_files(&clips));
 
-    let ((static_files, oversized), ()) = rayon::join(|| list_static(root, &mut errors), || md.save());
+    let (StaticFiles { files: static_files, oversized, private }, ()) =
+        rayon::join(|| list_static(root, &mut errors), || md.save());
 
     // Prices are checked beside the other mistakes, so that one run lists
     // them all; a licence's page only once every page was read (one that
@@ -146,8 +147,9 @@ pub fn load_tracked(root: &Path, options: &LoadOptions) -> Result<(Shop, Vec<Pat
     posts.sort_by(post_order);
     pages.sort_by(page_order);
     let mut warnings = content_warnings(root, &config, &clips, &posts, &pages);
-    let static_warnings = oversized.len();
+    let static_warnings = oversized.len() + private.len();
     warnings.extend(oversized.iter().map(|(file, bytes)| super::checks::too_big_to_deploy(file, *bytes)));
+    warnings.extend(private.iter().map(|file| super::checks::private_static_left_out(file)));
 
     let shop = Shop {
         root: root.to_path_buf(),
@@ -938,19 +940,51 @@ fn check_unique<'a, T>(
     }
 }
 
-/// The files under static/ (paths inside it), and those too big for
-/// Cloudflare to deploy (paths inside the shop, with their sizes).
-fn list_static(root: &Path, errors: &mut Diagnostics) -> (Vec<PathBuf>, Vec<(PathBuf, u64)>) {
+/// What `static/` holds: the files to publish (paths inside it), and, as
+/// warnings, those too big for Cloudflare to deploy and those left out as
+/// private (paths inside the shop).
+#[derive(Default)]
+struct StaticFiles {
+    files: Vec<PathBuf>,
+    oversized: Vec<(PathBuf, u64)>,
+    private: Vec<PathBuf>,
+}
+
+/// Whether a name under `static/` is left out of the site: a dot name
+/// (`.env`, `.dev.vars`, `.git/`: secrets and tools' data, which
+/// Cloudflare would serve to anyone) other than `.well-known/`, or an
+/// editor's backup (`clip.md~`). Not `site-gen media`'s half-written files:
+/// those are [`crate::media::is_partial_output`]'s, left out silently.
+pub fn is_private_static(name: &str) -> bool {
+    (name.starts_with('.') && name != ".well-known") || name.ends_with('~')
+}
+
+/// A system's own clutter (Finder's, Explorer's): left out with the private
+/// files, without a warning at every build.
+fn is_system_clutter(name: &str) -> bool {
+    matches!(name, ".DS_Store" | "Thumbs.db" | "desktop.ini" | "ehthumbs.db") || name.starts_with("._")
+}
+
+fn list_static(root: &Path, errors: &mut Diagnostics) -> StaticFiles {
     let dir = root.join(STATIC_DIR);
+    let mut found = StaticFiles::default();
     if !dir.exists() {
-        return (Vec::new(), Vec::new());
+        return found;
     }
-    let mut files = Vec::new();
-    let mut oversized = Vec::new();
-    for entry in walkdir::WalkDir::new(&dir).sort_by_file_name() {
+    let StaticFiles { files, oversized, private } = &mut found;
+    let mut walk = walkdir::WalkDir::new(&dir).sort_by_file_name().into_iter();
+    while let Some(entry) = walk.next() {
         match entry {
             // Half a file that `site-gen media` is writing: never published.
             Ok(e) if e.file_type().is_file() && crate::media::is_partial_output(&e.file_name().to_string_lossy()) => {}
+            Ok(e) if e.depth() > 0 && is_private_static(&e.file_name().to_string_lossy()) => {
+                if e.file_type().is_dir() {
+                    walk.skip_current_dir();
+                }
+                if !is_system_clutter(&e.file_name().to_string_lossy()) {
+                    private.push(e.path().strip_prefix(root).unwrap_or(e.path()).to_path_buf());
+                }
+            }
             Ok(e) if e.file_type().is_file() => {
                 let bytes = e.metadata().map_or(0, |m| m.len());
                 if bytes > super::checks::MAX_DEPLOYED_FILE_BYTES {
@@ -962,7 +996,7 @@ fn list_static(root: &Path, errors: &mut Diagnostics) -> (Vec<PathBuf>, Vec<(Pat
             Err(e) => errors.push(Diagnostic::new(STATIC_DIR, format!("cannot read static files: {e}"))),
         }
     }
-    (files, oversized)
+    found
 }
 
 #[cfg(test)]

@@ -111,7 +111,8 @@ pub enum Resolved {
 
 /// Maps a request path (still percent-encoded, without the query) to a file
 /// under `root`, never outside it: `..`, backslashes, NUL and hidden names
-/// (our build marker, temporary files) are refused.
+/// (our build marker, temporary files) are refused, but `.well-known/`,
+/// which the site publishes from `static/`, is served.
 pub fn resolve(root: &Path, raw_path: &str) -> Resolved {
     let Ok(decoded) = percent_encoding::percent_decode_str(raw_path).decode_utf8() else {
         return Resolved::NotFound;
@@ -124,7 +125,7 @@ pub fn resolve(root: &Path, raw_path: &str) -> Resolved {
         if segment.is_empty() || segment == "." {
             continue;
         }
-        if segment.starts_with('.') || segment.contains(['\\', '\0', ':']) {
+        if (segment.starts_with('.') && segment != ".well-known") || segment.contains(['\\', '\0', ':']) {
             return Resolved::NotFound;
         }
         path.push(segment);
@@ -291,12 +292,17 @@ mod tests {
         std::fs::write(root.join("clips/a/index.html"), "a").unwrap();
         std::fs::write(root.join("a b.txt"), "x").unwrap();
         std::fs::write(root.join(".clipstore-build"), "marker").unwrap();
+        std::fs::create_dir_all(root.join(".well-known/.hidden")).unwrap();
+        std::fs::write(root.join(".well-known/security.txt"), "contact").unwrap();
+        std::fs::write(root.join(".well-known/.hidden/x"), "x").unwrap();
         std::fs::write(tmp.path().join("secret.txt"), "secret").unwrap();
         assert_eq!(resolve(&root, "/"), Resolved::File(root.join("index.html")));
         assert_eq!(resolve(&root, "/clips/a/"), Resolved::File(root.join("clips/a/index.html")));
         assert_eq!(resolve(&root, "/clips/a"), Resolved::Redirect("/clips/a/".into()));
         assert_eq!(resolve(&root, "/a%20b.txt"), Resolved::File(root.join("a b.txt")));
+        assert_eq!(resolve(&root, "/.well-known/security.txt"), Resolved::File(root.join(".well-known/security.txt")));
         for bad in [
+            "/.well-known/.hidden/x",
             "/../secret.txt",
             "/%2e%2e/secret.txt",
             "/clips/../../secret.txt",
