@@ -14,7 +14,7 @@
 //! | `POST /admin/reset?since=S&until=S` | gives back all downloads of every order with an attempt in the window |
 //! | `POST /admin/orders/<id>/revoke[?clip=slug]` | every link of the order stops working (or only that clip of it: a partial refund) |
 //! | `POST /admin/orders/<id>/resend[?to=address]` | e-mails a fresh link of the order (sharing its downloads) to the checkout's address, or `to` |
-//! | `POST /admin/orders/<id>/reissue[?valid_for=S]` | every link issued up to now stops working (links carry whole seconds: `not_before` becomes the next second, new links are issued at it); with `valid_for`, the order's links now expire S seconds from now (the new link's expiry); answers `not_before` to mint from |
+//! | `POST /admin/orders/<id>/reissue[?valid_for=S][&exchange=ITEM]` | every link issued up to now stops working (links carry whole seconds: `not_before` becomes the next second, new links are issued at it); with `valid_for`, the order's links now expire S seconds from now (the new link's expiry); with `exchange` (`slug:variant[:licence]`), that clip of the order becomes that file and licence, its downloads start again; answers the order and its new link |
 //! | `GET /admin/attempts[?order=<id>][&after=<id>][&limit=N]` | attempts, oldest first (export) |
 //! | `POST /admin/ledger/merge` | merges the R2 fallback records into D1, then settles the reservations of downloads that stopped mid-stream (`crate::stale`): `{"merged": n, "settled_stale": n}` |
 //! | `GET /admin/health` | deep health check: storage, ledger, catalog, keys (200 or 503) |
@@ -83,6 +83,9 @@ pub enum AdminRoute {
         order_id: String,
         /// Seconds the new link is valid: the order's new expiry.
         valid_for: Option<u64>,
+        /// An item (`slug:variant:licence`) of the order's clip to exchange
+        /// for ([`exchange`]).
+        exchange: Option<String>,
     },
     Attempts {
         order_id: Option<String>,
@@ -197,7 +200,11 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
                     AdminRoute::Unrevoke { order_id, clip: query_param(query, "clip").filter(|c| !c.is_empty()) }
                 }
                 "resend" => AdminRoute::Resend { order_id, to: query_param(query, "to").filter(|c| !c.is_empty()) },
-                "reissue" => AdminRoute::Reissue { order_id, valid_for: number(query, "valid_for") },
+                "reissue" => AdminRoute::Reissue {
+                    order_id,
+                    valid_for: number(query, "valid_for"),
+                    exchange: query_param(query, "exchange").filter(|e| !e.is_empty()),
+                },
                 _ => return AdminRoute::NotFound,
             };
             expect(post, r)
@@ -391,6 +398,55 @@ pub fn order_items(manifest: &CatalogManifest, written: &[String]) -> Result<(Ve
     Ok((slugs, choices))
 }
 
+/// An order's clip exchanged for another file or licence of it (the
+/// customer bought the wrong one): what [`exchange`] makes of the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub slug: String,
+    /// The order's `choices` after it (JSON; None when every clip is plain).
+    pub choices: Option<String>,
+    /// The `exchange` event's detail: `720p:extended, was 360p:standard`.
+    pub detail: String,
+}
+
+/// The order (`clips` and `choices` as the ledger holds them) with the clip
+/// `item` names (`harbour-at-dawn:720p:extended`) exchanged for that file
+/// and licence, checked against the catalog as a cart's item is. The same
+/// order, so that a refund or dispute of its payment still stops it: the
+/// replacement order made by hand before did not.
+pub fn exchange(
+    manifest: &CatalogManifest,
+    clips: &str,
+    choices: Option<&str>,
+    item: &str,
+) -> Result<Exchange, String> {
+    let (slugs, chosen) = order_items(manifest, &[item.to_string()])?;
+    let [slug] = slugs.as_slice() else {
+        return Err(format!("{item:?} is not one item"));
+    };
+    let ordered: Vec<String> = clipstore_core::json::from_str(clips).unwrap_or_default();
+    if !ordered.contains(slug) {
+        return Err(format!("the order has no clip {slug:?}; it has: {}", ordered.join(", ")));
+    }
+    let mut all: SortedMap<Choice> = choices.and_then(|c| clipstore_core::json::from_str(c).ok()).unwrap_or_default();
+    // The main file by its own id when it has one (`4k`).
+    let main = manifest.clip(slug).and_then(|c| c.variant.as_ref()).map_or("main file", |v| v.id.as_str());
+    let written = |c: Option<&Choice>| {
+        let c = c.cloned().unwrap_or_default();
+        format!("{}:{}", c.variant.as_deref().unwrap_or(main), c.licence.as_deref().unwrap_or("standard"))
+    };
+    let was = written(all.get(slug));
+    let now = chosen.get(slug).cloned().unwrap_or_default();
+    let detail = format!("{}, was {was}", written(Some(&now)));
+    if now.is_plain() {
+        all.remove(slug);
+    } else {
+        all.insert(slug.clone(), now);
+    }
+    let choices = (!all.is_empty()).then(|| clipstore_core::json::to_string(&all));
+    Ok(Exchange { slug: slug.clone(), choices, detail })
+}
+
 #[cfg(test)]
 mod tests {
     use super::AdminRoute::*;
@@ -425,6 +481,36 @@ mod tests {
         let (slugs, choices) = order_items(&two, &written).unwrap();
         assert_eq!(slugs, ["a", "h"]);
         assert_eq!(choices.get("h").and_then(|c| c.variant.as_deref()), Some("web"));
+    }
+
+    /// The support review's "I bought 4K but needed HD": the same order, its
+    /// clip exchanged, others kept; what the order lacks or the catalog
+    /// lacks is refused with why.
+    #[test]
+    fn an_exchange_changes_one_clip_of_the_order_and_says_what_it_was() {
+        let m = clipstore_core::testing::catalog(true);
+        let choices = r#"{"a":{"licence":"extended"},"h":{"licence":"standard"}}"#;
+        let e = exchange(&m, r#"["a","h"]"#, Some(choices), "h:web:extended").unwrap();
+        assert_eq!(e.slug, "h");
+        let now: SortedMap<Choice> = clipstore_core::json::from_str(e.choices.as_deref().unwrap()).unwrap();
+        assert_eq!(now.get("h"), Some(&Choice { variant: Some("web".into()), licence: Some("extended".into()) }));
+        assert_eq!(now.get("a"), Some(&Choice { variant: None, licence: Some("extended".into()) }), "kept");
+        assert_eq!(e.detail, "web:extended, was 4k:standard");
+        // Back to the plain clip of a shop without tiers: no choices left.
+        let plain = clipstore_core::testing::catalog(false);
+        let e = exchange(&plain, r#"["h"]"#, Some(r#"{"h":{"variant":"web"}}"#), "h").unwrap();
+        assert_eq!((e.choices, e.detail.as_str()), (None, "4k:standard, was web:standard"));
+        for (item, says) in [
+            ("h:8k", "has no variant"),
+            ("z", "not in the catalog"),
+            ("h:web:gold", "no licence"),
+            ("h:../x", "is not an item"),
+        ] {
+            let refused = exchange(&m, r#"["a","h"]"#, None, item).unwrap_err();
+            assert!(refused.contains(says), "{item}: {refused}");
+        }
+        let refused = exchange(&m, r#"["a"]"#, None, "h:web").unwrap_err();
+        assert_eq!(refused, "the order has no clip \"h\"; it has: a");
     }
 
     #[test]
@@ -462,10 +548,17 @@ mod tests {
             Resend { order_id: "O1".into(), to: Some("a@b.example".into()) }
         );
         assert_eq!(route("GET", "/admin/orders/O1/resend", ""), MethodNotAllowed);
-        assert_eq!(route("POST", "/admin/orders/O1/reissue", ""), Reissue { order_id: "O1".into(), valid_for: None });
+        assert_eq!(
+            route("POST", "/admin/orders/O1/reissue", ""),
+            Reissue { order_id: "O1".into(), valid_for: None, exchange: None }
+        );
+        assert_eq!(
+            route("POST", "/admin/orders/O1/reissue", "exchange=h%3Aweb%3Aextended"),
+            Reissue { order_id: "O1".into(), valid_for: None, exchange: Some("h:web:extended".into()) }
+        );
         assert_eq!(
             route("POST", "/admin/orders/O1/reissue", "valid_for=86400"),
-            Reissue { order_id: "O1".into(), valid_for: Some(86_400) }
+            Reissue { order_id: "O1".into(), valid_for: Some(86_400), exchange: None }
         );
         assert_eq!(route("GET", "/admin/orders/O1/revoke", ""), MethodNotAllowed);
         assert_eq!(

@@ -839,6 +839,11 @@ pub mod sql {
          IIF(EXISTS (SELECT 1 FROM payment_events p WHERE p.order_id = ?1 AND p.outcome = 'partial_refund'), \
          'refunded', ?4)) ON CONFLICT (order_id, clip_slug) DO NOTHING RETURNING clip_slug";
 
+    /// An order's clip exchanged for another file or licence of it (in the
+    /// batch of a reissue: its old links named the old one). `?1 order_id,
+    /// ?2 choices (JSON or NULL)`.
+    pub const EXCHANGE: &str = "UPDATE orders SET choices = ?2 WHERE order_id = ?1";
+
     /// Reissue: every link issued up to now stops working and the order is
     /// no longer revoked; with `?3`, the order's links now expire `?3`
     /// seconds from `?2` (the new link's expiry, so that a link resent later

@@ -2545,3 +2545,30 @@ fn one_client_cannot_use_up_the_waiting_pages_of_a_minute() {
     let many: usize = (0..200).map(|i| wait(&format!("cs_many{i}"), Some(&format!("net{i}")))).sum();
     assert_eq!(many + per + 2, crate::ledger::THANKS_WAITING_PER_MINUTE as usize);
 }
+
+/// An exchange (the customer bought the wrong file): in the reissue's batch
+/// the order's choices change, the clip's downloads start again, the new
+/// link's claims come back from the reissue, and the order is still its
+/// payment's, so a full refund stops it (a replacement order made by hand
+/// outlived the refund: the support review).
+#[test]
+fn an_exchanged_clip_starts_afresh_in_the_same_order_of_the_same_payment() {
+    let db = db();
+    paid_order(&db);
+    let a = DownloadAllowance::new(1, S);
+    assert!(grant(&db, a, S) && !grant(&db, a, S), "the one download of c is used");
+    let exchanged = r#"{"c":{"variant":"hd","licence":"standard"}}"#;
+    assert_eq!(run(&db, sql::EXCHANGE, vec![t("O"), t(exchanged)]), 1);
+    assert_eq!(run(&db, sql::RESET, vec![t("O"), t("c"), n(9)]), 1);
+    let reissued: Option<String> =
+        db.query_row(sql::REISSUE, rusqlite::params!["O", 9, None::<i64>], |r| r.get("choices")).unwrap();
+    assert_eq!(reissued.as_deref(), Some(exchanged), "the new link names the new file");
+    assert_eq!(clip_row(&db).0, 0, "its downloads start again");
+    assert!(!grant(&db, a, S), "the old link (issued at 1) is stopped");
+    let new_link = vec![t("O"), t("c"), n(S), n(S), n(a.unit()), n(a.budget()), n(11), n(10)];
+    assert_eq!(run(&db, sql::GRANT, new_link), 1, "the new link (issued at not_before) downloads");
+    assert_eq!(run(&db, sql::EXCHANGE, vec![t("P"), Value::Null]), 0, "no such order: nothing");
+    let order: String = db.query_row(sql::ORDER_OF_PAYMENT, rusqlite::params!["stripe", "pi_1"], |r| r.get(0)).unwrap();
+    assert_eq!(order, "O");
+    assert_eq!(run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(10), t("refunded")]), 1);
+}

@@ -385,6 +385,17 @@ describe("owner operations", () => {
     assert.equal((await get(clipUrl(link), ["Range: bytes=0-99"])).status, 206, "the order is in the ledger");
     const early = await admin(stack, "POST", "/admin/orders/L-EXP/resend?to=exp%40example.com");
     assert.equal(early.status, 200, JSON.stringify(early.body));
+    // "I never got the e-mail": the owner finds it by order or by address,
+    // the order whole (the subject was cut to 48 characters before it).
+    const outbox = (...args) => siteGen(["orders", "--worker-url", stack.base, "outbox", ...args]);
+    for (const filter of [["--order", "L-EXP"], ["--email", "EXP@example.com "]]) {
+      const { stdout } = await outbox(...filter);
+      const rows = stdout.trim().split("\n").slice(1).filter((l) => !l.startsWith(" "));
+      assert.equal(rows.length, 1, stdout);
+      assert.match(rows[0], /^\S+ \S+ +\S+ +\d+ resend +L-EXP +exp@example\.com +http:\/\/127\.0\.0\.1:\d+\/download\//, stdout);
+    }
+    const none = await outbox("--email", "nobody@example.com");
+    assert.match(none.stdout, /^No e-mail to nobody@example\.com among the newest 10000 in the outbox\./);
     const expiresAt = now + 6;
     await new Promise((r) => setTimeout(r, Math.max(0, (expiresAt + 1) * 1000 - Date.now())));
     const late = await siteGen(["orders", "--worker-url", stack.base, "resend", "L-EXP", "--to", "exp@example.com"])

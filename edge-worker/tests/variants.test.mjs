@@ -18,7 +18,7 @@ import Stripe from "stripe";
 import { makeVideoClip, putClip } from "./support/bigclip.mjs";
 import { startResendStandin } from "./support/resend-standin.mjs";
 import {
-  admin, catalog, curl, mint, paths, run, sha256File, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
+  ADMIN_TOKEN, admin, catalog, curl, mint, paths, run, sha256File, SIGNING_KEY, startStack, STRIPE_WEBHOOK_SECRET, toolEnv,
 } from "./support/stack.mjs";
 import { startStripeStandin } from "./support/stripe-standin.mjs";
 
@@ -184,6 +184,12 @@ describe("a clip in one of its files, under a licence tier", () => {
       body: { order_id: "ORD-V-ADMIN", clips: [`${slug}:${variantId}:${extended().id}`, plain[0]], downloads: 1 },
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
+    // Before any download, `orders show` gives the file bought: the
+    // variant's size, not the main file's (the support review).
+    const shown = (await admin(stack, "GET", "/admin/orders/ORD-V-ADMIN")).body;
+    const line = shown.clips.find((c) => c.clip_slug === slug);
+    assert.ok(variant.size !== clip.size, "the test needs sizes that differ");
+    assert.equal(line.clip_size, variant.size, JSON.stringify(line));
     const res = await admin(stack, "POST", "/admin/orders/ORD-V-ADMIN/reissue");
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const choices = JSON.parse(res.body.order.choices);
@@ -196,6 +202,60 @@ describe("a clip in one of its files, under a licence tier", () => {
       assert.match(refused.body.error, says);
     }
     assert.equal((await admin(stack, "GET", "/admin/orders/ORD-V-BAD")).status, 404, "nothing created");
+  });
+
+  it("bought the wrong file: reissue --exchange gives the other file in the same order, which a refund still stops", async () => {
+    // The support review: a replacement order made by hand downloaded on
+    // after the original payment was refunded. An exchange keeps the order.
+    const [cmd, pre] = process.env.SITE_GEN_BIN ? [process.env.SITE_GEN_BIN, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const orders = (...args) => run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", paths.shopRoot, ...args], {
+      env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: ADMIN_TOKEN },
+    });
+    const payment = unique("pi");
+    const checkout = await postCheckout([["clip", slug]]);
+    assert.equal(checkout.status, 303, checkout.text);
+    const session = stripeApi.requests.at(-1).response;
+    const made = await deliver({
+      id: unique("evt"), object: "event", api_version: API_VERSION, created: Math.floor(Date.now() / 1000),
+      livemode: false, type: "checkout.session.completed",
+      data: { object: { ...session, status: "complete", payment_status: "paid",
+        customer_details: { email: "wrong.file@example.com", name: "W" }, payment_intent: payment } },
+    });
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    const wrong = made.body.order_id;
+    const bought = (await admin(stack, "GET", `/admin/orders/${wrong}`)).body;
+    assert.equal(bought.clips[0].clip_size, clip.size, "bought: the main file");
+    const thanks = (await curl(`${stack.base}/thanks?session_id=${session.id}`)).body.toString("utf8");
+    const oldLink = stack.base + /href="(?:http:\/\/[^"/]+)?(\/download\/[^"/]+)"/.exec(thanks)[1];
+    const wrongItem = `${slug}:no-such-file`;
+    const typo = await orders("reissue", wrong, "--exchange", wrongItem).catch((e) => e);
+    assert.match(String(typo.stderr), /has no file `no-such-file`/, "checked against the catalog first");
+
+    const { stdout, stderr } = await orders("reissue", wrong, "--exchange", `${slug}:${variantId}`, "--base-url", `${stack.base}/download`);
+    const link = stdout.trim();
+    assert.match(stderr, new RegExp(`Exchanged: the order now has ${slug}:${variantId}`));
+    const head = await curl(`${link}/${slug}`, { args: ["-I"] });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers["content-length"], String(variant.size), "the new link serves the variant");
+    const shown = (await admin(stack, "GET", `/admin/orders/${wrong}`)).body;
+    assert.equal(shown.clips[0].clip_size, variant.size);
+    assert.equal(shown.clips[0].downloads_left, shown.order.allowance, "its downloads start again");
+    const exchange = shown.events.find((e) => e.kind === "exchange");
+    assert.equal(exchange?.detail, `${variantId}:${licences[0]?.id ?? "standard"}, was ${clip.variant?.id ?? "main file"}:${licences[0]?.id ?? "standard"}`);
+    assert.equal((await curl(`${oldLink}/${slug}`, { args: ["-I"] })).status, 403, "the old link (the main file) stops");
+
+    // The payment refunded in full: the exchanged order stops, as its own.
+    const refunded = await deliver({
+      id: unique("evt"), object: "event", api_version: API_VERSION, created: Math.floor(Date.now() / 1000),
+      livemode: false, type: "charge.refunded",
+      data: { object: { id: unique("ch"), object: "charge", amount: clip.price, amount_refunded: clip.price, refunded: true,
+        payment_intent: payment } },
+    });
+    assert.equal(refunded.status, 200, JSON.stringify(refunded.body));
+    assert.equal(refunded.body.order_id, wrong);
+    const stopped = await curl(`${link}/${slug}`);
+    assert.equal(stopped.status, 403);
+    assert.match(stopped.body.toString(), /refunded/);
   });
 
   it("two files of one clip in a cart are refused with a page that says so, nothing charged", async () => {

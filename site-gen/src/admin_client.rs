@@ -388,8 +388,12 @@ impl AdminClient {
 
     /// `POST /admin/orders/<id>/reissue`: links issued before now stop
     /// working; the order's expiry becomes `valid_for` seconds from now.
-    pub fn reissue(&self, order: &str, valid_for: u64) -> Result<Value, OrdersError> {
-        self.call("POST", &format!("/admin/orders/{}/reissue?valid_for={valid_for}", segment(order)), Some(json!({})))
+    /// `exchange`: an item (`slug:variant:licence`) the order's clip of
+    /// that slug becomes.
+    pub fn reissue(&self, order: &str, valid_for: u64, exchange: Option<&str>) -> Result<Value, OrdersError> {
+        let exchange = exchange.map(|item| format!("&exchange={}", segment(item))).unwrap_or_default();
+        let path = format!("/admin/orders/{}/reissue?valid_for={valid_for}{exchange}", segment(order));
+        self.call("POST", &path, Some(json!({})))
     }
 
     pub fn merge(&self) -> Result<Value, OrdersError> {

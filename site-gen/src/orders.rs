@@ -141,9 +141,16 @@ pub enum OrdersCommand {
     },
     /// Make the order's old links stop working and print a new one. An order
     /// revoked by `revoke` works again with the new link; one revoked for a
-    /// refund or a dispute needs --despite-refund.
+    /// refund or a dispute needs --despite-refund. With --exchange, one clip
+    /// of the order becomes another file or licence of it.
     Reissue {
         order: String,
+        /// The customer bought the wrong file or licence of a clip: the
+        /// order's clip becomes this item (`harbour-at-dawn:720p`, a licence
+        /// third: `harbour-at-dawn:720p:extended`), and its downloads start
+        /// again. The same order, so a refund of its payment still stops it.
+        #[arg(long, value_name = "ITEM")]
+        exchange: Option<String>,
         /// Reissue an order revoked because its payment was refunded or
         /// disputed (its downloads work again).
         #[arg(long)]
@@ -181,15 +188,26 @@ pub enum OrdersCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// E-mail in the Worker's outbox, newest first: to whom, subject, status
-    /// (queued, sending, sent, failed) and the message's link (the order page);
-    /// see docs/mail.md in your clipstore checkout.
+    /// E-mail in the Worker's outbox, newest first: its status (queued,
+    /// sending, sent, failed), kind (order, resend, recovery, alert), order,
+    /// to whom, and the message's link (the order page); see docs/mail.md in
+    /// your clipstore checkout.
     Outbox {
         /// At most this many messages (the newest).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Only the mail to this address ("I never got the e-mail").
+        #[arg(long)]
+        email: Option<String>,
+        /// Only the mail about this order.
+        #[arg(long)]
+        order: Option<String>,
     },
 }
+
+/// How many of the newest messages `outbox --email`/`--order` looks
+/// through: the most the Worker lists at once.
+const OUTBOX_SEARCHED: u32 = 10_000;
 
 /// Whether `id` looks like a Stripe id with `prefix` (`cs_a1B2...`).
 fn stripe_id(id: &str, prefix: &str) -> bool {
@@ -291,6 +309,28 @@ fn reissue_request(
         customer_ref: o.get("customer_ref").and_then(Value::as_str).map(str::to_string),
         now_unix: now,
     })
+}
+
+/// The reissue's planned items with the clip `item` names exchanged for it
+/// (`orders reissue --exchange`), written as the Worker writes an order's
+/// items, so that its answer can be compared.
+fn exchanged(order: &str, planned: &mut MintRequest, item: &str) -> Result<(), OrdersError> {
+    let parsed = clipstore_core::Item::parse(item).ok_or_else(|| {
+        OrdersError::Other(format!(
+            "--exchange {item:?} is not an item: write the clip's slug, a file and a licence, like \
+             harbour-at-dawn:720p or harbour-at-dawn:720p:extended; nothing was changed"
+        ))
+    })?;
+    let slug_of = |i: &str| i.split(':').next().unwrap_or_default().to_string();
+    let Some(at) = planned.clips.iter().position(|i| slug_of(i) == parsed.slug) else {
+        return Err(OrdersError::Other(format!(
+            "order {order} has no clip {}; it has: {}: nothing was changed",
+            parsed.slug,
+            planned.clips.iter().map(|i| slug_of(i)).collect::<Vec<_>>().join(", ")
+        )));
+    };
+    planned.clips[at] = parsed.to_item_string();
+    Ok(())
 }
 
 /// Writes attempts as CSV with a header line, CRLF line ends (RFC 4180).
@@ -428,20 +468,23 @@ fn time_s(v: &Value, key: &str) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The table `outbox` prints: one line per message, and under a message
+/// The table `outbox` prints: one line per message (what it is, the order
+/// it is about, whole: the subject cut short hid it), and under a message
 /// that is retrying or failed, the provider's last answer.
 pub fn outbox_table(messages: &[Value]) -> String {
-    let mut out =
-        format!("{:<16} {:<8} {:>5} {:<32} {:<48} {}\n", "CREATED", "STATUS", "TRIES", "TO", "SUBJECT", "LINK");
+    let mut out = format!(
+        "{:<16} {:<8} {:>5} {:<8} {:<24} {:<32} {}\n",
+        "CREATED", "STATUS", "TRIES", "KIND", "ORDER", "TO", "LINK"
+    );
     for m in messages {
-        let subject: String = text(m, "subject").chars().take(48).collect();
         out.push_str(&format!(
-            "{:<16} {:<8} {:>5} {:<32} {:<48} {}\n",
+            "{:<16} {:<8} {:>5} {:<8} {:<24} {:<32} {}\n",
             time_s(m, "created_at"),
             text(m, "status"),
             text(m, "attempts"),
+            text(m, "kind"),
+            text(m, "order_id"),
             text(m, "to"),
-            subject,
             text(m, "link"),
         ));
         if let Some(error) = m.get("last_error").and_then(Value::as_str) {
@@ -737,7 +780,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             }
             Err(e) => return Err(e),
         },
-        OrdersCommand::Reissue { order, despite_refund, expires, base_url, local_key } => {
+        OrdersCommand::Reissue { order, exchange, despite_refund, expires, base_url, local_key } => {
             let valid_for = pt::parse_duration(&expires)?;
             let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
             // A local Worker's links are its own (the shop's address is
@@ -749,8 +792,11 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             // no new one.
             let shown = client.show(&order)?;
             check_reissuable(&order, &shown, despite_refund)?;
-            let planned = reissue_request(&order, shown.get("order"), valid_for, unix_now())?;
-            pt::checked_claims(&shop, "", &planned).map_err(|e| {
+            let mut planned = reissue_request(&order, shown.get("order"), valid_for, unix_now())?;
+            if let Some(item) = &exchange {
+                exchanged(&order, &mut planned, item)?;
+            }
+            let planned_claims = pt::checked_claims(&shop, "", &planned).map_err(|e| {
                 // Never a link minted under the same id: once opened, it
                 // would replace the order's clips in the ledger.
                 OrdersError::Other(format!(
@@ -762,10 +808,20 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                     planned.clips.join(" ")
                 ))
             })?;
-            let v = client.reissue(&order, valid_for.as_secs())?;
+            let v = client.reissue(&order, valid_for.as_secs(), exchange.as_deref())?;
             let o = v.get("order");
             let not_before = o.and_then(|o| o.get("not_before")).and_then(Value::as_u64).unwrap_or(0);
             let request = reissue_request(&order, o, valid_for, unix_now().max(not_before))?;
+            let canonical = pt::checked_claims(&shop, "", &request)?;
+            if exchange.is_some() && canonical.choices != planned_claims.choices {
+                // A Worker older than this site-gen reissues and ignores it.
+                return Err(OrdersError::Other(format!(
+                    "order {order} was reissued (its old links stopped), but the Worker, older than this site-gen, \
+                     kept the clip's old file and licence ({}): build and deploy the Worker of this clipstore, then \
+                     run this command again",
+                    request.clips.join(" ")
+                )));
+            }
             // The Worker signs the new link with the key it checks, so no
             // key is needed here (a local one, rotated since or mistyped,
             // could sign one that fails). Only a Worker older than this
@@ -773,7 +829,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             let claims = match v.get("link").and_then(Value::as_str) {
                 Some(link) => {
                     println!("{link}");
-                    pt::checked_claims(&shop, "", &request)?
+                    canonical
                 }
                 None => {
                     let signed = pt::signing_key_from(&args.root).and_then(|(key, source)| {
@@ -799,6 +855,12 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 pt::show_time(claims.expires_at),
                 claims.order_id
             );
+            if let Some(item) = &exchange {
+                eprintln!(
+                    "Exchanged: the order now has {item}, and that clip's downloads start again (the order page, \
+                     the certificate and a refund of the order's payment all go by it)."
+                );
+            }
             if let Some(reason) =
                 shown.pointer("/order/revoked_at").filter(|r| !r.is_null()).map(|_| revoked_reason(&shown))
             {
@@ -845,7 +907,31 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             }
         }
         OrdersCommand::Payments { limit } => print!("{}", payments_table(&client.payments(limit)?)),
-        OrdersCommand::Outbox { limit } => print!("{}", outbox_table(&client.outbox(limit)?)),
+        OrdersCommand::Outbox { limit, email, order } => {
+            let filtered = email.is_some() || order.is_some();
+            // A filter looks through as much as the Worker lists at once.
+            let messages = client.outbox(if filtered { OUTBOX_SEARCHED } else { limit })?;
+            let wanted: Vec<Value> = messages
+                .into_iter()
+                .filter(|m| email.as_deref().is_none_or(|e| text(m, "to").trim().eq_ignore_ascii_case(e.trim())))
+                .filter(|m| order.as_deref().is_none_or(|o| text(m, "order_id") == o.trim()))
+                .take(limit as usize)
+                .collect();
+            if filtered && wanted.is_empty() {
+                let what = match (&email, &order) {
+                    (Some(e), Some(o)) => format!("to {e} about order {o}"),
+                    (Some(e), None) => format!("to {e}"),
+                    (None, o) => format!("about order {}", o.as_deref().unwrap_or_default()),
+                };
+                println!(
+                    "No e-mail {what} among the newest {OUTBOX_SEARCHED} in the outbox. Check the address for a \
+                     slip (`orders list --email` finds orders by the checkout's address); `orders resend ORDER --to \
+                     ADDRESS` mails an order's link."
+                );
+            } else {
+                print!("{}", outbox_table(&wanted));
+            }
+        }
         OrdersCommand::Merge => {
             // The Worker merges a batch per call (its invocation's D1
             // queries are limited), and says when records are left.

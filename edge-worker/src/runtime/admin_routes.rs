@@ -128,12 +128,16 @@ async fn admin_route(
             let charged: Vec<OrderClipRow> = rows::<OrderClipRow>(&r[1])?;
             let charged_row = |slug: &str| charged.iter().find(|c| c.clip_slug == slug);
             let slugs: Vec<String> = clipstore_core::json::from_str(&order.clips).unwrap_or_default();
+            let choices = super::choices_from_json(order.choices.as_deref());
             let clips: Vec<ClipUsage> = slugs
                 .iter()
                 .map(|slug| {
+                    // Before a download, the file bought (a variant's), as
+                    // the order page and the mail give it.
+                    let variant = choices.get(slug).and_then(|c| c.variant.as_deref());
                     let size = charged_row(slug)
                         .map(|c| c.clip_size)
-                        .or_else(|| manifest().clip(slug).map(|c| c.size))
+                        .or_else(|| manifest().clip(slug).and_then(|c| c.file(variant)).map(|f| f.size))
                         .unwrap_or(0);
                     ClipUsage::new(slug.clone(), order.allowance, size, charged_row(slug))
                 })
@@ -406,17 +410,38 @@ async fn admin_route(
             revocations::publish(env).await;
             answer(200, log_line!({ "order_id": order_id, "revoked_at": now }))
         }
-        AdminRoute::Reissue { order_id, valid_for } => {
-            let r = batch(
+        AdminRoute::Reissue { order_id, valid_for, exchange } => {
+            let mut statements = Vec::new();
+            if let Some(item) = &exchange {
+                let r = batch(&db, vec![bind(&db, sql::ORDER, &[text(&order_id)])?]).await?;
+                let Some(order) = rows::<OrderRow>(&r[0])?.into_iter().next() else {
+                    return refuse(404, &format!("no order {order_id} in the ledger"));
+                };
+                let e = match admin::exchange(manifest(), &order.clips, order.choices.as_deref(), item) {
+                    Ok(e) => e,
+                    Err(why) => return refuse(400, &format!("order {order_id} cannot exchange {item}: {why}")),
+                };
+                // The other file's downloads start afresh (`RESET`'s).
+                statements.extend([
+                    bind(&db, sql::EXCHANGE, &[text(&order_id), opt_text(e.choices.as_deref())])?,
+                    bind(&db, sql::RESET, &[text(&order_id), text(&e.slug), num(now)])?,
+                    bind(
+                        &db,
+                        sql::EVENT,
+                        &[text(&order_id), num(now), text("exchange"), text(&e.slug), text(&e.detail)],
+                    )?,
+                ]);
+            }
+            let at = statements.len();
+            statements.push(bind(&db, sql::REISSUE, &[text(&order_id), num(now), opt_num(valid_for)])?);
+            statements.push(bind(
                 &db,
-                vec![
-                    bind(&db, sql::REISSUE, &[text(&order_id), num(now), opt_num(valid_for)])?,
-                    bind(&db, sql::EVENT, &[text(&order_id), num(now), text("reissue"), JsValue::NULL, JsValue::NULL])?,
-                ],
-            )
-            .await?;
+                sql::EVENT,
+                &[text(&order_id), num(now), text("reissue"), JsValue::NULL, JsValue::NULL],
+            )?);
+            let r = batch(&db, statements).await?;
             revocations::publish(env).await;
-            match rows::<admin::ReissuedOrder>(&r[0])?.into_iter().next() {
+            match rows::<admin::ReissuedOrder>(&r[at])?.into_iter().next() {
                 // The new link, signed here with the key the Worker checks:
                 // one signed elsewhere (a rotated or mistyped local key)
                 // could fail after the old links were stopped.
