@@ -56,6 +56,37 @@ if [ ! -x "$wasm_opt" ]; then
     exit 1
 fi
 
+# One build at a time per cargo target folder: a `wrangler dev` rebuilding
+# while `wrangler deploy` builds (or two shops of one checkout) would mix one
+# build's module with the other's glue (the deployer review: "the glue does
+# not name these imports exactly once"), or embed the other's catalog. A
+# folder as the lock (`mkdir` is atomic; flock is not on macOS), holding the
+# builder's pid so that a killed build's lock is taken over.
+target="${CARGO_TARGET_DIR:-$root/target}"
+mkdir -p "$target"
+lock="$target/.build-worker.lock"
+said=""
+until mkdir "$lock" 2>/dev/null; do
+    holder="$(cat "$lock/pid" 2>/dev/null || true)"
+    if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
+        rm -rf "$lock"
+        continue
+    fi
+    # Killed between its mkdir and its pid: nothing in it for a minute.
+    if [ -z "$holder" ] && [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+        rm -rf "$lock"
+        continue
+    fi
+    if [ -z "$said" ]; then
+        echo "build-worker: waiting for another Worker build to finish (pid ${holder:-?}: a \`wrangler dev\` or \`wrangler deploy\` building too)" >&2
+        said=1
+    fi
+    sleep 1
+done
+echo $$ > "$lock/pid"
+trap 'rm -rf "$lock"' EXIT
+trap 'exit 143' TERM INT HUP
+
 cd "$root/edge-worker"
 echo "build-worker: worker-build --release --no-opt $* (manifest: $CLIPSTORE_MANIFEST)"
 # --no-opt: worker-build would fetch wasm-opt from GitHub, and would keep

@@ -255,13 +255,21 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
     out.push_str(&format!(
         "\n# Every `wrangler deploy` (and `wrangler dev`) builds the Worker first, with this shop's\n\
          # catalog-manifest.json (written by `site-gen build`), into .worker-build/ here.\n\
+         # A `wrangler dev` running here builds and reloads after each `site-gen build`.\n\
          [build]\n\
          command = {}\n\
-         watch_dir = \"content\"\n",
+         watch_dir = {WATCH_DIR}\n",
         toml_string(&build)
     ));
     out
 }
+
+/// What a shop's `wrangler dev` watches: what `site-gen build` writes (the
+/// site, swapped in whole, and the catalog the Worker embeds). Watching
+/// `content/` rebuilt the Worker as `media` or `push` edited front matter,
+/// before the build that makes the catalog, and never after it: a clip
+/// added stayed "no such clip" (the deployer review).
+pub const WATCH_DIR: &str = r#"["public", "catalog-manifest.json"]"#;
 
 /// `text` quoted for a POSIX shell.
 fn shell_quoted(text: &str) -> String {
@@ -304,7 +312,7 @@ fn readme(name: &str, clipstore: &str) -> String {
          in `content/news/`, pages in `content/pages/`) and `static/` (posters, previews,\n\
          images). The guide to every field: {content_guide}.\n\
          \n\
-         `site-gen` is the program of the clipstore checkout; `cargo install --path {install}`\n\
+         `site-gen` is the program of the clipstore checkout; `cargo install --locked --path {install}`\n\
          puts it on your PATH (run it again after you update clipstore, as below).\n\
          \n\
          The next five commands, run in this folder:\n\
@@ -352,8 +360,20 @@ fn readme(name: &str, clipstore: &str) -> String {
             site-gen push --worker-url https://YOUR-SHOP --media media\n\
             ```\n\
          \n\
-            Payments, e-mail to customers and alerts: {deploy_guide},\n\
-            from its step 3 on (add `--config wrangler.toml` to each wrangler command).\n\
+            Payments, e-mail to customers and alerts are secrets too, set the same way (what\n\
+            each is and where to get it: {deploy_guide}, step 3 and the guides it names).\n\
+            TOKEN_KEYS and ADMIN_TOKEN are set above: do not make them again (a new TOKEN_KEYS\n\
+            stops every link already sent).\n\
+         \n\
+            ```sh\n\
+            \"$W\" secret put STRIPE_WEBHOOK_SECRET --config wrangler.toml   # whsec_…: Stripe's webhook endpoint\n\
+            \"$W\" secret put STRIPE_API_KEY --config wrangler.toml          # rk_live_…: a restricted key for the cart\n\
+            \"$W\" secret put RESEND_API_KEY --config wrangler.toml          # re_…: mails customers their links\n\
+            \"$W\" secret put ALERT_WEBHOOK_URL --config wrangler.toml       # https://hooks.slack.com/…: alerts for you\n\
+            ```\n\
+         \n\
+            and `MAIL_FROM` in `[vars]` of `wrangler.toml` (the line is there to fill in), then\n\
+            `\"$W\" deploy --config wrangler.toml`. `site-gen doctor` says what is still missing.\n\
          \n\
          After you add a clip or change a clip, a price or a licence: `site-gen media --masters media`,\n\
          `site-gen build`, `site-gen push --worker-url https://YOUR-SHOP --media media`, then\n\
@@ -363,7 +383,7 @@ fn readme(name: &str, clipstore: &str) -> String {
          shop's name (`title`, or `watermark`, in `content/site.toml`): `site-gen media --masters media`\n\
          makes the previews again with it.\n\
          \n\
-         After you update clipstore: `cargo install --path {install}` again, then apply the\n\
+         After you update clipstore: `cargo install --locked --path {install}` again, then apply the\n\
          database changes it brings before you deploy, or its Worker cannot record orders\n\
          (its checkout stays closed, and `site-gen doctor` says why, until they are applied):\n\
          \n\
@@ -390,7 +410,9 @@ fn readme(name: &str, clipstore: &str) -> String {
          \n\
          `.dev.vars` holds the local Worker's secrets (git ignores it); `push`, `token mint`,\n\
          `orders` and `doctor` read them for a Worker at 127.0.0.1. Its keys are not the shop's:\n\
-         the published shop gets its own (step 5).\n"
+         the published shop gets its own (step 5). While `wrangler dev` runs, each `site-gen build`\n\
+         reaches it by itself: it builds the Worker with the new catalog and serves the new site\n\
+         (no deploy for the local one).\n"
     )
 }
 

@@ -137,13 +137,27 @@ impl BuildSummary {
             return None;
         }
         let manifest = std::fs::canonicalize(manifest).unwrap_or_else(|_| manifest.to_path_buf());
+        let mut note = String::new();
         let builds_its_own = std::fs::read_to_string(root.join("wrangler.toml"))
             .is_ok_and(|config| config.lines().any(|l| l.trim() == "[build]"))
             && std::fs::canonicalize(root.join(DEFAULT_MANIFEST)).is_ok_and(|m| m == manifest);
         let how = if builds_its_own {
+            let config = std::fs::read_to_string(root.join("wrangler.toml")).unwrap_or_default();
+            // A shop made by an older `init` watched content/ in `wrangler dev`.
+            let old_watch = config.lines().any(|l| l.replace(' ', "") == "watch_dir=\"content\"");
+            let dev = if old_watch {
+                note = format!(
+                    "\nA `wrangler dev` running here misses each build while wrangler.toml says `watch_dir = \
+                     \"content\"` (written by an older `site-gen init`): change that line to `watch_dir = {}`.",
+                    init::WATCH_DIR
+                );
+                ""
+            } else {
+                " (a `wrangler dev` running here builds and reloads by itself)"
+            };
             format!(
-                "deploy the Worker again: `wrangler deploy --config wrangler.toml` in {} builds it with this \
-                 catalog first (the shop's README.md, step 5)",
+                "deploy the Worker again: `\"$W\" deploy --config wrangler.toml` in {} builds it with this \
+                 catalog first (the shop's README.md, step 5){dev}",
                 std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()).display()
             )
         } else {
@@ -161,7 +175,7 @@ impl BuildSummary {
         };
         Some(format!(
             "The catalog changed: the Worker sells and serves from its own copy of it, so after `site-gen push` \
-             of any new clip files, {how}. Until then, checkout and downloads go by the catalog deployed before."
+             of any new clip files, {how}. Until then, checkout and downloads go by the catalog deployed before.{note}"
         ))
     }
 

@@ -139,9 +139,27 @@ fn a_new_shop_builds_at_once_and_check_lists_its_placeholders() {
     // Its own catalog: `wrangler deploy` in the shop builds the Worker.
     assert!(
         text(&build).contains(&format!(
-            "deploy the Worker again: `wrangler deploy --config wrangler.toml` in {} builds it with this catalog first (the shop's README.md, step 5)",
+            "deploy the Worker again: `\"$W\" deploy --config wrangler.toml` in {} builds it with this catalog first (the shop's README.md, step 5) (a `wrangler dev` running here builds and reloads by itself)",
             shop.canonicalize().unwrap().display()
         )),
+        "{}",
+        text(&build)
+    );
+    // `wrangler dev` watches what `build` writes: the site and the catalog.
+    assert!(wrangler.contains("watch_dir = [\"public\", \"catalog-manifest.json\"]\n"), "{wrangler}");
+    // A shop made by an older init watched content/: told how to mend it.
+    let config = shop.join("wrangler.toml");
+    let old = fs::read_to_string(&config).unwrap().replace(site_gen::init::WATCH_DIR, "\"content\"");
+    fs::write(&config, old).unwrap();
+    // (A new title changes the catalog's shop details: the note comes with it.)
+    let mut c = fs::read_to_string(shop.join("content/site.toml")).unwrap();
+    c = c.replacen("title = \"", "title = \"New ", 1);
+    fs::write(shop.join("content/site.toml"), c).unwrap();
+    let build = site_gen(&["build", "--root", root, "--out", out.to_str().unwrap()]);
+    assert!(
+        text(&build).contains(
+            "A `wrangler dev` running here misses each build while wrangler.toml says `watch_dir = \"content\"`"
+        ),
         "{}",
         text(&build)
     );
