@@ -582,7 +582,8 @@ pub mod sql {
              AND e.kind = 'reset' AND (e.clip_slug IS NULL OR e.clip_slug = a.clip_slug)), 0) \
          GROUP BY a.order_id, a.clip_slug HAVING MIN(a.at) >= ?1) \
          SELECT COUNT(*) AS count, MAX(id) AS newest, \
-         (SELECT 'order ' || order_id || ', clip ' || clip_slug FROM stuck ORDER BY id DESC LIMIT 1) AS latest FROM stuck"
+         (SELECT group_concat(one, '; ') FROM (SELECT 'order ' || order_id || ', clip ' || clip_slug AS one \
+             FROM stuck ORDER BY id DESC LIMIT 5)) AS latest FROM stuck"
     );
 
     /// What orders that still download bought (not revoked, not expired;

@@ -65,7 +65,7 @@ pub fn checkout_check(key_set: bool, problem: Option<String>, limited: bool, tes
             if !limited {
                 detail.push_str(
                     "; checkouts are not rate limited \
-                     (no CHECKOUT_LIMITER binding: the [[ratelimits]] block of edge-worker/wrangler.toml, docs/payments.md)",
+                     (no CHECKOUT_LIMITER binding: the [[ratelimits]] block of the shop's wrangler.toml, docs/payments.md)",
                 );
             }
             Check::pass("checkout", detail)
@@ -428,14 +428,20 @@ pub const DOWNLOADS_STUCK_HOURS: u64 = 24;
 /// The `downloads_stuck` problem: `stuck` customers (order and clip) whose
 /// resume of a clip they never received whole was refused for the
 /// allowance in the last [`DOWNLOADS_STUCK_HOURS`] (a line that broke off
-/// more often than the resume credit covers); `latest` names the newest.
-/// Without the owner, they write in: this says so first.
+/// more often than the resume credit covers); `latest` names the newest
+/// five (`order O, clip c; …`): naming one left the owner to find the
+/// others by hand (the downloads review). Without the owner, they write
+/// in: this says so first.
 pub fn downloads_stuck_problem(stuck: u64, latest: Option<&str>) -> Option<String> {
     (stuck > 0).then(|| {
+        let named = match stuck {
+            1 => latest.unwrap_or("?").to_string(),
+            2..=5 => format!("newest first: {}", latest.unwrap_or("?")),
+            _ => format!("the newest 5: {}; once they are reset, the next alert names the others", latest.unwrap_or("?")),
+        };
         format!(
-            "{stuck} customer{} refused a clip they never received whole: their downloads are used up by downloads that broke off (latest: {}). `site-gen orders show ORDER` shows them; `site-gen orders reset ORDER --clip SLUG` gives the clip's downloads back (docs/downloads.md)",
+            "{stuck} customer{} refused a clip they never received whole: their downloads are used up by downloads that broke off ({named}). `site-gen orders show ORDER` shows them; `site-gen orders reset ORDER --clip SLUG` gives the clip's downloads back (docs/downloads.md)",
             if stuck == 1 { " was" } else { "s were" },
-            latest.unwrap_or("?")
         )
     })
 }
@@ -1597,6 +1603,23 @@ mod tests {
     /// A failure rate hovering at the threshold (21 %, 19 %, 21 %, …) is
     /// one alert, not one at every run; it clears once under half the
     /// threshold, and not for a window with no downloads at all.
+    #[test]
+    fn stuck_customers_are_named_up_to_five_newest_first() {
+        assert_eq!(downloads_stuck_problem(0, None), None);
+        let one = downloads_stuck_problem(1, Some("order A, clip x")).unwrap();
+        assert!(
+            one.starts_with("1 customer was refused a clip they never received whole")
+                && one.contains("(order A, clip x)")
+        );
+        let two = downloads_stuck_problem(2, Some("order B, clip y; order A, clip x")).unwrap();
+        assert!(two.contains("(newest first: order B, clip y; order A, clip x)"), "{two}");
+        let many = downloads_stuck_problem(7, Some("order G, clip x")).unwrap();
+        assert!(
+            many.contains("the newest 5: order G, clip x; once they are reset, the next alert names the others"),
+            "{many}"
+        );
+    }
+
     #[test]
     fn a_failure_rate_at_the_threshold_alerts_once() {
         let t = FailureThreshold::default();

@@ -735,6 +735,10 @@ describe("an owner's order made by hand", () => {
     assert.equal(unknown.code, 1, unknown.stderr);
     assert.match(unknown.stderr, new RegExp(`is not one the Worker at .* verifies \\(its TOKEN_KEYS: ${workerKeys.join(", ")}\\)`));
     assert.match(unknown.stderr, /"unknown key"/);
+    // The Worker is a `wrangler dev` here: its keys are in .dev.vars, and no
+    // deploy (the deployer review got `secret put` and "then deploy").
+    assert.match(unknown.stderr, /`TOKEN_KEYS=…` in the Worker's .dev.vars \(then start `wrangler dev` again\)/);
+    assert.doesNotMatch(unknown.stderr, /secret put|then deploy/);
 
     // The Worker's own key: minted, and the link downloads.
     const good = await mintWith(SIGNING_KEY, "HAND-KEY-3");
@@ -747,5 +751,8 @@ describe("an owner's order made by hand", () => {
     const fine = await doctor(SIGNING_KEY);
     assert.match(fine.stdout, new RegExp(`ok    minting key: links \`site-gen token mint\` signs with key ${keyId} \\(from CLIPSTORE_SIGNING_KEY\\) open on this Worker`));
     assert.doesNotMatch(fine.stdout, /minting key: the Worker has a key/);
+    // This `wrangler dev` never ran its self-test: doctor says how to run it.
+    assert.match(fine.stdout, /warn  ledger: D1 reachable; the scheduled self-test has not run yet/);
+    assert.match(fine.stdout, new RegExp(`note: a \`wrangler dev\` runs the scheduled self-test only when asked: .*curl '${stack.base}/__scheduled`));
   });
 });

@@ -60,7 +60,7 @@ pub enum OrdersError {
     Redirected { url: String, status: u16, to: String, help: String },
     #[error(
         "the admin token from {origin} is not one the Worker can have: {problem}\n  \
-         help: copy the Worker's {ADMIN_SECRET} secret again as plain text (at least 16 characters, no line breaks, no quotes from a word processor)"
+         help: if you still have the token you gave the Worker, copy it again as plain text (no line breaks, no quotes from a word processor). A secret cannot be read back from Cloudflare: otherwise make a new one, `openssl rand -hex 24`, give it to the Worker (`\"$W\" secret put {ADMIN_SECRET} --config wrangler.toml` in a shop made by `site-gen init`, `npx wrangler secret put {ADMIN_SECRET}` in edge-worker/; for a local `wrangler dev`, {ADMIN_SECRET}=… in its .dev.vars, then start it again), and set {ADMIN_TOKEN_ENV} to it"
     )]
     BadToken { origin: String, problem: String },
     #[error(

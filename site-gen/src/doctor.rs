@@ -646,12 +646,23 @@ fn invocation_logs_off(config: &str) -> bool {
 /// `wrangler dev`), whose D1 is the local one and whose secrets are in
 /// `.dev.vars`: `--remote` and `secret put` would change the deployed
 /// shop instead.
-fn for_this_worker(text: &str, local: bool) -> String {
+/// How to run the self-test of a `wrangler dev` at `base` now, which runs
+/// no cron by itself.
+fn local_self_test_note(base: &str) -> String {
+    format!(
+        "note: a `wrangler dev` runs the scheduled self-test only when asked: started with --test-scheduled, \
+         `curl '{}/__scheduled?cron=*/5+*+*+*+*'` runs it now (docs/monitoring.md)",
+        base.trim_end_matches('/')
+    )
+}
+
+pub(crate) fn for_this_worker(text: &str, local: bool) -> String {
     if !local {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len());
-    let mut rest = text.replace(" --remote", " --local");
+    // (A `wrangler dev` takes a changed .dev.vars when started again.)
+    let mut rest = text.replace(" --remote", " --local").replace(", then deploy", "");
     while let Some((at, prefix)) = ["`npx wrangler secret put ", "`\"$W\" secret put "]
         .iter()
         .filter_map(|p| rest.find(p).map(|at| (at, *p)))
@@ -756,13 +767,20 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
     let local = crate::admin_client::is_loopback(client.base());
     println!("site-gen doctor: {}", client.base());
     let mut named_w = false;
+    let mut self_test = false;
     for line in &report.lines {
         let line = for_this_worker(&for_the_shop(&line.to_string(), own_config), local);
         named_w |= line.contains("\"$W\"");
+        self_test |= !line.starts_with("  ok") && line.contains("self-test");
         println!("{line}");
     }
     if named_w {
         println!("{}", wrangler_note(&args.root));
+    }
+    // A `wrangler dev` runs no cron of itself: what the self-test last
+    // found stays until it is run (the deployer review).
+    if local && self_test {
+        println!("{}", local_self_test_note(client.base()));
     }
     println!("{}", report.summary());
     Ok(if report.problems == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })

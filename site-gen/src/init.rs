@@ -299,6 +299,7 @@ fn rate_limit_namespace(name: &str) -> u32 {
 fn readme(name: &str, clipstore: &str) -> String {
     let content_guide = guide_in(Some(Path::new(clipstore)), "content.md");
     let deploy_guide = guide_in(Some(Path::new(clipstore)), "deploy.md");
+    let support_guide = guide_in(Some(Path::new(clipstore)), "support.md");
     // Quoted: a checkout's path may have spaces (or quotes) in it.
     let wrangler = shell_quoted(&format!("{clipstore}/edge-worker/node_modules/.bin/wrangler"));
     let setup = shell_quoted(&format!("{clipstore}/scripts/setup-tools.sh"));
@@ -382,6 +383,9 @@ fn readme(name: &str, clipstore: &str) -> String {
          need the same `site-gen build` and `\"$W\" deploy --config wrangler.toml`. After you change the\n\
          shop's name (`title`, or `watermark`, in `content/site.toml`): `site-gen media --masters media`\n\
          makes the previews again with it.\n\
+         \n\
+         Customers' mails (no e-mail came, downloads used up, the wrong file bought, a refund,\n\
+         an invoice) and the `site-gen orders` command that settles each: {support_guide}.\n\
          \n\
          After you update clipstore: `cargo install --locked --path {install}` again, then apply the\n\
          database changes it brings before you deploy, or its Worker cannot record orders\n\

@@ -127,7 +127,8 @@ enum Command {
     ///
     /// Needs the Worker's admin token in $CLIPSTORE_ADMIN_TOKEN (for a local
     /// Worker, ADMIN_TOKEN in the shop's .dev.vars will do: edge-worker/.dev.vars
-    /// in the clipstore checkout).
+    /// in the clipstore checkout). Which command answers which customer mail:
+    /// docs/support.md in your clipstore checkout.
     Orders(site_gen::orders::OrdersArgs),
     /// Checks the deployed shop through the admin API: the Worker's health,
     /// every catalog clip in the bucket (size and sha256), the deployed
@@ -263,7 +264,7 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
                     site_gen::placeholders::MARK
                 ));
             }
-            pt::check_key_for(source, &base, local_key).map_err(|e| e.to_string())?;
+            pt::check_key_for(source, &root.root, &base, local_key).map_err(|e| e.to_string())?;
             let request = MintRequest {
                 order_id: order,
                 clips,

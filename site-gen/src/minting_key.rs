@@ -151,9 +151,13 @@ pub fn check(root: &Path, worker: &str, key: &SigningKey, source: &str) -> Resul
             "it does not name its keys: deployed before it did, or its TOKEN_KEYS is unusable".into(),
         )));
     }
+    // A `wrangler dev` here: its secrets are in .dev.vars, not `secret put`.
+    let local = crate::admin_client::is_loopback(worker);
     let worker = format!("the Worker at {worker}");
     match problem(key, source, &worker, &found) {
-        Some((what, help)) => Err(format!("{what}. Nothing was minted.\n  help: {help}")),
+        Some((what, help)) => {
+            Err(format!("{what}. Nothing was minted.\n  help: {}", crate::doctor::for_this_worker(&help, local)))
+        }
         None => Ok(retiring(key, &worker, &found)),
     }
 }

@@ -554,6 +554,20 @@ pub fn order_details(v: &Value) -> String {
             text(c, "clip_size")
         ));
     }
+    // The links opened so far (the ledger keeps no link, only when each
+    // was issued and first opened): a reissue stops those issued before it.
+    let links: Vec<&Value> = v.get("links").and_then(Value::as_array).into_iter().flatten().collect();
+    if !links.is_empty() {
+        out.push_str("\nlinks opened (resend and reissue mail or print new ones):\n");
+        for l in links {
+            out.push_str(&format!(
+                "  issued {}, key {}, first opened {}\n",
+                time_s(l, "issued_at"),
+                text(l, "key_id"),
+                time_s(l, "first_seen_at")
+            ));
+        }
+    }
     let events: Vec<&Value> = v.get("events").and_then(Value::as_array).into_iter().flatten().collect();
     if !events.is_empty() {
         out.push_str("\nevents:\n");
@@ -567,7 +581,7 @@ pub fn order_details(v: &Value) -> String {
     out.push_str("\nattempts:\n");
     for a in v.get("attempts").and_then(Value::as_array).into_iter().flatten() {
         out.push_str(&format!(
-            "  {} {:<4} {:<28} {} {:<18} {:>10} bytes  {:<22} {}{}\n",
+            "  {} {:<4} {:<28} {} {:<18} {:>10} bytes charged  {:<22} {}{}\n",
             time_ms(a, "at"),
             text(a, "method"),
             text(a, "clip_slug"),
@@ -609,13 +623,21 @@ fn revocation(order: &Value) -> String {
 fn settlement(a: &Value) -> String {
     let number = |key: &str| a.get(key).and_then(Value::as_u64);
     let Some(reserved) = number("reserved_bytes") else { return String::new() };
+    // Given back when the customer asked for those bytes again: a resume,
+    // or a browser's fresh start (the support review read "by a resume"
+    // of a customer who never resumed).
     let credited = match number("credited_bytes") {
-        Some(c) if c > 0 => format!(", {c} given back by a resume"),
+        Some(c) if c > 0 => format!(", {c} given back when they were asked for again"),
         _ => String::new(),
     };
     match (number("settled_at"), number("completed"), number("sent_bytes")) {
         (None, _, _) => format!("(in flight or never settled: {reserved} reserved, charged in full)"),
         (Some(_), Some(1), _) => format!("(finished{credited})"),
+        // Every byte handed to the network, the end never confirmed: the
+        // customer went away with some still on their way.
+        (Some(_), _, Some(sent)) if sent >= reserved => {
+            format!("(all {sent} bytes sent, but the connection closed before the end{credited})")
+        }
         (Some(_), _, Some(sent)) => format!("(broke off after {sent} of {reserved} bytes{credited})"),
         _ => String::new(),
     }
@@ -833,7 +855,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 }
                 None => {
                     let signed = pt::signing_key_from(&args.root).and_then(|(key, source)| {
-                        pt::check_key_for(source, &base, local_key)?;
+                        pt::check_key_for(source, &args.root, &base, local_key)?;
                         pt::mint(&shop, &key, &request)
                     });
                     let (token, claims) = signed.map_err(|e| {

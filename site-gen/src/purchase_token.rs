@@ -42,9 +42,9 @@ pub enum TokenCommandError {
     )]
     NoKey,
     #[error(
-        "the signing key would come from {DEV_VARS}, the local Worker's key, but the link is for {base_url}: set {SIGNING_KEY_ENV} to the shop's key (one in the deployed Worker's {WORKER_SECRET}), or pass --local-key to sign with the local key anyway"
+        "the signing key would come from {dev_vars}, the local Worker's key, but the link is for {base_url}: set {SIGNING_KEY_ENV} to the shop's key (one in the deployed Worker's {WORKER_SECRET}), or pass --local-key to sign with the local key anyway"
     )]
-    LocalKeyForShop { base_url: String },
+    LocalKeyForShop { base_url: String, dev_vars: String },
     #[error(
         "the link's address {base_url} is not https://: a download link is the customer's purchase, readable by anyone on their network over plain http (as content/site.toml's download_base_url, http:// is only for a Worker on this machine: 127.0.0.1 or localhost); pass --base-url {fixed}"
     )]
@@ -136,7 +136,7 @@ pub fn signing_key_from(root: &Path) -> Result<(SigningKey, KeySource), TokenCom
 /// Worker's key (`.dev.vars`): such a link would not open there (unless the
 /// deployed Worker holds that key, which it should not), and the customer
 /// would write to the owner. `allow` is the owner's explicit `--local-key`.
-pub fn check_key_for(source: KeySource, base_url: &str, allow: bool) -> Result<(), TokenCommandError> {
+pub fn check_key_for(source: KeySource, root: &Path, base_url: &str, allow: bool) -> Result<(), TokenCommandError> {
     if !crate::admin_client::safe_for_token(base_url) {
         let fixed = match base_url.split_once("://") {
             Some((_, rest)) => format!("https://{rest}"),
@@ -145,7 +145,10 @@ pub fn check_key_for(source: KeySource, base_url: &str, allow: bool) -> Result<(
         return Err(TokenCommandError::InsecureBase { base_url: base_url.to_string(), fixed });
     }
     if source == KeySource::DevVars && !allow && !crate::admin_client::is_loopback(base_url) {
-        return Err(TokenCommandError::LocalKeyForShop { base_url: base_url.to_string() });
+        return Err(TokenCommandError::LocalKeyForShop {
+            base_url: base_url.to_string(),
+            dev_vars: source.describe(root),
+        });
     }
     Ok(())
 }

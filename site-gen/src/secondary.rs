@@ -221,7 +221,7 @@ impl Secondary {
     pub fn unreachable(&self, why: &str) -> String {
         format!(
             "{why}: the secondary origin at {} did not answer, so the run stops here; nothing more was uploaded.\n  \
-             help: is CLIPSTORE_SECONDARY_ENDPOINT (or SECONDARY_ENDPOINT in wrangler.toml) right, and is the store up? \
+             help: is the endpoint right (CLIPSTORE_SECONDARY_ENDPOINT, else SECONDARY_ENDPOINT in .dev.vars, else in wrangler.toml), and is the store up? \
              Run push again once it answers: it picks up where this run stopped",
             self.endpoint()
         )

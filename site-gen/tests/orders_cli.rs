@@ -111,11 +111,25 @@ fn order_details_say_how_each_download_ended() {
             attempt(json!({"reserved_bytes": 100, "sent_bytes": 30, "completed": 0, "settled_at": 1, "credited_bytes": 20})),
             attempt(json!({"reserved_bytes": 100})),
             attempt(json!({"status": 403, "outcome": "allowance_used_up", "charged_bytes": 0})),
+            attempt(json!({"reserved_bytes": 100, "sent_bytes": 100, "completed": 0, "settled_at": 1})),
         ],
+        "links": [{"key_id": "k1", "issued_at": 1_764_000_000u64, "expires_at": 1_766_592_000u64, "first_seen_at": 1_764_000_060u64}],
+        "events": [{"at": 1_764_000_100u64, "kind": "resend", "clip_slug": null, "detail": "to bob@example.com"}],
     }));
+    // Not "broke off after 100 of 100 bytes" (the support review).
+    assert!(
+        text.lines().any(|l| l.ends_with("(all 100 bytes sent, but the connection closed before the end)")),
+        "{text}"
+    );
+    assert!(text.contains("links opened (resend and reissue mail or print new ones):\n  issued 2025-11-24 16:00, key k1, first opened 2025-11-24 16:01\n"), "{text}");
+    assert!(text.contains("resend ") && text.contains("to bob@example.com"), "{text}");
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("harbor")).collect();
     assert!(lines[0].ends_with("(finished)"), "{text}");
-    assert!(lines[1].ends_with("(broke off after 30 of 100 bytes, 20 given back by a resume)"), "{text}");
+    assert!(
+        lines[1].ends_with("(broke off after 30 of 100 bytes, 20 given back when they were asked for again)"),
+        "{text}"
+    );
+    assert!(lines[1].contains(" 10 bytes charged "), "{text}");
     assert!(lines[2].contains("charged in full"), "{text}");
     assert!(!lines[3].contains('('), "{text}");
     assert!(text.contains("revoked:    no\n"), "{text}");

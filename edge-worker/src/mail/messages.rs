@@ -276,34 +276,48 @@ pub fn order_mail(shop: &ShopInfo, order: &OrderMail, reason: OrderMailReason) -
 /// (`ended`: order id, reason), so that a customer whose link ran out is
 /// told so rather than waiting for a mail that never comes.
 pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail], ended: &[(String, String)]) -> Mail {
-    let subject = format!("Your download links from {}", shop.title);
-    let mut text_body = format!("Here are the download links of your orders at {}.\n\n", shop.title);
-    let mut content = format!(
-        r#"<p style="{P}">Here are the download links of your orders at {}.</p>
-"#,
-        text(&shop.title)
-    );
-    if orders.is_empty() {
-        text_body.push_str(&format!("We found no order that is still valid for this address ({to}).\n\n"));
-        content.push_str(&format!(
-            r#"<p style="{P}">We found no order that is still valid for this address ({}).</p>
-"#,
-            text(to)
-        ));
-    }
+    // Without a link to give, the mail says so from its subject on (a
+    // refunded buyer read "Here are the download links" above none).
+    let (subject, opening) = if orders.is_empty() {
+        (
+            format!("Your orders at {}", shop.title),
+            format!("We found no order at {} that can still be downloaded for this address ({to}).", shop.title),
+        )
+    } else {
+        (
+            format!("Your download links from {}", shop.title),
+            format!("Here are the download links of your orders at {}.", shop.title),
+        )
+    };
+    let mut text_body = format!("{opening}\n\n");
+    let mut content = format!("<p style=\"{P}\">{}</p>\n", text(&opening));
     if !ended.is_empty() {
-        let intro = format!(
-            "These orders can no longer be downloaded. For a new link of one whose time ran out, reply to {} with its order number.",
-            shop.contact_email
-        );
+        let intro = "These orders can no longer be downloaded:";
         text_body.push_str(&format!("{intro}\n"));
-        content.push_str(&format!("<p style=\"{P}\">{}</p>\n<ul style=\"{P}\">\n", text(&intro)));
+        content.push_str(&format!("<p style=\"{P}\">{intro}</p>\n<ul style=\"{P}\">\n"));
         for (order_id, why) in ended {
             text_body.push_str(&format!("- Order {order_id}: {why}\n"));
             content.push_str(&format!("<li>Order {}: {}</li>\n", text(order_id), text(why)));
         }
-        text_body.push('\n');
         content.push_str("</ul>\n");
+        // Only a link whose time ran out can be given again for the asking.
+        if ended.iter().any(|(_, why)| why.starts_with("expired")) {
+            let again = format!(
+                "For a new link of an order whose time ran out, reply to {} with its order number.",
+                shop.contact_email
+            );
+            text_body.push_str(&format!("{again}\n"));
+            content.push_str(&format!("<p style=\"{P}\">{}</p>\n", text(&again)));
+        }
+        text_body.push('\n');
+    }
+    if orders.is_empty() {
+        text_body.push_str(&format!("Questions? Write to {}.\n\n{}\n", shop.contact_email, shop.title));
+        content.push_str(&format!(
+            "<p style=\"margin:0;{MUTED}\">Questions? Write to {}.</p>\n",
+            text(&shop.contact_email)
+        ));
+        return Mail { to: to.to_string(), html: html_frame(shop, &subject, &content), subject, text: text_body };
     }
     for order in orders {
         text_body.push_str(&format!("Download page:\n{}\n\n{}\n", order.order_url, order_text(order)));
@@ -501,11 +515,21 @@ mod tests {
         assert!(!m.text.contains("no longer be downloaded"));
         let ended = [("ORD-1".to_string(), "expired on 1 December 2026, 00:00 UTC".to_string())];
         let none = recovery_mail(&shop(), "x@example.com", &[], &ended);
-        assert!(none.text.contains("no order that is still valid"));
+        assert_eq!(none.subject, "Your orders at Saltglass & Co <Footage>");
+        assert!(none.text.starts_with(
+            "We found no order at Saltglass & Co <Footage> that can still be downloaded for this address (x@example.com)."
+        ));
         for body in [&none.text, &none.html] {
             assert!(body.contains("Order ORD-1: expired on 1 December 2026, 00:00 UTC"), "{body}");
             assert!(body.contains("whose time ran out, reply to ") && body.contains("with its order number"));
+            // No links in it: nothing to keep private, no licence to read.
+            assert!(!body.contains("Here are the download links") && !body.contains("Keep these links private"));
         }
+        // A refunded or withdrawn order is named, with no offer of a new link.
+        let refunded = [("ORD-3".to_string(), "refunded".to_string())];
+        let m = recovery_mail(&shop(), "x@example.com", &[order()], &refunded);
+        assert!(m.text.contains("- Order ORD-3: refunded") && !m.text.contains("time ran out"), "{}", m.text);
+        assert!(m.text.starts_with("Here are the download links") && m.text.contains("Keep these links private"));
     }
 
     #[test]

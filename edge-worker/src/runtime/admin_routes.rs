@@ -59,7 +59,16 @@ pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Respons
         Ok(response) => Ok(response),
         Err(e) => {
             console_error!("{}", log_line!({ "event": "admin_failed", "error": format!("{e:?}") }));
-            json_error(503, "the ledger is unavailable right now")
+            // A shop whose migrations were never applied is not waiting
+            // for an outage to pass (the deployer review).
+            let missing = match env.d1("DB") {
+                Ok(db) => super::checkout::migrations_missing(&db).await,
+                Err(_) => None,
+            };
+            match missing {
+                Some(problem) => json_error(503, &problem),
+                None => json_error(503, "the ledger is unavailable right now"),
+            }
         }
     }
 }

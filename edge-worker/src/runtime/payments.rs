@@ -176,7 +176,9 @@ async fn refund_failed(
         .await
         .map_err(|e| d1_error("order of payment", e))?
         .map(|o| o.order_id);
-    let detail = format!("a refund of {} {}; the money is back in the Stripe balance", back.amount, back.reason);
+    // The amount as the shop writes prices, not Stripe's 7100.
+    let amount = payments::amount_text(back.amount, &back.currency);
+    let detail = format!("a refund of {amount} {}; the money is back in the Stripe balance", back.reason);
     let mut statements = vec![event_row(&db, provider, event, at, order.as_deref(), "refund_failed", &detail)?];
     if let Some(order) = &order {
         let values = [text(order), num(now_unix()), text("refund_failed"), JsValue::NULL, text(&detail)];

@@ -215,7 +215,8 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
         let why = match (order.ended.as_deref(), !lists_a_clip(&listed)) {
             (Some("expired"), _) => Some(format!("expired on {}", date_time_utc(claims.expires_at))),
             (Some(reason @ ("refunded" | "disputed")), _) => Some(reason.to_string()),
-            (Some(_), _) => Some("no longer valid".to_string()),
+            // The order page's words for the owner's revoke.
+            (Some(_), _) => Some("withdrawn by the shop".to_string()),
             (None, true) if sold => Some("its clips are no longer in the shop".to_string()),
             (None, true) => Some("refunded".to_string()),
             (None, false) => None,
@@ -356,7 +357,15 @@ pub(super) async fn resend(
     }
     let token = sign_link(env, &mut claims)?;
     let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin, None)?;
-    batch(db, vec![statement]).await?;
+    // In the order's history: to whom (the support review: after a resend
+    // to a corrected address, `orders show` still named only the typo).
+    let detail = format!("to {address}");
+    let event = bind(
+        db,
+        sql::EVENT,
+        &[text(order_id), num(now_unix()), text("resend"), wasm_bindgen::JsValue::NULL, text(&detail)],
+    )?;
+    batch(db, vec![statement, event]).await?;
     let report = deliver_outbox(env, DELIVERY_BATCH, Probe::No).await;
     Ok((
         200,
