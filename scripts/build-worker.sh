@@ -66,15 +66,30 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 mkdir -p "$target"
 lock="$target/.build-worker.lock"
 said=""
+# Takes a dead build's lock over: one waiter at a time (a second folder as
+# the takeover's own lock), which reads the pid again first, so that two
+# waiters never both remove a lock and one of them the other's new one.
+take_over() {
+    local seen="$1"
+    mkdir "$lock.takeover" 2>/dev/null || return 0
+    if [ "$(cat "$lock/pid" 2>/dev/null || true)" = "$seen" ]; then
+        rm -rf "$lock"
+    fi
+    rmdir "$lock.takeover"
+}
+# A takeover killed half-way: nothing holds it after a minute.
+if [ -n "$(find "$lock.takeover" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+    rmdir "$lock.takeover" 2>/dev/null || true
+fi
 until mkdir "$lock" 2>/dev/null; do
     holder="$(cat "$lock/pid" 2>/dev/null || true)"
     if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
-        rm -rf "$lock"
+        take_over "$holder"
         continue
     fi
     # Killed between its mkdir and its pid: nothing in it for a minute.
     if [ -z "$holder" ] && [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
-        rm -rf "$lock"
+        take_over ""
         continue
     fi
     if [ -z "$said" ]; then

@@ -407,6 +407,8 @@ pub struct Exchange {
     pub choices: Option<String>,
     /// The `exchange` event's detail: `720p:extended, was 360p:standard`.
     pub detail: String,
+    /// The size of the file it becomes, as the catalog gives it.
+    pub size: u64,
 }
 
 /// The order (`clips` and `choices` as the ledger holds them) with the clip
@@ -414,10 +416,14 @@ pub struct Exchange {
 /// and licence, checked against the catalog as a cart's item is. The same
 /// order, so that a refund or dispute of its payment still stops it: the
 /// replacement order made by hand before did not.
+///
+/// `revoked`: the order's clips revoked one by one (JSON), which an
+/// exchange would not bring back.
 pub fn exchange(
     manifest: &CatalogManifest,
     clips: &str,
     choices: Option<&str>,
+    revoked: Option<&str>,
     item: &str,
 ) -> Result<Exchange, String> {
     let (slugs, chosen) = order_items(manifest, &[item.to_string()])?;
@@ -428,6 +434,13 @@ pub fn exchange(
     if !ordered.contains(slug) {
         return Err(format!("the order has no clip {slug:?}; it has: {}", ordered.join(", ")));
     }
+    let revoked: Vec<String> = revoked.and_then(|r| clipstore_core::json::from_str(r).ok()).unwrap_or_default();
+    if revoked.contains(slug) {
+        return Err(format!(
+            "its clip {slug} is revoked (refunded or withdrawn): `site-gen orders unrevoke` it first if the customer \
+             should have it"
+        ));
+    }
     let mut all: SortedMap<Choice> = choices.and_then(|c| clipstore_core::json::from_str(c).ok()).unwrap_or_default();
     // The main file by its own id when it has one (`4k`).
     let main = manifest.clip(slug).and_then(|c| c.variant.as_ref()).map_or("main file", |v| v.id.as_str());
@@ -437,6 +450,11 @@ pub fn exchange(
     };
     let was = written(all.get(slug));
     let now = chosen.get(slug).cloned().unwrap_or_default();
+    if written(Some(&now)) == was {
+        // Not a way to give downloads back: `orders reset` is.
+        return Err(format!("its clip {slug} is {was} already: nothing to exchange"));
+    }
+    let size = manifest.clip(slug).and_then(|c| c.file(now.variant.as_deref())).map_or(0, |f| f.size);
     let detail = format!("{}, was {was}", written(Some(&now)));
     if now.is_plain() {
         all.remove(slug);
@@ -444,7 +462,7 @@ pub fn exchange(
         all.insert(slug.clone(), now);
     }
     let choices = (!all.is_empty()).then(|| clipstore_core::json::to_string(&all));
-    Ok(Exchange { slug: slug.clone(), choices, detail })
+    Ok(Exchange { slug: slug.clone(), choices, detail, size })
 }
 
 #[cfg(test)]
@@ -490,7 +508,8 @@ mod tests {
     fn an_exchange_changes_one_clip_of_the_order_and_says_what_it_was() {
         let m = clipstore_core::testing::catalog(true);
         let choices = r#"{"a":{"licence":"extended"},"h":{"licence":"standard"}}"#;
-        let e = exchange(&m, r#"["a","h"]"#, Some(choices), "h:web:extended").unwrap();
+        let e = exchange(&m, r#"["a","h"]"#, Some(choices), None, "h:web:extended").unwrap();
+        assert_eq!(e.size, 10, "the variant's size");
         assert_eq!(e.slug, "h");
         let now: SortedMap<Choice> = clipstore_core::json::from_str(e.choices.as_deref().unwrap()).unwrap();
         assert_eq!(now.get("h"), Some(&Choice { variant: Some("web".into()), licence: Some("extended".into()) }));
@@ -498,18 +517,24 @@ mod tests {
         assert_eq!(e.detail, "web:extended, was 4k:standard");
         // Back to the plain clip of a shop without tiers: no choices left.
         let plain = clipstore_core::testing::catalog(false);
-        let e = exchange(&plain, r#"["h"]"#, Some(r#"{"h":{"variant":"web"}}"#), "h").unwrap();
-        assert_eq!((e.choices, e.detail.as_str()), (None, "4k:standard, was web:standard"));
+        let e = exchange(&plain, r#"["h"]"#, Some(r#"{"h":{"variant":"web"}}"#), None, "h").unwrap();
+        assert_eq!((e.choices, e.detail.as_str(), e.size), (None, "4k:standard, was web:standard", 100));
+        // The same file and licence again is no exchange (it would give the
+        // downloads back each time), and a clip revoked on its own stays so.
+        let same = exchange(&plain, r#"["h"]"#, Some(r#"{"h":{"variant":"web"}}"#), None, "h:web").unwrap_err();
+        assert_eq!(same, "its clip h is web:standard already: nothing to exchange");
+        let revoked = exchange(&plain, r#"["h"]"#, None, Some(r#"["h"]"#), "h:web").unwrap_err();
+        assert!(revoked.starts_with("its clip h is revoked"), "{revoked}");
         for (item, says) in [
             ("h:8k", "has no variant"),
             ("z", "not in the catalog"),
             ("h:web:gold", "no licence"),
             ("h:../x", "is not an item"),
         ] {
-            let refused = exchange(&m, r#"["a","h"]"#, None, item).unwrap_err();
+            let refused = exchange(&m, r#"["a","h"]"#, None, None, item).unwrap_err();
             assert!(refused.contains(says), "{item}: {refused}");
         }
-        let refused = exchange(&m, r#"["a"]"#, None, "h:web").unwrap_err();
+        let refused = exchange(&m, r#"["a"]"#, None, None, "h:web").unwrap_err();
         assert_eq!(refused, "the order has no clip \"h\"; it has: a");
     }
 

@@ -37,7 +37,9 @@ pub const MIGRATIONS: [&str; 16] = [
 /// once however many spans overlap it: `$end` is where each span ends
 /// (what it sent, or all of it), `$which` which attempts count; `$order`
 /// and `$clip` are SQL for the order and the clip. Spans in order of their
-/// start; each adds what reaches past the furthest end before it.
+/// start; each adds what reaches past the furthest end before it. Only the
+/// attempts since the clip's last exchange count: the old file's say
+/// nothing of the one it became (`orders reissue --exchange`).
 macro_rules! covered_bytes {
     ($order:literal, $clip:literal, $end:literal, $which:literal) => {
         concat!(
@@ -49,7 +51,11 @@ macro_rules! covered_bytes {
             $order,
             " AND d.clip_slug = ",
             $clip,
-            " AND ",
+            " AND d.at >= 1000 * COALESCE((SELECT MAX(ex.at) FROM order_events ex WHERE ex.order_id = ",
+            $order,
+            " AND ex.clip_slug = ",
+            $clip,
+            " AND ex.kind = 'exchange'), 0) AND ",
             $which,
             ")))"
         )
@@ -163,7 +169,10 @@ macro_rules! pending_revocation {
 
 pub mod sql {
     /// Remembers an order the first time one of its tokens is seen, and keeps
-    /// clips, allowance and expiry of the newest token.
+    /// clips, allowance and expiry of the newest token: of those issued
+    /// since its last reissue (`not_before`). An older link, refused anyway,
+    /// must not write back what a reissue changed (an exchanged clip's old
+    /// file: the diff review).
     /// `?1 order_id, ?2 clips (JSON), ?3 allowance, ?4 customer_ref, ?5 expires_at,
     ///  ?6 token issued_at, ?7 now (s), ?8 choices (JSON object or NULL)`.
     pub const ORDER_SEEN: &str = "INSERT INTO orders (order_id, clips, allowance, customer_ref, expires_at, token_issued_at, source, created_at, choices) \
@@ -171,7 +180,7 @@ pub mod sql {
          ON CONFLICT (order_id) DO UPDATE SET clips = excluded.clips, allowance = excluded.allowance, \
          customer_ref = excluded.customer_ref, expires_at = excluded.expires_at, token_issued_at = excluded.token_issued_at, \
          choices = excluded.choices \
-         WHERE excluded.token_issued_at > orders.token_issued_at";
+         WHERE excluded.token_issued_at > orders.token_issued_at AND excluded.token_issued_at >= orders.not_before";
 
     /// **The only statement that reserves bytes**, atomically: adds `?3`
     /// bytes to the (order, clip) row, as charged and as in flight, only if
@@ -844,6 +853,9 @@ pub mod sql {
     /// batch of a reissue: its old links named the old one). `?1 order_id,
     /// ?2 choices (JSON or NULL)`.
     pub const EXCHANGE: &str = "UPDATE orders SET choices = ?2 WHERE order_id = ?1";
+    /// The exchanged clip's size as the allowance counts it, until its
+    /// next download reads R2's. `?1 order_id, ?2 clip_slug, ?3 size`.
+    pub const EXCHANGE_SIZE: &str = "UPDATE order_clips SET clip_size = ?3 WHERE order_id = ?1 AND clip_slug = ?2";
 
     /// Reissue: every link issued up to now stops working and the order is
     /// no longer revoked; with `?3`, the order's links now expire `?3`

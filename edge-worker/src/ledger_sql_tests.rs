@@ -1049,12 +1049,16 @@ fn what_was_bought_of_each_clip_comes_back_for_a_reissue_or_a_resent_link() {
     let of_email: Option<String> =
         db.query_row(sql::ORDERS_OF_EMAIL, rusqlite::params!["buyer@example.com", 5, 0], |r| r.get("choices")).unwrap();
     assert_eq!(of_email.as_deref(), Some(choices));
-    // A newer token's choices replace the order's (ORDER_SEEN), an older one's do not.
+    // A newer token's choices replace the order's (ORDER_SEEN), an older one's
+    // do not, nor one issued before the reissue (at 9: `not_before` 10), newer
+    // than the first though it is: refused, it must not write back what the
+    // reissue changed (an exchange's old file: the diff review).
     let seen = |issued: i64, choices: Option<&str>| {
         db.execute(sql::ORDER_SEEN, rusqlite::params!["O", r#"["a","c"]"#, 1, None::<String>, 1000, issued, 1, choices])
             .unwrap()
     };
-    assert_eq!(seen(5, Some(r#"{"a":{"variant":"hd"}}"#)), 1);
+    assert_eq!(seen(5, None), 0, "issued before the reissue");
+    assert_eq!(seen(10, Some(r#"{"a":{"variant":"hd"}}"#)), 1);
     assert_eq!(seen(2, None), 0);
     let now: Option<String> = db.query_row(sql::ORDER, ["O"], |r| r.get("choices")).unwrap();
     assert_eq!(now.as_deref(), Some(r#"{"a":{"variant":"hd"}}"#));
@@ -1560,6 +1564,9 @@ fn never_fully_downloaded_is_judged_by_the_bodies_that_went_out_whole() {
     run(&db, sql::RESET, vec![t("O"), Value::Null, n(9)]);
     assert_eq!(clip_row(&db).0, 0);
     assert!(!listed(&db), "a reset does not make a downloaded clip look undownloaded");
+    // An exchange does: the old file's download says nothing of the new.
+    run(&db, sql::EVENT, vec![t("O"), n(1), t("exchange"), t("c"), t("web:standard, was 4k:standard")]);
+    assert!(listed(&db), "the clip exchanged after its download");
     // In two ranges that each streamed to their end: downloaded.
     let db = crate::ledger_sql_tests::db();
     order(&db);
@@ -2565,6 +2572,17 @@ fn an_exchanged_clip_starts_afresh_in_the_same_order_of_the_same_payment() {
     assert_eq!(reissued.as_deref(), Some(exchanged), "the new link names the new file");
     assert_eq!(clip_row(&db).0, 0, "its downloads start again");
     assert!(!grant(&db, a, S), "the old link (issued at 1) is stopped");
+    assert_eq!(run(&db, sql::EXCHANGE_SIZE, vec![t("O"), t("c"), n(S / 2)]), 1);
+    let size: i64 = db
+        .query_row("SELECT clip_size FROM order_clips WHERE order_id = 'O' AND clip_slug = 'c'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(size as u64, S / 2, "`orders show` gives the new file's size before its download");
+    // An old link opened now, issued before the reissue (at 5 < 10) but
+    // after the first: refused, and the order keeps the new file.
+    let old = rusqlite::params!["O", r#"["a","c"]"#, 1, None::<String>, 1000, 5, 1, r#"{"c":{"variant":"web"}}"#];
+    assert_eq!(db.execute(sql::ORDER_SEEN, old).unwrap(), 0);
+    let kept: Option<String> = db.query_row(sql::ORDER, ["O"], |r| r.get("choices")).unwrap();
+    assert_eq!(kept.as_deref(), Some(exchanged));
     let new_link = vec![t("O"), t("c"), n(S), n(S), n(a.unit()), n(a.budget()), n(11), n(10)];
     assert_eq!(run(&db, sql::GRANT, new_link), 1, "the new link (issued at not_before) downloads");
     assert_eq!(run(&db, sql::EXCHANGE, vec![t("P"), Value::Null]), 0, "no such order: nothing");

@@ -753,6 +753,6 @@ describe("an owner's order made by hand", () => {
     assert.doesNotMatch(fine.stdout, /minting key: the Worker has a key/);
     // This `wrangler dev` never ran its self-test: doctor says how to run it.
     assert.match(fine.stdout, /warn  ledger: D1 reachable; the scheduled self-test has not run yet/);
-    assert.match(fine.stdout, new RegExp(`note: a \`wrangler dev\` runs the scheduled self-test only when asked: .*curl '${stack.base}/__scheduled`));
+    assert.match(fine.stdout, new RegExp(`note: a \`wrangler dev\` runs the scheduled self-test only when asked: .*curl '${stack.base}/cdn-cgi/handler/scheduled`));
   });
 });

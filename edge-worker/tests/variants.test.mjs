@@ -227,6 +227,11 @@ describe("a clip in one of its files, under a licence tier", () => {
     assert.equal(bought.clips[0].clip_size, clip.size, "bought: the main file");
     const thanks = (await curl(`${stack.base}/thanks?session_id=${session.id}`)).body.toString("utf8");
     const oldLink = stack.base + /href="(?:http:\/\/[^"/]+)?(\/download\/[^"/]+)"/.exec(thanks)[1];
+    // A link mailed before the exchange and never opened (a resend): the
+    // diff review opened it after the exchange, and the order went back to
+    // the old file.
+    const resent = await admin(stack, "POST", `/admin/orders/${wrong}/resend?to=wrong.file%40example.com`);
+    assert.equal(resent.status, 200, JSON.stringify(resent.body));
     const wrongItem = `${slug}:no-such-file`;
     const typo = await orders("reissue", wrong, "--exchange", wrongItem).catch((e) => e);
     assert.match(String(typo.stderr), /has no file `no-such-file`/, "checked against the catalog first");
@@ -243,6 +248,12 @@ describe("a clip in one of its files, under a licence tier", () => {
     const exchange = shown.events.find((e) => e.kind === "exchange");
     assert.equal(exchange?.detail, `${variantId}:${licences[0]?.id ?? "standard"}, was ${clip.variant?.id ?? "main file"}:${licences[0]?.id ?? "standard"}`);
     assert.equal((await curl(`${oldLink}/${slug}`, { args: ["-I"] })).status, 403, "the old link (the main file) stops");
+    assert.equal((await curl(`${resent.body.link}/${slug}`)).status, 403, "the resent old link too");
+    const still = (await admin(stack, "GET", `/admin/orders/${wrong}`)).body;
+    assert.equal(JSON.parse(still.order.choices)[slug].variant, variantId, "opening an old link does not undo the exchange");
+    assert.equal(still.clips[0].clip_size, variant.size);
+    const again = await orders("reissue", wrong, "--exchange", `${slug}:${variantId}`).catch((e) => e);
+    assert.match(String(again.stderr), /is .* already: nothing to exchange/, "not a way to give downloads back");
 
     // The payment refunded in full: the exchanged order stops, as its own.
     const refunded = await deliver({

@@ -650,8 +650,8 @@ fn invocation_logs_off(config: &str) -> bool {
 /// no cron by itself.
 fn local_self_test_note(base: &str) -> String {
     format!(
-        "note: a `wrangler dev` runs the scheduled self-test only when asked: started with --test-scheduled, \
-         `curl '{}/__scheduled?cron=*/5+*+*+*+*'` runs it now (docs/monitoring.md)",
+        "note: a `wrangler dev` runs the scheduled self-test only when asked: \
+         `curl '{}/cdn-cgi/handler/scheduled?cron=*/5+*+*+*+*'` runs it now (docs/monitoring.md)",
         base.trim_end_matches('/')
     )
 }

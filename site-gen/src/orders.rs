@@ -199,7 +199,9 @@ pub enum OrdersCommand {
         /// Only the mail to this address ("I never got the e-mail").
         #[arg(long)]
         email: Option<String>,
-        /// Only the mail about this order.
+        /// Only the mail about this order (its order mail and resends; a
+        /// "Lost your download link?" mail covers every order of an
+        /// address: find it with --email).
         #[arg(long)]
         order: Option<String>,
     },
@@ -836,11 +838,16 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             let request = reissue_request(&order, o, valid_for, unix_now().max(not_before))?;
             let canonical = pt::checked_claims(&shop, "", &request)?;
             if exchange.is_some() && canonical.choices != planned_claims.choices {
-                // A Worker older than this site-gen reissues and ignores it.
+                // A Worker older than this site-gen reissues and ignores it:
+                // the old links are stopped, so its new link is the one left.
+                if let Some(link) = v.get("link").and_then(Value::as_str) {
+                    println!("{link}");
+                }
                 return Err(OrdersError::Other(format!(
                     "order {order} was reissued (its old links stopped), but the Worker, older than this site-gen, \
-                     kept the clip's old file and licence ({}): build and deploy the Worker of this clipstore, then \
-                     run this command again",
+                     kept the clip's old file and licence ({}): the link above still serves those (`site-gen orders \
+                     resend {order}` mails it). Build and deploy the Worker of this clipstore, then run this command \
+                     again",
                     request.clips.join(" ")
                 )));
             }

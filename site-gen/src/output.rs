@@ -503,15 +503,28 @@ fn strays_warning(strays: &[&String], out: &Path, found: &Path, failed: &[String
             if failed.len() == 1 { "it" } else { "them" },
         );
     }
+    // A dot file (`.env`) is never published, from static/ either.
+    let private = |p: &str| p.split('/').any(crate::content::is_private_static);
+    let advice = if strays.iter().all(|p| private(p)) {
+        format!(
+            "{} never published, from static/ either: a name starting with a dot (like .env) or a backup's \
+             usually holds secrets; keep {} out of the site",
+            if one { "such a file is" } else { "such files are" },
+            if one { "it" } else { "them" },
+        )
+    } else {
+        format!(
+            "put {} under static/ (static/{}), which every build copies",
+            if one { "it" } else { "each" },
+            strays.iter().find(|p| !private(p)).unwrap_or(&strays[0]),
+        )
+    };
     format!(
-        "warning: {}{} {} not made by site-gen, and this build does not have {}: {kept}; \
-         put {} under static/ (static/{}), which every build copies",
+        "warning: {}{} {} not made by site-gen, and this build does not have {}: {kept}; {advice}",
         shown.join(", "),
         if more > 0 { format!(" and {more} more") } else { String::new() },
         if one { "was" } else { "were" },
         if one { "it" } else { "them" },
-        if one { "it" } else { "each" },
-        strays[0],
     )
 }
 
@@ -1122,6 +1135,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("put it under static/ (static/google123.html), which every build copies"), "{text}");
+        // A `.env` put there is not told to go under static/, which leaves
+        // it out (the diff review).
+        let env = String::from(".env");
+        let private = strays_warning(&[&env], &out, &found, &[]);
+        assert!(
+            private.contains("such a file is never published, from static/ either") && !private.contains("static/.env")
+        );
         let failed = strays_warning(&[&one], &out, &found, &["google123.html (denied)".to_string()]);
         assert!(
             failed.contains(&format!(

@@ -1096,7 +1096,11 @@ fn private_files_under_static_are_left_out_and_named() {
         ".git/config",
         ".git/objects/ab/cdef",
         "img/.DS_Store",
+        "img/Thumbs.db",
+        "img/desktop.ini",
         "notes.txt~",
+        "old.css.bak",
+        "sub/.well-known/x.txt",
         ".well-known/security.txt",
         "robots-extra.txt",
     ];
@@ -1109,14 +1113,18 @@ fn private_files_under_static_are_left_out_and_named() {
     {
         let err = stderr(&o);
         assert!(o.status.success(), "a warning, not an error: {err}");
-        for named in ["static/.env", "static/.dev.vars", "static/.git\n", "static/notes.txt~"] {
+        let named = [
+            "static/.env",
+            "static/.dev.vars",
+            "static/.git\n",
+            "static/notes.txt~",
+            "static/old.css.bak",
+            "static/sub/.well-known\n",
+        ];
+        for named in named {
             assert!(err.contains(&format!("--> {named}")), "{named} in {err}");
         }
-        assert_eq!(
-            err.matches("left out of the site:").count(),
-            4,
-            "one for the .git folder, none for .DS_Store: {err}"
-        );
+        assert_eq!(err.matches("left out of the site:").count(), 6, "one for the .git folder, none for clutter: {err}");
         assert!(err.contains("an editor's backup") && err.contains("static/.well-known/"), "{err}");
     }
     let published: Vec<String> = snapshot(&out)

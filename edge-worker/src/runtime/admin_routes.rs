@@ -426,14 +426,20 @@ async fn admin_route(
                 let Some(order) = rows::<OrderRow>(&r[0])?.into_iter().next() else {
                     return refuse(404, &format!("no order {order_id} in the ledger"));
                 };
-                let e = match admin::exchange(manifest(), &order.clips, order.choices.as_deref(), item) {
+                let revoked = order.revoked_clips.as_deref();
+                let e = match admin::exchange(manifest(), &order.clips, order.choices.as_deref(), revoked, item) {
                     Ok(e) => e,
                     Err(why) => return refuse(400, &format!("order {order_id} cannot exchange {item}: {why}")),
                 };
-                // The other file's downloads start afresh (`RESET`'s).
+                // The other file's downloads start afresh, as after `orders
+                // reset --clip` (its event too: a restart is given once per
+                // reset), at the new file's size.
+                let reset = [text(&order_id), num(now), text("reset"), text(&e.slug), text("exchanged")];
                 statements.extend([
                     bind(&db, sql::EXCHANGE, &[text(&order_id), opt_text(e.choices.as_deref())])?,
+                    bind(&db, sql::EVENT, &reset)?,
                     bind(&db, sql::RESET, &[text(&order_id), text(&e.slug), num(now)])?,
+                    bind(&db, sql::EXCHANGE_SIZE, &[text(&order_id), text(&e.slug), num(e.size)])?,
                     bind(
                         &db,
                         sql::EVENT,

@@ -612,8 +612,10 @@ pub fn too_big_to_deploy(file: &Path, bytes: u64) -> Diagnostic {
 /// ([`super::load::is_private_static`]).
 pub fn private_static_left_out(file: &Path) -> Diagnostic {
     let name = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let what = if name.ends_with('~') {
-        "an editor's backup (a name ending in `~`)"
+    let what = if name.ends_with('~') || name.ends_with(".bak") {
+        "an editor's backup (a name ending in `~` or `.bak`)"
+    } else if name == ".well-known" {
+        "`.well-known/` is published only at the top of static/ (static/.well-known/), where a domain check asks for it"
     } else {
         "a name starting with a dot (like `.env`, `.dev.vars` or `.git`) usually holds secrets or a tool's data, \
          which Cloudflare would serve to anyone who asked"

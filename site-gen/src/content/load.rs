@@ -956,7 +956,10 @@ struct StaticFiles {
 /// editor's backup (`clip.md~`). Not `site-gen media`'s half-written files:
 /// those are [`crate::media::is_partial_output`]'s, left out silently.
 pub fn is_private_static(name: &str) -> bool {
-    (name.starts_with('.') && name != ".well-known") || name.ends_with('~')
+    (name.starts_with('.') && name != ".well-known")
+        || name.ends_with('~')
+        || name.ends_with(".bak")
+        || is_system_clutter(name)
 }
 
 /// A system's own clutter (Finder's, Explorer's): left out with the private
@@ -977,7 +980,12 @@ fn list_static(root: &Path, errors: &mut Diagnostics) -> StaticFiles {
         match entry {
             // Half a file that `site-gen media` is writing: never published.
             Ok(e) if e.file_type().is_file() && crate::media::is_partial_output(&e.file_name().to_string_lossy()) => {}
-            Ok(e) if e.depth() > 0 && is_private_static(&e.file_name().to_string_lossy()) => {
+            // `.well-known/` at the top only (what a domain check asks for).
+            Ok(e)
+                if e.depth() > 0
+                    && (is_private_static(&e.file_name().to_string_lossy())
+                        || (e.depth() > 1 && e.file_name() == ".well-known")) =>
+            {
                 if e.file_type().is_dir() {
                     walk.skip_current_dir();
                 }

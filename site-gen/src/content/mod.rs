@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 pub use fields::{Duration, Price, Resolution};
-pub use load::{load, LoadOptions};
+pub use load::{is_private_static, load, LoadOptions};
 
 use crate::config::SiteConfig;
 use crate::markdown::SourceLink;
