@@ -106,10 +106,16 @@ pub fn date_time_utc(unix: u64) -> String {
         "November",
         "December",
     ];
-    // Days to civil date: Howard Hinnant's `civil_from_days`.
-    let days = (unix / 86_400) as i64;
+    let (year, month, day) = civil_date(unix);
     let secs = unix % 86_400;
-    let z = days + 719_468;
+    format!("{day} {} {year}, {:02}:{:02} UTC", MONTHS[(month - 1) as usize], secs / 3600, secs % 3600 / 60)
+}
+
+/// The UTC calendar date `(year, month 1–12, day 1–31)` of unix seconds, by
+/// Howard Hinnant's `civil_from_days` (the proleptic Gregorian calendar):
+/// for dates for people here, and for the Worker's SigV4 signatures.
+pub fn civil_date(unix: u64) -> (i64, u32, u32) {
+    let z = (unix / 86_400) as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -117,8 +123,7 @@ pub fn date_time_utc(unix: u64) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{day} {} {year}, {:02}:{:02} UTC", MONTHS[(month - 1) as usize], secs / 3600, secs % 3600 / 60)
+    (yoe + era * 400 + i64::from(month <= 2), month as u32, day as u32)
 }
 
 #[cfg(test)]
@@ -164,5 +169,7 @@ mod tests {
         assert_eq!(date_time_utc(1_798_761_600), "1 January 2027, 00:00 UTC");
         assert_eq!(date_time_utc(1_709_210_096), "29 February 2024, 12:34 UTC");
         assert_eq!(date_time_utc(1_795_996_800 - 60), "29 November 2026, 23:59 UTC");
+        assert_eq!(civil_date(951_782_400), (2000, 2, 29), "a leap day of a century's leap year");
+        assert_eq!(civil_date(4_107_542_400), (2100, 3, 1), "2100 is no leap year");
     }
 }

@@ -187,20 +187,11 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-/// `(YYYYMMDD, HHMMSS)` in UTC of unix seconds, by the days-to-civil
-/// conversion of the proleptic Gregorian calendar (H. Hinnant's algorithm).
+/// `(YYYYMMDD, HHMMSS)` in UTC of unix seconds
+/// ([`clipstore_core::display::civil_date`]).
 fn amz_date(secs: u64) -> (String, String) {
-    let days = (secs / 86_400) as i64;
+    let (year, month, day) = clipstore_core::display::civil_date(secs);
     let second_of_day = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
     (
         format!("{year:04}{month:02}{day:02}"),
         format!("{:02}{:02}{:02}", second_of_day / 3_600, second_of_day / 60 % 60, second_of_day % 60),

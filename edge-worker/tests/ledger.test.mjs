@@ -754,5 +754,10 @@ describe("an owner's order made by hand", () => {
     // This `wrangler dev` never ran its self-test: doctor says how to run it.
     assert.match(fine.stdout, /warn  ledger: D1 reachable; the scheduled self-test has not run yet/);
     assert.match(fine.stdout, new RegExp(`note: a \`wrangler dev\` runs the scheduled self-test only when asked: .*curl '${stack.base}/cdn-cgi/handler/scheduled`));
+    // And what it gives runs it, on this stack without --test-scheduled.
+    const ran = await fetch(`${stack.base}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    assert.equal(ran.status, 200, await ran.text());
+    const after = await doctor(SIGNING_KEY);
+    assert.doesNotMatch(after.stdout, /the scheduled self-test has not run yet/, after.stdout);
   });
 });
