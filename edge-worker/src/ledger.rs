@@ -90,7 +90,8 @@ macro_rules! order_summary_columns {
          (SELECT json_group_array(r.clip_slug) FROM revoked_clips r WHERE r.order_id = o.order_id) AS revoked_clips, \
          COALESCE((SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1), \
              (SELECT x.to_addr FROM outbox x WHERE x.order_id = o.order_id AND x.kind IN ('order', 'resend') \
-             AND x.status = 'sent' ORDER BY x.id DESC LIMIT 1)) AS customer_email "
+             AND x.status = 'sent' ORDER BY x.id DESC LIMIT 1)) AS customer_email, \
+         o.choices AS choices, o.revoked_reason AS revoked_reason "
     };
 }
 
@@ -1491,6 +1492,10 @@ pub struct OrderSummaryRow {
     pub revoked_clips: String,
     /// Its checkout's address, else the one its link was last mailed to.
     pub customer_email: Option<String>,
+    /// What was bought of each clip, as [`OrderRow::choices`].
+    pub choices: Option<String>,
+    /// Why the order was revoked: `admin`, `refunded` or `disputed`.
+    pub revoked_reason: Option<String>,
 }
 crate::from_row!(OrderSummaryRow {
     order_id,
@@ -1505,7 +1510,9 @@ crate::from_row!(OrderSummaryRow {
     attempts,
     last_attempt_at,
     revoked_clips,
-    customer_email
+    customer_email,
+    choices,
+    revoked_reason
 });
 json_fields!(OrderSummaryRow {
     order_id,
@@ -1520,7 +1527,9 @@ json_fields!(OrderSummaryRow {
     attempts,
     last_attempt_at,
     revoked_clips,
-    customer_email
+    customer_email,
+    choices,
+    revoked_reason
 });
 
 /// Who bought an order and what they paid ([`sql::ORDER_CUSTOMER`]).
@@ -2083,14 +2092,16 @@ mod tests {
             last_attempt_at: None,
             revoked_clips: "[]".into(),
             customer_email: Some("a@b.example".into()),
+            choices: Some(r#"{"a":{"variant":"4k"}}"#.into()),
+            revoked_reason: Some("admin".into()),
         };
         assert_eq!(
             answered(&summary),
             concat!(
-                r#"{"allowance":1,"attempts":2,"clips":"[]","created_at":3,"#,
-                r#""customer_email":"a@b.example","customer_ref":"c","expires_at":null,"granted_bytes":10,"#,
-                r#""last_attempt_at":null,"order_id":"O","revoked_at":4,"revoked_clips":"[]","#,
-                r#""source":"admin"}"#,
+                r#"{"allowance":1,"attempts":2,"choices":"{\"a\":{\"variant\":\"4k\"}}","clips":"[]","#,
+                r#""created_at":3,"customer_email":"a@b.example","customer_ref":"c","expires_at":null,"#,
+                r#""granted_bytes":10,"last_attempt_at":null,"order_id":"O","revoked_at":4,"revoked_clips":"[]","#,
+                r#""revoked_reason":"admin","source":"admin"}"#,
             )
         );
         assert_eq!(

@@ -267,6 +267,9 @@ describe("a clip in one of its files, under a licence tier", () => {
     const stopped = await curl(`${link}/${slug}`);
     assert.equal(stopped.status, 403);
     assert.match(stopped.body.toString(), /refunded/);
+    // The owner's list says what the order holds now, and why it stopped.
+    const line = (await orders("list")).stdout.split("\n").find((l) => l.startsWith(`${wrong} `));
+    assert.match(line ?? "", new RegExp(` refunded .* ${slug}:${variantId}(:${licences[0]?.id})?$`), line);
   });
 
   it("two files of one clip in a cart are refused with a page that says so, nothing charged", async () => {

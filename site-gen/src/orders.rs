@@ -391,7 +391,9 @@ fn expired(order: &Value, now: u64) -> bool {
 
 /// The table `list` and `never-downloaded` print. BYTES CHARGED is what
 /// the allowance counts (bytes sent, less what resumes and resets gave
-/// back), not all that was sent.
+/// back), not all that was sent. A clip bought in another file or under a
+/// licence tier is written as items are given to `create` and `--exchange`
+/// (`slug:file:licence`); STATE says why an order was revoked.
 pub fn orders_table(orders: &[Value]) -> String {
     let now = unix_now();
     let mut out = format!(
@@ -403,15 +405,30 @@ pub fn orders_table(orders: &[Value]) -> String {
             o.get(key).and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default()
         };
         let revoked = json_list("revoked_clips");
+        let choices: std::collections::BTreeMap<String, clipstore_core::Choice> =
+            o.get("choices").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
         // A clip refunded on its own (a partial refund) is named so.
         let clips: Vec<String> = json_list("clips")
             .into_iter()
-            .map(|c| if revoked.contains(&c) { format!("{c}(revoked)") } else { c })
+            .map(|c| {
+                let item = item_text(&c, choices.get(&c));
+                if revoked.contains(&c) {
+                    format!("{item}(revoked)")
+                } else {
+                    item
+                }
+            })
             .collect();
-        let state = match () {
-            _ if o.get("revoked_at").is_some_and(|r| !r.is_null()) => "revoked",
-            _ if expired(o, now) => "expired",
-            _ => "active",
+        let state = match o.get("revoked_reason").and_then(Value::as_str) {
+            _ if o.get("revoked_at").is_none_or(Value::is_null) => {
+                if expired(o, now) {
+                    "expired"
+                } else {
+                    "active"
+                }
+            }
+            Some(reason @ ("refunded" | "disputed")) => reason,
+            _ => "revoked",
         };
         out.push_str(&format!(
             "{:<24} {:>9} {:>8} {:>14} {:<16} {:<16} {:<8} {:<28} {}\n",
@@ -427,6 +444,18 @@ pub fn orders_table(orders: &[Value]) -> String {
         ));
     }
     out
+}
+
+/// A clip as bought, the way `create` and `--exchange` take items:
+/// `slug`, `slug:file`, `slug:file:licence` or `slug::licence` (the main
+/// file under a licence tier).
+fn item_text(slug: &str, choice: Option<&clipstore_core::Choice>) -> String {
+    match choice.map(|c| (c.variant.as_deref(), c.licence.as_deref())) {
+        Some((Some(file), Some(licence))) => format!("{slug}:{file}:{licence}"),
+        Some((Some(file), None)) => format!("{slug}:{file}"),
+        Some((None, Some(licence))) => format!("{slug}::{licence}"),
+        _ => slug.to_string(),
+    }
 }
 
 /// The table `payments` prints.

@@ -178,6 +178,20 @@ fn tables_and_dev_vars() {
     assert!(table.contains("ORD-1"));
     assert!(table.contains("revoked"));
     assert!(table.contains("a b"));
+    // What was bought of each clip, as items are written to `create`, and
+    // why an order was revoked (the list said neither: stop 51's note).
+    let table = orders_table(&[
+        json!({"order_id": "ORD-2", "clips": "[\"a\",\"b\",\"c\"]", "allowance": 1, "attempts": 0,
+               "choices": "{\"a\":{\"variant\":\"4k\",\"licence\":\"extended\"},\"b\":{\"licence\":\"extended\"}}",
+               "revoked_clips": "[\"c\"]", "revoked_at": null}),
+        json!({"order_id": "ORD-3", "clips": "[\"a\"]", "revoked_at": 5, "revoked_reason": "refunded"}),
+        json!({"order_id": "ORD-4", "clips": "[\"a\"]", "revoked_at": 5, "revoked_reason": "disputed"}),
+        json!({"order_id": "ORD-5", "clips": "[\"a\"]", "revoked_at": 5, "revoked_reason": "admin"}),
+    ]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[1].ends_with(" a:4k:extended b::extended c(revoked)") && lines[1].contains(" active "), "{table}");
+    assert!(lines[2].contains(" refunded ") && lines[3].contains(" disputed "), "{table}");
+    assert!(lines[4].contains(" revoked ") && lines[4].ends_with(" a"), "{table}");
     // An expired order says so, with when (the customer's link answers
     // "expired"; `show` had no word of it, found by a review).
     let table = orders_table(&[
