@@ -129,7 +129,7 @@ pub struct Incremental {
     withheld: Option<HashSet<String>>,
     /// The clips gone from the last build's catalog, and the clips'
     /// versions that was found for (made again only when a clip changed).
-    gone: Option<(Vec<u64>, Vec<String>)>,
+    gone: Option<(Vec<u64>, Vec<crate::removed::Removed>)>,
     /// Each published item's own warnings ([`load::item_warnings`]), by the
     /// file they name: asked again of the files a rebuild reloaded only.
     item_warnings: BTreeMap<PathBuf, Vec<Diagnostic>>,
@@ -335,11 +335,14 @@ impl Incremental {
         if !self.options.drafts {
             if self.gone.as_ref().is_none_or(|(versions, _)| *versions != l.versions.clips) {
                 let catalog = render::manifest(&l.shop);
-                let gone = crate::gone_from(&self.root.join(crate::DEFAULT_MANIFEST), &l.shop, &catalog);
+                let manifest = self.root.join(crate::DEFAULT_MANIFEST);
+                let memory = crate::removed::memory(&self.root, &manifest);
+                let now = self.options.now.timestamp();
+                let gone = crate::removed::not_in(memory.as_deref(), &manifest, &l.shop, &catalog, now);
                 self.gone = Some((l.versions.clips.clone(), gone));
             }
             let gone = self.gone.as_ref().map(|(_, gone)| gone.as_slice()).unwrap_or_default();
-            warnings.extend(crate::gone_warning(gone).map(|text| Diagnostic::new(crate::DEFAULT_MANIFEST, text)));
+            warnings.extend(crate::removed::warning(gone).map(|text| Diagnostic::new(crate::DEFAULT_MANIFEST, text)));
         }
         warnings
     }

@@ -38,6 +38,7 @@ pub mod placeholders;
 pub mod progress;
 pub mod purchase_token;
 pub mod push;
+pub mod removed;
 pub mod render;
 pub mod resolved_path;
 pub mod search;
@@ -99,9 +100,9 @@ pub struct BuildSummary {
     pub elapsed: Duration,
     /// What was left out, a line each: `content/clips/x.md: a draft`.
     pub left_out: Vec<String>,
-    /// Clips in the last manifest written that this build's has not (their
-    /// buyers' links now answer "Not found").
-    pub gone: Vec<String>,
+    /// What was sold before and this build's catalog has not (their buyers'
+    /// links answer "Not found" once deployed): [`removed`].
+    pub gone: Vec<removed::Removed>,
     /// What the owner must hear of though the shop builds, each as printed.
     pub warnings: Vec<String>,
     /// The catalog manifest written differs from the one there before (or
@@ -182,7 +183,7 @@ impl BuildSummary {
     /// What `build` and `check` print of what is gone from the catalog
     /// since the last build.
     pub fn gone_text(&self) -> Option<String> {
-        gone_warning(&self.gone).map(|text| format!("Warning: {text}"))
+        removed::warning(&self.gone).map(|text| format!("Warning: {text}"))
     }
 
     /// What `build` and `check` print of the items left out: the first 20.
@@ -398,7 +399,9 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
             let catalog = render::manifest(&shop);
             let json = catalog.to_json();
             let changed = std::fs::read(&options.manifest).map_or(true, |old| old != json.as_bytes());
-            Ok((gone_from(&options.manifest, &shop, &catalog), Some((json, changed)), unfilled, index.len()))
+            let memory = removed::memory(&options.root, &options.manifest);
+            let gone = removed::not_in(memory.as_deref(), &options.manifest, &shop, &catalog, options.now.timestamp());
+            Ok((gone, Some((json, changed)), unfilled, index.len()))
         },
     );
     written.map_err(BuildError::Content)?.into_iter().collect::<Result<(), _>>()?;
@@ -421,100 +424,10 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
         },
     );
     written.map_err(BuildError::Manifest)?;
+    if let Some(memory) = removed::memory(&options.root, &options.manifest).filter(|_| !options.drafts) {
+        removed::remember(&memory, &gone);
+    }
     Ok(BuildSummary { elapsed: started.elapsed(), gone, catalog_changed, ..summary })
-}
-
-/// What of the manifest at `path` (the last build's) `shop` no longer
-/// sells, in slug order: clips, other files (variants) of the clips still
-/// there, and licence tiers; links to a bought clip or file answer "Not
-/// found" once deployed, a tier's certificates no longer name it. A clip whose file another clip now has was most likely
-/// renamed, and is said so with the fix that keeps its links working. None
-/// when there is no readable manifest there; read leniently (an older
-/// build's manifest), only what is compared.
-/// What the owner is told of the items [`gone_from`] the last catalog.
-pub fn gone_warning(gone: &[String]) -> Option<String> {
-    (!gone.is_empty()).then(|| {
-        format!(
-            "{} item(s) were in the last build's catalog and are not in this one: {}. \
-             Customers who bought a clip or file listed get \"Not found\" from their download links once this is \
-             deployed. \
-             If that was not meant, put them back (a draft or a future date also takes a clip out; a \
-             `[[variants]]` section or a `[[licences]]` tier removed takes that file or tier out)",
-            gone.len(),
-            gone.join(", ")
-        )
-    })
-}
-
-pub fn gone_from(path: &Path, shop: &Shop, now: &clipstore_core::CatalogManifest) -> Vec<String> {
-    use std::collections::BTreeMap;
-    #[derive(serde::Deserialize)]
-    struct LastCatalog {
-        clips: BTreeMap<String, LastClip>,
-        #[serde(default)]
-        shop: Option<LastShop>,
-    }
-    #[derive(serde::Deserialize)]
-    struct LastClip {
-        #[serde(default)]
-        object_key: String,
-        #[serde(default)]
-        variant: Option<LastId>,
-        #[serde(default)]
-        variants: BTreeMap<String, serde::de::IgnoredAny>,
-    }
-    #[derive(serde::Deserialize)]
-    struct LastShop {
-        #[serde(default)]
-        licences: Vec<LastId>,
-    }
-    #[derive(serde::Deserialize)]
-    struct LastId {
-        id: String,
-    }
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
-    let Ok(last) = serde_json::from_str::<LastCatalog>(&text) else { return Vec::new() };
-    let mut gone = Vec::new();
-    for (slug, clip) in &last.clips {
-        let Some(current) = now.clips.get(slug) else {
-            let renamed =
-                now.clips.iter().find(|(_, c)| !clip.object_key.is_empty() && c.object_key == clip.object_key);
-            gone.push(match renamed.and_then(|(s, _)| shop.clips.iter().find(|c| &c.slug == s)) {
-                Some(to) => {
-                    // The owner changed its `slug` line, or renamed the file.
-                    let text = std::fs::read_to_string(shop.root.join(&to.source)).unwrap_or_default();
-                    let has_slug = text
-                        .lines()
-                        .any(|l| l.trim_start().strip_prefix("slug").is_some_and(|r| r.trim_start().starts_with('=')));
-                    let how = if has_slug { "change its `slug` line back to" } else { "add" };
-                    format!(
-                        "{slug} (renamed {}? to keep its buyers' links working, {how} `slug = \"{slug}\"` in {})",
-                        to.slug,
-                        to.source.display()
-                    )
-                }
-                None => slug.clone(),
-            });
-            continue;
-        };
-        let ids = |main: Option<&str>, others: Vec<&str>| -> Vec<String> {
-            main.into_iter().chain(others).map(str::to_string).collect()
-        };
-        let had = ids(clip.variant.as_ref().map(|v| v.id.as_str()), clip.variants.keys().map(String::as_str).collect());
-        let has =
-            ids(current.variant.as_ref().map(|v| v.id.as_str()), current.variants.keys().map(String::as_str).collect());
-        gone.extend(had.iter().filter(|id| !has.contains(id)).map(|id| format!("{slug}'s file {id}")));
-    }
-    let tiers: Vec<&str> = now.shop.licences.iter().map(|l| l.id.as_str()).collect();
-    for licence in last.shop.map(|s| s.licences).unwrap_or_default() {
-        if !tiers.contains(&licence.id.as_str()) {
-            gone.push(format!(
-                "the licence {} (its buyers' downloads go on, but their licence certificates no longer name it)",
-                licence.id
-            ));
-        }
-    }
-    gone
 }
 
 /// Validates all content, templates and every internal link (also those that
@@ -529,8 +442,13 @@ pub fn check(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<BuildSumma
         return Err(errors);
     }
     // What a build would now take out of the catalog (drafts shown are not sold).
-    let gone =
-        if drafts { Vec::new() } else { gone_from(&root.join(DEFAULT_MANIFEST), &shop, &render::manifest(&shop)) };
+    let gone = if drafts {
+        Vec::new()
+    } else {
+        let manifest = root.join(DEFAULT_MANIFEST);
+        let memory = removed::memory(root, &manifest);
+        removed::not_in(memory.as_deref(), &manifest, &shop, &render::manifest(&shop), now.timestamp())
+    };
     let mut summary = BuildSummary { gone, ..BuildSummary::of(&shop, site.pages, site.tags, started) };
     // The search index is not made here: about one file per clip.
     summary.warnings.extend(content::checks::too_many_to_deploy(site.files.len() + shop.clips.len()));
