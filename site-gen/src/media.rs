@@ -827,19 +827,25 @@ fn one_clip(
     if clip.preview.is_none() {
         values.push(("preview", toml_str(&preview)));
     }
-    let sections = variants(masters, clip, &probe, &sha256, before, settings, &mut memory, &mut done, bar)?;
-    done.warnings.extend(hand_written_variants_unfound(masters, clip, &sections));
+    let mut sections = variants(masters, clip, &probe, &sha256, before, settings, &mut memory, &mut done, bar)?;
+    let filled = hand_written_variants(masters, clip, &sections, &mut done);
+    sections.extend(filled);
     done.front_matter = write_back(&clip.path, &clip.text, values, &sections)?;
     Ok((memory, done))
 }
 
-/// The `[[variants]]` sections written by hand (not this run's) whose file
-/// is not in the masters folder, or not of the size the section sells:
-/// the shop sells them, and `push` would find nothing to upload.
-fn hand_written_variants_unfound(masters: &Path, clip: &ClipFile, made: &[Section]) -> Vec<String> {
+/// The `[[variants]]` sections written by hand (not this run's): one whose
+/// `size` is missing or 0 (not filled in yet, so not sold: `build` refuses
+/// it) gets its file's size and sha256, as the clip's own lines do; one
+/// whose file is not in the masters folder, or not of the size the section
+/// sells, is warned of: the shop sells it, and `push` would find nothing to
+/// upload. (`check` sent the owner of a `size = 0` to `media`, which only
+/// warned and changed nothing: the authoring review.)
+fn hand_written_variants(masters: &Path, clip: &ClipFile, made: &[Section], done: &mut Done) -> Vec<Section> {
     let Some(table) = front_matter(&clip.text) else { return Vec::new() };
     let Some(sections) = table.get("variants").and_then(toml::Value::as_array) else { return Vec::new() };
-    let mut warnings = Vec::new();
+    let mut filled = Vec::new();
+    let warnings = &mut done.warnings;
     for section in sections.iter().filter_map(toml::Value::as_table) {
         let id = section.get("id").and_then(toml::Value::as_str).unwrap_or("?");
         let Some(key) = section.get("file").and_then(toml::Value::as_str) else { continue };
@@ -848,6 +854,17 @@ fn hand_written_variants_unfound(masters: &Path, clip: &ClipFile, made: &[Sectio
         }
         let path = masters.join(key);
         let sold = section.get("size").and_then(toml::Value::as_integer);
+        if sold.is_none_or(|size| size == 0) && path.is_file() {
+            match crate::push::hash_file(&path) {
+                Ok((size, sha256)) => {
+                    let toml_str = toml::Value::String(sha256).to_string();
+                    done.kept.push(format!("variant {id}: size and sha256 filled in from {}", path.display()));
+                    filled.push((id.to_string(), vec![("size", size.to_string()), ("sha256", toml_str)]));
+                }
+                Err(e) => warnings.push(format!("variant {id}'s file {}: {e}", path.display())),
+            }
+            continue;
+        }
         match fs::metadata(&path) {
             Err(_) => warnings.push(format!(
                 "variant {id} is for sale, but its file {} is not there: put the file there (`site-gen push` \
@@ -866,7 +883,7 @@ fn hand_written_variants_unfound(masters: &Path, clip: &ClipFile, made: &[Sectio
             Ok(_) => {}
         }
     }
-    warnings
+    filled
 }
 
 /// A poster or preview of a clip: the clip, its site path, whether the

@@ -265,6 +265,25 @@ fn leaves_a_hand_made_poster_alone_and_reports_a_missing_master() {
         "{}",
         text(&run)
     );
+    // A section not filled in yet (`size = 0`, which `check` sends to
+    // `media`; or no size line): its file's size and sha256 are written.
+    let short_sha: String = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(b"short").iter().map(|b| format!("{b:02x}")).collect()
+    };
+    for placeholder in ["size = 0\n", ""] {
+        let unfilled = section.replace("size = 1234\n", placeholder);
+        fs::write(&clip, format!("{head}{unfilled}+++{body}")).unwrap();
+        let run = site_gen(&["media"], &root);
+        assert!(run.status.success(), "{}", text(&run));
+        assert!(text(&run).contains("first-clip: variant web: size and sha256 filled in from "), "{}", text(&run));
+        let variants = front_matter(&root)["variants"].as_array().unwrap().clone();
+        let web_section = variants.iter().find(|v| v["id"].as_str() == Some("web")).unwrap();
+        assert_eq!(web_section["size"].as_integer(), Some(5), "{placeholder:?}");
+        assert_eq!(web_section["sha256"].as_str(), Some(short_sha.as_str()), "{placeholder:?}");
+        let check = site_gen(&["check"], &root);
+        assert!(!text(&check).contains("`size`"), "check no longer asks for a size: {}", text(&check));
+    }
 }
 
 /// One media run at a time in a shop: a second, started while the first
