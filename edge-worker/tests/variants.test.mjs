@@ -239,6 +239,14 @@ describe("a clip in one of its files, under a licence tier", () => {
     const { stdout, stderr } = await orders("reissue", wrong, "--exchange", `${slug}:${variantId}`, "--base-url", `${stack.base}/download`);
     const link = stdout.trim();
     assert.match(stderr, new RegExp(`Exchanged: the order now has ${slug}:${variantId}`));
+    // The customer hears of it from the shop: their links just stopped.
+    assert.match(stderr, /a fresh link was e-mailed to wrong\.file@example\.com/);
+    const told = resend.sent.filter((m) => m.email.to.includes("wrong.file@example.com")).at(-1);
+    const mailedLink = /https?:\/\/[^\s"<]+\/download\/[A-Za-z0-9._~-]+/.exec(told?.email.text ?? "")?.[0];
+    assert.ok(mailedLink, JSON.stringify(told?.email));
+    const mailedHead = await curl(`${mailedLink.replace(/^https?:\/\/[^/]+/, stack.base)}/${slug}`, { args: ["-I"] });
+    assert.equal(mailedHead.status, 200, `${mailedLink}: ${told.email.text}`);
+    assert.equal(mailedHead.headers["content-length"], String(variant.size), "the mailed link serves the new file");
     const head = await curl(`${link}/${slug}`, { args: ["-I"] });
     assert.equal(head.status, 200);
     assert.equal(head.headers["content-length"], String(variant.size), "the new link serves the variant");

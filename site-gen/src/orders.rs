@@ -139,12 +139,17 @@ pub enum OrdersCommand {
         #[arg(long, value_name = "ADDRESS")]
         to: Option<String>,
     },
-    /// Make the order's old links stop working and print a new one. An order
-    /// revoked by `revoke` works again with the new link; one revoked for a
-    /// refund or a dispute needs --despite-refund. With --exchange, one clip
-    /// of the order becomes another file or licence of it.
+    /// Make the order's old links stop working and print a new one, also
+    /// e-mailed to the customer when the order has an address (unless
+    /// --no-mail). An order revoked by `revoke` works again with the new
+    /// link; one revoked for a refund or a dispute needs --despite-refund.
+    /// With --exchange, one clip of the order becomes another file or
+    /// licence of it.
     Reissue {
         order: String,
+        /// Only print the new link: mail the customer nothing.
+        #[arg(long)]
+        no_mail: bool,
         /// The customer bought the wrong file or licence of a clip: the
         /// order's clip becomes this item (`harbour-at-dawn:720p`, a licence
         /// third: `harbour-at-dawn:720p:extended`), and its downloads start
@@ -557,9 +562,12 @@ pub fn order_details(v: &Value) -> String {
         }
     }
     let mut out = format!(
-        "order:      {}\nallowance:  {} downloads per clip\ncustomer:   {}\nsource:     {}\nexpires:    {}\nrevoked:    {}\n\nclips:\n",
+        "order:      {}\nallowance:  {} per clip\ncustomer:   {}\nsource:     {}\nexpires:    {}\nrevoked:    {}\n\nclips:\n",
         text(&order, "order_id"),
-        text(&order, "allowance"),
+        match order.get("allowance").and_then(Value::as_u64) {
+            Some(1) => "1 download".to_string(),
+            _ => format!("{} downloads", text(&order, "allowance")),
+        },
         who,
         text(&order, "source"),
         expires,
@@ -833,7 +841,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             }
             Err(e) => return Err(e),
         },
-        OrdersCommand::Reissue { order, exchange, despite_refund, expires, base_url, local_key } => {
+        OrdersCommand::Reissue { order, no_mail, exchange, despite_refund, expires, base_url, local_key } => {
             let valid_for = pt::parse_duration(&expires)?;
             let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
             // A local Worker's links are its own (the shop's address is
@@ -905,13 +913,20 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                     claims
                 }
             };
+            // The customer's links stopped: they hear of the new one from the
+            // shop, not from a "withdrawn or replaced" page (the customer
+            // review: an exchange mailed nothing, unlike `create`).
+            let mailed = if no_mail { None } else { mail_reissued(&client, &order) };
+            let tell = match &mailed {
+                Some(said) => said.clone(),
+                None => format!("send the customer this link, or `site-gen orders resend {order}`"),
+            };
             eprintln!(
-                "Order {}: new link for {} ({} downloads each, downloads already used stay used), valid until {}; links issued before it no longer work, and a mail of the order still waiting in the Worker's outbox is withdrawn (send the customer this link, or `site-gen orders resend {}`).",
+                "Order {}: new link for {} ({}, downloads already used stay used), valid until {}; links issued before it no longer work, and a mail of the order still waiting in the Worker's outbox is withdrawn ({tell}).",
                 claims.order_id,
                 claims.items_text(),
-                claims.downloads,
+                downloads_each(u64::from(claims.downloads)),
                 pt::show_time(claims.expires_at),
-                claims.order_id
             );
             if let Some(item) = &exchange {
                 eprintln!(
@@ -1110,6 +1125,29 @@ fn print_resent(order: &str, v: &Value, status: Option<(String, Option<String>)>
         println!("Order {order}: a fresh link for {to} is queued in the outbox (see `site-gen orders outbox`).");
     }
     println!("{}", text(v, "link"));
+}
+
+/// Mails the customer of `order` a fresh link after a reissue (a resend:
+/// it shares the reissued order's downloads), and says how that went; None
+/// when the order has no address or the mail could not be queued.
+fn mail_reissued(client: &AdminClient, order: &str) -> Option<String> {
+    let v = client.resend(order, None).ok()?;
+    let to = text(&v, "to");
+    Some(match outbox_status(client, &v) {
+        Some((status, _)) if status == "sent" => format!("a fresh link was e-mailed to {to}"),
+        Some((status, error)) if status == "failed" => format!(
+            "the mail provider refused a mail to {to}: {}; send the customer this link yourself",
+            error.as_deref().unwrap_or("no reason given")
+        ),
+        _ => format!(
+            "a mail with a fresh link to {to} waits in the outbox: see `site-gen orders outbox --order {order}`"
+        ),
+    })
+}
+
+/// "1 download each", "3 downloads each".
+fn downloads_each(n: u64) -> String {
+    format!("{n} download{} each", if n == 1 { "" } else { "s" })
 }
 
 /// The status (and last error) in the outbox of the message a resend
