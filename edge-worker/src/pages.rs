@@ -79,12 +79,15 @@ pub fn order_page(shop: &ShopInfo, view: &OrderView) -> String {
 /// The order's section; `intro` (markup) goes under the heading.
 fn order_section(view: &OrderView, intro: &str) -> String {
     let expires = date_time_utc(view.expires_at);
+    // "1 of 1 download left", not "1 downloads" (the customer review).
+    let plural = if view.allowance == 1 { "" } else { "s" };
     let mut body = format!(
         r#"    <section class="order">
       <h1>Your downloads</h1>
-{intro}      <p class="meta">Order <strong>{order}</strong> · link valid until <time>{expires}</time> · up to {allowance} downloads per clip</p>
+{intro}      <p class="meta">Order <strong>{order}</strong> · link valid until <time>{expires}</time> · up to {allowance} download{s} per clip</p>
       <ul class="download-list">
 "#,
+        s = plural,
         order = text(&view.order_id),
         expires = text(&expires),
         allowance = view.allowance,
@@ -95,8 +98,8 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         let left = match line.remaining {
             _ if line.refunded => "no downloads: refunded".to_string(),
             _ if line.withdrawn_by_shop => "no downloads: withdrawn by the shop".to_string(),
-            Some(n) => format!("{n} of {} downloads left", view.allowance),
-            None => format!("up to {} downloads", view.allowance),
+            Some(n) => format!("{n} of {} download{plural} left", view.allowance),
+            None => format!("up to {} download{plural}", view.allowance),
         };
         // "This link" named the page's link, which the page does not show
         // as such: the clip's own, to copy into a download manager.
@@ -402,9 +405,16 @@ pub fn expired_order_page(shop: &ShopInfo, view: &OrderView) -> String {
 }
 
 /// The page shown with an error status. Says what the customer can do, never
-/// why a token was refused in detail.
-pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
+/// why a token was refused in detail. `at_clip`: the request was a clip's
+/// address (`/download/<token>/<slug>`), whose order page is `.` from it:
+/// the page links it rather than send the customer back to their mailbox.
+pub fn error_page(shop: &ShopInfo, error: &DownloadError, at_clip: bool) -> String {
     let contact = contact_link(shop);
+    let order_page = if at_clip {
+        "<a href=\".\">open your order's download page</a>"
+    } else {
+        "open your order's download page (the link in your e-mail)"
+    };
     let (title, message) = match error {
         DownloadError::Expired => (
             "This download link has expired",
@@ -427,7 +437,7 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
         DownloadError::AllowanceUsedUp => (
             "You have used all downloads of this clip",
             format!(
-                "<p>Your link allows each clip to be downloaded a set number of times, and this clip has reached it. If a download of it broke off or was cancelled, open your order's download page (the link in your e-mail): it says whether you can start it again or resume it. If you need the clip again, write to {contact} with your order number (it is in your order e-mail) and we will help.</p>"
+                "<p>Your link allows each clip to be downloaded a set number of times, and this clip has reached it. If a download of it broke off or was cancelled, {order_page}: it says whether you can start it again or resume it. If you need the clip again, write to {contact} with your order number (it is in your order e-mail) and we will help.</p>"
             ),
         ),
         // Not "used all downloads": a download that broke off during the
@@ -435,7 +445,7 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError) -> String {
         DownloadError::PausedOffline => (
             "Downloads of this link are paused for a while",
             format!(
-                "<p>Our download records are unavailable right now, and this link has taken what it may until they are back. Nothing is lost: once they are (usually within the hour), open your order's download page (the link in your e-mail): it says whether you can start a download that broke off again or resume it. If it still fails tomorrow, write to {contact} with your order number.</p>"
+                "<p>Our download records are unavailable right now, and this link has taken what it may until they are back. Nothing is lost: once they are (usually within the hour), {order_page}: it says whether you can start a download that broke off again or resume it. If it still fails tomorrow, write to {contact} with your order number.</p>"
             ),
         ),
         DownloadError::Revoked => (
@@ -561,7 +571,9 @@ mod tests {
         assert!(html.contains(r#"<a href="/search/">Search</a>"#) && html.contains(r#"<a href="/cart/">Cart</a>"#));
         assert!(html.contains("Harbor &quot;dawn&quot;.mp4") || html.contains("Harbor \"dawn\".mp4"));
         assert!(html.contains("2.5 MB"));
-        assert!(html.contains("4 of 5 downloads left"));
+        assert!(html.contains("4 of 5 downloads left") && html.contains("up to 5 downloads per clip"));
+        let one = order_page(&shop(), &OrderView { allowance: 1, ..view() });
+        assert!(one.contains("up to 1 download per clip") && !one.contains("1 downloads"), "{one}");
         assert!(html.contains(&format!("SHA-256 <code class=\"sha256\">{}</code>", "ab".repeat(32))));
         assert_eq!(html.matches("SHA-256").count(), 1, "only a clip whose hash the catalog knows");
         assert!(html.contains("6 November 1994, 08:49 UTC"), "as the mail writes dates");
@@ -733,23 +745,33 @@ mod tests {
 
     #[test]
     fn paused_while_d1_is_down_is_not_used_up() {
-        let html = error_page(&shop(), &DownloadError::PausedOffline);
+        let html = error_page(&shop(), &DownloadError::PausedOffline, false);
         assert!(html.contains("paused for a while") && html.contains("Nothing is lost"), "{html}");
         assert!(!html.contains("used all downloads"));
     }
 
     #[test]
     fn used_up_page_says_so_and_how_to_get_help() {
-        let html = error_page(&shop(), &DownloadError::AllowanceUsedUp);
+        let html = error_page(&shop(), &DownloadError::AllowanceUsedUp, true);
         assert!(html.contains("used all downloads"));
         assert!(html.contains("mailto:help@example.com"));
+        // At the clip's address, its order page is `.` from it: linked, not
+        // "the link in your e-mail" (the customer review).
+        assert!(html.contains("<a href=\".\">open your order's download page</a>: it says"), "{html}");
+        let paused = error_page(&shop(), &DownloadError::PausedOffline, true);
+        assert!(paused.contains("<a href=\".\">open your order's download page</a>"), "{paused}");
+        let elsewhere = error_page(&shop(), &DownloadError::AllowanceUsedUp, false);
+        assert!(
+            elsewhere.contains("open your order's download page (the link in your e-mail)")
+                && !elsewhere.contains("href=\".\"")
+        );
     }
 
     /// A link replaced by a newer one (a reissue): the customer can have
     /// the newer one mailed again without writing to the shop.
     #[test]
     fn a_replaced_link_points_to_link_recovery() {
-        let html = error_page(&shop(), &DownloadError::Revoked);
+        let html = error_page(&shop(), &DownloadError::Revoked, false);
         assert!(html.contains("<a href=\"/orders/recover\">have your download links e-mailed to you again</a>"));
         assert!(html.contains("mailto:help@example.com"));
     }
@@ -757,7 +779,7 @@ mod tests {
     /// A link cut short in copying: the whole one can be mailed again.
     #[test]
     fn a_broken_link_points_to_link_recovery() {
-        let html = error_page(&shop(), &DownloadError::InvalidToken { code: "malformed" });
+        let html = error_page(&shop(), &DownloadError::InvalidToken { code: "malformed" }, false);
         assert!(html.contains("<a href=\"/orders/recover\">have your download links e-mailed to you again</a>"));
         assert!(html.contains("mailto:help@example.com"));
     }
@@ -782,7 +804,7 @@ mod tests {
 
     #[test]
     fn expired_page_says_how_to_get_a_new_link() {
-        let html = error_page(&shop(), &DownloadError::Expired);
+        let html = error_page(&shop(), &DownloadError::Expired, false);
         assert!(html.contains("expired"));
         assert!(html.contains("mailto:help@example.com"));
         assert!(html.contains("new one"));
@@ -790,10 +812,13 @@ mod tests {
 
     #[test]
     fn error_pages_never_show_details() {
-        let html =
-            error_page(&shop(), &DownloadError::Unavailable { detail: "R2 key clips/secret.mp4 missing".into() });
+        let html = error_page(
+            &shop(),
+            &DownloadError::Unavailable { detail: "R2 key clips/secret.mp4 missing".into() },
+            false,
+        );
         assert!(!html.contains("secret"));
-        let html = error_page(&shop(), &DownloadError::InvalidToken { code: "bad_signature" });
+        let html = error_page(&shop(), &DownloadError::InvalidToken { code: "bad_signature" }, false);
         assert!(!html.contains("signature"));
     }
 }

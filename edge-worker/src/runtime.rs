@@ -137,8 +137,15 @@ fn page_headers(headers: &mut Headers) -> Result<()> {
 }
 
 fn error_response(error: &DownloadError) -> Result<Response> {
+    error_response_at(error, false)
+}
+
+/// [`error_response`] for a request at a clip's address (see
+/// [`pages::error_page`]).
+fn error_response_at(error: &DownloadError, at_clip: bool) -> Result<Response> {
     log_refusal(error);
-    let mut response = Response::from_html(pages::error_page(&manifest().shop, error))?.with_status(error.status());
+    let mut response =
+        Response::from_html(pages::error_page(&manifest().shop, error, at_clip))?.with_status(error.status());
     let headers = response.headers_mut();
     page_headers(headers)?;
     headers.set("cache-control", delivery::CACHE_CONTROL)?;

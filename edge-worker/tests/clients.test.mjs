@@ -502,7 +502,7 @@ describe("download clients on tight links", () => {
       const left = page.includes(`<a class="button" ${href}>Download<span class="visually-hidden">`);
       const again = page.includes(`<a class="button" ${href}>Download again<span class="visually-hidden">`);
       const button = left || again;
-      assert.equal(left, /1 of 1 downloads left/.test(page), "the button and the count agree");
+      assert.equal(left, /1 of 1 download left/.test(page), "the button and the count agree");
       assert.equal(again, /you can start it again once/.test(page));
       // No whole download left: "none left", or how to resume the last one
       // that broke off.

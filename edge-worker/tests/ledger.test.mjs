@@ -82,6 +82,12 @@ describe("allowance", () => {
     const page403 = fs.readFileSync(refused[0].output, "utf8");
     assert.match(page403, /used all downloads/);
     assert.match(page403, /mailto:/);
+    // Its link to the order page, relative to the clip's address, is the order page.
+    const href = /<a href="([^"]*)">open your order's download page<\/a>/.exec(page403)?.[1];
+    assert.ok(href, page403);
+    const orderPage = await curl(new URL(href, clipUrl(link)).href);
+    assert.equal(orderPage.status, 200);
+    assert.match(orderPage.body.toString(), /0 of 3 downloads left|up to 3 downloads per clip/);
 
     // Every request that got bytes has its row; refusals are counted, and
     // only the first 5 a minute of one order's kind get a row (refusals.rs).

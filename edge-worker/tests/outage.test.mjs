@@ -387,6 +387,28 @@ describe("a 1-download link while D1 is down", () => {
     }
   });
 
+  it("'Lost your download link?' while D1 fails says to try again, not that a mail is on its way", async () => {
+    // The outage review: the page promised a mail, the lookup failed after
+    // the answer, and no mail ever came.
+    const ask = () => fetch(`${stack.base}/orders/recover`, {
+      method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "email=lost%40example.com",
+    }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    await stack.wrangler(["d1", "execute", "DB", "--command", "ALTER TABLE recovery_requests RENAME TO recovery_requests_offline;"]);
+    let down;
+    try {
+      down = await ask();
+    } finally {
+      await stack.wrangler(["d1", "execute", "DB", "--command", "ALTER TABLE recovery_requests_offline RENAME TO recovery_requests;"]);
+    }
+    assert.equal(down.status, 503, down.text);
+    assert.match(down.text, /nothing was sent\. Please try again in a few minutes/);
+    assert.match(down.text, /value="lost@example\.com"/, "the address typed is kept in the form");
+    assert.doesNotMatch(down.text, /on its way/);
+    const up = await ask();
+    assert.equal(up.status, 200, up.text);
+    assert.match(up.text, /on its way/);
+  });
+
   it("8 parallel full GETs of a fresh link: one complete body, the rest refused or cut off", async () => {
     const link = await mint(stack, { order: "O-PAR", clips: [withheld.slug], downloads: 1 });
     await d1Down();

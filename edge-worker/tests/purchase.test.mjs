@@ -380,7 +380,7 @@ describe("the customer's journey", () => {
     // One download per clip, all used by the first link: the fresh link shares them.
     const page = await curl(recoveredLink);
     assert.equal(page.status, 200);
-    assert.match(page.body.toString(), /0 of 1 downloads left/);
+    assert.match(page.body.toString(), /0 of 1 download left/);
     const clip = await curl(`${recoveredLink}/${cart[0].slug}`);
     assert.equal(clip.status, 403, "no extra download");
     const bad = await ask("not an address");

@@ -577,7 +577,7 @@ pub(super) async fn clip_request(
     }
     match result {
         Ok(response) => Ok(response),
-        Err(error) => error_response(&error),
+        Err(error) => error_response_at(&error, true),
     }
 }
 

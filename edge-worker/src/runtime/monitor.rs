@@ -210,6 +210,10 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
             ),
         ),
         (Some(_), None) => Check::pass("alerts", "ALERT_WEBHOOK_URL is set"),
+        // ALERT_EMAIL has its own check (the mail provider's).
+        (None, None) if setting(env, "ALERT_EMAIL").is_some() => {
+            Check::pass("alerts", "ALERT_WEBHOOK_URL is not set: alerts go to ALERT_EMAIL")
+        }
         (None, None) => Check::pass("alerts", "ALERT_WEBHOOK_URL is not set: alerts only go to the logs"),
     });
     // The cart is on every clip page: without a usable key its Checkout

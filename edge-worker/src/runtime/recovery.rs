@@ -78,8 +78,20 @@ pub(super) async fn recover(mut req: Request, env: &Env, ctx: &Context) -> Resul
         email,
         origin: origin(&req)?,
     };
+    // The request is counted before the answer (that says nothing of the
+    // address's orders): with D1 down, "an e-mail is on its way" promised a
+    // mail that never came (the outage review).
+    let allowed = match counted(env, &request).await {
+        Ok(allowed) => allowed,
+        Err(e) => {
+            console_error!("{}", log_line!({ "event": "recovery_failed", "error": format!("{e:?}") }));
+            let problem = "We cannot look up orders right now (a fault on our side), so nothing was sent. \
+                 Please try again in a few minutes.";
+            return page(recover_form_page(shop, Some(problem), &request.email), 503);
+        }
+    };
     let sent = recover_sent_page(shop, &request.email);
-    super::in_background(ctx, send_links(env.clone(), request));
+    super::in_background(ctx, send_links(env.clone(), request, allowed));
     page(sent, 200)
 }
 
@@ -143,8 +155,11 @@ crate::from_row!(RecoverableOrder {
 /// After the response: counts the request against the limits, then mints
 /// and e-mails a link per order of the address, in one batch with the
 /// outbox row, and sends it.
-async fn send_links(env: Env, request: Recovery) {
-    let outcome = queue_links(&env, &request).await;
+async fn send_links(env: Env, request: Recovery, allowed: Option<u64>) {
+    let outcome = match allowed {
+        Some(id) => queue_links(&env, &request, id).await.map(Some),
+        None => Ok(None),
+    };
     let short = &request.email_hash[..12];
     match outcome {
         Ok(Some(0)) => console_log!("{}", log_line!({ "event": "recovery_no_orders", "email_hash": short })),
@@ -157,9 +172,9 @@ async fn send_links(env: Env, request: Recovery) {
     }
 }
 
-/// `Ok(None)`: rate-limited; `Ok(Some(n))`: a mail naming `n` orders queued
-/// (with a link, or why they no longer download).
-async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Option<u64>, DownloadError> {
+/// Records the request against the limits: its id, or `Ok(None)` when
+/// rate-limited.
+async fn counted(env: &Env, request: &Recovery) -> std::result::Result<Option<u64>, DownloadError> {
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
     let now = now_unix();
     let allowed = bind(
@@ -179,7 +194,14 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
     .first_row::<Allowed>()
     .await
     .map_err(|e| d1_error("recovery request", e))?;
-    let Some(Allowed { id }) = allowed else { return Ok(None) };
+    Ok(allowed.map(|Allowed { id }| id))
+}
+
+/// A mail naming `n` orders queued for the request `id` (with a link, or
+/// why they no longer download): `Ok(n)`.
+async fn queue_links(env: &Env, request: &Recovery, id: u64) -> std::result::Result<u64, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let now = now_unix();
     let orders: Vec<RecoverableOrder> =
         bind(&db, sql::ORDERS_OF_EMAIL, &[text(&request.email), num(MAX_ORDERS), num(now)])?
             .all_rows()
@@ -234,7 +256,7 @@ async fn queue_links(env: &Env, request: &Recovery) -> std::result::Result<Optio
         statements.push(outbox_insert(&db, MailKind::Recovery, None, &mail, now)?);
     }
     batch(&db, statements).await?;
-    Ok(Some((facts.len() + ended.len()) as u64))
+    Ok((facts.len() + ended.len()) as u64)
 }
 
 /// The claims of a fresh link of an order as the ledger has it (`clips`:
