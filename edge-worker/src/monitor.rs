@@ -301,7 +301,7 @@ pub fn schema_problem(applied: &[String]) -> Option<String> {
         crate::ledger::MIGRATIONS.iter().copied().filter(|m| !applied.iter().any(|a| a == m)).collect();
     (!missing.is_empty()).then(|| {
         format!(
-            "the ledger (D1) lacks {} {}: until it has them, the cart's checkout opens no payment page (customers cannot buy), and downloads may fail. Run `npx wrangler d1 migrations apply DB --remote` in edge-worker/ (in a shop's own folder, with `--config wrangler.toml`)",
+            "the ledger (D1) lacks {} {}: until it has them, the cart's checkout opens no payment page (customers cannot buy), and downloads are served as in a D1 outage (each link may take its allowance once more; charged when the records kept in R2 are merged). Run `npx wrangler d1 migrations apply DB --remote` in edge-worker/ (in a shop's own folder, with `--config wrangler.toml`)",
             if missing.len() == 1 { "migration" } else { "migrations" },
             missing.join(", ")
         )

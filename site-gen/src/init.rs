@@ -244,6 +244,14 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
         out.push_str(&line);
         out.push('\n');
     }
+    out.push_str(&build_section(name, clipstore));
+    out
+}
+
+/// The `[build]` section of a shop's wrangler.toml (with its comment): each
+/// `wrangler deploy` and `wrangler dev` builds the Worker of the checkout
+/// `clipstore` with this shop's catalog into `.worker-build/`.
+fn build_section(name: &str, clipstore: &str) -> String {
     // Wrangler runs it in the folder it was started in: anywhere else it
     // would build another folder's catalog and deploy this folder's stale
     // build. `name` is a slug (`shop_name`), so the line is literal.
@@ -252,7 +260,7 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
          CLIPSTORE_MANIFEST=\"$PWD/catalog-manifest.json\" bash {} --out-dir \"$PWD/.worker-build\"",
         shell_quoted(&format!("{clipstore}/scripts/build-worker.sh"))
     );
-    out.push_str(&format!(
+    format!(
         "\n# Every `wrangler deploy` (and `wrangler dev`) builds the Worker first, with this shop's\n\
          # catalog-manifest.json (written by `site-gen build`), into .worker-build/ here.\n\
          # A `wrangler dev` running here builds and reloads after each `site-gen build`.\n\
@@ -260,8 +268,33 @@ fn wrangler_toml(name: &str, clipstore: &str) -> String {
          command = {}\n\
          watch_dir = {WATCH_DIR}\n",
         toml_string(&build)
-    ));
-    out
+    )
+}
+
+/// The warning for a shop whose wrangler.toml an older `site-gen init`
+/// wrote: `main` in the clipstore checkout's `edge-worker/build/` and no
+/// `[build]`. Its `wrangler deploy` ships whatever was built there last:
+/// after an update the old Worker, or the sample shop's if the tests or
+/// `run-local.sh` ran since (every clip "no such clip"). Says what to change
+/// (the upgrade review). None for any other wrangler.toml.
+pub fn older_wrangler_toml(root: &Path) -> Option<String> {
+    let config = std::fs::read_to_string(root.join("wrangler.toml")).ok()?;
+    let table: toml::Table = config.parse().ok()?;
+    if table.contains_key("build") {
+        return None;
+    }
+    let main = table.get("main")?.as_str()?;
+    let clipstore = main.strip_suffix("/edge-worker/build/index.js")?;
+    let name = table.get("name")?.as_str()?;
+    Some(format!(
+        "warning: {}: `main = {}` deploys whatever was last built in the clipstore checkout (an older Worker after \
+         an update, or the sample shop's after its tests), not a Worker built with this shop's catalog.\n  \
+         = help: as `site-gen init` writes it now: change that line to `main = \".worker-build/index.js\"`, add \
+         `.worker-build/` to .gitignore, and add at the end of wrangler.toml:\n{}",
+        root.join("wrangler.toml").display(),
+        toml_string(main),
+        build_section(name, clipstore)
+    ))
 }
 
 /// What a shop's `wrangler dev` watches: what `site-gen build` writes (the

@@ -408,6 +408,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let (gone, manifest, unfilled, index_files) = searched?;
     summary.warnings.extend(unfilled.iter().map(|d| d.to_string().replacen("error:", "warning:", 1)));
     summary.warnings.extend(content::checks::too_many_to_deploy(site_files + index_files));
+    summary.warnings.extend(init::older_wrangler_toml(&options.root));
     // Held until the manifest is written, so it is this build's.
     let _lock = staging.commit()?;
     summary.pages_kept = kept.as_ref().map_or(0, kept_pages::KeptPages::kept);
@@ -452,6 +453,7 @@ pub fn check(root: &Path, drafts: bool, now: DateTime<Utc>) -> Result<BuildSumma
     let mut summary = BuildSummary { gone, ..BuildSummary::of(&shop, site.pages, site.tags, started) };
     // The search index is not made here: about one file per clip.
     summary.warnings.extend(content::checks::too_many_to_deploy(site.files.len() + shop.clips.len()));
+    summary.warnings.extend(init::older_wrangler_toml(root));
     Ok(summary)
 }
 

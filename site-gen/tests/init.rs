@@ -163,6 +163,36 @@ fn a_new_shop_builds_at_once_and_check_lists_its_placeholders() {
         "{}",
         text(&build)
     );
+
+    // A shop made before `[build]`: `main` in the checkout's build folder,
+    // which holds whatever was built there last. Every build and check says
+    // so, with the lines that mend it; mended, it is what init writes now.
+    let now = fs::read_to_string(&config).unwrap().replace("\"content\"", site_gen::init::WATCH_DIR);
+    let section_at = now.find("\n# Every `wrangler deploy`").unwrap();
+    let checkout = site_gen::init::clipstore_of_current_exe().unwrap();
+    let old_main = format!("main = \"{}/edge-worker/build/index.js\"", checkout.display());
+    let old = now[..section_at].replace("main = \".worker-build/index.js\"", &old_main);
+    fs::write(&config, &old).unwrap();
+    for args in [&["build", "--root", root, "--out", out.to_str().unwrap()][..], &["check", "--root", root]] {
+        let (command, o) = (args[0], site_gen(args));
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!(
+                "wrangler.toml: `{old_main}` deploys whatever was last built in the clipstore checkout"
+            )),
+            "{command}: {}",
+            text(&o)
+        );
+        assert!(text(&o).contains("change that line to `main = \".worker-build/index.js\"`"), "{}", text(&o));
+    }
+    let o = text(&site_gen(&["build", "--root", root, "--out", out.to_str().unwrap()]));
+    let told = &o[o.find("add at the end of wrangler.toml:\n").unwrap() + "add at the end of wrangler.toml:\n".len()..];
+    let section = &told
+        [..told.find("watch_dir = ").unwrap() + told[told.find("watch_dir = ").unwrap()..].find('\n').unwrap() + 1];
+    fs::write(&config, format!("{}{section}", old.replace(&old_main, "main = \".worker-build/index.js\""))).unwrap();
+    assert_eq!(fs::read_to_string(&config).unwrap(), now, "mended as told, it is what init writes");
+    let o = site_gen(&["build", "--root", root, "--out", out.to_str().unwrap()]);
+    assert!(!text(&o).contains("deploys whatever was last built"), "{}", text(&o));
 }
 
 #[test]
