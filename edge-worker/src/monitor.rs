@@ -202,6 +202,24 @@ impl FailureThreshold {
         }
     }
 
+    /// What the `failure_rate` problem adds of how most attempts failed
+    /// (their `outcome`) and what it means: the count alone gave the owner
+    /// no cause (the outage review).
+    pub fn failure_cause(outcome: Option<&str>) -> &'static str {
+        match outcome {
+            Some("storage_unavailable") => {
+                ", most because the clip's storage did not serve it (R2 failing, or the secondary origin too): \
+                 nothing was charged for them and customers were told to try again; see Cloudflare's status page, \
+                 and `wrangler tail` for the errors"
+            }
+            Some("paused_offline") => {
+                ", most because the ledger (D1) was down and their links had taken what they may meanwhile: they \
+                 download again once D1 is back"
+            }
+            _ => ": `site-gen orders export` lists each attempt's outcome, and `wrangler tail` the errors",
+        }
+    }
+
     /// A problem description when `failed` of `total` attempts pass the
     /// threshold. Once announced (`open`), it stays a problem until fewer
     /// than half the threshold fail, with downloads seen in the window: a
@@ -1145,8 +1163,12 @@ pub mod sql {
           '$.events_missed_at', COALESCE(json_extract(monitor_state.state, '$.events_missed_at'), 0)) \
         ELSE excluded.state END, updated_at = excluded.updated_at";
     /// Attempts since ?1 (unix ms): `total`, and `failed` (5xx: storage or ledger failures).
-    pub const FAILURE_COUNTS: &str = "SELECT COUNT(*) AS total, COALESCE(SUM(status >= 500), 0) AS failed \
-        FROM download_attempts WHERE at >= ?1";
+    /// Attempts since `?1` (unix ms), those that failed (5xx), and the most
+    /// common way they failed (`outcome`), for
+    /// [`super::FailureThreshold::failure_cause`].
+    pub const FAILURE_COUNTS: &str = "SELECT COUNT(*) AS total, COALESCE(SUM(status >= 500), 0) AS failed, \
+        (SELECT outcome FROM download_attempts WHERE at >= ?1 AND status >= 500 GROUP BY outcome \
+         ORDER BY COUNT(*) DESC LIMIT 1) AS outcome FROM download_attempts WHERE at >= ?1";
 }
 
 #[cfg(test)]
@@ -1556,6 +1578,9 @@ mod tests {
         assert_eq!(t.judge(4, 4, false), None, "too few attempts");
         assert_eq!(t.judge(1, 10, false), None);
         assert!(t.judge(2, 10, false).unwrap().contains("2 of 10"));
+        assert!(FailureThreshold::failure_cause(Some("storage_unavailable")).contains("storage did not serve it"));
+        assert!(FailureThreshold::failure_cause(Some("paused_offline")).contains("ledger (D1) was down"));
+        assert!(FailureThreshold::failure_cause(None).contains("orders export"));
         let t = FailureThreshold::from_vars(Some("0.5"), Some("1"), Some("nope"));
         assert_eq!(t, FailureThreshold { rate: 0.5, min_attempts: 1, window_minutes: 15 });
         assert_eq!(FailureThreshold::from_vars(Some("7"), None, None).rate, 0.2);

@@ -120,13 +120,15 @@ pub mod sql {
              AND last_error LIKE 'the provider refuses the shop''s %' ORDER BY next_attempt_at DESC, id DESC LIMIT 1) AS last_error \
          FROM outbox WHERE status IN ('queued', 'sending') AND last_error LIKE 'the provider refuses the shop''s %'";
 
-    /// The cron's probe of a fix: the oldest queued message refused for
-    /// the shop's key or sender is due now, whatever its back-off, so one
-    /// message a run (every 5 minutes) asks the provider again; once it is
-    /// taken, [`OUTBOX_RELEASE`] makes the others due. `?1 now`.
+    /// The cron's probe of a fix or of the end of an outage: the oldest
+    /// queued message waiting out a back-off after a failed send (the
+    /// shop's key or sender refused, a 5xx, a 429, no answer) is due now,
+    /// so one message a run (every 5 minutes) asks the provider again; once
+    /// it is taken, [`OUTBOX_RELEASE`] makes the others due. (Only refusals
+    /// of the key were probed: after a long outage the backlog waited up to
+    /// another hour once the provider was back, the outage review.) `?1 now`.
     pub const OUTBOX_PROBE: &str = "UPDATE outbox SET next_attempt_at = ?1 WHERE id = (SELECT id FROM outbox \
-         WHERE status = 'queued' AND next_attempt_at > ?1 AND last_error LIKE 'the provider refuses the shop''s %' \
-         ORDER BY id LIMIT 1)";
+         WHERE status = 'queued' AND next_attempt_at > ?1 AND last_error IS NOT NULL ORDER BY id LIMIT 1)";
 
     /// Messages the provider refused for good since `?1` (unix seconds,
     /// when they failed, however old they are): `count`, the
@@ -719,7 +721,7 @@ mod sql_tests {
         run(&db, sql::OUTBOX_RETRY, vec![n(3), n(11_000), t(&key), t("resend")]);
         assert_eq!(refused(&db), (2, 1000, Some(key.clone())), "young ones too: no mail goes out at all");
         assert_eq!(run(&db, sql::OUTBOX_PROBE, vec![n(10_000)]), 1);
-        assert_eq!(due(&db, 10_000), vec![1], "the oldest refused one, not the rate-limited one");
+        assert_eq!(due(&db, 10_000), vec![1], "the oldest waiting, one a run");
         // Refused again: its back-off grows, and the next run's probe asks
         // with it again (any one tells whether the key works).
         assert!(claim(&db, 1, 10_000).is_some());
@@ -737,6 +739,31 @@ mod sql_tests {
         assert_eq!(due(&db, 10_300), vec![2, 3]);
         let last_error: String = db.query_row("SELECT last_error FROM outbox WHERE id = 3", [], |r| r.get(0)).unwrap();
         assert_eq!(last_error, format!("earlier, {key}"), "kept as history");
+    }
+
+    /// A provider down for hours (5xx): its backlog waits an hour between
+    /// tries, but the cron asks with the oldest message each run, and the
+    /// first one taken makes every other due.
+    #[test]
+    fn after_an_outage_the_backlog_goes_at_the_next_cron_run() {
+        let db = db();
+        for (order, at) in [("O1", 9_000), ("O2", 9_500)] {
+            insert(&db, "order", Some(order), at);
+        }
+        run(&db, "UPDATE outbox SET status = 'sending'", vec![]);
+        for id in [1, 2] {
+            run(&db, sql::OUTBOX_RETRY, vec![n(id), n(13_600), t("Resend answered 500: down"), t("resend")]);
+        }
+        assert_eq!(due(&db, 10_000), Vec::<u64>::new(), "both wait out their back-off");
+        assert_eq!(run(&db, sql::OUTBOX_PROBE, vec![n(10_000)]), 1);
+        assert_eq!(due(&db, 10_000), vec![1], "the oldest is asked again at once");
+        // Never sent yet (no error): not a probe, it is due by itself.
+        insert(&db, "order", Some("O3"), 9_990);
+        run(&db, "UPDATE outbox SET next_attempt_at = 20000 WHERE id = 3", vec![]);
+        assert!(claim(&db, 1, 10_000).is_some());
+        run(&db, sql::OUTBOX_SENT, vec![n(1), n(10_000), t("resend"), t("x")]);
+        assert_eq!(run(&db, sql::OUTBOX_RELEASE, vec![n(10_000)]), 2);
+        assert_eq!(due(&db, 10_000), vec![2, 3], "the provider is back: the rest go");
     }
 
     #[test]

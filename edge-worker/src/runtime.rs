@@ -353,7 +353,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // before the delivery that sends their mail.
     payments::orders_from_stripe(&env).await;
     let batch = crate::outbox::DELIVERY_BATCH;
-    let first = mail::deliver_outbox(&env, batch, mail::Probe::RefusedOne).await;
+    let first = mail::deliver_outbox(&env, batch, mail::Probe::OldestWaiting).await;
     // A message taken makes those waiting out a back-off due (a fixed key
     // the probe found): they go in this run, within the same batch size.
     if first.sent > 0 && first.due < batch {

@@ -381,6 +381,8 @@ describe("a failure rate at the threshold", () => {
       await settle();
       assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
       assert.deepEqual(received[before].body.clipstore.new, ["failure_rate"]);
+      // With the cause the ledger knows (the outage review: a count alone).
+      assert.match(received[before].body.text, /download attempts failed in the last 15 minutes \(threshold 20%\), most because the clip's storage did not serve it/);
       await reach(failed, Math.ceil(failed / 0.19)); // 19 %: under the threshold, not under half of it
       await scheduled();
       await settle();

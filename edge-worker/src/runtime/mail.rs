@@ -79,12 +79,13 @@ struct DueRow {
 }
 crate::from_row!(DueRow { id });
 
-/// Whether a delivery run asks the provider again about mail it refused for
-/// the shop's key or sender (one message, whatever its back-off): the
-/// cron's run does, so that a fixed key is found within 5 minutes.
+/// Whether a delivery run asks the provider again with the oldest message
+/// waiting out a back-off after a failed send (one message, whatever its
+/// back-off): the cron's run does, so that a fixed key or the end of an
+/// outage is found within 5 minutes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Probe {
-    RefusedOne,
+    OldestWaiting,
     No,
 }
 
@@ -107,7 +108,7 @@ pub(crate) async fn deliver_outbox(env: &Env, limit: u32, probe: Probe) -> Deliv
         // (see the SQL: a refund may be written before or after its order).
         let now = now_unix();
         let mut statements = vec![bind(&db, sql::OUTBOX_WITHDRAW, &[num(now)])?];
-        if probe == Probe::RefusedOne {
+        if probe == Probe::OldestWaiting {
             statements.push(bind(&db, sql::OUTBOX_PROBE, &[num(now)])?);
         }
         statements.push(bind(&db, sql::OUTBOX_DUE, &[num(now), num(limit.into())])?);

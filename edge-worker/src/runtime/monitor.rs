@@ -602,8 +602,9 @@ crate::from_row!(MigrationRow { name });
 struct FailureRow {
     total: u64,
     failed: u64,
+    outcome: Option<String>,
 }
-crate::from_row!(FailureRow { total, failed });
+crate::from_row!(FailureRow { total, failed, outcome });
 
 /// The scheduled self-test: check a slice of the catalog, the storage, the
 /// ledger, the keys and the failure rate; alert or report recovery.
@@ -706,7 +707,8 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
             Ok(Some(row)) => {
                 let open = previous.incident.as_ref().is_some_and(|i| i.announced.iter().any(|k| k == "failure_rate"));
                 if let Some(problem) = threshold.judge(row.failed, row.total, open) {
-                    findings.system.push(("failure_rate".into(), problem));
+                    let cause = FailureThreshold::failure_cause(row.outcome.as_deref());
+                    findings.system.push(("failure_rate".into(), format!("{problem}{cause}")));
                 }
             }
             Ok(None) => {}
