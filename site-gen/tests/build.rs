@@ -341,6 +341,39 @@ fn an_empty_post_or_page_is_warned_about_and_still_builds() {
     }
 }
 
+/// A paragraph indented as a word processor does (a tab, four spaces) is
+/// shown as code, and a post of a list alone has no summary: both went
+/// silently onto the site (the authoring review). Code between ``` lines,
+/// and a list item's indented second paragraph, are not warned of.
+#[test]
+fn an_indented_paragraph_and_a_post_without_a_summary_are_warned_about() {
+    let (tmp, root) = small_shop();
+    let head = "+++\r\ntitle = \"Word\"\r\ndate = 2026-05-01\r\n+++\r\n";
+    fs::write(root.join("content/news/word.md"), format!("{head}Hello.\r\n\r\n\tDear customers, indented.\r\n")).unwrap();
+    fs::write(root.join("content/news/spaces.md"), "+++\ntitle = \"S\"\ndate = 2026-05-01\n+++\n    Four spaces.\n\nThanks!\n")
+        .unwrap();
+    fs::write(
+        root.join("content/news/fine.md"),
+        "+++\ntitle = \"F\"\ndate = 2026-05-01\n+++\nText.\n\n```\n    code on purpose\n```\n\n- item\n\n    more of the item\n",
+    )
+    .unwrap();
+    fs::write(root.join("content/news/list.md"), "+++\ntitle = \"L\"\ndate = 2026-05-01\n+++\n- Three new clips\n- A sale\n")
+        .unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let check = site_gen(&["check", "--root", root.to_str().unwrap(), "--now", NOW]);
+    for err in [stderr(&o), stderr(&check)] {
+        let code = "this paragraph starts with a tab or 4 spaces, so the page shows it as code";
+        assert!(err.contains(&format!("warning: {code}: in a grey box, in a typewriter font, not wrapped to the screen\n --> content/news/word.md:7:1\n")), "{err}");
+        assert!(err.contains("--> content/news/spaces.md:5:1"), "{err}");
+        assert_eq!(err.matches(code).count(), 2, "not fine.md: {err}");
+        assert!(err.contains("remove the spaces or the tab at the start of its lines"), "{err}");
+        let summary = "warning: the post has no paragraph of text to show as its summary";
+        assert!(err.contains(&format!("{summary}: the news list, the feed and search engines show it with none\n --> content/news/list.md:4:1\n")), "{err}");
+        assert_eq!(err.matches(summary).count(), 1, "{err}");
+    }
+}
+
 /// A shop without its settings is pointed at the guide to them where the
 /// owner has it: a shop made by `site-gen init` has no docs/ folder.
 #[test]

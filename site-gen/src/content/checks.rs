@@ -314,6 +314,94 @@ pub fn empty_bodies(root: &Path, posts: &[Post], pages: &[Page]) -> Vec<Diagnost
     warnings
 }
 
+/// Paragraphs indented by a tab or four spaces, as a word processor's
+/// habit writes them: Markdown shows such a paragraph as code, in a grey
+/// monospace box that does not wrap (cut off on a phone), and a post's
+/// summary skips it. One warning per file, at the first such line; only
+/// bodies with a code block are read again (the authoring review).
+pub fn indented_paragraphs(root: &Path, clips: &[Clip], posts: &[Post], pages: &[Page]) -> Vec<Diagnostic> {
+    let code = memmem::Finder::new("<pre><code>");
+    let indented_in = |(source, html): &(&PathBuf, &String)| -> Option<Diagnostic> {
+        code.find(html.as_bytes())?;
+        let text = fs::read_to_string(root.join(source)).ok()?;
+        let line = first_indented_paragraph(&text)?;
+        Some(
+            Diagnostic::new(
+                display_path(root, source),
+                "this paragraph starts with a tab or 4 spaces, so the page shows it as code: in a grey box, in a \
+                 typewriter font, not wrapped to the screen",
+            )
+            .at(Location::from_line(&text, line))
+            .with_help("remove the spaces or the tab at the start of its lines (to show code on purpose, put it between lines of ```)"),
+        )
+    };
+    published_html(clips, posts, pages).par_iter().filter_map(indented_in).collect()
+}
+
+/// The line (1-based) of the first paragraph of `text`'s Markdown body
+/// that is indented as code: after a blank line (or the front matter), not
+/// in a fenced block, not a list item's continuation.
+fn first_indented_paragraph(text: &str) -> Option<usize> {
+    let mut lines = text.lines().enumerate();
+    lines.next().filter(|(_, l)| l.trim_start_matches('\u{feff}').trim_end() == "+++")?;
+    lines.find(|(_, l)| l.trim_end() == "+++")?;
+    let (mut blank_before, mut in_list, mut fence) = (true, false, None::<char>);
+    let list_item = |l: &str| {
+        let l = l.trim_start();
+        l.starts_with(['-', '*', '+']) && l[1..].starts_with(' ')
+            || l.split_once(['.', ')']).is_some_and(|(n, rest)| {
+                !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && rest.starts_with(' ')
+            })
+            || l.starts_with('>')
+    };
+    for (at, line) in lines {
+        let trimmed = line.trim_start();
+        if let Some(marker) = fence {
+            if trimmed.starts_with(&format!("{marker}{marker}{marker}")) {
+                fence = None;
+            }
+            continue;
+        }
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            fence = trimmed.chars().next();
+            continue;
+        }
+        let indented = line.starts_with('\t') || line.starts_with("    ");
+        if !trimmed.is_empty() {
+            if indented && blank_before && !in_list {
+                return Some(at + 1);
+            }
+            if !indented {
+                in_list = list_item(line);
+            }
+        }
+        blank_before = trimmed.is_empty();
+    }
+    None
+}
+
+/// News posts with text but no paragraph for their summary (a post that is
+/// a list, or starts with an image or a heading): the news list, the feed
+/// and search engines' description showed an empty summary.
+pub fn posts_without_summary(root: &Path, posts: &[Post]) -> Vec<Diagnostic> {
+    posts
+        .iter()
+        .filter(|p| !p.draft && p.summary_html.trim().is_empty() && !p.content_html.trim().is_empty())
+        .map(|p| {
+            let warning = Diagnostic::new(
+                display_path(root, &p.source),
+                "the post has no paragraph of text to show as its summary: the news list, the feed and search \
+                 engines show it with none",
+            )
+            .with_help("add a line like `summary = \"Three new clips from the lake.\"` above the closing `+++`, or start the post with a sentence");
+            match closing_fence(root, &p.source) {
+                Some(at) => warning.at(at),
+                None => warning,
+            }
+        })
+        .collect()
+}
+
 /// The rendered Markdown of what is published, with its file: each clip's
 /// description, each news post's text (drafts left out), each page's. A
 /// list, so the checks that scan it (all of a shop's bodies: 65 MB at

@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
 use super::checks::{
-    blocked_html, doubtful_payment_links, empty_bodies, mismatched_file_endings, missing_licence_pages, shared_files,
-    shared_payment_links, under_stripe_minimum, unmade_images, unpayable_prices,
+    blocked_html, doubtful_payment_links, empty_bodies, indented_paragraphs, mismatched_file_endings,
+    missing_licence_pages, posts_without_summary, shared_files, shared_payment_links, under_stripe_minimum,
+    unmade_images, unpayable_prices,
 };
 use super::fields::{Duration, Price, Resolution};
 use super::{Clip, ClipVariant, Page, Post, Shop, Tag};
@@ -199,6 +200,8 @@ pub fn item_warnings(
     warnings.extend(empty_bodies(root, posts, pages));
     warnings.extend(unmade_images(root, clips, posts, pages));
     warnings.extend(blocked_html(root, clips, posts, pages));
+    warnings.extend(indented_paragraphs(root, clips, posts, pages));
+    warnings.extend(posts_without_summary(root, posts));
     warnings.extend(mismatched_file_endings(root, clips));
     warnings.extend(crate::media_variants::stale_shares(root, &config.media_variants, &config.currency, clips));
     warnings
