@@ -367,9 +367,15 @@ impl<'a> FrontMatter<'a> {
         match parsed {
             Some(d) => Some(d),
             None => {
-                let d = self.error_at_key(key, format!("`{key}` is not a valid date: {}", shown(&value))).with_help(
-                    format!("use year-month-day, like `{example}`, or add a time: `{key} = 2026-03-14T09:30:00Z`"),
-                );
+                // `date = "7 Dec 2026"`: the date it means, written as one.
+                let help = match &value {
+                    Value::String(s) => crate::front_matter_slips::date_help(key, s),
+                    _ => None,
+                };
+                let help = help.unwrap_or_else(|| {
+                    format!("use year-month-day, like `{example}`, or add a time: `{key} = 2026-03-14T09:30:00Z`")
+                });
+                let d = self.error_at_key(key, format!("`{key}` is not a valid date: {}", shown(&value))).with_help(help);
                 self.errors.push(d);
                 None
             }
@@ -703,6 +709,16 @@ titel = \"Hi\"\n+++\n",
         // One digit for the day or the month: TOML wants two.
         assert_eq!(help_for("date = 2026-12-7"), "write dates as year-month-day: date = 2026-12-07");
         assert_eq!(help_for("date = 7-12-2026"), "write dates as year-month-day: date = 2026-12-07");
+        // The month by its name (the authoring review: "strings must be
+        // quoted" sent the owner to quote it, and then only an example came).
+        for line in ["date = 7 Nov 2026", "date = November 7, 2026", "date = Nov. 7 2026"] {
+            assert_eq!(help_for(line), "write dates as year-month-day: date = 2026-11-07", "{line}");
+        }
+        let f = file("+++\ndate = \"7 December 2026\"\n+++\n");
+        let mut fm = FrontMatter::parse(&f, &["date"]).unwrap();
+        assert!(fm.date("date", None).is_none());
+        assert_eq!(fm.errors[0].help.as_deref(), Some("write dates as year-month-day: date = 2026-12-07"));
+        assert!(!help_for("date = 7 Smarch 2026").contains("year-month-day: date ="), "no month of that name");
 
         let h = help_for("title = \"The \"best\" dawn\"");
         assert!(h.contains("put single quotes around it: title = 'The \"best\" dawn'"), "{h}");

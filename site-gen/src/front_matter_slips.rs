@@ -78,10 +78,14 @@ pub(crate) fn slip_help(line: &str) -> Option<String> {
 const CURRENCY_SIGNS: &[char] =
     &['€', '$', '£', '¥', '₹', '₽', '₩', '₺', '₪', '฿', '₫', '₴', '₦', '₱', '¢', '₣', '₡', '₲', '₵', '₸', '₼', '₾'];
 
-/// Help for `date = 04/12/2026`, `04.12.2026`, `2026/12/04` or
-/// `2026-12-7`: the same date as year-month-day, with two digits for the
-/// month and day (both readings when day and month could swap).
-fn date_help(key: &str, value: &str) -> Option<String> {
+/// Help for `date = 04/12/2026`, `04.12.2026`, `2026/12/04`, `2026-12-7`
+/// or `7 Dec 2026`: the same date as year-month-day, with two digits for
+/// the month and day (both readings when day and month could swap).
+pub(crate) fn date_help(key: &str, value: &str) -> Option<String> {
+    let value = value.trim().trim_matches('"').trim();
+    if let Some(date) = date_with_month_name(value) {
+        return Some(format!("write dates as year-month-day: {key} = {date}"));
+    }
     let sep = ['/', '.', '-'].into_iter().find(|&s| value.contains(s))?;
     let parts: Vec<&str> = value.split(sep).collect();
     let [a, b, c] = parts[..] else { return None };
@@ -108,6 +112,29 @@ fn date_help(key: &str, value: &str) -> Option<String> {
         [(d1, l1), (d2, l2), ..] => format!("{}, or {}", say(*d1, l1), say(*d2, l2)),
     };
     Some(format!("write dates as year-month-day: {written}"))
+}
+
+/// `7 Dec 2026`, `7 December 2026`, `December 7, 2026`, `Dec. 7 2026`: a
+/// date with the month's English name (or its first three letters).
+fn date_with_month_name(value: &str) -> Option<NaiveDate> {
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let words: Vec<&str> = value.split([' ', ',', '.']).filter(|w| !w.is_empty()).collect();
+    let [_, _, _] = words[..] else { return None };
+    let (mut year, mut month, mut day) = (None, None, None);
+    for word in words {
+        let lower = word.to_ascii_lowercase();
+        let number = word.bytes().all(|b| b.is_ascii_digit()).then(|| word.parse::<u32>().ok()).flatten();
+        match number {
+            Some(n) if word.len() == 4 => year = Some(n as i32),
+            Some(n) if word.len() <= 2 => day = Some(n),
+            Some(_) => return None,
+            None => {
+                let at = MONTHS.iter().position(|m| lower.len() >= 3 && lower.starts_with(m))?;
+                month = Some(at as u32 + 1);
+            }
+        }
+    }
+    NaiveDate::from_ymd_opt(year?, month?, day?)
 }
 
 /// Help for `title = "Harbour's "best" dawn"`: a `"` inside a text in
