@@ -374,6 +374,29 @@ fn an_indented_paragraph_and_a_post_without_a_summary_are_warned_about() {
     }
 }
 
+/// Cents in a currency without them, in a licence's `surcharge` or a
+/// variant's `price`: the error is at that line, not at the section's
+/// header (the authoring review).
+#[test]
+fn cents_in_a_yen_shop_are_named_at_their_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    copy_dir(&fixtures().join("variant-shop"), &root);
+    let site = root.join("content/site.toml");
+    let settings = fs::read_to_string(&site).unwrap().replace("currency = \"EUR\"", "currency = \"JPY\"");
+    fs::write(&site, settings.replace("surcharge = 10", "surcharge = 99.5")).unwrap();
+    let harbour = root.join("content/clips/harbour.md");
+    let text = fs::read_to_string(&harbour).unwrap().replace("price = 48", "price = 4800").replace("price = 24\n", "price = 2400\n");
+    fs::write(&harbour, text).unwrap();
+    let o = site_gen(&["check", "--root", root.to_str().unwrap(), "--now", NOW]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("has cents, but JPY has no smaller unit than 1\n  --> content/site.toml:19:1\n"), "{err}");
+    assert!(err.contains("19 | surcharge = 99.5"), "{err}");
+    assert!(err.contains("--> content/clips/harbour.md:26:1"), "{err}");
+    assert!(err.contains("26 | price = 9.5"), "{err}");
+}
+
 /// A shop without its settings is pointed at the guide to them where the
 /// owner has it: a shop made by `site-gen init` has no docs/ folder.
 #[test]

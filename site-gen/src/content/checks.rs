@@ -37,7 +37,7 @@ pub fn unpayable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Dia
                     l.surcharge.display(currency)
                 ),
             )
-            .at(l.location.clone())
+            .at(key_in_section(&root.join(SITE_CONFIG), &l.location, "surcharge"))
             .with_help("use a whole number, like surcharge = 1000"),
         );
     }
@@ -52,7 +52,7 @@ pub fn unpayable_prices(root: &Path, clips: &[Clip], config: &SiteConfig) -> Dia
                     v.price.display(currency)
                 ),
             )
-            .at(v.location.clone())
+            .at(key_in_section(&root.join(&clip.source), &v.location, "price"))
             .with_help("use a whole number, like price = 1800"),
         );
     }
@@ -400,6 +400,20 @@ pub fn posts_without_summary(root: &Path, posts: &[Post]) -> Vec<Diagnostic> {
             }
         })
         .collect()
+}
+
+/// Where `key` is written in the `[[section]]` of the file at `path` that
+/// starts at `section`: an error of its value is shown at its line, not at
+/// the section's header (the authoring review); the header when not found.
+fn key_in_section(path: &Path, section: &Location, key: &str) -> Location {
+    let Ok(text) = fs::read_to_string(path) else { return section.clone() };
+    let written = |l: &str| l.trim_start().strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='));
+    text.lines()
+        .enumerate()
+        .skip(section.line)
+        .take_while(|(_, l)| !l.trim_start().starts_with('[') && l.trim_end() != "+++")
+        .find(|(_, l)| written(l))
+        .map_or_else(|| section.clone(), |(at, _)| Location::from_line(&text, at + 1))
 }
 
 /// The rendered Markdown of what is published, with its file: each clip's
