@@ -269,7 +269,16 @@ impl AdminClient {
                 .map_err(|e| OrdersError::BadAnswer(e.to_string())),
             Err(ureq::Error::Status(401, _)) => Err(OrdersError::Unauthorized),
             Err(ureq::Error::Status(status, response)) => {
-                Err(OrdersError::Http { status, body: worker_answer(&response.into_string().unwrap_or_default()) })
+                let mut body = worker_answer(&response.into_string().unwrap_or_default());
+                // A revoke during a D1 outage said "503" alone: the owner
+                // took the link for stopped (the outage review).
+                if status == 503 && method == "POST" {
+                    body.push_str(
+                        "\n  help: nothing was changed (a revoke has not stopped the links, a reset has given nothing \
+                         back): run this command again once the ledger answers; `site-gen doctor` says when",
+                    );
+                }
+                Err(OrdersError::Http { status, body })
             }
             Err(e) => Err(transport(url, e)),
         }

@@ -375,7 +375,8 @@ impl<'a> FrontMatter<'a> {
                 let help = help.unwrap_or_else(|| {
                     format!("use year-month-day, like `{example}`, or add a time: `{key} = 2026-03-14T09:30:00Z`")
                 });
-                let d = self.error_at_key(key, format!("`{key}` is not a valid date: {}", shown(&value))).with_help(help);
+                let d =
+                    self.error_at_key(key, format!("`{key}` is not a valid date: {}", shown(&value))).with_help(help);
                 self.errors.push(d);
                 None
             }

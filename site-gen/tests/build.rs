@@ -349,16 +349,23 @@ fn an_empty_post_or_page_is_warned_about_and_still_builds() {
 fn an_indented_paragraph_and_a_post_without_a_summary_are_warned_about() {
     let (tmp, root) = small_shop();
     let head = "+++\r\ntitle = \"Word\"\r\ndate = 2026-05-01\r\n+++\r\n";
-    fs::write(root.join("content/news/word.md"), format!("{head}Hello.\r\n\r\n\tDear customers, indented.\r\n")).unwrap();
-    fs::write(root.join("content/news/spaces.md"), "+++\ntitle = \"S\"\ndate = 2026-05-01\n+++\n    Four spaces.\n\nThanks!\n")
+    fs::write(root.join("content/news/word.md"), format!("{head}Hello.\r\n\r\n\tDear customers, indented.\r\n"))
         .unwrap();
+    fs::write(
+        root.join("content/news/spaces.md"),
+        "+++\ntitle = \"S\"\ndate = 2026-05-01\n+++\n    Four spaces.\n\nThanks!\n",
+    )
+    .unwrap();
     fs::write(
         root.join("content/news/fine.md"),
         "+++\ntitle = \"F\"\ndate = 2026-05-01\n+++\nText.\n\n```\n    code on purpose\n```\n\n- item\n\n    more of the item\n",
     )
     .unwrap();
-    fs::write(root.join("content/news/list.md"), "+++\ntitle = \"L\"\ndate = 2026-05-01\n+++\n- Three new clips\n- A sale\n")
-        .unwrap();
+    fs::write(
+        root.join("content/news/list.md"),
+        "+++\ntitle = \"L\"\ndate = 2026-05-01\n+++\n- Three new clips\n- A sale\n",
+    )
+    .unwrap();
     let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
     assert!(o.status.success(), "{}", stderr(&o));
     let check = site_gen(&["check", "--root", root.to_str().unwrap(), "--now", NOW]);
@@ -386,7 +393,10 @@ fn cents_in_a_yen_shop_are_named_at_their_line() {
     let settings = fs::read_to_string(&site).unwrap().replace("currency = \"EUR\"", "currency = \"JPY\"");
     fs::write(&site, settings.replace("surcharge = 10", "surcharge = 99.5")).unwrap();
     let harbour = root.join("content/clips/harbour.md");
-    let text = fs::read_to_string(&harbour).unwrap().replace("price = 48", "price = 4800").replace("price = 24\n", "price = 2400\n");
+    let text = fs::read_to_string(&harbour)
+        .unwrap()
+        .replace("price = 48", "price = 4800")
+        .replace("price = 24\n", "price = 2400\n");
     fs::write(&harbour, text).unwrap();
     let o = site_gen(&["check", "--root", root.to_str().unwrap(), "--now", NOW]);
     let err = stderr(&o);

@@ -241,6 +241,10 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
                 json!({"order_id": "ORD-9", "to": "a@b.example", "link": "http://127.0.0.1:8787/download/v1.new",
                        "delivery": {"due": 1, "sent": 0, "no_provider": 1}}),
             )
+        } else if request_line.starts_with("GET /admin/orders/ORD%2DDOWN ") {
+            (200, json!({"order": {"order_id": "ORD-DOWN", "clips": "[\"harbor\"]", "allowance": 3}}))
+        } else if request_line.starts_with("POST /admin/orders/ORD%2DDOWN/revoke") {
+            (503, json!({"error": "the ledger is unavailable right now"}))
         } else if request_line.starts_with("GET /admin/orders/ORD%2DGONE ") {
             // An order of a clip the catalog no longer has (`harbor`) and one it has.
             (
@@ -347,6 +351,14 @@ fn cli_sends_the_bearer_token_and_reports_refusals() {
 
     let revoke = orders(&base, Some("right-token-0123456789"), &["revoke", "ORD-9"]);
     assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
+
+    // D1 down: the Worker answers 503, and the owner is told the links still work.
+    let down = orders(&base, Some("right-token-0123456789"), &["revoke", "ORD-DOWN"]);
+    assert!(!down.status.success());
+    let said = String::from_utf8_lossy(&down.stderr);
+    assert!(said.contains("503: the ledger is unavailable right now"), "{said}");
+    assert!(said.contains("nothing was changed (a revoke has not stopped the links"), "{said}");
+    assert!(said.contains("run this command again once the ledger answers"), "{said}");
 
     let one_clip = orders(&base, Some("right-token-0123456789"), &["revoke", "ORD-9", "--clip", "harbor"]);
     assert!(one_clip.status.success(), "{}", String::from_utf8_lossy(&one_clip.stderr));
