@@ -13,11 +13,13 @@
 //! | `POST /admin/orders/<id>/reset[?clip=slug]` | gives back all downloads |
 //! | `POST /admin/reset?since=S&until=S` | gives back all downloads of every order with an attempt in the window |
 //! | `POST /admin/orders/<id>/revoke[?clip=slug]` | every link of the order stops working (or only that clip of it: a partial refund) |
+//! | `POST /admin/orders/<id>/unrevoke[?clip=slug]` | undoes the owner's revoke: the order (or that clip) downloads again with the links already sent |
 //! | `POST /admin/orders/<id>/resend[?to=address]` | e-mails a fresh link of the order (sharing its downloads) to the checkout's address, or `to` |
 //! | `POST /admin/orders/<id>/reissue[?valid_for=S][&exchange=ITEM]` | every link issued up to now stops working (links carry whole seconds: `not_before` becomes the next second, new links are issued at it); with `valid_for`, the order's links now expire S seconds from now (the new link's expiry); with `exchange` (`slug:variant[:licence]`), that clip of the order becomes that file and licence, its downloads start again; answers the order and its new link |
 //! | `GET /admin/attempts[?order=<id>][&after=<id>][&limit=N]` | attempts, oldest first (export) |
 //! | `POST /admin/ledger/merge` | merges the R2 fallback records into D1, then settles the reservations of downloads that stopped mid-stream (`crate::stale`): `{"merged": n, "settled_stale": n}` |
 //! | `GET /admin/health` | deep health check: storage, ledger, catalog, keys (200 or 503) |
+//! | `GET /admin/keys` | the signing keys the Worker verifies, with their fingerprints (what `site-gen token mint` asks) |
 //! | `GET /admin/catalog[?offset=N][&limit=N]` | each catalog clip's object in R2 against the catalog |
 //! | `GET /admin/objects/<key>` | size, sha256 and ETag of a bucket object, or 404 |
 //! | `PUT /admin/objects/<key>` (body: the file; `x-content-sha256: <hex>` optional) | uploads a clip (`site-gen push`) |

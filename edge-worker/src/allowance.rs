@@ -228,16 +228,6 @@ pub fn settlement_could_make_room(granted: u64, reserved: u64, span: u64, budget
     reserved > 0 && granted.saturating_sub(reserved).saturating_add(span) <= budget
 }
 
-/// The span a request is served, after bounding media-element requests.
-/// `offset..offset+length` is the span [`crate::delivery::plan`] chose.
-pub fn bounded_length(length: u64, size: u64, media: bool) -> u64 {
-    if media {
-        length.min(media_chunk(size))
-    } else {
-        length
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,9 +361,6 @@ mod tests {
         assert!(!is_media_element(None));
         assert_eq!(media_chunk(S), MEDIA_CHUNK_MIN);
         assert_eq!(media_chunk(48 << 20), 3 << 19);
-        assert_eq!(bounded_length(S, S, true), MEDIA_CHUNK_MIN);
-        assert_eq!(bounded_length(S, S, false), S);
-        assert_eq!(bounded_length(10, S, true), 10);
     }
 
     #[test]

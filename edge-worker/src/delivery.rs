@@ -1,9 +1,10 @@
 //! The HTTP answer for a clip download, decided before any byte is read.
 //!
-//! Given the request method, its conditional and `Range` headers, and what R2
-//! reports about the object, [`plan`] picks the status, the headers and the
-//! byte range to fetch. The Worker glue then asks R2 for exactly that range
-//! and hands the stream to the runtime.
+//! Given the request method, its conditional and `Range` headers, and what
+//! the clip's origin (R2, or the secondary origin when R2 fails) reports
+//! about the object, [`plan`] picks the status, the headers and the byte
+//! range to fetch. The Worker glue then reads exactly that range from the
+//! origin, in segments, and hands the stream to the runtime.
 
 use crate::content_disposition;
 use crate::preconditions::{http_date, Conditions, Precondition, Validators};

@@ -1,6 +1,7 @@
 //! The download ledger: what is recorded about every download attempt and
-//! order, and every SQL statement that touches it (schema in
-//! `migrations/0002_ledger.sql`; payments in `0004_checkout.sql`).
+//! order, and the SQL statements that touch it (schema in
+//! `migrations/0002_ledger.sql`; payments in `0004_checkout.sql`; the
+//! outbox's statements are `outbox::sql`, the self-test's `monitor::sql`).
 //!
 //! The runtime glue only binds parameters and runs these statements; the
 //! decisions (what to charge, what a refusal is called, how a fallback record
@@ -9,8 +10,6 @@
 use clipstore_core::json::{self, JsonError};
 use clipstore_core::json_fields;
 
-/// Every SQL statement the Worker runs, in one place. Parameters are numbered
-/// (`?1` …) and documented per statement.
 /// The ledger's migrations (`edge-worker/migrations/`), in order: the
 /// self-test names those the deployed D1 lacks (`monitor::schema_problem`).
 /// A test keeps this list equal to the folder.
@@ -168,6 +167,10 @@ macro_rules! pending_revocation {
     };
 }
 
+/// The ledger's SQL statements (orders, attempts, payments, events, the
+/// links seen): the outbox's are in [`crate::outbox::sql`], the
+/// self-test's in [`crate::monitor::sql`]. Parameters are numbered (`?1` …)
+/// and documented per statement.
 pub mod sql {
     /// Remembers an order the first time one of its tokens is seen, and keeps
     /// clips, allowance and expiry of the newest token: of those issued
@@ -484,7 +487,8 @@ pub mod sql {
     /// Remembers a link of an order. `?1 order_id, ?2 key_id, ?3 issued_at, ?4 expires_at, ?5 now (s)`.
     pub const LINK_SEEN: &str = "INSERT OR IGNORE INTO order_links (order_id, key_id, issued_at, expires_at, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-    /// Records an owner operation. `?1 order_id, ?2 now (s), ?3 kind, ?4 clip or NULL, ?5 detail or NULL`.
+    /// Records an order's event: an owner's operation, or the webhook's
+    /// `create` and `revoke`. `?1 order_id, ?2 now (s), ?3 kind, ?4 clip or NULL, ?5 detail or NULL`.
     pub const EVENT: &str =
         "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
 

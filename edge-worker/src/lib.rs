@@ -9,7 +9,8 @@
 //! error-to-status mapping, the download allowance rule ([`allowance`]), the
 //! ledger's records and SQL ([`ledger`]) and the admin API's routes and
 //! authentication ([`admin`]). The glue in `runtime` (wasm32 only) reads the
-//! bindings, calls R2/D1 and hands R2 streams to the runtime untouched.
+//! bindings, calls R2/D1 (and the secondary origin when R2 fails) and hands
+//! the clips' streams to the runtime untouched.
 //!
 //! The catalog manifest is embedded at compile time (see `build.rs`).
 

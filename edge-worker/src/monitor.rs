@@ -3,12 +3,14 @@
 //!
 //! Plain Rust, tested natively. The glue (`runtime/monitor.rs`, wasm32 only)
 //! reads R2, D1 and the secrets, feeds the facts in here, stores the
-//! returned [`MonitorState`] in D1 (`migrations/0003_monitor.sql`) and posts
-//! the returned [`Notice`] to the webhook. See `docs/monitoring.md`.
+//! returned [`MonitorState`] in D1 (`migrations/0003_monitor.sql`) and sends
+//! the returned [`Notice`] to the webhook and by e-mail (`ALERT_EMAIL`). See
+//! `docs/monitoring.md`.
 //!
 //! One alert per incident: a notice goes out when the first problem appears,
 //! again only when a problem that was not announced yet appears while the
-//! incident is open, and a "recovered" notice when no problem is left.
+//! incident is open, a "cleared" notice when an announced problem is gone
+//! while others stay, and a "recovered" notice when no problem is left.
 
 use std::ops::Range;
 
@@ -913,7 +915,10 @@ pub struct RunFindings {
 
 /// Whether the problem `key` (as a notice names it) can stop downloads: the
 /// headline says so only then (a payment matter or mail waiting is
-/// another kind of trouble).
+/// another kind of trouble; so is D1 down, while downloads go on counted
+/// in R2, or R2 failing while the secondary serves them: the outage and
+/// code reviews found "customers' downloads may be failing" over lines
+/// that said they go on).
 fn touches_downloads(key: &str) -> bool {
     let check = key.split('#').next().unwrap_or(key);
     key.starts_with(CLIP_PREFIX)
@@ -928,6 +933,14 @@ fn touches_downloads(key: &str) -> bool {
                 | "mail_stuck"
                 | "stripe_undelivered"
                 | "webhook_refused"
+                | "ledger"
+                | "ledger_writes"
+                | "ledger_merge"
+                | "ledger_schema"
+                | "ledger_set_aside"
+                | "secondary"
+                | "r2_failover"
+                | "alerts"
         )
 }
 
@@ -1292,6 +1305,15 @@ mod payment_attention_tests {
         assert!(text.contains("found by the scheduled self-test; customers may be waiting on you."), "{text}");
         let clip = super::Notice { problems: vec![("clip:harbour".into(), "missing".into())], ..notice.clone() };
         assert!(clip.text("Shop").contains("customers' downloads may be failing."));
+        for going_on in ["ledger", "r2_failover", "ledger_schema", "secondary"] {
+            let only = super::Notice { problems: vec![(going_on.into(), "x".into())], ..notice.clone() };
+            assert!(only.text("Shop").contains("customers may be waiting on you."), "{going_on}");
+        }
+        let with_storage = super::Notice {
+            problems: vec![("ledger".into(), "x".into()), ("storage".into(), "y".into())],
+            ..notice.clone()
+        };
+        assert!(with_storage.text("Shop").contains("customers' downloads may be failing."));
         // Announced once; the next refund is `payments#42`: it alerts again
         // although the first is still within its window; then silence.
         let run = |state: &super::MonitorState, keys: &[&str], at: u64| {

@@ -1,5 +1,6 @@
-//! The HTML pages the Worker renders itself: the order page and the error
-//! pages. They link the shop's stylesheet and repeat its header and footer so
+//! The HTML pages the Worker renders itself: the order page, the licence
+//! certificate, the error pages and the `/thanks` pages after a payment
+//! (the cart's refusals and link recovery are `shop_pages`). They link the shop's stylesheet and repeat its header and footer so
 //! they look like the rest of the static site.
 //!
 //! Every value from a token or the manifest is escaped (`html-escape`) before

@@ -1,5 +1,6 @@
 //! Runtime glue (wasm32 only): the fetch and cron handlers, and what every
-//! route's file shares: the embedded catalog, D1 helpers, error pages.
+//! route's file shares: the embedded catalog, the link's verification,
+//! error pages (D1 helpers in `runtime/d1.rs`).
 //!
 //! Bindings (see `wrangler.toml`): `ASSETS` (the static shop), `CLIPS` (R2
 //! bucket with the clip objects and the ledger's fallback records), `DB` (D1,
@@ -17,7 +18,12 @@
 //! - `runtime/origin.rs`: where a clip's bytes come from, R2 or, when R2
 //!   fails, the secondary origin (`runtime/secondary.rs`);
 //! - `runtime/admin_routes.rs`: the admin API; `runtime/objects.rs`: uploads;
-//! - `runtime/monitor.rs`: health checks and the scheduled self-test.
+//! - `runtime/monitor.rs`: health checks and the scheduled self-test;
+//!   `runtime/missed_events.rs`: Stripe's events the webhook did not get;
+//! - while D1 fails: `runtime/offline.rs` (what a link may take),
+//!   `runtime/revocations.rs` (the revocation list in R2);
+//!   `runtime/refusals.rs`: refused requests counted in the isolate, written
+//!   in batches.
 
 use std::sync::OnceLock;
 

@@ -391,14 +391,8 @@ impl<'a> FrontMatter<'a> {
     pub fn push_error(&mut self, d: Diagnostic) {
         self.errors.push(d);
     }
-
-    /// The 1-based line in the file where the body starts.
-    pub fn body_first_line(&self) -> usize {
-        self.file.text[..self.body_start].matches('\n').count() + 1
-    }
 }
 
-/// Parses the date forms front matter accepts.
 /// A value as the owner wrote it, for messages: a TOML date or time as
 /// written (toml's own display of one is an internal table), a string in
 /// quotes.
@@ -410,6 +404,8 @@ pub fn shown(value: &Value) -> String {
     }
 }
 
+/// Parses the date forms front matter accepts (a date, or a date and time,
+/// read as UTC when it names no zone).
 pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
@@ -508,7 +504,6 @@ mod tests {
         let mut fm = FrontMatter::parse(&f, &["title"]).map_err(|_| ()).unwrap();
         assert_eq!(fm.string("title", Some("title = \"x\"")).as_deref(), Some("Hi"));
         assert_eq!(fm.body, "Body\n");
-        assert_eq!(fm.body_first_line(), 4);
         assert!(fm.errors.is_empty());
     }
 

@@ -662,36 +662,13 @@ impl Incremental {
 }
 
 /// The files of the site besides its pages, as the full build makes them
-/// (`render::render`): sitemap, robots.txt, `_headers`, static files, the built-in
-/// stylesheet and cart script unless `static/` has its own. A static file must not take a page's place.
+/// ([`render::other_files`]), and the sitemap's place (written after the
+/// pages).
 fn other_files(shop: &Shop, pages: &[String]) -> Result<Vec<(String, OutputContents)>, Diagnostics> {
-    let mut others: Vec<(String, OutputContents)> = vec![
-        ("sitemap.xml".into(), OutputContents::Rendered(Vec::new())),
-        ("robots.txt".into(), OutputContents::Rendered(render::robots(shop).into_bytes())),
-        ("_headers".into(), OutputContents::Rendered(clipstore_core::security_headers::headers_file().into_bytes())),
-    ];
-    let mut errors = Diagnostics::default();
     let page_paths: HashSet<&str> = pages.iter().map(String::as_str).collect();
-    for (rel, path) in shop.published_static() {
-        if page_paths.contains(path.as_str()) || matches!(path.as_str(), "sitemap.xml" | "robots.txt" | "_headers") {
-            errors.push(
-                Diagnostic::new(
-                    format!("static/{path}"),
-                    format!("this static file would overwrite the generated page /{path}"),
-                )
-                .with_help("rename or remove the static file"),
-            );
-        }
-        others.push((path, OutputContents::Copy(shop.root.join("static").join(rel))));
-    }
-    for (path, text) in templates::builtin_static_files_missing(&shop.static_files) {
-        others.push((path.into(), OutputContents::Rendered(text.as_bytes().to_vec())));
-    }
-    if errors.is_empty() {
-        Ok(others)
-    } else {
-        Err(errors)
-    }
+    let files = render::other_files(shop, |path| page_paths.contains(path))?;
+    let sitemap = ("sitemap.xml".to_string(), OutputContents::Rendered(Vec::new()));
+    Ok(std::iter::once(sitemap).chain(files.into_iter().map(|f| (f.path, f.contents))).collect())
 }
 
 impl Loaded {

@@ -84,8 +84,11 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
     move |source| OutputError::Io { path: path.to_path_buf(), source }
 }
 
-/// Writes `files` into `out`, replacing what was there only on success.
-pub fn write_site(out: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
+/// Writes `files` into `out`, replacing what was there only on success:
+/// what `build` does through [`Staging`] as it renders, for the tests of
+/// the guarantees.
+#[cfg(test)]
+fn write_site(out: &Path, files: &[OutputFile]) -> Result<(), OutputError> {
     let staging = Staging::begin(out, files.iter().map(|f| f.path.as_str()))?;
     files.par_iter().try_for_each(|f| staging.put(f))?;
     staging.commit().map(drop)

@@ -199,18 +199,9 @@ impl<'a> Site<'a> {
     pub fn plan(shop: &'a Shop, tera: &'a Tera) -> Result<Site<'a>, Diagnostics> {
         let prepared = prepare(shop, tera);
         let jobs = plan(&prepared);
-        let mut others = Vec::with_capacity(shop.static_files.len() + 4);
-        others.push(OutputFile {
-            path: "robots.txt".into(),
-            contents: OutputContents::Rendered(robots(shop).into_bytes()),
-        });
-        let headers = clipstore_core::security_headers::headers_file().into_bytes();
-        others.push(OutputFile { path: "_headers".into(), contents: OutputContents::Rendered(headers) });
-        let mut generated: std::collections::HashSet<String> =
+        let pages: std::collections::HashSet<String> =
             jobs.iter().map(|job| file_for_url(&prepared.job_url(*job))).collect();
-        generated.insert(SITEMAP_PATH.to_string());
-        generated.extend(others.iter().map(|f| f.path.clone()));
-        add_static_files(shop, &generated, &mut others)?;
+        let others = other_files(shop, |path| pages.contains(path))?;
         Ok(Site { prepared, jobs, others })
     }
 
@@ -1040,14 +1031,19 @@ pub(crate) fn robots(shop: &Shop) -> String {
     format!("User-agent: *\nDisallow: /download/\nSitemap: {}\n", shop.config.absolute("/sitemap.xml"))
 }
 
-fn add_static_files(
-    shop: &Shop,
-    generated: &std::collections::HashSet<String>,
-    files: &mut Vec<OutputFile>,
-) -> Result<(), Diagnostics> {
+/// The files of the site besides its pages and the sitemap: robots.txt,
+/// `_headers`, the static files, and the built-in stylesheet and cart
+/// script unless `static/` has its own. A static file may not take the
+/// place of a generated one (`is_page`: a page's path). The build and
+/// `serve` both make them here.
+pub fn other_files(shop: &Shop, is_page: impl Fn(&str) -> bool) -> Result<Vec<OutputFile>, Diagnostics> {
+    let mut files = Vec::with_capacity(shop.static_files.len() + 4);
+    files.push(OutputFile { path: "robots.txt".into(), contents: OutputContents::Rendered(robots(shop).into_bytes()) });
+    let headers = clipstore_core::security_headers::headers_file().into_bytes();
+    files.push(OutputFile { path: "_headers".into(), contents: OutputContents::Rendered(headers) });
     let mut errors = Diagnostics::default();
     for (rel, path) in shop.published_static() {
-        if generated.contains(&path) {
+        if is_page(&path) || path == SITEMAP_PATH || files[..2].iter().any(|f| f.path == path) {
             errors.push(
                 Diagnostic::new(
                     format!("static/{path}"),
@@ -1062,7 +1058,7 @@ fn add_static_files(
         files.push(OutputFile { path: path.into(), contents: OutputContents::Rendered(text.as_bytes().to_vec()) });
     }
     if errors.is_empty() {
-        Ok(())
+        Ok(files)
     } else {
         Err(errors)
     }

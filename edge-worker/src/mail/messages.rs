@@ -26,12 +26,6 @@ pub struct MailClip {
 }
 
 impl MailClip {
-    /// The catalog's facts about clip `slug`; `None` when it is not in the
-    /// catalog (any more).
-    pub fn from_catalog(catalog: &CatalogManifest, slug: &str) -> Option<MailClip> {
-        Self::of_item(catalog, slug, &clipstore_core::Choice::default())
-    }
-
     /// The file bought of clip `slug` (its variant; the licence in the
     /// title); `None` when either is gone from the catalog.
     pub fn of_item(catalog: &CatalogManifest, slug: &str, choice: &clipstore_core::Choice) -> Option<MailClip> {
@@ -409,9 +403,10 @@ mod tests {
             sha256: Some("ab".into()),
         };
         let catalog = CatalogManifest { version: 2, shop: shop(), clips: [("harbour".to_string(), clip)].into() };
-        let clip = MailClip::from_catalog(&catalog, "harbour").unwrap();
+        let main_file = clipstore_core::Choice::default();
+        let clip = MailClip::of_item(&catalog, "harbour", &main_file).unwrap();
         assert_eq!((clip.title.as_str(), clip.size, clip.sha256.as_deref()), ("Harbour", 10, Some("ab")));
-        assert_eq!(MailClip::from_catalog(&catalog, "gone"), None);
+        assert_eq!(MailClip::of_item(&catalog, "gone", &main_file), None);
     }
 
     #[test]

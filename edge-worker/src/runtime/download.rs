@@ -481,7 +481,9 @@ async fn verified_order_view(env: &Env, token: &str, lasting: bool) -> std::resu
     ))
 }
 
-/// body has been streamed (`waitUntil`), settles what it was charged.
+/// `/download/<token>/<slug>`, the clip itself: serves it (or refuses) and
+/// records the attempt; once its body has been streamed (`waitUntil`),
+/// settles what it was charged.
 pub(super) async fn clip_request(
     req: &Request,
     env: &Env,

@@ -1,6 +1,6 @@
 //! Monitoring glue: `GET /health`, the deep check `GET /admin/health`, the
 //! catalog report `GET /admin/catalog` and the scheduled self-test with its
-//! webhook alerts. The decisions are in [`crate::monitor`]; this file only
+//! alerts (webhook and e-mail). The decisions are in [`crate::monitor`]; this file only
 //! gathers facts from R2, D1 and the secrets, and delivers notices.
 
 use std::cell::RefCell;

@@ -1,4 +1,5 @@
-//! Streams a granted span from R2 to the client as a sequence of ranged R2
+//! Streams a granted span from the clip's origin (R2, or the secondary when
+//! R2 fails: `runtime/origin.rs`) to the client as a sequence of ranged
 //! reads ([`crate::segments`]) piped one after another into one
 //! `FixedLengthStream`, and reports how many bytes were handed to the network.
 //!
