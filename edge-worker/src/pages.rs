@@ -105,7 +105,7 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         // "This link" named the page's link, which the page does not show
         // as such: the clip's own, to copy into a download manager.
         let resume_how = format!(
-            r#"resume it from your browser's downloads list, or with <code>wget -c</code> or your download manager and <a href="{href}">this clip's link</a> (copy it: right-click, Copy link)"#,
+            r#"resume it from your browser's downloads list, or with <code>wget -c</code> or your download manager and <a href="{href}">this clip's link</a> (copy it: right-click or long-press, Copy link)"#,
             href = attr(&line.href)
         );
         let action = if line.refunded {
@@ -143,9 +143,12 @@ fn order_section(view: &OrderView, intro: &str) -> String {
             )
         } else if let Some(tail) = line.resume_tail {
             // Finished for the Worker, which cannot see what the network
-            // delivered: a file that stopped short is resumed (rule 5).
+            // delivered: a file that stopped short is resumed (rule 5). Said
+            // after what the Worker knows: a customer with the whole file
+            // read "stopped short" as something gone wrong (the customer
+            // review).
             format!(
-                r#"<span class="muted">No downloads left. If the file you have stopped short of {size}, {resume_how}: up to its last {tail} can still be sent.</span>"#,
+                r#"<span class="muted">No downloads left: the last download was sent to its end. If your file is shorter than {size}, {resume_how}: up to its last {tail} can still be sent.</span>"#,
                 size = human_size(line.size),
                 tail = human_size(tail),
             )
@@ -312,7 +315,7 @@ pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool, cart: Option<&str
         (
             "Your payment is on its way",
             format!(
-                "    <section class=\"notice payment-pending\">\n      <h1>Thank you: your payment is on its way</h1>\n      <p role=\"status\">Your payment method takes a few working days to confirm a payment. As soon as it has, we e-mail you your download link: there is nothing else to do. If no e-mail has come a week from now, write to {contact}.</p>\n    </section>\n"
+                "    <section class=\"notice payment-pending\">\n      <h1>Thank you: your payment is on its way</h1>\n      <p role=\"status\">Your payment method takes a few working days to confirm a payment. As soon as it has, we e-mail you your download link: there is nothing else to do. If the payment does not go through, nothing is charged: your bank or the payment provider tells you, and this page (open it again) says so. If no e-mail has come a week from now, write to {contact}.</p>\n    </section>\n"
             ),
         )
     } else {
@@ -616,7 +619,11 @@ mod tests {
         let mut finished = view();
         finished.lines[1].resume_tail = Some(1_500_000);
         let html = order_page(&shop(), &finished);
-        assert!(html.contains("No downloads left. If the file you have stopped short of "), "{html}");
+        assert!(
+            html.contains("No downloads left: the last download was sent to its end. If your file is shorter than "),
+            "{html}"
+        );
+        assert!(html.contains("(copy it: right-click or long-press, Copy link)"), "{html}");
         assert!(
             html.contains("resume it from your browser's downloads list") && html.contains("its last 1.5 MB"),
             "{html}"
@@ -730,6 +737,9 @@ mod tests {
         assert!(!held.contains("data-await-order") && !held.contains("Check again"), "nothing to wait for here");
         let html = payment_pending_page(&shop(), true, Some("AbCdEfGhIjKlMnOpQrStUv"));
         assert!(html.contains("your payment is on its way") && html.contains("we e-mail you your download link"));
+        // What happens if it fails is said too: no mail comes then (the
+        // customer review: the page promised only the mail).
+        assert!(html.contains("If the payment does not go through, nothing is charged"), "{html}");
         assert!(!html.contains("data-await-order") && !html.contains("Check again"));
         assert!(html.contains("<body data-cart-clear=\"AbCdEfGhIjKlMnOpQrStUv\">"), "{html}");
         assert!(html.contains("<script src=\"/js/cart.js\" defer></script>\n</body>"));

@@ -65,7 +65,10 @@ fn terms_url(shop: &ShopInfo) -> String {
 const FONT: &str = "font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;";
 const P: &str = "margin:0 0 16px;";
 const MUTED: &str = "color:#555555;font-size:14px;";
-const LINK: &str = "color:#1f4e5f;word-break:break-all;";
+/// A link's style: a long download address may break anywhere to fit a
+/// phone's width, a word (a licence's name) only when it must ("Extende/d"
+/// with `word-break:break-all`, the customer review).
+const LINK: &str = "color:#1f4e5f;overflow-wrap:anywhere;";
 
 /// The HTML frame: the shop's name, one white card, a footer with the
 /// contact address.
@@ -489,7 +492,7 @@ mod tests {
         assert!(m.text.contains(
             "The terms: Standard https://shop.example/licence-standard/, Extended <b> https://shop.example/licence-extended/"
         ));
-        assert!(m.html.contains(r#"href="https://shop.example/licence-extended/" style="color:#1f4e5f;word-break:break-all;">Extended &lt;b&gt;</a>"#), "{}", m.html);
+        assert!(m.html.contains(r#"href="https://shop.example/licence-extended/" style="color:#1f4e5f;overflow-wrap:anywhere;">Extended &lt;b&gt;</a>"#), "{}", m.html);
         assert!(!m.text.contains("royalty-free") && !m.html.contains("/terms/"));
         let r = recovery_mail(&tiered, "buyer@example.com", &[order()], &[]);
         assert!(r.text.contains("https://shop.example/licence-standard/") && !r.text.contains("/terms/"));
