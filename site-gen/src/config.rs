@@ -90,9 +90,12 @@ fn licences(f: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<LicenceTie
         let id = t.string("id", Some("id = \"standard\"")).filter(|id| {
             let ok = clipstore_core::token::is_valid_choice_id(id) && !out.iter().any(|o| o.id == *id);
             if !ok {
-                errs.push(
-                    t.error_at_key("id", format!("`id` must be 1-32 of a-z, 0-9 and -, and unique; found \"{id}\"")),
-                );
+                let error =
+                    t.error_at_key("id", format!("`id` must be 1-32 of a-z, 0-9 and -, and unique; found \"{id}\""));
+                errs.push(match crate::content::fields::id_help("id", id) {
+                    Some(help) => error.with_help(help),
+                    None => error,
+                });
             }
             ok
         });

@@ -309,12 +309,20 @@ impl<'a> FrontMatter<'a> {
     }
 
     pub fn u64(&mut self, key: &str, required: Option<&str>) -> Option<u64> {
-        let example = required.unwrap_or("key = 1");
+        let generic = format!("{key} = 1");
+        let example = required.unwrap_or(&generic);
         match self.take(key, required)? {
             Value::Integer(i) if i >= 0 => Some(i as u64),
             Value::Integer(_) => {
                 let d = self.error_at_key(key, format!("`{key}` must not be negative"));
                 self.errors.push(d);
+                None
+            }
+            // `items_per_page = "12"`: the number it holds, without quotes
+            // (the help was "write it like `key = 1`": the authoring review).
+            Value::String(s) if s.trim().parse::<u64>().is_ok() => {
+                let example = format!("{key} = {}", s.trim());
+                self.wrong_type(key, "a whole number, without quotes", &example, &Value::String(s));
                 None
             }
             other => {
@@ -771,6 +779,17 @@ titel = \"Hi\"\n+++\n",
             let errs = FrontMatter::parse(&file(text), &[]).err().unwrap();
             assert_eq!(errs[0].message, "the file is empty: write its front matter, or delete it", "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_number_in_quotes_is_given_without_them() {
+        let f = file("+++\nitems_per_page = \"12\"\nsize = \"big\"\n+++\n");
+        let mut fm = FrontMatter::parse(&f, &["items_per_page", "size"]).map_err(|_| ()).unwrap();
+        assert!(fm.u64("items_per_page", None).is_none());
+        assert!(fm.u64("size", None).is_none());
+        assert_eq!(fm.errors[0].message, "`items_per_page` must be a whole number, without quotes, found string");
+        assert_eq!(fm.errors[0].help.as_deref(), Some("write it like `items_per_page = 12`"));
+        assert_eq!(fm.errors[1].help.as_deref(), Some("write it like `size = 1`"), "its own key, not `key`");
     }
 
     #[test]

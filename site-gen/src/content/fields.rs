@@ -207,9 +207,28 @@ impl fmt::Display for Resolution {
 /// A byte count for people, as the Worker's order page and mails write it.
 pub use clipstore_core::display::human_size;
 
+/// The help for an id (`[[licences]]`, `[[variants]]`, `variant`) that is
+/// not one: the same in small letters, digits and `-`, when that is one
+/// (`id = "Standard"` got no help: the authoring review).
+pub fn id_help(key: &str, found: &str) -> Option<String> {
+    let id = slug::slugify(found);
+    (clipstore_core::token::is_valid_choice_id(&id) && id != found)
+        .then(|| format!("write {key} = \"{id}\": an id is small letters, digits and -, and customers never see it"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_in_capitals_is_given_in_small_letters() {
+        let help = id_help("id", "Standard").unwrap();
+        assert_eq!(help, "write id = \"standard\": an id is small letters, digits and -, and customers never see it");
+        assert!(id_help("id", "HD").unwrap().starts_with("write id = \"hd\""));
+        assert!(id_help("variant", "Web Small").unwrap().starts_with("write variant = \"web-small\""));
+        assert_eq!(id_help("id", "!!!"), None, "nothing left to suggest");
+        assert_eq!(id_help("id", "hd"), None, "already one: the error is another");
+    }
     use toml::Value;
 
     #[test]

@@ -576,7 +576,17 @@ fn parse_clip(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Cli
     let sha256 = sha256_field(&mut fm, &mut errors);
     let variant_id = fm.string("variant", None);
     let variants = variants(&mut fm, &mut errors);
-    let poster = fm.string("poster", Some("poster = \"/posters/harbor-at-dawn.jpg\""));
+    // The clip's own poster, as `site-gen media` makes and names it (the
+    // help named the sample shop's: the authoring review).
+    let poster = fm.string("poster", Some(&format!("poster = \"/posters/{slug}.jpg\"")));
+    if poster.is_none() {
+        if let Some(missing) = fm.errors.iter_mut().find(|d| d.message == "missing required field `poster`") {
+            let help = missing.help.take().unwrap_or_default();
+            missing.help = Some(format!(
+                "{help}, or run `site-gen media`: it makes the poster from the clip's master and writes the line"
+            ));
+        }
+    }
     let preview = fm.string("preview", None);
     // Filled by `site-gen media` from the master (ffprobe); shown as written.
     let frame_rate = fm.string("frame_rate", None);
@@ -636,9 +646,12 @@ fn parse_clip(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Cli
     let variant = (!variants.is_empty()).then(|| variant_id.unwrap_or_else(|| slug::slugify(resolution.label())));
     if let Some(main) = &variant {
         if !clipstore_core::token::is_valid_choice_id(main) {
-            errors.push(
-                fm.error_at_key("variant", format!("`variant` must be 1-32 of a-z, 0-9 and -, found \"{main}\"")),
-            );
+            let error =
+                fm.error_at_key("variant", format!("`variant` must be 1-32 of a-z, 0-9 and -, found \"{main}\""));
+            errors.push(match super::fields::id_help("variant", main) {
+                Some(help) => error.with_help(help),
+                None => error,
+            });
         } else if let Some(clash) = variants.iter().find(|v| v.id == *main) {
             errors.push(
                 Diagnostic::new(&file.display, format!("the variant id \"{}\" is also the main file's", clash.id))
@@ -764,7 +777,11 @@ fn variants(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<ClipVaria
         let mut errs = Vec::new();
         let id = v.string("id", Some("id = \"hd\"")).and_then(|id| {
             if !clipstore_core::token::is_valid_choice_id(&id) {
-                errs.push(v.error_at_key("id", format!("`id` must be 1-32 of a-z, 0-9 and -, found \"{id}\"")));
+                let error = v.error_at_key("id", format!("`id` must be 1-32 of a-z, 0-9 and -, found \"{id}\""));
+                errs.push(match super::fields::id_help("id", &id) {
+                    Some(help) => error.with_help(help),
+                    None => error,
+                });
                 None
             } else if out.iter().any(|o| o.id == id) {
                 errs.push(v.error_at_key("id", format!("the clip has two variants with the id \"{id}\"")));
@@ -1065,6 +1082,23 @@ mod tests {
         let errs = parse_clip(&file, "x".into(), &MarkdownCache::off()).unwrap_err();
         let lines: Vec<usize> = errs.iter().map(|d| d.location.as_ref().unwrap().line).collect();
         assert_eq!(lines, vec![4, 6, 7], "{errs:#?}");
+    }
+
+    /// A clip without its poster line is told its own poster's path, and
+    /// that `media` makes it.
+    #[test]
+    fn a_missing_poster_names_the_clips_own_and_media() {
+        let file = SourceFile {
+            display: "content/clips/norrsken.md".into(),
+            text: "+++\ntitle = \"X\"\ndate = 2026-01-01\nprice = 12\nduration = \"0:12\"\nresolution = \"1920x1080\"\nfile = \"clips/x.mp4\"\nfile_name = \"x.mp4\"\nsize = 10\n+++\n".into(),
+        };
+        let errs = parse_clip(&file, "norrsken".into(), &MarkdownCache::off()).unwrap_err();
+        let help = errs[0].help.as_deref().unwrap();
+        assert!(help.starts_with("add a line like `poster = \"/posters/norrsken.jpg\"`"), "{help}");
+        assert!(
+            help.ends_with("or run `site-gen media`: it makes the poster from the clip's master and writes the line"),
+            "{help}"
+        );
     }
 
     fn clip_with(extra: &str) -> Result<Clip, Vec<Diagnostic>> {
