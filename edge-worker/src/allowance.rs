@@ -76,6 +76,40 @@ pub fn is_media_element(sec_fetch_dest: Option<&str>) -> bool {
     matches!(sec_fetch_dest.map(str::trim), Some(d) if d.eq_ignore_ascii_case("video") || d.eq_ignore_ascii_case("audio"))
 }
 
+/// What a request for the whole clip is, for the reservation's rules
+/// (`runtime::reservation::reserve`): a download tool's `opening` request
+/// (a plain `GET` of the whole clip that is no browser's navigation: when
+/// it does not fit, `aria2c -c` gets its first segment and resumes from
+/// the headers), and a browser's fresh start (`restart`: after a cancel,
+/// given back once what broken downloads are still charged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WholeRequest {
+    pub opening: bool,
+    pub restart: bool,
+}
+
+impl WholeRequest {
+    /// Judged from the request: `ranged` (a `Range` header), `media` (a
+    /// player: [`is_media_element`]), the span asked (`offset`, `length`)
+    /// of a clip of `size` bytes, and its `Sec-Fetch-Mode` and `User-Agent`.
+    /// A browser's click or Retry is a navigation; browsers before
+    /// `Sec-Fetch-Mode` (Safari before 16.4) say `Mozilla/` and nothing
+    /// more; a tool resumes.
+    pub fn of(
+        ranged: bool,
+        media: bool,
+        (offset, length, size): (u64, u64, u64),
+        sec_fetch_mode: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> WholeRequest {
+        let navigation = sec_fetch_mode.is_some_and(|m| m.trim().eq_ignore_ascii_case("navigate"));
+        let whole = !ranged && !media && offset == 0 && length == size;
+        let browser = navigation
+            || (sec_fetch_mode.is_none() && user_agent.is_some_and(|ua| ua.trim_start().starts_with("Mozilla/")));
+        WholeRequest { opening: whole && !navigation, restart: whole && browser }
+    }
+}
+
 /// One order's allowance for one clip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DownloadAllowance {
@@ -231,6 +265,46 @@ pub fn settlement_could_make_room(granted: u64, reserved: u64, span: u64, budget
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tool's plain GET of the whole clip opens (`aria2c -c` drops it after
+    /// the headers); a browser's is a fresh start; ranges, players and
+    /// parts of the clip are neither.
+    #[test]
+    fn a_whole_request_is_judged_by_who_asks() {
+        const SIZE: u64 = 1000;
+        let of = |ranged, media, span: (u64, u64), mode, ua| {
+            WholeRequest::of(ranged, media, (span.0, span.1, SIZE), mode, ua)
+        };
+        let (tool, browser) = (Some("aria2/1.37"), Some("Mozilla/5.0 (X11) Chrome/131"));
+        assert_eq!(of(false, false, (0, SIZE), None, tool), WholeRequest { opening: true, restart: false });
+        assert_eq!(of(false, false, (0, SIZE), None, Some("curl/8.5")), WholeRequest { opening: true, restart: false });
+        // A click or Retry: a navigation, never a tool's opening.
+        assert_eq!(
+            of(false, false, (0, SIZE), Some("navigate"), browser),
+            WholeRequest { opening: false, restart: true }
+        );
+        assert_eq!(
+            of(false, false, (0, SIZE), Some(" Navigate "), None),
+            WholeRequest { opening: false, restart: true }
+        );
+        // Safari before Sec-Fetch-Mode: `Mozilla/` alone says browser; a
+        // fetch() of a page's script is no navigation.
+        assert_eq!(of(false, false, (0, SIZE), None, browser), WholeRequest { opening: true, restart: true });
+        assert_eq!(of(false, false, (0, SIZE), Some("cors"), browser), WholeRequest { opening: true, restart: false });
+        for (ranged, media, span) in [
+            (true, false, (0, SIZE)),
+            (false, true, (0, SIZE)),
+            (false, false, (1, SIZE - 1)),
+            (false, false, (0, SIZE - 1)),
+        ] {
+            assert_eq!(
+                of(ranged, media, span, Some("navigate"), browser),
+                WholeRequest::default(),
+                "{ranged} {media} {span:?}"
+            );
+            assert_eq!(of(ranged, media, span, None, tool), WholeRequest::default(), "{ranged} {media} {span:?}");
+        }
+    }
 
     const S: u64 = 281_694;
 

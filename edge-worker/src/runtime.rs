@@ -32,7 +32,7 @@ use wasm_bindgen::JsValue;
 use worker::*;
 
 use crate::admin::{self, AdminRoute, AuthError, ClipUsage};
-use crate::allowance::{self, DownloadAllowance};
+use crate::allowance::{self, DownloadAllowance, WholeRequest};
 use crate::delivery::{self, DownloadRequest, StoredClip};
 use crate::error::DownloadError;
 use crate::ledger::{

@@ -690,17 +690,13 @@ async fn clip(
             let allowance = DownloadAllowance::new(claims.downloads, object.size);
             attempt.allowance = Some(allowance);
             let first = Segments::new(span, object.size).next().map_or(span.length, |s| s.length);
-            // A download tool's plain GET of the whole clip (a browser's
-            // click is a navigation; a player asks for ranges).
-            let navigation = header("sec-fetch-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("navigate"));
-            // A browser's fresh start may be a restart after a cancel: its
-            // Retry is a navigation; browsers before `Sec-Fetch-Mode` (Safari
-            // before 16.4) say `Mozilla/` and nothing more. A tool resumes.
-            let whole = range.is_none() && !media && span.offset == 0 && span.length == object.size;
-            let browser = navigation
-                || (header("sec-fetch-mode").is_none()
-                    && header("user-agent").is_some_and(|ua| ua.trim_start().starts_with("Mozilla/")));
-            let (opening, restart) = (whole && !navigation, whole && browser);
+            let WholeRequest { opening, restart } = WholeRequest::of(
+                range.is_some(),
+                media,
+                (span.offset, span.length, object.size),
+                header("sec-fetch-mode").as_deref(),
+                header("user-agent").as_deref(),
+            );
             let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
             let started = Date::now().as_millis();
             let reserved = match &db {
