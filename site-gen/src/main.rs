@@ -1,4 +1,5 @@
-//! The shop owner's command line. Thin: every command calls the library.
+//! The shop owner's command line: parses the arguments and calls the
+//! library's command (`token`'s checks and printing are still here).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
