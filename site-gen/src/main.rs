@@ -343,7 +343,13 @@ fn token_command(command: TokenCommand) -> Result<ExitCode, String> {
             let (ring, source) = match pt::keyring(&root.root) {
                 Ok(r) => r,
                 Err(e) => {
-                    println!("verifies:     unknown ({e})");
+                    // A deployed shop's keys are the Worker's secret alone:
+                    // what the owner can ask instead (stop 51's note).
+                    println!("verifies:     unknown here ({e})");
+                    println!(
+                        "              Only the Worker has its keys: `site-gen orders show {}` says whether the order still downloads (revoked, expired, downloads left), and a link whose signature is wrong says \"not valid\" when opened.",
+                        claims.order_id
+                    );
                     return Ok(ExitCode::from(2));
                 }
             };

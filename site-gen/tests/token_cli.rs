@@ -83,6 +83,14 @@ fn minted_link_verifies_with_the_shared_crate_and_inspects() {
         &[("CLIPSTORE_TOKEN_KEYS", &keygen("k2"))],
     );
     assert!(text(&other.stdout).contains("[unknown_key]"));
+    // No key here (a deployed shop's are the Worker's secret): said, with
+    // what the owner can ask instead.
+    let empty = tempfile::tempdir().unwrap();
+    let unknown = site_gen(&["token", "inspect", "--root", empty.path().to_str().unwrap(), token], &[]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let said = text(&unknown.stdout);
+    assert!(said.contains("verifies:     unknown here ("), "{said}");
+    assert!(said.contains("Only the Worker has its keys: `site-gen orders show "), "{said}");
 
     // What a customer sends in: the link with a sentence's end, and the
     // link cut short in its signature. The first verifies; the second
