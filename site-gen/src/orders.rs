@@ -148,8 +148,13 @@ pub enum OrdersCommand {
     Reissue {
         order: String,
         /// Only print the new link: mail the customer nothing.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "to")]
         no_mail: bool,
+        /// Mail the new link to this address (default: where the order's
+        /// last link mail went, e.g. an address corrected with
+        /// `resend --to`; else the checkout's).
+        #[arg(long, value_name = "ADDRESS")]
+        to: Option<String>,
         /// The customer bought the wrong file or licence of a clip: the
         /// order's clip becomes this item (`harbour-at-dawn:720p`, a licence
         /// third: `harbour-at-dawn:720p:extended`), and its downloads start
@@ -841,7 +846,12 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             }
             Err(e) => return Err(e),
         },
-        OrdersCommand::Reissue { order, no_mail, exchange, despite_refund, expires, base_url, local_key } => {
+        OrdersCommand::Reissue { order, no_mail, to, exchange, despite_refund, expires, base_url, local_key } => {
+            if let Some(to) = to.as_deref().filter(|to| !plausible_address(to)) {
+                return Err(OrdersError::Other(format!(
+                    "--to {to:?} is not an e-mail address (name@example.com): nothing was changed"
+                )));
+            }
             let valid_for = pt::parse_duration(&expires)?;
             let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
             // A local Worker's links are its own (the shop's address is
@@ -916,10 +926,13 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             // The customer's links stopped: they hear of the new one from the
             // shop, not from a "withdrawn or replaced" page (the customer
             // review: an exchange mailed nothing, unlike `create`).
-            let mailed = if no_mail { None } else { mail_reissued(&client, &order) };
-            let tell = match &mailed {
-                Some(said) => said.clone(),
-                None => format!("send the customer this link, or `site-gen orders resend {order}`"),
+            let mailed = (!no_mail).then(|| mail_reissued(&client, &order, to.as_deref()));
+            let tell = match mailed {
+                None => format!("send the customer this link, or `site-gen orders resend {order} --to ADDRESS`"),
+                Some(Ok(said)) => said,
+                Some(Err(why)) => format!(
+                    "no mail went out ({why}): send the customer this link, or `site-gen orders resend {order} --to ADDRESS`"
+                ),
             };
             eprintln!(
                 "Order {}: new link for {} ({}, downloads already used stay used), valid until {}; links issued before it no longer work, and a mail of the order still waiting in the Worker's outbox is withdrawn ({tell}).",
@@ -1128,12 +1141,32 @@ fn print_resent(order: &str, v: &Value, status: Option<(String, Option<String>)>
 }
 
 /// Mails the customer of `order` a fresh link after a reissue (a resend:
-/// it shares the reissued order's downloads), and says how that went; None
-/// when the order has no address or the mail could not be queued.
-fn mail_reissued(client: &AdminClient, order: &str) -> Option<String> {
-    let v = client.resend(order, None).ok()?;
+/// it shares the reissued order's downloads) at `to`, else where the
+/// order's last link mail went, else the checkout's address, and says how
+/// that went; the Worker's reason when it could not be queued (no address
+/// known, no clip of it left in the catalog).
+fn mail_reissued(client: &AdminClient, order: &str, to: Option<&str>) -> Result<String, String> {
+    // Where its last link mail went, not the checkout's address alone: an
+    // address corrected with `resend --to` must not get the typo's mail
+    // again (the diff review).
+    let last_sent = || -> Option<String> {
+        let messages = client.outbox(OUTBOX_SEARCHED).ok()?;
+        messages
+            .iter()
+            .find(|m| {
+                text(m, "order_id") == order
+                    && matches!(text(m, "kind").as_str(), "order" | "resend")
+                    && text(m, "status") == "sent"
+            })
+            .map(|m| text(m, "to"))
+    };
+    let address = to.map(str::to_string).or_else(last_sent);
+    let v = client.resend(order, address.as_deref()).map_err(|e| match e {
+        OrdersError::Http { body, .. } => body,
+        other => other.to_string(),
+    })?;
     let to = text(&v, "to");
-    Some(match outbox_status(client, &v) {
+    Ok(match outbox_status(client, &v) {
         Some((status, _)) if status == "sent" => format!("a fresh link was e-mailed to {to}"),
         Some((status, error)) if status == "failed" => format!(
             "the mail provider refused a mail to {to}: {}; send the customer this link yourself",

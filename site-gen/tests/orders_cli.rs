@@ -241,6 +241,25 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
                 json!({"order_id": "ORD-9", "to": "a@b.example", "link": "http://127.0.0.1:8787/download/v1.new",
                        "delivery": {"due": 1, "sent": 0, "no_provider": 1}}),
             )
+        } else if request_line.starts_with("GET /admin/outbox?limit=10000 ") {
+            // ORD-ALPHA's link went to a typo first, then, corrected, to right@.
+            (
+                200,
+                json!({"outbox": [
+                    {"order_id": "ORD-ALPHA", "kind": "resend", "status": "sent", "to": "right@b.example"},
+                    {"order_id": "ORD-ALPHA", "kind": "order", "status": "sent", "to": "typo@b.exmaple"}]}),
+            )
+        } else if request_line.starts_with("POST /admin/orders/ORD%2DALPHA/resend?to=right%40b")
+            || request_line.starts_with("POST /admin/orders/ORD%2DALPHA/resend?to=other%40b")
+        {
+            let to = if request_line.contains("right%40") { "right@b.example" } else { "other@b.example" };
+            (
+                200,
+                json!({"order_id": "ORD-ALPHA", "to": to, "link": "http://127.0.0.1:8787/download/v1.resent",
+                       "delivery": {"due": 1, "sent": 0, "no_provider": 1}}),
+            )
+        } else if request_line.starts_with("POST /admin/orders/ORD%2DREFUNDED/resend") {
+            (409, json!({"error": "no e-mail address is known for order ORD-REFUNDED; give one with --to"}))
         } else if request_line.starts_with("GET /admin/orders/ORD%2DDOWN ") {
             (200, json!({"order": {"order_id": "ORD-DOWN", "clips": "[\"harbor\"]", "allowance": 3}}))
         } else if request_line.starts_with("POST /admin/orders/ORD%2DDOWN/revoke") {
@@ -520,6 +539,44 @@ fn a_reissue_needs_no_signing_key_here() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stdout, "https://shop.example/download/v1.signed-by-the-worker\n");
     assert!(stderr.contains("Order ORD-ALPHA: new link for alpha"), "{stderr}");
+}
+
+/// A reissue mails the new link where the order's last link mail went (an
+/// address the owner corrected with `resend --to`), not the checkout's
+/// typo again; `--to` chooses; `--no-mail` mails nothing; a refusal is
+/// said with the Worker's reason (the diff review).
+#[test]
+fn a_reissue_mails_where_the_last_link_went() {
+    let (base, seen) = fake_admin("right-token-0123456789");
+    let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-shop");
+    let reissue = |order: &str, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+            .args(["orders", "--worker-url", &base, "--root", shop.to_str().unwrap(), "reissue", order])
+            .args(extra)
+            .env("CLIPSTORE_ADMIN_TOKEN", "right-token-0123456789")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let resends = || seen.lock().unwrap().iter().filter(|l| l.contains("/resend")).cloned().collect::<Vec<_>>();
+    let said = reissue("ORD-ALPHA", &[]);
+    assert!(said.contains("a mail with a fresh link to right@b.example waits in the outbox"), "{said}");
+    let asked = resends();
+    assert!(
+        asked.len() == 1 && asked[0].starts_with("POST /admin/orders/ORD%2DALPHA/resend?to=right%40b"),
+        "{asked:?}"
+    );
+    let said = reissue("ORD-ALPHA", &["--to", "other@b.example"]);
+    assert!(said.contains("to other@b.example waits"), "{said}");
+    let said = reissue("ORD-ALPHA", &["--no-mail"]);
+    assert!(said.contains("send the customer this link, or `site-gen orders resend ORD-ALPHA --to ADDRESS`"), "{said}");
+    assert_eq!(resends().len(), 2, "--no-mail asks for no mail");
+    let said = reissue("ORD-REFUNDED", &["--despite-refund"]);
+    assert!(
+        said.contains("no mail went out (no e-mail address is known for order ORD-REFUNDED; give one with --to): send the customer this link"),
+        "{said}"
+    );
 }
 
 /// `orders create` puts the order in the ledger and mails its link; an id
