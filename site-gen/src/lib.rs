@@ -100,8 +100,8 @@ pub struct BuildSummary {
     pub elapsed: Duration,
     /// What was left out, a line each: `content/clips/x.md: a draft`.
     pub left_out: Vec<String>,
-    /// What was sold before and this build's catalog has not (their buyers'
-    /// links answer "Not found" once deployed): [`removed`].
+    /// What an earlier build's catalog had and this one has not (its
+    /// buyers' links answer "Not found" once deployed): [`removed`].
     pub gone: Vec<removed::Removed>,
     /// What the owner must hear of though the shop builds, each as printed.
     pub warnings: Vec<String>,

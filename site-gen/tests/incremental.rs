@@ -554,7 +554,12 @@ fn serve_warns_of_a_clip_gone_from_the_last_catalog() {
     let mut site = Incremental::new(&root, &tmp.path().join("served"), LoadOptions { drafts: false, now: now() });
     let gone = |site: &mut Incremental| -> Vec<String> {
         let report = site.rebuild().unwrap();
-        report.warnings.iter().filter(|w| w.message.contains("sold before")).map(|w| w.message.clone()).collect()
+        report
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("earlier build's catalog"))
+            .map(|w| w.message.clone())
+            .collect()
     };
     assert_eq!(gone(&mut site), Vec::<String>::new());
     // Beta given a slug of its own, and the one link to it mended.
