@@ -1,7 +1,7 @@
 //! Markdown to HTML, the `<!-- more -->` summary split, and the links a body
 //! contains (with their position, for link checking).
 
-use pulldown_cmark::{html, Event, Options, Parser, Tag};
+use pulldown_cmark::{html, CodeBlockKind, Event, Options, Parser, Tag};
 
 use crate::diagnostics::Location;
 
@@ -170,6 +170,20 @@ fn find_more_marker(body: &str) -> Option<usize> {
         offset += line.len();
     }
     None
+}
+
+/// The line (1-based, in `file_text`) of the first code block written by
+/// indenting it (a tab or four spaces) in the body that starts at byte
+/// `body_start`: as the parser finds it, so that a list item's indented
+/// paragraph, an HTML `<pre>` or a fenced block are not taken for one.
+pub fn first_indented_code(file_text: &str, body_start: usize) -> Option<usize> {
+    let body = &file_text[body_start..];
+    Parser::new_ext(body, options()).into_offset_iter().find_map(|(event, range)| match event {
+        Event::Start(Tag::CodeBlock(CodeBlockKind::Indented)) => {
+            Some(file_text[..body_start + range.start].matches('\n').count() + 1)
+        }
+        _ => None,
+    })
 }
 
 /// The first paragraph of rendered HTML, for cards in lists.

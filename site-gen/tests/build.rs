@@ -366,6 +366,21 @@ fn an_indented_paragraph_and_a_post_without_a_summary_are_warned_about() {
         "+++\ntitle = \"L\"\ndate = 2026-05-01\n+++\n- Three new clips\n- A sale\n",
     )
     .unwrap();
+    // As the parser sees them (the diff review): a list item's paragraphs
+    // after a lazy line or a 2-space line, and an HTML <pre>, are no code;
+    // after a quote, or under a heading, an indented line is.
+    let post = |name: &str, body: &str| {
+        let text = format!("+++\ntitle = \"{name}\"\ndate = 2026-05-01\n+++\nIntro.\n\n{body}");
+        fs::write(root.join(format!("content/news/{name}.md")), text).unwrap()
+    };
+    post("lazy", "- item\nlazy continuation\n\n    more of the item\n\n```\ncode\n```\n");
+    post("two", "- item\n\n  second para\n\n    third para\n\n```\ncode\n```\n");
+    post("rawpre", "<pre><code>\nx\n\n    inside raw pre\n</code></pre>\n");
+    post("quoted", "> quoted\n\n    this is code\n");
+    post("heading", "## Heading\n    this is code\n");
+    let image =
+        "+++\ntitle = \"I\"\ndate = 2026-05-01\n+++\n![A photo](/posters/alpha.jpg)\n\n## New clips\n\nText after.\n";
+    fs::write(root.join("content/news/image.md"), image).unwrap();
     let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
     assert!(o.status.success(), "{}", stderr(&o));
     let check = site_gen(&["check", "--root", root.to_str().unwrap(), "--now", NOW]);
@@ -373,11 +388,16 @@ fn an_indented_paragraph_and_a_post_without_a_summary_are_warned_about() {
         let code = "this paragraph starts with a tab or 4 spaces, so the page shows it as code";
         assert!(err.contains(&format!("warning: {code}: in a grey box, in a typewriter font, not wrapped to the screen\n --> content/news/word.md:7:1\n")), "{err}");
         assert!(err.contains("--> content/news/spaces.md:5:1"), "{err}");
-        assert_eq!(err.matches(code).count(), 2, "not fine.md: {err}");
+        assert!(
+            err.contains("--> content/news/quoted.md:9:1") && err.contains("--> content/news/heading.md:8:1"),
+            "{err}"
+        );
+        assert_eq!(err.matches(code).count(), 4, "not fine.md, lazy.md, two.md nor rawpre.md: {err}");
         assert!(err.contains("remove the spaces or the tab at the start of its lines"), "{err}");
         let summary = "warning: the post has no paragraph of text to show as its summary";
         assert!(err.contains(&format!("{summary}: the news list, the feed and search engines show it with none\n --> content/news/list.md:4:1\n")), "{err}");
-        assert_eq!(err.matches(summary).count(), 1, "{err}");
+        assert!(err.contains(&format!("{summary}: the news list, the feed and search engines show it with none\n --> content/news/image.md:4:1\n")), "an image alone is no text: {err}");
+        assert_eq!(err.matches(summary).count(), 2, "{err}");
     }
 }
 

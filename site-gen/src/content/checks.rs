@@ -338,55 +338,36 @@ pub fn indented_paragraphs(root: &Path, clips: &[Clip], posts: &[Post], pages: &
     published_html(clips, posts, pages).par_iter().filter_map(indented_in).collect()
 }
 
-/// The line (1-based) of the first paragraph of `text`'s Markdown body
-/// that is indented as code: after a blank line (or the front matter), not
-/// in a fenced block, not a list item's continuation.
+/// The line (1-based) of the first code block of `text`'s Markdown body
+/// (after its front matter) that was written by indenting.
 fn first_indented_paragraph(text: &str) -> Option<usize> {
-    let mut lines = text.lines().enumerate();
-    lines.next().filter(|(_, l)| l.trim_start_matches('\u{feff}').trim_end() == "+++")?;
-    lines.find(|(_, l)| l.trim_end() == "+++")?;
-    let (mut blank_before, mut in_list, mut fence) = (true, false, None::<char>);
-    let list_item = |l: &str| {
-        let l = l.trim_start();
-        l.starts_with(['-', '*', '+']) && l[1..].starts_with(' ')
-            || l.split_once(['.', ')']).is_some_and(|(n, rest)| {
-                !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && rest.starts_with(' ')
-            })
-            || l.starts_with('>')
-    };
-    for (at, line) in lines {
-        let trimmed = line.trim_start();
-        if let Some(marker) = fence {
-            if trimmed.starts_with(&format!("{marker}{marker}{marker}")) {
-                fence = None;
+    let mut offset = 0;
+    let mut fences = 0;
+    for line in text.split_inclusive('\n') {
+        offset += line.len();
+        if line.trim_start_matches('\u{feff}').trim_end() == "+++" {
+            fences += 1;
+            if fences == 2 {
+                return crate::markdown::first_indented_code(text, offset);
             }
-            continue;
+        } else if fences == 0 {
+            return None;
         }
-        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
-            fence = trimmed.chars().next();
-            continue;
-        }
-        let indented = line.starts_with('\t') || line.starts_with("    ");
-        if !trimmed.is_empty() {
-            if indented && blank_before && !in_list {
-                return Some(at + 1);
-            }
-            if !indented {
-                in_list = list_item(line);
-            }
-        }
-        blank_before = trimmed.is_empty();
     }
     None
 }
 
-/// News posts with text but no paragraph for their summary (a post that is
-/// a list, or starts with an image or a heading): the news list, the feed
-/// and search engines' description showed an empty summary.
+/// News posts with text but no paragraph of text for their summary (a post
+/// that is a list, or whose first paragraph is an image): the news list,
+/// the feed and search engines' description showed an empty summary.
 pub fn posts_without_summary(root: &Path, posts: &[Post]) -> Vec<Diagnostic> {
     posts
         .iter()
-        .filter(|p| !p.draft && p.summary_html.trim().is_empty() && !p.content_html.trim().is_empty())
+        .filter(|p| {
+            !p.draft
+                && crate::structured_data::plain_text(&p.summary_html).trim().is_empty()
+                && !p.content_html.trim().is_empty()
+        })
         .map(|p| {
             let warning = Diagnostic::new(
                 display_path(root, &p.source),
