@@ -284,8 +284,14 @@ pub fn older_wrangler_toml(root: &Path) -> Option<String> {
         return None;
     }
     let main = table.get("main")?.as_str()?;
-    let clipstore = main.strip_suffix("/edge-worker/build/index.js")?;
+    let checkout = main.strip_suffix("/edge-worker/build/index.js")?;
     let name = table.get("name")?.as_str()?;
+    // The checkout it named may be gone since: the one this site-gen is from.
+    let current = clipstore_of_current_exe().map(|c| c.display().to_string());
+    let clipstore = match current {
+        Some(c) if !Path::new(checkout).join("scripts/build-worker.sh").is_file() => c,
+        _ => checkout.to_string(),
+    };
     Some(format!(
         "warning: {}: `main = {}` deploys whatever was last built in the clipstore checkout (an older Worker after \
          an update, or the sample shop's after its tests), not a Worker built with this shop's catalog.\n  \
@@ -293,7 +299,7 @@ pub fn older_wrangler_toml(root: &Path) -> Option<String> {
          `.worker-build/` to .gitignore, and add at the end of wrangler.toml:\n{}",
         root.join("wrangler.toml").display(),
         toml_string(main),
-        build_section(name, clipstore)
+        build_section(name, &clipstore)
     ))
 }
 

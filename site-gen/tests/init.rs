@@ -193,6 +193,12 @@ fn a_new_shop_builds_at_once_and_check_lists_its_placeholders() {
     assert_eq!(fs::read_to_string(&config).unwrap(), now, "mended as told, it is what init writes");
     let o = site_gen(&["build", "--root", root, "--out", out.to_str().unwrap()]);
     assert!(!text(&o).contains("deploys whatever was last built"), "{}", text(&o));
+    // The checkout it named is gone: the lines name the one this site-gen is from.
+    let gone = old.replace(&old_main, "main = \"/gone/clipstore/edge-worker/build/index.js\"");
+    fs::write(&config, gone).unwrap();
+    let o = text(&site_gen(&["build", "--root", root, "--out", out.to_str().unwrap()]));
+    assert!(o.contains(&format!("{}/scripts/build-worker.sh", checkout.display())), "{o}");
+    assert!(!o.contains("/gone/clipstore/scripts"), "{o}");
 }
 
 #[test]

@@ -274,6 +274,11 @@ fn leaves_a_hand_made_poster_alone_and_reports_a_missing_master() {
     for placeholder in ["size = 0\n", ""] {
         let unfilled = section.replace("size = 1234\n", placeholder);
         fs::write(&clip, format!("{head}{unfilled}+++{body}")).unwrap();
+        if !placeholder.is_empty() {
+            // What `check` says of it is what `media` then does.
+            let check = site_gen(&["check"], &root);
+            assert!(text(&check).contains("which fills in the section's size and sha256"), "{}", text(&check));
+        }
         let run = site_gen(&["media"], &root);
         assert!(run.status.success(), "{}", text(&run));
         assert!(text(&run).contains("first-clip: variant web: size and sha256 filled in from "), "{}", text(&run));

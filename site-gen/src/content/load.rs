@@ -572,7 +572,7 @@ fn parse_clip(file: &SourceFile, slug: String, md: &MarkdownCache) -> Result<Cli
     });
     let object_key = object_key_field(&mut fm, &mut errors);
     let file_name = file_name_field(&mut fm, &mut errors, object_key.as_deref());
-    let size = size_field(&mut fm, &mut errors, draft);
+    let size = size_field(&mut fm, &mut errors, draft, FILLED_BY_MEDIA);
     let sha256 = sha256_field(&mut fm, &mut errors);
     let variant_id = fm.string("variant", None);
     let variants = variants(&mut fm, &mut errors);
@@ -746,12 +746,17 @@ fn file_name_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>, file: Opt
 const FILLED_BY_MEDIA: &str = "put the clip's master at media/<its file> (or --masters DIR/<its file>) and run \
      `site-gen media`, which fills in size, sha256, duration, resolution, frame rate and codec";
 
-/// `size`, in bytes; 0 only in a draft (not yet filled in).
-fn size_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>, draft: bool) -> Option<u64> {
+/// What to do about a `[[variants]]` section's size not yet filled in:
+/// `media` fills its size and sha256 from its file (not the rest).
+const VARIANT_FILLED_BY_MEDIA: &str = "put the file at media/<its file> (or --masters DIR/<its file>) and run \
+     `site-gen media`, which fills in the section's size and sha256";
+
+/// `size`, in bytes; 0 only in a draft (not yet filled in). `help`: how it
+/// is filled in.
+fn size_field(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>, draft: bool, help: &str) -> Option<u64> {
     let size = fm.u64("size", Some("size = 48213571"));
     if size == Some(0) && !draft {
-        errors
-            .push(fm.error_at_key("size", "`size` must be the clip's size in bytes, not 0").with_help(FILLED_BY_MEDIA));
+        errors.push(fm.error_at_key("size", "`size` must be the clip's size in bytes, not 0").with_help(help));
     }
     size
 }
@@ -799,7 +804,7 @@ fn variants(fm: &mut FrontMatter, errors: &mut Vec<Diagnostic>) -> Vec<ClipVaria
         });
         let file = object_key_field(&mut v, &mut errs);
         let file_name = file_name_field(&mut v, &mut errs, file.as_deref());
-        let size = size_field(&mut v, &mut errs, false);
+        let size = size_field(&mut v, &mut errs, false, VARIANT_FILLED_BY_MEDIA);
         let sha256 = sha256_field(&mut v, &mut errs);
         let location = v.start();
         errs.append(&mut v.errors);
