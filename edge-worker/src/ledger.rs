@@ -944,11 +944,18 @@ pub mod sql {
          SELECT ?1, ?2, 'create', NULL, ?3 FROM orders WHERE order_id = ?1 AND source = 'stripe' \
          AND NOT EXISTS (SELECT 1 FROM checkouts WHERE order_id = ?1)";
 
-    /// What a resent link needs: the order and its checkout's address.
-    /// `?1 order_id`.
+    /// What a resent link needs: the order and where to send it: the
+    /// address its last link mail went to (or was to go to, when a reissue
+    /// withdrew it), else its checkout's. An address the owner corrected
+    /// with `resend --to` is kept: a plain resend went back to the
+    /// checkout's typo (the support review). A mail the provider refused
+    /// for good is no address to use again. `?1 order_id`.
     pub const ORDER_TO_RESEND: &str = "SELECT o.clips AS clips, o.choices AS choices, o.allowance AS allowance, o.customer_ref AS customer_ref, \
          o.expires_at AS expires_at, o.not_before AS not_before, o.revoked_at AS revoked_at, \
-         o.revoked_reason AS revoked_reason, (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1) AS customer_email \
+         o.revoked_reason AS revoked_reason, COALESCE((SELECT x.to_addr FROM outbox x WHERE x.order_id = o.order_id \
+         AND x.kind IN ('order', 'resend') AND (x.status <> 'failed' OR x.last_error LIKE 'withdrawn:%') \
+         ORDER BY x.id DESC LIMIT 1), \
+         (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1)) AS customer_email \
          FROM orders o WHERE o.order_id = ?1";
 
     /// The order a refund or dispute is about. `?1 provider, ?2 payment_id`.

@@ -1205,9 +1205,24 @@ fn orders_of_an_email_ignore_case_and_say_why_an_order_ended() {
     // The owner resent the link to a corrected address: it finds the order too.
     let resend = "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, attempts, next_attempt_at) \
                   VALUES ('resend', 'O', ?1, 's', 't', 'h', 1, ?2, 1, 1)";
+    let resent_to =
+        |db: &Connection| -> String { db.query_row(sql::ORDER_TO_RESEND, ["O"], |r| r.get("customer_email")).unwrap() };
+    assert_eq!(resent_to(&db), "Buyer@Example.com", "no mail yet: the checkout's");
     run(&db, resend, vec![t("Right@example.com"), t("sent")]);
     run(&db, resend, vec![t("never@example.com"), t("failed")]);
     assert_eq!(found("right@example.com", 5), [(None, "[]".into())]);
+    // A plain resend goes where the last link mail went (the owner's
+    // correction), not back to the checkout's typo; a mail refused for
+    // good is no address, one a reissue withdrew still the owner's choice.
+    assert_eq!(resent_to(&db), "Right@example.com");
+    run(
+        &db,
+        "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, attempts, \
+         next_attempt_at, last_error) VALUES ('resend', 'O', 'later@example.com', 's', 't', 'h', 2, 'failed', 0, 1, \
+         'withdrawn: the order was reissued')",
+        vec![],
+    );
+    assert_eq!(resent_to(&db), "later@example.com");
     assert_eq!(found("never@example.com", 5), [], "only where a link arrived");
     // An order minted by hand has no checkout: its link resent to the
     // customer finds it too, once, beside the paid one.

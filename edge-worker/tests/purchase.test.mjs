@@ -995,6 +995,11 @@ describe("'Lost your download link?' for orders that changed since", () => {
     const [link] = linksIn(mail.email.text).filter((l) => l.includes("/download/"));
     assert.ok(link && link !== url, "a fresh link");
     assert.equal((await curl(`${link}/${a.slug}`)).status, 200);
+    // A plain resend goes where the last link mail went (the support
+    // review: it went back to the checkout's address, or to none).
+    const plain = await admin(stack, "POST", `/admin/orders/${order}/resend`);
+    assert.equal(plain.status, 200, JSON.stringify(plain.body));
+    assert.equal(plain.body.to, to);
   });
 
   it("an address whose only order ended gets a mail saying so, not silence", async () => {

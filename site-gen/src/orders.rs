@@ -165,9 +165,10 @@ pub enum OrdersCommand {
         /// disputed (its downloads work again).
         #[arg(long)]
         despite_refund: bool,
-        /// How long the new link works.
-        #[arg(long, default_value = "30d")]
-        expires: String,
+        /// How long the new link (and the order) works: 30d, 12h, 1y, ...
+        /// [default: 30 days, or what the order has left when that is longer]
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
         /// Link base instead of download_base_url from site.toml.
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
@@ -407,8 +408,17 @@ fn expired(order: &Value, now: u64) -> bool {
 pub fn orders_table(orders: &[Value]) -> String {
     let now = unix_now();
     let mut out = format!(
-        "{:<24} {:>9} {:>8} {:>14} {:<16} {:<16} {:<8} {:<28} {}\n",
-        "ORDER", "DOWNLOADS", "ATTEMPTS", "BYTES CHARGED", "LAST ATTEMPT", "EXPIRES", "STATE", "CUSTOMER", "CLIPS"
+        "{:<24} {:<16} {:>9} {:>8} {:>14} {:<16} {:<16} {:<8} {:<28} {}\n",
+        "ORDER",
+        "CREATED",
+        "DOWNLOADS",
+        "ATTEMPTS",
+        "BYTES CHARGED",
+        "LAST ATTEMPT",
+        "EXPIRES",
+        "STATE",
+        "CUSTOMER",
+        "CLIPS"
     );
     for o in orders {
         let json_list = |key: &str| -> Vec<String> {
@@ -441,8 +451,9 @@ pub fn orders_table(orders: &[Value]) -> String {
             _ => "revoked",
         };
         out.push_str(&format!(
-            "{:<24} {:>9} {:>8} {:>14} {:<16} {:<16} {:<8} {:<28} {}\n",
+            "{:<24} {:<16} {:>9} {:>8} {:>14} {:<16} {:<16} {:<8} {:<28} {}\n",
             text(o, "order_id"),
+            time_s(o, "created_at"),
             format!("{}/clip", text(o, "allowance")),
             text(o, "attempts"),
             text(o, "granted_bytes"),
@@ -852,7 +863,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                     "--to {to:?} is not an e-mail address (name@example.com): nothing was changed"
                 )));
             }
-            let valid_for = pt::parse_duration(&expires)?;
+            let asked = expires.as_deref().map(pt::parse_duration).transpose()?;
             let shop = crate::load_shop(&args.root).map_err(|d| OrdersError::Other(d.to_string()))?;
             // A local Worker's links are its own (the shop's address is
             // not what it answers, nor what its local key may sign for).
@@ -863,8 +874,15 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             // no new one.
             let shown = client.show(&order)?;
             check_reissuable(&order, &shown, despite_refund)?;
+            let valid_for = asked.unwrap_or_else(|| reissued_validity(shown.get("order"), unix_now()));
             let mut planned = reissue_request(&order, shown.get("order"), valid_for, unix_now())?;
             if let Some(item) = &exchange {
+                // The item itself first: a file or tier the shop lacks is
+                // said as such, not as a clip gone from the catalog (the
+                // support review).
+                let alone = MintRequest { clips: vec![item.clone()], ..planned.clone() };
+                pt::checked_claims(&shop, "", &alone)
+                    .map_err(|e| OrdersError::Other(format!("--exchange {item}: {e}; nothing was changed")))?;
                 exchanged(&order, &mut planned, item)?;
             }
             let planned_claims = pt::checked_claims(&shop, "", &planned).map_err(|e| {
@@ -1146,9 +1164,11 @@ fn print_resent(order: &str, v: &Value, status: Option<(String, Option<String>)>
 /// that went; the Worker's reason when it could not be queued (no address
 /// known, no clip of it left in the catalog).
 fn mail_reissued(client: &AdminClient, order: &str, to: Option<&str>) -> Result<String, String> {
-    // Where its last link mail went, not the checkout's address alone: an
-    // address corrected with `resend --to` must not get the typo's mail
-    // again (the diff review).
+    // Where its last link mail went (or was to go, when this reissue
+    // withdrew it), not the checkout's address alone: an address corrected
+    // with `resend --to` must not get the typo's mail again (the diff and
+    // support reviews). As the Worker's resend chooses (`ORDER_TO_RESEND`);
+    // asked here too for a Worker older than that.
     let last_sent = || -> Option<String> {
         let messages = client.outbox(OUTBOX_SEARCHED).ok()?;
         messages
@@ -1156,7 +1176,7 @@ fn mail_reissued(client: &AdminClient, order: &str, to: Option<&str>) -> Result<
             .find(|m| {
                 text(m, "order_id") == order
                     && matches!(text(m, "kind").as_str(), "order" | "resend")
-                    && text(m, "status") == "sent"
+                    && (text(m, "status") != "failed" || text(m, "last_error").starts_with("withdrawn:"))
             })
             .map(|m| text(m, "to"))
     };
@@ -1176,6 +1196,15 @@ fn mail_reissued(client: &AdminClient, order: &str, to: Option<&str>) -> Result<
             "a mail with a fresh link to {to} waits in the outbox: see `site-gen orders outbox --order {order}`"
         ),
     })
+}
+
+/// How long a reissued order works without `--expires`: 30 days, or what
+/// it has left when that is longer (a 365-day order reissued for an
+/// exchange was cut to 30 days without a word: the support review).
+fn reissued_validity(order: Option<&Value>, now: u64) -> std::time::Duration {
+    let month = 30 * 86_400;
+    let left = order.and_then(|o| o.get("expires_at")).and_then(Value::as_u64).map_or(0, |at| at.saturating_sub(now));
+    std::time::Duration::from_secs(left.max(month))
 }
 
 /// "1 download each", "3 downloads each".
@@ -1419,6 +1448,18 @@ mod tests {
 
     /// "expired" when the Worker refuses the links: five minutes of clock
     /// slack after `expires_at`, during which they still download.
+    #[test]
+    fn a_reissue_keeps_a_longer_expiry_than_thirty_days() {
+        let days = |d: u64| std::time::Duration::from_secs(d * 86_400);
+        let order = |at: u64| serde_json::json!({ "expires_at": at });
+        let now = 1_000_000;
+        assert_eq!(reissued_validity(Some(&order(now + 365 * 86_400)), now), days(365), "a year left stays a year");
+        assert_eq!(reissued_validity(Some(&order(now + 86_400)), now), days(30), "a day left becomes 30 days");
+        assert_eq!(reissued_validity(Some(&order(1)), now), days(30), "expired: 30 days");
+        assert_eq!(reissued_validity(Some(&serde_json::json!({ "expires_at": null })), now), days(30));
+        assert_eq!(reissued_validity(None, now), days(30));
+    }
+
     #[test]
     fn an_order_is_expired_when_the_worker_refuses_its_links() {
         let order = serde_json::json!({ "expires_at": 1_000 });

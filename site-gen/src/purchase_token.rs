@@ -254,7 +254,9 @@ pub fn checked_claims(shop: &Shop, key_id: &str, req: &MintRequest) -> Result<Cl
                 let others = clip.into_iter().flat_map(|c| c.variants.keys().cloned());
                 let known: Vec<String> = main.into_iter().chain(others).collect();
                 let known = if known.is_empty() {
-                    "its main file only (write the slug alone)".into()
+                    // `slug::extended`: the main file under a licence tier
+                    // (the support review: "the slug alone" drops the tier).
+                    format!("its main file only: write `{slug}`, or `{slug}::LICENCE` for a licence tier")
                 } else {
                     known.join(", ")
                 };

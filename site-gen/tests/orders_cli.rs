@@ -174,8 +174,11 @@ fn order_details_say_why_an_order_was_revoked() {
 #[test]
 fn tables_and_dev_vars() {
     let table = orders_table(&[json!({"order_id": "ORD-1", "clips": "[\"a\",\"b\"]", "allowance": 3, "attempts": 2,
-        "granted_bytes": 100, "last_attempt_at": null, "revoked_at": 5})]);
+        "granted_bytes": 100, "last_attempt_at": null, "revoked_at": 5, "created_at": 1_764_000_000})]);
     assert!(table.contains("ORD-1"));
+    // When it was made: support.md has the owner find a mistyped order by it.
+    assert!(table.starts_with("ORDER                    CREATED "), "{table}");
+    assert!(table.contains("ORD-1                    2025-11-24 16:00 "), "{table}");
     assert!(table.contains("revoked"));
     assert!(table.contains("a b"));
     // What was bought of each clip, as items are written to `create`, and
