@@ -719,7 +719,22 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
     let mut remote = Vec::new();
     let mut refused = None;
     loop {
-        let (status, page) = client.get_report(&format!("/admin/catalog?offset={}&limit={PAGE}", remote.len()))?;
+        // A page that does not come (a secondary origin that hangs makes the
+        // Worker wait on each clip's copy there) is said as such, beside
+        // the health checks already had: doctor printed only "could not
+        // reach the Worker" (the outage review).
+        let (status, page) = match client.get_report(&format!("/admin/catalog?offset={}&limit={PAGE}", remote.len())) {
+            Ok(answer) => answer,
+            Err(OrdersError::Transport { error, .. } | OrdersError::BadAnswer(error)) => {
+                refused = Some(format!(
+                    "the catalog report did not come ({error}): the Worker checks each clip's copy in the bucket and \
+                     on the secondary origin, and one of them does not answer; see the `storage` and `secondary` \
+                     checks above"
+                ));
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         if status != 200 {
             let error = page.get("error").and_then(Value::as_str).unwrap_or("unknown error");
             refused = Some(format!("the Worker answered {status}: {error}"));

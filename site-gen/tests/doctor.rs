@@ -112,3 +112,35 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A catalog report that does not come whole (the Worker waiting on a
+/// secondary origin that hangs, until the connection is given up) is said
+/// as such, beside the health checks already had: doctor printed "could
+/// not reach the Worker" alone (the outage review).
+#[test]
+fn a_catalog_report_that_does_not_come_is_said_beside_the_checks() {
+    let base = http::serve(move |request| {
+        let target = request.target.as_str();
+        if target.starts_with("/admin/health") {
+            Response::json(
+                200,
+                json!({ "ok": true, "checks": [{ "name": "ledger", "ok": true, "detail": "D1 reachable" }]}),
+            )
+        } else if target.starts_with("/admin/catalog") {
+            // Cut off: fewer bytes than announced.
+            Response::empty(200)
+                .header("content-type", "application/json")
+                .header("content-length", "500")
+                .body("{\"total\": 3")
+        } else {
+            Response::json(404, json!({ "error": "no such route" }))
+        }
+    });
+    let o = doctor(&base);
+    let said = text(&o);
+    assert!(!o.status.success(), "{said}");
+    assert!(said.contains("the catalog report did not come ("), "{said}");
+    assert!(said.contains("see the `storage` and `secondary` checks above"), "{said}");
+    assert!(said.contains("D1 reachable"), "the checks had are reported: {said}");
+    assert!(!said.contains("could not reach the Worker"), "{said}");
+}
