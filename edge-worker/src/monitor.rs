@@ -125,7 +125,9 @@ impl ClipProblem {
     pub fn describe(&self) -> String {
         match self {
             ClipProblem::Missing => {
-                "missing from the bucket, so its buyers cannot download it: `site-gen push` uploads it".to_string()
+                "missing from the bucket, so its buyers cannot download it (unless a secondary origin has it): \
+                 `site-gen push` uploads it"
+                    .to_string()
             }
             ClipProblem::WrongSize { expected, found } => {
                 format!("wrong size: {found} bytes in the bucket, the catalog says {expected}")
@@ -1903,15 +1905,15 @@ mod tests {
             json::to_string_sorted(&notice.unwrap().webhook_json("Shop \"S\"")),
             concat!(
                 r#"{"clipstore":{"cleared":[],"kind":"alert","new":["clip:a","#,
-                r#""clip:b","ledger"],"problems":[{"detail":"missing from the bucket, so its buyers cannot download it: `site-gen push` uploads it","#,
+                r#""clip:b","ledger"],"problems":[{"detail":"missing from the bucket, so its buyers cannot download it (unless a secondary origin has it): `site-gen push` uploads it","#,
                 r#""key":"clip:a"},{"detail":"wrong sha256: f in the bucket,"#,
                 r#" the catalog says e","key":"clip:b"},{"detail":"D1 down","#,
                 "\"key\":\"ledger\"}]},\"content\":\"🚨 Shop \\\"S\\\": 3 problems found by the scheduled self-",
-                "test; customers' downloads may be failing.\\n- clip a (new): missing from the bucket, so its buyers cannot download it: `site-gen push` uploads it\\n- clip",
+                "test; customers' downloads may be failing.\\n- clip a (new): missing from the bucket, so its buyers cannot download it (unless a secondary origin has it): `site-gen push` uploads it\\n- clip",
                 " b (new): wrong sha256: f in the bucket, the catalog says e\\n- ledger (new): D1 down\\nNo fu",
                 "rther alert until something else breaks; a \\\"recovered\\\" message follows the fix.\",",
                 "\"text\":\"🚨 Shop \\\"S\\\": 3 problems found by the scheduled self-test; customers' download",
-                "s may be failing.\\n- clip a (new): missing from the bucket, so its buyers cannot download it: `site-gen push` uploads it\\n- clip b (new): wrong sha256: f",
+                "s may be failing.\\n- clip a (new): missing from the bucket, so its buyers cannot download it (unless a secondary origin has it): `site-gen push` uploads it\\n- clip b (new): wrong sha256: f",
                 " in the bucket, the catalog says e\\n- ledger (new): D1 down\\nNo further alert until somethi",
                 "ng else breaks; a \\\"recovered\\\" message follows the fix.\"}",
             )

@@ -460,7 +460,13 @@ impl Report {
             (0, 0) => "All good.".into(),
             (0, w) => format!("No problems; {w} warning(s)."),
             (p, _) => {
-                format!("{p} problem(s): customers' downloads may fail. See {}.", crate::guides::guide("monitoring.md"))
+                // Not "downloads may fail": most problems are payments, mail
+                // or a ledger that counts in R2 meanwhile (the outage
+                // review); each FAIL line says what it stops.
+                format!(
+                    "{p} problem(s): each FAIL line above says what it stops and what to do. See {}.",
+                    crate::guides::guide("monitoring.md")
+                )
             }
         }
     }

@@ -24,7 +24,7 @@ pub fn incident(key: &str) -> (bool, String) {
             None => (
                 true,
                 format!(
-                    "clip {clip} is missing from the bucket or is not the catalog's file: its buyers cannot download it. Its line under \"The bucket\" below says what differs and what to do"
+                    "clip {clip} is missing from the bucket or is not the catalog's file: its buyers cannot download it (unless the secondary origin serves it). Its line under \"The bucket\" below says what differs and what to do"
                 ),
             ),
         };
@@ -114,7 +114,7 @@ pub fn incident(key: &str) -> (bool, String) {
             guide("secondary-origin.md")
         )),
         "r2_failover" => (false,
-            "R2 is failing and downloads come from the secondary origin: look at Cloudflare's status page".to_string()
+            "R2 did not serve some downloads (R2 failing, or files missing from the bucket) and the secondary origin served them: the bucket's lines below say what it lacks (`site-gen push` uploads it); if nothing is missing, look at Cloudflare's status page".to_string()
         ),
         _ => (false, "see the Worker's alert".to_string()),
     }
