@@ -409,6 +409,32 @@ describe("a 1-download link while D1 is down", () => {
     assert.match(up.text, /on its way/);
   });
 
+  it("D1 read-only: a used-up link stays used up (paused), a fresh one downloads once", async () => {
+    // The second outage review: with reads working and writes refused, a
+    // used-up 1-download link got the whole clip again from the R2 tally.
+    const used = await mint(stack, { order: "O-RO-USED", clips: [withheld.slug], downloads: 1 });
+    const first = await curl(clipUrl(used), { output: path.join(work, "ro-first") });
+    assert.equal(first.status, 200);
+    assert.equal(sha256File(path.join(work, "ro-first")), clip.sha256);
+    const fresh = await mint(stack, { order: "O-RO-FRESH", clips: [withheld.slug], downloads: 1 });
+    const tables = ["orders", "order_clips", "download_attempts", "order_links", "order_events"];
+    const triggers = tables.flatMap((t) => ["INSERT", "UPDATE"].map((op) => `ro_${op}_${t}`));
+    await stack.wrangler(["d1", "execute", "DB", "--command", tables.flatMap((t) => ["INSERT", "UPDATE"].map((op) =>
+      `CREATE TRIGGER ro_${op}_${t} BEFORE ${op} ON ${t} BEGIN SELECT RAISE(ABORT, 'database is read-only'); END;`)).join(" ")]);
+    let again, served;
+    try {
+      again = await curl(clipUrl(used), { output: path.join(work, "ro-again") });
+      served = await curl(clipUrl(fresh), { output: path.join(work, "ro-fresh") });
+    } finally {
+      await stack.wrangler(["d1", "execute", "DB", "--command", triggers.map((t) => `DROP TRIGGER ${t};`).join(" ")]);
+    }
+    assert.equal(again.status, 503, "paused, not a second copy");
+    assert.match(fs.readFileSync(path.join(work, "ro-again"), "utf8"), /paused for a while/);
+    assert.equal(served.status, 200, "a link with its download left is served, counted in R2");
+    assert.equal(sha256File(path.join(work, "ro-fresh")), clip.sha256);
+    await admin(stack, "POST", "/admin/ledger/merge");
+  });
+
   it("8 parallel full GETs of a fresh link: one complete body, the rest refused or cut off", async () => {
     const link = await mint(stack, { order: "O-PAR", clips: [withheld.slug], downloads: 1 });
     await d1Down();

@@ -730,6 +730,27 @@ async fn clip(
                     // the link's fallback records say it took its allowance
                     // since D1 failed (crate::offline).
                     console_error!("{}", log_line!({ "event": "ledger_grant_failed", "error": format!("{e:?}") }));
+                    // A D1 that still answers reads (full, read-only) says
+                    // what the link has taken and whether it was ended: a
+                    // span that does not fit in what is left is paused, as
+                    // D1 would refuse it (a used-up link was given its
+                    // allowance again offline: the second outage review).
+                    if let Ok(db) = &db {
+                        match reservation::refusal_state(db, &claims, slug).await {
+                            Ok(state)
+                                if !allowance
+                                    .fits(state.granted_bytes.unwrap_or(0), allowance.reservation(span.length)) =>
+                            {
+                                return Err(DownloadError::PausedOffline);
+                            }
+                            Err(
+                                refusal @ (DownloadError::Revoked | DownloadError::Refunded | DownloadError::Disputed),
+                            ) => {
+                                return Err(refusal);
+                            }
+                            _ => {}
+                        }
+                    }
                     if let Some(refusal) = revocations::offline_refusal(env, &claims, Some(slug)).await {
                         return Err(refusal);
                     }

@@ -23,12 +23,13 @@ struct GrantRow {
 }
 crate::from_row!(GrantRow { granted_bytes });
 
-struct RefusalRow {
+pub(super) struct RefusalRow {
     revoked_at: Option<u64>,
     revoked_reason: Option<String>,
     clip_revoked: u64,
     not_before: Option<u64>,
-    granted_bytes: Option<u64>,
+    /// What the clip of the order is charged now.
+    pub(super) granted_bytes: Option<u64>,
     reserved_bytes: Option<u64>,
 }
 crate::from_row!(RefusalRow { revoked_at, revoked_reason, not_before, granted_bytes, reserved_bytes } defaults { clip_revoked });
@@ -91,8 +92,13 @@ pub(super) enum Reserved {
     Probe(u64),
 }
 
-/// The order's state after a refused grant.
-async fn refusal_state(db: &D1Database, claims: &Claims, slug: &str) -> std::result::Result<RefusalRow, DownloadError> {
+/// The order's state after a refused grant (or a grant D1 could not write,
+/// when it still answers reads).
+pub(super) async fn refusal_state(
+    db: &D1Database,
+    claims: &Claims,
+    slug: &str,
+) -> std::result::Result<RefusalRow, DownloadError> {
     let state = bind(db, sql::REFUSAL_STATE, &[text(&claims.order_id), text(slug)])?
         .first_row::<RefusalRow>()
         .await
