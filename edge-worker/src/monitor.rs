@@ -601,7 +601,7 @@ pub fn ledger_down_problem(error: &str) -> String {
         return format!("{error}: {APPLY_MIGRATIONS}");
     }
     format!(
-        "D1 does not answer ({error}): downloads go on, counted in R2 until it is back; paid checkouts wait for it (Stripe retries each for three days; the success page shows the link meanwhile when Stripe can be asked), and so do revokes, resets and `site-gen orders`. Look at the D1 database in the Cloudflare dashboard and at Cloudflare's status page"
+        "D1 does not answer ({error}): downloads go on, counted in R2 until it is back (not while R2 fails too: then they wait for either); paid checkouts wait for it (Stripe retries each for three days; the success page shows the link meanwhile when Stripe can be asked), and so do revokes, resets and `site-gen orders`. Look at the D1 database in the Cloudflare dashboard and at Cloudflare's status page"
     )
 }
 
@@ -612,7 +612,7 @@ pub fn ledger_down_problem(error: &str) -> String {
 /// become orders.
 pub fn writes_refused_problem(error: &str) -> String {
     format!(
-        "D1 answers reads but refuses writes ({error}): paid checkouts cannot become orders (Stripe retries each for three days, and the orders follow once D1 takes writes; after that they are lost), and downloads are counted in R2 until it takes them. Look at the D1 database in the Cloudflare dashboard (its size against the plan's limit)"
+        "D1 answers reads but refuses writes ({error}): paid checkouts cannot become orders (Stripe retries each for three days, and the cron reads Stripe's undelivered events of the last 30 days back with a key that may read events, so the orders follow once D1 takes writes), and downloads are counted in R2 until it takes them. Look at the D1 database in the Cloudflare dashboard (its size against the plan's limit)"
     )
 }
 

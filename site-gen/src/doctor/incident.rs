@@ -84,7 +84,7 @@ pub fn incident(key: &str) -> (bool, String) {
             "the ledger (D1) lacks migrations this Worker needs, so customers cannot buy (the checkout is closed) and downloads are served as in a D1 outage, each link up to its allowance once more: in edge-worker/, run `npx wrangler d1 migrations apply DB --remote`".to_string()
         ),
         "ledger_writes" => (true,
-            "D1 answers reads but refuses writes (full, or read-only): paid checkouts cannot become orders (Stripe retries each for three days; after that they are lost) and downloads are counted in R2 meanwhile. Look at the D1 database in the Cloudflare dashboard, its size against the plan's limit; once it takes writes, run `site-gen orders merge`".to_string()
+            "D1 answers reads but refuses writes (full, or read-only): paid checkouts cannot become orders (Stripe retries each for three days, and the Worker reads Stripe's undelivered events of the last 30 days back with a key that may read events) and downloads are counted in R2 meanwhile. Look at the D1 database in the Cloudflare dashboard, its size against the plan's limit; once it takes writes, run `site-gen orders merge`".to_string()
         ),
         "ledger_merge" => (true,
             "D1 refuses writes: the download records kept in R2 meanwhile cannot be merged into it. Look at the D1 database in the Cloudflare dashboard, then run `site-gen orders merge`".to_string()
