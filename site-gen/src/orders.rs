@@ -431,7 +431,8 @@ pub fn orders_table(orders: &[Value]) -> String {
         let clips: Vec<String> = json_list("clips")
             .into_iter()
             .map(|c| {
-                let item = item_text(&c, choices.get(&c));
+                let choice = choices.get(&c).cloned().unwrap_or_default();
+                let item = clipstore_core::Item { slug: c.clone(), choice }.to_item_string();
                 if revoked.contains(&c) {
                     format!("{item}(revoked)")
                 } else {
@@ -465,18 +466,6 @@ pub fn orders_table(orders: &[Value]) -> String {
         ));
     }
     out
-}
-
-/// A clip as bought, the way `create` and `--exchange` take items:
-/// `slug`, `slug:file`, `slug:file:licence` or `slug::licence` (the main
-/// file under a licence tier).
-fn item_text(slug: &str, choice: Option<&clipstore_core::Choice>) -> String {
-    match choice.map(|c| (c.variant.as_deref(), c.licence.as_deref())) {
-        Some((Some(file), Some(licence))) => format!("{slug}:{file}:{licence}"),
-        Some((Some(file), None)) => format!("{slug}:{file}"),
-        Some((None, Some(licence))) => format!("{slug}::{licence}"),
-        _ => slug.to_string(),
-    }
 }
 
 /// The table `payments` prints.
