@@ -9,7 +9,7 @@ use crate::allowance::DownloadAllowance;
 use crate::ledger::{sql, Param, Settlement};
 
 /// Every migration, in order (the outbox's tests use them too).
-pub(crate) const MIGRATIONS: [&str; 16] = [
+pub(crate) const MIGRATIONS: [&str; 17] = [
     include_str!("../migrations/0001_downloads.sql"),
     include_str!("../migrations/0002_ledger.sql"),
     include_str!("../migrations/0003_monitor.sql"),
@@ -26,6 +26,7 @@ pub(crate) const MIGRATIONS: [&str; 16] = [
     include_str!("../migrations/0014_refund_failed_once.sql"),
     include_str!("../migrations/0015_thanks_waiting_client.sql"),
     include_str!("../migrations/0016_order_lookups.sql"),
+    include_str!("../migrations/0017_payment_failed_mail.sql"),
 ];
 
 #[test]

@@ -26,10 +26,20 @@ pub mod sql {
     /// order), so the order never exists without its mail. A second order
     /// mail for one order is ignored (unique index `outbox_order_mail`);
     /// other kinds may repeat.
-    /// `?1 kind ('order', 'recovery', 'resend', 'alert'), ?2 order_id or NULL, ?3 to, ?4 subject,
+    /// `?1 kind ('order', 'recovery', 'resend', 'alert', 'payment_failed'), ?2 order_id or NULL, ?3 to, ?4 subject,
     ///  ?5 text body, ?6 HTML body, ?7 now`.
     pub const OUTBOX_INSERT: &str = "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, attempts, next_attempt_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', 0, ?7) ON CONFLICT DO NOTHING";
+
+    /// [`OUTBOX_INSERT`] of the mail telling a customer their delayed
+    /// payment failed: once per checkout (a delivery again, or the same
+    /// event read back by the cron, finds the `payment_failed` row its batch
+    /// wrote after this), and never for a checkout that made an order.
+    /// `?1 to ?7 as OUTBOX_INSERT's ('payment_failed', NULL, …), ?8 provider, ?9 session id`.
+    pub const PAYMENT_FAILED_MAIL: &str = "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, attempts, next_attempt_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', 0, ?7 \
+         WHERE NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = ?9 AND provider = ?8 AND outcome = 'payment_failed') \
+         AND NOT EXISTS (SELECT 1 FROM checkouts WHERE provider = ?8 AND session_id = ?9)";
 
     /// Ids of the messages due now, oldest first: queued ones whose time has
     /// come, and `sending` ones whose lease ended (their sender died).
@@ -160,6 +170,9 @@ pub enum MailKind {
     Resend,
     /// An alert of the self-test to the owner (`ALERT_EMAIL`).
     Alert,
+    /// A customer's delayed payment (a bank debit) failed: no order, no
+    /// link coming.
+    PaymentFailed,
 }
 
 impl MailKind {
@@ -169,6 +182,7 @@ impl MailKind {
             MailKind::Recovery => "recovery",
             MailKind::Resend => "resend",
             MailKind::Alert => "alert",
+            MailKind::PaymentFailed => "payment_failed",
         }
     }
 }
@@ -419,6 +433,71 @@ mod sql_tests {
     use super::sql;
 
     use crate::ledger_sql_tests::{db, n, run, t};
+
+    /// One mail per failed checkout, however often its event comes, and
+    /// none for a checkout that made an order.
+    #[test]
+    fn a_failed_payment_is_mailed_once_per_checkout() {
+        let db = db();
+        let mail = |session: &str| {
+            let values = ["payment_failed", "b@example.com", "S", "T", "<p>H</p>"];
+            let mut values: Vec<Value> = values.into_iter().map(t).collect();
+            values.insert(1, Value::Null);
+            values.extend([n(100), t("stripe"), t(session)]);
+            run(&db, sql::PAYMENT_FAILED_MAIL, values)
+        };
+        let recorded = |session: &str| {
+            let values = vec![n(100), t("stripe"), t("evt"), t("checkout.session.async_payment_failed"), t(session)]
+                .into_iter()
+                .chain([Value::Null, n(200), t("payment_failed"), t("")])
+                .collect();
+            run(&db, crate::ledger::sql::PAYMENT_EVENT, values);
+        };
+        assert_eq!(mail("cs_1"), 1);
+        recorded("cs_1");
+        assert_eq!(mail("cs_1"), 0, "the event delivered again");
+        assert_eq!(mail("cs_2"), 1, "another checkout");
+        let checkout = vec![t("stripe"), t("cs_3"), t("O"), t("tok"), Value::Null, Value::Null, Value::Null, n(1)];
+        run(&db, crate::ledger::sql::CHECKOUT, checkout.into_iter().chain([Value::Null]).collect());
+        assert_eq!(mail("cs_3"), 0, "a checkout that made an order");
+        let kinds: Vec<String> = db
+            .prepare("SELECT kind FROM outbox ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(kinds, ["payment_failed", "payment_failed"]);
+    }
+
+    /// Migration 0017 copies the outbox into a table that allows the kind
+    /// `payment_failed`: every row and id kept, ids go on after them, and
+    /// the one-order-mail index holds as before.
+    #[test]
+    fn the_outbox_keeps_its_rows_when_it_learns_a_kind() {
+        let db = Connection::open_in_memory().unwrap();
+        let (before, last) = crate::ledger_sql_tests::MIGRATIONS.split_at(16);
+        for m in before {
+            db.execute_batch(m).unwrap();
+        }
+        insert(&db, "order", Some("PAY-1"), 100);
+        insert(&db, "recovery", None, 100);
+        run(&db, "DELETE FROM outbox WHERE id = 2", vec![]);
+        run(&db, "UPDATE outbox SET status = 'sent', provider_id = 'm1' WHERE id = 1", vec![]);
+        assert!(db.execute("INSERT INTO outbox (kind, to_addr, subject, text_body, html_body, created_at, next_attempt_at) VALUES ('payment_failed', 'a', 's', 't', 'h', 1, 1)", []).is_err());
+        db.execute_batch(last[0]).unwrap();
+        let kept: (i64, String, String, String) = db
+            .query_row("SELECT id, kind, status, provider_id FROM outbox", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap();
+        assert_eq!(kept, (1, "order".into(), "sent".into(), "m1".into()));
+        assert_eq!(insert(&db, "payment_failed", None, 200), 1);
+        let id: i64 = db.query_row("SELECT MAX(id) FROM outbox", [], |r| r.get(0)).unwrap();
+        assert_eq!(id, 3, "AUTOINCREMENT goes on after the deleted row's id");
+        assert_eq!(insert(&db, "order", Some("PAY-1"), 300), 0, "still one order mail per order");
+        assert!(db.execute("INSERT INTO outbox (kind, to_addr, subject, text_body, html_body, created_at, next_attempt_at) VALUES ('other', 'a', 's', 't', 'h', 1, 1)", []).is_err());
+    }
 
     #[test]
     fn refused_mail_is_counted_for_the_owner_without_its_address() {

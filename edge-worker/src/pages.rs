@@ -315,7 +315,7 @@ pub fn payment_pending_page(shop: &ShopInfo, on_its_way: bool, cart: Option<&str
         (
             "Your payment is on its way",
             format!(
-                "    <section class=\"notice payment-pending\">\n      <h1>Thank you: your payment is on its way</h1>\n      <p role=\"status\">Your payment method takes a few working days to confirm a payment. As soon as it has, we e-mail you your download link: there is nothing else to do. If the payment does not go through, nothing is charged: your bank or the payment provider tells you, and this page (open it again) says so. If no e-mail has come a week from now, write to {contact}.</p>\n    </section>\n"
+                "    <section class=\"notice payment-pending\">\n      <h1>Thank you: your payment is on its way</h1>\n      <p role=\"status\">Your payment method takes a few working days to confirm a payment. As soon as it has, we e-mail you your download link: there is nothing else to do. If the payment does not go through, nothing is charged, and we e-mail you that too. If no e-mail has come a week from now, write to {contact}.</p>\n    </section>\n"
             ),
         )
     } else {
@@ -737,9 +737,9 @@ mod tests {
         assert!(!held.contains("data-await-order") && !held.contains("Check again"), "nothing to wait for here");
         let html = payment_pending_page(&shop(), true, Some("AbCdEfGhIjKlMnOpQrStUv"));
         assert!(html.contains("your payment is on its way") && html.contains("we e-mail you your download link"));
-        // What happens if it fails is said too: no mail comes then (the
-        // customer review: the page promised only the mail).
-        assert!(html.contains("If the payment does not go through, nothing is charged"), "{html}");
+        // What happens if it fails is said too (the customer review: the
+        // page promised only the link's mail).
+        assert!(html.contains("If the payment does not go through, nothing is charged, and we e-mail you"), "{html}");
         assert!(!html.contains("data-await-order") && !html.contains("Check again"));
         assert!(html.contains("<body data-cart-clear=\"AbCdEfGhIjKlMnOpQrStUv\">"), "{html}");
         assert!(html.contains("<script src=\"/js/cart.js\" defer></script>\n</body>"));

@@ -445,6 +445,43 @@ describe("the customer's journey", () => {
   });
 });
 
+describe("a bank debit that fails days later", () => {
+  it("the customer is mailed that no link will come, what they chose and how to buy again, once however often Stripe says so", async () => {
+    const to = "debit@example.com";
+    const chosen = cart.slice(0, 2);
+    const session = { id: unique("cs"), object: "checkout.session",
+      metadata: { clips: chosen.map((c) => lineOf(c).item).join(",") },
+      amount_total: chosen.reduce((sum, c) => sum + lineOf(c).price, 0), currency: manifest.shop.currency.toLowerCase() };
+    const pending = completed(session, { email: to });
+    pending.data.object.payment_status = "unpaid";
+    assert.equal((await deliver(pending)).body.awaiting_payment, true);
+    const failed = { ...completed(session, { email: to }), type: "checkout.session.async_payment_failed" };
+    failed.data.object.payment_status = "unpaid";
+    const res = await deliver(failed);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.payment_failed, true);
+    const [mail] = await mailTo((m) => m.to.includes(to));
+    assert.equal(mail.email.subject, `Your payment to ${manifest.shop.title} did not go through`);
+    const text = mail.email.text;
+    assert.match(text, /No order was made, so no download link will come/);
+    assert.ok(text.includes(`Your bank payment of ${price(session.amount_total)} `), text);
+    for (const c of chosen) assert.ok(text.includes(`- ${lineOf(c).name}\n`), `${lineOf(c).name} in:\n${text}`);
+    assert.ok(text.includes(`order again at ${manifest.shop.base_url.replace(/\/$/, "")}/`), text);
+    assert.deepEqual(linksIn(text), [], "no download link in it");
+    // Stripe delivers it again, and the same failure read back under
+    // another event id (the cron's reading of missed events): no second mail.
+    assert.equal((await deliver(failed)).status, 200);
+    assert.equal((await deliver({ ...failed, id: unique("evt") })).status, 200);
+    const { stdout } = await stack.wrangler(["d1", "execute", "DB", "--json", "--command",
+      `SELECT kind, COUNT(*) AS n FROM outbox WHERE to_addr = '${to}' GROUP BY kind`]);
+    assert.deepEqual(JSON.parse(stdout)[0].results, [{ kind: "payment_failed", n: 1 }]);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(resend.sent.filter((m) => m.email.to.includes(to)).length, 1);
+    // The success page, opened again, says the same.
+    assert.match((await curl(`${stack.base}/thanks?session_id=${session.id}`)).body.toString(), /did not go through/);
+  });
+});
+
 describe("the cart in a browser, against the Worker", () => {
   it("two clips added, one removed, Checkout: the Worker opens a session for the one left, and the paid page empties the cart", async () => {
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });

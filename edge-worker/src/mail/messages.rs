@@ -1,5 +1,6 @@
 //! What the shop's e-mails say: the order mail with the download link, the
-//! "your download links" recovery mail, and the owner's alerts.
+//! "your download links" recovery mail, the mail of a bank payment that
+//! failed, and the owner's alerts.
 //!
 //! Every message has a plain-text and an HTML body with the same content:
 //! the text one for clients that show no HTML (and for spam filters, which
@@ -341,6 +342,43 @@ pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail], ended: &[(
     Mail { to: to.to_string(), html: html_frame(shop, &subject, &content), subject, text: text_body }
 }
 
+/// The mail of a delayed payment (a bank debit) that failed: no order was
+/// made and no link will come, though the success page said it would. The
+/// customer learns it from the shop, with what they chose (`titles`) and
+/// the `amount`, rather than by waiting for a link.
+pub fn payment_failed_mail(shop: &ShopInfo, to: &str, titles: &[String], amount: Option<&str>) -> Mail {
+    let subject = format!("Your payment to {} did not go through", shop.title);
+    let opening = match amount {
+        Some(amount) => format!("Your bank payment of {amount} for clips at {} did not go through:", shop.title),
+        None => format!("Your bank payment for clips at {} did not go through:", shop.title),
+    };
+    let opening = format!(
+        "{opening} your bank or payment provider turned it down. No order was made, so no download link will come."
+    );
+    let again = format!("To buy them, order again at {}/ (a card payment gives the link at once).", base(shop));
+    let taken = format!("If your bank shows the money as taken, write to {} with this e-mail.", shop.contact_email);
+    let mut text_body = format!("{opening}\n\n");
+    let mut content = format!("<p style=\"{P}\">{}</p>\n", text(&opening));
+    if !titles.is_empty() {
+        text_body.push_str("What you chose:\n");
+        content.push_str(&format!("<p style=\"margin:0 0 8px;\">What you chose:</p>\n<ul style=\"{P}\">\n"));
+        for title in titles {
+            text_body.push_str(&format!("- {title}\n"));
+            content.push_str(&format!("<li>{}</li>\n", text(title)));
+        }
+        text_body.push('\n');
+        content.push_str("</ul>\n");
+    }
+    text_body.push_str(&format!("{again}\n{taken}\n\n{}\n", shop.title));
+    content.push_str(&format!(
+        "<p style=\"{P}\">{}</p>\n{}<p style=\"margin:0;{MUTED}\">{}</p>\n",
+        text(&again),
+        html_button(&format!("{}/", base(shop)), &format!("Back to {}", shop.title)),
+        text(&taken)
+    ));
+    Mail { to: to.to_string(), html: html_frame(shop, &subject, &content), subject, text: text_body }
+}
+
 /// An alert for the owner (the self-test's notice text, as is).
 pub fn alert_mail(shop: &ShopInfo, to: &str, subject: &str, body: &str) -> Mail {
     let content = format!(
@@ -528,6 +566,39 @@ mod tests {
         let m = recovery_mail(&shop(), "x@example.com", &[order()], &refunded);
         assert!(m.text.contains("- Order ORD-3: refunded") && !m.text.contains("time ran out"), "{}", m.text);
         assert!(m.text.starts_with("Here are the download links") && m.text.contains("Keep these links private"));
+    }
+
+    /// A customer whose bank debit failed is told so, with what they chose,
+    /// the amount and how to buy again; every value escaped in the HTML.
+    #[test]
+    fn the_mail_of_a_failed_payment_says_no_link_will_come() {
+        let titles = vec!["Harbour <at> dawn & dusk (4K, Extended licence)".to_string(), "Dune grass".to_string()];
+        let m = payment_failed_mail(&shop(), "buyer@example.com", &titles, Some("€73.00"));
+        assert_eq!(m.to, "buyer@example.com");
+        assert_eq!(m.subject, "Your payment to Saltglass & Co <Footage> did not go through");
+        for needle in [
+            "Your bank payment of €73.00 for clips at Saltglass & Co <Footage> did not go through",
+            "no download link will come",
+            "- Harbour <at> dawn & dusk (4K, Extended licence)\n- Dune grass\n",
+            "order again at https://shop.example/ ",
+            "write to help@shop.example",
+        ] {
+            assert!(m.text.contains(needle), "text lacks {needle:?}:\n{}", m.text);
+        }
+        for needle in [
+            "<li>Harbour &lt;at&gt; dawn &amp; dusk (4K, Extended licence)</li>",
+            "Saltglass &amp; Co &lt;Footage&gt; did not go through",
+            r#"href="https://shop.example/""#,
+            "no download link will come",
+        ] {
+            assert!(m.html.contains(needle), "html lacks {needle:?}:\n{}", m.html);
+        }
+        assert!(!m.html.contains("<at>"), "unescaped title:\n{}", m.html);
+        // A checkout without items the catalog knows (a Payment Link's) and
+        // without an amount still says what happened.
+        let m = payment_failed_mail(&shop(), "buyer@example.com", &[], None);
+        assert!(m.text.starts_with("Your bank payment for clips at Saltglass & Co <Footage> did not go through"));
+        assert!(!m.text.contains("What you chose") && !m.html.contains("<ul"));
     }
 
     #[test]

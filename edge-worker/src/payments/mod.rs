@@ -59,8 +59,8 @@ pub enum EventKind {
     Disputed(MoneyBack),
     /// A delayed payment failed in the end (Stripe:
     /// `checkout.session.async_payment_failed`): no order; the self-test
-    /// stops waiting for its confirmation.
-    PaymentFailed { session_id: String },
+    /// stops waiting for its confirmation, and the customer is told by mail.
+    PaymentFailed(FailedPayment),
     /// A dispute closed in the shop's favour (Stripe: `charge.dispute.closed`,
     /// won or an inquiry closed): the order its dispute revoked works again,
     /// with the links the customer already has.
@@ -158,6 +158,19 @@ pub fn money_back_action(event: &EventKind) -> Option<MoneyBackAction> {
         EventKind::Refunded(_) => Some(MoneyBackAction::MarkAndAlert),
         _ => None,
     }
+}
+
+/// A delayed payment that failed, as told by the provider: what the mail
+/// to the customer names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FailedPayment {
+    pub session_id: String,
+    /// Items as the checkout carried them (not checked: the mail names
+    /// those the catalog has).
+    pub clips: Vec<String>,
+    pub customer_email: Option<String>,
+    pub amount_total: Option<u64>,
+    pub currency: Option<String>,
 }
 
 /// A paid checkout, as told by the provider.

@@ -27,7 +27,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::cart::clips_from_metadata;
-use super::{EventKind, MoneyBack, PaidCheckout, PaymentProvider, WebhookError, WebhookEvent};
+use super::{EventKind, FailedPayment, MoneyBack, PaidCheckout, PaymentProvider, WebhookError, WebhookEvent};
 
 /// Stripe's default tolerance: five minutes.
 pub const TOLERANCE_SECS: u64 = 300;
@@ -229,7 +229,18 @@ fn event_of(event: Event) -> Result<WebhookEvent, WebhookError> {
         }
         "checkout.session.async_payment_failed" => {
             let session = Session::from_json(object).map_err(malformed)?;
-            EventKind::PaymentFailed { session_id: session.id }
+            let clips = session
+                .metadata
+                .as_ref()
+                .map(|m| clips_from_metadata(|k| m.get(k).map(String::as_str)))
+                .unwrap_or_default();
+            EventKind::PaymentFailed(FailedPayment {
+                session_id: session.id,
+                clips,
+                customer_email: session.customer_details.and_then(|c| c.email),
+                amount_total: session.amount_total,
+                currency: session.currency,
+            })
         }
         "charge.refunded" => {
             let charge = PaymentObject::from_json(object).map_err(malformed)?;
@@ -629,8 +640,17 @@ mod tests {
         assert_eq!(e.kind, EventKind::Ignored);
         let e = parse_event(event("checkout.session.async_payment_succeeded", "paid", "{}").as_bytes()).unwrap();
         assert!(matches!(e.kind, EventKind::Paid(PaidCheckout { ref clips, .. }) if clips.is_empty()));
-        let e = parse_event(event("checkout.session.async_payment_failed", "unpaid", "{}").as_bytes()).unwrap();
-        assert_eq!(e.kind, EventKind::PaymentFailed { session_id: "cs_test_1".into() });
+        // What the customer's mail names: the address, the items, the amount.
+        let failed = event("checkout.session.async_payment_failed", "unpaid", r#"{"clips":"harbor, dunes"}"#);
+        let e = parse_event(failed.as_bytes()).unwrap();
+        let expected = FailedPayment {
+            session_id: "cs_test_1".into(),
+            clips: vec!["harbor".into(), "dunes".into()],
+            customer_email: Some("buyer@example.com".into()),
+            amount_total: Some(3600),
+            currency: Some("eur".into()),
+        };
+        assert_eq!(e.kind, EventKind::PaymentFailed(expected));
         let e = parse_event(event("customer.created", "paid", "{}").as_bytes()).unwrap();
         assert_eq!((e.kind, e.event_type.as_str()), (EventKind::Ignored, "customer.created"));
         assert!(matches!(parse_event(b"{not json"), Err(WebhookError::MalformedEvent(_))));

@@ -64,6 +64,29 @@ pub(crate) fn outbox_insert(
     )
 }
 
+/// [`outbox_insert`] of the mail telling a customer their delayed payment
+/// failed, once per checkout (`sql::PAYMENT_FAILED_MAIL`).
+pub(crate) fn payment_failed_insert(
+    db: &D1Database,
+    mail: &Mail,
+    now: u64,
+    provider: &str,
+    session_id: &str,
+) -> std::result::Result<D1PreparedStatement, DownloadError> {
+    let values = [
+        text(MailKind::PaymentFailed.as_str()),
+        opt_text(None),
+        text(&mail.to),
+        text(&mail.subject),
+        text(&mail.text),
+        text(&mail.html),
+        num(now),
+        text(provider),
+        text(session_id),
+    ];
+    bind(db, sql::PAYMENT_FAILED_MAIL, &values)
+}
+
 /// Queues `mail` on its own (an alert, a recovery mail).
 pub(crate) async fn queue(
     db: &D1Database,

@@ -120,7 +120,8 @@ pub(super) async fn act_on(
             money_back(env, provider, event, back, at, origin).await
         }
         EventKind::RefundFailed(back) => refund_failed(env, provider.name(), event, back, at).await,
-        EventKind::PaymentFailed { .. } | EventKind::Ignored => noted(env, provider.name(), event, at).await,
+        EventKind::PaymentFailed(failed) => payment_failed(env, provider.name(), event, failed, at).await,
+        EventKind::Ignored => noted(env, provider.name(), event, at).await,
     }
 }
 
@@ -133,14 +134,13 @@ pub(super) fn subject_of(event: &WebhookEvent) -> &str {
         | EventKind::Disputed(back)
         | EventKind::DisputeWon(back)
         | EventKind::RefundFailed(back) => &back.payment_id,
-        EventKind::PaymentFailed { session_id } => session_id,
+        EventKind::PaymentFailed(failed) => &failed.session_id,
         EventKind::Ignored => "",
     }
 }
 
-/// Records an event the shop takes no action on: a delayed payment that
-/// failed (no order; the self-test stops waiting for it), or a type it does
-/// not handle. Answered 200: no retry would change it.
+/// Records an event of a type the shop does not act on. Answered 200: no
+/// retry would change it.
 async fn noted(
     env: &Env,
     provider: &str,
@@ -148,13 +148,46 @@ async fn noted(
     at: u64,
 ) -> std::result::Result<WebhookAnswer, DownloadError> {
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
-    let (outcome, detail) = match event.kind {
-        EventKind::PaymentFailed { .. } => ("payment_failed", "the delayed payment failed: no order"),
-        _ => ("ignored", "not an event the shop acts on"),
-    };
-    batch(&db, vec![event_row(&db, provider, event, at, None, outcome, detail)?]).await?;
+    let outcome = "ignored";
+    batch(&db, vec![event_row(&db, provider, event, at, None, outcome, "not an event the shop acts on")?]).await?;
     let body = crate::log_line::line(&mut [("received", Field::Bool(true)), (outcome, Field::Bool(true))]);
     Ok(WebhookAnswer::Done { body, mail: false })
+}
+
+/// A delayed payment that failed: no order (the self-test stops waiting
+/// for it), and the customer, whom the success page told a link would come
+/// by mail, is mailed that it will not and how to buy again, once per
+/// checkout (`outbox::sql::PAYMENT_FAILED_MAIL`). Answered 200.
+async fn payment_failed(
+    env: &Env,
+    provider: &str,
+    event: &WebhookEvent,
+    failed: &payments::FailedPayment,
+    at: u64,
+) -> std::result::Result<WebhookAnswer, DownloadError> {
+    let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
+    let to = failed.customer_email.as_deref().filter(|a| crate::mail::valid_address(a));
+    let mut statements = Vec::new();
+    if let Some(to) = to {
+        let catalog = manifest();
+        let titles: Vec<String> = failed
+            .clips
+            .iter()
+            .filter_map(|written| clipstore_core::Item::parse(written))
+            .filter_map(|item| catalog.resolve(&item).ok().map(|r| r.description))
+            .collect();
+        let amount = failed.amount_total.zip(failed.currency.as_deref()).map(|(a, c)| payments::amount_text(a, c));
+        let message = crate::mail::messages::payment_failed_mail(&catalog.shop, to, &titles, amount.as_deref());
+        statements.push(mail::payment_failed_insert(&db, &message, now_unix(), provider, &failed.session_id)?);
+    }
+    let detail = match to {
+        Some(_) => "the delayed payment failed: no order; the customer is mailed",
+        None => "the delayed payment failed: no order; no address to mail",
+    };
+    statements.push(event_row(&db, provider, event, at, None, "payment_failed", detail)?);
+    batch(&db, statements).await?;
+    let body = log_line!({ "received": true, "payment_failed": true });
+    Ok(WebhookAnswer::Done { body, mail: to.is_some() })
 }
 
 /// A refund that failed or was canceled: recorded with the order of its
