@@ -448,7 +448,12 @@ describe("a ledger that reads but refuses writes", () => {
       stack = await startStack({ ...stackOptions, reuse: stack.dir });
       const doctor = await siteGen(["doctor", "--worker-url", stack.base]);
       assert.equal(doctor.code, 1, doctor.stdout);
-      assert.match(doctor.stdout, /FAIL  open incident `ledger_writes`: D1 answers reads but refuses writes/);
+      assert.match(doctor.stdout, /FAIL  ledger_writes: D1 answers reads but refuses writes/);
+      assert.doesNotMatch(doctor.stdout, /open incident `ledger_writes`/, "said once");
+      // The deep health check fails with it, for an uptime monitor.
+      const health = await admin(stack, "GET", "/admin/health");
+      assert.equal(health.status, 503, JSON.stringify(health.body));
+      assert.ok(health.body.checks.some((c) => c.name === "ledger_writes" && !c.ok), JSON.stringify(health.body));
       await scheduled();
       await settle();
       assert.equal(received.length, before + 1, "announced once, though the state could not be saved");

@@ -150,6 +150,13 @@ impl Report {
         let detail_of = |check: &Value| check.get("detail").and_then(Value::as_str).unwrap_or("").to_string();
         let details: Vec<String> = checks.iter().map(detail_of).collect();
         let incident_keys: Vec<&str> = details.iter().filter_map(|d| open_incident(d)).flatten().collect();
+        // A check that fails on its own (`ledger_writes`) is said once, as
+        // the check, not again as the incident that found it.
+        let failing: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.get("ok").and_then(Value::as_bool) == Some(false))
+            .filter_map(|c| c.get("name").and_then(Value::as_str))
+            .collect();
         // A deployed cart that opens Stripe's payment page sells, whatever
         // content/ says (`wrangler dev` with a test key is a try-out).
         let cart_sells = shop.public_worker.is_some()
@@ -190,7 +197,7 @@ impl Report {
                     r.note(format!(
                         "{name}: {detail} (the Worker's alert, by mail to ALERT_EMAIL or to ALERT_WEBHOOK_URL, and its logs have the details):"
                     ));
-                    for key in open_incident(detail).unwrap_or_default() {
+                    for key in open_incident(detail).unwrap_or_default().into_iter().filter(|k| !failing.contains(k)) {
                         match (incident(key), checked_below(key, &remote)) {
                             // Doctor checks that clip itself below: its line
                             // there is the current truth, counted once.
@@ -1096,6 +1103,18 @@ mod tests {
         let r = Report::new(&health, Ok(&checked(Value::Null)), &facts(local(&[("a", 10, None)])));
         assert_eq!(r.problems, 2, "{}", lines(&r));
         assert!(lines(&r).contains("in place now; the incident closes when the self-test next checks it"));
+
+        // A finding the Worker's health fails on its own (D1 refusing
+        // writes) is one problem, said as the check.
+        let health = json!({ "ok": false, "checks": [
+            { "name": "ledger", "ok": true, "detail": "D1 reachable; the self-test has an open incident: ledger_writes" },
+            { "name": "ledger_writes", "ok": false, "detail": "D1 answers reads but refuses writes (the last self-test's write): paid checkouts cannot become orders" },
+        ]});
+        let r = Report::new(&health, Ok(&[]), &facts(local(&[])));
+        let text = lines(&r);
+        assert_eq!(r.problems, 1, "{text}");
+        assert!(text.contains("FAIL  ledger_writes: D1 answers reads but refuses writes"), "{text}");
+        assert!(!text.contains("open incident `ledger_writes`"), "{text}");
     }
 
     /// No mail provider: on a shop that takes payments, customers who pay

@@ -165,6 +165,14 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
         }
     }
     let undelivered = state.as_ref().ok().and_then(|s| s.as_ref().ok()).and_then(|s| s.undelivered.clone());
+    // A D1 that refuses writes answers this check's reads: only the
+    // self-test's one write finds it. Its finding makes this answer 503
+    // too, for an uptime monitor watching it, until a run clears it.
+    let writes_refused = state
+        .as_ref()
+        .ok()
+        .and_then(|s| s.as_ref().ok())
+        .is_some_and(|s| s.incident.as_ref().is_some_and(|i| i.announced.iter().any(|k| k == "ledger_writes")));
     checks.push(match state {
         Err(e) => Check::fail("ledger", e),
         Ok(state) => match state {
@@ -197,6 +205,9 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
             Err(e) => Check::fail("ledger", monitor::ledger_down_problem(&error_text(&e))),
         },
     });
+    if writes_refused {
+        checks.push(Check::fail("ledger_writes", monitor::writes_refused_problem("the last self-test's write")));
+    }
     checks.push(match (setting(env, "ALERT_WEBHOOK_URL"), undelivered) {
         (Some(url), _) if !crate::http_call::private_on_the_way(&url) => {
             Check::fail("alerts", "ALERT_WEBHOOK_URL must be an https:// address: no alert is posted to it")
