@@ -128,11 +128,14 @@ fn order_section(view: &OrderView, intro: &str) -> String {
             // fits is said first: it keeps that once for later.
             // Not "at 60%": that is what the shop sent, and a slow line's
             // file holds less (the downloads review: 89% said, 47% held).
-            let resume = line.resumable_percent.map_or(String::new(), |_| {
-                format!("Your last download stopped before the end: {resume_how}. If your browser no longer has it: ")
-            });
+            let again = match line.resumable_percent {
+                Some(_) => format!(
+                    "Your last download stopped before the end: {resume_how}. If your browser no longer has it, you can start it again once."
+                ),
+                None => "Your last download did not finish: you can start it again once.".to_string(),
+            };
             format!(
-                r#"<span class="muted">{resume}Your last download did not finish: you can start it again once.</span> <a class="button" href="{href}">Download again<span class="visually-hidden"> {title}</span></a>"#,
+                r#"<span class="muted">{again}</span> <a class="button" href="{href}">Download again<span class="visually-hidden"> {title}</span></a>"#,
                 href = attr(&line.href),
                 title = text(&line.title),
             )
@@ -607,13 +610,15 @@ mod tests {
         // fresh start given back once has its button.
         broken.lines[1].restart = true;
         let html = order_page(&shop(), &broken);
-        assert!(html.contains("Your last download did not finish: you can start it again once."), "{html}");
+        assert!(html.contains("If your browser no longer has it, you can start it again once."), "one sentence: {html}");
         assert!(html.contains(
             r#"<a class="button" href="/download/TOK/city">Download again<span class="visually-hidden"> City</span></a>"#
         ), "{html}");
         assert!(html.contains("Your last download stopped before the end: resume it from your browser"), "said first");
         broken.lines[1].resumable_percent = None;
-        assert!(!order_page(&shop(), &broken).contains("resume it from your browser"));
+        let html = order_page(&shop(), &broken);
+        assert!(!html.contains("resume it from your browser"));
+        assert!(html.contains("Your last download did not finish: you can start it again once."), "{html}");
         // Finished for the Worker, short for the customer: none left, and
         // how much of its end a resume still gets.
         let mut finished = view();

@@ -514,12 +514,12 @@ fn time_s(v: &Value, key: &str) -> String {
 /// that is retrying or failed, the provider's last answer.
 pub fn outbox_table(messages: &[Value]) -> String {
     let mut out = format!(
-        "{:<16} {:<8} {:>5} {:<8} {:<24} {:<32} {}\n",
+        "{:<16} {:<8} {:>5} {:<14} {:<24} {:<32} {}\n",
         "CREATED", "STATUS", "TRIES", "KIND", "ORDER", "TO", "LINK"
     );
     for m in messages {
         out.push_str(&format!(
-            "{:<16} {:<8} {:>5} {:<8} {:<24} {:<32} {}\n",
+            "{:<16} {:<8} {:>5} {:<14} {:<24} {:<32} {}\n",
             time_s(m, "created_at"),
             text(m, "status"),
             text(m, "attempts"),

@@ -53,12 +53,20 @@ fn outbox_table_shows_status_link_and_last_error() {
     assert_eq!(lines.len(), 4, "{table}");
     assert!(lines[0].starts_with("CREATED") && lines[0].contains("STATUS") && lines[0].ends_with("LINK"));
     assert!(lines[0].contains(" KIND ") && lines[0].contains(" ORDER "), "{table}");
-    assert!(lines[1].starts_with("2025-11-24 16:00 queued       2 order    PAY-1 "), "{table}");
+    assert!(lines[1].starts_with("2025-11-24 16:00 queued       2 order          PAY-1 "), "{table}");
     assert!(lines[1].contains(" buyer@example.com "), "{table}");
     assert!(lines[1].ends_with("http://127.0.0.1:8787/download/v1.abc"), "{table}");
     assert!(lines[2].contains("last error (next attempt 2025-11-24 16:03): Resend answered 503: upstream"), "{table}");
     assert!(lines[3].contains("sent") && lines[3].contains("owner@example.com") && lines[3].ends_with(" -"), "{table}");
-    assert!(lines[3].contains(" alert    - "), "no order: {table}");
+    assert!(lines[3].contains(" alert          - "), "no order: {table}");
+    // The longest kind keeps the columns in line (the owner review:
+    // `payment_failed` pushed the order and the address out of line).
+    let failed = json!({"kind": "payment_failed", "order_id": null, "to": "debit@example.com", "status": "sent",
+        "attempts": 1, "created_at": 1_764_000_000, "link": null});
+    let table = outbox_table(&[failed]);
+    let [header, line] = table.lines().collect::<Vec<_>>()[..] else { panic!("{table}") };
+    assert_eq!(line.find(" - ").map(|i| i + 1), header.find("ORDER"), "{table}");
+    assert_eq!(line.find("debit@"), header.find("TO "), "{table}");
 }
 
 #[test]
