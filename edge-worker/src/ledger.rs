@@ -1129,7 +1129,7 @@ pub mod sql {
          e.session_id AS session_id \
          FROM payment_events e \
          WHERE e.at >= ?1 AND e.outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
-         'checkout_unavailable', 'unknown_clip', 'no_clips', 'underpaid', 'refund_failed') \
+         'checkout_unavailable', 'unknown_clip', 'no_clips', 'underpaid', 'refund_failed', 'unpaid_order') \
          AND NOT (e.outcome = 'partial_refund' AND (EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id \
              AND o.revoked_at IS NOT NULL) \
              OR EXISTS (SELECT 1 FROM revoked_clips v WHERE v.order_id = e.order_id AND v.at * 1000 >= e.at))) \

@@ -502,6 +502,9 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                 "refund_failed" => format!(
                     "{order}: {detail}; the order stays as the refund left it (revoked if it was a full refund; a partial one revoked nothing). Refund the customer another way; or, if a full refund revoked it and they should have the clips after all: site-gen orders reissue {order} --despite-refund"
                 ),
+                "unpaid_order" => format!(
+                    "{order}: {detail}, but the order was made before the money arrived (`orders create --session`) and its links work. If the customer does not pay another way: site-gen orders revoke {order}"
+                ),
                 "revoke_pending" => format!(
                     "a refund or dispute of a payment with no shop order yet ({detail}): if its checkout arrives, the order is created revoked, with no mail; if it was not a sale of the shop's, nothing needs doing"
                 ),
@@ -1426,6 +1429,15 @@ mod payment_attention_tests {
             "a refusal that is not the key's does not blame the key: {text}"
         );
         assert_eq!(text.matches("Fix STRIPE_API_KEY").count(), 1);
+        // A bank debit that failed after the owner made its order by hand.
+        let unpaid = vec![(
+            Some("SEPA-1".to_string()),
+            "unpaid_order".to_string(),
+            "the bank debit of checkout cs_1 failed".into(),
+        )];
+        let unpaid = payment_attention_problem(&unpaid).unwrap();
+        assert!(unpaid.contains("SEPA-1: the bank debit of checkout cs_1 failed, but the order was made"), "{unpaid}");
+        assert!(unpaid.ends_with("site-gen orders revoke SEPA-1"), "{unpaid}");
         let base = vec![(None, "checkout_unavailable".to_string(), "STRIPE_API_BASE must be https://".to_string())];
         assert!(!payment_attention_problem(&base).unwrap().contains("Fix STRIPE_API_KEY"), "another setting's fault");
         let shape = vec![(None, "checkout_unavailable".to_string(), "STRIPE_API_KEY is not set".to_string())];

@@ -364,7 +364,7 @@ pub fn thanks_unavailable_page(shop: &ShopInfo) -> String {
 pub fn payment_failed_page(shop: &ShopInfo) -> String {
     let contact = contact_link(shop);
     let body = format!(
-        "    <section class=\"notice\">\n      <h1>Your payment did not go through</h1>\n      <p role=\"status\">Your bank or payment provider told us the payment failed, so no order was made and no download link will come. You can buy the clips again from the shop with another payment method. If your bank shows the money as taken, write to {contact} with your receipt.</p>\n      <p><a class=\"button\" href=\"/\">Back to the shop</a></p>\n    </section>\n"
+        "    <section class=\"notice\">\n      <h1>Your payment did not go through</h1>\n      <p role=\"status\">Your bank or payment provider told us the payment failed, so no order was made and no download link will come. You can buy the clips again from the shop with another payment method. If your bank shows the money as taken, write to {contact} with the e-mail we sent you about it.</p>\n      <p><a class=\"button\" href=\"/\">Back to the shop</a></p>\n    </section>\n"
     );
     layout(shop, "Your payment did not go through", &body)
 }
@@ -610,7 +610,10 @@ mod tests {
         // fresh start given back once has its button.
         broken.lines[1].restart = true;
         let html = order_page(&shop(), &broken);
-        assert!(html.contains("If your browser no longer has it, you can start it again once."), "one sentence: {html}");
+        assert!(
+            html.contains("If your browser no longer has it, you can start it again once."),
+            "one sentence: {html}"
+        );
         assert!(html.contains(
             r#"<a class="button" href="/download/TOK/city">Download again<span class="visually-hidden"> City</span></a>"#
         ), "{html}");

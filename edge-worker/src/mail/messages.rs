@@ -349,11 +349,11 @@ pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail], ended: &[(
 pub fn payment_failed_mail(shop: &ShopInfo, to: &str, titles: &[String], amount: Option<&str>) -> Mail {
     let subject = format!("Your payment to {} did not go through", shop.title);
     let opening = match amount {
-        Some(amount) => format!("Your bank payment of {amount} for clips at {} did not go through:", shop.title),
-        None => format!("Your bank payment for clips at {} did not go through:", shop.title),
+        Some(amount) => format!("Your payment of {amount} for clips at {} did not go through:", shop.title),
+        None => format!("Your payment for clips at {} did not go through:", shop.title),
     };
     let opening = format!(
-        "{opening} your bank or payment provider turned it down. No order was made, so no download link will come."
+        "{opening} your bank or the payment provider turned it down, or it was not completed in time. No order was made, so no download link will come."
     );
     let again = format!("To buy them, order again at {}/ (a card payment gives the link at once).", base(shop));
     let taken = format!("If your bank shows the money as taken, write to {} with this e-mail.", shop.contact_email);
@@ -577,7 +577,7 @@ mod tests {
         assert_eq!(m.to, "buyer@example.com");
         assert_eq!(m.subject, "Your payment to Saltglass & Co <Footage> did not go through");
         for needle in [
-            "Your bank payment of €73.00 for clips at Saltglass & Co <Footage> did not go through",
+            "Your payment of €73.00 for clips at Saltglass & Co <Footage> did not go through",
             "no download link will come",
             "- Harbour <at> dawn & dusk (4K, Extended licence)\n- Dune grass\n",
             "order again at https://shop.example/ ",
@@ -597,7 +597,7 @@ mod tests {
         // A checkout without items the catalog knows (a Payment Link's) and
         // without an amount still says what happened.
         let m = payment_failed_mail(&shop(), "buyer@example.com", &[], None);
-        assert!(m.text.starts_with("Your bank payment for clips at Saltglass & Co <Footage> did not go through"));
+        assert!(m.text.starts_with("Your payment for clips at Saltglass & Co <Footage> did not go through"));
         assert!(!m.text.contains("What you chose") && !m.html.contains("<ul"));
     }
 

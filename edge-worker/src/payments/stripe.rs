@@ -234,13 +234,20 @@ fn event_of(event: Event) -> Result<WebhookEvent, WebhookError> {
                 .as_ref()
                 .map(|m| clips_from_metadata(|k| m.get(k).map(String::as_str)))
                 .unwrap_or_default();
-            EventKind::PaymentFailed(FailedPayment {
-                session_id: session.id,
-                clips,
-                customer_email: session.customer_details.and_then(|c| c.email),
-                amount_total: session.amount_total,
-                currency: session.currency,
-            })
+            // Another integration's sale on the same account (no clips, no
+            // Payment Link), as its pending event was: not the shop's
+            // customer, never mailed in the shop's name.
+            if clips.is_empty() && session.payment_link.is_none() {
+                EventKind::Ignored
+            } else {
+                EventKind::PaymentFailed(FailedPayment {
+                    session_id: session.id,
+                    clips,
+                    customer_email: session.customer_details.and_then(|c| c.email),
+                    amount_total: session.amount_total,
+                    currency: session.currency,
+                })
+            }
         }
         "charge.refunded" => {
             let charge = PaymentObject::from_json(object).map_err(malformed)?;
@@ -651,6 +658,12 @@ mod tests {
             currency: Some("eur".into()),
         };
         assert_eq!(e.kind, EventKind::PaymentFailed(expected));
+        // Another integration's sale failing (no clips, no Payment Link) is
+        // not the shop's customer: never mailed in its name (the diff review).
+        let foreign = event("checkout.session.async_payment_failed", "unpaid", "{}");
+        assert_eq!(parse_event(foreign.as_bytes()).unwrap().kind, EventKind::Ignored);
+        let link = foreign.replace(r#""payment_status""#, r#""payment_link":"plink_1","payment_status""#);
+        assert!(matches!(parse_event(link.as_bytes()).unwrap().kind, EventKind::PaymentFailed(_)));
         let e = parse_event(event("customer.created", "paid", "{}").as_bytes()).unwrap();
         assert_eq!((e.kind, e.event_type.as_str()), (EventKind::Ignored, "customer.created"));
         assert!(matches!(parse_event(b"{not json"), Err(WebhookError::MalformedEvent(_))));

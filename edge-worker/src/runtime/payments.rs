@@ -166,22 +166,40 @@ async fn payment_failed(
     at: u64,
 ) -> std::result::Result<WebhookAnswer, DownloadError> {
     let db = env.d1("DB").map_err(|e| d1_error("binding DB", e))?;
-    let to = failed.customer_email.as_deref().filter(|a| crate::mail::valid_address(a));
+    // An order made for the checkout by hand before the money arrived
+    // (`orders create --session`): it downloads, unpaid. The owner decides
+    // (the `payments` alert); the customer's mail would say no order was made.
+    let made = bind(&db, sql::PAYMENT_SEEN, &[text(provider), text(&event.event_id), text(&failed.session_id)])?
+        .first_row::<PaymentSeen>()
+        .await
+        .map_err(|e| d1_error("payment seen", e))?
+        .and_then(|s| s.order_id);
+    if let Some(order) = made {
+        let detail = format!("the bank debit of checkout {} failed", failed.session_id);
+        batch(&db, vec![event_row(&db, provider, event, at, Some(&order), "unpaid_order", &detail)?]).await?;
+        console_warn!("{}", log_line!({ "event": "unpaid_order", "order": order }));
+        let body = log_line!({ "received": true, "payment_failed": true, "order_id": order });
+        return Ok(WebhookAnswer::Done { body, mail: false });
+    }
+    let catalog = manifest();
+    let titles: Vec<String> = failed
+        .clips
+        .iter()
+        .filter_map(|written| clipstore_core::Item::parse(written))
+        .filter_map(|item| catalog.resolve(&item).ok().map(|r| r.description))
+        .collect();
+    // Mailed only about clips the shop sells: a Payment Link without
+    // clips (a donation, say) is not "clips at the shop".
+    let to = failed.customer_email.as_deref().filter(|a| crate::mail::valid_address(a) && !titles.is_empty());
     let mut statements = Vec::new();
     if let Some(to) = to {
-        let catalog = manifest();
-        let titles: Vec<String> = failed
-            .clips
-            .iter()
-            .filter_map(|written| clipstore_core::Item::parse(written))
-            .filter_map(|item| catalog.resolve(&item).ok().map(|r| r.description))
-            .collect();
         let amount = failed.amount_total.zip(failed.currency.as_deref()).map(|(a, c)| payments::amount_text(a, c));
         let message = crate::mail::messages::payment_failed_mail(&catalog.shop, to, &titles, amount.as_deref());
         statements.push(mail::payment_failed_insert(&db, &message, now_unix(), provider, &failed.session_id)?);
     }
     let detail = match to {
         Some(_) => "the delayed payment failed: no order; the customer is mailed",
+        None if titles.is_empty() => "the delayed payment failed: no order; no clip of the catalog to mail about",
         None => "the delayed payment failed: no order; no address to mail",
     };
     statements.push(event_row(&db, provider, event, at, None, "payment_failed", detail)?);
