@@ -104,9 +104,13 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         };
         // "This link" named the page's link, which the page does not show
         // as such: the clip's own, to copy into a download manager.
+        // wget names its file after the link, not the partial file: the
+        // command names the file (the customer review: `wget -c LINK`
+        // started a new file from byte 0, refused).
         let resume_how = format!(
-            r#"resume it from your browser's downloads list, or with <code>wget -c</code> or your download manager and <a href="{href}">this clip's link</a> (copy it: right-click or long-press, Copy link)"#,
-            href = attr(&line.href)
+            r#"resume it from your browser's downloads list, or with your download manager and <a href="{href}">this clip's link</a> (copy it: right-click or long-press, Copy link); with wget, in the partial file's folder, without an ending such as .crdownload or .part: <code>wget -c -O "{file}" "LINK"</code>"#,
+            href = attr(&line.href),
+            file = text(&line.file_name),
         );
         let action = if line.refunded {
             r#"<span class="muted">Refunded</span>"#.to_string()
@@ -603,9 +607,11 @@ mod tests {
         assert!(!html.contains("No downloads left"));
         assert!(!html.contains(r#"class="button" href="/download/TOK/city""#), "no button: a fresh start is refused");
         assert!(
-            html.contains(r#"or with <code>wget -c</code> or your download manager and <a href="/download/TOK/city">this clip's link</a>"#),
+            html.contains(r#"or with your download manager and <a href="/download/TOK/city">this clip's link</a>"#),
             "the link to resume with, shown: {html}"
         );
+        let file = &broken.lines[1].file_name;
+        assert!(html.contains(&format!(r#"<code>wget -c -O "{file}" "LINK"</code>"#)), "the file named: {html}");
         // Cancelled in the browser, whose Retry starts from byte 0: the
         // fresh start given back once has its button.
         broken.lines[1].restart = true;
