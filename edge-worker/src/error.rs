@@ -17,6 +17,10 @@ pub enum DownloadError {
     NotInOrder,
     /// The order's allowance for this clip is used up (403).
     AllowanceUsedUp,
+    /// What is left does not fit while another download of the clip holds
+    /// it (409): a second tap on Download, not a link used up; nothing was
+    /// charged, and the first may still end short and give bytes back.
+    InProgress,
     /// D1 is down and the link has taken what it may until it is back
     /// (`runtime/offline.rs`): whether it is used up, or owed a restart or
     /// a resume of a download that broke off, only D1 can say (503).
@@ -110,6 +114,7 @@ impl DownloadError {
             | DownloadError::Disputed => 403,
             DownloadError::UnknownClip | DownloadError::NotFound => 404,
             DownloadError::MethodNotAllowed => 405,
+            DownloadError::InProgress => 409,
             DownloadError::Unavailable { .. } | DownloadError::PausedOffline => 503,
         }
     }
@@ -121,6 +126,7 @@ impl DownloadError {
             DownloadError::InvalidToken { code } => code,
             DownloadError::NotInOrder => "clip_not_in_order",
             DownloadError::AllowanceUsedUp => "allowance_used_up",
+            DownloadError::InProgress => "download_in_progress",
             DownloadError::PausedOffline => "paused_offline",
             DownloadError::Revoked => "revoked",
             DownloadError::Refunded => "refunded",
@@ -151,6 +157,7 @@ mod tests {
         }
         assert_eq!(NotInOrder.status(), 403);
         assert_eq!(AllowanceUsedUp.status(), 403);
+        assert_eq!(InProgress.status(), 409);
         assert_eq!(PausedOffline.status(), 503, "for a while, not for good");
         assert_eq!(Revoked.status(), 403);
         assert_eq!(Refunded.status(), 403);

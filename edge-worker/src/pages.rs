@@ -451,6 +451,14 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError, at_clip: bool) -> Stri
                 "<p>Your link allows each clip to be downloaded a set number of times, and this clip has reached it. If a download of it broke off or was cancelled, {order_page}: it says whether you can start it again or resume it. If you need the clip again, write to {contact} with your order number (it is in your order e-mail) and we will help.</p>"
             ),
         ),
+        // A second tap while the first download runs (the customer review:
+        // "used all downloads" while the first went on to finish).
+        DownloadError::InProgress => (
+            "This clip is already downloading",
+            format!(
+                "<p>A download of this clip from your link is still running: look in your browser's downloads, or your download manager's. This second one was not started and used none of your downloads. When the first has finished or stopped, {order_page}: it says what is left.</p>"
+            ),
+        ),
         // Not "used all downloads": a download that broke off during the
         // outage is owed its restart or resume, which D1 alone can tell.
         DownloadError::PausedOffline => (
@@ -777,6 +785,9 @@ mod tests {
 
     #[test]
     fn used_up_page_says_so_and_how_to_get_help() {
+        let busy = error_page(&shop(), &DownloadError::InProgress, true);
+        assert!(busy.contains("This clip is already downloading") && busy.contains("used none of your downloads"));
+        assert!(busy.contains(r#"<a href=".">open your order's download page</a>"#), "{busy}");
         let html = error_page(&shop(), &DownloadError::AllowanceUsedUp, true);
         assert!(html.contains("used all downloads"));
         assert!(html.contains("mailto:help@example.com"));

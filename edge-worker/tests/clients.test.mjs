@@ -302,6 +302,29 @@ describe("download clients on tight links", () => {
     assert.ok(rest.body.equals(fs.readFileSync(clip.file).subarray(at)), "the rest of the clip");
   });
 
+  it("a second tap on Download while the first runs: told it is already downloading (409), charged nothing; the first completes", async () => {
+    // The customer review: on a phone, nothing seemed to happen, a second
+    // tap answered "You have used all downloads of this clip", and the
+    // first went on to finish.
+    const order = "C-TWICE";
+    const link = await mint(stack, { order, clips: [withheld.slug], downloads: 1 });
+    const browser = ["-H", "User-Agent: Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36",
+      "-H", "Sec-Fetch-Mode: navigate", "-H", "Sec-Fetch-Dest: document"];
+    const out = path.join(work, "first-tap.mp4");
+    const first = curl(clipUrl(link), { args: [...browser, "--limit-rate", "3M"], output: out });
+    await new Promise((r) => setTimeout(r, 1500));
+    const second = await curl(clipUrl(link), { args: browser });
+    const page = second.body.toString();
+    assert.equal(second.status, 409, page.slice(0, 400));
+    assert.match(page, /This clip is already downloading/);
+    assert.match(page, /This second one was not started and used none of your downloads/);
+    assert.equal((await first).status, 200);
+    assert.equal(sha256File(out), clip.sha256, "the first tap's download, whole");
+    const detail = await settled(order, 2);
+    assert.equal(charged(detail), clip.size, "the second tap charged nothing");
+    assert.ok(detail.attempts.some((a) => a.outcome === "download_in_progress"), JSON.stringify(detail.attempts));
+  });
+
   it("a resume cut off near its end that the Worker counted as finished: the page says a resume still gets the end, and it does", async () => {
     // The resume's last bytes went to the network, which the customer's
     // line dropped: the page said "No downloads left" while the next

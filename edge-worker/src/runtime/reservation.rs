@@ -252,7 +252,9 @@ pub(super) async fn reserve(
             return Ok(Reserved::InSteps(first));
         }
         if !wait_for_settlement(&mut polls).await {
-            return Err(DownloadError::AllowanceUsedUp);
+            // Another response of the clip still holds what is left: a
+            // second tap on Download, told so (it may yet give bytes back).
+            return Err(if in_flight > 0 { DownloadError::InProgress } else { DownloadError::AllowanceUsedUp });
         }
     }
 }
