@@ -638,7 +638,10 @@ pub mod sql {
     /// fresh start would be given back after the clip's downloads broke off
     /// ([`RESTART_EVENT`]), NULL when it is given no restart (one was given
     /// since the last reset, or the order received the clip whole).
-    /// `?1 order_id`.
+    /// `finished_from`: where the latest download sent to the clip's end
+    /// started, when it finished or handed all its bytes to the network
+    /// without ending (a cancel while a buffer ahead of the browser held
+    /// its end), for [`OrderClipRow::resume_tail`]. `?1 order_id`.
     pub const ORDER_CLIPS: &str = concat!(
         "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, reserved_bytes, \
          (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
@@ -652,7 +655,8 @@ pub mod sql {
              AND a.settled_at IS NOT NULL AND a.reserved_bytes > 0 \
              AND NOT (a.range_header IS NULL AND a.reserved_bytes < a.span_length AND a.reserved_bytes <= 262144) \
              ORDER BY a.at DESC, a.id DESC LIMIT 1) AS broken_at, \
-         (SELECT CASE WHEN a.completed = 1 AND a.credited_by IS NULL AND a.span_offset + a.span_length >= order_clips.clip_size \
+         (SELECT CASE WHEN (a.completed = 1 OR a.sent_bytes >= a.span_length) AND a.credited_by IS NULL \
+             AND a.span_offset + a.span_length >= order_clips.clip_size \
              AND a.span_length > MIN(MAX(order_clips.clip_size / 32, 65536), 2097152) THEN a.span_offset END \
              FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
              AND a.settled_at IS NOT NULL AND a.reserved_bytes > 0 \

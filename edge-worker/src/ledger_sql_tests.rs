@@ -757,6 +757,26 @@ fn resume_tail_says_how_much_of_the_end_a_resume_of_a_finished_download_is_still
     assert_eq!(order_clip(&db).unwrap().resume_tail(1, S), None, "a chunk of the end, and the resume credited");
 }
 
+/// A download all of whose bytes left the Worker but that never ended
+/// (cancelled while a buffer ahead of the browser held its end): the page
+/// offers the resume of its end, as for one that finished. It showed a bare
+/// "No downloads left" (the customer review).
+#[test]
+fn a_download_sent_whole_but_never_ended_offers_the_resume_of_its_end() {
+    let db = db();
+    let a = DownloadAllowance::new(1, S);
+    assert!(grant(&db, a, S));
+    record(&db, "d1", 0, S);
+    settle(&db, a, "d1", S, S, false);
+    let row = order_clip(&db).unwrap();
+    assert_eq!((row.downloads_left(1, S), row.resumable_from(1, S)), (0, None));
+    let tail = row.resume_tail(1, S).expect("a resume of its end");
+    let tx = db.unchecked_transaction().unwrap();
+    credit(&tx, a, "r", S - tail, tail);
+    assert!(grant(&tx, a, tail), "the tail it names is granted");
+    tx.rollback().unwrap();
+}
+
 #[test]
 fn resumable_from_says_whether_resuming_the_broken_download_would_be_granted() {
     for (downloads, sent) in [(1, 100_000), (1, 600_000), (1, 950_000), (2, 300_000)] {

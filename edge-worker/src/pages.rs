@@ -160,7 +160,8 @@ fn order_section(view: &OrderView, intro: &str) -> String {
                 tail = human_size(tail),
             )
         } else {
-            r#"<span class="muted">No downloads left</span>"#.to_string()
+            // Never a bare "none left": what to do if the file is not whole.
+            r#"<span class="muted">No downloads left. If you do not have the whole file, write to us (the address is at the foot of this page) with your order number.</span>"#.to_string()
         };
         body.push_str(&format!(
             r#"        <li>
@@ -596,7 +597,7 @@ mod tests {
         assert!(html.contains(&format!("SHA-256 <code class=\"sha256\">{}</code>", "ab".repeat(32))));
         assert_eq!(html.matches("SHA-256").count(), 1, "only a clip whose hash the catalog knows");
         assert!(html.contains("6 November 1994, 08:49 UTC"), "as the mail writes dates");
-        assert!(html.contains("No downloads left"));
+        assert!(html.contains("No downloads left. If you do not have the whole file, write to us"), "{html}");
         assert!(!html.contains("href=\"/download/TOK/city\""));
         // While a download of it streams, its bytes are held: not "none left".
         let mut streaming = view();
