@@ -235,6 +235,11 @@ describe("a clip in one of its files, under a licence tier", () => {
     const wrongItem = `${slug}:no-such-file`;
     const typo = await orders("reissue", wrong, "--exchange", wrongItem).catch((e) => e);
     assert.match(String(typo.stderr), /has no file `no-such-file`/, "checked against the catalog first");
+    // A dearer licence is not given for the price of the cheaper one
+    // (the owner review): refused, nothing changed, unless --no-charge.
+    const dearer = await orders("reissue", wrong, "--exchange", `${slug}::${extended().id}`).catch((e) => e);
+    assert.match(String(dearer.stderr), /sells for \S+, more than the order's .+: nothing was changed\. .*add --no-charge/s);
+    assert.equal((await curl(oldLink)).status, 200, "its links still work");
 
     const { stdout, stderr } = await orders("reissue", wrong, "--exchange", `${slug}:${variantId}`, "--base-url", `${stack.base}/download`);
     const link = stdout.trim();

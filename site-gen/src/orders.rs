@@ -161,6 +161,11 @@ pub enum OrdersCommand {
         /// again. The same order, so a refund of its payment still stops it.
         #[arg(long, value_name = "ITEM")]
         exchange: Option<String>,
+        /// Exchange for a dearer file or licence without charging the
+        /// difference (refused otherwise: the customer would have it for
+        /// the price of the cheaper one).
+        #[arg(long, requires = "exchange")]
+        no_charge: bool,
         /// Reissue an order revoked because its payment was refunded or
         /// disputed (its downloads work again).
         #[arg(long)]
@@ -344,6 +349,33 @@ fn exchanged(order: &str, planned: &mut MintRequest, item: &str) -> Result<(), O
     };
     planned.clips[at] = parsed.to_item_string();
     Ok(())
+}
+
+/// Refuses an exchange of one of `held` (the order's items) for a dearer
+/// `item` at the catalog's prices: the customer would have it for the price
+/// of the cheaper one (the owner review: 480p Standard became 720p Extended,
+/// €18 for €60, without a word). `--no-charge` gives it anyway.
+fn dearer_exchange(catalog: &clipstore_core::CatalogManifest, held: &[String], item: &str) -> Result<(), OrdersError> {
+    let priced = |written: &str| {
+        let parsed = clipstore_core::Item::parse(written)?;
+        catalog.resolve(&parsed).ok().map(|r| (parsed.slug, r.price, r.description))
+    };
+    let Some((slug, price, name)) = priced(item) else { return Ok(()) };
+    let Some((_, was, was_name)) = held.iter().filter_map(|h| priced(h)).find(|(s, _, _)| *s == slug) else {
+        return Ok(());
+    };
+    if price <= was {
+        return Ok(());
+    }
+    let currency = &catalog.shop.currency;
+    let money = |minor| clipstore_core::display::price_text(minor, currency);
+    Err(OrdersError::Other(format!(
+        "--exchange {item}: {name} sells for {}, more than the order's {was_name} ({}): nothing was changed. \
+         Have the customer buy it, then refund this order in full in the Stripe Dashboard; or, to give it at no \
+         charge, add --no-charge",
+        money(price),
+        money(was)
+    )))
 }
 
 /// Writes attempts as CSV with a header line, CRLF line ends (RFC 4180).
@@ -846,7 +878,17 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             }
             Err(e) => return Err(e),
         },
-        OrdersCommand::Reissue { order, no_mail, to, exchange, despite_refund, expires, base_url, local_key } => {
+        OrdersCommand::Reissue {
+            order,
+            no_mail,
+            to,
+            exchange,
+            no_charge,
+            despite_refund,
+            expires,
+            base_url,
+            local_key,
+        } => {
             if let Some(to) = to.as_deref().filter(|to| !plausible_address(to)) {
                 return Err(OrdersError::Other(format!(
                     "--to {to:?} is not an e-mail address (name@example.com): nothing was changed"
@@ -872,7 +914,11 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 let alone = MintRequest { clips: vec![item.clone()], ..planned.clone() };
                 pt::checked_claims(&shop, "", &alone)
                     .map_err(|e| OrdersError::Other(format!("--exchange {item}: {e}; nothing was changed")))?;
+                let before = planned.clips.clone();
                 exchanged(&order, &mut planned, item)?;
+                if !no_charge {
+                    dearer_exchange(&crate::render::manifest(&shop), &before, item)?;
+                }
             }
             let planned_claims = pt::checked_claims(&shop, "", &planned).map_err(|e| {
                 // Never a link minted under the same id: once opened, it
@@ -941,8 +987,10 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                     "no mail went out ({why}): send the customer this link, or `site-gen orders resend {order} --to ADDRESS`"
                 ),
             };
+            // The exchanged clip's downloads start again (said below).
+            let used = if exchange.is_some() { "the other clips' downloads" } else { "downloads" };
             eprintln!(
-                "Order {}: new link for {} ({}, downloads already used stay used), valid until {}; links issued before it no longer work, and a mail of the order still waiting in the Worker's outbox is withdrawn ({tell}).",
+                "Order {}: new link for {} ({}, {used} already used stay used), valid until {}; links issued before it no longer work, and a mail of the order still waiting in the Worker's outbox is withdrawn ({tell}).",
                 claims.order_id,
                 claims.items_text(),
                 downloads_each(u64::from(claims.downloads)),
@@ -1434,6 +1482,20 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An exchange for a dearer file or licence is refused, naming both
+    /// prices; a cheaper or equal one, or an item not priced, goes through.
+    #[test]
+    fn an_exchange_for_a_dearer_item_is_refused_with_both_prices() {
+        let catalog = clipstore_core::testing::catalog(true);
+        let held = ["h:web".to_string()];
+        let refused = dearer_exchange(&catalog, &held, "h::extended").unwrap_err().to_string();
+        assert!(refused.contains("sells for €70.00, more than the order's H (720p, Standard licence) (€9.00)"), "{refused}");
+        assert!(refused.contains("nothing was changed") && refused.ends_with("add --no-charge"), "{refused}");
+        assert!(dearer_exchange(&catalog, &["h".to_string()], "h:web").is_ok(), "4K to 720p: cheaper");
+        assert!(dearer_exchange(&catalog, &held, "h:web:standard").is_ok(), "the same price");
+        assert!(dearer_exchange(&catalog, &held, "other").is_ok(), "not one of the order's clips");
+    }
 
     /// "expired" when the Worker refuses the links: five minutes of clock
     /// slack after `expires_at`, during which they still download.
