@@ -14,7 +14,7 @@
 //! | `POST /admin/reset?since=S&until=S` | gives back all downloads of every order with an attempt in the window |
 //! | `POST /admin/orders/<id>/revoke[?clip=slug]` | every link of the order stops working (or only that clip of it: a partial refund) |
 //! | `POST /admin/orders/<id>/unrevoke[?clip=slug]` | undoes the owner's revoke: the order (or that clip) downloads again with the links already sent |
-//! | `POST /admin/orders/<id>/resend[?to=address]` | e-mails a fresh link of the order (sharing its downloads) to the checkout's address, or `to` |
+//! | `POST /admin/orders/<id>/resend[?to=address][&replace=1]` | e-mails a fresh link of the order (sharing its downloads) to the checkout's address, or `to`; with `replace=1`, `to` becomes the order's address (a typo at checkout): the earlier ones no longer find it through "Lost your download link?" |
 //! | `POST /admin/orders/<id>/reissue[?valid_for=S][&exchange=ITEM]` | every link issued up to now stops working (links carry whole seconds: `not_before` becomes the next second, new links are issued at it); with `valid_for`, the order's links now expire S seconds from now (the new link's expiry); with `exchange` (`slug:variant[:licence]`), that clip of the order becomes that file and licence, its downloads start again; answers the order and its new link |
 //! | `GET /admin/attempts[?order=<id>][&after=<id>][&limit=N]` | attempts, oldest first (export) |
 //! | `POST /admin/ledger/merge` | merges the R2 fallback records into D1, then settles the reservations of downloads that stopped mid-stream (`crate::stale`): `{"merged": n, "settled_stale": n}` |
@@ -80,6 +80,9 @@ pub enum AdminRoute {
         order_id: String,
         /// Another address than the checkout's.
         to: Option<String>,
+        /// `to` replaces the order's address (a typo at checkout): only it
+        /// finds the order through "Lost your download link?" from now on.
+        replace: bool,
     },
     Reissue {
         order_id: String,
@@ -201,7 +204,11 @@ pub fn route(method: &str, path: &str, query: &str) -> AdminRoute {
                 "unrevoke" => {
                     AdminRoute::Unrevoke { order_id, clip: query_param(query, "clip").filter(|c| !c.is_empty()) }
                 }
-                "resend" => AdminRoute::Resend { order_id, to: query_param(query, "to").filter(|c| !c.is_empty()) },
+                "resend" => AdminRoute::Resend {
+                    order_id,
+                    to: query_param(query, "to").filter(|c| !c.is_empty()),
+                    replace: query_param(query, "replace").as_deref() == Some("1"),
+                },
                 "reissue" => AdminRoute::Reissue {
                     order_id,
                     valid_for: number(query, "valid_for"),
@@ -572,7 +579,11 @@ mod tests {
         assert_eq!(route("GET", "/admin/orders/O1/unrevoke", ""), MethodNotAllowed);
         assert_eq!(
             route("POST", "/admin/orders/O1/resend", "to=a%40b.example"),
-            Resend { order_id: "O1".into(), to: Some("a@b.example".into()) }
+            Resend { order_id: "O1".into(), to: Some("a@b.example".into()), replace: false }
+        );
+        assert_eq!(
+            route("POST", "/admin/orders/O1/resend", "to=a%40b.example&replace=1"),
+            Resend { order_id: "O1".into(), to: Some("a@b.example".into()), replace: true }
         );
         assert_eq!(route("GET", "/admin/orders/O1/resend", ""), MethodNotAllowed);
         assert_eq!(

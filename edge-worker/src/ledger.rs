@@ -96,12 +96,16 @@ macro_rules! order_summary_columns {
 }
 
 /// Whether order `o` is the address `?1`'s (ignoring case): its checkout
-/// has it, or a link of it went there by mail.
+/// has it, or a link of it went there by mail since the owner last
+/// replaced the order's address (`sql::REPLACE_ADDRESS`: a mistyped one
+/// no longer finds it).
 macro_rules! of_address {
     () => {
         "(o.order_id IN (SELECT order_id FROM checkouts WHERE lower(customer_email) = lower(?1)) \
-         OR o.order_id IN (SELECT order_id FROM outbox \
-         WHERE kind IN ('order', 'resend') AND status = 'sent' AND lower(to_addr) = lower(?1)))"
+         OR o.order_id IN (SELECT x.order_id FROM outbox x \
+         WHERE x.kind IN ('order', 'resend') AND x.status = 'sent' AND lower(x.to_addr) = lower(?1) \
+         AND x.created_at >= COALESCE((SELECT MAX(e.at) FROM order_events e \
+         WHERE e.order_id = x.order_id AND e.kind = 'address'), 0)))"
     };
 }
 
@@ -492,6 +496,19 @@ pub mod sql {
     /// `create` and `revoke`. `?1 order_id, ?2 now (s), ?3 kind, ?4 clip or NULL, ?5 detail or NULL`.
     pub const EVENT: &str =
         "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+    /// The owner's correction of an order's address (`resend --to …
+    /// --replace-address`: a typo at checkout), recorded with the
+    /// checkout's address it replaces; run before [`CHECKOUT_ADDRESS`].
+    /// "Lost your download link?" then finds the order by the new address
+    /// only: the checkout's is the new one, and mails sent before this
+    /// event no longer count ([`of_address`]). `?1 order_id, ?2 address, ?3 now (s)`.
+    pub const REPLACE_ADDRESS: &str = "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) \
+         SELECT ?1, ?3, 'address', NULL, 'to ' || ?2 || COALESCE(', was ' || \
+         (SELECT customer_email FROM checkouts WHERE order_id = ?1 ORDER BY created_at LIMIT 1), '')";
+
+    /// The checkout of order `?1` takes the address `?2` ([`REPLACE_ADDRESS`]).
+    pub const CHECKOUT_ADDRESS: &str = "UPDATE checkouts SET customer_email = ?2 WHERE order_id = ?1";
 
     /// An order's links and events, oldest first. `?1 order_id`.
     pub const ORDER_LINKS: &str =

@@ -1289,6 +1289,47 @@ fn orders_of_an_email_ignore_case_and_say_why_an_order_ended() {
     assert_eq!(found("buyer@example.com", 5)[0].0.as_deref(), Some("disputed"));
 }
 
+/// A mistyped checkout address replaced by the owner (`resend --to …
+/// --replace-address`) no longer finds the order through "Lost your
+/// download link?", though the first mail went there; the new one does,
+/// and the owner sees it as the order's. A plain `resend --to` (a copy)
+/// leaves both (the owner review: the typo's owner got a fresh link after
+/// a reissue).
+#[test]
+fn a_replaced_address_no_longer_finds_the_order() {
+    let db = db();
+    paid_order(&db);
+    let mail = |to: &str, at: u64| {
+        let insert = "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, \
+                      attempts, next_attempt_at) VALUES ('order', 'O', ?1, 's', 't', 'h', ?2, 'sent', 1, 1)";
+        run(&db, &insert.replace("'order'", if at == 0 { "'order'" } else { "'resend'" }), vec![t(to), n(at)]);
+    };
+    let found = |email: &str| -> usize {
+        db.prepare(sql::ORDERS_OF_EMAIL)
+            .unwrap()
+            .query_map(rusqlite::params![email, 10, 5], |_| Ok(()))
+            .unwrap()
+            .count()
+    };
+    mail("Buyer@Example.com", 0);
+    mail("copy@example.com", 10);
+    assert_eq!((found("buyer@example.com"), found("copy@example.com")), (1, 1), "a copy: both find it");
+    assert_eq!(run(&db, sql::REPLACE_ADDRESS, vec![t("O"), t("right@example.com"), n(20)]), 1);
+    assert_eq!(run(&db, sql::CHECKOUT_ADDRESS, vec![t("O"), t("right@example.com")]), 1);
+    mail("right@example.com", 20);
+    assert_eq!(found("buyer@example.com"), 0, "the typo no longer finds it");
+    assert_eq!(found("copy@example.com"), 0, "nor a copy sent before the correction");
+    assert_eq!(found("RIGHT@example.com"), 1);
+    let detail: String =
+        db.query_row("SELECT detail FROM order_events WHERE kind = 'address'", [], |r| r.get(0)).unwrap();
+    assert_eq!(detail, "to right@example.com, was Buyer@Example.com", "the typo kept in the order's history");
+    let listed: String = db.query_row(sql::ORDER_TO_RESEND, ["O"], |r| r.get("customer_email")).unwrap();
+    assert_eq!(listed, "right@example.com");
+    // A copy sent after the correction finds it again.
+    mail("copy@example.com", 30);
+    assert_eq!(found("copy@example.com"), 1);
+}
+
 #[test]
 fn recovery_requests_are_limited_per_address_and_per_client() {
     let db = db();

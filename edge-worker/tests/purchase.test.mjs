@@ -1063,6 +1063,44 @@ describe("'Lost your download link?' for orders that changed since", () => {
     assert.equal(plain.body.to, to);
   });
 
+  it("a mistyped checkout address the owner replaces (reissue --to … --replace-address) no longer gets the order's links for the asking", async () => {
+    // The owner review: after a reissue to the corrected address, asking
+    // with the typo still mailed its owner a fresh, working link.
+    const [a] = present.slice(2, 3);
+    const typo = "jane.doe@exmaple.com";
+    const right = "jane.doe@example.com";
+    const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: a.slug },
+      amount_total: a.price, currency: manifest.shop.currency.toLowerCase() };
+    const paid = await deliver(completed(session, { email: typo }));
+    assert.equal(paid.status, 200, JSON.stringify(paid.body));
+    const order = paid.body.order_id;
+    const [first] = await mailTo((m) => m.to.includes(typo));
+    const bin = process.env.SITE_GEN_BIN;
+    const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    await new Promise((r) => setTimeout(r, 1100)); // links of another second
+    const { stdout, stderr } = await run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO, "reissue", order,
+      "--to", right, "--replace-address"], { cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" } });
+    assert.match(stderr, new RegExp(`order ${order}'s address is now ${right.replace(/\./g, "\\.")}: the earlier ones no longer`));
+    const [fresh] = await mailTo((m) => m.to.includes(right));
+    const [link] = linksIn(fresh.email.text);
+    assert.ok(stdout.includes(link), "the owner sees the link mailed");
+    assert.equal((await curl(linksIn(first.email.text)[0])).status, 403, "the typo's link stopped");
+    await new Promise((r) => setTimeout(r, 1100));
+    const after = resend.sent.length;
+    assert.equal((await recoverFor(typo)).status, 200, "the same answer for any address");
+    assert.equal((await recoverFor(right)).status, 200);
+    const found = await recoveryMailTo(right, after);
+    const [recovered] = linksIn(found.email.text).filter((l) => l.includes("/download/"));
+    assert.equal((await curl(`${recovered}/${a.slug}`, { args: ["-I"] })).status, 200, "the right address gets a working link");
+    // The typo, asked first, was sent nothing (an address with no order
+    // gets no mail).
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(resend.sent.slice(after).filter((m) => m.email.to.includes(typo)).map((m) => m.email.subject), []);
+    // The owner sees the corrected address, and the typo in the history.
+    const shown = (await admin(stack, "GET", `/admin/orders/${order}`)).body;
+    assert.ok(shown.events.some((e) => e.kind === "address" && e.detail === `to ${right}, was ${typo}`), JSON.stringify(shown.events));
+  });
+
   it("an address whose only order ended gets a mail saying so, not silence", async () => {
     const [a] = present.slice(2, 3);
     const to = "ended@example.com";

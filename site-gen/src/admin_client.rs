@@ -390,8 +390,11 @@ impl AdminClient {
         self.call("POST", &format!("/admin/orders/{}/{action}{q}", segment(order)), Some(json!({})))
     }
 
-    pub fn resend(&self, order: &str, to: Option<&str>) -> Result<Value, OrdersError> {
-        let q = to.map(|t| format!("?to={}", segment(t))).unwrap_or_default();
+    pub fn resend(&self, order: &str, to: Option<&str>, replace: bool) -> Result<Value, OrdersError> {
+        let mut q = to.map(|t| format!("?to={}", segment(t))).unwrap_or_default();
+        if replace {
+            q.push_str("&replace=1");
+        }
         self.call("POST", &format!("/admin/orders/{}/resend{q}", segment(order)), Some(json!({})))
     }
 

@@ -138,6 +138,11 @@ pub enum OrdersCommand {
         order: String,
         #[arg(long, value_name = "ADDRESS")]
         to: Option<String>,
+        /// The order's address was wrong (a typo at checkout): --to becomes
+        /// its address, and the earlier ones no longer get its links through
+        /// "Lost your download link?". Without it, --to sends a copy.
+        #[arg(long, requires = "to")]
+        replace_address: bool,
     },
     /// Make the order's old links stop working and print a new one, also
     /// e-mailed to the customer when the order has an address (unless
@@ -155,6 +160,11 @@ pub enum OrdersCommand {
         /// `resend --to`; else the checkout's).
         #[arg(long, value_name = "ADDRESS")]
         to: Option<String>,
+        /// The order's address was wrong (a typo at checkout, a stranger's
+        /// mailbox): --to becomes its address, and the earlier ones no longer
+        /// get its links through "Lost your download link?".
+        #[arg(long, requires = "to")]
+        replace_address: bool,
         /// The customer bought the wrong file or licence of a clip: the
         /// order's clip becomes this item (`harbour-at-dawn:720p`, a licence
         /// third: `harbour-at-dawn:720p:extended`), and its downloads start
@@ -856,7 +866,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             } else {
                 println!("Order {order} created: {} clip(s), {downloads} download(s) each.", clips.len());
             }
-            let sent = client.resend(&order, Some(&to)).map_err(|e| {
+            let sent = client.resend(&order, Some(&to), false).map_err(|e| {
                 OrdersError::Other(format!(
                     "order {order} is in the ledger, but its link was not e-mailed: {e}\n  \
                      help: `site-gen orders resend {order} --to ADDRESS` mails it once the cause is fixed"
@@ -864,24 +874,30 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             })?;
             print_resent(&order, &sent, outbox_status(&client, &sent));
         }
-        OrdersCommand::Resend { order, to } => match client.resend(&order, to.as_deref()) {
-            Ok(v) => {
-                let status = outbox_status(&client, &v);
-                print_resent(&order, &v, status)
-            }
-            Err(OrdersError::Http { status: 409, body }) if body.contains(" expired on ") => {
-                return Err(OrdersError::Other(format!(
-                    "the Worker answered 409: {body}\n  help: a resent link would share its expiry: \
+        OrdersCommand::Resend { order, to, replace_address } => {
+            match client.resend(&order, to.as_deref(), replace_address) {
+                Ok(v) => {
+                    let status = outbox_status(&client, &v);
+                    print_resent(&order, &v, status);
+                    if replace_address {
+                        println!("{}", address_replaced(&order, &v)?);
+                    }
+                }
+                Err(OrdersError::Http { status: 409, body }) if body.contains(" expired on ") => {
+                    return Err(OrdersError::Other(format!(
+                        "the Worker answered 409: {body}\n  help: a resent link would share its expiry: \
                      `site-gen orders reissue {order}` prints a new link (valid 30 days, or --expires) and moves \
                      the order's expiry, after which `resend` works again"
-                )));
+                    )));
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
-        },
+        }
         OrdersCommand::Reissue {
             order,
             no_mail,
             to,
+            replace_address,
             exchange,
             no_charge,
             despite_refund,
@@ -979,7 +995,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             // The customer's links stopped: they hear of the new one from the
             // shop, not from a "withdrawn or replaced" page (the customer
             // review: an exchange mailed nothing, unlike `create`).
-            let mailed = (!no_mail).then(|| mail_reissued(&client, &order, to.as_deref()));
+            let mailed = (!no_mail).then(|| mail_reissued(&client, &order, to.as_deref(), replace_address));
             let tell = match mailed {
                 None => format!("send the customer this link, or `site-gen orders resend {order} --to ADDRESS`"),
                 Some(Ok(said)) => said,
@@ -1200,7 +1216,7 @@ fn print_resent(order: &str, v: &Value, status: Option<(String, Option<String>)>
 /// order's last link mail went, else the checkout's address, and says how
 /// that went; the Worker's reason when it could not be queued (no address
 /// known, no clip of it left in the catalog).
-fn mail_reissued(client: &AdminClient, order: &str, to: Option<&str>) -> Result<String, String> {
+fn mail_reissued(client: &AdminClient, order: &str, to: Option<&str>, replace: bool) -> Result<String, String> {
     // Where its last link mail went (or was to go, when this reissue
     // withdrew it), not the checkout's address alone: an address corrected
     // with `resend --to` must not get the typo's mail again (the diff and
@@ -1218,21 +1234,46 @@ fn mail_reissued(client: &AdminClient, order: &str, to: Option<&str>) -> Result<
             .map(|m| text(m, "to"))
     };
     let address = to.map(str::to_string).or_else(last_sent);
-    let v = client.resend(order, address.as_deref()).map_err(|e| match e {
+    let v = client.resend(order, address.as_deref(), replace).map_err(|e| match e {
         OrdersError::Http { body, .. } => body,
         other => other.to_string(),
     })?;
     let to = text(&v, "to");
-    Ok(match outbox_status(client, &v) {
-        Some((status, _)) if status == "sent" => format!("a fresh link was e-mailed to {to}"),
-        Some((status, error)) if status == "failed" => format!(
-            "the mail provider refused a mail to {to}: {}; send the customer this link yourself",
-            error.as_deref().unwrap_or("no reason given")
-        ),
-        _ => format!(
-            "a mail with a fresh link to {to} waits in the outbox: see `site-gen orders outbox --order {order}`"
-        ),
-    })
+    // The mail went either way: an older Worker's refusal to replace is
+    // said beside it, not as "no mail went out".
+    let replaced = match replace.then(|| address_replaced(order, &v)) {
+        Some(Ok(said)) => said + "; ",
+        Some(Err(why)) => format!("{why}; "),
+        None => String::new(),
+    };
+    Ok(replaced
+        + &match outbox_status(client, &v) {
+            Some((status, _)) if status == "sent" => format!("a fresh link was e-mailed to {to}"),
+            Some((status, error)) if status == "failed" => format!(
+                "the mail provider refused a mail to {to}: {}; send the customer this link yourself",
+                error.as_deref().unwrap_or("no reason given")
+            ),
+            _ => format!(
+                "a mail with a fresh link to {to} waits in the outbox: see `site-gen orders outbox --order {order}`"
+            ),
+        })
+}
+
+/// What `--replace-address` did, from the Worker's answer: an older Worker
+/// ignores the request, and the typo would still get the order's links.
+fn address_replaced(order: &str, v: &Value) -> Result<String, OrdersError> {
+    match v.get("address_replaced").and_then(Value::as_bool) {
+        Some(true) => Ok(format!(
+            "order {order}'s address is now {}: the earlier ones no longer get its links through \"Lost your download link?\"",
+            text(v, "to")
+        )),
+        _ => Err(OrdersError::Other(format!(
+            "the link went to {}, but the Worker, older than this site-gen, did not replace order {order}'s address: \
+             the earlier one still gets its links through \"Lost your download link?\". Build and deploy the Worker \
+             of this clipstore, then run this again",
+            text(v, "to")
+        ))),
+    }
 }
 
 /// How long a reissued order works without `--expires`: 30 days, or what
@@ -1490,7 +1531,10 @@ mod tests {
         let catalog = clipstore_core::testing::catalog(true);
         let held = ["h:web".to_string()];
         let refused = dearer_exchange(&catalog, &held, "h::extended").unwrap_err().to_string();
-        assert!(refused.contains("sells for €70.00, more than the order's H (720p, Standard licence) (€9.00)"), "{refused}");
+        assert!(
+            refused.contains("sells for €70.00, more than the order's H (720p, Standard licence) (€9.00)"),
+            "{refused}"
+        );
         assert!(refused.contains("nothing was changed") && refused.ends_with("add --no-charge"), "{refused}");
         assert!(dearer_exchange(&catalog, &["h".to_string()], "h:web").is_ok(), "4K to 720p: cheaper");
         assert!(dearer_exchange(&catalog, &held, "h:web:standard").is_ok(), "the same price");

@@ -403,8 +403,8 @@ async fn admin_route(
             }
             answer(200, log_line!({ "order_id": order_id, "restored": restored }))
         }
-        AdminRoute::Resend { order_id, to } => {
-            let (status, value) = recovery::resend(env, &db, &order_id, to.as_deref(), origin).await?;
+        AdminRoute::Resend { order_id, to, replace } => {
+            let (status, value) = recovery::resend(env, &db, &order_id, to.as_deref(), replace, origin).await?;
             respond(status, value)
         }
         AdminRoute::Revoke { order_id, clip: None } => {

@@ -327,17 +327,23 @@ impl OrderToResend {
     }
 }
 
-/// `POST /admin/orders/<id>/resend[?to=…]` (`site-gen orders resend`): a
-/// fresh link of the order (same clips, downloads and expiry: it shares
-/// the allowance) e-mailed to the checkout's address or `to`, through the
-/// outbox. Answers (status, JSON).
+/// `POST /admin/orders/<id>/resend[?to=…][&replace=1]` (`site-gen orders
+/// resend`): a fresh link of the order (same clips, downloads and expiry:
+/// it shares the allowance) e-mailed to the checkout's address or `to`,
+/// through the outbox. With `replace`, `to` becomes the order's address
+/// (`sql::REPLACE_ADDRESS`): a mistyped checkout address no longer gets
+/// the order's links for the asking. Answers (status, JSON).
 pub(super) async fn resend(
     env: &Env,
     db: &D1Database,
     order_id: &str,
     to: Option<&str>,
+    replace: bool,
     origin: &str,
 ) -> std::result::Result<(u16, Json), DownloadError> {
+    if replace && to.is_none() {
+        return Ok((400, refusal("replace=1 needs the new address: to=…".to_string())));
+    }
     let order = bind(db, sql::ORDER_TO_RESEND, &[text(order_id)])?
         .first_row::<OrderToResend>()
         .await
@@ -377,6 +383,9 @@ pub(super) async fn resend(
         );
         return Ok((409, refusal(error)));
     }
+    // Taken before the mail is made: the mail to the new address is never
+    // older than the replacement that counts only later mails.
+    let now = now_unix();
     let token = sign_link(env, &mut claims)?;
     let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin, None)?;
     // In the order's history: to whom (the support review: after a resend
@@ -387,7 +396,12 @@ pub(super) async fn resend(
         sql::EVENT,
         &[text(order_id), num(now_unix()), text("resend"), wasm_bindgen::JsValue::NULL, text(&detail)],
     )?;
-    batch(db, vec![statement, event]).await?;
+    let mut statements = vec![statement, event];
+    if replace {
+        statements.push(bind(db, sql::REPLACE_ADDRESS, &[text(order_id), text(address), num(now)])?);
+        statements.push(bind(db, sql::CHECKOUT_ADDRESS, &[text(order_id), text(address)])?);
+    }
+    batch(db, statements).await?;
     let report = deliver_outbox(env, DELIVERY_BATCH, Probe::No).await;
     Ok((
         200,
@@ -396,6 +410,7 @@ pub(super) async fn resend(
             ("to", address.to_json()),
             ("link", format!("{origin}/download/{token}").to_json()),
             ("delivery", report.to_json()),
+            ("address_replaced", replace.to_json()),
         ]),
     ))
 }
