@@ -640,14 +640,18 @@ pub fn order_details(v: &Value) -> String {
             text(c, "clip_size")
         ));
     }
-    // The links opened so far (the ledger keeps no link, only when each
-    // was issued and first opened): a reissue stops those issued before it.
+    // The links known so far (the ledger keeps no link, only when each
+    // was issued and first known): a reissue stops those issued before it.
+    // Not "opened": the checkout's link is known from its making (the
+    // owner review read a stranger's visit into it).
     let links: Vec<&Value> = v.get("links").and_then(Value::as_array).into_iter().flatten().collect();
     if !links.is_empty() {
-        out.push_str("\nlinks opened (resend and reissue mail or print new ones):\n");
+        out.push_str(
+            "\nlinks (known from the checkout that made one, else from its first opening; resend and reissue mail or print new ones; the attempts show what was downloaded):\n",
+        );
         for l in links {
             out.push_str(&format!(
-                "  issued {}, key {}, first opened {}\n",
+                "  issued {}, key {}, known since {}\n",
                 time_s(l, "issued_at"),
                 text(l, "key_id"),
                 time_s(l, "first_seen_at")
