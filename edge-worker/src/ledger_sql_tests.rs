@@ -2480,6 +2480,15 @@ fn the_saved_reading_of_stripes_events_never_moves_back() {
     let forward = MonitorState { run_at: 3, events_after: 200, ..MonitorState::default() };
     save(&forward);
     assert_eq!(stored(), forward);
+    // The health check's write changes nothing, and a D1 refusing writes
+    // (here a trigger, as the e2e test makes it) refuses it.
+    assert_eq!(run(&db, crate::monitor::sql::WRITE_PROBE, vec![]), 1);
+    assert_eq!(stored(), forward);
+    db.execute_batch(
+        "CREATE TRIGGER ro BEFORE UPDATE ON monitor_state BEGIN SELECT RAISE(ABORT, 'database is read-only'); END;",
+    )
+    .unwrap();
+    assert!(db.execute(crate::monitor::sql::WRITE_PROBE, []).is_err());
 }
 
 /// Any row of an event, whatever its outcome, tells the cron that the

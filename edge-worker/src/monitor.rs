@@ -1165,6 +1165,9 @@ pub fn undelivered(concluded: MonitorState, previous: &MonitorState, why: String
 pub mod sql {
     /// The saved [`super::MonitorState`] (column `state`), if any.
     pub const LOAD_STATE: &str = "SELECT state FROM monitor_state WHERE id = 1";
+    /// A write that changes nothing, which a D1 refusing writes (read-only,
+    /// or full) refuses: the deep health check's test of it.
+    pub const WRITE_PROBE: &str = "UPDATE monitor_state SET updated_at = updated_at WHERE id = 1";
     /// ?1 state JSON, ?2 unix seconds. The reading of Stripe's events
     /// (`events_*`) only moves forward: a state from a run that could not
     /// read this row (D1 failing a moment) keeps the stored reading, else

@@ -437,6 +437,12 @@ describe("a ledger that reads but refuses writes", () => {
     await sql(tables.flatMap((t) => ["INSERT", "UPDATE"].map((op) =>
       `CREATE TRIGGER ro_${op}_${t} BEFORE ${op} ON ${t} BEGIN SELECT RAISE(ABORT, 'database is read-only'); END;`)).join(" "));
     try {
+      // The deep health check finds it at once, before any cron run (the
+      // owner review: "D1 reachable" for up to five minutes).
+      const early = await admin(stack, "GET", "/admin/health");
+      assert.equal(early.status, 503, JSON.stringify(early.body));
+      const check = early.body.checks.find((c) => c.name === "ledger_writes");
+      assert.match(check?.detail ?? "", /D1 answers reads but refuses writes \(.*database is read-only/, JSON.stringify(early.body));
       await scheduled();
       await settle();
       assert.equal(received.length, before + 1, JSON.stringify(received.slice(before)));
