@@ -29,6 +29,10 @@ pub enum CheckoutProblem {
     /// More checkouts from the client's network in a minute than the
     /// shop's limiter allows (`CHECKOUT_LIMITER`): wait and try again.
     TooMany,
+    /// One clip of the cart cannot be delivered (its file is not in the
+    /// bucket): named, so that the customer can buy the others (the
+    /// customer review: "try again later" blocked the whole cart).
+    ClipNotAvailable(String),
 }
 
 impl CheckoutProblem {
@@ -36,7 +40,7 @@ impl CheckoutProblem {
         match self {
             CheckoutProblem::Cart(e) => e.status(),
             CheckoutProblem::TryAgain => 503,
-            CheckoutProblem::NotAvailable => 502,
+            CheckoutProblem::NotAvailable | CheckoutProblem::ClipNotAvailable(_) => 502,
             CheckoutProblem::TooMany => 429,
         }
     }
@@ -94,6 +98,14 @@ pub fn checkout_problem_page(shop: &ShopInfo, problem: &CheckoutProblem, clip_ti
             "Too many checkouts at once",
             "<p>Checkouts were started from your network too often in the last minute. Nothing was charged: please try again in a minute.</p>"
                 .to_string(),
+        ),
+        CheckoutProblem::ClipNotAvailable(name) => (
+            "A clip in your cart cannot be sold right now",
+            format!(
+                "<p>“{}” cannot be delivered at the moment, and we have been told about it. Nothing was charged. Remove it from your cart to buy the others now, or try again later, or write to {} to buy it by e-mail.</p>",
+                text(name),
+                contact(shop)
+            ),
         ),
         CheckoutProblem::NotAvailable => (
             "Checkout is not available right now",
@@ -167,6 +179,7 @@ mod tests {
             CheckoutProblem::TryAgain,
             CheckoutProblem::NotAvailable,
             CheckoutProblem::TooMany,
+            CheckoutProblem::ClipNotAvailable("Harbour <at> Dawn (4K)".into()),
         ];
         for p in &problems {
             let html = checkout_problem_page(&shop(), p, None);
@@ -174,6 +187,13 @@ mod tests {
         }
         assert!(
             checkout_problem_page(&shop(), &CheckoutProblem::Cart(CartError::Empty), None).contains("cart is empty")
+        );
+        let named =
+            checkout_problem_page(&shop(), &CheckoutProblem::ClipNotAvailable("Harbour <at> Dawn (4K)".into()), None);
+        assert!(
+            named.contains("“Harbour &lt;at&gt; Dawn (4K)” cannot be delivered")
+                && named.contains("Remove it from your cart to buy the others"),
+            "{named}"
         );
     }
 

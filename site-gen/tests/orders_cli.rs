@@ -130,7 +130,10 @@ fn order_details_say_how_each_download_ended() {
         "{text}"
     );
     assert!(text.contains("\n  issued 2025-11-24 16:00, key k1, known since 2025-11-24 16:01\n"), "{text}");
-    assert!(!text.contains("opened 2025"), "not said to be opened: the checkout's link is known from its making: {text}");
+    assert!(
+        !text.contains("opened 2025"),
+        "not said to be opened: the checkout's link is known from its making: {text}"
+    );
     assert!(text.contains("resend ") && text.contains("to bob@example.com"), "{text}");
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("harbor")).collect();
     assert!(lines[0].ends_with("(finished)"), "{text}");

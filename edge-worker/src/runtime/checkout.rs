@@ -58,7 +58,7 @@ pub(super) fn configuration(env: &Env) -> std::result::Result<(String, String), 
 /// secondary origin may have it). D1 or R2 failing is no reason: their
 /// outage paths take over (docs/outages.md); nor is their being slow: past
 /// [`DELIVERABLE_BUDGET_MS`] the checkout goes on.
-async fn undeliverable(env: &Env, cart: &Cart) -> Option<String> {
+async fn undeliverable(env: &Env, cart: &Cart) -> Option<(String, Option<String>)> {
     let checked = pin!(undeliverable_now(env, cart));
     let budget = pin!(Delay::from(Duration::from_millis(DELIVERABLE_BUDGET_MS)));
     match select(checked, budget).await {
@@ -100,10 +100,12 @@ pub(super) async fn migrations_missing(db: &D1Database) -> Option<String> {
     }
 }
 
-async fn undeliverable_now(env: &Env, cart: &Cart) -> Option<String> {
+/// Why the cart's order could not be delivered (for the owner), and the
+/// line to name to the customer when it is one clip's.
+async fn undeliverable_now(env: &Env, cart: &Cart) -> Option<(String, Option<String>)> {
     let db = env.d1("DB").ok()?;
     if let Some(problem) = migrations_missing(&db).await {
-        return Some(problem);
+        return Some((problem, None));
     }
     if !matches!(super::secondary::config(env), Ok(None)) {
         return None;
@@ -113,10 +115,11 @@ async fn undeliverable_now(env: &Env, cart: &Cart) -> Option<String> {
     // in milliseconds (a join of futures cost the module 4 KB).
     for line in &cart.lines {
         if let Ok(None) = bucket.head(line.object_key.as_str()).await {
-            return Some(format!(
+            let detail = format!(
                 "the file of the clip {} ({}) is not in the R2 bucket: customers cannot buy it until `site-gen push` uploads it",
                 line.slug, line.object_key
-            ));
+            );
+            return Some((detail, Some(line.title.clone())));
         }
     }
     None
@@ -288,10 +291,10 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
         console_warn!("{}", log_line!({ "event": "checkout_rate_limited" }));
         return problem_page(CheckoutProblem::TooMany);
     }
-    if let Some(detail) = undeliverable(env, &cart).await {
+    if let Some((detail, line)) = undeliverable(env, &cart).await {
         console_error!("{}", log_line!({ "event": "checkout_undeliverable", "detail": detail }));
         record_unavailable(env, &detail).await;
-        return problem_page(CheckoutProblem::NotAvailable);
+        return problem_page(line.map_or(CheckoutProblem::NotAvailable, CheckoutProblem::ClipNotAvailable));
     }
     let origin = origin(&req)?;
     // The total sealed with the link-signing key, so that the webhook holds
