@@ -528,7 +528,13 @@ pub fn payments_table(payments: &[Value]) -> String {
         let recorded = text(p, "detail").replace('\u{1f}', separator);
         let detail = match p.get("customer_email").and_then(Value::as_str) {
             Some(email) => format!("{recorded} {email} {}", text(p, "amount_total")),
-            None => recorded,
+            // Without an order, the checkout to look up in the Stripe
+            // Dashboard (the owner review: a pending or failed bank debit
+            // could not be told from another).
+            None => match p.get("session_id").and_then(Value::as_str).filter(|s| s.starts_with("cs_")) {
+                Some(session) if !recorded.contains(session) => format!("{recorded} (checkout {session})"),
+                _ => recorded,
+            },
         };
         out.push_str(&format!(
             "{:<16} {:>6} {:<20} {:<24} {:<28} {}\n",

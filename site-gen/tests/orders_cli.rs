@@ -36,6 +36,17 @@ fn payments_table_shows_refusals_and_paid_orders() {
     assert!(lines[0].starts_with("TIME"));
     assert!(lines[1].contains("400 bad_signature"), "{table}");
     assert!(lines[2].contains("200 processed") && lines[2].contains("PAY-1") && lines[2].contains("b@example.com"));
+    // Without an order, the checkout to look up in the Stripe Dashboard
+    // (a pending or failed bank debit); said once.
+    let waiting = payments_table(&[
+        json!({"at": 1_750_000_000_000u64, "status": 200, "outcome": "awaiting_payment", "order_id": null,
+               "event_id": "evt_3", "session_id": "cs_live_a", "detail": "payment not yet confirmed"}),
+        json!({"at": 1_750_000_000_000u64, "status": 200, "outcome": "unpaid_order", "order_id": "SEPA-1",
+               "event_id": "evt_4", "session_id": "cs_live_b", "detail": "the bank debit of checkout cs_live_b failed"}),
+    ]);
+    let lines: Vec<&str> = waiting.lines().collect();
+    assert!(lines[1].ends_with("payment not yet confirmed (checkout cs_live_a)"), "{waiting}");
+    assert!(lines[2].ends_with("the bank debit of checkout cs_live_b failed"), "{waiting}");
 }
 
 #[test]
