@@ -998,8 +998,8 @@ pub mod sql {
          (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1) AS customer_email, \
          CASE WHEN o.revoked_at IS NOT NULL THEN COALESCE(o.revoked_reason, 'admin') \
          WHEN o.expires_at IS NOT NULL AND o.expires_at <= ?3 THEN 'expired' END AS ended, \
-         (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = o.order_id) AS revoked_clips \
-         FROM orders o WHERE ",
+         (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = o.order_id) AS revoked_clips, \
+         o.created_at AS created_at FROM orders o WHERE ",
         of_address!(),
         " ORDER BY o.created_at DESC LIMIT ?2"
     );

@@ -57,6 +57,9 @@ pub struct OrderMail {
     /// What the customer paid, as the checkout recorded it (`€73.00`, as the shop writes prices):
     /// the order mail of a payment only, their record of the price.
     pub paid: Option<String>,
+    /// When it was bought (unix s), in a mail listing several orders: two
+    /// of the same clips were told apart by nothing (the customer review).
+    pub bought_at: Option<u64>,
 }
 
 fn terms_url(shop: &ShopInfo) -> String {
@@ -119,7 +122,8 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// The clips and terms of one order, as text lines.
 fn order_text(order: &OrderMail) -> String {
     let paid = order.paid.as_ref().map_or(String::new(), |p| format!(" · paid {p}"));
-    let mut s = format!("Order {} · {}{paid}\n\n", order.order_id, plural(order.clips.len(), "clip", "clips"));
+    let bought = order.bought_at.map_or(String::new(), |t| format!(" · bought {}", date_time_utc(t)));
+    let mut s = format!("Order {} · {}{bought}{paid}\n\n", order.order_id, plural(order.clips.len(), "clip", "clips"));
     for (i, clip) in order.clips.iter().enumerate() {
         s.push_str(&format!("{}. {}\n   File: {} ({})\n", i + 1, clip.title, clip.file_name, human_size(clip.size)));
         if let Some(sha) = &clip.sha256 {
@@ -137,10 +141,11 @@ fn order_text(order: &OrderMail) -> String {
 /// The same as HTML blocks.
 fn order_html(order: &OrderMail) -> String {
     let mut s = format!(
-        r#"<p style="margin:0 0 8px;{MUTED}">Order <strong>{id}</strong> · {n}{paid}</p>
+        r#"<p style="margin:0 0 8px;{MUTED}">Order <strong>{id}</strong> · {n}{bought}{paid}</p>
 "#,
         id = text(&order.order_id),
         n = plural(order.clips.len(), "clip", "clips"),
+        bought = order.bought_at.map_or(String::new(), |t| format!(" · bought {}", text(&date_time_utc(t)))),
         paid = order.paid.as_ref().map_or(String::new(), |p| format!(" · paid {}", text(p))),
     );
     for clip in &order.clips {
@@ -427,6 +432,7 @@ mod tests {
             expires_at: 1_798_761_600, // 2027-01-01 00:00 UTC
             recover_url: "https://shop.example/recover/".into(),
             paid: Some("€73.00".into()),
+            bought_at: None,
         }
     }
 
@@ -541,10 +547,13 @@ mod tests {
         let mut second = order();
         second.order_id = "ORD-2".into();
         second.order_url = "https://shop.example/download/v1.def".into();
+        second.bought_at = Some(1_796_083_200); // 2026-12-01 00:00 UTC
         let m = recovery_mail(&shop(), "buyer@example.com", &[order(), second], &[]);
         assert_eq!(m.subject, "Your download links from Saltglass & Co <Footage>");
         for body in [&m.text, &m.html] {
             assert!(body.contains("PAY-6ea005aecf7d370bb67e") && body.contains("ORD-2"));
+            // Two orders of the same clips told apart by when.
+            assert!(body.contains("2 clips · bought 1 December 2026, 00:00 UTC"), "{body}");
             assert!(body.contains("https://shop.example/download/v1.def"));
             assert!(body.contains("harbour-at-dawn.mp4"));
         }

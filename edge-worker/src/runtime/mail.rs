@@ -296,6 +296,7 @@ pub(crate) fn order_facts(claims: &Claims, token: &str, to: &str, origin: &str) 
         expires_at: claims.expires_at,
         recover_url: format!("{origin}{}", crate::routes::RECOVER_PATH),
         paid: None,
+        bought_at: None,
     }
 }
 

@@ -21,6 +21,7 @@ use super::{batch, bind, d1_error, manifest, now_unix, num, origin, text};
 use crate::error::DownloadError;
 use crate::ledger::sql;
 use crate::mail::messages::recovery_mail;
+use crate::mail::messages::OrderMail;
 use crate::mail::valid_address;
 use crate::outbox::{MailKind, DELIVERY_BATCH};
 use crate::recovery::{client_network, PER_ADDRESS, PER_ADDRESS_A_DAY, PER_CLIENT, WINDOW_SECS};
@@ -138,6 +139,8 @@ struct RecoverableOrder {
     ended: Option<String>,
     /// JSON array of the clips refunded one by one.
     revoked_clips: String,
+    /// When it was made (unix s): two orders of the same clips told apart.
+    created_at: u64,
 }
 crate::from_row!(RecoverableOrder {
     order_id,
@@ -149,7 +152,8 @@ crate::from_row!(RecoverableOrder {
     not_before,
     customer_email,
     ended,
-    revoked_clips
+    revoked_clips,
+    created_at
 });
 
 /// After the response: counts the request against the limits, then mints
@@ -248,7 +252,8 @@ async fn queue_links(env: &Env, request: &Recovery, id: u64) -> std::result::Res
             continue;
         }
         let token = sign_link(env, &mut claims)?;
-        facts.push(order_facts(&listed, &token, to, &request.origin));
+        let facts_of_order = order_facts(&listed, &token, to, &request.origin);
+        facts.push(OrderMail { bought_at: Some(order.created_at), ..facts_of_order });
     }
     let mut statements = vec![bind(&db, sql::RECOVERY_SENT, &[num(id), num(facts.len() as u64)])?];
     if !facts.is_empty() || !ended.is_empty() {
