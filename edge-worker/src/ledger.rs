@@ -1031,7 +1031,7 @@ pub mod sql {
     /// who left without an order, that no event (or refusal) explains, and
     /// that the self-test has not asked Stripe about yet (`self_test_unpaid`:
     /// Stripe said not paid): `?3` Checkout Session ids, for
-    /// `runtime::payments::orders_from_stripe`, those of the networks with
+    /// `runtime::thanks::orders_from_stripe`, those of the networks with
     /// the fewest waiting pages first (a customer has one or two; one
     /// client's made-up checkouts, ten a minute, are asked about last),
     /// then the newest. `?1 until, ?2 since, ?3 limit`.

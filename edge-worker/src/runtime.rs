@@ -12,7 +12,9 @@
 //!   in the ledger; its D1 reservation in `runtime/reservation.rs`, its
 //!   streaming in `runtime/stream.rs` (clip bytes never enter wasm);
 //! - `runtime/checkout.rs`: a cart's `POST /checkout`;
-//! - `runtime/payments.rs`: the payment webhook and `/thanks`;
+//! - `runtime/payments.rs`: the payment webhook;
+//! - `runtime/thanks.rs`: `/thanks`, and orders made from Stripe's answer
+//!   when its event is late (the page's and the cron's asking);
 //! - `runtime/recovery.rs`: "Lost your download link?" and the owner's resend;
 //! - `runtime/mail.rs`: the outbox's sender; `runtime/http.rs`: outgoing calls;
 //! - `runtime/origin.rs`: where a clip's bytes come from, R2 or, when R2
@@ -63,6 +65,7 @@ mod reservation;
 mod revocations;
 mod secondary;
 mod stream;
+mod thanks;
 
 use admin_routes::admin_request;
 use d1::{batch, bind, d1_error, num, opt_num, opt_text, row_count, rows, text};
@@ -95,7 +98,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Route::Certificate { token, slug } => download::certificate_request(&req, &env, token, slug).await,
         Route::Checkout => checkout::checkout(req, &env).await,
         Route::PaymentWebhook { .. } => payments::payment_webhook(req, &env, &ctx).await,
-        Route::Thanks => payments::thanks(&req, &env, &ctx).await,
+        Route::Thanks => thanks::thanks(&req, &env, &ctx).await,
         Route::Recover => recovery::recover(req, &env, &ctx).await,
         Route::Untidy { to } => {
             // Not cached: the address it came from is no address at all.
@@ -357,7 +360,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // After the self-test, whose calls are sized to the run's subrequests
     // (its next run counts these orders among Stripe's missing events);
     // before the delivery that sends their mail.
-    payments::orders_from_stripe(&env).await;
+    thanks::orders_from_stripe(&env).await;
     let batch = crate::outbox::DELIVERY_BATCH;
     let first = mail::deliver_outbox(&env, batch, mail::Probe::OldestWaiting).await;
     // A message taken makes those waiting out a back-off due (a fixed key
