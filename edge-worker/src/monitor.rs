@@ -1165,8 +1165,9 @@ pub fn undelivered(concluded: MonitorState, previous: &MonitorState, why: String
 pub mod sql {
     /// The saved [`super::MonitorState`] (column `state`), if any.
     pub const LOAD_STATE: &str = "SELECT state FROM monitor_state WHERE id = 1";
-    /// A write that changes nothing, which a D1 refusing writes (read-only,
-    /// or full) refuses: the deep health check's test of it.
+    /// A write that changes nothing, which a read-only D1 refuses: the deep
+    /// health check's test of it. A D1 at its size limit may still take it
+    /// (a row rewritten in place), as it may the self-test's own write.
     pub const WRITE_PROBE: &str = "UPDATE monitor_state SET updated_at = updated_at WHERE id = 1";
     /// ?1 state JSON, ?2 unix seconds. The reading of Stripe's events
     /// (`events_*`) only moves forward: a state from a run that could not

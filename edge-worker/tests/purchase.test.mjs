@@ -1077,9 +1077,16 @@ describe("'Lost your download link?' for orders that changed since", () => {
     const [first] = await mailTo((m) => m.to.includes(typo));
     const bin = process.env.SITE_GEN_BIN;
     const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    const orders = (...args) => run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO, ...args],
+      { cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" } });
+    // An address the Worker would refuse (pasted with its comma) is refused
+    // before anything changes (the attack review: the reissue stopped the
+    // old links, then the Worker refused the mail and the replacement).
+    const comma = await orders("reissue", order, "--to", `${right},`, "--replace-address").catch((e) => e);
+    assert.match(String(comma.stderr), /is not an e-mail address .*nothing was changed/);
+    assert.equal((await curl(linksIn(first.email.text)[0])).status, 200, "its links unchanged");
     await new Promise((r) => setTimeout(r, 1100)); // links of another second
-    const { stdout, stderr } = await run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO, "reissue", order,
-      "--to", right, "--replace-address"], { cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" } });
+    const { stdout, stderr } = await orders("reissue", order, "--to", right, "--replace-address");
     assert.match(stderr, new RegExp(`order ${order}'s address is now ${right.replace(/\./g, "\\.")}: the earlier ones no longer`));
     const [fresh] = await mailTo((m) => m.to.includes(right));
     const [link] = linksIn(fresh.email.text);

@@ -138,11 +138,6 @@ pub enum OrdersCommand {
         order: String,
         #[arg(long, value_name = "ADDRESS")]
         to: Option<String>,
-        /// The order's address was wrong (a typo at checkout): --to becomes
-        /// its address, and the earlier ones no longer get its links through
-        /// "Lost your download link?". Without it, --to sends a copy.
-        #[arg(long, requires = "to")]
-        replace_address: bool,
     },
     /// Make the order's old links stop working and print a new one, also
     /// e-mailed to the customer when the order has an address (unless
@@ -162,7 +157,8 @@ pub enum OrdersCommand {
         to: Option<String>,
         /// The order's address was wrong (a typo at checkout, a stranger's
         /// mailbox): --to becomes its address, and the earlier ones no longer
-        /// get its links through "Lost your download link?".
+        /// get its links through "Lost your download link?" (the links mailed
+        /// there stop with the reissue).
         #[arg(long, requires = "to")]
         replace_address: bool,
         /// The customer bought the wrong file or licence of a clip: the
@@ -823,7 +819,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             if downloads == 0 {
                 return Err(OrdersError::Other("--downloads must be at least 1".into()));
             }
-            if !plausible_address(&to) {
+            if !clipstore_core::address::valid_address(&to) {
                 return Err(OrdersError::Other(format!(
                     "--to {to:?} is not an e-mail address (name@example.com): nothing was created"
                 )));
@@ -884,25 +880,20 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             })?;
             print_resent(&order, &sent, outbox_status(&client, &sent));
         }
-        OrdersCommand::Resend { order, to, replace_address } => {
-            match client.resend(&order, to.as_deref(), replace_address) {
-                Ok(v) => {
-                    let status = outbox_status(&client, &v);
-                    print_resent(&order, &v, status);
-                    if replace_address {
-                        println!("{}", address_replaced(&order, &v)?);
-                    }
-                }
-                Err(OrdersError::Http { status: 409, body }) if body.contains(" expired on ") => {
-                    return Err(OrdersError::Other(format!(
-                        "the Worker answered 409: {body}\n  help: a resent link would share its expiry: \
+        OrdersCommand::Resend { order, to } => match client.resend(&order, to.as_deref(), false) {
+            Ok(v) => {
+                let status = outbox_status(&client, &v);
+                print_resent(&order, &v, status)
+            }
+            Err(OrdersError::Http { status: 409, body }) if body.contains(" expired on ") => {
+                return Err(OrdersError::Other(format!(
+                    "the Worker answered 409: {body}\n  help: a resent link would share its expiry: \
                      `site-gen orders reissue {order}` prints a new link (valid 30 days, or --expires) and moves \
                      the order's expiry, after which `resend` works again"
-                    )));
-                }
-                Err(e) => return Err(e),
+                )));
             }
-        }
+            Err(e) => return Err(e),
+        },
         OrdersCommand::Reissue {
             order,
             no_mail,
@@ -915,7 +906,7 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             base_url,
             local_key,
         } => {
-            if let Some(to) = to.as_deref().filter(|to| !plausible_address(to)) {
+            if let Some(to) = to.as_deref().filter(|to| !clipstore_core::address::valid_address(to)) {
                 return Err(OrdersError::Other(format!(
                     "--to {to:?} is not an e-mail address (name@example.com): nothing was changed"
                 )));
@@ -1006,9 +997,17 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             // shop, not from a "withdrawn or replaced" page (the customer
             // review: an exchange mailed nothing, unlike `create`).
             let mailed = (!no_mail).then(|| mail_reissued(&client, &order, to.as_deref(), replace_address));
+            let replaced = matches!(mailed, Some(Ok(_)));
             let tell = match mailed {
                 None => format!("send the customer this link, or `site-gen orders resend {order} --to ADDRESS`"),
                 Some(Ok(said)) => said,
+                // Not replaced either: said so, with the command that does
+                // both (the attack review: the typo could still ask for links).
+                Some(Err(why)) if replace_address => format!(
+                    "the order's address was not replaced ({why}): the earlier address still \
+                     gets its links through \"Lost your download link?\"; run `site-gen orders reissue {order} --to \
+                     ADDRESS --replace-address` again"
+                ),
                 Some(Err(why)) => format!(
                     "no mail went out ({why}): send the customer this link, or `site-gen orders resend {order} --to ADDRESS`"
                 ),
@@ -1034,6 +1033,9 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 eprintln!(
                     "The order was revoked ({reason}): the reissue ended that, and its downloads work again with the new link."
                 );
+            }
+            if replace_address && !replaced {
+                return Ok(ExitCode::FAILURE);
             }
         }
         OrdersCommand::Export { order, out } => {
@@ -1128,23 +1130,6 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Whether `address` looks like an e-mail address: one `@` with something
-/// on both sides, a dot in the domain, no spaces. (The Worker checks it too;
-/// this only keeps `create` from making an order it cannot mail.)
-fn plausible_address(address: &str) -> bool {
-    match address.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !address.chars().any(|c| c.is_whitespace() || c.is_control())
-        }
-        None => false,
-    }
 }
 
 /// What `orders create --session` says when the Worker attached the
@@ -1249,11 +1234,11 @@ fn mail_reissued(client: &AdminClient, order: &str, to: Option<&str>, replace: b
         other => other.to_string(),
     })?;
     let to = text(&v, "to");
-    // The mail went either way: an older Worker's refusal to replace is
-    // said beside it, not as "no mail went out".
+    // An older Worker mails, and ignores the replacement: a failure of the
+    // command (its text says the mail went).
     let replaced = match replace.then(|| address_replaced(order, &v)) {
         Some(Ok(said)) => said + "; ",
-        Some(Err(why)) => format!("{why}; "),
+        Some(Err(why)) => return Err(why.to_string()),
         None => String::new(),
     };
     Ok(replaced
