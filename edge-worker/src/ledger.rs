@@ -971,11 +971,14 @@ pub mod sql {
     /// withdrew it), else its checkout's. An address the owner corrected
     /// with `resend --to` is kept: a plain resend went back to the
     /// checkout's typo (the support review). A mail the provider refused
-    /// for good is no address to use again. `?1 order_id`.
+    /// for good is no address to use again, nor one sent before the owner
+    /// replaced the order's address ([`REPLACE_ADDRESS`]). `?1 order_id`.
     pub const ORDER_TO_RESEND: &str = "SELECT o.clips AS clips, o.choices AS choices, o.allowance AS allowance, o.customer_ref AS customer_ref, \
          o.expires_at AS expires_at, o.not_before AS not_before, o.revoked_at AS revoked_at, \
          o.revoked_reason AS revoked_reason, COALESCE((SELECT x.to_addr FROM outbox x WHERE x.order_id = o.order_id \
          AND x.kind IN ('order', 'resend') AND (x.status <> 'failed' OR x.last_error LIKE 'withdrawn:%') \
+         AND x.created_at >= COALESCE((SELECT MAX(e.at) FROM order_events e \
+         WHERE e.order_id = o.order_id AND e.kind = 'address'), 0) \
          ORDER BY x.id DESC LIMIT 1), \
          (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1)) AS customer_email \
          FROM orders o WHERE o.order_id = ?1";
@@ -1151,6 +1154,8 @@ pub mod sql {
          FROM payment_events e \
          WHERE e.at >= ?1 AND e.outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
          'checkout_unavailable', 'unknown_clip', 'no_clips', 'underpaid', 'refund_failed', 'unpaid_order') \
+         AND NOT (e.outcome = 'unpaid_order' AND EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id \
+             AND o.revoked_at IS NOT NULL)) \
          AND NOT (e.outcome = 'partial_refund' AND (EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id \
              AND o.revoked_at IS NOT NULL) \
              OR EXISTS (SELECT 1 FROM revoked_clips v WHERE v.order_id = e.order_id AND v.at * 1000 >= e.at))) \

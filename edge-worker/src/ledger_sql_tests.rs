@@ -1325,6 +1325,12 @@ fn a_replaced_address_no_longer_finds_the_order() {
     assert_eq!(detail, "to right@example.com, was Buyer@Example.com", "the typo kept in the order's history");
     let listed: String = db.query_row(sql::ORDER_TO_RESEND, ["O"], |r| r.get("customer_email")).unwrap();
     assert_eq!(listed, "right@example.com");
+    // The new address's mail refused for good: a plain resend goes to the
+    // checkout's (the new) address, not back to the typo's older mail (the
+    // review of this change).
+    db.execute("UPDATE outbox SET status = 'failed' WHERE to_addr = 'right@example.com'", []).unwrap();
+    let to: String = db.query_row(sql::ORDER_TO_RESEND, ["O"], |r| r.get("customer_email")).unwrap();
+    assert_eq!(to, "right@example.com");
     // A copy sent after the correction finds it again.
     mail("copy@example.com", 30);
     assert_eq!(found("copy@example.com"), 1);
@@ -1959,6 +1965,30 @@ fn stripes_retries_of_one_refused_checkout_are_one_matter_for_the_owner() {
     assert_eq!(outcomes, ["checkout_unavailable", "checkout_unavailable", "partial_refund", "unknown_clip"]);
     assert_eq!((rows[1].0, rows[1].1), (33, 32), "the two 401s: newest and first row");
     assert_eq!((rows[3].0, rows[3].1), (30, 1), "the retried checkout once, its newest row and its first");
+    // A failed bank debit of an order made by hand: a matter until the
+    // owner revokes the order (it advised the revoke for a day after).
+    run(
+        &db,
+        "INSERT INTO orders (order_id, clips, allowance, source, created_at) VALUES ('SEPA-1', '[]', 1, 'admin', 1)",
+        vec![],
+    );
+    let unpaid =
+        vec![n(3_000), t("stripe"), t("evt_u"), t("checkout.session.async_payment_failed"), t("cs_u"), t("SEPA-1")]
+            .into_iter()
+            .chain([n(200), t("unpaid_order"), t("the bank debit of checkout cs_u failed")])
+            .collect();
+    run(&db, sql::PAYMENT_EVENT, unpaid);
+    let matters = |db: &Connection| -> Vec<String> {
+        db.prepare(sql::PAYMENT_ATTENTION)
+            .unwrap()
+            .query_map([0], |r| r.get("outcome"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(matters(&db)[0], "unpaid_order");
+    run(&db, sql::REVOKE, vec![t("SEPA-1"), n(3)]);
+    assert!(!matters(&db).contains(&"unpaid_order".to_string()), "settled by the revoke");
 }
 
 /// Links refused for a key the Worker lacks: the larger of the counts and
@@ -2480,15 +2510,45 @@ fn the_saved_reading_of_stripes_events_never_moves_back() {
     let forward = MonitorState { run_at: 3, events_after: 200, ..MonitorState::default() };
     save(&forward);
     assert_eq!(stored(), forward);
-    // The health check's write changes nothing, and a D1 refusing writes
-    // (here a trigger, as the e2e test makes it) refuses it.
-    assert_eq!(run(&db, crate::monitor::sql::WRITE_PROBE, vec![]), 1);
-    assert_eq!(stored(), forward);
+}
+
+/// The health check's write leaves nothing behind, and is refused by a D1
+/// that refuses writes: read-only (a trigger, as the e2e test makes it), or
+/// at its size limit, where a row rewritten in place still fits.
+#[test]
+fn the_write_probe_leaves_nothing_and_finds_a_full_database() {
+    use crate::monitor::sql::{WRITE_PROBE, WRITE_PROBE_UNDO};
+    let probe = |db: &Connection| {
+        let tx = db.unchecked_transaction().unwrap();
+        let done = tx.execute(WRITE_PROBE, []).and_then(|_| tx.execute(WRITE_PROBE_UNDO, []));
+        if done.is_ok() {
+            tx.commit().unwrap();
+        }
+        done.is_ok()
+    };
+    let db = db();
+    run(&db, crate::monitor::sql::SAVE_STATE, vec![t("{}"), n(1)]);
+    assert!(probe(&db));
+    let left: i64 = db.query_row("SELECT COUNT(*) FROM payment_events", [], |r| r.get(0)).unwrap();
+    assert_eq!(left, 0, "nothing left behind");
+    // Full: no page may be added (SQLite's page limit, as D1's size limit),
+    // and no free page is left (the probe's own, after it, would take it).
+    db.execute_batch("VACUUM").unwrap();
+    let pages: i64 = db.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    db.execute_batch(&format!("PRAGMA max_page_count = {pages}")).unwrap();
+    assert_eq!(
+        run(&db, "UPDATE monitor_state SET updated_at = updated_at + 1 WHERE id = 1", vec![]),
+        1,
+        "a rewrite fits"
+    );
+    assert!(!probe(&db), "the probe does not");
+    db.execute_batch("PRAGMA max_page_count = 1000000").unwrap();
+    assert!(probe(&db));
     db.execute_batch(
-        "CREATE TRIGGER ro BEFORE UPDATE ON monitor_state BEGIN SELECT RAISE(ABORT, 'database is read-only'); END;",
+        "CREATE TRIGGER ro BEFORE INSERT ON payment_events BEGIN SELECT RAISE(ABORT, 'database is read-only'); END;",
     )
     .unwrap();
-    assert!(db.execute(crate::monitor::sql::WRITE_PROBE, []).is_err());
+    assert!(!probe(&db), "read-only");
 }
 
 /// Any row of an event, whatever its outcome, tells the cron that the

@@ -1165,10 +1165,14 @@ pub fn undelivered(concluded: MonitorState, previous: &MonitorState, why: String
 pub mod sql {
     /// The saved [`super::MonitorState`] (column `state`), if any.
     pub const LOAD_STATE: &str = "SELECT state FROM monitor_state WHERE id = 1";
-    /// A write that changes nothing, which a read-only D1 refuses: the deep
-    /// health check's test of it. A D1 at its size limit may still take it
-    /// (a row rewritten in place), as it may the self-test's own write.
-    pub const WRITE_PROBE: &str = "UPDATE monitor_state SET updated_at = updated_at WHERE id = 1";
+    /// The deep health check's test of D1's writes: a row of 8 KB, more
+    /// than a page, so that a D1 at its size limit refuses it as a read-only
+    /// one does (a row rewritten in place fits: the review of the first
+    /// probe); [`WRITE_PROBE_UNDO`] takes it out in the same batch.
+    pub const WRITE_PROBE: &str = "INSERT INTO payment_events (at, provider, status, outcome, detail) \
+        VALUES (0, 'probe', 0, 'write_probe', hex(randomblob(4096)))";
+    pub const WRITE_PROBE_UNDO: &str =
+        "DELETE FROM payment_events WHERE provider = 'probe' AND outcome = 'write_probe'";
     /// ?1 state JSON, ?2 unix seconds. The reading of Stripe's events
     /// (`events_*`) only moves forward: a state from a run that could not
     /// read this row (D1 failing a moment) keeps the stored reading, else

@@ -66,6 +66,17 @@ pub(crate) fn layout(shop: &ShopInfo, title: &str, body: &str) -> String {
     )
 }
 
+/// The name a browser saves `file_name` under, quoted for a POSIX shell:
+/// Chromium and Firefox write `_` for what a file system may refuse
+/// (`Lysefjord: Morning.mp4` is saved as `Lysefjord_ Morning.mp4`), and a
+/// `$` or a quote in it must reach wget as it is (the review of the wget
+/// advice: a new file from byte 0, or a broken command).
+fn saved_name_for_shell(file_name: &str) -> String {
+    let saved: String =
+        file_name.chars().map(|c| if "\\/:*?\"<>|".contains(c) || c.is_control() { '_' } else { c }).collect();
+    format!("'{}'", saved.replace('\'', r"'\''"))
+}
+
 /// The customer's order page: every clip with its size, downloads left,
 /// expiry and a download link.
 /// The shop's contact address as a `mailto:` link, as every page gives it.
@@ -108,9 +119,9 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         // command names the file (the customer review: `wget -c LINK`
         // started a new file from byte 0, refused).
         let resume_how = format!(
-            r#"resume it from your browser's downloads list, or with your download manager and <a href="{href}">this clip's link</a> (copy it: right-click or long-press, Copy link); with wget, in the partial file's folder, without an ending such as .crdownload or .part: <code>wget -c -O "{file}" "LINK"</code>"#,
+            r#"resume it from your browser's downloads list, or with your download manager and <a href="{href}">this clip's link</a> (copy it: right-click or long-press, Copy link); with wget, in the partial file's folder, without an ending such as .crdownload or .part: <code>wget -c -O {file} 'LINK'</code>"#,
             href = attr(&line.href),
-            file = text(&line.file_name),
+            file = text(&saved_name_for_shell(&line.file_name)),
         );
         let action = if line.refunded {
             r#"<span class="muted">Refunded</span>"#.to_string()
@@ -620,7 +631,10 @@ mod tests {
             "the link to resume with, shown: {html}"
         );
         let file = &broken.lines[1].file_name;
-        assert!(html.contains(&format!(r#"<code>wget -c -O "{file}" "LINK"</code>"#)), "the file named: {html}");
+        assert!(html.contains(&format!(r#"<code>wget -c -O '{file}' 'LINK'</code>"#)), "the file named: {html}");
+        // As the browser saved it, and as the shell passes it on.
+        assert_eq!(saved_name_for_shell(r#"Lysefjord: "Morning" (720p).mp4"#), "'Lysefjord_ _Morning_ (720p).mp4'");
+        assert_eq!(saved_name_for_shell("Bob's $HOME `x`.mp4"), r"'Bob'\''s $HOME `x`.mp4'");
         // Cancelled in the browser, whose Retry starts from byte 0: the
         // fresh start given back once has its button.
         broken.lines[1].restart = true;

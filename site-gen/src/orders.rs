@@ -996,7 +996,19 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             // The customer's links stopped: they hear of the new one from the
             // shop, not from a "withdrawn or replaced" page (the customer
             // review: an exchange mailed nothing, unlike `create`).
-            let mailed = (!no_mail).then(|| mail_reissued(&client, &order, to.as_deref(), replace_address));
+            // Mails before the owner last replaced the order's address (a
+            // typo's) are no address to mail again (the review of that change).
+            let replaced_at = shown
+                .get("events")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|e| text(e, "kind") == "address")
+                .filter_map(|e| e.get("at").and_then(Value::as_u64))
+                .max()
+                .unwrap_or(0);
+            let mailed =
+                (!no_mail).then(|| mail_reissued(&client, &order, to.as_deref(), replace_address, replaced_at));
             let replaced = matches!(mailed, Some(Ok(_)));
             let tell = match mailed {
                 None => format!("send the customer this link, or `site-gen orders resend {order} --to ADDRESS`"),
@@ -1211,7 +1223,13 @@ fn print_resent(order: &str, v: &Value, status: Option<(String, Option<String>)>
 /// order's last link mail went, else the checkout's address, and says how
 /// that went; the Worker's reason when it could not be queued (no address
 /// known, no clip of it left in the catalog).
-fn mail_reissued(client: &AdminClient, order: &str, to: Option<&str>, replace: bool) -> Result<String, String> {
+fn mail_reissued(
+    client: &AdminClient,
+    order: &str,
+    to: Option<&str>,
+    replace: bool,
+    replaced_at: u64,
+) -> Result<String, String> {
     // Where its last link mail went (or was to go, when this reissue
     // withdrew it), not the checkout's address alone: an address corrected
     // with `resend --to` must not get the typo's mail again (the diff and
@@ -1223,6 +1241,7 @@ fn mail_reissued(client: &AdminClient, order: &str, to: Option<&str>, replace: b
             .iter()
             .find(|m| {
                 text(m, "order_id") == order
+                    && m.get("created_at").and_then(Value::as_u64).unwrap_or(0) >= replaced_at
                     && matches!(text(m, "kind").as_str(), "order" | "resend")
                     && (text(m, "status") != "failed" || text(m, "last_error").starts_with("withdrawn:"))
             })

@@ -171,9 +171,9 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
     // was refused). When D1 does not read either, the self-test's finding.
     let read = state.as_ref().ok().and_then(|s| s.as_ref().ok());
     let writes_refused = match (read, database(env)) {
-        (Some(_), Ok(db)) => match bind(&db, sql::WRITE_PROBE, &[]) {
-            Ok(probe) => super::batch(&db, vec![probe]).await.err().map(|e| error_text(&e)),
-            Err(e) => Some(error_text(&e)),
+        (Some(_), Ok(db)) => match (bind(&db, sql::WRITE_PROBE, &[]), bind(&db, sql::WRITE_PROBE_UNDO, &[])) {
+            (Ok(probe), Ok(undo)) => super::batch(&db, vec![probe, undo]).await.err().map(|e| error_text(&e)),
+            (Err(e), _) | (_, Err(e)) => Some(error_text(&e)),
         },
         _ => None,
     };
