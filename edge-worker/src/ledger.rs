@@ -76,13 +76,28 @@ macro_rules! last_reset {
     };
 }
 
+/// Whether outbox row `x` (a link mail of order `$order`, SQL) was sent at
+/// or after the owner last replaced the order's address
+/// (`sql::REPLACE_ADDRESS`): mails to a mistyped address before it no
+/// longer say where the order's customer is.
+macro_rules! since_address_replaced {
+    ($order:literal) => {
+        concat!(
+            " AND x.created_at >= COALESCE((SELECT MAX(e.at) FROM order_events e WHERE e.order_id = ",
+            $order,
+            " AND e.kind = 'address'), 0) "
+        )
+    };
+}
+
 /// The columns of an order's summary (`o`: the order), as
 /// [`OrderSummaryRow`] reads them: its totals, and the customer's address:
 /// its checkout's, else the one its link was last mailed to (an order
 /// minted by hand and resent).
 macro_rules! order_summary_columns {
     () => {
-        "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
+        concat!(
+            "SELECT o.order_id AS order_id, o.clips AS clips, o.allowance AS allowance, o.customer_ref AS customer_ref, \
          o.expires_at AS expires_at, o.revoked_at AS revoked_at, o.source AS source, o.created_at AS created_at, \
          COALESCE((SELECT SUM(c.granted_bytes) FROM order_clips c WHERE c.order_id = o.order_id), 0) AS granted_bytes, \
          (SELECT COUNT(*) FROM download_attempts a WHERE a.order_id = o.order_id) AS attempts, \
@@ -90,8 +105,11 @@ macro_rules! order_summary_columns {
          (SELECT json_group_array(r.clip_slug) FROM revoked_clips r WHERE r.order_id = o.order_id) AS revoked_clips, \
          COALESCE((SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1), \
              (SELECT x.to_addr FROM outbox x WHERE x.order_id = o.order_id AND x.kind IN ('order', 'resend') \
-             AND x.status = 'sent' ORDER BY x.id DESC LIMIT 1)) AS customer_email, \
+             AND x.status = 'sent'",
+            since_address_replaced!("o.order_id"),
+            "ORDER BY x.id DESC LIMIT 1)) AS customer_email, \
          o.choices AS choices, o.revoked_reason AS revoked_reason "
+        )
     };
 }
 
@@ -101,11 +119,13 @@ macro_rules! order_summary_columns {
 /// no longer finds it).
 macro_rules! of_address {
     () => {
-        "(o.order_id IN (SELECT order_id FROM checkouts WHERE lower(customer_email) = lower(?1)) \
-         OR o.order_id IN (SELECT x.order_id FROM outbox x \
-         WHERE x.kind IN ('order', 'resend') AND x.status = 'sent' AND lower(x.to_addr) = lower(?1) \
-         AND x.created_at >= COALESCE((SELECT MAX(e.at) FROM order_events e \
-         WHERE e.order_id = x.order_id AND e.kind = 'address'), 0)))"
+        concat!(
+            "(o.order_id IN (SELECT order_id FROM checkouts WHERE lower(customer_email) = lower(?1)) \
+             OR o.order_id IN (SELECT x.order_id FROM outbox x \
+             WHERE x.kind IN ('order', 'resend') AND x.status = 'sent' AND lower(x.to_addr) = lower(?1)",
+            since_address_replaced!("x.order_id"),
+            "))"
+        )
     };
 }
 
@@ -730,12 +750,15 @@ pub mod sql {
     /// its checkout's address, amount, currency and payment, or, with no
     /// checkout (an order minted by hand), the address its link was last
     /// mailed to. `?1 order_id`.
-    pub const ORDER_CUSTOMER: &str =
+    pub const ORDER_CUSTOMER: &str = concat!(
         "SELECT COALESCE(c.customer_email, (SELECT x.to_addr FROM outbox x WHERE x.order_id = ?1 \
-         AND x.kind IN ('order', 'resend') AND x.status = 'sent' ORDER BY x.id DESC LIMIT 1)) AS customer_email, \
+         AND x.kind IN ('order', 'resend') AND x.status = 'sent'",
+        since_address_replaced!("?1"),
+        "ORDER BY x.id DESC LIMIT 1)) AS customer_email, \
          c.amount_total AS amount_total, c.currency AS currency, c.payment_id AS payment_id \
          FROM (SELECT ?1 AS order_id) q LEFT JOIN checkouts c ON c.order_id = q.order_id \
-         ORDER BY c.created_at LIMIT 1";
+         ORDER BY c.created_at LIMIT 1"
+    );
 
     pub const LIST_ORDERS: &str =
         concat!(order_summary_columns!(), "FROM orders o ORDER BY o.created_at DESC, o.order_id LIMIT ?1");
@@ -973,15 +996,16 @@ pub mod sql {
     /// checkout's typo (the support review). A mail the provider refused
     /// for good is no address to use again, nor one sent before the owner
     /// replaced the order's address ([`REPLACE_ADDRESS`]). `?1 order_id`.
-    pub const ORDER_TO_RESEND: &str = "SELECT o.clips AS clips, o.choices AS choices, o.allowance AS allowance, o.customer_ref AS customer_ref, \
+    pub const ORDER_TO_RESEND: &str = concat!(
+        "SELECT o.clips AS clips, o.choices AS choices, o.allowance AS allowance, o.customer_ref AS customer_ref, \
          o.expires_at AS expires_at, o.not_before AS not_before, o.revoked_at AS revoked_at, \
          o.revoked_reason AS revoked_reason, COALESCE((SELECT x.to_addr FROM outbox x WHERE x.order_id = o.order_id \
-         AND x.kind IN ('order', 'resend') AND (x.status <> 'failed' OR x.last_error LIKE 'withdrawn:%') \
-         AND x.created_at >= COALESCE((SELECT MAX(e.at) FROM order_events e \
-         WHERE e.order_id = o.order_id AND e.kind = 'address'), 0) \
-         ORDER BY x.id DESC LIMIT 1), \
+         AND x.kind IN ('order', 'resend') AND (x.status <> 'failed' OR x.last_error LIKE 'withdrawn:%')",
+        since_address_replaced!("o.order_id"),
+        "ORDER BY x.id DESC LIMIT 1), \
          (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1)) AS customer_email \
-         FROM orders o WHERE o.order_id = ?1";
+         FROM orders o WHERE o.order_id = ?1"
+    );
 
     /// The order a refund or dispute is about. `?1 provider, ?2 payment_id`.
     pub const ORDER_OF_PAYMENT: &str =

@@ -1334,6 +1334,32 @@ fn a_replaced_address_no_longer_finds_the_order() {
     // A copy sent after the correction finds it again.
     mail("copy@example.com", 30);
     assert_eq!(found("copy@example.com"), 1);
+    // An order minted by hand has no checkout: its address is where its
+    // link went, and after a replacement only a mail since then says it,
+    // not the typo's (the second diff review).
+    run(
+        &db,
+        "INSERT INTO orders (order_id, clips, allowance, source, created_at) VALUES ('M', '[]', 1, 'token', 1)",
+        vec![],
+    );
+    let sent = "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, \
+                attempts, next_attempt_at) VALUES ('resend', 'M', ?1, 's', 't', 'h', ?2, ?3, 1, 1)";
+    run(&db, sent, vec![t("typo@exmaple.com"), n(40), t("sent")]);
+    let shown = || -> Option<String> { db.query_row(sql::ORDER_CUSTOMER, ["M"], |r| r.get("customer_email")).unwrap() };
+    assert_eq!(shown().as_deref(), Some("typo@exmaple.com"));
+    run(&db, sql::REPLACE_ADDRESS, vec![t("M"), t("right@example.com"), n(50)]);
+    run(&db, sent, vec![t("right@example.com"), n(50), t("queued")]);
+    assert_eq!(shown(), None, "not the typo while the new mail waits");
+    let listed: Vec<(String, Option<String>)> = db
+        .prepare(sql::LIST_ORDERS)
+        .unwrap()
+        .query_map([10], |r| Ok((r.get("order_id")?, r.get("customer_email")?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(listed.contains(&("M".to_string(), None)), "nor in the list: {listed:?}");
+    run(&db, "UPDATE outbox SET status = 'sent' WHERE order_id = 'M' AND to_addr = 'right@example.com'", vec![]);
+    assert_eq!(shown().as_deref(), Some("right@example.com"));
 }
 
 #[test]

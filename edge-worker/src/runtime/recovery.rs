@@ -20,8 +20,7 @@ use super::payments::sign_link;
 use super::{batch, bind, d1_error, manifest, now_unix, num, origin, text};
 use crate::error::DownloadError;
 use crate::ledger::sql;
-use crate::mail::messages::recovery_mail;
-use crate::mail::messages::OrderMail;
+use crate::mail::messages::{recovery_mail, OrderMail};
 use crate::mail::valid_address;
 use crate::outbox::{MailKind, DELIVERY_BATCH};
 use crate::recovery::{client_network, PER_ADDRESS, PER_ADDRESS_A_DAY, PER_CLIENT, WINDOW_SECS};
@@ -396,11 +395,8 @@ pub(super) async fn resend(
     // In the order's history: to whom (the support review: after a resend
     // to a corrected address, `orders show` still named only the typo).
     let detail = format!("to {address}");
-    let event = bind(
-        db,
-        sql::EVENT,
-        &[text(order_id), num(now_unix()), text("resend"), wasm_bindgen::JsValue::NULL, text(&detail)],
-    )?;
+    let event =
+        bind(db, sql::EVENT, &[text(order_id), num(now), text("resend"), wasm_bindgen::JsValue::NULL, text(&detail)])?;
     let mut statements = vec![statement, event];
     if replace {
         statements.push(bind(db, sql::REPLACE_ADDRESS, &[text(order_id), text(address), num(now)])?);
