@@ -2332,9 +2332,10 @@ fn a_refused_resume_of_a_clip_never_received_whole_is_a_stuck_customer() {
 /// have sent is what the network buffered), nor a broken download.
 #[test]
 fn a_clip_is_received_in_one_by_a_download_that_sent_all_of_it() {
-    let whole = |db: &Connection| -> i64 {
-        db.query_row(sql::RECEIVED_IN_ONE, rusqlite::params!["O", "c", S as i64], |r| r.get("found")).unwrap()
+    let since = |db: &Connection, ms: i64| -> i64 {
+        db.query_row(sql::RECEIVED_IN_ONE, rusqlite::params!["O", "c", S as i64, ms], |r| r.get("found")).unwrap()
     };
+    let whole = |db: &Connection| since(db, 0);
     let attempt = |db: &Connection, id: &str, at: u64, offset: u64, length: u64, completed: bool| {
         let insert = "INSERT INTO download_attempts (attempt_id, at, order_id, clip_slug, method, status, outcome, \
                       span_offset, span_length, completed) VALUES (?1, ?2, 'O', 'c', 'GET', 200, 'granted', ?3, ?4, ?5)";
@@ -2361,6 +2362,10 @@ fn a_clip_is_received_in_one_by_a_download_that_sent_all_of_it() {
     assert_eq!(whole(&db), 0, "before the clip's reset");
     attempt(&db, "w2", 4_000, 0, S, true);
     assert_eq!(whole(&db), 1, "since");
+    // Ended since a time: what a second tap on Download is told
+    // (`runtime::reservation`).
+    run(&db, "UPDATE download_attempts SET settled_at = 9000 WHERE attempt_id = 'w2'", vec![]);
+    assert_eq!((since(&db, 9_000), since(&db, 9_001)), (1, 0));
 }
 
 /// A checkout's link shown while D1 failed (the success page asked Stripe)

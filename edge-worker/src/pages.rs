@@ -468,7 +468,7 @@ pub fn error_page(shop: &ShopInfo, error: &DownloadError, at_clip: bool) -> Stri
         DownloadError::InProgress => (
             "This clip is already downloading",
             format!(
-                "<p>A download of this clip from your link is still running: look in your browser's downloads, or your download manager's. This second one was not started and used none of your downloads. When the first has finished or stopped, {order_page}: it says what is left.</p>"
+                "<p>A download of this clip from your link is still running, or was sent to its end a moment ago and is still arriving: look in your browser's downloads, or your download manager's, and let it finish. This second one was not started and used none of your downloads. When the first has finished or stopped, {order_page}: it says what is left.</p>"
             ),
         ),
         // Not "used all downloads": a download that broke off during the

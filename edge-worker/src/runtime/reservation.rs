@@ -114,8 +114,26 @@ pub(super) async fn refusal_state(
 /// (`ledger::sql::RECEIVED_IN_ONE`); `true` when D1 cannot tell, so that a
 /// probe is never granted on a doubt.
 async fn received_in_one(db: &D1Database, claims: &Claims, slug: &str, size: u64) -> bool {
-    let values = [text(&claims.order_id), text(slug), num(size)];
+    let values = [text(&claims.order_id), text(slug), num(size), num(0)];
     super::download::found(db, sql::RECEIVED_IN_ONE, &values).await.ok().flatten().is_none_or(|whole| whole != 0)
+}
+
+/// What a browser's refused fresh start (a tap on Download) is told: that
+/// the clip is still downloading when one response sent it whole in the
+/// last [`allowance::JUST_SENT_MS`] (the Worker sees its end leave, not
+/// arrive: a second tap meanwhile was told "used all downloads", and its
+/// customer cancelled the first, the players review), else that it is
+/// used up. A tool's request is told it is used up.
+async fn refusal(db: &D1Database, claims: &Claims, slug: &str, size: u64, restart: bool) -> DownloadError {
+    if !restart {
+        return DownloadError::AllowanceUsedUp;
+    }
+    let since = Date::now().as_millis().saturating_sub(allowance::JUST_SENT_MS).max(1);
+    let values = [text(&claims.order_id), text(slug), num(size), num(since)];
+    match super::download::found(db, sql::RECEIVED_IN_ONE, &values).await {
+        Ok(Some(sent)) if sent != 0 => DownloadError::InProgress,
+        _ => DownloadError::AllowanceUsedUp,
+    }
 }
 
 /// A fresh start of the whole clip that does not fit, after downloads of it
@@ -246,7 +264,7 @@ pub(super) async fn reserve(
             if span.length <= tail && tail < length && try_grant(tail).await.is_ok() {
                 return Ok(Reserved::Whole(tail));
             }
-            return Err(DownloadError::AllowanceUsedUp);
+            return Err(refusal(db, claims, slug, allowance.size, restart).await);
         }
         if !restart && allowance.fits(held, first) && try_grant(first).await.is_ok() {
             return Ok(Reserved::InSteps(first));
@@ -254,7 +272,11 @@ pub(super) async fn reserve(
         if !wait_for_settlement(&mut polls).await {
             // Another response of the clip still holds what is left: a
             // second tap on Download, told so (it may yet give bytes back).
-            return Err(if in_flight > 0 { DownloadError::InProgress } else { DownloadError::AllowanceUsedUp });
+            return Err(if in_flight > 0 {
+                DownloadError::InProgress
+            } else {
+                refusal(db, claims, slug, allowance.size, restart).await
+            });
         }
     }
 }
