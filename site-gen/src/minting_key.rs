@@ -121,6 +121,14 @@ pub fn retiring(key: &SigningKey, worker: &str, found: &KeyMatch) -> Option<Stri
     }
 }
 
+/// The detail of the Worker's failing `signing_keys` check, if it fails.
+fn failing_keys(health: &Value) -> Option<&str> {
+    health.get("checks")?.as_array()?.iter().find_map(|c| {
+        (c.get("name")?.as_str()? == "signing_keys" && c.get("ok")?.as_bool() == Some(false))
+            .then(|| c.get("detail").and_then(Value::as_str).unwrap_or("its signing_keys check fails"))
+    })
+}
+
 /// For `mint`: asks the Worker at `worker` which keys it verifies (`GET
 /// /admin/keys`, with the shop's admin token; `GET /admin/health`, whose
 /// other checks ask R2, D1 and Stripe, from a Worker deployed before
@@ -146,6 +154,15 @@ pub fn check(root: &Path, worker: &str, key: &SigningKey, source: &str) -> Resul
         Err(e) => return Ok(Some(unchecked(e.to_string()))),
     };
     let found = judge(key, &health);
+    // The Worker says it can verify no link at all (TOKEN_KEYS unset, or
+    // not `ID:SECRET`): a link minted now answers 503 "try again in a few
+    // minutes", which cannot help (the deploy review).
+    if let Some(detail) = failing_keys(&health) {
+        return Err(format!(
+            "the Worker at {worker} cannot verify any download link: {detail}. Nothing was minted.\n  help: fix \
+             {WORKER_SECRET}, then check with `site-gen doctor`"
+        ));
+    }
     if found == KeyMatch::NotNamed {
         return Ok(Some(unchecked(
             "it does not name its keys: deployed before it did, or its TOKEN_KEYS is unusable".into(),
@@ -176,6 +193,20 @@ mod tests {
         let keys: Vec<Value> =
             keys.iter().map(|k| json!({ "key_id": k.key_id(), "fingerprint": k.fingerprint() })).collect();
         json!({ "ok": true, "checks": [], "signing_keys": keys })
+    }
+
+    /// A Worker whose TOKEN_KEYS is unusable names no key, and says why:
+    /// minting then stops with its words (the deploy review: the link was
+    /// minted with a warning and answered 503).
+    #[test]
+    fn a_worker_that_verifies_no_link_is_named_by_its_failing_check() {
+        let detail = "TOKEN_KEYS is invalid: key entry 1 is not of the form KEYID:BASE64URLSECRET";
+        let broken = json!({ "ok": false, "checks": [{ "name": "signing_keys", "ok": false, "detail": detail }], "signing_keys": [] });
+        assert_eq!(failing_keys(&broken), Some(detail));
+        assert_eq!(judge(&key("k1", 1), &broken), KeyMatch::NotNamed);
+        assert_eq!(failing_keys(&health(&[&key("k1", 1)])), None);
+        let other = json!({ "ok": false, "checks": [{ "name": "storage", "ok": false, "detail": "R2 down" }] });
+        assert_eq!(failing_keys(&other), None, "another failing check is no reason to stop");
     }
 
     #[test]

@@ -552,6 +552,28 @@ fn mint_refuses_a_key_the_worker_does_not_verify() {
     assert!(minted.status.success(), "{}", text(&minted.stderr));
     assert!(text(&minted.stderr).contains("warning: could not check that the Worker at"), "{}", text(&minted.stderr));
     assert!(text(&minted.stderr).contains("it does not name its keys"), "{}", text(&minted.stderr));
+
+    // A Worker whose TOKEN_KEYS is unusable says so: nothing is minted (the
+    // deploy review: the link was minted with a warning, and answered 503).
+    let broken = common::http::serve(|request| {
+        use common::http::Response;
+        let detail = "TOKEN_KEYS is invalid: key entry 1 is not of the form KEYID:BASE64URLSECRET";
+        match request.line().as_str() {
+            "GET /admin/keys" => Response::json(
+                503,
+                serde_json::json!({"ok": false, "checks": [{"name": "signing_keys", "ok": false, "detail": detail}], "signing_keys": []}),
+            ),
+            "GET /admin/orders/ORD%2DKEY" => {
+                Response::json(404, serde_json::json!({"error": "no order ORD-KEY in the ledger"}))
+            }
+            _ => Response::json(404, serde_json::json!({"error": "no such admin route"})),
+        }
+    });
+    let refused = mint_for(&broken, Some(ADMIN), "ORD-KEY", &[]);
+    assert!(!refused.status.success(), "{}", text(&refused.stderr));
+    let err = text(&refused.stderr);
+    assert!(err.contains("cannot verify any download link: TOKEN_KEYS is invalid: key entry 1"), "{err}");
+    assert!(err.contains("Nothing was minted.") && !text(&refused.stdout).contains("/download/"), "{err}");
 }
 
 /// When the Worker cannot be asked, the link is minted all the same (an
