@@ -271,11 +271,15 @@ impl AdminClient {
             Err(ureq::Error::Status(status, response)) => {
                 let mut body = worker_answer(&response.into_string().unwrap_or_default());
                 // A revoke during a D1 outage said "503" alone: the owner
-                // took the link for stopped (the outage review).
-                if status == 503 && method == "POST" {
+                // took the link for stopped (the outage review). Also when
+                // the command's first question, a GET, is what D1 refused
+                // (reissue and revoke read the order first: the second
+                // outage review).
+                if status == 503 {
                     body.push_str(
                         "\n  help: nothing was changed (a revoke has not stopped the links, a reset has given nothing \
-                         back): run this command again once the ledger answers; `site-gen doctor` says when",
+                         back, a reissue has made no link): run this command again once the ledger answers; \
+                         `site-gen doctor` says when",
                     );
                 }
                 Err(OrdersError::Http { status, body })

@@ -715,6 +715,11 @@ fn revocation(order: &Value) -> String {
 fn settlement(a: &Value) -> String {
     let number = |key: &str| a.get(key).and_then(Value::as_u64);
     let Some(reserved) = number("reserved_bytes") else { return String::new() };
+    // Refused after its reservation (R2 failing): no byte left, nothing
+    // broke off (the outage review read "broke off after 0 of N bytes").
+    if number("status").is_some_and(|status| status >= 400) {
+        return "(refused: nothing sent)".to_string();
+    }
     // Given back when the customer asked for those bytes again: a resume,
     // or a browser's fresh start (the support review read "by a resume"
     // of a customer who never resumed).

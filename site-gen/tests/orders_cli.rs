@@ -131,6 +131,8 @@ fn order_details_say_how_each_download_ended() {
             attempt(json!({"reserved_bytes": 100})),
             attempt(json!({"status": 403, "outcome": "allowance_used_up", "charged_bytes": 0})),
             attempt(json!({"reserved_bytes": 100, "sent_bytes": 100, "completed": 0, "settled_at": 1})),
+            attempt(json!({"status": 503, "outcome": "storage_unavailable", "charged_bytes": 0, "reserved_bytes": 100,
+                           "sent_bytes": 0, "completed": 0, "settled_at": 1})),
         ],
         "links": [{"key_id": "k1", "issued_at": 1_764_000_000u64, "expires_at": 1_766_592_000u64, "first_seen_at": 1_764_000_060u64}],
         "events": [{"at": 1_764_000_100u64, "kind": "resend", "clip_slug": null, "detail": "to bob@example.com"}],
@@ -155,6 +157,8 @@ fn order_details_say_how_each_download_ended() {
     assert!(lines[1].contains(" 10 bytes charged "), "{text}");
     assert!(lines[2].contains("charged in full"), "{text}");
     assert!(!lines[3].contains('('), "{text}");
+    // R2 failing after the reservation: refused, not broken off (the outage review).
+    assert!(lines[5].ends_with("(refused: nothing sent)"), "{text}");
     assert!(text.contains("revoked:    no\n"), "{text}");
 }
 
@@ -288,7 +292,9 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
             (409, json!({"error": "no e-mail address is known for order ORD-REFUNDED; give one with --to"}))
         } else if request_line.starts_with("GET /admin/orders/ORD%2DDOWN ") {
             (200, json!({"order": {"order_id": "ORD-DOWN", "clips": "[\"harbor\"]", "allowance": 3}}))
-        } else if request_line.starts_with("POST /admin/orders/ORD%2DDOWN/revoke") {
+        } else if request_line.starts_with("POST /admin/orders/ORD%2DDOWN/revoke")
+            || request_line.starts_with("GET /admin/orders/ORD%2DDARK ")
+        {
             (503, json!({"error": "the ledger is unavailable right now"}))
         } else if request_line.starts_with("GET /admin/orders/ORD%2DGONE ") {
             // An order of a clip the catalog no longer has (`harbor`) and one it has.
@@ -404,6 +410,12 @@ fn cli_sends_the_bearer_token_and_reports_refusals() {
     assert!(said.contains("503: the ledger is unavailable right now"), "{said}");
     assert!(said.contains("nothing was changed (a revoke has not stopped the links"), "{said}");
     assert!(said.contains("run this command again once the ledger answers"), "{said}");
+    // Refused at the order's first reading (the outage review: revoke and
+    // reissue said "503" alone, and the owner took the link for stopped).
+    let dark = orders(&base, Some("right-token-0123456789"), &["revoke", "ORD-DARK"]);
+    assert!(!dark.status.success());
+    let said = String::from_utf8_lossy(&dark.stderr);
+    assert!(said.contains("nothing was changed") && said.contains("a reissue has made no link"), "{said}");
 
     let one_clip = orders(&base, Some("right-token-0123456789"), &["revoke", "ORD-9", "--clip", "harbor"]);
     assert!(one_clip.status.success(), "{}", String::from_utf8_lossy(&one_clip.stderr));
