@@ -70,6 +70,19 @@ crate::json_fields!(
     }
 );
 
+impl ShopInfo {
+    /// The fields that still hold `site-gen init`'s placeholder
+    /// (`change-me`, in any case): a Worker built so mails its customers
+    /// links and an address that lead nowhere (the deploy review).
+    pub fn placeholders(&self) -> Vec<&'static str> {
+        [("base_url", &self.base_url), ("contact_email", &self.contact_email)]
+            .into_iter()
+            .filter(|(_, value)| value.to_ascii_lowercase().contains("change-me"))
+            .map(|(field, _)| field)
+            .collect()
+    }
+}
+
 /// A licence tier (`[[licences]]` in site.toml): what it is called, what
 /// it costs on top of a file's price, and the page with its terms.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,6 +334,18 @@ impl CatalogManifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `site-gen init`'s placeholders, as it writes them, are found; a
+    /// shop's own address is not.
+    #[test]
+    fn a_shop_still_on_init_placeholders_names_them() {
+        let mut shop = sample().shop;
+        assert!(shop.placeholders().is_empty());
+        shop.base_url = "https://change-me.example".into();
+        assert_eq!(shop.placeholders(), ["base_url"]);
+        shop.contact_email = "CHANGE-ME@shop.example".into();
+        assert_eq!(shop.placeholders(), ["base_url", "contact_email"]);
+    }
 
     fn sample() -> CatalogManifest {
         let mut m = CatalogManifest::new(ShopInfo {

@@ -46,6 +46,28 @@ impl Check {
     }
 }
 
+/// The health check `catalog_manifest`: the embedded catalog has `clips`,
+/// and its `shop` no `site-gen init` placeholder. Orders made from
+/// Stripe's answer link to the shop's address, and every mail's pages and
+/// contact do (the deploy review: a paid customer's mail linked to
+/// https://change-me.example).
+pub fn catalog_check(clips: usize, shop: &clipstore_core::ShopInfo) -> Check {
+    let placeholders = shop.placeholders();
+    if clips == 0 {
+        Check::fail("catalog_manifest", "the embedded catalog has no clips")
+    } else if !placeholders.is_empty() {
+        Check::fail(
+            "catalog_manifest",
+            format!(
+                "the Worker was built with site-gen init's placeholder (change-me) in content/site.toml's {}: the links and the address in customers' mails lead nowhere. Set the shop's own, then `site-gen build` and deploy",
+                placeholders.join(" and ")
+            ),
+        )
+    } else {
+        Check::pass("catalog_manifest", format!("{clips} clips; the shop's address: {}", shop.base_url))
+    }
+}
+
 /// The health check `checkout`: whether the cart's Checkout can open a
 /// payment page (`key_set`, and `problem`: why the key or the API base
 /// cannot be used), and whether checkouts are rate limited (`limited`: the
@@ -1628,6 +1650,28 @@ mod tests {
         let t = FailureThreshold::from_vars(Some("0.5"), Some("1"), Some("nope"));
         assert_eq!(t, FailureThreshold { rate: 0.5, min_attempts: 1, window_minutes: 15 });
         assert_eq!(FailureThreshold::from_vars(Some("7"), None, None).rate, 0.2);
+    }
+
+    /// The `catalog_manifest` check: a catalog built from `site-gen init`'s
+    /// placeholders fails, naming the field; the shop's own address passes
+    /// and is said (the deploy review).
+    #[test]
+    fn the_catalog_check_fails_on_init_placeholders() {
+        let shop = |base_url: &str| clipstore_core::ShopInfo {
+            base_url: base_url.into(),
+            contact_email: "owner@shop.example".into(),
+            ..Default::default()
+        };
+        let own = catalog_check(3, &shop("https://shop.example"));
+        assert!(own.ok && own.detail == "3 clips; the shop's address: https://shop.example", "{}", own.detail);
+        let placeholder = catalog_check(3, &shop("https://change-me.example"));
+        assert!(!placeholder.ok);
+        assert!(
+            placeholder.detail.contains("placeholder (change-me) in content/site.toml's base_url"),
+            "{}",
+            placeholder.detail
+        );
+        assert!(!catalog_check(0, &shop("https://shop.example")).ok);
     }
 
     /// The `checkout` check: no key passes (doctor weighs it), a key that

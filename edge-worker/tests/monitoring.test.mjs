@@ -532,6 +532,11 @@ describe("health checks", () => {
     const names = res.body.checks.map((c) => c.name);
     assert.deepEqual(names, ["catalog_manifest", "signing_keys", "storage", "secondary", "ledger", "alerts", "checkout", "stripe_webhook", "mail"]);
     assert.ok(res.body.checks.every((c) => c.ok));
+    // The address the Worker was built with, which doctor compares with
+    // content/site.toml's (the deploy review).
+    const built = manifest.shop.base_url;
+    assert.equal(res.body.base_url, built);
+    assert.equal(res.body.checks[0].detail.endsWith(`the shop's address: ${built}`), true, res.body.checks[0].detail);
     // Stripe at a closed port here: its webhook endpoints were not looked at.
     assert.match(res.body.checks.find((c) => c.name === "stripe_webhook").detail,
       /^whether Stripe sends the shop's events was not checked: /);

@@ -217,8 +217,28 @@ impl Report {
             }
         }
         r.minting_key(health, shop);
+        r.shop_address(health, shop);
         r.logs(shop);
         r.bucket(remote, shop)
+    }
+
+    /// The address the Worker was built with against content/site.toml's:
+    /// its mails and the orders it makes from Stripe's answer link there
+    /// (the deploy review: a site built with the shop's address, a Worker
+    /// still on the placeholder, and doctor said "No problems").
+    fn shop_address(&mut self, health: &Value, shop: &ShopFacts) {
+        let (Some(deployed), Some(catalog)) = (health.get("base_url").and_then(Value::as_str), &shop.catalog) else {
+            return;
+        };
+        let content = catalog.shop.base_url.as_str();
+        if deployed.trim_end_matches('/') != content.trim_end_matches('/') {
+            self.fail(format!(
+                "shop address: the Worker was built with base_url {deployed}, content/site.toml says {content}: the \
+                 links in its mails, and in orders it makes from Stripe's answer, go to {deployed}. Build the site \
+                 and the Worker (`site-gen build`) and deploy both ({})",
+                guide("deploy.md")
+            ));
+        }
     }
 
     /// A shop made by `site-gen init` before its Workers Logs kept no
@@ -978,6 +998,38 @@ mod tests {
         assert_eq!(r.summary(), "All good.");
         let unknown = ShopFacts::default();
         assert!(Report::new(&health, Ok(&remote), &unknown).lines.iter().any(|l| l.contains("not compared")));
+    }
+
+    /// A Worker built with another address than content/site.toml's fails
+    /// (the deploy review: a Worker still on the placeholder mailed paid
+    /// customers links to it while doctor said "No problems"); the same
+    /// address, with or without a final slash, passes, and an older Worker
+    /// that does not say its address is not judged.
+    #[test]
+    fn a_worker_built_with_another_address_fails() {
+        let shop = facts(local(&[("a", 10, Some("aa"))]));
+        let content = shop.catalog.as_ref().unwrap().shop.base_url.clone();
+        let remote = vec![
+            json!({ "slug": "a", "object_key": "clips/a.mp4", "size": 10, "sha256": "aa", "found": { "size": 10, "sha256": "aa" }, "problem": null }),
+        ];
+        let built_with = |base_url: Option<&str>| {
+            let mut health = json!({ "ok": true, "checks": [{ "name": "storage", "ok": true, "detail": "ok" }] });
+            if let Some(base_url) = base_url {
+                health["base_url"] = json!(base_url);
+            }
+            Report::new(&health, Ok(&remote), &shop)
+        };
+        let placeholder = built_with(Some("https://change-me.example"));
+        assert_eq!(placeholder.problems, 1, "{}", lines(&placeholder));
+        assert!(
+            lines(&placeholder).contains(&format!(
+                "FAIL  shop address: the Worker was built with base_url https://change-me.example, content/site.toml says {content}"
+            )),
+            "{}",
+            lines(&placeholder)
+        );
+        assert_eq!(built_with(Some(&format!("{content}/"))).problems, 0);
+        assert_eq!(built_with(None).problems, 0);
     }
 
     /// Links minted on this machine that the Worker would refuse are a

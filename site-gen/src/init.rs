@@ -382,7 +382,7 @@ fn readme(name: &str, clipstore: &str) -> String {
             W={wrangler}\n\
             \"$W\" login\n\
             \"$W\" r2 bucket create {name}-clips\n\
-            \"$W\" d1 create {name}      # put the database_id it prints into wrangler.toml\n\
+            \"$W\" d1 create {name}      # copy only the database_id it prints into wrangler.toml's DB block\n\
             \"$W\" d1 migrations apply DB --remote --config wrangler.toml\n\
             site-gen token keygen --id k1                        # prints k1:…: keep it secret\n\
             \"$W\" secret put TOKEN_KEYS --config wrangler.toml    # paste k1:…\n\
@@ -393,7 +393,8 @@ fn readme(name: &str, clipstore: &str) -> String {
          \n\
             Put that address (https://{name}.….workers.dev, or your own domain once it points there) into\n\
             `content/site.toml`: `base_url`, and `download_base_url` with `/download` after\n\
-            it. Then `site-gen build` and `\"$W\" deploy --config wrangler.toml` again, and:\n\
+            it. Then `site-gen build` and `\"$W\" deploy --config wrangler.toml` again (until then the\n\
+            Worker mails customers links to change-me.example: `site-gen doctor` fails on it), and:\n\
          \n\
             ```sh\n\
             export CLIPSTORE_SIGNING_KEY=k1:… CLIPSTORE_ADMIN_TOKEN=…  # for token mint, orders, push\n\

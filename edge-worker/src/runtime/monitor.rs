@@ -129,12 +129,8 @@ async fn save_state(db: &D1Database, state: &MonitorState) -> std::result::Resul
 /// `GET /admin/health`: one entry per check, 200 or 503. `origin`: the
 /// address it was asked at (`https://shop.example`).
 pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
-    let clips = manifest().clips.len();
-    let mut checks = vec![if clips > 0 {
-        Check::pass("catalog_manifest", format!("{clips} clips"))
-    } else {
-        Check::fail("catalog_manifest", "the embedded catalog has no clips")
-    }];
+    let shop = &manifest().shop;
+    let mut checks = vec![monitor::catalog_check(manifest().clips.len(), shop)];
     let (keys_check, keys) = signing_keys(env);
     checks.push(keys_check);
     checks.push(match bucket(env) {
@@ -266,6 +262,8 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
     });
     let (status, mut body) = health_report(&checks);
     body.set("signing_keys", keys);
+    // What `site-gen doctor` compares with content/site.toml's.
+    body.set("base_url", shop.base_url.to_json());
     json_response(status, &body)
 }
 
