@@ -697,6 +697,12 @@ pub async fn self_test(env: &Env, merge_failed: Option<String>) {
     if !keys.ok {
         findings.system.push(("signing_keys".into(), keys.detail));
     }
+    // A Worker deployed on `site-gen init`'s placeholder address: told to
+    // an owner who does not run doctor, before a customer writes in.
+    let shop = monitor::catalog_check(catalog.len(), &manifest().shop);
+    if !shop.ok {
+        findings.system.push(("catalog_manifest".into(), shop.detail));
+    }
     if db.is_err() {
         // Not run: what they found last is not said to have cleared.
         findings.unchecked.extend(monitor::CHECKS_OF_THE_LEDGER);

@@ -97,6 +97,10 @@ pub fn incident(key: &str) -> (bool, String) {
             "the Worker's signing keys (TOKEN_KEYS) are missing or invalid, so no download link works: {}, step 3",
             guide("deploy.md")
         )),
+        "catalog_manifest" => (true, format!(
+            "the Worker was built with site-gen init's placeholder (change-me) in content/site.toml's base_url or contact_email: customers' mails link to an address that leads nowhere. Set the shop's own, then `site-gen build` and deploy ({})",
+            guide("deploy.md")
+        )),
         "payments" => (false,
             "a refund, a dispute or a payment needs your decision: `site-gen orders payments` lists it".to_string()
         ),
@@ -167,6 +171,7 @@ mod tests {
             "ledger_merge",
             "ledger_writes",
             "signing_keys",
+            "catalog_manifest",
             "checkout",
             "checkouts_refused",
             "downloads_stuck#7",
