@@ -70,6 +70,10 @@ pub struct ShopFacts {
     /// The Worker's address, when it is not on this machine (a deployed
     /// Worker, not `wrangler dev`).
     pub public_worker: Option<String>,
+    /// Clips of `content/` the deployed Worker's catalog lacks whose page
+    /// the deployed site serves, by slug: the site sells them, and the
+    /// Worker refuses them at checkout.
+    pub sold_by_the_site_only: Vec<String>,
     /// The shop's folder doctor read `content/` from.
     pub root: PathBuf,
     /// The key `site-gen token mint` signs with on this machine, and where
@@ -414,6 +418,17 @@ impl Report {
         let before = r.problems + r.warnings;
         for (slug, clip) in &files {
             match deployed.get(slug.as_str()) {
+                // The site was deployed with a Worker built before the clip
+                // (`npx wrangler deploy` without `build-worker.sh`): its
+                // buyers were told "no longer for sale" (the deploy review).
+                None if shop.sold_by_the_site_only.iter().any(|s| slug.split(':').next() == Some(s.as_str())) => r
+                    .fail(format!(
+                        "clip {slug} is on the deployed site (its page /clips/{}/ answers) but not in the deployed \
+                         Worker, which refuses it at checkout (\"no longer for sale\"): the Worker was built before \
+                         the clip. Build the Worker after the site (`bash scripts/build-worker.sh`; a shop made by \
+                         `site-gen init` builds it at every deploy) and deploy",
+                        slug.split(':').next().unwrap_or(slug)
+                    )),
                 None => r.warn(format!(
                     "clip {slug} is in content/ but not in the deployed Worker: build and deploy to sell it"
                 )),
@@ -639,6 +654,7 @@ pub fn shop_facts(root: &std::path::Path) -> ShopFacts {
         takes_payments,
         payment_link,
         public_worker: None,
+        sold_by_the_site_only: Vec::new(),
         root: root.to_path_buf(),
         minting_key: None,
         minting_key_unusable: None,
@@ -782,6 +798,13 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
         }
     }
     let mut facts = shop_facts(&args.root);
+    if let Some(catalog) = &facts.catalog {
+        let deployed: Vec<&str> = remote.iter().filter_map(|c| c.get("slug")?.as_str()).collect();
+        let mut missing: Vec<String> =
+            catalog.clips.keys().filter(|s| !deployed.contains(&s.as_str())).cloned().collect();
+        missing.truncate(20);
+        facts.sold_by_the_site_only = crate::existing_order::on_the_site(client.base(), &missing);
+    }
     let base = client.base().to_string();
     facts.public_worker = (!crate::admin_client::is_loopback(&base)).then_some(base);
     // `.dev.vars`' key signs for a Worker on this machine only: `mint`
@@ -998,6 +1021,30 @@ mod tests {
         assert_eq!(r.summary(), "All good.");
         let unknown = ShopFacts::default();
         assert!(Report::new(&health, Ok(&remote), &unknown).lines.iter().any(|l| l.contains("not compared")));
+    }
+
+    /// A clip of content/ the deployed Worker lacks is a warning (build and
+    /// deploy to sell it), and a failure once the deployed site sells it:
+    /// its buyers are refused at checkout (the deploy review).
+    #[test]
+    fn a_clip_the_site_sells_and_the_worker_lacks_fails() {
+        let health = json!({ "ok": true, "checks": [{ "name": "storage", "ok": true, "detail": "ok" }] });
+        let remote = vec![
+            json!({ "slug": "a", "object_key": "clips/a.mp4", "size": 10, "sha256": "aa", "found": { "size": 10, "sha256": "aa" }, "problem": null }),
+        ];
+        let mut shop = facts(local(&[("a", 10, Some("aa")), ("b", 10, Some("bb"))]));
+        let not_yet = Report::new(&health, Ok(&remote), &shop);
+        assert_eq!((not_yet.problems, not_yet.warnings), (0, 1), "{}", lines(&not_yet));
+        shop.sold_by_the_site_only = vec!["b".into()];
+        let sold = Report::new(&health, Ok(&remote), &shop);
+        assert_eq!(sold.problems, 1, "{}", lines(&sold));
+        assert!(
+            lines(&sold).contains(
+                "FAIL  clip b is on the deployed site (its page /clips/b/ answers) but not in the deployed Worker"
+            ),
+            "{}",
+            lines(&sold)
+        );
     }
 
     /// A Worker built with another address than content/site.toml's fails

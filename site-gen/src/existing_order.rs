@@ -150,6 +150,22 @@ pub fn not_deployed(worker: &str, slugs: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The clips of `slugs` whose page the shop at `worker` serves (`HEAD
+/// /clips/<slug>/` answers 200): its site sells them. For doctor: a clip
+/// the site sells and the Worker's catalog lacks is refused at checkout
+/// (the deploy review).
+pub fn on_the_site(worker: &str, slugs: &[String]) -> Vec<String> {
+    let agent = ureq::AgentBuilder::new().timeout(ASK_TIMEOUT).redirects(0).build();
+    slugs
+        .iter()
+        .filter(|slug| {
+            let page = format!("{}/clips/{slug}/", worker.trim_end_matches('/'));
+            agent.head(&page).call().is_ok_and(|r| r.status() == 200)
+        })
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,3 +144,39 @@ fn a_catalog_report_that_does_not_come_is_said_beside_the_checks() {
     assert!(said.contains("D1 reachable"), "the checks had are reported: {said}");
     assert!(!said.contains("could not reach the Worker"), "{said}");
 }
+
+/// A clip of content/ whose page the deployed site serves while the
+/// deployed Worker's catalog lacks it fails, asked of the site itself
+/// (`HEAD /clips/<slug>/`; the warning for a page not deployed yet is in
+/// the unit tests). The deploy review: the site sold a clip the Worker
+/// refused at checkout, and doctor only warned.
+#[test]
+fn a_clip_the_deployed_site_sells_without_the_worker_fails() {
+    let base = http::serve(move |request| {
+        let target = request.target.as_str();
+        if request.line().starts_with("HEAD ") {
+            return Response::empty(if target == "/clips/beta/" { 200 } else { 404 });
+        }
+        let body = if target.starts_with("/admin/health") {
+            json!({ "ok": true, "checks": [{ "name": "ledger", "ok": true, "detail": "D1 reachable" }] })
+        } else if target.starts_with("/admin/catalog") {
+            json!({ "total": 1, "offset": 0, "clips": [
+                { "slug": "alpha", "object_key": "clips/alpha.mp4", "size": 1000, "found": { "size": 1000 }, "problem": null }
+            ]})
+        } else {
+            json!({ "error": "no such route" })
+        };
+        Response::json(200, body)
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_site-gen"))
+        .args(["doctor", "--worker-url", &base, "--root"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/small-shop"))
+        .env("CLIPSTORE_ADMIN_TOKEN", TOKEN)
+        .env_remove("CLIPSTORE_SIGNING_KEY")
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("FAIL  clip beta is on the deployed site (its page /clips/beta/ answers)"), "{said}");
+    assert_eq!(said.matches("  FAIL  ").count(), 1, "{said}");
+}
