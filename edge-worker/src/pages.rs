@@ -97,6 +97,7 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         r#"    <section class="order">
       <h1>Your downloads</h1>
 {intro}      <p class="meta">Order <strong>{order}</strong> · link valid until <time>{expires}</time> · up to {allowance} download{s} per clip</p>
+      <p class="meta">Save each clip before you watch it: a video player (VLC, a browser's player) opening a clip's link uses its downloads too.</p>
       <ul class="download-list">
 "#,
         s = plural,
@@ -603,6 +604,9 @@ mod tests {
         assert!(html.contains("Harbor &quot;dawn&quot;.mp4") || html.contains("Harbor \"dawn\".mp4"));
         assert!(html.contains("2.5 MB"));
         assert!(html.contains("4 of 5 downloads left") && html.contains("up to 5 downloads per clip"));
+        // A player seeking in the link used a one-download link up before
+        // the file was saved (the players review).
+        assert!(html.contains("Save each clip before you watch it"));
         let one = order_page(&shop(), &OrderView { allowance: 1, ..view() });
         assert!(one.contains("up to 1 download per clip") && !one.contains("1 downloads"), "{one}");
         assert!(html.contains(&format!("SHA-256 <code class=\"sha256\">{}</code>", "ab".repeat(32))));
