@@ -275,12 +275,17 @@ impl AdminClient {
                 // the command's first question, a GET, is what D1 refused
                 // (reissue and revoke read the order first: the second
                 // outage review).
-                if status == 503 {
-                    body.push_str(
+                // Only the ledger's outage: a disabled admin API or missing
+                // migrations do not pass by waiting (the diff review).
+                if status == 503 && body.contains("the ledger is unavailable") {
+                    body.push_str(if method == "POST" {
                         "\n  help: nothing was changed (a revoke has not stopped the links, a reset has given nothing \
                          back, a reissue has made no link): run this command again once the ledger answers; \
-                         `site-gen doctor` says when",
-                    );
+                         `site-gen doctor` says when"
+                    } else {
+                        "\n  help: the ledger (D1) did not answer, so nothing was read or changed: run this command \
+                         again once it answers; `site-gen doctor` says when"
+                    });
                 }
                 Err(OrdersError::Http { status, body })
             }

@@ -715,9 +715,11 @@ fn revocation(order: &Value) -> String {
 fn settlement(a: &Value) -> String {
     let number = |key: &str| a.get(key).and_then(Value::as_u64);
     let Some(reserved) = number("reserved_bytes") else { return String::new() };
-    // Refused after its reservation (R2 failing): no byte left, nothing
-    // broke off (the outage review read "broke off after 0 of N bytes").
-    if number("status").is_some_and(|status| status >= 400) {
+    // Refused after its reservation (R2 failing), and settled: no byte
+    // left, nothing broke off (the outage review read "broke off after 0
+    // of N bytes"). Unsettled, it is still charged in full: said below.
+    let refused = number("status").is_some_and(|status| status >= 400) && number("sent_bytes").unwrap_or(0) == 0;
+    if refused && number("settled_at").is_some() {
         return "(refused: nothing sent)".to_string();
     }
     // Given back when the customer asked for those bytes again: a resume,

@@ -133,6 +133,7 @@ fn order_details_say_how_each_download_ended() {
             attempt(json!({"reserved_bytes": 100, "sent_bytes": 100, "completed": 0, "settled_at": 1})),
             attempt(json!({"status": 503, "outcome": "storage_unavailable", "charged_bytes": 0, "reserved_bytes": 100,
                            "sent_bytes": 0, "completed": 0, "settled_at": 1})),
+            attempt(json!({"status": 503, "outcome": "storage_unavailable", "charged_bytes": 100, "reserved_bytes": 100})),
         ],
         "links": [{"key_id": "k1", "issued_at": 1_764_000_000u64, "expires_at": 1_766_592_000u64, "first_seen_at": 1_764_000_060u64}],
         "events": [{"at": 1_764_000_100u64, "kind": "resend", "clip_slug": null, "detail": "to bob@example.com"}],
@@ -159,6 +160,8 @@ fn order_details_say_how_each_download_ended() {
     assert!(!lines[3].contains('('), "{text}");
     // R2 failing after the reservation: refused, not broken off (the outage review).
     assert!(lines[5].ends_with("(refused: nothing sent)"), "{text}");
+    // Not settled yet: still charged in full, which the owner must see (the diff review).
+    assert!(lines[6].contains("charged in full"), "{text}");
     assert!(text.contains("revoked:    no\n"), "{text}");
 }
 
@@ -292,6 +295,8 @@ fn fake_admin(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
             (409, json!({"error": "no e-mail address is known for order ORD-REFUNDED; give one with --to"}))
         } else if request_line.starts_with("GET /admin/orders/ORD%2DDOWN ") {
             (200, json!({"order": {"order_id": "ORD-DOWN", "clips": "[\"harbor\"]", "allowance": 3}}))
+        } else if request_line.starts_with("GET /admin/orders/ORD%2DOFF ") {
+            (503, json!({"error": "the admin API is disabled: ADMIN_TOKEN is shorter than 16 characters"}))
         } else if request_line.starts_with("POST /admin/orders/ORD%2DDOWN/revoke")
             || request_line.starts_with("GET /admin/orders/ORD%2DDARK ")
         {
@@ -415,7 +420,11 @@ fn cli_sends_the_bearer_token_and_reports_refusals() {
     let dark = orders(&base, Some("right-token-0123456789"), &["revoke", "ORD-DARK"]);
     assert!(!dark.status.success());
     let said = String::from_utf8_lossy(&dark.stderr);
-    assert!(said.contains("nothing was changed") && said.contains("a reissue has made no link"), "{said}");
+    assert!(said.contains("nothing was read or changed: run this command again once it answers"), "{said}");
+    // Another 503 does not pass by waiting: no such advice (the diff review).
+    let off = orders(&base, Some("right-token-0123456789"), &["revoke", "ORD-OFF"]);
+    let said = String::from_utf8_lossy(&off.stderr);
+    assert!(said.contains("the admin API is disabled") && !said.contains("run this command again"), "{said}");
 
     let one_clip = orders(&base, Some("right-token-0123456789"), &["revoke", "ORD-9", "--clip", "harbor"]);
     assert!(one_clip.status.success(), "{}", String::from_utf8_lossy(&one_clip.stderr));
