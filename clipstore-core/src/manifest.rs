@@ -72,12 +72,12 @@ crate::json_fields!(
 
 impl ShopInfo {
     /// The fields that still hold `site-gen init`'s placeholder
-    /// (`change-me`, in any case): a Worker built so mails its customers
-    /// links and an address that lead nowhere (the deploy review).
+    /// ([`crate::placeholder::has_mark`]): a Worker built so mails its
+    /// customers links and an address that lead nowhere (the deploy review).
     pub fn placeholders(&self) -> Vec<&'static str> {
         [("base_url", &self.base_url), ("contact_email", &self.contact_email)]
             .into_iter()
-            .filter(|(_, value)| value.to_ascii_lowercase().contains("change-me"))
+            .filter(|(_, value)| crate::placeholder::has_mark(value))
             .map(|(field, _)| field)
             .collect()
     }
@@ -345,6 +345,9 @@ mod tests {
         assert_eq!(shop.placeholders(), ["base_url"]);
         shop.contact_email = "CHANGE-ME@shop.example".into();
         assert_eq!(shop.placeholders(), ["base_url", "contact_email"]);
+        // A word with the mark inside is the shop's own (the diff review).
+        shop.base_url = "https://exchange-media.example".into();
+        assert_eq!(shop.placeholders(), ["contact_email"]);
     }
 
     fn sample() -> CatalogManifest {

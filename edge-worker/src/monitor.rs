@@ -59,7 +59,7 @@ pub fn catalog_check(clips: usize, shop: &clipstore_core::ShopInfo) -> Check {
         Check::fail(
             "catalog_manifest",
             format!(
-                "the Worker was built with site-gen init's placeholder (change-me) in content/site.toml's {}: the links and the address in customers' mails lead nowhere. Set the shop's own, then `site-gen build` and deploy",
+                "the Worker was built with site-gen init's placeholder (change-me) in content/site.toml's {}: the links and the address in customers' mails lead nowhere. Set the shop's own, then build the site, then the Worker, and deploy (docs/deploy.md, step 5)",
                 placeholders.join(" and ")
             ),
         )

@@ -70,9 +70,9 @@ pub struct ShopFacts {
     /// The Worker's address, when it is not on this machine (a deployed
     /// Worker, not `wrangler dev`).
     pub public_worker: Option<String>,
-    /// Clips of `content/` the deployed Worker's catalog lacks whose page
-    /// the deployed site serves, by slug: the site sells them, and the
-    /// Worker refuses them at checkout.
+    /// Files of `content/` (`slug` or `slug:variant`) the deployed
+    /// Worker's catalog lacks that the deployed site sells
+    /// (`existing_order::on_the_site`): the Worker refuses them at checkout.
     pub sold_by_the_site_only: Vec<String>,
     /// The shop's folder doctor read `content/` from.
     pub root: PathBuf,
@@ -235,11 +235,23 @@ impl Report {
             return;
         };
         let content = catalog.shop.base_url.as_str();
-        if deployed.trim_end_matches('/') != content.trim_end_matches('/') {
+        if deployed.trim_end_matches('/') == content.trim_end_matches('/') {
+            return;
+        }
+        // Built and deployed with the shop's own, content/ back on the
+        // placeholder: building now would ship the placeholder (the diff
+        // review).
+        if clipstore_core::placeholder::has_mark(content) {
+            self.fail(format!(
+                "shop address: content/site.toml's base_url is site-gen init's placeholder {content}, while the \
+                 Worker was built with {deployed}: put the shop's address back into content/site.toml before the \
+                 next build, or the Worker built from it mails customers links to {content}"
+            ));
+        } else {
             self.fail(format!(
                 "shop address: the Worker was built with base_url {deployed}, content/site.toml says {content}: the \
                  links in its mails, and in orders it makes from Stripe's answer, go to {deployed}. Build the site \
-                 and the Worker (`site-gen build`) and deploy both ({})",
+                 (`site-gen build`), then the Worker from it, and deploy both ({}, step 5)",
                 guide("deploy.md")
             ));
         }
@@ -421,14 +433,13 @@ impl Report {
                 // The site was deployed with a Worker built before the clip
                 // (`npx wrangler deploy` without `build-worker.sh`): its
                 // buyers were told "no longer for sale" (the deploy review).
-                None if shop.sold_by_the_site_only.iter().any(|s| slug.split(':').next() == Some(s.as_str())) => r
-                    .fail(format!(
-                        "clip {slug} is on the deployed site (its page /clips/{}/ answers) but not in the deployed \
+                None if shop.sold_by_the_site_only.contains(slug) => r.fail(format!(
+                    "clip {slug} is on the deployed site (its page /clips/{}/ offers it) but not in the deployed \
                          Worker, which refuses it at checkout (\"no longer for sale\"): the Worker was built before \
                          the clip. Build the Worker after the site (`bash scripts/build-worker.sh`; a shop made by \
                          `site-gen init` builds it at every deploy) and deploy",
-                        slug.split(':').next().unwrap_or(slug)
-                    )),
+                    slug.split(':').next().unwrap_or(slug)
+                )),
                 None => r.warn(format!(
                     "clip {slug} is in content/ but not in the deployed Worker: build and deploy to sell it"
                 )),
@@ -801,7 +812,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, OrdersError> {
     if let Some(catalog) = &facts.catalog {
         let deployed: Vec<&str> = remote.iter().filter_map(|c| c.get("slug")?.as_str()).collect();
         let mut missing: Vec<String> =
-            catalog.clips.keys().filter(|s| !deployed.contains(&s.as_str())).cloned().collect();
+            catalog.files().into_iter().map(|(name, _)| name).filter(|n| !deployed.contains(&n.as_str())).collect();
         missing.truncate(20);
         facts.sold_by_the_site_only = crate::existing_order::on_the_site(client.base(), &missing);
     }
@@ -1040,7 +1051,7 @@ mod tests {
         assert_eq!(sold.problems, 1, "{}", lines(&sold));
         assert!(
             lines(&sold).contains(
-                "FAIL  clip b is on the deployed site (its page /clips/b/ answers) but not in the deployed Worker"
+                "FAIL  clip b is on the deployed site (its page /clips/b/ offers it) but not in the deployed Worker"
             ),
             "{}",
             lines(&sold)
@@ -1076,6 +1087,12 @@ mod tests {
             lines(&placeholder)
         );
         assert_eq!(built_with(Some(&format!("{content}/"))).problems, 0);
+        // content/ on the placeholder, the Worker on the shop's address:
+        // not "build and deploy", which would ship the placeholder.
+        let mut back = facts(local(&[("a", 10, Some("aa"))]));
+        back.catalog.as_mut().unwrap().shop.base_url = "https://change-me.example".into();
+        let report = Report::new(&json!({ "ok": true, "checks": [], "base_url": content }), Ok(&remote), &back);
+        assert!(lines(&report).contains("put the shop's address back into content/site.toml"), "{}", lines(&report));
         assert_eq!(built_with(None).problems, 0);
     }
 

@@ -150,17 +150,29 @@ pub fn not_deployed(worker: &str, slugs: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The clips of `slugs` whose page the shop at `worker` serves (`HEAD
-/// /clips/<slug>/` answers 200): its site sells them. For doctor: a clip
-/// the site sells and the Worker's catalog lacks is refused at checkout
-/// (the deploy review).
-pub fn on_the_site(worker: &str, slugs: &[String]) -> Vec<String> {
+/// The catalog's files (`slug`, or `slug:variant`, as `CatalogManifest::
+/// files` names them) that the shop at `worker` sells on its site: a clip
+/// whose page (`/clips/<slug>/`) answers 200; a variant whose page offers
+/// it (its `"sku":"slug:variant"` in the page's structured data). For
+/// doctor: a file the site sells and the Worker's catalog lacks is refused
+/// at checkout (the deploy review; a variant's, the diff review).
+pub fn on_the_site(worker: &str, files: &[String]) -> Vec<String> {
     let agent = ureq::AgentBuilder::new().timeout(ASK_TIMEOUT).redirects(0).build();
-    slugs
+    files
         .iter()
-        .filter(|slug| {
+        .filter(|name| {
+            let (slug, variant) = name.split_once(':').map_or((name.as_str(), None), |(s, v)| (s, Some(v)));
             let page = format!("{}/clips/{slug}/", worker.trim_end_matches('/'));
-            agent.head(&page).call().is_ok_and(|r| r.status() == 200)
+            match variant {
+                None => agent.head(&page).call().is_ok_and(|r| r.status() == 200),
+                Some(_) => agent
+                    .get(&page)
+                    .call()
+                    .ok()
+                    .filter(|r| r.status() == 200)
+                    .and_then(|r| r.into_string().ok())
+                    .is_some_and(|html| html.contains(&format!("\"sku\":\"{name}\""))),
+            }
         })
         .cloned()
         .collect()

@@ -9,29 +9,11 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostics::{display_path, Diagnostic, Diagnostics, Location};
 
-/// The mark, matched without regard to case (`change-me.example` too), as a
-/// word of its own: "Climate Change Melts" (slug `climate-change-melts`) is
-/// no placeholder.
-pub const MARK: &str = "CHANGE-ME";
+pub use clipstore_core::placeholder::{has_mark, MARK};
 
 /// Lines of `text` (1-based) holding the mark.
 pub fn lines_with_mark(text: &str) -> Vec<usize> {
     text.lines().enumerate().filter(|(_, line)| has_mark(line)).map(|(i, _)| i + 1).collect()
-}
-
-/// Without copying `text` (a build asks this of every published page's
-/// text): found from the dash of each `-` in it.
-fn has_mark(text: &str) -> bool {
-    let (bytes, dash) = (text.as_bytes(), MARK.find('-').unwrap_or(0));
-    text.match_indices('-').any(|(at, _)| {
-        let Some(start) = at.checked_sub(dash) else { return false };
-        let end = start + MARK.len();
-        let before = start.checked_sub(1).map(|i| bytes[i]);
-        let after = bytes.get(end).copied();
-        bytes.get(start..end).is_some_and(|w| w.eq_ignore_ascii_case(MARK.as_bytes()))
-            && !before.is_some_and(|b| b.is_ascii_alphanumeric())
-            && !after.is_some_and(|b| b.is_ascii_alphanumeric())
-    })
 }
 
 /// Whether the mark on `line` is only in its TOML comment (`price = 0.00

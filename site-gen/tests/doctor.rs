@@ -152,10 +152,26 @@ fn a_catalog_report_that_does_not_come_is_said_beside_the_checks() {
 /// refused at checkout, and doctor only warned.
 #[test]
 fn a_clip_the_deployed_site_sells_without_the_worker_fails() {
+    let shop = tempfile::tempdir().unwrap();
+    copy_dir(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/small-shop")), shop.path());
+    // A file of a clip the Worker sells, added since: the deployed page
+    // offers it, the Worker lacks it (the diff review).
+    let alpha = shop.path().join("content/clips/alpha.md");
+    let page = std::fs::read_to_string(&alpha).unwrap().replacen(
+        "tags = [\"Sea\", \"dawn\"]\n",
+        "tags = [\"Sea\", \"dawn\"]\n\n[[variants]]\nid = \"4k\"\nlabel = \"4K\"\nresolution = \"3840x2160\"\nprice = 40.00\nfile = \"clips/alpha-4k.mp4\"\nfile_name = \"Alpha (4K).mp4\"\nsize = 5000\n",
+        1,
+    );
+    std::fs::write(&alpha, page).unwrap();
     let base = http::serve(move |request| {
         let target = request.target.as_str();
         if request.line().starts_with("HEAD ") {
             return Response::empty(if target == "/clips/beta/" { 200 } else { 404 });
+        }
+        if request.line().starts_with("GET /clips/alpha/") {
+            return Response::empty(200).header("content-type", "text/html").body(
+                r#"<script type="application/ld+json">{"offers":[{"sku":"alpha"},{"sku":"alpha:4k"}]}</script>"#,
+            );
         }
         let body = if target.starts_with("/admin/health") {
             json!({ "ok": true, "checks": [{ "name": "ledger", "ok": true, "detail": "D1 reachable" }] })
@@ -170,13 +186,14 @@ fn a_clip_the_deployed_site_sells_without_the_worker_fails() {
     });
     let out = Command::new(env!("CARGO_BIN_EXE_site-gen"))
         .args(["doctor", "--worker-url", &base, "--root"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/small-shop"))
+        .arg(shop.path())
         .env("CLIPSTORE_ADMIN_TOKEN", TOKEN)
         .env_remove("CLIPSTORE_SIGNING_KEY")
         .output()
         .unwrap();
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
-    assert!(said.contains("FAIL  clip beta is on the deployed site (its page /clips/beta/ answers)"), "{said}");
-    assert_eq!(said.matches("  FAIL  ").count(), 1, "{said}");
+    assert!(said.contains("FAIL  clip beta is on the deployed site (its page /clips/beta/ offers it)"), "{said}");
+    assert!(said.contains("FAIL  clip alpha:4k is on the deployed site (its page /clips/alpha/ offers it)"), "{said}");
+    assert_eq!(said.matches("  FAIL  ").count(), 2, "{said}");
 }

@@ -98,7 +98,7 @@ pub fn incident(key: &str) -> (bool, String) {
             guide("deploy.md")
         )),
         "catalog_manifest" => (true, format!(
-            "the Worker was built with site-gen init's placeholder (change-me) in content/site.toml's base_url or contact_email: customers' mails link to an address that leads nowhere. Set the shop's own, then `site-gen build` and deploy ({})",
+            "the Worker was built with site-gen init's placeholder (change-me) in content/site.toml's base_url or contact_email: customers' mails link to an address that leads nowhere. Set the shop's own, then build the site, then the Worker, and deploy ({}, step 5)",
             guide("deploy.md")
         )),
         "payments" => (false,
