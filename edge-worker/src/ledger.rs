@@ -582,12 +582,14 @@ pub mod sql {
     /// line, broken off, were each taken to have sent what the network's
     /// buffers took (megabytes each), and together the whole clip, which
     /// refused its `aria2c -c` the headers it resumes from.
-    /// With `?4` above 0, only a response that ended since then (unix ms):
-    /// its end may still be on its way to the customer.
+    /// With `?4` above 0, instead: a response that sent the clip's end,
+    /// from wherever it began (a resume's too), and ended since then (unix
+    /// ms): that end may still be on its way to the customer.
     /// `?1 order_id, ?2 clip_slug, ?3 size, ?4 ended since (ms) or 0`.
     pub const RECEIVED_IN_ONE: &str = concat!(
         "SELECT EXISTS (SELECT 1 FROM download_attempts d WHERE d.order_id = ?1 AND d.clip_slug = ?2 \
-         AND d.span_offset = 0 AND d.completed = 1 AND d.span_length >= ?3 AND COALESCE(d.settled_at, 0) >= ?4 AND d.at > 1000 * ",
+         AND (d.span_offset = 0 OR ?4 > 0) AND d.completed = 1 AND d.span_offset + d.span_length >= ?3 \
+         AND COALESCE(d.settled_at, 0) >= ?4 AND d.at > 1000 * ",
         last_reset!("?1", "?2"),
         ") AS found"
     );

@@ -2366,6 +2366,17 @@ fn a_clip_is_received_in_one_by_a_download_that_sent_all_of_it() {
     // (`runtime::reservation`).
     run(&db, "UPDATE download_attempts SET settled_at = 9000 WHERE attempt_id = 'w2'", vec![]);
     assert_eq!((since(&db, 9_000), since(&db, 9_001)), (1, 0));
+    // A resume that sent the end counts for that, not for the whole (the
+    // diff review: a tap while a resume's end arrived got 403).
+    attempt(&db, "r1", 5_000, 700_000, S - 700_000, true);
+    run(&db, "UPDATE download_attempts SET settled_at = 9500 WHERE attempt_id = 'r1'", vec![]);
+    assert_eq!((since(&db, 9_001), since(&db, 9_501)), (1, 0));
+    run(&db, "DELETE FROM download_attempts WHERE attempt_id IN ('w1', 'w2')", vec![]);
+    assert_eq!(whole(&db), 0, "a resume is no download in one");
+    // One that broke off before the end does not.
+    attempt(&db, "r2", 6_000, 0, S, false);
+    run(&db, "UPDATE download_attempts SET settled_at = 9900 WHERE attempt_id = 'r2'", vec![]);
+    assert_eq!(since(&db, 9_501), 0);
 }
 
 /// A checkout's link shown while D1 failed (the success page asked Stripe)
