@@ -111,6 +111,9 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         let left = match line.remaining {
             _ if line.refunded => "no downloads: refunded".to_string(),
             _ if line.withdrawn_by_shop => "no downloads: withdrawn by the shop".to_string(),
+            // Not "0 of 1 left" beside a working "Download again" (the
+            // browser download review).
+            Some(0) if line.restart && !line.in_flight => "broke off: it can be started again once".to_string(),
             Some(n) => format!("{n} of {} download{plural} left", view.allowance),
             None => format!("up to {} download{plural}", view.allowance),
         };
@@ -158,7 +161,7 @@ fn order_section(view: &OrderView, intro: &str) -> String {
         } else if line.resumable_percent.is_some() {
             // A fresh start would be refused; the resume is not.
             format!(
-                r#"<span class="muted">Your last download stopped before the end: {resume_how}. Starting again from the beginning would not fit in what is left.</span>"#
+                r#"<span class="muted">Your last download stopped before the end: {resume_how}. Starting again from the beginning would not fit in what is left. If your browser shows it as cancelled, or no longer has the file, write to us (the address is at the foot of this page) with your order number.</span>"#
             )
         } else if let Some(tail) = line.resume_tail {
             // Finished for the Worker, which cannot see what the network
@@ -630,6 +633,12 @@ mod tests {
         );
         assert!(!html.contains("No downloads left"));
         assert!(!html.contains(r#"class="button" href="/download/TOK/city""#), "no button: a fresh start is refused");
+        // A browser's cancelled download cannot be resumed: whom to write
+        // to, as every other dead end says (the browser download review).
+        assert!(
+            html.contains("If your browser shows it as cancelled, or no longer has the file, write to us"),
+            "{html}"
+        );
         assert!(
             html.contains(r#"or with your download manager and <a href="/download/TOK/city">this clip's link</a>"#),
             "the link to resume with, shown: {html}"
@@ -651,6 +660,8 @@ mod tests {
             r#"<a class="button" href="/download/TOK/city">Download again<span class="visually-hidden"> City</span></a>"#
         ), "{html}");
         assert!(html.contains("Your last download stopped before the end: resume it from your browser"), "said first");
+        // Not "0 of 5 downloads left" beside the button.
+        assert!(html.contains("broke off: it can be started again once"), "{html}");
         broken.lines[1].resumable_percent = None;
         let html = order_page(&shop(), &broken);
         assert!(!html.contains("resume it from your browser"));
