@@ -4,8 +4,9 @@
 //! manifest that maps a clip slug to its object in the bucket, (in `token`)
 //! the purchase-token format, the security headers of every page, how a
 //! `Range` header is answered, how sizes, prices and dates are written for
-//! people, the shape of an e-mail address, `site-gen init`'s placeholder mark, and the shortest admin token. No I/O, no Worker dependency: it builds natively
-//! and for `wasm32-unknown-unknown`.
+//! people, the shape of an e-mail address, `site-gen init`'s placeholder
+//! mark, and the shortest admin token. No I/O, no Worker dependency: it
+//! builds natively and for `wasm32-unknown-unknown`.
 
 pub mod address;
 pub mod display;

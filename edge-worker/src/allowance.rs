@@ -242,9 +242,10 @@ impl DownloadAllowance {
 /// connections in the same instant, before the Worker has noticed the close.
 pub const SETTLEMENT_WAIT_MS: u64 = 8_000;
 
-/// How long after a response sent the whole clip a refusal says that it is
-/// still downloading (409), not used up: the network's buffers may hold its
-/// end for a while (25 MB, 8 s more at 3 MB/s, in the players review).
+/// How long after a response sent the clip's end a browser's refused tap on
+/// Download is told that it is still downloading (409), not used up: the
+/// network's buffers may hold that end for a while (25 MB, 8 s more at
+/// 3 MB/s, in the players review).
 pub const JUST_SENT_MS: u64 = 60_000;
 
 /// Pauses between the grant attempts of a waiting request, in milliseconds:

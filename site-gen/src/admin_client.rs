@@ -271,11 +271,9 @@ impl AdminClient {
             Err(ureq::Error::Status(status, response)) => {
                 let mut body = worker_answer(&response.into_string().unwrap_or_default());
                 // A revoke during a D1 outage said "503" alone: the owner
-                // took the link for stopped (the outage review). Also when
-                // the command's first question, a GET, is what D1 refused
-                // (reissue and revoke read the order first: the second
-                // outage review).
-                // Only the ledger's outage: a disabled admin API or missing
+                // took the link for stopped (the outage reviews; revoke and
+                // reissue read the order first, with a GET). Only for the
+                // ledger's outage: a disabled admin API or missing
                 // migrations do not pass by waiting (the diff review).
                 if status == 503 && body.contains("the ledger is unavailable") {
                     body.push_str(if method == "POST" {

@@ -142,12 +142,15 @@ pub fn not_deployed(worker: &str, slugs: &[String]) -> Vec<String> {
     let agent = ureq::AgentBuilder::new().timeout(ASK_TIMEOUT).redirects(0).build();
     slugs
         .iter()
-        .filter(|slug| {
-            let page = format!("{}/clips/{slug}/", worker.trim_end_matches('/'));
-            matches!(agent.head(&page).call(), Err(ureq::Error::Status(404, _)))
-        })
+        .filter(|slug| matches!(agent.head(&clip_page(worker, slug)).call(), Err(ureq::Error::Status(404, _))))
         .cloned()
         .collect()
+}
+
+/// The address of clip `slug`'s page on the shop at `worker`, deployed
+/// with the Worker.
+fn clip_page(worker: &str, slug: &str) -> String {
+    format!("{}/clips/{slug}/", worker.trim_end_matches('/'))
 }
 
 /// The catalog's files (`slug`, or `slug:variant`, as `CatalogManifest::
@@ -162,7 +165,7 @@ pub fn on_the_site(worker: &str, files: &[String]) -> Vec<String> {
         .iter()
         .filter(|name| {
             let (slug, variant) = name.split_once(':').map_or((name.as_str(), None), |(s, v)| (s, Some(v)));
-            let page = format!("{}/clips/{slug}/", worker.trim_end_matches('/'));
+            let page = clip_page(worker, slug);
             match variant {
                 None => agent.head(&page).call().is_ok_and(|r| r.status() == 200),
                 Some(_) => agent

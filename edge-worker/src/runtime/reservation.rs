@@ -120,11 +120,11 @@ async fn received_in_one(db: &D1Database, claims: &Claims, slug: &str, size: u64
 
 /// What a browser's refused fresh start (a tap on Download) is told: that
 /// the clip is still downloading when a response sent its end (a whole
-/// download, or a resume's) in the last [`allowance::JUST_SENT_MS`] (the
-/// Worker sees its end leave, not
-/// arrive: a second tap meanwhile was told "used all downloads", and its
-/// customer cancelled the first, the players review), else that it is
-/// used up. A tool's request is told it is used up.
+/// download's, or a resume's) in the last [`allowance::JUST_SENT_MS`],
+/// else that it is used up. The Worker sees that end leave, not arrive: a
+/// second tap meanwhile was told "used all downloads", and its customer
+/// cancelled the first (the players review). A tool's request is told it
+/// is used up.
 async fn refusal(db: &D1Database, claims: &Claims, slug: &str, size: u64, restart: bool) -> DownloadError {
     if !restart {
         return DownloadError::AllowanceUsedUp;
