@@ -248,14 +248,27 @@ pub const SETTLEMENT_WAIT_MS: u64 = 8_000;
 /// 3 MB/s, in the players review).
 pub const JUST_SENT_MS: u64 = 60_000;
 
+/// How long a browser's fresh start of the whole clip (a tap on Download)
+/// waits for another response of the clip to settle: long enough for one
+/// cancelled a moment ago, whose close settles in tens of milliseconds;
+/// a second tap while the first runs waited the whole [`SETTLEMENT_WAIT_MS`]
+/// on a spinner before its 409 (the browser download review: about 8 s on a
+/// phone, which invites a third tap).
+pub const RESTART_WAIT_MS: u64 = 2_000;
+
 /// Pauses between the grant attempts of a waiting request, in milliseconds:
 /// short at first (a closed connection settles within tens of milliseconds),
 /// then longer, [`SETTLEMENT_WAIT_MS`] in all. Each step is one D1 read and
 /// at most one D1 write.
 pub fn settlement_polls() -> impl Iterator<Item = u64> {
+    settlement_polls_within(SETTLEMENT_WAIT_MS)
+}
+
+/// [`settlement_polls`] within `total` milliseconds.
+pub fn settlement_polls_within(total: u64) -> impl Iterator<Item = u64> {
     let mut waited = 0;
     [50u64, 100, 150, 200, 250].into_iter().chain(std::iter::repeat(500)).map_while(move |pause| {
-        let pause = pause.min(SETTLEMENT_WAIT_MS - waited);
+        let pause = pause.min(total - waited);
         waited += pause;
         (pause > 0).then_some(pause)
     })
@@ -509,6 +522,9 @@ mod tests {
         assert_eq!(polls.iter().sum::<u64>(), SETTLEMENT_WAIT_MS);
         assert_eq!(&polls[..3], &[50, 100, 150]);
         assert!(polls.len() < 25, "{} D1 reads at most", polls.len());
+        let tap: Vec<u64> = settlement_polls_within(RESTART_WAIT_MS).collect();
+        assert_eq!(tap.iter().sum::<u64>(), RESTART_WAIT_MS);
+        assert_eq!(tap, [50, 100, 150, 200, 250, 500, 500, 250]);
     }
 
     #[test]

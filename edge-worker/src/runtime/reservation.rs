@@ -183,7 +183,8 @@ async fn restarted(
 /// cut short.
 /// A fresh start of the whole clip (`restart`) after its downloads broke off
 /// is given back what they are still charged, once ([`restarted`]); it
-/// waits for reservations in flight to settle rather than being served in
+/// waits for reservations in flight to settle (for
+/// [`allowance::RESTART_WAIT_MS`]) rather than being served in
 /// steps (the download it follows, cancelled a moment ago, may not have
 /// settled yet). Otherwise, or after the wait, refused. `Err(Unavailable)` when D1 fails
 /// at once.
@@ -228,7 +229,11 @@ pub(super) async fn reserve(
     if granted(db, statements).await? {
         return Ok(Reserved::Whole(length));
     }
-    let mut polls = allowance::settlement_polls();
+    let mut polls = allowance::settlement_polls_within(if restart {
+        allowance::RESTART_WAIT_MS
+    } else {
+        allowance::SETTLEMENT_WAIT_MS
+    });
     loop {
         let state = refusal_state(db, claims, slug).await.map_err(|e| match e {
             DownloadError::Unavailable { .. } => DownloadError::AllowanceUsedUp,
