@@ -2,7 +2,7 @@
 //! is already one the shop's Worker knows.
 //!
 //! The Worker's ledger keeps the clips, allowance and expiry of an order's
-//! newest link (`ORDER_SEEN` in `edge-worker/src/ledger.rs`): a link minted
+//! newest link (`ORDER_SEEN` in `edge-worker/src/ledger/sql.rs`): a link minted
 //! under the id of an order a customer paid for takes that order over once
 //! it is opened. Its clips become the new link's, "Lost your download link?"
 //! mails those, and a later `orders reissue` serves them. So `mint` asks the

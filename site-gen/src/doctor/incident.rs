@@ -7,7 +7,7 @@
 
 use crate::guides::guide;
 
-/// The problem keys of the Worker's self-test (`edge-worker/src/monitor.rs`)
+/// The problem keys of the Worker's self-test (`edge-worker/src/monitor/`)
 /// in an open incident: what each means in plain words and where to look
 /// next; `true` when a customer may be without a link or a download because
 /// of it (doctor fails), `false` for a warning.
