@@ -1461,6 +1461,12 @@ fn a_customer_back_from_paying_without_an_order_is_found() {
     assert_eq!(waiting(4000), (1, 0, Some(3100)));
     event("evt_f", "cs_f", "unknown_clip");
     assert_eq!(waiting(4000), (0, 0, None));
+    // A visitor's made-up checkout, or one left unpaid: once the self-test
+    // has heard from Stripe that it is not paid, no order is missing.
+    assert_eq!(wait("cs_made_up", 3200), 1);
+    assert_eq!(waiting(4000), (1, 0, Some(3200)));
+    recorded("self_test:cs_made_up", "self_test", "cs_made_up", "self_test_unpaid");
+    assert_eq!(waiting(4000), (0, 0, None));
     // Days later the debit fails: the success page says so.
     let failed =
         vec![n(9), t("stripe"), t("evt_b2"), t("checkout.session.async_payment_failed"), t("cs_b"), Value::Null]

@@ -1025,7 +1025,7 @@ pub const THANKS_WAITING: &str = "INSERT INTO thanks_waiting (session_id, first_
 /// Customers back from paying between `?2` and `?1` (unix seconds)
 /// who left without an order, that no event (or refusal) explains, and
 /// that the self-test has not asked Stripe about yet (`self_test_unpaid`:
-/// Stripe said not paid): `?3` Checkout Session ids, for
+/// Stripe said not paid; `self_test_on_its_way`: a bank debit): `?3` Checkout Session ids, for
 /// `runtime::thanks::orders_from_stripe`, those of the networks with
 /// the fewest waiting pages first (a customer has one or two; one
 /// client's made-up checkouts, ten a minute, are asked about last),
@@ -1035,7 +1035,7 @@ pub const WAITING_TO_ASK: &str = "SELECT t.session_id AS session_id FROM thanks_
      AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = 'stripe' AND c.session_id = t.session_id) \
      AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
      AND outcome IN ('awaiting_payment', 'payment_failed', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid', \
-     'self_test_unpaid')) \
+     'self_test_unpaid', 'self_test_on_its_way')) \
      ORDER BY (SELECT COUNT(*) FROM thanks_waiting u WHERE u.client_hash IS t.client_hash \
      AND u.first_seen >= ?2) ASC, t.first_seen DESC LIMIT ?3";
 
@@ -1047,7 +1047,10 @@ pub const WAITING_TO_ASK: &str = "SELECT t.session_id AS session_id FROM thanks_
 /// bank debit: days) is no missing order, nor is a checkout the webhook
 /// refused (its own alert names it), nor one the owner made an order of
 /// by hand; a refusal the success page or the self-test recorded is no
-/// event from Stripe. `?1 until, ?2 since`.
+/// event from Stripe. Nor is a checkout Stripe told the self-test it does
+/// not call paid (`self_test_unpaid`: open, expired, or made up by a
+/// visitor of the success page): it had kept an alert about the webhook
+/// open for a day (the alerts review). `?1 until, ?2 since`.
 pub const PAID_WITHOUT_ORDER: &str = "SELECT COALESCE(SUM(NOT made), 0) AS waiting, COALESCE(SUM(made), 0) AS from_page, \
      MIN(first_seen) AS oldest, MAX(first_seen) AS newest FROM (SELECT t.first_seen AS first_seen, \
      EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = 'stripe' AND c.session_id = t.session_id) AS made FROM thanks_waiting t \
@@ -1055,6 +1058,7 @@ pub const PAID_WITHOUT_ORDER: &str = "SELECT COALESCE(SUM(NOT made), 0) AS waiti
      AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
      AND outcome IN ('processed', 'duplicate', 'awaiting_payment', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid') \
      AND event_type NOT IN ('success_page', 'self_test')) \
+     AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id AND outcome = 'self_test_unpaid') \
      AND (NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = 'stripe' AND c.session_id = t.session_id) \
      OR EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
      AND outcome IN ('from_success_page', 'from_self_test'))))";

@@ -275,7 +275,15 @@ pub(super) async fn orders_from_stripe(env: &Env) -> u32 {
             Some(RetrievedSession::Paid(paid)) if paid.created.is_none_or(|c| c + 86_400 > now) => paid,
             // Stripe cannot say now: the next run asks again.
             None => continue,
-            Some(_) => {
+            Some(other) => {
+                // A payment on its way (a bank debit) is still owed its
+                // event from Stripe: the webhook alert stays for it.
+                let (outcome, detail) = match other {
+                    RetrievedSession::OnItsWay => {
+                        ("self_test_on_its_way", "Stripe says its payment is on its way: not asked again")
+                    }
+                    _ => ("self_test_unpaid", "Stripe does not call it paid: not asked again"),
+                };
                 let values = [
                     num(at),
                     text("stripe"),
@@ -284,8 +292,8 @@ pub(super) async fn orders_from_stripe(env: &Env) -> u32 {
                     text(&session),
                     JsValue::NULL,
                     num(200),
-                    text("self_test_unpaid"),
-                    text("Stripe does not call it paid: not asked again"),
+                    text(outcome),
+                    text(detail),
                 ];
                 if let Ok(row) = bind(&db, sql::PAYMENT_EVENT, &values) {
                     let _ = batch(&db, vec![row]).await;
