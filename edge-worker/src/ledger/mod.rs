@@ -13,7 +13,7 @@ use clipstore_core::json_fields;
 /// The ledger's migrations (`edge-worker/migrations/`), in order: the
 /// self-test names those the deployed D1 lacks (`monitor::schema_problem`).
 /// A test keeps this list equal to the folder.
-pub const MIGRATIONS: [&str; 17] = [
+pub const MIGRATIONS: [&str; 18] = [
     "0001_downloads.sql",
     "0002_ledger.sql",
     "0003_monitor.sql",
@@ -31,6 +31,7 @@ pub const MIGRATIONS: [&str; 17] = [
     "0015_thanks_waiting_client.sql",
     "0016_order_lookups.sql",
     "0017_payment_failed_mail.sql",
+    "0018_credit_step.sql",
 ];
 
 pub mod sql;

@@ -195,12 +195,35 @@ pub const GRANT: &str = "INSERT INTO order_clips (order_id, clip_slug, granted_b
      AND NOT EXISTS (SELECT 1 FROM revoked_clips r WHERE r.order_id = ?1 AND r.clip_slug = ?2) \
      RETURNING granted_bytes";
 
+/// What [`CREDIT_ATTEMPT`] gives the attempt it credits (`$set` before it:
+/// SQLite's `SET` reads the row as it was, so each column repeats it):
+/// its overlap with the new span less what it was credited so far, at most
+/// what is left of the pool `?6` and what it is still charged.
+macro_rules! credit_step {
+    ($set:literal) => {
+        concat!(
+            $set,
+            "MIN(MAX(0, MIN(span_offset + sent_bytes, ?3 + ?4) - MAX(span_offset, ?3) - COALESCE(credited_bytes, 0)), \
+             MAX(0, ?6 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0)), \
+             charged_bytes)"
+        )
+    };
+}
+
 /// Gives back what an interrupted attempt was charged for bytes that a
 /// new request asks for again (a resume: they were counted as sent, but
 /// sat in the network's buffers when the client went away). Credits the
-/// latest settled, not yet credited attempt of the (order, clip) that
-/// overlaps the new span, by the overlap, at most what is left of the
-/// credit pool `?6`; marks it credited by `?5`. The attempt must have
+/// latest settled attempt of the (order, clip) that overlaps the new span
+/// by more than it was credited so far, not credited by a request since
+/// it settled, by the overlap less its credit, at most what is left of
+/// the credit pool `?6` and what it is still charged; marks it credited by
+/// `?5`, that credit its `credit_step` (what [`CREDIT_CLIP`] counts). An
+/// attempt given back its tail as it settled ([`CREDIT_SETTLED`]: ranges
+/// a download manager opened while it ran) is credited again when its
+/// middle is asked for: aria2c's opening `GET` had kept that charge, and
+/// its resume was refused with the pool far from spent (the attack
+/// review). One a resume credited is not: the resume showed that the
+/// client has what came before it. The attempt must have
 /// broken off, or the new span must start inside it (a resume: an
 /// attempt "completed" into the network's buffers that the client never
 /// read to the end); asking again from its start is a new download.
@@ -210,19 +233,38 @@ pub const GRANT: &str = "INSERT INTO order_clips (order_id, clip_slug, granted_b
 /// and [`GRANT`].
 /// `?1 order_id, ?2 clip_slug, ?3 span offset, ?4 span length, ?5 the new attempt_id, ?6 credit pool`.
 pub const CREDIT_ATTEMPT: &str = concat!(
-    "UPDATE download_attempts SET \
-     credited_bytes = MIN(MAX(0, MIN(span_offset + sent_bytes, ?3 + ?4) - MAX(span_offset, ?3)), \
-         MAX(0, ?6 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0))), \
-     charged_bytes = charged_bytes - MIN(MAX(0, MIN(span_offset + sent_bytes, ?3 + ?4) - MAX(span_offset, ?3)), \
-         MAX(0, ?6 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0))), \
-     credited_by = ?5 \
+    "UPDATE download_attempts SET ",
+    credit_step!("credit_step = "),
+    ", credited_bytes = COALESCE(credited_bytes, 0) + ",
+    credit_step!(""),
+    ", charged_bytes = charged_bytes - ",
+    credit_step!(""),
+    ", credited_by = ?5 \
      WHERE attempt_id = (SELECT attempt_id FROM download_attempts WHERE order_id = ?1 AND clip_slug = ?2 \
-         AND (completed = 0 OR span_offset < ?3) AND settled_at IS NOT NULL AND credited_by IS NULL \
+         AND (completed = 0 OR span_offset < ?3) AND settled_at IS NOT NULL AND charged_bytes > 0 \
+         AND (credited_by IS NULL OR credited_by LIKE '%:settled:%') \
          AND sent_bytes > 0 AND span_offset < ?3 + ?4 AND span_offset + sent_bytes > ?3 \
+         AND MIN(span_offset + sent_bytes, ?3 + ?4) - MAX(span_offset, ?3) > COALESCE(credited_bytes, 0) \
          AND at > 1000 * ",
     last_reset!("?1", "?2"),
     " ORDER BY at DESC, id DESC LIMIT 1)"
 );
+
+/// What [`CREDIT_SETTLED`] gives back (`$set` before it): from the
+/// earliest later request's start to the end of what the attempt sent, at
+/// most what is left of the pool `?4`.
+macro_rules! settled_credit {
+    ($set:literal) => {
+        concat!(
+            $set,
+            "MIN(span_offset + sent_bytes - MAX(span_offset, (SELECT MIN(b.span_offset) FROM download_attempts b \
+             WHERE b.order_id = ?1 AND b.clip_slug = ?2 AND b.id > download_attempts.id AND b.reserved_bytes > 0 \
+             AND b.span_offset < download_attempts.span_offset + download_attempts.sent_bytes \
+             AND b.span_offset + b.span_length > download_attempts.span_offset)), \
+             MAX(0, ?4 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0)))"
+        )
+    };
+}
 
 /// The same credit, given when an interrupted attempt `?3` settles
 /// after later requests of the (order, clip) already asked again for
@@ -233,23 +275,20 @@ pub const CREDIT_ATTEMPT: &str = concat!(
 /// id with a `:settled` suffix, for [`CREDIT_CLIP`]). Runs in the
 /// settlement batch after [`SETTLE_ATTEMPT`].
 /// `?1 order_id, ?2 clip_slug, ?3 attempt_id, ?4 credit pool, ?5 marker`.
-pub const CREDIT_SETTLED: &str = "UPDATE download_attempts SET \
-     credited_bytes = MIN(span_offset + sent_bytes - MAX(span_offset, (SELECT MIN(b.span_offset) FROM download_attempts b \
-         WHERE b.order_id = ?1 AND b.clip_slug = ?2 AND b.id > download_attempts.id AND b.reserved_bytes > 0 \
-         AND b.span_offset < download_attempts.span_offset + download_attempts.sent_bytes \
-         AND b.span_offset + b.span_length > download_attempts.span_offset)), \
-         MAX(0, ?4 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0))), \
-     charged_bytes = charged_bytes - MIN(span_offset + sent_bytes - MAX(span_offset, (SELECT MIN(b.span_offset) FROM download_attempts b \
-         WHERE b.order_id = ?1 AND b.clip_slug = ?2 AND b.id > download_attempts.id AND b.reserved_bytes > 0 \
-         AND b.span_offset < download_attempts.span_offset + download_attempts.sent_bytes \
-         AND b.span_offset + b.span_length > download_attempts.span_offset)), \
-         MAX(0, ?4 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0))), \
-     credited_by = ?5 \
+pub const CREDIT_SETTLED: &str = concat!(
+    "UPDATE download_attempts SET ",
+    settled_credit!("credited_bytes = "),
+    ", ",
+    settled_credit!("credit_step = "),
+    ", charged_bytes = charged_bytes - ",
+    settled_credit!(""),
+    ", credited_by = ?5 \
      WHERE attempt_id = ?3 AND completed = 0 AND credited_by IS NULL AND sent_bytes > 0 \
      AND EXISTS (SELECT 1 FROM download_attempts b WHERE b.order_id = ?1 AND b.clip_slug = ?2 \
          AND b.id > download_attempts.id AND b.reserved_bytes > 0 \
          AND b.span_offset < download_attempts.span_offset + download_attempts.sent_bytes \
-         AND b.span_offset + b.span_length > download_attempts.span_offset)";
+         AND b.span_offset + b.span_length > download_attempts.span_offset)"
+);
 
 /// Gives back all that the downloads of the (order, clip) that broke
 /// off on another version of the object (an R2 ETag other than `?3`:
@@ -293,6 +332,22 @@ pub const CONTINUES_ANOTHER_VERSION: &str = "WITH f AS (SELECT id, etag FROM dow
      AND NOT EXISTS (SELECT 1 FROM download_attempts n WHERE n.order_id = ?1 AND n.clip_slug = ?2 \
          AND n.id > f.id AND n.etag = ?4 AND n.reserved_bytes > 0 AND n.span_offset = 0)";
 
+/// The most a restart gives back of the broken downloads' charge: the
+/// clip's size `$size` less what the refused start's own batch took from
+/// the credit pool for attempt `$attempt` (which the restart gives back
+/// to the pool), so that a restart gives back one clip at most in all.
+macro_rules! restart_cap {
+    ($size:literal, $attempt:literal) => {
+        concat!(
+            "MAX(0, ",
+            $size,
+            " - (SELECT COALESCE(SUM(s.credit_step), 0) FROM download_attempts s WHERE s.credited_by = ",
+            $attempt,
+            "))"
+        )
+    };
+}
+
 /// A fresh start of the whole clip after its downloads broke off, given
 /// back once per (order, clip) between resets: records the `restart`
 /// event (detail `?5`, which names the new attempt and marks what
@@ -311,7 +366,8 @@ pub const CONTINUES_ANOTHER_VERSION: &str = "WITH f AS (SELECT id, etag FROM dow
 /// budget). Runs in a batch of its own, with [`RESTART_CLIP`],
 /// [`RESTART_ATTEMPTS`] and [`GRANT`], once the fresh start was refused
 /// (its own batch's pool credit already applied).
-/// `?1 order_id, ?2 clip_slug, ?3 size, ?4 budget, ?5 detail, ?6 now (s), ?7 the link's iat`.
+/// `?1 order_id, ?2 clip_slug, ?3 size, ?4 budget, ?5 detail, ?6 now (s), ?7 the link's iat,
+/// ?8 the new attempt_id`.
 pub const RESTART_EVENT: &str = concat!(
     "INSERT INTO order_events (order_id, at, kind, clip_slug, detail) SELECT ?1, ?6, 'restart', ?2, ?5 \
      WHERE NOT EXISTS (SELECT 1 FROM order_events r WHERE r.order_id = ?1 AND r.kind = 'restart' \
@@ -329,34 +385,40 @@ pub const RESTART_EVENT: &str = concat!(
     " AND x.charged_bytes > 0) \
      AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = ?1 AND (o.revoked_at IS NOT NULL OR o.not_before > ?7)) \
      AND NOT EXISTS (SELECT 1 FROM revoked_clips v WHERE v.order_id = ?1 AND v.clip_slug = ?2) \
-     AND (SELECT c.reserved_bytes = 0 AND c.granted_bytes - MIN(?3, (SELECT COALESCE(SUM(x.charged_bytes), 0) \
-         FROM download_attempts x WHERE ",
+     AND (SELECT c.reserved_bytes = 0 AND c.granted_bytes - MIN(",
+    restart_cap!("?3", "?8"),
+    ", (SELECT COALESCE(SUM(x.charged_bytes), 0) FROM download_attempts x WHERE ",
     broken_since_reset!("x", "?1", "?2"),
     ")) + ?3 <= ?4 FROM order_clips c WHERE c.order_id = ?1 AND c.clip_slug = ?2)"
 );
 /// Takes what [`RESTART_EVENT`] gives back (the broken downloads' charge,
-/// at most `?4`, the clip's size) off the (order, clip), when it recorded
-/// the restart `?3` (its detail); and gives the credit pool back what
-/// the refused start's own batch took from it (credited by `?5`), since
-/// the restart gives those bytes back anyway. Before [`RESTART_ATTEMPTS`],
+/// at most the clip's size `?4` less the pool credit below) off the
+/// (order, clip), when it recorded the restart `?3` (its detail); and
+/// gives the credit pool back what the refused start's own batch took from
+/// it (credited by `?5`), since the restart gives those bytes back anyway.
+/// Both together are one clip at most: with the pool given back on top of
+/// a whole clip, a 1-download link yielded 2.94 clips (the attack review). Before [`RESTART_ATTEMPTS`],
 /// which moves those charges. `?1 order_id, ?2 clip_slug, ?3 detail, ?4 size, ?5 the new attempt_id`.
 pub const RESTART_CLIP: &str = concat!(
-    "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - MIN(?4, \
-     (SELECT COALESCE(SUM(x.charged_bytes), 0) FROM download_attempts x WHERE ",
+    "UPDATE order_clips SET granted_bytes = MAX(0, granted_bytes - MIN(",
+    restart_cap!("?4", "?5"),
+    ", (SELECT COALESCE(SUM(x.charged_bytes), 0) FROM download_attempts x WHERE ",
     broken_since_reset!("x", "?1", "?2"),
-    "))), credited_bytes = MAX(0, credited_bytes - (SELECT COALESCE(SUM(credited_bytes), 0) FROM download_attempts \
+    "))), credited_bytes = MAX(0, credited_bytes - (SELECT COALESCE(SUM(credit_step), 0) FROM download_attempts \
          WHERE credited_by = ?5)) \
      WHERE order_id = ?1 AND clip_slug = ?2 \
      AND EXISTS (SELECT 1 FROM order_events WHERE order_id = ?1 AND kind = 'restart' AND detail = ?3)"
 );
 /// Moves the charge [`RESTART_CLIP`] gave back to the broken downloads'
-/// `credited_bytes`, newest first, up to `?4` in all (credited by `?3`
-/// unless a resume credited them before).
-/// `?1 order_id, ?2 clip_slug, ?3 detail, ?4 size`.
+/// `credited_bytes`, newest first, up to the same cap in all (credited by
+/// `?3` unless a resume credited them before).
+/// `?1 order_id, ?2 clip_slug, ?3 detail, ?4 size, ?5 the new attempt_id`.
 pub const RESTART_ATTEMPTS: &str = concat!(
     "UPDATE download_attempts SET credited_bytes = COALESCE(credited_bytes, 0) + g.back, \
      charged_bytes = charged_bytes - g.back, credited_by = COALESCE(credited_by, ?3) \
-     FROM (SELECT x.id AS gid, MIN(x.charged_bytes, MAX(0, ?4 - COALESCE(SUM(x.charged_bytes) \
+     FROM (SELECT x.id AS gid, MIN(x.charged_bytes, MAX(0, ",
+    restart_cap!("?4", "?5"),
+    " - COALESCE(SUM(x.charged_bytes) \
          OVER (ORDER BY x.id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))) AS back \
          FROM download_attempts x WHERE ",
     broken_since_reset!("x", "?1", "?2"),
@@ -365,11 +427,12 @@ pub const RESTART_ATTEMPTS: &str = concat!(
      AND EXISTS (SELECT 1 FROM order_events WHERE order_id = ?1 AND kind = 'restart' AND detail = ?3)"
 );
 
-/// Applies the credit of [`CREDIT_ATTEMPT`] to the (order, clip).
+/// Applies the credit of [`CREDIT_ATTEMPT`] (or [`CREDIT_SETTLED`]) to the
+/// (order, clip): each credited attempt's latest `credit_step`.
 /// `?1 order_id, ?2 clip_slug, ?3 the new attempt_id`.
 pub const CREDIT_CLIP: &str = "UPDATE order_clips SET \
-     granted_bytes = MAX(0, granted_bytes - (SELECT COALESCE(SUM(credited_bytes), 0) FROM download_attempts WHERE credited_by = ?3)), \
-     credited_bytes = credited_bytes + (SELECT COALESCE(SUM(credited_bytes), 0) FROM download_attempts WHERE credited_by = ?3) \
+     granted_bytes = MAX(0, granted_bytes - (SELECT COALESCE(SUM(credit_step), 0) FROM download_attempts WHERE credited_by = ?3)), \
+     credited_bytes = credited_bytes + (SELECT COALESCE(SUM(credit_step), 0) FROM download_attempts WHERE credited_by = ?3) \
      WHERE order_id = ?1 AND clip_slug = ?2 AND EXISTS (SELECT 1 FROM download_attempts WHERE credited_by = ?3)";
 
 /// Settles a reservation once its response has ended (streamed to the
@@ -566,8 +629,10 @@ pub const RECEIVED_IN_ONE: &str = concat!(
 ///   start once its restart was given ([`RESTART_EVENT`]), and no
 ///   download of the clip completed, whole or in pieces that cover it;
 /// - or a download manager's resume of a piece: its span starts inside
-///   what an earlier response was taken to have sent, none of it given
-///   back, and no one response sent the clip whole ([`RECEIVED_IN_ONE`]).
+///   what an earlier response was taken to have sent, not all of that
+///   overlap given back (a credit for another part of it, as aria2c's
+///   opening `GET` gets for its tail, had hidden such a customer from the
+///   alert: the alerts review), and no one response sent the clip whole ([`RECEIVED_IN_ONE`]).
 ///   Its connections on a slow line, stopped, had each "completed"
 ///   into the network's buffers, more than the resume credit gives back.
 ///
@@ -590,7 +655,7 @@ pub const DOWNLOADS_STUCK: &str = concat!(
     " < c.clip_size \
      OR EXISTS (SELECT 1 FROM download_attempts p WHERE p.order_id = a.order_id AND p.clip_slug = a.clip_slug \
          AND p.id < a.id AND p.span_offset < a.span_offset AND a.span_offset < p.span_offset + p.sent_bytes \
-         AND COALESCE(p.credited_bytes, 0) = 0) \
+         AND COALESCE(p.credited_bytes, 0) < p.span_offset + p.sent_bytes - a.span_offset) \
      AND NOT EXISTS (SELECT 1 FROM download_attempts w WHERE w.order_id = a.order_id AND w.clip_slug = a.clip_slug \
          AND w.span_offset = 0 AND w.completed = 1 AND w.span_length >= c.clip_size AND w.at > 1000 * ",
     last_reset!("a.order_id", "a.clip_slug"),
@@ -630,7 +695,8 @@ pub const ORDER: &str =
 /// Bytes granted per clip of an order, the pool's credit spent, what
 /// the latest attempt that broke off was charged if a new download of the
 /// whole clip would be credited for it ([`CREDIT_ATTEMPT`]'s choice for a
-/// span from 0: settled, broken off, not credited), and where the
+/// span from 0: settled, broken off, not credited since it settled; what
+/// it sent less its credit), and where the
 /// file of the latest download stops when it broke off (`broken_at`): a
 /// span to the end of the clip (a download from the start, a resume, a
 /// download manager's last piece), longer than a media element's chunk
@@ -648,9 +714,11 @@ pub const ORDER: &str =
 /// its end), for [`OrderClipRow::resume_tail`]. `?1 order_id`.
 pub const ORDER_CLIPS: &str = concat!(
     "SELECT clip_slug, granted_bytes, clip_size, unit_bytes, budget_bytes, updated_at, credited_bytes, reserved_bytes, \
-     (SELECT a.sent_bytes FROM download_attempts a WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
-         AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.credited_by IS NULL \
-         AND a.sent_bytes > 0 AND a.at > 1000 * ",
+     (SELECT a.sent_bytes - COALESCE(a.credited_bytes, 0) FROM download_attempts a \
+         WHERE a.order_id = order_clips.order_id AND a.clip_slug = order_clips.clip_slug \
+         AND a.completed = 0 AND a.settled_at IS NOT NULL AND a.charged_bytes > 0 \
+         AND (a.credited_by IS NULL OR a.credited_by LIKE '%:settled:%') \
+         AND a.sent_bytes > COALESCE(a.credited_bytes, 0) AND a.at > 1000 * ",
     last_reset!("order_clips.order_id", "order_clips.clip_slug"),
     " ORDER BY a.at DESC, a.id DESC LIMIT 1) AS interrupted_bytes, \
      (SELECT CASE WHEN a.completed = 0 AND a.sent_bytes > 0 AND a.span_offset + a.span_length >= order_clips.clip_size \

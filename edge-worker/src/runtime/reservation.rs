@@ -152,12 +152,21 @@ async fn restarted(
     let detail = text(&format!("a fresh start after downloads that broke off, given back (attempt {attempt_id})"));
     let (order, clip) = (text(&claims.order_id), text(slug));
     let (size, budget) = (num(allowance.size), num(allowance.budget()));
-    let event =
-        [order.clone(), clip.clone(), size.clone(), budget, detail.clone(), num(now_unix()), num(claims.issued_at)];
+    let attempt = text(attempt_id);
+    let event = [
+        order.clone(),
+        clip.clone(),
+        size.clone(),
+        budget,
+        detail.clone(),
+        num(now_unix()),
+        num(claims.issued_at),
+        attempt.clone(),
+    ];
     let statements = vec![
         bind(db, sql::RESTART_EVENT, &event)?,
-        bind(db, sql::RESTART_CLIP, &[order.clone(), clip.clone(), detail.clone(), size.clone(), text(attempt_id)])?,
-        bind(db, sql::RESTART_ATTEMPTS, &[order, clip, detail, size])?,
+        bind(db, sql::RESTART_CLIP, &[order.clone(), clip.clone(), detail.clone(), size.clone(), attempt.clone()])?,
+        bind(db, sql::RESTART_ATTEMPTS, &[order, clip, detail, size, attempt])?,
         grant_statement(db, claims, slug, allowance.size, allowance)?,
     ];
     granted(db, statements).await
