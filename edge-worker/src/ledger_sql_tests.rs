@@ -2877,3 +2877,57 @@ fn an_exchanged_clip_starts_afresh_in_the_same_order_of_the_same_payment() {
     assert_eq!(order, "O");
     assert_eq!(run(&db, sql::REVOKE_FOR_MONEY_BACK, vec![t("O"), n(10), t("refunded")]), 1);
 }
+
+/// A second payment page of the same clip, both paid (the shopper review's
+/// "Buy this clip", Back, "Buy this clip"): the later order notes the
+/// earlier one, for the owner's payments alert, while neither was refunded;
+/// another file or licence, another address, or an order refunded is no
+/// second payment.
+#[test]
+fn the_same_item_paid_twice_by_one_address_is_told_to_the_owner() {
+    let db = db();
+    let order = |id: &str, session: &str, email: &str, clips: &str, choices: Option<&str>, at: u64| {
+        let choices = choices.map_or(Value::Null, t);
+        run(&db, sql::CHECKOUT_ORDER, vec![t(id), t(clips), n(1), n(99_999), n(at), n(at), t("stripe"), choices]);
+        let checkout = vec![t("stripe"), t(session), t(id), t("tok"), t(email), n(4500), t("eur"), n(at), t("pi")];
+        run(&db, sql::CHECKOUT, checkout);
+    };
+    let noted = |id: &str, email: &str, clips: &str, choices: Option<&str>, now: u64| -> usize {
+        let values =
+            vec![n(now * 1000), t("stripe"), t(&format!("evt_{id}:paid_twice")), t("checkout.session.completed")]
+                .into_iter()
+                .chain([t(&format!("cs_{id}")), t(id), t(email), n(now.saturating_sub(7 * 86_400)), t(clips)])
+                .chain([choices.map_or(Value::Null, t)])
+                .collect();
+        run(&db, sql::PAID_TWICE, values)
+    };
+    let attention = |db: &Connection| -> Vec<(String, String)> {
+        let mut s = db.prepare(sql::PAYMENT_ATTENTION).unwrap();
+        s.query_map([0], |r| Ok((r.get("order_id")?, r.get("detail")?))).unwrap().map(Result::unwrap).collect()
+    };
+    let extended = Some(r#"{"b":{"variant":"4k","licence":"extended"}}"#);
+    order("O1", "cs_O1", "Buyer@Example.com", r#"["a","b"]"#, extended, 1_000);
+    // The same file and licence of b, by the same address in other case.
+    order("O2", "cs_O2", "buyer@example.com", r#"["b"]"#, extended, 2_000);
+    assert_eq!(noted("O2", "buyer@example.com", r#"["b"]"#, extended, 2_000), 1);
+    assert_eq!(noted("O2", "buyer@example.com", r#"["b"]"#, extended, 2_000), 0, "once per order");
+    assert_eq!(
+        attention(&db),
+        [("O2".to_string(), "O1: b, bought by Buyer@Example.com on 1970-01-01 00:16 UTC".to_string())]
+    );
+    let standard = Some(r#"{"b":{"variant":"4k"}}"#);
+    for (id, email, clips, choices) in [
+        ("O3", "buyer@example.com", r#"["b"]"#, standard),
+        ("O4", "other@example.com", r#"["b"]"#, extended),
+        ("O5", "buyer@example.com", r#"["c"]"#, None),
+    ] {
+        order(id, &format!("cs_{id}"), email, clips, choices, 3_000);
+        assert_eq!(noted(id, email, clips, choices, 3_000), 0, "{id}: another item, or another buyer");
+    }
+    // a, bought again: its earlier order a week and more ago is left out.
+    order("O6", "cs_O6", "buyer@example.com", r#"["a"]"#, None, 1_000 + 7 * 86_400 + 1);
+    assert_eq!(noted("O6", "buyer@example.com", r#"["a"]"#, None, 1_000 + 7 * 86_400 + 1), 0);
+    // The owner refunds the earlier one: nothing left to look at.
+    run(&db, "UPDATE orders SET revoked_at = 5000, revoked_reason = 'refunded' WHERE order_id = 'O1'", vec![]);
+    assert_eq!(attention(&db), []);
+}

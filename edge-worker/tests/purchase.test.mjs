@@ -720,6 +720,25 @@ describe("security headers", () => {
 });
 
 describe("partial refunds and disputes", () => {
+  it("the same clip paid twice by one address (two payment pages, both paid): both orders work, and the owner is told which to refund", async () => {
+    const [a] = present.slice(5, 6);
+    const sessions = [unique("cs"), unique("cs")].map((id) => ({ id, object: "checkout.session", mode: "payment",
+      metadata: { clips: a.slug }, amount_total: a.price, currency: manifest.shop.currency.toLowerCase() }));
+    const first = await deliver(completed(sessions[0], { email: "Twice@Example.com", paymentIntent: unique("pi") }));
+    const second = await deliver(completed(sessions[1], { email: "twice@example.com", paymentIntent: unique("pi") }));
+    assert.deepEqual([first.status, second.status], [200, 200]);
+    const alerts = await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("*/5 * * * *")}`);
+    assert.equal(alerts.status, 200, await alerts.text());
+    const log = await logMatching(stack, new RegExp(`${second.body.order_id}: paid for again`));
+    assert.ok(log.includes(`paid for again (${a.slug}, bought by Twice@Example.com on `), log);
+    assert.ok(log.includes(`in order ${first.body.order_id}: two payment pages of the same clip, both paid). If it was a mistake, refund one`), log);
+    for (const to of ["Twice@Example.com", "twice@example.com"]) {
+      const [mail] = await mailTo((m) => m.to.includes(to));
+      const [link] = linksIn(mail.email.text);
+      assert.equal((await curl(`${link}/${a.slug}`, { args: ["-I"] })).status, 200, "each order downloads");
+    }
+  });
+
   it("a partial refund keeps the links, alerts the owner, and the owner revokes one clip with site-gen", async () => {
     const [a, b] = present.slice(3, 5);
     const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: `${a.slug},${b.slug}` },

@@ -977,6 +977,29 @@ pub const PAYMENT_EVENT: &str =
     "INSERT INTO payment_events (at, provider, event_id, event_type, session_id, order_id, status, outcome, detail) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
+/// Notes, beside a new order `?6`, that the same address (`?7`, any case)
+/// paid for one of its items before, in another order made since `?8`
+/// (unix s) that still downloads: the same clip, file and licence (`?9`
+/// the new order's clips, `?10` its choices). A second "Buy this clip"
+/// after Back opens a payment page of its own, and both could be paid
+/// (the shopper review): the owner is told (`payment_attention`), and
+/// refunds one if it was a mistake, before the customer has to write in.
+/// Once per order; its detail starts with the earlier order's id and a
+/// colon ([`PAYMENT_ATTENTION`] reads it). `?1 at (ms), ?2 provider, ?3 event id,
+/// ?4 event type, ?5 session`.
+pub const PAID_TWICE: &str = "INSERT INTO payment_events (at, provider, event_id, event_type, session_id, order_id, \
+     status, outcome, detail) SELECT ?1, ?2, ?3, ?4, ?5, ?6, 200, 'paid_twice', \
+     c.order_id || ': ' || j.value || ', bought by ' || c.customer_email || ' on ' \
+         || strftime('%Y-%m-%d %H:%M UTC', c.created_at, 'unixepoch') \
+     FROM checkouts c JOIN orders o ON o.order_id = c.order_id, json_each(o.clips) j \
+     WHERE c.provider = ?2 AND lower(c.customer_email) = lower(?7) AND c.order_id <> ?6 AND c.created_at >= ?8 \
+     AND o.revoked_at IS NULL AND j.value IN (SELECT value FROM json_each(?9)) \
+     AND json_extract(o.choices, '$.\"' || j.value || '\".variant') IS json_extract(?10, '$.\"' || j.value || '\".variant') \
+     AND json_extract(o.choices, '$.\"' || j.value || '\".licence') IS json_extract(?10, '$.\"' || j.value || '\".licence') \
+     AND NOT EXISTS (SELECT 1 FROM revoked_clips r WHERE r.order_id = o.order_id AND r.clip_slug = j.value) \
+     AND NOT EXISTS (SELECT 1 FROM payment_events p WHERE p.order_id = ?6 AND p.outcome = 'paid_twice') \
+     ORDER BY c.created_at DESC LIMIT 1";
+
 /// Records an unauthenticated refusal, at most
 /// [`super::UNAUTHENTICATED_PAYMENT_EVENTS_PER_MINUTE`] per minute and
 /// outcome, so forged deliveries cannot fill the database.
@@ -1210,18 +1233,22 @@ pub const RECOVERY_SENT: &str = "UPDATE recovery_requests SET sent = ?2 WHERE id
 /// after it; a full refund or dispute without an order once its
 /// payment's checkout made one (created revoked; a partial refund
 /// without an order stays: the order made later revokes nothing for
-/// it); a refused checkout once it has its order.
+/// it); a refused checkout once it has its order; a payment made twice
+/// once either order, or a clip of it, was refunded or revoked.
 pub const PAYMENT_ATTENTION: &str =
     "SELECT MAX(e.id) AS id, MIN(e.id) AS first_id, e.order_id AS order_id, e.outcome AS outcome, e.detail AS detail, \
      e.session_id AS session_id \
      FROM payment_events e \
      WHERE e.at >= ?1 AND e.outcome IN ('partial_refund', 'amount_mismatch', 'refund_without_order', 'revoke_pending', \
-     'checkout_unavailable', 'unknown_clip', 'no_clips', 'underpaid', 'refund_failed', 'unpaid_order') \
+     'checkout_unavailable', 'unknown_clip', 'no_clips', 'underpaid', 'refund_failed', 'unpaid_order', 'paid_twice') \
      AND NOT (e.outcome = 'unpaid_order' AND EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id \
          AND o.revoked_at IS NOT NULL)) \
      AND NOT (e.outcome = 'partial_refund' AND (EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id \
          AND o.revoked_at IS NOT NULL) \
          OR EXISTS (SELECT 1 FROM revoked_clips v WHERE v.order_id = e.order_id AND v.at * 1000 >= e.at))) \
+     AND NOT (e.outcome = 'paid_twice' AND EXISTS (SELECT 1 FROM orders o WHERE (o.order_id = e.order_id \
+         OR o.order_id = substr(e.detail, 1, instr(e.detail, ':') - 1)) AND (o.revoked_at IS NOT NULL \
+         OR EXISTS (SELECT 1 FROM revoked_clips v WHERE v.order_id = o.order_id)))) \
      AND NOT (e.outcome = 'revoke_pending' \
          AND EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.payment_id = e.session_id)) \
      AND NOT (e.outcome IN ('unknown_clip', 'no_clips', 'underpaid') \

@@ -863,6 +863,24 @@ pub mod sql {
 mod payment_attention_tests {
     use super::{links_refused_problem, mail_failed_problem, payment_attention_problem, webhook_refused_problem};
 
+    /// A payment made twice names both orders and what to do in plain words.
+    #[test]
+    fn a_payment_made_twice_names_both_orders_and_the_refund() {
+        let rows = [(
+            Some("PAY-2".to_string()),
+            "paid_twice".to_string(),
+            "PAY-1: harbour, bought by a@example.com on 2026-12-07 20:01 UTC".to_string(),
+        )];
+        let text = payment_attention_problem(&rows).unwrap();
+        assert!(
+            text.contains(
+                "PAY-2: paid for again (harbour, bought by a@example.com on 2026-12-07 20:01 UTC, in order PAY-1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("refund one of the two payments in the Stripe Dashboard"), "{text}");
+    }
+
     #[test]
     fn refused_webhook_deliveries_name_the_secret() {
         assert_eq!(webhook_refused_problem(2, None), None, "a stranger's post or two");

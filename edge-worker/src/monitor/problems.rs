@@ -249,6 +249,12 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                 "refund_failed" => format!(
                     "{order}: {detail}; the order stays as the refund left it (revoked if it was a full refund; a partial one revoked nothing). Refund the customer another way; or, if a full refund revoked it and they should have the clips after all: site-gen orders reissue {order} --despite-refund"
                 ),
+                "paid_twice" => {
+                    let (earlier, what) = detail.split_once(": ").unwrap_or(("another order", detail));
+                    format!(
+                        "{order}: paid for again ({what}, in order {earlier}: two payment pages of the same clip, both paid). If it was a mistake, refund one of the two payments in the Stripe Dashboard: its link stops, the other order's keeps working; if they meant to buy it twice, nothing needs doing"
+                    )
+                }
                 "unpaid_order" => format!(
                     "{order}: {detail}, but the order was made before the money arrived (`orders create --session`) and its links work. If the customer does not pay another way: site-gen orders revoke {order}"
                 ),

@@ -398,6 +398,10 @@ async fn checkout(
 /// checkout's order itself (`super::thanks`).
 pub(super) const FROM_SUCCESS_PAGE: &str = "from_success_page";
 
+/// How far back a payment for the same item by the same address counts as
+/// paid twice (`sql::PAID_TWICE`): a week.
+const PAID_TWICE_WITHIN_SECS: u64 = 7 * 86_400;
+
 /// Makes the order of a paid checkout: the order, its link, the checkout,
 /// the customer's e-mail (outbox) and `event`'s row (with `outcome`) are
 /// written in one batch (transaction). Made twice at once (the webhook and
@@ -476,6 +480,23 @@ pub(super) async fn make_order(
     ];
     if let Some(mismatch) = &mismatch {
         statements.push(event_row(db, name, event, at, Some(order_id), "amount_mismatch", mismatch)?);
+    }
+    // The same address paid for the same item in the last week: the owner
+    // is told, in case one payment was a mistake (`sql::PAID_TWICE`).
+    if let Some(email) = paid.customer_email.as_deref() {
+        let values = [
+            num(at),
+            text(name),
+            text(&format!("{}:paid_twice", event.event_id)),
+            text(&event.event_type),
+            text(session_id),
+            text(order_id),
+            text(email),
+            num(now.saturating_sub(PAID_TWICE_WITHIN_SECS)),
+            text(&super::clips_json(&claims.clips)),
+            super::choices_json(&claims.choices),
+        ];
+        statements.push(bind(db, sql::PAID_TWICE, &values)?);
     }
     match &pending {
         // No mail: a dispute won later mails a fresh link
