@@ -315,7 +315,7 @@ describe("a ledger outage", () => {
       const sent = mail.sent.slice(mails);
       assert.equal(sent.length, 1, JSON.stringify(sent.map((m) => m.email.subject)));
       assert.deepEqual([sent[0].email.to].flat(), ["owner@saltglass.example"]);
-      assert.match(sent[0].email.subject, /problem found by the self-test/);
+      assert.match(sent[0].email.subject, /: the download records \(D1\)/, "the problem in the owner's words");
       assert.match(sent[0].email.text, /ledger \(new\)/);
       assert.match(stack.log(), /"event":"alert_mail_sent_directly"/);
     } finally {

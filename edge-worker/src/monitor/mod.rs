@@ -666,12 +666,24 @@ impl Notice {
     pub fn subject(&self, shop: &str) -> String {
         match self.kind {
             NoticeKind::Recovered => format!("✅ {shop}: recovered"),
-            NoticeKind::Cleared => format!("✅ {shop}: {} cleared", self.cleared.join(", ")),
-            NoticeKind::Alert => format!(
-                "🚨 {shop}: {} problem{} found by the self-test",
-                self.problems.len(),
-                if self.problems.len() == 1 { "" } else { "s" }
-            ),
+            NoticeKind::Cleared => {
+                let fixed: Vec<String> = self.cleared.iter().map(|k| title(k)).collect();
+                format!("✅ {shop}: fixed: {}", fixed.join(", "))
+            }
+            NoticeKind::Alert => {
+                // The first problem that is new, in words, and how many more.
+                let first = self.problems.iter().find(|(k, _)| self.new.contains(k)).or(self.problems.first());
+                let more = self.problems.len().saturating_sub(1);
+                format!(
+                    "🚨 {shop}: {}{}",
+                    first.map_or_else(|| "a problem".to_string(), |(k, _)| title(k)),
+                    match more {
+                        0 => String::new(),
+                        1 => " and 1 more problem".to_string(),
+                        n => format!(" and {n} more problems"),
+                    }
+                )
+            }
         }
     }
 
@@ -687,8 +699,14 @@ impl Notice {
                         "🚨 {shop}: {} problem{} found by the scheduled self-test; {}.",
                         self.problems.len(),
                         if self.problems.len() == 1 { "" } else { "s" },
-                        if self.problems.iter().any(|(key, _)| touches_downloads(key)) {
+                        if self
+                            .problems
+                            .iter()
+                            .any(|(key, _)| touches_downloads(key) && !key.starts_with("downloads_stuck"))
+                        {
                             "customers' downloads may be failing"
+                        } else if self.problems.iter().any(|(key, _)| key.starts_with("downloads_stuck")) {
+                            "a customer's download needs you"
                         } else {
                             "customers may be waiting on you"
                         }
@@ -1729,7 +1747,7 @@ mod tests {
         let stuck = RunFindings { system: vec![("mail_stuck".into(), p)], ..RunFindings::default() };
         let (state, alert) = conclude(&MonitorState::default(), &stuck, 1);
         let alert = alert.unwrap();
-        assert_eq!(alert.subject("Shop"), "🚨 Shop: 1 problem found by the self-test");
+        assert_eq!(alert.subject("Shop"), "🚨 Shop: e-mail not going out", "the problem in the owner's words");
         assert!(alert.text("Shop").contains("- mail_stuck (new): 3 e-mails"));
         let worse = RunFindings {
             system: vec![("mail_stuck".into(), mail_stuck_problem(4, 6 * 3600, 30, None).unwrap())],
@@ -1739,6 +1757,19 @@ mod tests {
         assert_eq!(again, None, "more stuck mail is the same incident");
         let (_, recovered) = conclude(&state, &RunFindings::default(), 3);
         assert_eq!(recovered.unwrap().subject("Shop"), "✅ Shop: recovered");
+        // With two open, one fixed; and a clip and the ledger at once.
+        let two = RunFindings {
+            system: vec![("mail_stuck".into(), "x".into()), ("ledger".into(), "y".into())],
+            ..RunFindings::default()
+        };
+        let (state, alert) = conclude(&MonitorState::default(), &two, 1);
+        assert_eq!(alert.unwrap().subject("Shop"), "🚨 Shop: the download records (D1) and 1 more problem");
+        let one = RunFindings { system: vec![("ledger".into(), "y".into())], ..RunFindings::default() };
+        assert!(touches_downloads("downloads_stuck"));
+        let (_, cleared) = conclude(&state, &one, 2);
+        assert_eq!(cleared.unwrap().subject("Shop"), "✅ Shop: fixed: e-mail not going out");
+        assert_eq!(title("clip:harbour"), "the file of clip harbour in storage");
+        assert_eq!(title("payments#41"), "payments to look at");
     }
 
     #[test]

@@ -371,3 +371,38 @@ pub fn writes_refused_problem(error: &str) -> String {
         "D1 answers reads but refuses writes ({error}): paid checkouts cannot become orders (Stripe retries each for three days, and the cron reads Stripe's undelivered events of the last 30 days back with a key that may read events, so the orders follow once D1 takes writes), and downloads are counted in R2 until it takes them. Look at the D1 database in the Cloudflare dashboard (its size against the plan's limit)"
     )
 }
+
+/// What a problem key means, in the owner's words, for an alert's subject
+/// (the alerts review: "clip:… cleared", "ledger", "orders_missing" told a
+/// shop owner nothing). The key itself stays in each line and in the
+/// webhook's data, as docs/monitoring.md names them.
+pub fn title(key: &str) -> String {
+    if let Some(slug) = key.strip_prefix(super::CLIP_PREFIX) {
+        return format!("the file of clip {slug} in storage");
+    }
+    let check = key.split('#').next().unwrap_or(key);
+    match check {
+        "storage" => "clip storage (R2)",
+        "ledger" => "the download records (D1)",
+        "ledger_writes" => "the download records (D1) refusing writes",
+        "ledger_schema" => "the download records (D1) missing updates",
+        "ledger_merge" | "ledger_set_aside" => "downloads counted during an outage",
+        "signing_keys" => "the keys of the download links",
+        "failure_rate" => "downloads failing",
+        "downloads_stuck" => "a customer who cannot finish a download",
+        "links_refused" => "download links refused",
+        "mail_stuck" => "e-mail not going out",
+        "mail_failed" => "an e-mail that could not be delivered",
+        "orders_missing" => "paid orders not arriving from Stripe",
+        "payments" => "payments to look at",
+        "payments_unconfirmed" | "stripe_undelivered" => "payments Stripe has not confirmed to the shop",
+        "webhook_refused" => "Stripe's messages refused",
+        "checkout" | "checkouts_refused" => "the cart's checkout",
+        "catalog_manifest" => "the catalog the Worker was built with",
+        "catalog_sold" => "clips customers bought, gone from the catalog",
+        "secondary" | "r2_failover" => "the backup copy of the clips",
+        "alerts" => "the alerts themselves",
+        other => other,
+    }
+    .to_string()
+}
