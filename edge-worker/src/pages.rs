@@ -307,7 +307,7 @@ fn clearing_cart(page: String, cart: Option<&str>, bought: &[OrderLine]) -> Stri
 
 pub fn thanks_page(shop: &ShopInfo, view: &OrderView, link: &str, cart: Option<&str>) -> String {
     let intro = format!(
-        "      <p>Thank you for your order. Your download link is <a class=\"order-link\" href=\"{href}\">{shown}</a>: bookmark it, it is how you come back to your clips.</p>\n",
+        "      <p>Thank you for your order. Your download link is <a class=\"order-link\" href=\"{href}\">{shown}</a>: bookmark it, it is how you come back to your clips. We are e-mailing it to the address you gave at checkout too.</p>\n",
         href = attr(link),
         shown = text(link),
     );
@@ -393,7 +393,7 @@ pub fn payment_failed_page(shop: &ShopInfo) -> String {
 pub fn bad_thanks_page(shop: &ShopInfo) -> String {
     let contact = contact_link(shop);
     let body = format!(
-        "    <section class=\"notice\">\n      <h1>This page needs a checkout reference</h1>\n      <p>The link you followed is incomplete. If you have paid, write to {contact} with your receipt and we will send your download link.</p>\n      <p><a href=\"/\">Back to the shop</a></p>\n    </section>\n"
+        "    <section class=\"notice\">\n      <h1>This page needs a checkout reference</h1>\n      <p>The link you followed is incomplete. If you have paid, <a href=\"/orders/recover\">have your download link e-mailed again</a> with the address you paid with, or write to {contact} with your receipt.</p>\n      <p><a href=\"/\">Back to the shop</a></p>\n    </section>\n"
     );
     layout(shop, "Checkout reference missing", &body)
 }
@@ -754,6 +754,13 @@ mod tests {
         assert!(html.contains("href=\"/download/TOK\""));
         assert!(html.contains("4 of 5 downloads left"));
         assert!(html.contains("href=\"/download/TOK/harbor\""));
+        // A customer who closes the tab knows the link is in the mail too
+        // (the shopper review: the page did not say so).
+        assert!(html.contains("We are e-mailing it to the address you gave at checkout too."));
+        // Without its checkout reference, the page leads to the recovery form first.
+        assert!(
+            bad_thanks_page(&shop()).contains("<a href=\"/orders/recover\">have your download link e-mailed again</a>")
+        );
     }
 
     #[test]
