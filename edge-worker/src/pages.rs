@@ -305,11 +305,14 @@ fn clearing_cart(page: String, cart: Option<&str>, bought: &[OrderLine]) -> Stri
     page.replacen("<body>", &(body + ">"), 1)
 }
 
-pub fn thanks_page(shop: &ShopInfo, view: &OrderView, link: &str, cart: Option<&str>) -> String {
+/// `mailed`: the shop sends mail, so the link is on its way by e-mail too
+/// (said only then: a shop may have no mail provider).
+pub fn thanks_page(shop: &ShopInfo, view: &OrderView, link: &str, cart: Option<&str>, mailed: bool) -> String {
     let intro = format!(
-        "      <p>Thank you for your order. Your download link is <a class=\"order-link\" href=\"{href}\">{shown}</a>: bookmark it, it is how you come back to your clips. We are e-mailing it to the address you gave at checkout too.</p>\n",
+        "      <p>Thank you for your order. Your download link is <a class=\"order-link\" href=\"{href}\">{shown}</a>: bookmark it, it is how you come back to your clips.{mail}</p>\n",
         href = attr(link),
         shown = text(link),
+        mail = if mailed { " We are e-mailing it to the address you gave at checkout too." } else { "" },
     );
     // The cart paid for is emptied: its clips are bought.
     clearing_cart(layout(shop, "Thank you", &order_section(view, &intro)), cart, &view.lines).replacen(
@@ -742,12 +745,12 @@ mod tests {
 
     #[test]
     fn thanks_page_is_the_order_page_with_the_link_to_keep() {
-        let html = thanks_page(&shop(), &view(), "/download/TOK", Some("AbCdEfGhIjKlMnOpQrStUv"));
+        let html = thanks_page(&shop(), &view(), "/download/TOK", Some("AbCdEfGhIjKlMnOpQrStUv"), true);
         assert!(
             html.contains("<body data-cart-clear=\"AbCdEfGhIjKlMnOpQrStUv\" data-cart-bought=\"harbor city\">"),
             "the cart paid for is emptied, and what it bought leaves any other"
         );
-        let html = thanks_page(&shop(), &view(), "/download/TOK", None);
+        let html = thanks_page(&shop(), &view(), "/download/TOK", None, true);
         assert!(!html.contains("data-cart-clear"), "a Payment Link's: no cart to empty");
         assert!(html.contains("<body data-cart-bought=\"harbor city\">"), "{html}");
         assert!(html.contains("Thank you for your order"));
@@ -757,6 +760,8 @@ mod tests {
         // A customer who closes the tab knows the link is in the mail too
         // (the shopper review: the page did not say so).
         assert!(html.contains("We are e-mailing it to the address you gave at checkout too."));
+        let unmailed = thanks_page(&shop(), &view(), "/download/TOK", None, false);
+        assert!(!unmailed.contains("e-mailing"), "a shop without mail says nothing of it");
         // Without its checkout reference, the page leads to the recovery form first.
         assert!(
             bad_thanks_page(&shop()).contains("<a href=\"/orders/recover\">have your download link e-mailed again</a>")

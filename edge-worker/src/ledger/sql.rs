@@ -197,13 +197,17 @@ pub const GRANT: &str = "INSERT INTO order_clips (order_id, clip_slug, granted_b
 
 /// What [`CREDIT_ATTEMPT`] gives the attempt it credits (`$set` before it:
 /// SQLite's `SET` reads the row as it was, so each column repeats it):
-/// its overlap with the new span less what it was credited so far, at most
-/// what is left of the pool `?6` and what it is still charged.
+/// the new span's overlap with what the attempt sent and was not given back
+/// yet (a credit as it settled was for the end of what it sent, so that
+/// part runs from its start), at most what is left of the pool `?6` and
+/// what it is still charged. (Less the earlier credit's length from the
+/// whole overlap, a resume of the middle ending where the tail began got
+/// nothing back: the diff review.)
 macro_rules! credit_step {
     ($set:literal) => {
         concat!(
             $set,
-            "MIN(MAX(0, MIN(span_offset + sent_bytes, ?3 + ?4) - MAX(span_offset, ?3) - COALESCE(credited_bytes, 0)), \
+            "MIN(MAX(0, MIN(span_offset + sent_bytes - COALESCE(credited_bytes, 0), ?3 + ?4) - MAX(span_offset, ?3)), \
              MAX(0, ?6 - COALESCE((SELECT credited_bytes FROM order_clips WHERE order_id = ?1 AND clip_slug = ?2), 0)), \
              charged_bytes)"
         )
@@ -213,9 +217,9 @@ macro_rules! credit_step {
 /// Gives back what an interrupted attempt was charged for bytes that a
 /// new request asks for again (a resume: they were counted as sent, but
 /// sat in the network's buffers when the client went away). Credits the
-/// latest settled attempt of the (order, clip) that overlaps the new span
-/// by more than it was credited so far, not credited by a request since
-/// it settled, by the overlap less its credit, at most what is left of
+/// latest settled attempt of the (order, clip) whose bytes not given back
+/// yet the new span overlaps, not credited by a request since it settled,
+/// by that overlap, at most what is left of
 /// the credit pool `?6` and what it is still charged; marks it credited by
 /// `?5`, that credit its `credit_step` (what [`CREDIT_CLIP`] counts). An
 /// attempt given back its tail as it settled ([`CREDIT_SETTLED`]: ranges
@@ -244,7 +248,7 @@ pub const CREDIT_ATTEMPT: &str = concat!(
          AND (completed = 0 OR span_offset < ?3) AND settled_at IS NOT NULL AND charged_bytes > 0 \
          AND (credited_by IS NULL OR credited_by LIKE '%:settled:%') \
          AND sent_bytes > 0 AND span_offset < ?3 + ?4 AND span_offset + sent_bytes > ?3 \
-         AND MIN(span_offset + sent_bytes, ?3 + ?4) - MAX(span_offset, ?3) > COALESCE(credited_bytes, 0) \
+         AND MIN(span_offset + sent_bytes - COALESCE(credited_bytes, 0), ?3 + ?4) > MAX(span_offset, ?3) \
          AND at > 1000 * ",
     last_reset!("?1", "?2"),
     " ORDER BY at DESC, id DESC LIMIT 1)"
@@ -984,13 +988,13 @@ pub const PAYMENT_EVENT: &str =
 /// after Back opens a payment page of its own, and both could be paid
 /// (the shopper review): the owner is told (`payment_attention`), and
 /// refunds one if it was a mistake, before the customer has to write in.
-/// Once per order; its detail starts with the earlier order's id and a
-/// colon ([`PAYMENT_ATTENTION`] reads it). `?1 at (ms), ?2 provider, ?3 event id,
+/// Once per order; its detail starts with the earlier order's id and `: `
+/// ([`PAYMENT_ATTENTION`] reads it; order ids hold no space), and names no
+/// address (alerts may go to a chat). `?1 at (ms), ?2 provider, ?3 event id,
 /// ?4 event type, ?5 session`.
 pub const PAID_TWICE: &str = "INSERT INTO payment_events (at, provider, event_id, event_type, session_id, order_id, \
      status, outcome, detail) SELECT ?1, ?2, ?3, ?4, ?5, ?6, 200, 'paid_twice', \
-     c.order_id || ': ' || j.value || ', bought by ' || c.customer_email || ' on ' \
-         || strftime('%Y-%m-%d %H:%M UTC', c.created_at, 'unixepoch') \
+     c.order_id || ': ' || j.value || ', bought on ' || strftime('%Y-%m-%d %H:%M UTC', c.created_at, 'unixepoch') \
      FROM checkouts c JOIN orders o ON o.order_id = c.order_id, json_each(o.clips) j \
      WHERE c.provider = ?2 AND lower(c.customer_email) = lower(?7) AND c.order_id <> ?6 AND c.created_at >= ?8 \
      AND o.revoked_at IS NULL AND j.value IN (SELECT value FROM json_each(?9)) \
@@ -1116,7 +1120,8 @@ pub const THANKS_WAITING: &str = "INSERT INTO thanks_waiting (session_id, first_
 /// Customers back from paying between `?2` and `?1` (unix seconds)
 /// who left without an order, that no event (or refusal) explains, and
 /// that the self-test has not asked Stripe about yet (`self_test_unpaid`:
-/// Stripe said not paid; `self_test_on_its_way`: a bank debit): `?3` Checkout Session ids, for
+/// Stripe said not paid; `self_test_on_its_way`: a bank debit;
+/// `self_test_paid_late`: paid, made over a day before): `?3` Checkout Session ids, for
 /// `runtime::thanks::orders_from_stripe`, those of the networks with
 /// the fewest waiting pages first (a customer has one or two; one
 /// client's made-up checkouts, ten a minute, are asked about last),
@@ -1126,7 +1131,7 @@ pub const WAITING_TO_ASK: &str = "SELECT t.session_id AS session_id FROM thanks_
      AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = 'stripe' AND c.session_id = t.session_id) \
      AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
      AND outcome IN ('awaiting_payment', 'payment_failed', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid', \
-     'self_test_unpaid', 'self_test_on_its_way')) \
+     'self_test_unpaid', 'self_test_on_its_way', 'self_test_paid_late')) \
      ORDER BY (SELECT COUNT(*) FROM thanks_waiting u WHERE u.client_hash IS t.client_hash \
      AND u.first_seen >= ?2) ASC, t.first_seen DESC LIMIT ?3";
 
@@ -1247,7 +1252,7 @@ pub const PAYMENT_ATTENTION: &str =
          AND o.revoked_at IS NOT NULL) \
          OR EXISTS (SELECT 1 FROM revoked_clips v WHERE v.order_id = e.order_id AND v.at * 1000 >= e.at))) \
      AND NOT (e.outcome = 'paid_twice' AND EXISTS (SELECT 1 FROM orders o WHERE (o.order_id = e.order_id \
-         OR o.order_id = substr(e.detail, 1, instr(e.detail, ':') - 1)) AND (o.revoked_at IS NOT NULL \
+         OR o.order_id = substr(e.detail, 1, instr(e.detail, ': ') - 1)) AND (o.revoked_at IS NOT NULL \
          OR EXISTS (SELECT 1 FROM revoked_clips v WHERE v.order_id = o.order_id)))) \
      AND NOT (e.outcome = 'revoke_pending' \
          AND EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = e.provider AND c.payment_id = e.session_id)) \

@@ -705,8 +705,14 @@ impl Notice {
                             .any(|(key, _)| touches_downloads(key) && !key.starts_with("downloads_stuck"))
                         {
                             "customers' downloads may be failing"
-                        } else if self.problems.iter().any(|(key, _)| key.starts_with("downloads_stuck")) {
-                            "a customer's download needs you"
+                        } else if let Some((_, detail)) =
+                            self.problems.iter().find(|(key, _)| key.starts_with("downloads_stuck"))
+                        {
+                            if detail.starts_with("1 customer ") {
+                                "a customer's download needs you"
+                            } else {
+                                "customers' downloads need you"
+                            }
                         } else {
                             "customers may be waiting on you"
                         }
@@ -887,16 +893,21 @@ mod payment_attention_tests {
         let rows = [(
             Some("PAY-2".to_string()),
             "paid_twice".to_string(),
-            "PAY-1: harbour, bought by a@example.com on 2026-12-07 20:01 UTC".to_string(),
+            "PAY-1: harbour, bought on 2026-12-07 20:01 UTC".to_string(),
         )];
         let text = payment_attention_problem(&rows).unwrap();
         assert!(
+            text.contains("PAY-2: paid for again (harbour, bought on 2026-12-07 20:01 UTC in order PAY-1"),
+            "{text}"
+        );
+        assert!(
             text.contains(
-                "PAY-2: paid for again (harbour, bought by a@example.com on 2026-12-07 20:01 UTC, in order PAY-1"
+                "refund PAY-2's payment in the Stripe Dashboard, which stops its link while PAY-1's keeps working"
             ),
             "{text}"
         );
-        assert!(text.contains("refund one of the two payments in the Stripe Dashboard"), "{text}");
+        assert!(text.contains("`site-gen orders revoke PAY-2 --clip harbour`"), "{text}");
+        assert!(!text.contains('@'), "no address in an alert that may go to a chat: {text}");
     }
 
     #[test]
@@ -1769,6 +1780,14 @@ mod tests {
         let (_, cleared) = conclude(&state, &one, 2);
         assert_eq!(cleared.unwrap().subject("Shop"), "✅ Shop: fixed: e-mail not going out");
         assert_eq!(title("clip:harbour"), "the file of clip harbour in storage");
+        assert_eq!(title("clip:harbour@secondary"), "the backup copy of clip harbour", "not R2's");
+        // A stuck customer is not an outage; several are said so.
+        for (stuck, headline) in [(1, "a customer's download needs you"), (3, "customers' downloads need you")] {
+            let problem = downloads_stuck_problem(stuck, Some("order O, clip c")).unwrap();
+            let found = RunFindings { system: vec![("downloads_stuck#9".into(), problem)], ..RunFindings::default() };
+            let text = conclude(&MonitorState::default(), &found, 1).1.unwrap().text("Shop");
+            assert!(text.contains(headline) && !text.contains("may be failing"), "{text}");
+        }
         assert_eq!(title("payments#41"), "payments to look at");
     }
 

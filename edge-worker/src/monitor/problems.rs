@@ -251,8 +251,9 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                 ),
                 "paid_twice" => {
                     let (earlier, what) = detail.split_once(": ").unwrap_or(("another order", detail));
+                    let slug = what.split(", bought on").next().unwrap_or("SLUG");
                     format!(
-                        "{order}: paid for again ({what}, in order {earlier}: two payment pages of the same clip, both paid). If it was a mistake, refund one of the two payments in the Stripe Dashboard: its link stops, the other order's keeps working; if they meant to buy it twice, nothing needs doing"
+                        "{order}: paid for again ({what} in order {earlier}: two payment pages of the same clip, both paid). If it was a mistake, refund {order}'s payment in the Stripe Dashboard, which stops its link while {earlier}'s keeps working; if {order} bought other clips too, refund only this clip's price and `site-gen orders revoke {order} --clip {slug}`. If they meant to buy it twice, nothing needs doing"
                     )
                 }
                 "unpaid_order" => format!(
@@ -377,8 +378,11 @@ pub fn writes_refused_problem(error: &str) -> String {
 /// shop owner nothing). The key itself stays in each line and in the
 /// webhook's data, as docs/monitoring.md names them.
 pub fn title(key: &str) -> String {
-    if let Some(slug) = key.strip_prefix(super::CLIP_PREFIX) {
-        return format!("the file of clip {slug} in storage");
+    if let Some(clip) = key.strip_prefix(super::CLIP_PREFIX) {
+        return match clip.strip_suffix("@secondary") {
+            Some(slug) => format!("the backup copy of clip {slug}"),
+            None => format!("the file of clip {clip} in storage"),
+        };
     }
     let check = key.split('#').next().unwrap_or(key);
     match check {
