@@ -250,11 +250,11 @@ pub async fn deep_health(env: &Env, origin: &str) -> Result<Response> {
     // answering 500): a shop alerted by mail only hears of neither until
     // mail goes again, so the check an uptime monitor or doctor reads
     // fails meanwhile (it had passed through a mail outage: the alerts review).
-    let refused = match database(env) {
+    let waiting = match database(env) {
         Ok(db) => stuck_mail(env, &db).await.ok().flatten().map(|(problem, _)| problem),
         Err(_) => None,
     };
-    checks.push(match (super::mail::provider(env), refused) {
+    checks.push(match (super::mail::provider(env), waiting) {
         (Ok(Some(_)), Some(problem)) => Check::fail("mail", problem),
         (Ok(Some(provider)), None) => {
             Check::pass("mail", format!("Resend is configured; mail is sent as {}", provider.from()))
