@@ -528,6 +528,48 @@ describe("download clients on tight links", () => {
     assert.ok(first.sent_bytes <= x + segment, `stopped at ${mib(first.sent_bytes)}, X = ${mib(x)}`);
   });
 
+  // aria2c -x16 on a 1-download link (the second attack review): once the
+  // allowance was spoken for, a connection that was refused had first
+  // stopped the opening GET at its start, so the GET ended short, the next
+  // request for those bytes was refused too, and the file never completed.
+  it("a refused request for bytes from X on stops nothing: the stream it would have stopped arrives whole", async () => {
+    const x = clip.size - 4 * 1024 * 1024;
+    /** A 1-download link whose slack is spent, so that a whole GET takes all that is left. */
+    const spentLink = async (order) => {
+      const link = await mint(stack, { order, clips: [withheld.slug], downloads: 1 });
+      const spare = unit(clip.size, 1) - clip.size;
+      const early = await curl(clipUrl(link), { args: ["-A", "Manager/2.0", "-H", `Range: bytes=0-${spare - 1}`] });
+      assert.equal(early.status, 206);
+      return link;
+    };
+    const refusedFromX = async (link) => {
+      const refused = await curl(clipUrl(link), { args: ["-A", "Manager/2.0", "-H", `Range: bytes=${x}-`] });
+      assert.ok(refused.status >= 400, `the range is refused (${refused.status})`);
+    };
+
+    // The GET has not reached X when the request is refused.
+    const paused = await spentLink("C-REFUSED-STOP");
+    const first = await pausedGet(paused, "Manager/2.0");
+    assert.match(first.headers, /^HTTP\/1\.1 200/);
+    await refusedFromX(paused);
+    first.socket.resume();
+    assert.equal(await first.ended, clip.size, "the first download arrives whole");
+
+    // The GET reaches X while the request waits for the allowance (it waits
+    // there), and goes on once the request is refused.
+    const running = await spentLink("C-REFUSED-STOP-2");
+    const out = path.join(work, "refused-stop.mp4");
+    const get = spawn("curl", ["-sS", "-A", "Manager/2.0", "--limit-rate", "12M", "-o", out, clipUrl(running)], { stdio: "ignore" });
+    const exited = new Promise((resolve) => get.on("exit", resolve));
+    while (!(fs.existsSync(out) && fs.statSync(out).size >= x - 24 * 1024 * 1024)) await new Promise((r) => setTimeout(r, 10));
+    await refusedFromX(running);
+    assert.equal(await exited, 0, "curl's download completes");
+    assert.equal(await sha256File(out), clip.sha256, "the GET's file is the clip, byte for byte");
+    const detail = await settled("C-REFUSED-STOP-2", 3);
+    const whole = detail.attempts.find((a) => !a.range_header);
+    assert.equal(whole.completed, 1);
+  });
+
   it("aborting near the end and asking again, over and over, never yields a second copy", async () => {
     // The resume credit gives back bytes asked for again; a client that
     // reads most of the clip, aborts and starts over would get copies for

@@ -682,11 +682,14 @@ async fn clip(
         return Err(DownloadError::Expired);
     }
     let mut steps = None;
+    // Held while the request is answered, kept once its bytes are on their
+    // way (dropped on a refusal, the streams go on).
+    let mut stops = None;
     match span {
         Some(span) => {
             attempt.record.span_offset = Some(span.offset);
             attempt.record.span_length = Some(span.length);
-            stream::stop_streams_at(&client, slug, span.offset);
+            stops = Some(stream::stop_streams_at(&client, slug, span.offset));
             let allowance = DownloadAllowance::new(claims.downloads, object.size);
             attempt.allowance = Some(allowance);
             let first = Segments::new(span, object.size).next().map_or(span.length, |s| s.length);
@@ -812,6 +815,9 @@ async fn clip(
             let owner = (client.as_str(), slug);
             let (readable, streamer) =
                 stream::SegmentedBody::open(object.origin, key, span, object.size, steps, owner).await?;
+            if let Some(stops) = stops.take() {
+                stops.keep();
+            }
             (ResponseBody::Stream(readable), Some(streamer))
         }
         None => (ResponseBody::Empty, None),

@@ -18,8 +18,12 @@
 //! by then the network holds many megabytes of that response that it never
 //! reads. So a new request of the same client for the same clip from byte
 //! `X` on tells the streams of this isolate that cover `X` to stop there
-//! ([`stop_streams_at`]): they end at the first segment past `X`. The
-//! client is one link from one browser or tool (its `User-Agent`: a
+//! ([`stop_streams_at`]): they end at the first segment past `X`. Until
+//! that request is granted and its first bytes opened, the stop is only
+//! held ([`Stops`]): a stream reaching it waits, and a refused request
+//! takes it back (a refused connection of a download manager had ended the
+//! opening GET short, and the bytes it would have sent were then refused
+//! too). The client is one link from one browser or tool (its `User-Agent`: a
 //! download manager's connections, a player's requests), whatever address
 //! each connection leaves from (IPv4 and IPv6, a carrier's NAT pool):
 //! another device's browser downloading with the same link, or a request
@@ -69,11 +73,91 @@ struct InFlight {
     client: String,
     clip: String,
     span: ByteSpan,
-    stop_at: Rc<Cell<u64>>,
+    stops: Rc<StopPoints>,
 }
 
 thread_local! {
     static IN_FLIGHT: RefCell<Vec<InFlight>> = const { RefCell::new(Vec::new()) };
+    static NEXT_STOP: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How long a stream waits at a stop still held by a request being
+/// answered (whose wait for settlement lasts up to
+/// [`crate::allowance::SETTLEMENT_WAIT_MS`]) before it goes on regardless.
+const HELD_STOP_MAX_MS: u64 = crate::allowance::SETTLEMENT_WAIT_MS + 12_000;
+
+/// Where one stream is to stop: the start of each later request of its
+/// client for its bytes, `kept` once that request was granted.
+#[derive(Default)]
+struct StopPoints(RefCell<Vec<StopPoint>>);
+
+#[derive(Clone, Copy)]
+struct StopPoint {
+    id: u64,
+    at: u64,
+    kept: bool,
+    held_since: u64,
+}
+
+/// What a stream does at a segment's start.
+enum AtSegment {
+    Go,
+    Stop,
+    /// A request for these bytes is still being answered.
+    Wait,
+}
+
+impl StopPoints {
+    fn at_segment(&self, offset: u64, now: u64) -> AtSegment {
+        let points = self.0.borrow();
+        let reached = || points.iter().filter(|p| p.at <= offset);
+        if reached().any(|p| p.kept) {
+            AtSegment::Stop
+        } else if reached().any(|p| now.saturating_sub(p.held_since) < HELD_STOP_MAX_MS) {
+            AtSegment::Wait
+        } else {
+            AtSegment::Go
+        }
+    }
+
+    /// Whether the stream stops at the segment from `offset`, waiting while
+    /// a request that would take those bytes over is being answered.
+    async fn stops_at(&self, offset: u64) -> bool {
+        loop {
+            match self.at_segment(offset, Date::now().as_millis()) {
+                AtSegment::Go => return false,
+                AtSegment::Stop => return true,
+                AtSegment::Wait => Delay::from(std::time::Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+/// The stops one request put on other streams: taken back when it is
+/// dropped, unless [`Stops::keep`] says the request took those bytes over.
+#[must_use]
+pub struct Stops {
+    id: u64,
+    streams: Vec<Rc<StopPoints>>,
+}
+
+impl Stops {
+    /// The request was granted and its first bytes opened: the streams stop.
+    pub fn keep(mut self) {
+        for stops in std::mem::take(&mut self.streams) {
+            for point in stops.0.borrow_mut().iter_mut().filter(|p| p.id == self.id) {
+                point.kept = true;
+            }
+        }
+    }
+}
+
+impl Drop for Stops {
+    fn drop(&mut self) {
+        for stops in &self.streams {
+            stops.0.borrow_mut().retain(|p| p.id != self.id);
+        }
+    }
 }
 
 /// Who streams are stopped for: the same link (`token`) from the same
@@ -84,39 +168,47 @@ pub fn client_of(token: &str, browser: Option<&str>) -> String {
 
 /// A request of `client` for `clip` from byte `start` on: every stream of
 /// this isolate for the same client and clip that began before `start` and
-/// would send it stops at `start` (its client asked for those bytes on
-/// another connection).
-pub fn stop_streams_at(client: &str, clip: &str, start: u64) {
-    IN_FLIGHT.with(|streams| {
-        for s in streams.borrow().iter() {
-            if s.client == client && s.clip == clip && s.span.offset < start && start < s.span.offset + s.span.length {
-                s.stop_at.set(s.stop_at.get().min(start));
-            }
-        }
+/// would send it is to stop at `start` (its client asked for those bytes on
+/// another connection), once the request is granted ([`Stops::keep`]).
+pub fn stop_streams_at(client: &str, clip: &str, start: u64) -> Stops {
+    let id = NEXT_STOP.with(|next| next.replace(next.get() + 1));
+    let held_since = Date::now().as_millis();
+    let streams = IN_FLIGHT.with(|streams| {
+        let streams = streams.borrow();
+        let covering = streams.iter().filter(|s| {
+            s.client == client && s.clip == clip && s.span.offset < start && start < s.span.offset + s.span.length
+        });
+        covering
+            .map(|s| {
+                s.stops.0.borrow_mut().push(StopPoint { id, at: start, kept: false, held_since });
+                s.stops.clone()
+            })
+            .collect()
     });
+    Stops { id, streams }
 }
 
 /// Keeps a stream in [`IN_FLIGHT`] while it runs.
-struct Registered(Rc<Cell<u64>>);
+struct Registered(Rc<StopPoints>);
 
 impl Registered {
     fn new(client: &str, clip: &str, span: ByteSpan) -> Registered {
-        let stop_at = Rc::new(Cell::new(u64::MAX));
+        let stops = Rc::new(StopPoints::default());
         IN_FLIGHT.with(|streams| {
             streams.borrow_mut().push(InFlight {
                 client: client.to_string(),
                 clip: clip.to_string(),
                 span,
-                stop_at: stop_at.clone(),
+                stops: stops.clone(),
             })
         });
-        Registered(stop_at)
+        Registered(stops)
     }
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        IN_FLIGHT.with(|streams| streams.borrow_mut().retain(|s| !Rc::ptr_eq(&s.stop_at, &self.0)));
+        IN_FLIGHT.with(|streams| streams.borrow_mut().retain(|s| !Rc::ptr_eq(&s.stops, &self.0)));
     }
 }
 
@@ -262,19 +354,12 @@ impl<M: MoreBytes> SegmentedBody<M> {
             sent += length;
             let piping = JsFuture::from(body.pipe_to_with_options(&writable, &options));
             let (piped, next) = match rest.next() {
-                Some(segment) if segment.offset >= registered.0.get() => {
-                    // Another connection of the client asked for these bytes.
-                    let piped = reporting(piping, &mut reports, sent).await;
-                    (
-                        piped,
-                        Either::Left(Err(format!(
-                            "stopped at byte {}: asked for on another connection",
-                            segment.offset
-                        ))),
-                    )
-                }
                 Some(segment) => {
                     let next = async {
+                        if registered.0.stops_at(segment.offset).await {
+                            // Another connection of the client asked for these bytes.
+                            return Err(format!("stopped at byte {}: asked for on another connection", segment.offset));
+                        }
                         if let Some(more) = more.as_mut() {
                             if !more.reserve(segment.length).await {
                                 return Err("the allowance is used up".to_string());
@@ -299,13 +384,15 @@ impl<M: MoreBytes> SegmentedBody<M> {
                     let completed = JsFuture::from(writable.close()).await.is_ok();
                     break StreamEnd { sent, completed, reserved: None };
                 }
-                // Asked for on another connection while it was being opened.
-                Either::Left(Ok((next, segment))) if segment.offset >= registered.0.get() => {
-                    let _ = JsFuture::from(next.cancel()).await;
-                    let why = format!("stopped at byte {}: asked for on another connection", segment.offset);
-                    break interrupted(&writable, &key, sent, &JsValue::from_str(&why)).await;
+                Either::Left(Ok((next, segment))) => {
+                    // Asked for on another connection while it was being opened.
+                    if registered.0.stops_at(segment.offset).await {
+                        let _ = JsFuture::from(next.cancel()).await;
+                        let why = format!("stopped at byte {}: asked for on another connection", segment.offset);
+                        break interrupted(&writable, &key, sent, &JsValue::from_str(&why)).await;
+                    }
+                    current = (next, segment.length)
                 }
-                Either::Left(Ok((next, segment))) => current = (next, segment.length),
                 Either::Left(Err(e)) => break interrupted(&writable, &key, sent, &JsValue::from_str(&e)).await,
             }
         };
