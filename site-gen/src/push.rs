@@ -14,6 +14,11 @@
 //! Every file of a clip goes: its main file and each `[[variants]]` one,
 //! as the Worker's catalog lists them (`ManifestClip::files`).
 //!
+//! Other bytes than the bucket's copy of a file the deployed shop sells
+//! ([`deployed_copies`], its `/admin/catalog`) go only with `--replace`:
+//! the front matter alone cannot tell, since `site-gen media` records a
+//! new master's size and sha256 there before push runs.
+//!
 //! A clip whose file is not under `--media` cannot be uploaded: it is
 //! compared with the catalog in each origin ([`catalog_mismatch`]), never
 //! counted as in place just for being there.
@@ -105,6 +110,43 @@ pub fn replaces_sold_file(
     match remote {
         Some(r) => (sold_size != size || other_hash) && catalog_mismatch(sold_size, sold_sha256, r).is_none(),
         None => other_hash,
+    }
+}
+
+/// Whether the bucket's copy `remote` of a file is one the deployed shop
+/// sells (`deployed`: its catalog's size and sha256 of that key) and the
+/// file to upload (`size`, `sha256`) is other bytes: uploading it would
+/// change what the clip's buyers download, whatever the front matter says.
+pub fn replaces_deployed_file(deployed: Option<&Remote>, remote: &Remote, size: u64, sha256: &str) -> bool {
+    let other_bytes = remote.size != size || remote.sha256.as_deref().is_some_and(|h| !h.eq_ignore_ascii_case(sha256));
+    other_bytes && deployed.is_some_and(|d| catalog_mismatch(d.size, d.sha256.as_deref(), remote).is_none())
+}
+
+/// The files the deployed Worker's catalog sells, by object key (its size
+/// and sha256), read page by page from `GET /admin/catalog`.
+fn deployed_copies(client: &AdminClient) -> Result<std::collections::HashMap<String, Remote>, String> {
+    let mut copies = std::collections::HashMap::new();
+    let mut offset = 0;
+    loop {
+        let (status, page) =
+            client.get_report(&format!("/admin/catalog?offset={offset}&limit=50")).map_err(|e| e.to_string())?;
+        if status != 200 {
+            let error = page.get("error").and_then(Value::as_str).unwrap_or("unknown error");
+            return Err(format!("the Worker answered {status} to GET /admin/catalog: {error}"));
+        }
+        let clips = page.get("clips").and_then(Value::as_array).cloned().unwrap_or_default();
+        for clip in &clips {
+            if let (Some(key), Some(size)) =
+                (clip.get("object_key").and_then(Value::as_str), clip.get("size").and_then(Value::as_u64))
+            {
+                let sha256 = clip.get("sha256").and_then(Value::as_str).map(str::to_string);
+                copies.insert(key.to_string(), Remote { size, sha256 });
+            }
+        }
+        offset += clips.len();
+        if clips.is_empty() || offset as u64 >= page.get("total").and_then(Value::as_u64).unwrap_or(0) {
+            return Ok(copies);
+        }
     }
 }
 
@@ -274,6 +316,8 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
     let (mut uploaded, mut present, mut recorded, mut failed) = (0, 0, 0, 0);
     let (mut catalog_files, mut not_found) = (0, 0);
     let mut to_secondary = SecondaryCounts::default();
+    // The deployed catalog, asked for once a file would replace other bytes.
+    let mut deployed = None;
     // Every file of every clip: the main one and each `[[variants]]` one,
     // as the Worker's catalog lists them.
     let files = manifest
@@ -388,6 +432,45 @@ pub fn run(args: PushArgs) -> Result<ExitCode, OrdersError> {
                     media.display()
                 );
                 continue;
+            }
+        }
+        // The deployed shop sells the bucket's copy, and the front matter
+        // already describes the new file (`site-gen media` recorded it):
+        // asked of the Worker only for a file whose bytes would change.
+        if let Ok(Some(found)) = &in_r2 {
+            if upload_reason(size, &sha256, Some(found)).is_some()
+                && !args.replace.contains(slug)
+                && (found.size != size || found.sha256.is_some())
+            {
+                let deployed = deployed.get_or_insert_with(|| deployed_copies(&client));
+                let refusal = match deployed {
+                    Ok(copies) if replaces_deployed_file(copies.get(&file.object_key), found, size, &sha256) => {
+                        Some(format!(
+                            "the deployed shop sells the copy in the bucket ({} bytes{}), and {} is another file ({size} bytes, sha256 {sha256})",
+                            found.size,
+                            found.sha256.as_deref().map(|h| format!(", sha256 {h}")).unwrap_or_default(),
+                            path.display(),
+                        ))
+                    }
+                    Ok(_) => None,
+                    Err(why) => Some(format!(
+                        "the bucket holds other bytes than {} ({} bytes there, {size} here), and whether the deployed shop sells them could not be checked ({why})",
+                        path.display(),
+                        found.size,
+                    )),
+                };
+                if let Some(refusal) = refusal {
+                    failed += 1;
+                    println!(
+                        "clip {name}: not uploaded: {refusal}. Uploading it would change what the clip's buyers download, \
+                         with no copy of the sold file left in the bucket. If it is a corrected export meant for them \
+                         (`site-gen media` has recorded its size and sha256 in {}), run this push again with \
+                         `--replace {slug}` added; if not, put the sold file back under {}.",
+                        crate::diagnostics::display_path(&args.root, &source).display(),
+                        media.display()
+                    );
+                    continue;
+                }
             }
         }
         // Too big to go through the Worker again, an object of the right

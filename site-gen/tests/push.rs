@@ -38,20 +38,38 @@ type Unhashed = Arc<Mutex<std::collections::BTreeSet<String>>>;
 /// [`fake_bucket`], whose objects of the keys in the set carry no sha256.
 fn fake_bucket_with_unhashed() -> (String, Bucket, Unhashed) {
     let unhashed = Unhashed::default();
-    let (base, bucket) = fake_bucket_answering("\0 no key has this", unhashed.clone());
+    let (base, bucket) = fake_bucket_answering("\0 no key has this", unhashed.clone(), Bucket::default());
     (base, bucket, unhashed)
+}
+
+/// [`fake_bucket`] whose `GET /admin/catalog` lists the files in the
+/// second map (what the deployed Worker's catalog sells; empty: a shop
+/// not deployed yet).
+fn fake_deployed_bucket() -> (String, Bucket, Bucket) {
+    let deployed = Bucket::default();
+    let (base, bucket) = fake_bucket_answering("\0 no key has this", Unhashed::default(), deployed.clone());
+    (base, bucket, deployed)
 }
 
 /// [`fake_bucket`], refusing (413, as the Worker's plan limit does) every
 /// upload of a key that contains `refused`.
 fn fake_bucket_refusing(refused: &'static str) -> (String, Bucket) {
-    fake_bucket_answering(refused, Unhashed::default())
+    fake_bucket_answering(refused, Unhashed::default(), Bucket::default())
 }
 
-fn fake_bucket_answering(refused: &'static str, unhashed: Unhashed) -> (String, Bucket) {
+fn fake_bucket_answering(refused: &'static str, unhashed: Unhashed, deployed: Bucket) -> (String, Bucket) {
     let bucket: Bucket = Arc::default();
     let objects = bucket.clone();
     let base = http::serve(move |request| {
+        if request.has_bearer(TOKEN) && request.method == "GET" && request.path() == "/admin/catalog" {
+            let clips: Vec<_> = deployed
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(key, b)| json!({"slug": key, "object_key": key, "size": b.len(), "sha256": hex_sha256(b)}))
+                .collect();
+            return Response::json(200, json!({"total": clips.len(), "offset": 0, "clips": clips}));
+        }
         let key = request
             .path()
             .strip_prefix("/admin/objects/")
@@ -428,6 +446,61 @@ fn a_sold_file_is_replaced_only_when_asked() {
     assert_eq!(store.lock().unwrap()["clips/first-clip.mp4"].0, other, "{said}");
     assert_eq!(front_matter(&clip)["sha256"].as_str(), Some(hex_sha256(&other).as_str()), "{said}");
     assert!(!root.join("content/clips/first-clip.md.part").exists());
+}
+
+/// The owner's routine after re-exporting a sold clip's master: `site-gen
+/// media` records the new file's size and sha256 in the front matter, then
+/// push. The deployed shop sells the bucket's copy, so push refuses to
+/// replace it until told `--replace`; a clip not deployed yet is replaced
+/// without asking. (A review: push compared the bucket only with the front
+/// matter media had just rewritten, and replaced the sold file.)
+#[test]
+fn a_sold_file_is_not_replaced_after_media_recorded_the_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, clip, sold, _) = shop_with_a_variant(tmp.path());
+    let (base, bucket, deployed) = fake_deployed_bucket();
+    assert!(push(&root, &base).status.success());
+    let new = b"the re-graded master".repeat(70);
+    fs::write(root.join("sample-media/clips/first-clip.mp4"), &new).unwrap();
+    // What `site-gen media` writes for the new master.
+    let recorded = fs::read_to_string(&clip)
+        .unwrap()
+        .replacen(&format!("size = {}", sold.len()), &format!("size = {}", new.len()), 1)
+        .replacen(&hex_sha256(&sold), &hex_sha256(&new), 1);
+    fs::write(&clip, &recorded).unwrap();
+
+    // Not deployed yet: nobody bought the old file.
+    let undeployed = push(&root, &base);
+    assert!(undeployed.status.success(), "{}", text(&undeployed));
+    assert_eq!(bucket.lock().unwrap()["clips/first-clip.mp4"], new);
+
+    // Deployed with the bucket's copy, then a newer master again.
+    *deployed.lock().unwrap() = bucket.lock().unwrap().clone();
+    let newer = b"the re-graded master, take two".repeat(70);
+    fs::write(root.join("sample-media/clips/first-clip.mp4"), &newer).unwrap();
+    let recorded = fs::read_to_string(&clip)
+        .unwrap()
+        .replacen(&format!("size = {}", new.len()), &format!("size = {}", newer.len()), 1)
+        .replacen(&hex_sha256(&new), &hex_sha256(&newer), 1);
+    fs::write(&clip, &recorded).unwrap();
+    let refused = push(&root, &base);
+    let said = text(&refused);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "clip first-clip: not uploaded: the deployed shop sells the copy in the bucket ({} bytes, sha256 {})",
+            new.len(),
+            hex_sha256(&new)
+        )),
+        "{said}"
+    );
+    assert!(said.contains("run this push again with `--replace first-clip` added"), "{said}");
+    assert_eq!(bucket.lock().unwrap()["clips/first-clip.mp4"], new, "the sold file stays: {said}");
+    assert_eq!(fs::read_to_string(&clip).unwrap(), recorded);
+
+    let replaced = push_with(&root, &base, &["--replace", "first-clip"]);
+    assert!(replaced.status.success(), "{}", text(&replaced));
+    assert_eq!(bucket.lock().unwrap()["clips/first-clip.mp4"], newer);
 }
 
 /// An object of the right size that carries no sha256 (put by wrangler or
