@@ -2219,6 +2219,20 @@ fn a_settled_payment_matter_leaves_the_owners_alert() {
         })
         .unwrap();
     assert_eq!((earlier, revoked.as_str()), (1, r#"["a"]"#));
+    // The owner stopped a clip, then refunded its price: the record says
+    // so and nothing is left to do; the revoke becomes a refund's.
+    order("P8");
+    run(&db, sql::REVOKE_CLIP, vec![t("P8"), t("b"), n(5), t("admin")]);
+    let detail = format!("refunded: €1.00 of €2.00 back (refund){}", crate::payments::revoked_line_note("b"));
+    let values = vec![n(10_010), t("stripe"), t("evt_p8"), t("x"), t("pi_8"), t("P8"), n(200), t("partial_refund")];
+    run(&db, sql::PAYMENT_EVENT, values.into_iter().chain([t(&detail)]).collect());
+    run(&db, sql::REVOKED_CLIP_REFUNDED, vec![t("P8"), t("b")]);
+    assert_eq!(matters(), ["partial_refund:pi_3", "refund_without_order:pi_7", "unknown_clip:cs_6"]);
+    let reason: String = db
+        .query_row("SELECT reason FROM revoked_clips WHERE order_id = 'P8' AND clip_slug = 'b'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(reason, "refunded");
+    assert!(sql::PAYMENT_ATTENTION.contains(&format!("LIKE '%{}'", crate::payments::REFUND_DONE)));
 }
 
 #[test]

@@ -484,6 +484,16 @@ describe("the customer's journey", () => {
     const fine = await deliver(chargeEvent("refund.updated", { id: "re_ok", object: "refund", amount: 1,
       payment_intent: paymentIntent, status: "succeeded" }));
     assert.equal(fine.body.ignored, true, JSON.stringify(fine.body));
+    // An endpoint of an API version before 2024-10-28 tells a failed card
+    // refund only as `charge.refund.updated`; a newer one sends that too,
+    // beside `refund.failed`, and it counts once.
+    const oldEndpoint = { ...chargeEvent("charge.refund.updated", { id: "re_old", object: "refund", amount: 1800,
+      charge: "ch_e2e", currency: manifest.shop.currency.toLowerCase(), payment_intent: paymentIntent, status: "failed",
+      failure_reason: "lost_or_stolen_card" }), api_version: "2024-06-20" };
+    const old = await deliver(oldEndpoint);
+    assert.deepEqual([old.body.order_id, old.body.refund_failed], [order, true], JSON.stringify(old.body));
+    const newer = await deliver({ ...oldEndpoint, id: unique("evt"), api_version: "2024-10-28.acacia" });
+    assert.equal(newer.body.ignored, true, JSON.stringify(newer.body));
     assert.equal((await curl(firstLink)).status, 403, "still revoked: the owner decides");
     const shown = await admin(stack, "GET", `/admin/orders/${order}`);
     assert.ok(shown.body.events.some((e) => e.kind === "refund_failed"), JSON.stringify(shown.body.events));
@@ -741,7 +751,7 @@ describe("partial refunds and disputes", () => {
     assert.equal(alerts.status, 200, await alerts.text());
     const log = await logMatching(stack, new RegExp(`${second.body.order_id}: paid for again`));
     assert.ok(log.includes(`paid for again (${a.slug}, bought on `), log);
-    assert.ok(log.includes(` in order ${first.body.order_id}: two payment pages of the same clip, both paid). If it was a mistake, refund ${second.body.order_id}'s payment`), log);
+    assert.ok(log.includes(` in order ${first.body.order_id}: two payment pages of the same clip, both paid). If it was a mistake, refund the payment of the order the customer has not downloaded with (\`site-gen orders show ${first.body.order_id}\` and \`show ${second.body.order_id}\``), log);
     assert.ok(!/paid for again[^\n]*@/.test(log), "no address in the alert");
     for (const to of ["Twice@Example.com", "twice@example.com"]) {
       const [mail] = await mailTo((m) => m.to.includes(to));
@@ -814,8 +824,44 @@ describe("partial refunds and disputes", () => {
     const mails = await mailTo((m) => m.to.includes("two@example.com") && linksIn(m.text).some((l) => l !== link));
     const [fresh] = linksIn(mails.at(-1).email.text);
     assert.ok(resent.stdout.includes(fresh), "the owner sees the link that was sent");
+    // It lists the clip the customer kept, not the refunded one as ready
+    // (the refunds review), and thanks for no order.
+    const resentText = mails.at(-1).email.text;
+    assert.match(resentText, /^Here is the download link of your order at /);
+    assert.match(resentText, / · 1 clip\b/);
+    assert.doesNotMatch(mail.email.text, / · 1 clip\b/, "the order mail listed both");
     assert.equal((await curl(`${fresh}/${b.slug}`)).status, 403, "b's one download was used through the first link");
     assert.equal((await curl(`${fresh}/${a.slug}`)).status, 403, "a stays revoked");
+  });
+
+  // The refunds review: the owner who stopped the clip first and then
+  // refunded its price was told to revoke the clip the customer kept (of
+  // the same price), and the refunded one said "Withdrawn by the shop".
+  it("the owner revokes a clip, then refunds its price: the refund names that clip as done, and the customer sees it refunded", async () => {
+    const [a, b] = present.slice(3, 5);
+    const session = { id: unique("cs"), object: "checkout.session", mode: "payment", metadata: { clips: `${a.slug},${b.slug}` },
+      amount_total: a.price + b.price, currency: manifest.shop.currency.toLowerCase() };
+    const pi = unique("pi");
+    const paid = await deliver(completed(session, { email: "stop-first@example.com", paymentIntent: pi }));
+    assert.equal(paid.status, 200);
+    const order = paid.body.order_id;
+    const bin = process.env.SITE_GEN_BIN;
+    const [cmd, pre] = bin ? [bin, []] : ["cargo", ["run", "-q", "-p", "site-gen", "--"]];
+    await run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO, "revoke", order, "--clip", b.slug],
+      { cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" } });
+    const refund = await deliver(chargeEvent("charge.refunded", { id: unique("ch"), object: "charge", amount: a.price + b.price,
+      amount_refunded: b.price, refunded: false, payment_intent: pi, currency: manifest.shop.currency.toLowerCase() }));
+    assert.equal(refund.body.partial_refund, true, JSON.stringify(refund.body));
+    const payments = await admin(stack, "GET", "/admin/payments?limit=20");
+    const row = payments.body.payments.find((p) => p.order_id === order && p.outcome === "partial_refund");
+    assert.ok(row.detail.endsWith(`that is the price of clip ${b.slug}, which you revoked already: nothing more to do`), row.detail);
+    assert.ok(!row.detail.includes(`--clip ${a.slug}`), row.detail);
+    const [mail] = await mailTo((m) => m.to.includes("stop-first@example.com"));
+    const [link] = linksIn(mail.email.text);
+    const gone = await curl(`${link}/${b.slug}`);
+    assert.equal(gone.status, 403);
+    assert.match(gone.body.toString(), /refunded/);
+    assert.equal((await curl(`${link}/${a.slug}`, { args: ["-I"] })).status, 200, "the kept clip downloads");
   });
 
   it("a refund Stripe delivers before the checkout event: the order is created revoked, and no mail goes out", async () => {

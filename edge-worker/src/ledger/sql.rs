@@ -1062,13 +1062,20 @@ pub const EVENT_IF_CLAIMED: &str = "INSERT INTO order_events (order_id, at, kind
 pub const ORDER_TO_RESEND: &str = concat!(
     "SELECT o.clips AS clips, o.choices AS choices, o.allowance AS allowance, o.customer_ref AS customer_ref, \
      o.expires_at AS expires_at, o.not_before AS not_before, o.revoked_at AS revoked_at, \
-     o.revoked_reason AS revoked_reason, COALESCE((SELECT x.to_addr FROM outbox x WHERE x.order_id = o.order_id \
+     o.revoked_reason AS revoked_reason, \
+     (SELECT json_group_array(r.clip_slug) FROM revoked_clips r WHERE r.order_id = o.order_id) AS revoked_clips, \
+     COALESCE((SELECT x.to_addr FROM outbox x WHERE x.order_id = o.order_id \
      AND x.kind IN ('order', 'resend') AND (x.status <> 'failed' OR x.last_error LIKE 'withdrawn:%')",
     since_address_replaced!("o.order_id"),
     "ORDER BY x.id DESC LIMIT 1), \
      (SELECT c.customer_email FROM checkouts c WHERE c.order_id = o.order_id ORDER BY c.created_at LIMIT 1)) AS customer_email \
      FROM orders o WHERE o.order_id = ?1"
 );
+
+/// A clip the owner revoked becomes refunded: a partial refund of its price
+/// came after (`runtime::payments`). `?1 order_id, ?2 clip_slug`.
+pub const REVOKED_CLIP_REFUNDED: &str =
+    "UPDATE revoked_clips SET reason = 'refunded' WHERE order_id = ?1 AND clip_slug = ?2";
 
 /// The order a refund or dispute is about. `?1 provider, ?2 payment_id`.
 pub const ORDER_OF_PAYMENT: &str =
@@ -1249,7 +1256,7 @@ pub const PAYMENT_ATTENTION: &str =
      AND NOT (e.outcome = 'unpaid_order' AND EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id \
          AND o.revoked_at IS NOT NULL)) \
      AND NOT (e.outcome = 'partial_refund' AND (EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id \
-         AND o.revoked_at IS NOT NULL) \
+         AND o.revoked_at IS NOT NULL) OR e.detail LIKE '%: nothing more to do' \
          OR EXISTS (SELECT 1 FROM revoked_clips v WHERE v.order_id = e.order_id AND v.at * 1000 >= e.at))) \
      AND NOT (e.outcome = 'paid_twice' AND EXISTS (SELECT 1 FROM orders o WHERE (o.order_id = e.order_id \
          OR o.order_id = substr(e.detail, 1, instr(e.detail, ': ') - 1)) AND (o.revoked_at IS NOT NULL \

@@ -218,6 +218,9 @@ fn base(shop: &ShopInfo) -> &str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderMailReason {
     Paid,
+    /// The owner sent the link again (`site-gen orders resend`, `reissue`):
+    /// no thanks for an order made weeks ago.
+    Resent,
     /// Says so: the customer was told the links were ended by the dispute.
     Restored,
 }
@@ -239,7 +242,11 @@ pub fn order_mail(shop: &ShopInfo, order: &OrderMail, reason: OrderMailReason) -
     } else {
         (
             format!("Your clips from {}: order {}", shop.title, order.order_id),
-            format!("Thank you for your order at {}.", shop.title),
+            if reason == OrderMailReason::Resent {
+                format!("Here is the download link of your order at {}.", shop.title)
+            } else {
+                format!("Thank you for your order at {}.", shop.title)
+            },
         )
     };
     let text_body = format!(
@@ -517,6 +524,12 @@ mod tests {
         assert!(!m.text.contains("Thank you") && !m.html.contains("Thank you"));
         let after = |t: &str| t.split_once("Your downloads are ready.").unwrap().1.to_string();
         assert_eq!(after(&m.text), after(&paid.text), "the same links, clips and terms");
+        // A link the owner sends again thanks for nothing (the refunds
+        // review: "Thank you for your order" weeks after it).
+        let resent = order_mail(&shop(), &order(), OrderMailReason::Resent);
+        assert!(resent.text.starts_with("Here is the download link of your order at Saltglass & Co <Footage>."));
+        assert!(!resent.text.contains("Thank you") && !resent.html.contains("Thank you"));
+        assert_eq!(after(&resent.text), after(&paid.text));
     }
 
     /// A shop with licence tiers: the terms of each tier, not a generic

@@ -253,7 +253,7 @@ pub fn payment_attention_problem(rows: &[(Option<String>, String, String)]) -> O
                     let (earlier, what) = detail.split_once(": ").unwrap_or(("another order", detail));
                     let slug = what.split(", bought on").next().unwrap_or("SLUG");
                     format!(
-                        "{order}: paid for again ({what} in order {earlier}: two payment pages of the same clip, both paid). If it was a mistake, refund {order}'s payment in the Stripe Dashboard, which stops its link while {earlier}'s keeps working; if {order} bought other clips too, refund only this clip's price and `site-gen orders revoke {order} --clip {slug}`. If they meant to buy it twice, nothing needs doing"
+                        "{order}: paid for again ({what} in order {earlier}: two payment pages of the same clip, both paid). If it was a mistake, refund the payment of the order the customer has not downloaded with (`site-gen orders show {earlier}` and `show {order}` list their downloads; if neither has any, {order}) in the Stripe Dashboard, which stops its link while the other's keeps working; if that order bought other clips too, refund only this clip's price and `site-gen orders revoke ORDER --clip {slug}`. If they meant to buy it twice, nothing needs doing"
                     )
                 }
                 "unpaid_order" => format!(

@@ -552,6 +552,17 @@ pub fn refunded_lines_note(order_id: &str, lines: &[String]) -> String {
     }
 }
 
+/// What a partial refund's record adds when its amount is the price of
+/// `clip`, which the owner has revoked already: nothing is left to do, so
+/// the self-test does not ask (`ledger::sql::PAYMENT_ATTENTION` reads
+/// [`REFUND_DONE`]).
+pub fn revoked_line_note(clip: &str) -> String {
+    format!("; that is the price of clip {clip}, which you revoked already{REFUND_DONE}")
+}
+
+/// How a partial refund's record ends when nothing is left to do.
+pub const REFUND_DONE: &str = ": nothing more to do";
+
 pub fn valid_session_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }

@@ -111,9 +111,24 @@ struct Event {
     id: String,
     event_type: String,
     livemode: bool,
+    /// The endpoint's API version: before 2024-10-28, a card refund that
+    /// failed comes only as `charge.refund.updated`.
+    api_version: Option<String>,
     data: EventData,
 }
-json_fields!(Event { id, event_type as "type", #[default] livemode, data });
+json_fields!(Event { id, event_type as "type", #[default] livemode, api_version, data });
+
+/// The first API version that sends `refund.failed` and `refund.updated`
+/// for a card payment's refunds (Stripe's changelog, 2024-10-28.acacia:
+/// "Adds created, updated, and failed events for all refund types").
+pub(crate) const REFUND_EVENTS_SINCE: &str = "2024-10-28";
+
+/// Whether an endpoint of API version `version` (`2024-06-20`,
+/// `2024-10-28.acacia`) sends a card refund's failure only as
+/// `charge.refund.updated`.
+pub(crate) fn before_refund_events(version: &str) -> bool {
+    !version.is_empty() && version.get(..10).unwrap_or(version) < REFUND_EVENTS_SINCE
+}
 
 #[derive(Default)]
 struct EventData {
@@ -267,10 +282,17 @@ fn event_of(event: Event) -> Result<WebhookEvent, WebhookError> {
         }
         // A refund that did not reach the customer: `refund.failed` (Stripe
         // sends it for every refund since API version 2024-10-28), or one
-        // canceled while it waited for an action (`refund.updated`).
-        "refund.failed" | "refund.updated" => {
+        // canceled while it waited for an action (`refund.updated`). An
+        // endpoint of an earlier version sends only `charge.refund.updated`
+        // for a card refund (a later one sends both: only one counts).
+        "refund.failed" | "refund.updated" | "charge.refund.updated" => {
             let refund = PaymentObject::from_json(object).map_err(malformed)?;
-            let undone = event.event_type == "refund.failed" || refund.status.as_deref() == Some("canceled");
+            let older = event.api_version.as_deref().is_some_and(before_refund_events);
+            let undone = match event.event_type.as_str() {
+                "refund.failed" => true,
+                "refund.updated" => refund.status.as_deref() == Some("canceled"),
+                _ => older && matches!(refund.status.as_deref(), Some("failed" | "canceled")),
+            };
             match refund.payment_intent.filter(|_| undone) {
                 Some(payment_id) => EventKind::RefundFailed(MoneyBack {
                     payment_id,
@@ -610,6 +632,27 @@ mod tests {
         assert_eq!(refund("refund.updated", "failed", "null"), EventKind::Ignored, "refund.failed says it once");
         assert_eq!(refund("refund.updated", "succeeded", "null"), EventKind::Ignored);
         assert_eq!(refund("refund.updated", "pending", "null"), EventKind::Ignored);
+        // An endpoint of an API version before 2024-10-28 sends a card
+        // refund's failure only as `charge.refund.updated` (the refunds
+        // review: the owner was never told); a later one sends both, and
+        // `refund.failed` is the one that counts.
+        let versioned = |kind: &str, status: &str, version: &str| {
+            let body = format!(
+                r#"{{"id":"evt_f","type":"{kind}","api_version":"{version}","data":{{"object":{{"id":"re_1","object":"refund",
+                "amount":1800,"charge":"ch_1","payment_intent":"pi_9","status":"{status}","failure_reason":"lost_or_stolen_card"}}}}}}"#
+            );
+            parse_event(body.as_bytes()).unwrap().kind
+        };
+        assert_eq!(versioned("charge.refund.updated", "failed", "2024-06-20"), failed("failed: lost_or_stolen_card"));
+        assert_eq!(versioned("charge.refund.updated", "canceled", "2023-10-16"), failed("canceled"));
+        assert_eq!(versioned("charge.refund.updated", "succeeded", "2024-06-20"), EventKind::Ignored);
+        assert_eq!(versioned("charge.refund.updated", "failed", "2024-10-28.acacia"), EventKind::Ignored);
+        assert_eq!(versioned("charge.refund.updated", "failed", "2025-03-31.basil"), EventKind::Ignored);
+        assert_eq!(
+            refund("charge.refund.updated", "failed", "null"),
+            EventKind::Ignored,
+            "no version: a newer endpoint"
+        );
     }
 
     #[test]

@@ -55,6 +55,9 @@ struct Endpoint<'a> {
     enabled: bool,
     /// Event types, or `["*"]` for every one.
     events: Vec<&'a str>,
+    /// Its API version sends a failed card refund only as
+    /// `charge.refund.updated` (`stripe::before_refund_events`).
+    old_refund_events: bool,
 }
 
 impl<'a> Endpoint<'a> {
@@ -75,7 +78,13 @@ impl<'a> Endpoint<'a> {
                 .collect(),
             _ => Vec::new(),
         };
-        Endpoint { id: text("id"), url: text("url"), enabled: text("status") != "disabled", events }
+        Endpoint {
+            id: text("id"),
+            url: text("url"),
+            enabled: text("status") != "disabled",
+            events,
+            old_refund_events: super::stripe::before_refund_events(text("api_version")),
+        }
     }
 
     /// The needed event types it does not send.
@@ -83,7 +92,8 @@ impl<'a> Endpoint<'a> {
         if self.events.contains(&"*") {
             return Vec::new();
         }
-        NEEDED_EVENTS.into_iter().filter(|t| !self.events.contains(t)).collect()
+        let older = self.old_refund_events.then_some("charge.refund.updated");
+        NEEDED_EVENTS.into_iter().chain(older).filter(|t| !self.events.contains(t)).collect()
     }
 }
 
@@ -143,6 +153,8 @@ pub fn judge(status: u16, body: &str, origins: &[&str]) -> Result<String, String
             missing.join(", "),
             if missing.iter().any(|t| t.starts_with("checkout.")) {
                 consequence
+            } else if missing == ["charge.refund.updated"] {
+                "a card refund that fails is never told to you (an endpoint of an API version before 2024-10-28 sends that only as this event)"
             } else {
                 "refunds and disputes end no link"
             }
@@ -255,6 +267,20 @@ mod tests {
         );
         let no_checkout = list(&[("https://shop.example/payments/stripe/webhook", "enabled", &["charge.refunded"])]);
         assert!(judge(200, &no_checkout, &[SHOP]).unwrap_err().contains("checkout.session.completed, "));
+        // An endpoint of an API version before 2024-10-28 tells a failed
+        // card refund only with `charge.refund.updated` (the refunds review).
+        let versioned = |version: &str, extra: &[&str]| {
+            let events: Vec<&str> = NEEDED_EVENTS.iter().copied().chain(extra.iter().copied()).collect();
+            list(&[("https://shop.example/payments/stripe/webhook", "enabled", &events)])
+                .replace(r#""api_version":null"#, &format!(r#""api_version":"{version}""#))
+        };
+        let e = judge(200, &versioned("2024-06-20", &[]), &[SHOP]).unwrap_err();
+        assert!(
+            e.contains("does not send charge.refund.updated: a card refund that fails is never told to you"),
+            "{e}"
+        );
+        assert!(judge(200, &versioned("2024-06-20", &["charge.refund.updated"]), &[SHOP]).is_ok());
+        assert!(judge(200, &versioned("2024-10-28.acacia", &[]), &[SHOP]).is_ok());
     }
 
     #[test]

@@ -319,7 +319,8 @@ pub(crate) fn order_mail_statement(
     paid: Option<String>,
 ) -> std::result::Result<D1PreparedStatement, DownloadError> {
     let facts = OrderMail { paid, ..order_facts(claims, token, to, origin) };
-    let mail = order_mail(&manifest().shop, &facts, OrderMailReason::Paid);
+    let reason = if kind == MailKind::Resend { OrderMailReason::Resent } else { OrderMailReason::Paid };
+    let mail = order_mail(&manifest().shop, &facts, reason);
     outbox_insert(db, kind, Some(&claims.order_id), &mail, now_unix())
 }
 

@@ -657,15 +657,24 @@ async fn money_back(
             statements
         }
         _ => {
-            let detail = format!("{detail}{}", refunded_lines(&db, name, &order_id, back).await);
-            vec![
+            let (note, revoked_clip) = refunded_lines(&db, name, &order_id, back).await;
+            let detail = format!("{detail}{note}");
+            // The clip the owner stopped before refunding its price: its
+            // revoke becomes a refund's ("Refunded" on the order page).
+            let refunded_clip = match revoked_clip {
+                Some(clip) => Some(bind(&db, sql::REVOKED_CLIP_REFUNDED, &[text(&order_id), text(&clip)])?),
+                None => None,
+            };
+            let mut statements = vec![
                 bind(
                     &db,
                     sql::EVENT,
                     &[text(&order_id), num(now), text("partial_refund"), JsValue::NULL, text(&detail)],
                 )?,
                 event_row(&db, name, event, at, Some(&order_id), "partial_refund", &detail)?,
-            ]
+            ];
+            statements.extend(refunded_clip);
+            statements
         }
     };
     let r = batch(&db, statements).await?;
@@ -687,10 +696,15 @@ async fn money_back(
 
 /// What a partial refund's record says of the order's lines its amount is
 /// the price of ([`payments::refunded_lines_note`]); nothing when none is,
-/// or the order cannot be read (the refund is recorded all the same).
-async fn refunded_lines(db: &D1Database, provider: &str, order_id: &str, back: &MoneyBack) -> String {
+/// or the order cannot be read (the refund is recorded all the same). A
+/// clip the owner has revoked already, whose price it is, is named as
+/// done, and returned (the refunds review: the owner who stopped the clip
+/// first, then refunded it, was told to revoke the clip the customer kept,
+/// of the same price).
+async fn refunded_lines(db: &D1Database, provider: &str, order_id: &str, back: &MoneyBack) -> (String, Option<String>) {
+    let nothing = (String::new(), None);
     if !back.currency.eq_ignore_ascii_case(&manifest().shop.currency) {
-        return String::new();
+        return nothing;
     }
     // Only the payment's first partial refund: `amount_back` is the total
     // refunded so far (a second one named the wrong clip).
@@ -699,16 +713,20 @@ async fn refunded_lines(db: &D1Database, provider: &str, order_id: &str, back: &
         Ok(statement) => statement.first_row::<PartialRefundContext>().await.ok().flatten(),
         Err(_) => None,
     };
-    let Some(context) = context.filter(|c| c.earlier == 0) else { return String::new() };
+    let Some(context) = context.filter(|c| c.earlier == 0) else { return nothing };
     let order = match bind(db, sql::ORDER_TO_RESEND, &[text(order_id)]) {
         Ok(statement) => statement.first_row::<super::recovery::OrderToResend>().await.ok().flatten(),
         Err(_) => None,
     };
-    let Some(o) = order else { return String::new() };
-    let mut claims = o.fresh_claims(order_id, o.expires_at);
+    let Some(o) = order else { return nothing };
+    let claims = o.fresh_claims(order_id, o.expires_at);
     let revoked: Vec<String> = clipstore_core::json::from_str(&context.revoked).unwrap_or_default();
-    claims.clips.retain(|c| !revoked.contains(c));
-    payments::refunded_lines_note(order_id, &payments::lines_priced(manifest(), &claims, back.amount_back))
+    let (stopped, open): (Vec<String>, Vec<String>) = claims.clips.iter().cloned().partition(|c| revoked.contains(c));
+    let priced = |clips| payments::lines_priced(manifest(), &Claims { clips, ..claims.clone() }, back.amount_back);
+    if let [one] = priced(stopped).as_slice() {
+        return (payments::revoked_line_note(one), Some(one.clone()));
+    }
+    (payments::refunded_lines_note(order_id, &priced(open)), None)
 }
 
 struct PartialRefundContext {
@@ -747,7 +765,8 @@ async fn restore_after_dispute(
         if let Some(to) = order.customer_email.as_deref() {
             let mut claims = order.fresh_claims(order_id, Some(expires_at));
             let token = sign_link(env, &mut claims)?;
-            statements.push(mail::restored_order_mail_statement(db, &claims, &token, to, origin, now)?);
+            let listed = order.listed(&claims);
+            statements.push(mail::restored_order_mail_statement(db, &listed, &token, to, origin, now)?);
         }
     }
     Ok(statements)

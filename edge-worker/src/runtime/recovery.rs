@@ -301,6 +301,8 @@ pub(super) struct OrderToResend {
     pub(super) not_before: u64,
     pub(super) revoked_at: Option<u64>,
     pub(super) revoked_reason: Option<String>,
+    /// The clips revoked one by one (refunded, or withdrawn), a JSON array.
+    pub(super) revoked_clips: String,
     pub(super) customer_email: Option<String>,
 }
 crate::from_row!(OrderToResend {
@@ -312,6 +314,7 @@ crate::from_row!(OrderToResend {
     not_before,
     revoked_at,
     revoked_reason,
+    revoked_clips,
     customer_email
 });
 
@@ -328,6 +331,16 @@ impl OrderToResend {
             expires_at,
             self.not_before,
         )
+    }
+
+    /// What a mail of `claims` lists: not the clips revoked one by one (the
+    /// link keeps them, and answers "refunded" for them; a mail listing
+    /// them as ready had the customer write in).
+    pub(super) fn listed(&self, claims: &Claims) -> Claims {
+        let revoked: Vec<String> = clipstore_core::json::from_str(&self.revoked_clips).unwrap_or_default();
+        let mut listed = claims.clone();
+        listed.clips.retain(|c| !revoked.contains(c));
+        listed
     }
 }
 
@@ -377,6 +390,15 @@ pub(super) async fn resend(
         return Ok((400, refusal(format!("{address} is not an e-mail address"))));
     }
     let mut claims = order.fresh_claims(order_id, order.expires_at);
+    let listed = order.listed(&claims);
+    if !lists_a_clip(&listed) && lists_a_clip(&claims) {
+        let error = format!(
+            "every clip of order {order_id} is revoked ({}): the mail would list nothing, so none was sent; \
+             `site-gen orders unrevoke {order_id} --clip SLUG` first if the customer should have one",
+            claims.clips.join(", ")
+        );
+        return Ok((409, refusal(error)));
+    }
     // A mail of "0 clips": say so to the owner instead of sending it.
     if !lists_a_clip(&claims) {
         let error = format!(
@@ -391,7 +413,7 @@ pub(super) async fn resend(
     // older than the replacement that counts only later mails.
     let now = now_unix();
     let token = sign_link(env, &mut claims)?;
-    let statement = super::mail::order_mail_statement(db, MailKind::Resend, &claims, &token, address, origin, None)?;
+    let statement = super::mail::order_mail_statement(db, MailKind::Resend, &listed, &token, address, origin, None)?;
     // In the order's history: to whom (the support review: after a resend
     // to a corrected address, `orders show` still named only the typo).
     let detail = format!("to {address}");
