@@ -442,15 +442,21 @@ fn make_preview(master: &Path, target: &Path, watermark: &str) -> Result<(), Str
     ffmpeg_to(target, &args)
 }
 
-/// Encodes `master` down to `height` lines (the width follows its shape),
+/// Encodes `master` down to `height` on its short side (lines, or the
+/// width of an upright master; the other side follows its shape, even),
 /// with its sound, as [`crate::media_variants::RECIPE`] says: at most the
-/// master's video bit rate scaled by the heights (half the lines, half the
-/// bits per second), so a smaller picture is a smaller file.
+/// master's video bit rate scaled by the short sides (half the lines, half
+/// the bits per second), so a smaller picture is a smaller file.
 fn make_variant(master: &Path, target: &Path, height: u32, probe: &Probe) -> Result<(), String> {
-    let scale = format!("scale=-2:{height}:flags=lanczos,format=yuv420p");
+    let scale = if crate::media_variants::upright(probe.width, probe.height) {
+        format!("scale={height}:-2:flags=lanczos,format=yuv420p")
+    } else {
+        format!("scale=-2:{height}:flags=lanczos,format=yuv420p")
+    };
+    let short = crate::media_variants::short_side(probe.width, probe.height);
     let mut args: Vec<String> = vec!["-i".into(), master.display().to_string()];
     if let Some(rate) = probe.bit_rate {
-        let cap = (rate as u128 * u128::from(height) / u128::from(probe.height.max(1))).max(1) as u64;
+        let cap = (rate as u128 * u128::from(height) / u128::from(short.max(1))).max(1) as u64;
         args.extend(["-maxrate".into(), cap.to_string(), "-bufsize".into(), (cap * 2).to_string()]);
     }
     args.extend(
@@ -1097,13 +1103,14 @@ fn variants(
     let main_id = clip.variant.clone().unwrap_or_else(|| {
         slug::slugify(Resolution { width: probe.width as u32, height: probe.height as u32 }.label())
     });
+    let upright = crate::media_variants::upright(probe.width, probe.height);
     let planned: Vec<PlannedVariant> = crate::media_variants::plan(
         &settings.variants,
         &clip.slug,
         key,
         file_name,
         price,
-        probe.height,
+        (probe.width, probe.height),
         &settings.currency,
     )
     .into_iter()
@@ -1111,9 +1118,11 @@ fn variants(
         // (It said nothing: the owner asked for a size and none came.)
         if v.id == main_id {
             done.warnings.push(format!(
-                "no \"{}\" file made ({} lines high): that id is the main file's own; give this \
+                "no \"{}\" file made ({}): that id is the main file's own; give this \
                  [[media_variants]] in site.toml another `id` (like id = \"{}-small\") to make it",
-                v.id, v.height, v.id
+                v.id,
+                crate::media_variants::size_words(u64::from(v.height), upright),
+                v.id
             ));
         }
         v.id != main_id
@@ -1123,7 +1132,7 @@ fn variants(
     let mut sections = Vec::new();
     for v in planned {
         let target = masters.join(&v.key);
-        let recipe = format!("{}; {} lines", crate::media_variants::RECIPE, v.height);
+        let recipe = crate::media_variants::recipe(v.height, upright);
         let made = before.and_then(|b| b.variants.get(&v.id));
         let on_disk = fs::metadata(&target).ok().map(|m| {
             (m.len(), m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs()))
@@ -1175,7 +1184,7 @@ fn variants(
                 made: ours.map(|m| (m.sha256.as_str(), m.settings == recipe)),
                 master_same: before
                     .map_or_else(|| value_of(&clip.text, "sha256").as_deref() == Some(sha256), |b| b.sha256 == sha256),
-                height: || self::probe(&target).ok().map(|p| p.height),
+                height: || self::probe(&target).ok().map(|p| if upright { p.width } else { p.height }),
                 wanted_height: u64::from(v.height),
             })
             .err(),
@@ -1254,26 +1263,27 @@ fn variants(
     // the old footage, under the clip's name. Said on every run until the
     // owner removes the section (its record is kept for that).
     let replaced = before.is_some_and(|b| b.sha256 != sha256);
-    // The lines it was made with (its recipe ends `; N lines`): not taller
-    // than the new master, it was left out for another reason (site.toml
-    // no longer asks for it), and is the owner's to keep.
-    let lines = |made: &MadeVariant| {
-        made.settings.rsplit("; ").next().and_then(|l| l.strip_suffix(" lines")).and_then(|l| l.parse::<u64>().ok())
-    };
+    // The short side it was made with (its recipe ends `; N lines`, or
+    // `; N wide, upright`): not above the new master's, it was left out for
+    // another reason (site.toml no longer asks for it), and is the owner's
+    // to keep.
+    let short = crate::media_variants::short_side(probe.width, probe.height);
     for (id, made) in before.iter().flat_map(|b| &b.variants) {
         if !(replaced || made.old_master)
-            || lines(made).is_none_or(|l| l < probe.height)
+            || crate::media_variants::recipe_height(&made.settings).is_none_or(|l| l < short)
             || memory.variants.contains_key(id)
             || section_value(&clip.text, "variants", id, "file").as_deref() != Some(&toml_str(&made.key))
         {
             continue;
         }
         done.warnings.push(format!(
-            "its [[variants]] section \"{id}\" ({}) was made from the master before this one, which was taller: \
-             the new master is {} lines high, so site-gen media cannot make it again, and the clip still sells the \
+            "its [[variants]] section \"{id}\" ({}) was made from the master before this one, which was {}: \
+             the new master is {}, so site-gen media cannot make it again, and the clip still sells the \
              old footage as \"{id}\". Remove that section to stop selling it (its buyers' links then stop too: \
              `site-gen build` lists them), or keep it on purpose",
-            made.key, probe.height
+            made.key,
+            if upright { "bigger" } else { "taller" },
+            crate::media_variants::size_words(short, upright)
         ));
         memory.variants.insert(id.clone(), MadeVariant { old_master: true, ..made.clone() });
     }

@@ -5,6 +5,10 @@
 //! pure decisions about one clip: which variants its master allows (never
 //! an upscale), and each one's id, label, bucket key, file name and price.
 //!
+//! A variant's `height` is its "p" number, its short side: the lines of a
+//! landscape picture, the width of an upright one (a `height = 720` of a
+//! 2160x3840 master is 720x1280, as its label "720p" says).
+//!
 //! The encoding itself, and writing the `[[variants]]` sections into the
 //! clip's front matter, are `crate::media`'s.
 
@@ -27,7 +31,8 @@ pub struct VariantSetting {
     pub id: String,
     /// What customers read (default `4K` at 2160 lines, else `<height>p`).
     pub label: String,
-    /// Lines of the picture; the width follows the master's shape.
+    /// Its short side, its "p" number: the lines of a landscape picture,
+    /// the width of an upright one; the other side follows the master's shape.
     pub height: u32,
     pub price: VariantPrice,
     /// The clips (by address name) it is made for; empty: every clip.
@@ -49,12 +54,57 @@ pub enum VariantPrice {
 pub struct PlannedVariant {
     pub id: String,
     pub label: String,
+    /// Its short side (see [`VariantSetting::height`]).
     pub height: u32,
     /// Its key in the bucket, beside the master's: `clips/x.mp4` → `clips/x-480p.mp4`.
     pub key: String,
     /// What the customer's download is saved as: `X (720p).mp4` → `X (480p).mp4`.
     pub file_name: String,
     pub price: Price,
+}
+
+/// Whether a master of `width` × `height` stands upright (is taller than
+/// wide): its variants' `height` is then their width.
+pub fn upright(width: u64, height: u64) -> bool {
+    height > width
+}
+
+/// The side of a master of `width` × `height` a variant's `height` is
+/// compared with and scales: its short side (its height unless upright).
+pub fn short_side(width: u64, height: u64) -> u64 {
+    if upright(width, height) {
+        width
+    } else {
+        height
+    }
+}
+
+/// What a variant `height` made from a master of this shape is remembered
+/// with (with [`RECIPE`]): another height, or the master turned upright,
+/// is another file.
+pub fn recipe(height: u32, upright: bool) -> String {
+    if upright {
+        format!("{RECIPE}; {height} wide, upright")
+    } else {
+        format!("{RECIPE}; {height} lines")
+    }
+}
+
+/// The short side a [`recipe`] names (of a recipe from before upright
+/// masters were scaled by their width, too: its lines).
+pub fn recipe_height(recipe: &str) -> Option<u64> {
+    let last = recipe.rsplit("; ").next()?;
+    last.strip_suffix(" lines").or_else(|| last.strip_suffix(" wide, upright"))?.parse().ok()
+}
+
+/// How a message names a variant's size: `720 lines high`, or, for an
+/// upright master, `720 pixels wide`.
+pub fn size_words(height: u64, upright: bool) -> String {
+    if upright {
+        format!("{height} pixels wide")
+    } else {
+        format!("{height} lines high")
+    }
 }
 
 /// The familiar name of a height.
@@ -292,22 +342,24 @@ pub fn stale_shares(
 }
 
 /// The variants to make for the clip `slug` whose master (at `key`, sold as
-/// `file_name` for `price`) is `master_height` lines high: each setting for
-/// this clip whose height is below the master's (never an upscale), in the
-/// order of `site.toml`.
+/// `file_name` for `price`) is `master_width` × `master_height`: each
+/// setting for this clip whose height is below the master's short side
+/// (never an upscale; an upright 1080x1920 master gets no `height = 1080`),
+/// in the order of `site.toml`.
 pub fn plan(
     settings: &[VariantSetting],
     slug: &str,
     key: &str,
     file_name: &str,
     price: Price,
-    master_height: u64,
+    (master_width, master_height): (u64, u64),
     currency: &str,
 ) -> Vec<PlannedVariant> {
+    let short = short_side(master_width, master_height);
     settings
         .iter()
         .filter(|s| s.clips.is_empty() || s.clips.iter().any(|c| c == slug))
-        .filter(|s| u64::from(s.height) < master_height)
+        .filter(|s| u64::from(s.height) < short)
         .map(|s| PlannedVariant {
             id: s.id.clone(),
             label: s.label.clone(),
@@ -406,8 +458,15 @@ mod tests {
             "title = \"T\"\n[[media_variants]]\nheight = 1080\nprice = 30\n[[media_variants]]\nheight = 720\nfactor = 0.5\n[[media_variants]]\nheight = 360\nprice = 5\nclips = [\"other\"]\n",
         )
         .unwrap();
-        let p =
-            plan(&s, "harbour", "clips/harbour.mp4", "Harbour at Dawn (1080p).mp4", Price { cents: 2400 }, 1080, "EUR");
+        let p = plan(
+            &s,
+            "harbour",
+            "clips/harbour.mp4",
+            "Harbour at Dawn (1080p).mp4",
+            Price { cents: 2400 },
+            (1920, 1080),
+            "EUR",
+        );
         assert_eq!(
             p,
             vec![PlannedVariant {
@@ -420,10 +479,37 @@ mod tests {
             }],
             "1080 is not below a 1080p master; 360 is for another clip"
         );
-        assert_eq!(plan(&s, "other", "a.mov", "A.mov", Price { cents: 100 }, 2160, "EUR").len(), 3);
-        assert_eq!(plan(&s, "other", "a.mov", "A.mov", Price { cents: 100 }, 360, "EUR"), vec![]);
+        assert_eq!(plan(&s, "other", "a.mov", "A.mov", Price { cents: 100 }, (3840, 2160), "EUR").len(), 3);
+        assert_eq!(plan(&s, "other", "a.mov", "A.mov", Price { cents: 100 }, (640, 360), "EUR"), vec![]);
+        // A scope master is compared by its lines, as before.
+        assert_eq!(plan(&s, "other", "a.mov", "A.mov", Price { cents: 100 }, (1920, 800), "EUR").len(), 2);
         assert_eq!(sibling_key("a.b/c", "hd"), "a.b/c-hd");
         assert_eq!(sibling_file_name("Fjord", "360p"), "Fjord (360p)");
         assert_eq!(sibling_file_name("Fjord (morning).mov", "4K"), "Fjord (4K).mov");
+    }
+
+    /// The review: an upright 2160x3840 master's "720p" was 406x720, and
+    /// an upright 1080x1920 master was offered a `height = 1080` of its own.
+    #[test]
+    fn an_upright_master_is_compared_by_its_short_side() {
+        let s = settings(
+            "title = \"T\"\n[[media_variants]]\nheight = 1080\nprice = 30\n[[media_variants]]\nheight = 720\nprice = 20\n",
+        )
+        .unwrap();
+        let ids = |w, h| {
+            plan(&s, "a", "a.mp4", "A (4K).mp4", Price { cents: 100 }, (w, h), "EUR")
+                .into_iter()
+                .map(|v| (v.id, v.height))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(1080, 1920), [("720p".to_string(), 720)], "1080 is its own short side");
+        assert_eq!(ids(2160, 3840).len(), 2);
+        assert_eq!(ids(720, 1280), []);
+        assert_eq!((short_side(1080, 1920), short_side(1920, 1080), short_side(500, 500)), (1080, 1080, 500));
+        assert_eq!(recipe(720, false), format!("{RECIPE}; 720 lines"), "landscape: as before");
+        assert_eq!(recipe_height(&recipe(720, false)), Some(720));
+        assert_eq!(recipe_height(&recipe(720, true)), Some(720));
+        assert_ne!(recipe(720, true), recipe(720, false), "an old upright 406x720 file is made again");
+        assert_eq!(recipe_height("v1; other"), None);
     }
 }

@@ -693,6 +693,45 @@ fn a_variant_left_from_a_taller_master_is_named_until_removed() {
     assert!(!text(&fifth).contains("which was taller"), "{}", text(&fifth));
 }
 
+/// An upright master: a variant's `height` is its short side, its "p"
+/// number, as its label says (the review: a 2160x3840 master's "720p" was
+/// 406x720, under a third of an upright 720p's pixels), and a size the
+/// master's short side does not exceed is not made.
+#[test]
+fn an_upright_masters_variants_are_named_by_their_short_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, masters) = new_shop(tmp.path());
+    master_of(&masters.join("first-clip.mp4"), "testsrc2", "360x640", "1");
+    let site = root.join("content/site.toml");
+    let settings = "\n[[media_variants]]\nheight = 360\nprice = 20\n\n[[media_variants]]\nheight = 180\nprice = 9\n";
+    fs::write(&site, fs::read_to_string(&site).unwrap() + settings).unwrap();
+    let run = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("variant 180p made"), "{}", text(&run));
+
+    let small = masters.join("first-clip-180p.mp4");
+    assert_eq!(probe(&small, "stream=codec_name,width,height"), "h264,180,320");
+    assert!(!masters.join("first-clip-360p.mp4").exists(), "360 is the master's own short side");
+    let fm = front_matter(&root);
+    let variants = fm["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 1, "{fm}");
+    assert_eq!(variants[0]["id"].as_str(), Some("180p"));
+    assert_eq!(variants[0]["label"].as_str(), Some("180p"));
+    assert_eq!(variants[0]["resolution"].as_str(), Some("180x320"));
+    assert!(variants[0]["file_name"].as_str().unwrap().ends_with("(180p).mp4"), "{}", variants[0]);
+
+    let again = site_gen(&["media"], &root);
+    assert!(text(&again).contains("first-clip: up to date"), "{}", text(&again));
+    // A variant remembered as made before (its lines the master's height,
+    // 102x180) is made again.
+    let cache = root.join(".site-gen/media.json");
+    let remembered = fs::read_to_string(&cache).unwrap();
+    assert!(remembered.contains("; 180 wide, upright\""), "{remembered}");
+    fs::write(&cache, remembered.replace("; 180 wide, upright\"", "; 180 lines\"")).unwrap();
+    let old = site_gen(&["media"], &root);
+    assert!(text(&old).contains("variant 180p made"), "{}", text(&old));
+}
+
 /// A shop made by init with a 640x360 master and a `[[media_variants]]`
 /// "small" priced at 0.6 of its clip's (and `more` settings): the shop and
 /// its clip's file.
