@@ -534,6 +534,10 @@ struct Done {
     adopted: Vec<String>,
     /// Values written by hand that were kept: what to tell the owner.
     kept: Vec<String>,
+    /// Posters and previews at the paths media would use that it did not
+    /// make (the owner's own): kept, and told in one line for all clips
+    /// (twenty such lines on every run buried the warnings that matter).
+    not_made: Vec<String>,
     /// What still sells something that no longer matches the master.
     warnings: Vec<String>,
     /// Why nothing was done, when nothing was meant to be.
@@ -706,6 +710,20 @@ pub fn run(args: &MediaArgs) -> Result<usize, MediaError> {
             eprintln!("warning: {slug}: {warning}");
         }
     }
+    let not_made: Vec<&String> = summary.iter().flat_map(|(_, done)| &done.not_made).collect();
+    if let Some(first) = not_made.first() {
+        println!(
+            "kept {}: {} where media would make {}, which media did not make (as far as .site-gen/ knows); \
+             delete one to have media make it",
+            match not_made.len() {
+                1 => first.to_string(),
+                2 => format!("{first} and {}", not_made[1]),
+                n => format!("{first}, {} and {} more", not_made[1], n - 2),
+            },
+            if not_made.len() == 1 { "a file is there" } else { "files are there" },
+            if not_made.len() == 1 { "it" } else { "them" },
+        );
+    }
     // Previews made with the placeholder name carry it across every clip;
     // the next run after the name is filled in makes them again (the
     // watermark is in their recipe).
@@ -769,7 +787,10 @@ fn one_clip(
     let poster = clip.site_path("poster");
     let made = before.and_then(|b| b.poster.as_ref());
     let is_fresh = fresh(made, before.map_or("", |b| b.poster_settings.as_str()), &settings.poster, &poster);
-    let mut log = |line: String| done.kept.push(line);
+    let mut log = |line: Kept| match line {
+        Kept::Said(line) => done.kept.push(line),
+        Kept::NotMade(path) => done.not_made.push(path),
+    };
     let target = Target {
         root,
         clip: &clip.slug,
@@ -918,12 +939,14 @@ impl Target<'_> {
         made_log: &MadeLog,
         is_fresh: bool,
         what: &str,
-        log: &mut impl FnMut(String),
+        log: &mut impl FnMut(Kept),
         make: impl FnOnce() -> Result<(), String>,
     ) -> Result<Option<bool>, String> {
         let (site_path, target) = (self.site_path, static_file(self.root, self.site_path));
         if let Some(other) = made_log.made_for_another(self.clip, site_path) {
-            log(format!("{what} {site_path}: clip {other} names it too, and media makes it for {other} only"));
+            log(Kept::Said(format!(
+                "{what} {site_path}: clip {other} names it too, and media makes it for {other} only"
+            )));
             return Ok(None);
         }
         let io = |e: std::io::Error| format!("{}: {e}", target.display());
@@ -932,19 +955,16 @@ impl Target<'_> {
         let may_write = (self.unnamed || plain_site_path(site_path)) && !target.exists();
         match whose {
             Whose::Owner => {
-                log(format!(
+                log(Kept::Said(format!(
                     "{what} {site_path} kept: it changed since media made it, so it is yours now \
                      (delete it to have media make it again)"
-                ));
+                )));
                 return Ok(None);
             }
             Whose::Unknown if !(self.made_here || may_write) => {
                 let media_would = site_path == default_path(what, self.clip);
                 if there && (self.unnamed || media_would) {
-                    log(format!(
-                        "{what} {site_path}: a file media did not make is there (as far as .site-gen/ knows), kept; \
-                         delete it to have media make it"
-                    ));
+                    log(Kept::NotMade(site_path.to_string()));
                 }
                 return Ok(None);
             }
@@ -960,6 +980,13 @@ impl Target<'_> {
         made_log.wrote(self.clip, site_path, &target).map_err(io)?;
         Ok(Some(true))
     }
+}
+
+/// What [`Target::make_if_ours`] left alone, for the owner.
+enum Kept {
+    Said(String),
+    /// A file media did not make at the site path it would use.
+    NotMade(String),
 }
 
 /// Where media puts a clip's poster or preview when the clip names none.

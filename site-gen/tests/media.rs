@@ -208,6 +208,22 @@ fn fills_front_matter_makes_poster_and_watermarked_preview_and_skips_what_is_don
     let back = site_gen(&["media"], &root);
     assert!(text(&back).contains("preview made"), "{}", text(&back));
     assert_eq!(probe(&preview, "stream=codec_name,width,height"), "h264,640,360");
+
+    // A fresh clone (`.site-gen/` is not in git): the files there are not
+    // known as media's, and are kept, said in one line for all of them
+    // (the owner-CLI review: a line per file, on every run, buried the
+    // warnings that matter).
+    fs::remove_dir_all(root.join(".site-gen")).unwrap();
+    let cloned = site_gen(&["media"], &root);
+    assert!(cloned.status.success(), "{}", text(&cloned));
+    assert_eq!(text(&cloned).matches("media did not make").count(), 1, "{}", text(&cloned));
+    assert!(
+        text(&cloned).contains(
+            "kept /posters/first-clip.jpg and /previews/first-clip.mp4: files are there where media would make them"
+        ),
+        "{}",
+        text(&cloned)
+    );
 }
 
 #[test]
