@@ -231,7 +231,9 @@ struct ClipFile {
     text: String,
     key: Option<String>,
     file_name: Option<String>,
-    price: Option<Price>,
+    /// Its price, or what is wrong with it (what `check` says, without
+    /// the line: a quoted "12,50" was "no valid `price`").
+    price: Result<Price, String>,
     /// The main file's variant id, when written (`variant = "…"`).
     variant: Option<String>,
     poster: Option<String>,
@@ -284,7 +286,11 @@ fn clip_files(root: &Path) -> Result<(Vec<ClipFile>, Vec<String>), MediaError> {
         }
         let slug = value_of(&text, "slug")
             .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().into_owned());
-        let price = front_matter(&text).and_then(|f| f.get("price").and_then(|p| Price::parse(p).ok()));
+        let price = match front_matter(&text).as_ref().and_then(|f| f.get("price")) {
+            Some(p) => Price::parse(p)
+                .map_err(|why| format!("`price` {why} (its front matter; `site-gen check` shows the line)")),
+            None => Err("no `price` in its front matter".to_string()),
+        };
         clips.push(ClipFile {
             slug,
             key: value_of(&text, "file"),
@@ -842,10 +848,18 @@ fn one_clip(
     // `Foggy Pier (1080p).mp4`, as `site-gen new` guessed, for a 720p
     // master: the customer's file would misname itself.
     let (width, height) = (probe.width as u32, probe.height as u32);
-    let named = clip.file_name.as_deref().and_then(|n| crate::media_variants::file_name_for_master(n, width, height));
-    if let Some(fixed) = named {
+    // And `… .mp4` (`site-gen new`'s guess) for a .mov master.
+    let ending = clip.file_name.as_deref().and_then(|n| crate::media_variants::file_name_ending_as(n, key));
+    if let (Some(fixed), Some((_, real))) = (&ending, key.rsplit_once('.')) {
+        done.kept.push(format!("file_name now ends .{real}, as its file {key} does: {fixed:?}"));
+    }
+    let named = ending.as_deref().or(clip.file_name.as_deref());
+    let resolution = named.and_then(|n| crate::media_variants::file_name_for_master(n, width, height));
+    if let Some(fixed) = &resolution {
         let label = crate::media_variants::p_label(width, height);
         done.kept.push(format!("file_name now says {label}, as the master is {width}x{height}: {fixed:?}"));
+    }
+    if let Some(fixed) = resolution.or(ending) {
         values.push(("file_name", toml_str(&fixed)));
     }
     if clip.poster.is_none() {
@@ -1125,7 +1139,9 @@ fn variants(
     }
     let key = clip.key.as_deref().unwrap_or_default();
     let file_name = clip.file_name.as_deref().ok_or("no `file_name` in its front matter")?;
-    let price = clip.price.ok_or("no valid `price` in its front matter")?;
+    // Named as the files are (`media_variants::file_name_ending_as`).
+    let file_name = &crate::media_variants::file_name_ending_as(file_name, key).unwrap_or(file_name.to_string());
+    let price = clip.price.clone()?;
     // The main file's own id (as the site reads it): a variant may not take it.
     let main_id = clip.variant.clone().unwrap_or_else(|| {
         slug::slugify(Resolution { width: probe.width as u32, height: probe.height as u32 }.label())
@@ -1517,7 +1533,7 @@ mod tests {
             text: String::new(),
             key: None,
             file_name: None,
-            price: None,
+            price: Err("no `price` in its front matter".into()),
             variant: None,
             poster: None,
             preview: None,

@@ -269,6 +269,20 @@ pub fn file_name_for_master(file_name: &str, width: u32, height: u32) -> Option<
     (!right).then(|| sibling_file_name(file_name, &p_label(width, height)))
 }
 
+/// `file_name` ending as the file at `key` does (`Harbour (1080p).mp4`, as
+/// `site-gen new` guesses, for `clips/harbour.mov`: `Harbour (1080p).mov`),
+/// or None when it does already, or either has no ending. (The customer's
+/// download would be saved as a .mp4 that their player may refuse, and
+/// each variant's name was made from it too.)
+pub fn file_name_ending_as(file_name: &str, key: &str) -> Option<String> {
+    fn ending(name: &str) -> Option<(&str, &str)> {
+        name.rsplit_once('.').filter(|(stem, e)| !stem.is_empty() && !e.is_empty())
+    }
+    let file = key.rsplit('/').next().unwrap_or(key);
+    let ((stem, named), (_, real)) = (ending(file_name)?, ending(file)?);
+    (!named.eq_ignore_ascii_case(real)).then(|| format!("{stem}.{real}"))
+}
+
 /// `Harbour at Dawn (720p).mp4` → `Harbour at Dawn (480p).mp4`: the main
 /// file's name with its last `(…)` replaced by (or given) `label`.
 fn sibling_file_name(file_name: &str, label: &str) -> String {
@@ -485,6 +499,14 @@ mod tests {
         assert_eq!(plan(&s, "other", "a.mov", "A.mov", Price { cents: 100 }, (1920, 800), "EUR").len(), 2);
         assert_eq!(sibling_key("a.b/c", "hd"), "a.b/c-hd");
         assert_eq!(sibling_file_name("Fjord", "360p"), "Fjord (360p)");
+        assert_eq!(
+            file_name_ending_as("Harbour (1080p).mp4", "clips/Harbour Night.mov").as_deref(),
+            Some("Harbour (1080p).mov")
+        );
+        assert_eq!(file_name_ending_as("Harbour (1080p).MOV", "clips/h.mov"), None);
+        assert_eq!(file_name_ending_as("Harbour", "clips/h.mov"), None);
+        assert_eq!(file_name_ending_as("Harbour.mp4", "clips/h"), None);
+        assert_eq!(file_name_ending_as("Harbour.mp4", "clips.v2/h"), None);
         assert_eq!(sibling_file_name("Fjord (morning).mov", "4K"), "Fjord (4K).mov");
     }
 

@@ -760,6 +760,43 @@ fn shop_with_a_share(dir: &Path, more: &str) -> (PathBuf, PathBuf) {
     (root.clone(), root.join("content/clips/first-clip.md"))
 }
 
+/// The owner's slips that media meets (the owner-CLI review): a .mov
+/// master under a `file_name` ending .mp4 (`site-gen new`'s guess) gets a
+/// name ending .mov, and so do its variants, instead of a warning per file
+/// from `check`; a quoted `price = "12,50"` is named with what to write,
+/// not "no valid `price`".
+#[test]
+fn a_mov_master_s_names_end_mov_and_a_mistyped_price_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, clip) = shop_with_a_share(tmp.path(), "");
+    let masters = root.join("sample-media/clips");
+    fs::rename(masters.join("first-clip.mp4"), masters.join("Harbour Night.mov")).unwrap();
+    let t = fs::read_to_string(&clip).unwrap();
+    let line = t.lines().find(|l| l.starts_with("file =")).unwrap().to_string();
+    fs::write(&clip, t.replacen(&line, "file = \"clips/Harbour Night.mov\"", 1)).unwrap();
+    set_price(&clip, "\"12,50\"");
+    let refused = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("`price` must be a number like 24.00, found \"12,50\": write 12.50"),
+        "{}",
+        text(&refused)
+    );
+    set_price(&clip, "12.50");
+    let made = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(made.status.success(), "{}", text(&made));
+    assert!(
+        text(&made).contains("file_name now ends .mov, as its file clips/Harbour Night.mov does"),
+        "{}",
+        text(&made)
+    );
+    let front = front_matter(&root);
+    assert_eq!(front["file_name"].as_str(), Some("CHANGE-ME First Clip (360p).mov"));
+    assert_eq!(front["variants"][0]["file_name"].as_str(), Some("CHANGE-ME First Clip (180p).mov"));
+    let check = site_gen(&["check"], &root);
+    assert!(!text(&check).contains("would be saved as"), "{}", text(&check));
+}
+
 /// Sets the clip's own `price` line.
 fn set_price(clip: &Path, price: &str) {
     let t = fs::read_to_string(clip).unwrap();
