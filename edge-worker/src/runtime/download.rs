@@ -703,7 +703,10 @@ async fn clip(
             let db = env.d1("DB").map_err(|e| d1_error("binding DB", e));
             let started = Date::now().as_millis();
             let reserved = match &db {
-                Ok(db) => reserve(db, &claims, slug, span, first, allowance, &attempt.record, opening, restart).await,
+                Ok(db) => {
+                    let record = &attempt.record;
+                    reserve(db, &claims, slug, span, first, allowance, record, opening, restart, stops.as_ref()).await
+                }
                 Err(e) => Err(e.clone()),
             };
             attempt.ledger_ms += Date::now().as_millis() - started;

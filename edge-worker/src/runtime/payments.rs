@@ -723,10 +723,12 @@ async fn refunded_lines(db: &D1Database, provider: &str, order_id: &str, back: &
     let revoked: Vec<String> = clipstore_core::json::from_str(&context.revoked).unwrap_or_default();
     let (stopped, open): (Vec<String>, Vec<String>) = claims.clips.iter().cloned().partition(|c| revoked.contains(c));
     let priced = |clips| payments::lines_priced(manifest(), &Claims { clips, ..claims.clone() }, back.amount_back);
-    if let [one] = priced(stopped).as_slice() {
-        return (payments::revoked_line_note(one), Some(one.clone()));
+    match priced(stopped).as_slice() {
+        [] => (payments::refunded_lines_note(order_id, &priced(open)), None),
+        [one] => (payments::revoked_line_note(one), Some(one.clone())),
+        // Which was refunded is not known; both are stopped already.
+        several => (payments::revoked_line_note(&several.join(" or ")), None),
     }
-    (payments::refunded_lines_note(order_id, &priced(open)), None)
 }
 
 struct PartialRefundContext {

@@ -208,6 +208,7 @@ pub(super) async fn reserve(
     attempt: &AttemptRecord,
     opening: bool,
     restart: bool,
+    stops: Option<&super::stream::Stops>,
 ) -> std::result::Result<Reserved, DownloadError> {
     let attempt_id = attempt.attempt_id.as_str();
     // Every granted request is charged at least the least charge, and
@@ -283,6 +284,12 @@ pub(super) async fn reserve(
         }
         if !restart && allowance.fits(held, first) && try_grant(first).await.is_ok() {
             return Ok(Reserved::InSteps(first));
+        }
+        // What it waits for may be a stream of its client that is to stop
+        // where it starts: stopped now, it settles (held, it waited for
+        // this request, and this request for it: the diff review).
+        if let Some(stops) = stops {
+            stops.apply();
         }
         if !wait_for_settlement(&mut polls).await {
             // Another response of the clip still holds what is left: a

@@ -19,8 +19,9 @@
 //! reads. So a new request of the same client for the same clip from byte
 //! `X` on tells the streams of this isolate that cover `X` to stop there
 //! ([`stop_streams_at`]): they end at the first segment past `X`. Until
-//! that request is granted and its first bytes opened, the stop is only
-//! held ([`Stops`]): a stream reaching it waits, and a refused request
+//! that request is granted and its first bytes opened, or waits for the
+//! allowance (for those streams to settle), the stop is only held
+//! ([`Stops`]): a stream reaching it waits, and a request refused at once
 //! takes it back (a refused connection of a download manager had ended the
 //! opening GET short, and the bytes it would have sent were then refused
 //! too). The client is one link from one browser or tool (its `User-Agent`: a
@@ -82,9 +83,9 @@ thread_local! {
 }
 
 /// How long a stream waits at a stop still held by a request being
-/// answered (whose wait for settlement lasts up to
-/// [`crate::allowance::SETTLEMENT_WAIT_MS`]) before it goes on regardless.
-const HELD_STOP_MAX_MS: u64 = crate::allowance::SETTLEMENT_WAIT_MS + 12_000;
+/// answered (its ledger's first answers: a request that waits for the
+/// allowance applies its stops) before it goes on regardless.
+const HELD_STOP_MAX_MS: u64 = 5_000;
 
 /// Where one stream is to stop: the start of each later request of its
 /// client for its bytes, `kept` once that request was granted.
@@ -142,13 +143,20 @@ pub struct Stops {
 }
 
 impl Stops {
-    /// The request was granted and its first bytes opened: the streams stop.
-    pub fn keep(mut self) {
-        for stops in std::mem::take(&mut self.streams) {
+    /// The streams stop: the request waits for them to settle (taken back
+    /// still if it is refused after all, for a stream not there yet).
+    pub fn apply(&self) {
+        for stops in &self.streams {
             for point in stops.0.borrow_mut().iter_mut().filter(|p| p.id == self.id) {
                 point.kept = true;
             }
         }
+    }
+
+    /// The request was granted and its first bytes opened: the streams stop.
+    pub fn keep(mut self) {
+        self.apply();
+        self.streams.clear();
     }
 }
 
