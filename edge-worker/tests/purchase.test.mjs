@@ -832,6 +832,11 @@ describe("partial refunds and disputes", () => {
     assert.doesNotMatch(mail.email.text, / · 1 clip\b/, "the order mail listed both");
     assert.equal((await curl(`${fresh}/${b.slug}`)).status, 403, "b's one download was used through the first link");
     assert.equal((await curl(`${fresh}/${a.slug}`)).status, 403, "a stays revoked");
+    // A reissue says so too (its output named every clip as new).
+    const reissued = await run(cmd, [...pre, "orders", "--worker-url", stack.base, "--root", REPO,
+      "reissue", paid.body.order_id], { cwd: REPO, env: { ...toolEnv, CLIPSTORE_ADMIN_TOKEN: "e2e-admin-token-0123456789" } });
+    assert.ok(reissued.stderr.includes(`Note: in order ${paid.body.order_id}, clip ${a.slug} is revoked`), reissued.stderr);
+    assert.ok(reissued.stderr.includes("The e-mail lists the order's other clips only."), reissued.stderr);
   });
 
   // The refunds review: the owner who stopped the clip first and then

@@ -1053,6 +1053,11 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                     "The order was revoked ({reason}): the reissue ended that, and its downloads work again with the new link."
                 );
             }
+            // The refunded clips of a cart stay stopped, and the mail lists
+            // the others only (the refunds review: the output named every clip).
+            if let Some(note) = clips_still_stopped(&order, &shown, None) {
+                eprintln!("{note} The e-mail lists the order's other clips only.");
+            }
             if replace_address && !replaced {
                 return Ok(ExitCode::FAILURE);
             }
@@ -1365,6 +1370,12 @@ fn still_stopped(order: &str, shown: &Value, clip: Option<&str>) -> Option<Strin
             "Note: order {order} is revoked ({why}): its links still answer \"{answer}\" until {undo} undoes it."
         ));
     }
+    clips_still_stopped(order, shown, clip)
+}
+
+/// The clips of an order revoked one by one (those named `clip`, or all),
+/// which still answer 403 after a reset or a reissue.
+fn clips_still_stopped(order: &str, shown: &Value, clip: Option<&str>) -> Option<String> {
     let revoked: Vec<String> = shown
         .pointer("/order/revoked_clips")
         .and_then(Value::as_str)
