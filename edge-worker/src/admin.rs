@@ -387,6 +387,16 @@ pub fn order_items(manifest: &CatalogManifest, written: &[String]) -> Result<(Ve
     if written.is_empty() {
         return Err("an order needs at least one clip".into());
     }
+    // One link covers at most that many: an order of more could never be
+    // opened (the scale review: made, then "the ledger is unavailable" on
+    // every resend and reissue).
+    if written.len() > clipstore_core::token::MAX_CLIPS {
+        return Err(format!(
+            "one order (one link) covers at most {} clips, not {}: make two orders",
+            clipstore_core::token::MAX_CLIPS,
+            written.len()
+        ));
+    }
     let (mut slugs, mut choices) = (Vec::new(), SortedMap::default());
     for text in written {
         let item = Item::parse(text).ok_or_else(|| {
@@ -499,6 +509,10 @@ mod tests {
             let e = items(bad).unwrap_err();
             assert!(e.contains(says), "{bad:?}: {e}");
         }
+        // More than one link can hold: refused before anything is made.
+        let many: Vec<String> = (0..65).map(|i| format!("clip-{i}")).collect();
+        let e = order_items(&m, &many).unwrap_err();
+        assert_eq!(e, "one order (one link) covers at most 64 clips, not 65: make two orders");
         // Written in any order, listed as a link lists them: sorted (a
         // link's clips out of order failed to sign, and the order with it).
         let mut two = m.clone();

@@ -1309,6 +1309,23 @@ fn orders_of_an_email_ignore_case_and_say_why_an_order_ended() {
     assert_eq!(found("buyer@example.COM", 5), [(None, "[]".into())]);
     assert_eq!(found("other@example.com", 5), []);
     assert_eq!(found("%", 5), [], "no pattern matching");
+    // An older order that still downloads comes before a newer one that
+    // ended, so that the mail's bound leaves out the ended ones first.
+    run(&db, sql::CHECKOUT_ORDER, vec![t("NEW"), t(r#"["a"]"#), n(1), n(3), n(5), n(5), t("stripe"), Value::Null]);
+    let checkout =
+        vec![t("stripe"), t("cs_2"), t("NEW"), t("tok2"), t("buyer@example.com"), n(3600), t("eur"), n(5), t("pi_2")];
+    run(&db, sql::CHECKOUT, checkout);
+    let ids = |now: i64| -> Vec<String> {
+        let mut s = db.prepare(sql::ORDERS_OF_EMAIL).unwrap();
+        s.query_map(rusqlite::params!["buyer@example.com", 10, now], |r| r.get("order_id"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(ids(2), ["NEW", "O"], "newest first while both download");
+    assert_eq!(ids(4), ["O", "NEW"], "NEW expired at 3");
+    run(&db, "DELETE FROM checkouts WHERE order_id = 'NEW'", vec![]);
+    run(&db, "DELETE FROM orders WHERE order_id = 'NEW'", vec![]);
     // The owner resent the link to a corrected address: it finds the order too.
     let resend = "INSERT INTO outbox (kind, order_id, to_addr, subject, text_body, html_body, created_at, status, attempts, next_attempt_at) \
                   VALUES ('resend', 'O', ?1, 's', 't', 'h', 1, ?2, 1, 1)";

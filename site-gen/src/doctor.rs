@@ -48,7 +48,7 @@ pub struct DoctorArgs {
 }
 
 /// Clips per `/admin/catalog` page (each clip is one R2 call in the Worker).
-const PAGE: usize = 40;
+pub(crate) const PAGE: usize = 40;
 
 /// What doctor knows of the shop besides the Worker's health and catalog
 /// reports: `content/` on this machine, and signs that it takes payments.

@@ -826,6 +826,15 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
             if downloads == 0 {
                 return Err(OrdersError::Other("--downloads must be at least 1".into()));
             }
+            // One link covers so many (the scale review: 101 clips were
+            // answered "the ledger is unavailable", to be tried again).
+            if clips.len() > clipstore_core::token::MAX_CLIPS {
+                return Err(OrdersError::Other(format!(
+                    "one order (one link) covers at most {} clips, not {}: make two orders: nothing was created",
+                    clipstore_core::token::MAX_CLIPS,
+                    clips.len()
+                )));
+            }
             if !clipstore_core::address::valid_address(&to) {
                 return Err(OrdersError::Other(format!(
                     "--to {to:?} is not an e-mail address (name@example.com): nothing was created"

@@ -128,8 +128,9 @@ fn deployed_copies(client: &AdminClient) -> Result<std::collections::HashMap<Str
     let mut copies = std::collections::HashMap::new();
     let mut offset = 0;
     loop {
-        let (status, page) =
-            client.get_report(&format!("/admin/catalog?offset={offset}&limit=50")).map_err(|e| e.to_string())?;
+        let (status, page) = client
+            .get_report(&format!("/admin/catalog?offset={offset}&limit={}", crate::doctor::PAGE))
+            .map_err(|e| e.to_string())?;
         if status != 200 {
             let error = page.get("error").and_then(Value::as_str).unwrap_or("unknown error");
             return Err(format!("the Worker answered {status} to GET /admin/catalog: {error}"));

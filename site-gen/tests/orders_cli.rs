@@ -669,6 +669,20 @@ fn an_order_created_by_hand_is_mailed_its_link() {
     assert!(!spaced.status.success());
     let err = String::from_utf8_lossy(&spaced.stderr);
     assert!(err.contains("\"ORD 2001\" cannot be an order id (an order id is 1-64 printable ASCII characters without spaces, like ORD-2001): nothing was created"), "{err}");
+    // More clips than one link covers: said so, nothing sent (the scale
+    // review: "the ledger is unavailable", to be tried again).
+    let mut many = vec!["create", "ORD-BIG"];
+    for _ in 0..65 {
+        many.extend(["--clip", "harbor"]);
+    }
+    many.extend(["--to", "c@d.example"]);
+    let big = orders(&base, token, &many);
+    assert!(!big.status.success());
+    let err = String::from_utf8_lossy(&big.stderr);
+    assert!(
+        err.contains("one order (one link) covers at most 64 clips, not 65: make two orders: nothing was created"),
+        "{err}"
+    );
     let creates = seen.lock().unwrap().iter().filter(|l| l.starts_with("POST /admin/orders HTTP")).count();
     assert_eq!(creates, 2, "only ORD-NEW and ORD-S were asked for, not the orders with a bad id, address or payment");
 

@@ -1098,7 +1098,8 @@ pub const ORDERS_OF_EMAIL: &str = concat!(
      (SELECT json_group_array(clip_slug) FROM revoked_clips r WHERE r.order_id = o.order_id) AS revoked_clips, \
      o.created_at AS created_at FROM orders o WHERE ",
     of_address!(),
-    " ORDER BY o.created_at DESC LIMIT ?2"
+    " ORDER BY (o.revoked_at IS NOT NULL OR (o.expires_at IS NOT NULL AND o.expires_at <= ?3)), \
+     o.created_at DESC LIMIT ?2"
 );
 
 /// Counts a recovery request, only while the rate limits hold: at most

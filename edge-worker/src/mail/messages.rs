@@ -285,7 +285,9 @@ pub fn order_mail(shop: &ShopInfo, order: &OrderMail, reason: OrderMailReason) -
 /// and each of the address's orders that no longer does, with why
 /// (`ended`: order id, reason), so that a customer whose link ran out is
 /// told so rather than waiting for a mail that never comes.
-pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail], ended: &[(String, String)]) -> Mail {
+/// `more`: the address has orders that are not listed (the mail names the
+/// newest that download first, then the ended ones, up to a bound).
+pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail], ended: &[(String, String)], more: bool) -> Mail {
     // Without a link to give, the mail says so from its subject on (a
     // refunded buyer read "Here are the download links" above none).
     let (subject, opening) = if orders.is_empty() {
@@ -298,6 +300,14 @@ pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail], ended: &[(
             format!("Your download links from {}", shop.title),
             format!("Here are the download links of your orders at {}.", shop.title),
         )
+    };
+    let opening = if more {
+        format!(
+            "{opening} Older orders of this address are not listed here: reply to {} with their order numbers for their links.",
+            shop.contact_email
+        )
+    } else {
+        opening
     };
     let mut text_body = format!("{opening}\n\n");
     let mut content = format!("<p style=\"{P}\">{}</p>\n", text(&opening));
@@ -551,7 +561,7 @@ mod tests {
         ));
         assert!(m.html.contains(r#"href="https://shop.example/licence-extended/" style="color:#1f4e5f;overflow-wrap:anywhere;">Extended &lt;b&gt;</a>"#), "{}", m.html);
         assert!(!m.text.contains("royalty-free") && !m.html.contains("/terms/"));
-        let r = recovery_mail(&tiered, "buyer@example.com", &[order()], &[]);
+        let r = recovery_mail(&tiered, "buyer@example.com", &[order()], &[], false);
         assert!(r.text.contains("https://shop.example/licence-standard/") && !r.text.contains("/terms/"));
     }
 
@@ -561,8 +571,13 @@ mod tests {
         second.order_id = "ORD-2".into();
         second.order_url = "https://shop.example/download/v1.def".into();
         second.bought_at = Some(1_796_083_200); // 2026-12-01 00:00 UTC
-        let m = recovery_mail(&shop(), "buyer@example.com", &[order(), second], &[]);
+        let m = recovery_mail(&shop(), "buyer@example.com", &[order(), second.clone()], &[], false);
         assert_eq!(m.subject, "Your download links from Saltglass & Co <Footage>");
+        assert!(!m.text.contains("Older orders"));
+        // An address with more orders than one mail lists is told so (the
+        // scale review: the 21st was left out without a word).
+        let more = recovery_mail(&shop(), "buyer@example.com", &[order(), second.clone()], &[], true);
+        assert!(more.text.starts_with("Here are the download links of your orders at Saltglass & Co <Footage>. Older orders of this address are not listed here: reply to help@shop.example with their order numbers for their links."), "{}", more.text);
         for body in [&m.text, &m.html] {
             assert!(body.contains("PAY-6ea005aecf7d370bb67e") && body.contains("ORD-2"));
             // Two orders of the same clips told apart by when.
@@ -572,7 +587,7 @@ mod tests {
         }
         assert!(!m.text.contains("no longer be downloaded"));
         let ended = [("ORD-1".to_string(), "expired on 1 December 2026, 00:00 UTC".to_string())];
-        let none = recovery_mail(&shop(), "x@example.com", &[], &ended);
+        let none = recovery_mail(&shop(), "x@example.com", &[], &ended, false);
         assert_eq!(none.subject, "Your orders at Saltglass & Co <Footage>");
         assert!(none.text.starts_with(
             "We found no order at Saltglass & Co <Footage> that can still be downloaded for this address (x@example.com)."
@@ -585,7 +600,7 @@ mod tests {
         }
         // A refunded or withdrawn order is named, with no offer of a new link.
         let refunded = [("ORD-3".to_string(), "refunded".to_string())];
-        let m = recovery_mail(&shop(), "x@example.com", &[order()], &refunded);
+        let m = recovery_mail(&shop(), "x@example.com", &[order()], &refunded, false);
         assert!(m.text.contains("- Order ORD-3: refunded") && !m.text.contains("time ran out"), "{}", m.text);
         assert!(m.text.starts_with("Here are the download links") && m.text.contains("Keep these links private"));
     }

@@ -57,6 +57,10 @@ pub(super) async fn admin_request(mut req: Request, env: &Env) -> Result<Respons
     let origin = origin(&req)?;
     match admin_route(env, route, &body, &origin).await {
         Ok(response) => Ok(response),
+        // A link that cannot be signed is no outage to wait out: said as it is.
+        Err(DownloadError::Unavailable { detail }) if detail.starts_with(super::payments::SIGNING) => {
+            json_error(409, &detail)
+        }
         Err(e) => {
             console_error!("{}", log_line!({ "event": "admin_failed", "error": format!("{e:?}") }));
             // A shop whose migrations were never applied is not waiting

@@ -369,8 +369,11 @@ pub(super) fn sign_link(env: &Env, claims: &mut Claims) -> std::result::Result<S
     let keyring = keyring(env)?;
     let key = keyring.primary().ok_or_else(|| unavailable("TOKEN_KEYS has no key"))?;
     claims.key_id = key.key_id().to_string();
-    sign_token(claims, key).map_err(|e| unavailable(format!("signing the link: {e}")))
+    sign_token(claims, key).map_err(|e| unavailable(format!("{SIGNING}{e}")))
 }
+
+/// How a link that could not be signed is reported.
+pub(super) const SIGNING: &str = "signing the link: ";
 
 /// Processes a checkout event once (`make_order`).
 async fn checkout(
