@@ -137,10 +137,23 @@ pub fn parse_probe(json: &str) -> Result<Probe, String> {
         }
         None => rate.to_string(),
     };
+    let (width, height) = (video["width"].as_u64().ok_or("no width")?, video["height"].as_u64().ok_or("no height")?);
+    // A phone's upright video is stored sideways with a rotation to show it
+    // by (ffmpeg turns it before any filter): its size is the shown one (the
+    // diff review: a 640x360 file shown 360x640 got a "180p" of 102x180).
+    let rotation = video["side_data_list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|d| d["rotation"].as_f64())
+        .or_else(|| video["tags"]["rotate"].as_str().and_then(|r| r.parse::<f64>().ok()))
+        .unwrap_or(0.0);
+    let sideways = (rotation.round() as i64).rem_euclid(180) == 90;
+    let (width, height) = if sideways { (height, width) } else { (width, height) };
     Ok(Probe {
         seconds,
-        width: video["width"].as_u64().ok_or("no width")?,
-        height: video["height"].as_u64().ok_or("no height")?,
+        width,
+        height,
         frame_rate,
         codec: video["codec_name"].as_str().ok_or("no codec")?.to_string(),
         bit_rate: [&video["bit_rate"], &v["format"]["bit_rate"]]
@@ -1611,6 +1624,16 @@ mod tests {
         );
         let json = json.replace("30000/1001", "25/1");
         assert_eq!(parse_probe(&json).unwrap().frame_rate, "25");
+        // Stored sideways, shown upright: the size it is shown at, as
+        // ffprobe 5 and later say it, and as earlier ones did.
+        let shown = |rotation: &str| {
+            let p = parse_probe(&json.replace(r#""width":1920"#, &format!(r#"{rotation},"width":1920"#))).unwrap();
+            (p.width, p.height)
+        };
+        assert_eq!(shown(r#""side_data_list":[{"side_data_type":"Display Matrix","rotation":90}]"#), (1080, 1920));
+        assert_eq!(shown(r#""side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]"#), (1080, 1920));
+        assert_eq!(shown(r#""side_data_list":[{"side_data_type":"Display Matrix","rotation":180}]"#), (1920, 1080));
+        assert_eq!(shown(r#""tags":{"rotate":"270"}"#), (1080, 1920));
         assert!(parse_probe(r#"{"streams":[{"codec_type":"audio"}],"format":{"duration":"1"}}"#).is_err());
     }
 

@@ -746,6 +746,22 @@ fn an_upright_masters_variants_are_named_by_their_short_side() {
     fs::write(&cache, remembered.replace("; 180 wide, upright\"", "; 180 lines\"")).unwrap();
     let old = site_gen(&["media"], &root);
     assert!(text(&old).contains("variant 180p made"), "{}", text(&old));
+
+    // A phone's upright video: stored 640x360, shown turned a quarter (the
+    // diff review: its "180p" was 102x180, its resolution "640x360").
+    let stored = tmp.path().join("stored.mp4");
+    master_of(&stored, "testsrc2", "640x360", "1");
+    let sideways = masters.join("first-clip.mp4");
+    fs::remove_file(&sideways).unwrap();
+    fs::remove_file(&small).unwrap();
+    let rotate = ["-i", stored.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90"];
+    ffmpeg(&rotate.into_iter().chain([sideways.to_str().unwrap()]).collect::<Vec<_>>());
+    let turned = site_gen(&["media", "--jobs", "1"], &root);
+    assert!(turned.status.success(), "{}", text(&turned));
+    assert_eq!(probe(&small, "stream=width,height"), "180,320", "{}", text(&turned));
+    let fm = front_matter(&root);
+    assert_eq!(fm["resolution"].as_str(), Some("360x640"));
+    assert_eq!(fm["variants"][0]["resolution"].as_str(), Some("180x320"));
 }
 
 /// A shop made by init with a 640x360 master and a `[[media_variants]]`
