@@ -657,6 +657,21 @@ titel = \"Hi\"\n+++\n",
         assert!(e.contains("write price = 1250: a point before the cents, no thousands separator"), "{e}");
     }
 
+    /// A tag list typed without its quotes gets the list written out (the
+    /// owner-CLI review: only the general help).
+    #[test]
+    fn a_tag_list_without_quotes_is_written_out() {
+        for typed in ["tags = harbour, dawn", "tags = [harbour, dawn]", "tags = [harbour,dawn]"] {
+            let f = file(&format!("+++\ntitle = \"X\"\n{typed}\n+++\n"));
+            let e = FrontMatter::parse(&f, &["title", "tags"]).err().unwrap()[0].to_string();
+            assert!(
+                e.contains(":3:")
+                    && e.contains(r#"write the tags as a list, each in double quotes: tags = ["harbour", "dawn"]"#),
+                "{typed}: {e}"
+            );
+        }
+    }
+
     /// The help a TOML syntax error on `line` gets in a Markdown file.
     fn help_for(line: &str) -> String {
         let f = file(&format!("+++\n{line}\n+++\n"));

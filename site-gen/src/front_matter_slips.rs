@@ -62,6 +62,21 @@ pub(crate) fn slip_help(line: &str) -> Option<String> {
     if let Some(truth) = truth {
         return Some(format!("write true or false (in small letters): {key} = {truth}"));
     }
+    // `tags = harbour, dawn`, `tags = [harbour, dawn]`: a list without the
+    // quotes around each word (the owner-CLI review: only the general help).
+    if key == "tags" && !bare.is_empty() && !bare.contains('"') {
+        let words: Vec<String> = bare
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|w| w.trim().trim_matches('\''))
+            .filter(|w| !w.is_empty())
+            .map(|w| format!("\"{w}\""))
+            .collect();
+        if !words.is_empty() {
+            return Some(format!("write the tags as a list, each in double quotes: tags = [{}]", words.join(", ")));
+        }
+    }
     // `duration = 0:10`, `duration = 1:02:03`: a running time without its
     // quotes (TOML reads `10:30` as a time of day, but not `0:10`).
     let parts: Vec<&str> = bare.split(':').collect();
