@@ -260,6 +260,21 @@ fn a_price_of_nothing_or_past_what_stripe_charges_is_refused_with_its_line() {
     assert_eq!(o.status.code(), Some(1), "an error, not a panic: {}", stderr(&o));
     assert!(stderr(&o).contains(&format!("harbour.md:{main_line}")), "{}", stderr(&o));
 
+    // A price typed in cents: the smaller file costs more than a bigger
+    // one, and the owner is told at its line (the owner-CLI review).
+    fs::write(&harbour, text.replacen("price = 9.5", "price = 950", 1)).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: the variant \"web\" (1280x720) costs €950.00, more than the variant \"hd\" (1920x1080) at €24.00: a smaller file costing more is likely a typo"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("not in cents (1250)"), "{}", stderr(&o));
+    fs::write(&harbour, &text).unwrap();
+    let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);
+    assert!(!stderr(&o).contains("likely a typo"), "{}", stderr(&o));
+
     // A draft not yet priced builds.
     fs::write(&harbour, text.replacen("price = 48", "price = 0\ndraft = true", 1)).unwrap();
     let o = build(&root, &tmp.path().join("public"), &["--now", NOW]);

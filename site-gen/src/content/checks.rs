@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use memchr::memmem;
 use rayon::prelude::*;
 
-use super::{Clip, Page, Post, Price};
+use super::{Clip, ClipVariant, Page, Post, Price, Resolution};
 use crate::config::{SiteConfig, SITE_CONFIG};
 use crate::diagnostics::{display_path, Diagnostic, Diagnostics, Location};
 
@@ -279,6 +279,48 @@ pub fn under_stripe_minimum(root: &Path, clips: &[Clip], config: &SiteConfig) ->
             )
             .with_help("raise the price to at least that (Stripe's table: https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts)");
             warnings.push(match location.or_else(|| price_line(root, clip)) {
+                Some(l) => warning.at(l),
+                None => warning,
+            });
+        }
+    }
+    warnings
+}
+
+/// Files of a clip that cost more than a file of it with more pixels: most
+/// likely a price typed in cents (`price = 1250` for €12.50, then a
+/// variant at a `factor` of it costs €625 beside a 720p at €8: the
+/// owner-CLI review). Warned about on every build, at the file's price.
+pub fn smaller_files_costing_more(root: &Path, clips: &[Clip], currency: &str) -> Vec<Diagnostic> {
+    let mut warnings = Vec::new();
+    for clip in clips {
+        let files: Vec<(Option<&ClipVariant>, &Resolution, Price)> =
+            std::iter::once((None, &clip.resolution, clip.price))
+                .chain(clip.variants.iter().map(|v| (Some(v), &v.resolution, v.price)))
+                .collect();
+        let pixels = |r: &Resolution| u64::from(r.width) * u64::from(r.height);
+        let name = |v: Option<&ClipVariant>, r: &Resolution| match v {
+            Some(v) => format!("the variant {:?} ({}x{})", v.id, r.width, r.height),
+            None => format!("the clip's main file ({}x{})", r.width, r.height),
+        };
+        for &(variant, resolution, price) in &files {
+            let bigger_and_cheaper = files
+                .iter()
+                .filter(|(_, r, p)| pixels(resolution) > 0 && pixels(r) > pixels(resolution) && p.cents < price.cents)
+                .min_by_key(|(_, _, p)| p.cents);
+            let Some(&(other, other_resolution, other_price)) = bigger_and_cheaper else { continue };
+            let warning = Diagnostic::new(
+                display_path(root, &clip.source),
+                format!(
+                    "{} costs {}, more than {} at {}: a smaller file costing more is likely a typo",
+                    name(variant, resolution),
+                    price.display(currency),
+                    name(other, other_resolution),
+                    other_price.display(currency),
+                ),
+            )
+            .with_help("prices are in the shop's currency with a point before the cents (12.50), not in cents (1250)");
+            warnings.push(match variant.map(|v| v.location.clone()).or_else(|| price_line(root, clip)) {
                 Some(l) => warning.at(l),
                 None => warning,
             });

@@ -9,8 +9,8 @@ use rayon::prelude::*;
 
 use super::checks::{
     blocked_html, doubtful_payment_links, empty_bodies, indented_paragraphs, mismatched_file_endings,
-    missing_licence_pages, posts_without_summary, shared_files, shared_payment_links, under_stripe_minimum,
-    unmade_images, unpayable_prices,
+    missing_licence_pages, posts_without_summary, shared_files, shared_payment_links, smaller_files_costing_more,
+    under_stripe_minimum, unmade_images, unpayable_prices,
 };
 use super::fields::{Duration, Price, Resolution};
 use super::{Clip, ClipVariant, Page, Post, Shop, Tag};
@@ -197,6 +197,7 @@ pub fn item_warnings(
 ) -> Vec<Diagnostic> {
     let mut warnings = under_stripe_minimum(root, clips, config);
     warnings.extend(doubtful_payment_links(root, clips));
+    warnings.extend(smaller_files_costing_more(root, clips, &config.currency));
     warnings.extend(empty_bodies(root, posts, pages));
     warnings.extend(unmade_images(root, clips, posts, pages));
     warnings.extend(blocked_html(root, clips, posts, pages));
