@@ -389,6 +389,10 @@ describe("refused deliveries: 4xx, nothing written, visible to the owner", () =>
     assert.equal(get.headers.allow, "POST");
     assert.equal((await curl(`${stack.base}/thanks`)).status, 400);
     assert.equal((await curl(`${stack.base}/thanks?session_id=${encodeURIComponent("x' OR 1=1")}`)).status, 400);
+    // Not a Checkout Session id: no checkout Stripe sent here, never
+    // recorded as a customer waiting (the attack review: the owner was
+    // told paid orders were not arriving, and nothing cleared it).
+    assert.equal((await curl(`${stack.base}/thanks?session_id=not_a_session`)).status, 400);
   });
 
   it("every delivery is in the ledger (admin API, site-gen orders payments) and in the log", async () => {

@@ -311,7 +311,29 @@ describe("the customer's journey", () => {
     // The same cart again (a double click): the same session.
     const again = await postCheckout(body);
     assert.equal(again.location, res.location);
+    // The same cart id from another network (a stranger, or a page of
+    // another site that chose the id for the customer): its own session,
+    // never the customer's (the attack review: the same one, and from
+    // /thanks the customer's link once they had paid).
+    const stranger = await postCheckout(body, undefined, "198.51.100.23");
+    assert.equal(stranger.status, 303, stranger.text);
+    assert.notEqual(stranger.location, res.location);
     stripeApi.session = sent.response;
+  });
+
+  it("a checkout posted from a page of another site goes to the cart; one from the shop's own pages is started", async () => {
+    const body = form([["clip", cart[0].slug], ["cart", "CrossSiteChosenId00001"]]);
+    const post = (headers) => fetch(`${stack.base}/checkout`, { method: "POST", redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body });
+    for (const headers of [{ "sec-fetch-site": "cross-site" }, { origin: "https://evil.example" }, { origin: "null" }]) {
+      const res = await post(headers);
+      assert.deepEqual([res.status, res.headers.get("location")], [303, "/cart/"], JSON.stringify(headers));
+    }
+    const before = stripeApi.requests.length;
+    const own = await post({ "sec-fetch-site": "same-origin", origin: stack.base });
+    assert.equal(own.status, 303);
+    assert.notEqual(own.headers.get("location"), "/cart/");
+    assert.equal(stripeApi.requests.length, before + 1, "only the shop's own page reached Stripe");
   });
 
   it("paying creates one order with three clips, shows the links and e-mails them", async () => {

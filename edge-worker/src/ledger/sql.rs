@@ -1158,7 +1158,7 @@ pub const WAITING_TO_ASK: &str = "SELECT t.session_id AS session_id FROM thanks_
 pub const PAID_WITHOUT_ORDER: &str = "SELECT COALESCE(SUM(NOT made), 0) AS waiting, COALESCE(SUM(made), 0) AS from_page, \
      MIN(first_seen) AS oldest, MAX(first_seen) AS newest FROM (SELECT t.first_seen AS first_seen, \
      EXISTS (SELECT 1 FROM checkouts c WHERE c.provider = 'stripe' AND c.session_id = t.session_id) AS made FROM thanks_waiting t \
-     WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 \
+     WHERE t.first_seen <= ?1 AND t.first_seen >= ?2 AND substr(t.session_id, 1, 3) = 'cs_' \
      AND NOT EXISTS (SELECT 1 FROM payment_events WHERE session_id = t.session_id \
      AND outcome IN ('processed', 'duplicate', 'awaiting_payment', 'unknown_clip', 'no_clips', 'not_the_shops', 'underpaid') \
      AND event_type NOT IN ('success_page', 'self_test')) \

@@ -172,13 +172,18 @@ impl Cart {
     /// address), is a new request: Stripe replays a key's first answer, a
     /// 500 included, and refuses a key with other parameters. Without a
     /// cart id (a clip page's buy button) nothing tells two customers apart,
-    /// so the caller's `fresh` random value makes the key unique.
-    pub fn idempotency_key(&self, body: &str, now: u64, fresh: &str) -> String {
+    /// so the caller's `fresh` random value makes the key unique. The
+    /// `client`'s network is in it too: a cart id is the browser's to send,
+    /// and a stranger sending the same one got the same session, and from
+    /// `/thanks` its link once the customer had paid (the attack review).
+    pub fn idempotency_key(&self, body: &str, now: u64, fresh: &str, client: &str) -> String {
         let mut hash = Sha256::new();
         match &self.cart_id {
             Some(id) => hash.update(id.as_bytes()),
             None => hash.update(fresh.as_bytes()),
         }
+        hash.update(b"\n");
+        hash.update(client.as_bytes());
         hash.update(b"\n");
         hash.update((now / IDEMPOTENCY_WINDOW_SECS).to_string().as_bytes());
         hash.update(b"\n");
@@ -387,13 +392,18 @@ mod tests {
         let m = manifest(&names(3));
         let id = "BBBBBBBBBBBBBBBBBBBBBB";
         let a = parse_cart(format!("clip=a-clip-00&clip=a-clip-01&cart={id}").as_bytes(), &m).unwrap();
-        let key = |cart: &Cart, body: &str, now: u64, fresh: &str| cart.idempotency_key(body, now, fresh);
+        let key = |cart: &Cart, body: &str, now: u64, fresh: &str| cart.idempotency_key(body, now, fresh, "203.0.113.7");
         assert_eq!(key(&a, "b", 1000, "x"), key(&a, "b", 1001, "y"), "a double click: the cart id decides");
         assert_ne!(key(&a, "b", 1000, "x"), key(&a, "b", 1000 + 240, "x"), "a try minutes later is new");
         assert_ne!(key(&a, "b", 1000, "x"), key(&a, "b2", 1000, "x"), "another price or address is new");
         let anonymous = parse_cart(b"clip=a-clip-00", &m).unwrap();
         assert_ne!(key(&anonymous, "b", 1, "r1"), key(&anonymous, "b", 1, "r2"));
         assert!(key(&a, "b", 1, "x").len() <= 255, "Stripe's limit on idempotency keys");
+        assert_ne!(
+            a.idempotency_key("b", 1000, "x", "203.0.113.7"),
+            a.idempotency_key("b", 1000, "x", "198.51.100.4"),
+            "another network, another session, whatever cart id it sends"
+        );
     }
 
     /// The largest cart allowed: 64 clips with the longest slugs site-gen

@@ -249,6 +249,20 @@ async fn record_unavailable(env: &Env, detail: &str) {
     }
 }
 
+/// Whether a browser says the request comes from a page of another site:
+/// `Sec-Fetch-Site: cross-site`, or an `Origin` that is neither the
+/// request's nor the shop's address. (A tool sends neither, and passes.)
+fn from_another_site(req: &Request) -> bool {
+    let header = |name| req.headers().get(name).ok().flatten();
+    if header("sec-fetch-site").is_some_and(|s| s.eq_ignore_ascii_case("cross-site")) {
+        return true;
+    }
+    let Some(from) = header("origin") else { return false };
+    let shop = crate::request_url::origin(&manifest().shop.base_url);
+    let here = super::origin(req).ok();
+    ![here, shop].into_iter().flatten().any(|o| o.eq_ignore_ascii_case(from.trim_end_matches('/')))
+}
+
 /// `POST /checkout` (a `GET` goes back to the cart).
 pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
     match req.method() {
@@ -263,6 +277,15 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
             r.headers_mut().set("allow", "POST, GET")?;
             return Ok(r);
         }
+    }
+    // A checkout posted from another site (a page that sends the shop's
+    // form with a cart id it chose): the customer is sent to the cart, to
+    // start it there (the attack review).
+    if from_another_site(&req) {
+        console_warn!("{}", log_line!({ "event": "checkout_cross_site" }));
+        let mut r = Response::empty()?.with_status(303);
+        r.headers_mut().set("location", "/cart/")?;
+        return Ok(r);
     }
     if super::body_fits(&req, MAX_BODY_BYTES).is_err() {
         return problem_page(CheckoutProblem::Cart(CartError::Malformed("the cart is too large")));
@@ -309,7 +332,8 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
         .and_then(|r| r.primary())
         .map(|key| crate::payments::priced::seal(key, &cart.items(), &cart.currency, cart.total(), sealed_at));
     let body = encode_form(&session_params(&cart, &origin, priced.as_deref()));
-    let idempotency = cart.idempotency_key(&body, now, &random_hex());
+    let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
+    let idempotency = cart.idempotency_key(&body, now, &random_hex(), &crate::recovery::client_network(&client));
     let call = session_request(&base, key.trim(), body, &idempotency);
     let answer = match execute(&call, STRIPE_TIMEOUT_SECS).await {
         Ok((status, body)) => session_answer(status, &body),

@@ -43,7 +43,10 @@ pub(super) async fn thanks(req: &Request, env: &Env, ctx: &Context) -> Result<Re
     let shop = &manifest().shop;
     let url = req.inner().url();
     let session = crate::request_url::query_param(crate::request_url::path_and_query(&url).1, "session_id");
-    let Some(session) = session.filter(|s| payments::valid_session_id(s)) else {
+    // Checkout Session ids only: another id is no checkout Stripe could
+    // have sent here, and recorded it raised the owner's "paid orders not
+    // arriving" alert, which nothing cleared (the attack review).
+    let Some(session) = session.filter(|s| payments::valid_session_id(s) && s.starts_with("cs_")) else {
         return html_page(&pages::bad_thanks_page(shop), head, 400, &[]).or_else(|e| error_response(&e));
     };
     // The cart that was paid for (`POST /checkout`'s success address names it).
