@@ -160,7 +160,11 @@
 
   function render(cart) {
     const n = cart.items.length, bySlug = new Map(cart.items.map((i) => [i.slug, i]));
-    for (const c of $$("[data-cart-count]")) Object.assign(c, { textContent: n, hidden: false });
+    // "Cart 2" said as "Cart 2 clips" (the accessibility review).
+    for (const c of $$("[data-cart-count]")) {
+      c.replaceChildren(String(n), el("span", { className: "visually-hidden", textContent: n === 1 ? " clip" : " clips" }));
+      c.hidden = false;
+    }
     for (const b of $$("[data-cart-add]")) {
       // The cart holds one item per clip: another file or licence chosen on
       // the clip's page replaces it. A card's button stands for the clip:
@@ -303,7 +307,12 @@
     const told = [];
     if (gone.length) told.push(`No longer for sale, so taken out of the cart: ${gone.join(", ")}.`);
     if (changed.length) told.push(`The price changed since it was added: ${changed.join("; ")}.`);
-    if (told.length) say(told.join(" "));
+    // Said where it stays until the cart changes again: a message that
+    // cleared itself after 8 s left no word of why a clip had gone or the
+    // total had risen (the accessibility review).
+    const notice = $("[data-cart-notice]");
+    if (notice) Object.assign(notice, { textContent: told.join(" "), hidden: !told.length });
+    else if (told.length) say(told.join(" "));
     save(cart);
     render(cart);
   }

@@ -112,7 +112,12 @@ async function open(options = {}) {
   return { context, page, errors };
 }
 
-const count = (page) => page.locator("[data-cart-count]").innerText();
+/** The header's count: its number (read as "2 clips"). */
+const count = async (page) => {
+  const c = page.locator("[data-cart-count]");
+  assert.match(await c.textContent(), /^\d+ clips?$/);
+  return (await c.textContent()).split(" ")[0];
+};
 const stored = (page) => page.evaluate((key) => JSON.parse(localStorage.getItem(key)), KEY);
 
 // The POST the page sends to /checkout when `submit` is clicked.
@@ -353,12 +358,17 @@ test("the cart page shows each line at the catalog's price now, and takes out a 
     localStorage.setItem(key, JSON.stringify({ id: "AbCdEfGhIjKlMnOpQrStUv", items: [stale, gone] }));
   }, [KEY, slug]);
   await page.goto(`${base}/cart/`);
-  await page.locator("[data-cart-message]").filter({ hasText: "Withdrawn clip" }).waitFor();
-  assert.match(await page.innerText("[data-cart-message]"), /No longer for sale, so taken out of the cart: Withdrawn clip\./);
+  // Said on the page, where it stays (a message that cleared itself after
+  // 8 s left no word of it: the accessibility review).
+  const notice = page.locator("[data-cart-notice]");
+  await notice.filter({ hasText: "Withdrawn clip" }).waitFor();
+  assert.match(await notice.innerText(), /No longer for sale, so taken out of the cart: Withdrawn clip\./);
   // The price that changed is said, with the new one.
   const title = manifest().clips[slug].title;
   const now = euros(price).replace(".", "\\.");
-  assert.match(await page.innerText("[data-cart-message]"), new RegExp(`The price changed since it was added: ${title}( \\([^)]*\\))?, now ${now}\\.`));
+  assert.match(await notice.innerText(), new RegExp(`The price changed since it was added: ${title}( \\([^)]*\\))?, now ${now}\\.`));
+  await page.waitForTimeout(8500);
+  assert.match(await notice.innerText(), /Withdrawn clip/, "still there after the 8 s a message lasts");
   const after = await stored(page);
   assert.deepEqual(after.items.map((i) => [i.slug, i.price_cents]), [[slug, price]], "re-priced from the catalog, the other gone");
   assert.equal(await page.locator("[data-cart-lines] .cart-price").innerText(), euros(price));
@@ -575,4 +585,45 @@ test("without JavaScript, a clip's choice posts the chosen item", async () => {
   const post = await capturePost(page, page.getByRole("button", { name: "Buy this clip" }));
   assert.equal(post.body, `clip=${encodeURIComponent("harbour:hd:extended")}`);
   await context.close();
+});
+
+// The accessibility review: in dark mode the pager's current page was
+// white on the light accent (2.09:1); in forced colours (Windows High
+// Contrast) the buttons lost their edges (border 0, a shadow for "Add to
+// cart") and every link of the menu was underlined alike.
+test("the pager's current page reads in dark mode, and buttons and the menu keep their marks in forced colours", async () => {
+  /** WCAG's contrast ratio of two `rgb(r, g, b)` colours. */
+  const contrast = (a, b) => {
+    const lum = (c) => {
+      const [r, g, bl] = c.match(/\d+(\.\d+)?/g).slice(0, 3).map((v) => {
+        const s = Number(v) / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+    };
+    const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+  const dark = await open({ colorScheme: "dark" });
+  await dark.page.goto(`${base}/clips/page/2/`);
+  const current = dark.page.locator('.pagination [aria-current="page"]');
+  const [fg, bg] = await current.evaluate((e) => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]);
+  assert.ok(contrast(fg, bg) >= 4.5, `${fg} on ${bg}: ${contrast(fg, bg).toFixed(2)}:1`);
+  await dark.context.close();
+
+  const forced = await open({ forcedColors: "active" });
+  await forced.page.goto(`${base}/clips/`);
+  const edge = (locator) => locator.first().evaluate((e) => {
+    const s = getComputedStyle(e);
+    return `${s.borderTopStyle} ${s.borderTopWidth}`;
+  });
+  await forced.page.locator("[data-cart-add]:visible").first().waitFor();
+  assert.equal(await edge(forced.page.locator("[data-cart-add]:visible")), "solid 2px", "Add to cart");
+  const menu = await forced.page.locator(".main-nav a").evaluateAll((links) =>
+    links.map((a) => [a.getAttribute("aria-current"), getComputedStyle(a).borderBottomStyle]));
+  assert.ok(menu.some(([current]) => current === "page"), JSON.stringify(menu));
+  for (const [current, style] of menu) assert.equal(style, current === "page" ? "solid" : "none", JSON.stringify(menu));
+  await forced.page.goto(`${base}${await forced.page.locator(".clip-card a").first().getAttribute("href")}`);
+  assert.equal(await edge(forced.page.getByRole("button", { name: "Buy this clip" })), "solid 2px", "Buy this clip");
+  await forced.context.close();
 });
