@@ -309,7 +309,7 @@ fn clearing_cart(page: String, cart: Option<&str>, bought: &[OrderLine]) -> Stri
 /// (said only then: a shop may have no mail provider).
 pub fn thanks_page(shop: &ShopInfo, view: &OrderView, link: &str, cart: Option<&str>, mailed: bool) -> String {
     let intro = format!(
-        "      <p>Thank you for your order. Your download link is <a class=\"order-link\" href=\"{href}\">{shown}</a>: bookmark it, it is how you come back to your clips.{mail}</p>\n",
+        "      <p>Thank you for your order. <a class=\"order-link\" href=\"{href}\">Your download link</a> is how you come back to your clips: bookmark it, or keep it as it reads here.{mail}</p>\n      <p><code class=\"order-url\">{shown}</code></p>\n",
         href = attr(link),
         shown = text(link),
         mail = if mailed { " We are e-mailing it to the address you gave at checkout too." } else { "" },

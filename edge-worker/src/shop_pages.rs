@@ -124,22 +124,33 @@ pub const MAX_EMAIL_LEN: usize = 254;
 /// The "Lost your download link?" form. `problem`: what was wrong with the
 /// last submission (shown above the form).
 /// The form; after a refused request, with what was typed kept in the field.
+/// A refused submission says so in its title, marks the field and ties the
+/// problem to it, and puts the focus there, so that a screen reader reads
+/// the label, what was typed and what is wrong (the accessibility review:
+/// it sounded like the empty form again, as if a mail were on its way).
 pub fn recover_form_page(shop: &ShopInfo, problem: Option<&str>, typed: &str) -> String {
-    let problem =
-        problem.map_or(String::new(), |p| format!("      <p class=\"form-error\" role=\"alert\">{}</p>\n", text(p)));
+    let (title, marked) = match problem {
+        Some(_) => {
+            ("Not sent: lost your download link?", r#" aria-invalid="true" aria-describedby="email-error" autofocus"#)
+        }
+        None => ("Lost your download link?", ""),
+    };
+    let problem = problem.map_or(String::new(), |p| {
+        format!("      <p class=\"form-error\" id=\"email-error\">Not sent: {}</p>\n", text(p))
+    });
     let value = if typed.is_empty() { String::new() } else { format!(r#" value="{}""#, attr(typed)) };
     let body = format!(
         r#"      <p>Enter the e-mail address you used at checkout. We will e-mail a fresh download link for each of its orders. The new link shares your order's downloads; your old link keeps working.</p>
 {problem}      <form method="post" action="{RECOVER_PATH}" class="recover-form">
         <label for="email">E-mail address</label>
-        <input id="email" name="email" type="email" required maxlength="{MAX_EMAIL_LEN}" autocomplete="email"{value}>
+        <input id="email" name="email" type="email" required maxlength="{MAX_EMAIL_LEN}" autocomplete="email"{value}{marked}>
         <button class="button" type="submit">E-mail my links</button>
       </form>
       <p class="meta">No e-mail after a few minutes? Check your spam folder, or write to {contact}.</p>
 "#,
         contact = contact(shop)
     );
-    notice(shop, "Lost your download link?", &body)
+    notice(shop, title, &body)
 }
 
 /// The answer to every well-formed request, whether or not the address has
@@ -216,8 +227,15 @@ mod tests {
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;@example.com"), "escaped");
         let form = recover_form_page(&shop(), Some("Enter an e-mail address like <name@example.com>."), "");
         assert!(form.contains(r#"action="/orders/recover""#) && form.contains("&lt;name@example.com&gt;"));
-        assert!(form.contains(r#"autocomplete="email">"#), "no value when nothing was typed");
+        assert!(form.contains(r#"autocomplete="email" aria-invalid"#), "no value when nothing was typed");
         let kept = recover_form_page(&shop(), Some("x"), "jon@\"gmial");
-        assert!(kept.contains(r#" value="jon@&quot;gmial">"#), "{kept}");
+        assert!(
+            kept.contains(r#" value="jon@&quot;gmial" aria-invalid="true" aria-describedby="email-error" autofocus>"#),
+            "{kept}"
+        );
+        assert!(kept.contains(r#"<p class="form-error" id="email-error">Not sent: x</p>"#), "{kept}");
+        assert!(kept.contains("<title>Not sent: lost your download link?"), "{kept}");
+        let fresh = recover_form_page(&shop(), None, "");
+        assert!(!fresh.contains("aria-invalid") && !fresh.contains("Not sent"), "{fresh}");
     }
 }

@@ -392,7 +392,8 @@ mod tests {
         let m = manifest(&names(3));
         let id = "BBBBBBBBBBBBBBBBBBBBBB";
         let a = parse_cart(format!("clip=a-clip-00&clip=a-clip-01&cart={id}").as_bytes(), &m).unwrap();
-        let key = |cart: &Cart, body: &str, now: u64, fresh: &str| cart.idempotency_key(body, now, fresh, "203.0.113.7");
+        let key =
+            |cart: &Cart, body: &str, now: u64, fresh: &str| cart.idempotency_key(body, now, fresh, "203.0.113.7");
         assert_eq!(key(&a, "b", 1000, "x"), key(&a, "b", 1001, "y"), "a double click: the cart id decides");
         assert_ne!(key(&a, "b", 1000, "x"), key(&a, "b", 1000 + 240, "x"), "a try minutes later is new");
         assert_ne!(key(&a, "b", 1000, "x"), key(&a, "b2", 1000, "x"), "another price or address is new");
