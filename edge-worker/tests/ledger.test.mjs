@@ -385,6 +385,20 @@ describe("owner operations", () => {
     assert.equal((await curl(link.url)).status, 403, "still refunded");
   });
 
+  // The scale review: an order of 101 clips was made, no link could open
+  // it, and every resend and reissue answered "the ledger is unavailable".
+  it("an order of more clips than one link covers: refused when made; one in the ledger already is said as such", async () => {
+    const many = [main.slug, ...Array.from({ length: 64 }, (_, i) => `extra-clip-${i}`)];
+    const made = await admin(stack, "POST", "/admin/orders", { body: { order_id: "L-SIXTY-FIVE", clips: many, downloads: 1 } });
+    assert.equal(made.status, 400, JSON.stringify(made.body));
+    assert.match(made.body.error, /one order \(one link\) covers at most 64 clips, not 65: make two orders/);
+    await stack.wrangler(["d1", "execute", "DB", "--command",
+      `INSERT INTO orders (order_id, clips, allowance, source, created_at) VALUES ('L-SIXTY-FIVE', '${JSON.stringify(many.sort())}', 1, 'token', 1)`]);
+    const resent = await admin(stack, "POST", "/admin/orders/L-SIXTY-FIVE/resend?to=big%40example.com");
+    assert.equal(resent.status, 409, JSON.stringify(resent.body));
+    assert.match(resent.body.error, /^signing the link: .*64/, "why, not 'the ledger is unavailable'");
+  });
+
   it("a resend of an order whose links expired is refused with what to do instead", async () => {
     const now = Math.floor(Date.now() / 1000);
     // Issued an hour ago, valid for an hour and 6 s: expires 6 s from now.
