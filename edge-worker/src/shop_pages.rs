@@ -33,6 +33,9 @@ pub enum CheckoutProblem {
     /// bucket): named, so that the customer can buy the others (the
     /// customer review: "try again later" blocked the whole cart).
     ClipNotAvailable(String),
+    /// Posted from a page of another site: started from the shop's cart
+    /// instead (`runtime::checkout`).
+    FromAnotherSite,
 }
 
 impl CheckoutProblem {
@@ -42,6 +45,7 @@ impl CheckoutProblem {
             CheckoutProblem::TryAgain => 503,
             CheckoutProblem::NotAvailable | CheckoutProblem::ClipNotAvailable(_) => 502,
             CheckoutProblem::TooMany => 429,
+            CheckoutProblem::FromAnotherSite => 403,
         }
     }
 }
@@ -92,6 +96,11 @@ pub fn checkout_problem_page(shop: &ShopInfo, problem: &CheckoutProblem, clip_ti
         CheckoutProblem::TryAgain => (
             "The payment page could not be opened",
             "<p>Our payment provider did not answer just now. Nothing was charged: please try again in a minute.</p>"
+                .to_string(),
+        ),
+        CheckoutProblem::FromAnotherSite => (
+            "Start your checkout from the shop",
+            "<p>This checkout came from a page of another website, so it was not started. Nothing was charged: add the clips to your cart here, and check out from the cart.</p>"
                 .to_string(),
         ),
         CheckoutProblem::TooMany => (

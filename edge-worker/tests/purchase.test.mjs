@@ -321,19 +321,29 @@ describe("the customer's journey", () => {
     stripeApi.session = sent.response;
   });
 
-  it("a checkout posted from a page of another site goes to the cart; one from the shop's own pages is started", async () => {
+  it("a checkout posted from a page of another site is refused and told to start from the cart; one from the shop's own pages is started", async () => {
     const body = form([["clip", cart[0].slug], ["cart", "CrossSiteChosenId00001"]]);
     const post = (headers) => fetch(`${stack.base}/checkout`, { method: "POST", redirect: "manual",
       headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body });
-    for (const headers of [{ "sec-fetch-site": "cross-site" }, { origin: "https://evil.example" }, { origin: "null" }]) {
-      const res = await post(headers);
-      assert.deepEqual([res.status, res.headers.get("location")], [303, "/cart/"], JSON.stringify(headers));
-    }
     const before = stripeApi.requests.length;
-    const own = await post({ "sec-fetch-site": "same-origin", origin: stack.base });
-    assert.equal(own.status, 303);
-    assert.notEqual(own.headers.get("location"), "/cart/");
-    assert.equal(stripeApi.requests.length, before + 1, "only the shop's own page reached Stripe");
+    // A browser's word for another site, or, from one that sends no
+    // Sec-Fetch-Site, an Origin of another host.
+    for (const headers of [{ "sec-fetch-site": "cross-site", origin: stack.base }, { origin: "https://evil.example" }]) {
+      const res = await post(headers);
+      assert.equal(res.status, 403, JSON.stringify(headers));
+      assert.match(await res.text(), /came from a page of another website.*Nothing was charged.*check out from the cart/s);
+    }
+    assert.equal(stripeApi.requests.length, before, "Stripe was not asked");
+    // The shop's own page, also under a no-referrer policy (Origin: null)
+    // or over http (the diff review: both were turned away).
+    const own = [{ "sec-fetch-site": "same-origin", origin: stack.base }, { "sec-fetch-site": "same-origin", origin: "null" },
+      { origin: stack.base }];
+    for (const headers of own) {
+      const res = await post(headers);
+      assert.equal(res.status, 303, JSON.stringify(headers));
+      assert.notEqual(res.headers.get("location"), "/cart/");
+    }
+    assert.equal(stripeApi.requests.length, before + own.length, "the shop's own pages reached Stripe");
   });
 
   it("paying creates one order with three clips, shows the links and e-mails them", async () => {

@@ -866,7 +866,10 @@ pub fn run(args: OrdersArgs) -> Result<ExitCode, OrdersError> {
                 payment_id: payment.as_deref(),
             };
             let created = client.create(&new).map_err(|e| match e {
-                OrdersError::Http { status: 409, body } if body.contains("already has order") => {
+                // (A link the Worker could not sign is said in its words: the diff review.)
+                OrdersError::Http { status: 409, body }
+                    if body.contains("already has order") || body.starts_with("signing the link") =>
+                {
                     OrdersError::Other(format!("the Worker answered 409: {body}: nothing was created"))
                 }
                 OrdersError::Http { status: 409, .. } => OrdersError::Other(format!(

@@ -303,7 +303,7 @@ pub fn recovery_mail(shop: &ShopInfo, to: &str, orders: &[OrderMail], ended: &[(
     };
     let opening = if more {
         format!(
-            "{opening} Older orders of this address are not listed here: reply to {} with their order numbers for their links.",
+            "{opening} Not every order of this address is listed here: reply to {} with the numbers of any others.",
             shop.contact_email
         )
     } else {
@@ -573,11 +573,11 @@ mod tests {
         second.bought_at = Some(1_796_083_200); // 2026-12-01 00:00 UTC
         let m = recovery_mail(&shop(), "buyer@example.com", &[order(), second.clone()], &[], false);
         assert_eq!(m.subject, "Your download links from Saltglass & Co <Footage>");
-        assert!(!m.text.contains("Older orders"));
+        assert!(!m.text.contains("Not every order"));
         // An address with more orders than one mail lists is told so (the
         // scale review: the 21st was left out without a word).
         let more = recovery_mail(&shop(), "buyer@example.com", &[order(), second.clone()], &[], true);
-        assert!(more.text.starts_with("Here are the download links of your orders at Saltglass & Co <Footage>. Older orders of this address are not listed here: reply to help@shop.example with their order numbers for their links."), "{}", more.text);
+        assert!(more.text.starts_with("Here are the download links of your orders at Saltglass & Co <Footage>. Not every order of this address is listed here: reply to help@shop.example with the numbers of any others."), "{}", more.text);
         for body in [&m.text, &m.html] {
             assert!(body.contains("PAY-6ea005aecf7d370bb67e") && body.contains("ORD-2"));
             // Two orders of the same clips told apart by when.

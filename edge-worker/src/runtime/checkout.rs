@@ -250,17 +250,23 @@ async fn record_unavailable(env: &Env, detail: &str) {
 }
 
 /// Whether a browser says the request comes from a page of another site:
-/// `Sec-Fetch-Site: cross-site`, or an `Origin` that is neither the
-/// request's nor the shop's address. (A tool sends neither, and passes.)
+/// `Sec-Fetch-Site: cross-site`; or, from a browser that sends no
+/// `Sec-Fetch-Site`, an `Origin` whose host is neither the request's nor
+/// the shop's. (A tool sends neither, and passes; so does `Origin: null`,
+/// which the shop's own page sends under a no-referrer policy: the diff
+/// review.)
 fn from_another_site(req: &Request) -> bool {
     let header = |name| req.headers().get(name).ok().flatten();
-    if header("sec-fetch-site").is_some_and(|s| s.eq_ignore_ascii_case("cross-site")) {
-        return true;
+    if let Some(site) = header("sec-fetch-site") {
+        return site.eq_ignore_ascii_case("cross-site");
     }
-    let Some(from) = header("origin") else { return false };
-    let shop = crate::request_url::origin(&manifest().shop.base_url);
-    let here = super::origin(req).ok();
-    ![here, shop].into_iter().flatten().any(|o| o.eq_ignore_ascii_case(from.trim_end_matches('/')))
+    let Some(from) = header("origin").filter(|o| o != "null") else { return false };
+    // Hosts, not origins: a visit over http posts `http://` to a Worker
+    // whose links say `https://`.
+    let host =
+        |url: &str| crate::request_url::origin(url).and_then(|o| o.split_once("://").map(|(_, h)| h.to_string()));
+    let (from, here, shop) = (host(&from), host(&req.inner().url()), host(&manifest().shop.base_url));
+    from.is_some_and(|from| ![here, shop].into_iter().flatten().any(|h| h.eq_ignore_ascii_case(&from)))
 }
 
 /// `POST /checkout` (a `GET` goes back to the cart).
@@ -279,13 +285,11 @@ pub(super) async fn checkout(mut req: Request, env: &Env) -> Result<Response> {
         }
     }
     // A checkout posted from another site (a page that sends the shop's
-    // form with a cart id it chose): the customer is sent to the cart, to
-    // start it there (the attack review).
+    // form with a cart id it chose): the customer is told to start it from
+    // the shop's cart (the attack review).
     if from_another_site(&req) {
         console_warn!("{}", log_line!({ "event": "checkout_cross_site" }));
-        let mut r = Response::empty()?.with_status(303);
-        r.headers_mut().set("location", "/cart/")?;
-        return Ok(r);
+        return problem_page(CheckoutProblem::FromAnotherSite);
     }
     if super::body_fits(&req, MAX_BODY_BYTES).is_err() {
         return problem_page(CheckoutProblem::Cart(CartError::Malformed("the cart is too large")));

@@ -287,10 +287,16 @@ pub fn under_stripe_minimum(root: &Path, clips: &[Clip], config: &SiteConfig) ->
     warnings
 }
 
-/// Files of a clip that cost more than a file of it with more pixels: most
-/// likely a price typed in cents (`price = 1250` for €12.50, then a
-/// variant at a `factor` of it costs €625 beside a 720p at €8: the
-/// owner-CLI review). Warned about on every build, at the file's price.
+/// Files of a clip that cost [`CENTS_SLIP`] times as much as a file of it
+/// with more pixels, or more: most likely a price typed in cents (`price =
+/// 1250` for €12.50, then a variant at a `factor` of it costs €625 beside a
+/// 720p at €8: the owner-CLI review). A smaller file that is dearer by less
+/// may be meant (a camera original beside a 4K delivery file: the diff
+/// review). Warned about on every build, at the file's price.
+/// How many times a bigger file's price a smaller file's must be to be
+/// taken for a slip (a price in cents is 100 times).
+const CENTS_SLIP: u64 = 20;
+
 pub fn smaller_files_costing_more(root: &Path, clips: &[Clip], currency: &str) -> Vec<Diagnostic> {
     let mut warnings = Vec::new();
     for clip in clips {
@@ -306,15 +312,20 @@ pub fn smaller_files_costing_more(root: &Path, clips: &[Clip], currency: &str) -
         for &(variant, resolution, price) in &files {
             let bigger_and_cheaper = files
                 .iter()
-                .filter(|(_, r, p)| pixels(resolution) > 0 && pixels(r) > pixels(resolution) && p.cents < price.cents)
+                .filter(|(_, r, p)| {
+                    pixels(resolution) > 0
+                        && pixels(r) > pixels(resolution)
+                        && p.cents.saturating_mul(CENTS_SLIP) <= price.cents
+                })
                 .min_by_key(|(_, _, p)| p.cents);
             let Some(&(other, other_resolution, other_price)) = bigger_and_cheaper else { continue };
             let warning = Diagnostic::new(
                 display_path(root, &clip.source),
                 format!(
-                    "{} costs {}, more than {} at {}: a smaller file costing more is likely a typo",
+                    "{} costs {}, {} times as much as {} at {}, a bigger file: is a price written in cents?",
                     name(variant, resolution),
                     price.display(currency),
+                    price.cents / other_price.cents.max(1),
                     name(other, other_resolution),
                     other_price.display(currency),
                 ),
